@@ -1,0 +1,151 @@
+"""The model bundle: the contract between training and the inspector app.
+
+A bundle is a folder::
+
+    model.keras        the Keras model (loads with safe_mode=True)
+    model_card.json    name, version, classes, input size, metrics, training config, data set...
+    history.csv        per-epoch training history (optional)
+    confusion.png      confusion matrix on the bundle's test split (optional)
+    split.json         which files were train / validation / test (optional)
+    model_fp32.tflite, model_fp16.tflite, model_int8.tflite   exported models (optional)
+
+Bundles are written atomically: everything goes into a hidden temporary folder beside the
+target, which is renamed into place only when complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+MODEL_FILE = "model.keras"
+CARD_FILE = "model_card.json"
+TFLITE_FILES = {"tflite-fp32": "model_fp32.tflite", "tflite-fp16": "model_fp16.tflite",
+                "tflite-int8": "model_int8.tflite"}
+
+
+class BundleError(Exception):
+    """A bundle that cannot be read; the message names the path and the problem."""
+
+
+def library_versions() -> dict[str, str]:
+    import platform
+    versions = {"python": platform.python_version()}
+    for mod in ("tensorflow", "keras", "numpy", "PIL"):
+        try:
+            m = __import__(mod)
+            versions[mod if mod != "PIL" else "pillow"] = getattr(m, "__version__", "?")
+        except Exception:  # pragma: no cover - optional
+            pass
+    return versions
+
+
+def read_card(bundle_dir: str | Path) -> dict[str, Any]:
+    path = Path(bundle_dir) / CARD_FILE
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{bundle_dir}: not a model bundle (no {CARD_FILE})") from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: damaged model card ({exc})") from None
+    for key in ("class_names", "input_size"):
+        if key not in card:
+            raise BundleError(f"{path}: model card lacks {key!r}")
+    return card
+
+
+def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Calls ``fill(tmp_dir)`` to write a bundle into a temporary folder beside ``target``, then
+    moves it into place (replacing an existing bundle only after the new one is complete).
+    If ``fill`` raises (or the run is cancelled), nothing at ``target`` changes."""
+    target = Path(target).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        fill(tmp)
+        _fsync_tree(tmp)
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def replace_file_atomic(path: str | Path, data: bytes) -> None:
+    """Writes one file of a bundle (an export, an updated card) via a temporary file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    replace_file_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flushes every file to disk and gives the usual permissions (temp files are private)."""
+    os.chmod(folder, 0o755)
+    for p in folder.rglob("*"):
+        if p.is_file():
+            os.chmod(p, 0o644)
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+@dataclass
+class Bundle:
+    path: Path
+    card: dict[str, Any]
+    model: Any  # keras.Model
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.card["class_names"])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.card["input_size"])
+
+    @property
+    def title(self) -> str:
+        return f"{self.card.get('name', 'model')} {self.card.get('version', '')}".strip()
+
+
+def load_bundle(bundle_dir: str | Path) -> Bundle:
+    """Loads a bundle's Keras model (safe_mode=True, compile=False) and its model card."""
+    bundle_dir = Path(bundle_dir)
+    if bundle_dir.is_file() and bundle_dir.name == MODEL_FILE:
+        bundle_dir = bundle_dir.parent
+    card = read_card(bundle_dir)
+    model_path = bundle_dir / MODEL_FILE
+    if not model_path.exists():
+        raise BundleError(f"{bundle_dir}: bundle has no {MODEL_FILE}")
+    import keras
+    try:
+        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise BundleError(f"{model_path}: cannot load model ({type(exc).__name__}: {exc})") from None
+    if model.output_shape[-1] != len(card["class_names"]):
+        raise BundleError(f"{bundle_dir}: the model has {model.output_shape[-1]} outputs but the "
+                          f"card names {len(card['class_names'])} classes")
+    return Bundle(bundle_dir, card, model)

@@ -1,0 +1,260 @@
+"""``python -m training``: train, evaluate, cross-validate, export and compare SSDC-MiniNet."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FORMATS = ("tflite-fp32", "tflite-fp16", "tflite-int8")
+
+
+class ConsoleProgress:
+    """A one-line progress bar on a terminal, plain lines otherwise (CI, pipes)."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last_line = ""
+        self._last_time = 0.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        if self.tty:
+            bar = "#" * int(fraction * 30)
+            self.stream.write(f"\r[{bar:<30}] {fraction * 100:5.1f}% {message[:90]:<90}")
+            if fraction >= 1.0:
+                self.stream.write("\n")
+            self.stream.flush()
+            return
+        # Without a terminal: print epoch summaries and at most one line every 10 s otherwise.
+        now = time.monotonic()
+        if ("(" in message and "left)" in message) or fraction >= 1.0 or now - self._last_time > 10:
+            if message != self._last_line:
+                self.stream.write(f"{fraction * 100:5.1f}% {message}\n")
+                self.stream.flush()
+                self._last_line, self._last_time = message, now
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    from .train import TrainConfig
+
+    d = TrainConfig()
+    g = p.add_argument_group("training options (defaults: the project's recipe, see README)")
+    g.add_argument("--design", choices=("A", "B"), default=d.design,
+                   help="SSDC-MiniNet design: A regular (23,590 params), B exact fit (23,588)")
+    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--batch", type=int, default=d.batch_size, help="batch size")
+    g.add_argument("--lr", type=_floats, default=[d.learning_rate],
+                   help="learning rate, or a comma-separated grid (e.g. 1e-2,1e-3,1e-4): one model "
+                        "per rate, the best by validation accuracy is kept")
+    g.add_argument("--schedule", choices=("cosine", "constant"), default=d.lr_schedule,
+                   help="learning-rate schedule (the paper: constant)")
+    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    g.add_argument("--no-augment", action="store_true", help="turn augmentation off")
+    g.add_argument("--rotation", type=float, default=d.rotation_degrees, help="degrees, +-")
+    g.add_argument("--shift", type=float, default=d.shift_fraction, help="fraction, +-")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    g.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    g.add_argument("--classes", default=None,
+                   help="comma-separated class list and order (default: all sub-folders, sorted)")
+    g.add_argument("--init", metavar="BUNDLE", default=None,
+                   help="start from this bundle's weights (fine-tuning); new classes get a new head")
+    g.add_argument("--paper-recipe", action="store_true",
+                   help="the paper's recipe: Adam 1e-3 constant, no label smoothing, no "
+                        "brightness/contrast jitter")
+    g.add_argument("--name", default=d.name)
+    g.add_argument("--version", dest="model_version", default=d.version)
+
+
+def _config(args):
+    from .train import PAPER_RECIPE, TrainConfig
+
+    base = PAPER_RECIPE if args.paper_recipe else TrainConfig()
+    kw = dict(design=args.design, epochs=args.epochs, batch_size=args.batch,
+              learning_rate=args.lr[0], augment=not args.no_augment, seed=args.seed,
+              val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+              class_names=tuple(c.strip() for c in args.classes.split(",")) if args.classes else None,
+              init_bundle=args.init, name=args.name, version=args.model_version,
+              rotation_degrees=args.rotation, shift_fraction=args.shift)
+    if not args.paper_recipe:
+        kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)
+    return replace(base, **kw)
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    config = _config(args)
+    card = train(args.data, args.out, config, ConsoleProgress(),
+                 lr_grid=args.lr if len(args.lr) > 1 else (), notes=args.notes or "")
+    if card.get("training", {}).get("lr_grid"):
+        print("learning-rate grid (best validation accuracy):")
+        for r in card["training"]["lr_grid"]:
+            print(f"  lr {r['learning_rate']:<8g} {r['best_val_accuracy'] * 100:6.2f}%  "
+                  f"(epoch {r['best_epoch']})")
+        print(f"kept lr {card['training']['config']['learning_rate']:g}")
+    print(card.pop("_test_report_text", "no test split"))
+    print(f"bundle written to {args.out} ({card['parameters']:,} parameters, "
+          f"{card['gflops']} GFLOPs, {card['training']['fit_seconds']:.0f} s of training)")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import data as data_mod
+    from .metrics import classification_report, format_report, save_confusion_png
+    from .predict import open_predictor
+
+    predictor = open_predictor(args.model)
+    ds = data_mod.scan_dataset(args.data, predictor.class_names if args.classes_from_model else None)
+    if ds.class_names != predictor.class_names:
+        raise data_mod.DatasetError(
+            f"{args.data}: classes {ds.class_names} differ from the model's {predictor.class_names}")
+    images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
+    t = time.perf_counter()
+    probs = predictor.predict(images)
+    seconds = time.perf_counter() - t
+    report = classification_report(ds.labels, probs.argmax(1), ds.class_names)
+    report["model"] = str(args.model)
+    report["seconds_per_image"] = seconds / max(1, len(images))
+    print(format_report(report, f"{args.model} on {args.data}"))
+    print(f"{report['seconds_per_image'] * 1000:.2f} ms per image")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.png:
+        save_confusion_png(report, args.png, f"{Path(args.model).name} on {Path(args.data).name}")
+    return 0
+
+
+def cmd_cv(args) -> int:
+    from .train import cross_validate, format_cv
+
+    config = _config(args)
+    only = [int(f) - 1 for f in args.only.split(",")] if args.only else None
+    result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only)
+    print(format_cv(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_bundle
+
+    for fmt in args.format:
+        path, info = export_bundle(args.model, fmt, args.data, progress=ConsoleProgress())
+        print(f"{fmt}: {path} ({info['bytes'] / 1024:.1f} KiB)")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, format_table
+
+    models = [m.strip() for m in args.models.split(",")] if args.models else None
+    weights = dict(w.split("=", 1) for w in args.weights) if args.weights else {}
+    result = compare(args.data, models=models, epochs=args.epochs, heavy_epochs=args.heavy_epochs,
+                     train_limit=args.limit, weights=weights, seed=args.seed,
+                     ssdc_bundle=args.bundle, progress=ConsoleProgress())
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .flops import count_flops, count_params
+    from .model import build_ssdc_mininet
+
+    for design in args.design or ["A", "B"]:
+        m = build_ssdc_mininet(design, args.classes, args.size)
+        print(f"SSDC-MiniNet design {design}: {count_params(m):,} parameters, "
+              f"{count_flops(m) / 1e9:.4f} GFLOPs at {args.size}x{args.size}x3, "
+              f"{count_params(m) * 4 / 1e6:.3f} MB")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model on a data folder and write a bundle")
+    t.add_argument("--data", required=True, help="folder with one sub-folder per class")
+    t.add_argument("--out", required=True, help="bundle folder to write (atomically)")
+    t.add_argument("--notes", default="", help="free text recorded in the model card")
+    _add_config_args(t)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="accuracy, precision/recall/F1 and confusion matrix")
+    e.add_argument("--model", required=True, help="bundle folder, or an exported .tflite file")
+    e.add_argument("--data", required=True)
+    e.add_argument("--json", help="write the report as JSON here")
+    e.add_argument("--png", help="write the confusion matrix as a PNG here")
+    e.add_argument("--classes-from-model", action="store_true",
+                   help="use only the model's classes from the data folder")
+    e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("cv", help="stratified k-fold cross-validation (mean ± std)")
+    c.add_argument("--data", required=True)
+    c.add_argument("--folds", type=int, default=5)
+    c.add_argument("--only", help="run only these folds (1-based, comma-separated)")
+    c.add_argument("--json")
+    _add_config_args(c)
+    c.set_defaults(func=cmd_cv)
+
+    x = sub.add_parser("export", help="post-training quantization to LiteRT (TFLite) files")
+    x.add_argument("--model", required=True, help="bundle folder")
+    x.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS))
+    x.add_argument("--data", help="data folder for the int8 representative set (default: the "
+                                  "bundle's own training split, from its model card)")
+    x.set_defaults(func=cmd_export)
+
+    m = sub.add_parser("compare", help="the paper's Table 1 on this machine")
+    m.add_argument("--data", required=True)
+    m.add_argument("--models", help="comma-separated subset (default: all)")
+    m.add_argument("--bundle", help="use this trained SSDC-MiniNet bundle instead of training one")
+    m.add_argument("--epochs", type=int, default=50, help="epochs for the small models")
+    m.add_argument("--heavy-epochs", type=int, default=3,
+                   help="epochs for DenseNet121, ResNet50, VGG-16, EfficientNetB0 and MobileNet 1.0")
+    m.add_argument("--limit", type=int, default=0, help="train on at most this many images")
+    m.add_argument("--weights", nargs="*", metavar="MODEL=FILE",
+                   help="local ImageNet weight files for the transfer-learning backbones")
+    m.add_argument("--seed", type=int, default=1234)
+    m.add_argument("--json")
+    m.set_defaults(func=cmd_compare)
+
+    i = sub.add_parser("info", help="parameters and GFLOPs of the SSDC-MiniNet designs")
+    i.add_argument("--design", nargs="*", choices=("A", "B"))
+    i.add_argument("--classes", type=int, default=6)
+    i.add_argument("--size", type=int, default=200)
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv=None) -> int:
+    from .bundle import BundleError
+    from .data import DatasetError
+    from .images import ImageReadError
+    from .train import TrainingCancelled
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DatasetError, BundleError, ImageReadError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, TrainingCancelled):
+        print("\ncancelled; nothing was written", file=sys.stderr)
+        return 130

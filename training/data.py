@@ -1,0 +1,201 @@
+"""Labelled image folders: scanning, checking, splitting and loading. Qt-free.
+
+A data folder has one sub-folder per class; every image file inside (recursively) belongs to
+that class. Splits are stratified by class, use a fixed seed, and keep byte-identical images
+on the same side of every split, so a duplicate can never leak from training into test.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .images import ImageReadError, file_digest, is_image_file, load_image
+
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - trivial
+    pass
+
+
+class DatasetError(Exception):
+    """A data folder that cannot be used as it is; the message says why and names files."""
+
+
+@dataclass
+class Dataset:
+    root: Path
+    class_names: list[str]
+    files: list[Path]
+    labels: np.ndarray  # int64, index into class_names
+    digests: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def counts(self) -> dict[str, int]:
+        c = np.bincount(self.labels, minlength=len(self.class_names))
+        return {name: int(c[i]) for i, name in enumerate(self.class_names)}
+
+    def relative(self, i: int) -> str:
+        return self.files[i].relative_to(self.root).as_posix()
+
+    def list_hash(self) -> str:
+        """A hash of the sorted relative file list with labels and content digests."""
+        h = hashlib.sha256()
+        for i in sorted(range(len(self)), key=self.relative):
+            h.update(f"{self.relative(i)}\t{self.class_names[self.labels[i]]}\t"
+                     f"{self.digests[i] if self.digests else ''}\n".encode())
+        return h.hexdigest()
+
+    def subset(self, idx: Sequence[int]) -> "Dataset":
+        idx = list(idx)
+        return Dataset(self.root, self.class_names, [self.files[i] for i in idx],
+                       self.labels[idx], [self.digests[i] for i in idx] if self.digests else [])
+
+
+def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
+                 with_digests: bool = True) -> Dataset:
+    """Lists a data folder. ``class_names`` picks and orders the classes (default: all
+    sub-folders, sorted). Raises DatasetError for a missing folder, fewer than two classes,
+    a named class that is missing, or a class with no images."""
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"{root}: data folder not found")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder (expected one sub-folder per class)")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if class_names is None:
+        class_names = found
+    else:
+        class_names = list(class_names)
+        missing = [c for c in class_names if c not in found]
+        if missing:
+            raise DatasetError(f"{root}: no sub-folder for class(es) {', '.join(missing)}")
+    if len(class_names) < 2:
+        raise DatasetError(
+            f"{root}: found {len(class_names)} class folder(s) "
+            f"({', '.join(class_names) or 'none'}); a classifier needs at least two, "
+            "one sub-folder per class")
+    files: list[Path] = []
+    labels: list[int] = []
+    empty = []
+    for ci, name in enumerate(class_names):
+        members = sorted(p for p in (root / name).rglob("*") if p.is_file() and is_image_file(p))
+        if not members:
+            empty.append(name)
+        files.extend(members)
+        labels.extend([ci] * len(members))
+    if empty:
+        raise DatasetError(f"{root}: class folder(s) with no images "
+                           f"(BMP, PNG, JPEG, TIFF): {', '.join(empty)}")
+    digests = [file_digest(p) for p in files] if with_digests else []
+    return Dataset(root, list(class_names), files, np.asarray(labels, dtype=np.int64), digests)
+
+
+def load_arrays(ds: Dataset, size: int, progress: Progress = _no_progress,
+                should_stop: Callable[[], bool] = lambda: False,
+                skip_unreadable: bool = False) -> tuple[np.ndarray, list[ImageReadError]]:
+    """Decodes every image to size x size x 3 uint8. Unreadable files raise one DatasetError
+    naming all of them, unless ``skip_unreadable`` (then they are returned as errors and their
+    rows are left out: the caller must drop them from ``ds`` with ``readable_subset``)."""
+    out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
+    errors: list[ImageReadError] = []
+    for i, path in enumerate(ds.files):
+        if should_stop():
+            raise InterruptedError("cancelled while reading images")
+        try:
+            out[i] = load_image(path, size)
+        except ImageReadError as exc:
+            errors.append(exc)
+        if i % 50 == 0 or i == len(ds) - 1:
+            progress((i + 1) / len(ds), f"reading images {i + 1}/{len(ds)}")
+    if errors and not skip_unreadable:
+        listed = "\n".join(f"  {e}" for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise DatasetError(f"{len(errors)} unreadable image file(s):\n{listed}{more}")
+    return out, errors
+
+
+def readable_subset(ds: Dataset, arrays: np.ndarray, errors: list[ImageReadError]):
+    bad = {e.path for e in errors}
+    keep = [i for i, p in enumerate(ds.files) if str(p) not in bad]
+    return ds.subset(keep), arrays[keep]
+
+
+def _groups(ds: Dataset) -> dict[str, list[int]]:
+    """Indices grouped by content digest (each file is its own group without digests)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i in range(len(ds)):
+        groups[ds.digests[i] if ds.digests else str(i)].append(i)
+    return groups
+
+
+def duplicate_groups(ds: Dataset) -> list[list[int]]:
+    """Groups of two or more byte-identical files."""
+    return [g for g in _groups(ds).values() if len(g) > 1]
+
+
+def _groups_by_class(ds: Dataset, seed: int) -> list[list[list[int]]]:
+    """For each class, its duplicate groups in a seeded random order. A group whose members
+    carry different labels goes with its most common label."""
+    rng = np.random.default_rng(seed)
+    per_class: list[list[list[int]]] = [[] for _ in ds.class_names]
+    groups = _groups(ds)
+    for key in sorted(groups):
+        members = groups[key]
+        label = int(np.bincount(ds.labels[members]).argmax())
+        per_class[label].append(members)
+    for lst in per_class:
+        order = rng.permutation(len(lst))
+        lst[:] = [lst[j] for j in order]
+    return per_class
+
+
+def stratified_split(ds: Dataset, val_fraction: float = 1 / 12, test_fraction: float = 1 / 12,
+                     seed: int = 1234) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/validation/test indices: per class, rounded fractions go to test and validation;
+    duplicate groups stay whole. Every class gets at least one validation and one test image
+    when it has three or more images and the fraction is non-zero."""
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError("validation and test fractions must be in [0, 1) and sum to less than 1")
+    train, val, test = [], [], []
+    for groups in _groups_by_class(ds, seed):
+        n = sum(len(g) for g in groups)
+        want_test = int(round(n * test_fraction))
+        want_val = int(round(n * val_fraction))
+        if n >= 3:
+            want_test = max(want_test, 1 if test_fraction > 0 else 0)
+            want_val = max(want_val, 1 if val_fraction > 0 else 0)
+        t = v = 0
+        for g in groups:
+            if t < want_test:
+                test.extend(g)
+                t += len(g)
+            elif v < want_val:
+                val.extend(g)
+                v += len(g)
+            else:
+                train.extend(g)
+    return np.array(sorted(train)), np.array(sorted(val)), np.array(sorted(test))
+
+
+def stratified_folds(ds: Dataset, k: int = 5, seed: int = 1234) -> list[np.ndarray]:
+    """k disjoint index sets, stratified by class, duplicate groups kept whole."""
+    if k < 2:
+        raise ValueError("cross-validation needs at least two folds")
+    folds: list[list[int]] = [[] for _ in range(k)]
+    for ci, groups in enumerate(_groups_by_class(ds, seed)):
+        if sum(len(g) for g in groups) < k:
+            raise DatasetError(f"class {ds.class_names[ci]!r} has fewer images than the {k} folds")
+        filled = [0] * k
+        for g in sorted(groups, key=len, reverse=True):  # stable: keeps the seeded order
+            target = min(range(k), key=lambda f: (filled[f], f))
+            folds[target].extend(g)
+            filled[target] += len(g)
+    return [np.array(sorted(f)) for f in folds]

@@ -1,0 +1,106 @@
+"""Reading images into the model's input format: RGB uint8, resized to the model input.
+
+Shared by training and the inspector so that both see exactly the same pixels. Qt-free.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+class ImageReadError(Exception):
+    """An image that cannot be read; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def is_image_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
+    """Any Pillow image (8/16-bit, grey, palette, alpha) as an HxWx3 uint8 array."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
+        arr = ((arr - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if img.mode in ("L", "1"):
+        arr = np.asarray(img.convert("L"), dtype=np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def decode_image(path: str | Path) -> np.ndarray:
+    """Reads an image file at its own size as HxWx3 uint8 RGB, or raises ImageReadError."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = _to_uint8_rgb(img)
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not an image") from None
+    except PermissionError:
+        raise ImageReadError(path, "permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image file Pillow can read (unknown or damaged format)") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
+        raise ImageReadError(path, f"damaged image data ({exc})") from None
+    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ImageReadError(path, f"unexpected image shape {arr.shape}")
+    return arr
+
+
+def resize_rgb(arr: np.ndarray, size: int) -> np.ndarray:
+    """Resizes an HxWx3 uint8 array to size x size (area filter when shrinking)."""
+    if arr.shape[0] == size and arr.shape[1] == size:
+        return arr
+    img = Image.fromarray(arr)
+    shrinking = arr.shape[0] > size or arr.shape[1] > size
+    img = img.resize((size, size), Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """The model input for one file: size x size x 3 uint8 RGB. Raises ImageReadError."""
+    return resize_rgb(decode_image(path), size)
+
+
+def to_model_input(arr: np.ndarray, size: int) -> np.ndarray:
+    """An in-memory frame (HxW grey, HxWx3 RGB or HxWx4) as the model input."""
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    elif arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        if arr.dtype == np.uint16:
+            arr = (arr.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+        else:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return resize_rgb(np.ascontiguousarray(arr), size)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of the file's bytes (byte-identical images share a digest)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,157 @@
+"""SSDC-MiniNet in Keras 3: depthwise-separable convolutions, squeeze-and-excitation, an 11x11
+last layer.
+
+Two designs fit the paper's Table 1 (see ``docs/ssdc-mininet.md`` in the shared notes):
+
+* ``"A"`` (regular reading, 23,590 parameters): stride-1 stem, two stages of two DS blocks each
+  followed by an SE block, an 11x11 DS layer with stride 2.
+* ``"B"`` (exact fit, 23,588 parameters): stride-2 stem, seven DS blocks each followed by SE,
+  an 11x11 DS layer at 50x50 followed by SE.
+
+Layer names are stable and form a contract with the inspector app:
+
+* ``se{i}_excite``: the SE block's excitation weights, shape (batch, C), sigmoid outputs.
+* ``se{i}_input``: the feature maps that SE block reweights, shape (batch, H, W, C).
+* ``features``: the last feature map, the input of global pooling (for class activation maps).
+* ``classifier``: the final dense layer (its kernel gives CAM weights); ``probs`` its softmax.
+
+The model takes raw pixels (float or uint8 values 0..255, RGB) and rescales them itself.
+Only stock Keras layers are used, so ``keras.saving.load_model(..., safe_mode=True)`` works.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+INPUT_SIZE = 200
+DESIGNS = ("A", "B")
+BN_MOMENTUM = 0.9  # Keras' 0.99 lags for many epochs on a data set of ~50 batches per epoch
+
+
+@dataclass(frozen=True)
+class DSBlock:
+    filters: int
+    stride: int = 1
+    kernel: int = 3
+    se_after: bool = False
+
+
+@dataclass(frozen=True)
+class Design:
+    stem_filters: int
+    stem_stride: int
+    blocks: tuple[DSBlock, ...]
+    se_ratio: int
+    se_bias: bool
+
+
+DESIGN_SPECS: dict[str, Design] = {
+    "A": Design(
+        stem_filters=8,
+        stem_stride=1,
+        blocks=(
+            DSBlock(32, 2),
+            DSBlock(32, 1, se_after=True),
+            DSBlock(64, 2),
+            DSBlock(64, 1, se_after=True),
+            DSBlock(64, 2, kernel=11),
+        ),
+        se_ratio=16,
+        se_bias=False,
+    ),
+    "B": Design(
+        stem_filters=8,
+        stem_stride=2,
+        blocks=(
+            DSBlock(8, 1, se_after=True),
+            DSBlock(8, 1, se_after=True),
+            DSBlock(8, 1, se_after=True),
+            DSBlock(16, 2, se_after=True),
+            DSBlock(16, 1, se_after=True),
+            DSBlock(56, 1, se_after=True),
+            DSBlock(64, 1, se_after=True),
+            DSBlock(64, 1, kernel=11, se_after=True),
+        ),
+        se_ratio=8,
+        se_bias=True,
+    ),
+}
+
+
+def _bn(name: str) -> layers.Layer:
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
+
+
+def _se_block(x, index: int, ratio: int, use_bias: bool):
+    channels = x.shape[-1]
+    x = layers.Identity(name=f"se{index}_input")(x)
+    s = layers.GlobalAveragePooling2D(name=f"se{index}_squeeze")(x)
+    s = layers.Dense(max(1, channels // ratio), activation="relu", use_bias=use_bias,
+                     name=f"se{index}_reduce")(s)
+    s = layers.Dense(channels, activation="sigmoid", use_bias=use_bias, name=f"se{index}_excite")(s)
+    s = layers.Reshape((1, 1, channels), name=f"se{index}_reshape")(s)
+    return layers.Multiply(name=f"se{index}_scale")([x, s])
+
+
+def build_ssdc_mininet(design: str = "B", num_classes: int = 6, input_size: int = INPUT_SIZE,
+                       dropout: float = 0.0) -> keras.Model:
+    """Builds SSDC-MiniNet. ``dropout`` (before the classifier) adds no parameters."""
+    if design not in DESIGN_SPECS:
+        raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+    if num_classes < 2:
+        raise ValueError("a classifier needs at least two classes")
+    spec = DESIGN_SPECS[design]
+    inputs = keras.Input((input_size, input_size, 3), name="pixels")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    x = layers.Conv2D(spec.stem_filters, 3, strides=spec.stem_stride, padding="same",
+                      use_bias=False, name="stem_conv")(x)
+    x = _bn("stem_bn")(x)
+    x = layers.ReLU(6.0, name="stem_relu")(x)
+    se_index = 0
+    for i, block in enumerate(spec.blocks, start=1):
+        prefix = "last" if i == len(spec.blocks) else f"ds{i}"
+        x = layers.DepthwiseConv2D(block.kernel, strides=block.stride, padding="same",
+                                   use_bias=False, name=f"{prefix}_dw")(x)
+        x = _bn(f"{prefix}_dw_bn")(x)
+        x = layers.ReLU(6.0, name=f"{prefix}_dw_relu")(x)
+        x = layers.Conv2D(block.filters, 1, use_bias=False, name=f"{prefix}_pw")(x)
+        x = _bn(f"{prefix}_pw_bn")(x)
+        x = layers.ReLU(6.0, name=f"{prefix}_pw_relu")(x)
+        if block.se_after:
+            se_index += 1
+            x = _se_block(x, se_index, spec.se_ratio, spec.se_bias)
+    x = layers.Identity(name="features")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(num_classes, name="classifier")(x)
+    outputs = layers.Softmax(name="probs")(x)
+    return keras.Model(inputs, outputs, name=f"ssdc_mininet_{design.lower()}")
+
+
+def se_block_count(model: keras.Model) -> int:
+    return sum(1 for layer in model.layers if layer.name.endswith("_excite"))
+
+
+def inspection_model(model: keras.Model) -> keras.Model:
+    """A model with the same weights that returns, from one forward pass, a dict with
+    ``probs``, ``features``, and for every SE block ``se{i}_excite`` and ``se{i}_input``."""
+    outputs = {"probs": model.get_layer("probs").output,
+               "features": model.get_layer("features").output}
+    for i in range(1, se_block_count(model) + 1):
+        outputs[f"se{i}_excite"] = model.get_layer(f"se{i}_excite").output
+        outputs[f"se{i}_input"] = model.get_layer(f"se{i}_input").output
+    return keras.Model(model.inputs, outputs, name=model.name + "_inspect")
+
+
+def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
+    """Same backbone and weights, a new classifier for ``num_classes`` (for new class lists)."""
+    features = model.get_layer("features").output
+    x = model.get_layer("pool")(features)
+    if any(layer.name == "dropout" for layer in model.layers):
+        x = model.get_layer("dropout")(x)
+    x = layers.Dense(num_classes, name="classifier")(x)
+    outputs = layers.Softmax(name="probs")(x)
+    return keras.Model(model.inputs, outputs, name=model.name)

@@ -1,0 +1,85 @@
+"""Running a model on uint8 image batches: Keras bundles and exported LiteRT files alike."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import TFLITE_FILES, BundleError, load_bundle, read_card
+
+
+class KerasPredictor:
+    kind = "keras"
+
+    def __init__(self, model, class_names, input_size: int):
+        self.model = model
+        self.class_names = list(class_names)
+        self.input_size = input_size
+
+    def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """(N, S, S, 3) uint8 -> (N, classes) float32 probabilities."""
+        out = []
+        for i in range(0, len(images), batch_size):
+            batch = np.asarray(images[i:i + batch_size], dtype=np.float32)
+            out.append(np.asarray(self.model(batch, training=False)))
+        if not out:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+
+class LiteRTPredictor:
+    """An exported ``.tflite`` model run by the LiteRT interpreter (batch 1 per invoke)."""
+
+    kind = "tflite"
+
+    def __init__(self, path: str | Path, class_names, input_size: int, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        self.class_names = list(class_names)
+        self.input_size = input_size
+        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        dtype = self._in["dtype"]
+        if dtype == np.float32:
+            return x.astype(np.float32)
+        scale, zero = self._in["quantization"]
+        if scale:
+            x = np.round(x.astype(np.float32) / scale + zero)
+        info = np.iinfo(dtype)
+        return np.clip(x, info.min, info.max).astype(dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self._out["dtype"] == np.float32:
+            return y.astype(np.float32)
+        scale, zero = self._out["quantization"]
+        return ((y.astype(np.float32) - zero) * (scale or 1.0)).astype(np.float32)
+
+    def predict(self, images: np.ndarray, batch_size: int = 1) -> np.ndarray:
+        out = np.zeros((len(images), len(self.class_names)), np.float32)
+        for i in range(len(images)):
+            self.interpreter.set_tensor(self._in["index"], self._quantize(images[i:i + 1]))
+            self.interpreter.invoke()
+            out[i] = self._dequantize(self.interpreter.get_tensor(self._out["index"]))[0]
+        return out
+
+
+def open_predictor(path: str | Path, num_threads: int | None = None):
+    """A bundle folder (or its model.keras) -> KerasPredictor; a .tflite file -> LiteRTPredictor
+    (class names and input size come from the model card in the same folder)."""
+    path = Path(path)
+    if path.suffix == ".tflite":
+        if not path.exists():
+            raise BundleError(f"{path}: file not found")
+        card = read_card(path.parent)
+        return LiteRTPredictor(path, card["class_names"], int(card["input_size"]), num_threads)
+    bundle = load_bundle(path)
+    return KerasPredictor(bundle.model, bundle.class_names, bundle.input_size)
+
+
+def tflite_path(bundle_dir: str | Path, fmt: str) -> Path:
+    return Path(bundle_dir) / TFLITE_FILES[fmt]

@@ -1,0 +1,473 @@
+"""Training SSDC-MiniNet: pure functions that take plain data plus ``progress(fraction, message)``
+and ``should_stop()`` callables, so the command line, the retraining wizard and the tests all
+drive the same code. Qt-free.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import data as data_mod
+from .bundle import (CARD_FILE, MODEL_FILE, library_versions, load_bundle, write_bundle_atomic,
+                     write_json)
+from .metrics import classification_report, format_report, save_confusion_png
+
+Progress = Callable[[float, str], None]
+ShouldStop = Callable[[], bool]
+EpochHook = Callable[[dict], None]
+
+
+class TrainingCancelled(Exception):
+    """Raised when ``should_stop()`` turned true; nothing was written."""
+
+
+def _quiet(fraction: float, message: str) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; saved in the model card."""
+    design: str = "B"
+    epochs: int = 50
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    lr_schedule: str = "cosine"  # "cosine" (linear warm-up, cosine decay to 0) or "constant"
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.05
+    augment: bool = True
+    flips: bool = True  # horizontal and vertical flips and transposition (90-degree turns)
+    rotation_degrees: float = 15.0
+    shift_fraction: float = 0.1
+    brightness: float = 0.1  # +- fraction of full scale
+    contrast: float = 0.1  # +- fraction
+    val_fraction: float = 1 / 12
+    test_fraction: float = 1 / 12
+    seed: int = 1234
+    input_size: int = 200
+    dropout: float = 0.0
+    class_names: tuple[str, ...] | None = None
+    init_bundle: str | None = None  # fine-tune from this bundle
+    name: str = "SSDC-MiniNet"
+    version: str = "1.0.0"
+
+    def describe(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["class_names"] = list(self.class_names) if self.class_names else None
+        return d
+
+
+# The paper's recipe as published: Adam 1e-3 constant, no label smoothing, rotation/shift/flip.
+PAPER_RECIPE = TrainConfig(learning_rate=1e-3, lr_schedule="constant", warmup_epochs=0,
+                           label_smoothing=0.0, brightness=0.0, contrast=0.0)
+
+
+@dataclass
+class FitResult:
+    model: Any
+    history: list[dict]
+    best_epoch: int
+    best_val_accuracy: float
+    seconds: float
+    images_per_second: float
+
+
+@dataclass
+class PreparedData:
+    dataset: data_mod.Dataset
+    images: np.ndarray
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def set_seed(seed: int) -> None:
+    import keras
+    keras.utils.set_random_seed(seed)
+
+
+def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress = _quiet,
+                 should_stop: ShouldStop = _never) -> PreparedData:
+    ds = data_mod.scan_dataset(data_dir, config.class_names)
+    images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop)
+    tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
+    if len(tr) == 0:
+        raise data_mod.DatasetError(f"{data_dir}: too few images to train on after the split")
+    return PreparedData(ds, images, tr, va, te)
+
+
+def _augmenter(config: TrainConfig):
+    """A tf.data batch map: flips/transposition, rotation, shift, brightness and contrast.
+    Grey images stay grey (the same change for every channel)."""
+    import keras
+    import tensorflow as tf
+
+    seed = config.seed
+    geo = []
+    if config.rotation_degrees:
+        geo.append(keras.layers.RandomRotation(config.rotation_degrees / 360.0, fill_mode="reflect",
+                                               seed=seed + 1))
+    if config.shift_fraction:
+        geo.append(keras.layers.RandomTranslation(config.shift_fraction, config.shift_fraction,
+                                                  fill_mode="reflect", seed=seed + 2))
+    gen = tf.random.Generator.from_seed(seed + 3)
+
+    def augment(x, y):
+        x = tf.cast(x, tf.float32)
+        n = tf.shape(x)[0]
+        if config.flips:
+            def flip(img, axis):
+                mask = gen.uniform([n, 1, 1, 1]) < 0.5
+                return tf.where(mask, tf.reverse(img, [axis]), img)
+            x = flip(x, 1)
+            x = flip(x, 2)
+            if config.input_size > 0:  # square inputs: transposition gives the 90-degree turns
+                mask = gen.uniform([n, 1, 1, 1]) < 0.5
+                x = tf.where(mask, tf.transpose(x, [0, 2, 1, 3]), x)
+        for layer in geo:
+            x = layer(x, training=True)
+        if config.contrast or config.brightness:
+            c = 1.0 + gen.uniform([n, 1, 1, 1], -config.contrast, config.contrast)
+            b = gen.uniform([n, 1, 1, 1], -config.brightness, config.brightness) * 255.0
+            mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+            x = tf.clip_by_value((x - mean) * c + mean + b, 0.0, 255.0)
+        return x, y
+
+    return augment
+
+
+def _datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_classes: int):
+    import tensorflow as tf
+
+    yt = tf.one_hot(y_train, num_classes)
+    train = tf.data.Dataset.from_tensor_slices((x_train, yt))
+    train = train.shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
+    train = train.batch(config.batch_size)
+    if config.augment:
+        train = train.map(_augmenter(config), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        train = train.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    train = train.prefetch(tf.data.AUTOTUNE)
+    val = None
+    if len(x_val):
+        val = tf.data.Dataset.from_tensor_slices(
+            (x_val, tf.one_hot(y_val, num_classes))).batch(64).map(
+            lambda x, y: (tf.cast(x, tf.float32), y)).cache()
+    return train, val
+
+
+def _learning_rate(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule != "cosine":
+        raise ValueError(f"unknown learning-rate schedule {config.lr_schedule!r}")
+    total = max(1, config.epochs * steps_per_epoch)
+    warm = min(config.warmup_epochs * steps_per_epoch, total - 1)
+    if warm > 0:
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate * 0.05, decay_steps=total - warm,
+            warmup_target=config.learning_rate, warmup_steps=warm, alpha=0.0)
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
+
+
+def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
+    from .model import build_ssdc_mininet, replace_head
+
+    if config.init_bundle:
+        start = load_bundle(config.init_bundle)
+        if start.input_size != config.input_size:
+            raise ValueError(f"{config.init_bundle}: input size {start.input_size} differs from "
+                             f"{config.input_size}")
+        model = start.model
+        if list(start.class_names) != list(class_names):
+            model = replace_head(model, len(class_names))
+        return model
+    return build_ssdc_mininet(config.design, len(class_names), config.input_size, config.dropout)
+
+
+def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+        class_names: Sequence[str], config: TrainConfig, progress: Progress = _quiet,
+        should_stop: ShouldStop = _never, on_epoch: EpochHook | None = None) -> FitResult:
+    """Trains a model and returns it with the weights of its best validation epoch (highest
+    accuracy, ties broken by lower loss). Raises TrainingCancelled if ``should_stop()``."""
+    import keras
+
+    set_seed(config.seed)
+    num_classes = len(class_names)
+    model = build_initial_model(config, class_names)
+    train, val = _datasets(x_train, y_train, x_val, y_val, config, num_classes)
+    steps = math.ceil(len(x_train) / config.batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                  metrics=["accuracy"])
+    tracker = _Tracker(config, steps, progress, should_stop, on_epoch, has_val=val is not None)
+    start = time.perf_counter()
+    model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, callbacks=[tracker])
+    seconds = time.perf_counter() - start
+    if should_stop():
+        raise TrainingCancelled("training cancelled; nothing was written")
+    if tracker.best_weights is not None:
+        model.set_weights(tracker.best_weights)
+    done_epochs = max(1, len(tracker.history))
+    return FitResult(model, tracker.history, tracker.best_epoch, tracker.best_acc, seconds,
+                     len(x_train) * done_epochs / max(tracker.train_seconds, 1e-9))
+
+
+class _Tracker:
+    """Keras callback (built lazily so this module imports without Keras) that reports progress,
+    honours cancellation within one batch and keeps the best epoch's weights."""
+
+    def __new__(cls, *args, **kwargs):
+        import keras
+
+        class Tracker(keras.callbacks.Callback):
+            def __init__(self, config, steps, progress, should_stop, on_epoch, has_val):
+                super().__init__()
+                self.config, self.steps = config, steps
+                self.progress, self.should_stop, self.on_epoch = progress, should_stop, on_epoch
+                self.has_val = has_val
+                self.history: list[dict] = []
+                self.best_weights = None
+                self.best_epoch, self.best_acc, self.best_loss = 0, -1.0, math.inf
+                self.train_seconds = 0.0
+                self._t0 = self._epoch_t0 = time.perf_counter()
+                self._epoch = 0
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._epoch = epoch
+                self._epoch_t0 = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                if self.should_stop():
+                    self.model.stop_training = True
+                    return
+                if batch % 5 == 0:
+                    done = self._epoch + (batch + 1) / self.steps
+                    self.progress(done / self.config.epochs,
+                                  f"epoch {self._epoch + 1}/{self.config.epochs}, batch {batch + 1}/"
+                                  f"{self.steps}, loss {float(logs.get('loss', 0)):.4f}")
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                if self.should_stop():
+                    return
+                took = time.perf_counter() - self._epoch_t0
+                self.train_seconds += took
+                rec = {"epoch": epoch + 1, "seconds": round(took, 2)}
+                for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                    if k in logs:
+                        rec[k] = float(logs[k])
+                lr = self.model.optimizer.learning_rate
+                rec["learning_rate"] = float(np.asarray(lr))
+                acc = rec.get("val_accuracy", rec.get("accuracy", 0.0))
+                loss = rec.get("val_loss", rec.get("loss", math.inf))
+                if acc > self.best_acc or (acc == self.best_acc and loss < self.best_loss):
+                    self.best_acc, self.best_loss, self.best_epoch = acc, loss, epoch + 1
+                    self.best_weights = self.model.get_weights()
+                rec["best_epoch"] = self.best_epoch
+                self.history.append(rec)
+                elapsed = time.perf_counter() - self._t0
+                left = elapsed / (epoch + 1) * (self.config.epochs - epoch - 1)
+                rec["seconds_left"] = round(left, 1)
+                if self.on_epoch:
+                    self.on_epoch(dict(rec))
+                val = (f", val loss {rec['val_loss']:.4f} acc {rec['val_accuracy'] * 100:.1f}%"
+                       if "val_accuracy" in rec else "")
+                self.progress((epoch + 1) / self.config.epochs,
+                              f"epoch {epoch + 1}/{self.config.epochs}: loss {rec['loss']:.4f} acc "
+                              f"{rec['accuracy'] * 100:.1f}%{val} ({took:.0f} s, ~{_hms(left)} left)")
+
+        return Tracker(*args, **kwargs)
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def evaluate_arrays(predictor, images: np.ndarray, labels: np.ndarray, class_names) -> dict:
+    probs = predictor.predict(images)
+    return classification_report(labels, probs.argmax(axis=1), class_names)
+
+
+def history_csv(history: list[dict]) -> str:
+    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
+    w.writeheader()
+    for rec in history:
+        w.writerow(rec)
+    return buf.getvalue()
+
+
+def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = TrainConfig(),
+          progress: Progress = _quiet, should_stop: ShouldStop = _never,
+          on_epoch: EpochHook | None = None, lr_grid: Sequence[float] = (),
+          prepared: PreparedData | None = None, notes: str = "") -> dict:
+    """Trains on a data folder and writes a bundle to ``out_dir`` atomically. With ``lr_grid``,
+    one model per learning rate is trained and the best by validation accuracy is kept.
+    Returns the model card."""
+    from .flops import count_flops, count_params
+    from .predict import KerasPredictor
+
+    t_start = time.perf_counter()
+    p = prepared or prepare_data(data_dir, config, lambda f, m: progress(0.02 * f, m), should_stop)
+    ds, x = p.dataset, p.images
+    names = ds.class_names
+    grid = list(lr_grid) or [config.learning_rate]
+    grid_results = []
+    best: tuple[FitResult, TrainConfig] | None = None
+    for gi, lr in enumerate(grid):
+        cfg = replace(config, learning_rate=lr, class_names=tuple(names))
+
+        def sub(f, m, gi=gi, lr=lr):
+            prefix = f"[lr {lr:g}] " if len(grid) > 1 else ""
+            progress(0.02 + 0.93 * (gi + f) / len(grid), prefix + m)
+
+        res = fit(x[p.train_idx], ds.labels[p.train_idx], x[p.val_idx], ds.labels[p.val_idx],
+                  names, cfg, sub, should_stop, on_epoch)
+        grid_results.append({"learning_rate": lr, "best_val_accuracy": res.best_val_accuracy,
+                             "best_epoch": res.best_epoch})
+        if best is None or res.best_val_accuracy > best[0].best_val_accuracy:
+            best = (res, cfg)
+    res, cfg = best
+    progress(0.96, "evaluating on the test split")
+    predictor = KerasPredictor(res.model, names, cfg.input_size)
+    test_report = (evaluate_arrays(predictor, x[p.test_idx], ds.labels[p.test_idx], names)
+                   if len(p.test_idx) else None)
+    val_report = (evaluate_arrays(predictor, x[p.val_idx], ds.labels[p.val_idx], names)
+                  if len(p.val_idx) else None)
+    card = {
+        "name": cfg.name,
+        "version": cfg.version,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "architecture": f"SSDC-MiniNet design {cfg.design}",
+        "class_names": list(names),
+        "input_size": cfg.input_size,
+        "input": "raw RGB pixels 0-255 (grey replicated to 3 channels); the model rescales itself",
+        "parameters": count_params(res.model),
+        "gflops": round(count_flops(res.model) / 1e9, 4),
+        "metrics": {
+            "test": _summary(test_report),
+            "validation": _summary(val_report),
+            "best_epoch": res.best_epoch,
+            "final_train_accuracy": res.history[-1].get("accuracy") if res.history else None,
+        },
+        "training": {
+            "config": cfg.describe(),
+            "lr_grid": grid_results if len(grid) > 1 else None,
+            "split": {"train": int(len(p.train_idx)), "validation": int(len(p.val_idx)),
+                      "test": int(len(p.test_idx))},
+            "fit_seconds": round(res.seconds, 1),
+            "total_seconds": round(time.perf_counter() - t_start, 1),
+            "train_images_per_second": round(res.images_per_second, 1),
+            "notes": notes,
+        },
+        "dataset": {
+            "root": str(Path(data_dir)),
+            "file_count": len(ds),
+            "per_class": ds.counts(),
+            "file_list_sha256": ds.list_hash(),
+            "duplicate_groups": len(data_mod.duplicate_groups(ds)),
+        },
+        "seed": cfg.seed,
+        "libraries": library_versions(),
+    }
+    split = {"train": [ds.relative(i) for i in p.train_idx],
+             "validation": [ds.relative(i) for i in p.val_idx],
+             "test": [ds.relative(i) for i in p.test_idx]}
+
+    def fill(tmp: Path) -> None:
+        if should_stop():
+            raise TrainingCancelled("training cancelled; nothing was written")
+        res.model.save(tmp / MODEL_FILE)
+        write_json(tmp / CARD_FILE, card)
+        (tmp / "history.csv").write_text(history_csv(res.history), encoding="utf-8")
+        write_json(tmp / "split.json", split)
+        if test_report:
+            write_json(tmp / "test_report.json", test_report)
+            save_confusion_png(test_report, tmp / "confusion.png",
+                               f"{cfg.name} {cfg.version}: test split")
+
+    write_bundle_atomic(out_dir, fill)
+    progress(1.0, f"saved {out_dir}")
+    if test_report:
+        card["_test_report_text"] = format_report(test_report)
+    return card
+
+
+def _summary(report: dict | None) -> dict | None:
+    if report is None:
+        return None
+    return {k: report[k] for k in ("count", "accuracy", "macro_precision", "macro_recall",
+                                   "macro_f1")} | {"confusion_matrix": report["confusion_matrix"]}
+
+
+def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), folds: int = 5,
+                   progress: Progress = _quiet, should_stop: ShouldStop = _never,
+                   only_folds: Sequence[int] | None = None) -> dict:
+    """Stratified k-fold cross-validation: each fold is held out once as the test set, the rest is
+    split into training and validation (for the best-epoch checkpoint). Returns per-fold reports
+    and mean and standard deviation of accuracy and macro F1."""
+    from .predict import KerasPredictor
+
+    ds = data_mod.scan_dataset(data_dir, config.class_names)
+    x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
+                                should_stop)
+    fold_idx = data_mod.stratified_folds(ds, folds, config.seed)
+    names = ds.class_names
+    results = []
+    todo = list(only_folds) if only_folds else list(range(folds))
+    for n, k in enumerate(todo):
+        test = fold_idx[k]
+        rest = np.concatenate([fold_idx[j] for j in range(folds) if j != k])
+        sub = ds.subset(rest)
+        tr, va, _ = data_mod.stratified_split(sub, config.val_fraction, 0.0, config.seed + k)
+        tr, va = rest[tr], rest[va]
+
+        def prog(f, m, n=n, k=k):
+            progress(0.02 + 0.98 * (n + f) / len(todo), f"fold {k + 1}/{folds}: {m}")
+
+        res = fit(x[tr], ds.labels[tr], x[va], ds.labels[va], names,
+                  replace(config, class_names=tuple(names)), prog, should_stop)
+        rep = evaluate_arrays(KerasPredictor(res.model, names, config.input_size), x[test],
+                              ds.labels[test], names)
+        results.append({"fold": k + 1, "train": int(len(tr)), "validation": int(len(va)),
+                        "test": int(len(test)), "best_epoch": res.best_epoch,
+                        "fit_seconds": round(res.seconds, 1), **_summary(rep)})
+    accs = np.array([r["accuracy"] for r in results])
+    f1s = np.array([r["macro_f1"] for r in results])
+    return {"folds": folds, "config": config.describe(), "results": results,
+            "accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std(ddof=0)),
+            "macro_f1_mean": float(f1s.mean()), "macro_f1_std": float(f1s.std(ddof=0)),
+            "dataset": {"root": str(data_dir), "file_count": len(ds),
+                        "file_list_sha256": ds.list_hash()}}
+
+
+def format_cv(result: dict) -> str:
+    lines = [f"{'fold':>4} {'train':>6} {'val':>5} {'test':>5} {'best ep':>8} {'accuracy':>9} {'macro F1':>9}"]
+    for r in result["results"]:
+        lines.append(f"{r['fold']:>4} {r['train']:>6} {r['validation']:>5} {r['test']:>5} "
+                     f"{r['best_epoch']:>8} {r['accuracy'] * 100:>8.2f}% {r['macro_f1'] * 100:>8.2f}%")
+    lines.append(f"mean accuracy {result['accuracy_mean'] * 100:.2f}% ± {result['accuracy_std'] * 100:.2f}"
+                 f"   macro F1 {result['macro_f1_mean'] * 100:.2f}% ± {result['macro_f1_std'] * 100:.2f}")
+    return "\n".join(lines)
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2)
