@@ -1,0 +1,160 @@
+"""The classification engine: a loaded model bundle that classifies uint8 images and explains one
+prediction (class probabilities, SE channel attention per block, class activation maps) from a
+single forward pass. Qt-free; the GUI, the headless batch command and the camera all use it.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from training.bundle import Bundle, load_bundle
+from training.images import load_image, to_model_input
+
+
+@dataclass
+class SEBlockAttention:
+    name: str               # "se1", "se2", ...
+    weights: np.ndarray     # (C,) excitation weights in 0..1
+    feature_map: np.ndarray  # (h, w) SE-weighted mean of the block's feature maps, scaled 0..1
+
+
+@dataclass
+class Inspection:
+    probs: np.ndarray                 # (classes,) softmax probabilities
+    se_blocks: list[SEBlockAttention]
+    features: np.ndarray              # (h, w, K) last feature map
+    classifier_weights: np.ndarray    # (K, classes)
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> int:
+        return int(np.argmax(self.probs))
+
+    def cam(self, class_index: int | None = None) -> np.ndarray:
+        """Class activation map (h, w) in 0..1 for a class (default: the predicted one)."""
+        c = self.label if class_index is None else class_index
+        m = np.tensordot(self.features, self.classifier_weights[:, c], axes=([2], [0]))
+        return normalize_map(np.maximum(m, 0))
+
+
+def normalize_map(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float32)
+    lo, hi = float(m.min(initial=0.0)), float(m.max(initial=0.0))
+    if hi - lo < 1e-12:
+        return np.zeros_like(m)
+    return (m - lo) / (hi - lo)
+
+
+def upsample(m: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a (h, w) float map to (height, width)."""
+    import cv2
+
+    return cv2.resize(np.asarray(m, np.float32), (int(width), int(height)),
+                      interpolation=cv2.INTER_LINEAR)
+
+
+def device_name() -> str:
+    """The GPU's name when TensorFlow sees one, otherwise "CPU"."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    try:
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    except Exception:  # pragma: no cover - depends on drivers
+        return "GPU"
+
+
+class Classifier:
+    """One loaded bundle. ``classify`` and ``inspect`` are thread-safe (one inference at a time)."""
+
+    def __init__(self, bundle: Bundle):
+        from training.model import inspection_model
+
+        self.bundle = bundle
+        self.model = bundle.model
+        self.class_names = bundle.class_names
+        self.input_size = bundle.input_size
+        self.card = bundle.card
+        self._inspect = inspection_model(self.model)
+        self._lock = threading.Lock()
+        self.classifier_weights = np.asarray(self.model.get_layer("classifier").kernel)
+        self.device = device_name()
+        self._predict_fn = None
+
+    @property
+    def title(self) -> str:
+        return self.bundle.title
+
+    @property
+    def se_block_names(self) -> list[str]:
+        from training.model import se_block_count
+
+        return [f"se{i}" for i in range(1, se_block_count(self.model) + 1)]
+
+    def _fn(self):
+        if self._predict_fn is None:
+            import tensorflow as tf
+
+            model = self.model
+            self._predict_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return self._predict_fn
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 model inputs -> (N, classes) probabilities."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        if len(images) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        with self._lock:
+            return np.asarray(self._fn()(images.astype(np.float32)), dtype=np.float32)
+
+    def inspect(self, image: np.ndarray) -> Inspection:
+        """Probabilities and attention for one (S, S, 3) uint8 model input."""
+        x = np.asarray(image, np.float32)[None]
+        with self._lock:
+            out = self._inspect(x, training=False)
+        out = {k: np.asarray(v)[0] for k, v in out.items()}
+        blocks = []
+        for name in self.se_block_names:
+            w = out[f"{name}_excite"]
+            fmap = out[f"{name}_input"]
+            weighted = np.tensordot(fmap, w, axes=([2], [0])) / max(float(w.sum()), 1e-12)
+            blocks.append(SEBlockAttention(name, w, normalize_map(weighted)))
+        return Inspection(out["probs"], blocks, out["features"], self.classifier_weights,
+                          list(self.class_names))
+
+    def prepare(self, arr: np.ndarray) -> np.ndarray:
+        """Any in-memory frame (grey, RGB, RGBA, 16-bit) as this model's input."""
+        return to_model_input(arr, self.input_size)
+
+    def load(self, path: str | Path) -> np.ndarray:
+        """An image file as this model's input; raises training.images.ImageReadError."""
+        return load_image(path, self.input_size)
+
+
+def bundled_model_dir() -> Path:
+    from .paths import bundled_model_dir as d
+
+    return d()
+
+
+def load_classifier(path: str | Path | None = None,
+                    progress: Callable[[float, str], None] = lambda f, m: None) -> Classifier:
+    """Loads TensorFlow and a bundle (default: the bundled SSDC-MiniNet), reporting progress."""
+    progress(0.05, "loading TensorFlow")
+    import tensorflow  # noqa: F401  (the slow part: ~2-3 s)
+
+    progress(0.6, "loading the model")
+    bundle = load_bundle(path or bundled_model_dir())
+    progress(0.85, "preparing the model")
+    clf = Classifier(bundle)
+    clf.classify(np.zeros((1, clf.input_size, clf.input_size, 3), np.uint8))  # warm-up trace
+    progress(1.0, f"{clf.title} ready on {clf.device}")
+    return clf

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up .venv with the pinned dependencies (and the system libraries Qt needs, on Debian/Ubuntu).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade "pip==26.3" >/dev/null
+.venv/bin/python -m pip install -q -e ".[dev]"
