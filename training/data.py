@@ -23,6 +23,10 @@ def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - t
     pass
 
 
+class Cancelled(Exception):
+    """The caller's ``should_stop()`` turned true; nothing was written."""
+
+
 class DatasetError(Exception):
     """A data folder that cannot be used as it is; the message says why and names files."""
 
@@ -108,7 +112,7 @@ def load_arrays(ds: Dataset, size: int, progress: Progress = _no_progress,
     errors: list[ImageReadError] = []
     for i, path in enumerate(ds.files):
         if should_stop():
-            raise InterruptedError("cancelled while reading images")
+            raise Cancelled("cancelled while reading images; nothing was written")
         try:
             out[i] = load_image(path, size)
         except ImageReadError as exc:

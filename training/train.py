@@ -26,8 +26,7 @@ ShouldStop = Callable[[], bool]
 EpochHook = Callable[[dict], None]
 
 
-class TrainingCancelled(Exception):
-    """Raised when ``should_stop()`` turned true; nothing was written."""
+TrainingCancelled = data_mod.Cancelled  # raised when should_stop() turned true
 
 
 def _quiet(fraction: float, message: str) -> None:

@@ -1,0 +1,417 @@
+"""Checking labelled images before training: the problems a data set has, named file by file.
+
+``find_problems`` reads every image once (header, pixels and a content digest) and reports, by
+severity:
+
+* errors (training cannot use the data as it is): no or one class, empty class folders,
+  unreadable files, byte-identical images filed under two classes, classes with fewer than
+  ``min_per_class`` images;
+* warnings (training works, the result may disappoint): classes with few images, very unequal
+  class sizes, non-square images, a property (file format, colour mode, size) that tells some
+  classes apart by itself, so a model could learn it instead of the defect;
+* notes: mixed sizes and colour modes, images enlarged to the model's input, duplicates within a
+  class, files that are ignored.
+
+Errors that name files (unreadable, conflicting duplicates) go away when those files are left
+out (``Report.excludable_files``). Qt-free; ``python -m training check`` prints the report.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from .images import ImageReadError, decode_image, file_digest, is_image_file
+
+Progress = Callable[[float, str], None]
+ShouldStop = Callable[[], bool]
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+
+MIN_PER_CLASS = 5          # below this a class cannot be split into train, validation and test
+RECOMMENDED_PER_CLASS = 30  # below this the test figures of the class mean little
+IMBALANCE_RATIO = 3.0       # largest class / smallest class above this is "very unequal"
+LISTED_FILES = 10           # files named in a message before "... and N more"
+
+
+def _quiet(fraction: float, message: str) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled image: its file, its class and where it came from (a folder, the verdicts)."""
+    path: Path
+    label: str
+    source: str = ""
+
+
+@dataclass
+class Problem:
+    severity: str   # "error", "warning" or "info"
+    code: str       # stable identifier, e.g. "unreadable", "conflicting-duplicate", "too-few"
+    message: str    # one line, names classes and counts
+    files: list[str] = field(default_factory=list)  # the files concerned, when files are
+    excludable: bool = False  # leaving out ``files`` resolves it
+
+    def text(self) -> str:
+        shown = "".join(f"\n    {f}" for f in self.files[:LISTED_FILES])
+        more = (f"\n    ... and {len(self.files) - LISTED_FILES} more"
+                if len(self.files) > LISTED_FILES else "")
+        return f"{self.severity.upper()}: {self.message}{shown}{more}"
+
+
+@dataclass
+class ImageInfo:
+    width: int
+    height: int
+    mode: str    # Pillow mode: "L", "RGB", "RGBA", "P", "I;16"...
+    format: str  # Pillow format: "PNG", "JPEG", "BMP", "TIFF"
+    digest: str
+
+
+@dataclass
+class Report:
+    source: str
+    class_names: list[str]
+    samples: list[Sample]                 # every image file found, readable or not
+    info: dict[str, ImageInfo]            # readable files by str(path)
+    problems: list[Problem]
+    model_classes: list[str] | None = None  # the current model's classes, when given
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Readable images per class (unreadable files are not counted)."""
+        c = Counter(s.label for s in self.samples if str(s.path) in self.info)
+        return {name: c.get(name, 0) for name in self.class_names}
+
+    def of(self, severity: str) -> list[Problem]:
+        return [p for p in self.problems if p.severity == severity]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return self.of(ERROR)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.of(WARNING)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def excludable_files(self) -> set[str]:
+        """Files whose leaving out resolves the file-level errors."""
+        return {f for p in self.errors if p.excludable for f in p.files}
+
+    @property
+    def ok_without_excludable(self) -> bool:
+        """True when every error goes away by leaving out the files it names."""
+        return all(p.excludable for p in self.errors)
+
+    def usable_samples(self, exclude: Iterable[str] = ()) -> list[Sample]:
+        """Readable samples minus ``exclude`` (paths as strings)."""
+        skip = set(exclude)
+        return [s for s in self.samples if str(s.path) in self.info and str(s.path) not in skip]
+
+    @property
+    def same_classes(self) -> bool:
+        """The data has exactly the current model's classes (fine-tuning keeps its head)."""
+        return self.model_classes is not None and set(self.class_names) == set(self.model_classes)
+
+    @property
+    def new_classes(self) -> list[str]:
+        if self.model_classes is None:
+            return list(self.class_names)
+        return [c for c in self.class_names if c not in self.model_classes]
+
+    def training_class_names(self) -> tuple[str, ...]:
+        """Class order for TrainConfig.class_names: the model's order when the classes are the
+        model's (so its classifier head is kept), otherwise sorted names."""
+        if self.same_classes:
+            return tuple(self.model_classes)
+        return tuple(sorted(self.class_names))
+
+    def format(self) -> str:
+        lines = [f"{self.source}: {len(self.samples)} image file(s), {len(self.class_names)} "
+                 f"class(es)"]
+        counts = self.counts
+        if counts:
+            w = max(len(c) for c in counts) + 2
+            for name, n in counts.items():
+                mark = ""
+                if self.model_classes is not None:
+                    mark = "  (new class)" if name not in self.model_classes else ""
+                lines.append(f"  {name:<{w}}{n:>6}{mark}")
+        if self.model_classes is not None and self.class_names:
+            if self.same_classes:
+                lines.append("Same classes as the current model: it is fine-tuned.")
+            else:
+                lines.append("New classes: the current model's classifier head is rebuilt for "
+                             f"{len(self.class_names)} classes.")
+        n_err, n_warn = len(self.errors), len(self.warnings)
+        lines.append(f"{n_err} error(s), {n_warn} warning(s), {len(self.of(INFO))} note(s)")
+        lines.extend(p.text() for p in self.problems)
+        return "\n".join(lines)
+
+
+def _listed(names: Sequence[str], limit: int = 6) -> str:
+    names = list(names)
+    text = ", ".join(names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def scan_folder(root: str | Path, source: str = "") -> tuple[list[Sample], list[Problem]]:
+    """The labelled images of a folder with one sub-folder per class (images found recursively),
+    and the problems of its layout (missing folder, empty class folders, ignored files)."""
+    root = Path(root)
+    source = source or str(root)
+    if not root.exists():
+        return [], [Problem(ERROR, "missing-folder", f"{root}: folder not found")]
+    if not root.is_dir():
+        return [], [Problem(ERROR, "missing-folder",
+                            f"{root}: not a folder (expected one sub-folder per class)")]
+    samples: list[Sample] = []
+    problems: list[Problem] = []
+    loose = sorted(str(p) for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    if loose:
+        problems.append(Problem(INFO, "ignored-files",
+                                f"{root}: {len(loose)} file(s) outside the class sub-folders are "
+                                "ignored", loose))
+    ignored: list[str] = []
+    empty: list[str] = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in folder.rglob("*") if p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        images = [p for p in files if is_image_file(p)]
+        ignored.extend(str(p) for p in files if not is_image_file(p))
+        if not images:
+            empty.append(str(folder))
+        samples.extend(Sample(p, folder.name, source) for p in images)
+    if empty:
+        problems.append(Problem(ERROR, "empty-class",
+                                f"{len(empty)} class folder(s) without images (BMP, PNG, JPEG, "
+                                "TIFF); add images or remove the folder(s)", empty))
+    if ignored:
+        problems.append(Problem(INFO, "ignored-files",
+                                f"{len(ignored)} file(s) that are not images (BMP, PNG, JPEG, TIFF) "
+                                "are ignored", ignored))
+    return samples, problems
+
+
+def _read(path: Path) -> ImageInfo:
+    """Header, full decode (to catch damaged data) and digest; raises ImageReadError."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            width, height, mode, fmt = img.width, img.height, img.mode, img.format or "?"
+            img.load()
+    except Exception:
+        decode_image(path)  # raises ImageReadError with the usual wording for this file
+        raise ImageReadError(path, "damaged image data")  # pragma: no cover - decode raised
+    if width < 1 or height < 1:
+        raise ImageReadError(path, f"empty image ({width}x{height})")
+    try:
+        digest = file_digest(path)
+    except OSError as exc:  # pragma: no cover - vanished between reads
+        raise ImageReadError(path, f"cannot read the file ({exc})") from None
+    return ImageInfo(width, height, mode, fmt.upper(), digest)
+
+
+def _mode_family(mode: str) -> str:
+    if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
+        return "grey" if mode in ("1", "L") else f"grey {mode}"
+    return {"RGB": "colour", "RGBA": "colour with alpha", "P": "palette", "LA": "grey with alpha",
+            "CMYK": "CMYK"}.get(mode, mode)
+
+
+def _class_linked(values_by_class: dict[str, set[str]]) -> list[str]:
+    """Classes whose values (formats, modes, sizes) no other class has."""
+    linked = []
+    for name, vals in values_by_class.items():
+        others = set().union(*(v for n, v in values_by_class.items() if n != name))
+        if vals and others and vals.isdisjoint(others):
+            linked.append(name)
+    return linked
+
+
+def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | Path, str]],
+                  min_per_class: int = MIN_PER_CLASS, *,
+                  recommended_per_class: int = RECOMMENDED_PER_CLASS,
+                  imbalance_ratio: float = IMBALANCE_RATIO,
+                  model_classes: Sequence[str] | None = None,
+                  input_size: int | None = None,
+                  progress: Progress = _quiet, should_stop: ShouldStop = _never) -> Report:
+    """Checks a data folder (one sub-folder per class) or a list of labelled images
+    (``Sample`` or ``(path, class name)`` pairs). Reads every image; raises InterruptedError
+    when ``should_stop()`` turns true. ``model_classes``: the current model's classes (the
+    report then says whether they are kept); ``input_size``: the model's input side."""
+    problems: list[Problem] = []
+    if isinstance(source, (str, Path)):
+        name = str(source)
+        samples, problems = scan_folder(source)
+    else:
+        name = "selected images"
+        samples = [s if isinstance(s, Sample) else Sample(Path(s[0]), str(s[1]), "list")
+                   for s in source]
+    # the same file listed twice under one class counts once
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for s in samples:
+        key = (str(Path(s.path).absolute()), s.label)
+        if key not in seen:
+            seen.add(key)
+            unique.append(Sample(Path(s.path), s.label, s.source))
+    samples = unique
+    class_names = sorted({s.label for s in samples} | _empty_classes(problems))
+
+    info: dict[str, ImageInfo] = {}
+    unreadable: list[ImageReadError] = []
+    for i, s in enumerate(samples):
+        if should_stop():
+            raise InterruptedError("cancelled while checking images")
+        try:
+            info[str(s.path)] = _read(s.path)
+        except ImageReadError as exc:
+            unreadable.append(exc)
+        if i % 25 == 0 or i == len(samples) - 1:
+            progress((i + 1) / len(samples), f"checking images {i + 1}/{len(samples)}")
+
+    if not samples and not any(p.severity == ERROR for p in problems):
+        problems.append(Problem(ERROR, "no-images", f"{name}: no images found (expected one "
+                                                    "sub-folder per class with BMP, PNG, JPEG or "
+                                                    "TIFF files)"))
+    elif len(class_names) < 2 and samples:
+        problems.append(Problem(ERROR, "one-class",
+                                f"{name}: only one class ({_listed(class_names)}); a classifier "
+                                "needs at least two, one sub-folder per class"))
+    if unreadable:
+        problems.append(Problem(
+            ERROR, "unreadable", f"{len(unreadable)} file(s) cannot be read as images: "
+            + "; ".join(f"{Path(e.path).name}: {e.problem}" for e in unreadable[:3])
+            + ("; ..." if len(unreadable) > 3 else ""),
+            [e.path for e in unreadable], excludable=True))
+
+    readable = [s for s in samples if str(s.path) in info]
+    by_digest: dict[str, list[Sample]] = defaultdict(list)
+    for s in readable:
+        by_digest[info[str(s.path)].digest].append(s)
+    conflicts = [g for g in by_digest.values() if len({s.label for s in g}) > 1]
+    if conflicts:
+        files = [str(s.path) for g in conflicts for s in g]
+        first = conflicts[0]
+        problems.append(Problem(
+            ERROR, "conflicting-duplicate",
+            f"{len(conflicts)} image(s) filed under two or more classes (byte-identical files), "
+            f"e.g. {' = '.join(f'{s.label}/{Path(s.path).name}' for s in first[:3])}; "
+            "keep each image in one class", files, excludable=True))
+    same = [g for g in by_digest.values() if len(g) > 1 and len({s.label for s in g}) == 1]
+    if same:
+        problems.append(Problem(
+            INFO, "duplicate", f"{sum(len(g) for g in same)} files are byte-identical copies "
+            f"within their class ({len(same)} group(s)); each group is kept on one side of the "
+            "train/test split", [str(s.path) for g in same for s in g]))
+
+    counts = Counter(s.label for s in readable)
+    conflicted = {str(s.path) for g in conflicts for s in g}
+    usable = Counter(s.label for s in readable if str(s.path) not in conflicted)
+    empty = _empty_classes(problems)
+    few = [c for c in class_names if c not in empty and usable.get(c, 0) < min_per_class]
+    if few:
+        problems.append(Problem(
+            ERROR, "too-few", f"class(es) with fewer than {min_per_class} usable images: "
+            + ", ".join(f"{c} ({usable.get(c, 0)})" for c in few)
+            + "; every class needs images for training, validation and test"))
+    some = [c for c in class_names
+            if min_per_class <= usable.get(c, 0) < recommended_per_class]
+    if some:
+        problems.append(Problem(
+            WARNING, "few", "class(es) with fewer than "
+            f"{recommended_per_class} images: " + ", ".join(f"{c} ({usable[c]})" for c in some)
+            + "; the model and its test figures will be uncertain for them"))
+    nonzero = {c: n for c, n in counts.items() if n > 0}
+    if len(nonzero) >= 2:
+        big = max(nonzero, key=nonzero.get)
+        small = min(nonzero, key=nonzero.get)
+        ratio = nonzero[big] / nonzero[small]
+        if ratio > imbalance_ratio:
+            problems.append(Problem(
+                WARNING, "unequal", f"very unequal class sizes: {big} has {nonzero[big]} images, "
+                f"{small} {nonzero[small]} ({ratio:.1f}x); the model may favour the large classes "
+                "- add images to the small ones if you can"))
+
+    if readable:
+        problems.extend(_format_problems(readable, info, input_size))
+
+    if model_classes is not None and class_names:
+        missing = [c for c in model_classes if c not in class_names]
+        if set(class_names) != set(model_classes) and missing and not (set(class_names) -
+                                                                        set(model_classes)):
+            problems.append(Problem(
+                INFO, "fewer-classes", f"the current model also knows {_listed(missing)}; the new "
+                "model will know only the classes given here"))
+
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    problems.sort(key=lambda p: order[p.severity])
+    return Report(name, class_names, samples, info, problems,
+                  list(model_classes) if model_classes is not None else None)
+
+
+def _empty_classes(problems: list[Problem]) -> set[str]:
+    return {Path(f).name for p in problems if p.code == "empty-class" for f in p.files}
+
+
+def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
+                     input_size: int | None) -> list[Problem]:
+    out: list[Problem] = []
+    props = {
+        "file format": lambda i: i.format,
+        "colour mode": lambda i: _mode_family(i.mode),
+        "image size": lambda i: f"{i.width}x{i.height}",
+    }
+    for what, key in props.items():
+        total = Counter(key(info[str(s.path)]) for s in readable)
+        if len(total) < 2:
+            continue
+        by_class: dict[str, set[str]] = defaultdict(set)
+        for s in readable:
+            by_class[s.label].add(key(info[str(s.path)]))
+        summary = ", ".join(f"{v} ({n})" for v, n in total.most_common(5))
+        linked = _class_linked(by_class)
+        if linked:
+            out.append(Problem(
+                WARNING, "class-linked-" + what.replace(" ", "-"),
+                f"the {what} tells classes apart: "
+                + "; ".join(f"{c}: {'/'.join(sorted(by_class[c]))}" for c in linked[:4])
+                + f" (overall {summary}); the model may learn the {what} instead of the defect - "
+                "mix them within classes or convert the images"))
+        else:
+            note = {"image size": "all are resized to the model's input",
+                    "colour mode": "all are converted to RGB (grey copied to three channels)",
+                    "file format": "all are decoded alike"}[what]
+            out.append(Problem(INFO, "mixed-" + what.replace(" ", "-"),
+                               f"mixed {what}s: {summary}; {note}"))
+    odd = [str(s.path) for s in readable
+           if max(info[str(s.path)].width, info[str(s.path)].height)
+           > 1.25 * min(info[str(s.path)].width, info[str(s.path)].height)]
+    if odd:
+        out.append(Problem(WARNING, "not-square", f"{len(odd)} image(s) are far from square and "
+                                                  "are stretched to a square input", odd))
+    if input_size:
+        small = [str(s.path) for s in readable
+                 if max(info[str(s.path)].width, info[str(s.path)].height) < input_size]
+        if small:
+            sizes = Counter(f"{info[f].width}x{info[f].height}" for f in small)
+            out.append(Problem(
+                INFO, "enlarged", f"{len(small)} image(s) are smaller than the model's input "
+                f"({input_size}x{input_size}) and are enlarged: "
+                + ", ".join(f"{k} ({n})" for k, n in sizes.most_common(3))))
+    return out

@@ -1,0 +1,109 @@
+"""Post-training quantization of a bundle to LiteRT (TFLite) files.
+
+* ``tflite-fp32``: plain conversion.
+* ``tflite-fp16``: weights stored as float16 (computed in float32).
+* ``tflite-int8``: full-integer quantization: uint8 input (raw pixels, scale 1), int8 weights and
+  activations, uint8 output; calibrated on a representative set drawn from the bundle's own
+  training split (from ``split.json``), so no test image influences the quantization.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .bundle import CARD_FILE, TFLITE_FILES, BundleError, load_bundle, read_card, replace_file_atomic, write_json
+from .data import load_arrays, scan_dataset
+
+REPRESENTATIVE_IMAGES = 300
+
+
+def _concrete_function(model):
+    import tensorflow as tf
+
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    spec = tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32, name="pixels")
+    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    return convert_variables_to_constants_v2(fn)  # frozen: the calibrator reads no variables
+
+
+def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: int,
+                          seed: int = 0, progress: Callable[[float, str], None] = lambda f, m: None
+                          ) -> np.ndarray:
+    """Up to ``count`` training-split images (stratified by taking every k-th of a seeded
+    shuffle) as uint8 arrays."""
+    card = read_card(bundle_dir)
+    size = int(card["input_size"])
+    split_file = bundle_dir / "split.json"
+    root = Path(data_dir or card.get("dataset", {}).get("root", ""))
+    if split_file.exists() and root.is_dir():
+        rel = json.loads(split_file.read_text(encoding="utf-8"))["train"]
+        files = [root / r for r in rel if (root / r).exists()]
+    elif root.is_dir():
+        ds = scan_dataset(root, card["class_names"], with_digests=False)
+        files = list(ds.files)
+    else:
+        raise BundleError(f"{bundle_dir}: int8 export needs training images for calibration; "
+                          "pass --data with the training data folder")
+    if not files:
+        raise BundleError(f"{root}: none of the bundle's training files were found")
+    rng = np.random.default_rng(seed)
+    pick = [files[i] for i in sorted(rng.permutation(len(files))[:count])]
+    from .data import Dataset
+
+    ds = Dataset(root, card["class_names"], pick, np.zeros(len(pick), np.int64))
+    images, _ = load_arrays(ds, size, progress)
+    return images
+
+
+def convert(model, fmt: str, representative: np.ndarray | None = None) -> bytes:
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)])
+    if fmt == "tflite-fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif fmt == "tflite-int8":
+        if representative is None or not len(representative):
+            raise ValueError("int8 quantization needs representative images")
+
+        def gen():
+            for img in representative:
+                yield [img[None].astype(np.float32)]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = gen
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.uint8
+        conv.inference_output_type = tf.uint8
+    elif fmt != "tflite-fp32":
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(TFLITE_FILES)}")
+    return conv.convert()
+
+
+def export_bundle(bundle_dir: str | Path, fmt: str, data_dir: str | Path | None = None,
+                  progress: Callable[[float, str], None] = lambda f, m: None) -> tuple[Path, dict]:
+    """Writes ``model_<fmt>.tflite`` into the bundle (atomically) and records it in the card."""
+    bundle_dir = Path(bundle_dir)
+    bundle = load_bundle(bundle_dir)
+    rep = None
+    if fmt == "tflite-int8":
+        rep = representative_images(bundle_dir, data_dir, REPRESENTATIVE_IMAGES,
+                                    int(bundle.card.get("seed", 0)),
+                                    lambda f, m: progress(0.5 * f, f"calibration set: {m}"))
+    progress(0.6, f"converting to {fmt}")
+    t = time.perf_counter()
+    blob = convert(bundle.model, fmt, rep)
+    out = bundle_dir / TFLITE_FILES[fmt]
+    replace_file_atomic(out, blob)
+    info = {"file": out.name, "bytes": len(blob), "seconds": round(time.perf_counter() - t, 1),
+            "representative_images": int(len(rep)) if rep is not None else None}
+    card = read_card(bundle_dir)
+    card.setdefault("exports", {})[fmt] = info
+    write_json(bundle_dir / CARD_FILE, card)
+    progress(1.0, f"wrote {out}")
+    return out, info
