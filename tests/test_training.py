@@ -227,7 +227,7 @@ def test_cancel_leaves_no_bundle(tmp_path):
 
     def stop():
         calls["n"] += 1
-        return calls["n"] > 40  # after reading the images, during training
+        return calls["n"] > 15  # after reading the images, during training
 
     with pytest.raises(TrainingCancelled):
         train(data, tmp_path / "b", TrainConfig(epochs=3, batch_size=4, input_size=32), should_stop=stop)
