@@ -201,14 +201,17 @@ def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
 
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         class_names: Sequence[str], config: TrainConfig, progress: Progress = _quiet,
-        should_stop: ShouldStop = _never, on_epoch: EpochHook | None = None) -> FitResult:
-    """Trains a model and returns it with the weights of its best validation epoch (highest
-    accuracy, ties broken by lower loss). Raises TrainingCancelled if ``should_stop()``."""
+        should_stop: ShouldStop = _never, on_epoch: EpochHook | None = None,
+        model=None) -> FitResult:
+    """Trains a model (default: SSDC-MiniNet as ``config`` says) and returns it with the weights
+    of its best validation epoch (highest accuracy, ties broken by lower loss).
+    Raises TrainingCancelled if ``should_stop()``."""
     import keras
 
     set_seed(config.seed)
     num_classes = len(class_names)
-    model = build_initial_model(config, class_names)
+    if model is None:
+        model = build_initial_model(config, class_names)
     train, val = _datasets(x_train, y_train, x_val, y_val, config, num_classes)
     steps = math.ceil(len(x_train) / config.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),

@@ -1,0 +1,137 @@
+"""Model speed on this CPU: inference images/s at batch 1 and 32 for the Keras model and each
+LiteRT export of a bundle, next to MobileNetV1 (alpha 1, 224x224, random weights: speed only)
+run in the same process, plus training images/s and the bundle's recorded training wall time.
+
+    python benchmarks/bench_model.py [--bundle resources/ssdc-mininet] [--json out.json]
+
+Ratios are against MobileNetV1 measured in the same run, so they hold on other machines too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+
+def rate(fn, batch: int, seconds: float = 3.0, min_runs: int = 3) -> float:
+    """Images per second of ``fn()`` processing ``batch`` images, after one warm-up call."""
+    fn()
+    runs, t0 = 0, time.perf_counter()
+    while runs < min_runs or time.perf_counter() - t0 < seconds:
+        fn()
+        runs += 1
+    return runs * batch / (time.perf_counter() - t0)
+
+
+def keras_rates(model, size: int) -> dict:
+    import tensorflow as tf
+
+    f = tf.function(lambda x: model(x, training=False))
+    out = {}
+    for b in (1, 32):
+        x = tf.constant(np.random.default_rng(0).integers(0, 255, (b, size, size, 3)).astype(np.float32))
+        out[f"batch{b}"] = rate(lambda: f(x).numpy(), b)
+    return out
+
+
+def litert_rates(path: Path, size: int) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    out = {}
+    for b in (1, 32):
+        it = Interpreter(model_path=str(path), num_threads=os.cpu_count())
+        inp = it.get_input_details()[0]
+        if b != 1:
+            it.resize_tensor_input(inp["index"], [b, size, size, 3])
+        it.allocate_tensors()
+        inp = it.get_input_details()[0]
+        x = np.random.default_rng(0).integers(0, 255, (b, size, size, 3)).astype(inp["dtype"])
+        it.set_tensor(inp["index"], x)
+        out[f"batch{b}"] = rate(it.invoke, b)
+    return out
+
+
+def tflite_fp32_bytes(model) -> bytes:
+    from training.export import convert
+
+    return convert(model, "tflite-fp32")
+
+
+def train_rate(model, size: int, steps: int = 6, batch: int = 32) -> float:
+    import keras
+
+    model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+    x = np.random.default_rng(0).integers(0, 255, (batch, size, size, 3)).astype(np.float32)
+    y = keras.utils.to_categorical(np.arange(batch) % model.output_shape[-1], model.output_shape[-1])
+    model.train_on_batch(x, y)
+    t = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return steps * batch / (time.perf_counter() - t)
+
+
+def main(argv=None) -> int:
+    import keras
+
+    from training.bundle import TFLITE_FILES, load_bundle
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bundle", default=str(Path(__file__).resolve().parent.parent / "resources" / "ssdc-mininet"))
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    bundle = load_bundle(args.bundle)
+    size = bundle.input_size
+    res = {"bundle": str(args.bundle), "cpu_count": os.cpu_count(), "rows": {}}
+
+    res["rows"]["ssdc_keras"] = keras_rates(bundle.model, size)
+    for fmt, name in TFLITE_FILES.items():
+        if (Path(args.bundle) / name).exists():
+            res["rows"][f"ssdc_{fmt}"] = litert_rates(Path(args.bundle) / name, size)
+    mobilenet = keras.applications.MobileNet(input_shape=(224, 224, 3), alpha=1.0, weights=None,
+                                             classes=6)
+    res["rows"]["mobilenetv1_keras_224"] = keras_rates(mobilenet, 224)
+    tmp = Path(args.bundle).parent / ".bench_mobilenet.tflite"
+    try:
+        tmp.write_bytes(tflite_fp32_bytes(mobilenet))
+        res["rows"]["mobilenetv1_tflite-fp32_224"] = litert_rates(tmp, 224)
+    finally:
+        tmp.unlink(missing_ok=True)
+    from training.model import build_ssdc_mininet
+
+    design = bundle.card.get("training", {}).get("config", {}).get("design", "B")
+    res["train_images_per_second"] = {
+        "ssdc_mininet": train_rate(build_ssdc_mininet(design, len(bundle.class_names), size), size),
+        "mobilenetv1_224": train_rate(mobilenet, 224),
+    }
+    t = bundle.card.get("training", {})
+    res["recorded_training"] = {k: t.get(k) for k in ("fit_seconds", "total_seconds",
+                                                      "train_images_per_second")}
+    res["recorded_training"]["epochs"] = t.get("config", {}).get("epochs")
+
+    ref = res["rows"]["mobilenetv1_keras_224"]
+    print(f"{'model':<30}{'batch 1 img/s':>15}{'batch 32 img/s':>16}{'x MobileNetV1 (b1/b32)':>26}")
+    for name, r in res["rows"].items():
+        print(f"{name:<30}{r['batch1']:>15.1f}{r['batch32']:>16.1f}"
+              f"{r['batch1'] / ref['batch1']:>13.1f}x /{r['batch32'] / ref['batch32']:>6.1f}x")
+    tr = res["train_images_per_second"]
+    print(f"training img/s: SSDC-MiniNet {tr['ssdc_mininet']:.1f}, MobileNetV1 {tr['mobilenetv1_224']:.1f} "
+          f"({tr['ssdc_mininet'] / tr['mobilenetv1_224']:.1f}x)")
+    rt = res["recorded_training"]
+    if rt.get("total_seconds"):
+        print(f"bundle's own training: {rt['epochs']} epochs, fit {rt['fit_seconds'] / 60:.1f} min, "
+              f"whole command {rt['total_seconds'] / 60:.1f} min ({rt['train_images_per_second']} img/s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
