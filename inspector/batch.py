@@ -1,0 +1,415 @@
+"""Classifying many image files: a pipeline that decodes in a thread pool while the model runs,
+used by the headless ``inspector classify`` command and by the GUI's background worker. Qt-free.
+
+``inspector classify PATH... [--out results.csv] [--json results.json]`` writes one row per file
+(columns: see inspector.report); unreadable or non-image files get a row with an ``error``
+instead of stopping the run. Exit status: 0 when every file was classified, 2 when some failed,
+1 when nothing could be run at all (no model, no files).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Hashable, Iterable, Iterator, Sequence, TextIO
+
+import numpy as np
+
+from training.images import ImageReadError
+
+DEFAULT_BATCH = 32
+
+
+@dataclass
+class Result:
+    key: Hashable          # the caller's name for the image (an index, the path, ...)
+    path: Path
+    probs: np.ndarray | None
+    error: str | None
+
+
+def startup_model_path(explicit: str | Path | None = None) -> Path:
+    """The model to start with: an explicit one, else the model library's active model (when
+    inspector.library is available and has one), else the bundled SSDC-MiniNet."""
+    if explicit:
+        return Path(explicit)
+    try:
+        from .library import ModelLibrary  # written by another engineer; optional here
+    except ImportError:
+        ModelLibrary = None
+    if ModelLibrary is not None:
+        try:
+            active = ModelLibrary().active_path()
+        except Exception as exc:  # a damaged library must not stop the app from starting
+            print(f"model library: {exc}; using the bundled model", file=sys.stderr)
+            active = None
+        if active:
+            return Path(active)
+    from .paths import bundled_model_dir
+
+    return bundled_model_dir()
+
+
+def collect_paths(paths: Iterable[str | Path], recursive: bool = True) -> list[Path]:
+    """Folders expand to the image files inside them (sorted); files named explicitly are kept
+    whatever they are (a non-image file then gets an error row); missing paths are kept too."""
+    from .session import scan_images
+
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in paths:
+        p = Path(p)
+        found = scan_images(p, recursive) if p.is_dir() else [p]
+        for f in found:
+            if f not in seen:
+                seen.add(f)
+                out.append(f)
+    return out
+
+
+def _decode(load: Callable[[Path], np.ndarray], path: Path) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return load(path), None
+    except ImageReadError as exc:
+        return None, exc.problem
+    except MemoryError:
+        return None, "image too large to decode (out of memory)"
+    except Exception as exc:  # e.g. Pillow's DecompressionBombError
+        return None, f"cannot read image ({type(exc).__name__}: {exc})"
+
+
+def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, Path]]],
+                    emit: Callable[[list[Result]], None],
+                    should_stop: Callable[[], bool] = lambda: False,
+                    batch_size: int = DEFAULT_BATCH, pool: ThreadPoolExecutor | None = None,
+                    prefetch: int = 2) -> int:
+    """Classifies images until ``take(n)`` (up to n (key, path) pairs) returns none, calling
+    ``emit`` with each batch's results in order. Decoding runs in ``pool`` ``prefetch`` batches
+    ahead of inference. Returns how many images were done; stops early when ``should_stop()``."""
+    own_pool = pool is None
+    if own_pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                  thread_name_prefix="decode")
+    inflight: deque[list[tuple[Hashable, Path, Future]]] = deque()
+    exhausted = False
+    done = 0
+    try:
+        while True:
+            while not exhausted and len(inflight) <= prefetch and not should_stop():
+                batch = take(batch_size)
+                if not batch:
+                    exhausted = True
+                    break
+                inflight.append([(k, Path(p), pool.submit(_decode, classifier.load, Path(p)))
+                                 for k, p in batch])
+            if not inflight or should_stop():
+                break
+            batch = inflight.popleft()
+            decoded = [(k, p, *f.result()) for k, p, f in batch]
+            good = [d[2] for d in decoded if d[3] is None]
+            probs, problem = None, None
+            if good:
+                try:
+                    probs = classifier.classify(np.stack(good))
+                except Exception as exc:  # never lose the whole run to one bad batch
+                    problem = f"classification failed ({type(exc).__name__}: {exc})"
+            out, j = [], 0
+            for k, p, _, error in decoded:
+                if error is not None:
+                    out.append(Result(k, p, None, error))
+                else:
+                    out.append(Result(k, p, probs[j] if probs is not None else None, problem))
+                    j += 1
+            done += len(out)
+            emit(out)
+    finally:
+        for batch in inflight:
+            for _, _, f in batch:
+                f.cancel()
+        if own_pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return done
+
+
+def classify_paths(classifier, paths: Sequence[str | Path], batch_size: int = DEFAULT_BATCH,
+                   progress: Callable[[float, str], None] = lambda f, m: None,
+                   should_stop: Callable[[], bool] = lambda: False,
+                   workers: int | None = None) -> Iterator[Result]:
+    """Results for ``paths`` in order (key: the position in ``paths``), as a generator; the
+    pipeline runs in a background thread so the caller can write results meanwhile."""
+    paths = list(paths)
+    source = iter(enumerate(paths))
+    lock = threading.Lock()
+
+    def take(n):
+        with lock:
+            return [x for _, x in zip(range(n), source)]
+
+    out: deque = deque()
+    cond = threading.Condition()
+    finished: list = []
+
+    def emit(results):
+        with cond:
+            out.extend(results)
+            cond.notify()
+
+    def run():
+        try:
+            pool = ThreadPoolExecutor(max_workers=workers or max(1, min(4, os.cpu_count() or 1)),
+                                      thread_name_prefix="decode")
+            with pool:
+                classify_stream(classifier, take, emit, should_stop, batch_size, pool)
+        except BaseException as exc:  # pragma: no cover - reported to the consumer
+            finished.append(exc)
+        finally:
+            with cond:
+                finished.append(None)
+                cond.notify()
+
+    t = threading.Thread(target=run, name="classify", daemon=True)
+    t.start()
+    n_done = 0
+    while True:
+        with cond:
+            while not out and not finished:
+                cond.wait()
+            chunk = list(out)
+            out.clear()
+            over = bool(finished) and not out
+        for r in chunk:
+            n_done += 1
+            yield r
+        if chunk:
+            progress(n_done / max(1, len(paths)), f"{n_done}/{len(paths)}")
+        if over:
+            break
+    t.join()
+    errs = [e for e in finished if e is not None]
+    if errs:  # pragma: no cover
+        raise errs[0]
+
+
+class WorkQueue:
+    """A thread-safe queue of (key, path) with a movable front: keys passed to ``prioritize``
+    (what is on screen) are taken first, the rest in the order they were added."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._pending: dict[Hashable, Path] = {}
+        self._order: deque[Hashable] = deque()
+        self._front: deque[Hashable] = deque()
+        self._closed = False
+
+    def add(self, items: Iterable[tuple[Hashable, str | Path]]) -> None:
+        with self._cond:
+            for k, p in items:
+                if k not in self._pending:
+                    self._order.append(k)
+                self._pending[k] = Path(p)
+            self._cond.notify_all()
+
+    def prioritize(self, keys: Iterable[Hashable]) -> None:
+        with self._cond:
+            self._front = deque(k for k in keys if k in self._pending)
+
+    def take(self, n: int) -> list[tuple[Hashable, Path]]:
+        out = []
+        with self._cond:
+            for q in (self._front, self._order):
+                while q and len(out) < n:
+                    k = q.popleft()
+                    p = self._pending.pop(k, None)
+                    if p is not None:
+                        out.append((k, p))
+        return out
+
+    def clear(self) -> None:
+        with self._cond:
+            self._pending.clear()
+            self._order.clear()
+            self._front.clear()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def wait(self, timeout: float) -> bool:
+        """Waits until there is work or the queue is closed; True when there is work."""
+        with self._cond:
+            if not self._pending and not self._closed:
+                self._cond.wait(timeout)
+            return bool(self._pending)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+
+
+class ProgressBar:
+    """A bar redrawn in place on a terminal; plain lines (every 10 % or 10 s) otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, label: str = "classifying"):
+        stream = stream or sys.stderr
+        self.total, self.stream, self.label = total, stream, label
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.start = time.monotonic()
+        self._last_draw = 0.0
+        self._last_decile = -1
+
+    def update(self, done: int, failed: int = 0) -> None:
+        now = time.monotonic()
+        frac = done / max(1, self.total)
+        rate = done / max(now - self.start, 1e-9)
+        extra = f", {failed} failed" if failed else ""
+        if self.tty:
+            if now - self._last_draw < 0.1 and done < self.total:
+                return
+            self._last_draw = now
+            eta = (self.total - done) / rate if rate > 0 else 0
+            bar = "#" * int(frac * 30)
+            self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{self.total} {frac:4.0%} "
+                              f"{rate:6.1f} img/s ETA {eta:4.0f} s{extra}  ")
+            if done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        else:
+            decile = int(frac * 10)
+            if decile > self._last_decile or now - self._last_draw >= 10 or done >= self.total:
+                if done >= self.total and self._last_decile == 10:
+                    return
+                self._last_decile = decile
+                self._last_draw = now
+                print(f"{self.label}: {done}/{self.total} ({frac:.0%}, {rate:.1f} img/s{extra})",
+                      file=self.stream, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="inspector classify",
+        description="Classify image files (or folders of them) without a window.",
+        epilog="Exit status: 0 all classified, 2 some files could not be read, 1 nothing was run.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    p.add_argument("--out", metavar="CSV", help="write results as CSV (default: to stdout "
+                   "unless --json is given)")
+    p.add_argument("--json", metavar="FILE", help="write results (and a summary) as JSON")
+    p.add_argument("--model", metavar="BUNDLE", help="model bundle folder (default: the active "
+                   "model of the library, else the bundled SSDC-MiniNet)")
+    p.add_argument("--no-recursive", dest="recursive", action="store_false",
+                   help="do not look into sub-folders")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, metavar="N")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="decoding threads (default: up to 4)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
+        stdout: TextIO | None = None) -> int:
+    from . import report
+    from .session import ReviewSession, now_iso
+
+    stderr = stderr or sys.stderr
+    stdout = stdout or sys.stdout
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(msg, file=stderr, flush=True)
+
+    paths = collect_paths(args.paths, args.recursive)
+    if not paths:
+        print("inspector classify: no image files found in " + ", ".join(map(str, args.paths)),
+              file=stderr)
+        return 1
+    if classifier is None:
+        from training.bundle import BundleError
+
+        from .engine import load_classifier
+
+        model_path = startup_model_path(args.model)
+        say(f"loading model {model_path} ...")
+        try:
+            classifier = load_classifier(model_path)
+        except (BundleError, OSError, ValueError) as exc:
+            print(f"inspector classify: cannot load the model: {exc}", file=stderr)
+            return 1
+        say(f"model {classifier.title} ({len(classifier.class_names)} classes) on {classifier.device}")
+    names = list(classifier.class_names)
+    card = classifier.card or {}
+    model, version = str(card.get("name", "")), str(card.get("version", ""))
+
+    out_path = Path(args.out) if args.out else None
+    partial = out_path.with_name(out_path.name + ".partial") if out_path else None
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        stream = open(partial, "w", encoding="utf-8", newline="")
+    elif not args.json:
+        stream = stdout
+    else:
+        stream = None
+    writer = report.CsvWriter(stream, names) if stream is not None else None
+    session = ReviewSession(names, model_name=model, model_version=version) if args.json else None
+
+    bar = ProgressBar(len(paths), stderr) if not args.quiet else None
+    failed: list[Result] = []
+    done = 0
+    try:
+        for r in classify_paths(classifier, paths, batch_size=args.batch_size, workers=args.workers):
+            done += 1
+            if r.error is not None:
+                failed.append(r)
+            row = report.make_row(r.path, names, r.probs, r.error, model=model,
+                                  model_version=version, time=now_iso())
+            if writer is not None:
+                writer.write(row)
+            if session is not None:
+                new = session.add_paths([r.path])
+                i = new[0] if new else session.index_of(r.path)
+                if r.error is not None:
+                    session.set_error(i, r.error)
+                else:
+                    session.set_prediction(i, r.probs)
+            if bar is not None:
+                bar.update(done, len(failed))
+    except KeyboardInterrupt:
+        if stream is not None and stream is not stdout:
+            stream.close()
+        print(f"\ninterrupted after {done} of {len(paths)} files"
+              + (f"; results so far are in {partial}" if partial else ""), file=stderr)
+        return 130
+    if stream is not None:
+        stream.flush()
+        if stream is not stdout:
+            os.fsync(stream.fileno())
+            stream.close()
+            os.replace(partial, out_path)
+    if session is not None:
+        report.export_json(session, args.json)
+
+    for r in failed[:10]:
+        print(f"cannot classify {r.path}: {r.error}", file=stderr)
+    if len(failed) > 10:
+        print(f"... and {len(failed) - 10} more (see the error column)", file=stderr)
+    written = " and ".join(str(p) for p in (out_path, args.json) if p)
+    say(f"{done - len(failed)} of {done} files classified" + (f"; results in {written}" if written else ""))
+    return 2 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None, classifier=None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(args, classifier)

@@ -1,0 +1,185 @@
+"""The selected image shown large: zoom (wheel, +/-), pan (drag), fit; an attention map drawn
+over it with adjustable opacity, and a colour bar that explains the map's colours."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+
+from ..engine import upsample
+from .workers import qimage_from_array
+
+COLORMAP = "inferno"
+MAX_OVERLAY_SIDE = 1024  # the map is upsampled to the image, at most this many pixels a side
+
+
+def colormap_lut(name: str = COLORMAP) -> np.ndarray:
+    """(256, 3) uint8 colours of a perceptually uniform colour map."""
+    return np.asarray(pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False), np.uint8)
+
+
+_LUT: np.ndarray | None = None
+
+
+def colorize(m: np.ndarray) -> np.ndarray:
+    """A (h, w) map with values 0..1 as (h, w, 3) uint8 colours."""
+    global _LUT
+    if _LUT is None:
+        _LUT = colormap_lut()
+    idx = np.clip(np.nan_to_num(np.asarray(m, np.float32)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return _LUT[idx]
+
+
+def overlay_image(m: np.ndarray, height: int, width: int) -> tuple[QImage, float]:
+    """A map (h, w) upsampled to the image (capped at MAX_OVERLAY_SIDE a side) and coloured;
+    returns the QImage and the scale that stretches it over the image."""
+    scale = min(1.0, MAX_OVERLAY_SIDE / max(height, width))
+    oh, ow = max(1, round(height * scale)), max(1, round(width * scale))
+    up = np.clip(upsample(m, oh, ow), 0.0, 1.0)
+    return qimage_from_array(colorize(up)), width / ow
+
+
+class ImageView(QGraphicsView):
+    """A zoomable, pannable view of one image with an optional overlay on top."""
+
+    zoom_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setBackgroundBrush(QColor("#202124"))
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setMinimumSize(QSize(240, 240))
+        self.image_item = QGraphicsPixmapItem()
+        self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.overlay_item = QGraphicsPixmapItem()
+        self.overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.overlay_item.setZValue(1)
+        self.overlay_item.setOpacity(0.5)
+        self.scene().addItem(self.image_item)
+        self.scene().addItem(self.overlay_item)
+        self._fit = True
+        self._message = ""
+
+    # -- content -----------------------------------------------------------------------------
+    def set_image(self, image: QImage | None) -> None:
+        self._message = ""
+        self.overlay_item.setPixmap(QPixmap())
+        if image is None or image.isNull():
+            self.image_item.setPixmap(QPixmap())
+            self.scene().setSceneRect(QRectF())
+        else:
+            self.image_item.setPixmap(QPixmap.fromImage(image))
+            self.scene().setSceneRect(QRectF(0, 0, image.width(), image.height()))
+        if self._fit:
+            self.fit()
+        self.viewport().update()
+
+    def set_message(self, text: str) -> None:
+        """A line of text shown instead of an image (loading, unreadable file...)."""
+        self._message = text
+        self.image_item.setPixmap(QPixmap())
+        self.overlay_item.setPixmap(QPixmap())
+        self.viewport().update()
+
+    def set_overlay(self, image: QImage | None, scale: float = 1.0) -> None:
+        if image is None:
+            self.overlay_item.setPixmap(QPixmap())
+            return
+        self.overlay_item.setPixmap(QPixmap.fromImage(image))
+        self.overlay_item.setScale(scale)
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        self.overlay_item.setOpacity(max(0.0, min(1.0, float(opacity))))
+
+    def has_image(self) -> bool:
+        return not self.image_item.pixmap().isNull()
+
+    # -- zoom and pan ------------------------------------------------------------------------
+    def fit(self) -> None:
+        self._fit = True
+        if self.has_image():
+            self.fitInView(self.image_item, Qt.AspectRatioMode.KeepAspectRatio)
+            self.zoom_changed.emit(self.zoom())
+
+    def actual_size(self) -> None:
+        self._fit = False
+        self.resetTransform()
+        self.zoom_changed.emit(1.0)
+
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def zoom_by(self, factor: float) -> None:
+        new = self.zoom() * factor
+        if not 0.02 <= new <= 64:
+            return
+        self._fit = False
+        self.scale(factor, factor)
+        self.zoom_changed.emit(self.zoom())
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt)
+        delta = event.angleDelta().y()
+        if delta:
+            self.zoom_by(1.25 ** (delta / 120.0))
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        self.fit()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit()
+
+    def drawForeground(self, painter: QPainter, rect) -> None:  # noqa: N802
+        if self._message and not self.has_image():
+            painter.save()
+            painter.resetTransform()
+            painter.setPen(QColor("#ddd"))
+            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             self._message)
+            painter.restore()
+
+
+class ColorBar(QWidget):
+    """A vertical colour bar from "low" (bottom) to "high" (top) in the overlay's colours."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFixedWidth(54)
+        self.setMinimumHeight(120)
+        lut = colormap_lut()
+        self._stops = [(i / 255.0, QColor(*map(int, lut[i]))) for i in range(0, 256, 15)] + \
+                      [(1.0, QColor(*map(int, lut[255])))]
+        self.top_label, self.bottom_label = "high", "low"
+
+    def set_labels(self, top: str, bottom: str) -> None:
+        self.top_label, self.bottom_label = top, bottom
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        fm = p.fontMetrics()
+        th = fm.height()
+        bar = QRectF(4, th + 4, 16, max(10, self.height() - 2 * th - 8))
+        g = QLinearGradient(bar.bottomLeft(), bar.topLeft())
+        for pos, colour in self._stops:
+            g.setColorAt(pos, colour)
+        p.fillRect(bar, g)
+        p.setPen(self.palette().windowText().color())
+        p.drawRect(bar)
+        p.drawText(QRectF(0, 0, self.width(), th + 2), Qt.AlignmentFlag.AlignLeft, self.top_label)
+        p.drawText(QRectF(0, self.height() - th - 2, self.width(), th + 2), Qt.AlignmentFlag.AlignLeft,
+                   self.bottom_label)
+        for frac, text in ((1.0, "1"), (0.5, "0.5"), (0.0, "0")):
+            y = bar.bottom() - frac * bar.height()
+            p.drawLine(int(bar.right()), int(y), int(bar.right()) + 4, int(y))
+            p.drawText(int(bar.right()) + 6, int(y + fm.ascent() / 2 - 1), text)
+        p.end()

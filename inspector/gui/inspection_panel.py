@@ -1,0 +1,161 @@
+"""The selected image with its explanation: the large view, the attention overlay (the class
+activation map or one SE block's spatial map) with a source combo, an opacity slider and a
+colour bar, and a chart of the chosen block's channel weights."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout,
+                               QWidget)
+
+from ..engine import Inspection
+from .charts import WeightsChart
+from .image_view import ColorBar, ImageView, overlay_image
+
+CAM = "cam"
+NONE = "none"
+
+
+class InspectionPanel(QWidget):
+    overlay_source_changed = Signal(str)
+    opacity_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.view = ImageView()
+        self.colorbar = ColorBar()
+        self.weights_chart = WeightsChart()
+        self.weights_chart.setMinimumHeight(150)
+
+        self.source = QComboBox()
+        self.source.setToolTip("Which attention map is drawn over the image")
+        self.source.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.opacity.setFixedWidth(140)
+        self.opacity.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.opacity.setToolTip("Overlay opacity")
+        self.opacity_label = QLabel("50%")
+        self.opacity_label.setMinimumWidth(36)
+        fit = QToolButton(text="Fit")
+        fit.setToolTip("Fit the image to the view (F)")
+        fit.clicked.connect(self.view.fit)
+        one = QToolButton(text="1:1")
+        one.setToolTip("Actual size")
+        one.clicked.connect(self.view.actual_size)
+        self.caption = QLabel()
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption.setWordWrap(True)
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Overlay:"))
+        controls.addWidget(self.source, 1)
+        controls.addWidget(QLabel("Opacity:"))
+        controls.addWidget(self.opacity)
+        controls.addWidget(self.opacity_label)
+        controls.addWidget(fit)
+        controls.addWidget(one)
+        image_row = QHBoxLayout()
+        image_row.addWidget(self.view, 1)
+        image_row.addWidget(self.colorbar)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        layout.addLayout(image_row, 1)
+        layout.addLayout(controls)
+
+        self.inspection: Inspection | None = None
+        self.image_shape: tuple[int, int] | None = None
+        self._wanted_source = CAM
+        self.set_blocks([])
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.opacity.valueChanged.connect(self._opacity_changed)
+
+    # -- configuration -----------------------------------------------------------------------
+    def set_blocks(self, block_names: list[str]) -> None:
+        """The SE blocks of the current model (the combo lists CAM, each block, and none)."""
+        wanted = self.current_source() if self.source.count() else self._wanted_source
+        self.source.blockSignals(True)
+        self.source.clear()
+        self.source.addItem("Class activation map (predicted class)", CAM)
+        for i, name in enumerate(block_names, start=1):
+            self.source.addItem(f"SE block {i} ({name}) spatial attention", name)
+        self.source.addItem("No overlay", NONE)
+        self.source.blockSignals(False)
+        self.set_source(wanted)
+
+    def set_source(self, key: str) -> None:
+        self._wanted_source = key
+        i = self.source.findData(key)
+        self.source.setCurrentIndex(i if i >= 0 else 0)
+        self._refresh()
+
+    def current_source(self) -> str:
+        return self.source.currentData() or CAM
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opacity.setValue(round(max(0.0, min(1.0, opacity)) * 100))
+        self.view.set_overlay_opacity(opacity)
+
+    # -- content -----------------------------------------------------------------------------
+    def show_image(self, image: QImage, inspection: Inspection | None, shape: tuple[int, int],
+                   caption: str = "") -> None:
+        self.inspection = inspection
+        self.image_shape = (int(shape[0]), int(shape[1]))
+        self.caption.setText(caption)
+        self.view.set_image(image)
+        self._refresh()
+
+    def show_message(self, text: str, caption: str = "") -> None:
+        self.inspection = None
+        self.image_shape = None
+        self.caption.setText(caption)
+        self.view.set_message(text)
+        self._refresh()
+
+    def current_map(self):
+        """The (h, w) map in 0..1 the overlay shows (None without an inspection)."""
+        if self.inspection is None:
+            return None
+        key = self.current_source()
+        if key == CAM:
+            return self.inspection.cam()
+        for b in self.inspection.se_blocks:
+            if b.name == key:
+                return b.feature_map
+        return None
+
+    def _refresh(self) -> None:
+        insp = self.inspection
+        key = self.current_source()
+        m = self.current_map()
+        if m is not None and self.image_shape is not None:
+            img, scale = overlay_image(m, *self.image_shape)
+            self.view.set_overlay(img, scale)
+        else:
+            self.view.set_overlay(None)
+        self.colorbar.setVisible(m is not None)
+        if insp is None or key == NONE:
+            self.weights_chart.set_weights(None, "Channel weights")
+        elif key == CAM:
+            c = insp.label
+            name = insp.class_names[c] if c < len(insp.class_names) else str(c)
+            self.weights_chart.set_weights(insp.classifier_weights[:, c],
+                                           f"CAM: classifier weight per feature channel ({name})",
+                                           unit_range=False)
+        else:
+            block = next((b for b in insp.se_blocks if b.name == key), None)
+            if block is not None:
+                self.weights_chart.set_weights(block.weights, f"{block.name}: SE excitation weight "
+                                               f"per channel ({len(block.weights)} channels)")
+
+    def _source_changed(self, _index: int) -> None:
+        self._wanted_source = self.current_source()
+        self._refresh()
+        self.overlay_source_changed.emit(self._wanted_source)
+
+    def _opacity_changed(self, value: int) -> None:
+        self.opacity_label.setText(f"{value}%")
+        self.view.set_overlay_opacity(value / 100.0)
+        self.opacity_changed.emit(value / 100.0)

@@ -1,0 +1,276 @@
+"""Qt adapters that run the Qt-free core off the GUI thread and report through signals.
+
+Workers never touch widgets; they hand over plain data or QImages (never QPixmaps), and every
+QImage made from a numpy buffer is copied so that it owns its pixels.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
+from PySide6.QtGui import QImage
+
+from ..batch import DEFAULT_BATCH, Result, WorkQueue, classify_stream
+
+
+def qimage_from_array(arr: np.ndarray) -> QImage:
+    """An HxW (grey) or HxWx3 (RGB) uint8 array as a QImage that owns a copy of the pixels."""
+    arr = np.ascontiguousarray(arr)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2:
+        img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8)
+    elif arr.shape[2] == 3:
+        img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
+    elif arr.shape[2] == 4:
+        img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
+    else:
+        raise ValueError(f"cannot show an array of shape {arr.shape}")
+    return img.copy()
+
+
+def as_grey_if_grey(rgb: np.ndarray) -> np.ndarray:
+    """An RGB array whose three channels are equal, as one channel (a third of the memory)."""
+    if rgb.ndim == 3 and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        return np.ascontiguousarray(rgb[..., 0])
+    return rgb
+
+
+def make_thumbnail(path: str | Path, size: int) -> np.ndarray:
+    """The image at ``path`` fitted into size x size (aspect kept), grey or RGB uint8.
+    Raises training.images.ImageReadError."""
+    from PIL import Image
+
+    from training.images import decode_image
+
+    arr = decode_image(path)
+    h, w = arr.shape[:2]
+    scale = min(size / w, size / h, 1.0)
+    if scale < 1.0:
+        img = Image.fromarray(arr)
+        img.thumbnail((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
+                      reducing_gap=2.0)
+        arr = np.asarray(img)
+    return as_grey_if_grey(arr)
+
+
+# --------------------------------------------------------------------------------------------
+# One-off tasks (loading a model)
+
+
+class TaskSignals(QObject):
+    progress = Signal(float, str)
+    done = Signal(object)
+    failed = Signal(str)
+
+
+class Task(QRunnable):
+    """Runs ``fn(progress, should_stop)`` in a thread pool; results come back as signals."""
+
+    def __init__(self, fn: Callable[..., Any]):
+        super().__init__()
+        self.setAutoDelete(False)
+        self.fn = fn
+        self.signals = TaskSignals()
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        try:
+            out = self.fn(lambda f, m: self.signals.progress.emit(float(f), str(m)), self._stop.is_set)
+        except Exception as exc:  # reported, never raised into Qt
+            msg = str(exc) or type(exc).__name__
+            if not isinstance(exc, (OSError, ValueError)) and type(exc).__name__ not in ("BundleError",):
+                msg = f"{type(exc).__name__}: {msg}"
+                traceback.print_exc()
+            self.signals.failed.emit(msg)
+        else:
+            self.signals.done.emit(out)
+
+
+class TaskRunner(QObject):
+    """Starts Tasks, keeps strong references to them until they finish, and drains on close."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)
+        self._tasks: set[Task] = set()
+
+    def start(self, fn: Callable[..., Any]) -> Task:
+        task = Task(fn)
+        self._tasks.add(task)
+        task.signals.done.connect(lambda _=None, t=task: self._tasks.discard(t))
+        task.signals.failed.connect(lambda _=None, t=task: self._tasks.discard(t))
+        self.pool.start(task)
+        return task
+
+    def drain(self, timeout_ms: int = 30000) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        self.pool.waitForDone(timeout_ms)
+
+
+# --------------------------------------------------------------------------------------------
+# Classifying a session in the background
+
+
+class ClassifyWorker(QThread):
+    """Classifies what is put into ``queue`` (keys of the caller's choosing), visible images
+    first (``queue.prioritize``), in batches; decoding overlaps with inference."""
+
+    results = Signal(object)  # list[inspector.batch.Result]
+    idle = Signal()
+
+    def __init__(self, classifier, batch_size: int = DEFAULT_BATCH, decode_threads: int = 2,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.classifier = classifier
+        self.batch_size = batch_size
+        self.decode_threads = decode_threads
+        self.queue = WorkQueue()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.close()
+
+    def run(self) -> None:
+        with ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode") as pool:
+            while not self._stop.is_set():
+                if not self.queue.wait(0.25):
+                    continue
+                classify_stream(self.classifier, self.queue.take, self._emit, self._stop.is_set,
+                                self.batch_size, pool)
+                if not self._stop.is_set() and len(self.queue) == 0:
+                    self.idle.emit()
+
+    def _emit(self, results: list[Result]) -> None:
+        if not self._stop.is_set():
+            self.results.emit(results)
+
+
+# --------------------------------------------------------------------------------------------
+# Thumbnails
+
+
+class ThumbnailLoader(QThread):
+    """Loads thumbnails newest request first (what was just scrolled into view), drops requests
+    that pile up beyond ``max_pending`` (scrolled away), and hands them over in small batches."""
+
+    ready = Signal(object)  # list[(key, QImage | None, error | None)]
+
+    def __init__(self, size: int, max_pending: int = 400, parent: QObject | None = None):
+        super().__init__(parent)
+        self.size = size
+        self.max_pending = max_pending
+        self._pending: OrderedDict[Hashable, Path] = OrderedDict()
+        self._cond = threading.Condition()
+        self._stop = False
+
+    def request(self, key: Hashable, path: Path) -> None:
+        with self._cond:
+            if key in self._pending:
+                self._pending.move_to_end(key)
+            else:
+                self._pending[key] = path
+                while len(self._pending) > self.max_pending:
+                    self._pending.popitem(last=False)
+            self._cond.notify()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._pending.clear()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._pending.clear()
+            self._cond.notify_all()
+
+    def run(self) -> None:
+        from training.images import ImageReadError
+
+        batch: list = []
+        while True:
+            with self._cond:
+                if not self._pending and batch:
+                    pass
+                else:
+                    while not self._pending and not self._stop:
+                        self._cond.wait()
+                if self._stop:
+                    return
+                item = self._pending.popitem(last=True) if self._pending else None
+            if item is not None:
+                key, path = item
+                try:
+                    batch.append((key, qimage_from_array(make_thumbnail(path, self.size)), None))
+                except ImageReadError as exc:
+                    batch.append((key, None, exc.problem))
+                except Exception as exc:  # never let one odd file stop the loader
+                    batch.append((key, None, f"{type(exc).__name__}: {exc}"))
+            if batch and (item is None or len(batch) >= 12):
+                self.ready.emit(batch)
+                batch = []
+
+
+# --------------------------------------------------------------------------------------------
+# Inspecting the selected image
+
+
+class InspectWorker(QThread):
+    """Decodes the selected image (for display) and inspects it (probabilities, SE attention,
+    CAM). Only the latest request matters: a newer one replaces one not yet started."""
+
+    inspected = Signal(object, QImage, object, object)  # key, image, Inspection, (h, w)
+    failed = Signal(object, str)                         # key, problem
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.classifier = None
+        self._request: tuple[Hashable, Path] | None = None
+        self._cond = threading.Condition()
+        self._stop = False
+
+    def request(self, key: Hashable, path: Path) -> None:
+        with self._cond:
+            self._request = (key, Path(path))
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+
+    def run(self) -> None:
+        from training.images import ImageReadError, decode_image
+
+        while True:
+            with self._cond:
+                while self._request is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                key, path = self._request
+                self._request = None
+            clf = self.classifier
+            try:
+                full = decode_image(path)
+                image = qimage_from_array(as_grey_if_grey(full))
+                inspection = clf.inspect(clf.prepare(full)) if clf is not None else None
+            except ImageReadError as exc:
+                self.failed.emit(key, exc.problem)
+                continue
+            except Exception as exc:
+                traceback.print_exc()
+                self.failed.emit(key, f"{type(exc).__name__}: {exc}")
+                continue
+            self.inspected.emit(key, image, inspection, full.shape[:2])

@@ -1,0 +1,176 @@
+"""Results as CSV and JSON (the GUI's export and the headless batch command write the same
+columns) and the per-folder summary. Qt-free.
+
+CSV columns: ``path, label, confidence, <one column per class name>, error, verdict,
+verdict_time, overridden, model, model_version, time`` (``time``: when the image was classified).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence, TextIO
+
+import numpy as np
+
+from .session import UNSURE, ReviewSession
+
+TAIL_COLUMNS = ("error", "verdict", "verdict_time", "overridden", "model", "model_version", "time")
+
+
+def columns(class_names: Sequence[str]) -> list[str]:
+    return ["path", "label", "confidence", *class_names, *TAIL_COLUMNS]
+
+
+def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | None = None,
+             error: str | None = None, *, model: str = "", model_version: str = "",
+             time: str | None = None, verdict: str | None = None, verdict_time: str | None = None,
+             overridden: bool | None = None) -> dict:
+    """One result as a dict: probabilities under each class name, None where unknown."""
+    row: dict = {"path": str(path), "label": None, "confidence": None}
+    if probs is not None:
+        probs = np.asarray(probs, np.float64)
+        li = int(np.argmax(probs))
+        row["label"] = class_names[li] if li < len(class_names) else str(li)
+        row["confidence"] = float(probs[li])
+    for ci, name in enumerate(class_names):
+        row[name] = float(probs[ci]) if probs is not None and ci < len(probs) else None
+    row.update(error=error, verdict=verdict, verdict_time=verdict_time, overridden=overridden,
+               model=model, model_version=model_version, time=time)
+    return row
+
+
+def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -> list[dict]:
+    idx = range(len(session.items)) if indices is None else indices
+    rows = []
+    for i in idx:
+        it = session.items[i]
+        v = it.verdict
+        rows.append(make_row(
+            it.path, session.class_names, it.probs, it.error,
+            model=session.model_name, model_version=session.model_version, time=it.classified_at,
+            verdict=v.label if v else None, verdict_time=v.time if v else None,
+            overridden=session.is_overridden(i) if (v and v.label != UNSURE) else None))
+    return rows
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return str(value)
+
+
+class CsvWriter:
+    """Writes rows one at a time (flushed), e.g. while a batch runs."""
+
+    def __init__(self, stream: TextIO, class_names: Sequence[str]):
+        self.columns = columns(class_names)
+        self._stream = stream
+        self._w = csv.writer(stream, lineterminator="\n")
+        self._w.writerow(self.columns)
+
+    def write(self, row: dict) -> None:
+        self._w.writerow([_cell(row.get(c)) for c in self.columns])
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def csv_text(rows: Iterable[dict], class_names: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = CsvWriter(buf, class_names)
+    for r in rows:
+        w.write(r)
+    return buf.getvalue()
+
+
+def json_document(rows: list[dict], class_names: Sequence[str], *, model: str = "",
+                  model_version: str = "", summary: dict | None = None) -> dict:
+    results = []
+    for r in rows:
+        r = dict(r)
+        r["probabilities"] = {c: r.pop(c) for c in class_names}
+        results.append(r)
+    doc = {"model": {"name": model, "version": model_version}, "class_names": list(class_names),
+           "results": results}
+    if summary is not None:
+        doc["summary"] = summary
+    return doc
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Writes a file via a temporary file beside it, so that a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def export_csv(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None) -> Path:
+    return write_text_atomic(path, csv_text(session_rows(session, indices), session.class_names))
+
+
+def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None) -> Path:
+    doc = json_document(session_rows(session, indices), session.class_names,
+                        model=session.model_name, model_version=session.model_version,
+                        summary=session.folder_summaries())
+    if session.root is not None:
+        doc["folder"] = str(session.root)
+    return write_text_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+
+
+SUMMARY_COLUMNS = ("folder", "images", "classified", "errors", "mean_confidence", "needs_review",
+                   "reviewed", "accepted", "overrides", "unsure")
+
+
+def summary_table(session: ReviewSession) -> tuple[list[str], list[list]]:
+    """The per-folder summary as a table: header and rows (one per folder, "(all)" first)."""
+    header = [*SUMMARY_COLUMNS, *session.class_names]
+    rows = []
+    for folder, s in session.folder_summaries().items():
+        rows.append([folder, *(s[c] for c in SUMMARY_COLUMNS[1:]),
+                     *(s["per_class"].get(c, 0) for c in session.class_names)])
+    return header, rows
+
+
+def export_summary_csv(session: ReviewSession, path: str | Path) -> Path:
+    header, rows = summary_table(session)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow([_cell(v) for v in r])
+    return write_text_atomic(path, buf.getvalue())
+
+
+def summary_text(summary: dict) -> str:
+    """A short human-readable summary (for the status bar and the batch command)."""
+    parts = [f"{summary['classified']}/{summary['images']} classified"]
+    if summary["errors"]:
+        parts.append(f"{summary['errors']} unreadable")
+    if summary["mean_confidence"] is not None:
+        parts.append(f"mean confidence {summary['mean_confidence']:.1%}")
+    counts = ", ".join(f"{k} {v}" for k, v in summary["per_class"].items() if v)
+    if counts:
+        parts.append(counts)
+    if summary["reviewed"]:
+        parts.append(f"{summary['reviewed']} reviewed ({summary['overrides']} overridden, "
+                     f"{summary['unsure']} unsure)")
+    return "; ".join(parts)

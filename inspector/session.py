@@ -1,0 +1,474 @@
+"""A review session: the images under review, the model's predictions, the inspector's verdicts,
+filters, sorting and a summary. Every verdict goes at once to an append-only, fsync'd journal
+(JSON lines) so that a crash or power cut loses nothing, and is reloaded when the folder is
+opened again. Qt-free.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from training.images import is_image_file
+
+UNSURE = "unsure"
+JOURNAL_NAME = "steel-inspector-journal.jsonl"
+JOURNAL_VERSION = 1
+
+
+def now_iso() -> str:
+    """Local time with its UTC offset, to the second (what the journal and exports record)."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class JournalError(Exception):
+    """The journal cannot be written anywhere; the message names the file and the problem."""
+
+
+def scan_images(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Image files in a folder (by suffix), sorted by their path, optionally in sub-folders.
+    Hidden files and folders (names starting with a dot) are skipped."""
+    folder = Path(folder)
+    found: list[Path] = []
+    if recursive:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            base = Path(dirpath)
+            found.extend(base / f for f in filenames if not f.startswith(".") and is_image_file(f))
+    else:
+        found = [p for p in folder.iterdir()
+                 if p.is_file() and not p.name.startswith(".") and is_image_file(p)]
+    return sorted(found, key=lambda p: _natural_key(str(p.relative_to(folder))))
+
+
+def _natural_key(s: str):
+    """Sorts "img2" before "img10"."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
+
+
+# --------------------------------------------------------------------------------------------
+# Journal
+
+
+def _folder_writable(folder: Path) -> bool:
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+def fallback_journal_path(root: Path) -> Path:
+    """The journal in the user data folder for a folder that cannot be written to."""
+    from .paths import user_data_dir
+
+    key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8")).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(root).resolve().name or "root")[:40]
+    return user_data_dir() / "journals" / f"{slug}-{key}.jsonl"
+
+
+class Journal:
+    """Append-only JSON-lines file of verdicts for one folder (the session root).
+
+    It lives beside the images (``steel-inspector-journal.jsonl`` in the folder) or, where the
+    folder is read-only, in the user data folder under a name keyed by the folder's path.
+    Paths in it are relative to the folder, so a moved or copied folder keeps its verdicts.
+    Every record is flushed and fsync'd before ``append`` returns; the last record for a path
+    wins; a torn last line (a crash in the middle of a write) is skipped when reading.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).absolute()
+        self.local_path = self.root / JOURNAL_NAME
+        self.fallback_path = fallback_journal_path(self.root)
+        self.path = self.local_path if self._local_ok() else self.fallback_path
+        self.skipped_lines = 0
+        self._checked_tail: set[Path] = set()
+
+    def _local_ok(self) -> bool:
+        if self.local_path.exists():
+            return os.access(self.local_path, os.W_OK)
+        return _folder_writable(self.root)
+
+    def key(self, path: str | Path) -> str:
+        """How a path is named in the journal: relative to the root when inside it."""
+        p = Path(path).absolute()
+        try:
+            return p.relative_to(self.root).as_posix()
+        except ValueError:
+            return p.as_posix()
+
+    def resolve(self, key: str) -> Path:
+        p = Path(key)
+        return p if p.is_absolute() else self.root / p
+
+    def load(self) -> dict[str, dict]:
+        """The latest record per path key, from both possible locations (oldest first)."""
+        records: list[dict] = []
+        self.skipped_lines = 0
+        for path in (self.fallback_path, self.local_path):
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except (FileNotFoundError, IsADirectoryError, PermissionError):
+                continue
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    self.skipped_lines += 1
+                    continue
+                if isinstance(rec, dict) and isinstance(rec.get("path"), str):
+                    records.append(rec)
+        records.sort(key=lambda r: str(r.get("time", "")))  # stable: file order within a second
+        latest: dict[str, dict] = {}
+        for rec in records:
+            latest[rec["path"]] = rec
+        return latest
+
+    def append(self, record: dict) -> Path:
+        """Writes one record durably; falls back to the user data folder if the folder refuses."""
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        try:
+            self._append_to(self.path, line)
+        except OSError as first:
+            if self.path == self.fallback_path:
+                raise JournalError(f"{self.path}: cannot save the verdict ({first.strerror or first})") from None
+            self.path = self.fallback_path
+            try:
+                self._append_to(self.path, line)
+            except OSError as exc:
+                raise JournalError(f"{self.path}: cannot save the verdict ({exc.strerror or exc})") from None
+        return self.path
+
+    def _append_to(self, path: Path, line: str) -> None:
+        created = not path.exists()
+        if created:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif path not in self._checked_tail:
+            with open(path, "rb") as f:  # a torn last line must not swallow the next record
+                f.seek(0, os.SEEK_END)
+                if f.tell() > 0:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        self._checked_tail.add(path)
+        if created:
+            _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# Items, filters, the session
+
+
+@dataclass(eq=False)
+class Verdict:
+    label: str      # a class name, or UNSURE
+    time: str
+
+
+@dataclass(eq=False)
+class Item:
+    path: Path
+    probs: np.ndarray | None = None   # (classes,) once classified
+    error: str | None = None          # why it could not be classified
+    classified_at: str | None = None
+    verdict: Verdict | None = None
+
+    @property
+    def label_index(self) -> int | None:
+        return None if self.probs is None else int(np.argmax(self.probs))
+
+    @property
+    def confidence(self) -> float | None:
+        return None if self.probs is None else float(np.max(self.probs))
+
+
+class Sort(Enum):
+    OPENED = "opened"
+    CONFIDENCE_ASC = "confidence_asc"
+    CONFIDENCE_DESC = "confidence_desc"
+    PATH = "path"
+
+
+@dataclass(frozen=True)
+class Filter:
+    predicted_class: str | None = None   # only images predicted as this class
+    needs_review: bool = False           # only images below the confidence threshold
+    overridden: bool = False             # only images whose verdict differs from the prediction
+    unreviewed: bool = False             # only images without a verdict
+    errors: bool = False                 # only images that could not be read
+
+    @property
+    def depends_on_predictions(self) -> bool:
+        return bool(self.predicted_class or self.needs_review or self.overridden or self.errors)
+
+
+@dataclass
+class ReviewSession:
+    """Images under review with predictions and verdicts. Indices into ``items`` are stable for
+    the life of the session (images are only ever added)."""
+
+    class_names: list[str] = field(default_factory=list)
+    threshold: float = 0.8
+    root: Path | None = None
+    journal: Journal | None = None
+    model_name: str = ""
+    model_version: str = ""
+    items: list[Item] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._index: dict[Path, int] = {Path(it.path).absolute(): i for i, it in enumerate(self.items)}
+        self._journal_records: dict[str, dict] = {}
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def open_folder(cls, folder: str | Path, recursive: bool = True, class_names: Sequence[str] = (),
+                    threshold: float = 0.8, journal: bool = True) -> "ReviewSession":
+        folder = Path(folder).absolute()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: not a folder")
+        s = cls(list(class_names), threshold, root=folder,
+                journal=Journal(folder) if journal else None)
+        s._load_journal()
+        s.add_paths(scan_images(folder, recursive))
+        return s
+
+    @classmethod
+    def open_files(cls, paths: Iterable[str | Path], class_names: Sequence[str] = (),
+                   threshold: float = 0.8, journal: bool = True) -> "ReviewSession":
+        paths = [Path(p).absolute() for p in paths]
+        root = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else None
+        s = cls(list(class_names), threshold, root=root,
+                journal=Journal(root) if (journal and root is not None) else None)
+        s._load_journal()
+        s.add_paths(paths)
+        return s
+
+    def _load_journal(self) -> None:
+        if self.journal is not None:
+            self._journal_records = self.journal.load()
+
+    def add_paths(self, paths: Iterable[str | Path]) -> list[int]:
+        """Adds images not yet in the session; returns the new items' indices."""
+        new = []
+        for p in paths:
+            p = Path(p).absolute()
+            if p in self._index:
+                continue
+            item = Item(p)
+            if self.journal is not None:
+                rec = self._journal_records.get(self.journal.key(p))
+                if rec and rec.get("verdict"):
+                    item.verdict = Verdict(str(rec["verdict"]), str(rec.get("time", "")))
+            self._index[p] = len(self.items)
+            self.items.append(item)
+            new.append(self._index[p])
+        return new
+
+    def index_of(self, path: str | Path) -> int | None:
+        return self._index.get(Path(path).absolute())
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    # -- predictions -------------------------------------------------------------------------
+    def set_model(self, class_names: Sequence[str], name: str = "", version: str = "") -> None:
+        """A (new) model: predictions from the old one no longer apply."""
+        self.class_names = list(class_names)
+        self.model_name, self.model_version = name, version
+        self.clear_predictions()
+
+    def clear_predictions(self) -> None:
+        for it in self.items:
+            it.probs = None
+            it.error = None
+            it.classified_at = None
+
+    def set_prediction(self, index: int, probs: np.ndarray) -> None:
+        it = self.items[index]
+        it.probs = np.asarray(probs, np.float32).copy()
+        it.error = None
+        it.classified_at = now_iso()
+
+    def set_error(self, index: int, problem: str) -> None:
+        it = self.items[index]
+        it.probs = None
+        it.error = problem
+        it.classified_at = now_iso()
+
+    def predicted_name(self, index: int) -> str | None:
+        li = self.items[index].label_index
+        if li is None:
+            return None
+        return self.class_names[li] if li < len(self.class_names) else str(li)
+
+    def is_classified(self, index: int) -> bool:
+        it = self.items[index]
+        return it.probs is not None or it.error is not None
+
+    def pending(self) -> list[int]:
+        return [i for i, it in enumerate(self.items) if it.probs is None and it.error is None]
+
+    def needs_review(self, index: int) -> bool:
+        c = self.items[index].confidence
+        return c is not None and c < self.threshold
+
+    def is_overridden(self, index: int) -> bool:
+        it = self.items[index]
+        if it.verdict is None or it.verdict.label == UNSURE:
+            return False
+        predicted = self.predicted_name(index)
+        return predicted is not None and it.verdict.label != predicted
+
+    # -- verdicts ----------------------------------------------------------------------------
+    def set_verdict(self, index: int, label: str | None) -> Verdict | None:
+        """Records the true class (a class name), UNSURE, or None to clear; journalled first, so
+        that a verdict that cannot be saved is not shown as given (raises JournalError)."""
+        if label is not None and label != UNSURE and self.class_names and label not in self.class_names:
+            raise ValueError(f"unknown class {label!r}")
+        it = self.items[index]
+        verdict = Verdict(label, now_iso()) if label is not None else None
+        if self.journal is not None:
+            key = self.journal.key(it.path)
+            rec = {"v": JOURNAL_VERSION, "path": key, "verdict": label,
+                   "predicted": self.predicted_name(index), "confidence": it.confidence,
+                   "model": self.model_title, "time": verdict.time if verdict else now_iso()}
+            self.journal.append(rec)
+            self._journal_records[key] = rec
+        it.verdict = verdict
+        return verdict
+
+    def accept(self, index: int) -> Verdict | None:
+        """Accepts the prediction as the true class (nothing happens while unclassified)."""
+        name = self.predicted_name(index)
+        return None if name is None else self.set_verdict(index, name)
+
+    def set_class_by_number(self, index: int, number: int) -> Verdict | None:
+        """Keys 1..N set the N-th class."""
+        if not 1 <= number <= len(self.class_names):
+            return None
+        return self.set_verdict(index, self.class_names[number - 1])
+
+    @property
+    def model_title(self) -> str:
+        return f"{self.model_name} {self.model_version}".strip()
+
+    def training_verdicts(self) -> list[tuple[Path, str]]:
+        """(image path, true class name) for every verdict that names a class (not "unsure")."""
+        return [(it.path, it.verdict.label) for it in self.items
+                if it.verdict is not None and it.verdict.label != UNSURE]
+
+    # -- filters, sorting --------------------------------------------------------------------
+    def matches(self, index: int, f: Filter) -> bool:
+        it = self.items[index]
+        if f.predicted_class is not None and self.predicted_name(index) != f.predicted_class:
+            return False
+        if f.needs_review and not self.needs_review(index):
+            return False
+        if f.overridden and not self.is_overridden(index):
+            return False
+        if f.unreviewed and it.verdict is not None:
+            return False
+        if f.errors and it.error is None:
+            return False
+        return True
+
+    def view(self, f: Filter = Filter(), sort: Sort = Sort.OPENED) -> list[int]:
+        """Indices of the items that pass the filter, in the chosen order (unclassified images
+        last when sorting by confidence)."""
+        rows = [i for i in range(len(self.items)) if self.matches(i, f)]
+        if sort is Sort.PATH:
+            rows.sort(key=lambda i: _natural_key(str(self.items[i].path)))
+        elif sort in (Sort.CONFIDENCE_ASC, Sort.CONFIDENCE_DESC):
+            sign = 1.0 if sort is Sort.CONFIDENCE_ASC else -1.0
+
+            def key(i):
+                c = self.items[i].confidence
+                return (1, 0.0) if c is None else (0, sign * c)
+
+            rows.sort(key=key)
+        return rows
+
+    # -- summary -----------------------------------------------------------------------------
+    def summary(self, indices: Iterable[int] | None = None) -> dict:
+        """Counts per predicted class and per verdict, overrides, mean confidence, ..."""
+        idx = range(len(self.items)) if indices is None else list(indices)
+        per_class = {c: 0 for c in self.class_names}
+        verdicts: dict[str, int] = {}
+        confs: list[float] = []
+        n = errors = reviewed = overrides = unsure = accepted = review = 0
+        for i in idx:
+            n += 1
+            it = self.items[i]
+            if it.error is not None:
+                errors += 1
+            name = self.predicted_name(i)
+            if name is not None:
+                per_class[name] = per_class.get(name, 0) + 1
+                confs.append(it.confidence)
+                review += self.needs_review(i)
+            if it.verdict is not None:
+                reviewed += 1
+                verdicts[it.verdict.label] = verdicts.get(it.verdict.label, 0) + 1
+                if it.verdict.label == UNSURE:
+                    unsure += 1
+                elif self.is_overridden(i):
+                    overrides += 1
+                elif name is not None:
+                    accepted += 1
+        return {
+            "images": n,
+            "classified": len(confs),
+            "errors": errors,
+            "per_class": per_class,
+            "mean_confidence": float(np.mean(confs)) if confs else None,
+            "needs_review": review,
+            "threshold": self.threshold,
+            "reviewed": reviewed,
+            "verdicts": verdicts,
+            "accepted": accepted,
+            "overrides": overrides,
+            "unsure": unsure,
+        }
+
+    def folder_summaries(self) -> dict[str, dict]:
+        """A summary per folder (relative to the session root; "." is the root itself), plus
+        "(all)" for the whole session."""
+        groups: dict[str, list[int]] = {}
+        for i, it in enumerate(self.items):
+            parent = it.path.parent
+            if self.root is not None:
+                try:
+                    rel = parent.relative_to(self.root).as_posix() or "."
+                except ValueError:
+                    rel = parent.as_posix()
+            else:
+                rel = parent.as_posix()
+            groups.setdefault(rel, []).append(i)
+        out = {"(all)": self.summary()}
+        for rel in sorted(groups, key=_natural_key):
+            out[rel] = self.summary(groups[rel])
+        return out

@@ -1,0 +1,143 @@
+"""``inspector classify``: good files, broken files, exit codes, CSV/JSON, progress output."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inspector import batch
+from synth import texture
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_images(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(5):
+        p = folder / f"grey_{k}.bmp"
+        Image.fromarray(texture(k, 64 + 20 * k, seed=k)).save(p)
+        paths.append(p)
+    rgb = np.stack([texture(1, 90), texture(2, 90), texture(3, 90)], axis=2)
+    Image.fromarray(rgb).save(folder / "colour.jpg", quality=90)
+    Image.fromarray((texture(4, 70).astype(np.uint16) * 257)).save(folder / "deep16.tif")
+    return sorted(folder.iterdir())
+
+
+def broken_files(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    trunc = folder / "truncated.png"
+    Image.fromarray(texture(0, 64)).save(trunc)
+    trunc.write_bytes(trunc.read_bytes()[:200])
+    fake = folder / "fake.bmp"
+    fake.write_bytes(b"this is not a bitmap")
+    text = folder / "notes.txt"
+    text.write_text("hello")
+    return {"truncated": trunc, "fake": fake, "text": text, "missing": folder / "missing.png"}
+
+
+def run(argv, classifier, capsys):
+    code = batch.main(argv, classifier=classifier)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_good_folder_exit_0_and_probabilities_match(tmp_path, classifier, capsys):
+    images = write_images(tmp_path / "imgs")
+    out_csv = tmp_path / "res" / "results.csv"
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(out_csv), "--batch-size", "3"],
+                       classifier, capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(out_csv.open()))
+    header = out_csv.read_text().splitlines()[0].split(",")
+    names = list(classifier.class_names)
+    assert header[:3 + len(names)] == ["path", "label", "confidence", *names]
+    assert "error" in header
+    assert [Path(r["path"]).name for r in rows] == [p.name for p in images]
+    expected = classifier.classify(np.stack([classifier.load(p) for p in images]))
+    got = np.array([[float(r[n]) for n in names] for r in rows])
+    np.testing.assert_allclose(got, expected, atol=2e-6)
+    assert all(r["label"] == names[int(np.argmax(e))] for r, e in zip(rows, expected))
+    assert all(r["error"] == "" for r in rows)
+    assert not (tmp_path / "res" / "results.csv.partial").exists()
+    assert "7 of 7 files classified" in err
+    # stderr is no terminal here: plain progress lines, no carriage returns
+    assert "\r" not in err and "classifying: 7/7 (100%" in err
+
+
+def test_broken_files_get_error_rows_and_exit_2(tmp_path, classifier, capsys):
+    write_images(tmp_path / "imgs")
+    bad = broken_files(tmp_path / "bad")
+    out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
+    argv = [str(tmp_path / "imgs"), *(str(p) for p in bad.values()), "--out", str(out_csv),
+            "--json", str(out_json)]
+    code, _, err = run(argv, classifier, capsys)
+    assert code == 2
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(out_csv.open())}
+    assert len(rows) == 7 + 4
+    assert "damaged" in rows["truncated.png"]["error"]
+    assert "not an image" in rows["fake.bmp"]["error"]
+    assert "not an image" in rows["notes.txt"]["error"]
+    assert rows["missing.png"]["error"] == "file not found"
+    for name in ("truncated.png", "fake.bmp", "notes.txt", "missing.png"):
+        assert rows[name]["label"] == "" and rows[name]["confidence"] == ""
+        assert f"{name}: " in err                                  # named on stderr
+    assert sum(1 for r in rows.values() if r["error"] == "") == 7
+    assert "Traceback" not in err
+    doc = json.loads(out_json.read_text())
+    assert len(doc["results"]) == 11 and doc["summary"]["(all)"]["errors"] == 4
+    assert doc["class_names"] == list(classifier.class_names)
+
+
+def test_csv_to_stdout_without_out(tmp_path, classifier, capsys):
+    write_images(tmp_path / "imgs")
+    code, out, err = run([str(tmp_path / "imgs" / "grey_1.bmp"), "-q"], classifier, capsys)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("path,label,confidence,") and len(lines) == 2
+
+
+def test_nothing_to_classify_exit_1(tmp_path, classifier, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run([str(tmp_path / "empty")], classifier, capsys)
+    assert code == 1 and "no image files" in err
+
+
+def test_tty_progress_bar_redraws_in_place():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    s = Tty()
+    bar = batch.ProgressBar(3, s)
+    for i in range(1, 4):
+        bar._last_draw = 0
+        bar.update(i)
+    assert s.getvalue().count("\r") == 3 and s.getvalue().endswith("\n") and "3/3" in s.getvalue()
+
+
+def test_command_line_entry_point(tmp_path, stand_in_bundle):
+    """``python -m inspector classify`` in a fresh process (the console script's code path)."""
+    write_images(tmp_path / "imgs")
+    bad = broken_files(tmp_path / "bad")
+    out = tmp_path / "out.csv"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "inspector", "classify", str(tmp_path / "imgs"),
+                           str(bad["fake"]), "--model", str(stand_in_bundle), "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "fake.bmp: not an image" in proc.stderr
+    assert len(out.read_text().splitlines()) == 1 + 8
+
+    proc = subprocess.run([sys.executable, "-m", "inspector", "classify", str(tmp_path / "imgs"),
+                           "--model", str(tmp_path / "no-such-bundle")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1 and "cannot load the model" in proc.stderr
+    assert "Traceback" not in proc.stderr

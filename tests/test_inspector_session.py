@@ -1,0 +1,167 @@
+"""The Qt-free review core: session, journal, filters, summary, export."""
+import csv
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inspector import report
+from inspector.batch import WorkQueue
+from inspector.session import (JOURNAL_NAME, UNSURE, Filter, Journal, ReviewSession, Sort,
+                               scan_images)
+from synth import CLASSES, texture
+
+NAMES = list(CLASSES)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "batch 7"
+    (root / "sub").mkdir(parents=True)
+    for k in range(4):
+        Image.fromarray(texture(k, 32, seed=k)).save(root / f"img{k + 1}.bmp")
+    Image.fromarray(texture(5, 32)).save(root / "img10.png")
+    Image.fromarray(texture(2, 32)).save(root / "sub" / "deep.tif")
+    (root / "notes.txt").write_text("not an image")
+    (root / ".hidden.png").write_bytes(b"")
+    return root
+
+
+def one_hot(i, conf):
+    p = np.full(len(NAMES), (1 - conf) / (len(NAMES) - 1), np.float32)
+    p[i] = conf
+    return p
+
+
+def classified(folder, recursive=True):
+    s = ReviewSession.open_folder(folder, recursive, NAMES, threshold=0.8)
+    s.model_name, s.model_version = "Net", "1.2"
+    for i, conf in enumerate([0.95, 0.5, 0.9, 0.7, 0.99, 0.6][:len(s)]):
+        s.set_prediction(i, one_hot(i % len(NAMES), conf))
+    return s
+
+
+def test_scan_finds_images_in_natural_order(folder):
+    rel = [p.relative_to(folder).as_posix() for p in scan_images(folder)]
+    assert rel == ["img1.bmp", "img2.bmp", "img3.bmp", "img4.bmp", "img10.png", "sub/deep.tif"]
+    assert len(scan_images(folder, recursive=False)) == 5
+
+
+def test_verdicts_are_journalled_and_reloaded(folder):
+    s = classified(folder)
+    s.set_verdict(0, "crazing")            # agrees with the prediction
+    s.set_verdict(1, "scratches")          # overrides "inclusion"
+    s.set_verdict(2, UNSURE)
+    s.set_verdict(3, "patches")
+    s.set_verdict(3, None)                 # cleared again
+    journal = folder / JOURNAL_NAME
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 5 and json.loads(lines[1])["verdict"] == "scratches"
+    assert json.loads(lines[1])["path"] == "img2.bmp"      # relative to the folder
+
+    again = ReviewSession.open_folder(folder, True, NAMES)
+    got = {it.path.name: it.verdict.label if it.verdict else None for it in again.items}
+    assert got == {"img1.bmp": "crazing", "img2.bmp": "scratches", "img3.bmp": UNSURE,
+                   "img4.bmp": None, "img10.png": None, "deep.tif": None}
+
+
+def test_torn_last_line_is_skipped_and_not_glued_to_the_next(folder):
+    s = classified(folder)
+    s.set_verdict(0, "crazing")
+    with open(folder / JOURNAL_NAME, "a") as f:
+        f.write('{"v":1,"path":"img2.bmp","verd')     # power cut in the middle of a write
+    s2 = ReviewSession.open_folder(folder, True, NAMES)
+    assert s2.journal.skipped_lines == 1
+    s2.set_verdict(4, "scratches")
+    s3 = ReviewSession.open_folder(folder, True, NAMES)
+    assert s3.items[0].verdict.label == "crazing"
+    assert s3.items[4].verdict.label == "scratches"
+
+
+def test_read_only_folder_uses_the_user_data_folder(folder, monkeypatch, tmp_path):
+    monkeypatch.setattr("inspector.session._folder_writable", lambda p: False)
+    s = classified(folder)
+    s.set_verdict(1, "patches")
+    assert not (folder / JOURNAL_NAME).exists()
+    assert s.journal.path.is_relative_to(tmp_path / "home")   # STEEL_INSPECTOR_HOME
+    assert ReviewSession.open_folder(folder, True, NAMES).items[1].verdict.label == "patches"
+
+
+def test_unwritable_journal_falls_back_when_writing_fails(folder, monkeypatch):
+    s = classified(folder)
+    real = Journal._append_to
+
+    def refuse_local(self, path, line):
+        if path == self.local_path:
+            raise PermissionError(13, "Permission denied")
+        real(self, path, line)
+
+    monkeypatch.setattr(Journal, "_append_to", refuse_local)
+    s.set_verdict(0, "crazing")
+    assert s.journal.path == s.journal.fallback_path and s.journal.path.exists()
+
+
+def test_filters_sorting_and_summary(folder):
+    s = classified(folder)
+    # confidences 0.95 0.5 0.9 0.7 0.99 0.6; labels = index
+    assert s.view(Filter(needs_review=True)) == [1, 3, 5]
+    assert s.view(Filter(predicted_class="patches")) == [2]
+    assert s.view(sort=Sort.CONFIDENCE_ASC) == [1, 5, 3, 2, 0, 4]
+    assert s.view(sort=Sort.CONFIDENCE_DESC)[:2] == [4, 0]
+    s.set_verdict(0, "crazing")
+    s.set_verdict(1, "scratches")
+    s.set_verdict(2, UNSURE)
+    assert s.view(Filter(overridden=True)) == [1]
+    assert s.view(Filter(unreviewed=True)) == [3, 4, 5]
+    assert s.view(Filter(needs_review=True, unreviewed=True)) == [3, 5]
+    summ = s.summary()
+    assert summ["per_class"]["crazing"] == 1 and summ["overrides"] == 1 and summ["unsure"] == 1
+    assert summ["accepted"] == 1 and summ["reviewed"] == 3 and summ["needs_review"] == 3
+    assert summ["mean_confidence"] == pytest.approx(np.mean([0.95, 0.5, 0.9, 0.7, 0.99, 0.6]))
+    per_folder = s.folder_summaries()
+    assert per_folder["sub"]["images"] == 1 and per_folder["."]["images"] == 5
+    assert s.training_verdicts() == [(s.items[0].path, "crazing"), (s.items[1].path, "scratches")]
+
+
+def test_unknown_class_verdict_is_refused(folder):
+    s = classified(folder)
+    with pytest.raises(ValueError):
+        s.set_verdict(0, "rust")
+
+
+def test_csv_and_json_export(folder, tmp_path):
+    s = classified(folder)
+    s.set_error(5, "damaged image data")
+    s.set_verdict(1, "scratches")
+    out = report.export_csv(s, tmp_path / "r.csv")
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:3 + len(NAMES)] == ["path", "label", "confidence", *NAMES]
+    assert {"error", "verdict", "model", "model_version", "time"} <= set(header)
+    assert len(rows) == 6
+    r1 = rows[1]
+    assert r1["label"] == "inclusion" and float(r1["confidence"]) == pytest.approx(0.5)
+    assert float(r1["inclusion"]) == pytest.approx(0.5) and float(r1["crazing"]) == pytest.approx(0.1)
+    assert r1["verdict"] == "scratches" and r1["overridden"] == "yes"
+    assert r1["model"] == "Net" and r1["model_version"] == "1.2" and r1["time"]
+    assert rows[5]["error"] == "damaged image data" and rows[5]["label"] == ""
+
+    doc = json.loads(report.export_json(s, tmp_path / "r.json").read_text())
+    assert doc["model"] == {"name": "Net", "version": "1.2"}
+    assert doc["results"][1]["probabilities"]["inclusion"] == pytest.approx(0.5)
+    assert doc["summary"]["(all)"]["overrides"] == 1
+    header, table = report.summary_table(s)
+    assert table[0][0] == "(all)" and table[0][header.index("images")] == 6
+
+
+def test_work_queue_takes_what_is_visible_first():
+    q = WorkQueue()
+    q.add((i, f"{i}.png") for i in range(10))
+    assert [k for k, _ in q.take(2)] == [0, 1]
+    q.prioritize([7, 8, 1])            # 1 was already taken
+    assert [k for k, _ in q.take(3)] == [7, 8, 2]
+    assert [k for k, _ in q.take(10)] == [3, 4, 5, 6, 9]
+    assert q.take(5) == [] and len(q) == 0

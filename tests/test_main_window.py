@@ -1,0 +1,276 @@
+"""The main window, offscreen: opening a folder, charts, keyboard verdicts, export, settings,
+model loading, and the menu actions whose windows other modules provide."""
+import csv
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl, Signal
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QWidget
+
+from inspector.session import JOURNAL_NAME, UNSURE
+from inspector.settings import Key, Settings
+from synth import CLASSES, make_bundle, texture
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A stand-in bundle trained long enough that different textures get different classes."""
+    from inspector.engine import load_classifier
+
+    return load_classifier(make_bundle(tmp_path_factory.mktemp("trained") / "b", epochs=25))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "coil-42"
+    root.mkdir()
+    for c in range(len(CLASSES)):
+        for k in range(2):
+            Image.fromarray(texture(c, 64, seed=k + 20)).save(root / f"{c}{k}_{CLASSES[c]}.png")
+    rgb = np.stack([texture(1, 150), texture(2, 150), texture(3, 150)], axis=2)[:, :120]
+    Image.fromarray(rgb).save(root / "z_colour.jpg")
+    Image.fromarray(texture(4, 80).astype(np.uint16) * 257).save(root / "z_deep16.tif")
+    (root / "zz_broken.bmp").write_bytes(b"BM not really")
+    return root
+
+
+def open_window(qtbot, classifier, folder=None):
+    from inspector.gui.main_window import MainWindow
+
+    w = MainWindow(classifier=classifier)
+    qtbot.addWidget(w)
+    w.show()
+    if folder is not None:
+        with qtbot.waitSignal(w.classification_done, timeout=20000):
+            w.open_folder(folder)
+    return w
+
+
+def show(qtbot, w, idx):
+    w.select(idx)
+    qtbot.waitUntil(lambda: w.shown_index() == idx and w.current_index() == idx, timeout=10000)
+
+
+def test_open_folder_classifies_everything(qtbot, trained, folder):
+    w = open_window(qtbot, trained, folder)
+    s = w.session
+    assert len(s) == 15 and w.thumb_model.rowCount() == 15
+    assert s.items[-1].error and "not an image" in s.items[-1].error
+    for i, it in enumerate(s.items[:-1]):
+        assert it.probs is not None and it.probs.shape == (6,)
+    # the session holds exactly what the classifier says about each file
+    idx = list(range(12))
+    expected = trained.classify(np.stack([trained.load(s.items[i].path) for i in idx]))
+    np.testing.assert_allclose(np.stack([s.items[i].probs for i in idx]), expected, atol=1e-5)
+    # a trained model tells the classes apart: the textures' own classes win
+    assert [s.predicted_name(i) for i in idx] == [c for c in CLASSES for _ in range(2)]
+    assert "15 images" in w.count_label.text()
+    assert w.model_label.text().startswith("Test-MiniNet 0.0.1 · 6 classes")
+    assert w.device_label.text() == f"device: {trained.device}"
+    qtbot.waitUntil(lambda: len(w.thumb_model.cache) >= 10, timeout=10000)  # lazy thumbnails
+
+
+def test_bars_show_the_classifiers_probabilities(qtbot, trained, folder):
+    w = open_window(qtbot, trained, folder)
+    for idx in (3, 12):
+        show(qtbot, w, idx)
+        path = w.session.items[idx].path
+        expected = trained.classify(trained.load(path)[None])[0]
+        np.testing.assert_allclose(w.prob_chart.values(), expected, atol=1e-5)
+        # SE block weights as bars and the map over the image
+        w.panel.set_source("se2")
+        insp = w.panel.inspection
+        np.testing.assert_allclose(w.panel.weights_chart.values(), insp.se_blocks[1].weights)
+        assert w.panel.view.overlay_item.pixmap().width() > 0
+        assert w.panel.view.overlay_item.boundingRect().width() * w.panel.view.overlay_item.scale() \
+            == pytest.approx(w.panel.view.image_item.boundingRect().width())
+        w.panel.set_source("cam")
+        np.testing.assert_allclose(w.panel.current_map(), insp.cam())
+        c = insp.label
+        np.testing.assert_allclose(w.panel.weights_chart.values(), insp.classifier_weights[:, c])
+    assert w.panel.source.count() == 2 + len(trained.se_block_names)
+
+
+def test_keyboard_verdicts_persist_across_reopen(qtbot, trained, folder):
+    w = open_window(qtbot, trained, folder)
+    w.activateWindow()
+    w.list.setFocus()
+    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
+    assert w.current_index() == 0
+    qtbot.keyClick(w.list, Qt.Key.Key_Right)
+    assert w.current_index() == 1
+    qtbot.keyClick(w.list, Qt.Key.Key_6)            # true class 6 = scratches; moves on
+    assert w.current_index() == 2
+    qtbot.keyClick(w.list, Qt.Key.Key_Return)       # accept the prediction
+    qtbot.keyClick(w.list, Qt.Key.Key_U)            # unsure
+    assert w.current_index() == 4
+    qtbot.keyClick(w.list, Qt.Key.Key_Left)
+    qtbot.keyClick(w.list, Qt.Key.Key_Backspace)    # clear the verdict just given (stays)
+    assert w.current_index() == 3
+
+    s = w.session
+    assert s.items[1].verdict.label == "scratches" and s.is_overridden(1)
+    assert s.items[2].verdict.label == s.predicted_name(2)
+    assert s.items[3].verdict is None
+    assert len((folder / JOURNAL_NAME).read_text().splitlines()) == 4
+    w.close()
+
+    w2 = open_window(qtbot, trained, folder)
+    labels = [it.verdict.label if it.verdict else None for it in w2.session.items[:5]]
+    assert labels == [None, "scratches", w2.session.predicted_name(2), None, None]
+    w2.set_filter("Overridden")
+    assert w2.thumb_model.rows == [1]
+    w2.set_filter("Not yet reviewed")
+    assert 1 not in w2.thumb_model.rows and 2 not in w2.thumb_model.rows
+    w2.set_filter("Unreadable")
+    assert w2.thumb_model.rows == [14]
+    w2.set_filter(predicted_class="patches")
+    assert w2.thumb_model.rows == [4, 5]
+
+
+def test_threshold_filter_sort_and_settings_persist(qtbot, trained, folder):
+    w = open_window(qtbot, trained, folder)
+    w.threshold.setValue(99)
+    w.set_filter("Needs review")
+    s = w.session
+    expect = [i for i, it in enumerate(s.items) if it.probs is not None and it.probs.max() < 0.99]
+    assert w.thumb_model.rows == expect
+    from inspector.session import Sort
+
+    w.set_filter("All images", sort=Sort.CONFIDENCE_ASC)
+    confs = [s.items[i].confidence for i in w.thumb_model.rows if s.items[i].probs is not None]
+    assert confs == sorted(confs)
+    w.panel.set_opacity(0.3)
+    w.close()
+    settings = Settings()
+    assert settings.path.parent == Path(__import__("os").environ["STEEL_INSPECTOR_HOME"])
+    assert settings.get_float(Key.THRESHOLD) == pytest.approx(0.99)
+    assert settings.get_float(Key.OVERLAY_OPACITY) == pytest.approx(0.3)
+    assert settings.get_str(Key.LAST_FOLDER) == str(folder)
+    w2 = open_window(qtbot, trained)
+    assert w2.threshold.value() == 99 and w2.panel.opacity.value() == 30
+
+
+def test_export_from_the_window(qtbot, trained, folder, tmp_path):
+    w = open_window(qtbot, trained, folder)
+    show(qtbot, w, 0)
+    w.set_verdict("inclusion")
+    out = w.export(tmp_path / "out" / "results.csv")
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 15
+    r0 = rows[0]
+    p0 = w.session.items[0].probs
+    assert [float(r0[c]) for c in CLASSES] == pytest.approx(p0.tolist(), abs=1e-6)
+    assert r0["verdict"] == "inclusion" and r0["overridden"] == "yes"
+    assert r0["model"] == "Test-MiniNet" and r0["model_version"] == "0.0.1"
+    assert rows[14]["error"] and rows[14]["label"] == ""
+    doc = __import__("json").loads(w.export(tmp_path / "results.json").read_text())
+    assert doc["summary"]["(all)"]["overrides"] == 1
+    d = w.show_summary()
+    assert d.table.item(0, 0).text() == "(all)" and d.table.rowCount() == 2
+
+
+def test_drop_and_snapshot_files_are_added(qtbot, trained, folder, tmp_path):
+    w = open_window(qtbot, trained)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    ev = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.dropEvent(ev)
+    assert len(w.session) == 15
+    snap = tmp_path / "snap.png"
+    Image.fromarray(texture(2, 64, seed=99)).save(snap)
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        new = w.add_files([snap])
+    assert len(w.session) == 16 and w.session.items[new[0]].probs is not None
+
+
+def test_background_model_loading_and_failure(qtbot, stand_in_bundle, tmp_path):
+    from inspector.gui.main_window import MainWindow
+
+    w = MainWindow(model_path=tmp_path / "no-such-bundle")  # loads in the background
+    qtbot.addWidget(w)
+    w.show()
+    assert w.isVisible() and w.classifier is None             # the window is up at once
+    with qtbot.waitSignal(w.model_failed, timeout=30000) as failed:
+        pass  # queued from the loading thread: delivered once the event loop runs
+    assert "no-such-bundle" in failed.args[0]
+    assert w.classifier is None and w.last_message[0] == "Cannot load the model"
+    with qtbot.waitSignal(w.model_loaded, timeout=60000):
+        w.load_model(stand_in_bundle)
+    assert w.classifier.class_names == list(CLASSES)
+    assert w.model_path == Path(stand_in_bundle)
+
+
+def test_startup_model_falls_back_to_the_bundled_one(monkeypatch, tmp_path):
+    from inspector import batch, paths
+
+    monkeypatch.setitem(sys.modules, "inspector.library", None)   # not installed: ImportError
+    assert batch.startup_model_path() == paths.bundled_model_dir()
+    lib = types.ModuleType("inspector.library")
+
+    class ModelLibrary:
+        def active_path(self):
+            return tmp_path / "active"
+
+    lib.ModelLibrary = ModelLibrary
+    monkeypatch.setitem(sys.modules, "inspector.library", lib)
+    assert batch.startup_model_path() == tmp_path / "active"
+    assert batch.startup_model_path("explicit") == Path("explicit")
+
+
+def test_tool_windows_are_wired_lazily(qtbot, trained, folder, tmp_path, monkeypatch):
+    w = open_window(qtbot, trained, folder)
+    for mod in ("camera_window", "wizard", "model_manager"):
+        monkeypatch.setitem(sys.modules, f"inspector.gui.{mod}", None)
+    assert w.open_camera() is None and w.last_message[0] == "Live camera"
+    assert w.open_retrain() is None and w.open_models() is None
+
+    created = {}
+
+    class CameraWindow(QWidget):
+        snapshot_taken = Signal(str)
+
+        def __init__(self, classifier_provider, parent=None):
+            super().__init__(parent)
+            created["provider"] = classifier_provider
+
+    class RetrainWizard(QWidget):
+        model_ready = Signal(str)
+
+        def __init__(self, current_bundle, verdicts, parent=None):
+            super().__init__(parent)
+            created["wizard"] = (current_bundle, verdicts)
+
+    class ModelManagerDialog(QWidget):
+        model_selected = Signal(str)
+
+    for mod, cls in (("camera_window", CameraWindow), ("wizard", RetrainWizard),
+                     ("model_manager", ModelManagerDialog)):
+        m = types.ModuleType(f"inspector.gui.{mod}")
+        setattr(m, cls.__name__, cls)
+        monkeypatch.setitem(sys.modules, f"inspector.gui.{mod}", m)
+
+    cam = w.open_camera()
+    assert created["provider"]() is trained
+    snap = tmp_path / "snapshot.png"
+    Image.fromarray(texture(0, 64, seed=7)).save(snap)
+    cam.snapshot_taken.emit(str(snap))
+    assert w.session.index_of(snap) is not None
+
+    show(qtbot, w, 0)
+    w.set_verdict("crazing")
+    w.set_verdict(UNSURE)
+    loaded = []
+    monkeypatch.setattr(w, "load_model", loaded.append)
+    wiz = w.open_retrain()
+    assert created["wizard"] == (w.model_path, [(w.session.items[0].path, "crazing")])
+    wiz.model_ready.emit("/bundles/new")
+    w.open_models().model_selected.emit("/bundles/other")
+    assert loaded == ["/bundles/new", "/bundles/other"]
