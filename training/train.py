@@ -110,7 +110,10 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
 
 def _augmenter(config: TrainConfig):
     """A tf.data batch map: flips/transposition, rotation, shift, brightness and contrast.
-    Grey images stay grey (the same change for every channel)."""
+    Grey images stay grey (the same change for every channel). Rotation and shift use
+    nearest-neighbour sampling: bilinear resampling blurs every training image, and a model
+    trained on blurred textures misreads sharp ones (measured: 97% on augmented training images,
+    91% on the same images unaugmented, crazing over-predicted)."""
     import keras
     import tensorflow as tf
 
@@ -118,10 +121,11 @@ def _augmenter(config: TrainConfig):
     geo = []
     if config.rotation_degrees:
         geo.append(keras.layers.RandomRotation(config.rotation_degrees / 360.0, fill_mode="reflect",
-                                               seed=seed + 1))
+                                               interpolation="nearest", seed=seed + 1))
     if config.shift_fraction:
         geo.append(keras.layers.RandomTranslation(config.shift_fraction, config.shift_fraction,
-                                                  fill_mode="reflect", seed=seed + 2))
+                                                  fill_mode="reflect", interpolation="nearest",
+                                                  seed=seed + 2))
     gen = tf.random.Generator.from_seed(seed + 3)
 
     def augment(x, y):
