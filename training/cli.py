@@ -186,6 +186,14 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from .checks import find_problems
+
+    report = find_problems(args.data, args.min_per_class, progress=ConsoleProgress())
+    print(report.format())
+    return 0 if report.ok else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -240,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--classes", type=int, default=6)
     i.add_argument("--size", type=int, default=200)
     i.set_defaults(func=cmd_info)
+
+    k = sub.add_parser("check", help="find problems in a data folder before training")
+    k.add_argument("--data", required=True, help="folder with one sub-folder per class")
+    k.add_argument("--min-per-class", type=int, default=5,
+                   help="fewer usable images in a class is an error (default 5)")
+    k.set_defaults(func=cmd_check)
     return p
 
 

@@ -1,0 +1,145 @@
+"""training.checks: the problem report before training, and ``python -m training check``."""
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from synth import make_dataset, texture
+from training import cli
+from training.checks import ERROR, INFO, WARNING, Sample, find_problems
+
+
+def codes(report, severity=None):
+    return [p.code for p in report.problems if severity is None or p.severity == severity]
+
+
+def test_clean_folder_has_no_errors(tmp_path):
+    root = make_dataset(tmp_path / "d", per_class=6)
+    report = find_problems(root)
+    assert report.ok
+    assert report.class_names == ["crazing", "inclusion", "patches"]
+    assert report.counts == {"crazing": 6, "inclusion": 6, "patches": 6}
+    # six per class is enough to train but few: a warning, not an error
+    assert codes(report, WARNING) == ["few"]
+
+
+def test_unreadable_file_is_named(tmp_path):
+    root = make_dataset(tmp_path / "d", per_class=6)
+    bad = root / "crazing" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    truncated = root / "patches" / "cut.png"
+    truncated.write_bytes((root / "patches" / "pa_0.png").read_bytes()[:200])
+    report = find_problems(root)
+    assert not report.ok
+    unreadable = [p for p in report.errors if p.code == "unreadable"]
+    assert len(unreadable) == 1
+    assert set(unreadable[0].files) == {str(bad), str(truncated)}
+    assert "broken.png" in unreadable[0].message
+    assert report.counts["crazing"] == 6  # unreadable files are not counted
+    assert report.ok_without_excludable and report.excludable_files == {str(bad), str(truncated)}
+    assert str(bad) in report.format()
+
+
+def test_duplicate_across_classes_is_an_error_within_a_class_a_note(tmp_path):
+    root = make_dataset(tmp_path / "d", per_class=6)
+    shutil.copy(root / "crazing" / "cr_1.png", root / "inclusion" / "same.png")
+    shutil.copy(root / "patches" / "pa_2.png", root / "patches" / "again.png")
+    report = find_problems(root)
+    conflict = [p for p in report.errors if p.code == "conflicting-duplicate"]
+    assert len(conflict) == 1
+    assert set(conflict[0].files) == {str(root / "crazing" / "cr_1.png"),
+                                      str(root / "inclusion" / "same.png")}
+    assert "crazing/cr_1.png" in conflict[0].message
+    same = [p for p in report.problems if p.code == "duplicate"]
+    assert same and same[0].severity == INFO
+    assert str(root / "patches" / "again.png") in same[0].files
+
+
+def test_too_few_and_unequal(tmp_path):
+    root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=40)
+    for f in sorted((root / "b").iterdir())[3:]:
+        f.unlink()
+    report = find_problems(root, min_per_class=5)
+    few = [p for p in report.errors if p.code == "too-few"]
+    assert few and "b (3)" in few[0].message
+    assert not report.ok_without_excludable  # leaving files out does not help
+    assert "unequal" in codes(report, WARNING)
+    assert find_problems(root, min_per_class=3).ok
+
+
+def test_layout_problems(tmp_path):
+    root = make_dataset(tmp_path / "d", per_class=5)
+    (root / "empty").mkdir()
+    (root / "README.txt").write_text("notes")
+    (root / "crazing" / "labels.csv").write_text("x")
+    report = find_problems(root)
+    empty = [p for p in report.errors if p.code == "empty-class"]
+    assert empty and empty[0].files == [str(root / "empty")]
+    ignored = [f for p in report.problems if p.code == "ignored-files" for f in p.files]
+    assert str(root / "README.txt") in ignored and str(root / "crazing" / "labels.csv") in ignored
+    assert find_problems(tmp_path / "nope").errors[0].code == "missing-folder"
+    one = make_dataset(tmp_path / "one", classes=("a",), per_class=5)
+    assert codes(find_problems(one), ERROR) == ["one-class"]
+
+
+def test_mixed_sizes_and_modes_and_class_linked_format(tmp_path):
+    root = make_dataset(tmp_path / "d", classes=("a", "b", "c"), per_class=5)
+    # class c becomes RGB JPEG at another size: format, mode and size each tell it apart
+    for f in list((root / "c").iterdir()):
+        Image.open(f).convert("RGB").resize((96, 96)).save(f.with_suffix(".jpg"), quality=90)
+        f.unlink()
+    # class a gets one non-square image
+    Image.fromarray(texture(0, 64)).resize((128, 64)).save(root / "a" / "wide.png")
+    report = find_problems(root, input_size=200)
+    warn = codes(report, WARNING)
+    assert {"class-linked-file-format", "class-linked-colour-mode",
+            "class-linked-image-size", "not-square"} <= set(warn)
+    linked = next(p for p in report.problems if p.code == "class-linked-file-format")
+    assert "c: JPEG" in linked.message
+    assert "enlarged" in codes(report, INFO)
+    assert report.ok  # warnings do not stop training
+
+
+def test_mixed_but_not_class_linked_is_a_note(tmp_path):
+    root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=6)
+    for cls in ("a", "b"):
+        f = sorted((root / cls).iterdir())[0]
+        Image.open(f).convert("RGB").save(f.with_suffix(".jpg"))
+        f.unlink()
+    report = find_problems(root)
+    assert "mixed-file-format" in codes(report, INFO)
+    assert "mixed-colour-mode" in codes(report, INFO)
+    assert not [c for c in codes(report) if c.startswith("class-linked")]
+
+
+def test_sample_list_and_model_classes(tmp_path):
+    root = make_dataset(tmp_path / "d", classes=("crazing", "scratches"), per_class=6)
+    pairs = [(p, p.parent.name) for p in sorted(root.rglob("*.png"))]
+    report = find_problems(pairs + pairs[:2], model_classes=["scratches", "crazing", "patches"])
+    assert report.counts == {"crazing": 6, "scratches": 6}  # listed twice counts once
+    assert not report.same_classes and report.new_classes == []
+    assert "fewer-classes" in codes(report, INFO)
+    same = find_problems([Sample(Path(p), c) for p, c in pairs],
+                         model_classes=["scratches", "crazing"])
+    assert same.same_classes
+    assert same.training_class_names() == ("scratches", "crazing")  # the model's order
+    assert "Same classes as the current model" in same.format()
+
+
+def test_cancel(tmp_path):
+    root = make_dataset(tmp_path / "d", per_class=3)
+    with pytest.raises(InterruptedError):
+        find_problems(root, should_stop=lambda: True)
+
+
+def test_cli_check_exit_codes(tmp_path, capsys):
+    root = make_dataset(tmp_path / "d", per_class=6)
+    assert cli.main(["check", "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "crazing" in out and "0 error(s)" in out
+    assert cli.main(["check", "--data", str(root), "--min-per-class", "7"]) == 2
+    assert "fewer than 7 usable images" in capsys.readouterr().out
+    (root / "crazing" / "bad.bmp").write_bytes(b"BM garbage")
+    assert cli.main(["check", "--data", str(root)]) == 2
+    assert str(root / "crazing" / "bad.bmp") in capsys.readouterr().out
