@@ -1,0 +1,369 @@
+"""The user's model library: retrained model bundles kept as numbered versions, one of them in use.
+
+Layout under ``paths.model_library_dir()``::
+
+    ssdc-mininet-v1/      a model bundle (model.keras, model_card.json, ...)
+    ssdc-mininet-v2/
+    active.json           {"active": "ssdc-mininet-v2", "history": [null, "ssdc-mininet-v1"]}
+
+``active`` null (or no ``active.json``) means the bundled model is in use; the bundled model is
+never written to. Versions are added by copying (or moving) a finished bundle into a hidden
+folder that is renamed into place; ``active.json`` is replaced atomically. Qt-free.
+
+Command line::
+
+    python -m inspector.library list
+    python -m inspector.library add BUNDLE [--name NAME] [--activate]
+    python -m inspector.library activate VERSION      (a folder name, v3, 3, or "bundled")
+    python -m inspector.library rollback
+    python -m inspector.library remove VERSION
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from training.bundle import CARD_FILE, MODEL_FILE, BundleError, read_card, write_json
+
+from . import paths
+
+ACTIVE_FILE = "active.json"
+BUNDLED = "bundled"
+_VERSION_DIR = re.compile(r"^(?P<name>.+)-v(?P<number>\d+)$")
+
+
+class LibraryError(Exception):
+    """A library operation that cannot be done; the message says why."""
+
+
+@dataclass
+class ModelVersion:
+    version: str   # folder name, e.g. "ssdc-mininet-v3"
+    name: str      # "ssdc-mininet"
+    number: int    # 3
+    path: Path
+    card: dict[str, Any]
+
+    @property
+    def created(self) -> str:
+        return str(self.card.get("created", ""))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.card.get("metrics") or {}
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return card_test_accuracy(self.card)
+
+    @property
+    def title(self) -> str:
+        return f"{self.card.get('name', self.name)} v{self.number}"
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.card.get("class_names", []))
+
+
+def card_test_accuracy(card: dict[str, Any]) -> float | None:
+    test = (card.get("metrics") or {}).get("test") or {}
+    acc = test.get("accuracy")
+    return float(acc) if acc is not None else None
+
+
+def slug(name: str) -> str:
+    """A folder-name-safe form of a model name: "SSDC-MiniNet (plant 2)" -> "ssdc-mininet-plant-2"."""
+    s = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return s or "model"
+
+
+class ModelLibrary:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else paths.model_library_dir()
+
+    # ---- reading -----------------------------------------------------------------------------
+    def versions(self) -> list[ModelVersion]:
+        """The library's bundles, oldest first (by creation time, then number). Folders that are
+        not readable bundles are skipped."""
+        out = []
+        if not self.root.is_dir():
+            return out
+        for d in self.root.iterdir():
+            m = _VERSION_DIR.match(d.name)
+            if not m or not d.is_dir() or d.name.startswith("."):
+                continue
+            try:
+                card = read_card(d)
+            except BundleError:
+                continue
+            out.append(ModelVersion(d.name, m["name"], int(m["number"]), d, card))
+        out.sort(key=lambda v: (v.created, v.name, v.number))
+        return out
+
+    def find(self, ref: str | Path) -> ModelVersion:
+        """A version by folder name, path, "vN" or "N" (when only one model name has that
+        number). Raises LibraryError."""
+        versions = self.versions()
+        text = str(ref).strip()
+        for v in versions:
+            if text == v.version or _same_path(text, v.path):
+                return v
+        m = re.fullmatch(r"v?(\d+)", text)
+        if m:
+            hits = [v for v in versions if v.number == int(m.group(1))]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise LibraryError(f"{text!r} is ambiguous: {', '.join(v.version for v in hits)}")
+        known = ", ".join(v.version for v in versions) or "the library is empty"
+        raise LibraryError(f"no model version {text!r} in {self.root} ({known})")
+
+    def _state(self) -> dict[str, Any]:
+        path = self.root / ACTIVE_FILE
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"active": None, "history": []}
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"warning: {path}: unreadable ({exc}); using the bundled model", file=sys.stderr)
+            return {"active": None, "history": []}
+        if not isinstance(state, dict):
+            return {"active": None, "history": []}
+        history = state.get("history")
+        return {"active": state.get("active"),
+                "history": list(history) if isinstance(history, list) else []}
+
+    def _save_state(self, active: str | None, history: list[str | None]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json(self.root / ACTIVE_FILE, {"active": active, "history": history[-50:]})
+
+    def active_version(self) -> ModelVersion | None:
+        """The version in use, or None for the bundled model (also when the active folder has
+        gone)."""
+        name = self._state()["active"]
+        if not name:
+            return None
+        d = self.root / name
+        try:
+            card = read_card(d)
+        except BundleError:
+            return None
+        m = _VERSION_DIR.match(name)
+        return ModelVersion(name, m["name"] if m else name, int(m["number"]) if m else 0, d, card)
+
+    def active_path(self) -> Path | None:
+        """The bundle to load, or None: use the bundled model."""
+        v = self.active_version()
+        return v.path if v else None
+
+    def resolved_active_path(self) -> Path:
+        """The bundle to load: the active version or the bundled model."""
+        return self.active_path() or paths.bundled_model_dir()
+
+    # ---- changing ----------------------------------------------------------------------------
+    def next_path(self, name: str = "ssdc-mininet") -> Path:
+        """The folder the next version of ``name`` gets (e.g. train directly into it)."""
+        name = slug(name)
+        numbers = [0]
+        if self.root.is_dir():
+            for d in self.root.iterdir():
+                m = _VERSION_DIR.match(d.name.lstrip("."))
+                if m and m["name"] == name:
+                    numbers.append(int(m["number"]))
+        return self.root / f"{name}-v{max(numbers) + 1}"
+
+    def add(self, bundle_path: str | Path, name: str | None = None, move: bool = False) -> Path:
+        """Puts a finished bundle into the library as the next version of ``name`` (default: the
+        card's model name) and returns its folder. ``move`` moves instead of copying (the
+        source then disappears). The new folder appears complete or not at all."""
+        src = Path(bundle_path)
+        card = read_card(src)  # raises BundleError naming the folder
+        if not (src / MODEL_FILE).is_file():
+            raise BundleError(f"{src}: bundle has no {MODEL_FILE}")
+        name = slug(name or card.get("name") or "model")
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.adding-{uuid.uuid4().hex[:8]}"
+        try:
+            moved = False
+            if move:
+                try:
+                    os.replace(src, tmp)
+                    moved = True
+                except OSError:  # another file system: copy
+                    pass
+            if not moved:
+                shutil.copytree(src, tmp)
+            for _ in range(1000):
+                target = self.next_path(name)
+                card["library"] = {"version": target.name,
+                                   "added": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                   "source": str(src.absolute())}
+                write_json(tmp / CARD_FILE, card)
+                _fsync_tree(tmp)
+                try:
+                    os.rename(tmp, target)  # fails if another process took this number
+                except OSError:
+                    if target.exists():
+                        continue
+                    raise
+                if move and not moved:
+                    shutil.rmtree(src, ignore_errors=True)
+                return target
+            raise LibraryError(f"{self.root}: could not find a free version folder for {name}")
+        except BaseException:
+            if tmp.exists():
+                if move and moved and not src.exists():
+                    os.replace(tmp, src)  # give the caller its bundle back
+                else:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def activate(self, ref: str | Path | None) -> Path | None:
+        """Uses a library version from now on (``None`` or "bundled": the bundled model).
+        Returns the bundle path to load (None: the bundled model)."""
+        state = self._state()
+        if ref is None or str(ref) == BUNDLED or _same_path(str(ref), paths.bundled_model_dir()):
+            new, path = None, None
+        else:
+            v = self.find(ref)
+            new, path = v.version, v.path
+        if new != state["active"]:
+            self._save_state(new, state["history"] + [state["active"]])
+        return path
+
+    def rollback(self) -> Path | None:
+        """Goes back to the model that was in use before the current one (skipping removed
+        versions) and returns its path (None: the bundled model). Raises LibraryError when
+        there is nothing to go back to."""
+        state = self._state()
+        history = list(state["history"])
+        current = state["active"]
+        while history:
+            prev = history.pop()
+            if prev == current:
+                continue
+            if prev is None or (self.root / prev / CARD_FILE).is_file():
+                self._save_state(prev, history)
+                return self.root / prev if prev else None
+        if current is not None:
+            self._save_state(None, [])
+            return None
+        raise LibraryError("the bundled model is in use and there is no earlier model to roll "
+                           "back to")
+
+    def can_roll_back(self) -> bool:
+        state = self._state()
+        if state["active"] is not None:
+            return True
+        return any(p is not None and p != state["active"] and (self.root / p / CARD_FILE).is_file()
+                   for p in state["history"])
+
+    def remove(self, ref: str | Path) -> None:
+        """Deletes a version; refuses the one in use."""
+        v = self.find(ref)
+        state = self._state()
+        if state["active"] == v.version:
+            raise LibraryError(f"{v.version} is in use; switch to another model before removing it")
+        trash = self.root / f".{v.version}.removing-{uuid.uuid4().hex[:8]}"
+        os.replace(v.path, trash)  # the version disappears at once, whole
+        self._save_state(state["active"], [h for h in state["history"] if h != v.version])
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _same_path(text: str, path: Path) -> bool:
+    try:
+        return Path(text).expanduser().resolve() == Path(path).resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def _fsync_tree(folder: Path) -> None:
+    os.chmod(folder, 0o755)
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+# ---- command line ----------------------------------------------------------------------------
+def _pct(x: float | None) -> str:
+    return f"{x * 100:.2f}%" if x is not None else "-"
+
+
+def format_versions(lib: ModelLibrary) -> str:
+    active = lib.active_version()
+    rows = []
+    bundled = paths.bundled_model_dir()
+    try:
+        bcard = read_card(bundled)
+        btitle = f"{bcard.get('name', 'model')} {bcard.get('version', '')}".strip()
+        bacc = card_test_accuracy(bcard)
+    except BundleError:
+        btitle, bacc = "(not installed)", None
+    rows.append(("*" if active is None else " ", BUNDLED, btitle, _pct(bacc), "", str(bundled)))
+    for v in lib.versions():
+        mark = "*" if active is not None and active.version == v.version else " "
+        classes = len(v.class_names)
+        rows.append((mark, v.version, f"{v.card.get('name', v.name)} ({classes} classes)",
+                     _pct(v.test_accuracy), v.created, str(v.path)))
+    head = ("", "VERSION", "MODEL", "TEST ACC", "CREATED", "PATH")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append("* = in use")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m inspector.library",
+                                description="The model library: retrained models and which one "
+                                            "the inspector uses.")
+    p.add_argument("--root", help=f"library folder (default: {paths.model_library_dir()})")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("list", help="list the bundled model and the library's versions")
+    a = sub.add_parser("add", help="copy a bundle into the library as a new version")
+    a.add_argument("bundle")
+    a.add_argument("--name", help="model name for the version folder (default: the card's)")
+    a.add_argument("--activate", action="store_true", help="use it from now on")
+    c = sub.add_parser("activate", help="use a version from now on")
+    c.add_argument("version", help='folder name, vN, N, or "bundled"')
+    sub.add_parser("rollback", help="go back to the model used before the current one")
+    r = sub.add_parser("remove", help="delete a version (not the one in use)")
+    r.add_argument("version")
+    args = p.parse_args(argv)
+    lib = ModelLibrary(args.root)
+    try:
+        if args.command == "list":
+            print(format_versions(lib))
+        elif args.command == "add":
+            path = lib.add(args.bundle, args.name)
+            print(f"added {path}")
+            if args.activate:
+                lib.activate(path.name)
+                print(f"now using {path.name}")
+        elif args.command == "activate":
+            path = lib.activate(args.version)
+            print(f"now using {path.name if path else 'the bundled model'}")
+        elif args.command == "rollback":
+            path = lib.rollback()
+            print(f"rolled back; now using {path.name if path else 'the bundled model'}")
+        elif args.command == "remove":
+            lib.remove(args.version)
+            print(f"removed {args.version}")
+    except (LibraryError, BundleError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

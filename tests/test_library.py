@@ -1,0 +1,127 @@
+"""inspector.library: versions, activation, rollback, removal, and its command line. The
+bundles here are fake (a card and a placeholder model file): the library never loads models."""
+import json
+from pathlib import Path
+
+import pytest
+
+from inspector import paths
+from inspector.library import ACTIVE_FILE, LibraryError, ModelLibrary, main, slug
+from training.bundle import BundleError, read_card
+
+
+def fake_bundle(folder: Path, name="SSDC-MiniNet", accuracy=0.9, created="2026-11-01T10:00:00+00:00"):
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"placeholder")
+    (folder / "model_card.json").write_text(json.dumps({
+        "name": name, "version": "1.0.0", "class_names": ["a", "b"], "input_size": 64,
+        "created": created, "metrics": {"test": {"accuracy": accuracy, "count": 10}}}))
+    return folder
+
+
+def test_default_root_is_the_user_library(tmp_path):
+    assert ModelLibrary().root == paths.model_library_dir()
+    assert str(paths.model_library_dir()).startswith(str(tmp_path))  # isolated per test
+    assert ModelLibrary().versions() == []
+    assert ModelLibrary().active_path() is None
+
+
+def test_add_versions_and_metrics(tmp_path):
+    lib = ModelLibrary(tmp_path / "lib")
+    src = fake_bundle(tmp_path / "b1", accuracy=0.91, created="2026-11-01T10:00:00+00:00")
+    p1 = lib.add(src)
+    p2 = lib.add(fake_bundle(tmp_path / "b2", accuracy=0.95, created="2026-11-02T10:00:00+00:00"))
+    p3 = lib.add(fake_bundle(tmp_path / "b3", name="Plant 7"), name="plant 7")
+    assert (p1.name, p2.name, p3.name) == ("ssdc-mininet-v1", "ssdc-mininet-v2", "plant-7-v1")
+    assert src.is_dir()  # copied, not moved
+    vs = lib.versions()
+    # oldest first: by creation time, then name
+    assert [v.version for v in vs] == ["plant-7-v1", "ssdc-mininet-v1", "ssdc-mininet-v2"]
+    v2 = lib.find("ssdc-mininet-v2")
+    assert v2.test_accuracy == pytest.approx(0.95) and v2.number == 2 and v2.path == p2
+    assert v2.created.startswith("2026-11-02")
+    assert read_card(p2)["library"]["version"] == "ssdc-mininet-v2"
+    assert lib.find(str(p1)).version == "ssdc-mininet-v1"
+    assert lib.find("v2").version == "ssdc-mininet-v2"
+    with pytest.raises(LibraryError, match="ambiguous"):
+        lib.find("1")
+    with pytest.raises(LibraryError, match="no model version"):
+        lib.find("v9")
+    # nothing half-written is left beside the versions
+    assert not [p for p in lib.root.iterdir() if p.name.startswith(".")]
+
+
+def test_add_move_and_bad_bundle(tmp_path):
+    lib = ModelLibrary(tmp_path / "lib")
+    src = fake_bundle(tmp_path / "b")
+    path = lib.add(src, move=True)
+    assert not src.exists() and (path / "model.keras").is_file()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match="not a model bundle"):
+        lib.add(tmp_path / "empty")
+    assert [v.version for v in lib.versions()] == ["ssdc-mininet-v1"]
+    assert lib.next_path("SSDC-MiniNet").name == "ssdc-mininet-v2"
+
+
+def test_activate_rollback_remove(tmp_path):
+    lib = ModelLibrary(tmp_path / "lib")
+    p1 = lib.add(fake_bundle(tmp_path / "b1"))
+    p2 = lib.add(fake_bundle(tmp_path / "b2"))
+    assert lib.active_path() is None and not lib.can_roll_back()
+    with pytest.raises(LibraryError, match="no earlier model"):
+        lib.rollback()
+    assert lib.activate("ssdc-mininet-v1") == p1
+    assert lib.activate(p2) == p2
+    assert lib.active_path() == p2
+    state = json.loads((lib.root / ACTIVE_FILE).read_text())
+    assert state == {"active": "ssdc-mininet-v2", "history": [None, "ssdc-mininet-v1"]}
+    with pytest.raises(LibraryError, match="in use"):
+        lib.remove("v2")
+    assert lib.rollback() == p1
+    assert lib.rollback() is None  # back to the bundled model
+    assert lib.active_path() is None
+    lib.activate("v2")
+    lib.activate("bundled")
+    assert lib.active_path() is None
+    lib.remove("v2")  # not in use any more
+    assert not p2.exists()
+    with pytest.raises(LibraryError):  # the only earlier model is gone
+        lib.rollback()
+    p3 = lib.add(fake_bundle(tmp_path / "b3"))
+    lib.activate(p3)
+    lib.activate(p1)
+    lib.remove(p3)
+    assert lib.rollback() is None  # the removed v3 is skipped: back to the bundled model
+
+
+def test_removed_active_folder_falls_back_to_bundled(tmp_path):
+    lib = ModelLibrary(tmp_path / "lib")
+    p1 = lib.add(fake_bundle(tmp_path / "b1"))
+    lib.activate(p1)
+    (p1 / "model_card.json").unlink()  # damaged by hand
+    assert lib.active_path() is None
+    (lib.root / ACTIVE_FILE).write_text("{ not json")
+    assert lib.active_path() is None  # an unreadable pointer means: the bundled model
+
+
+def test_slug():
+    assert slug("SSDC-MiniNet (plant 2)") == "ssdc-mininet-plant-2"
+    assert slug("///") == "model"
+
+
+def test_command_line(tmp_path, capsys):
+    root = tmp_path / "lib"
+    b = fake_bundle(tmp_path / "b", accuracy=0.875)
+    assert main(["--root", str(root), "add", str(b), "--activate"]) == 0
+    assert "now using ssdc-mininet-v1" in capsys.readouterr().out
+    assert main(["--root", str(root), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ssdc-mininet-v1" in out and "87.50%" in out
+    line = next(l for l in out.splitlines() if "ssdc-mininet-v1" in l)
+    assert line.startswith("*")
+    assert main(["--root", str(root), "rollback"]) == 0
+    assert "bundled model" in capsys.readouterr().out
+    assert main(["--root", str(root), "activate", "v1"]) == 0
+    assert main(["--root", str(root), "remove", "v1"]) == 2
+    assert "in use" in capsys.readouterr().err
+    assert main(["--root", str(root), "activate", "v7"]) == 2
