@@ -100,7 +100,8 @@ def cmd_train(args) -> int:
 
     config = _config(args)
     card = train(args.data, args.out, config, ConsoleProgress(),
-                 lr_grid=args.lr if len(args.lr) > 1 else (), notes=args.notes or "")
+                 lr_grid=args.lr if len(args.lr) > 1 else (), notes=args.notes or "",
+                 command="python -m training " + " ".join(sys.argv[1:]))
     if card.get("training", {}).get("lr_grid"):
         print("learning-rate grid (best validation accuracy):")
         for r in card["training"]["lr_grid"]:

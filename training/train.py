@@ -324,7 +324,7 @@ def history_csv(history: list[dict]) -> str:
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = TrainConfig(),
           progress: Progress = _quiet, should_stop: ShouldStop = _never,
           on_epoch: EpochHook | None = None, lr_grid: Sequence[float] = (),
-          prepared: PreparedData | None = None, notes: str = "") -> dict:
+          prepared: PreparedData | None = None, notes: str = "", command: str = "") -> dict:
     """Trains on a data folder and writes a bundle to ``out_dir`` atomically. With ``lr_grid``,
     one model per learning rate is trained and the best by validation accuracy is kept.
     Returns the model card."""
@@ -383,6 +383,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
             "total_seconds": round(time.perf_counter() - t_start, 1),
             "train_images_per_second": round(res.images_per_second, 1),
             "notes": notes,
+            "command": command,
         },
         "dataset": {
             "root": str(Path(data_dir)),
