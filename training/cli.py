@@ -101,7 +101,7 @@ def cmd_train(args) -> int:
     config = _config(args)
     card = train(args.data, args.out, config, ConsoleProgress(),
                  lr_grid=args.lr if len(args.lr) > 1 else (), notes=args.notes or "",
-                 command="python -m training " + " ".join(sys.argv[1:]))
+                 command="python -m training " + " ".join(args.argv))
     if card.get("training", {}).get("lr_grid"):
         print("learning-rate grid (best validation accuracy):")
         for r in card["training"]["lr_grid"]:
@@ -264,7 +264,9 @@ def main(argv=None) -> int:
     from .images import ImageReadError
     from .train import TrainingCancelled
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (DatasetError, BundleError, ImageReadError, ValueError) as exc:
