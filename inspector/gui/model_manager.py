@@ -1,0 +1,224 @@
+"""The model manager: the bundled model and the library's versions with their test accuracy;
+use one, roll back to the previous one in one click, remove old ones. The library logic is
+``inspector.library``; this dialog only shows it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout,
+                               QHeaderView, QLabel, QMessageBox, QPlainTextEdit, QPushButton,
+                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout)
+
+from training.bundle import BundleError, read_card
+
+from .. import paths
+from ..library import BUNDLED, LibraryError, ModelLibrary, card_test_accuracy
+
+COLUMNS = ("", "Version", "Model", "Classes", "Test accuracy", "Created")
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.2f}%"
+
+
+def describe_card(card: dict, path: Path) -> str:
+    """A readable summary of a model card for the details pane."""
+    lines = [f"{card.get('name', 'model')} {card.get('version', '')}".strip(), f"folder: {path}"]
+    names = card.get("class_names", [])
+    lines.append(f"classes ({len(names)}): {', '.join(names)}")
+    lines.append(f"input: {card.get('input_size', '?')} x {card.get('input_size', '?')} pixels")
+    m = card.get("metrics") or {}
+    for split in ("test", "validation"):
+        s = m.get(split) or {}
+        if s:
+            lines.append(f"{split}: accuracy {_pct(s.get('accuracy'))} on {s.get('count', '?')} "
+                         f"images, macro F1 {_pct(s.get('macro_f1'))}")
+    t = card.get("training") or {}
+    cfg = t.get("config") or {}
+    if cfg:
+        start = (f"fine-tuned from {cfg['init_bundle']}" if cfg.get("init_bundle")
+                 else f"from scratch (design {cfg.get('design', '?')})")
+        lines.append(f"training: {cfg.get('epochs', '?')} epochs, learning rate "
+                     f"{cfg.get('learning_rate', '?')}, {start}")
+    if t.get("fit_seconds") is not None:
+        lines.append(f"training time: {t['fit_seconds'] / 60:.1f} min")
+    d = card.get("dataset") or {}
+    if d.get("per_class"):
+        lines.append("images per class: " + ", ".join(f"{k} {v}" for k, v in d["per_class"].items()))
+    if t.get("notes"):
+        lines.append(f"notes: {t['notes']}")
+    if card.get("created"):
+        lines.append(f"created: {card['created']}")
+    return "\n".join(lines)
+
+
+class ModelManagerDialog(QDialog):
+    """Lists the bundled model and the library's versions. ``model_selected(path)`` is emitted
+    with the bundle folder to load whenever the model in use changes."""
+
+    model_selected = Signal(str)
+
+    def __init__(self, library: ModelLibrary | None = None, parent=None):
+        super().__init__(parent)
+        self.library = library or ModelLibrary()
+        self.setWindowTitle("Models")
+        self.resize(860, 520)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        hh = self.table.horizontalHeader()
+        for c in range(len(COLUMNS)):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.itemDoubleClicked.connect(lambda _item: self.activate_selected())
+        self.details = QPlainTextEdit(readOnly=True)
+        self.details.setMinimumHeight(120)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+
+        self.use_button = QPushButton("Use this model")
+        self.use_button.clicked.connect(self.activate_selected)
+        self.rollback_button = QPushButton("Roll back")
+        self.rollback_button.setToolTip("Go back to the model used before the current one")
+        self.rollback_button.clicked.connect(self.rollback)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.clicked.connect(lambda: self.remove_selected())
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.rollback_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.details)
+        split.setSizes([300, 160])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split, 1)
+        lay.addWidget(self.status)
+        lay.addLayout(buttons)
+        self.refresh()
+
+    # ---- rows ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-reads the library and shows it; keeps the selection where it can."""
+        selected = self.selected_ref()
+        active = self.library.active_version()
+        rows: list[tuple[str, Path, dict | None, bool]] = []
+        bundled = paths.bundled_model_dir()
+        try:
+            bcard = read_card(bundled)
+        except BundleError:
+            bcard = None
+        rows.append((BUNDLED, bundled, bcard, active is None))
+        for v in reversed(self.library.versions()):  # newest first, after the bundled one
+            rows.append((v.version, v.path, v.card, active is not None and active.version == v.version))
+        self._rows = rows
+        self.table.setRowCount(len(rows))
+        bold = QFont()
+        bold.setBold(True)
+        for r, (ref, path, card, in_use) in enumerate(rows):
+            card = card or {}
+            if ref == BUNDLED:
+                model = (f"{card.get('name', 'model')} {card.get('version', '')} (bundled)"
+                         if card else "bundled model (not installed)")
+            else:
+                model = f"{card.get('name', 'model')} {card.get('version', '')}".strip()
+            cells = ["● in use" if in_use else "", ref, model,
+                     str(len(card.get("class_names", []))) if card else "-",
+                     _pct(card_test_accuracy(card)) if card else "-",
+                     str(card.get("created", ""))[:16].replace("T", " ")]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, ref)
+                if in_use:
+                    item.setFont(bold)
+                if c == 0 and in_use:
+                    item.setForeground(QColor("#2e7d32"))
+                if c == 4:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        row = next((r for r, row in enumerate(rows) if row[0] == selected), None)
+        if row is None:
+            row = next((r for r, row in enumerate(rows) if row[3]), 0)
+        self.table.selectRow(row)
+        self._selection_changed()
+
+    def selected_ref(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows or not hasattr(self, "_rows"):
+            return None
+        return self._rows[rows[0].row()][0]
+
+    def select(self, ref: str) -> None:
+        for r, row in enumerate(self._rows):
+            if row[0] == ref:
+                self.table.selectRow(r)
+                return
+        raise LibraryError(f"no row {ref!r}")
+
+    def _selection_changed(self) -> None:
+        ref = self.selected_ref()
+        row = next((row for row in self._rows if row[0] == ref), None)
+        if row is None:
+            self.details.clear()
+            self.use_button.setEnabled(False)
+            self.remove_button.setEnabled(False)
+        else:
+            _, path, card, in_use = row
+            self.details.setPlainText(describe_card(card, path) if card else
+                                      f"{path}\nThe bundled model is not installed.")
+            self.use_button.setEnabled(not in_use and card is not None)
+            self.remove_button.setEnabled(not in_use and ref != BUNDLED)
+        self.rollback_button.setEnabled(self.library.can_roll_back())
+
+    # ---- actions ---------------------------------------------------------------------------
+    def _emit(self, path: Path | None, what: str) -> None:
+        target = path or paths.bundled_model_dir()
+        self.status.setText(f"{what}: now using {target.name if path else 'the bundled model'}.")
+        self.refresh()
+        self.model_selected.emit(str(target))
+
+    def activate_selected(self) -> None:
+        ref = self.selected_ref()
+        if ref is None:
+            return
+        try:
+            path = self.library.activate(ref)
+        except LibraryError as exc:
+            QMessageBox.warning(self, "Models", str(exc))
+            return
+        self._emit(path, "Switched")
+
+    def rollback(self) -> None:
+        try:
+            path = self.library.rollback()
+        except LibraryError as exc:
+            QMessageBox.information(self, "Models", str(exc))
+            return
+        self._emit(path, "Rolled back")
+
+    def remove_selected(self, confirm: bool = True) -> None:
+        ref = self.selected_ref()
+        if ref is None or ref == BUNDLED:
+            return
+        if confirm and QMessageBox.question(
+                self, "Remove model", f"Delete {ref} from the model library? This cannot be "
+                                      "undone.") != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.library.remove(ref)
+        except (LibraryError, OSError) as exc:
+            QMessageBox.warning(self, "Models", str(exc))
+            return
+        self.status.setText(f"Removed {ref}.")
+        self.refresh()

@@ -1,0 +1,223 @@
+"""The retraining wizard and the model manager, walked with qtbot on tiny synthetic data and the
+64x64 stand-in bundle (1-2 epochs)."""
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWizard
+
+from inspector import paths
+from inspector.gui.model_manager import ModelManagerDialog
+from inspector.gui.wizard import (PAGE_DATA, PAGE_EVALUATION, PAGE_FINISH, PAGE_SETTINGS,
+                                  PAGE_TRAINING, RetrainWizard)
+from inspector.library import ModelLibrary
+from synth import CLASSES, make_dataset
+from training.bundle import read_card
+
+TRAIN_TIMEOUT = 180_000  # ms; generous for a loaded 2-core machine
+
+
+@pytest.fixture
+def open_wizard(qtbot, stand_in_bundle):
+    made = []
+
+    def make(verdicts=(), measure=False):
+        w = RetrainWizard(stand_in_bundle, verdicts)
+        if not measure:
+            w.seconds_per_image = 0.002  # skip timing the PC (tested once below)
+        qtbot.addWidget(w)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        if w.isVisible():
+            w.reject()
+
+
+def check(qtbot, w, folder, merge=None):
+    with qtbot.waitSignal(w.data_page.checked, timeout=30_000):
+        w.data_page.set_folder(folder, merge)
+    return w.report
+
+
+def go_next(qtbot, w, page_id):
+    assert w.currentPage().isComplete()
+    w.next()
+    assert w.currentId() == page_id
+
+
+def train(qtbot, w, epochs=2):
+    w.settings_page.epochs.setValue(epochs)
+    with qtbot.waitSignal(w.training_page.finished, timeout=TRAIN_TIMEOUT) as blocker:
+        go_next(qtbot, w, PAGE_TRAINING)
+    return blocker.args[0]
+
+
+def test_data_page_reports_problems(qtbot, open_wizard, tmp_path):
+    root = make_dataset(tmp_path / "d", classes=CLASSES[:3], per_class=8)
+    bad = root / "crazing" / "scan_0042.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    dup = root / "patches" / "copy_of_cr_3.png"
+    shutil.copy(root / "crazing" / "cr_3.png", dup)
+    w = open_wizard()
+    page = w.data_page
+    assert not page.isComplete()
+    report = check(qtbot, w, root)
+    assert not report.ok
+    tree = page.problem_tree
+    full = Qt.ItemDataRole.UserRole  # the message before it was wrapped to the width
+    texts = [tree.topLevelItem(i).data(0, full) for i in range(tree.topLevelItemCount())]
+    assert any(t.startswith("ERROR") and "scan_0042.png" in t for t in texts)
+    assert any(t.startswith("ERROR") and "two or more classes" in t for t in texts)
+    named = {tree.topLevelItem(i).child(j).text(0) for i in range(tree.topLevelItemCount())
+             for j in range(tree.topLevelItem(i).childCount())}
+    assert {str(bad), str(dup), str(root / "crazing" / "cr_3.png")} <= named
+    assert page.class_table.rowCount() == 3
+    assert page.class_table.item(0, 1).text() == "8"  # crazing: 9 files, one unreadable
+    assert page.class_table.item(0, 2).text() == "known"
+    assert "Some of the current model's classes" in page.mode_label.text()
+    assert page.thumbs.count() == 9
+    # errors block Next until the named files are left out
+    assert not page.isComplete() and not page.exclude_box.isHidden()
+    page.exclude_box.setChecked(True)
+    assert page.isComplete()
+    assert w.exclude == {str(bad), str(dup), str(root / "crazing" / "cr_3.png")}
+    assert w.counts() == {"crazing": 7, "inclusion": 8, "patches": 8}
+    # a missing folder is reported, not raised
+    check(qtbot, w, tmp_path / "nowhere")
+    assert "folder not found" in page.problem_tree.topLevelItem(0).data(0, full)
+    assert not page.isComplete()
+
+
+def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tmp_path,
+                                                          stand_in_bundle):
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale", "streaks"), per_class=8)
+    w = open_wizard(measure=True)
+    report = check(qtbot, w, root)
+    assert report.ok and report.new_classes == ["pits", "scale", "streaks"]
+    assert "New classes" in w.data_page.mode_label.text()
+    with qtbot.waitSignal(w.settings_page.measured, timeout=60_000):
+        go_next(qtbot, w, PAGE_SETTINGS)
+    s = w.settings_page
+    assert w.seconds_per_image > 0
+    assert "Estimated time on this PC" in s.estimate.text()
+    assert s.from_current.isChecked()
+    config = s.config()
+    assert config.init_bundle == str(stand_in_bundle) and config.input_size == 64
+    assert config.class_names == ("pits", "scale", "streaks")
+    assert train(qtbot, w, epochs=2) is True
+    t = w.training_page
+    assert [r["epoch"] for r in t.history] == [1, 2]
+    xs, ys = t.curves["val_accuracy"].getData()
+    assert list(xs) == [1, 2] and all(0 <= y <= 100 for y in ys)
+    assert w.bundle_dir.is_dir() and str(w.work) in str(w.bundle_dir)
+    assert ModelLibrary().versions() == []  # nothing saved before Finish
+
+    with qtbot.waitSignal(w.evaluation_page.evaluated, timeout=60_000):
+        go_next(qtbot, w, PAGE_EVALUATION)
+    ev = w.evaluation
+    assert ev.report["count"] == 3  # one test image per class
+    assert ev.current_report is None and "other classes" in ev.note
+    assert w.evaluation_page.per_class.rowCount() == 3
+    assert w.evaluation_page.confusion.rowCount() == 3
+    assert w.evaluation_page.wrong.count() == len(ev.misclassified)
+
+    go_next(qtbot, w, PAGE_FINISH)
+    f = w.finish_page
+    assert f.use_now.isChecked()  # the current model cannot classify the new classes
+    assert "test-mininet-v1" in f.target.text()
+    work = w.work
+    with qtbot.waitSignal(w.model_ready, timeout=10_000) as ready:
+        w.button(QWizard.WizardButton.FinishButton).click()
+    lib = ModelLibrary()
+    [v] = lib.versions()
+    assert ready.args == [str(v.path)]
+    assert lib.active_path() == v.path
+    assert v.class_names == ["pits", "scale", "streaks"]
+    assert read_card(v.path)["training"]["config"]["epochs"] == 2
+    assert not work.exists()  # temporary files are gone
+    assert not w.isVisible()
+
+    # the model manager lists it and rolls back in one click
+    dlg = ModelManagerDialog()
+    qtbot.addWidget(dlg)
+    assert dlg.table.rowCount() == 2
+    assert dlg.table.item(1, 1).text() == v.version and "in use" in dlg.table.item(1, 0).text()
+    with qtbot.waitSignal(dlg.model_selected) as sel:
+        dlg.rollback_button.click()
+    assert sel.args == [str(paths.bundled_model_dir())]
+    assert lib.active_path() is None and "in use" in dlg.table.item(0, 0).text()
+    dlg.select(v.version)
+    with qtbot.waitSignal(dlg.model_selected) as sel:
+        dlg.use_button.click()
+    assert sel.args == [str(v.path)] and lib.active_path() == v.path
+    assert not dlg.remove_button.isEnabled()  # the model in use cannot be removed
+    dlg.select("bundled")
+    installed = (paths.bundled_model_dir() / "model_card.json").is_file()
+    assert dlg.use_button.isEnabled() == installed and not dlg.remove_button.isEnabled()
+    dlg.select(v.version)
+    assert "classes (3): pits, scale, streaks" in dlg.details.toPlainText()
+
+
+def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path):
+    root = make_dataset(tmp_path / "neu-like", classes=CLASSES, per_class=6)
+    verdicts = [(root / "crazing" / "cr_0.png", "crazing")]
+    w = open_wizard(verdicts=verdicts)
+    assert not w.data_page.verdicts_box.isHidden() and w.data_page.verdicts_box.isChecked()
+    report = check(qtbot, w, root)
+    assert report.ok and report.same_classes
+    assert "Same classes" in w.data_page.mode_label.text()
+    go_next(qtbot, w, PAGE_SETTINGS)
+    assert w.settings_page.config().class_names == tuple(CLASSES)  # the model's order
+    assert train(qtbot, w, epochs=1) is True
+    assert w.data_dir != root  # verdicts are staged with the folder
+    with qtbot.waitSignal(w.evaluation_page.evaluated, timeout=60_000):
+        go_next(qtbot, w, PAGE_EVALUATION)
+    ev = w.evaluation
+    assert ev.current_report is not None and ev.current_report["count"] == ev.report["count"] == 6
+    headers = [w.evaluation_page.per_class.horizontalHeaderItem(c).text()
+               for c in range(w.evaluation_page.per_class.columnCount())]
+    assert "Current P" in headers and "Current R" in headers
+    # misclassified images are shown by their original paths, not the staged links
+    assert all(str(root) in m.path for m in ev.misclassified)
+    go_next(qtbot, w, PAGE_FINISH)
+    w.finish_page.later.setChecked(True)
+    w.finish_page.name.setText("Plant 2")
+    with qtbot.assertNotEmitted(w.model_ready):
+        w.button(QWizard.WizardButton.FinishButton).click()
+    lib = ModelLibrary()
+    assert [v.version for v in lib.versions()] == ["plant-2-v1"]
+    assert lib.active_path() is None  # still the current (bundled) model
+
+
+def test_cancel_mid_training_writes_nothing(qtbot, open_wizard, tmp_path):
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=12)
+    w = open_wizard()
+    check(qtbot, w, root)
+    go_next(qtbot, w, PAGE_SETTINGS)
+    w.settings_page.epochs.setValue(200)
+    w.settings_page.batch.setValue(4)
+    go_next(qtbot, w, PAGE_TRAINING)
+    t = w.training_page
+    with qtbot.waitSignal(t.epoch_done, timeout=TRAIN_TIMEOUT):
+        pass  # mid-training: after the first epoch, with 199 to go
+    assert not t.isComplete()
+    with qtbot.waitSignal(t.finished, timeout=60_000) as stopped:
+        t.stop_button.click()
+    assert stopped.args == [False] and t.state == "cancelled"
+    assert "nothing was saved" in t.status.text()
+    assert 1 <= len(t.history) < 200
+    assert w.bundle_dir is None
+    assert not list(w.work.rglob("model.keras"))  # no bundle, not even a partial one
+    assert not t.isComplete()
+    # train again, and cancel the whole wizard while it runs
+    t.again_button.click()
+    assert t.state == "running"
+    work = w.work
+    w.reject()  # stops the training within a batch, waits for it, deletes the temporary files
+    assert all(j.finished.is_set() for j in w.jobs.running)
+    assert not work.exists()
+    assert ModelLibrary().versions() == [] and not paths.model_library_dir().exists()

@@ -1,0 +1,134 @@
+"""inspector.retrain: the wizard's Qt-free logic (default settings for a time budget, time
+estimates, gathering and staging images)."""
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspector import retrain
+from synth import make_dataset
+from training.checks import find_problems
+from training.data import scan_dataset, stratified_split
+
+CARD = {"name": "SSDC-MiniNet", "version": "1.0.0", "input_size": 200,
+        "class_names": ["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale",
+                        "scratches"]}
+# a plant data set like the one the defaults must handle: seven new classes, unequal sizes
+PLANT = {"c1": 400, "c2": 300, "c3": 250, "c4": 120, "c5": 110, "c6": 100, "c7": 80}
+
+
+def test_split_counts_match_stratified_split(tmp_path):
+    root = make_dataset(tmp_path / "d", classes=("a", "b", "c"), per_class=1)
+    for cls, n in (("a", 13), ("b", 7), ("c", 3)):
+        for k in range(1, n):
+            shutil.copy(root / cls / f"{cls[:2]}_0.png", root / cls / f"x{k}.png")
+            # make files differ so that they are not kept together as duplicates
+            with open(root / cls / f"x{k}.png", "ab") as f:
+                f.write(bytes([k]))
+    ds = scan_dataset(root)
+    tr, va, te = stratified_split(ds, 0.1, 0.1)
+    assert retrain.split_counts(ds.counts(), 0.1, 0.1) == (len(tr), len(va), len(te))
+
+
+def test_suggest_settings_fits_the_budget_and_fine_tunes():
+    spi = 1 / 70  # images per second measured on the 2-core CPU
+    c = retrain.suggest_settings(PLANT, spi, current_bundle="/models/current", current_card=CARD,
+                                 class_names=sorted(PLANT))
+    assert c.init_bundle == "/models/current"  # starts from the current model
+    assert c.input_size == 200  # the model's input size, whatever the images' size
+    assert c.class_names == tuple(sorted(PLANT))
+    assert c.augment
+    est = retrain.estimate_seconds(PLANT, c, spi)
+    assert est <= retrain.DEFAULT_BUDGET_SECONDS
+    assert retrain.MIN_EPOCHS <= c.epochs <= retrain.MAX_EPOCHS
+    # one more epoch would not fit (or the cap was reached)
+    from dataclasses import replace
+    more = retrain.estimate_seconds(PLANT, replace(c, epochs=c.epochs + 1), spi)
+    assert more > retrain.DEFAULT_BUDGET_SECONDS or c.epochs == retrain.MAX_EPOCHS
+    # the whole run, with the fixed costs, stays within 20 minutes
+    assert est < 20 * 60
+
+
+def test_suggest_settings_slow_fast_and_scratch():
+    slow = retrain.suggest_settings(PLANT, 1 / 5, current_bundle="m", current_card=CARD)
+    assert slow.epochs == retrain.MIN_EPOCHS  # never fewer, even on a very slow PC
+    fast = retrain.suggest_settings(PLANT, 1 / 5000, current_bundle="m", current_card=CARD)
+    assert fast.epochs == retrain.MAX_EPOCHS
+    scratch = retrain.suggest_settings(PLANT, 1 / 5000, current_bundle="m", current_card=CARD,
+                                       from_scratch=True)
+    assert scratch.init_bundle is None and scratch.epochs > fast.epochs
+    none = retrain.suggest_settings(PLANT, 1 / 70)  # no current model: from scratch
+    assert none.init_bundle is None and none.input_size == 200
+
+
+def test_same_classes_keep_head_with_a_gentler_rate():
+    counts = {c: 100 for c in CARD["class_names"]}
+    same = retrain.suggest_settings(counts, 1 / 70, current_bundle="m", current_card=CARD,
+                                    class_names=CARD["class_names"])
+    new = retrain.suggest_settings(PLANT, 1 / 70, current_bundle="m", current_card=CARD)
+    assert same.learning_rate < new.learning_rate
+    assert same.class_names == tuple(CARD["class_names"])
+
+
+def test_small_data_sets_get_smaller_batches():
+    tiny = retrain.suggest_settings({"a": 20, "b": 20}, 1 / 70, current_bundle="m",
+                                    current_card=CARD)
+    assert tiny.batch_size == 16
+    assert retrain.suggest_settings(PLANT, 1 / 70, current_bundle="m",
+                                    current_card=CARD).batch_size == 32
+
+
+def test_gather_and_stage(tmp_path):
+    main = make_dataset(tmp_path / "plant", classes=("a", "b"), per_class=5)
+    # the "original set": a and b are byte-identical to the plant's (same synthetic textures)
+    extra = make_dataset(tmp_path / "orig", classes=("a", "b", "c"), per_class=5)
+    samples, problems = retrain.gather_samples([main, extra])
+    assert not problems and len(samples) == 25
+    assert find_problems(samples).ok  # duplicates within a class are fine
+    verdicts = [(main / "a" / "a_0.png", "c"), (tmp_path / "orig" / "c" / "c_1.png", "c")]
+    samples, problems = retrain.gather_samples([main, extra], verdicts)
+    assert not problems and len(samples) == 27
+    report = find_problems(samples)
+    # a/a_0.png was relabelled as c in review: a conflict naming the files
+    conflict = [p for p in report.problems if p.code == "conflicting-duplicate"]
+    assert conflict and str(main / "a" / "a_0.png") in conflict[0].files
+    usable = report.usable_samples(report.excludable_files)
+    digests = {p: i.digest for p, i in report.info.items()}
+    out, origin = retrain.stage_dataset(usable, tmp_path / "stage", digests)
+    staged = scan_dataset(out)
+    assert staged.class_names == ["a", "b", "c"]
+    # byte-identical files within a class are staged once; a_0 is left out everywhere
+    assert staged.counts() == {"a": 4, "b": 5, "c": 5}
+    f = staged.files[0]
+    assert os.path.samefile(f, origin[str(f)])  # hard links on one file system
+    assert retrain.training_folder(report, [main], []) == main
+    assert retrain.training_folder(report, [main, extra], []) is None
+    assert retrain.training_folder(report, [main], verdicts) is None
+    assert retrain.training_folder(report, [main], [], [str(main / "a" / "a_0.png")]) is None
+
+
+def test_bad_verdict_class_name(tmp_path):
+    root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=3)
+    _, problems = retrain.gather_samples([], [(root / "a" / "a_0.png", "../x")])
+    assert problems and problems[0].code == "bad-class-name"
+
+
+def test_work_dirs_are_private_and_stale_ones_cleaned(tmp_path):
+    d1 = retrain.work_dir()
+    d2 = retrain.work_dir()
+    assert d1 != d2 and d1.parent == d2.parent and d1.is_dir()
+    old = d1.parent / "old"
+    old.mkdir()
+    os.utime(old, (0, 0))
+    retrain.clean_stale_work_dirs()
+    assert not old.exists() and d1.is_dir()
+
+
+def test_thumbnail(tmp_path):
+    root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=1)
+    t = retrain.thumbnail(root / "a" / "a_0.png", 32)
+    assert t.shape == (32, 32, 3) and t.dtype == np.uint8
+    (tmp_path / "bad.png").write_bytes(b"x")
+    assert retrain.thumbnail(tmp_path / "bad.png") is None
