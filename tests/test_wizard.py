@@ -160,6 +160,11 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     assert dlg.use_button.isEnabled() == installed and not dlg.remove_button.isEnabled()
     dlg.select(v.version)
     assert "classes (3): pits, scale, streaks" in dlg.details.toPlainText()
+    dlg.rollback()
+    dlg.select(v.version)
+    assert dlg.remove_button.isEnabled()
+    dlg.remove_selected(confirm=False)
+    assert lib.versions() == [] and dlg.table.rowCount() == 1
 
 
 def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path):

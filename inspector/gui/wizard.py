@@ -343,9 +343,10 @@ class DataPage(QWizardPage):
         merge_browse.clicked.connect(lambda: self._browse(self.merge_edit))
         self.merge_box.toggled.connect(self.merge_edit.setEnabled)
         self.merge_box.toggled.connect(merge_browse.setEnabled)
+        # checked when typing is done (Enter, leaving the field) or a folder is browsed to; not
+        # on every keystroke: "/" alone would start a scan of the whole disk
         for w in (self.folder_edit, self.merge_edit):
             w.editingFinished.connect(self.schedule_check)
-            w.textChanged.connect(lambda _=None: self._timer.start(800))
         self.verdicts_box.toggled.connect(self.schedule_check)
         self.merge_box.toggled.connect(self.schedule_check)
 
@@ -1174,6 +1175,10 @@ class EvaluationPage(QWizardPage):
         text += "<br>" + verdict
         if ev.note:
             text += f"<br><i>Note: {ev.note}.</i>"
+        if cur is not None and len(self.wiz.folders) > 1:
+            text += ("<br><i>Note: the current model may have been trained on some of these "
+                     "images (the original training set was merged in), which flatters its "
+                     "figures.</i>")
         self.headline.setText(text)
 
         cols = ["Class", "Precision", "Recall", "Images"]
