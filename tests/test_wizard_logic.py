@@ -132,3 +132,23 @@ def test_thumbnail(tmp_path):
     assert t.shape == (32, 32, 3) and t.dtype == np.uint8
     (tmp_path / "bad.png").write_bytes(b"x")
     assert retrain.thumbnail(tmp_path / "bad.png") is None
+
+
+def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsys):
+    from inspector.library import ModelLibrary
+
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
+    (root / "pits" / "broken.png").write_bytes(b"nope")
+    args = ["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1"]
+    assert retrain.main(args) == 2  # the unreadable file stops it
+    assert str(root / "pits" / "broken.png") in capsys.readouterr().out
+    assert retrain.main(args + ["--leave-out-bad-files", "--activate", "--name", "Plant"]) == 0
+    out = capsys.readouterr().out
+    assert "same as: python -m training train" in out and "--init" in out
+    assert "saved as plant-v1" in out and "now using plant-v1" in out
+    lib = ModelLibrary()
+    [v] = lib.versions()
+    assert lib.active_path() == v.path and v.class_names == ["pits", "scale"]
+    assert v.card["training"]["config"]["input_size"] == 64
+    # nothing left in the temporary folders
+    assert not any((lib.root.parent / retrain.WORK_DIR_NAME).iterdir())
