@@ -146,6 +146,7 @@ def classify_paths(classifier, paths: Sequence[str | Path], batch_size: int = DE
     paths = list(paths)
     source = iter(enumerate(paths))
     lock = threading.Lock()
+    stop = threading.Event()  # set when the consumer stops early (an error, Ctrl+C)
 
     def take(n):
         with lock:
@@ -165,7 +166,8 @@ def classify_paths(classifier, paths: Sequence[str | Path], batch_size: int = DE
             pool = ThreadPoolExecutor(max_workers=workers or max(1, min(4, os.cpu_count() or 1)),
                                       thread_name_prefix="decode")
             with pool:
-                classify_stream(classifier, take, emit, should_stop, batch_size, pool)
+                classify_stream(classifier, take, emit, lambda: stop.is_set() or should_stop(),
+                                batch_size, pool)
         except BaseException as exc:  # pragma: no cover - reported to the consumer
             finished.append(exc)
         finally:
@@ -176,21 +178,24 @@ def classify_paths(classifier, paths: Sequence[str | Path], batch_size: int = DE
     t = threading.Thread(target=run, name="classify", daemon=True)
     t.start()
     n_done = 0
-    while True:
-        with cond:
-            while not out and not finished:
-                cond.wait()
-            chunk = list(out)
-            out.clear()
-            over = bool(finished) and not out
-        for r in chunk:
-            n_done += 1
-            yield r
-        if chunk:
-            progress(n_done / max(1, len(paths)), f"{n_done}/{len(paths)}")
-        if over:
-            break
-    t.join()
+    try:
+        while True:
+            with cond:
+                while not out and not finished:
+                    cond.wait()
+                chunk = list(out)
+                out.clear()
+                over = bool(finished) and not out
+            for r in chunk:
+                n_done += 1
+                yield r
+            if chunk:
+                progress(n_done / max(1, len(paths)), f"{n_done}/{len(paths)}")
+            if over:
+                break
+    finally:
+        stop.set()
+        t.join()
     errs = [e for e in finished if e is not None]
     if errs:  # pragma: no cover
         raise errs[0]

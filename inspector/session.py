@@ -90,6 +90,8 @@ class Journal:
         self._checked_tail: set[Path] = set()
 
     def _local_ok(self) -> bool:
+        if self.root == Path(self.root.anchor):  # never litter the top of a drive
+            return False
         if self.local_path.exists():
             return os.access(self.local_path, os.W_OK)
         return _folder_writable(self.root)

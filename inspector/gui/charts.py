@@ -74,15 +74,16 @@ class ProbabilityChart(_Chart):
                    for i in range(len(probs))]
         self.bars.setOpts(x0=np.zeros(len(probs)), y=np.arange(len(probs)), height=0.7,
                           width=probs, brushes=brushes, pen=pg.mkPen("#555"))
-        for t in self.labels:
-            self.removeItem(t)
-        self.labels = []
-        if top >= 0:
-            for i, p in enumerate(probs):
-                t = pg.TextItem(f"{p:.1%}", color="k", anchor=(0, 0.5))
-                t.setPos(min(float(p), 0.78) + 0.01, i)
-                self.addItem(t)
-                self.labels.append(t)
+        while len(self.labels) < len(probs):   # value labels are made once, then reused
+            t = pg.TextItem("", color="k", anchor=(0, 0.5))
+            self.addItem(t)
+            self.labels.append(t)
+        for i, t in enumerate(self.labels):
+            shown = top >= 0 and i < len(probs)
+            t.setVisible(shown)
+            if shown:
+                t.setText(f"{probs[i]:.1%}")
+                t.setPos(min(float(probs[i]), 0.78) + 0.01, i)
 
 
 class WeightsChart(_Chart):

@@ -3,10 +3,11 @@ background, what is on screen first), the selected image large with its attentio
 class's probability, and keyboard-first verdicts that go straight to the folder's journal."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Iterable
 
-from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListView, QMainWindow,
@@ -50,6 +51,9 @@ class MainWindow(QMainWindow):
     def __init__(self, model_path: str | Path | None = None, paths: Iterable[str | Path] = (),
                  classifier=None, settings: Settings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        # Background threads run Python too: hand the interpreter lock back to the GUI thread
+        # within 2 ms (default 5 ms) so that repaints are never held up behind a worker.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.002))
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
@@ -61,6 +65,7 @@ class MainWindow(QMainWindow):
         self._shown_key = None                    # (generation, index) whose inspection is shown
         self._n_done = 0                          # images of the session classified so far
         self._classifying = False                 # classification of the session under way
+        self._progress_clock = QElapsedTimer()
         self._load_token = 0
         self._classify: ClassifyWorker | None = None
         self._dialogs: list[QWidget] = []         # child windows kept alive
@@ -84,7 +89,8 @@ class MainWindow(QMainWindow):
         self._view_timer.timeout.connect(self._apply_view)
         self._priority_timer = QTimer(self, singleShot=True, interval=60)
         self._priority_timer.timeout.connect(self._update_priority)
-        self.list.verticalScrollBar().valueChanged.connect(lambda _: self._priority_timer.start())
+        self.list.verticalScrollBar().valueChanged.connect(lambda _: self._on_scrolled())
+        self.splitter.splitterMoved.connect(lambda *_: self._on_scrolled())
 
         if classifier is not None:
             bundle_path = getattr(getattr(classifier, "bundle", None), "path", None)
@@ -130,6 +136,7 @@ class MainWindow(QMainWindow):
         self.prob_chart.setMinimumHeight(190)
         self.verdict_label = QLabel("Verdict: —")
         self.verdict_label.setWordWrap(True)
+        self.verdict_label.setMinimumHeight(2 * self.verdict_label.fontMetrics().height() + 6)
         self.verdict_box = QGroupBox("Verdict (keys)")
         self.verdict_grid = QGridLayout(self.verdict_box)
         right = QWidget()
@@ -146,7 +153,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setStretchFactor(2, 3)
-        self.splitter.setSizes([300, 640, 420])
+        self.splitter.setSizes([330, 640, 420])
         self.setCentralWidget(self.splitter)
 
         # toolbar: threshold, filters, sorting
@@ -305,7 +312,7 @@ class MainWindow(QMainWindow):
             self.list.setWrapping(True)
             self.list.setSpacing(2)
             fh = self.list.fontMetrics().height()
-            self.list.setGridSize(QSize(THUMB + 20, THUMB + 2 * fh + 18))
+            self.list.setGridSize(QSize(THUMB + 30, THUMB + 2 * fh + 18))
         else:
             self.list.setViewMode(QListView.ViewMode.ListMode)
             self.list.setFlow(QListView.Flow.TopToBottom)
@@ -479,8 +486,11 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, path: Path, message: str) -> None:
         self.progress.hide()
-        self.model_label.setText("no model")
-        self.model_label.setToolTip(message)
+        if self.classifier is None:
+            self.model_label.setText("no model")
+            self.model_label.setToolTip(message)
+        else:  # the model in use stays
+            self.model_label.setText(f"{self.classifier.title} · {len(self.classifier.class_names)} classes")
         hint = ("" if self.classifier is None else
                 f" Still using {self.classifier.title}.")
         self._inform("Cannot load the model", f"{message}\n\nChoose another model under Tools ▸ "
@@ -534,21 +544,39 @@ class MainWindow(QMainWindow):
         self._update_priority()
         self._show_progress()
 
-    def _update_priority(self) -> None:
-        """What is on screen (from the first visible row on) is classified first."""
-        if self._classify is None or not self.thumb_model.rowCount():
-            return
+    def _visible_rows(self) -> tuple[int, int]:
+        """(first, last) row on screen, from the first visible cell and the grid's size."""
         vp = self.list.viewport().rect()
         first = self.list.indexAt(vp.topLeft() + QPoint(4, 4))
         start = first.row() if first.isValid() else 0
         if self.delegate.grid:
-            grid = self.list.gridSize()
+            cell = self.list.gridSize()
         else:
-            grid = self.list.visualRect(first).size() if first.isValid() else QSize(300, 56)
-        cols = max(1, vp.width() // max(1, grid.width())) if self.delegate.grid else 1
-        rows = vp.height() // max(1, grid.height()) + 2
-        keys = [(self.generation, i) for i in self.thumb_model.rows[start:start + cols * rows]]
-        self._classify.queue.prioritize(keys)
+            cell = self.list.visualRect(first).size() if first.isValid() else QSize(300, 56)
+        cols = max(1, vp.width() // max(1, cell.width())) if self.delegate.grid else 1
+        rows = vp.height() // max(1, cell.height()) + 2
+        return start, start + cols * rows - 1
+
+    def _on_scrolled(self) -> None:
+        if self.thumb_model.rowCount():
+            self.thumb_model.visible = self._visible_rows()
+        self._priority_timer.start()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if hasattr(self, "_priority_timer"):
+            self._on_scrolled()
+
+    def _update_priority(self) -> None:
+        """What is on screen (from the first visible row on) is classified first."""
+        if not self.thumb_model.rowCount():
+            self.thumb_model.visible = None
+            return
+        first, last = self._visible_rows()
+        self.thumb_model.visible = (first, last)
+        if self._classify is not None:
+            self._classify.queue.prioritize((self.generation, i)
+                                            for i in self.thumb_model.rows[first:last + 1])
 
     def _on_results(self, results: list[Result]) -> None:
         s = self.session
@@ -566,7 +594,9 @@ class MainWindow(QMainWindow):
             changed.append(i)
         if not changed:
             return
-        self.thumb_model.items_changed(changed)
+        visible = self._visible_rows() if self.thumb_model.rowCount() else None
+        self.thumb_model.visible = visible
+        self.thumb_model.items_changed(changed, visible)
         if self._current in changed:
             self._update_verdict_label()
         f = self._filter()
@@ -593,6 +623,9 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, n)
             self.progress.setFormat("classified %v of %m")
             self.progress.show()
+        elif self._progress_clock.isValid() and self._progress_clock.elapsed() < 250:
+            return  # a progress bar repaints at once: a few updates a second are enough
+        self._progress_clock.start()
         self.progress.setValue(done)
 
     # ========================================================================================

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import Hashable
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from ..session import UNSURE, ReviewSession
@@ -26,17 +26,17 @@ OVERRIDE_COLOUR = QColor("#6A1B9A")
 class ThumbnailCache:
     """At most ``capacity`` thumbnails, least recently used dropped first."""
 
-    def __init__(self, capacity: int = 1500):
+    def __init__(self, capacity: int = 1000):
         self.capacity = capacity
-        self._d: OrderedDict[Hashable, QImage] = OrderedDict()
+        self._d: OrderedDict[Hashable, QPixmap] = OrderedDict()
 
-    def get(self, key: Hashable) -> QImage | None:
+    def get(self, key: Hashable) -> QPixmap | None:
         img = self._d.get(key)
         if img is not None:
             self._d.move_to_end(key)
         return img
 
-    def put(self, key: Hashable, image: QImage) -> None:
+    def put(self, key: Hashable, image: QPixmap) -> None:
         self._d[key] = image
         self._d.move_to_end(key)
         while len(self._d) > self.capacity:
@@ -52,6 +52,7 @@ class ThumbnailCache:
 class ThumbnailModel(QAbstractListModel):
     def __init__(self, loader: ThumbnailLoader, cache: ThumbnailCache | None = None, parent=None):
         super().__init__(parent)
+        self.visible: tuple[int, int] | None = None  # rows on screen (set by the view's owner)
         self.loader = loader
         self.cache = cache or ThumbnailCache()
         self.session: ReviewSession | None = None
@@ -93,12 +94,23 @@ class ThumbnailModel(QAbstractListModel):
             ix = self.index(r)
             self.dataChanged.emit(ix, ix)
 
-    def items_changed(self, session_indices) -> None:
+    def items_changed(self, session_indices, visible: tuple[int, int] | None = None) -> None:
+        """Repaints the rows of these session indices; with ``visible`` (first, last row on
+        screen) only those on screen, one by one: a range would repaint the whole view, and rows
+        off screen are painted from fresh data when they scroll in anyway."""
         rows = [r for r in (self._row_of.get(i) for i in session_indices) if r is not None]
-        if rows:
+        if not rows:
+            return
+        if visible is None:
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
+            return
+        first, last = visible
+        for r in rows:
+            if first <= r <= last:
+                ix = self.index(r)
+                self.dataChanged.emit(ix, ix)
 
-    def thumbnail(self, session_index: int) -> QImage | None:
+    def thumbnail(self, session_index: int) -> QPixmap | None:
         """The cached thumbnail, or None after asking the loader for it."""
         key = (self.generation, session_index)
         img = self.cache.get(key)
@@ -114,12 +126,12 @@ class ThumbnailModel(QAbstractListModel):
         for (gen, idx), image, error in batch:
             if gen != self.generation:
                 continue
-            if image is not None:
-                self.cache.put((gen, idx), image)
+            if image is not None:  # a pixmap (made here, in the GUI thread) paints fastest
+                self.cache.put((gen, idx), QPixmap.fromImage(image))
             else:
                 self._thumb_errors[idx] = error or "unreadable"
             changed.append(idx)
-        self.items_changed(changed)
+        self.items_changed(changed, self.visible)
 
     # -- Qt model ----------------------------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
@@ -166,7 +178,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
     def sizeHint(self, option, index) -> QSize:  # noqa: N802
         fh = option.fontMetrics.height()
         if self.grid:
-            return QSize(THUMB + 16, THUMB + 2 * fh + 14)
+            return QSize(THUMB + 26, THUMB + 2 * fh + 14)
         return QSize(200, 56)
 
     def paint(self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
@@ -199,7 +211,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
             sz = img.size().scaled(trect.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(trect.x() + (trect.width() - sz.width()) // 2,
                            trect.y() + (trect.height() - sz.height()) // 2, sz.width(), sz.height())
-            p.drawImage(target, img)
+            p.drawPixmap(target, img)
         elif it.error or self.model.thumbnail_error(idx):
             p.setPen(QColor("#eee"))
             p.drawText(trect, Qt.AlignmentFlag.AlignCenter, "unreadable" if self.grid else "✕")

@@ -5,6 +5,8 @@ QImage made from a numpy buffer is copied so that it owns its pixels.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import traceback
 from collections import OrderedDict
@@ -59,6 +61,20 @@ def make_thumbnail(path: str | Path, size: int) -> np.ndarray:
     return as_grey_if_grey(arr)
 
 
+def lower_thread_priority(steps: int = 5) -> None:
+    """Lets the GUI thread win the CPU over the calling background thread (and the threads it
+    starts later, e.g. TensorFlow's pools when the model is loaded here). On Linux this raises
+    the calling thread's nice value (threads have their own); elsewhere QThread priorities do
+    the job. Never fails: at worst nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+    except (OSError, AttributeError):  # pragma: no cover - restricted sandboxes
+        pass
+
+
 # --------------------------------------------------------------------------------------------
 # One-off tasks (loading a model)
 
@@ -72,10 +88,11 @@ class TaskSignals(QObject):
 class Task(QRunnable):
     """Runs ``fn(progress, should_stop)`` in a thread pool; results come back as signals."""
 
-    def __init__(self, fn: Callable[..., Any]):
+    def __init__(self, fn: Callable[..., Any], background: bool = True):
         super().__init__()
         self.setAutoDelete(False)
         self.fn = fn
+        self.background = background
         self.signals = TaskSignals()
         self._stop = threading.Event()
 
@@ -83,12 +100,17 @@ class Task(QRunnable):
         self._stop.set()
 
     def run(self) -> None:
+        if self.background:
+            lower_thread_priority()
         try:
             out = self.fn(lambda f, m: self.signals.progress.emit(float(f), str(m)), self._stop.is_set)
         except Exception as exc:  # reported, never raised into Qt
+            from training.bundle import BundleError
+            from training.images import ImageReadError
+
             msg = str(exc) or type(exc).__name__
-            if not isinstance(exc, (OSError, ValueError)) and type(exc).__name__ not in ("BundleError",):
-                msg = f"{type(exc).__name__}: {msg}"
+            if not isinstance(exc, (BundleError, ImageReadError, OSError, ValueError)):
+                msg = f"{type(exc).__name__}: {msg}"  # unexpected: keep the details for a report
                 traceback.print_exc()
             self.signals.failed.emit(msg)
         else:
@@ -143,6 +165,7 @@ class ClassifyWorker(QThread):
         self.queue.close()
 
     def run(self) -> None:
+        lower_thread_priority()  # the decoding threads started from here inherit it
         with ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode") as pool:
             while not self._stop.is_set():
                 if not self.queue.wait(0.25):
@@ -198,6 +221,7 @@ class ThumbnailLoader(QThread):
     def run(self) -> None:
         from training.images import ImageReadError
 
+        lower_thread_priority(3)
         batch: list = []
         while True:
             with self._cond:

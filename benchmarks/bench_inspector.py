@@ -1,0 +1,292 @@
+"""Inspector speed and memory with NEU-sized images (200x200 grey BMPs written here):
+
+1. ``inspector classify`` throughput (decode + inference + CSV) against the model's pure inference
+   throughput measured in the same run (target ratio >= 0.8);
+2. the GUI while a 5,000-image folder is classified (and the list is scrolled): the longest gap
+   between 10 ms timer ticks on the GUI thread (target < 50 ms);
+3. peak memory (RSS) of the GUI with 20,000 images opened, classified and scrolled through
+   (target < 1 GB).
+
+    nice -n 19 python benchmarks/bench_inspector.py [--bundle DIR] [--workdir DIR] [--json out.json]
+
+Uses resources/ssdc-mininet when it exists, otherwise a stand-in bundle with a 200x200 input
+(tests/synth.make_bundle). The GUI parts run in child processes (offscreen), so their memory is
+their own. This is a benchmark, not a test: numbers depend on the machine and its load.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import numpy as np  # noqa: E402
+
+DISTINCT = 500  # distinct images written; the rest are hard links (same decode cost, less disk)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: on Linux a child
+    inherits ru_maxrss from its parent across fork and exec, so it would report the parent's."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource  # other systems: the best available
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 if sys.platform != "darwin" else 1024.0 ** 2)
+
+
+def write_images(folder: Path, n: int) -> Path:
+    """n 200x200 grey BMPs (textures of the six classes), written once and reused."""
+    from PIL import Image
+
+    from synth import texture
+
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / f".complete-{n}"
+    if marker.exists():
+        return folder
+    for i in range(n):
+        p = folder / f"img_{i:05d}.bmp"
+        if p.exists():
+            continue
+        if i < DISTINCT:
+            Image.fromarray(texture(i % 6, 200, seed=i)).save(p)
+        else:
+            src = folder / f"img_{i % DISTINCT:05d}.bmp"
+            try:
+                os.link(src, p)
+            except OSError:
+                p.write_bytes(src.read_bytes())
+    marker.touch()
+    return folder
+
+
+def get_bundle(args, work: Path) -> Path:
+    if args.bundle:
+        return Path(args.bundle)
+    real = ROOT / "resources" / "ssdc-mininet"
+    if (real / "model_card.json").exists():
+        return real
+    stand_in = work / "stand-in-200"
+    if not (stand_in / "model_card.json").exists():
+        from synth import make_bundle
+
+        print("making a stand-in bundle (200x200 input) ...", flush=True)
+        make_bundle(stand_in, input_size=200)
+    return stand_in
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. headless throughput
+
+
+def throughput(bundle: Path, work: Path, n: int, batch: int) -> dict:
+    from inspector import batch as batch_mod
+    from inspector.engine import load_classifier
+
+    folder = write_images(work / f"imgs-{n}", n)
+    clf = load_classifier(bundle)
+    x = np.stack([clf.load(folder / f"img_{i:05d}.bmp") for i in range(batch * 4)])
+
+    def pure(seconds=4.0):
+        clf.classify(x[:batch])
+        done, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            for k in range(0, len(x), batch):
+                clf.classify(x[k:k + batch])
+                done += len(x[k:k + batch])
+        return done / (time.perf_counter() - t0)
+
+    def command():
+        out = work / "results.csv"
+        t0 = time.perf_counter()
+        code = batch_mod.main([str(folder), "--out", str(out), "--batch-size", str(batch), "-q"],
+                              classifier=clf)
+        dt = time.perf_counter() - t0
+        assert code == 0, code
+        rows = len(out.read_text().splitlines()) - 1
+        assert rows == n, rows
+        return n / dt
+
+    pure1 = pure()
+    cmd1 = command()
+    pure2 = pure()
+    cmd2 = command()
+    pure_rate = (pure1 + pure2) / 2
+    cmd_rate = (cmd1 + cmd2) / 2
+    return {"images": n, "batch": batch, "model": clf.title, "device": clf.device,
+            "pure_inference_img_s": round(pure_rate, 1), "classify_img_s": round(cmd_rate, 1),
+            "ratio": round(cmd_rate / pure_rate, 3),
+            "runs": {"pure": [round(pure1, 1), round(pure2, 1)], "classify": [round(cmd1, 1), round(cmd2, 1)]}}
+
+
+# ---------------------------------------------------------------------------------------------
+# 2 and 3. the GUI (child processes)
+
+
+def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    home = tempfile.mkdtemp(prefix="bench-home-")
+    os.environ["STEEL_INSPECTOR_HOME"] = home
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from inspector.gui.main_window import MainWindow
+
+    w = MainWindow(model_path=bundle)   # as the app starts: the model loads in the background
+    w.resize(1400, 860)
+    w.show()
+    loaded = QEventLoop()
+    w.model_loaded.connect(loaded.quit)
+    w.model_failed.connect(loaded.quit)
+    QTimer.singleShot(int(timeout_s * 1000), loaded.quit)
+    loaded.exec()
+    if w.classifier is None:
+        raise RuntimeError(f"cannot load {bundle}")
+    app.processEvents()
+    rss_model = peak_rss_mb()
+
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+
+    def tick():
+        now = clock.nsecsElapsed()
+        gaps.append((now - last[0]) / 1e6)
+        last[0] = now
+
+    ticker = QTimer()
+    ticker.setTimerType(ticker.timerType().PreciseTimer)
+    ticker.setInterval(10)
+    ticker.timeout.connect(tick)
+
+    sb = w.list.verticalScrollBar()
+
+    def scroll():  # a user paging through the grid while it is classified
+        step = max(1, sb.pageStep())
+        sb.setValue(sb.value() + step if sb.value() + step <= sb.maximum() else 0)
+
+    scroller = QTimer()
+    scroller.setInterval(150 if not scroll_all else 40)
+    scroller.timeout.connect(scroll)
+
+    done = QEventLoop()
+    w.classification_done.connect(done.quit)
+    QTimer.singleShot(int(timeout_s * 1000), done.quit)
+    t0 = time.perf_counter()
+    ticker.start()
+    scroller.start()
+    w.open_folder(folder)
+    t_open = time.perf_counter() - t0
+    last[0] = clock.nsecsElapsed()   # opening itself is measured separately (t_open)
+    done.exec()
+    elapsed = time.perf_counter() - t0
+    ticker.stop()
+    classified = sum(1 for it in w.session.items if it.probs is not None)
+    if scroll_all:  # scroll through every row once more, so that thumbnails cycle the cache
+        loop = QEventLoop()
+
+        def page():
+            if sb.value() >= sb.maximum():
+                loop.quit()
+            else:
+                sb.setValue(sb.value() + sb.pageStep())
+
+        scroller.timeout.disconnect()
+        scroller.timeout.connect(page)
+        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        loop.exec()
+    scroller.stop()
+    g = np.array(gaps[1:] or [0.0])
+    result = {"images": len(w.session), "classified": classified, "seconds": round(elapsed, 1),
+              "open_folder_s": round(t_open, 3),
+              "img_s": round(classified / max(elapsed, 1e-9), 1),
+              "ticks": len(g), "max_gap_ms": round(float(g.max()), 1),
+              "p99_gap_ms": round(float(np.percentile(g, 99)), 1),
+              "gaps_over_50ms": int((g > 50).sum()),
+              "thumbnails_cached": len(w.thumb_model.cache),
+              "rss_after_model_mb": round(rss_model, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    w.close()
+    return result
+
+
+def run_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(folder), "--bundle", str(bundle),
+           "--timeout", str(timeout_s)] + (["--scroll-all"] if scroll_all else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"GUI child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle")
+    ap.add_argument("--workdir", help="where images and the stand-in bundle go (kept for reuse)")
+    ap.add_argument("--json", help="write the numbers here too")
+    ap.add_argument("--throughput-images", type=int, default=2000)
+    ap.add_argument("--gui-images", type=int, default=5000)
+    ap.add_argument("--memory-images", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["throughput", "gui", "memory"])
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--scroll-all", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:
+        print(json.dumps(gui_child(Path(args.bundle), Path(args.child), args.scroll_all, args.timeout)),
+              flush=True)
+        return 0
+
+    work = Path(args.workdir or Path(tempfile.gettempdir()) / "bench-inspector")
+    work.mkdir(parents=True, exist_ok=True)
+    bundle = get_bundle(args, work)
+    print(f"bundle: {bundle}\nworkdir: {work}\ncpus: {os.cpu_count()}", flush=True)
+    results: dict = {"bundle": str(bundle), "cpus": os.cpu_count()}
+
+    if "throughput" not in args.skip:
+        r = throughput(bundle, work, args.throughput_images, args.batch)
+        results["throughput"] = r
+        print(f"[1] inspector classify: {r['classify_img_s']} img/s vs pure inference "
+              f"{r['pure_inference_img_s']} img/s -> ratio {r['ratio']} (target >= 0.8) "
+              f"[{r['images']} images, batch {r['batch']}, {r['device']}]", flush=True)
+    if "gui" not in args.skip:
+        folder = write_images(work / f"imgs-{args.gui_images}", args.gui_images)
+        r = run_child(bundle, folder, False, args.timeout)
+        results["gui"] = r
+        print(f"[2] GUI, {r['images']} images classified in {r['seconds']} s ({r['img_s']} img/s) "
+              f"while scrolling: longest gap between 10 ms ticks {r['max_gap_ms']} ms "
+              f"(p99 {r['p99_gap_ms']} ms, {r['gaps_over_50ms']} gaps > 50 ms; target < 50 ms); "
+              f"folder opened in {r['open_folder_s']} s", flush=True)
+    if "memory" not in args.skip:
+        folder = write_images(work / f"imgs-{args.memory_images}", args.memory_images)
+        r = run_child(bundle, folder, True, args.timeout)
+        results["memory"] = r
+        print(f"[3] GUI, {r['images']} images opened, classified and scrolled through: peak RSS "
+              f"{r['peak_rss_mb']} MB (target < 1024 MB; {r['rss_after_model_mb']} MB after "
+              f"loading the model; longest tick gap {r['max_gap_ms']} ms)", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

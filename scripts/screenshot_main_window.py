@@ -1,0 +1,126 @@
+"""Renders the main window offscreen with an attention overlay and saves it under
+docs/screenshots/ (main_window.png: grid + SE block overlay; main_window_list.png: list + CAM).
+
+    nice -n 19 .venv/bin/python scripts/screenshot_main_window.py [--bundle DIR]
+
+Without --bundle it trains a small stand-in bundle on synthetic 200x200 textures (tests/synth)
+once, under /tmp, so that the maps and probabilities differ between images. The images shown
+are the same synthetic textures: no data-set images are needed or committed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def make_folder(root: Path) -> Path:
+    from synth import CLASSES, texture
+
+    folder = root / "coil-2291"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for k in range(8):
+        for c, name in enumerate(CLASSES):
+            img = texture(c, 200, seed=100 + k).astype(np.float32)
+            if k % 4 == 3:  # some blurred, noisy ones: lower confidence, "needs review"
+                img = 0.5 * img + 0.5 * texture((c + 1) % 6, 200, seed=k).astype(np.float32)
+            img = img * rng.uniform(0.8, 1.1) + rng.normal(0, 6, img.shape)
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"{name}_{k:02d}.bmp")
+    return folder
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bundle")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    args = ap.parse_args()
+    work = Path(tempfile.gettempdir()) / "inspector-screenshots"
+    bundle = Path(args.bundle) if args.bundle else work / "stand-in-200"
+    if not (bundle / "model_card.json").exists():
+        from synth import make_bundle
+
+        print("training a stand-in bundle on synthetic 200x200 textures ...", flush=True)
+        make_bundle(bundle, input_size=200, epochs=25)
+    import shutil
+
+    shutil.rmtree(work / "home", ignore_errors=True)  # default settings: grid, 80 % threshold
+    os.environ["STEEL_INSPECTOR_HOME"] = str(work / "home")
+    folder = make_folder(work)
+    for stale in folder.glob("*.jsonl"):
+        stale.unlink()
+
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True)
+    from inspector.engine import load_classifier
+    from inspector.gui.main_window import MainWindow
+    from inspector.session import UNSURE
+
+    def wait(signal, ms=60000):
+        loop = QEventLoop()
+        signal.connect(loop.quit)
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
+    w = MainWindow(classifier=load_classifier(bundle))
+    w.resize(1480, 900)
+    w.show()
+    w.open_folder(folder)
+    if w.session.pending():
+        wait(w.classification_done)
+    s = w.session
+    target = next(i for i in range(8, len(s)) if s.predicted_name(i) == "scratches"
+                  and not s.needs_review(i))
+    # a few verdicts just before it, as after some minutes of review: accepted, overridden, unsure
+    for i, verdict in zip(range(target - 5, target), ("accept", "accept", "patches", UNSURE, "accept")):
+        w.select(i)
+        if verdict == "accept":
+            w.accept_prediction()
+        else:
+            w.set_verdict(verdict, advance=False)
+    w.select(target)
+    while w.shown_index() != target:
+        wait(w.inspection_shown, 10000)
+    w.panel.set_source("se6")
+    w.panel.set_opacity(0.55)
+    for _ in range(20):
+        app.processEvents()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(out / "main_window.png"))
+
+    w._set_grid(False)
+    w.set_filter("Needs review")
+    r = w.thumb_model.rowCount()
+    if r:
+        idx = w.thumb_model.session_index(0)
+        w.select(idx)
+        while w.shown_index() != idx:
+            wait(w.inspection_shown, 10000)
+    w.panel.set_source("cam")
+    for _ in range(20):
+        app.processEvents()
+    w.grab().save(str(out / "main_window_list.png"))
+    print(f"saved {out / 'main_window.png'} and {out / 'main_window_list.png'}")
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
