@@ -1,0 +1,604 @@
+"""The Qt-free live camera core: sources, the newest-frame grabber, reconnects, ROI and tiling,
+URL masking, live analysis and saving frames. Sources are small files the tests write and fake
+captures injected through the grabber's factory."""
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from inspector import camera as cam
+from inspector.camera import (CameraInfo, FolderCapture, FrameGrabber, LiveConfig, ReconnectPolicy,
+                              Roi, Source, SourceError, SourceKind, State, mask_url, tile_grid)
+
+FAST = ReconnectPolicy(initial=0.01, factor=2.0, maximum=0.04, stall_timeout=0.3, open_timeout=2.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small sources written by the tests
+
+def write_video(path: Path, frames: int = 12, size=(96, 72), fps: float = 30.0) -> Path:
+    """An mp4v video whose frame k is a flat grey of level 20 * k (BGR == RGB for grey)."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert w.isOpened()
+    for k in range(frames):
+        w.write(np.full((size[1], size[0], 3), 20 * k, np.uint8))
+    w.release()
+    return path
+
+
+def write_sequence(folder: Path, frames: int = 5, size=(40, 30)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(frames):
+        cv2.imwrite(str(folder / f"f_{k:04d}.png"), np.full((size[1], size[0], 3), 40 * k, np.uint8))
+    return folder
+
+
+_FAKES: list["FakeCapture"] = []
+
+
+class FakeCapture:
+    """A capture that hands out the frames it is given (a queue), then fails or blocks."""
+
+    def __init__(self, levels=(), then: str = "fail", size=(32, 24), interval: float = 0.0):
+        """``levels``: grey level of each frame (None: endless); ``interval``: seconds between
+        frames, like a camera's frame rate."""
+        _FAKES.append(self)
+        self.levels = itertools.cycle(range(250)) if levels is None else iter(list(levels))
+        self.interval = interval
+        self.then = then            # "fail": read() returns False; "block": waits for `unblock`
+        self.size = size
+        self.unblock = threading.Event()
+        self.released = threading.Event()
+        self.gate: threading.Semaphore | None = None  # when set, each read waits for a release
+
+    def read(self):
+        if self.gate is not None:
+            self.gate.acquire(timeout=10)
+        if self.interval:
+            self.unblock.wait(self.interval)
+        level = next(self.levels, None)
+        if level is not None:
+            return True, np.full((self.size[1], self.size[0], 3), level, np.uint8)
+        if self.then == "block":
+            self.unblock.wait(10)
+            return True, np.full((self.size[1], self.size[0], 3), 99, np.uint8)
+        return False, None
+
+    def release(self):
+        self.released.set()
+
+
+class Factory:
+    """Hands out prepared captures (or raises prepared errors) in order; counts calls."""
+
+    def __init__(self, *items):
+        self.items = list(items)
+        self.calls = 0
+
+    def __call__(self, source):
+        self.calls += 1
+        item = self.items.pop(0) if self.items else FakeCapture(None, interval=0.005)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+class StatusLog:
+    def __init__(self):
+        self.items: list[cam.StreamStatus] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, status):
+        with self.cond:
+            self.items.append(status)
+            self.cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 5.0) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self.items), timeout)
+
+    def states(self):
+        return [s.state for s in self.items]
+
+
+@pytest.fixture
+def grabbers():
+    made: list[FrameGrabber] = []
+    yield made
+    for f in _FAKES:  # let reads that block for the test's sake return
+        f.unblock.set()
+        if f.gate is not None:
+            f.gate.release(10000)
+    _FAKES.clear()
+    for g in made:
+        assert g.close(5.0), "grabber threads did not end"
+
+
+# ---------------------------------------------------------------------------------------------
+# URL masking
+
+@pytest.mark.parametrize("url, shown", [
+    ("rtsp://user:secret@host/stream", "rtsp://user:****@host/stream"),
+    ("rtsp://admin:s3cr3t@10.0.0.7:554/Streaming/Channels/101",
+     "rtsp://admin:****@10.0.0.7:554/Streaming/Channels/101"),
+    ("rtsp://user:p@ss/w:rd@cam:554/live", "rtsp://user:****@cam:554/live"),
+    ("http://cam/snap.cgi?user=admin&password=hunter22&res=1",
+     "http://cam/snap.cgi?user=admin&password=****&res=1"),
+    ("rtsp://u:abc@h/s?token=xyz", "rtsp://u:****@h/s?token=****"),
+    ("rtsp://host:554/stream", "rtsp://host:554/stream"),
+    ("rtsp://user@host/stream", "rtsp://user@host/stream"),
+    ("/videos/line 3.mp4", "/videos/line 3.mp4"),
+])
+def test_mask_url(url, shown):
+    assert mask_url(url) == shown
+
+
+def test_source_never_shows_the_password():
+    s = Source.url("rtsp://op:Tr0ub4dor@line3-cam.local:554/h264")
+    for text in (s.display, s.key, s.stem, s.scrub(f"could not open {s.target}: Tr0ub4dor")):
+        assert "Tr0ub4dor" not in text
+    assert s.display == "rtsp://op:****@line3-cam.local:554/h264"
+    assert s.stem == "line3-cam.local"
+    assert Source.camera(2).display == "camera 2" and Source.camera(2).is_live
+    assert not Source.file("/x/a.mp4").is_live and Source.file("/x/a.mp4").stem == "a"
+
+
+# ---------------------------------------------------------------------------------------------
+# ROI and tiling
+
+def test_roi_from_points_square_and_clamp():
+    assert Roi.from_points(50, 40, 10, 100) == Roi(10, 40, 40, 60)
+    assert Roi.from_points(50, 40, 10, 100, square=True) == Roi(10, 40, 40, 40)
+    assert Roi.from_points(10, 10, 30, 5, square=True) == Roi(10, 5, 5, 5)
+    assert Roi(-10, 20, 50, 500).clamp(100, 80) == Roi(0, 20, 40, 60)
+    assert Roi(200, 0, 10, 10).clamp(100, 80) is None
+    img = np.arange(12 * 10).reshape(12, 10)
+    assert Roi(2, 3, 4, 5).crop(img).shape == (5, 4)
+
+
+def test_roi_text_round_trip_and_scaling():
+    roi = Roi(100, 50, 200, 200)
+    text = roi.to_text(640, 480)
+    assert Roi.from_text(text, 640, 480) == roi
+    assert Roi.from_text(text, 320, 240) == Roi(50, 25, 100, 100)
+    assert Roi.from_text("garbage", 640, 480) is None
+
+
+@pytest.mark.parametrize("w, h, tile", [(200, 200, 200), (640, 200, 200), (450, 330, 100),
+                                        (150, 90, 200), (201, 200, 200)])
+def test_tile_grid_covers_roi_with_full_tiles(w, h, tile):
+    roi = Roi(7, 11, w, h)
+    tiles, rows, cols = tile_grid(roi, tile)
+    assert len(tiles) == rows * cols
+    assert cols == max(1, -(-w // tile)) and rows == max(1, -(-h // tile))
+    cover = np.zeros((h, w), bool)
+    for t in tiles:
+        assert (t.w, t.h) == (min(tile, w), min(tile, h))
+        assert t.x >= roi.x and t.y >= roi.y
+        assert t.x + t.w <= roi.x + roi.w and t.y + t.h <= roi.y + roi.h
+        cover[t.y - roi.y:t.y - roi.y + t.h, t.x - roi.x:t.x - roi.x + t.w] = True
+    assert cover.all()
+    # row-major order
+    assert [t.y for t in tiles] == sorted(t.y for t in tiles)
+
+
+def test_reconnect_delays_grow_and_are_capped():
+    p = ReconnectPolicy(initial=0.5, factor=2.0, maximum=4.0)
+    assert [p.delay(a) for a in range(0, 7)] == [0.0, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+def test_to_rgb_handles_bgr_grey_bgra_and_16_bit():
+    bgr = np.zeros((2, 3, 3), np.uint8)
+    bgr[..., 2] = 255  # red in OpenCV's order
+    assert cam.to_rgb(bgr)[0, 0].tolist() == [255, 0, 0]
+    assert cam.to_rgb(np.full((2, 3), 7, np.uint8)).shape == (2, 3, 3)
+    assert cam.to_rgb(np.zeros((2, 3, 4), np.uint8)).shape == (2, 3, 3)
+    assert cam.to_rgb(np.full((2, 2), 65535, np.uint16))[0, 0, 0] == 255
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening sources
+
+def test_probe_cameras_tolerates_none_and_broken_drivers():
+    class Cap:
+        def __init__(self, i):
+            if i == 5:
+                raise RuntimeError("driver crashed")
+            self.i = i
+
+        def isOpened(self):
+            return self.i in (1, 3)
+
+        def get(self, prop):
+            return {3: 640, 4: 480}.get(prop, 0)
+
+        def release(self):
+            pass
+
+    assert cam.probe_cameras(opener=Cap) == [CameraInfo(1, 640, 480), CameraInfo(3, 640, 480)]
+    assert isinstance(cam.probe_cameras(), list)  # this machine has no camera: no exception
+
+
+def test_open_capture_gives_clear_messages(tmp_path):
+    with pytest.raises(SourceError, match="file not found") as e:
+        cam.open_capture(Source.file(tmp_path / "missing.mp4"))
+    assert e.value.permanent and "missing.mp4" in str(e.value)
+    (tmp_path / "fake.mp4").write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="fake.mp4: not a video"):
+        cam.open_capture(Source.file(tmp_path / "fake.mp4"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="no images in this folder"):
+        cam.open_capture(Source.sequence(tmp_path / "empty"))
+    with pytest.raises(SourceError, match="no images match"):
+        cam.open_capture(Source.sequence(tmp_path / "empty" / "f_%04d.png"))
+
+
+def test_folder_capture_natural_order_and_skips_damaged_files(tmp_path):
+    for name, level in (("f2.png", 20), ("f10.png", 100), ("f1.png", 10)):
+        cv2.imwrite(str(tmp_path / name), np.full((4, 4, 3), level, np.uint8))
+    (tmp_path / "f3.png").write_bytes(b"broken")
+    cap = FolderCapture(tmp_path)
+    levels = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        levels.append(int(img[0, 0, 0]))
+    assert levels == [10, 20, 100]
+    assert cap.skipped == [str(tmp_path / "f3.png")]
+
+
+# ---------------------------------------------------------------------------------------------
+# The grabber with real files
+
+def _drain(grabber: FrameGrabber, until_state: State, timeout: float = 10.0) -> list[int]:
+    """Takes frames until the grabber reaches ``until_state``; returns their grey levels."""
+    levels = []
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        f = grabber.latest(timeout=0.05)
+        if f is not None:
+            levels.append(int(f.image[0, 0, 0]))
+        elif grabber.status.state is until_state:
+            f = grabber.latest(timeout=0)
+            if f is not None:
+                levels.append(int(f.image[0, 0, 0]))
+            return levels
+    raise AssertionError(f"no {until_state} within {timeout} s (now {grabber.status})")
+
+
+def test_video_file_plays_to_the_end(tmp_path, grabbers):
+    video = write_video(tmp_path / "line.mp4", frames=12)
+    log = StatusLog()
+    g = FrameGrabber(Source.file(video, loop=False, realtime=False), on_status=log)
+    grabbers.append(g)
+    g.start()
+    levels = _drain(g, State.FINISHED)
+    assert log.states()[:2] == [State.CONNECTING, State.LIVE]
+    assert log.states()[-1] is State.FINISHED
+    st = g.stats
+    assert st.captured == 12 and st.taken + st.dropped == 12
+    assert levels == sorted(levels) and levels[-1] == pytest.approx(220, abs=6)  # mp4v is lossy
+
+
+def test_video_file_replays_at_its_frame_rate_and_loops(tmp_path, grabbers):
+    video = write_video(tmp_path / "line.mp4", frames=6, fps=30)
+    g = FrameGrabber(Source.file(video), policy=FAST)  # realtime, loop: like a camera
+    grabbers.append(g)
+    g.start()
+    seen = []
+    while len(seen) < 15:  # more frames than the file has: it started again
+        f = g.latest(timeout=2.0)
+        assert f is not None, g.status
+        seen.append(f)
+    assert g.stats.connections >= 2
+    span = seen[-1].t_capture - seen[0].t_capture
+    assert span >= 14 / 30 * 0.8  # paced, not decoded as fast as possible
+    assert g.status.state is State.LIVE
+
+
+@pytest.mark.parametrize("as_pattern", [True, False])
+def test_image_sequence(tmp_path, grabbers, as_pattern):
+    folder = write_sequence(tmp_path / "seq", frames=5)
+    target = folder / "f_%04d.png" if as_pattern else folder
+    g = FrameGrabber(Source.sequence(target, loop=False, realtime=False))
+    grabbers.append(g)
+    g.start()
+    # take every frame: hold the source back until each one was taken
+    levels = _drain(g, State.FINISHED)
+    assert g.stats.captured == 5
+    assert levels == sorted(levels) and levels[-1] == 160
+
+
+def test_missing_file_fails_once_with_a_clear_message(tmp_path, grabbers):
+    factory_calls = []
+
+    def factory(src):
+        factory_calls.append(src)
+        return cam.open_capture(src)
+
+    g = FrameGrabber(Source.file(tmp_path / "gone.mp4"), factory=factory, policy=FAST)
+    grabbers.append(g)
+    g.start()
+    assert g.wait_for_state(State.FAILED, 5)
+    assert "gone.mp4: file not found" in g.status.message
+    assert g.join(2) and len(factory_calls) == 1  # permanent: no retries
+
+
+# ---------------------------------------------------------------------------------------------
+# Newest frame, drops, reconnects, stalls (fake captures)
+
+def test_keeps_only_the_newest_frame_and_counts_drops(grabbers):
+    cap = FakeCapture(range(200), then="block")
+    cap.gate = threading.Semaphore(0)
+    patient = ReconnectPolicy(stall_timeout=30)  # the test holds frames back for a while
+    g = FrameGrabber(Source.camera(0), factory=Factory(cap), policy=patient)
+    grabbers.append(g)
+    g.start()
+    cap.gate.release(5)  # five frames arrive while nobody takes any
+    assert _wait(lambda: g.stats.captured == 5)
+    f = g.latest(timeout=1)
+    assert f.index == 4 and f.image[0, 0, 0] == 4
+    assert g.stats.dropped == 4 and g.latest(timeout=0.01) is None  # nothing newer yet
+    g.counting_drops = False  # a paused consumer: skipped frames are not dropped ones
+    cap.gate.release(3)
+    assert _wait(lambda: g.stats.captured == 8)
+    g.counting_drops = True
+    cap.gate.release(1)
+    assert _wait(lambda: g.stats.captured == 9)
+    assert g.latest(timeout=1).index == 8
+    assert g.stats.dropped == 4
+    assert g.peek().index == 8  # peeking does not take
+
+
+def _wait(predicate, timeout: float = 5.0) -> bool:
+    """Polls ``predicate`` (state owned by another thread) until true or ``timeout``."""
+    import time
+
+    deadline, tick = time.monotonic() + timeout, threading.Event()
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        tick.wait(0.005)
+    return True
+
+
+def test_reconnects_with_back_off_after_open_failure_and_disconnect(grabbers):
+    url = "rtsp://op:hunter22@cam/live"
+    first_good = FakeCapture([10, 11, 12], then="fail")   # three frames, then disconnects
+    factory = Factory(SourceError(f"Stream {mask_url(url)} cannot be opened"), first_good)
+    log = StatusLog()
+    g = FrameGrabber(Source.url(url), factory=factory, policy=FAST, on_status=log)
+    grabbers.append(g)
+    g.start()
+    # open fails -> retry -> live -> disconnect -> retry (back-off starts again) -> live
+    assert log.wait_for(lambda items: [s.state for s in items].count(State.LIVE) >= 2)
+    states = log.states()
+    assert states[:5] == [State.CONNECTING, State.RECONNECTING, State.LIVE, State.RECONNECTING,
+                          State.LIVE]
+    faults = [s for s in log.items if s.state is State.RECONNECTING]
+    assert [f.attempt for f in faults] == [1, 1] and faults[0].retry_in == FAST.delay(1)
+    assert "cannot be opened" in faults[0].message and "reconnecting in" in faults[0].message
+    assert "disconnected" in faults[1].message
+    assert factory.calls == 3 and g.stats.connections == 2
+    assert all("hunter22" not in s.message for s in log.items)
+    f = g.latest(timeout=2)
+    assert f is not None and f.image[0, 0, 0] not in (10, 11, 12)  # from the new connection
+
+
+def test_back_off_grows_while_the_camera_stays_away(grabbers):
+    errors = [SourceError("Camera 0 cannot be opened") for _ in range(4)]
+    log = StatusLog()
+    g = FrameGrabber(Source.camera(0), factory=Factory(*errors), policy=FAST, on_status=log)
+    grabbers.append(g)
+    g.start()
+    assert log.wait_for(lambda items: items and items[-1].state is State.LIVE)
+    faults = [s for s in log.items if s.state is State.RECONNECTING]
+    assert [f.attempt for f in faults] == [1, 2, 3, 4]
+    assert [f.retry_in for f in faults] == [0.01, 0.02, 0.04, 0.04]  # capped
+
+
+def test_a_stalled_source_is_abandoned_and_reopened(grabbers):
+    stuck = FakeCapture([5], then="block")  # one frame, then read() hangs
+    log = StatusLog()
+    g = FrameGrabber(Source.camera(1), factory=Factory(stuck), policy=FAST, on_status=log)
+    grabbers.append(g)
+    g.start()
+    assert log.wait_for(lambda items: State.RECONNECTING in [s.state for s in items])
+    stall = next(s for s in log.items if s.state is State.RECONNECTING)
+    assert "no frame for 0.3 s" in stall.message
+    assert log.wait_for(lambda items: items[-1].state is State.LIVE and len(items) >= 4)
+    stuck.unblock.set()  # the abandoned read returns at last ...
+    assert stuck.released.wait(5)  # ... and the old reader releases its capture
+    f = g.latest(timeout=2)
+    assert f is not None and f.image[0, 0, 0] != 99  # its late frame was not published
+
+
+def test_a_read_that_raises_counts_as_a_disconnect(grabbers):
+    class Exploding(FakeCapture):
+        def read(self):
+            raise RuntimeError("USB gone")
+
+    log = StatusLog()
+    g = FrameGrabber(Source.camera(0), factory=Factory(Exploding()), policy=FAST, on_status=log)
+    grabbers.append(g)
+    g.start()
+    assert log.wait_for(lambda items: items and items[-1].state is State.LIVE)
+    assert any("USB gone" in s.message for s in log.items if s.state is State.RECONNECTING)
+
+
+def test_stop_ends_the_threads_even_while_reconnecting():
+    g = FrameGrabber(Source.camera(0), factory=Factory(*[SourceError("no")] * 50),
+                     policy=ReconnectPolicy(initial=30, maximum=30))
+    g.start()
+    assert g.wait_for_state(State.RECONNECTING, 5)
+    assert g.close(2.0)
+    assert g.status.state is State.STOPPED
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis
+
+def _frame(image, index=0, t=0.0):
+    return cam.Frame(np.ascontiguousarray(image), index, t)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    from synth import texture
+
+    img = np.zeros((120, 160), np.uint8)
+    for i in range(2):
+        for j in range(3):
+            img[i * 60:(i + 1) * 60, j * 53:(j + 1) * 53] = texture(i * 3 + j, 60, seed=1)[:, :53]
+    return np.repeat(img[..., None], 3, axis=2)
+
+
+def test_analyse_roi_gives_the_classifiers_probabilities(classifier, scene):
+    roi = Roi(30, 20, 64, 64)
+    r = cam.analyse(classifier, _frame(scene), LiveConfig(roi=roi))
+    expected = classifier.classify(classifier.prepare(roi.crop(scene)))[0]
+    np.testing.assert_allclose(r.probs, expected, atol=1e-5)
+    assert r.roi == roi and r.tiles == [roi] and r.heat is None
+    assert r.label == int(np.argmax(expected)) and r.class_names == classifier.class_names
+
+
+def test_analyse_tiles_and_attention(classifier, scene):
+    roi = Roi(0, 0, 160, 100)
+    r = cam.analyse(classifier, _frame(scene), LiveConfig(roi=roi, tile=64, overlay="cam"))
+    assert r.grid == (2, 3) and len(r.tiles) == 6
+    for t, p in zip(r.tiles, r.tile_probs):
+        ins = classifier.inspect(classifier.prepare(t.crop(scene)))
+        np.testing.assert_allclose(p, ins.probs, atol=1e-5)
+    np.testing.assert_allclose(r.probs, r.tile_probs.mean(axis=0), atol=1e-6)
+    assert r.heat.shape == (100, 160) and 0 <= r.heat.min() and r.heat.max() <= 1
+    se = cam.analyse(classifier, _frame(scene), LiveConfig(roi=Roi(0, 0, 64, 64), overlay="se1"))
+    assert se.heat.shape == (64, 64)
+    with pytest.raises(ValueError, match="unknown attention map"):
+        cam.analyse(classifier, _frame(scene), LiveConfig(overlay="nope"))
+
+
+def test_analyse_roi_outside_a_smaller_frame_falls_back_to_the_whole_frame(classifier, scene):
+    r = cam.analyse(classifier, _frame(scene[:50, :50]), LiveConfig(roi=Roi(100, 80, 40, 40)))
+    assert r.roi == Roi(0, 0, 50, 50)
+
+
+class SlowModel:
+    """A stand-in model that takes a while per call (to make the consumer slower than the
+    source) and answers class 0."""
+
+    class_names = ["a", "b"]
+    input_size = 8
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.calls = 0
+
+    def prepare(self, arr):
+        return arr[:8, :8]
+
+    def classify(self, images):
+        self.calls += 1
+        threading.Event().wait(self.seconds)  # simulated inference time
+        return np.tile([[0.7, 0.3]], (len(images), 1))
+
+    def inspect(self, image):  # pragma: no cover - not used here
+        raise NotImplementedError
+
+
+def test_inference_loop_drops_frames_instead_of_queueing(grabbers):
+    cap = FakeCapture(None, interval=0.002)  # a 500 frames/s camera
+    g = FrameGrabber(Source.camera(0), factory=Factory(cap), policy=FAST)
+    grabbers.append(g)
+    g.start()
+    results = []
+    done = threading.Event()
+
+    def emit(r):
+        results.append(r)
+        if len(results) >= 5:
+            done.set()
+
+    model = SlowModel(0.03)
+    t = threading.Thread(target=cam.inference_loop,
+                         args=(g, lambda: model, lambda: LiveConfig(), emit, done.is_set))
+    t.start()
+    assert done.wait(10)
+    t.join(5)
+    assert not t.is_alive()
+    idx = [r.frame.index for r in results]
+    assert idx == sorted(idx) and len(set(idx)) == len(idx)
+    # each result is of a frame that was newest when the model got free: many skipped between
+    assert g.stats.dropped > 0 and max(np.diff(idx)) > 1
+    assert all(r.latency >= 0.03 for r in results)
+
+
+def test_inference_loop_reports_errors_and_goes_on(grabbers):
+    cap = FakeCapture(None, interval=0.005)
+    g = FrameGrabber(Source.camera(0), factory=Factory(cap), policy=FAST)
+    grabbers.append(g)
+    g.start()
+    errors, results = [], []
+    stop = threading.Event()
+
+    class Flaky(SlowModel):
+        def classify(self, images):
+            self.calls += 1
+            if self.calls <= 2:
+                raise RuntimeError("out of memory")
+            return super().classify(images)
+
+    def emit(r):
+        results.append(r)
+        stop.set()
+
+    model = Flaky(0.0)
+    worker = threading.Thread(target=cam.inference_loop,
+                              args=(g, lambda: model, lambda: LiveConfig(), emit, stop.is_set),
+                              kwargs={"on_error": errors.append})
+    worker.start()
+    assert stop.wait(10)
+    worker.join(5)
+    assert errors == ["analysis failed: out of memory"]  # once, not per frame
+    assert results
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving frames
+
+def test_saving_never_overwrites(tmp_path):
+    img = np.zeros((5, 6, 3), np.uint8)
+    img[..., 0] = 200  # red
+    existing = tmp_path / "snap.png"
+    existing.write_bytes(b"keep me")
+    paths = [cam.save_png_new(img, tmp_path, "snap") for _ in range(3)]
+    assert [p.name for p in paths] == ["snap-2.png", "snap-3.png", "snap-4.png"]
+    assert existing.read_bytes() == b"keep me"
+    back = cv2.imread(str(paths[0]))[..., ::-1]
+    assert back.shape == (5, 6, 3) and back[0, 0].tolist() == [200, 0, 0]
+    assert not list(tmp_path.glob(".*tmp"))  # no leftovers
+
+
+def test_snapshot_and_labelled_folders(tmp_path):
+    img = np.zeros((4, 4, 3), np.uint8)
+    src = Source.url("rtsp://a:secret@cam9/x")
+    snap = cam.save_snapshot(img, src)
+    assert snap.parent == cam.snapshots_dir() and snap.exists()
+    assert snap.name.startswith("cam9_") and "secret" not in snap.name
+    p = cam.save_labelled(img, tmp_path / "data", "scratches", src)
+    assert p.parent == tmp_path / "data" / "scratches" and p.exists()
+    with pytest.raises(ValueError):
+        cam.save_labelled(img, tmp_path / "data", "../escape", src)
+
+
+def test_source_kinds_are_distinct_for_settings():
+    keys = {Source.camera(0).key, Source.url("rtsp://h/0").key, Source.file("0").key,
+            Source.sequence("0").key}
+    assert len(keys) == 4
+    assert SourceKind("camera") is SourceKind.CAMERA

@@ -1,0 +1,259 @@
+"""The live camera window, driven with qtbot: a video file the test writes stands in for a camera,
+a fake capture injected through the window's factory for one that fails mid-stream."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from inspector import camera as cam
+from inspector.camera import CameraInfo, ReconnectPolicy, Roi, Source, SourceError, State
+
+FAST = ReconnectPolicy(initial=0.02, factor=2.0, maximum=0.1, stall_timeout=2.0, open_timeout=2.0)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    """A 160x120 mp4v video of textured frames (so that regions differ), 30 frames/s."""
+    from synth import texture
+
+    path = tmp_path_factory.mktemp("video") / "line.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (160, 120))
+    for k in range(20):
+        img = np.zeros((120, 160), np.uint8)
+        for i in range(2):
+            for j in range(2):
+                img[i * 60:(i + 1) * 60, j * 80:(j + 1) * 80] = texture((i * 2 + j + k // 10) % 6,
+                                                                        80, seed=k)[:60]
+        w.write(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+    w.release()
+    return path
+
+
+@pytest.fixture
+def make_window(qtbot, classifier):
+    from inspector.gui.camera_window import CameraWindow
+
+    made = []
+
+    def make(provider=lambda: classifier, **kw):
+        kw.setdefault("camera_probe", lambda: [])
+        kw.setdefault("policy", FAST)
+        win = CameraWindow(provider, **kw)
+        qtbot.addWidget(win)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.close()
+
+
+def _next_result(qtbot, win, check=lambda r: True, timeout=10000):
+    box = []
+
+    def ok(result):
+        if check(result):
+            box.append(result)
+            return True
+        return False
+
+    with qtbot.waitSignal(win.result_ready, timeout=timeout, check_params_cb=ok):
+        pass
+    return box[0]
+
+
+def test_video_file_is_classified_live_with_bars_for_the_roi(qtbot, make_window, classifier, video):
+    win = make_window()
+    win.overlay_check.setChecked(True)
+    win.open_source(Source.file(video))
+    first = _next_result(qtbot, win)
+    assert first.roi == Roi(0, 0, 160, 120)  # no ROI yet: the whole frame
+    roi = Roi(40, 20, 64, 64)
+    win.set_roi(roi)
+    r = _next_result(qtbot, win, lambda r: r.roi == roi)
+    expected = classifier.inspect(classifier.prepare(roi.crop(r.frame.image))).probs
+    np.testing.assert_allclose(win.chart.values(), expected, atol=1e-5)
+    name = classifier.class_names[int(np.argmax(expected))]
+    assert win.prediction_label.text().startswith(name)
+    assert r.heat is not None and r.heat.shape == (64, 64)
+    assert win.view.overlay is not None and win.view.overlay.width() == 64
+    assert win.status().state is State.LIVE and "live" in win.status_text()
+    # the overlay off: plain classification, no heat
+    win.overlay_check.setChecked(False)
+    r = _next_result(qtbot, win, lambda r: r.heat is None)
+    np.testing.assert_allclose(win.chart.values(),
+                               classifier.classify(classifier.prepare(roi.crop(r.frame.image)))[0],
+                               atol=1e-5)
+    qtbot.waitUntil(lambda: win.stats()["results"] >= 3)
+    assert win.stats()["captured"] >= win.stats()["results"]
+
+
+def test_tiles_are_classified_and_shown_as_a_grid(qtbot, make_window, classifier, video):
+    win = make_window()
+    win.overlay_check.setChecked(False)
+    win.tile_check.setChecked(True)
+    win.tile_spin.setValue(64)
+    win.open_source(Source.file(video))
+    r = _next_result(qtbot, win, lambda r: len(r.tiles) > 1)
+    assert r.grid == (2, 3)  # 160x120 in 64-pixel tiles
+    batch = np.stack([classifier.prepare(t.crop(r.frame.image)) for t in r.tiles])
+    np.testing.assert_allclose(r.tile_probs, classifier.classify(batch), atol=1e-5)
+    np.testing.assert_allclose(win.chart.values(), r.tile_probs.mean(axis=0), atol=1e-5)
+    assert "6 tiles" in win.detail_label.text()
+
+
+def test_roi_drawn_with_the_mouse_is_remembered_per_source(qtbot, make_window, video):
+    win = make_window()
+    win.square_check.setChecked(False)
+    win.open_source(Source.file(video))
+    qtbot.waitUntil(lambda: win.view.frame_size() == (160, 120))
+    t = win.view._target()
+    s = t.width() / 160
+
+    def at(x, y):
+        return QPoint(int(t.x() + x * s + 0.5), int(t.y() + y * s + 0.5))
+
+    qtbot.mousePress(win.view, Qt.MouseButton.LeftButton, pos=at(20, 10))
+    qtbot.mouseMove(win.view, at(100, 90))
+    qtbot.mouseRelease(win.view, Qt.MouseButton.LeftButton, pos=at(100, 90))
+    roi = win.roi()
+    assert roi is not None
+    assert abs(roi.x - 20) <= 1 and abs(roi.y - 10) <= 1
+    assert abs(roi.w - 80) <= 2 and abs(roi.h - 80) <= 2
+    _next_result(qtbot, win, lambda r: r.roi == roi)
+    win.close()
+
+    again = make_window()
+    again.open_source(Source.file(video))
+    qtbot.waitUntil(lambda: again.roi() == roi)
+    other = video.parent / "other.mp4"
+    other.write_bytes(video.read_bytes())
+    again.open_source(Source.file(other))  # another source: its own (no) ROI
+    qtbot.waitUntil(lambda: again.view.frame_size() == (160, 120))
+    assert again.roi() is None
+
+
+def test_snapshot_emits_an_existing_png_of_the_roi(qtbot, make_window, video):
+    win = make_window()
+    win.open_source(Source.file(video))
+    win.set_roi(Roi(10, 10, 50, 40))
+    _next_result(qtbot, win)
+    with qtbot.waitSignal(win.snapshot_taken, timeout=5000) as sig:
+        win.snapshot_action.trigger()
+    path = Path(sig.args[0])
+    assert path.exists() and path.parent == cam.snapshots_dir() and path.suffix == ".png"
+    assert cv2.imread(str(path)).shape == (40, 50, 3)
+    win.roi_only_check.setChecked(False)
+    with qtbot.waitSignal(win.snapshot_taken, timeout=5000) as sig2:
+        win.snapshot()
+    assert Path(sig2.args[0]) != path and cv2.imread(sig2.args[0]).shape == (120, 160, 3)
+
+
+def test_shift_number_files_the_frame_under_a_class(qtbot, make_window, classifier, video, tmp_path):
+    win = make_window()
+    win.open_source(Source.file(video))
+    _next_result(qtbot, win)
+    assert win.save_labelled(0) is None  # no data folder yet: a message, nothing written
+    assert "data folder" in win.statusBar().currentMessage()
+    win.set_data_folder(tmp_path / "data")
+    win.activateWindow()
+    win.setFocus()
+    with qtbot.waitSignal(win.sample_saved, timeout=5000) as sig:
+        qtbot.keyClick(win, Qt.Key.Key_3, Qt.KeyboardModifier.ShiftModifier)
+    path, name = Path(sig.args[0]), sig.args[1]
+    assert name == classifier.class_names[2]
+    assert path.parent == tmp_path / "data" / name and path.exists()
+    second = Path(win.save_labelled(2))
+    assert second != path and path.exists() and second.exists()  # never over the first
+
+
+class _Flaky:
+    """A camera that delivers a few frames, then drops out mid-stream."""
+
+    def __init__(self, frames: int):
+        self.frames = frames
+        self.tick = threading.Event()
+
+    def read(self):
+        self.tick.wait(0.01)  # ~100 frames/s
+        if self.frames <= 0:
+            return False, None
+        self.frames -= 1
+        return True, np.full((48, 64, 3), 120, np.uint8)
+
+    def release(self):
+        pass
+
+
+def test_a_failing_source_shows_the_fault_and_reconnects(qtbot, make_window, classifier):
+    captures = [_Flaky(5), SourceError("Stream rtsp://op:****@cam7/live cannot be opened"),
+                _Flaky(10 ** 6)]
+    calls = []
+
+    def factory(source):
+        calls.append(source)
+        item = captures.pop(0) if captures else _Flaky(10 ** 6)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    win = make_window(capture_factory=factory)
+    statuses = []
+    win.status_changed.connect(statuses.append)
+    win.open_source(Source.url("rtsp://op:pa55word@cam7/live"))
+    assert "pa55word" not in win.url_edit.text() and "****" in win.url_edit.text()
+    qtbot.waitUntil(lambda: any(s.state is State.RECONNECTING for s in statuses), timeout=10000)
+    fault = next(s for s in statuses if s.state is State.RECONNECTING)
+    assert "disconnected" in fault.message and "reconnecting in" in fault.message
+    assert "rtsp://op:****@cam7/live" in fault.message
+    qtbot.waitUntil(lambda: [s.state for s in statuses].count(State.LIVE) >= 2, timeout=10000)
+    _next_result(qtbot, win, lambda r: r.frame.index > 5)  # results flow again
+    assert len(calls) == 3
+    assert all("pa55word" not in s.message for s in statuses)
+    assert "pa55word" not in win.status_text() and "pa55word" not in win.windowTitle()
+
+
+def test_pause_freezes_and_close_joins_the_threads(qtbot, make_window, video):
+    win = make_window()
+    win.open_source(Source.file(video))
+    _next_result(qtbot, win)
+    win.pause_action.trigger()
+    assert win.is_paused() and win.pause_button.text() == "Resume"
+    shown, captured, dropped = win._shown, win.stats()["captured"], win.stats()["dropped"]
+    # frames keep arriving (the source is still read, events are processed meanwhile) ...
+    qtbot.waitUntil(lambda: win.stats()["captured"] >= captured + 4)
+    assert win._shown is shown  # ... but the picture stays
+    assert win.stats()["dropped"] <= dropped + 1  # skipped while paused: not counted as dropped
+    win.set_paused(False)
+    _next_result(qtbot, win)
+    grabber, worker = win._grabber, win._worker
+    win.close()
+    assert worker.isFinished()
+    assert not grabber.running and grabber.join(0)
+    assert win.status().state is State.STOPPED
+
+
+def test_camera_list_and_bad_input_messages(qtbot, make_window, tmp_path):
+    win = make_window(camera_probe=lambda: [CameraInfo(0, 640, 480), CameraInfo(2, 0, 0)])
+    qtbot.waitUntil(lambda: win.camera_indices() == [0, 2])
+    assert win.camera_combo.itemText(0) == "Camera 0 (640x480)"
+    none = make_window(camera_probe=lambda: [])
+    qtbot.waitUntil(lambda: none.camera_combo.itemText(0) == "No camera found")
+    assert none.source_from_picker() is None  # a message instead of opening nothing
+    none.open_source(Source.file(tmp_path / "missing.mp4"))
+    qtbot.waitUntil(lambda: none.status().state is State.FAILED)
+    assert "missing.mp4: file not found" in none.status_text()
+
+
+def test_without_a_model_the_feed_is_shown_but_not_classified(qtbot, make_window, video):
+    win = make_window(provider=lambda: None)
+    win.open_source(Source.file(video))
+    qtbot.waitUntil(lambda: win._shown is not None)
+    assert win.prediction_label.text() == "No model"
+    assert win.stats()["results"] == 0
