@@ -48,13 +48,14 @@ def _never() -> bool:
 
 # ---- data ------------------------------------------------------------------------------------
 def gather_samples(folders: Sequence[str | Path] = (),
-                   verdicts: Sequence[tuple[str | Path, str]] = ()) -> tuple[list[Sample], list[Problem]]:
+                   verdicts: Sequence[tuple[str | Path, str]] = (),
+                   should_stop: ShouldStop = _never) -> tuple[list[Sample], list[Problem]]:
     """Labelled images from class folders (one sub-folder per class) and review verdicts
     ((image path, true class name) pairs), with the problems of the folders' layout."""
     samples: list[Sample] = []
     problems: list[Problem] = []
     for folder in folders:
-        s, p = scan_folder(folder)
+        s, p = scan_folder(folder, should_stop=should_stop)
         samples += s
         problems += p
     bad_names = sorted({label for _, label in verdicts
@@ -386,6 +387,9 @@ def main(argv=None) -> int:
     p.add_argument("--budget-min", type=float, default=DEFAULT_BUDGET_SECONDS / 60,
                    help="the default epochs fit this many minutes of training (default 15)")
     p.add_argument("--epochs", type=int, help="override the time-budgeted number of epochs")
+    p.add_argument("--rate", type=float, metavar="IMAGES_PER_S",
+                   help="assume this training speed instead of measuring it (reproduces the "
+                        "defaults of an earlier run)")
     p.add_argument("--min-per-class", type=int, default=5)
     p.add_argument("--leave-out-bad-files", action="store_true",
                    help="leave out unreadable and conflicting files instead of stopping")
@@ -435,8 +439,11 @@ def main(argv=None) -> int:
         scratch = args.scratch or card is None
         base = suggest_settings(counts, 1 / 70, current_bundle=current, current_card=card,
                                 class_names=names, from_scratch=scratch)
-        progress(0.0, "measuring the training speed of this PC")
-        spi = measure_seconds_per_image(replace(base, batch_size=16), names)
+        if args.rate:
+            spi = 1 / args.rate
+        else:
+            progress(0.0, "measuring the training speed of this PC")
+            spi = measure_seconds_per_image(replace(base, batch_size=16), names)
         config = suggest_settings(counts, spi, current_bundle=current, current_card=card,
                                   class_names=names, from_scratch=scratch,
                                   budget_seconds=args.budget_min * 60)

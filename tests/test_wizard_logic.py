@@ -139,11 +139,13 @@ def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsy
 
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
     (root / "pits" / "broken.png").write_bytes(b"nope")
-    args = ["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1"]
+    args = ["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
+            "--rate", "500"]
     assert retrain.main(args) == 2  # the unreadable file stops it
     assert str(root / "pits" / "broken.png") in capsys.readouterr().out
     assert retrain.main(args + ["--leave-out-bad-files", "--activate", "--name", "Plant"]) == 0
     out = capsys.readouterr().out
+    assert "measured 500 training images/s; 1 epochs" in out
     assert "same as: python -m training train" in out and "--init" in out
     assert "saved as plant-v1" in out and "now using plant-v1" in out
     lib = ModelLibrary()

@@ -168,9 +168,11 @@ def _listed(names: Sequence[str], limit: int = 6) -> str:
     return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def scan_folder(root: str | Path, source: str = "") -> tuple[list[Sample], list[Problem]]:
+def scan_folder(root: str | Path, source: str = "",
+                should_stop: ShouldStop = _never) -> tuple[list[Sample], list[Problem]]:
     """The labelled images of a folder with one sub-folder per class (images found recursively),
-    and the problems of its layout (missing folder, empty class folders, ignored files)."""
+    and the problems of its layout (missing folder, empty class folders, ignored files). Raises
+    InterruptedError when ``should_stop()`` turns true (a huge folder chosen by mistake)."""
     root = Path(root)
     source = source or str(root)
     if not root.exists():
@@ -188,8 +190,13 @@ def scan_folder(root: str | Path, source: str = "") -> tuple[list[Sample], list[
     ignored: list[str] = []
     empty: list[str] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in folder.rglob("*") if p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        files = []
+        for p in folder.rglob("*"):
+            if should_stop():
+                raise InterruptedError("cancelled while listing images")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts):
+                files.append(p)
+        files.sort()
         images = [p for p in files if is_image_file(p)]
         ignored.extend(str(p) for p in files if not is_image_file(p))
         if not images:
@@ -257,7 +264,7 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
     problems: list[Problem] = []
     if isinstance(source, (str, Path)):
         name = str(source)
-        samples, problems = scan_folder(source)
+        samples, problems = scan_folder(source, should_stop=should_stop)
     else:
         name = "selected images"
         samples = [s if isinstance(s, Sample) else Sample(Path(s[0]), str(s[1]), "list")

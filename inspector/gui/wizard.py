@@ -463,7 +463,7 @@ class DataPage(QWizardPage):
         wiz = self.wiz
 
         def work(job: _Job):
-            samples, layout = retrain.gather_samples(folders, verdicts)
+            samples, layout = retrain.gather_samples(folders, verdicts, job.should_stop)
             report = find_problems(samples, model_classes=wiz.model_classes,
                                    input_size=wiz.input_size, progress=job.progress,
                                    should_stop=job.should_stop)
