@@ -233,3 +233,17 @@ def test_cancel_leaves_no_bundle(tmp_path):
         train(data, tmp_path / "b", TrainConfig(epochs=3, batch_size=4, input_size=32), should_stop=stop)
     assert not (tmp_path / "b").exists()
     assert list(tmp_path.iterdir()) == [tmp_path / "d"]
+
+
+def test_cross_validation_reports_every_fold(tmp_path):
+    from training.train import TrainConfig, cross_validate, format_cv
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=6, size=16)
+    seen = []
+    result = cross_validate(data, TrainConfig(epochs=1, batch_size=4, input_size=32), folds=2,
+                            on_fold=seen.append)
+    assert [r["fold"] for r in result["results"]] == [1, 2]
+    assert sum(r["test"] for r in result["results"]) == 12
+    assert len(seen) == 2 and len(seen[0]["results"]) == 1
+    assert 0.0 <= result["accuracy_mean"] <= 1.0
+    assert "mean accuracy" in format_cv(result)

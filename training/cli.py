@@ -145,10 +145,15 @@ def cmd_cv(args) -> int:
 
     config = _config(args)
     only = [int(f) - 1 for f in args.only.split(",")] if args.only else None
-    result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only)
+
+    def save(result: dict) -> None:  # after every fold, so a stopped run keeps what it finished
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
+                            on_fold=save)
     print(format_cv(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    save(result)
     return 0
 
 

@@ -427,7 +427,8 @@ def _summary(report: dict | None) -> dict | None:
 
 def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), folds: int = 5,
                    progress: Progress = _quiet, should_stop: ShouldStop = _never,
-                   only_folds: Sequence[int] | None = None) -> dict:
+                   only_folds: Sequence[int] | None = None,
+                   on_fold: Callable[[dict], None] | None = None) -> dict:
     """Stratified k-fold cross-validation: each fold is held out once as the test set, the rest is
     split into training and validation (for the best-epoch checkpoint). Returns per-fold reports
     and mean and standard deviation of accuracy and macro F1."""
@@ -457,6 +458,12 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
         results.append({"fold": k + 1, "train": int(len(tr)), "validation": int(len(va)),
                         "test": int(len(test)), "best_epoch": res.best_epoch,
                         "fit_seconds": round(res.seconds, 1), **_summary(rep)})
+        if on_fold:
+            on_fold(_cv_summary(results, folds, config, ds, data_dir))
+    return _cv_summary(results, folds, config, ds, data_dir)
+
+
+def _cv_summary(results: list[dict], folds: int, config: TrainConfig, ds, data_dir) -> dict:
     accs = np.array([r["accuracy"] for r in results])
     f1s = np.array([r["macro_f1"] for r in results])
     return {"folds": folds, "config": config.describe(), "results": results,
