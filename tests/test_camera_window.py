@@ -217,6 +217,11 @@ def test_a_failing_source_shows_the_fault_and_reconnects(qtbot, make_window, cla
     assert len(calls) == 3
     assert all("pa55word" not in s.message for s in statuses)
     assert "pa55word" not in win.status_text() and "pa55word" not in win.windowTitle()
+    win.close()
+    from inspector.settings import settings_path
+
+    saved = settings_path().read_text()
+    assert "[camera]" in saved and "pa55word" not in saved  # nor in the settings file
 
 
 def test_pause_freezes_and_close_joins_the_threads(qtbot, make_window, video):

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSettings, QSize, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QImage, QKeySequence, QPainter, QPen
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton, QSizePolicy,
                                QSpinBox, QSplitter, QStackedWidget, QToolButton, QVBoxLayout,
                                QWidget)
@@ -314,6 +314,7 @@ class CameraWindow(QMainWindow):
         self._source: Source | None = None
         self._grabber: FrameGrabber | None = None
         self._worker: InferenceThread | None = None
+        self._old_workers: list[InferenceThread] = []
         self._config = LiveConfig()
         self._paused = False
         self._shown: Frame | None = None          # the frame on screen
@@ -344,6 +345,9 @@ class CameraWindow(QMainWindow):
         self._stats_timer.start()
         self._refresh_model()
         self.refresh_cameras()
+        app = QApplication.instance()
+        if app is not None:  # the app quitting with this window open still ends its threads
+            app.aboutToQuit.connect(self.stop_source)
 
     # ---- construction ------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -616,6 +620,8 @@ class CameraWindow(QMainWindow):
         self._model, self._model_known = model, True
         if self._worker is not None:
             self._worker.model = model
+        if self._grabber is not None:  # without a model nothing is taken: nothing is dropped
+            self._grabber.counting_drops = not self._paused and model is not None
         names = list(getattr(model, "class_names", []) or [])
         self.chart.set_classes(names)
         self._result = None
@@ -714,11 +720,11 @@ class CameraWindow(QMainWindow):
         grabber = FrameGrabber(source, factory=self._factory, policy=self._policy,
                                on_status=lambda st: self._grabber_status.emit(holder[0], st))
         holder.append(grabber)
-        worker = InferenceThread(grabber, self)
+        worker = InferenceThread(grabber)  # no Qt parent: only stop_source() ends it
         worker.model = self._model
         worker.config = self._config
         worker.paused = self._paused
-        grabber.counting_drops = not self._paused
+        grabber.counting_drops = not self._paused and self._model is not None
         worker.result_ready.connect(self._on_result)
         worker.failed.connect(self._on_analysis_failed)
         self._grabber, self._worker = grabber, worker
@@ -739,7 +745,8 @@ class CameraWindow(QMainWindow):
         if worker is not None:
             if not worker.wait(5000):
                 log.warning("the live analysis did not stop within 5 s")
-            worker.deleteLater()
+            self._old_workers.append(worker)  # keep the wrapper until its queued results drain
+            del self._old_workers[:-4]
         if grabber is not None:
             if not grabber.join(3.0):
                 log.warning("%s: a reader thread is still inside the driver; left behind",
@@ -795,6 +802,8 @@ class CameraWindow(QMainWindow):
             self._pending_roi = False  # a ROI chosen now wins over the one saved for the source
             self._roi_unsaved = not (w and h)
         self.view.roi = roi
+        if roi != self._config.roi:
+            self.view.set_result(None, None)  # the old region's labels and overlay no longer fit
         self._config = replace(self._config, roi=roi)
         self._push_config()
         self.roi_label.setText(f"Region: {roi.w}×{roi.h} px at ({roi.x}, {roi.y})" if roi else
@@ -824,6 +833,8 @@ class CameraWindow(QMainWindow):
         overlay = (self.overlay_combo.currentData() or cam.OVERLAY_CAM) \
             if self.overlay_check.isChecked() else None
         tile = self.tile_spin.value() if self.tile_check.isChecked() else None
+        if tile != self._config.tile:
+            self.view.set_result(None, None)  # the old grid no longer fits
         self._config = replace(self._config, overlay=overlay, tile=tile)
         self.overlay_combo.setEnabled(self.overlay_check.isChecked())
         self.tile_spin.setEnabled(self.tile_check.isChecked())
@@ -928,7 +939,7 @@ class CameraWindow(QMainWindow):
         if self._worker is not None:
             self._worker.paused = self._paused
         if self._grabber is not None:
-            self._grabber.counting_drops = not self._paused
+            self._grabber.counting_drops = not self._paused and self._model is not None
         if self._paused and self._result is not None:
             # show the analysed frame, so that picture, overlay and bars belong together
             self._shown = self._result.frame
