@@ -459,7 +459,7 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
                         "test": int(len(test)), "best_epoch": res.best_epoch,
                         "fit_seconds": round(res.seconds, 1), **_summary(rep)})
         if on_fold:
-            on_fold(_cv_summary(results, folds, config, ds, data_dir))
+            on_fold(_cv_summary(list(results), folds, config, ds, data_dir))
     return _cv_summary(results, folds, config, ds, data_dir)
 
 
