@@ -102,7 +102,7 @@ def throughput(bundle: Path, work: Path, n: int, batch: int) -> dict:
     clf = load_classifier(bundle)
     x = np.stack([clf.load(folder / f"img_{i:05d}.bmp") for i in range(batch * 4)])
 
-    def pure(seconds=4.0):
+    def pure(seconds=3.0):
         clf.classify(x[:batch])
         done, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
@@ -122,16 +122,16 @@ def throughput(bundle: Path, work: Path, n: int, batch: int) -> dict:
         assert rows == n, rows
         return n / dt
 
-    pure1 = pure()
-    cmd1 = command()
-    pure2 = pure()
-    cmd2 = command()
-    pure_rate = (pure1 + pure2) / 2
-    cmd_rate = (cmd1 + cmd2) / 2
+    # alternate the two measurements (3 rounds, medians): the machine's load drifts
+    pures, cmds = [], []
+    for _ in range(3):
+        pures.append(pure())
+        cmds.append(command())
+    pure_rate, cmd_rate = float(np.median(pures)), float(np.median(cmds))
     return {"images": n, "batch": batch, "model": clf.title, "device": clf.device,
             "pure_inference_img_s": round(pure_rate, 1), "classify_img_s": round(cmd_rate, 1),
             "ratio": round(cmd_rate / pure_rate, 3),
-            "runs": {"pure": [round(pure1, 1), round(pure2, 1)], "classify": [round(cmd1, 1), round(cmd2, 1)]}}
+            "runs": {"pure": [round(x, 1) for x in pures], "classify": [round(x, 1) for x in cmds]}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +260,9 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     bundle = get_bundle(args, work)
     print(f"bundle: {bundle}\nworkdir: {work}\ncpus: {os.cpu_count()}", flush=True)
-    results: dict = {"bundle": str(bundle), "cpus": os.cpu_count()}
+    results: dict = {"bundle": str(bundle), "cpus": os.cpu_count(),
+                     "load_average_at_start": os.getloadavg()}
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
     if "throughput" not in args.skip:
         r = throughput(bundle, work, args.throughput_images, args.batch)
@@ -283,6 +285,9 @@ def main() -> int:
         print(f"[3] GUI, {r['images']} images opened, classified and scrolled through: peak RSS "
               f"{r['peak_rss_mb']} MB (target < 1024 MB; {r['rss_after_model_mb']} MB after "
               f"loading the model; longest tick gap {r['max_gap_ms']} ms)", flush=True)
+    results["load_average_at_end"] = os.getloadavg()
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (on {os.cpu_count()} CPUs; "
+          "above that the GUI thread waits for a CPU, whatever the app does)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     return 0

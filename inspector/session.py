@@ -185,13 +185,13 @@ def _fsync_dir(folder: Path) -> None:
 # Items, filters, the session
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Verdict:
     label: str      # a class name, or UNSURE
     time: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Item:
     path: Path
     probs: np.ndarray | None = None   # (classes,) once classified

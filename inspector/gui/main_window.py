@@ -443,6 +443,9 @@ class MainWindow(QMainWindow):
         self._current = None
         self._shown_key = None
         self._n_done = 0
+        if self._classifying:  # the previous session's progress
+            self._classifying = False
+            self.progress.hide()
         self.thumb_model.set_session(session, self.generation)
         self._apply_view()
         title = session.root if session.root is not None else ""
@@ -480,9 +483,12 @@ class MainWindow(QMainWindow):
 
     def _on_model_progress(self, token: int, fraction: float, message: str) -> None:
         if token == self._load_token:
+            if self.progress.maximum() != 100 or self.progress.isHidden():
+                self.progress.setRange(0, 100)
+                self.progress.show()
             self.progress.setValue(round(fraction * 100))
             self.progress.setFormat(f"{message}… %p%")
-            self.statusBar().showMessage(message.capitalize())
+            self.statusBar().showMessage(message[:1].upper() + message[1:])
 
     def _on_model_failed(self, path: Path, message: str) -> None:
         self.progress.hide()

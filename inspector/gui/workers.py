@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
-from ..batch import DEFAULT_BATCH, Result, WorkQueue, classify_stream
+from ..batch import Result, WorkQueue, classify_stream
 
 
 def qimage_from_array(arr: np.ndarray) -> QImage:
@@ -146,12 +146,15 @@ class TaskRunner(QObject):
 
 class ClassifyWorker(QThread):
     """Classifies what is put into ``queue`` (keys of the caller's choosing), visible images
-    first (``queue.prioritize``), in batches; decoding overlaps with inference."""
+    first (``queue.prioritize``), in batches; decoding overlaps with inference. Batches are
+    smaller than the batch command's: the model's activations for 16 images of 200x200 take
+    ~60 MB less than for 32, the selected image's inspection waits less for the model, and
+    what scrolls into view is reached sooner; throughput hardly differs on a CPU."""
 
     results = Signal(object)  # list[inspector.batch.Result]
     idle = Signal()
 
-    def __init__(self, classifier, batch_size: int = DEFAULT_BATCH, decode_threads: int = 2,
+    def __init__(self, classifier, batch_size: int = 16, decode_threads: int = 2,
                  parent: QObject | None = None):
         super().__init__(parent)
         self.classifier = classifier
