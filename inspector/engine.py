@@ -86,6 +86,7 @@ class Classifier:
         self.classifier_weights = np.asarray(self.model.get_layer("classifier").kernel)
         self.device = device_name()
         self._predict_fn = None
+        self._inspect_fn = None
 
     @property
     def title(self) -> str:
@@ -105,6 +106,15 @@ class Classifier:
             self._predict_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         return self._predict_fn
 
+    def _inspect_compiled(self):
+        if self._inspect_fn is None:
+            import tensorflow as tf
+
+            inspect = self._inspect
+            self._inspect_fn = tf.function(lambda x: inspect([x], training=False),
+                                           reduce_retracing=True)
+        return self._inspect_fn
+
     def classify(self, images: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 model inputs -> (N, classes) probabilities."""
         images = np.asarray(images)
@@ -119,7 +129,7 @@ class Classifier:
         """Probabilities and attention for one (S, S, 3) uint8 model input."""
         x = np.asarray(image, np.float32)[None]
         with self._lock:
-            out = self._inspect(x, training=False)
+            out = self._inspect_compiled()(x)
         out = {k: np.asarray(v)[0] for k, v in out.items()}
         blocks = []
         for name in self.se_block_names:
@@ -155,6 +165,8 @@ def load_classifier(path: str | Path | None = None,
     bundle = load_bundle(path or bundled_model_dir())
     progress(0.85, "preparing the model")
     clf = Classifier(bundle)
-    clf.classify(np.zeros((1, clf.input_size, clf.input_size, 3), np.uint8))  # warm-up trace
+    blank = np.zeros((clf.input_size, clf.input_size, 3), np.uint8)
+    clf.classify(blank[None])  # warm-up traces, so the first real image is fast
+    clf.inspect(blank)
     progress(1.0, f"{clf.title} ready on {clf.device}")
     return clf
