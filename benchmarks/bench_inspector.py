@@ -186,16 +186,21 @@ def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) ->
     scroller.setInterval(150 if not scroll_all else 40)
     scroller.timeout.connect(scroll)
 
+    finished = []
     done = QEventLoop()
-    w.classification_done.connect(done.quit)
+    w.classification_done.connect(lambda: (finished.append(1), done.quit()))
+    opened = QEventLoop()
+    w.session_opened.connect(opened.quit)
     QTimer.singleShot(int(timeout_s * 1000), done.quit)
+    QTimer.singleShot(int(timeout_s * 1000), opened.quit)
     t0 = time.perf_counter()
     ticker.start()
     scroller.start()
-    w.open_folder(folder)
+    w.open_folder(folder)        # lists the folder in the background; ticks go on meanwhile
+    opened.exec()
     t_open = time.perf_counter() - t0
-    last[0] = clock.nsecsElapsed()   # opening itself is measured separately (t_open)
-    done.exec()
+    if not finished:
+        done.exec()
     elapsed = time.perf_counter() - t0
     ticker.stop()
     classified = sum(1 for it in w.session.items if it.probs is not None)
@@ -277,7 +282,7 @@ def main() -> int:
         print(f"[2] GUI, {r['images']} images classified in {r['seconds']} s ({r['img_s']} img/s) "
               f"while scrolling: longest gap between 10 ms ticks {r['max_gap_ms']} ms "
               f"(p99 {r['p99_gap_ms']} ms, {r['gaps_over_50ms']} gaps > 50 ms; target < 50 ms); "
-              f"folder opened in {r['open_folder_s']} s", flush=True)
+              f"folder listed in {r['open_folder_s']} s (in the background)", flush=True)
     if "memory" not in args.skip:
         folder = write_images(work / f"imgs-{args.memory_images}", args.memory_images)
         r = run_child(bundle, folder, True, args.timeout)

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from training.images import is_image_file
+from training.images import IMAGE_SUFFIXES
 
 UNSURE = "unsure"
 JOURNAL_NAME = "steel-inspector-journal.jsonl"
@@ -35,18 +35,27 @@ class JournalError(Exception):
 
 def scan_images(folder: str | Path, recursive: bool = True) -> list[Path]:
     """Image files in a folder (by suffix), sorted by their path, optionally in sub-folders.
-    Hidden files and folders (names starting with a dot) are skipped."""
-    folder = Path(folder)
-    found: list[Path] = []
+    Hidden files and folders (names starting with a dot) are skipped. (String operations, not
+    pathlib, until the end: 20,000 files are listed in a fraction of a second.)"""
+    base = os.fspath(folder)
+    found: list[tuple[str, str]] = []  # (path relative to the folder, full path)
     if recursive:
-        for dirpath, dirnames, filenames in os.walk(folder):
+        for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            base = Path(dirpath)
-            found.extend(base / f for f in filenames if not f.startswith(".") and is_image_file(f))
+            rel_dir = os.path.relpath(dirpath, base)
+            rel_dir = "" if rel_dir == "." else rel_dir + os.sep
+            found.extend((rel_dir + f, os.path.join(dirpath, f)) for f in filenames
+                         if not f.startswith(".") and os.path.splitext(f)[1].lower() in _SUFFIXES)
     else:
-        found = [p for p in folder.iterdir()
-                 if p.is_file() and not p.name.startswith(".") and is_image_file(p)]
-    return sorted(found, key=lambda p: _natural_key(str(p.relative_to(folder))))
+        with os.scandir(base) as it:
+            found = [(e.name, e.path) for e in it
+                     if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in _SUFFIXES
+                     and e.is_file()]
+    found.sort(key=lambda rf: _natural_key(rf[0]))
+    return [Path(full) for _, full in found]
+
+
+_SUFFIXES = frozenset(IMAGE_SUFFIXES)
 
 
 def _natural_key(s: str):
@@ -82,7 +91,9 @@ class Journal:
     """
 
     def __init__(self, root: str | Path):
-        self.root = Path(root).absolute()
+        self.root = Path(os.path.abspath(root))
+        root_s = str(self.root)
+        self._prefix = root_s if root_s.endswith(os.sep) else root_s + os.sep
         self.local_path = self.root / JOURNAL_NAME
         self.fallback_path = fallback_journal_path(self.root)
         self.path = self.local_path if self._local_ok() else self.fallback_path
@@ -98,11 +109,10 @@ class Journal:
 
     def key(self, path: str | Path) -> str:
         """How a path is named in the journal: relative to the root when inside it."""
-        p = Path(path).absolute()
-        try:
-            return p.relative_to(self.root).as_posix()
-        except ValueError:
-            return p.as_posix()
+        full = os.path.abspath(path)
+        if full.startswith(self._prefix):
+            return full[len(self._prefix):].replace(os.sep, "/")
+        return Path(full).as_posix()
 
     def resolve(self, key: str) -> Path:
         p = Path(key)
@@ -242,14 +252,14 @@ class ReviewSession:
     items: list[Item] = field(default_factory=list)
 
     def __post_init__(self):
-        self._index: dict[Path, int] = {Path(it.path).absolute(): i for i, it in enumerate(self.items)}
+        self._index: dict[str, int] = {os.path.abspath(it.path): i for i, it in enumerate(self.items)}
         self._journal_records: dict[str, dict] = {}
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
     def open_folder(cls, folder: str | Path, recursive: bool = True, class_names: Sequence[str] = (),
                     threshold: float = 0.8, journal: bool = True) -> "ReviewSession":
-        folder = Path(folder).absolute()
+        folder = Path(os.path.abspath(folder))
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: not a folder")
         s = cls(list(class_names), threshold, root=folder,
@@ -261,7 +271,7 @@ class ReviewSession:
     @classmethod
     def open_files(cls, paths: Iterable[str | Path], class_names: Sequence[str] = (),
                    threshold: float = 0.8, journal: bool = True) -> "ReviewSession":
-        paths = [Path(p).absolute() for p in paths]
+        paths = [Path(os.path.abspath(p)) for p in paths]
         root = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else None
         s = cls(list(class_names), threshold, root=root,
                 journal=Journal(root) if (journal and root is not None) else None)
@@ -276,22 +286,23 @@ class ReviewSession:
     def add_paths(self, paths: Iterable[str | Path]) -> list[int]:
         """Adds images not yet in the session; returns the new items' indices."""
         new = []
+        records = self._journal_records if self.journal is not None else None
         for p in paths:
-            p = Path(p).absolute()
-            if p in self._index:
+            full = os.path.abspath(p)
+            if full in self._index:
                 continue
-            item = Item(p)
-            if self.journal is not None:
-                rec = self._journal_records.get(self.journal.key(p))
+            item = Item(p if isinstance(p, Path) and str(p) == full else Path(full))
+            if records:
+                rec = records.get(self.journal.key(full))
                 if rec and rec.get("verdict"):
                     item.verdict = Verdict(str(rec["verdict"]), str(rec.get("time", "")))
-            self._index[p] = len(self.items)
+            self._index[full] = len(self.items)
             self.items.append(item)
-            new.append(self._index[p])
+            new.append(self._index[full])
         return new
 
     def index_of(self, path: str | Path) -> int | None:
-        return self._index.get(Path(path).absolute())
+        return self._index.get(os.path.abspath(path))
 
     def __len__(self) -> int:
         return len(self.items)

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self._classifying = False                 # classification of the session under way
         self._progress_clock = QElapsedTimer()
         self._load_token = 0
+        self._open_token = 0
         self._classify: ClassifyWorker | None = None
         self._dialogs: list[QWidget] = []         # child windows kept alive
         self._verdict_actions: list[QAction] = []
@@ -390,20 +391,20 @@ class MainWindow(QMainWindow):
         if len(paths) == 1 and paths[0].is_dir():
             self.open_folder(paths[0])
         elif paths:
-            self.open_files(collect_paths(paths, self.recursive_action.isChecked()))
+            recursive, names, threshold = (self.recursive_action.isChecked(), self._class_names(),
+                                           self.session.threshold)
+            self._open_in_background(
+                lambda: ReviewSession.open_files(collect_paths(paths, recursive), names, threshold),
+                f"Opening {len(paths)} items…", paths[0].absolute().parent)
 
     def open_folder(self, folder: str | Path, recursive: bool | None = None) -> None:
+        """Lists the folder's images in the background (a network share can take a while) and
+        then shows them; ``session_opened`` tells when."""
         recursive = self.recursive_action.isChecked() if recursive is None else recursive
-        try:
-            session = ReviewSession.open_folder(folder, recursive, self._class_names(),
-                                                self.session.threshold)
-        except OSError as exc:
-            self._inform("Cannot open folder", f"{folder}: {exc.strerror or exc}")
-            return
-        self.settings.set(Key.LAST_FOLDER, str(Path(folder).absolute()))
-        self._set_session(session)
-        if not len(session):
-            self.statusBar().showMessage(f"No images (BMP, PNG, JPEG, TIFF) in {folder}", 8000)
+        folder = Path(folder)
+        names, threshold = self._class_names(), self.session.threshold
+        self._open_in_background(lambda: ReviewSession.open_folder(folder, recursive, names, threshold),
+                                 f"Opening {folder}…", folder.absolute())
 
     def open_files(self, paths: Iterable[str | Path]) -> None:
         paths = [Path(p) for p in paths]
@@ -412,6 +413,30 @@ class MainWindow(QMainWindow):
         session = ReviewSession.open_files(paths, self._class_names(), self.session.threshold)
         self.settings.set(Key.LAST_FOLDER, str(paths[0].absolute().parent))
         self._set_session(session)
+
+    def _open_in_background(self, make_session, message: str, last_folder: Path) -> None:
+        self._open_token += 1
+        token = self._open_token
+        self.statusBar().showMessage(message)
+        self.list.setCursor(Qt.CursorShape.BusyCursor)
+        self._tasks.start(lambda progress, should_stop: make_session(),
+                          done=lambda session, t=token: self._opened(t, session, last_folder),
+                          failed=lambda msg, t=token: self._open_failed(t, msg))
+
+    def _opened(self, token: int, session: ReviewSession, last_folder: Path) -> None:
+        if token != self._open_token:
+            return  # something else was opened meanwhile
+        self.list.unsetCursor()
+        self.statusBar().clearMessage()
+        self.settings.set(Key.LAST_FOLDER, str(last_folder))
+        self._set_session(session)
+        if not len(session):
+            self.statusBar().showMessage(f"No images (BMP, PNG, JPEG, TIFF) in {last_folder}", 8000)
+
+    def _open_failed(self, token: int, message: str) -> None:
+        if token == self._open_token:
+            self.list.unsetCursor()
+            self._inform("Cannot open", message)
 
     def add_files(self, paths: Iterable[str | Path]) -> list[int]:
         """Adds images to the session under review (e.g. camera snapshots); returns indices."""
@@ -436,6 +461,7 @@ class MainWindow(QMainWindow):
             self._classify.queue.clear()
         if self.classifier is not None:
             card = self.classifier.card or {}
+            session.class_names = list(self.classifier.class_names)
             session.model_name = str(card.get("name", ""))
             session.model_version = str(card.get("version", ""))
         session.threshold = self.threshold.value() / 100.0
@@ -476,10 +502,11 @@ class MainWindow(QMainWindow):
         self.progress.setValue(0)
         self.progress.setFormat("loading model… %p%")
         self.progress.show()
-        task = self._tasks.start(lambda progress, should_stop: load_classifier(path, progress))
-        task.signals.progress.connect(lambda f, m, t=token: self._on_model_progress(t, f, m))
-        task.signals.done.connect(lambda clf, t=token, p=path: t == self._load_token and self._set_classifier(clf, p))
-        task.signals.failed.connect(lambda msg, t=token, p=path: t == self._load_token and self._on_model_failed(p, msg))
+        self._tasks.start(
+            lambda progress, should_stop: load_classifier(path, progress),
+            progress=lambda f, m, t=token: self._on_model_progress(t, f, m),
+            done=lambda clf, t=token, p=path: t == self._load_token and self._set_classifier(clf, p),
+            failed=lambda msg, t=token, p=path: t == self._load_token and self._on_model_failed(p, msg))
 
     def _on_model_progress(self, token: int, fraction: float, message: str) -> None:
         if token == self._load_token:

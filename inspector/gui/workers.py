@@ -126,9 +126,20 @@ class TaskRunner(QObject):
         self.pool.setMaxThreadCount(2)
         self._tasks: set[Task] = set()
 
-    def start(self, fn: Callable[..., Any]) -> Task:
+    def start(self, fn: Callable[..., Any], done: Callable[[Any], Any] | None = None,
+              failed: Callable[[str], Any] | None = None,
+              progress: Callable[[float, str], Any] | None = None) -> Task:
+        """Runs ``fn(progress, should_stop)`` in the pool; the callbacks are connected before it
+        starts (a quick task could otherwise finish before anyone listens) and run in the GUI
+        thread."""
         task = Task(fn)
         self._tasks.add(task)
+        if progress is not None:
+            task.signals.progress.connect(progress)
+        if done is not None:
+            task.signals.done.connect(done)
+        if failed is not None:
+            task.signals.failed.connect(failed)
         task.signals.done.connect(lambda _=None, t=task: self._tasks.discard(t))
         task.signals.failed.connect(lambda _=None, t=task: self._tasks.discard(t))
         self.pool.start(task)
