@@ -106,8 +106,8 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
                 if not batch:
                     exhausted = True
                     break
-                inflight.append([(k, Path(p), pool.submit(_decode, classifier.load, Path(p)))
-                                 for k, p in batch])
+                batch = [(k, p if isinstance(p, Path) else Path(p)) for k, p in batch]
+                inflight.append([(k, p, pool.submit(_decode, classifier.load, p)) for k, p in batch])
             if not inflight or should_stop():
                 break
             batch = inflight.popleft()
@@ -217,7 +217,7 @@ class WorkQueue:
             for k, p in items:
                 if k not in self._pending:
                     self._order.append(k)
-                self._pending[k] = Path(p)
+                self._pending[k] = p if isinstance(p, Path) else Path(p)  # Path(Path) re-parses
             self._cond.notify_all()
 
     def prioritize(self, keys: Iterable[Hashable]) -> None:

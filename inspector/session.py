@@ -208,14 +208,16 @@ class Item:
     error: str | None = None          # why it could not be classified
     classified_at: str | None = None
     verdict: Verdict | None = None
+    label_index: int | None = None    # argmax of probs, kept with them (sorting 20,000 images
+    confidence: float | None = None   # must not call numpy 20,000 times)
 
-    @property
-    def label_index(self) -> int | None:
-        return None if self.probs is None else int(np.argmax(self.probs))
-
-    @property
-    def confidence(self) -> float | None:
-        return None if self.probs is None else float(np.max(self.probs))
+    def set_probs(self, probs: np.ndarray | None) -> None:
+        self.probs = None if probs is None else np.asarray(probs, np.float32).copy()
+        if self.probs is None or not self.probs.size:
+            self.label_index = self.confidence = None
+        else:
+            self.label_index = int(np.argmax(self.probs))
+            self.confidence = float(self.probs[self.label_index])
 
 
 class Sort(Enum):
@@ -316,19 +318,19 @@ class ReviewSession:
 
     def clear_predictions(self) -> None:
         for it in self.items:
-            it.probs = None
+            it.set_probs(None)
             it.error = None
             it.classified_at = None
 
     def set_prediction(self, index: int, probs: np.ndarray) -> None:
         it = self.items[index]
-        it.probs = np.asarray(probs, np.float32).copy()
+        it.set_probs(probs)
         it.error = None
         it.classified_at = now_iso()
 
     def set_error(self, index: int, problem: str) -> None:
         it = self.items[index]
-        it.probs = None
+        it.set_probs(None)
         it.error = problem
         it.classified_at = now_iso()
 
