@@ -33,8 +33,7 @@ class LiteRTPredictor:
     kind = "tflite"
 
     def __init__(self, path: str | Path, class_names, input_size: int, num_threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
+        Interpreter = _interpreter_class()
         self.path = Path(path)
         self.class_names = list(class_names)
         self.input_size = input_size
@@ -66,6 +65,30 @@ class LiteRTPredictor:
             self.interpreter.invoke()
             out[i] = self._dequantize(self.interpreter.get_tensor(self._out["index"]))[0]
         return out
+
+
+def _interpreter_class():
+    """LiteRT's interpreter, or TensorFlow's own when TensorFlow is already loaded: two TFLite
+    runtimes in one process crash (seen: a segfault in allocate_tensors after an int8
+    conversion), so a process that converted models also runs them with TensorFlow's."""
+    import sys
+    import warnings
+
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        def tf_interpreter(model_path, num_threads=None):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return tf.lite.Interpreter(
+                    model_path=model_path, num_threads=num_threads,
+                    experimental_op_resolver_type=  # TF's XNNPACK refused the 11x11 layer
+                    tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+
+        return tf_interpreter
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter
 
 
 def open_predictor(path: str | Path, num_threads: int | None = None):
