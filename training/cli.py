@@ -150,8 +150,16 @@ def cmd_cv(args) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
+    previous = []
+    if args.resume and args.json and Path(args.json).exists():
+        earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        if earlier.get("config") != json.loads(json.dumps(config.describe())) or \
+                earlier.get("folds") != args.folds:
+            raise ValueError(f"{args.json}: written by a run with other settings; cannot resume")
+        previous = earlier.get("results", [])
+        print(f"resuming: folds {[r['fold'] for r in previous]} already done", file=sys.stderr)
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
-                            on_fold=save)
+                            on_fold=save, previous=previous)
     print(format_cv(result))
     save(result)
     return 0
@@ -224,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data", required=True)
     c.add_argument("--folds", type=int, default=5)
     c.add_argument("--only", help="run only these folds (1-based, comma-separated)")
-    c.add_argument("--json")
+    c.add_argument("--json", help="write the report here (after every fold)")
+    c.add_argument("--resume", action="store_true",
+                   help="keep the folds already in --json (same settings) and run the rest")
     _add_config_args(c)
     c.set_defaults(func=cmd_cv)
 

@@ -40,7 +40,7 @@ def _never() -> bool:
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run; saved in the model card."""
-    design: str = "B"
+    design: str = "A"  # chosen by validation; see the README ("Which design")
     epochs: int = 50
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -428,10 +428,12 @@ def _summary(report: dict | None) -> dict | None:
 def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), folds: int = 5,
                    progress: Progress = _quiet, should_stop: ShouldStop = _never,
                    only_folds: Sequence[int] | None = None,
-                   on_fold: Callable[[dict], None] | None = None) -> dict:
+                   on_fold: Callable[[dict], None] | None = None,
+                   previous: Sequence[dict] = ()) -> dict:
     """Stratified k-fold cross-validation: each fold is held out once as the test set, the rest is
     split into training and validation (for the best-epoch checkpoint). Returns per-fold reports
-    and mean and standard deviation of accuracy and macro F1."""
+    and mean and standard deviation of accuracy and macro F1. ``previous`` holds fold results of
+    an earlier, interrupted run of the same configuration; those folds are not trained again."""
     from .predict import KerasPredictor
 
     ds = data_mod.scan_dataset(data_dir, config.class_names)
@@ -439,8 +441,9 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
                                 should_stop)
     fold_idx = data_mod.stratified_folds(ds, folds, config.seed)
     names = ds.class_names
-    results = []
-    todo = list(only_folds) if only_folds else list(range(folds))
+    results = list(previous)
+    done = {r["fold"] - 1 for r in results}
+    todo = [k for k in (only_folds if only_folds else range(folds)) if k not in done]
     for n, k in enumerate(todo):
         test = fold_idx[k]
         rest = np.concatenate([fold_idx[j] for j in range(folds) if j != k])
@@ -460,6 +463,7 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
                         "fit_seconds": round(res.seconds, 1), **_summary(rep)})
         if on_fold:
             on_fold(_cv_summary(list(results), folds, config, ds, data_dir))
+    results.sort(key=lambda r: r["fold"])
     return _cv_summary(results, folds, config, ds, data_dir)
 
 
