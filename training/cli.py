@@ -124,6 +124,17 @@ def cmd_evaluate(args) -> int:
     if ds.class_names != predictor.class_names:
         raise data_mod.DatasetError(
             f"{args.data}: classes {ds.class_names} differ from the model's {predictor.class_names}")
+    if args.split:
+        bundle_dir = Path(args.model).parent if Path(args.model).is_file() else Path(args.model)
+        split_file = bundle_dir / "split.json"
+        if not split_file.exists():
+            raise data_mod.DatasetError(f"{bundle_dir}: no split.json, so no {args.split} split")
+        wanted = set(json.loads(split_file.read_text(encoding="utf-8"))[args.split])
+        keep = [i for i in range(len(ds)) if ds.relative(i) in wanted]
+        if len(keep) != len(wanted):
+            raise data_mod.DatasetError(f"{args.data}: {len(wanted) - len(keep)} file(s) of the "
+                                        f"bundle's {args.split} split are missing")
+        ds = ds.subset(keep)
     images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
     t = time.perf_counter()
     probs = predictor.predict(images)
@@ -224,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True)
     e.add_argument("--json", help="write the report as JSON here")
     e.add_argument("--png", help="write the confusion matrix as a PNG here")
+    e.add_argument("--split", choices=("train", "validation", "test"),
+                   help="evaluate only this split of the bundle's own data (from its split.json)")
     e.add_argument("--classes-from-model", action="store_true",
                    help="use only the model's classes from the data folder")
     e.set_defaults(func=cmd_evaluate)
