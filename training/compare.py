@@ -33,7 +33,8 @@ def build_baseline(name: str, num_classes: int, input_size: int, weights: str | 
     from .model import build_ssdc_mininet
 
     if name == "ssdc_mininet":
-        return build_ssdc_mininet("B", num_classes, input_size), input_size, "scratch"
+        design = TrainConfig().design
+        return build_ssdc_mininet(design, num_classes, input_size), input_size, "scratch"
     shape = (input_size, input_size, 3)
     if name.startswith("mobilenet_"):
         alpha = float(name.split("_")[1])
