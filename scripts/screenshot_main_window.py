@@ -69,7 +69,10 @@ def train_stand_in(out: Path, size: int = 200, epochs: int = 25) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bundle")
+    ap.add_argument("--bundle", help="model bundle (e.g. resources/ssdc-mininet)")
+    ap.add_argument("--images", help="a folder of images to show instead of synthetic textures "
+                                     "(its files are copied to a temporary folder)")
+    ap.add_argument("--pick", default="scratches", help="class of the image to select")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     args = ap.parse_args()
     work = Path(tempfile.gettempdir()) / "inspector-screenshots"
@@ -81,7 +84,12 @@ def main() -> int:
 
     shutil.rmtree(work / "home", ignore_errors=True)  # default settings: grid, 80 % threshold
     os.environ["STEEL_INSPECTOR_HOME"] = str(work / "home")
-    folder = make_folder(work)
+    if args.images:
+        folder = work / "coil-2291"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(args.images, folder)
+    else:
+        folder = make_folder(work)
     for stale in folder.glob("*.jsonl"):
         stale.unlink()
 
@@ -112,7 +120,7 @@ def main() -> int:
     if not finished:
         wait(w.classification_done)
     s = w.session
-    target = next(i for i in range(8, len(s)) if s.predicted_name(i) == "scratches"
+    target = next(i for i in range(8, len(s)) if s.predicted_name(i) == args.pick
                   and not s.needs_review(i))
     # a few verdicts just before it, as after some minutes of review: accepted, overridden, unsure
     for i, verdict in zip(range(target - 5, target), ("accept", "accept", "patches", UNSURE, "accept")):
@@ -124,7 +132,7 @@ def main() -> int:
     w.select(target)
     while w.shown_index() != target:
         wait(w.inspection_shown, 10000)
-    w.panel.set_source("se6")
+    w.panel.set_source(w.classifier.se_block_names[-1])
     w.panel.set_opacity(0.55)
     for _ in range(20):
         app.processEvents()
@@ -135,6 +143,9 @@ def main() -> int:
     w._set_grid(False)
     w.set_filter("Needs review")
     r = w.thumb_model.rowCount()
+    if not r:  # nothing below the threshold (a well-trained model): show the whole list
+        w.set_filter("All images")
+        r = w.thumb_model.rowCount()
     if r:
         idx = w.thumb_model.session_index(0)
         w.select(idx)
