@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
 import numpy as np
+
+from training.bundle import replace_file_atomic
 
 from .session import UNSURE, ReviewSession
 
@@ -109,17 +109,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     """Writes a file via a temporary file beside it, so that a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file_atomic(path, text.encode("utf-8"))
     return path
 
 
