@@ -43,6 +43,16 @@ def keras_rates(model, size: int) -> dict:
 
 
 def litert_rates(path: Path, size: int) -> dict:
+    """Measured in a child process that never loads TensorFlow: LiteRT and TensorFlow's own
+    TFLite runtime in one process crash."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, __file__, "--litert", str(path), str(size)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _litert_rates_here(path: Path, size: int) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
     out = {}
@@ -79,6 +89,10 @@ def train_rate(model, size: int, steps: int = 6, batch: int = 32) -> float:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--litert"]:
+        print(json.dumps(_litert_rates_here(Path(argv[1]), int(argv[2]))))
+        return 0
     import keras
 
     from training.bundle import TFLITE_FILES, load_bundle

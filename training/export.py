@@ -26,7 +26,8 @@ def _concrete_function(model):
 
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    spec = tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32, name="pixels")
+    # Batch size left open: the interpreter starts at batch 1 and can be resized to any batch.
+    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32, name="pixels")
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     return convert_variables_to_constants_v2(fn)  # frozen: the calibrator reads no variables
 
