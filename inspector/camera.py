@@ -813,6 +813,7 @@ class LiveResult:
     overlay: str | None = None
     t_start: float = 0.0
     t_done: float = 0.0
+    config: LiveConfig | None = None  # what it was computed for (a display drops stale results)
 
     @property
     def label(self) -> int:
@@ -877,7 +878,7 @@ def analyse(model: _Model, frame: Frame, config: LiveConfig,
     else:
         tile_probs = np.asarray(model.classify(np.stack(inputs)), np.float32)
     return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs.mean(axis=0),
-                      list(model.class_names), heat, config.overlay, t_start, clock())
+                      list(model.class_names), heat, config.overlay, t_start, clock(), config)
 
 
 class LiveStats:
@@ -889,8 +890,12 @@ class LiveStats:
         self.count = 0
 
     def add(self, result: LiveResult) -> None:
-        self._done.append(result.t_done)
-        self._lat.append(result.latency)
+        self.record(result.t_done, result.latency)
+
+    def record(self, t_done: float, latency: float) -> None:
+        """One result, by its completion time and capture-to-result latency (seconds)."""
+        self._done.append(t_done)
+        self._lat.append(latency)
         self.count += 1
 
     def reset(self) -> None:

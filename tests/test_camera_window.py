@@ -3,12 +3,14 @@ a fake capture injected through the window's factory for one that fails mid-stre
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
 
 from inspector import camera as cam
 from inspector.camera import CameraInfo, ReconnectPolicy, Roi, Source, SourceError, State
@@ -153,6 +155,51 @@ def test_snapshot_emits_an_existing_png_of_the_roi(qtbot, make_window, video):
     with qtbot.waitSignal(win.snapshot_taken, timeout=5000) as sig2:
         win.snapshot()
     assert Path(sig2.args[0]) != path and cv2.imread(sig2.args[0]).shape == (120, 160, 3)
+
+
+def _keep_gui_busy_until(condition, timeout: float = 10.0) -> None:
+    """Blocks the GUI thread (no events processed) while the worker goes on: a GUI thread that
+    falls behind the analysis, as under a loaded CPU."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the worker made no progress"
+        time.sleep(0.005)
+
+
+def test_a_result_and_its_frame_are_on_screen_together(qtbot, make_window, video):
+    win = make_window()
+    win._display_timer.stop()  # the display timer has not ticked yet when the first result comes
+    win.open_source(Source.file(video))
+    r = _next_result(qtbot, win)
+    assert win.view.frame_size() == (160, 120) and win._shown.index >= r.frame.index
+    with qtbot.waitSignal(win.snapshot_taken, timeout=5000):
+        win.snapshot_action.trigger()  # a result on screen: a frame to save
+
+
+def test_a_busy_gui_shows_the_newest_result_for_the_current_roi(qtbot, make_window, classifier,
+                                                                video):
+    win = make_window()
+    win.overlay_check.setChecked(False)
+    win.open_source(Source.file(video))
+    first = Roi(0, 0, 96, 96)
+    win.set_roi(first)
+    _next_result(qtbot, win, lambda r: r.roi == first)
+    grabber = win._grabber
+    taken = grabber.stats.taken
+    _keep_gui_busy_until(lambda: grabber.stats.taken >= taken + 3)  # results for `first` wait
+    second = Roi(40, 20, 64, 64)
+    win.set_roi(second)
+    QApplication.processEvents()
+    # what was computed for the old region is not shown over the new one
+    assert win.view.result is None or win.view.result.roi == second
+    shown = _next_result(qtbot, win, lambda r: r.roi == second).frame.index
+    taken = grabber.stats.taken
+    _keep_gui_busy_until(lambda: grabber.stats.taken >= taken + 3)  # several results pile up
+    r = _next_result(qtbot, win, lambda r: r.frame.index > shown)
+    # the bars show the result just announced (not one of a backlog processed with it)
+    expected = classifier.classify(classifier.prepare(second.crop(r.frame.image)))[0]
+    np.testing.assert_allclose(win.chart.values(), expected, atol=1e-5)
+    assert win.stats()["results"] >= 5  # results passed over still count as classified
 
 
 def test_shift_number_files_the_frame_under_a_class(qtbot, make_window, classifier, video, tmp_path):

@@ -4,7 +4,8 @@ attention overlay; pause, take snapshots for review, or file frames under a clas
 
 Everything that takes time runs elsewhere: :class:`inspector.camera.FrameGrabber` reads the source
 in its own threads and keeps only the newest frame; one :class:`InferenceThread` (a QThread)
-analyses newest frames one at a time and hands results over by signal. This module only arranges
+analyses newest frames one at a time and keeps only its newest result for the window, which it
+announces by signal (results never queue up behind a busy GUI thread). This module only arranges
 widgets and forwards signals.
 """
 from __future__ import annotations
@@ -89,10 +90,14 @@ class _CameraSettings:
 # The inference worker
 
 class InferenceThread(QThread):
-    """Runs :func:`inspector.camera.inference_loop` for one grabber; emits each result with its
-    attention overlay already coloured (a QImage that owns its pixels), or None."""
+    """Runs :func:`inspector.camera.inference_loop` for one grabber. Like the grabber with frames,
+    it keeps only the newest result (with its attention overlay already coloured: a QImage that
+    owns its pixels, or None) and emits ``result_ready(self)`` when one waits where none waited;
+    the GUI thread collects it with :meth:`take`. So at most one notification is ever queued: a
+    GUI thread that falls behind shows the newest result next, never a backlog of old ones (which
+    also showed a result other than the one just announced)."""
 
-    result_ready = Signal(object, object, object)   # this worker, LiveResult, QImage | None
+    result_ready = Signal(object)   # this worker: take() has a result
     failed = Signal(str)
 
     def __init__(self, grabber: FrameGrabber, parent=None):
@@ -102,16 +107,32 @@ class InferenceThread(QThread):
         self.config = LiveConfig()           # swapped as a whole from the GUI thread
         self.paused = False
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._newest: tuple[LiveResult, QImage | None] | None = None
+        self._timings: list[tuple[float, float]] = []   # (t_done, latency) of every result
 
     def stop(self) -> None:
         self._stop.set()
+
+    def take(self) -> tuple[tuple[LiveResult, QImage | None] | None, list[tuple[float, float]]]:
+        """The newest result and its overlay (None if none is waiting), and the (completion time,
+        latency) of every result since the last call (for the rate and latency statistics)."""
+        with self._lock:
+            newest, timings = self._newest, self._timings
+            self._newest, self._timings = None, []
+        return newest, timings
 
     def run(self) -> None:  # noqa: D401 - QThread entry point
         def emit(result: LiveResult) -> None:
             overlay = None
             if result.heat is not None:
                 overlay = qimage_from_array(colorize(result.heat))
-            self.result_ready.emit(self, result, overlay)
+            with self._lock:
+                announce = self._newest is None
+                self._newest = (result, overlay)
+                self._timings.append((result.t_done, result.latency))
+            if announce:
+                self.result_ready.emit(self)
 
         cam.inference_loop(self.grabber, lambda: self.model, lambda: self.config, emit,
                            self._stop.is_set, paused=lambda: self.paused,
@@ -858,6 +879,10 @@ class CameraWindow(QMainWindow):
         frame = g.peek()
         if frame is None or (self._shown is not None and frame.index == self._shown.index):
             return
+        self._display(frame)
+
+    def _display(self, frame: Frame) -> None:
+        """Puts ``frame`` on screen (the frame snapshots and labelled saves take)."""
         self._shown = frame
         self.view.set_frame(frame.image)
         if self._pending_roi:
@@ -869,12 +894,20 @@ class CameraWindow(QMainWindow):
             self._roi_unsaved = False
             self.set_roi(self._config.roi)
 
-    def _on_result(self, worker: InferenceThread, result: LiveResult,
-                   overlay: QImage | None) -> None:
-        if self._paused or worker is not self._worker:  # a late result of a stopped source
-            return
+    def _on_result(self, worker: InferenceThread) -> None:
+        newest, timings = worker.take()  # always taken: the worker announces only into an empty box
+        if newest is None or self._paused or worker is not self._worker:
+            return  # paused, or a late result of a stopped source
+        for t_done, latency in timings:
+            self._stats.record(t_done, latency)
+        result, overlay = newest
+        if self._shown is None or result.frame.index > self._shown.index:
+            # the display timer has not shown this frame yet: show it now, so that a result is
+            # never on screen without its frame (a snapshot right after it saves that frame)
+            self._display(result.frame)
+        if not self._is_current(result):
+            return  # computed for a region, tiling, overlay or model since changed
         self._result = result
-        self._stats.add(result)
         self.chart.set_values(result.probs)
         tiles = len(result.tiles)
         self.prediction_label.setText(f"{result.label_name}  {result.confidence:.1%}")
@@ -884,6 +917,14 @@ class CameraWindow(QMainWindow):
             + f" · latency {result.latency * 1000:.0f} ms")
         self.view.set_result(result, overlay)
         self.result_ready.emit(result)
+
+    def _is_current(self, result: LiveResult) -> bool:
+        """Whether ``result`` was computed with the settings and classes chosen now (the worker
+        may have finished the previous ROI's frame after ``set_roi``)."""
+        if result.config is not None and result.config != self._config:
+            return False
+        names = list(getattr(self._model, "class_names", []) or [])
+        return self._model is not None and list(result.class_names) == names
 
     def _on_analysis_failed(self, message: str) -> None:
         self._show_message(message)
