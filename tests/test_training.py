@@ -84,6 +84,16 @@ def test_load_image_handles_grey_colour_16bit_and_sizes(tmp_path):
     assert (g[..., 0] == g[..., 2]).all()  # grey replicated
 
 
+def test_12_bit_data_in_16_bit_files_uses_its_own_full_scale(tmp_path):
+    from training.images import to_model_input
+
+    path = tmp_path / "cam12.tif"
+    Image.fromarray(np.full((20, 20), 4095, np.uint16)).save(path)
+    assert load_image(path, 20).min() == 255  # 12-bit white is white, not 6% grey
+    half = to_model_input(np.full((8, 8), 2048, np.uint16), 8)
+    assert 126 <= half.min() <= 129
+
+
 def test_unreadable_file_is_named(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png at all")

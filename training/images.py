@@ -26,11 +26,21 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def sensor_full_scale(max_value: float) -> float:
+    """Full scale of high-bit-depth data: 10-, 12- and 14-bit cameras store their pixels in
+    16-bit files, so the smallest of 255, 1023, 4095, 16383, 65535 that holds the brightest
+    pixel is taken as white (dividing 12-bit data by 65535 gives an almost black image)."""
+    for full in (255.0, 1023.0, 4095.0, 16383.0):
+        if max_value <= full:
+            return full
+    return 65535.0
+
+
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     """Any Pillow image (8/16-bit, grey, palette, alpha) as an HxWx3 uint8 array."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        hi = sensor_full_scale(arr.max(initial=0))
         arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2)
     if img.mode == "F":
@@ -91,7 +101,8 @@ def to_model_input(arr: np.ndarray, size: int) -> np.ndarray:
         arr = arr[..., :3]
     if arr.dtype != np.uint8:
         if arr.dtype == np.uint16:
-            arr = (arr.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+            full = sensor_full_scale(float(arr.max(initial=0)))
+            arr = np.clip(arr.astype(np.float32) / full * 255.0 + 0.5, 0, 255).astype(np.uint8)
         else:
             arr = np.clip(arr, 0, 255).astype(np.uint8)
     return resize_rgb(np.ascontiguousarray(arr), size)
