@@ -299,3 +299,67 @@ def test_refcount_guard_is_active_where_pyside_needs_it():
         assert min(sys.getrefcount(None), sys.getrefcount(True)) > refcount_guard.BOOST // 2
     else:
         assert not refcount_guard.active()
+
+
+class _Gated:
+    """A classifier whose ``inspect`` waits at a gate: a result the old model is still
+    computing when the model is switched."""
+
+    def __init__(self, clf):
+        import threading
+
+        self._clf = clf
+        self.gate, self.entered, self.returned = threading.Event(), threading.Event(), 0
+        self.gate.set()
+
+    def __getattr__(self, name):
+        return getattr(self._clf, name)
+
+    def inspect(self, frame):
+        self.entered.set()
+        self.gate.wait(20)
+        out = self._clf.inspect(frame)
+        self.returned += 1
+        return out
+
+
+@pytest.fixture(scope="module")
+def four_class_classifier(tmp_path_factory):
+    from inspector.engine import load_classifier
+    from synth import make_bundle
+
+    return load_classifier(make_bundle(tmp_path_factory.mktemp("b4") / "four",
+                                       classes=["w", "x", "y", "z"]))
+
+
+def test_switching_the_model_drops_what_the_old_model_still_computes(qtbot, trained, folder,
+                                                                    four_class_classifier):
+    from inspector.batch import Result
+
+    old, new = _Gated(trained), four_class_classifier
+    w = open_window(qtbot, old, folder)
+    stored = []
+    real = w.session.set_prediction
+    w.session.set_prediction = lambda i, p: (stored.append((i, np.asarray(p).copy())), real(i, p))[1]
+
+    # the old model is busy with an inspection when the model is switched
+    old.gate.clear()
+    old.entered.clear()
+    show_idx = 3
+    w.select(show_idx)
+    qtbot.waitUntil(old.entered.is_set, timeout=10000)
+    stale_key = (w.generation, getattr(w, "_model_token", 0), 0)
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w._set_classifier(new, None)
+        old.gate.set()
+    qtbot.waitUntil(lambda: old.returned >= 1 and w.shown_index() == show_idx, timeout=10000)
+    # a queued batch result of the old model arrives late: ignored
+    w._on_results([Result(stale_key, w.session.items[0].path, np.full(6, 1 / 6, np.float32), None)])
+
+    assert stored, "the new model classified nothing"
+    assert all(p.shape == (4,) for _, p in stored), [p.shape for _, p in stored]
+    s = w.session
+    idx = [i for i, it in enumerate(s.items) if it.error is None]
+    expected = new.classify(np.stack([new.load(s.items[i].path) for i in idx]))
+    np.testing.assert_allclose(np.stack([s.items[i].probs for i in idx]), expected, atol=1e-5)
+    assert list(s.class_names) == ["w", "x", "y", "z"]

@@ -62,7 +62,8 @@ class MainWindow(QMainWindow):
         self.session = ReviewSession(threshold=self.settings.get_float(Key.THRESHOLD))
         self.generation = 0
         self._current: int | None = None          # session index shown large
-        self._shown_key = None                    # (generation, index) whose inspection is shown
+        self._shown_key = None                    # (generation, model, index) whose inspection is shown
+        self._model_token = 0                     # bumped on every classifier switch: older results are stale
         self._n_done = 0                          # images of the session classified so far
         self._classifying = False                 # classification of the session under way
         self._progress_clock = QElapsedTimer()
@@ -532,6 +533,8 @@ class MainWindow(QMainWindow):
 
     def _set_classifier(self, classifier, path: Path | None) -> None:
         self._stop_classifying()
+        self._model_token += 1  # whatever the old model is still computing is dropped when it arrives
+        self._shown_key = None
         self.classifier = classifier
         self.model_path = path
         self._inspect.classifier = classifier
@@ -571,8 +574,8 @@ class MainWindow(QMainWindow):
     def _enqueue(self, indices: Iterable[int]) -> None:
         if self._classify is None:
             return
-        s, gen = self.session, self.generation
-        self._classify.queue.add(((gen, i), s.items[i].path) for i in indices
+        s, gen, tok = self.session, self.generation, self._model_token
+        self._classify.queue.add(((gen, tok, i), s.items[i].path) for i in indices
                                  if s.items[i].probs is None and s.items[i].error is None)
         self._update_priority()
         self._show_progress()
@@ -608,16 +611,16 @@ class MainWindow(QMainWindow):
         first, last = self._visible_rows()
         self.thumb_model.visible = (first, last)
         if self._classify is not None:
-            self._classify.queue.prioritize((self.generation, i)
+            self._classify.queue.prioritize((self.generation, self._model_token, i)
                                             for i in self.thumb_model.rows[first:last + 1])
 
     def _on_results(self, results: list[Result]) -> None:
         s = self.session
         changed = []
         for r in results:
-            gen, i = r.key
-            if gen != self.generation:
-                continue
+            gen, tok, i = r.key
+            if gen != self.generation or tok != self._model_token:
+                continue  # another folder's, or the previous model's
             if not s.is_classified(i):
                 self._n_done += 1
             if r.error is not None:
@@ -718,9 +721,9 @@ class MainWindow(QMainWindow):
 
     def shown_index(self) -> int | None:
         """The session index whose image and explanation are on screen now."""
-        if self._shown_key is None or self._shown_key[0] != self.generation:
+        if self._shown_key is None or self._shown_key[:2] != (self.generation, self._model_token):
             return None
-        return self._shown_key[1]
+        return self._shown_key[2]
 
     def select(self, session_index: int) -> None:
         r = self.thumb_model.row_of(session_index)
@@ -737,11 +740,11 @@ class MainWindow(QMainWindow):
         self._request_inspection(idx)
 
     def _request_inspection(self, idx: int) -> None:
-        self._inspect.request((self.generation, idx), self.session.items[idx].path)
+        self._inspect.request((self.generation, self._model_token, idx), self.session.items[idx].path)
 
     def _on_inspected(self, key, image, inspection, shape) -> None:
-        gen, idx = key
-        if gen != self.generation or idx != self._current:
+        gen, tok, idx = key
+        if gen != self.generation or tok != self._model_token or idx != self._current:
             return
         s = self.session
         if inspection is not None and s.items[idx].probs is None and s.items[idx].error is None:
@@ -756,8 +759,8 @@ class MainWindow(QMainWindow):
         self.inspection_shown.emit(idx)
 
     def _on_inspect_failed(self, key, problem: str) -> None:
-        gen, idx = key
-        if gen != self.generation or idx != self._current:
+        gen, tok, idx = key
+        if gen != self.generation or tok != self._model_token or idx != self._current:
             return
         self._shown_key = key
         self.panel.show_message(f"Cannot show this image:\n{problem}", str(self.session.items[idx].path))
