@@ -35,6 +35,8 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from training.images import IMAGE_SUFFIXES, is_image_file, sensor_full_scale
+
 # FFmpeg prints its own errors to stderr, and they can contain a stream URL with its password.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MAX_CAMERA_INDEX = 9
 DEFAULT_SEQUENCE_FPS = 25.0
-IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+# Image sequences take the files review and training read (training.images.IMAGE_SUFFIXES).
 
 # ---------------------------------------------------------------------------------------------
 # URL masking
@@ -209,7 +211,7 @@ class FolderCapture:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.files = sorted((p for p in self.folder.iterdir()
-                             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                             if p.is_file() and is_image_file(p)),
                             key=_natural_key)
         self.position = 0
         self.skipped: list[str] = []
@@ -222,7 +224,9 @@ class FolderCapture:
         while self.position < len(self.files):
             path = self.files[self.position]
             self.position += 1
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            # UNCHANGED keeps 16-bit data: IMREAD_COLOR shifts it right by 8, so 10/12-bit
+            # frames would come out black; to_rgb scales it to the sensor's full scale.
+            img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
             if img is not None:
                 return True, img
             self.skipped.append(str(path))
@@ -321,10 +325,14 @@ def probe_cameras(indices: Sequence[int] = range(MAX_CAMERA_INDEX + 1),
 
 
 def to_rgb(frame: np.ndarray) -> np.ndarray:
-    """An OpenCV frame (BGR, BGRA, grey; 8 or 16 bit) as contiguous HxWx3 uint8 RGB."""
+    """An OpenCV frame (BGR, BGRA, grey; 8 or 16 bit) as contiguous HxWx3 uint8 RGB.
+
+    16-bit frames are scaled to the sensor's full scale (10/12/14-bit data in 16-bit words:
+    see training.images.sensor_full_scale), so a 12-bit frame is not almost black."""
     a = np.asarray(frame)
     if a.dtype == np.uint16:
-        a = (a.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+        full = sensor_full_scale(float(a.max())) if a.size else 65535.0
+        a = np.minimum(a.astype(np.float32) * (255.0 / full) + 0.5, 255.0).astype(np.uint8)
     elif a.dtype != np.uint8:
         a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 2:

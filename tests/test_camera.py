@@ -201,6 +201,24 @@ def test_to_rgb_handles_bgr_grey_bgra_and_16_bit():
     assert cam.to_rgb(np.full((2, 2), 65535, np.uint16))[0, 0, 0] == 255
 
 
+def test_12_bit_frames_are_scaled_to_the_sensor_full_scale(tmp_path):
+    ramp = (np.arange(64, dtype=np.uint16) * 65).reshape(8, 8)  # 0..4095: 12-bit data
+    assert ramp.max() == 4095
+    rgb = cam.to_rgb(ramp)
+    assert rgb.max() == 255 and rgb[0, 0, 0] == 0
+    assert cam.to_rgb(np.full((2, 2), 1023, np.uint16))[0, 0, 0] == 255  # 10-bit white
+    # an image sequence of 12-bit PNGs is read at full depth, not truncated to black
+    for k in range(2):
+        assert cv2.imwrite(str(tmp_path / f"f{k}.png"), ramp)
+    cv2.imwrite(str(tmp_path / "f2.webp"), np.zeros((8, 8, 3), np.uint8))  # not for review
+    cap = FolderCapture(tmp_path)
+    assert [p.name for p in cap.files] == ["f0.png", "f1.png"]
+    ok, frame = cap.read()
+    assert ok and frame.dtype == np.uint16
+    bright = cam.to_rgb(frame)
+    assert bright.shape == (8, 8, 3) and bright.max() == 255 and bright.mean() > 100
+
+
 # ---------------------------------------------------------------------------------------------
 # Opening sources
 
