@@ -257,3 +257,21 @@ def test_cross_validation_reports_every_fold(tmp_path):
     assert len(seen) == 2 and len(seen[0]["results"]) == 1
     assert 0.0 <= result["accuracy_mean"] <= 1.0
     assert "mean accuracy" in format_cv(result)
+
+
+def test_a_split_without_validation_trains(tmp_path):
+    from training.train import TrainConfig, train
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=6, size=16)
+    card = train(data, tmp_path / "b", TrainConfig(epochs=1, batch_size=4, input_size=32,
+                                                   val_fraction=0.0, test_fraction=0.2))
+    assert card["training"]["split"]["validation"] == 0
+    assert (tmp_path / "b" / "model.keras").exists()
+
+
+def test_cli_output_folder_is_created_and_errors_are_one_line(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    rc = cli_main(["evaluate", "--model", str(tmp_path / "nope"), "--data", str(data),
+                   "--json", str(tmp_path / "new" / "r.json")])
+    assert rc == 2 and "nope" in capsys.readouterr().err
+    assert (tmp_path / "new").is_dir()

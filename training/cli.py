@@ -295,9 +295,16 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    for name in ("json", "png"):  # create output folders before hours of work, not after
+        out = getattr(args, name, None)
+        if out:
+            Path(out).absolute().parent.mkdir(parents=True, exist_ok=True)
     try:
         return args.func(args)
     except (DatasetError, BundleError, ImageReadError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an output folder that is missing or read-only, a full disk
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, TrainingCancelled):

@@ -109,9 +109,24 @@ def compare(data_dir: str | Path, models=None, epochs: int = 50, heavy_epochs: i
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(ALL_MODELS)}")
     weights = weights or {}
     base_cfg = TrainConfig(seed=seed)
-    ds = data_mod.scan_dataset(data_dir)
+    card = load_bundle(ssdc_bundle).card if ssdc_bundle else {}
+    # With a bundle: its class order, and its own split, so that no model is tested on
+    # images the bundle trained on.
+    ds = data_mod.scan_dataset(data_dir, card.get("class_names"))
     x200, _ = data_mod.load_arrays(ds, 200, lambda f, m: progress(0.02 * f, m))
-    tr, va, te = data_mod.stratified_split(ds, base_cfg.val_fraction, base_cfg.test_fraction, seed)
+    split_file = Path(ssdc_bundle or "", "split.json")
+    if ssdc_bundle and split_file.exists():
+        import json
+
+        where = {rel: i for i, rel in enumerate(ds.relative(k) for k in range(len(ds)))}
+        split = json.loads(split_file.read_text(encoding="utf-8"))
+        try:
+            tr, va, te = (np.array(sorted(where[r] for r in split[k]), dtype=np.int64)
+                          for k in ("train", "validation", "test"))
+        except KeyError as exc:
+            raise data_mod.DatasetError(f"{data_dir}: file {exc} of the bundle's split is missing") from None
+    else:
+        tr, va, te = data_mod.stratified_split(ds, base_cfg.val_fraction, base_cfg.test_fraction, seed)
     if train_limit and len(tr) > train_limit:
         tr = np.sort(np.random.default_rng(seed).permutation(tr)[:train_limit])
     rows = []
@@ -122,8 +137,8 @@ def compare(data_dir: str | Path, models=None, epochs: int = 50, heavy_epochs: i
         keras.backend.clear_session()
         if name == "ssdc_mininet" and ssdc_bundle:
             b = load_bundle(ssdc_bundle)
-            model, size, used, ep = b.model, b.input_size, f"bundle {Path(ssdc_bundle).name}", \
-                b.card["training"]["config"]["epochs"]
+            model, size, used = b.model, b.input_size, f"bundle {Path(ssdc_bundle).name}"
+            ep = b.card.get("training", {}).get("config", {}).get("epochs", 0) or 1
         else:
             model, size, used = build_baseline(name, len(ds.class_names), 200, weights.get(name))
             ep = heavy_epochs if name in HEAVY else epochs

@@ -103,11 +103,10 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
 
 
 def load_arrays(ds: Dataset, size: int, progress: Progress = _no_progress,
-                should_stop: Callable[[], bool] = lambda: False,
-                skip_unreadable: bool = False) -> tuple[np.ndarray, list[ImageReadError]]:
+                should_stop: Callable[[], bool] = lambda: False
+                ) -> tuple[np.ndarray, list[ImageReadError]]:
     """Decodes every image to size x size x 3 uint8. Unreadable files raise one DatasetError
-    naming all of them, unless ``skip_unreadable`` (then they are returned as errors and their
-    rows are left out: the caller must drop them from ``ds`` with ``readable_subset``)."""
+    naming all of them (so a run never trains on a silently shortened data set)."""
     out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
     errors: list[ImageReadError] = []
     for i, path in enumerate(ds.files):
@@ -119,17 +118,11 @@ def load_arrays(ds: Dataset, size: int, progress: Progress = _no_progress,
             errors.append(exc)
         if i % 50 == 0 or i == len(ds) - 1:
             progress((i + 1) / len(ds), f"reading images {i + 1}/{len(ds)}")
-    if errors and not skip_unreadable:
+    if errors:
         listed = "\n".join(f"  {e}" for e in errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise DatasetError(f"{len(errors)} unreadable image file(s):\n{listed}{more}")
     return out, errors
-
-
-def readable_subset(ds: Dataset, arrays: np.ndarray, errors: list[ImageReadError]):
-    bad = {e.path for e in errors}
-    keep = [i for i, p in enumerate(ds.files) if str(p) not in bad]
-    return ds.subset(keep), arrays[keep]
 
 
 def _groups(ds: Dataset) -> dict[str, list[int]]:
@@ -186,7 +179,10 @@ def stratified_split(ds: Dataset, val_fraction: float = 1 / 12, test_fraction: f
                 v += len(g)
             else:
                 train.extend(g)
-    return np.array(sorted(train)), np.array(sorted(val)), np.array(sorted(test))
+    def idx(lst):  # int64 even when empty (an empty float array cannot index)
+        return np.array(sorted(lst), dtype=np.int64)
+
+    return idx(train), idx(val), idx(test)
 
 
 def stratified_folds(ds: Dataset, k: int = 5, seed: int = 1234) -> list[np.ndarray]:
@@ -202,4 +198,4 @@ def stratified_folds(ds: Dataset, k: int = 5, seed: int = 1234) -> list[np.ndarr
             target = min(range(k), key=lambda f: (filled[f], f))
             folds[target].extend(g)
             filled[target] += len(g)
-    return [np.array(sorted(f)) for f in folds]
+    return [np.array(sorted(f), dtype=np.int64) for f in folds]

@@ -26,7 +26,3 @@ def count_flops(model) -> int:
                                          cmd="op", options=opts)
     return int(info.total_float_ops)
 
-
-def model_size_mb(model) -> float:
-    """Parameters x 4 bytes, in MB (10^6 bytes), as the paper's size column."""
-    return count_params(model) * 4 / 1e6

@@ -39,8 +39,8 @@ def sensor_full_scale(max_value: float) -> float:
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     """Any Pillow image (8/16-bit, grey, palette, alpha) as an HxWx3 uint8 array."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = sensor_full_scale(arr.max(initial=0))
+        arr = np.asarray(img, dtype=np.float32)
+        hi = sensor_full_scale(float(arr.max(initial=0)))
         arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2)
     if img.mode == "F":
@@ -69,6 +69,10 @@ def decode_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(path, "permission denied") from None
     except UnidentifiedImageError:
         raise ImageReadError(path, "not an image file Pillow can read (unknown or damaged format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(path, f"image too large to read safely ({exc})") from None
+    except MemoryError:
+        raise ImageReadError(path, "not enough memory to read this image") from None
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
         raise ImageReadError(path, f"damaged image data ({exc})") from None
     if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import TFLITE_FILES, BundleError, load_bundle, read_card
+from .bundle import BundleError, load_bundle, read_card
 
 
 class KerasPredictor:
@@ -103,6 +103,3 @@ def open_predictor(path: str | Path, num_threads: int | None = None):
     bundle = load_bundle(path)
     return KerasPredictor(bundle.model, bundle.class_names, bundle.input_size)
 
-
-def tflite_path(bundle_dir: str | Path, fmt: str) -> Path:
-    return Path(bundle_dir) / TFLITE_FILES[fmt]

@@ -137,9 +137,8 @@ def _augmenter(config: TrainConfig):
                 return tf.where(mask, tf.reverse(img, [axis]), img)
             x = flip(x, 1)
             x = flip(x, 2)
-            if config.input_size > 0:  # square inputs: transposition gives the 90-degree turns
-                mask = gen.uniform([n, 1, 1, 1]) < 0.5
-                x = tf.where(mask, tf.transpose(x, [0, 2, 1, 3]), x)
+            mask = gen.uniform([n, 1, 1, 1]) < 0.5  # square inputs: transposition and
+            x = tf.where(mask, tf.transpose(x, [0, 2, 1, 3]), x)  # flips give the 90-degree turns
         for layer in geo:
             x = layer(x, training=True)
         if config.contrast or config.brightness:
@@ -486,6 +485,3 @@ def format_cv(result: dict) -> str:
                  f"   macro F1 {result['macro_f1_mean'] * 100:.2f}% ± {result['macro_f1_std'] * 100:.2f}")
     return "\n".join(lines)
 
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2)
