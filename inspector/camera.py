@@ -770,6 +770,31 @@ def _tile_starts(length: int, tile: int) -> list[int]:
     return [int(round(i * (length - tile) / (n - 1))) for i in range(n)]
 
 
+MAX_TILES = 64          # tiles per frame at most: tiny tiles on a big frame are made larger
+CLASSIFY_CHUNK = 32     # tiles per classify call (bounded memory however many tiles there are)
+
+
+def tile_count(w: int, h: int, tile: int) -> int:
+    """How many tiles :func:`tile_grid` makes for a ``w`` x ``h`` region."""
+    return len(_tile_starts(w, tile)) * len(_tile_starts(h, tile))
+
+
+def fit_tile(w: int, h: int, tile: int, max_tiles: int = MAX_TILES) -> int:
+    """``tile``, or the smallest larger tile size that covers a ``w`` x ``h`` region with at
+    most ``max_tiles`` tiles."""
+    tile = max(1, int(tile))
+    if tile_count(w, h, tile) <= max_tiles:
+        return tile
+    lo, hi = tile, max(w, h, tile)  # tile_count(hi) == 1; the count never grows with the size
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if tile_count(w, h, mid) <= max_tiles:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def tile_grid(roi: Roi, tile: int) -> tuple[list[Roi], int, int]:
     """Model-sized tiles covering ``roi``: (tiles in frame pixels, row-major; rows; cols).
 
@@ -867,8 +892,8 @@ def analyse(model: _Model, frame: Frame, config: LiveConfig,
     roi = (config.roi or Roi(0, 0, frame.width, frame.height)).clamp(frame.width, frame.height)
     if roi is None:  # the ROI lies outside this frame (the source changed resolution)
         roi = Roi(0, 0, frame.width, frame.height)
-    if config.tile:
-        tiles, rows, cols = tile_grid(roi, int(config.tile))
+    if config.tile:  # at most MAX_TILES tiles (the window says when it enlarged them)
+        tiles, rows, cols = tile_grid(roi, fit_tile(roi.w, roi.h, int(config.tile)))
     else:
         tiles, rows, cols = [roi], 1, 1
     inputs = [model.prepare(t.crop(image)) for t in tiles]
@@ -884,7 +909,9 @@ def analyse(model: _Model, frame: Frame, config: LiveConfig,
             np.maximum(heat[ys, xs], m, out=heat[ys, xs])
         tile_probs = np.stack(probs)
     else:
-        tile_probs = np.asarray(model.classify(np.stack(inputs)), np.float32)
+        tile_probs = np.concatenate([
+            np.asarray(model.classify(np.stack(inputs[k:k + CLASSIFY_CHUNK])), np.float32)
+            for k in range(0, len(inputs), CLASSIFY_CHUNK)])
     return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs.mean(axis=0),
                       list(model.class_names), heat, config.overlay, t_start, clock(), config)
 

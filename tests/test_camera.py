@@ -478,6 +478,44 @@ def scene():
     return np.repeat(img[..., None], 3, axis=2)
 
 
+class _CountingModel:
+    """A stand-in model that records its calls (tiny inputs: the tile count is what matters)."""
+    class_names = ["a", "b"]
+    input_size = 4
+
+    def __init__(self):
+        self.batches, self.inspected = [], 0
+
+    def prepare(self, arr):
+        return np.zeros((4, 4, 3), np.float32)
+
+    def classify(self, images):
+        self.batches.append(len(images))
+        return np.tile(np.array([[0.25, 0.75]], np.float32), (len(images), 1))
+
+    def inspect(self, image):
+        import types
+        self.inspected += 1
+        return types.SimpleNamespace(probs=np.array([0.25, 0.75], np.float32),
+                                     cam=lambda: np.ones((2, 2), np.float32), se_blocks=[])
+
+
+def test_tiles_are_capped_and_classified_in_chunks():
+    assert cam.fit_tile(100, 100, 50) == 50
+    for w, h, tile in ((1000, 800, 16), (4096, 3000, 16), (5000, 20, 1), (64, 64, 1)):
+        t = cam.fit_tile(w, h, tile)
+        assert cam.tile_count(w, h, t) <= cam.MAX_TILES < cam.tile_count(w, h, t - 1)
+    frame = _frame(np.zeros((800, 1000, 3), np.uint8))
+    assert cam.tile_count(1000, 800, 16) > 3000  # what the user asked for
+    m = _CountingModel()
+    r = cam.analyse(m, frame, LiveConfig(tile=16))
+    assert len(r.tiles) <= cam.MAX_TILES and r.tile_probs.shape == (len(r.tiles), 2)
+    assert max(m.batches) <= cam.CLASSIFY_CHUNK and sum(m.batches) == len(r.tiles)
+    assert len(m.batches) == -(-len(r.tiles) // cam.CLASSIFY_CHUNK)
+    r = cam.analyse(m, frame, LiveConfig(tile=16, overlay=cam.OVERLAY_CAM))
+    assert m.inspected == len(r.tiles) <= cam.MAX_TILES and r.heat.shape == (800, 1000)
+
+
 def test_analyse_roi_gives_the_classifiers_probabilities(classifier, scene):
     roi = Roi(30, 20, 64, 64)
     r = cam.analyse(classifier, _frame(scene), LiveConfig(roi=roi))

@@ -110,6 +110,32 @@ def test_tiles_are_classified_and_shown_as_a_grid(qtbot, make_window, classifier
     assert "6 tiles" in win.detail_label.text()
 
 
+def test_tiny_tiles_are_capped_and_the_status_bar_says_so(qtbot, make_window, video):
+    win = make_window()
+    win.overlay_check.setChecked(False)
+    win.tile_check.setChecked(True)
+    win.tile_spin.setValue(16)  # 10 x 8 = 80 tiles on a 160x120 frame
+    assert cam.tile_count(160, 120, 16) > cam.MAX_TILES
+    win.open_source(Source.file(video))
+    r = _next_result(qtbot, win, lambda r: len(r.tiles) > 1)
+    used = cam.fit_tile(160, 120, 16)
+    assert len(r.tiles) <= cam.MAX_TILES and r.tiles[0].w == used > 16
+    text = win.statusBar().currentMessage()
+    assert "Tiles of 16 px" in text and f"at most {cam.MAX_TILES}" in text and f"{used} px" in text
+
+
+def test_stopped_workers_still_running_are_never_dropped(make_window):
+    import types
+
+    win = make_window()
+    running = [types.SimpleNamespace(isRunning=lambda: True) for _ in range(3)]
+    done = [types.SimpleNamespace(isRunning=lambda: False) for _ in range(6)]
+    win._old_workers = running + done
+    win._prune_old_workers()
+    assert all(any(w is r for w in win._old_workers) for r in running)
+    assert len(win._old_workers) == 3 + 4  # the finished ones beyond the last four are let go
+
+
 def test_roi_drawn_with_the_mouse_is_remembered_per_source(qtbot, make_window, video):
     win = make_window()
     win.square_check.setChecked(False)

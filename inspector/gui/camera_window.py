@@ -348,6 +348,7 @@ class CameraWindow(QMainWindow):
         self._url_secret = ""                    # the URL as typed (the field shows it masked)
         self._data_folder = str(self._settings.get("data_folder", "") or "")
         self._tile_user_set = False
+        self._tile_note = None                    # (tile, w, h, used) last said in the status bar
         colorize(np.zeros((1, 1), np.float32))   # build the colour table on this thread
 
         self._build_ui()
@@ -767,13 +768,19 @@ class CameraWindow(QMainWindow):
             if not worker.wait(5000):
                 log.warning("the live analysis did not stop within 5 s")
             self._old_workers.append(worker)  # keep the wrapper until its queued results drain
-            del self._old_workers[:-4]
+            self._prune_old_workers()
         if grabber is not None:
             if not grabber.join(3.0):
                 log.warning("%s: a reader thread is still inside the driver; left behind",
                             grabber.source.display)
         if self._source is not None and self._status.state not in (State.FAILED, State.FINISHED):
             self._set_status(StreamStatus(State.STOPPED, f"{self._source.display}: stopped"))
+
+    def _prune_old_workers(self) -> None:
+        """Keeps the last few stopped workers (their queued results may still arrive) and any
+        that has not finished yet (destroying a running QThread aborts the program)."""
+        old = self._old_workers
+        self._old_workers = [w for w in old[:-4] if w.isRunning()] + old[-4:]
 
     # ---- camera list -----------------------------------------------------------------------
     def refresh_cameras(self) -> None:
@@ -862,7 +869,30 @@ class CameraWindow(QMainWindow):
         self.view.show_overlay = overlay is not None
         self.colour_bar.setVisible(overlay is not None)
         self._push_config()
+        self._note_tile_limit()
         self.view.update()
+
+    def _note_tile_limit(self, roi: Roi | None = None) -> None:
+        """Says in the status bar when the chosen tile size would make more than
+        ``cam.MAX_TILES`` tiles (the analysis then uses the smallest tile size that fits)."""
+        tile = self._config.tile
+        if not tile:
+            self._tile_note = None
+            return
+        if roi is None:
+            roi = self._config.roi
+            if roi is None and self._shown is not None:
+                roi = Roi(0, 0, self._shown.width, self._shown.height)
+        if roi is None:
+            return
+        used = cam.fit_tile(roi.w, roi.h, tile)
+        note = (tile, roi.w, roi.h, used)
+        if used == tile or note == self._tile_note:
+            return
+        self._tile_note = note
+        self._show_message(f"Tiles of {tile} px would make {cam.tile_count(roi.w, roi.h, tile)} "
+                           f"tiles in this {roi.w}×{roi.h} px region (at most {cam.MAX_TILES}): "
+                           f"using {used} px tiles")
 
     def _push_config(self) -> None:
         if self._worker is not None:
@@ -908,6 +938,7 @@ class CameraWindow(QMainWindow):
         if not self._is_current(result):
             return  # computed for a region, tiling, overlay or model since changed
         self._result = result
+        self._note_tile_limit(result.roi)
         self.chart.set_values(result.probs)
         tiles = len(result.tiles)
         self.prediction_label.setText(f"{result.label_name}  {result.confidence:.1%}")
