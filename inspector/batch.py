@@ -56,6 +56,17 @@ def startup_model_path(explicit: str | Path | None = None) -> Path:
     return bundled_model_dir()
 
 
+def startup_fallback(path: str | Path, explicit: str | Path | None = None) -> Path | None:
+    """The model to fall back to when the startup model ``path`` cannot be loaded: the bundled
+    one, unless the user named the model (``explicit``) or ``path`` is the bundled one."""
+    from .paths import bundled_model_dir
+
+    bundled = bundled_model_dir()
+    if explicit or Path(path) == bundled:
+        return None
+    return bundled
+
+
 def collect_paths(paths: Iterable[str | Path], recursive: bool = True) -> list[Path]:
     """Folders expand to the image files inside them (sorted); files named explicitly are kept
     whatever they are (a non-image file then gets an error row); missing paths are kept too."""
@@ -304,6 +315,16 @@ class ProgressBar:
                       file=self.stream, flush=True)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n})")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="inspector classify",
@@ -317,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "model of the library, else the bundled SSDC-MiniNet)")
     p.add_argument("--no-recursive", dest="recursive", action="store_false",
                    help="do not look into sub-folders")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, metavar="N")
+    p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH, metavar="N",
+                   help=f"images per model call (default: {DEFAULT_BATCH})")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="decoding threads (default: up to 4)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -351,8 +373,17 @@ def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
         try:
             classifier = load_classifier(model_path)
         except (BundleError, OSError, ValueError) as exc:
-            print(f"inspector classify: cannot load the model: {exc}", file=stderr)
-            return 1
+            fallback = startup_fallback(model_path, args.model)
+            if fallback is None:
+                print(f"inspector classify: cannot load the model: {exc}", file=stderr)
+                return 1
+            print(f"inspector classify: cannot load the active model of the library: {exc}; "
+                  f"using the bundled model {fallback}", file=stderr, flush=True)
+            try:
+                classifier = load_classifier(fallback)
+            except (BundleError, OSError, ValueError) as exc2:
+                print(f"inspector classify: cannot load the model: {exc2}", file=stderr)
+                return 1
         say(f"model {classifier.title} ({len(classifier.class_names)} classes) on {classifier.device}")
     names = list(classifier.class_names)
     card = classifier.card or {}

@@ -141,3 +141,33 @@ def test_command_line_entry_point(tmp_path, stand_in_bundle):
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 1 and "cannot load the model" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_damaged_active_model_falls_back_to_the_bundled_one(tmp_path, stand_in_bundle,
+                                                            monkeypatch, capsys):
+    from inspector import paths
+    from inspector.library import ModelLibrary
+
+    lib = ModelLibrary()
+    active = lib.add(stand_in_bundle, name="broken")
+    lib.activate(active)
+    (active / "model.keras").write_bytes(b"PK not a keras file")
+    monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
+    write_images(tmp_path / "imgs")
+    out = tmp_path / "r.csv"
+    code = batch.main([str(tmp_path / "imgs"), "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert code == 0 and out.is_file()
+    assert "cannot load the active model" in err and active.name in err and "bundled" in err
+    # a model the user named does not fall back
+    code = batch.main([str(tmp_path / "imgs"), "--model", str(active), "-q"])
+    assert code == 1 and "cannot load the model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_batch_size_must_be_a_positive_whole_number(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        batch.build_parser().parse_args(["x", "--batch-size", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--batch-size" in err and ("at least 1" in err or "whole number" in err)

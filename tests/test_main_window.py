@@ -363,3 +363,46 @@ def test_switching_the_model_drops_what_the_old_model_still_computes(qtbot, trai
     expected = new.classify(np.stack([new.load(s.items[i].path) for i in idx]))
     np.testing.assert_allclose(np.stack([s.items[i].probs for i in idx]), expected, atol=1e-5)
     assert list(s.class_names) == ["w", "x", "y", "z"]
+
+
+@pytest.fixture
+def damaged_active_model(tmp_path, stand_in_bundle, monkeypatch):
+    """A model library whose active version has a damaged model.keras; the stand-in bundle
+    plays the bundled model."""
+    from inspector import paths
+    from inspector.library import ModelLibrary
+
+    lib = ModelLibrary()
+    active = lib.add(stand_in_bundle, name="broken")
+    lib.activate(active)
+    (active / "model.keras").write_bytes(b"PK not a keras file")
+    assert lib.active_path() == active
+    monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
+    return active
+
+
+def test_a_damaged_active_model_falls_back_to_the_bundled_one(qtbot, damaged_active_model,
+                                                            stand_in_bundle):
+    from inspector.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.model_loaded, timeout=60000):
+        w.show()
+    assert w.classifier is not None and w.model_path == Path(stand_in_bundle)
+    text = w.statusBar().currentMessage()
+    assert "Cannot load the active model" in text and "bundled model" in text
+    assert damaged_active_model.name in text  # the message names the damaged bundle
+    assert w.last_message is None  # a note, not a message box
+
+
+def test_summary_export_failure_names_the_file(qtbot, trained, folder, tmp_path):
+    w = open_window(qtbot, trained, folder)
+    ok = w.export_summary(tmp_path / "summary.csv")
+    assert ok is not None and Path(ok).read_text(encoding="utf-8").strip()
+    bad = tmp_path / "no-such-folder" / "deeper" / "summary.csv"
+    blocker = tmp_path / "no-such-folder"
+    blocker.write_text("a file where a folder should be")
+    assert w.export_summary(bad) is None  # no traceback
+    title, text = w.last_message
+    assert title == "Export failed" and str(bad) in text

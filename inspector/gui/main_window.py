@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from .. import report
-from ..batch import Result, collect_paths, startup_model_path
+from ..batch import Result, collect_paths, startup_fallback, startup_model_path
 from ..session import UNSURE, Filter, JournalError, ReviewSession, Sort
 from ..settings import Key, Settings
 from .charts import ProbabilityChart
@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
         self._classifying = False                 # classification of the session under way
         self._progress_clock = QElapsedTimer()
         self._load_token = 0
+        self._startup_fallback: Path | None = None  # the bundled model, if the startup one fails
+        self._startup_note = ""                     # said in the status bar once it is loaded
         self._open_token = 0
         self._classify: ClassifyWorker | None = None
         self._dialogs: list[QWidget] = []         # child windows kept alive
@@ -98,7 +100,9 @@ class MainWindow(QMainWindow):
             bundle_path = getattr(getattr(classifier, "bundle", None), "path", None)
             self._set_classifier(classifier, Path(bundle_path) if bundle_path else None)
         else:
-            self.load_model(startup_model_path(model_path))
+            path = startup_model_path(model_path)
+            self.load_model(path)
+            self._startup_fallback = startup_fallback(path, model_path)
         paths = [Path(p) for p in paths]
         if paths:
             self.open_paths(paths)
@@ -496,6 +500,7 @@ class MainWindow(QMainWindow):
         from ..engine import load_classifier
 
         path = Path(path)
+        self._startup_fallback = None  # only the startup model falls back
         self._load_token += 1
         token = self._load_token
         self.model_label.setText(f"loading {path.name}…")
@@ -519,6 +524,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(message[:1].upper() + message[1:])
 
     def _on_model_failed(self, path: Path, message: str) -> None:
+        fallback = self._startup_fallback
+        if fallback is not None and self.classifier is None:
+            # the model library's active version is damaged: start with the bundled model
+            self._startup_note = (f"Cannot load the active model ({message}); "
+                                  f"using the bundled model {fallback.name}")
+            print(f"steel-inspector: {self._startup_note}", file=sys.stderr, flush=True)
+            self.load_model(fallback)
+            self.statusBar().showMessage(self._startup_note)
+            return
         self.progress.hide()
         if self.classifier is None:
             self.model_label.setText("no model")
@@ -549,6 +563,11 @@ class MainWindow(QMainWindow):
         self.panel.set_blocks(list(classifier.se_block_names))
         self.progress.hide()
         self.statusBar().showMessage(f"{classifier.title} ready on {classifier.device}", 5000)
+        if self._startup_note:
+            note, self._startup_note = self._startup_note, ""
+            self.statusBar().showMessage(f"{note}: {classifier.title} ready on {classifier.device}",
+                                         30000)
+            self.model_label.setToolTip(f"{note}\n{self.model_label.toolTip()}")
         self._classify = ClassifyWorker(classifier, parent=self)
         self._classify.results.connect(self._on_results)
         self._classify.start()
@@ -891,7 +910,17 @@ class MainWindow(QMainWindow):
     def _export_summary(self, parent) -> None:
         path, _ = QFileDialog.getSaveFileName(parent, "Export summary", "summary.csv", "CSV (*.csv)")
         if path:
-            report.export_summary_csv(self.session, path)
+            self.export_summary(path)
+
+    def export_summary(self, path: str | Path) -> Path | None:
+        """Writes the per-class summary as CSV; a failure is shown, naming the file."""
+        try:
+            out = report.export_summary_csv(self.session, path)
+        except OSError as exc:
+            self._inform("Export failed", f"{path}: {exc.strerror or exc}")
+            return None
+        self.statusBar().showMessage(f"Exported the summary to {out}", 8000)
+        return out
 
     # ========================================================================================
     # Tools built elsewhere (imported lazily, so this window works before they exist)
