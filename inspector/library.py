@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from training.bundle import CARD_FILE, MODEL_FILE, BundleError, read_card, write_json
+from training.bundle import CARD_FILE, MODEL_FILE, BundleError, fsync_tree, read_card, write_json
 
 from . import paths
 
@@ -208,7 +208,7 @@ class ModelLibrary:
                                    "added": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                    "source": str(src.absolute())}
                 write_json(tmp / CARD_FILE, card)
-                _fsync_tree(tmp)
+                fsync_tree(tmp)
                 try:
                     os.rename(tmp, target)  # fails if another process took this number
                 except OSError:
@@ -284,14 +284,6 @@ def _same_path(text: str, path: Path) -> bool:
         return Path(text).expanduser().resolve() == Path(path).resolve()
     except (OSError, RuntimeError):
         return False
-
-
-def _fsync_tree(folder: Path) -> None:
-    os.chmod(folder, 0o755)
-    for p in folder.rglob("*"):
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
 
 
 # ---- command line ----------------------------------------------------------------------------

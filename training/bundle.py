@@ -68,7 +68,7 @@ def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         fill(tmp)
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         if target.exists():
             old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(target, old)
@@ -102,7 +102,7 @@ def write_json(path: str | Path, obj: Any) -> None:
     replace_file_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8"))
 
 
-def _fsync_tree(folder: Path) -> None:
+def fsync_tree(folder: Path) -> None:
     """Flushes every file to disk and gives the usual permissions (temp files are private)."""
     os.chmod(folder, 0o755)
     for p in folder.rglob("*"):
