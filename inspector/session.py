@@ -25,8 +25,9 @@ JOURNAL_VERSION = 1
 
 
 def now_iso() -> str:
-    """Local time with its UTC offset, to the second (what the journal and exports record)."""
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+    """Local time with its UTC offset, to the millisecond (what the journal and exports record;
+    journals of different folders are merged by it)."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
 class JournalError(Exception):
@@ -118,15 +119,37 @@ class Journal:
         p = Path(key)
         return p if p.is_absolute() else self.root / p
 
-    def load(self) -> dict[str, dict]:
-        """The latest record per path key, from both possible locations (oldest first)."""
-        records: list[dict] = []
+    def load(self, sub_folders: Iterable[str | Path] = ()) -> dict[str, dict]:
+        """The latest record per path key (relative to this folder).
+
+        Besides this folder's own journal (beside the images and in the user data folder), the
+        journals of the folders above it (their records for images under this folder) and of the
+        given sub-folders are read, so that verdicts given while a parent or a sub-folder was
+        open show here too. Each file counts in its own append order; files are merged by the
+        records' times in UTC, so a clock or time-zone change cannot reorder one file's records.
+        """
+        sources: list[tuple[Path, str, str]] = []  # (file, key prefix to strip, prefix to add)
+        for above in reversed(self.root.parents):  # the farthest first
+            strip = self.root.relative_to(above).as_posix() + "/"
+            sources += [(fallback_journal_path(above), strip, ""), (above / JOURNAL_NAME, strip, "")]
+        for sub in sorted({os.path.abspath(f) for f in sub_folders}):
+            if sub.startswith(self._prefix):
+                add = self.key(sub) + "/"
+                sources += [(fallback_journal_path(Path(sub)), "", add),
+                            (Path(sub) / JOURNAL_NAME, "", add)]
+        sources += [(self.fallback_path, "", ""), (self.local_path, "", "")]
+        records: list[tuple[float, int, dict]] = []
         self.skipped_lines = 0
-        for path in (self.fallback_path, self.local_path):
+        seen: set[Path] = set()
+        for path, strip, add in sources:
+            if path in seen:
+                continue
+            seen.add(path)
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
-            except (FileNotFoundError, IsADirectoryError, PermissionError):
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
                 continue
+            latest_time = float("-inf")  # this file's append order wins over its clock
             for line in text.splitlines():
                 if not line.strip():
                     continue
@@ -135,13 +158,21 @@ class Journal:
                 except json.JSONDecodeError:
                     self.skipped_lines += 1
                     continue
-                if isinstance(rec, dict) and isinstance(rec.get("path"), str):
-                    records.append(rec)
-        records.sort(key=lambda r: str(r.get("time", "")))  # stable: file order within a second
-        latest: dict[str, dict] = {}
-        for rec in records:
-            latest[rec["path"]] = rec
-        return latest
+                if not (isinstance(rec, dict) and isinstance(rec.get("path"), str)):
+                    continue
+                key = rec["path"]
+                if Path(key).is_absolute():
+                    key = self.key(key)
+                elif strip:
+                    if not key.startswith(strip):
+                        continue
+                    key = key[len(strip):]
+                else:
+                    key = add + key
+                latest_time = max(latest_time, _utc_seconds(rec.get("time")))
+                records.append((latest_time, len(records), {**rec, "path": key}))
+        records.sort(key=lambda r: (r[0], r[1]))
+        return {rec["path"]: rec for _, _, rec in records}
 
     def append(self, record: dict) -> Path:
         """Writes one record durably; falls back to the user data folder if the folder refuses."""
@@ -176,6 +207,15 @@ class Journal:
         self._checked_tail.add(path)
         if created:
             _fsync_dir(path.parent)
+
+
+def _utc_seconds(stamp) -> float:
+    """A journal time (ISO 8601, with its UTC offset) as seconds since the epoch; -inf if none."""
+    try:
+        t = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return float("-inf")
+    return (t if t.tzinfo else t.astimezone()).timestamp()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -266,8 +306,9 @@ class ReviewSession:
             raise FileNotFoundError(f"{folder}: not a folder")
         s = cls(list(class_names), threshold, root=folder,
                 journal=Journal(folder) if journal else None)
-        s._load_journal()
-        s.add_paths(scan_images(folder, recursive))
+        paths = scan_images(folder, recursive)
+        s._load_journal({p.parent for p in paths})
+        s.add_paths(paths)
         return s
 
     @classmethod
@@ -281,9 +322,9 @@ class ReviewSession:
         s.add_paths(paths)
         return s
 
-    def _load_journal(self) -> None:
+    def _load_journal(self, sub_folders: Iterable[Path] = ()) -> None:
         if self.journal is not None:
-            self._journal_records = self.journal.load()
+            self._journal_records = self.journal.load(sub_folders)
 
     def add_paths(self, paths: Iterable[str | Path]) -> list[int]:
         """Adds images not yet in the session; returns the new items' indices."""

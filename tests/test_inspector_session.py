@@ -81,6 +81,25 @@ def test_torn_last_line_is_skipped_and_not_glued_to_the_next(folder):
     assert s3.items[4].verdict.label == "scratches"
 
 
+def test_verdicts_given_in_a_parent_or_a_sub_folder_show_in_the_other(folder):
+    sub = ReviewSession.open_folder(folder / "sub", True, NAMES)
+    sub.set_verdict(0, "inclusion")                       # journalled in sub/
+    top = ReviewSession.open_folder(folder, True, NAMES)
+    deep = top.index_of(folder / "sub" / "deep.tif")
+    assert top.items[deep].verdict.label == "inclusion"
+    top.set_verdict(deep, "patches")                      # journalled in the top folder
+    assert ReviewSession.open_folder(folder / "sub", True, NAMES).items[0].verdict.label == "patches"
+    assert ReviewSession.open_folder(folder, True, NAMES).items[deep].verdict.label == "patches"
+
+
+def test_a_clock_set_back_does_not_reorder_one_journal(folder):
+    lines = [{"v": 1, "path": "img1.bmp", "verdict": "crazing", "time": "2026-03-29T02:59:00+01:00"},
+             # a later verdict, written after the clock went back an hour (and in another zone)
+             {"v": 1, "path": "img1.bmp", "verdict": "patches", "time": "2026-03-29T02:10:00+02:00"}]
+    (folder / JOURNAL_NAME).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert ReviewSession.open_folder(folder, True, NAMES).items[0].verdict.label == "patches"
+
+
 def test_read_only_folder_uses_the_user_data_folder(folder, monkeypatch, tmp_path):
     monkeypatch.setattr("inspector.session._folder_writable", lambda p: False)
     s = classified(folder)
