@@ -143,3 +143,21 @@ def test_cli_check_exit_codes(tmp_path, capsys):
     (root / "crazing" / "bad.bmp").write_bytes(b"BM garbage")
     assert cli.main(["check", "--data", str(root)]) == 2
     assert str(root / "crazing" / "bad.bmp") in capsys.readouterr().out
+
+
+def test_checks_and_training_list_the_same_files(tmp_path):
+    from training.checks import scan_folder
+    from training.data import scan_dataset
+
+    root = make_dataset(tmp_path / "d", per_class=4)
+    shutil.copy(root / "crazing" / "cr_0.png", root / "crazing" / ".cr_copy.png")  # hidden file
+    (root / "inclusion" / ".thumbs").mkdir()
+    shutil.copy(root / "inclusion" / "in_0.png", root / "inclusion" / ".thumbs" / "in_0.png")
+    (root / "patches" / "lot 2").mkdir()
+    shutil.copy(root / "patches" / "pa_0.png", root / "patches" / "lot 2" / "pa_9.png")
+    (root / ".trash").mkdir()                                                   # hidden class
+    shutil.copy(root / "patches" / "pa_1.png", root / ".trash" / "pa_1.png")
+    samples, _ = scan_folder(root)
+    ds = scan_dataset(root)
+    assert sorted(str(s.path) for s in samples) == sorted(str(p) for p in ds.files)
+    assert len(ds.files) == 13 and ds.class_names == ["crazing", "inclusion", "patches"]

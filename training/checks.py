@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .images import ImageReadError, decode_image, file_digest, is_image_file
+from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
+                     is_image_file)
 
 Progress = Callable[[float, str], None]
 ShouldStop = Callable[[], bool]
@@ -189,14 +190,8 @@ def scan_folder(root: str | Path, source: str = "",
                                 "ignored", loose))
     ignored: list[str] = []
     empty: list[str] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = []
-        for p in folder.rglob("*"):
-            if should_stop():
-                raise InterruptedError("cancelled while listing images")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts):
-                files.append(p)
-        files.sort()
+    for folder in class_folders(root):
+        files = files_under(folder, should_stop)
         images = [p for p in files if is_image_file(p)]
         ignored.extend(str(p) for p in files if not is_image_file(p))
         if not images:

@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .images import ImageReadError, file_digest, is_image_file, load_image
+from .images import (ImageReadError, class_folders, file_digest, files_under, is_image_file,
+                     load_image)
 
 Progress = Callable[[float, str], None]
 
@@ -73,7 +74,7 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
         raise DatasetError(f"{root}: data folder not found")
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder (expected one sub-folder per class)")
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = [p.name for p in class_folders(root)]
     if class_names is None:
         class_names = found
     else:
@@ -90,7 +91,7 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     labels: list[int] = []
     empty = []
     for ci, name in enumerate(class_names):
-        members = sorted(p for p in (root / name).rglob("*") if p.is_file() and is_image_file(p))
+        members = [p for p in files_under(root / name) if is_image_file(p)]
         if not members:
             empty.append(name)
         files.extend(members)

@@ -26,6 +26,26 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def class_folders(root: str | Path) -> list[Path]:
+    """The class sub-folders of a data folder, sorted by name; hidden ones (".name") skipped."""
+    return sorted((p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name)
+
+
+def files_under(folder: str | Path, should_stop=lambda: False) -> list[Path]:
+    """Every file in a class folder and its sub-folders, sorted, skipping hidden files and
+    folders: the one listing that training and the data checks share. Raises InterruptedError
+    when ``should_stop()`` turns true (a huge folder chosen by mistake)."""
+    folder = Path(folder)
+    found = []
+    for p in folder.rglob("*"):
+        if should_stop():
+            raise InterruptedError("cancelled while listing images")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts):
+            found.append(p)
+    return sorted(found)
+
+
 def sensor_full_scale(max_value: float) -> float:
     """Full scale of high-bit-depth data: 10-, 12- and 14-bit cameras store their pixels in
     16-bit files, so the smallest of 255, 1023, 4095, 16383, 65535 that holds the brightest
