@@ -109,24 +109,67 @@ def stage_dataset(samples: Sequence[Sample], target: str | Path,
     return target, origin
 
 
+LOCK_NAME = ".in-use.lock"
+_held: dict[Path, object] = {}   # work folders of this process -> their open, locked lock file
+
+
+def _try_lock(f) -> bool:
+    """Takes an exclusive, non-blocking lock on an open file; False when another process has it.
+    The operating system drops the lock when the process ends, however it ends."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
 def work_dir(base: Path | None = None) -> Path:
-    """A new private folder for one wizard session's temporary files."""
+    """A new private folder for one wizard session's temporary files, locked while this process
+    lives so that no other session's clean-up deletes it (``remove_work_dir`` when done)."""
     base = base or paths.user_data_dir() / WORK_DIR_NAME
     base.mkdir(parents=True, exist_ok=True)
     d = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     d.mkdir()
+    f = open(d / LOCK_NAME, "a+b")
+    _try_lock(f)
+    _held[d] = f
     return d
 
 
+def remove_work_dir(d: Path) -> None:
+    """Unlocks and deletes a folder made by ``work_dir``."""
+    f = _held.pop(Path(d), None)
+    if f is not None:
+        f.close()
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 3600) -> None:
-    """Deletes temporary folders that earlier sessions left behind (a crash, a kill)."""
+    """Deletes temporary folders that earlier sessions left behind (a crash, a kill): those whose
+    lock no running process holds, however old or new; a folder without a lock file only when
+    it is older than ``older_than_s``."""
     base = base or paths.user_data_dir() / WORK_DIR_NAME
     if not base.is_dir():
         return
     now = time.time()
     for d in base.iterdir():
+        if d in _held:
+            continue
         try:
-            if d.is_dir() and now - d.stat().st_mtime > older_than_s:
+            if not d.is_dir():
+                continue
+            lock = d / LOCK_NAME
+            if lock.exists():
+                with open(lock, "a+b") as f:
+                    if not _try_lock(f):
+                        continue            # another wizard is using it
+                shutil.rmtree(d, ignore_errors=True)
+            elif now - d.stat().st_mtime > older_than_s:
                 shutil.rmtree(d, ignore_errors=True)
         except OSError:
             pass
@@ -351,7 +394,7 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
              f"--epochs {c.epochs}", f"--batch {c.batch_size}", f"--lr {c.learning_rate:g}",
              f"--schedule {c.lr_schedule}", f"--label-smoothing {c.label_smoothing:g}",
              f"--val-fraction {c.val_fraction:g}", f"--test-fraction {c.test_fraction:g}",
-             f"--classes {','.join(c.class_names or ())}", f"--name '{c.name}'"]
+             f"--seed {c.seed}", f"--classes {','.join(c.class_names or ())}", f"--name '{c.name}'"]
     if c.init_bundle:
         parts.append(f"--init {c.init_bundle}")
     else:
@@ -390,6 +433,8 @@ def main(argv=None) -> int:
     p.add_argument("--rate", type=float, metavar="IMAGES_PER_S",
                    help="assume this training speed instead of measuring it (reproduces the "
                         "defaults of an earlier run)")
+    p.add_argument("--seed", type=int, help="split and initialisation seed (default: the "
+                                             "recipe's); another seed gives another held-out split")
     p.add_argument("--min-per-class", type=int, default=5)
     p.add_argument("--leave-out-bad-files", action="store_true",
                    help="leave out unreadable and conflicting files instead of stopping")
@@ -449,6 +494,8 @@ def main(argv=None) -> int:
                                   budget_seconds=args.budget_min * 60)
         if args.epochs:
             config = replace(config, epochs=args.epochs)
+        if args.seed is not None:
+            config = replace(config, seed=args.seed)
         config = replace(config, name=args.name or config.name,
                          version=time.strftime("%Y.%m.%d-%H%M"))
         est = estimate_seconds(counts, config, spi)
@@ -495,7 +542,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_work_dir(work)
 
 
 if __name__ == "__main__":

@@ -119,11 +119,33 @@ def test_work_dirs_are_private_and_stale_ones_cleaned(tmp_path):
     d1 = retrain.work_dir()
     d2 = retrain.work_dir()
     assert d1 != d2 and d1.parent == d2.parent and d1.is_dir()
-    old = d1.parent / "old"
+    old = d1.parent / "old"          # an unlocked folder of an older version
     old.mkdir()
     os.utime(old, (0, 0))
+    crashed = d1.parent / "crashed"  # its process died: the lock file is there, nobody holds it
+    crashed.mkdir()
+    (crashed / retrain.LOCK_NAME).write_bytes(b"")
+    # another process's live session, however old its folder looks, is left alone
+    import subprocess
+    import sys
+    other = d1.parent / "other"
+    code = ("import sys; from pathlib import Path; from inspector import retrain; "
+            "d = retrain.work_dir(Path(sys.argv[1])); print(d, flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(other)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        live = Path(proc.stdout.readline().strip())
+        os.utime(live, (0, 0))
+        retrain.clean_stale_work_dirs(other)
+        assert live.is_dir()
+    finally:
+        proc.communicate("")
+    retrain.clean_stale_work_dirs(other)       # its process has ended: now it is stale
+    assert not live.exists()
     retrain.clean_stale_work_dirs()
-    assert not old.exists() and d1.is_dir()
+    assert not old.exists() and not crashed.exists() and d1.is_dir() and d2.is_dir()
+    retrain.remove_work_dir(d1)
+    assert not d1.exists()
 
 
 def test_thumbnail(tmp_path):

@@ -307,7 +307,7 @@ class RetrainWizard(QWizard):
             if not self.validateCurrentPage():  # Finish: FinishPage.validatePage commits
                 return
         self.jobs.drain()
-        shutil.rmtree(self.work, ignore_errors=True)
+        retrain.remove_work_dir(self.work)
         super().done(result)  # validates again when accepted: committing is idempotent
 
 
