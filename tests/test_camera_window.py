@@ -74,6 +74,8 @@ def test_video_file_is_classified_live_with_bars_for_the_roi(qtbot, make_window,
     win = make_window()
     win.overlay_check.setChecked(True)
     win.open_source(Source.file(video))
+    # the source bar shows what was opened from code
+    assert win.source_from_picker() == Source.file(video)
     first = _next_result(qtbot, win)
     assert first.roi == Roi(0, 0, 160, 120)  # no ROI yet: the whole frame
     roi = Roi(40, 20, 64, 64)
@@ -324,6 +326,8 @@ def test_camera_list_and_bad_input_messages(qtbot, make_window, tmp_path):
     none = make_window(camera_probe=lambda: [])
     qtbot.waitUntil(lambda: none.camera_combo.itemText(0) == "No camera found")
     assert none.source_from_picker() is None  # a message instead of opening nothing
+    none.open_source(Source.camera(3))            # opened from code: the picker shows it
+    assert none.source_from_picker() == Source.camera(3)
     none.open_source(Source.file(tmp_path / "missing.mp4"))
     qtbot.waitUntil(lambda: none.status().state is State.FAILED)
     assert "missing.mp4: file not found" in none.status_text()

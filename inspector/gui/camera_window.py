@@ -20,10 +20,10 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSettings, QSize, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QImage, QKeySequence, QPainter, QPen
-from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton, QSizePolicy,
-                               QSpinBox, QSplitter, QStackedWidget, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton,
+                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QStackedWidget,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from .. import camera as cam
 from ..camera import (CameraInfo, Frame, FrameGrabber, LiveConfig, LiveResult, LiveStats,
@@ -516,7 +516,15 @@ class CameraWindow(QMainWindow):
         cv.addWidget(self.collect_hint)
         pv.addWidget(box)
         pv.addStretch(1)
-        split.addWidget(panel)
+        # a short window scrolls the panel instead of squeezing its boxes over each other
+        side = QScrollArea()
+        side.setWidgetResizable(True)
+        side.setFrameShape(QFrame.Shape.NoFrame)
+        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side.setWidget(panel)
+        side.setMinimumWidth(panel.minimumWidth() + side.verticalScrollBar().sizeHint().width())
+        side.setMaximumWidth(panel.maximumWidth() + side.verticalScrollBar().sizeHint().width())
+        split.addWidget(side)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 0)
         outer.addWidget(split, 1)
@@ -724,9 +732,7 @@ class CameraWindow(QMainWindow):
     def open_source(self, source: Source) -> None:
         """Stops the current source (if any) and starts reading ``source``."""
         self.stop_source()
-        if source.kind is SourceKind.URL:
-            self._url_secret = str(source.target)
-            self.url_edit.setText(source.display)   # the field never shows the password
+        self._show_in_picker(source)
         self._source = source
         self._stats = LiveStats()
         self._shown = None
@@ -754,6 +760,25 @@ class CameraWindow(QMainWindow):
         worker.start()
         self.setWindowTitle(f"Live camera — {source.display} — Steel Inspector")
         self._config_changed()
+
+    def _show_in_picker(self, source: Source) -> None:
+        """The source bar shows what is open, also when it was opened from code or settings."""
+        at = self.kind_combo.findData(source.kind.value)
+        if at >= 0:
+            self.kind_combo.setCurrentIndex(at)
+        if source.kind is SourceKind.URL:
+            self._url_secret = str(source.target)
+            self.url_edit.setText(source.display)   # the field never shows the password
+        elif source.kind is SourceKind.FILE:
+            self.file_edit.setText(str(source.target))
+        elif source.kind is SourceKind.SEQUENCE:
+            self.seq_edit.setText(str(source.target))
+        else:
+            at = self.camera_combo.findData(int(source.target))
+            if at < 0:
+                self.camera_combo.addItem(f"Camera {source.target}", int(source.target))
+                at = self.camera_combo.count() - 1
+            self.camera_combo.setCurrentIndex(at)
 
     def stop_source(self) -> None:
         """Stops reading and analysing; waits for the threads (a reader stuck inside a camera
