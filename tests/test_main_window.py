@@ -288,19 +288,6 @@ def test_tool_windows_are_wired_lazily(qtbot, trained, folder, tmp_path, monkeyp
     assert loaded == ["/bundles/new", "/bundles/other"]
 
 
-def test_refcount_guard_is_active_where_pyside_needs_it():
-    """PySide6 6.12.0 drops references to None/True (see inspector/gui/refcount_guard.py);
-    importing inspector.gui must have made them immortal wherever that bug shows."""
-    import inspector.gui  # noqa: F401
-    from inspector.gui import refcount_guard
-
-    if refcount_guard._applicable() and refcount_guard.probe():
-        assert refcount_guard.active()
-        assert min(sys.getrefcount(None), sys.getrefcount(True)) > refcount_guard.BOOST // 2
-    else:
-        assert not refcount_guard.active()
-
-
 class _Gated:
     """A classifier whose ``inspect`` waits at a gate: a result the old model is still
     computing when the model is switched."""
