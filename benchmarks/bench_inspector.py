@@ -9,6 +9,9 @@
 
     nice -n 19 python benchmarks/bench_inspector.py [--bundle DIR] [--workdir DIR] [--json out.json]
 
+With BENCH_STALL_DUMP=FILE set, the GUI children write every thread's stack to FILE whenever
+the GUI thread misses a tick by 50 ms (BENCH_STALL_MS; faulthandler's watchdog needs no GIL): what blocked it.
+
 Uses resources/ssdc-mininet when it exists, otherwise a stand-in bundle with a 200x200 input
 (tests/synth.make_bundle). The GUI parts run in child processes (offscreen), so their memory is
 their own. This is a benchmark, not a test: numbers depend on the machine and its load.
@@ -16,6 +19,7 @@ their own. This is a benchmark, not a test: numbers depend on the machine and it
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import subprocess
@@ -162,14 +166,21 @@ def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) ->
     rss_model = peak_rss_mb()
 
     gaps: list[float] = []
+    ends: list[float] = []   # when each gap ended, seconds after the folder was opened
     clock = QElapsedTimer()
     clock.start()
     last = [clock.nsecsElapsed()]
 
+    stall_file = open(os.environ["BENCH_STALL_DUMP"], "w") if os.environ.get("BENCH_STALL_DUMP") else None
+    stall_s = float(os.environ.get("BENCH_STALL_MS", "50")) / 1000 + 0.01
+
     def tick():
         now = clock.nsecsElapsed()
         gaps.append((now - last[0]) / 1e6)
+        ends.append(now / 1e9)
         last[0] = now
+        if stall_file is not None:  # every thread's stack when the next tick is 50 ms late
+            faulthandler.dump_traceback_later(stall_s, file=stall_file)
 
     ticker = QTimer()
     ticker.setTimerType(ticker.timerType().PreciseTimer)
@@ -194,6 +205,8 @@ def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) ->
     QTimer.singleShot(int(timeout_s * 1000), done.quit)
     QTimer.singleShot(int(timeout_s * 1000), opened.quit)
     t0 = time.perf_counter()
+    clock.restart()
+    last[0] = clock.nsecsElapsed()
     ticker.start()
     scroller.start()
     w.open_folder(folder)        # lists the folder in the background; ticks go on meanwhile
@@ -203,6 +216,8 @@ def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) ->
         done.exec()
     elapsed = time.perf_counter() - t0
     ticker.stop()
+    if stall_file is not None:
+        faulthandler.cancel_dump_traceback_later()
     classified = sum(1 for it in w.session.items if it.probs is not None)
     if scroll_all:  # scroll through every row once more, so that thumbnails cycle the cache
         loop = QEventLoop()
@@ -225,6 +240,8 @@ def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) ->
               "ticks": len(g), "max_gap_ms": round(float(g.max()), 1),
               "p99_gap_ms": round(float(np.percentile(g, 99)), 1),
               "gaps_over_50ms": int((g > 50).sum()),
+              "longest_gaps": [[round(float(gaps[i]), 1), round(ends[i], 2)]  # [ms, at s]
+                               for i in sorted(range(1, len(gaps)), key=gaps.__getitem__)[-5:][::-1]],
               "thumbnails_cached": len(w.thumb_model.cache),
               "rss_after_model_mb": round(rss_model, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
     w.close()

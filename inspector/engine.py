@@ -103,7 +103,11 @@ class Classifier:
             import tensorflow as tf
 
             model = self.model
-            self._predict_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            # one trace for every batch size: a retrace in the middle of a folder would hold
+            # Python's GIL for a tenth of a second and stall the window
+            spec = tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
+            self._predict_fn = tf.function(lambda x: model(x, training=False),
+                                           input_signature=[spec])
         return self._predict_fn
 
     def _inspect_compiled(self):
@@ -111,8 +115,9 @@ class Classifier:
             import tensorflow as tf
 
             inspect = self._inspect
+            spec = tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
             self._inspect_fn = tf.function(lambda x: inspect([x], training=False),
-                                           reduce_retracing=True)
+                                           input_signature=[spec])
         return self._inspect_fn
 
     def classify(self, images: np.ndarray) -> np.ndarray:
@@ -168,5 +173,19 @@ def load_classifier(path: str | Path | None = None,
     blank = np.zeros((clf.input_size, clf.input_size, 3), np.uint8)
     clf.classify(blank[None])  # warm-up traces, so the first real image is fast
     clf.inspect(blank)
+    settle_garbage_collector()
     progress(1.0, f"{clf.title} ready on {clf.device}")
     return clf
+
+
+def settle_garbage_collector() -> None:
+    """Collects once, then moves every object alive now (TensorFlow, Keras and the model: about
+    300,000 of them) out of the cyclic garbage collector's reach. Otherwise each full collection
+    walks them all, holding Python's GIL for ~150 ms, and any thread that allocates (listing a
+    folder of 20,000 images, say) stalls the window that long. Objects made later are collected
+    as usual; called again after a model switch, so that the old model can be freed."""
+    import gc
+
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

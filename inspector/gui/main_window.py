@@ -488,7 +488,10 @@ class MainWindow(QMainWindow):
             self.list.setCurrentIndex(self.thumb_model.index(0))
         else:
             self.panel.show_message("No images here.")
-        self._enqueue(range(len(session)))
+        # queued from the event loop, so that the window lays out and paints the new folder
+        # before the decoders start competing with it for Python's GIL
+        gen = self.generation
+        QTimer.singleShot(0, self, lambda: gen == self.generation and self._enqueue(range(len(session))))
         self.list.setFocus()
         self.session_opened.emit()
 
