@@ -1,0 +1,90 @@
+"""Checks the retraining wizard's default settings against its quality bar: at least 95% test
+accuracy in under 20 minutes on this PC, on data the bundled model has not been trained on.
+
+Runs ``python -m inspector.retrain`` (the wizard's logic and defaults, without windows) in a
+child process with a fresh, private model library, times the whole command (checks, speed
+measurement, training, evaluation, saving) and reads the new model's card.
+
+    python benchmarks/bench_wizard.py --data DIR [--scratch] [--seed N] [--label TEXT] \\
+        [--json docs/results/wizard_quality.json]
+
+Each run is appended to the JSON file (a list), so that several data sets and folds collect in
+one place. Run it on an otherwise idle machine: the defaults fit the training to the speed the
+wizard measures at its start.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BAR_ACCURACY = 0.95
+BAR_SECONDS = 20 * 60
+
+
+def run(data: list[str], scratch: bool, seed: int | None, current: str | None) -> dict:
+    home = tempfile.mkdtemp(prefix="bench-wizard-home-")
+    cmd = [sys.executable, "-m", "inspector.retrain"]
+    for d in data:
+        cmd += ["--data", d]
+    if scratch:
+        cmd.append("--scratch")
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    if current:
+        cmd += ["--current", current]
+    env = dict(os.environ, STEEL_INSPECTOR_HOME=home)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"retrain failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    cards = sorted(Path(home).rglob("model_card.json"))
+    if len(cards) != 1:
+        raise SystemExit(f"expected one new model in {home}, found {len(cards)}")
+    card = json.loads(cards[0].read_text(encoding="utf-8"))
+    test = card["metrics"]["test"]
+    config = card["training"]["config"]
+    lines = [ln for ln in proc.stdout.splitlines()
+             if ln.startswith(("measured", "current model", "same as"))]
+    return {
+        "data": data, "from": "scratch" if scratch else (current or "the bundled model"),
+        "classes": card["class_names"], "images": card["dataset"].get("file_count"),
+        "test_images": test.get("count"), "test_accuracy": round(test["accuracy"], 4),
+        "test_macro_f1": round(test.get("macro_f1", float("nan")), 4),
+        "epochs": config["epochs"], "best_epoch": card["metrics"].get("best_epoch"),
+        "batch": config["batch_size"], "learning_rate": config["learning_rate"],
+        "seed": config["seed"], "wall_seconds": round(seconds, 1),
+        "meets_bar": bool(test["accuracy"] >= BAR_ACCURACY and seconds < BAR_SECONDS),
+        "printed": lines, "when": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average_at_end": round(os.getloadavg()[0], 2),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", action="append", required=True)
+    ap.add_argument("--scratch", action="store_true")
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--current", help="the model to start from (default: the bundled one)")
+    ap.add_argument("--label", default="", help="what this run checks, stored with it")
+    ap.add_argument("--json", help="append the result to this JSON list")
+    args = ap.parse_args(argv)
+    result = {"label": args.label, **run(args.data, args.scratch, args.seed, args.current)}
+    print(json.dumps(result, indent=1))
+    if args.json:
+        path = Path(args.json)
+        runs = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+        runs.append(result)
+        path.write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
+    return 0 if result["meets_bar"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
