@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--bundle", default=str(ROOT / "resources" / "ssdc-mininet"))
     ap.add_argument("--images")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots" / "camera_window.png"))
+    ap.add_argument("--size", default="1240x760", help="window size, WIDTHxHEIGHT")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="camera-shot-"))
     os.environ["STEEL_INSPECTOR_HOME"] = str(work / "home")
@@ -68,7 +69,7 @@ def main() -> int:
 
     clf = load_classifier(args.bundle)
     win = CameraWindow(lambda: clf, camera_probe=lambda: [])
-    win.resize(1240, 760)
+    win.resize(*(int(v) for v in args.size.lower().split("x")))
     win.show()
     win.overlay_check.setChecked(True)
     win.open_source(Source.file(video))

@@ -436,9 +436,8 @@ class CameraWindow(QMainWindow):
 
         panel = QWidget()
         panel.setMinimumWidth(300)
-        panel.setMaximumWidth(380)
         pv = QVBoxLayout(panel)
-        pv.setContentsMargins(6, 0, 0, 0)
+        pv.setContentsMargins(6, 0, 8, 0)
         self.prediction_label = QLabel("—")
         f = QFont(self.prediction_label.font())
         f.setPointSizeF(f.pointSizeF() * 1.6)
@@ -451,6 +450,7 @@ class CameraWindow(QMainWindow):
         pv.addWidget(self.detail_label)
         self.chart = ProbabilityChart()
         self.chart.setMinimumHeight(190)
+        self.chart.setMaximumHeight(260)   # in the scrolling panel it would take its size hint
         pv.addWidget(self.chart)
 
         box = QGroupBox("What the model sees")
@@ -522,11 +522,12 @@ class CameraWindow(QMainWindow):
         side.setFrameShape(QFrame.Shape.NoFrame)
         side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         side.setWidget(panel)
-        side.setMinimumWidth(panel.minimumWidth() + side.verticalScrollBar().sizeHint().width())
-        side.setMaximumWidth(panel.maximumWidth() + side.verticalScrollBar().sizeHint().width())
+        side.setMinimumWidth(max(panel.minimumWidth(), panel.minimumSizeHint().width())
+                             + side.verticalScrollBar().sizeHint().width())
         split.addWidget(side)
-        split.setStretchFactor(0, 1)
+        split.setStretchFactor(0, 1)   # a wider window widens the frame, not the panel
         split.setStretchFactor(1, 0)
+        split.setSizes([840, side.minimumWidth()])
         outer.addWidget(split, 1)
         self.setCentralWidget(central)
 
