@@ -450,7 +450,7 @@ class CameraWindow(QMainWindow):
         pv.addWidget(self.detail_label)
         self.chart = ProbabilityChart()
         self.chart.setMinimumHeight(190)
-        self.chart.setMaximumHeight(260)   # in the scrolling panel it would take its size hint
+        self.chart.setMaximumHeight(220)   # in the scrolling panel it would take its size hint
         pv.addWidget(self.chart)
 
         box = QGroupBox("What the model sees")
