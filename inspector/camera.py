@@ -924,9 +924,6 @@ class LiveStats:
         self._lat: deque[float] = deque(maxlen=window)
         self.count = 0
 
-    def add(self, result: LiveResult) -> None:
-        self.record(result.t_done, result.latency)
-
     def record(self, t_done: float, latency: float) -> None:
         """One result, by its completion time and capture-to-result latency (seconds)."""
         self._done.append(t_done)

@@ -103,21 +103,24 @@ class Classifier:
             import tensorflow as tf
 
             model = self.model
-            # one trace for every batch size: a retrace in the middle of a folder would hold
-            # Python's GIL for a tenth of a second and stall the window
-            spec = tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
             self._predict_fn = tf.function(lambda x: model(x, training=False),
-                                           input_signature=[spec])
+                                           input_signature=[self._any_batch()])
         return self._predict_fn
+
+    def _any_batch(self):
+        """The input signature of every batch size: one trace serves them all (a retrace in the
+        middle of a folder would hold Python's GIL for a tenth of a second and stall the window)."""
+        import tensorflow as tf
+
+        return tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
 
     def _inspect_compiled(self):
         if self._inspect_fn is None:
             import tensorflow as tf
 
             inspect = self._inspect
-            spec = tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
             self._inspect_fn = tf.function(lambda x: inspect([x], training=False),
-                                           input_signature=[spec])
+                                           input_signature=[self._any_batch()])
         return self._inspect_fn
 
     def classify(self, images: np.ndarray) -> np.ndarray:

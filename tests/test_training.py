@@ -221,6 +221,22 @@ def test_evaluate_and_export_round_trip(trained_bundle, tmp_path, capsys):
     assert cli_main(["evaluate", "--model", str(out / "model_int8.tflite"), "--data", str(data)]) == 0
 
 
+def test_evaluate_a_split_of_the_bundles_own_data(trained_bundle, tmp_path, capsys):
+    import shutil
+
+    data, out = trained_bundle
+    report_json = tmp_path / "test.json"
+    assert cli_main(["evaluate", "--model", str(out), "--data", str(data), "--split", "test",
+                     "--json", str(report_json)]) == 0
+    split = json.loads((out / "split.json").read_text())
+    assert json.loads(report_json.read_text())["count"] == len(split["test"]) == 6
+    gone = data.parent / "partial"          # a data folder that lacks one of the test files
+    shutil.copytree(data, gone)
+    (gone / split["test"][0]).unlink()
+    assert cli_main(["evaluate", "--model", str(out), "--data", str(gone), "--split", "test"]) == 2
+    assert "1 file(s) of the bundle's test split are missing" in capsys.readouterr().err
+
+
 def test_train_with_a_one_class_folder_fails_cleanly(tmp_path, capsys):
     make_dataset(tmp_path / "d", classes=("crazing",), per_class=3, size=16)
     rc = cli_main(["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "b"), "--epochs", "1"])

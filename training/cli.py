@@ -126,15 +126,7 @@ def cmd_evaluate(args) -> int:
             f"{args.data}: classes {ds.class_names} differ from the model's {predictor.class_names}")
     if args.split:
         bundle_dir = Path(args.model).parent if Path(args.model).is_file() else Path(args.model)
-        split_file = bundle_dir / "split.json"
-        if not split_file.exists():
-            raise data_mod.DatasetError(f"{bundle_dir}: no split.json, so no {args.split} split")
-        wanted = set(json.loads(split_file.read_text(encoding="utf-8"))[args.split])
-        keep = [i for i in range(len(ds)) if ds.relative(i) in wanted]
-        if len(keep) != len(wanted):
-            raise data_mod.DatasetError(f"{args.data}: {len(wanted) - len(keep)} file(s) of the "
-                                        f"bundle's {args.split} split are missing")
-        ds = ds.subset(keep)
+        ds = ds.subset(data_mod.bundle_split(ds, bundle_dir, [args.split])[0])
     images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
     t = time.perf_counter()
     probs = predictor.predict(images)

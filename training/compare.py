@@ -100,7 +100,7 @@ def compare(data_dir: str | Path, models=None, epochs: int = 50, heavy_epochs: i
             progress: Callable[[float, str], None] = lambda f, m: None) -> dict:
     import keras
 
-    from .bundle import load_bundle
+    from .bundle import load_bundle, read_card
     from .flops import count_flops, count_params
 
     models = list(models or ALL_MODELS)
@@ -109,22 +109,13 @@ def compare(data_dir: str | Path, models=None, epochs: int = 50, heavy_epochs: i
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(ALL_MODELS)}")
     weights = weights or {}
     base_cfg = TrainConfig(seed=seed)
-    card = load_bundle(ssdc_bundle).card if ssdc_bundle else {}
+    card = read_card(ssdc_bundle) if ssdc_bundle else {}
     # With a bundle: its class order, and its own split, so that no model is tested on
     # images the bundle trained on.
     ds = data_mod.scan_dataset(data_dir, card.get("class_names"))
     x200, _ = data_mod.load_arrays(ds, 200, lambda f, m: progress(0.02 * f, m))
-    split_file = Path(ssdc_bundle or "", "split.json")
-    if ssdc_bundle and split_file.exists():
-        import json
-
-        where = {rel: i for i, rel in enumerate(ds.relative(k) for k in range(len(ds)))}
-        split = json.loads(split_file.read_text(encoding="utf-8"))
-        try:
-            tr, va, te = (np.array(sorted(where[r] for r in split[k]), dtype=np.int64)
-                          for k in ("train", "validation", "test"))
-        except KeyError as exc:
-            raise data_mod.DatasetError(f"{data_dir}: file {exc} of the bundle's split is missing") from None
+    if ssdc_bundle and Path(ssdc_bundle, "split.json").exists():
+        tr, va, te = data_mod.bundle_split(ds, ssdc_bundle)
     else:
         tr, va, te = data_mod.stratified_split(ds, base_cfg.val_fraction, base_cfg.test_fraction, seed)
     if train_limit and len(tr) > train_limit:

@@ -7,6 +7,7 @@ on the same side of every split, so a duplicate can never leak from training int
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +185,27 @@ def stratified_split(ds: Dataset, val_fraction: float = 1 / 12, test_fraction: f
         return np.array(sorted(lst), dtype=np.int64)
 
     return idx(train), idx(val), idx(test)
+
+
+def bundle_split(ds: Dataset, bundle_dir: str | Path,
+                 parts: Sequence[str] = ("train", "validation", "test")) -> list[np.ndarray]:
+    """Indices into ``ds`` of the files a bundle's ``split.json`` lists under each of ``parts``
+    (so that nothing is tested on images the bundle trained on). Raises DatasetError when the
+    bundle has no split.json or some of its files are not in ``ds``."""
+    split_file = Path(bundle_dir) / "split.json"
+    if not split_file.exists():
+        raise DatasetError(f"{bundle_dir}: no split.json, so no {'/'.join(parts)} split")
+    split = json.loads(split_file.read_text(encoding="utf-8"))
+    where = {ds.relative(i): i for i in range(len(ds))}
+    out = []
+    for part in parts:
+        listed = split.get(part, [])
+        missing = [r for r in listed if r not in where]
+        if missing:
+            raise DatasetError(f"{ds.root}: {len(missing)} file(s) of the bundle's {part} split "
+                               f"are missing (e.g. {missing[0]})")
+        out.append(np.array(sorted(where[r] for r in listed), dtype=np.int64))
+    return out
 
 
 def stratified_folds(ds: Dataset, k: int = 5, seed: int = 1234) -> list[np.ndarray]:
