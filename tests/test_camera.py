@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from synth import PROB_ATOL
 from inspector import camera as cam
 from inspector.camera import (CameraInfo, FolderCapture, FrameGrabber, LiveConfig, ReconnectPolicy,
                               Roi, Source, SourceError, SourceKind, State, mask_url, tile_grid)
@@ -520,7 +521,7 @@ def test_analyse_roi_gives_the_classifiers_probabilities(classifier, scene):
     roi = Roi(30, 20, 64, 64)
     r = cam.analyse(classifier, _frame(scene), LiveConfig(roi=roi))
     expected = classifier.classify(classifier.prepare(roi.crop(scene)))[0]
-    np.testing.assert_allclose(r.probs, expected, atol=1e-5)
+    np.testing.assert_allclose(r.probs, expected, atol=PROB_ATOL)
     assert r.roi == roi and r.tiles == [roi] and r.heat is None
     assert r.label == int(np.argmax(expected)) and r.class_names == classifier.class_names
 
@@ -531,7 +532,7 @@ def test_analyse_tiles_and_attention(classifier, scene):
     assert r.grid == (2, 3) and len(r.tiles) == 6
     for t, p in zip(r.tiles, r.tile_probs):
         ins = classifier.inspect(classifier.prepare(t.crop(scene)))
-        np.testing.assert_allclose(p, ins.probs, atol=1e-5)
+        np.testing.assert_allclose(p, ins.probs, atol=PROB_ATOL)
     np.testing.assert_allclose(r.probs, r.tile_probs.mean(axis=0), atol=1e-6)
     assert r.heat.shape == (100, 160) and 0 <= r.heat.min() and r.heat.max() <= 1
     se = cam.analyse(classifier, _frame(scene), LiveConfig(roi=Roi(0, 0, 64, 64), overlay="se1"))

@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
+from synth import PROB_ATOL
 from inspector import camera as cam
 from inspector.camera import CameraInfo, ReconnectPolicy, Roi, Source, SourceError, State
 
@@ -82,7 +83,7 @@ def test_video_file_is_classified_live_with_bars_for_the_roi(qtbot, make_window,
     win.set_roi(roi)
     r = _next_result(qtbot, win, lambda r: r.roi == roi)
     expected = classifier.inspect(classifier.prepare(roi.crop(r.frame.image))).probs
-    np.testing.assert_allclose(win.chart.values(), expected, atol=1e-5)
+    np.testing.assert_allclose(win.chart.values(), expected, atol=PROB_ATOL)
     name = classifier.class_names[int(np.argmax(expected))]
     assert win.prediction_label.text().startswith(name)
     assert r.heat is not None and r.heat.shape == (64, 64)
@@ -93,7 +94,7 @@ def test_video_file_is_classified_live_with_bars_for_the_roi(qtbot, make_window,
     r = _next_result(qtbot, win, lambda r: r.heat is None)
     np.testing.assert_allclose(win.chart.values(),
                                classifier.classify(classifier.prepare(roi.crop(r.frame.image)))[0],
-                               atol=1e-5)
+                               atol=PROB_ATOL)
     qtbot.waitUntil(lambda: win.stats()["results"] >= 3)
     assert win.stats()["captured"] >= win.stats()["results"]
 
@@ -107,8 +108,8 @@ def test_tiles_are_classified_and_shown_as_a_grid(qtbot, make_window, classifier
     r = _next_result(qtbot, win, lambda r: len(r.tiles) > 1)
     assert r.grid == (2, 3)  # 160x120 in 64-pixel tiles
     batch = np.stack([classifier.prepare(t.crop(r.frame.image)) for t in r.tiles])
-    np.testing.assert_allclose(r.tile_probs, classifier.classify(batch), atol=1e-5)
-    np.testing.assert_allclose(win.chart.values(), r.tile_probs.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(r.tile_probs, classifier.classify(batch), atol=PROB_ATOL)
+    np.testing.assert_allclose(win.chart.values(), r.tile_probs.mean(axis=0), atol=PROB_ATOL)
     assert "6 tiles" in win.detail_label.text()
 
 
@@ -226,7 +227,7 @@ def test_a_busy_gui_shows_the_newest_result_for_the_current_roi(qtbot, make_wind
     r = _next_result(qtbot, win, lambda r: r.frame.index > shown)
     # the bars show the result just announced (not one of a backlog processed with it)
     expected = classifier.classify(classifier.prepare(second.crop(r.frame.image)))[0]
-    np.testing.assert_allclose(win.chart.values(), expected, atol=1e-5)
+    np.testing.assert_allclose(win.chart.values(), expected, atol=PROB_ATOL)
     assert win.stats()["results"] >= 5  # results passed over still count as classified
 
 

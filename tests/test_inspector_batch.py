@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from inspector import batch
-from synth import texture
+from synth import PROB_ATOL, texture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def test_good_folder_exit_0_and_probabilities_match(tmp_path, classifier, capsys
     assert [Path(r["path"]).name for r in rows] == [p.name for p in images]
     expected = classifier.classify(np.stack([classifier.load(p) for p in images]))
     got = np.array([[float(r[n]) for n in names] for r in rows])
-    np.testing.assert_allclose(got, expected, atol=2e-6)
+    np.testing.assert_allclose(got, expected, atol=PROB_ATOL)
     assert all(r["label"] == names[int(np.argmax(e))] for r, e in zip(rows, expected))
     assert all(r["error"] == "" for r in rows)
     assert not (tmp_path / "res" / "results.csv.partial").exists()

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QWidget
 
 from inspector.session import JOURNAL_NAME, UNSURE
 from inspector.settings import Key, Settings
-from synth import CLASSES, texture
+from synth import CLASSES, PROB_ATOL, texture
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_open_folder_classifies_everything(qtbot, trained, folder):
     # the session holds exactly what the classifier says about each file
     idx = list(range(12))
     expected = trained.classify(np.stack([trained.load(s.items[i].path) for i in idx]))
-    np.testing.assert_allclose(np.stack([s.items[i].probs for i in idx]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.stack([s.items[i].probs for i in idx]), expected, atol=PROB_ATOL)
     # each image has its own result (not one result copied to all)
     assert len({tuple(np.round(s.items[i].probs, 4)) for i in idx}) > 6
     assert "15 images" in w.count_label.text()
@@ -86,7 +86,7 @@ def test_bars_show_the_classifiers_probabilities(qtbot, trained, folder):
         show(qtbot, w, idx)
         path = w.session.items[idx].path
         expected = trained.classify(trained.load(path)[None])[0]
-        np.testing.assert_allclose(w.prob_chart.values(), expected, atol=1e-5)
+        np.testing.assert_allclose(w.prob_chart.values(), expected, atol=PROB_ATOL)
         # SE block weights as bars and the map over the image
         w.panel.set_source("se2")
         insp = w.panel.inspection
@@ -348,7 +348,7 @@ def test_switching_the_model_drops_what_the_old_model_still_computes(qtbot, trai
     s = w.session
     idx = [i for i, it in enumerate(s.items) if it.error is None]
     expected = new.classify(np.stack([new.load(s.items[i].path) for i in idx]))
-    np.testing.assert_allclose(np.stack([s.items[i].probs for i in idx]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.stack([s.items[i].probs for i in idx]), expected, atol=PROB_ATOL)
     assert list(s.class_names) == ["w", "x", "y", "z"]
 
 
