@@ -9,6 +9,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FORMATS = ("tflite-fp32", "tflite-fp16", "tflite-int8")
@@ -115,19 +117,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from . import data as data_mod
     from .metrics import classification_report, format_report, save_confusion_png
     from .predict import open_predictor
 
     predictor = open_predictor(args.model)
-    ds = data_mod.scan_dataset(args.data, predictor.class_names if args.classes_from_model else None)
-    if ds.class_names != predictor.class_names:
-        raise data_mod.DatasetError(
-            f"{args.data}: classes {ds.class_names} differ from the model's {predictor.class_names}")
-    if args.split:
-        bundle_dir = Path(args.model).parent if Path(args.model).is_file() else Path(args.model)
-        ds = ds.subset(data_mod.bundle_split(ds, bundle_dir, [args.split])[0])
-    images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
+    ds, images = _evaluation_images(args, predictor)
     t = time.perf_counter()
     probs = predictor.predict(images)
     seconds = time.perf_counter() - t
@@ -140,6 +134,47 @@ def cmd_evaluate(args) -> int:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.png:
         save_confusion_png(report, args.png, f"{Path(args.model).name} on {Path(args.data).name}")
+    return 0
+
+
+def _evaluation_images(args, predictor):
+    """The labelled images an evaluation runs on: the data folder's classes must be the model's;
+    with ``--split``, only the files the bundle's split.json lists under that part."""
+    from . import data as data_mod
+
+    ds = data_mod.scan_dataset(args.data, predictor.class_names
+                               if getattr(args, "classes_from_model", False) else None)
+    if ds.class_names != predictor.class_names:
+        raise data_mod.DatasetError(
+            f"{args.data}: classes {ds.class_names} differ from the model's {predictor.class_names}")
+    if args.split:
+        bundle_dir = Path(args.model).parent if Path(args.model).is_file() else Path(args.model)
+        ds = ds.subset(data_mod.bundle_split(ds, bundle_dir, [args.split])[0])
+    images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
+    return ds, images
+
+
+def cmd_robustness(args) -> int:
+    from .predict import open_predictor
+    from .robustness import (evaluate_robustness, format_robustness, pick_families,
+                             save_examples_png)
+
+    predictor = open_predictor(args.model)
+    ds, images = _evaluation_images(args, predictor)
+    families = pick_families(args.families.split(",") if args.families else None)
+    result = evaluate_robustness(predictor, images, ds.labels, families, args.seed,
+                                 ConsoleProgress())
+    result["model"] = str(args.model)
+    result["data"] = str(args.data)
+    result["split"] = args.split
+    print(format_robustness(result, f"{args.model} on {args.data}"
+                                    + (f" ({args.split} split)" if args.split else "")))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.png:
+        order = np.argsort(ds.labels, kind="stable")
+        step = max(1, len(order) // len(families))
+        save_examples_png(images[order[::step]], args.png, families, args.seed)
     return 0
 
 
@@ -232,6 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--classes-from-model", action="store_true",
                    help="use only the model's classes from the data folder")
     e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("robustness", help="accuracy under camera shifts (blur, noise, JPEG, light, "
+                                          "scale, rotation, bit depth), per family and severity")
+    r.add_argument("--model", required=True, help="bundle folder, or an exported .tflite file")
+    r.add_argument("--data", required=True)
+    r.add_argument("--split", choices=("train", "validation", "test"),
+                   help="evaluate only this split of the bundle's own data (from its split.json)")
+    r.add_argument("--families", help="comma-separated subset of the shift families (default all)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the random parts of the shifts")
+    r.add_argument("--json", help="write the results as JSON here")
+    r.add_argument("--png", help="write a grid of example images per shift and severity here")
+    r.add_argument("--classes-from-model", action="store_true",
+                   help="use only the model's classes from the data folder")
+    r.set_defaults(func=cmd_robustness)
 
     c = sub.add_parser("cv", help="stratified k-fold cross-validation (mean ± std)")
     c.add_argument("--data", required=True)

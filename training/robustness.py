@@ -1,0 +1,111 @@
+"""Robustness evaluation: a model's accuracy on images shifted the way a plant camera shifts them
+(``training.shifts.FAMILIES``), per family and severity, with a PNG grid of examples. Qt-free.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .metrics import classification_report
+from .shifts import FAMILIES, FAMILY_BY_NAME, Family, shift_rng
+
+Progress = Callable[[float, str], None]
+
+
+def _quiet(fraction: float, message: str) -> None:
+    pass
+
+
+def pick_families(names: Sequence[str] | None) -> list[Family]:
+    if not names:
+        return list(FAMILIES)
+    unknown = [n for n in names if n not in FAMILY_BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown shift famil{'ies' if len(unknown) > 1 else 'y'} "
+                         f"{', '.join(unknown)}; choose from {', '.join(FAMILY_BY_NAME)}")
+    return [FAMILY_BY_NAME[n] for n in names]
+
+
+def shifted(images: np.ndarray, family: Family, severity: float, seed: int) -> np.ndarray:
+    """Every image under one shift, each with its own reproducible generator."""
+    return np.stack([family.apply(img, severity, shift_rng(seed, family.name, severity, i))
+                     for i, img in enumerate(images)])
+
+
+def evaluate_robustness(predictor, images: np.ndarray, labels: np.ndarray,
+                        families: Sequence[Family] = FAMILIES, seed: int = 0,
+                        progress: Progress = _quiet) -> dict:
+    """Accuracy (and macro F1) on the clean images and on every family x severity. ``predictor``
+    has ``predict(uint8 images) -> probabilities`` and ``class_names``."""
+    names = list(predictor.class_names)
+    jobs = [(f, s) for f in families for s in f.severities]
+
+    def score(x):
+        rep = classification_report(labels, predictor.predict(x).argmax(1), names)
+        return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
+                "recall": {n: rep["per_class"][n]["recall"] for n in names}}
+
+    clean = score(images)
+    rows = []
+    for k, (fam, sev) in enumerate(jobs):
+        progress(k / len(jobs), f"{fam.name} {sev:g} ({k + 1}/{len(jobs)})")
+        r = score(shifted(images, fam, sev, seed))
+        rows.append({"family": fam.name, "severity": sev, "unit": fam.unit, **r})
+    per_family = {}
+    for fam in families:
+        accs = [r["accuracy"] for r in rows if r["family"] == fam.name]
+        per_family[fam.name] = {"what": fam.what, "unit": fam.unit,
+                                "mean_accuracy": float(np.mean(accs)),
+                                "min_accuracy": float(np.min(accs))}
+    progress(1.0, "done")
+    return {
+        "images": int(len(images)),
+        "seed": seed,
+        "clean": clean,
+        "shifts": rows,
+        "families": per_family,
+        "mean_shifted_accuracy": float(np.mean([r["accuracy"] for r in rows])) if rows else None,
+        "worst_family": min(per_family, key=lambda n: per_family[n]["min_accuracy"])
+        if per_family else None,
+    }
+
+
+def format_robustness(result: dict, title: str = "") -> str:
+    lines = [title] if title else []
+    lines.append(f"{result['images']} images; clean accuracy {result['clean']['accuracy'] * 100:.2f}%"
+                 f"; mean over all shifts {result['mean_shifted_accuracy'] * 100:.2f}%")
+    lines.append(f"{'family':<14}{'severity':>22}  {'accuracy per severity':<40}{'min':>8}")
+    for name, fam in result["families"].items():
+        rows = [r for r in result["shifts"] if r["family"] == name]
+        sev = ", ".join(f"{r['severity']:g}" for r in rows)
+        acc = " ".join(f"{r['accuracy'] * 100:5.1f}" for r in rows)
+        lines.append(f"{name:<14}{sev + ' ' + fam['unit']:>22}  {acc:<40}{fam['min_accuracy'] * 100:7.1f}%")
+    return "\n".join(lines)
+
+
+def save_examples_png(images: np.ndarray, path: str | Path, families: Sequence[Family] = FAMILIES,
+                      seed: int = 0, tile: int = 120) -> Path:
+    """One row per family: the clean image, then the image at each severity, labelled, so a
+    person can judge whether the severities look like a real camera's."""
+    from PIL import Image, ImageDraw
+
+    cols = 1 + max(len(f.severities) for f in families)
+    label_h = 14
+    sheet = Image.new("RGB", (cols * tile + 110, len(families) * (tile + label_h) + 4), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, fam in enumerate(families):
+        img = images[r % len(images)]
+        y = r * (tile + label_h) + 2
+        draw.text((4, y + tile // 2), fam.name, fill="black")
+        cells = [("clean", img)] + [(f"{s:g}", fam.apply(img, s, shift_rng(seed, fam.name, s, 0)))
+                                    for s in fam.severities]
+        for c, (text, im) in enumerate(cells):
+            x = 110 + c * tile
+            sheet.paste(Image.fromarray(im).resize((tile - 4, tile - 4)), (x, y))
+            draw.text((x, y + tile - 3), text, fill="black")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
