@@ -13,7 +13,8 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QWidget
 
 from inspector.session import JOURNAL_NAME, UNSURE
-from inspector.settings import Key, Settings
+from inspector.gui.settings import Settings
+from inspector.settings import Key
 from synth import CLASSES, PROB_ATOL, texture
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .cancel import Cancelled
+
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
@@ -34,13 +36,13 @@ def class_folders(root: str | Path) -> list[Path]:
 
 def files_under(folder: str | Path, should_stop=lambda: False) -> list[Path]:
     """Every file in a class folder and its sub-folders, sorted, skipping hidden files and
-    folders: the one listing that training and the data checks share. Raises InterruptedError
+    folders: the one listing that training and the data checks share. Raises Cancelled
     when ``should_stop()`` turns true (a huge folder chosen by mistake)."""
     folder = Path(folder)
     found = []
     for p in folder.rglob("*"):
         if should_stop():
-            raise InterruptedError("cancelled while listing images")
+            raise Cancelled("cancelled while listing images")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts):
             found.append(p)
     return sorted(found)

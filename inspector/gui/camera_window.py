@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSettings, QSize, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QImage, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton,
@@ -30,6 +30,7 @@ from ..camera import (CameraInfo, Frame, FrameGrabber, LiveConfig, LiveResult, L
                       ReconnectPolicy, Roi, Source, SourceKind, State, StreamStatus)
 from .charts import ProbabilityChart, class_colour
 from .image_view import ColorBar, colorize
+from .settings import Settings, SettingsGroup
 from .workers import qimage_from_array
 
 log = logging.getLogger(__name__)
@@ -45,45 +46,13 @@ LABEL_KEYS = 6             # Shift+1 .. Shift+6 file the frame under class 1..6
 # Settings: the app's INI file, under a "camera/" group (per-source keys are dynamic, which the
 # app's Key enum does not cover).
 
-class _CameraSettings:
-    def __init__(self) -> None:
-        try:
-            from ..settings import settings_path
+def camera_settings() -> SettingsGroup:
+    return Settings().group("camera")
 
-            path = settings_path()
-        except ImportError:  # pragma: no cover - the app's settings module is missing
-            from ..paths import user_data_dir
 
-            path = user_data_dir() / "settings.ini"
-        self._qs = QSettings(str(path), QSettings.Format.IniFormat)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._qs.value(f"camera/{key}", default)
-
-    def get_bool(self, key: str, default: bool) -> bool:
-        v = self.get(key, None)
-        if v is None:
-            return default
-        return str(v).lower() in ("true", "1", "yes", "on")
-
-    def get_int(self, key: str, default: int) -> int:
-        try:
-            return int(self.get(key, default))
-        except (TypeError, ValueError):
-            return default
-
-    def set(self, key: str, value: Any) -> None:
-        self._qs.setValue(f"camera/{key}", value)
-
-    def remove(self, key: str) -> None:
-        self._qs.remove(f"camera/{key}")
-
-    @staticmethod
-    def roi_key(source: Source) -> str:
-        return "roi/" + hashlib.sha1(source.key.encode("utf-8")).hexdigest()[:16]
-
-    def sync(self) -> None:
-        self._qs.sync()
+def roi_key(source: Source) -> str:
+    """The settings key of a source's region of interest (a hash: URLs may hold passwords)."""
+    return "roi/" + hashlib.sha1(source.key.encode("utf-8")).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +298,7 @@ class CameraWindow(QMainWindow):
         self._factory = capture_factory
         self._policy = policy or ReconnectPolicy()
         self._probe = camera_probe or cam.probe_cameras
-        self._settings = _CameraSettings()
+        self._settings = camera_settings()
         self._model: Any = None
         self._model_known = False
         self._source: Source | None = None
@@ -863,7 +832,7 @@ class CameraWindow(QMainWindow):
         self.roi_label.setText(f"Region: {roi.w}×{roi.h} px at ({roi.x}, {roi.y})" if roi else
                                "Region: whole frame (drag on the frame to choose one)")
         if remember and self._source is not None:
-            key = _CameraSettings.roi_key(self._source)
+            key = roi_key(self._source)
             if roi is None:
                 self._settings.remove(key)
             elif w and h:
@@ -943,7 +912,7 @@ class CameraWindow(QMainWindow):
         self.view.set_frame(frame.image)
         if self._pending_roi:
             self._pending_roi = False
-            text = self._settings.get(_CameraSettings.roi_key(self._source), None)
+            text = self._settings.get(roi_key(self._source), None)
             roi = Roi.from_text(text, frame.width, frame.height) if text else None
             self.set_roi(roi, remember=False)
         elif self._roi_unsaved:  # chosen before the first frame: saved now that its size is known

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
 from .. import report
 from ..batch import Result, collect_paths, startup_fallback, startup_model_path
 from ..session import UNSURE, Filter, JournalError, ReviewSession, Sort
-from ..settings import Key, Settings
+from ..settings import Key
+from .settings import Settings
 from .charts import ProbabilityChart
 from .inspection_panel import InspectionPanel
 from .thumbnails import THUMB, ThumbnailDelegate, ThumbnailModel
