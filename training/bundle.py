@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .card import ModelCard
+
 MODEL_FILE = "model.keras"
 CARD_FILE = "model_card.json"
 TFLITE_FILES = {"tflite-fp32": "model_fp32.tflite", "tflite-fp16": "model_fp16.tflite",
@@ -128,7 +130,7 @@ class Bundle:
 
     @property
     def title(self) -> str:
-        return f"{self.card.get('name', 'model')} {self.card.get('version', '')}".strip()
+        return ModelCard.of(self.card).title
 
 
 def load_bundle(bundle_dir: str | Path) -> Bundle:

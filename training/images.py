@@ -76,13 +76,38 @@ def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _native_depth(img: Image.Image) -> np.ndarray:
+    """A 16-bit grey image as an HxW uint16 array as stored; any other image as
+    ``_to_uint8_rgb`` gives it."""
+    if img.mode in _SIXTEEN_BIT_MODES or img.mode == "I":
+        lo, hi = img.getextrema()
+        if lo >= 0 and hi <= 65535:
+            return np.asarray(img).astype(np.uint16)
+    return _to_uint8_rgb(img)
+
+
 def decode_image(path: str | Path) -> np.ndarray:
     """Reads an image file at its own size as HxWx3 uint8 RGB, or raises ImageReadError."""
+    return _decode(path, _to_uint8_rgb)
+
+
+def decode_pixels(path: str | Path) -> np.ndarray:
+    """Reads an image file at its own size and depth, or raises ImageReadError: 16-bit grey
+    data as an HxW uint16 array (for a consumer that scales it itself, e.g. the live camera's
+    image sequences, whose frames go through inspector.camera.to_rgb), anything else as
+    ``decode_image`` gives it. The same decoder as review and training: the same pixels."""
+    return _decode(path, _native_depth)
+
+
+def _decode(path: str | Path, convert) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as img:
             img.load()
-            arr = _to_uint8_rgb(img)
+            arr = convert(img)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:
@@ -97,7 +122,8 @@ def decode_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(path, "not enough memory to read this image") from None
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
         raise ImageReadError(path, f"damaged image data ({exc})") from None
-    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+    if arr.ndim not in (2, 3) or (arr.ndim == 2 and arr.dtype != np.uint16) \
+            or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ImageReadError(path, f"unexpected image shape {arr.shape}")
     return arr
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from ..attention import CAM, attention_map
 from .grabber import Frame, FrameGrabber
 from .roi import CLASSIFY_CHUNK, Roi, fit_tile, tile_grid
 
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------
 # Analysis of one frame
 
-class _Model(Protocol):
+class LiveModel(Protocol):
+    """What live analysis needs of a classifier (inspector.engine.Classifier is one)."""
+
     class_names: list[str]
     input_size: int
 
@@ -30,7 +33,7 @@ class _Model(Protocol):
     def prepare(self, arr: np.ndarray) -> np.ndarray: ...
 
 
-OVERLAY_CAM = "cam"
+OVERLAY_CAM = CAM     # the overlay keys are inspector.attention's
 
 
 @dataclass(frozen=True)
@@ -83,15 +86,13 @@ class LiveResult:
 
 
 def _attention(inspection: Any, overlay: str) -> np.ndarray:
-    if overlay == OVERLAY_CAM:
-        return inspection.cam()
-    for block in inspection.se_blocks:
-        if block.name == overlay:
-            return block.feature_map
-    raise ValueError(f"unknown attention map {overlay!r}")
+    m = attention_map(inspection, overlay)
+    if m is None:
+        raise ValueError(f"unknown attention map {overlay!r}")
+    return m
 
 
-def analyse(model: _Model, frame: Frame, config: LiveConfig,
+def analyse(model: LiveModel, frame: Frame, config: LiveConfig,
             clock: Callable[[], float] = time.monotonic) -> LiveResult:
     """Classifies the frame's ROI (whole, or tile by tile) and, if asked, its attention map."""
     from ..engine import upsample
@@ -153,7 +154,7 @@ class LiveStats:
         return statistics.median(self._lat) if self._lat else 0.0
 
 
-def inference_loop(grabber: FrameGrabber, get_model: Callable[[], _Model | None],
+def inference_loop(grabber: FrameGrabber, get_model: Callable[[], LiveModel | None],
                    get_config: Callable[[], LiveConfig], emit: Callable[[LiveResult], None],
                    should_stop: Callable[[], bool], *, paused: Callable[[], bool] = lambda: False,
                    on_error: Callable[[str], None] = lambda m: None,

@@ -3,6 +3,7 @@
 local cameras, and frames to RGB."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -12,13 +13,16 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
-from training.images import is_image_file, sensor_full_scale
+
+from training.images import ImageReadError, decode_pixels, is_image_file, sensor_full_scale
 
 from .urls import MASK, SCHEME, secrets_in, mask_url
 
 # FFmpeg prints its own errors to stderr, and they can contain a stream URL with its password.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
+
+log = logging.getLogger(__name__)
 
 MAX_CAMERA_INDEX = 9
 DEFAULT_SEQUENCE_FPS = 25.0
@@ -158,17 +162,20 @@ class FolderCapture:
         return bool(self.files)
 
     def read(self) -> tuple[bool, np.ndarray | None]:
-        cv2 = quiet_cv2()
         while self.position < len(self.files):
             path = self.files[self.position]
             self.position += 1
-            # UNCHANGED keeps 16-bit data: IMREAD_COLOR shifts it right by 8, so 10/12-bit
-            # frames would come out black; to_rgb scales it to the sensor's full scale.
-            img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if img is not None:
-                return True, img
-            self.skipped.append(str(path))
-            log.warning("%s: not an image OpenCV can read; skipped", path)
+            # The decoder of review and training (the same file gives the same pixels), at the
+            # file's depth: 16-bit data stays 16-bit, and to_rgb scales it to the sensor's full
+            # scale (10/12-bit frames would otherwise come out black).
+            try:
+                img = decode_pixels(path)
+            except ImageReadError as exc:
+                self.skipped.append(str(path))
+                log.warning("%s; skipped", exc)
+                continue
+            # a capture gives OpenCV's channel order (BGR), as every other source does
+            return True, img if img.ndim == 2 else np.ascontiguousarray(img[..., ::-1])
         return False, None
 
     def get(self, prop: int) -> float:

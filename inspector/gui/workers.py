@@ -5,10 +5,10 @@ QImage made from a numpy buffer is copied so that it owns its pixels.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
-import traceback
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +19,8 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
+
+log = logging.getLogger(__name__)
 
 
 def qimage_from_array(arr: np.ndarray) -> QImage:
@@ -95,6 +97,7 @@ class Task(QRunnable):
         self.background = background
         self.signals = TaskSignals()
         self._stop = threading.Event()
+        self.finished = threading.Event()   # set when fn has returned or raised
 
     def cancel(self) -> None:
         self._stop.set()
@@ -111,10 +114,12 @@ class Task(QRunnable):
             msg = str(exc) or type(exc).__name__
             if not isinstance(exc, (BundleError, ImageReadError, OSError, ValueError)):
                 msg = f"{type(exc).__name__}: {msg}"  # unexpected: keep the details for a report
-                traceback.print_exc()
+                log.exception("unexpected error in a background task")
             self.signals.failed.emit(msg)
         else:
             self.signals.done.emit(out)
+        finally:
+            self.finished.set()
 
 
 class TaskRunner(QObject):
@@ -308,7 +313,7 @@ class InspectWorker(QThread):
                 self.failed.emit(key, exc.problem)
                 continue
             except Exception as exc:
-                traceback.print_exc()
+                log.exception("unexpected error in a background task")
                 self.failed.emit(key, f"{type(exc).__name__}: {exc}")
                 continue
             self.inspected.emit(key, image, inspection, full.shape[:2])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
 from training.cancel import Cancelled
 from training.train import TrainConfig
 
