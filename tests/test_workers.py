@@ -51,7 +51,7 @@ def test_unexpected_errors_name_their_type(qtbot, runner):
     assert got["failed"] == "KeyError: 'boom'"
 
 
-def test_cancel_is_seen_by_should_stop(qtbot, runner):
+def test_cancel_is_seen_by_should_stop_and_reported_as_cancelled(qtbot, runner):
     import threading
 
     started = threading.Event()
@@ -63,10 +63,11 @@ def test_cancel_is_seen_by_should_stop(qtbot, runner):
         return "stopped"
 
     got = {}
-    task = runner.start(fn, done=lambda out: got.setdefault("done", out))
+    task = runner.start(fn, done=lambda out: got.setdefault("done", out),
+                        cancelled=lambda msg: got.setdefault("cancelled", msg))
     assert started.wait(5)
     task.cancel()
-    qtbot.waitUntil(lambda: got == {"done": "stopped"}, timeout=5000)
+    qtbot.waitUntil(lambda: got == {"cancelled": "cancelled"}, timeout=5000)  # not its result
 
 
 def test_arrays_become_qimages_that_own_their_pixels(qapp):
@@ -87,3 +88,44 @@ def test_grey_rgb_is_kept_as_one_channel():
     assert np.array_equal(as_grey_if_grey(np.stack([g, g, g], axis=2)), g)
     colour = np.stack([g, g, g + 1], axis=2)
     assert as_grey_if_grey(colour).shape == (2, 3, 3)
+
+
+def test_reports_and_cancellation_come_back_as_their_own_signals(qtbot, runner):
+    from training.cancel import Cancelled
+
+    records, got = [], {}
+
+    def fn(progress, should_stop, report):
+        report({"epoch": 1})
+        raise Cancelled("cancelled while training")
+
+    runner.start(fn, done=lambda out: got.setdefault("done", out),
+                 failed=lambda msg: got.setdefault("failed", msg),
+                 cancelled=lambda msg: got.setdefault("cancelled", msg), report=records.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=10000)
+    assert got == {"cancelled": "cancelled while training"}
+    assert records == [{"epoch": 1}]
+
+
+def test_nothing_arrives_or_starts_after_drain(qtbot, qapp):
+    import threading
+
+    r = TaskRunner()
+    release, got = threading.Event(), []
+    task = r.start(lambda progress, should_stop: release.wait(5) and "late",
+                   done=got.append, cancelled=got.append)
+    release.set()
+    assert r.drain(5000)
+    later = r.start(lambda progress, should_stop: "never", done=got.append)
+    qtbot.wait(100)
+    assert got == [] and task.finished.is_set() and not later.finished.is_set()
+    assert r.running == [] or all(t.finished.is_set() for t in r.running)
+
+
+def test_cancelled_is_the_interrupted_error_callers_already_catch():
+    from training.cancel import Cancelled
+    from training.data import Cancelled as DataCancelled
+    from training.train import TrainingCancelled
+
+    assert Cancelled is DataCancelled is TrainingCancelled
+    assert issubclass(Cancelled, InterruptedError)

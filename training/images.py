@@ -58,12 +58,24 @@ def sensor_full_scale(max_value: float) -> float:
     return 65535.0
 
 
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Pixel values as uint8, the one conversion of every path (files, camera frames, model
+    inputs): 16-bit (any integer) data scaled so that the sensor's full scale is white
+    (``sensor_full_scale``), uint8 as it is, anything else clipped to 0..255."""
+    arr = np.asarray(arr)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype.kind in "ui":
+        a = arr.astype(np.float32)
+        full = sensor_full_scale(float(a.max(initial=0)))
+        return np.clip(a / full * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     """Any Pillow image (8/16-bit, grey, palette, alpha) as an HxWx3 uint8 array."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float32)
-        hi = sensor_full_scale(float(arr.max(initial=0)))
-        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr = to_uint8(np.asarray(img))
         return np.repeat(arr[..., None], 3, axis=2)
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
@@ -151,13 +163,7 @@ def to_model_input(arr: np.ndarray, size: int) -> np.ndarray:
         arr = np.repeat(arr, 3, axis=2)
     elif arr.shape[2] == 4:
         arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        if arr.dtype == np.uint16:
-            full = sensor_full_scale(float(arr.max(initial=0)))
-            arr = np.clip(arr.astype(np.float32) / full * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        else:
-            arr = np.clip(arr, 0, 255).astype(np.uint8)
-    return resize_rgb(np.ascontiguousarray(arr), size)
+    return resize_rgb(np.ascontiguousarray(to_uint8(arr)), size)
 
 
 def file_digest(path: str | Path) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from training.images import ImageReadError, decode_pixels, is_image_file, sensor_full_scale
+from training.images import ImageReadError, decode_pixels, is_image_file, to_uint8
 
 from .urls import MASK, SCHEME, secrets_in, mask_url
 
@@ -274,12 +274,7 @@ def to_rgb(frame: np.ndarray) -> np.ndarray:
 
     16-bit frames are scaled to the sensor's full scale (10/12/14-bit data in 16-bit words:
     see training.images.sensor_full_scale), so a 12-bit frame is not almost black."""
-    a = np.asarray(frame)
-    if a.dtype == np.uint16:
-        full = sensor_full_scale(float(a.max())) if a.size else 65535.0
-        a = np.minimum(a.astype(np.float32) * (255.0 / full) + 0.5, 255.0).astype(np.uint8)
-    elif a.dtype != np.uint8:
-        a = np.clip(a, 0, 255).astype(np.uint8)
+    a = to_uint8(frame)
     if a.ndim == 2:
         return np.ascontiguousarray(np.repeat(a[..., None], 3, axis=2))
     if a.shape[2] == 1:

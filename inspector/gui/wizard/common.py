@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
 from training.checks import ERROR, INFO, WARNING
+
+from ..workers import qimage_from_array
 
 
 PAGE_DATA, PAGE_SETTINGS, PAGE_TRAINING, PAGE_EVALUATION, PAGE_FINISH = range(5)
@@ -34,14 +36,12 @@ def pct(x: float | None) -> str:
 
 
 def thumb_pixmap(arr: np.ndarray | None, size: int = THUMB) -> QPixmap:
+    """A thumbnail array (inspector.retrain.thumbnail) as a pixmap; grey where there is none."""
     if arr is None:
         pm = QPixmap(size, size)
         pm.fill(QColor("#ddd"))
         return pm
-    arr = np.ascontiguousarray(arr)
-    h, w = arr.shape[:2]
-    img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(img)
+    return QPixmap.fromImage(qimage_from_array(arr))
 
 
 def wrap_text(text: str, metrics, width: int) -> str:

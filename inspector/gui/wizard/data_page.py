@@ -15,7 +15,7 @@ from training.checks import ERROR, INFO, WARNING, Report, find_problems
 
 from ... import retrain
 from .common import SEVERITY_COLOURS, THUMB, ProblemTree, thumb_pixmap
-from .jobs import Job
+from ..workers import Task
 
 if TYPE_CHECKING:  # the wizard imports its pages
     from .retrain_wizard import RetrainWizard
@@ -32,7 +32,7 @@ class DataPage(QWizardPage):
         self.setSubTitle("Choose a folder with one sub-folder per class (the folder name is the "
                          "class) and/or the verdicts you gave in review. The images are checked "
                          "before anything is trained.")
-        self._job: Job | None = None
+        self._job: Task | None = None
         self._generation = 0
         self._timer = QTimer(self, singleShot=True, interval=300)
         self._timer.timeout.connect(self.start_check)
@@ -172,11 +172,11 @@ class DataPage(QWizardPage):
         self.busy.show()
         wiz = self.wiz
 
-        def work(job: Job):
-            samples, layout = retrain.gather_samples(folders, verdicts, job.should_stop)
+        def work(progress, should_stop):
+            samples, layout = retrain.gather_samples(folders, verdicts, should_stop)
             report = find_problems(samples, model_classes=wiz.model_classes,
-                                   input_size=wiz.input_size, progress=job.progress,
-                                   should_stop=job.should_stop)
+                                   input_size=wiz.input_size, progress=progress,
+                                   should_stop=should_stop)
             report.problems = sorted(layout + report.problems,
                                      key=lambda p: (ERROR, WARNING, INFO).index(p.severity))
             report.source = " + ".join(str(f) for f in folders) + (
@@ -193,7 +193,7 @@ class DataPage(QWizardPage):
         self._job = wiz.jobs.start(
             work, progress=lambda f, m, g=gen: self._progress(g, f, m),
             done=lambda out, g=gen: self._checked(g, out),
-            failed=lambda msg, g=gen: self._check_failed(g, msg))
+            failed=lambda msg, g=gen: self._check_failed(g, msg), background=False)
 
     def _progress(self, gen: int, fraction: float, message: str) -> None:
         if gen == self._generation:

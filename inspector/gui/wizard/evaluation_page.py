@@ -13,7 +13,7 @@ from training.card import ModelCard
 
 from ... import retrain
 from .common import THUMB, pct, thumb_pixmap
-from .jobs import Job
+from ..workers import Task
 
 if TYPE_CHECKING:  # the wizard imports its pages
     from .retrain_wizard import RetrainWizard
@@ -30,7 +30,7 @@ class EvaluationPage(QWizardPage):
         self.setSubTitle("The test images were not used for training or for choosing the best "
                          "epoch. When the classes are the current model's, it is tested on the "
                          "same images.")
-        self.job: Job | None = None
+        self.job: Task | None = None
         self.state = "idle"
         self.headline = QLabel()
         self.headline.setWordWrap(True)
@@ -74,14 +74,13 @@ class EvaluationPage(QWizardPage):
         bundle, data_dir, origin = w.bundle_dir, w.data_dir, dict(w.origin)
         current = w.current_bundle if w.current_card else None
 
-        def work(job: Job):
-            ev = retrain.evaluate_split(bundle, data_dir, current, origin, job.progress,
-                                        job.should_stop)
+        def work(progress, should_stop):
+            ev = retrain.evaluate_split(bundle, data_dir, current, origin, progress, should_stop)
             thumbs = [retrain.thumbnail(m.path, THUMB) for m in ev.misclassified[:120]]
             return ev, thumbs
 
         self.job = w.jobs.start(work, done=self._done, failed=self._failed,
-                                cancelled=lambda _m: self._failed("cancelled"))
+                                cancelled=lambda _m: self._failed("cancelled"), background=False)
 
     def cleanupPage(self) -> None:
         if self.job is not None:

@@ -15,8 +15,8 @@ from training.train import TrainConfig
 
 from ... import retrain
 from ...library import ModelLibrary
+from ..workers import TaskRunner
 from .common import PAGE_DATA, PAGE_EVALUATION, PAGE_FINISH, PAGE_SETTINGS, PAGE_TRAINING
-from .jobs import Jobs
 from .data_page import DataPage
 from .settings_page import SettingsPage
 from .training_page import TrainingPage
@@ -47,7 +47,7 @@ class RetrainWizard(QWizard):
             self.current_card = None
         self.verdicts = [(Path(p), str(c)) for p, c in verdicts]
         self.library = library or ModelLibrary()
-        self.jobs = Jobs(self)
+        self.jobs = TaskRunner(self)
         retrain.clean_stale_work_dirs()
         self.work = retrain.work_dir()
         # state shared by the pages
@@ -118,6 +118,6 @@ class RetrainWizard(QWizard):
         if result == QWizard.DialogCode.Accepted and self.saved_path is None:
             if not self.validateCurrentPage():  # Finish: FinishPage.validatePage commits
                 return
-        self.jobs.drain()
+        self.jobs.drain(60000)
         retrain.remove_work_dir(self.work)
         super().done(result)  # validates again when accepted: committing is idempotent

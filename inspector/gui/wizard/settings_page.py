@@ -14,7 +14,7 @@ from training.train import TrainConfig
 
 from ... import retrain
 from .common import PAGE_SETTINGS, about_time
-from .jobs import Job
+from ..workers import Task
 
 if TYPE_CHECKING:  # the wizard imports its pages
     from .retrain_wizard import RetrainWizard
@@ -31,7 +31,7 @@ class SettingsPage(QWizardPage):
         self.setSubTitle("The defaults work on a new data set without tuning; the number of "
                          "epochs is chosen to fit about "
                          f"{retrain.DEFAULT_BUDGET_SECONDS // 60} minutes on this PC.")
-        self._measure_job: Job | None = None
+        self._measure_job: Task | None = None
         self._filling = False
         self._touched: set[str] = set()
 
@@ -248,10 +248,11 @@ class SettingsPage(QWizardPage):
         config = replace(self.suggestion(), batch_size=16)
         names = w.class_names()
 
-        def work(job: Job):
-            return retrain.measure_seconds_per_image(config, names, should_stop=job.should_stop)
+        def work(progress, should_stop):
+            return retrain.measure_seconds_per_image(config, names, should_stop=should_stop)
 
-        self._measure_job = w.jobs.start(work, done=self._measured, failed=self._measure_failed)
+        self._measure_job = w.jobs.start(work, done=self._measured, failed=self._measure_failed,
+                                         background=False)
 
     def _measured(self, spi: float) -> None:
         self._measure_job = None

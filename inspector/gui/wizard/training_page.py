@@ -15,7 +15,7 @@ from training.card import ModelCard
 
 from ... import retrain
 from .common import TRAIN_PEN, VAL_PEN, hms, pct
-from .jobs import Job
+from ..workers import Task
 
 if TYPE_CHECKING:  # the wizard imports its pages
     from .retrain_wizard import RetrainWizard
@@ -34,7 +34,7 @@ class TrainingPage(QWizardPage):
         self.setTitle("Training")
         self.setSubTitle("The model trains in the background; you can keep working. Stop ends "
                          "it within one batch and keeps nothing.")
-        self.job: Job | None = None
+        self.job: Task | None = None
         self.history: list[dict] = []
         self._trained_key = None
         self.state = "idle"  # idle, running, stopping, done, cancelled, failed
@@ -141,19 +141,19 @@ class TrainingPage(QWizardPage):
         notes = (f"retrained in the wizard from {', '.join(srcs)}; started from "
                  f"{'scratch' if not config.init_bundle else w.current_title}")
 
-        def work(job: Job):
+        def work(progress, should_stop, report):
             data_dir, origin = retrain.training_data(folder, samples, run_dir / "data", digests,
-                                                     lambda f, m: job.progress(0.0, m),
-                                                     job.should_stop)
+                                                     lambda f, m: progress(0.0, m), should_stop)
             from training.train import train
-            card = train(data_dir, out, config, job.progress, job.should_stop, job.epoch,
-                         notes=notes)
+            card = train(data_dir, out, config, progress, should_stop,
+                         lambda record: report(dict(record)), notes=notes)
             return card, out, Path(data_dir), origin
 
         self._started = time.monotonic()
         self._key_started = self._key()
-        self.job = w.jobs.start(work, progress=self._progress, epoch=self._epoch, done=self._done,
-                                failed=self._failed, cancelled=self._cancelled)
+        self.job = w.jobs.start(work, progress=self._progress, report=self._epoch,
+                                done=self._done, failed=self._failed, cancelled=self._cancelled,
+                                background=False)
 
     def stop(self) -> None:
         if self.job is not None and self.state == "running":
