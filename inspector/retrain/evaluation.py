@@ -2,7 +2,6 @@
 thumbnails of the images it gets wrong."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -52,13 +51,15 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
     """The new model and (when it has the same classes) the current one on the test images the
     new bundle's ``split.json`` lists, with the misclassified files. ``origin`` maps staged files
     back to the original ones for display."""
-    from training.bundle import BundleError, load_bundle
+    from training.bundle import BundleError, load_bundle, read_split
     from training.images import load_image
     from training.metrics import classification_report
     from training.predict import KerasPredictor
 
     new_bundle, data_dir = Path(new_bundle), Path(data_dir)
-    split = json.loads((new_bundle / "split.json").read_text(encoding="utf-8"))
+    split = read_split(new_bundle)
+    if split is None:
+        raise BundleError(f"{new_bundle}: no split.json, so no held-out images to compare on")
     rel = list(split.get("test") or [])
     progress(0.05, "loading the new model")
     new = load_bundle(new_bundle)
