@@ -59,7 +59,8 @@ class FrameView(QWidget):
         self.update()
 
     # -- geometry ------------------------------------------------------------------------
-    def _target(self) -> QRectF:
+    def image_rect(self) -> QRectF:
+        """Where the frame is drawn in the widget (fitted, aspect kept, centred)."""
         w, h = self._size
         if not w or not h:
             return QRectF()
@@ -67,14 +68,14 @@ class FrameView(QWidget):
         return QRectF((self.width() - w * s) / 2, (self.height() - h * s) / 2, w * s, h * s)
 
     def _to_frame(self, p: QPointF) -> QPointF:
-        t = self._target()
+        t = self.image_rect()
         s = t.width() / self._size[0]
         x = min(max((p.x() - t.x()) / s, 0.0), self._size[0])
         y = min(max((p.y() - t.y()) / s, 0.0), self._size[1])
         return QPointF(x, y)
 
     def _to_widget(self, roi: Roi) -> QRectF:
-        t = self._target()
+        t = self.image_rect()
         s = t.width() / self._size[0] if self._size[0] else 1.0
         return QRectF(t.x() + roi.x * s, t.y() + roi.y * s, roi.w * s, roi.h * s)
 
@@ -113,7 +114,7 @@ class FrameView(QWidget):
             p.end()
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        p.drawImage(self._target(), self._image)
+        p.drawImage(self.image_rect(), self._image)
         res = self.result
         if res is not None and self.overlay is not None and self.show_overlay:
             p.setOpacity(OVERLAY_OPACITY)

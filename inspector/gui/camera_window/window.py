@@ -351,6 +351,21 @@ class CameraWindow(CameraControls, QMainWindow):
             f"Latency (capture → result): {self._stats.latency_median * 1000:4.0f} ms median\n"
             f"Dropped (model busy): {s.dropped}    frames: {s.captured}")
 
+    @property
+    def shown_frame(self) -> Frame | None:
+        """The frame on screen now."""
+        return self._shown
+
+    @property
+    def grabber(self) -> FrameGrabber | None:
+        """The grabber of the open source (None when none is open)."""
+        return self._grabber
+
+    @property
+    def inference(self) -> InferenceThread | None:
+        """The worker analysing the open source (None when none is open)."""
+        return self._worker
+
     def stats(self) -> dict:
         g = self._grabber
         gs = g.stats if g is not None else None
