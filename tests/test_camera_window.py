@@ -340,3 +340,14 @@ def test_without_a_model_the_feed_is_shown_but_not_classified(qtbot, make_window
     qtbot.waitUntil(lambda: win.shown_frame is not None)
     assert win.prediction_label.text() == "No model"
     assert win.stats()["results"] == 0
+
+
+def test_cameras_can_be_found_again_after_the_window_was_closed(qtbot, make_window):
+    calls = []
+    win = make_window(camera_probe=lambda: calls.append(1) or [CameraInfo(1, 640, 480)])
+    qtbot.waitUntil(lambda: win.camera_indices() == [1])
+    win.close()
+    win.show()
+    win.refresh_cameras()
+    qtbot.waitUntil(lambda: len(calls) == 2 and win.camera_indices() == [1])
+    assert win.refresh_button.isEnabled()

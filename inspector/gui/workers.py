@@ -204,6 +204,10 @@ class TaskRunner(QObject):
                 slot(*args)
         return call
 
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Waits for the running tasks to finish (without cancelling them or closing)."""
+        return self.pool.waitForDone(timeout_ms)
+
     def drain(self, timeout_ms: int = 30000) -> bool:
         """Cancels every task, waits for them, and drops their late signals."""
         self.closed = True

@@ -473,7 +473,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self._display_timer.stop()
         self._stats_timer.stop()
         self.stop_source()
-        self._tasks.drain(5000)
+        self._tasks.wait(5000)   # the camera probe; the window may be shown again
         try:
             if self.camera_combo.currentData() is not None:
                 self._settings.set("camera_index", int(self.camera_combo.currentData()))
