@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .cancel import Cancelled  # noqa: F401 - the one cancellation exception (also named here)
+from .cancel import Cancelled  # the one cancellation exception (training.cancel)
 from .images import (ImageReadError, class_folders, file_digest, files_under, is_image_file,
                      load_image)
 
