@@ -1,3 +1,4 @@
+"""``python -m inspector``: the ``inspector`` command (see inspector.app)."""
 import sys
 
 from .app import main

@@ -1,13 +1,14 @@
 """The ``inspector`` command: ``inspector [PATH...] [--model BUNDLE]`` opens the window;
 ``inspector classify PATH... --out results.csv`` classifies without one (see inspector.batch);
 ``inspector retrain --data DIR`` retrains on a terminal (see inspector.retrain);
-``inspector --self-test`` checks an installation (see inspector.selftest)."""
+``inspector --self-test`` checks an installation (see inspector.gui.selftest).
+
+The entry point: the one module outside inspector.gui that starts it."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "model of the library, else the bundled SSDC-MiniNet)")
     p.add_argument("--self-test", action="store_true",
                    help="start, load the model, classify test images headless and in the window, "
-                   "quit; exit status 0 = OK (see inspector.selftest)")
+                   "quit; exit status 0 = OK (see inspector.gui.selftest)")
     return p
 
 
@@ -43,36 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_gui(args)
 
 
-def create_app():
-    """The QApplication (made once) with the app's name, icon and pyqtgraph options."""
-    from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication
-
-    import pyqtgraph as pg
-
-    from .paths import resources_dir
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Steel Inspector")
-    app.setOrganizationName("steel-inspector")
-    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "inspector.png")))
-    pg.setConfigOptions(antialias=True)
-    return app
-
-
 def run_gui(args: argparse.Namespace) -> int:
-    app = create_app()
+    from .gui.launch import run_window
 
-    from .gui.main_window import MainWindow
-
-    window = MainWindow(model_path=args.model, paths=[Path(p) for p in args.paths])
-    window.show()
-    return app.exec()
+    return run_window(args.paths, args.model)
 
 
 def self_test(args: argparse.Namespace) -> int:
-    """``inspector --self-test``: see inspector.selftest (prints one line; 0 = OK)."""
-    from .selftest import run
+    """``inspector --self-test``: see inspector.gui.selftest (prints one line; 0 = OK)."""
+    from .gui.selftest import run
 
     return run(args)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import shutil
@@ -33,8 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from training.bundle import CARD_FILE, MODEL_FILE, BundleError, fsync_tree, read_card, write_json
+from training.card import ModelCard
 
 from . import paths
+
+log = logging.getLogger(__name__)
 
 ACTIVE_FILE = "active.json"
 BUNDLED = "bundled"
@@ -75,9 +79,7 @@ class ModelVersion:
 
 
 def card_test_accuracy(card: dict[str, Any]) -> float | None:
-    test = (card.get("metrics") or {}).get("test") or {}
-    acc = test.get("accuracy")
-    return float(acc) if acc is not None else None
+    return ModelCard.of(card).test_accuracy
 
 
 def slug(name: str) -> str:
@@ -134,7 +136,7 @@ class ModelLibrary:
         except FileNotFoundError:
             return {"active": None, "history": []}
         except (OSError, json.JSONDecodeError) as exc:
-            print(f"warning: {path}: unreadable ({exc}); using the bundled model", file=sys.stderr)
+            log.warning("%s: unreadable (%s); using the bundled model", path, exc)
             return {"active": None, "history": []}
         if not isinstance(state, dict):
             return {"active": None, "history": []}

@@ -1,4 +1,5 @@
-"""The app's persistent settings: one wrapper over QSettings with a Key enum and typed reads.
+"""The app's settings as data: every key with its type and default, and the one reading of
+stored text as a value (no Qt; the store that writes ``settings.ini`` is inspector.gui.settings).
 
 Settings live in an INI file in the user data folder (``settings.ini`` under
 inspector.paths.user_data_dir(), which ``STEEL_INSPECTOR_HOME`` overrides), so tests and portable
@@ -10,11 +11,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings
-
 from .paths import user_data_dir
 
 SETTINGS_FILE = "settings.ini"
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
 
 
 class Key(Enum):
@@ -39,67 +40,27 @@ def settings_path() -> Path:
     return user_data_dir() / SETTINGS_FILE
 
 
-class Settings:
-    """Typed access to QSettings. ``get`` converts what the INI file holds (strings) back to the
-    key's type and falls back to the default when the stored value is missing or damaged."""
-
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else settings_path()
-        self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
-
-    def get(self, key: Key) -> Any:
-        raw = self._qs.value(key.path, None)
-        if raw is None:
-            return key.default
-        try:
-            return _convert(raw, key.type)
-        except (TypeError, ValueError):
-            return key.default
-
-    def get_float(self, key: Key) -> float:
-        return float(self.get(key))
-
-    def get_bool(self, key: Key) -> bool:
-        return bool(self.get(key))
-
-    def get_str(self, key: Key) -> str:
-        return str(self.get(key))
-
-    def get_bytes(self, key: Key) -> bytes:
-        return bytes(self.get(key))
-
-    def set(self, key: Key, value: Any) -> None:
-        if key.type is bytes:
-            value = QByteArray(bytes(value))
-        elif key.type is bool:
-            value = bool(value)
-        elif key.type is float:
-            value = float(value)
-        elif key.type is str:
-            value = str(value)
-        self._qs.setValue(key.path, value)
-
-    def remove(self, key: Key) -> None:
-        self._qs.remove(key.path)
-
-    def sync(self) -> None:
-        self._qs.sync()
+def parse_bool(raw: Any) -> bool:
+    """A stored bool: the words an INI file may hold (true/1/yes/on, false/0/no/off, empty), any
+    case; a value that is not text is truthy or not. Raises ValueError on other text."""
+    if isinstance(raw, str):
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ValueError(raw)
+    return bool(raw)
 
 
-def _convert(raw: Any, type_: type) -> Any:
+def parse_value(raw: Any, type_: type) -> Any:
+    """``raw`` (what the store read) as ``type_``; raises TypeError or ValueError when it cannot
+    be one (the caller falls back to the default). Bytes must already be bytes."""
     if type_ is bool:
-        if isinstance(raw, str):
-            if raw.lower() in ("true", "1", "yes", "on"):
-                return True
-            if raw.lower() in ("false", "0", "no", "off", ""):
-                return False
-            raise ValueError(raw)
-        return bool(raw)
+        return parse_bool(raw)
     if type_ is float:
         return float(raw)
     if type_ is bytes:
-        if isinstance(raw, QByteArray):
-            return bytes(raw.data())
         if isinstance(raw, (bytes, bytearray)):
             return bytes(raw)
         raise TypeError(type(raw))

@@ -144,7 +144,7 @@ def test_roi_drawn_with_the_mouse_is_remembered_per_source(qtbot, make_window, v
     win.square_check.setChecked(False)
     win.open_source(Source.file(video))
     qtbot.waitUntil(lambda: win.view.frame_size() == (160, 120))
-    t = win.view._target()
+    t = win.view.image_rect()
     s = t.width() / 160
 
     def at(x, y):
@@ -200,7 +200,7 @@ def test_a_result_and_its_frame_are_on_screen_together(qtbot, make_window, video
     win._display_timer.stop()  # the display timer has not ticked yet when the first result comes
     win.open_source(Source.file(video))
     r = _next_result(qtbot, win)
-    assert win.view.frame_size() == (160, 120) and win._shown.index >= r.frame.index
+    assert win.view.frame_size() == (160, 120) and win.shown_frame.index >= r.frame.index
     with qtbot.waitSignal(win.snapshot_taken, timeout=5000):
         win.snapshot_action.trigger()  # a result on screen: a frame to save
 
@@ -213,7 +213,7 @@ def test_a_busy_gui_shows_the_newest_result_for_the_current_roi(qtbot, make_wind
     first = Roi(0, 0, 96, 96)
     win.set_roi(first)
     _next_result(qtbot, win, lambda r: r.roi == first)
-    grabber = win._grabber
+    grabber = win.grabber
     taken = grabber.stats.taken
     _keep_gui_busy_until(lambda: grabber.stats.taken >= taken + 3)  # results for `first` wait
     second = Roi(40, 20, 64, 64)
@@ -306,14 +306,14 @@ def test_pause_freezes_and_close_joins_the_threads(qtbot, make_window, video):
     _next_result(qtbot, win)
     win.pause_action.trigger()
     assert win.is_paused() and win.pause_button.text() == "Resume"
-    shown, captured, dropped = win._shown, win.stats()["captured"], win.stats()["dropped"]
+    shown, captured, dropped = win.shown_frame, win.stats()["captured"], win.stats()["dropped"]
     # frames keep arriving (the source is still read, events are processed meanwhile) ...
     qtbot.waitUntil(lambda: win.stats()["captured"] >= captured + 4)
-    assert win._shown is shown  # ... but the picture stays
+    assert win.shown_frame is shown  # ... but the picture stays
     assert win.stats()["dropped"] <= dropped + 1  # skipped while paused: not counted as dropped
     win.set_paused(False)
     _next_result(qtbot, win)
-    grabber, worker = win._grabber, win._worker
+    grabber, worker = win.grabber, win.inference
     win.close()
     assert worker.isFinished()
     assert not grabber.running and grabber.join(0)
@@ -337,6 +337,17 @@ def test_camera_list_and_bad_input_messages(qtbot, make_window, tmp_path):
 def test_without_a_model_the_feed_is_shown_but_not_classified(qtbot, make_window, video):
     win = make_window(provider=lambda: None)
     win.open_source(Source.file(video))
-    qtbot.waitUntil(lambda: win._shown is not None)
+    qtbot.waitUntil(lambda: win.shown_frame is not None)
     assert win.prediction_label.text() == "No model"
     assert win.stats()["results"] == 0
+
+
+def test_cameras_can_be_found_again_after_the_window_was_closed(qtbot, make_window):
+    calls = []
+    win = make_window(camera_probe=lambda: calls.append(1) or [CameraInfo(1, 640, 480)])
+    qtbot.waitUntil(lambda: win.camera_indices() == [1])
+    win.close()
+    win.show()
+    win.refresh_cameras()
+    qtbot.waitUntil(lambda: len(calls) == 2 and win.camera_indices() == [1])
+    assert win.refresh_button.isEnabled()

@@ -1,8 +1,11 @@
 """The comparison table reproduces the paper's counting on the baselines."""
+import pytest
+
 from synth import CLASSES, make_dataset
 from training.compare import compare, format_table
 
 
+@pytest.mark.slow
 def test_compare_counts_like_the_paper(tmp_path):
     data = make_dataset(tmp_path, classes=CLASSES, per_class=4, size=16)
     result = compare(data, models=["ssdc_mininet", "mobilenet_0.1"], epochs=0)

@@ -122,6 +122,7 @@ def test_tty_progress_bar_redraws_in_place():
     assert s.getvalue().count("\r") == 3 and s.getvalue().endswith("\n") and "3/3" in s.getvalue()
 
 
+@pytest.mark.slow
 def test_command_line_entry_point(tmp_path, stand_in_bundle):
     """``python -m inspector classify`` in a fresh process (the console script's code path)."""
     write_images(tmp_path / "imgs")

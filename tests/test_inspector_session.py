@@ -101,7 +101,7 @@ def test_a_clock_set_back_does_not_reorder_one_journal(folder):
 
 
 def test_read_only_folder_uses_the_user_data_folder(folder, monkeypatch, tmp_path):
-    monkeypatch.setattr("inspector.session._folder_writable", lambda p: False)
+    monkeypatch.setattr("inspector.journal._folder_writable", lambda p: False)
     s = classified(folder)
     s.set_verdict(1, "patches")
     assert not (folder / JOURNAL_NAME).exists()

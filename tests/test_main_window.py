@@ -13,7 +13,8 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QWidget
 
 from inspector.session import JOURNAL_NAME, UNSURE
-from inspector.settings import Key, Settings
+from inspector.gui.settings import Settings
+from inspector.settings import Key
 from synth import CLASSES, PROB_ATOL, texture
 
 
@@ -335,13 +336,13 @@ def test_switching_the_model_drops_what_the_old_model_still_computes(qtbot, trai
     show_idx = 3
     w.select(show_idx)
     qtbot.waitUntil(old.entered.is_set, timeout=10000)
-    stale_key = (w.generation, getattr(w, "_model_token", 0), 0)
+    stale_key = w.background.key(0)
     with qtbot.waitSignal(w.classification_done, timeout=20000):
-        w._set_classifier(new, None)
+        w.set_classifier(new, None)
         old.gate.set()
     qtbot.waitUntil(lambda: old.returned >= 1 and w.shown_index() == show_idx, timeout=10000)
     # a queued batch result of the old model arrives late: ignored
-    w._on_results([Result(stale_key, w.session.items[0].path, np.full(6, 1 / 6, np.float32), None)])
+    w.background.accept([Result(stale_key, w.session.items[0].path, np.full(6, 1 / 6, np.float32), None)])
 
     assert stored, "the new model classified nothing"
     assert all(p.shape == (4,) for _, p in stored), [p.shape for _, p in stored]

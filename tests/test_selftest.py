@@ -24,6 +24,7 @@ def main_windows():
     return [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
 
 
+@pytest.mark.slow
 def test_self_test_passes_and_leaves_user_data_alone(qapp, stand_in_bundle, capsys, tmp_path):
     home = os.environ["STEEL_INSPECTOR_HOME"]
     assert main(["--self-test", "--model", str(stand_in_bundle)]) == 0
@@ -40,6 +41,7 @@ def test_self_test_passes_and_leaves_user_data_alone(qapp, stand_in_bundle, caps
     assert main_windows() == []
 
 
+@pytest.mark.slow
 def test_missing_model_fails_in_one_line(qapp, tmp_path, capsys):
     missing = tmp_path / "no-such-bundle"
     assert main(["--self-test", "--model", str(missing)]) == 1
@@ -53,6 +55,7 @@ def test_missing_model_fails_in_one_line(qapp, tmp_path, capsys):
     assert main_windows() == []
 
 
+@pytest.mark.slow
 def test_unexpected_error_is_reported_with_its_step_and_type(qapp, stand_in_bundle, capsys,
                                                              monkeypatch):
     def broken(clf, paths):

@@ -92,6 +92,7 @@ def test_data_page_reports_problems(qtbot, open_wizard, tmp_path):
     assert not page.isComplete()
 
 
+@pytest.mark.slow
 def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tmp_path,
                                                           stand_in_bundle):
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale", "streaks"), per_class=8)
@@ -167,6 +168,7 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     assert lib.versions() == [] and dlg.table.rowCount() == 1
 
 
+@pytest.mark.slow
 def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path):
     root = make_dataset(tmp_path / "neu-like", classes=CLASSES, per_class=6)
     verdicts = [(root / "crazing" / "cr_0.png", "crazing")]
@@ -198,6 +200,7 @@ def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path):
     assert lib.active_path() is None  # still the current (bundled) model
 
 
+@pytest.mark.slow
 def test_cancel_mid_training_writes_nothing(qtbot, open_wizard, tmp_path):
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=12)
     w = open_wizard()

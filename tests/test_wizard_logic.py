@@ -156,6 +156,7 @@ def test_thumbnail(tmp_path):
     assert retrain.thumbnail(tmp_path / "bad.png") is None
 
 
+@pytest.mark.slow
 def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsys):
     from inspector.library import ModelLibrary
 

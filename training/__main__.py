@@ -1,3 +1,4 @@
+"""``python -m training``: see training.cli."""
 import sys
 
 from .cli import main

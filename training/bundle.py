@@ -23,8 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .card import ModelCard
+
 MODEL_FILE = "model.keras"
 CARD_FILE = "model_card.json"
+SPLIT_FILE = "split.json"
 TFLITE_FILES = {"tflite-fp32": "model_fp32.tflite", "tflite-fp16": "model_fp16.tflite",
                 "tflite-int8": "model_int8.tflite"}
 
@@ -57,6 +60,18 @@ def read_card(bundle_dir: str | Path) -> dict[str, Any]:
         if key not in card:
             raise BundleError(f"{path}: model card lacks {key!r}")
     return card
+
+
+def read_split(bundle_dir: str | Path) -> dict[str, list[str]] | None:
+    """What a bundle's ``split.json`` lists: train / validation / test -> file paths relative to
+    the data folder it was trained on; None when the bundle has no split.json."""
+    path = Path(bundle_dir) / SPLIT_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: damaged split file ({exc})") from None
 
 
 def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
@@ -128,7 +143,7 @@ class Bundle:
 
     @property
     def title(self) -> str:
-        return f"{self.card.get('name', 'model')} {self.card.get('version', '')}".strip()
+        return ModelCard.of(self.card).title
 
 
 def load_bundle(bundle_dir: str | Path) -> Bundle:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from .cancel import Cancelled
 from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
                      is_image_file)
 
@@ -173,7 +174,7 @@ def scan_folder(root: str | Path, source: str = "",
                 should_stop: ShouldStop = _never) -> tuple[list[Sample], list[Problem]]:
     """The labelled images of a folder with one sub-folder per class (images found recursively),
     and the problems of its layout (missing folder, empty class folders, ignored files). Raises
-    InterruptedError when ``should_stop()`` turns true (a huge folder chosen by mistake)."""
+    Cancelled (an InterruptedError) when ``should_stop()`` turns true (a huge folder chosen by mistake)."""
     root = Path(root)
     source = source or str(root)
     if not root.exists():
@@ -253,7 +254,7 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
                   input_size: int | None = None,
                   progress: Progress = _quiet, should_stop: ShouldStop = _never) -> Report:
     """Checks a data folder (one sub-folder per class) or a list of labelled images
-    (``Sample`` or ``(path, class name)`` pairs). Reads every image; raises InterruptedError
+    (``Sample`` or ``(path, class name)`` pairs). Reads every image; raises Cancelled
     when ``should_stop()`` turns true. ``model_classes``: the current model's classes (the
     report then says whether they are kept); ``input_size``: the model's input side."""
     problems: list[Problem] = []
@@ -279,7 +280,7 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
     unreadable: list[ImageReadError] = []
     for i, s in enumerate(samples):
         if should_stop():
-            raise InterruptedError("cancelled while checking images")
+            raise Cancelled("cancelled while checking images")
         try:
             info[str(s.path)] = _read(s.path)
         except ImageReadError as exc:

@@ -342,12 +342,12 @@ def main(argv=None) -> int:
             Path(out).absolute().parent.mkdir(parents=True, exist_ok=True)
     try:
         return args.func(args)
+    except (KeyboardInterrupt, TrainingCancelled):  # first: a cancellation is an OSError too
+        print("\ncancelled; nothing was written", file=sys.stderr)
+        return 130
     except (DatasetError, BundleError, ImageReadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # an output folder that is missing or read-only, a full disk
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, TrainingCancelled):
-        print("\ncancelled; nothing was written", file=sys.stderr)
-        return 130

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .cancel import Cancelled  # the one cancellation exception (training.cancel)
 from .images import (ImageReadError, class_folders, file_digest, files_under, is_image_file,
                      load_image)
 
@@ -23,10 +24,6 @@ Progress = Callable[[float, str], None]
 
 def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - trivial
     pass
-
-
-class Cancelled(Exception):
-    """The caller's ``should_stop()`` turned true; nothing was written."""
 
 
 class DatasetError(Exception):

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .cancel import Cancelled
+
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
@@ -34,13 +36,13 @@ def class_folders(root: str | Path) -> list[Path]:
 
 def files_under(folder: str | Path, should_stop=lambda: False) -> list[Path]:
     """Every file in a class folder and its sub-folders, sorted, skipping hidden files and
-    folders: the one listing that training and the data checks share. Raises InterruptedError
+    folders: the one listing that training and the data checks share. Raises Cancelled
     when ``should_stop()`` turns true (a huge folder chosen by mistake)."""
     folder = Path(folder)
     found = []
     for p in folder.rglob("*"):
         if should_stop():
-            raise InterruptedError("cancelled while listing images")
+            raise Cancelled("cancelled while listing images")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts):
             found.append(p)
     return sorted(found)
@@ -56,12 +58,24 @@ def sensor_full_scale(max_value: float) -> float:
     return 65535.0
 
 
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Pixel values as uint8, the one conversion of every path (files, camera frames, model
+    inputs): 16-bit (any integer) data scaled so that the sensor's full scale is white
+    (``sensor_full_scale``), uint8 as it is, anything else clipped to 0..255."""
+    arr = np.asarray(arr)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype.kind in "ui":
+        a = arr.astype(np.float32)
+        full = sensor_full_scale(float(a.max(initial=0)))
+        return np.clip(a / full * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     """Any Pillow image (8/16-bit, grey, palette, alpha) as an HxWx3 uint8 array."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float32)
-        hi = sensor_full_scale(float(arr.max(initial=0)))
-        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr = to_uint8(np.asarray(img))
         return np.repeat(arr[..., None], 3, axis=2)
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
@@ -74,13 +88,38 @@ def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _native_depth(img: Image.Image) -> np.ndarray:
+    """A 16-bit grey image as an HxW uint16 array as stored; any other image as
+    ``_to_uint8_rgb`` gives it."""
+    if img.mode in _SIXTEEN_BIT_MODES or img.mode == "I":
+        lo, hi = img.getextrema()
+        if lo >= 0 and hi <= 65535:
+            return np.asarray(img).astype(np.uint16)
+    return _to_uint8_rgb(img)
+
+
 def decode_image(path: str | Path) -> np.ndarray:
     """Reads an image file at its own size as HxWx3 uint8 RGB, or raises ImageReadError."""
+    return _decode(path, _to_uint8_rgb)
+
+
+def decode_pixels(path: str | Path) -> np.ndarray:
+    """Reads an image file at its own size and depth, or raises ImageReadError: 16-bit grey
+    data as an HxW uint16 array (for a consumer that scales it itself, e.g. the live camera's
+    image sequences, whose frames go through inspector.camera.to_rgb), anything else as
+    ``decode_image`` gives it. The same decoder as review and training: the same pixels."""
+    return _decode(path, _native_depth)
+
+
+def _decode(path: str | Path, convert) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as img:
             img.load()
-            arr = _to_uint8_rgb(img)
+            arr = convert(img)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:
@@ -95,7 +134,8 @@ def decode_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(path, "not enough memory to read this image") from None
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
         raise ImageReadError(path, f"damaged image data ({exc})") from None
-    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+    if arr.ndim not in (2, 3) or (arr.ndim == 2 and arr.dtype != np.uint16) \
+            or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ImageReadError(path, f"unexpected image shape {arr.shape}")
     return arr
 
@@ -123,13 +163,7 @@ def to_model_input(arr: np.ndarray, size: int) -> np.ndarray:
         arr = np.repeat(arr, 3, axis=2)
     elif arr.shape[2] == 4:
         arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        if arr.dtype == np.uint16:
-            full = sensor_full_scale(float(arr.max(initial=0)))
-            arr = np.clip(arr.astype(np.float32) / full * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        else:
-            arr = np.clip(arr, 0, 255).astype(np.uint8)
-    return resize_rgb(np.ascontiguousarray(arr), size)
+    return resize_rgb(np.ascontiguousarray(to_uint8(arr)), size)
 
 
 def file_digest(path: str | Path) -> str:

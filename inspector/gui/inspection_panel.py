@@ -8,12 +8,12 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout,
                                QWidget)
 
+from ..attention import CAM, attention_map
 from ..engine import Inspection
 from .charts import WeightsChart
 from .image_view import ColorBar, ImageView, overlay_image
 
-CAM = "cam"
-NONE = "none"
+NONE = "none"   # no overlay (CAM and the SE block names: inspector.attention)
 
 
 class InspectionPanel(QWidget):
@@ -118,13 +118,7 @@ class InspectionPanel(QWidget):
         """The (h, w) map in 0..1 the overlay shows (None without an inspection)."""
         if self.inspection is None:
             return None
-        key = self.current_source()
-        if key == CAM:
-            return self.inspection.cam()
-        for b in self.inspection.se_blocks:
-            if b.name == key:
-                return b.feature_map
-        return None
+        return attention_map(self.inspection, self.current_source())
 
     def _refresh(self) -> None:
         insp = self.inspection

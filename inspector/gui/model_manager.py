@@ -12,9 +12,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from training.bundle import BundleError, read_card
+from training.card import ModelCard
 
 from .. import paths
-from ..library import BUNDLED, LibraryError, ModelLibrary, card_test_accuracy
+from ..library import BUNDLED, LibraryError, ModelLibrary
 
 COLUMNS = ("", "Version", "Model", "Classes", "Test accuracy", "Created")
 
@@ -25,17 +26,18 @@ def _pct(x: float | None) -> str:
 
 def describe_card(card: dict, path: Path) -> str:
     """A readable summary of a model card for the details pane."""
-    lines = [f"{card.get('name', 'model')} {card.get('version', '')}".strip(), f"folder: {path}"]
-    names = card.get("class_names", [])
+    mc = ModelCard.of(card)
+    lines = [mc.title, f"folder: {path}"]
+    names = mc.class_names
     lines.append(f"classes ({len(names)}): {', '.join(names)}")
-    lines.append(f"input: {card.get('input_size', '?')} x {card.get('input_size', '?')} pixels")
-    m = card.get("metrics") or {}
+    size = mc.input_size if mc.input_size is not None else "?"
+    lines.append(f"input: {size} x {size} pixels")
     for split in ("test", "validation"):
-        s = m.get(split) or {}
+        s = mc.metrics(split)
         if s:
             lines.append(f"{split}: accuracy {_pct(s.get('accuracy'))} on {s.get('count', '?')} "
                          f"images, macro F1 {_pct(s.get('macro_f1'))}")
-    t = card.get("training") or {}
+    t = mc.training
     cfg = t.get("config") or {}
     if cfg:
         start = (f"fine-tuned from {cfg['init_bundle']}" if cfg.get("init_bundle")
@@ -44,13 +46,13 @@ def describe_card(card: dict, path: Path) -> str:
                      f"{cfg.get('learning_rate', '?')}, {start}")
     if t.get("fit_seconds") is not None:
         lines.append(f"training time: {t['fit_seconds'] / 60:.1f} min")
-    d = card.get("dataset") or {}
+    d = mc.dataset
     if d.get("per_class"):
         lines.append("images per class: " + ", ".join(f"{k} {v}" for k, v in d["per_class"].items()))
     if t.get("notes"):
         lines.append(f"notes: {t['notes']}")
-    if card.get("created"):
-        lines.append(f"created: {card['created']}")
+    if mc.created:
+        lines.append(f"created: {mc.created}")
     return "\n".join(lines)
 
 
@@ -127,16 +129,15 @@ class ModelManagerDialog(QDialog):
         bold = QFont()
         bold.setBold(True)
         for r, (ref, path, card, in_use) in enumerate(rows):
-            card = card or {}
+            mc = ModelCard.of(card)
             if ref == BUNDLED:
-                model = (f"{card.get('name', 'model')} {card.get('version', '')} (bundled)"
-                         if card else "bundled model (not installed)")
+                model = f"{mc.title} (bundled)" if mc else "bundled model (not installed)"
             else:
-                model = f"{card.get('name', 'model')} {card.get('version', '')}".strip()
+                model = mc.title
             cells = ["● in use" if in_use else "", ref, model,
-                     str(len(card.get("class_names", []))) if card else "-",
-                     _pct(card_test_accuracy(card)) if card else "-",
-                     str(card.get("created", ""))[:16].replace("T", " ")]
+                     str(len(mc.class_names)) if mc else "-",
+                     _pct(mc.test_accuracy) if mc else "-",
+                     mc.created[:16].replace("T", " ")]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, ref)

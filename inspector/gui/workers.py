@@ -5,10 +5,10 @@ QImage made from a numpy buffer is copied so that it owns its pixels.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
-import traceback
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +19,8 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
+
+log = logging.getLogger(__name__)
 
 
 def qimage_from_array(arr: np.ndarray) -> QImage:
@@ -76,79 +78,142 @@ def lower_thread_priority(steps: int = 5) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# One-off tasks (loading a model)
+# One-off tasks: loading a model, probing cameras, the retraining wizard's checks and training
 
 
 class TaskSignals(QObject):
     progress = Signal(float, str)
+    report = Signal(object)     # what fn reports besides progress (training's epoch records)
     done = Signal(object)
     failed = Signal(str)
+    cancelled = Signal(str)
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message says all (a file, a folder, a model that cannot be used): reported
+    as they are. Anything else is a bug: reported with its type and logged with its traceback."""
+    from training.bundle import BundleError
+    from training.data import DatasetError
+    from training.images import ImageReadError
+
+    return (DatasetError, BundleError, ImageReadError, OSError, ValueError)
 
 
 class Task(QRunnable):
-    """Runs ``fn(progress, should_stop)`` in a thread pool; results come back as signals."""
+    """Runs ``fn(progress, should_stop)`` (or ``fn(progress, should_stop, report)``, see
+    TaskRunner.start) in a thread pool; the outcome comes back as one signal: ``done(result)``,
+    ``failed(message)``, or ``cancelled(message)`` when ``fn`` raised training's Cancelled or
+    stopped (returned or failed) after ``cancel()``."""
 
-    def __init__(self, fn: Callable[..., Any], background: bool = True):
+    def __init__(self, fn: Callable[..., Any], background: bool = True, reports: bool = False):
         super().__init__()
         self.setAutoDelete(False)
         self.fn = fn
         self.background = background
+        self.reports = reports
         self.signals = TaskSignals()
         self._stop = threading.Event()
+        self.finished = threading.Event()   # set when fn has returned or raised
 
     def cancel(self) -> None:
         self._stop.set()
 
+    stop = cancel
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def progress(self, fraction: float, message: str) -> None:
+        self.signals.progress.emit(float(fraction), str(message))
+
+    def report(self, record: Any) -> None:
+        self.signals.report.emit(record)
+
     def run(self) -> None:
+        from training.cancel import Cancelled
+
         if self.background:
             lower_thread_priority()
         try:
-            out = self.fn(lambda f, m: self.signals.progress.emit(float(f), str(m)), self._stop.is_set)
+            args = (self.progress, self.should_stop) + ((self.report,) if self.reports else ())
+            out = self.fn(*args)
+        except Cancelled as exc:  # before the expected errors: a cancellation is an OSError too
+            self.signals.cancelled.emit(str(exc))
         except Exception as exc:  # reported, never raised into Qt
-            from training.bundle import BundleError
-            from training.images import ImageReadError
-
             msg = str(exc) or type(exc).__name__
-            if not isinstance(exc, (BundleError, ImageReadError, OSError, ValueError)):
+            if self.should_stop() and isinstance(exc, expected_errors()):
+                self.signals.cancelled.emit(msg)
+                return
+            if not isinstance(exc, expected_errors()):
                 msg = f"{type(exc).__name__}: {msg}"  # unexpected: keep the details for a report
-                traceback.print_exc()
+                log.exception("unexpected error in a background task")
             self.signals.failed.emit(msg)
         else:
-            self.signals.done.emit(out)
+            if self.should_stop():
+                self.signals.cancelled.emit("cancelled")
+            else:
+                self.signals.done.emit(out)
+        finally:
+            self.finished.set()
 
 
 class TaskRunner(QObject):
-    """Starts Tasks, keeps strong references to them until they finish, and drains on close."""
+    """Starts Tasks, keeps strong references to them until their outcome is delivered, and on
+    ``drain`` cancels them, waits for them and drops what they still send (the widgets that
+    listened may be gone)."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self._tasks: set[Task] = set()
+        self.closed = False
+
+    @property
+    def running(self) -> list[Task]:
+        """The tasks whose outcome has not been delivered yet."""
+        return list(self._tasks)
 
     def start(self, fn: Callable[..., Any], done: Callable[[Any], Any] | None = None,
               failed: Callable[[str], Any] | None = None,
-              progress: Callable[[float, str], Any] | None = None) -> Task:
-        """Runs ``fn(progress, should_stop)`` in the pool; the callbacks are connected before it
-        starts (a quick task could otherwise finish before anyone listens) and run in the GUI
-        thread."""
-        task = Task(fn)
+              progress: Callable[[float, str], Any] | None = None, *,
+              cancelled: Callable[[str], Any] | None = None,
+              report: Callable[[Any], Any] | None = None, background: bool = True) -> Task:
+        """Runs ``fn(progress, should_stop)`` in the pool, or ``fn(progress, should_stop, report)``
+        when a ``report`` slot is given. The slots are connected before it starts (a quick task
+        could otherwise finish before anyone listens) and run in the GUI thread. ``background``
+        lowers the worker thread's priority below the GUI thread's. After ``drain`` nothing
+        starts any more."""
+        task = Task(fn, background=background, reports=report is not None)
+        for signal, slot in ((task.signals.progress, progress), (task.signals.report, report),
+                             (task.signals.done, done), (task.signals.failed, failed),
+                             (task.signals.cancelled, cancelled)):
+            if slot is not None:
+                signal.connect(self._unless_closed(slot))
+        for signal in (task.signals.done, task.signals.failed, task.signals.cancelled):
+            signal.connect(lambda _=None, t=task: self._tasks.discard(t))
+        if self.closed:
+            return task
         self._tasks.add(task)
-        if progress is not None:
-            task.signals.progress.connect(progress)
-        if done is not None:
-            task.signals.done.connect(done)
-        if failed is not None:
-            task.signals.failed.connect(failed)
-        task.signals.done.connect(lambda _=None, t=task: self._tasks.discard(t))
-        task.signals.failed.connect(lambda _=None, t=task: self._tasks.discard(t))
         self.pool.start(task)
         return task
 
-    def drain(self, timeout_ms: int = 30000) -> None:
+    def _unless_closed(self, slot: Callable) -> Callable:
+        def call(*args):
+            if not self.closed:
+                slot(*args)
+        return call
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Waits for the running tasks to finish (without cancelling them or closing)."""
+        return self.pool.waitForDone(timeout_ms)
+
+    def drain(self, timeout_ms: int = 30000) -> bool:
+        """Cancels every task, waits for them, and drops their late signals."""
+        self.closed = True
         for t in list(self._tasks):
             t.cancel()
-        self.pool.waitForDone(timeout_ms)
+        return self.pool.waitForDone(timeout_ms)
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,7 +373,7 @@ class InspectWorker(QThread):
                 self.failed.emit(key, exc.problem)
                 continue
             except Exception as exc:
-                traceback.print_exc()
+                log.exception("unexpected error in a background task")
                 self.failed.emit(key, f"{type(exc).__name__}: {exc}")
                 continue
             self.inspected.emit(key, image, inspection, full.shape[:2])

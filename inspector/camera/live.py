@@ -1,0 +1,191 @@
+"""Live analysis: :func:`analyse` classifies the region of interest of one frame (whole, or as
+model-sized tiles) with an optional attention map; :func:`inference_loop` pulls newest frames
+and analyses them one at a time, for a worker thread to run; :class:`LiveStats` rates them."""
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..attention import CAM, attention_map
+from .grabber import Frame, FrameGrabber
+from .roi import CLASSIFY_CHUNK, Roi, fit_tile, tile_grid
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis of one frame
+
+class LiveModel(Protocol):
+    """What live analysis needs of a classifier (inspector.engine.Classifier is one)."""
+
+    class_names: list[str]
+    input_size: int
+
+    def classify(self, images: np.ndarray) -> np.ndarray: ...
+    def inspect(self, image: np.ndarray) -> Any: ...
+    def prepare(self, arr: np.ndarray) -> np.ndarray: ...
+
+
+OVERLAY_CAM = CAM     # the overlay keys are inspector.attention's
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """What to do with each frame (swapped as a whole by the GUI: workers read it atomically)."""
+
+    roi: Roi | None = None       # None: the whole frame
+    tile: int | None = None      # tile side in frame pixels; None: the ROI as one model input
+    overlay: str | None = None   # None, "cam" or an SE block name ("se1", ...)
+
+
+@dataclass
+class LiveResult:
+    frame: Frame
+    roi: Roi                      # the region actually classified (clamped to the frame)
+    tiles: list[Roi]              # frame pixels; one entry (== roi) without tiling
+    grid: tuple[int, int]         # rows, cols
+    tile_probs: np.ndarray        # (tiles, classes)
+    probs: np.ndarray             # (classes,): the ROI's, or the mean over tiles
+    class_names: list[str]
+    heat: np.ndarray | None = None  # (roi.h, roi.w) attention 0..1 over the ROI, or None
+    overlay: str | None = None
+    t_start: float = 0.0
+    t_done: float = 0.0
+    config: LiveConfig | None = None  # what it was computed for (a display drops stale results)
+
+    @property
+    def label(self) -> int:
+        return int(np.argmax(self.probs))
+
+    @property
+    def label_name(self) -> str:
+        return self.class_names[self.label] if self.label < len(self.class_names) else str(self.label)
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probs[self.label])
+
+    @property
+    def latency(self) -> float:
+        """Seconds from capture to result."""
+        return self.t_done - self.frame.t_capture
+
+    @property
+    def tile_labels(self) -> list[int]:
+        return [int(i) for i in np.argmax(self.tile_probs, axis=1)]
+
+    def roi_image(self) -> np.ndarray:
+        return self.roi.crop(self.frame.image)
+
+
+def _attention(inspection: Any, overlay: str) -> np.ndarray:
+    m = attention_map(inspection, overlay)
+    if m is None:
+        raise ValueError(f"unknown attention map {overlay!r}")
+    return m
+
+
+def analyse(model: LiveModel, frame: Frame, config: LiveConfig,
+            clock: Callable[[], float] = time.monotonic) -> LiveResult:
+    """Classifies the frame's ROI (whole, or tile by tile) and, if asked, its attention map."""
+    from ..engine import upsample
+
+    t_start = clock()
+    image = frame.image
+    roi = (config.roi or Roi(0, 0, frame.width, frame.height)).clamp(frame.width, frame.height)
+    if roi is None:  # the ROI lies outside this frame (the source changed resolution)
+        roi = Roi(0, 0, frame.width, frame.height)
+    if config.tile:  # at most MAX_TILES tiles (the window says when it enlarged them)
+        tiles, rows, cols = tile_grid(roi, fit_tile(roi.w, roi.h, int(config.tile)))
+    else:
+        tiles, rows, cols = [roi], 1, 1
+    inputs = [model.prepare(t.crop(image)) for t in tiles]
+    heat = None
+    if config.overlay:
+        heat = np.zeros((roi.h, roi.w), np.float32)
+        probs = []
+        for t, x in zip(tiles, inputs):
+            ins = model.inspect(x)
+            probs.append(np.asarray(ins.probs, np.float32))
+            m = upsample(_attention(ins, config.overlay), t.h, t.w)
+            ys, xs = slice(t.y - roi.y, t.y - roi.y + t.h), slice(t.x - roi.x, t.x - roi.x + t.w)
+            np.maximum(heat[ys, xs], m, out=heat[ys, xs])
+        tile_probs = np.stack(probs)
+    else:
+        tile_probs = np.concatenate([
+            np.asarray(model.classify(np.stack(inputs[k:k + CLASSIFY_CHUNK])), np.float32)
+            for k in range(0, len(inputs), CLASSIFY_CHUNK)])
+    return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs.mean(axis=0),
+                      list(model.class_names), heat, config.overlay, t_start, clock(), config)
+
+
+class LiveStats:
+    """Rolling classified-frames-per-second and latency over the last ``window`` results."""
+
+    def __init__(self, window: int = 30):
+        self._done: deque[float] = deque(maxlen=window + 1)
+        self._lat: deque[float] = deque(maxlen=window)
+        self.count = 0
+
+    def record(self, t_done: float, latency: float) -> None:
+        """One result, by its completion time and capture-to-result latency (seconds)."""
+        self._done.append(t_done)
+        self._lat.append(latency)
+        self.count += 1
+
+    def reset(self) -> None:
+        self._done.clear()
+        self._lat.clear()
+
+    @property
+    def fps(self) -> float:
+        d = self._done
+        return (len(d) - 1) / (d[-1] - d[0]) if len(d) > 2 and d[-1] > d[0] else 0.0
+
+    @property
+    def latency_median(self) -> float:
+        return statistics.median(self._lat) if self._lat else 0.0
+
+
+def inference_loop(grabber: FrameGrabber, get_model: Callable[[], LiveModel | None],
+                   get_config: Callable[[], LiveConfig], emit: Callable[[LiveResult], None],
+                   should_stop: Callable[[], bool], *, paused: Callable[[], bool] = lambda: False,
+                   on_error: Callable[[str], None] = lambda m: None,
+                   clock: Callable[[], float] = time.monotonic, poll: float = 0.1) -> None:
+    """Pulls the newest frame, analyses it, emits the result; one at a time until stopped.
+
+    Frames that arrive while an analysis runs replace each other in the grabber (dropped, not
+    queued). Without a model, or paused, frames are not taken. An analysis error is reported
+    through ``on_error`` (once per distinct message) and the loop goes on."""
+    last_error = None
+    while not should_stop():
+        if paused() or get_model() is None:
+            if grabber.wait_stopped(poll):  # wakes at once when the grabber stops
+                return
+            continue
+        frame = grabber.latest(timeout=poll)
+        if frame is None:
+            if grabber.wait_stopped(0):
+                return
+            continue
+        model, config = get_model(), get_config()
+        if model is None or should_stop():
+            continue
+        try:
+            result = analyse(model, frame, config, clock)
+        except Exception as exc:  # noqa: BLE001 - a bad frame or model must not end the feed
+            msg = f"analysis failed: {exc}"
+            if msg != last_error:
+                log.exception("live analysis failed")
+                on_error(msg)
+                last_error = msg
+            continue
+        last_error = None
+        emit(result)

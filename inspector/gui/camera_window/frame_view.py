@@ -1,0 +1,168 @@
+"""The frame view: the newest frame, the region of interest drawn with the mouse, tiles and their
+labels, and the attention overlay."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from ...camera import LiveResult, Roi
+from ..charts import class_colour
+from ..workers import qimage_from_array
+from .settings import MIN_ROI_SIDE, OVERLAY_OPACITY
+
+
+# ---------------------------------------------------------------------------------------------
+# The frame view
+
+class FrameView(QWidget):
+    """The live frame fitted into the widget, the ROI (drag with the left button to draw it),
+    the tiles with their labels, and the attention overlay over the region it belongs to."""
+
+    roi_drawn = Signal(object)   # Roi in frame pixels
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumSize(QSize(360, 270))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(False)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self._image: QImage | None = None
+        self._size = (0, 0)                       # frame width, height
+        self.roi: Roi | None = None
+        self.square = True
+        self.result: LiveResult | None = None
+        self.overlay: QImage | None = None
+        self.show_overlay = True
+        self.message = "No source open"
+        self._drag: tuple[QPointF, QPointF] | None = None
+
+    # -- data ----------------------------------------------------------------------------
+    def set_frame(self, image: np.ndarray | None) -> None:
+        if image is None:
+            self._image, self._size = None, (0, 0)
+        else:
+            self._image = qimage_from_array(image)
+            self._size = (int(image.shape[1]), int(image.shape[0]))
+        self.update()
+
+    def frame_size(self) -> tuple[int, int]:
+        return self._size
+
+    def set_result(self, result: LiveResult | None, overlay: QImage | None) -> None:
+        self.result, self.overlay = result, overlay
+        self.update()
+
+    def set_message(self, text: str) -> None:
+        self.message = text
+        self.update()
+
+    # -- geometry ------------------------------------------------------------------------
+    def image_rect(self) -> QRectF:
+        """Where the frame is drawn in the widget (fitted, aspect kept, centred)."""
+        w, h = self._size
+        if not w or not h:
+            return QRectF()
+        s = min(self.width() / w, self.height() / h)
+        return QRectF((self.width() - w * s) / 2, (self.height() - h * s) / 2, w * s, h * s)
+
+    def _to_frame(self, p: QPointF) -> QPointF:
+        t = self.image_rect()
+        s = t.width() / self._size[0]
+        x = min(max((p.x() - t.x()) / s, 0.0), self._size[0])
+        y = min(max((p.y() - t.y()) / s, 0.0), self._size[1])
+        return QPointF(x, y)
+
+    def _to_widget(self, roi: Roi) -> QRectF:
+        t = self.image_rect()
+        s = t.width() / self._size[0] if self._size[0] else 1.0
+        return QRectF(t.x() + roi.x * s, t.y() + roi.y * s, roi.w * s, roi.h * s)
+
+    # -- mouse ---------------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt)
+        if event.button() == Qt.MouseButton.LeftButton and self._image is not None:
+            p = self._to_frame(event.position())
+            self._drag = (p, p)
+            self.update()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._drag is not None:
+            self._drag = (self._drag[0], self._to_frame(event.position()))
+            self.update()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self._drag is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        a, _ = self._drag
+        b = self._to_frame(event.position())
+        self._drag = None
+        roi = Roi.from_points(a.x(), a.y(), b.x(), b.y(), square=self.square)
+        roi = roi.clamp(*self._size)
+        if roi is not None and roi.w >= MIN_ROI_SIDE and roi.h >= MIN_ROI_SIDE:
+            self.roi_drawn.emit(roi)
+        self.update()
+
+    # -- painting ------------------------------------------------------------------------
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#202020"))
+        if self._image is None:
+            p.setPen(QColor("#d0d0d0"))
+            p.drawText(self.rect().adjusted(12, 12, -12, -12),
+                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+            p.end()
+            return
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        p.drawImage(self.image_rect(), self._image)
+        res = self.result
+        if res is not None and self.overlay is not None and self.show_overlay:
+            p.setOpacity(OVERLAY_OPACITY)
+            p.drawImage(self._to_widget(res.roi), self.overlay)
+            p.setOpacity(1.0)
+        if res is not None and len(res.tiles) > 1:
+            self._paint_tiles(p, res)
+        if self.roi is not None:
+            pen = QPen(QColor("#ffd400"), 2, Qt.PenStyle.DashLine)
+            p.setPen(pen)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(self._to_widget(self.roi))
+        if res is not None and len(res.tiles) == 1:
+            self._paint_tag(p, self._to_widget(res.roi), res.label, res.label_name,
+                            res.confidence, above=True)
+        if self._drag is not None:
+            a, b = self._drag
+            r = Roi.from_points(a.x(), a.y(), b.x(), b.y(), square=self.square)
+            p.setPen(QPen(QColor("#00e5ff"), 2, Qt.PenStyle.DashLine))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(self._to_widget(r))
+        p.end()
+
+    def _paint_tiles(self, p: QPainter, res: LiveResult) -> None:
+        labels = res.tile_labels
+        for t, label, probs in zip(res.tiles, labels, res.tile_probs):
+            r = self._to_widget(t)
+            colour = class_colour(label)
+            p.setPen(QPen(colour, 1.5))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(r.adjusted(1, 1, -1, -1))
+            name = res.class_names[label] if label < len(res.class_names) else str(label)
+            self._paint_tag(p, r, label, name, float(probs[label]), above=False)
+
+    def _paint_tag(self, p: QPainter, r: QRectF, label: int, name: str, conf: float,
+                   above: bool) -> None:
+        font = QFont(p.font())
+        font.setPointSizeF(8.5)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        text = f"{name} {conf:.0%}"
+        if fm.horizontalAdvance(text) + 6 > r.width() and not above:
+            text = f"{name[:3]} {conf:.0%}"
+        tw, th = fm.horizontalAdvance(text) + 6, fm.height() + 2
+        y = r.top() - th if above and r.top() - th >= 0 else r.top() + 1
+        box = QRectF(r.left() + (0 if above else 1), y, tw, th)
+        colour = QColor(class_colour(label))
+        colour.setAlpha(220)
+        p.fillRect(box, colour)
+        p.setPen(QColor("black"))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

@@ -1,0 +1,95 @@
+"""The main window's background classification: one ClassifyWorker per model, and the one
+staleness check of everything that comes back from a background thread."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Hashable, Iterable
+
+from PySide6.QtCore import QObject, Signal
+
+from ...batch import Result
+from ...engine import Classifier
+from ...session import ReviewSession
+from ..workers import ClassifyWorker
+
+Key = tuple[int, int, Hashable]   # (session generation, model token, what: a session index)
+
+
+class BackgroundClassification(QObject):
+    """Classifies the images of the open session in a worker thread, visible ones first.
+
+    Every request is keyed ``(generation, model token, index)``: the generation counts sessions
+    opened, the model token classifiers set. A result, an inspection or a queued call whose key
+    is not current (:meth:`is_current`) belongs to another folder or to an earlier model and is
+    dropped; ``results`` carries only current ones."""
+
+    results = Signal(object)   # list[inspector.batch.Result] of the current session and model
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.generation = 0
+        self.model_token = 0
+        self._worker: ClassifyWorker | None = None
+
+    # ---- the staleness check ----------------------------------------------------------------
+    def key(self, what: Hashable) -> Key:
+        """The key of a request made now (a session index, or anything else per session)."""
+        return (self.generation, self.model_token, what)
+
+    def is_current(self, key: Key) -> bool:
+        """True when ``key`` was made for the session and the model in use now."""
+        return tuple(key[:2]) == (self.generation, self.model_token)
+
+    def is_current_session(self, generation: int) -> bool:
+        return generation == self.generation
+
+    # ---- sessions and models ----------------------------------------------------------------
+    def new_session(self) -> int:
+        """A session was opened: what is queued for the previous one is dropped."""
+        self.generation += 1
+        if self._worker is not None:
+            self._worker.queue.clear()
+        return self.generation
+
+    def set_classifier(self, classifier: Classifier) -> None:
+        """Stops the worker of the previous model (its late results become stale) and starts
+        one for ``classifier``."""
+        self.stop()
+        self.model_token += 1
+        self._worker = ClassifyWorker(classifier, parent=self)
+        self._worker.results.connect(self.accept)
+        self._worker.start()
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def stop(self) -> None:
+        """Stops the worker and waits for it (idempotent)."""
+        w, self._worker = self._worker, None
+        if w is not None:
+            w.results.disconnect(self.accept)
+            w.stop()
+            w.wait()
+
+    # ---- work --------------------------------------------------------------------------------
+    def enqueue(self, session: ReviewSession, indices: Iterable[int]) -> None:
+        """Queues the images of ``session`` at ``indices`` that have neither a prediction nor
+        an error."""
+        if self._worker is None:
+            return
+        items = session.items
+        self._worker.queue.add((self.key(i), Path(items[i].path)) for i in indices
+                               if items[i].probs is None and items[i].error is None)
+
+    def prioritize(self, indices: Iterable[int]) -> None:
+        """Moves the images at ``indices`` (those on screen) to the front of the queue."""
+        if self._worker is not None:
+            self._worker.queue.prioritize(self.key(i) for i in indices)
+
+    def accept(self, results: list[Result]) -> None:
+        """Results from the worker: the current ones go on as ``results``, stale ones are
+        dropped (a queued batch of the previous model or folder that arrives late)."""
+        current = [r for r in results if self.is_current(r.key)]
+        if current:
+            self.results.emit(current)

@@ -1,0 +1,194 @@
+"""The main window's file actions: opening folders and files in the background, adding files,
+exports, the summary and drag and drop (a mixin of MainWindow)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout)
+
+from ... import report
+from ...batch import collect_paths
+from ...session import ReviewSession
+from ...settings import Key
+from .layout import IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE
+
+log = logging.getLogger(__name__)
+
+
+class FileActions:
+    """Opening folders and files (in the background), adding files, exports, the summary and
+    drag and drop (a mixin of MainWindow)."""
+
+    # ========================================================================================
+    # Opening images
+
+    def choose_folder(self) -> None:
+        start = self.settings.get_str(Key.LAST_FOLDER)
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", start)
+        if folder:
+            self.open_folder(folder)
+
+    def choose_files(self) -> None:
+        start = self.settings.get_str(Key.LAST_FOLDER)
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", start, IMAGE_FILTER + ";;All files (*)")
+        if files:
+            self.open_files(files)
+
+    def open_paths(self, paths: Iterable[str | Path]) -> None:
+        """A single folder opens as a folder; anything else as a set of files."""
+        paths = [Path(p) for p in paths]
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            self._inform("Cannot open", "Not found: " + ", ".join(map(str, missing)))
+            paths = [p for p in paths if p.exists()]
+        if len(paths) == 1 and paths[0].is_dir():
+            self.open_folder(paths[0])
+        elif paths:
+            recursive, names, threshold = (self.recursive_action.isChecked(), self._class_names(),
+                                           self.session.threshold)
+            self._open_in_background(
+                lambda: ReviewSession.open_files(collect_paths(paths, recursive), names, threshold),
+                f"Opening {len(paths)} items…", paths[0].absolute().parent)
+
+    def open_folder(self, folder: str | Path, recursive: bool | None = None) -> None:
+        """Lists the folder's images in the background (a network share can take a while) and
+        then shows them; ``session_opened`` tells when."""
+        recursive = self.recursive_action.isChecked() if recursive is None else recursive
+        folder = Path(folder)
+        names, threshold = self._class_names(), self.session.threshold
+        self._open_in_background(lambda: ReviewSession.open_folder(folder, recursive, names, threshold),
+                                 f"Opening {folder}…", folder.absolute())
+
+    def open_files(self, paths: Iterable[str | Path]) -> None:
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        session = ReviewSession.open_files(paths, self._class_names(), self.session.threshold)
+        self.settings.set(Key.LAST_FOLDER, str(paths[0].absolute().parent))
+        self._set_session(session)
+
+    def _open_in_background(self, make_session, message: str, last_folder: Path) -> None:
+        self._open_token += 1
+        token = self._open_token
+        self.statusBar().showMessage(message)
+        self.list.setCursor(Qt.CursorShape.BusyCursor)
+        self._tasks.start(lambda progress, should_stop: make_session(),
+                          done=lambda session, t=token: self._opened(t, session, last_folder),
+                          failed=lambda msg, t=token: self._open_failed(t, msg))
+
+    def _opened(self, token: int, session: ReviewSession, last_folder: Path) -> None:
+        if token != self._open_token:
+            return  # something else was opened meanwhile
+        self.list.unsetCursor()
+        self.statusBar().clearMessage()
+        self.settings.set(Key.LAST_FOLDER, str(last_folder))
+        self._set_session(session)
+        if not len(session):
+            self.statusBar().showMessage(f"No images (BMP, PNG, JPEG, TIFF) in {last_folder}", MESSAGE_LONG_MS)
+
+    def _open_failed(self, token: int, message: str) -> None:
+        if token == self._open_token:
+            self.list.unsetCursor()
+            self._inform("Cannot open", message)
+
+    def add_files(self, paths: Iterable[str | Path]) -> list[int]:
+        """Adds images to the session under review (e.g. camera snapshots); returns indices."""
+        paths = [Path(p) for p in paths]
+        if self.session.root is None or not len(self.session):
+            self.open_files(paths)
+            return list(range(len(self.session)))
+        new = self.session.add_paths(paths)
+        if new:
+            self._enqueue(new)
+            self._apply_view()
+            self.statusBar().showMessage(f"Added {', '.join(p.name for p in paths[:3])}"
+                                         + (" …" if len(paths) > 3 else ""), MESSAGE_MS)
+        return new
+
+    # ========================================================================================
+    # Export
+
+    def _choose_export(self, kind: str) -> None:
+        if not len(self.session):
+            self._inform("Nothing to export", "Open a folder of images first.")
+            return
+        start = self.settings.get_str(Key.LAST_EXPORT_FOLDER) or str(self.session.root or "")
+        name = f"{(self.session.root or Path('results')).name}-results.{kind}"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export results as {kind.upper()}",
+                                              str(Path(start) / name), f"{kind.upper()} (*.{kind})")
+        if path:
+            self.export(path, kind)
+
+    def export(self, path: str | Path, kind: str | None = None) -> Path | None:
+        kind = kind or Path(path).suffix.lower().lstrip(".")
+        try:
+            out = (report.export_json if kind == "json" else report.export_csv)(self.session, path)
+        except OSError as exc:
+            self._inform("Export failed", f"{path}: {exc.strerror or exc}")
+            return None
+        self.settings.set(Key.LAST_EXPORT_FOLDER, str(Path(path).absolute().parent))
+        self.statusBar().showMessage(f"Exported {len(self.session)} results to {out}", MESSAGE_LONG_MS)
+        return out
+
+    def show_summary(self) -> QDialog:
+        header, rows = report.summary_table(self.session)
+        d = QDialog(self)
+        d.setWindowTitle("Summary")
+        table = QTableWidget(len(rows), len(header))
+        table.setHorizontalHeaderLabels(header)
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                text = "" if v is None else (f"{v:.1%}" if isinstance(v, float) and c > 0 and
+                                              header[c] == "mean_confidence" else str(v))
+                table.setItem(r, c, QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        save = buttons.addButton("Export summary as CSV…", QDialogButtonBox.ButtonRole.ActionRole)
+        save.clicked.connect(lambda: self._export_summary(d))
+        buttons.rejected.connect(d.reject)
+        lay = QVBoxLayout(d)
+        lay.addWidget(QLabel(report.summary_text(self.session.summary())))
+        lay.addWidget(table)
+        lay.addWidget(buttons)
+        d.resize(*SUMMARY_DIALOG_SIZE)
+        d.table = table
+        d.show()
+        self._keep(d)
+        return d
+
+    def _export_summary(self, parent) -> None:
+        path, _ = QFileDialog.getSaveFileName(parent, "Export summary", "summary.csv", "CSV (*.csv)")
+        if path:
+            self.export_summary(path)
+
+    def export_summary(self, path: str | Path) -> Path | None:
+        """Writes the per-class summary as CSV; a failure is shown, naming the file."""
+        try:
+            out = report.export_summary_csv(self.session, path)
+        except OSError as exc:
+            self._inform("Export failed", f"{path}: {exc.strerror or exc}")
+            return None
+        self.statusBar().showMessage(f"Exported the summary to {out}", MESSAGE_LONG_MS)
+        return out
+
+    # ========================================================================================
+    # Drag and drop, closing
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        if len(paths) == 1 and paths[0].is_dir():
+            self.open_folder(paths[0])
+        elif self.session.root is not None and len(self.session):
+            self.add_files(collect_paths(paths, self.recursive_action.isChecked()))
+        else:
+            self.open_paths(paths)

@@ -1,0 +1,411 @@
+"""The main window's layout: widgets, menus, the thumbnail list or grid, filters and sorting,
+the class widgets, the saved layout and settings (a mixin of MainWindow)."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QLabel, QListView, QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from ...session import UNSURE, Filter, Sort
+from ...settings import Key
+from ..charts import ProbabilityChart
+from ..inspection_panel import InspectionPanel
+from ..thumbnails import THUMB, ThumbnailDelegate, ThumbnailModel
+
+
+APP_TITLE = "Steel Inspector"
+
+STATUS_FILTERS: list[tuple[str, dict]] = [
+    ("All images", {}),
+    ("Needs review", {"needs_review": True}),
+    ("Overridden", {"overridden": True}),
+    ("Not yet reviewed", {"unreviewed": True}),
+    ("Unreadable", {"errors": True}),
+]
+SORTS: list[tuple[str, Sort]] = [
+    ("Order opened", Sort.OPENED),
+    ("Confidence, lowest first", Sort.CONFIDENCE_ASC),
+    ("Confidence, highest first", Sort.CONFIDENCE_DESC),
+    ("File path", Sort.PATH),
+]
+IMAGE_FILTER = "Images (*.bmp *.png *.jpg *.jpeg *.tif *.tiff *.BMP *.PNG *.JPG *.JPEG *.TIF *.TIFF)"
+
+# Sizes (pixels) and times (milliseconds) of the main window
+DEFAULT_SIZE = (1400, 860)           # the first start, before a saved geometry exists
+SPLITTER_SIZES = [330, 640, 420]     # thumbnails | image | probabilities and verdict
+LIST_BATCH_SIZE = 400                # thumbnails laid out per batch (a big folder stays responsive)
+LIST_MARGIN = 40                     # the thumbnail list is this much wider than a thumbnail
+GRID_CELL_PAD = (30, 18)             # a grid cell around a thumbnail and its two caption lines
+ROW_SIZE_GUESS = (300, 56)           # a list row's size before any row is laid out
+PROB_CHART_MIN_HEIGHT = 190
+PROGRESS_WIDTH = 260
+SUMMARY_DIALOG_SIZE = (900, 320)
+COUNT_REVIEW_UP_TO = 50000           # the "needs review" count is skipped for bigger sessions
+VIEW_REFRESH_MS = 800                # re-filter/re-sort at most this often while results arrive
+PRIORITY_DELAY_MS = 60               # after scrolling stops, what is on screen is queued first
+PROGRESS_UPDATE_MS = 250             # the progress bar repaints at most 4 times a second
+MESSAGE_SHORT_MS = 3000              # status bar messages stay this long
+MESSAGE_MS = 5000
+MESSAGE_LONG_MS = 8000
+MESSAGE_WARNING_MS = 10000
+MESSAGE_SUMMARY_MS = 15000
+MESSAGE_NOTE_MS = 30000
+
+
+
+class WindowLayout:
+    """The main window's widgets, menus and view: thumbnails list or grid, filters and sorting,
+    the class widgets of the model in use, the saved layout and settings, help (a mixin of
+    MainWindow: the state lives in MainWindow.__init__)."""
+
+    # ========================================================================================
+    # UI
+
+    def _build_ui(self) -> None:
+        # thumbnails
+        self.thumb_model = ThumbnailModel(self._thumbs, parent=self)
+        self.delegate = ThumbnailDelegate(self.thumb_model, self)
+        self.list = QListView()
+        self.list.setModel(self.thumb_model)
+        self.list.setItemDelegate(self.delegate)
+        self.list.setUniformItemSizes(True)
+        self.list.setLayoutMode(QListView.LayoutMode.Batched)
+        self.list.setBatchSize(LIST_BATCH_SIZE)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list.setDragEnabled(False)
+        self.list.setAcceptDrops(False)
+        self.list.setMinimumWidth(THUMB + LIST_MARGIN)
+        self.list.selectionModel().currentChanged.connect(self._on_current_changed)
+        self._set_grid(True)
+
+        # the image and its explanation
+        self.panel = InspectionPanel()
+        self.panel.overlay_source_changed.connect(lambda k: self.settings.set(Key.OVERLAY_SOURCE, k))
+        self.panel.opacity_changed.connect(lambda v: self.settings.set(Key.OVERLAY_OPACITY, v))
+        self.panel.source.activated.connect(lambda _: self.list.setFocus())
+
+        # probabilities, verdict, channel weights
+        self.prob_chart = ProbabilityChart()
+        self.prob_chart.setMinimumHeight(PROB_CHART_MIN_HEIGHT)
+        self.verdict_label = QLabel("Verdict: —")
+        self.verdict_label.setWordWrap(True)
+        self.verdict_label.setMinimumHeight(2 * self.verdict_label.fontMetrics().height() + 6)
+        self.verdict_box = QGroupBox("Verdict (keys)")
+        self.verdict_grid = QGridLayout(self.verdict_box)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.prob_chart, 3)
+        rl.addWidget(self.verdict_box)
+        rl.addWidget(self.panel.weights_chart, 2)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.list)
+        self.splitter.addWidget(self.panel)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 5)
+        self.splitter.setStretchFactor(2, 3)
+        self.splitter.setSizes(SPLITTER_SIZES)
+        self.setCentralWidget(self.splitter)
+
+        # toolbar: threshold, filters, sorting
+        tb = self.addToolBar("Review")
+        tb.setObjectName("review_toolbar")
+        tb.setMovable(False)
+        self.open_folder_button = QPushButton("Open folder…")
+        self.open_folder_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.open_folder_button.clicked.connect(self.choose_folder)
+        tb.addWidget(self.open_folder_button)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Needs review below "))
+        self.threshold = QSpinBox()
+        self.threshold.setRange(0, 100)
+        self.threshold.setSuffix(" %")
+        self.threshold.setToolTip("Images whose top probability is below this are flagged "
+                                  "\"needs review\" (orange frame)")
+        self.threshold.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        tb.addWidget(self.threshold)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Show "))
+        self.status_filter = QComboBox()
+        for text, _ in STATUS_FILTERS:
+            self.status_filter.addItem(text)
+        self.class_filter = QComboBox()
+        self.class_filter.addItem("every class", None)
+        self.sort_combo = QComboBox()
+        for text, sort in SORTS:
+            self.sort_combo.addItem(text, sort)
+        for combo in (self.status_filter, self.class_filter, self.sort_combo):
+            combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+            combo.currentIndexChanged.connect(lambda _: self._apply_view())
+            combo.activated.connect(lambda _: self.list.setFocus())
+        tb.addWidget(self.status_filter)
+        tb.addWidget(QLabel(" predicted as "))
+        tb.addWidget(self.class_filter)
+        tb.addWidget(QLabel("  Sort "))
+        tb.addWidget(self.sort_combo)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        tb.addWidget(spacer)
+        self.count_label = QLabel()
+        tb.addWidget(self.count_label)
+
+        # status bar: progress, model, device
+        sb = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(PROGRESS_WIDTH)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.model_label = QLabel("no model")
+        self.device_label = QLabel("")
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.model_label)
+        sb.addPermanentWidget(self.device_label)
+
+        self.panel.show_message("Open a folder of images (Ctrl+O) or drop images here.")
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        self._action(m, "Open &folder…", self.choose_folder, QKeySequence.StandardKey.Open)
+        self._action(m, "Open &images…", self.choose_files, "Ctrl+Shift+O")
+        self.recursive_action = self._action(m, "Include &sub-folders", None, checkable=True)
+        self.recursive_action.toggled.connect(lambda on: self.settings.set(Key.RECURSIVE, on))
+        m.addSeparator()
+        self._action(m, "Export results as &CSV…", lambda: self._choose_export("csv"), "Ctrl+E")
+        self._action(m, "Export results as &JSON…", lambda: self._choose_export("json"))
+        self._action(m, "&Summary…", self.show_summary, "Ctrl+I")
+        m.addSeparator()
+        self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        self.review_menu = mb.addMenu("&Review")
+
+        v = mb.addMenu("&View")
+        group = QActionGroup(self)
+        self.grid_action = self._action(v, "&Grid of thumbnails", lambda: self._set_grid(True), checkable=True)
+        self.list_action = self._action(v, "&List", lambda: self._set_grid(False), checkable=True)
+        group.addAction(self.grid_action)
+        group.addAction(self.list_action)
+        v.addSeparator()
+        self._action(v, "&Fit image", self.panel.view.fit, "F")
+        self._action(v, "Zoom &in", lambda: self.panel.view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
+        self._action(v, "Zoom &out", lambda: self.panel.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        self._action(v, "&Actual size", self.panel.view.actual_size, "Ctrl+1")
+        self._action(v, "Next &overlay", self._next_overlay, "A")
+
+        t = mb.addMenu("&Tools")
+        self._action(t, "Live &camera…", self.open_camera, "Ctrl+L")
+        self._action(t, "&Retrain model…", self.open_retrain)
+        self._action(t, "&Models…", self.open_models)
+
+        h = mb.addMenu("&Help")
+        self._action(h, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
+
+    def _action(self, menu, text, slot, shortcut=None, checkable=False) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setCheckable(checkable)
+        if slot is not None:
+            a.triggered.connect(lambda _=False: slot())
+        menu.addAction(a)
+        self.addAction(a)  # shortcuts work while the menu bar is hidden, too
+        return a
+
+    def _rebuild_class_widgets(self, class_names: list[str]) -> None:
+        """Verdict buttons and actions (keys 1-9), the class filter and the chart's classes."""
+        for a in self._verdict_actions:
+            self.removeAction(a)
+        self._verdict_actions = []
+        self.review_menu.clear()
+        while self.verdict_grid.count():
+            w = self.verdict_grid.takeAt(0).widget()
+            if w is not None and w is not self.verdict_label:
+                w.deleteLater()
+
+        def add(text, key, slot, row, col, span=1):
+            a = QAction(text, self)
+            a.setShortcuts([QKeySequence(k) for k in ([key] if isinstance(key, str) else key)])
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.triggered.connect(lambda _=False: slot())
+            self.addAction(a)
+            self.review_menu.addAction(a)
+            self._verdict_actions.append(a)
+            b = QPushButton(f"{text}  [{a.shortcut().toString()}]" if key else text)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.clicked.connect(a.trigger)
+            self.verdict_grid.addWidget(b, row, col, 1, span)
+            return a
+
+        for i, name in enumerate(class_names[:9]):
+            add(name, str(i + 1), lambda n=name: self.set_verdict(n), i // 2, i % 2)
+        row = (min(len(class_names), 9) + 1) // 2
+        add("Accept prediction", ["Return", "Enter"], self.accept_prediction, row, 0)
+        add("Unsure", "U", lambda: self.set_verdict(UNSURE), row, 1)
+        add("Clear verdict", ["Backspace", "Delete"], lambda: self.set_verdict(None), row + 1, 0, 2)
+        self.verdict_grid.addWidget(self.verdict_label, row + 2, 0, 1, 2)
+
+        current = self.class_filter.currentData()
+        self.class_filter.blockSignals(True)
+        self.class_filter.clear()
+        self.class_filter.addItem("every class", None)
+        for name in class_names:
+            self.class_filter.addItem(name, name)
+        i = self.class_filter.findData(current)
+        self.class_filter.setCurrentIndex(max(0, i))
+        self.class_filter.blockSignals(False)
+        self.prob_chart.set_classes(class_names)
+
+    def _set_grid(self, grid: bool) -> None:
+        self.delegate.grid = grid
+        if grid:
+            self.list.setViewMode(QListView.ViewMode.IconMode)
+            self.list.setFlow(QListView.Flow.LeftToRight)
+            self.list.setWrapping(True)
+            self.list.setSpacing(2)
+            fh = self.list.fontMetrics().height()
+            self.list.setGridSize(QSize(THUMB + GRID_CELL_PAD[0], THUMB + 2 * fh + GRID_CELL_PAD[1]))
+        else:
+            self.list.setViewMode(QListView.ViewMode.ListMode)
+            self.list.setFlow(QListView.Flow.TopToBottom)
+            self.list.setWrapping(False)
+            self.list.setSpacing(0)
+            self.list.setGridSize(QSize())
+        if hasattr(self, "grid_action"):
+            self.grid_action.setChecked(grid)
+            self.list_action.setChecked(not grid)
+            self.settings.set(Key.GRID_VIEW, grid)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.doItemsLayout()
+        self._scroll_to_current()
+
+    # ========================================================================================
+    # Settings
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.threshold.setValue(round(s.get_float(Key.THRESHOLD) * 100))
+        self.threshold.valueChanged.connect(self._threshold_changed)
+        self._threshold_changed(self.threshold.value(), save=False)
+        self.panel.set_opacity(s.get_float(Key.OVERLAY_OPACITY))
+        self.panel.set_source(s.get_str(Key.OVERLAY_SOURCE))
+        self.recursive_action.setChecked(s.get_bool(Key.RECURSIVE))
+        self._set_grid(s.get_bool(Key.GRID_VIEW))
+        geometry = s.get_bytes(Key.WINDOW_GEOMETRY)
+        if not geometry or not self.restoreGeometry(geometry):
+            self.resize(*DEFAULT_SIZE)
+        state = s.get_bytes(Key.WINDOW_STATE)
+        if state:
+            self.restoreState(state)
+        splitter = s.get_bytes(Key.SPLITTER_STATE)
+        if splitter:
+            self.splitter.restoreState(splitter)
+
+    def _save_layout(self) -> None:
+        self.settings.set(Key.WINDOW_GEOMETRY, bytes(self.saveGeometry().data()))
+        self.settings.set(Key.WINDOW_STATE, bytes(self.saveState().data()))
+        self.settings.set(Key.SPLITTER_STATE, bytes(self.splitter.saveState().data()))
+        self.settings.sync()
+
+    def _threshold_changed(self, percent: int, save: bool = True) -> None:
+        t = percent / 100.0
+        self.session.threshold = t
+        self.prob_chart.set_threshold(t)
+        if save:
+            self.settings.set(Key.THRESHOLD, t)
+        self.list.viewport().update()
+        if self.status_filter.currentIndex() == 1:
+            self._apply_view()
+
+    # ========================================================================================
+    # Filters and sorting
+
+    def _filter(self) -> Filter:
+        extra = STATUS_FILTERS[max(0, self.status_filter.currentIndex())][1]
+        return Filter(predicted_class=self.class_filter.currentData(), **extra)
+
+    def _sort(self) -> Sort:
+        return self.sort_combo.currentData() or Sort.OPENED
+
+    def set_filter(self, status: str = "All images", predicted_class: str | None = None,
+                   sort: Sort = Sort.OPENED) -> None:
+        """Chooses a filter and sorting (as the toolbar's combos do)."""
+        self.status_filter.setCurrentIndex([t for t, _ in STATUS_FILTERS].index(status))
+        self.class_filter.setCurrentIndex(max(0, self.class_filter.findData(predicted_class)))
+        self.sort_combo.setCurrentIndex(self.sort_combo.findData(sort))
+        self._apply_view()
+
+    def _apply_view(self) -> None:
+        self._view_timer.stop()
+        keep = self._current
+        rows = self.session.view(self._filter(), self._sort())
+        self.thumb_model.set_rows(rows)
+        r = self.thumb_model.row_of(keep) if keep is not None else None
+        if r is not None:
+            ix = self.thumb_model.index(r)
+            if self.list.currentIndex() != ix:
+                self.list.selectionModel().setCurrentIndex(
+                    ix, self.list.selectionModel().SelectionFlag.ClearAndSelect)
+            self._scroll_to_current()
+        elif rows and not self.list.currentIndex().isValid():
+            self.list.setCurrentIndex(self.thumb_model.index(0))
+        self._update_counts()
+        self._priority_timer.start()
+
+    def _update_counts(self) -> None:
+        n, shown = len(self.session), self.thumb_model.rowCount()
+        review = sum(1 for i in range(n) if self.session.needs_review(i)) if n <= COUNT_REVIEW_UP_TO else 0
+        text = f"{shown} of {n} shown" if shown != n else f"{n} images"
+        if review:
+            text += f" · {review} need review"
+        self.count_label.setText(text + "  ")
+
+    def _scroll_to_current(self) -> None:
+        ix = self.list.currentIndex()
+        if ix.isValid():
+            self.list.scrollTo(ix)
+
+    def show_shortcuts(self) -> None:
+        names = self._class_names()
+        keys = "".join(f"<tr><td><b>{i + 1}</b></td><td>true class {n}</td></tr>" for i, n in enumerate(names[:9]))
+        self._inform("Keyboard shortcuts", f"""<table cellpadding=3>
+<tr><td><b>← → ↑ ↓</b></td><td>move between images</td></tr>{keys}
+<tr><td><b>Enter</b></td><td>accept the prediction</td></tr>
+<tr><td><b>U</b></td><td>unsure</td></tr>
+<tr><td><b>Backspace</b></td><td>clear the verdict</td></tr>
+<tr><td><b>A</b></td><td>next overlay (CAM, SE blocks, none)</td></tr>
+<tr><td><b>F</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel zooms, drag pans</td></tr>
+<tr><td><b>Ctrl+O</b></td><td>open a folder</td></tr>
+<tr><td><b>Ctrl+E</b></td><td>export results as CSV</td></tr>
+<tr><td><b>Ctrl+L</b></td><td>live camera</td></tr></table>""")
+
+    def _visible_rows(self) -> tuple[int, int]:
+        """(first, last) row on screen, from the first visible cell and the grid's size."""
+        vp = self.list.viewport().rect()
+        first = self.list.indexAt(vp.topLeft() + QPoint(4, 4))
+        start = first.row() if first.isValid() else 0
+        if self.delegate.grid:
+            cell = self.list.gridSize()
+        else:
+            cell = self.list.visualRect(first).size() if first.isValid() else QSize(*ROW_SIZE_GUESS)
+        cols = max(1, vp.width() // max(1, cell.width())) if self.delegate.grid else 1
+        rows = vp.height() // max(1, cell.height()) + 2
+        return start, start + cols * rows - 1
+
+    def _caption(self, idx: int, shape) -> str:
+        it = self.session.items[idx]
+        return f"<b>{it.path.name}</b> &nbsp; {shape[1]}×{shape[0]} &nbsp; <span style='color:#666'>{it.path.parent}</span>"
+
+    def _inform(self, title: str, text: str) -> QMessageBox:
+        """A message that does not block (window-modal, so tests and workers carry on)."""
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.AutoText)
+        box.open()
+        self.statusBar().showMessage(f"{title}: {text.splitlines()[0] if text else ''}", MESSAGE_WARNING_MS)
+        self.last_message = (title, text)
+        return box

@@ -1,0 +1,486 @@
+"""The inspector's main window: thumbnails of the images under review (classified in the
+background, what is on screen first), the selected image large with its attention maps, every
+class's probability, and keyboard-first verdicts that go straight to the folder's journal."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from PySide6.QtCore import QElapsedTimer, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow, QWidget
+
+from ... import report
+from ...batch import Result, startup_fallback, startup_model_path
+from ...engine import Classifier
+from ...session import UNSURE, JournalError, ReviewSession, Sort
+from ...settings import Key
+from ..settings import Settings
+from ..thumbnails import THUMB
+from ..workers import InspectWorker, TaskRunner, ThumbnailLoader
+from .background import BackgroundClassification
+from .files import FileActions
+from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, MESSAGE_SUMMARY_MS,
+                     MESSAGE_WARNING_MS, PRIORITY_DELAY_MS, PROGRESS_UPDATE_MS, VIEW_REFRESH_MS,
+                     WindowLayout)
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(WindowLayout, FileActions, QMainWindow):
+    """The review window. ``classifier`` (a loaded Classifier) skips loading ``model_path``;
+    ``settings`` defaults to the user's settings file."""
+
+    model_loaded = Signal(object)        # the Classifier now in use
+    model_failed = Signal(str)           # why a model could not be loaded
+    inspection_shown = Signal(int)       # session index of the image now shown with its maps
+    classification_done = Signal()       # every image of the session has a prediction or error
+    session_opened = Signal()
+
+    def __init__(self, model_path: str | Path | None = None, paths: Iterable[str | Path] = (),
+                 classifier: Classifier | None = None, settings: Settings | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        # Background threads run Python too: hand the interpreter lock back to the GUI thread
+        # within 2 ms (default 5 ms) so that repaints are never held up behind a worker.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.002))
+        self.setWindowTitle(APP_TITLE)
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.classifier: Classifier | None = None
+        self.model_path: Path | None = None
+        self.session = ReviewSession(threshold=self.settings.get_float(Key.THRESHOLD))
+        self._current: int | None = None          # session index shown large
+        self._shown_key = None                    # background.key(index) whose inspection is shown
+        self._n_done = 0                          # images of the session classified so far
+        self._classifying = False                 # classification of the session under way
+        self._progress_clock = QElapsedTimer()
+        self._load_token = 0
+        self._startup_fallback: Path | None = None  # the bundled model, if the startup one fails
+        self._startup_note = ""                     # said in the status bar once it is loaded
+        self._open_token = 0
+        self._dialogs: list[QWidget] = []         # child windows kept alive
+        self._verdict_actions: list[QAction] = []
+        self.last_message: tuple[str, str] | None = None  # the latest message shown to the user
+
+        self._tasks = TaskRunner(self)
+        self.background = BackgroundClassification(self)   # and the one staleness check
+        self.background.results.connect(self._on_results)
+        self._thumbs = ThumbnailLoader(THUMB, parent=self)
+        self._thumbs.start(ThumbnailLoader.Priority.LowPriority)
+        self._inspect = InspectWorker(self)
+        self._inspect.inspected.connect(self._on_inspected)
+        self._inspect.failed.connect(self._on_inspect_failed)
+        self._inspect.start()
+
+        self._build_ui()
+        self._build_menus()
+        self._rebuild_class_widgets([])
+        self._restore_settings()
+
+        self._view_timer = QTimer(self, singleShot=True, interval=VIEW_REFRESH_MS)
+        self._view_timer.timeout.connect(self._apply_view)
+        self._priority_timer = QTimer(self, singleShot=True, interval=PRIORITY_DELAY_MS)
+        self._priority_timer.timeout.connect(self._update_priority)
+        self.list.verticalScrollBar().valueChanged.connect(lambda _: self._on_scrolled())
+        self.splitter.splitterMoved.connect(lambda *_: self._on_scrolled())
+
+        if classifier is not None:
+            bundle_path = getattr(getattr(classifier, "bundle", None), "path", None)
+            self.set_classifier(classifier, Path(bundle_path) if bundle_path else None)
+        else:
+            path = startup_model_path(model_path)
+            self.load_model(path)
+            self._startup_fallback = startup_fallback(path, model_path)
+        paths = [Path(p) for p in paths]
+        if paths:
+            self.open_paths(paths)
+
+    def _class_names(self) -> list[str]:
+        return list(self.classifier.class_names) if self.classifier is not None else []
+
+    def _set_session(self, session: ReviewSession) -> None:
+        self.background.new_session()
+        if self.classifier is not None:
+            card = self.classifier.card or {}
+            session.class_names = list(self.classifier.class_names)
+            session.model_name = str(card.get("name", ""))
+            session.model_version = str(card.get("version", ""))
+        session.threshold = self.threshold.value() / 100.0
+        self.session = session
+        self._current = None
+        self._shown_key = None
+        self._n_done = 0
+        if self._classifying:  # the previous session's progress
+            self._classifying = False
+            self.progress.hide()
+        self.thumb_model.set_session(session, self.generation)
+        self._apply_view()
+        title = session.root if session.root is not None else ""
+        self.setWindowTitle(f"{APP_TITLE} — {title}" if title else APP_TITLE)
+        if session.journal is not None and session.journal.skipped_lines:
+            self.statusBar().showMessage(f"{session.journal.path}: skipped "
+                                         f"{session.journal.skipped_lines} damaged line(s)", MESSAGE_WARNING_MS)
+        if self.thumb_model.rowCount():
+            self.list.setCurrentIndex(self.thumb_model.index(0))
+        else:
+            self.panel.show_message("No images here.")
+        # queued from the event loop, so that the window lays out and paints the new folder
+        # before the decoders start competing with it for Python's GIL
+        gen = self.generation
+        QTimer.singleShot(0, self, lambda: self.background.is_current_session(gen)
+                          and self._enqueue(range(len(session))))
+        self.list.setFocus()
+        self.session_opened.emit()
+
+    # ========================================================================================
+    # The model
+
+    def load_model(self, path: str | Path) -> None:
+        """Loads a bundle in the background; when it is ready, every image is classified again."""
+        from ...engine import load_classifier
+
+        path = Path(path)
+        self._startup_fallback = None  # only the startup model falls back
+        self._load_token += 1
+        token = self._load_token
+        self.model_label.setText(f"loading {path.name}…")
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.progress.setFormat("loading model… %p%")
+        self.progress.show()
+        self._tasks.start(
+            lambda progress, should_stop: load_classifier(path, progress),
+            progress=lambda f, m, t=token: self._on_model_progress(t, f, m),
+            done=lambda clf, t=token, p=path: t == self._load_token and self.set_classifier(clf, p),
+            failed=lambda msg, t=token, p=path: t == self._load_token and self._on_model_failed(p, msg))
+
+    def _on_model_progress(self, token: int, fraction: float, message: str) -> None:
+        if token == self._load_token:
+            if self.progress.maximum() != 100 or self.progress.isHidden():
+                self.progress.setRange(0, 100)
+                self.progress.show()
+            self.progress.setValue(round(fraction * 100))
+            self.progress.setFormat(f"{message}… %p%")
+            self.statusBar().showMessage(message[:1].upper() + message[1:])
+
+    def _on_model_failed(self, path: Path, message: str) -> None:
+        fallback = self._startup_fallback
+        if fallback is not None and self.classifier is None:
+            # the model library's active version is damaged: start with the bundled model
+            self._startup_note = (f"Cannot load the active model ({message}); "
+                                  f"using the bundled model {fallback.name}")
+            log.warning("%s", self._startup_note)
+            self.load_model(fallback)
+            self.statusBar().showMessage(self._startup_note)
+            return
+        self.progress.hide()
+        if self.classifier is None:
+            self.model_label.setText("no model")
+            self.model_label.setToolTip(message)
+        else:  # the model in use stays
+            self.model_label.setText(f"{self.classifier.title} · {len(self.classifier.class_names)} classes")
+        hint = ("" if self.classifier is None else
+                f" Still using {self.classifier.title}.")
+        self._inform("Cannot load the model", f"{message}\n\nChoose another model under Tools ▸ "
+                     f"Models… or start with --model BUNDLE.{hint}")
+        self.model_failed.emit(message)
+
+    @property
+    def generation(self) -> int:
+        """How many sessions were opened (the thumbnails and the background work are keyed by it)."""
+        return self.background.generation
+
+    def set_classifier(self, classifier: Classifier, path: Path | None) -> None:
+        """Uses ``classifier`` (loaded from ``path``) from now on: every image is classified again;
+        whatever the old model is still computing is dropped when it arrives."""
+        self.background.set_classifier(classifier)
+        self._shown_key = None
+        self.classifier = classifier
+        self.model_path = path
+        self._inspect.classifier = classifier
+        card = classifier.card or {}
+        self.model_label.setText(f"{classifier.title} · {len(classifier.class_names)} classes")
+        self.model_label.setToolTip(f"{path}\nclasses: {', '.join(classifier.class_names)}\n"
+                                    f"input {classifier.input_size}×{classifier.input_size}")
+        self.device_label.setText(f"device: {classifier.device}")
+        self.session.set_model(classifier.class_names, str(card.get("name", "")),
+                               str(card.get("version", "")))
+        self._rebuild_class_widgets(list(classifier.class_names))
+        self.panel.set_blocks(list(classifier.se_block_names))
+        self.progress.hide()
+        self.statusBar().showMessage(f"{classifier.title} ready on {classifier.device}", MESSAGE_MS)
+        if self._startup_note:
+            note, self._startup_note = self._startup_note, ""
+            self.statusBar().showMessage(f"{note}: {classifier.title} ready on {classifier.device}",
+                                         MESSAGE_NOTE_MS)
+            self.model_label.setToolTip(f"{note}\n{self.model_label.toolTip()}")
+        self._n_done = 0
+        self._classifying = False
+        self.thumb_model.items_changed(range(len(self.session)))
+        self._apply_view()
+        self._enqueue(range(len(self.session)))
+        if self._current is not None:
+            self._request_inspection(self._current)
+        self.model_loaded.emit(classifier)
+
+    # ========================================================================================
+    # Classification in the background
+
+    def _enqueue(self, indices: Iterable[int]) -> None:
+        if not self.background.running:
+            return
+        self.background.enqueue(self.session, indices)
+        self._update_priority()
+        self._show_progress()
+
+    def _on_scrolled(self) -> None:
+        if self.thumb_model.rowCount():
+            self.thumb_model.visible = self._visible_rows()
+        self._priority_timer.start()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if hasattr(self, "_priority_timer"):
+            self._on_scrolled()
+
+    def _update_priority(self) -> None:
+        """What is on screen (from the first visible row on) is classified first."""
+        if not self.thumb_model.rowCount():
+            self.thumb_model.visible = None
+            return
+        first, last = self._visible_rows()
+        self.thumb_model.visible = (first, last)
+        self.background.prioritize(self.thumb_model.rows[first:last + 1])
+
+    def _on_results(self, results: list[Result]) -> None:
+        s = self.session
+        changed = []
+        for r in results:  # only the current session's and model's (self.background)
+            i = r.key[2]
+            if not s.is_classified(i):
+                self._n_done += 1
+            if r.error is not None:
+                s.set_error(i, r.error)
+            else:
+                s.set_prediction(i, r.probs)
+            changed.append(i)
+        if not changed:
+            return
+        visible = self._visible_rows() if self.thumb_model.rowCount() else None
+        self.thumb_model.visible = visible
+        self.thumb_model.items_changed(changed, visible)
+        if self._current in changed:
+            self._update_verdict_label()
+        f = self._filter()
+        if f.depends_on_predictions or self._sort() is not Sort.OPENED:
+            if not self._view_timer.isActive():
+                self._view_timer.start()
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        n = len(self.session)
+        if self.classifier is None or not n:
+            return
+        done = min(self._n_done, n)
+        if done >= n:
+            if self._classifying:
+                self._classifying = False
+                self.progress.hide()
+                self.statusBar().showMessage(report.summary_text(self.session.summary()),
+                                             MESSAGE_SUMMARY_MS)
+                self._update_counts()
+                self.classification_done.emit()
+            return
+        if not self._classifying or self.progress.maximum() != n:
+            self._classifying = True
+            self.progress.setRange(0, n)
+            self.progress.setFormat("classified %v of %m")
+            self.progress.show()
+        elif self._progress_clock.isValid() and self._progress_clock.elapsed() < PROGRESS_UPDATE_MS:
+            return  # a progress bar repaints at once: a few updates a second are enough
+        self._progress_clock.start()
+        self.progress.setValue(done)
+
+    # ========================================================================================
+    # The selected image
+
+    def current_index(self) -> int | None:
+        """The session index of the image shown large."""
+        return self._current
+
+    def shown_index(self) -> int | None:
+        """The session index whose image and explanation are on screen now."""
+        if self._shown_key is None or not self.background.is_current(self._shown_key):
+            return None
+        return self._shown_key[2]
+
+    def select(self, session_index: int) -> None:
+        r = self.thumb_model.row_of(session_index)
+        if r is not None:
+            self.list.setCurrentIndex(self.thumb_model.index(r))
+
+    def _on_current_changed(self, current, _previous) -> None:
+        idx = self.thumb_model.session_index(current.row()) if current.isValid() else None
+        if idx is None or idx == self._current:
+            return
+        self._current = idx
+        self.list.selectionModel().select(current, self.list.selectionModel().SelectionFlag.ClearAndSelect)
+        self._update_verdict_label()
+        self._request_inspection(idx)
+
+    def _request_inspection(self, idx: int) -> None:
+        self._inspect.request(self.background.key(idx), self.session.items[idx].path)
+
+    def _on_inspected(self, key, image, inspection, shape) -> None:
+        idx = key[2]
+        if not self.background.is_current(key) or idx != self._current:
+            return
+        s = self.session
+        if inspection is not None and s.items[idx].probs is None and s.items[idx].error is None:
+            s.set_prediction(idx, inspection.probs)  # the batch worker will agree
+            self._n_done += 1
+            self.thumb_model.item_changed(idx)
+            self._show_progress()
+        self._shown_key = key
+        self.panel.show_image(image, inspection, shape, self._caption(idx, shape))
+        self.prob_chart.set_values(None if inspection is None else inspection.probs)
+        self._update_verdict_label()
+        self.inspection_shown.emit(idx)
+
+    def _on_inspect_failed(self, key, problem: str) -> None:
+        idx = key[2]
+        if not self.background.is_current(key) or idx != self._current:
+            return
+        self._shown_key = key
+        self.panel.show_message(f"Cannot show this image:\n{problem}", str(self.session.items[idx].path))
+        self.prob_chart.set_values(None)
+        self.inspection_shown.emit(idx)
+
+    def _update_verdict_label(self) -> None:
+        idx = self._current
+        if idx is None:
+            self.verdict_label.setText("Verdict: —")
+            return
+        s = self.session
+        it = s.items[idx]
+        pred = s.predicted_name(idx)
+        if it.error:
+            head = f"<span style='color:#C62828'>Cannot classify: {it.error}</span>"
+        elif pred is None:
+            head = "Classifying…"
+        else:
+            flag = " — <b style='color:#E69F00'>needs review</b>" if s.needs_review(idx) else ""
+            head = f"Predicted <b>{pred}</b> ({it.confidence:.1%}){flag}"
+        if it.verdict is None:
+            verdict = "Verdict: <i>not reviewed</i>"
+        elif it.verdict.label == UNSURE:
+            verdict = "Verdict: <b>unsure</b>"
+        elif s.is_overridden(idx):
+            verdict = f"Verdict: <b style='color:#6A1B9A'>{it.verdict.label}</b> (overrides the prediction)"
+        else:
+            verdict = f"Verdict: <b style='color:#2E7D32'>{it.verdict.label}</b> ✓"
+        self.verdict_label.setText(f"{head}<br>{verdict}")
+
+    def _next_overlay(self) -> None:
+        c = self.panel.source
+        c.setCurrentIndex((c.currentIndex() + 1) % c.count())
+
+    # ========================================================================================
+    # Verdicts
+
+    def set_verdict(self, label: str | None, advance: bool = True) -> bool:
+        """Sets the shown image's true class (a class name, UNSURE, or None to clear); saved to
+        the journal at once. Moves on to the next image when ``advance``."""
+        idx = self._current
+        if idx is None:
+            return False
+        try:
+            self.session.set_verdict(idx, label)
+        except JournalError as exc:
+            self._inform("Verdict not saved", str(exc))
+            return False
+        self.thumb_model.item_changed(idx)
+        self._update_verdict_label()
+        if self._filter().unreviewed or self._filter().overridden:
+            self._view_timer.start()
+        if advance and label is not None:
+            self._advance()
+        return True
+
+    def accept_prediction(self) -> bool:
+        idx = self._current
+        if idx is None:
+            return False
+        name = self.session.predicted_name(idx)
+        if name is None:
+            self.statusBar().showMessage("No prediction to accept yet", MESSAGE_SHORT_MS)
+            return False
+        return self.set_verdict(name)
+
+    def _advance(self) -> None:
+        ix = self.list.currentIndex()
+        if ix.isValid() and ix.row() + 1 < self.thumb_model.rowCount():
+            self.list.setCurrentIndex(self.thumb_model.index(ix.row() + 1))
+
+    # ========================================================================================
+    # Tools in windows of their own (imported when first opened: the window starts sooner; a
+    # build without one says so; tests/test_main_window.py::test_tool_windows_are_wired_lazily)
+
+    def open_camera(self):
+        try:
+            from ..camera_window import CameraWindow
+        except ImportError as exc:
+            return self._unavailable("Live camera", exc)
+        w = CameraWindow(classifier_provider=lambda: self.classifier, parent=self)
+        w.snapshot_taken.connect(lambda path: self.add_files([path]))
+        self._keep(w)
+        w.show()
+        return w
+
+    def open_retrain(self):
+        try:
+            from ..wizard import RetrainWizard
+        except ImportError as exc:
+            return self._unavailable("Retrain model", exc)
+        w = RetrainWizard(current_bundle=self.model_path, verdicts=self.session.training_verdicts(),
+                          parent=self)
+        w.model_ready.connect(lambda path: self.load_model(path))
+        self._keep(w)
+        w.show()
+        return w
+
+    def open_models(self):
+        try:
+            from ..model_manager import ModelManagerDialog
+        except ImportError as exc:
+            return self._unavailable("Models", exc)
+        d = ModelManagerDialog(parent=self)
+        d.model_selected.connect(lambda path: self.load_model(path))
+        self._keep(d)
+        d.show()
+        return d
+
+    def _unavailable(self, what: str, exc: Exception) -> None:
+        self._inform(what, f"{what} is not available in this version ({exc}).")
+        return None
+
+    def _keep(self, w: QWidget) -> None:
+        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [w]
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self._save_layout()
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stops every background thread (idempotent)."""
+        self._view_timer.stop()
+        self._priority_timer.stop()
+        self.background.stop()
+        for w in (self._thumbs, self._inspect):
+            w.stop()
+            w.wait()
+        self._tasks.drain()

@@ -1,0 +1,98 @@
+"""The settings store: the one writer of ``settings.ini`` (QSettings, INI format), with typed
+reads of the keys in inspector.settings and groups of dynamic keys (the camera window's)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from ..settings import Key, parse_bool, parse_value, settings_path
+
+
+class Settings:
+    """Typed access to QSettings. ``get`` converts what the INI file holds (strings) back to the
+    key's type and falls back to the default when the stored value is missing or damaged."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else settings_path()
+        self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
+
+    def get(self, key: Key) -> Any:
+        raw = self._qs.value(key.path, None)
+        if raw is None:
+            return key.default
+        if isinstance(raw, QByteArray):
+            raw = bytes(raw.data())
+        try:
+            return parse_value(raw, key.type)
+        except (TypeError, ValueError):
+            return key.default
+
+    def get_float(self, key: Key) -> float:
+        return float(self.get(key))
+
+    def get_bool(self, key: Key) -> bool:
+        return bool(self.get(key))
+
+    def get_str(self, key: Key) -> str:
+        return str(self.get(key))
+
+    def get_bytes(self, key: Key) -> bytes:
+        return bytes(self.get(key))
+
+    def set(self, key: Key, value: Any) -> None:
+        if key.type is bytes:
+            value = QByteArray(bytes(value))
+        elif key.type is bool:
+            value = bool(value)
+        elif key.type is float:
+            value = float(value)
+        elif key.type is str:
+            value = str(value)
+        self._qs.setValue(key.path, value)
+
+    def remove(self, key: Key) -> None:
+        self._qs.remove(key.path)
+
+    def sync(self) -> None:
+        self._qs.sync()
+
+    def group(self, name: str) -> SettingsGroup:
+        """Keys under ``name/`` that are not in the Key enum (made at run time, e.g. one per
+        camera source), read with the same parsing."""
+        return SettingsGroup(self._qs, name)
+
+
+class SettingsGroup:
+    """Untyped keys under one group of the settings file; typed reads take their default."""
+
+    def __init__(self, qs: QSettings, name: str):
+        self._qs, self._prefix = qs, name.rstrip("/") + "/"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._qs.value(self._prefix + key, default)
+
+    def get_bool(self, key: str, default: bool) -> bool:
+        v = self.get(key, None)
+        if v is None:
+            return default
+        try:
+            return parse_bool(v)
+        except ValueError:
+            return default
+
+    def get_int(self, key: str, default: int) -> int:
+        try:
+            return int(self.get(key, default))
+        except (TypeError, ValueError):
+            return default
+
+    def set(self, key: str, value: Any) -> None:
+        self._qs.setValue(self._prefix + key, value)
+
+    def remove(self, key: str) -> None:
+        self._qs.remove(self._prefix + key)
+
+    def sync(self) -> None:
+        self._qs.sync()

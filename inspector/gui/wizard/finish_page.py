@@ -1,0 +1,82 @@
+"""Wizard page 5, finish: the name, and whether to use the new model now."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QLabel, QLineEdit, QMessageBox,
+                               QRadioButton, QVBoxLayout, QWizardPage)
+
+from training.bundle import BundleError
+from training.card import ModelCard
+
+from ...library import slug
+from .common import pct
+
+if TYPE_CHECKING:  # the wizard imports its pages
+    from .retrain_wizard import RetrainWizard
+
+
+# ---- page 5: finish --------------------------------------------------------------------------
+class FinishPage(QWizardPage):
+    def __init__(self, wizard: RetrainWizard):
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Save the new model")
+        self.setSubTitle("Nothing has been saved yet: Finish puts the model into your model "
+                         "library; Cancel discards it. The bundled model is never changed.")
+        self.setFinalPage(True)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.name = QLineEdit()
+        self.name.textChanged.connect(self._update_target)
+        self.target = QLabel()
+        self.target.setWordWrap(True)
+        self.use_now = QRadioButton("Use the new model now")
+        self.later = QRadioButton("Keep using the current model; switch later in the model manager")
+        QButtonGroup(self).addButton(self.use_now)
+        self.use_now.group().addButton(self.later)
+        form = QFormLayout()
+        form.addRow("Name:", self.name)
+        form.addRow("", self.target)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.summary)
+        lay.addLayout(form)
+        lay.addWidget(self.use_now)
+        lay.addWidget(self.later)
+        lay.addStretch(1)
+
+    def initializePage(self) -> None:
+        w = self.wiz
+        card = ModelCard.of(w.card)
+        test = card.metrics("test")
+        better = w.evaluation.better if w.evaluation is not None else True
+        self.name.setText(card.data.get("name", "SSDC-MiniNet"))
+        self.summary.setText(
+            f"<b>{card.name}</b>, {len(card.class_names)} classes "
+            f"({', '.join(card.class_names[:8])}), test accuracy "
+            f"<b>{pct(test.get('accuracy'))}</b>"
+            + ("" if better else " - <span style='color:#c62828'>not better than the current "
+                                 "model</span>") + ".")
+        ev = w.evaluation
+        if ev is not None and ev.current_report is not None:
+            self.summary.setText(self.summary.text() + (
+                f"<br>The current model ({w.current_title}) got "
+                f"{ev.current_report['accuracy'] * 100:.1f}% on the same "
+                f"{ev.current_report['count']} images."))
+        (self.use_now if better else self.later).setChecked(True)
+        self._update_target()
+
+    def _update_target(self) -> None:
+        path = self.wiz.library.next_path(slug(self.name.text() or "model"))
+        self.target.setText(f"Saved as version {path.name} in {path.parent}")
+
+    def validatePage(self) -> bool:
+        if self.wiz.saved_path is not None:
+            return True
+        try:
+            self.wiz.commit(self.name.text().strip() or "model", self.use_now.isChecked())
+        except (BundleError, OSError) as exc:
+            QMessageBox.critical(self, "Saving the model failed", str(exc))
+            return False
+        return True

@@ -1,0 +1,123 @@
+"""The retraining wizard itself: the state its pages share, and Finish (the only side effects)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWizard
+
+from training.bundle import BundleError, read_card
+from training.card import ModelCard
+from training.checks import Report
+from training.train import TrainConfig
+
+from ... import retrain
+from ...library import ModelLibrary
+from ..workers import TaskRunner
+from .common import PAGE_DATA, PAGE_EVALUATION, PAGE_FINISH, PAGE_SETTINGS, PAGE_TRAINING
+from .data_page import DataPage
+from .settings_page import SettingsPage
+from .training_page import TrainingPage
+from .evaluation_page import EvaluationPage
+from .finish_page import FinishPage
+
+
+# ---- the wizard ------------------------------------------------------------------------------
+class RetrainWizard(QWizard):
+    """Retrains SSDC-MiniNet on the inspector's own labelled images. ``current_bundle``: the
+    model in use; ``verdicts``: (image path, true class name) pairs from review.
+    ``model_ready(path)`` is emitted on Finish when the user chose to use the new model now."""
+
+    model_ready = Signal(str)
+
+    def __init__(self, current_bundle: Path, verdicts: Sequence[tuple[Path, str]] = (),
+                 parent=None, library: ModelLibrary | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Retrain the model")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
+        self.setOption(QWizard.WizardOption.HaveHelpButton, False)
+        self.resize(980, 720)
+        self.current_bundle = Path(current_bundle) if current_bundle else None
+        try:
+            self.current_card: dict | None = read_card(self.current_bundle) if self.current_bundle else None
+        except BundleError:
+            self.current_card = None
+        self.verdicts = [(Path(p), str(c)) for p, c in verdicts]
+        self.library = library or ModelLibrary()
+        self.jobs = TaskRunner(self)
+        retrain.clean_stale_work_dirs()
+        self.work = retrain.work_dir()
+        # state shared by the pages
+        self.report: Report | None = None
+        self.folders: list[Path] = []
+        self.use_verdicts = bool(self.verdicts)
+        self.exclude: set[str] = set()
+        self.config: TrainConfig | None = None
+        self.seconds_per_image: float | None = None
+        self.card: dict | None = None          # the new model's card, after training
+        self.bundle_dir: Path | None = None    # the new bundle, in the temporary folder
+        self.data_dir: Path | None = None      # the folder training read
+        self.origin: dict[str, str] = {}       # staged file -> original file
+        self.evaluation: retrain.SplitEvaluation | None = None
+        self.saved_path: Path | None = None
+
+        self.data_page = DataPage(self)
+        self.settings_page = SettingsPage(self)
+        self.training_page = TrainingPage(self)
+        self.evaluation_page = EvaluationPage(self)
+        self.finish_page = FinishPage(self)
+        for pid, page in ((PAGE_DATA, self.data_page), (PAGE_SETTINGS, self.settings_page),
+                          (PAGE_TRAINING, self.training_page),
+                          (PAGE_EVALUATION, self.evaluation_page), (PAGE_FINISH, self.finish_page)):
+            self.setPage(pid, page)
+        self.setStartId(PAGE_DATA)
+
+    # ---- facts the pages share -----------------------------------------------------------
+    @property
+    def model_classes(self) -> list[str] | None:
+        return ModelCard.of(self.current_card).class_names if self.current_card else None
+
+    @property
+    def input_size(self) -> int:
+        return ModelCard.of(self.current_card).input_size or 200
+
+    @property
+    def current_title(self) -> str:
+        return ModelCard.of(self.current_card).title if self.current_card else "none"
+
+    def usable_samples(self):
+        return self.report.usable_samples(self.exclude) if self.report else []
+
+    def counts(self) -> dict[str, int]:
+        return retrain.count_samples(self.usable_samples())
+
+    def class_names(self) -> tuple[str, ...]:
+        return self.report.training_class_names() if self.report else ()
+
+    def new_work_folder(self, name: str) -> Path:
+        d = self.work / f"{name}-{time.strftime('%H%M%S')}-{len(list(self.work.iterdir()))}"
+        return d
+
+    # ---- Finish (the only side effects) and closing -----------------------------------------
+    def commit(self, name: str, use_now: bool) -> Path:
+        """Puts the new bundle into the library (and into use). Raises on failure."""
+        if self.bundle_dir is None or not self.bundle_dir.is_dir():
+            raise BundleError("there is no trained model to save")
+        path = self.library.add(self.bundle_dir, name=name, move=True)
+        self.bundle_dir = None
+        self.saved_path = path
+        if use_now:
+            self.library.activate(path.name)
+            self.model_ready.emit(str(path))
+        return path
+
+    def done(self, result: int) -> None:
+        if result == QWizard.DialogCode.Accepted and self.saved_path is None:
+            if not self.validateCurrentPage():  # Finish: FinishPage.validatePage commits
+                return
+        self.jobs.drain(60000)
+        retrain.remove_work_dir(self.work)
+        super().done(result)  # validates again when accepted: committing is idempotent

@@ -1,0 +1,225 @@
+"""Wizard page 3, training: live curves, progress, and Stop."""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+                               QWizardPage)
+
+from training.card import ModelCard
+
+from ... import retrain
+from .common import TRAIN_PEN, VAL_PEN, hms, pct
+from ..workers import Task
+
+if TYPE_CHECKING:  # the wizard imports its pages
+    from .retrain_wizard import RetrainWizard
+
+
+# ---- page 3: training ------------------------------------------------------------------------
+class TrainingPage(QWizardPage):
+    finished = Signal(bool)  # True: a model was trained; False: stopped or failed
+    epoch_done = Signal(dict)  # the epoch record just drawn
+
+    def __init__(self, wizard: RetrainWizard):
+        super().__init__()
+        import pyqtgraph as pg
+
+        self.wiz = wizard
+        self.setTitle("Training")
+        self.setSubTitle("The model trains in the background; you can keep working. Stop ends "
+                         "it within one batch and keeps nothing.")
+        self.job: Task | None = None
+        self.history: list[dict] = []
+        self._trained_key = None
+        self.state = "idle"  # idle, running, stopping, done, cancelled, failed
+
+        self.loss_plot = self._plot(pg, "Loss", "")
+        self.acc_plot = self._plot(pg, "Accuracy", "%")
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.curves = {
+            "loss": self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_PEN, width=2), symbol="o",
+                                        symbolSize=5, symbolBrush=TRAIN_PEN, name="training"),
+            "val_loss": self.loss_plot.plot([], [], pen=pg.mkPen(VAL_PEN, width=2), symbol="s",
+                                            symbolSize=5, symbolBrush=VAL_PEN, name="validation"),
+            "accuracy": self.acc_plot.plot([], [], pen=pg.mkPen(TRAIN_PEN, width=2), symbol="o",
+                                           symbolSize=5, symbolBrush=TRAIN_PEN, name="training"),
+            "val_accuracy": self.acc_plot.plot([], [], pen=pg.mkPen(VAL_PEN, width=2),
+                                               symbol="s", symbolSize=5, symbolBrush=VAL_PEN,
+                                               name="validation"),
+        }
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.stats = QLabel()
+        self.stats.setTextFormat(Qt.TextFormat.RichText)
+        self.stop_button = QPushButton("Stop training")
+        self.stop_button.clicked.connect(self.stop)
+        self.again_button = QPushButton("Train again")
+        self.again_button.clicked.connect(self.start)
+        self.again_button.hide()
+
+        plots = QHBoxLayout()
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.acc_plot)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.again_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(plots, 1)
+        lay.addWidget(self.stats)
+        lay.addLayout(buttons)
+        lay.addWidget(self.status)
+
+    @staticmethod
+    def _plot(pg, title: str, units: str):
+        p = pg.PlotWidget(background="w")
+        p.setTitle(title, color="k", size="11pt")
+        p.setMenuEnabled(False)
+        p.showGrid(x=True, y=True, alpha=0.25)
+        p.setLabel("bottom", "epoch", color="k")
+        if units:
+            p.setLabel("left", units, color="k")
+        for name in ("left", "bottom"):
+            ax = p.getAxis(name)
+            ax.setTextPen("k")
+            ax.setPen(pg.mkPen("#888"))
+        legend = p.addLegend(offset=(-10, 10), labelTextColor="k")
+        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        p.setMinimumHeight(260)
+        return p
+
+    def _key(self):
+        w = self.wiz
+        return (tuple(w.folders), w.use_verdicts, tuple(sorted(w.exclude)), w.config and
+                replace(w.config, version=""))
+
+    def initializePage(self) -> None:
+        if self.state == "done" and self._trained_key == self._key() and self.wiz.bundle_dir:
+            return  # same data and settings: keep the model already trained
+        self.start()
+
+    def cleanupPage(self) -> None:
+        """Going back stops a running training."""
+        self.stop()
+
+    def start(self) -> None:
+        w = self.wiz
+        if self.job is not None:
+            return
+        # forget an earlier run
+        if w.bundle_dir is not None:
+            shutil.rmtree(w.bundle_dir.parent, ignore_errors=True)
+        w.bundle_dir, w.card, w.evaluation = None, None, None
+        self.history = []
+        for c in self.curves.values():
+            c.setData([], [])
+        self.progress.setValue(0)
+        self.stats.setText("")
+        self.status.setText("Starting…")
+        self.stop_button.show()
+        self.stop_button.setEnabled(True)
+        self.again_button.hide()
+        self.state = "running"
+        self.completeChanged.emit()
+
+        config = w.config or w.settings_page.config()
+        run_dir = w.new_work_folder("run")
+        out = run_dir / "bundle"
+        folder = (retrain.training_folder(w.report, w.folders, w.verdicts if w.use_verdicts else [],
+                                          sorted(w.exclude)) if w.report else None)
+        samples = w.usable_samples()
+        digests = retrain.sample_digests(w.report)
+        srcs = [str(f) for f in w.folders] + (["review verdicts"] if w.use_verdicts else [])
+        notes = (f"retrained in the wizard from {', '.join(srcs)}; started from "
+                 f"{'scratch' if not config.init_bundle else w.current_title}")
+
+        def work(progress, should_stop, report):
+            data_dir, origin = retrain.training_data(folder, samples, run_dir / "data", digests,
+                                                     lambda f, m: progress(0.0, m), should_stop)
+            from training.train import train
+            card = train(data_dir, out, config, progress, should_stop,
+                         lambda record: report(dict(record)), notes=notes)
+            return card, out, Path(data_dir), origin
+
+        self._started = time.monotonic()
+        self._key_started = self._key()
+        self.job = w.jobs.start(work, progress=self._progress, report=self._epoch,
+                                done=self._done, failed=self._failed, cancelled=self._cancelled,
+                                background=False)
+
+    def stop(self) -> None:
+        if self.job is not None and self.state == "running":
+            self.job.stop()
+            self.state = "stopping"
+            self.stop_button.setEnabled(False)
+            self.status.setText("Stopping after the current batch…")
+
+    def _progress(self, fraction: float, message: str) -> None:
+        if self.state == "running":
+            self.progress.setValue(int(fraction * 1000))
+            self.status.setText(message)
+
+    def _epoch(self, rec: dict) -> None:
+        self.history.append(rec)
+        x = [r["epoch"] for r in self.history]
+        for key, curve in self.curves.items():
+            ys = [r.get(key) for r in self.history]
+            if any(v is None for v in ys):
+                continue
+            scale = 100.0 if "accuracy" in key else 1.0
+            curve.setData(x, [v * scale for v in ys])
+        total = (self.wiz.config or self.wiz.settings_page.config()).epochs
+        best = max(self.history, key=lambda r: r.get("val_accuracy", r.get("accuracy", 0)))
+        val = (f" · best validation accuracy <b>{best['val_accuracy'] * 100:.1f}%</b> "
+               f"(epoch {best['epoch']})" if "val_accuracy" in best else "")
+        self.stats.setText(f"Epoch {rec['epoch']}/{total} · {rec['seconds']:.0f} s per epoch · "
+                           f"<b>{hms(rec.get('seconds_left', 0))} left</b>{val}")
+        self.epoch_done.emit(rec)
+
+    def _done(self, out) -> None:
+        card, bundle, data_dir, origin = out
+        w = self.wiz
+        self.job = None
+        w.card, w.bundle_dir, w.data_dir, w.origin = card, Path(bundle), data_dir, origin
+        self.state = "done"
+        self._trained_key = self._key_started
+        self.progress.setValue(1000)
+        took = time.monotonic() - self._started
+        test = ModelCard.of(card).metrics("test")
+        self.status.setText(f"Training done in {hms(took)}. Test accuracy "
+                            f"{pct(test.get('accuracy'))} on {test.get('count', 0)} held-out "
+                            "images. Next: compare it with the current model.")
+        self.stop_button.hide()
+        self.again_button.show()
+        self.completeChanged.emit()
+        self.finished.emit(True)
+
+    def _failed(self, message: str) -> None:
+        self.job = None
+        self.state = "failed"
+        self.status.setText(f"Training failed: {message}")
+        self.stop_button.hide()
+        self.again_button.show()
+        self.completeChanged.emit()
+        self.finished.emit(False)
+
+    def _cancelled(self, message: str) -> None:
+        self.job = None
+        self.state = "cancelled"
+        self.status.setText("Training stopped; nothing was saved. Change the settings (Back) or "
+                            "train again.")
+        self.stop_button.hide()
+        self.again_button.show()
+        self.completeChanged.emit()
+        self.finished.emit(False)
+
+    def isComplete(self) -> bool:
+        return self.state == "done" and self.wiz.bundle_dir is not None

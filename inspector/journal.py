@@ -1,0 +1,193 @@
+"""The verdict journal: an append-only, fsync'd file of JSON lines beside the reviewed images
+(or in the user data folder where that folder is read-only), so that a crash or power cut loses
+no verdict; reloaded, with the journals of sub-folders, when the folder is opened again. Qt-free.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+JOURNAL_NAME = "steel-inspector-journal.jsonl"
+JOURNAL_VERSION = 1
+
+
+def now_iso() -> str:
+    """Local time with its UTC offset, to the millisecond (what the journal and exports record;
+    journals of different folders are merged by it)."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+class JournalError(Exception):
+    """The journal cannot be written anywhere; the message names the file and the problem."""
+
+
+# --------------------------------------------------------------------------------------------
+# Journal
+
+
+def _folder_writable(folder: Path) -> bool:
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+def fallback_journal_path(root: Path) -> Path:
+    """The journal in the user data folder for a folder that cannot be written to."""
+    from .paths import user_data_dir
+
+    key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8")).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(root).resolve().name or "root")[:40]
+    return user_data_dir() / "journals" / f"{slug}-{key}.jsonl"
+
+
+class Journal:
+    """Append-only JSON-lines file of verdicts for one folder (the session root).
+
+    It lives beside the images (``steel-inspector-journal.jsonl`` in the folder) or, where the
+    folder is read-only, in the user data folder under a name keyed by the folder's path.
+    Paths in it are relative to the folder, so a moved or copied folder keeps its verdicts.
+    Every record is flushed and fsync'd before ``append`` returns; the last record for a path
+    wins; a torn last line (a crash in the middle of a write) is skipped when reading.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(os.path.abspath(root))
+        root_s = str(self.root)
+        self._prefix = root_s if root_s.endswith(os.sep) else root_s + os.sep
+        self.local_path = self.root / JOURNAL_NAME
+        self.fallback_path = fallback_journal_path(self.root)
+        self.path = self.local_path if self._local_ok() else self.fallback_path
+        self.skipped_lines = 0
+        self._checked_tail: set[Path] = set()
+
+    def _local_ok(self) -> bool:
+        if self.root == Path(self.root.anchor):  # never litter the top of a drive
+            return False
+        if self.local_path.exists():
+            return os.access(self.local_path, os.W_OK)
+        return _folder_writable(self.root)
+
+    def key(self, path: str | Path) -> str:
+        """How a path is named in the journal: relative to the root when inside it."""
+        full = os.path.abspath(path)
+        if full.startswith(self._prefix):
+            return full[len(self._prefix):].replace(os.sep, "/")
+        return Path(full).as_posix()
+
+    def resolve(self, key: str) -> Path:
+        p = Path(key)
+        return p if p.is_absolute() else self.root / p
+
+    def load(self, sub_folders: Iterable[str | Path] = ()) -> dict[str, dict]:
+        """The latest record per path key (relative to this folder).
+
+        Besides this folder's own journal (beside the images and in the user data folder), the
+        journals of the folders above it (their records for images under this folder) and of the
+        given sub-folders are read, so that verdicts given while a parent or a sub-folder was
+        open show here too. Each file counts in its own append order; files are merged by the
+        records' times in UTC, so a clock or time-zone change cannot reorder one file's records.
+        """
+        sources: list[tuple[Path, str, str]] = []  # (file, key prefix to strip, prefix to add)
+        for above in reversed(self.root.parents):  # the farthest first
+            strip = self.root.relative_to(above).as_posix() + "/"
+            sources += [(fallback_journal_path(above), strip, ""), (above / JOURNAL_NAME, strip, "")]
+        for sub in sorted({os.path.abspath(f) for f in sub_folders}):
+            if sub.startswith(self._prefix):
+                add = self.key(sub) + "/"
+                sources += [(fallback_journal_path(Path(sub)), "", add),
+                            (Path(sub) / JOURNAL_NAME, "", add)]
+        sources += [(self.fallback_path, "", ""), (self.local_path, "", "")]
+        records: list[tuple[float, int, dict]] = []
+        self.skipped_lines = 0
+        seen: set[Path] = set()
+        for path, strip, add in sources:
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+                continue
+            latest_time = float("-inf")  # this file's append order wins over its clock
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    self.skipped_lines += 1
+                    continue
+                if not (isinstance(rec, dict) and isinstance(rec.get("path"), str)):
+                    continue
+                key = rec["path"]
+                if Path(key).is_absolute():
+                    key = self.key(key)
+                elif strip:
+                    if not key.startswith(strip):
+                        continue
+                    key = key[len(strip):]
+                else:
+                    key = add + key
+                latest_time = max(latest_time, _utc_seconds(rec.get("time")))
+                records.append((latest_time, len(records), {**rec, "path": key}))
+        records.sort(key=lambda r: (r[0], r[1]))
+        return {rec["path"]: rec for _, _, rec in records}
+
+    def append(self, record: dict) -> Path:
+        """Writes one record durably; falls back to the user data folder if the folder refuses."""
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        try:
+            self._append_to(self.path, line)
+        except OSError as first:
+            if self.path == self.fallback_path:
+                raise JournalError(f"{self.path}: cannot save the verdict ({first.strerror or first})") from None
+            self.path = self.fallback_path
+            try:
+                self._append_to(self.path, line)
+            except OSError as exc:
+                raise JournalError(f"{self.path}: cannot save the verdict ({exc.strerror or exc})") from None
+        return self.path
+
+    def _append_to(self, path: Path, line: str) -> None:
+        created = not path.exists()
+        if created:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif path not in self._checked_tail:
+            with open(path, "rb") as f:  # a torn last line must not swallow the next record
+                f.seek(0, os.SEEK_END)
+                if f.tell() > 0:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        self._checked_tail.add(path)
+        if created:
+            _fsync_dir(path.parent)
+
+
+def _utc_seconds(stamp) -> float:
+    """A journal time (ISO 8601, with its UTC offset) as seconds since the epoch; -inf if none."""
+    try:
+        t = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return float("-inf")
+    return (t if t.tzinfo else t.astimezone()).timestamp()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,19 @@
+"""Retraining without Qt (a package): the wizard's logic and ``python -m inspector.retrain``.
+
+Gathering labelled images and staging them into one data folder (data), private work folders
+(workdirs), default settings for a time budget and the time estimate (defaults), comparing the
+new model with the current one on the held-out images (evaluation), and the command line (cli),
+which calls the same functions as the wizard. Training itself is ``training.train.train``; this
+package only prepares its inputs and reads its outputs. Every public name is imported here.
+"""
+from __future__ import annotations
+
+from .data import (Progress, ShouldStop, count_samples, gather_samples, never, quiet,
+                   sample_digests, stage_dataset, training_data, training_folder)
+from .workdirs import LOCK_NAME, WORK_DIR_NAME, clean_stale_work_dirs, remove_work_dir, work_dir
+from .defaults import (AUGMENT_OVERHEAD, DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_SECONDS,
+                       GUESS_IMAGES_PER_S, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS, epoch_seconds,
+                       estimate_seconds, guess_seconds_per_image, measure_seconds_per_image,
+                       split_counts, suggest_settings)
+from .evaluation import Misclassified, SplitEvaluation, evaluate_split, thumbnail
+from .cli import main

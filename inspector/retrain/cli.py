@@ -1,0 +1,171 @@
+"""``python -m inspector.retrain`` (and ``inspector retrain``): the wizard's steps on a terminal,
+with the same defaults and the same functions."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from training.checks import ERROR
+from training.train import TrainConfig
+
+from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
+from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
+                       measure_seconds_per_image, suggest_settings)
+from .evaluation import evaluate_split
+from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
+
+
+# ---- command line: the wizard without windows ------------------------------------------------
+def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
+    """The ``python -m training train`` command line for a configuration."""
+    parts = ["python -m training train", f"--data {data}", f"--out {out}",
+             f"--epochs {c.epochs}", f"--batch {c.batch_size}", f"--lr {c.learning_rate:g}",
+             f"--schedule {c.lr_schedule}", f"--label-smoothing {c.label_smoothing:g}",
+             f"--val-fraction {c.val_fraction:g}", f"--test-fraction {c.test_fraction:g}",
+             f"--seed {c.seed}", f"--classes {','.join(c.class_names or ())}", f"--name '{c.name}'"]
+    if c.init_bundle:
+        parts.append(f"--init {c.init_bundle}")
+    else:
+        parts.append(f"--design {c.design}")
+    if not c.augment:
+        parts.append("--no-augment")
+    return " ".join(parts)
+
+
+def main(argv=None) -> int:
+    """``python -m inspector.retrain``: what the retraining wizard does, on a terminal - check
+    the images, measure this PC, choose the default settings for the time budget, train, compare
+    with the current model on the held-out images, and add the model to the library."""
+    import argparse
+    import sys
+
+    from training.bundle import BundleError, read_card
+    from training.checks import find_problems
+    from training.cli import ConsoleProgress
+    from training.data import DatasetError
+    from training.images import ImageReadError
+    from training.cancel import Cancelled
+    from training.train import train
+
+    from ..library import ModelLibrary
+
+    p = argparse.ArgumentParser(prog="python -m inspector.retrain", description=main.__doc__)
+    p.add_argument("--data", action="append", required=True,
+                   help="folder with one sub-folder per class (repeat to merge folders, e.g. the "
+                        "original training set)")
+    p.add_argument("--current", help="the model to start from and compare with (default: the "
+                                     "library's active model, else the bundled one)")
+    p.add_argument("--scratch", action="store_true", help="train a new model from scratch")
+    p.add_argument("--budget-min", type=float, default=DEFAULT_BUDGET_SECONDS / 60,
+                   help="the default epochs fit this many minutes of training (default 15)")
+    p.add_argument("--epochs", type=int, help="override the time-budgeted number of epochs")
+    p.add_argument("--rate", type=float, metavar="IMAGES_PER_S",
+                   help="assume this training speed instead of measuring it (reproduces the "
+                        "defaults of an earlier run)")
+    p.add_argument("--seed", type=int, help="split and initialisation seed (default: the "
+                                             "recipe's); another seed gives another held-out split")
+    p.add_argument("--min-per-class", type=int, default=5)
+    p.add_argument("--leave-out-bad-files", action="store_true",
+                   help="leave out unreadable and conflicting files instead of stopping")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check, measure and print the settings and the time estimate only")
+    p.add_argument("--name", help="model name for the library version (default: the current "
+                                  "model's)")
+    p.add_argument("--activate", action="store_true",
+                   help="use the new model from now on if it is at least as good as the current "
+                        "one on the same held-out images (or the classes are new)")
+    args = p.parse_args(argv)
+    library = ModelLibrary()
+    progress = ConsoleProgress()
+    current = Path(args.current) if args.current else library.resolved_active_path()
+    try:
+        card = read_card(current)
+    except BundleError as exc:
+        if args.current:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        card, current = None, None
+    work = None
+    try:
+        input_size = int(card["input_size"]) if card else 200
+        samples, layout = gather_samples(args.data)
+        report = find_problems(samples, args.min_per_class,
+                               model_classes=card["class_names"] if card else None,
+                               input_size=input_size,
+                               progress=progress)
+        order = (ERROR, "warning", "info")
+        report.problems = sorted(layout + report.problems, key=lambda q: order.index(q.severity))
+        report.source = " + ".join(args.data)
+        print(report.format())
+        exclude: set[str] = set()
+        if not report.ok:
+            if args.leave_out_bad_files and report.ok_without_excludable and not any(
+                    p.severity == ERROR and not p.excludable for p in layout):
+                exclude = report.excludable_files
+                print(f"leaving out {len(exclude)} file(s) named in the errors")
+            else:
+                print("error: fix the errors above first", file=sys.stderr)
+                return 2
+        usable = report.usable_samples(exclude)
+        counts = count_samples(usable)
+        names = report.training_class_names()
+        scratch = args.scratch or card is None
+        base = suggest_settings(counts, guess_seconds_per_image(input_size), current_bundle=current, current_card=card,
+                                class_names=names, from_scratch=scratch)
+        if args.rate:
+            spi = 1 / args.rate
+        else:
+            progress(0.0, "measuring the training speed of this PC")
+            spi = measure_seconds_per_image(replace(base, batch_size=16), names)
+        config = suggest_settings(counts, spi, current_bundle=current, current_card=card,
+                                  class_names=names, from_scratch=scratch,
+                                  budget_seconds=args.budget_min * 60)
+        if args.epochs:
+            config = replace(config, epochs=args.epochs)
+        if args.seed is not None:
+            config = replace(config, seed=args.seed)
+        config = replace(config, name=args.name or config.name,
+                         version=time.strftime("%Y.%m.%d-%H%M"))
+        est = estimate_seconds(counts, config, spi)
+        print(f"measured {1 / spi:.0f} training images/s; {config.epochs} epochs, estimated "
+              f"{est / 60:.1f} min; starting from {config.init_bundle or 'scratch'}")
+        folder = training_folder(report, args.data, [], sorted(exclude))
+        print("same as: " + _config_command(folder or "STAGED_FOLDER", "OUT", config))
+        if args.dry_run:
+            return 0
+        clean_stale_work_dirs()
+        work = work_dir()
+        folder, origin = training_data(folder, usable, work / "data", sample_digests(report),
+                                       progress)
+        out = work / "bundle"
+        result = train(folder, out, config, progress,
+                       notes=f"retrained with python -m inspector.retrain from "
+                             f"{', '.join(args.data)}")
+        print(result.pop("_test_report_text", "no test split"))
+        ev = evaluate_split(out, folder, current if card else None, origin)
+        if ev.current_report is not None:
+            print(f"current model on the same {ev.current_report['count']} images: "
+                  f"{ev.current_report['accuracy'] * 100:.2f}%  (new: "
+                  f"{ev.report['accuracy'] * 100:.2f}%)")
+        elif ev.note:
+            print(f"note: {ev.note}")
+        path = library.add(out, name=config.name, move=True)
+        print(f"saved as {path.name} in {path.parent}")
+        if args.activate:
+            if ev.better:
+                library.activate(path.name)
+                print(f"now using {path.name}")
+            else:
+                print(f"not activated: the new model is not better than {current}; "
+                      f"python -m inspector.library activate {path.name} uses it anyway")
+        return 0
+    except (KeyboardInterrupt, Cancelled):  # before OSError: Cancelled is an InterruptedError
+        print("\ncancelled; nothing was saved", file=sys.stderr)
+        return 130
+    except (DatasetError, BundleError, ImageReadError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if work is not None:
+            remove_work_dir(work)

@@ -1,0 +1,139 @@
+"""Default settings for a time budget: the training-time estimate, the speed guess and its
+measurement on this PC, and the settings that fit the budget."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from training.cancel import Cancelled
+from training.train import TrainConfig
+
+from .data import ShouldStop, never
+
+
+DEFAULT_BUDGET_SECONDS = 15 * 60   # the default epochs fit this much training on this machine
+MIN_EPOCHS = 8
+MAX_EPOCHS = 60
+AUGMENT_OVERHEAD = 1.3             # fit() with augmentation vs. the bare train steps measured
+EVAL_COST = 0.35                   # an inference costs about this fraction of a training step
+READ_SECONDS = 0.004               # reading and resizing one image
+FIXED_SECONDS = 25.0               # loading the model, tracing the first epoch, writing the bundle
+
+GUESS_IMAGES_PER_S = 70.0          # training images/s at 200x200 on a 2-core CPU, before measuring
+
+
+def guess_seconds_per_image(input_size: int = 200) -> float:
+    """The training time per image before it is measured: ~70 images/s at 200x200 on a 2-core
+    CPU, scaled with the pixel count."""
+    return (input_size / 200) ** 2 / GUESS_IMAGES_PER_S
+
+
+def split_counts(counts: Mapping[str, int], val_fraction: float,
+                 test_fraction: float) -> tuple[int, int, int]:
+    """Train, validation and test image counts as ``training.data.stratified_split`` makes them."""
+    tr = va = te = 0
+    for n in counts.values():
+        t, v = int(round(n * test_fraction)), int(round(n * val_fraction))
+        if n >= 3:
+            t = max(t, 1 if test_fraction > 0 else 0)
+            v = max(v, 1 if val_fraction > 0 else 0)
+        t, v = min(t, n), min(v, max(0, n - t))
+        tr, va, te = tr + n - t - v, va + v, te + t
+    return tr, va, te
+
+
+def epoch_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_image: float) -> float:
+    tr, va, _ = split_counts(counts, config.val_fraction, config.test_fraction)
+    aug = AUGMENT_OVERHEAD if config.augment else 1.0
+    return tr * seconds_per_image * aug + va * seconds_per_image * EVAL_COST
+
+
+def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
+                     seconds_per_image: float) -> float:
+    """Wall-clock seconds for ``train()`` with ``config`` on a data set with these class counts,
+    given the measured training time per image (at the config's input size)."""
+    n = sum(counts.values())
+    _, _, te = split_counts(counts, config.val_fraction, config.test_fraction)
+    return (FIXED_SECONDS + n * READ_SECONDS + config.epochs * epoch_seconds(counts, config,
+                                                                              seconds_per_image)
+            + 2 * te * seconds_per_image * EVAL_COST)
+
+
+def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
+                     current_bundle: str | Path | None = None,
+                     current_card: Mapping | None = None,
+                     class_names: Sequence[str] | None = None,
+                     from_scratch: bool = False,
+                     budget_seconds: float = DEFAULT_BUDGET_SECONDS) -> TrainConfig:
+    """Settings that work on a new data set without tuning: start from the current model (its
+    input size; a new classifier head when the classes differ), the project's recipe, a larger
+    held-out split for small data sets, and as many epochs as fit ``budget_seconds`` on this
+    machine (between MIN_EPOCHS and MAX_EPOCHS)."""
+    card = dict(current_card or {})
+    if current_bundle is not None and not card:
+        from training.bundle import BundleError, read_card
+        try:
+            card = read_card(current_bundle)
+        except BundleError:
+            card = {}
+    input_size = int(card.get("input_size", 200))
+    names = tuple(class_names) if class_names else tuple(sorted(counts))
+    model_classes = card.get("class_names")
+    fine_tune = not from_scratch and current_bundle is not None and bool(card)
+    same = fine_tune and model_classes is not None and list(model_classes) == list(names)
+    n = sum(counts.values())
+    held_out = 0.1 if n < 3000 else 1 / 12
+    base = TrainConfig()
+    design = str(card.get("training", {}).get("config", {}).get("design") or base.design)
+    config = replace(
+        base,
+        design=design if fine_tune else base.design,
+        input_size=input_size,
+        class_names=names,
+        init_bundle=str(current_bundle) if fine_tune else None,
+        # a kept head needs gentler steps than a new one or a model from scratch
+        learning_rate=1e-3 if same else base.learning_rate,
+        warmup_epochs=1 if same else base.warmup_epochs,
+        val_fraction=held_out,
+        test_fraction=held_out,
+        batch_size=32 if n * (1 - 2 * held_out) >= 256 else 16,
+        name=str(card.get("name") or base.name) if fine_tune else base.name,
+        epochs=1,
+    )
+    per_epoch = max(epoch_seconds(counts, config, seconds_per_image), 1e-6)
+    spare = budget_seconds - (estimate_seconds(counts, config, seconds_per_image) - per_epoch)
+    lo = MIN_EPOCHS if fine_tune else 2 * MIN_EPOCHS
+    hi = MAX_EPOCHS if fine_tune else 2 * MAX_EPOCHS
+    epochs = int(min(hi, max(lo, math.floor(spare / per_epoch))))
+    return replace(config, epochs=epochs)
+
+
+def measure_seconds_per_image(config: TrainConfig, class_names: Sequence[str], steps: int = 3,
+                              should_stop: ShouldStop = never) -> float:
+    """Times a few training steps of the model ``config`` starts from (after one untimed step
+    that traces the graph) and returns seconds per training image on this machine."""
+    import keras
+
+    from training.train import build_initial_model
+
+    model = build_initial_model(config, class_names)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4),
+                  loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    b = config.batch_size
+    x = rng.integers(0, 256, (b, config.input_size, config.input_size, 3)).astype(np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, len(class_names), b), len(class_names))
+    model.train_on_batch(x, y)
+    took = []
+    for _ in range(steps):
+        if should_stop():
+            raise Cancelled("cancelled while measuring")
+        t = time.perf_counter()
+        model.train_on_batch(x, y)
+        took.append(time.perf_counter() - t)
+    return float(np.median(took)) / b

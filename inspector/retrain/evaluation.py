@@ -1,0 +1,120 @@
+"""Evaluating a new model against the current one on the same held-out images, and the
+thumbnails of the images it gets wrong."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from training.cancel import Cancelled
+
+from .data import Progress, ShouldStop, never, quiet
+
+
+# ---- evaluation ------------------------------------------------------------------------------
+@dataclass
+class Misclassified:
+    path: str            # the original file (not the staged link)
+    true: str
+    predicted: str
+    confidence: float
+    current_predicted: str | None = None  # the current model's answer, when comparable
+
+
+@dataclass
+class SplitEvaluation:
+    report: dict                      # the new model on the test split
+    current_report: dict | None       # the current model on the same images (same classes)
+    misclassified: list[Misclassified] = field(default_factory=list)
+    test_files: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def comparable(self) -> bool:
+        return self.current_report is not None
+
+    @property
+    def better(self) -> bool:
+        """Whether the new model should be put into use: at least as accurate as the current one
+        on the same images, or (new classes) the current one cannot classify them at all."""
+        if self.current_report is None:
+            return self.report["count"] > 0
+        return self.report["accuracy"] >= self.current_report["accuracy"]
+
+
+def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
+                   current_bundle: str | Path | None = None,
+                   origin: Mapping[str, str] | None = None, progress: Progress = quiet,
+                   should_stop: ShouldStop = never) -> SplitEvaluation:
+    """The new model and (when it has the same classes) the current one on the test images the
+    new bundle's ``split.json`` lists, with the misclassified files. ``origin`` maps staged files
+    back to the original ones for display."""
+    from training.bundle import BundleError, load_bundle, read_split
+    from training.images import load_image
+    from training.metrics import classification_report
+    from training.predict import KerasPredictor
+
+    new_bundle, data_dir = Path(new_bundle), Path(data_dir)
+    split = read_split(new_bundle)
+    if split is None:
+        raise BundleError(f"{new_bundle}: no split.json, so no held-out images to compare on")
+    rel = list(split.get("test") or [])
+    progress(0.05, "loading the new model")
+    new = load_bundle(new_bundle)
+    names = new.class_names
+    files = [data_dir / r for r in rel]
+    labels = np.array([names.index(Path(r).parts[0]) for r in rel], dtype=np.int64)
+
+    def read(size: int, start: float, span: float) -> np.ndarray:
+        out = np.zeros((len(files), size, size, 3), np.uint8)
+        for i, f in enumerate(files):
+            if should_stop():
+                raise Cancelled("cancelled while evaluating")
+            out[i] = load_image(f, size)
+            if i % 20 == 0:
+                progress(start + span * (i + 1) / len(files), f"reading test images {i + 1}/{len(files)}")
+        return out
+
+    x = read(new.input_size, 0.1, 0.3)
+    probs = KerasPredictor(new.model, names, new.input_size).predict(x)
+    pred = probs.argmax(1)
+    report = classification_report(labels, pred, names)
+
+    current_report, cur_names, cur_pred, note = None, None, None, ""
+    if current_bundle is not None:
+        progress(0.5, "loading the current model")
+        try:
+            cur = load_bundle(current_bundle)
+        except BundleError as exc:
+            cur, note = None, f"the current model could not be loaded ({exc})"
+        if cur is not None and set(cur.class_names) == set(names):
+            xc = x if cur.input_size == new.input_size else read(cur.input_size, 0.55, 0.3)
+            cp = KerasPredictor(cur.model, cur.class_names, cur.input_size).predict(xc).argmax(1)
+            cur_names = cur.class_names
+            cur_pred = np.array([names.index(cur_names[i]) for i in cp], dtype=np.int64)
+            current_report = classification_report(labels, cur_pred, names)
+        elif cur is not None:
+            note = ("the current model knows other classes ("
+                    f"{', '.join(cur.class_names)}), so it cannot be compared on these images")
+    origin = origin or {}
+    wrong = []
+    for i in np.flatnonzero(pred != labels):
+        wrong.append(Misclassified(
+            origin.get(str(files[i]), str(files[i])), names[labels[i]], names[pred[i]],
+            float(probs[i, pred[i]]),
+            names[cur_pred[i]] if cur_pred is not None else None))
+    progress(1.0, "evaluation done")
+    return SplitEvaluation(report, current_report, wrong,
+                           [origin.get(str(f), str(f)) for f in files], note)
+
+
+def thumbnail(path: str | Path, size: int = 72) -> np.ndarray | None:
+    """A small RGB copy of an image for display, or None when it cannot be read."""
+    from training.images import ImageReadError, decode_image, resize_rgb
+
+    try:
+        return resize_rgb(decode_image(path), size)
+    except ImageReadError:
+        return None

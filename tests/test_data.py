@@ -1,0 +1,68 @@
+"""training.data: scanning class folders, loading arrays, stratified splits and folds."""
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synth import CLASSES, make_dataset, texture
+from training import data as data_mod
+
+
+def test_one_class_is_a_clear_error(tmp_path):
+    make_dataset(tmp_path, classes=("crazing",), per_class=3, size=16)
+    with pytest.raises(data_mod.DatasetError, match="at least two"):
+        data_mod.scan_dataset(tmp_path)
+
+
+def test_empty_class_is_named(tmp_path):
+    make_dataset(tmp_path, classes=("crazing", "patches"), per_class=3, size=16)
+    (tmp_path / "scratches").mkdir()
+    with pytest.raises(data_mod.DatasetError, match="scratches"):
+        data_mod.scan_dataset(tmp_path)
+
+
+def test_unreadable_files_are_listed_by_load_arrays(tmp_path):
+    make_dataset(tmp_path, classes=("crazing", "patches"), per_class=3, size=16)
+    (tmp_path / "patches" / "bad.bmp").write_bytes(b"\x00" * 10)
+    ds = data_mod.scan_dataset(tmp_path)
+    with pytest.raises(data_mod.DatasetError, match="bad.bmp"):
+        data_mod.load_arrays(ds, 16)
+
+
+def test_mixed_sizes_are_resized(tmp_path):
+    make_dataset(tmp_path, classes=("crazing", "patches"), per_class=2, size=16)
+    Image.fromarray(texture(1, 90)).save(tmp_path / "patches" / "big.jpg")
+    ds = data_mod.scan_dataset(tmp_path)
+    arrays, _ = data_mod.load_arrays(ds, 24)
+    assert arrays.shape == (5, 24, 24, 3)
+
+
+def test_split_is_stratified_seeded_and_keeps_duplicates_together(tmp_path):
+    make_dataset(tmp_path, classes=CLASSES[:3], per_class=24, size=8)
+    for k in range(3):  # byte-identical copies within a class
+        shutil.copy(tmp_path / "crazing" / f"cr_{k}.png", tmp_path / "crazing" / f"copy_{k}.png")
+    ds = data_mod.scan_dataset(tmp_path)
+    tr, va, te = data_mod.stratified_split(ds, 1 / 12, 1 / 12, seed=7)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(len(ds)))
+    for idx in (va, te):
+        counts = np.bincount(ds.labels[idx], minlength=3)
+        assert counts.min() >= 2 and counts.max() - counts.min() <= 2
+    side = {}
+    for name, idx in (("train", tr), ("val", va), ("test", te)):
+        for i in idx:
+            side[i] = name
+    for group in data_mod.duplicate_groups(ds):
+        assert len({side[i] for i in group}) == 1
+    assert np.array_equal(te, data_mod.stratified_split(ds, 1 / 12, 1 / 12, seed=7)[2])
+    assert not np.array_equal(te, data_mod.stratified_split(ds, 1 / 12, 1 / 12, seed=8)[2])
+
+
+def test_folds_are_disjoint_and_stratified(tmp_path):
+    make_dataset(tmp_path, classes=CLASSES[:2], per_class=10, size=8)
+    ds = data_mod.scan_dataset(tmp_path)
+    folds = data_mod.stratified_folds(ds, 5, seed=1)
+    joined = np.concatenate(folds)
+    assert len(joined) == len(set(joined.tolist())) == len(ds)
+    for f in folds:
+        assert np.bincount(ds.labels[f], minlength=2).tolist() == [2, 2]

@@ -1,0 +1,69 @@
+"""training.images: decoding grey, colour and 16-bit files, and naming unreadable ones."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from synth import texture
+from training.images import ImageReadError, load_image
+
+
+def test_load_image_handles_grey_colour_16bit_and_sizes(tmp_path):
+    grey = tmp_path / "g.bmp"
+    Image.fromarray(texture(0, 50)).save(grey)
+    rgba = tmp_path / "c.png"
+    Image.fromarray(np.zeros((30, 80, 4), np.uint8) + 200).save(rgba)
+    tif16 = tmp_path / "d.tif"
+    Image.fromarray(np.full((40, 40), 65535, np.uint16)).save(tif16)
+    for p in (grey, rgba, tif16):
+        arr = load_image(p, 64)
+        assert arr.shape == (64, 64, 3) and arr.dtype == np.uint8
+    assert load_image(tif16, 8).max() == 255
+    g = load_image(grey, 50)
+    assert (g[..., 0] == g[..., 2]).all()  # grey replicated
+
+
+def test_12_bit_data_in_16_bit_files_uses_its_own_full_scale(tmp_path):
+    from training.images import to_model_input
+
+    path = tmp_path / "cam12.tif"
+    Image.fromarray(np.full((20, 20), 4095, np.uint16)).save(path)
+    assert load_image(path, 20).min() == 255  # 12-bit white is white, not 6% grey
+    half = to_model_input(np.full((8, 8), 2048, np.uint16), 8)
+    assert 126 <= half.min() <= 129
+
+
+def test_unreadable_file_is_named(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png at all")
+    with pytest.raises(ImageReadError, match="broken.png"):
+        load_image(bad, 32)
+
+
+def test_decode_pixels_keeps_16_bit_grey_and_reads_the_rest_like_decode_image(tmp_path):
+    from training.images import decode_image, decode_pixels
+
+    ramp = (np.arange(64, dtype=np.uint16) * 65).reshape(8, 8)  # 12-bit data in 16-bit words
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    raw = decode_pixels(tmp_path / "deep.png")
+    assert raw.dtype == np.uint16 and raw.shape == (8, 8) and np.array_equal(raw, ramp)
+    Image.fromarray(np.dstack([texture(0, 20), texture(1, 20), texture(2, 20)])).save(tmp_path / "c.png")
+    assert np.array_equal(decode_pixels(tmp_path / "c.png"), decode_image(tmp_path / "c.png"))
+    (tmp_path / "bad.png").write_bytes(b"broken")
+    with pytest.raises(ImageReadError, match="bad.png"):
+        decode_pixels(tmp_path / "bad.png")
+
+
+def test_live_camera_sequences_and_review_see_the_same_pixels(tmp_path):
+    """One pixel path: a file read by the camera's folder source (then to RGB, as every frame
+    is) equals the same file decoded for review and training."""
+    from inspector.camera import FolderCapture, to_rgb
+    from training.images import decode_image
+
+    Image.fromarray((np.arange(144, dtype=np.uint16) * 28).reshape(12, 12)).save(tmp_path / "a.png")
+    Image.fromarray(np.dstack([texture(3, 16), texture(4, 16), texture(5, 16)])).save(tmp_path / "b.jpg")
+    Image.fromarray(texture(2, 16)).save(tmp_path / "c.bmp")
+    cap = FolderCapture(tmp_path)
+    for path in cap.files:
+        ok, frame = cap.read()
+        assert ok
+        assert np.array_equal(to_rgb(frame), decode_image(path)), path.name

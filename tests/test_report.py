@@ -1,0 +1,74 @@
+"""inspector.report: result rows, CSV and JSON exports of a review session, the per-folder
+summary, written atomically."""
+import csv
+import io
+import json
+
+import numpy as np
+from PIL import Image
+
+from inspector import report
+from inspector.session import UNSURE, ReviewSession
+from synth import texture
+
+NAMES = ["a", "b", "c"]
+
+
+def test_a_row_has_every_class_and_the_predicted_label():
+    row = report.make_row("x.png", NAMES, np.array([0.1, 0.7, 0.2]), model="m", time="t")
+    assert list(row)[:3] == ["path", "label", "confidence"]
+    assert row["label"] == "b" and row["confidence"] == 0.7
+    assert [row[n] for n in NAMES] == [0.1, 0.7, 0.2]
+    empty = report.make_row("y.png", NAMES, None, "cannot read")
+    assert empty["label"] is None and empty["error"] == "cannot read"
+    assert all(empty[n] is None for n in NAMES)
+    assert report.columns(NAMES) == ["path", "label", "confidence", *NAMES,
+                                     *report.TAIL_COLUMNS]
+
+
+def test_csv_cells():
+    rows = [report.make_row("x.png", NAMES, np.array([0.25, 0.5, 0.25]), overridden=True),
+            report.make_row("y.png", NAMES, None, "broken")]
+    table = list(csv.reader(io.StringIO(report.csv_text(rows, NAMES))))
+    assert table[0] == report.columns(NAMES)
+    first = dict(zip(table[0], table[1]))
+    assert first["b"] == "0.500000" and first["overridden"] == "yes" and first["verdict"] == ""
+    assert dict(zip(table[0], table[2]))["error"] == "broken"
+
+
+def test_json_nests_the_probabilities():
+    rows = [report.make_row("x.png", NAMES, np.array([0.2, 0.3, 0.5]))]
+    doc = report.json_document(rows, NAMES, model="m", model_version="1", summary={"k": 1})
+    assert doc["model"] == {"name": "m", "version": "1"} and doc["class_names"] == NAMES
+    assert doc["results"][0]["probabilities"] == {"a": 0.2, "b": 0.3, "c": 0.5}
+    assert "a" not in doc["results"][0] and doc["summary"] == {"k": 1}
+
+
+def make_session(tmp_path):
+    for k in range(3):
+        Image.fromarray(texture(k, 32)).save(tmp_path / f"img{k}.png")
+    s = ReviewSession.open_folder(tmp_path, class_names=NAMES)
+    s.set_prediction(0, np.array([0.9, 0.05, 0.05]))
+    s.set_prediction(1, np.array([0.1, 0.2, 0.7]))
+    s.set_error(2, "damaged")
+    s.set_verdict(0, "b")
+    s.set_verdict(1, UNSURE)
+    return s
+
+
+def test_session_exports_and_summary(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    s = make_session(tmp_path / "imgs")
+    out = report.export_csv(s, tmp_path / "out" / "r.csv")
+    rows = list(csv.DictReader(out.open()))
+    assert [r["label"] for r in rows] == ["a", "c", ""]
+    assert rows[0]["verdict"] == "b" and rows[0]["overridden"] == "yes"
+    assert rows[1]["verdict"] == UNSURE and rows[1]["overridden"] == ""
+    assert rows[2]["error"] == "damaged"
+    doc = json.loads(report.export_json(s, tmp_path / "out" / "r.json").read_text())
+    assert len(doc["results"]) == 3 and doc["folder"] == str(s.root)
+    header, table = report.summary_table(s)
+    assert header[:2] == ["folder", "images"] and table[0][1] == 3
+    text = report.summary_text(s.summary())
+    assert text.startswith("2/3 classified") and "1 unreadable" in text
+    assert not [p for p in (tmp_path / "out").iterdir() if p.suffix not in (".csv", ".json")]

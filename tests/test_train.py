@@ -1,0 +1,148 @@
+"""training.train and training.cli: a full train/evaluate/export round trip, cancelling,
+cross-validation and the command line's errors. Real training: most tests here are slow."""
+import json
+
+import numpy as np
+import pytest
+
+from synth import CLASSES, make_dataset
+from training.cli import main as cli_main
+from training.images import load_image
+
+
+@pytest.fixture(scope="module")
+def trained_bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rt")
+    data = make_dataset(root / "data", classes=CLASSES[:3], per_class=12, size=48, fmt="bmp")
+    out = root / "bundle"
+    rc = cli_main(["train", "--data", str(data), "--out", str(out), "--epochs", "2",
+                   "--batch", "8", "--val-fraction", "0.17", "--test-fraction", "0.17"]
+                  + ["--design", "B", "--seed", "3"])
+    assert rc == 0
+    return data, out
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_bundle(trained_bundle):
+    data, out = trained_bundle
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["class_names"] == list(CLASSES[:3])
+    assert card["parameters"] == 23588 - 3 * 64 - 3  # 3 classes instead of 6
+    assert card["dataset"]["file_count"] == 36
+    assert len(card["dataset"]["file_list_sha256"]) == 64
+    assert card["training"]["config"]["epochs"] == 2
+    assert card["metrics"]["test"]["count"] == 6
+    for name in ("model.keras", "history.csv", "split.json", "confusion.png", "test_report.json"):
+        assert (out / name).exists(), name
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 3
+    assert not [p for p in out.parent.iterdir() if ".partial-" in p.name]
+
+
+@pytest.mark.slow
+def test_bundle_loads_in_safe_mode(trained_bundle):
+    import keras
+
+    _, out = trained_bundle
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True, compile=False)
+    assert model.get_layer("last_dw").kernel_size == (11, 11)
+
+
+@pytest.mark.slow
+def test_evaluate_and_export_round_trip(trained_bundle, tmp_path, capsys):
+    data, out = trained_bundle
+    report_json = tmp_path / "r.json"
+    assert cli_main(["evaluate", "--model", str(out), "--data", str(data), "--json",
+                     str(report_json), "--png", str(tmp_path / "cm.png")]) == 0
+    keras_report = json.loads(report_json.read_text())
+    assert keras_report["count"] == 36
+    assert np.asarray(keras_report["confusion_matrix"]).sum() == 36
+    assert (tmp_path / "cm.png").stat().st_size > 1000
+    assert cli_main(["export", "--model", str(out), "--format", "tflite-fp32", "tflite-int8"]) == 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert set(card["exports"]) == {"tflite-fp32", "tflite-int8"}
+    from training.predict import open_predictor
+
+    keras_p = open_predictor(out)
+    fp32 = open_predictor(out / "model_fp32.tflite")
+    int8 = open_predictor(out / "model_int8.tflite")
+    x = np.stack([load_image(p, 200) for p in sorted((data / "patches").iterdir())[:4]])
+    np.testing.assert_allclose(fp32.predict(x), keras_p.predict(x), atol=1e-4)
+    q = int8.predict(x)
+    assert q.shape == (4, 3) and np.all(np.abs(q.sum(axis=1) - 1) < 0.05)
+    assert cli_main(["evaluate", "--model", str(out / "model_int8.tflite"), "--data", str(data)]) == 0
+
+
+@pytest.mark.slow
+def test_evaluate_a_split_of_the_bundles_own_data(trained_bundle, tmp_path, capsys):
+    import shutil
+
+    data, out = trained_bundle
+    report_json = tmp_path / "test.json"
+    assert cli_main(["evaluate", "--model", str(out), "--data", str(data), "--split", "test",
+                     "--json", str(report_json)]) == 0
+    split = json.loads((out / "split.json").read_text())
+    assert json.loads(report_json.read_text())["count"] == len(split["test"]) == 6
+    gone = data.parent / "partial"          # a data folder that lacks one of the test files
+    shutil.copytree(data, gone)
+    (gone / split["test"][0]).unlink()
+    assert cli_main(["evaluate", "--model", str(out), "--data", str(gone), "--split", "test"]) == 2
+    assert "1 file(s) of the bundle's test split are missing" in capsys.readouterr().err
+
+
+def test_train_with_a_one_class_folder_fails_cleanly(tmp_path, capsys):
+    make_dataset(tmp_path / "d", classes=("crazing",), per_class=3, size=16)
+    rc = cli_main(["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "b"), "--epochs", "1"])
+    assert rc == 2
+    assert "at least two" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_cancel_leaves_no_bundle(tmp_path):
+    from training.train import TrainConfig, TrainingCancelled, train
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=6, size=16)
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 15  # after reading the images, during training
+
+    with pytest.raises(TrainingCancelled):
+        train(data, tmp_path / "b", TrainConfig(epochs=3, batch_size=4, input_size=32), should_stop=stop)
+    assert not (tmp_path / "b").exists()
+    assert list(tmp_path.iterdir()) == [tmp_path / "d"]
+
+
+@pytest.mark.slow
+def test_cross_validation_reports_every_fold(tmp_path):
+    from training.train import TrainConfig, cross_validate, format_cv
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=6, size=16)
+    seen = []
+    result = cross_validate(data, TrainConfig(epochs=1, batch_size=4, input_size=32), folds=2,
+                            on_fold=seen.append)
+    assert [r["fold"] for r in result["results"]] == [1, 2]
+    assert sum(r["test"] for r in result["results"]) == 12
+    assert len(seen) == 2 and len(seen[0]["results"]) == 1
+    assert 0.0 <= result["accuracy_mean"] <= 1.0
+    assert "mean accuracy" in format_cv(result)
+
+
+@pytest.mark.slow
+def test_a_split_without_validation_trains(tmp_path):
+    from training.train import TrainConfig, train
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=6, size=16)
+    card = train(data, tmp_path / "b", TrainConfig(epochs=1, batch_size=4, input_size=32,
+                                                   val_fraction=0.0, test_fraction=0.2))
+    assert card["training"]["split"]["validation"] == 0
+    assert (tmp_path / "b" / "model.keras").exists()
+
+
+def test_cli_output_folder_is_created_and_errors_are_one_line(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    rc = cli_main(["evaluate", "--model", str(tmp_path / "nope"), "--data", str(data),
+                   "--json", str(tmp_path / "new" / "r.json")])
+    assert rc == 2 and "nope" in capsys.readouterr().err
+    assert (tmp_path / "new").is_dir()

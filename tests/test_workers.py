@@ -1,0 +1,131 @@
+"""inspector.gui.workers: TaskRunner runs a function off the GUI thread and reports its result,
+its error or its progress by signal; arrays become QImages that own their pixels."""
+import numpy as np
+import pytest
+
+from inspector.gui.workers import TaskRunner, as_grey_if_grey, qimage_from_array
+from training.images import ImageReadError
+
+
+@pytest.fixture
+def runner(qtbot, qapp):
+    r = TaskRunner()
+    yield r
+    r.drain()
+
+
+def run(qtbot, runner, fn):
+    got = {}
+    progress = []
+    task = runner.start(fn, done=lambda out: got.setdefault("done", out),
+                        failed=lambda msg: got.setdefault("failed", msg),
+                        progress=lambda f, m: progress.append((f, m)))
+    qtbot.waitUntil(lambda: bool(got), timeout=10000)
+    return task, got, progress
+
+
+def test_a_result_and_progress_come_back(qtbot, runner):
+    def fn(progress, should_stop):
+        progress(0.5, "half")
+        return 42
+
+    task, got, progress = run(qtbot, runner, fn)
+    assert got == {"done": 42}
+    qtbot.waitUntil(lambda: progress == [(0.5, "half")], timeout=5000)
+    assert task.finished.is_set()
+
+
+def test_expected_errors_say_only_their_message(qtbot, runner):
+    def fn(progress, should_stop):
+        raise ImageReadError("x.png", "truncated file")
+
+    _, got, _ = run(qtbot, runner, fn)
+    assert "x.png" in got["failed"] and not got["failed"].startswith("ImageReadError")
+
+
+def test_unexpected_errors_name_their_type(qtbot, runner):
+    def fn(progress, should_stop):
+        raise KeyError("boom")
+
+    _, got, _ = run(qtbot, runner, fn)
+    assert got["failed"] == "KeyError: 'boom'"
+
+
+def test_cancel_is_seen_by_should_stop_and_reported_as_cancelled(qtbot, runner):
+    import threading
+
+    started = threading.Event()
+
+    def fn(progress, should_stop):
+        started.set()
+        while not should_stop():
+            threading.Event().wait(0.01)
+        return "stopped"
+
+    got = {}
+    task = runner.start(fn, done=lambda out: got.setdefault("done", out),
+                        cancelled=lambda msg: got.setdefault("cancelled", msg))
+    assert started.wait(5)
+    task.cancel()
+    qtbot.waitUntil(lambda: got == {"cancelled": "cancelled"}, timeout=5000)  # not its result
+
+
+def test_arrays_become_qimages_that_own_their_pixels(qapp):
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    img = qimage_from_array(grey)
+    grey[:] = 0
+    assert (img.width(), img.height()) == (4, 3) and img.pixelColor(3, 2).red() == 11
+    rgb = np.zeros((2, 5, 3), np.uint8)
+    rgb[..., 0] = 200
+    assert qimage_from_array(rgb).pixelColor(0, 0).red() == 200
+    assert qimage_from_array(np.zeros((2, 2, 4), np.uint8)).width() == 2
+    with pytest.raises(ValueError):
+        qimage_from_array(np.zeros((2, 2, 2), np.uint8))
+
+
+def test_grey_rgb_is_kept_as_one_channel():
+    g = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    assert np.array_equal(as_grey_if_grey(np.stack([g, g, g], axis=2)), g)
+    colour = np.stack([g, g, g + 1], axis=2)
+    assert as_grey_if_grey(colour).shape == (2, 3, 3)
+
+
+def test_reports_and_cancellation_come_back_as_their_own_signals(qtbot, runner):
+    from training.cancel import Cancelled
+
+    records, got = [], {}
+
+    def fn(progress, should_stop, report):
+        report({"epoch": 1})
+        raise Cancelled("cancelled while training")
+
+    runner.start(fn, done=lambda out: got.setdefault("done", out),
+                 failed=lambda msg: got.setdefault("failed", msg),
+                 cancelled=lambda msg: got.setdefault("cancelled", msg), report=records.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=10000)
+    assert got == {"cancelled": "cancelled while training"}
+    assert records == [{"epoch": 1}]
+
+
+def test_nothing_arrives_or_starts_after_drain(qtbot, qapp):
+    import threading
+
+    r = TaskRunner()
+    release, got = threading.Event(), []
+    task = r.start(lambda progress, should_stop: release.wait(5) and "late",
+                   done=got.append, cancelled=got.append)
+    release.set()
+    assert r.drain(5000)
+    later = r.start(lambda progress, should_stop: "never", done=got.append)
+    qtbot.wait(100)
+    assert got == [] and task.finished.is_set() and not later.finished.is_set()
+    assert r.running == [] or all(t.finished.is_set() for t in r.running)
+
+
+def test_cancelled_is_the_interrupted_error_callers_already_catch():
+    from training.cancel import Cancelled
+    from training.data import Cancelled as DataCancelled
+    from training.train import TrainingCancelled
+
+    assert Cancelled is DataCancelled is TrainingCancelled
+    assert issubclass(Cancelled, InterruptedError)

@@ -1,0 +1,67 @@
+"""ModelCard: reading a bundle's model card (``model_card.json``), with defaults for what an
+older or partial card lacks: the one place that knows where the title, classes, input size and
+metrics sit in the card (training.bundle.read_card reads the file)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A read-only view of a model card (the dict is ``data``; an empty card is allowed)."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, card: Mapping[str, Any] | ModelCard | None) -> ModelCard:
+        """A ModelCard for a card dict, a ModelCard, or None (an empty card)."""
+        if isinstance(card, ModelCard):
+            return card
+        return cls(card or {})
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    @property
+    def name(self) -> str:
+        return str(self.data.get("name", "model"))
+
+    @property
+    def version(self) -> str:
+        return str(self.data.get("version", ""))
+
+    @property
+    def title(self) -> str:
+        """"name version", as the window title and the model list show a model."""
+        return f"{self.name} {self.version}".strip()
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.data.get("class_names", []))
+
+    @property
+    def input_size(self) -> int | None:
+        size = self.data.get("input_size")
+        return int(size) if size is not None else None
+
+    @property
+    def created(self) -> str:
+        return str(self.data.get("created", ""))
+
+    def metrics(self, split: str = "test") -> dict[str, Any]:
+        """The metrics of one split (``test``, ``validation``); {} when the card has none."""
+        return dict((self.data.get("metrics") or {}).get(split) or {})
+
+    @property
+    def test_accuracy(self) -> float | None:
+        acc = self.metrics("test").get("accuracy")
+        return float(acc) if acc is not None else None
+
+    @property
+    def training(self) -> dict[str, Any]:
+        return dict(self.data.get("training") or {})
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        return dict(self.data.get("dataset") or {})
