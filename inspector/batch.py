@@ -32,6 +32,8 @@ class Result:
     path: Path
     probs: np.ndarray | None
     error: str | None
+    unknown_score: float | None = None   # None: the model has no unknown detector
+    known: bool = True                   # False: flagged unknown
 
 
 def startup_model_path(explicit: str | Path | None = None) -> Path:
@@ -124,10 +126,11 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
             batch = inflight.popleft()
             decoded = [(k, p, *f.result()) for k, p, f in batch]
             good = [d[2] for d in decoded if d[3] is None]
-            probs, problem = None, None
+            probs, scores, known, problem = None, None, None, None
             if good:
                 try:
-                    probs = classifier.classify(np.stack(good))
+                    v = classifier.judge(np.stack(good))
+                    probs, scores, known = v.probs, v.unknown_scores, v.known
                 except Exception as exc:  # never lose the whole run to one bad batch
                     problem = f"classification failed ({type(exc).__name__}: {exc})"
             out, j = [], 0
@@ -135,7 +138,9 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
                 if error is not None:
                     out.append(Result(k, p, None, error))
                 else:
-                    out.append(Result(k, p, probs[j] if probs is not None else None, problem))
+                    out.append(Result(k, p, probs[j] if probs is not None else None, problem,
+                                      None if scores is None else float(scores[j]),
+                                      True if known is None else bool(known[j])))
                     j += 1
             done += len(out)
             emit(out)
@@ -410,7 +415,8 @@ def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
             if r.error is not None:
                 failed.append(r)
             row = report.make_row(r.path, names, r.probs, r.error, model=model,
-                                  model_version=version, time=now_iso())
+                                  model_version=version, time=now_iso(),
+                                  unknown_score=r.unknown_score, known=r.known)
             if writer is not None:
                 writer.write(row)
             if session is not None:
@@ -419,7 +425,7 @@ def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
                 if r.error is not None:
                     session.set_error(i, r.error)
                 else:
-                    session.set_prediction(i, r.probs)
+                    session.set_prediction(i, r.probs, r.unknown_score, r.known)
             if bar is not None:
                 bar.update(done, len(failed))
     except KeyboardInterrupt:

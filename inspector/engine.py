@@ -22,13 +22,29 @@ class SEBlockAttention:
     feature_map: np.ndarray  # (h, w) SE-weighted mean of the block's feature maps, scaled 0..1
 
 
+UNKNOWN = "unknown"                   # the label of an image the detector flags
+UNKNOWN_TEXT = "unknown - not a known defect"
+
+
+@dataclass
+class Verdicts:
+    """What the model says of a batch: calibrated probabilities, and where the bundle has an
+    unknown detector, each image's unknown score (higher = more foreign) and whether it is
+    accepted as one of the known classes (all True without a detector)."""
+    probs: np.ndarray                    # (N, classes), temperature-scaled softmax
+    unknown_scores: np.ndarray | None    # (N,) or None without a detector
+    known: np.ndarray                    # (N,) bool
+
+
 @dataclass
 class Inspection:
-    probs: np.ndarray                 # (classes,) softmax probabilities
+    probs: np.ndarray                 # (classes,) calibrated softmax probabilities
     se_blocks: list[SEBlockAttention]
     features: np.ndarray              # (h, w, K) last feature map
     classifier_weights: np.ndarray    # (K, classes)
     class_names: list[str] = field(default_factory=list)
+    unknown_score: float | None = None
+    known: bool = True
 
     @property
     def label(self) -> int:
@@ -87,6 +103,37 @@ class Classifier:
         self.device = device_name()
         self._predict_fn = None
         self._inspect_fn = None
+        from training.detect import load_detector
+
+        self.detector = load_detector(bundle.path)
+        self.accept = self.detector.accept if self.detector else 1.0
+        self._threshold = self.detector.threshold if self.detector else None
+
+    @property
+    def has_unknown_detection(self) -> bool:
+        return self.detector is not None
+
+    def set_accept(self, share: float) -> None:
+        """The unknown threshold as the share of the model's validation images it accepts
+        (default: the bundle's, 95%); without a detector nothing changes."""
+        if self.detector is not None:
+            self.accept = float(min(max(share, 0.5), 1.0))
+            self._threshold = self.detector.threshold_for(self.accept)
+
+    @property
+    def validation_unknown_rate(self) -> float | None:
+        """The share of the model's own validation images flagged unknown at this setting: what
+        a line the model knows should show."""
+        return None if self.detector is None else 1.0 - self.accept
+
+    def _verdicts(self, out: dict) -> Verdicts:
+        logits = np.asarray(out["logits"], np.float64)
+        if self.detector is None:
+            probs = np.asarray(out["probs"], np.float32)
+            return Verdicts(probs, None, np.ones(len(probs), bool))
+        probs = self.detector.probabilities(logits)
+        scores = self.detector.scores({k: np.asarray(v) for k, v in out.items()})
+        return Verdicts(probs, scores, scores <= self._threshold)
 
     @property
     def title(self) -> str:
@@ -102,7 +149,9 @@ class Classifier:
         if self._predict_fn is None:
             import tensorflow as tf
 
-            model = self.model
+            from training.model import verdict_model
+
+            model = verdict_model(self.model)
             self._predict_fn = tf.function(lambda x: model(x, training=False),
                                            input_signature=[self._any_batch()])
         return self._predict_fn
@@ -123,21 +172,31 @@ class Classifier:
                                            input_signature=[self._any_batch()])
         return self._inspect_fn
 
-    def classify(self, images: np.ndarray) -> np.ndarray:
-        """(N, S, S, 3) uint8 model inputs -> (N, classes) probabilities."""
+    def judge(self, images: np.ndarray) -> Verdicts:
+        """(N, S, S, 3) uint8 model inputs -> calibrated probabilities and unknown verdicts,
+        from one forward pass."""
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[None]
         if len(images) == 0:
-            return np.zeros((0, len(self.class_names)), np.float32)
+            k = len(self.class_names)
+            return Verdicts(np.zeros((0, k), np.float32),
+                            None if self.detector is None else np.zeros(0), np.zeros(0, bool))
         with self._lock:
-            return np.asarray(self._fn()(images.astype(np.float32)), dtype=np.float32)
+            out = self._fn()(images.astype(np.float32))
+        return self._verdicts({k: np.asarray(v) for k, v in out.items()})
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 model inputs -> (N, classes) calibrated probabilities."""
+        return self.judge(images).probs
 
     def inspect(self, image: np.ndarray) -> Inspection:
         """Probabilities and attention for one (S, S, 3) uint8 model input."""
         x = np.asarray(image, np.float32)[None]
         with self._lock:
             out = self._inspect_compiled()(x)
+        verdict = self._verdicts({k: np.asarray(out[k]) for k in out
+                            if k in ("probs", "logits") or k.startswith("pool_")})
         out = {k: np.asarray(v)[0] for k, v in out.items()}
         blocks = []
         for name in self.se_block_names:
@@ -145,8 +204,10 @@ class Classifier:
             fmap = out[f"{name}_input"]
             weighted = np.tensordot(fmap, w, axes=([2], [0])) / max(float(w.sum()), 1e-12)
             blocks.append(SEBlockAttention(name, w, normalize_map(weighted)))
-        return Inspection(out["probs"], blocks, out["features"], self.classifier_weights,
-                          list(self.class_names))
+        return Inspection(verdict.probs[0], blocks, out["features"], self.classifier_weights,
+                          list(self.class_names),
+                          None if verdict.unknown_scores is None
+                          else float(verdict.unknown_scores[0]), bool(verdict.known[0]))
 
     def prepare(self, arr: np.ndarray) -> np.ndarray:
         """Any in-memory frame (grey, RGB, RGBA, 16-bit) as this model's input."""

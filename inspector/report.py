@@ -1,8 +1,11 @@
 """Results as CSV and JSON (the GUI's export and the headless batch command write the same
 columns) and the per-folder summary. Qt-free.
 
-CSV columns: ``path, label, confidence, <one column per class name>, error, verdict,
-verdict_time, overridden, model, model_version, time`` (``time``: when the image was classified).
+CSV columns: ``path, label, confidence, <one column per class name>, unknown_score, known,
+top_class, error, verdict, verdict_time, overridden, model, model_version, time`` (``time``: when
+the image was classified). ``label`` is ``unknown`` when the unknown detector flags the image
+(``known`` false); ``top_class`` is then still the most probable class, and ``confidence`` its
+probability. ``unknown_score`` is empty for a model without a detector.
 """
 from __future__ import annotations
 
@@ -16,28 +19,37 @@ import numpy as np
 
 from training.bundle import replace_file_atomic
 
+from .engine import UNKNOWN
 from .session import UNSURE, ReviewSession
 
+UNKNOWN_COLUMNS = ("unknown_score", "known", "top_class")
 TAIL_COLUMNS = ("error", "verdict", "verdict_time", "overridden", "model", "model_version", "time")
 
 
 def columns(class_names: Sequence[str]) -> list[str]:
-    return ["path", "label", "confidence", *class_names, *TAIL_COLUMNS]
+    return ["path", "label", "confidence", *class_names, *UNKNOWN_COLUMNS, *TAIL_COLUMNS]
 
 
 def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | None = None,
              error: str | None = None, *, model: str = "", model_version: str = "",
              time: str | None = None, verdict: str | None = None, verdict_time: str | None = None,
-             overridden: bool | None = None) -> dict:
-    """One result as a dict: probabilities under each class name, None where unknown."""
+             overridden: bool | None = None, unknown_score: float | None = None,
+             known: bool = True) -> dict:
+    """One result as a dict: probabilities under each class name, None where not classified;
+    ``label`` is ``unknown`` for an image the unknown detector flags."""
     row: dict = {"path": str(path), "label": None, "confidence": None}
+    top = None
     if probs is not None:
         probs = np.asarray(probs, np.float64)
         li = int(np.argmax(probs))
-        row["label"] = class_names[li] if li < len(class_names) else str(li)
+        top = class_names[li] if li < len(class_names) else str(li)
+        row["label"] = top if known else UNKNOWN
         row["confidence"] = float(probs[li])
     for ci, name in enumerate(class_names):
         row[name] = float(probs[ci]) if probs is not None and ci < len(probs) else None
+    row["unknown_score"] = unknown_score if probs is not None else None
+    row["known"] = bool(known) if probs is not None else None
+    row["top_class"] = top
     row.update(error=error, verdict=verdict, verdict_time=verdict_time, overridden=overridden,
                model=model, model_version=model_version, time=time)
     return row
@@ -53,7 +65,8 @@ def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -
             it.path, session.class_names, it.probs, it.error,
             model=session.model_name, model_version=session.model_version, time=it.classified_at,
             verdict=v.label if v else None, verdict_time=v.time if v else None,
-            overridden=session.is_overridden(i) if (v and v.label != UNSURE) else None))
+            overridden=session.is_overridden(i) if (v and v.label != UNSURE) else None,
+            unknown_score=it.unknown_score, known=it.known))
     return rows
 
 
@@ -67,6 +80,10 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _known_cell(value) -> str:
+    return "" if value is None else ("true" if value else "false")
+
+
 class CsvWriter:
     """Writes rows one at a time (flushed), e.g. while a batch runs."""
 
@@ -77,7 +94,8 @@ class CsvWriter:
         self._w.writerow(self.columns)
 
     def write(self, row: dict) -> None:
-        self._w.writerow([_cell(row.get(c)) for c in self.columns])
+        self._w.writerow([_known_cell(row.get(c)) if c == "known" else _cell(row.get(c))
+                          for c in self.columns])
 
     def flush(self) -> None:
         self._stream.flush()

@@ -70,8 +70,13 @@ class Item:
     verdict: Verdict | None = None
     label_index: int | None = None    # argmax of probs, kept with them (sorting 20,000 images
     confidence: float | None = None   # must not call numpy 20,000 times)
+    unknown_score: float | None = None  # the unknown detector's score (None: no detector)
+    known: bool = True                  # False: flagged "unknown - not a known defect"
 
-    def set_probs(self, probs: np.ndarray | None) -> None:
+    def set_probs(self, probs: np.ndarray | None, unknown_score: float | None = None,
+                  known: bool = True) -> None:
+        self.unknown_score = None if unknown_score is None else float(unknown_score)
+        self.known = bool(known) or probs is None
         self.probs = None if probs is None else np.asarray(probs, np.float32).copy()
         if self.probs is None or not self.probs.size:
             self.label_index = self.confidence = None
@@ -183,9 +188,10 @@ class ReviewSession:
             it.error = None
             it.classified_at = None
 
-    def set_prediction(self, index: int, probs: np.ndarray) -> None:
+    def set_prediction(self, index: int, probs: np.ndarray, unknown_score: float | None = None,
+                       known: bool = True) -> None:
         it = self.items[index]
-        it.set_probs(probs)
+        it.set_probs(probs, unknown_score, known)
         it.error = None
         it.classified_at = now_iso()
 

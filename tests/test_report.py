@@ -22,8 +22,21 @@ def test_a_row_has_every_class_and_the_predicted_label():
     empty = report.make_row("y.png", NAMES, None, "cannot read")
     assert empty["label"] is None and empty["error"] == "cannot read"
     assert all(empty[n] is None for n in NAMES)
-    assert report.columns(NAMES) == ["path", "label", "confidence", *NAMES,
-                                     *report.TAIL_COLUMNS]
+    assert report.columns(NAMES) == ["path", "label", "confidence", *NAMES, "unknown_score",
+                                     "known", "top_class", *report.TAIL_COLUMNS]
+
+
+def test_a_flagged_row_is_labelled_unknown_and_keeps_its_top_class():
+    row = report.make_row("x.png", NAMES, np.array([0.1, 0.7, 0.2]), unknown_score=3.5,
+                          known=False)
+    assert row["label"] == "unknown" and row["top_class"] == "b" and row["confidence"] == 0.7
+    assert row["unknown_score"] == 3.5 and row["known"] is False
+    ok = report.make_row("y.png", NAMES, np.array([0.1, 0.7, 0.2]), unknown_score=0.5)
+    assert ok["label"] == "b" and ok["known"] is True
+    table = list(csv.reader(io.StringIO(report.csv_text([row, ok], NAMES))))
+    col = table[0].index("known")
+    assert [r[col] for r in table[1:]] == ["false", "true"]
+    assert table[1][table[0].index("label")] == "unknown"
 
 
 def test_csv_cells():

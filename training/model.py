@@ -137,9 +137,10 @@ def se_block_count(model: keras.Model) -> int:
 
 def inspection_model(model: keras.Model) -> keras.Model:
     """A model with the same weights that returns, from one forward pass, a dict with
-    ``probs``, ``features``, and for every SE block ``se{i}_excite`` and ``se{i}_input``."""
-    outputs = {"probs": model.get_layer("probs").output,
-               "features": model.get_layer("features").output}
+    ``probs``, ``features``, for every SE block ``se{i}_excite`` and ``se{i}_input``, and what a
+    verdict needs (``logits``, ``pool_<view>``; see ``verdict_outputs``)."""
+    outputs = dict(verdict_outputs(model))
+    outputs["features"] = model.get_layer("features").output
     for i in range(1, se_block_count(model) + 1):
         outputs[f"se{i}_excite"] = model.get_layer(f"se{i}_excite").output
         outputs[f"se{i}_input"] = model.get_layer(f"se{i}_input").output
@@ -155,3 +156,29 @@ def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
     x = layers.Dense(num_classes, name="classifier")(x)
     outputs = layers.Softmax(name="probs")(x)
     return keras.Model(model.inputs, outputs, name=model.name)
+
+
+def detector_views(model: keras.Model) -> list[str]:
+    """The layers whose pooled feature maps the unknown detector reads (training.openset.VIEWS
+    that this model has)."""
+    from .openset import VIEWS
+
+    names = {layer.name for layer in model.layers}
+    return [v for v in VIEWS if v in names]
+
+
+def verdict_outputs(model: keras.Model) -> dict:
+    """The graph outputs a verdict needs, from one forward pass: ``probs``, ``logits`` and, for
+    every detector view, ``pool_<view>`` (the layer's feature maps averaged over space). Only
+    stock layers without weights are added."""
+    outputs = {"probs": model.get_layer("probs").output,
+               "logits": model.get_layer("classifier").output}
+    for v in detector_views(model):
+        outputs[f"pool_{v}"] = layers.GlobalAveragePooling2D(name=f"pool_{v}")(
+            model.get_layer(v).output)
+    return outputs
+
+
+def verdict_model(model: keras.Model) -> keras.Model:
+    """Probabilities, logits and the detector's pooled features for a batch."""
+    return keras.Model(model.inputs, verdict_outputs(model), name=model.name + "_verdict")

@@ -375,6 +375,11 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         if best is None or res.best_val_accuracy > best[0].best_val_accuracy:
             best = (res, cfg)
     res, cfg = best
+    progress(0.94, "fitting the temperature and the unknown detector")
+    from .detect import fit_model_detector
+
+    detector = fit_model_detector(res.model, x[p.train_idx], ds.labels[p.train_idx],
+                                  x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed)
     progress(0.96, "evaluating on the test split")
     predictor = KerasPredictor(res.model, names, cfg.input_size)
     test_report = (evaluate_arrays(predictor, x[p.test_idx], ds.labels[p.test_idx], names)
@@ -418,6 +423,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         },
         "seed": cfg.seed,
         "libraries": library_versions(),
+        "unknown_detection": detector.card() if detector is not None else None,
     }
     split = {"train": [ds.relative(i) for i in p.train_idx],
              "validation": [ds.relative(i) for i in p.val_idx],
@@ -430,6 +436,10 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         write_json(tmp / CARD_FILE, card)
         (tmp / "history.csv").write_text(history_csv(res.history), encoding="utf-8")
         write_json(tmp / "split.json", split)
+        if detector is not None:
+            from .openset import DETECTOR_FILE
+
+            (tmp / DETECTOR_FILE).write_bytes(detector.to_bytes())
         if test_report:
             write_json(tmp / "test_report.json", test_report)
             save_confusion_png(test_report, tmp / "confusion.png",

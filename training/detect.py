@@ -1,0 +1,114 @@
+"""Fitting a bundle's temperature and unknown detector (``training.openset``) from its own
+training and validation split, after training or post hoc (``python -m training calibrate``),
+and reading it back. Keras is needed here only to compute the model's outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .bundle import CARD_FILE, read_card, replace_file_atomic, write_json
+from .openset import DEFAULT_ACCEPT, DETECTOR_FILE, UnknownDetector, fit_detector
+
+Progress = Callable[[float, str], None]
+CALIBRATION_COPIES = 2  # camera-shifted copies of each validation image for the temperature
+
+
+def _quiet(fraction: float, message: str) -> None:
+    pass
+
+
+def model_outputs(model, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """``probs``, ``logits`` and ``pool_<view>`` for uint8 images, from the Keras model."""
+    from .model import verdict_model
+
+    vm = verdict_model(model)
+    parts: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(images), batch_size):
+        out = vm(np.asarray(images[i:i + batch_size], np.float32), training=False)
+        for k, v in out.items():
+            parts.setdefault(k, []).append(np.asarray(v))
+    if not parts:
+        return {k: np.zeros((0, 1), np.float32) for k in ("probs", "logits")}
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_COPIES
+                       ) -> np.ndarray:
+    """The validation images plus ``copies`` camera-shifted versions of each (the training
+    recipe's camera shifts, seeded): a temperature fitted on clean validation images alone,
+    which a good model classifies perfectly, would only sharpen and make the model
+    over-confident on the soft, noisy images a plant delivers."""
+    from .shifts import camera_augment
+
+    rng = np.random.default_rng([seed, 7919])
+    shifted = [np.stack([camera_augment(img, rng) for img in images]) for _ in range(copies)]
+    return np.concatenate([images, *shifted]) if len(images) else images
+
+
+def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+                       y_val: np.ndarray, num_classes: int, seed: int = 0,
+                       accept: float = DEFAULT_ACCEPT, progress: Progress = _quiet,
+                       method: str | None = None) -> UnknownDetector | None:
+    """The detector for a trained model, or None without enough validation images to fit a
+    threshold (fewer than 10, or a class without training images)."""
+    if len(x_val) < 10 or len(np.unique(y_train)) < num_classes:
+        return None
+    progress(0.0, "unknown detector: features of the training images")
+    train = model_outputs(model, x_train)
+    progress(0.5, "unknown detector: features of the validation images")
+    val = model_outputs(model, x_val)
+    cal = model_outputs(model, calibration_images(x_val, seed))
+    y_cal = np.tile(y_val, CALIBRATION_COPIES + 1)
+    progress(0.8, "unknown detector: choosing the score and threshold")
+    return fit_detector(train, y_train, val, y_val, num_classes, (cal["logits"], y_cal), accept,
+                        method=method)
+
+
+def write_detector(bundle_dir: str | Path, det: UnknownDetector) -> None:
+    """Writes ``unknown.npz`` and the card's ``unknown_detection`` section (each atomically)."""
+    bundle_dir = Path(bundle_dir)
+    replace_file_atomic(bundle_dir / DETECTOR_FILE, det.to_bytes())
+    card = read_card(bundle_dir)
+    card["unknown_detection"] = det.card()
+    write_json(bundle_dir / CARD_FILE, card)
+
+
+def load_detector(bundle_dir: str | Path) -> UnknownDetector | None:
+    """A bundle's detector, or None when it has none (older bundles: unknown detection is
+    unavailable for them, everything else works)."""
+    bundle_dir = Path(bundle_dir)
+    path = bundle_dir / DETECTOR_FILE
+    if not path.exists():
+        return None
+    card = read_card(bundle_dir)
+    return UnknownDetector.load(path, (card.get("unknown_detection") or {}).get("selection"))
+
+
+def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,
+                     accept: float = DEFAULT_ACCEPT, progress: Progress = _quiet,
+                     method: str | None = None) -> UnknownDetector:
+    """Post hoc: fits the detector of an existing bundle on its own training and validation
+    split (its weights stay) and writes it into the bundle."""
+    from . import data as data_mod
+    from .bundle import load_bundle
+
+    bundle = load_bundle(bundle_dir)
+    card = bundle.card
+    root = data_dir or (card.get("dataset") or {}).get("root")
+    if not root:
+        raise data_mod.DatasetError(f"{bundle_dir}: pass --data with the bundle's training data")
+    ds = data_mod.scan_dataset(root, bundle.class_names, with_digests=False)
+    tr, va = data_mod.bundle_split(ds, bundle_dir, ["train", "validation"])
+    sub = ds.subset(np.concatenate([tr, va]))
+    x, _ = data_mod.load_arrays(sub, bundle.input_size, lambda f, m: progress(0.3 * f, m))
+    n = len(tr)
+    det = fit_model_detector(bundle.model, x[:n], sub.labels[:n], x[n:], sub.labels[n:],
+                             len(bundle.class_names), int(card.get("seed", 0)), accept,
+                             lambda f, m: progress(0.3 + 0.7 * f, m), method)
+    if det is None:
+        raise data_mod.DatasetError(f"{bundle_dir}: too few validation images to fit an unknown "
+                                    "detector (at least 10, and training images of every class)")
+    write_detector(bundle_dir, det)
+    return det
