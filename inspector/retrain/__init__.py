@@ -15,5 +15,6 @@ from .defaults import (AUGMENT_OVERHEAD, DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXE
                        GUESS_IMAGES_PER_S, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS, epoch_seconds,
                        estimate_seconds, guess_seconds_per_image, measure_seconds_per_image,
                        split_counts, suggest_settings)
-from .evaluation import Misclassified, SplitEvaluation, evaluate_split, thumbnail
+from .evaluation import (RECALL_RATIO, Misclassified, SplitEvaluation, evaluate_split,
+                         format_recalls, min_macro_f1, thumbnail, usefulness_problems)
 from .cli import main

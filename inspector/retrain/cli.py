@@ -12,7 +12,9 @@ from training.train import TrainConfig
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
 from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
                        measure_seconds_per_image, suggest_settings)
-from .evaluation import evaluate_split
+from .evaluation import evaluate_split, format_recalls
+
+NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
 from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
 
 
@@ -73,8 +75,11 @@ def main(argv=None) -> int:
     p.add_argument("--name", help="model name for the library version (default: the current "
                                   "model's)")
     p.add_argument("--activate", action="store_true",
-                   help="use the new model from now on if it is at least as good as the current "
-                        "one on the same held-out images (or the classes are new)")
+                   help="use the new model from now on if it is usable (macro F1 above chance, no "
+                        "class recalled less than half as often as the median class) and at "
+                        "least as good as the current one on the same held-out images (or the "
+                        f"classes are new); an unusable model exits with status "
+                        f"{NOT_USABLE_STATUS}")
     args = p.parse_args(argv)
     library = ModelLibrary()
     progress = ConsoleProgress()
@@ -142,17 +147,29 @@ def main(argv=None) -> int:
         result = train(folder, out, config, progress,
                        notes=f"retrained with python -m inspector.retrain from "
                              f"{', '.join(args.data)}")
-        print(result.pop("_test_report_text", "no test split"))
+        report_text = result.pop("_test_report_text", "no test split")
         ev = evaluate_split(out, folder, current if card else None, origin)
+        print("new model: " + format_recalls(ev.report))
+        print(report_text)
         if ev.current_report is not None:
             print(f"current model on the same {ev.current_report['count']} images: "
-                  f"{ev.current_report['accuracy'] * 100:.2f}%  (new: "
-                  f"{ev.report['accuracy'] * 100:.2f}%)")
+                  + format_recalls(ev.current_report))
         elif ev.note:
             print(f"note: {ev.note}")
+        problems = ev.problems
         path = library.add(out, name=config.name, move=True)
-        print(f"saved as {path.name} in {path.parent}")
+        print(f"saved as {path.name} in {path.parent} (not in use; "
+              f"python -m inspector.library activate {path.name} uses it)")
+        if problems:
+            print("WARNING: the new model is not usable: " + "; ".join(problems)
+                  + ". Do not use it; more images of the weak classes, or a longer budget, "
+                    "may help.")
         if args.activate:
+            if problems:
+                print(f"error: --activate refused: {path.name} is not usable ("
+                      + "; ".join(problems) + "); the current model stays in use",
+                      file=sys.stderr)
+                return NOT_USABLE_STATUS
             if ev.better:
                 library.activate(path.name)
                 print(f"now using {path.name}")
