@@ -111,3 +111,32 @@ def test_command_line_refuses_to_activate_a_useless_model(tmp_path, stand_in_bun
     assert out.index("new model: macro F1") < out.index("saved as")
     assert "WARNING: the new model is not usable" in out
     assert "--activate refused" in err and "scale (recall 0%)" in err
+
+
+def test_wizard_does_not_offer_a_useless_model(qtbot):
+    from types import SimpleNamespace
+
+    from inspector.gui.wizard.evaluation_page import EvaluationPage
+    from inspector.gui.wizard.finish_page import FinishPage
+    from inspector.library import ModelLibrary
+
+    bad = magnetic_tile_like(lambda t: np.full(len(t), 4))
+    good = magnetic_tile_like(lambda t: t)
+    card = {"name": "Tiles", "class_names": NAMES, "input_size": 200,
+            "metrics": {"test": {"accuracy": bad["accuracy"]}}}
+    for rep, usable in ((bad, False), (good, True)):
+        wiz = SimpleNamespace(card=card, evaluation=retrain.SplitEvaluation(rep, None),
+                              library=ModelLibrary(), current_title="bundled", folders=["d"])
+        ev_page = EvaluationPage(wiz)
+        qtbot.addWidget(ev_page)
+        ev_page._show(wiz.evaluation)
+        text = ev_page.headline.text()
+        assert text.index("macro F1") < text.index("correct on")
+        assert ("Do not use this model" in text) is not usable
+        assert ev_page.per_class.horizontalHeaderItem(1).text() == "Recall"
+        page = FinishPage(wiz)
+        qtbot.addWidget(page)
+        page.initializePage()
+        assert page.use_now.isEnabled() is usable
+        assert page.use_now.isChecked() is usable and page.later.isChecked() is not usable
+        assert ("Not usable" in page.summary.text()) is not usable
