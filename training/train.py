@@ -387,7 +387,8 @@ def evaluate_arrays(predictor, images: np.ndarray, labels: np.ndarray, class_nam
 
 
 def history_csv(history: list[dict]) -> str:
-    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy",
+            "learning_rate", "seconds"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
     w.writeheader()
