@@ -250,17 +250,16 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     phases: list[dict] = []
     if model is None:
         model = build_initial_model(config, class_names)
-        start_names = load_bundle_classes(config.init_bundle) if config.init_bundle else None
-        if transfer.needs_head_first(config, start_names, class_names):
+        if transfer.needs_head_first(config, transfer.bundle_classes(config.init_bundle),
+                                     class_names):
             phases.append(transfer.fit_head(
                 model, x_train, y_train, x_val, y_val, num_classes, weights=weights,
                 seed=config.seed, progress=lambda f, m: progress(0.03 * f, m),
                 should_stop=should_stop))
-            progress = _shifted(progress, 0.03)
+            progress = transfer.shifted(progress, 0.03)
     train, val = _datasets(x_train, y_train, x_val, y_val, config, num_classes)
     if val is not None and weights is not None:   # weighted validation = balanced accuracy
-        w = np.array([weights[i] for i in range(num_classes)], np.float32)
-        val = val.map(lambda x, y: (x, y, _row_weights(y, w)))
+        val = val.map(transfer.with_sample_weights(weights, num_classes))
     steps = math.ceil(len(x_train) / config.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -283,25 +282,6 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     return FitResult(model, tracker.history, tracker.best_epoch, tracker.best_acc, seconds,
                      len(x_train) * done_epochs / max(tracker.train_seconds, 1e-9), phases,
                      weights)
-
-
-def load_bundle_classes(bundle: str | Path) -> list[str] | None:
-    from .bundle import BundleError, read_card
-
-    try:
-        return list(read_card(bundle)["class_names"])
-    except (BundleError, KeyError):
-        return None
-
-
-def _shifted(progress: Progress, start: float) -> Progress:
-    return lambda f, m: progress(start + (1 - start) * f, m)
-
-
-def _row_weights(y, w):
-    import tensorflow as tf
-
-    return tf.reduce_sum(y * w, axis=-1)
 
 
 class _Tracker:

@@ -36,6 +36,14 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str = "balanced") 
     return {i: float(w[i]) for i in range(num_classes)}
 
 
+def with_sample_weights(weights: dict, num_classes: int):
+    """A tf.data map adding each one-hot row's class weight (weighted accuracy = balanced)."""
+    import tensorflow as tf
+
+    w = tf.constant([weights[i] for i in range(num_classes)], tf.float32)
+    return lambda x, y: (x, y, tf.reduce_sum(y * w, axis=-1))
+
+
 # ---- native resolution -----------------------------------------------------------------------
 def native_input_size(median_side: float | None, model_size: int = 200, minimum: int = 32) -> int:
     """The input size to train at: the model's own size, or, when the data's images are smaller
@@ -121,6 +129,23 @@ def fit_head(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
              + (f", validation accuracy {rec['val_accuracy'] * 100:.1f}%"
                 if "val_accuracy" in rec else ""))
     return rec
+
+
+def bundle_classes(bundle) -> list[str] | None:
+    """The class names of the bundle training starts from (None: none, or unreadable)."""
+    from .bundle import BundleError, read_card
+
+    if not bundle:
+        return None
+    try:
+        return list(read_card(bundle)["class_names"])
+    except (BundleError, KeyError):
+        return None
+
+
+def shifted(progress: Progress, start: float) -> Progress:
+    """Progress of what is left after ``start`` (a fraction) was reported."""
+    return lambda f, m: progress(start + (1 - start) * f, m)
 
 
 def needs_head_first(config, start_class_names: Sequence[str] | None,
