@@ -4,6 +4,9 @@ run in the same process, plus training images/s and the bundle's recorded traini
 
     python benchmarks/bench_model.py [--bundle resources/ssdc-mininet] [--json out.json]
 
+Training img/s is reported at 200x200 and at 128x128 (the native resolution the retraining
+defaults pick for 128x128 images), next to MobileNetV1's in the same run.
+
 Ratios are against MobileNetV1 measured in the same run, so they hold on other machines too.
 """
 from __future__ import annotations
@@ -121,10 +124,17 @@ def main(argv=None) -> int:
     from training.model import build_ssdc_mininet
 
     design = bundle.card.get("training", {}).get("config", {}).get("design", "B")
+    k = len(bundle.class_names)
     res["train_images_per_second"] = {
-        "ssdc_mininet": train_rate(build_ssdc_mininet(design, len(bundle.class_names), size), size),
+        "ssdc_mininet": train_rate(build_ssdc_mininet(design, k, size), size),
+        "ssdc_mininet_200": (train_rate(build_ssdc_mininet(design, k, 200), 200)
+                             if size != 200 else None),
+        "ssdc_mininet_128": train_rate(build_ssdc_mininet(design, k, 128), 128),
         "mobilenetv1_224": train_rate(mobilenet, 224),
     }
+    if res["train_images_per_second"]["ssdc_mininet_200"] is None:
+        res["train_images_per_second"]["ssdc_mininet_200"] = res["train_images_per_second"][
+            "ssdc_mininet"]
     t = bundle.card.get("training", {})
     res["recorded_training"] = {k: t.get(k) for k in ("fit_seconds", "total_seconds",
                                                       "train_images_per_second")}
@@ -136,8 +146,10 @@ def main(argv=None) -> int:
         print(f"{name:<30}{r['batch1']:>15.1f}{r['batch32']:>16.1f}"
               f"{r['batch1'] / ref['batch1']:>13.1f}x /{r['batch32'] / ref['batch32']:>6.1f}x")
     tr = res["train_images_per_second"]
-    print(f"training img/s: SSDC-MiniNet {tr['ssdc_mininet']:.1f}, MobileNetV1 {tr['mobilenetv1_224']:.1f} "
-          f"({tr['ssdc_mininet'] / tr['mobilenetv1_224']:.1f}x)")
+    print(f"training img/s (batch 32): SSDC-MiniNet {tr['ssdc_mininet_200']:.1f} at 200x200, "
+          f"{tr['ssdc_mininet_128']:.1f} at 128x128; MobileNetV1 {tr['mobilenetv1_224']:.1f} "
+          f"at 224x224 ({tr['ssdc_mininet_200'] / tr['mobilenetv1_224']:.1f}x / "
+          f"{tr['ssdc_mininet_128'] / tr['mobilenetv1_224']:.1f}x)")
     rt = res["recorded_training"]
     if rt.get("total_seconds"):
         print(f"bundle's own training: {rt['epochs']} epochs, fit {rt['fit_seconds'] / 60:.1f} min, "

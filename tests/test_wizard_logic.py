@@ -157,9 +157,11 @@ def test_thumbnail(tmp_path):
 
 
 @pytest.mark.slow
-def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsys):
+def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsys, monkeypatch):
     from inspector.library import ModelLibrary
 
+    # one epoch on 16 images need not make a usable model; the refusal has its own tests
+    monkeypatch.setattr(retrain.SplitEvaluation, "problems", property(lambda self: []))
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
     (root / "pits" / "broken.png").write_bytes(b"nope")
     args = ["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
@@ -168,7 +170,7 @@ def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsy
     assert str(root / "pits" / "broken.png") in capsys.readouterr().out
     assert retrain.main(args + ["--leave-out-bad-files", "--activate", "--name", "Plant"]) == 0
     out = capsys.readouterr().out
-    assert "measured 500 training images/s; 1 epochs" in out
+    assert "measured 500 training images/s at 64x64; 1 epochs" in out
     assert "same as: python -m training train" in out and "--init" in out
     assert "saved as plant-v1" in out and "now using plant-v1" in out
     lib = ModelLibrary()
@@ -177,3 +179,53 @@ def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsy
     assert v.card["training"]["config"]["input_size"] == 64
     # nothing left in the temporary folders
     assert not any((lib.root.parent / retrain.WORK_DIR_NAME).iterdir())
+
+
+def test_estimate_arithmetic():
+    """The estimate is fixed costs + reading + head-first + epochs x epoch + testing, by hand."""
+    from dataclasses import replace
+    counts = {"a": 100, "b": 100}                  # 10% held out each: 160 / 20 / 20
+    spi = 0.05
+    c = retrain.suggest_settings(counts, spi, current_bundle="m", current_card=CARD)
+    c = replace(c, epochs=10, val_fraction=0.1, test_fraction=0.1)
+    assert retrain.split_counts(counts, 0.1, 0.1) == (160, 20, 20)
+    epoch = 160 * spi * retrain.AUGMENT_OVERHEAD + 20 * spi * retrain.EVAL_COST
+    head = 180 * spi * retrain.EVAL_COST + retrain.HEAD_SECONDS
+    whole = (retrain.FIXED_SECONDS + 200 * retrain.READ_SECONDS + head + 10 * epoch
+             + 2 * 20 * spi * retrain.EVAL_COST)
+    assert retrain.epoch_seconds(counts, c, spi) == pytest.approx(epoch)
+    assert retrain.head_first_seconds(counts, c, spi) == pytest.approx(head)
+    assert retrain.estimate_seconds(counts, c, spi) == pytest.approx(whole)
+    # no head-first when the classes are kept or training starts from scratch
+    same = replace(c, head_first=False)
+    assert retrain.estimate_seconds(counts, same, spi) == pytest.approx(whole - head)
+    assert retrain.head_first_seconds(counts, replace(c, init_bundle=None), spi) == 0
+    # twice the speed: the epochs take half as long, the fixed costs stay
+    fast = retrain.estimate_seconds(counts, c, spi / 2)
+    assert fast == pytest.approx(whole - (head - retrain.HEAD_SECONDS) / 2 - 10 * epoch / 2
+                                 - 20 * spi * retrain.EVAL_COST)
+
+
+def test_defaults_native_size_class_weights_head_first_patience():
+    c = retrain.suggest_settings(PLANT, 1 / 60, current_bundle="m", current_card=CARD,
+                                 image_side=128)
+    assert c.input_size == 128 and c.head_first and c.class_weighting == "balanced"
+    assert c.patience == max(5, c.epochs // 4)
+    assert retrain.suggest_settings(PLANT, 1 / 60, current_bundle="m", current_card=CARD,
+                                    image_side=257).input_size == 200
+    same = retrain.suggest_settings({n: 50 for n in CARD["class_names"]}, 1 / 60,
+                                    current_bundle="m", current_card=CARD,
+                                    class_names=CARD["class_names"])
+    assert not same.head_first
+    assert retrain.median_side([(128, 128), (200, 100), (300, 400)]) == 128
+
+
+def test_dry_run_trains_at_the_images_own_size(tmp_path, stand_in_bundle, capsys):
+    """48x48 images against a 64x64 model: the speed is measured at 48x48."""
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8, size=48)
+    assert retrain.main(["--data", str(root), "--current", str(stand_in_bundle),
+                         "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "training images/s at 48x48" in out and "--size 48" in out
+    assert "training at 48x48" in out and "new head is fitted first" in out
+    assert "at most (stops early" in out

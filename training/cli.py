@@ -80,6 +80,14 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                         "brightness/contrast jitter")
     g.add_argument("--name", default=d.name)
     g.add_argument("--version", dest="model_version", default=d.version)
+    g.add_argument("--size", type=int, default=d.input_size,
+                   help="input size in pixels (fine-tuning rebuilds the bundle's model at it)")
+    g.add_argument("--class-weighting", choices=("balanced", "none"), default=d.class_weighting,
+                   help="balanced: weigh unequal classes equally (the default)")
+    g.add_argument("--patience", type=int, default=d.patience,
+                   help="stop after this many epochs without a better validation epoch (0: never)")
+    g.add_argument("--no-head-first", action="store_true",
+                   help="with --init and new classes: skip fitting the new head first")
 
 
 def _config(args):
@@ -92,6 +100,8 @@ def _config(args):
               class_names=tuple(c.strip() for c in args.classes.split(",")) if args.classes else None,
               init_bundle=args.init, name=args.name, version=args.model_version,
               rotation_degrees=args.rotation, shift_fraction=args.shift)
+    kw.update(input_size=args.size, class_weighting=args.class_weighting,
+              patience=args.patience, head_first=not args.no_head_first)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)
     return replace(base, **kw)

@@ -61,6 +61,11 @@ class TrainConfig:
     dropout: float = 0.0
     class_names: tuple[str, ...] | None = None
     init_bundle: str | None = None  # fine-tune from this bundle
+    # unequal classes: "balanced" weighs each class's loss by n / (classes * n_c), and the best
+    # epoch is chosen by balanced validation accuracy (training.transfer.class_weights); "none"
+    class_weighting: str = "balanced"
+    head_first: bool = True  # a new head is first fitted on frozen features (training.transfer)
+    patience: int = 0  # stop after this many epochs without a better validation epoch (0: never)
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"
 
@@ -83,6 +88,8 @@ class FitResult:
     best_val_accuracy: float
     seconds: float
     images_per_second: float
+    phases: list = field(default_factory=list)   # head-first and fine-tuning records
+    class_weights: dict | None = None
 
 
 @dataclass
@@ -216,10 +223,10 @@ def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
 
     if config.init_bundle:
         start = load_bundle(config.init_bundle)
-        if start.input_size != config.input_size:
-            raise ValueError(f"{config.init_bundle}: input size {start.input_size} differs from "
-                             f"{config.input_size}")
         model = start.model
+        if start.input_size != config.input_size:   # native resolution: fully convolutional
+            from .transfer import resized_model
+            model = resized_model(model, config.input_size)
         if list(start.class_names) != list(class_names):
             model = replace_head(model, len(class_names))
         return model
@@ -235,26 +242,46 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     Raises TrainingCancelled if ``should_stop()``."""
     import keras
 
+    from . import transfer
+
     set_seed(config.seed)
     num_classes = len(class_names)
+    weights = transfer.class_weights(y_train, num_classes, config.class_weighting)
+    phases: list[dict] = []
     if model is None:
         model = build_initial_model(config, class_names)
+        if transfer.needs_head_first(config, transfer.bundle_classes(config.init_bundle),
+                                     class_names):
+            phases.append(transfer.fit_head(
+                model, x_train, y_train, x_val, y_val, num_classes, weights=weights,
+                seed=config.seed, progress=lambda f, m: progress(0.03 * f, m),
+                should_stop=should_stop))
+            progress = transfer.shifted(progress, 0.03)
     train, val = _datasets(x_train, y_train, x_val, y_val, config, num_classes)
+    if val is not None and weights is not None:   # weighted validation = balanced accuracy
+        val = val.map(transfer.with_sample_weights(weights, num_classes))
     steps = math.ceil(len(x_train) / config.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], weighted_metrics=["accuracy"] if weights else None)
     tracker = _Tracker(config, steps, progress, should_stop, on_epoch, has_val=val is not None)
     start = time.perf_counter()
-    model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, callbacks=[tracker])
+    model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, callbacks=[tracker],
+              class_weight=weights)
     seconds = time.perf_counter() - start
     if should_stop():
         raise TrainingCancelled("training cancelled; nothing was written")
     if tracker.best_weights is not None:
         model.set_weights(tracker.best_weights)
     done_epochs = max(1, len(tracker.history))
+    phases.append({"phase": "all" if not phases else "fine-tune all layers",
+                   "epochs_planned": config.epochs, "epochs_run": len(tracker.history),
+                   "stopped_early": len(tracker.history) < config.epochs,
+                   "patience": config.patience, "best_epoch": tracker.best_epoch,
+                   "seconds": round(seconds, 1)})
     return FitResult(model, tracker.history, tracker.best_epoch, tracker.best_acc, seconds,
-                     len(x_train) * done_epochs / max(tracker.train_seconds, 1e-9))
+                     len(x_train) * done_epochs / max(tracker.train_seconds, 1e-9), phases,
+                     weights)
 
 
 class _Tracker:
@@ -301,15 +328,20 @@ class _Tracker:
                 for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
                     if k in logs:
                         rec[k] = float(logs[k])
+                if "val_weighted_accuracy" in logs:   # class weights: balanced accuracy
+                    rec["val_balanced_accuracy"] = float(logs["val_weighted_accuracy"])
                 lr = self.model.optimizer.learning_rate
                 rec["learning_rate"] = float(np.asarray(lr))
-                acc = rec.get("val_accuracy", rec.get("accuracy", 0.0))
+                acc = rec.get("val_balanced_accuracy",
+                              rec.get("val_accuracy", rec.get("accuracy", 0.0)))
                 loss = rec.get("val_loss", rec.get("loss", math.inf))
                 if acc > self.best_acc or (acc == self.best_acc and loss < self.best_loss):
                     self.best_acc, self.best_loss, self.best_epoch = acc, loss, epoch + 1
                     self.best_weights = self.model.get_weights()
                 rec["best_epoch"] = self.best_epoch
                 self.history.append(rec)
+                if self.config.patience and epoch + 1 - self.best_epoch >= self.config.patience:
+                    self.model.stop_training = True   # early stopping; best weights are kept
                 elapsed = time.perf_counter() - self._t0
                 left = elapsed / (epoch + 1) * (self.config.epochs - epoch - 1)
                 rec["seconds_left"] = round(left, 1)
@@ -335,7 +367,8 @@ def evaluate_arrays(predictor, images: np.ndarray, labels: np.ndarray, class_nam
 
 
 def history_csv(history: list[dict]) -> str:
-    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy",
+            "learning_rate", "seconds"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
     w.writeheader()
@@ -406,6 +439,9 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
             "config": cfg.describe(),
             "camera_augment": _camera_augment_card(cfg),
             "lr_grid": grid_results if len(grid) > 1 else None,
+            "phases": res.phases,
+            "class_weights": ({names[i]: round(w, 4) for i, w in res.class_weights.items()}
+                              if res.class_weights else None),
             "split": {"train": int(len(p.train_idx)), "validation": int(len(p.val_idx)),
                       "test": int(len(p.test_idx))},
             "fit_seconds": round(res.seconds, 1),

@@ -12,8 +12,10 @@ from .data import (Progress, ShouldStop, count_samples, gather_samples, never, q
                    sample_digests, stage_dataset, training_data, training_folder)
 from .workdirs import LOCK_NAME, WORK_DIR_NAME, clean_stale_work_dirs, remove_work_dir, work_dir
 from .defaults import (AUGMENT_OVERHEAD, DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_SECONDS,
-                       GUESS_IMAGES_PER_S, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS, epoch_seconds,
+                       GUESS_IMAGES_PER_S, HEAD_SECONDS, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS,
+                       epoch_seconds, head_first_seconds, median_side,
                        estimate_seconds, guess_seconds_per_image, measure_seconds_per_image,
                        split_counts, suggest_settings)
-from .evaluation import Misclassified, SplitEvaluation, evaluate_split, thumbnail
+from .evaluation import (RECALL_RATIO, Misclassified, SplitEvaluation, evaluate_split,
+                         format_recalls, min_macro_f1, thumbnail, usefulness_problems)
 from .cli import main

@@ -11,8 +11,10 @@ from training.train import TrainConfig
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
 from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
-                       measure_seconds_per_image, suggest_settings)
-from .evaluation import evaluate_split
+                       measure_seconds_per_image, median_side, suggest_settings)
+from .evaluation import evaluate_split, format_recalls
+
+NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
 from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
 
 
@@ -30,6 +32,10 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
         parts.append(f"--design {c.design}")
     if not c.augment:
         parts.append("--no-augment")
+    parts.append(f"--size {c.input_size} --class-weighting {c.class_weighting} "
+                 f"--patience {c.patience}")
+    if not c.head_first:
+        parts.append("--no-head-first")
     return " ".join(parts)
 
 
@@ -73,8 +79,11 @@ def main(argv=None) -> int:
     p.add_argument("--name", help="model name for the library version (default: the current "
                                   "model's)")
     p.add_argument("--activate", action="store_true",
-                   help="use the new model from now on if it is at least as good as the current "
-                        "one on the same held-out images (or the classes are new)")
+                   help="use the new model from now on if it is usable (macro F1 above chance, no "
+                        "class recalled less than half as often as the median class) and at "
+                        "least as good as the current one on the same held-out images (or the "
+                        f"classes are new); an unusable model exits with status "
+                        f"{NOT_USABLE_STATUS}")
     args = p.parse_args(argv)
     library = ModelLibrary()
     progress = ConsoleProgress()
@@ -111,16 +120,19 @@ def main(argv=None) -> int:
         counts = count_samples(usable)
         names = report.training_class_names()
         scratch = args.scratch or card is None
-        base = suggest_settings(counts, guess_seconds_per_image(input_size), current_bundle=current, current_card=card,
-                                class_names=names, from_scratch=scratch)
+        side = median_side(report)
+        base = suggest_settings(counts, guess_seconds_per_image(input_size), current_bundle=current,
+                                current_card=card, class_names=names, from_scratch=scratch,
+                                image_side=side)
         if args.rate:
             spi = 1 / args.rate
         else:
-            progress(0.0, "measuring the training speed of this PC")
+            progress(0.0, f"measuring the training speed of this PC at "
+                          f"{base.input_size}x{base.input_size}")
             spi = measure_seconds_per_image(replace(base, batch_size=16), names)
         config = suggest_settings(counts, spi, current_bundle=current, current_card=card,
                                   class_names=names, from_scratch=scratch,
-                                  budget_seconds=args.budget_min * 60)
+                                  budget_seconds=args.budget_min * 60, image_side=side)
         if args.epochs:
             config = replace(config, epochs=args.epochs)
         if args.seed is not None:
@@ -128,8 +140,23 @@ def main(argv=None) -> int:
         config = replace(config, name=args.name or config.name,
                          version=time.strftime("%Y.%m.%d-%H%M"))
         est = estimate_seconds(counts, config, spi)
-        print(f"measured {1 / spi:.0f} training images/s; {config.epochs} epochs, estimated "
-              f"{est / 60:.1f} min; starting from {config.init_bundle or 'scratch'}")
+        print(f"measured {1 / spi:.0f} training images/s at {config.input_size}x"
+              f"{config.input_size}; {config.epochs} epochs, estimated {est / 60:.1f} min"
+              + (f" at most (stops early after {config.patience} epochs without a better "
+                 f"validation score)" if config.patience else "")
+              + f"; starting from {config.init_bundle or 'scratch'}")
+        notes = []
+        if side is not None and config.input_size < input_size:
+            notes.append(f"the images are small (median side {side:.0f} px): training at "
+                         f"{config.input_size}x{config.input_size}")
+        if config.head_first and config.init_bundle and card and \
+                list(card.get("class_names", [])) != list(names):
+            notes.append("new classes: the new head is fitted first on frozen features")
+        if config.class_weighting == "balanced" and counts and \
+                max(counts.values()) > 1.5 * min(counts.values()):
+            notes.append("unequal classes: balanced class weights")
+        if notes:
+            print("; ".join(notes))
         folder = training_folder(report, args.data, [], sorted(exclude))
         print("same as: " + _config_command(folder or "STAGED_FOLDER", "OUT", config))
         if args.dry_run:
@@ -142,17 +169,29 @@ def main(argv=None) -> int:
         result = train(folder, out, config, progress,
                        notes=f"retrained with python -m inspector.retrain from "
                              f"{', '.join(args.data)}")
-        print(result.pop("_test_report_text", "no test split"))
+        report_text = result.pop("_test_report_text", "no test split")
         ev = evaluate_split(out, folder, current if card else None, origin)
+        print("new model: " + format_recalls(ev.report))
+        print(report_text)
         if ev.current_report is not None:
             print(f"current model on the same {ev.current_report['count']} images: "
-                  f"{ev.current_report['accuracy'] * 100:.2f}%  (new: "
-                  f"{ev.report['accuracy'] * 100:.2f}%)")
+                  + format_recalls(ev.current_report))
         elif ev.note:
             print(f"note: {ev.note}")
+        problems = ev.problems
         path = library.add(out, name=config.name, move=True)
-        print(f"saved as {path.name} in {path.parent}")
+        print(f"saved as {path.name} in {path.parent} (not in use; "
+              f"python -m inspector.library activate {path.name} uses it)")
+        if problems:
+            print("WARNING: the new model is not usable: " + "; ".join(problems)
+                  + ". Do not use it; more images of the weak classes, or a longer budget, "
+                    "may help.")
         if args.activate:
+            if problems:
+                print(f"error: --activate refused: {path.name} is not usable ("
+                      + "; ".join(problems) + "); the current model stays in use",
+                      file=sys.stderr)
+                return NOT_USABLE_STATUS
             if ev.better:
                 library.activate(path.name)
                 print(f"now using {path.name}")

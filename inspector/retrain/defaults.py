@@ -19,10 +19,16 @@ from .data import ShouldStop, never
 DEFAULT_BUDGET_SECONDS = 15 * 60   # the default epochs fit this much training on this machine
 MIN_EPOCHS = 8
 MAX_EPOCHS = 60
-AUGMENT_OVERHEAD = 1.3             # fit() with augmentation vs. the bare train steps measured
+# Calibrated on this 2-core PC (idle; python -m inspector.retrain --data magnetic-tile
+# --epochs 2, 1,344 images at 200x200: measured 38 img/s at batch 16, epochs of 55 and 85 s,
+# head-first 25.7 s, 24 s outside fit and head-first, 29 s of fit outside the epochs): one
+# calibration run, not yet checked on another
+AUGMENT_OVERHEAD = 2.4             # fit() with numpy augmentation vs. the bare train steps measured
 EVAL_COST = 0.35                   # an inference costs about this fraction of a training step
 READ_SECONDS = 0.004               # reading and resizing one image
-FIXED_SECONDS = 25.0               # loading the model, tracing the first epoch, writing the bundle
+FIXED_SECONDS = 45.0               # starting, measuring, loading the model, tracing the first
+                                   # epoch, writing the bundle, adding it to the library
+HEAD_SECONDS = 12.0                # head-first: fitting the new classifier on cached features
 
 GUESS_IMAGES_PER_S = 70.0          # training images/s at 200x200 on a 2-core CPU, before measuring
 
@@ -47,6 +53,25 @@ def split_counts(counts: Mapping[str, int], val_fraction: float,
     return tr, va, te
 
 
+def median_side(sizes) -> float | None:
+    """The median of the images' shorter sides, from (width, height) pairs or a data check's
+    ``Report`` (its ``info``); None when there are none."""
+    if hasattr(sizes, "info"):
+        sizes = [(i.width, i.height) for i in sizes.info.values()]
+    sides = [min(w, h) for w, h in sizes]
+    return float(np.median(sides)) if sides else None
+
+
+def head_first_seconds(counts: Mapping[str, int], config: TrainConfig,
+                       seconds_per_image: float) -> float:
+    """Head-first (a new head when fine-tuning): one inference over the training and validation
+    images for their features, then seconds of fitting the classifier on them."""
+    if not (config.init_bundle and config.head_first):
+        return 0.0
+    tr, va, _ = split_counts(counts, config.val_fraction, config.test_fraction)
+    return (tr + va) * seconds_per_image * EVAL_COST + HEAD_SECONDS
+
+
 def epoch_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_image: float) -> float:
     tr, va, _ = split_counts(counts, config.val_fraction, config.test_fraction)
     aug = AUGMENT_OVERHEAD if config.augment else 1.0
@@ -55,12 +80,16 @@ def epoch_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_im
 
 def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
                      seconds_per_image: float) -> float:
-    """Wall-clock seconds for ``train()`` with ``config`` on a data set with these class counts,
-    given the measured training time per image (at the config's input size)."""
+    """Wall-clock seconds for the whole retraining (checks, measuring, ``train()`` with
+    ``config`` on a data set with these class counts, evaluation, saving), given the measured
+    training time per image (at the config's input size). With early stopping
+    (``config.patience``) this is an upper bound: all ``config.epochs`` are counted.
+    Head-first is counted only when the classes differ from the start model's; callers that
+    cannot tell (no class names) count it whenever ``init_bundle`` is set."""
     n = sum(counts.values())
     _, _, te = split_counts(counts, config.val_fraction, config.test_fraction)
-    return (FIXED_SECONDS + n * READ_SECONDS + config.epochs * epoch_seconds(counts, config,
-                                                                              seconds_per_image)
+    return (FIXED_SECONDS + n * READ_SECONDS + head_first_seconds(counts, config, seconds_per_image)
+            + config.epochs * epoch_seconds(counts, config, seconds_per_image)
             + 2 * te * seconds_per_image * EVAL_COST)
 
 
@@ -69,11 +98,18 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
                      current_card: Mapping | None = None,
                      class_names: Sequence[str] | None = None,
                      from_scratch: bool = False,
-                     budget_seconds: float = DEFAULT_BUDGET_SECONDS) -> TrainConfig:
+                     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+                     image_side: float | None = None) -> TrainConfig:
     """Settings that work on a new data set without tuning: start from the current model (its
     input size; a new classifier head when the classes differ), the project's recipe, a larger
     held-out split for small data sets, and as many epochs as fit ``budget_seconds`` on this
-    machine (between MIN_EPOCHS and MAX_EPOCHS)."""
+    machine (between MIN_EPOCHS and MAX_EPOCHS). Images smaller than the model's input
+    (``image_side``: median shorter side, ``median_side``) are trained at their own size rounded
+    down to a multiple of 8. Unequal classes get balanced class weights; a new head is fitted
+    first on frozen features; training stops early after ``patience`` epochs without a better
+    validation epoch (a quarter of the epochs, at least 5)."""
+    from training.transfer import native_input_size
+
     card = dict(current_card or {})
     if current_bundle is not None and not card:
         from training.bundle import BundleError, read_card
@@ -81,7 +117,7 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
             card = read_card(current_bundle)
         except BundleError:
             card = {}
-    input_size = int(card.get("input_size", 200))
+    input_size = native_input_size(image_side, int(card.get("input_size", 200)))
     names = tuple(class_names) if class_names else tuple(sorted(counts))
     model_classes = card.get("class_names")
     fine_tune = not from_scratch and current_bundle is not None and bool(card)
@@ -103,14 +139,18 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
         test_fraction=held_out,
         batch_size=32 if n * (1 - 2 * held_out) >= 256 else 16,
         name=str(card.get("name") or base.name) if fine_tune else base.name,
+        class_weighting="balanced",
+        head_first=True,
         epochs=1,
     )
+    if not (fine_tune and not same):
+        config = replace(config, head_first=False)
     per_epoch = max(epoch_seconds(counts, config, seconds_per_image), 1e-6)
     spare = budget_seconds - (estimate_seconds(counts, config, seconds_per_image) - per_epoch)
     lo = MIN_EPOCHS if fine_tune else 2 * MIN_EPOCHS
     hi = MAX_EPOCHS if fine_tune else 2 * MAX_EPOCHS
     epochs = int(min(hi, max(lo, math.floor(spare / per_epoch))))
-    return replace(config, epochs=epochs)
+    return replace(config, epochs=epochs, patience=max(5, epochs // 4))
 
 
 def measure_seconds_per_image(config: TrainConfig, class_names: Sequence[str], steps: int = 3,

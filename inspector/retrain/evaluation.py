@@ -13,6 +13,52 @@ from training.cancel import Cancelled
 from .data import Progress, ShouldStop, never, quiet
 
 
+# ---- is the model worth using? ---------------------------------------------------------------
+RECALL_RATIO = 0.5    # a class recalled less than half as often as the median class is "lost"
+
+
+def min_macro_f1(num_classes: int) -> float:
+    """The macro F1 below which a model is no better than a guess: 2 / classes (twice the macro
+    F1 of a uniform random guess), at most 0.5. A constant guess of the largest class scores
+    below it on any split: its macro F1 is at most 2p / ((1 + p) * classes) < 1 / classes."""
+    return min(0.5, 2.0 / max(1, num_classes))
+
+
+def usefulness_problems(report: Mapping) -> list[str]:
+    """Why a model must not be offered for use, from its report on held-out images (empty when
+    it is usable). The rule: macro F1 below ``min_macro_f1(classes)`` (near chance), or a class
+    with test images whose recall is below ``RECALL_RATIO`` times the median class recall (0% of
+    a class is always below it unless the median is 0% too, which the macro F1 rule catches)."""
+    names = list(report.get("class_names") or report.get("per_class", {}))
+    per = report.get("per_class", {})
+    recalls = {n: float(per[n]["recall"]) for n in names
+               if n in per and int(per[n].get("support", 0)) > 0}
+    if not recalls or not report.get("count"):
+        return ["no held-out images to judge it on"]
+    problems = []
+    f1, floor = float(report.get("macro_f1", 0.0)), min_macro_f1(len(names))
+    if f1 < floor:
+        problems.append(f"macro F1 {f1 * 100:.1f}% is near chance (below {floor * 100:.0f}% for "
+                        f"{len(names)} classes)")
+    median = float(np.median(list(recalls.values())))
+    lost = [n for n, r in recalls.items() if r < RECALL_RATIO * median or (r == 0 and median == 0)]
+    if lost:
+        problems.append("it rarely finds " + ", ".join(
+            f"{n} (recall {recalls[n] * 100:.0f}%)" for n in lost)
+            + f"; the median class recall is {median * 100:.0f}%")
+    return problems
+
+
+def format_recalls(report: Mapping) -> str:
+    """Macro F1 first, then each class's recall: the figures that show a lopsided model."""
+    per = report.get("per_class", {})
+    parts = [f"{n} {per[n]['recall'] * 100:.0f}%" for n in report.get("class_names", per)
+             if n in per]
+    return (f"macro F1 {report.get('macro_f1', 0) * 100:.1f}%; recall per class: "
+            + ", ".join(parts) + f"; accuracy {report.get('accuracy', 0) * 100:.1f}% on "
+            f"{report.get('count', 0)} held-out images")
+
+
 # ---- evaluation ------------------------------------------------------------------------------
 @dataclass
 class Misclassified:
@@ -36,9 +82,21 @@ class SplitEvaluation:
         return self.current_report is not None
 
     @property
+    def problems(self) -> list[str]:
+        """Why the new model is not usable (``usefulness_problems``); empty when it is."""
+        return usefulness_problems(self.report)
+
+    @property
+    def usable(self) -> bool:
+        return not self.problems
+
+    @property
     def better(self) -> bool:
-        """Whether the new model should be put into use: at least as accurate as the current one
-        on the same images, or (new classes) the current one cannot classify them at all."""
+        """Whether the new model should be put into use: usable (not near chance, no class lost)
+        and at least as accurate as the current one on the same images,
+        or (new classes) the current one cannot classify them at all."""
+        if not self.usable:
+            return False
         if self.current_report is None:
             return self.report["count"] > 0
         return self.report["accuracy"] >= self.current_report["accuracy"]

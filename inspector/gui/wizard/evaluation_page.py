@@ -108,12 +108,21 @@ class EvaluationPage(QWizardPage):
     def _show(self, ev: retrain.SplitEvaluation) -> None:
         rep, cur = ev.report, ev.current_report
         names = rep["class_names"]
-        text = (f"<b>New model: {rep['accuracy'] * 100:.1f}%</b> correct on {rep['count']:,} "
-                f"held-out images (macro F1 {rep['macro_f1'] * 100:.1f}%).")
+        recalls = rep["per_class"]
+        weakest = min(names, key=lambda n: (recalls[n]["support"] == 0, recalls[n]["recall"]))
+        text = (f"<b>New model: macro F1 {rep['macro_f1'] * 100:.1f}%</b>, lowest class recall "
+                f"<b>{recalls[weakest]['recall'] * 100:.0f}%</b> ({weakest}); "
+                f"{rep['accuracy'] * 100:.1f}% correct on {rep['count']:,} held-out images.")
         if cur is not None:
-            text += (f" Current model ({self.wiz.current_title}): "
-                     f"<b>{cur['accuracy'] * 100:.1f}%</b> on the same images.")
-        if ev.better:
+            text += (f" Current model ({self.wiz.current_title}): macro F1 "
+                     f"<b>{cur['macro_f1'] * 100:.1f}%</b>, "
+                     f"{cur['accuracy'] * 100:.1f}% on the same images.")
+        problems = ev.problems
+        if problems:
+            verdict = ("<span style='color:#c62828'><b>Do not use this model:</b> "
+                       + "; ".join(problems) + ". Add images of the weak classes or train "
+                       "longer; it will not be offered for use.</span>")
+        elif ev.better:
             verdict = ("<span style='color:#2e7d32'>The new model is better.</span>"
                        if cur is not None else
                        "<span style='color:#2e7d32'>The current model cannot classify these "
@@ -131,18 +140,18 @@ class EvaluationPage(QWizardPage):
                      "figures.</i>")
         self.headline.setText(text)
 
-        cols = ["Class", "Precision", "Recall", "Images"]
+        cols = ["Class", "Recall", "Precision", "Images"]
         if cur is not None:
-            cols[3:3] = ["Current P", "Current R"]
+            cols[3:3] = ["Current R", "Current P"]
         self.per_class.setColumnCount(len(cols))
         self.per_class.setHorizontalHeaderLabels(cols)
         self.per_class.setRowCount(len(names))
         for r, name in enumerate(names):
             pc = rep["per_class"][name]
-            vals = [name, pct(pc["precision"]), pct(pc["recall"])]
+            vals = [name, pct(pc["recall"]), pct(pc["precision"])]
             if cur is not None:
                 cc = cur["per_class"][name]
-                vals += [pct(cc["precision"]), pct(cc["recall"])]
+                vals += [pct(cc["recall"]), pct(cc["precision"])]
             vals.append(str(pc["support"]))
             for c, v in enumerate(vals):
                 item = QTableWidgetItem(v)

@@ -50,21 +50,28 @@ class FinishPage(QWizardPage):
         w = self.wiz
         card = ModelCard.of(w.card)
         test = card.metrics("test")
-        better = w.evaluation.better if w.evaluation is not None else True
+        ev = w.evaluation
+        problems = ev.problems if ev is not None else []
+        better = ev.better if ev is not None else True
         self.name.setText(card.data.get("name", "SSDC-MiniNet"))
         self.summary.setText(
             f"<b>{card.name}</b>, {len(card.class_names)} classes "
             f"({', '.join(card.class_names[:8])}), test accuracy "
             f"<b>{pct(test.get('accuracy'))}</b>"
-            + ("" if better else " - <span style='color:#c62828'>not better than the current "
-                                 "model</span>") + ".")
-        ev = w.evaluation
+            + ("" if better or problems else " - <span style='color:#c62828'>not better than "
+                                              "the current model</span>") + ".")
+        if problems:
+            self.summary.setText(self.summary.text() + (
+                "<br><span style='color:#c62828'><b>Not usable:</b> " + "; ".join(problems)
+                + ". It can be saved to look at, but not put into use.</span>"))
         if ev is not None and ev.current_report is not None:
             self.summary.setText(self.summary.text() + (
                 f"<br>The current model ({w.current_title}) got "
                 f"{ev.current_report['accuracy'] * 100:.1f}% on the same "
                 f"{ev.current_report['count']} images."))
         (self.use_now if better else self.later).setChecked(True)
+        self.use_now.setEnabled(not problems)
+        self.use_now.setToolTip("Not offered: " + "; ".join(problems) if problems else "")
         self._update_target()
 
     def _update_target(self) -> None:
@@ -75,7 +82,8 @@ class FinishPage(QWizardPage):
         if self.wiz.saved_path is not None:
             return True
         try:
-            self.wiz.commit(self.name.text().strip() or "model", self.use_now.isChecked())
+            self.wiz.commit(self.name.text().strip() or "model",
+                            self.use_now.isChecked() and self.use_now.isEnabled())
         except (BundleError, OSError) as exc:
             QMessageBox.critical(self, "Saving the model failed", str(exc))
             return False

@@ -141,7 +141,8 @@ class SettingsPage(QWizardPage):
         return retrain.suggest_settings(
             w.counts(), spi, current_bundle=w.current_bundle if w.current_card else None,
             current_card=w.current_card, class_names=w.class_names(),
-            from_scratch=self.from_scratch.isChecked() or not w.current_card)
+            from_scratch=self.from_scratch.isChecked() or not w.current_card,
+            image_side=retrain.median_side(w.report) if w.report else None)
 
     def initializePage(self) -> None:
         w = self.wiz
@@ -204,7 +205,7 @@ class SettingsPage(QWizardPage):
             contrast=self.contrast.value(), flips=self.flips.isChecked(),
             dropout=self.dropout.value() if scratch else 0.0, seed=self.seed.value(),
             name=self.name.text().strip() or "SSDC-MiniNet",
-            input_size=w.input_size, class_names=w.class_names(),
+            input_size=self._base.input_size, class_names=w.class_names(),
             version=time.strftime("%Y.%m.%d-%H%M"))
 
     def _start_changed(self) -> None:
@@ -235,10 +236,14 @@ class SettingsPage(QWizardPage):
                                   "<i>(measuring the speed of this PC…)</i>")
         else:
             secs = retrain.estimate_seconds(counts, c, spi)
+            bound = (f" at most: training stops early when {c.patience} epochs in a row bring "
+                     f"no better validation score" if c.patience else "")
             self.estimate.setText(
-                f"{split}.<br><b>Estimated time on this PC: {about_time(secs)}</b> "
+                f"{split}.<br><b>Estimated time on this PC: {about_time(secs)}</b>{bound} "
                 f"(measured {1 / spi:.0f} training images per second at "
-                f"{c.input_size}x{c.input_size}).")
+                f"{c.input_size}x{c.input_size}"
+                + (f", the images' own size; the current model takes {w.input_size}x"
+                   f"{w.input_size}" if c.input_size != w.input_size else "") + ").")
         self.completeChanged.emit()
 
     def _measure(self) -> None:

@@ -1,0 +1,142 @@
+"""The rule that keeps a useless model from being offered: stand-in reports, the CLI's refusal
+and the wizard's evaluation and finish pages."""
+import numpy as np
+import pytest
+
+from inspector import retrain
+from training.metrics import classification_report
+
+NAMES = ["blowhole", "break", "crack", "fray", "free", "uneven"]
+
+
+def report(true, pred, names=NAMES):
+    return classification_report(np.asarray(true), np.asarray(pred), names)
+
+
+def magnetic_tile_like(pred_fn):
+    """A held-out split shaped like magnetic-tile: 95 'free', 3-12 of each defect."""
+    counts = [12, 9, 6, 3, 95, 10]
+    true = np.concatenate([np.full(n, i) for i, n in enumerate(counts)])
+    return report(true, pred_fn(true))
+
+
+def test_constant_guess_is_refused():
+    rep = magnetic_tile_like(lambda t: np.full(len(t), NAMES.index("free")))
+    assert rep["accuracy"] > 0.7   # accuracy alone looks fine
+    problems = retrain.usefulness_problems(rep)
+    assert any("near chance" in p for p in problems)
+    assert any("rarely finds" in p and "fray (recall 0%)" in p for p in problems)
+
+
+def test_one_lost_class_is_refused_and_a_good_model_is_not():
+    def lose_fray(t):
+        p = t.copy()
+        p[t == NAMES.index("fray")] = NAMES.index("free")
+        return p
+    rep = magnetic_tile_like(lose_fray)
+    assert rep["macro_f1"] > retrain.min_macro_f1(6)   # macro F1 alone would pass
+    [problem] = retrain.usefulness_problems(rep)
+    assert "fray (recall 0%)" in problem and "median class recall is 100%" in problem
+
+    def mostly_right(t):
+        p = t.copy()
+        p[np.flatnonzero(t == 0)[:3]] = NAMES.index("free")   # blowhole recall 75%
+        return p
+    assert retrain.usefulness_problems(magnetic_tile_like(mostly_right)) == []
+
+
+def test_rule_thresholds():
+    assert retrain.min_macro_f1(2) == 0.5 and retrain.min_macro_f1(6) == pytest.approx(1 / 3)
+    assert retrain.RECALL_RATIO == 0.5
+    # recall 40% against a median of 90%: lost; 50% against 90%: kept
+    names = ["a", "b", "c"]
+    t = np.repeat([0, 1, 2], 10)
+    p = t.copy()
+    p[:6] = 1
+    assert retrain.usefulness_problems(report(t, p, names))
+    p = t.copy()
+    p[:5] = 1
+    p[10] = 2
+    p[20] = 0
+    assert retrain.usefulness_problems(report(t, p, names)) == []
+    assert retrain.usefulness_problems(report([], [], names)) == ["no held-out images to judge it on"]
+
+
+def test_split_evaluation_usable_and_better():
+    bad = magnetic_tile_like(lambda t: np.full(len(t), 4))
+    good = magnetic_tile_like(lambda t: t)
+    assert not retrain.SplitEvaluation(bad, None).better
+    assert not retrain.SplitEvaluation(bad, None).usable
+    assert retrain.SplitEvaluation(good, None).better
+    assert retrain.SplitEvaluation(good, bad).better
+    assert not retrain.SplitEvaluation(bad, good).better
+    text = retrain.format_recalls(bad)
+    assert text.startswith("macro F1 ") and "fray 0%" in text and "free 100%" in text
+
+
+def test_command_line_refuses_to_activate_a_useless_model(tmp_path, stand_in_bundle, capsys,
+                                                          monkeypatch):
+    """--activate with an unusable model: saved (and said so), not activated, exit status 3."""
+    from synth import make_dataset
+    from inspector.library import ModelLibrary
+    import inspector.retrain.cli as cli
+
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
+    bad = report([0, 0, 1, 1], [0, 0, 0, 0], ["pits", "scale"])
+
+    def fake_train(folder, out, config, *a, **k):
+        out.mkdir(parents=True)
+        (out / "model_card.json").write_text("{}")
+        return {}
+
+    class FakeEv:
+        report, current_report, note, better = bad, None, "", False
+        problems = retrain.usefulness_problems(bad)
+
+    added = []
+
+    def fake_add(self, out, name, move):
+        added.append(name)
+        return tmp_path / "lib" / "plant-v1"
+
+    monkeypatch.setattr("training.train.train", fake_train)
+    monkeypatch.setattr(cli, "evaluate_split", lambda *a, **k: FakeEv())
+    monkeypatch.setattr(ModelLibrary, "add", fake_add)
+    monkeypatch.setattr(ModelLibrary, "activate", lambda self, name: pytest.fail("activated"))
+    status = retrain.main(["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
+                           "--rate", "500", "--activate", "--name", "Plant"])
+    out, err = capsys.readouterr()
+    assert status == cli.NOT_USABLE_STATUS == 3
+    assert added == ["Plant"] and "saved as plant-v1" in out
+    assert out.index("new model: macro F1") < out.index("saved as")
+    assert "WARNING: the new model is not usable" in out
+    assert "--activate refused" in err and "scale (recall 0%)" in err
+
+
+def test_wizard_does_not_offer_a_useless_model(qtbot):
+    from types import SimpleNamespace
+
+    from inspector.gui.wizard.evaluation_page import EvaluationPage
+    from inspector.gui.wizard.finish_page import FinishPage
+    from inspector.library import ModelLibrary
+
+    bad = magnetic_tile_like(lambda t: np.full(len(t), 4))
+    good = magnetic_tile_like(lambda t: t)
+    card = {"name": "Tiles", "class_names": NAMES, "input_size": 200,
+            "metrics": {"test": {"accuracy": bad["accuracy"]}}}
+    for rep, usable in ((bad, False), (good, True)):
+        wiz = SimpleNamespace(card=card, evaluation=retrain.SplitEvaluation(rep, None),
+                              library=ModelLibrary(), current_title="bundled", folders=["d"])
+        ev_page = EvaluationPage(wiz)
+        qtbot.addWidget(ev_page)
+        ev_page._show(wiz.evaluation)
+        text = ev_page.headline.text()
+        assert text.index("macro F1") < text.index("correct on")
+        assert ("Do not use this model" in text) is not usable
+        assert ev_page.per_class.horizontalHeaderItem(1).text() == "Recall"
+        page = FinishPage(wiz)
+        qtbot.addWidget(page)
+        page.initializePage()
+        assert page.use_now.isEnabled() is usable
+        assert page.use_now.isChecked() is usable and page.later.isChecked() is not usable
+        assert ("Not usable" in page.summary.text()) is not usable

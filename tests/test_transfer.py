@@ -1,0 +1,112 @@
+"""The transfer recipe: class weights, native resolution, head-first then fine-tuning with early
+stopping (both phases in the card), and cancelling in each phase."""
+import json
+
+import numpy as np
+import pytest
+
+from synth import make_dataset
+from training import transfer
+from training.train import TrainConfig, TrainingCancelled, train
+
+
+def test_class_weights_only_for_unequal_classes():
+    assert transfer.class_weights(np.repeat([0, 1, 2], 10), 3) is None
+    w = transfer.class_weights(np.r_[np.zeros(90, int), np.ones(10, int)], 2)
+    assert w[0] == pytest.approx(100 / 180) and w[1] == pytest.approx(5.0)
+    # each class weighs the same in total
+    assert 90 * w[0] == pytest.approx(10 * w[1])
+    assert transfer.class_weights(np.r_[np.zeros(90, int), np.ones(10, int)], 2, "none") is None
+    with pytest.raises(ValueError):
+        transfer.class_weights(np.zeros(3, int), 2, "sqrt")
+
+
+def test_native_input_size():
+    assert transfer.native_input_size(None) == 200
+    assert transfer.native_input_size(257) == 200      # magnetic-tile: larger, keep 200
+    assert transfer.native_input_size(128) == 128      # NEU-like strips of 128x128
+    assert transfer.native_input_size(100) == 96       # down to a multiple of 8
+    assert transfer.native_input_size(20) == 32        # never below 32
+
+
+def test_resized_model_keeps_weights(stand_in_bundle):
+    from training.bundle import load_bundle
+
+    b = load_bundle(stand_in_bundle)
+    small = transfer.resized_model(b.model, 48)
+    assert small.input_shape == (None, 48, 48, 3)
+    assert all(np.array_equal(a, c) for a, c in zip(small.get_weights(), b.model.get_weights()))
+    x = np.random.default_rng(0).integers(0, 255, (2, 48, 48, 3)).astype(np.float32)
+    assert small.predict(x, verbose=0).shape == (2, 6)
+
+
+def config_for(bundle, **kw):
+    base = dict(epochs=3, batch_size=8, input_size=48, init_bundle=str(bundle), patience=0,
+                class_names=("pits", "scale", "streaks"), val_fraction=0.2, test_fraction=0.2,
+                camera_shifts=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def unequal_data(tmp_path):
+    """48x48 images (smaller than the 64x64 stand-in model), unequal classes."""
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale", "streaks"), per_class=6,
+                        size=48)
+    from synth import texture
+    from PIL import Image
+    for k in range(6, 20):   # pits gets 20 images, the others 6
+        Image.fromarray(texture(0, 48, seed=k)).save(root / "pits" / f"more_{k}.png")
+    return root
+
+
+def test_head_first_then_fine_tune_at_native_size(tmp_path, stand_in_bundle):
+    root = unequal_data(tmp_path)
+    card = train(root, tmp_path / "out", config_for(stand_in_bundle))
+    assert card["input_size"] == 48
+    phases = card["training"]["phases"]
+    assert [p["phase"] for p in phases] == ["head", "fine-tune all layers"]
+    assert phases[0]["epochs"] == transfer.HEAD_EPOCHS and phases[0]["seconds"] >= 0
+    assert phases[1]["epochs_run"] == 3 and phases[1]["best_epoch"] >= 1
+    cw = card["training"]["class_weights"]
+    assert cw["pits"] < cw["scale"] == cw["streaks"]
+    assert card["training"]["config"]["class_weighting"] == "balanced"
+    on_disk = json.loads((tmp_path / "out" / "model_card.json").read_text())
+    assert on_disk["training"]["phases"] == phases
+    # the engine reads it at the size it was trained at
+    from inspector.engine import load_classifier
+    clf = load_classifier(tmp_path / "out")
+    assert clf.input_size == 48
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path, stand_in_bundle):
+    root = unequal_data(tmp_path)
+    # learning rate 0: the weights stay put, so a better epoch soon stops coming
+    card = train(root, tmp_path / "out", config_for(stand_in_bundle, epochs=10, patience=2,
+                                                     learning_rate=0.0, lr_schedule="constant",
+                                                     warmup_epochs=0))
+    ph = card["training"]["phases"][-1]
+    assert ph["stopped_early"] and ph["epochs_run"] < 10
+    assert ph["epochs_run"] - ph["best_epoch"] == 2
+    assert card["metrics"]["best_epoch"] == ph["best_epoch"]
+
+
+@pytest.mark.parametrize("phase", ["head", "fine-tune"])
+def test_cancel_in_each_phase_writes_nothing(tmp_path, stand_in_bundle, phase):
+    root = unequal_data(tmp_path)
+    seen = []
+
+    def progress(f, m):
+        seen.append(m)
+
+    def should_stop():
+        if phase == "head":
+            return any(m.startswith("head-first: features") for m in seen)
+        return any(m.startswith("epoch 1/") for m in seen)
+
+    with pytest.raises(TrainingCancelled):
+        train(root, tmp_path / "out", config_for(stand_in_bundle, epochs=5), progress,
+              should_stop)
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob("out*"))   # no temporary half-bundle either
+    if phase == "head":
+        assert not any(m.startswith("epoch") for m in seen)

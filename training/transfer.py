@@ -1,0 +1,164 @@
+"""The transfer recipe's parts that are not the training loop itself: class weights for unequal
+classes, the input size a data set is trained at, a model rebuilt at another input size, and the
+head-first phase (the new classifier fitted on frozen features before everything is fine-tuned).
+Qt-free; ``training.train.fit`` calls these."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .cancel import Cancelled
+
+Progress = Callable[[float, str], None]
+ShouldStop = Callable[[], bool]
+
+UNEQUAL_RATIO = 1.5   # classes count as unequal when the largest has 1.5x the smallest's images
+HEAD_EPOCHS = 40      # epochs of the head-first phase (on cached features: seconds)
+HEAD_LR = 1e-2
+
+
+# ---- unequal classes -------------------------------------------------------------------------
+def class_weights(labels: np.ndarray, num_classes: int, mode: str = "balanced") -> dict | None:
+    """Per-class loss weights: with ``mode="balanced"`` and unequal classes (largest over smallest
+    above ``UNEQUAL_RATIO``), n / (classes * n_c), so that every class weighs as much in the loss
+    as if the classes were equal; None otherwise (equal classes, or ``mode="none"``)."""
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise ValueError(f"unknown class weighting {mode!r} (balanced or none)")
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes).astype(float)
+    present = counts[counts > 0]
+    if len(present) < 2 or present.max() <= UNEQUAL_RATIO * present.min():
+        return None
+    w = len(labels) / (len(present) * np.maximum(counts, 1))
+    return {i: float(w[i]) for i in range(num_classes)}
+
+
+def with_sample_weights(weights: dict, num_classes: int):
+    """A tf.data map adding each one-hot row's class weight (weighted accuracy = balanced)."""
+    import tensorflow as tf
+
+    w = tf.constant([weights[i] for i in range(num_classes)], tf.float32)
+    return lambda x, y: (x, y, tf.reduce_sum(y * w, axis=-1))
+
+
+# ---- native resolution -----------------------------------------------------------------------
+def native_input_size(median_side: float | None, model_size: int = 200, minimum: int = 32) -> int:
+    """The input size to train at: the model's own size, or, when the data's images are smaller
+    (median of their shorter sides), that side rounded down to a multiple of 8 (the network is
+    fully convolutional; the bundle records the size and the engine resizes to it)."""
+    if not median_side or median_side >= model_size:
+        return model_size
+    return max(minimum, int(median_side) // 8 * 8)
+
+
+def resized_model(model, input_size: int):
+    """The same network and weights taking ``input_size`` x ``input_size`` images."""
+    import keras
+
+    if tuple(model.input_shape[1:3]) == (input_size, input_size):
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer":
+            cfg = layer["config"]
+            key = "batch_shape" if "batch_shape" in cfg else "batch_input_shape"
+            cfg[key] = [None, input_size, input_size, cfg[key][-1]]
+    new = keras.Model.from_config(config)
+    new.set_weights(model.get_weights())
+    return new
+
+
+# ---- head-first ------------------------------------------------------------------------------
+def _features(model, x: np.ndarray, should_stop: ShouldStop, progress: Progress,
+              start: float, span: float, batch: int = 64) -> np.ndarray:
+    import keras
+
+    pool = keras.Model(model.inputs, model.get_layer("pool").output)
+    out = []
+    for i in range(0, len(x), batch):
+        if should_stop():
+            raise Cancelled("training cancelled; nothing was written")
+        out.append(np.asarray(pool([x[i:i + batch].astype(np.float32)], training=False)))
+        progress(start + span * min(1.0, (i + batch) / max(1, len(x))),
+                 f"head-first: features of {min(i + batch, len(x))}/{len(x)} images")
+    return np.concatenate(out) if out else np.zeros((0, pool.output_shape[-1]), np.float32)
+
+
+def fit_head(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+             y_val: np.ndarray, num_classes: int, epochs: int = HEAD_EPOCHS,
+             weights: dict | None = None, seed: int = 1234, progress: Progress = lambda f, m: None,
+             should_stop: ShouldStop = lambda: False) -> dict:
+    """Phase 1 of transfer: the new classifier head alone, on the frozen backbone's pooled
+    features of the (unaugmented) training images, computed once; its weights go into
+    ``model``'s ``classifier`` layer. Returns the phase's record for the model card. Raises
+    Cancelled when ``should_stop()`` turns true (the model is then discarded)."""
+    import keras
+
+    t0 = time.perf_counter()
+    f_tr = _features(model, x_train, should_stop, progress, 0.0, 0.7)
+    f_va = _features(model, x_val, should_stop, progress, 0.7, 0.2) if len(x_val) else None
+    keras.utils.set_random_seed(seed)
+    head = keras.Sequential([keras.Input((f_tr.shape[1],)),
+                             keras.layers.Dense(num_classes, activation="softmax")])
+    head.compile(keras.optimizers.Adam(HEAD_LR), "categorical_crossentropy",
+                 metrics=["accuracy"])
+
+    class Stop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if should_stop():
+                self.model.stop_training = True
+
+    eye = np.eye(num_classes, dtype=np.float32)
+    hist = head.fit(f_tr, eye[y_train], batch_size=64, epochs=epochs, verbose=0,
+                    class_weight=weights, callbacks=[Stop()],
+                    validation_data=(f_va, eye[y_val]) if f_va is not None else None)
+    if should_stop():
+        raise Cancelled("training cancelled; nothing was written")
+    kernel, bias = head.layers[-1].get_weights()
+    model.get_layer("classifier").set_weights([kernel, bias])
+    h = hist.history
+    rec = {"phase": "head", "what": "new classifier on frozen, cached features", "epochs": epochs,
+           "learning_rate": HEAD_LR, "seconds": round(time.perf_counter() - t0, 2),
+           "train_accuracy": float(h["accuracy"][-1])}
+    if "val_accuracy" in h:
+        rec["val_accuracy"] = float(h["val_accuracy"][-1])
+    progress(1.0, f"head-first: classifier fitted in {rec['seconds']:.0f} s"
+             + (f", validation accuracy {rec['val_accuracy'] * 100:.1f}%"
+                if "val_accuracy" in rec else ""))
+    return rec
+
+
+def bundle_classes(bundle) -> list[str] | None:
+    """The class names of the bundle training starts from (None: none, or unreadable)."""
+    from .bundle import BundleError, read_card
+
+    if not bundle:
+        return None
+    try:
+        return list(read_card(bundle)["class_names"])
+    except (BundleError, KeyError):
+        return None
+
+
+def shifted(progress: Progress, start: float) -> Progress:
+    """Progress of what is left after ``start`` (a fraction) was reported."""
+    return lambda f, m: progress(start + (1 - start) * f, m)
+
+
+def needs_head_first(config, start_class_names: Sequence[str] | None,
+                     class_names: Sequence[str]) -> bool:
+    """Head-first runs when fine-tuning from a bundle whose classes differ (a new head)."""
+    return bool(config.init_bundle and config.head_first and start_class_names is not None
+                and list(start_class_names) != list(class_names))
+
+
+def stopped_early(history: list[dict], patience: int) -> bool:
+    """Whether the last ``patience`` epochs brought no new best (early stopping)."""
+    if patience <= 0 or not history:
+        return False
+    return history[-1]["epoch"] - history[-1].get("best_epoch", history[-1]["epoch"]) >= patience
+
+
