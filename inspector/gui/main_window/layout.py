@@ -95,7 +95,7 @@ class WindowLayout:
         self.prob_chart.setMinimumHeight(PROB_CHART_MIN_HEIGHT)
         self.verdict_label = QLabel("Verdict: —")
         self.verdict_label.setWordWrap(True)
-        self.verdict_label.setMinimumHeight(2 * self.verdict_label.fontMetrics().height() + 6)
+        self.verdict_label.setMinimumHeight(3 * self.verdict_label.fontMetrics().height() + 6)
         self.verdict_box = QGroupBox("Verdict (keys)")
         self.verdict_grid = QGridLayout(self.verdict_box)
         right = QWidget()
