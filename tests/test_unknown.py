@@ -180,9 +180,6 @@ def test_a_new_class_verdict_is_journaled_and_offered_for_retraining(tmp_path):
 
 # ---- the main window --------------------------------------------------------------------------
 
-UNKNOWN_RGB = None
-
-
 @pytest.fixture
 def mixed_folder(tmp_path):
     root = tmp_path / "line-7"

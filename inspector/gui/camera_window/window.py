@@ -107,6 +107,7 @@ class CameraWindow(CameraControls, QMainWindow):
         names = list(getattr(model, "class_names", []) or [])
         self.chart.set_classes(names)
         self._unknown_rate.reset()
+        self.prediction_label.setStyleSheet("")
         self._result = None
         self.view.set_result(None, None)
         current = self.overlay_combo.currentData() or self._saved_overlay_mode
