@@ -121,6 +121,12 @@ class Classifier:
             self._threshold = self.detector.threshold_for(self.accept)
 
     @property
+    def unknown_threshold(self) -> float | None:
+        """The score above which an image is flagged unknown at this setting (None without a
+        detector); ``ReviewSession.rejudge_unknown`` applies it to stored scores."""
+        return self._threshold
+
+    @property
     def validation_unknown_rate(self) -> float | None:
         """The share of the model's own validation images flagged unknown at this setting: what
         a line the model knows should show."""

@@ -145,7 +145,7 @@ def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int]
 
 
 SUMMARY_COLUMNS = ("folder", "images", "classified", "errors", "mean_confidence", "needs_review",
-                   "reviewed", "accepted", "overrides", "unsure")
+                   "unknown", "reviewed", "accepted", "overrides", "unsure")
 
 
 def summary_table(session: ReviewSession) -> tuple[list[str], list[list]]:
@@ -168,6 +168,21 @@ def export_summary_csv(session: ReviewSession, path: str | Path) -> Path:
     return write_text_atomic(path, buf.getvalue())
 
 
+UNKNOWN_RATE_TIP = ("Share of these images flagged unknown, against the share of the model's own "
+                    "validation images flagged at this setting: far more here suggests that the "
+                    "line has drifted from what the model knows.")
+
+
+def unknown_rate_text(flagged: int, judged: int, validation_rate: float | None,
+                      available: bool = True) -> str:
+    """The drift signal of the status bars, e.g. "unknown 12% of 200 (model's validation: 5%)";
+    "unknown detection unavailable for this model" for a model without a detector."""
+    if not available:
+        return "unknown detection unavailable for this model"
+    share = f"unknown {flagged / judged:.0%} of {judged}" if judged else "unknown —"
+    return share if validation_rate is None else f"{share} (model's validation: {validation_rate:.0%})"
+
+
 def summary_text(summary: dict) -> str:
     """A short human-readable summary (for the status bar and the batch command)."""
     parts = [f"{summary['classified']}/{summary['images']} classified"]
@@ -175,6 +190,8 @@ def summary_text(summary: dict) -> str:
         parts.append(f"{summary['errors']} unreadable")
     if summary["mean_confidence"] is not None:
         parts.append(f"mean confidence {summary['mean_confidence']:.1%}")
+    if summary.get("unknown"):
+        parts.append(f"{summary['unknown']} unknown (not a known defect)")
     counts = ", ".join(f"{k} {v}" for k, v in summary["per_class"].items() if v)
     if counts:
         parts.append(counts)

@@ -19,6 +19,7 @@ from training.images import IMAGE_SUFFIXES
 from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
 
 UNSURE = "unsure"
+UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspector.engine's)
 
 
 def scan_images(folder: str | Path, recursive: bool = True) -> list[Path]:
@@ -99,10 +100,12 @@ class Filter:
     overridden: bool = False             # only images whose verdict differs from the prediction
     unreviewed: bool = False             # only images without a verdict
     errors: bool = False                 # only images that could not be read
+    unknown: bool = False                # only images flagged "unknown - not a known defect"
 
     @property
     def depends_on_predictions(self) -> bool:
-        return bool(self.predicted_class or self.needs_review or self.overridden or self.errors)
+        return bool(self.predicted_class or self.needs_review or self.overridden or self.errors
+                    or self.unknown)
 
 
 @dataclass
@@ -214,6 +217,38 @@ class ReviewSession:
     def pending(self) -> list[int]:
         return [i for i, it in enumerate(self.items) if it.probs is None and it.error is None]
 
+    def is_unknown(self, index: int) -> bool:
+        """Classified and flagged by the unknown detector ("unknown - not a known defect")."""
+        it = self.items[index]
+        return it.probs is not None and not it.known
+
+    def rejudge_unknown(self, threshold: float | None) -> list[int]:
+        """Applies another unknown threshold to the stored scores (known = score <= threshold;
+        no model run); returns the indices whose verdict changed. ``None``: no detector, all
+        known."""
+        changed = []
+        for i, it in enumerate(self.items):
+            if it.probs is None:
+                continue
+            known = (True if threshold is None or it.unknown_score is None
+                     else bool(it.unknown_score <= threshold))
+            if known != it.known:
+                it.known = known
+                changed.append(i)
+        return changed
+
+    def unknown_share(self, indices: Iterable[int] | None = None) -> tuple[int, int]:
+        """(images flagged unknown, images judged by a detector) among ``indices`` (default:
+        all): the share an open folder shows against the model's validation rate."""
+        idx = range(len(self.items)) if indices is None else indices
+        flagged = judged = 0
+        for i in idx:
+            it = self.items[i]
+            if it.probs is not None and it.unknown_score is not None:
+                judged += 1
+                flagged += not it.known
+        return flagged, judged
+
     def needs_review(self, index: int) -> bool:
         c = self.items[index].confidence
         return c is not None and c < self.threshold
@@ -226,11 +261,15 @@ class ReviewSession:
         return predicted is not None and it.verdict.label != predicted
 
     # -- verdicts ----------------------------------------------------------------------------
-    def set_verdict(self, index: int, label: str | None) -> Verdict | None:
+    def set_verdict(self, index: int, label: str | None, new_class: bool = False) -> Verdict | None:
         """Records the true class (a class name), UNSURE, or None to clear; journalled first, so
-        that a verdict that cannot be saved is not shown as given (raises JournalError)."""
+        that a verdict that cannot be saved is not shown as given (raises JournalError).
+        ``new_class``: ``label`` may be a class the model does not have (typed in by the
+        inspector for an image of a kind it does not know; see :func:`check_class_name`)."""
         if label is not None and label != UNSURE and self.class_names and label not in self.class_names:
-            raise ValueError(f"unknown class {label!r}")
+            if not new_class:
+                raise ValueError(f"unknown class {label!r}")
+            label = check_class_name(label)
         it = self.items[index]
         verdict = Verdict(label, now_iso()) if label is not None else None
         if self.journal is not None:
@@ -258,6 +297,16 @@ class ReviewSession:
     def model_title(self) -> str:
         return f"{self.model_name} {self.model_version}".strip()
 
+    def new_class_names(self) -> list[str]:
+        """Class names of verdicts that the model does not have (typed in for images of a kind
+        it does not know), in the order first given."""
+        known = set(self.class_names) | {UNSURE}
+        names: dict[str, None] = {}
+        for it in self.items:
+            if it.verdict is not None and it.verdict.label not in known:
+                names.setdefault(it.verdict.label, None)
+        return list(names)
+
     def training_verdicts(self) -> list[tuple[Path, str]]:
         """(image path, true class name) for every verdict that names a class (not "unsure")."""
         return [(it.path, it.verdict.label) for it in self.items
@@ -275,6 +324,8 @@ class ReviewSession:
         if f.unreviewed and it.verdict is not None:
             return False
         if f.errors and it.error is None:
+            return False
+        if f.unknown and not self.is_unknown(index):
             return False
         return True
 
@@ -301,7 +352,8 @@ class ReviewSession:
         per_class = {c: 0 for c in self.class_names}
         verdicts: dict[str, int] = {}
         confs: list[float] = []
-        n = errors = reviewed = overrides = unsure = accepted = review = 0
+        n = errors = reviewed = overrides = unsure = accepted = review = unknown = 0
+        judged = 0
         for i in idx:
             n += 1
             it = self.items[i]
@@ -312,6 +364,8 @@ class ReviewSession:
                 per_class[name] = per_class.get(name, 0) + 1
                 confs.append(it.confidence)
                 review += self.needs_review(i)
+                unknown += not it.known
+                judged += it.unknown_score is not None
             if it.verdict is not None:
                 reviewed += 1
                 verdicts[it.verdict.label] = verdicts.get(it.verdict.label, 0) + 1
@@ -329,6 +383,8 @@ class ReviewSession:
             "mean_confidence": float(np.mean(confs)) if confs else None,
             "needs_review": review,
             "threshold": self.threshold,
+            "unknown": unknown,
+            "unknown_judged": judged,
             "reviewed": reviewed,
             "verdicts": verdicts,
             "accepted": accepted,
@@ -354,3 +410,16 @@ class ReviewSession:
         for rel in sorted(groups, key=_natural_key):
             out[rel] = self.summary(groups[rel])
         return out
+
+
+def check_class_name(name: str) -> str:
+    """A class name typed in by the inspector, stripped; raises ValueError when it cannot be a
+    class (empty, "unsure"/"unknown", or not usable as a folder name for retraining)."""
+    name = str(name).strip()
+    if not name:
+        raise ValueError("a class name cannot be empty")
+    if name.lower() in (UNSURE, UNKNOWN):
+        raise ValueError(f"{name!r} is not a class: it is a verdict of its own")
+    if name.startswith(".") or any(c in name for c in '/\\:*?"<>|') or len(name) > 64:
+        raise ValueError(f"{name!r} cannot be a class name (it must be usable as a folder name)")
+    return name

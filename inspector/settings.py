@@ -22,6 +22,9 @@ class Key(Enum):
     """(settings key, type, default) of every setting the app keeps."""
 
     THRESHOLD = ("review/threshold", float, 0.8)
+    # the unknown threshold as the share of the model's known validation images accepted;
+    # 0: the model's own (its bundle's, 95% unless fitted otherwise)
+    UNKNOWN_ACCEPT = ("review/unknown_accept", float, 0.0)
     OVERLAY_OPACITY = ("view/overlay_opacity", float, 0.5)
     OVERLAY_SOURCE = ("view/overlay_source", str, "cam")
     GRID_VIEW = ("view/grid", bool, True)

@@ -28,3 +28,41 @@ def classifier(stand_in_bundle):
 def _isolated_home(tmp_path, monkeypatch):
     """User data (settings, model library, journals) goes to a temporary folder in every test."""
     monkeypatch.setenv("STEEL_INSPECTOR_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def detector_bundle(stand_in_bundle, tmp_path_factory):
+    """A copy of the stand-in bundle with an unknown detector fitted on synthetic textures of
+    its six classes (tests/synth.py): what ``train()`` writes into every new bundle."""
+    import shutil
+
+    from synth import detector_images
+    from training.bundle import load_bundle
+    from training.detect import fit_model_detector, write_detector
+
+    out = tmp_path_factory.mktemp("detector") / "test-bundle"
+    shutil.copytree(stand_in_bundle, out)
+    bundle = load_bundle(out)
+    n = len(bundle.class_names)
+    x_train, y_train = detector_images(range(n), range(100, 110))
+    x_val, y_val = detector_images(range(n), range(200, 205))
+    det = fit_model_detector(bundle.model, x_train, y_train, x_val, y_val, n)
+    write_detector(out, det)
+    return out
+
+
+@pytest.fixture(scope="session")
+def _unknown_classifier(detector_bundle):
+    from inspector.engine import load_classifier
+
+    return load_classifier(detector_bundle)
+
+
+@pytest.fixture
+def unknown_classifier(_unknown_classifier):
+    """The stand-in classifier with an unknown detector, at its bundle's acceptance (restored
+    after every test: tests share it)."""
+    clf = _unknown_classifier
+    clf.set_accept(clf.detector.accept)
+    yield clf
+    clf.set_accept(clf.detector.accept)

@@ -68,3 +68,22 @@ def make_bundle(out: Path, classes=CLASSES, design: str = "B", input_size: int =
                                      "parameters": int(model.count_params())})
 
     return write_bundle_atomic(out, fill)
+
+
+def detector_images(classes, seeds, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(N, size, size, 3) uint8 textures of ``classes`` (one per seed) and their labels."""
+    x = np.stack([np.repeat(texture(c, size, seed=s)[..., None], 3, axis=2)
+                  for c in classes for s in seeds])
+    y = np.array([c for c in classes for _ in seeds])
+    return x, y
+
+
+def foreign_image(size: int = 64, seed: int = 0) -> np.ndarray:
+    """A grey uint8 image unlike every class texture: a checkerboard of large squares with
+    blotches (no stripes at all)."""
+    rng = np.random.default_rng(seed + 5000)
+    yy, xx = np.mgrid[0:size, 0:size]
+    cell = size // 4
+    img = np.where(((yy // cell) + (xx // cell)) % 2 == 0, 40.0, 215.0)
+    img += rng.normal(0, 4, (size, size))
+    return np.clip(img, 0, 255).astype(np.uint8)

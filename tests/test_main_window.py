@@ -328,7 +328,8 @@ def test_switching_the_model_drops_what_the_old_model_still_computes(qtbot, trai
     w = open_window(qtbot, old, folder)
     stored = []
     real = w.session.set_prediction
-    w.session.set_prediction = lambda i, p: (stored.append((i, np.asarray(p).copy())), real(i, p))[1]
+    w.session.set_prediction = lambda i, p, *a: (stored.append((i, np.asarray(p).copy())),
+                                                 real(i, p, *a))[1]
 
     # the old model is busy with an inspection when the model is switched
     old.gate.clear()

@@ -31,7 +31,8 @@ def test_settings_live_in_the_user_data_folder():
 
 def test_every_key_round_trips_through_the_file(tmp_path):
     path = tmp_path / "settings.ini"
-    values = {Key.THRESHOLD: 0.37, Key.OVERLAY_OPACITY: 0.9, Key.OVERLAY_SOURCE: "se2",
+    values = {Key.THRESHOLD: 0.37, Key.UNKNOWN_ACCEPT: 0.9, Key.OVERLAY_OPACITY: 0.9,
+              Key.OVERLAY_SOURCE: "se2",
               Key.GRID_VIEW: False, Key.LAST_FOLDER: str(tmp_path / "a, b"), Key.RECURSIVE: False,
               Key.LAST_EXPORT_FOLDER: "", Key.WINDOW_GEOMETRY: b"\x00\x01geometry\xff",
               Key.WINDOW_STATE: b"", Key.SPLITTER_STATE: bytes(range(256))}

@@ -27,8 +27,8 @@ from .sources import (DEFAULT_SEQUENCE_FPS, MAX_CAMERA_INDEX, CameraInfo, Captur
                       quiet_cv2, to_rgb)
 from .grabber import Frame, FrameGrabber, GrabberStats, ReconnectPolicy, State, StreamStatus
 from .roi import CLASSIFY_CHUNK, MAX_TILES, Roi, fit_tile, tile_count, tile_grid
-from .live import (OVERLAY_CAM, LiveConfig, LiveModel, LiveResult, LiveStats, analyse,
-                   inference_loop)
+from .live import (OVERLAY_CAM, LiveConfig, LiveModel, LiveResult, LiveStats, UnknownRate,
+                   analyse, inference_loop)
 from .saving import save_labelled, save_png_new, save_snapshot, snapshots_dir, timestamp_stem
 
 __all__ = [
@@ -39,4 +39,5 @@ __all__ = [
     "StreamStatus", "analyse", "fit_tile", "inference_loop", "mask_url", "open_capture",
     "probe_cameras", "quiet_cv2", "save_labelled", "save_png_new", "save_snapshot",
     "secrets_in", "snapshots_dir", "tile_count", "tile_grid", "timestamp_stem", "to_rgb",
+    "UnknownRate",
 ]

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 # Analysis of one frame
 
 class LiveModel(Protocol):
-    """What live analysis needs of a classifier (inspector.engine.Classifier is one)."""
+    """What live analysis needs of a classifier (inspector.engine.Classifier is one). A model
+    with ``judge`` (probabilities and unknown verdicts from one pass) is judged with it."""
 
     class_names: list[str]
     input_size: int
@@ -59,6 +60,28 @@ class LiveResult:
     t_start: float = 0.0
     t_done: float = 0.0
     config: LiveConfig | None = None  # what it was computed for (a display drops stale results)
+    tile_known: np.ndarray | None = None     # (tiles,) bool; None: the model has no detector
+    tile_unknown_scores: np.ndarray | None = None
+
+    @property
+    def known(self) -> bool:
+        """False when any tile is flagged "unknown - not a known defect" (an unknown tile wins:
+        the mean of the tiles' probabilities would hide it)."""
+        return self.tile_known is None or bool(np.all(self.tile_known))
+
+    @property
+    def unknown_tiles(self) -> list[int]:
+        return [] if self.tile_known is None else [int(i) for i in np.flatnonzero(~self.tile_known)]
+
+    @property
+    def verdict_text(self) -> str:
+        """What the live label says: the class and its confidence, or the unknown verdict with
+        the closest class."""
+        if self.known:
+            return f"{self.label_name}  {self.confidence:.1%}"
+        from ..engine import UNKNOWN_TEXT
+
+        return f"{UNKNOWN_TEXT} (closest {self.label_name} {self.confidence:.0%})"
 
     @property
     def label(self) -> int:
@@ -108,22 +131,57 @@ def analyse(model: LiveModel, frame: Frame, config: LiveConfig,
         tiles, rows, cols = [roi], 1, 1
     inputs = [model.prepare(t.crop(image)) for t in tiles]
     heat = None
+    known: list | np.ndarray | None = None
+    scores: list | np.ndarray | None = None
     if config.overlay:
         heat = np.zeros((roi.h, roi.w), np.float32)
-        probs = []
+        probs, known, scores = [], [], []
         for t, x in zip(tiles, inputs):
             ins = model.inspect(x)
             probs.append(np.asarray(ins.probs, np.float32))
+            known.append(bool(getattr(ins, "known", True)))
+            scores.append(getattr(ins, "unknown_score", None))
             m = upsample(_attention(ins, config.overlay), t.h, t.w)
             ys, xs = slice(t.y - roi.y, t.y - roi.y + t.h), slice(t.x - roi.x, t.x - roi.x + t.w)
             np.maximum(heat[ys, xs], m, out=heat[ys, xs])
         tile_probs = np.stack(probs)
+        scores = None if any(v is None for v in scores) else np.asarray(scores, np.float64)
+    elif hasattr(model, "judge"):
+        verdicts = [model.judge(np.stack(inputs[k:k + CLASSIFY_CHUNK]))
+                    for k in range(0, len(inputs), CLASSIFY_CHUNK)]
+        tile_probs = np.concatenate([np.asarray(v.probs, np.float32) for v in verdicts])
+        known = np.concatenate([np.asarray(v.known, bool) for v in verdicts])
+        if all(v.unknown_scores is not None for v in verdicts):
+            scores = np.concatenate([np.asarray(v.unknown_scores, np.float64) for v in verdicts])
     else:
         tile_probs = np.concatenate([
             np.asarray(model.classify(np.stack(inputs[k:k + CLASSIFY_CHUNK])), np.float32)
             for k in range(0, len(inputs), CLASSIFY_CHUNK)])
+    if scores is None:  # no detector: every tile counts as known
+        known = None
     return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs.mean(axis=0),
-                      list(model.class_names), heat, config.overlay, t_start, clock(), config)
+                      list(model.class_names), heat, config.overlay, t_start, clock(), config,
+                      None if known is None else np.asarray(known, bool), scores)
+
+
+class UnknownRate:
+    """The share of live results flagged unknown over the last ``window`` results (the camera's
+    drift signal, shown against the model's validation rate)."""
+
+    def __init__(self, window: int = 200):
+        self._flags: deque[bool] = deque(maxlen=window)
+
+    def record(self, result: LiveResult) -> None:
+        if result.tile_known is not None:
+            self._flags.append(not result.known)
+
+    def reset(self) -> None:
+        self._flags.clear()
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(flagged, judged) among the last results."""
+        return sum(self._flags), len(self._flags)
 
 
 class LiveStats:

@@ -11,6 +11,8 @@ from PySide6.QtGui import QColor
 # Colour-blind-safe palette (Okabe-Ito), one colour per class, shared by charts and thumbnails.
 CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442",
                  "#999999")
+# "unknown - not a known defect": a violet-magenta no class and no review state uses
+UNKNOWN_COLOUR = QColor("#C51BD6")
 
 
 def class_colour(index: int) -> QColor:

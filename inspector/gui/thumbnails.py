@@ -10,8 +10,9 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from ..engine import UNKNOWN, UNKNOWN_TEXT
 from ..session import UNSURE, ReviewSession
-from .charts import class_colour
+from .charts import UNKNOWN_COLOUR, class_colour
 from .workers import ThumbnailLoader
 
 THUMB = 112
@@ -156,6 +157,9 @@ class ThumbnailModel(QAbstractListModel):
         lines = [str(it.path)]
         if it.error:
             lines.append(f"cannot classify: {it.error}")
+        elif s.is_unknown(idx):
+            lines.append(f"{UNKNOWN_TEXT} (closest class {s.predicted_name(idx)} "
+                         f"{it.confidence:.1%}, unknown score {it.unknown_score:.2f})")
         elif it.probs is not None:
             lines.append(f"predicted {s.predicted_name(idx)} ({it.confidence:.1%})"
                          + (" - needs review" if s.needs_review(idx) else ""))
@@ -167,8 +171,9 @@ class ThumbnailModel(QAbstractListModel):
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
-    """Paints a cell: thumbnail (framed orange when it needs review, red when unreadable), a
-    verdict badge, the predicted class in its colour with the confidence, and the file name."""
+    """Paints a cell: thumbnail (framed violet when flagged unknown, orange when it needs review,
+    red when unreadable), a verdict badge, the predicted class in its colour with the confidence
+    (or "unknown" in violet), and the file name."""
 
     def __init__(self, model: ThumbnailModel, parent=None):
         super().__init__(parent)
@@ -216,8 +221,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
             p.setPen(QColor("#eee"))
             p.drawText(trect, Qt.AlignmentFlag.AlignCenter, "unreadable" if self.grid else "✕")
 
+        unknown = s.is_unknown(idx)
         if it.error:
             frame = ERROR_COLOUR
+        elif unknown:
+            frame = UNKNOWN_COLOUR
         elif s.needs_review(idx):
             frame = REVIEW_COLOUR
         else:
@@ -239,6 +247,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
         if it.error:
             line1, colour = "unreadable", ERROR_COLOUR
+        elif unknown:  # in its own colour, no class dot: it is none of them
+            line1, colour = (UNKNOWN if self.grid else UNKNOWN_TEXT), UNKNOWN_COLOUR
         elif it.probs is not None:
             li = it.label_index
             line1 = (f"{it.confidence:.0%} {s.predicted_name(idx)}" if self.grid
@@ -265,7 +275,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
                 p.setPen(QColor("white"))
                 p.drawText(brect, Qt.AlignmentFlag.AlignCenter, text)
                 l1.setRight(brect.left() - 4)
-        if it.probs is not None and not it.error:
+        if it.probs is not None and not it.error and not unknown:
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(colour)
             p.drawEllipse(QRect(l1.x(), l1.y() + fh // 2 - 4, 8, 8))

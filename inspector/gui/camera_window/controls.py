@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from ... import camera as cam
 from ...camera import Source, SourceKind, State
-from ..charts import ProbabilityChart
+from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
+from ..charts import UNKNOWN_COLOUR, ProbabilityChart
 from ..image_view import ColorBar
 from .settings import LABEL_KEYS
 from .frame_view import FrameView
@@ -199,6 +200,9 @@ class CameraControls:
 
         self.state_label = QLabel("")
         self.statusBar().addWidget(self.state_label, 1)
+        self.unknown_label = QLabel("")
+        self.unknown_label.setToolTip(UNKNOWN_RATE_TIP)
+        self.statusBar().addPermanentWidget(self.unknown_label)
         self.overlay_check.toggled.connect(self._config_changed)
         self.overlay_combo.currentIndexChanged.connect(self._config_changed)
         self.tile_check.toggled.connect(self._config_changed)
@@ -206,6 +210,24 @@ class CameraControls:
         self.square_check.toggled.connect(self._square_changed)
         self._update_data_folder_label()
         self.resize(1180, 720)
+
+    def _show_verdict(self, result) -> None:
+        """The live label: the class and confidence, or "unknown - not a known defect" in its
+        own colour (a tile flagged unknown wins over the mean of the tiles)."""
+        self.prediction_label.setText(result.verdict_text)
+        self.prediction_label.setStyleSheet(
+            "" if result.known else f"color: {UNKNOWN_COLOUR.name()}")
+
+    def _show_unknown_rate(self) -> None:
+        """The share of unknown verdicts in the live stream against the model's validation rate."""
+        model = self._model
+        if model is None:
+            self.unknown_label.setText("")
+            return
+        flagged, judged = self._unknown_rate.counts
+        self.unknown_label.setText(unknown_rate_text(
+            flagged, judged, getattr(model, "validation_unknown_rate", None),
+            bool(getattr(model, "has_unknown_detection", False))))
 
     def _path_row(self, placeholder: str, browse: Callable[[], None]) -> tuple[QLineEdit, QWidget]:
         w = QWidget()

@@ -8,7 +8,8 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ...camera import LiveResult, Roi
-from ..charts import class_colour
+from ...engine import UNKNOWN
+from ..charts import UNKNOWN_COLOUR, class_colour
 from ..workers import qimage_from_array
 from .settings import MIN_ROI_SIDE, OVERLAY_OPACITY
 
@@ -129,7 +130,7 @@ class FrameView(QWidget):
             p.drawRect(self._to_widget(self.roi))
         if res is not None and len(res.tiles) == 1:
             self._paint_tag(p, self._to_widget(res.roi), res.label, res.label_name,
-                            res.confidence, above=True)
+                            res.confidence, above=True, unknown=not res.known)
         if self._drag is not None:
             a, b = self._drag
             r = Roi.from_points(a.x(), a.y(), b.x(), b.y(), square=self.square)
@@ -140,28 +141,32 @@ class FrameView(QWidget):
 
     def _paint_tiles(self, p: QPainter, res: LiveResult) -> None:
         labels = res.tile_labels
-        for t, label, probs in zip(res.tiles, labels, res.tile_probs):
+        unknown = set(res.unknown_tiles)
+        for k, (t, label, probs) in enumerate(zip(res.tiles, labels, res.tile_probs)):
             r = self._to_widget(t)
-            colour = class_colour(label)
+            colour = UNKNOWN_COLOUR if k in unknown else class_colour(label)
             p.setPen(QPen(colour, 1.5))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(r.adjusted(1, 1, -1, -1))
             name = res.class_names[label] if label < len(res.class_names) else str(label)
-            self._paint_tag(p, r, label, name, float(probs[label]), above=False)
+            self._paint_tag(p, r, label, name, float(probs[label]), above=False,
+                            unknown=k in unknown)
 
     def _paint_tag(self, p: QPainter, r: QRectF, label: int, name: str, conf: float,
-                   above: bool) -> None:
+                   above: bool, unknown: bool = False) -> None:
+        """A class tag, or for a region flagged unknown "unknown" (with the closest class's
+        confidence left out: it is none of them) in the unknown colour."""
         font = QFont(p.font())
         font.setPointSizeF(8.5)
         p.setFont(font)
         fm = p.fontMetrics()
-        text = f"{name} {conf:.0%}"
+        text = UNKNOWN if unknown else f"{name} {conf:.0%}"
         if fm.horizontalAdvance(text) + 6 > r.width() and not above:
-            text = f"{name[:3]} {conf:.0%}"
+            text = "unk" if unknown else f"{name[:3]} {conf:.0%}"
         tw, th = fm.horizontalAdvance(text) + 6, fm.height() + 2
         y = r.top() - th if above and r.top() - th >= 0 else r.top() + 1
         box = QRectF(r.left() + (0 if above else 1), y, tw, th)
-        colour = QColor(class_colour(label))
+        colour = QColor(UNKNOWN_COLOUR if unknown else class_colour(label))
         colour.setAlpha(220)
         p.fillRect(box, colour)
         p.setPen(QColor("black"))

@@ -59,6 +59,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self._shown: Frame | None = None          # the frame on screen
         self._result: LiveResult | None = None
         self._stats = LiveStats()
+        self._unknown_rate = cam.UnknownRate()
         self._status = StreamStatus(State.IDLE, "No source open")
         self._pending_roi = False                # restore the saved ROI at the first frame
         self._roi_unsaved = False                # a ROI set before the first frame
@@ -105,6 +106,8 @@ class CameraWindow(CameraControls, QMainWindow):
             self._grabber.counting_drops = not self._paused and model is not None
         names = list(getattr(model, "class_names", []) or [])
         self.chart.set_classes(names)
+        self._unknown_rate.reset()
+        self.prediction_label.setStyleSheet("")
         self._result = None
         self.view.set_result(None, None)
         current = self.overlay_combo.currentData() or self._saved_overlay_mode
@@ -320,7 +323,8 @@ class CameraWindow(CameraControls, QMainWindow):
         self._note_tile_limit(result.roi)
         self.chart.set_values(result.probs)
         tiles = len(result.tiles)
-        self.prediction_label.setText(f"{result.label_name}  {result.confidence:.1%}")
+        self._unknown_rate.record(result)
+        self._show_verdict(result)
         self.detail_label.setText(
             (f"mean of {tiles} tiles ({result.grid[0]}×{result.grid[1]})" if tiles > 1
              else f"region {result.roi.w}×{result.roi.h} px")
@@ -341,6 +345,7 @@ class CameraWindow(CameraControls, QMainWindow):
 
     def _tick(self) -> None:
         self._refresh_model()
+        self._show_unknown_rate()
         g = self._grabber
         if g is None:
             self.stats_label.setText("")

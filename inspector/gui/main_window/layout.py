@@ -8,7 +8,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroup
 
 from ...session import UNSURE, Filter, Sort
 from ...settings import Key
-from ..charts import ProbabilityChart
+from ...engine import UNKNOWN_TEXT
+from ..charts import UNKNOWN_COLOUR, ProbabilityChart
 from ..inspection_panel import InspectionPanel
 from ..thumbnails import THUMB, ThumbnailDelegate, ThumbnailModel
 
@@ -18,6 +19,7 @@ APP_TITLE = "Steel Inspector"
 STATUS_FILTERS: list[tuple[str, dict]] = [
     ("All images", {}),
     ("Needs review", {"needs_review": True}),
+    ("Unknown", {"unknown": True}),
     ("Overridden", {"overridden": True}),
     ("Not yet reviewed", {"unreviewed": True}),
     ("Unreadable", {"errors": True}),
@@ -93,7 +95,7 @@ class WindowLayout:
         self.prob_chart.setMinimumHeight(PROB_CHART_MIN_HEIGHT)
         self.verdict_label = QLabel("Verdict: —")
         self.verdict_label.setWordWrap(True)
-        self.verdict_label.setMinimumHeight(2 * self.verdict_label.fontMetrics().height() + 6)
+        self.verdict_label.setMinimumHeight(3 * self.verdict_label.fontMetrics().height() + 6)
         self.verdict_box = QGroupBox("Verdict (keys)")
         self.verdict_grid = QGridLayout(self.verdict_box)
         right = QWidget()
@@ -130,6 +132,7 @@ class WindowLayout:
                                   "\"needs review\" (orange frame)")
         self.threshold.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         tb.addWidget(self.threshold)
+        self._build_unknown_widgets(tb)
         tb.addSeparator()
         tb.addWidget(QLabel(" Show "))
         self.status_filter = QComboBox()
@@ -225,7 +228,7 @@ class WindowLayout:
         self.review_menu.clear()
         while self.verdict_grid.count():
             w = self.verdict_grid.takeAt(0).widget()
-            if w is not None and w is not self.verdict_label:
+            if w is not None and w is not self.verdict_label and w is not self.new_class_edit:
                 w.deleteLater()
 
         def add(text, key, slot, row, col, span=1):
@@ -248,7 +251,9 @@ class WindowLayout:
         add("Accept prediction", ["Return", "Enter"], self.accept_prediction, row, 0)
         add("Unsure", "U", lambda: self.set_verdict(UNSURE), row, 1)
         add("Clear verdict", ["Backspace", "Delete"], lambda: self.set_verdict(None), row + 1, 0, 2)
-        self.verdict_grid.addWidget(self.verdict_label, row + 2, 0, 1, 2)
+        add("New class…", "N", self.begin_new_class, row + 2, 0)
+        self.verdict_grid.addWidget(self.new_class_edit, row + 2, 1)
+        self.verdict_grid.addWidget(self.verdict_label, row + 3, 0, 1, 2)
 
         current = self.class_filter.currentData()
         self.class_filter.blockSignals(True)
@@ -364,6 +369,7 @@ class WindowLayout:
         if review:
             text += f" · {review} need review"
         self.count_label.setText(text + "  ")
+        self._update_unknown_status()
 
     def _scroll_to_current(self) -> None:
         ix = self.list.currentIndex()
@@ -377,6 +383,7 @@ class WindowLayout:
 <tr><td><b>← → ↑ ↓</b></td><td>move between images</td></tr>{keys}
 <tr><td><b>Enter</b></td><td>accept the prediction</td></tr>
 <tr><td><b>U</b></td><td>unsure</td></tr>
+<tr><td><b>N</b></td><td>a new class name (an image of a kind the model does not know)</td></tr>
 <tr><td><b>Backspace</b></td><td>clear the verdict</td></tr>
 <tr><td><b>A</b></td><td>next overlay (CAM, SE blocks, none)</td></tr>
 <tr><td><b>F</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel zooms, drag pans</td></tr>
@@ -399,7 +406,9 @@ class WindowLayout:
 
     def _caption(self, idx: int, shape) -> str:
         it = self.session.items[idx]
-        return f"<b>{it.path.name}</b> &nbsp; {shape[1]}×{shape[0]} &nbsp; <span style='color:#666'>{it.path.parent}</span>"
+        flag = (f"<b style='color:{UNKNOWN_COLOUR.name()}'>{UNKNOWN_TEXT}</b> &nbsp; "
+                if self.session.is_unknown(idx) else "")
+        return f"{flag}<b>{it.path.name}</b> &nbsp; {shape[1]}×{shape[0]} &nbsp; <span style='color:#666'>{it.path.parent}</span>"
 
     def _inform(self, title: str, text: str) -> QMessageBox:
         """A message that does not block (window-modal, so tests and workers carry on)."""

@@ -22,6 +22,7 @@ from ..thumbnails import THUMB
 from ..workers import InspectWorker, TaskRunner, ThumbnailLoader
 from .background import BackgroundClassification
 from .files import FileActions
+from .unknown import UnknownReview
 from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, MESSAGE_SUMMARY_MS,
                      MESSAGE_WARNING_MS, PRIORITY_DELAY_MS, PROGRESS_UPDATE_MS, VIEW_REFRESH_MS,
                      WindowLayout)
@@ -29,7 +30,7 @@ from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, M
 log = logging.getLogger(__name__)
 
 
-class MainWindow(WindowLayout, FileActions, QMainWindow):
+class MainWindow(UnknownReview, WindowLayout, FileActions, QMainWindow):
     """The review window. ``classifier`` (a loaded Classifier) skips loading ``model_path``;
     ``settings`` defaults to the user's settings file."""
 
@@ -209,6 +210,7 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
         self.session.set_model(classifier.class_names, str(card.get("name", "")),
                                str(card.get("version", "")))
         self._rebuild_class_widgets(list(classifier.class_names))
+        self._unknown_model_changed()
         self.panel.set_blocks(list(classifier.se_block_names))
         self.progress.hide()
         self.statusBar().showMessage(f"{classifier.title} ready on {classifier.device}", MESSAGE_MS)
@@ -265,7 +267,7 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
             if r.error is not None:
                 s.set_error(i, r.error)
             else:
-                s.set_prediction(i, r.probs)
+                s.set_prediction(i, r.probs, r.unknown_score, r.known)
             changed.append(i)
         if not changed:
             return
@@ -340,7 +342,8 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
             return
         s = self.session
         if inspection is not None and s.items[idx].probs is None and s.items[idx].error is None:
-            s.set_prediction(idx, inspection.probs)  # the batch worker will agree
+            s.set_prediction(idx, inspection.probs, inspection.unknown_score,
+                             inspection.known)  # the batch worker will agree
             self._n_done += 1
             self.thumb_model.item_changed(idx)
             self._show_progress()
@@ -371,6 +374,8 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
             head = f"<span style='color:#C62828'>Cannot classify: {it.error}</span>"
         elif pred is None:
             head = "Classifying…"
+        elif s.is_unknown(idx):
+            head = self._unknown_head(idx)
         else:
             flag = " — <b style='color:#E69F00'>needs review</b>" if s.needs_review(idx) else ""
             head = f"Predicted <b>{pred}</b> ({it.confidence:.1%}){flag}"
@@ -391,14 +396,15 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
     # ========================================================================================
     # Verdicts
 
-    def set_verdict(self, label: str | None, advance: bool = True) -> bool:
-        """Sets the shown image's true class (a class name, UNSURE, or None to clear); saved to
-        the journal at once. Moves on to the next image when ``advance``."""
+    def set_verdict(self, label: str | None, advance: bool = True, new_class: bool = False) -> bool:
+        """Sets the shown image's true class (a class name, UNSURE, or None to clear; with
+        ``new_class`` any class name); saved to the journal at once. Moves on to the next image
+        when ``advance``."""
         idx = self._current
         if idx is None:
             return False
         try:
-            self.session.set_verdict(idx, label)
+            self.session.set_verdict(idx, label, new_class)
         except JournalError as exc:
             self._inform("Verdict not saved", str(exc))
             return False

@@ -40,8 +40,8 @@ class DataPage(QWizardPage):
         self.folder_edit = QLineEdit(placeholderText="folder with one sub-folder per class")
         browse = QPushButton("Browse…")
         browse.clicked.connect(lambda: self._browse(self.folder_edit))
-        self.verdicts_box = QCheckBox(f"Include the {len(wizard.verdicts):,} images you classified "
-                                      "in review")
+        self.verdicts_box = QCheckBox(verdicts_text(
+            wizard.verdicts, (wizard.current_card or {}).get("class_names") or []))
         self.verdicts_box.setChecked(bool(wizard.verdicts))
         self.verdicts_box.setVisible(bool(wizard.verdicts))
         self.merge_box = QCheckBox("Also train on the original training images:")
@@ -315,3 +315,16 @@ class DataPage(QWizardPage):
 
     def cleanupPage(self) -> None:  # pragma: no cover - first page
         pass
+
+
+def verdicts_text(verdicts, model_classes) -> str:
+    """The review verdicts offered as training data, naming the classes the model does not have
+    yet (typed in for images it flagged unknown): each becomes a class of the new model."""
+    text = f"Include the {len(verdicts):,} images you classified in review"
+    new: dict[str, int] = {}
+    for _, label in verdicts:
+        if model_classes and label not in model_classes:
+            new[label] = new.get(label, 0) + 1
+    if new:
+        text += (" — new classes: " + ", ".join(f"{name} ({n:,})" for name, n in new.items()))
+    return text

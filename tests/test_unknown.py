@@ -1,0 +1,325 @@
+"""Knowing what the model does not know (issue 11): a held-out class is flagged, the temperature
+fit recovers a known temperature, bundles with and without a detector, the classify CSV's
+columns, re-judging stored scores, verdicts under a new class, the main window's filter, colour
+and status bar, and the camera's live label."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inspector import batch, report
+from inspector.engine import UNKNOWN, UNKNOWN_TEXT
+from inspector.session import JOURNAL_NAME, Filter, ReviewSession
+from synth import CLASSES, detector_images, foreign_image, texture
+
+
+# ---- the detector itself ----------------------------------------------------------------------
+
+def test_a_held_out_class_is_flagged_more_than_the_known_ones(stand_in_bundle):
+    """Five synthetic classes are known to the detector, the sixth is held out: its images must
+    score higher (more foreign) than new images of the known classes."""
+    from training.bundle import load_bundle
+    from training.calibration import auroc
+    from training.detect import fit_model_detector, model_outputs
+
+    model = load_bundle(stand_in_bundle).model
+    known = range(5)
+    x_train, y_train = detector_images(known, range(100, 110))
+    x_val, y_val = detector_images(known, range(200, 206))
+    det = fit_model_detector(model, x_train, y_train, x_val, y_val, 5)
+    assert det is not None and det.num_classes == 5
+    x_known, _ = detector_images(known, range(300, 306))
+    x_held, _ = detector_images([5], range(300, 330))
+    s_known = det.scores(model_outputs(model, x_known))
+    s_held = det.scores(model_outputs(model, x_held))
+    assert auroc(s_known, s_held) > 0.9
+    assert det.known(s_held).mean() < 0.5 < det.known(s_known).mean()
+    assert np.median(s_held) > np.median(s_known)
+
+
+def test_temperature_fit_recovers_a_known_temperature():
+    from training.calibration import fit_temperature, softmax
+
+    rng = np.random.default_rng(3)
+    t0 = 2.5
+    logits = rng.normal(0, 4, (4000, 6))
+    p = softmax(logits, t0)
+    labels = np.array([rng.choice(6, p=row / row.sum()) for row in p])
+    t = fit_temperature(logits, labels)
+    assert abs(t - t0) / t0 < 0.15
+    # and sharpening: labels drawn at T0 = 0.5 give a temperature below one
+    p = softmax(logits, 0.5)
+    labels = np.array([rng.choice(6, p=row / row.sum()) for row in p])
+    assert abs(fit_temperature(logits, labels) - 0.5) / 0.5 < 0.15
+
+
+def test_bundle_round_trip_with_and_without_a_detector(stand_in_bundle, detector_bundle, classifier,
+                                                       unknown_classifier):
+    from training.detect import load_detector
+
+    assert load_detector(stand_in_bundle) is None
+    assert not classifier.has_unknown_detection and classifier.validation_unknown_rate is None
+    x = np.stack([np.repeat(texture(c, 64, seed=7)[..., None], 3, 2) for c in range(6)]
+                 + [np.repeat(foreign_image(64)[..., None], 3, 2)])
+    v = classifier.judge(x)
+    assert v.unknown_scores is None and v.known.all() and v.known.shape == (7,)
+
+    det = load_detector(detector_bundle)
+    assert det is not None and det.num_classes == 6
+    again = type(det).load(detector_bundle / "unknown.npz")
+    assert again.method == det.method and again.threshold == det.threshold
+    assert unknown_classifier.has_unknown_detection
+    assert unknown_classifier.validation_unknown_rate == pytest.approx(1 - det.accept)
+    v = unknown_classifier.judge(x)
+    assert v.unknown_scores.shape == (7,)
+    np.testing.assert_allclose(v.probs.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(v.known, v.unknown_scores <= unknown_classifier.unknown_threshold)
+    assert not v.known[-1], "the checkerboard is like none of the textures"
+    ins = unknown_classifier.inspect(x[-1])
+    assert ins.known is False and ins.unknown_score == pytest.approx(v.unknown_scores[-1], rel=1e-3)
+
+
+# ---- classify CSV -----------------------------------------------------------------------------
+
+@pytest.fixture
+def flag_everything_bundle(detector_bundle, tmp_path):
+    """The detector bundle with a threshold below every score: every image is flagged."""
+    from training.detect import load_detector, write_detector
+
+    out = tmp_path / "flag-all"
+    shutil.copytree(detector_bundle, out)
+    det = load_detector(out)
+    write_detector(out, dataclasses.replace(det, threshold=-1e12, val_scores=None))
+    return out
+
+
+def test_classify_csv_has_the_unknown_columns(tmp_path, capsys, classifier, flag_everything_bundle):
+    from inspector.engine import load_classifier
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for k in range(3):
+        Image.fromarray(texture(k, 64, seed=k)).save(imgs / f"t{k}.png")
+    out = tmp_path / "all.csv"
+    clf = load_classifier(flag_everything_bundle)
+    assert batch.main([str(imgs), "--out", str(out)], classifier=clf) == 0
+    rows = list(csv.DictReader(out.open()))
+    header = out.read_text().splitlines()[0].split(",")
+    assert {"unknown_score", "known", "top_class"} <= set(header)
+    assert len(rows) == 3
+    for r in rows:
+        assert r["label"] == UNKNOWN and r["known"] == "false"
+        assert r["top_class"] in CLASSES and float(r["unknown_score"]) > -1e12
+        assert float(r["confidence"]) == pytest.approx(float(r[r["top_class"]]))
+    # without a detector: labels are classes, known true, no score
+    out2 = tmp_path / "plain.csv"
+    assert batch.main([str(imgs), "--out", str(out2)], classifier=classifier) == 0
+    for r in csv.DictReader(out2.open()):
+        assert r["label"] == r["top_class"] and r["known"] == "true" and r["unknown_score"] == ""
+    capsys.readouterr()
+
+
+# ---- the session ------------------------------------------------------------------------------
+
+def _session(tmp_path, n=4) -> ReviewSession:
+    for k in range(n):
+        Image.fromarray(texture(k, 32, seed=k)).save(tmp_path / f"i{k}.png")
+    s = ReviewSession.open_folder(tmp_path, class_names=list(CLASSES[:3]))
+    for i, score in enumerate([0.5, 2.0, 4.0, None][:n]):
+        s.set_prediction(i, np.array([0.7, 0.2, 0.1]), score, score is None or score <= 1.0)
+    return s
+
+
+def test_rejudging_stored_scores_filter_and_summary(tmp_path):
+    s = _session(tmp_path)
+    assert [s.is_unknown(i) for i in range(4)] == [False, True, True, False]
+    assert s.view(Filter(unknown=True)) == [1, 2]
+    assert s.unknown_share() == (2, 3)
+    summ = s.summary()
+    assert summ["unknown"] == 2 and summ["unknown_judged"] == 3
+    assert "2 unknown" in report.summary_text(summ)
+    header, rows = report.summary_table(s)
+    assert rows[0][header.index("unknown")] == 2
+    assert s.rejudge_unknown(3.0) == [1]            # only the 2.0 changed
+    assert s.view(Filter(unknown=True)) == [2]
+    assert s.rejudge_unknown(None) == [2]           # no detector: everything known
+    assert s.unknown_share() == (0, 3)
+    assert report.unknown_rate_text(3, 25, 0.05) == "unknown 12% of 25 (model's validation: 5%)"
+    assert report.unknown_rate_text(0, 0, None, False) == \
+        "unknown detection unavailable for this model"
+
+
+def test_a_new_class_verdict_is_journaled_and_offered_for_retraining(tmp_path):
+    from inspector.gui.wizard.data_page import verdicts_text
+    from inspector.retrain import gather_samples
+
+    s = _session(tmp_path)
+    with pytest.raises(ValueError):
+        s.set_verdict(1, "red_scale")            # a typo is not a new class by accident
+    s.set_verdict(1, " red_scale ", new_class=True)
+    s.set_verdict(2, "red_scale", new_class=True)
+    s.set_verdict(0, CLASSES[0])
+    for bad in ("", "unknown", "Unsure", "a/b", ".hidden"):
+        with pytest.raises(ValueError):
+            s.set_verdict(3, bad, new_class=True)
+    assert s.new_class_names() == ["red_scale"]
+    again = ReviewSession.open_folder(tmp_path, class_names=list(CLASSES[:3]))
+    assert [it.verdict.label if it.verdict else None for it in again.items] == \
+        [CLASSES[0], "red_scale", "red_scale", None]
+    assert (tmp_path / JOURNAL_NAME).exists()
+    verdicts = again.training_verdicts()
+    samples, problems = gather_samples([], verdicts)
+    assert not problems and sorted(x.label for x in samples).count("red_scale") == 2
+    assert "new classes: red_scale (2)" in verdicts_text(verdicts, list(CLASSES[:3]))
+
+
+# ---- the main window --------------------------------------------------------------------------
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    root = tmp_path / "line-7"
+    root.mkdir()
+    for c in range(6):
+        Image.fromarray(texture(c, 64, seed=300 + c)).save(root / f"a{c}_{CLASSES[c]}.png")
+    for k in range(3):
+        Image.fromarray(foreign_image(64, seed=k)).save(root / f"z{k}_foreign.png")
+    return root
+
+
+def _open(qtbot, classifier, folder):
+    from inspector.gui.main_window import MainWindow
+
+    w = MainWindow(classifier=classifier)
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.classification_done, timeout=30000):
+        w.open_folder(folder)
+    return w
+
+
+def _unknown_pixels(widget) -> int:
+    """Pixels of the unknown colour in a widget's rendering."""
+    from inspector.gui.charts import UNKNOWN_COLOUR
+
+    img = widget.grab().toImage()
+    w, h = img.width(), img.height()
+    target = UNKNOWN_COLOUR.rgb() & 0xFFFFFF
+    return sum(1 for y in range(0, h, 2) for x in range(0, w, 2)
+               if img.pixel(x, y) & 0xFFFFFF == target)
+
+
+def test_main_window_flags_filters_colours_and_rejudges(qtbot, unknown_classifier, mixed_folder):
+    w = _open(qtbot, unknown_classifier, mixed_folder)
+    s = w.session
+    foreign = [i for i, it in enumerate(s.items) if "foreign" in it.path.name]
+    assert all(s.is_unknown(i) for i in foreign)
+    assert all(s.items[i].unknown_score is not None for i in range(len(s)))
+    flagged = [i for i in range(len(s)) if s.is_unknown(i)]
+    # the status bar: the share against the model's validation rate
+    qtbot.waitUntil(lambda: "model's validation: 5%" in w.unknown_label.text())
+    assert f"unknown {len(flagged) / len(s):.0%} of {len(s)}" in w.unknown_label.text()
+    # the filter and the colour
+    w.set_filter("Unknown")
+    assert w.thumb_model.rows == flagged
+    qtbot.waitUntil(lambda: _unknown_pixels(w.list.viewport()) > 50)
+    assert UNKNOWN_TEXT in w.thumb_model.tooltip(foreign[0])
+    w.select(foreign[0])
+    qtbot.waitUntil(lambda: w.shown_index() == foreign[0], timeout=10000)
+    assert UNKNOWN_TEXT in w.verdict_label.text()
+    # the setting: accepting 100% of the validation images flags fewer (or as many), re-judged
+    # from stored scores; the setting is remembered
+    w.unknown_accept.setValue(100)
+    assert unknown_classifier.accept == 1.0
+    t = unknown_classifier.unknown_threshold
+    assert all(s.items[i].known == (s.items[i].unknown_score <= t) for i in range(len(s)))
+    assert len(w.thumb_model.rows) <= len(flagged)
+    from inspector.settings import Key
+
+    assert w.settings.get_float(Key.UNKNOWN_ACCEPT) == 1.0
+    # all known: the filter is empty and no thumbnail is violet
+    w.session.rejudge_unknown(float("inf"))
+    w.set_filter("All images")
+    w.list.viewport().update()
+    qtbot.waitUntil(lambda: _unknown_pixels(w.list.viewport()) == 0)
+    w.close()
+
+
+def test_new_class_verdict_typed_in_the_window(qtbot, unknown_classifier, mixed_folder):
+    from PySide6.QtCore import Qt
+
+    w = _open(qtbot, unknown_classifier, mixed_folder)
+    idx = next(i for i, it in enumerate(w.session.items) if "foreign" in it.path.name)
+    w.select(idx)
+    qtbot.waitUntil(lambda: w.current_index() == idx)
+    qtbot.keyClick(w.list, Qt.Key.Key_N)
+    assert w.new_class_edit.hasFocus()
+    qtbot.keyClicks(w.new_class_edit, "checker")
+    qtbot.keyClick(w.new_class_edit, Qt.Key.Key_Return)
+    assert w.session.items[idx].verdict.label == "checker"
+    assert w.session.new_class_names() == ["checker"]
+    assert w.current_index() != idx, "moves on like any verdict"
+    assert '"checker"' in (mixed_folder / JOURNAL_NAME).read_text()
+    w.close()
+
+
+def test_without_a_detector_the_status_bar_says_so(qtbot, classifier, mixed_folder):
+    w = _open(qtbot, classifier, mixed_folder)
+    assert w.unknown_label.text() == "unknown detection unavailable for this model"
+    assert not w.unknown_accept.isEnabled()
+    assert not any(w.session.is_unknown(i) for i in range(len(w.session)))
+    w.close()
+
+
+# ---- the camera -------------------------------------------------------------------------------
+
+def test_live_analysis_carries_unknown_verdicts_and_an_unknown_tile_wins(unknown_classifier):
+    from inspector.camera import Frame, LiveConfig, Roi, UnknownRate, analyse
+
+    img = np.zeros((64, 128), np.uint8)
+    img[:, :64] = texture(2, 64, seed=400)
+    img[:, 64:] = foreign_image(64)
+    frame = Frame(np.repeat(img[..., None], 3, 2), 1, 0.0)
+    whole = analyse(unknown_classifier, frame, LiveConfig(roi=Roi(64, 0, 64, 64)))
+    assert not whole.known and whole.verdict_text.startswith(UNKNOWN_TEXT)
+    tiled = analyse(unknown_classifier, frame, LiveConfig(tile=64))
+    assert len(tiled.tiles) == 2 and tiled.unknown_tiles == [1] and not tiled.known
+    with_map = analyse(unknown_classifier, frame, LiveConfig(tile=64, overlay="cam"))
+    assert with_map.unknown_tiles == [1] and with_map.tile_unknown_scores.shape == (2,)
+    rate = UnknownRate(window=4)
+    for r in (whole, tiled):
+        rate.record(r)
+    assert rate.counts == (2, 2)
+
+
+def test_camera_window_shows_unknown_live(qtbot, unknown_classifier, tmp_path):
+    import cv2
+
+    from inspector.camera import ReconnectPolicy, Source
+    from inspector.gui.camera_window import CameraWindow
+    from inspector.gui.charts import UNKNOWN_COLOUR
+
+    path = tmp_path / "foreign.mp4"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 64))
+    for k in range(30):
+        vw.write(cv2.cvtColor(foreign_image(64, seed=k % 3), cv2.COLOR_GRAY2BGR))
+    vw.release()
+    win = CameraWindow(lambda: unknown_classifier, camera_probe=lambda: [],
+                       policy=ReconnectPolicy(initial=0.02, factor=2.0, maximum=0.1,
+                                              stall_timeout=2.0, open_timeout=2.0))
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        win.open_source(Source.file(str(path)))
+        qtbot.waitUntil(lambda: win.prediction_label.text().startswith(UNKNOWN_TEXT),
+                        timeout=15000)
+        assert UNKNOWN_COLOUR.name() in win.prediction_label.styleSheet()
+        qtbot.waitUntil(lambda: "model's validation: 5%" in win.unknown_label.text(),
+                        timeout=5000)
+        assert win.unknown_label.text().startswith("unknown 100%")
+    finally:
+        win.close()
