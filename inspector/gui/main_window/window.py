@@ -22,6 +22,7 @@ from ..thumbnails import THUMB
 from ..workers import InspectWorker, TaskRunner, ThumbnailLoader
 from .background import BackgroundClassification
 from .files import FileActions
+from .tiling import TileActions
 from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, MESSAGE_SUMMARY_MS,
                      MESSAGE_WARNING_MS, PRIORITY_DELAY_MS, PROGRESS_UPDATE_MS, VIEW_REFRESH_MS,
                      WindowLayout)
@@ -29,7 +30,7 @@ from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, M
 log = logging.getLogger(__name__)
 
 
-class MainWindow(WindowLayout, FileActions, QMainWindow):
+class MainWindow(WindowLayout, FileActions, TileActions, QMainWindow):
     """The review window. ``classifier`` (a loaded Classifier) skips loading ``model_path``;
     ``settings`` defaults to the user's settings file."""
 
@@ -79,6 +80,7 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
         self._build_menus()
         self._rebuild_class_widgets([])
         self._restore_settings()
+        self._init_tiles()
 
         self._view_timer = QTimer(self, singleShot=True, interval=VIEW_REFRESH_MS)
         self._view_timer.timeout.connect(self._apply_view)
@@ -103,6 +105,7 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
 
     def _set_session(self, session: ReviewSession) -> None:
         self.background.new_session()
+        self._use_folder_tiling(session.root)
         if self.classifier is not None:
             card = self.classifier.card or {}
             session.class_names = list(self.classifier.class_names)
@@ -197,6 +200,7 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
         """Uses ``classifier`` (loaded from ``path``) from now on: every image is classified again;
         whatever the old model is still computing is dropped when it arrives."""
         self.background.set_classifier(classifier)
+        self._tile_results = {}
         self._shown_key = None
         self.classifier = classifier
         self.model_path = path
@@ -266,6 +270,7 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
                 s.set_error(i, r.error)
             else:
                 s.set_prediction(i, r.probs)
+            self._remember_tiles(i, r.tiles)
             changed.append(i)
         if not changed:
             return
@@ -348,6 +353,7 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
         self.panel.show_image(image, inspection, shape, self._caption(idx, shape))
         self.prob_chart.set_values(None if inspection is None else inspection.probs)
         self._update_verdict_label()
+        self._show_tiles(idx)   # a large image: its tiles, the deciding one shown
         self.inspection_shown.emit(idx)
 
     def _on_inspect_failed(self, key, problem: str) -> None:
@@ -383,6 +389,7 @@ class MainWindow(WindowLayout, FileActions, QMainWindow):
         else:
             verdict = f"Verdict: <b style='color:#2E7D32'>{it.verdict.label}</b> ✓"
         self.verdict_label.setText(f"{head}<br>{verdict}")
+        self._append_tile_line()
 
     def _next_overlay(self) -> None:
         c = self.panel.source
