@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 import threading
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,10 @@ from typing import Callable, Hashable, Iterable, Iterator, Sequence, TextIO
 import numpy as np
 
 from training.images import ImageReadError
+
+from .progress import ProgressBar
+from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, TiledVerdict, TileSettings, judge_prepared,
+                    load_prepared)
 
 DEFAULT_BATCH = 32
 
@@ -34,6 +37,7 @@ class Result:
     error: str | None
     unknown_score: float | None = None   # None: the model has no unknown detector
     known: bool = True                   # False: flagged unknown
+    tiles: TiledVerdict | None = None    # a large image's tiles (the verdict is the deciding one's)
 
 
 def startup_model_path(explicit: str | Path | None = None) -> Path:
@@ -101,10 +105,14 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
                     emit: Callable[[list[Result]], None],
                     should_stop: Callable[[], bool] = lambda: False,
                     batch_size: int = DEFAULT_BATCH, pool: ThreadPoolExecutor | None = None,
-                    prefetch: int = 2) -> int:
+                    prefetch: int = 2, tiling: TileSettings | None = None) -> int:
     """Classifies images until ``take(n)`` (up to n (key, path) pairs) returns none, calling
     ``emit`` with each batch's results in order. Decoding runs in ``pool`` ``prefetch`` batches
-    ahead of inference. Returns how many images were done; stops early when ``should_stop()``."""
+    ahead of inference. With ``tiling``, an image larger than the model's view is classified
+    tile by tile (inspector.tiles; ``batch_size`` model inputs per call) and its Result carries
+    the tiles. Returns how many images were done; stops early when ``should_stop()``."""
+    load = classifier.load if tiling is None else \
+        (lambda path: load_prepared(classifier, tiling, path))
     own_pool = pool is None
     if own_pool:
         pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
@@ -120,17 +128,24 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
                     exhausted = True
                     break
                 batch = [(k, p if isinstance(p, Path) else Path(p)) for k, p in batch]
-                inflight.append([(k, p, pool.submit(_decode, classifier.load, p)) for k, p in batch])
+                inflight.append([(k, p, pool.submit(_decode, load, p)) for k, p in batch])
             if not inflight or should_stop():
                 break
             batch = inflight.popleft()
             decoded = [(k, p, *f.result()) for k, p, f in batch]
             good = [d[2] for d in decoded if d[3] is None]
-            probs, scores, known, problem = None, None, None, None
+            probs, scores, known, tiles, problem = None, None, None, None, None
             if good:
                 try:
-                    v = classifier.judge(np.stack(good))
-                    probs, scores, known = v.probs, v.unknown_scores, v.known
+                    if tiling is None:
+                        v = classifier.judge(np.stack(good))
+                        probs, scores, known = v.probs, v.unknown_scores, v.known
+                    else:
+                        iv = judge_prepared(classifier, good, batch_size)
+                        probs, known = [v.probs for v in iv], [v.known for v in iv]
+                        scores = None if all(v.unknown_score is None for v in iv) else \
+                            [v.unknown_score for v in iv]
+                        tiles = [v.tiles for v in iv]
                 except Exception as exc:  # never lose the whole run to one bad batch
                     problem = f"classification failed ({type(exc).__name__}: {exc})"
             out, j = [], 0
@@ -140,7 +155,8 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
                 else:
                     out.append(Result(k, p, probs[j] if probs is not None else None, problem,
                                       None if scores is None else float(scores[j]),
-                                      True if known is None else bool(known[j])))
+                                      True if known is None else bool(known[j]),
+                                      None if tiles is None else tiles[j]))
                     j += 1
             done += len(out)
             emit(out)
@@ -156,7 +172,8 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
 def classify_paths(classifier, paths: Sequence[str | Path], batch_size: int = DEFAULT_BATCH,
                    progress: Callable[[float, str], None] = lambda f, m: None,
                    should_stop: Callable[[], bool] = lambda: False,
-                   workers: int | None = None) -> Iterator[Result]:
+                   workers: int | None = None,
+                   tiling: TileSettings | None = None) -> Iterator[Result]:
     """Results for ``paths`` in order (key: the position in ``paths``), as a generator; the
     pipeline runs in a background thread so the caller can write results meanwhile."""
     paths = list(paths)
@@ -183,7 +200,7 @@ def classify_paths(classifier, paths: Sequence[str | Path], batch_size: int = DE
                                       thread_name_prefix="decode")
             with pool:
                 classify_stream(classifier, take, emit, lambda: stop.is_set() or should_stop(),
-                                batch_size, pool)
+                                batch_size, pool, tiling=tiling)
         except BaseException as exc:  # pragma: no cover - reported to the consumer
             finished.append(exc)
         finally:
@@ -282,44 +299,6 @@ class WorkQueue:
 # The command line
 
 
-class ProgressBar:
-    """A bar redrawn in place on a terminal; plain lines (every 10 % or 10 s) otherwise."""
-
-    def __init__(self, total: int, stream: TextIO | None = None, label: str = "classifying"):
-        stream = stream or sys.stderr
-        self.total, self.stream, self.label = total, stream, label
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.start = time.monotonic()
-        self._last_draw = 0.0
-        self._last_decile = -1
-
-    def update(self, done: int, failed: int = 0) -> None:
-        now = time.monotonic()
-        frac = done / max(1, self.total)
-        rate = done / max(now - self.start, 1e-9)
-        extra = f", {failed} failed" if failed else ""
-        if self.tty:
-            if now - self._last_draw < 0.1 and done < self.total:
-                return
-            self._last_draw = now
-            eta = (self.total - done) / rate if rate > 0 else 0
-            bar = "#" * int(frac * 30)
-            self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{self.total} {frac:4.0%} "
-                              f"{rate:6.1f} img/s ETA {eta:4.0f} s{extra}  ")
-            if done >= self.total:
-                self.stream.write("\n")
-            self.stream.flush()
-        else:
-            decile = int(frac * 10)
-            if decile > self._last_decile or now - self._last_draw >= 10 or done >= self.total:
-                if done >= self.total and self._last_decile == 10:
-                    return
-                self._last_decile = decile
-                self._last_draw = now
-                print(f"{self.label}: {done}/{self.total} ({frac:.0%}, {rate:.1f} img/s{extra})",
-                      file=self.stream, flush=True)
-
-
 def _positive_int(text: str) -> int:
     try:
         n = int(text)
@@ -347,8 +326,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"images per model call (default: {DEFAULT_BATCH})")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="decoding threads (default: up to 4)")
+    p.add_argument("--tile-size", type=_tile_size, default=None, metavar="N",
+                   help="tile side in image pixels for images larger than the model's view "
+                   "(default: the model's input size, the scale it was trained at; 0: never "
+                   "tile, squeeze every image whole into the model's input)")
+    p.add_argument("--overlap", type=_overlap, default=DEFAULT_OVERLAP, metavar="F",
+                   help=f"overlap of neighbouring tiles, a fraction of a tile (default: "
+                   f"{DEFAULT_OVERLAP})")
+    p.add_argument("--tiles", action="store_true", help="also write one row per tile, after "
+                   "its image's row (columns tile_x, tile_y, tile_w, tile_h)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
+
+
+def _tile_size(text: str) -> int:
+    n = _positive_int(text) if text.strip() != "0" else 0
+    return n
+
+
+def _overlap(text: str) -> float:
+    try:
+        f = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= f <= MAX_OVERLAP:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_OVERLAP} (got {f})")
+    return f
 
 
 def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
@@ -403,14 +406,16 @@ def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
         stream = stdout
     else:
         stream = None
-    writer = report.CsvWriter(stream, names) if stream is not None else None
+    writer = report.CsvWriter(stream, names, args.tiles) if stream is not None else None
+    tiling = TileSettings(args.tile_size, args.overlap)
     session = ReviewSession(names, model_name=model, model_version=version) if args.json else None
 
     bar = ProgressBar(len(paths), stderr) if not args.quiet else None
     failed: list[Result] = []
     done = 0
     try:
-        for r in classify_paths(classifier, paths, batch_size=args.batch_size, workers=args.workers):
+        for r in classify_paths(classifier, paths, batch_size=args.batch_size, workers=args.workers,
+                                tiling=tiling):
             done += 1
             if r.error is not None:
                 failed.append(r)
@@ -419,6 +424,8 @@ def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
                                   unknown_score=r.unknown_score, known=r.known)
             if writer is not None:
                 writer.write(row)
+                if args.tiles and r.tiles is not None:
+                    _write_tiles(writer, r, names, model, version, row["time"])
             if session is not None:
                 new = session.add_paths([r.path])
                 i = new[0] if new else session.index_of(r.path)
@@ -450,6 +457,16 @@ def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
     written = " and ".join(str(p) for p in (out_path, args.json) if p)
     say(f"{done - len(failed)} of {done} files classified" + (f"; results in {written}" if written else ""))
     return 2 if failed else 0
+
+
+def _write_tiles(writer, r: Result, names: list[str], model: str, version: str, time: str) -> None:
+    from . import report
+
+    t = r.tiles
+    for i, box in enumerate(t.tiles):
+        writer.write(report.make_row(r.path, names, t.probs[i], model=model, model_version=version,
+                                     time=time, unknown_score=t.score(i), known=bool(t.known[i]),
+                                     tile=box))
 
 
 def main(argv: Sequence[str] | None = None, classifier=None) -> int:

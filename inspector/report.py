@@ -5,7 +5,9 @@ CSV columns: ``path, label, confidence, <one column per class name>, unknown_sco
 top_class, error, verdict, verdict_time, overridden, model, model_version, time`` (``time``: when
 the image was classified). ``label`` is ``unknown`` when the unknown detector flags the image
 (``known`` false); ``top_class`` is then still the most probable class, and ``confidence`` its
-probability. ``unknown_score`` is empty for a model without a detector.
+probability. ``unknown_score`` is empty for a model without a detector. With tile rows
+(``inspector classify --tiles``), ``tile_x, tile_y, tile_w, tile_h`` follow ``path``: empty in an
+image's row, the tile's rectangle in image pixels in each of its tiles' rows.
 """
 from __future__ import annotations
 
@@ -23,21 +25,26 @@ from .engine import UNKNOWN
 from .session import UNSURE, ReviewSession
 
 UNKNOWN_COLUMNS = ("unknown_score", "known", "top_class")
+TILE_COLUMNS = ("tile_x", "tile_y", "tile_w", "tile_h")
 TAIL_COLUMNS = ("error", "verdict", "verdict_time", "overridden", "model", "model_version", "time")
 
 
-def columns(class_names: Sequence[str]) -> list[str]:
-    return ["path", "label", "confidence", *class_names, *UNKNOWN_COLUMNS, *TAIL_COLUMNS]
+def columns(class_names: Sequence[str], tiles: bool = False) -> list[str]:
+    return ["path", *(TILE_COLUMNS if tiles else ()), "label", "confidence", *class_names,
+            *UNKNOWN_COLUMNS, *TAIL_COLUMNS]
 
 
 def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | None = None,
              error: str | None = None, *, model: str = "", model_version: str = "",
              time: str | None = None, verdict: str | None = None, verdict_time: str | None = None,
              overridden: bool | None = None, unknown_score: float | None = None,
-             known: bool = True) -> dict:
+             known: bool = True, tile=None) -> dict:
     """One result as a dict: probabilities under each class name, None where not classified;
-    ``label`` is ``unknown`` for an image the unknown detector flags."""
+    ``label`` is ``unknown`` for an image the unknown detector flags. ``tile`` (an
+    inspector.tiles.Roi) makes it a tile's row."""
     row: dict = {"path": str(path), "label": None, "confidence": None}
+    for c, v in zip(TILE_COLUMNS, (tile.x, tile.y, tile.w, tile.h) if tile else (None,) * 4):
+        row[c] = v
     top = None
     if probs is not None:
         probs = np.asarray(probs, np.float64)
@@ -87,8 +94,8 @@ def _known_cell(value) -> str:
 class CsvWriter:
     """Writes rows one at a time (flushed), e.g. while a batch runs."""
 
-    def __init__(self, stream: TextIO, class_names: Sequence[str]):
-        self.columns = columns(class_names)
+    def __init__(self, stream: TextIO, class_names: Sequence[str], tiles: bool = False):
+        self.columns = columns(class_names, tiles)
         self._stream = stream
         self._w = csv.writer(stream, lineterminator="\n")
         self._w.writerow(self.columns)

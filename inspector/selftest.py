@@ -121,7 +121,10 @@ def check_model(clf, paths: list[Path]) -> tuple[dict[str, np.ndarray], tuple[in
     if n < 2:
         raise SelfTestError(f"the model has {n} class(es)")
     probs: dict[str, np.ndarray] = {}
-    for r in classify_paths(clf, paths, batch_size=4, workers=2):
+    from .tiles import TileSettings
+
+    # tiled as the command and the window tile by default (the 1600x1200 image is)
+    for r in classify_paths(clf, paths, batch_size=4, workers=2, tiling=TileSettings()):
         if r.error is not None:
             raise SelfTestError(f"classifying {r.path.name}: {r.error}")
         probs[r.path.name] = check_probabilities(r.probs, n, f"classifying {r.path.name}")

@@ -60,7 +60,15 @@ def test_good_folder_exit_0_and_probabilities_match(tmp_path, classifier, capsys
     assert header[:3 + len(names)] == ["path", "label", "confidence", *names]
     assert "error" in header
     assert [Path(r["path"]).name for r in rows] == [p.name for p in images]
-    expected = classifier.classify(np.stack([classifier.load(p) for p in images]))
+    # images over 1.5x the stand-in's 64 px input are tiled by default (inspector.tiles)
+    # (judged in the command's batches: 3 images, their inputs 3 at a time)
+    from inspector.tiles import TileSettings, judge_prepared, prepare_image
+    from training.images import decode_image
+
+    preps = [prepare_image(classifier, decode_image(p), TileSettings()) for p in images]
+    expected = np.stack([v.probs for k in range(0, len(preps), 3)
+                         for v in judge_prepared(classifier, preps[k:k + 3], 3)])
+    assert sum(max(decode_image(p).shape) > 96 for p in images) == 3   # some were tiled
     got = np.array([[float(r[n]) for n in names] for r in rows])
     np.testing.assert_allclose(got, expected, atol=PROB_ATOL)
     assert all(r["label"] == names[int(np.argmax(e))] for r, e in zip(rows, expected))

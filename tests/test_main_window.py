@@ -349,7 +349,19 @@ def test_switching_the_model_drops_what_the_old_model_still_computes(qtbot, trai
     assert all(p.shape == (4,) for _, p in stored), [p.shape for _, p in stored]
     s = w.session
     idx = [i for i, it in enumerate(s.items) if it.error is None]
-    expected = new.classify(np.stack([new.load(s.items[i].path) for i in idx]))
+    # z_colour.jpg (150x120) is larger than 1.5 of the stand-in's 64 px: classified in tiles,
+    # by the new model too (its verdict is its deciding tile's)
+    tiled = [i for i in idx if w.tiles_of(i) is not None]
+    assert [s.items[i].path.name for i in tiled] == ["z_colour.jpg"]
+    t = w.tiles_of(tiled[0])
+    assert t.probs.shape[1] == 4 and np.array_equal(s.items[tiled[0]].probs, t.probs[t.winner])
+    # the others as the worker judged them: one batch, the tiles' inputs among the images'
+    # (this untrained stand-in's outputs move by ~1e-2 with the batch's make-up)
+    from inspector.tiles import TileSettings, judge_prepared, prepare_image
+    from training.images import decode_image
+
+    preps = [prepare_image(new, decode_image(s.items[i].path), TileSettings()) for i in idx]
+    expected = np.stack([v.probs for v in judge_prepared(new, preps, 16)])
     np.testing.assert_allclose(np.stack([s.items[i].probs for i in idx]), expected, atol=PROB_ATOL)
     assert list(s.class_names) == ["w", "x", "y", "z"]
 

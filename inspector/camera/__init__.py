@@ -16,7 +16,7 @@ The pieces, in the order a frame meets them:
 Anything that shows or logs a source goes through :func:`mask_url` (``Source.display``), so stream
 passwords never reach the screen or a log.
 
-Modules, in that order: urls, sources, grabber, roi, live, saving; every public name is
+Modules, in that order: urls, sources, grabber, live, saving (ROI and tiles: inspector.tiles); every public name is
 imported here, so ``from inspector.camera import X`` works for all of them.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .sources import (DEFAULT_SEQUENCE_FPS, MAX_CAMERA_INDEX, CameraInfo, Captur
                       FolderCapture, Source, SourceError, SourceKind, open_capture, probe_cameras,
                       quiet_cv2, to_rgb)
 from .grabber import Frame, FrameGrabber, GrabberStats, ReconnectPolicy, State, StreamStatus
-from .roi import CLASSIFY_CHUNK, MAX_TILES, Roi, fit_tile, tile_count, tile_grid
+from ..tiles import CLASSIFY_CHUNK, MAX_TILES, Roi, fit_tile, tile_count, tile_grid
 from .live import (OVERLAY_CAM, LiveConfig, LiveModel, LiveResult, LiveStats, UnknownRate,
                    analyse, inference_loop)
 from .saving import save_labelled, save_png_new, save_snapshot, snapshots_dir, timestamp_stem

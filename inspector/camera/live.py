@@ -14,7 +14,7 @@ import numpy as np
 
 from ..attention import CAM, attention_map
 from .grabber import Frame, FrameGrabber
-from .roi import CLASSIFY_CHUNK, Roi, fit_tile, tile_grid
+from ..tiles import CLASSIFY_CHUNK, Roi, fit_tile, tile_grid
 
 log = logging.getLogger(__name__)
 

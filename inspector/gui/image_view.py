@@ -1,14 +1,17 @@
 """The selected image shown large: zoom (wheel, +/-), pan (drag), fit; an attention map drawn
-over it with adjustable opacity, and a colour bar that explains the map's colours."""
+over it with adjustable opacity, a colour bar that explains the map's colours, and for an image
+classified tile by tile the grid of its labelled tiles (click one to select it)."""
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPixmap
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QLinearGradient, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
+                               QWidget)
 
 from ..engine import upsample
+from ..tiles import TiledVerdict, defect_free_classes
 from .workers import qimage_from_array
 
 COLORMAP = "inferno"
@@ -41,10 +44,102 @@ def overlay_image(m: np.ndarray, height: int, width: int) -> tuple[QImage, float
     return qimage_from_array(colorize(up)), width / ow
 
 
+# tile colours: defect-free tiles green, unknown tiles their own colour, defects by class
+# (Okabe-Ito, distinguishable with colour-blindness)
+GOOD_COLOUR = "#009E73"
+UNKNOWN_COLOUR = "#CC79A7"
+DEFECT_COLOURS = ("#E69F00", "#56B4E9", "#D55E00", "#F0E442", "#0072B2", "#FFFFFF")
+CLICK_SLOP = 4   # pixels the mouse may move between press and release for a click
+
+
+def _cell_edges(starts: list[int], size: int, length: int) -> list[float]:
+    """Edges of the cells that share a side between tiles starting at ``starts``: each tile owns
+    the part nearer its centre than any other's (half of each overlap)."""
+    centres = [s + size / 2 for s in starts]
+    return [0.0] + [(a + b) / 2 for a, b in zip(centres, centres[1:])] + [float(length)]
+
+
+class TileGridItem(QGraphicsItem):
+    """The labelled tiles of one image: each tile's own cell (overlaps split half and half)
+    framed in its class's colour with its label and confidence; the deciding tile drawn bold,
+    the selected tile's whole rectangle outlined."""
+
+    def __init__(self, verdict: TiledVerdict):
+        super().__init__()
+        self.verdict = verdict
+        self.selected: int | None = None
+        v = verdict
+        xs = sorted({t.x for t in v.tiles})
+        ys = sorted({t.y for t in v.tiles})
+        ex = _cell_edges(xs, v.tiles[0].w, v.shape[1])
+        ey = _cell_edges(ys, v.tiles[0].h, v.shape[0])
+        self.cells = [QRectF(ex[xs.index(t.x)], ey[ys.index(t.y)],
+                             ex[xs.index(t.x) + 1] - ex[xs.index(t.x)],
+                             ey[ys.index(t.y) + 1] - ey[ys.index(t.y)]) for t in v.tiles]
+        self._free = set(defect_free_classes(v.class_names))
+        self._labels = [v.label(i) for i in range(len(v.tiles))]
+        self.setZValue(2)
+
+    def colour(self, i: int) -> QColor:
+        v = self.verdict
+        if not v.known[i]:
+            return QColor(UNKNOWN_COLOUR)
+        c = int(np.argmax(v.probs[i]))
+        if c in self._free:
+            return QColor(GOOD_COLOUR)
+        return QColor(DEFECT_COLOURS[c % len(DEFECT_COLOURS)])
+
+    def label_text(self, i: int) -> str:
+        return f"{self._labels[i]} {self.verdict.confidence(i):.0%}"
+
+    def tile_at(self, pos: QPointF) -> int | None:
+        for i, r in enumerate(self.cells):
+            if r.contains(pos):
+                return i
+        return None
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt)
+        h, w = self.verdict.shape
+        return QRectF(-2, -2, w + 4, h + 4)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        v = self.verdict
+        cell_h = min(r.height() for r in self.cells)
+        font = QFont()
+        font.setPixelSize(max(6, int(cell_h * 0.16)))
+        painter.setFont(font)
+        fm = painter.fontMetrics()
+        for i, r in enumerate(self.cells):
+            colour = self.colour(i)
+            free = colour.name().upper() == GOOD_COLOUR
+            if not free:
+                fill = QColor(colour)
+                fill.setAlpha(60)
+                painter.fillRect(r, fill)
+            pen = QPen(colour, 3 if i == v.winner else 1)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawRect(r.adjusted(1, 1, -1, -1))
+            text = fm.elidedText(self.label_text(i), Qt.TextElideMode.ElideMiddle,
+                                 int(r.width() - 6))
+            box = QRectF(r.x() + 3, r.y() + 2, fm.horizontalAdvance(text) + 4, fm.height())
+            painter.fillRect(box, QColor(0, 0, 0, 150))
+            painter.setPen(QColor("#FFFFFF") if free else colour.lighter(130))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        if self.selected is not None:
+            t = v.tiles[self.selected]
+            pen = QPen(QColor("#FFFFFF"), 2, Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawRect(QRectF(t.x, t.y, t.w, t.h))
+
+
 class ImageView(QGraphicsView):
-    """A zoomable, pannable view of one image with an optional overlay on top."""
+    """A zoomable, pannable view of one image with an optional overlay on top and, for an image
+    classified tile by tile, its grid of labelled tiles (``tile_clicked`` on a click)."""
 
     zoom_changed = Signal(float)
+    tile_clicked = Signal(int)   # the index of the tile clicked (in the shown TiledVerdict)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -66,10 +161,46 @@ class ImageView(QGraphicsView):
         self.scene().addItem(self.overlay_item)
         self._fit = True
         self._message = ""
+        self.tile_grid: TileGridItem | None = None
+        self._press: QPointF | None = None
+
+    # -- tiles -------------------------------------------------------------------------------
+    def set_tiles(self, verdict: TiledVerdict | None) -> None:
+        """Shows the labelled tiles of the image (None: none)."""
+        if self.tile_grid is not None:
+            self.scene().removeItem(self.tile_grid)
+            self.tile_grid = None
+        if verdict is not None and verdict.tiles:
+            self.tile_grid = TileGridItem(verdict)
+            self.scene().addItem(self.tile_grid)
+
+    def select_tile(self, index: int | None) -> None:
+        if self.tile_grid is not None:
+            self.tile_grid.selected = index
+            self.tile_grid.update()
+
+    def selected_tile(self) -> int | None:
+        return None if self.tile_grid is None else self.tile_grid.selected
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        self._press = event.position()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        super().mouseReleaseEvent(event)
+        press, self._press = self._press, None
+        if (self.tile_grid is None or press is None
+                or (event.position() - press).manhattanLength() > CLICK_SLOP):
+            return  # a drag pans
+        i = self.tile_grid.tile_at(self.mapToScene(event.position().toPoint()))
+        if i is not None:
+            self.select_tile(i)
+            self.tile_clicked.emit(i)
 
     # -- content -----------------------------------------------------------------------------
     def set_image(self, image: QImage | None) -> None:
         self._message = ""
+        self.set_tiles(None)
         self.overlay_item.setPixmap(QPixmap())
         if image is None or image.isNull():
             self.image_item.setPixmap(QPixmap())
@@ -84,6 +215,7 @@ class ImageView(QGraphicsView):
     def set_message(self, text: str) -> None:
         """A line of text shown instead of an image (loading, unreadable file...)."""
         self._message = text
+        self.set_tiles(None)
         self.image_item.setPixmap(QPixmap())
         self.overlay_item.setPixmap(QPixmap())
         self.viewport().update()

@@ -231,9 +231,10 @@ class ClassifyWorker(QThread):
     idle = Signal()
 
     def __init__(self, classifier, batch_size: int = 16, decode_threads: int = 2,
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, tiling=None):
         super().__init__(parent)
         self.classifier = classifier
+        self.tiling = tiling   # inspector.tiles.TileSettings: large images tile by tile
         self.batch_size = batch_size
         self.decode_threads = decode_threads
         self.queue = WorkQueue()
@@ -250,7 +251,7 @@ class ClassifyWorker(QThread):
                 if not self.queue.wait(0.25):
                     continue
                 classify_stream(self.classifier, self.queue.take, self._emit, self._stop.is_set,
-                                self.batch_size, pool)
+                                self.batch_size, pool, tiling=self.tiling)
                 if not self._stop.is_set() and len(self.queue) == 0:
                     self.idle.emit()
 
@@ -331,14 +332,18 @@ class ThumbnailLoader(QThread):
 
 class InspectWorker(QThread):
     """Decodes the selected image (for display) and inspects it (probabilities, SE attention,
-    CAM). Only the latest request matters: a newer one replaces one not yet started."""
+    CAM). Only the latest request matters: a newer one replaces one not yet started. With
+    ``tiling``, an image larger than the model's view is also classified tile by tile
+    (``tiled``, before ``inspected``)."""
 
     inspected = Signal(object, QImage, object, object)  # key, image, Inspection, (h, w)
+    tiled = Signal(object, object)                       # key, inspector.tiles.ImageVerdict
     failed = Signal(object, str)                         # key, problem
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.classifier = None
+        self.tiling = None
         self._request: tuple[Hashable, Path] | None = None
         self._cond = threading.Condition()
         self._stop = False
@@ -364,10 +369,16 @@ class InspectWorker(QThread):
                     return
                 key, path = self._request
                 self._request = None
-            clf = self.classifier
+            clf, tiling = self.classifier, self.tiling
             try:
                 full = decode_image(path)
                 image = qimage_from_array(as_grey_if_grey(full))
+                if clf is not None and tiling is not None:
+                    from ..tiles import classify_image
+
+                    verdict = classify_image(clf, full, tiling)
+                    if verdict.tiles is not None:
+                        self.tiled.emit(key, verdict)
                 inspection = clf.inspect(clf.prepare(full)) if clf is not None else None
             except ImageReadError as exc:
                 self.failed.emit(key, exc.problem)

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from ...batch import Result
 from ...engine import Classifier
 from ...session import ReviewSession
+from ...tiles import TileSettings
 from ..workers import ClassifyWorker
 
 Key = tuple[int, int, Hashable]   # (session generation, model token, what: a session index)
@@ -29,6 +30,7 @@ class BackgroundClassification(QObject):
         super().__init__(parent)
         self.generation = 0
         self.model_token = 0
+        self.tiling = TileSettings()   # how large images are tiled (per folder: the window's)
         self._worker: ClassifyWorker | None = None
 
     # ---- the staleness check ----------------------------------------------------------------
@@ -56,9 +58,19 @@ class BackgroundClassification(QObject):
         one for ``classifier``."""
         self.stop()
         self.model_token += 1
-        self._worker = ClassifyWorker(classifier, parent=self)
+        self._worker = ClassifyWorker(classifier, parent=self, tiling=self.tiling)
         self._worker.results.connect(self.accept)
         self._worker.start()
+
+    def set_tiling(self, tiling: TileSettings) -> bool:
+        """Tiles large images this way from now on: a running worker is restarted (what it had
+        computed becomes stale, like an earlier model's). True when anything changed."""
+        if tiling == self.tiling:
+            return False
+        self.tiling = tiling
+        if self._worker is not None:
+            self.set_classifier(self._worker.classifier)
+        return True
 
     @property
     def running(self) -> bool:

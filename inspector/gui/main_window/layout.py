@@ -200,6 +200,7 @@ class WindowLayout:
         self._action(v, "Zoom &out", lambda: self.panel.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
         self._action(v, "&Actual size", self.panel.view.actual_size, "Ctrl+1")
         self._action(v, "Next &overlay", self._next_overlay, "A")
+        self._action(v, "&Tiles of large images…", self.choose_tiling, "Ctrl+T")
 
         t = mb.addMenu("&Tools")
         self._action(t, "Live &camera…", self.open_camera, "Ctrl+L")

@@ -22,6 +22,7 @@ from ..thumbnails import THUMB
 from ..workers import InspectWorker, TaskRunner, ThumbnailLoader
 from .background import BackgroundClassification
 from .files import FileActions
+from .tiling import TileActions
 from .unknown import UnknownReview
 from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, MESSAGE_SUMMARY_MS,
                      MESSAGE_WARNING_MS, PRIORITY_DELAY_MS, PROGRESS_UPDATE_MS, VIEW_REFRESH_MS,
@@ -30,7 +31,7 @@ from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, M
 log = logging.getLogger(__name__)
 
 
-class MainWindow(UnknownReview, WindowLayout, FileActions, QMainWindow):
+class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWindow):
     """The review window. ``classifier`` (a loaded Classifier) skips loading ``model_path``;
     ``settings`` defaults to the user's settings file."""
 
@@ -80,6 +81,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, QMainWindow):
         self._build_menus()
         self._rebuild_class_widgets([])
         self._restore_settings()
+        self._init_tiles()
 
         self._view_timer = QTimer(self, singleShot=True, interval=VIEW_REFRESH_MS)
         self._view_timer.timeout.connect(self._apply_view)
@@ -104,6 +106,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, QMainWindow):
 
     def _set_session(self, session: ReviewSession) -> None:
         self.background.new_session()
+        self._use_folder_tiling(session.root)
         if self.classifier is not None:
             card = self.classifier.card or {}
             session.class_names = list(self.classifier.class_names)
@@ -198,6 +201,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, QMainWindow):
         """Uses ``classifier`` (loaded from ``path``) from now on: every image is classified again;
         whatever the old model is still computing is dropped when it arrives."""
         self.background.set_classifier(classifier)
+        self._tile_results = {}
         self._shown_key = None
         self.classifier = classifier
         self.model_path = path
@@ -268,6 +272,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, QMainWindow):
                 s.set_error(i, r.error)
             else:
                 s.set_prediction(i, r.probs, r.unknown_score, r.known)
+            self._remember_tiles(i, r.tiles)
             changed.append(i)
         if not changed:
             return
@@ -351,6 +356,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, QMainWindow):
         self.panel.show_image(image, inspection, shape, self._caption(idx, shape))
         self.prob_chart.set_values(None if inspection is None else inspection.probs)
         self._update_verdict_label()
+        self._show_tiles(idx)   # a large image: its tiles, the deciding one shown
         self.inspection_shown.emit(idx)
 
     def _on_inspect_failed(self, key, problem: str) -> None:
@@ -388,6 +394,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, QMainWindow):
         else:
             verdict = f"Verdict: <b style='color:#2E7D32'>{it.verdict.label}</b> ✓"
         self.verdict_label.setText(f"{head}<br>{verdict}")
+        self._append_tile_line()
 
     def _next_overlay(self) -> None:
         c = self.panel.source

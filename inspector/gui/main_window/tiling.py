@@ -1,0 +1,134 @@
+"""The main window's tiles (a mixin of MainWindow): large images classified tile by tile with
+the folder's tile settings, the shown image's grid of labelled tiles, and a clicked tile's
+probabilities and label."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ...tiles import ImageVerdict, TiledVerdict, TileSettings
+from ..tile_settings import TileSettingsDialog, tiling_from_text, tiling_to_text
+from .layout import MESSAGE_MS
+
+TILES_GROUP = "tiles"   # settings.ini: [tiles] <hash of the folder>=auto|N,overlap
+
+
+def folder_key(folder: str | Path) -> str:
+    return hashlib.sha1(str(Path(folder).resolve()).encode("utf-8")).hexdigest()[:16]
+
+
+class TileActions:
+    """Tiles of large images: settings per folder, the grid in the large view, clicks on it."""
+
+    def _init_tiles(self) -> None:
+        self._tile_results: dict[int, TiledVerdict] = {}   # session index -> its tiles
+        self._inspect.tiling = self.background.tiling
+        self._inspect.tiled.connect(self._on_tiled)
+        self.panel.view.tile_clicked.connect(self.show_tile)
+
+    # ---- settings per folder -------------------------------------------------------------
+    def tiling_for(self, folder: str | Path | None) -> TileSettings:
+        if folder is None:
+            return self.background.tiling
+        raw = self.settings.group(TILES_GROUP).get(folder_key(folder), None)
+        return (tiling_from_text(raw) if raw is not None else None) or TileSettings()
+
+    def _use_folder_tiling(self, folder: str | Path | None) -> bool:
+        """Called as a session opens (before its images are queued)."""
+        self._tile_results = {}
+        t = self.tiling_for(folder)
+        self._inspect.tiling = t
+        return self.background.set_tiling(t)
+
+    def set_tiling(self, tiling: TileSettings, save: bool = True) -> None:
+        """Tiles this folder's large images so from now on: remembered for the folder, and
+        every image is classified again if anything changed."""
+        root = self.session.root
+        if save and root is not None:
+            group = self.settings.group(TILES_GROUP)
+            group.set(folder_key(root), tiling_to_text(tiling))
+            group.sync()
+        self._inspect.tiling = tiling
+        if not self.background.set_tiling(tiling):
+            return
+        self._tile_results = {}
+        self._shown_key = None
+        self.session.clear_predictions()
+        self._n_done = 0
+        self._classifying = False
+        self.thumb_model.items_changed(range(len(self.session)))
+        self._apply_view()
+        self._enqueue(range(len(self.session)))
+        if self._current is not None:
+            self._request_inspection(self._current)
+        size = self.classifier.input_size if self.classifier is not None else 0
+        self.statusBar().showMessage(f"Classifying again: {tiling.describe(size)}", MESSAGE_MS)
+
+    def choose_tiling(self) -> TileSettingsDialog:
+        size = self.classifier.input_size if self.classifier is not None else 200
+        root = self.session.root
+        d = TileSettingsDialog(self.background.tiling, size, str(root or ""), self)
+        d.accepted.connect(lambda: self.set_tiling(d.value()))
+        self._keep(d)
+        d.open()
+        return d
+
+    # ---- results ---------------------------------------------------------------------------
+    def _remember_tiles(self, index: int, tiles: TiledVerdict | None) -> None:
+        if tiles is None:
+            self._tile_results.pop(index, None)
+        else:
+            self._tile_results[index] = tiles
+        if index == self._current and self.shown_index() == index:
+            self._show_tiles(index)
+
+    def _on_tiled(self, key, verdict: ImageVerdict) -> None:
+        """The selected image's tiles, computed with its inspection (it may be shown before the
+        background worker reaches it)."""
+        idx = key[2]
+        if not self.background.is_current(key):
+            return
+        self._tile_results[idx] = verdict.tiles
+        s = self.session
+        if s.items[idx].probs is None and s.items[idx].error is None:
+            s.set_prediction(idx, verdict.probs, verdict.unknown_score, verdict.known)
+            self._n_done += 1
+            self.thumb_model.item_changed(idx)
+            self._show_progress()
+
+    def tiles_of(self, index: int | None) -> TiledVerdict | None:
+        return None if index is None else self._tile_results.get(index)
+
+    def _show_tiles(self, index: int) -> None:
+        """Draws the shown image's tiles and shows one: the one selected before (when the
+        tiles come again, from the background worker), else the deciding tile."""
+        view = self.panel.view
+        before = view.selected_tile()
+        t = self._tile_results.get(index)
+        view.set_tiles(t)
+        if t is not None:
+            self.show_tile(before if before is not None and before < len(t.tiles) else t.winner)
+
+    def show_tile(self, i: int) -> None:
+        """Shows tile ``i`` of the shown image: selected in the grid, its probabilities in the
+        chart and its label in the verdict box."""
+        t = self.tiles_of(self.shown_index())
+        if t is None or not 0 <= i < len(t.tiles):
+            return
+        self.panel.view.select_tile(i)
+        self.prob_chart.set_values(t.probs[i])
+        self._update_verdict_label()
+
+    def _append_tile_line(self) -> None:
+        """The selected tile's label under the image's verdict."""
+        idx = self._current
+        t = self.tiles_of(idx) if idx is not None and idx == self.shown_index() else None
+        i = self.panel.view.selected_tile()
+        if t is None or i is None or i >= len(t.tiles):
+            return
+        box, score = t.tiles[i], t.score(i)
+        decides = " — <b>decides the image</b>" if i == t.winner else ""
+        self.verdict_label.setText(
+            self.verdict_label.text() + f"<br>Tile {i + 1}/{len(t.tiles)} at ({box.x}, {box.y}) "
+            f"{box.w}×{box.h}: <b>{t.label(i)}</b> ({t.confidence(i):.1%})"
+            + ("" if score is None else f", unknown score {score:.3g}") + decides)

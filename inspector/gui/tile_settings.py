@@ -1,0 +1,83 @@
+"""The tile settings of a folder: tile size (the model's input size, a chosen size, or whole
+images) and overlap, in a small dialog."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox,
+                               QWidget)
+
+from ..tiles import DEFAULT_OVERLAP, MAX_OVERLAP, WHOLE_UP_TO, TileSettings
+
+AUTO, CHOSEN, WHOLE = "auto", "chosen", "whole"
+
+
+def tiling_to_text(t: TileSettings) -> str:
+    """For the settings file: ``auto|N,overlap``."""
+    return f"{'auto' if t.size is None else int(t.size)},{t.overlap:g}"
+
+
+def tiling_from_text(text) -> TileSettings | None:
+    try:
+        size, overlap = str(text).split(",")
+        o = float(overlap)
+        if not 0.0 <= o <= MAX_OVERLAP:
+            return None
+        return TileSettings(None if size.strip() == "auto" else max(0, int(size)), o)
+    except (TypeError, ValueError):
+        return None
+
+
+class TileSettingsDialog(QDialog):
+    def __init__(self, current: TileSettings, input_size: int, folder: str = "",
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Tiles")
+        self.input_size = int(input_size)
+        self.mode = QComboBox()
+        self.mode.addItem(f"Tiles at the model's input size ({self.input_size} px)", AUTO)
+        self.mode.addItem("Tiles of this size", CHOSEN)
+        self.mode.addItem("Whole images (squeezed into the model's input)", WHOLE)
+        self.size = QSpinBox()
+        self.size.setRange(8, 16384)
+        self.size.setSuffix(" px")
+        self.size.setValue(current.size or self.input_size)
+        self.overlap = QSpinBox()
+        self.overlap.setRange(0, round(MAX_OVERLAP * 100))
+        self.overlap.setSuffix(" %")
+        self.overlap.setValue(round(current.overlap * 100))
+        self.mode.setCurrentIndex(0 if current.size is None else 2 if current.size == 0 else 1)
+        self.mode.currentIndexChanged.connect(self._sync)
+        form = QFormLayout(self)
+        note = QLabel(f"An image with a side longer than {WHOLE_UP_TO:g} tiles is classified tile "
+                      f"by tile; its verdict is its least known tile's if any tile is unknown, "
+                      f"else its most severe tile's. Remembered for this folder"
+                      + (f":\n{folder}" if folder else "."))
+        note.setWordWrap(True)
+        form.addRow(note)
+        form.addRow("Tiling:", self.mode)
+        form.addRow("Tile size:", self.size)
+        form.addRow("Overlap:", self.overlap)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.set_value(TileSettings()))
+        form.addRow(buttons)
+        self._sync()
+
+    def _sync(self) -> None:
+        mode = self.mode.currentData()
+        self.size.setEnabled(mode == CHOSEN)
+        self.overlap.setEnabled(mode != WHOLE)
+
+    def set_value(self, t: TileSettings) -> None:
+        self.mode.setCurrentIndex(0 if t.size is None else 2 if t.size == 0 else 1)
+        if t.size:
+            self.size.setValue(t.size)
+        self.overlap.setValue(round(t.overlap * 100))
+
+    def value(self) -> TileSettings:
+        mode = self.mode.currentData()
+        size = None if mode == AUTO else 0 if mode == WHOLE else self.size.value()
+        return TileSettings(size, self.overlap.value() / 100.0 if mode != WHOLE else DEFAULT_OVERLAP)

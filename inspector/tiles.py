@@ -1,0 +1,319 @@
+"""Tiles: a rectangle on an image or frame (:class:`Roi`), its cover by model-sized tiles, and
+the verdict of an image larger than the model's view from the verdicts of its tiles. Qt-free;
+the live camera (inspector.camera), ``inspector classify`` and the review window all tile here.
+
+**Tiling an image.** A plant's frames are often far larger than the model's input (200x200 for
+SSDC-MiniNet); squeezed whole into it, a small defect vanishes. An image with a side longer than
+``WHOLE_UP_TO`` (1.5) tiles is therefore cut into square tiles of ``tile`` pixels (default: the
+model's input size, so that a tile is seen at the scale the model was trained at) that overlap
+by at least ``overlap`` of a tile (default 0.25) and are spread evenly so that the last tile ends
+at the image's edge. Each tile is classified (in batches, with the unknown detector where the
+model has one). A smaller image is classified whole, as before.
+
+**The image's verdict from its tiles** (:func:`deciding_tile`):
+
+1. if any tile is flagged unknown, the image is unknown, and the least known tile (the highest
+   unknown score) decides;
+2. otherwise the most severe tile decides: the tile with the most confident defect. Where the
+   model has a defect-free class (a class named like good, ok, free, normal, no_defect), any
+   tile of another class beats every defect-free tile; the image is defect-free only when all
+   of its tiles are.
+
+The image's row then carries the deciding tile's probabilities, unknown score and label.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+# ---------------------------------------------------------------------------------------------
+# Region of interest and tiling
+
+@dataclass(frozen=True)
+class Roi:
+    """A rectangle in frame pixels (x, y: top-left corner)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @classmethod
+    def from_points(cls, x0: float, y0: float, x1: float, y1: float,
+                    square: bool = False) -> Roi:
+        """The rectangle dragged from (x0, y0) to (x1, y1); ``square`` keeps the shorter side
+        in both directions, anchored at the starting corner."""
+        dx, dy = x1 - x0, y1 - y0
+        if square:
+            side = min(abs(dx), abs(dy))
+            dx = math.copysign(side, dx) if dx else side
+            dy = math.copysign(side, dy) if dy else side
+        left, top = min(x0, x0 + dx), min(y0, y0 + dy)
+        return cls(int(round(left)), int(round(top)), int(round(abs(dx))), int(round(abs(dy))))
+
+    @property
+    def empty(self) -> bool:
+        return self.w <= 0 or self.h <= 0
+
+    def clamp(self, width: int, height: int) -> Roi | None:
+        """The part inside a width x height frame, or None when nothing is left."""
+        x0, y0 = max(0, self.x), max(0, self.y)
+        x1, y1 = min(width, self.x + self.w), min(height, self.y + self.h)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return Roi(x0, y0, x1 - x0, y1 - y0)
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        return image[self.y:self.y + self.h, self.x:self.x + self.w]
+
+    def offset(self, dx: int, dy: int) -> Roi:
+        return Roi(self.x + dx, self.y + dy, self.w, self.h)
+
+    def scaled(self, sx: float, sy: float) -> Roi:
+        return Roi(int(round(self.x * sx)), int(round(self.y * sy)),
+                   max(1, int(round(self.w * sx))), max(1, int(round(self.h * sy))))
+
+    def to_text(self, frame_w: int, frame_h: int) -> str:
+        """For settings: the ROI and the frame size it was drawn on."""
+        return f"{self.x},{self.y},{self.w},{self.h},{int(frame_w)},{int(frame_h)}"
+
+    @classmethod
+    def from_text(cls, text: str, frame_w: int, frame_h: int) -> Roi | None:
+        """A ROI saved by ``to_text``, scaled to a frame of another size; None if unreadable."""
+        try:
+            x, y, w, h, fw, fh = (int(v) for v in str(text).split(","))
+        except (TypeError, ValueError):
+            return None
+        if fw <= 0 or fh <= 0:
+            return None
+        roi = cls(x, y, w, h)
+        if (fw, fh) != (frame_w, frame_h):
+            roi = roi.scaled(frame_w / fw, frame_h / fh)
+        return roi.clamp(frame_w, frame_h)
+
+
+def tile_starts(length: int, tile: int, overlap: float = 0.0) -> list[int]:
+    """Where tiles of ``tile`` pixels start along a side of ``length`` pixels: as few as cover
+    it with neighbours overlapping by at least ``overlap`` (a fraction of a tile), spread evenly,
+    the first at 0 and the last ending at the edge."""
+    if length <= tile:
+        return [0]
+    stride = max(1.0, tile * (1.0 - min(max(float(overlap), 0.0), MAX_OVERLAP)))
+    n = math.ceil((length - tile) / stride - 1e-9) + 1
+    return [int(round(i * (length - tile) / (n - 1))) for i in range(n)]
+
+
+MAX_TILES = 64          # tiles per camera frame at most: tiny tiles on a big frame are made larger
+CLASSIFY_CHUNK = 32     # tiles per classify call (bounded memory however many tiles there are)
+MAX_OVERLAP = 0.9       # more would make a tile per pixel
+
+
+def tile_count(w: int, h: int, tile: int, overlap: float = 0.0) -> int:
+    """How many tiles :func:`tile_grid` makes for a ``w`` x ``h`` region."""
+    return len(tile_starts(w, tile, overlap)) * len(tile_starts(h, tile, overlap))
+
+
+def fit_tile(w: int, h: int, tile: int, max_tiles: int = MAX_TILES, overlap: float = 0.0) -> int:
+    """``tile``, or the smallest larger tile size that covers a ``w`` x ``h`` region with at
+    most ``max_tiles`` tiles."""
+    tile = max(1, int(tile))
+    if tile_count(w, h, tile, overlap) <= max_tiles:
+        return tile
+    lo, hi = tile, max(w, h, tile)  # tile_count(hi) == 1; the count never grows with the size
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if tile_count(w, h, mid, overlap) <= max_tiles:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def tile_grid(roi: Roi, tile: int, overlap: float = 0.0) -> tuple[list[Roi], int, int]:
+    """Model-sized tiles covering ``roi``: (tiles in frame pixels, row-major; rows; cols).
+
+    Tiles are ``tile`` x ``tile`` pixels, neighbours overlapping by at least ``overlap`` of a
+    tile; where the ROI is not a whole number of strides they overlap a little more, evenly,
+    rather than running off the edge, so every tile is full of image. A side shorter than
+    ``tile`` gets one tile of that side's length."""
+    if tile < 1:
+        raise ValueError("tile size must be at least 1 pixel")
+    xs, ys = tile_starts(roi.w, tile, overlap), tile_starts(roi.h, tile, overlap)
+    tw, th = min(tile, roi.w), min(tile, roi.h)
+    tiles = [Roi(roi.x + x, roi.y + y, tw, th) for y in ys for x in xs]
+    return tiles, len(ys), len(xs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Images larger than the model's view
+
+WHOLE_UP_TO = 1.5        # an image with no side longer than 1.5 tiles is classified whole
+DEFAULT_OVERLAP = 0.25   # of a tile
+MAX_IMAGE_TILES = 2500   # per image at most (a 16-megapixel frame at 200 px, overlap 0.25: 729)
+UNKNOWN = "unknown"      # = inspector.engine.UNKNOWN (not imported: the engine loads TensorFlow)
+
+_DEFECT_FREE = re.compile(r"(^|[^a-z])(good|ok|okay|normal|clean|free|defect[-_ ]?free|"
+                          r"no[-_ ]?defects?|non[-_ ]?defective)([^a-z]|$)")
+
+
+def defect_free_classes(class_names: Sequence[str]) -> list[int]:
+    """The indices of the classes named like a defect-free surface (good, ok, free, normal,
+    no_defect, ...)."""
+    return [i for i, n in enumerate(class_names) if _DEFECT_FREE.search(str(n).lower())]
+
+
+@dataclass(frozen=True)
+class TileSettings:
+    """How to tile: ``size`` in image pixels (None: the model's input size; 0: never tile, the
+    image is squeezed whole into the model's input) and ``overlap`` as a fraction of a tile."""
+
+    size: int | None = None
+    overlap: float = DEFAULT_OVERLAP
+
+    def side(self, input_size: int) -> int:
+        """The tile side in pixels for a model of ``input_size`` (0: no tiling)."""
+        return int(input_size) if self.size is None else max(0, int(self.size))
+
+    def describe(self, input_size: int) -> str:
+        side = self.side(input_size)
+        return "whole images" if not side else f"{side} px tiles, overlap {self.overlap:.0%}"
+
+
+def plan_tiles(height: int, width: int, tile: int,
+               overlap: float = DEFAULT_OVERLAP) -> tuple[list[Roi], int, int] | None:
+    """The tiles of an image (as :func:`tile_grid`), or None when it is classified whole (no
+    tiling, or no side longer than ``WHOLE_UP_TO`` tiles). More than ``MAX_IMAGE_TILES`` tiles
+    are avoided by making them larger."""
+    if tile < 1 or (height <= WHOLE_UP_TO * tile and width <= WHOLE_UP_TO * tile):
+        return None
+    tile = fit_tile(width, height, tile, MAX_IMAGE_TILES, overlap)
+    return tile_grid(Roi(0, 0, width, height), tile, overlap)
+
+
+@dataclass
+class Prepared:
+    """An image as model inputs: one (whole) or one per tile."""
+
+    inputs: np.ndarray              # (n, S, S, 3) uint8
+    tiles: list[Roi] | None         # image pixels, row-major; None: the whole image
+    grid: tuple[int, int]           # rows, cols
+    shape: tuple[int, int]          # the image's height, width
+    overlap: float = 0.0
+
+
+def prepare_image(classifier: Any, image: np.ndarray, settings: TileSettings) -> Prepared:
+    """``image`` (any size, as training.images.decode_image gives it) as model inputs, tiled
+    when it is larger than the model's view (``classifier.prepare`` resizes each)."""
+    h, w = image.shape[:2]
+    plan = plan_tiles(h, w, settings.side(classifier.input_size), settings.overlap)
+    if plan is None:
+        return Prepared(np.asarray(classifier.prepare(image))[None], None, (1, 1), (h, w))
+    tiles, rows, cols = plan
+    inputs = np.stack([np.asarray(classifier.prepare(t.crop(image))) for t in tiles])
+    return Prepared(inputs, tiles, (rows, cols), (h, w), settings.overlap)
+
+
+def load_prepared(classifier: Any, settings: TileSettings, path: str | Path) -> Prepared:
+    """An image file decoded at full size and prepared (raises training.images.ImageReadError)."""
+    from training.images import decode_image
+
+    return prepare_image(classifier, decode_image(path), settings)
+
+
+@dataclass
+class TiledVerdict:
+    """The verdicts of an image's tiles and which one decides the image's (:func:`deciding_tile`)."""
+
+    tiles: list[Roi]
+    grid: tuple[int, int]
+    shape: tuple[int, int]
+    overlap: float
+    class_names: list[str]
+    probs: np.ndarray                    # (tiles, classes)
+    unknown_scores: np.ndarray | None    # (tiles,) or None without a detector
+    known: np.ndarray                    # (tiles,) bool
+    winner: int                          # the deciding tile
+
+    @property
+    def tile(self) -> int:
+        return max(self.tiles[0].w, self.tiles[0].h)
+
+    def top_class(self, i: int) -> str:
+        c = int(np.argmax(self.probs[i]))
+        return self.class_names[c] if c < len(self.class_names) else str(c)
+
+    def label(self, i: int) -> str:
+        """Tile ``i``'s label: its class, or ``unknown`` when flagged."""
+        return self.top_class(i) if self.known[i] else UNKNOWN
+
+    def confidence(self, i: int) -> float:
+        return float(np.max(self.probs[i]))
+
+    def score(self, i: int) -> float | None:
+        return None if self.unknown_scores is None else float(self.unknown_scores[i])
+
+
+def deciding_tile(probs: np.ndarray, known: np.ndarray, unknown_scores: np.ndarray | None,
+                  class_names: Sequence[str]) -> int:
+    """The tile whose verdict is the image's: the least known flagged tile if any is flagged,
+    else the most confident tile of a defect class (tiles of a defect-free class only when all
+    tiles are defect-free)."""
+    probs = np.asarray(probs)
+    known = np.asarray(known, bool)
+    flagged = np.flatnonzero(~known)
+    if flagged.size:
+        if unknown_scores is None:
+            return int(flagged[0])
+        return int(flagged[np.argmax(np.asarray(unknown_scores)[flagged])])
+    top, conf = probs.argmax(axis=1), probs.max(axis=1)
+    candidates = np.flatnonzero(~np.isin(top, defect_free_classes(class_names)))
+    if candidates.size == 0:
+        candidates = np.arange(len(probs))
+    return int(candidates[np.argmax(conf[candidates])])
+
+
+@dataclass
+class ImageVerdict:
+    """One image's verdict: the deciding tile's (or the whole image's), and its tiles."""
+
+    probs: np.ndarray
+    unknown_score: float | None
+    known: bool
+    tiles: TiledVerdict | None = None
+
+
+def judge_prepared(classifier: Any, images: Sequence[Prepared],
+                   chunk: int = CLASSIFY_CHUNK) -> list[ImageVerdict]:
+    """Every image's verdict, the inputs of all of them judged in batches of ``chunk``."""
+    counts = [len(p.inputs) for p in images]
+    inputs = np.concatenate([p.inputs for p in images]) if images else np.zeros((0,))
+    parts = [classifier.judge(inputs[k:k + chunk]) for k in range(0, len(inputs), max(1, chunk))]
+    probs = np.concatenate([np.asarray(v.probs, np.float32) for v in parts])
+    known = np.concatenate([np.asarray(v.known, bool) for v in parts])
+    scores = None if any(v.unknown_scores is None for v in parts) else \
+        np.concatenate([np.asarray(v.unknown_scores, np.float64) for v in parts])
+    names = list(classifier.class_names)
+    out, k = [], 0
+    for p, n in zip(images, counts):
+        pr, kn = probs[k:k + n], known[k:k + n]
+        sc = None if scores is None else scores[k:k + n]
+        k += n
+        if p.tiles is None:
+            out.append(ImageVerdict(pr[0], None if sc is None else float(sc[0]), bool(kn[0])))
+            continue
+        w = deciding_tile(pr, kn, sc, names)
+        tv = TiledVerdict(p.tiles, p.grid, p.shape, p.overlap, names, pr, sc, kn, w)
+        out.append(ImageVerdict(pr[w], tv.score(w), bool(kn[w]), tv))
+    return out
+
+
+def classify_image(classifier: Any, image: np.ndarray, settings: TileSettings,
+                   chunk: int = CLASSIFY_CHUNK) -> ImageVerdict:
+    """One in-memory image's verdict, tiled when it is larger than the model's view."""
+    return judge_prepared(classifier, [prepare_image(classifier, image, settings)], chunk)[0]

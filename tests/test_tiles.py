@@ -1,0 +1,139 @@
+"""Tiles: the grid's geometry, the image's verdict from its tiles, and ``inspector classify`` on
+a large image with one small defect patch."""
+import csv
+
+import numpy as np
+import pytest
+
+from fake_tiles import PATCH, BrightnessClassifier, large_image, write_large
+from inspector import batch, tiles
+from inspector.tiles import Roi, TileSettings
+
+
+@pytest.mark.parametrize("w,h,tile,overlap", [(1600, 1200, 200, 0.25), (1000, 300, 200, 0.0),
+                                              (201, 999, 200, 0.5), (4096, 3000, 200, 0.25),
+                                              (333, 200, 200, 0.9), (200, 200, 200, 0.25)])
+def test_grid_covers_the_image_with_the_overlap_asked_for(w, h, tile, overlap):
+    boxes, rows, cols = tiles.tile_grid(Roi(0, 0, w, h), tile, overlap)
+    assert len(boxes) == rows * cols == tiles.tile_count(w, h, tile, overlap)
+    covered = np.zeros((h, w), bool)
+    for b in boxes:
+        assert b.w == min(tile, w) and b.h == min(tile, h)       # full tiles, no resampling
+        assert 0 <= b.x and b.x + b.w <= w and 0 <= b.y and b.y + b.h <= h   # inside
+        covered[b.y:b.y + b.h, b.x:b.x + b.w] = True
+    assert covered.all()
+    xs = sorted({b.x for b in boxes})
+    assert xs[0] == 0 and xs[-1] + min(tile, w) == w                # first and last at the edges
+    if len(xs) > 1:
+        steps = np.diff(xs)
+        assert steps.max() - steps.min() <= 1                        # spread evenly
+        assert steps.max() <= tile * (1 - overlap) + 1               # at least the overlap
+        # and not more tiles than needed: one fewer would leave less overlap than asked
+        assert (w - tile) / (len(xs) - 2 or 1) > tile * (1 - overlap) - 1 or len(xs) == 2
+
+
+def test_overlap_zero_is_the_cameras_tiling():
+    assert tiles.tile_starts(160, 64) == [0, 48, 96]
+    assert tiles.tile_starts(400, 200, 0.25) == [0, 100, 200]   # stride 150 -> 3 tiles
+    assert tiles.tile_starts(50, 64, 0.25) == [0]
+
+
+def test_small_images_are_classified_whole():
+    assert tiles.plan_tiles(300, 300, 200) is None               # 1.5 tiles: whole
+    assert tiles.plan_tiles(200, 301, 200) is not None
+    assert tiles.plan_tiles(5000, 5000, 0) is None                # tiling off
+    many = tiles.plan_tiles(20000, 20000, 50, 0.5)
+    assert many is not None and len(many[0]) <= tiles.MAX_IMAGE_TILES
+
+
+def test_defect_free_class_names():
+    names = ["good", "OK", "defect_free", "normal", "no_defect", "scratch", "goodness", "crazing"]
+    assert tiles.defect_free_classes(names) == [0, 1, 2, 3, 4]
+
+
+def test_deciding_tile_rule():
+    names = ["good", "scratch", "dent"]
+    probs = np.array([[0.99, 0.005, 0.005], [0.3, 0.6, 0.1], [0.2, 0.1, 0.7], [0.98, 0.01, 0.01]])
+    known = np.ones(4, bool)
+    # the most confident defect tile, though good tiles are more confident
+    assert tiles.deciding_tile(probs, known, None, names) == 2
+    # all good: the most confident good tile
+    assert tiles.deciding_tile(probs[[0, 3]], known[:2], None, names) == 0
+    # any unknown tile: the least known one wins
+    known = np.array([True, False, True, False])
+    assert tiles.deciding_tile(probs, known, np.array([0.1, 0.5, 0.2, 0.9]), names) == 3
+    # without a defect-free class, the most confident tile
+    assert tiles.deciding_tile(probs, np.ones(4, bool), None, ["a", "b", "c"]) == 0
+
+
+def test_large_image_is_flagged_through_its_tile():
+    clf = BrightnessClassifier()
+    img = large_image()
+    v = tiles.classify_image(clf, img, TileSettings(size=200), chunk=16)
+    t = v.tiles
+    assert t is not None and t.tile == 200 and t.grid == (8, 11)
+    assert max(clf.calls) <= 16 and sum(clf.calls) == len(t.tiles)
+    labels = [t.label(i) for i in range(len(t.tiles))]
+    x, y, w, h = PATCH
+    patch_tiles = {i for i, b in enumerate(t.tiles) if b.x <= x and x + w <= b.x + b.w
+                   and b.y <= y and y + h <= b.y + b.h}
+    assert patch_tiles and all(labels[i] == "dark_spot" for i in patch_tiles)
+    apart = [i for i, b in enumerate(t.tiles) if b.x + b.w <= x or b.x >= x + w
+             or b.y + b.h <= y or b.y >= y + h]
+    assert len(apart) > 70 and all(labels[i] == "good" for i in apart)
+    assert t.winner in patch_tiles and labels[t.winner] == "dark_spot"
+    assert np.argmax(v.probs) == 1 and v.known
+    # whole, the patch is lost in the squeezed image
+    whole = tiles.classify_image(clf, img, TileSettings(size=0))
+    assert whole.tiles is None and np.argmax(whole.probs) == 0
+
+
+def test_unknown_tile_makes_the_image_unknown():
+    img = large_image(width=800, height=600, patch=(100, 100, 150, 150), patch_value=255)
+    img[100:250, 100:250] = 255
+    v = tiles.classify_image(BrightnessClassifier(), img, TileSettings(size=100, overlap=0.0))
+    assert not v.known and v.tiles.label(v.tiles.winner) == "unknown"
+    assert v.unknown_score == max(v.tiles.unknown_scores)
+
+
+def test_cli_writes_image_and_tile_rows(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    big = write_large(folder / "big.png")
+    small = folder / "small.png"
+    from PIL import Image
+    Image.fromarray(large_image(40, 40, patch=(0, 0, 1, 1))).save(small)
+    out = tmp_path / "r.csv"
+    clf = BrightnessClassifier()
+    code = batch.main([str(folder), "--out", str(out), "--tiles", "--tile-size", "200", "-q"],
+                      classifier=clf)
+    assert code == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(out.open()))
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:5] == ["path", "tile_x", "tile_y", "tile_w", "tile_h"]
+    image_rows = [r for r in rows if r["tile_x"] == ""]
+    assert [r["path"] for r in image_rows] == [str(big), str(small)]
+    assert image_rows[0]["label"] == "dark_spot" and image_rows[1]["label"] == "good"
+    tile_rows = [r for r in rows if r["tile_x"] != ""]
+    assert len(tile_rows) == 88 and all(r["path"] == str(big) for r in tile_rows)
+    assert rows[0]["path"] == str(big) and rows[0]["tile_x"] == ""   # the image row first
+    x, y, w, h = PATCH
+    flagged = [r for r in tile_rows if r["label"] == "dark_spot"]
+    assert flagged and all(int(r["tile_x"]) <= x + w and int(r["tile_x"]) + 200 >= x
+                           and int(r["tile_y"]) <= y + h and int(r["tile_y"]) + 200 >= y
+                           for r in flagged)
+    assert {r["label"] for r in tile_rows} == {"good", "dark_spot"}
+
+
+def test_cli_default_tiles_at_the_models_input_size_and_zero_squeezes(tmp_path, capsys):
+    big = write_large(tmp_path / "big.png", width=320, height=240, patch=(200, 150, 40, 40))
+    out = tmp_path / "r.csv"
+    assert batch.main([str(big), "--out", str(out), "-q"], classifier=BrightnessClassifier()) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1 and "tile_x" not in rows[0] and rows[0]["label"] == "dark_spot"
+    assert batch.main([str(big), "--out", str(out), "-q", "--tile-size", "0"],
+                      classifier=BrightnessClassifier()) == 0
+    assert list(csv.DictReader(out.open()))[0]["label"] == "good"
+    with pytest.raises(SystemExit):
+        batch.main([str(big), "--overlap", "0.95"], classifier=BrightnessClassifier())
+    capsys.readouterr()

@@ -1,0 +1,86 @@
+"""The review window with a large image: classified tile by tile, its grid of labelled tiles in
+the large view (the defect patch's tile among them), clicks on tiles, tile settings per folder."""
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+
+from fake_tiles import PATCH, BrightnessClassifier, large_image, write_large
+from inspector.tiles import TileSettings
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "line-3"
+    root.mkdir()
+    write_large(root / "a_big.png", width=800, height=600, patch=(500, 360, 60, 60))
+    Image.fromarray(large_image(40, 40, patch=(0, 0, 1, 1))).save(root / "b_small.png")
+    return root
+
+
+def open_window(qtbot, folder):
+    from inspector.gui.main_window import MainWindow
+
+    clf = BrightnessClassifier()
+    clf.input_size = 100   # tiles of 100 px: 11 x 8 of them on 800 x 600
+    w = MainWindow(classifier=clf)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.open_folder(folder)
+    return w
+
+
+def test_large_image_is_flagged_through_its_tile_in_the_window(qtbot, folder):
+    w = open_window(qtbot, folder)
+    s = w.session
+    assert s.predicted_name(0) == "dark_spot" and s.predicted_name(1) == "good"
+    w.select(0)
+    qtbot.waitUntil(lambda: w.shown_index() == 0 and w.panel.view.tile_grid is not None,
+                    timeout=10000)
+    grid = w.panel.view.tile_grid
+    t = grid.verdict
+    assert t.tile == 100 and t.grid == (8, 11) and len(t.tiles) == 88
+    labels = [grid.label_text(i).split()[0] for i in range(len(t.tiles))]
+    assert 1 <= labels.count("dark_spot") <= 4 and labels.count("good") == 88 - labels.count("dark_spot")
+    # the deciding tile is shown: selected, its probabilities in the chart, its label
+    assert labels[t.winner] == "dark_spot" and w.panel.view.selected_tile() == t.winner
+    assert "decides the image" in w.verdict_label.text()
+    # a click on a good tile's cell selects it and shows its label and probabilities
+    good = next(i for i, lab in enumerate(labels) if lab == "good")
+    view = w.panel.view
+    centre = view.mapFromScene(grid.cells[good].center())
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert view.selected_tile() == good
+    assert "<b>good</b>" in w.verdict_label.text().split("Tile")[-1]
+    assert "decides" not in w.verdict_label.text()
+    # the small image has no tiles
+    w.select(1)
+    qtbot.waitUntil(lambda: w.shown_index() == 1, timeout=10000)
+    assert view.tile_grid is None
+
+
+def test_tile_settings_are_remembered_per_folder(qtbot, folder, tmp_path):
+    w = open_window(qtbot, folder)
+    assert w.background.tiling == TileSettings()
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.set_tiling(TileSettings(size=0))      # whole images: the patch is lost
+    assert w.session.predicted_name(0) == "good"
+    other = tmp_path / "other"
+    other.mkdir()
+    write_large(other / "c.png", width=400, height=300, patch=(10, 10, 5, 5))
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.open_folder(other)
+    assert w.background.tiling == TileSettings()          # another folder: the defaults
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.open_folder(folder)
+    assert w.background.tiling == TileSettings(size=0)    # this folder's, remembered
+    assert w.session.predicted_name(0) == "good"
+    d = w.choose_tiling()
+    assert d.value() == TileSettings(size=0)
+    d.set_value(TileSettings(size=48, overlap=0.5))
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        d.accept()
+    assert w.tiling_for(folder) == TileSettings(48, 0.5)
+    assert w.session.predicted_name(0) == "dark_spot"
