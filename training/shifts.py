@@ -39,8 +39,7 @@ def _per_channel(img: Image, fn: Callable[[np.ndarray], np.ndarray]) -> Image:
     """Applies a 2-D operation to a grey image once (a grey image stays grey) or to each channel."""
     if img.ndim == 2:
         return fn(img)
-    if img.shape[2] == 3 and np.array_equal(img[..., 0], img[..., 1]) and \
-            np.array_equal(img[..., 0], img[..., 2]):
+    if img.shape[2] == 3 and is_grey(img):
         out = fn(np.ascontiguousarray(img[..., 0]))
         return np.repeat(out[..., None], 3, axis=2)
     return np.stack([fn(np.ascontiguousarray(img[..., c])) for c in range(img.shape[2])], axis=2)

@@ -192,3 +192,14 @@ class FileActions:
             self.add_files(collect_paths(paths, self.recursive_action.isChecked()))
         else:
             self.open_paths(paths)
+
+    def _classify_all_again(self) -> None:
+        """Every image of the folder is classified again (a new model, other tile settings):
+        counters reset, thumbnails and view refreshed, the shown image inspected again."""
+        self._n_done = 0
+        self._classifying = False
+        self.thumb_model.items_changed(range(len(self.session)))
+        self._apply_view()
+        self._enqueue(range(len(self.session)))
+        if self._current is not None:
+            self._request_inspection(self._current)

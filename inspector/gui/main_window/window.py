@@ -223,13 +223,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
             self.statusBar().showMessage(f"{note}: {classifier.title} ready on {classifier.device}",
                                          MESSAGE_NOTE_MS)
             self.model_label.setToolTip(f"{note}\n{self.model_label.toolTip()}")
-        self._n_done = 0
-        self._classifying = False
-        self.thumb_model.items_changed(range(len(self.session)))
-        self._apply_view()
-        self._enqueue(range(len(self.session)))
-        if self._current is not None:
-            self._request_inspection(self._current)
+        self._classify_all_again()
         self.model_loaded.emit(classifier)
 
     # ========================================================================================
