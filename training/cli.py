@@ -86,6 +86,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="balanced: weigh unequal classes equally (the default)")
     g.add_argument("--patience", type=int, default=d.patience,
                    help="stop after this many epochs without a better validation epoch (0: never)")
+    g.add_argument("--input-norm", choices=("standardize", "rescale"), default=d.input_norm,
+                   help="standardize: the model divides out each image's brightness and contrast "
+                        "(the default); rescale: 0..255 to -1..1 as in the 1.0 bundle")
     g.add_argument("--no-head-first", action="store_true",
                    help="with --init and new classes: skip fitting the new head first")
 
@@ -101,7 +104,8 @@ def _config(args):
               init_bundle=args.init, name=args.name, version=args.model_version,
               rotation_degrees=args.rotation, shift_fraction=args.shift)
     kw.update(input_size=args.size, class_weighting=args.class_weighting,
-              patience=args.patience, head_first=not args.no_head_first)
+              patience=args.patience, head_first=not args.no_head_first,
+              input_norm=args.input_norm)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)
     return replace(base, **kw)

@@ -15,14 +15,18 @@ Layer names are stable and form a contract with the inspector app:
 * ``features``: the last feature map, the input of global pooling (for class activation maps).
 * ``classifier``: the final dense layer (its kernel gives CAM weights); ``probs`` its softmax.
 
-The model takes raw pixels (float or uint8 values 0..255, RGB) and rescales them itself.
-Only stock Keras layers are used, so ``keras.saving.load_model(..., safe_mode=True)`` works.
+The model takes raw pixels (float or uint8 values 0..255, RGB) and normalises them itself:
+``input_norm="rescale"`` maps 0..255 to -1..1 (the 1.0 bundle); ``"standardize"`` subtracts each
+image's mean and divides by its own contrast (root mean square), so that brightness, exposure and
+contrast changes of the camera do not reach the network at all (parameter-free; see
+``docs/robustness.md``). Only stock Keras layers are used, so ``keras.saving.load_model(..., safe_mode=True)`` works.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from keras import layers
 
 INPUT_SIZE = 200
@@ -80,6 +84,54 @@ DESIGN_SPECS: dict[str, Design] = {
 }
 
 
+INPUT_NORMS = ("rescale", "standardize")
+# "standardize" scales each image to this root-mean-square contrast: the median NEU image's in the
+# -1..1 units of "rescale" (23.3 grey levels / 127.5), so a rescale model's weights fit at once.
+STANDARD_RMS = 0.18
+
+
+def _input_norm(inputs, norm: str, input_size: int):
+    if norm == "rescale":
+        return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    if norm != "standardize":
+        raise ValueError(f"unknown input normalisation {norm!r}; choose one of "
+                         f"{', '.join(INPUT_NORMS)}")
+    mean = layers.GlobalAveragePooling2D(keepdims=True, name="image_mean")(inputs)
+    x = layers.Subtract(name="centre")([inputs, mean])
+    x = layers.UnitNormalization(axis=(1, 2, 3), name="unit_contrast")(x)
+    return layers.Rescaling(float(np.sqrt(input_size * input_size * 3)) * STANDARD_RMS,
+                            name="rescale")(x)
+
+
+def input_norm_of(model: keras.Model) -> str:
+    """The input normalisation a built or loaded model uses."""
+    return "standardize" if any(l.name == "unit_contrast" for l in model.layers) else "rescale"
+
+
+def design_of(model: keras.Model) -> str:
+    """The design letter of a built or loaded SSDC-MiniNet (from its name)."""
+    letter = model.name.rsplit("_", 1)[-1].upper()
+    if letter not in DESIGN_SPECS:
+        raise ValueError(f"{model.name!r} is not an SSDC-MiniNet of a known design")
+    return letter
+
+
+def rebuilt(model: keras.Model, input_size: int | None = None,
+            input_norm: str | None = None) -> keras.Model:
+    """The same network and weights at another input size or with another input normalisation
+    (weights copied by layer name; the normalisation has none)."""
+    size = input_size or int(model.input_shape[1])
+    norm = input_norm or input_norm_of(model)
+    if (size, norm) == (int(model.input_shape[1]), input_norm_of(model)):
+        return model
+    dropout = next((l.rate for l in model.layers if l.name == "dropout"), 0.0)
+    new = build_ssdc_mininet(design_of(model), int(model.output_shape[-1]), size, dropout, norm)
+    for layer in new.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return new
+
+
 def _bn(name: str) -> layers.Layer:
     return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
 
@@ -96,15 +148,16 @@ def _se_block(x, index: int, ratio: int, use_bias: bool):
 
 
 def build_ssdc_mininet(design: str = "B", num_classes: int = 6, input_size: int = INPUT_SIZE,
-                       dropout: float = 0.0) -> keras.Model:
-    """Builds SSDC-MiniNet. ``dropout`` (before the classifier) adds no parameters."""
+                       dropout: float = 0.0, input_norm: str = "rescale") -> keras.Model:
+    """Builds SSDC-MiniNet. ``dropout`` (before the classifier) and ``input_norm`` add no
+    parameters."""
     if design not in DESIGN_SPECS:
         raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
     if num_classes < 2:
         raise ValueError("a classifier needs at least two classes")
     spec = DESIGN_SPECS[design]
     inputs = keras.Input((input_size, input_size, 3), name="pixels")
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    x = _input_norm(inputs, input_norm, input_size)
     x = layers.Conv2D(spec.stem_filters, 3, strides=spec.stem_stride, padding="same",
                       use_bias=False, name="stem_conv")(x)
     x = _bn("stem_bn")(x)

@@ -60,6 +60,9 @@ class TrainConfig:
     seed: int = 1234
     input_size: int = 200
     dropout: float = 0.0
+    # "standardize": each image's own mean and contrast are divided out inside the model
+    # (training.model); "rescale": 0..255 to -1..1 as in the 1.0 bundle. Fine-tuning converts.
+    input_norm: str = "standardize"
     class_names: tuple[str, ...] | None = None
     init_bundle: str | None = None  # fine-tune from this bundle
     # unequal classes: "balanced" weighs each class's loss by n / (classes * n_c), and the best
@@ -134,18 +137,19 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
 
 
 def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
-    from .model import build_ssdc_mininet, replace_head
+    from .model import build_ssdc_mininet, rebuilt, replace_head
 
     if config.init_bundle:
         start = load_bundle(config.init_bundle)
-        model = start.model
+        model = rebuilt(start.model, input_norm=config.input_norm)
         if start.input_size != config.input_size:   # native resolution: fully convolutional
             from .transfer import resized_model
             model = resized_model(model, config.input_size)
         if list(start.class_names) != list(class_names):
             model = replace_head(model, len(class_names))
         return model
-    return build_ssdc_mininet(config.design, len(class_names), config.input_size, config.dropout)
+    return build_ssdc_mininet(config.design, len(class_names), config.input_size, config.dropout,
+                              config.input_norm)
 
 
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
