@@ -53,3 +53,29 @@ def test_new_head_keeps_backbone_weights():
     assert new.output_shape == (None, 3)
     np.testing.assert_array_equal(np.asarray(new.get_layer("stem_conv").kernel),
                                   np.asarray(model.get_layer("stem_conv").kernel))
+
+
+def test_standardised_input_ignores_brightness_and_contrast():
+    """input_norm="standardize": an image and the same image with another exposure, brightness
+    and contrast (unclipped) give the same output."""
+    from training.model import build_ssdc_mininet
+
+    model = build_ssdc_mininet("B", 3, 48, input_norm="standardize")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(60, 160, (2, 48, 48, 3)).astype(np.float32)
+    changed = (x - 110.0) * 0.6 + 130.0
+    np.testing.assert_allclose(np.asarray(model(changed)), np.asarray(model(x)), atol=1e-4)
+    assert model.count_params() == build_ssdc_mininet("B", 3, 48).count_params()
+
+
+def test_rebuilt_keeps_weights_across_input_norm_and_size():
+    from training.model import build_ssdc_mininet, input_norm_of, rebuilt
+
+    model = build_ssdc_mininet("A", 4, 48)
+    assert input_norm_of(model) == "rescale"
+    new = rebuilt(model, input_size=64, input_norm="standardize")
+    assert input_norm_of(new) == "standardize" and new.input_shape == (None, 64, 64, 3)
+    for name in ("stem_conv", "last_dw", "classifier"):
+        for a, b in zip(new.get_layer(name).get_weights(), model.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert rebuilt(new) is new

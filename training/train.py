@@ -345,7 +345,9 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "architecture": f"SSDC-MiniNet design {cfg.design}",
         "class_names": list(names),
         "input_size": cfg.input_size,
-        "input": "raw RGB pixels 0-255 (grey replicated to 3 channels); the model rescales itself",
+        "input": ("raw RGB pixels 0-255 (grey replicated to 3 channels); the model "
+                  + ("divides out each image's mean and contrast itself"
+                     if cfg.input_norm == "standardize" else "rescales itself")),
         "parameters": count_params(res.model),
         "gflops": round(count_flops(res.model) / 1e9, 4),
         "metrics": {
