@@ -9,6 +9,7 @@ instead of stopping the run. Exit status: 0 when every file was classified, 2 wh
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -22,9 +23,13 @@ import numpy as np
 
 from training.images import ImageReadError
 
+from .library import ModelLibrary
+from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
 from .progress import ProgressBar
 from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, TiledVerdict, TileSettings, judge_prepared,
                     load_prepared)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 32
 
@@ -42,32 +47,21 @@ class Result:
 
 def startup_model_path(explicit: str | Path | None = None) -> Path:
     """The model to start with: an explicit one, else the model library's active model (when
-    inspector.library is available and has one), else the bundled SSDC-MiniNet."""
+    it has one), else the bundled SSDC-MiniNet."""
     if explicit:
         return Path(explicit)
     try:
-        from .library import ModelLibrary  # written by another engineer; optional here
-    except ImportError:
-        ModelLibrary = None
-    if ModelLibrary is not None:
-        try:
-            active = ModelLibrary().active_path()
-        except Exception as exc:  # a damaged library must not stop the app from starting
-            print(f"model library: {exc}; using the bundled model", file=sys.stderr)
-            active = None
-        if active:
-            return Path(active)
-    from .paths import bundled_model_dir
-
-    return bundled_model_dir()
+        active = ModelLibrary().active_path()
+    except Exception as exc:  # a damaged library must not stop the app from starting
+        log.warning("model library: %s; using the bundled model", exc)
+        active = None
+    return Path(active) if active else app_paths.bundled_model_dir()
 
 
 def startup_fallback(path: str | Path, explicit: str | Path | None = None) -> Path | None:
     """The model to fall back to when the startup model ``path`` cannot be loaded: the bundled
     one, unless the user named the model (``explicit``) or ``path`` is the bundled one."""
-    from .paths import bundled_model_dir
-
-    bundled = bundled_model_dir()
+    bundled = app_paths.bundled_model_dir()
     if explicit or Path(path) == bundled:
         return None
     return bundled

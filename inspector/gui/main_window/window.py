@@ -433,14 +433,12 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
             self.list.setCurrentIndex(self.thumb_model.index(ix.row() + 1))
 
     # ========================================================================================
-    # Tools in windows of their own (imported when first opened: the window starts sooner; a
-    # build without one says so; tests/test_main_window.py::test_tool_windows_are_wired_lazily)
+    # Tools in windows of their own (imported when first opened: the window starts sooner;
+    # tests/test_main_window.py::test_tool_windows_are_wired_lazily)
 
     def open_camera(self):
-        try:
-            from ..camera_window import CameraWindow
-        except ImportError as exc:
-            return self._unavailable("Live camera", exc)
+        from ..camera_window import CameraWindow
+
         w = CameraWindow(classifier_provider=lambda: self.classifier, parent=self)
         w.snapshot_taken.connect(lambda path: self.add_files([path]))
         self._keep(w)
@@ -448,10 +446,8 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         return w
 
     def open_retrain(self):
-        try:
-            from ..wizard import RetrainWizard
-        except ImportError as exc:
-            return self._unavailable("Retrain model", exc)
+        from ..wizard import RetrainWizard
+
         w = RetrainWizard(current_bundle=self.model_path, verdicts=self.session.training_verdicts(),
                           parent=self)
         w.model_ready.connect(lambda path: self.load_model(path))
@@ -460,19 +456,13 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         return w
 
     def open_models(self):
-        try:
-            from ..model_manager import ModelManagerDialog
-        except ImportError as exc:
-            return self._unavailable("Models", exc)
+        from ..model_manager import ModelManagerDialog
+
         d = ModelManagerDialog(parent=self)
         d.model_selected.connect(lambda path: self.load_model(path))
         self._keep(d)
         d.show()
         return d
-
-    def _unavailable(self, what: str, exc: Exception) -> None:
-        self._inform(what, f"{what} is not available in this version ({exc}).")
-        return None
 
     def _keep(self, w: QWidget) -> None:
         self._dialogs = [d for d in self._dialogs if d.isVisible()] + [w]
