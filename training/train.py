@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import data as data_mod
-from .bundle import (CARD_FILE, MODEL_FILE, library_versions, load_bundle, write_bundle_atomic,
-                     write_json)
+from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_bundle,
+                     write_bundle_atomic, write_json)
 from .augment import augment_image, augmented_batches, training_datasets  # noqa: F401
 from .metrics import classification_report, format_report, save_confusion_png
 
@@ -392,7 +392,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         res.model.save(tmp / MODEL_FILE)
         write_json(tmp / CARD_FILE, card)
         (tmp / "history.csv").write_text(history_csv(res.history), encoding="utf-8")
-        write_json(tmp / "split.json", split)
+        write_json(tmp / SPLIT_FILE, split)
         if detector is not None:
             from .openset import DETECTOR_FILE
 
