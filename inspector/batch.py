@@ -17,7 +17,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Hashable, Iterable, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -26,8 +26,11 @@ from training.images import ImageReadError
 from .library import ModelLibrary
 from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
 from .progress import ProgressBar
-from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, TiledVerdict, TileSettings, judge_prepared,
-                    load_prepared)
+from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, ClassifierLike, TiledVerdict, TileSettings,
+                    judge_prepared, load_prepared)
+
+if TYPE_CHECKING:  # the engine imports TensorFlow: loaded only when a model is
+    from .engine import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,8 @@ def _decode(load: Callable[[Path], np.ndarray], path: Path) -> tuple[np.ndarray 
         return None, f"cannot read image ({type(exc).__name__}: {exc})"
 
 
-def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, Path]]],
+def classify_stream(classifier: ClassifierLike,
+                    take: Callable[[int], Sequence[tuple[Hashable, Path]]],
                     emit: Callable[[list[Result]], None],
                     should_stop: Callable[[], bool] = lambda: False,
                     batch_size: int = DEFAULT_BATCH, pool: ThreadPoolExecutor | None = None,
@@ -163,7 +167,8 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
     return done
 
 
-def classify_paths(classifier, paths: Sequence[str | Path], batch_size: int = DEFAULT_BATCH,
+def classify_paths(classifier: ClassifierLike, paths: Sequence[str | Path],
+                   batch_size: int = DEFAULT_BATCH,
                    progress: Callable[[float, str], None] = lambda f, m: None,
                    should_stop: Callable[[], bool] = lambda: False,
                    workers: int | None = None,
@@ -348,8 +353,8 @@ def _overlap(text: str) -> float:
     return f
 
 
-def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
-        stdout: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, classifier: Classifier | None = None,
+        stderr: TextIO | None = None, stdout: TextIO | None = None) -> int:
     from . import report
     from .session import ReviewSession, now_iso
 
@@ -463,6 +468,6 @@ def _write_tiles(writer, r: Result, names: list[str], model: str, version: str, 
                                      tile=box))
 
 
-def main(argv: Sequence[str] | None = None, classifier=None) -> int:
+def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run(args, classifier)

@@ -11,6 +11,7 @@ from ..tile_settings import TileSettingsDialog, tiling_from_text, tiling_to_text
 from .layout import MESSAGE_MS
 
 TILES_GROUP = "tiles"   # settings.ini: [tiles] <hash of the folder>=auto|N,overlap
+NO_MODEL_INPUT_SIZE = 200  # the tile dialog before a model is loaded: SSDC-MiniNet's input size
 
 
 def folder_key(folder: str | Path) -> str:
@@ -65,7 +66,7 @@ class TileActions:
         self.statusBar().showMessage(f"Classifying again: {tiling.describe(size)}", MESSAGE_MS)
 
     def choose_tiling(self) -> TileSettingsDialog:
-        size = self.classifier.input_size if self.classifier is not None else 200
+        size = self.classifier.input_size if self.classifier is not None else NO_MODEL_INPUT_SIZE
         root = self.session.root
         d = TileSettingsDialog(self.background.tiling, size, str(root or ""), self)
         d.accepted.connect(lambda: self.set_tiling(d.value()))

@@ -30,6 +30,10 @@ from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, M
 
 log = logging.getLogger(__name__)
 
+# Background threads run Python too: the interpreter lock goes back to the GUI thread within
+# 2 ms (Python's default: 5 ms), so that repaints are never held up behind a worker.
+SWITCH_INTERVAL_S = 0.002
+
 
 class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWindow):
     """The review window. ``classifier`` (a loaded Classifier) skips loading ``model_path``;
@@ -45,9 +49,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
                  classifier: Classifier | None = None, settings: Settings | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        # Background threads run Python too: hand the interpreter lock back to the GUI thread
-        # within 2 ms (default 5 ms) so that repaints are never held up behind a worker.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.002))
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
