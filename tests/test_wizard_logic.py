@@ -212,6 +212,7 @@ def test_defaults_native_size_class_weights_head_first_patience():
     assert retrain.median_side([(128, 128), (200, 100), (300, 400)]) == 128
 
 
+@pytest.mark.slow
 def test_dry_run_trains_at_the_images_own_size(tmp_path, stand_in_bundle, capsys):
     """48x48 images against a 64x64 model: the speed is measured at 48x48."""
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8, size=48)
