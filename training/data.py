@@ -10,20 +10,14 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .bundle import SPLIT_FILE, read_split
-from .cancel import Cancelled  # the one cancellation exception (training.cancel)
+from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .images import (ImageReadError, class_folders, file_digest, files_under, is_image_file,
                      load_image)
-
-Progress = Callable[[float, str], None]
-
-
-def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - trivial
-    pass
 
 
 class DatasetError(Exception):
@@ -101,8 +95,8 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     return Dataset(root, list(class_names), files, np.asarray(labels, dtype=np.int64), digests)
 
 
-def load_arrays(ds: Dataset, size: int, progress: Progress = _no_progress,
-                should_stop: Callable[[], bool] = lambda: False
+def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
+                should_stop: ShouldStop = never
                 ) -> tuple[np.ndarray, list[ImageReadError]]:
     """Decodes every image to size x size x 3 uint8. Unreadable files raise one DatasetError
     naming all of them (so a run never trains on a silently shortened data set)."""

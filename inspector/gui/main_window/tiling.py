@@ -55,13 +55,7 @@ class TileActions:
         self._tile_results = {}
         self._shown_key = None
         self.session.clear_predictions()
-        self._n_done = 0
-        self._classifying = False
-        self.thumb_model.items_changed(range(len(self.session)))
-        self._apply_view()
-        self._enqueue(range(len(self.session)))
-        if self._current is not None:
-            self._request_inspection(self._current)
+        self._classify_all_again()
         size = self.classifier.input_size if self.classifier is not None else 0
         self.statusBar().showMessage(f"Classifying again: {tiling.describe(size)}", MESSAGE_MS)
 
