@@ -60,6 +60,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         self._shown_key = None                    # background.key(index) whose inspection is shown
         self._n_done = 0                          # images of the session classified so far
         self._classifying = False                 # classification of the session under way
+        self._done_announced = False              # classification_done emitted for _n_done
         self._progress_clock = QElapsedTimer()
         self._load_token = 0
         self._startup_fallback: Path | None = None  # the bundled model, if the startup one fails
@@ -119,6 +120,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         self._current = None
         self._shown_key = None
         self._n_done = 0
+        self._done_announced = False
         if self._classifying:  # the previous session's progress
             self._classifying = False
             self.progress.hide()
@@ -289,14 +291,18 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
             return
         done = min(self._n_done, n)
         if done >= n:
-            if self._classifying:
+            # announced once, also when the selected image's inspection classified the last
+            # image before the queued background classification showed any progress
+            if self._classifying or not self._done_announced:
                 self._classifying = False
+                self._done_announced = True
                 self.progress.hide()
                 self.statusBar().showMessage(report.summary_text(self.session.summary()),
                                              MESSAGE_SUMMARY_MS)
                 self._update_counts()
                 self.classification_done.emit()
             return
+        self._done_announced = False
         if not self._classifying or self.progress.maximum() != n:
             self._classifying = True
             self.progress.setRange(0, n)
