@@ -9,6 +9,7 @@ instead of stopping the run. Exit status: 0 when every file was classified, 2 wh
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -16,15 +17,22 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Hashable, Iterable, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
 from training.images import ImageReadError
 
+from .library import ModelLibrary
+from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
 from .progress import ProgressBar
-from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, TiledVerdict, TileSettings, judge_prepared,
-                    load_prepared)
+from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, ClassifierLike, TiledVerdict, TileSettings,
+                    judge_prepared, load_prepared)
+
+if TYPE_CHECKING:  # the engine imports TensorFlow: loaded only when a model is
+    from .engine import Classifier
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 32
 
@@ -42,32 +50,21 @@ class Result:
 
 def startup_model_path(explicit: str | Path | None = None) -> Path:
     """The model to start with: an explicit one, else the model library's active model (when
-    inspector.library is available and has one), else the bundled SSDC-MiniNet."""
+    it has one), else the bundled SSDC-MiniNet."""
     if explicit:
         return Path(explicit)
     try:
-        from .library import ModelLibrary  # written by another engineer; optional here
-    except ImportError:
-        ModelLibrary = None
-    if ModelLibrary is not None:
-        try:
-            active = ModelLibrary().active_path()
-        except Exception as exc:  # a damaged library must not stop the app from starting
-            print(f"model library: {exc}; using the bundled model", file=sys.stderr)
-            active = None
-        if active:
-            return Path(active)
-    from .paths import bundled_model_dir
-
-    return bundled_model_dir()
+        active = ModelLibrary().active_path()
+    except Exception as exc:  # a damaged library must not stop the app from starting
+        log.warning("model library: %s; using the bundled model", exc)
+        active = None
+    return Path(active) if active else app_paths.bundled_model_dir()
 
 
 def startup_fallback(path: str | Path, explicit: str | Path | None = None) -> Path | None:
     """The model to fall back to when the startup model ``path`` cannot be loaded: the bundled
     one, unless the user named the model (``explicit``) or ``path`` is the bundled one."""
-    from .paths import bundled_model_dir
-
-    bundled = bundled_model_dir()
+    bundled = app_paths.bundled_model_dir()
     if explicit or Path(path) == bundled:
         return None
     return bundled
@@ -101,7 +98,8 @@ def _decode(load: Callable[[Path], np.ndarray], path: Path) -> tuple[np.ndarray 
         return None, f"cannot read image ({type(exc).__name__}: {exc})"
 
 
-def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, Path]]],
+def classify_stream(classifier: ClassifierLike,
+                    take: Callable[[int], Sequence[tuple[Hashable, Path]]],
                     emit: Callable[[list[Result]], None],
                     should_stop: Callable[[], bool] = lambda: False,
                     batch_size: int = DEFAULT_BATCH, pool: ThreadPoolExecutor | None = None,
@@ -169,7 +167,8 @@ def classify_stream(classifier, take: Callable[[int], Sequence[tuple[Hashable, P
     return done
 
 
-def classify_paths(classifier, paths: Sequence[str | Path], batch_size: int = DEFAULT_BATCH,
+def classify_paths(classifier: ClassifierLike, paths: Sequence[str | Path],
+                   batch_size: int = DEFAULT_BATCH,
                    progress: Callable[[float, str], None] = lambda f, m: None,
                    should_stop: Callable[[], bool] = lambda: False,
                    workers: int | None = None,
@@ -354,8 +353,8 @@ def _overlap(text: str) -> float:
     return f
 
 
-def run(args: argparse.Namespace, classifier=None, stderr: TextIO | None = None,
-        stdout: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, classifier: Classifier | None = None,
+        stderr: TextIO | None = None, stdout: TextIO | None = None) -> int:
     from . import report
     from .session import ReviewSession, now_iso
 
@@ -469,6 +468,6 @@ def _write_tiles(writer, r: Result, names: list[str], model: str, version: str, 
                                      tile=box))
 
 
-def main(argv: Sequence[str] | None = None, classifier=None) -> int:
+def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run(args, classifier)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .tiles import ClassifierLike, TileSettings
+
 N_IMAGES = 8
 
 
@@ -111,7 +113,7 @@ def check_map(m, what: str, max_side: int) -> tuple[int, int]:
     return a.shape
 
 
-def check_model(clf, paths: list[Path]) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
+def check_model(clf: ClassifierLike, paths: list[Path]) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
     """The headless checks: every image classified by the batch pipeline, an in-memory 16-bit
     frame prepared, one inspection with its maps. Returns the probabilities per file name and the
     shape of the class activation map."""
@@ -121,8 +123,6 @@ def check_model(clf, paths: list[Path]) -> tuple[dict[str, np.ndarray], tuple[in
     if n < 2:
         raise SelfTestError(f"the model has {n} class(es)")
     probs: dict[str, np.ndarray] = {}
-    from .tiles import TileSettings
-
     # tiled as the command and the window tile by default (the 1600x1200 image is)
     for r in classify_paths(clf, paths, batch_size=4, workers=2, tiling=TileSettings()):
         if r.error is not None:

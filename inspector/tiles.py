@@ -27,9 +27,25 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
+
+
+class ClassifierLike(Protocol):
+    """What the core needs of a classifier; inspector.engine.Classifier is the one (tests pass
+    stand-ins). ``prepare`` makes a model input of any frame, ``load`` of an image file; ``judge``
+    gives a batch's probabilities with the unknown verdicts, ``classify`` the probabilities
+    alone, ``inspect`` one input's attention maps."""
+
+    class_names: list[str]
+    input_size: int
+
+    def prepare(self, arr: np.ndarray) -> np.ndarray: ...
+    def load(self, path: str | Path) -> np.ndarray: ...
+    def judge(self, images: np.ndarray) -> Any: ...
+    def classify(self, images: np.ndarray) -> np.ndarray: ...
+    def inspect(self, image: np.ndarray) -> Any: ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +223,7 @@ class Prepared:
     overlap: float = 0.0
 
 
-def prepare_image(classifier: Any, image: np.ndarray, settings: TileSettings) -> Prepared:
+def prepare_image(classifier: ClassifierLike, image: np.ndarray, settings: TileSettings) -> Prepared:
     """``image`` (any size, as training.images.decode_image gives it) as model inputs, tiled
     when it is larger than the model's view (``classifier.prepare`` resizes each)."""
     h, w = image.shape[:2]
@@ -219,7 +235,7 @@ def prepare_image(classifier: Any, image: np.ndarray, settings: TileSettings) ->
     return Prepared(inputs, tiles, (rows, cols), (h, w), settings.overlap)
 
 
-def load_prepared(classifier: Any, settings: TileSettings, path: str | Path) -> Prepared:
+def load_prepared(classifier: ClassifierLike, settings: TileSettings, path: str | Path) -> Prepared:
     """An image file decoded at full size and prepared (raises training.images.ImageReadError)."""
     from training.images import decode_image
 
@@ -288,7 +304,7 @@ class ImageVerdict:
     tiles: TiledVerdict | None = None
 
 
-def judge_prepared(classifier: Any, images: Sequence[Prepared],
+def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
                    chunk: int = CLASSIFY_CHUNK) -> list[ImageVerdict]:
     """Every image's verdict, the inputs of all of them judged in batches of ``chunk``."""
     counts = [len(p.inputs) for p in images]
@@ -313,7 +329,7 @@ def judge_prepared(classifier: Any, images: Sequence[Prepared],
     return out
 
 
-def classify_image(classifier: Any, image: np.ndarray, settings: TileSettings,
+def classify_image(classifier: ClassifierLike, image: np.ndarray, settings: TileSettings,
                    chunk: int = CLASSIFY_CHUNK) -> ImageVerdict:
     """One in-memory image's verdict, tiled when it is larger than the model's view."""
     return judge_prepared(classifier, [prepare_image(classifier, image, settings)], chunk)[0]

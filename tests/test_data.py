@@ -1,4 +1,5 @@
 """training.data: scanning class folders, loading arrays, stratified splits and folds."""
+import json
 import shutil
 
 import numpy as np
@@ -66,3 +67,27 @@ def test_folds_are_disjoint_and_stratified(tmp_path):
     assert len(joined) == len(set(joined.tolist())) == len(ds)
     for f in folds:
         assert np.bincount(ds.labels[f], minlength=2).tolist() == [2, 2]
+
+
+def test_a_bundles_split_is_read_back_as_indices(tmp_path):
+    from training.bundle import BundleError, read_split
+
+    root = make_dataset(tmp_path / "d", classes=("crazing", "patches"), per_class=3, size=8)
+    ds = data_mod.scan_dataset(root)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    assert read_split(bundle) is None
+    with pytest.raises(data_mod.DatasetError, match="no split.json"):
+        data_mod.bundle_split(ds, bundle)
+    (bundle / "split.json").write_text(json.dumps({
+        "train": ["crazing/cr_0.png", "patches/pa_0.png", "patches/pa_1.png"],
+        "validation": ["crazing/cr_1.png"], "test": ["crazing/cr_2.png", "patches/pa_2.png"]}))
+    tr, va, te = data_mod.bundle_split(ds, bundle)
+    assert [ds.relative(i) for i in te] == ["crazing/cr_2.png", "patches/pa_2.png"]
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(len(ds)))
+    (root / "crazing" / "cr_2.png").unlink()
+    with pytest.raises(data_mod.DatasetError, match="test split are missing"):
+        data_mod.bundle_split(data_mod.scan_dataset(root), bundle, ["test"])
+    (bundle / "split.json").write_text("{")
+    with pytest.raises(BundleError, match="damaged split file"):
+        data_mod.bundle_split(ds, bundle)

@@ -26,6 +26,23 @@ def test_default_root_is_the_user_library(tmp_path):
     assert ModelLibrary().active_path() is None
 
 
+def test_startup_model_is_the_active_version_else_the_bundled_one(tmp_path, caplog):
+    from inspector.batch import startup_fallback, startup_model_path
+
+    bundled = paths.bundled_model_dir()
+    assert startup_model_path() == bundled                      # an empty library
+    lib = ModelLibrary()
+    version = lib.activate(lib.add(fake_bundle(tmp_path / "b")))
+    assert startup_model_path() == version
+    assert startup_model_path("explicit") == Path("explicit")   # a named model wins
+    assert startup_fallback(version) == bundled                 # if the active one fails to load
+    assert startup_fallback(version, explicit="explicit") is None
+    assert startup_fallback(bundled) is None
+    (lib.root / ACTIVE_FILE).write_text(json.dumps({"active": 5}))  # a damaged library
+    assert startup_model_path() == bundled
+    assert "model library" in caplog.text and "using the bundled model" in caplog.text
+
+
 def test_add_versions_and_metrics(tmp_path):
     lib = ModelLibrary(tmp_path / "lib")
     src = fake_bundle(tmp_path / "b1", accuracy=0.91, created="2026-11-01T10:00:00+00:00")

@@ -221,30 +221,14 @@ def test_background_model_loading_and_failure(qtbot, stand_in_bundle, tmp_path):
     assert "no-such-folder" in w.last_message[1]
 
 
-def test_startup_model_falls_back_to_the_bundled_one(monkeypatch, tmp_path):
-    from inspector import batch, paths
-
-    monkeypatch.setitem(sys.modules, "inspector.library", None)   # not installed: ImportError
-    assert batch.startup_model_path() == paths.bundled_model_dir()
-    lib = types.ModuleType("inspector.library")
-
-    class ModelLibrary:
-        def active_path(self):
-            return tmp_path / "active"
-
-    lib.ModelLibrary = ModelLibrary
-    monkeypatch.setitem(sys.modules, "inspector.library", lib)
-    assert batch.startup_model_path() == tmp_path / "active"
-    assert batch.startup_model_path("explicit") == Path("explicit")
-
-
 def test_tool_windows_are_wired_lazily(qtbot, trained, folder, tmp_path, monkeypatch):
+    """Each tool window is imported when it is first opened (stand-ins in sys.modules show it)
+    and wired to the window: the camera's snapshots join the review, a retrained or chosen model
+    is loaded."""
     w = open_window(qtbot, trained, folder)
-    for mod in ("camera_window", "wizard", "model_manager"):
-        monkeypatch.setitem(sys.modules, f"inspector.gui.{mod}", None)
-    assert w.open_camera() is None and w.last_message[0] == "Live camera"
-    assert w.open_retrain() is None and w.open_models() is None
-
+    models = w.open_models()                                  # the real one
+    assert type(models).__name__ == "ModelManagerDialog" and models.isVisible()
+    models.close()
     created = {}
 
     class CameraWindow(QWidget):

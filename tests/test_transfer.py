@@ -59,6 +59,7 @@ def unequal_data(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_head_first_then_fine_tune_at_native_size(tmp_path, stand_in_bundle):
     root = unequal_data(tmp_path)
     card = train(root, tmp_path / "out", config_for(stand_in_bundle))
@@ -78,6 +79,7 @@ def test_head_first_then_fine_tune_at_native_size(tmp_path, stand_in_bundle):
     assert clf.input_size == 48
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_epoch(tmp_path, stand_in_bundle):
     root = unequal_data(tmp_path)
     # learning rate 0: the weights stay put, so a better epoch soon stops coming
@@ -90,7 +92,7 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, stand_in_bundle):
     assert card["metrics"]["best_epoch"] == ph["best_epoch"]
 
 
-@pytest.mark.parametrize("phase", ["head", "fine-tune"])
+@pytest.mark.parametrize("phase", ["head", pytest.param("fine-tune", marks=pytest.mark.slow)])
 def test_cancel_in_each_phase_writes_nothing(tmp_path, stand_in_bundle, phase):
     root = unequal_data(tmp_path)
     seen = []

@@ -148,14 +148,6 @@ def test_work_dirs_are_private_and_stale_ones_cleaned(tmp_path):
     assert not d1.exists()
 
 
-def test_thumbnail(tmp_path):
-    root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=1)
-    t = retrain.thumbnail(root / "a" / "a_0.png", 32)
-    assert t.shape == (32, 32, 3) and t.dtype == np.uint8
-    (tmp_path / "bad.png").write_bytes(b"x")
-    assert retrain.thumbnail(tmp_path / "bad.png") is None
-
-
 @pytest.mark.slow
 def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsys, monkeypatch):
     from inspector.library import ModelLibrary
@@ -220,6 +212,7 @@ def test_defaults_native_size_class_weights_head_first_patience():
     assert retrain.median_side([(128, 128), (200, 100), (300, 400)]) == 128
 
 
+@pytest.mark.slow
 def test_dry_run_trains_at_the_images_own_size(tmp_path, stand_in_bundle, capsys):
     """48x48 images against a 64x64 model: the speed is measured at 48x48."""
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8, size=48)

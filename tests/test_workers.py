@@ -3,7 +3,7 @@ its error or its progress by signal; arrays become QImages that own their pixels
 import numpy as np
 import pytest
 
-from inspector.gui.workers import TaskRunner, as_grey_if_grey, qimage_from_array
+from inspector.gui.workers import TaskRunner, as_grey_if_grey, make_thumbnail, qimage_from_array
 from training.images import ImageReadError
 
 
@@ -88,6 +88,25 @@ def test_grey_rgb_is_kept_as_one_channel():
     assert np.array_equal(as_grey_if_grey(np.stack([g, g, g], axis=2)), g)
     colour = np.stack([g, g, g + 1], axis=2)
     assert as_grey_if_grey(colour).shape == (2, 3, 3)
+
+
+def test_one_thumbnail_for_the_window_and_the_wizard(tmp_path):
+    from PIL import Image
+
+    from inspector.gui.wizard.common import read_thumbnail
+
+    wide = np.zeros((40, 100, 3), np.uint8)
+    wide[..., 0] = 200
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    t = make_thumbnail(tmp_path / "wide.png", 50)
+    assert t.shape == (20, 50, 3) and t.dtype == np.uint8 and t[0, 0, 0] == 200  # aspect kept
+    Image.fromarray(np.full((10, 10), 90, np.uint8)).save(tmp_path / "grey.png")
+    assert make_thumbnail(tmp_path / "grey.png", 50).shape == (10, 10)  # grey, never enlarged
+    (tmp_path / "bad.png").write_bytes(b"x")
+    with pytest.raises(ImageReadError):
+        make_thumbnail(tmp_path / "bad.png", 50)
+    assert read_thumbnail(tmp_path / "bad.png") is None           # the wizard shows a grey square
+    assert read_thumbnail(tmp_path / "wide.png").shape[1] == 72
 
 
 def test_reports_and_cancellation_come_back_as_their_own_signals(qtbot, runner):

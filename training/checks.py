@@ -20,14 +20,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
-from .cancel import Cancelled
+from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
                      is_image_file)
 
-Progress = Callable[[float, str], None]
-ShouldStop = Callable[[], bool]
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
@@ -36,14 +34,6 @@ MIN_PER_CLASS = 5          # below this a class cannot be split into train, vali
 RECOMMENDED_PER_CLASS = 30  # below this the test figures of the class mean little
 IMBALANCE_RATIO = 3.0       # largest class / smallest class above this is "very unequal"
 LISTED_FILES = 10           # files named in a message before "... and N more"
-
-
-def _quiet(fraction: float, message: str) -> None:
-    pass
-
-
-def _never() -> bool:
-    return False
 
 
 @dataclass(frozen=True)
@@ -171,7 +161,7 @@ def _listed(names: Sequence[str], limit: int = 6) -> str:
 
 
 def scan_folder(root: str | Path, source: str = "",
-                should_stop: ShouldStop = _never) -> tuple[list[Sample], list[Problem]]:
+                should_stop: ShouldStop = never) -> tuple[list[Sample], list[Problem]]:
     """The labelled images of a folder with one sub-folder per class (images found recursively),
     and the problems of its layout (missing folder, empty class folders, ignored files). Raises
     Cancelled (an InterruptedError) when ``should_stop()`` turns true (a huge folder chosen by mistake)."""
@@ -252,7 +242,7 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
                   imbalance_ratio: float = IMBALANCE_RATIO,
                   model_classes: Sequence[str] | None = None,
                   input_size: int | None = None,
-                  progress: Progress = _quiet, should_stop: ShouldStop = _never) -> Report:
+                  progress: Progress = quiet, should_stop: ShouldStop = never) -> Report:
     """Checks a data folder (one sub-folder per class) or a list of labelled images
     (``Sample`` or ``(path, class name)`` pairs). Reads every image; raises Cancelled
     when ``should_stop()`` turns true. ``model_classes``: the current model's classes (the

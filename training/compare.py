@@ -100,7 +100,7 @@ def compare(data_dir: str | Path, models=None, epochs: int = 50, heavy_epochs: i
             progress: Callable[[float, str], None] = lambda f, m: None) -> dict:
     import keras
 
-    from .bundle import load_bundle, read_card
+    from .bundle import load_bundle, read_card, read_split
     from .flops import count_flops, count_params
 
     models = list(models or ALL_MODELS)
@@ -114,8 +114,9 @@ def compare(data_dir: str | Path, models=None, epochs: int = 50, heavy_epochs: i
     # images the bundle trained on.
     ds = data_mod.scan_dataset(data_dir, card.get("class_names"))
     x200, _ = data_mod.load_arrays(ds, 200, lambda f, m: progress(0.02 * f, m))
-    if ssdc_bundle and Path(ssdc_bundle, "split.json").exists():
-        tr, va, te = data_mod.bundle_split(ds, ssdc_bundle)
+    split = read_split(ssdc_bundle) if ssdc_bundle else None
+    if split is not None:
+        tr, va, te = data_mod.split_indices(ds, split)
     else:
         tr, va, te = data_mod.stratified_split(ds, base_cfg.val_fraction, base_cfg.test_fraction, seed)
     if train_limit and len(tr) > train_limit:

@@ -7,23 +7,17 @@ on the same side of every split, so a duplicate can never leak from training int
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from .cancel import Cancelled  # the one cancellation exception (training.cancel)
+from .bundle import SPLIT_FILE, read_split
+from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .images import (ImageReadError, class_folders, file_digest, files_under, is_image_file,
                      load_image)
-
-Progress = Callable[[float, str], None]
-
-
-def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - trivial
-    pass
 
 
 class DatasetError(Exception):
@@ -101,8 +95,8 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     return Dataset(root, list(class_names), files, np.asarray(labels, dtype=np.int64), digests)
 
 
-def load_arrays(ds: Dataset, size: int, progress: Progress = _no_progress,
-                should_stop: Callable[[], bool] = lambda: False
+def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
+                should_stop: ShouldStop = never
                 ) -> tuple[np.ndarray, list[ImageReadError]]:
     """Decodes every image to size x size x 3 uint8. Unreadable files raise one DatasetError
     naming all of them (so a run never trains on a silently shortened data set)."""
@@ -189,10 +183,16 @@ def bundle_split(ds: Dataset, bundle_dir: str | Path,
     """Indices into ``ds`` of the files a bundle's ``split.json`` lists under each of ``parts``
     (so that nothing is tested on images the bundle trained on). Raises DatasetError when the
     bundle has no split.json or some of its files are not in ``ds``."""
-    split_file = Path(bundle_dir) / "split.json"
-    if not split_file.exists():
-        raise DatasetError(f"{bundle_dir}: no split.json, so no {'/'.join(parts)} split")
-    split = json.loads(split_file.read_text(encoding="utf-8"))
+    split = read_split(bundle_dir)
+    if split is None:
+        raise DatasetError(f"{bundle_dir}: no {SPLIT_FILE}, so no {'/'.join(parts)} split")
+    return split_indices(ds, split, parts)
+
+
+def split_indices(ds: Dataset, split: Mapping[str, Sequence[str]],
+                  parts: Sequence[str] = ("train", "validation", "test")) -> list[np.ndarray]:
+    """Indices into ``ds`` of the files ``split`` (a bundle's split, training.bundle.read_split)
+    lists under each of ``parts``. Raises DatasetError when some of them are not in ``ds``."""
     where = {ds.relative(i): i for i in range(len(ds))}
     out = []
     for part in parts:

@@ -4,19 +4,14 @@ and reading it back. Keras is needed here only to compute the model's outputs.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .bundle import CARD_FILE, read_card, replace_file_atomic, write_json
+from .cancel import Progress, quiet
 from .openset import DEFAULT_ACCEPT, DETECTOR_FILE, UnknownDetector, fit_detector
 
-Progress = Callable[[float, str], None]
 CALIBRATION_COPIES = 2  # camera-shifted copies of each validation image for the temperature
-
-
-def _quiet(fraction: float, message: str) -> None:
-    pass
 
 
 def model_outputs(model, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
@@ -49,7 +44,7 @@ def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_
 
 def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                        y_val: np.ndarray, num_classes: int, seed: int = 0,
-                       accept: float = DEFAULT_ACCEPT, progress: Progress = _quiet,
+                       accept: float = DEFAULT_ACCEPT, progress: Progress = quiet,
                        method: str | None = None) -> UnknownDetector | None:
     """The detector for a trained model, or None without enough validation images to fit a
     threshold (fewer than 10, or a class without training images)."""
@@ -87,7 +82,7 @@ def load_detector(bundle_dir: str | Path) -> UnknownDetector | None:
 
 
 def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,
-                     accept: float = DEFAULT_ACCEPT, progress: Progress = _quiet,
+                     accept: float = DEFAULT_ACCEPT, progress: Progress = quiet,
                      method: str | None = None) -> UnknownDetector:
     """Post hoc: fits the detector of an existing bundle on its own training and validation
     split (its weights stay) and writes it into the bundle."""

@@ -8,14 +8,13 @@
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .bundle import CARD_FILE, TFLITE_FILES, BundleError, load_bundle, read_card, replace_file_atomic, write_json
+from .bundle import CARD_FILE, TFLITE_FILES, BundleError, load_bundle, read_card, read_split, replace_file_atomic, write_json
 from .data import load_arrays, scan_dataset
 
 REPRESENTATIVE_IMAGES = 300
@@ -39,10 +38,10 @@ def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: 
     shuffle) as uint8 arrays."""
     card = read_card(bundle_dir)
     size = int(card["input_size"])
-    split_file = bundle_dir / "split.json"
+    split = read_split(bundle_dir)
     root = Path(data_dir or card.get("dataset", {}).get("root", ""))
-    if split_file.exists() and root.is_dir():
-        rel = json.loads(split_file.read_text(encoding="utf-8"))["train"]
+    if split is not None and root.is_dir():
+        rel = split["train"]
         files = [root / r for r in rel if (root / r).exists()]
     elif root.is_dir():
         ds = scan_dataset(root, card["class_names"], with_digests=False)

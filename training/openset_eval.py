@@ -6,18 +6,16 @@ FPR at 95% TPR per left-out class and their means. Qt-free."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
 
 import numpy as np
 
 from . import data as data_mod
 from .calibration import auroc, fpr_at_tpr
+from .cancel import Progress, quiet
 from .train import TrainConfig, fit
 
-Progress = Callable[[float, str], None]
 
-
-def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = lambda f, m: None,
+def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quiet,
                         only: list[str] | None = None, on_class=None) -> dict:
     from .detect import fit_model_detector, model_outputs
 

@@ -4,18 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from .cancel import Progress, quiet
 from .metrics import classification_report
 from .shifts import FAMILIES, FAMILY_BY_NAME, Family, shift_rng
-
-Progress = Callable[[float, str], None]
-
-
-def _quiet(fraction: float, message: str) -> None:
-    pass
 
 
 def pick_families(names: Sequence[str] | None) -> list[Family]:
@@ -36,7 +31,7 @@ def shifted(images: np.ndarray, family: Family, severity: float, seed: int) -> n
 
 def evaluate_robustness(predictor, images: np.ndarray, labels: np.ndarray,
                         families: Sequence[Family] = FAMILIES, seed: int = 0,
-                        progress: Progress = _quiet) -> dict:
+                        progress: Progress = quiet) -> dict:
     """Accuracy (and macro F1) on the clean images and on every family x severity. ``predictor``
     has ``predict(uint8 images) -> probabilities`` and ``class_names``."""
     names = list(predictor.class_names)

@@ -17,25 +17,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import data as data_mod
-from .bundle import (CARD_FILE, MODEL_FILE, library_versions, load_bundle, write_bundle_atomic,
-                     write_json)
+from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_bundle,
+                     write_bundle_atomic, write_json)
+from .cancel import Progress, ShouldStop, never, quiet
 from .augment import augment_image, augmented_batches, training_datasets  # noqa: F401
 from .metrics import classification_report, format_report, save_confusion_png
 
-Progress = Callable[[float, str], None]
-ShouldStop = Callable[[], bool]
 EpochHook = Callable[[dict], None]
-
-
 TrainingCancelled = data_mod.Cancelled  # raised when should_stop() turned true
-
-
-def _quiet(fraction: float, message: str) -> None:
-    pass
-
-
-def _never() -> bool:
-    return False
 
 
 @dataclass(frozen=True)
@@ -110,8 +99,8 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress = _quiet,
-                 should_stop: ShouldStop = _never) -> PreparedData:
+def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress = quiet,
+                 should_stop: ShouldStop = never) -> PreparedData:
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop)
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
@@ -153,8 +142,8 @@ def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
 
 
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        class_names: Sequence[str], config: TrainConfig, progress: Progress = _quiet,
-        should_stop: ShouldStop = _never, on_epoch: EpochHook | None = None,
+        class_names: Sequence[str], config: TrainConfig, progress: Progress = quiet,
+        should_stop: ShouldStop = never, on_epoch: EpochHook | None = None,
         model=None) -> FitResult:
     """Trains a model (default: SSDC-MiniNet as ``config`` says) and returns it with the weights
     of its best validation epoch (highest accuracy, ties broken by lower loss).
@@ -297,7 +286,7 @@ def history_csv(history: list[dict]) -> str:
 
 
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = TrainConfig(),
-          progress: Progress = _quiet, should_stop: ShouldStop = _never,
+          progress: Progress = quiet, should_stop: ShouldStop = never,
           on_epoch: EpochHook | None = None, lr_grid: Sequence[float] = (),
           prepared: PreparedData | None = None, notes: str = "", command: str = "") -> dict:
     """Trains on a data folder and writes a bundle to ``out_dir`` atomically. With ``lr_grid``,
@@ -392,7 +381,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         res.model.save(tmp / MODEL_FILE)
         write_json(tmp / CARD_FILE, card)
         (tmp / "history.csv").write_text(history_csv(res.history), encoding="utf-8")
-        write_json(tmp / "split.json", split)
+        write_json(tmp / SPLIT_FILE, split)
         if detector is not None:
             from .openset import DETECTOR_FILE
 
@@ -426,7 +415,7 @@ def _summary(report: dict | None) -> dict | None:
 
 
 def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), folds: int = 5,
-                   progress: Progress = _quiet, should_stop: ShouldStop = _never,
+                   progress: Progress = quiet, should_stop: ShouldStop = never,
                    only_folds: Sequence[int] | None = None,
                    on_fold: Callable[[dict], None] | None = None,
                    previous: Sequence[dict] = ()) -> dict:

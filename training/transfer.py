@@ -5,14 +5,12 @@ Qt-free; ``training.train.fit`` calls these."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .cancel import Cancelled
+from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 
-Progress = Callable[[float, str], None]
-ShouldStop = Callable[[], bool]
 
 UNEQUAL_RATIO = 1.5   # classes count as unequal when the largest has 1.5x the smallest's images
 HEAD_EPOCHS = 40      # epochs of the head-first phase (on cached features: seconds)
@@ -93,8 +91,8 @@ def _features(model, x: np.ndarray, should_stop: ShouldStop, progress: Progress,
 
 def fit_head(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
              y_val: np.ndarray, num_classes: int, epochs: int = HEAD_EPOCHS,
-             weights: dict | None = None, seed: int = 1234, progress: Progress = lambda f, m: None,
-             should_stop: ShouldStop = lambda: False) -> dict:
+             weights: dict | None = None, seed: int = 1234, progress: Progress = quiet,
+             should_stop: ShouldStop = never) -> dict:
     """Phase 1 of transfer: the new classifier head alone, on the frozen backbone's pooled
     features of the (unaugmented) training images, computed once; its weights go into
     ``model``'s ``classifier`` layer. Returns the phase's record for the model card. Raises

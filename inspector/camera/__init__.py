@@ -26,14 +26,14 @@ from .sources import (DEFAULT_SEQUENCE_FPS, MAX_CAMERA_INDEX, CameraInfo, Captur
                       FolderCapture, Source, SourceError, SourceKind, open_capture, probe_cameras,
                       quiet_cv2, to_rgb)
 from .grabber import Frame, FrameGrabber, GrabberStats, ReconnectPolicy, State, StreamStatus
-from ..tiles import CLASSIFY_CHUNK, MAX_TILES, Roi, fit_tile, tile_count, tile_grid
-from .live import (OVERLAY_CAM, LiveConfig, LiveModel, LiveResult, LiveStats, UnknownRate,
+from ..tiles import CLASSIFY_CHUNK, MAX_TILES, ClassifierLike, Roi, fit_tile, tile_count, tile_grid
+from .live import (OVERLAY_CAM, LiveConfig, LiveResult, LiveStats, UnknownRate,
                    analyse, inference_loop)
 from .saving import save_labelled, save_png_new, save_snapshot, snapshots_dir, timestamp_stem
 
 __all__ = [
-    "CLASSIFY_CHUNK", "CameraInfo", "Capture", "CaptureFactory", "DEFAULT_SEQUENCE_FPS",
-    "FolderCapture", "Frame", "FrameGrabber", "GrabberStats", "LiveConfig", "LiveModel",
+    "CLASSIFY_CHUNK", "CameraInfo", "Capture", "CaptureFactory", "ClassifierLike",
+    "DEFAULT_SEQUENCE_FPS", "FolderCapture", "Frame", "FrameGrabber", "GrabberStats", "LiveConfig",
     "LiveResult", "LiveStats", "MASK", "MAX_CAMERA_INDEX", "MAX_TILES", "OVERLAY_CAM",
     "ReconnectPolicy", "Roi", "SCHEME", "Source", "SourceError", "SourceKind", "State",
     "StreamStatus", "analyse", "fit_tile", "inference_loop", "mask_url", "open_capture",

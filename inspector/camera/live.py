@@ -8,31 +8,19 @@ import statistics
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import numpy as np
 
 from ..attention import CAM, attention_map
 from .grabber import Frame, FrameGrabber
-from ..tiles import CLASSIFY_CHUNK, Roi, fit_tile, tile_grid
+from ..tiles import CLASSIFY_CHUNK, ClassifierLike, Roi, fit_tile, tile_grid
 
 log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
 # Analysis of one frame
-
-class LiveModel(Protocol):
-    """What live analysis needs of a classifier (inspector.engine.Classifier is one). A model
-    with ``judge`` (probabilities and unknown verdicts from one pass) is judged with it."""
-
-    class_names: list[str]
-    input_size: int
-
-    def classify(self, images: np.ndarray) -> np.ndarray: ...
-    def inspect(self, image: np.ndarray) -> Any: ...
-    def prepare(self, arr: np.ndarray) -> np.ndarray: ...
-
 
 OVERLAY_CAM = CAM     # the overlay keys are inspector.attention's
 
@@ -115,7 +103,7 @@ def _attention(inspection: Any, overlay: str) -> np.ndarray:
     return m
 
 
-def analyse(model: LiveModel, frame: Frame, config: LiveConfig,
+def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
             clock: Callable[[], float] = time.monotonic) -> LiveResult:
     """Classifies the frame's ROI (whole, or tile by tile) and, if asked, its attention map."""
     from ..engine import upsample
@@ -146,7 +134,7 @@ def analyse(model: LiveModel, frame: Frame, config: LiveConfig,
             np.maximum(heat[ys, xs], m, out=heat[ys, xs])
         tile_probs = np.stack(probs)
         scores = None if any(v is None for v in scores) else np.asarray(scores, np.float64)
-    elif hasattr(model, "judge"):
+    elif hasattr(model, "judge"):  # one pass with the unknown verdicts (stand-ins may lack it)
         verdicts = [model.judge(np.stack(inputs[k:k + CLASSIFY_CHUNK]))
                     for k in range(0, len(inputs), CLASSIFY_CHUNK)]
         tile_probs = np.concatenate([np.asarray(v.probs, np.float32) for v in verdicts])
@@ -212,7 +200,7 @@ class LiveStats:
         return statistics.median(self._lat) if self._lat else 0.0
 
 
-def inference_loop(grabber: FrameGrabber, get_model: Callable[[], LiveModel | None],
+def inference_loop(grabber: FrameGrabber, get_model: Callable[[], ClassifierLike | None],
                    get_config: Callable[[], LiveConfig], emit: Callable[[LiveResult], None],
                    should_stop: Callable[[], bool], *, paused: Callable[[], bool] = lambda: False,
                    on_error: Callable[[str], None] = lambda m: None,

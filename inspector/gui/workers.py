@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
+from ..tiles import ClassifierLike, TileSettings
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +231,8 @@ class ClassifyWorker(QThread):
     results = Signal(object)  # list[inspector.batch.Result]
     idle = Signal()
 
-    def __init__(self, classifier, batch_size: int = 16, decode_threads: int = 2,
-                 parent: QObject | None = None, tiling=None):
+    def __init__(self, classifier: ClassifierLike, batch_size: int = 16, decode_threads: int = 2,
+                 parent: QObject | None = None, tiling: TileSettings | None = None):
         super().__init__(parent)
         self.classifier = classifier
         self.tiling = tiling   # inspector.tiles.TileSettings: large images tile by tile

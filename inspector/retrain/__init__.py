@@ -17,5 +17,5 @@ from .defaults import (AUGMENT_OVERHEAD, DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXE
                        estimate_seconds, guess_seconds_per_image, measure_seconds_per_image,
                        split_counts, suggest_settings)
 from .evaluation import (RECALL_RATIO, Misclassified, SplitEvaluation, evaluate_split,
-                         format_recalls, min_macro_f1, thumbnail, usefulness_problems)
+                         format_recalls, min_macro_f1, usefulness_problems)
 from .cli import main

@@ -5,22 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-from training.cancel import Cancelled
+from training.cancel import Cancelled, Progress, ShouldStop, never, quiet
 from training.checks import ERROR, Problem, Report, Sample, scan_folder
-
-Progress = Callable[[float, str], None]
-ShouldStop = Callable[[], bool]
-
-
-def quiet(fraction: float, message: str) -> None:
-    """A progress callback that shows nothing."""
-
-
-def never() -> bool:
-    """A should_stop callback that never stops."""
-    return False
 
 
 def gather_samples(folders: Sequence[str | Path] = (),

@@ -166,13 +166,3 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
     progress(1.0, "evaluation done")
     return SplitEvaluation(report, current_report, wrong,
                            [origin.get(str(f), str(f)) for f in files], note)
-
-
-def thumbnail(path: str | Path, size: int = 72) -> np.ndarray | None:
-    """A small RGB copy of an image for display, or None when it cannot be read."""
-    from training.images import ImageReadError, decode_image, resize_rgb
-
-    try:
-        return resize_rgb(decode_image(path), size)
-    except ImageReadError:
-        return None

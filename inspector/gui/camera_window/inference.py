@@ -8,7 +8,7 @@ from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
 from ... import camera as cam
-from ...camera import FrameGrabber, LiveConfig, LiveModel, LiveResult
+from ...camera import ClassifierLike, FrameGrabber, LiveConfig, LiveResult
 from ..image_view import colorize
 from ..workers import qimage_from_array
 
@@ -30,7 +30,7 @@ class InferenceThread(QThread):
     def __init__(self, grabber: FrameGrabber, parent=None):
         super().__init__(parent)
         self.grabber = grabber
-        self.model: LiveModel | None = None              # set from the GUI thread; read here
+        self.model: ClassifierLike | None = None         # set from the GUI thread; read here
         self.config = LiveConfig()           # swapped as a whole from the GUI thread
         self.paused = False
         self._stop = threading.Event()

@@ -11,7 +11,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from ... import camera as cam
-from ...camera import (CameraInfo, Frame, FrameGrabber, LiveConfig, LiveModel, LiveResult, LiveStats,
+from ...camera import (CameraInfo, ClassifierLike, Frame, FrameGrabber, LiveConfig, LiveResult, LiveStats,
                        ReconnectPolicy, Roi, Source, State, StreamStatus)
 from ..image_view import colorize
 from ..workers import Task, TaskRunner
@@ -37,7 +37,7 @@ class CameraWindow(CameraControls, QMainWindow):
     status_changed = Signal(object)            # StreamStatus
     _grabber_status = Signal(object, object)   # (grabber, StreamStatus) from the grabber thread
 
-    def __init__(self, classifier_provider: Callable[[], LiveModel | None], parent=None, *,
+    def __init__(self, classifier_provider: Callable[[], ClassifierLike | None], parent=None, *,
                  capture_factory: cam.CaptureFactory | None = None,
                  policy: ReconnectPolicy | None = None,
                  camera_probe: Callable[[], list[CameraInfo]] | None = None):
@@ -48,7 +48,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self._policy = policy or ReconnectPolicy()
         self._probe = camera_probe or cam.probe_cameras
         self._settings = camera_settings()
-        self._model: LiveModel | None = None
+        self._model: ClassifierLike | None = None
         self._model_known = False
         self._source: Source | None = None
         self._grabber: FrameGrabber | None = None

@@ -198,6 +198,7 @@ class FileActions:
         counters reset, thumbnails and view refreshed, the shown image inspected again."""
         self._n_done = 0
         self._classifying = False
+        self._done_announced = False
         self.thumb_model.items_changed(range(len(self.session)))
         self._apply_view()
         self._enqueue(range(len(self.session)))

@@ -52,6 +52,7 @@ MESSAGE_LONG_MS = 8000
 MESSAGE_WARNING_MS = 10000
 MESSAGE_SUMMARY_MS = 15000
 MESSAGE_NOTE_MS = 30000
+ZOOM_STEP = 1.25                     # View > Zoom in / out: a quarter larger, or back
 
 
 
@@ -196,8 +197,8 @@ class WindowLayout:
         group.addAction(self.list_action)
         v.addSeparator()
         self._action(v, "&Fit image", self.panel.view.fit, "F")
-        self._action(v, "Zoom &in", lambda: self.panel.view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
-        self._action(v, "Zoom &out", lambda: self.panel.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        self._action(v, "Zoom &in", lambda: self.panel.view.zoom_by(ZOOM_STEP), QKeySequence.StandardKey.ZoomIn)
+        self._action(v, "Zoom &out", lambda: self.panel.view.zoom_by(1 / ZOOM_STEP), QKeySequence.StandardKey.ZoomOut)
         self._action(v, "&Actual size", self.panel.view.actual_size, "Ctrl+1")
         self._action(v, "Next &overlay", self._next_overlay, "A")
         self._action(v, "&Tiles of large images…", self.choose_tiling, "Ctrl+T")

@@ -11,6 +11,7 @@ from ..tile_settings import TileSettingsDialog, tiling_from_text, tiling_to_text
 from .layout import MESSAGE_MS
 
 TILES_GROUP = "tiles"   # settings.ini: [tiles] <hash of the folder>=auto|N,overlap
+NO_MODEL_INPUT_SIZE = 200  # the tile dialog before a model is loaded: SSDC-MiniNet's input size
 
 
 def folder_key(folder: str | Path) -> str:
@@ -54,18 +55,12 @@ class TileActions:
         self._tile_results = {}
         self._shown_key = None
         self.session.clear_predictions()
-        self._n_done = 0
-        self._classifying = False
-        self.thumb_model.items_changed(range(len(self.session)))
-        self._apply_view()
-        self._enqueue(range(len(self.session)))
-        if self._current is not None:
-            self._request_inspection(self._current)
+        self._classify_all_again()
         size = self.classifier.input_size if self.classifier is not None else 0
         self.statusBar().showMessage(f"Classifying again: {tiling.describe(size)}", MESSAGE_MS)
 
     def choose_tiling(self) -> TileSettingsDialog:
-        size = self.classifier.input_size if self.classifier is not None else 200
+        size = self.classifier.input_size if self.classifier is not None else NO_MODEL_INPUT_SIZE
         root = self.session.root
         d = TileSettingsDialog(self.background.tiling, size, str(root or ""), self)
         d.accepted.connect(lambda: self.set_tiling(d.value()))

@@ -30,6 +30,10 @@ from .layout import (APP_TITLE, MESSAGE_MS, MESSAGE_NOTE_MS, MESSAGE_SHORT_MS, M
 
 log = logging.getLogger(__name__)
 
+# Background threads run Python too: the interpreter lock goes back to the GUI thread within
+# 2 ms (Python's default: 5 ms), so that repaints are never held up behind a worker.
+SWITCH_INTERVAL_S = 0.002
+
 
 class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWindow):
     """The review window. ``classifier`` (a loaded Classifier) skips loading ``model_path``;
@@ -45,9 +49,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
                  classifier: Classifier | None = None, settings: Settings | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        # Background threads run Python too: hand the interpreter lock back to the GUI thread
-        # within 2 ms (default 5 ms) so that repaints are never held up behind a worker.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.002))
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
@@ -58,6 +60,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         self._shown_key = None                    # background.key(index) whose inspection is shown
         self._n_done = 0                          # images of the session classified so far
         self._classifying = False                 # classification of the session under way
+        self._done_announced = False              # classification_done emitted for _n_done
         self._progress_clock = QElapsedTimer()
         self._load_token = 0
         self._startup_fallback: Path | None = None  # the bundled model, if the startup one fails
@@ -117,6 +120,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         self._current = None
         self._shown_key = None
         self._n_done = 0
+        self._done_announced = False
         if self._classifying:  # the previous session's progress
             self._classifying = False
             self.progress.hide()
@@ -287,14 +291,18 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
             return
         done = min(self._n_done, n)
         if done >= n:
-            if self._classifying:
+            # announced once, also when the selected image's inspection classified the last
+            # image before the queued background classification showed any progress
+            if self._classifying or not self._done_announced:
                 self._classifying = False
+                self._done_announced = True
                 self.progress.hide()
                 self.statusBar().showMessage(report.summary_text(self.session.summary()),
                                              MESSAGE_SUMMARY_MS)
                 self._update_counts()
                 self.classification_done.emit()
             return
+        self._done_announced = False
         if not self._classifying or self.progress.maximum() != n:
             self._classifying = True
             self.progress.setRange(0, n)
@@ -433,14 +441,12 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
             self.list.setCurrentIndex(self.thumb_model.index(ix.row() + 1))
 
     # ========================================================================================
-    # Tools in windows of their own (imported when first opened: the window starts sooner; a
-    # build without one says so; tests/test_main_window.py::test_tool_windows_are_wired_lazily)
+    # Tools in windows of their own (imported when first opened: the window starts sooner;
+    # tests/test_main_window.py::test_tool_windows_are_wired_lazily)
 
     def open_camera(self):
-        try:
-            from ..camera_window import CameraWindow
-        except ImportError as exc:
-            return self._unavailable("Live camera", exc)
+        from ..camera_window import CameraWindow
+
         w = CameraWindow(classifier_provider=lambda: self.classifier, parent=self)
         w.snapshot_taken.connect(lambda path: self.add_files([path]))
         self._keep(w)
@@ -448,10 +454,8 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         return w
 
     def open_retrain(self):
-        try:
-            from ..wizard import RetrainWizard
-        except ImportError as exc:
-            return self._unavailable("Retrain model", exc)
+        from ..wizard import RetrainWizard
+
         w = RetrainWizard(current_bundle=self.model_path, verdicts=self.session.training_verdicts(),
                           parent=self)
         w.model_ready.connect(lambda path: self.load_model(path))
@@ -460,19 +464,13 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         return w
 
     def open_models(self):
-        try:
-            from ..model_manager import ModelManagerDialog
-        except ImportError as exc:
-            return self._unavailable("Models", exc)
+        from ..model_manager import ModelManagerDialog
+
         d = ModelManagerDialog(parent=self)
         d.model_selected.connect(lambda path: self.load_model(path))
         self._keep(d)
         d.show()
         return d
-
-    def _unavailable(self, what: str, exc: Exception) -> None:
-        self._inform(what, f"{what} is not available in this version ({exc}).")
-        return None
 
     def _keep(self, w: QWidget) -> None:
         self._dialogs = [d for d in self._dialogs if d.isVisible()] + [w]

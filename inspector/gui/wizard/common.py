@@ -2,14 +2,17 @@
 the problem tree."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
 from training.checks import ERROR, INFO, WARNING
+from training.images import ImageReadError
 
-from ..workers import qimage_from_array
+from ..workers import make_thumbnail, qimage_from_array
 
 
 PAGE_DATA, PAGE_SETTINGS, PAGE_TRAINING, PAGE_EVALUATION, PAGE_FINISH = range(5)
@@ -35,8 +38,17 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.1f}%"
 
 
+def read_thumbnail(path: str | Path) -> np.ndarray | None:
+    """An image's thumbnail for the wizard's lists (the main window's: gui.workers.make_thumbnail),
+    or None when it cannot be read. Runs in a worker; thumb_pixmap shows it."""
+    try:
+        return make_thumbnail(path, THUMB)
+    except ImageReadError:
+        return None
+
+
 def thumb_pixmap(arr: np.ndarray | None, size: int = THUMB) -> QPixmap:
-    """A thumbnail array (inspector.retrain.thumbnail) as a pixmap; grey where there is none."""
+    """A thumbnail array (read_thumbnail) as a pixmap; grey where there is none."""
     if arr is None:
         pm = QPixmap(size, size)
         pm.fill(QColor("#ddd"))

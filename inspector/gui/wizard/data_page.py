@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGridL
 from training.checks import ERROR, INFO, WARNING, Report, find_problems
 
 from ... import retrain
-from .common import SEVERITY_COLOURS, THUMB, ProblemTree, thumb_pixmap
+from .common import SEVERITY_COLOURS, THUMB, ProblemTree, read_thumbnail, thumb_pixmap
 from ..workers import Task
 
 if TYPE_CHECKING:  # the wizard imports its pages
@@ -187,7 +187,7 @@ class DataPage(QWizardPage):
                 by_class.setdefault(s.label, []).append(s)
             for name in report.class_names:
                 for s in by_class.get(name, [])[:3]:
-                    thumbs.append((name, str(s.path), retrain.thumbnail(s.path, THUMB)))
+                    thumbs.append((name, str(s.path), read_thumbnail(s.path)))
             return report, thumbs, key
 
         self._job = wiz.jobs.start(

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHeaderView, QLabel
 from training.card import ModelCard
 
 from ... import retrain
-from .common import THUMB, pct, thumb_pixmap
+from .common import THUMB, pct, read_thumbnail, thumb_pixmap
 from ..workers import Task
 
 if TYPE_CHECKING:  # the wizard imports its pages
@@ -76,7 +76,7 @@ class EvaluationPage(QWizardPage):
 
         def work(progress, should_stop):
             ev = retrain.evaluate_split(bundle, data_dir, current, origin, progress, should_stop)
-            thumbs = [retrain.thumbnail(m.path, THUMB) for m in ev.misclassified[:120]]
+            thumbs = [read_thumbnail(m.path) for m in ev.misclassified[:120]]
             return ev, thumbs
 
         self.job = w.jobs.start(work, done=self._done, failed=self._failed,

@@ -187,39 +187,31 @@ class TrainingPage(QWizardPage):
     def _done(self, out) -> None:
         card, bundle, data_dir, origin = out
         w = self.wiz
-        self.job = None
         w.card, w.bundle_dir, w.data_dir, w.origin = card, Path(bundle), data_dir, origin
-        self.state = "done"
         self._trained_key = self._key_started
         self.progress.setValue(1000)
         took = time.monotonic() - self._started
         test = ModelCard.of(card).metrics("test")
-        self.status.setText(f"Training done in {hms(took)}. Test accuracy "
-                            f"{pct(test.get('accuracy'))} on {test.get('count', 0)} held-out "
-                            "images. Next: compare it with the current model.")
-        self.stop_button.hide()
-        self.again_button.show()
-        self.completeChanged.emit()
-        self.finished.emit(True)
+        self._end("done", f"Training done in {hms(took)}. Test accuracy "
+                          f"{pct(test.get('accuracy'))} on {test.get('count', 0)} held-out "
+                          "images. Next: compare it with the current model.")
 
     def _failed(self, message: str) -> None:
-        self.job = None
-        self.state = "failed"
-        self.status.setText(f"Training failed: {message}")
-        self.stop_button.hide()
-        self.again_button.show()
-        self.completeChanged.emit()
-        self.finished.emit(False)
+        self._end("failed", f"Training failed: {message}")
 
     def _cancelled(self, message: str) -> None:
+        self._end("cancelled", "Training stopped; nothing was saved. Change the settings (Back) "
+                               "or train again.")
+
+    def _end(self, state: str, text: str) -> None:
+        """The run is over (done, failed or cancelled): says so, offers to train again."""
         self.job = None
-        self.state = "cancelled"
-        self.status.setText("Training stopped; nothing was saved. Change the settings (Back) or "
-                            "train again.")
+        self.state = state
+        self.status.setText(text)
         self.stop_button.hide()
         self.again_button.show()
         self.completeChanged.emit()
-        self.finished.emit(False)
+        self.finished.emit(state == "done")
 
     def isComplete(self) -> bool:
         return self.state == "done" and self.wiz.bundle_dir is not None
