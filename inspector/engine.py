@@ -258,8 +258,8 @@ def bundled_model_dir() -> Path:
     return d()
 
 
-NO_EXPORT = ("TensorFlow: this bundle has no LiteRT export (python -m training export "
-             "--format inspection adds it)")
+NO_EXPORT = ("this bundle has no LiteRT export (python -m training export --format inspection "
+             "adds it)")
 
 
 def load_classifier(path: str | Path | None = None,
@@ -280,6 +280,10 @@ def load_classifier(path: str | Path | None = None,
     if runtime.gpu_hint():
         progress(0.05, "looking for a GPU (loading TensorFlow)")
         gpu = runtime.tensorflow_gpu()
+    if info is not None and not runtime.litert_available():
+        info, why = None, "LiteRT (ai_edge_litert) is not installed"
+    else:
+        why = NO_EXPORT
     if gpu is None and info is not None and int(info["input_size"]) == int(card["input_size"]):
         progress(0.3, "choosing the fastest LiteRT format")
         choice = runtime.choose_format(bundle_dir, info, measure)
@@ -294,7 +298,7 @@ def load_classifier(path: str | Path | None = None,
         bundle = load_bundle(bundle_dir)
         progress(0.85, "preparing the model")
         clf = Classifier(bundle, KerasBackend(bundle.model),
-                         f"{gpu}, TensorFlow" if gpu else f"CPU, {NO_EXPORT}")
+                         f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}")
     blank = np.zeros((clf.input_size, clf.input_size, 3), np.uint8)
     clf.classify(blank[None])  # warm-up (traces on TensorFlow), so the first real image is fast
     clf.inspect(blank)

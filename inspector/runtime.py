@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from training.bundle import BundleError
 from training.litert import INSPECTION_FORMATS, InspectionRunner, open_runner
 
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
@@ -91,13 +92,19 @@ def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = 
         try:
             runners[fmt] = open_runner(bundle_dir, fmt, info, num_threads)
             seconds[fmt] = float(measure(fmt, runners[fmt]))
-        except (RuntimeError, ValueError, OSError) as exc:
+        except (BundleError, RuntimeError, ValueError, OSError) as exc:
             if fmt == "fp32":
                 raise
             excluded[fmt] = f"does not run here ({exc})"
             runners.pop(fmt, None)
     best = min(seconds, key=seconds.get)
     return Choice(best, runners[best], seconds, excluded)
+
+
+def litert_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ai_edge_litert") is not None
 
 
 def gpu_hint() -> bool:

@@ -125,6 +125,13 @@ class InspectionRunner:
 
 def open_runner(bundle_dir: str | Path, fmt: str, info: dict,
                 num_threads: int | None = None) -> InspectionRunner:
+    """One format of a bundle's export; raises BundleError naming the file when it cannot load."""
+    from .bundle import BundleError
+
     entry = info["formats"][fmt]
-    return InspectionRunner(Path(bundle_dir) / INSPECTION_FILES[fmt], entry["outputs"],
-                            bool(entry.get("batch", False)), num_threads)
+    path = Path(bundle_dir) / INSPECTION_FILES[fmt]
+    try:
+        return InspectionRunner(path, entry["outputs"], bool(entry.get("batch", False)),
+                                num_threads)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise BundleError(f"{path}: cannot load ({exc})") from None
