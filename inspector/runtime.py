@@ -20,7 +20,6 @@ from typing import Callable
 
 import numpy as np
 
-from training.bundle import BundleError
 from training.litert import INSPECTION_FORMATS, InspectionRunner, open_runner
 
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
@@ -92,7 +91,7 @@ def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = 
         try:
             runners[fmt] = open_runner(bundle_dir, fmt, info, num_threads)
             seconds[fmt] = float(measure(fmt, runners[fmt]))
-        except (BundleError, RuntimeError, ValueError, OSError) as exc:
+        except (RuntimeError, ValueError, OSError) as exc:
             if fmt == "fp32":
                 raise
             excluded[fmt] = f"does not run here ({exc})"

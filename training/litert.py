@@ -34,6 +34,11 @@ KERNEL_FILE = "classifier_kernel.npy"
 VERDICT_KEYS_PREFIX = "pool_"
 
 
+class ExportLoadError(ValueError):
+    """A LiteRT file of the export that cannot be loaded; the message names it. (A ValueError,
+    as the app reports BundleError and ValueError alike; training.bundle would bring Keras.)"""
+
+
 def default_threads() -> int:
     """Interpreter threads: one core less than this process may use (at least one), so that
     image decoding and the window keep a core."""
@@ -125,13 +130,12 @@ class InspectionRunner:
 
 def open_runner(bundle_dir: str | Path, fmt: str, info: dict,
                 num_threads: int | None = None) -> InspectionRunner:
-    """One format of a bundle's export; raises BundleError naming the file when it cannot load."""
-    from .bundle import BundleError
-
+    """One format of a bundle's export; raises ExportLoadError naming the file when it cannot
+    load."""
     entry = info["formats"][fmt]
     path = Path(bundle_dir) / INSPECTION_FILES[fmt]
     try:
         return InspectionRunner(path, entry["outputs"], bool(entry.get("batch", False)),
                                 num_threads)
     except (ValueError, RuntimeError, KeyError) as exc:
-        raise BundleError(f"{path}: cannot load ({exc})") from None
+        raise ExportLoadError(f"{path}: cannot load ({exc})") from None
