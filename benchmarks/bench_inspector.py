@@ -1,7 +1,9 @@
 """Inspector speed and memory with NEU-sized images (200x200 grey BMPs written here):
 
-1. ``inspector classify`` throughput (decode + inference + CSV) against the model's pure inference
-   throughput measured in the same run (target ratio >= 0.8);
+1. ``inspector classify`` throughput (decode + inference + CSV) against the app's own pure
+   inference (target ratio >= 0.8) and against the bundle's Keras model's pure inference through
+   TensorFlow (batch 32, in a child process, the same run; target >= 2.5x), and the model-ready
+   time of ``load_classifier`` in a fresh process (target <= 0.5 s);
 2. the GUI while a 5,000-image folder is classified (and the list is scrolled): the longest gap
    between 10 ms timer ticks on the GUI thread (target < 50 ms);
 3. peak memory (RSS) of the GUI with 20,000 images opened, classified and scrolled through
@@ -98,7 +100,45 @@ def get_bundle(args, work: Path) -> Path:
 # 1. headless throughput
 
 
-def throughput(bundle: Path, work: Path, n: int, batch: int) -> dict:
+def keras_pure_child(bundle: Path, folder: Path, batch: int, seconds: float) -> dict:
+    """The bundle's Keras model through TensorFlow on the same images (a child process: TensorFlow
+    and LiteRT stay apart), and the app's model-ready time in another fresh child."""
+    import tensorflow as tf
+
+    from training.bundle import load_bundle
+
+    model = load_bundle(bundle).model
+    size = int(model.input_shape[1])
+    from training.images import load_image
+
+    x = np.stack([load_image(folder / f"img_{i:05d}.bmp", size) for i in range(batch * 4)])
+    f = tf.function(lambda t: model(t, training=False))
+    f(x[:batch].astype(np.float32))
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for k in range(0, len(x), batch):
+            np.asarray(f(x[k:k + batch].astype(np.float32)))
+            done += batch
+    return {"keras_pure_img_s": done / (time.perf_counter() - t0)}
+
+
+def model_ready_child(bundle: Path) -> dict:
+    t0 = time.perf_counter()
+    from inspector.engine import load_classifier
+
+    clf = load_classifier(bundle)
+    return {"model_ready_s": time.perf_counter() - t0, "device": clf.device,
+            "tensorflow_loaded": "tensorflow" in sys.modules}
+
+
+def child_json(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def throughput(bundle: Path, work: Path, n: int, batch: int, seconds: float = 3.0,
+               rounds: int = 3) -> dict:
     from inspector import batch as batch_mod
     from inspector.engine import load_classifier
 
@@ -106,7 +146,7 @@ def throughput(bundle: Path, work: Path, n: int, batch: int) -> dict:
     clf = load_classifier(bundle)
     x = np.stack([clf.load(folder / f"img_{i:05d}.bmp") for i in range(batch * 4)])
 
-    def pure(seconds=3.0):
+    def pure():
         clf.classify(x[:batch])
         done, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
@@ -126,16 +166,25 @@ def throughput(bundle: Path, work: Path, n: int, batch: int) -> dict:
         assert rows == n, rows
         return n / dt
 
-    # alternate the two measurements (3 rounds, medians): the machine's load drifts
-    pures, cmds = [], []
-    for _ in range(3):
+    # alternate the measurements (rounds, medians): the machine's load drifts
+    pures, cmds, keras = [], [], []
+    for _ in range(rounds):
         pures.append(pure())
         cmds.append(command())
+        keras.append(child_json("--bundle", str(bundle), "--keras-pure", str(folder),
+                                "--batch", str(batch), "--seconds", str(seconds))["keras_pure_img_s"])
+    ready = child_json("--bundle", str(bundle), "--model-ready")
     pure_rate, cmd_rate = float(np.median(pures)), float(np.median(cmds))
+    keras_rate = float(np.median(keras))
     return {"images": n, "batch": batch, "model": clf.title, "device": clf.device,
             "pure_inference_img_s": round(pure_rate, 1), "classify_img_s": round(cmd_rate, 1),
             "ratio": round(cmd_rate / pure_rate, 3),
-            "runs": {"pure": [round(x, 1) for x in pures], "classify": [round(x, 1) for x in cmds]}}
+            "keras_pure_img_s": round(keras_rate, 1),
+            "ratio_to_keras": round(cmd_rate / keras_rate, 2),
+            "model_ready_s": round(ready["model_ready_s"], 3),
+            "tensorflow_loaded_by_app": ready["tensorflow_loaded"],
+            "runs": {"pure": [round(x, 1) for x in pures], "classify": [round(x, 1) for x in cmds],
+                     "keras_pure": [round(x, 1) for x in keras]}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,10 +318,21 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--skip", nargs="*", default=[], choices=["throughput", "gui", "memory"])
+    ap.add_argument("--seconds", type=float, default=3.0, help="per pure-inference measurement")
+    ap.add_argument("--rounds", type=int, default=3, help="throughput rounds (medians)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--keras-pure", help=argparse.SUPPRESS)
+    ap.add_argument("--model-ready", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--scroll-all", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
+    if args.keras_pure:
+        print(json.dumps(keras_pure_child(Path(args.bundle), Path(args.keras_pure), args.batch,
+                                          args.seconds)), flush=True)
+        return 0
+    if args.model_ready:
+        print(json.dumps(model_ready_child(Path(args.bundle))), flush=True)
+        return 0
     if args.child:
         print(json.dumps(gui_child(Path(args.bundle), Path(args.child), args.scroll_all, args.timeout)),
               flush=True)
@@ -287,11 +347,16 @@ def main() -> int:
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
     if "throughput" not in args.skip:
-        r = throughput(bundle, work, args.throughput_images, args.batch)
+        r = throughput(bundle, work, args.throughput_images, args.batch, args.seconds,
+                       args.rounds)
         results["throughput"] = r
         print(f"[1] inspector classify: {r['classify_img_s']} img/s vs pure inference "
               f"{r['pure_inference_img_s']} img/s -> ratio {r['ratio']} (target >= 0.8) "
               f"[{r['images']} images, batch {r['batch']}, {r['device']}]", flush=True)
+        print(f"    vs the Keras model's pure inference (TensorFlow, batch {r['batch']}) "
+              f"{r['keras_pure_img_s']} img/s -> {r['ratio_to_keras']}x (target >= 2.5x); "
+              f"model ready {r['model_ready_s']} s in a fresh process (target <= 0.5 s; "
+              f"TensorFlow loaded: {r['tensorflow_loaded_by_app']})", flush=True)
     if "gui" not in args.skip:
         folder = write_images(work / f"imgs-{args.gui_images}", args.gui_images)
         r = run_child(bundle, folder, False, args.timeout)

@@ -1,8 +1,11 @@
-"""Model speed on this CPU: inference images/s at batch 1 and 32 for the Keras model and each
-LiteRT export of a bundle, next to MobileNetV1 (alpha 1, 224x224, random weights: speed only)
-run in the same process, plus training images/s and the bundle's recorded training wall time.
+"""Model speed on this CPU: inference images/s at batch 1 and 32 for the Keras model, each
+LiteRT export of a bundle and the app's own inference path (``inspector.engine`` on the LiteRT
+format it picks, all outputs a verdict needs, in a child process without TensorFlow; with its
+model-ready time), next to MobileNetV1 (alpha 1, 224x224, random weights: speed only) run in the
+same process, plus training images/s and the bundle's recorded training wall time.
 
     python benchmarks/bench_model.py [--bundle resources/ssdc-mininet] [--json out.json]
+                                     [--seconds 3] [--no-train]
 
 Training img/s is reported at 200x200 and at 128x128 (the native resolution the retraining
 defaults pick for 128x128 images), next to MobileNetV1's in the same run.
@@ -24,8 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 
-def rate(fn, batch: int, seconds: float = 3.0, min_runs: int = 3) -> float:
+SECONDS = [3.0]   # per measurement (--seconds)
+
+
+def rate(fn, batch: int, seconds: float | None = None, min_runs: int = 3) -> float:
     """Images per second of ``fn()`` processing ``batch`` images, after one warm-up call."""
+    seconds = SECONDS[0] if seconds is None else seconds
     fn()
     runs, t0 = 0, time.perf_counter()
     while runs < min_runs or time.perf_counter() - t0 < seconds:
@@ -50,9 +57,33 @@ def litert_rates(path: Path, size: int) -> dict:
     TFLite runtime in one process crash."""
     import subprocess
 
-    out = subprocess.run([sys.executable, __file__, "--litert", str(path), str(size)],
+    out = subprocess.run([sys.executable, __file__, "--litert", str(path), str(size),
+                          str(SECONDS[0])], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def engine_rates(bundle: Path) -> dict:
+    """The app's inference path, in a fresh child process (what a user's start costs)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, __file__, "--engine", str(bundle), str(SECONDS[0])],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def _engine_rates_here(bundle: Path) -> dict:
+    t0 = time.perf_counter()
+    from inspector.engine import load_classifier
+
+    clf = load_classifier(bundle)
+    ready = time.perf_counter() - t0
+    s = clf.input_size
+    out = {"model_ready_s": round(ready, 3), "device": clf.device,
+           "tensorflow_loaded": "tensorflow" in sys.modules}
+    for b in (1, 32):
+        x = np.random.default_rng(0).integers(0, 255, (b, s, s, 3)).astype(np.uint8)
+        out[f"batch{b}"] = rate(lambda: clf.judge(x), b)
+    return out
 
 
 def _litert_rates_here(path: Path, size: int) -> dict:
@@ -94,7 +125,12 @@ def train_rate(model, size: int, steps: int = 6, batch: int = 32) -> float:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--litert"]:
+        SECONDS[0] = float(argv[3])
         print(json.dumps(_litert_rates_here(Path(argv[1]), int(argv[2]))))
+        return 0
+    if argv[:1] == ["--engine"]:
+        SECONDS[0] = float(argv[2])
+        print(json.dumps(_engine_rates_here(Path(argv[1]))))
         return 0
     import keras
 
@@ -103,11 +139,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bundle", default=str(Path(__file__).resolve().parent.parent / "resources" / "ssdc-mininet"))
     ap.add_argument("--json")
+    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
+    ap.add_argument("--no-train", action="store_true", help="skip the training speeds")
     args = ap.parse_args(argv)
+    SECONDS[0] = args.seconds
     bundle = load_bundle(args.bundle)
     size = bundle.input_size
     res = {"bundle": str(args.bundle), "cpu_count": os.cpu_count(), "rows": {}}
 
+    res["rows"]["ssdc_app_engine"] = engine = engine_rates(Path(args.bundle))
     res["rows"]["ssdc_keras"] = keras_rates(bundle.model, size)
     for fmt, name in TFLITE_FILES.items():
         if (Path(args.bundle) / name).exists():
@@ -121,6 +161,17 @@ def main(argv=None) -> int:
         res["rows"]["mobilenetv1_tflite-fp32_224"] = litert_rates(tmp, 224)
     finally:
         tmp.unlink(missing_ok=True)
+    ref = res["rows"]["mobilenetv1_keras_224"]
+    print(f"{'model':<30}{'batch 1 img/s':>15}{'batch 32 img/s':>16}{'x MobileNetV1 (b1/b32)':>26}")
+    for name, r in res["rows"].items():
+        print(f"{name:<30}{r['batch1']:>15.1f}{r['batch32']:>16.1f}"
+              f"{r['batch1'] / ref['batch1']:>13.1f}x /{r['batch32'] / ref['batch32']:>6.1f}x")
+    print(f"app engine: {engine['device']}; model ready {engine['model_ready_s']:.2f} s after "
+          f"its process started importing; TensorFlow loaded: {engine['tensorflow_loaded']}")
+    if args.no_train:
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+        return 0
     from training.model import build_ssdc_mininet
 
     design = bundle.card.get("training", {}).get("config", {}).get("design", "B")
@@ -140,11 +191,6 @@ def main(argv=None) -> int:
                                                       "train_images_per_second")}
     res["recorded_training"]["epochs"] = t.get("config", {}).get("epochs")
 
-    ref = res["rows"]["mobilenetv1_keras_224"]
-    print(f"{'model':<30}{'batch 1 img/s':>15}{'batch 32 img/s':>16}{'x MobileNetV1 (b1/b32)':>26}")
-    for name, r in res["rows"].items():
-        print(f"{name:<30}{r['batch1']:>15.1f}{r['batch32']:>16.1f}"
-              f"{r['batch1'] / ref['batch1']:>13.1f}x /{r['batch32'] / ref['batch32']:>6.1f}x")
     tr = res["train_images_per_second"]
     print(f"training img/s (batch 32): SSDC-MiniNet {tr['ssdc_mininet_200']:.1f} at 200x200, "
           f"{tr['ssdc_mininet_128']:.1f} at 128x128; MobileNetV1 {tr['mobilenetv1_224']:.1f} "

@@ -1,6 +1,10 @@
 """The classification engine: a loaded model bundle that classifies uint8 images and explains one
 prediction (class probabilities, SE channel attention per block, class activation maps) from a
 single forward pass. Qt-free; the GUI, the headless batch command and the camera all use it.
+
+Predictions run on LiteRT (the bundle's inspection export, ``training.litert``) without
+TensorFlow; TensorFlow is imported only for a GPU or a bundle without that export
+(``inspector.runtime`` decides).
 """
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from typing import Callable
 
 import numpy as np
 
-from training.bundle import Bundle, load_bundle
+from training.bundle import MODEL_FILE, Bundle, load_bundle, read_card
 from training.images import load_image, to_model_input
+from training.litert import read_info, read_kernel
+
+from .runtime import Measure
 
 
 @dataclass
@@ -73,36 +80,89 @@ def upsample(m: np.ndarray, height: int, width: int) -> np.ndarray:
                       interpolation=cv2.INTER_LINEAR)
 
 
-def device_name() -> str:
-    """The GPU's name when TensorFlow sees one, otherwise "CPU"."""
-    import tensorflow as tf
+class KerasBackend:
+    """The Keras model through TensorFlow (a GPU, or a bundle without a LiteRT export): one
+    traced function per output set serves every batch size. One inference at a time."""
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "CPU"
-    try:
-        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    except Exception:  # pragma: no cover - depends on drivers
-        return "GPU"
+    def __init__(self, model):
+        from training.model import inspection_model, se_block_count
+
+        self.model = model
+        self.input_size = int(model.input_shape[1])
+        self.classifier_weights = np.asarray(model.get_layer("classifier").kernel)
+        self.se_block_names = [f"se{i}" for i in range(1, se_block_count(model) + 1)]
+        self._inspect = inspection_model(model)
+        self._lock = threading.Lock()
+        self._predict_fn = None
+        self._inspect_fn = None
+
+    def _any_batch(self):
+        """The input signature of every batch size: one trace serves them all (a retrace in the
+        middle of a folder would hold Python's GIL for a tenth of a second and stall the window)."""
+        import tensorflow as tf
+
+        return tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
+
+    def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        with self._lock:
+            if self._predict_fn is None:
+                import tensorflow as tf
+
+                from training.model import verdict_model
+
+                model = verdict_model(self.model)
+                self._predict_fn = tf.function(lambda x: model(x, training=False),
+                                               input_signature=[self._any_batch()])
+            out = self._predict_fn(x)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    def inspect(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        with self._lock:
+            if self._inspect_fn is None:
+                import tensorflow as tf
+
+                inspect = self._inspect
+                self._inspect_fn = tf.function(lambda x: inspect([x], training=False),
+                                               input_signature=[self._any_batch()])
+            out = self._inspect_fn(x)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+class LiteRTBackend:
+    """The bundle's LiteRT inspection export (``training.litert``), one interpreter; the runner
+    holds the lock."""
+
+    model = None
+
+    def __init__(self, runner, info: dict, classifier_weights: np.ndarray):
+        self.runner = runner
+        self.input_size = int(info["input_size"])
+        self.classifier_weights = classifier_weights
+        self.se_block_names = list(info["se_blocks"])
+        self._verdict_keys = [k for k in runner.keys
+                              if k in ("probs", "logits") or k.startswith("pool_")]
+
+    def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return self.runner.run(x, self._verdict_keys)
+
+    def inspect(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return self.runner.run(x)
 
 
 class Classifier:
-    """One loaded bundle. ``classify`` and ``inspect`` are thread-safe (one inference at a time)."""
+    """One loaded bundle. ``classify`` and ``inspect`` are thread-safe (one inference at a time).
+    ``backend`` runs the model (``LiteRTBackend`` or ``KerasBackend``; default: Keras on the
+    bundle's model); ``device`` says where and how, for the status bar and logs."""
 
-    def __init__(self, bundle: Bundle):
-        from training.model import inspection_model
-
+    def __init__(self, bundle: Bundle, backend=None, device: str | None = None):
         self.bundle = bundle
-        self.model = bundle.model
+        self.backend = backend if backend is not None else KerasBackend(bundle.model)
+        self.model = self.backend.model   # the Keras model on the TensorFlow path, else None
         self.class_names = bundle.class_names
         self.input_size = bundle.input_size
         self.card = bundle.card
-        self._inspect = inspection_model(self.model)
-        self._lock = threading.Lock()
-        self.classifier_weights = np.asarray(self.model.get_layer("classifier").kernel)
-        self.device = device_name()
-        self._predict_fn = None
-        self._inspect_fn = None
+        self.classifier_weights = self.backend.classifier_weights
+        self.device = device or "CPU, TensorFlow"
         from training.detect import load_detector
 
         self.detector = load_detector(bundle.path)
@@ -147,36 +207,7 @@ class Classifier:
 
     @property
     def se_block_names(self) -> list[str]:
-        from training.model import se_block_count
-
-        return [f"se{i}" for i in range(1, se_block_count(self.model) + 1)]
-
-    def _fn(self):
-        if self._predict_fn is None:
-            import tensorflow as tf
-
-            from training.model import verdict_model
-
-            model = verdict_model(self.model)
-            self._predict_fn = tf.function(lambda x: model(x, training=False),
-                                           input_signature=[self._any_batch()])
-        return self._predict_fn
-
-    def _any_batch(self):
-        """The input signature of every batch size: one trace serves them all (a retrace in the
-        middle of a folder would hold Python's GIL for a tenth of a second and stall the window)."""
-        import tensorflow as tf
-
-        return tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
-
-    def _inspect_compiled(self):
-        if self._inspect_fn is None:
-            import tensorflow as tf
-
-            inspect = self._inspect
-            self._inspect_fn = tf.function(lambda x: inspect([x], training=False),
-                                           input_signature=[self._any_batch()])
-        return self._inspect_fn
+        return list(self.backend.se_block_names)
 
     def judge(self, images: np.ndarray) -> Verdicts:
         """(N, S, S, 3) uint8 model inputs -> calibrated probabilities and unknown verdicts,
@@ -188,9 +219,7 @@ class Classifier:
             k = len(self.class_names)
             return Verdicts(np.zeros((0, k), np.float32),
                             None if self.detector is None else np.zeros(0), np.zeros(0, bool))
-        with self._lock:
-            out = self._fn()(images.astype(np.float32))
-        return self._verdicts({k: np.asarray(v) for k, v in out.items()})
+        return self._verdicts(self.backend.verdict(images.astype(np.float32)))
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 model inputs -> (N, classes) calibrated probabilities."""
@@ -199,10 +228,9 @@ class Classifier:
     def inspect(self, image: np.ndarray) -> Inspection:
         """Probabilities and attention for one (S, S, 3) uint8 model input."""
         x = np.asarray(image, np.float32)[None]
-        with self._lock:
-            out = self._inspect_compiled()(x)
-        verdict = self._verdicts({k: np.asarray(out[k]) for k in out
-                            if k in ("probs", "logits") or k.startswith("pool_")})
+        out = self.backend.inspect(x)
+        verdict = self._verdicts({k: out[k] for k in out
+                                  if k in ("probs", "logits") or k.startswith("pool_")})
         out = {k: np.asarray(v)[0] for k, v in out.items()}
         blocks = []
         for name in self.se_block_names:
@@ -230,18 +258,49 @@ def bundled_model_dir() -> Path:
     return d()
 
 
-def load_classifier(path: str | Path | None = None,
-                    progress: Callable[[float, str], None] = lambda f, m: None) -> Classifier:
-    """Loads TensorFlow and a bundle (default: the bundled SSDC-MiniNet), reporting progress."""
-    progress(0.05, "loading TensorFlow")
-    import tensorflow  # noqa: F401  (the slow part: ~2-3 s)
+NO_EXPORT = ("this bundle has no LiteRT export (python -m training export --format inspection "
+             "adds it)")
 
-    progress(0.6, "loading the model")
-    bundle = load_bundle(path or bundled_model_dir())
-    progress(0.85, "preparing the model")
-    clf = Classifier(bundle)
+
+def load_classifier(path: str | Path | None = None,
+                    progress: Callable[[float, str], None] = lambda f, m: None,
+                    measure: Measure | None = None) -> Classifier:
+    """Loads a bundle (default: the bundled SSDC-MiniNet) on the runtime ``inspector.runtime``
+    picks: TensorFlow on a GPU it sees, else the fastest LiteRT format of the bundle's export
+    (``measure``: how a format is timed), else TensorFlow on the CPU. TensorFlow is imported
+    only on the two TensorFlow paths."""
+    from . import runtime
+
+    bundle_dir = Path(path or bundled_model_dir())
+    if bundle_dir.is_file() and bundle_dir.name == MODEL_FILE:
+        bundle_dir = bundle_dir.parent
+    card = read_card(bundle_dir)
+    info = read_info(bundle_dir)
+    gpu = None
+    if runtime.gpu_hint():
+        progress(0.05, "looking for a GPU (loading TensorFlow)")
+        gpu = runtime.tensorflow_gpu()
+    if info is not None and not runtime.litert_available():
+        info, why = None, "LiteRT (ai_edge_litert) is not installed"
+    else:
+        why = NO_EXPORT
+    if gpu is None and info is not None and int(info["input_size"]) == int(card["input_size"]):
+        progress(0.3, "choosing the fastest LiteRT format")
+        choice = runtime.choose_format(bundle_dir, info, measure)
+        backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir))
+        clf = Classifier(Bundle(bundle_dir, card, None), backend,
+                         f"CPU, LiteRT {choice.fmt} ({choice.reason})")
+    else:
+        progress(0.05, "loading TensorFlow")
+        import tensorflow  # noqa: F401  (the slow part: ~2-3 s)
+
+        progress(0.6, "loading the model")
+        bundle = load_bundle(bundle_dir)
+        progress(0.85, "preparing the model")
+        clf = Classifier(bundle, KerasBackend(bundle.model),
+                         f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}")
     blank = np.zeros((clf.input_size, clf.input_size, 3), np.uint8)
-    clf.classify(blank[None])  # warm-up traces, so the first real image is fast
+    clf.classify(blank[None])  # warm-up (traces on TensorFlow), so the first real image is fast
     clf.inspect(blank)
     settle_garbage_collector()
     progress(1.0, f"{clf.title} ready on {clf.device}")

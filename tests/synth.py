@@ -36,17 +36,22 @@ def make_dataset(root: Path, classes=CLASSES[:3], per_class: int = 8, size: int 
     return root
 
 
-def make_bundle(out: Path, classes=CLASSES, design: str = "B", input_size: int = 64) -> Path:
+def make_bundle(out: Path, classes=CLASSES, design: str = "B", input_size: int = 64,
+                litert: bool = True, input_norm: str = "rescale") -> Path:
     """A stand-in SSDC-MiniNet bundle with a valid model card: small input so that tests run
     fast, and predictions that differ between images (batch-norm statistics calibrated on
-    synthetic textures, random classifier weights; no backpropagation, so it takes seconds)."""
+    synthetic textures, random classifier weights; no backpropagation, so it takes seconds).
+    With ``litert`` it has the LiteRT inspection export the app runs (fp32 only: the untrained
+    backbone's features differ between textures in the fifth digit, which half-precision
+    weights wash out; tests/test_litert.py converts the other formats); without, the app falls
+    back to TensorFlow."""
     import keras
 
     from training.bundle import CARD_FILE, MODEL_FILE, write_bundle_atomic, write_json
     from training.model import build_ssdc_mininet
 
     keras.utils.set_random_seed(0)
-    model = build_ssdc_mininet(design, len(classes), input_size)
+    model = build_ssdc_mininet(design, len(classes), input_size, input_norm=input_norm)
     x = np.stack([np.repeat(texture(c % 6, input_size, seed=k)[..., None], 3, axis=2)
                   for c in range(len(classes)) for k in range(4)]).astype(np.float32)
     for _ in range(25):  # training-mode passes update the moving statistics (momentum 0.9)
@@ -61,8 +66,19 @@ def make_bundle(out: Path, classes=CLASSES, design: str = "B", input_size: int =
     head.kernel.assign(r / sigma[:, None])
     head.bias.assign(-(mu / sigma) @ r)
 
+    files, info = {}, None
+    if litert:
+        from training.inspection_export import build_inspection
+
+        labels = np.array([c for c in range(len(classes)) for _ in range(4)])
+        files, info = build_inspection(model, None, x, labels, formats_wanted=("fp32",))
+
     def fill(tmp: Path) -> None:
         model.save(tmp / MODEL_FILE)
+        if info is not None:
+            from training.inspection_export import write_inspection
+
+            write_inspection(tmp, files, info)
         write_json(tmp / CARD_FILE, {"name": "Test-MiniNet", "version": "0.0.1",
                                      "class_names": list(classes), "input_size": input_size,
                                      "parameters": int(model.count_params())})

@@ -161,6 +161,7 @@ def test_a_damaged_active_model_falls_back_to_the_bundled_one(tmp_path, stand_in
     active = lib.add(stand_in_bundle, name="broken")
     lib.activate(active)
     (active / "model.keras").write_bytes(b"PK not a keras file")
+    (active / "inspect_fp32.tflite").write_bytes(b"not a LiteRT model")  # what the app runs
     monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
     write_images(tmp_path / "imgs")
     out = tmp_path / "r.csv"

@@ -352,8 +352,8 @@ def test_switching_the_model_drops_what_the_old_model_still_computes(qtbot, trai
 
 @pytest.fixture
 def damaged_active_model(tmp_path, stand_in_bundle, monkeypatch):
-    """A model library whose active version has a damaged model.keras; the stand-in bundle
-    plays the bundled model."""
+    """A model library whose active version has a damaged model.keras and LiteRT export; the
+    stand-in bundle plays the bundled model."""
     from inspector import paths
     from inspector.library import ModelLibrary
 
@@ -361,6 +361,7 @@ def damaged_active_model(tmp_path, stand_in_bundle, monkeypatch):
     active = lib.add(stand_in_bundle, name="broken")
     lib.activate(active)
     (active / "model.keras").write_bytes(b"PK not a keras file")
+    (active / "inspect_fp32.tflite").write_bytes(b"not a LiteRT model")  # what the app runs
     assert lib.active_path() == active
     monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
     return active

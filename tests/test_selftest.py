@@ -11,7 +11,8 @@ from inspector import selftest
 from inspector.app import main
 from training.images import decode_image
 
-OK_LINE = re.compile(r"^self-test OK: Test-MiniNet 0\.0\.1, 6 classes, CPU, 8 images, "
+OK_LINE = re.compile(r"^self-test OK: Test-MiniNet 0\.0\.1, 6 classes, CPU, LiteRT fp32 \([^)]*\), "
+                     r"8 images, "
                      r"attention map (\d+)x(\d+), window shown in \d+\.\d s.*, "
                      r"model ready in \d+\.\d s, all done in \d+\.\d s$")
 

@@ -13,7 +13,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-FORMATS = ("tflite-fp32", "tflite-fp16", "tflite-int8")
+FORMATS = ("tflite-fp32", "tflite-fp16", "tflite-int8", "inspection")
 
 
 class ConsoleProgress:
@@ -276,9 +276,21 @@ def cmd_cv(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_bundle
+    from .export import export_bundle, export_inspection
 
     for fmt in args.format:
+        if fmt == "inspection":
+            info = export_inspection(args.model, args.data, progress=ConsoleProgress())
+            for f, e in info["formats"].items():
+                if f == "keras":
+                    print(f"keras test accuracy {e['test_accuracy']:.2%}")
+                elif not e.get("usable"):
+                    print(f"inspection {f}: not usable ({e.get('reason')})")
+                else:
+                    acc = f", test accuracy {e['test_accuracy']:.2%}" if "test_accuracy" in e else ""
+                    print(f"inspection {f}: {e['file']} ({e['bytes'] / 1024:.1f} KiB{acc}, "
+                          f"largest probability difference to Keras {e['max_prob_diff']:.2g})")
+            continue
         path, info = export_bundle(args.model, fmt, args.data, progress=ConsoleProgress())
         print(f"{fmt}: {path} ({info['bytes'] / 1024:.1f} KiB)")
     return 0
@@ -387,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(c)
     c.set_defaults(func=cmd_cv)
 
-    x = sub.add_parser("export", help="post-training quantization to LiteRT (TFLite) files")
+    x = sub.add_parser("export", help="post-training quantization to LiteRT (TFLite) files; "
+                                      "'inspection': the app's LiteRT models (all outputs)")
     x.add_argument("--model", required=True, help="bundle folder")
     x.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS))
     x.add_argument("--data", help="data folder for the int8 representative set (default: the "

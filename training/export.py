@@ -107,3 +107,54 @@ def export_bundle(bundle_dir: str | Path, fmt: str, data_dir: str | Path | None 
     write_json(bundle_dir / CARD_FILE, card)
     progress(1.0, f"wrote {out}")
     return out, info
+
+
+def split_images(bundle_dir: Path, data_dir: str | Path | None, part: str,
+                 progress: Callable[[float, str], None] = lambda f, m: None
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The images and labels of one part of a bundle's own split (from ``split.json``), or None
+    when the split or the data folder is not at hand."""
+    from .data import bundle_split
+
+    card = read_card(bundle_dir)
+    root = Path(data_dir or card.get("dataset", {}).get("root", ""))
+    if not (bundle_dir / "split.json").exists() or not root.is_dir():
+        return None
+    ds = scan_dataset(root, card["class_names"], with_digests=False)
+    (idx,) = bundle_split(ds, bundle_dir, [part])
+    if not len(idx):
+        return None
+    sub = ds.subset(idx)
+    images, _ = load_arrays(sub, int(card["input_size"]), progress)
+    return images, sub.labels
+
+
+def export_inspection(bundle_dir: str | Path, data_dir: str | Path | None = None,
+                      progress: Callable[[float, str], None] = lambda f, m: None) -> dict:
+    """Writes the inspection model in LiteRT fp32, fp16 and int8 (``training.inspection_export``)
+    into an existing bundle and records it in the card. int8 needs the bundle's training images
+    (calibration); its test accuracy, which decides whether the app may use it, needs the test
+    split. Without them int8 is left out and the card says why."""
+    from .inspection_export import build_inspection, summary, write_inspection
+
+    bundle_dir = Path(bundle_dir)
+    bundle = load_bundle(bundle_dir)
+    try:
+        rep = representative_images(bundle_dir, data_dir, REPRESENTATIVE_IMAGES,
+                                    int(bundle.card.get("seed", 0)),
+                                    lambda f, m: progress(0.2 * f, f"calibration set: {m}"))
+    except BundleError as exc:
+        progress(0.2, f"int8 left out: {exc}")
+        rep = None
+    test = split_images(bundle_dir, data_dir, "test",
+                        lambda f, m: progress(0.2 + 0.1 * f, f"test split: {m}"))
+    files, info = build_inspection(bundle.model, rep, *(test or (None, None)),
+                                   progress=lambda f, m: progress(0.3 + 0.7 * f, m))
+    if rep is None:
+        info["formats"]["int8"] = {"usable": False,
+                                   "reason": "no training images for calibration"}
+    write_inspection(bundle_dir, files, info)
+    card = read_card(bundle_dir)
+    card.setdefault("exports", {})["inspection"] = summary(info)
+    write_json(bundle_dir / CARD_FILE, card)
+    return info

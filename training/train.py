@@ -321,6 +321,11 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
 
     detector = fit_model_detector(res.model, x[p.train_idx], ds.labels[p.train_idx],
                                   x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed)
+    progress(0.95, "exporting the inspection model to LiteRT")
+    from .inspection_export import build_inspection, summary
+
+    rep = x[p.train_idx[np.random.default_rng(cfg.seed).permutation(len(p.train_idx))[:300]]]
+    lite_files, lite_info = build_inspection(res.model, rep, x[p.test_idx], ds.labels[p.test_idx])
     progress(0.96, "evaluating on the test split")
     predictor = KerasPredictor(res.model, names, cfg.input_size)
     test_report = (evaluate_arrays(predictor, x[p.test_idx], ds.labels[p.test_idx], names)
@@ -370,6 +375,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "seed": cfg.seed,
         "libraries": library_versions(),
         "unknown_detection": detector.card() if detector is not None else None,
+        "exports": {"inspection": summary(lite_info)},
     }
     split = {"train": [ds.relative(i) for i in p.train_idx],
              "validation": [ds.relative(i) for i in p.val_idx],
@@ -382,6 +388,9 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         write_json(tmp / CARD_FILE, card)
         (tmp / "history.csv").write_text(history_csv(res.history), encoding="utf-8")
         write_json(tmp / SPLIT_FILE, split)
+        from .inspection_export import write_inspection
+
+        write_inspection(tmp, lite_files, lite_info)
         if detector is not None:
             from .openset import DETECTOR_FILE
 

@@ -1,0 +1,135 @@
+"""Which runtime runs a bundle, decided when it loads (Qt-free, TensorFlow-free):
+
+* a GPU that TensorFlow can use: the Keras model through TensorFlow (``gpu_hint`` looks for one
+  without importing TensorFlow; only then is TensorFlow asked);
+* otherwise the bundle's LiteRT inspection export (``training.litert``), in the fastest of its
+  formats on this machine: each is timed for a moment (``measure_format``, injectable), and int8
+  counts only when its accuracy on the bundle's test split, recorded on export, is within
+  ``INT8_MAX_LOSS_POINTS`` of fp32's;
+* a bundle without the export (older bundles): the Keras model through TensorFlow on the CPU,
+  and the device text says so (``python -m training export --format inspection`` adds it).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from training.litert import INSPECTION_FORMATS, InspectionRunner, open_runner
+
+INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
+MEASURE_BUDGET_S = 0.06         # per format: a few invokes at batch 1
+MEASURE_MAX_RUNS = 10
+GPU_ENV = "STEEL_INSPECTOR_GPU"  # "0": never use a GPU; "1": ask TensorFlow even without hints
+
+Measure = Callable[[str, InspectionRunner], float]
+
+
+def measure_format(fmt: str, runner: InspectionRunner) -> float:
+    """Seconds per image of one format at batch 1: the fastest of a few invokes after one
+    warm-up, within ``MEASURE_BUDGET_S``."""
+    x = np.zeros((1, *runner.input_shape), np.float32)
+    runner.run(x, ["probs"])
+    best, start = float("inf"), time.perf_counter()
+    for _ in range(MEASURE_MAX_RUNS):
+        t = time.perf_counter()
+        runner.run(x, ["probs"])
+        best = min(best, time.perf_counter() - t)
+        if time.perf_counter() - start > MEASURE_BUDGET_S:
+            break
+    return best
+
+
+def excluded_formats(info: dict) -> dict[str, str]:
+    """Formats of an export that must not be used, with the reason."""
+    formats = info["formats"]
+    out = {}
+    fp32 = formats["fp32"].get("test_accuracy")
+    for fmt in INSPECTION_FORMATS:
+        if fmt == "fp32" or fmt not in formats:
+            continue
+        acc = formats[fmt].get("test_accuracy")
+        if fmt == "int8" and (acc is None or fp32 is None):
+            out[fmt] = "no test accuracy recorded"
+        elif acc is not None and fp32 is not None and \
+                (fp32 - acc) * 100 > INT8_MAX_LOSS_POINTS + 1e-9:
+            out[fmt] = f"test accuracy {(fp32 - acc) * 100:.1f} points below fp32"
+    return out
+
+
+@dataclass
+class Choice:
+    fmt: str
+    runner: InspectionRunner
+    seconds: dict[str, float]      # per image at batch 1, of each format measured
+    excluded: dict[str, str]       # format -> why it was not considered
+
+    @property
+    def reason(self) -> str:
+        timed = ", ".join(f"{f} {s * 1000:.1f} ms" for f, s in self.seconds.items())
+        text = f"fastest here: {timed}" if len(self.seconds) > 1 else f"{timed}"
+        for f, why in self.excluded.items():
+            text += f"; {f} not used: {why}"
+        return text
+
+
+def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = None,
+                  num_threads: int | None = None) -> Choice:
+    """Opens every usable format of the export, times each and keeps the fastest."""
+    measure = measure or measure_format
+    excluded = excluded_formats(info)
+    seconds: dict[str, float] = {}
+    runners: dict[str, InspectionRunner] = {}
+    for fmt in INSPECTION_FORMATS:
+        if fmt not in info["formats"] or fmt in excluded:
+            continue
+        try:
+            runners[fmt] = open_runner(bundle_dir, fmt, info, num_threads)
+            seconds[fmt] = float(measure(fmt, runners[fmt]))
+        except (RuntimeError, ValueError, OSError) as exc:
+            if fmt == "fp32":
+                raise
+            excluded[fmt] = f"does not run here ({exc})"
+            runners.pop(fmt, None)
+    best = min(seconds, key=seconds.get)
+    return Choice(best, runners[best], seconds, excluded)
+
+
+def litert_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def gpu_hint() -> bool:
+    """Whether this machine may have a GPU for TensorFlow, found without importing it: an NVIDIA
+    driver (``nvidia-smi`` or ``/proc/driver/nvidia``) not hidden by ``CUDA_VISIBLE_DEVICES``,
+    or ``STEEL_INSPECTOR_GPU=1``; ``STEEL_INSPECTOR_GPU=0`` turns it off."""
+    setting = os.environ.get(GPU_ENV, "").strip()
+    if setting in ("0", "1"):
+        return setting == "1"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return shutil.which("nvidia-smi") is not None or Path("/proc/driver/nvidia/gpus").is_dir()
+
+
+def tensorflow_gpu() -> str | None:
+    """The GPU's name when TensorFlow is installed and sees one (imports TensorFlow), else None."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        return None
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    try:
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    except Exception:  # pragma: no cover - depends on drivers
+        return "GPU"

@@ -1,0 +1,222 @@
+"""The LiteRT inspection export (training.inspection_export, training.litert) and the runtime
+the app picks (inspector.runtime): outputs as Keras gives them, the fastest allowed format, the
+TensorFlow paths (a GPU, a bundle without the export) and a review path free of TensorFlow."""
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synth import CLASSES, PROB_ATOL, make_dataset, texture
+
+ROOT = Path(__file__).resolve().parents[1]
+# Feature maps and pooled features: CPU kernels of Keras and LiteRT sum in other orders.
+OUTPUT_ATOL = 1e-4
+
+
+def images(n, size=64, seed=0):
+    return np.stack([np.repeat(texture(i % 6, size, seed=seed + i)[..., None], 3, axis=2)
+                     for i in range(n)])
+
+
+@pytest.mark.parametrize("design,norm,formats", [("A", "rescale", ("fp32",)),
+                                                 ("B", "rescale", ("fp32",)),
+                                                 ("A", "standardize", ("fp32", "int8")),
+                                                 ("B", "standardize", ("fp32",))])
+def test_inspection_export_gives_what_keras_gives(tmp_path, design, norm, formats):
+    import keras
+
+    from training.inspection_export import build_inspection, keras_outputs, write_inspection
+    from training.litert import open_runner, read_info
+    from training.model import build_ssdc_mininet, inspection_model
+
+    keras.utils.set_random_seed(1)
+    model = build_ssdc_mininet(design, 6, 64, input_norm=norm)
+    x = images(24).astype(np.float32)
+    for _ in range(5):   # batch-norm statistics of textures, so that outputs differ per image
+        model(x, training=True)
+    labels = np.arange(24) % 6
+    files, info = build_inspection(model, x if "int8" in formats else None, x, labels,
+                                   formats_wanted=formats)
+    write_inspection(tmp_path, files, info)
+    info = read_info(tmp_path)
+    assert set(info["formats"]) >= {"fp32"} and info["input_size"] == 64
+    ref = keras_outputs(inspection_model(model), x)
+    runner = open_runner(tmp_path, "fp32", info)
+    got = runner.run(x)
+    assert set(got) == set(ref)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], atol=OUTPUT_ATOL, err_msg=k)
+    np.testing.assert_allclose(got["probs"], ref["probs"], atol=PROB_ATOL)
+    assert np.array_equal(got["probs"].argmax(1), ref["probs"].argmax(1))
+    kernel = np.load(tmp_path / "classifier_kernel.npy")
+    np.testing.assert_array_equal(kernel, np.asarray(model.get_layer("classifier").kernel))
+    if "int8" in formats:
+        entry = info["formats"]["int8"]
+        assert "test_accuracy" in entry and entry["representative_images"] == 24
+        q = open_runner(tmp_path, "int8", info).run(x[:3])
+        assert q["probs"].shape == (3, 6) and q["probs"].dtype == np.float32
+
+
+def test_batches_and_single_images_agree(classifier):
+    x = np.stack([classifier.prepare(texture(i % 6, 64, seed=i)) for i in range(7)])
+    whole = classifier.classify(x)
+    one = np.concatenate([classifier.classify(x[i:i + 1]) for i in range(len(x))])
+    np.testing.assert_allclose(whole, one, atol=PROB_ATOL)
+
+
+def test_the_stand_in_runs_on_litert_without_a_keras_model(classifier, stand_in_bundle):
+    assert "LiteRT" in classifier.device and classifier.model is None
+    kernel = np.load(stand_in_bundle / "classifier_kernel.npy")
+    np.testing.assert_array_equal(classifier.classifier_weights, kernel)
+
+
+def test_classify_is_thread_safe(classifier):
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [np.stack([classifier.prepare(texture(i % 6, 64, seed=10 * b + i)) for i in range(b + 1)])
+               for b in range(6)]
+    expected = [classifier.classify(b) for b in batches]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(classifier.classify, batches * 3))
+    for e, g in zip(expected * 3, got):
+        np.testing.assert_allclose(g, e, atol=PROB_ATOL)
+
+
+def _with_int8(stand_in_bundle, tmp_path, loss_points):
+    """A copy of the stand-in bundle whose export claims fp16 and int8 models (copies of the
+    fp32 file), int8 with a test accuracy ``loss_points`` below fp32's."""
+    out = tmp_path / "bundle"
+    shutil.copytree(stand_in_bundle, out)
+    info = json.loads((out / "inspection.json").read_text())
+    formats = info["formats"]
+    formats["fp32"]["test_accuracy"] = 0.9
+    for fmt in ("fp16", "int8"):
+        shutil.copy(out / "inspect_fp32.tflite", out / f"inspect_{fmt}.tflite")
+    formats["fp16"] = dict(formats["fp32"], file="inspect_fp16.tflite")
+    formats["int8"] = dict(formats["fp32"], file="inspect_int8.tflite",
+                           test_accuracy=0.9 - loss_points / 100)
+    (out / "inspection.json").write_text(json.dumps(info))
+    return out
+
+
+STAND_IN_TIMES = {"fp32": 0.004, "fp16": 0.003, "int8": 0.001}
+
+
+def test_the_fastest_format_is_chosen(stand_in_bundle, tmp_path):
+    from inspector.engine import load_classifier
+
+    clf = load_classifier(_with_int8(stand_in_bundle, tmp_path, 0.4),
+                          measure=lambda fmt, runner: STAND_IN_TIMES[fmt])
+    assert clf.device.startswith("CPU, LiteRT int8 (fastest here: fp32 4.0 ms, fp16 3.0 ms, "
+                                 "int8 1.0 ms")
+
+
+def test_int8_is_left_out_when_it_loses_accuracy(stand_in_bundle, tmp_path):
+    from inspector.engine import load_classifier
+
+    clf = load_classifier(_with_int8(stand_in_bundle, tmp_path, 0.6),
+                          measure=lambda fmt, runner: STAND_IN_TIMES[fmt])
+    assert clf.device.startswith("CPU, LiteRT fp16 ")
+    assert "int8 not used: test accuracy 0.6 points below fp32" in clf.device
+
+
+def test_int8_without_a_recorded_accuracy_is_left_out(stand_in_bundle, tmp_path):
+    from inspector.runtime import excluded_formats
+
+    info = json.loads((_with_int8(stand_in_bundle, tmp_path, 0.0) / "inspection.json").read_text())
+    del info["formats"]["int8"]["test_accuracy"]
+    assert excluded_formats(info) == {"int8": "no test accuracy recorded"}
+
+
+def test_the_real_measurement_is_short(stand_in_bundle):
+    import time
+
+    from inspector.runtime import choose_format
+    from training.litert import read_info
+
+    t = time.perf_counter()
+    choice = choose_format(stand_in_bundle, read_info(stand_in_bundle))
+    assert time.perf_counter() - t < 1.0
+    assert set(choice.seconds) == {"fp32"} and choice.fmt == "fp32"
+
+
+def test_a_bundle_without_the_export_runs_on_tensorflow(stand_in_bundle, classifier, tmp_path):
+    from inspector.engine import load_classifier
+
+    out = tmp_path / "old"
+    shutil.copytree(stand_in_bundle, out)
+    (out / "inspection.json").unlink()
+    old = load_classifier(out)
+    assert "TensorFlow" in old.device and "no LiteRT export" in old.device
+    assert old.model is not None
+    x = np.stack([classifier.prepare(texture(i % 6, 64, seed=i)) for i in range(5)])
+    # The stand-in's classes differ in the fifth digit of its features, so the two runtimes'
+    # rounding moves its probabilities by up to what the export measured (a trained model's
+    # by ~1e-6: see test_inspection_export_gives_what_keras_gives).
+    measured = json.loads((stand_in_bundle / "inspection.json").read_text())["formats"]["fp32"]
+    p_old, p_new = old.classify(x), classifier.classify(x)
+    np.testing.assert_allclose(p_old, p_new, atol=PROB_ATOL + 2 * measured["max_prob_diff"])
+    assert np.array_equal(p_old.argmax(1), p_new.argmax(1))
+    a, b = old.inspect(x[2]), classifier.inspect(x[2])
+    np.testing.assert_allclose(a.features, b.features, atol=OUTPUT_ATOL)
+    assert [s.name for s in a.se_blocks] == [s.name for s in b.se_blocks]
+
+
+def test_a_gpu_that_tensorflow_sees_gets_the_tensorflow_path(stand_in_bundle, monkeypatch):
+    from inspector import runtime
+    from inspector.engine import load_classifier
+
+    monkeypatch.setattr(runtime, "gpu_hint", lambda: True)
+    monkeypatch.setattr(runtime, "tensorflow_gpu", lambda: "Test GPU 9000")
+    clf = load_classifier(stand_in_bundle)
+    assert clf.device == "Test GPU 9000, TensorFlow" and clf.model is not None
+    monkeypatch.setattr(runtime, "tensorflow_gpu", lambda: None)   # a driver, but no GPU for TF
+    assert "LiteRT" in load_classifier(stand_in_bundle).device
+
+
+def test_the_gpu_hint_needs_no_tensorflow(monkeypatch):
+    from inspector import runtime
+
+    monkeypatch.delenv(runtime.GPU_ENV, raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    assert runtime.gpu_hint()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert not runtime.gpu_hint()
+    monkeypatch.setenv(runtime.GPU_ENV, "1")
+    assert runtime.gpu_hint()
+    monkeypatch.setenv(runtime.GPU_ENV, "0")
+    assert not runtime.gpu_hint()
+
+
+def test_review_camera_and_classify_never_import_tensorflow(stand_in_bundle, tmp_path):
+    folder = make_dataset(tmp_path / "images", CLASSES[:2], per_class=3)
+    script = textwrap.dedent(f"""
+        import sys
+        import inspector.app, inspector.batch, inspector.session, inspector.camera, inspector.engine
+        import inspector.tiles, inspector.report, inspector.library
+        import inspector.gui.main_window.window, inspector.gui.camera_window
+        import training.bundle, training.images, training.detect, training.calibration
+        loaded = [m for m in ("tensorflow", "keras") if m in sys.modules]
+        assert not loaded, f"imported: {{loaded}}"
+        from inspector import batch
+        rc = batch.main([{str(folder)!r}, "--model", {str(stand_in_bundle)!r},
+                         "--out", {str(tmp_path / "out.csv")!r}])
+        assert rc == 0, rc
+        loaded = [m for m in ("tensorflow", "keras") if m in sys.modules]
+        assert not loaded, f"classify imported: {{loaded}}"
+        print("no tensorflow")
+    """)
+    env = {k: v for k, v in __import__("os").environ.items()}
+    env.update(QT_QPA_PLATFORM="offscreen", STEEL_INSPECTOR_GPU="0")
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "no tensorflow" in r.stdout
+    assert "LiteRT" in r.stderr   # the log says which runtime and why
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 7

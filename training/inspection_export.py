@@ -1,0 +1,255 @@
+"""Exporting the inspection model to LiteRT in fp32, fp16 and int8, checked against Keras
+(what ``training.litert`` reads and the inspector app runs; see there for the files).
+
+Checks on export, on the bundle's test images (or the calibration images without a test split):
+
+* every output's tensor is matched to its key by value (TFLite names outputs ``output_<i>``, in
+  the order of the sorted keys; an output that does not match its Keras tensor within
+  ``OUTPUT_RTOL`` of that tensor's largest magnitude is an error);
+* fp32 and fp16: the same labels as Keras (except on images whose top two Keras probabilities
+  are closer than twice the tolerance) and probabilities within ``PROB_ATOL``; otherwise
+  ``InspectionExportError``. Logits and probabilities are allowed, on top, what the features'
+  own rounding difference explains through the classifier's weights (``head_slack``: ~1e-6 for a
+  trained model; large only for degenerate, untrained ones);
+* int8: never an error; its accuracy on the test split is recorded and the app uses it only when
+  that is within ``INT8_MAX_LOSS_POINTS`` of fp32's (``inspector.runtime``). Without a test
+  split, or when its outputs do not match, it is recorded as not usable.
+"""
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .litert import INSPECTION_FILES, INSPECTION_FORMATS, INSPECTION_INFO, KERNEL_FILE, InspectionRunner
+
+Progress = Callable[[float, str], None]
+
+# Largest difference of a probability to Keras's allowed on export (fp32: CPU kernels only;
+# fp16: weights rounded to half precision).
+PROB_ATOL = {"fp32": 1e-4, "fp16": 5e-3}
+# An output matches its key when its largest difference to the Keras tensor is below this share
+# of that tensor's largest magnitude.
+OUTPUT_RTOL = {"fp32": 1e-3, "fp16": 5e-2, "int8": 0.35}
+INT8_MAX_LOSS_POINTS = 0.5   # int8 counts only this close to fp32's test accuracy (percent points)
+CHECK_IMAGES = 64
+BATCH_CHECK = 4
+
+
+class InspectionExportError(ValueError):
+    """The converted model does not give what Keras gives; the message says where."""
+
+
+def _quiet(fraction: float, message: str) -> None:
+    pass
+
+
+def _concrete(inspect_model, input_size: int):
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    spec = tf.TensorSpec([None, input_size, input_size, 3], tf.float32, name="pixels")
+    fn = tf.function(lambda x: inspect_model([x], training=False)).get_concrete_function(spec)
+    return convert_variables_to_constants_v2(fn)  # frozen: the calibrator reads no variables
+
+
+def convert_inspection(inspect_model, input_size: int, fmt: str,
+                       representative: np.ndarray | None = None) -> bytes:
+    """The inspection model as a .tflite in ``fmt``; int8 keeps float32 input and outputs
+    (logits, pooled features and maps are read as numbers, not as quantized codes)."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete(inspect_model, input_size)],
+                                                           inspect_model)
+    if fmt == "fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif fmt == "int8":
+        if representative is None or not len(representative):
+            raise ValueError("int8 quantization needs representative images")
+
+        def gen():
+            for img in representative:
+                yield [np.asarray(img, np.float32)[None]]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = gen
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    elif fmt != "fp32":
+        raise ValueError(f"unknown inspection format {fmt!r}")
+    return conv.convert()
+
+
+def keras_outputs(inspect_model, images: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
+    parts: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(images), batch_size):
+        out = inspect_model([np.asarray(images[i:i + batch_size], np.float32)], training=False)
+        for k, v in out.items():
+            parts.setdefault(k, []).append(np.asarray(v))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+HEAD = ("logits", "probs")
+
+
+def head_slack(kernel: np.ndarray, pooled_error: np.ndarray) -> float:
+    """The largest logit change that a feature difference ``pooled_error`` (per channel) can
+    cause through the classifier: rounding in the backbone, amplified by the weights. Small for
+    a trained model (weights ~1: ~1e-6); large for one whose classes differ in the fifth digit of
+    its features (the tests' untrained stand-ins), where no two runtimes agree closer."""
+    return float((np.abs(pooled_error)[:, None] * np.abs(kernel)).sum(axis=0).max(initial=0.0))
+
+
+def _map_outputs(blob: bytes, fmt: str, ref: dict[str, np.ndarray], x: np.ndarray,
+                 kernel: np.ndarray) -> tuple[dict[str, str], dict[str, np.ndarray], float]:
+    """key -> signature output name, checked by value against the Keras outputs ``ref``; also
+    the outputs by key and the head's slack (``head_slack``)."""
+    keys = sorted(ref)
+    names = {f"output_{i}": k for i, k in enumerate(keys)}
+    probe = InspectionRunner(blob, {n: n for n in names}, batch=False, num_threads=1)
+    got = probe.run(x)
+    rtol = OUTPUT_RTOL[fmt]
+    slack = 0.0
+
+    def fits(name, key):
+        a, b = got[name], ref[key]
+        if a.shape != b.shape:
+            return False
+        scale = 1.0 if key == "probs" else float(np.abs(b).max(initial=0.0))
+        return float(np.abs(a - b).max(initial=0.0)) <= rtol * scale + 1e-6 + \
+            (slack if key in HEAD else 0.0)
+
+    mapping, bad = {}, []
+    order = [k for k in keys if k not in HEAD] + [k for k in keys if k in HEAD]
+    for key in order:
+        if key in HEAD and not slack and "pool_features" in mapping:
+            pooled = got[mapping["pool_features"]] - ref["pool_features"]
+            slack = head_slack(kernel, np.abs(pooled).max(axis=0))
+        expected = f"output_{keys.index(key)}"
+        if fits(expected, key):
+            mapping[key] = expected
+            continue
+        others = [n for n in names if fits(n, key)]
+        if len(others) == 1:
+            mapping[key] = others[0]
+        else:
+            bad.append(key)
+    if bad:
+        raise InspectionExportError(
+            f"LiteRT {fmt}: the outputs {', '.join(bad)} do not match the Keras model's "
+            f"(relative tolerance {rtol}); the conversion changed the model")
+    return mapping, {k: got[n] for k, n in mapping.items()}, slack
+
+
+def _batch_works(blob: bytes, outputs: dict[str, str], x: np.ndarray) -> bool:
+    """Whether the model runs a batch in one invoke (XNNPACK cannot resize some int8 graphs)
+    and gives the same as image by image."""
+    try:
+        batched = InspectionRunner(blob, outputs, batch=True, num_threads=1).run(x)
+    except RuntimeError:
+        return False
+    single = InspectionRunner(blob, outputs, batch=False, num_threads=1).run(x)
+    return all(np.allclose(batched[k], single[k], atol=1e-4, rtol=1e-3) for k in single)
+
+
+def build_inspection(model, representative: np.ndarray | None = None,
+                     test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
+                     progress: Progress = _quiet, formats_wanted=INSPECTION_FORMATS
+                     ) -> tuple[dict[str, bytes], dict]:
+    """Converts and checks; returns the files (name -> bytes) and ``inspection.json``'s content.
+    int8 is converted when ``representative`` images are given."""
+    from .model import inspection_model, se_block_count
+
+    size = int(model.input_shape[1])
+    im = inspection_model(model)
+    check = test_images if test_images is not None and len(test_images) else representative
+    if check is None or not len(check):
+        raise ValueError("the inspection export needs test or representative images to check on")
+    check = np.asarray(check[:CHECK_IMAGES], np.float32)
+    ref = keras_outputs(im, check)
+    kernel = np.asarray(model.get_layer("classifier").kernel, np.float32)
+    ref_test = None
+    if test_images is not None and len(test_images) and test_labels is not None:
+        ref_test = keras_outputs(im, test_images)["probs"].argmax(1)
+    files: dict[str, bytes] = {}
+    formats: dict[str, dict] = {}
+    todo = [f for f in INSPECTION_FORMATS
+            if f in formats_wanted and (f != "int8" or representative is not None)]
+    for n, fmt in enumerate(todo):
+        progress(n / len(todo), f"converting the inspection model to LiteRT {fmt}")
+        t = time.perf_counter()
+        blob = convert_inspection(im, size, fmt, representative)
+        seconds = time.perf_counter() - t
+        try:
+            outputs, got, slack = _map_outputs(blob, fmt, ref, check, kernel)
+        except InspectionExportError as exc:
+            if fmt != "int8":
+                raise
+            formats[fmt] = {"usable": False, "reason": str(exc)}
+            continue
+        batch = _batch_works(blob, outputs, check[:BATCH_CHECK])
+        runner = InspectionRunner(blob, outputs, batch=batch, num_threads=1)
+        entry = _agreement(fmt, got["probs"], ref["probs"], slack)
+        entry.update(file=INSPECTION_FILES[fmt], bytes=len(blob), seconds=round(seconds, 1),
+                     batch=batch, outputs=outputs, usable=True)
+        if ref_test is not None:
+            pred = runner.run(test_images, ["probs"])["probs"].argmax(1)
+            entry["test_images"] = int(len(test_labels))
+            entry["test_accuracy"] = round(float(np.mean(pred == test_labels)), 6)
+            entry["test_agreement_with_keras"] = round(float(np.mean(pred == ref_test)), 6)
+        if representative is not None and fmt == "int8":
+            entry["representative_images"] = int(len(representative))
+        formats[fmt] = entry
+        files[INSPECTION_FILES[fmt]] = blob
+    if ref_test is not None:
+        formats["keras"] = {"test_accuracy": round(float(np.mean(ref_test == test_labels)), 6)}
+    buf = io.BytesIO()
+    np.save(buf, kernel)
+    files[KERNEL_FILE] = buf.getvalue()
+    info = {"input": "pixels: (N, S, S, 3) float32 raw RGB pixels 0..255",
+            "input_size": size,
+            "se_blocks": [f"se{i}" for i in range(1, se_block_count(model) + 1)],
+            "keys": sorted(ref),
+            "tolerance": {"probability_atol": PROB_ATOL, "output_rtol": OUTPUT_RTOL,
+                          "int8_max_loss_points": INT8_MAX_LOSS_POINTS},
+            "check_images": int(len(check)),
+            "formats": formats}
+    progress(1.0, "inspection model exported")
+    return files, info
+
+
+def _agreement(fmt: str, probs: np.ndarray, ref: np.ndarray, slack: float = 0.0) -> dict:
+    diff = float(np.abs(probs - ref).max(initial=0.0))
+    top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else np.zeros((len(ref), 2))
+    atol = PROB_ATOL[fmt] + slack if fmt in PROB_ATOL else None
+    clear = (top2[:, 1] - top2[:, 0]) > 2 * (atol or 0.0)
+    flips = int(np.sum((probs.argmax(1) != ref.argmax(1)) & clear))
+    if atol is not None and (diff > atol or flips):
+        raise InspectionExportError(
+            f"LiteRT {fmt} differs from Keras: largest probability difference {diff:.2g} "
+            f"(allowed {atol:g}), {flips} label(s) changed on {len(ref)} check images")
+    return {"max_prob_diff": float(f"{diff:.3g}"), "head_slack": float(f"{slack:.3g}"),
+            "label_agreement": round(float(np.mean(probs.argmax(1) == ref.argmax(1))), 6)}
+
+
+def write_inspection(bundle_dir: str | Path, files: dict[str, bytes], info: dict) -> None:
+    """Writes the files and ``inspection.json`` (each atomically; the json last, so that a bundle
+    never names a file it lacks)."""
+    from .bundle import replace_file_atomic, write_json
+
+    bundle_dir = Path(bundle_dir)
+    for name, blob in files.items():
+        replace_file_atomic(bundle_dir / name, blob)
+    stale = [INSPECTION_FILES[f] for f in INSPECTION_FORMATS if INSPECTION_FILES[f] not in files]
+    for name in stale:
+        (bundle_dir / name).unlink(missing_ok=True)
+    write_json(bundle_dir / INSPECTION_INFO, info)
+
+
+def summary(info: dict) -> dict:
+    """What the model card records of the inspection export."""
+    return {f: {k: v for k, v in e.items() if k not in ("outputs",)}
+            for f, e in info["formats"].items()}
