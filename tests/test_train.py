@@ -59,7 +59,7 @@ def test_evaluate_and_export_round_trip(trained_bundle, tmp_path, capsys):
     assert (tmp_path / "cm.png").stat().st_size > 1000
     assert cli_main(["export", "--model", str(out), "--format", "tflite-fp32", "tflite-int8"]) == 0
     card = json.loads((out / "model_card.json").read_text())
-    assert set(card["exports"]) == {"tflite-fp32", "tflite-int8"}
+    assert set(card["exports"]) == {"inspection", "tflite-fp32", "tflite-int8"}  # train() exports inspection
     from training.predict import open_predictor
 
     keras_p = open_predictor(out)

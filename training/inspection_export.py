@@ -185,10 +185,12 @@ def build_inspection(model, representative: np.ndarray | None = None,
         seconds = time.perf_counter() - t
         try:
             outputs, got, slack = _map_outputs(blob, fmt, ref, check, kernel)
-        except InspectionExportError as exc:
+        except (InspectionExportError, RuntimeError) as exc:
+            # int8 may not convert faithfully, or XNNPACK may refuse a quantized op (seen:
+            # the per-image standardisation): it is then recorded as unusable, not fatal
             if fmt != "int8":
                 raise
-            formats[fmt] = {"usable": False, "reason": str(exc)}
+            formats[fmt] = {"usable": False, "reason": str(exc).splitlines()[0][:300]}
             continue
         batch = _batch_works(blob, outputs, check[:BATCH_CHECK])
         runner = InspectionRunner(blob, outputs, batch=batch, num_threads=1)
