@@ -198,7 +198,8 @@ def cmd_openset(args) -> int:
 def cmd_calibrate(args) -> int:
     from .detect import calibrate_bundle
 
-    det = calibrate_bundle(args.model, args.data, args.accept, ConsoleProgress(), args.method)
+    det = calibrate_bundle(args.model, args.data, args.accept, ConsoleProgress(), args.method,
+                           args.shifted_copies)
     sel = det.selection
     print("held-out-class AUROC of each candidate (validation split; the network saw every "
           "class, so these are optimistic and only rank the candidates):")
@@ -372,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     k2.add_argument("--data", help="the bundle's training data folder (default: from its card)")
     k2.add_argument("--accept", type=float, default=0.95,
                     help="share of validation images the threshold accepts (default 0.95)")
-    k2.add_argument("--method", help="force this unknown score instead of the held-out-class choice")
+    k2.add_argument("--method", help="force this unknown score instead of the default")
+    k2.add_argument("--shifted-copies", type=int, default=None,
+                    help="camera-shifted copies of each validation image in the temperature's "
+                         "calibration set (default: training.detect.CALIBRATION_COPIES)")
     k2.set_defaults(func=cmd_calibrate)
 
     r = sub.add_parser("robustness", help="accuracy under camera shifts (blur, noise, JPEG, light, "

@@ -45,17 +45,20 @@ def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_
 def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                        y_val: np.ndarray, num_classes: int, seed: int = 0,
                        accept: float = DEFAULT_ACCEPT, progress: Progress = quiet,
-                       method: str | None = None) -> UnknownDetector | None:
+                       method: str | None = None, copies: int | None = None
+                       ) -> UnknownDetector | None:
     """The detector for a trained model, or None without enough validation images to fit a
-    threshold (fewer than 10, or a class without training images)."""
+    threshold (fewer than 10, or a class without training images). ``copies``: camera-shifted
+    copies of each validation image for the temperature (default CALIBRATION_COPIES)."""
+    copies = CALIBRATION_COPIES if copies is None else copies
     if len(x_val) < 10 or len(np.unique(y_train)) < num_classes:
         return None
     progress(0.0, "unknown detector: features of the training images")
     train = model_outputs(model, x_train)
     progress(0.5, "unknown detector: features of the validation images")
     val = model_outputs(model, x_val)
-    cal = model_outputs(model, calibration_images(x_val, seed))
-    y_cal = np.tile(y_val, CALIBRATION_COPIES + 1)
+    cal = model_outputs(model, calibration_images(x_val, seed, copies))
+    y_cal = np.tile(y_val, copies + 1)
     progress(0.8, "unknown detector: choosing the score and threshold")
     return fit_detector(train, y_train, val, y_val, num_classes, (cal["logits"], y_cal), accept,
                         method=method)
@@ -83,7 +86,7 @@ def load_detector(bundle_dir: str | Path) -> UnknownDetector | None:
 
 def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,
                      accept: float = DEFAULT_ACCEPT, progress: Progress = quiet,
-                     method: str | None = None) -> UnknownDetector:
+                     method: str | None = None, copies: int | None = None) -> UnknownDetector:
     """Post hoc: fits the detector of an existing bundle on its own training and validation
     split (its weights stay) and writes it into the bundle."""
     from . import data as data_mod
@@ -101,7 +104,7 @@ def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,
     n = len(tr)
     det = fit_model_detector(bundle.model, x[:n], sub.labels[:n], x[n:], sub.labels[n:],
                              len(bundle.class_names), int(card.get("seed", 0)), accept,
-                             lambda f, m: progress(0.3 + 0.7 * f, m), method)
+                             lambda f, m: progress(0.3 + 0.7 * f, m), method, copies)
     if det is None:
         raise data_mod.DatasetError(f"{bundle_dir}: too few validation images to fit an unknown "
                                     "detector (at least 10, and training images of every class)")

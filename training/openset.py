@@ -7,10 +7,11 @@ several layers (``training.model.verdict_model``). On those this module fits:
 * candidate unknown scores (higher = more foreign): max-softmax, energy, k-NN distance on
   L2-normalised pooled features, Mahalanobis distance per layer (class means, one shared,
   shrunk covariance) and sums of standardised scores;
-* the choice among them by a protocol that needs no outlier images: each class in turn is
-  hidden from the detector's statistics (and its logit from the softmax scores), and the
-  detector must tell that class's images from the validation images of the others; the
-  candidate with the best mean AUROC wins;
+* the score used: ``DEFAULT_METHOD``, chosen by leave-one-class-out (``python -m training
+  openset``: a model retrained without each class in turn must flag it) and the far set; see
+  the README. A held-out-class check on the bundle's own validation split (each class hidden from
+  the detector's statistics only) is recorded in the card, but the network has seen every class,
+  so it saturates near 1.0 and cannot rank the candidates;
 * a threshold that accepts a stated share of the validation images (default 95%).
 
 Saved in the bundle as ``unknown.npz`` plus an ``unknown_detection`` section of the card.
@@ -30,6 +31,7 @@ from .calibration import auroc, fit_temperature, fpr_at_tpr, softmax
 
 DETECTOR_FILE = "unknown.npz"
 DEFAULT_ACCEPT = 0.95
+DEFAULT_METHOD = "maha_sum+knn"   # by leave-one-class-out on NEU and the magnetic tiles (README)
 SHRINK = 0.1          # covariance shrinkage towards its mean eigenvalue
 KNN_K = 5
 # The pooled layers the detector reads, from early (texture) to late (class evidence).
@@ -227,12 +229,15 @@ def fit_detector(train: Outputs, y_train: np.ndarray, val: Outputs, y_val: np.nd
                  method: str | None = None) -> UnknownDetector:
     """Fits temperature, candidate scores, the choice among them and the threshold.
     ``calibration`` (logits, labels) fits the temperature (default: the validation set);
-    ``method`` forces a candidate instead of the held-out-class choice."""
+    ``method`` forces a candidate instead of DEFAULT_METHOD; ``"auto"`` takes the best of the
+    held-out-class check."""
     logits_c, labels_c = calibration if calibration is not None else (val["logits"], y_val)
     temperature = fit_temperature(np.asarray(logits_c), np.asarray(labels_c))
     per_class = held_out_class_aurocs(train, y_train, val, y_val, num_classes, temperature, views)
     means = {k: float(np.nanmean(v)) for k, v in per_class.items()}
-    chosen = method or max(means, key=lambda k: means[k])
+    chosen = method or (DEFAULT_METHOD if DEFAULT_METHOD in means else "auto")
+    if chosen == "auto":
+        chosen = max(means, key=lambda k: means[k])
     if chosen not in means:
         raise ValueError(f"unknown detector method {chosen!r}; choose from {', '.join(means)}")
     scorer = _Scorer(train, y_train, range(num_classes), views)
