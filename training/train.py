@@ -20,6 +20,7 @@ from . import data as data_mod
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_bundle,
                      write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
+from .transfer import init_record
 from .augment import augment_image, augmented_batches, training_datasets  # noqa: F401
 from .metrics import classification_report, format_report, save_confusion_png
 
@@ -353,6 +354,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "training": {
             "config": cfg.describe(),
             "camera_augment": _camera_augment_card(cfg),
+            "init": init_record(cfg.init_bundle),
             "lr_grid": grid_results if len(grid) > 1 else None,
             "phases": res.phases,
             "class_weights": ({names[i]: round(w, 4) for i, w in res.class_weights.items()}

@@ -1,10 +1,12 @@
 """The transfer recipe's parts that are not the training loop itself: class weights for unequal
 classes, the input size a data set is trained at, a model rebuilt at another input size, and the
-head-first phase (the new classifier fitted on frozen features before everything is fine-tuned).
+head-first phase (the new classifier fitted on frozen features before everything is fine-tuned)
+and the record of what a fine-tuning started from.
 Qt-free; ``training.train.fit`` calls these."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -164,3 +166,16 @@ def stopped_early(history: list[dict], patience: int) -> bool:
     return history[-1]["epoch"] - history[-1].get("best_epoch", history[-1]["epoch"]) >= patience
 
 
+def init_record(init_bundle: str | None) -> dict | None:
+    """What a fine-tuning started from: the bundle's name, version and the SHA-256 of its
+    weights file, so the run can be reproduced after that folder has changed."""
+    if not init_bundle:
+        return None
+    import hashlib
+
+    from .bundle import MODEL_FILE, read_card
+
+    card = read_card(init_bundle)
+    weights = Path(init_bundle) / MODEL_FILE
+    return {"path": str(init_bundle), "name": card.get("name"), "version": card.get("version"),
+            "model_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
