@@ -54,7 +54,9 @@ def excluded_formats(info: dict) -> dict[str, str]:
         if fmt == "fp32" or fmt not in formats:
             continue
         acc = formats[fmt].get("test_accuracy")
-        if fmt == "int8" and (acc is None or fp32 is None):
+        if formats[fmt].get("usable") is False:
+            out[fmt] = formats[fmt].get("reason") or "failed its check on export"
+        elif fmt == "int8" and (acc is None or fp32 is None):
             out[fmt] = "no test accuracy recorded"
         elif acc is not None and fp32 is not None and \
                 (fp32 - acc) * 100 > INT8_MAX_LOSS_POINTS + 1e-9:

@@ -1,6 +1,7 @@
 """Wizard page 3, training: live curves, progress, and Stop."""
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from dataclasses import replace
@@ -16,6 +17,8 @@ from training.card import ModelCard
 from ... import retrain
 from .common import TRAIN_PEN, VAL_PEN, hms, pct
 from ..workers import Task
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the wizard imports its pages
     from .retrain_wizard import RetrainWizard
@@ -211,6 +214,8 @@ class TrainingPage(QWizardPage):
         self.stop_button.hide()
         self.again_button.show()
         self.completeChanged.emit()
+        if state != "done":
+            log.warning("training ended %s: %s", state, text)
         self.finished.emit(state == "done")
 
     def isComplete(self) -> bool:
