@@ -133,6 +133,14 @@ def test_int8_without_a_recorded_accuracy_is_left_out(stand_in_bundle, tmp_path)
     assert excluded_formats(info) == {"int8": "no test accuracy recorded"}
 
 
+def test_a_format_that_failed_its_export_check_is_left_out():
+    from inspector.runtime import excluded_formats
+
+    info = {"formats": {"fp32": {"test_accuracy": 1.0, "usable": True},
+                        "fp16": {"usable": False, "reason": "outputs differ from Keras"}}}
+    assert excluded_formats(info) == {"fp16": "outputs differ from Keras"}
+
+
 def test_the_real_measurement_is_short(stand_in_bundle):
     import time
 
