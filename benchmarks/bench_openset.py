@@ -38,7 +38,9 @@ def measure(model: str, data: str, split: str, unknowns: list[tuple[str, str]]) 
     ds = ds.subset(data_mod.bundle_split(ds, model, [split])[0])
     images, _ = data_mod.load_arrays(ds, bundle.input_size)
     known = model_outputs(bundle.model, images)
-    result = {"model": model, "version": bundle.card.get("version"), "data": data,
+    shown = Path(model).resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
+    result = {"model": str(shown), "version": bundle.card.get("version"), "data": data,
               "split": split, "unknown_sets": {}}
     for name, folder in unknowns:
         _, x = folder_images(folder, bundle.input_size)
