@@ -48,6 +48,16 @@ class Result:
     tiles: TiledVerdict | None = None    # a large image's tiles (the verdict is the deciding one's)
 
 
+def cli_threads() -> int:
+    """LiteRT threads for ``inspector classify``: every core this process may use (no window to
+    keep responsive; the decoders wait on files and release the GIL). Measured on 2 cores, the
+    inspection model at batch 32: 230 img/s with 2 threads, 132 with 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
 def startup_model_path(explicit: str | Path | None = None) -> Path:
     """The model to start with: an explicit one, else the model library's active model (when
     it has one), else the bundled SSDC-MiniNet."""
@@ -378,7 +388,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         model_path = startup_model_path(args.model)
         say(f"loading model {model_path} ...")
         try:
-            classifier = load_classifier(model_path)
+            classifier = load_classifier(model_path, num_threads=cli_threads())
         except (BundleError, OSError, ValueError) as exc:
             fallback = startup_fallback(model_path, args.model)
             if fallback is None:
@@ -387,7 +397,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             print(f"inspector classify: cannot load the active model of the library: {exc}; "
                   f"using the bundled model {fallback}", file=stderr, flush=True)
             try:
-                classifier = load_classifier(fallback)
+                classifier = load_classifier(fallback, num_threads=cli_threads())
             except (BundleError, OSError, ValueError) as exc2:
                 print(f"inspector classify: cannot load the model: {exc2}", file=stderr)
                 return 1

@@ -264,11 +264,13 @@ NO_EXPORT = ("this bundle has no LiteRT export (python -m training export --form
 
 def load_classifier(path: str | Path | None = None,
                     progress: Callable[[float, str], None] = lambda f, m: None,
-                    measure: Measure | None = None) -> Classifier:
+                    measure: Measure | None = None,
+                    num_threads: int | None = None) -> Classifier:
     """Loads a bundle (default: the bundled SSDC-MiniNet) on the runtime ``inspector.runtime``
     picks: TensorFlow on a GPU it sees, else the fastest LiteRT format of the bundle's export
     (``measure``: how a format is timed), else TensorFlow on the CPU. TensorFlow is imported
-    only on the two TensorFlow paths."""
+    only on the two TensorFlow paths. ``num_threads``: LiteRT interpreter threads (default
+    ``training.litert.default_threads``: one core less than the process has, for a window)."""
     from . import runtime
 
     bundle_dir = Path(path or bundled_model_dir())
@@ -286,7 +288,7 @@ def load_classifier(path: str | Path | None = None,
         why = NO_EXPORT
     if gpu is None and info is not None and int(info["input_size"]) == int(card["input_size"]):
         progress(0.3, "choosing the fastest LiteRT format")
-        choice = runtime.choose_format(bundle_dir, info, measure)
+        choice = runtime.choose_format(bundle_dir, info, measure, num_threads)
         backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir))
         clf = Classifier(Bundle(bundle_dir, card, None), backend,
                          f"CPU, LiteRT {choice.fmt} ({choice.reason})")
