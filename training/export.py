@@ -63,21 +63,13 @@ def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: 
 def convert(model, fmt: str, representative: np.ndarray | None = None) -> bytes:
     import tensorflow as tf
 
+    from .inspection_export import set_precision
+
     conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)])
     if fmt == "tflite-fp16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
+        set_precision(conv, "fp16")
     elif fmt == "tflite-int8":
-        if representative is None or not len(representative):
-            raise ValueError("int8 quantization needs representative images")
-
-        def gen():
-            for img in representative:
-                yield [img[None].astype(np.float32)]
-
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = gen
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        set_precision(conv, "int8", representative)
         conv.inference_input_type = tf.uint8
         conv.inference_output_type = tf.uint8
     elif fmt != "tflite-fp32":

@@ -56,6 +56,26 @@ def _concrete(inspect_model, input_size: int):
     return convert_variables_to_constants_v2(fn)  # frozen: the calibrator reads no variables
 
 
+def set_precision(conv, precision: str, representative: np.ndarray | None = None) -> None:
+    """Sets a TFLite converter to fp16 weights, or to full int8 calibrated on
+    ``representative`` images (the exported model's and the inspection model's one recipe)."""
+    import tensorflow as tf
+
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        conv.target_spec.supported_types = [tf.float16]
+        return
+    if representative is None or not len(representative):
+        raise ValueError("int8 quantization needs representative images")
+
+    def gen():
+        for img in representative:
+            yield [np.asarray(img, np.float32)[None]]
+
+    conv.representative_dataset = gen
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+
 def convert_inspection(inspect_model, input_size: int, fmt: str,
                        representative: np.ndarray | None = None) -> bytes:
     """The inspection model as a .tflite in ``fmt``; int8 keeps float32 input and outputs
@@ -64,20 +84,8 @@ def convert_inspection(inspect_model, input_size: int, fmt: str,
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete(inspect_model, input_size)],
                                                            inspect_model)
-    if fmt == "fp16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
-    elif fmt == "int8":
-        if representative is None or not len(representative):
-            raise ValueError("int8 quantization needs representative images")
-
-        def gen():
-            for img in representative:
-                yield [np.asarray(img, np.float32)[None]]
-
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = gen
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if fmt in ("fp16", "int8"):
+        set_precision(conv, fmt, representative)
     elif fmt != "fp32":
         raise ValueError(f"unknown inspection format {fmt!r}")
     return conv.convert()
