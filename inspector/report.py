@@ -190,8 +190,9 @@ def unknown_rate_text(flagged: int, judged: int, validation_rate: float | None,
     return share if validation_rate is None else f"{share} (model's validation: {validation_rate:.0%})"
 
 
-def summary_text(summary: dict) -> str:
-    """A short human-readable summary (for the status bar and the batch command)."""
+def summary_text(summary: dict, per_class: bool = True) -> str:
+    """A short human-readable summary (for the batch command; the status bar leaves the
+    per-class counts, ``per_class=False``, to the Summary dialog so that it fits)."""
     parts = [f"{summary['classified']}/{summary['images']} classified"]
     if summary["errors"]:
         parts.append(f"{summary['errors']} unreadable")
@@ -200,7 +201,7 @@ def summary_text(summary: dict) -> str:
     if summary.get("unknown"):
         parts.append(f"{summary['unknown']} unknown (not a known defect)")
     counts = ", ".join(f"{k} {v}" for k, v in summary["per_class"].items() if v)
-    if counts:
+    if counts and per_class:
         parts.append(counts)
     if summary["reviewed"]:
         parts.append(f"{summary['reviewed']} reviewed ({summary['overrides']} overridden, "

@@ -43,11 +43,13 @@ def make_folder(root: Path) -> Path:
 
 def train_stand_in(out: Path, size: int = 200, epochs: int = 25) -> Path:
     """A briefly trained SSDC-MiniNet on the synthetic textures (so that its maps and
-    probabilities mean something in a screenshot); a minute on two cores."""
+    probabilities mean something in a screenshot), with its LiteRT inspection model so that the
+    window runs as it does with a real bundle; a minute on two cores."""
     import keras
 
     from synth import CLASSES, texture
     from training.bundle import CARD_FILE, MODEL_FILE, write_bundle_atomic, write_json
+    from training.inspection_export import build_inspection, write_inspection
     from training.model import build_ssdc_mininet
 
     keras.utils.set_random_seed(0)
@@ -63,6 +65,7 @@ def train_stand_in(out: Path, size: int = 200, epochs: int = 25) -> Path:
         write_json(tmp / CARD_FILE, {"name": "Test-MiniNet", "version": "0.0.1",
                                      "class_names": list(CLASSES), "input_size": size,
                                      "parameters": int(model.count_params())})
+        write_inspection(tmp, *build_inspection(model))   # LiteRT, as every real bundle has
 
     return write_bundle_atomic(out, fill)
 

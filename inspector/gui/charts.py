@@ -13,6 +13,7 @@ CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00
                  "#999999")
 # "unknown - not a known defect": a violet-magenta no class and no review state uses
 UNKNOWN_COLOUR = QColor("#C51BD6")
+STATUS_GAP_PX = 16  # space between a status bar's message and its permanent labels
 
 
 def class_colour(index: int) -> QColor:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from ... import camera as cam
 from ...camera import Source, SourceKind, State
 from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
-from ..charts import UNKNOWN_COLOUR, ProbabilityChart
+from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR, ProbabilityChart
 from ..image_view import ColorBar
 from .settings import LABEL_KEYS
 from .frame_view import FrameView
@@ -202,6 +202,7 @@ class CameraControls:
         self.statusBar().addWidget(self.state_label, 1)
         self.unknown_label = QLabel("")
         self.unknown_label.setToolTip(UNKNOWN_RATE_TIP)
+        self.unknown_label.setContentsMargins(STATUS_GAP_PX, 0, 0, 0)   # apart from messages
         self.statusBar().addPermanentWidget(self.unknown_label)
         self.overlay_check.toggled.connect(self._config_changed)
         self.overlay_combo.currentIndexChanged.connect(self._config_changed)

@@ -11,7 +11,7 @@ from ...engine import UNKNOWN_TEXT
 from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
 from ...session import check_class_name
 from ...settings import Key
-from ..charts import UNKNOWN_COLOUR
+from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR
 
 ACCEPT_RANGE = (80, 100)      # percent of the model's known validation images accepted
 NEW_CLASS_KEY = "N"
@@ -57,6 +57,7 @@ class UnknownReview:
         self.unknown_accept.valueChanged.connect(self._unknown_accept_changed)
         toolbar.addWidget(self.unknown_accept)
         self.unknown_label = QLabel("")
+        self.unknown_label.setContentsMargins(STATUS_GAP_PX, 0, 0, 0)   # apart from messages
         self.statusBar().addPermanentWidget(self.unknown_label)
         self.new_class_edit = ClassNameEdit()
         self.new_class_edit.parent_window = self

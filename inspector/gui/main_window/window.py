@@ -297,8 +297,9 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
                 self._classifying = False
                 self._done_announced = True
                 self.progress.hide()
-                self.statusBar().showMessage(report.summary_text(self.session.summary()),
-                                             MESSAGE_SUMMARY_MS)
+                self.statusBar().showMessage(
+                    report.summary_text(self.session.summary(), per_class=False)
+                    + "; per class: File ▸ Summary (Ctrl+I)", MESSAGE_SUMMARY_MS)
                 self._update_counts()
                 self.classification_done.emit()
             return
