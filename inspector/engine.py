@@ -129,8 +129,8 @@ class KerasBackend:
 
 
 class LiteRTBackend:
-    """The bundle's LiteRT inspection export (``training.litert``), one interpreter; the runner
-    holds the lock."""
+    """The bundle's LiteRT inspection export (``training.litert``): one runner, thread-safe, with
+    as many single-threaded interpreters as it was given threads."""
 
     model = None
 

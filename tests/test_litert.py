@@ -87,6 +87,30 @@ def test_classify_is_thread_safe(classifier):
         np.testing.assert_allclose(g, e, atol=PROB_ATOL)
 
 
+def test_side_by_side_interpreters_give_what_one_gives(stand_in_bundle):
+    """The export runs one image per invoke; a runner given n threads runs n single-threaded
+    interpreters on shares of a batch, and concurrent calls each get their own images' outputs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from training.litert import open_runner, read_info
+
+    info = read_info(stand_in_bundle)
+    assert info["formats"]["fp32"]["batch"] is False
+    one = open_runner(stand_in_bundle, "fp32", info, num_threads=1)
+    three = open_runner(stand_in_bundle, "fp32", info, num_threads=3)
+    assert (one.interpreters, three.interpreters) == (1, 3)
+    x = images(7, size=info["input_size"]).astype(np.float32)
+    ref = one.run(x)
+    got = three.run(x)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], atol=1e-6, err_msg=k)
+    parts = [x[i:] for i in range(len(x))] * 2
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda b: three.run(b, ["probs"])["probs"], parts))
+    for b, o in zip(parts, outs):
+        np.testing.assert_allclose(o, ref["probs"][len(x) - len(b):], atol=1e-6)
+
+
 def _with_int8(stand_in_bundle, tmp_path, loss_points):
     """A copy of the stand-in bundle whose export claims fp16 and int8 models (copies of the
     fp32 file), int8 with a test accuracy ``loss_points`` below fp32's."""
