@@ -84,4 +84,7 @@ def test_session_exports_and_summary(tmp_path):
     assert header[:2] == ["folder", "images"] and table[0][1] == 3
     text = report.summary_text(s.summary())
     assert text.startswith("2/3 classified") and "1 unreadable" in text
+    assert "a 1" in text and "c 1" in text   # per-class counts
+    short = report.summary_text(s.summary(), per_class=False)   # the status bar's
+    assert short.startswith("2/3 classified") and "a 1" not in short and "c 1" not in short
     assert not [p for p in (tmp_path / "out").iterdir() if p.suffix not in (".csv", ".json")]
