@@ -65,7 +65,7 @@ def train_stand_in(out: Path, size: int = 200, epochs: int = 25) -> Path:
         write_json(tmp / CARD_FILE, {"name": "Test-MiniNet", "version": "0.0.1",
                                      "class_names": list(CLASSES), "input_size": size,
                                      "parameters": int(model.count_params())})
-        write_inspection(tmp, *build_inspection(model))   # LiteRT, as every real bundle has
+        write_inspection(tmp, *build_inspection(model, test_images=x))   # LiteRT, as bundles have
 
     return write_bundle_atomic(out, fill)
 

@@ -297,9 +297,10 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
                 self._classifying = False
                 self._done_announced = True
                 self.progress.hide()
-                self.statusBar().showMessage(
-                    report.summary_text(self.session.summary(), per_class=False)
-                    + "; per class: File ▸ Summary (Ctrl+I)", MESSAGE_SUMMARY_MS)
+                summary = self.session.summary()   # per class: tooltip and File ▸ Summary
+                self.statusBar().showMessage(report.summary_text(summary, per_class=False),
+                                             MESSAGE_SUMMARY_MS)
+                self.statusBar().setToolTip(report.summary_text(summary))
                 self._update_counts()
                 self.classification_done.emit()
             return
