@@ -181,7 +181,10 @@ def test_estimate_arithmetic():
     c = retrain.suggest_settings(counts, spi, current_bundle="m", current_card=CARD)
     c = replace(c, epochs=10, val_fraction=0.1, test_fraction=0.1)
     assert retrain.split_counts(counts, 0.1, 0.1) == (160, 20, 20)
-    epoch = 160 * spi * retrain.AUGMENT_OVERHEAD + 20 * spi * retrain.EVAL_COST
+    assert retrain.augment_overhead(16) == pytest.approx(2.4)   # calibrated at 16 and 32
+    assert retrain.augment_overhead(32) == pytest.approx(1.5)
+    epoch = (160 * spi * retrain.augment_overhead(c.batch_size)
+             + 20 * spi * retrain.EVAL_COST)
     head = 180 * spi * retrain.EVAL_COST + retrain.HEAD_SECONDS
     whole = (retrain.FIXED_SECONDS + 200 * retrain.READ_SECONDS + head + 10 * epoch
              + 2 * 20 * spi * retrain.EVAL_COST)

@@ -23,11 +23,18 @@ MAX_EPOCHS = 60
 # --epochs 2, 1,344 images at 200x200: measured 38 img/s at batch 16, epochs of 55 and 85 s,
 # head-first 25.7 s, 24 s outside fit and head-first, 29 s of fit outside the epochs): one
 # calibration run, not yet checked on another
-AUGMENT_OVERHEAD = 2.4             # fit() with numpy augmentation vs. the bare train steps measured
+# fit() with numpy augmentation vs. the bare train steps measured, per image: a part per image and
+# a part per step (shared by the batch): 2.4 at batch 16 (the calibration run above), 1.5 at
+# batch 32 (two wizard-default runs at batch 32 on this PC, 2026-12-01: NEU 1.64, magnetic tile
+# 1.3; epochs of one run varied 40-89 s on this shared machine, so +-10% is not checkable here)
+AUGMENT_PER_IMAGE = 0.6
+AUGMENT_PER_STEP = 28.8
 EVAL_COST = 0.35                   # an inference costs about this fraction of a training step
 READ_SECONDS = 0.004               # reading and resizing one image
-FIXED_SECONDS = 45.0               # starting, measuring, loading the model, tracing the first
-                                   # epoch, writing the bundle, adding it to the library
+FIXED_SECONDS = 90.0               # starting, measuring, loading the model, tracing the first
+                                   # epoch, the LiteRT export (three formats, int8 calibrated)
+                                   # and the unknown detector, writing the bundle, adding it to
+                                   # the library (NEU add-back run, 2026-12-01: 88 s)
 HEAD_SECONDS = 12.0                # head-first: fitting the new classifier on cached features
 
 GUESS_IMAGES_PER_S = 70.0          # training images/s at 200x200 on a 2-core CPU, before measuring
@@ -72,9 +79,14 @@ def head_first_seconds(counts: Mapping[str, int], config: TrainConfig,
     return (tr + va) * seconds_per_image * EVAL_COST + HEAD_SECONDS
 
 
+def augment_overhead(batch_size: int) -> float:
+    """An augmented training epoch's time per image, in units of the measured bare step's."""
+    return AUGMENT_PER_IMAGE + AUGMENT_PER_STEP / max(1, batch_size)
+
+
 def epoch_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_image: float) -> float:
     tr, va, _ = split_counts(counts, config.val_fraction, config.test_fraction)
-    aug = AUGMENT_OVERHEAD if config.augment else 1.0
+    aug = augment_overhead(config.batch_size) if config.augment else 1.0
     return tr * seconds_per_image * aug + va * seconds_per_image * EVAL_COST
 
 
