@@ -148,3 +148,22 @@ def test_cancelled_is_the_interrupted_error_callers_already_catch():
 
     assert Cancelled is DataCancelled is TrainingCancelled
     assert issubclass(Cancelled, InterruptedError)
+
+
+def test_preload_imports_off_the_calling_thread(monkeypatch):
+    """The main window loads OpenCV in a background thread (its first overlay stalled the GUI)."""
+    import sys
+    import threading
+
+    from inspector.gui.workers import preload_modules
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    seen = []
+    import importlib
+    real = importlib.import_module
+    monkeypatch.setattr(importlib, "import_module",
+                        lambda name: (seen.append(threading.current_thread().name), real(name))[1])
+    t = preload_modules("colorsys", "no_such_module_xyz")   # a missing one is not an error here
+    t.join(10)
+    assert not t.is_alive() and "colorsys" in sys.modules
+    assert seen == ["preload", "preload"]

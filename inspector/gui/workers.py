@@ -78,6 +78,24 @@ def lower_thread_priority(steps: int = 5) -> None:
         pass
 
 
+def preload_modules(*names: str) -> threading.Thread:
+    """Imports ``names`` in a daemon thread, so that the GUI thread's first use of them (e.g.
+    OpenCV for the first attention overlay: its extension took ~150 ms to load, a measured
+    stall of the window) finds them loaded. Failures are left to the real import to report."""
+    import importlib
+
+    def run():
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # reported where the module is really used
+                pass
+
+    t = threading.Thread(target=run, name="preload", daemon=True)
+    t.start()
+    return t
+
+
 # --------------------------------------------------------------------------------------------
 # One-off tasks: loading a model, probing cameras, the retraining wizard's checks and training
 

@@ -19,7 +19,7 @@ from ...session import UNSURE, JournalError, ReviewSession, Sort
 from ...settings import Key
 from ..settings import Settings
 from ..thumbnails import THUMB
-from ..workers import InspectWorker, TaskRunner, ThumbnailLoader
+from ..workers import InspectWorker, TaskRunner, ThumbnailLoader, preload_modules
 from .background import BackgroundClassification
 from .files import FileActions
 from .tiling import TileActions
@@ -79,6 +79,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         self._inspect.inspected.connect(self._on_inspected)
         self._inspect.failed.connect(self._on_inspect_failed)
         self._inspect.start()
+        preload_modules("cv2")   # the attention overlays' resampling, off the GUI thread
 
         self._build_ui()
         self._build_menus()
