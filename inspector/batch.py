@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Sequen
 import numpy as np
 
 from training.images import ImageReadError
+from training.litert import available_cores
 
 from .library import ModelLibrary
 from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
@@ -50,12 +51,8 @@ class Result:
 
 def cli_threads() -> int:
     """LiteRT threads for ``inspector classify``: every core this process may use (no window to
-    keep responsive; the decoders wait on files and release the GIL). Measured on 2 cores, the
-    inspection model at batch 32: 230 img/s with 2 threads, 132 with 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
+    keep responsive), one single-threaded interpreter each (``training.litert``)."""
+    return available_cores()
 
 
 def startup_model_path(explicit: str | Path | None = None) -> Path:

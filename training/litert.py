@@ -4,8 +4,8 @@ writes into a bundle, without TensorFlow.
 A bundle's inspection export is::
 
     inspect_fp32.tflite, inspect_fp16.tflite, inspect_int8.tflite
-        one signature, input ``pixels`` (1, S, S, 3) float32 raw pixels 0..255 (exports before
-        1.2.0: (N, S, S, 3)), outputs: everything
+        one signature, input ``pixels`` (1, S, S, 3) float32 raw pixels 0..255 (older exports:
+        (N, S, S, 3)), outputs: everything
         a verdict and an explanation need (``probs``, ``logits``, ``pool_<view>``, ``features``,
         ``se{i}_excite``, ``se{i}_input``; ``training.model.inspection_model``), float32 (the int8
         model computes in int8 inside, with float input and outputs)
@@ -41,14 +41,18 @@ class ExportLoadError(ValueError):
     as the app reports BundleError and ValueError alike; training.bundle would bring Keras.)"""
 
 
+def available_cores() -> int:
+    """The CPU cores this process may use (its affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_threads() -> int:
     """Interpreter threads: one core less than this process may use (at least one), so that
     image decoding and the window keep a core."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, available_cores() - 1)
 
 
 def read_info(bundle_dir: str | Path) -> dict | None:
@@ -106,8 +110,7 @@ class InspectionRunner:
         threads = num_threads or default_threads()
         count, per = (1, threads) if batch else (threads, 1)
         self._slots = [_Slot(Interpreter(num_threads=per, **kw)) for _ in range(count)]
-        self.interpreter = self._slots[0].interpreter
-        runner = self.interpreter.get_signature_runner()
+        runner = self._slots[0].interpreter.get_signature_runner()
         (self._in_name, inp), = runner.get_input_details().items()
         self._input = int(inp["index"])
         self.input_shape = tuple(int(s) for s in inp["shape"][1:])
