@@ -111,6 +111,7 @@ class CameraControls:
         f.setBold(True)
         self.prediction_label.setFont(f)
         self.prediction_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.prediction_label.setWordWrap(True)   # "unknown - not a known defect (closest ...)"
         pv.addWidget(self.prediction_label)
         self.detail_label = QLabel("")
         self.detail_label.setWordWrap(True)
