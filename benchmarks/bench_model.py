@@ -8,7 +8,9 @@ same process, plus training images/s and the bundle's recorded training wall tim
                                      [--seconds 3] [--no-train]
 
 Training img/s is reported at 200x200 and at 128x128 (the native resolution the retraining
-defaults pick for 128x128 images), next to MobileNetV1's in the same run.
+defaults pick for 128x128 images), as the app trains (``training.fused_bn``) and with Keras' own
+batch normalisation (how it trained before), next to MobileNetV1's, in alternating rounds of
+the same run.
 
 Ratios are against MobileNetV1 measured in the same run, so they hold on other machines too.
 """
@@ -109,17 +111,27 @@ def tflite_fp32_bytes(model) -> bytes:
     return convert(model, "tflite-fp32")
 
 
-def train_rate(model, size: int, steps: int = 6, batch: int = 32) -> float:
+def train_rates(models: dict, rounds: int = 6, steps: int = 2, batch: int = 32) -> dict:
+    """Training images/s of each ``name: (model, size)``, measured in alternating rounds (each
+    model ``steps`` batches per round) so that a machine whose speed drifts during the run
+    affects every model alike and their ratios hold."""
     import keras
 
-    model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
-    x = np.random.default_rng(0).integers(0, 255, (batch, size, size, 3)).astype(np.float32)
-    y = keras.utils.to_categorical(np.arange(batch) % model.output_shape[-1], model.output_shape[-1])
-    model.train_on_batch(x, y)
-    t = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    return steps * batch / (time.perf_counter() - t)
+    data, took = {}, {}
+    for name, (model, size) in models.items():
+        model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+        x = np.random.default_rng(0).integers(0, 255, (batch, size, size, 3)).astype(np.float32)
+        k = model.output_shape[-1]
+        data[name] = (x, keras.utils.to_categorical(np.arange(batch) % k, k))
+        model.train_on_batch(*data[name])
+        took[name] = 0.0
+    for _ in range(rounds):
+        for name, (model, _size) in models.items():
+            t = time.perf_counter()
+            for _ in range(steps):
+                model.train_on_batch(*data[name])
+            took[name] += time.perf_counter() - t
+    return {name: rounds * steps * batch / took[name] for name in models}
 
 
 def main(argv=None) -> int:
@@ -172,30 +184,42 @@ def main(argv=None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
         return 0
-    from training.model import build_ssdc_mininet
+    from training.fused_bn import use_fused_batch_norm
+    from training.model import build_ssdc_mininet, input_norm_of
 
     design = bundle.card.get("training", {}).get("config", {}).get("design", "B")
+    norm = input_norm_of(bundle.model)
     k = len(bundle.class_names)
-    res["train_images_per_second"] = {
-        "ssdc_mininet": train_rate(build_ssdc_mininet(design, k, size), size),
-        "ssdc_mininet_200": (train_rate(build_ssdc_mininet(design, k, 200), 200)
-                             if size != 200 else None),
-        "ssdc_mininet_128": train_rate(build_ssdc_mininet(design, k, 128), 128),
-        "mobilenetv1_224": train_rate(mobilenet, 224),
-    }
-    if res["train_images_per_second"]["ssdc_mininet_200"] is None:
-        res["train_images_per_second"]["ssdc_mininet_200"] = res["train_images_per_second"][
-            "ssdc_mininet"]
+
+    def ssdc(side: int, fused: bool = True):
+        model = build_ssdc_mininet(design, k, side, 0.0, norm)
+        if fused:   # as training.train.fit trains it
+            use_fused_batch_norm(model)
+        return model, side
+
+    res["train_images_per_second"] = train_rates({
+        "ssdc_mininet_200": ssdc(200),
+        "ssdc_mininet_128": ssdc(128),
+        # Keras' own (unfused) batch normalisation: how the app trained before training.fused_bn
+        "ssdc_mininet_200_keras_bn": ssdc(200, fused=False),
+        "ssdc_mininet_128_keras_bn": ssdc(128, fused=False),
+        "mobilenetv1_224": (mobilenet, 224),
+    })
     t = bundle.card.get("training", {})
     res["recorded_training"] = {k: t.get(k) for k in ("fit_seconds", "total_seconds",
                                                       "train_images_per_second")}
     res["recorded_training"]["epochs"] = t.get("config", {}).get("epochs")
 
     tr = res["train_images_per_second"]
+    ref = tr["ssdc_mininet_200_keras_bn"]
     print(f"training img/s (batch 32): SSDC-MiniNet {tr['ssdc_mininet_200']:.1f} at 200x200, "
-          f"{tr['ssdc_mininet_128']:.1f} at 128x128; MobileNetV1 {tr['mobilenetv1_224']:.1f} "
-          f"at 224x224 ({tr['ssdc_mininet_200'] / tr['mobilenetv1_224']:.1f}x / "
-          f"{tr['ssdc_mininet_128'] / tr['mobilenetv1_224']:.1f}x)")
+          f"{tr['ssdc_mininet_128']:.1f} at 128x128; with Keras' own batch norm "
+          f"{ref:.1f} / {tr['ssdc_mininet_128_keras_bn']:.1f}; MobileNetV1 "
+          f"{tr['mobilenetv1_224']:.1f} at 224x224")
+    print(f"  vs Keras' batch norm at 200x200 (the training path before): "
+          f"{tr['ssdc_mininet_200'] / ref:.2f}x at 200x200, {tr['ssdc_mininet_128'] / ref:.2f}x "
+          f"at 128x128; vs MobileNetV1: {tr['ssdc_mininet_200'] / tr['mobilenetv1_224']:.1f}x / "
+          f"{tr['ssdc_mininet_128'] / tr['mobilenetv1_224']:.1f}x")
     rt = res["recorded_training"]
     if rt.get("total_seconds"):
         print(f"bundle's own training: {rt['epochs']} epochs, fit {rt['fit_seconds'] / 60:.1f} min, "

@@ -79,3 +79,37 @@ def test_rebuilt_keeps_weights_across_input_norm_and_size():
         for a, b in zip(new.get_layer(name).get_weights(), model.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
     assert rebuilt(new) is new
+
+
+def test_fused_batch_norm_trains_the_same_function_and_saves_stock_layers(tmp_path):
+    """training.fused_bn: in training mode the fused kernel gives Keras' outputs, gradients and
+    moving averages; inference and the saved file are Keras' own."""
+    import keras
+    import tensorflow as tf
+
+    from training.fused_bn import use_fused_batch_norm
+    from training.model import build_ssdc_mininet
+
+    stock = build_ssdc_mininet("A", 3, 48, input_norm="standardize")
+    fused = build_ssdc_mininet("A", 3, 48, input_norm="standardize")
+    fused.set_weights(stock.get_weights())
+    assert use_fused_batch_norm(fused) == 11   # stem + 5 blocks x 2
+    assert use_fused_batch_norm(fused) == 0          # idempotent
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (4, 48, 48, 3)).astype(np.float32))
+    results = []
+    for model in (stock, fused):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x, training=True) * tf.constant([1.0, 2.0, 3.0]))
+        grads = tape.gradient(loss, model.trainable_weights)
+        results.append(([g.numpy() for g in grads],
+                        [w.numpy() for w in model.non_trainable_weights]))
+    for a, b in zip(results[0][0], results[1][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * (np.abs(a).max() + 1e-6))
+    for a, b in zip(results[0][1], results[1][1]):   # moving means and variances
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stock(x, training=False), fused(x, training=False), atol=1e-5)
+    fused.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert type(loaded.get_layer("stem_bn")) is keras.layers.BatchNormalization
+    assert "call" not in vars(loaded.get_layer("stem_bn"))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), fused(x, training=False), atol=1e-5)

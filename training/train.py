@@ -20,6 +20,7 @@ from . import data as data_mod
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_bundle,
                      write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
+from .fused_bn import use_fused_batch_norm
 from .transfer import init_record
 from .augment import augment_image, augmented_batches, training_datasets  # noqa: F401
 from .metrics import classification_report, format_report, save_confusion_png
@@ -170,6 +171,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     if val is not None and weights is not None:   # weighted validation = balanced accuracy
         val = val.map(transfer.with_sample_weights(weights, num_classes))
     steps = math.ceil(len(x_train) / config.batch_size)
+    use_fused_batch_norm(model)   # training steps ~2x faster on a CPU; the model is unchanged
     model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                   metrics=["accuracy"], weighted_metrics=["accuracy"] if weights else None)

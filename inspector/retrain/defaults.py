@@ -171,9 +171,11 @@ def measure_seconds_per_image(config: TrainConfig, class_names: Sequence[str], s
     that traces the graph) and returns seconds per training image on this machine."""
     import keras
 
+    from training.fused_bn import use_fused_batch_norm
     from training.train import build_initial_model
 
     model = build_initial_model(config, class_names)
+    use_fused_batch_norm(model)   # as training.train.fit trains it
     model.compile(optimizer=keras.optimizers.Adam(1e-4),
                   loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     rng = np.random.default_rng(0)
