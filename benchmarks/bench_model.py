@@ -43,12 +43,22 @@ def rate(fn, batch: int, seconds: float | None = None, min_runs: int = 3) -> flo
     return runs * batch / (time.perf_counter() - t0)
 
 
-def keras_rates(model, size: int) -> dict:
+def yardstick() -> float:
+    """The machine's yardstick: MobileNetV1 (alpha 1, 224x224, random weights) in Keras at batch
+    32, images/s (``python benchmarks/bench_model.py --yardstick [SECONDS]`` prints it alone)."""
+    import keras
+
+    mobilenet = keras.applications.MobileNet(input_shape=(224, 224, 3), alpha=1.0, weights=None,
+                                             classes=6)
+    return keras_rates(mobilenet, 224, batches=(32,))["batch32"]
+
+
+def keras_rates(model, size: int, batches=(1, 32)) -> dict:
     import tensorflow as tf
 
     f = tf.function(lambda x: model(x, training=False))
     out = {}
-    for b in (1, 32):
+    for b in batches:
         x = tf.constant(np.random.default_rng(0).integers(0, 255, (b, size, size, 3)).astype(np.float32))
         out[f"batch{b}"] = rate(lambda: f(x).numpy(), b)
     return out
@@ -143,6 +153,10 @@ def main(argv=None) -> int:
     if argv[:1] == ["--engine"]:
         SECONDS[0] = float(argv[2])
         print(json.dumps(_engine_rates_here(Path(argv[1]))))
+        return 0
+    if argv[:1] == ["--yardstick"]:
+        SECONDS[0] = float(argv[1]) if len(argv) > 1 else 5.0
+        print(json.dumps({"mobilenetv1_keras_b32": round(yardstick(), 1)}))
         return 0
     import keras
 

@@ -6,7 +6,12 @@ child process with a fresh, private model library, times the whole command (chec
 measurement, training, evaluation, saving) and reads the new model's card.
 
     python benchmarks/bench_wizard.py --data DIR [--scratch] [--seed N] [--label TEXT] \\
-        [--json docs/results/wizard_quality.json]
+        [--budget-min M] [--cpus 0] [--yardstick] [--json docs/results/wizard_quality.json]
+
+``--yardstick`` measures the machine's yardstick (MobileNetV1 Keras batch-32 img/s,
+``bench_model.py --yardstick``) before and after the run, so that runs on different machines or
+at different times compare; ``--cpus 0`` runs the command under ``taskset -c 0`` (one core);
+``--budget-min`` passes the training budget on (e.g. 15 x yardstick / 39 to see the slow PC).
 
 Each run is appended to the JSON file (a list), so that several data sets and folds collect in
 one place. Run it on an otherwise idle machine: the defaults fit the training to the speed the
@@ -28,9 +33,19 @@ BAR_ACCURACY = 0.95
 BAR_SECONDS = 20 * 60
 
 
-def run(data: list[str], scratch: bool, seed: int | None, current: str | None) -> dict:
+def yardstick(cpus: str | None = None) -> float:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_model.py"), "--yardstick", "5"]
+    out = subprocess.run((["taskset", "-c", cpus] if cpus else []) + cmd, cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["mobilenetv1_keras_b32"]
+
+
+def run(data: list[str], scratch: bool, seed: int | None, current: str | None,
+        budget_min: float | None = None, cpus: str | None = None) -> dict:
     home = tempfile.mkdtemp(prefix="bench-wizard-home-")
-    cmd = [sys.executable, "-m", "inspector.retrain"]
+    cmd = (["taskset", "-c", cpus] if cpus else []) + [sys.executable, "-m", "inspector.retrain"]
+    if budget_min:
+        cmd += ["--budget-min", str(budget_min)]
     for d in data:
         cmd += ["--data", d]
     if scratch:
@@ -52,7 +67,7 @@ def run(data: list[str], scratch: bool, seed: int | None, current: str | None) -
     test = card["metrics"]["test"]
     config = card["training"]["config"]
     lines = [ln for ln in proc.stdout.splitlines()
-             if ln.startswith(("measured", "current model", "same as"))]
+             if ln.startswith(("measured", "current model", "same as", "new model", "  "))]
     return {
         "data": data, "from": "scratch" if scratch else (current or "the bundled model"),
         "classes": card["class_names"], "images": card["dataset"].get("file_count"),
@@ -61,10 +76,27 @@ def run(data: list[str], scratch: bool, seed: int | None, current: str | None) -
         "epochs": config["epochs"], "best_epoch": card["metrics"].get("best_epoch"),
         "batch": config["batch_size"], "learning_rate": config["learning_rate"],
         "seed": config["seed"], "wall_seconds": round(seconds, 1),
+        "estimate_seconds": _estimate(proc.stdout), "input_size": config.get("input_size"),
+        "recall": _recall(card, test),
+        "phases": card["training"].get("phases"), "budget_min": budget_min, "cpus": cpus,
         "meets_bar": bool(test["accuracy"] >= BAR_ACCURACY and seconds < BAR_SECONDS),
         "printed": lines, "when": time.strftime("%Y-%m-%d %H:%M"),
         "load_average_at_end": round(os.getloadavg()[0], 2),
     }
+
+
+def _recall(card: dict, test: dict) -> dict:
+    """Each class's recall on the held-out test images, from the card's confusion matrix."""
+    cm = test.get("confusion_matrix") or []
+    return {name: round(row[i] / sum(row), 4) if sum(row) else None
+            for i, (name, row) in enumerate(zip(card["class_names"], cm))}
+
+
+def _estimate(stdout: str) -> float | None:
+    import re
+
+    m = re.search(r"estimated ([0-9.]+) min", stdout)
+    return round(float(m.group(1)) * 60, 1) if m else None
 
 
 def main(argv=None) -> int:
@@ -75,8 +107,16 @@ def main(argv=None) -> int:
     ap.add_argument("--current", help="the model to start from (default: the bundled one)")
     ap.add_argument("--label", default="", help="what this run checks, stored with it")
     ap.add_argument("--json", help="append the result to this JSON list")
+    ap.add_argument("--budget-min", type=float, help="training budget passed on (default 15)")
+    ap.add_argument("--cpus", help="run under taskset -c CPUS (e.g. 0: one core)")
+    ap.add_argument("--yardstick", action="store_true",
+                    help="measure MobileNetV1 Keras batch-32 img/s before and after")
     args = ap.parse_args(argv)
-    result = {"label": args.label, **run(args.data, args.scratch, args.seed, args.current)}
+    before = yardstick(args.cpus) if args.yardstick else None
+    result = {"label": args.label, **run(args.data, args.scratch, args.seed, args.current,
+                                         args.budget_min, args.cpus)}
+    if args.yardstick:
+        result["yardstick_img_s"] = {"before": before, "after": yardstick(args.cpus)}
     print(json.dumps(result, indent=1))
     if args.json:
         path = Path(args.json)
