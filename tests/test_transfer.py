@@ -88,7 +88,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, stand_in_bundle):
                                                      warmup_epochs=0))
     ph = card["training"]["phases"][-1]
     assert ph["stopped_early"] and ph["epochs_run"] < 10
-    assert ph["epochs_run"] - ph["best_epoch"] == 2
+    # patience 2, but never before half of the planned epochs (training.transfer.earliest_stop)
+    assert ph["epochs_run"] == max(5, ph["best_epoch"] + 2)
     assert card["metrics"]["best_epoch"] == ph["best_epoch"]
 
 
@@ -112,3 +113,15 @@ def test_cancel_in_each_phase_writes_nothing(tmp_path, stand_in_bundle, phase):
     assert not list(tmp_path.glob("out*"))   # no temporary half-bundle either
     if phase == "head":
         assert not any(m.startswith("epoch") for m in seen)
+
+
+def test_early_stopping_waits_for_half_of_the_schedule():
+    from training.transfer import earliest_stop, stop_early
+
+    assert earliest_stop(14) == 7 and earliest_stop(25) == 13 and earliest_stop(1) == 1
+    # the 14-epoch add-back run: best epoch 1, five worse epochs while the rate was high
+    assert not stop_early(6, 1, 5, 14)
+    assert stop_early(7, 1, 5, 14)
+    assert not stop_early(7, 3, 5, 14)          # a better epoch 3: patience not used up
+    assert not stop_early(14, 1, 5, 14)         # the last epoch is not an early stop
+    assert not stop_early(9, 1, 0, 14)          # patience 0: never

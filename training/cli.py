@@ -19,9 +19,9 @@ FORMATS = ("tflite-fp32", "tflite-fp16", "tflite-int8", "inspection")
 class ConsoleProgress:
     """A one-line progress bar on a terminal, plain lines otherwise (CI, pipes)."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr   # the current one
+        self.tty = self.stream.isatty()
         self._last_line = ""
         self._last_time = 0.0
 

@@ -21,7 +21,7 @@ from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_b
                      write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
 from .fused_bn import use_fused_batch_norm
-from .transfer import init_record
+from .transfer import init_record, stop_early
 from .augment import augment_image, augmented_batches, training_datasets  # noqa: F401
 from .metrics import classification_report, format_report, save_confusion_png
 
@@ -251,7 +251,7 @@ class _Tracker:
                     self.best_weights = self.model.get_weights()
                 rec["best_epoch"] = self.best_epoch
                 self.history.append(rec)
-                if self.config.patience and epoch + 1 - self.best_epoch >= self.config.patience:
+                if stop_early(epoch + 1, self.best_epoch, self.config.patience, self.config.epochs):
                     self.model.stop_training = True   # early stopping; best weights are kept
                 elapsed = time.perf_counter() - self._t0
                 left = elapsed / (epoch + 1) * (self.config.epochs - epoch - 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from training.checks import ERROR
 from training.train import TrainConfig
+from training.transfer import earliest_stop
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
 from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
@@ -143,7 +144,8 @@ def main(argv=None) -> int:
         print(f"measured {1 / spi:.0f} training images/s at {config.input_size}x"
               f"{config.input_size}; {config.epochs} epochs, estimated {est / 60:.1f} min"
               + (f" at most (stops early after {config.patience} epochs without a better "
-                 f"validation score)" if config.patience else "")
+                 f"validation score, not before epoch {earliest_stop(config.epochs)})"
+                 if config.patience else "")
               + f"; starting from {config.init_bundle or 'scratch'}")
         notes = []
         if side is not None and config.input_size < input_size:

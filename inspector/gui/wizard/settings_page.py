@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
                                QVBoxLayout, QWizardPage)
 
 from training.train import TrainConfig
+from training.transfer import earliest_stop
 
 from ... import retrain
 from .common import PAGE_SETTINGS, about_time
@@ -237,7 +238,8 @@ class SettingsPage(QWizardPage):
         else:
             secs = retrain.estimate_seconds(counts, c, spi)
             bound = (f" at most: training stops early when {c.patience} epochs in a row bring "
-                     f"no better validation score" if c.patience else "")
+                     f"no better validation score, from epoch {earliest_stop(c.epochs)} on"
+                     if c.patience else "")
             self.estimate.setText(
                 f"{split}.<br><b>Estimated time on this PC: {about_time(secs)}</b>{bound} "
                 f"(measured {1 / spi:.0f} training images per second at "
