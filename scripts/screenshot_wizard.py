@@ -61,7 +61,7 @@ def main() -> int:
     from synth import make_bundle
 
     OUT.mkdir(parents=True, exist_ok=True)
-    bundle = make_bundle(TMP / "current", epochs=3)
+    bundle = make_bundle(TMP / "current")
     data = plant_data(TMP / "plant")
     w = RetrainWizard(bundle)
     w.resize(1000, 760)
