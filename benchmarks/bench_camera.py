@@ -1,11 +1,12 @@
 """Live camera speed: classified frames per second and capture-to-result latency.
 
-A 640x480 mp4v video (written here, 60 frames/s, replayed at its own rate like a camera) feeds the
-same pipeline the camera window uses: FrameGrabber (newest frame only) -> one inference thread
-(inspector.camera.inference_loop) on a 200x200 region of interest. Targets: >= 30 classified
-frames/s, median latency from capture to result < 40 ms.
+A 640x480 mp4v video (written here, 30 frames/s by default, replayed at its own rate like a
+camera) feeds the same pipeline the camera window uses: FrameGrabber (newest frame only) -> one
+inference thread (inspector.camera.inference_loop) on a 200x200 region of interest. Targets: every
+frame of a 30 frames/s camera classified, median latency from capture to result with the
+attention overlay <= 10 ms (the LiteRT runtime issue).
 
-    nice -n 19 python benchmarks/bench_camera.py [--bundle DIR] [--seconds 8] [--json out.json]
+    python benchmarks/bench_camera.py [--bundle DIR] [--seconds 8] [--fps 30] [--json out.json]
 
 Modes: ``roi`` (the headline: 200x200 ROI, no overlay), ``roi+cam`` (with the class activation
 overlay, Classifier.inspect per frame), ``tiles`` (the whole 640x480 frame as 200-pixel tiles),
@@ -33,13 +34,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 
-WIDTH, HEIGHT, FPS, FRAMES = 640, 480, 60.0, 180
+WIDTH, HEIGHT, FRAMES = 640, 480, 180
 ROI_SIDE = 200
-TARGET_FPS, TARGET_LATENCY_MS = 30.0, 40.0
+TARGET_FPS, TARGET_LATENCY_MS = 30.0, 10.0
 
 
-def write_video(path: Path) -> Path:
-    """640x480 frames of the six classes' textures drifting sideways, as mp4v at 60 frames/s."""
+def write_video(path: Path, fps: float) -> Path:
+    """640x480 frames of the six classes' textures drifting sideways, as mp4v at ``fps``."""
     import cv2
 
     from synth import texture
@@ -48,7 +49,7 @@ def write_video(path: Path) -> Path:
         return path
     tiles = np.concatenate([texture(c, 160, seed=1) for c in range(6)], axis=1)  # 160 x 960
     band = np.concatenate([tiles, tiles[:, ::-1], tiles[::-1], tiles[::-1, ::-1]], axis=0)[:HEIGHT]
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (WIDTH, HEIGHT))
     if not w.isOpened():
         raise SystemExit(f"{path}: OpenCV cannot write mp4v here")
     for k in range(FRAMES):
@@ -145,6 +146,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "bench_camera"))
     ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per mode")
     ap.add_argument("--modes", default="roi,roi+cam,tiles,window")
+    ap.add_argument("--fps", type=float, default=30.0, help="frames per second of the source")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -152,12 +154,12 @@ def main(argv=None) -> int:
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    video = write_video(workdir / f"line_{WIDTH}x{HEIGHT}_{int(FPS)}fps.mp4")
+    video = write_video(workdir / f"line_{WIDTH}x{HEIGHT}_{args.fps:g}fps.mp4", args.fps)
     clf, bundle = load_model(args.bundle, workdir)
     roi = Roi((WIDTH - ROI_SIDE) // 2, (HEIGHT - ROI_SIDE) // 2, ROI_SIDE, ROI_SIDE)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0, 0, 0)
     print(f"model: {clf.title} ({bundle}), input {clf.input_size}x{clf.input_size}, {clf.device}")
-    print(f"source: {video.name} ({WIDTH}x{HEIGHT}, {FPS:g} frames/s, replayed in real time); "
+    print(f"source: {video.name} ({WIDTH}x{HEIGHT}, {args.fps:g} frames/s, replayed in real time); "
           f"ROI {ROI_SIDE}x{ROI_SIDE}; CPU cores: {os.cpu_count()}; load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; niceness {os.nice(0)}")
     configs = {"roi": LiveConfig(roi=roi), "roi+cam": LiveConfig(roi=roi, overlay=OVERLAY_CAM),
@@ -174,15 +176,17 @@ def main(argv=None) -> int:
         print(f"  {r['mode']:8s} classified {r['classified_fps']:5.1f}/s   latency median "
               f"{r['latency_median_ms']} ms (p90 {r['latency_p90_ms']})   captured "
               f"{r['capture_fps']:.1f}/s, dropped {r['dropped']} of {r['captured']}", flush=True)
-    head = next((r for r in rows if r["mode"] == "roi"), None)
+    head = next((r for r in rows if r["mode"] == "roi+cam"),
+                next((r for r in rows if r["mode"] == "roi"), None))
     if head:
-        ok_fps = head["classified_fps"] >= TARGET_FPS
-        ok_lat = (head["latency_median_ms"] or 1e9) < TARGET_LATENCY_MS
-        print(f"targets (roi): >= {TARGET_FPS:g} classified frames/s: "
-              f"{'met' if ok_fps else 'MISSED'} ({head['classified_fps']}); median latency < "
+        want_fps = min(TARGET_FPS, args.fps) * 0.95  # every frame, give or take the edges
+        ok_fps = head["classified_fps"] >= want_fps
+        ok_lat = (head["latency_median_ms"] or 1e9) <= TARGET_LATENCY_MS
+        print(f"targets ({head['mode']}): >= {want_fps:g} classified frames/s: "
+              f"{'met' if ok_fps else 'MISSED'} ({head['classified_fps']}); median latency <= "
               f"{TARGET_LATENCY_MS:g} ms: {'met' if ok_lat else 'MISSED'} "
               f"({head['latency_median_ms']} ms)")
-        print("  (the source delivers 60 frames/s, so 60 is the ceiling; under other CPU load, "
+        print(f"  (the source delivers {args.fps:g} frames/s, the ceiling; under other CPU load, "
               "e.g. a training run, the numbers are pessimistic)")
     if args.json:
         Path(args.json).write_text(json.dumps({"load_average": load, "rows": rows}, indent=2))

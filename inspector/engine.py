@@ -8,6 +8,7 @@ TensorFlow; TensorFlow is imported only for a GPU or a bundle without that expor
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,11 @@ import numpy as np
 
 from training.bundle import MODEL_FILE, Bundle, load_bundle, read_card
 from training.images import load_image, to_model_input
-from training.litert import read_info, read_kernel
+from training.litert import VERDICT_PREFIXES, read_info, read_kernel
 
 from .runtime import Measure
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -140,7 +143,7 @@ class LiteRTBackend:
         self.classifier_weights = classifier_weights
         self.se_block_names = list(info["se_blocks"])
         self._verdict_keys = [k for k in runner.keys
-                              if k in ("probs", "logits") or k.startswith("pool_")]
+                              if k in ("probs", "logits") or k.startswith(VERDICT_PREFIXES)]
 
     def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.runner.run(x, self._verdict_keys)
@@ -230,7 +233,7 @@ class Classifier:
         x = np.asarray(image, np.float32)[None]
         out = self.backend.inspect(x)
         verdict = self._verdicts({k: out[k] for k in out
-                                  if k in ("probs", "logits") or k.startswith("pool_")})
+                                  if k in ("probs", "logits") or k.startswith(VERDICT_PREFIXES)})
         out = {k: np.asarray(v)[0] for k, v in out.items()}
         blocks = []
         for name in self.se_block_names:
@@ -286,13 +289,19 @@ def load_classifier(path: str | Path | None = None,
         info, why = None, "LiteRT (ai_edge_litert) is not installed"
     else:
         why = NO_EXPORT
+    clf = None
     if gpu is None and info is not None and int(info["input_size"]) == int(card["input_size"]):
         progress(0.3, "choosing the fastest LiteRT format")
         choice = runtime.choose_format(bundle_dir, info, measure, num_threads)
         backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir))
         clf = Classifier(Bundle(bundle_dir, card, None), backend,
                          f"CPU, LiteRT {choice.fmt} ({choice.reason})")
-    else:
+        missing = clf.detector.inputs() - set(choice.runner.keys) if clf.detector else set()
+        if missing:  # a detector fitted after the export (python -m training calibrate)
+            log.warning("%s: the LiteRT export lacks %s, which the unknown detector reads; "
+                        "re-export it (python -m training export)", bundle_dir, sorted(missing))
+            clf, why = None, "its LiteRT export predates the unknown detector (re-export it)"
+    if clf is None:
         progress(0.05, "loading TensorFlow")
         import tensorflow  # noqa: F401  (the slow part: ~2-3 s)
 

@@ -84,6 +84,41 @@ def test_bundle_round_trip_with_and_without_a_detector(stand_in_bundle, detector
     assert ins.known is False and ins.unknown_score == pytest.approx(v.unknown_scores[-1], rel=1e-3)
 
 
+def test_std_pooled_candidates_are_fitted_saved_and_read_by_the_export(detector_bundle,
+                                                                       unknown_classifier):
+    """The mean- and std-pooled Mahalanobis candidates come with every detector, survive the
+    file, and the LiteRT export carries the std-pooled outputs they read."""
+    from training.detect import load_detector
+
+    det = load_detector(detector_bundle)
+    assert any(k.endswith("+std") for k in det.gauss)
+    assert {"std_se1_input", "pool_se1_input", "logits"} <= det.inputs()
+    again = type(det).load(detector_bundle / "unknown.npz")
+    assert list(again.gauss) == list(det.gauss)
+    x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
+    out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
+    scores = det.all_scores(out)
+    assert {"mahastd_sum", "mahastd_sum+energy", "maha_sum+energy"} <= set(scores)
+    assert np.all(np.isfinite(scores["mahastd_sum+energy"]))
+
+
+def test_an_export_older_than_its_detector_falls_back_to_tensorflow(detector_bundle, tmp_path,
+                                                                    monkeypatch, caplog):
+    """A detector fitted after the LiteRT export (``calibrate`` without ``export``) may read
+    outputs the export lacks: the engine says so and runs the Keras model instead of failing."""
+    from inspector.engine import load_classifier
+    from training.openset import UnknownDetector
+
+    out = tmp_path / "stale"
+    shutil.copytree(detector_bundle, out)
+    monkeypatch.setattr(UnknownDetector, "inputs", lambda self: {"logits", "std_not_exported"})
+    clf = load_classifier(out)
+    assert "TensorFlow" in clf.device and "predates the unknown detector" in clf.device
+    assert "re-export" in caplog.text
+    assert clf.judge(np.zeros((1, clf.input_size, clf.input_size, 3), np.uint8)).unknown_scores \
+        is not None
+
+
 # ---- classify CSV -----------------------------------------------------------------------------
 
 @pytest.fixture

@@ -6,7 +6,7 @@ A bundle's inspection export is::
     inspect_fp32.tflite, inspect_fp16.tflite, inspect_int8.tflite
         one signature, input ``pixels`` (1, S, S, 3) float32 raw pixels 0..255 (older exports:
         (N, S, S, 3)), outputs: everything
-        a verdict and an explanation need (``probs``, ``logits``, ``pool_<view>``, ``features``,
+        a verdict and an explanation need (``probs``, ``logits``, ``pool_<view>``, ``std_<view>``, ``features``,
         ``se{i}_excite``, ``se{i}_input``; ``training.model.inspection_model``), float32 (the int8
         model computes in int8 inside, with float input and outputs)
     inspection.json
@@ -33,7 +33,8 @@ INSPECTION_FORMATS = ("fp32", "fp16", "int8")
 INSPECTION_FILES = {f: f"inspect_{f}.tflite" for f in INSPECTION_FORMATS}
 INSPECTION_INFO = "inspection.json"
 KERNEL_FILE = "classifier_kernel.npy"
-VERDICT_KEYS_PREFIX = "pool_"
+# the pooled outputs the unknown detector reads (``pool_<view>``: mean, ``std_<view>``: spread)
+VERDICT_PREFIXES = ("pool_", "std_")
 
 
 class ExportLoadError(ValueError):

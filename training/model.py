@@ -191,7 +191,7 @@ def se_block_count(model: keras.Model) -> int:
 def inspection_model(model: keras.Model) -> keras.Model:
     """A model with the same weights that returns, from one forward pass, a dict with
     ``probs``, ``features``, for every SE block ``se{i}_excite`` and ``se{i}_input``, and what a
-    verdict needs (``logits``, ``pool_<view>``; see ``verdict_outputs``)."""
+    verdict needs (``logits``, ``pool_<view>``, ``std_<view>``; see ``verdict_outputs``)."""
     outputs = dict(verdict_outputs(model))
     outputs["features"] = model.get_layer("features").output
     for i in range(1, se_block_count(model) + 1):
@@ -222,13 +222,18 @@ def detector_views(model: keras.Model) -> list[str]:
 
 def verdict_outputs(model: keras.Model) -> dict:
     """The graph outputs a verdict needs, from one forward pass: ``probs``, ``logits`` and, for
-    every detector view, ``pool_<view>`` (the layer's feature maps averaged over space). Only
-    stock layers without weights are added."""
+    every detector view, ``pool_<view>`` (the layer's feature maps averaged over space) and
+    ``std_<view>`` (their standard deviation over space: how unevenly each channel responds, which
+    the mean alone misses). Only weightless stock layers and keras.ops are added."""
+    from keras import ops
+
     outputs = {"probs": model.get_layer("probs").output,
                "logits": model.get_layer("classifier").output}
     for v in detector_views(model):
-        outputs[f"pool_{v}"] = layers.GlobalAveragePooling2D(name=f"pool_{v}")(
-            model.get_layer(v).output)
+        fmap = model.get_layer(v).output
+        outputs[f"pool_{v}"] = layers.GlobalAveragePooling2D(name=f"pool_{v}")(fmap)
+        centred = fmap - ops.mean(fmap, axis=(1, 2), keepdims=True)
+        outputs[f"std_{v}"] = ops.sqrt(ops.mean(ops.square(centred), axis=(1, 2)) + 1e-12)
     return outputs
 
 

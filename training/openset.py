@@ -6,7 +6,9 @@ several layers (``training.model.verdict_model``). On those this module fits:
 * a temperature for calibrated probabilities (``training.calibration.fit_temperature``);
 * candidate unknown scores (higher = more foreign): max-softmax, energy, k-NN distance on
   L2-normalised pooled features, Mahalanobis distance per layer (class means, one shared,
-  shrunk covariance) and sums of standardised scores;
+  shrunk covariance) on the mean-pooled features (``maha_<view>``) and on the mean- and
+  std-pooled features together (``mahastd_<view>``: the spread of a channel's response over the
+  image tells a texture that is uneven in a foreign way), and sums of standardised scores;
 * the score used: ``DEFAULT_METHOD``, chosen by leave-one-class-out (``python -m training
   openset``: a model retrained without each class in turn must flag it) and the far set; see
   the README. A held-out-class check on the bundle's own validation split (each class hidden from
@@ -38,7 +40,8 @@ KNN_K = 5
 VIEWS = ("se1_input", "se2_input", "features")
 
 
-Outputs = Mapping[str, np.ndarray]   # "logits": (N, K); "pool_<view>": (N, C) per view
+Outputs = Mapping[str, np.ndarray]   # "logits": (N, K); "pool_<view>", "std_<view>": (N, C)
+STD = "+std"   # the key of a view's Gaussian on its mean- and std-pooled features
 
 
 def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -89,6 +92,15 @@ def knn_score(bank: np.ndarray, x: np.ndarray, k: int = KNN_K) -> np.ndarray:
     return np.sqrt(np.maximum(2 - 2 * kth, 0))
 
 
+def _pooled(out: Outputs, key: str) -> np.ndarray:
+    """A Gaussian's input: ``view`` -> its mean-pooled features; ``view+std`` -> the mean- and
+    std-pooled features side by side."""
+    if key.endswith(STD):
+        v = key[:-len(STD)]
+        return np.concatenate([np.asarray(out[f"pool_{v}"]), np.asarray(out[f"std_{v}"])], axis=1)
+    return np.asarray(out[f"pool_{key}"])
+
+
 class _Scorer:
     """Every candidate score for statistics fitted on the given training images and classes."""
 
@@ -96,8 +108,9 @@ class _Scorer:
         self.classes = list(classes)
         self.views = [v for v in views if f"pool_{v}" in train]
         keep = np.isin(y, self.classes)
-        self.gauss = {v: Gaussian.fit(train[f"pool_{v}"][keep], y[keep], self.classes)
-                      for v in self.views}
+        keys = self.views + [v + STD for v in self.views if f"std_{v}" in train]
+        self.gauss = {k: Gaussian.fit(_pooled(train, k)[keep], y[keep], self.classes)
+                      for k in keys}
         self.bank = _l2(train["pool_features"][keep]) if "pool_features" in train else None
 
     def raw(self, out: Outputs, temperature: float) -> dict[str, np.ndarray]:
@@ -105,8 +118,9 @@ class _Scorer:
         s = {"msp": msp(logits, temperature), "energy": energy(logits, temperature)}
         if self.bank is not None:
             s["knn"] = knn_score(self.bank, out["pool_features"])
-        for v in self.views:
-            s[f"maha_{v}"] = self.gauss[v].score(out[f"pool_{v}"])
+        for k, g in self.gauss.items():
+            name = f"mahastd_{k[:-len(STD)]}" if k.endswith(STD) else f"maha_{k}"
+            s[name] = g.score(_pooled(out, k))
         return s
 
 
@@ -114,13 +128,14 @@ def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]
     """Adds the sums of standardised scores (each standardised by its validation mean and
     standard deviation, so no layer dominates by scale)."""
     z = {k: (raw[k] - stats[k][0]) / stats[k][1] for k in raw}
-    maha = [k for k in raw if k.startswith("maha_")]
     out = dict(raw)
-    if maha:
-        out["maha_sum"] = sum(z[k] for k in maha)
-        out["maha_sum+energy"] = out["maha_sum"] + z["energy"]
-        if "knn" in z:
-            out["maha_sum+knn"] = out["maha_sum"] + z["knn"]
+    for kind in ("maha", "mahastd"):
+        layers = [k for k in raw if k.startswith(kind + "_")]
+        if layers:
+            out[f"{kind}_sum"] = sum(z[k] for k in layers)
+            out[f"{kind}_sum+energy"] = out[f"{kind}_sum"] + z["energy"]
+            if "knn" in z:
+                out[f"{kind}_sum+knn"] = out[f"{kind}_sum"] + z["knn"]
     return out
 
 
@@ -149,6 +164,15 @@ class UnknownDetector:
         scorer.views, scorer.gauss, scorer.bank = self.views, self.gauss, self.bank
         return _combine(scorer.raw(out, self.temperature), self.stats)
 
+    def inputs(self) -> set[str]:
+        """The model outputs the scores read (an export without them cannot serve this
+        detector)."""
+        keys = {"logits"} | ({"pool_features"} if self.bank is not None else set())
+        for k in self.gauss:
+            keys |= {f"pool_{k[:-len(STD)]}", f"std_{k[:-len(STD)]}"} if k.endswith(STD) \
+                else {f"pool_{k}"}
+        return keys
+
     def scores(self, out: Outputs) -> np.ndarray:
         """The unknown score of every image (higher = more foreign)."""
         return self.all_scores(out)[self.method]
@@ -176,6 +200,7 @@ class UnknownDetector:
                   "threshold": np.float64(self.threshold), "accept": np.float64(self.accept),
                   "num_classes": np.int64(self.num_classes),
                   "meta": np.frombuffer(json.dumps({"method": self.method, "views": self.views,
+                                                    "gauss": list(self.gauss),
                                                     "stats": self.stats}).encode(), np.uint8)}
         for v, g in self.gauss.items():
             arrays[f"means_{v}"] = g.means
@@ -192,7 +217,8 @@ class UnknownDetector:
     def load(cls, path: str | Path, selection: dict | None = None) -> "UnknownDetector":
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
-            gauss = {v: Gaussian(z[f"means_{v}"], z[f"precision_{v}"]) for v in meta["views"]}
+            gauss = {k: Gaussian(z[f"means_{k}"], z[f"precision_{k}"])
+                     for k in meta.get("gauss", meta["views"])}
             return cls(float(z["temperature"]), meta["method"], float(z["threshold"]),
                        float(z["accept"]), list(meta["views"]), gauss,
                        z["bank"].astype(np.float64) if "bank" in z else None,
