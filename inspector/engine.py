@@ -289,19 +289,22 @@ def load_classifier(path: str | Path | None = None,
         info, why = None, "LiteRT (ai_edge_litert) is not installed"
     else:
         why = NO_EXPORT
-    clf = None
+    if info is not None and info.get("keys") is not None:
+        from training.detect import load_detector
+
+        det = load_detector(bundle_dir)
+        missing = det.inputs() - set(info["keys"]) if det is not None else set()
+        if missing:  # a detector fitted after the export (python -m training calibrate)
+            log.warning("%s: the LiteRT export lacks %s, which the unknown detector reads; "
+                        "re-export it (python -m training export)", bundle_dir, sorted(missing))
+            info, why = None, "its LiteRT export predates the unknown detector (re-export it)"
     if gpu is None and info is not None and int(info["input_size"]) == int(card["input_size"]):
         progress(0.3, "choosing the fastest LiteRT format")
         choice = runtime.choose_format(bundle_dir, info, measure, num_threads)
         backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir))
         clf = Classifier(Bundle(bundle_dir, card, None), backend,
                          f"CPU, LiteRT {choice.fmt} ({choice.reason})")
-        missing = clf.detector.inputs() - set(choice.runner.keys) if clf.detector else set()
-        if missing:  # a detector fitted after the export (python -m training calibrate)
-            log.warning("%s: the LiteRT export lacks %s, which the unknown detector reads; "
-                        "re-export it (python -m training export)", bundle_dir, sorted(missing))
-            clf, why = None, "its LiteRT export predates the unknown detector (re-export it)"
-    if clf is None:
+    else:
         progress(0.05, "loading TensorFlow")
         import tensorflow  # noqa: F401  (the slow part: ~2-3 s)
 

@@ -92,14 +92,41 @@ def test_std_pooled_candidates_are_fitted_saved_and_read_by_the_export(detector_
 
     det = load_detector(detector_bundle)
     assert any(k.endswith("+std") for k in det.gauss)
-    assert {"std_se1_input", "pool_se1_input", "logits"} <= det.inputs()
-    again = type(det).load(detector_bundle / "unknown.npz")
-    assert list(again.gauss) == list(det.gauss)
+    std_det = dataclasses.replace(det, method="mahastd_sum+energy")
+    assert {"std_se1_input", "pool_se1_input", "logits"} <= std_det.inputs()
+    # the chosen score reads only its own inputs: an export without std outputs serves it
+    assert "std_se1_input" not in dataclasses.replace(det, method="maha_sum+energy").inputs()
     x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
     out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
     scores = det.all_scores(out)
     assert {"mahastd_sum", "mahastd_sum+energy", "maha_sum+energy"} <= set(scores)
-    assert np.all(np.isfinite(scores["mahastd_sum+energy"]))
+    # the chosen score alone gives what the comparison of all of them gives
+    np.testing.assert_allclose(std_det.scores(out), scores["mahastd_sum+energy"])
+    np.testing.assert_allclose(det.scores(out), scores[det.method])
+
+
+def test_a_detector_file_from_before_the_std_views_still_loads(detector_bundle, tmp_path):
+    import io
+    import json
+
+    from training.detect import load_detector
+
+    det = load_detector(detector_bundle)
+    old = dataclasses.replace(det, method="maha_sum+energy",
+                              gauss={k: g for k, g in det.gauss.items() if "+" not in k})
+    with np.load(io.BytesIO(old.to_bytes())) as z:
+        arrays = dict(z)
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    del meta["gauss"]  # the files written before the std views had no such entry
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(tmp_path / "unknown.npz", **arrays)
+    again = type(det).load(tmp_path / "unknown.npz")
+    assert set(again.gauss) == set(old.gauss) and again.inputs() == old.inputs()
+    x = {k: np.ones((2, g.means.shape[1])) for k, g in
+         (("pool_" + v, old.gauss[v]) for v in old.views)}
+    x["logits"] = np.zeros((2, det.num_classes))
+    x["pool_features"] = np.ones((2, old.gauss["features"].means.shape[1]))
+    np.testing.assert_allclose(again.scores(x), old.scores(x))
 
 
 def test_an_export_older_than_its_detector_falls_back_to_tensorflow(detector_bundle, tmp_path,

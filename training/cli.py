@@ -207,6 +207,15 @@ def cmd_calibrate(args) -> int:
         print(f"  {k:<18} {v:.4f}")
     print(f"kept: {det.method}; temperature {det.temperature:.3f}; threshold {det.threshold:.4f} "
           f"accepts {sel['validation_accepted'] * 100:.1f}% of the validation images")
+    from .litert import read_info
+
+    info = read_info(args.model)
+    missing = det.inputs() - set(info.get("keys", [])) if info is not None else set()
+    if missing:
+        print(f"the bundle's LiteRT export lacks {', '.join(sorted(missing))}, which this "
+              f"detector reads: the app runs it on TensorFlow until it is re-exported "
+              f"(python -m training export --model {args.model}"
+              + (f" --data {args.data})" if args.data else ")"))
     return 0
 
 

@@ -142,7 +142,8 @@ def _map_outputs(blob: bytes, fmt: str, ref: dict[str, np.ndarray], x: np.ndarra
         if fits(expected, key):
             mapping[key] = expected
             continue
-        others = [n for n in names if fits(n, key)]
+        # never an output already given to another key (pool_<view> and std_<view> share a shape)
+        others = [n for n in names if n not in mapping.values() and fits(n, key)]
         if len(others) == 1:
             mapping[key] = others[0]
         else:

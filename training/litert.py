@@ -5,10 +5,10 @@ A bundle's inspection export is::
 
     inspect_fp32.tflite, inspect_fp16.tflite, inspect_int8.tflite
         one signature, input ``pixels`` (1, S, S, 3) float32 raw pixels 0..255 (older exports:
-        (N, S, S, 3)), outputs: everything
-        a verdict and an explanation need (``probs``, ``logits``, ``pool_<view>``, ``std_<view>``, ``features``,
-        ``se{i}_excite``, ``se{i}_input``; ``training.model.inspection_model``), float32 (the int8
-        model computes in int8 inside, with float input and outputs)
+        (N, S, S, 3)), outputs: everything a verdict and an explanation need (``probs``,
+        ``logits``, ``pool_<view>``, ``std_<view>``, ``features``, ``se{i}_excite``,
+        ``se{i}_input``; ``training.model.inspection_model``), float32 (the int8 model computes
+        in int8 inside, with float input and outputs)
     inspection.json
         per format: which signature output holds which key (TFLite names them ``output_<i>``;
         the map was checked by value against Keras on export), whether a batch can be run in one

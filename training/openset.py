@@ -113,15 +113,34 @@ class _Scorer:
                       for k in keys}
         self.bank = _l2(train["pool_features"][keep]) if "pool_features" in train else None
 
-    def raw(self, out: Outputs, temperature: float) -> dict[str, np.ndarray]:
+    def raw(self, out: Outputs, temperature: float, only: set[str] | None = None
+            ) -> dict[str, np.ndarray]:
+        """Every raw candidate score (``only``: just these, see ``_raw_needed``)."""
         logits = np.asarray(out["logits"])[:, self.classes]
         s = {"msp": msp(logits, temperature), "energy": energy(logits, temperature)}
-        if self.bank is not None:
+        if self.bank is not None and (only is None or "knn" in only):
             s["knn"] = knn_score(self.bank, out["pool_features"])
         for k, g in self.gauss.items():
-            name = f"mahastd_{k[:-len(STD)]}" if k.endswith(STD) else f"maha_{k}"
-            s[name] = g.score(_pooled(out, k))
+            name = _gauss_score_name(k)
+            if only is None or name in only:
+                s[name] = g.score(_pooled(out, k))
         return s
+
+
+def _gauss_score_name(key: str) -> str:
+    return f"mahastd_{key[:-len(STD)]}" if key.endswith(STD) else f"maha_{key}"
+
+
+def _raw_needed(method: str, gauss_keys: Sequence[str]) -> set[str]:
+    """The raw scores a method reads: itself, or for a sum (``maha_sum``, ``mahastd_sum``) every
+    layer of its kind, plus the energy or k-NN score it adds (``...+energy``)."""
+    base, _, extra = method.partition("+")
+    if base.endswith("_sum"):
+        kind = base[:-len("_sum")] + "_"
+        need = {n for n in map(_gauss_score_name, gauss_keys) if n.startswith(kind)}
+    else:
+        need = {base}
+    return need | ({extra} if extra else set())
 
 
 def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]]) -> dict:
@@ -159,23 +178,34 @@ class UnknownDetector:
 
     def all_scores(self, out: Outputs) -> dict[str, np.ndarray]:
         """Every candidate's score of every image (for reports that compare them)."""
+        return _combine(self._scorer().raw(out, self.temperature), self.stats)
+
+    def _scorer(self) -> "_Scorer":
         scorer = _Scorer.__new__(_Scorer)
         scorer.classes = list(range(self.num_classes))
         scorer.views, scorer.gauss, scorer.bank = self.views, self.gauss, self.bank
-        return _combine(scorer.raw(out, self.temperature), self.stats)
+        return scorer
 
     def inputs(self) -> set[str]:
-        """The model outputs the scores read (an export without them cannot serve this
-        detector)."""
-        keys = {"logits"} | ({"pool_features"} if self.bank is not None else set())
-        for k in self.gauss:
-            keys |= {f"pool_{k[:-len(STD)]}", f"std_{k[:-len(STD)]}"} if k.endswith(STD) \
-                else {f"pool_{k}"}
+        """The model outputs the chosen score reads (an export without them cannot serve this
+        detector; the other candidates' are only needed by ``all_scores``)."""
+        keys = {"logits"}
+        for name in _raw_needed(self.method, list(self.gauss)):
+            if name == "knn":
+                keys.add("pool_features")
+            elif name.startswith("mahastd_"):
+                v = name[len("mahastd_"):]
+                keys |= {f"pool_{v}", f"std_{v}"}
+            elif name.startswith("maha_"):
+                keys.add(f"pool_{name[len('maha_'):]}")
         return keys
 
     def scores(self, out: Outputs) -> np.ndarray:
-        """The unknown score of every image (higher = more foreign)."""
-        return self.all_scores(out)[self.method]
+        """The unknown score of every image (higher = more foreign), computing only what the
+        chosen method reads."""
+        scorer = self._scorer()
+        raw = scorer.raw(out, self.temperature, _raw_needed(self.method, list(self.gauss)))
+        return _combine(raw, self.stats)[self.method]
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits, self.temperature)
