@@ -58,6 +58,22 @@ def test_temperature_fit_recovers_a_known_temperature():
     assert abs(fit_temperature(logits, labels) - 0.5) / 0.5 < 0.15
 
 
+def test_the_temperature_is_fitted_within_the_documented_severities():
+    """The calibration camera is no wider than the robustness table's worst severities (the
+    training camera is wider on purpose)."""
+    from training.shifts import EVALUATED_CAMERA, FAMILY_BY_NAME, CameraAugment
+
+    worst = {name: max(FAMILY_BY_NAME[name].severities) for name in
+             ("defocus", "motion", "noise", "brightness", "field_of_view")}
+    cam = EVALUATED_CAMERA
+    assert cam.max_blur_sigma <= worst["defocus"] and cam.max_motion <= worst["motion"]
+    assert cam.max_noise <= worst["noise"] and cam.max_gain <= 1 + worst["brightness"]
+    assert cam.max_view <= worst["field_of_view"]
+    assert cam.min_jpeg >= min(FAMILY_BY_NAME["jpeg"].severities)
+    train = CameraAugment()
+    assert train.max_view > cam.max_view and train.max_gain > cam.max_gain
+
+
 def test_bundle_round_trip_with_and_without_a_detector(stand_in_bundle, detector_bundle, classifier,
                                                        unknown_classifier):
     from training.detect import load_detector

@@ -31,14 +31,17 @@ def model_outputs(model, images: np.ndarray, batch_size: int = 64) -> dict[str, 
 
 def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_COPIES
                        ) -> np.ndarray:
-    """The validation images plus ``copies`` camera-shifted versions of each (the training
-    recipe's camera shifts, seeded): a temperature fitted on clean validation images alone,
-    which a good model classifies perfectly, would only sharpen and make the model
-    over-confident on the soft, noisy images a plant delivers."""
-    from .shifts import camera_augment
+    """The validation images plus ``copies`` camera-shifted versions of each (the camera of the
+    documented severities, ``training.shifts.EVALUATED_CAMERA``, seeded): a temperature fitted
+    on clean validation images alone, which a good model classifies perfectly, would only
+    sharpen and make the model over-confident on the soft, noisy images a plant delivers; one
+    fitted on the training recipe's wider shifts makes it under-confident (1.2.0: ECE 2.2%
+    against 1.3% on its clean test split)."""
+    from .shifts import EVALUATED_CAMERA, camera_augment
 
     rng = np.random.default_rng([seed, 7919])
-    shifted = [np.stack([camera_augment(img, rng) for img in images]) for _ in range(copies)]
+    shifted = [np.stack([camera_augment(img, rng, EVALUATED_CAMERA) for img in images])
+               for _ in range(copies)]
     return np.concatenate([images, *shifted]) if len(images) else images
 
 
