@@ -25,7 +25,7 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
     Grey images stay grey (one channel is augmented and repeated)."""
     import cv2
 
-    from .shifts import camera_augment, is_grey
+    from .shifts import CAMERAS, camera_augment, is_grey
 
     grey = is_grey(img)
     x = img[..., 0] if grey else img
@@ -46,7 +46,7 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
                            flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101)
     x = np.ascontiguousarray(x)
     if config.camera_shifts:
-        x = camera_augment(x, rng)
+        x = camera_augment(x, rng, CAMERAS[config.camera])
     elif config.contrast or config.brightness:
         f = x.astype(np.float32)
         mean = float(f.mean())

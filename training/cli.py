@@ -68,6 +68,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     g.add_argument("--rotation", type=float, default=d.rotation_degrees, help="degrees, +-")
     g.add_argument("--shift", type=float, default=d.shift_fraction, help="fraction, +-")
+    g.add_argument("--camera", choices=("standard", "wide"), default=d.camera,
+                   help="ranges of the camera shifts (training.shifts.CAMERAS): standard (the "
+                        "default, for fine-tuning) or wide (the bundled 1.2.0, with --rotation 45 "
+                        "and a long run from scratch)")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
     g.add_argument("--test-fraction", type=float, default=d.test_fraction)
@@ -105,7 +109,7 @@ def _config(args):
               rotation_degrees=args.rotation, shift_fraction=args.shift)
     kw.update(input_size=args.size, class_weighting=args.class_weighting,
               patience=args.patience, head_first=not args.no_head_first,
-              input_norm=args.input_norm)
+              input_norm=args.input_norm, camera=args.camera)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)
     return replace(base, **kw)

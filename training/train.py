@@ -41,12 +41,12 @@ class TrainConfig:
     label_smoothing: float = 0.05
     augment: bool = True
     flips: bool = True  # horizontal and vertical flips and transposition (90-degree turns)
-    # +-45 with the eight turns and mirrors covers every angle (1.1.0 had 15: 79% at 30 degrees)
-    rotation_degrees: float = 45.0
+    rotation_degrees: float = 15.0  # the bundled 1.2.0: 45 (with the turns, every angle)
     shift_fraction: float = 0.1
     brightness: float = 0.1  # +- fraction of full scale
     contrast: float = 0.1  # +- fraction (without camera_shifts)
     camera_shifts: bool = True  # blur, noise, JPEG, lighting, scale (training.shifts)
+    camera: str = "standard"  # the camera's ranges: training.shifts.CAMERAS ("wide": 1.2.0)
     val_fraction: float = 1 / 12
     test_fraction: float = 1 / 12
     seed: int = 1234
@@ -73,8 +73,7 @@ class TrainConfig:
 
 # The paper's recipe as published: Adam 1e-3 constant, no label smoothing, rotation/shift/flip.
 PAPER_RECIPE = TrainConfig(learning_rate=1e-3, lr_schedule="constant", warmup_epochs=0,
-                           label_smoothing=0.0, brightness=0.0, contrast=0.0,
-                           rotation_degrees=15.0)
+                           label_smoothing=0.0, brightness=0.0, contrast=0.0)
 
 
 @dataclass
@@ -417,9 +416,9 @@ def _camera_augment_card(config: TrainConfig) -> dict | None:
     """The camera shifts' probabilities and ranges, so the card says the whole recipe."""
     if not (config.augment and config.camera_shifts):
         return None
-    from .shifts import CameraAugment
+    from .shifts import CAMERAS
 
-    return CameraAugment().describe()
+    return {"name": config.camera, **CAMERAS[config.camera].describe()}
 
 
 def _summary(report: dict | None) -> dict | None:
