@@ -68,7 +68,9 @@ class Inspection:
 
 
 def normalize_map(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float32)
+    """A map scaled to 0..1 (all zeros when flat, or where the runtime gave no number: a blank
+    image, see ``Classifier._verdicts``)."""
+    m = np.nan_to_num(np.asarray(m, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = float(m.min(initial=0.0)), float(m.max(initial=0.0))
     if hi - lo < 1e-12:
         return np.zeros_like(m)
@@ -131,6 +133,12 @@ class KerasBackend:
         return {k: np.asarray(v) for k, v in out.items()}
 
 
+def _is_verdict_key(key: str) -> bool:
+    """Whether an inspection output is part of a verdict (probabilities, logits, what the unknown
+    detector reads), as opposed to the maps only an explanation needs."""
+    return key in ("probs", "logits") or key.startswith(VERDICT_PREFIXES)
+
+
 class LiteRTBackend:
     """The bundle's LiteRT inspection export (``training.litert``): one runner, thread-safe, with
     as many single-threaded interpreters as it was given threads."""
@@ -142,8 +150,7 @@ class LiteRTBackend:
         self.input_size = int(info["input_size"])
         self.classifier_weights = classifier_weights
         self.se_block_names = list(info["se_blocks"])
-        self._verdict_keys = [k for k in runner.keys
-                              if k in ("probs", "logits") or k.startswith(VERDICT_PREFIXES)]
+        self._verdict_keys = [k for k in runner.keys if _is_verdict_key(k)]
 
     def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.runner.run(x, self._verdict_keys)
@@ -152,12 +159,16 @@ class LiteRTBackend:
         return self.runner.run(x)
 
 
+_FROM_BUNDLE = object()   # Classifier's default: read the bundle's unknown detector
+
+
 class Classifier:
     """One loaded bundle. ``classify`` and ``inspect`` are thread-safe (one inference at a time).
     ``backend`` runs the model (``LiteRTBackend`` or ``KerasBackend``; default: Keras on the
     bundle's model); ``device`` says where and how, for the status bar and logs."""
 
-    def __init__(self, bundle: Bundle, backend=None, device: str | None = None):
+    def __init__(self, bundle: Bundle, backend=None, device: str | None = None,
+                 detector=_FROM_BUNDLE):
         self.bundle = bundle
         self.backend = backend if backend is not None else KerasBackend(bundle.model)
         self.model = self.backend.model   # the Keras model on the TensorFlow path, else None
@@ -166,9 +177,11 @@ class Classifier:
         self.card = bundle.card
         self.classifier_weights = self.backend.classifier_weights
         self.device = device or "CPU, TensorFlow"
-        from training.detect import load_detector
+        if detector is _FROM_BUNDLE:
+            from training.detect import load_detector
 
-        self.detector = load_detector(bundle.path)
+            detector = load_detector(bundle.path)
+        self.detector = detector
         self.accept = self.detector.accept if self.detector else 1.0
         self._threshold = self.detector.threshold if self.detector else None
 
@@ -197,11 +210,22 @@ class Classifier:
 
     def _verdicts(self, out: dict) -> Verdicts:
         logits = np.asarray(out["logits"], np.float64)
+        # An image without any contrast (a capped lens, a blank or saturated frame) has nothing
+        # for the model's per-image standardisation to divide by; Keras's epsilon keeps it
+        # finite, but LiteRT's fast reciprocal square root of 0 gives NaN. Such an image is
+        # like no class: even probabilities and, with a detector, flagged unknown.
+        blank = ~np.isfinite(logits).all(axis=1)
         if self.detector is None:
             probs = np.asarray(out["probs"], np.float32)
+        else:
+            probs = self.detector.probabilities(logits)
+        if blank.any():
+            probs = np.array(probs, copy=True)
+            probs[blank] = 1.0 / probs.shape[1]
+        if self.detector is None:
             return Verdicts(probs, None, np.ones(len(probs), bool))
-        probs = self.detector.probabilities(logits)
         scores = self.detector.scores({k: np.asarray(v) for k, v in out.items()})
+        scores = np.where(blank, np.inf, scores)
         return Verdicts(probs, scores, scores <= self._threshold)
 
     @property
@@ -232,8 +256,7 @@ class Classifier:
         """Probabilities and attention for one (S, S, 3) uint8 model input."""
         x = np.asarray(image, np.float32)[None]
         out = self.backend.inspect(x)
-        verdict = self._verdicts({k: out[k] for k in out
-                                  if k in ("probs", "logits") or k.startswith(VERDICT_PREFIXES)})
+        verdict = self._verdicts({k: v for k, v in out.items() if _is_verdict_key(k)})
         out = {k: np.asarray(v)[0] for k, v in out.items()}
         blocks = []
         for name in self.se_block_names:
@@ -289,11 +312,11 @@ def load_classifier(path: str | Path | None = None,
         info, why = None, "LiteRT (ai_edge_litert) is not installed"
     else:
         why = NO_EXPORT
-    if info is not None and info.get("keys") is not None:
-        from training.detect import load_detector
+    from training.detect import export_lacks, load_detector
 
-        det = load_detector(bundle_dir)
-        missing = det.inputs() - set(info["keys"]) if det is not None else set()
+    det = load_detector(bundle_dir)  # read once, here, for the check and the classifier
+    if info is not None:
+        missing = export_lacks(info, det)
         if missing:  # a detector fitted after the export (python -m training calibrate)
             log.warning("%s: the LiteRT export lacks %s, which the unknown detector reads; "
                         "re-export it (python -m training export)", bundle_dir, sorted(missing))
@@ -303,7 +326,7 @@ def load_classifier(path: str | Path | None = None,
         choice = runtime.choose_format(bundle_dir, info, measure, num_threads)
         backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir))
         clf = Classifier(Bundle(bundle_dir, card, None), backend,
-                         f"CPU, LiteRT {choice.fmt} ({choice.reason})")
+                         f"CPU, LiteRT {choice.fmt} ({choice.reason})", det)
     else:
         progress(0.05, "loading TensorFlow")
         import tensorflow  # noqa: F401  (the slow part: ~2-3 s)
@@ -312,7 +335,7 @@ def load_classifier(path: str | Path | None = None,
         bundle = load_bundle(bundle_dir)
         progress(0.85, "preparing the model")
         clf = Classifier(bundle, KerasBackend(bundle.model),
-                         f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}")
+                         f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}", det)
     blank = np.zeros((clf.input_size, clf.input_size, 3), np.uint8)
     clf.classify(blank[None])  # warm-up (traces on TensorFlow), so the first real image is fast
     clf.inspect(blank)

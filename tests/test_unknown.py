@@ -145,6 +145,33 @@ def test_a_detector_file_from_before_the_std_views_still_loads(detector_bundle, 
     np.testing.assert_allclose(again.scores(x), old.scores(x))
 
 
+def test_an_image_the_runtime_gives_nan_for_is_unknown(unknown_classifier, classifier,
+                                                       monkeypatch):
+    """LiteRT gives NaN for an image without any contrast (a blank frame leaves the per-image
+    standardisation nothing to divide by): even probabilities and flagged unknown, not NaN."""
+    x = np.stack([np.repeat(texture(c, 64, seed=5)[..., None], 3, 2) for c in range(2)])
+    for clf in (unknown_classifier, classifier):
+        real = clf.backend.verdict
+
+        def blank_first(batch, real=real):
+            out = {k: np.array(v, np.float32) for k, v in real(batch).items()}
+            for v in out.values():
+                v[0] = np.nan
+            return out
+
+        monkeypatch.setattr(clf.backend, "verdict", blank_first)
+        v = clf.judge(x)
+        np.testing.assert_allclose(v.probs[0], 1 / v.probs.shape[1], rtol=1e-5)
+        assert np.isfinite(v.probs).all()
+        np.testing.assert_allclose(v.probs[1].sum(), 1, rtol=1e-5)
+    v = unknown_classifier.judge(x)
+    assert not v.known[0] and np.isinf(v.unknown_scores[0]) and np.isfinite(v.unknown_scores[1])
+    from inspector.engine import normalize_map
+
+    m = normalize_map(np.array([[np.nan, 1.0], [2.0, np.inf]]))
+    assert np.isfinite(m).all() and m.max() == 1.0  # an attention map of such an image
+
+
 def test_an_export_older_than_its_detector_falls_back_to_tensorflow(detector_bundle, tmp_path,
                                                                     monkeypatch, caplog):
     """A detector fitted after the LiteRT export (``calibrate`` without ``export``) may read

@@ -211,10 +211,10 @@ def cmd_calibrate(args) -> int:
         print(f"  {k:<18} {v:.4f}")
     print(f"kept: {det.method}; temperature {det.temperature:.3f}; threshold {det.threshold:.4f} "
           f"accepts {sel['validation_accepted'] * 100:.1f}% of the validation images")
+    from .detect import export_lacks
     from .litert import read_info
 
-    info = read_info(args.model)
-    missing = det.inputs() - set(info.get("keys", [])) if info is not None else set()
+    missing = export_lacks(read_info(args.model), det)
     if missing:
         print(f"the bundle's LiteRT export lacks {', '.join(sorted(missing))}, which this "
               f"detector reads: the app runs it on TensorFlow until it is re-exported "

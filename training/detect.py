@@ -76,6 +76,14 @@ def write_detector(bundle_dir: str | Path, det: UnknownDetector) -> None:
     write_json(bundle_dir / CARD_FILE, card)
 
 
+def export_lacks(info: dict | None, det: UnknownDetector | None) -> set[str]:
+    """The model outputs ``det`` reads that a LiteRT export (its ``inspection.json``, ``info``)
+    does not give: a detector fitted after the export (``calibrate`` without ``export``)."""
+    if det is None or info is None or info.get("keys") is None:
+        return set()
+    return det.inputs() - set(info["keys"])
+
+
 def load_detector(bundle_dir: str | Path) -> UnknownDetector | None:
     """A bundle's detector, or None when it has none (older bundles: unknown detection is
     unavailable for them, everything else works)."""

@@ -94,13 +94,19 @@ def knn_score(bank: np.ndarray, x: np.ndarray, k: int = KNN_K) -> np.ndarray:
     return np.sqrt(np.maximum(2 - 2 * kth, 0))
 
 
+def _pooled_inputs(key: str) -> list[str]:
+    """The model outputs a Gaussian reads: ``view`` -> ``pool_<view>``; ``view+std`` -> also
+    ``std_<view>``."""
+    if key.endswith(STD):
+        v = key[:-len(STD)]
+        return [f"pool_{v}", f"std_{v}"]
+    return [f"pool_{key}"]
+
+
 def _pooled(out: Outputs, key: str) -> np.ndarray:
     """A Gaussian's input: ``view`` -> its mean-pooled features; ``view+std`` -> the mean- and
     std-pooled features side by side."""
-    if key.endswith(STD):
-        v = key[:-len(STD)]
-        return np.concatenate([np.asarray(out[f"pool_{v}"]), np.asarray(out[f"std_{v}"])], axis=1)
-    return np.asarray(out[f"pool_{key}"])
+    return np.concatenate([np.asarray(out[k]) for k in _pooled_inputs(key)], axis=1)
 
 
 class _Scorer:
@@ -191,15 +197,11 @@ class UnknownDetector:
     def inputs(self) -> set[str]:
         """The model outputs the chosen score reads (an export without them cannot serve this
         detector; the other candidates' are only needed by ``all_scores``)."""
-        keys = {"logits"}
-        for name in _raw_needed(self.method, list(self.gauss)):
-            if name == "knn":
-                keys.add("pool_features")
-            elif name.startswith("mahastd_"):
-                v = name[len("mahastd_"):]
-                keys |= {f"pool_{v}", f"std_{v}"}
-            elif name.startswith("maha_"):
-                keys.add(f"pool_{name[len('maha_'):]}")
+        needed = _raw_needed(self.method, list(self.gauss))
+        keys = {"logits"} | ({"pool_features"} if "knn" in needed else set())
+        for k in self.gauss:
+            if _gauss_score_name(k) in needed:
+                keys.update(_pooled_inputs(k))
         return keys
 
     def scores(self, out: Outputs) -> np.ndarray:

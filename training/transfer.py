@@ -6,7 +6,6 @@ Qt-free; ``training.train.fit`` calls these."""
 from __future__ import annotations
 
 import math
-
 import time
 from pathlib import Path
 from typing import Sequence
