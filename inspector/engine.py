@@ -25,11 +25,25 @@ from .runtime import Measure
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class SEBlockAttention:
-    name: str               # "se1", "se2", ...
-    weights: np.ndarray     # (C,) excitation weights in 0..1
-    feature_map: np.ndarray  # (h, w) SE-weighted mean of the block's feature maps, scaled 0..1
+    """One SE block's attention: its excitation weights and, computed when first asked for (the
+    live overlay mostly shows the class activation map instead), the SE-weighted mean of the
+    block's input feature maps."""
+
+    def __init__(self, name: str, weights: np.ndarray, block_input: np.ndarray):
+        self.name = name                # "se1", "se2", ...
+        self.weights = weights          # (C,) excitation weights in 0..1
+        self._input = block_input       # (h, w, C) the block's input
+        self._map: np.ndarray | None = None
+
+    @property
+    def feature_map(self) -> np.ndarray:
+        """(h, w) SE-weighted mean of the block's feature maps, scaled 0..1."""
+        if self._map is None:
+            w = self.weights
+            weighted = np.tensordot(self._input, w, axes=([2], [0])) / max(float(w.sum()), 1e-12)
+            self._map = normalize_map(weighted)
+        return self._map
 
 
 UNKNOWN = "unknown"                   # the label of an image the detector flags
@@ -258,12 +272,8 @@ class Classifier:
         out = self.backend.inspect(x)
         verdict = self._verdicts({k: v for k, v in out.items() if _is_verdict_key(k)})
         out = {k: np.asarray(v)[0] for k, v in out.items()}
-        blocks = []
-        for name in self.se_block_names:
-            w = out[f"{name}_excite"]
-            fmap = out[f"{name}_input"]
-            weighted = np.tensordot(fmap, w, axes=([2], [0])) / max(float(w.sum()), 1e-12)
-            blocks.append(SEBlockAttention(name, w, normalize_map(weighted)))
+        blocks = [SEBlockAttention(name, out[f"{name}_excite"], out[f"{name}_input"])
+                  for name in self.se_block_names]
         return Inspection(verdict.probs[0], blocks, out["features"], self.classifier_weights,
                           list(self.class_names),
                           None if verdict.unknown_scores is None

@@ -111,6 +111,26 @@ def test_side_by_side_interpreters_give_what_one_gives(stand_in_bundle):
         np.testing.assert_allclose(o, ref["probs"][len(x) - len(b):], atol=1e-6)
 
 
+def test_one_image_alone_runs_on_every_core(stand_in_bundle):
+    """A single image (the camera's frame, the large view's image) is a matter of latency: it runs
+    on one more interpreter with every core's thread, giving what a batch interpreter gives; a
+    runner given one thread for it keeps none."""
+    from training.litert import open_runner, read_info
+
+    info = read_info(stand_in_bundle)
+    lat = open_runner(stand_in_bundle, "fp32", info, num_threads=1, single_threads=3)
+    plain = open_runner(stand_in_bundle, "fp32", info, num_threads=1, single_threads=1)
+    assert (lat.single_threads, lat.interpreters) == (3, 1)
+    assert (plain.single_threads, plain._single) == (1, None)
+    x = images(3, size=info["input_size"]).astype(np.float32)
+    batch = plain.run(x)
+    for i in range(len(x)):
+        alone = lat.run(x[i:i + 1])
+        assert lat._single.n == 1   # the single-image interpreter ran it
+        for k in batch:
+            np.testing.assert_allclose(alone[k], batch[k][i:i + 1], atol=1e-5, err_msg=k)
+
+
 def _with_int8(stand_in_bundle, tmp_path, loss_points):
     """A copy of the stand-in bundle whose export claims fp16 and int8 models (copies of the
     fp32 file), int8 with a test accuracy ``loss_points`` below fp32's."""

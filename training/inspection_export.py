@@ -119,7 +119,8 @@ def _map_outputs(blob: bytes, fmt: str, ref: dict[str, np.ndarray], x: np.ndarra
     the outputs by key and the head's slack (``head_slack``)."""
     keys = sorted(ref)
     names = {f"output_{i}": k for i, k in enumerate(keys)}
-    probe = InspectionRunner(blob, {n: n for n in names}, batch=False, num_threads=1)
+    probe = InspectionRunner(blob, {n: n for n in names}, batch=False, num_threads=1,
+                             single_threads=1)
     got = probe.run(x)
     rtol = OUTPUT_RTOL[fmt]
     slack = 0.0
@@ -193,7 +194,7 @@ def build_inspection(model, representative: np.ndarray | None = None,
                 raise
             formats[fmt] = {"usable": False, "reason": str(exc).splitlines()[0][:300]}
             continue
-        runner = InspectionRunner(blob, outputs, batch=False, num_threads=1)
+        runner = InspectionRunner(blob, outputs, batch=False, num_threads=1, single_threads=1)
         entry = _agreement(fmt, got["probs"], ref["probs"], slack)
         entry.update(file=INSPECTION_FILES[fmt], bytes=len(blob), seconds=round(seconds, 1),
                      batch=False, outputs=outputs, usable=True)
