@@ -119,6 +119,13 @@ def test_std_pooled_candidates_are_fitted_saved_and_read_by_the_export(detector_
     # the chosen score alone gives what the comparison of all of them gives
     np.testing.assert_allclose(std_det.scores(out), scores["mahastd_sum+energy"])
     np.testing.assert_allclose(det.scores(out), scores[det.method])
+    # three scores summed: Mahalanobis, energy and k-NN, each standardised on validation
+    both = dataclasses.replace(det, method="maha_sum+energy+knn")
+    assert {"pool_features", "logits", "pool_se1_input"} <= both.inputs()
+    np.testing.assert_allclose(both.scores(out), scores["maha_sum+energy+knn"])
+    z_knn = (scores["knn"] - det.stats["knn"][0]) / det.stats["knn"][1]
+    np.testing.assert_allclose(scores["maha_sum+energy+knn"], scores["maha_sum+energy"] + z_knn,
+                               rtol=1e-6)
 
 
 def test_a_detector_file_from_before_the_std_views_still_loads(detector_bundle, tmp_path):

@@ -188,12 +188,19 @@ def cmd_openset(args) -> int:
 
     config = replace(_config(args), input_size=args.input_size)
 
+    raw: dict = {}
+
     def save(result):
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        if args.scores:
+            import numpy as np
+
+            with open(args.scores, "wb") as f:
+                np.savez_compressed(f, **raw)
 
     result = leave_one_class_out(args.data, config, ConsoleProgress(),
-                                 args.only.split(",") if args.only else None, save)
+                                 args.only.split(",") if args.only else None, save, raw)
     print(format_openset(result))
     save(result)
     return 0
@@ -377,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "pixels, about 4x faster on a 2-core CPU)")
     o.add_argument("--only", help="comma-separated classes to leave out (default: each in turn)")
     o.add_argument("--json", help="write the results here (after every class)")
+    o.add_argument("--scores", help="write every candidate's raw scores here (.npz, after every "
+                                    "class), to compare other combinations without training")
     _add_config_args(o)
     o.set_defaults(func=cmd_openset, epochs=10)
 

@@ -141,14 +141,14 @@ def _gauss_score_name(key: str) -> str:
 
 def _raw_needed(method: str, gauss_keys: Sequence[str]) -> set[str]:
     """The raw scores a method reads: itself, or for a sum (``maha_sum``, ``mahastd_sum``) every
-    layer of its kind, plus the energy or k-NN score it adds (``...+energy``)."""
-    base, _, extra = method.partition("+")
+    layer of its kind, plus the energy or k-NN scores it adds (``...+energy``, ``...+energy+knn``)."""
+    base, *extras = method.split("+")
     if base.endswith("_sum"):
         kind = base[:-len("_sum")] + "_"
         need = {n for n in map(_gauss_score_name, gauss_keys) if n.startswith(kind)}
     else:
         need = {base}
-    return need | ({extra} if extra else set())
+    return need | set(extras)
 
 
 def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]]) -> dict:
@@ -163,6 +163,8 @@ def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]
             out[f"{kind}_sum+energy"] = out[f"{kind}_sum"] + z["energy"]
             if "knn" in z:
                 out[f"{kind}_sum+knn"] = out[f"{kind}_sum"] + z["knn"]
+                # k-NN and Mahalanobis fail on different left-out classes (README)
+                out[f"{kind}_sum+energy+knn"] = out[f"{kind}_sum+energy"] + z["knn"]
     return out
 
 

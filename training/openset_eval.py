@@ -16,7 +16,11 @@ from .train import TrainConfig, fit
 
 
 def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quiet,
-                        only: list[str] | None = None, on_class=None) -> dict:
+                        only: list[str] | None = None, on_class=None,
+                        raw_scores: dict | None = None) -> dict:
+    """``raw_scores``: a dict that receives every candidate's scores of each left-out class's
+    known test and unknown images (``<class>/known/<candidate>``, ``<class>/unknown/...``), so
+    that other combinations can be compared later without training again."""
     from .detect import fit_model_detector, model_outputs
 
     ds = data_mod.scan_dataset(data_dir, config.class_names)
@@ -44,6 +48,10 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         known = model_outputs(res.model, xs[te])
         unknown = model_outputs(res.model, x[ds.labels == c])
         sk, su = det.all_scores(known), det.all_scores(unknown)
+        if raw_scores is not None:
+            for k in sk:
+                raw_scores[f"{names[c]}/known/{k}"] = np.asarray(sk[k], np.float32)
+                raw_scores[f"{names[c]}/unknown/{k}"] = np.asarray(su[k], np.float32)
         acc = float((known["logits"].argmax(1) == sub.labels[te]).mean())
         row = {"left_out": names[c], "known_test_images": int(len(te)),
                "unknown_images": int((ds.labels == c).sum()), "known_test_accuracy": acc,
