@@ -81,6 +81,22 @@ def test_open_folder_classifies_everything(qtbot, trained, folder):
     qtbot.waitUntil(lambda: len(w.thumb_model.cache) >= 10, timeout=10000)  # lazy thumbnails
 
 
+def test_background_classification_waits_for_the_first_image(qtbot, trained, folder):
+    """The first image is shown large before the decoders start competing with the window; the
+    folder is then classified all the same."""
+    w = open_window(qtbot, trained)
+    queued_when_shown = []
+    w.inspection_shown.connect(lambda idx: queued_when_shown.append(
+        (idx, w._background_pending == w.generation,
+         sum(it.probs is not None for it in w.session.items))))
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.open_folder(folder)
+    # shown while classification still waited; only the shown image had its probabilities
+    assert queued_when_shown[0] == (0, True, 1)
+    assert w._background_pending is None
+    assert all(it.probs is not None or it.error for it in w.session.items)
+
+
 def test_bars_show_the_classifiers_probabilities(qtbot, trained, folder):
     w = open_window(qtbot, trained, folder)
     for idx in (3, 12):

@@ -44,6 +44,7 @@ PROGRESS_WIDTH = 260
 SUMMARY_DIALOG_SIZE = (900, 320)
 COUNT_REVIEW_UP_TO = 50000           # the "needs review" count is skipped for bigger sessions
 VIEW_REFRESH_MS = 800                # re-filter/re-sort at most this often while results arrive
+BACKGROUND_START_MS = 400            # at the latest, classification starts this long after opening
 PRIORITY_DELAY_MS = 60               # after scrolling stops, what is on screen is queued first
 PROGRESS_UPDATE_MS = 250             # the progress bar repaints at most 4 times a second
 MESSAGE_SHORT_MS = 3000              # status bar messages stay this long
