@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from training.bundle import MODEL_FILE, Bundle, load_bundle, read_card
 from training.images import load_image, to_model_input
 from training.litert import VERDICT_PREFIXES, read_info, read_kernel
 
+from .attention import CAM
 from .runtime import Measure
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Verdicts:
 class Inspection:
     probs: np.ndarray                 # (classes,) calibrated softmax probabilities
     se_blocks: list[SEBlockAttention]
-    features: np.ndarray              # (h, w, K) last feature map
+    features: np.ndarray | None       # (h, w, K) last feature map (None: not asked for)
     classifier_weights: np.ndarray    # (K, classes)
     class_names: list[str] = field(default_factory=list)
     unknown_score: float | None = None
@@ -135,7 +136,8 @@ class KerasBackend:
             out = self._predict_fn(x)
         return {k: np.asarray(v) for k, v in out.items()}
 
-    def inspect(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def inspect(self, x: np.ndarray, want: Callable[[str], bool] | None = None
+                ) -> dict[str, np.ndarray]:
         with self._lock:
             if self._inspect_fn is None:
                 import tensorflow as tf
@@ -144,7 +146,7 @@ class KerasBackend:
                 self._inspect_fn = tf.function(lambda x: inspect([x], training=False),
                                                input_signature=[self._any_batch()])
             out = self._inspect_fn(x)
-        return {k: np.asarray(v) for k, v in out.items()}
+        return {k: np.asarray(v) for k, v in out.items() if want is None or want(k)}
 
 
 def _is_verdict_key(key: str) -> bool:
@@ -169,8 +171,11 @@ class LiteRTBackend:
     def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.runner.run(x, self._verdict_keys)
 
-    def inspect(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return self.runner.run(x)
+    def inspect(self, x: np.ndarray, want: Callable[[str], bool] | None = None
+                ) -> dict[str, np.ndarray]:
+        """Every output, or those ``want`` accepts (only those are copied out of the runtime)."""
+        return self.runner.run(x, None if want is None else [k for k in self.runner.keys
+                                                             if want(k)])
 
 
 _FROM_BUNDLE = object()   # Classifier's default: read the bundle's unknown detector
@@ -266,15 +271,25 @@ class Classifier:
         """(N, S, S, 3) uint8 model inputs -> (N, classes) calibrated probabilities."""
         return self.judge(images).probs
 
-    def inspect(self, image: np.ndarray) -> Inspection:
-        """Probabilities and attention for one (S, S, 3) uint8 model input."""
+    def inspect(self, image: np.ndarray, maps: Iterable[str] | None = None) -> Inspection:
+        """Probabilities and attention for one (S, S, 3) uint8 model input. ``maps``: only these
+        attention maps ("cam", SE block names; default all), so that the live overlay does not
+        copy feature maps it does not show out of the runtime (about 0.4 ms a frame for the SE
+        blocks' inputs); the others are then absent (no SE block, ``features`` None)."""
         x = np.asarray(image, np.float32)[None]
-        out = self.backend.inspect(x)
+        want = None
+        if maps is not None:
+            wanted = set(maps)
+
+            def want(key: str) -> bool:
+                return (_is_verdict_key(key) or (key == "features" and CAM in wanted)
+                        or (key.endswith(("_excite", "_input")) and key.rsplit("_", 1)[0] in wanted))
+        out = self.backend.inspect(x, want)
         verdict = self._verdicts({k: v for k, v in out.items() if _is_verdict_key(k)})
         out = {k: np.asarray(v)[0] for k, v in out.items()}
         blocks = [SEBlockAttention(name, out[f"{name}_excite"], out[f"{name}_input"])
-                  for name in self.se_block_names]
-        return Inspection(verdict.probs[0], blocks, out["features"], self.classifier_weights,
+                  for name in self.se_block_names if f"{name}_input" in out]
+        return Inspection(verdict.probs[0], blocks, out.get("features"), self.classifier_weights,
                           list(self.class_names),
                           None if verdict.unknown_scores is None
                           else float(verdict.unknown_scores[0]), bool(verdict.known[0]))

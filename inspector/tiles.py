@@ -27,7 +27,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class ClassifierLike(Protocol):
     def load(self, path: str | Path) -> np.ndarray: ...
     def judge(self, images: np.ndarray) -> Any: ...
     def classify(self, images: np.ndarray) -> np.ndarray: ...
-    def inspect(self, image: np.ndarray) -> Any: ...
+    def inspect(self, image: np.ndarray, maps: Iterable[str] | None = None) -> Any: ...
 
 
 # ---------------------------------------------------------------------------------------------

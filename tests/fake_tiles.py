@@ -56,7 +56,7 @@ class BrightnessClassifier:
     def classify(self, images):
         return self.judge(images).probs
 
-    def inspect(self, image):
+    def inspect(self, image, maps=None):
         v = self.judge(np.asarray(image)[None])
         return types.SimpleNamespace(probs=v.probs[0], se_blocks=[], label=int(v.probs[0].argmax()),
                                      class_names=self.class_names, unknown_score=float(v.unknown_scores[0]),

@@ -494,7 +494,7 @@ class _CountingModel:
         self.batches.append(len(images))
         return np.tile(np.array([[0.25, 0.75]], np.float32), (len(images), 1))
 
-    def inspect(self, image):
+    def inspect(self, image, maps=None):
         import types
         self.inspected += 1
         return types.SimpleNamespace(probs=np.array([0.25, 0.75], np.float32),
@@ -565,7 +565,7 @@ class SlowModel:
         threading.Event().wait(self.seconds)  # simulated inference time
         return np.tile([[0.7, 0.3]], (len(images), 1))
 
-    def inspect(self, image):  # pragma: no cover - not used here
+    def inspect(self, image, maps=None):  # pragma: no cover - not used here
         raise NotImplementedError
 
 

@@ -49,6 +49,21 @@ def test_inspect_gives_probabilities_and_maps_that_fit(classifier):
     assert ins.cam(0).shape == cam.shape
 
 
+def test_inspect_copies_only_the_maps_asked_for(classifier):
+    """The live overlay asks for the one map it shows: the verdict is the same, the other maps'
+    feature maps are not fetched."""
+    x = batch(classifier, 1)[0]
+    full = classifier.inspect(x)
+    cam = classifier.inspect(x, maps=["cam"])
+    np.testing.assert_allclose(cam.probs, full.probs, atol=1e-6)
+    assert cam.known == full.known and cam.se_blocks == []
+    np.testing.assert_allclose(cam.cam(), full.cam(), atol=1e-6)
+    se = classifier.inspect(x, maps=["se2"])
+    assert [b.name for b in se.se_blocks] == ["se2"] and se.features is None
+    np.testing.assert_allclose(se.se_blocks[0].feature_map, full.se_blocks[1].feature_map,
+                               atol=1e-6)
+
+
 def test_prepare_takes_grey_colour_alpha_and_16_bit_frames(classifier):
     s = classifier.input_size
     for frame in (texture(0, 80), np.zeros((50, 70, 3), np.uint8), np.zeros((40, 40, 4), np.uint8),

@@ -125,7 +125,7 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
         heat = np.zeros((roi.h, roi.w), np.float32)
         probs, known, scores = [], [], []
         for t, x in zip(tiles, inputs):
-            ins = model.inspect(x)
+            ins = model.inspect(x, maps=(config.overlay,))  # only the map it shows
             probs.append(np.asarray(ins.probs, np.float32))
             known.append(bool(getattr(ins, "known", True)))
             scores.append(getattr(ins, "unknown_score", None))
