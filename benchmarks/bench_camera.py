@@ -85,6 +85,12 @@ def summarise(name: str, results: list, grabber_stats, seconds: float) -> dict:
     return {"mode": name, "results": len(results), "seconds": round(seconds, 2),
             "classified_fps": round(fps, 1),
             "latency_median_ms": round(statistics.median(lat), 1) if lat else None,
+            # where the latency goes: capture to the start of the analysis (handing the frame
+            # over), and the analysis itself (model input, inference, verdict, attention map)
+            "wait_median_ms": round(statistics.median(
+                [(r.t_start - r.frame.t_capture) * 1000.0 for r in results]), 2) if lat else None,
+            "analysis_median_ms": round(statistics.median(
+                [(r.t_done - r.t_start) * 1000.0 for r in results]), 2) if lat else None,
             "latency_p90_ms": round(float(np.percentile(lat, 90)), 1) if lat else None,
             "capture_fps": round(grabber_stats.capture_fps, 1),
             "captured": grabber_stats.captured, "dropped": grabber_stats.dropped}
@@ -174,7 +180,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"unknown mode {mode!r} (roi, roi+cam, tiles, window)")
         r = rows[-1]
         print(f"  {r['mode']:8s} classified {r['classified_fps']:5.1f}/s   latency median "
-              f"{r['latency_median_ms']} ms (p90 {r['latency_p90_ms']})   captured "
+              f"{r['latency_median_ms']} ms (p90 {r['latency_p90_ms']}; waiting "
+              f"{r['wait_median_ms']}, analysis {r['analysis_median_ms']})   captured "
               f"{r['capture_fps']:.1f}/s, dropped {r['dropped']} of {r['captured']}", flush=True)
     head = next((r for r in rows if r["mode"] == "roi+cam"),
                 next((r for r in rows if r["mode"] == "roi"), None))

@@ -200,6 +200,13 @@ def test_to_rgb_handles_bgr_grey_bgra_and_16_bit():
     assert cam.to_rgb(np.full((2, 3), 7, np.uint8)).shape == (2, 3, 3)
     assert cam.to_rgb(np.zeros((2, 3, 4), np.uint8)).shape == (2, 3, 3)
     assert cam.to_rgb(np.full((2, 2), 65535, np.uint16))[0, 0, 0] == 255
+    # every layout gives contiguous RGB with the right values, a view's strides included
+    bgra = np.dstack([np.full((4, 5), v, np.uint8) for v in (10, 20, 30, 40)])
+    for frame, rgb in [(bgra, [30, 20, 10]), (bgra[:, ::2, :3], [30, 20, 10]),
+                       (np.full((4, 5, 1), 9, np.uint8), [9, 9, 9])]:
+        out = cam.to_rgb(frame)
+        assert out.flags.c_contiguous and out.dtype == np.uint8 and out.shape[2] == 3
+        assert out[0, 0].tolist() == rgb and out.shape[:2] == frame.shape[:2]
 
 
 def test_12_bit_frames_are_scaled_to_the_sensor_full_scale(tmp_path):
