@@ -77,6 +77,9 @@ class Inspection:
 
     def cam(self, class_index: int | None = None) -> np.ndarray:
         """Class activation map (h, w) in 0..1 for a class (default: the predicted one)."""
+        if self.features is None:
+            raise ValueError("this inspection was made without the class activation map "
+                             "(Classifier.inspect(maps=...) did not ask for \"cam\")")
         c = self.label if class_index is None else class_index
         m = np.tensordot(self.features, self.classifier_weights[:, c], axes=([2], [0]))
         return normalize_map(np.maximum(m, 0))
@@ -157,7 +160,8 @@ def _is_verdict_key(key: str) -> bool:
 
 class LiteRTBackend:
     """The bundle's LiteRT inspection export (``training.litert``): one runner, thread-safe, with
-    as many single-threaded interpreters as it was given threads."""
+    as many single-threaded interpreters as it was given threads for batches, and one with a
+    thread per core for a single image alone."""
 
     model = None
 
@@ -182,7 +186,8 @@ _FROM_BUNDLE = object()   # Classifier's default: read the bundle's unknown dete
 
 
 class Classifier:
-    """One loaded bundle. ``classify`` and ``inspect`` are thread-safe (one inference at a time).
+    """One loaded bundle. ``classify`` and ``inspect`` are thread-safe (on TensorFlow one inference
+    at a time; on LiteRT each on a free interpreter).
     ``backend`` runs the model (``LiteRTBackend`` or ``KerasBackend``; default: Keras on the
     bundle's model); ``device`` says where and how, for the status bar and logs."""
 
@@ -362,7 +367,10 @@ def load_classifier(path: str | Path | None = None,
         clf = Classifier(bundle, KerasBackend(bundle.model),
                          f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}", det)
     blank = np.zeros((clf.input_size, clf.input_size, 3), np.uint8)
-    clf.classify(blank[None])  # warm-up (traces on TensorFlow), so the first real image is fast
+    # warm-up (traces on TensorFlow): a single image (the single-image interpreter) and a batch
+    # (the batch interpreters allocate their tensors), so the first real images are fast
+    clf.classify(blank[None])
+    clf.classify(np.stack([blank, blank]))
     clf.inspect(blank)
     settle_garbage_collector()
     progress(1.0, f"{clf.title} ready on {clf.device}")

@@ -32,7 +32,10 @@ Measure = Callable[[str, InspectionRunner], float]
 
 def measure_format(fmt: str, runner: InspectionRunner) -> float:
     """Seconds per image of one format at batch 1: the fastest of a few invokes after one
-    warm-up, within ``MEASURE_BUDGET_S``."""
+    warm-up, within ``MEASURE_BUDGET_S``. One image runs on the runner's single-image
+    interpreter (a thread per core), so this is the latency of a camera frame or an opened
+    image; the formats rank alike on the batch interpreters (fp16 is computed in fp32 on a
+    CPU, int8 was the slowest on both here)."""
     x = np.zeros((1, *runner.input_shape), np.float32)
     runner.run(x, ["probs"])
     best, start = float("inf"), time.perf_counter()

@@ -207,6 +207,8 @@ def test_to_rgb_handles_bgr_grey_bgra_and_16_bit():
         out = cam.to_rgb(frame)
         assert out.flags.c_contiguous and out.dtype == np.uint8 and out.shape[2] == 3
         assert out[0, 0].tolist() == rgb and out.shape[:2] == frame.shape[:2]
+    with pytest.raises(ValueError, match="empty frame"):
+        cam.to_rgb(np.zeros((0, 640, 3), np.uint8))
 
 
 def test_12_bit_frames_are_scaled_to_the_sensor_full_scale(tmp_path):

@@ -58,6 +58,8 @@ def test_inspect_copies_only_the_maps_asked_for(classifier):
     np.testing.assert_allclose(cam.probs, full.probs, atol=1e-6)
     assert cam.known == full.known and cam.se_blocks == []
     np.testing.assert_allclose(cam.cam(), full.cam(), atol=1e-6)
+    with pytest.raises(ValueError, match="class activation map"):
+        classifier.inspect(x, maps=["se1"]).cam()
     se = classifier.inspect(x, maps=["se2"])
     assert [b.name for b in se.se_blocks] == ["se2"] and se.features is None
     np.testing.assert_allclose(se.se_blocks[0].feature_map, full.se_blocks[1].feature_map,

@@ -81,9 +81,14 @@ def test_open_folder_classifies_everything(qtbot, trained, folder):
     qtbot.waitUntil(lambda: len(w.thumb_model.cache) >= 10, timeout=10000)  # lazy thumbnails
 
 
-def test_background_classification_waits_for_the_first_image(qtbot, trained, folder):
+def test_background_classification_waits_for_the_first_image(qtbot, trained, folder,
+                                                             monkeypatch):
     """The first image is shown large before the decoders start competing with the window; the
     folder is then classified all the same."""
+    import inspector.gui.main_window.window as window_module
+
+    # the fallback start must not come first on a slow, loaded machine
+    monkeypatch.setattr(window_module, "BACKGROUND_START_MS", 10000)
     w = open_window(qtbot, trained)
     queued_when_shown = []
     w.inspection_shown.connect(lambda idx: queued_when_shown.append(

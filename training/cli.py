@@ -384,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "pixels, about 4x faster on a 2-core CPU)")
     o.add_argument("--only", help="comma-separated classes to leave out (default: each in turn)")
     o.add_argument("--json", help="write the results here (after every class)")
-    o.add_argument("--scores", help="write every candidate's raw scores here (.npz, after every "
+    o.add_argument("--scores", help="write every candidate's scores (the sums' parts "
+                                    "standardised as the detector does) here (.npz, after every "
                                     "class), to compare other combinations without training")
     _add_config_args(o)
     o.set_defaults(func=cmd_openset, epochs=10)

@@ -277,6 +277,8 @@ def to_rgb(frame: np.ndarray) -> np.ndarray:
     import cv2   # loaded already: frames come from OpenCV
 
     a = np.ascontiguousarray(to_uint8(frame))
+    if a.size == 0:
+        raise ValueError(f"an empty frame ({'x'.join(map(str, a.shape))})")
     # OpenCV's conversions, not numpy's strided copies: 0.04 against 2.4 ms for a 640x480
     # frame, time that counted into every live result's latency
     if a.ndim == 2 or a.shape[2] < 3:

@@ -201,6 +201,7 @@ class FileActions:
         self._done_announced = False
         self.thumb_model.items_changed(range(len(self.session)))
         self._apply_view()
+        self._background_pending = None   # queued here: the pending start has nothing to add
         self._enqueue(range(len(self.session)))
         if self._current is not None:
             self._request_inspection(self._current)
