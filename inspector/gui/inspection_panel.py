@@ -24,6 +24,11 @@ class InspectionPanel(QWidget):
         super().__init__(parent)
         self.view = ImageView()
         self.colorbar = ColorBar()
+        # hidden without a map, its place kept: showing it with the first image must not lay the
+        # panel out again (the image view refits, a stall while a folder starts)
+        policy = self.colorbar.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.colorbar.setSizePolicy(policy)
         self.weights_chart = WeightsChart()
         self.weights_chart.setMinimumHeight(150)
 
@@ -47,6 +52,8 @@ class InspectionPanel(QWidget):
         self.caption = QLabel()
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.caption.setWordWrap(True)
+        # two lines reserved: a caption that appears or wraps does not shrink the image
+        self.caption.setMinimumHeight(2 * self.caption.fontMetrics().lineSpacing())
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Overlay:"))
