@@ -25,19 +25,27 @@ from training.litert import INSPECTION_FORMATS, InspectionRunner, open_runner
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
 MEASURE_BUDGET_S = 0.03         # per format: a few invokes at batch 1 (0.06 s: model ready 0.1 s later)
 MEASURE_MAX_RUNS = 10
+# a format whose first invoke takes this many times the best so far is not timed on (first
+# invokes here: fp32 21 ms then 5, fp16 12 then 5, int8 30 then 21-29)
+SLOWER = 5.0
 GPU_ENV = "STEEL_INSPECTOR_GPU"  # "0": never use a GPU; "1": ask TensorFlow even without hints
 
 Measure = Callable[[str, InspectionRunner], float]
 
 
-def measure_format(fmt: str, runner: InspectionRunner) -> float:
+def measure_format(fmt: str, runner: InspectionRunner, beat: float | None = None) -> float:
     """Seconds per image of one format at batch 1: the fastest of a few invokes after one
     warm-up, within ``MEASURE_BUDGET_S``. One image runs on the runner's single-image
     interpreter (a thread per core), so this is the latency of a camera frame or an opened
     image; the formats rank alike on the batch interpreters (fp16 is computed in fp32 on a
-    CPU, int8 was the slowest on both here)."""
+    CPU, int8 was the slowest on both here). ``beat``: the best time of the formats timed so
+    far; a format whose first invoke is ``SLOWER`` times that is not timed further."""
     x = np.zeros((1, *runner.input_shape), np.float32)
+    t = time.perf_counter()
     runner.run(x, ["probs"])
+    first = time.perf_counter() - t
+    if beat is not None and first > SLOWER * beat:
+        return first   # clearly slower than a format already timed
     best, start = float("inf"), time.perf_counter()
     for _ in range(MEASURE_MAX_RUNS):
         t = time.perf_counter()
@@ -86,9 +94,11 @@ class Choice:
 def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = None,
                   num_threads: int | None = None) -> Choice:
     """Opens every usable format of the export, times each and keeps the fastest."""
-    measure = measure or measure_format
     excluded = excluded_formats(info)
     seconds: dict[str, float] = {}
+    if measure is None:
+        def measure(fmt: str, runner: InspectionRunner) -> float:
+            return measure_format(fmt, runner, min(seconds.values(), default=None))
     runners: dict[str, InspectionRunner] = {}
     for fmt in INSPECTION_FORMATS:
         if fmt not in info["formats"] or fmt in excluded:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,30 @@ def test_the_fastest_format_is_chosen(stand_in_bundle, tmp_path):
                           measure=lambda fmt, runner: STAND_IN_TIMES[fmt])
     assert clf.device.startswith("CPU, LiteRT int8 (fastest here: fp32 4.0 ms, fp16 3.0 ms, "
                                  "int8 1.0 ms")
+
+
+def test_a_clearly_slower_format_is_timed_by_its_first_invoke_only():
+    """After a fast format, one whose first invoke already takes SLOWER times as long is not
+    timed further (model ready sooner); without a format to beat, every format is timed."""
+    from inspector.runtime import SLOWER, measure_format
+
+    class Stub:
+        input_shape = (8, 8, 3)
+
+        def __init__(self, seconds):
+            self.seconds, self.calls = seconds, 0
+
+        def run(self, x, keys):
+            self.calls += 1
+            t = time.perf_counter()
+            while time.perf_counter() - t < self.seconds:
+                pass
+
+    slow = Stub(0.004)
+    assert measure_format("int8", slow, beat=0.004 / (SLOWER + 1)) >= 0.004
+    assert slow.calls == 1
+    again = Stub(0.004)
+    assert measure_format("int8", again) >= 0.004 and again.calls > 2
 
 
 def test_int8_is_left_out_when_it_loses_accuracy(stand_in_bundle, tmp_path):
