@@ -284,11 +284,11 @@ class Classifier:
         x = np.asarray(image, np.float32)[None]
         want = None
         if maps is not None:
-            wanted = set(maps)
+            extra = {f"{b}_{part}" for b in maps for part in ("excite", "input")}
+            extra |= {"features"} if CAM in maps else set()
 
             def want(key: str) -> bool:
-                return (_is_verdict_key(key) or (key == "features" and CAM in wanted)
-                        or (key.endswith(("_excite", "_input")) and key.rsplit("_", 1)[0] in wanted))
+                return _is_verdict_key(key) or key in extra
         out = self.backend.inspect(x, want)
         verdict = self._verdicts({k: v for k, v in out.items() if _is_verdict_key(k)})
         out = {k: np.asarray(v)[0] for k, v in out.items()}
@@ -367,9 +367,8 @@ def load_classifier(path: str | Path | None = None,
         clf = Classifier(bundle, KerasBackend(bundle.model),
                          f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}", det)
     blank = np.zeros((clf.input_size, clf.input_size, 3), np.uint8)
-    # warm-up (traces on TensorFlow): a single image (the single-image interpreter) and a batch
-    # (the batch interpreters allocate their tensors), so the first real images are fast
-    clf.classify(blank[None])
+    # warm-up (traces on TensorFlow), so the first real images are fast: a batch (the batch
+    # interpreters allocate their tensors) and a single image (the single-image interpreter)
     clf.classify(np.stack([blank, blank]))
     clf.inspect(blank)
     settle_garbage_collector()

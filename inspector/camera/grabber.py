@@ -270,7 +270,7 @@ class FrameGrabber:
                 t = self._clock()
                 if self._stop.is_set() or gen is not self._gen:
                     return
-                if not ok or bgr is None or not getattr(bgr, "size", 0):
+                if not ok or bgr is None or bgr.size == 0:
                     if src.is_live:
                         self._report(gen, "lost", f"{src.display}: disconnected (no frame)")
                     else:
