@@ -28,8 +28,11 @@ from PIL import Image  # noqa: E402
 def make_folder(root: Path) -> Path:
     from synth import CLASSES, texture
 
+    import shutil
+
     folder = root / "coil-2291"
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # no images left from an earlier --images run
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(3)
     for k in range(8):
         for c, name in enumerate(CLASSES):
