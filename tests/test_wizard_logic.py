@@ -41,11 +41,14 @@ def test_suggest_settings_fits_the_budget_and_fine_tunes():
     assert c.class_names == tuple(sorted(PLANT))
     assert c.augment
     est = retrain.estimate_seconds(PLANT, c, spi)
-    assert est <= retrain.DEFAULT_BUDGET_SECONDS
+    # training ends on time: the estimate is the budget, whatever the epochs
+    assert est == pytest.approx(retrain.DEFAULT_BUDGET_SECONDS, abs=0.1)
     assert retrain.MIN_EPOCHS <= c.epochs <= retrain.MAX_EPOCHS
-    # one more epoch would not fit (or the cap was reached)
+    # the epochs are what the measured speed buys: one more would not fit
     from dataclasses import replace
-    more = retrain.estimate_seconds(PLANT, replace(c, epochs=c.epochs + 1), spi)
+    by_epochs = replace(c, time_budget_s=0.0)
+    assert retrain.estimate_seconds(PLANT, by_epochs, spi) <= retrain.DEFAULT_BUDGET_SECONDS
+    more = retrain.estimate_seconds(PLANT, replace(by_epochs, epochs=c.epochs + 1), spi)
     assert more > retrain.DEFAULT_BUDGET_SECONDS or c.epochs == retrain.MAX_EPOCHS
     # the whole run, with the fixed costs, stays within 20 minutes
     assert est < 20 * 60
@@ -54,8 +57,14 @@ def test_suggest_settings_fits_the_budget_and_fine_tunes():
 def test_suggest_settings_slow_fast_and_scratch():
     slow = retrain.suggest_settings(PLANT, 1 / 5, current_bundle="m", current_card=CARD)
     assert slow.epochs == retrain.MIN_EPOCHS  # never fewer, even on a very slow PC
+    # ... and the time given is what MIN_EPOCHS take there (over the budget, and said so)
+    per_epoch = retrain.epoch_seconds(PLANT, slow, 1 / 5)
+    assert slow.time_budget_s == pytest.approx(retrain.MIN_EPOCHS * per_epoch, abs=0.1)
+    assert retrain.estimate_seconds(PLANT, slow, 1 / 5) > retrain.DEFAULT_BUDGET_SECONDS
     fast = retrain.suggest_settings(PLANT, 1 / 5000, current_bundle="m", current_card=CARD)
     assert fast.epochs == retrain.MAX_EPOCHS
+    assert fast.time_budget_s == pytest.approx(
+        retrain.MAX_EPOCHS * retrain.epoch_seconds(PLANT, fast, 1 / 5000), abs=0.1)
     scratch = retrain.suggest_settings(PLANT, 1 / 5000, current_bundle="m", current_card=CARD,
                                        from_scratch=True)
     assert scratch.init_bundle is None and scratch.epochs > fast.epochs
@@ -179,7 +188,7 @@ def test_estimate_arithmetic():
     counts = {"a": 100, "b": 100}                  # 10% held out each: 160 / 20 / 20
     spi = 0.05
     c = retrain.suggest_settings(counts, spi, current_bundle="m", current_card=CARD)
-    c = replace(c, epochs=10, val_fraction=0.1, test_fraction=0.1)
+    c = replace(c, epochs=10, val_fraction=0.1, test_fraction=0.1, time_budget_s=0.0)
     assert retrain.split_counts(counts, 0.1, 0.1) == (160, 20, 20)
     assert retrain.augment_overhead(16) == pytest.approx(2.4)   # calibrated at 16 and 32
     assert retrain.augment_overhead(32) == pytest.approx(1.5)
@@ -199,6 +208,11 @@ def test_estimate_arithmetic():
     fast = retrain.estimate_seconds(counts, c, spi / 2)
     assert fast == pytest.approx(whole - (head - retrain.HEAD_SECONDS) / 2 - 10 * epoch / 2
                                  - 20 * spi * retrain.EVAL_COST)
+    # a time-budgeted run takes its budget in place of the epochs, at any speed
+    timed = replace(c, time_budget_s=300.0)
+    assert retrain.estimate_seconds(counts, timed, spi) == pytest.approx(whole - 10 * epoch + 300)
+    assert retrain.estimate_seconds(counts, timed, spi / 2) == pytest.approx(
+        fast - 10 * epoch / 2 + 300)
 
 
 def test_defaults_native_size_class_weights_head_first_patience():
@@ -225,3 +239,4 @@ def test_dry_run_trains_at_the_images_own_size(tmp_path, stand_in_bundle, capsys
     assert "training images/s at 48x48" in out and "--size 48" in out
     assert "training at 48x48" in out and "new head is fitted first" in out
     assert "at most" not in out and "--patience 0" in out
+    assert "min of training (about" in out and "--time-budget-min" in out

@@ -90,6 +90,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="balanced: weigh unequal classes equally (the default)")
     g.add_argument("--patience", type=int, default=d.patience,
                    help="stop after this many epochs without a better validation epoch (0: never)")
+    g.add_argument("--time-budget-min", type=float, default=d.time_budget_s / 60,
+                   help="end training on time: this many minutes, the learning-rate schedule on "
+                        "the clock, --epochs the estimate (training.schedule; 0: exactly --epochs)")
     g.add_argument("--input-norm", choices=("standardize", "rescale"), default=d.input_norm,
                    help="standardize: the model divides out each image's brightness and contrast "
                         "(the default); rescale: 0..255 to -1..1 as in the 1.0 bundle")
@@ -109,6 +112,7 @@ def _config(args):
               rotation_degrees=args.rotation, shift_fraction=args.shift)
     kw.update(input_size=args.size, class_weighting=args.class_weighting,
               patience=args.patience, head_first=not args.no_head_first,
+              time_budget_s=max(0.0, args.time_budget_min) * 60,
               input_norm=args.input_norm, camera=args.camera)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import data as data_mod
+from . import schedule
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_bundle,
                      write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
@@ -62,6 +63,9 @@ class TrainConfig:
     class_weighting: str = "balanced"
     head_first: bool = True  # a new head is first fitted on frozen features (training.transfer)
     patience: int = 0  # stop after this many epochs without a better validation epoch (0: never)
+    # > 0: training (the fine-tuning phase) ends on time: this many seconds, the schedule on the
+    # clock, ``epochs`` the estimate (training.schedule); 0: exactly ``epochs`` epochs
+    time_budget_s: float = 0.0
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"
 
@@ -128,6 +132,10 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
 
 
+def _warmup_share(config: TrainConfig) -> float:
+    return schedule.warmup_share(config.warmup_epochs, config.epochs)
+
+
 def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
     from .model import build_ssdc_mininet, rebuilt, replace_head
 
@@ -147,10 +155,11 @@ def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         class_names: Sequence[str], config: TrainConfig, progress: Progress = quiet,
         should_stop: ShouldStop = never, on_epoch: EpochHook | None = None,
-        model=None) -> FitResult:
+        model=None, clock: Callable[[], float] = time.perf_counter) -> FitResult:
     """Trains a model (default: SSDC-MiniNet as ``config`` says) and returns it with the weights
-    of its best validation epoch (highest accuracy, ties broken by lower loss).
-    Raises TrainingCancelled if ``should_stop()``."""
+    of its best validation epoch (highest accuracy, ties broken by lower loss). With
+    ``config.time_budget_s`` the run ends on time (``training.schedule``; ``clock`` is the clock
+    it runs on). Raises TrainingCancelled if ``should_stop()``."""
     import keras
 
     from . import transfer
@@ -172,13 +181,18 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     if val is not None and weights is not None:   # weighted validation = balanced accuracy
         val = val.map(transfer.with_sample_weights(weights, num_classes))
     steps = math.ceil(len(x_train) / config.batch_size)
+    budget = max(0.0, float(config.time_budget_s or 0.0))
+    run_epochs = schedule.epoch_cap(config.epochs) if budget else config.epochs
+    lr = (schedule.learning_rate(config.learning_rate, 0.0, _warmup_share(config), config.lr_schedule)
+          if budget else _learning_rate(config, steps))
     use_fused_batch_norm(model)   # training steps ~2x faster on a CPU; the model is unchanged
-    model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
+    model.compile(optimizer=keras.optimizers.Adam(lr),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                   metrics=["accuracy"], weighted_metrics=["accuracy"] if weights else None)
-    tracker = _Tracker(config, steps, progress, should_stop, on_epoch, has_val=val is not None)
+    tracker = _Tracker(config, steps, progress, should_stop, on_epoch, has_val=val is not None,
+                       budget=budget, run_epochs=run_epochs, clock=clock)
     start = time.perf_counter()
-    model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, callbacks=[tracker],
+    model.fit(train, validation_data=val, epochs=run_epochs, verbose=0, callbacks=[tracker],
               class_weight=weights)
     seconds = time.perf_counter() - start
     if should_stop():
@@ -188,9 +202,11 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     done_epochs = max(1, len(tracker.history))
     phases.append({"phase": "all" if not phases else "fine-tune all layers",
                    "epochs_planned": config.epochs, "epochs_run": len(tracker.history),
-                   "stopped_early": len(tracker.history) < config.epochs,
+                   "stopped_early": not budget and len(tracker.history) < config.epochs,
                    "patience": config.patience, "best_epoch": tracker.best_epoch,
                    "seconds": round(seconds, 1)})
+    if budget:
+        phases[-1].update(time_budget_s=round(budget, 1), ended_on_time=tracker.on_time)
     return FitResult(model, tracker.history, tracker.best_epoch, tracker.best_acc, seconds,
                      len(x_train) * done_epochs / max(tracker.train_seconds, 1e-9), phases,
                      weights)
@@ -204,37 +220,59 @@ class _Tracker:
         import keras
 
         class Tracker(keras.callbacks.Callback):
-            def __init__(self, config, steps, progress, should_stop, on_epoch, has_val):
+            def __init__(self, config, steps, progress, should_stop, on_epoch, has_val,
+                         budget=0.0, run_epochs=None, clock=time.perf_counter):
                 super().__init__()
                 self.config, self.steps = config, steps
                 self.progress, self.should_stop, self.on_epoch = progress, should_stop, on_epoch
                 self.has_val = has_val
+                self.budget, self.clock = budget, clock
+                self.run_epochs = run_epochs or config.epochs
+                self.warmup = _warmup_share(config)
                 self.history: list[dict] = []
                 self.best_weights = None
                 self.best_epoch, self.best_acc, self.best_loss = 0, -1.0, math.inf
                 self.train_seconds = 0.0
-                self._t0 = self._epoch_t0 = time.perf_counter()
+                self.on_time = False      # a time-budgeted run stopped at its deadline
+                self._t0 = self._epoch_t0 = clock()
                 self._epoch = 0
+
+            def _where(self, step: int) -> float:
+                """The schedule's position 0..1 (time-budgeted: time or steps, whichever is
+                further; otherwise epochs)."""
+                if self.budget:
+                    return schedule.progress(self.clock() - self._t0, self.budget, step,
+                                             self.run_epochs * self.steps)
+                return min(1.0, step / max(1, self.config.epochs * self.steps))
+
+            def _epoch_text(self, epoch: int) -> str:
+                return (f"epoch {epoch} (about {self.config.epochs})" if self.budget
+                        else f"epoch {epoch}/{self.config.epochs}")
 
             def on_epoch_begin(self, epoch, logs=None):
                 self._epoch = epoch
-                self._epoch_t0 = time.perf_counter()
+                self._epoch_t0 = self.clock()
+
+            def on_train_batch_begin(self, batch, logs=None):
+                if self.budget:   # the schedule on the clock
+                    p = self._where(self._epoch * self.steps + batch)
+                    self.model.optimizer.learning_rate = schedule.learning_rate(
+                        self.config.learning_rate, p, self.warmup, self.config.lr_schedule)
 
             def on_train_batch_end(self, batch, logs=None):
                 if self.should_stop():
                     self.model.stop_training = True
                     return
                 if batch % 5 == 0:
-                    done = self._epoch + (batch + 1) / self.steps
-                    self.progress(done / self.config.epochs,
-                                  f"epoch {self._epoch + 1}/{self.config.epochs}, batch {batch + 1}/"
+                    self.progress(self._where(self._epoch * self.steps + batch + 1),
+                                  f"{self._epoch_text(self._epoch + 1)}, batch {batch + 1}/"
                                   f"{self.steps}, loss {float(logs.get('loss', 0)):.4f}")
 
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
                 if self.should_stop():
                     return
-                took = time.perf_counter() - self._epoch_t0
+                took = self.clock() - self._epoch_t0
                 self.train_seconds += took
                 rec = {"epoch": epoch + 1, "seconds": round(took, 2)}
                 for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
@@ -252,17 +290,23 @@ class _Tracker:
                     self.best_weights = self.model.get_weights()
                 rec["best_epoch"] = self.best_epoch
                 self.history.append(rec)
-                if stop_early(epoch + 1, self.best_epoch, self.config.patience, self.config.epochs):
-                    self.model.stop_training = True   # early stopping; best weights are kept
-                elapsed = time.perf_counter() - self._t0
-                left = elapsed / (epoch + 1) * (self.config.epochs - epoch - 1)
+                elapsed = self.clock() - self._t0
+                if self.budget:
+                    if schedule.time_is_up(elapsed, took, self.budget):
+                        self.model.stop_training = self.on_time = True
+                    left = 0.0 if self.on_time else max(0.0, self.budget - elapsed)
+                else:
+                    if stop_early(epoch + 1, self.best_epoch, self.config.patience,
+                                  self.config.epochs):
+                        self.model.stop_training = True   # early stopping; best weights kept
+                    left = elapsed / (epoch + 1) * (self.config.epochs - epoch - 1)
                 rec["seconds_left"] = round(left, 1)
                 if self.on_epoch:
                     self.on_epoch(dict(rec))
                 val = (f", val loss {rec['val_loss']:.4f} acc {rec['val_accuracy'] * 100:.1f}%"
                        if "val_accuracy" in rec else "")
-                self.progress((epoch + 1) / self.config.epochs,
-                              f"epoch {epoch + 1}/{self.config.epochs}: loss {rec['loss']:.4f} acc "
+                self.progress(1.0 if self.on_time else self._where((epoch + 1) * self.steps),
+                              f"{self._epoch_text(epoch + 1)}: loss {rec['loss']:.4f} acc "
                               f"{rec['accuracy'] * 100:.1f}%{val} ({took:.0f} s, ~{_hms(left)} left)")
 
         return Tracker(*args, **kwargs)

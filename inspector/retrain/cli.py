@@ -35,6 +35,8 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
         parts.append("--no-augment")
     parts.append(f"--size {c.input_size} --class-weighting {c.class_weighting} "
                  f"--patience {c.patience}")
+    if c.time_budget_s > 0:
+        parts.append(f"--time-budget-min {c.time_budget_s / 60:.2f}")
     if not c.head_first:
         parts.append("--no-head-first")
     return " ".join(parts)
@@ -134,15 +136,19 @@ def main(argv=None) -> int:
         config = suggest_settings(counts, spi, current_bundle=current, current_card=card,
                                   class_names=names, from_scratch=scratch,
                                   budget_seconds=args.budget_min * 60, image_side=side)
-        if args.epochs:
-            config = replace(config, epochs=args.epochs)
+        if args.epochs:   # exactly these epochs, not a time budget
+            config = replace(config, epochs=args.epochs, time_budget_s=0.0)
         if args.seed is not None:
             config = replace(config, seed=args.seed)
         config = replace(config, name=args.name or config.name,
                          version=time.strftime("%Y.%m.%d-%H%M"))
         est = estimate_seconds(counts, config, spi)
         print(f"measured {1 / spi:.0f} training images/s at {config.input_size}x"
-              f"{config.input_size}; {config.epochs} epochs, estimated {est / 60:.1f} min"
+              f"{config.input_size}; "
+              + (f"{config.time_budget_s / 60:.1f} min of training (about {config.epochs} epochs; "
+                 f"the schedule runs on the clock, so it ends on time if this PC's speed "
+                 f"changes)" if config.time_budget_s > 0 else f"{config.epochs} epochs")
+              + f", estimated {est / 60:.1f} min in all"
               + (f" at most (stops early after {config.patience} epochs without a better "
                  f"validation score, not before epoch {earliest_stop(config.epochs)})"
                  if config.patience else "")

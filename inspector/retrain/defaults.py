@@ -94,14 +94,17 @@ def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
                      seconds_per_image: float) -> float:
     """Wall-clock seconds for the whole retraining (checks, measuring, ``train()`` with
     ``config`` on a data set with these class counts, evaluation, saving), given the measured
-    training time per image (at the config's input size). With early stopping
-    (``config.patience``) this is an upper bound: all ``config.epochs`` are counted.
+    training time per image (at the config's input size). A time-budgeted run
+    (``config.time_budget_s``) takes its budget, whatever the speed; otherwise all
+    ``config.epochs`` are counted (with early stopping, ``config.patience``, an upper bound).
     Head-first is counted only when the classes differ from the start model's; callers that
     cannot tell (no class names) count it whenever ``init_bundle`` is set."""
     n = sum(counts.values())
     _, _, te = split_counts(counts, config.val_fraction, config.test_fraction)
+    fit = (config.time_budget_s if config.time_budget_s > 0
+           else config.epochs * epoch_seconds(counts, config, seconds_per_image))
     return (FIXED_SECONDS + n * READ_SECONDS + head_first_seconds(counts, config, seconds_per_image)
-            + config.epochs * epoch_seconds(counts, config, seconds_per_image)
+            + fit
             + 2 * te * seconds_per_image * EVAL_COST)
 
 
@@ -118,10 +121,11 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
     machine (between MIN_EPOCHS and MAX_EPOCHS). Images smaller than the model's input
     (``image_side``: median shorter side, ``median_side``) are trained at their own size rounded
     down to a multiple of 8. Unequal classes get balanced class weights; a new head is fitted
-    first on frozen features; every planned epoch is trained (no early stopping, ``patience``
-    0) and the best validation epoch's weights are kept. Stopping early made the estimate only an
-    upper bound (a magnetic-tile run took 28% less than its estimate) and cut the cosine schedule
-    off while its learning rate was still high; the budget is spent either way."""
+    first on frozen features. Training ends on time (``config.time_budget_s``,
+    ``training.schedule``): the budget left after the fixed costs, its schedule on the clock,
+    ``epochs`` what the measured speed buys; the best validation epoch's weights are kept. No
+    early stopping: it made the estimate only an upper bound (a magnetic-tile run took 28% less
+    than its estimate) and cut the cosine schedule off while its learning rate was high."""
     from training.transfer import native_input_size
 
     card = dict(current_card or {})
@@ -164,7 +168,9 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
     lo = MIN_EPOCHS if fine_tune else 2 * MIN_EPOCHS
     hi = MAX_EPOCHS if fine_tune else 2 * MAX_EPOCHS
     epochs = int(min(hi, max(lo, math.floor(spare / per_epoch))))
-    return replace(config, epochs=epochs, patience=0)
+    # the fit's time: the spare budget, but at least MIN_EPOCHS' and at most MAX_EPOCHS' worth
+    fit_seconds = min(hi * per_epoch, max(lo * per_epoch, spare))
+    return replace(config, epochs=epochs, patience=0, time_budget_s=round(fit_seconds, 1))
 
 
 def measure_seconds_per_image(config: TrainConfig, class_names: Sequence[str], steps: int = 5,

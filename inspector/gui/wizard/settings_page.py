@@ -207,6 +207,8 @@ class SettingsPage(QWizardPage):
             dropout=self.dropout.value() if scratch else 0.0, seed=self.seed.value(),
             name=self.name.text().strip() or "SSDC-MiniNet",
             input_size=self._base.input_size, class_names=w.class_names(),
+            # epochs set by hand: exactly those, not the suggested time budget
+            time_budget_s=0.0 if "epochs" in self._touched else self._base.time_budget_s,
             version=time.strftime("%Y.%m.%d-%H%M"))
 
     def _start_changed(self) -> None:
@@ -240,6 +242,9 @@ class SettingsPage(QWizardPage):
             bound = (f" at most: training stops early when {c.patience} epochs in a row bring "
                      f"no better validation score, from epoch {earliest_stop(c.epochs)} on"
                      if c.patience else "")
+            if c.time_budget_s > 0:
+                bound = (f": training ends on time, about {c.epochs} epochs at this speed (its "
+                         "schedule runs on the clock)") + bound
             self.estimate.setText(
                 f"{split}.<br><b>Estimated time on this PC: {about_time(secs)}</b>{bound} "
                 f"(measured {1 / spi:.0f} training images per second at "

@@ -179,11 +179,12 @@ class TrainingPage(QWizardPage):
                 continue
             scale = 100.0 if "accuracy" in key else 1.0
             curve.setData(x, [v * scale for v in ys])
-        total = (self.wiz.config or self.wiz.settings_page.config()).epochs
+        config = self.wiz.config or self.wiz.settings_page.config()
+        total = f"about {config.epochs}" if config.time_budget_s > 0 else str(config.epochs)
         best = max(self.history, key=lambda r: r.get("val_accuracy", r.get("accuracy", 0)))
         val = (f" · best validation accuracy <b>{best['val_accuracy'] * 100:.1f}%</b> "
                f"(epoch {best['epoch']})" if "val_accuracy" in best else "")
-        self.stats.setText(f"Epoch {rec['epoch']}/{total} · {rec['seconds']:.0f} s per epoch · "
+        self.stats.setText(f"Epoch {rec['epoch']} of {total} · {rec['seconds']:.0f} s per epoch · "
                            f"<b>{hms(rec.get('seconds_left', 0))} left</b>{val}")
         self.epoch_done.emit(rec)
 

@@ -1,0 +1,70 @@
+"""A training run that ends on time (training.schedule): the schedule on the clock, the stop at
+the epoch boundary nearest the deadline, and fit() driven by a stand-in clock."""
+import numpy as np
+import pytest
+
+from training import schedule
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    lr = [schedule.learning_rate(1.0, p, 0.1) for p in np.linspace(0, 1, 101)]
+    assert lr[0] == pytest.approx(schedule.WARMUP_START)
+    assert lr[10] == pytest.approx(1.0)                  # the peak at the end of the warm-up
+    assert np.all(np.diff(lr[:11]) > 0) and np.all(np.diff(lr[10:]) < 0)
+    assert lr[-1] == pytest.approx(0.0, abs=1e-12)
+    assert lr[55] == pytest.approx(0.5)                  # half-way through the decay
+    assert schedule.learning_rate(1.0, 2.0, 0.1) == pytest.approx(0.0, abs=1e-12)   # past the end
+    assert schedule.learning_rate(0.3, 0.7, 0.1, "constant") == 0.3
+    assert schedule.learning_rate(1.0, 0.0, 0.0) == pytest.approx(1.0)              # no warm-up
+
+
+def test_progress_is_time_or_steps_whichever_is_further():
+    assert schedule.progress(30, 120, 10, 100) == pytest.approx(0.25)
+    assert schedule.progress(30, 120, 50, 100) == pytest.approx(0.5)   # a much faster PC
+    assert schedule.progress(500, 120, 1, 100) == 1.0
+
+
+def test_stops_at_the_epoch_boundary_nearest_the_deadline():
+    assert not schedule.time_is_up(80, 20, 100)    # one more epoch ends exactly on time
+    assert schedule.time_is_up(91, 20, 100)        # one more would overrun by 11 s > 9 s short
+    assert not schedule.time_is_up(89, 20, 100)
+    assert schedule.time_is_up(100, 20, 100)
+    assert schedule.warmup_share(2, 26) == pytest.approx(2 / 26)
+    assert schedule.warmup_share(2, 2) == 0.5
+    assert schedule.epoch_cap(26) == 26 * schedule.EPOCH_CAP_FACTOR
+
+
+class StandInClock:
+    """One second passes whenever training reads the clock: a run's length in these seconds
+    depends only on how often it looks, not on this machine's speed."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.slow
+def test_fit_ends_on_time_with_its_schedule_on_the_clock():
+    from training.train import TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (24, 32, 32, 3)).astype(np.uint8)
+    y = np.repeat(np.arange(3), 8)
+    config = TrainConfig(epochs=4, batch_size=8, input_size=32, warmup_epochs=1,
+                         camera_shifts=False, class_weighting="none", time_budget_s=40.0)
+    seen = []
+    res = fit(x, y, x[:6], y[:6], ("a", "b", "c"), config, on_epoch=seen.append,
+              clock=StandInClock())
+    ph = res.phases[-1]
+    # 3 batches an epoch read the clock about 9 times: 5 epochs fit in 40 stand-in seconds,
+    # more than the 4 estimated (this "PC" is faster than its estimate) and fewer than the cap
+    assert config.epochs < ph["epochs_run"] < schedule.epoch_cap(config.epochs)
+    assert ph["ended_on_time"] and ph["time_budget_s"] == 40.0 and not ph["stopped_early"]
+    lrs = [r["learning_rate"] for r in seen]
+    assert max(lrs) <= config.learning_rate * (1 + 1e-6)
+    assert lrs[-1] < 0.1 * config.learning_rate          # decayed by the deadline
+    assert lrs[-1] < lrs[len(lrs) // 2]
+    assert seen[-1]["seconds_left"] == 0.0
