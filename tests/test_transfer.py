@@ -125,3 +125,25 @@ def test_early_stopping_waits_for_half_of_the_schedule():
     assert not stop_early(7, 3, 5, 14)          # a better epoch 3: patience not used up
     assert not stop_early(14, 1, 5, 14)         # the last epoch is not an early stop
     assert not stop_early(9, 1, 0, 14)          # patience 0: never
+
+
+def test_augmentation_is_kept_unless_clean_is_clearly_better():
+    assert transfer.keep_augmentation(0.90, 0.95)          # NEU-like: a small gap keeps it
+    assert transfer.keep_augmentation(0.60, 0.60 + transfer.AUGMENT_MARGIN - 1e-9)
+    assert not transfer.keep_augmentation(0.38, 0.71)      # magnetic tiles after two epochs each
+    assert transfer.keep_augmentation(0.8, 0.5)
+
+
+@pytest.mark.slow
+def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle):
+    root = unequal_data(tmp_path)
+    card = train(root, tmp_path / "out", config_for(stand_in_bundle, augment_check=True,
+                                                     epochs=2))
+    phases = card["training"]["phases"]
+    assert [p["phase"] for p in phases] == ["head", "augmentation check", "fine-tune all layers"]
+    check = phases[1]
+    scores = check["val_balanced_accuracy"]
+    assert set(scores) == {"augmented", "clean"} and check["epochs_each"] == transfer.CHECK_EPOCHS
+    assert check["chosen"] == ("augmented" if transfer.keep_augmentation(
+        scores["augmented"], scores["clean"]) else "clean")
+    assert phases[2]["epochs_run"] == 2

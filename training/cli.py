@@ -93,6 +93,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--time-budget-min", type=float, default=d.time_budget_s / 60,
                    help="end training on time: this many minutes, the learning-rate schedule on "
                         "the clock, --epochs the estimate (training.schedule; 0: exactly --epochs)")
+    g.add_argument("--augment-check", action="store_true",
+                   help="first train 2 epochs with the augmentation and 2 without, and drop it "
+                        "when clean images are clearly better on validation (the wizard's "
+                        "default for new classes)")
     g.add_argument("--input-norm", choices=("standardize", "rescale"), default=d.input_norm,
                    help="standardize: the model divides out each image's brightness and contrast "
                         "(the default); rescale: 0..255 to -1..1 as in the 1.0 bundle")
@@ -113,6 +117,7 @@ def _config(args):
     kw.update(input_size=args.size, class_weighting=args.class_weighting,
               patience=args.patience, head_first=not args.no_head_first,
               time_budget_s=max(0.0, args.time_budget_min) * 60,
+              augment_check=args.augment_check,
               input_norm=args.input_norm, camera=args.camera)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import schedule
+from . import transfer as transfer_mod
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_bundle,
                      write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
@@ -66,6 +67,10 @@ class TrainConfig:
     # > 0: training (the fine-tuning phase) ends on time: this many seconds, the schedule on the
     # clock, ``epochs`` the estimate (training.schedule); 0: exactly ``epochs`` epochs
     time_budget_s: float = 0.0
+    # with augmentation: first train CHECK_EPOCHS epochs augmented and CHECK_EPOCHS clean from the
+    # same start and drop the augmentation when clean is clearly better on validation (the
+    # wizard's fine-tunes with new classes; training.transfer.keep_augmentation)
+    augment_check: bool = False
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"
 
@@ -132,6 +137,63 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
 
 
+def _datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_classes: int, weights):
+    train, val = training_datasets(x_train, y_train, x_val, y_val, config, num_classes)
+    if val is not None and weights is not None:   # weighted validation = balanced accuracy
+        val = val.map(transfer_mod.with_sample_weights(weights, num_classes))
+    return train, val
+
+
+def _compile(model, config: TrainConfig, lr, weights) -> None:
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                  metrics=["accuracy"], weighted_metrics=["accuracy"] if weights else None)
+
+
+def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, config: TrainConfig,
+                        weights, progress: Progress, should_stop: ShouldStop) -> dict:
+    """``CHECK_EPOCHS`` epochs with the recipe's augmentation and as many without, from the
+    same weights, each on a short cosine schedule; the model keeps the weights of the one chosen
+    (``transfer.keep_augmentation``: augmented unless clean is clearly better on balanced
+    validation accuracy). Measured on magnetic tiles: after two epochs each, 0.38 augmented
+    against 0.71 clean, and training on clean images reached 87% macro F1 where the augmented
+    recipe stayed at 44%; on NEU-like textures the augmentation costs little and buys
+    robustness, so it is kept unless the gap is large. Returns the phase's card record."""
+    n = len(class_names)
+    start = model.get_weights()
+    steps = math.ceil(len(x_train) / config.batch_size)
+    t0 = time.perf_counter()
+    scores, kept = {}, {}
+    for i, (name, augment) in enumerate((("augmented", True), ("clean", False))):
+        model.set_weights(start)
+        probe = replace(config, augment=augment, epochs=transfer_mod.CHECK_EPOCHS, warmup_epochs=0,
+                        time_budget_s=0.0, patience=0)
+        train, val = _datasets(x_train, y_train, x_val, y_val, probe, n, weights)
+        _compile(model, probe, _learning_rate(probe, steps), weights)
+        tracker = _Tracker(probe, steps, lambda f, m, i=i, name=name: progress(
+            (i + f) / 2, f"augmentation check, {name}: {m}"), should_stop, None, has_val=True)
+        model.fit(train, validation_data=val, epochs=probe.epochs, verbose=0, callbacks=[tracker],
+                  class_weight=weights)
+        if should_stop():
+            raise TrainingCancelled("training cancelled; nothing was written")
+        scores[name], kept[name] = float(tracker.best_acc), tracker.best_weights
+    chosen = ("augmented" if transfer_mod.keep_augmentation(scores["augmented"], scores["clean"])
+              else "clean")
+    model.set_weights(kept[chosen] if kept[chosen] is not None else start)
+    rec = {"phase": "augmentation check", "epochs_each": transfer_mod.CHECK_EPOCHS,
+           "val_balanced_accuracy" if weights else "val_accuracy": {
+               k: round(v, 4) for k, v in scores.items()},
+           "margin": transfer_mod.AUGMENT_MARGIN, "chosen": chosen,
+           "seconds": round(time.perf_counter() - t0, 1)}
+    progress(1.0, f"augmentation check: augmented {scores['augmented']:.1%}, clean "
+                  f"{scores['clean']:.1%} validation accuracy after {probe.epochs} epochs each: "
+                  + ("training with the camera augmentation" if chosen == "augmented" else
+                     "clean is clearly better on these images: training without augmentation"))
+    return rec
+
+
 def _warmup_share(config: TrainConfig) -> float:
     return schedule.warmup_share(config.warmup_epochs, config.epochs)
 
@@ -177,18 +239,22 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                 seed=config.seed, progress=lambda f, m: progress(0.03 * f, m),
                 should_stop=should_stop))
             progress = transfer.shifted(progress, 0.03)
-    train, val = training_datasets(x_train, y_train, x_val, y_val, config, num_classes)
-    if val is not None and weights is not None:   # weighted validation = balanced accuracy
-        val = val.map(transfer.with_sample_weights(weights, num_classes))
     steps = math.ceil(len(x_train) / config.batch_size)
+    use_fused_batch_norm(model)   # training steps ~2x faster on a CPU; the model is unchanged
     budget = max(0.0, float(config.time_budget_s or 0.0))
+    if config.augment and config.augment_check and len(x_val):
+        check = _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, config,
+                                    weights, lambda f, m: progress(0.1 * f, m), should_stop)
+        phases.append(check)
+        progress = transfer.shifted(progress, 0.1)
+        config = replace(config, augment=check["chosen"] == "augmented")
+        if budget:   # the check came out of the time budget
+            budget = max(1.0, budget - check["seconds"])
+    train, val = _datasets(x_train, y_train, x_val, y_val, config, num_classes, weights)
     run_epochs = schedule.epoch_cap(config.epochs) if budget else config.epochs
     lr = (schedule.learning_rate(config.learning_rate, 0.0, _warmup_share(config), config.lr_schedule)
           if budget else _learning_rate(config, steps))
-    use_fused_batch_norm(model)   # training steps ~2x faster on a CPU; the model is unchanged
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=["accuracy"], weighted_metrics=["accuracy"] if weights else None)
+    _compile(model, config, lr, weights)
     tracker = _Tracker(config, steps, progress, should_stop, on_epoch, has_val=val is not None,
                        budget=budget, run_epochs=run_epochs, clock=clock)
     start = time.perf_counter()

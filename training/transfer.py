@@ -18,6 +18,8 @@ from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 UNEQUAL_RATIO = 1.5   # classes count as unequal when the largest has 1.5x the smallest's images
 HEAD_EPOCHS = 40      # epochs of the head-first phase (on cached features: seconds)
 HEAD_LR = 1e-2
+CHECK_EPOCHS = 2      # the augmentation check's epochs, augmented and clean each
+AUGMENT_MARGIN = 0.15  # clean must beat augmented by this much validation accuracy to drop it
 
 
 # ---- unequal classes -------------------------------------------------------------------------
@@ -134,6 +136,15 @@ def fit_head(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
              + (f", validation accuracy {rec['val_accuracy'] * 100:.1f}%"
                 if "val_accuracy" in rec else ""))
     return rec
+
+
+def keep_augmentation(augmented: float, clean: float, margin: float = AUGMENT_MARGIN) -> bool:
+    """Whether training keeps the recipe's augmentation, given the validation accuracy after
+    the augmentation check's epochs with it and without: yes unless clean is better by more than
+    ``margin``. The augmentation is what makes a model robust to a real camera, so it goes only
+    when it clearly stops this data's classes from being learnt in the time there is (small,
+    local defects that blur, noise, a crop or a turn of a squeezed image take away)."""
+    return clean - augmented <= margin
 
 
 def bundle_classes(bundle) -> list[str] | None:

@@ -37,6 +37,8 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
                  f"--patience {c.patience}")
     if c.time_budget_s > 0:
         parts.append(f"--time-budget-min {c.time_budget_s / 60:.2f}")
+    if c.augment and c.augment_check:
+        parts.append("--augment-check")
     if not c.head_first:
         parts.append("--no-head-first")
     return " ".join(parts)

@@ -101,8 +101,11 @@ def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
     cannot tell (no class names) count it whenever ``init_bundle`` is set."""
     n = sum(counts.values())
     _, _, te = split_counts(counts, config.val_fraction, config.test_fraction)
-    fit = (config.time_budget_s if config.time_budget_s > 0
-           else config.epochs * epoch_seconds(counts, config, seconds_per_image))
+    from training.transfer import CHECK_EPOCHS
+
+    checked = 2 * CHECK_EPOCHS if config.augment and config.augment_check else 0
+    fit = (config.time_budget_s if config.time_budget_s > 0   # the check comes out of it
+           else (config.epochs + checked) * epoch_seconds(counts, config, seconds_per_image))
     return (FIXED_SECONDS + n * READ_SECONDS + head_first_seconds(counts, config, seconds_per_image)
             + fit
             + 2 * te * seconds_per_image * EVAL_COST)
@@ -163,6 +166,8 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
     )
     if not (fine_tune and not same):
         config = replace(config, head_first=False)
+    # new classes: check that the camera augmentation does not keep them from being learnt
+    config = replace(config, augment_check=config.head_first)
     per_epoch = max(epoch_seconds(counts, config, seconds_per_image), 1e-6)
     spare = budget_seconds - (estimate_seconds(counts, config, seconds_per_image) - per_epoch)
     lo = MIN_EPOCHS if fine_tune else 2 * MIN_EPOCHS
