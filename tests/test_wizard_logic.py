@@ -59,12 +59,15 @@ def test_suggest_settings_slow_fast_and_scratch():
     assert slow.epochs == retrain.MIN_EPOCHS  # never fewer, even on a very slow PC
     # ... and the time given is what MIN_EPOCHS take there (over the budget, and said so)
     per_epoch = retrain.epoch_seconds(PLANT, slow, 1 / 5)
-    assert slow.time_budget_s == pytest.approx(retrain.MIN_EPOCHS * per_epoch, abs=0.1)
+    from training.transfer import CHECK_EPOCHS   # the augmentation check's epochs on top
+    assert slow.time_budget_s == pytest.approx((retrain.MIN_EPOCHS + 2 * CHECK_EPOCHS) * per_epoch,
+                                               abs=0.1)
     assert retrain.estimate_seconds(PLANT, slow, 1 / 5) > retrain.DEFAULT_BUDGET_SECONDS
     fast = retrain.suggest_settings(PLANT, 1 / 5000, current_bundle="m", current_card=CARD)
     assert fast.epochs == retrain.MAX_EPOCHS
     assert fast.time_budget_s == pytest.approx(
-        retrain.MAX_EPOCHS * retrain.epoch_seconds(PLANT, fast, 1 / 5000), abs=0.1)
+        (retrain.MAX_EPOCHS + 2 * CHECK_EPOCHS) * retrain.epoch_seconds(PLANT, fast, 1 / 5000),
+        abs=0.1)
     scratch = retrain.suggest_settings(PLANT, 1 / 5000, current_bundle="m", current_card=CARD,
                                        from_scratch=True)
     assert scratch.init_bundle is None and scratch.epochs > fast.epochs
@@ -188,7 +191,9 @@ def test_estimate_arithmetic():
     counts = {"a": 100, "b": 100}                  # 10% held out each: 160 / 20 / 20
     spi = 0.05
     c = retrain.suggest_settings(counts, spi, current_bundle="m", current_card=CARD)
-    c = replace(c, epochs=10, val_fraction=0.1, test_fraction=0.1, time_budget_s=0.0)
+    assert c.augment_check   # new classes: 2 x CHECK_EPOCHS epochs more, counted below
+    checked = replace(c, epochs=10, val_fraction=0.1, test_fraction=0.1, time_budget_s=0.0)
+    c = replace(checked, augment_check=False)
     assert retrain.split_counts(counts, 0.1, 0.1) == (160, 20, 20)
     assert retrain.augment_overhead(16) == pytest.approx(2.4)   # calibrated at 16 and 32
     assert retrain.augment_overhead(32) == pytest.approx(1.5)
@@ -200,6 +205,9 @@ def test_estimate_arithmetic():
     assert retrain.epoch_seconds(counts, c, spi) == pytest.approx(epoch)
     assert retrain.head_first_seconds(counts, c, spi) == pytest.approx(head)
     assert retrain.estimate_seconds(counts, c, spi) == pytest.approx(whole)
+    from training.transfer import CHECK_EPOCHS
+    assert retrain.estimate_seconds(counts, checked, spi) == pytest.approx(
+        whole + 2 * CHECK_EPOCHS * epoch)
     # no head-first when the classes are kept or training starts from scratch
     same = replace(c, head_first=False)
     assert retrain.estimate_seconds(counts, same, spi) == pytest.approx(whole - head)

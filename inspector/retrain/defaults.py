@@ -166,15 +166,19 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
     )
     if not (fine_tune and not same):
         config = replace(config, head_first=False)
-    # new classes: check that the camera augmentation does not keep them from being learnt
-    config = replace(config, augment_check=config.head_first)
     per_epoch = max(epoch_seconds(counts, config, seconds_per_image), 1e-6)
     spare = budget_seconds - (estimate_seconds(counts, config, seconds_per_image) - per_epoch)
+    # new classes: first check that the camera augmentation lets them be learnt (its epochs
+    # come out of the fit's time)
+    from training.transfer import CHECK_EPOCHS
+
+    config = replace(config, augment_check=config.head_first)
+    checked = 2 * CHECK_EPOCHS if config.augment_check else 0
     lo = MIN_EPOCHS if fine_tune else 2 * MIN_EPOCHS
     hi = MAX_EPOCHS if fine_tune else 2 * MAX_EPOCHS
-    epochs = int(min(hi, max(lo, math.floor(spare / per_epoch))))
+    epochs = int(min(hi, max(lo, math.floor(spare / per_epoch) - checked)))
     # the fit's time: the spare budget, but at least MIN_EPOCHS' and at most MAX_EPOCHS' worth
-    fit_seconds = min(hi * per_epoch, max(lo * per_epoch, spare))
+    fit_seconds = min((hi + checked) * per_epoch, max((lo + checked) * per_epoch, spare))
     return replace(config, epochs=epochs, patience=0, time_budget_s=round(fit_seconds, 1))
 
 
