@@ -18,7 +18,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import schedule
-from . import transfer as transfer_mod
+from . import transfer
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_bundle,
                      write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
@@ -140,7 +140,7 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
 def _datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_classes: int, weights):
     train, val = training_datasets(x_train, y_train, x_val, y_val, config, num_classes)
     if val is not None and weights is not None:   # weighted validation = balanced accuracy
-        val = val.map(transfer_mod.with_sample_weights(weights, num_classes))
+        val = val.map(transfer.with_sample_weights(weights, num_classes))
     return train, val
 
 
@@ -168,7 +168,7 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
     scores, kept = {}, {}
     for i, (name, augment) in enumerate((("augmented", True), ("clean", False))):
         model.set_weights(start)
-        probe = replace(config, augment=augment, epochs=transfer_mod.CHECK_EPOCHS, warmup_epochs=0,
+        probe = replace(config, augment=augment, epochs=transfer.CHECK_EPOCHS, warmup_epochs=0,
                         time_budget_s=0.0, patience=0)
         train, val = _datasets(x_train, y_train, x_val, y_val, probe, n, weights)
         _compile(model, probe, _learning_rate(probe, steps), weights)
@@ -179,13 +179,13 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
         if should_stop():
             raise TrainingCancelled("training cancelled; nothing was written")
         scores[name], kept[name] = float(tracker.best_acc), tracker.best_weights
-    chosen = ("augmented" if transfer_mod.keep_augmentation(scores["augmented"], scores["clean"])
+    chosen = ("augmented" if transfer.keep_augmentation(scores["augmented"], scores["clean"])
               else "clean")
     model.set_weights(kept[chosen] if kept[chosen] is not None else start)
-    rec = {"phase": "augmentation check", "epochs_each": transfer_mod.CHECK_EPOCHS,
+    rec = {"phase": "augmentation check", "epochs_each": transfer.CHECK_EPOCHS,
            "val_balanced_accuracy" if weights else "val_accuracy": {
                k: round(v, 4) for k, v in scores.items()},
-           "margin": transfer_mod.AUGMENT_MARGIN, "chosen": chosen,
+           "margin": transfer.AUGMENT_MARGIN, "chosen": chosen,
            "seconds": round(time.perf_counter() - t0, 1)}
     progress(1.0, f"augmentation check: augmented {scores['augmented']:.1%}, clean "
                   f"{scores['clean']:.1%} validation accuracy after {probe.epochs} epochs each: "
@@ -222,10 +222,6 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     of its best validation epoch (highest accuracy, ties broken by lower loss). With
     ``config.time_budget_s`` the run ends on time (``training.schedule``; ``clock`` is the clock
     it runs on). Raises TrainingCancelled if ``should_stop()``."""
-    import keras
-
-    from . import transfer
-
     set_seed(config.seed)
     num_classes = len(class_names)
     weights = transfer.class_weights(y_train, num_classes, config.class_weighting)

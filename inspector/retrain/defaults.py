@@ -12,6 +12,7 @@ import numpy as np
 
 from training.cancel import Cancelled
 from training.train import TrainConfig
+from training.transfer import CHECK_EPOCHS
 
 from .data import ShouldStop, never
 
@@ -90,6 +91,11 @@ def epoch_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_im
     return tr * seconds_per_image * aug + va * seconds_per_image * EVAL_COST
 
 
+def check_epochs(config: TrainConfig) -> int:
+    """The augmentation check's epochs (augmented and clean) before the fit, 0 without it."""
+    return 2 * CHECK_EPOCHS if config.augment and config.augment_check else 0
+
+
 def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
                      seconds_per_image: float) -> float:
     """Wall-clock seconds for the whole retraining (checks, measuring, ``train()`` with
@@ -101,11 +107,9 @@ def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
     cannot tell (no class names) count it whenever ``init_bundle`` is set."""
     n = sum(counts.values())
     _, _, te = split_counts(counts, config.val_fraction, config.test_fraction)
-    from training.transfer import CHECK_EPOCHS
-
-    checked = 2 * CHECK_EPOCHS if config.augment and config.augment_check else 0
     fit = (config.time_budget_s if config.time_budget_s > 0   # the check comes out of it
-           else (config.epochs + checked) * epoch_seconds(counts, config, seconds_per_image))
+           else (config.epochs + check_epochs(config))
+           * epoch_seconds(counts, config, seconds_per_image))
     return (FIXED_SECONDS + n * READ_SECONDS + head_first_seconds(counts, config, seconds_per_image)
             + fit
             + 2 * te * seconds_per_image * EVAL_COST)
@@ -170,10 +174,8 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
     spare = budget_seconds - (estimate_seconds(counts, config, seconds_per_image) - per_epoch)
     # new classes: first check that the camera augmentation lets them be learnt (its epochs
     # come out of the fit's time)
-    from training.transfer import CHECK_EPOCHS
-
     config = replace(config, augment_check=config.head_first)
-    checked = 2 * CHECK_EPOCHS if config.augment_check else 0
+    checked = check_epochs(config)
     lo = MIN_EPOCHS if fine_tune else 2 * MIN_EPOCHS
     hi = MAX_EPOCHS if fine_tune else 2 * MAX_EPOCHS
     epochs = int(min(hi, max(lo, math.floor(spare / per_epoch) - checked)))
