@@ -68,3 +68,22 @@ def test_fit_ends_on_time_with_its_schedule_on_the_clock():
     assert lrs[-1] < 0.1 * config.learning_rate          # decayed by the deadline
     assert lrs[-1] < lrs[len(lrs) // 2]
     assert seen[-1]["seconds_left"] == 0.0
+
+
+@pytest.mark.slow
+def test_fit_without_a_budget_follows_the_same_schedule_on_its_steps():
+    from training.train import TrainConfig, fit
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 255, (24, 32, 32, 3)).astype(np.uint8)
+    y = np.repeat(np.arange(3), 8)
+    config = TrainConfig(epochs=3, batch_size=8, input_size=32, warmup_epochs=1,
+                         camera_shifts=False, class_weighting="none")
+    seen = []
+    fit(x, y, x[:6], y[:6], ("a", "b", "c"), config, on_epoch=seen.append)
+    steps, total = 3, 9
+    # the rate an epoch ends with is the one its last batch was set to (warm-up over 1 of 3)
+    want = [schedule.learning_rate(config.learning_rate, (e * steps + steps - 1) / total, 1 / 3)
+            for e in range(3)]
+    assert [r["learning_rate"] for r in seen] == pytest.approx(want, rel=1e-5)
+    assert want[0] < config.learning_rate and want[2] < want[1]

@@ -121,22 +121,6 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
     return PreparedData(ds, images, tr, va, te)
 
 
-def _learning_rate(config: TrainConfig, steps_per_epoch: int):
-    import keras
-
-    if config.lr_schedule == "constant":
-        return config.learning_rate
-    if config.lr_schedule != "cosine":
-        raise ValueError(f"unknown learning-rate schedule {config.lr_schedule!r}")
-    total = max(1, config.epochs * steps_per_epoch)
-    warm = min(config.warmup_epochs * steps_per_epoch, total - 1)
-    if warm > 0:
-        return keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate * 0.05, decay_steps=total - warm,
-            warmup_target=config.learning_rate, warmup_steps=warm, alpha=0.0)
-    return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
-
-
 def _datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_classes: int, weights):
     train, val = training_datasets(x_train, y_train, x_val, y_val, config, num_classes)
     if val is not None and weights is not None:   # weighted validation = balanced accuracy
@@ -171,7 +155,7 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
         probe = replace(config, augment=augment, epochs=transfer.CHECK_EPOCHS, warmup_epochs=0,
                         time_budget_s=0.0, patience=0)
         train, val = _datasets(x_train, y_train, x_val, y_val, probe, n, weights)
-        _compile(model, probe, _learning_rate(probe, steps), weights)
+        _compile(model, probe, _initial_learning_rate(probe), weights)
         tracker = _Tracker(probe, steps, lambda f, m, i=i, name=name: progress(
             (i + f) / 2, f"augmentation check, {name}: {m}"), should_stop, None, has_val=True)
         model.fit(train, validation_data=val, epochs=probe.epochs, verbose=0, callbacks=[tracker],
@@ -196,6 +180,16 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
 
 def _warmup_share(config: TrainConfig) -> float:
     return schedule.warmup_share(config.warmup_epochs, config.epochs)
+
+
+def _initial_learning_rate(config: TrainConfig) -> float:
+    """The optimizer's learning rate before the first batch. Every run then follows
+    ``training.schedule.learning_rate``, set by ``_Tracker`` before each batch: on the share of
+    the planned steps, or of the time budget with one (one warm-up and cosine decay for both)."""
+    if config.lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"unknown learning-rate schedule {config.lr_schedule!r}")
+    return schedule.learning_rate(config.learning_rate, 0.0, _warmup_share(config),
+                                  config.lr_schedule)
 
 
 def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
@@ -248,9 +242,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
             budget = max(1.0, budget - check["seconds"])
     train, val = _datasets(x_train, y_train, x_val, y_val, config, num_classes, weights)
     run_epochs = schedule.epoch_cap(config.epochs) if budget else config.epochs
-    lr = (schedule.learning_rate(config.learning_rate, 0.0, _warmup_share(config), config.lr_schedule)
-          if budget else _learning_rate(config, steps))
-    _compile(model, config, lr, weights)
+    _compile(model, config, _initial_learning_rate(config), weights)
     tracker = _Tracker(config, steps, progress, should_stop, on_epoch, has_val=val is not None,
                        budget=budget, run_epochs=run_epochs, clock=clock)
     start = time.perf_counter()
@@ -316,10 +308,13 @@ class _Tracker:
                 self._epoch_t0 = self.clock()
 
             def on_train_batch_begin(self, batch, logs=None):
-                if self.budget:   # the schedule on the clock
-                    p = self._where(self._epoch * self.steps + batch)
-                    self.model.optimizer.learning_rate = schedule.learning_rate(
-                        self.config.learning_rate, p, self.warmup, self.config.lr_schedule)
+                # the schedule on the steps, or on the clock with a time budget. Keras calls
+                # this once more at the end of an epoch's data, for a batch that never runs
+                if batch >= self.steps:
+                    return
+                p = self._where(self._epoch * self.steps + batch)
+                self.model.optimizer.learning_rate = schedule.learning_rate(
+                    self.config.learning_rate, p, self.warmup, self.config.lr_schedule)
 
             def on_train_batch_end(self, batch, logs=None):
                 if self.should_stop():
