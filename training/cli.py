@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.shifts import CAMERAS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FORMATS = ("tflite-fp32", "tflite-fp16", "tflite-int8", "inspection")
@@ -68,7 +70,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     g.add_argument("--rotation", type=float, default=d.rotation_degrees, help="degrees, +-")
     g.add_argument("--shift", type=float, default=d.shift_fraction, help="fraction, +-")
-    g.add_argument("--camera", choices=("standard", "wide"), default=d.camera,
+    g.add_argument("--camera", choices=tuple(CAMERAS), default=d.camera,
                    help="ranges of the camera shifts (training.shifts.CAMERAS): standard (the "
                         "default, for fine-tuning) or wide (the bundled 1.2.0, with --rotation 45 "
                         "and a long run from scratch)")
@@ -97,6 +99,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="first train 2 epochs with the augmentation and 2 without, and drop it "
                         "when clean images are clearly better on validation (the wizard's "
                         "default for new classes)")
+    g.add_argument("--val-shifted", type=int, default=d.val_shifted_copies, metavar="N",
+                   help="choose the best epoch on the validation images plus N camera-shifted "
+                        "copies of each (the documented severities), not on clean images alone")
     g.add_argument("--input-norm", choices=("standardize", "rescale"), default=d.input_norm,
                    help="standardize: the model divides out each image's brightness and contrast "
                         "(the default); rescale: 0..255 to -1..1 as in the 1.0 bundle")
@@ -117,7 +122,7 @@ def _config(args):
     kw.update(input_size=args.size, class_weighting=args.class_weighting,
               patience=args.patience, head_first=not args.no_head_first,
               time_budget_s=max(0.0, args.time_budget_min) * 60,
-              augment_check=args.augment_check,
+              augment_check=args.augment_check, val_shifted_copies=args.val_shifted,
               input_norm=args.input_norm, camera=args.camera)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)

@@ -37,12 +37,9 @@ def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_
     sharpen and make the model over-confident on the soft, noisy images a plant delivers; one
     fitted on the training recipe's wider shifts makes it under-confident (1.2.0: ECE 2.2%
     against 1.3% on its clean test split)."""
-    from .shifts import EVALUATED_CAMERA, camera_augment
+    from .shifts import shifted_copies
 
-    rng = np.random.default_rng([seed, 7919])
-    shifted = [np.stack([camera_augment(img, rng, EVALUATED_CAMERA) for img in images])
-               for _ in range(copies)]
-    return np.concatenate([images, *shifted]) if len(images) else images
+    return shifted_copies(images, seed, copies)
 
 
 def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,

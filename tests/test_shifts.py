@@ -1,0 +1,147 @@
+"""Camera shifts (training.shifts), the robust recipe's augmentation (training.augment) and
+``python -m training robustness``: every shift deterministic for a seed, keeping shape, dtype and
+range; augmentation only on the training split; the command's JSON and example grid."""
+import json
+
+import numpy as np
+import pytest
+
+from synth import CLASSES, make_dataset, texture
+from training import shifts
+from training.shifts import CAMERAS, EVALUATED_CAMERA, FAMILIES, camera_augment, shift_rng
+
+
+def _images():
+    grey = np.repeat(texture(3, 48, seed=1)[..., None], 3, axis=2)
+    rng = np.random.default_rng(5)
+    colour = rng.integers(0, 256, (48, 48, 3)).astype(np.uint8)
+    return {"grey": grey, "colour": colour}
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
+def test_each_shift_is_deterministic_and_keeps_shape_dtype_and_range(family):
+    for kind, img in _images().items():
+        for sev in family.severities:
+            a = family.apply(img, sev, shift_rng(3, family.name, sev, 0))
+            b = family.apply(img, sev, shift_rng(3, family.name, sev, 0))
+            assert a.dtype == np.uint8 and a.shape == img.shape, (family.name, sev, kind)
+            np.testing.assert_array_equal(a, b)
+            if kind == "grey":   # a grey image stays grey
+                assert shifts.is_grey(a), (family.name, sev)
+    # the strongest severity changes the image (flips and 90-degree turns of a texture too)
+    img = _images()["grey"]
+    sev = family.severities[-1]
+    assert not np.array_equal(family.apply(img, sev, shift_rng(3, family.name, sev, 0)), img) \
+        or family.name == "bit_depth"   # 16 bits: the same 8-bit scene read back
+
+
+def test_random_shifts_differ_between_seeds_and_images():
+    img = _images()["grey"]
+    noise = shifts.FAMILY_BY_NAME["noise"]
+    a = noise.apply(img, 8, shift_rng(0, "noise", 8, 0))
+    assert not np.array_equal(a, noise.apply(img, 8, shift_rng(1, "noise", 8, 0)))
+    assert not np.array_equal(a, noise.apply(img, 8, shift_rng(0, "noise", 8, 1)))
+
+
+def test_severities_go_the_right_way():
+    img = _images()["grey"]
+    x = img.astype(np.float32)
+    sharp = np.abs(np.diff(x, axis=1)).mean()
+    blurred = [np.abs(np.diff(shifts.defocus_blur(img, s).astype(np.float32), axis=1)).mean()
+               for s in (0.5, 1.0, 1.5)]
+    assert sharp > blurred[0] > blurred[1] > blurred[2]
+    assert shifts.brightness(img, 0.3).mean() > img.mean() > shifts.brightness(img, -0.3).mean()
+    assert shifts.contrast(img, 0.5).std() < 0.6 * img.std()
+
+
+@pytest.mark.parametrize("name", list(CAMERAS) + ["evaluated"])
+def test_the_training_camera_is_seeded_and_keeps_the_image_format(name):
+    cam = EVALUATED_CAMERA if name == "evaluated" else CAMERAS[name]
+    for img in _images().values():
+        outs = [camera_augment(img, np.random.default_rng([9, k]), cam) for k in range(12)]
+        again = [camera_augment(img, np.random.default_rng([9, k]), cam) for k in range(12)]
+        for a, b in zip(outs, again):
+            assert a.dtype == np.uint8 and a.shape == img.shape
+            np.testing.assert_array_equal(a, b)
+        assert sum(not np.array_equal(o, img) for o in outs) >= 6   # most images are shifted
+
+
+def test_shifted_copies_start_with_the_clean_images_and_repeat_exactly():
+    x = np.stack([np.repeat(texture(c, 32, seed=c)[..., None], 3, 2) for c in range(4)])
+    s = shifts.shifted_copies(x, seed=2, copies=2)
+    assert s.shape == (12, 32, 32, 3) and s.dtype == np.uint8
+    np.testing.assert_array_equal(s[:4], x)
+    np.testing.assert_array_equal(s, shifts.shifted_copies(x, seed=2, copies=2))
+    assert not np.array_equal(s[4:8], s[8:])
+
+
+def test_the_best_epoch_is_chosen_on_shifted_copies_only_with_the_camera():
+    from dataclasses import replace
+
+    from training.train import TrainConfig, _selection_set
+
+    x = np.stack([np.repeat(texture(c, 32, seed=c)[..., None], 3, 2) for c in range(3)])
+    y = np.arange(3)
+    cfg = TrainConfig(val_shifted_copies=2)
+    xs, ys = _selection_set(x, y, cfg)
+    assert len(xs) == 9 and list(ys) == [0, 1, 2] * 3
+    np.testing.assert_array_equal(xs[:3], x)
+    for off in (replace(cfg, val_shifted_copies=0), replace(cfg, camera_shifts=False),
+                replace(cfg, augment=False)):
+        xs, ys = _selection_set(x, y, off)
+        assert xs is x and ys is y
+
+
+def test_augmentation_is_applied_to_the_training_split_only():
+    from training.augment import training_datasets
+    from training.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
+    y = np.arange(8) % 2
+    cfg = TrainConfig(batch_size=8, input_size=32)
+    train, val = training_datasets(x, y, x, y, cfg, 2)
+    xv = np.concatenate([np.asarray(b) for b, _ in val])
+    np.testing.assert_array_equal(xv, x.astype(np.float32))          # validation: as it is
+    xt = np.concatenate([np.asarray(b) for b, _ in train.take(1)])
+    assert xt.shape == (8, 32, 32, 3)
+    assert not any(np.array_equal(xt[i], x[j].astype(np.float32))   # training: augmented
+                   for i in range(8) for j in range(8))
+
+
+def test_the_model_card_records_the_camera_recipe():
+    from training.train import TrainConfig, _camera_augment_card
+
+    card = _camera_augment_card(TrainConfig(camera="wide"))
+    assert card["name"] == "wide" and card["max_view"] == CAMERAS["wide"].max_view
+    assert set(CAMERAS["wide"].describe()) < set(card)
+    assert _camera_augment_card(TrainConfig(augment=False)) is None
+    assert TrainConfig(val_shifted_copies=3).describe()["val_shifted_copies"] == 3
+
+
+def test_robustness_command_writes_json_table_and_examples(stand_in_bundle, tmp_path, capsys):
+    from training.cli import main as cli_main
+
+    data = make_dataset(tmp_path / "data", classes=CLASSES, per_class=2, size=64)
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    assert cli_main(["robustness", "--model", str(stand_in_bundle), "--data", str(data),
+                     "--families", "defocus,rotation", "--json", str(out), "--png", str(png)]) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == 12 and set(result["families"]) == {"defocus", "rotation"}
+    sevs = [(r["family"], r["severity"]) for r in result["shifts"]]
+    assert sevs == [("defocus", s) for s in (0.5, 1.0, 1.5)] + \
+        [("rotation", s) for s in (90, 180, 270, 15, 30)]
+    for r in result["shifts"]:
+        assert 0.0 <= r["accuracy"] <= 1.0 and set(r["recall"]) == set(CLASSES)
+    assert result["mean_shifted_accuracy"] == pytest.approx(
+        np.mean([r["accuracy"] for r in result["shifts"]]))
+    assert result["worst_family"] in ("defocus", "rotation")
+    assert png.stat().st_size > 1000
+    text = capsys.readouterr().out
+    assert "mean over all shifts" in text and "defocus" in text
+    again = tmp_path / "r2.json"   # the same table again: every shift is seeded
+    assert cli_main(["robustness", "--model", str(stand_in_bundle), "--data", str(data),
+                     "--families", "defocus,rotation", "--json", str(again)]) == 0
+    assert json.loads(again.read_text())["shifts"] == result["shifts"]
+    assert cli_main(["robustness", "--model", str(stand_in_bundle), "--data", str(data),
+                     "--families", "sunburn"]) != 0
