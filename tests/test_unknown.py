@@ -435,3 +435,15 @@ def test_camera_window_shows_unknown_live(qtbot, unknown_classifier, tmp_path):
         assert win.unknown_label.text().startswith("unknown 100%")
     finally:
         win.close()
+
+
+def test_the_threshold_accepts_at_least_the_stated_share():
+    from training.openset import acceptance_threshold
+
+    for n in (10, 138, 1000):
+        s = np.random.default_rng(n).normal(size=n)
+        for share in (0.5, 0.9, 0.95, 0.99, 1.0):
+            t = acceptance_threshold(s, share)
+            assert (s <= t).mean() >= share and (s < t).mean() < share   # the lowest such
+    s = np.random.default_rng(0).normal(size=138)
+    assert (s <= acceptance_threshold(s, 0.95)).sum() == 132   # an interpolated quantile: 131

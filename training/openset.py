@@ -172,6 +172,14 @@ def _stats(raw: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
     return {k: (float(v.mean()), float(max(v.std(), 1e-9))) for k, v in raw.items()}
 
 
+def acceptance_threshold(scores: np.ndarray, accept: float) -> float:
+    """The lowest threshold that accepts at least the share ``accept`` of ``scores`` (an image is
+    known when its score is at most the threshold). An interpolated quantile fell just short: on
+    138 validation images "95%" accepted 131 (94.9%); this accepts 132 (95.7%)."""
+    q = min(max(float(accept), 0.0), 1.0)
+    return float(np.quantile(np.asarray(scores, np.float64), q, method="inverted_cdf"))
+
+
 @dataclass
 class UnknownDetector:
     temperature: float
@@ -223,7 +231,7 @@ class UnknownDetector:
         """The threshold that accepts the share ``accept`` of the validation images."""
         if self.val_scores is None or not len(self.val_scores):
             return self.threshold
-        return float(np.quantile(self.val_scores, min(max(accept, 0.0), 1.0)))
+        return acceptance_threshold(self.val_scores, accept)
 
     # ---- persistence ---------------------------------------------------------------------------
     def card(self) -> dict:
@@ -314,6 +322,6 @@ def fit_detector(train: Outputs, y_train: np.ndarray, val: Outputs, y_val: np.nd
                                                for k, v in per_class.items()}})
     val_scores = det.scores(val)
     det.val_scores = np.sort(val_scores)
-    det.threshold = float(np.quantile(val_scores, accept))
+    det.threshold = acceptance_threshold(val_scores, accept)
     det.selection["validation_accepted"] = float(det.known(val_scores).mean())
     return det
