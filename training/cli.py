@@ -72,8 +72,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--shift", type=float, default=d.shift_fraction, help="fraction, +-")
     g.add_argument("--camera", choices=tuple(CAMERAS), default=d.camera,
                    help="ranges of the camera shifts (training.shifts.CAMERAS): standard (the "
-                        "default, for fine-tuning) or wide (the bundled 1.2.0, with --rotation 45 "
-                        "and a long run from scratch)")
+                        "default, for fine-tuning), wide (1.2.0: --rotation 45 and a long run "
+                        "from scratch) or wide_blur (more blur: the bundled 1.3.0, fine-tuned "
+                        "from 1.2.0)")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
     g.add_argument("--test-fraction", type=float, default=d.test_fraction)

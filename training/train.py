@@ -43,12 +43,12 @@ class TrainConfig:
     label_smoothing: float = 0.05
     augment: bool = True
     flips: bool = True  # horizontal and vertical flips and transposition (90-degree turns)
-    rotation_degrees: float = 15.0  # the bundled 1.2.0: 45 (with the turns, every angle)
+    rotation_degrees: float = 15.0  # the bundled 1.2.0/1.3.0: 45 (with the turns, every angle)
     shift_fraction: float = 0.1
     brightness: float = 0.1  # +- fraction of full scale
     contrast: float = 0.1  # +- fraction (without camera_shifts)
     camera_shifts: bool = True  # blur, noise, JPEG, lighting, scale (training.shifts)
-    camera: str = "standard"  # the camera's ranges: training.shifts.CAMERAS ("wide": 1.2.0)
+    camera: str = "standard"  # the camera's ranges: training.shifts.CAMERAS ("wide_blur": 1.3.0)
     val_fraction: float = 1 / 12
     test_fraction: float = 1 / 12
     seed: int = 1234
