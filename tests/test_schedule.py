@@ -46,18 +46,26 @@ class StandInClock:
         return self.now
 
 
-@pytest.mark.slow
-def test_fit_ends_on_time_with_its_schedule_on_the_clock():
+def _fit_tiny(seed: int, **config):
+    """fit() on 24 random 32x32 images of three classes (3 batches an epoch, warm-up 1 epoch);
+    returns the config, the result and every epoch's record."""
     from training.train import TrainConfig, fit
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     x = rng.integers(0, 255, (24, 32, 32, 3)).astype(np.uint8)
     y = np.repeat(np.arange(3), 8)
-    config = TrainConfig(epochs=4, batch_size=8, input_size=32, warmup_epochs=1,
-                         camera_shifts=False, class_weighting="none", time_budget_s=40.0)
+    clock = config.pop("clock", None)
+    cfg = TrainConfig(batch_size=8, input_size=32, warmup_epochs=1, camera_shifts=False,
+                      class_weighting="none", **config)
     seen = []
-    res = fit(x, y, x[:6], y[:6], ("a", "b", "c"), config, on_epoch=seen.append,
-              clock=StandInClock())
+    res = fit(x, y, x[:6], y[:6], ("a", "b", "c"), cfg, on_epoch=seen.append,
+              **({"clock": clock} if clock else {}))
+    return cfg, res, seen
+
+
+@pytest.mark.slow
+def test_fit_ends_on_time_with_its_schedule_on_the_clock():
+    config, res, seen = _fit_tiny(0, epochs=4, time_budget_s=40.0, clock=StandInClock())
     ph = res.phases[-1]
     # 3 batches an epoch read the clock about 9 times: 5 epochs fit in 40 stand-in seconds,
     # more than the 4 estimated (this "PC" is faster than its estimate) and fewer than the cap
@@ -72,15 +80,7 @@ def test_fit_ends_on_time_with_its_schedule_on_the_clock():
 
 @pytest.mark.slow
 def test_fit_without_a_budget_follows_the_same_schedule_on_its_steps():
-    from training.train import TrainConfig, fit
-
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 255, (24, 32, 32, 3)).astype(np.uint8)
-    y = np.repeat(np.arange(3), 8)
-    config = TrainConfig(epochs=3, batch_size=8, input_size=32, warmup_epochs=1,
-                         camera_shifts=False, class_weighting="none")
-    seen = []
-    fit(x, y, x[:6], y[:6], ("a", "b", "c"), config, on_epoch=seen.append)
+    config, _, seen = _fit_tiny(1, epochs=3)
     steps, total = 3, 9
     # the rate an epoch ends with is the one its last batch was set to (warm-up over 1 of 3)
     want = [schedule.learning_rate(config.learning_rate, (e * steps + steps - 1) / total, 1 / 3)
