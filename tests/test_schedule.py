@@ -55,8 +55,9 @@ def _fit_tiny(seed: int, **config):
     x = rng.integers(0, 255, (24, 32, 32, 3)).astype(np.uint8)
     y = np.repeat(np.arange(3), 8)
     clock = config.pop("clock", None)
-    cfg = TrainConfig(batch_size=8, input_size=32, warmup_epochs=1, camera_shifts=False,
-                      class_weighting="none", **config)
+    config = {"camera_shifts": False, **config}
+    cfg = TrainConfig(batch_size=8, input_size=32, warmup_epochs=1, class_weighting="none",
+                      **config)
     seen = []
     res = fit(x, y, x[:6], y[:6], ("a", "b", "c"), cfg, on_epoch=seen.append,
               **({"clock": clock} if clock else {}))
@@ -67,7 +68,7 @@ def _fit_tiny(seed: int, **config):
 def test_fit_ends_on_time_with_its_schedule_on_the_clock():
     config, res, seen = _fit_tiny(0, epochs=4, time_budget_s=40.0, clock=StandInClock())
     ph = res.phases[-1]
-    # 3 batches an epoch read the clock about 9 times: 5 epochs fit in 40 stand-in seconds,
+    # 3 batches an epoch read the clock about 8 times: 5 epochs fit in 40 stand-in seconds,
     # more than the 4 estimated (this "PC" is faster than its estimate) and fewer than the cap
     assert config.epochs < ph["epochs_run"] < schedule.epoch_cap(config.epochs)
     assert ph["ended_on_time"] and ph["time_budget_s"] == 40.0 and not ph["stopped_early"]
@@ -87,3 +88,23 @@ def test_fit_without_a_budget_follows_the_same_schedule_on_its_steps():
             for e in range(3)]
     assert [r["learning_rate"] for r in seen] == pytest.approx(want, rel=1e-5)
     assert want[0] < config.learning_rate and want[2] < want[1]
+
+
+@pytest.mark.slow
+def test_fit_chooses_its_best_epoch_on_the_shifted_selection_set(monkeypatch):
+    from training import train as train_mod
+
+    seen = []
+    real = train_mod._datasets
+
+    def spy(x_train, y_train, x_val, y_val, *args):
+        seen.append((len(x_val), np.bincount(y_val).tolist()))
+        return real(x_train, y_train, x_val, y_val, *args)
+
+    monkeypatch.setattr(train_mod, "_datasets", spy)
+    _, res, _ = _fit_tiny(2, epochs=1, val_shifted_copies=3, camera_shifts=True)
+    assert seen == [(24, [24])]   # 6 validation images (all of class 0) and 3 shifted copies
+    assert res.phases[-1]["best_epoch_chosen_on"].startswith("6 validation images and 18")
+    seen.clear()
+    _, res, _ = _fit_tiny(2, epochs=1, val_shifted_copies=3)    # no camera: clean validation
+    assert seen == [(6, [6])] and "best_epoch_chosen_on" not in res.phases[-1]

@@ -102,7 +102,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                         "default for new classes)")
     g.add_argument("--val-shifted", type=int, default=d.val_shifted_copies, metavar="N",
                    help="choose the best epoch on the validation images plus N camera-shifted "
-                        "copies of each (the documented severities), not on clean images alone")
+                        "copies of each (training.shifts.EVALUATED_CAMERA), not on clean images "
+                        "alone; only when training with the camera shifts")
     g.add_argument("--input-norm", choices=("standardize", "rescale"), default=d.input_norm,
                    help="standardize: the model divides out each image's brightness and contrast "
                         "(the default); rescale: 0..255 to -1..1 as in the 1.0 bundle")

@@ -9,6 +9,9 @@ about half an epoch of the time it was given. Without it, a speed measured once 
 decided both the epochs and the time estimate: on a PC whose speed swings by 2x, a run took 20%
 less than its estimate, and a slow start-up measurement bought 8 epochs where 25 fitted.
 
+A run without a time budget follows the same warm-up and cosine decay on the share of its
+planned steps (``training.train`` sets the rate before every batch either way).
+
 Pure functions; ``training.train.fit`` calls them. Qt- and Keras-free."""
 from __future__ import annotations
 
@@ -49,8 +52,8 @@ def learning_rate(peak: float, p: float, warmup: float, schedule: str = "cosine"
 
 
 def warmup_share(warmup_epochs: int, epochs: int) -> float:
-    """The share of a time-budgeted run spent warming up: the configured warm-up epochs out of
-    the estimated epochs (at most half)."""
+    """The share of a run spent warming up: the configured warm-up epochs out of the planned
+    (or, time-budgeted, the estimated) epochs, at most half."""
     return min(0.5, max(0, warmup_epochs) / max(1, epochs))
 
 

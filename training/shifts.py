@@ -329,8 +329,10 @@ EVALUATED_CAMERA = CameraAugment(max_blur_sigma=1.5, max_motion=7.0, max_noise=1
 
 
 def shifted_copies(images: np.ndarray, seed: int, copies: int) -> np.ndarray:
-    """``images`` followed by ``copies`` versions of them through a random camera of the
-    documented severities (``EVALUATED_CAMERA``), seeded: the same call gives the same images."""
+    """``images`` followed by ``copies`` versions of them through a random camera
+    (``EVALUATED_CAMERA``: blur, noise, JPEG, gain and field of view no further than the
+    robustness table's worst severities; contrast, gamma and uneven light keep the training
+    ranges, a little wider), seeded: the same call gives the same images."""
     rng = np.random.default_rng([seed, 7919])
     shifted = [np.stack([camera_augment(img, rng, EVALUATED_CAMERA) for img in images])
                for _ in range(copies)]

@@ -71,9 +71,10 @@ class TrainConfig:
     # same start and drop the augmentation when clean is clearly better on validation (the
     # wizard's fine-tunes with new classes; training.transfer.keep_augmentation)
     augment_check: bool = False
-    # > 0 (with the camera shifts): the best epoch is chosen on the validation images plus this
-    # many camera-shifted copies of each, at the documented severities
-    # (training.shifts.shifted_copies), not on clean images alone: the robust recipe
+    # > 0 (with the camera shifts on; ignored when training clean): the best epoch is chosen on
+    # the validation images plus this many camera-shifted copies of each
+    # (training.shifts.shifted_copies), not on clean images alone; the card's phase record says
+    # so when it applied
     val_shifted_copies: int = 0
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"
@@ -281,6 +282,9 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                    "seconds": round(seconds, 1)})
     if budget:
         phases[-1].update(time_budget_s=round(budget, 1), ended_on_time=tracker.on_time)
+    if len(x_sel) != len(x_val):   # what the best epoch was chosen on (--val-shifted)
+        phases[-1]["best_epoch_chosen_on"] = (
+            f"{len(x_val)} validation images and {len(x_sel) - len(x_val)} camera-shifted copies")
     return FitResult(model, tracker.history, tracker.best_epoch, tracker.best_acc, seconds,
                      len(x_train) * done_epochs / max(tracker.train_seconds, 1e-9), phases,
                      weights)
@@ -313,7 +317,7 @@ class _Tracker:
 
             def _where(self, step: int) -> float:
                 """The schedule's position 0..1 (time-budgeted: time or steps, whichever is
-                further; otherwise epochs)."""
+                further; otherwise steps)."""
                 if self.budget:
                     return schedule.progress(self.clock() - self._t0, self.budget, step,
                                              self.run_epochs * self.steps)
