@@ -144,6 +144,8 @@ def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle
     check = phases[1]
     scores = check["val_balanced_accuracy"]
     assert set(scores) == {"augmented", "clean"} and check["epochs_each"] == transfer.CHECK_EPOCHS
+    assert set(check["epoch_seconds"]) == {"augmented", "clean"}
+    assert all(v > 0 for v in check["epoch_seconds"].values())
     assert check["chosen"] == ("augmented" if transfer.keep_augmentation(
         scores["augmented"], scores["clean"]) else "clean")
     assert phases[2]["epochs_run"] == 2
