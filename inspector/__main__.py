@@ -3,4 +3,5 @@ import sys
 
 from .app import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a child process (inspector.offload) imports it
+    sys.exit(main())

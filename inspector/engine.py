@@ -191,6 +191,9 @@ class Classifier:
     ``backend`` runs the model (``LiteRTBackend`` or ``KerasBackend``; default: Keras on the
     bundle's model); ``device`` says where and how, for the status bar and logs."""
 
+    runtime_format: str | None = None   # the LiteRT format load_classifier chose (None: TensorFlow)
+    num_threads: int | None = None      # the LiteRT threads it was loaded with (None: the default)
+
     def __init__(self, bundle: Bundle, backend=None, device: str | None = None,
                  detector=_FROM_BUNDLE):
         self.bundle = bundle
@@ -357,6 +360,7 @@ def load_classifier(path: str | Path | None = None,
         backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir))
         clf = Classifier(Bundle(bundle_dir, card, None), backend,
                          f"CPU, LiteRT {choice.fmt} ({choice.reason})", det)
+        clf.runtime_format, clf.num_threads = choice.fmt, num_threads
     else:
         progress(0.05, "loading TensorFlow")
         import tensorflow  # noqa: F401  (the slow part: ~2-3 s)

@@ -98,21 +98,28 @@ class WeightsChart(_Chart):
         self.getAxis("bottom").setLabel("channel", color="k")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#0072B2", pen=None)
         self.addItem(self.bars)
-        self._title = ""
+        self._title: str | None = None
+        self._ranges: tuple | None = None
 
     def values(self) -> np.ndarray:
         return np.asarray(self.bars.opts.get("height", []), dtype=np.float64)
 
     def set_weights(self, weights: np.ndarray | None, title: str = "", unit_range: bool = True) -> None:
         w = np.zeros(0, np.float32) if weights is None else np.asarray(weights, np.float32).ravel()
-        self.setTitle(title, color="k", size="10pt")
+        if title != self._title:  # a new title lays the plot out again: only when it changes
+            self._title = title
+            self.setTitle(title, color="k", size="10pt")
         neg = w < 0
         brushes = [QColor("#D55E00") if n else QColor("#0072B2") for n in neg]
         self.bars.setOpts(x=np.arange(len(w)), height=w, width=0.8, brushes=brushes, pen=None)
         if len(w):
-            self.setXRange(-0.8, len(w) - 0.2, padding=0)
             if unit_range:
-                self.setYRange(0, 1, padding=0.02)
+                lo, hi, pad = 0.0, 1.0, 0.02
             else:
                 lo, hi = float(min(w.min(), 0)), float(max(w.max(), 0))
-                self.setYRange(lo, hi if hi > lo else lo + 1, padding=0.05)
+                hi, pad = (hi if hi > lo else lo + 1), 0.05
+            ranges = (len(w), lo, hi, pad)
+            if ranges != self._ranges:  # the same ranges again would only cost a relayout
+                self._ranges = ranges
+                self.setXRange(-0.8, len(w) - 0.2, padding=0)
+                self.setYRange(lo, hi, padding=pad)

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     since_start = f" ({shown + age_at_start:.1f} s after the program started)" \
         if age_at_start is not None else ""
     print(f"self-test OK: {summary['title']}, {summary['classes']} classes, {summary['device']}, "
-          f"{summary['images']} images, attention map {summary['cam'][0]}x{summary['cam'][1]}, "
+          f"{summary['images']} images (the window classifies {summary['where']}), "
+          f"attention map {summary['cam'][0]}x{summary['cam'][1]}, "
           f"window shown in {shown:.1f} s{since_start}, model ready in {summary['model_s']:.1f} s, "
           f"all done in {time.perf_counter() - started:.1f} s", flush=True)
     return 0
@@ -139,6 +140,10 @@ def _run(args: argparse.Namespace, tmp: Path, state: dict) -> dict:
                     and window.shown_index() is not None)
 
         wait_until(gui_done, GUI_TIMEOUT_S, "the window did not classify and show the images")
+        if window.background.process_error:  # the frozen build's multiprocessing, say
+            raise SelfTestError(f"the classification process failed: "
+                                f"{window.background.process_error}")
+        where = window.background.where
         s = window.session
         for i, item in enumerate(s.items):
             if item.error is not None:
@@ -157,4 +162,5 @@ def _run(args: argparse.Namespace, tmp: Path, state: dict) -> dict:
         window.close()
         window.deleteLater()
     return {"title": clf.title, "classes": len(clf.class_names), "device": clf.device,
-            "images": len(paths), "cam": cam_shape, "window_s": window_s, "model_s": model_s}
+            "images": len(paths), "cam": cam_shape, "window_s": window_s, "model_s": model_s,
+            "where": where}

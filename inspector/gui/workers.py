@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
+from ..offload import ChildClassifier, ChildFailed, ProcessSpec
 from ..tiles import ClassifierLike, TileSettings
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,36 @@ class ClassifyWorker(QThread):
     def _emit(self, results: list[Result]) -> None:
         if not self._stop.is_set():
             self.results.emit(results)
+
+
+class ProcessClassifyWorker(ClassifyWorker):
+    """A ClassifyWorker whose decoding and inference run in a child process
+    (``inspector.offload``): this thread only hands out the queue's batches and emits the
+    results, so the GUI thread never waits for the workers' hold on Python's GIL. When the child
+    cannot start or dies, what it had not returned goes back into the queue and the work goes on
+    in threads, as ClassifyWorker does it."""
+
+    def __init__(self, classifier: ClassifierLike, spec: ProcessSpec, parent: QObject | None = None):
+        super().__init__(classifier, spec.batch_size, spec.decode_threads, parent, spec.tiling)
+        self.spec = spec
+        self.child: ChildClassifier | None = None
+        self.child_error: str | None = None   # why the work went back to threads
+
+    def run(self) -> None:
+        try:
+            self.child = ChildClassifier(self.spec)
+            self.child.serve(self.queue, self._emit, self._stop.is_set,
+                             lambda: float(getattr(self.classifier, "accept", 1.0)), self.idle.emit)
+        except ChildFailed as exc:
+            self.child_error = str(exc)
+            log.warning("%s; classifying in threads instead", exc)
+        finally:
+            if self.child is not None:
+                self.child.close()
+                if self.child_error is not None and self.child.outstanding:
+                    self.queue.add(self.child.outstanding.items())
+        if self.child_error is not None and not self._stop.is_set():
+            super().run()
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from ...batch import Result
 from ...engine import Classifier
 from ...session import ReviewSession
 from ...tiles import TileSettings
-from ..workers import ClassifyWorker
+from ...offload import process_spec
+from ..workers import ClassifyWorker, ProcessClassifyWorker
 
 Key = tuple[int, int, Hashable]   # (session generation, model token, what: a session index)
 
@@ -57,7 +58,11 @@ class BackgroundClassification(QObject):
         one for ``classifier``."""
         self.stop()
         self.model_token += 1
-        self._worker = ClassifyWorker(classifier, parent=self, tiling=self.tiling)
+        # decoding and LiteRT in a child process where they can be (inspector.offload): in
+        # threads here they hold the GUI thread's GIL while it paints
+        spec = process_spec(classifier, tiling=self.tiling)
+        self._worker = (ClassifyWorker(classifier, parent=self, tiling=self.tiling) if spec is None
+                        else ProcessClassifyWorker(classifier, spec, parent=self))
         self._worker.results.connect(self.accept)
         self._worker.start()
 
@@ -74,6 +79,21 @@ class BackgroundClassification(QObject):
     @property
     def running(self) -> bool:
         return self._worker is not None
+
+    @property
+    def process_error(self) -> str | None:
+        """Why the classification process was given up (the work went on in threads), or None."""
+        return getattr(self._worker, "child_error", None)
+
+    @property
+    def where(self) -> str:
+        """Where the images are classified, for the self-test and logs."""
+        w = self._worker
+        if isinstance(w, ProcessClassifyWorker):
+            if w.child_error:
+                return f"in threads (the classification process failed: {w.child_error})"
+            return "in a child process"
+        return "in threads" if w is not None else "nowhere (no model)"
 
     def stop(self) -> None:
         """Stops the worker and waits for it (idempotent)."""

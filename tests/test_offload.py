@@ -1,0 +1,145 @@
+"""inspector.offload: the window's background classification in a child process gives what the
+window's own classifier gives, follows the unknown threshold in use, and hands its work back to
+threads when the child cannot run."""
+import os
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inspector.batch import WorkQueue
+from inspector.offload import ENV_SWITCH, ChildClassifier, ChildFailed, ProcessSpec, process_spec
+from synth import foreign_image, texture
+
+
+def _images(folder: Path, n: int = 10) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        arr = texture(i % 6, 64, seed=i) if i % 3 else foreign_image(64, seed=i)
+        p = folder / f"img{i:02d}.png"
+        Image.fromarray(arr).save(p)
+        paths.append(p)
+    bad = folder / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    return paths + [bad]
+
+
+def _serve(spec: ProcessSpec, paths: list[Path], accept: float) -> dict:
+    queue = WorkQueue()
+    queue.add((i, p) for i, p in enumerate(paths))
+    got: dict = {}
+    idle = threading.Event()
+    child = ChildClassifier(spec)
+    try:
+        child.serve(queue, lambda rs: got.update({r.key: r for r in rs}),
+                    lambda: len(got) == len(paths) and idle.is_set(), lambda: accept, idle.set)
+        if sys.platform.startswith("linux") and spec.nice is not None:
+            # every thread of the child (its LiteRT and decoding threads, numpy's pool) runs
+            # below the window
+            tids = [int(t) for t in os.listdir(f"/proc/{child.pid}/task")]
+            assert len(tids) > 1
+            assert min(os.getpriority(os.PRIO_PROCESS, t) for t in tids) == spec.nice
+    finally:
+        child.close()
+    assert not child._proc.is_alive()
+    return got
+
+
+def test_the_child_gives_what_the_window_classifier_gives(unknown_classifier, tmp_path):
+    clf = unknown_classifier
+    paths = _images(tmp_path / "imgs")
+    spec = process_spec(clf)
+    assert spec is not None and spec.fmt == clf.runtime_format
+    got = _serve(spec, paths, clf.accept)
+    assert len(got) == len(paths)
+    bad = got[len(paths) - 1]
+    assert bad.probs is None and bad.error
+    good = [clf.load(p) for p in paths[:-1]]
+    want = clf.judge(np.stack(good))
+    probs = np.stack([got[i].probs for i in range(len(good))])
+    np.testing.assert_allclose(probs, want.probs, atol=2e-3)
+    assert np.array_equal(probs.argmax(1), want.probs.argmax(1))
+    scores = np.array([got[i].unknown_score for i in range(len(good))])
+    np.testing.assert_allclose(scores, want.unknown_scores, rtol=1e-3, atol=1e-3)
+
+
+def test_the_child_follows_the_unknown_threshold_in_use(unknown_classifier, tmp_path):
+    """The threshold is a setting: what the parent's classifier accepts now, not what it
+    accepted when the child started, decides ``known``."""
+    clf = unknown_classifier
+    paths = _images(tmp_path / "imgs")[:-1]
+    spec = process_spec(clf)
+    strict = 0.5
+    got = _serve(spec, paths, strict)
+    clf.set_accept(strict)
+    want = clf.judge(np.stack([clf.load(p) for p in paths]))
+    assert [got[i].known for i in range(len(paths))] == [bool(k) for k in want.known]
+    assert not all(want.known)   # the test means something: some images flip at 50%
+
+
+def test_a_child_that_cannot_load_the_model_says_why(classifier, tmp_path):
+    spec = ProcessSpec(str(tmp_path / "no-such-bundle"), "fp32", 0.95)
+    child = ChildClassifier(spec)
+    try:
+        with pytest.raises(ChildFailed, match="cannot load the model"):
+            child.serve(WorkQueue(), lambda rs: None, lambda: False, lambda: 0.95)
+    finally:
+        child.close()
+
+
+def test_only_a_litert_classifier_from_a_bundle_goes_to_a_child(classifier, monkeypatch):
+    class StandIn:
+        class_names = ["a", "b"]
+        input_size = 64
+
+    assert process_spec(StandIn()) is None
+    assert process_spec(classifier) is not None
+    monkeypatch.setenv(ENV_SWITCH, "0")
+    assert process_spec(classifier) is None
+
+
+def test_the_worker_falls_back_to_threads_and_loses_nothing(qtbot, qapp, classifier, tmp_path):
+    """A child that fails (here: a bundle it cannot load) hands the work back; the worker then
+    classifies every image in threads, as before."""
+    from dataclasses import replace
+
+    from inspector.gui.workers import ProcessClassifyWorker
+
+    paths = _images(tmp_path / "imgs", 6)
+    spec = replace(process_spec(classifier), bundle=str(tmp_path / "gone"))
+    w = ProcessClassifyWorker(classifier, spec)
+    got = {}
+    w.results.connect(lambda rs: got.update({r.key: r for r in rs}))
+    w.queue.add((i, p) for i, p in enumerate(paths))
+    w.start()
+    try:
+        qtbot.waitUntil(lambda: len(got) == len(paths), timeout=60000)
+    finally:
+        w.stop()
+        w.wait()
+    assert w.child_error and "cannot load the model" in w.child_error
+    assert all(got[i].probs is not None for i in range(len(paths) - 1))
+    assert got[len(paths) - 1].error
+
+
+def test_the_window_classifies_in_a_child_and_stops_it(qtbot, classifier, tmp_path):
+    from inspector.gui.main_window import MainWindow
+    from inspector.gui.workers import ProcessClassifyWorker
+
+    paths = _images(tmp_path / "imgs", 8)
+    w = MainWindow(classifier=classifier)
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.classification_done, timeout=60000):
+        w.open_folder(tmp_path / "imgs")
+    worker = w.background._worker
+    assert isinstance(worker, ProcessClassifyWorker) and worker.child_error is None
+    pid = worker.child.pid
+    assert sum(it.probs is not None for it in w.session.items) == len(paths) - 1
+    w.close()
+    assert not worker.child._proc.is_alive()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
