@@ -113,10 +113,16 @@ def child_main(conn, spec: ProcessSpec) -> None:
     says stop (or the pipe closes)."""
     lower_priority(None, spec.nice)
     try:
+        from . import runtime
         from .engine import load_classifier
 
+        # the window runs LiteRT: no second GPU probe here (it would import TensorFlow)
+        os.environ[runtime.GPU_ENV] = "0"
         clf = load_classifier(spec.bundle, num_threads=spec.num_threads,
                               measure=lambda fmt, runner: 0.0 if fmt == spec.fmt else 1.0)
+        if clf.runtime_format != spec.fmt:
+            raise RuntimeError(f"LiteRT {spec.fmt} did not open here (got "
+                               f"{clf.runtime_format or 'TensorFlow'})")
         clf.set_accept(spec.accept)
     except Exception as exc:  # reported to the parent, which classifies in threads instead
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
@@ -137,7 +143,8 @@ def child_main(conn, spec: ProcessSpec) -> None:
     try:
         with ThreadPoolExecutor(spec.decode_threads, thread_name_prefix="decode") as pool:
             while True:
-                classify_stream(clf, take, lambda results: conn.send(("results", results)),
+                classify_stream(clf, take, lambda results: conn.send(("results", results,
+                                                                     accept[0])),
                                 batch_size=spec.batch_size, pool=pool, tiling=spec.tiling)
                 conn.send(("idle",))
                 if conn.recv()[0] != "wake":
@@ -155,6 +162,7 @@ class ChildClassifier:
         self.spec = spec
         self.device = ""
         self.outstanding: dict[Hashable, Path] = {}   # handed to the child, no result yet
+        self.idle = False                              # the child waits for work
         ctx = multiprocessing.get_context("spawn")     # never fork a process with Qt threads
         self._conn, child_conn = ctx.Pipe()
         self._proc = ctx.Process(target=child_main, args=(child_conn, spec), daemon=True,
@@ -198,11 +206,13 @@ class ChildClassifier:
 
     def serve(self, queue: WorkQueue, emit: Callable[[list[Result]], None],
               should_stop: Callable[[], bool], accept: Callable[[], float],
-              idle: Callable[[], None] = lambda: None) -> None:
+              idle: Callable[[], None] = lambda: None,
+              rejudge: Callable[[list[Result]], None] = lambda results: None) -> None:
         """Hands the child batches from ``queue`` and passes its results to ``emit`` until
         ``should_stop()``; ``idle()`` when the queue has run dry. ``accept()``: the unknown
-        threshold's share in use now. Raises ChildFailed (``outstanding`` then holds what the
-        child had taken and not returned)."""
+        threshold's share in use now; results the child judged at another share (the setting
+        changed while they were on their way) go through ``rejudge`` first. Raises ChildFailed
+        (``outstanding`` then holds what the child had taken and not returned)."""
         msg = self._recv(should_stop, START_TIMEOUT_S)
         if msg is None:
             return
@@ -221,23 +231,30 @@ class ChildClassifier:
             elif msg[0] == "results":
                 for r in msg[1]:
                     self.outstanding.pop(r.key, None)
+                if msg[2] != float(accept()):
+                    rejudge(msg[1])
                 emit(msg[1])
             elif msg[0] == "idle":
+                self.idle = True
                 if len(queue) == 0:
                     idle()
                 while not should_stop() and not queue.wait(0.25):
                     pass
                 if should_stop():
                     return
+                self.idle = False
                 self._send(("wake",))
 
     def close(self, timeout: float = 2.0) -> None:
-        """Stops the child (it holds nothing worth keeping: results already came back)."""
+        """Stops the child (it holds nothing worth keeping: results already came back): an
+        idle child is told to stop, a busy or loading one is terminated at once (waiting for
+        its next message would keep a model switch or the window's closing waiting)."""
         try:
             self._conn.send(("stop",))
         except (OSError, ValueError):
             pass
-        self._proc.join(min(timeout, 0.5))
+        if self.idle:
+            self._proc.join(min(timeout, 0.5))
         if self._proc.is_alive():
             self._proc.terminate()
             self._proc.join(timeout)

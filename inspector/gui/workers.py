@@ -294,20 +294,37 @@ class ProcessClassifyWorker(ClassifyWorker):
         self.child_error: str | None = None   # why the work went back to threads
 
     def run(self) -> None:
+        if self._stop.is_set():
+            return
         try:
             self.child = ChildClassifier(self.spec)
             self.child.serve(self.queue, self._emit, self._stop.is_set,
-                             lambda: float(getattr(self.classifier, "accept", 1.0)), self.idle.emit)
-        except ChildFailed as exc:
-            self.child_error = str(exc)
-            log.warning("%s; classifying in threads instead", exc)
+                             lambda: float(getattr(self.classifier, "accept", 1.0)), self.idle.emit,
+                             self._rejudge)
+        except Exception as exc:  # ChildFailed, or anything else: the work goes on in threads
+            self.child_error = str(exc) if isinstance(exc, ChildFailed) else \
+                f"{type(exc).__name__}: {exc}"
+            log.warning("classification process: %s; classifying in threads instead",
+                        self.child_error)
         finally:
             if self.child is not None:
                 self.child.close()
                 if self.child_error is not None and self.child.outstanding:
+                    # what the child had taken was on screen: first again
                     self.queue.add(self.child.outstanding.items())
+                    self.queue.prioritize(list(self.child.outstanding))
         if self.child_error is not None and not self._stop.is_set():
             super().run()
+
+    def _rejudge(self, results: list[Result]) -> None:
+        """Known/unknown again at the threshold in use now (the setting changed while these
+        were judged); a tiled image keeps its tiles' verdict until it is classified again."""
+        threshold = getattr(self.classifier, "unknown_threshold", None)
+        if threshold is None:
+            return
+        for r in results:
+            if r.unknown_score is not None and r.tiles is None:
+                r.known = bool(r.unknown_score <= threshold)
 
 
 # --------------------------------------------------------------------------------------------
