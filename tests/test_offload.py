@@ -104,25 +104,38 @@ def test_only_a_litert_classifier_from_a_bundle_goes_to_a_child(classifier, monk
     assert process_spec(classifier) is None
 
 
+def _run_worker(qtbot, spec: ProcessSpec, classifier, paths: list[Path], on_results) -> object:
+    """Runs a ProcessClassifyWorker over ``paths`` until ``on_results`` has seen every key."""
+    from inspector.gui.workers import ProcessClassifyWorker
+
+    w = ProcessClassifyWorker(classifier, spec)
+    seen: set = set()
+
+    def results(rs):
+        seen.update(r.key for r in rs)
+        on_results(w, rs)
+
+    w.results.connect(results)
+    w.queue.add((i, p) for i, p in enumerate(paths))
+    w.start()
+    try:
+        qtbot.waitUntil(lambda: len(seen) == len(paths), timeout=60000)
+    finally:
+        w.stop()
+        w.wait()
+    return w
+
+
 def test_the_worker_falls_back_to_threads_and_loses_nothing(qtbot, qapp, classifier, tmp_path):
     """A child that fails (here: a bundle it cannot load) hands the work back; the worker then
     classifies every image in threads, as before."""
     from dataclasses import replace
 
-    from inspector.gui.workers import ProcessClassifyWorker
-
     paths = _images(tmp_path / "imgs", 6)
     spec = replace(process_spec(classifier), bundle=str(tmp_path / "gone"))
-    w = ProcessClassifyWorker(classifier, spec)
     got = {}
-    w.results.connect(lambda rs: got.update({r.key: r for r in rs}))
-    w.queue.add((i, p) for i, p in enumerate(paths))
-    w.start()
-    try:
-        qtbot.waitUntil(lambda: len(got) == len(paths), timeout=60000)
-    finally:
-        w.stop()
-        w.wait()
+    w = _run_worker(qtbot, spec, classifier, paths,
+                    lambda w, rs: got.update({r.key: r for r in rs}))
     assert w.child_error and "cannot load the model" in w.child_error
     assert all(got[i].probs is not None for i in range(len(paths) - 1))
     assert got[len(paths) - 1].error
@@ -131,26 +144,16 @@ def test_the_worker_falls_back_to_threads_and_loses_nothing(qtbot, qapp, classif
 def test_a_child_that_dies_midway_hands_back_what_it_had(qtbot, qapp, classifier, tmp_path):
     """Killed after its first results: what it had taken and not returned is classified in
     threads, every image exactly once."""
-    from inspector.gui.workers import ProcessClassifyWorker
-
     paths = _images(tmp_path / "imgs", 60)
-    w = ProcessClassifyWorker(classifier, process_spec(classifier))
     counts: dict = {}
 
-    def on_results(rs):
+    def on_results(w, rs):
         for r in rs:
             counts[r.key] = counts.get(r.key, 0) + 1
         if w.child is not None and w.child._proc.is_alive():
             w.child._proc.kill()
 
-    w.results.connect(on_results)
-    w.queue.add((i, p) for i, p in enumerate(paths))
-    w.start()
-    try:
-        qtbot.waitUntil(lambda: len(counts) == len(paths), timeout=60000)
-    finally:
-        w.stop()
-        w.wait()
+    w = _run_worker(qtbot, process_spec(classifier), classifier, paths, on_results)
     assert w.child_error and "ended" in w.child_error
     assert set(counts) == set(range(len(paths))) and set(counts.values()) == {1}
 
