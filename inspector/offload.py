@@ -36,6 +36,8 @@ ENV_SWITCH = "STEEL_INSPECTOR_CLASSIFY_PROCESS"
 CHILD_NICE = 10           # how much lower the child's priority is than the window's (POSIX)
 START_TIMEOUT_S = 120.0   # a child that has not loaded the model by then is given up
 POLL_S = 0.1
+BATCH_SIZE = 16           # the window's batches (gui.workers.ClassifyWorker says why)
+DECODE_THREADS = 2
 
 
 class ChildFailed(RuntimeError):
@@ -49,14 +51,13 @@ class ProcessSpec:
     fmt: str                         # the LiteRT format the window chose
     accept: float                    # share of known images accepted (the unknown threshold)
     num_threads: int | None = None   # LiteRT threads (None: training.litert's default)
-    batch_size: int = 16
-    decode_threads: int = 2
+    batch_size: int = BATCH_SIZE
+    decode_threads: int = DECODE_THREADS
     tiling: TileSettings | None = None
     nice: int | None = None          # the child's nice value (POSIX; None: unchanged)
 
 
-def process_spec(classifier, batch_size: int = 16, decode_threads: int = 2,
-                 tiling: TileSettings | None = None) -> ProcessSpec | None:
+def process_spec(classifier, tiling: TileSettings | None = None) -> ProcessSpec | None:
     """The spec of a child that classifies like ``classifier``, or None when it must stay in
     this process: not a LiteRT classifier loaded from a bundle (TensorFlow, a test's stand-in),
     or switched off by ``STEEL_INSPECTOR_CLASSIFY_PROCESS=0``."""
@@ -67,8 +68,7 @@ def process_spec(classifier, batch_size: int = 16, decode_threads: int = 2,
     if not fmt or bundle is None:
         return None
     return ProcessSpec(str(bundle), str(fmt), float(getattr(classifier, "accept", 1.0)),
-                       getattr(classifier, "num_threads", None), batch_size, decode_threads, tiling,
-                       child_nice())
+                       getattr(classifier, "num_threads", None), tiling=tiling, nice=child_nice())
 
 
 def child_nice() -> int | None:

@@ -47,6 +47,12 @@ def scan_images(folder: str | Path, recursive: bool = True) -> list[Path]:
 _SUFFIXES = frozenset(IMAGE_SUFFIXES)
 
 
+def known_at(unknown_score: float | None, threshold: float | None) -> bool:
+    """The unknown detector's verdict for a stored score at a threshold (None: no detector or
+    no score, known): known when the score is at most the threshold, as the engine judges."""
+    return threshold is None or unknown_score is None or bool(unknown_score <= threshold)
+
+
 def _natural_key(s: str):
     """Sorts "img2" before "img10"."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
@@ -230,8 +236,7 @@ class ReviewSession:
         for i, it in enumerate(self.items):
             if it.probs is None:
                 continue
-            known = (True if threshold is None or it.unknown_score is None
-                     else bool(it.unknown_score <= threshold))
+            known = known_at(it.unknown_score, threshold)
             if known != it.known:
                 it.known = known
                 changed.append(i)

@@ -19,7 +19,8 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
-from ..offload import ChildClassifier, ChildFailed, ProcessSpec
+from ..offload import BATCH_SIZE, DECODE_THREADS, ChildClassifier, ChildFailed, ProcessSpec
+from ..session import known_at
 from ..tiles import ClassifierLike, TileSettings
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,8 @@ class ClassifyWorker(QThread):
     results = Signal(object)  # list[inspector.batch.Result]
     idle = Signal()
 
-    def __init__(self, classifier: ClassifierLike, batch_size: int = 16, decode_threads: int = 2,
+    def __init__(self, classifier: ClassifierLike, batch_size: int = BATCH_SIZE,
+                 decode_threads: int = DECODE_THREADS,
                  parent: QObject | None = None, tiling: TileSettings | None = None):
         super().__init__(parent)
         self.classifier = classifier
@@ -318,13 +320,10 @@ class ProcessClassifyWorker(ClassifyWorker):
 
     def _rejudge(self, results: list[Result]) -> None:
         """Known/unknown again at the threshold in use now (the setting changed while these
-        were judged); a tiled image keeps its tiles' verdict until it is classified again."""
+        were judged), by the rule the session applies to stored scores."""
         threshold = getattr(self.classifier, "unknown_threshold", None)
-        if threshold is None:
-            return
         for r in results:
-            if r.unknown_score is not None and r.tiles is None:
-                r.known = bool(r.unknown_score <= threshold)
+            r.known = known_at(r.unknown_score, threshold)
 
 
 # --------------------------------------------------------------------------------------------
