@@ -128,10 +128,17 @@ def test_early_stopping_waits_for_half_of_the_schedule():
 
 
 def test_augmentation_is_kept_unless_clean_is_clearly_better():
-    assert transfer.keep_augmentation(0.90, 0.95)          # NEU-like: a small gap keeps it
-    assert transfer.keep_augmentation(0.60, 0.60 + transfer.AUGMENT_MARGIN - 1e-9)
-    assert not transfer.keep_augmentation(0.38, 0.71)      # magnetic tiles after two epochs each
-    assert transfer.keep_augmentation(0.8, 0.5)
+    assert transfer.keep_augmentation(0.92, 0.97, 6)       # NEU add-back: a small gap keeps it
+    assert transfer.keep_augmentation(0.80, 0.80 + transfer.AUGMENT_MARGIN - 1e-9, 6)
+    assert not transfer.keep_augmentation(0.80, 0.80 + transfer.AUGMENT_MARGIN + 1e-3, 6)
+    assert not transfer.keep_augmentation(0.38, 0.71, 6)   # magnetic tiles after two epochs each
+    # within the margin, but less than 3/4 of clean's progress above chance (1/6): magnetic
+    # tiles in another run, where keeping the augmentation gave 48% macro F1
+    assert not transfer.keep_augmentation(0.39, 0.5249, 6)
+    assert transfer.keep_augmentation(0.8, 0.5, 6)
+    assert transfer.keep_augmentation(0.15, 0.16, 6)      # neither above chance: keep it
+    assert transfer.keep_augmentation(0.58, 0.60, 2)      # 2 classes: 0.08 of clean's 0.10
+    assert not transfer.keep_augmentation(0.55, 0.60, 2)  # 0.05 of 0.10 is too little
 
 
 @pytest.mark.slow
@@ -147,5 +154,5 @@ def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle
     assert set(check["epoch_seconds"]) == {"augmented", "clean"}
     assert all(v > 0 for v in check["epoch_seconds"].values())
     assert check["chosen"] == ("augmented" if transfer.keep_augmentation(
-        scores["augmented"], scores["clean"]) else "clean")
+        scores["augmented"], scores["clean"], len(card["class_names"])) else "clean")
     assert phases[2]["epochs_run"] == 2

@@ -43,12 +43,12 @@ class TrainConfig:
     label_smoothing: float = 0.05
     augment: bool = True
     flips: bool = True  # horizontal and vertical flips and transposition (90-degree turns)
-    rotation_degrees: float = 15.0  # the bundled 1.2.0/1.3.0: 45 (with the turns, every angle)
+    rotation_degrees: float = 15.0  # the bundled 1.2.0-1.4.0: 45 (with the turns, every angle)
     shift_fraction: float = 0.1
     brightness: float = 0.1  # +- fraction of full scale
     contrast: float = 0.1  # +- fraction (without camera_shifts)
     camera_shifts: bool = True  # blur, noise, JPEG, lighting, scale (training.shifts)
-    camera: str = "standard"  # the camera's ranges: training.shifts.CAMERAS ("wide_blur": 1.3.0)
+    camera: str = "standard"  # the camera's ranges: training.shifts.CAMERAS ("wide_scale": 1.4.0)
     val_fraction: float = 1 / 12
     test_fraction: float = 1 / 12
     seed: int = 1234
@@ -169,13 +169,14 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
             raise TrainingCancelled("training cancelled; nothing was written")
         scores[name], kept[name] = float(tracker.best_acc), tracker.best_weights
         epoch_s[name] = tracker.train_seconds / max(1, len(tracker.history))
-    chosen = ("augmented" if transfer.keep_augmentation(scores["augmented"], scores["clean"])
+    chosen = ("augmented" if transfer.keep_augmentation(scores["augmented"], scores["clean"], n)
               else "clean")
     model.set_weights(kept[chosen] if kept[chosen] is not None else start)
     rec = {"phase": "augmentation check", "epochs_each": transfer.CHECK_EPOCHS,
            "val_balanced_accuracy" if weights else "val_accuracy": {
                k: round(v, 4) for k, v in scores.items()},
-           "margin": transfer.AUGMENT_MARGIN, "chosen": chosen,
+           "margin": transfer.AUGMENT_MARGIN, "progress_share": transfer.AUGMENT_PROGRESS,
+           "chosen": chosen,
            "epoch_seconds": {k: round(v, 2) for k, v in epoch_s.items()},
            "seconds": round(time.perf_counter() - t0, 1)}
     progress(1.0, f"augmentation check: augmented {scores['augmented']:.1%}, clean "
