@@ -81,6 +81,7 @@ def run(data: list[str], scratch: bool, seed: int | None, current: str | None,
         "phases": card["training"].get("phases"), "budget_min": budget_min, "cpus": cpus,
         "meets_bar": bool(test["accuracy"] >= BAR_ACCURACY and seconds < BAR_SECONDS),
         "printed": lines, "when": time.strftime("%Y-%m-%d %H:%M"),
+        "bundle": str(cards[0].parent),  # the new model, kept for further checks (robustness)
         "load_average_at_end": round(os.getloadavg()[0], 2),
     }
 

@@ -145,3 +145,25 @@ def test_robustness_command_writes_json_table_and_examples(stand_in_bundle, tmp_
     assert json.loads(again.read_text())["shifts"] == result["shifts"]
     assert cli_main(["robustness", "--model", str(stand_in_bundle), "--data", str(data),
                      "--families", "sunburn"]) != 0
+
+
+def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle, tmp_path):
+    import shutil
+
+    from training.bundle import read_card
+    from training.cli import main as cli_main
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(stand_in_bundle, bundle)
+    before = read_card(bundle)
+    data = make_dataset(tmp_path / "data", classes=CLASSES, per_class=2, size=64)
+    out = tmp_path / "r.json"
+    assert cli_main(["robustness", "--model", str(bundle), "--data", str(data),
+                     "--families", "noise", "--seed", "3", "--json", str(out), "--card"]) == 0
+    card, result = read_card(bundle), json.loads(out.read_text())
+    entry = card["robustness"]["keras"]
+    assert entry["accuracy"]["noise"] == {f"{r['severity']:g}": pytest.approx(r["accuracy"], abs=1e-4)
+                                          for r in result["shifts"]}
+    assert entry["mean_shifted_accuracy"] == pytest.approx(result["mean_shifted_accuracy"], abs=1e-4)
+    assert entry["seed"] == 3 and "--seed 3" in entry["command"] and "--families noise" in entry["command"]
+    assert {k: v for k, v in card.items() if k != "robustness"} == before   # nothing else changed

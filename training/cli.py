@@ -73,8 +73,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--camera", choices=tuple(CAMERAS), default=d.camera,
                    help="ranges of the camera shifts (training.shifts.CAMERAS): standard (the "
                         "default, for fine-tuning), wide (1.2.0: --rotation 45 and a long run "
-                        "from scratch) or wide_blur (more blur: the bundled 1.3.0, fine-tuned "
-                        "from 1.2.0)")
+                        "from scratch), wide_blur (more blur: 1.3.0, fine-tuned from 1.2.0) or "
+                        "wide_scale (more field of view: the bundled 1.4.0, fine-tuned from 1.3.0)")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
     g.add_argument("--test-fraction", type=float, default=d.test_fraction)
@@ -265,8 +265,8 @@ def _evaluation_images(args, predictor):
 
 def cmd_robustness(args) -> int:
     from .predict import open_predictor
-    from .robustness import (evaluate_robustness, format_robustness, pick_families,
-                             save_examples_png)
+    from .robustness import (card_summary, evaluate_robustness, format_robustness, pick_families,
+                             record_in_card, save_examples_png)
 
     predictor = open_predictor(args.model)
     ds, images = _evaluation_images(args, predictor)
@@ -280,6 +280,16 @@ def cmd_robustness(args) -> int:
                                     + (f" ({args.split} split)" if args.split else "")))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.card:
+        model = Path(args.model)
+        bundle_dir, key = (model.parent, model.name) if model.is_file() else (model, "keras")
+        command = " ".join(["python -m training robustness", "--model", str(args.model),
+                            "--data", str(args.data)]
+                           + (["--split", args.split] if args.split else [])
+                           + (["--families", args.families] if args.families else [])
+                           + (["--seed", str(args.seed)] if args.seed else []))
+        record_in_card(bundle_dir, key, card_summary(result, command))
+        print(f"recorded in {bundle_dir / 'model_card.json'} (robustness, {key})")
     if args.png:
         order = np.argsort(ds.labels, kind="stable")
         step = max(1, len(order) // len(families))
@@ -430,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--png", help="write a grid of example images per shift and severity here")
     r.add_argument("--classes-from-model", action="store_true",
                    help="use only the model's classes from the data folder")
+    r.add_argument("--card", action="store_true",
+                   help="record the table in the bundle's model card (section robustness; an "
+                        "export inside a bundle folder under its file name)")
     r.set_defaults(func=cmd_robustness)
 
     c = sub.add_parser("cv", help="stratified k-fold cross-validation (mean ± std)")

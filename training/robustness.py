@@ -67,6 +67,35 @@ def evaluate_robustness(predictor, images: np.ndarray, labels: np.ndarray,
     }
 
 
+def card_summary(result: dict, command: str) -> dict:
+    """The compact table the model card keeps (``robustness`` section, one entry per evaluated
+    file): accuracy per family and severity, the clean and mean figures, and how to measure it
+    again."""
+    per_severity: dict[str, dict[str, float]] = {}
+    for r in result["shifts"]:
+        per_severity.setdefault(r["family"], {})[f"{r['severity']:g}"] = round(r["accuracy"], 4)
+    return {
+        "split": result.get("split"), "images": result["images"], "seed": result["seed"],
+        "clean_accuracy": round(result["clean"]["accuracy"], 4),
+        "mean_shifted_accuracy": (round(result["mean_shifted_accuracy"], 4)
+                                  if result["mean_shifted_accuracy"] is not None else None),
+        "worst_family": result["worst_family"],
+        "min_accuracy": {n: round(f["min_accuracy"], 4) for n, f in result["families"].items()},
+        "accuracy": per_severity,
+        "command": command,
+    }
+
+
+def record_in_card(bundle_dir: str | Path, key: str, summary: dict) -> None:
+    """Writes ``summary`` into the bundle's model card under ``robustness[key]`` (``keras`` for
+    the bundle's own model, the file name for an export), replacing the card atomically."""
+    from .bundle import CARD_FILE, read_card, write_json
+
+    card = read_card(bundle_dir)
+    card.setdefault("robustness", {})[key] = summary
+    write_json(Path(bundle_dir) / CARD_FILE, card)
+
+
 def format_robustness(result: dict, title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"{result['images']} images; clean accuracy {result['clean']['accuracy'] * 100:.2f}%"

@@ -97,7 +97,8 @@ class WindowLayout:
         self.prob_chart.setMinimumHeight(PROB_CHART_MIN_HEIGHT)
         self.verdict_label = QLabel("Verdict: —")
         self.verdict_label.setWordWrap(True)
-        self.verdict_label.setMinimumHeight(3 * self.verdict_label.fontMetrics().height() + 6)
+        # five lines: an unknown tile shows its verdict, the closest class, the review and the tile
+        self.verdict_label.setMinimumHeight(5 * self.verdict_label.fontMetrics().height() + 6)
         self.verdict_box = QGroupBox("Verdict (keys)")
         self.verdict_grid = QGridLayout(self.verdict_box)
         right = QWidget()
@@ -232,7 +233,8 @@ class WindowLayout:
         while self.verdict_grid.count():
             w = self.verdict_grid.takeAt(0).widget()
             if w is not None and w is not self.verdict_label and w is not self.new_class_edit:
-                w.deleteLater()
+                w.hide()  # at once: deleteLater waits for the event loop, and a grab before it
+                w.deleteLater()  # showed the old button over the new ones
 
         def add(text, key, slot, row, col, span=1):
             a = QAction(text, self)
