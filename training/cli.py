@@ -268,6 +268,14 @@ def cmd_robustness(args) -> int:
     from .robustness import (card_summary, evaluate_robustness, format_robustness, pick_families,
                              record_in_card, save_examples_png)
 
+    if args.card:  # before the evaluation, so that a file outside a bundle fails at once
+        from .bundle import CARD_FILE, BundleError
+
+        model = Path(args.model)
+        bundle_dir = model.parent if model.is_file() else model
+        if not (bundle_dir / CARD_FILE).is_file():
+            raise BundleError(f"{args.model}: --card needs a bundle folder or an export inside "
+                              f"one (no {CARD_FILE} in {bundle_dir})")
     predictor = open_predictor(args.model)
     ds, images = _evaluation_images(args, predictor)
     families = pick_families(args.families.split(",") if args.families else None)
@@ -281,8 +289,7 @@ def cmd_robustness(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.card:
-        model = Path(args.model)
-        bundle_dir, key = (model.parent, model.name) if model.is_file() else (model, "keras")
+        key = model.name if model.is_file() else "keras"
         command = " ".join(["python -m training robustness", "--model", str(args.model),
                             "--data", str(args.data)]
                            + (["--split", args.split] if args.split else [])
