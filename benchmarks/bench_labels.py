@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,9 @@ def judge_all(clf, images: np.ndarray):
 
 
 def compare(model: str, data: str) -> dict:
+    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"   # both sides on the CPU (before TensorFlow loads)
     from inspector.engine import Classifier, KerasBackend, load_classifier
+    from inspector.runtime import GPU_ENV
     from training import data as data_mod
     from training.bundle import load_bundle
     from training.detect import load_detector
@@ -55,10 +58,11 @@ def compare(model: str, data: str) -> dict:
                         "known": round(float(k_known.mean()), 4),
                         "seconds": round(time.perf_counter() - t0, 1)},
               "formats": {}}
+    os.environ[GPU_ENV] = "0"   # the LiteRT path even where a GPU is seen
     for fmt in FORMATS:
         clf = load_classifier(model, measure=lambda f, runner, fmt=fmt: 0.0 if f == fmt else 1.0)
-        if clf.runtime_format != fmt:
-            result["formats"][fmt] = {"usable": False, "engine_chose": clf.runtime_format}
+        if getattr(clf, "runtime_format", None) != fmt:
+            result["formats"][fmt] = {"usable": False, "device": clf.device}
             continue
         t0 = time.perf_counter()
         probs, known = judge_all(clf, images)
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
           f"{k['accuracy'] * 100:.2f}%, {k['known'] * 100:.1f}% accepted as known")
     for fmt, f in r["formats"].items():
         if not f["usable"]:
-            print(f"  {fmt}: not usable (its check on export failed)")
+            print(f"  {fmt}: not run: the engine would not use it ({f['device']})")
             continue
         print(f"  {fmt}: same label {f['same_labels']}/{r['images']}, same known/unknown verdict "
               f"{f['same_known_verdict']}/{r['images']}, accuracy {f['accuracy'] * 100:.2f}%, "

@@ -147,7 +147,8 @@ def test_robustness_command_writes_json_table_and_examples(stand_in_bundle, tmp_
                      "--families", "sunburn"]) != 0
 
 
-def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle, tmp_path):
+def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle, tmp_path,
+                                                                 capsys):
     import shutil
 
     from training.bundle import read_card
@@ -171,3 +172,9 @@ def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle,
     stray.parent.mkdir()
     stray.write_bytes(b"not read")
     assert cli_main(["robustness", "--model", str(stray), "--data", str(data), "--card"]) != 0
+    assert "--card needs a bundle folder" in capsys.readouterr().err
+    # the bundle's model.keras is the bundle's own model: its entry is replaced, not added
+    assert cli_main(["robustness", "--model", str(bundle / "model.keras"), "--data", str(data),
+                     "--families", "flip", "--card"]) == 0
+    again = read_card(bundle)["robustness"]
+    assert set(again) == {"keras"} and set(again["keras"]["accuracy"]) == {"flip"}

@@ -137,6 +137,10 @@ def test_augmentation_is_kept_unless_clean_is_clearly_better():
     assert not transfer.keep_augmentation(0.39, 0.5249, 6)
     assert transfer.keep_augmentation(0.8, 0.5, 6)
     assert transfer.keep_augmentation(0.15, 0.16, 6)      # neither above chance: keep it
+    assert transfer.keep_augmentation(0.16, 0.17, 6)      # clean barely above chance: noise
+    # plain accuracy on unequal classes: chance is the largest class's share
+    assert transfer.keep_augmentation(0.70, 0.80, 3)                  # 79% of the progress
+    assert not transfer.keep_augmentation(0.70, 0.80, 3, chance=0.6)  # 50% above a 60% class
     assert transfer.keep_augmentation(0.58, 0.60, 2)      # 2 classes: 0.08 of clean's 0.10
     assert not transfer.keep_augmentation(0.55, 0.60, 2)  # 0.05 of 0.10 is too little
 

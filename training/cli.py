@@ -289,12 +289,13 @@ def cmd_robustness(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.card:
-        key = model.name if model.is_file() else "keras"
+        key = model.name if model.suffix == ".tflite" else "keras"  # model.keras: the bundle's
         command = " ".join(["python -m training robustness", "--model", str(args.model),
                             "--data", str(args.data)]
                            + (["--split", args.split] if args.split else [])
                            + (["--families", args.families] if args.families else [])
-                           + (["--seed", str(args.seed)] if args.seed else []))
+                           + (["--seed", str(args.seed)] if args.seed else [])
+                           + (["--classes-from-model"] if args.classes_from_model else []))
         record_in_card(bundle_dir, key, card_summary(result, command))
         print(f"recorded in {bundle_dir / 'model_card.json'} (robustness, {key})")
     if args.png:

@@ -96,6 +96,7 @@ def export_bundle(bundle_dir: str | Path, fmt: str, data_dir: str | Path | None 
             "representative_images": int(len(rep)) if rep is not None else None}
     card = read_card(bundle_dir)
     card.setdefault("exports", {})[fmt] = info
+    (card.get("robustness") or {}).pop(out.name, None)   # measured on the file just replaced
     write_json(bundle_dir / CARD_FILE, card)
     progress(1.0, f"wrote {out}")
     return out, info
