@@ -8,7 +8,7 @@ of a calibrated probability.
         [--model resources/ssdc-mininet] [--json docs/results/bench_labels.json]
 
 The images are decoded once, by the app's own loader, so both sides see the same pixels. A
-format the export marks unusable (its check on export failed) is reported as such.
+format the engine would not run (its check on export failed) is reported as not run.
 """
 from __future__ import annotations
 

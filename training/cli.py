@@ -257,10 +257,16 @@ def _evaluation_images(args, predictor):
         raise data_mod.DatasetError(
             f"{args.data}: classes {ds.class_names} differ from the model's {predictor.class_names}")
     if args.split:
-        bundle_dir = Path(args.model).parent if Path(args.model).is_file() else Path(args.model)
-        ds = ds.subset(data_mod.bundle_split(ds, bundle_dir, [args.split])[0])
+        ds = ds.subset(data_mod.bundle_split(ds, _bundle_dir(args.model), [args.split])[0])
     images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
     return ds, images
+
+
+def _bundle_dir(model: str | Path) -> Path:
+    """The bundle folder of a model argument: the folder itself, or the folder of a file in it
+    (``model.keras``, an export)."""
+    model = Path(model)
+    return model.parent if model.is_file() else model
 
 
 def cmd_robustness(args) -> int:
@@ -268,11 +274,10 @@ def cmd_robustness(args) -> int:
     from .robustness import (card_summary, evaluate_robustness, format_robustness, pick_families,
                              record_in_card, save_examples_png)
 
+    bundle_dir = _bundle_dir(args.model)
     if args.card:  # before the evaluation, so that a file outside a bundle fails at once
         from .bundle import CARD_FILE, BundleError
 
-        model = Path(args.model)
-        bundle_dir = model.parent if model.is_file() else model
         if not (bundle_dir / CARD_FILE).is_file():
             raise BundleError(f"{args.model}: --card needs a bundle folder or an export inside "
                               f"one (no {CARD_FILE} in {bundle_dir})")
@@ -289,6 +294,7 @@ def cmd_robustness(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.card:
+        model = Path(args.model)
         key = model.name if model.suffix == ".tflite" else "keras"  # model.keras: the bundle's
         command = " ".join(["python -m training robustness", "--model", str(args.model),
                             "--data", str(args.data)]

@@ -147,10 +147,11 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
     """``CHECK_EPOCHS`` epochs with the recipe's augmentation and as many without, from the
     same weights, each on a short cosine schedule; the model keeps the weights of the one chosen
     (``transfer.keep_augmentation``: augmented unless clean is clearly better on balanced
-    validation accuracy, or the augmented probe made much less progress above chance). Measured on magnetic tiles: after two epochs each, 0.38 augmented
-    against 0.71 clean, and training on clean images reached 87% macro F1 where the augmented
-    recipe stayed at 44%; on NEU-like textures the augmentation costs little and buys
-    robustness, so it is kept unless the gap is large. Returns the phase's card record."""
+    validation accuracy, or the augmented probe made much less progress above chance).
+    Measured on magnetic tiles: after two epochs each, 0.38 augmented against 0.71 clean, and
+    training on clean images reached 87% macro F1 where the augmented recipe stayed at 44%; on
+    NEU-like textures the augmentation costs little and buys robustness, so it is kept unless
+    the gap is large. Returns the phase's card record."""
     n = len(class_names)
     start = model.get_weights()
     steps = math.ceil(len(x_train) / config.batch_size)
