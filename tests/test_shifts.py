@@ -133,6 +133,7 @@ def test_robustness_command_writes_json_table_and_examples(stand_in_bundle, tmp_
         [("rotation", s) for s in (90, 180, 270, 15, 30)]
     for r in result["shifts"]:
         assert 0.0 <= r["accuracy"] <= 1.0 and set(r["recall"]) == set(CLASSES)
+        assert "known" not in r   # a bundle without an unknown detector
     assert result["mean_shifted_accuracy"] == pytest.approx(
         np.mean([r["accuracy"] for r in result["shifts"]]))
     assert result["worst_family"] in ("defocus", "rotation")
@@ -178,3 +179,33 @@ def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle,
                      "--families", "flip", "--card"]) == 0
     again = read_card(bundle)["robustness"]
     assert set(again) == {"keras"} and set(again["keras"]["accuracy"]) == {"flip"}
+
+
+def test_robustness_reports_the_share_accepted_as_known_with_a_detector(detector_bundle,
+                                                                        tmp_path, capsys):
+    """With an unknown detector the table also says how many shifted images are still accepted
+    as known (a shift the model reads but the detector flags is an unknown verdict in the app),
+    and the card keeps it."""
+    import shutil
+
+    from training.bundle import read_card
+    from training.cli import main as cli_main
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(detector_bundle, bundle)
+    data = make_dataset(tmp_path / "data", classes=CLASSES, per_class=2, size=64)
+    out = tmp_path / "r.json"
+    assert cli_main(["robustness", "--model", str(bundle), "--data", str(data),
+                     "--families", "noise,flip", "--json", str(out), "--card"]) == 0
+    result = json.loads(out.read_text())
+    for r in [result["clean"], *result["shifts"]]:
+        assert 0.0 <= r["known"] <= 1.0
+        assert r["accuracy_on_known"] is None or 0.0 <= r["accuracy_on_known"] <= 1.0
+    assert result["mean_shifted_known"] == pytest.approx(
+        np.mean([r["known"] for r in result["shifts"]]))
+    assert result["families"]["noise"]["min_known"] == min(
+        r["known"] for r in result["shifts"] if r["family"] == "noise")
+    entry = read_card(bundle)["robustness"]["keras"]
+    assert set(entry["known"]) == {"noise", "flip"}
+    assert entry["clean_known"] == pytest.approx(result["clean"]["known"], abs=1e-4)
+    assert "accepted as known" in capsys.readouterr().out

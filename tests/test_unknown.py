@@ -74,6 +74,50 @@ def test_the_temperature_is_fitted_within_the_documented_severities():
     assert train.max_view > cam.max_view and train.max_gain > cam.max_gain
 
 
+def test_the_knn_bank_takes_turned_copies_only_for_a_model_trained_turned():
+    """Turned copies of the training images join the k-NN bank only when the model was trained
+    with turns: not without augmentation, not when the augmentation check dropped it; they are
+    seeded, keep grey images grey and differ from the originals."""
+    from training.detect import BANK_COPIES, Turns, turned_copies
+    from training.train import TrainConfig
+
+    turns = Turns.for_training(TrainConfig(rotation_degrees=45.0))
+    assert turns == Turns(BANK_COPIES, True, 45.0) and BANK_COPIES >= 1
+    assert Turns.for_training(TrainConfig(augment=False)).copies == 0
+    checked = [{"phase": "augmentation check", "chosen": "clean"}]
+    assert Turns.for_training(TrainConfig(), checked).copies == 0
+    assert Turns.for_training(TrainConfig(flips=False, rotation_degrees=0.0)).copies == 0
+    card = {"augment": True, "flips": False, "rotation_degrees": 10.0}
+    assert Turns.for_training(card) == Turns(BANK_COPIES, False, 10.0)
+
+    grey = np.repeat(texture(0, size=32, seed=1)[..., None], 3, axis=2)
+    images = np.stack([grey, np.roll(grey, 5, axis=0)])
+    out = turned_copies(images, 7, turns)
+    assert out.shape == (len(images) * BANK_COPIES,) + images.shape[1:] and out.dtype == np.uint8
+    assert np.array_equal(out, turned_copies(images, 7, turns))
+    assert not np.array_equal(out, np.concatenate([images] * BANK_COPIES))
+    assert all(np.array_equal(im[..., 0], im[..., 2]) for im in out)
+    assert len(turned_copies(images, 7, Turns())) == 0
+
+
+def test_the_detector_records_its_turned_knn_bank(stand_in_bundle):
+    from training.bundle import load_bundle
+    from training.detect import Turns, fit_model_detector
+
+    model = load_bundle(stand_in_bundle).model
+    x_train, y_train = detector_images(range(5), range(100, 106))
+    x_val, y_val = detector_images(range(5), range(200, 204))
+    plain = fit_model_detector(model, x_train, y_train, x_val, y_val, 5)
+    det = fit_model_detector(model, x_train, y_train, x_val, y_val, 5, turns=Turns(1, True, 10.0))
+    assert plain.bank.shape[0] == len(x_train) and det.bank.shape[0] == 2 * len(x_train)
+    assert np.allclose(det.bank[:len(x_train)], plain.bank, atol=1e-6)
+    # the Gaussians are the training images' alone
+    for k in plain.gauss:
+        np.testing.assert_allclose(det.gauss[k].means, plain.gauss[k].means)
+    assert det.selection["fitted_on"] == {"training_images": len(x_train), "turned_copies": 1,
+                                          "flips": True, "rotation_degrees": 10.0}
+
+
 def test_bundle_round_trip_with_and_without_a_detector(stand_in_bundle, detector_bundle, classifier,
                                                        unknown_classifier):
     from training.detect import load_detector

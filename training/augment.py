@@ -23,28 +23,11 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
       with its own probability, a share of images left clean; otherwise the old brightness and
       contrast jitter.
     Grey images stay grey (one channel is augmented and repeated)."""
-    import cv2
-
     from .shifts import CAMERAS, camera_augment, is_grey
 
     grey = is_grey(img)
     x = img[..., 0] if grey else img
-    s = x.shape[0]
-    if config.flips:
-        k = int(rng.integers(8))
-        x = np.rot90(x, k % 4)
-        if k >= 4:
-            x = x[:, ::-1]
-    angle = (rng.uniform(-config.rotation_degrees, config.rotation_degrees)
-             if config.rotation_degrees else 0.0)
-    shift = config.shift_fraction * s
-    dx, dy = rng.uniform(-shift, shift, 2) if shift else (0.0, 0.0)
-    if angle or dx or dy:
-        m = cv2.getRotationMatrix2D(((s - 1) / 2, (s - 1) / 2), angle, 1.0)
-        m[:, 2] += (dx, dy)
-        x = cv2.warpAffine(np.ascontiguousarray(x), m, (x.shape[1], x.shape[0]),
-                           flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101)
-    x = np.ascontiguousarray(x)
+    x = turned(x, rng, config.flips, config.rotation_degrees, config.shift_fraction)
     if config.camera_shifts:
         x = camera_augment(x, rng, CAMERAS[config.camera])
     elif config.contrast or config.brightness:
@@ -54,6 +37,31 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
         b = rng.uniform(-config.brightness, config.brightness) * 255.0
         x = np.clip((f - mean) * c + mean + b + 0.5, 0, 255).astype(np.uint8)
     return np.repeat(x[..., None], 3, axis=2) if grey else x
+
+
+def turned(x: np.ndarray, rng: np.random.Generator, flips: bool, rotation_degrees: float,
+           shift_fraction: float = 0.0) -> np.ndarray:
+    """A square image (HxW or HxWxC) turned as the recipe turns it: one of the eight 90-degree
+    turns and mirrors (``flips``), then a rotation of up to +-``rotation_degrees`` and a shift of
+    up to +-``shift_fraction`` of the side, resampled with nearest neighbour (reflected at the
+    borders). Returns a contiguous array."""
+    import cv2
+
+    s = x.shape[0]
+    if flips:
+        k = int(rng.integers(8))
+        x = np.rot90(x, k % 4)
+        if k >= 4:
+            x = x[:, ::-1]
+    angle = rng.uniform(-rotation_degrees, rotation_degrees) if rotation_degrees else 0.0
+    shift = shift_fraction * s
+    dx, dy = rng.uniform(-shift, shift, 2) if shift else (0.0, 0.0)
+    if angle or dx or dy:
+        m = cv2.getRotationMatrix2D(((s - 1) / 2, (s - 1) / 2), angle, 1.0)
+        m[:, 2] += (dx, dy)
+        x = cv2.warpAffine(np.ascontiguousarray(x), m, (x.shape[1], x.shape[0]),
+                           flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101)
+    return np.ascontiguousarray(x)
 
 
 def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainConfig, epoch: int):

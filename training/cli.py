@@ -284,6 +284,13 @@ def cmd_robustness(args) -> int:
     predictor = open_predictor(args.model)
     ds, images = _evaluation_images(args, predictor)
     families = pick_families(args.families.split(",") if args.families else None)
+    if predictor.kind == "keras":   # with a detector: the share accepted as known, too
+        from .detect import load_detector
+        from .robustness import KnownJudge
+
+        detector = load_detector(bundle_dir)
+        if detector is not None:
+            predictor = KnownJudge(predictor, detector)
     result = evaluate_robustness(predictor, images, ds.labels, families, args.seed,
                                  ConsoleProgress())
     result["model"] = str(args.model)

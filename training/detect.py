@@ -3,7 +3,9 @@ training and validation split, after training or post hoc (``python -m training 
 and reading it back. Keras is needed here only to compute the model's outputs."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -12,6 +14,54 @@ from .cancel import Progress, quiet
 from .openset import DEFAULT_ACCEPT, DETECTOR_FILE, UnknownDetector, fit_detector
 
 CALIBRATION_COPIES = 2  # camera-shifted copies of each validation image for the temperature
+# Turned copies of each training image in the k-NN bank (besides the image itself), for a
+# model trained to read a surface turned and mirrored: a defect turned by 90 degrees or by a
+# few degrees is as known as the original. Bundled 1.4.0: magnetic tiles' AUROC 0.960 -> 0.968,
+# 138 test images turned by 90 degrees accepted 72% -> 79%; leave-one-class-out (README).
+# The Gaussians stay on the training images alone: fitted on turned or camera-shifted copies as
+# well, they swallowed left-out classes (leave-one-class-out mean 0.882 -> 0.845 turned,
+# 0.819 turned and camera-shifted).
+BANK_COPIES = 2
+
+
+@dataclass(frozen=True)
+class Turns:
+    """How many turned ``copies`` of each training image join the k-NN bank, turned as the
+    model was trained (``flips``: the eight turns and mirrors; ``rotation_degrees``)."""
+    copies: int = 0
+    flips: bool = False
+    rotation_degrees: float = 0.0
+
+    @classmethod
+    def for_training(cls, config, phases=(), copies: int = BANK_COPIES) -> "Turns":
+        """The turns a model trained with ``config`` (a TrainConfig or its card dict) was made
+        invariant to; none when it trained without augmentation, also when the augmentation
+        check (``phases``) dropped it."""
+        get = (config.get if isinstance(config, Mapping)
+               else lambda k, d=None: getattr(config, k, d))
+        dropped = any(p.get("phase") == "augmentation check" and p.get("chosen") == "clean"
+                      for p in phases or ())
+        flips = bool(get("flips", False))
+        rotation = float(get("rotation_degrees", 0.0) or 0.0)
+        if not get("augment", False) or dropped or not (flips or rotation):
+            return cls()
+        return cls(copies, flips, rotation)
+
+    def describe(self) -> dict:
+        return {"turned_copies": self.copies, "flips": self.flips,
+                "rotation_degrees": self.rotation_degrees}
+
+
+def turned_copies(images: np.ndarray, seed: int, turns: Turns) -> np.ndarray:
+    """``turns.copies`` turned versions of every image (``training.augment.turned``), seeded:
+    the same call gives the same images; grey images stay grey. Empty without copies."""
+    from .augment import turned
+
+    if turns.copies <= 0 or not len(images):
+        return images[:0]
+    rng = np.random.default_rng([seed, 4241])
+    return np.stack([turned(img, rng, turns.flips, turns.rotation_degrees)
+                     for _ in range(turns.copies) for img in images])
 
 
 def model_outputs(model, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
@@ -45,23 +95,33 @@ def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_
 def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                        y_val: np.ndarray, num_classes: int, seed: int = 0,
                        accept: float = DEFAULT_ACCEPT, progress: Progress = quiet,
-                       method: str | None = None, copies: int | None = None
-                       ) -> UnknownDetector | None:
+                       method: str | None = None, copies: int | None = None,
+                       turns: Turns = Turns()) -> UnknownDetector | None:
     """The detector for a trained model, or None without enough validation images to fit a
     threshold (fewer than 10, or a class without training images). ``copies``: camera-shifted
-    copies of each validation image for the temperature (default CALIBRATION_COPIES)."""
+    copies of each validation image for the temperature (default CALIBRATION_COPIES);
+    ``turns``: the turned copies of the training images in the k-NN bank
+    (``Turns.for_training`` of the model's recipe)."""
     copies = CALIBRATION_COPIES if copies is None else copies
     if len(x_val) < 10 or len(np.unique(y_train)) < num_classes:
         return None
     progress(0.0, "unknown detector: features of the training images")
     train = model_outputs(model, x_train)
+    bank = None
+    extra = turned_copies(x_train, seed, turns)
+    if len(extra):
+        turned_features = model_outputs(model, extra)["pool_features"]
+        bank = (np.concatenate([train["pool_features"], turned_features]),
+                np.tile(np.asarray(y_train), turns.copies + 1))
     progress(0.5, "unknown detector: features of the validation images")
     val = model_outputs(model, x_val)
     cal = model_outputs(model, calibration_images(x_val, seed, copies))
     y_cal = np.tile(y_val, copies + 1)
     progress(0.8, "unknown detector: choosing the score and threshold")
-    return fit_detector(train, y_train, val, y_val, num_classes, (cal["logits"], y_cal), accept,
-                        method=method)
+    det = fit_detector(train, y_train, val, y_val, num_classes, (cal["logits"], y_cal), accept,
+                       method=method, bank=bank)
+    det.selection["fitted_on"] = {"training_images": int(len(x_train)), **turns.describe()}
+    return det
 
 
 def write_detector(bundle_dir: str | Path, det: UnknownDetector) -> None:
@@ -110,9 +170,11 @@ def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,
     sub = ds.subset(np.concatenate([tr, va]))
     x, _ = data_mod.load_arrays(sub, bundle.input_size, lambda f, m: progress(0.3 * f, m))
     n = len(tr)
+    training = card.get("training") or {}
+    turns = Turns.for_training(training.get("config") or {}, training.get("phases"))
     det = fit_model_detector(bundle.model, x[:n], sub.labels[:n], x[n:], sub.labels[n:],
                              len(bundle.class_names), int(card.get("seed", 0)), accept,
-                             lambda f, m: progress(0.3 + 0.7 * f, m), method, copies)
+                             lambda f, m: progress(0.3 + 0.7 * f, m), method, copies, turns)
     if det is None:
         raise data_mod.DatasetError(f"{bundle_dir}: too few validation images to fit an unknown "
                                     "detector (at least 10, and training images of every class)")

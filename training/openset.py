@@ -109,17 +109,27 @@ def _pooled(out: Outputs, key: str) -> np.ndarray:
     return np.concatenate([np.asarray(out[k]) for k in _pooled_inputs(key)], axis=1)
 
 
-class _Scorer:
-    """Every candidate score for statistics fitted on the given training images and classes."""
+Bank = tuple[np.ndarray, np.ndarray]   # (pooled last features, their labels) for k-NN
 
-    def __init__(self, train: Outputs, y: np.ndarray, classes: Sequence[int], views: Sequence[str]):
+
+class _Scorer:
+    """Every candidate score for statistics fitted on the given training images and classes.
+    ``bank``: the k-NN bank's features and labels when they are not the training images' own
+    (``training.detect``: the training images plus turned copies)."""
+
+    def __init__(self, train: Outputs, y: np.ndarray, classes: Sequence[int], views: Sequence[str],
+                 bank: Bank | None = None):
         self.classes = list(classes)
         self.views = [v for v in views if f"pool_{v}" in train]
         keep = np.isin(y, self.classes)
         keys = self.views + [v + STD for v in self.views if f"std_{v}" in train]
         self.gauss = {k: Gaussian.fit(_pooled(train, k)[keep], y[keep], self.classes)
                       for k in keys}
-        self.bank = _l2(train["pool_features"][keep]) if "pool_features" in train else None
+        if bank is not None:
+            feats, labels = bank
+            self.bank = _l2(np.asarray(feats)[np.isin(labels, self.classes)])
+        else:
+            self.bank = _l2(train["pool_features"][keep]) if "pool_features" in train else None
 
     def raw(self, out: Outputs, temperature: float, only: set[str] | None = None
             ) -> dict[str, np.ndarray]:
@@ -280,14 +290,15 @@ class UnknownDetector:
 
 def held_out_class_aurocs(train: Outputs, y_train: np.ndarray, val: Outputs, y_val: np.ndarray,
                           num_classes: int, temperature: float,
-                          views: Sequence[str] = VIEWS) -> dict[str, list[float]]:
+                          views: Sequence[str] = VIEWS, bank: Bank | None = None
+                          ) -> dict[str, list[float]]:
     """The selection protocol: for each class c, statistics fitted on the other classes' training
     features; known = the other classes' validation images, unknown = class c's validation and
     training images. Returns each candidate's AUROC per held-out class."""
     result: dict[str, list[float]] = {}
     for c in range(num_classes):
         others = [k for k in range(num_classes) if k != c]
-        scorer = _Scorer(train, y_train, others, views)
+        scorer = _Scorer(train, y_train, others, views, bank)
         known_mask = y_val != c
         unknown_out = {k: np.concatenate([np.asarray(val[k])[y_val == c],
                                           np.asarray(train[k])[y_train == c]]) for k in val}
@@ -304,21 +315,22 @@ def held_out_class_aurocs(train: Outputs, y_train: np.ndarray, val: Outputs, y_v
 def fit_detector(train: Outputs, y_train: np.ndarray, val: Outputs, y_val: np.ndarray,
                  num_classes: int, calibration: tuple[np.ndarray, np.ndarray] | None = None,
                  accept: float = DEFAULT_ACCEPT, views: Sequence[str] = VIEWS,
-                 method: str | None = None) -> UnknownDetector:
+                 method: str | None = None, bank: Bank | None = None) -> UnknownDetector:
     """Fits temperature, candidate scores, the choice among them and the threshold.
     ``calibration`` (logits, labels) fits the temperature (default: the validation set);
     ``method`` forces a candidate instead of DEFAULT_METHOD; ``"auto"`` takes the best of the
-    held-out-class check."""
+    held-out-class check; ``bank``: the k-NN bank (default: the training features)."""
     logits_c, labels_c = calibration if calibration is not None else (val["logits"], y_val)
     temperature = fit_temperature(np.asarray(logits_c), np.asarray(labels_c))
-    per_class = held_out_class_aurocs(train, y_train, val, y_val, num_classes, temperature, views)
+    per_class = held_out_class_aurocs(train, y_train, val, y_val, num_classes, temperature, views,
+                                      bank)
     means = {k: float(np.nanmean(v)) for k, v in per_class.items()}
     chosen = method or (DEFAULT_METHOD if DEFAULT_METHOD in means else "auto")
     if chosen == "auto":
         chosen = max(means, key=lambda k: means[k])
     if chosen not in means:
         raise ValueError(f"unknown detector method {chosen!r}; choose from {', '.join(means)}")
-    scorer = _Scorer(train, y_train, range(num_classes), views)
+    scorer = _Scorer(train, y_train, range(num_classes), views, bank)
     raw_val = scorer.raw(val, temperature)
     stats = _stats(raw_val)
     det = UnknownDetector(temperature, chosen, 0.0, accept, list(scorer.views), scorer.gauss,

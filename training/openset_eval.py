@@ -21,7 +21,7 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
     """``raw_scores``: a dict that receives every candidate's scores of each left-out class's
     known test and unknown images (``<class>/known/<candidate>``, ``<class>/unknown/...``), so
     that other combinations can be compared later without training again."""
-    from .detect import fit_model_detector, model_outputs
+    from .detect import Turns, fit_model_detector, model_outputs
 
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m))
@@ -44,7 +44,8 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         cfg = replace(config, class_names=tuple(sub.class_names))
         res = fit(xs[tr], sub.labels[tr], xs[va], sub.labels[va], sub.class_names, cfg, prog)
         det = fit_model_detector(res.model, xs[tr], sub.labels[tr], xs[va], sub.labels[va],
-                                 len(others), config.seed)
+                                 len(others), config.seed,
+                                 turns=Turns.for_training(cfg, res.phases))
         known = model_outputs(res.model, xs[te])
         unknown = model_outputs(res.model, x[ds.labels == c])
         sk, su = det.all_scores(known), det.all_scores(unknown)

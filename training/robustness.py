@@ -33,14 +33,24 @@ def evaluate_robustness(predictor, images: np.ndarray, labels: np.ndarray,
                         families: Sequence[Family] = FAMILIES, seed: int = 0,
                         progress: Progress = quiet) -> dict:
     """Accuracy (and macro F1) on the clean images and on every family x severity. ``predictor``
-    has ``predict(uint8 images) -> probabilities`` and ``class_names``."""
+    has ``predict(uint8 images) -> probabilities`` and ``class_names``; one that also has
+    ``judge(uint8 images) -> (probabilities, known)`` (``KnownJudge``: a bundle with an unknown
+    detector) adds the share of images accepted as known (``known``) and the accuracy on them."""
     names = list(predictor.class_names)
     jobs = [(f, s) for f in families for s in f.severities]
+    judge = getattr(predictor, "judge", None)
 
     def score(x):
-        rep = classification_report(labels, predictor.predict(x).argmax(1), names)
-        return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
-                "recall": {n: rep["per_class"][n]["recall"] for n in names}}
+        probs, known = judge(x) if judge else (predictor.predict(x), None)
+        pred = probs.argmax(1)
+        rep = classification_report(labels, pred, names)
+        r = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
+             "recall": {n: rep["per_class"][n]["recall"] for n in names}}
+        if known is not None:
+            r["known"] = float(np.mean(known))
+            r["accuracy_on_known"] = (float(np.mean(pred[known] == labels[known]))
+                                      if known.any() else None)
+        return r
 
     clean = score(images)
     rows = []
@@ -54,8 +64,12 @@ def evaluate_robustness(predictor, images: np.ndarray, labels: np.ndarray,
         per_family[fam.name] = {"what": fam.what, "unit": fam.unit,
                                 "mean_accuracy": float(np.mean(accs)),
                                 "min_accuracy": float(np.min(accs))}
+        if judge:
+            known = [r["known"] for r in rows if r["family"] == fam.name]
+            per_family[fam.name].update(mean_known=float(np.mean(known)),
+                                        min_known=float(np.min(known)))
     progress(1.0, "done")
-    return {
+    result = {
         "images": int(len(images)),
         "seed": seed,
         "clean": clean,
@@ -65,6 +79,28 @@ def evaluate_robustness(predictor, images: np.ndarray, labels: np.ndarray,
         "worst_family": min(per_family, key=lambda n: per_family[n]["min_accuracy"])
         if per_family else None,
     }
+    if judge and rows:
+        result["mean_shifted_known"] = float(np.mean([r["known"] for r in rows]))
+    return result
+
+
+class KnownJudge:
+    """A Keras predictor together with its bundle's unknown detector: ``judge`` gives the
+    probabilities and which images the detector accepts as known, from one forward pass."""
+
+    def __init__(self, predictor, detector):
+        self.predictor, self.detector = predictor, detector
+        self.class_names = predictor.class_names
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.judge(images)[0]
+
+    def judge(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from .detect import model_outputs
+
+        out = model_outputs(self.predictor.model, images)
+        return (self.detector.probabilities(out["logits"]),
+                self.detector.known(self.detector.scores(out)))
 
 
 def card_summary(result: dict, command: str) -> dict:
@@ -72,8 +108,15 @@ def card_summary(result: dict, command: str) -> dict:
     file): accuracy per family and severity, the clean and mean figures, and how to measure it
     again."""
     per_severity: dict[str, dict[str, float]] = {}
+    known: dict[str, dict[str, float]] = {}
     for r in result["shifts"]:
         per_severity.setdefault(r["family"], {})[f"{r['severity']:g}"] = round(r["accuracy"], 4)
+        if "known" in r:
+            known.setdefault(r["family"], {})[f"{r['severity']:g}"] = round(r["known"], 4)
+    extra = {}
+    if known:
+        extra = {"clean_known": round(result["clean"]["known"], 4),
+                 "mean_shifted_known": round(result["mean_shifted_known"], 4), "known": known}
     return {
         "split": result.get("split"), "images": result["images"], "seed": result["seed"],
         "clean_accuracy": round(result["clean"]["accuracy"], 4),
@@ -82,6 +125,7 @@ def card_summary(result: dict, command: str) -> dict:
         "worst_family": result["worst_family"],
         "min_accuracy": {n: round(f["min_accuracy"], 4) for n, f in result["families"].items()},
         "accuracy": per_severity,
+        **extra,
         "command": command,
     }
 
@@ -106,6 +150,15 @@ def format_robustness(result: dict, title: str = "") -> str:
         sev = ", ".join(f"{r['severity']:g}" for r in rows)
         acc = " ".join(f"{r['accuracy'] * 100:5.1f}" for r in rows)
         lines.append(f"{name:<14}{sev + ' ' + fam['unit']:>22}  {acc:<40}{fam['min_accuracy'] * 100:7.1f}%")
+    if "mean_shifted_known" in result:
+        lines += ["", f"accepted as known (the unknown detector): clean "
+                      f"{result['clean']['known'] * 100:.1f}%; mean over all shifts "
+                      f"{result['mean_shifted_known'] * 100:.1f}%",
+                  f"{'family':<14}{'':>22}  {'known per severity':<40}{'min':>8}"]
+        for name, fam in result["families"].items():
+            rows = [r for r in result["shifts"] if r["family"] == name]
+            known = " ".join(f"{r['known'] * 100:5.1f}" for r in rows)
+            lines.append(f"{name:<14}{'':>22}  {known:<40}{fam['min_known'] * 100:7.1f}%")
     return "\n".join(lines)
 
 

@@ -461,10 +461,11 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
             best = (res, cfg)
     res, cfg = best
     progress(0.94, "fitting the temperature and the unknown detector")
-    from .detect import fit_model_detector
+    from .detect import Turns, fit_model_detector
 
     detector = fit_model_detector(res.model, x[p.train_idx], ds.labels[p.train_idx],
-                                  x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed)
+                                  x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed,
+                                  turns=Turns.for_training(cfg, res.phases))
     progress(0.95, "exporting the inspection model to LiteRT")
     from .inspection_export import build_inspection, summary
 
