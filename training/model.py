@@ -239,4 +239,6 @@ def verdict_outputs(model: keras.Model) -> dict:
 
 def verdict_model(model: keras.Model) -> keras.Model:
     """Probabilities, logits and the detector's pooled features for a batch."""
-    return keras.Model(model.inputs, verdict_outputs(model), name=model.name + "_verdict")
+    # one input tensor, not a list of one: called with an array, Keras warned on every batch
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, verdict_outputs(model), name=model.name + "_verdict")
