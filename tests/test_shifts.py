@@ -209,3 +209,10 @@ def test_robustness_reports_the_share_accepted_as_known_with_a_detector(detector
     assert set(entry["known"]) == {"noise", "flip"}
     assert entry["clean_known"] == pytest.approx(result["clean"]["known"], abs=1e-4)
     assert "accepted as known" in capsys.readouterr().out
+    # a new detector makes these figures stale: writing one drops them, the accuracy stays
+    from training.detect import load_detector, write_detector
+
+    write_detector(bundle, load_detector(bundle))
+    entry = read_card(bundle)["robustness"]["keras"]
+    assert not {"known", "clean_known", "mean_shifted_known"} & set(entry)
+    assert set(entry["accuracy"]) == {"noise", "flip"}

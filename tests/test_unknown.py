@@ -91,13 +91,36 @@ def test_the_knn_bank_takes_turned_copies_only_for_a_model_trained_turned():
     assert Turns.for_training(card) == Turns(BANK_COPIES, False, 10.0)
 
     grey = np.repeat(texture(0, size=32, seed=1)[..., None], 3, axis=2)
-    images = np.stack([grey, np.roll(grey, 5, axis=0)])
-    out = turned_copies(images, 7, turns)
+    images = np.stack([grey, np.roll(grey, 5, axis=0), grey[::-1]])
+    out = np.concatenate(list(turned_copies(images, 7, turns)))
     assert out.shape == (len(images) * BANK_COPIES,) + images.shape[1:] and out.dtype == np.uint8
-    assert np.array_equal(out, turned_copies(images, 7, turns))
+    # in batches or at once: the same images, in the same order
+    assert np.array_equal(out, np.concatenate(list(turned_copies(images, 7, turns, batch=2))))
     assert not np.array_equal(out, np.concatenate([images] * BANK_COPIES))
     assert all(np.array_equal(im[..., 0], im[..., 2]) for im in out)
-    assert len(turned_copies(images, 7, Turns())) == 0
+    assert list(turned_copies(images, 7, Turns())) == []
+
+
+def test_the_recipe_turns_images_as_before():
+    """``training.augment.turned`` was factored out of ``augment_image``: the same images from
+    the same generator, and the same number of random draws (so that training a bundle again
+    with the project's command gives the same run)."""
+    from training.augment import augment_image, turned
+    from training.train import TrainConfig
+
+    img = np.repeat(texture(2, size=48, seed=3)[..., None], 3, axis=2)
+    cfg = TrainConfig(camera_shifts=False, brightness=0.0, contrast=0.0, rotation_degrees=15.0)
+    a, b = np.random.default_rng(11), np.random.default_rng(11)
+    for _ in range(6):
+        got = augment_image(img, a, cfg)
+        want = turned(img[..., 0], b, True, 15.0, cfg.shift_fraction)
+        assert np.array_equal(got, np.repeat(want[..., None], 3, axis=2))
+    assert a.integers(1 << 30) == b.integers(1 << 30)
+    # one draw for the turn, one for the angle, two for the shift
+    c, d = np.random.default_rng(5), np.random.default_rng(5)
+    turned(img, c, True, 15.0, 0.1)
+    d.integers(8), d.uniform(-15, 15), d.uniform(-4.8, 4.8, 2)
+    assert c.integers(1 << 30) == d.integers(1 << 30)
 
 
 def test_the_detector_records_its_turned_knn_bank(stand_in_bundle):
@@ -116,6 +139,20 @@ def test_the_detector_records_its_turned_knn_bank(stand_in_bundle):
         np.testing.assert_allclose(det.gauss[k].means, plain.gauss[k].means)
     assert det.selection["fitted_on"] == {"training_images": len(x_train), "turned_copies": 1,
                                           "flips": True, "rotation_degrees": 10.0}
+
+
+def test_a_held_out_class_leaves_the_knn_bank_with_its_turned_copies():
+    from training.openset import VIEWS, _l2, _Scorer
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 4)
+    train = {"pool_features": rng.normal(size=(12, 8)), "pool_se1_input": rng.normal(size=(12, 4)),
+             "logits": rng.normal(size=(12, 3))}
+    feats = np.concatenate([train["pool_features"], rng.normal(size=(24, 8))])
+    labels = np.tile(y, 3)
+    scorer = _Scorer(train, y, [0, 2], VIEWS, (feats, labels))
+    assert scorer.bank.shape[0] == 3 * 8
+    np.testing.assert_allclose(scorer.bank, _l2(feats[labels != 1]))
 
 
 def test_bundle_round_trip_with_and_without_a_detector(stand_in_bundle, detector_bundle, classifier,

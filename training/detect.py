@@ -22,6 +22,9 @@ CALIBRATION_COPIES = 2  # camera-shifted copies of each validation image for the
 # well, they swallowed left-out classes (leave-one-class-out mean 0.882 -> 0.845 turned,
 # 0.819 turned and camera-shifted).
 BANK_COPIES = 2
+# what ``python -m training robustness --card`` records of the detector (training.robustness):
+# a new detector makes them stale
+ROBUSTNESS_KNOWN_KEYS = ("clean_known", "mean_shifted_known", "known")
 
 
 @dataclass(frozen=True)
@@ -52,16 +55,20 @@ class Turns:
                 "rotation_degrees": self.rotation_degrees}
 
 
-def turned_copies(images: np.ndarray, seed: int, turns: Turns) -> np.ndarray:
-    """``turns.copies`` turned versions of every image (``training.augment.turned``), seeded:
-    the same call gives the same images; grey images stay grey. Empty without copies."""
+def turned_copies(images: np.ndarray, seed: int, turns: Turns, batch: int = 256):
+    """``turns.copies`` turned versions of every image (``training.augment.turned``; copy 0 of
+    every image first, then copy 1, ...), in batches of at most ``batch`` images so that a large
+    training set is not held twice more in memory; seeded: the same call gives the same images.
+    Grey images stay grey. Yields nothing without copies."""
     from .augment import turned
 
     if turns.copies <= 0 or not len(images):
-        return images[:0]
+        return
     rng = np.random.default_rng([seed, 4241])
-    return np.stack([turned(img, rng, turns.flips, turns.rotation_degrees)
-                     for _ in range(turns.copies) for img in images])
+    order = [i for _ in range(turns.copies) for i in range(len(images))]
+    for start in range(0, len(order), batch):
+        yield np.stack([turned(images[i], rng, turns.flips, turns.rotation_degrees)
+                        for i in order[start:start + batch]])
 
 
 def model_outputs(model, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
@@ -108,10 +115,10 @@ def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: n
     progress(0.0, "unknown detector: features of the training images")
     train = model_outputs(model, x_train)
     bank = None
-    extra = turned_copies(x_train, seed, turns)
-    if len(extra):
-        turned_features = model_outputs(model, extra)["pool_features"]
-        bank = (np.concatenate([train["pool_features"], turned_features]),
+    turned_features = [model_outputs(model, part)["pool_features"]
+                       for part in turned_copies(x_train, seed, turns)]
+    if turned_features:   # the labels follow turned_copies' order: copy by copy
+        bank = (np.concatenate([train["pool_features"], *turned_features]),
                 np.tile(np.asarray(y_train), turns.copies + 1))
     progress(0.5, "unknown detector: features of the validation images")
     val = model_outputs(model, x_val)
@@ -130,6 +137,9 @@ def write_detector(bundle_dir: str | Path, det: UnknownDetector) -> None:
     replace_file_atomic(bundle_dir / DETECTOR_FILE, det.to_bytes())
     card = read_card(bundle_dir)
     card["unknown_detection"] = det.card()
+    for entry in (card.get("robustness") or {}).values():   # measured with the detector before
+        for key in ROBUSTNESS_KNOWN_KEYS:
+            entry.pop(key, None)
     write_json(bundle_dir / CARD_FILE, card)
 
 
