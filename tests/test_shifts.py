@@ -206,7 +206,10 @@ def test_robustness_reports_the_share_accepted_as_known_with_a_detector(detector
     assert result["families"]["noise"]["min_known"] == min(
         r["known"] for r in result["shifts"] if r["family"] == "noise")
     entry = read_card(bundle)["robustness"]["keras"]
-    assert set(entry["known"]) == {"noise", "flip"}
+    assert set(entry["known"]) == {"noise", "flip"} == set(entry["accuracy_on_known"])
+    assert entry["accuracy_on_known"]["noise"]["4"] == (
+        None if result["shifts"][0]["accuracy_on_known"] is None
+        else pytest.approx(result["shifts"][0]["accuracy_on_known"], abs=1e-4))
     assert entry["clean_known"] == pytest.approx(result["clean"]["known"], abs=1e-4)
     assert "accepted as known" in capsys.readouterr().out
     # a new detector makes these figures stale: writing one drops them, the accuracy stays
@@ -214,5 +217,5 @@ def test_robustness_reports_the_share_accepted_as_known_with_a_detector(detector
 
     write_detector(bundle, load_detector(bundle))
     entry = read_card(bundle)["robustness"]["keras"]
-    assert not {"known", "clean_known", "mean_shifted_known"} & set(entry)
+    assert not {"known", "clean_known", "mean_shifted_known", "accuracy_on_known"} & set(entry)
     assert set(entry["accuracy"]) == {"noise", "flip"}

@@ -24,7 +24,7 @@ CALIBRATION_COPIES = 2  # camera-shifted copies of each validation image for the
 BANK_COPIES = 2
 # what ``python -m training robustness --card`` records of the detector (training.robustness):
 # a new detector makes them stale
-ROBUSTNESS_KNOWN_KEYS = ("clean_known", "mean_shifted_known", "known")
+ROBUSTNESS_KNOWN_KEYS = ("clean_known", "mean_shifted_known", "known", "accuracy_on_known")
 
 
 @dataclass(frozen=True)

@@ -109,14 +109,19 @@ def card_summary(result: dict, command: str) -> dict:
     again."""
     per_severity: dict[str, dict[str, float]] = {}
     known: dict[str, dict[str, float]] = {}
+    right: dict[str, dict[str, float | None]] = {}
     for r in result["shifts"]:
-        per_severity.setdefault(r["family"], {})[f"{r['severity']:g}"] = round(r["accuracy"], 4)
+        sev = f"{r['severity']:g}"
+        per_severity.setdefault(r["family"], {})[sev] = round(r["accuracy"], 4)
         if "known" in r:
-            known.setdefault(r["family"], {})[f"{r['severity']:g}"] = round(r["known"], 4)
+            known.setdefault(r["family"], {})[sev] = round(r["known"], 4)
+            a = r.get("accuracy_on_known")
+            right.setdefault(r["family"], {})[sev] = None if a is None else round(a, 4)
     extra = {}
     if known:
         extra = {"clean_known": round(result["clean"]["known"], 4),
-                 "mean_shifted_known": round(result["mean_shifted_known"], 4), "known": known}
+                 "mean_shifted_known": round(result["mean_shifted_known"], 4), "known": known,
+                 "accuracy_on_known": right}
     return {
         "split": result.get("split"), "images": result["images"], "seed": result["seed"],
         "clean_accuracy": round(result["clean"]["accuracy"], 4),
@@ -159,6 +164,11 @@ def format_robustness(result: dict, title: str = "") -> str:
             rows = [r for r in result["shifts"] if r["family"] == name]
             known = " ".join(f"{r['known'] * 100:5.1f}" for r in rows)
             lines.append(f"{name:<14}{'':>22}  {known:<40}{fam['min_known'] * 100:7.1f}%")
+        right = [r["accuracy_on_known"] for r in result["shifts"]
+                 if r.get("accuracy_on_known") is not None]
+        if right:
+            lines.append(f"accuracy on the images accepted as known: {min(right) * 100:.1f}% "
+                         f"at the worst shift")
     return "\n".join(lines)
 
 
