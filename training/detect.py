@@ -22,9 +22,6 @@ CALIBRATION_COPIES = 2  # camera-shifted copies of each validation image for the
 # well, they swallowed left-out classes (leave-one-class-out mean 0.882 -> 0.845 turned,
 # 0.819 turned and camera-shifted).
 BANK_COPIES = 2
-# what ``python -m training robustness --card`` records of the detector (training.robustness):
-# a new detector makes them stale
-ROBUSTNESS_KNOWN_KEYS = ("clean_known", "mean_shifted_known", "known", "accuracy_on_known")
 
 
 @dataclass(frozen=True)
@@ -137,9 +134,9 @@ def write_detector(bundle_dir: str | Path, det: UnknownDetector) -> None:
     replace_file_atomic(bundle_dir / DETECTOR_FILE, det.to_bytes())
     card = read_card(bundle_dir)
     card["unknown_detection"] = det.card()
-    for entry in (card.get("robustness") or {}).values():   # measured with the detector before
-        for key in ROBUSTNESS_KNOWN_KEYS:
-            entry.pop(key, None)
+    from .robustness import forget_known
+
+    forget_known(card)   # measured with the detector before
     write_json(bundle_dir / CARD_FILE, card)
 
 

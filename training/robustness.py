@@ -103,6 +103,18 @@ class KnownJudge:
                 self.detector.known(self.detector.scores(out)))
 
 
+# the card entries' figures that depend on the bundle's unknown detector (card_summary)
+KNOWN_KEYS = ("clean_known", "mean_shifted_known", "known", "accuracy_on_known")
+
+
+def forget_known(card: dict) -> None:
+    """Drops the detector-dependent figures of every robustness entry of ``card`` (a new
+    detector makes them stale; the accuracies stay)."""
+    for entry in (card.get("robustness") or {}).values():
+        for key in KNOWN_KEYS:
+            entry.pop(key, None)
+
+
 def card_summary(result: dict, command: str) -> dict:
     """The compact table the model card keeps (``robustness`` section, one entry per evaluated
     file): accuracy per family and severity, the clean and mean figures, and how to measure it
