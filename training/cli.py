@@ -285,8 +285,7 @@ def cmd_robustness(args) -> int:
     ds, images = _evaluation_images(args, predictor)
     families = pick_families(args.families.split(",") if args.families else None)
     if predictor.kind == "keras":   # with a detector: the share accepted as known, too
-        from .detect import load_detector
-        from .robustness import KnownJudge
+        from .detect import KnownJudge, load_detector
 
         detector = load_detector(bundle_dir)
         if detector is not None:

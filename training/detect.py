@@ -128,6 +128,23 @@ def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: n
     return det
 
 
+class KnownJudge:
+    """A Keras predictor together with its bundle's unknown detector: ``judge`` gives the
+    probabilities and which images the detector accepts as known, from one forward pass."""
+
+    def __init__(self, predictor, detector):
+        self.predictor, self.detector = predictor, detector
+        self.class_names = predictor.class_names
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.judge(images)[0]
+
+    def judge(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = model_outputs(self.predictor.model, images)
+        return (self.detector.probabilities(out["logits"]),
+                self.detector.known(self.detector.scores(out)))
+
+
 def write_detector(bundle_dir: str | Path, det: UnknownDetector) -> None:
     """Writes ``unknown.npz`` and the card's ``unknown_detection`` section (each atomically)."""
     bundle_dir = Path(bundle_dir)

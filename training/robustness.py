@@ -34,8 +34,9 @@ def evaluate_robustness(predictor, images: np.ndarray, labels: np.ndarray,
                         progress: Progress = quiet) -> dict:
     """Accuracy (and macro F1) on the clean images and on every family x severity. ``predictor``
     has ``predict(uint8 images) -> probabilities`` and ``class_names``; one that also has
-    ``judge(uint8 images) -> (probabilities, known)`` (``KnownJudge``: a bundle with an unknown
-    detector) adds the share of images accepted as known (``known``) and the accuracy on them."""
+    ``judge(uint8 images) -> (probabilities, known)`` (``training.detect.KnownJudge``: a bundle
+    with an unknown detector) adds the share of images accepted as known (``known``) and the
+    accuracy on them."""
     names = list(predictor.class_names)
     jobs = [(f, s) for f in families for s in f.severities]
     judge = getattr(predictor, "judge", None)
@@ -82,25 +83,6 @@ def evaluate_robustness(predictor, images: np.ndarray, labels: np.ndarray,
     if judge and rows:
         result["mean_shifted_known"] = float(np.mean([r["known"] for r in rows]))
     return result
-
-
-class KnownJudge:
-    """A Keras predictor together with its bundle's unknown detector: ``judge`` gives the
-    probabilities and which images the detector accepts as known, from one forward pass."""
-
-    def __init__(self, predictor, detector):
-        self.predictor, self.detector = predictor, detector
-        self.class_names = predictor.class_names
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return self.judge(images)[0]
-
-    def judge(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from .detect import model_outputs
-
-        out = model_outputs(self.predictor.model, images)
-        return (self.detector.probabilities(out["logits"]),
-                self.detector.known(self.detector.scores(out)))
 
 
 # the card entries' figures that depend on the bundle's unknown detector (card_summary)
