@@ -109,6 +109,26 @@ def test_augmentation_is_applied_to_the_training_split_only():
                    for i in range(8) for j in range(8))
 
 
+def test_the_training_stream_runs_epoch_after_epoch_in_one_iterator():
+    """fit() keeps one iterator for the whole run (steps_per_epoch given): the stream is every
+    epoch's augmented batches in turn, the same as augmented_batches gives epoch by epoch."""
+    from training.augment import augmented_batches, steps_per_epoch, training_datasets
+    from training.train import TrainConfig
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (10, 24, 24, 3)).astype(np.uint8)
+    y = np.arange(10) % 2
+    cfg = TrainConfig(batch_size=4, input_size=24)
+    assert steps_per_epoch(10, cfg) == 3 and steps_per_epoch(8, cfg) == 2
+    train, _ = training_datasets(x, y, x[:0], y[:0], cfg, 2)
+    got = [(np.asarray(b), np.asarray(t)) for b, t in train.take(3 * 3)]   # three epochs
+    want = [(b, t) for e in range(3) for b, t in augmented_batches(x, y, cfg, e)]
+    assert [len(b) for b, _ in got] == [4, 4, 2] * 3
+    for (gb, gt), (wb, wt) in zip(got, want, strict=True):
+        np.testing.assert_array_equal(gb, wb.astype(np.float32))
+        np.testing.assert_array_equal(gt.argmax(1), wt)
+
+
 def test_the_model_card_records_the_camera_recipe():
     from training.train import TrainConfig, _camera_augment_card
 

@@ -24,7 +24,7 @@ from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_b
 from .cancel import Progress, ShouldStop, never, quiet
 from .fused_bn import use_fused_batch_norm
 from .transfer import init_record, stop_early
-from .augment import augment_image, augmented_batches, training_datasets  # noqa: F401
+from .augment import augment_image, augmented_batches, steps_per_epoch, training_datasets  # noqa: F401
 from .metrics import classification_report, format_report, save_confusion_png
 
 EpochHook = Callable[[dict], None]
@@ -154,7 +154,7 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
     the gap is large. Returns the phase's card record."""
     n = len(class_names)
     start = model.get_weights()
-    steps = math.ceil(len(x_train) / config.batch_size)
+    steps = steps_per_epoch(len(x_train), config)
     t0 = time.perf_counter()
     scores, kept, epoch_s = {}, {}, {}
     for i, (name, augment) in enumerate((("augmented", True), ("clean", False))):
@@ -166,7 +166,7 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
         tracker = _Tracker(probe, steps, lambda f, m, i=i, name=name: progress(
             (i + f) / 2, f"augmentation check, {name}: {m}"), should_stop, None, has_val=True)
         model.fit(train, validation_data=val, epochs=probe.epochs, verbose=0, callbacks=[tracker],
-                  class_weight=weights)
+                  class_weight=weights, steps_per_epoch=steps)
         if should_stop():
             raise TrainingCancelled("training cancelled; nothing was written")
         scores[name], kept[name] = float(tracker.best_acc), tracker.best_weights
@@ -257,7 +257,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                 seed=config.seed, progress=lambda f, m: progress(0.03 * f, m),
                 should_stop=should_stop))
             progress = transfer.shifted(progress, 0.03)
-    steps = math.ceil(len(x_train) / config.batch_size)
+    steps = steps_per_epoch(len(x_train), config)
     use_fused_batch_norm(model)   # training steps ~2x faster on a CPU; the model is unchanged
     budget = max(0.0, float(config.time_budget_s or 0.0))
     if config.augment and config.augment_check and len(x_val):
@@ -283,7 +283,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                        budget=budget, run_epochs=run_epochs, clock=clock)
     start = time.perf_counter()
     model.fit(train, validation_data=val, epochs=run_epochs, verbose=0, callbacks=[tracker],
-              class_weight=weights)
+              class_weight=weights, steps_per_epoch=steps)
     seconds = time.perf_counter() - start
     if should_stop():
         raise TrainingCancelled("training cancelled; nothing was written")
