@@ -25,11 +25,14 @@ MAX_EPOCHS = 60
 # head-first 25.7 s, 24 s outside fit and head-first, 29 s of fit outside the epochs): one
 # calibration run, not yet checked on another
 # fit() with numpy augmentation vs. the bare train steps measured, per image: a part per image and
-# a part per step (shared by the batch): 2.4 at batch 16 (the calibration run above), 1.5 at
-# batch 32 (two wizard-default runs at batch 32 on this PC, 2026-12-01: NEU 1.64, magnetic tile
-# 1.3; epochs of one run varied 40-89 s on this shared machine, so +-10% is not checkable here)
-AUGMENT_PER_IMAGE = 0.6
-AUGMENT_PER_STEP = 28.8
+# a part per step (shared by the batch). Measured 2026-12-02 on this 2-core PC after training
+# got one tf.data iterator per run (before, a new one each epoch left the cores idle ~6 s in
+# two epochs of three, which these constants had absorbed as 2.4 at batch 16 and 1.5 at 32):
+# 800 NEU images, 3 epochs, alternating rounds, 1.107 and 1.096 at batch 16, 1.091 and 1.078 at
+# batch 32 (a one-off script over training.train.fit and measure_seconds_per_image); the NEU
+# add-back wizard run of the same day: 1.10 at batch 32 (docs/results/wizard_quality.json)
+AUGMENT_PER_IMAGE = 1.07
+AUGMENT_PER_STEP = 0.5
 EVAL_COST = 0.35                   # an inference costs about this fraction of a training step
 READ_SECONDS = 0.004               # reading and resizing one image
 FIXED_SECONDS = 90.0               # starting, measuring, loading the model, tracing the first
