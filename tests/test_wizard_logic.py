@@ -200,7 +200,10 @@ def test_estimate_arithmetic():
     epoch = (160 * spi * retrain.augment_overhead(c.batch_size)
              + 20 * spi * retrain.EVAL_COST)
     head = 180 * spi * retrain.EVAL_COST + retrain.HEAD_SECONDS
-    whole = (retrain.FIXED_SECONDS + 200 * retrain.READ_SECONDS + head + 10 * epoch
+    assert retrain.fixed_seconds(spi) == pytest.approx(
+        retrain.FIXED_BASE_SECONDS + retrain.FIXED_IMAGE_EQUIVALENT * spi)
+    assert retrain.fixed_seconds(1 / 158) < retrain.fixed_seconds(1 / 65)   # a faster PC
+    whole = (retrain.fixed_seconds(spi) + 200 * retrain.READ_SECONDS + head + 10 * epoch
              + 2 * 20 * spi * retrain.EVAL_COST)
     assert retrain.epoch_seconds(counts, c, spi) == pytest.approx(epoch)
     assert retrain.head_first_seconds(counts, c, spi) == pytest.approx(head)
@@ -212,10 +215,12 @@ def test_estimate_arithmetic():
     same = replace(c, head_first=False)
     assert retrain.estimate_seconds(counts, same, spi) == pytest.approx(whole - head)
     assert retrain.head_first_seconds(counts, replace(c, init_bundle=None), spi) == 0
-    # twice the speed: the epochs take half as long, the fixed costs stay
+    # twice the speed: the epochs and the machine-dependent part of the fixed costs take half
+    # as long; the base of the fixed costs, reading and the head's fit stay
     fast = retrain.estimate_seconds(counts, c, spi / 2)
     assert fast == pytest.approx(whole - (head - retrain.HEAD_SECONDS) / 2 - 10 * epoch / 2
-                                 - 20 * spi * retrain.EVAL_COST)
+                                 - 20 * spi * retrain.EVAL_COST
+                                 - retrain.FIXED_IMAGE_EQUIVALENT * spi / 2)
     # a time-budgeted run takes its budget in place of the epochs, at any speed
     timed = replace(c, time_budget_s=300.0)
     assert retrain.estimate_seconds(counts, timed, spi) == pytest.approx(whole - 10 * epoch + 300)

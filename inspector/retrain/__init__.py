@@ -11,7 +11,8 @@ from __future__ import annotations
 from .data import (Progress, ShouldStop, count_samples, gather_samples, never, quiet,
                    sample_digests, stage_dataset, training_data, training_folder)
 from .workdirs import LOCK_NAME, WORK_DIR_NAME, clean_stale_work_dirs, remove_work_dir, work_dir
-from .defaults import (DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_SECONDS,
+from .defaults import (DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_BASE_SECONDS,
+                       FIXED_IMAGE_EQUIVALENT, fixed_seconds,
                        GUESS_IMAGES_PER_S, HEAD_SECONDS, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS,
                        augment_overhead, epoch_seconds, head_first_seconds, median_side,
                        estimate_seconds, guess_seconds_per_image, measure_seconds_per_image,
