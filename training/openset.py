@@ -125,11 +125,10 @@ class _Scorer:
         keys = self.views + [v + STD for v in self.views if f"std_{v}" in train]
         self.gauss = {k: Gaussian.fit(_pooled(train, k)[keep], y[keep], self.classes)
                       for k in keys}
-        if bank is not None:
-            feats, labels = bank
-            self.bank = _l2(np.asarray(feats)[np.isin(labels, self.classes)])
-        else:
-            self.bank = _l2(train["pool_features"][keep]) if "pool_features" in train else None
+        if bank is None and "pool_features" in train:
+            bank = (train["pool_features"], y)
+        self.bank = (_l2(np.asarray(bank[0])[np.isin(bank[1], self.classes)])
+                     if bank is not None else None)
 
     def raw(self, out: Outputs, temperature: float, only: set[str] | None = None
             ) -> dict[str, np.ndarray]:

@@ -347,8 +347,8 @@ class _Tracker:
                 self._epoch_t0 = self.clock()
 
             def on_train_batch_begin(self, batch, logs=None):
-                # the schedule on the steps, or on the clock with a time budget. Keras calls
-                # this once more at the end of an epoch's data, for a batch that never runs
+                # the schedule on the steps, or on the clock with a time budget; a guard in case
+                # Keras announces a batch past the epoch's steps (it did when the data ran out)
                 if batch >= self.steps:
                     return
                 p = self._where(self._epoch * self.steps + batch)
