@@ -130,6 +130,41 @@ def test_cross_validation_reports_every_fold(tmp_path):
 
 
 @pytest.mark.slow
+def test_cross_validation_of_a_recipe_in_stages_fine_tunes_each_fold(tmp_path, monkeypatch):
+    import training.train as train_mod
+    from training.train import TrainConfig, cross_validate, format_cv
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=6, size=16)
+    calls, real_fit = [], train_mod.fit
+
+    def spy(*args, model=None, **kw):
+        calls.append((args[5].epochs, model))
+        return real_fit(*args, model=model, **kw)
+
+    monkeypatch.setattr(train_mod, "fit", spy)
+    first = TrainConfig(epochs=1, batch_size=4, input_size=32)
+    result = cross_validate(data, first, folds=2,
+                            stages=[TrainConfig(epochs=2, batch_size=4, learning_rate=1e-4)])
+    # per fold: the first stage from scratch, the second on the first stage's model
+    assert [e for e, _ in calls] == [1, 2, 1, 2]
+    assert calls[0][1] is None and calls[1][1] is not None and calls[2][1] is None
+    assert all(len(r["best_epoch"]) == 2 for r in result["results"])
+    assert result["stages"][0]["epochs"] == 2 and result["stages"][0]["input_size"] == 32
+    assert "/" in format_cv(result).splitlines()[1]
+
+
+def test_a_later_stage_of_cv_takes_training_options_but_not_the_split_or_size():
+    from training.cli import _stage_config
+
+    cfg = _stage_config("--epochs 30 --lr 5e-4 --camera wide_blur --val-shifted 3")
+    assert (cfg.epochs, cfg.learning_rate, cfg.camera, cfg.val_shifted_copies) == \
+        (30, 5e-4, "wide_blur", 3)
+    for bad in ("--init runs/x", "--size 128", "--seed=3"):
+        with pytest.raises(ValueError, match="cannot change"):
+            _stage_config(bad)
+
+
+@pytest.mark.slow
 def test_a_split_without_validation_trains(tmp_path):
     from training.train import TrainConfig, train
 

@@ -317,10 +317,35 @@ def cmd_robustness(args) -> int:
     return 0
 
 
+# options of a stage that would change the fold's images or the model's shape: the first
+# stage's count for every stage
+_STAGE_FIXED = ("--init", "--size", "--classes", "--seed", "--val-fraction", "--test-fraction")
+
+
+def _stage_config(text: str):
+    """A later stage of ``cv --then``: training options as ``train`` takes them (defaults: the
+    project's recipe, not the stage before), fine-tuning the model of the stage before."""
+    import shlex
+
+    words = shlex.split(text)
+    fixed = [w for w in words if w.split("=")[0] in _STAGE_FIXED]
+    if fixed:
+        raise ValueError(f"--then {text!r}: {', '.join(fixed)} cannot change in a later stage "
+                         "(each stage starts from the one before, on the same images)")
+    p = argparse.ArgumentParser(prog="cv --then", add_help=False)
+    _add_config_args(p)
+    try:
+        return _config(p.parse_args(words))
+    except SystemExit:
+        raise ValueError(f"--then {text!r}: not training options of this program") from None
+
+
 def cmd_cv(args) -> int:
     from .train import cross_validate, format_cv
 
     config = _config(args)
+    stages = [replace(_stage_config(text), input_size=config.input_size,
+                      class_names=config.class_names) for text in args.then or []]
     only = [int(f) - 1 for f in args.only.split(",")] if args.only else None
 
     def save(result: dict) -> None:  # after every fold, so a stopped run keeps what it finished
@@ -330,13 +355,14 @@ def cmd_cv(args) -> int:
     previous = []
     if args.resume and args.json and Path(args.json).exists():
         earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        described = json.loads(json.dumps([c.describe() for c in stages]))
         if earlier.get("config") != json.loads(json.dumps(config.describe())) or \
-                earlier.get("folds") != args.folds:
+                earlier.get("folds") != args.folds or earlier.get("stages", []) != described:
             raise ValueError(f"{args.json}: written by a run with other settings; cannot resume")
         previous = earlier.get("results", [])
         print(f"resuming: folds {[r['fold'] for r in previous]} already done", file=sys.stderr)
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
-                            on_fold=save, previous=previous)
+                            on_fold=save, previous=previous, stages=stages)
     print(format_cv(result))
     save(result)
     return 0
@@ -472,6 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", help="write the report here (after every fold)")
     c.add_argument("--resume", action="store_true",
                    help="keep the folds already in --json (same settings) and run the rest")
+    c.add_argument("--then", action="append", metavar="OPTIONS",
+                   help="a later stage of the recipe, fine-tuning the model of the stage before "
+                        "on the same fold (as train --init does), e.g. --then \"--epochs 30 --lr "
+                        "5e-4 --camera wide_blur\"; repeat for more stages. Its options default "
+                        "to the project's recipe, not to the stage before")
     _add_config_args(c)
     c.set_defaults(func=cmd_cv)
 

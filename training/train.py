@@ -573,13 +573,20 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
                    progress: Progress = quiet, should_stop: ShouldStop = never,
                    only_folds: Sequence[int] | None = None,
                    on_fold: Callable[[dict], None] | None = None,
-                   previous: Sequence[dict] = ()) -> dict:
+                   previous: Sequence[dict] = (),
+                   stages: Sequence[TrainConfig] = ()) -> dict:
     """Stratified k-fold cross-validation: each fold is held out once as the test set, the rest is
     split into training and validation (for the best-epoch checkpoint). Returns per-fold reports
     and mean and standard deviation of accuracy and macro F1. ``previous`` holds fold results of
-    an earlier, interrupted run of the same configuration; those folds are not trained again."""
+    an earlier, interrupted run of the same configuration; those folds are not trained again.
+
+    ``stages``: a recipe of several runs, each fine-tuning the model the one before ended with
+    (as ``train --init`` does with a bundle), on the same training and validation images of the
+    fold; only the last stage's model is tested. Their input size and classes are ``config``'s."""
     from .predict import KerasPredictor
 
+    stages = [replace(c, input_size=config.input_size, class_names=config.class_names,
+                      init_bundle=None) for c in stages]
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                                 should_stop)
@@ -595,37 +602,52 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
         tr, va, _ = data_mod.stratified_split(sub, config.val_fraction, 0.0, config.seed + k)
         tr, va = rest[tr], rest[va]
 
-        def prog(f, m, n=n, k=k):
-            progress(0.02 + 0.98 * (n + f) / len(todo), f"fold {k + 1}/{folds}: {m}")
+        runs = [config, *stages]
+        res, best, seconds = None, [], 0.0
+        for j, cfg in enumerate(runs):
+            def prog(f, m, n=n, k=k, j=j):
+                part = (n + (j + f) / len(runs)) / len(todo)
+                stage = f" stage {j + 1}/{len(runs)}" if len(runs) > 1 else ""
+                progress(0.02 + 0.98 * part, f"fold {k + 1}/{folds}{stage}: {m}")
 
-        res = fit(x[tr], ds.labels[tr], x[va], ds.labels[va], names,
-                  replace(config, class_names=tuple(names)), prog, should_stop)
+            cfg = replace(cfg, class_names=tuple(names))
+            res = fit(x[tr], ds.labels[tr], x[va], ds.labels[va], names, cfg, prog, should_stop,
+                      model=res.model if res is not None else None)
+            best.append(res.best_epoch)
+            seconds += res.seconds
         rep = evaluate_arrays(KerasPredictor(res.model, names, config.input_size), x[test],
                               ds.labels[test], names)
         results.append({"fold": k + 1, "train": int(len(tr)), "validation": int(len(va)),
-                        "test": int(len(test)), "best_epoch": res.best_epoch,
-                        "fit_seconds": round(res.seconds, 1), **_summary(rep)})
+                        "test": int(len(test)),
+                        "best_epoch": best[0] if len(best) == 1 else best,
+                        "fit_seconds": round(seconds, 1), **_summary(rep)})
         if on_fold:
-            on_fold(_cv_summary(list(results), folds, config, ds, data_dir))
+            on_fold(_cv_summary(list(results), folds, config, ds, data_dir, stages))
     results.sort(key=lambda r: r["fold"])
-    return _cv_summary(results, folds, config, ds, data_dir)
+    return _cv_summary(results, folds, config, ds, data_dir, stages)
 
 
-def _cv_summary(results: list[dict], folds: int, config: TrainConfig, ds, data_dir) -> dict:
+def _cv_summary(results: list[dict], folds: int, config: TrainConfig, ds, data_dir,
+                stages: Sequence[TrainConfig] = ()) -> dict:
     accs = np.array([r["accuracy"] for r in results])
     f1s = np.array([r["macro_f1"] for r in results])
-    return {"folds": folds, "config": config.describe(), "results": results,
-            "accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std(ddof=0)),
-            "macro_f1_mean": float(f1s.mean()), "macro_f1_std": float(f1s.std(ddof=0)),
-            "dataset": {"root": str(data_dir), "file_count": len(ds),
-                        "file_list_sha256": ds.list_hash()}}
+    out = {"folds": folds, "config": config.describe(), "results": results,
+           "accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std(ddof=0)),
+           "macro_f1_mean": float(f1s.mean()), "macro_f1_std": float(f1s.std(ddof=0)),
+           "dataset": {"root": str(data_dir), "file_count": len(ds),
+                       "file_list_sha256": ds.list_hash()}}
+    if stages:
+        out["stages"] = [c.describe() for c in stages]
+    return out
 
 
 def format_cv(result: dict) -> str:
     lines = [f"{'fold':>4} {'train':>6} {'val':>5} {'test':>5} {'best ep':>8} {'accuracy':>9} {'macro F1':>9}"]
     for r in result["results"]:
+        best = r["best_epoch"]
+        best = "/".join(str(b) for b in best) if isinstance(best, list) else best
         lines.append(f"{r['fold']:>4} {r['train']:>6} {r['validation']:>5} {r['test']:>5} "
-                     f"{r['best_epoch']:>8} {r['accuracy'] * 100:>8.2f}% {r['macro_f1'] * 100:>8.2f}%")
+                     f"{best:>8} {r['accuracy'] * 100:>8.2f}% {r['macro_f1'] * 100:>8.2f}%")
     lines.append(f"mean accuracy {result['accuracy_mean'] * 100:.2f}% ± {result['accuracy_std'] * 100:.2f}"
                  f"   macro F1 {result['macro_f1_mean'] * 100:.2f}% ± {result['macro_f1_std'] * 100:.2f}")
     return "\n".join(lines)
