@@ -1,7 +1,10 @@
 """Renders the main window offscreen with an attention overlay and saves it under
 docs/screenshots/ (main_window.png: grid + SE block overlay; main_window_list.png: list + CAM).
 
-    nice -n 19 .venv/bin/python scripts/screenshot_main_window.py [--bundle DIR]
+    nice -n 19 .venv/bin/python scripts/screenshot_main_window.py [--bundle DIR] [--images DIR]
+
+The README's: ``--bundle resources/ssdc-mininet --images DIR`` with DIR holding eight test-split
+images of each class (the bundle's ``split.json``; copied to a temporary folder, not committed).
 
 Without --bundle it trains a small stand-in bundle on synthetic 200x200 textures (tests/synth)
 once, under /tmp, so that the maps and probabilities differ between images. The images shown
