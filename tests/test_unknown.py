@@ -209,6 +209,42 @@ def test_std_pooled_candidates_are_fitted_saved_and_read_by_the_export(detector_
                                rtol=1e-6)
 
 
+def test_relative_mahalanobis_candidates_are_fitted_saved_and_need_no_more_outputs(
+        detector_bundle, unknown_classifier, tmp_path):
+    """Each Gaussian keeps a background Gaussian of all training features; rmaha_<view> is the
+    class distance minus the background distance, and a detector file without the background
+    (written before it) still loads, without those candidates."""
+    import io
+
+    from training.detect import load_detector
+
+    det = load_detector(detector_bundle)
+    g = det.gauss["features"]
+    assert g.has_background and g.bg_mean.shape == (g.means.shape[1],)
+    x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
+    out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
+    scores = det.all_scores(out)
+    feats = np.asarray(out["pool_features"], np.float64)
+    np.testing.assert_allclose(scores["rmaha_features"],
+                               g.score(feats) - g.background_score(feats), rtol=1e-9)
+    assert {"rmaha_sum+energy+knn", "rmahastd_sum"} <= set(scores)
+    rel = dataclasses.replace(det, method="rmaha_sum+energy+knn")
+    assert rel.inputs() == dataclasses.replace(det, method="maha_sum+energy+knn").inputs()
+    np.testing.assert_allclose(rel.scores(out), scores["rmaha_sum+energy+knn"])
+    # the background survives the file ...
+    (tmp_path / "new.npz").write_bytes(rel.to_bytes())
+    again = type(det).load(tmp_path / "new.npz")
+    np.testing.assert_allclose(again.scores(out), rel.scores(out))
+    # ... and a file from before it loads without the relative candidates
+    with np.load(io.BytesIO(det.to_bytes())) as z:
+        arrays = {k: v for k, v in z.items() if not k.startswith("bg_")}
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = type(det).load(tmp_path / "old.npz")
+    assert not old.gauss["features"].has_background
+    assert "rmaha_features" not in old.all_scores(out)
+    np.testing.assert_allclose(old.scores(out), det.scores(out))
+
+
 def test_a_detector_file_from_before_the_std_views_still_loads(detector_bundle, tmp_path):
     import io
     import json

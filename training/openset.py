@@ -57,21 +57,31 @@ def msp(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return -softmax(logits, temperature).max(axis=1).astype(np.float64)
 
 
+def _shrunk_precision(centred: np.ndarray) -> np.ndarray:
+    cov = centred.T @ centred / max(len(centred) - 1, 1)
+    mu = np.trace(cov) / cov.shape[0]
+    cov = (1 - SHRINK) * cov + SHRINK * mu * np.eye(cov.shape[0])
+    return np.linalg.inv(cov)
+
+
 @dataclass
 class Gaussian:
-    """Class means and one shared precision matrix of one layer's pooled features."""
+    """Class means and one shared precision matrix of one layer's pooled features, and the
+    background: one Gaussian of all training features together (its mean and own precision),
+    for the relative Mahalanobis distance (absent in detectors saved before it)."""
     means: np.ndarray        # (K, C)
     precision: np.ndarray    # (C, C)
+    bg_mean: np.ndarray | None = None        # (C,)
+    bg_precision: np.ndarray | None = None   # (C, C)
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, classes: Sequence[int]) -> "Gaussian":
         x = np.asarray(x, np.float64)
         means = np.stack([x[y == c].mean(axis=0) for c in classes])
         centred = np.concatenate([x[y == c] - means[i] for i, c in enumerate(classes)])
-        cov = centred.T @ centred / max(len(centred) - 1, 1)
-        mu = np.trace(cov) / cov.shape[0]
-        cov = (1 - SHRINK) * cov + SHRINK * mu * np.eye(cov.shape[0])
-        return cls(means, np.linalg.inv(cov))
+        seen = np.concatenate([x[y == c] for c in classes])
+        bg_mean = seen.mean(axis=0)
+        return cls(means, _shrunk_precision(centred), bg_mean, _shrunk_precision(seen - bg_mean))
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance to the nearest class mean."""
@@ -79,6 +89,18 @@ class Gaussian:
         d = x[:, None, :] - self.means[None]
         m = np.einsum("nkc,cd,nkd->nk", d, self.precision, d)
         return m.min(axis=1)
+
+    @property
+    def has_background(self) -> bool:
+        return self.bg_mean is not None and self.bg_precision is not None
+
+    def background_score(self, x: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance to the background Gaussian. The relative distance
+        (``score - background_score``, Ren et al. 2021, "A simple fix to Mahalanobis distance
+        for improving near-OOD detection") discounts what is merely far from all training
+        images in directions that do not tell the classes apart."""
+        d = np.asarray(x, np.float64) - self.bg_mean
+        return np.einsum("nc,cd,nd->n", d, self.bg_precision, d)
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -139,13 +161,26 @@ class _Scorer:
             s["knn"] = knn_score(self.bank, out["pool_features"])
         for k, g in self.gauss.items():
             name = _gauss_score_name(k)
-            if only is None or name in only:
-                s[name] = g.score(_pooled(out, k))
+            relative = RELATIVE + name if g.has_background else None
+            if only is None or name in only or relative in only:
+                x = _pooled(out, k)
+                s[name] = g.score(x)
+                if relative:
+                    s[relative] = s[name] - g.background_score(x)
         return s
+
+
+RELATIVE = "r"   # rmaha_<view>, rmahastd_<view>: relative Mahalanobis (Gaussian.background_score)
 
 
 def _gauss_score_name(key: str) -> str:
     return f"mahastd_{key[:-len(STD)]}" if key.endswith(STD) else f"maha_{key}"
+
+
+def _gauss_score_names(keys: Sequence[str]) -> list[str]:
+    """Every per-layer Gaussian score of these Gaussians: plain and relative."""
+    names = [_gauss_score_name(k) for k in keys]
+    return names + [RELATIVE + n for n in names]
 
 
 def _raw_needed(method: str, gauss_keys: Sequence[str]) -> set[str]:
@@ -154,7 +189,7 @@ def _raw_needed(method: str, gauss_keys: Sequence[str]) -> set[str]:
     base, *extras = method.split("+")
     if base.endswith("_sum"):
         kind = base[:-len("_sum")] + "_"
-        need = {n for n in map(_gauss_score_name, gauss_keys) if n.startswith(kind)}
+        need = {n for n in _gauss_score_names(gauss_keys) if n.startswith(kind)}
     else:
         need = {base}
     return need | set(extras)
@@ -165,7 +200,7 @@ def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]
     standard deviation, so no layer dominates by scale)."""
     z = {k: (raw[k] - stats[k][0]) / stats[k][1] for k in raw}
     out = dict(raw)
-    for kind in ("maha", "mahastd"):
+    for kind in ("maha", "mahastd", RELATIVE + "maha", RELATIVE + "mahastd"):
         layers = [k for k in raw if k.startswith(kind + "_")]
         if layers:
             out[f"{kind}_sum"] = sum(z[k] for k in layers)
@@ -227,7 +262,7 @@ class UnknownDetector:
         needed = _raw_needed(self.method, list(self.gauss))
         keys = {"logits"} | ({"pool_features"} if "knn" in needed else set())
         for k in self.gauss:
-            if _gauss_score_name(k) in needed:
+            if {_gauss_score_name(k), RELATIVE + _gauss_score_name(k)} & needed:
                 keys.update(_pooled_inputs(k))
         return keys
 
@@ -266,6 +301,9 @@ class UnknownDetector:
         for v, g in self.gauss.items():
             arrays[f"means_{v}"] = g.means
             arrays[f"precision_{v}"] = g.precision
+            if g.has_background:
+                arrays[f"bg_mean_{v}"] = g.bg_mean
+                arrays[f"bg_precision_{v}"] = g.bg_precision
         if self.bank is not None:
             arrays["bank"] = self.bank.astype(np.float32)
         if self.val_scores is not None:
@@ -278,7 +316,9 @@ class UnknownDetector:
     def load(cls, path: str | Path, selection: dict | None = None) -> "UnknownDetector":
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
-            gauss = {k: Gaussian(z[f"means_{k}"], z[f"precision_{k}"])
+            gauss = {k: Gaussian(z[f"means_{k}"], z[f"precision_{k}"],
+                                 z[f"bg_mean_{k}"] if f"bg_mean_{k}" in z else None,
+                                 z[f"bg_precision_{k}"] if f"bg_precision_{k}" in z else None)
                      for k in meta.get("gauss", meta["views"])}
             return cls(float(z["temperature"]), meta["method"], float(z["threshold"]),
                        float(z["accept"]), list(meta["views"]), gauss,
