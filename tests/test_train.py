@@ -159,9 +159,30 @@ def test_a_later_stage_of_cv_takes_training_options_but_not_the_split_or_size():
     cfg = _stage_config("--epochs 30 --lr 5e-4 --camera wide_blur --val-shifted 3")
     assert (cfg.epochs, cfg.learning_rate, cfg.camera, cfg.val_shifted_copies) == \
         (30, 5e-4, "wide_blur", 3)
-    for bad in ("--init runs/x", "--size 128", "--seed=3"):
+    for bad in ("--init runs/x", "--size 128", "--seed=3", "--design B"):
         with pytest.raises(ValueError, match="cannot change"):
             _stage_config(bad)
+    for bad, why in (("--see 7", "not training options"), ("--lr 1e-3,1e-4", "no grid"),
+                     ("--epochs 'x", "quotation")):
+        with pytest.raises(ValueError, match=why):
+            _stage_config(bad)
+
+
+def test_cv_takes_a_stage_whose_options_start_with_a_dash():
+    from training.cli import _then_values, build_parser
+
+    argv = ["cv", "--data", "d", "--then", "--no-augment", "--then", "--epochs=30"]
+    args = build_parser().parse_args(_then_values(argv))
+    assert args.then == ["--no-augment", "--epochs=30"]
+
+
+def test_later_stages_keep_the_first_stages_images_and_model_shape():
+    from training.train import TrainConfig, later_stages
+
+    first = TrainConfig(seed=7, input_size=64, design="B", val_fraction=0.2)
+    (stage,) = later_stages(first, [TrainConfig(epochs=3, init_bundle="x")])
+    assert (stage.seed, stage.input_size, stage.design, stage.val_fraction, stage.epochs,
+            stage.init_bundle) == (7, 64, "B", 0.2, 3, None)
 
 
 @pytest.mark.slow

@@ -231,7 +231,7 @@ def cmd_calibrate(args) -> int:
     print("held-out-class AUROC of each candidate (validation split; the network saw every "
           "class, so these are optimistic and only rank the candidates):")
     for k, v in sorted(sel["mean_auroc"].items(), key=lambda kv: -kv[1]):
-        print(f"  {k:<18} {v:.4f}")
+        print(f"  {k:<24} {v:.4f}")
     print(f"kept: {det.method}; temperature {det.temperature:.3f}; threshold {det.threshold:.4f} "
           f"accepts {sel['validation_accepted'] * 100:.1f}% of the validation images")
     from .detect import export_lacks
@@ -318,8 +318,9 @@ def cmd_robustness(args) -> int:
 
 
 # options of a stage that would change the fold's images or the model's shape: the first
-# stage's count for every stage
-_STAGE_FIXED = ("--init", "--size", "--classes", "--seed", "--val-fraction", "--test-fraction")
+# stage's count for every stage (training.train.STAGE_FIXED)
+_STAGE_FIXED = ("--init", "--size", "--classes", "--seed", "--val-fraction", "--test-fraction",
+                "--design", "--input-norm")
 
 
 def _stage_config(text: str):
@@ -327,25 +328,46 @@ def _stage_config(text: str):
     project's recipe, not the stage before), fine-tuning the model of the stage before."""
     import shlex
 
-    words = shlex.split(text)
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"--then {text!r}: {exc}") from None
     fixed = [w for w in words if w.split("=")[0] in _STAGE_FIXED]
     if fixed:
         raise ValueError(f"--then {text!r}: {', '.join(fixed)} cannot change in a later stage "
                          "(each stage starts from the one before, on the same images)")
-    p = argparse.ArgumentParser(prog="cv --then", add_help=False)
+    p = argparse.ArgumentParser(prog="cv --then", add_help=False, allow_abbrev=False)
     _add_config_args(p)
-    try:
-        return _config(p.parse_args(words))
-    except SystemExit:
-        raise ValueError(f"--then {text!r}: not training options of this program") from None
+    args, unknown = p.parse_known_args(words)
+    if unknown:
+        raise ValueError(f"--then {text!r}: not training options of this program: "
+                         f"{' '.join(unknown)}")
+    if len(args.lr) > 1:
+        raise ValueError(f"--then {text!r}: one learning rate per stage (no grid)")
+    return _config(args)
+
+
+def _then_values(argv: list[str]) -> list[str]:
+    """``--then VALUE`` as ``--then=VALUE``, so that argparse takes a value that starts with a
+    dash (``--then --no-augment``, ``--then "--epochs=30"``) as the value, not as an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--then" and i + 1 < len(argv):
+            out.append("--then=" + argv[i + 1])
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def cmd_cv(args) -> int:
     from .train import cross_validate, format_cv
 
     config = _config(args)
-    stages = [replace(_stage_config(text), input_size=config.input_size,
-                      class_names=config.class_names) for text in args.then or []]
+    from .train import later_stages
+
+    stages = later_stages(config, [_stage_config(text) for text in args.then or []])
     only = [int(f) - 1 for f in args.only.split(",")] if args.only else None
 
     def save(result: dict) -> None:  # after every fold, so a stopped run keeps what it finished
@@ -549,7 +571,7 @@ def main(argv=None) -> int:
     from .train import TrainingCancelled
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_then_values(argv))
     args.argv = argv
     for name in ("json", "png", "reliability_png"):  # create output folders before hours of work, not after
         out = getattr(args, name, None)

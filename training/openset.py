@@ -8,7 +8,9 @@ several layers (``training.model.verdict_model``). On those this module fits:
   L2-normalised pooled features, Mahalanobis distance per layer (class means, one shared,
   shrunk covariance) on the mean-pooled features (``maha_<view>``) and on the mean- and
   std-pooled features together (``mahastd_<view>``: the spread of a channel's response over the
-  image tells a texture that is uneven in a foreign way), and sums of standardised scores;
+  image tells a texture that is uneven in a foreign way), the relative Mahalanobis distance of
+  each (``rmaha_<view>``, ``rmahastd_<view>``: minus the distance to one background Gaussian of
+  all training features), and sums of standardised scores;
 * the score used: ``DEFAULT_METHOD``, chosen by leave-one-class-out (``python -m training
   openset``: a model retrained without each class in turn must flag it) and the far set; see
   the README. A held-out-class check on the bundle's own validation split (each class hidden from
@@ -165,7 +167,7 @@ class _Scorer:
             if only is None or name in only or relative in only:
                 x = _pooled(out, k)
                 s[name] = g.score(x)
-                if relative:
+                if relative and (only is None or relative in only):
                     s[relative] = s[name] - g.background_score(x)
         return s
 
@@ -184,7 +186,8 @@ def _gauss_score_names(keys: Sequence[str]) -> list[str]:
 
 
 def _raw_needed(method: str, gauss_keys: Sequence[str]) -> set[str]:
-    """The raw scores a method reads: itself, or for a sum (``maha_sum``, ``mahastd_sum``) every
+    """The raw scores a method reads: itself, or for a sum (``maha_sum``, ``mahastd_sum``,
+    ``rmaha_sum``, ``rmahastd_sum``) every
     layer of its kind, plus the energy or k-NN scores it adds (``...+energy``, ``...+energy+knn``)."""
     base, *extras = method.split("+")
     if base.endswith("_sum"):

@@ -75,12 +75,15 @@ def _summary(rows: list[dict], config: TrainConfig) -> dict:
 
 
 def format_openset(result: dict) -> str:
-    methods = list(result["mean"])
-    lines = [f"{'left out':<18}" + "".join(f"{m[:14]:>15}" for m in methods)]
-    for r in result["classes"]:
-        lines.append(f"{r['left_out']:<18}" + "".join(
-            f"{r['candidates'][m]['auroc']:>15.4f}" for m in methods))
-    lines.append(f"{'mean AUROC':<18}" + "".join(f"{result['mean'][m]['auroc']:>15.4f}" for m in methods))
-    lines.append(f"{'mean FPR95':<18}" + "".join(
-        f"{result['mean'][m]['fpr_at_95_tpr'] * 100:>14.1f}%" for m in methods))
+    """One row per candidate, best mean AUROC first; a column per left-out class."""
+    methods = sorted(result["mean"], key=lambda m: -result["mean"][m]["auroc"])
+    width = max(len(m) for m in methods) + 2
+    left = [r["left_out"] for r in result["classes"]]
+    lines = [f"{'candidate':<{width}}{'mean':>8}{'FPR95':>8}"
+             + "".join(f"{c[:14]:>16}" for c in left)]
+    for m in methods:
+        lines.append(f"{m:<{width}}{result['mean'][m]['auroc']:>8.4f}"
+                     f"{result['mean'][m]['fpr_at_95_tpr'] * 100:>7.1f}%"
+                     + "".join(f"{r['candidates'][m]['auroc']:>16.4f}"
+                               for r in result["classes"]))
     return "\n".join(lines)

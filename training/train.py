@@ -585,8 +585,7 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
     fold; only the last stage's model is tested. Their input size and classes are ``config``'s."""
     from .predict import KerasPredictor
 
-    stages = [replace(c, input_size=config.input_size, class_names=config.class_names,
-                      init_bundle=None) for c in stages]
+    stages = later_stages(config, stages)
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                                 should_stop)
@@ -625,6 +624,18 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
             on_fold(_cv_summary(list(results), folds, config, ds, data_dir, stages))
     results.sort(key=lambda r: r["fold"])
     return _cv_summary(results, folds, config, ds, data_dir, stages)
+
+
+# what a later stage of a recipe takes from the first: the fold's images and the model's shape
+STAGE_FIXED = ("input_size", "class_names", "seed", "val_fraction", "test_fraction", "design",
+               "input_norm")
+
+
+def later_stages(config: TrainConfig, stages: Sequence[TrainConfig]) -> list[TrainConfig]:
+    """The later stages of a recipe as ``cross_validate`` runs them: each starts from the stage
+    before (no ``init_bundle``) with the first stage's ``STAGE_FIXED`` settings."""
+    fixed = {k: getattr(config, k) for k in STAGE_FIXED}
+    return [replace(c, init_bundle=None, **fixed) for c in stages]
 
 
 def _cv_summary(results: list[dict], folds: int, config: TrainConfig, ds, data_dir,
