@@ -317,12 +317,6 @@ def cmd_robustness(args) -> int:
     return 0
 
 
-# options of a stage that would change the fold's images or the model's shape: the first
-# stage's count for every stage (training.train.STAGE_FIXED)
-_STAGE_FIXED = ("--init", "--size", "--classes", "--seed", "--val-fraction", "--test-fraction",
-                "--design", "--input-norm")
-
-
 def _stage_config(text: str):
     """A later stage of ``cv --then``: training options as ``train`` takes them (defaults: the
     project's recipe, not the stage before), fine-tuning the model of the stage before."""
@@ -332,10 +326,8 @@ def _stage_config(text: str):
         words = shlex.split(text)
     except ValueError as exc:
         raise ValueError(f"--then {text!r}: {exc}") from None
-    fixed = [w for w in words if w.split("=")[0] in _STAGE_FIXED]
-    if fixed:
-        raise ValueError(f"--then {text!r}: {', '.join(fixed)} cannot change in a later stage "
-                         "(each stage starts from the one before, on the same images)")
+    from .train import STAGE_FIXED
+
     p = argparse.ArgumentParser(prog="cv --then", add_help=False, allow_abbrev=False)
     _add_config_args(p)
     args, unknown = p.parse_known_args(words)
@@ -344,7 +336,12 @@ def _stage_config(text: str):
                          f"{' '.join(unknown)}")
     if len(args.lr) > 1:
         raise ValueError(f"--then {text!r}: one learning rate per stage (no grid)")
-    return _config(args)
+    config, default = _config(args), _config(p.parse_args([]))
+    fixed = [k for k in ("init_bundle", *STAGE_FIXED) if getattr(config, k) != getattr(default, k)]
+    if fixed:
+        raise ValueError(f"--then {text!r}: {', '.join(fixed)} cannot change in a later stage "
+                         "(each stage starts from the one before, on the same images)")
+    return config
 
 
 def _then_values(argv: list[str]) -> list[str]:
@@ -362,11 +359,9 @@ def _then_values(argv: list[str]) -> list[str]:
 
 
 def cmd_cv(args) -> int:
-    from .train import cross_validate, format_cv
+    from .train import cross_validate, format_cv, later_stages
 
     config = _config(args)
-    from .train import later_stages
-
     stages = later_stages(config, [_stage_config(text) for text in args.then or []])
     only = [int(f) - 1 for f in args.only.split(",")] if args.only else None
 

@@ -85,7 +85,7 @@ class Gaussian:
         x = np.asarray(x, np.float64)
         means = np.stack([x[y == c].mean(axis=0) for c in classes])
         centred = np.concatenate([x[y == c] - means[i] for i, c in enumerate(classes)])
-        seen = np.concatenate([x[y == c] for c in classes])
+        seen = x[np.isin(y, classes)]
         bg_mean = seen.mean(axis=0)
         return cls(means, _shrunk_precision(centred), bg_mean, _shrunk_precision(seen - bg_mean))
 

@@ -582,7 +582,8 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
 
     ``stages``: a recipe of several runs, each fine-tuning the model the one before ended with
     (as ``train --init`` does with a bundle), on the same training and validation images of the
-    fold; only the last stage's model is tested. Their input size and classes are ``config``'s."""
+    fold; only the last stage's model is tested. Their ``STAGE_FIXED`` settings (the fold's
+    images, the model's shape) are ``config``'s (``later_stages``)."""
     from .predict import KerasPredictor
 
     stages = later_stages(config, stages)
