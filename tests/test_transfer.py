@@ -145,8 +145,38 @@ def test_augmentation_is_kept_unless_clean_is_clearly_better():
     assert not transfer.keep_augmentation(0.55, 0.60, 2)  # 0.05 of 0.10 is too little
 
 
+def test_the_check_is_skipped_when_frozen_features_already_separate_the_classes():
+    assert transfer.balanced_accuracy([0, 0, 0, 1], [0, 0, 1, 1], 3) == pytest.approx(
+        (2 / 3 + 1) / 2)    # a class without images does not count
+    head = [{"phase": "head", "val_balanced_accuracy": 0.9702}]   # NEU classes added back
+    assert not transfer.check_needed(head, 6)
+    # magnetic tiles: the check dropped the augmentation and macro F1 went from 48% to 91%
+    assert transfer.check_needed([{"phase": "head", "val_balanced_accuracy": 0.388}], 6)
+    limit = 1 / 6 + transfer.HEAD_SEPARATES * 5 / 6
+    assert transfer.check_needed([{"phase": "head", "val_balanced_accuracy": limit - 1e-6}], 6)
+    assert not transfer.check_needed([{"phase": "head", "val_balanced_accuracy": limit + 1e-9}], 6)
+    assert transfer.check_needed([], 6)                                 # no head-first phase
+    assert transfer.check_needed([{"phase": "head", "val_accuracy": 0.99}], 6)  # nor its score
+
+
 @pytest.mark.slow
-def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle):
+def test_a_skipped_check_is_recorded_and_keeps_the_augmentation(tmp_path, stand_in_bundle,
+                                                                 monkeypatch):
+    monkeypatch.setattr(transfer, "HEAD_SEPARATES", -1.0)   # any head "separates"
+    card = train(unequal_data(tmp_path), tmp_path / "out",
+                 config_for(stand_in_bundle, augment_check=True, epochs=2))
+    phases = card["training"]["phases"]
+    assert [p["phase"] for p in phases] == ["head", "augmentation check", "fine-tune all layers"]
+    assert 0.0 <= phases[0]["val_balanced_accuracy"] <= 1.0
+    assert phases[1]["skipped"] and phases[1]["chosen"] == "augmented"
+    assert "balanced validation accuracy" in phases[1]["why"]
+    assert phases[2]["epochs_run"] == 2     # no time budget: the epochs asked for
+    assert card["training"]["config"]["augment"]
+
+
+@pytest.mark.slow
+def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle, monkeypatch):
+    monkeypatch.setattr(transfer, "HEAD_SEPARATES", 1.01)   # no head separates: always checked
     root = unequal_data(tmp_path)
     card = train(root, tmp_path / "out", config_for(stand_in_bundle, augment_check=True,
                                                      epochs=2))

@@ -260,7 +260,18 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     steps = steps_per_epoch(len(x_train), config)
     use_fused_batch_norm(model)   # training steps ~2x faster on a CPU; the model is unchanged
     budget = max(0.0, float(config.time_budget_s or 0.0))
-    if config.augment and config.augment_check and len(x_val):
+    checking = bool(config.augment and config.augment_check and len(x_val))
+    if checking and not transfer.check_needed(phases, num_classes):
+        head = phases[0]
+        phases.append({"phase": "augmentation check", "chosen": "augmented", "skipped": True,
+                       "why": f"the new head reached {head['val_balanced_accuracy']:.1%} "
+                              "balanced validation accuracy on frozen features (at least "
+                              f"{transfer.HEAD_SEPARATES:.0%} of the way from chance to 100%)"})
+        progress(0.0, "augmentation check skipped: the frozen features already separate the "
+                      "classes; training with the camera augmentation")
+        if budget:   # its epochs go to the fit: the budget counted them
+            config = replace(config, epochs=config.epochs + 2 * transfer.CHECK_EPOCHS)
+    elif checking:
         check = _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, config,
                                     weights, lambda f, m: progress(0.1 * f, m), should_stop)
         phases.append(check)
