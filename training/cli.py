@@ -205,6 +205,7 @@ def cmd_openset(args) -> int:
     config = replace(_config(args), input_size=args.input_size)
 
     raw: dict = {}
+    outputs: dict | None = {} if args.outputs else None
 
     def save(result):
         if args.json:
@@ -214,9 +215,14 @@ def cmd_openset(args) -> int:
 
             with open(args.scores, "wb") as f:
                 np.savez_compressed(f, **raw)
+        if outputs:
+            import numpy as np
+
+            with open(args.outputs, "wb") as f:
+                np.savez_compressed(f, **outputs)
 
     result = leave_one_class_out(args.data, config, ConsoleProgress(),
-                                 args.only.split(",") if args.only else None, save, raw)
+                                 args.only.split(",") if args.only else None, save, raw, outputs)
     print(format_openset(result))
     save(result)
     return 0
@@ -476,6 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--scores", help="write every candidate's scores (the sums' parts "
                                     "standardised as the detector does) here (.npz, after every "
                                     "class), to compare other combinations without training")
+    o.add_argument("--outputs", help="write each left-out model's outputs (pooled features, "
+                                     "logits of its training, validation, test and left-out "
+                                     "images), k-NN bank and classifier here (.npz, after every "
+                                     "class), to try new scores on the same models")
     _add_config_args(o)
     o.set_defaults(func=cmd_openset, epochs=10)
 

@@ -17,10 +17,14 @@ from .train import TrainConfig, fit
 
 def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quiet,
                         only: list[str] | None = None, on_class=None,
-                        raw_scores: dict | None = None) -> dict:
+                        raw_scores: dict | None = None, outputs: dict | None = None) -> dict:
     """``raw_scores``: a dict that receives every candidate's scores of each left-out class's
     known test and unknown images (``<class>/known/<candidate>``, ``<class>/unknown/...``), so
-    that other combinations can be compared later without training again."""
+    that other combinations can be compared later without training again. ``outputs``: a dict
+    that receives each left-out model's outputs (``<class>/<part>/<output>`` for the parts
+    ``train``, ``validation``, ``known``, ``unknown``; ``<class>/<part>/labels``), its k-NN bank
+    (``<class>/bank``) and its classifier (``<class>/classifier_kernel``, ``..._bias``), so that
+    new scores can be tried on the same models."""
     from .detect import Turns, fit_model_detector, model_outputs
 
     ds = data_mod.scan_dataset(data_dir, config.class_names)
@@ -49,6 +53,11 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         known = model_outputs(res.model, xs[te])
         unknown = model_outputs(res.model, x[ds.labels == c])
         sk, su = det.all_scores(known), det.all_scores(unknown)
+        if outputs is not None:
+            _keep_outputs(outputs, names[c], res.model, det, {
+                "train": (model_outputs(res.model, xs[tr]), sub.labels[tr]),
+                "validation": (model_outputs(res.model, xs[va]), sub.labels[va]),
+                "known": (known, sub.labels[te]), "unknown": (unknown, None)})
         if raw_scores is not None:
             for k in sk:
                 raw_scores[f"{names[c]}/known/{k}"] = np.asarray(sk[k], np.float32)
@@ -63,6 +72,19 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         if on_class:
             on_class(_summary(rows, config))
     return _summary(rows, config)
+
+
+def _keep_outputs(outputs: dict, name: str, model, det, parts: dict) -> None:
+    for part, (out, labels) in parts.items():
+        for k, v in out.items():
+            outputs[f"{name}/{part}/{k}"] = np.asarray(v, np.float32)
+        if labels is not None:
+            outputs[f"{name}/{part}/labels"] = np.asarray(labels, np.int64)
+    if det is not None and det.bank is not None:
+        outputs[f"{name}/bank"] = np.asarray(det.bank, np.float32)
+    kernel, bias = model.get_layer("classifier").get_weights()
+    outputs[f"{name}/classifier_kernel"] = np.asarray(kernel, np.float32)
+    outputs[f"{name}/classifier_bias"] = np.asarray(bias, np.float32)
 
 
 def _summary(rows: list[dict], config: TrainConfig) -> dict:
