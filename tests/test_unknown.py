@@ -42,6 +42,35 @@ def test_a_held_out_class_is_flagged_more_than_the_known_ones(stand_in_bundle):
     assert np.median(s_held) > np.median(s_known)
 
 
+@pytest.mark.slow
+def test_openset_saves_each_left_out_models_outputs(tmp_path):
+    """``openset --outputs``: the left-out model's outputs of every part, its k-NN bank and its
+    classifier, enough to try a new score on the same model without training it again."""
+    import json
+
+    from synth import make_dataset
+    from training import cli
+
+    root = make_dataset(tmp_path / "data", CLASSES[:4], per_class=40, size=32)
+    out, js = tmp_path / "outputs.npz", tmp_path / "openset.json"
+    assert cli.main(["openset", "--data", str(root), "--epochs", "1", "--input-size", "32",
+                     "--batch", "16", "--val-fraction", "0.12", "--only", CLASSES[3],
+                     "--json", str(js), "--outputs", str(out)]) == 0
+    assert [r["left_out"] for r in json.loads(js.read_text())["classes"]] == [CLASSES[3]]
+    with np.load(out) as z:
+        c = CLASSES[3]
+        assert len(z[f"{c}/unknown/logits"]) == 40
+        assert z[f"{c}/known/logits"].shape[1] == 3
+        assert set(np.unique(z[f"{c}/train/labels"])) == {0, 1, 2}
+        assert len(z[f"{c}/validation/labels"]) == len(z[f"{c}/validation/pool_features"])
+        kernel, bias = z[f"{c}/classifier_kernel"], z[f"{c}/classifier_bias"]
+        assert kernel.shape == (z[f"{c}/known/pool_features"].shape[1], 3) and bias.shape == (3,)
+        # the logits are the classifier on the pooled features, as a new score would rebuild them
+        np.testing.assert_allclose(z[f"{c}/known/pool_features"] @ kernel + bias,
+                                   z[f"{c}/known/logits"], rtol=1e-3, atol=1e-3)
+        assert z[f"{c}/bank"].shape[1] == kernel.shape[0]
+
+
 def test_temperature_fit_recovers_a_known_temperature():
     from training.calibration import fit_temperature, softmax
 
