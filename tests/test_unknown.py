@@ -274,6 +274,54 @@ def test_relative_mahalanobis_candidates_are_fitted_saved_and_need_no_more_outpu
     np.testing.assert_allclose(old.scores(out), det.scores(out))
 
 
+def test_the_virtual_logit_flags_features_off_the_training_subspace():
+    """ViM: features outside the principal subspace of the training features score higher than
+    features inside it, however large their logits."""
+    from training.openset import VirtualLogit
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    inside = rng.normal(size=(400, 4)) * 3 @ basis[:, :4].T + 5      # a 4-D subspace around 5
+    kernel, bias = rng.normal(size=(16, 3)), rng.normal(size=3)
+    vim = VirtualLogit.fit(inside, kernel, bias, dim=4)
+    assert vim.basis.shape == (16, 12) and vim.alpha > 0
+    new_inside = rng.normal(size=(50, 4)) * 3 @ basis[:, :4].T + 5
+    outside = new_inside + rng.normal(size=(50, 12)) @ basis[:, 4:].T * 3
+    s_in = vim.score(new_inside, new_inside @ kernel + bias)
+    s_out = vim.score(outside, outside @ kernel + bias)
+    assert s_out.min() > np.median(s_in) and np.all(s_in <= 0) and np.all(s_out <= 0)
+
+
+def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
+        detector_bundle, unknown_classifier, tmp_path):
+    """Every new detector has the virtual-logit score, from the model's own classifier; it reads
+    only ``pool_features`` and ``logits``, survives the file, and a file without it still loads
+    without that candidate."""
+    import io
+
+    from training.detect import load_detector
+
+    det = load_detector(detector_bundle)
+    assert det.vim is not None and det.vim.basis.shape[0] == det.vim.origin.shape[0]
+    x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
+    out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
+    scores = det.all_scores(out)
+    np.testing.assert_allclose(scores["vim"], det.vim.score(out["pool_features"], out["logits"]))
+    with_vim = dataclasses.replace(det, method="maha_sum+energy+knn+vim")
+    assert with_vim.inputs() == dataclasses.replace(det, method="maha_sum+energy+knn").inputs()
+    z = (scores["vim"] - det.stats["vim"][0]) / det.stats["vim"][1]
+    np.testing.assert_allclose(with_vim.scores(out), scores["maha_sum+energy+knn"] + z, rtol=1e-6)
+    (tmp_path / "new.npz").write_bytes(with_vim.to_bytes())
+    np.testing.assert_allclose(type(det).load(tmp_path / "new.npz").scores(out),
+                               with_vim.scores(out))
+    with np.load(io.BytesIO(det.to_bytes())) as f:
+        arrays = {k: v for k, v in f.items() if not k.startswith("vim_")}
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = type(det).load(tmp_path / "old.npz")
+    assert old.vim is None and "vim" not in old.all_scores(out)
+    np.testing.assert_allclose(old.scores(out), det.scores(out))
+
+
 def test_a_detector_file_from_before_the_std_views_still_loads(detector_bundle, tmp_path):
     import io
     import json

@@ -148,9 +148,19 @@ def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: n
     y_cal = np.tile(y_val, copies + 1)
     progress(0.8, "unknown detector: choosing the score and threshold")
     det = fit_detector(train, y_train, val, y_val, num_classes, (cal["logits"], y_cal), accept,
-                       method=method, bank=bank)
+                       method=method, bank=bank, head=classifier_weights(model))
     det.selection["fitted_on"] = {"training_images": int(len(x_train)), **turns.describe()}
     return det
+
+
+def classifier_weights(model) -> tuple[np.ndarray, np.ndarray] | None:
+    """The kernel and bias of the model's dense classifier on the pooled last features (for the
+    virtual-logit score), or None for a model without one."""
+    try:
+        kernel, bias = model.get_layer("classifier").get_weights()
+    except (ValueError, KeyError):
+        return None
+    return np.asarray(kernel), np.asarray(bias)
 
 
 class KnownJudge:

@@ -10,7 +10,9 @@ several layers (``training.model.verdict_model``). On those this module fits:
   std-pooled features together (``mahastd_<view>``: the spread of a channel's response over the
   image tells a texture that is uneven in a foreign way), the relative Mahalanobis distance of
   each (``rmaha_<view>``, ``rmahastd_<view>``: minus the distance to one background Gaussian of
-  all training features), and sums of standardised scores;
+  all training features), the virtual-logit score (``vim``: the part of the last features that
+  the classifier's principal subspace does not explain, Wang et al. 2022), and sums of
+  standardised scores;
 * the score used: ``DEFAULT_METHOD``, chosen by leave-one-class-out (``python -m training
   openset``: a model retrained without each class in turn must flag it) and the far set; see
   the README. A held-out-class check on the bundle's own validation split (each class hidden from
@@ -138,6 +140,45 @@ def _pooled(out: Outputs, key: str) -> np.ndarray:
 
 
 Bank = tuple[np.ndarray, np.ndarray]   # (pooled last features, their labels) for k-NN
+Head = tuple[np.ndarray, np.ndarray]   # the classifier's (kernel (C, K), bias (K,))
+
+
+@dataclass
+class VirtualLogit:
+    """ViM (Wang et al. 2022, "ViM: Out-of-distribution with virtual-logit matching"): the
+    pooled last features, seen from the origin where the classifier's logits vanish, have a
+    principal subspace that the training images fill; what an image has outside it (its
+    residual), scaled to the size of the training images' largest logits, becomes one more
+    logit, and the score is that virtual logit's softmax probability (as a log). It reads the
+    features the k-NN and Mahalanobis scores read, but in the directions those scores weigh
+    least, and it needs only ``pool_features`` and ``logits``."""
+    origin: np.ndarray   # (C,)
+    basis: np.ndarray    # (C, C - D): the residual directions
+    alpha: float
+
+    @classmethod
+    def fit(cls, features: np.ndarray, kernel: np.ndarray, bias: np.ndarray,
+            dim: int | None = None) -> "VirtualLogit":
+        f = np.asarray(features, np.float64)
+        kernel, bias = np.asarray(kernel, np.float64), np.asarray(bias, np.float64)
+        origin = -np.linalg.pinv(kernel.T) @ bias
+        centred = f - origin
+        dim = f.shape[1] // 2 if dim is None else dim
+        w, v = np.linalg.eigh(centred.T @ centred / max(len(f), 1))
+        basis = v[:, np.argsort(w)[::-1][dim:]]
+        residual = np.linalg.norm(centred @ basis, axis=1).mean()
+        # the size of the largest logits (a model whose largest logits average below zero, as
+        # an untrained head's may, would otherwise turn the score around)
+        alpha = float(abs((f @ kernel + bias).max(axis=1).mean()) / max(residual, 1e-12))
+        return cls(origin, basis, alpha)
+
+    def score(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """log p(virtual class), higher = more foreign (raw logits: the scale ``alpha`` fits)."""
+        virtual = self.alpha * np.linalg.norm(
+            (np.asarray(features, np.float64) - self.origin) @ self.basis, axis=1)
+        z = np.concatenate([np.asarray(logits, np.float64), virtual[:, None]], axis=1)
+        m = z.max(axis=1)
+        return virtual - (m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
 
 
 class _Scorer:
@@ -146,7 +187,7 @@ class _Scorer:
     (``training.detect``: the training images plus turned copies)."""
 
     def __init__(self, train: Outputs, y: np.ndarray, classes: Sequence[int], views: Sequence[str],
-                 bank: Bank | None = None):
+                 bank: Bank | None = None, head: Head | None = None):
         self.classes = list(classes)
         self.views = [v for v in views if f"pool_{v}" in train]
         keep = np.isin(y, self.classes)
@@ -157,6 +198,12 @@ class _Scorer:
             bank = (train["pool_features"], y)
         self.bank = (_l2(np.asarray(bank[0])[np.isin(bank[1], self.classes)])
                      if bank is not None else None)
+        self.vim = None
+        if head is not None and "pool_features" in train:
+            kernel, bias = head
+            self.vim = VirtualLogit.fit(np.asarray(train["pool_features"])[keep],
+                                        np.asarray(kernel)[:, self.classes],
+                                        np.asarray(bias)[self.classes])
 
     def raw(self, out: Outputs, temperature: float, only: set[str] | None = None
             ) -> dict[str, np.ndarray]:
@@ -165,6 +212,8 @@ class _Scorer:
         s = {"msp": msp(logits, temperature), "energy": energy(logits, temperature)}
         if self.bank is not None and (only is None or "knn" in only):
             s["knn"] = knn_score(self.bank, out["pool_features"])
+        if self.vim is not None and (only is None or "vim" in only):
+            s["vim"] = self.vim.score(out["pool_features"], np.asarray(out["logits"])[:, self.classes])
         for k, g in self.gauss.items():
             name = _gauss_score_name(k)
             relative = RELATIVE + name if g.has_background else None
@@ -216,6 +265,8 @@ def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]
                 out[f"{kind}_sum+knn"] = out[f"{kind}_sum"] + z["knn"]
                 # k-NN and Mahalanobis fail on different left-out classes (README)
                 out[f"{kind}_sum+energy+knn"] = out[f"{kind}_sum+energy"] + z["knn"]
+                if "vim" in z:
+                    out[f"{kind}_sum+energy+knn+vim"] = out[f"{kind}_sum+energy+knn"] + z["vim"]
     return out
 
 
@@ -252,6 +303,7 @@ class UnknownDetector:
     num_classes: int
     selection: dict = field(default_factory=dict)
     val_scores: np.ndarray | None = None   # sorted validation scores (for other acceptances)
+    vim: VirtualLogit | None = None        # absent in detectors saved before it
 
     def all_scores(self, out: Outputs) -> dict[str, np.ndarray]:
         """Every candidate's score of every image (for reports that compare them)."""
@@ -261,13 +313,14 @@ class UnknownDetector:
         scorer = _Scorer.__new__(_Scorer)
         scorer.classes = list(range(self.num_classes))
         scorer.views, scorer.gauss, scorer.bank = self.views, self.gauss, self.bank
+        scorer.vim = self.vim
         return scorer
 
     def inputs(self) -> set[str]:
         """The model outputs the chosen score reads (an export without them cannot serve this
         detector; the other candidates' are only needed by ``all_scores``)."""
         needed = _raw_needed(self.method, list(self.gauss))
-        keys = {"logits"} | ({"pool_features"} if "knn" in needed else set())
+        keys = {"logits"} | ({"pool_features"} if {"knn", "vim"} & needed else set())
         for k in self.gauss:
             if {_gauss_score_name(k), RELATIVE + _gauss_score_name(k)} & needed:
                 keys.update(_pooled_inputs(k))
@@ -315,6 +368,9 @@ class UnknownDetector:
             arrays["bank"] = self.bank.astype(np.float32)
         if self.val_scores is not None:
             arrays["val_scores"] = np.asarray(self.val_scores, np.float64)
+        if self.vim is not None:
+            arrays["vim_origin"], arrays["vim_basis"] = self.vim.origin, self.vim.basis
+            arrays["vim_alpha"] = np.float64(self.vim.alpha)
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         return buf.getvalue()
@@ -327,24 +383,26 @@ class UnknownDetector:
                                  z[f"bg_mean_{k}"] if f"bg_mean_{k}" in z else None,
                                  z[f"bg_precision_{k}"] if f"bg_precision_{k}" in z else None)
                      for k in meta.get("gauss", meta["views"])}
+            vim = (VirtualLogit(z["vim_origin"], z["vim_basis"], float(z["vim_alpha"]))
+                   if "vim_basis" in z else None)
             return cls(float(z["temperature"]), meta["method"], float(z["threshold"]),
                        float(z["accept"]), list(meta["views"]), gauss,
                        z["bank"].astype(np.float64) if "bank" in z else None,
                        {k: tuple(v) for k, v in meta["stats"].items()}, int(z["num_classes"]),
-                       selection or {}, z["val_scores"] if "val_scores" in z else None)
+                       selection or {}, z["val_scores"] if "val_scores" in z else None, vim)
 
 
 def held_out_class_aurocs(train: Outputs, y_train: np.ndarray, val: Outputs, y_val: np.ndarray,
                           num_classes: int, temperature: float,
-                          views: Sequence[str] = VIEWS, bank: Bank | None = None
-                          ) -> dict[str, list[float]]:
+                          views: Sequence[str] = VIEWS, bank: Bank | None = None,
+                          head: Head | None = None) -> dict[str, list[float]]:
     """The selection protocol: for each class c, statistics fitted on the other classes' training
     features; known = the other classes' validation images, unknown = class c's validation and
     training images. Returns each candidate's AUROC per held-out class."""
     result: dict[str, list[float]] = {}
     for c in range(num_classes):
         others = [k for k in range(num_classes) if k != c]
-        scorer = _Scorer(train, y_train, others, views, bank)
+        scorer = _Scorer(train, y_train, others, views, bank, head)
         known_mask = y_val != c
         unknown_out = {k: np.concatenate([np.asarray(val[k])[y_val == c],
                                           np.asarray(train[k])[y_train == c]]) for k in val}
@@ -361,22 +419,24 @@ def held_out_class_aurocs(train: Outputs, y_train: np.ndarray, val: Outputs, y_v
 def fit_detector(train: Outputs, y_train: np.ndarray, val: Outputs, y_val: np.ndarray,
                  num_classes: int, calibration: tuple[np.ndarray, np.ndarray] | None = None,
                  accept: float = DEFAULT_ACCEPT, views: Sequence[str] = VIEWS,
-                 method: str | None = None, bank: Bank | None = None) -> UnknownDetector:
+                 method: str | None = None, bank: Bank | None = None,
+                 head: Head | None = None) -> UnknownDetector:
     """Fits temperature, candidate scores, the choice among them and the threshold.
     ``calibration`` (logits, labels) fits the temperature (default: the validation set);
     ``method`` forces a candidate instead of DEFAULT_METHOD; ``"auto"`` takes the best of the
-    held-out-class check; ``bank``: the k-NN bank (default: the training features)."""
+    held-out-class check; ``bank``: the k-NN bank (default: the training features); ``head``:
+    the classifier's kernel and bias, for the virtual-logit score (without it there is none)."""
     logits_c, labels_c = calibration if calibration is not None else (val["logits"], y_val)
     temperature = fit_temperature(np.asarray(logits_c), np.asarray(labels_c))
     per_class = held_out_class_aurocs(train, y_train, val, y_val, num_classes, temperature, views,
-                                      bank)
+                                      bank, head)
     means = {k: float(np.nanmean(v)) for k, v in per_class.items()}
     chosen = method or (DEFAULT_METHOD if DEFAULT_METHOD in means else "auto")
     if chosen == "auto":
         chosen = max(means, key=lambda k: means[k])
     if chosen not in means:
         raise ValueError(f"unknown detector method {chosen!r}; choose from {', '.join(means)}")
-    scorer = _Scorer(train, y_train, range(num_classes), views, bank)
+    scorer = _Scorer(train, y_train, range(num_classes), views, bank, head)
     raw_val = scorer.raw(val, temperature)
     stats = _stats(raw_val)
     det = UnknownDetector(temperature, chosen, 0.0, accept, list(scorer.views), scorer.gauss,
@@ -385,7 +445,8 @@ def fit_detector(train: Outputs, y_train: np.ndarray, val: Outputs, y_val: np.nd
                                        "images): mean AUROC per candidate",
                            "mean_auroc": means,
                            "per_class_auroc": {k: [round(a, 4) for a in v]
-                                               for k, v in per_class.items()}})
+                                               for k, v in per_class.items()}},
+                          vim=scorer.vim)
     val_scores = det.scores(val)
     det.val_scores = np.sort(val_scores)
     det.threshold = acceptance_threshold(val_scores, accept)

@@ -75,6 +75,8 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
 
 
 def _keep_outputs(outputs: dict, name: str, model, det, parts: dict) -> None:
+    from .detect import classifier_weights
+
     for part, (out, labels) in parts.items():
         for k, v in out.items():
             outputs[f"{name}/{part}/{k}"] = np.asarray(v, np.float32)
@@ -82,7 +84,7 @@ def _keep_outputs(outputs: dict, name: str, model, det, parts: dict) -> None:
             outputs[f"{name}/{part}/labels"] = np.asarray(labels, np.int64)
     if det is not None and det.bank is not None:
         outputs[f"{name}/bank"] = np.asarray(det.bank, np.float32)
-    kernel, bias = model.get_layer("classifier").get_weights()
+    kernel, bias = classifier_weights(model)
     outputs[f"{name}/classifier_kernel"] = np.asarray(kernel, np.float32)
     outputs[f"{name}/classifier_bias"] = np.asarray(bias, np.float32)
 
