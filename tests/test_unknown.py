@@ -45,7 +45,8 @@ def test_a_held_out_class_is_flagged_more_than_the_known_ones(stand_in_bundle):
 @pytest.mark.slow
 def test_openset_saves_each_left_out_models_outputs(tmp_path):
     """``openset --outputs``: the left-out model's outputs of every part, its k-NN bank and its
-    classifier, enough to try a new score on the same model without training it again."""
+    classifier, enough to try a new score on the same model without training it again; and
+    ``--rescore`` gives the same candidates from that file."""
     import json
 
     from synth import make_dataset
@@ -69,6 +70,15 @@ def test_openset_saves_each_left_out_models_outputs(tmp_path):
         np.testing.assert_allclose(z[f"{c}/known/pool_features"] @ kernel + bias,
                                    z[f"{c}/known/logits"], rtol=1e-3, atol=1e-3)
         assert z[f"{c}/bank"].shape[1] == kernel.shape[0]
+    # --rescore: the same candidates from the saved outputs, without training
+    first = json.loads(js.read_text())["classes"][0]["candidates"]
+    js2 = tmp_path / "rescored.json"
+    assert cli.main(["openset", "--rescore", str(out), "--json", str(js2)]) == 0
+    again = json.loads(js2.read_text())["classes"][0]["candidates"]
+    assert set(first) <= set(again)
+    for m in first:
+        assert again[m]["auroc"] == pytest.approx(first[m]["auroc"], abs=1e-3), m
+    assert cli.main(["openset", "--rescore", str(tmp_path / "none.npz")]) == 2
 
 
 def test_temperature_fit_recovers_a_known_temperature():

@@ -200,7 +200,19 @@ def _evaluate_unknown(args, predictor, ds, images) -> dict:
 
 
 def cmd_openset(args) -> int:
-    from .openset_eval import format_openset, leave_one_class_out
+    from .data import DatasetError
+    from .openset_eval import format_openset, leave_one_class_out, rescore
+
+    if args.rescore:
+        if not Path(args.rescore).is_file():
+            raise DatasetError(f"{args.rescore}: no such file (an openset --outputs file)")
+        result = rescore(args.rescore)
+        print(format_openset(result))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return 0
+    if not args.data:
+        raise DatasetError("openset needs --data DIR (or --rescore OUTPUTS.npz)")
 
     config = replace(_config(args), input_size=args.input_size)
 
@@ -473,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     o = sub.add_parser("openset", help="leave-one-class-out evaluation of unknown detection")
-    o.add_argument("--data", required=True)
+    o.add_argument("--data", help="the data folder (each class in turn left out)")
     o.add_argument("--input-size", type=int, default=128,
                    help="train the leave-one-out models at this size (default 128: 2.4x fewer "
                         "pixels, about 4x faster on a 2-core CPU)")
@@ -486,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "logits of its training, validation, test and left-out "
                                      "images), k-NN bank and classifier here (.npz, after every "
                                      "class), to try new scores on the same models")
+    o.add_argument("--rescore", help="no training: every candidate of today's detector on the "
+                                     "models an --outputs file saved")
     _add_config_args(o)
     o.set_defaults(func=cmd_openset, epochs=10)
 

@@ -82,20 +82,62 @@ def _keep_outputs(outputs: dict, name: str, model, det, parts: dict) -> None:
             outputs[f"{name}/{part}/{k}"] = np.asarray(v, np.float32)
         if labels is not None:
             outputs[f"{name}/{part}/labels"] = np.asarray(labels, np.int64)
+    if det is not None:
+        outputs[f"{name}/temperature"] = np.float64(det.temperature)
     if det is not None and det.bank is not None:
-        outputs[f"{name}/bank"] = np.asarray(det.bank, np.float32)
+        outputs[f"{name}/bank"] = np.asarray(det.bank, np.float64)
     kernel, bias = classifier_weights(model)
     outputs[f"{name}/classifier_kernel"] = np.asarray(kernel, np.float32)
     outputs[f"{name}/classifier_bias"] = np.asarray(bias, np.float32)
 
 
-def _summary(rows: list[dict], config: TrainConfig) -> dict:
+def rescore(path, config_text: str = "") -> dict:
+    """Every candidate of today's detector on the left-out models that ``openset --outputs``
+    saved (no training): each model's statistics, k-NN bank and classifier as they were, the
+    candidates standardised on its validation images as the detector does. The temperature is the
+    one saved (files without it: fitted on the validation images)."""
+    from .calibration import fit_temperature
+    from .openset import VIEWS, _combine, _Scorer, _stats
+
+    with np.load(path) as z:
+        files = {k: z[k] for k in z.files}
+    names = list(dict.fromkeys(k.split("/")[0] for k in files))
+    rows = []
+    for c in names:
+        part = {p: {k.split("/")[2]: v for k, v in files.items() if k.startswith(f"{c}/{p}/")}
+                for p in ("train", "validation", "known", "unknown")}
+        y_train, y_val = part["train"].pop("labels"), part["validation"].pop("labels")
+        y_known = part["known"].pop("labels")
+        k = int(part["known"]["logits"].shape[1])
+        bank = files.get(f"{c}/bank")
+        scorer = _Scorer(part["train"], y_train, range(k), VIEWS,
+                         None if bank is None else (bank, np.tile(y_train, len(bank) // len(y_train))),
+                         (files[f"{c}/classifier_kernel"], files[f"{c}/classifier_bias"]))
+        t = (float(files[f"{c}/temperature"]) if f"{c}/temperature" in files
+             else fit_temperature(part["validation"]["logits"], y_val))
+        stats = _stats(scorer.raw(part["validation"], t))
+        sk = _combine(scorer.raw(part["known"], t), stats)
+        su = _combine(scorer.raw(part["unknown"], t), stats)
+        rows.append({"left_out": c, "known_test_images": int(len(y_known)),
+                     "unknown_images": int(len(part["unknown"]["logits"])),
+                     "known_test_accuracy": float((part["known"]["logits"].argmax(1) == y_known).mean()),
+                     "candidates": {m: {"auroc": auroc(sk[m], su[m]),
+                                        "fpr_at_95_tpr": fpr_at_tpr(sk[m], su[m])} for m in sk}})
+    out = _summary(rows, None)
+    out["rescored_from"] = str(path)
+    if config_text:
+        out["config"] = config_text
+    return out
+
+
+def _summary(rows: list[dict], config: TrainConfig | None) -> dict:
     methods = list(rows[0]["candidates"]) if rows else []
     mean = {m: {"auroc": float(np.mean([r["candidates"][m]["auroc"] for r in rows])),
                 "fpr_at_95_tpr": float(np.mean([r["candidates"][m]["fpr_at_95_tpr"] for r in rows]))}
             for m in methods}
     return {"protocol": "leave one class out: train on the others, the left-out class is unknown",
-            "config": config.describe(), "classes": rows, "mean": mean}
+            "config": config.describe() if config is not None else None, "classes": rows,
+            "mean": mean}
 
 
 def format_openset(result: dict) -> str:
