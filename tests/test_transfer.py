@@ -172,6 +172,7 @@ def test_a_skipped_check_is_recorded_and_keeps_the_augmentation(tmp_path, stand_
     assert "balanced validation accuracy" in phases[1]["why"]
     assert phases[2]["epochs_run"] == 2     # no time budget: the epochs asked for
     assert card["training"]["config"]["augment"]
+    assert phases[2]["learning_rate"] == pytest.approx(card["training"]["config"]["learning_rate"])
 
 
 @pytest.mark.slow
@@ -190,3 +191,4 @@ def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle
     assert check["chosen"] == ("augmented" if transfer.keep_augmentation(
         scores["augmented"], scores["clean"], len(card["class_names"])) else "clean")
     assert phases[2]["epochs_run"] == 2
+    assert phases[2]["learning_rate"] == pytest.approx(card["training"]["config"]["learning_rate"])

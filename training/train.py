@@ -305,7 +305,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                    "epochs_planned": config.epochs, "epochs_run": len(tracker.history),
                    "stopped_early": not budget and len(tracker.history) < config.epochs,
                    "patience": config.patience, "best_epoch": tracker.best_epoch,
-                   "seconds": round(seconds, 1)})
+                   "learning_rate": config.learning_rate, "seconds": round(seconds, 1)})
     if budget:
         phases[-1].update(time_budget_s=round(budget, 1), ended_on_time=tracker.on_time)
     if len(x_sel) != len(x_val):   # what the best epoch was chosen on (--val-shifted)
