@@ -333,6 +333,24 @@ def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
     np.testing.assert_allclose(old.scores(out), before.scores(out))
 
 
+def test_the_feature_norm_candidate_reads_the_pooled_features(detector_bundle,
+                                                               unknown_classifier):
+    """``norm``: minus the L2 norm of the pooled last features, from the outputs every export
+    gives; the five-part sum adds it standardised on the validation images."""
+    from training.detect import load_detector
+
+    det = dataclasses.replace(load_detector(detector_bundle),
+                              method="maha_sum+energy+knn+vim+norm")
+    x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
+    out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
+    scores = det.all_scores(out)
+    np.testing.assert_allclose(scores["norm"], -np.linalg.norm(
+        np.asarray(out["pool_features"], np.float64), axis=1))
+    assert "norm" in det.stats and "pool_features" in det.inputs()
+    z = (scores["norm"] - det.stats["norm"][0]) / det.stats["norm"][1]
+    np.testing.assert_allclose(det.scores(out), scores["maha_sum+energy+knn+vim"] + z, rtol=1e-6)
+
+
 def test_a_detector_file_from_before_the_std_views_still_loads(detector_bundle, tmp_path):
     import io
     import json

@@ -11,7 +11,8 @@ several layers (``training.model.verdict_model``). On those this module fits:
   image tells a texture that is uneven in a foreign way), the relative Mahalanobis distance of
   each (``rmaha_<view>``, ``rmahastd_<view>``: minus the distance to one background Gaussian of
   all training features), the virtual-logit score (``vim``: the part of the last features that
-  the classifier's principal subspace does not explain, Wang et al. 2022), and sums of
+  the classifier's principal subspace does not explain, Wang et al. 2022), the pooled last
+  features' norm (``norm``, negated: images the network responds to weakly), and sums of
   standardised scores;
 * the score used: ``DEFAULT_METHOD``, chosen by leave-one-class-out (``python -m training
   openset``: a model retrained without each class in turn must flag it) and the far set; see
@@ -130,6 +131,12 @@ def knn_score(bank: np.ndarray, x: np.ndarray, k: int = KNN_K) -> np.ndarray:
     return np.sqrt(np.maximum(2 - 2 * kth, 0))
 
 
+def feature_norm_score(features: np.ndarray) -> np.ndarray:
+    """Minus the L2 norm of the pooled last features: a network responds more weakly to what it
+    has not learnt to see (higher = more foreign)."""
+    return -np.linalg.norm(np.asarray(features, np.float64), axis=1)
+
+
 def _pooled_inputs(key: str) -> list[str]:
     """The model outputs a Gaussian reads: ``view`` -> ``pool_<view>``; ``view+std`` -> also
     ``std_<view>``."""
@@ -220,6 +227,8 @@ class _Scorer:
             s["knn"] = knn_score(self.bank, out["pool_features"])
         if self.vim is not None and (only is None or "vim" in only):
             s["vim"] = self.vim.score(out["pool_features"], np.asarray(out["logits"])[:, self.classes])
+        if "pool_features" in out and (only is None or "norm" in only):
+            s["norm"] = feature_norm_score(out["pool_features"])
         for k, g in self.gauss.items():
             name = _gauss_score_name(k)
             relative = RELATIVE + name if g.has_background else None
@@ -273,6 +282,9 @@ def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]
                 out[f"{kind}_sum+energy+knn"] = out[f"{kind}_sum+energy"] + z["knn"]
                 if "vim" in z:
                     out[f"{kind}_sum+energy+knn+vim"] = out[f"{kind}_sum+energy+knn"] + z["vim"]
+                    if "norm" in z:
+                        out[f"{kind}_sum+energy+knn+vim+norm"] = (
+                            out[f"{kind}_sum+energy+knn+vim"] + z["norm"])
     return out
 
 
@@ -326,7 +338,7 @@ class UnknownDetector:
         """The model outputs the chosen score reads (an export without them cannot serve this
         detector; the other candidates' are only needed by ``all_scores``)."""
         needed = _raw_needed(self.method, list(self.gauss))
-        keys = {"logits"} | ({"pool_features"} if {"knn", "vim"} & needed else set())
+        keys = {"logits"} | ({"pool_features"} if {"knn", "vim", "norm"} & needed else set())
         for k in self.gauss:
             if {_gauss_score_name(k), RELATIVE + _gauss_score_name(k)} & needed:
                 keys.update(_pooled_inputs(k))
