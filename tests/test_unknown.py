@@ -79,6 +79,11 @@ def test_openset_saves_each_left_out_models_outputs(tmp_path):
     for m in first:
         assert again[m]["auroc"] == pytest.approx(first[m]["auroc"], abs=1e-3), m
     assert cli.main(["openset", "--rescore", str(tmp_path / "none.npz")]) == 2
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    assert cli.main(["openset", "--rescore", str(tmp_path / "other.npz")]) == 2
+    (tmp_path / "text.npz").write_text("hello")
+    assert cli.main(["openset", "--rescore", str(tmp_path / "text.npz")]) == 2
+    assert cli.main(["openset", "--rescore", str(out), "--data", str(root)]) == 2
 
 
 def test_temperature_fit_recovers_a_known_temperature():
@@ -299,7 +304,12 @@ def test_the_virtual_logit_flags_features_off_the_training_subspace():
     outside = new_inside + rng.normal(size=(50, 12)) @ basis[:, 4:].T * 3
     s_in = vim.score(new_inside, new_inside @ kernel + bias)
     s_out = vim.score(outside, outside @ kernel + bias)
-    assert s_out.min() > np.median(s_in) and np.all(s_in <= 0) and np.all(s_out <= 0)
+    assert s_out.min() > np.median(s_in)
+    # the scale fits the training images' largest logits: their residual logit matches them
+    virtual = vim.alpha * np.linalg.norm((inside - vim.origin) @ vim.basis, axis=1)
+    assert virtual.mean() == pytest.approx(abs((inside @ kernel + bias).max(axis=1).mean()))
+    # too few training images for the residual to mean anything: no virtual logit
+    assert VirtualLogit.fit(inside[:31], kernel, bias) is None
 
 
 def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
@@ -318,6 +328,7 @@ def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
     scores = det.all_scores(out)
     np.testing.assert_allclose(scores["vim"], det.vim.score(out["pool_features"], out["logits"]))
     with_vim = dataclasses.replace(det, method="maha_sum+energy+knn+vim")
+    assert dataclasses.replace(det, method="vim").inputs() == {"logits", "pool_features"}
     assert with_vim.inputs() == dataclasses.replace(det, method="maha_sum+energy+knn").inputs()
     z = (scores["vim"] - det.stats["vim"][0]) / det.stats["vim"][1]
     np.testing.assert_allclose(with_vim.scores(out), scores["maha_sum+energy+knn"] + z, rtol=1e-6)
@@ -331,6 +342,19 @@ def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
     old = type(det).load(tmp_path / "old.npz")
     assert old.vim is None and "vim" not in old.all_scores(out)
     np.testing.assert_allclose(old.scores(out), before.scores(out))
+    # a file whose score needs the virtual logit but lacks it: a clear error, and the bundle
+    # loads without unknown detection rather than failing on every image
+    with np.load(io.BytesIO(with_vim.to_bytes())) as f:
+        arrays = {k: v for k, v in f.items() if not k.startswith("vim_")}
+    np.savez(tmp_path / "broken.npz", **arrays)
+    with pytest.raises(ValueError, match="virtual-logit"):
+        type(det).load(tmp_path / "broken.npz")
+    bundle = tmp_path / "bundle"
+    shutil.copytree(detector_bundle, bundle)
+    shutil.copy(tmp_path / "broken.npz", bundle / "unknown.npz")
+    assert load_detector(bundle) is None
+    (bundle / "unknown.npz").write_bytes(b"not a detector")
+    assert load_detector(bundle) is None
 
 
 def test_the_feature_norm_candidate_reads_the_pooled_features(detector_bundle,

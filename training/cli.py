@@ -204,6 +204,9 @@ def cmd_openset(args) -> int:
     from .openset_eval import format_openset, leave_one_class_out, rescore
 
     if args.rescore:
+        if args.data or args.outputs:
+            raise DatasetError("openset: --rescore reads a saved --outputs file; give it "
+                               "without --data and --outputs")
         if not Path(args.rescore).is_file():
             raise DatasetError(f"{args.rescore}: no such file (an openset --outputs file)")
         result = rescore(args.rescore)

@@ -3,7 +3,9 @@ training and validation split, after training or post hoc (``python -m training 
 and reading it back. Keras is needed here only to compute the model's outputs."""
 from __future__ import annotations
 
+import logging
 import weakref
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -13,6 +15,8 @@ import numpy as np
 from .bundle import CARD_FILE, read_card, replace_file_atomic, write_json
 from .cancel import Progress, quiet
 from .openset import DEFAULT_ACCEPT, DETECTOR_FILE, UnknownDetector, fit_detector
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_COPIES = 2  # camera-shifted copies of each validation image for the temperature
 # Turned copies of each training image in the k-NN bank (besides the image itself), for a
@@ -208,7 +212,11 @@ def load_detector(bundle_dir: str | Path) -> UnknownDetector | None:
     if not path.exists():
         return None
     card = read_card(bundle_dir)
-    return UnknownDetector.load(path, (card.get("unknown_detection") or {}).get("selection"))
+    try:
+        return UnknownDetector.load(path, (card.get("unknown_detection") or {}).get("selection"))
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:   # damaged, inconsistent
+        log.warning("%s: unknown detection unavailable: %s", bundle_dir, exc)
+        return None
 
 
 def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,

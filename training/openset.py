@@ -162,17 +162,26 @@ class VirtualLogit:
     pooled last features, seen from the origin where the classifier's logits vanish, have a
     principal subspace that the training images fill; what an image has outside it (its
     residual), scaled to the size of the training images' largest logits, becomes one more
-    logit, and the score is that virtual logit's softmax probability (as a log). It reads the
-    features the k-NN and Mahalanobis scores read, but in the directions those scores weigh
-    least, and it needs only ``pool_features`` and ``logits``."""
+    logit, and the score is that virtual logit against the log-sum-exp of the real ones (the
+    paper's code; its softmax probability, tried first, saturates near 1 for clearly foreign
+    images and gained less in the sums: leave-one-class-out 0.929 and 0.904 against 0.932 and
+    0.908). It reads the features the k-NN and Mahalanobis scores read, but in the directions
+    those scores weigh least, and it needs only ``pool_features`` and ``logits``. Fitted only
+    with at least ``MIN_IMAGES_PER_CHANNEL`` training images per feature channel: with fewer the
+    residual of the training images is near zero and its scale explodes."""
     origin: np.ndarray   # (C,)
     basis: np.ndarray    # (C, C - D): the residual directions
     alpha: float
 
+    MIN_IMAGES_PER_CHANNEL = 2
+
     @classmethod
     def fit(cls, features: np.ndarray, kernel: np.ndarray, bias: np.ndarray,
-            dim: int | None = None) -> "VirtualLogit":
+            dim: int | None = None) -> "VirtualLogit | None":
+        """None with too few training images (see the class)."""
         f = np.asarray(features, np.float64)
+        if f.ndim != 2 or len(f) < cls.MIN_IMAGES_PER_CHANNEL * f.shape[1]:
+            return None
         kernel, bias = np.asarray(kernel, np.float64), np.asarray(bias, np.float64)
         origin = -np.linalg.pinv(kernel.T) @ bias
         centred = f - origin
@@ -186,10 +195,11 @@ class VirtualLogit:
         return cls(origin, basis, alpha)
 
     def score(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        """log p(virtual class), higher = more foreign (raw logits: the scale ``alpha`` fits)."""
+        """The virtual logit minus the log-sum-exp of the real ones, higher = more foreign (raw
+        logits: the scale ``alpha`` fits)."""
         virtual = self.alpha * np.linalg.norm(
             (np.asarray(features, np.float64) - self.origin) @ self.basis, axis=1)
-        z = np.concatenate([np.asarray(logits, np.float64), virtual[:, None]], axis=1)
+        z = np.asarray(logits, np.float64)
         m = z.max(axis=1)
         return virtual - (m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
 
@@ -226,7 +236,7 @@ class _Scorer:
         if self.bank is not None and (only is None or "knn" in only):
             s["knn"] = knn_score(self.bank, out["pool_features"])
         if self.vim is not None and (only is None or "vim" in only):
-            s["vim"] = self.vim.score(out["pool_features"], np.asarray(out["logits"])[:, self.classes])
+            s["vim"] = self.vim.score(out["pool_features"], logits)
         if "pool_features" in out and (only is None or "norm" in only):
             s["norm"] = feature_norm_score(out["pool_features"])
         for k, g in self.gauss.items():
@@ -403,6 +413,9 @@ class UnknownDetector:
                      for k in meta.get("gauss", meta["views"])}
             vim = (VirtualLogit(z["vim_origin"], z["vim_basis"], float(z["vim_alpha"]))
                    if "vim_basis" in z else None)
+            if vim is None and "vim" in _raw_needed(meta["method"], meta.get("gauss", [])):
+                raise ValueError(f"{path}: the detector's score {meta['method']} needs the "
+                                 "virtual-logit arrays (vim_*), which the file lacks")
             return cls(float(z["temperature"]), meta["method"], float(z["threshold"]),
                        float(z["accept"]), list(meta["views"]), gauss,
                        z["bank"].astype(np.float64) if "bank" in z else None,

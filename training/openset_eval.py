@@ -86,22 +86,34 @@ def _keep_outputs(outputs: dict, name: str, model, det, parts: dict) -> None:
         outputs[f"{name}/temperature"] = np.float64(det.temperature)
     if det is not None and det.bank is not None:
         outputs[f"{name}/bank"] = np.asarray(det.bank, np.float64)
-    kernel, bias = classifier_weights(model)
-    outputs[f"{name}/classifier_kernel"] = np.asarray(kernel, np.float32)
-    outputs[f"{name}/classifier_bias"] = np.asarray(bias, np.float32)
+    head = classifier_weights(model)
+    if head is not None:
+        outputs[f"{name}/classifier_kernel"] = np.asarray(head[0], np.float32)
+        outputs[f"{name}/classifier_bias"] = np.asarray(head[1], np.float32)
 
 
-def rescore(path, config_text: str = "") -> dict:
+def rescore(path) -> dict:
     """Every candidate of today's detector on the left-out models that ``openset --outputs``
     saved (no training): each model's statistics, k-NN bank and classifier as they were, the
     candidates standardised on its validation images as the detector does. The temperature is the
     one saved (files without it: fitted on the validation images)."""
+    import zipfile
+
     from .calibration import fit_temperature
+    from .data import DatasetError
     from .openset import VIEWS, _combine, _Scorer, _stats
 
-    with np.load(path) as z:
-        files = {k: z[k] for k in z.files}
+    not_outputs = f"{path}: not an `openset --outputs` file"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{not_outputs} ({exc})") from None
     names = list(dict.fromkeys(k.split("/")[0] for k in files))
+    needed = ("train/labels", "validation/labels", "known/labels", "known/logits",
+              "unknown/logits", "train/pool_features")
+    if not names or any(f"{c}/{k}" not in files for c in names for k in needed):
+        raise DatasetError(f"{not_outputs} (it lacks the left-out models' labels and outputs)")
     rows = []
     for c in names:
         part = {p: {k.split("/")[2]: v for k, v in files.items() if k.startswith(f"{c}/{p}/")}
@@ -110,9 +122,12 @@ def rescore(path, config_text: str = "") -> dict:
         y_known = part["known"].pop("labels")
         k = int(part["known"]["logits"].shape[1])
         bank = files.get(f"{c}/bank")
+        head = ((files[f"{c}/classifier_kernel"], files[f"{c}/classifier_bias"])
+                if f"{c}/classifier_kernel" in files else None)
+        # the bank is the training images, then each turned copy in turn (training.detect)
+        bank_labels = None if bank is None else np.tile(y_train, len(bank) // len(y_train))
         scorer = _Scorer(part["train"], y_train, range(k), VIEWS,
-                         None if bank is None else (bank, np.tile(y_train, len(bank) // len(y_train))),
-                         (files[f"{c}/classifier_kernel"], files[f"{c}/classifier_bias"]))
+                         None if bank is None else (bank, bank_labels), head)
         t = (float(files[f"{c}/temperature"]) if f"{c}/temperature" in files
              else fit_temperature(part["validation"]["logits"], y_val))
         stats = _stats(scorer.raw(part["validation"], t))
@@ -125,8 +140,6 @@ def rescore(path, config_text: str = "") -> dict:
                                         "fpr_at_95_tpr": fpr_at_tpr(sk[m], su[m])} for m in sk}})
     out = _summary(rows, None)
     out["rescored_from"] = str(path)
-    if config_text:
-        out["config"] = config_text
     return out
 
 
