@@ -44,8 +44,9 @@ def detector_bundle(stand_in_bundle, tmp_path_factory):
     shutil.copytree(stand_in_bundle, out)
     bundle = load_bundle(out)
     n = len(bundle.class_names)
-    # 22 a class: at least two training images per feature channel, as the virtual logit needs
-    x_train, y_train = detector_images(range(n), range(100, 122))
+    # 10 a class: too few for the virtual logit (tests/test_unknown.py fits one on more), so
+    # this detector uses the sum without it, whose scores these textures spread well
+    x_train, y_train = detector_images(range(n), range(100, 110))
     x_val, y_val = detector_images(range(n), range(200, 205))
     det = fit_model_detector(bundle.model, x_train, y_train, x_val, y_val, n)
     write_detector(out, det)

@@ -289,6 +289,19 @@ def test_relative_mahalanobis_candidates_are_fitted_saved_and_need_no_more_outpu
     np.testing.assert_allclose(old.scores(out), det.scores(out))
 
 
+def _detector_with_a_virtual_logit(bundle_dir):
+    """A detector fitted as training fits it, on enough synthetic training images for the
+    virtual logit (two per feature channel; the shared fixture has fewer, and falls back to the
+    sum without it)."""
+    from training.bundle import load_bundle
+    from training.detect import fit_model_detector
+
+    model = load_bundle(bundle_dir).model
+    x_train, y_train = detector_images(range(6), range(100, 122))
+    x_val, y_val = detector_images(range(6), range(200, 205))
+    return fit_model_detector(model, x_train, y_train, x_val, y_val, 6)
+
+
 def test_the_virtual_logit_flags_features_off_the_training_subspace():
     """ViM: features outside the principal subspace of the training features score higher than
     features inside it, however large their logits."""
@@ -314,14 +327,21 @@ def test_the_virtual_logit_flags_features_off_the_training_subspace():
 
 def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
         detector_bundle, unknown_classifier, tmp_path):
-    """Every new detector has the virtual-logit score, from the model's own classifier; it reads
-    only ``pool_features`` and ``logits``, survives the file, and a file without it still loads
-    without that candidate."""
+    """Every new detector with enough training images has the virtual-logit score, from the
+    model's own classifier, and uses it; it reads only ``pool_features`` and ``logits``,
+    survives the file, and a file without it still loads without that candidate. With too few
+    training images (the shared fixture) the detector falls back to the sum without it."""
     import io
 
     from training.detect import load_detector
+    from training.openset import DEFAULT_METHOD, FALLBACK_METHOD
 
-    det = load_detector(detector_bundle)
+    few = load_detector(detector_bundle)
+    assert few.vim is None and few.method == FALLBACK_METHOD
+    det = _detector_with_a_virtual_logit(detector_bundle)
+    # the file keeps the k-NN bank in float32, which the stand-in's nearly equal features feel
+    det = dataclasses.replace(det, bank=det.bank.astype(np.float32).astype(np.float64))
+    assert det.method == DEFAULT_METHOD == "maha_sum+energy+knn+vim"
     assert det.vim is not None and det.vim.basis.shape[0] == det.vim.origin.shape[0]
     x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
     out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
@@ -333,8 +353,9 @@ def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
     z = (scores["vim"] - det.stats["vim"][0]) / det.stats["vim"][1]
     np.testing.assert_allclose(with_vim.scores(out), scores["maha_sum+energy+knn"] + z, rtol=1e-6)
     (tmp_path / "new.npz").write_bytes(with_vim.to_bytes())
-    np.testing.assert_allclose(type(det).load(tmp_path / "new.npz").scores(out),
-                               with_vim.scores(out))
+    again = type(det).load(tmp_path / "new.npz")
+    assert again.method == with_vim.method and again.vim.alpha == det.vim.alpha
+    np.testing.assert_allclose(again.scores(out), with_vim.scores(out))
     before = dataclasses.replace(det, method="maha_sum+energy+knn")   # the default before it
     with np.load(io.BytesIO(before.to_bytes())) as f:
         arrays = {k: v for k, v in f.items() if not k.startswith("vim_")}
@@ -361,9 +382,7 @@ def test_the_feature_norm_candidate_reads_the_pooled_features(detector_bundle,
                                                                unknown_classifier):
     """``norm``: minus the L2 norm of the pooled last features, from the outputs every export
     gives; the five-part sum adds it standardised on the validation images."""
-    from training.detect import load_detector
-
-    det = dataclasses.replace(load_detector(detector_bundle),
+    det = dataclasses.replace(_detector_with_a_virtual_logit(detector_bundle),
                               method="maha_sum+energy+knn+vim+norm")
     x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
     out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
