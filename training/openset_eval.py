@@ -133,9 +133,10 @@ def rescore(path) -> dict:
         stats = _stats(scorer.raw(part["validation"], t))
         sk = _combine(scorer.raw(part["known"], t), stats)
         su = _combine(scorer.raw(part["unknown"], t), stats)
+        right = part["known"]["logits"].argmax(1) == y_known
         rows.append({"left_out": c, "known_test_images": int(len(y_known)),
                      "unknown_images": int(len(part["unknown"]["logits"])),
-                     "known_test_accuracy": float((part["known"]["logits"].argmax(1) == y_known).mean()),
+                     "known_test_accuracy": float(right.mean()),
                      "candidates": {m: {"auroc": auroc(sk[m], su[m]),
                                         "fpr_at_95_tpr": fpr_at_tpr(sk[m], su[m])} for m in sk}})
     out = _summary(rows, None)
