@@ -69,6 +69,19 @@ def test_evaluate_and_export_round_trip(trained_bundle, tmp_path, capsys):
     np.testing.assert_allclose(fp32.predict(x), keras_p.predict(x), atol=1e-4)
     q = int8.predict(x)
     assert q.shape == (4, 3) and np.all(np.abs(q.sum(axis=1) - 1) < 0.05)
+    # int8 convolutions, the per-image normalisation in float (the card says which operations)
+    from ai_edge_litert.interpreter import Interpreter
+
+    from training.inspection_export import INT8_FLOAT_OPS
+
+    assert card["exports"]["tflite-int8"]["float_ops"] == list(INT8_FLOAT_OPS)
+    interp = Interpreter(model_path=str(out / "model_int8.tflite"))
+    dtype = {t["index"]: t["dtype"] for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()
+    assert interp.get_input_details()[0]["dtype"] == np.int8
+    assert any(op["op_name"] == "CONV_2D" and dtype[op["inputs"][0]] == np.int8 for op in ops)
+    assert all(dtype[op["inputs"][0]] == np.float32 for op in ops if op["op_name"] == "RSQRT")
+    assert any(op["op_name"] == "RSQRT" for op in ops)
     assert cli_main(["evaluate", "--model", str(out / "model_int8.tflite"), "--data", str(data)]) == 0
 
 
