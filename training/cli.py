@@ -226,13 +226,9 @@ def cmd_openset(args) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         if args.scores:
-            import numpy as np
-
             with open(args.scores, "wb") as f:
                 np.savez_compressed(f, **raw)
         if outputs:
-            import numpy as np
-
             with open(args.outputs, "wb") as f:
                 np.savez_compressed(f, **outputs)
 

@@ -72,8 +72,6 @@ def convert(model, fmt: str, representative: np.ndarray | None = None) -> bytes:
     if fmt == "tflite-fp16":
         set_precision(conv, "fp16")
     elif fmt == "tflite-int8":
-        if representative is None or not len(representative):
-            raise ValueError("int8 quantization needs representative images")
         return quantize_int8(conv, representative, integer_io=True)
     elif fmt != "tflite-fp32":
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(TFLITE_FILES)}")

@@ -67,10 +67,11 @@ def _concrete(inspect_model, input_size: int):
 INT8_FLOAT_OPS = ("MEAN", "SUB", "SQUARED_DIFFERENCE", "SUM", "RSQRT", "MUL")
 
 
-def quantize_int8(conv, representative: np.ndarray, integer_io: bool = False) -> bytes:
+def quantize_int8(conv, representative: np.ndarray | None, integer_io: bool = False) -> bytes:
     """The converter's model in int8 with ``INT8_FLOAT_OPS`` in float (through LiteRT's
     quantization debugger, which takes such a list). ``integer_io``: int8 input (raw pixels
-    minus 128, scale 1) and output too; else float32 input and outputs."""
+    minus 128, scale 1) and output too; else float32 input and outputs. Raises ValueError
+    without representative images (``set_precision``)."""
     import tensorflow as tf
 
     set_precision(conv, "int8", representative)
@@ -115,8 +116,6 @@ def convert_inspection(inspect_model, input_size: int, fmt: str,
     conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete(inspect_model, input_size)],
                                                            inspect_model)
     if fmt == "int8":
-        if representative is None or not len(representative):
-            raise ValueError("int8 quantization needs representative images")
         return quantize_int8(conv, representative)
     if fmt == "fp16":
         set_precision(conv, fmt, representative)

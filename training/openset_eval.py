@@ -84,8 +84,8 @@ def _keep_outputs(outputs: dict, name: str, model, det, parts: dict) -> None:
             outputs[f"{name}/{part}/labels"] = np.asarray(labels, np.int64)
     if det is not None:
         outputs[f"{name}/temperature"] = np.float64(det.temperature)
-    if det is not None and det.bank is not None:
-        outputs[f"{name}/bank"] = np.asarray(det.bank, np.float64)
+        if det.bank is not None:
+            outputs[f"{name}/bank"] = np.asarray(det.bank, np.float64)
     head = classifier_weights(model)
     if head is not None:
         outputs[f"{name}/classifier_kernel"] = np.asarray(head[0], np.float32)
