@@ -108,3 +108,47 @@ def test_fit_chooses_its_best_epoch_on_the_shifted_selection_set(monkeypatch):
     seen.clear()
     _, res, _ = _fit_tiny(2, epochs=1, val_shifted_copies=3)    # no camera: clean validation
     assert seen == [(6, [6])] and "best_epoch_chosen_on" not in res.phases[-1]
+
+
+def test_paired_batches_hold_two_independent_views_of_the_same_images():
+    from training.augment import augmented_batches
+    from training.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (10, 32, 32, 3)).astype(np.uint8)
+    y = np.arange(10) % 3
+    cfg = TrainConfig(batch_size=4, input_size=32, consistency=1.0)
+    batches = list(augmented_batches(x, y, cfg, epoch=0))
+    assert [len(b) for b, _ in batches] == [8, 8, 4]        # 4 + 4 + 2 images, two views each
+    for b, lab in batches:
+        n = len(b) // 2
+        assert np.array_equal(lab[:n], lab[n:])
+        assert not np.array_equal(b[:n], b[n:])             # each view augmented on its own
+    again = list(augmented_batches(x, y, cfg, epoch=0))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, again))
+    # without augmentation there is nothing to pair
+    plain = list(augmented_batches(x, y, TrainConfig(batch_size=4, augment=False,
+                                                    consistency=1.0), epoch=0))
+    assert [len(b) for b, _ in plain] == [4, 4, 2]
+
+
+def test_consistency_loss_adds_the_divergence_between_the_two_views():
+    from training.augment import consistency_loss
+
+    y = np.array([[1, 0], [0, 1]] * 2, np.float32)
+    same = np.array([[0.9, 0.1], [0.2, 0.8]] * 2, np.float32)
+    differ = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5], [0.6, 0.4]], np.float32)
+    plain = np.asarray(consistency_loss(0.0, 0.0)(y, differ))
+    with_js = np.asarray(consistency_loss(0.0, 5.0)(y, differ))
+    assert np.allclose(consistency_loss(0.0, 5.0)(y, same), consistency_loss(0.0, 0.0)(y, same),
+                       atol=1e-6)                            # equal views: cross-entropy only
+    assert np.allclose(plain, -np.log(differ[[0, 1, 2, 3], [0, 1, 0, 1]]), atol=1e-5)
+    extra = with_js - plain
+    assert np.all(extra > 0.01) and np.allclose(extra[:2], extra[2:])   # one value per pair
+
+
+@pytest.mark.slow
+def test_fit_with_consistency_trains_and_keeps_plain_validation():
+    _, res, seen = _fit_tiny(1, epochs=2, consistency=2.0, camera_shifts=True)
+    assert len(seen) == 2 and res.best_epoch in (1, 2)
+    assert 0.0 <= res.best_val_accuracy <= 1.0

@@ -64,18 +64,53 @@ def turned(x: np.ndarray, rng: np.random.Generator, flips: bool, rotation_degree
     return np.ascontiguousarray(x)
 
 
+def paired_views(config: TrainConfig) -> bool:
+    """Whether batches hold two augmented views of each image (``config.consistency``)."""
+    return bool(config.augment and config.consistency > 0)
+
+
 def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainConfig, epoch: int):
     """One epoch of shuffled (and, with ``config.augment``, augmented) batches
-    ``(uint8 images, labels)``; deterministic for (seed, epoch)."""
+    ``(uint8 images, labels)``; deterministic for (seed, epoch). With ``paired_views(config)``
+    a batch of n images holds 2n: first one view of each, then a second, independently
+    augmented view of each in the same order (``consistency_loss`` pairs the halves)."""
     rng = np.random.default_rng([config.seed, epoch])
     order = rng.permutation(len(images))
+    views = 2 if paired_views(config) else 1
     for i in range(0, len(order), config.batch_size):
         idx = order[i:i + config.batch_size]
         if config.augment:
-            batch = np.stack([augment_image(images[j], rng, config) for j in idx])
+            batch = np.stack([augment_image(images[j], rng, config)
+                              for _ in range(views) for j in idx])
         else:
             batch = images[idx]
-        yield batch, labels[idx]
+        yield batch, np.tile(labels[idx], views)
+
+
+def consistency_loss(label_smoothing: float, weight: float):
+    """The training loss for paired batches (``augmented_batches`` with two views): per image,
+    the cross-entropy plus ``weight`` times the Jensen-Shannon divergence between the
+    predictions for its two views (AugMix, Hendrycks et al. 2020, with two augmented views).
+    ``y_pred`` are probabilities; the batch's first half are the first views. A batch whose
+    halves are the same images (the validation set, ``training_datasets``) adds nothing."""
+    import keras
+    from keras import ops
+
+    ce = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=None)
+
+    def loss(y_true, y_pred):
+        n = ops.shape(y_pred)[0] // 2
+        p, q = y_pred[:n], y_pred[n:]
+        m = ops.clip((p + q) / 2, 1e-7, 1.0)
+
+        def kl(a):
+            return ops.sum(a * (ops.log(ops.clip(a, 1e-7, 1.0)) - ops.log(m)), axis=-1)
+
+        js = (kl(p) + kl(q)) / 2
+        return ce(y_true, y_pred) + weight * ops.concatenate([js, js], axis=0)
+
+    loss.__name__ = "crossentropy_with_consistency"
+    return loss
 
 
 def steps_per_epoch(count: int, config: TrainConfig) -> int:
@@ -118,5 +153,8 @@ def training_datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_c
     if len(x_val):
         val = tf.data.Dataset.from_tensor_slices(
             (x_val, tf.one_hot(y_val, num_classes))).batch(64).map(
-            lambda x, y: (tf.cast(x, tf.float32), y)).cache().with_options(opts)
+            lambda x, y: (tf.cast(x, tf.float32), y))
+        if paired_views(config):   # the same image as both views: the loss is the cross-entropy
+            val = val.map(lambda x, y: (tf.concat([x, x], 0), tf.concat([y, y], 0)))
+        val = val.cache().with_options(opts)
     return train, val

@@ -104,6 +104,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="choose the best epoch on the validation images plus N camera-shifted "
                         "copies of each (training.shifts.EVALUATED_CAMERA), not on clean images "
                         "alone; only when training with the camera shifts")
+    g.add_argument("--consistency", type=float, default=d.consistency, metavar="W",
+                   help="train on two augmented views of every image and add W times the "
+                        "Jensen-Shannon divergence between their predictions to the loss "
+                        "(AugMix's consistency; an epoch takes about twice as long; 0: off)")
     g.add_argument("--input-norm", choices=("standardize", "rescale"), default=d.input_norm,
                    help="standardize: the model divides out each image's brightness and contrast "
                         "(the default); rescale: 0..255 to -1..1 as in the 1.0 bundle")
@@ -125,7 +129,8 @@ def _config(args):
               patience=args.patience, head_first=not args.no_head_first,
               time_budget_s=max(0.0, args.time_budget_min) * 60,
               augment_check=args.augment_check, val_shifted_copies=args.val_shifted,
-              input_norm=args.input_norm, camera=args.camera)
+              input_norm=args.input_norm, camera=args.camera,
+              consistency=max(0.0, args.consistency))
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)
     return replace(base, **kw)

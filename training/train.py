@@ -24,7 +24,8 @@ from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_b
 from .cancel import Progress, ShouldStop, never, quiet
 from .fused_bn import use_fused_batch_norm
 from .transfer import init_record, stop_early
-from .augment import augment_image, augmented_batches, steps_per_epoch, training_datasets  # noqa: F401
+from .augment import (augment_image, augmented_batches, consistency_loss,  # noqa: F401
+                      paired_views, steps_per_epoch, training_datasets)
 from .metrics import classification_report, format_report, save_confusion_png
 
 EpochHook = Callable[[dict], None]
@@ -77,6 +78,12 @@ class TrainConfig:
     # (training.shifts.shifted_copies), not on clean images alone; the card's phase record says
     # so when it applied
     val_shifted_copies: int = 0
+    # > 0 (with augmentation): every batch holds each of its images twice, augmented
+    # independently, and the loss adds this weight times the Jensen-Shannon divergence between
+    # the two views' predictions (AugMix's consistency; training.augment.consistency_loss): the
+    # model is taught to say the same of an image and of its shifted copy. An epoch then costs
+    # about twice the steps' time.
+    consistency: float = 0.0
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"
 
@@ -137,8 +144,11 @@ def _datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_classes: 
 def _compile(model, config: TrainConfig, lr, weights) -> None:
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+    if paired_views(config):
+        loss = consistency_loss(config.label_smoothing, config.consistency)
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss,
                   metrics=["accuracy"], weighted_metrics=["accuracy"] if weights else None)
 
 
