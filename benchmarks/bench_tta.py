@@ -51,18 +51,16 @@ def view(images: np.ndarray, kind: str, arg) -> np.ndarray:
 
 
 def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
-    from training import data as data_mod
+    from training.cli import _evaluation_images   # the images `training robustness` reads
     from training.predict import open_predictor
     from training.robustness import shifted
     from training.shifts import FAMILIES
 
     predictor = open_predictor(model)
-    ds = data_mod.scan_dataset(data, predictor.class_names, with_digests=False)
-    bundle = Path(model) if Path(model).is_dir() else Path(model).parent
-    ds = ds.subset(data_mod.bundle_split(ds, bundle, [split])[0])
-    images, _ = data_mod.load_arrays(ds, predictor.input_size)
+    ds, images = _evaluation_images(argparse.Namespace(model=model, data=data, split=split),
+                                    predictor)
     labels = ds.labels
-    views = {(k, a) for kind, args in VIEW_SETS.values() for k, a in [(kind, x) for x in args]}
+    views = {(kind, a) for kind, args in VIEW_SETS.values() for a in args}
     rows = []
     jobs = [("clean", 0.0)] + [(f.name, s) for f in FAMILIES for s in f.severities]
     fams = {f.name: f for f in FAMILIES}

@@ -97,16 +97,13 @@ def consistency_loss(label_smoothing: float, weight: float):
     from keras import ops
 
     ce = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=None)
+    kl = keras.losses.KLDivergence(reduction=None)   # kl(a, b) = KL(a || b), per image
 
     def loss(y_true, y_pred):
         n = ops.shape(y_pred)[0] // 2
         p, q = y_pred[:n], y_pred[n:]
-        m = ops.clip((p + q) / 2, 1e-7, 1.0)
-
-        def kl(a):
-            return ops.sum(a * (ops.log(ops.clip(a, 1e-7, 1.0)) - ops.log(m)), axis=-1)
-
-        js = (kl(p) + kl(q)) / 2
+        m = (p + q) / 2
+        js = (kl(p, m) + kl(q, m)) / 2
         return ce(y_true, y_pred) + weight * ops.concatenate([js, js], axis=0)
 
     loss.__name__ = "crossentropy_with_consistency"
