@@ -66,8 +66,11 @@ def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: 
 def convert(model, fmt: str, representative: np.ndarray | None = None) -> bytes:
     import tensorflow as tf
 
+    from .fast_graph import fast_graph
     from .inspection_export import quantize_int8, set_precision
 
+    if fmt != "tflite-int8":   # the same maths, XNNPACK's fast kernels (training.fast_graph)
+        model = fast_graph(model)
     conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)])
     if fmt == "tflite-fp16":
         set_precision(conv, "fp16")

@@ -193,10 +193,15 @@ def build_inspection(model, representative: np.ndarray | None = None,
                      ) -> tuple[dict[str, bytes], dict]:
     """Converts and checks; returns the files (name -> bytes) and ``inspection.json``'s content.
     int8 is converted when ``representative`` images are given."""
+    from .fast_graph import fast_graph
     from .model import inspection_model, se_block_count
 
     size = int(model.input_shape[1])
     im = inspection_model(model)
+    # fp32 and fp16 from the same graph rewritten for XNNPACK's fast kernels (training.fast_graph;
+    # checked against ``im``'s outputs below like any conversion); int8 from the plain graph
+    fast = fast_graph(model)
+    im_fast = inspection_model(fast) if fast is not model else im
     check = test_images if test_images is not None and len(test_images) else representative
     if check is None or not len(check):
         raise ValueError("the inspection export needs test or representative images to check on")
@@ -213,7 +218,7 @@ def build_inspection(model, representative: np.ndarray | None = None,
     for n, fmt in enumerate(todo):
         progress(n / len(todo), f"converting the inspection model to LiteRT {fmt}")
         t = time.perf_counter()
-        blob = convert_inspection(im, size, fmt, representative)
+        blob = convert_inspection(im if fmt == "int8" else im_fast, size, fmt, representative)
         seconds = time.perf_counter() - t
         try:
             outputs, got, slack = _map_outputs(blob, fmt, ref, check, kernel)

@@ -1,0 +1,86 @@
+"""training.fast_graph: the exported graph computes what the Keras model computes."""
+import numpy as np
+import pytest
+
+
+def test_kernels_are_split_into_fast_sizes():
+    from training.fast_graph import kernel_tiles
+
+    assert kernel_tiles(3) == [3] and kernel_tiles(5) == [5] and kernel_tiles(1) == [1]
+    assert kernel_tiles(11) == [5, 3, 3]
+    assert kernel_tiles(6) == [3, 3]
+    assert kernel_tiles(7) == [5, 2]
+    for k in range(1, 30):
+        assert sum(kernel_tiles(k)) == k
+
+
+@pytest.mark.parametrize("kernel,strides,padding,size,multiplier", [
+    (11, 2, "same", 50, 1), (11, 2, "same", 17, 1), (7, 1, "same", 12, 2),
+    ((11, 7), (2, 1), "valid", 23, 1), (9, 3, "same", 20, 1)])
+def test_the_tiled_convolution_equals_the_plain_one(kernel, strides, padding, size, multiplier):
+    import keras
+
+    from training.fast_graph import tiled_depthwise_class
+
+    keras.utils.set_random_seed(3)
+    plain = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding,
+                                         depth_multiplier=multiplier, activation="relu")
+    x = np.random.default_rng(0).standard_normal((2, size, size + 1, 4)).astype(np.float32)
+    plain.build(x.shape)
+    plain.bias.assign(np.random.default_rng(1).standard_normal(plain.bias.shape))
+    want = np.asarray(plain(x))
+    tiled = tiled_depthwise_class().from_config(plain.get_config())
+    tiled.build(x.shape)
+    tiled.set_weights(plain.get_weights())
+    got = np.asarray(tiled(x))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_the_fast_graph_keeps_names_weights_and_outputs():
+    import keras
+
+    from training.fast_graph import fast_graph
+    from training.model import build_ssdc_mininet
+
+    keras.utils.set_random_seed(1)
+    model = build_ssdc_mininet("A", 6, 64, input_norm="standardize")
+    fast = fast_graph(model)
+    assert fast is not model
+    assert [la.name for la in fast.layers] == [la.name for la in model.layers]
+    assert type(fast.get_layer("last_dw")).__name__ == "TiledDepthwiseConv2D"
+    x = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(fast(x)), np.asarray(model(x)), atol=1e-6)
+    small = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.DepthwiseConv2D(3)])
+    assert fast_graph(small) is small   # nothing to rewrite
+
+
+def _depthwise_kernels(blob):
+    """The kernel sizes of the depthwise convolutions in a LiteRT model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=blob)
+    shapes = {t["index"]: tuple(t["shape"]) for t in it.get_tensor_details()}
+    return [shapes[op["inputs"][1]][1] for op in it._get_ops_details()
+            if op["op_name"] == "DEPTHWISE_CONV_2D"]
+
+
+def test_fp32_is_exported_without_the_large_kernel_and_int8_with_it():
+    import keras
+
+    from synth import texture
+    from training.inspection_export import build_inspection
+    from training.model import build_ssdc_mininet
+
+    keras.utils.set_random_seed(1)
+    model = build_ssdc_mininet("A", 6, 64, input_norm="standardize")
+    x = np.stack([np.repeat(texture(i % 6, 64, seed=i)[..., None], 3, axis=2)
+                  for i in range(12)]).astype(np.float32)
+    for _ in range(5):   # batch-norm statistics of textures (as tests/test_litert.py)
+        model(x, training=True)
+    files, info = build_inspection(model, x, x, np.arange(12) % 6, formats_wanted=("fp32", "int8"))
+    fp32 = _depthwise_kernels(files["inspect_fp32.tflite"])
+    assert len(fp32) == 4 + 9 and max(fp32) == 5, fp32   # four 3x3 and the nine tiles
+    assert info["formats"]["int8"]["usable"], info["formats"]["int8"]
+    int8 = _depthwise_kernels(files["inspect_int8.tflite"])
+    assert sorted(int8) == [3, 3, 3, 3, 11], int8
