@@ -36,7 +36,7 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 def _needs_tiling(layer) -> bool:
     import keras
 
-    if not isinstance(layer, keras.layers.DepthwiseConv2D):
+    if type(layer) is not keras.layers.DepthwiseConv2D:   # a subclass keeps its own call
         return False
     cfg = layer.get_config()
     return (tuple(cfg.get("dilation_rate", (1, 1))) == (1, 1)
@@ -96,6 +96,11 @@ def fast_graph(model):
             return tiled.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
+    # an uncompiled view of the same layers: clone_model would otherwise compile the copy with
+    # the original's loss, and a training loss made in a closure (the consistency loss) cannot
+    # be rebuilt from its config
+    view = keras.Model(model.inputs, model.outputs, name=model.name)
+    copy = keras.models.clone_model(view, clone_function=clone)
+    for layer in copy.layers:   # by name: no reliance on the order of the weights
+        layer.set_weights(model.get_layer(layer.name).get_weights())
     return copy
