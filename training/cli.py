@@ -493,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--input-size", type=int, default=200,
                    help="train the leave-one-out models at this size (default 200, the bundled "
                         "model's; 128 is about 3x faster and scored lower: mean AUROC 0.87-0.93 "
-                        "against 0.951-0.957 at 200, README)")
+                        "against 0.935-0.957 at 200, README)")
     o.add_argument("--only", help="comma-separated classes to leave out (default: each in turn)")
     o.add_argument("--json", help="write the results here (after every class)")
     o.add_argument("--scores", help="write every candidate's scores (the sums' parts "
