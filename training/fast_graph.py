@@ -7,9 +7,9 @@ XNNPACK has fast kernels for 3x3 and 5x5 depthwise convolutions; an 11x11 one fa
 slow generic path. The same convolution as the sum of nine convolutions over tiles of the
 kernel (5 + 3 + 3 rows times 5 + 3 + 3 columns), each on the matching window of the padded
 input, took 0.54 ms against 2.51 ms, the outputs within float rounding (2e-6).
-``training.inspection_export`` and ``training.export`` convert fp32 and fp16 from this graph and
-check every output against the Keras model as before; int8 keeps the plain graph (a sum of
-separately quantized parts would round each part)."""
+``training.inspection_export`` and ``training.export`` convert fp32 and fp16 from this graph (the
+inspection export checks every output against the Keras model, as before); int8 keeps the plain
+graph (a sum of separately quantized parts would round each part)."""
 from __future__ import annotations
 
 FAST_KERNELS = (5, 3)   # kernel sizes XNNPACK runs fast, the largest first
@@ -18,13 +18,14 @@ FAST_KERNELS = (5, 3)   # kernel sizes XNNPACK runs fast, the largest first
 def kernel_tiles(size: int) -> list[int]:
     """``size`` split into parts of ``FAST_KERNELS`` (fewest parts; a remainder part only when
     no exact split exists): 11 -> [5, 3, 3], 6 -> [3, 3], 7 -> [5, 2], 3 -> [3]."""
-    if size <= max(FAST_KERNELS):
+    big, small = FAST_KERNELS
+    if size <= big:
         return [size]
-    for fives in range(size // 5, -1, -1):
-        rest = size - 5 * fives
-        if rest % 3 == 0:
-            return [5] * fives + [3] * (rest // 3)
-    return [5] * (size // 5) + [size % 5]
+    for n_big in range(size // big, -1, -1):
+        rest = size - big * n_big
+        if rest % small == 0:
+            return [big] * n_big + [small] * (rest // small)
+    return [big] * (size // big) + [size % big]
 
 
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
