@@ -56,7 +56,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     from .train import TrainConfig
 
     d = TrainConfig()
-    g = p.add_argument_group("training options (defaults: the project's recipe, see README)")
+    g = p.add_argument_group("training options (defaults: the project's recipe, see docs/model.md)")
     g.add_argument("--design", choices=("A", "B"), default=d.design,
                    help="SSDC-MiniNet design: A regular (23,590 params), B exact fit (23,588)")
     g.add_argument("--epochs", type=int, default=d.epochs)
@@ -493,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--input-size", type=int, default=200,
                    help="train the leave-one-out models at this size (default 200, the bundled "
                         "model's; 128 is about 3x faster and scored lower: mean AUROC 0.87-0.93 "
-                        "against 0.935-0.957 at 200, README)")
+                        "against 0.935-0.957 at 200, docs/unknown-detection.md)")
     o.add_argument("--only", help="comma-separated classes to leave out (default: each in turn)")
     o.add_argument("--json", help="write the results here (after every class)")
     o.add_argument("--scores", help="write every candidate's scores (the sums' parts "

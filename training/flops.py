@@ -1,4 +1,4 @@
-"""Parameter and FLOP counts, the paper's way (see README, "How the paper counts").
+"""Parameter and FLOP counts, the paper's way (see docs/model.md, the first table).
 
 * Parameters: Keras ``count_params()``, trainable plus non-trainable (batch-norm statistics).
 * FLOPs: the TensorFlow profiler's ``float_operation`` count on a frozen batch-1 graph (the method

@@ -16,7 +16,7 @@ several layers (``training.model.verdict_model``). On those this module fits:
   standardised scores;
 * the score used: ``DEFAULT_METHOD``, chosen by leave-one-class-out (``python -m training
   openset``: a model retrained without each class in turn must flag it) and the far set; see
-  the README. A held-out-class check on the bundle's own validation split (each class hidden from
+  docs/unknown-detection.md. A held-out-class check on the bundle's own validation split (each class hidden from
   the detector's statistics only) is recorded in the card, but the network has seen every class,
   so it saturates near 1.0 and cannot rank the candidates;
 * a threshold that accepts a stated share of the validation images (default 95%).
@@ -39,7 +39,7 @@ from .calibration import auroc, fit_temperature, fpr_at_tpr, softmax
 DETECTOR_FILE = "unknown.npz"
 DEFAULT_ACCEPT = 0.95
 # best mean AUROC leave-one-class-out on NEU with the 1.2.0 recipe (0.885; without k-NN 0.868, the
-# std-pooled sums 0.840 and 0.865) and the near set is what unknown steel looks like (README).
+# std-pooled sums 0.840 and 0.865) and the near set is what unknown steel looks like (docs/unknown-detection.md).
 # The relative Mahalanobis sum (rmaha_sum+energy+knn) was tried as the default (2026-12-02):
 # leave-one-class-out 0.8897 against 0.8868 on the same six models (within what two runs of the
 # protocol differ by), magnetic tiles 0.974 against 0.968, but the bundled 1.4.0 then accepted
@@ -47,7 +47,7 @@ DEFAULT_ACCEPT = 0.95
 # The virtual-logit score (vim) added to maha_sum+energy+knn (2026-12-03): leave-one-class-out
 # 0.922 -> 0.932, 0.900 -> 0.908 and, on a third run made to check it, 0.862 -> 0.871 (the same
 # models rescored, ``openset --rescore``); on the bundled 1.4.0 magnetic tiles 0.968 -> 0.974
-# and more test images accepted (README). A detector without a virtual logit (no classifier to
+# and more test images accepted (docs/unknown-detection.md). A detector without a virtual logit (no classifier to
 # read, too few training images) falls back to the sum without it.
 DEFAULT_METHOD = "maha_sum+energy+knn+vim"
 FALLBACK_METHOD = "maha_sum+energy+knn"
@@ -288,7 +288,7 @@ def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]
             out[f"{kind}_sum+energy"] = out[f"{kind}_sum"] + z["energy"]
             if "knn" in z:
                 out[f"{kind}_sum+knn"] = out[f"{kind}_sum"] + z["knn"]
-                # k-NN and Mahalanobis fail on different left-out classes (README)
+                # k-NN and Mahalanobis fail on different left-out classes (docs/unknown-detection.md)
                 out[f"{kind}_sum+energy+knn"] = out[f"{kind}_sum+energy"] + z["knn"]
                 if "vim" in z:
                     out[f"{kind}_sum+energy+knn+vim"] = out[f"{kind}_sum+energy+knn"] + z["vim"]

@@ -35,7 +35,7 @@ TrainingCancelled = data_mod.Cancelled  # raised when should_stop() turned true
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run; saved in the model card."""
-    design: str = "A"  # chosen by validation; see the README ("Which design")
+    design: str = "A"  # chosen by validation; see docs/model.md ("Which design, and why")
     epochs: int = 50
     batch_size: int = 32
     learning_rate: float = 2e-3
