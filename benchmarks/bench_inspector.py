@@ -14,6 +14,8 @@
 
 With BENCH_STALL_DUMP=FILE set, the GUI children write every thread's stack to FILE whenever
 the GUI thread misses a tick by 50 ms (BENCH_STALL_MS; faulthandler's watchdog needs no GIL): what blocked it.
+With BENCH_GC_LOG=1 the GUI children's JSON lists every garbage collection of 5 ms or more
+(``slow_collections``: [ms, generation, seconds after the folder was opened]).
 
 Uses resources/ssdc-mininet when it exists, otherwise a stand-in bundle with a 200x200 input
 (tests/synth.make_bundle). The GUI parts run in child processes (offscreen), so their memory is
@@ -226,6 +228,24 @@ def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) ->
     stall_file = open(os.environ["BENCH_STALL_DUMP"], "w") if os.environ.get("BENCH_STALL_DUMP") else None
     stall_s = float(os.environ.get("BENCH_STALL_MS", "50")) / 1000 + 0.01
 
+    collections: list[list[float]] = []   # [ms, generation, at s] of each collection >= 5 ms
+    if os.environ.get("BENCH_GC_LOG"):
+        import gc
+        import threading
+
+        started = {}
+
+        def on_gc(phase, info):
+            key = threading.get_ident()
+            if phase == "start":
+                started[key] = time.perf_counter()
+            elif key in started:
+                ms = (time.perf_counter() - started.pop(key)) * 1000
+                if ms >= 5:
+                    collections.append([round(ms, 1), info["generation"],
+                                        round(clock.nsecsElapsed() / 1e9, 2)])
+        gc.callbacks.append(on_gc)
+
     def tick():
         now = clock.nsecsElapsed()
         gaps.append((now - last[0]) / 1e6)
@@ -295,6 +315,7 @@ def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) ->
               "longest_gaps": [[round(float(gaps[i]), 1), round(ends[i], 2)]  # [ms, at s]
                                for i in sorted(range(1, len(gaps)), key=gaps.__getitem__)[-5:][::-1]],
               "thumbnails_cached": len(w.thumb_model.cache),
+              **({"slow_collections": collections} if os.environ.get("BENCH_GC_LOG") else {}),
               "rss_after_model_mb": round(rss_model, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
     # the window's classification process (inspector.offload), while it is alive
     child = getattr(getattr(w.background, "_worker", None), "child", None)

@@ -95,6 +95,23 @@ def _engine_rates_here(bundle: Path) -> dict:
     for b in (1, 32):
         x = np.random.default_rng(0).integers(0, 255, (b, s, s, 3)).astype(np.uint8)
         out[f"batch{b}"] = rate(lambda: clf.judge(x), b)
+        if clf.detector is not None and clf.runtime_format is not None:
+            # what the unknown verdict costs: the same engine and forward pass giving only the
+            # probabilities (no pooled features copied out, no detector), the two calls
+            # alternated and compared by their median times (this machine's speed drifts)
+            def probs_only():
+                return clf.backend.runner.run(x.astype(np.float32), ["probs"])
+            times: dict[str, list[float]] = {"judge": [], "probs": []}
+            t_end = time.perf_counter() + SECONDS[0]
+            while time.perf_counter() < t_end or len(times["judge"]) < 5:
+                for key, fn in (("judge", lambda: clf.judge(x)), ("probs", probs_only)):
+                    t = time.perf_counter()
+                    fn()
+                    times[key].append(time.perf_counter() - t)
+            judge, probs = float(np.median(times["judge"])), float(np.median(times["probs"]))
+            out[f"batch{b}_median_ms"] = round(judge * 1000, 3)
+            out[f"batch{b}_probs_only_median_ms"] = round(probs * 1000, 3)
+            out[f"batch{b}_unknown_verdict_cost"] = round(judge / probs - 1, 3)
     return out
 
 
@@ -192,6 +209,10 @@ def main(argv=None) -> int:
     for name, r in res["rows"].items():
         print(f"{name:<30}{r['batch1']:>15.1f}{r['batch32']:>16.1f}"
               f"{r['batch1'] / ref['batch1']:>13.1f}x /{r['batch32'] / ref['batch32']:>6.1f}x")
+    if "batch1_probs_only" in engine:
+        print(f"the unknown verdict (detector and its outputs) costs the app engine "
+              f"{engine['batch1_unknown_verdict_cost']:.1%} at batch 1, "
+              f"{engine['batch32_unknown_verdict_cost']:.1%} at batch 32 (target <= 10%)")
     print(f"app engine: {engine['device']}; model ready {engine['model_ready_s']:.2f} s after "
           f"its process started importing; TensorFlow loaded: {engine['tensorflow_loaded']}")
     if args.no_train:

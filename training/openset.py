@@ -102,8 +102,8 @@ class Gaussian:
         """Squared Mahalanobis distance to the nearest class mean."""
         x = np.asarray(x, np.float64)
         d = x[:, None, :] - self.means[None]
-        m = np.einsum("nkc,cd,nkd->nk", d, self.precision, d)
-        return m.min(axis=1)
+        # (d P) . d: a matrix product, ten times faster than one three-operand einsum
+        return ((d @ self.precision) * d).sum(axis=2).min(axis=1)
 
     @property
     def has_background(self) -> bool:
@@ -115,7 +115,7 @@ class Gaussian:
         for improving near-OOD detection") discounts what is merely far from all training
         images in directions that do not tell the classes apart."""
         d = np.asarray(x, np.float64) - self.bg_mean
-        return np.einsum("nc,cd,nd->n", d, self.bg_precision, d)
+        return ((d @ self.bg_precision) * d).sum(axis=1)
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -124,11 +124,12 @@ def _l2(x: np.ndarray) -> np.ndarray:
 
 
 def knn_score(bank: np.ndarray, x: np.ndarray, k: int = KNN_K) -> np.ndarray:
-    """Distance to the k-th nearest L2-normalised training feature."""
-    sims = _l2(x) @ bank.T
+    """Distance to the k-th nearest L2-normalised training feature, in the bank's precision (a
+    loaded detector's bank is float32, as saved: 2.5x faster than float64 for a batch)."""
+    sims = _l2(x).astype(bank.dtype, copy=False) @ bank.T
     k = min(k, bank.shape[0])
     kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
-    return np.sqrt(np.maximum(2 - 2 * kth, 0))
+    return np.sqrt(np.maximum(2 - 2 * kth.astype(np.float64), 0))
 
 
 def feature_norm_score(features: np.ndarray) -> np.ndarray:
@@ -232,7 +233,9 @@ class _Scorer:
             ) -> dict[str, np.ndarray]:
         """Every raw candidate score (``only``: just these, see ``_raw_needed``)."""
         logits = np.asarray(out["logits"])[:, self.classes]
-        s = {"msp": msp(logits, temperature), "energy": energy(logits, temperature)}
+        s = {"energy": energy(logits, temperature)}
+        if only is None or "msp" in only:
+            s["msp"] = msp(logits, temperature)
         if self.bank is not None and (only is None or "knn" in only):
             s["knn"] = knn_score(self.bank, out["pool_features"])
         if self.vim is not None and (only is None or "vim" in only):
@@ -418,7 +421,7 @@ class UnknownDetector:
                                  "virtual-logit arrays (vim_*), which the file lacks")
             return cls(float(z["temperature"]), meta["method"], float(z["threshold"]),
                        float(z["accept"]), list(meta["views"]), gauss,
-                       z["bank"].astype(np.float64) if "bank" in z else None,
+                       np.ascontiguousarray(z["bank"], np.float32) if "bank" in z else None,
                        {k: tuple(v) for k, v in meta["stats"].items()}, int(z["num_classes"]),
                        selection or {}, z["val_scores"] if "val_scores" in z else None, vim)
 
