@@ -225,6 +225,38 @@ def test_bundle_round_trip_with_and_without_a_detector(stand_in_bundle, detector
     assert ins.known is False and ins.unknown_score == pytest.approx(v.unknown_scores[-1], rel=1e-3)
 
 
+def test_a_saved_detector_scores_as_the_fitted_one(tmp_path):
+    """The file keeps the k-NN bank in float32 and the loaded detector scores in it: every
+    candidate's score within 1e-4 of the fitted detector's own (float64), and the same verdicts
+    for images clear of the threshold."""
+    from training.openset import UnknownDetector, fit_detector
+
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 40)
+    centres = rng.normal(size=(3, 16)) * 3
+    def outputs(labels, shift=0.0):
+        feats = centres[labels] + rng.normal(size=(len(labels), 16)) + shift
+        return {"pool_features": feats, "pool_se1_input": feats[:, :8] ** 2,
+                "logits": feats[:, :3] * 2}
+    train, val = outputs(y), outputs(np.repeat(np.arange(3), 10))
+    det = fit_detector(train, y, val, np.repeat(np.arange(3), 10), 3,
+                       views=("features", "se1_input"))
+    assert det.bank.dtype == np.float64
+    path = tmp_path / "unknown.npz"
+    path.write_bytes(det.to_bytes())
+    again = UnknownDetector.load(path)
+    assert again.bank.dtype == np.float32
+    probe = {k: np.concatenate([v, w]) for (k, v), w in
+             zip(outputs(np.arange(3).repeat(5)).items(), outputs(np.zeros(5, int), 6.0).values())}
+    a, b = det.all_scores(probe), again.all_scores(probe)
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-4, err_msg=name)
+    s, t = det.scores(probe), again.scores(probe)
+    clear = np.abs(s - det.threshold) > 1e-3
+    np.testing.assert_array_equal(det.known(s)[clear], again.known(t)[clear])
+    assert not again.known(t)[-5:].any(), "features far from every class are flagged"
+
+
 def test_std_pooled_candidates_are_fitted_saved_and_read_by_the_export(detector_bundle,
                                                                        unknown_classifier):
     """The mean- and std-pooled Mahalanobis candidates come with every detector, survive the
