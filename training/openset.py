@@ -220,7 +220,9 @@ class _Scorer:
                       for k in keys}
         if bank is None and "pool_features" in train:
             bank = (train["pool_features"], y)
-        self.bank = (_l2(np.asarray(bank[0])[np.isin(bank[1], self.classes)])
+        # float32, as the detector's file keeps it: a fitted detector and the same one loaded
+        # score alike (the threshold is set on these scores)
+        self.bank = (_l2(np.asarray(bank[0])[np.isin(bank[1], self.classes)]).astype(np.float32)
                      if bank is not None else None)
         self.vim = None
         if head is not None and "pool_features" in train:
