@@ -117,7 +117,8 @@ def keras_pure_child(bundle: Path, folder: Path, batch: int, seconds: float) -> 
     size = int(model.input_shape[1])
     from training.images import load_image
 
-    x = np.stack([load_image(folder / f"img_{i:05d}.bmp", size) for i in range(batch * 4)])
+    n = len(list(folder.glob("img_*.bmp")))
+    x = np.stack([load_image(folder / f"img_{i:05d}.bmp", size) for i in range(min(batch * 4, n))])
     f = tf.function(lambda t: model(t, training=False))
     f(x[:batch].astype(np.float32))
     done, t0 = 0, time.perf_counter()
@@ -150,7 +151,7 @@ def throughput(bundle: Path, work: Path, n: int, batch: int, seconds: float = 3.
 
     folder = write_images(work / f"imgs-{n}", n)
     clf = load_classifier(bundle, num_threads=batch_mod.cli_threads())   # as the command does
-    x = np.stack([clf.load(folder / f"img_{i:05d}.bmp") for i in range(batch * 4)])
+    x = np.stack([clf.load(folder / f"img_{i:05d}.bmp") for i in range(min(batch * 4, n))])
 
     def pure():
         clf.classify(x[:batch])
