@@ -2,9 +2,9 @@
 
 1. ``inspector classify`` throughput, end to end in a fresh process as a user runs it
    (start-up, model loading, decoding, inference, CSV), against the app's own pure inference with
-   the command's threads (target ratio >= 0.8) and against the bundle's Keras model's pure inference through
-   TensorFlow (batch 32, in a child process, the same run; target >= 2.5x), and the model-ready
-   time of ``load_classifier`` in a fresh process (target <= 0.5 s);
+   the command's threads (target ratio >= 0.8) and against the bundle's Keras model's pure
+   inference through TensorFlow (batch 32, in a child process, the same run; target >= 2.5x),
+   and the model-ready time of ``load_classifier`` in a fresh process (target <= 0.5 s);
 2. the GUI while a 5,000-image folder is classified (and the list is scrolled): the longest gap
    between 10 ms timer ticks on the GUI thread (target < 50 ms);
 3. peak memory (RSS) of the GUI with 20,000 images opened, classified and scrolled through (and of

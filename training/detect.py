@@ -22,7 +22,8 @@ CALIBRATION_COPIES = 2  # camera-shifted copies of each validation image for the
 # Turned copies of each training image in the k-NN bank (besides the image itself), for a
 # model trained to read a surface turned and mirrored: a defect turned by 90 degrees or by a
 # few degrees is as known as the original. Bundled 1.4.0: magnetic tiles' AUROC 0.960 -> 0.968,
-# 138 test images turned by 90 degrees accepted 72% -> 79%; leave-one-class-out (docs/unknown-detection.md).
+# 138 test images turned by 90 degrees accepted 72% -> 79%; leave-one-class-out
+# (docs/unknown-detection.md).
 # The Gaussians stay on the training images alone: fitted on turned or camera-shifted copies as
 # well, they swallowed left-out classes (leave-one-class-out mean 0.882 -> 0.845 turned,
 # 0.819 turned and camera-shifted).

@@ -16,9 +16,9 @@ several layers (``training.model.verdict_model``). On those this module fits:
   standardised scores;
 * the score used: ``DEFAULT_METHOD``, chosen by leave-one-class-out (``python -m training
   openset``: a model retrained without each class in turn must flag it) and the far set; see
-  docs/unknown-detection.md. A held-out-class check on the bundle's own validation split (each class hidden from
-  the detector's statistics only) is recorded in the card, but the network has seen every class,
-  so it saturates near 1.0 and cannot rank the candidates;
+  docs/unknown-detection.md. A held-out-class check on the bundle's own validation split (each
+  class hidden from the detector's statistics only) is recorded in the card, but the network
+  has seen every class, so it saturates near 1.0 and cannot rank the candidates;
 * a threshold that accepts a stated share of the validation images (default 95%).
 
 Saved in the bundle as ``unknown.npz`` plus an ``unknown_detection`` section of the card.
@@ -39,7 +39,8 @@ from .calibration import auroc, fit_temperature, fpr_at_tpr, softmax
 DETECTOR_FILE = "unknown.npz"
 DEFAULT_ACCEPT = 0.95
 # best mean AUROC leave-one-class-out on NEU with the 1.2.0 recipe (0.885; without k-NN 0.868, the
-# std-pooled sums 0.840 and 0.865) and the near set is what unknown steel looks like (docs/unknown-detection.md).
+# std-pooled sums 0.840 and 0.865) and the near set is what unknown steel looks like
+# (docs/unknown-detection.md).
 # The relative Mahalanobis sum (rmaha_sum+energy+knn) was tried as the default (2026-12-02):
 # leave-one-class-out 0.8897 against 0.8868 on the same six models (within what two runs of the
 # protocol differ by), magnetic tiles 0.974 against 0.968, but the bundled 1.4.0 then accepted
@@ -47,8 +48,8 @@ DEFAULT_ACCEPT = 0.95
 # The virtual-logit score (vim) added to maha_sum+energy+knn (2026-12-03): leave-one-class-out
 # 0.922 -> 0.932, 0.900 -> 0.908 and, on a third run made to check it, 0.862 -> 0.871 (the same
 # models rescored, ``openset --rescore``); on the bundled 1.4.0 magnetic tiles 0.968 -> 0.974
-# and more test images accepted (docs/unknown-detection.md). A detector without a virtual logit (no classifier to
-# read, too few training images) falls back to the sum without it.
+# and more test images accepted (docs/unknown-detection.md). A detector without a virtual logit
+# (no classifier to read, too few training images) falls back to the sum without it.
 DEFAULT_METHOD = "maha_sum+energy+knn+vim"
 FALLBACK_METHOD = "maha_sum+energy+knn"
 SHRINK = 0.1          # covariance shrinkage towards its mean eigenvalue
@@ -70,6 +71,12 @@ def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def msp(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return -softmax(logits, temperature).max(axis=1).astype(np.float64)
+
+
+def _squared_mahalanobis(d: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """``d`` (..., C) differences -> (...,) d P d, as a matrix product (ten times faster than a
+    three-operand einsum)."""
+    return ((d @ precision) * d).sum(axis=-1)
 
 
 def _shrunk_precision(centred: np.ndarray) -> np.ndarray:
@@ -101,9 +108,7 @@ class Gaussian:
     def score(self, x: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance to the nearest class mean."""
         x = np.asarray(x, np.float64)
-        d = x[:, None, :] - self.means[None]
-        # (d P) . d: a matrix product, ten times faster than one three-operand einsum
-        return ((d @ self.precision) * d).sum(axis=2).min(axis=1)
+        return _squared_mahalanobis(x[:, None, :] - self.means[None], self.precision).min(axis=1)
 
     @property
     def has_background(self) -> bool:
@@ -114,8 +119,7 @@ class Gaussian:
         (``score - background_score``, Ren et al. 2021, "A simple fix to Mahalanobis distance
         for improving near-OOD detection") discounts what is merely far from all training
         images in directions that do not tell the classes apart."""
-        d = np.asarray(x, np.float64) - self.bg_mean
-        return ((d @ self.bg_precision) * d).sum(axis=1)
+        return _squared_mahalanobis(np.asarray(x, np.float64) - self.bg_mean, self.bg_precision)
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -124,8 +128,8 @@ def _l2(x: np.ndarray) -> np.ndarray:
 
 
 def knn_score(bank: np.ndarray, x: np.ndarray, k: int = KNN_K) -> np.ndarray:
-    """Distance to the k-th nearest L2-normalised training feature, in the bank's precision (a
-    loaded detector's bank is float32, as saved: 2.5x faster than float64 for a batch)."""
+    """Distance to the k-th nearest L2-normalised training feature, in the bank's precision
+    (float32 in a detector, fitted or loaded: 2.5x faster than float64 for a batch)."""
     sims = _l2(x).astype(bank.dtype, copy=False) @ bank.T
     k = min(k, bank.shape[0])
     kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
@@ -293,7 +297,8 @@ def _combine(raw: dict[str, np.ndarray], stats: Mapping[str, tuple[float, float]
             out[f"{kind}_sum+energy"] = out[f"{kind}_sum"] + z["energy"]
             if "knn" in z:
                 out[f"{kind}_sum+knn"] = out[f"{kind}_sum"] + z["knn"]
-                # k-NN and Mahalanobis fail on different left-out classes (docs/unknown-detection.md)
+                # k-NN and Mahalanobis fail on different left-out classes
+                # (docs/unknown-detection.md)
                 out[f"{kind}_sum+energy+knn"] = out[f"{kind}_sum+energy"] + z["knn"]
                 if "vim" in z:
                     out[f"{kind}_sum+energy+knn+vim"] = out[f"{kind}_sum+energy+knn"] + z["vim"]
