@@ -243,15 +243,14 @@ class Classifier:
         # like no class: even probabilities and, with a detector, flagged unknown.
         blank = ~np.isfinite(logits).all(axis=1)
         if self.detector is None:
-            probs = np.asarray(out["probs"], np.float32)
+            probs, scores = np.asarray(out["probs"], np.float32), None
         else:
-            probs = self.detector.probabilities(logits)
+            probs, scores = self.detector.verdict({k: np.asarray(v) for k, v in out.items()})
         if blank.any():
             probs = np.array(probs, copy=True)
             probs[blank] = 1.0 / probs.shape[1]
-        if self.detector is None:
+        if scores is None:
             return Verdicts(probs, None, np.ones(len(probs), bool))
-        scores = self.detector.scores({k: np.asarray(v) for k, v in out.items()})
         scores = np.where(blank, np.inf, scores)
         return Verdicts(probs, scores, scores <= self._threshold)
 

@@ -255,6 +255,49 @@ def test_a_saved_detector_scores_as_the_fitted_one(tmp_path):
     assert not again.known(t)[-5:].any(), "features far from every class are flagged"
 
 
+def test_the_compiled_score_gives_the_generic_scores():
+    """Every sum the detector can choose is compiled (``training.fast_score``) and scores a
+    batch and one image as the part-by-part path does, to rounding, with the probabilities at
+    the temperature; a single candidate is left to the generic path."""
+    from training.fast_score import CompiledSum
+    from training.openset import fit_detector
+
+    rng = np.random.default_rng(5)
+    y = np.repeat(np.arange(3), 40)
+    centres = rng.normal(size=(3, 12)) * 3
+
+    def outputs(labels, shift=0.0):
+        feats = centres[labels] + rng.normal(size=(len(labels), 12)) + shift
+        return {"pool_features": feats, "std_features": np.abs(feats[:, ::-1]) + 0.5,
+                "pool_se1_input": feats[:, :6] ** 2, "std_se1_input": np.abs(feats[:, 6:]),
+                "logits": feats[:, :3] * 2}
+    y_val = np.repeat(np.arange(3), 10)
+    det = fit_detector(outputs(y), y, outputs(y_val), y_val, 3, views=("features", "se1_input"),
+                       head=(rng.normal(size=(12, 3)), rng.normal(size=3)))
+    assert det.vim is not None
+    probe = {k: np.concatenate([v, w]) for (k, v), w in
+             zip(outputs(np.arange(3).repeat(4)).items(), outputs(np.zeros(4, int), 5.0).values())}
+    one = {k: v[-1:] for k, v in probe.items()}
+    chains = ("", "+energy", "+knn", "+energy+knn", "+energy+knn+vim", "+energy+knn+vim+norm")
+    for kind in ("maha", "rmaha", "mahastd", "rmahastd"):
+        for chain in chains:
+            d = dataclasses.replace(det, method=f"{kind}_sum{chain}")
+            fast = d.scores(probe)
+            assert isinstance(d._compiled, CompiledSum), d.method
+            np.testing.assert_allclose(fast, d.generic_scores(probe), rtol=1e-9, atol=1e-9,
+                                       err_msg=d.method)
+            np.testing.assert_allclose(d.scores(one), d.generic_scores(one), rtol=1e-9,
+                                       atol=1e-9, err_msg=d.method)
+            assert fast[-4:].min() > np.median(fast[:-4]), d.method
+            probs, scores = d.verdict(probe)
+            np.testing.assert_array_equal(scores, fast)
+            np.testing.assert_allclose(probs, d.probabilities(probe["logits"]), rtol=1e-6,
+                                       atol=1e-7)
+    single = dataclasses.replace(det, method="knn")
+    np.testing.assert_array_equal(single.scores(probe), single.generic_scores(probe))
+    assert single._compiled is False
+
+
 def test_std_pooled_candidates_are_fitted_saved_and_read_by_the_export(detector_bundle,
                                                                        unknown_classifier):
     """The mean- and std-pooled Mahalanobis candidates come with every detector, survive the

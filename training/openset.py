@@ -35,6 +35,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .calibration import auroc, fit_temperature, fpr_at_tpr, softmax
+from .fast_score import CompiledSum, Layer, Part
 
 DETECTOR_FILE = "unknown.npz"
 DEFAULT_ACCEPT = 0.95
@@ -342,6 +343,10 @@ class UnknownDetector:
     selection: dict = field(default_factory=dict)
     val_scores: np.ndarray | None = None   # sorted validation scores (for other acceptances)
     vim: VirtualLogit | None = None        # absent in detectors saved before it
+    # the chosen score compiled (``training.fast_score``), built at its first use; False: the
+    # method is not a sum it compiles, so the generic path scores
+    _compiled: CompiledSum | bool | None = field(default=None, init=False, repr=False,
+                                                  compare=False)
 
     def all_scores(self, out: Outputs) -> dict[str, np.ndarray]:
         """Every candidate's score of every image (for reports that compare them)."""
@@ -366,7 +371,52 @@ class UnknownDetector:
 
     def scores(self, out: Outputs) -> np.ndarray:
         """The unknown score of every image (higher = more foreign), computing only what the
-        chosen method reads."""
+        chosen method reads: compiled for a sum (``training.fast_score``, three times faster
+        for one image), else part by part."""
+        if self._compiled is None:
+            self._compiled = self._compile() or False
+        if self._compiled is not False:
+            return self._compiled(out)
+        return self.generic_scores(out)
+
+    def verdict(self, out: Outputs) -> tuple[np.ndarray, np.ndarray]:
+        """``probabilities`` and ``scores`` of every image, in one pass when compiled."""
+        if self._compiled is None:
+            self._compiled = self._compile() or False
+        if self._compiled is not False:
+            return self._compiled.judge(out)
+        return self.probabilities(out["logits"]), self.generic_scores(out)
+
+    def _compile(self) -> CompiledSum | None:
+        """The chosen score as a ``CompiledSum``, or None when it is not one of the sums
+        ``_combine`` forms (or a precision matrix does not factor)."""
+        base, *extras = self.method.split("+")
+        chains = ([], ["energy"], ["knn"], ["energy", "knn"], ["energy", "knn", "vim"],
+                  ["energy", "knn", "vim", "norm"])
+        if not base.endswith("_sum") or extras not in chains:
+            return None
+        needed = _raw_needed(self.method, list(self.gauss))
+        layers = []
+        for key, g in self.gauss.items():
+            name = _gauss_score_name(key)
+            if name in needed or RELATIVE + name in needed:
+                relative = RELATIVE + name in needed
+                layers.append(Layer(tuple(_pooled_inputs(key)), g.means, g.precision,
+                                    g.bg_mean if relative else None,
+                                    g.bg_precision if relative else None,
+                                    self.stats[RELATIVE + name if relative else name]))
+        if not layers or any(l.bg_mean is None and RELATIVE + "maha" in base for l in layers):
+            return None
+        try:
+            return CompiledSum(layers, [Part(p, self.stats[p]) for p in extras],
+                               self.temperature, self.bank, KNN_K,
+                               None if self.vim is None else
+                               (self.vim.origin, self.vim.basis, self.vim.alpha))
+        except (np.linalg.LinAlgError, ValueError, KeyError):
+            return None
+
+    def generic_scores(self, out: Outputs) -> np.ndarray:
+        """``scores`` part by part, as the detector was fitted (the compiled path's reference)."""
         scorer = self._scorer()
         raw = scorer.raw(out, self.temperature, _raw_needed(self.method, list(self.gauss)))
         return _combine(raw, self.stats)[self.method]
