@@ -3,7 +3,8 @@
 * a GPU that TensorFlow can use: the Keras model through TensorFlow (``gpu_hint`` looks for one
   without importing TensorFlow; only then is TensorFlow asked);
 * otherwise the bundle's LiteRT inspection export (``training.litert``), in the fastest of its
-  formats on this machine: each is timed for a moment (``measure_format``, injectable), and int8
+  formats on this machine: all are timed in turns for a moment (``time_formats``; the
+  measurement is injectable), and int8
   counts only when its accuracy on the bundle's test split, recorded on export, is within
   ``INT8_MAX_LOSS_POINTS`` of fp32's;
 * a bundle without the export (older bundles): the Keras model through TensorFlow on the CPU,
@@ -16,7 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -25,38 +26,57 @@ from training.litert import INSPECTION_FORMATS, InspectionRunner, open_runner
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
 MEASURE_BUDGET_S = 0.03         # per format: a few invokes at batch 1 (0.06 s: model ready 0.1 s later)
 MEASURE_MAX_RUNS = 10
-# a format whose second invoke takes this many times the best so far is not timed on. Not the
-# first: it prepares the graph (here fp32 21 ms then 5, fp16 12-50 then 2, int8 14-48 then 3-21),
-# and judged by it fp16 was dropped on a day it was the fastest format (490 against 477 img/s)
+# a format whose first timed invoke (its second) takes this many times the best of that turn is
+# not timed on. Not the warm-up invoke: it prepares the graph (here fp32 21 ms then 5, fp16
+# 12-50 then 2, int8 14-48 then 3-21), and judged by it fp16 was dropped on a day it was the
+# fastest format (490 against 477 img/s)
 SLOWER = 5.0
 GPU_ENV = "STEEL_INSPECTOR_GPU"  # "0": never use a GPU; "1": ask TensorFlow even without hints
 
 Measure = Callable[[str, InspectionRunner], float]
 
 
-def measure_format(fmt: str, runner: InspectionRunner, beat: float | None = None) -> float:
-    """Seconds per image of one format at batch 1: the fastest of a few invokes after one
-    warm-up, within ``MEASURE_BUDGET_S``. One image runs on the runner's single-image
-    interpreter (a thread per core), so this is the latency of a camera frame or an opened
-    image; the formats rank alike on the batch interpreters (fp16 is computed in fp32 on a
-    CPU, int8 was the slowest on both here). ``beat``: the best time of the formats timed so
-    far; a format whose second invoke (after the warm-up) is ``SLOWER`` times that is not timed
-    further."""
-    x = np.zeros((1, *runner.input_shape), np.float32)
-    runner.run(x, ["probs"])   # the first invoke prepares the graph: 2-25x a later one
-    t = time.perf_counter()
-    runner.run(x, ["probs"])
-    best = time.perf_counter() - t
-    if beat is not None and best > SLOWER * beat:
-        return best   # clearly slower than a format already timed
+def time_formats(runners: Mapping[str, InspectionRunner]
+                 ) -> tuple[dict[str, float], dict[str, Exception]]:
+    """Seconds per image at batch 1 of each format (the fastest of a few invokes after one
+    warm-up) and the formats that failed to run, with the error. The formats are timed in turns
+    (fp32, fp16, int8, fp32, ...), so that a slow moment of the machine falls on all of them
+    alike: timed one after another, within ``MEASURE_BUDGET_S`` each, a slow moment while fp32
+    and fp16 were timed made int8 the choice in one of eight loads here (fp32 4.0, fp16 4.1,
+    int8 3.6 ms; in the other seven 1.7-2.0 against 3.0-3.5 ms). One image runs on a runner's
+    single-image interpreter (a thread per core), so this is the latency of a camera frame or
+    an opened image; the formats rank alike on the batch interpreters. A format whose first
+    timed invoke takes ``SLOWER`` times the best of the round is not timed further (the
+    warm-up invoke, which prepares the graph, is never judged)."""
+    failed: dict[str, Exception] = {}
+    best: dict[str, float] = {}
+    inputs = {}
+    for fmt, runner in runners.items():
+        inputs[fmt] = np.zeros((1, *runner.input_shape), np.float32)
+        try:
+            runner.run(inputs[fmt], ["probs"])   # prepares the graph: 2-25x a later invoke
+        except (RuntimeError, ValueError, OSError) as exc:
+            failed[fmt] = exc
+    live = [fmt for fmt in runners if fmt not in failed]
     start = time.perf_counter()
-    for _ in range(MEASURE_MAX_RUNS - 1):
-        t = time.perf_counter()
-        runner.run(x, ["probs"])
-        best = min(best, time.perf_counter() - t)
-        if time.perf_counter() - start > MEASURE_BUDGET_S:
+    for turn in range(MEASURE_MAX_RUNS):
+        for fmt in list(live):
+            t = time.perf_counter()
+            try:
+                runners[fmt].run(inputs[fmt], ["probs"])
+            except (RuntimeError, ValueError, OSError) as exc:
+                failed[fmt] = exc
+                live.remove(fmt)
+                best.pop(fmt, None)
+                continue
+            best[fmt] = min(best.get(fmt, np.inf), time.perf_counter() - t)
+        if turn == 0 and best:
+            fastest = min(best.values())
+            live = [fmt for fmt in live if best[fmt] <= SLOWER * fastest]
+        if (len(live) <= 1 and turn > 0) or \
+                time.perf_counter() - start > MEASURE_BUDGET_S * len(runners):
             break
-    return best
+    return best, failed
 
 
 def excluded_formats(info: dict) -> dict[str, str]:
@@ -99,21 +119,28 @@ def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = 
     """Opens every usable format of the export, times each and keeps the fastest."""
     excluded = excluded_formats(info)
     seconds: dict[str, float] = {}
-    if measure is None:
-        def measure(fmt: str, runner: InspectionRunner) -> float:
-            return measure_format(fmt, runner, min(seconds.values(), default=None))
     runners: dict[str, InspectionRunner] = {}
     for fmt in INSPECTION_FORMATS:
         if fmt not in info["formats"] or fmt in excluded:
             continue
         try:
             runners[fmt] = open_runner(bundle_dir, fmt, info, num_threads)
-            seconds[fmt] = float(measure(fmt, runners[fmt]))
+            if measure is not None:
+                seconds[fmt] = float(measure(fmt, runners[fmt]))
         except (RuntimeError, ValueError, OSError) as exc:
             if fmt == "fp32":
                 raise
             excluded[fmt] = f"does not run here ({exc})"
             runners.pop(fmt, None)
+    if measure is None:
+        seconds, failed = time_formats(runners)
+        if "fp32" in failed:
+            raise failed["fp32"]
+        for fmt, exc in failed.items():
+            excluded[fmt] = f"does not run here ({exc})"
+            runners.pop(fmt, None)
+        # in the order of INSPECTION_FORMATS, as the device text lists them
+        seconds = {fmt: seconds[fmt] for fmt in runners if fmt in seconds}
     best = min(seconds, key=seconds.get)
     return Choice(best, runners[best], seconds, excluded)
 

@@ -161,36 +161,63 @@ def test_the_fastest_format_is_chosen(stand_in_bundle, tmp_path):
                                  "int8 1.0 ms")
 
 
+class _StubRunner:
+    """A runner whose invoke busy-waits: ``seconds``, the first ``first``; ``clock`` (shared
+    by the stubs of one test) slows every invoke ``slow`` times while its count is under
+    ``slow_calls``: a slow moment of the machine."""
+    input_shape = (8, 8, 3)
+
+    def __init__(self, seconds, first=None, clock=None):
+        self.seconds, self.first, self.calls = seconds, first, 0
+        self.clock = clock if clock is not None else {"calls": 0, "slow_calls": 0, "slow": 1}
+
+    def run(self, x, keys):
+        self.calls += 1
+        self.clock["calls"] += 1
+        wait = self.first if self.calls == 1 and self.first is not None else self.seconds
+        if self.clock["calls"] <= self.clock["slow_calls"]:
+            wait *= self.clock["slow"]
+        t = time.perf_counter()
+        while time.perf_counter() - t < wait:
+            pass
+
+
 def test_a_clearly_slower_format_is_timed_by_its_second_invoke_only():
-    """After a fast format, one whose second invoke (after the warm-up) already takes SLOWER
-    times as long is not timed further (model ready sooner); a format whose slow first invoke
-    only prepares the graph is timed and can win; without a format to beat, every format is
-    timed."""
-    from inspector.runtime import SLOWER, measure_format
+    """A format whose first timed invoke (after the warm-up) takes SLOWER times the best of its
+    turn is not timed further (model ready sooner); a format whose slow warm-up only prepares
+    the graph is timed on and can win."""
+    from inspector.runtime import SLOWER, time_formats
 
-    class Stub:
-        input_shape = (8, 8, 3)
+    fast = 0.004 / (SLOWER + 1)
+    slow = _StubRunner(0.004)
+    cold_start = _StubRunner(fast / 2, first=0.02)   # a warm-up 20x the later invokes
+    seconds, failed = time_formats({"fp32": _StubRunner(fast), "fp16": cold_start, "int8": slow})
+    assert not failed
+    assert slow.calls == 2 and seconds["int8"] >= 0.004
+    assert cold_start.calls > 2 and seconds["fp16"] < seconds["fp32"]
 
-        def __init__(self, seconds, first=None):
-            self.seconds, self.first, self.calls = seconds, first, 0
 
+def test_formats_are_timed_in_turns_so_a_slow_moment_does_not_choose(monkeypatch):
+    """The machine is three times slower for the first 22 invokes: timed one after another (up
+    to 11 invokes each), fp32 and fp16 would be timed in the slow moment only and int8 chosen;
+    timed in turns, fp32, twice as fast as int8, is the fastest. A format that fails to run is
+    reported, not chosen."""
+    from inspector import runtime
+    from inspector.runtime import time_formats
+
+    monkeypatch.setattr(runtime, "MEASURE_BUDGET_S", 10.0)   # every turn, however busy CI is
+    clock = {"calls": 0, "slow_calls": 22, "slow": 3}
+    runners = {"fp32": _StubRunner(0.001, clock=clock), "fp16": _StubRunner(0.0012, clock=clock),
+               "int8": _StubRunner(0.002, clock=clock)}
+
+    class Broken(_StubRunner):
         def run(self, x, keys):
-            self.calls += 1
-            wait = self.first if self.calls == 1 and self.first is not None else self.seconds
-            t = time.perf_counter()
-            while time.perf_counter() - t < wait:
-                pass
+            raise RuntimeError("no kernel for this op")
 
-    beat = 0.004 / (SLOWER + 1)
-    slow = Stub(0.004)
-    assert measure_format("int8", slow, beat=beat) >= 0.004
-    assert slow.calls == 2
-    # a cold first invoke 20x the others (fp16 here): timed on, and faster than ``beat``
-    cold_start = Stub(beat / 2, first=0.02)
-    assert measure_format("fp16", cold_start, beat=beat) < beat
-    assert cold_start.calls > 2
-    again = Stub(0.004)
-    assert measure_format("int8", again) >= 0.004 and again.calls > 2
+    runners["int16"] = Broken(0.0)
+    seconds, failed = time_formats(runners)
+    assert min(seconds, key=seconds.get) == "fp32"
+    assert set(failed) == {"int16"} and "int16" not in seconds
 
 
 def test_int8_is_left_out_when_it_loses_accuracy(stand_in_bundle, tmp_path):
