@@ -293,6 +293,8 @@ def test_the_compiled_score_gives_the_generic_scores():
             np.testing.assert_array_equal(scores, fast)
             np.testing.assert_allclose(probs, d.probabilities(probe["logits"]), rtol=1e-6,
                                        atol=1e-7)
+    probs, scores = det.verdict({k: v[:0] for k, v in probe.items()})
+    assert probs.shape == (0, 3) and scores.shape == (0,)
     single = dataclasses.replace(det, method="knn")
     np.testing.assert_array_equal(single.scores(probe), single.generic_scores(probe))
     assert single._compiled is False

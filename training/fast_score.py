@@ -144,7 +144,8 @@ class CompiledSum:
         top = logits.max(axis=1, keepdims=True)
         shifted = logits - top
         # log-sum-exp at the temperature (energy) and at 1 (the virtual logit's), in one go
-        e = np.exp(np.concatenate([shifted / self.temperature, shifted], axis=1)).reshape(n, 2, -1)
+        e = np.exp(np.concatenate([shifted / self.temperature, shifted], axis=1)
+                   ).reshape(n, 2, logits.shape[1])
         sums = e.sum(axis=2)
         lse = np.log(sums)
         probs = (e[:, 0] / sums[:, :1]).astype(np.float32)
