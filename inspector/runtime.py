@@ -74,7 +74,7 @@ def time_formats(runners: Mapping[str, InspectionRunner]
             fastest = min(best.values())
             live = [fmt for fmt in live if best[fmt] <= SLOWER * fastest]
         if (len(live) <= 1 and turn > 0) or \
-                time.perf_counter() - start > MEASURE_BUDGET_S * len(runners):
+                time.perf_counter() - start > MEASURE_BUDGET_S * (len(runners) - len(failed)):
             break
     return best, failed
 

@@ -293,6 +293,9 @@ def test_the_compiled_score_gives_the_generic_scores():
             np.testing.assert_array_equal(scores, fast)
             np.testing.assert_allclose(probs, d.probabilities(probe["logits"]), rtol=1e-6,
                                        atol=1e-7)
+    # logits beyond the detector's classes are not read, as on the generic path
+    wide = dict(probe, logits=np.concatenate([probe["logits"], probe["logits"][:, :1] + 9], 1))
+    np.testing.assert_allclose(det.scores(wide), det.generic_scores(wide), rtol=1e-9, atol=1e-9)
     probs, scores = det.verdict({k: v[:0] for k, v in probe.items()})
     assert probs.shape == (0, 3) and scores.shape == (0,)
     single = dataclasses.replace(det, method="knn")

@@ -54,11 +54,12 @@ class CompiledSum:
     """``sum_i (raw_i - mean_i) / sd_i`` over the layers' (relative) Mahalanobis distances and the
     ``parts``, for a batch of model outputs. ``temperature`` is the energy's; ``bank`` (float32,
     L2-normalised rows) and ``k`` the k-NN distance's; ``vim`` (origin, basis, alpha) the
-    virtual logit's."""
+    virtual logit's; ``num_classes``: the logits read (the first ones, as the detector's)."""
 
     def __init__(self, layers: Sequence[Layer], parts: Sequence[Part], temperature: float,
                  bank: np.ndarray | None = None, k: int = 5,
-                 vim: tuple[np.ndarray, np.ndarray, float] | None = None):
+                 vim: tuple[np.ndarray, np.ndarray, float] | None = None,
+                 num_classes: int | None = None):
         names = [p.name for p in parts]
         unknown = set(names) - {"energy", "knn", "vim", "norm"}
         if unknown or ("knn" in names and bank is None) or ("vim" in names and vim is None):
@@ -118,9 +119,10 @@ class CompiledSum:
         self.layer_count = len(layers)
         self.parts = names
         self.temperature = float(temperature)
-        # the bank transposed, contiguous: its product with one image is a quarter faster
-        self.bank_t = None if bank is None else np.ascontiguousarray(np.asarray(bank,
-                                                                               np.float32).T)
+        # the bank transposed, contiguous (its product with one image is a quarter faster), in
+        # its own precision (float32 in a detector) as the generic path compares in
+        self.bank_t = None if bank is None else np.ascontiguousarray(np.asarray(bank).T)
+        self.num_classes = num_classes
         self.k = min(int(k), len(bank)) if bank is not None else k
 
     def __call__(self, out: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -129,7 +131,7 @@ class CompiledSum:
     def judge(self, out: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(N, K) float32 probabilities at the temperature (the energy's exponentials reused) and
         the (N,) scores."""
-        logits = np.asarray(out["logits"], np.float64)
+        logits = np.asarray(out["logits"], np.float64)[:, :self.num_classes]
         n = len(logits)
         raw = np.empty((n, self.layer_count + len(self.parts)))
         u = np.concatenate([np.asarray(out[key], np.float64) for key in self.inputs], axis=1)
@@ -160,7 +162,8 @@ class CompiledSum:
                 raw[:, i] = self.vim_alpha * residual - (top[:, 0] + lse[:, 1])
             elif name == "knn":
                 # normalised in float64, compared in float32, as the generic path does
-                sims = (f / np.maximum(norm, 1e-12)[:, None]).astype(np.float32) @ self.bank_t
+                unit = (f / np.maximum(norm, 1e-12)[:, None]).astype(self.bank_t.dtype)
+                sims = unit @ self.bank_t
                 m = sims.shape[1]
                 kth = np.partition(sims, m - self.k, axis=1)[:, m - self.k]
                 raw[:, i] = np.sqrt(np.maximum(2 - 2 * kth.astype(np.float64), 0))

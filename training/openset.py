@@ -343,8 +343,10 @@ class UnknownDetector:
     selection: dict = field(default_factory=dict)
     val_scores: np.ndarray | None = None   # sorted validation scores (for other acceptances)
     vim: VirtualLogit | None = None        # absent in detectors saved before it
-    # the chosen score compiled (``training.fast_score``), built at its first use; False: the
-    # method is not a sum it compiles, so the generic path scores
+    # the chosen score compiled (``training.fast_score``), built at its first use from the
+    # fields above (so they are not changed afterwards: ``dataclasses.replace`` makes a new
+    # detector, compiled anew); False: the method is not a sum it compiles, so the generic
+    # path scores
     _compiled: CompiledSum | bool | None = field(default=None, init=False, repr=False,
                                                   compare=False)
 
@@ -396,22 +398,25 @@ class UnknownDetector:
         if not base.endswith("_sum") or extras not in chains:
             return None
         needed = _raw_needed(self.method, list(self.gauss))
-        layers = []
-        for key, g in self.gauss.items():
-            name = _gauss_score_name(key)
-            if name in needed or RELATIVE + name in needed:
-                relative = RELATIVE + name in needed
-                layers.append(Layer(tuple(_pooled_inputs(key)), g.means, g.precision,
-                                    g.bg_mean if relative else None,
-                                    g.bg_precision if relative else None,
-                                    self.stats[RELATIVE + name if relative else name]))
-        if not layers or any(l.bg_mean is None and RELATIVE + "maha" in base for l in layers):
-            return None
         try:
+            layers = []
+            for key, g in self.gauss.items():
+                name = _gauss_score_name(key)
+                if name in needed or RELATIVE + name in needed:
+                    relative = RELATIVE + name in needed
+                    if relative and not g.has_background:
+                        return None
+                    layers.append(Layer(tuple(_pooled_inputs(key)), g.means, g.precision,
+                                        g.bg_mean if relative else None,
+                                        g.bg_precision if relative else None,
+                                        self.stats[RELATIVE + name if relative else name]))
+            if not layers:
+                return None
             return CompiledSum(layers, [Part(p, self.stats[p]) for p in extras],
                                self.temperature, self.bank, KNN_K,
                                None if self.vim is None else
-                               (self.vim.origin, self.vim.basis, self.vim.alpha))
+                               (self.vim.origin, self.vim.basis, self.vim.alpha),
+                               num_classes=self.num_classes)
         except (np.linalg.LinAlgError, ValueError, KeyError):
             return None
 
