@@ -357,14 +357,22 @@ def test_relative_mahalanobis_candidates_are_fitted_saved_and_need_no_more_outpu
     (tmp_path / "new.npz").write_bytes(rel.to_bytes())
     again = type(det).load(tmp_path / "new.npz")
     np.testing.assert_allclose(again.scores(out), rel.scores(out))
-    # ... and a file from before it loads without the relative candidates
-    with np.load(io.BytesIO(det.to_bytes())) as z:
+    # ... a file from before it (its score the plain sum) loads without the relative
+    # candidates ...
+    plain = dataclasses.replace(det, method="maha_sum+energy+knn")
+    with np.load(io.BytesIO(plain.to_bytes())) as z:
         arrays = {k: v for k, v in z.items() if not k.startswith("bg_")}
     np.savez(tmp_path / "old.npz", **arrays)
     old = type(det).load(tmp_path / "old.npz")
     assert not old.gauss["features"].has_background
     assert "rmaha_features" not in old.all_scores(out)
-    np.testing.assert_allclose(old.scores(out), det.scores(out))
+    np.testing.assert_allclose(old.scores(out), plain.scores(out))
+    # ... and one whose relative score lacks its background Gaussians is a clear error
+    with np.load(io.BytesIO(rel.to_bytes())) as z:
+        arrays = {k: v for k, v in z.items() if not k.startswith("bg_")}
+    np.savez(tmp_path / "broken.npz", **arrays)
+    with pytest.raises(ValueError, match="background Gaussians"):
+        type(det).load(tmp_path / "broken.npz")
 
 
 def _detector_with_a_virtual_logit(bundle_dir):
@@ -419,7 +427,7 @@ def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
     det = _detector_with_a_virtual_logit(detector_bundle)
     # the file keeps the k-NN bank in float32, which the stand-in's nearly equal features feel
     det = dataclasses.replace(det, bank=det.bank.astype(np.float32).astype(np.float64))
-    assert det.method == DEFAULT_METHOD == "maha_sum+energy+knn+vim"
+    assert det.method == DEFAULT_METHOD == "rmaha_sum+energy+knn+vim"
     assert det.vim is not None and det.vim.basis.shape[0] == det.vim.origin.shape[0]
     x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
     out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
