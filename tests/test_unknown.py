@@ -46,7 +46,8 @@ def test_a_held_out_class_is_flagged_more_than_the_known_ones(stand_in_bundle):
 def test_openset_saves_each_left_out_models_outputs(tmp_path):
     """``openset --outputs``: the left-out model's outputs of every part, its k-NN bank and its
     classifier, enough to try a new score on the same model without training it again; and
-    ``--rescore`` gives the same candidates from that file."""
+    ``--rescore`` gives the same candidates from that file, with the known test images accepted
+    and the left-out ones flagged at each candidate's 95%-of-validation threshold."""
     import json
 
     from synth import make_dataset
@@ -78,6 +79,9 @@ def test_openset_saves_each_left_out_models_outputs(tmp_path):
     assert set(first) <= set(again)
     for m in first:
         assert again[m]["auroc"] == pytest.approx(first[m]["auroc"], abs=1e-3), m
+    # ... and each at the detector's operating point (95% of validation images accepted)
+    point = again["rmaha_sum+energy+knn"]
+    assert 0 <= point["known_accepted"] <= 1 and 0 <= point["unknown_flagged"] <= 1
     assert cli.main(["openset", "--rescore", str(tmp_path / "none.npz")]) == 2
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     assert cli.main(["openset", "--rescore", str(tmp_path / "other.npz")]) == 2

@@ -101,7 +101,7 @@ def rescore(path) -> dict:
 
     from .calibration import fit_temperature
     from .data import DatasetError
-    from .openset import VIEWS, _combine, _Scorer, _stats
+    from .openset import DEFAULT_ACCEPT, VIEWS, _combine, _Scorer, _stats, acceptance_threshold
 
     not_outputs = f"{path}: not an `openset --outputs` file"
     try:
@@ -130,15 +130,24 @@ def rescore(path) -> dict:
                          None if bank is None else (bank, bank_labels), head)
         t = (float(files[f"{c}/temperature"]) if f"{c}/temperature" in files
              else fit_temperature(part["validation"]["logits"], y_val))
-        stats = _stats(scorer.raw(part["validation"], t))
+        raw_val = scorer.raw(part["validation"], t)
+        stats = _stats(raw_val)
+        sv = _combine(raw_val, stats)
         sk = _combine(scorer.raw(part["known"], t), stats)
         su = _combine(scorer.raw(part["unknown"], t), stats)
         right = part["known"]["logits"].argmax(1) == y_known
+        candidates = {}
+        for m in sk:
+            # at the detector's operating point: its threshold accepts DEFAULT_ACCEPT of the
+            # model's own validation images, as a bundle's does
+            th = acceptance_threshold(sv[m], DEFAULT_ACCEPT)
+            candidates[m] = {"auroc": auroc(sk[m], su[m]),
+                             "fpr_at_95_tpr": fpr_at_tpr(sk[m], su[m]),
+                             "known_accepted": float((sk[m] <= th).mean()),
+                             "unknown_flagged": float((su[m] > th).mean())}
         rows.append({"left_out": c, "known_test_images": int(len(y_known)),
                      "unknown_images": int(len(part["unknown"]["logits"])),
-                     "known_test_accuracy": float(right.mean()),
-                     "candidates": {m: {"auroc": auroc(sk[m], su[m]),
-                                        "fpr_at_95_tpr": fpr_at_tpr(sk[m], su[m])} for m in sk}})
+                     "known_test_accuracy": float(right.mean()), "candidates": candidates})
     out = _summary(rows, None)
     out["rescored_from"] = str(path)
     return out
@@ -146,8 +155,8 @@ def rescore(path) -> dict:
 
 def _summary(rows: list[dict], config: TrainConfig | None) -> dict:
     methods = list(rows[0]["candidates"]) if rows else []
-    mean = {m: {"auroc": float(np.mean([r["candidates"][m]["auroc"] for r in rows])),
-                "fpr_at_95_tpr": float(np.mean([r["candidates"][m]["fpr_at_95_tpr"] for r in rows]))}
+    keys = list(rows[0]["candidates"][methods[0]]) if methods else []
+    mean = {m: {k: float(np.mean([r["candidates"][m][k] for r in rows])) for k in keys}
             for m in methods}
     return {"protocol": "leave one class out: train on the others, the left-out class is unknown",
             "config": config.describe() if config is not None else None, "classes": rows,
@@ -159,11 +168,17 @@ def format_openset(result: dict) -> str:
     methods = sorted(result["mean"], key=lambda m: -result["mean"][m]["auroc"])
     width = max(len(m) for m in methods) + 2
     left = [r["left_out"] for r in result["classes"]]
+    # ``--rescore`` adds the operating point: known test images accepted and left-out images
+    # flagged at the threshold that accepts 95% of each model's validation images
+    point = methods and "known_accepted" in result["mean"][methods[0]]
     lines = [f"{'candidate':<{width}}{'mean':>8}{'FPR95':>8}"
+             + (f"{'accepted':>10}{'flagged':>9}" if point else "")
              + "".join(f"{c[:14]:>16}" for c in left)]
     for m in methods:
-        lines.append(f"{m:<{width}}{result['mean'][m]['auroc']:>8.4f}"
-                     f"{result['mean'][m]['fpr_at_95_tpr'] * 100:>7.1f}%"
+        mean = result["mean"][m]
+        lines.append(f"{m:<{width}}{mean['auroc']:>8.4f}{mean['fpr_at_95_tpr'] * 100:>7.1f}%"
+                     + (f"{mean['known_accepted'] * 100:>9.1f}%"
+                        f"{mean['unknown_flagged'] * 100:>8.1f}%" if point else "")
                      + "".join(f"{r['candidates'][m]['auroc']:>16.4f}"
                                for r in result["classes"]))
     return "\n".join(lines)
