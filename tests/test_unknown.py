@@ -229,6 +229,16 @@ def test_bundle_round_trip_with_and_without_a_detector(stand_in_bundle, detector
     assert ins.known is False and ins.unknown_score == pytest.approx(v.unknown_scores[-1], rel=1e-3)
 
 
+def _saved_without(det, prefix: str, path):
+    """``det``'s file as an older version (or a damaged copy) wrote it: without the arrays whose
+    names start with ``prefix``."""
+    import io
+
+    with np.load(io.BytesIO(det.to_bytes())) as z:
+        np.savez(path, **{k: v for k, v in z.items() if not k.startswith(prefix)})
+    return path
+
+
 def test_a_saved_detector_scores_as_the_fitted_one(tmp_path):
     """The k-NN bank is float32 when fitted and in the file: the loaded detector scores every
     candidate as the fitted one did, and gives the same verdicts."""
@@ -340,8 +350,6 @@ def test_relative_mahalanobis_candidates_are_fitted_saved_and_need_no_more_outpu
     """Each Gaussian keeps a background Gaussian of all training features; rmaha_<view> is the
     class distance minus the background distance, and a detector file without the background
     (written before it) still loads, without those candidates."""
-    import io
-
     from training.detect import load_detector
 
     det = load_detector(detector_bundle)
@@ -364,19 +372,13 @@ def test_relative_mahalanobis_candidates_are_fitted_saved_and_need_no_more_outpu
     # ... a file from before it (its score the plain sum) loads without the relative
     # candidates ...
     plain = dataclasses.replace(det, method="maha_sum+energy+knn")
-    with np.load(io.BytesIO(plain.to_bytes())) as z:
-        arrays = {k: v for k, v in z.items() if not k.startswith("bg_")}
-    np.savez(tmp_path / "old.npz", **arrays)
-    old = type(det).load(tmp_path / "old.npz")
+    old = type(det).load(_saved_without(plain, "bg_", tmp_path / "old.npz"))
     assert not old.gauss["features"].has_background
     assert "rmaha_features" not in old.all_scores(out)
     np.testing.assert_allclose(old.scores(out), plain.scores(out))
     # ... and one whose relative score lacks its background Gaussians is a clear error
-    with np.load(io.BytesIO(rel.to_bytes())) as z:
-        arrays = {k: v for k, v in z.items() if not k.startswith("bg_")}
-    np.savez(tmp_path / "broken.npz", **arrays)
     with pytest.raises(ValueError, match="background Gaussians"):
-        type(det).load(tmp_path / "broken.npz")
+        type(det).load(_saved_without(rel, "bg_", tmp_path / "broken.npz"))
 
 
 def _detector_with_a_virtual_logit(bundle_dir):
@@ -421,8 +423,6 @@ def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
     model's own classifier, and uses it; it reads only ``pool_features`` and ``logits``,
     survives the file, and a file without it still loads without that candidate. With too few
     training images (the shared fixture) the detector falls back to the sum without it."""
-    import io
-
     from training.detect import load_detector
     from training.openset import DEFAULT_METHOD, FALLBACK_METHOD
 
@@ -447,19 +447,13 @@ def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
     assert again.method == with_vim.method and again.vim.alpha == det.vim.alpha
     np.testing.assert_allclose(again.scores(out), with_vim.scores(out))
     before = dataclasses.replace(det, method="maha_sum+energy+knn")   # the default before it
-    with np.load(io.BytesIO(before.to_bytes())) as f:
-        arrays = {k: v for k, v in f.items() if not k.startswith("vim_")}
-    np.savez(tmp_path / "old.npz", **arrays)
-    old = type(det).load(tmp_path / "old.npz")
+    old = type(det).load(_saved_without(before, "vim_", tmp_path / "old.npz"))
     assert old.vim is None and "vim" not in old.all_scores(out)
     np.testing.assert_allclose(old.scores(out), before.scores(out))
     # a file whose score needs the virtual logit but lacks it: a clear error, and the bundle
     # loads without unknown detection rather than failing on every image
-    with np.load(io.BytesIO(with_vim.to_bytes())) as f:
-        arrays = {k: v for k, v in f.items() if not k.startswith("vim_")}
-    np.savez(tmp_path / "broken.npz", **arrays)
     with pytest.raises(ValueError, match="virtual-logit"):
-        type(det).load(tmp_path / "broken.npz")
+        type(det).load(_saved_without(with_vim, "vim_", tmp_path / "broken.npz"))
     bundle = tmp_path / "bundle"
     shutil.copytree(detector_bundle, bundle)
     shutil.copy(tmp_path / "broken.npz", bundle / "unknown.npz")
