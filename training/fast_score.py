@@ -96,8 +96,12 @@ class CompiledSum:
         w = np.zeros((sum(widths), self.vim_at + vim_width))
         self.means = np.zeros((layers[0].means.shape[0] if layers else 0, total))
         self.bg = np.zeros(total) if self.relative else None
+        # the per-layer sums of squares as one more matrix product (numpy's product is warm
+        # from ``u @ w``; ``np.add.reduceat`` would be one more cold function after an invoke)
+        self.layer_sums = np.zeros((total, len(sizes)))
         pos = 0
-        for layer, c in zip(layers, sizes):
+        for j, (layer, c) in enumerate(zip(layers, sizes)):
+            self.layer_sums[pos:pos + c, j] = 1.0
             lw = _whitener(layer.precision)
             w[pos:pos + c, pos:pos + c] = lw
             self.means[:, pos:pos + c] = np.asarray(layer.means, np.float64) @ lw
@@ -112,13 +116,6 @@ class CompiledSum:
             self.vim_origin = np.asarray(origin, np.float64) @ basis
             self.vim_alpha = float(alpha)
         self.w = w
-        # the per-layer sums of squares as one more matrix product (numpy's product is warm
-        # from ``u @ w``; ``np.add.reduceat`` would be one more cold function after an invoke)
-        self.layer_sums = np.zeros((total, len(sizes)))
-        pos = 0
-        for j, c in enumerate(sizes):
-            self.layer_sums[pos:pos + c, j] = 1.0
-            pos += c
         stats = [layer.stat for layer in layers] + [p.stat for p in parts]
         self.scale = np.array([1.0 / s for _, s in stats])
         self.offset = -float(sum(m / s for m, s in stats))
