@@ -74,16 +74,17 @@ def litert_rates(path: Path, size: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def engine_rates(bundle: Path) -> dict:
+def engine_rates(bundle: Path, baseline: Path | None = None) -> dict:
     """The app's inference path, in a fresh child process (what a user's start costs)."""
     import subprocess
 
-    out = subprocess.run([sys.executable, __file__, "--engine", str(bundle), str(SECONDS[0])],
+    out = subprocess.run([sys.executable, __file__, "--engine", str(bundle), str(SECONDS[0])]
+                         + ([str(baseline)] if baseline else []),
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _engine_rates_here(bundle: Path) -> dict:
+def _engine_rates_here(bundle: Path, baseline: Path | None = None) -> dict:
     t0 = time.perf_counter()
     from inspector.engine import load_classifier
 
@@ -91,16 +92,27 @@ def _engine_rates_here(bundle: Path) -> dict:
     ready = time.perf_counter() - t0
     s = clf.input_size
     out = {"model_ready_s": round(ready, 3), "device": clf.device,
-           "tensorflow_loaded": "tensorflow" in sys.modules}
+           "tensorflow_loaded": "tensorflow" in sys.modules,
+           "unknown_score_in_graph": bool(getattr(clf.backend, "graph_score", False))}
+    # what the unknown verdict costs is measured against a forward pass that gives only the
+    # probabilities: the same runner's (no pooled features copied out, no detector), or with
+    # ``baseline``, the runner of that bundle's export in the same format, which lacks the
+    # unknown score in its graph (``python -m training export --no-graph-score``): where the
+    # score is in the graph, every invoke of the bundle's own export computes it
+    base = clf.backend.runner
+    if baseline is not None and clf.runtime_format is not None:
+        from training.litert import open_runner, read_info
+
+        base = open_runner(baseline, clf.runtime_format, read_info(baseline), clf.num_threads)
+        out["baseline"] = str(baseline)
     for b in (1, 32):
         x = np.random.default_rng(0).integers(0, 255, (b, s, s, 3)).astype(np.uint8)
         out[f"batch{b}"] = rate(lambda: clf.judge(x), b)
         if clf.detector is not None and clf.runtime_format is not None:
-            # what the unknown verdict costs: the same engine and forward pass giving only the
-            # probabilities (no pooled features copied out, no detector), the two calls
-            # alternated and compared by their median times (this machine's speed drifts)
+            # the two calls alternated and compared by their median times (this machine's speed
+            # drifts)
             def probs_only():
-                return clf.backend.runner.run(x.astype(np.float32), ["probs"])
+                return base.run(x.astype(np.float32), ["probs"])
             times: dict[str, list[float]] = {"judge": [], "probs": []}
             t_end = time.perf_counter() + SECONDS[0]
             while time.perf_counter() < t_end or len(times["judge"]) < 5:
@@ -169,7 +181,8 @@ def main(argv=None) -> int:
         return 0
     if argv[:1] == ["--engine"]:
         SECONDS[0] = float(argv[2])
-        print(json.dumps(_engine_rates_here(Path(argv[1]))))
+        print(json.dumps(_engine_rates_here(Path(argv[1]),
+                                            Path(argv[3]) if len(argv) > 3 else None)))
         return 0
     if argv[:1] == ["--yardstick"]:
         SECONDS[0] = float(argv[1]) if len(argv) > 1 else 5.0
@@ -184,13 +197,17 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
     ap.add_argument("--no-train", action="store_true", help="skip the training speeds")
+    ap.add_argument("--baseline", help="a copy of the bundle exported without the unknown score "
+                                       "in its graph (python -m training export --no-graph-score):"
+                                       " the unknown verdict's cost is measured against it")
     args = ap.parse_args(argv)
     SECONDS[0] = args.seconds
     bundle = load_bundle(args.bundle)
     size = bundle.input_size
     res = {"bundle": str(args.bundle), "cpu_count": os.cpu_count(), "rows": {}}
 
-    res["rows"]["ssdc_app_engine"] = engine = engine_rates(Path(args.bundle))
+    res["rows"]["ssdc_app_engine"] = engine = engine_rates(
+        Path(args.bundle), Path(args.baseline) if args.baseline else None)
     res["rows"]["ssdc_keras"] = keras_rates(bundle.model, size)
     for fmt, name in TFLITE_FILES.items():
         if (Path(args.bundle) / name).exists():

@@ -18,7 +18,8 @@ import numpy as np
 
 from training.bundle import MODEL_FILE, Bundle, load_bundle, read_card
 from training.images import load_image, to_model_input
-from training.litert import VERDICT_PREFIXES, read_info, read_kernel
+from training.litert import (GRAPH_KEYS, PROBS_KEY, SCORE_KEY, VERDICT_PREFIXES, graph_score_usable,
+                             read_info, read_kernel)
 
 from .attention import CAM
 from .runtime import Measure
@@ -161,19 +162,26 @@ def _is_verdict_key(key: str) -> bool:
 class LiteRTBackend:
     """The bundle's LiteRT inspection export (``training.litert``): one runner, thread-safe, with
     as many single-threaded interpreters as it was given threads for batches, and one with a
-    thread per core for a single image alone."""
+    thread per core for a single image alone. ``graph_score``: the export computes the bundle's
+    unknown score and calibrated probabilities in its graph (``training.score_graph``), so a
+    verdict reads those instead of the pooled features the detector would score in numpy."""
 
     model = None
+    graph_score = False
 
-    def __init__(self, runner, info: dict, classifier_weights: np.ndarray):
+    def __init__(self, runner, info: dict, classifier_weights: np.ndarray,
+                 graph_score: bool = False):
         self.runner = runner
         self.input_size = int(info["input_size"])
         self.classifier_weights = classifier_weights
         self.se_block_names = list(info["se_blocks"])
-        self._verdict_keys = [k for k in runner.keys if _is_verdict_key(k)]
+        self.graph_score = bool(graph_score) and set(GRAPH_KEYS) <= set(runner.keys)
+        self.verdict_keys = ([k for k in runner.keys if k in GRAPH_KEYS]
+                             if self.graph_score else
+                             [k for k in runner.keys if _is_verdict_key(k)])
 
     def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return self.runner.run(x, self._verdict_keys)
+        return self.runner.run(x, self.verdict_keys)
 
     def inspect(self, x: np.ndarray, want: Callable[[str], bool] | None = None
                 ) -> dict[str, np.ndarray]:
@@ -211,6 +219,8 @@ class Classifier:
         self.detector = detector
         self.accept = self.detector.accept if self.detector else 1.0
         self._threshold = self.detector.threshold if self.detector else None
+        self._graph_score = self.detector is not None and getattr(self.backend, "graph_score",
+                                                                  False)
 
     @property
     def has_unknown_detection(self) -> bool:
@@ -236,6 +246,8 @@ class Classifier:
         return None if self.detector is None else 1.0 - self.accept
 
     def _verdicts(self, out: dict) -> Verdicts:
+        if self._graph_score and SCORE_KEY in out:
+            return self._graph_verdicts(out)
         logits = np.asarray(out["logits"], np.float64)
         # An image without any contrast (a capped lens, a blank or saturated frame) has nothing
         # for the model's per-image standardisation to divide by; Keras's epsilon keeps it
@@ -253,6 +265,25 @@ class Classifier:
             return Verdicts(probs, None, np.ones(len(probs), bool))
         scores = np.where(blank, np.inf, scores)
         return Verdicts(probs, scores, scores <= self._threshold)
+
+    def _graph_verdicts(self, out: dict) -> Verdicts:
+        """The verdict from the score and probabilities the export computed in its graph, in
+        as few numpy calls as can be: each is slow right after an invoke (cold caches). A blank
+        image's NaN (see ``_verdicts``) runs through to its score, which then compares False:
+        flagged unknown, and only then are its probabilities evened out."""
+        probs, scores = out[PROBS_KEY], out[SCORE_KEY]
+        known = scores <= self._threshold
+        if not known.all():
+            blank = np.isnan(scores)
+            if blank.any():
+                probs = np.array(probs, copy=True)
+                probs[blank] = 1.0 / probs.shape[1]
+                scores = np.where(blank, np.inf, scores)
+        return Verdicts(probs, scores, known)
+
+    def _is_verdict_key(self, key: str) -> bool:
+        keys = getattr(self.backend, "verdict_keys", None)
+        return key in keys if keys is not None else _is_verdict_key(key)
 
     @property
     def title(self) -> str:
@@ -290,9 +321,9 @@ class Classifier:
             extra |= {"features"} if CAM in maps else set()
 
             def want(key: str) -> bool:
-                return _is_verdict_key(key) or key in extra
+                return self._is_verdict_key(key) or key in extra
         out = self.backend.inspect(x, want)
-        verdict = self._verdicts({k: v for k, v in out.items() if _is_verdict_key(k)})
+        verdict = self._verdicts({k: v for k, v in out.items() if self._is_verdict_key(k)})
         out = {k: np.asarray(v)[0] for k, v in out.items()}
         blocks = [SEBlockAttention(name, out[f"{name}_excite"], out[f"{name}_input"])
                   for name in self.se_block_names if f"{name}_input" in out]
@@ -356,7 +387,13 @@ def load_classifier(path: str | Path | None = None,
     if gpu is None and info is not None and int(info["input_size"]) == int(card["input_size"]):
         progress(0.3, "choosing the fastest LiteRT format")
         choice = runtime.choose_format(bundle_dir, info, measure, num_threads)
-        backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir))
+        graph = det is not None and graph_score_usable(info["formats"][choice.fmt], det.digest())
+        if det is not None and not graph and choice.fmt != "int8" and \
+                (info["formats"][choice.fmt].get("score") or {}).get("usable"):
+            log.info("%s: the LiteRT export's in-graph unknown score is another detector's "
+                     "(fitted anew after the export): scored in numpy; re-export to put it in "
+                     "the graph (python -m training export)", bundle_dir)
+        backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir), graph)
         clf = Classifier(Bundle(bundle_dir, card, None), backend,
                          f"CPU, LiteRT {choice.fmt} ({choice.reason})", det)
         clf.runtime_format, clf.num_threads = choice.fmt, num_threads

@@ -267,6 +267,10 @@ def test_a_saved_detector_scores_as_the_fitted_one(tmp_path):
     s, t = det.scores(probe), again.scores(probe)
     np.testing.assert_array_equal(det.known(s), again.known(t))
     assert not again.known(t)[-5:].any(), "features far from every class are flagged"
+    # an export built with the fitted detector serves the loaded one (its fingerprint)
+    assert det.digest() is not None and det.digest() == again.digest()
+    assert dataclasses.replace(again, temperature=again.temperature * 2).digest() != det.digest()
+    assert dataclasses.replace(again, threshold=again.threshold + 1).digest() == det.digest()
 
 
 def test_the_compiled_score_gives_the_generic_scores():
@@ -544,6 +548,81 @@ def test_an_export_older_than_its_detector_falls_back_to_tensorflow(detector_bun
     assert "re-export" in caplog.text
     assert clf.judge(np.zeros((1, clf.input_size, clf.input_size, 3), np.uint8)).unknown_scores \
         is not None
+
+
+@pytest.fixture(scope="session")
+def graph_score_bundle(detector_bundle, tmp_path_factory):
+    """The detector bundle exported again: its fp32 model computes the detector's score in its
+    graph (``training.score_graph``), as ``train`` and ``export`` write it."""
+    from training.bundle import load_bundle
+    from training.detect import load_detector
+    from training.inspection_export import build_inspection, write_inspection
+
+    out = tmp_path_factory.mktemp("graph") / "test-bundle"
+    shutil.copytree(detector_bundle, out)
+    x, y = detector_images(range(len(CLASSES)), range(300, 304))
+    files, info = build_inspection(load_bundle(out).model, None, x, y, formats_wanted=("fp32",),
+                                   detector=load_detector(out))
+    write_inspection(out, files, info)
+    return out
+
+
+def _known_and_foreign(n=3):
+    x, _ = detector_images(range(len(CLASSES)), range(400, 400 + n))
+    foreign = np.stack([np.repeat(foreign_image(64, seed=s)[..., None], 3, 2) for s in range(n)])
+    return np.concatenate([x, foreign])
+
+
+def test_the_export_computes_the_unknown_score_in_its_graph(graph_score_bundle,
+                                                            unknown_classifier):
+    """One invoke gives the verdict: the engine reads the graph's score and probabilities (not
+    the pooled features) and judges as the numpy detector does on the same images."""
+    from inspector.engine import load_classifier
+    from training.litert import read_info
+
+    score = read_info(graph_score_bundle)["formats"]["fp32"]["score"]
+    assert score["usable"] and score["max_score_diff"] <= score["score_atol"]
+    clf = load_classifier(graph_score_bundle)
+    assert clf.backend.graph_score and not unknown_classifier.backend.graph_score
+    assert set(clf.backend.verdict_keys) == {"unknown_score", "unknown_probs"}
+    x = _known_and_foreign()
+    a, b = clf.judge(x), unknown_classifier.judge(x)
+    np.testing.assert_allclose(a.unknown_scores, b.unknown_scores, atol=score["score_atol"])
+    np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
+    clear = np.abs(b.unknown_scores - clf.unknown_threshold) > score["score_atol"]
+    np.testing.assert_array_equal(a.known[clear], b.known[clear])
+    assert not a.known[-3:].any() and a.known[:-3].mean() > 0.5
+    one = clf.inspect(x[-1])
+    assert one.unknown_score == pytest.approx(a.unknown_scores[-1], abs=1e-4) and not one.known
+    # a blank frame's NaN runs through the graph's score: flagged unknown, even probabilities
+    out = clf.backend.verdict(x[:2].astype(np.float32))
+    for v in out.values():
+        v[0] = np.nan
+    v = clf._verdicts(out)
+    assert not v.known[0] and np.isinf(v.unknown_scores[0]) and v.known[1] == a.known[1]
+    np.testing.assert_allclose(v.probs[0], 1 / len(CLASSES), rtol=1e-6)
+
+
+def test_a_detector_fitted_anew_is_scored_in_numpy_until_the_export_is(graph_score_bundle,
+                                                                        tmp_path):
+    """The graph's score belongs to the detector it was exported with (its fingerprint): after
+    ``calibrate`` fits another, the engine scores in numpy with the new one, not the old."""
+    from inspector.engine import load_classifier
+    from training.detect import load_detector, write_detector
+
+    out = tmp_path / "recalibrated"
+    shutil.copytree(graph_score_bundle, out)
+    det = load_detector(out)
+    new = dataclasses.replace(det, temperature=det.temperature * 3)
+    write_detector(out, new)
+    clf = load_classifier(out)
+    assert not clf.backend.graph_score and "pool_features" in clf.backend.verdict_keys
+    x = _known_and_foreign(2)
+    out_ = clf.backend.runner.run(x.astype(np.float32))
+    np.testing.assert_allclose(clf.judge(x).unknown_scores, new.scores(out_), rtol=1e-9)
+    # a new threshold alone (another acceptance) keeps the graph's score
+    write_detector(out, dataclasses.replace(det, threshold=det.threshold + 0.5))
+    assert load_classifier(out).backend.graph_score
 
 
 # ---- classify CSV -----------------------------------------------------------------------------

@@ -259,7 +259,22 @@ def cmd_calibrate(args) -> int:
     from .detect import export_lacks
     from .litert import read_info
 
-    missing = export_lacks(read_info(args.model), det)
+    info = read_info(args.model)
+    if info is not None:
+        # the export computes the previous detector's score in its graph: built again for this
+        # one (a few seconds for fp32 and fp16, int8's calibration ~15 s)
+        from .export import export_inspection
+
+        print("exporting the inspection model again, with this detector's score in its graph")
+        info = export_inspection(args.model, args.data, progress=ConsoleProgress())
+        for f, e in info["formats"].items():
+            score = e.get("score") or {}
+            if score:
+                print(f"inspection {f}: unknown score in the graph "
+                      + ("(largest difference to numpy {:.2g})".format(score["max_score_diff"])
+                         if score.get("usable") else f"not used: {score.get('reason')}"))
+        info = read_info(args.model)
+    missing = export_lacks(info, det)
     if missing:
         print(f"the bundle's LiteRT export lacks {', '.join(sorted(missing))}, which this "
               f"detector reads: the app runs it on TensorFlow until it is re-exported "
@@ -412,7 +427,8 @@ def cmd_export(args) -> int:
 
     for fmt in args.format:
         if fmt == "inspection":
-            info = export_inspection(args.model, args.data, progress=ConsoleProgress())
+            info = export_inspection(args.model, args.data, progress=ConsoleProgress(),
+                                     graph_score=not args.no_graph_score)
             for f, e in info["formats"].items():
                 if f == "keras":
                     print(f"keras test accuracy {e['test_accuracy']:.2%}")
@@ -558,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS))
     x.add_argument("--data", help="data folder for the int8 representative set (default: the "
                                   "bundle's own training split, from its model card)")
+    x.add_argument("--no-graph-score", action="store_true",
+                   help="inspection: leave the unknown score out of the graph (the app scores "
+                        "in numpy; a baseline for benchmarks/bench_model.py --baseline)")
     x.set_defaults(func=cmd_export)
 
     m = sub.add_parser("compare", help="the paper's Table 1 on this machine")

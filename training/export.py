@@ -131,9 +131,11 @@ def split_images(bundle_dir: Path, data_dir: str | Path | None, part: str,
 
 
 def export_inspection(bundle_dir: str | Path, data_dir: str | Path | None = None,
-                      progress: Callable[[float, str], None] = lambda f, m: None) -> dict:
+                      progress: Callable[[float, str], None] = lambda f, m: None,
+                      graph_score: bool = True) -> dict:
     """Writes the inspection model in LiteRT fp32, fp16 and int8 (``training.inspection_export``)
-    into an existing bundle and records it in the card. int8 needs the bundle's training images
+    into an existing bundle and records it in the card; fp32 and fp16 compute the bundle's
+    unknown score in the graph when its detector's score compiles (unless not ``graph_score``). int8 needs the bundle's training images
     (calibration); its test accuracy, which decides whether the app may use it, needs the test
     split. Without them int8 is left out and the card says why."""
     from .inspection_export import build_inspection, summary, write_inspection
@@ -149,8 +151,11 @@ def export_inspection(bundle_dir: str | Path, data_dir: str | Path | None = None
         rep = None
     test = split_images(bundle_dir, data_dir, "test",
                         lambda f, m: progress(0.2 + 0.1 * f, f"test split: {m}"))
+    from .detect import load_detector
+
     files, info = build_inspection(bundle.model, rep, *(test or (None, None)),
-                                   progress=lambda f, m: progress(0.3 + 0.7 * f, m))
+                                   progress=lambda f, m: progress(0.3 + 0.7 * f, m),
+                                   detector=load_detector(bundle_dir) if graph_score else None)
     if rep is None:
         info["formats"]["int8"] = {"usable": False,
                                    "reason": "no training images for calibration"}

@@ -21,6 +21,7 @@ path's validation scores, holds. Pure numpy; no TensorFlow, no Qt.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import hashlib
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -116,6 +117,18 @@ class CompiledSum:
             self.vim_origin = np.asarray(origin, np.float64) @ basis
             self.vim_alpha = float(alpha)
         self.w = w
+        # A point near every input (each layer's mean of its class means; the virtual logit's
+        # origin or 0 for pooled features read only by the other parts), exact in float32: the
+        # float32 graph (``training.score_graph``) whitens ``u - center``, which keeps the digits
+        # that whitening ``u`` itself loses when the features sit far from 0 against their spread
+        center = np.zeros(sum(widths))
+        pos = 0
+        for layer, c in zip(layers, sizes):
+            center[pos:pos + c] = np.asarray(layer.means, np.float64).mean(axis=0)
+            pos += c
+        if needs_features and self.features.start >= pos and vim is not None:
+            center[self.features] = np.asarray(vim[0], np.float64)
+        self.center = center.astype(np.float32).astype(np.float64)
         stats = [layer.stat for layer in layers] + [p.stat for p in parts]
         self.scale = np.array([1.0 / s for _, s in stats])
         self.offset = -float(sum(m / s for m, s in stats))
@@ -130,6 +143,23 @@ class CompiledSum:
 
     def __call__(self, out: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.judge(out)[1]
+
+    def digest(self) -> str:
+        """A fingerprint of everything the score computes with (not the threshold, which stays
+        outside it): an export that computes the score in its graph (``training.score_graph``)
+        records it, and the app uses that score only while the bundle's detector still has it."""
+        h = hashlib.sha256()
+        h.update(repr((self.inputs, self.parts, self.k, self.num_classes, self.relative,
+                       self.layer_count, self.temperature, self.offset, self.features)).encode())
+        arrays = [self.w, self.means, self.layer_sums, self.scale]
+        arrays += [a for a in (self.bg, self.bank_t) if a is not None]
+        if hasattr(self, "vim_origin"):
+            arrays += [self.vim_origin, np.float64(self.vim_alpha)]
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(repr((a.dtype.str, a.shape)).encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
 
     def judge(self, out: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(N, K) float32 probabilities at the temperature (the energy's exponentials reused) and

@@ -11,6 +11,12 @@ Checks on export, on the bundle's test images (or the calibration images without
   ``InspectionExportError``. Logits and probabilities are allowed, on top, what the features'
   own rounding difference explains through the classifier's weights (``head_slack``: ~1e-6 for a
   trained model; large only for degenerate, untrained ones);
+* the unknown score in the graph (fp32 and fp16, for a bundle whose detector compiles,
+  ``training.score_graph``): against the numpy score on the same runtime's outputs, within
+  ``SCORE_ATOL`` (in the score's unit, a standard deviation of a part on validation images);
+  recorded per format with the detector's fingerprint. Beyond it the format keeps the numpy
+  score (never an error). int8 keeps it in numpy always (its integer kernels would quantize the
+  detector's constants too);
 * int8: never an error; its accuracy on the test split is recorded and the app uses it only when
   that is within ``INT8_MAX_LOSS_POINTS`` of fp32's (``inspector.runtime``). Without a test
   split, or when its outputs do not match, it is recorded as not usable.
@@ -24,7 +30,10 @@ from typing import Callable
 
 import numpy as np
 
-from .litert import INSPECTION_FILES, INSPECTION_FORMATS, INSPECTION_INFO, KERNEL_FILE, InspectionRunner
+from .fast_score import CompiledSum
+from .litert import (GRAPH_KEYS, INSPECTION_FILES, INSPECTION_FORMATS, INSPECTION_INFO, KERNEL_FILE,
+                     PROBS_KEY, SCORE_KEY, InspectionRunner)
+from .score_graph import with_score
 
 Progress = Callable[[float, str], None]
 
@@ -34,6 +43,9 @@ PROB_ATOL = {"fp32": 1e-4, "fp16": 5e-3}
 # An output matches its key when its largest difference to the Keras tensor is below this share
 # of that tensor's largest magnitude.
 OUTPUT_RTOL = {"fp32": 1e-3, "fp16": 5e-2, "int8": 0.35}
+# The in-graph unknown score's largest difference to the numpy score on the same outputs
+# (measured on the bundled model: fp32 5e-5, fp16 0.03, its constants rounded to half precision).
+SCORE_ATOL = {"fp32": 2e-3, "fp16": 0.1}
 INT8_MAX_LOSS_POINTS = 0.5   # int8 counts only this close to fp32's test accuracy (percent points)
 CHECK_IMAGES = 64
 
@@ -47,6 +59,7 @@ def _quiet(fraction: float, message: str) -> None:
 
 
 def _concrete(inspect_model, input_size: int):
+    """``inspect_model``: a Keras inspection model or a callable like it (``score_graph``)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -108,13 +121,15 @@ def set_precision(conv, precision: str, representative: np.ndarray | None = None
 
 
 def convert_inspection(inspect_model, input_size: int, fmt: str,
-                       representative: np.ndarray | None = None) -> bytes:
+                       representative: np.ndarray | None = None, graph=None) -> bytes:
     """The inspection model as a .tflite in ``fmt``; int8 keeps float32 input and outputs
-    (logits, pooled features and maps are read as numbers, not as quantized codes)."""
+    (logits, pooled features and maps are read as numbers, not as quantized codes).
+    ``graph``: what to convert instead of the model itself (the model with the unknown score,
+    ``training.score_graph.with_score``)."""
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete(inspect_model, input_size)],
-                                                           inspect_model)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions(
+        [_concrete(graph or inspect_model, input_size)], inspect_model)
     if fmt == "int8":
         return quantize_int8(conv, representative)
     if fmt == "fp16":
@@ -133,7 +148,7 @@ def keras_outputs(inspect_model, images: np.ndarray, batch_size: int = 32) -> di
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-HEAD = ("logits", "probs")
+HEAD = ("logits", "probs", PROBS_KEY, SCORE_KEY)
 
 
 def head_slack(kernel: np.ndarray, pooled_error: np.ndarray) -> float:
@@ -160,7 +175,7 @@ def _map_outputs(blob: bytes, fmt: str, ref: dict[str, np.ndarray], x: np.ndarra
         a, b = got[name], ref[key]
         if a.shape != b.shape:
             return False
-        scale = 1.0 if key == "probs" else float(np.abs(b).max(initial=0.0))
+        scale = 1.0 if key in ("probs", PROBS_KEY) else float(np.abs(b).max(initial=0.0))
         return float(np.abs(a - b).max(initial=0.0)) <= rtol * scale + 1e-6 + \
             (slack if key in HEAD else 0.0)
 
@@ -189,10 +204,11 @@ def _map_outputs(blob: bytes, fmt: str, ref: dict[str, np.ndarray], x: np.ndarra
 
 def build_inspection(model, representative: np.ndarray | None = None,
                      test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
-                     progress: Progress = _quiet, formats_wanted=INSPECTION_FORMATS
-                     ) -> tuple[dict[str, bytes], dict]:
+                     progress: Progress = _quiet, formats_wanted=INSPECTION_FORMATS,
+                     detector=None) -> tuple[dict[str, bytes], dict]:
     """Converts and checks; returns the files (name -> bytes) and ``inspection.json``'s content.
-    int8 is converted when ``representative`` images are given."""
+    int8 is converted when ``representative`` images are given. ``detector``: the bundle's
+    unknown detector; when its score compiles, fp32 and fp16 compute it in the graph too."""
     from .fast_graph import fast_graph
     from .model import inspection_model, se_block_count
 
@@ -207,6 +223,11 @@ def build_inspection(model, representative: np.ndarray | None = None,
         raise ValueError("the inspection export needs test or representative images to check on")
     check = np.asarray(check[:CHECK_IMAGES], np.float32)
     ref = keras_outputs(im, check)
+    cs = detector.compiled() if detector is not None else None
+    graph_ref = dict(ref)
+    if cs is not None:
+        probs, scores = cs.judge(ref)
+        graph_ref.update({PROBS_KEY: probs, SCORE_KEY: scores.astype(np.float32)})
     kernel = np.asarray(model.get_layer("classifier").kernel, np.float32)
     ref_test = None
     if test_images is not None and len(test_images) and test_labels is not None:
@@ -218,10 +239,13 @@ def build_inspection(model, representative: np.ndarray | None = None,
     for n, fmt in enumerate(todo):
         progress(n / len(todo), f"converting the inspection model to LiteRT {fmt}")
         t = time.perf_counter()
-        blob = convert_inspection(im if fmt == "int8" else im_fast, size, fmt, representative)
+        in_graph = cs is not None and fmt != "int8"
+        blob = convert_inspection(im if fmt == "int8" else im_fast, size, fmt, representative,
+                                  with_score(im_fast, cs) if in_graph else None)
         seconds = time.perf_counter() - t
         try:
-            outputs, got, slack = _map_outputs(blob, fmt, ref, check, kernel)
+            outputs, got, slack = _map_outputs(blob, fmt, graph_ref if in_graph else ref, check,
+                                               kernel)
         except (InspectionExportError, RuntimeError) as exc:
             # int8 may not convert faithfully, XNNPACK may refuse a quantized op, and fp16 can
             # wash out a barely trained model's tiny feature differences: such a format is
@@ -239,6 +263,9 @@ def build_inspection(model, representative: np.ndarray | None = None,
             entry["test_images"] = int(len(test_labels))
             entry["test_accuracy"] = round(float(np.mean(pred == test_labels)), 6)
             entry["test_agreement_with_keras"] = round(float(np.mean(pred == ref_test)), 6)
+        if in_graph:
+            entry["score"] = _score_check(fmt, cs, runner, check if ref_test is None
+                                          else np.concatenate([check, test_images]))
         if representative is not None and fmt == "int8":
             entry["representative_images"] = int(len(representative))
         formats[fmt] = entry
@@ -258,6 +285,26 @@ def build_inspection(model, representative: np.ndarray | None = None,
             "formats": formats}
     progress(1.0, "inspection model exported")
     return files, info
+
+
+def _score_check(fmt: str, cs: CompiledSum, runner: InspectionRunner, images: np.ndarray
+                 ) -> dict:
+    """The graph's unknown score and probabilities against the numpy ones computed from the
+    same runtime's outputs: usable (with the detector's fingerprint) within ``SCORE_ATOL``."""
+    out = runner.run(np.asarray(images, np.float32), [*GRAPH_KEYS, "logits", *cs.inputs])
+    probs, scores = cs.judge(out)
+    ok = np.isfinite(scores)
+    diff = float(np.abs(out[SCORE_KEY][ok] - scores[ok]).max(initial=0.0))
+    pdiff = float(np.abs(out[PROBS_KEY][ok] - probs[ok]).max(initial=0.0))
+    entry = {"images": int(len(images)), "max_score_diff": float(f"{diff:.3g}"),
+             "max_prob_diff": float(f"{pdiff:.3g}"), "score_atol": SCORE_ATOL[fmt]}
+    if diff <= SCORE_ATOL[fmt] and pdiff <= PROB_ATOL[fmt]:
+        entry.update(usable=True, digest=cs.digest())
+    else:
+        entry.update(usable=False, reason=f"the graph's score differs from numpy's by {diff:.2g} "
+                                          f"(allowed {SCORE_ATOL[fmt]:g}), probabilities by "
+                                          f"{pdiff:.2g}")
+    return entry
 
 
 def _agreement(fmt: str, probs: np.ndarray, ref: np.ndarray, slack: float = 0.0) -> dict:

@@ -8,12 +8,14 @@ A bundle's inspection export is::
         (N, S, S, 3)), outputs: everything a verdict and an explanation need (``probs``,
         ``logits``, ``pool_<view>``, ``std_<view>``, ``features``, ``se{i}_excite``,
         ``se{i}_input``; ``training.model.inspection_model``), float32 (the int8 model computes
-        in int8 inside, with float input and outputs)
+        in int8 inside, with float input and outputs); fp32 and fp16 also ``unknown_score`` and
+        ``unknown_probs`` when the bundle's detector compiles (``training.score_graph``)
     inspection.json
         per format: which signature output holds which key (TFLite names them ``output_<i>``;
         the map was checked by value against Keras on export), whether a batch can be run in one
         invoke (``batch``; false for the static one-image models), the largest probability
-        difference to Keras and the test-split accuracy
+        difference to Keras and the test-split accuracy; ``score``: the in-graph score's check
+        against numpy and the detector's fingerprint
     classifier_kernel.npy
         the classifier's (K, classes) kernel, for class activation maps
 
@@ -35,6 +37,11 @@ INSPECTION_INFO = "inspection.json"
 KERNEL_FILE = "classifier_kernel.npy"
 # the pooled outputs the unknown detector reads (``pool_<view>``: mean, ``std_<view>``: spread)
 VERDICT_PREFIXES = ("pool_", "std_")
+# the unknown detector's score and calibrated probabilities computed in the graph
+# (``training.score_graph``; exports for a detector whose score compiles, fp32 and fp16)
+SCORE_KEY = "unknown_score"    # (N,) the unknown score, higher = more foreign
+PROBS_KEY = "unknown_probs"    # (N, K) probabilities at the detector's temperature
+GRAPH_KEYS = (SCORE_KEY, PROBS_KEY)
 
 
 class ExportLoadError(ValueError):
@@ -73,6 +80,17 @@ def read_info(bundle_dir: str | Path) -> dict | None:
         return None
     info["formats"] = formats
     return info
+
+
+def graph_score_usable(entry: dict, digest: str | None) -> bool:
+    """Whether a format's export (``entry``: its part of ``inspection.json``) computes in its
+    graph the score of the detector whose compiled score has the fingerprint ``digest``
+    (``training.fast_score.CompiledSum.digest``), checked against numpy on export. False after
+    the detector was fitted anew (``python -m training calibrate`` without a new export): the
+    app then scores in numpy."""
+    score = entry.get("score") or {}
+    return (digest is not None and bool(score.get("usable")) and score.get("digest") == digest
+            and set(GRAPH_KEYS) <= set(entry.get("outputs") or ()))
 
 
 def read_kernel(bundle_dir: str | Path) -> np.ndarray:

@@ -361,6 +361,7 @@ class UnknownDetector:
     # path scores
     _compiled: CompiledSum | bool | None = field(default=None, init=False, repr=False,
                                                   compare=False)
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def all_scores(self, out: Outputs) -> dict[str, np.ndarray]:
         """Every candidate's score of every image (for reports that compare them)."""
@@ -387,21 +388,29 @@ class UnknownDetector:
         """The unknown score of every image (higher = more foreign), computing only what the
         chosen method reads: compiled for a sum (``training.fast_score``, three times faster
         for one image), else part by part."""
-        fast = self._fast()
+        fast = self.compiled()
         return fast(out) if fast is not None else self.generic_scores(out)
 
     def verdict(self, out: Outputs) -> tuple[np.ndarray, np.ndarray]:
         """``probabilities`` and ``scores`` of every image, in one pass when compiled."""
-        fast = self._fast()
+        fast = self.compiled()
         if fast is not None:
             return fast.judge(out)
         return self.probabilities(out["logits"]), self.generic_scores(out)
 
-    def _fast(self) -> CompiledSum | None:
+    def compiled(self) -> CompiledSum | None:
         """The compiled score, built at the first call (None: the generic path scores)."""
         if self._compiled is None:
             self._compiled = self._compile() or False
         return self._compiled or None
+
+    def digest(self) -> str | None:
+        """The compiled score's fingerprint (``CompiledSum.digest``; None when not compiled):
+        what an export that computes the score in its graph was built for."""
+        if self._digest is None:
+            fast = self.compiled()
+            self._digest = fast.digest() if fast is not None else ""
+        return self._digest or None
 
     def _compile(self) -> CompiledSum | None:
         """The chosen score as a ``CompiledSum``, or None when it is not one of the sums

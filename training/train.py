@@ -491,7 +491,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     from .inspection_export import build_inspection, summary
 
     rep = x[p.train_idx[np.random.default_rng(cfg.seed).permutation(len(p.train_idx))[:300]]]
-    lite_files, lite_info = build_inspection(res.model, rep, x[p.test_idx], ds.labels[p.test_idx])
+    lite_files, lite_info = build_inspection(res.model, rep, x[p.test_idx], ds.labels[p.test_idx],
+                                             detector=detector)
     progress(0.96, "evaluating on the test split")
     predictor = KerasPredictor(res.model, names, cfg.input_size)
     test_report = (evaluate_arrays(predictor, x[p.test_idx], ds.labels[p.test_idx], names)
