@@ -625,6 +625,45 @@ def test_a_detector_fitted_anew_is_scored_in_numpy_until_the_export_is(graph_sco
     assert load_classifier(out).backend.graph_score
 
 
+def test_calibrate_exports_again_so_the_new_detector_is_scored_in_the_graph(
+        graph_score_bundle, tmp_path, monkeypatch, capsys):
+    """``python -m training calibrate`` writes the new detector and exports the inspection model
+    again, so the graph computes the new score; when that export fails the detector stays
+    written, the app scores it in numpy and the command says so."""
+    import training.detect
+    import training.export
+    from inspector.engine import load_classifier
+    from training.cli import main
+    from training.detect import load_detector, write_detector
+    from training.litert import read_info
+
+    out = tmp_path / "bundle"
+    shutil.copytree(graph_score_bundle, out)
+    det = load_detector(out)
+    new = dataclasses.replace(det, temperature=det.temperature * 3)
+
+    def fitted(*args, **kwargs):
+        write_detector(out, new)
+        return new
+
+    monkeypatch.setattr(training.detect, "calibrate_bundle", fitted)
+    # the stand-in has no data folder: no test split to check the export on, so it fails
+    assert main(["calibrate", "--model", str(out)]) == 0
+    assert "the export failed" in capsys.readouterr().err
+    assert not load_classifier(out).backend.graph_score
+    x, y = detector_images(range(len(CLASSES)), range(300, 304))
+    monkeypatch.setattr(training.export, "split_images", lambda *a, **k: (x, y))
+    assert main(["calibrate", "--model", str(out)]) == 0
+    assert "fp32: unknown score in the graph" in capsys.readouterr().out
+    assert read_info(out)["formats"]["fp32"]["score"]["digest"] == new.digest() != det.digest()
+    clf = load_classifier(out)
+    assert clf.backend.graph_score
+    probe = _known_and_foreign(2)
+    np.testing.assert_allclose(clf.judge(probe).unknown_scores,
+                               new.scores(clf.backend.runner.run(probe.astype(np.float32))),
+                               atol=2e-3)
+
+
 # ---- classify CSV -----------------------------------------------------------------------------
 
 @pytest.fixture

@@ -34,6 +34,13 @@ def _concrete_function(model):
     return convert_variables_to_constants_v2(fn)  # frozen: the calibrator reads no variables
 
 
+def _data_root(card: dict, data_dir: str | Path | None) -> Path | None:
+    """The data folder given, else the one the card records; None when neither is a folder
+    (a bundle that records none is not trained on the working directory)."""
+    root = data_dir or (card.get("dataset") or {}).get("root")
+    return Path(root) if root and Path(root).is_dir() else None
+
+
 def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: int,
                           seed: int = 0, progress: Callable[[float, str], None] = lambda f, m: None
                           ) -> np.ndarray:
@@ -42,11 +49,11 @@ def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: 
     card = read_card(bundle_dir)
     size = int(card["input_size"])
     split = read_split(bundle_dir)
-    root = Path(data_dir or card.get("dataset", {}).get("root", ""))
-    if split is not None and root.is_dir():
+    root = _data_root(card, data_dir)
+    if split is not None and root is not None:
         rel = split["train"]
         files = [root / r for r in rel if (root / r).exists()]
-    elif root.is_dir():
+    elif root is not None:
         ds = scan_dataset(root, card["class_names"], with_digests=False)
         files = list(ds.files)
     else:
@@ -118,8 +125,8 @@ def split_images(bundle_dir: Path, data_dir: str | Path | None, part: str,
     from .data import bundle_split
 
     card = read_card(bundle_dir)
-    root = Path(data_dir or card.get("dataset", {}).get("root", ""))
-    if not (bundle_dir / "split.json").exists() or not root.is_dir():
+    root = _data_root(card, data_dir)
+    if not (bundle_dir / "split.json").exists() or root is None:
         return None
     ds = scan_dataset(root, card["class_names"], with_digests=False)
     (idx,) = bundle_split(ds, bundle_dir, [part])
