@@ -229,7 +229,10 @@ def main(argv=None) -> int:
     if "batch1_unknown_verdict_cost" in engine:
         print(f"the unknown verdict (detector and its outputs) costs the app engine "
               f"{engine['batch1_unknown_verdict_cost']:.1%} at batch 1, "
-              f"{engine['batch32_unknown_verdict_cost']:.1%} at batch 32 (target <= 10%)")
+              f"{engine['batch32_unknown_verdict_cost']:.1%} at batch 32 (target <= 10%)"
+              + ("" if "baseline" in engine or not engine.get("unknown_score_in_graph") else
+                 "; against the same export, whose every invoke computes the score in its "
+                 "graph: pass --baseline for what that costs"))
     print(f"app engine: {engine['device']}; model ready {engine['model_ready_s']:.2f} s after "
           f"its process started importing; TensorFlow loaded: {engine['tensorflow_loaded']}")
     if args.no_train:
