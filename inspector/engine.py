@@ -388,14 +388,15 @@ def load_classifier(path: str | Path | None = None,
         progress(0.3, "choosing the fastest LiteRT format")
         choice = runtime.choose_format(bundle_dir, info, measure, num_threads)
         graph = det is not None and graph_score_usable(info["formats"][choice.fmt], det.digest())
-        if det is not None and not graph and choice.fmt != "int8" and \
+        device = f"CPU, LiteRT {choice.fmt} ({choice.reason})"
+        if det is not None and not graph and \
                 (info["formats"][choice.fmt].get("score") or {}).get("usable"):
-            log.info("%s: the LiteRT export's in-graph unknown score is another detector's "
-                     "(fitted anew after the export): scored in numpy; re-export to put it in "
-                     "the graph (python -m training export)", bundle_dir)
+            log.warning("%s: the LiteRT export's in-graph unknown score is another detector's "
+                        "(fitted anew after the export): scored in numpy; re-export to put it "
+                        "in the graph (python -m training export)", bundle_dir)
+            device += "; unknown score in numpy: the export predates the detector (re-export it)"
         backend = LiteRTBackend(choice.runner, info, read_kernel(bundle_dir), graph)
-        clf = Classifier(Bundle(bundle_dir, card, None), backend,
-                         f"CPU, LiteRT {choice.fmt} ({choice.reason})", det)
+        clf = Classifier(Bundle(bundle_dir, card, None), backend, device, det)
         clf.runtime_format, clf.num_threads = choice.fmt, num_threads
     else:
         progress(0.05, "loading TensorFlow")

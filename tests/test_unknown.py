@@ -617,6 +617,7 @@ def test_a_detector_fitted_anew_is_scored_in_numpy_until_the_export_is(graph_sco
     write_detector(out, new)
     clf = load_classifier(out)
     assert not clf.backend.graph_score and "pool_features" in clf.backend.verdict_keys
+    assert "unknown score in numpy: the export predates the detector" in clf.device
     x = _known_and_foreign(2)
     out_ = clf.backend.runner.run(x.astype(np.float32))
     np.testing.assert_allclose(clf.judge(x).unknown_scores, new.scores(out_), rtol=1e-9)
