@@ -269,13 +269,15 @@ class Classifier:
     def _graph_verdicts(self, out: dict) -> Verdicts:
         """The verdict from the score and probabilities the export computed in its graph, in
         as few numpy calls as can be: each is slow right after an invoke (cold caches). A blank
-        image's NaN (see ``_verdicts``) runs through to its score, which then compares False:
-        flagged unknown, and only then are its probabilities evened out."""
+        image's NaN (see ``_verdicts``) runs through to its score, which then compares False;
+        only then is it looked for (a score or a probability that is not finite): flagged
+        unknown, its probabilities evened out."""
         probs, scores = out[PROBS_KEY], out[SCORE_KEY]
         known = scores <= self._threshold
         if not known.all():
-            blank = np.isnan(scores)
+            blank = ~np.isfinite(scores) | ~np.isfinite(probs).all(axis=1)
             if blank.any():
+                known = known & ~blank
                 probs = np.array(probs, copy=True)
                 probs[blank] = 1.0 / probs.shape[1]
                 scores = np.where(blank, np.inf, scores)
@@ -386,7 +388,7 @@ def load_classifier(path: str | Path | None = None,
             info, why = None, "its LiteRT export predates the unknown detector (re-export it)"
     if gpu is None and info is not None and int(info["input_size"]) == int(card["input_size"]):
         progress(0.3, "choosing the fastest LiteRT format")
-        choice = runtime.choose_format(bundle_dir, info, measure, num_threads)
+        choice = runtime.choose_format(bundle_dir, info, measure, num_threads, det)
         graph = det is not None and graph_score_usable(info["formats"][choice.fmt], det.digest())
         device = f"CPU, LiteRT {choice.fmt} ({choice.reason})"
         if det is not None and not graph and \

@@ -21,7 +21,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from training.litert import INSPECTION_FORMATS, InspectionRunner, open_runner
+from training.litert import (GRAPH_KEYS, INSPECTION_FORMATS, VERDICT_PREFIXES, InspectionRunner,
+                             graph_score_usable, open_runner)
 
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
 MEASURE_BUDGET_S = 0.03         # per format: a few invokes at batch 1 (0.06 s: model ready 0.1 s later)
@@ -36,7 +37,8 @@ GPU_ENV = "STEEL_INSPECTOR_GPU"  # "0": never use a GPU; "1": ask TensorFlow eve
 Measure = Callable[[str, InspectionRunner], float]
 
 
-def time_formats(runners: Mapping[str, InspectionRunner]
+def time_formats(runners: Mapping[str, InspectionRunner],
+                 verdicts: Mapping[str, Callable[[np.ndarray], object]] | None = None
                  ) -> tuple[dict[str, float], dict[str, Exception]]:
     """Seconds per image at batch 1 of each format (the fastest of a few invokes after one
     warm-up) and the formats that failed to run, with the error. The formats are timed in turns
@@ -47,14 +49,22 @@ def time_formats(runners: Mapping[str, InspectionRunner]
     single-image interpreter (a thread per core), so this is the latency of a camera frame or
     an opened image; the formats rank alike on the batch interpreters. A format whose first
     timed invoke takes ``SLOWER`` times the best of the round is not timed further (the
-    warm-up invoke, which prepares the graph, is never judged)."""
+    warm-up invoke, which prepares the graph, is never judged). ``verdicts``: per format, what
+    one image's verdict takes (the invoke and, where the score is not in the format's graph,
+    the detector's numpy scoring; ``verdict_timer``); default: the invoke giving the
+    probabilities."""
     failed: dict[str, Exception] = {}
     best: dict[str, float] = {}
     inputs = {}
+    def run(fmt):
+        if verdicts is not None and fmt in verdicts:
+            return verdicts[fmt](inputs[fmt])
+        return runners[fmt].run(inputs[fmt], ["probs"])
+
     for fmt, runner in runners.items():
         inputs[fmt] = np.zeros((1, *runner.input_shape), np.float32)
         try:
-            runner.run(inputs[fmt], ["probs"])   # prepares the graph: 2-25x a later invoke
+            run(fmt)   # prepares the graph: 2-25x a later invoke
         except (RuntimeError, ValueError, OSError) as exc:
             failed[fmt] = exc
     live = [fmt for fmt in runners if fmt not in failed]
@@ -63,7 +73,7 @@ def time_formats(runners: Mapping[str, InspectionRunner]
         for fmt in list(live):
             t = time.perf_counter()
             try:
-                runners[fmt].run(inputs[fmt], ["probs"])
+                run(fmt)
             except (RuntimeError, ValueError, OSError) as exc:
                 failed[fmt] = exc
                 live.remove(fmt)
@@ -114,9 +124,20 @@ class Choice:
         return text
 
 
+def verdict_timer(runner: InspectionRunner, entry: dict, detector) -> Callable[[np.ndarray], object]:
+    """What one verdict takes on a format (``entry``: its part of ``inspection.json``): the
+    invoke giving the score computed in its graph, or the invoke giving the detector's inputs
+    and the detector's numpy scoring (int8, a detector fitted after the export)."""
+    if graph_score_usable(entry, detector.digest()):
+        return lambda x: runner.run(x, list(GRAPH_KEYS))
+    keys = [k for k in runner.keys if k == "logits" or k.startswith(VERDICT_PREFIXES)]
+    return lambda x: detector.verdict(runner.run(x, keys))
+
+
 def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = None,
-                  num_threads: int | None = None) -> Choice:
-    """Opens every usable format of the export, times each and keeps the fastest."""
+                  num_threads: int | None = None, detector=None) -> Choice:
+    """Opens every usable format of the export, times each and keeps the fastest (with a
+    ``detector``, the fastest to a verdict with the unknown score: ``verdict_timer``)."""
     excluded = excluded_formats(info)
     seconds: dict[str, float] = {}
     runners: dict[str, InspectionRunner] = {}
@@ -133,7 +154,9 @@ def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = 
             excluded[fmt] = f"does not run here ({exc})"
             runners.pop(fmt, None)
     if measure is None:
-        seconds, failed = time_formats(runners)
+        seconds, failed = time_formats(runners, None if detector is None else
+                                       {f: verdict_timer(r, info["formats"][f], detector)
+                                        for f, r in runners.items()})
         if "fp32" in failed:
             raise failed["fp32"]
         for fmt, exc in failed.items():

@@ -239,7 +239,7 @@ def _saved_without(det, prefix: str, path):
     return path
 
 
-def test_a_saved_detector_scores_as_the_fitted_one(tmp_path):
+def test_a_saved_detector_scores_as_the_fitted_one(tmp_path, monkeypatch):
     """The k-NN bank is float32 when fitted and in the file: the loaded detector scores every
     candidate as the fitted one did, and gives the same verdicts."""
     from training.openset import UnknownDetector, fit_detector
@@ -271,6 +271,15 @@ def test_a_saved_detector_scores_as_the_fitted_one(tmp_path):
     assert det.digest() is not None and det.digest() == again.digest()
     assert dataclasses.replace(again, temperature=again.temperature * 2).digest() != det.digest()
     assert dataclasses.replace(again, threshold=again.threshold + 1).digest() == det.digest()
+    # of what is stored, not of what is compiled from it (whose last bits depend on the CPU's
+    # BLAS kernels): another machine's whitening keeps the fingerprint
+    import training.fast_score as fast_score
+
+    real = fast_score._whitener
+    monkeypatch.setattr(fast_score, "_whitener", lambda p: real(p) * (1 + 4e-16))
+    other = UnknownDetector.load(path)
+    assert not np.array_equal(other.compiled().w, again.compiled().w)
+    assert other.digest() == det.digest()
 
 
 def test_the_compiled_score_gives_the_generic_scores():
@@ -624,6 +633,35 @@ def test_a_detector_fitted_anew_is_scored_in_numpy_until_the_export_is(graph_sco
     # a new threshold alone (another acceptance) keeps the graph's score
     write_detector(out, dataclasses.replace(det, threshold=det.threshold + 0.5))
     assert load_classifier(out).backend.graph_score
+
+
+def test_formats_are_timed_to_a_verdict_with_the_unknown_score(graph_score_bundle, tmp_path):
+    """The format choice times what a verdict takes: the invoke alone where the score is in the
+    format's graph, the invoke and the numpy scoring where it is not (int8, a stale export)."""
+    from inspector.runtime import verdict_timer
+    from training.detect import load_detector
+    from training.litert import open_runner, read_info
+
+    info = read_info(graph_score_bundle)
+    det = load_detector(graph_score_bundle)
+    asked = []
+
+    class Spy:
+        def __init__(self, runner):
+            self.runner, self.keys = runner, runner.keys
+
+        def run(self, x, keys=None):
+            asked.append(sorted(keys))
+            return self.runner.run(x, keys)
+
+    spy = Spy(open_runner(graph_score_bundle, "fp32", info))
+    x = _known_and_foreign(1)[:1].astype(np.float32)
+    verdict_timer(spy, info["formats"]["fp32"], det)(x)
+    assert asked[-1] == ["unknown_probs", "unknown_score"]
+    stale = dataclasses.replace(det, temperature=det.temperature * 2)
+    probs, scores = verdict_timer(spy, info["formats"]["fp32"], stale)(x)
+    assert "pool_features" in asked[-1] and "unknown_score" not in asked[-1]
+    assert scores.shape == (1,) and probs.shape == (1, len(CLASSES))
 
 
 def test_calibrate_exports_again_so_the_new_detector_is_scored_in_the_graph(

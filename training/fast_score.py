@@ -21,7 +21,6 @@ path's validation scores, holds. Pure numpy; no TensorFlow, no Qt.
 from __future__ import annotations
 
 from dataclasses import dataclass
-import hashlib
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -143,23 +142,6 @@ class CompiledSum:
 
     def __call__(self, out: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.judge(out)[1]
-
-    def digest(self) -> str:
-        """A fingerprint of everything the score computes with (not the threshold, which stays
-        outside it): an export that computes the score in its graph (``training.score_graph``)
-        records it, and the app uses that score only while the bundle's detector still has it."""
-        h = hashlib.sha256()
-        h.update(repr((self.inputs, self.parts, self.k, self.num_classes, self.relative,
-                       self.layer_count, self.temperature, self.offset, self.features)).encode())
-        arrays = [self.w, self.means, self.layer_sums, self.scale]
-        arrays += [a for a in (self.bg, self.bank_t) if a is not None]
-        if hasattr(self, "vim_origin"):
-            arrays += [self.vim_origin, np.float64(self.vim_alpha)]
-        for a in arrays:
-            a = np.ascontiguousarray(a)
-            h.update(repr((a.dtype.str, a.shape)).encode())
-            h.update(a.tobytes())
-        return h.hexdigest()
 
     def judge(self, out: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(N, K) float32 probabilities at the temperature (the energy's exponentials reused) and

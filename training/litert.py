@@ -84,8 +84,8 @@ def read_info(bundle_dir: str | Path) -> dict | None:
 
 def graph_score_usable(entry: dict, digest: str | None) -> bool:
     """Whether a format's export (``entry``: its part of ``inspection.json``) computes in its
-    graph the score of the detector whose compiled score has the fingerprint ``digest``
-    (``training.fast_score.CompiledSum.digest``), checked against numpy on export. False after
+    graph the score of the detector whose fingerprint is ``digest``
+    (``training.openset.UnknownDetector.digest``), checked against numpy on export. False after
     the detector was fitted anew (``python -m training calibrate`` without a new export): the
     app then scores in numpy."""
     score = entry.get("score") or {}

@@ -26,6 +26,7 @@ Pure numpy; Qt-free and TensorFlow-free.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ DEFAULT_METHOD = "rmaha_sum+energy+knn+vim"
 FALLBACK_METHOD = "rmaha_sum+energy+knn"
 SHRINK = 0.1          # covariance shrinkage towards its mean eigenvalue
 KNN_K = 5
+# The compiled score's formulas (``training.fast_score``, ``training.score_graph``): part of the
+# detector's fingerprint, so a change of them makes older in-graph scores unused until re-export
+SCORE_FORMULA = "compiled-sum v1"
 # The pooled layers the detector reads, from early (texture) to late (class evidence).
 VIEWS = ("se1_input", "se2_input", "features")
 
@@ -405,11 +409,24 @@ class UnknownDetector:
         return self._compiled or None
 
     def digest(self) -> str | None:
-        """The compiled score's fingerprint (``CompiledSum.digest``; None when not compiled):
-        what an export that computes the score in its graph was built for."""
+        """A fingerprint of what the compiled score is computed from (None when the score does
+        not compile): what an export that computes it in its graph (``training.score_graph``)
+        was built for; the app uses that score only while the bundle's detector has the same.
+        Of the stored arrays and settings as saved (they load bit for bit), not of the compiled
+        ones, whose last bits depend on the CPU's BLAS kernels; not of the threshold, the
+        acceptance or the validation scores, which stay outside the graph."""
         if self._digest is None:
-            fast = self.compiled()
-            self._digest = fast.digest() if fast is not None else ""
+            if self.compiled() is None:
+                self._digest = ""
+            else:
+                h = hashlib.sha256(f"{SCORE_FORMULA} k={KNN_K}".encode())
+                for key, a in sorted(self._arrays().items()):
+                    if key in ("threshold", "accept", "val_scores"):
+                        continue
+                    a = np.ascontiguousarray(a)
+                    h.update(repr((key, a.dtype.str, a.shape)).encode())
+                    h.update(a.tobytes())
+                self._digest = h.hexdigest()
         return self._digest or None
 
     def _compile(self) -> CompiledSum | None:
@@ -466,6 +483,12 @@ class UnknownDetector:
                 "views": self.views, "file": DETECTOR_FILE, "selection": self.selection}
 
     def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self._arrays())
+        return buf.getvalue()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """What the file stores, by name."""
         arrays = {"temperature": np.float64(self.temperature),
                   "threshold": np.float64(self.threshold), "accept": np.float64(self.accept),
                   "num_classes": np.int64(self.num_classes),
@@ -485,9 +508,7 @@ class UnknownDetector:
         if self.vim is not None:
             arrays["vim_origin"], arrays["vim_basis"] = self.vim.origin, self.vim.basis
             arrays["vim_alpha"] = np.float64(self.vim.alpha)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        return buf.getvalue()
+        return arrays
 
     @classmethod
     def load(cls, path: str | Path, selection: dict | None = None) -> "UnknownDetector":

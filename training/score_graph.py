@@ -8,7 +8,7 @@ and each of some 30 numpy calls pays for it). Inside the graph the same arithmet
 fused kernels: +3-7% (measured on the bundled model, fp32 and fp16, 1,000 images in alternated
 runs: ``docs/unknown-detection.md``). The numpy path stays the reference and the fallback: the
 export checks the graph's score against it, and the app uses the graph's score only while the
-bundle's detector is the one the export was built with (``CompiledSum.digest``).
+bundle's detector is the one the export was built with (``UnknownDetector.digest``).
 
 The same formulas as ``CompiledSum.judge`` in float32: whitened Mahalanobis distances (with the
 background's subtracted for the relative ones), energy and the virtual logit from log-sum-exps,
