@@ -177,7 +177,7 @@ def _map_outputs(blob: bytes, fmt: str, ref: dict[str, np.ndarray], x: np.ndarra
             return False
         if key in GRAPH_KEYS:   # by name and shape: their values are _score_check's to judge
             return True
-        scale = 1.0 if key in ("probs", PROBS_KEY) else float(np.abs(b).max(initial=0.0))
+        scale = 1.0 if key == "probs" else float(np.abs(b).max(initial=0.0))
         return float(np.abs(a - b).max(initial=0.0)) <= rtol * scale + 1e-6 + \
             (slack if key in HEAD else 0.0)
 
