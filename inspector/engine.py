@@ -18,8 +18,8 @@ import numpy as np
 
 from training.bundle import MODEL_FILE, Bundle, load_bundle, read_card
 from training.images import load_image, to_model_input
-from training.litert import (GRAPH_KEYS, PROBS_KEY, SCORE_KEY, VERDICT_PREFIXES, graph_score_usable,
-                             read_info, read_kernel)
+from training.litert import (GRAPH_KEYS, PROBS_KEY, SCORE_KEY, graph_score_usable, read_info,
+                             read_kernel, verdict_keys)
 
 from .attention import CAM
 from .runtime import Measure
@@ -153,12 +153,6 @@ class KerasBackend:
         return {k: np.asarray(v) for k, v in out.items() if want is None or want(k)}
 
 
-def _is_verdict_key(key: str) -> bool:
-    """Whether an inspection output is part of a verdict (probabilities, logits, what the unknown
-    detector reads), as opposed to the maps only an explanation needs."""
-    return key in ("probs", "logits") or key.startswith(VERDICT_PREFIXES)
-
-
 class LiteRTBackend:
     """The bundle's LiteRT inspection export (``training.litert``): one runner, thread-safe, with
     as many single-threaded interpreters as it was given threads for batches, and one with a
@@ -176,9 +170,7 @@ class LiteRTBackend:
         self.classifier_weights = classifier_weights
         self.se_block_names = list(info["se_blocks"])
         self.graph_score = bool(graph_score) and set(GRAPH_KEYS) <= set(runner.keys)
-        self.verdict_keys = ([k for k in runner.keys if k in GRAPH_KEYS]
-                             if self.graph_score else
-                             [k for k in runner.keys if _is_verdict_key(k)])
+        self.verdict_keys = verdict_keys(runner.keys, self.graph_score)
 
     def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.runner.run(x, self.verdict_keys)
@@ -284,8 +276,11 @@ class Classifier:
         return Verdicts(probs, scores, known)
 
     def _is_verdict_key(self, key: str) -> bool:
+        """Whether an inspection output is part of a verdict, as opposed to the maps only an
+        explanation needs (the backend's ``verdict_keys``; on Keras, what a LiteRT export
+        without the graph's score would read)."""
         keys = getattr(self.backend, "verdict_keys", None)
-        return key in keys if keys is not None else _is_verdict_key(key)
+        return key in (keys if keys is not None else verdict_keys([key]))
 
     @property
     def title(self) -> str:

@@ -21,8 +21,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from training.litert import (GRAPH_KEYS, INSPECTION_FORMATS, VERDICT_PREFIXES, InspectionRunner,
-                             graph_score_usable, open_runner)
+from training.litert import (INSPECTION_FORMATS, InspectionRunner, graph_score_usable, open_runner,
+                             verdict_keys)
 
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
 MEASURE_BUDGET_S = 0.03         # per format: a few invokes at batch 1 (0.06 s: model ready 0.1 s later)
@@ -129,8 +129,8 @@ def verdict_timer(runner: InspectionRunner, entry: dict, detector) -> Callable[[
     invoke giving the score computed in its graph, or the invoke giving the detector's inputs
     and the detector's numpy scoring (int8, a detector fitted after the export)."""
     if graph_score_usable(entry, detector.digest()):
-        return lambda x: runner.run(x, list(GRAPH_KEYS))
-    keys = [k for k in runner.keys if k == "logits" or k.startswith(VERDICT_PREFIXES)]
+        return lambda x: runner.run(x, verdict_keys(runner.keys, True))
+    keys = verdict_keys(runner.keys)
     return lambda x: detector.verdict(runner.run(x, keys))
 
 

@@ -142,9 +142,10 @@ def export_inspection(bundle_dir: str | Path, data_dir: str | Path | None = None
                       graph_score: bool = True) -> dict:
     """Writes the inspection model in LiteRT fp32, fp16 and int8 (``training.inspection_export``)
     into an existing bundle and records it in the card; fp32 and fp16 compute the bundle's
-    unknown score in the graph when its detector's score compiles (unless not ``graph_score``). int8 needs the bundle's training images
-    (calibration); its test accuracy, which decides whether the app may use it, needs the test
-    split. Without them int8 is left out and the card says why."""
+    unknown score in the graph when its detector's score compiles (unless not
+    ``graph_score``). int8 needs the bundle's training images (calibration); its test accuracy,
+    which decides whether the app may use it, needs the test split. Without them int8 is left
+    out and the card says why."""
     from .inspection_export import build_inspection, summary, write_inspection
 
     bundle_dir = Path(bundle_dir)

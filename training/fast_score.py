@@ -99,9 +99,15 @@ class CompiledSum:
         # the per-layer sums of squares as one more matrix product (numpy's product is warm
         # from ``u @ w``; ``np.add.reduceat`` would be one more cold function after an invoke)
         self.layer_sums = np.zeros((total, len(sizes)))
+        # A point near every input (each layer's mean of its class means; the virtual logit's
+        # origin or 0 for pooled features read only by the other parts), exact in float32: the
+        # float32 graph (``training.score_graph``) whitens ``u - center``, which keeps the digits
+        # that whitening ``u`` itself loses when the features sit far from 0 against their spread
+        center = np.zeros(sum(widths))
         pos = 0
         for j, (layer, c) in enumerate(zip(layers, sizes)):
             self.layer_sums[pos:pos + c, j] = 1.0
+            center[pos:pos + c] = np.asarray(layer.means, np.float64).mean(axis=0)
             lw = _whitener(layer.precision)
             w[pos:pos + c, pos:pos + c] = lw
             self.means[:, pos:pos + c] = np.asarray(layer.means, np.float64) @ lw
@@ -116,16 +122,7 @@ class CompiledSum:
             self.vim_origin = np.asarray(origin, np.float64) @ basis
             self.vim_alpha = float(alpha)
         self.w = w
-        # A point near every input (each layer's mean of its class means; the virtual logit's
-        # origin or 0 for pooled features read only by the other parts), exact in float32: the
-        # float32 graph (``training.score_graph``) whitens ``u - center``, which keeps the digits
-        # that whitening ``u`` itself loses when the features sit far from 0 against their spread
-        center = np.zeros(sum(widths))
-        pos = 0
-        for layer, c in zip(layers, sizes):
-            center[pos:pos + c] = np.asarray(layer.means, np.float64).mean(axis=0)
-            pos += c
-        if needs_features and self.features.start >= pos and vim is not None:
+        if needs_features and self.features.start >= total and vim is not None:
             center[self.features] = np.asarray(vim[0], np.float64)
         self.center = center.astype(np.float32).astype(np.float64)
         stats = [layer.stat for layer in layers] + [p.stat for p in parts]

@@ -93,6 +93,15 @@ def graph_score_usable(entry: dict, digest: str | None) -> bool:
             and set(GRAPH_KEYS) <= set(entry.get("outputs") or ()))
 
 
+def verdict_keys(keys: Iterable[str], graph_score: bool = False) -> list[str]:
+    """Of an export's output ``keys``, those a verdict reads: the score and probabilities the
+    graph computed (``graph_score``), else the probabilities, logits and what the unknown
+    detector scores in numpy (not the maps only an explanation needs)."""
+    if graph_score:
+        return [k for k in keys if k in GRAPH_KEYS]
+    return [k for k in keys if k in ("probs", "logits") or k.startswith(VERDICT_PREFIXES)]
+
+
 def read_kernel(bundle_dir: str | Path) -> np.ndarray:
     return np.load(Path(bundle_dir) / KERNEL_FILE, allow_pickle=False).astype(np.float32)
 
