@@ -1,8 +1,8 @@
 """Model speed on this CPU: inference images/s at batch 1 and 32 for the Keras model, each
 LiteRT export of a bundle and the app's own inference path (``inspector.engine`` on the LiteRT
 format it picks, all outputs a verdict needs, in a child process without TensorFlow; with its
-model-ready time), next to MobileNetV1 (alpha 1, 224x224, random weights: speed only) run in the
-same process, plus training images/s and the bundle's recorded training wall time.
+model-ready time; colour and grey images), next to MobileNetV1 (alpha 1, 224x224, random
+weights: speed only) run in the same process, plus training images/s and the bundle's recorded training wall time.
 
     python benchmarks/bench_model.py [--bundle resources/ssdc-mininet] [--json out.json]
                                      [--seconds 3] [--no-train]
@@ -130,6 +130,16 @@ def _engine_rates_here(bundle: Path, baseline: Path | None = None) -> dict:
             # caches, which costs the model with the larger ones (the score's k-NN bank) more
             out[f"batch{b}_unknown_verdict_cost_steady"] = round(
                 _block_ratio(lambda: clf.judge(x), probs_only, 10 if b == 1 else 2) - 1, 3)
+    # grey images (a monochrome line camera, NEU): the export's grey twin runs them
+    # (training.model.grey_model); their rate, and the colour images' time over theirs in
+    # alternating blocks
+    out["grey_twin"] = bool(getattr(getattr(clf.backend, "runner", None), "has_grey", False))
+    for b in (1, 32):
+        x = np.random.default_rng(0).integers(0, 255, (b, s, s, 3)).astype(np.uint8)
+        g = np.repeat(x[..., :1], 3, axis=-1)
+        out[f"batch{b}_grey"] = rate(lambda: clf.judge(g), b)
+        out[f"batch{b}_colour_over_grey_time"] = round(
+            _block_ratio(lambda: clf.judge(x), lambda: clf.judge(g), 10 if b == 1 else 2), 3)
     return out
 
 
@@ -258,6 +268,13 @@ def main(argv=None) -> int:
               + ("" if "baseline" in engine or not engine.get("unknown_score_in_graph") else
                  "; against the same export, whose every invoke computes the score in its "
                  "graph: pass --baseline for what that costs"))
+    if "batch1_grey" in engine:
+        print(f"{'ssdc_app_engine, grey images':<30}{engine['batch1_grey']:>15.1f}"
+              f"{engine['batch32_grey']:>16.1f}{engine['batch1_grey'] / ref['batch1']:>13.1f}x /"
+              f"{engine['batch32_grey'] / ref['batch32']:>6.1f}x  (grey twin: "
+              f"{engine['grey_twin']}; colour images take "
+              f"{engine['batch1_colour_over_grey_time']:.2f}x"
+              f" / {engine['batch32_colour_over_grey_time']:.2f}x their time)")
     print(f"app engine: {engine['device']}; model ready {engine['model_ready_s']:.2f} s after "
           f"its process started importing; TensorFlow loaded: {engine['tensorflow_loaded']}")
     if args.no_train:

@@ -56,11 +56,78 @@ def test_inspection_export_gives_what_keras_gives(tmp_path, design, norm, format
     assert np.array_equal(got["probs"].argmax(1), ref["probs"].argmax(1))
     kernel = np.load(tmp_path / "classifier_kernel.npy")
     np.testing.assert_array_equal(kernel, np.asarray(model.get_layer("classifier").kernel))
+    # grey images ran on the grey twin; colour images run on the colour model and also match
+    assert info["formats"]["fp32"]["grey"]["usable"] and runner.has_grey
+    colour = np.round(x * np.array([1.0, 0.8, 0.6], np.float32))
+    ref_c, got_c = keras_outputs(inspection_model(model), colour), runner.run(colour)
+    for k in ref_c:
+        np.testing.assert_allclose(got_c[k], ref_c[k], atol=OUTPUT_ATOL, err_msg=k)
     if "int8" in formats:
+        assert "grey" not in info["formats"]["int8"]
         entry = info["formats"]["int8"]
         assert "test_accuracy" in entry and entry["representative_images"] == 24
         q = open_runner(tmp_path, "int8", info).run(x[:3])
         assert q["probs"].shape == (3, 6) and q["probs"].dtype == np.float32
+
+
+@pytest.mark.parametrize("norm", ["rescale", "standardize"])
+def test_the_grey_model_gives_what_the_model_gives_on_grey_images(norm):
+    """One grey channel and the first convolution's kernel summed over the colour channels: the
+    same network on images whose three channels are equal."""
+    import keras
+
+    from training.model import build_ssdc_mininet, grey_model
+
+    keras.utils.set_random_seed(2)
+    model = build_ssdc_mininet("A", 6, 64, input_norm=norm)
+    x = images(6).astype(np.float32)
+    model(x, training=True)
+    grey = grey_model(model)
+    assert grey.input_shape == (None, 64, 64, 1) and grey.count_params() < model.count_params()
+    assert grey_model(grey) is grey
+    np.testing.assert_allclose(np.asarray(grey(x[..., :1])), np.asarray(model(x)), atol=1e-5)
+
+
+def test_grey_images_run_on_the_grey_twin_and_colour_images_on_the_model(tmp_path):
+    """A runner gives each image whose channels are equal to the grey twin and the others to the
+    colour model, also within one batch: shown with a twin made from other weights, whose
+    outputs differ. A twin that does not fit the model is refused; without its file, the export
+    runs every image in colour."""
+    import keras
+
+    from training.inspection_export import build_inspection, write_inspection
+    from training.litert import GREY_FILES, InspectionRunner, open_runner, read_info
+    from training.model import build_ssdc_mininet
+
+    x = images(4).astype(np.float32)
+    blobs = []
+    for seed in (3, 4):
+        keras.utils.set_random_seed(seed)
+        model = build_ssdc_mininet("A", 6, 64, input_norm="standardize")
+        model(x, training=True)
+        files, info = build_inspection(model, None, x, np.arange(4), formats_wanted=("fp32",))
+        entry = info["formats"]["fp32"]
+        blobs.append((files["inspect_fp32.tflite"], entry["outputs"],
+                      files[GREY_FILES["fp32"]], entry["grey"]["outputs"]))
+    (a, a_out, a_grey, a_grey_out), (_, _, b_grey, b_grey_out) = blobs
+    own = InspectionRunner(a, a_out, batch=False, num_threads=1, grey=(a_grey, a_grey_out))
+    mixed = InspectionRunner(a, a_out, batch=False, num_threads=1, grey=(b_grey, b_grey_out))
+    plain = InspectionRunner(a, a_out, batch=False, num_threads=1)
+    colour = x.copy()
+    colour[1, ..., 2] = np.clip(colour[1, ..., 2] + 9, 0, 255)
+    colour[3, ..., 0] = np.clip(colour[3, ..., 0] - 9, 0, 255)
+    ref = plain.run(colour, ["probs"])["probs"]
+    np.testing.assert_allclose(own.run(colour, ["probs"])["probs"], ref, atol=1e-5)
+    got = mixed.run(colour, ["probs"])["probs"]
+    np.testing.assert_allclose(got[[1, 3]], ref[[1, 3]], atol=1e-6)   # colour: the model
+    assert np.abs(got[[0, 2]] - ref[[0, 2]]).max() > 1e-3          # grey: the other twin
+    with pytest.raises(ValueError, match="grey model"):
+        InspectionRunner(a, a_out, batch=False, grey=(a_grey, {"probs": a_grey_out["probs"]}))
+    write_inspection(tmp_path, files, info)
+    (tmp_path / GREY_FILES["fp32"]).unlink()
+    info = read_info(tmp_path)
+    assert "grey" not in info["formats"]["fp32"]
+    assert not open_runner(tmp_path, "fp32", info).has_grey
 
 
 def test_batches_and_single_images_agree(classifier):

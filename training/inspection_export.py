@@ -31,8 +31,8 @@ from typing import Callable
 import numpy as np
 
 from .fast_score import CompiledSum
-from .litert import (GRAPH_KEYS, INSPECTION_FILES, INSPECTION_FORMATS, INSPECTION_INFO, KERNEL_FILE,
-                     PROBS_KEY, SCORE_KEY, InspectionRunner)
+from .litert import (GRAPH_KEYS, GREY_FILES, GREY_FORMATS, INSPECTION_FILES, INSPECTION_FORMATS,
+                     INSPECTION_INFO, KERNEL_FILE, PROBS_KEY, SCORE_KEY, InspectionRunner)
 from .score_graph import with_score
 
 Progress = Callable[[float, str], None]
@@ -58,7 +58,7 @@ def _quiet(fraction: float, message: str) -> None:
     pass
 
 
-def _concrete(inspect_model, input_size: int):
+def _concrete(inspect_model, input_size: int, channels: int = 3):
     """``inspect_model``: a Keras inspection model or a callable like it (``score_graph``)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -66,7 +66,7 @@ def _concrete(inspect_model, input_size: int):
     # one image per invoke: a static shape lets XNNPACK take the whole graph (a free batch
     # dimension leaves SHAPE/PACK/RESHAPE ops outside it: 108 against 140 img/s on one core);
     # training.litert runs several such interpreters side by side for a batch
-    spec = tf.TensorSpec([1, input_size, input_size, 3], tf.float32, name="pixels")
+    spec = tf.TensorSpec([1, input_size, input_size, channels], tf.float32, name="pixels")
     fn = tf.function(lambda x: inspect_model([x], training=False)).get_concrete_function(spec)
     return convert_variables_to_constants_v2(fn)  # frozen: the calibrator reads no variables
 
@@ -121,15 +121,17 @@ def set_precision(conv, precision: str, representative: np.ndarray | None = None
 
 
 def convert_inspection(inspect_model, input_size: int, fmt: str,
-                       representative: np.ndarray | None = None, graph=None) -> bytes:
+                       representative: np.ndarray | None = None, graph=None,
+                       channels: int = 3) -> bytes:
     """The inspection model as a .tflite in ``fmt``; int8 keeps float32 input and outputs
     (logits, pooled features and maps are read as numbers, not as quantized codes).
     ``graph``: what to convert instead of the model itself (the model with the unknown score,
-    ``training.score_graph.with_score``)."""
+    ``training.score_graph.with_score``). ``channels``: the model's input channels (1 for
+    ``training.model.grey_model``)."""
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions(
-        [_concrete(graph or inspect_model, input_size)], inspect_model)
+        [_concrete(graph or inspect_model, input_size, channels)], inspect_model)
     if fmt == "int8":
         return quantize_int8(conv, representative)
     if fmt == "fp16":
@@ -236,6 +238,7 @@ def build_inspection(model, representative: np.ndarray | None = None,
         ref_test = keras_outputs(im, test_images)["probs"].argmax(1)
     files: dict[str, bytes] = {}
     formats: dict[str, dict] = {}
+    grey = None
     todo = [f for f in INSPECTION_FORMATS
             if f in formats_wanted and (f != "int8" or representative is not None)]
     for n, fmt in enumerate(todo):
@@ -271,6 +274,14 @@ def build_inspection(model, representative: np.ndarray | None = None,
                                           else np.concatenate([check, test_images]))
         if representative is not None and fmt == "int8":
             entry["representative_images"] = int(len(representative))
+        if fmt in GREY_FORMATS:
+            progress((n + 0.5) / len(todo), f"converting the grey inspection model to LiteRT {fmt}")
+            if grey is None:
+                grey = _GreyCheck(model, im, check, test_images, cs)
+            entry["grey"], grey_blob = grey.export(fmt, entry, kernel,
+                                                   None if cs is None else detector.digest())
+            if grey_blob is not None:
+                files[GREY_FILES[fmt]] = grey_blob
         formats[fmt] = entry
         files[INSPECTION_FILES[fmt]] = blob
     if ref_test is not None:
@@ -278,7 +289,8 @@ def build_inspection(model, representative: np.ndarray | None = None,
     buf = io.BytesIO()
     np.save(buf, kernel)
     files[KERNEL_FILE] = buf.getvalue()
-    info = {"input": "pixels: (1, S, S, 3) float32 raw RGB pixels 0..255, one image per invoke",
+    info = {"input": "pixels: (1, S, S, 3) float32 raw RGB pixels 0..255, one image per invoke "
+                     "(the grey files: (1, S, S, 1), for images whose channels are equal)",
             "input_size": size,
             "se_blocks": [f"se{i}" for i in range(1, se_block_count(model) + 1)],
             "keys": sorted(ref),
@@ -288,6 +300,57 @@ def build_inspection(model, representative: np.ndarray | None = None,
             "formats": formats}
     progress(1.0, "inspection model exported")
     return files, info
+
+
+class _GreyCheck:
+    """The grey twin of an export (``training.model.grey_model``): converted per format and checked
+    like the colour model, on the check images made grey (their mean over the channels, three
+    equal channels for Keras): every output mapped by value, the same labels and probabilities
+    within ``PROB_ATOL`` as the colour model in Keras, and, where the colour file computes the
+    unknown score, the same score within ``SCORE_ATOL``. A twin that fails is recorded as not
+    usable (its grey images then run in colour), never an export error."""
+
+    def __init__(self, model, im, check: np.ndarray, test_images: np.ndarray | None, cs):
+        from .fast_graph import fast_graph
+        from .model import grey_model, inspection_model
+
+        self.size = int(model.input_shape[1])
+        self.im = inspection_model(fast_graph(grey_model(model)))
+        self.cs = cs
+        self.check = _grey(check)
+        self.ref = keras_outputs(im, np.repeat(self.check, 3, axis=-1))
+        if cs is not None:
+            probs, scores = cs.judge(self.ref)
+            self.ref.update({PROBS_KEY: probs, SCORE_KEY: scores.astype(np.float32)})
+        self.score_images = self.check if test_images is None or not len(test_images) \
+            else np.concatenate([self.check, _grey(test_images)])
+
+    def export(self, fmt: str, colour: dict, kernel: np.ndarray, digest: str | None
+               ) -> tuple[dict, bytes | None]:
+        in_graph = "score" in colour
+        blob = convert_inspection(self.im, self.size, fmt, None,
+                                  with_score(self.im, self.cs) if in_graph else None, channels=1)
+        ref = self.ref if in_graph else {k: v for k, v in self.ref.items() if k not in GRAPH_KEYS}
+        try:
+            outputs, got, slack = _map_outputs(blob, fmt, ref, self.check, kernel)
+            entry = _agreement(fmt, got["probs"], ref["probs"], slack)
+        except (InspectionExportError, RuntimeError) as exc:
+            return {"usable": False, "reason": str(exc).splitlines()[0][:300]}, None
+        entry.update(file=GREY_FILES[fmt], bytes=len(blob), outputs=outputs, usable=True)
+        if in_graph:
+            runner = InspectionRunner(blob, outputs, batch=False, num_threads=1, single_threads=1)
+            entry["score"] = _score_check(fmt, self.cs, digest, runner, self.score_images)
+            if entry["score"].get("usable") != colour["score"].get("usable"):
+                return {"usable": False, "reason": "its unknown score does not check as the "
+                                                   "colour model's does"}, None
+        return entry, blob
+
+
+def _grey(images: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) -> (N, S, S, 1) float32: each image's mean over its channels, rounded to
+    whole grey levels (what a grey camera gives)."""
+    x = np.asarray(images, np.float32)
+    return np.round(x.mean(axis=-1, keepdims=True))
 
 
 def _score_check(fmt: str, cs: CompiledSum, digest: str, runner: InspectionRunner,
@@ -333,6 +396,7 @@ def write_inspection(bundle_dir: str | Path, files: dict[str, bytes], info: dict
     for name, blob in files.items():
         replace_file_atomic(bundle_dir / name, blob)
     stale = [INSPECTION_FILES[f] for f in INSPECTION_FORMATS if INSPECTION_FILES[f] not in files]
+    stale += [GREY_FILES[f] for f in GREY_FORMATS if GREY_FILES[f] not in files]
     for name in stale:
         (bundle_dir / name).unlink(missing_ok=True)
     write_json(bundle_dir / INSPECTION_INFO, info)
@@ -340,5 +404,8 @@ def write_inspection(bundle_dir: str | Path, files: dict[str, bytes], info: dict
 
 def summary(info: dict) -> dict:
     """What the model card records of the inspection export."""
-    return {f: {k: v for k, v in e.items() if k not in ("outputs",)}
-            for f, e in info["formats"].items()}
+    def without_outputs(entry: dict) -> dict:
+        return {k: without_outputs(v) if isinstance(v, dict) else v
+                for k, v in entry.items() if k != "outputs"}
+
+    return {f: without_outputs(e) for f, e in info["formats"].items()}

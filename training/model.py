@@ -90,7 +90,7 @@ INPUT_NORMS = ("rescale", "standardize")
 STANDARD_RMS = 0.18
 
 
-def _input_norm(inputs, norm: str, input_size: int):
+def _input_norm(inputs, norm: str, input_size: int, channels: int = 3):
     if norm == "rescale":
         return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
     if norm != "standardize":
@@ -99,7 +99,7 @@ def _input_norm(inputs, norm: str, input_size: int):
     mean = layers.GlobalAveragePooling2D(keepdims=True, name="image_mean")(inputs)
     x = layers.Subtract(name="centre")([inputs, mean])
     x = layers.UnitNormalization(axis=(1, 2, 3), name="unit_contrast")(x)
-    return layers.Rescaling(float(np.sqrt(input_size * input_size * 3)) * STANDARD_RMS,
+    return layers.Rescaling(float(np.sqrt(input_size * input_size * channels)) * STANDARD_RMS,
                             name="rescale")(x)
 
 
@@ -132,6 +132,26 @@ def rebuilt(model: keras.Model, input_size: int | None = None,
     return new
 
 
+def grey_model(model: keras.Model) -> keras.Model:
+    """The same network for one grey channel: on an image whose three channels are equal it
+    gives what ``model`` gives (up to float rounding), with a third of the first convolution's
+    work and of the input to normalise. Both normalisations treat the channels alike (the
+    per-image standardisation's contrast is over all of them, hence ``channels`` in its scale),
+    so the first convolution's kernel summed over its input channels is all that changes."""
+    if int(model.input_shape[-1]) == 1:
+        return model
+    dropout = next((l.rate for l in model.layers if l.name == "dropout"), 0.0)
+    new = build_ssdc_mininet(design_of(model), int(model.output_shape[-1]),
+                             int(model.input_shape[1]), dropout, input_norm_of(model), channels=1)
+    for layer in new.layers:
+        if layer.weights:
+            weights = model.get_layer(layer.name).get_weights()
+            if layer.name == "stem_conv":
+                weights = [weights[0].sum(axis=2, keepdims=True), *weights[1:]]
+            layer.set_weights(weights)
+    return new
+
+
 def _bn(name: str) -> layers.Layer:
     return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
 
@@ -148,16 +168,17 @@ def _se_block(x, index: int, ratio: int, use_bias: bool):
 
 
 def build_ssdc_mininet(design: str = "B", num_classes: int = 6, input_size: int = INPUT_SIZE,
-                       dropout: float = 0.0, input_norm: str = "rescale") -> keras.Model:
+                       dropout: float = 0.0, input_norm: str = "rescale",
+                       channels: int = 3) -> keras.Model:
     """Builds SSDC-MiniNet. ``dropout`` (before the classifier) and ``input_norm`` add no
-    parameters."""
+    parameters. ``channels``: 3 (RGB, every bundle) or 1 (``grey_model``'s export copy)."""
     if design not in DESIGN_SPECS:
         raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
     if num_classes < 2:
         raise ValueError("a classifier needs at least two classes")
     spec = DESIGN_SPECS[design]
-    inputs = keras.Input((input_size, input_size, 3), name="pixels")
-    x = _input_norm(inputs, input_norm, input_size)
+    inputs = keras.Input((input_size, input_size, channels), name="pixels")
+    x = _input_norm(inputs, input_norm, input_size, channels)
     x = layers.Conv2D(spec.stem_filters, 3, strides=spec.stem_stride, padding="same",
                       use_bias=False, name="stem_conv")(x)
     x = _bn("stem_bn")(x)
