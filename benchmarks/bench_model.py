@@ -140,6 +140,15 @@ def _engine_rates_here(bundle: Path, baseline: Path | None = None) -> dict:
         out[f"batch{b}_grey"] = rate(lambda: clf.judge(g), b)
         out[f"batch{b}_colour_over_grey_time"] = round(
             _block_ratio(lambda: clf.judge(x), lambda: clf.judge(g), 10 if b == 1 else 2), 3)
+    # batches as ``inspector classify`` runs them: a single-threaded interpreter per core (the
+    # window's engine above keeps a core for decoding and the GUI: one less)
+    if clf.runtime_format is not None:
+        from inspector.batch import cli_threads
+
+        cli = load_classifier(bundle, num_threads=cli_threads())
+        out["cli_threads"] = cli_threads()
+        for kind, imgs in (("colour", x), ("grey", g)):
+            out[f"cli_batch32_{kind}"] = rate(lambda: cli.judge(imgs), 32)
     return out
 
 
@@ -275,6 +284,12 @@ def main(argv=None) -> int:
               f"{engine['grey_twin']}; colour images take "
               f"{engine['batch1_colour_over_grey_time']:.2f}x"
               f" / {engine['batch32_colour_over_grey_time']:.2f}x their time)")
+    if "cli_batch32_grey" in engine:
+        print(f"{'app engine as classify runs it':<30}{'':>15}{engine['cli_batch32_colour']:>16.1f}"
+              f"{'':>14} {engine['cli_batch32_colour'] / ref['batch32']:>6.1f}x  (colour; grey "
+              f"images {engine['cli_batch32_grey']:.1f} img/s, "
+              f"{engine['cli_batch32_grey'] / ref['batch32']:.1f}x; {engine['cli_threads']} "
+              f"interpreters)")
     print(f"app engine: {engine['device']}; model ready {engine['model_ready_s']:.2f} s after "
           f"its process started importing; TensorFlow loaded: {engine['tensorflow_loaded']}")
     if args.no_train:

@@ -137,7 +137,7 @@ class KerasBackend:
                 model = verdict_model(self.model)
                 self._predict_fn = tf.function(lambda x: model(x, training=False),
                                                input_signature=[self._any_batch()])
-            out = self._predict_fn(x)
+            out = self._predict_fn(np.asarray(x, np.float32))
         return {k: np.asarray(v) for k, v in out.items()}
 
     def inspect(self, x: np.ndarray, want: Callable[[str], bool] | None = None
@@ -149,7 +149,7 @@ class KerasBackend:
                 inspect = self._inspect
                 self._inspect_fn = tf.function(lambda x: inspect([x], training=False),
                                                input_signature=[self._any_batch()])
-            out = self._inspect_fn(x)
+            out = self._inspect_fn(np.asarray(x, np.float32))
         return {k: np.asarray(v) for k, v in out.items() if want is None or want(k)}
 
 
@@ -300,7 +300,8 @@ class Classifier:
             k = len(self.class_names)
             return Verdicts(np.zeros((0, k), np.float32),
                             None if self.detector is None else np.zeros(0), np.zeros(0, bool))
-        return self._verdicts(self.backend.verdict(images.astype(np.float32)))
+        # uint8 as they are: LiteRT's runner converts image by image (a grey one's one channel)
+        return self._verdicts(self.backend.verdict(images))
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 model inputs -> (N, classes) calibrated probabilities."""
@@ -311,7 +312,7 @@ class Classifier:
         attention maps ("cam", SE block names; default all), so that the live overlay does not
         copy feature maps it does not show out of the runtime (about 0.4 ms a frame for the SE
         blocks' inputs); the others are then absent (no SE block, ``features`` None)."""
-        x = np.asarray(image, np.float32)[None]
+        x = np.asarray(image)[None]
         want = None
         if maps is not None:
             extra = {f"{b}_{part}" for b in maps for part in ("excite", "input")}

@@ -138,9 +138,15 @@ class _Slot:
 
 
 def grey_images(x: np.ndarray) -> np.ndarray:
-    """(N, S, S, 3) -> (N,) bool: the images whose three channels are equal."""
-    g = x[..., 0]
-    return ((g == x[..., 1]) & (g == x[..., 2])).reshape(len(x), -1).all(axis=1)
+    """(N, S, S, 3) -> (N,) bool: the images whose three channels are equal (every pixel
+    compared; a colour image is usually told by its first row already)."""
+    out = np.zeros(len(x), bool)
+    for i, im in enumerate(x):
+        row = im[0]
+        if (row[:, 0] == row[:, 1]).all() and (row[:, 0] == row[:, 2]).all():
+            g = im[..., 0]
+            out[i] = bool(np.array_equal(g, im[..., 1]) and np.array_equal(g, im[..., 2]))
+    return out
 
 
 class InspectionRunner:
@@ -237,12 +243,13 @@ class InspectionRunner:
         parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         for i in range(0, len(x), step):
             if grey[i]:
-                slot.grey.set_tensor(self._grey_input, np.ascontiguousarray(x[i:i + 1, :, :, :1]))
+                slot.grey.set_tensor(self._grey_input,
+                                     np.ascontiguousarray(x[i:i + 1, :, :, :1], np.float32))
                 slot.grey.invoke()
                 for k in keys:
                     parts[k].append(slot.grey.get_tensor(self._grey_outputs[k]))
                 continue
-            it.set_tensor(self._input, x[i:i + step])
+            it.set_tensor(self._input, np.ascontiguousarray(x[i:i + step], np.float32))
             it.invoke()
             for k in keys:
                 parts[k].append(it.get_tensor(self._outputs[k]))
@@ -268,8 +275,11 @@ class InspectionRunner:
             return self._pool
 
     def run(self, images: np.ndarray, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-        """(N, S, S, 3) pixels -> {key: (N, ...) float32} for ``keys`` (default: all)."""
-        x = np.ascontiguousarray(images, dtype=np.float32)
+        """(N, S, S, 3) pixels -> {key: (N, ...) float32} for ``keys`` (default: all). uint8
+        pixels are converted to float image by image (a grey image's one channel only)."""
+        x = np.asarray(images)
+        if x.dtype != np.uint8:
+            x = np.asarray(x, np.float32)
         keys = list(self.keys if keys is None else keys)
         if len(x) == 1 and self._single is not None and not self._single.lock.locked():
             return self._on_slot(self._single, x, keys)
