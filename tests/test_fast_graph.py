@@ -14,6 +14,21 @@ def test_kernels_are_split_into_fast_sizes():
         assert sum(kernel_tiles(k)) == k
 
 
+def test_large_kernels_are_cut_into_strips_of_whole_rows():
+    """As many rows as XNNPACK's one-pass depthwise kernels take; wider rows are cut too."""
+    from training.fast_graph import UNIPASS_TAPS, tile_plan
+
+    assert tile_plan(11, 11) == ([2, 2, 2, 2, 2, 1], [11])
+    assert tile_plan(7, 7) == ([3, 3, 1], [7])
+    assert tile_plan(1, 11) == ([1], [11])
+    rows, cols = tile_plan(9, 30)
+    assert cols == [5] * 6 and rows == [5, 4]
+    for kh, kw in [(11, 11), (7, 7), (6, 6), (13, 3), (9, 30), (40, 40)]:
+        rows, cols = tile_plan(kh, kw)
+        assert sum(rows) == kh and sum(cols) == kw
+        assert max(rows) * max(cols) <= UNIPASS_TAPS
+
+
 @pytest.mark.parametrize("kernel,strides,padding,size,multiplier", [
     (11, 2, "same", 50, 1), (11, 2, "same", 17, 1), (7, 1, "same", 12, 2),
     ((11, 7), (2, 1), "valid", 23, 1), (9, 3, "same", 20, 1)])
@@ -56,12 +71,12 @@ def test_the_fast_graph_keeps_names_weights_and_outputs():
 
 
 def _depthwise_kernels(blob):
-    """The kernel sizes of the depthwise convolutions in a LiteRT model."""
+    """The kernel sizes (height, width) of the depthwise convolutions in a LiteRT model."""
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_content=blob)
     shapes = {t["index"]: tuple(t["shape"]) for t in it.get_tensor_details()}
-    return [shapes[op["inputs"][1]][1] for op in it._get_ops_details()
+    return [tuple(int(v) for v in shapes[op["inputs"][1]][1:3]) for op in it._get_ops_details()
             if op["op_name"] == "DEPTHWISE_CONV_2D"]
 
 
@@ -80,10 +95,11 @@ def test_fp32_is_exported_without_the_large_kernel_and_int8_with_it():
         model(x, training=True)
     files, info = build_inspection(model, x, x, np.arange(12) % 6, formats_wanted=("fp32", "int8"))
     fp32 = _depthwise_kernels(files["inspect_fp32.tflite"])
-    assert len(fp32) == 4 + 9 and max(fp32) == 5, fp32   # four 3x3 and the nine tiles
+    # four 3x3 and the 11x11 as six strips of whole rows, none over XNNPACK's one-pass taps
+    assert sorted(fp32) == [(1, 11)] + [(2, 11)] * 5 + [(3, 3)] * 4, fp32
     assert info["formats"]["int8"]["usable"], info["formats"]["int8"]
     int8 = _depthwise_kernels(files["inspect_int8.tflite"])
-    assert sorted(int8) == [3, 3, 3, 3, 11], int8
+    assert sorted(int8) == [(3, 3)] * 4 + [(11, 11)], int8
 
 
 def test_a_model_compiled_with_a_closure_loss_is_rewritten():
