@@ -88,6 +88,17 @@ def test_the_grey_model_gives_what_the_model_gives_on_grey_images(norm):
     np.testing.assert_allclose(np.asarray(grey(x[..., :1])), np.asarray(model(x)), atol=1e-5)
 
 
+def test_an_image_is_grey_only_when_every_pixel_is():
+    from training.litert import grey_images
+
+    x = images(4)
+    x[1, -1, -1, 2] += 1      # one pixel of the last row: past the first row's quick look
+    x[2, 0, 0, 1] += 1        # one pixel of the first row
+    assert grey_images(x).tolist() == [True, False, False, True]
+    assert grey_images(x.astype(np.float32)).tolist() == [True, False, False, True]
+    assert grey_images(x[:0]).shape == (0,)
+
+
 def test_grey_images_run_on_the_grey_twin_and_colour_images_on_the_model(tmp_path):
     """A runner gives each image whose channels are equal to the grey twin and the others to the
     colour model, also within one batch: shown with a twin made from other weights, whose
