@@ -104,6 +104,19 @@ def test_only_a_litert_classifier_from_a_bundle_goes_to_a_child(classifier, monk
     assert process_spec(classifier) is None
 
 
+def test_the_child_below_the_window_takes_every_core(classifier, monkeypatch):
+    """Like ``inspector classify``: an interpreter per core, the window's thread first anyway;
+    where its priority cannot be lowered, the window's own thread count."""
+    import inspector.offload as offload
+    from training.litert import available_cores
+
+    monkeypatch.setattr(offload, "child_nice", lambda: 10)
+    assert process_spec(classifier).num_threads == max(available_cores(),
+                                                       classifier.num_threads or 0)
+    monkeypatch.setattr(offload, "child_nice", lambda: None)
+    assert process_spec(classifier).num_threads == classifier.num_threads
+
+
 def _run_worker(qtbot, spec: ProcessSpec, classifier, paths: list[Path], on_results) -> object:
     """Runs a ProcessClassifyWorker over ``paths`` until ``on_results`` has seen every key."""
     from inspector.gui.workers import ProcessClassifyWorker
