@@ -405,11 +405,15 @@ def load_classifier(path: str | Path | None = None,
         progress(0.85, "preparing the model")
         clf = Classifier(bundle, KerasBackend(bundle.model),
                          f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}", det)
-    blank = np.zeros((clf.input_size, clf.input_size, 3), np.uint8)
+    from .runtime import probe_images
+
+    grey, colour = (x[0] for x in probe_images((clf.input_size, clf.input_size)))
     # warm-up (traces on TensorFlow), so the first real images are fast: a batch (the batch
-    # interpreters allocate their tensors) and a single image (the single-image interpreter)
-    clf.classify(np.stack([blank, blank]))
-    clf.inspect(blank)
+    # interpreters allocate their tensors) and a single image (the single-image interpreter),
+    # each grey and in colour (LiteRT's grey twins, training.litert)
+    clf.classify(np.stack([grey, colour]))
+    clf.inspect(grey)
+    clf.inspect(colour)
     settle_garbage_collector()
     progress(1.0, f"{clf.title} ready on {clf.device}")
     return clf

@@ -134,11 +134,74 @@ def test_grey_images_run_on_the_grey_twin_and_colour_images_on_the_model(tmp_pat
     assert np.abs(got[[0, 2]] - ref[[0, 2]]).max() > 1e-3          # grey: the other twin
     with pytest.raises(ValueError, match="grey model"):
         InspectionRunner(a, a_out, batch=False, grey=(a_grey, {"probs": a_grey_out["probs"]}))
+    # the twins' tensors are allocated on their first grey image, not before
+    fresh = InspectionRunner(a, a_out, batch=False, num_threads=1, grey=(a_grey, a_grey_out))
+    assert not fresh._slots[0].grey_ready
+    fresh.run(x[:1], ["probs"])
+    assert fresh._single.grey_ready or fresh._slots[0].grey_ready
+
+    # a twin that fails when it runs hands its images to the colour model
+    class Failing:
+        def allocate_tensors(self):
+            pass
+
+        def set_tensor(self, index, value):
+            raise RuntimeError("no kernel for this op")
+
+    broken = InspectionRunner(a, a_out, batch=False, num_threads=1, single_threads=1,
+                              grey=(b_grey, b_grey_out))
+    broken._slots[0].grey = Failing()
+    np.testing.assert_allclose(broken.run(colour, ["probs"])["probs"], ref, atol=1e-6)
+    assert broken._slots[0].grey is None
+
     write_inspection(tmp_path, files, info)
+    entry = info["formats"]["fp32"]
+    assert entry["grey"]["test_accuracy"] == entry["test_accuracy"]   # grey test images alike
     (tmp_path / GREY_FILES["fp32"]).unlink()
     info = read_info(tmp_path)
     assert "grey" not in info["formats"]["fp32"]
     assert not open_runner(tmp_path, "fp32", info).has_grey
+
+
+def test_a_twin_from_another_export_or_that_fails_to_convert_is_left_out(tmp_path, monkeypatch,
+                                                                         caplog):
+    """A grey entry whose score fingerprint is not the colour file's is dropped on reading; a
+    twin whose conversion raises is recorded as not usable and the export goes on; a damaged
+    colour file is the error, named, without a word about its twin."""
+    import keras
+
+    import training.inspection_export as ie
+    from training.litert import (GREY_FILES, INSPECTION_INFO, ExportLoadError, open_runner,
+                                 read_info)
+    from training.model import build_ssdc_mininet
+
+    keras.utils.set_random_seed(5)
+    model = build_ssdc_mininet("A", 6, 64, input_norm="standardize")
+    x = images(4).astype(np.float32)
+    model(x, training=True)
+    files, info = ie.build_inspection(model, None, x, np.arange(4), formats_wanted=("fp32",))
+    ie.write_inspection(tmp_path, files, info)
+    raw = json.loads((tmp_path / INSPECTION_INFO).read_text())
+    raw["formats"]["fp32"]["grey"]["score"] = {"usable": True, "digest": "another detector"}
+    (tmp_path / INSPECTION_INFO).write_text(json.dumps(raw))
+    assert "grey" not in read_info(tmp_path)["formats"]["fp32"]
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(ie._GreyCheck, "export", fail)
+    files, info = ie.build_inspection(model, None, x, np.arange(4), formats_wanted=("fp32",))
+    assert info["formats"]["fp32"]["grey"] == {"usable": False,
+                                               "reason": "RuntimeError: converter crashed"}
+    assert GREY_FILES["fp32"] not in files and info["formats"]["fp32"]["usable"]
+
+    ie.write_inspection(tmp_path, *ie.build_inspection(model, None, x, np.arange(4),
+                                                       formats_wanted=("fp32",)))
+    monkeypatch.undo()
+    (tmp_path / "inspect_fp32.tflite").write_bytes(b"not a model")
+    with caplog.at_level("WARNING"), pytest.raises(ExportLoadError, match="inspect_fp32.tflite"):
+        open_runner(tmp_path, "fp32", read_info(tmp_path))
+    assert "grey" not in caplog.text
 
 
 def test_batches_and_single_images_agree(classifier):
@@ -260,6 +323,26 @@ class _StubRunner:
             pass
 
 
+def test_formats_are_timed_on_a_grey_and_a_colour_image():
+    """fp32 and fp16 run grey images on their twins, int8 has none: each format is timed on
+    one image of each kind, both with texture (not blank)."""
+    from inspector.runtime import time_formats
+    from training.litert import grey_images
+
+    seen = []
+
+    class Recording(_StubRunner):
+        def run(self, x, keys):
+            seen.append(np.array(x))
+            super().run(x, keys)
+
+    seconds, failed = time_formats({"fp32": Recording(0.0005)})
+    assert not failed and seconds["fp32"] > 0
+    kinds = {bool(grey_images(x)[0]) for x in seen}
+    assert kinds == {True, False}
+    assert all(x.std() > 10 for x in seen)
+
+
 def test_a_clearly_slower_format_is_timed_by_its_second_invoke_only():
     """A format whose first timed invoke (after the warm-up) takes SLOWER times the best of its
     turn is not timed further (model ready sooner); a format whose slow warm-up only prepares
@@ -271,8 +354,9 @@ def test_a_clearly_slower_format_is_timed_by_its_second_invoke_only():
     cold_start = _StubRunner(fast / 2, first=0.02)   # a warm-up 20x the later invokes
     seconds, failed = time_formats({"fp32": _StubRunner(fast), "fp16": cold_start, "int8": slow})
     assert not failed
-    assert slow.calls == 2 and seconds["int8"] >= 0.02
-    assert cold_start.calls > 2 and seconds["fp16"] < seconds["fp32"]
+    # each invoke of the timing is a grey and a colour image: the warm-up pair and one timed pair
+    assert slow.calls == 4 and seconds["int8"] >= 0.02
+    assert cold_start.calls > 4 and seconds["fp16"] < seconds["fp32"]
 
 
 def test_formats_are_timed_in_turns_so_a_slow_moment_does_not_choose(monkeypatch):

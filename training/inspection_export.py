@@ -276,10 +276,15 @@ def build_inspection(model, representative: np.ndarray | None = None,
             entry["representative_images"] = int(len(representative))
         if fmt in GREY_FORMATS:
             progress((n + 0.5) / len(todo), f"converting the grey inspection model to LiteRT {fmt}")
-            if grey is None:
-                grey = _GreyCheck(model, im, check, test_images, cs)
-            entry["grey"], grey_blob = grey.export(fmt, entry, kernel,
-                                                   None if cs is None else detector.digest())
+            try:
+                if grey is None:
+                    grey = _GreyCheck(model, im, check, test_images, test_labels, cs)
+                entry["grey"], grey_blob = grey.export(fmt, entry, kernel,
+                                                       None if cs is None else detector.digest())
+            except Exception as exc:   # a converter's or runtime's error: grey runs in colour
+                reason = (str(exc).splitlines() or [""])[0][:300]
+                entry["grey"], grey_blob = {"usable": False,
+                                            "reason": f"{type(exc).__name__}: {reason}"}, None
             if grey_blob is not None:
                 files[GREY_FILES[fmt]] = grey_blob
         formats[fmt] = entry
@@ -310,7 +315,8 @@ class _GreyCheck:
     unknown score, the same score within ``SCORE_ATOL``. A twin that fails is recorded as not
     usable (its grey images then run in colour), never an export error."""
 
-    def __init__(self, model, im, check: np.ndarray, test_images: np.ndarray | None, cs):
+    def __init__(self, model, im, check: np.ndarray, test_images: np.ndarray | None,
+                 test_labels: np.ndarray | None, cs):
         from .fast_graph import fast_graph
         from .model import grey_model, inspection_model
 
@@ -322,8 +328,10 @@ class _GreyCheck:
         if cs is not None:
             probs, scores = cs.judge(self.ref)
             self.ref.update({PROBS_KEY: probs, SCORE_KEY: scores.astype(np.float32)})
-        self.score_images = self.check if test_images is None or not len(test_images) \
-            else np.concatenate([self.check, _grey(test_images)])
+        has_test = test_images is not None and len(test_images) > 0
+        self.test = _grey(test_images) if has_test else None
+        self.test_labels = test_labels if has_test else None
+        self.score_images = self.check if not has_test else np.concatenate([self.check, self.test])
 
     def export(self, fmt: str, colour: dict, kernel: np.ndarray, digest: str | None
                ) -> tuple[dict, bytes | None]:
@@ -337,8 +345,12 @@ class _GreyCheck:
         except (InspectionExportError, RuntimeError) as exc:
             return {"usable": False, "reason": str(exc).splitlines()[0][:300]}, None
         entry.update(file=GREY_FILES[fmt], bytes=len(blob), outputs=outputs, usable=True)
+        runner = InspectionRunner(blob, outputs, batch=False, num_threads=1, single_threads=1)
+        if self.test_labels is not None:   # the test split made grey: what a grey line runs
+            pred = runner.run(self.test, ["probs"])["probs"].argmax(1)
+            entry["test_images"] = int(len(self.test_labels))
+            entry["test_accuracy"] = round(float(np.mean(pred == self.test_labels)), 6)
         if in_graph:
-            runner = InspectionRunner(blob, outputs, batch=False, num_threads=1, single_threads=1)
             entry["score"] = _score_check(fmt, self.cs, digest, runner, self.score_images)
             if entry["score"].get("usable") != colour["score"].get("usable"):
                 return {"usable": False, "reason": "its unknown score does not check as the "

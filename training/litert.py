@@ -85,8 +85,12 @@ def read_info(bundle_dir: str | Path) -> dict | None:
     formats = {f: v for f, v in (info.get("formats") or {}).items()
                if v.get("usable") and (bundle_dir / INSPECTION_FILES[f]).exists()}
     for f, v in formats.items():
-        if v.get("grey") and not (v["grey"].get("usable") and f in GREY_FILES
-                                  and (bundle_dir / GREY_FILES[f]).exists()):
+        g = v.get("grey")
+        # a twin of the same export: usable, its file there, its score (if any) the colour's
+        digest = (v.get("score") or {}).get("digest")
+        same_score = ((g or {}).get("score") or {}).get("digest") == digest
+        if g and not (g.get("usable") and f in GREY_FILES and same_score
+                      and (bundle_dir / GREY_FILES[f]).exists()):
             v.pop("grey")
     if "fp32" not in formats:
         return None
@@ -133,8 +137,7 @@ class _Slot:
         self.threads = threads
         self.lock = threading.Lock()
         self.n = 0
-        if grey is not None:
-            grey.allocate_tensors()
+        self.grey_ready = False   # its tensors are allocated on its first grey image (~9 MB)
 
 
 def grey_images(x: np.ndarray) -> np.ndarray:
@@ -244,13 +247,21 @@ class InspectionRunner:
         grey = grey_images(x) if slot.grey is not None else np.zeros(len(x), bool)
         parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         for i in range(0, len(x), step):
-            if grey[i]:
-                slot.grey.set_tensor(self._grey_input,
-                                     np.ascontiguousarray(x[i:i + 1, :, :, :1], np.float32))
-                slot.grey.invoke()
-                for k in keys:
-                    parts[k].append(slot.grey.get_tensor(self._grey_outputs[k]))
-                continue
+            if grey[i] and slot.grey is not None:
+                try:
+                    if not slot.grey_ready:
+                        slot.grey.allocate_tensors()
+                        slot.grey_ready = True
+                    slot.grey.set_tensor(self._grey_input,
+                                         np.ascontiguousarray(x[i:i + 1, :, :, :1], np.float32))
+                    slot.grey.invoke()
+                    for k in keys:
+                        parts[k].append(slot.grey.get_tensor(self._grey_outputs[k]))
+                    continue
+                except (RuntimeError, ValueError) as exc:   # the colour model takes over
+                    logging.getLogger(__name__).warning(
+                        "the grey model failed (%s); grey images run in colour", exc)
+                    slot.grey = None
             it.set_tensor(self._input, np.ascontiguousarray(x[i:i + step], np.float32))
             it.invoke()
             for k in keys:
@@ -306,16 +317,18 @@ def open_runner(bundle_dir: str | Path, fmt: str, info: dict, num_threads: int |
     path = Path(bundle_dir) / INSPECTION_FILES[fmt]
     grey = entry.get("grey")
     batch = bool(entry.get("batch", False))
+    grey_error = None
     if grey and not batch:
         gpath = Path(bundle_dir) / GREY_FILES[fmt]
         try:
             return InspectionRunner(path, entry["outputs"], batch, num_threads, single_threads,
                                     grey=(gpath, grey["outputs"]))
         except (ValueError, RuntimeError, KeyError) as exc:
-            # the colour model serves every image then; only its own failure is an error
-            logging.getLogger(__name__).warning("%s: not used (%s); grey images run in colour",
-                                                gpath, exc)
+            grey_error = f"{gpath}: not used ({exc}); grey images run in colour"
     try:
-        return InspectionRunner(path, entry["outputs"], batch, num_threads, single_threads)
+        runner = InspectionRunner(path, entry["outputs"], batch, num_threads, single_threads)
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ExportLoadError(f"{path}: cannot load ({exc})") from None
+    if grey_error:   # only when the colour model, which then serves every image, loads
+        logging.getLogger(__name__).warning(grey_error)
+    return runner
