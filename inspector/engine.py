@@ -22,7 +22,7 @@ from training.litert import (GRAPH_KEYS, PROBS_KEY, SCORE_KEY, graph_score_usabl
                              read_kernel, verdict_keys)
 
 from .attention import CAM
-from .runtime import Measure
+from .runtime import Measure, probe_images
 
 log = logging.getLogger(__name__)
 
@@ -405,8 +405,6 @@ def load_classifier(path: str | Path | None = None,
         progress(0.85, "preparing the model")
         clf = Classifier(bundle, KerasBackend(bundle.model),
                          f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}", det)
-    from .runtime import probe_images
-
     grey, colour = (x[0] for x in probe_images((clf.input_size, clf.input_size)))
     # warm-up (traces on TensorFlow), so the first real images are fast: a batch (the batch
     # interpreters allocate their tensors) and a single image (the single-image interpreter),

@@ -117,18 +117,26 @@ def design_of(model: keras.Model) -> str:
 
 
 def rebuilt(model: keras.Model, input_size: int | None = None,
-            input_norm: str | None = None) -> keras.Model:
-    """The same network and weights at another input size or with another input normalisation
-    (weights copied by layer name; the normalisation has none)."""
+            input_norm: str | None = None, channels: int | None = None) -> keras.Model:
+    """The same network and weights at another input size, with another input normalisation or
+    for one grey channel (weights copied by layer name; the normalisation has none; for
+    ``channels=1`` the first convolution's kernel summed over its input channels, see
+    ``grey_model``)."""
     size = input_size or int(model.input_shape[1])
     norm = input_norm or input_norm_of(model)
-    if (size, norm) == (int(model.input_shape[1]), input_norm_of(model)):
+    chans = channels or int(model.input_shape[-1])
+    if (size, norm, chans) == (int(model.input_shape[1]), input_norm_of(model),
+                               int(model.input_shape[-1])):
         return model
     dropout = next((l.rate for l in model.layers if l.name == "dropout"), 0.0)
-    new = build_ssdc_mininet(design_of(model), int(model.output_shape[-1]), size, dropout, norm)
+    new = build_ssdc_mininet(design_of(model), int(model.output_shape[-1]), size, dropout, norm,
+                             chans)
     for layer in new.layers:
         if layer.weights:
-            layer.set_weights(model.get_layer(layer.name).get_weights())
+            weights = model.get_layer(layer.name).get_weights()
+            if layer.name == "stem_conv" and weights[0].shape[2] != chans:
+                weights = [weights[0].sum(axis=2, keepdims=True), *weights[1:]]
+            layer.set_weights(weights)
     return new
 
 
@@ -138,18 +146,7 @@ def grey_model(model: keras.Model) -> keras.Model:
     work and of the input to normalise. Both normalisations treat the channels alike (the
     per-image standardisation's contrast is over all of them, hence ``channels`` in its scale),
     so the first convolution's kernel summed over its input channels is all that changes."""
-    if int(model.input_shape[-1]) == 1:
-        return model
-    dropout = next((l.rate for l in model.layers if l.name == "dropout"), 0.0)
-    new = build_ssdc_mininet(design_of(model), int(model.output_shape[-1]),
-                             int(model.input_shape[1]), dropout, input_norm_of(model), channels=1)
-    for layer in new.layers:
-        if layer.weights:
-            weights = model.get_layer(layer.name).get_weights()
-            if layer.name == "stem_conv":
-                weights = [weights[0].sum(axis=2, keepdims=True), *weights[1:]]
-            layer.set_weights(weights)
-    return new
+    return rebuilt(model, channels=1)
 
 
 def _bn(name: str) -> layers.Layer:
