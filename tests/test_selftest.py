@@ -13,8 +13,10 @@ from training.images import decode_image
 
 OK_LINE = re.compile(r"^self-test OK: Test-MiniNet 0\.0\.1, 6 classes, CPU, LiteRT fp32 \([^)]*\), "
                      r"8 images \(the window classifies in a child process\), "
-                     r"attention map (\d+)x(\d+), window shown in \d+\.\d s.*, "
-                     r"model ready in \d+\.\d s, all done in \d+\.\d s$")
+                     r"attention map (\d+)x(\d+), window shown in \d+\.\d\d s"
+                     r"( \(\d+\.\d\d s after the program started\))?, "
+                     r"model ready in \d+\.\d\d s"
+                     r"( \(\d+\.\d\d s after the program started\))?, all done in \d+\.\d s$")
 
 
 def main_windows():

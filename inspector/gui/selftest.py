@@ -77,13 +77,17 @@ def run(args: argparse.Namespace) -> int:
             os.environ.pop("STEEL_INSPECTOR_HOME", None)
         else:
             os.environ["STEEL_INSPECTOR_HOME"] = old_home
-    shown = summary["window_s"]
-    since_start = f" ({shown + age_at_start:.1f} s after the program started)" \
-        if age_at_start is not None else ""
+    shown, ready = summary["window_s"], summary["model_s"]
+
+    def since_start(seconds: float) -> str:
+        return (f" ({seconds + age_at_start:.2f} s after the program started)"
+                if age_at_start is not None else "")
+
     print(f"self-test OK: {summary['title']}, {summary['classes']} classes, {summary['device']}, "
           f"{summary['images']} images (the window classifies {summary['where']}), "
           f"attention map {summary['cam'][0]}x{summary['cam'][1]}, "
-          f"window shown in {shown:.1f} s{since_start}, model ready in {summary['model_s']:.1f} s, "
+          f"window shown in {shown:.2f} s{since_start(shown)}, "
+          f"model ready in {ready:.2f} s{since_start(ready)}, "
           f"all done in {time.perf_counter() - started:.1f} s", flush=True)
     return 0
 
