@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up .venv with the pinned dependencies (and the system libraries Qt needs, on Debian/Ubuntu).
+# Sets up .venv with the pinned dependencies (the system libraries Qt needs are installed by hand:
+# README, "Start on a fresh machine").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
