@@ -199,11 +199,12 @@ def test_estimate_arithmetic():
     assert retrain.augment_overhead(32) == pytest.approx(1.085, abs=0.01)
     epoch = (160 * spi * retrain.augment_overhead(c.batch_size)
              + 20 * spi * retrain.EVAL_COST)
-    head = 180 * spi * retrain.EVAL_COST + retrain.HEAD_SECONDS
-    assert retrain.fixed_seconds(spi) == pytest.approx(
-        retrain.FIXED_BASE_SECONDS + retrain.FIXED_IMAGE_EQUIVALENT * spi)
-    assert retrain.fixed_seconds(1 / 158) < retrain.fixed_seconds(1 / 65)   # a faster PC
-    whole = (retrain.fixed_seconds(spi) + 200 * retrain.READ_SECONDS + head + 10 * epoch
+    head = 180 * spi * retrain.HEAD_PER_IMAGE + retrain.HEAD_SECONDS
+    assert retrain.fixed_seconds(spi, 200) == pytest.approx(
+        retrain.FIXED_BASE_SECONDS + retrain.FIXED_PER_IMAGE * 200 * spi)
+    assert retrain.fixed_seconds(1 / 158, 200) < retrain.fixed_seconds(1 / 65, 200)  # faster PC
+    assert retrain.fixed_seconds(spi, 100) < retrain.fixed_seconds(spi, 200)   # fewer images
+    whole = (retrain.fixed_seconds(spi, 200) + 200 * retrain.READ_SECONDS + head + 10 * epoch
              + 2 * 20 * spi * retrain.EVAL_COST)
     assert retrain.epoch_seconds(counts, c, spi) == pytest.approx(epoch)
     assert retrain.head_first_seconds(counts, c, spi) == pytest.approx(head)
@@ -220,7 +221,7 @@ def test_estimate_arithmetic():
     fast = retrain.estimate_seconds(counts, c, spi / 2)
     assert fast == pytest.approx(whole - (head - retrain.HEAD_SECONDS) / 2 - 10 * epoch / 2
                                  - 20 * spi * retrain.EVAL_COST
-                                 - retrain.FIXED_IMAGE_EQUIVALENT * spi / 2)
+                                 - retrain.FIXED_PER_IMAGE * 200 * spi / 2)
     # a time-budgeted run takes its budget in place of the epochs, at any speed
     timed = replace(c, time_budget_s=300.0)
     assert retrain.estimate_seconds(counts, timed, spi) == pytest.approx(whole - 10 * epoch + 300)
