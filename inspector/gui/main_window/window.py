@@ -23,6 +23,7 @@ from ..workers import InspectWorker, TaskRunner, ThumbnailLoader, preload_module
 from .background import BackgroundClassification
 from .files import FileActions
 from .tiling import TileActions
+from .tools import ToolWindows
 from .unknown import UnknownReview
 from .layout import (APP_TITLE, BACKGROUND_START_MS, MESSAGE_MS, MESSAGE_NOTE_MS,
                      MESSAGE_SHORT_MS, MESSAGE_SUMMARY_MS, MESSAGE_WARNING_MS, PRIORITY_DELAY_MS,
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.002
 
 
-class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWindow):
+class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWindows,
+                 QMainWindow):
     """The review window. ``classifier`` (a loaded Classifier) skips loading ``model_path``;
     ``settings`` defaults to the user's settings file."""
 
@@ -454,41 +456,6 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, QMainWin
         ix = self.list.currentIndex()
         if ix.isValid() and ix.row() + 1 < self.thumb_model.rowCount():
             self.list.setCurrentIndex(self.thumb_model.index(ix.row() + 1))
-
-    # ========================================================================================
-    # Tools in windows of their own (imported when first opened: the window starts sooner;
-    # tests/test_main_window.py::test_tool_windows_are_wired_lazily)
-
-    def open_camera(self):
-        from ..camera_window import CameraWindow
-
-        w = CameraWindow(classifier_provider=lambda: self.classifier, parent=self)
-        w.snapshot_taken.connect(lambda path: self.add_files([path]))
-        self._keep(w)
-        w.show()
-        return w
-
-    def open_retrain(self):
-        from ..wizard import RetrainWizard
-
-        w = RetrainWizard(current_bundle=self.model_path, verdicts=self.session.training_verdicts(),
-                          parent=self)
-        w.model_ready.connect(lambda path: self.load_model(path))
-        self._keep(w)
-        w.show()
-        return w
-
-    def open_models(self):
-        from ..model_manager import ModelManagerDialog
-
-        d = ModelManagerDialog(parent=self)
-        d.model_selected.connect(lambda path: self.load_model(path))
-        self._keep(d)
-        d.show()
-        return d
-
-    def _keep(self, w: QWidget) -> None:
-        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [w]
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self._save_layout()
