@@ -12,6 +12,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QWidget
 
+from inspector import report
 from inspector.session import JOURNAL_NAME, UNSURE
 from inspector.gui.settings import Settings
 from inspector.settings import Key
@@ -77,7 +78,8 @@ def test_open_folder_classifies_everything(qtbot, trained, folder):
     assert len({tuple(np.round(s.items[i].probs, 4)) for i in idx}) > 6
     assert "15 images" in w.count_label.text()
     assert w.model_label.text().startswith("Test-MiniNet 0.0.1 · 6 classes")
-    assert w.device_label.text() == f"device: {trained.device}"
+    assert w.device_label.text() == report.device_status_text(trained.device)
+    assert w.device_label.toolTip() == f"device: {trained.device}"   # the times in full
     qtbot.waitUntil(lambda: len(w.thumb_model.cache) >= 10, timeout=10000)  # lazy thumbnails
 
 

@@ -88,3 +88,14 @@ def test_session_exports_and_summary(tmp_path):
     short = report.summary_text(s.summary(), per_class=False)   # the status bar's
     assert short.startswith("2/3 classified") and "a 1" not in short and "c 1" not in short
     assert not [p for p in (tmp_path / "out").iterdir() if p.suffix not in (".csv", ".json")]
+
+
+def test_device_status_text_keeps_the_choice_and_its_reason_not_the_times():
+    full = "CPU, LiteRT fp16 (fastest here: fp32 2.1 ms, fp16 1.7 ms, int8 2.8 ms)"
+    assert report.device_status_text(full) == "device: CPU, LiteRT fp16 (fastest here)"
+    excluded = "CPU, LiteRT fp32 (fastest here: fp32 2.0 ms, fp16 2.4 ms; int8 not used: 1.2 points)"
+    assert report.device_status_text(excluded) == "device: CPU, LiteRT fp32 (fastest here)"
+    one = "CPU, LiteRT fp32 (2.0 ms)"   # a single format: its time is all the reason there is
+    assert report.device_status_text(one) == "device: CPU, LiteRT fp32 (2.0 ms)"
+    assert report.device_status_text("GPU 0: NVIDIA H200, TensorFlow") == \
+        "device: GPU 0: NVIDIA H200, TensorFlow"

@@ -220,7 +220,8 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         self.model_label.setText(f"{classifier.title} · {len(classifier.class_names)} classes")
         self.model_label.setToolTip(f"{path}\nclasses: {', '.join(classifier.class_names)}\n"
                                     f"input {classifier.input_size}×{classifier.input_size}")
-        self.device_label.setText(f"device: {classifier.device}")
+        self.device_label.setText(report.device_status_text(classifier.device))
+        self.device_label.setToolTip(f"device: {classifier.device}")
         self.session.set_model(classifier.class_names, str(card.get("name", "")),
                                str(card.get("version", "")))
         self._rebuild_class_widgets(list(classifier.class_names))
