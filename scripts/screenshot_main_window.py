@@ -102,32 +102,16 @@ def main() -> int:
     for stale in folder.glob("*.jsonl"):
         stale.unlink()
 
-    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=True)
-    from inspector.engine import load_classifier
-    from inspector.gui.main_window import MainWindow
     from inspector.session import UNSURE
+    from shot_window import classified_window, wait
 
-    def wait(signal, ms=60000):
-        loop = QEventLoop()
-        signal.connect(loop.quit)
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
-
-    w = MainWindow(classifier=load_classifier(bundle))
-    w.resize(1480, 900)
-    w.show()
-    finished = []
-    w.classification_done.connect(lambda: finished.append(1))
-    w.open_folder(folder)
-    wait(w.session_opened)
-    if not finished:
-        wait(w.classification_done)
+    w = classified_window(bundle, folder)
     s = w.session
     target = next(i for i in range(8, len(s)) if s.predicted_name(i) == args.pick
                   and not s.needs_review(i))

@@ -49,17 +49,11 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from inspector.engine import load_classifier
-    from inspector.gui.main_window import MainWindow
+    from shot_window import classified_window
 
     app = QApplication.instance() or QApplication([])
-    w = MainWindow(classifier=load_classifier(ROOT / "resources" / "ssdc-mininet"))
-    w.resize(1500, 900)
-    w.show()
-    done = []
-    w.classification_done.connect(lambda: done.append(1))
-    w.open_folder(folder)
-    while not (done and w.shown_index() == 0 and w.panel.view.tile_grid is not None):
+    w = classified_window(ROOT / "resources" / "ssdc-mininet", folder, (1500, 900))
+    while not (w.shown_index() == 0 and w.panel.view.tile_grid is not None):
         app.processEvents()
     for _ in range(20):
         app.processEvents()

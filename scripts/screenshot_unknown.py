@@ -72,28 +72,12 @@ def main() -> int:
     for k in range(6):
         Image.fromarray(foreign_image(SIZE, seed=k)).save(folder / f"red_scale_{k:02d}.bmp")
 
-    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
-    from inspector.engine import load_classifier
-    from inspector.gui.main_window import MainWindow
+    from shot_window import classified_window, wait
 
-    def wait(signal, ms=60000):
-        loop = QEventLoop()
-        signal.connect(loop.quit)
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
-
-    w = MainWindow(classifier=load_classifier(bundle_dir))
-    w.resize(1480, 900)
-    w.show()
-    finished = []
-    w.classification_done.connect(lambda: finished.append(1))
-    w.open_folder(folder)
-    wait(w.session_opened)
-    if not finished:
-        wait(w.classification_done)
+    w = classified_window(bundle_dir, folder)
     s = w.session
     flagged = [i for i in range(len(s)) if s.is_unknown(i)]
     print(f"{len(flagged)} of {len(s)} flagged unknown: "

@@ -23,12 +23,10 @@ OUT = ROOT / "docs" / "screenshots"
 
 
 def wait(signal, ms: int = 600_000) -> None:
-    from PySide6.QtCore import QEventLoop, QTimer
+    """Training takes minutes: the screenshots' wait with a longer limit."""
+    from shot_window import wait as wait_for
 
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
+    wait_for(signal, ms)
 
 
 def plant_data(root: Path) -> Path:
