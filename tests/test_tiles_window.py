@@ -44,21 +44,36 @@ def test_large_image_is_flagged_through_its_tile_in_the_window(qtbot, folder):
     assert t.tile == 100 and t.grid == (8, 11) and len(t.tiles) == 88
     labels = [grid.label_text(i).split()[0] for i in range(len(t.tiles))]
     assert 1 <= labels.count("dark_spot") <= 4 and labels.count("good") == 88 - labels.count("dark_spot")
-    # the deciding tile is shown: selected, its probabilities in the chart, its label
+    # the deciding tile is shown: selected, its probabilities in the chart, its label, and its
+    # own explanation over it (not the whole image's, squeezed into the model's view: "good")
     assert labels[t.winner] == "dark_spot" and w.panel.view.selected_tile() == t.winner
     assert "decides the image" in w.verdict_label.text()
+    names = w.session.class_names
+    qtbot.waitUntil(lambda: w.panel.region == t.tiles[t.winner]
+                    and w.panel.inspection is not None, timeout=10000)
+    assert names[w.panel.inspection.label] == "dark_spot"
+    box = t.tiles[t.winner]
+    assert (w.panel.view.overlay_item.pos().x(), w.panel.view.overlay_item.pos().y()) == (box.x, box.y)
     # a click on a good tile's cell selects it and shows its label and probabilities
     good = next(i for i, lab in enumerate(labels) if lab == "good")
     view = w.panel.view
     centre = view.mapFromScene(grid.cells[good].center())
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    with qtbot.waitSignal(w.tile_inspection_shown, timeout=10000) as shown:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert shown.args == [good]
     assert view.selected_tile() == good
     assert "<b>good</b>" in w.verdict_label.text().split("Tile")[-1]
     assert "decides" not in w.verdict_label.text()
+    assert w.panel.region == t.tiles[good] and names[w.panel.inspection.label] == "good"
+    # back to the deciding tile: its explanation is kept, no second inspection
+    with qtbot.waitSignal(w.tile_inspection_shown, timeout=1000):
+        w.show_tile(t.winner)
+    assert w.panel.region == t.tiles[t.winner] and names[w.panel.inspection.label] == "dark_spot"
     # the small image has no tiles
     w.select(1)
     qtbot.waitUntil(lambda: w.shown_index() == 1, timeout=10000)
-    assert view.tile_grid is None
+    assert view.tile_grid is None and w.panel.region is None
+    assert (view.overlay_item.pos().x(), view.overlay_item.pos().y()) == (0, 0)
 
 
 def test_tile_settings_are_remembered_per_folder(qtbot, folder, tmp_path):

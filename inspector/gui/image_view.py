@@ -220,12 +220,16 @@ class ImageView(QGraphicsView):
         self.overlay_item.setPixmap(QPixmap())
         self.viewport().update()
 
-    def set_overlay(self, image: QImage | None, scale: float = 1.0) -> None:
+    def set_overlay(self, image: QImage | None, scale: float = 1.0,
+                    at: tuple[float, float] = (0.0, 0.0)) -> None:
+        """An overlay stretched by ``scale`` with its top-left corner at image pixel ``at`` (a
+        tile's overlay over its part of the image)."""
         if image is None:
             self.overlay_item.setPixmap(QPixmap())
             return
         self.overlay_item.setPixmap(QPixmap.fromImage(image))
         self.overlay_item.setScale(scale)
+        self.overlay_item.setPos(*at)
 
     def set_overlay_opacity(self, opacity: float) -> None:
         self.overlay_item.setOpacity(max(0.0, min(1.0, float(opacity))))

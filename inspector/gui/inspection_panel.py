@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSlider, QToolBut
 
 from ..attention import CAM, attention_map
 from ..engine import Inspection
+from ..tiles import Roi
 from .charts import WeightsChart
 from .image_view import ColorBar, ImageView, overlay_image
 
@@ -74,6 +75,7 @@ class InspectionPanel(QWidget):
 
         self.inspection: Inspection | None = None
         self.image_shape: tuple[int, int] | None = None
+        self.region: Roi | None = None   # the part of the image the explanation is of (a tile)
         self._wanted_source = CAM
         self.set_blocks([])
         self.source.currentIndexChanged.connect(self._source_changed)
@@ -110,13 +112,22 @@ class InspectionPanel(QWidget):
                    caption: str = "") -> None:
         self.inspection = inspection
         self.image_shape = (int(shape[0]), int(shape[1]))
+        self.region = None
         self.caption.setText(caption)
         self.view.set_image(image)
+        self._refresh()
+
+    def show_region(self, inspection: Inspection | None, region: Roi) -> None:
+        """The explanation of one part of the shown image (a tile of a large image): its
+        overlay over that part only, its channel weights in the chart (None: none yet)."""
+        self.inspection = inspection
+        self.region = region
         self._refresh()
 
     def show_message(self, text: str, caption: str = "") -> None:
         self.inspection = None
         self.image_shape = None
+        self.region = None
         self.caption.setText(caption)
         self.view.set_message(text)
         self._refresh()
@@ -131,7 +142,11 @@ class InspectionPanel(QWidget):
         insp = self.inspection
         key = self.current_source()
         m = self.current_map()
-        if m is not None and self.image_shape is not None:
+        if m is not None and self.region is not None:
+            r = self.region
+            img, scale = overlay_image(m, r.h, r.w)
+            self.view.set_overlay(img, scale, (r.x, r.y))
+        elif m is not None and self.image_shape is not None:
             img, scale = overlay_image(m, *self.image_shape)
             self.view.set_overlay(img, scale)
         else:

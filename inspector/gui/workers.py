@@ -400,23 +400,33 @@ class InspectWorker(QThread):
     """Decodes the selected image (for display) and inspects it (probabilities, SE attention,
     CAM). Only the latest request matters: a newer one replaces one not yet started. With
     ``tiling``, an image larger than the model's view is also classified tile by tile
-    (``tiled``, before ``inspected``)."""
+    (``tiled``, then the deciding tile's own inspection, ``tile_inspected``, before
+    ``inspected``); ``request_tile`` inspects another of its tiles (the image decoded last is
+    kept for that)."""
 
     inspected = Signal(object, QImage, object, object)  # key, image, Inspection, (h, w)
     tiled = Signal(object, object)                       # key, inspector.tiles.ImageVerdict
+    tile_inspected = Signal(object, int, object)         # key, tile index, Inspection
     failed = Signal(object, str)                         # key, problem
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.classifier = None
         self.tiling = None
-        self._request: tuple[Hashable, Path] | None = None
+        self._request: tuple[Hashable, Path, int | None] | None = None
         self._cond = threading.Condition()
         self._stop = False
+        self._last: tuple | None = None  # (path, classifier, tiling), the image, its tiles
 
     def request(self, key: Hashable, path: Path) -> None:
         with self._cond:
-            self._request = (key, Path(path))
+            self._request = (key, Path(path), None)
+            self._cond.notify()
+
+    def request_tile(self, key: Hashable, path: Path, index: int) -> None:
+        """The inspection of tile ``index`` of an image (``tile_inspected``)."""
+        with self._cond:
+            self._request = (key, Path(path), int(index))
             self._cond.notify()
 
     def stop(self) -> None:
@@ -433,18 +443,25 @@ class InspectWorker(QThread):
                     self._cond.wait()
                 if self._stop:
                     return
-                key, path = self._request
+                key, path, tile = self._request
                 self._request = None
             clf, tiling = self.classifier, self.tiling
             try:
+                if tile is not None:
+                    self._inspect_tile(key, path, tile, clf, tiling)
+                    continue
+                self._last = None
                 full = decode_image(path)
                 image = qimage_from_array(as_grey_if_grey(full))
                 if clf is not None and tiling is not None:
                     from ..tiles import classify_image
 
                     verdict = classify_image(clf, full, tiling)
+                    self._last = ((path, clf, tiling), full, verdict.tiles)
                     if verdict.tiles is not None:
                         self.tiled.emit(key, verdict)
+                        t = verdict.tiles
+                        self.tile_inspected.emit(key, t.winner, self._tile_inspection(clf, full, t, t.winner))
                 inspection = clf.inspect(clf.prepare(full)) if clf is not None else None
             except ImageReadError as exc:
                 self.failed.emit(key, exc.problem)
@@ -454,3 +471,23 @@ class InspectWorker(QThread):
                 self.failed.emit(key, f"{type(exc).__name__}: {exc}")
                 continue
             self.inspected.emit(key, image, inspection, full.shape[:2])
+
+    @staticmethod
+    def _tile_inspection(clf, full: np.ndarray, tiles, index: int):
+        return clf.inspect(clf.prepare(tiles.tiles[index].crop(full)))
+
+    def _inspect_tile(self, key, path: Path, index: int, clf, tiling) -> None:
+        """Inspects one tile of the image decoded last (decoded and tiled again if another image
+        came between)."""
+        from training.images import decode_image
+
+        from ..tiles import classify_image
+
+        if clf is None or tiling is None:
+            return
+        if self._last is None or self._last[0] != (path, clf, tiling):
+            full = decode_image(path)
+            self._last = ((path, clf, tiling), full, classify_image(clf, full, tiling).tiles)
+        _, full, tiles = self._last
+        if tiles is not None and 0 <= index < len(tiles.tiles):
+            self.tile_inspected.emit(key, index, self._tile_inspection(clf, full, tiles, index))

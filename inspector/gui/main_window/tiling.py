@@ -24,7 +24,9 @@ class TileActions:
     def _init_tiles(self) -> None:
         self._tile_results: dict[int, TiledVerdict] = {}   # session index -> its tiles
         self._inspect.tiling = self.background.tiling
+        self._tile_inspections: tuple = (None, {})   # (the shown image's key, {tile: Inspection})
         self._inspect.tiled.connect(self._on_tiled)
+        self._inspect.tile_inspected.connect(self._on_tile_inspected)
         self.panel.view.tile_clicked.connect(self.show_tile)
 
     # ---- settings per folder -------------------------------------------------------------
@@ -106,13 +108,34 @@ class TileActions:
 
     def show_tile(self, i: int) -> None:
         """Shows tile ``i`` of the shown image: selected in the grid, its probabilities in the
-        chart and its label in the verdict box."""
-        t = self.tiles_of(self.shown_index())
+        chart, its label in the verdict box, and its own attention over it (the tile as the
+        model read it, not the whole image squeezed into the model's view)."""
+        idx = self.shown_index()
+        t = self.tiles_of(idx)
         if t is None or not 0 <= i < len(t.tiles):
             return
         self.panel.view.select_tile(i)
         self.prob_chart.set_values(t.probs[i])
         self._update_verdict_label()
+        key, done = self._tile_inspections
+        inspection = done.get(i) if key == self._shown_key else None
+        self.panel.show_region(inspection, t.tiles[i])
+        if inspection is None:
+            self._inspect.request_tile(self._shown_key, self.session.items[idx].path, i)
+        else:
+            self.tile_inspection_shown.emit(i)
+
+    def _on_tile_inspected(self, key, i: int, inspection) -> None:
+        if not self.background.is_current(key):
+            return
+        if self._tile_inspections[0] != key:
+            self._tile_inspections = (key, {})
+        self._tile_inspections[1][i] = inspection
+        t = self.tiles_of(key[2])
+        if (key == self._shown_key and t is not None and i < len(t.tiles)
+                and self.panel.view.selected_tile() == i):
+            self.panel.show_region(inspection, t.tiles[i])
+            self.tile_inspection_shown.emit(i)
 
     def _append_tile_line(self) -> None:
         """The selected tile's label under the image's verdict."""

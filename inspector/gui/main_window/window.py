@@ -44,6 +44,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
     model_loaded = Signal(object)        # the Classifier now in use
     model_failed = Signal(str)           # why a model could not be loaded
     inspection_shown = Signal(int)       # session index of the image now shown with its maps
+    tile_inspection_shown = Signal(int)  # a tile of the shown image now shown with its own maps
     classification_done = Signal()       # every image of the session has a prediction or error
     session_opened = Signal()
 
