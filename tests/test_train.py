@@ -215,3 +215,33 @@ def test_cli_output_folder_is_created_and_errors_are_one_line(tmp_path, capsys):
                    "--json", str(tmp_path / "new" / "r.json")])
     assert rc == 2 and "nope" in capsys.readouterr().err
     assert (tmp_path / "new").is_dir()
+
+
+def test_train_refuses_an_output_folder_that_would_replace_data(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    for out, says in ((data, "must not be"), (tmp_path, "must not be"),
+                      (data / "crazing" / "b", "must not be"), (other, "not a model bundle"),
+                      (other / "keep.txt", "is a file")):
+        rc = cli_main(["train", "--data", str(data), "--out", str(out), "--epochs", "1"])
+        err = capsys.readouterr().err
+        assert rc == 2 and says in err and "Traceback" not in err, (out, err)
+    assert (other / "keep.txt").read_text() == "x"
+    assert sorted(p.name for p in data.iterdir()) == sorted(CLASSES[:2])
+
+
+def test_bundle_target_allows_a_new_or_empty_folder_or_an_existing_bundle(tmp_path):
+    from training.bundle import BundleError, check_bundle_target, write_bundle_atomic
+
+    check_bundle_target(tmp_path / "new")
+    (tmp_path / "empty").mkdir()
+    check_bundle_target(tmp_path / "empty")
+    write_bundle_atomic(tmp_path / "b", lambda d: (d / "model_card.json").write_text("{}"))
+    write_bundle_atomic(tmp_path / "b", lambda d: (d / "model_card.json").write_text("{ }"))
+    assert (tmp_path / "b" / "model_card.json").read_text() == "{ }"
+    (tmp_path / "b" / "model_card.json").unlink()
+    (tmp_path / "b" / "x").write_text("")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        write_bundle_atomic(tmp_path / "b", lambda d: None)

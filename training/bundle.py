@@ -74,10 +74,30 @@ def read_split(bundle_dir: str | Path) -> dict[str, list[str]] | None:
         raise BundleError(f"{path}: damaged split file ({exc})") from None
 
 
+def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -> None:
+    """Raises BundleError unless a bundle may be written at ``target``: a new or empty folder,
+    or an existing bundle (which the new one replaces). Never a file, a folder of anything else
+    (a data folder, its parent: replacing it would delete what is in it), nor a folder that is,
+    holds or lies inside one of ``keep`` (the training data)."""
+    target = Path(target).absolute()
+    for k in keep:
+        k = Path(k).absolute()
+        if target == k or target in k.parents or k in target.parents:
+            raise BundleError(f"{target}: the output folder must not be, hold or lie inside "
+                              f"{k}; choose another folder")
+    if target.is_file():
+        raise BundleError(f"{target}: is a file, not a model bundle folder; choose another path")
+    if target.is_dir() and any(target.iterdir()) and not (target / CARD_FILE).is_file():
+        raise BundleError(f"{target}: holds files but is not a model bundle (no {CARD_FILE}); "
+                          "writing the bundle would replace them: choose a new or empty folder")
+
+
 def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
     """Calls ``fill(tmp_dir)`` to write a bundle into a temporary folder beside ``target``, then
     moves it into place (replacing an existing bundle only after the new one is complete).
-    If ``fill`` raises (or the run is cancelled), nothing at ``target`` changes."""
+    If ``fill`` raises (or the run is cancelled), nothing at ``target`` changes. Refuses a
+    target that is not a new or empty folder or an existing bundle (``check_bundle_target``)."""
+    check_bundle_target(target)
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))

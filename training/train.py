@@ -19,8 +19,8 @@ import numpy as np
 from . import data as data_mod
 from . import schedule
 from . import transfer
-from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, library_versions, load_bundle,
-                     write_bundle_atomic, write_json)
+from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, check_bundle_target, library_versions,
+                     load_bundle, write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
 from .fused_bn import use_fused_batch_norm
 from .transfer import init_record, stop_early
@@ -461,6 +461,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     from .predict import KerasPredictor
 
     t_start = time.perf_counter()
+    check_bundle_target(out_dir, (data_dir,))   # before the training, not after it
     p = prepared or prepare_data(data_dir, config, lambda f, m: progress(0.02 * f, m), should_stop)
     ds, x = p.dataset, p.images
     names = ds.class_names
