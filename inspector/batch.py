@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -330,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not look into sub-folders")
     p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH, metavar="N",
                    help=f"images per model call (default: {DEFAULT_BATCH})")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="decoding threads (default: up to 4)")
     p.add_argument("--tile-size", type=_tile_size, default=None, metavar="N",
                    help="tile side in image pixels for images larger than the model's view "
@@ -360,6 +361,31 @@ def _overlap(text: str) -> float:
     return f
 
 
+def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path]) -> str | None:
+    """What is wrong with the ``--out`` / ``--json`` paths, or None: checked before any work so
+    that an hour of classification never ends in a file that cannot be written, and so that an
+    output never replaces an input image. Creates missing parent folders (as the writes would)."""
+    from training.images import is_image_file
+
+    given = [(opt, Path(v)) for opt, v in (("--out", out), ("--json", json_out)) if v]
+    if len(given) == 2 and given[0][1].absolute() == given[1][1].absolute():
+        return f"--out and --json name the same file {out}; give two different files"
+    resolved_inputs = {p.resolve() for p in inputs}
+    for opt, path in given:
+        if path.is_dir():
+            return f"{opt} {path}: is a folder; give a file name"
+        if is_image_file(path) or path.resolve() in resolved_inputs:
+            return (f"{opt} {path}: is an image file name; results would replace an image. "
+                    "Give a .csv or .json file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
+        except OSError as exc:
+            return f"{opt} {path}: cannot write there ({exc.strerror or exc})"
+    return None
+
+
 def run(args: argparse.Namespace, classifier: Classifier | None = None,
         stderr: TextIO | None = None, stdout: TextIO | None = None) -> int:
     from . import report
@@ -376,6 +402,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     if not paths:
         print("inspector classify: no image files found in " + ", ".join(map(str, args.paths)),
               file=stderr)
+        return 1
+    problem = check_outputs(args.out, args.json, paths)
+    if problem is not None:
+        print(f"inspector classify: {problem}", file=stderr)
         return 1
     if classifier is None:
         from training.bundle import BundleError
@@ -405,21 +435,37 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
 
     out_path = Path(args.out) if args.out else None
     partial = out_path.with_name(out_path.name + ".partial") if out_path else None
-    if out_path is not None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        stream = open(partial, "w", encoding="utf-8", newline="")
-    elif not args.json:
-        stream = stdout
-    else:
-        stream = None
-    writer = report.CsvWriter(stream, names, args.tiles) if stream is not None else None
+    json_partial = Path(args.json + ".partial") if args.json else None
+    try:
+        stream = (open(partial, "w", encoding="utf-8", newline="") if out_path is not None
+                  else stdout if not args.json else None)
+    except OSError as exc:
+        print(f"inspector classify: cannot write {partial}: {exc.strerror or exc}", file=stderr)
+        return 1
     tiling = TileSettings(args.tile_size, args.overlap)
     session = ReviewSession(names, model_name=model, model_version=version) if args.json else None
+
+    def save_partial() -> str:
+        """What was done so far, kept when the run stops early; says where it is."""
+        kept = []
+        if stream is not None and stream is not stdout:
+            stream.close()
+            if partial.exists():
+                kept.append(str(partial))
+        if session is not None:
+            try:
+                report.export_json(session, json_partial)
+                kept.append(str(json_partial))
+            except OSError:
+                pass
+        return f"; results so far are in {' and '.join(kept)}" if kept else ""
 
     bar = ProgressBar(len(paths), stderr) if not args.quiet else None
     failed: list[Result] = []
     done = 0
+    writing = "standard output" if stream is stdout else str(partial)   # for an error message
     try:
+        writer = report.CsvWriter(stream, names, args.tiles) if stream is not None else None
         for r in classify_paths(classifier, paths, batch_size=args.batch_size, workers=args.workers,
                                 tiling=tiling):
             done += 1
@@ -441,20 +487,27 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                     session.set_prediction(i, r.probs, r.unknown_score, r.known)
             if bar is not None:
                 bar.update(done, len(failed))
+        if stream is not None:
+            stream.flush()
+            if stream is not stdout:
+                os.fsync(stream.fileno())
+                stream.close()
+                os.replace(partial, out_path)
+        if session is not None:
+            writing = args.json
+            report.export_json(session, args.json)
     except KeyboardInterrupt:
-        if stream is not None and stream is not stdout:
-            stream.close()
-        print(f"\ninterrupted after {done} of {len(paths)} files"
-              + (f"; results so far are in {partial}" if partial else ""), file=stderr)
+        print(f"\ninterrupted after {done} of {len(paths)} files{save_partial()}", file=stderr)
         return 130
-    if stream is not None:
-        stream.flush()
-        if stream is not stdout:
-            os.fsync(stream.fileno())
-            stream.close()
-            os.replace(partial, out_path)
-    if session is not None:
-        report.export_json(session, args.json)
+    except BrokenPipeError:
+        # the reader of stdout went away (e.g. ``| head``): stop quietly, as a pipe tool does
+        _silence_stdout(stdout)
+        save_partial()
+        return 141
+    except OSError as exc:   # a full disk, a folder that became read-only during the run
+        print(f"\ninspector classify: cannot write {writing}: {exc.strerror or exc} "
+              f"(after {done} of {len(paths)} files){save_partial()}", file=stderr)
+        return 1
 
     for r in failed[:10]:
         print(f"cannot classify {r.path}: {r.error}", file=stderr)
@@ -463,6 +516,18 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     written = " and ".join(str(p) for p in (out_path, args.json) if p)
     say(f"{done - len(failed)} of {done} files classified" + (f"; results in {written}" if written else ""))
     return 2 if failed else 0
+
+
+def _silence_stdout(stdout: TextIO) -> None:
+    """Points stdout at the null device so that Python's own flush at exit raises no second
+    BrokenPipeError (the recipe of the Python documentation on SIGPIPE)."""
+    try:
+        fd = stdout.fileno()
+    except (OSError, ValueError, AttributeError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _write_tiles(writer, r: Result, names: list[str], model: str, version: str, time: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
@@ -120,7 +121,9 @@ def json_document(rows: list[dict], class_names: Sequence[str], *, model: str = 
                   model_version: str = "", summary: dict | None = None) -> dict:
     results = []
     for r in rows:
-        r = dict(r)
+        # JSON has no infinity (a blank image's unknown score is +inf: nothing like the training
+        # images); null keeps the file readable by every JSON parser
+        r = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
         r["probabilities"] = {c: r.pop(c) for c in class_names}
         results.append(r)
     doc = {"model": {"name": model, "version": model_version}, "class_names": list(class_names),

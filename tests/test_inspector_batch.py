@@ -175,9 +175,99 @@ def test_a_damaged_active_model_falls_back_to_the_bundled_one(tmp_path, stand_in
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
-def test_batch_size_must_be_a_positive_whole_number(value, capsys):
+def test_batch_size_and_workers_must_be_positive_whole_numbers(value, capsys):
     with pytest.raises(SystemExit) as exc:
         batch.build_parser().parse_args(["x", "--batch-size", value])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--batch-size" in err and ("at least 1" in err or "whole number" in err)
+    with pytest.raises(SystemExit):
+        batch.build_parser().parse_args(["x", "--workers", value])
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_outputs_that_cannot_be_written_or_would_replace_an_input_are_refused_first(
+        tmp_path, classifier, capsys):
+    images = write_images(tmp_path / "imgs")
+    (tmp_path / "file").write_text("")
+    before = {p: p.read_bytes() for p in images}
+    calls = []
+
+    class Watch:      # no work may start before the outputs are known to be writable
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(classifier, name)
+
+    cases = [(["--out", str(images[0])], "replace an image"),
+             (["--json", str(images[1])], "replace an image"),
+             (["--out", str(tmp_path / "r.png")], "replace an image"),
+             (["--out", str(tmp_path / "x"), "--json", str(tmp_path / "x")], "same file"),
+             (["--out", str(tmp_path / "imgs")], "is a folder"),
+             (["--json", str(tmp_path / "file" / "r.json")], "cannot write there"),
+             (["--out", str(tmp_path / "file" / "sub" / "r.csv")], "cannot write there")]
+    for extra, says in cases:
+        code, _, err = run([str(tmp_path / "imgs"), *extra], Watch(), capsys)
+        assert code == 1 and says in err and "Traceback" not in err, (extra, err)
+        assert len(err.strip().splitlines()) == 1
+    assert calls == []
+    assert all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_a_write_that_fails_during_the_run_is_one_line_and_keeps_what_was_done(
+        tmp_path, classifier, capsys, monkeypatch):
+    from inspector import report
+
+    write_images(tmp_path / "imgs")
+    out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "export_json", full)
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(out_csv), "--json", str(out_json)],
+                       classifier, capsys)
+    assert code == 1 and "Traceback" not in err
+    assert f"cannot write {out_json}: No space left on device" in err
+    assert len(list(csv.DictReader(out_csv.open()))) == 7       # the CSV was complete: kept
+
+
+def test_a_reader_that_goes_away_stops_the_run_quietly(tmp_path, classifier):
+    write_images(tmp_path / "imgs")
+
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    err = io.StringIO()
+    args = batch.build_parser().parse_args([str(tmp_path / "imgs"), "-q"])
+    assert batch.run(args, classifier, stderr=err, stdout=Closed()) == 141
+    assert err.getvalue() == ""
+
+
+def test_an_interrupted_run_keeps_its_json_so_far(tmp_path, classifier, capsys, monkeypatch):
+    images = write_images(tmp_path / "imgs")
+    real = batch.classify_paths
+
+    def interrupted(*a, **k):
+        for n, r in enumerate(real(*a, **k)):
+            if n == 3:
+                raise KeyboardInterrupt
+            yield r
+
+    monkeypatch.setattr(batch, "classify_paths", interrupted)
+    out_json = tmp_path / "r.json"
+    code, _, err = run([str(tmp_path / "imgs"), "--json", str(out_json)], classifier, capsys)
+    assert code == 130 and "interrupted after 3 of 7" in err and f"{out_json}.partial" in err
+    doc = json.loads((tmp_path / "r.json.partial").read_text())
+    assert [Path(r["path"]).name for r in doc["results"]] == [p.name for p in images[:3]]
+    assert not out_json.exists()
+
+
+def test_json_has_no_infinity_for_a_blank_image():
+    from inspector import report
+
+    row = report.make_row(Path("blank.png"), ["a", "b"], np.array([0.5, 0.5]), None,
+                          unknown_score=float("inf"), known=False)
+    doc = report.json_document([row], ["a", "b"])
+    text = json.dumps(doc, allow_nan=False)           # raises on inf / nan
+    assert json.loads(text)["results"][0]["unknown_score"] is None
