@@ -245,3 +245,18 @@ def test_bundle_target_allows_a_new_or_empty_folder_or_an_existing_bundle(tmp_pa
     (tmp_path / "b" / "x").write_text("")
     with pytest.raises(BundleError, match="not a model bundle"):
         write_bundle_atomic(tmp_path / "b", lambda d: None)
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--batch", "0", "--batch must be at least 1"), ("--epochs", "-1", "--epochs must be"),
+    ("--lr", "0", "--lr must be above 0"), ("--rotation", "-1000", "--rotation must be"),
+    ("--label-smoothing", "5", "--label-smoothing"), ("--patience", "-3", "--patience"),
+    ("--size", "1", "--size must be"), ("--classes", "crazing,crazing", "more than once"),
+    ("--time-budget-min", "-2", "--time-budget-min")])
+def test_bad_training_options_are_one_line_before_any_work(tmp_path, capsys, option, value, says):
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    for command in (["train", "--out", str(tmp_path / "b")], ["cv", "--folds", "2"]):
+        rc = cli_main([*command, "--data", str(data), option, value])
+        err = capsys.readouterr().err
+        assert rc == 2 and says in err and "Traceback" not in err, (command, err)
+    assert not (tmp_path / "b").exists()

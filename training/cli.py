@@ -127,10 +127,10 @@ def _config(args):
               rotation_degrees=args.rotation, shift_fraction=args.shift)
     kw.update(input_size=args.size, class_weighting=args.class_weighting,
               patience=args.patience, head_first=not args.no_head_first,
-              time_budget_s=max(0.0, args.time_budget_min) * 60,
+              time_budget_s=args.time_budget_min * 60,
               augment_check=args.augment_check, val_shifted_copies=args.val_shifted,
               input_norm=args.input_norm, camera=args.camera,
-              consistency=max(0.0, args.consistency))
+              consistency=args.consistency)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)
     return replace(base, **kw)

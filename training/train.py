@@ -31,6 +31,8 @@ from .metrics import classification_report, format_report, save_confusion_png
 EpochHook = Callable[[dict], None]
 TrainingCancelled = data_mod.Cancelled  # raised when should_stop() turned true
 
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024   # the model's square input, pixels
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -86,6 +88,63 @@ class TrainConfig:
     consistency: float = 0.0
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings (named as the command line's options), [] if
+        nothing: checked before any work, so that a typo never costs a training run."""
+        from .shifts import CAMERAS
+
+        bad = []
+
+        def need(ok: bool, text: str) -> None:
+            if not ok:
+                bad.append(text)
+
+        finite = math.isfinite
+        need(self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})")
+        need(self.batch_size >= 1, f"--batch must be at least 1 (got {self.batch_size})")
+        need(finite(self.learning_rate) and 0 < self.learning_rate <= 1,
+             f"--lr must be above 0 and at most 1 (got {self.learning_rate:g})")
+        need(self.lr_schedule in ("cosine", "constant"),
+             f"--schedule must be cosine or constant (got {self.lr_schedule!r})")
+        need(self.warmup_epochs >= 0, f"warm-up epochs must not be negative ({self.warmup_epochs})")
+        need(0 <= self.label_smoothing < 1,
+             f"--label-smoothing must be from 0 to below 1 (got {self.label_smoothing:g})")
+        need(0 <= self.rotation_degrees <= 180,
+             f"--rotation must be from 0 to 180 degrees (got {self.rotation_degrees:g})")
+        need(0 <= self.shift_fraction <= 0.5,
+             f"--shift must be from 0 to 0.5 of the image (got {self.shift_fraction:g})")
+        need(0 <= self.brightness <= 1 and 0 <= self.contrast <= 1,
+             "brightness and contrast ranges must be from 0 to 1")
+        need(self.camera in CAMERAS, f"--camera must be one of {', '.join(CAMERAS)} "
+             f"(got {self.camera!r})")
+        need(MIN_INPUT_SIZE <= self.input_size <= MAX_INPUT_SIZE,
+             f"--size must be from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels "
+             f"(got {self.input_size})")
+        need(0 <= self.dropout < 1, f"dropout must be from 0 to below 1 (got {self.dropout:g})")
+        need(self.input_norm in ("standardize", "rescale"),
+             f"--input-norm must be standardize or rescale (got {self.input_norm!r})")
+        need(self.class_weighting in ("balanced", "none"),
+             f"--class-weighting must be balanced or none (got {self.class_weighting!r})")
+        need(self.patience >= 0, f"--patience must not be negative (got {self.patience})")
+        need(finite(self.time_budget_s) and self.time_budget_s >= 0,
+             f"--time-budget-min must not be negative (got {self.time_budget_s / 60:g})")
+        need(self.val_shifted_copies >= 0,
+             f"--val-shifted must not be negative (got {self.val_shifted_copies})")
+        need(finite(self.consistency) and self.consistency >= 0,
+             f"--consistency must not be negative (got {self.consistency:g})")
+        if self.class_names is not None:
+            names = [c.strip() for c in self.class_names]
+            need(all(names), "--classes has an empty class name")
+            twice = sorted({c for c in names if names.count(c) > 1})
+            need(not twice, f"--classes names {', '.join(twice)} more than once")
+        return bad
+
+    def check(self) -> None:
+        """Raises ValueError listing every problem of ``problems()``."""
+        bad = self.problems()
+        if bad:
+            raise ValueError("; ".join(bad))
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
@@ -461,7 +520,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     from .predict import KerasPredictor
 
     t_start = time.perf_counter()
-    check_bundle_target(out_dir, (data_dir,))   # before the training, not after it
+    config.check()                               # before the training, not after it
+    check_bundle_target(out_dir, (data_dir,))
     p = prepared or prepare_data(data_dir, config, lambda f, m: progress(0.02 * f, m), should_stop)
     ds, x = p.dataset, p.images
     names = ds.class_names
@@ -610,6 +670,8 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
     from .predict import KerasPredictor
 
     stages = later_stages(config, stages)
+    for cfg in (config, *stages):
+        cfg.check()
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                                 should_stop)
