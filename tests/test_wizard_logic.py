@@ -255,3 +255,24 @@ def test_dry_run_trains_at_the_images_own_size(tmp_path, stand_in_bundle, capsys
     assert "training at 48x48" in out and "new head is fitted first" in out
     assert "at most" not in out and "--patience 0" in out
     assert "min of training (about" in out and "--time-budget-min" in out
+
+
+def test_dry_run_prints_a_command_a_shell_can_run(tmp_path, stand_in_bundle, capsys):
+    import shlex
+
+    root = make_dataset(tmp_path / "plant data", classes=("pits", "scale"), per_class=8, size=48)
+    assert retrain.main(["--data", str(root), "--current", str(stand_in_bundle), "--rate", "500",
+                         "--name", "Line 3's model", "--dry-run"]) == 0
+    line = next(t for t in capsys.readouterr().out.splitlines() if t.startswith("same as: "))
+    words = shlex.split(line[len("same as: "):])
+    assert words[words.index("--data") + 1] == str(root)
+    assert words[words.index("--name") + 1] == "Line 3's model"
+
+
+@pytest.mark.parametrize("option, value", [("--rate", "-5"), ("--epochs", "0"),
+                                           ("--budget-min", "-1"), ("--min-per-class", "0"),
+                                           ("--rate", "nan")])
+def test_retrain_numbers_must_be_above_zero(option, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        retrain.main(["--data", "x", option, value, "--dry-run"])
+    assert exc.value.code == 2 and option in capsys.readouterr().err

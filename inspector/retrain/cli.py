@@ -2,6 +2,9 @@
 with the same defaults and the same functions."""
 from __future__ import annotations
 
+import argparse
+import math
+import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,13 +25,15 @@ from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
 # ---- command line: the wizard without windows ------------------------------------------------
 def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
     """The ``python -m training train`` command line for a configuration."""
-    parts = ["python -m training train", f"--data {data}", f"--out {out}",
+    q = shlex.quote
+    parts = ["python -m training train", f"--data {q(str(data))}", f"--out {q(str(out))}",
              f"--epochs {c.epochs}", f"--batch {c.batch_size}", f"--lr {c.learning_rate:g}",
              f"--schedule {c.lr_schedule}", f"--label-smoothing {c.label_smoothing:g}",
              f"--val-fraction {c.val_fraction:g}", f"--test-fraction {c.test_fraction:g}",
-             f"--seed {c.seed}", f"--classes {','.join(c.class_names or ())}", f"--name '{c.name}'"]
+             f"--seed {c.seed}", f"--classes {q(','.join(c.class_names or ()))}",
+             f"--name {q(c.name)}"]
     if c.init_bundle:
-        parts.append(f"--init {c.init_bundle}")
+        parts.append(f"--init {q(str(c.init_bundle))}")
     else:
         parts.append(f"--design {c.design}")
     if not c.augment:
@@ -44,11 +49,24 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
     return " ".join(parts)
 
 
+def _above_zero(kind: type):
+    """An argparse type: a number (``kind``) above zero."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be above 0 (got {text})")
+        return value
+    return parse
+
+
 def main(argv=None) -> int:
     """``python -m inspector.retrain``: what the retraining wizard does, on a terminal - check
     the images, measure this PC, choose the default settings for the time budget, train, compare
     with the current model on the held-out images, and add the model to the library."""
-    import argparse
     import sys
 
     from training.bundle import BundleError, read_card
@@ -68,15 +86,15 @@ def main(argv=None) -> int:
     p.add_argument("--current", help="the model to start from and compare with (default: the "
                                      "library's active model, else the bundled one)")
     p.add_argument("--scratch", action="store_true", help="train a new model from scratch")
-    p.add_argument("--budget-min", type=float, default=DEFAULT_BUDGET_SECONDS / 60,
+    p.add_argument("--budget-min", type=_above_zero(float), default=DEFAULT_BUDGET_SECONDS / 60,
                    help="the default epochs fit this many minutes of training (default 15)")
-    p.add_argument("--epochs", type=int, help="override the time-budgeted number of epochs")
-    p.add_argument("--rate", type=float, metavar="IMAGES_PER_S",
+    p.add_argument("--epochs", type=_above_zero(int), help="override the time-budgeted number of epochs")
+    p.add_argument("--rate", type=_above_zero(float), metavar="IMAGES_PER_S",
                    help="assume this training speed instead of measuring it (reproduces the "
                         "defaults of an earlier run)")
     p.add_argument("--seed", type=int, help="split and initialisation seed (default: the "
                                              "recipe's); another seed gives another held-out split")
-    p.add_argument("--min-per-class", type=int, default=5)
+    p.add_argument("--min-per-class", type=_above_zero(int), default=5)
     p.add_argument("--leave-out-bad-files", action="store_true",
                    help="leave out unreadable and conflicting files instead of stopping")
     p.add_argument("--dry-run", action="store_true",
@@ -144,6 +162,7 @@ def main(argv=None) -> int:
             config = replace(config, seed=args.seed)
         config = replace(config, name=args.name or config.name,
                          version=time.strftime("%Y.%m.%d-%H%M"))
+        config.check()
         est = estimate_seconds(counts, config, spi)
         print(f"measured {1 / spi:.0f} training images/s at {config.input_size}x"
               f"{config.input_size}; "
