@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from training.bundle import MODEL_FILE, Bundle, load_bundle, read_card
+from training.bundle import MODEL_FILE, Bundle, BundleError, load_bundle, read_card
 from training.images import load_image, to_model_input
 from training.litert import (GRAPH_KEYS, PROBS_KEY, SCORE_KEY, graph_score_usable, read_info,
                              read_kernel, verdict_keys)
@@ -409,7 +409,11 @@ def load_classifier(path: str | Path | None = None,
     # warm-up (traces on TensorFlow), so the first real images are fast: a batch (the batch
     # interpreters allocate their tensors) and a single image (the single-image interpreter),
     # each grey and in colour (LiteRT's grey twins, training.litert)
-    clf.classify(np.stack([grey, colour]))
+    probs = clf.classify(np.stack([grey, colour]))
+    if probs.shape[-1] != len(clf.class_names):   # a card copied from another bundle
+        raise BundleError(f"{bundle_dir}: the model gives {probs.shape[-1]} class "
+                          f"probabilities but its model card names {len(clf.class_names)} "
+                          "classes; the card belongs to another model")
     clf.inspect(grey)
     clf.inspect(colour)
     settle_garbage_collector()

@@ -163,9 +163,12 @@ class ModelLibrary:
         return ModelVersion(name, m["name"] if m else name, int(m["number"]) if m else 0, d, card)
 
     def active_path(self) -> Path | None:
-        """The bundle to load, or None: use the bundled model."""
-        v = self.active_version()
-        return v.path if v else None
+        """The bundle to load, or None: use the bundled model. A version that is active but
+        damaged or gone is still returned: loading it then fails with a message that names it,
+        and the app falls back to the bundled model saying so (``batch.startup_fallback``),
+        instead of silently classifying with another model than the one chosen."""
+        name = self._state()["active"]
+        return self.root / name if name else None
 
     def resolved_active_path(self) -> Path:
         """The bundle to load: the active version or the bundled model."""

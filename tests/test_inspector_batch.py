@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,15 @@ def test_a_damaged_active_model_falls_back_to_the_bundled_one(tmp_path, stand_in
     # a model the user named does not fall back
     code = batch.main([str(tmp_path / "imgs"), "--model", str(active), "-q"])
     assert code == 1 and "cannot load the model" in capsys.readouterr().err
+    # a damaged model card, a version folder that has gone: said too, not a silent swap
+    (active / "model_card.json").write_text("{ damaged")
+    assert batch.main([str(tmp_path / "imgs"), "--out", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "cannot load the active model" in err and "damaged model card" in err
+    shutil.rmtree(active)
+    assert batch.main([str(tmp_path / "imgs"), "--out", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "cannot load the active model" in err and active.name in err
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
@@ -271,3 +281,14 @@ def test_json_has_no_infinity_for_a_blank_image():
     doc = report.json_document([row], ["a", "b"])
     text = json.dumps(doc, allow_nan=False)           # raises on inf / nan
     assert json.loads(text)["results"][0]["unknown_score"] is None
+
+
+def test_a_model_card_of_another_model_is_refused(tmp_path, stand_in_bundle, capsys):
+    card = json.loads((stand_in_bundle / "model_card.json").read_text())
+    shutil.copytree(stand_in_bundle, tmp_path / "m")
+    card["class_names"] = card["class_names"][:4]
+    (tmp_path / "m" / "model_card.json").write_text(json.dumps(card))
+    write_images(tmp_path / "imgs")
+    code = batch.main([str(tmp_path / "imgs"), "--model", str(tmp_path / "m"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and "names 4 classes" in err and "Traceback" not in err

@@ -116,7 +116,8 @@ def test_removed_active_folder_falls_back_to_bundled(tmp_path):
     p1 = lib.add(fake_bundle(tmp_path / "b1"))
     lib.activate(p1)
     (p1 / "model_card.json").unlink()  # damaged by hand
-    assert lib.active_path() is None
+    assert lib.active_version() is None
+    assert lib.active_path() == p1   # loading it fails and says so; the app then falls back
     (lib.root / ACTIVE_FILE).write_text("{ not json")
     assert lib.active_path() is None  # an unreadable pointer means: the bundled model
 

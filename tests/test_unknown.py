@@ -229,6 +229,19 @@ def test_bundle_round_trip_with_and_without_a_detector(stand_in_bundle, detector
     assert ins.known is False and ins.unknown_score == pytest.approx(v.unknown_scores[-1], rel=1e-3)
 
 
+def test_a_lost_detector_file_is_said_not_silently_skipped(detector_bundle, tmp_path, caplog):
+    import shutil
+
+    from training.detect import load_detector
+
+    copy = tmp_path / "copied-without-its-detector"
+    shutil.copytree(detector_bundle, copy)
+    (copy / "unknown.npz").unlink()
+    with caplog.at_level("WARNING"):
+        assert load_detector(copy) is None
+    assert "unknown.npz is missing" in caplog.text and str(copy) in caplog.text
+
+
 def _saved_without(det, prefix: str, path):
     """``det``'s file as an older version (or a damaged copy) wrote it: without the arrays whose
     names start with ``prefix``."""

@@ -210,9 +210,13 @@ def load_detector(bundle_dir: str | Path) -> UnknownDetector | None:
     unavailable for them, everything else works)."""
     bundle_dir = Path(bundle_dir)
     path = bundle_dir / DETECTOR_FILE
-    if not path.exists():
-        return None
     card = read_card(bundle_dir)
+    if not path.exists():
+        if card.get("unknown_detection"):   # the card says it has one: the file was lost
+            log.warning("%s: unknown detection unavailable: the model card describes an unknown "
+                        "detector but %s is missing (copy the whole bundle folder, or fit it "
+                        "again: python -m training calibrate)", bundle_dir, DETECTOR_FILE)
+        return None
     try:
         return UnknownDetector.load(path, (card.get("unknown_detection") or {}).get("selection"))
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:   # damaged, inconsistent

@@ -80,7 +80,10 @@ def read_info(bundle_dir: str | Path) -> dict | None:
         return None
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError) as exc:
+        logging.getLogger(__name__).warning(
+            "%s: damaged (%s); the LiteRT export is not used (export it again: python -m "
+            "training export)", path, exc)
         return None
     formats = {f: v for f, v in (info.get("formats") or {}).items()
                if v.get("usable") and (bundle_dir / INSPECTION_FILES[f]).exists()}
