@@ -90,6 +90,11 @@ def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -
     if target.is_dir() and any(target.iterdir()) and not (target / CARD_FILE).is_file():
         raise BundleError(f"{target}: holds files but is not a model bundle (no {CARD_FILE}); "
                           "writing the bundle would replace them: choose a new or empty folder")
+    try:   # the bundle is written beside the target first: that folder must take new files
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(dir=target.parent).cleanup()
+    except OSError as exc:
+        raise BundleError(f"{target}: cannot write there ({exc.strerror or exc})") from None
 
 
 def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
