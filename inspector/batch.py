@@ -28,8 +28,8 @@ from training.litert import available_cores
 from .library import ModelLibrary
 from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
 from .progress import ProgressBar
-from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, ClassifierLike, TiledVerdict, TileSettings,
-                    judge_prepared, load_prepared)
+from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, ClassifierLike, TiledVerdict,
+                    TileSettings, judge_prepared, load_prepared)
 
 if TYPE_CHECKING:  # the engine imports TensorFlow: loaded only when a model is
     from .engine import Classifier
@@ -348,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _tile_size(text: str) -> int:
     n = _positive_int(text) if text.strip() != "0" else 0
+    if 0 < n < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"must be 0 (no tiles) or at least {MIN_TILE} pixels "
+                                         f"(got {n})")
     return n
 
 

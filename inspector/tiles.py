@@ -171,6 +171,7 @@ def tile_grid(roi: Roi, tile: int, overlap: float = 0.0) -> tuple[list[Roi], int
 
 WHOLE_UP_TO = 1.5        # an image with no side longer than 1.5 tiles is classified whole
 DEFAULT_OVERLAP = 0.25   # of a tile
+MIN_TILE = 16            # px: a smaller tile, enlarged to the model's input, shows no texture
 MAX_IMAGE_TILES = 2500   # per image at most (a 16-megapixel frame at 200 px, overlap 0.25: 729)
 UNKNOWN = "unknown"      # = inspector.engine.UNKNOWN (not imported: the engine loads TensorFlow)
 

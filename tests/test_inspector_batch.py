@@ -196,6 +196,16 @@ def test_batch_size_and_workers_must_be_positive_whole_numbers(value, capsys):
     assert "--workers" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value, ok", [("0", True), ("16", True), ("8", False), ("-1", False)])
+def test_tile_size_is_none_or_a_texture_sized_tile(value, ok, capsys):
+    if ok:
+        assert batch.build_parser().parse_args(["x", "--tile-size", value]).tile_size == int(value)
+        return
+    with pytest.raises(SystemExit):
+        batch.build_parser().parse_args(["x", "--tile-size", value])
+    assert "--tile-size" in capsys.readouterr().err
+
+
 def test_outputs_that_cannot_be_written_or_would_replace_an_input_are_refused_first(
         tmp_path, classifier, capsys):
     images = write_images(tmp_path / "imgs")

@@ -261,3 +261,25 @@ def test_bad_training_options_are_one_line_before_any_work(tmp_path, capsys, opt
         err = capsys.readouterr().err
         assert rc == 2 and says in err and "Traceback" not in err, (command, err)
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"input_size": "abc"}, "input_size 'abc'"), ({"class_names": ["one"]}, "at least two"),
+    ({"class_names": "crazing"}, "at least two")])
+def test_a_damaged_model_card_is_named(tmp_path, change, says):
+    from training.bundle import BundleError, read_card
+
+    (tmp_path / "model_card.json").write_text(json.dumps(
+        {"class_names": ["a", "b"], "input_size": 64, **change}))
+    with pytest.raises(BundleError, match=says):
+        read_card(tmp_path)
+
+
+def test_a_damaged_keras_file_is_named(tmp_path):
+    from training.bundle import BundleError, load_bundle
+
+    (tmp_path / "model_card.json").write_text(json.dumps({"class_names": ["a", "b"],
+                                                          "input_size": 64}))
+    (tmp_path / "model.keras").write_text("junk")
+    with pytest.raises(BundleError, match="model.keras: damaged"):
+        load_bundle(tmp_path)

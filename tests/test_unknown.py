@@ -240,6 +240,11 @@ def test_a_lost_detector_file_is_said_not_silently_skipped(detector_bundle, tmp_
     with caplog.at_level("WARNING"):
         assert load_detector(copy) is None
     assert "unknown.npz is missing" in caplog.text and str(copy) in caplog.text
+    (copy / "unknown.npz").write_text("junk")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert load_detector(copy) is None
+    assert "damaged (not a detector file)" in caplog.text and "pickle" not in caplog.text
 
 
 def _saved_without(det, prefix: str, path):

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -56,9 +57,20 @@ def read_card(bundle_dir: str | Path) -> dict[str, Any]:
         raise BundleError(f"{bundle_dir}: not a model bundle (no {CARD_FILE})") from None
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path}: damaged model card ({exc})") from None
+    if not isinstance(card, dict):
+        raise BundleError(f"{path}: damaged model card (not a JSON object)")
     for key in ("class_names", "input_size"):
         if key not in card:
             raise BundleError(f"{path}: model card lacks {key!r}")
+    names, size = card["class_names"], card["input_size"]
+    if not (isinstance(names, list) and len(names) >= 2
+            and all(isinstance(c, str) and c for c in names)):
+        raise BundleError(f"{path}: damaged model card (class_names must list at least two "
+                          "class names)")
+    if isinstance(size, bool) or not isinstance(size, (int, str)) or not str(size).isdigit() \
+            or int(size) < 1:
+        raise BundleError(f"{path}: damaged model card (input_size {size!r} is not a size in "
+                          "pixels)")
     return card
 
 
@@ -180,6 +192,9 @@ def load_bundle(bundle_dir: str | Path) -> Bundle:
     model_path = bundle_dir / MODEL_FILE
     if not model_path.exists():
         raise BundleError(f"{bundle_dir}: bundle has no {MODEL_FILE}")
+    if not zipfile.is_zipfile(model_path):   # Keras would say "File not found"
+        raise BundleError(f"{model_path}: damaged (not a .keras file); copy the bundle again "
+                          "or train it again")
     import keras
     try:
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)

@@ -56,6 +56,9 @@ def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: 
     elif root is not None:
         ds = scan_dataset(root, card["class_names"], with_digests=False)
         files = list(ds.files)
+    elif data_dir:
+        raise BundleError(f"{data_dir}: not a folder; the int8 export needs the training images "
+                          "for calibration")
     else:
         raise BundleError(f"{bundle_dir}: int8 export needs training images for calibration; "
                           "pass --data with the training data folder")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -512,6 +513,9 @@ class UnknownDetector:
 
     @classmethod
     def load(cls, path: str | Path, selection: dict | None = None) -> "UnknownDetector":
+        if not zipfile.is_zipfile(path):   # np.load would speak of pickles and allow_pickle
+            raise ValueError(f"{path}: damaged (not a detector file); fit the detector again "
+                             "(python -m training calibrate)")
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             gauss = {k: Gaussian(z[f"means_{k}"], z[f"precision_{k}"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox,
                                QWidget)
 
-from ..tiles import DEFAULT_OVERLAP, MAX_OVERLAP, WHOLE_UP_TO, TileSettings
+from ..tiles import DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, WHOLE_UP_TO, TileSettings
 
 AUTO, CHOSEN, WHOLE = "auto", "chosen", "whole"
 
@@ -37,7 +37,7 @@ class TileSettingsDialog(QDialog):
         self.mode.addItem("Tiles of this size", CHOSEN)
         self.mode.addItem("Whole images (squeezed into the model's input)", WHOLE)
         self.size = QSpinBox()
-        self.size.setRange(8, 16384)
+        self.size.setRange(MIN_TILE, 16384)
         self.size.setSuffix(" px")
         self.size.setValue(current.size or self.input_size)
         self.overlap = QSpinBox()

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from ... import camera as cam
 from ...camera import Source, SourceKind, State
 from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
+from ...tiles import MIN_TILE
 from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR, ProbabilityChart
 from ..image_view import ColorBar
 from .settings import LABEL_KEYS
@@ -131,7 +132,7 @@ class CameraControls:
         form.addRow(row)
         self.tile_check = QCheckBox("Tiles of")
         self.tile_spin = QSpinBox()
-        self.tile_spin.setRange(16, 4096)
+        self.tile_spin.setRange(MIN_TILE, 4096)
         self.tile_spin.setSuffix(" px")
         self.tile_spin.setToolTip("Tile side in frame pixels (default: the model's input size)")
         row = QHBoxLayout()
