@@ -283,3 +283,12 @@ def test_a_damaged_keras_file_is_named(tmp_path):
     (tmp_path / "model.keras").write_text("junk")
     with pytest.raises(BundleError, match="model.keras: damaged"):
         load_bundle(tmp_path)
+
+
+def test_a_class_too_small_to_validate_and_test_is_named(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    for p in sorted((data / CLASSES[1]).iterdir())[1:]:
+        p.unlink()
+    rc = cli_main(["train", "--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{CLASSES[1]} (1)" in err and "at least 3" in err

@@ -186,6 +186,14 @@ def set_seed(seed: int) -> None:
 def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress = quiet,
                  should_stop: ShouldStop = never) -> PreparedData:
     ds = data_mod.scan_dataset(data_dir, config.class_names)
+    need = 1 + (config.val_fraction > 0) + (config.test_fraction > 0)
+    counts = np.bincount(ds.labels, minlength=len(ds.class_names))
+    few = [f"{c} ({n})" for c, n in zip(ds.class_names, counts) if n < need]
+    if few:   # such a class would be trained on but never validated or tested
+        raise data_mod.DatasetError(
+            f"{data_dir}: too few images in class(es) {', '.join(few)}: each class needs at least "
+            f"{need} (one each for training" + (", validation" if config.val_fraction > 0 else "")
+            + (" and testing" if config.test_fraction > 0 else "") + "); add images")
     images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop)
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
     if len(tr) == 0:
