@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from training.images import IMAGE_SUFFIXES
+from training.images import IMAGE_SUFFIXES, walk_files
 
 # JOURNAL_NAME, JournalError and now_iso are the journal's; imported from here too.
 from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
@@ -28,13 +28,9 @@ def scan_images(folder: str | Path, recursive: bool = True) -> list[Path]:
     pathlib, until the end: 20,000 files are listed in a fraction of a second.)"""
     base = os.fspath(folder)
     found: list[tuple[str, str]] = []  # (path relative to the folder, full path)
-    if recursive:
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            rel_dir = os.path.relpath(dirpath, base)
-            rel_dir = "" if rel_dir == "." else rel_dir + os.sep
-            found.extend((rel_dir + f, os.path.join(dirpath, f)) for f in filenames
-                         if not f.startswith(".") and os.path.splitext(f)[1].lower() in _SUFFIXES)
+    if recursive:   # sub-folders that are links are followed, each real folder once
+        found = [(rel, full) for rel, full in walk_files(base)
+                 if os.path.splitext(rel)[1].lower() in _SUFFIXES]
     else:
         with os.scandir(base) as it:
             found = [(e.name, e.path) for e in it

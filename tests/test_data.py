@@ -91,3 +91,23 @@ def test_a_bundles_split_is_read_back_as_indices(tmp_path):
     (bundle / "split.json").write_text("{")
     with pytest.raises(BundleError, match="damaged split file"):
         data_mod.bundle_split(ds, bundle)
+
+
+def test_linked_sub_folders_are_listed_once_and_a_loop_ends(tmp_path):
+    from inspector.session import scan_images
+    from training.images import files_under
+
+    share = tmp_path / "share"
+    (share / "deep").mkdir(parents=True)
+    (share / "a.png").write_bytes(b"")
+    (share / "deep" / "b.png").write_bytes(b"")
+    cls = tmp_path / "data" / "crazing"
+    cls.mkdir(parents=True)
+    (cls / "c.png").write_bytes(b"")
+    (cls / "mounted").symlink_to(share, target_is_directory=True)
+    (share / "deep" / "back").symlink_to(tmp_path / "data", target_is_directory=True)  # a loop
+    names = sorted(p.name for p in files_under(cls))
+    assert names == ["a.png", "b.png", "c.png"]
+    listed = scan_images(tmp_path / "data")
+    assert sorted(p.name for p in listed) == ["a.png", "b.png", "c.png"]
+    assert (cls / "mounted" / "a.png") in listed

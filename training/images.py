@@ -5,7 +5,9 @@ Shared by training and the inspector so that both see exactly the same pixels. Q
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -34,18 +36,38 @@ def class_folders(root: str | Path) -> list[Path]:
                   key=lambda p: p.name)
 
 
-def files_under(folder: str | Path, should_stop=lambda: False) -> list[Path]:
-    """Every file in a class folder and its sub-folders, sorted, skipping hidden files and
-    folders: the one listing that training and the data checks share. Raises Cancelled
-    when ``should_stop()`` turns true (a huge folder chosen by mistake)."""
-    folder = Path(folder)
-    found = []
-    for p in folder.rglob("*"):
+def walk_files(folder: str | Path, should_stop=lambda: False) -> Iterator[tuple[str, str]]:
+    """(path relative to ``folder``, full path) of every file in a folder and its sub-folders,
+    as strings, in no particular order; hidden files and folders (".name") skipped. Folders
+    that are symbolic links (a share mounted into the tree) are followed, each real folder
+    once, so that a link to a folder above never loops. Raises Cancelled when
+    ``should_stop()`` turns true (a huge folder chosen by mistake)."""
+    base = os.fspath(folder)
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
         if should_stop():
             raise Cancelled("cancelled while listing images")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts):
-            found.append(p)
-    return sorted(found)
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:   # a link back to a folder already listed
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel_dir = os.path.relpath(dirpath, base)
+        rel_dir = "" if rel_dir == "." else rel_dir + os.sep
+        for f in filenames:   # a broken link too: reading it then names the problem
+            if not f.startswith("."):
+                yield rel_dir + f, os.path.join(dirpath, f)
+
+
+def files_under(folder: str | Path, should_stop=lambda: False) -> list[Path]:
+    """Every file in a class folder and its sub-folders, sorted (``walk_files``): the one
+    listing that training and the data checks share."""
+    return sorted(Path(full) for _, full in walk_files(folder, should_stop))
 
 
 def sensor_full_scale(max_value: float) -> float:
