@@ -67,3 +67,15 @@ def test_live_camera_sequences_and_review_see_the_same_pixels(tmp_path):
         ok, frame = cap.read()
         assert ok
         assert np.array_equal(to_rgb(frame), decode_image(path)), path.name
+
+
+def test_a_stack_of_frames_in_one_file_is_named_but_a_preview_page_is_not(tmp_path):
+    from training.images import ImageReadError, decode_image
+
+    a = Image.fromarray(np.full((40, 50), 10, np.uint8))
+    b = Image.fromarray(np.full((40, 50), 200, np.uint8))
+    a.save(tmp_path / "stack.tif", save_all=True, append_images=[b])
+    with pytest.raises(ImageReadError, match="holds 2 images of the same size"):
+        decode_image(tmp_path / "stack.tif")
+    a.save(tmp_path / "preview.tif", save_all=True, append_images=[b.resize((10, 8))])
+    assert decode_image(tmp_path / "preview.tif").shape == (40, 50, 3)

@@ -141,12 +141,26 @@ def decode_pixels(path: str | Path) -> np.ndarray:
     return _decode(path, _native_depth)
 
 
+def _full_size_pages(img: Image.Image) -> int:
+    """How many pages of a multi-page file (TIFF) have the first page's size; smaller pages
+    (previews, thumbnails that some cameras add) do not count."""
+    n = int(getattr(img, "n_frames", 1) or 1)
+    if n < 2:
+        return 1
+    size, same = img.size, 1
+    for i in range(1, min(n, 1000)):
+        img.seek(i)
+        same += img.size == size
+    return same
+
+
 def _decode(path: str | Path, convert) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as img:
             img.load()
             arr = convert(img)
+            pages = _full_size_pages(img)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:
@@ -161,6 +175,9 @@ def _decode(path: str | Path, convert) -> np.ndarray:
         raise ImageReadError(path, "not enough memory to read this image") from None
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
         raise ImageReadError(path, f"damaged image data ({exc})") from None
+    if pages > 1:   # a stack of frames: classifying the first alone would skip the rest
+        raise ImageReadError(path, f"holds {pages} images of the same size (a multi-page "
+                                   "file); save each page as its own file")
     if arr.ndim not in (2, 3) or (arr.ndim == 2 and arr.dtype != np.uint16) \
             or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ImageReadError(path, f"unexpected image shape {arr.shape}")
