@@ -171,8 +171,16 @@ class ModelLibrary:
         return self.root / name if name else None
 
     def resolved_active_path(self) -> Path:
-        """The bundle to load: the active version or the bundled model."""
-        return self.active_path() or paths.bundled_model_dir()
+        """The bundle to start from (retraining): the active version, or the bundled model
+        when there is none or it cannot be read (said, naming it)."""
+        v = self.active_version()
+        if v is not None:
+            return v.path
+        damaged = self.active_path()
+        if damaged is not None:
+            log.warning("the active model %s cannot be read (damaged or removed); using the "
+                        "bundled model", damaged)
+        return paths.bundled_model_dir()
 
     # ---- changing ----------------------------------------------------------------------------
     def next_path(self, name: str = "ssdc-mininet") -> Path:

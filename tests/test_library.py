@@ -143,3 +143,17 @@ def test_command_line(tmp_path, capsys):
     assert main(["--root", str(root), "remove", "v1"]) == 2
     assert "in use" in capsys.readouterr().err
     assert main(["--root", str(root), "activate", "v7"]) == 2
+
+
+def test_retraining_starts_from_the_bundled_model_when_the_active_one_is_damaged(
+        tmp_path, caplog):
+    from inspector import paths
+
+    lib = ModelLibrary(tmp_path / "lib")
+    p1 = lib.add(fake_bundle(tmp_path / "b1"))
+    lib.activate(p1)
+    assert lib.resolved_active_path() == p1
+    (p1 / "model_card.json").unlink()
+    with caplog.at_level("WARNING"):
+        assert lib.resolved_active_path() == paths.bundled_model_dir()
+    assert p1.name in caplog.text and "bundled" in caplog.text
