@@ -371,7 +371,7 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
     from training.images import is_image_file
 
     given = [(opt, Path(v)) for opt, v in (("--out", out), ("--json", json_out)) if v]
-    if len(given) == 2 and given[0][1].absolute() == given[1][1].absolute():
+    if len(given) == 2 and given[0][1].resolve() == given[1][1].resolve():
         return f"--out and --json name the same file {out}; give two different files"
     resolved_inputs = {p.resolve() for p in inputs}
     for opt, path in given:
@@ -452,7 +452,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         """What was done so far, kept when the run stops early; says where it is."""
         kept = []
         if stream is not None and stream is not stdout:
-            stream.close()
+            try:
+                stream.close()
+            except OSError:   # the flush failed before: the disk is still full
+                pass
             if partial.exists():
                 kept.append(str(partial))
         if session is not None:

@@ -302,3 +302,13 @@ def test_a_model_card_of_another_model_is_refused(tmp_path, stand_in_bundle, cap
     code = batch.main([str(tmp_path / "imgs"), "--model", str(tmp_path / "m"), "-q"])
     err = capsys.readouterr().err
     assert code == 1 and "names 4 classes" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_one_line(tmp_path, classifier, capsys):
+    write_images(tmp_path / "imgs")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "r.csv.partial").symlink_to("/dev/full")
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(tmp_path / "out" / "r.csv"), "-q"],
+                       classifier, capsys)
+    assert code == 1 and "No space left on device" in err and "Traceback" not in err
