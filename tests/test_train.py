@@ -292,3 +292,22 @@ def test_a_class_too_small_to_validate_and_test_is_named(tmp_path, capsys):
     rc = cli_main(["train", "--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "1"])
     err = capsys.readouterr().err
     assert rc == 2 and f"{CLASSES[1]} (1)" in err and "at least 3" in err
+
+
+def test_bundle_target_compares_real_folders(tmp_path, monkeypatch):
+    from training.bundle import BundleError, check_bundle_target
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    check_bundle_target(".", ("../data",))                   # beside the data, not inside it
+    check_bundle_target("../data/../b", ("../data",))
+    (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)
+    with pytest.raises(BundleError, match="must not be"):
+        check_bundle_target(tmp_path / "link" / "a" / "b", (tmp_path / "data",))
+    (tmp_path / "litter").mkdir()
+    (tmp_path / "litter" / "Thumbs.db").write_bytes(b"")
+    check_bundle_target(tmp_path / "litter")
+    (tmp_path / "litter" / ".keep").write_bytes(b"")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        check_bundle_target(tmp_path / "litter")

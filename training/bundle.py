@@ -86,20 +86,25 @@ def read_split(bundle_dir: str | Path) -> dict[str, list[str]] | None:
         raise BundleError(f"{path}: damaged split file ({exc})") from None
 
 
+# what a file browser leaves in an otherwise empty folder (any other file, hidden or not, counts)
+_OS_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
 def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -> None:
     """Raises BundleError unless a bundle may be written at ``target``: a new or empty folder,
     or an existing bundle (which the new one replaces). Never a file, a folder of anything else
     (a data folder, its parent: replacing it would delete what is in it), nor a folder that is,
     holds or lies inside one of ``keep`` (the training data)."""
-    target = Path(target).absolute()
+    target = Path(target).resolve()   # real folders: "..", links
     for k in keep:
-        k = Path(k).absolute()
+        k = Path(k).resolve()
         if target == k or target in k.parents or k in target.parents:
             raise BundleError(f"{target}: the output folder must not be, hold or lie inside "
                               f"{k}; choose another folder")
     if target.is_file():
         raise BundleError(f"{target}: is a file, not a model bundle folder; choose another path")
-    if target.is_dir() and any(target.iterdir()) and not (target / CARD_FILE).is_file():
+    if target.is_dir() and any(p.name not in _OS_LITTER for p in target.iterdir()) \
+            and not (target / CARD_FILE).is_file():
         raise BundleError(f"{target}: holds files but is not a model bundle (no {CARD_FILE}); "
                           "writing the bundle would replace them: choose a new or empty folder")
     try:   # the bundle is written beside the target first: that folder must take new files
