@@ -35,7 +35,7 @@ def scan_images(folder: str | Path, recursive: bool = True) -> list[Path]:
         with os.scandir(base) as it:
             found = [(e.name, e.path) for e in it
                      if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in _SUFFIXES
-                     and e.is_file()]
+                     and not e.is_dir()]   # a broken link too: reading it names the problem
     found.sort(key=lambda rf: _natural_key(rf[0]))
     return [Path(full) for _, full in found]
 

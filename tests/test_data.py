@@ -111,3 +111,13 @@ def test_linked_sub_folders_are_listed_once_and_a_loop_ends(tmp_path):
     listed = scan_images(tmp_path / "data")
     assert sorted(p.name for p in listed) == ["a.png", "b.png", "c.png"]
     assert (cls / "mounted" / "a.png") in listed
+
+
+def test_a_folder_both_in_the_tree_and_linked_is_listed_under_its_own_path(tmp_path):
+    from training.images import files_under
+
+    (tmp_path / "d" / "b_real").mkdir(parents=True)
+    (tmp_path / "d" / "b_real" / "x.png").write_bytes(b"")
+    for name in ("a_link", "c_link"):
+        (tmp_path / "d" / name).symlink_to(tmp_path / "d" / "b_real", target_is_directory=True)
+    assert files_under(tmp_path / "d") == [tmp_path / "d" / "b_real" / "x.png"]

@@ -38,25 +38,24 @@ def class_folders(root: str | Path) -> list[Path]:
 
 def walk_files(folder: str | Path, should_stop=lambda: False) -> Iterator[tuple[str, str]]:
     """(path relative to ``folder``, full path) of every file in a folder and its sub-folders,
-    as strings, in no particular order; hidden files and folders (".name") skipped. Folders
+    as strings, sub-folders in name order; hidden files and folders (".name") skipped. Folders
     that are symbolic links (a share mounted into the tree) are followed, each real folder
     once, so that a link to a folder above never loops. Raises Cancelled when
     ``should_stop()`` turns true (a huge folder chosen by mistake)."""
     base = os.fspath(folder)
-    seen: set[tuple[int, int]] = set()
+    seen: set[str] = set()   # real paths (not inode numbers: some network shares give 0)
     for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
         if should_stop():
             raise Cancelled("cancelled while listing images")
-        try:
-            st = os.stat(dirpath)
-        except OSError:
+        real = os.path.normcase(os.path.realpath(dirpath))
+        if real in seen:   # reached again through a link (or a link back up: a loop)
             dirnames[:] = []
             continue
-        if (st.st_dev, st.st_ino) in seen:   # a link back to a folder already listed
-            dirnames[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        seen.add(real)
+        # the real sub-folders first, then the links: a folder is listed under its own path
+        # when it is both in the tree and linked to, whatever order the file system gives
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")),
+                             key=lambda d: (os.path.islink(os.path.join(dirpath, d)), d))
         rel_dir = os.path.relpath(dirpath, base)
         rel_dir = "" if rel_dir == "." else rel_dir + os.sep
         for f in filenames:   # a broken link too: reading it then names the problem
