@@ -151,7 +151,8 @@ def stratified_split(ds: Dataset, val_fraction: float = 1 / 12, test_fraction: f
                      seed: int = 1234) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train/validation/test indices: per class, rounded fractions go to test and validation;
     duplicate groups stay whole. Every class gets at least one validation and one test image
-    when it has three or more images and the fraction is non-zero."""
+    (where that fraction is non-zero) when it has images enough for one of each and one to
+    train on."""
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError("validation and test fractions must be in [0, 1) and sum to less than 1")
     train, val, test = [], [], []
@@ -159,7 +160,7 @@ def stratified_split(ds: Dataset, val_fraction: float = 1 / 12, test_fraction: f
         n = sum(len(g) for g in groups)
         want_test = int(round(n * test_fraction))
         want_val = int(round(n * val_fraction))
-        if n >= 3:
+        if n >= 1 + (val_fraction > 0) + (test_fraction > 0):   # one for training, at least
             want_test = max(want_test, 1 if test_fraction > 0 else 0)
             want_val = max(want_val, 1 if val_fraction > 0 else 0)
         t = v = 0

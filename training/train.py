@@ -528,7 +528,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     from .predict import KerasPredictor
 
     t_start = time.perf_counter()
-    config.check()                               # before the training, not after it
+    for lr in list(lr_grid) or [config.learning_rate]:   # before the training, not after it
+        replace(config, learning_rate=lr).check()
     check_bundle_target(out_dir, (data_dir,))
     p = prepared or prepare_data(data_dir, config, lambda f, m: progress(0.02 * f, m), should_stop)
     ds, x = p.dataset, p.images
