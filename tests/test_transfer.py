@@ -82,9 +82,9 @@ def test_head_first_then_fine_tune_at_native_size(tmp_path, stand_in_bundle):
 @pytest.mark.slow
 def test_early_stopping_keeps_the_best_epoch(tmp_path, stand_in_bundle):
     root = unequal_data(tmp_path)
-    # learning rate 0: the weights stay put, so a better epoch soon stops coming
+    # a learning rate of 1e-12: the weights stay put, so a better epoch soon stops coming
     card = train(root, tmp_path / "out", config_for(stand_in_bundle, epochs=10, patience=2,
-                                                     learning_rate=0.0, lr_schedule="constant",
+                                                     learning_rate=1e-12, lr_schedule="constant",
                                                      warmup_epochs=0))
     ph = card["training"]["phases"][-1]
     assert ph["stopped_early"] and ph["epochs_run"] < 10
