@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Sequen
 import numpy as np
 
 from training.images import ImageReadError
-from training.litert import available_cores
+from training.litert import available_cores, banners_dropped
 
 from .library import ModelLibrary
 from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
@@ -418,7 +418,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         model_path = startup_model_path(args.model)
         say(f"loading model {model_path} ...")
         try:
-            classifier = load_classifier(model_path, num_threads=cli_threads())
+            with banners_dropped():
+                classifier = load_classifier(model_path, num_threads=cli_threads())
         except (BundleError, OSError, ValueError) as exc:
             fallback = startup_fallback(model_path, args.model)
             if fallback is None:
@@ -427,7 +428,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             print(f"inspector classify: cannot load the active model of the library: {exc}; "
                   f"using the bundled model {fallback}", file=stderr, flush=True)
             try:
-                classifier = load_classifier(fallback, num_threads=cli_threads())
+                with banners_dropped():
+                    classifier = load_classifier(fallback, num_threads=cli_threads())
             except (BundleError, OSError, ValueError) as exc2:
                 print(f"inspector classify: cannot load the model: {exc2}", file=stderr)
                 return 1

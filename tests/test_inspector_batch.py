@@ -145,6 +145,8 @@ def test_command_line_entry_point(tmp_path, stand_in_bundle):
     assert "Traceback" not in proc.stderr
     assert "fake.bmp: not an image" in proc.stderr
     assert len(out.read_text().splitlines()) == 1 + 8
+    assert "on CPU, LiteRT" in proc.stderr              # LiteRT ran, and its banner was dropped
+    assert "XNNPACK delegate" not in proc.stderr
 
     proc = subprocess.run([sys.executable, "-m", "inspector", "classify", str(tmp_path / "imgs"),
                            "--model", str(tmp_path / "no-such-bundle")],

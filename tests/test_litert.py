@@ -497,3 +497,20 @@ def test_review_camera_and_classify_never_import_tensorflow(stand_in_bundle, tmp
     assert "no tensorflow" in r.stdout
     assert "LiteRT" in r.stderr   # the log says which runtime and why
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 7
+
+
+def test_native_banners_are_dropped_and_everything_else_passes(tmp_path):
+    """A child process whose native stderr writes go through ``banners_dropped``."""
+    import subprocess
+    import sys
+
+    code = ("import os\nfrom training.litert import banners_dropped, NATIVE_BANNERS\n"
+            "with banners_dropped():\n"
+            "    os.write(2, (NATIVE_BANNERS[0] + '\\n').encode())\n"
+            "    os.write(2, b'ERROR: a real problem\\n')\n"
+            "    os.write(2, (NATIVE_BANNERS[0] + '\\n').encode())\n"
+            "os.write(2, b'after\\n')\n")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=root, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "ERROR: a real problem\nafter\n"

@@ -28,6 +28,7 @@ This module only needs numpy and ``ai_edge_litert``; it never imports TensorFlow
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -55,6 +56,47 @@ GRAPH_KEYS = (SCORE_KEY, PROBS_KEY)
 class ExportLoadError(ValueError):
     """A LiteRT file of the export that cannot be loaded; the message names it. (A ValueError,
     as the app reports BundleError and ValueError alike; training.bundle would bring Keras.)"""
+
+
+# lines LiteRT's native code prints on stderr that say nothing to a user (one per interpreter)
+NATIVE_BANNERS = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextlib.contextmanager
+def banners_dropped(drop: Iterable[str] = NATIVE_BANNERS):
+    """Within: what native code (and Python) writes to the process's stderr passes through a
+    pipe whose reader thread forwards every line at once, except the ``drop`` banners; so
+    nothing else is lost or held back, even if the process dies. For a command line's model
+    loading; where stderr is no file descriptor (a window, a test's capture) it does nothing."""
+    import sys
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    drop = {d.encode() for d in drop}
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    read_end, write_end = os.pipe()
+
+    def forward():
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                if line.rstrip(b"\r\n") not in drop:
+                    os.write(saved, line)
+
+    reader = threading.Thread(target=forward, name="stderr-filter", daemon=True)
+    reader.start()
+    os.dup2(write_end, fd)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, fd)   # the pipe's last writer closes: the reader ends
+        reader.join(timeout=5)
+        os.close(saved)
 
 
 def available_cores() -> int:
