@@ -154,7 +154,10 @@ class Journal:
     def _append_to(self, path: Path, line: str) -> None:
         created = not path.exists()
         if created:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path == self.fallback_path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # an image folder that has gone (a share that dropped) is not re-created: opening
+            # fails there and the verdict goes to the user data folder's journal
         elif path not in self._checked_tail:
             with open(path, "rb") as f:  # a torn last line must not swallow the next record
                 f.seek(0, os.SEEK_END)

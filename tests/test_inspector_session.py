@@ -123,6 +123,16 @@ def test_unwritable_journal_falls_back_when_writing_fails(folder, monkeypatch):
     assert s.journal.path == s.journal.fallback_path and s.journal.path.exists()
 
 
+def test_a_verdict_after_the_folder_has_gone_does_not_re_create_it(folder):
+    import shutil
+
+    s = classified(folder)
+    shutil.rmtree(folder)                      # a network share that dropped
+    s.set_verdict(0, "crazing")
+    assert not folder.exists()
+    assert s.journal.path == s.journal.fallback_path and s.journal.path.exists()
+
+
 def test_filters_sorting_and_summary(folder):
     s = classified(folder)
     # confidences 0.95 0.5 0.9 0.7 0.99 0.6; labels = index
