@@ -253,6 +253,20 @@ class ModelLibrary:
             self._save_state(new, state["history"] + [state["active"]])
         return path
 
+    def active_name(self) -> str | None:
+        """The active version's folder name as recorded (None: the bundled model), readable or
+        not."""
+        return self._state()["active"]
+
+    def undo_activation(self, previous: str | None) -> None:
+        """Makes ``previous`` (an ``active_name()``) active again after a switch whose model
+        could not be loaded, dropping the switch from the history."""
+        state = self._state()
+        history = list(state["history"])
+        if history and history[-1] == previous:
+            history.pop()
+        self._save_state(previous, history)
+
     def rollback(self) -> Path | None:
         """Goes back to the model that was in use before the current one (skipping removed
         versions) and returns its path (None: the bundled model). Raises LibraryError when

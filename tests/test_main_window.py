@@ -414,6 +414,34 @@ def test_a_damaged_active_model_falls_back_to_the_bundled_one(qtbot, damaged_act
     assert w.last_message is None  # a note, not a message box
 
 
+def test_a_damaged_version_chosen_in_models_is_not_left_active(qtbot, stand_in_bundle,
+                                                                monkeypatch):
+    from inspector import paths
+    from inspector.gui.main_window import MainWindow
+    from inspector.library import ModelLibrary
+
+    monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
+    lib = ModelLibrary()
+    good = lib.add(stand_in_bundle, name="good")
+    broken = lib.add(stand_in_bundle, name="broken")
+    (broken / "model.keras").write_bytes(b"PK not a keras file")
+    (broken / "inspect_fp32.tflite").write_bytes(b"not a LiteRT model")
+    lib.activate(good)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.model_loaded, timeout=60000):
+        w.show()
+    models = w.open_models()
+    models.select(broken.name)
+    with qtbot.waitSignal(w.model_failed, timeout=60000):
+        models.use_button.click()
+    assert lib.active_name() == good.name                    # the switch was undone
+    assert "Could not use that model" in models.status.text()
+    assert w.model_path == good                              # still classifying with it
+    assert lib.resolved_active_path() == good
+    assert w.statusBar().currentMessage().startswith("Cannot load the model: ")
+
+
 def test_summary_export_failure_names_the_file(qtbot, trained, folder, tmp_path):
     w = open_window(qtbot, trained, folder)
     ok = w.export_summary(tmp_path / "summary.csv")

@@ -65,6 +65,7 @@ class ModelManagerDialog(QDialog):
     def __init__(self, library: ModelLibrary | None = None, parent=None):
         super().__init__(parent)
         self.library = library or ModelLibrary()
+        self.before_switch: str | None = self.library.active_name()   # undone if it fails
         self.setWindowTitle("Models")
         self.resize(860, 520)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -189,10 +190,18 @@ class ModelManagerDialog(QDialog):
         self.refresh()
         self.model_selected.emit(str(target))
 
+    def switch_failed(self, previous: str | None, message: str) -> None:
+        """The model just switched to could not be loaded: the one before stays active."""
+        self.library.undo_activation(previous)
+        self.refresh()
+        self.status.setText(f"Could not use that model ({message}); the model before stays in "
+                            "use.")
+
     def activate_selected(self) -> None:
         ref = self.selected_ref()
         if ref is None:
             return
+        self.before_switch = self.library.active_name()
         try:
             path = self.library.activate(ref)
         except LibraryError as exc:
@@ -201,6 +210,7 @@ class ModelManagerDialog(QDialog):
         self._emit(path, "Switched")
 
     def rollback(self) -> None:
+        self.before_switch = self.library.active_name()
         try:
             path = self.library.rollback()
         except LibraryError as exc:

@@ -34,10 +34,43 @@ class ToolWindows:
         from ..model_manager import ModelManagerDialog
 
         d = ModelManagerDialog(parent=self)
-        d.model_selected.connect(lambda path: self.load_model(path))
+        d.model_selected.connect(lambda path, d=d: self._load_chosen(d, path))
         self._keep(d)
         d.show()
         return d
+
+    def _load_chosen(self, dialog, path: str) -> None:
+        """Loads a model the Models dialog switched to; if it cannot be loaded, the library's
+        active model goes back to the one before (a damaged version is never left active)."""
+        if not hasattr(dialog, "switch_failed"):
+            self.load_model(path)
+            return
+        previous = dialog.before_switch
+        for signal, slot in getattr(self, "_chosen_slots", ()):   # an earlier switch's
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+
+        def finished(*_):
+            for signal, slot in self._chosen_slots:
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+            self._chosen_slots = ()
+
+        def failed(message: str):
+            finished()
+            try:
+                dialog.switch_failed(previous, message)
+            except RuntimeError:   # the dialog has gone: undo in the library alone
+                dialog.library.undo_activation(previous)
+
+        self._chosen_slots = ((self.model_loaded, finished), (self.model_failed, failed))
+        self.model_loaded.connect(finished)
+        self.model_failed.connect(failed)
+        self.load_model(path)
 
     def _keep(self, w: QWidget) -> None:
         self._dialogs = [d for d in self._dialogs if d.isVisible()] + [w]
