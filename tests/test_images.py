@@ -79,3 +79,14 @@ def test_a_stack_of_frames_in_one_file_is_named_but_a_preview_page_is_not(tmp_pa
         decode_image(tmp_path / "stack.tif")
     a.save(tmp_path / "preview.tif", save_all=True, append_images=[b.resize((10, 8))])
     assert decode_image(tmp_path / "preview.tif").shape == (40, 50, 3)
+
+
+def test_an_empty_file_and_a_path_through_a_file_are_named_for_what_they_are(tmp_path):
+    from training.images import ImageReadError, decode_image
+
+    (tmp_path / "empty.bmp").write_bytes(b"")
+    with pytest.raises(ImageReadError, match="empty file"):
+        decode_image(tmp_path / "empty.bmp")
+    (tmp_path / "was_a_folder").write_text("")
+    with pytest.raises(ImageReadError, match="file not found"):
+        decode_image(tmp_path / "was_a_folder" / "x.png")

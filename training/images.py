@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -13,6 +14,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .cancel import Cancelled
+
+# Pillow warns from 89 megapixels on (and refuses from 179): a line-scan frame of that size is
+# expected here (it is tiled, inspector.tiles); only the refusal stays, reported per file
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -153,6 +158,13 @@ def _full_size_pages(img: Image.Image) -> int:
     return same
 
 
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
+
+
 def _decode(path: str | Path, convert) -> np.ndarray:
     path = Path(path)
     try:
@@ -167,11 +179,15 @@ def _decode(path: str | Path, convert) -> np.ndarray:
     except PermissionError:
         raise ImageReadError(path, "permission denied") from None
     except UnidentifiedImageError:
+        if _empty(path):
+            raise ImageReadError(path, "empty file (0 bytes)") from None
         raise ImageReadError(path, "not an image file Pillow can read (unknown or damaged format)") from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"image too large to read safely ({exc})") from None
     except MemoryError:
         raise ImageReadError(path, "not enough memory to read this image") from None
+    except NotADirectoryError:   # a folder on the way has become a file
+        raise ImageReadError(path, "file not found (a folder on its path is not a folder)") from None
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
         raise ImageReadError(path, f"damaged image data ({exc})") from None
     if pages > 1:   # a stack of frames: classifying the first alone would skip the rest
