@@ -111,6 +111,21 @@ class ModelLibrary:
         out.sort(key=lambda v: (v.created, v.name, v.number))
         return out
 
+    def damaged_versions(self) -> list[tuple[str, Path, str]]:
+        """Version folders whose model card cannot be read: (folder name, path, the problem),
+        by name; shown (and removable) in the Models dialog instead of vanishing from it."""
+        out = []
+        if not self.root.is_dir():
+            return out
+        for d in sorted(self.root.iterdir(), key=lambda p: p.name):
+            if not _VERSION_DIR.match(d.name) or not d.is_dir() or d.name.startswith("."):
+                continue
+            try:
+                read_card(d)
+            except BundleError as exc:
+                out.append((d.name, d, str(exc)))
+        return out
+
     def find(self, ref: str | Path) -> ModelVersion:
         """A version by folder name, path, "vN" or "N" (when only one model name has that
         number). Raises LibraryError."""
@@ -295,8 +310,10 @@ class ModelLibrary:
                    for p in state["history"])
 
     def remove(self, ref: str | Path) -> None:
-        """Deletes a version; refuses the one in use."""
-        v = self.find(ref)
+        """Deletes a version (a damaged one too, by its folder name); refuses the one in use."""
+        damaged = {name: path for name, path, _ in self.damaged_versions()}
+        v = (ModelVersion(str(ref), str(ref), 0, damaged[str(ref)], {}) if str(ref) in damaged
+             else self.find(ref))
         state = self._state()
         if state["active"] == v.version:
             raise LibraryError(f"{v.version} is in use; switch to another model before removing it")

@@ -157,3 +157,14 @@ def test_retraining_starts_from_the_bundled_model_when_the_active_one_is_damaged
     with caplog.at_level("WARNING"):
         assert lib.resolved_active_path() == paths.bundled_model_dir()
     assert p1.name in caplog.text and "bundled" in caplog.text
+
+
+def test_a_damaged_version_is_listed_as_damaged_and_can_be_removed(tmp_path):
+    lib = ModelLibrary(tmp_path / "lib")
+    p1 = lib.add(fake_bundle(tmp_path / "b1"))
+    (p1 / "model_card.json").write_text("{ junk")
+    assert lib.versions() == []
+    [(name, path, problem)] = lib.damaged_versions()
+    assert name == p1.name and path == p1 and "damaged model card" in problem
+    lib.remove(name)
+    assert not p1.exists() and lib.damaged_versions() == []

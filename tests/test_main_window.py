@@ -440,6 +440,16 @@ def test_a_damaged_version_chosen_in_models_is_not_left_active(qtbot, stand_in_b
     assert w.model_path == good                              # still classifying with it
     assert lib.resolved_active_path() == good
     assert w.statusBar().currentMessage().startswith("Cannot load the model: ")
+    # a version whose card is damaged is listed as such, cannot be used, can be removed
+    (broken / "model_card.json").write_text("{ junk")
+    models.refresh()
+    models.select(broken.name)
+    row = [models.table.item(models.table.currentRow(), c).text() for c in range(3)]
+    assert row[1] == broken.name and row[2].startswith("damaged")
+    assert "damaged model card" in models.details.toPlainText()
+    assert not models.use_button.isEnabled() and models.remove_button.isEnabled()
+    models.remove_selected(confirm=False)
+    assert not broken.exists()
 
 
 def test_summary_export_failure_names_the_file(qtbot, trained, folder, tmp_path):

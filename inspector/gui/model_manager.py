@@ -125,6 +125,9 @@ class ModelManagerDialog(QDialog):
         rows.append((BUNDLED, bundled, bcard, active is None))
         for v in reversed(self.library.versions()):  # newest first, after the bundled one
             rows.append((v.version, v.path, v.card, active is not None and active.version == v.version))
+        damaged = self.library.damaged_versions()
+        self._damaged = {name: problem for name, _, problem in damaged}
+        rows += [(name, path, None, False) for name, path, _ in damaged]   # last: remove only
         self._rows = rows
         self.table.setRowCount(len(rows))
         bold = QFont()
@@ -133,12 +136,14 @@ class ModelManagerDialog(QDialog):
             mc = ModelCard.of(card)
             if ref == BUNDLED:
                 model = f"{mc.title} (bundled)" if mc else "bundled model (not installed)"
+            elif not mc:
+                model = "damaged: cannot be used (see below)"
             else:
                 model = mc.title
             cells = ["● in use" if in_use else "", ref, model,
                      str(len(mc.class_names)) if mc else "-",
                      _pct(mc.test_accuracy) if mc else "-",
-                     mc.created[:16].replace("T", " ")]
+                     mc.created[:16].replace("T", " ") if mc else ""]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, ref)
@@ -177,8 +182,11 @@ class ModelManagerDialog(QDialog):
             self.remove_button.setEnabled(False)
         else:
             _, path, card, in_use = row
-            self.details.setPlainText(describe_card(card, path) if card else
-                                      f"{path}\nThe bundled model is not installed.")
+            self.details.setPlainText(
+                describe_card(card, path) if card else
+                f"{path}\nThe bundled model is not installed." if ref == BUNDLED else
+                f"{path}\nThis version cannot be used: {self._damaged.get(ref, 'damaged')}.\n"
+                "Remove it, or copy the bundle folder in again.")
             self.use_button.setEnabled(not in_use and card is not None)
             self.remove_button.setEnabled(not in_use and ref != BUNDLED)
         self.rollback_button.setEnabled(self.library.can_roll_back())
