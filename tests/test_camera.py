@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -342,6 +343,32 @@ def test_image_sequence(tmp_path, grabbers, as_pattern):
     levels = _drain(g, State.FINISHED)
     assert g.stats.captured == 5
     assert levels == sorted(levels) and levels[-1] == 160
+
+
+def test_a_looping_sequence_names_its_unreadable_files_once(tmp_path, grabbers, caplog):
+    import threading
+
+    folder = write_sequence(tmp_path / "seq", frames=4)
+    (folder / "f_0002.png").write_bytes(b"broken")
+    noted, passes = threading.Event(), []
+
+    def on_status(status):
+        passes.append(status.message)
+        if "unreadable" in status.message:
+            noted.set()
+
+    g = FrameGrabber(Source.sequence(folder, loop=True, realtime=False), on_status=on_status)
+    grabbers.append(g)
+    with caplog.at_level("WARNING"):
+        g.start()
+        deadline = time.monotonic() + 20
+        # take the frames (the sequence plays on as they are taken) until three passes are done
+        while not (noted.is_set() and g.stats.connections >= 3) and time.monotonic() < deadline:
+            g.latest(0.5)
+        assert noted.is_set() and g.stats.connections >= 3, passes
+    assert "1 unreadable file(s) skipped (f_0002.png" in g.status.message
+    assert g.status.state is State.LIVE
+    assert caplog.text.count("f_0002.png") == 1          # named once, not at every pass
 
 
 def test_missing_file_fails_once_with_a_clear_message(tmp_path, grabbers):

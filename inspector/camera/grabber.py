@@ -8,6 +8,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -93,6 +94,15 @@ class _Gen:
         self.frames = 0
 
 
+def skipped_note(files: list[str]) -> str:
+    """The status's note on unreadable files of an image sequence ("" without any)."""
+    if not files:
+        return ""
+    first = Path(files[0]).name
+    more = f" and {len(files) - 1} more" if len(files) > 1 else ""
+    return f"; {len(files)} unreadable file(s) skipped ({first}{more}; see the log)"
+
+
 class FrameGrabber:
     """Reads a source in background threads and keeps only its newest frame.
 
@@ -129,6 +139,7 @@ class FrameGrabber:
         self._gen: _Gen | None = None
         self._status = StreamStatus(State.IDLE, f"{source.display}: not started")
         self._supervisor: threading.Thread | None = None
+        self.skipped_files: list[str] = []   # an image sequence's unreadable files (last pass)
         self._readers: list[threading.Thread] = []
         self.counting_drops = True
 
@@ -271,6 +282,7 @@ class FrameGrabber:
                 if self._stop.is_set() or gen is not self._gen:
                     return
                 if not ok or bgr is None or bgr.size == 0:
+                    self.skipped_files = list(getattr(cap, "skipped", None) or [])
                     if src.is_live:
                         self._report(gen, "lost", f"{src.display}: disconnected (no frame)")
                     else:
@@ -337,7 +349,8 @@ class FrameGrabber:
                 kind, message, permanent = self._watch(gen)
                 if kind == "live":
                     attempt = 0
-                    self._set_status(StreamStatus(State.LIVE, f"{src.display}: live"))
+                    self._set_status(StreamStatus(State.LIVE, f"{src.display}: live"
+                                                  + skipped_note(self.skipped_files)))
                     kind, message, permanent = self._watch(gen)
                 with self._cond:
                     self._gen = None  # abandons the reader if it is still inside read()
@@ -349,6 +362,9 @@ class FrameGrabber:
                             State.FAILED, f"{src.display}: no frame could be read"))
                         return
                     if src.loop:
+                        if self.skipped_files:   # said once a pass has found them
+                            self._set_status(StreamStatus(State.LIVE, f"{src.display}: live"
+                                                          + skipped_note(self.skipped_files)))
                         continue
                     self._set_status(StreamStatus(State.FINISHED, f"{src.display}: finished"))
                     return

@@ -172,7 +172,9 @@ class FolderCapture:
                 img = decode_pixels(path)
             except ImageReadError as exc:
                 self.skipped.append(str(path))
-                log.warning("%s; skipped", exc)
+                if str(path) not in _WARNED:   # once, not at every pass of a looping sequence
+                    _WARNED.add(str(path))
+                    log.warning("%s; skipped", exc)
                 continue
             # a capture gives OpenCV's channel order (BGR), as every other source does
             return True, img if img.ndim == 2 else np.ascontiguousarray(img[..., ::-1])
@@ -183,6 +185,9 @@ class FolderCapture:
 
     def release(self) -> None:
         self.position = len(self.files)
+
+
+_WARNED: set[str] = set()   # unreadable sequence files already named in the log
 
 
 def open_capture(source: Source, open_timeout: float = 10.0) -> Capture:
