@@ -695,3 +695,14 @@ def test_source_kinds_are_distinct_for_settings():
             Source.sequence("0").key}
     assert len(keys) == 4
     assert SourceKind("camera") is SourceKind.CAMERA
+
+
+def test_a_region_that_does_not_fit_a_frame_is_said(classifier):
+    roi = Roi(150, 150, 100, 80)                     # drawn on a 320x240 frame
+    big = cam.analyse(classifier, _frame(np.zeros((240, 320, 3), np.uint8)), LiveConfig(roi=roi))
+    assert big.region_text == "region 100×80 px"
+    cut = cam.analyse(classifier, _frame(np.zeros((200, 200, 3), np.uint8)), LiveConfig(roi=roi))
+    assert cut.roi == Roi(150, 150, 50, 50)
+    assert cut.region_text == "region 50×50 px (the region is cut to this 200×200 px frame)"
+    small = cam.analyse(classifier, _frame(np.zeros((48, 64, 3), np.uint8)), LiveConfig(roi=roi))
+    assert small.region_text == "whole frame 64×48 px (the region lies outside this frame)"

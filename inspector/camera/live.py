@@ -62,6 +62,20 @@ class LiveResult:
         return [] if self.tile_known is None else [int(i) for i in np.flatnonzero(~self.tile_known)]
 
     @property
+    def region_text(self) -> str:
+        """What was classified, e.g. "region 100×80 px"; says so when the chosen region did
+        not fit this frame (a source whose frames change size): cut to it, or the whole frame
+        where it lies outside."""
+        asked = self.config.roi if self.config is not None else None
+        text = f"region {self.roi.w}×{self.roi.h} px"
+        if asked is None or asked == self.roi:
+            return text
+        size = f"{self.frame.width}×{self.frame.height}"
+        if asked.clamp(self.frame.width, self.frame.height) is None:
+            return f"whole frame {size} px (the region lies outside this frame)"
+        return f"{text} (the region is cut to this {size} px frame)"
+
+    @property
     def verdict_text(self) -> str:
         """What the live label says: the class and its confidence, or the unknown verdict with
         the closest class."""

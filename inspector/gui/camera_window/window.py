@@ -327,7 +327,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self._show_verdict(result)
         self.detail_label.setText(
             (f"mean of {tiles} tiles ({result.grid[0]}×{result.grid[1]})" if tiles > 1
-             else f"region {result.roi.w}×{result.roi.h} px")
+             else result.region_text)
             + f" · latency {result.latency * 1000:.0f} ms")
         self.view.set_result(result, overlay)
         self.result_ready.emit(result)
