@@ -93,38 +93,35 @@ class ModelLibrary:
         self.root = Path(root) if root is not None else paths.model_library_dir()
 
     # ---- reading -----------------------------------------------------------------------------
-    def versions(self) -> list[ModelVersion]:
-        """The library's bundles, oldest first (by creation time, then number). Folders that are
-        not readable bundles are skipped."""
-        out = []
+    def _scan(self) -> tuple[list[ModelVersion], list[tuple[str, Path, str]]]:
+        """The version folders: the readable ones (oldest first, by creation time, then
+        number) and those whose model card cannot be read (folder name, path, the problem; by
+        name)."""
+        good: list[ModelVersion] = []
+        damaged: list[tuple[str, Path, str]] = []
         if not self.root.is_dir():
-            return out
+            return good, damaged
         for d in self.root.iterdir():
             m = _VERSION_DIR.match(d.name)
             if not m or not d.is_dir() or d.name.startswith("."):
                 continue
             try:
-                card = read_card(d)
-            except BundleError:
-                continue
-            out.append(ModelVersion(d.name, m["name"], int(m["number"]), d, card))
-        out.sort(key=lambda v: (v.created, v.name, v.number))
-        return out
+                good.append(ModelVersion(d.name, m["name"], int(m["number"]), d, read_card(d)))
+            except BundleError as exc:
+                damaged.append((d.name, d, str(exc)))
+        good.sort(key=lambda v: (v.created, v.name, v.number))
+        damaged.sort()
+        return good, damaged
+
+    def versions(self) -> list[ModelVersion]:
+        """The library's bundles, oldest first (by creation time, then number). Folders that are
+        not readable bundles are skipped (``damaged_versions`` lists them)."""
+        return self._scan()[0]
 
     def damaged_versions(self) -> list[tuple[str, Path, str]]:
         """Version folders whose model card cannot be read: (folder name, path, the problem),
         by name; shown (and removable) in the Models dialog instead of vanishing from it."""
-        out = []
-        if not self.root.is_dir():
-            return out
-        for d in sorted(self.root.iterdir(), key=lambda p: p.name):
-            if not _VERSION_DIR.match(d.name) or not d.is_dir() or d.name.startswith("."):
-                continue
-            try:
-                read_card(d)
-            except BundleError as exc:
-                out.append((d.name, d, str(exc)))
-        return out
+        return self._scan()[1]
 
     def find(self, ref: str | Path) -> ModelVersion:
         """A version by folder name, path, "vN" or "N" (when only one model name has that
@@ -311,9 +308,13 @@ class ModelLibrary:
 
     def remove(self, ref: str | Path) -> None:
         """Deletes a version (a damaged one too, by its folder name); refuses the one in use."""
-        damaged = {name: path for name, path, _ in self.damaged_versions()}
-        v = (ModelVersion(str(ref), str(ref), 0, damaged[str(ref)], {}) if str(ref) in damaged
-             else self.find(ref))
+        try:
+            v = self.find(ref)
+        except LibraryError:
+            damaged = {name: path for name, path, _ in self.damaged_versions()}
+            if str(ref) not in damaged:
+                raise
+            v = ModelVersion(str(ref), str(ref), 0, damaged[str(ref)], {})
         state = self._state()
         if state["active"] == v.version:
             raise LibraryError(f"{v.version} is in use; switch to another model before removing it")

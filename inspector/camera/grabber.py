@@ -330,6 +330,10 @@ class FrameGrabber:
                                        f"{p.open_timeout:g} s", False)
                 self._cond.wait(min(left, 0.5))
 
+    def _set_live(self) -> None:
+        self._set_status(StreamStatus(State.LIVE, f"{self.source.display}: live"
+                                      + skipped_note(self.skipped_files)))
+
     def _supervise(self) -> None:
         src = self.source
         attempt = 0
@@ -349,8 +353,7 @@ class FrameGrabber:
                 kind, message, permanent = self._watch(gen)
                 if kind == "live":
                     attempt = 0
-                    self._set_status(StreamStatus(State.LIVE, f"{src.display}: live"
-                                                  + skipped_note(self.skipped_files)))
+                    self._set_live()
                     kind, message, permanent = self._watch(gen)
                 with self._cond:
                     self._gen = None  # abandons the reader if it is still inside read()
@@ -363,8 +366,7 @@ class FrameGrabber:
                         return
                     if src.loop:
                         if self.skipped_files:   # said once a pass has found them
-                            self._set_status(StreamStatus(State.LIVE, f"{src.display}: live"
-                                                          + skipped_note(self.skipped_files)))
+                            self._set_live()
                         continue
                     self._set_status(StreamStatus(State.FINISHED, f"{src.display}: finished"))
                     return

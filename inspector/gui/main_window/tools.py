@@ -46,14 +46,9 @@ class ToolWindows:
             self.load_model(path)
             return
         previous = dialog.before_switch
-        for signal, slot in getattr(self, "_chosen_slots", ()):   # an earlier switch's
-            try:
-                signal.disconnect(slot)
-            except (RuntimeError, TypeError):
-                pass
 
-        def finished(*_):
-            for signal, slot in self._chosen_slots:
+        def finished(*_):   # also drops an earlier switch's slots, still connected
+            for signal, slot in getattr(self, "_chosen_slots", ()):
                 try:
                     signal.disconnect(slot)
                 except (RuntimeError, TypeError):
@@ -67,6 +62,7 @@ class ToolWindows:
             except RuntimeError:   # the dialog has gone: undo in the library alone
                 dialog.library.undo_activation(previous)
 
+        finished()
         self._chosen_slots = ((self.model_loaded, finished), (self.model_failed, failed))
         self.model_loaded.connect(finished)
         self.model_failed.connect(failed)
