@@ -106,24 +106,74 @@ def _decode(load: Callable[[Path], np.ndarray], path: Path) -> tuple[np.ndarray 
         return None, f"cannot read image ({type(exc).__name__}: {exc})"
 
 
+def _judged(classifier: ClassifierLike, decoded: Sequence[tuple], tiling: TileSettings | None,
+            batch_size: int, spread: bool = True) -> list[Result]:
+    """Results for ``decoded`` ((key, path, model input or prepared image, error) each): the
+    readable ones judged together (tile by tile with ``tiling``), each error kept as its row.
+    ``spread``: see ``Classifier.judge`` (False only for a classifier that takes it)."""
+    good = [d[2] for d in decoded if d[3] is None]
+    probs, scores, known, tiles, problem = None, None, None, None, None
+    if good:
+        try:
+            if tiling is None:
+                v = classifier.judge(np.stack(good)) if spread else \
+                    classifier.judge(np.stack(good), spread=False)
+                probs, scores, known = v.probs, v.unknown_scores, v.known
+            else:
+                iv = judge_prepared(classifier, good, batch_size, spread)
+                probs, known = [v.probs for v in iv], [v.known for v in iv]
+                scores = None if all(v.unknown_score is None for v in iv) else \
+                    [v.unknown_score for v in iv]
+                tiles = [v.tiles for v in iv]
+        except Exception as exc:  # never lose the whole run to one bad batch
+            problem = f"classification failed ({type(exc).__name__}: {exc})"
+    out, j = [], 0
+    for k, p, _, error in decoded:
+        if error is not None:
+            out.append(Result(k, p, None, error))
+        else:
+            out.append(Result(k, p, probs[j] if probs is not None else None, problem,
+                              None if scores is None else float(scores[j]),
+                              True if known is None else bool(known[j]),
+                              None if tiles is None else tiles[j]))
+            j += 1
+    return out
+
+
+def _decode_and_judge(classifier: ClassifierLike, load: Callable[[Path], np.ndarray],
+                      part: Sequence[tuple[Hashable, Path]], tiling: TileSettings | None,
+                      batch_size: int) -> list[Result]:
+    """A part of a batch decoded and judged in one thread, on one interpreter."""
+    return _judged(classifier, [(k, p, *_decode(load, p)) for k, p in part], tiling, batch_size,
+                   spread=False)
+
+
 def classify_stream(classifier: ClassifierLike,
                     take: Callable[[int], Sequence[tuple[Hashable, Path]]],
                     emit: Callable[[list[Result]], None],
                     should_stop: Callable[[], bool] = lambda: False,
                     batch_size: int = DEFAULT_BATCH, pool: ThreadPoolExecutor | None = None,
-                    prefetch: int = 2, tiling: TileSettings | None = None) -> int:
+                    prefetch: int = 2, tiling: TileSettings | None = None,
+                    side_by_side: bool = False) -> int:
     """Classifies images until ``take(n)`` (up to n (key, path) pairs) returns none, calling
     ``emit`` with each batch's results in order. Decoding runs in ``pool`` ``prefetch`` batches
     ahead of inference. With ``tiling``, an image larger than the model's view is classified
     tile by tile (inspector.tiles; ``batch_size`` model inputs per call) and its Result carries
-    the tiles. Returns how many images were done; stops early when ``should_stop()``."""
+    the tiles. Returns how many images were done; stops early when ``should_stop()``.
+
+    ``side_by_side``, for a classifier with several LiteRT interpreters
+    (``Classifier.interpreters``): each batch is cut into as many parts, and a ``pool`` thread
+    decodes and judges a part on one interpreter; each thread takes the next part when it is
+    done, so that no core waits for another's half of a batch or for the decoders. For a
+    process with no window to keep responsive (``inspector classify``)."""
     load = classifier.load if tiling is None else \
         (lambda path: load_prepared(classifier, tiling, path))
+    parts = getattr(classifier, "interpreters", 0) if side_by_side else 0
     own_pool = pool is None
     if own_pool:
-        pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+        pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1), parts),
                                   thread_name_prefix="decode")
-    inflight: deque[list[tuple[Hashable, Path, Future]]] = deque()
+    inflight: deque[tuple[list | None, list[Future]]] = deque()   # (batch, its futures)
     exhausted = False
     done = 0
     try:
@@ -134,41 +184,26 @@ def classify_stream(classifier: ClassifierLike,
                     exhausted = True
                     break
                 batch = [(k, p if isinstance(p, Path) else Path(p)) for k, p in batch]
-                inflight.append([(k, p, pool.submit(_decode, load, p)) for k, p in batch])
+                if parts:
+                    cuts = np.linspace(0, len(batch), min(parts, len(batch)) + 1).astype(int)
+                    inflight.append((None, [pool.submit(_decode_and_judge, classifier, load,
+                                                        batch[a:b], tiling, batch_size)
+                                            for a, b in zip(cuts[:-1], cuts[1:])]))
+                else:
+                    inflight.append((batch, [pool.submit(_decode, load, p) for _, p in batch]))
             if not inflight or should_stop():
                 break
-            batch = inflight.popleft()
-            decoded = [(k, p, *f.result()) for k, p, f in batch]
-            good = [d[2] for d in decoded if d[3] is None]
-            probs, scores, known, tiles, problem = None, None, None, None, None
-            if good:
-                try:
-                    if tiling is None:
-                        v = classifier.judge(np.stack(good))
-                        probs, scores, known = v.probs, v.unknown_scores, v.known
-                    else:
-                        iv = judge_prepared(classifier, good, batch_size)
-                        probs, known = [v.probs for v in iv], [v.known for v in iv]
-                        scores = None if all(v.unknown_score is None for v in iv) else \
-                            [v.unknown_score for v in iv]
-                        tiles = [v.tiles for v in iv]
-                except Exception as exc:  # never lose the whole run to one bad batch
-                    problem = f"classification failed ({type(exc).__name__}: {exc})"
-            out, j = [], 0
-            for k, p, _, error in decoded:
-                if error is not None:
-                    out.append(Result(k, p, None, error))
-                else:
-                    out.append(Result(k, p, probs[j] if probs is not None else None, problem,
-                                      None if scores is None else float(scores[j]),
-                                      True if known is None else bool(known[j]),
-                                      None if tiles is None else tiles[j]))
-                    j += 1
+            batch, futures = inflight.popleft()
+            if batch is None:
+                out = [r for f in futures for r in f.result()]
+            else:
+                out = _judged(classifier, [(k, p, *f.result()) for (k, p), f
+                                           in zip(batch, futures)], tiling, batch_size)
             done += len(out)
             emit(out)
     finally:
-        for batch in inflight:
-            for _, _, f in batch:
+        for _, futures in inflight:
+            for f in futures:
                 f.cancel()
         if own_pool:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -180,9 +215,12 @@ def classify_paths(classifier: ClassifierLike, paths: Sequence[str | Path],
                    progress: Callable[[float, str], None] = lambda f, m: None,
                    should_stop: Callable[[], bool] = lambda: False,
                    workers: int | None = None,
-                   tiling: TileSettings | None = None) -> Iterator[Result]:
+                   tiling: TileSettings | None = None,
+                   side_by_side: bool = False) -> Iterator[Result]:
     """Results for ``paths`` in order (key: the position in ``paths``), as a generator; the
-    pipeline runs in a background thread so the caller can write results meanwhile."""
+    pipeline runs in a background thread so the caller can write results meanwhile.
+    ``workers``: decoding threads (default: up to four; ``side_by_side``, see
+    ``classify_stream``: at least one per interpreter)."""
     paths = list(paths)
     source = iter(enumerate(paths))
     lock = threading.Lock()
@@ -203,11 +241,12 @@ def classify_paths(classifier: ClassifierLike, paths: Sequence[str | Path],
 
     def run():
         try:
-            pool = ThreadPoolExecutor(max_workers=workers or max(1, min(4, os.cpu_count() or 1)),
-                                      thread_name_prefix="decode")
-            with pool:
+            n = workers or max(1, min(4, os.cpu_count() or 1))
+            if side_by_side:
+                n = max(n, getattr(classifier, "interpreters", 0))
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="decode") as pool:
                 classify_stream(classifier, take, emit, lambda: stop.is_set() or should_stop(),
-                                batch_size, pool, tiling=tiling)
+                                batch_size, pool, tiling=tiling, side_by_side=side_by_side)
         except BaseException as exc:  # pragma: no cover - reported to the consumer
             finished.append(exc)
         finally:
@@ -475,7 +514,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     try:
         writer = report.CsvWriter(stream, names, args.tiles) if stream is not None else None
         for r in classify_paths(classifier, paths, batch_size=args.batch_size, workers=args.workers,
-                                tiling=tiling):
+                                tiling=tiling, side_by_side=True):
             done += 1
             if r.error is not None:
                 failed.append(r)

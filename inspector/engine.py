@@ -127,7 +127,7 @@ class KerasBackend:
 
         return tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
 
-    def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def verdict(self, x: np.ndarray, spread: bool = True) -> dict[str, np.ndarray]:
         with self._lock:
             if self._predict_fn is None:
                 import tensorflow as tf
@@ -172,8 +172,8 @@ class LiteRTBackend:
         self.graph_score = bool(graph_score) and set(GRAPH_KEYS) <= set(runner.keys)
         self.verdict_keys = verdict_keys(runner.keys, self.graph_score)
 
-    def verdict(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return self.runner.run(x, self.verdict_keys)
+    def verdict(self, x: np.ndarray, spread: bool = True) -> dict[str, np.ndarray]:
+        return self.runner.run(x, self.verdict_keys, spread)
 
     def inspect(self, x: np.ndarray, want: Callable[[str], bool] | None = None
                 ) -> dict[str, np.ndarray]:
@@ -290,9 +290,18 @@ class Classifier:
     def se_block_names(self) -> list[str]:
         return list(self.backend.se_block_names)
 
-    def judge(self, images: np.ndarray) -> Verdicts:
+    @property
+    def interpreters(self) -> int:
+        """How many ``judge(..., spread=False)`` calls can run side by side, each on its own
+        LiteRT interpreter (0 on TensorFlow, one inference at a time)."""
+        runner = getattr(self.backend, "runner", None)
+        return 0 if runner is None or runner.batch else runner.interpreters
+
+    def judge(self, images: np.ndarray, spread: bool = True) -> Verdicts:
         """(N, S, S, 3) uint8 model inputs -> calibrated probabilities and unknown verdicts,
-        from one forward pass."""
+        from one forward pass. ``spread``: the images are shared among the LiteRT interpreters;
+        else they all run on one free interpreter (for callers that run ``interpreters`` calls
+        side by side)."""
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[None]
@@ -301,7 +310,7 @@ class Classifier:
             return Verdicts(np.zeros((0, k), np.float32),
                             None if self.detector is None else np.zeros(0), np.zeros(0, bool))
         # uint8 as they are: LiteRT's runner converts image by image (a grey one's one channel)
-        return self._verdicts(self.backend.verdict(images))
+        return self._verdicts(self.backend.verdict(images, spread))
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 model inputs -> (N, classes) calibrated probabilities."""

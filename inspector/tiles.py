@@ -306,11 +306,16 @@ class ImageVerdict:
 
 
 def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
-                   chunk: int = CLASSIFY_CHUNK) -> list[ImageVerdict]:
-    """Every image's verdict, the inputs of all of them judged in batches of ``chunk``."""
+                   chunk: int = CLASSIFY_CHUNK, spread: bool = True) -> list[ImageVerdict]:
+    """Every image's verdict, the inputs of all of them judged in batches of ``chunk``.
+    ``spread`` False: each batch on one interpreter (``Classifier.judge``)."""
     counts = [len(p.inputs) for p in images]
     inputs = np.concatenate([p.inputs for p in images]) if images else np.zeros((0,))
-    parts = [classifier.judge(inputs[k:k + chunk]) for k in range(0, len(inputs), max(1, chunk))]
+
+    def judge(x):
+        return classifier.judge(x) if spread else classifier.judge(x, spread=False)
+
+    parts = [judge(inputs[k:k + chunk]) for k in range(0, len(inputs), max(1, chunk))]
     probs = np.concatenate([np.asarray(v.probs, np.float32) for v in parts])
     known = np.concatenate([np.asarray(v.known, bool) for v in parts])
     scores = None if any(v.unknown_scores is None for v in parts) else \

@@ -80,6 +80,41 @@ def test_good_folder_exit_0_and_probabilities_match(tmp_path, classifier, capsys
     assert "\r" not in err and "classifying: 7/7 (100%" in err
 
 
+def test_side_by_side_parts_give_the_same_results_in_order(tmp_path, stand_in_bundle,
+                                                           monkeypatch):
+    """``inspector classify`` cuts each batch into a part per interpreter, each decoded and
+    judged by one thread on one interpreter: the same results, in order, errors kept, as the
+    batch shared among the interpreters."""
+    import threading
+
+    from inspector.engine import load_classifier
+    from inspector.tiles import TileSettings
+
+    clf = load_classifier(stand_in_bundle, num_threads=3)
+    assert clf.interpreters == 3
+    paths = write_images(tmp_path / "imgs") + list(broken_files(tmp_path / "bad").values())
+    plain = list(batch.classify_paths(clf, paths, batch_size=5, tiling=TileSettings()))
+    calls = []
+    real = clf.judge
+
+    def judge(images, spread=True):
+        calls.append((spread, threading.current_thread().name))
+        return real(images, spread)
+
+    monkeypatch.setattr(clf, "judge", judge)
+    parts = list(batch.classify_paths(clf, paths, batch_size=5, tiling=TileSettings(),
+                                      side_by_side=True))
+    assert [r.key for r in parts] == [r.key for r in plain] == list(range(len(paths)))
+    assert [r.error for r in parts] == [r.error for r in plain]
+    assert sum(r.error is not None for r in parts) == 4
+    for a, b in zip(parts, plain):
+        if b.probs is not None:
+            np.testing.assert_allclose(a.probs, b.probs, atol=PROB_ATOL)
+            assert a.known == b.known and (a.tiles is None) == (b.tiles is None)
+    assert calls and all(spread is False for spread, _ in calls)
+    assert len({name for _, name in calls}) >= 2
+
+
 def test_broken_files_get_error_rows_and_exit_2(tmp_path, classifier, capsys):
     write_images(tmp_path / "imgs")
     bad = broken_files(tmp_path / "bad")

@@ -107,9 +107,10 @@ def test_grey_images_run_on_the_grey_twin_and_colour_images_on_the_model(tmp_pat
     import keras
 
     from training.inspection_export import build_inspection, write_inspection
-    from training.litert import GREY_FILES, InspectionRunner, open_runner, read_info
+    from training.litert import GREY_FILES, INSPECT, InspectionRunner, open_runner, read_info
     from training.model import build_ssdc_mininet
 
+    GREY_TWIN = (INSPECT, True)
     x = images(4).astype(np.float32)
     blobs = []
     for seed in (3, 4):
@@ -150,9 +151,9 @@ def test_grey_images_run_on_the_grey_twin_and_colour_images_on_the_model(tmp_pat
 
     broken = InspectionRunner(a, a_out, batch=False, num_threads=1, single_threads=1,
                               grey=(b_grey, b_grey_out))
-    broken._slots[0].grey = Failing()
+    broken._slots[0].interpreters[GREY_TWIN] = Failing()
     np.testing.assert_allclose(broken.run(colour, ["probs"])["probs"], ref, atol=1e-6)
-    assert broken._slots[0].grey is None
+    assert GREY_TWIN not in broken._slots[0].interpreters
 
     write_inspection(tmp_path, files, info)
     entry = info["formats"]["fp32"]
@@ -268,9 +269,41 @@ def test_one_image_alone_runs_on_every_core(stand_in_bundle):
     batch = plain.run(x)
     for i in range(len(x)):
         alone = lat.run(x[i:i + 1])
-        assert lat._single.n == 1   # the single-image interpreter ran it
+        assert lat._single.n == 1 or lat._single.ready   # the single-image interpreters ran it
         for k in batch:
             np.testing.assert_allclose(alone[k], batch[k][i:i + 1], atol=1e-5, err_msg=k)
+
+
+def test_a_call_not_spread_runs_on_one_free_interpreter(stand_in_bundle):
+    """``run(..., spread=False)`` takes one batch interpreter no other thread runs (waiting for
+    one when all are busy) and gives what a spread batch gives."""
+    import threading
+
+    from training.litert import open_runner, read_info
+
+    info = read_info(stand_in_bundle)
+    runner = open_runner(stand_in_bundle, "fp32", info, num_threads=2, single_threads=1)
+    x = images(5, size=info["input_size"])
+    ref = runner.run(x, ["probs"])["probs"]
+    np.testing.assert_allclose(runner.run(x, ["probs"], spread=False)["probs"], ref, atol=1e-6)
+    held = [runner._take_slot(), runner._take_slot()]   # both busy
+    assert held[0] is not held[1]
+    done = threading.Event()
+    got = {}
+
+    def call():
+        got.update(runner.run(x[:2], ["probs"], spread=False))
+        done.set()
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert not done.wait(0.2)        # waits for a free interpreter
+    runner._give_back(held[1])
+    assert done.wait(30)
+    t.join()
+    np.testing.assert_allclose(got["probs"], ref[:2], atol=1e-6)
+    runner._give_back(held[0])
+    assert not any(s.lock.locked() for s in runner._slots)
 
 
 def _with_int8(stand_in_bundle, tmp_path, loss_points):

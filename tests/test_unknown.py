@@ -541,8 +541,8 @@ def test_an_image_the_runtime_gives_nan_for_is_unknown(unknown_classifier, class
     for clf in (unknown_classifier, classifier):
         real = clf.backend.verdict
 
-        def blank_first(batch, real=real):
-            out = {k: np.array(v, np.float32) for k, v in real(batch).items()}
+        def blank_first(batch, spread=True, real=real):
+            out = {k: np.array(v, np.float32) for k, v in real(batch, spread).items()}
             for v in out.values():
                 v[0] = np.nan
             return out
@@ -628,6 +628,69 @@ def test_the_export_computes_the_unknown_score_in_its_graph(graph_score_bundle,
     v = clf._verdicts(out)
     assert not v.known[0] and np.isinf(v.unknown_scores[0]) and v.known[1] == a.known[1]
     np.testing.assert_allclose(v.probs[0], 1 / len(CLASSES), rtol=1e-6)
+
+
+def test_verdicts_run_on_the_verdict_only_files(graph_score_bundle, tmp_path, caplog):
+    """The export also writes the model with only a verdict's outputs (colour and grey), checked
+    against the inspection model; a verdict runs on it (the inspection model's tensors are not
+    even allocated), an explanation on the inspection model; a verdict file that fails when it
+    runs hands its images on; one of another export, or missing, is left out on reading."""
+    import json
+
+    from training.litert import (GRAPH_KEYS, INSPECT, INSPECTION_INFO, MAIN, VERDICT,
+                                 VERDICT_FILES, VERDICT_GREY_FILES, InspectionRunner, open_runner,
+                                 read_info)
+
+    info = read_info(graph_score_bundle)
+    entry = info["formats"]["fp32"]
+    for twin, name in ((entry["verdict"], VERDICT_FILES["fp32"]),
+                       (entry["grey"]["verdict"], VERDICT_GREY_FILES["fp32"])):
+        assert twin["usable"] and twin["file"] == name and (graph_score_bundle / name).exists()
+        assert twin["score"]["digest"] == entry["score"]["digest"]
+        assert set(twin["outputs"]) == set(GRAPH_KEYS)
+    runner = open_runner(graph_score_bundle, "fp32", info, num_threads=1, single_threads=1)
+    assert set(runner.verdict_outputs) == set(GRAPH_KEYS)
+    whole = InspectionRunner(graph_score_bundle / "inspect_fp32.tflite", entry["outputs"],
+                             batch=False, num_threads=1, single_threads=1,
+                             grey=(graph_score_bundle / entry["grey"]["file"],
+                                   entry["grey"]["outputs"]))
+    x = _known_and_foreign()
+    x[1, ..., 0] = np.clip(x[1, ..., 0].astype(int) + 7, 0, 255)   # one colour image
+    got = runner.run(x, list(GRAPH_KEYS))
+    ref = whole.run(x, list(GRAPH_KEYS))
+    for k in GRAPH_KEYS:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-6, atol=1e-6, err_msg=k)
+    slot = runner._slots[0]
+    assert slot.ready == {(VERDICT, False), (VERDICT, True)} and slot.n == 0
+    maps = runner.run(x[:2])   # every output: the inspection model and its grey twin
+    assert set(maps) == set(entry["outputs"]) and slot.n == 1 and (INSPECT, True) in slot.ready
+    np.testing.assert_allclose(maps["unknown_score"], ref["unknown_score"][:2], atol=1e-6)
+
+    class Failing:
+        def allocate_tensors(self):
+            pass
+
+        def set_tensor(self, index, value):
+            raise RuntimeError("no kernel for this op")
+
+    slot.interpreters[(VERDICT, True)] = Failing()
+    again = runner.run(x, list(GRAPH_KEYS))   # grey images now on the colour verdict model
+    colour = InspectionRunner(graph_score_bundle / "inspect_fp32.tflite", entry["outputs"],
+                              batch=False, num_threads=1, single_threads=1)
+    np.testing.assert_allclose(again["unknown_score"],
+                               colour.run(x, list(GRAPH_KEYS))["unknown_score"], atol=1e-6)
+    assert (VERDICT, True) not in slot.interpreters and MAIN in slot.interpreters
+    assert "grey verdict model failed" in caplog.text
+
+    out = tmp_path / "bundle"
+    shutil.copytree(graph_score_bundle, out)
+    doc = json.loads((out / INSPECTION_INFO).read_text())
+    doc["formats"]["fp32"]["verdict"]["score"]["digest"] = "another export"
+    (out / INSPECTION_INFO).write_text(json.dumps(doc))
+    (out / VERDICT_GREY_FILES["fp32"]).unlink()
+    left = read_info(out)["formats"]["fp32"]
+    assert "verdict" not in left and "verdict" not in left["grey"] and "grey" in left
+    assert open_runner(out, "fp32", read_info(out)).verdict_outputs == ()
 
 
 def test_a_detector_fitted_anew_is_scored_in_numpy_until_the_export_is(graph_score_bundle,

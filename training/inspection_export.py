@@ -32,7 +32,8 @@ import numpy as np
 
 from .fast_score import CompiledSum
 from .litert import (GRAPH_KEYS, GREY_FILES, GREY_FORMATS, INSPECTION_FILES, INSPECTION_FORMATS,
-                     INSPECTION_INFO, KERNEL_FILE, PROBS_KEY, SCORE_KEY, InspectionRunner)
+                     INSPECTION_INFO, KERNEL_FILE, PROBS_KEY, SCORE_KEY, VERDICT_FILES,
+                     VERDICT_GREY_FILES, InspectionRunner)
 from .score_graph import with_score
 
 Progress = Callable[[float, str], None]
@@ -269,9 +270,15 @@ def build_inspection(model, representative: np.ndarray | None = None,
             entry["test_accuracy"] = round(float(np.mean(pred == test_labels)), 6)
             entry["test_agreement_with_keras"] = round(float(np.mean(pred == ref_test)), 6)
         if in_graph:
-            entry["score"] = _score_check(fmt, cs, detector.digest(), runner,
-                                          check if ref_test is None
-                                          else np.concatenate([check, test_images]))
+            score_images = check if ref_test is None else np.concatenate([check, test_images])
+            entry["score"] = _score_check(fmt, cs, detector.digest(), runner, score_images)
+            if entry["score"].get("usable"):
+                progress((n + 0.25) / len(todo), f"converting the verdict model to LiteRT {fmt}")
+                entry["verdict"], blob_v = verdict_twin(
+                    fmt, im_fast, with_score(im_fast, cs), runner, score_images, kernel,
+                    entry["score"]["digest"])
+                if blob_v is not None:
+                    files[VERDICT_FILES[fmt]] = blob_v
         if representative is not None and fmt == "int8":
             entry["representative_images"] = int(len(representative))
         if fmt in GREY_FORMATS:
@@ -287,6 +294,8 @@ def build_inspection(model, representative: np.ndarray | None = None,
                                             "reason": f"{type(exc).__name__}: {reason}"}, None
             if grey_blob is not None:
                 files[GREY_FILES[fmt]] = grey_blob
+                if grey.verdict_blob is not None:
+                    files[VERDICT_GREY_FILES[fmt]] = grey.verdict_blob
         formats[fmt] = entry
         files[INSPECTION_FILES[fmt]] = blob
     if ref_test is not None:
@@ -335,6 +344,9 @@ class _GreyCheck:
 
     def export(self, fmt: str, colour: dict, kernel: np.ndarray, digest: str | None
                ) -> tuple[dict, bytes | None]:
+        """The twin's entry and bytes (None when not usable); ``verdict_blob`` then holds its
+        verdict-only file's bytes, or None."""
+        self.verdict_blob = None
         in_graph = "score" in colour
         blob = convert_inspection(self.im, self.size, fmt, None,
                                   with_score(self.im, self.cs) if in_graph else None, channels=1)
@@ -355,7 +367,55 @@ class _GreyCheck:
             if entry["score"].get("usable") != colour["score"].get("usable"):
                 return {"usable": False, "reason": "its unknown score does not check as the "
                                                    "colour model's does"}, None
+            if entry["score"].get("usable"):
+                entry["verdict"], self.verdict_blob = verdict_twin(
+                    fmt, self.im, with_score(self.im, self.cs), runner, self.score_images,
+                    kernel, digest, channels=1)
         return entry, blob
+
+
+def verdict_only(graph):
+    """``graph`` (a callable like the inspection model, ``with_score``'s) with only a verdict's
+    outputs, ``GRAPH_KEYS``: converted, the maps and spreads only an explanation needs are
+    neither computed nor written out."""
+    def call(inputs, training=False):
+        out = graph(inputs, training=training)
+        return {k: out[k] for k in GRAPH_KEYS}
+
+    return call
+
+
+def verdict_twin(fmt: str, im, graph, runner: InspectionRunner, images: np.ndarray,
+                 kernel: np.ndarray, digest: str, channels: int = 3) -> tuple[dict, bytes | None]:
+    """The verdict-only file of a format's model (``graph`` with the score, run by ``runner``),
+    checked against that model on ``images``: the same score and probabilities within
+    ``SCORE_ATOL`` and ``PROB_ATOL`` (the same kernels: equal here up to float rounding). Its
+    entry for ``inspection.json`` and its bytes; one that fails is recorded as not usable (its
+    verdicts then run on the model), never an export error."""
+    size = int(runner.input_shape[0])
+    images = np.asarray(images, np.float32)
+    try:
+        blob = convert_inspection(im, size, fmt, None, verdict_only(graph), channels=channels)
+        ref = runner.run(images, list(GRAPH_KEYS))
+        outputs, _, _ = _map_outputs(blob, fmt, {k: v[:CHECK_IMAGES] for k, v in ref.items()},
+                                     images[:CHECK_IMAGES], kernel)
+        got = InspectionRunner(blob, outputs, batch=False, num_threads=1,
+                               single_threads=1).run(images, list(GRAPH_KEYS))
+    except (InspectionExportError, RuntimeError, ValueError) as exc:
+        reason = (str(exc).splitlines() or [""])[0][:300]
+        return {"usable": False, "reason": f"{type(exc).__name__}: {reason}"}, None
+    ok = np.isfinite(ref[SCORE_KEY])
+    diff = float(np.abs(got[SCORE_KEY][ok] - ref[SCORE_KEY][ok]).max(initial=0.0))
+    pdiff = float(np.abs(got[PROBS_KEY][ok] - ref[PROBS_KEY][ok]).max(initial=0.0))
+    if diff > SCORE_ATOL[fmt] or pdiff > PROB_ATOL[fmt] or \
+            not np.array_equal(np.isfinite(got[SCORE_KEY]), ok):
+        return {"usable": False, "reason": f"its score differs from the model's by {diff:.2g}, "
+                                           f"its probabilities by {pdiff:.2g}"}, None
+    name = (VERDICT_GREY_FILES if channels == 1 else VERDICT_FILES)[fmt]
+    return {"file": name, "bytes": len(blob), "outputs": outputs, "usable": True,
+            "score": {"images": int(len(images)), "max_score_diff": float(f"{diff:.3g}"),
+                      "max_prob_diff": float(f"{pdiff:.3g}"), "usable": True,
+                      "digest": digest}}, blob
 
 
 def _grey(images: np.ndarray) -> np.ndarray:
@@ -408,7 +468,8 @@ def write_inspection(bundle_dir: str | Path, files: dict[str, bytes], info: dict
     for name, blob in files.items():
         replace_file_atomic(bundle_dir / name, blob)
     stale = [INSPECTION_FILES[f] for f in INSPECTION_FORMATS if INSPECTION_FILES[f] not in files]
-    stale += [GREY_FILES[f] for f in GREY_FORMATS if GREY_FILES[f] not in files]
+    stale += [names[f] for names in (GREY_FILES, VERDICT_FILES, VERDICT_GREY_FILES)
+              for f in GREY_FORMATS if names[f] not in files]
     for name in stale:
         (bundle_dir / name).unlink(missing_ok=True)
     write_json(bundle_dir / INSPECTION_INFO, info)

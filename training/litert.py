@@ -14,13 +14,20 @@ A bundle's inspection export is::
         the same model for grey images, input (1, S, S, 1): the first convolution's kernel summed
         over the colour channels (``training.model.grey_model``), a fifth less work an image;
         ``InspectionRunner`` gives it every image whose three channels are equal
+    verdict_fp32.tflite, verdict_fp16.tflite, verdict_fp32_grey.tflite, verdict_fp16_grey.tflite
+        where the graph has the unknown score: the same models with only ``unknown_score`` and
+        ``unknown_probs`` as outputs (the maps and spreads an explanation needs are neither
+        computed nor written out: about a seventh faster); ``InspectionRunner`` runs every call
+        that asks for no more on them (a folder's classification, the format choice's timing)
     inspection.json
         per format: which signature output holds which key (TFLite names them ``output_<i>``;
         the map was checked by value against Keras on export), whether a batch can be run in one
         invoke (``batch``; false for the static one-image models), the largest probability
         difference to Keras and the test-split accuracy; ``score``: the in-graph score's check
         against numpy and the detector's fingerprint; ``grey``: the grey file's outputs and its
-        check against Keras (absent in older exports: every image then runs in colour)
+        check against Keras (absent in older exports: every image then runs in colour);
+        ``verdict`` (in a format's entry and in its ``grey``): the verdict-only file's outputs
+        and its check against the inspection model (absent: verdicts run on that model)
     classifier_kernel.npy
         the classifier's (K, classes) kernel, for class activation maps
 
@@ -42,6 +49,10 @@ INSPECTION_FORMATS = ("fp32", "fp16", "int8")
 INSPECTION_FILES = {f: f"inspect_{f}.tflite" for f in INSPECTION_FORMATS}
 GREY_FORMATS = ("fp32", "fp16")   # int8 keeps one calibrated RGB file
 GREY_FILES = {f: f"inspect_{f}_grey.tflite" for f in GREY_FORMATS}
+# the same models with only a verdict's outputs (``GRAPH_KEYS``), for formats whose graph has the
+# unknown score: what a folder's classification runs (``InspectionRunner``'s ``verdict`` twins)
+VERDICT_FILES = {f: f"verdict_{f}.tflite" for f in GREY_FORMATS}
+VERDICT_GREY_FILES = {f: f"verdict_{f}_grey.tflite" for f in GREY_FORMATS}
 INSPECTION_INFO = "inspection.json"
 KERNEL_FILE = "classifier_kernel.npy"
 # the pooled outputs the unknown detector reads (``pool_<view>``: mean, ``std_<view>``: spread)
@@ -130,13 +141,20 @@ def read_info(bundle_dir: str | Path) -> dict | None:
     formats = {f: v for f, v in (info.get("formats") or {}).items()
                if v.get("usable") and (bundle_dir / INSPECTION_FILES[f]).exists()}
     for f, v in formats.items():
-        g = v.get("grey")
-        # a twin of the same export: usable, its file there, its score (if any) the colour's
+        # a twin of the same export: usable, its file there, its score (if any) the colour's;
+        # a verdict-only twin only beside the score it gives
         digest = (v.get("score") or {}).get("digest")
-        same_score = ((g or {}).get("score") or {}).get("digest") == digest
-        if g and not (g.get("usable") and f in GREY_FILES and same_score
-                      and (bundle_dir / GREY_FILES[f]).exists()):
-            v.pop("grey")
+
+        def same_export(twin, files):
+            return (twin.get("usable") and f in files and (bundle_dir / files[f]).exists()
+                    and (twin.get("score") or {}).get("digest") == digest)
+
+        for entry, files, key in ((v, GREY_FILES, "grey"), (v, VERDICT_FILES, "verdict"),
+                                  (v.get("grey") or {}, VERDICT_GREY_FILES, "verdict")):
+            twin = entry.get(key)
+            if twin is not None and not (isinstance(twin, dict) and same_export(twin, files)
+                                         and (key == "grey" or digest is not None)):
+                entry.pop(key)
     if "fp32" not in formats:
         return None
     info["formats"] = formats
@@ -173,16 +191,42 @@ def interpreter_class():
     return Interpreter
 
 
-class _Slot:
-    """One interpreter (and its grey twin, or None) and their lock."""
+# the files a runner may hold for one format, as (kind, grey): the inspection model itself
+# (``MAIN``), its grey twin, and the verdict-only files (colour, grey)
+INSPECT, VERDICT = "inspect", "verdict"
+MAIN = (INSPECT, False)
+TWIN_NAMES = {(INSPECT, True): "grey model", (VERDICT, False): "verdict model",
+              (VERDICT, True): "grey verdict model"}
 
-    def __init__(self, interpreter, threads: int = 1, grey=None):
-        self.interpreter = interpreter
-        self.grey = grey
+
+class TwinError(ValueError):
+    """A twin file (``TWIN_NAMES``) that does not load or does not fit its model; ``twin`` says
+    which, so that the runner can be opened without it."""
+
+    def __init__(self, twin: tuple[str, bool], message: str):
+        super().__init__(message)
+        self.twin = twin
+
+
+class _Slot:
+    """One interpreter per file of the runner (``MAIN`` and its twins, by (kind, grey)) and their
+    lock: one thread at a time runs them. Each allocates its tensors on first use (a twin's ~9 MB
+    are not spent on images it never sees)."""
+
+    def __init__(self, interpreters: dict, threads: int = 1):
+        self.interpreters = interpreters
         self.threads = threads
         self.lock = threading.Lock()
-        self.n = 0
-        self.grey_ready = False   # its tensors are allocated on its first grey image (~9 MB)
+        self.n = 0            # the batch the main interpreter is allocated for
+        self.ready: set = set()   # the twins whose tensors are allocated
+
+    @property
+    def interpreter(self):
+        return self.interpreters[MAIN]
+
+    @property
+    def grey_ready(self) -> bool:
+        return (INSPECT, True) in self.ready
 
 
 def grey_images(x: np.ndarray) -> np.ndarray:
@@ -214,61 +258,87 @@ class InspectionRunner:
     (default: every core this process may use), when that is more than a batch interpreter has
     (measured on two cores, bundled model, fp32: 4.1 against 8.2 ms per image).
 
-    ``grey``: the same model for one grey channel (``GREY_FILES``: a model file or bytes, and its
-    outputs as ``outputs``), for a one-image model: every image whose three channels are equal
-    runs on it (bundled model, fp32, one thread: 2.3 against 2.8 ms an image)."""
+    Twins of a one-image model, each a model file or bytes and its outputs (key -> signature
+    output name):
+
+    * ``grey``: the same model for one grey channel (``GREY_FILES``): every image whose three
+      channels are equal runs on it (bundled model, fp32, one thread: 2.3 against 2.8 ms);
+    * ``verdict`` and ``verdict_grey``: the same model with only the outputs of a verdict
+      (``VERDICT_FILES``: the score and probabilities of ``GRAPH_KEYS``), which run every call
+      that asks for no more than those (a classified folder), about a seventh faster than the
+      whole inspection model (its maps and spreads neither written out nor computed).
+
+    A twin that fails when it runs hands its images to the model it stands in for."""
 
     def __init__(self, model: str | Path | bytes, outputs: dict[str, str], batch: bool = True,
                  num_threads: int | None = None, single_threads: int | None = None,
-                 grey: tuple[str | Path | bytes, dict[str, str]] | None = None):
+                 grey: tuple[str | Path | bytes, dict[str, str]] | None = None,
+                 verdict: tuple[str | Path | bytes, dict[str, str]] | None = None,
+                 verdict_grey: tuple[str | Path | bytes, dict[str, str]] | None = None):
         Interpreter = interpreter_class()
 
         def source(m):
             return {"model_content": m} if isinstance(m, bytes) else {"model_path": str(m)}
 
-        kw = source(model)
-        if grey is not None and batch:
-            raise ValueError("a grey twin serves a one-image model only")
-        grey_kw = source(grey[0]) if grey is not None else None
+        twins = {k: v for k, v in {(INSPECT, True): grey, (VERDICT, False): verdict,
+                                   (VERDICT, True): verdict_grey}.items() if v is not None}
+        if twins and batch:
+            raise ValueError("a grey or verdict twin serves a one-image model only")
+        files = {MAIN: (source(model), outputs)}
+        files.update({k: (source(m), outs) for k, (m, outs) in twins.items()})
+
+        def open_file(key, n):
+            try:
+                return Interpreter(num_threads=n, **files[key][0])
+            except (ValueError, RuntimeError, OSError) as exc:
+                if key == MAIN:
+                    raise
+                raise TwinError(key, f"the {TWIN_NAMES[key]} does not load ({exc})") from None
 
         def slot(n):
-            return _Slot(Interpreter(num_threads=n, **kw), n,
-                         Interpreter(num_threads=n, **grey_kw) if grey_kw else None)
+            return _Slot({key: open_file(key, n) for key in files}, n)
 
         threads = num_threads or default_threads()
         count, per = (1, threads) if batch else (threads, 1)
         self._slots = [slot(per) for _ in range(count)]
         single = single_threads or available_cores()
         self._single = slot(single) if single > per else None
-        runner = self._slots[0].interpreter.get_signature_runner()
-        (self._in_name, inp), = runner.get_input_details().items()
-        self._input = int(inp["index"])
-        self.input_shape = tuple(int(s) for s in inp["shape"][1:])
-        details = runner.get_output_details()
-        missing = [k for k, name in outputs.items() if name not in details]
-        if missing:
-            raise ValueError(f"the LiteRT model lacks the outputs of {', '.join(missing)}")
-        self._outputs = {k: int(details[name]["index"]) for k, name in outputs.items()}
+        self._inputs: dict = {}
+        self._outputs: dict = {}
+        for key, (_, outs) in files.items():
+            runner = self._slots[0].interpreters[key].get_signature_runner()
+            (_, inp), = runner.get_input_details().items()
+            shape = tuple(int(s) for s in inp["shape"][1:])
+            details = runner.get_output_details()
+            if key == MAIN:
+                self.input_shape = shape
+                missing = [k for k, name in outs.items() if name not in details]
+                if missing:
+                    raise ValueError(f"the LiteRT model lacks the outputs of {', '.join(missing)}")
+            else:
+                want = (*self.input_shape[:-1], 1) if key[1] else self.input_shape
+                keys_ok = set(outs) == set(outputs) if key[0] == INSPECT else \
+                    bool(outs) and set(outs) <= set(outputs)
+                if shape != want or not keys_ok or any(n not in details for n in outs.values()):
+                    raise TwinError(key, f"the {TWIN_NAMES[key]}'s input or outputs do not match "
+                                         "the model's")
+            self._inputs[key] = int(inp["index"])
+            self._outputs[key] = {k: int(details[name]["index"]) for k, name in outs.items()}
         self.keys = tuple(outputs)
-        self._grey_input, self._grey_outputs = None, {}
-        if grey is not None:
-            g = self._slots[0].grey.get_signature_runner()
-            (_, ginp), = g.get_input_details().items()
-            gdetails = g.get_output_details()
-            if tuple(int(s) for s in ginp["shape"][1:]) != (*self.input_shape[:-1], 1) or \
-                    set(grey[1]) != set(outputs) or \
-                    any(name not in gdetails for name in grey[1].values()):
-                raise ValueError("the grey model's input or outputs do not match the model's")
-            self._grey_input = int(ginp["index"])
-            self._grey_outputs = {k: int(gdetails[name]["index"]) for k, name in grey[1].items()}
         self.batch = batch
         self._pool = None
         self._pool_lock = threading.Lock()
+        self._released = threading.Condition()
 
     @property
     def has_grey(self) -> bool:
         """Whether grey images run on the grey twin."""
-        return self._grey_input is not None
+        return (INSPECT, True) in self._inputs
+
+    @property
+    def verdict_outputs(self) -> tuple[str, ...]:
+        """The keys the verdict-only twin gives (none without one)."""
+        return tuple(self._outputs.get((VERDICT, False), ()))
 
     @property
     def interpreters(self) -> int:
@@ -280,42 +350,73 @@ class InspectionRunner:
         """Threads that run one image alone."""
         return self._single.threads if self._single else self._slots[0].threads
 
+    def _routes(self, slot: _Slot, keys: list[str], grey: bool) -> list[tuple[str, bool]]:
+        """The files that can run an image for ``keys``, best first: the verdict-only file when
+        ``keys`` are all it gives, the grey one for a grey image, the model last."""
+        kinds = (VERDICT, INSPECT) if all(k in self._outputs.get((VERDICT, False), ())
+                                          for k in keys) else (INSPECT,)
+        out = [(kind, g) for kind in kinds for g in ((True, False) if grey else (False,))]
+        return [key for key in out if key in slot.interpreters]
+
     def _invoke(self, slot: _Slot, x: np.ndarray, keys: list[str]) -> dict[str, np.ndarray]:
-        """``x`` through one interpreter (its lock held by the caller): in one invoke for a batch
-        model, else image by image (grey ones on the grey twin)."""
-        it = slot.interpreter
+        """``x`` through one slot (its lock held by the caller): in one invoke for a batch
+        model, else image by image (on the file ``_routes`` picks)."""
         step = len(x) if self.batch else 1
-        if slot.n != step:
-            it.resize_tensor_input(self._input, [step, *self.input_shape])
-            it.allocate_tensors()
-            slot.n = step
-        grey = grey_images(x) if slot.grey is not None else np.zeros(len(x), bool)
+        has_grey = any(g for _, g in slot.interpreters)
+        grey = grey_images(x) if has_grey else np.zeros(len(x), bool)
         parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         for i in range(0, len(x), step):
-            if grey[i] and slot.grey is not None:
-                try:
-                    if not slot.grey_ready:
-                        slot.grey.allocate_tensors()
-                        slot.grey_ready = True
-                    slot.grey.set_tensor(self._grey_input,
-                                         np.ascontiguousarray(x[i:i + 1, :, :, :1], np.float32))
-                    slot.grey.invoke()
-                    for k in keys:
-                        parts[k].append(slot.grey.get_tensor(self._grey_outputs[k]))
-                    continue
-                except (RuntimeError, ValueError) as exc:   # the colour model takes over
-                    logging.getLogger(__name__).warning(
-                        "the grey model failed (%s); grey images run in colour", exc)
-                    slot.grey = None
-            it.set_tensor(self._input, np.ascontiguousarray(x[i:i + step], np.float32))
-            it.invoke()
-            for k in keys:
-                parts[k].append(it.get_tensor(self._outputs[k]))
+            for key in self._routes(slot, keys, bool(grey[i])):
+                it = slot.interpreters[key]
+                if key == MAIN:
+                    if slot.n != step:
+                        it.resize_tensor_input(self._inputs[key], [step, *self.input_shape])
+                        it.allocate_tensors()
+                        slot.n = step
+                    it.set_tensor(self._inputs[key], np.ascontiguousarray(x[i:i + step],
+                                                                          np.float32))
+                    it.invoke()
+                else:
+                    try:
+                        if key not in slot.ready:
+                            it.allocate_tensors()
+                            slot.ready.add(key)
+                        pixels = x[i:i + 1, :, :, :1] if key[1] else x[i:i + 1]
+                        it.set_tensor(self._inputs[key], np.ascontiguousarray(pixels, np.float32))
+                        it.invoke()
+                    except (RuntimeError, ValueError) as exc:   # the next route takes over
+                        logging.getLogger(__name__).warning(
+                            "the %s failed (%s); its images run on the model", TWIN_NAMES[key],
+                            exc)
+                        del slot.interpreters[key]
+                        continue
+                for k in keys:
+                    parts[k].append(it.get_tensor(self._outputs[key][k]))
+                break
         return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
 
     def _on_slot(self, slot: _Slot, x: np.ndarray, keys: list[str]) -> dict[str, np.ndarray]:
-        with slot.lock:
-            return self._invoke(slot, x, keys)
+        try:
+            with slot.lock:
+                return self._invoke(slot, x, keys)
+        finally:
+            with self._released:
+                self._released.notify()
+
+    def _take_slot(self) -> _Slot:
+        """A batch slot no other thread is running, locked for the caller (``_on_slot`` and
+        ``_give_back`` say when one is released)."""
+        with self._released:
+            while True:
+                for slot in self._slots:
+                    if slot.lock.acquire(blocking=False):
+                        return slot
+                self._released.wait(0.05)
+
+    def _give_back(self, slot: _Slot) -> None:
+        slot.lock.release()
+        with self._released:
+            self._released.notify()
 
     def _free_slot(self) -> _Slot:
         for slot in self._slots:
@@ -332,13 +433,24 @@ class InspectionRunner:
                                                 thread_name_prefix="litert")
             return self._pool
 
-    def run(self, images: np.ndarray, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    def run(self, images: np.ndarray, keys: Iterable[str] | None = None,
+            spread: bool = True) -> dict[str, np.ndarray]:
         """(N, S, S, 3) pixels -> {key: (N, ...) float32} for ``keys`` (default: all). uint8
-        pixels are converted to float image by image (a grey image's one channel only)."""
+        pixels are converted to float image by image (a grey image's one channel only).
+        ``spread``: a batch is shared among the batch interpreters and one image alone runs on
+        the single-image one; else the whole call runs on one free batch interpreter, for
+        callers that run as many calls side by side as there are interpreters
+        (``inspector.batch.classify_stream``: no thread then waits for another's half)."""
         x = np.asarray(images)
         if x.dtype != np.uint8:
             x = np.asarray(x, np.float32)
         keys = list(self.keys if keys is None else keys)
+        if not spread:
+            slot = self._take_slot()
+            try:
+                return self._invoke(slot, x, keys)
+            finally:
+                self._give_back(slot)
         if len(x) == 1 and self._single is not None and not self._single.lock.locked():
             return self._on_slot(self._single, x, keys)
         k = min(len(self._slots), len(x))
@@ -354,26 +466,42 @@ class InspectionRunner:
         return {key: np.concatenate([p[key] for p in parts]) for key in keys}
 
 
+TWIN_ARGS = {(INSPECT, True): "grey", (VERDICT, False): "verdict", (VERDICT, True): "verdict_grey"}
+TWIN_FALLBACK = {(INSPECT, True): "grey images run in colour",
+                 (VERDICT, False): "verdicts run on the inspection model",
+                 (VERDICT, True): "grey images' verdicts run on the grey or colour model"}
+
+
+def twin_files(bundle_dir: str | Path, fmt: str, entry: dict) -> dict[tuple[str, bool], tuple]:
+    """A format's twins that ``read_info`` kept, as (kind, grey) -> (path, outputs)."""
+    bundle_dir = Path(bundle_dir)
+    grey = entry.get("grey") or {}
+    found = {(INSPECT, True): (grey, GREY_FILES.get(fmt)),
+             (VERDICT, False): (entry.get("verdict") or {}, VERDICT_FILES.get(fmt)),
+             (VERDICT, True): (grey.get("verdict") or {}, VERDICT_GREY_FILES.get(fmt))}
+    return {key: (bundle_dir / name, e["outputs"]) for key, (e, name) in found.items()
+            if name and e.get("usable") and isinstance(e.get("outputs"), dict)}
+
+
 def open_runner(bundle_dir: str | Path, fmt: str, info: dict, num_threads: int | None = None,
                 single_threads: int | None = None) -> InspectionRunner:
-    """One format of a bundle's export; raises ExportLoadError naming the file when it cannot
-    load."""
+    """One format of a bundle's export, with the twins it has (grey, verdict-only); raises
+    ExportLoadError naming the file when the model cannot load. A twin that cannot is left out
+    with a warning naming it (its images run on the model)."""
     entry = info["formats"][fmt]
     path = Path(bundle_dir) / INSPECTION_FILES[fmt]
-    grey = entry.get("grey")
     batch = bool(entry.get("batch", False))
-    grey_error = None
-    if grey and not batch:
-        gpath = Path(bundle_dir) / GREY_FILES[fmt]
+    twins = {} if batch else twin_files(bundle_dir, fmt, entry)
+    notes = []
+    while True:
         try:
-            return InspectionRunner(path, entry["outputs"], batch, num_threads, single_threads,
-                                    grey=(gpath, grey["outputs"]))
+            runner = InspectionRunner(path, entry["outputs"], batch, num_threads, single_threads,
+                                      **{TWIN_ARGS[k]: v for k, v in twins.items()})
+            break
+        except TwinError as exc:
+            notes.append(f"{twins.pop(exc.twin)[0]}: not used ({exc}); {TWIN_FALLBACK[exc.twin]}")
         except (ValueError, RuntimeError, KeyError) as exc:
-            grey_error = f"{gpath}: not used ({exc}); grey images run in colour"
-    try:
-        runner = InspectionRunner(path, entry["outputs"], batch, num_threads, single_threads)
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise ExportLoadError(f"{path}: cannot load ({exc})") from None
-    if grey_error:   # only when the colour model, which then serves every image, loads
-        logging.getLogger(__name__).warning(grey_error)
+            raise ExportLoadError(f"{path}: cannot load ({exc})") from None
+    for note in notes:   # only when the model, which then serves those images, loads
+        logging.getLogger(__name__).warning(note)
     return runner
