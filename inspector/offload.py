@@ -152,11 +152,15 @@ def child_main(conn, spec: ProcessSpec) -> None:
         return msg[1]
 
     try:
-        with ThreadPoolExecutor(spec.decode_threads, thread_name_prefix="decode") as pool:
+        # no window in this process: each thread decodes and judges a part of a batch on an
+        # interpreter of its own (``classify_stream``'s side_by_side), as ``inspector classify``
+        with ThreadPoolExecutor(max(spec.decode_threads, clf.interpreters),
+                                thread_name_prefix="decode") as pool:
             while True:
                 classify_stream(clf, take, lambda results: conn.send(("results", results,
                                                                      accept[0])),
-                                batch_size=spec.batch_size, pool=pool, tiling=spec.tiling)
+                                batch_size=spec.batch_size, pool=pool, tiling=spec.tiling,
+                                side_by_side=True)
                 conn.send(("idle",))
                 if conn.recv()[0] != "wake":
                     return
