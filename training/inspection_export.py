@@ -273,10 +273,9 @@ def build_inspection(model, representative: np.ndarray | None = None,
             score_images = check if ref_test is None else np.concatenate([check, test_images])
             entry["score"] = _score_check(fmt, cs, detector.digest(), runner, score_images)
             if entry["score"].get("usable"):
-                progress((n + 0.25) / len(todo), f"converting the verdict model to LiteRT {fmt}")
-                entry["verdict"], blob_v = verdict_twin(
-                    fmt, im_fast, with_score(im_fast, cs), runner, score_images, kernel,
-                    entry["score"]["digest"])
+                progress((n + 0.25) / len(todo), f"the verdict-only LiteRT {fmt} model")
+                entry["verdict"], blob_v = verdict_twin(fmt, blob, outputs, runner, score_images,
+                                                        entry["score"]["digest"])
                 if blob_v is not None:
                     files[VERDICT_FILES[fmt]] = blob_v
         if representative is not None and fmt == "int8":
@@ -369,39 +368,62 @@ class _GreyCheck:
                                                    "colour model's does"}, None
             if entry["score"].get("usable"):
                 entry["verdict"], self.verdict_blob = verdict_twin(
-                    fmt, self.im, with_score(self.im, self.cs), runner, self.score_images,
-                    kernel, digest, channels=1)
+                    fmt, blob, outputs, runner, self.score_images, digest, channels=1)
         return entry, blob
 
 
-def verdict_only(graph):
-    """``graph`` (a callable like the inspection model, ``with_score``'s) with only a verdict's
-    outputs, ``GRAPH_KEYS``: converted, the maps and spreads only an explanation needs are
-    neither computed nor written out."""
-    def call(inputs, training=False):
-        out = graph(inputs, training=training)
-        return {k: out[k] for k in GRAPH_KEYS}
+def outputs_only(blob: bytes, names: set[str]) -> bytes:
+    """A converted model (one signature) with only the signature outputs ``names``, and without
+    the operators whose results nobody then reads (removed until none is left): the same
+    kernels on the same tensors for what it still computes. Raises ValueError for a model
+    that is not one signature holding every one of ``names``."""
+    from tensorflow.lite.tools import flatbuffer_utils
 
-    return call
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(blob))
+    if len(model.subgraphs) != 1 or len(model.signatureDefs or []) != 1:
+        raise ValueError("not a model of one graph and one signature")
+    graph, signature = model.subgraphs[0], model.signatureDefs[0]
+
+    def name(o):
+        return o.name.decode() if isinstance(o.name, bytes) else str(o.name)
+
+    keep = [o for o in signature.outputs if name(o) in names]
+    if {name(o) for o in keep} != set(names):
+        missing = sorted(set(names) - {name(o) for o in keep})
+        raise ValueError(f"the model lacks the outputs {missing}")
+    signature.outputs = keep
+    graph.outputs = np.array([o.tensorIndex for o in keep], np.int32)
+    while True:
+        read = {int(i) for i in graph.outputs}
+        for op in graph.operators:
+            read.update(int(i) for i in op.inputs if i >= 0)
+        live = [op for op in graph.operators if any(int(o) in read for o in op.outputs)]
+        if len(live) == len(graph.operators):
+            break
+        graph.operators = live
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def verdict_twin(fmt: str, im, graph, runner: InspectionRunner, images: np.ndarray,
-                 kernel: np.ndarray, digest: str, channels: int = 3) -> tuple[dict, bytes | None]:
-    """The verdict-only file of a format's model (``graph`` with the score, run by ``runner``),
-    checked against that model on ``images``: the same score and probabilities within
-    ``SCORE_ATOL`` and ``PROB_ATOL`` (the same kernels: equal here up to float rounding). Its
-    entry for ``inspection.json`` and its bytes; one that fails is recorded as not usable (its
-    verdicts then run on the model), never an export error."""
-    size = int(runner.input_shape[0])
-    images = np.asarray(images, np.float32)
+def verdict_twin(fmt: str, blob: bytes, outputs: dict[str, str], runner: InspectionRunner,
+                 images: np.ndarray, digest: str, channels: int = 3) -> tuple[dict, bytes | None]:
+    """The verdict-only file of a format's model (``blob``, its ``outputs`` map, run by
+    ``runner``): the same file with only the score and probabilities (``GRAPH_KEYS``) as
+    outputs and the operators only the others needed taken out (``outputs_only``: the maps and
+    spreads an explanation needs are neither computed nor written out). Checked against the
+    model on the first ``CHECK_IMAGES`` of ``images``: the same score and probabilities within ``SCORE_ATOL`` and
+    ``PROB_ATOL`` (the same kernels: equal here). Its entry for ``inspection.json`` and its
+    bytes; one that fails is recorded as not usable (its verdicts then run on the model), never
+    an export error."""
+    images = np.asarray(images[:CHECK_IMAGES], np.float32)
+    keep = {k: outputs[k] for k in GRAPH_KEYS if k in outputs}
     try:
-        blob = convert_inspection(im, size, fmt, None, verdict_only(graph), channels=channels)
+        if len(keep) != len(GRAPH_KEYS):
+            raise ValueError("the model has no unknown score in its graph")
+        small = outputs_only(blob, set(keep.values()))
         ref = runner.run(images, list(GRAPH_KEYS))
-        outputs, _, _ = _map_outputs(blob, fmt, {k: v[:CHECK_IMAGES] for k, v in ref.items()},
-                                     images[:CHECK_IMAGES], kernel)
-        got = InspectionRunner(blob, outputs, batch=False, num_threads=1,
+        got = InspectionRunner(small, keep, batch=False, num_threads=1,
                                single_threads=1).run(images, list(GRAPH_KEYS))
-    except (InspectionExportError, RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError) as exc:
         reason = (str(exc).splitlines() or [""])[0][:300]
         return {"usable": False, "reason": f"{type(exc).__name__}: {reason}"}, None
     ok = np.isfinite(ref[SCORE_KEY])
@@ -412,10 +434,10 @@ def verdict_twin(fmt: str, im, graph, runner: InspectionRunner, images: np.ndarr
         return {"usable": False, "reason": f"its score differs from the model's by {diff:.2g}, "
                                            f"its probabilities by {pdiff:.2g}"}, None
     name = (VERDICT_GREY_FILES if channels == 1 else VERDICT_FILES)[fmt]
-    return {"file": name, "bytes": len(blob), "outputs": outputs, "usable": True,
+    return {"file": name, "bytes": len(small), "outputs": keep, "usable": True,
             "score": {"images": int(len(images)), "max_score_diff": float(f"{diff:.3g}"),
                       "max_prob_diff": float(f"{pdiff:.3g}"), "usable": True,
-                      "digest": digest}}, blob
+                      "digest": digest}}, small
 
 
 def _grey(images: np.ndarray) -> np.ndarray:
