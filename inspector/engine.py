@@ -415,9 +415,10 @@ def load_classifier(path: str | Path | None = None,
         clf = Classifier(bundle, KerasBackend(bundle.model),
                          f"{gpu}, TensorFlow" if gpu else f"CPU, TensorFlow: {why}", det)
     grey, colour = (x[0] for x in probe_images((clf.input_size, clf.input_size)))
-    # warm-up (traces on TensorFlow), so the first real images are fast: a batch (the batch
-    # interpreters allocate their tensors) and a single image (the single-image interpreter),
-    # each grey and in colour (LiteRT's grey twins, training.litert)
+    # warm-up (traces on TensorFlow), so the first real images are faster: a batch of a grey and
+    # a colour image (on LiteRT shared among the batch interpreters: each of the first two
+    # allocates one verdict file's tensors; the rest allocate theirs on their first images) and
+    # a single image each (the single-image interpreter's inspection files, training.litert)
     probs = clf.classify(np.stack([grey, colour]))
     if probs.shape[-1] != len(clf.class_names):   # a card copied from another bundle
         raise BundleError(f"{bundle_dir}: the model gives {probs.shape[-1]} class "

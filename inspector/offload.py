@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Hashable
 
 from .batch import Result, WorkQueue, classify_stream
+from .session import known_at
 from .tiles import TileSettings
 
 log = logging.getLogger(__name__)
@@ -151,16 +152,21 @@ def child_main(conn, spec: ProcessSpec) -> None:
             clf.set_accept(msg[2])
         return msg[1]
 
+    def send(results: list[Result]) -> None:
+        # parts are judged in pool threads ahead of this loop, which may have taken a new
+        # threshold since (``take``): the verdicts are made again at the one they are sent with
+        for r in results:
+            r.known = known_at(r.unknown_score, clf.unknown_threshold)
+        conn.send(("results", results, accept[0]))
+
     try:
         # no window in this process: each thread decodes and judges a part of a batch on an
         # interpreter of its own (``classify_stream``'s side_by_side), as ``inspector classify``
         with ThreadPoolExecutor(max(spec.decode_threads, clf.interpreters),
                                 thread_name_prefix="decode") as pool:
             while True:
-                classify_stream(clf, take, lambda results: conn.send(("results", results,
-                                                                     accept[0])),
-                                batch_size=spec.batch_size, pool=pool, tiling=spec.tiling,
-                                side_by_side=True)
+                classify_stream(clf, take, send, batch_size=spec.batch_size, pool=pool,
+                                tiling=spec.tiling, side_by_side=True)
                 conn.send(("idle",))
                 if conn.recv()[0] != "wake":
                     return

@@ -258,7 +258,7 @@ def test_one_image_alone_runs_on_every_core(stand_in_bundle):
     """A single image (the camera's frame, the large view's image) is a matter of latency: it runs
     on one more interpreter with every core's thread, giving what a batch interpreter gives; a
     runner given one thread for it keeps none."""
-    from training.litert import open_runner, read_info
+    from training.litert import INSPECT, open_runner, read_info
 
     info = read_info(stand_in_bundle)
     lat = open_runner(stand_in_bundle, "fp32", info, num_threads=1, single_threads=3)
@@ -269,7 +269,10 @@ def test_one_image_alone_runs_on_every_core(stand_in_bundle):
     batch = plain.run(x)
     for i in range(len(x)):
         alone = lat.run(x[i:i + 1])
-        assert lat._single.n == 1 or lat._single.ready   # the single-image interpreters ran it
+        # the single-image interpreters ran it (the inspection model or its grey twin), no
+        # batch interpreter
+        assert lat._single.n == 1 or (INSPECT, True) in lat._single.ready
+        assert lat._slots[0].n == 0 and not lat._slots[0].ready
         for k in batch:
             np.testing.assert_allclose(alone[k], batch[k][i:i + 1], atol=1e-5, err_msg=k)
 

@@ -4,6 +4,7 @@ threads when the child cannot run."""
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,45 @@ def test_the_child_follows_the_unknown_threshold_in_use(unknown_classifier, tmp_
     want = [bool(k) for k in clf.judge(images).known]
     assert [got[i].known for i in range(len(paths))] == want
     assert want != at_start   # the test means something: some images flip at 50%
+
+
+def test_a_threshold_changed_while_parts_are_judged_applies_to_them(unknown_classifier,
+                                                                     tmp_path):
+    """The child judges parts of the next batches in its pool threads while it takes more work;
+    when the threshold changes with a later batch, the results it sends are judged at the
+    threshold they are sent with (the window compares only that)."""
+    import dataclasses
+
+    clf = unknown_classifier
+    paths = _images(tmp_path / "imgs")[:-1]
+    spec = dataclasses.replace(process_spec(clf), batch_size=3)
+    calls = []
+
+    def accept():   # the first batch at the child's start share, everything after at 50%
+        calls.append(1)
+        if len(calls) == 2:
+            # the answer to the child's second request for work is held back a moment, so
+            # that the first batch is judged before the change (the child's pool threads give
+            # no signal across the process boundary to wait for)
+            time.sleep(1.0)
+        return clf.accept if len(calls) == 1 else 0.5
+
+    queue = WorkQueue()
+    queue.add((i, p) for i, p in enumerate(paths))
+    got: dict = {}
+    idle = threading.Event()
+    child = ChildClassifier(spec)
+    try:
+        child.serve(queue, lambda rs: got.update({r.key: r for r in rs}),
+                    lambda: len(got) == len(paths) and idle.is_set(), accept, idle.set)
+    finally:
+        child.close()
+    images = np.stack([clf.load(p) for p in paths])
+    at_start = [bool(k) for k in clf.judge(images[:3]).known]
+    clf.set_accept(0.5)
+    want = [bool(k) for k in clf.judge(images).known]
+    assert [got[i].known for i in range(len(paths))] == want
+    assert want[:3] != at_start   # the test means something: the first batch has a flip
 
 
 def test_a_child_that_cannot_load_the_model_says_why(classifier, tmp_path):

@@ -691,6 +691,20 @@ def test_verdicts_run_on_the_verdict_only_files(graph_score_bundle, tmp_path, ca
     left = read_info(out)["formats"]["fp32"]
     assert "verdict" not in left and "verdict" not in left["grey"] and "grey" in left
     assert open_runner(out, "fp32", read_info(out)).verdict_outputs == ()
+    # a grey verdict file serves grey images without the colour one; a file never gets a call
+    # for keys it lacks
+    grey_only = InspectionRunner(
+        graph_score_bundle / "inspect_fp32.tflite", entry["outputs"], batch=False, num_threads=1,
+        single_threads=1, grey=(graph_score_bundle / entry["grey"]["file"],
+                                entry["grey"]["outputs"]),
+        verdict_grey=(graph_score_bundle / VERDICT_GREY_FILES["fp32"],
+                      {"unknown_score": entry["grey"]["verdict"]["outputs"]["unknown_score"]}))
+    grey_x = x[:1]
+    assert grey_x[0, ..., 0].tolist() == grey_x[0, ..., 1].tolist()
+    grey_only.run(grey_x, ["unknown_score"])
+    assert grey_only._slots[0].ready == {(VERDICT, True)}
+    both = grey_only.run(grey_x, list(GRAPH_KEYS))   # probabilities too: the grey model
+    assert (INSPECT, True) in grey_only._slots[0].ready and set(both) == set(GRAPH_KEYS)
 
 
 def test_a_detector_fitted_anew_is_scored_in_numpy_until_the_export_is(graph_score_bundle,

@@ -397,7 +397,9 @@ def outputs_only(blob: bytes, names: set[str]) -> bytes:
         read = {int(i) for i in graph.outputs}
         for op in graph.operators:
             read.update(int(i) for i in op.inputs if i >= 0)
-        live = [op for op in graph.operators if any(int(o) in read for o in op.outputs)]
+        live = [op for op in graph.operators   # (an operator without outputs: kept)
+                if op.outputs is None or len(op.outputs) == 0
+                or any(int(o) in read for o in op.outputs)]
         if len(live) == len(graph.operators):
             break
         graph.operators = live

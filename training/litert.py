@@ -149,8 +149,9 @@ def read_info(bundle_dir: str | Path) -> dict | None:
             return (twin.get("usable") and f in files and (bundle_dir / files[f]).exists()
                     and (twin.get("score") or {}).get("digest") == digest)
 
+        grey = v.get("grey") if isinstance(v.get("grey"), dict) else {}
         for entry, files, key in ((v, GREY_FILES, "grey"), (v, VERDICT_FILES, "verdict"),
-                                  (v.get("grey") or {}, VERDICT_GREY_FILES, "verdict")):
+                                  (grey, VERDICT_GREY_FILES, "verdict")):
             twin = entry.get(key)
             if twin is not None and not (isinstance(twin, dict) and same_export(twin, files)
                                          and (key == "grey" or digest is not None)):
@@ -268,7 +269,8 @@ class InspectionRunner:
       that asks for no more than those (a classified folder), about a seventh faster than the
       whole inspection model (its maps and spreads neither written out nor computed).
 
-    A twin that fails when it runs hands its images to the model it stands in for."""
+    A twin that fails when it runs is dropped, and its images go to the next file that can run
+    them (``_routes``: a grey verdict file's to the colour verdict file, then the models)."""
 
     def __init__(self, model: str | Path | bytes, outputs: dict[str, str], batch: bool = True,
                  num_threads: int | None = None, single_threads: int | None = None,
@@ -351,12 +353,12 @@ class InspectionRunner:
         return self._single.threads if self._single else self._slots[0].threads
 
     def _routes(self, slot: _Slot, keys: list[str], grey: bool) -> list[tuple[str, bool]]:
-        """The files that can run an image for ``keys``, best first: the verdict-only file when
-        ``keys`` are all it gives, the grey one for a grey image, the model last."""
-        kinds = (VERDICT, INSPECT) if all(k in self._outputs.get((VERDICT, False), ())
-                                          for k in keys) else (INSPECT,)
-        out = [(kind, g) for kind in kinds for g in ((True, False) if grey else (False,))]
-        return [key for key in out if key in slot.interpreters]
+        """The files of ``slot`` that can run an image for ``keys``, best first: a verdict-only
+        file that gives all of ``keys``, a grey one for a grey image, the model last."""
+        order = ((VERDICT, True), (VERDICT, False), (INSPECT, True), MAIN) if grey else \
+            ((VERDICT, False), MAIN)
+        return [key for key in order if key in slot.interpreters
+                and (key[0] == INSPECT or all(k in self._outputs[key] for k in keys))]
 
     def _invoke(self, slot: _Slot, x: np.ndarray, keys: list[str]) -> dict[str, np.ndarray]:
         """``x`` through one slot (its lock held by the caller): in one invoke for a batch
@@ -386,8 +388,8 @@ class InspectionRunner:
                         it.invoke()
                     except (RuntimeError, ValueError) as exc:   # the next route takes over
                         logging.getLogger(__name__).warning(
-                            "the %s failed (%s); its images run on the model", TWIN_NAMES[key],
-                            exc)
+                            "the %s failed (%s); its images run on the next file that can",
+                            TWIN_NAMES[key], exc)
                         del slot.interpreters[key]
                         continue
                 for k in keys:
@@ -469,7 +471,8 @@ class InspectionRunner:
 TWIN_ARGS = {(INSPECT, True): "grey", (VERDICT, False): "verdict", (VERDICT, True): "verdict_grey"}
 TWIN_FALLBACK = {(INSPECT, True): "grey images run in colour",
                  (VERDICT, False): "verdicts run on the inspection model",
-                 (VERDICT, True): "grey images' verdicts run on the grey or colour model"}
+                 (VERDICT, True): "grey images' verdicts run on the colour verdict model or "
+                                  "the inspection models"}
 
 
 def twin_files(bundle_dir: str | Path, fmt: str, entry: dict) -> dict[tuple[str, bool], tuple]:
