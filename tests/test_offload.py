@@ -29,7 +29,9 @@ def _images(folder: Path, n: int = 10) -> list[Path]:
     return paths + [bad]
 
 
-def _serve(spec: ProcessSpec, paths: list[Path], accept: float) -> dict:
+def _serve(spec: ProcessSpec, paths: list[Path], accept) -> dict:
+    """The child's results for ``paths``; ``accept``: the share in use (a number, or a function
+    the parent asks each time)."""
     queue = WorkQueue()
     queue.add((i, p) for i, p in enumerate(paths))
     got: dict = {}
@@ -37,7 +39,8 @@ def _serve(spec: ProcessSpec, paths: list[Path], accept: float) -> dict:
     child = ChildClassifier(spec)
     try:
         child.serve(queue, lambda rs: got.update({r.key: r for r in rs}),
-                    lambda: len(got) == len(paths) and idle.is_set(), lambda: accept, idle.set)
+                    lambda: len(got) == len(paths) and idle.is_set(),
+                    accept if callable(accept) else (lambda: accept), idle.set)
         if sys.platform.startswith("linux") and spec.nice is not None:
             # every thread of the child (its LiteRT and decoding threads, numpy's pool) runs
             # below the window
@@ -105,16 +108,7 @@ def test_a_threshold_changed_while_parts_are_judged_applies_to_them(unknown_clas
             time.sleep(1.0)
         return clf.accept if len(calls) == 1 else 0.5
 
-    queue = WorkQueue()
-    queue.add((i, p) for i, p in enumerate(paths))
-    got: dict = {}
-    idle = threading.Event()
-    child = ChildClassifier(spec)
-    try:
-        child.serve(queue, lambda rs: got.update({r.key: r for r in rs}),
-                    lambda: len(got) == len(paths) and idle.is_set(), accept, idle.set)
-    finally:
-        child.close()
+    got = _serve(spec, paths, accept)
     images = np.stack([clf.load(p) for p in paths])
     at_start = [bool(k) for k in clf.judge(images[:3]).known]
     clf.set_accept(0.5)
