@@ -371,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH, metavar="N",
                    help=f"images per model call (default: {DEFAULT_BATCH})")
     p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                   help="decoding threads (default: up to 4)")
+                   help="decoding threads (default: up to 4; at least one per model "
+                   "interpreter, one per core: each decodes and judges its part of a batch)")
     p.add_argument("--tile-size", type=_tile_size, default=None, metavar="N",
                    help="tile side in image pixels for images larger than the model's view "
                    "(default: the model's input size, the scale it was trained at; 0: never "
