@@ -29,7 +29,7 @@ from .library import ModelLibrary
 from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
 from .progress import ProgressBar
 from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, ClassifierLike, TiledVerdict,
-                    TileSettings, judge_prepared, load_prepared)
+                    TileSettings, judge_batch, judge_prepared, load_prepared)
 
 if TYPE_CHECKING:  # the engine imports TensorFlow: loaded only when a model is
     from .engine import Classifier
@@ -106,6 +106,14 @@ def _decode(load: Callable[[Path], np.ndarray], path: Path) -> tuple[np.ndarray 
         return None, f"cannot read image ({type(exc).__name__}: {exc})"
 
 
+def pool_threads(classifier: ClassifierLike, workers: int | None = None,
+                 side_by_side: bool = False) -> int:
+    """Threads of a decoding pool: ``workers``, or up to four; ``side_by_side`` (see
+    ``classify_stream``) at least one per interpreter of the classifier."""
+    n = workers or max(1, min(4, os.cpu_count() or 1))
+    return max(n, getattr(classifier, "interpreters", 0)) if side_by_side else n
+
+
 def _judged(classifier: ClassifierLike, decoded: Sequence[tuple], tiling: TileSettings | None,
             batch_size: int, spread: bool = True) -> list[Result]:
     """Results for ``decoded`` ((key, path, model input or prepared image, error) each): the
@@ -116,8 +124,7 @@ def _judged(classifier: ClassifierLike, decoded: Sequence[tuple], tiling: TileSe
     if good:
         try:
             if tiling is None:
-                v = classifier.judge(np.stack(good)) if spread else \
-                    classifier.judge(np.stack(good), spread=False)
+                v = judge_batch(classifier, np.stack(good), spread)
                 probs, scores, known = v.probs, v.unknown_scores, v.known
             else:
                 iv = judge_prepared(classifier, good, batch_size, spread)
@@ -171,7 +178,7 @@ def classify_stream(classifier: ClassifierLike,
     parts = getattr(classifier, "interpreters", 0) if side_by_side else 0
     own_pool = pool is None
     if own_pool:
-        pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1), parts),
+        pool = ThreadPoolExecutor(max_workers=pool_threads(classifier, None, side_by_side),
                                   thread_name_prefix="decode")
     inflight: deque[tuple[list | None, list[Future]]] = deque()   # (batch, its futures)
     exhausted = False
@@ -241,10 +248,8 @@ def classify_paths(classifier: ClassifierLike, paths: Sequence[str | Path],
 
     def run():
         try:
-            n = workers or max(1, min(4, os.cpu_count() or 1))
-            if side_by_side:
-                n = max(n, getattr(classifier, "interpreters", 0))
-            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="decode") as pool:
+            with ThreadPoolExecutor(max_workers=pool_threads(classifier, workers, side_by_side),
+                                    thread_name_prefix="decode") as pool:
                 classify_stream(classifier, take, emit, lambda: stop.is_set() or should_stop(),
                                 batch_size, pool, tiling=tiling, side_by_side=side_by_side)
         except BaseException as exc:  # pragma: no cover - reported to the consumer

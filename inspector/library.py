@@ -93,10 +93,9 @@ class ModelLibrary:
         self.root = Path(root) if root is not None else paths.model_library_dir()
 
     # ---- reading -----------------------------------------------------------------------------
-    def _scan(self) -> tuple[list[ModelVersion], list[tuple[str, Path, str]]]:
-        """The version folders: the readable ones (oldest first, by creation time, then
-        number) and those whose model card cannot be read (folder name, path, the problem; by
-        name)."""
+    def scan(self) -> tuple[list[ModelVersion], list[tuple[str, Path, str]]]:
+        """The version folders, each card read once: the readable ones (``versions``) and those
+        whose model card cannot be read (``damaged_versions``)."""
         good: list[ModelVersion] = []
         damaged: list[tuple[str, Path, str]] = []
         if not self.root.is_dir():
@@ -116,12 +115,12 @@ class ModelLibrary:
     def versions(self) -> list[ModelVersion]:
         """The library's bundles, oldest first (by creation time, then number). Folders that are
         not readable bundles are skipped (``damaged_versions`` lists them)."""
-        return self._scan()[0]
+        return self.scan()[0]
 
     def damaged_versions(self) -> list[tuple[str, Path, str]]:
         """Version folders whose model card cannot be read: (folder name, path, the problem),
         by name; shown (and removable) in the Models dialog instead of vanishing from it."""
-        return self._scan()[1]
+        return self.scan()[1]
 
     def find(self, ref: str | Path) -> ModelVersion:
         """A version by folder name, path, "vN" or "N" (when only one model name has that

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Hashable
 
-from .batch import Result, WorkQueue, classify_stream
+from .batch import Result, WorkQueue, classify_stream, pool_threads
 from .session import known_at
 from .tiles import TileSettings
 
@@ -162,7 +162,7 @@ def child_main(conn, spec: ProcessSpec) -> None:
     try:
         # no window in this process: each thread decodes and judges a part of a batch on an
         # interpreter of its own (``classify_stream``'s side_by_side), as ``inspector classify``
-        with ThreadPoolExecutor(max(spec.decode_threads, clf.interpreters),
+        with ThreadPoolExecutor(pool_threads(clf, spec.decode_threads, side_by_side=True),
                                 thread_name_prefix="decode") as pool:
             while True:
                 classify_stream(clf, take, send, batch_size=spec.batch_size, pool=pool,

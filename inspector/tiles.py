@@ -305,17 +305,20 @@ class ImageVerdict:
     tiles: TiledVerdict | None = None
 
 
+def judge_batch(classifier: ClassifierLike, images: np.ndarray, spread: bool = True) -> Any:
+    """``classifier.judge(images)``; ``spread`` False (the whole batch on one interpreter,
+    ``Classifier.judge``) is passed only then, so that a stand-in without it serves the rest."""
+    return classifier.judge(images) if spread else classifier.judge(images, spread=False)
+
+
 def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
                    chunk: int = CLASSIFY_CHUNK, spread: bool = True) -> list[ImageVerdict]:
-    """Every image's verdict, the inputs of all of them judged in batches of ``chunk``.
-    ``spread`` False: each batch on one interpreter (``Classifier.judge``)."""
+    """Every image's verdict, the inputs of all of them judged in batches of ``chunk``
+    (``judge_batch``)."""
     counts = [len(p.inputs) for p in images]
     inputs = np.concatenate([p.inputs for p in images]) if images else np.zeros((0,))
-
-    def judge(x):
-        return classifier.judge(x) if spread else classifier.judge(x, spread=False)
-
-    parts = [judge(inputs[k:k + chunk]) for k in range(0, len(inputs), max(1, chunk))]
+    parts = [judge_batch(classifier, inputs[k:k + chunk], spread)
+             for k in range(0, len(inputs), max(1, chunk))]
     probs = np.concatenate([np.asarray(v.probs, np.float32) for v in parts])
     known = np.concatenate([np.asarray(v.known, bool) for v in parts])
     scores = None if any(v.unknown_scores is None for v in parts) else \

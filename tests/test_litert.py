@@ -137,9 +137,9 @@ def test_grey_images_run_on_the_grey_twin_and_colour_images_on_the_model(tmp_pat
         InspectionRunner(a, a_out, batch=False, grey=(a_grey, {"probs": a_grey_out["probs"]}))
     # the twins' tensors are allocated on their first grey image, not before
     fresh = InspectionRunner(a, a_out, batch=False, num_threads=1, grey=(a_grey, a_grey_out))
-    assert not fresh._slots[0].grey_ready
+    assert GREY_TWIN not in fresh._slots[0].ready
     fresh.run(x[:1], ["probs"])
-    assert fresh._single.grey_ready or fresh._slots[0].grey_ready
+    assert GREY_TWIN in fresh._single.ready or GREY_TWIN in fresh._slots[0].ready
 
     # a twin that fails when it runs hands its images to the colour model
     class Failing:

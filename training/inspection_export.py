@@ -412,10 +412,9 @@ def verdict_twin(fmt: str, blob: bytes, outputs: dict[str, str], runner: Inspect
     ``runner``): the same file with only the score and probabilities (``GRAPH_KEYS``) as
     outputs and the operators only the others needed taken out (``outputs_only``: the maps and
     spreads an explanation needs are neither computed nor written out). Checked against the
-    model on the first ``CHECK_IMAGES`` of ``images``: the same score and probabilities within ``SCORE_ATOL`` and
-    ``PROB_ATOL`` (the same kernels: equal here). Its entry for ``inspection.json`` and its
-    bytes; one that fails is recorded as not usable (its verdicts then run on the model), never
-    an export error."""
+    model on the first ``CHECK_IMAGES`` of ``images`` (``_score_entry``: the same kernels, equal
+    here). Its entry for ``inspection.json`` and its bytes; one that fails is recorded as not
+    usable (its verdicts then run on the model), never an export error."""
     images = np.asarray(images[:CHECK_IMAGES], np.float32)
     keep = {k: outputs[k] for k in GRAPH_KEYS if k in outputs}
     try:
@@ -428,18 +427,13 @@ def verdict_twin(fmt: str, blob: bytes, outputs: dict[str, str], runner: Inspect
     except (RuntimeError, ValueError) as exc:
         reason = (str(exc).splitlines() or [""])[0][:300]
         return {"usable": False, "reason": f"{type(exc).__name__}: {reason}"}, None
-    ok = np.isfinite(ref[SCORE_KEY])
-    diff = float(np.abs(got[SCORE_KEY][ok] - ref[SCORE_KEY][ok]).max(initial=0.0))
-    pdiff = float(np.abs(got[PROBS_KEY][ok] - ref[PROBS_KEY][ok]).max(initial=0.0))
-    if diff > SCORE_ATOL[fmt] or pdiff > PROB_ATOL[fmt] or \
-            not np.array_equal(np.isfinite(got[SCORE_KEY]), ok):
-        return {"usable": False, "reason": f"its score differs from the model's by {diff:.2g}, "
-                                           f"its probabilities by {pdiff:.2g}"}, None
+    score = _score_entry(fmt, got, ref[PROBS_KEY], ref[SCORE_KEY], digest,
+                         "its score differs from the model's")
+    if not score["usable"]:
+        return {"usable": False, "reason": score["reason"]}, None
     name = (VERDICT_GREY_FILES if channels == 1 else VERDICT_FILES)[fmt]
     return {"file": name, "bytes": len(small), "outputs": keep, "usable": True,
-            "score": {"images": int(len(images)), "max_score_diff": float(f"{diff:.3g}"),
-                      "max_prob_diff": float(f"{pdiff:.3g}"), "usable": True,
-                      "digest": digest}}, small
+            "score": score}, small
 
 
 def _grey(images: np.ndarray) -> np.ndarray:
@@ -452,20 +446,28 @@ def _grey(images: np.ndarray) -> np.ndarray:
 def _score_check(fmt: str, cs: CompiledSum, digest: str, runner: InspectionRunner,
                  images: np.ndarray) -> dict:
     """The graph's unknown score and probabilities against the numpy ones computed from the
-    same runtime's outputs: usable (with the detector's fingerprint) within ``SCORE_ATOL``."""
+    same runtime's outputs (``_score_entry``)."""
     out = runner.run(np.asarray(images, np.float32), [*GRAPH_KEYS, "logits", *cs.inputs])
     probs, scores = cs.judge(out)
+    return _score_entry(fmt, out, probs, scores, digest, "the graph's score differs from numpy's")
+
+
+def _score_entry(fmt: str, got: dict, probs: np.ndarray, scores: np.ndarray, digest: str,
+                 differs: str) -> dict:
+    """``got``'s score and probabilities (``SCORE_KEY``, ``PROBS_KEY``) against ``scores`` and
+    ``probs`` on the images whose reference score is finite: usable (with the detector's
+    fingerprint ``digest``) within ``SCORE_ATOL`` and ``PROB_ATOL`` (a NaN where the reference
+    is finite never is); else the reason, ``differs`` saying what differs from what."""
     ok = np.isfinite(scores)
-    diff = float(np.abs(out[SCORE_KEY][ok] - scores[ok]).max(initial=0.0))
-    pdiff = float(np.abs(out[PROBS_KEY][ok] - probs[ok]).max(initial=0.0))
-    entry = {"images": int(len(images)), "max_score_diff": float(f"{diff:.3g}"),
+    diff = float(np.abs(got[SCORE_KEY][ok] - scores[ok]).max(initial=0.0))
+    pdiff = float(np.abs(got[PROBS_KEY][ok] - probs[ok]).max(initial=0.0))
+    entry = {"images": int(len(scores)), "max_score_diff": float(f"{diff:.3g}"),
              "max_prob_diff": float(f"{pdiff:.3g}"), "score_atol": SCORE_ATOL[fmt]}
     if diff <= SCORE_ATOL[fmt] and pdiff <= PROB_ATOL[fmt]:
         entry.update(usable=True, digest=digest)
     else:
-        entry.update(usable=False, reason=f"the graph's score differs from numpy's by {diff:.2g} "
-                                          f"(allowed {SCORE_ATOL[fmt]:g}), probabilities by "
-                                          f"{pdiff:.2g}")
+        entry.update(usable=False, reason=f"{differs} by {diff:.2g} (allowed "
+                                          f"{SCORE_ATOL[fmt]:g}), probabilities by {pdiff:.2g}")
     return entry
 
 

@@ -221,14 +221,6 @@ class _Slot:
         self.n = 0            # the batch the main interpreter is allocated for
         self.ready: set = set()   # the twins whose tensors are allocated
 
-    @property
-    def interpreter(self):
-        return self.interpreters[MAIN]
-
-    @property
-    def grey_ready(self) -> bool:
-        return (INSPECT, True) in self.ready
-
 
 def grey_images(x: np.ndarray) -> np.ndarray:
     """(N, S, S, 3) -> (N,) bool: the images whose three channels are equal (every pixel

@@ -123,9 +123,9 @@ class ModelManagerDialog(QDialog):
         except BundleError:
             bcard = None
         rows.append((BUNDLED, bundled, bcard, active is None))
-        for v in reversed(self.library.versions()):  # newest first, after the bundled one
+        versions, damaged = self.library.scan()
+        for v in reversed(versions):  # newest first, after the bundled one
             rows.append((v.version, v.path, v.card, active is not None and active.version == v.version))
-        damaged = self.library.damaged_versions()
         self._damaged = {name: problem for name, _, problem in damaged}
         rows += [(name, path, None, False) for name, path, _ in damaged]   # last: remove only
         self._rows = rows
