@@ -90,3 +90,73 @@ def test_an_empty_file_and_a_path_through_a_file_are_named_for_what_they_are(tmp
     (tmp_path / "was_a_folder").write_text("")
     with pytest.raises(ImageReadError, match="file not found"):
         decode_image(tmp_path / "was_a_folder" / "x.png")
+
+
+def _bmp_bytes(pixels: np.ndarray, bits: int, palette: np.ndarray | None = None,
+               top_down: bool = False, header: int = 40, colours: int = 0,
+               offset: int | None = None) -> bytes:
+    """A BMP file written by hand (Pillow writes only some of the layouts cameras do)."""
+    import struct
+
+    h, w = pixels.shape[:2]
+    stride = ((w * bits + 31) >> 3) & ~3
+    rows = pixels if top_down else pixels[::-1]
+    raw = b"".join(np.ascontiguousarray(r).tobytes().ljust(stride, b"\0") for r in rows)
+    pal = b"" if palette is None else np.ascontiguousarray(palette, np.uint8).tobytes()
+    dib = struct.pack("<IiiHHIIiiII", header, w, -h if top_down else h, 1, bits, 0, len(raw),
+                      2835, 2835, colours, 0).ljust(header, b"\0")
+    start = 14 + header + len(pal) if offset is None else offset
+    return b"BM" + struct.pack("<IHHI", start + len(raw), 0, 0, start) + dib + pal + raw
+
+
+def test_plain_bmps_read_without_pillow_give_pillows_pixels(tmp_path):
+    """The numpy reader of plain BMPs (training.bmp) gives decode_image exactly what Pillow
+    gives, for every layout it takes, and hands every other file to Pillow."""
+    from PIL import Image
+
+    from training import bmp
+    from training.images import decode_image, decode_pixels
+
+    rng = np.random.default_rng(3)
+    grey_ramp = np.concatenate([np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, 1),
+                                np.zeros((256, 1), np.uint8)], 1)
+    colour_pal = rng.integers(0, 256, (256, 4), dtype=np.uint8)
+    cases = {}
+    for w, h in ((200, 200), (13, 7), (1, 5), (31, 2)):   # row padding of 0 to 3 bytes
+        idx = rng.integers(0, 256, (h, w), dtype=np.uint8)
+        bgr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        for top in (False, True):
+            cases[f"grey{w}x{h}{top}"] = (_bmp_bytes(idx, 8, grey_ramp, top), True)
+            cases[f"pal{w}x{h}{top}"] = (_bmp_bytes(idx, 8, colour_pal, top), True)
+            cases[f"rgb{w}x{h}{top}"] = (_bmp_bytes(bgr, 24, None, top), True)
+        cases[f"v5{w}x{h}"] = (_bmp_bytes(bgr, 24, None, header=124), True)
+    short = rng.integers(0, 16, (9, 11), dtype=np.uint8)
+    cases["grey16"] = (_bmp_bytes(short, 8, grey_ramp[:16], colours=16), True)
+    cases["nooffset"] = (_bmp_bytes(short, 8, grey_ramp, offset=54), True)
+    # left to Pillow: a short colour palette, two colours, a truncated file
+    cases["pal16"] = (_bmp_bytes(short, 8, colour_pal[:16], colours=16), False)
+    cases["two"] = (_bmp_bytes(short % 2, 8, grey_ramp[[0, 255]], colours=2), False)
+    cases["cut"] = (_bmp_bytes(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8), 24)[:-30],
+                    False)
+    for name, (data, plain) in cases.items():
+        path = tmp_path / f"{name}.bmp"
+        path.write_bytes(data)
+        assert (bmp.decode_plain_bmp(data, None) is not None) == plain, name
+        if name == "cut":
+            continue
+        with Image.open(path) as img:
+            want = np.asarray(img.convert("RGB"))
+        got = decode_image(path)
+        assert got.dtype == np.uint8 and got.shape == want.shape, name
+        assert np.array_equal(got, want), name
+        assert np.array_equal(decode_pixels(path), want), name
+    # Pillow's own BMPs too (grey, palette, colour), and a file too large goes to Pillow
+    for mode in ("L", "P", "RGB"):
+        img = Image.fromarray(rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)).convert(mode)
+        img.save(tmp_path / f"pil_{mode}.bmp")
+        assert np.array_equal(decode_image(tmp_path / f"pil_{mode}.bmp"),
+                              np.asarray(img.convert("RGB")))
+    assert bmp.read_plain_bmp(tmp_path / "pil_L.bmp", 17 * 23 - 1) is None
+    # a damaged file is still named for what it is (through Pillow)
+    with pytest.raises(ImageReadError, match="damaged|truncated"):
+        decode_image(tmp_path / "cut.bmp")

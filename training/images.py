@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from . import bmp
 from .cancel import Cancelled
 
 # Pillow warns from 89 megapixels on (and refuses from 179): a line-scan frame of that size is
@@ -99,8 +100,10 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
 
 
 def _three(grey: np.ndarray) -> np.ndarray:
-    """An HxW grey array as HxWx3 (np.stack: 0.04 ms for 200x200 against np.repeat's 0.12)."""
-    return np.stack((grey, grey, grey), axis=-1)
+    """An HxW uint8 grey array as HxWx3 (OpenCV: 5 us for 200x200 against np.stack's 35)."""
+    import cv2
+
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
 
 
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
@@ -168,10 +171,14 @@ def _empty(path: Path) -> bool:
 def _decode(path: str | Path, convert) -> np.ndarray:
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            arr = convert(img)
-            pages = _full_size_pages(img)
+        arr, pages = None, 1
+        if path.suffix.lower() in bmp.SUFFIXES:   # the plain layouts without Pillow: 10x faster
+            arr = bmp.read_plain_bmp(path, Image.MAX_IMAGE_PIXELS)
+        if arr is None:
+            with Image.open(path) as img:
+                img.load()
+                arr = convert(img)
+                pages = _full_size_pages(img)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:
@@ -216,13 +223,11 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
 
 def to_model_input(arr: np.ndarray, size: int) -> np.ndarray:
     """An in-memory frame (HxW grey, HxWx3 RGB or HxWx4) as the model input."""
-    if arr.ndim == 2:
-        arr = _three(arr)
-    elif arr.shape[2] == 1:
-        arr = _three(arr[..., 0])
-    elif arr.shape[2] == 4:
-        arr = arr[..., :3]
-    return resize_rgb(np.ascontiguousarray(to_uint8(arr)), size)
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] in (1, 4):
+        arr = arr[..., 0] if arr.shape[2] == 1 else arr[..., :3]
+    arr = to_uint8(arr)   # the same scale for a grey frame as for its three equal channels
+    return resize_rgb(_three(arr) if arr.ndim == 2 else np.ascontiguousarray(arr), size)
 
 
 def file_digest(path: str | Path) -> str:
