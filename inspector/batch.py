@@ -464,7 +464,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         say(f"loading model {model_path} ...")
         try:
             with banners_dropped():
-                classifier = load_classifier(model_path, num_threads=cli_threads())
+                classifier = load_classifier(model_path, num_threads=cli_threads(),
+                                             warm_up="verdicts")
         except (BundleError, OSError, ValueError) as exc:
             fallback = startup_fallback(model_path, args.model)
             if fallback is None:
@@ -474,7 +475,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                   f"using the bundled model {fallback}", file=stderr, flush=True)
             try:
                 with banners_dropped():
-                    classifier = load_classifier(fallback, num_threads=cli_threads())
+                    classifier = load_classifier(fallback, num_threads=cli_threads(),
+                                                 warm_up="verdicts")
             except (BundleError, OSError, ValueError) as exc2:
                 print(f"inspector classify: cannot load the model: {exc2}", file=stderr)
                 return 1

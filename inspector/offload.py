@@ -131,7 +131,8 @@ def child_main(conn, spec: ProcessSpec) -> None:
         # the window runs LiteRT: no second GPU probe here (it would import TensorFlow)
         os.environ[runtime.GPU_ENV] = "0"
         clf = load_classifier(spec.bundle, num_threads=spec.num_threads,
-                              measure=lambda fmt, runner: 0.0 if fmt == spec.fmt else 1.0)
+                              measure=lambda fmt, runner: 0.0 if fmt == spec.fmt else 1.0,
+                              warm_up="verdicts")
         if clf.runtime_format != spec.fmt:
             raise RuntimeError(f"LiteRT {spec.fmt} did not open here (got "
                                f"{clf.runtime_format or 'TensorFlow'})")

@@ -32,6 +32,11 @@ MEASURE_MAX_RUNS = 10
 # 12-50 then 2, int8 14-48 then 3-21), and judged by it fp16 was dropped on a day it was the
 # fastest format (490 against 477 img/s)
 SLOWER = 5.0
+# ... and one whose best of two timed invokes takes this many times the best of the others
+# cannot win on a later turn either (here int8 10-18 ms against fp32's 2: turns past the second
+# cost model ready 0.05 s)
+SLOWER_AFTER_TWO = 2.0
+MIN_TURNS = 3                   # turns before the budget may end the timing
 GPU_ENV = "STEEL_INSPECTOR_GPU"  # "0": never use a GPU; "1": ask TensorFlow even without hints
 
 Measure = Callable[[str, InspectionRunner], float]
@@ -50,7 +55,9 @@ def time_formats(runners: Mapping[str, InspectionRunner],
     single-image interpreter (a thread per core), so this is the latency of a camera frame or
     an opened image; the formats rank alike on the batch interpreters. A format whose first
     timed invoke takes ``SLOWER`` times the best of the round is not timed further (the
-    warm-up invoke, which prepares the graph, is never judged). ``verdicts``: per format, what
+    warm-up invoke, which prepares the graph, is never judged), nor one whose best of two
+    takes ``SLOWER_AFTER_TWO`` times the fastest's; the timing ends after ``MIN_TURNS`` turns
+    at the earliest, once it has taken ``MEASURE_BUDGET_S`` for each format still timed. ``verdicts``: per format, what
     one image's verdict takes (the invoke and, where the score is not in the format's graph,
     the detector's numpy scoring; ``verdict_timer``); default: the invoke giving the
     probabilities."""
@@ -58,17 +65,17 @@ def time_formats(runners: Mapping[str, InspectionRunner],
     best: dict[str, float] = {}
     inputs = {}
 
-    def run(fmt):   # a grey image and a colour one: the grey twins of fp32 and fp16 run the
-        for x in inputs[fmt]:   # first (a fifth faster), int8 has none
-            if verdicts is not None and fmt in verdicts:
+    def run(fmt, images=None):   # a grey image and a colour one: the grey twins of fp32 and
+        for x in inputs[fmt] if images is None else images:   # fp16 run the first (a fifth
+            if verdicts is not None and fmt in verdicts:      # faster), int8 has none
                 verdicts[fmt](x)
             else:
                 runners[fmt].run(x, ["probs"])
 
     for fmt, runner in runners.items():
         inputs[fmt] = probe_images(runner.input_shape)
-        try:
-            run(fmt)   # prepares the graph: 2-25x a later invoke
+        try:   # prepares the graph: 2-25x a later invoke; once for a runner without a grey twin
+            run(fmt, None if getattr(runner, "has_grey", True) else inputs[fmt][1:])
         except (RuntimeError, ValueError, OSError) as exc:
             failed[fmt] = exc
     live = [fmt for fmt in runners if fmt not in failed]
@@ -84,11 +91,12 @@ def time_formats(runners: Mapping[str, InspectionRunner],
                 best.pop(fmt, None)
                 continue
             best[fmt] = min(best.get(fmt, np.inf), (time.perf_counter() - t) / 2)
-        if turn == 0 and best:
+        if turn in (0, 1) and best:
             fastest = min(best.values())
-            live = [fmt for fmt in live if best[fmt] <= SLOWER * fastest]
-        if (len(live) <= 1 and turn > 0) or \
-                time.perf_counter() - start > MEASURE_BUDGET_S * (len(runners) - len(failed)):
+            slower = SLOWER if turn == 0 else SLOWER_AFTER_TWO
+            live = [fmt for fmt in live if best[fmt] <= slower * fastest]
+        if (len(live) <= 1 and turn > 0) or (turn + 1 >= MIN_TURNS and time.perf_counter() - start
+                                             > MEASURE_BUDGET_S * len(live)):
             break
     return best, failed
 

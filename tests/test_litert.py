@@ -91,11 +91,15 @@ def test_the_grey_model_gives_what_the_model_gives_on_grey_images(norm):
 def test_an_image_is_grey_only_when_every_pixel_is():
     from training.litert import grey_images
 
-    x = images(4)
+    x = images(6)
     x[1, -1, -1, 2] += 1      # one pixel of the last row: past the first row's quick look
     x[2, 0, 0, 1] += 1        # one pixel of the first row
-    assert grey_images(x).tolist() == [True, False, False, True]
-    assert grey_images(x.astype(np.float32)).tolist() == [True, False, False, True]
+    x[4, 3, 5, 0] += 1        # a first channel inside the image (against the second)
+    x[5, 2, 1, 2] += 1        # a last channel inside the image (against the first)
+    want = [True, False, False, True, False, False]
+    assert grey_images(x).tolist() == want
+    assert grey_images(x.astype(np.float32)).tolist() == want
+    assert grey_images(x[:, :, 1:]).tolist() == [True, False, True, True, False, False]   # a view
     assert grey_images(x[:0]).shape == (0,)
 
 
@@ -393,6 +397,24 @@ def test_a_clearly_slower_format_is_timed_by_its_second_invoke_only():
     # each invoke of the timing is a grey and a colour image: the warm-up pair and one timed pair
     assert slow.calls == 4 and seconds["int8"] >= 0.02
     assert cold_start.calls > 4 and seconds["fp16"] < seconds["fp32"]
+
+
+def test_a_format_twice_as_slow_after_two_turns_is_timed_no_further(monkeypatch):
+    """A format over SLOWER_AFTER_TWO times the fastest in its best of two timed invokes is not
+    timed on; the others are, for MIN_TURNS turns at least; a runner without a grey twin is
+    warmed up on one image."""
+    from inspector import runtime
+    from inspector.runtime import MIN_TURNS, SLOWER, SLOWER_AFTER_TWO, time_formats
+
+    monkeypatch.setattr(runtime, "MEASURE_BUDGET_S", 0.0)   # the fewest turns allowed
+    fast = 0.001
+    slow = _StubRunner(fast * (SLOWER_AFTER_TWO + SLOWER) / 2)   # kept after one turn only
+    slow.has_grey = False
+    fp16 = _StubRunner(fast * 1.2)
+    seconds, failed = time_formats({"fp32": _StubRunner(fast), "fp16": fp16, "int8": slow})
+    assert not failed and min(seconds, key=seconds.get) == "fp32"
+    assert slow.calls == 1 + 2 * 2            # one warm-up image, two timed pairs
+    assert fp16.calls == 2 + 2 * MIN_TURNS    # a warm-up pair, MIN_TURNS timed pairs
 
 
 def test_formats_are_timed_in_turns_so_a_slow_moment_does_not_choose(monkeypatch):

@@ -222,17 +222,23 @@ class _Slot:
         self.ready: set = set()   # the twins whose tensors are allocated
 
 
+_PAIRS: dict[int, np.ndarray] = {}   # bytes of an image -> where a byte need not equal the next
+
+
 def grey_images(x: np.ndarray) -> np.ndarray:
     """(N, S, S, 3) -> (N,) bool: the images whose three channels are equal (every pixel
-    compared; a colour image is usually told by its first row already)."""
-    import cv2   # its split gives contiguous planes: 28 against 52 us an image for numpy's
-
+    compared: each byte against the next one, where the next is the same pixel's next
+    channel; 11 us an image of 200x200 against 46 for its channels split and compared. Image
+    by image: a whole batch's temporaries are fresh pages each call, 65 us an image)."""
     out = np.zeros(len(x), bool)
     for i, im in enumerate(x):
         row = im[0]
         if (row[:, 0] == row[:, 1]).all() and (row[:, 0] == row[:, 2]).all():
-            r, g, b = cv2.split(np.ascontiguousarray(im))
-            out[i] = bool(np.array_equal(r, g) and np.array_equal(r, b))
+            b = np.ascontiguousarray(im).reshape(-1)
+            free = _PAIRS.get(b.size)
+            if free is None:   # True at each pixel's last channel: its next byte is the next pixel
+                free = _PAIRS.setdefault(b.size, (np.arange(b.size - 1) % 3) == 2)
+            out[i] = bool(((b[:-1] == b[1:]) | free).all())
     return out
 
 
