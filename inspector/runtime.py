@@ -25,7 +25,7 @@ from training.litert import (INSPECTION_FORMATS, InspectionRunner, graph_score_u
                              verdict_keys)
 
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
-MEASURE_BUDGET_S = 0.03         # per format: a few invokes at batch 1 (0.06 s: model ready 0.1 s later)
+MEASURE_BUDGET_S = 0.02         # per format still timed: 5-10 turns of fp32 and fp16 here (0.03 s: 7-13)
 MEASURE_MAX_RUNS = 10
 # a format whose first timed invoke (its second) takes this many times the best of that turn is
 # not timed on. Not the warm-up invoke: it prepares the graph (here fp32 21 ms then 5, fp16
@@ -46,7 +46,8 @@ def time_formats(runners: Mapping[str, InspectionRunner],
                  verdicts: Mapping[str, Callable[[np.ndarray], object]] | None = None
                  ) -> tuple[dict[str, float], dict[str, Exception]]:
     """Seconds per image at batch 1 of each format (the fastest of a few invokes after one
-    warm-up; each invoke the mean of a grey and a colour image, ``probe_images``) and the
+    warm-up; each invoke the mean of a grey and a colour image, ``probe_images``; the colour
+    one alone for a runner without a grey twin, whose graph is the same for both) and the
     formats that failed to run, with the error. The formats are timed in turns
     (fp32, fp16, int8, fp32, ...), so that a slow moment of the machine falls on all of them
     alike: timed one after another, within ``MEASURE_BUDGET_S`` each, a slow moment while fp32
@@ -65,17 +66,19 @@ def time_formats(runners: Mapping[str, InspectionRunner],
     best: dict[str, float] = {}
     inputs = {}
 
-    def run(fmt, images=None):   # a grey image and a colour one: the grey twins of fp32 and
-        for x in inputs[fmt] if images is None else images:   # fp16 run the first (a fifth
-            if verdicts is not None and fmt in verdicts:      # faster), int8 has none
+    def run(fmt):   # a grey image and a colour one: the grey twins of fp32 and fp16 run the
+        for x in inputs[fmt]:   # first (a fifth faster); int8 has none: one image, the same work
+            if verdicts is not None and fmt in verdicts:
                 verdicts[fmt](x)
             else:
                 runners[fmt].run(x, ["probs"])
 
     for fmt, runner in runners.items():
         inputs[fmt] = probe_images(runner.input_shape)
-        try:   # prepares the graph: 2-25x a later invoke; once for a runner without a grey twin
-            run(fmt, None if getattr(runner, "has_grey", True) else inputs[fmt][1:])
+        if not getattr(runner, "has_grey", True):
+            inputs[fmt] = inputs[fmt][1:]
+        try:
+            run(fmt)   # prepares the graph: 2-25x a later invoke
         except (RuntimeError, ValueError, OSError) as exc:
             failed[fmt] = exc
     live = [fmt for fmt in runners if fmt not in failed]
@@ -90,7 +93,7 @@ def time_formats(runners: Mapping[str, InspectionRunner],
                 live.remove(fmt)
                 best.pop(fmt, None)
                 continue
-            best[fmt] = min(best.get(fmt, np.inf), (time.perf_counter() - t) / 2)
+            best[fmt] = min(best.get(fmt, np.inf), (time.perf_counter() - t) / len(inputs[fmt]))
         if turn in (0, 1) and best:
             fastest = min(best.values())
             slower = SLOWER if turn == 0 else SLOWER_AFTER_TWO

@@ -402,7 +402,7 @@ def test_a_clearly_slower_format_is_timed_by_its_second_invoke_only():
 def test_a_format_twice_as_slow_after_two_turns_is_timed_no_further(monkeypatch):
     """A format over SLOWER_AFTER_TWO times the fastest in its best of two timed invokes is not
     timed on; the others are, for MIN_TURNS turns at least; a runner without a grey twin is
-    warmed up on one image."""
+    timed on one image (its grey and colour images take the same graph)."""
     from inspector import runtime
     from inspector.runtime import MIN_TURNS, SLOWER, SLOWER_AFTER_TWO, time_formats
 
@@ -413,7 +413,7 @@ def test_a_format_twice_as_slow_after_two_turns_is_timed_no_further(monkeypatch)
     fp16 = _StubRunner(fast * 1.2)
     seconds, failed = time_formats({"fp32": _StubRunner(fast), "fp16": fp16, "int8": slow})
     assert not failed and min(seconds, key=seconds.get) == "fp32"
-    assert slow.calls == 1 + 2 * 2            # one warm-up image, two timed pairs
+    assert slow.calls == 1 + 2                # one image: the warm-up, two timed turns
     assert fp16.calls == 2 + 2 * MIN_TURNS    # a warm-up pair, MIN_TURNS timed pairs
 
 
