@@ -372,6 +372,8 @@ def load_classifier(path: str | Path | None = None,
     ``inspector classify``, the window's classification process): 0.03 s sooner ready."""
     from . import runtime
 
+    if warm_up not in ("all", "verdicts"):
+        raise ValueError(f"warm_up must be 'all' or 'verdicts', not {warm_up!r}")
     bundle_dir = Path(path or bundled_model_dir())
     if bundle_dir.is_file() and bundle_dir.name == MODEL_FILE:
         bundle_dir = bundle_dir.parent

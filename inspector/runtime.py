@@ -25,7 +25,7 @@ from training.litert import (INSPECTION_FORMATS, InspectionRunner, graph_score_u
                              verdict_keys)
 
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
-MEASURE_BUDGET_S = 0.02         # per format still timed: 5-10 turns of fp32 and fp16 here (0.03 s: 7-13)
+MEASURE_BUDGET_S = 0.02         # per format still timed (the dropped ones' turns count): 4-5 turns here
 MEASURE_MAX_RUNS = 10
 # a format whose first timed invoke (its second) takes this many times the best of that turn is
 # not timed on. Not the warm-up invoke: it prepares the graph (here fp32 21 ms then 5, fp16
@@ -75,7 +75,7 @@ def time_formats(runners: Mapping[str, InspectionRunner],
 
     for fmt, runner in runners.items():
         inputs[fmt] = probe_images(runner.input_shape)
-        if not getattr(runner, "has_grey", True):
+        if not getattr(runner, "grey_files", True):
             inputs[fmt] = inputs[fmt][1:]
         try:
             run(fmt)   # prepares the graph: 2-25x a later invoke

@@ -13,4 +13,4 @@ fi
 # the app's own modules compiled once: an editable install leaves that to Python's first import,
 # which writes nothing where PYTHONDONTWRITEBYTECODE is set (then every start compiles them
 # again: 0.05 s of inspector classify's 0.3 s start-up); a stale file is compiled anew as usual
-.venv/bin/python -m compileall -q inspector training >/dev/null
+.venv/bin/python -m compileall -q inspector training || { echo "setup: cannot compile the app's modules (above)" >&2; exit 1; }

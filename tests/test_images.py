@@ -157,6 +157,19 @@ def test_plain_bmps_read_without_pillow_give_pillows_pixels(tmp_path):
         assert np.array_equal(decode_image(tmp_path / f"pil_{mode}.bmp"),
                               np.asarray(img.convert("RGB")))
     assert bmp.read_plain_bmp(tmp_path / "pil_L.bmp", 17 * 23 - 1) is None
+    # sizes as Pillow reads them: a height with a top byte other than 0xFF is a huge unsigned
+    # one, not a top-down image; a frame over Pillow's limit is refused from its header alone
+    import struct
+
+    odd = bytearray(cases["grey13x7True"][0])
+    odd[22:26] = struct.pack("<i", -(2 ** 24 + 1))
+    assert bmp.decode_plain_bmp(bytes(odd), None) is None
+    huge = bytearray(cases["rgb13x7False"][0])
+    huge[18:26] = struct.pack("<ii", 40000, 40000)
+    (tmp_path / "huge.bmp").write_bytes(bytes(huge))
+    assert bmp.read_plain_bmp(tmp_path / "huge.bmp", Image.MAX_IMAGE_PIXELS) is None
+    with pytest.raises(ImageReadError, match="too large to read safely"):
+        decode_image(tmp_path / "huge.bmp")
     # a damaged file is still named for what it is (through Pillow)
     with pytest.raises(ImageReadError, match="damaged|truncated"):
         decode_image(tmp_path / "cut.bmp")

@@ -401,18 +401,37 @@ def test_a_clearly_slower_format_is_timed_by_its_second_invoke_only():
 
 def test_a_format_twice_as_slow_after_two_turns_is_timed_no_further(monkeypatch):
     """A format over SLOWER_AFTER_TWO times the fastest in its best of two timed invokes is not
-    timed on; the others are, for MIN_TURNS turns at least; a runner without a grey twin is
-    timed on one image (its grey and colour images take the same graph)."""
+    timed on; the others are, for MIN_TURNS turns at least; a runner without a file for grey
+    images is timed on one image (its grey and colour images take the same graph). On a clock
+    that only the runners move: the same on any machine, however busy."""
     from inspector import runtime
     from inspector.runtime import MIN_TURNS, SLOWER, SLOWER_AFTER_TWO, time_formats
 
+    clock = [0.0]
+
+    class Clock:
+        @staticmethod
+        def perf_counter():
+            return clock[0]
+
+    class Ticking:
+        input_shape = (8, 8, 3)
+
+        def __init__(self, seconds, grey_files=True):
+            self.seconds, self.grey_files, self.calls = seconds, grey_files, 0
+
+        def run(self, x, keys):
+            self.calls += 1
+            clock[0] += self.seconds
+
+    monkeypatch.setattr(runtime, "time", Clock)
     monkeypatch.setattr(runtime, "MEASURE_BUDGET_S", 0.0)   # the fewest turns allowed
     fast = 0.001
-    slow = _StubRunner(fast * (SLOWER_AFTER_TWO + SLOWER) / 2)   # kept after one turn only
-    slow.has_grey = False
-    fp16 = _StubRunner(fast * 1.2)
-    seconds, failed = time_formats({"fp32": _StubRunner(fast), "fp16": fp16, "int8": slow})
+    slow = Ticking(fast * (SLOWER_AFTER_TWO + SLOWER) / 2, grey_files=False)   # one turn kept
+    fp16 = Ticking(fast * 1.2)
+    seconds, failed = time_formats({"fp32": Ticking(fast), "fp16": fp16, "int8": slow})
     assert not failed and min(seconds, key=seconds.get) == "fp32"
+    assert seconds["int8"] == pytest.approx(slow.seconds)   # per image, as the others
     assert slow.calls == 1 + 2                # one image: the warm-up, two timed turns
     assert fp16.calls == 2 + 2 * MIN_TURNS    # a warm-up pair, MIN_TURNS timed pairs
 

@@ -26,35 +26,52 @@ def _u32(data: bytes, at: int) -> int:
     return int.from_bytes(data[at:at + 4], "little")
 
 
-def _i32(data: bytes, at: int) -> int:
-    return int.from_bytes(data[at:at + 4], "little", signed=True)
+_HEAD = 14 + max(_HEADERS)   # the file header and the largest info header
+
+
+def _layout(head: bytes, max_pixels: int | None) -> tuple[int, int, int, int, bool] | None:
+    """(header size, width, height, bits, top-down) of a plain BMP's first ``_HEAD`` bytes (or
+    all of a shorter file), or None for any other file. Read as Pillow reads it: the width and
+    height unsigned, and the image top-down when the height's top byte is 0xFF (a negative
+    height up to 2^24 rows; any other "negative" height is a huge unsigned one, which Pillow
+    refuses, and so does ``max_pixels`` here)."""
+    if len(head) < 54 or head[:2] != b"BM":
+        return None
+    header = _u32(head, 14)
+    if header not in _HEADERS or len(head) < 14 + header:
+        return None
+    width, height = _u32(head, 18), _u32(head, 22)
+    top_down = head[25] == 0xFF
+    if top_down:
+        height = 2 ** 32 - height
+    bits, compression = int.from_bytes(head[28:30], "little"), _u32(head, 30)
+    if compression != 0 or bits not in (8, 24) or width == 0 or height == 0:
+        return None
+    if max_pixels is not None and width * height > max_pixels:
+        return None
+    return header, width, height, bits, top_down
 
 
 def read_plain_bmp(path: str | Path, max_pixels: int | None) -> np.ndarray | None:
     """An uncompressed 8- or 24-bit BMP file as an HxWx3 uint8 RGB array (a grey palette's
     indices as grey, any other palette looked up), or None for any other file (the caller
     reads it through Pillow). ``max_pixels``: a larger image gives None (Pillow's
-    decompression-bomb limit then speaks). OSError from reading the file propagates."""
+    decompression-bomb limit then speaks), told from the header before the rest is read.
+    OSError from reading the file propagates."""
     with open(path, "rb") as f:
-        data = f.read()
+        head = f.read(_HEAD)
+        if _layout(head, max_pixels) is None:
+            return None
+        data = head + f.read()
     return decode_plain_bmp(data, max_pixels)
 
 
 def decode_plain_bmp(data: bytes, max_pixels: int | None) -> np.ndarray | None:
     """``read_plain_bmp`` on a file's bytes."""
-    if len(data) < 54 or data[:2] != b"BM":
+    layout = _layout(data[:_HEAD], max_pixels)
+    if layout is None:
         return None
-    header = _u32(data, 14)
-    if header not in _HEADERS or len(data) < 14 + header:
-        return None
-    width, height = _i32(data, 18), _i32(data, 22)
-    bits, compression = int.from_bytes(data[28:30], "little"), _u32(data, 30)
-    if compression != 0 or bits not in (8, 24) or width <= 0 or height == 0:
-        return None
-    top_down = height < 0
-    height = abs(height)
-    if max_pixels is not None and width * height > max_pixels:
-        return None
+    header, width, height, bits, top_down = layout
     offset = _u32(data, 10)
     lut = None
     if bits == 8:

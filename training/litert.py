@@ -336,6 +336,12 @@ class InspectionRunner:
         return (INSPECT, True) in self._inputs
 
     @property
+    def grey_files(self) -> bool:
+        """Whether any file of the runner takes grey images (the grey twin, the grey verdict
+        file): grey and colour images then run different graphs."""
+        return any(grey for _, grey in self._inputs)
+
+    @property
     def verdict_outputs(self) -> tuple[str, ...]:
         """The keys the verdict-only twin gives (none without one)."""
         return tuple(self._outputs.get((VERDICT, False), ()))
