@@ -58,10 +58,10 @@ def time_formats(runners: Mapping[str, InspectionRunner],
     timed invoke takes ``SLOWER`` times the best of the round is not timed further (the
     warm-up invoke, which prepares the graph, is never judged), nor one whose best of two
     takes ``SLOWER_AFTER_TWO`` times the fastest's; the timing ends after ``MIN_TURNS`` turns
-    at the earliest, once it has taken ``MEASURE_BUDGET_S`` for each format still timed. ``verdicts``: per format, what
-    one image's verdict takes (the invoke and, where the score is not in the format's graph,
-    the detector's numpy scoring; ``verdict_timer``); default: the invoke giving the
-    probabilities."""
+    at the earliest, once it has taken ``MEASURE_BUDGET_S`` for each format still timed.
+    ``verdicts``: per format, what one image's verdict takes (the invoke and, where the score
+    is not in the format's graph, the detector's numpy scoring; ``verdict_timer``); default:
+    the invoke giving the probabilities."""
     failed: dict[str, Exception] = {}
     best: dict[str, float] = {}
     inputs = {}

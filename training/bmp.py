@@ -60,18 +60,21 @@ def read_plain_bmp(path: str | Path, max_pixels: int | None) -> np.ndarray | Non
     OSError from reading the file propagates."""
     with open(path, "rb") as f:
         head = f.read(_HEAD)
-        if _layout(head, max_pixels) is None:
+        layout = _layout(head, max_pixels)
+        if layout is None:
             return None
-        data = head + f.read()
-    return decode_plain_bmp(data, max_pixels)
+        return _pixels(head + f.read(), *layout)
 
 
 def decode_plain_bmp(data: bytes, max_pixels: int | None) -> np.ndarray | None:
     """``read_plain_bmp`` on a file's bytes."""
     layout = _layout(data[:_HEAD], max_pixels)
-    if layout is None:
-        return None
-    header, width, height, bits, top_down = layout
+    return None if layout is None else _pixels(data, *layout)
+
+
+def _pixels(data: bytes, header: int, width: int, height: int, bits: int,
+            top_down: bool) -> np.ndarray | None:
+    """The pixels of a file whose header ``_layout`` read, or None (see ``read_plain_bmp``)."""
     offset = _u32(data, 10)
     lut = None
     if bits == 8:
