@@ -64,10 +64,42 @@ def test_the_fast_graph_keeps_names_weights_and_outputs():
     assert fast is not model
     assert [la.name for la in fast.layers] == [la.name for la in model.layers]
     assert type(fast.get_layer("last_dw")).__name__ == "TiledDepthwiseConv2D"
+    assert {name: type(fast.get_layer(name)).__name__
+            for name in ("image_mean", "centre", "unit_contrast", "se1_squeeze")} == {
+        "image_mean": "RowGlobalAveragePooling2D", "centre": "RowSubtract",
+        "unit_contrast": "FlatUnitNormalization",
+        "se1_squeeze": "GlobalAveragePooling2D"}   # 32 channels: not an image
     x = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(fast(x)), np.asarray(model(x)), atol=1e-5)
     small = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.DepthwiseConv2D(3)])
     assert fast_graph(small) is small   # nothing to rewrite
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 5, 3), (1, 6, 9, 1), (2, 4, 4, 4), (2, 5, 6, 8)])
+def test_the_row_wise_standardisation_equals_the_plain_layers(shape):
+    """Channel means, the subtraction and the unit norm on rows of width x channels give the
+    plain layers' results; more channels than an image has (8) take the plain computation."""
+    import keras
+
+    from training.fast_graph import row_layer_classes
+
+    rows = row_layer_classes()
+    x = np.random.default_rng(shape[-1]).uniform(0, 255, shape).astype(np.float32)
+    for keepdims in (True, False):
+        plain = keras.layers.GlobalAveragePooling2D(keepdims=keepdims)
+        row = rows[keras.layers.GlobalAveragePooling2D].from_config(plain.get_config())
+        np.testing.assert_allclose(np.asarray(row(x)), np.asarray(plain(x)), rtol=1e-6)
+    mean = np.asarray(keras.layers.GlobalAveragePooling2D(keepdims=True)(x))
+    plain = keras.layers.Subtract()
+    row = rows[keras.layers.Subtract].from_config(plain.get_config())
+    centred = np.asarray(plain([x, mean]))
+    np.testing.assert_allclose(np.asarray(row([x, mean])), centred, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(row([x, x])), 0.0)   # not a row of means: plain
+    for axis in ((1, 2, 3), (-3, -2, -1), -1):
+        plain = keras.layers.UnitNormalization(axis=axis)
+        row = rows[keras.layers.UnitNormalization].from_config(plain.get_config())
+        np.testing.assert_allclose(np.asarray(row(centred)), np.asarray(plain(centred)),
+                                   atol=1e-6)
 
 
 def _depthwise_kernels(blob):
