@@ -24,6 +24,8 @@ import numpy as np
 from training.litert import (INSPECTION_FORMATS, InspectionRunner, graph_score_usable, open_runner,
                              verdict_keys)
 
+from . import format_cache
+
 INT8_MAX_LOSS_POINTS = 0.5      # = training.inspection_export.INT8_MAX_LOSS_POINTS
 MEASURE_BUDGET_S = 0.02         # per format still timed (the dropped ones' turns count): 4-5 turns here
 MEASURE_MAX_RUNS = 10
@@ -140,11 +142,14 @@ class Choice:
     runner: InspectionRunner
     seconds: dict[str, float]      # per image at batch 1, of each format measured
     excluded: dict[str, str]       # format -> why it was not considered
+    measured: float | None = None  # when the remembered timing was taken; None: timed now
 
     @property
     def reason(self) -> str:
         timed = ", ".join(f"{f} {s * 1000:.1f} ms" for f, s in self.seconds.items())
         text = f"fastest here: {timed}" if len(self.seconds) > 1 else f"{timed}"
+        if self.measured is not None:
+            text += time.strftime(", timed %Y-%m-%d %H:%M", time.localtime(self.measured))
         for f, why in self.excluded.items():
             text += f"; {f} not used: {why}"
         return text
@@ -160,11 +165,41 @@ def verdict_timer(runner: InspectionRunner, entry: dict, detector) -> Callable[[
     return lambda x: detector.verdict(runner.run(x, keys))
 
 
+def _remembered(bundle_dir: str | Path, info: dict, excluded: dict[str, str], key: str,
+                num_threads: int | None, detector) -> Choice | None:
+    """The choice remembered under ``key`` (``inspector.format_cache``), its file opened and
+    run once on the probe images, as the timing's warm-up would; None when there is none or
+    its file no longer opens or runs (then every format is timed again)."""
+    known = format_cache.recall(key)
+    fmt = known["format"] if known else None
+    if fmt not in INSPECTION_FORMATS or fmt not in info["formats"] or fmt in excluded:
+        return None
+    try:
+        runner = open_runner(bundle_dir, fmt, info, num_threads)
+        verdict = (verdict_timer(runner, info["formats"][fmt], detector) if detector is not None
+                   else lambda x: runner.run(x, ["probs"]))
+        for x in probe_images(runner.input_shape):
+            verdict(x)
+    except (RuntimeError, ValueError, OSError):
+        return None
+    seconds = {f: float(known["seconds"][f]) for f in INSPECTION_FORMATS
+               if f in known["seconds"] and f not in excluded}
+    return Choice(fmt, runner, seconds, excluded, float(known["measured"]))
+
+
 def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = None,
                   num_threads: int | None = None, detector=None) -> Choice:
     """Opens every usable format of the export, times each and keeps the fastest (with a
-    ``detector``, the fastest to a verdict with the unknown score: ``verdict_timer``)."""
+    ``detector``, the fastest to a verdict with the unknown score: ``verdict_timer``). The
+    choice is remembered for this machine and export (``inspector.format_cache``); a later
+    load opens only the remembered format, unless it no longer opens."""
     excluded = excluded_formats(info)
+    key = None
+    if measure is None:
+        key = format_cache.choice_key(info, num_threads, detector is not None)
+        known = _remembered(bundle_dir, info, excluded, key, num_threads, detector)
+        if known is not None:
+            return known
     seconds: dict[str, float] = {}
     runners: dict[str, InspectionRunner] = {}
     for fmt in INSPECTION_FORMATS:
@@ -191,6 +226,8 @@ def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = 
         # in the order of INSPECTION_FORMATS, as the device text lists them
         seconds = {fmt: seconds[fmt] for fmt in runners if fmt in seconds}
     best = min(seconds, key=seconds.get)
+    if key is not None:
+        format_cache.remember(key, best, seconds)
     return Choice(best, runners[best], seconds, excluded)
 
 

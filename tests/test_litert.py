@@ -591,3 +591,81 @@ def test_native_banners_are_dropped_and_everything_else_passes(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=root, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "ERROR: a real problem\nafter\n"
+
+
+def test_the_format_choice_is_remembered_per_machine_and_export(stand_in_bundle, monkeypatch):
+    """The first load times the formats and remembers the choice; the next opens only the
+    remembered format and says when it was timed; another export, or a request to
+    re-measure, times again."""
+    from inspector import format_cache, runtime
+    from training.litert import read_info
+
+    timed = []
+    real = runtime.time_formats
+    monkeypatch.setattr(runtime, "time_formats", lambda *a, **k: timed.append(1) or real(*a, **k))
+    info = read_info(stand_in_bundle)
+    first = runtime.choose_format(stand_in_bundle, info)
+    assert timed == [1] and first.measured is None and "timed 20" not in first.reason
+    assert format_cache.cache_file().is_file()
+    again = runtime.choose_format(stand_in_bundle, info)
+    assert timed == [1], "the remembered choice was timed again"
+    assert again.fmt == first.fmt and again.seconds == first.seconds
+    assert again.measured is not None and ", timed 20" in again.reason
+    assert again.runner.run(np.zeros((1, 64, 64, 3), np.uint8), ["probs"])["probs"].shape == (1, 6)
+    other = dict(info, check_images=int(info.get("check_images", 0)) + 1)   # another export
+    runtime.choose_format(stand_in_bundle, other)
+    assert timed == [1, 1]
+    monkeypatch.setenv(format_cache.REMEASURE_ENV, "1")
+    runtime.choose_format(stand_in_bundle, info)
+    assert timed == [1, 1, 1]
+
+
+def test_a_remembered_format_that_no_longer_runs_is_timed_again(stand_in_bundle, monkeypatch):
+    from inspector import format_cache, runtime
+    from training.litert import read_info
+
+    info = read_info(stand_in_bundle)
+    format_cache.remember(format_cache.choice_key(info, None, False), "fp32", {"fp32": 0.001})
+
+    class Failing:
+        input_shape = (64, 64, 3)
+
+        def run(self, x, keys):
+            raise RuntimeError("the interpreter failed")
+
+    opened = []
+    real_open = runtime.open_runner
+    monkeypatch.setattr(runtime, "open_runner", lambda *a: opened.append(a[1]) or (
+        Failing() if len(opened) == 1 else real_open(*a)))
+    timed = []
+    real = runtime.time_formats
+    monkeypatch.setattr(runtime, "time_formats", lambda *a, **k: timed.append(1) or real(*a, **k))
+    choice = runtime.choose_format(stand_in_bundle, info)
+    assert opened == ["fp32", "fp32"] and timed == [1]
+    assert choice.fmt == "fp32" and choice.measured is None
+    assert choice.seconds["fp32"] != 0.001   # measured anew, and remembered so
+    assert format_cache.recall(format_cache.choice_key(info, None, False))["seconds"] == \
+        choice.seconds
+
+
+def test_the_format_cache_forgets_old_and_broken_entries(monkeypatch, tmp_path):
+    from inspector import format_cache
+
+    format_cache.remember("k", "fp16", {"fp32": 0.002, "fp16": 0.001}, now=1000.0)
+    assert format_cache.recall("k", now=1000.0 + 60)["format"] == "fp16"
+    assert format_cache.recall("k", now=1000.0 + format_cache.MAX_AGE_S + 1) is None
+    assert format_cache.recall("k", now=900.0) is None   # measured in the future: a clock change
+    assert format_cache.recall("other", now=1000.0) is None
+    for n in range(format_cache.MAX_ENTRIES + 5):
+        format_cache.remember(f"e{n}", "fp32", {"fp32": 0.001}, now=2000.0 + n)
+    kept = json.loads(format_cache.cache_file().read_text())
+    assert len(kept) == format_cache.MAX_ENTRIES and "e0" not in kept and "k" not in kept
+    for text in ("{not json", "[1, 2]", json.dumps({"k": {"format": "fp32"}}),
+                 json.dumps({"k": {"format": "fp32", "seconds": {"fp16": 1}, "measured": 1e9}})):
+        format_cache.cache_file().write_text(text)
+        assert format_cache.recall("k", now=1e9) is None
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("STEEL_INSPECTOR_HOME", str(blocked / "home"))   # a file in the way
+    format_cache.remember("k", "fp32", {"fp32": 0.001})   # logged, not raised
+    assert format_cache.recall("k") is None

@@ -1,0 +1,129 @@
+"""The LiteRT format choice remembered per machine and bundle export (Qt-free).
+
+``inspector.runtime.choose_format`` times every format of a bundle's export when it loads
+(0.1 s here: each file's first invoke prepares its graph, 12-17 ms, and int8's invokes take
+10 ms): a third of ``inspector classify``'s start-up. The result depends on the export, the
+CPU, the cores the process may use, the interpreter threads and the LiteRT version, not on the
+images, so it is kept in ``format-choice.json`` in the user's data folder under a key made of
+all of these and reused for ``MAX_AGE_S``. A machine that changed (another CPU, fewer cores, a
+new LiteRT, a re-exported or retrained bundle) gets another key and is timed again; so is every
+load when ``REMEASURE_ENV`` is set to 1. An unreadable or unwritable file only means timing
+again: nothing here raises."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+from .paths import user_data_dir
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "format-choice.json"
+MAX_AGE_S = 7 * 24 * 3600      # a week: a machine's speed changes with its updates and load
+MAX_ENTRIES = 32               # the most recently measured are kept
+REMEASURE_ENV = "STEEL_INSPECTOR_REMEASURE"
+
+
+def cache_file() -> Path:
+    return user_data_dir() / FILE_NAME
+
+
+def _cpu() -> str:
+    """The CPU's model and instruction-set flags (Linux), else what ``platform`` says."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+    wanted = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        name = name.strip()
+        if name in ("model name", "flags") and name not in wanted:
+            wanted[name] = value.strip()
+        if len(wanted) == 2:
+            break
+    return f"{platform.machine()} {wanted.get('model name', '')} {wanted.get('flags', '')}"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _litert() -> str:
+    try:
+        import ai_edge_litert
+
+        return str(getattr(ai_edge_litert, "__version__", "")) or str(
+            Path(ai_edge_litert.__file__).stat().st_mtime)
+    except (ImportError, OSError, TypeError):
+        return "none"
+
+
+def choice_key(info: dict, num_threads: int | None, scored: bool) -> str:
+    """What the choice depends on: the export (its ``inspection.json``: files, sizes, checks),
+    the CPU, the cores this process may use, the threads asked for, LiteRT, and whether the
+    timing included the unknown score (``scored``)."""
+    parts = [json.dumps(info, sort_keys=True, default=str), _cpu(), str(_cores()),
+             str(num_threads), _litert(), str(bool(scored))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _read() -> dict:
+    try:
+        data = json.loads(cache_file().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def recall(key: str, now: float | None = None) -> dict | None:
+    """The remembered choice for ``key``: {"format", "seconds" (per format), "measured" (epoch
+    seconds)}, or None when there is none, it is older than ``MAX_AGE_S`` or re-measuring is
+    asked for (``REMEASURE_ENV``)."""
+    if os.environ.get(REMEASURE_ENV) == "1":
+        return None
+    entry = _read().get(key)
+    now = time.time() if now is None else now
+    try:
+        fresh = 0 <= now - float(entry["measured"]) <= MAX_AGE_S
+        ok = isinstance(entry["format"], str) and all(
+            isinstance(k, str) and float(v) > 0 for k, v in entry["seconds"].items())
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
+    return entry if fresh and ok and entry["format"] in entry["seconds"] else None
+
+
+def remember(key: str, fmt: str, seconds: dict[str, float], now: float | None = None) -> None:
+    """Keeps a measured choice (atomically: another process reading it sees the old file or
+    the new one). Failing to write is logged, not raised."""
+    data = _read()
+    data[key] = {"format": fmt, "seconds": {k: float(v) for k, v in seconds.items()},
+                 "measured": time.time() if now is None else now}
+    keep = sorted(data.items(), key=lambda kv: _measured(kv[1]))[-MAX_ENTRIES:]
+    path = cache_file()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(dict(keep), indent=1))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.info("could not remember the format choice in %s: %s", path, exc)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _measured(entry) -> float:
+    try:
+        return float(entry["measured"])
+    except (TypeError, KeyError, ValueError):
+        return 0.0
