@@ -5,8 +5,10 @@
 10 ms): a third of ``inspector classify``'s start-up. The result depends on the export, the
 CPU, the cores the process may use, the interpreter threads and the LiteRT version, not on the
 images, so it is kept in ``format-choice.json`` in the user's data folder under a key made of
-all of these and reused for ``MAX_AGE_S``. A machine that changed (another CPU, fewer cores, a
-new LiteRT, a re-exported or retrained bundle) gets another key and is timed again; so is every
+all of these and reused for ``MAX_AGE_S``, once two timed loads in a row chose the same format
+(``AGREEING_LOADS``: a slow moment of the machine during one timing must not decide for a
+week). A machine that changed (another host or CPU, fewer cores, a new LiteRT, a re-exported or
+retrained bundle, another unknown detector) gets another key and is timed again; so is every
 load when ``REMEASURE_ENV`` is set to 1. An unreadable or unwritable file only means timing
 again: nothing here raises."""
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import platform
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 FILE_NAME = "format-choice.json"
 MAX_AGE_S = 7 * 24 * 3600      # a week: a machine's speed changes with its updates and load
 MAX_ENTRIES = 32               # the most recently measured are kept
+AGREEING_LOADS = 2             # timed loads in a row that chose the format before it is reused
+CACHE_VERSION = 1              # raised when what is timed (runtime.verdict_timer, probe_images) changes
+_BAD = (OSError, ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError)
 REMEASURE_ENV = "STEEL_INSPECTOR_REMEASURE"
 
 
@@ -38,7 +44,7 @@ def _cpu() -> str:
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return f"{platform.machine()} {platform.processor()}"
+        return f"{platform.machine()} {platform.processor()} {platform.node()}"
     wanted = {}
     for line in text.splitlines():
         name, _, value = line.partition(":")
@@ -47,7 +53,8 @@ def _cpu() -> str:
             wanted[name] = value.strip()
         if len(wanted) == 2:
             break
-    return f"{platform.machine()} {wanted.get('model name', '')} {wanted.get('flags', '')}"
+    return (f"{platform.machine()} {wanted.get('model name', '')} {wanted.get('flags', '')}"
+            f" {platform.node()}")   # the host too: a data folder shared between machines
 
 
 def _cores() -> int:
@@ -67,12 +74,13 @@ def _litert() -> str:
         return "none"
 
 
-def choice_key(info: dict, num_threads: int | None, scored: bool) -> str:
+def choice_key(info: dict, num_threads: int | None, detector: str | None) -> str:
     """What the choice depends on: the export (its ``inspection.json``: files, sizes, checks),
-    the CPU, the cores this process may use, the threads asked for, LiteRT, and whether the
-    timing included the unknown score (``scored``)."""
-    parts = [json.dumps(info, sort_keys=True, default=str), _cpu(), str(_cores()),
-             str(num_threads), _litert(), str(bool(scored))]
+    the CPU and host, the cores this process may use, the threads asked for, LiteRT, and the
+    unknown detector whose verdict was timed (``detector``: its digest, None without one: with
+    a detector fitted after the export, fp32 and fp16 score in numpy and time otherwise)."""
+    parts = [str(CACHE_VERSION), json.dumps(info, sort_keys=True, default=str), _cpu(),
+             str(_cores()), str(num_threads), _litert(), str(detector)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -80,14 +88,15 @@ def _read() -> dict:
     try:
         data = json.loads(cache_file().read_text())
         return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except _BAD:
         return {}
 
 
 def recall(key: str, now: float | None = None) -> dict | None:
     """The remembered choice for ``key``: {"format", "seconds" (per format), "measured" (epoch
-    seconds)}, or None when there is none, it is older than ``MAX_AGE_S`` or re-measuring is
-    asked for (``REMEASURE_ENV``)."""
+    seconds), "loads" (timed loads in a row that chose it)}, or None when there is none, fewer
+    than ``AGREEING_LOADS`` chose it, it is older than ``MAX_AGE_S`` or re-measuring is asked
+    for (``REMEASURE_ENV``)."""
     if os.environ.get(REMEASURE_ENV) == "1":
         return None
     entry = _read().get(key)
@@ -96,20 +105,27 @@ def recall(key: str, now: float | None = None) -> dict | None:
         fresh = 0 <= now - float(entry["measured"]) <= MAX_AGE_S
         ok = isinstance(entry["format"], str) and all(
             isinstance(k, str) and float(v) > 0 for k, v in entry["seconds"].items())
-    except (TypeError, KeyError, ValueError, AttributeError):
+        agreed = int(entry["loads"]) >= AGREEING_LOADS
+    except _BAD:
         return None
-    return entry if fresh and ok and entry["format"] in entry["seconds"] else None
+    return entry if fresh and ok and agreed and entry["format"] in entry["seconds"] else None
 
 
 def remember(key: str, fmt: str, seconds: dict[str, float], now: float | None = None) -> None:
-    """Keeps a measured choice (atomically: another process reading it sees the old file or
-    the new one). Failing to write is logged, not raised."""
+    """Keeps a measured choice, counting the timed loads in a row that chose ``fmt``
+    (atomically: another process or thread reading it sees the old file or the new one).
+    Failing to write is logged, not raised."""
     data = _read()
+    try:
+        before = data.get(key)
+        loads = int(before["loads"]) + 1 if before["format"] == fmt else 1
+    except _BAD:
+        loads = 1
     data[key] = {"format": fmt, "seconds": {k: float(v) for k, v in seconds.items()},
-                 "measured": time.time() if now is None else now}
+                 "measured": time.time() if now is None else now, "loads": loads}
     keep = sorted(data.items(), key=lambda kv: _measured(kv[1]))[-MAX_ENTRIES:]
     path = cache_file()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(dict(keep), indent=1))
@@ -125,5 +141,5 @@ def remember(key: str, fmt: str, seconds: dict[str, float], now: float | None = 
 def _measured(entry) -> float:
     try:
         return float(entry["measured"])
-    except (TypeError, KeyError, ValueError):
+    except _BAD:
         return 0.0

@@ -191,12 +191,14 @@ def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = 
                   num_threads: int | None = None, detector=None) -> Choice:
     """Opens every usable format of the export, times each and keeps the fastest (with a
     ``detector``, the fastest to a verdict with the unknown score: ``verdict_timer``). The
-    choice is remembered for this machine and export (``inspector.format_cache``); a later
-    load opens only the remembered format, unless it no longer opens."""
+    choice is remembered for this machine and export (``inspector.format_cache``) and, once two
+    timed loads agree, a later load opens only the remembered format, unless it no longer
+    opens or runs."""
     excluded = excluded_formats(info)
     key = None
     if measure is None:
-        key = format_cache.choice_key(info, num_threads, detector is not None)
+        key = format_cache.choice_key(info, num_threads,
+                                      None if detector is None else detector.digest())
         known = _remembered(bundle_dir, info, excluded, key, num_threads, detector)
         if known is not None:
             return known

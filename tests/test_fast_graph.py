@@ -76,30 +76,41 @@ def test_the_fast_graph_keeps_names_weights_and_outputs():
 
 
 @pytest.mark.parametrize("shape", [(2, 7, 5, 3), (1, 6, 9, 1), (2, 4, 4, 4), (2, 5, 6, 8)])
-def test_the_row_wise_standardisation_equals_the_plain_layers(shape):
+def test_the_row_wise_standardisation_equals_the_plain_layers(shape, monkeypatch):
     """Channel means, the subtraction and the unit norm on rows of width x channels give the
     plain layers' results; more channels than an image has (8) take the plain computation."""
     import keras
 
-    from training.fast_graph import row_layer_classes
+    from training.fast_graph import FEW_CHANNELS, row_layer_classes
 
     rows = row_layer_classes()
     x = np.random.default_rng(shape[-1]).uniform(0, 255, shape).astype(np.float32)
+    gap, sub, unit = (keras.layers.GlobalAveragePooling2D, keras.layers.Subtract,
+                      keras.layers.UnitNormalization)
+    want = {keepdims: np.asarray(gap(keepdims=keepdims)(x)) for keepdims in (True, False)}
+    mean = want[True]
+    centred = np.asarray(sub()([x, mean]))
+    axes = ((1, 2, 3), (-3, -2, -1), -1)
+    normed = {axis: np.asarray(unit(axis=axis)(centred)) for axis in axes}
+    same = np.asarray(rows[sub].from_config(sub().get_config())([x, x]))   # not a row of means
+    np.testing.assert_array_equal(same, 0.0)
+    rowwise = shape[-1] <= FEW_CHANNELS
+    if rowwise:   # the row-wise path must not fall back to the plain computation
+        def plain(*args):
+            raise AssertionError("the plain computation ran")
+        monkeypatch.setattr(gap, "call", plain)
+        monkeypatch.setattr(sub, "_merge_function", plain)
+        monkeypatch.setattr(unit, "call", plain)
     for keepdims in (True, False):
-        plain = keras.layers.GlobalAveragePooling2D(keepdims=keepdims)
-        row = rows[keras.layers.GlobalAveragePooling2D].from_config(plain.get_config())
-        np.testing.assert_allclose(np.asarray(row(x)), np.asarray(plain(x)), rtol=1e-6)
-    mean = np.asarray(keras.layers.GlobalAveragePooling2D(keepdims=True)(x))
-    plain = keras.layers.Subtract()
-    row = rows[keras.layers.Subtract].from_config(plain.get_config())
-    centred = np.asarray(plain([x, mean]))
+        row = rows[gap].from_config(gap(keepdims=keepdims).get_config())
+        np.testing.assert_allclose(np.asarray(row(x)), want[keepdims], rtol=1e-6)
+    row = rows[sub].from_config(sub().get_config())
     np.testing.assert_allclose(np.asarray(row([x, mean])), centred, atol=1e-4)
-    np.testing.assert_array_equal(np.asarray(row([x, x])), 0.0)   # not a row of means: plain
-    for axis in ((1, 2, 3), (-3, -2, -1), -1):
-        plain = keras.layers.UnitNormalization(axis=axis)
-        row = rows[keras.layers.UnitNormalization].from_config(plain.get_config())
-        np.testing.assert_allclose(np.asarray(row(centred)), np.asarray(plain(centred)),
-                                   atol=1e-6)
+    for axis in axes:
+        if rowwise and axis == -1:
+            continue   # one axis only: the plain computation, by design
+        row = rows[unit].from_config(unit(axis=axis).get_config())
+        np.testing.assert_allclose(np.asarray(row(centred)), normed[axis], atol=1e-6)
 
 
 def _depthwise_kernels(blob):

@@ -594,12 +594,13 @@ def test_native_banners_are_dropped_and_everything_else_passes(tmp_path):
 
 
 def test_the_format_choice_is_remembered_per_machine_and_export(stand_in_bundle, monkeypatch):
-    """The first load times the formats and remembers the choice; the next opens only the
+    """The first two loads time the formats; once they agree, the next opens only the
     remembered format and says when it was timed; another export, or a request to
     re-measure, times again."""
     from inspector import format_cache, runtime
     from training.litert import read_info
 
+    monkeypatch.delenv(format_cache.REMEASURE_ENV, raising=False)
     timed = []
     real = runtime.time_formats
     monkeypatch.setattr(runtime, "time_formats", lambda *a, **k: timed.append(1) or real(*a, **k))
@@ -607,25 +608,30 @@ def test_the_format_choice_is_remembered_per_machine_and_export(stand_in_bundle,
     first = runtime.choose_format(stand_in_bundle, info)
     assert timed == [1] and first.measured is None and "timed 20" not in first.reason
     assert format_cache.cache_file().is_file()
+    second = runtime.choose_format(stand_in_bundle, info)   # one timing alone decides nothing
+    assert timed == [1, 1] and second.fmt == first.fmt
     again = runtime.choose_format(stand_in_bundle, info)
-    assert timed == [1], "the remembered choice was timed again"
-    assert again.fmt == first.fmt and again.seconds == first.seconds
+    assert timed == [1, 1], "the remembered choice was timed again"
+    assert again.fmt == first.fmt and again.seconds == second.seconds
     assert again.measured is not None and ", timed 20" in again.reason
     assert again.runner.run(np.zeros((1, 64, 64, 3), np.uint8), ["probs"])["probs"].shape == (1, 6)
     other = dict(info, check_images=int(info.get("check_images", 0)) + 1)   # another export
     runtime.choose_format(stand_in_bundle, other)
-    assert timed == [1, 1]
+    assert timed == [1, 1, 1]
     monkeypatch.setenv(format_cache.REMEASURE_ENV, "1")
     runtime.choose_format(stand_in_bundle, info)
-    assert timed == [1, 1, 1]
+    assert timed == [1, 1, 1, 1]
 
 
 def test_a_remembered_format_that_no_longer_runs_is_timed_again(stand_in_bundle, monkeypatch):
     from inspector import format_cache, runtime
     from training.litert import read_info
 
+    monkeypatch.delenv(format_cache.REMEASURE_ENV, raising=False)
     info = read_info(stand_in_bundle)
-    format_cache.remember(format_cache.choice_key(info, None, False), "fp32", {"fp32": 0.001})
+    key = format_cache.choice_key(info, None, None)
+    for _ in range(format_cache.AGREEING_LOADS):
+        format_cache.remember(key, "fp32", {"fp32": 0.001})
 
     class Failing:
         input_shape = (64, 64, 3)
@@ -644,13 +650,16 @@ def test_a_remembered_format_that_no_longer_runs_is_timed_again(stand_in_bundle,
     assert opened == ["fp32", "fp32"] and timed == [1]
     assert choice.fmt == "fp32" and choice.measured is None
     assert choice.seconds["fp32"] != 0.001   # measured anew, and remembered so
-    assert format_cache.recall(format_cache.choice_key(info, None, False))["seconds"] == \
-        choice.seconds
+    assert json.loads(format_cache.cache_file().read_text())[key]["seconds"] == choice.seconds
 
 
 def test_the_format_cache_forgets_old_and_broken_entries(monkeypatch, tmp_path):
     from inspector import format_cache
 
+    monkeypatch.delenv(format_cache.REMEASURE_ENV, raising=False)
+    format_cache.remember("k", "fp32", {"fp32": 0.001, "fp16": 0.002}, now=990.0)
+    format_cache.remember("k", "fp16", {"fp32": 0.002, "fp16": 0.001}, now=995.0)
+    assert format_cache.recall("k", now=1000.0) is None   # the two loads disagreed
     format_cache.remember("k", "fp16", {"fp32": 0.002, "fp16": 0.001}, now=1000.0)
     assert format_cache.recall("k", now=1000.0 + 60)["format"] == "fp16"
     assert format_cache.recall("k", now=1000.0 + format_cache.MAX_AGE_S + 1) is None
@@ -660,10 +669,17 @@ def test_the_format_cache_forgets_old_and_broken_entries(monkeypatch, tmp_path):
         format_cache.remember(f"e{n}", "fp32", {"fp32": 0.001}, now=2000.0 + n)
     kept = json.loads(format_cache.cache_file().read_text())
     assert len(kept) == format_cache.MAX_ENTRIES and "e0" not in kept and "k" not in kept
-    for text in ("{not json", "[1, 2]", json.dumps({"k": {"format": "fp32"}}),
-                 json.dumps({"k": {"format": "fp32", "seconds": {"fp16": 1}, "measured": 1e9}})):
+    good = {"format": "fp32", "seconds": {"fp32": 1}, "measured": 1e9, "loads": 2}
+    for text in ("{not json", "[1, 2]", "[" * 100_000 + "]" * 100_000,
+                 json.dumps({"k": {"format": "fp32"}}),
+                 json.dumps({"k": dict(good, seconds={"fp16": 1})}),
+                 json.dumps({"k": dict(good, measured=10 ** 400)}),
+                 json.dumps({"k": dict(good, loads="two")})):
         format_cache.cache_file().write_text(text)
         assert format_cache.recall("k", now=1e9) is None
+        format_cache.remember("k2", "fp32", {"fp32": 0.001})   # writes over it, raises nothing
+    format_cache.cache_file().write_text(json.dumps({"k": good}))
+    assert format_cache.recall("k", now=1e9)["format"] == "fp32"
     blocked = tmp_path / "file"
     blocked.write_text("")
     monkeypatch.setenv("STEEL_INSPECTOR_HOME", str(blocked / "home"))   # a file in the way
