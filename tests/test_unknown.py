@@ -1047,10 +1047,25 @@ def test_the_threshold_accepts_at_least_the_stated_share():
         for pct in range(50, 101):
             share = pct / 100
             t = acceptance_threshold(s, share)
-            k = int(np.ceil(share * n - 1e-9))
+            k = min(n, int(np.ceil(share * (n + 1) - 1e-9)))
             assert (s <= t).sum() == k, (n, pct)      # at least the share, and no more
             if k < n:   # half-way to the next score: a margin for another runtime's last bits
                 nxt = np.sort(s)[k]
                 assert t < nxt and nxt - t == pytest.approx(t - np.sort(s)[k - 1])
     s = np.random.default_rng(0).normal(size=138)
-    assert (s <= acceptance_threshold(s, 0.95)).sum() == 132   # an interpolated quantile: 131
+    assert (s <= acceptance_threshold(s, 0.95)).sum() == 133   # the k-th of n: 132
+
+
+def test_the_threshold_accepts_the_stated_share_of_new_images():
+    """Set on n known images, the threshold accepts at least the stated share of the known
+    images that follow, on average (split-conformal). Normal scores: a new image's chance of
+    acceptance is the normal CDF at the threshold, averaged over 4,000 draws of the n."""
+    from math import erf, sqrt
+
+    from training.openset import acceptance_threshold
+
+    rng = np.random.default_rng(7)
+    for n, share in ((40, 0.9), (138, 0.95), (60, 0.8)):
+        cover = np.mean([0.5 * (1 + erf(acceptance_threshold(rng.normal(size=n), share) / sqrt(2)))
+                         for _ in range(4000)])
+        assert cover >= share, (n, share, cover)   # the k-th of n: 0.890 for (40, 0.9)
