@@ -13,6 +13,7 @@ load when ``REMEASURE_ENV`` is set to 1. An unreadable or unwritable file only m
 again: nothing here raises."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -39,6 +40,7 @@ def cache_file() -> Path:
     return user_data_dir() / FILE_NAME
 
 
+@functools.lru_cache(maxsize=None)   # the same for the whole process: read once
 def _cpu() -> str:
     """The CPU's model and instruction-set flags (Linux), else what ``platform`` says."""
     try:
@@ -64,6 +66,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+@functools.lru_cache(maxsize=None)
 def _litert() -> str:
     try:
         import ai_edge_litert

@@ -158,7 +158,10 @@ class Choice:
 def verdict_timer(runner: InspectionRunner, entry: dict, detector) -> Callable[[np.ndarray], object]:
     """What one verdict takes on a format (``entry``: its part of ``inspection.json``): the
     invoke giving the score computed in its graph, or the invoke giving the detector's inputs
-    and the detector's numpy scoring (int8, a detector fitted after the export)."""
+    and the detector's numpy scoring (int8, a detector fitted after the export); without a
+    ``detector``, the invoke giving the probabilities."""
+    if detector is None:
+        return lambda x: runner.run(x, ["probs"])
     if graph_score_usable(entry, detector.digest()):
         return lambda x: runner.run(x, verdict_keys(runner.keys, True))
     keys = verdict_keys(runner.keys)
@@ -176,8 +179,7 @@ def _remembered(bundle_dir: str | Path, info: dict, excluded: dict[str, str], ke
         return None
     try:
         runner = open_runner(bundle_dir, fmt, info, num_threads)
-        verdict = (verdict_timer(runner, info["formats"][fmt], detector) if detector is not None
-                   else lambda x: runner.run(x, ["probs"]))
+        verdict = verdict_timer(runner, info["formats"][fmt], detector)
         for x in probe_images(runner.input_shape):
             verdict(x)
     except (RuntimeError, ValueError, OSError):
@@ -217,9 +219,8 @@ def choose_format(bundle_dir: str | Path, info: dict, measure: Measure | None = 
             excluded[fmt] = f"does not run here ({exc})"
             runners.pop(fmt, None)
     if measure is None:
-        seconds, failed = time_formats(runners, None if detector is None else
-                                       {f: verdict_timer(r, info["formats"][f], detector)
-                                        for f, r in runners.items()})
+        seconds, failed = time_formats(runners, {f: verdict_timer(r, info["formats"][f], detector)
+                                                 for f, r in runners.items()})
         if "fp32" in failed:
             raise failed["fp32"]
         for fmt, exc in failed.items():

@@ -66,12 +66,6 @@ def read_plain_bmp(path: str | Path, max_pixels: int | None) -> np.ndarray | Non
         return _pixels(head + f.read(), *layout)
 
 
-def decode_plain_bmp(data: bytes, max_pixels: int | None) -> np.ndarray | None:
-    """``read_plain_bmp`` on a file's bytes."""
-    layout = _layout(data[:_HEAD], max_pixels)
-    return None if layout is None else _pixels(data, *layout)
-
-
 def _pixels(data: bytes, header: int, width: int, height: int, bits: int,
             top_down: bool) -> np.ndarray | None:
     """The pixels of a file whose header ``_layout`` read, or None (see ``read_plain_bmp``)."""
