@@ -62,8 +62,11 @@ def test_the_fast_graph_keeps_names_weights_and_outputs():
     model = build_ssdc_mininet("A", 6, 64, input_norm="standardize")
     fast = fast_graph(model)
     assert fast is not model
-    assert [la.name for la in fast.layers] == [la.name for la in model.layers]
-    assert type(fast.get_layer("last_dw")).__name__ == "TiledDepthwiseConv2D"
+    folded = {"se1_scale", "ds3_dw_bn", "se2_scale", "last_dw_bn"}
+    assert [la.name for la in fast.layers] == [la.name for la in model.layers
+                                               if la.name not in folded]
+    assert type(fast.get_layer("last_dw")).__name__ == "ScaledTiledDepthwiseConv2D"
+    assert type(fast.get_layer("ds3_dw")).__name__ == "ScaledDepthwiseConv2D"
     assert {name: type(fast.get_layer(name)).__name__
             for name in ("image_mean", "centre", "unit_contrast", "se1_squeeze")} == {
         "image_mean": "RowGlobalAveragePooling2D", "centre": "RowSubtract",
@@ -151,16 +154,91 @@ def test_a_model_compiled_with_a_closure_loss_is_rewritten():
     import keras
 
     from training.augment import consistency_loss
-    from training.fast_graph import fast_graph
+    from training.fast_graph import fast_graph, fold_plan
     from training.model import build_ssdc_mininet
 
     keras.utils.set_random_seed(2)
     model = build_ssdc_mininet("A", 6, 64, input_norm="standardize")
     model.compile(optimizer="adam", loss=consistency_loss(0.05, 6.0))
     fast = fast_graph(model)
-    assert type(fast.get_layer("last_dw")).__name__ == "TiledDepthwiseConv2D"
+    assert type(fast.get_layer("last_dw")).__name__ == "ScaledTiledDepthwiseConv2D"
+    folded = fold_plan(model)
     for layer in model.layers:
+        if layer.name in folded or any(layer.name in pair for pair in folded.values()):
+            continue   # the convolutions with the batch normalisation in them
         for a, b in zip(layer.get_weights(), fast.get_layer(layer.name).get_weights()):
             np.testing.assert_array_equal(a, b)
     x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(fast(x)), np.asarray(model(x)), atol=1e-5)
+
+
+def _with_statistics(model, seed: int):
+    """``model`` with batch normalisations far from the identity (random scales, shifts and
+    moving statistics), so that folding them is really tested."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2.0, c), rng.normal(0, 0.3, c),
+                               rng.normal(0, 0.3, c), rng.uniform(0.2, 3.0, c)])
+    return model
+
+
+@pytest.mark.parametrize("design", ["A", "B"])
+def test_the_se_scaling_moves_past_the_next_convolution(design):
+    """Every SE block's scaling that a depthwise convolution and a batch normalisation follow
+    is applied after the convolution, the normalisation folded into it: the same outputs (the
+    SE inputs and excitations, the features, the probabilities), fewer layers."""
+    import keras
+
+    from training.fast_graph import fast_graph, fold_plan
+    from training.model import build_ssdc_mininet, inspection_model, se_block_count
+
+    keras.utils.set_random_seed(3)
+    model = _with_statistics(build_ssdc_mininet(design, 6, 48, input_norm="standardize"), 3)
+    plan = fold_plan(model)
+    # every SE block but the last (the features follow it, not a convolution)
+    assert len(plan) == se_block_count(model) - (1 if design == "B" else 0), plan
+    for dw, (mul, bn) in plan.items():
+        assert mul.endswith("_scale") and bn == dw + "_bn"
+    fast = fast_graph(model)
+    names = {la.name for la in fast.layers}
+    for dw, (mul, bn) in plan.items():
+        assert mul not in names and bn not in names
+        assert type(fast.get_layer(dw)).__name__.startswith("Scaled")
+    x = np.random.default_rng(4).uniform(0, 255, (3, 48, 48, 3)).astype(np.float32)
+    want, got = inspection_model(model)(x), inspection_model(fast)(x)
+    assert set(got) == set(want)
+    for key in want:
+        np.testing.assert_allclose(np.asarray(got[key]), np.asarray(want[key]),
+                                   rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_a_scaling_that_is_used_elsewhere_is_not_moved():
+    """The fold needs the scaled map to go to the convolution alone, a convolution without an
+    activation, and a batch normalisation after it; otherwise the graph keeps the product."""
+    import keras
+    from keras import layers
+
+    from training.fast_graph import fast_graph, fold_plan
+
+    def chain(extra_output=False, activation=None, norm=True):
+        x = keras.Input((12, 12, 4))
+        s = layers.Reshape((1, 1, 4))(layers.Dense(4, activation="sigmoid")(
+            layers.GlobalAveragePooling2D()(x)))
+        scaled = layers.Multiply(name="scale")([x, s])
+        y = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False,
+                                   activation=activation, name="dw")(scaled)
+        if norm:
+            y = layers.BatchNormalization(name="bn")(y)
+        outs = [layers.ReLU()(y)] + ([scaled] if extra_output else [])
+        return keras.Model(x, outs)
+
+    assert fold_plan(chain()) == {"dw": ("scale", "bn")}
+    assert fold_plan(chain(extra_output=True)) == {}
+    assert fold_plan(chain(activation="relu")) == {}
+    assert fold_plan(chain(norm=False)) == {}
+    model = _with_statistics(chain(), 5)
+    x = np.random.default_rng(5).normal(0, 1, (2, 12, 12, 4)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(fast_graph(model)(x)), np.asarray(model(x)),
+                               rtol=1e-5, atol=1e-5)
