@@ -31,11 +31,15 @@ def test_large_kernels_are_cut_into_strips_of_whole_rows():
 
 @pytest.mark.parametrize("kernel,strides,padding,size,multiplier", [
     (11, 2, "same", 50, 1), (11, 2, "same", 17, 1), (7, 1, "same", 12, 2),
-    ((11, 7), (2, 1), "valid", 23, 1), (9, 3, "same", 20, 1)])
+    ((11, 7), (2, 1), "valid", 23, 1), (9, 3, "same", 20, 1), (11, 2, "same", 48, 2),
+    (11, 2, "same", 49, 1), (11, (2, 1), "same", 50, 1)])
 def test_the_tiled_convolution_equals_the_plain_one(kernel, strides, padding, size, multiplier):
+    """Both ways of summing the strips (each strip's own "same" convolution shifted into
+    place, where ``shift_plan`` finds that exact, else the strips of one padded input) give
+    the plain convolution."""
     import keras
 
-    from training.fast_graph import tiled_depthwise_class
+    from training.fast_graph import shift_plan, tiled_depthwise_class
 
     keras.utils.set_random_seed(3)
     plain = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding,
@@ -50,6 +54,11 @@ def test_the_tiled_convolution_equals_the_plain_one(kernel, strides, padding, si
     got = np.asarray(tiled(x))
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=1e-5)
+    shifted = padding == "same" and shift_plan(size, tiled.kernel_size,
+                                               tiled.strides[0]) is not None
+    assert (tiled._shifted_strips(x) is not None) == shifted
+    if (kernel, strides, size) == (11, 2, 50):   # the bundle's layer takes the shifted path
+        assert shifted
 
 
 def test_the_fast_graph_keeps_names_weights_and_outputs():
