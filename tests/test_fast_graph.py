@@ -231,22 +231,29 @@ def test_a_scaling_that_is_used_elsewhere_is_not_moved():
 
     from training.fast_graph import fast_graph, fold_plan
 
-    def chain(extra_output=False, activation=None, norm=True):
+    def chain(extra_output=False, activation=None, norm=True, shared_norm=False,
+              training=None):
         x = keras.Input((12, 12, 4))
         s = layers.Reshape((1, 1, 4))(layers.Dense(4, activation="sigmoid")(
             layers.GlobalAveragePooling2D()(x)))
         scaled = layers.Multiply(name="scale")([x, s])
         y = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False,
                                    activation=activation, name="dw")(scaled)
+        outs = []
         if norm:
-            y = layers.BatchNormalization(name="bn")(y)
-        outs = [layers.ReLU()(y)] + ([scaled] if extra_output else [])
+            bn = layers.BatchNormalization(name="bn")
+            y = bn(y) if training is None else bn(y, training=training)
+            if shared_norm:   # the same normalisation used on another branch too
+                outs.append(bn(layers.Conv2D(4, 1, strides=2)(x)))
+        outs += [layers.ReLU()(y)] + ([scaled] if extra_output else [])
         return keras.Model(x, outs)
 
     assert fold_plan(chain()) == {"dw": ("scale", "bn")}
     assert fold_plan(chain(extra_output=True)) == {}
     assert fold_plan(chain(activation="relu")) == {}
     assert fold_plan(chain(norm=False)) == {}
+    assert fold_plan(chain(shared_norm=True)) == {}
+    assert fold_plan(chain(training=True)) == {}   # batch statistics: nothing to fold
     model = _with_statistics(chain(), 5)
     x = np.random.default_rng(5).normal(0, 1, (2, 12, 12, 4)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(fast_graph(model)(x)), np.asarray(model(x)),
