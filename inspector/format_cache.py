@@ -7,7 +7,9 @@ CPU, the cores the process may use, the interpreter threads and the LiteRT versi
 images, so it is kept in ``format-choice.json`` in the user's data folder under a key made of
 all of these and reused for ``MAX_AGE_S``, once two timed loads in a row chose the same format
 (``AGREEING_LOADS``: a slow moment of the machine during one timing must not decide for a
-week). A machine that changed (another host or CPU, fewer cores, a new LiteRT, a re-exported or
+week; where two formats are within ``TIE`` of each other, as fp32 and fp16 often are, a timing
+that puts the other one first by a hair keeps the choice before rather than starting the count
+again, else two tied formats would take turns and neither be reused). A machine that changed (another host or CPU, fewer cores, a new LiteRT, a re-exported or
 retrained bundle, another unknown detector) gets another key and is timed again; so is every
 load when ``REMEASURE_ENV`` is set to 1. An unreadable or unwritable file only means timing
 again: nothing here raises."""
@@ -31,6 +33,7 @@ FILE_NAME = "format-choice.json"
 MAX_AGE_S = 7 * 24 * 3600      # a week: a machine's speed changes with its updates and load
 MAX_ENTRIES = 32               # the most recently measured are kept
 AGREEING_LOADS = 2             # timed loads in a row that chose the format before it is reused
+TIE = 0.05                     # a format this much slower than the fastest still counts as chosen
 CACHE_VERSION = 1              # raised when what is timed (runtime.verdict_timer, probe_images) changes
 _BAD = (OSError, ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError)
 REMEASURE_ENV = "STEEL_INSPECTOR_REMEASURE"
@@ -115,13 +118,18 @@ def recall(key: str, now: float | None = None) -> dict | None:
 
 
 def remember(key: str, fmt: str, seconds: dict[str, float], now: float | None = None) -> None:
-    """Keeps a measured choice, counting the timed loads in a row that chose ``fmt``
-    (atomically: another process or thread reading it sees the old file or the new one).
-    Failing to write is logged, not raised."""
+    """Keeps a measured choice, counting the timed loads in a row that chose ``fmt`` (or, where
+    the format remembered before is within ``TIE`` of ``fmt``'s time in ``seconds``, chose that
+    one: it stays). Atomic: another process or thread reading it sees the old file or the new
+    one. Failing to write is logged, not raised."""
     data = _read()
     try:
         before = data.get(key)
-        loads = int(before["loads"]) + 1 if before["format"] == fmt else 1
+        kept = before["format"]
+        if kept != fmt and kept in seconds and \
+                float(seconds[kept]) <= float(seconds[fmt]) * (1 + TIE):
+            fmt = kept   # a tie: the choice before stands
+        loads = int(before["loads"]) + 1 if kept == fmt else 1
     except _BAD:
         loads = 1
     data[key] = {"format": fmt, "seconds": {k: float(v) for k, v in seconds.items()},

@@ -665,6 +665,12 @@ def test_the_format_cache_forgets_old_and_broken_entries(monkeypatch, tmp_path):
     assert format_cache.recall("k", now=1000.0 + format_cache.MAX_AGE_S + 1) is None
     assert format_cache.recall("k", now=900.0) is None   # measured in the future: a clock change
     assert format_cache.recall("other", now=1000.0) is None
+    # two formats within TIE of each other, the fastest by a hair in turn: the first stands
+    tied = 1 + format_cache.TIE / 2
+    format_cache.remember("tie", "fp32", {"fp32": 0.0015, "fp16": 0.0015 * tied}, now=1000.0)
+    assert format_cache.recall("tie", now=1000.0) is None   # one load so far
+    format_cache.remember("tie", "fp16", {"fp32": 0.0015 * tied, "fp16": 0.0015}, now=1000.0)
+    assert format_cache.recall("tie", now=1000.0)["format"] == "fp32"
     for n in range(format_cache.MAX_ENTRIES + 5):
         format_cache.remember(f"e{n}", "fp32", {"fp32": 0.001}, now=2000.0 + n)
     kept = json.loads(format_cache.cache_file().read_text())
