@@ -255,8 +255,13 @@ def test_outputs_that_cannot_be_written_or_would_replace_an_input_are_refused_fi
             calls.append(name)
             return getattr(classifier, name)
 
+    (tmp_path / "link.csv").symlink_to(images[0])     # an output that is a link to an input
+    (tmp_path / "imgs" / "z_link.png").symlink_to(tmp_path / "target.csv")   # and the reverse
+    (tmp_path / "target.csv").write_bytes(images[2].read_bytes())
     cases = [(["--out", str(images[0])], "replace an image"),
              (["--json", str(images[1])], "replace an image"),
+             (["--out", str(tmp_path / "link.csv")], "replace an image"),
+             (["--out", str(tmp_path / "target.csv")], "replace an image"),
              (["--out", str(tmp_path / "r.png")], "replace an image"),
              (["--out", str(tmp_path / "x"), "--json", str(tmp_path / "x")], "same file"),
              (["--out", str(tmp_path / "imgs")], "is a folder"),
