@@ -9,9 +9,10 @@ all of these and reused for ``MAX_AGE_S``, once two timed loads in a row chose t
 (``AGREEING_LOADS``: a slow moment of the machine during one timing must not decide for a
 week; where two formats are within ``TIE`` of each other, as fp32 and fp16 often are, a timing
 that puts the other one first by a hair keeps the choice before rather than starting the count
-again, else two tied formats would take turns and neither be reused). A machine that changed (another host or CPU, fewer cores, a new LiteRT, a re-exported or
-retrained bundle, another unknown detector) gets another key and is timed again; so is every
-load when ``REMEASURE_ENV`` is set to 1. An unreadable or unwritable file only means timing
+again, else two tied formats would take turns and neither be reused). A machine that changed
+(another host or CPU, fewer cores, a new LiteRT, a re-exported or retrained bundle, another
+unknown detector) gets another key and is timed again; so is every load when
+``REMEASURE_ENV`` is set to 1. An unreadable or unwritable file only means timing
 again: nothing here raises."""
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ import platform
 import threading
 import time
 from pathlib import Path
+
+from training.litert import available_cores
 
 from .paths import user_data_dir
 
@@ -62,13 +65,6 @@ def _cpu() -> str:
             f" {platform.node()}")   # the host too: a data folder shared between machines
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 @functools.lru_cache(maxsize=None)
 def _litert() -> str:
     try:
@@ -86,7 +82,7 @@ def choice_key(info: dict, num_threads: int | None, detector: str | None) -> str
     unknown detector whose verdict was timed (``detector``: its digest, None without one: with
     a detector fitted after the export, fp32 and fp16 score in numpy and time otherwise)."""
     parts = [str(CACHE_VERSION), json.dumps(info, sort_keys=True, default=str), _cpu(),
-             str(_cores()), str(num_threads), _litert(), str(detector)]
+             str(available_cores()), str(num_threads), _litert(), str(detector)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

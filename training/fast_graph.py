@@ -35,6 +35,8 @@ With "same" padding each strip of the large kernel then ran its own "same" convo
 unpadded input, its output rows shifted into place (``shift_plan``): 1.93 -> 1.86 ms."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 FAST_KERNELS = (5, 3)   # kernel sizes XNNPACK runs fast, the largest first
@@ -113,8 +115,9 @@ def _needs_tiling(layer) -> bool:
             and max(cfg["kernel_size"]) > max(FAST_KERNELS))
 
 
+@functools.lru_cache(maxsize=None)
 def tiled_depthwise_class():
-    """The layer class (built on first use: it subclasses a Keras layer)."""
+    """The layer class (built on first use: it subclasses a Keras layer; one per process)."""
     import keras
     from keras import ops
 
@@ -196,6 +199,7 @@ def _image_like(x) -> bool:
             and x.shape[3] is not None and x.shape[3] <= FEW_CHANNELS)
 
 
+@functools.lru_cache(maxsize=None)
 def row_layer_classes() -> dict:
     """The input standardisation's layers computed on rows of ``width * channels`` values:
     {plain class: its row-wise subclass}. Each falls back to its plain computation for inputs
@@ -289,7 +293,7 @@ def fold_plan(model) -> dict[str, tuple[str, str]]:
     plan = {}
     for mul in model.layers:
         if type(mul) is not keras.layers.Multiply or len(mul._inbound_nodes) != 1:
-            continue
+            continue   # (a shared one has no one ``input``)
         ins = mul.input
         if not isinstance(ins, (list, tuple)) or len(ins) != 2 or _weights_index(ins) is None:
             continue
@@ -319,6 +323,7 @@ def _weights_index(pair) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def scaled_depthwise_class(base):
     """A depthwise convolution (``base``: the plain or the tiled class) that takes a feature
     map and its per-image channel weights and returns ``dw(x) * s + bias``: equal to
@@ -393,14 +398,13 @@ def fast_graph(model):
         roles.update({mul_name: ("scale", dw_name), dw_name: ("conv", dw_name),
                       bn_name: ("norm", dw_name)})
     cloned = {}   # id of a clone -> its role
-    scaled = {}   # a depthwise class -> its scaled subclass (one per class)
 
     def clone(layer):
         role = roles.get(layer.name)
         cls = _replacement(layer, rows) or layer.__class__
         config = layer.get_config()
         if role is not None and role[0] == "conv":
-            cls = scaled.setdefault(cls, scaled_depthwise_class(cls))
+            cls = scaled_depthwise_class(cls)
             config = {**config, "use_bias": True, "activation": None}
         new = cls.from_config(config)
         if role is not None:
