@@ -113,3 +113,33 @@ def test_fused_batch_norm_trains_the_same_function_and_saves_stock_layers(tmp_pa
     assert type(loaded.get_layer("stem_bn")) is keras.layers.BatchNormalization
     assert "call" not in vars(loaded.get_layer("stem_bn"))
     np.testing.assert_allclose(loaded.predict(x, verbose=0), fused(x, training=False), atol=1e-5)
+
+
+def test_verdict_pools_and_spreads_are_the_layers_mean_and_standard_deviation():
+    """``pool_<view>`` and ``std_<view>`` are each channel's mean and standard deviation over
+    space (the std from the mean square less the squared mean, for LiteRT's speed); the pooling
+    is the network's own where it has one (an SE squeeze, the classifier's pool), not a second
+    pass over the maps."""
+    import keras
+
+    from training.model import build_ssdc_mininet, detector_views, verdict_model
+
+    model = build_ssdc_mininet("B", num_classes=4, input_size=64)
+    rng = np.random.default_rng(0)
+    # non-trivial statistics, so the maps have means and spreads of several sizes
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(0, 0.5, c))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, c))
+    views = detector_views(model)
+    x = rng.uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
+    maps = keras.Model(model.inputs, [model.get_layer(v).output for v in views])(x)
+    verdict = verdict_model(model)
+    out = verdict(x)
+    for v, fmap in zip(views, maps):
+        fmap = np.asarray(fmap, np.float64)
+        np.testing.assert_allclose(out[f"pool_{v}"], fmap.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out[f"std_{v}"], fmap.std(axis=(1, 2)), rtol=1e-3, atol=2e-3)
+    added = {layer.name for layer in verdict.layers} - {layer.name for layer in model.layers}
+    assert not {f"pool_{v}" for v in views} & added

@@ -249,10 +249,33 @@ def verdict_outputs(model: keras.Model) -> dict:
                "logits": model.get_layer("classifier").output}
     for v in detector_views(model):
         fmap = model.get_layer(v).output
-        outputs[f"pool_{v}"] = layers.GlobalAveragePooling2D(name=f"pool_{v}")(fmap)
-        centred = fmap - ops.mean(fmap, axis=(1, 2), keepdims=True)
-        outputs[f"std_{v}"] = ops.sqrt(ops.mean(ops.square(centred), axis=(1, 2)) + 1e-12)
+        # the network's own average pooling of the layer where it has one (an SE block's
+        # squeeze, the classifier's pool): the same numbers, and one pass less over the maps
+        # (the converter does not merge two poolings of one tensor)
+        pooled = _own_pooling(model, fmap)
+        if pooled is None:
+            pooled = layers.GlobalAveragePooling2D(name=f"pool_{v}")(fmap)
+        outputs[f"pool_{v}"] = pooled
+        # the variance as the mean square less the squared mean: one pass over the maps that
+        # LiteRT runs in a tenth of the time of a centred square (its squared difference against
+        # a broadcast mean: 0.13 against 0.013 ms for 100x100x32 on one thread); these layers'
+        # channels have means within 3 standard deviations of 0, where float32 loses only the
+        # sixth digit of the standard deviation (docs/unknown-detection.md)
+        mean_square = ops.mean(ops.square(fmap), axis=(1, 2))
+        variance = ops.maximum(mean_square - ops.square(pooled), 0.0)
+        outputs[f"std_{v}"] = ops.sqrt(variance + 1e-12)
     return outputs
+
+
+def _own_pooling(model: keras.Model, fmap):
+    """The output of a global average pooling (channels last, not keeping dims) that the model
+    applies to ``fmap`` itself, or None."""
+    for layer in model.layers:
+        if (isinstance(layer, layers.GlobalAveragePooling2D) and not layer.keepdims
+                and layer.data_format == "channels_last" and len(layer._inbound_nodes) == 1
+                and layer.input is fmap):
+            return layer.output
+    return None
 
 
 def verdict_model(model: keras.Model) -> keras.Model:
