@@ -462,7 +462,7 @@ def test_the_virtual_logit_candidate_is_fitted_saved_and_reads_the_export(
     det = _detector_with_a_virtual_logit(detector_bundle)
     # the file keeps the k-NN bank in float32, which the stand-in's nearly equal features feel
     det = dataclasses.replace(det, bank=det.bank.astype(np.float32).astype(np.float64))
-    assert det.method == DEFAULT_METHOD == "rmaha_sum+energy+knn+vim"
+    assert det.method == DEFAULT_METHOD == "rmahastd_sum+energy+knn+vim+norm"
     assert det.vim is not None and det.vim.basis.shape[0] == det.vim.origin.shape[0]
     x = np.stack([np.repeat(texture(c, 64, seed=9)[..., None], 3, 2) for c in range(6)])
     out = unknown_classifier.backend.verdict(np.asarray(x, np.float32))
