@@ -1069,3 +1069,37 @@ def test_the_threshold_accepts_the_stated_share_of_new_images():
         cover = np.mean([0.5 * (1 + erf(acceptance_threshold(rng.normal(size=n), share) / sqrt(2)))
                          for _ in range(4000)])
         assert cover >= share, (n, share, cover)   # the k-th of n: 0.890 for (40, 0.9)
+
+
+
+def test_the_graph_score_skips_the_zero_blocks_of_the_whitening(detector_bundle, monkeypatch):
+    """``training.score_graph`` multiplies by each non-zero block of the compiled score's
+    block-diagonal matrix alone (a third of it to read) and gives what the whole product gives;
+    a matrix with anything outside those blocks is multiplied whole."""
+    import copy
+
+    import tensorflow as tf
+
+    from training import score_graph
+    from training.detect import load_detector
+
+    cs = load_detector(detector_bundle).compiled()
+    blocks = score_graph._blocks(cs)
+    assert blocks is not None and len(blocks) >= 2 * cs.layer_count
+    assert sum((r1 - r0) * (c1 - c0) for (r0, r1), (c0, c1) in blocks) < cs.w.size
+    rng = np.random.default_rng(0)
+    u = (cs.center + rng.normal(size=(4, cs.w.shape[0]))).astype(np.float32)
+    # the concatenated inputs as the first input, the others empty: the same ``u`` inside
+    out = {k: tf.zeros((4, 0)) for k in cs.inputs}
+    out[cs.inputs[0]] = tf.constant(u)
+    out["logits"] = tf.constant(rng.normal(size=(4, cs.means.shape[0])).astype(np.float32))
+    split = score_graph.score_outputs(cs, out)["unknown_score"].numpy()
+    monkeypatch.setattr(score_graph, "_blocks", lambda cs: None)
+    whole = score_graph.score_outputs(cs, out)["unknown_score"].numpy()
+    np.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-3)
+    assert np.ptp(whole) > 1e-2   # the images' scores differ: the comparison means something
+    monkeypatch.undo()
+    bad = copy.copy(cs)
+    bad.w = cs.w.copy()
+    bad.w[0, -1] = 1.0
+    assert score_graph._blocks(bad) is None
