@@ -46,9 +46,11 @@ PROB_ATOL = {"fp32": 1e-4, "fp16": 5e-3}
 OUTPUT_RTOL = {"fp32": 1e-3, "fp16": 5e-2, "int8": 0.35}
 # ``std_<view>`` comes from the mean square less the squared mean (training.model.verdict_outputs):
 # two runtimes' sums differ by a share of the mean square, so a channel whose spread is small
-# against its mean differs by up to sqrt(share x mean square) (a flat channel's 0 becomes ~1e-4
-# in fp32); that much more is allowed for these outputs, per channel
-SPREAD_VAR_RTOL = {"fp32": 1e-6, "fp16": 1e-3, "int8": 0.35}
+# against its mean differs by up to sqrt(share x mean square); that much more is allowed for
+# these outputs, per channel. The share measured: up to 2e-8 on the tests' stand-ins, 4e-5 on a
+# model trained for two epochs on 48x48 images (nearly flat last features); allowed: 1e-3 (the
+# score itself is checked against numpy on the same outputs, and labels never read these)
+SPREAD_VAR_RTOL = {"fp32": 1e-3, "fp16": 1e-2, "int8": 0.35}
 # The in-graph unknown score's largest difference to the numpy score on the same outputs
 # (measured on the bundled model: fp32 5e-5, fp16 0.03, its constants rounded to half precision).
 SCORE_ATOL = {"fp32": 2e-3, "fp16": 0.1}
