@@ -191,7 +191,8 @@ def _map_outputs(blob: bytes, fmt: str, ref: dict[str, np.ndarray], x: np.ndarra
         allowed = rtol * scale + 1e-6 + (slack if key in HEAD else 0.0)
         pool = ref.get("pool_" + key[len("std_"):]) if key.startswith("std_") else None
         if pool is not None and pool.shape == b.shape:
-            allowed = allowed + np.sqrt(SPREAD_VAR_RTOL[fmt] * (pool.astype(np.float64) ** 2 + b ** 2))
+            mean_square = pool.astype(np.float64) ** 2 + b ** 2
+            allowed = allowed + np.sqrt(SPREAD_VAR_RTOL[fmt] * mean_square)
         return bool(np.all(np.abs(a - b) <= allowed))
 
     mapping, bad = {}, []
