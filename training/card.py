@@ -65,3 +65,11 @@ class ModelCard:
     @property
     def dataset(self) -> dict[str, Any]:
         return dict(self.data.get("dataset") or {})
+
+    @property
+    def export_failure(self) -> str | None:
+        """Why the LiteRT inspection export failed its check when the model was trained (the
+        bundle was saved without it and runs on TensorFlow), else None."""
+        exports = self.data.get("exports") or {}
+        failed = (exports.get("inspection") or {}).get("failed")
+        return str(failed) if failed else None

@@ -137,6 +137,7 @@ def _config(args):
 
 
 def cmd_train(args) -> int:
+    from .card import ModelCard
     from .train import train
 
     config = _config(args)
@@ -152,6 +153,11 @@ def cmd_train(args) -> int:
     print(card.pop("_test_report_text", "no test split"))
     print(f"bundle written to {args.out} ({card['parameters']:,} parameters, "
           f"{card['gflops']} GFLOPs, {card['training']['fit_seconds']:.0f} s of training)")
+    failed = ModelCard.of(card).export_failure
+    if failed:
+        print(f"its LiteRT export failed its check ({failed}): the app runs this bundle on "
+              f"TensorFlow; try the export again with python -m training export --model "
+              f"{args.out} --format inspection --data {args.data}", file=sys.stderr)
     return 0
 
 

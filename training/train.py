@@ -558,11 +558,20 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
                                   x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed,
                                   turns=Turns.for_training(cfg, res.phases))
     progress(0.95, "exporting the inspection model to LiteRT")
-    from .inspection_export import build_inspection, summary
+    from .inspection_export import InspectionExportError, build_inspection, summary
 
     rep = x[p.train_idx[np.random.default_rng(cfg.seed).permutation(len(p.train_idx))[:300]]]
-    lite_files, lite_info = build_inspection(res.model, rep, x[p.test_idx], ds.labels[p.test_idx],
-                                             detector=detector)
+    try:
+        lite_files, lite_info = build_inspection(res.model, rep, x[p.test_idx],
+                                                 ds.labels[p.test_idx], detector=detector)
+        export_card = summary(lite_info)
+    except InspectionExportError as exc:
+        # the trained model is kept: the app runs a bundle without the LiteRT export on
+        # TensorFlow, and `python -m training export` can try the export again
+        lite_files, lite_info = {}, None
+        export_card = {"failed": str(exc).splitlines()[0][:300]}
+        progress(0.955, f"the LiteRT export failed its check ({export_card['failed']}); the "
+                        f"bundle is saved without it and runs on TensorFlow")
     progress(0.96, "evaluating on the test split")
     predictor = KerasPredictor(res.model, names, cfg.input_size)
     test_report = (evaluate_arrays(predictor, x[p.test_idx], ds.labels[p.test_idx], names)
@@ -613,7 +622,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "seed": cfg.seed,
         "libraries": library_versions(),
         "unknown_detection": detector.card() if detector is not None else None,
-        "exports": {"inspection": summary(lite_info)},
+        "exports": {"inspection": export_card},
     }
     split = {"train": [ds.relative(i) for i in p.train_idx],
              "validation": [ds.relative(i) for i in p.val_idx],
@@ -628,7 +637,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         write_json(tmp / SPLIT_FILE, split)
         from .inspection_export import write_inspection
 
-        write_inspection(tmp, lite_files, lite_info)
+        if lite_info is not None:
+            write_inspection(tmp, lite_files, lite_info)
         if detector is not None:
             from .openset import DETECTOR_FILE
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from training.card import ModelCard
 from training.checks import ERROR
 from training.train import TrainConfig
 from training.transfer import earliest_stop
@@ -211,6 +212,13 @@ def main(argv=None) -> int:
         path = library.add(out, name=config.name, move=True)
         print(f"saved as {path.name} in {path.parent} (not in use; "
               f"python -m inspector.library activate {path.name} uses it)")
+        failed = ModelCard.of(result).export_failure
+        if failed:
+            again = f"python -m training export --model {shlex.quote(str(path))} --format " \
+                    f"inspection" + (f" --data {shlex.quote(args.data[0])}"
+                                     if len(args.data) == 1 else "")
+            print(f"note: its LiteRT export failed its check ({failed}); the app runs it on "
+                  f"TensorFlow (slower to load and to run); {again} tries again")
         if problems:
             print("WARNING: the new model is not usable: " + "; ".join(problems)
                   + ". Do not use it; more images of the weak classes, or a longer budget, "

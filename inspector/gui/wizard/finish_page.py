@@ -64,6 +64,10 @@ class FinishPage(QWizardPage):
             self.summary.setText(self.summary.text() + (
                 "<br><span style='color:#c62828'><b>Not usable:</b> " + "; ".join(problems)
                 + ". It can be saved to look at, but not put into use.</span>"))
+        if card.export_failure:
+            self.summary.setText(self.summary.text() + (
+                "<br>Its fast runtime (LiteRT) export failed its check, so the app runs it on "
+                "TensorFlow: slower to load and to run. Details: " + card.export_failure))
         if ev is not None and ev.current_report is not None:
             self.summary.setText(self.summary.text() + (
                 f"<br>The current model ({w.current_title}) got "
