@@ -67,7 +67,8 @@ def run(data: list[str], scratch: bool, seed: int | None, current: str | None,
     test = card["metrics"]["test"]
     config = card["training"]["config"]
     lines = [ln for ln in proc.stdout.splitlines()
-             if ln.startswith(("measured", "current model", "same as", "new model", "  "))]
+             if ln.startswith(("measured", "current model", "same as", "new model", "note:",
+                               "  "))]
     return {
         "data": data, "from": "scratch" if scratch else (current or "the bundled model"),
         "classes": card["class_names"], "images": card["dataset"].get("file_count"),
@@ -83,6 +84,8 @@ def run(data: list[str], scratch: bool, seed: int | None, current: str | None,
         "printed": lines, "when": time.strftime("%Y-%m-%d %H:%M"),
         "bundle": str(cards[0].parent),  # the new model, kept for further checks (robustness)
         "load_average_at_end": round(os.getloadavg()[0], 2),
+        # a failed export leaves its time out of the whole command's
+        "export_failed": (card.get("exports", {}).get("inspection") or {}).get("failed"),
     }
 
 

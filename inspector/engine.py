@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from training.bundle import MODEL_FILE, Bundle, BundleError, load_bundle, read_card
+from training.card import ModelCard
 from training.images import load_image, to_model_input
 from training.litert import (GRAPH_KEYS, PROBS_KEY, SCORE_KEY, graph_score_usable, read_info,
                              read_kernel, verdict_keys)
@@ -386,7 +387,10 @@ def load_classifier(path: str | Path | None = None,
     if info is not None and not runtime.litert_available():
         info, why = None, "LiteRT (ai_edge_litert) is not installed"
     else:
-        why = NO_EXPORT
+        failed = ModelCard.of(card).export_failure
+        why = NO_EXPORT if not failed else (
+            f"its LiteRT export failed its check when it was trained ({failed}); the model's "
+            f"results are the same, only slower")
     from training.detect import export_lacks, load_detector
 
     det = load_detector(bundle_dir)  # read once, here, for the check and the classifier

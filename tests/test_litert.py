@@ -691,3 +691,33 @@ def test_the_format_cache_forgets_old_and_broken_entries(monkeypatch, tmp_path):
     monkeypatch.setenv("STEEL_INSPECTOR_HOME", str(blocked / "home"))   # a file in the way
     format_cache.remember("k", "fp32", {"fp32": 0.001})   # logged, not raised
     assert format_cache.recall("k") is None
+
+
+def test_a_format_whose_conversion_fails_is_left_out_but_fp32_is_not(monkeypatch):
+    """fp16 (or int8) that the converter refuses is recorded as unusable and the export goes
+    on; fp32 is what the app falls back to, so its failure is the export's."""
+    import keras
+
+    from training import inspection_export as ie
+    from training.model import build_ssdc_mininet
+
+    keras.utils.set_random_seed(6)
+    model = build_ssdc_mininet("A", 6, 64, input_norm="standardize")
+    x = images(4).astype(np.float32)
+    model(x, training=True)
+    real, refused = ie.convert_inspection, {"fp16"}
+
+    def refuses(im, size, fmt, *args):
+        if fmt in refused:
+            raise RuntimeError(f"converter: {fmt} is not supported here\nstack")
+        return real(im, size, fmt, *args)
+
+    monkeypatch.setattr(ie, "convert_inspection", refuses)
+    files, info = ie.build_inspection(model, None, x, np.arange(4), formats_wanted=("fp32", "fp16"))
+    assert info["formats"]["fp32"]["usable"] and "inspect_fp32.tflite" in files
+    assert info["formats"]["fp16"] == {
+        "usable": False,
+        "reason": "the conversion failed (RuntimeError: converter: fp16 is not supported here)"}
+    refused = {"fp32"}
+    with pytest.raises(RuntimeError, match="fp32 is not supported"):
+        ie.build_inspection(model, None, x, np.arange(4), formats_wanted=("fp32",))

@@ -93,10 +93,12 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, stand_in_bundle):
     assert card["metrics"]["best_epoch"] == ph["best_epoch"]
 
 
-def test_a_failed_litert_export_keeps_the_trained_model(tmp_path, stand_in_bundle, monkeypatch):
+def test_a_failed_litert_export_keeps_the_trained_model(tmp_path, stand_in_bundle, monkeypatch,
+                                                        capsys):
     """An export check that fails (fp32 differs from Keras) must not throw the training away:
-    the bundle is saved without the LiteRT files, the card says why, and it runs on TensorFlow."""
-    from training import inspection_export
+    the bundle is saved without the LiteRT files, the card and the command say why, and the app
+    runs it on TensorFlow and says why."""
+    from training import cli, inspection_export
     from training.card import ModelCard
 
     def fails(*args, **kwargs):
@@ -104,19 +106,21 @@ def test_a_failed_litert_export_keeps_the_trained_model(tmp_path, stand_in_bundl
             "LiteRT fp32: the outputs std_features do not match the Keras model's\nmore")
 
     monkeypatch.setattr(inspection_export, "build_inspection", fails)
-    seen = []
-    card = train(unequal_data(tmp_path), tmp_path / "out", config_for(stand_in_bundle, epochs=1),
-                 lambda f, m: seen.append(m))
     out = tmp_path / "out"
+    assert cli.main(["train", "--data", str(unequal_data(tmp_path)), "--out", str(out),
+                     "--init", str(stand_in_bundle), "--size", "48", "--epochs", "1",
+                     "--batch", "8", "--no-augment"]) == 0
     assert (out / "model.keras").exists() and not (out / "inspection.json").exists()
     assert not list(out.glob("*.tflite"))
-    failed = ModelCard.of(json.loads((out / "model_card.json").read_text())).export_failure
-    assert failed == "LiteRT fp32: the outputs std_features do not match the Keras model's"
-    assert ModelCard.of(card).export_failure == failed
-    assert any("LiteRT export failed its check" in m for m in seen)
+    card = ModelCard.of(json.loads((out / "model_card.json").read_text()))
+    assert card.export_failure == \
+        "LiteRT fp32: the outputs std_features do not match the Keras model's"
+    err = capsys.readouterr().err
+    assert "its LiteRT export failed its check (LiteRT fp32: the outputs std_features" in err
+    assert f"python -m training export --model {out} --format inspection" in err
     from inspector.engine import load_classifier
     clf = load_classifier(out)
-    assert clf.runtime_format is None and "TensorFlow" in clf.device
+    assert clf.runtime_format is None and "failed its check when it was trained" in clf.device
     probs = clf.classify(np.full((48, 48, 3), 128, np.uint8))
     assert probs.shape == (1, 3) and abs(float(probs.sum()) - 1) < 1e-4
 

@@ -172,7 +172,13 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
 
 
 @pytest.mark.slow
-def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path):
+def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path, monkeypatch):
+    from training import inspection_export
+
+    def fails(*args, **kwargs):   # and the export fails its check: the model is kept anyway
+        raise inspection_export.InspectionExportError("LiteRT fp32: <std_features> differ")
+
+    monkeypatch.setattr(inspection_export, "build_inspection", fails)
     root = make_dataset(tmp_path / "neu-like", classes=CLASSES, per_class=6)
     verdicts = [(root / "crazing" / "cr_0.png", "crazing")]
     w = open_wizard(verdicts=verdicts)
@@ -194,6 +200,8 @@ def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path):
     # misclassified images are shown by their original paths, not the staged links
     assert all(str(root) in m.path for m in ev.misclassified)
     go_next(qtbot, w, PAGE_FINISH)
+    text = w.finish_page.summary.text()
+    assert "(LiteRT) export failed its check" in text and "&lt;std_features&gt;" in text
     w.finish_page.later.setChecked(True)
     w.finish_page.name.setText("Plant 2")
     with qtbot.assertNotEmitted(w.model_ready):

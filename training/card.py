@@ -69,7 +69,9 @@ class ModelCard:
     @property
     def export_failure(self) -> str | None:
         """Why the LiteRT inspection export failed its check when the model was trained (the
-        bundle was saved without it and runs on TensorFlow), else None."""
+        bundle was saved without it and runs on TensorFlow), else None. The card then holds
+        ``exports.inspection = {"failed": reason}`` in place of the formats' entries;
+        ``python -m training export`` replaces it when the export succeeds."""
         exports = self.data.get("exports") or {}
         failed = (exports.get("inspection") or {}).get("failed")
         return str(failed) if failed else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -155,9 +156,11 @@ def cmd_train(args) -> int:
           f"{card['gflops']} GFLOPs, {card['training']['fit_seconds']:.0f} s of training)")
     failed = ModelCard.of(card).export_failure
     if failed:
-        print(f"its LiteRT export failed its check ({failed}): the app runs this bundle on "
-              f"TensorFlow; try the export again with python -m training export --model "
-              f"{args.out} --format inspection --data {args.data}", file=sys.stderr)
+        print(f"note: its LiteRT export failed its check ({failed}). The model is saved and its "
+              f"figures above are the Keras model's; the app runs it on TensorFlow, slower to "
+              f"load and to run. To redo the export (after a software update, or to report "
+              f"the error): python -m training export --model {shlex.quote(str(args.out))} "
+              f"--format inspection --data {shlex.quote(str(args.data))}", file=sys.stderr)
     return 0
 
 
@@ -369,8 +372,6 @@ def cmd_robustness(args) -> int:
 def _stage_config(text: str):
     """A later stage of ``cv --then``: training options as ``train`` takes them (defaults: the
     project's recipe, not the stage before), fine-tuning the model of the stage before."""
-    import shlex
-
     try:
         words = shlex.split(text)
     except ValueError as exc:

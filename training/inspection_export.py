@@ -257,8 +257,16 @@ def build_inspection(model, representative: np.ndarray | None = None,
         progress(n / len(todo), f"converting the inspection model to LiteRT {fmt}")
         t = time.perf_counter()
         in_graph = cs is not None and fmt != "int8"
-        blob = convert_inspection(im if fmt == "int8" else im_fast, size, fmt, representative,
-                                  with_score(im_fast, cs) if in_graph else None)
+        try:
+            blob = convert_inspection(im if fmt == "int8" else im_fast, size, fmt,
+                                      representative, with_score(im_fast, cs) if in_graph else None)
+        except Exception as exc:  # noqa: BLE001 - TensorFlow's converter raises its own errors
+            if fmt == "fp32":
+                raise
+            first = (str(exc).splitlines() or [""])[0][:240]
+            formats[fmt] = {"usable": False,
+                            "reason": f"the conversion failed ({type(exc).__name__}: {first})"}
+            continue
         seconds = time.perf_counter() - t
         try:
             outputs, got, slack = _map_outputs(blob, fmt, graph_ref if in_graph else ref, check,

@@ -565,11 +565,17 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         lite_files, lite_info = build_inspection(res.model, rep, x[p.test_idx],
                                                  ds.labels[p.test_idx], detector=detector)
         export_card = summary(lite_info)
-    except InspectionExportError as exc:
-        # the trained model is kept: the app runs a bundle without the LiteRT export on
-        # TensorFlow, and `python -m training export` can try the export again
+    except Exception as exc:  # noqa: BLE001 - the check's error, the converter's or LiteRT's
+        # the trained model is kept (its figures below come from Keras): the app runs a bundle
+        # without the LiteRT export on TensorFlow; `python -m training export` redoes it
+        import logging
+
+        logging.getLogger(__name__).warning("the LiteRT inspection export failed",
+                                            exc_info=True)
         lite_files, lite_info = {}, None
-        export_card = {"failed": str(exc).splitlines()[0][:300]}
+        why = (str(exc).splitlines() or [""])[0][:300]
+        export_card = {"failed": why if isinstance(exc, InspectionExportError)
+                       else f"{type(exc).__name__}: {why}"}
         progress(0.955, f"the LiteRT export failed its check ({export_card['failed']}); the "
                         f"bundle is saved without it and runs on TensorFlow")
     progress(0.96, "evaluating on the test split")

@@ -1,7 +1,9 @@
 """Wizard page 5, finish: the name, and whether to use the new model now."""
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QLabel, QLineEdit, QMessageBox,
                                QRadioButton, QVBoxLayout, QWizardPage)
@@ -67,7 +69,8 @@ class FinishPage(QWizardPage):
         if card.export_failure:
             self.summary.setText(self.summary.text() + (
                 "<br>Its fast runtime (LiteRT) export failed its check, so the app runs it on "
-                "TensorFlow: slower to load and to run. Details: " + card.export_failure))
+                "TensorFlow: the same results, slower to load and to run. Details: "
+                + html.escape(card.export_failure)))
         if ev is not None and ev.current_report is not None:
             self.summary.setText(self.summary.text() + (
                 f"<br>The current model ({w.current_title}) got "
