@@ -125,6 +125,22 @@ def test_a_failed_litert_export_keeps_the_trained_model(tmp_path, stand_in_bundl
     assert probs.shape == (1, 3) and abs(float(probs.sum()) - 1) < 1e-4
 
 
+@pytest.mark.slow
+def test_the_wizards_export_leaves_int8_out(tmp_path, stand_in_bundle):
+    card = train(unequal_data(tmp_path), tmp_path / "out",
+                 config_for(stand_in_bundle, epochs=1, export_int8=False))
+    out = tmp_path / "out"
+    assert (out / "inspect_fp32.tflite").exists() and not (out / "inspect_int8.tflite").exists()
+    int8 = card["exports"]["inspection"]["int8"]
+    assert int8["usable"] is False and "export_int8 off" in int8["reason"]
+    assert card["training"]["config"]["export_int8"] is False
+    from inspector.runtime import excluded_formats
+    from training.litert import read_info
+    assert "int8" not in read_info(out)["formats"]
+    info = json.loads((out / "inspection.json").read_text())
+    assert "export_int8 off" in excluded_formats(info)["int8"]
+
+
 @pytest.mark.parametrize("phase", ["head", pytest.param("fine-tune", marks=pytest.mark.slow)])
 def test_cancel_in_each_phase_writes_nothing(tmp_path, stand_in_bundle, phase):
     root = unequal_data(tmp_path)

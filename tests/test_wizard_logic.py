@@ -241,6 +241,7 @@ def test_defaults_native_size_class_weights_head_first_patience():
                                     current_bundle="m", current_card=CARD,
                                     class_names=CARD["class_names"])
     assert not same.head_first
+    assert not same.export_int8   # its export leaves the int8 file out (TrainConfig.export_int8)
     assert retrain.median_side([(128, 128), (200, 100), (300, 400)]) == 128
 
 
@@ -267,6 +268,12 @@ def test_dry_run_prints_a_command_a_shell_can_run(tmp_path, stand_in_bundle, cap
     words = shlex.split(line[len("same as: "):])
     assert words[words.index("--data") + 1] == str(root)
     assert words[words.index("--name") + 1] == "Line 3's model"
+    # the training command reads it back to the wizard's settings, int8 left out of the export
+    from training import cli
+    args = cli.build_parser().parse_args(words[3:])
+    config = cli._config(args)
+    assert not config.export_int8 and config.init_bundle == str(stand_in_bundle)
+    assert config.name == "Line 3's model" and config.augment_check
 
 
 @pytest.mark.parametrize("option, value", [("--rate", "-5"), ("--epochs", "0"),

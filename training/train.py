@@ -86,6 +86,12 @@ class TrainConfig:
     # model is taught to say the same of an image and of its shifted copy. An epoch then costs
     # about twice the steps' time.
     consistency: float = 0.0
+    # the LiteRT inspection export's int8 file (calibrated on 300 training images and checked on
+    # the test split): about a fifth of the wizard's fixed costs, 21 of 47 s for 1,650 NEU images
+    # on a 2-core PC, for a file that ran slower than fp32 in every measurement on x86 CPUs
+    # (1.7-10x: docs/runtime.md), so the wizard leaves it out (inspector.retrain.defaults) and
+    # ``python -m training export`` adds it when wanted
+    export_int8: bool = True
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"
 
@@ -558,12 +564,18 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
                                   x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed,
                                   turns=Turns.for_training(cfg, res.phases))
     progress(0.95, "exporting the inspection model to LiteRT")
-    from .inspection_export import InspectionExportError, build_inspection, summary
+    from .inspection_export import (INSPECTION_FORMATS, InspectionExportError, build_inspection,
+                                    summary)
 
     rep = x[p.train_idx[np.random.default_rng(cfg.seed).permutation(len(p.train_idx))[:300]]]
     try:
-        lite_files, lite_info = build_inspection(res.model, rep, x[p.test_idx],
-                                                 ds.labels[p.test_idx], detector=detector)
+        lite_files, lite_info = build_inspection(
+            res.model, rep, x[p.test_idx], ds.labels[p.test_idx], detector=detector,
+            formats_wanted=tuple(f for f in INSPECTION_FORMATS if f != "int8" or cfg.export_int8))
+        if not cfg.export_int8:
+            lite_info["formats"]["int8"] = {
+                "usable": False, "reason": "not exported (export_int8 off: slower than fp32 on "
+                                           "the CPUs measured; python -m training export adds it)"}
         export_card = summary(lite_info)
     except Exception as exc:  # noqa: BLE001 - the check's error, the converter's or LiteRT's
         # the trained model is kept (its figures below come from Keras): the app runs a bundle

@@ -47,6 +47,8 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
         parts.append("--augment-check")
     if not c.head_first:
         parts.append("--no-head-first")
+    if not c.export_int8:
+        parts.append("--no-int8")
     return " ".join(parts)
 
 
