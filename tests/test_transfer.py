@@ -240,3 +240,30 @@ def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle
         scores["augmented"], scores["clean"], len(card["class_names"])) else "clean")
     assert phases[2]["epochs_run"] == 2
     assert phases[2]["learning_rate"] == pytest.approx(card["training"]["config"]["learning_rate"])
+
+
+def test_the_kept_epoch_is_the_latest_within_one_rare_image_of_the_best():
+    from training.train import keep_epoch, selection_margin
+
+    # 134 validation images, 3 of the rarest class: one of them is 1/(6 x 3) of balanced accuracy
+    y = np.repeat(np.arange(6), [19, 14, 6, 3, 75, 17])
+    assert selection_margin(y, 6, True, 1) == pytest.approx(1 / 18)
+    assert selection_margin(y, 6, False, 1) == pytest.approx(1 / 134)
+    assert selection_margin(y, 6, True, 0) == 0 and selection_margin(y[:0], 6, True, 1) == 0
+    # the magnetic-tile run's balanced accuracies by epoch (docs/retraining.md)
+    scores = [0.632, 0.533, 0.646, 0.621, 0.844, 0.746, 0.852, 0.791, 0.822, 0.806, 0.849, 0.804,
+              0.840, 0.838, 0.830, 0.828, 0.810, 0.828]
+
+    def kept(margin):
+        best, best_loss, top, epoch = -1.0, np.inf, -1.0, 0
+        for e, s in enumerate(scores, 1):
+            top = max(top, s)
+            if keep_epoch(s, 0.5, best, best_loss, top, margin):
+                best, best_loss, epoch = s, 0.5, e
+        return epoch
+
+    assert kept(0.0) == 7                    # the best alone: an early, one-image fluke
+    assert kept(1 / 18) == 18                # the last epoch, 2.4 points under it
+    assert kept(0.01) == 11                  # a smaller margin: the latest within 1 point
+    # without a margin a tie goes to the lower loss
+    assert keep_epoch(0.9, 0.4, 0.9, 0.5, 0.9, 0.0) and not keep_epoch(0.9, 0.6, 0.9, 0.5, 0.9, 0)

@@ -273,6 +273,7 @@ def test_dry_run_prints_a_command_a_shell_can_run(tmp_path, stand_in_bundle, cap
     args = cli.build_parser().parse_args(words[3:])
     config = cli._config(args)
     assert not config.export_int8 and config.init_bundle == str(stand_in_bundle)
+    assert config.later_epoch_margin_images == 1
     assert config.name == "Line 3's model" and config.augment_check
 
 

@@ -114,6 +114,11 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                         "(the default); rescale: 0..255 to -1..1 as in the 1.0 bundle")
     g.add_argument("--no-head-first", action="store_true",
                    help="with --init and new classes: skip fitting the new head first")
+    g.add_argument("--later-epoch-margin", type=float, default=d.later_epoch_margin_images,
+                   metavar="IMAGES",
+                   help="keep the latest epoch within this many validation images' worth of the "
+                        "best validation score, not the best alone (the wizard's default: 1; "
+                        "0: the best)")
     g.add_argument("--no-int8", action="store_true",
                    help="leave the int8 file out of the LiteRT export (the wizard's default: it "
                         "runs slower than fp32 on the CPUs measured; export adds it later)")
@@ -134,7 +139,8 @@ def _config(args):
               time_budget_s=args.time_budget_min * 60,
               augment_check=args.augment_check, val_shifted_copies=args.val_shifted,
               input_norm=args.input_norm, camera=args.camera,
-              consistency=args.consistency, export_int8=not args.no_int8)
+              consistency=args.consistency, export_int8=not args.no_int8,
+              later_epoch_margin_images=args.later_epoch_margin)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)
     return replace(base, **kw)

@@ -49,6 +49,8 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
         parts.append("--no-head-first")
     if not c.export_int8:
         parts.append("--no-int8")
+    if c.later_epoch_margin_images:
+        parts.append(f"--later-epoch-margin {c.later_epoch_margin_images:g}")
     return " ".join(parts)
 
 

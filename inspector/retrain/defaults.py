@@ -189,6 +189,7 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
         head_first=True,
         epochs=1,
         export_int8=False,   # a fifth of the fixed costs for a file slower than fp32 (TrainConfig)
+        later_epoch_margin_images=1.0,   # not an early epoch that one rare image made best
     )
     if not (fine_tune and not same):
         config = replace(config, head_first=False)
