@@ -75,3 +75,12 @@ class ModelCard:
         exports = self.data.get("exports") or {}
         failed = (exports.get("inspection") or {}).get("failed")
         return str(failed) if failed else None
+
+    def export_failure_note(self) -> str | None:
+        """What the training commands print after a run whose LiteRT export failed, else None."""
+        failed = self.export_failure
+        if not failed:
+            return None
+        return (f"note: its LiteRT export failed its check ({failed}). The model is saved and its "
+                f"figures are the Keras model's; the app runs it on TensorFlow, slower to load "
+                f"and to run")

@@ -163,13 +163,11 @@ def cmd_train(args) -> int:
     print(card.pop("_test_report_text", "no test split"))
     print(f"bundle written to {args.out} ({card['parameters']:,} parameters, "
           f"{card['gflops']} GFLOPs, {card['training']['fit_seconds']:.0f} s of training)")
-    failed = ModelCard.of(card).export_failure
-    if failed:
-        print(f"note: its LiteRT export failed its check ({failed}). The model is saved and its "
-              f"figures above are the Keras model's; the app runs it on TensorFlow, slower to "
-              f"load and to run. To redo the export (after a software update, or to report "
-              f"the error): python -m training export --model {shlex.quote(str(args.out))} "
-              f"--format inspection --data {shlex.quote(str(args.data))}", file=sys.stderr)
+    note = ModelCard.of(card).export_failure_note()
+    if note:
+        print(f"{note}. To redo the export (after a software update, or to report the error): "
+              f"python -m training export --model {shlex.quote(str(args.out))} --format "
+              f"inspection --data {shlex.quote(str(args.data))}", file=sys.stderr)
     return 0
 
 

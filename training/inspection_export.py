@@ -62,6 +62,11 @@ class InspectionExportError(ValueError):
     """The converted model does not give what Keras gives; the message says where."""
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An error's first line, at most ``limit`` characters: what a card records as a reason."""
+    return (str(exc).splitlines() or [""])[0][:limit]
+
+
 def _quiet(fraction: float, message: str) -> None:
     pass
 
@@ -263,9 +268,8 @@ def build_inspection(model, representative: np.ndarray | None = None,
         except Exception as exc:  # noqa: BLE001 - TensorFlow's converter raises its own errors
             if fmt == "fp32":
                 raise
-            first = (str(exc).splitlines() or [""])[0][:240]
-            formats[fmt] = {"usable": False,
-                            "reason": f"the conversion failed ({type(exc).__name__}: {first})"}
+            formats[fmt] = {"usable": False, "reason": f"the conversion failed "
+                                                       f"({type(exc).__name__}: {first_line(exc)})"}
             continue
         seconds = time.perf_counter() - t
         try:
@@ -277,7 +281,7 @@ def build_inspection(model, representative: np.ndarray | None = None,
             # recorded as unusable (the engine skips it); only a failing fp32 is fatal
             if fmt == "fp32":
                 raise
-            formats[fmt] = {"usable": False, "reason": str(exc).splitlines()[0][:300]}
+            formats[fmt] = {"usable": False, "reason": first_line(exc)}
             continue
         runner = InspectionRunner(blob, outputs, batch=False, num_threads=1, single_threads=1)
         entry = _agreement(fmt, got["probs"], ref["probs"], slack)
@@ -307,9 +311,8 @@ def build_inspection(model, representative: np.ndarray | None = None,
                 entry["grey"], grey_blob = grey.export(fmt, entry, kernel,
                                                        None if cs is None else detector.digest())
             except Exception as exc:   # a converter's or runtime's error: grey runs in colour
-                reason = (str(exc).splitlines() or [""])[0][:300]
-                entry["grey"], grey_blob = {"usable": False,
-                                            "reason": f"{type(exc).__name__}: {reason}"}, None
+                entry["grey"], grey_blob = {"usable": False, "reason": f"{type(exc).__name__}: "
+                                                                       f"{first_line(exc)}"}, None
             if grey_blob is not None:
                 files[GREY_FILES[fmt]] = grey_blob
                 if grey.verdict_blob is not None:
@@ -373,7 +376,7 @@ class _GreyCheck:
             outputs, got, slack = _map_outputs(blob, fmt, ref, self.check, kernel)
             entry = _agreement(fmt, got["probs"], ref["probs"], slack)
         except (InspectionExportError, RuntimeError) as exc:
-            return {"usable": False, "reason": str(exc).splitlines()[0][:300]}, None
+            return {"usable": False, "reason": first_line(exc)}, None
         entry.update(file=GREY_FILES[fmt], bytes=len(blob), outputs=outputs, usable=True)
         runner = InspectionRunner(blob, outputs, batch=False, num_threads=1, single_threads=1)
         if self.test_labels is not None:   # the test split made grey: what a grey line runs
@@ -444,8 +447,7 @@ def verdict_twin(fmt: str, blob: bytes, outputs: dict[str, str], runner: Inspect
         got = InspectionRunner(small, keep, batch=False, num_threads=1,
                                single_threads=1).run(images, list(GRAPH_KEYS))
     except (RuntimeError, ValueError) as exc:
-        reason = (str(exc).splitlines() or [""])[0][:300]
-        return {"usable": False, "reason": f"{type(exc).__name__}: {reason}"}, None
+        return {"usable": False, "reason": f"{type(exc).__name__}: {first_line(exc)}"}, None
     score = _score_entry(fmt, got, ref[PROBS_KEY], ref[SCORE_KEY], digest,
                          "its score differs from the model's")
     if not score["usable"]:

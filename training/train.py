@@ -605,7 +605,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
                                   turns=Turns.for_training(cfg, res.phases))
     progress(0.95, "exporting the inspection model to LiteRT")
     from .inspection_export import (INSPECTION_FORMATS, InspectionExportError, build_inspection,
-                                    summary)
+                                    first_line, summary)
 
     rep = x[p.train_idx[np.random.default_rng(cfg.seed).permutation(len(p.train_idx))[:300]]]
     try:
@@ -625,9 +625,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         logging.getLogger(__name__).warning("the LiteRT inspection export failed",
                                             exc_info=True)
         lite_files, lite_info = {}, None
-        why = (str(exc).splitlines() or [""])[0][:300]
-        export_card = {"failed": why if isinstance(exc, InspectionExportError)
-                       else f"{type(exc).__name__}: {why}"}
+        export_card = {"failed": first_line(exc) if isinstance(exc, InspectionExportError)
+                       else f"{type(exc).__name__}: {first_line(exc)}"}
         progress(0.955, f"the LiteRT export failed its check ({export_card['failed']}); the "
                         f"bundle is saved without it and runs on TensorFlow")
     progress(0.96, "evaluating on the test split")

@@ -216,15 +216,13 @@ def main(argv=None) -> int:
         path = library.add(out, name=config.name, move=True)
         print(f"saved as {path.name} in {path.parent} (not in use; "
               f"python -m inspector.library activate {path.name} uses it)")
-        failed = ModelCard.of(result).export_failure
-        if failed:
+        note = ModelCard.of(result).export_failure_note()
+        if note:
             # a staged training folder is gone after this command: the export needs its images
             again = (f"; to redo the export (after a software update, or to report the error): "
                      f"python -m training export --model {shlex.quote(str(path))} --format "
                      f"inspection --data {shlex.quote(str(folder))}" if not origin else "")
-            print(f"note: its LiteRT export failed its check ({failed}). The model is saved and "
-                  f"its figures are the Keras model's; the app runs it on TensorFlow, slower to "
-                  f"load and to run{again}")
+            print(note + again)
         if problems:
             print("WARNING: the new model is not usable: " + "; ".join(problems)
                   + ". Do not use it; more images of the weak classes, or a longer budget, "
