@@ -175,22 +175,35 @@ def test_early_stopping_waits_for_half_of_the_schedule():
     assert not stop_early(9, 1, 0, 14)          # patience 0: never
 
 
-def test_augmentation_is_kept_unless_clean_is_clearly_better():
-    assert transfer.keep_augmentation(0.92, 0.97, 6)       # NEU add-back: a small gap keeps it
-    assert transfer.keep_augmentation(0.80, 0.80 + transfer.AUGMENT_MARGIN - 1e-9, 6)
-    assert not transfer.keep_augmentation(0.80, 0.80 + transfer.AUGMENT_MARGIN + 1e-3, 6)
-    assert not transfer.keep_augmentation(0.38, 0.71, 6)   # magnetic tiles after two epochs each
-    # within the margin, but less than 3/4 of clean's progress above chance (1/6): magnetic
-    # tiles in another run, where keeping the augmentation gave 48% macro F1
-    assert not transfer.keep_augmentation(0.39, 0.5249, 6)
-    assert transfer.keep_augmentation(0.8, 0.5, 6)
-    assert transfer.keep_augmentation(0.15, 0.16, 6)      # neither above chance: keep it
-    assert transfer.keep_augmentation(0.16, 0.17, 6)      # clean barely above chance: noise
-    # plain accuracy on unequal classes: chance is the largest class's share
-    assert transfer.keep_augmentation(0.70, 0.80, 3)                  # 79% of the progress
-    assert not transfer.keep_augmentation(0.70, 0.80, 3, chance=0.6)  # 50% above a 60% class
-    assert transfer.keep_augmentation(0.58, 0.60, 2)      # 2 classes: 0.08 of clean's 0.10
-    assert not transfer.keep_augmentation(0.55, 0.60, 2)  # 0.05 of 0.10 is too little
+def test_augmentation_is_kept_unless_it_makes_much_less_progress_than_clean():
+    # each probe's true_class_probability after two epochs (2026-12-05): NEU classes added back
+    # and synthetic plant data keep it; magnetic tiles on four splits drop it
+    assert transfer.keep_augmentation(0.8516, 0.9143, 6)       # NEU add-back, seed 1: 92%
+    assert transfer.keep_augmentation(0.7988, 0.9229, 6)       # crazing, scratches back: 84%
+    assert transfer.keep_augmentation(0.8194, 0.8900, 7)       # synthetic plant data: 90%
+    assert not transfer.keep_augmentation(0.3430, 0.4572, 6)   # tiles, seed 1: 61%
+    assert not transfer.keep_augmentation(0.2943, 0.4686, 6)   # tiles, seed 2: 42%
+    chance = 1 / 6
+    at = chance + transfer.AUGMENT_PROGRESS * 0.4
+    assert transfer.keep_augmentation(at + 1e-9, chance + 0.4, 6)
+    assert not transfer.keep_augmentation(at - 1e-6, chance + 0.4, 6)
+    assert transfer.keep_augmentation(0.9, 0.5, 6)             # augmented ahead
+    assert transfer.keep_augmentation(0.15, 0.16, 6)           # neither above chance: keep it
+    assert transfer.keep_augmentation(0.16, 0.2, 6)            # clean barely above chance: noise
+    assert transfer.keep_augmentation(0.58, 0.60, 2)           # 2 classes: 0.08 of clean's 0.10
+    assert not transfer.keep_augmentation(0.55, 0.60, 2)       # 0.05 of 0.10 is too little
+
+
+def test_the_checks_score_is_the_balanced_probability_of_the_own_class():
+    probs = np.array([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0], [0.3, 0.7, 0.0], [0.2, 0.2, 0.6]])
+    # class 0: 0.9 and 0.5; class 1: 0.7; class 2: 0.6 - each class weighs the same
+    assert transfer.true_class_probability([0, 0, 1, 2], probs, 3) == pytest.approx(
+        (0.7 + 0.7 + 0.6) / 3)
+    assert transfer.true_class_probability([0, 0, 1, 1], probs, 3) == pytest.approx(
+        (0.7 + (0.7 + 0.2) / 2) / 2)    # a class without images does not count
+    assert transfer.true_class_probability([0, 1, 2], np.full((3, 3), 1 / 3), 3) == \
+        pytest.approx(1 / 3)           # a guess scores chance
+    assert transfer.true_class_probability([], np.zeros((0, 3)), 3) == 0.0
 
 
 def test_the_check_is_skipped_when_frozen_features_already_separate_the_classes():
@@ -232,8 +245,10 @@ def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle
     phases = card["training"]["phases"]
     assert [p["phase"] for p in phases] == ["head", "augmentation check", "fine-tune all layers"]
     check = phases[1]
-    scores = check["val_balanced_accuracy"]
+    scores = check["val_true_class_probability"]
     assert set(scores) == {"augmented", "clean"} and check["epochs_each"] == transfer.CHECK_EPOCHS
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
+    assert set(check["val_balanced_accuracy"]) == {"augmented", "clean"}
     assert set(check["epoch_seconds"]) == {"augmented", "clean"}
     assert all(v > 0 for v in check["epoch_seconds"].values())
     assert check["chosen"] == ("augmented" if transfer.keep_augmentation(

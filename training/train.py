@@ -237,17 +237,17 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
                         weights, progress: Progress, should_stop: ShouldStop) -> dict:
     """``CHECK_EPOCHS`` epochs with the recipe's augmentation and as many without, from the
     same weights, each on a short cosine schedule; the model keeps the weights of the one chosen
-    (``transfer.keep_augmentation``: augmented unless clean is clearly better on balanced
-    validation accuracy, or the augmented probe made much less progress above chance).
-    Measured on magnetic tiles: after two epochs each, 0.38 augmented against 0.71 clean, and
-    training on clean images reached 87% macro F1 where the augmented recipe stayed at 44%; on
-    NEU-like textures the augmentation costs little and buys robustness, so it is kept unless
-    the gap is large. Returns the phase's card record."""
+    (``transfer.keep_augmentation`` on each probe's ``transfer.true_class_probability`` on the
+    validation images after its last epoch: augmented unless it made much less progress above
+    chance than clean). Measured on magnetic tiles: after two epochs each, 0.38 augmented
+    against 0.71 clean, and training on clean images reached 87% macro F1 where the augmented
+    recipe stayed at 44%; on NEU-like textures the augmentation costs little and buys
+    robustness, so it is kept unless the gap is large. Returns the phase's card record."""
     n = len(class_names)
     start = model.get_weights()
     steps = steps_per_epoch(len(x_train), config)
     t0 = time.perf_counter()
-    scores, kept, epoch_s = {}, {}, {}
+    scores, accuracy, kept, epoch_s = {}, {}, {}, {}
     for i, (name, augment) in enumerate((("augmented", True), ("clean", False))):
         model.set_weights(start)
         probe = replace(config, augment=augment, epochs=transfer.CHECK_EPOCHS, warmup_epochs=0,
@@ -260,23 +260,23 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
                   class_weight=weights, steps_per_epoch=steps)
         if should_stop():
             raise TrainingCancelled("training cancelled; nothing was written")
-        scores[name], kept[name] = float(tracker.best_acc), tracker.best_weights
+        probs = model.predict(x_val, batch_size=64, verbose=0)
+        scores[name] = transfer.true_class_probability(y_val, probs, n)
+        accuracy[name], kept[name] = float(tracker.best_acc), tracker.best_weights
         epoch_s[name] = tracker.train_seconds / max(1, len(tracker.history))
-    # chance: 1 / classes for balanced accuracy (weighted classes), else the largest class's share
-    chance = (1.0 / n if weights or not len(y_val)
-              else float(np.bincount(np.asarray(y_val), minlength=n).max() / len(y_val)))
-    chosen = ("augmented" if transfer.keep_augmentation(scores["augmented"], scores["clean"], n,
-                                                       chance=chance) else "clean")
+    chosen = ("augmented" if transfer.keep_augmentation(scores["augmented"], scores["clean"], n)
+              else "clean")
     model.set_weights(kept[chosen] if kept[chosen] is not None else start)
     rec = {"phase": "augmentation check", "epochs_each": transfer.CHECK_EPOCHS,
+           "val_true_class_probability": {k: round(v, 4) for k, v in scores.items()},
            "val_balanced_accuracy" if weights else "val_accuracy": {
-               k: round(v, 4) for k, v in scores.items()},
-           "margin": transfer.AUGMENT_MARGIN, "progress_share": transfer.AUGMENT_PROGRESS,
-           "chance": round(chance, 4), "chosen": chosen,
-           "epoch_seconds": {k: round(v, 2) for k, v in epoch_s.items()},
+               k: round(v, 4) for k, v in accuracy.items()},
+           "progress_share": transfer.AUGMENT_PROGRESS, "chance": round(1.0 / n, 4),
+           "chosen": chosen, "epoch_seconds": {k: round(v, 2) for k, v in epoch_s.items()},
            "seconds": round(time.perf_counter() - t0, 1)}
-    progress(1.0, f"augmentation check: augmented {scores['augmented']:.1%}, clean "
-                  f"{scores['clean']:.1%} validation accuracy after {probe.epochs} epochs each: "
+    progress(1.0, f"augmentation check: the validation images' own classes got "
+                  f"{scores['augmented']:.0%} (augmented) and {scores['clean']:.0%} (clean) "
+                  f"probability after {probe.epochs} epochs each: "
                   + ("training with the camera augmentation" if chosen == "augmented" else
                      "clean learns clearly faster on these images: training without augmentation"))
     return rec
