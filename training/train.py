@@ -239,10 +239,10 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
     same weights, each on a short cosine schedule; the model keeps the weights of the one chosen
     (``transfer.keep_augmentation`` on each probe's ``transfer.true_class_probability`` on the
     validation images after its last epoch: augmented unless it made much less progress above
-    chance than clean). Measured on magnetic tiles: after two epochs each, 0.38 augmented
-    against 0.71 clean, and training on clean images reached 87% macro F1 where the augmented
-    recipe stayed at 44%; on NEU-like textures the augmentation costs little and buys
-    robustness, so it is kept unless the gap is large. Returns the phase's card record."""
+    chance than clean). Measured on magnetic tiles: after two epochs each, balanced accuracy
+    0.38 augmented against 0.71 clean, and training on clean images reached 87% macro F1 where
+    the augmented recipe stayed at 44%; on NEU-like textures the augmentation costs little and
+    buys robustness, so it is kept unless the gap is large. Returns the phase's card record."""
     n = len(class_names)
     start = model.get_weights()
     steps = steps_per_epoch(len(x_train), config)
