@@ -274,11 +274,12 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
            "progress_share": transfer.AUGMENT_PROGRESS, "chance": round(1.0 / n, 4),
            "chosen": chosen, "epoch_seconds": {k: round(v, 2) for k, v in epoch_s.items()},
            "seconds": round(time.perf_counter() - t0, 1)}
-    progress(1.0, f"augmentation check: the validation images' own classes got "
-                  f"{scores['augmented']:.0%} (augmented) and {scores['clean']:.0%} (clean) "
-                  f"probability after {probe.epochs} epochs each: "
+    progress(1.0, f"augmentation check, {probe.epochs} epochs each: the validation images' true "
+                  f"classes got {scores['augmented']:.0%} probability with the camera "
+                  f"augmentation, {scores['clean']:.0%} without; "
                   + ("training with the camera augmentation" if chosen == "augmented" else
-                     "clean learns clearly faster on these images: training without augmentation"))
+                     "these images are learnt clearly faster without it: training without "
+                     "augmentation"))
     return rec
 
 
