@@ -282,3 +282,17 @@ def test_the_kept_epoch_is_the_latest_within_one_rare_image_of_the_best():
     assert kept(0.01) == 11                  # a smaller margin: the latest within 1 point
     # without a margin a tie goes to the lower loss
     assert keep_epoch(0.9, 0.4, 0.9, 0.5, 0.9, 0.0) and not keep_epoch(0.9, 0.6, 0.9, 0.5, 0.9, 0)
+
+
+def test_a_model_trained_without_the_camera_augmentation_says_so():
+    from training.card import ModelCard
+
+    def card(*phases):
+        return ModelCard.of({"training": {"phases": list(phases)}})
+
+    dropped = card({"phase": "head"}, {"phase": "augmentation check", "chosen": "clean"})
+    assert dropped.augmentation_dropped
+    assert "without the camera augmentation" in dropped.augmentation_note()
+    kept = card({"phase": "augmentation check", "chosen": "augmented", "skipped": True})
+    assert not kept.augmentation_dropped and kept.augmentation_note() is None
+    assert card().augmentation_note() is None and ModelCard.of({}).augmentation_note() is None

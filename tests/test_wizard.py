@@ -13,6 +13,7 @@ from inspector.gui.wizard import (PAGE_DATA, PAGE_EVALUATION, PAGE_FINISH, PAGE_
                                   PAGE_TRAINING, RetrainWizard)
 from inspector.library import ModelLibrary
 from synth import CLASSES, make_dataset
+from training import transfer
 from training.bundle import read_card
 
 TRAIN_TIMEOUT = 180_000  # ms; generous for a loaded 2-core machine
@@ -98,6 +99,9 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     # two epochs on 24 images need not make a usable model; the flow is what is tested here
     # (the usefulness rule has its own tests in test_retrain_quality.py)
     monkeypatch.setattr(retrain.SplitEvaluation, "problems", property(lambda self: []))
+    # the augmentation check runs and drops the camera augmentation: the finish page says so
+    monkeypatch.setattr(transfer, "HEAD_SEPARATES", 1.01)
+    monkeypatch.setattr(transfer, "keep_augmentation", lambda *a, **k: False)
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale", "streaks"), per_class=8)
     w = open_wizard(measure=True)
     report = check(qtbot, w, root)
@@ -132,6 +136,7 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     go_next(qtbot, w, PAGE_FINISH)
     f = w.finish_page
     assert f.use_now.isChecked()  # the current model cannot classify the new classes
+    assert "Trained without the camera augmentation" in f.summary.text()
     assert "test-mininet-v1" in f.target.text()
     work = w.work
     with qtbot.waitSignal(w.model_ready, timeout=10_000) as ready:
@@ -202,6 +207,7 @@ def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path, 
     go_next(qtbot, w, PAGE_FINISH)
     text = w.finish_page.summary.text()
     assert "(LiteRT) export failed its check" in text and "&lt;std_features&gt;" in text
+    assert "without the camera augmentation" not in text   # same classes: no check
     w.finish_page.later.setChecked(True)
     w.finish_page.name.setText("Plant 2")
     with qtbot.assertNotEmitted(w.model_ready):

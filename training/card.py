@@ -76,6 +76,24 @@ class ModelCard:
         failed = (exports.get("inspection") or {}).get("failed")
         return str(failed) if failed else None
 
+    @property
+    def augmentation_dropped(self) -> bool:
+        """Whether the augmentation check chose to train without the camera augmentation
+        (``training.train._augmentation_check``): the model is then less robust to a real
+        camera than one trained with it."""
+        return any(p.get("phase") == "augmentation check" and p.get("chosen") == "clean"
+                   for p in self.training.get("phases") or [])
+
+    def augmentation_note(self) -> str | None:
+        """What the training commands and the wizard say after a run that dropped the camera
+        augmentation, else None."""
+        if not self.augmentation_dropped:
+            return None
+        return ("note: trained without the camera augmentation (its check found these images' "
+                "classes learnt clearly faster without it), so it is less robust than the bundled "
+                "model to blur, noise, JPEG and uneven light: check it on images from the "
+                "plant's own camera")
+
     def export_failure_note(self) -> str | None:
         """What the training commands print after a run whose LiteRT export failed, else None."""
         failed = self.export_failure

@@ -216,6 +216,9 @@ def main(argv=None) -> int:
         path = library.add(out, name=config.name, move=True)
         print(f"saved as {path.name} in {path.parent} (not in use; "
               f"python -m inspector.library activate {path.name} uses it)")
+        dropped = ModelCard.of(result).augmentation_note()
+        if dropped:
+            print(dropped)
         note = ModelCard.of(result).export_failure_note()
         if note:
             # a staged training folder is gone after this command: the export needs its images
