@@ -85,14 +85,14 @@ class ModelCard:
                    for p in self.training.get("phases") or [])
 
     def augmentation_note(self) -> str | None:
-        """What the training commands and the wizard say after a run that dropped the camera
-        augmentation, else None."""
+        """What the training commands (after "note: ") and the wizard's finish page say after a
+        run that dropped the camera augmentation, else None."""
         if not self.augmentation_dropped:
             return None
-        return ("note: trained without the camera augmentation (its check found these images' "
-                "classes learnt clearly faster without it), so it is less robust than the bundled "
-                "model to blur, noise, JPEG and uneven light: check it on images from the "
-                "plant's own camera")
+        return ("Trained without the camera augmentation (these images' classes were learnt "
+                "clearly faster without it), so it is less robust than the bundled model to "
+                "blur, noise, JPEG and uneven light: check it on images from the plant's own "
+                "camera.")
 
     def export_failure_note(self) -> str | None:
         """What the training commands print after a run whose LiteRT export failed, else None."""

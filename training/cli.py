@@ -163,10 +163,10 @@ def cmd_train(args) -> int:
     print(card.pop("_test_report_text", "no test split"))
     print(f"bundle written to {args.out} ({card['parameters']:,} parameters, "
           f"{card['gflops']} GFLOPs, {card['training']['fit_seconds']:.0f} s of training)")
-    dropped = ModelCard.of(card).augmentation_note()
-    if dropped:
-        print(dropped)
-    note = ModelCard.of(card).export_failure_note()
+    model_card = ModelCard.of(card)
+    if model_card.augmentation_dropped:
+        print("note: " + model_card.augmentation_note())
+    note = model_card.export_failure_note()
     if note:
         print(f"{note}. To redo the export (after a software update, or to report the error): "
               f"python -m training export --model {shlex.quote(str(args.out))} --format "

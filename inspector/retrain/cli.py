@@ -216,10 +216,10 @@ def main(argv=None) -> int:
         path = library.add(out, name=config.name, move=True)
         print(f"saved as {path.name} in {path.parent} (not in use; "
               f"python -m inspector.library activate {path.name} uses it)")
-        dropped = ModelCard.of(result).augmentation_note()
-        if dropped:
-            print(dropped)
-        note = ModelCard.of(result).export_failure_note()
+        model_card = ModelCard.of(result)
+        if model_card.augmentation_dropped:
+            print("note: " + model_card.augmentation_note())
+        note = model_card.export_failure_note()
         if note:
             # a staged training folder is gone after this command: the export needs its images
             again = (f"; to redo the export (after a software update, or to report the error): "

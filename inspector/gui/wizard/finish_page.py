@@ -67,10 +67,7 @@ class FinishPage(QWizardPage):
                 "<br><span style='color:#c62828'><b>Not usable:</b> " + "; ".join(problems)
                 + ". It can be saved to look at, but not put into use.</span>"))
         if card.augmentation_dropped:
-            self.summary.setText(self.summary.text() + (
-                "<br>Trained without the camera augmentation (these images' classes were learnt "
-                "clearly faster without it), so it is less robust than the bundled model to "
-                "blur, noise, JPEG and uneven light: check it on images from your own camera."))
+            self.summary.setText(self.summary.text() + "<br>" + card.augmentation_note())
         if card.export_failure:
             self.summary.setText(self.summary.text() + (
                 "<br>Its fast runtime (LiteRT) export failed its check, so the app runs it on "
