@@ -41,6 +41,19 @@ def test_unreadable_file_is_named(tmp_path):
     assert str(bad) in report.format()
 
 
+def test_a_file_training_cannot_read_is_named_by_the_check(tmp_path):
+    """A multi-page TIFF opens and loads in Pillow, but training refuses it: the check reads
+    with training's decoder, so it names the file (and it can be left out) before training."""
+    root = make_dataset(tmp_path / "d", per_class=6)
+    a = Image.fromarray(texture(0, 64, seed=1))
+    stack = root / "crazing" / "stack.tif"
+    a.save(stack, save_all=True, append_images=[Image.fromarray(texture(0, 64, seed=2))])
+    report = find_problems(root)
+    [unreadable] = [p for p in report.errors if p.code == "unreadable"]
+    assert unreadable.files == [str(stack)] and "multi-page" in report.format()
+    assert report.ok_without_excludable and report.excludable_files == {str(stack)}
+
+
 def test_duplicate_across_classes_is_an_error_within_a_class_a_note(tmp_path):
     root = make_dataset(tmp_path / "d", per_class=6)
     shutil.copy(root / "crazing" / "cr_1.png", root / "inclusion" / "same.png")

@@ -32,6 +32,9 @@ def test_train_writes_a_complete_bundle(trained_bundle):
     assert len(card["dataset"]["file_list_sha256"]) == 64
     assert card["training"]["config"]["epochs"] == 2
     assert card["metrics"]["test"]["count"] == 6
+    # 6 validation images: too few for the unknown detector, and the card says why
+    assert card["unknown_detection"] is None
+    assert card["unknown_detection_missing"].startswith("only 6 validation image(s)")
     for name in ("model.keras", "history.csv", "split.json", "confusion.png", "test_report.json"):
         assert (out / name).exists(), name
     assert len((out / "history.csv").read_text().strip().splitlines()) == 3

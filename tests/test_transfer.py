@@ -141,7 +141,8 @@ def test_the_wizards_export_leaves_int8_out(tmp_path, stand_in_bundle):
     assert "export_int8 off" in excluded_formats(info)["int8"]
 
 
-@pytest.mark.parametrize("phase", ["head", pytest.param("fine-tune", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("phase", ["head", pytest.param("fine-tune", marks=pytest.mark.slow),
+                                   "detector"])
 def test_cancel_in_each_phase_writes_nothing(tmp_path, stand_in_bundle, phase):
     root = unequal_data(tmp_path)
     seen = []
@@ -152,11 +153,16 @@ def test_cancel_in_each_phase_writes_nothing(tmp_path, stand_in_bundle, phase):
     def should_stop():
         if phase == "head":
             return any(m.startswith("head-first: features") for m in seen)
+        if phase == "detector":   # after training: not the export, nor the evaluation
+            return any(m.startswith("fitting the temperature") for m in seen)
         return any(m.startswith("epoch 1/") for m in seen)
 
     with pytest.raises(TrainingCancelled):
-        train(root, tmp_path / "out", config_for(stand_in_bundle, epochs=5), progress,
-              should_stop)
+        train(root, tmp_path / "out", config_for(stand_in_bundle,
+                                                 epochs=1 if phase == "detector" else 5),
+              progress, should_stop)
+    if phase == "detector":
+        assert not any(m.startswith("exporting") for m in seen)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob("out*"))   # no temporary half-bundle either
     if phase == "head":
@@ -296,3 +302,23 @@ def test_a_model_trained_without_the_camera_augmentation_says_so():
     kept = card({"phase": "augmentation check", "chosen": "augmented", "skipped": True})
     assert not kept.augmentation_dropped and kept.augmentation_note() is None
     assert card().augmentation_note() is None and ModelCard.of({}).augmentation_note() is None
+    assert dropped.notes() == [dropped.augmentation_note()] and kept.notes() == []
+
+
+def test_a_model_saved_without_an_unknown_detector_says_why():
+    """Too few validation images for a threshold: the card records why there is no detector and
+    the training commands and the finish page say so (ModelCard.notes)."""
+    import numpy as np
+
+    from training.card import ModelCard
+    from training.detect import no_detector_reason
+
+    why = no_detector_reason(6, np.array([0, 1, 2]), 3)
+    assert why.startswith("only 6 validation image(s)")
+    assert no_detector_reason(12, np.array([0, 1, 2]), 3) is None
+    assert no_detector_reason(12, np.array([0, 1]), 3) == "a class has no training images"
+    card = ModelCard.of({"unknown_detection": None, "unknown_detection_missing": why})
+    assert card.unknown_detection_missing == why
+    assert card.notes() == [f"No unknown detector: {why}. Every image gets one of its classes, "
+                            "however foreign."]
+    assert ModelCard.of({"unknown_detection": {"method": "x"}}).notes() == []

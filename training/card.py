@@ -94,6 +94,35 @@ class ModelCard:
                 "blur, noise, JPEG and uneven light: check it on images from the plant's own "
                 "camera.")
 
+    def usability_problems(self) -> list[str] | None:
+        """Why this model must not be put into use, judged on its test split by the rule the
+        retraining wizard applies (``training.metrics.usefulness_problems``: macro F1 near
+        chance, or a class recalled far less often than the rest); [] when usable, None when
+        the card holds no test confusion matrix to judge on (the model library then trusts it)."""
+        from .metrics import report_from_confusion, usefulness_problems
+
+        cm = self.metrics("test").get("confusion_matrix")
+        names = self.class_names
+        if not cm or len(cm) != len(names):
+            return None
+        return usefulness_problems(report_from_confusion(cm, names))
+
+    @property
+    def unknown_detection_missing(self) -> str | None:
+        """Why the model was saved without an unknown detector (too few validation images),
+        else None (it has one, or the card is older than this record)."""
+        why = self.data.get("unknown_detection_missing")
+        return str(why) if why and not self.data.get("unknown_detection") else None
+
+    def notes(self) -> list[str]:
+        """What the training commands (each after "note: ") and the wizard's finish page say
+        about a new model beyond its figures: no camera augmentation, no unknown detector."""
+        notes = [self.augmentation_note()] if self.augmentation_dropped else []
+        if self.unknown_detection_missing:
+            notes.append(f"No unknown detector: {self.unknown_detection_missing}. Every image "
+                         "gets one of its classes, however foreign.")
+        return notes
+
     def export_failure_note(self) -> str | None:
         """What the training commands print after a run whose LiteRT export failed, else None."""
         failed = self.export_failure

@@ -200,16 +200,19 @@ def scan_folder(root: str | Path, source: str = "",
 
 
 def _read(path: Path) -> ImageInfo:
-    """Header, full decode (to catch damaged data) and digest; raises ImageReadError."""
+    """Header, full decode (to catch damaged data) and digest; raises ImageReadError. The
+    decode is training's own (``decode_image``), so a file the check passes is one training
+    reads: a multi-page TIFF or an odd shape is named here, before the speed measurement and the
+    staging, and ``--leave-out-bad-files`` can leave it out."""
     from PIL import Image
 
+    arr = decode_image(path)   # raises ImageReadError with the usual wording for this file
+    height, width = arr.shape[:2]
     try:
         with Image.open(path) as img:
-            width, height, mode, fmt = img.width, img.height, img.mode, img.format or "?"
-            img.load()
-    except Exception:
-        decode_image(path)  # raises ImageReadError with the usual wording for this file
-        raise ImageReadError(path, "damaged image data")  # pragma: no cover - decode raised
+            mode, fmt = img.mode, img.format or "?"
+    except Exception:  # pragma: no cover - decoded above, so Pillow reads its header
+        mode, fmt = "?", path.suffix.lstrip(".") or "?"
     if width < 1 or height < 1:
         raise ImageReadError(path, f"empty image ({width}x{height})")
     try:

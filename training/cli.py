@@ -164,8 +164,8 @@ def cmd_train(args) -> int:
     print(f"bundle written to {args.out} ({card['parameters']:,} parameters, "
           f"{card['gflops']} GFLOPs, {card['training']['fit_seconds']:.0f} s of training)")
     model_card = ModelCard.of(card)
-    if model_card.augmentation_dropped:
-        print("note: " + model_card.augmentation_note())
+    for note in model_card.notes():
+        print("note: " + note)
     note = model_card.export_failure_note()
     if note:
         print(f"{note}. To redo the export (after a software update, or to report the error): "
@@ -207,7 +207,7 @@ def _evaluate_unknown(args, predictor, ds, images) -> dict:
     if predictor.kind != "keras":
         raise BundleError(f"{args.model}: --unknown needs the bundle folder (the detector reads "
                           "the Keras model's features)")
-    bundle_dir = Path(args.model)
+    bundle_dir = _bundle_dir(args.model)
     det = load_detector(bundle_dir)
     if det is None:
         raise BundleError(f"{bundle_dir}: this bundle has no unknown detector; fit one with "
@@ -256,6 +256,10 @@ def cmd_openset(args) -> int:
             with open(args.outputs, "wb") as f:
                 np.savez_compressed(f, **outputs)
 
+    print(f"leave-one-class-out: one model per left-out class, each trained for "
+          f"{config.epochs} epochs at {config.input_size}x{config.input_size} (learning rate "
+          f"{config.learning_rate:g}, {'camera augmentation' if config.camera_shifts and config.augment else 'no camera augmentation'}); "
+          "the left-out class is the unknown", flush=True)
     result = leave_one_class_out(args.data, config, ConsoleProgress(),
                                  args.only.split(",") if args.only else None, save, raw, outputs)
     print(format_openset(result))

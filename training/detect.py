@@ -126,6 +126,21 @@ def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_
     return shifted_copies(images, seed, copies)
 
 
+MIN_VALIDATION_IMAGES = 10   # the fewest validation images a threshold and a temperature are fitted on
+
+
+def no_detector_reason(val_images: int, y_train: np.ndarray, num_classes: int) -> str | None:
+    """Why no unknown detector can be fitted for a model (None: one can): too few validation
+    images for a threshold, or a class without training images."""
+    if val_images < MIN_VALIDATION_IMAGES:
+        return (f"only {val_images} validation image(s); the unknown detector and the temperature "
+                f"need at least {MIN_VALIDATION_IMAGES} (add images: the wizard holds back about "
+                "a twelfth of them for validation)")
+    if len(np.unique(y_train)) < num_classes:
+        return "a class has no training images"
+    return None
+
+
 def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                        y_val: np.ndarray, num_classes: int, seed: int = 0,
                        accept: float = DEFAULT_ACCEPT, progress: Progress = quiet,
@@ -137,7 +152,7 @@ def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: n
     ``turns``: the turned copies of the training images in the k-NN bank
     (``Turns.for_training`` of the model's recipe)."""
     copies = CALIBRATION_COPIES if copies is None else copies
-    if len(x_val) < 10 or len(np.unique(y_train)) < num_classes:
+    if no_detector_reason(len(x_val), y_train, num_classes):
         return None
     progress(0.0, "unknown detector: features of the training images")
     train = model_outputs(model, x_train)

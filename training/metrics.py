@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -96,3 +96,50 @@ def save_confusion_png(report: dict, path: str | Path, title: str = "") -> None:
                fill="black", font=font)
     d.text((10, top + n * cell + 50), "rows: true class", fill="gray", font=font)
     img.save(path)
+
+
+# ---- is a model worth using? -----------------------------------------------------------------
+RECALL_RATIO = 0.5    # a class recalled less than half as often as the median class is "lost"
+
+
+def min_macro_f1(num_classes: int) -> float:
+    """The macro F1 below which a model is no better than a guess: 2 / classes (twice the macro
+    F1 of a uniform random guess), at most 0.5. A constant guess of the largest class scores
+    below it on any split: its macro F1 is at most 2p / ((1 + p) * classes) < 1 / classes."""
+    return min(0.5, 2.0 / max(1, num_classes))
+
+
+def usefulness_problems(report: Mapping) -> list[str]:
+    """Why a model must not be offered for use, from its report on held-out images (empty when
+    it is usable). The rule: macro F1 below ``min_macro_f1(classes)`` (near chance), or a class
+    with test images whose recall is below ``RECALL_RATIO`` times the median class recall (0% of
+    a class is always below it unless the median is 0% too, which the macro F1 rule catches)."""
+    names = list(report.get("class_names") or report.get("per_class", {}))
+    per = report.get("per_class", {})
+    recalls = {n: float(per[n]["recall"]) for n in names
+               if n in per and int(per[n].get("support", 0)) > 0}
+    if not recalls or not report.get("count"):
+        return ["no held-out images to judge it on"]
+    problems = []
+    f1, floor = float(report.get("macro_f1", 0.0)), min_macro_f1(len(names))
+    if f1 < floor:
+        problems.append(f"macro F1 {f1 * 100:.1f}% is near chance (below {floor * 100:.0f}% for "
+                        f"{len(names)} classes)")
+    median = float(np.median(list(recalls.values())))
+    lost = [n for n, r in recalls.items() if r < RECALL_RATIO * median or (r == 0 and median == 0)]
+    if lost:
+        problems.append("it rarely finds " + ", ".join(
+            f"{n} (recall {recalls[n] * 100:.0f}%)" for n in lost)
+            + f"; the median class recall is {median * 100:.0f}%")
+    return problems
+
+
+def report_from_confusion(confusion, class_names: Sequence[str]) -> dict:
+    """``classification_report`` rebuilt from a confusion matrix (rows: true, columns:
+    predicted), as a model card stores its test split's."""
+    cm = np.asarray(confusion, np.int64)
+    true = np.repeat(np.arange(len(cm)), cm.sum(axis=1))
+    pred = np.concatenate([np.repeat(np.arange(len(cm)), row) for row in cm]) if len(cm) else \
+        np.zeros(0, np.int64)
+    return classification_report(true, pred, class_names)
+

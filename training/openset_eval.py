@@ -25,11 +25,17 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
     ``train``, ``validation``, ``known``, ``unknown``; ``<class>/<part>/labels``), its k-NN bank
     (``<class>/bank``) and its classifier (``<class>/classifier_kernel``, ``..._bias``), so that
     new scores can be tried on the same models."""
-    from .detect import Turns, fit_model_detector, model_outputs
+    from .detect import Turns, fit_model_detector, model_outputs, no_detector_reason
 
     ds = data_mod.scan_dataset(data_dir, config.class_names)
-    x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m))
     names = ds.class_names
+    if only:   # before the images are read: a mistyped class is said at once
+        missing = [c for c in only if c not in names]
+        if missing:
+            raise data_mod.DatasetError(
+                f"openset --only: no class {', '.join(map(repr, missing))} in {data_dir} "
+                f"(its classes: {', '.join(names)})")
+    x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m))
     todo = [c for c in range(len(names)) if not only or names[c] in only]
     rows = []
     for n, c in enumerate(todo):
@@ -50,6 +56,10 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         det = fit_model_detector(res.model, xs[tr], sub.labels[tr], xs[va], sub.labels[va],
                                  len(others), config.seed,
                                  turns=Turns.for_training(cfg, res.phases))
+        if det is None:
+            raise data_mod.DatasetError(
+                f"openset, without {names[c]}: no unknown detector could be fitted: "
+                f"{no_detector_reason(len(va), sub.labels[tr], len(others))}")
         known = model_outputs(res.model, xs[te])
         unknown = model_outputs(res.model, x[ds.labels == c])
         sk, su = det.all_scores(known), det.all_scores(unknown)

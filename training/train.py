@@ -598,12 +598,19 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         if best is None or res.best_val_accuracy > best[0].best_val_accuracy:
             best = (res, cfg)
     res, cfg = best
+
+    def stop_here() -> None:   # between the steps after training: Stop acts within seconds
+        if should_stop():
+            raise TrainingCancelled("training cancelled; nothing was written")
+
+    stop_here()
     progress(0.94, "fitting the temperature and the unknown detector")
-    from .detect import Turns, fit_model_detector
+    from .detect import Turns, fit_model_detector, no_detector_reason
 
     detector = fit_model_detector(res.model, x[p.train_idx], ds.labels[p.train_idx],
                                   x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed,
                                   turns=Turns.for_training(cfg, res.phases))
+    stop_here()
     progress(0.95, "exporting the inspection model to LiteRT")
     from .inspection_export import (INSPECTION_FORMATS, InspectionExportError, build_inspection,
                                     first_line, summary)
@@ -630,6 +637,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
                        else f"{type(exc).__name__}: {first_line(exc)}"}
         progress(0.955, f"the LiteRT export failed its check ({export_card['failed']}); the "
                         f"bundle is saved without it and runs on TensorFlow")
+    stop_here()
     progress(0.96, "evaluating on the test split")
     predictor = KerasPredictor(res.model, names, cfg.input_size)
     test_report = (evaluate_arrays(predictor, x[p.test_idx], ds.labels[p.test_idx], names)
@@ -680,6 +688,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "seed": cfg.seed,
         "libraries": library_versions(),
         "unknown_detection": detector.card() if detector is not None else None,
+        **({} if detector is not None else {"unknown_detection_missing": no_detector_reason(
+            len(p.val_idx), ds.labels[p.train_idx], len(names))}),
         "exports": {"inspection": export_card},
     }
     split = {"train": [ds.relative(i) for i in p.train_idx],
