@@ -387,8 +387,42 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{DEFAULT_OVERLAP})")
     p.add_argument("--tiles", action="store_true", help="also write one row per tile, after "
                    "its image's row (columns tile_x, tile_y, tile_w, tile_h)")
+    p.add_argument("--accept", type=_accept_percent, default=None, metavar="PERCENT",
+                   help="the unknown verdict's threshold as the percentage of the model's known "
+                   "validation images accepted (default: the inspector window's Accept-as-known "
+                   "setting, else the model's own, usually 95)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
+
+
+def _accept_percent(text: str) -> float:
+    try:
+        f = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 50.0 <= f <= 100.0:
+        raise argparse.ArgumentTypeError(f"must be a percentage from 50 to 100 (got {text})")
+    return f / 100.0
+
+
+def apply_accept(classifier, given: float | None) -> str:
+    """Sets the classifier's unknown threshold as ``inspector classify`` uses it (``--accept``,
+    else the window's saved setting, else the model's own) and says which, for the log."""
+    from .settings import Key, read_setting
+
+    if not getattr(classifier, "has_unknown_detection", False):
+        return ("unknown detection unavailable for this model: no image is flagged unknown and "
+                "the known column is left empty")
+    if given is not None:
+        share, source = given, "--accept"
+    else:
+        stored = float(read_setting(Key.UNKNOWN_ACCEPT))
+        share, source = (stored, "the window's setting") if stored > 0 else \
+            (classifier.accept, "the model's own")
+    classifier.set_accept(share)
+    return (f"unknown verdict: accepting {classifier.accept:.0%} of the model's known "
+            f"validation images ({source}); unknown score above "
+            f"{classifier.unknown_threshold:.3f} is flagged")
 
 
 def _tile_size(text: str) -> int:
@@ -489,6 +523,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                 print(f"inspector classify: cannot load the model: {exc2}", file=stderr)
                 return 1
         say(f"model {classifier.title} ({len(classifier.class_names)} classes) on {classifier.device}")
+    say(apply_accept(classifier, args.accept))
     names = list(classifier.class_names)
     card = classifier.card or {}
     model, version = str(card.get("name", "")), str(card.get("version", ""))

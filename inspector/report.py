@@ -41,7 +41,8 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
              overridden: bool | None = None, unknown_score: float | None = None,
              known: bool = True, tile=None) -> dict:
     """One result as a dict: probabilities under each class name, None where not classified;
-    ``label`` is ``unknown`` for an image the unknown detector flags. ``tile`` (an
+    ``label`` is ``unknown`` for an image the unknown detector flags; ``known`` is None (an
+    empty cell) when no detector judged it (``unknown_score`` None). ``tile`` (an
     inspector.tiles.Roi) makes it a tile's row."""
     row: dict = {"path": str(path), "label": None, "confidence": None}
     for c, v in zip(TILE_COLUMNS, (tile.x, tile.y, tile.w, tile.h) if tile else (None,) * 4):
@@ -56,7 +57,8 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
     for ci, name in enumerate(class_names):
         row[name] = float(probs[ci]) if probs is not None and ci < len(probs) else None
     row["unknown_score"] = unknown_score if probs is not None else None
-    row["known"] = bool(known) if probs is not None else None
+    # not judged (no detector): empty, not "true", which would read as accepted by one
+    row["known"] = bool(known) if probs is not None and unknown_score is not None else None
     row["top_class"] = top
     row.update(error=error, verdict=verdict, verdict_time=verdict_time, overridden=overridden,
                model=model, model_version=model_version, time=time)

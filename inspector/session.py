@@ -255,10 +255,14 @@ class ReviewSession:
         return c is not None and c < self.threshold
 
     def is_overridden(self, index: int) -> bool:
+        """A verdict naming a class other than the model's: for an image flagged unknown, any
+        class (the model named none), the closest one included."""
         it = self.items[index]
         if it.verdict is None or it.verdict.label == UNSURE:
             return False
         predicted = self.predicted_name(index)
+        if predicted is not None and self.is_unknown(index):
+            return True
         return predicted is not None and it.verdict.label != predicted
 
     # -- verdicts ----------------------------------------------------------------------------
@@ -270,7 +274,7 @@ class ReviewSession:
         if label is not None and label != UNSURE and self.class_names and label not in self.class_names:
             if not new_class:
                 raise ValueError(f"unknown class {label!r}")
-            label = check_class_name(label)
+            label = check_class_name(label, [*self.class_names, *self.new_class_names()])
         it = self.items[index]
         verdict = Verdict(label, now_iso()) if label is not None else None
         if self.journal is not None:
@@ -278,15 +282,20 @@ class ReviewSession:
             rec = {"v": JOURNAL_VERSION, "path": key, "verdict": label,
                    "predicted": self.predicted_name(index), "confidence": it.confidence,
                    "model": self.model_title, "time": verdict.time if verdict else now_iso()}
+            if it.probs is not None and it.unknown_score is not None:
+                # what the model said of the image: flagged unknown, or one of its classes
+                rec.update(known=bool(it.known), unknown_score=round(it.unknown_score, 4))
             self.journal.append(rec)
             self._journal_records[key] = rec
         it.verdict = verdict
         return verdict
 
     def accept(self, index: int) -> Verdict | None:
-        """Accepts the prediction as the true class (nothing happens while unclassified)."""
+        """Accepts the prediction as the true class (nothing happens while unclassified, nor for
+        an image flagged unknown: its closest class is not the model's verdict, and accepting it
+        would make a foreign image training data for that class)."""
         name = self.predicted_name(index)
-        return None if name is None else self.set_verdict(index, name)
+        return None if name is None or self.is_unknown(index) else self.set_verdict(index, name)
 
     def set_class_by_number(self, index: int, number: int) -> Verdict | None:
         """Keys 1..N set the N-th class."""
@@ -362,7 +371,8 @@ class ReviewSession:
                 errors += 1
             name = self.predicted_name(i)
             if name is not None:
-                per_class[name] = per_class.get(name, 0) + 1
+                if it.known:   # an image flagged unknown counts as unknown, not as its closest class
+                    per_class[name] = per_class.get(name, 0) + 1
                 confs.append(it.confidence)
                 review += self.needs_review(i)
                 unknown += not it.known
@@ -413,14 +423,27 @@ class ReviewSession:
         return out
 
 
-def check_class_name(name: str) -> str:
+# names Windows refuses for a file or folder, whatever follows the dot
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                     *(f"lpt{i}" for i in range(1, 10))}
+
+
+def check_class_name(name: str, existing: Iterable[str] = ()) -> str:
     """A class name typed in by the inspector, stripped; raises ValueError when it cannot be a
-    class (empty, "unsure"/"unknown", or not usable as a folder name for retraining)."""
+    class (empty, "unsure"/"unknown", not usable as a folder name for retraining on Windows
+    and Linux alike), or when it differs from one of ``existing`` only in upper and lower case
+    (two folders that a Windows disk would merge into one). An exact match is that class."""
     name = str(name).strip()
     if not name:
         raise ValueError("a class name cannot be empty")
     if name.lower() in (UNSURE, UNKNOWN):
         raise ValueError(f"{name!r} is not a class: it is a verdict of its own")
-    if name.startswith(".") or any(c in name for c in '/\\:*?"<>|') or len(name) > 64:
+    if (name.startswith(".") or name.endswith(".") or any(c in name for c in '/\\:*?"<>|')
+            or any(ord(c) < 32 for c in name) or len(name) > 64
+            or name.split(".")[0].strip().lower() in _WINDOWS_RESERVED):
         raise ValueError(f"{name!r} cannot be a class name (it must be usable as a folder name)")
+    for other in existing:
+        if other != name and other.lower() == name.lower():
+            raise ValueError(f"{name!r} differs from the class {other!r} only in upper and "
+                             f"lower case; use {other!r} or another name")
     return name

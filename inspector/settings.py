@@ -70,3 +70,20 @@ def parse_value(raw: Any, type_: type) -> Any:
     if type_ is str:
         return "" if raw is None else str(raw)
     return type_(raw)
+
+
+def read_setting(key: Key, path: str | Path | None = None) -> Any:
+    """One setting as the window saved it, read without Qt (for the command line, e.g. the
+    *Accept as known* share that ``inspector classify`` applies as the window does): the key's
+    default when the file, the key or a readable value is missing."""
+    import configparser
+
+    section, _, name = key.path.partition("/")
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(Path(path) if path else settings_path(), encoding="utf-8")
+        raw = parser.get(section, name, fallback=None)
+        return key.default if raw is None else parse_value(raw.strip().strip('"'), key.type)
+    except (configparser.Error, OSError, UnicodeDecodeError, TypeError, ValueError):
+        return key.default
+

@@ -275,6 +275,25 @@ class TiledVerdict:
     def score(self, i: int) -> float | None:
         return None if self.unknown_scores is None else float(self.unknown_scores[i])
 
+    @property
+    def image_score(self) -> float | None:
+        """The image's unknown score: its least known tile's (the highest), so that the image
+        is flagged at a threshold exactly when one of its tiles is."""
+        return None if self.unknown_scores is None else float(np.max(self.unknown_scores))
+
+    def rejudge(self, threshold: float | None) -> bool:
+        """Known/unknown of every tile again at another threshold (the *Accept as known*
+        setting changed; no model run) and the deciding tile with them; True when the deciding
+        tile changed."""
+        if self.unknown_scores is None:
+            return False
+        # known at most at the threshold, as the engine and inspector.session.known_at judge
+        self.known = (np.ones(len(self.tiles), bool) if threshold is None
+                      else np.asarray(self.unknown_scores) <= threshold)
+        winner = deciding_tile(self.probs, self.known, self.unknown_scores, self.class_names)
+        changed, self.winner = winner != self.winner, winner
+        return changed
+
 
 def deciding_tile(probs: np.ndarray, known: np.ndarray, unknown_scores: np.ndarray | None,
                   class_names: Sequence[str]) -> int:
@@ -334,7 +353,7 @@ def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
             continue
         w = deciding_tile(pr, kn, sc, names)
         tv = TiledVerdict(p.tiles, p.grid, p.shape, p.overlap, names, pr, sc, kn, w)
-        out.append(ImageVerdict(pr[w], tv.score(w), bool(kn[w]), tv))
+        out.append(ImageVerdict(pr[w], tv.image_score, bool(kn[w]), tv))
     return out
 
 

@@ -66,6 +66,23 @@ def test_deciding_tile_rule():
     assert tiles.deciding_tile(probs, np.ones(4, bool), None, ["a", "b", "c"]) == 0
 
 
+def test_a_tiled_image_is_judged_again_through_every_tile():
+    """The image's unknown score is its least known tile's, so that another threshold flags the
+    image exactly when it flags one of its tiles; re-judging moves the deciding tile too."""
+    from inspector.tiles import Roi, TiledVerdict
+
+    names = ["good", "scratch", "dent"]
+    probs = np.array([[0.99, 0.005, 0.005], [0.3, 0.6, 0.1], [0.2, 0.1, 0.7]])
+    scores = np.array([0.1, 0.8, 0.3])
+    t = TiledVerdict([Roi(0, 0, 10, 10)] * 3, (1, 3), (10, 30), 0.0, names, probs, scores,
+                     np.ones(3, bool), winner=2)
+    assert t.image_score == 0.8                  # not the deciding tile's 0.3
+    assert t.rejudge(0.5) and t.winner == 1 and list(t.known) == [True, False, True]
+    assert t.label(1) == "unknown"
+    assert not t.rejudge(0.5)
+    assert t.rejudge(None) and t.winner == 2 and t.known.all()
+
+
 def test_large_image_is_flagged_through_its_tile():
     clf = BrightnessClassifier()
     img = large_image()

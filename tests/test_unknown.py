@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -88,6 +89,16 @@ def test_openset_saves_each_left_out_models_outputs(tmp_path):
     (tmp_path / "text.npz").write_text("hello")
     assert cli.main(["openset", "--rescore", str(tmp_path / "text.npz")]) == 2
     assert cli.main(["openset", "--rescore", str(out), "--data", str(root)]) == 2
+
+
+def test_openset_names_a_mistyped_class_before_reading_the_images(tmp_path, capsys):
+    from synth import make_dataset
+    from training import cli
+
+    root = make_dataset(tmp_path / "data", CLASSES[:3], per_class=4, size=16)
+    assert cli.main(["openset", "--data", str(root), "--epochs", "1", "--only", "scrathces"]) == 2
+    err = capsys.readouterr().err
+    assert "no class 'scrathces'" in err and CLASSES[0] in err and "Traceback" not in err
 
 
 def test_temperature_fit_recovers_a_known_temperature():
@@ -830,12 +841,38 @@ def test_classify_csv_has_the_unknown_columns(tmp_path, capsys, classifier, flag
         assert r["label"] == UNKNOWN and r["known"] == "false"
         assert r["top_class"] in CLASSES and float(r["unknown_score"]) > -1e12
         assert float(r["confidence"]) == pytest.approx(float(r[r["top_class"]]))
-    # without a detector: labels are classes, known true, no score
+    err = capsys.readouterr().err
+    assert "accepting 95% of the model's known validation images (the model's own)" in err
+    # without a detector: labels are classes, not judged (known empty, not "true"), no score
     out2 = tmp_path / "plain.csv"
     assert batch.main([str(imgs), "--out", str(out2)], classifier=classifier) == 0
     for r in csv.DictReader(out2.open()):
-        assert r["label"] == r["top_class"] and r["known"] == "true" and r["unknown_score"] == ""
-    capsys.readouterr()
+        assert r["label"] == r["top_class"] and r["known"] == "" and r["unknown_score"] == ""
+    assert "unknown detection unavailable for this model" in capsys.readouterr().err
+
+
+def test_classify_applies_the_windows_accept_setting_or_its_own(tmp_path, capsys,
+                                                                flag_everything_bundle):
+    """``inspector classify`` judges at the threshold the window is set to (the *Accept as
+    known* share saved in settings.ini), and ``--accept`` overrides it."""
+    from inspector.engine import load_classifier
+    from inspector.settings import settings_path
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    Image.fromarray(texture(1, 64, seed=1)).save(imgs / "t.png")
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text("[review]\nunknown_accept=0.8\n")
+    clf = load_classifier(flag_everything_bundle)
+    assert batch.main([str(imgs), "--out", str(tmp_path / "a.csv")], classifier=clf) == 0
+    assert clf.accept == pytest.approx(0.8)
+    assert "accepting 80% of the model's known validation images (the window's setting)" in \
+        capsys.readouterr().err
+    assert batch.main([str(imgs), "--out", str(tmp_path / "b.csv"), "--accept", "99"],
+                      classifier=clf) == 0
+    assert clf.accept == pytest.approx(0.99) and "(--accept)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        batch.build_parser().parse_args([str(imgs), "--accept", "30"])
 
 
 # ---- the session ------------------------------------------------------------------------------
@@ -866,6 +903,43 @@ def test_rejudging_stored_scores_filter_and_summary(tmp_path):
     assert report.unknown_rate_text(3, 25, 0.05) == "unknown 12% of 25 (model's validation: 5%)"
     assert report.unknown_rate_text(0, 0, None, False) == \
         "unknown detection unavailable for this model"
+
+
+def test_an_unknown_image_is_not_accepted_as_its_closest_class(tmp_path):
+    """Accepting the prediction of an image flagged unknown does nothing (its closest class is
+    not the model's verdict and would become training data); a class given to it counts as an
+    override; the per-class counts leave it out (it is counted as unknown, as the CSV labels
+    it); the journal records that the model flagged it."""
+    import json as json_mod
+
+    s = _session(tmp_path)
+    assert s.accept(1) is None and s.items[1].verdict is None
+    assert s.accept(0).label == CLASSES[0] and not s.is_overridden(0)
+    s.set_verdict(1, CLASSES[0])                 # the inspector names the closest class
+    assert s.is_overridden(1)
+    summ = s.summary()
+    assert summ["per_class"][CLASSES[0]] == 2 and summ["unknown"] == 2   # items 0 and 3
+    assert summ["accepted"] == 1 and summ["overrides"] == 1
+    recs = [json_mod.loads(line) for line in (tmp_path / JOURNAL_NAME).read_text().splitlines()]
+    assert recs[-1]["known"] is False and recs[-1]["unknown_score"] == 2.0
+    assert recs[0]["known"] is True and recs[0]["unknown_score"] == 0.5
+
+
+def test_a_new_class_name_must_be_a_folder_name_everywhere_and_not_clash_by_case(tmp_path):
+    from inspector.session import check_class_name
+
+    for bad in ("CON", "nul.txt", "Com1", "scale.", "a\tb"):
+        with pytest.raises(ValueError, match="folder name"):
+            check_class_name(bad)
+    with pytest.raises(ValueError, match="only in upper and lower case"):
+        check_class_name("Red_Scale", ["crazing", "red_scale"])
+    assert check_class_name(" red_scale ", ["red_scale"]) == "red_scale"
+    s = _session(tmp_path)
+    s.set_verdict(1, "red_scale", new_class=True)
+    with pytest.raises(ValueError, match="only in upper and lower case"):
+        s.set_verdict(2, "RED_SCALE", new_class=True)
+    with pytest.raises(ValueError, match="only in upper and lower case"):
+        s.set_verdict(2, CLASSES[0].upper(), new_class=True)
 
 
 def test_a_new_class_verdict_is_journaled_and_offered_for_retraining(tmp_path):
@@ -945,6 +1019,10 @@ def test_main_window_flags_filters_colours_and_rejudges(qtbot, unknown_classifie
     w.select(foreign[0])
     qtbot.waitUntil(lambda: w.shown_index() == foreign[0], timeout=10000)
     assert UNKNOWN_TEXT in w.verdict_label.text()
+    # Enter does not make a foreign image its closest class's training data
+    assert not w.accept_prediction()
+    assert s.items[foreign[0]].verdict is None and w.current_index() == foreign[0]
+    assert "Flagged unknown" in w.statusBar().currentMessage()
     # the setting: accepting 100% of the validation images flags fewer (or as many), re-judged
     # from stored scores; the setting is remembered
     w.unknown_accept.setValue(100)
@@ -1103,3 +1181,28 @@ def test_the_graph_score_skips_the_zero_blocks_of_the_whitening(detector_bundle,
     bad.w = cs.w.copy()
     bad.w[0, -1] = 1.0
     assert score_graph._blocks(bad) is None
+
+
+def test_evaluate_reports_the_unknown_protocol_given_the_model_file(detector_bundle, tmp_path,
+                                                                     capsys):
+    """``python -m training evaluate --unknown`` (given the bundle's model file, as the other
+    commands accept) reports the separation of a foreign folder and writes the reliability
+    diagram."""
+    from training.cli import main
+
+    known, foreign = tmp_path / "known", tmp_path / "foreign"
+    for c, name in enumerate(CLASSES):
+        (known / name).mkdir(parents=True)
+        for s in range(300, 303):
+            Image.fromarray(texture(c, 64, seed=s)).save(known / name / f"{s}.png")
+    foreign.mkdir()
+    for s in range(6):
+        Image.fromarray(foreign_image(64, seed=s)).save(foreign / f"f{s}.png")
+    out, png = tmp_path / "r.json", tmp_path / "rel.png"
+    assert main(["evaluate", "--model", str(detector_bundle / "model.keras"), "--data", str(known),
+                 "--unknown", str(foreign), "--json", str(out), "--reliability-png", str(png)]) == 0
+    r = json.loads(out.read_text())["unknown"]
+    text = capsys.readouterr().out
+    assert "AUROC" in text
+    assert 0.0 <= r["auroc"] <= 1.0 and 0.0 <= r["known_accepted"] <= 1.0
+    assert png.stat().st_size > 1000

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsScen
 
 from ..engine import upsample
 from ..tiles import TiledVerdict, defect_free_classes
+from .charts import UNKNOWN_COLOUR as UNKNOWN_QCOLOUR
 from .workers import qimage_from_array
 
 COLORMAP = "inferno"
@@ -47,7 +48,7 @@ def overlay_image(m: np.ndarray, height: int, width: int) -> tuple[QImage, float
 # tile colours: defect-free tiles green, unknown tiles their own colour, defects by class
 # (Okabe-Ito, distinguishable with colour-blindness)
 GOOD_COLOUR = "#009E73"
-UNKNOWN_COLOUR = "#CC79A7"
+UNKNOWN_COLOUR = UNKNOWN_QCOLOUR.name()   # the one colour of "unknown" in every view
 DEFECT_COLOURS = ("#E69F00", "#56B4E9", "#D55E00", "#F0E442", "#0072B2", "#FFFFFF")
 CLICK_SLOP = 4   # pixels the mouse may move between press and release for a click
 

@@ -98,7 +98,20 @@ class UnknownReview:
         """Applies the model's unknown threshold to every stored score (no model run) and
         repaints what changed; returns the session indices whose verdict changed."""
         clf = self.classifier
-        changed = self.session.rejudge_unknown(None if clf is None else clf.unknown_threshold)
+        threshold = None if clf is None else clf.unknown_threshold
+        regrid, moved = [], []
+        for idx, tiles in self._tile_results.items():   # each tile again, and the deciding one
+            if tiles is None:
+                continue
+            winner_changed = tiles.rejudge(threshold)
+            regrid.append(idx)
+            it = self.session.items[idx]
+            if winner_changed and it.probs is not None:
+                it.set_probs(tiles.probs[tiles.winner], tiles.image_score, it.known)
+                moved.append(idx)
+        changed = sorted(set(self.session.rejudge_unknown(threshold)) | set(moved))
+        if self._current in regrid and self.shown_index() == self._current:
+            self._show_tiles(self._current)
         if changed:
             self.thumb_model.items_changed(changed)
             if self._current in changed:
@@ -136,7 +149,8 @@ class UnknownReview:
         """The shown image's true class is ``name``, one of the model's or a new one; journaled
         like any verdict (and offered to the retraining wizard)."""
         try:
-            name = check_class_name(name)
+            name = check_class_name(name, [*self.session.class_names,
+                                           *self.session.new_class_names()])
         except ValueError as exc:
             self._inform("Not a class name", str(exc))
             return False

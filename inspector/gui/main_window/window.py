@@ -329,6 +329,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
             return  # a progress bar repaints at once: a few updates a second are enough
         self._progress_clock.start()
         self.progress.setValue(done)
+        self._update_unknown_status()   # the drift signal grows with the folder, not at its end
 
     # ========================================================================================
     # The selected image
@@ -451,6 +452,11 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         name = self.session.predicted_name(idx)
         if name is None:
             self.statusBar().showMessage("No prediction to accept yet", MESSAGE_SHORT_MS)
+            return False
+        if self.session.is_unknown(idx):   # its closest class is not a verdict to accept
+            self.statusBar().showMessage(
+                "Flagged unknown: no class to accept. Give its class (1-9), a new class name "
+                "(N) or Unsure (U)", MESSAGE_MS)
             return False
         return self.set_verdict(name)
 
