@@ -49,6 +49,16 @@ class LibraryError(Exception):
     """A library operation that cannot be done; the message says why."""
 
 
+class NotUsableError(LibraryError):
+    """Activating a version whose own test figures say it is not usable (near chance, or a
+    class it rarely finds); ``activate(..., force=True)`` uses it anyway."""
+
+    def __init__(self, version: str, problems: list[str]):
+        self.version, self.problems = version, list(problems)
+        super().__init__(f"{version} is not usable: " + "; ".join(problems)
+                         + ". It was kept to look at; use --force to put it into use anyway")
+
+
 @dataclass
 class ModelVersion:
     version: str   # folder name, e.g. "ssdc-mininet-v3"
@@ -251,15 +261,20 @@ class ModelLibrary:
                     shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def activate(self, ref: str | Path | None) -> Path | None:
+    def activate(self, ref: str | Path | None, force: bool = False) -> Path | None:
         """Uses a library version from now on (``None`` or "bundled": the bundled model).
-        Returns the bundle path to load (None: the bundled model)."""
+        Returns the bundle path to load (None: the bundled model). A version whose own test
+        figures say it is not usable (``ModelCard.usability_problems``) is refused with
+        NotUsableError unless ``force``."""
         state = self._state()
         if ref is None or str(ref) == BUNDLED or _same_path(str(ref), paths.bundled_model_dir()):
             new, path = None, None
         else:
             v = self.find(ref)
             new, path = v.version, v.path
+            problems = ModelCard.of(v.card).usability_problems() if not force else None
+            if problems:
+                raise NotUsableError(v.version, problems)
         if new != state["active"]:
             self._save_state(new, state["history"] + [state["active"]])
         return path
@@ -372,6 +387,8 @@ def main(argv=None) -> int:
     a.add_argument("--activate", action="store_true", help="use it from now on")
     c = sub.add_parser("activate", help="use a version from now on")
     c.add_argument("version", help='folder name, vN, N, or "bundled"')
+    c.add_argument("--force", action="store_true",
+                   help="use it even when its own test figures say it is not usable")
     sub.add_parser("rollback", help="go back to the model used before the current one")
     r = sub.add_parser("remove", help="delete a version (not the one in use)")
     r.add_argument("version")
@@ -387,7 +404,7 @@ def main(argv=None) -> int:
                 lib.activate(path.name)
                 print(f"now using {path.name}")
         elif args.command == "activate":
-            path = lib.activate(args.version)
+            path = lib.activate(args.version, force=args.force)
             print(f"now using {path.name if path else 'the bundled model'}")
         elif args.command == "rollback":
             path = lib.rollback()

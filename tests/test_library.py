@@ -168,3 +168,31 @@ def test_a_damaged_version_is_listed_as_damaged_and_can_be_removed(tmp_path):
     assert name == p1.name and path == p1 and "damaged model card" in problem
     lib.remove(name)
     assert not p1.exists() and lib.damaged_versions() == []
+
+
+def test_a_version_its_own_test_figures_call_not_usable_is_not_activated_without_force(
+        tmp_path, capsys):
+    """A model that never finds one class (its card's test confusion matrix) is refused by
+    activate, in the library and its command, unless forced; a usable one goes through."""
+    from inspector.library import NotUsableError
+    from training.card import ModelCard
+
+    lib = ModelLibrary(tmp_path / "lib")
+    bad = fake_bundle(tmp_path / "bad")
+    card = json.loads((bad / "model_card.json").read_text())
+    card["metrics"]["test"]["confusion_matrix"] = [[5, 0], [5, 0]]   # "b" never found
+    (bad / "model_card.json").write_text(json.dumps(card))
+    assert ModelCard.of(card).usability_problems()[-1] == \
+        "it rarely finds b (recall 0%); the median class recall is 50%"
+    good = fake_bundle(tmp_path / "good")
+    card["metrics"]["test"]["confusion_matrix"] = [[5, 0], [1, 4]]
+    (good / "model_card.json").write_text(json.dumps(card))
+    p_bad, p_good = lib.add(bad), lib.add(good)
+    with pytest.raises(NotUsableError, match="not usable: .*it rarely finds b"):
+        lib.activate(p_bad.name)
+    assert lib.active_path() is None
+    assert lib.activate(p_good.name) == p_good
+    assert main(["--root", str(lib.root), "activate", p_bad.name]) == 2
+    assert "use --force" in capsys.readouterr().err and lib.active_path() == p_good
+    assert main(["--root", str(lib.root), "activate", p_bad.name, "--force"]) == 0
+    assert lib.active_path() == p_bad

@@ -70,6 +70,8 @@ def test_split_evaluation_usable_and_better():
     assert retrain.SplitEvaluation(good, None).better
     assert retrain.SplitEvaluation(good, bad).better
     assert not retrain.SplitEvaluation(bad, good).better
+    # a model without some of the current model's classes is not offered in its place
+    assert not retrain.SplitEvaluation(good, None, lost_classes=["scratches"]).better
     text = retrain.format_recalls(bad)
     assert text.startswith("macro F1 ") and "fray 0%" in text and "free 100%" in text
 

@@ -15,6 +15,7 @@ from inspector.library import ModelLibrary
 from synth import CLASSES, make_dataset
 from training import transfer
 from training.bundle import read_card
+from training.card import ModelCard
 
 TRAIN_TIMEOUT = 180_000  # ms; generous for a loaded 2-core machine
 
@@ -99,6 +100,7 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     # two epochs on 24 images need not make a usable model; the flow is what is tested here
     # (the usefulness rule has its own tests in test_retrain_quality.py)
     monkeypatch.setattr(retrain.SplitEvaluation, "problems", property(lambda self: []))
+    monkeypatch.setattr(ModelCard, "usability_problems", lambda self: [])   # the library's
     # the augmentation check runs and drops the camera augmentation: the finish page says so
     monkeypatch.setattr(transfer, "HEAD_SEPARATES", 1.01)
     monkeypatch.setattr(transfer, "keep_augmentation", lambda *a, **k: False)
@@ -109,7 +111,11 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     assert "New classes" in w.data_page.mode_label.text()
     with qtbot.waitSignal(w.settings_page.measured, timeout=60_000):
         go_next(qtbot, w, PAGE_SETTINGS)
+        # Next waits for the measured speed (the settings and the estimate follow from it)
+        assert not w.settings_page.isComplete()
+        assert not w.button(QWizard.WizardButton.NextButton).isEnabled()
     s = w.settings_page
+    assert s.isComplete() and w.button(QWizard.WizardButton.NextButton).isEnabled()
     assert w.seconds_per_image > 0
     assert "Estimated time on this PC" in s.estimate.text()
     assert s.from_current.isChecked()
@@ -174,6 +180,23 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     assert dlg.remove_button.isEnabled()
     dlg.remove_selected(confirm=False)
     assert lib.versions() == [] and dlg.table.rowCount() == 1
+
+
+def test_finish_without_the_evaluation_judges_the_model_by_its_card(qtbot, open_wizard):
+    """The evaluation page cancelled or failed: the finish page judges the model by its card's
+    test figures and does not call it better than the current one."""
+    w = open_wizard()
+    card = {"name": "test-mininet", "class_names": ["a", "b"], "metrics": {"test": {
+        "accuracy": 0.5, "count": 10, "confusion_matrix": [[5, 0], [5, 0]]}}}
+    w.card, w.evaluation = card, None
+    f = w.finish_page
+    f.initializePage()
+    assert not f.use_now.isEnabled() and f.later.isChecked()
+    assert "Not usable" in f.summary.text() and "it rarely finds b" in f.summary.text()
+    assert "not compared with the current model" in f.summary.text()
+    card["metrics"]["test"]["confusion_matrix"] = [[5, 0], [1, 4]]
+    f.initializePage()
+    assert f.use_now.isEnabled() and f.later.isChecked() and "Not usable" not in f.summary.text()
 
 
 @pytest.mark.slow
@@ -246,3 +269,17 @@ def test_cancel_mid_training_writes_nothing(qtbot, open_wizard, tmp_path):
     assert all(j.finished.is_set() for j in w.jobs.running)
     assert not work.exists()
     assert ModelLibrary().versions() == [] and not paths.model_library_dir().exists()
+
+
+def test_training_page_shows_the_score_the_best_epoch_is_chosen_by(qtbot, open_wizard):
+    """Unequal classes: the balanced validation accuracy, not the plain one, which a model that
+    calls everything the largest class would make look good."""
+    from training.train import TrainConfig
+
+    w = open_wizard()
+    w.config = TrainConfig(epochs=3)
+    t = w.training_page
+    for e, (plain, balanced) in enumerate([(0.71, 0.17), (0.65, 0.52)], 1):
+        t._epoch({"epoch": e, "seconds": 1.0, "seconds_left": 1.0, "loss": 1.0, "accuracy": 0.5,
+                  "val_loss": 1.0, "val_accuracy": plain, "val_balanced_accuracy": balanced})
+    assert "best balanced validation accuracy <b>52.0%</b> (epoch 2)" in t.stats.text()

@@ -15,7 +15,7 @@ from training.bundle import BundleError, read_card
 from training.card import ModelCard
 
 from .. import paths
-from ..library import BUNDLED, LibraryError, ModelLibrary
+from ..library import BUNDLED, LibraryError, ModelLibrary, NotUsableError
 
 COLUMNS = ("", "Version", "Model", "Classes", "Test accuracy", "Created")
 
@@ -53,6 +53,9 @@ def describe_card(card: dict, path: Path) -> str:
         lines.append(f"notes: {t['notes']}")
     if mc.created:
         lines.append(f"created: {mc.created}")
+    problems = mc.usability_problems()
+    if problems:
+        lines.append("NOT USABLE: " + "; ".join(problems))
     return "\n".join(lines)
 
 
@@ -211,11 +214,25 @@ class ModelManagerDialog(QDialog):
             return
         self.before_switch = self.library.active_name()
         try:
-            path = self.library.activate(ref)
+            try:
+                path = self.library.activate(ref)
+            except NotUsableError as exc:
+                if not self.confirm_not_usable(exc):
+                    return
+                path = self.library.activate(ref, force=True)
         except LibraryError as exc:
             QMessageBox.warning(self, "Models", str(exc))
             return
         self._emit(path, "Switched")
+
+    def confirm_not_usable(self, exc: NotUsableError) -> bool:
+        """Asks before a model its own test figures call not usable goes into use (default: no)."""
+        return QMessageBox.warning(
+            self, "Model not usable",
+            f"{exc.version} was judged not usable on its held-out images: "
+            + "; ".join(exc.problems) + ".\n\nUse it anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No) == QMessageBox.StandardButton.Yes
 
     def rollback(self) -> None:
         self.before_switch = self.library.active_name()

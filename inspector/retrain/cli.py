@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     from training.cancel import Cancelled
     from training.train import train
 
-    from ..library import ModelLibrary
+    from ..library import LibraryError, ModelLibrary
 
     p = argparse.ArgumentParser(prog="python -m inspector.retrain", description=main.__doc__)
     p.add_argument("--data", action="append", required=True,
@@ -214,11 +214,12 @@ def main(argv=None) -> int:
             print(f"note: {ev.note}")
         problems = ev.problems
         path = library.add(out, name=config.name, move=True)
-        print(f"saved as {path.name} in {path.parent} (not in use; "
-              f"python -m inspector.library activate {path.name} uses it)")
+        print(f"saved as {path.name} in {path.parent} (not in use"
+              + ("; not usable, so the library will not activate it without --force)"
+                 if problems else f"; python -m inspector.library activate {path.name} uses it)"))
         model_card = ModelCard.of(result)
-        if model_card.augmentation_dropped:
-            print("note: " + model_card.augmentation_note())
+        for note in model_card.notes():
+            print("note: " + note)
         note = model_card.export_failure_note()
         if note:
             # a staged training folder is gone after this command: the export needs its images
@@ -246,7 +247,7 @@ def main(argv=None) -> int:
     except (KeyboardInterrupt, Cancelled):  # before OSError: Cancelled is an InterruptedError
         print("\ncancelled; nothing was saved", file=sys.stderr)
         return 130
-    except (DatasetError, BundleError, ImageReadError, ValueError, OSError) as exc:
+    except (DatasetError, BundleError, LibraryError, ImageReadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -9,44 +9,10 @@ from typing import Mapping
 import numpy as np
 
 from training.cancel import Cancelled
+# the rule of a usable model lives with the metrics, shared with the model library
+from training.metrics import RECALL_RATIO, min_macro_f1, usefulness_problems  # noqa: F401
 
 from .data import Progress, ShouldStop, never, quiet
-
-
-# ---- is the model worth using? ---------------------------------------------------------------
-RECALL_RATIO = 0.5    # a class recalled less than half as often as the median class is "lost"
-
-
-def min_macro_f1(num_classes: int) -> float:
-    """The macro F1 below which a model is no better than a guess: 2 / classes (twice the macro
-    F1 of a uniform random guess), at most 0.5. A constant guess of the largest class scores
-    below it on any split: its macro F1 is at most 2p / ((1 + p) * classes) < 1 / classes."""
-    return min(0.5, 2.0 / max(1, num_classes))
-
-
-def usefulness_problems(report: Mapping) -> list[str]:
-    """Why a model must not be offered for use, from its report on held-out images (empty when
-    it is usable). The rule: macro F1 below ``min_macro_f1(classes)`` (near chance), or a class
-    with test images whose recall is below ``RECALL_RATIO`` times the median class recall (0% of
-    a class is always below it unless the median is 0% too, which the macro F1 rule catches)."""
-    names = list(report.get("class_names") or report.get("per_class", {}))
-    per = report.get("per_class", {})
-    recalls = {n: float(per[n]["recall"]) for n in names
-               if n in per and int(per[n].get("support", 0)) > 0}
-    if not recalls or not report.get("count"):
-        return ["no held-out images to judge it on"]
-    problems = []
-    f1, floor = float(report.get("macro_f1", 0.0)), min_macro_f1(len(names))
-    if f1 < floor:
-        problems.append(f"macro F1 {f1 * 100:.1f}% is near chance (below {floor * 100:.0f}% for "
-                        f"{len(names)} classes)")
-    median = float(np.median(list(recalls.values())))
-    lost = [n for n, r in recalls.items() if r < RECALL_RATIO * median or (r == 0 and median == 0)]
-    if lost:
-        problems.append("it rarely finds " + ", ".join(
-            f"{n} (recall {recalls[n] * 100:.0f}%)" for n in lost)
-            + f"; the median class recall is {median * 100:.0f}%")
-    return problems
 
 
 def format_recalls(report: Mapping) -> str:
@@ -76,6 +42,7 @@ class SplitEvaluation:
     misclassified: list[Misclassified] = field(default_factory=list)
     test_files: list[str] = field(default_factory=list)
     note: str = ""
+    lost_classes: list[str] = field(default_factory=list)   # the current model's, not the new's
 
     @property
     def comparable(self) -> bool:
@@ -92,14 +59,15 @@ class SplitEvaluation:
 
     @property
     def better(self) -> bool:
-        """Whether the new model should be put into use: usable (not near chance, no class lost)
-        and at least as accurate as the current one on the same images,
-        or (new classes) the current one cannot classify them at all."""
-        if not self.usable:
+        """Whether the new model should be put into use: usable (not near chance, no class lost),
+        knowing every class the current one knows, and with at least the current one's macro F1
+        on the same images (the figure that leads: accuracy hides a lost rare class), or (new
+        classes) the current one cannot classify them at all."""
+        if not self.usable or self.lost_classes:   # it would stop finding those classes
             return False
         if self.current_report is None:
             return self.report["count"] > 0
-        return self.report["accuracy"] >= self.current_report["accuracy"]
+        return self.report["macro_f1"] >= self.current_report["macro_f1"]
 
 
 def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
@@ -141,6 +109,7 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
     report = classification_report(labels, pred, names)
 
     current_report, cur_names, cur_pred, note = None, None, None, ""
+    lost_classes: list[str] = []
     if current_bundle is not None:
         progress(0.5, "loading the current model")
         try:
@@ -156,6 +125,11 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
         elif cur is not None:
             note = ("the current model knows other classes ("
                     f"{', '.join(cur.class_names)}), so it cannot be compared on these images")
+            lost = [c for c in cur.class_names if c not in names]
+            if set(names) <= set(cur.class_names):   # a narrower model, not one of new classes
+                lost_classes = lost
+                note += (f"; the new model does not know {', '.join(lost)}, so it is not "
+                         "offered in its place")
     origin = origin or {}
     wrong = []
     for i in np.flatnonzero(pred != labels):
@@ -165,4 +139,4 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
             names[cur_pred[i]] if cur_pred is not None else None))
     progress(1.0, "evaluation done")
     return SplitEvaluation(report, current_report, wrong,
-                           [origin.get(str(f), str(f)) for f in files], note)
+                           [origin.get(str(f), str(f)) for f in files], note, lost_classes)

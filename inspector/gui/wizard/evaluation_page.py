@@ -122,6 +122,10 @@ class EvaluationPage(QWizardPage):
             verdict = ("<span style='color:#c62828'><b>Do not use this model:</b> "
                        + "; ".join(problems) + ". Add images of the weak classes or train "
                        "longer; it will not be offered for use.</span>")
+        elif ev.lost_classes:
+            verdict = ("<span style='color:#c62828'>The new model does not know "
+                       + ", ".join(ev.lost_classes) + ", which the current one finds; it is "
+                       "not offered in its place.</span>")
         elif ev.better:
             verdict = ("<span style='color:#2e7d32'>The new model is better.</span>"
                        if cur is not None else

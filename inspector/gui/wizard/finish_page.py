@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QLabel, QLineEdit, QMe
 from training.bundle import BundleError
 from training.card import ModelCard
 
-from ...library import slug
+from ...library import LibraryError, slug
 from .common import pct
 
 if TYPE_CHECKING:  # the wizard imports its pages
@@ -53,8 +53,10 @@ class FinishPage(QWizardPage):
         card = ModelCard.of(w.card)
         test = card.metrics("test")
         ev = w.evaluation
-        problems = ev.problems if ev is not None else []
-        better = ev.better if ev is not None else True
+        # without the evaluation page's comparison (cancelled or failed), the card's own test
+        # figures judge the model, and it is not called better than the current one
+        problems = ev.problems if ev is not None else (card.usability_problems() or [])
+        better = ev.better if ev is not None else False
         self.name.setText(card.data.get("name", "SSDC-MiniNet"))
         self.summary.setText(
             f"<b>{card.name}</b>, {len(card.class_names)} classes "
@@ -66,13 +68,16 @@ class FinishPage(QWizardPage):
             self.summary.setText(self.summary.text() + (
                 "<br><span style='color:#c62828'><b>Not usable:</b> " + "; ".join(problems)
                 + ". It can be saved to look at, but not put into use.</span>"))
-        if card.augmentation_dropped:
-            self.summary.setText(self.summary.text() + "<br>" + card.augmentation_note())
+        for note in card.notes():
+            self.summary.setText(self.summary.text() + "<br>" + note)
         if card.export_failure:
             self.summary.setText(self.summary.text() + (
                 "<br>Its fast runtime (LiteRT) export failed its check, so the app runs it on "
                 "TensorFlow: the same results, slower to load and to run. Details: "
                 + html.escape(card.export_failure)))
+        if ev is None:
+            self.summary.setText(self.summary.text() + (
+                "<br>It was not compared with the current model (the evaluation did not run)."))
         if ev is not None and ev.current_report is not None:
             self.summary.setText(self.summary.text() + (
                 f"<br>The current model ({w.current_title}) got "
@@ -93,7 +98,11 @@ class FinishPage(QWizardPage):
         try:
             self.wiz.commit(self.name.text().strip() or "model",
                             self.use_now.isChecked() and self.use_now.isEnabled())
-        except (BundleError, OSError) as exc:
+        except (BundleError, OSError, LibraryError) as exc:
+            if self.wiz.saved_path is not None:   # saved, but not put into use
+                QMessageBox.warning(self, "Not put into use", f"Saved as "
+                                    f"{self.wiz.saved_path.name}, not put into use: {exc}")
+                return True
             QMessageBox.critical(self, "Saving the model failed", str(exc))
             return False
         return True

@@ -265,16 +265,24 @@ class SettingsPage(QWizardPage):
 
         self._measure_job = w.jobs.start(work, done=self._measured, failed=self._measure_failed,
                                          background=False)
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802
+        """Not before this PC's speed is measured (seconds): the epochs, the fixed costs and the
+        estimate follow from it, and training beside the measurement would slow both."""
+        return self._measure_job is None
 
     def _measured(self, spi: float) -> None:
         self._measure_job = None
         self.wiz.seconds_per_image = float(spi)
         if self.wiz.currentId() == PAGE_SETTINGS:
             self.apply(self.suggestion(), only_untouched=True)
+        self.completeChanged.emit()
         self.measured.emit(float(spi))
 
     def _measure_failed(self, message: str) -> None:
         self._measure_job = None
+        self.completeChanged.emit()   # the guessed speed then serves
         self.estimate.setText(self.estimate.text().replace(
             "(measuring the speed of this PC…)", f"(the speed of this PC could not be measured: "
                                                  f"{message})"))
