@@ -146,6 +146,24 @@ def test_cross_validation_reports_every_fold(tmp_path):
 
 
 @pytest.mark.slow
+def test_cross_validation_measures_the_temperature_and_acceptance_on_each_fold(tmp_path):
+    """As training does after the model, each fold fits the temperature and the unknown detector
+    and measures them on its held-out images."""
+    from training.train import TrainConfig, cross_validate, format_cv
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=40, size=16)
+    result = cross_validate(data, TrainConfig(epochs=1, batch_size=8, input_size=32,
+                                              val_fraction=0.3), folds=2)
+    for r in result["results"]:
+        c = r["calibration"]
+        assert c["temperature"] > 0 and 0.0 <= c["ece_after"] <= 1.0
+        assert 0.0 <= c["accepted"] <= 1.0
+    assert set(result["calibration_mean"]) == {"ece_before", "ece_after", "accepted",
+                                               "accuracy_on_accepted"}
+    assert "accepted as known" in format_cv(result)
+
+
+@pytest.mark.slow
 def test_cross_validation_of_a_recipe_in_stages_fine_tunes_each_fold(tmp_path, monkeypatch):
     import training.train as train_mod
     from training.train import TrainConfig, cross_validate, format_cv

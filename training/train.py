@@ -789,14 +789,44 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
             seconds += res.seconds
         rep = evaluate_arrays(KerasPredictor(res.model, names, config.input_size), x[test],
                               ds.labels[test], names)
+        progress(0.02 + 0.98 * (n + 1) / len(todo),
+                 f"fold {k + 1}/{folds}: the temperature and the unknown detector")
+        unknown = _fold_calibration(res, runs[-1], x[tr], ds.labels[tr], x[va], ds.labels[va],
+                                    x[test], ds.labels[test], len(names))
         results.append({"fold": k + 1, "train": int(len(tr)), "validation": int(len(va)),
                         "test": int(len(test)),
                         "best_epoch": best[0] if len(best) == 1 else best,
-                        "fit_seconds": round(seconds, 1), **_summary(rep)})
+                        "fit_seconds": round(seconds, 1), **_summary(rep),
+                        **({"calibration": unknown} if unknown else {})})
         if on_fold:
             on_fold(_cv_summary(list(results), folds, config, ds, data_dir, stages))
     results.sort(key=lambda r: r["fold"])
     return _cv_summary(results, folds, config, ds, data_dir, stages)
+
+
+def _fold_calibration(res: FitResult, config: TrainConfig, x_train, y_train, x_val, y_val,
+                      x_test, y_test, num_classes: int) -> dict | None:
+    """What training fits after a fold's model (the temperature and the unknown detector, on
+    its training and validation images) measured on the fold's held-out images: ECE before and
+    after the temperature, and the share accepted as known with the accuracy on those. None
+    when the fold has too few validation images for a detector."""
+    from .calibration import ece, softmax
+    from .detect import Turns, fit_model_detector, model_outputs
+
+    det = fit_model_detector(res.model, x_train, y_train, x_val, y_val, num_classes, config.seed,
+                             turns=Turns.for_training(config, res.phases))
+    if det is None:
+        return None
+    out = model_outputs(res.model, x_test)
+    y = np.asarray(y_test)
+    calibrated = det.probabilities(out["logits"])
+    known = det.known(det.scores(out))
+    right = calibrated.argmax(axis=1) == y
+    return {"temperature": round(float(det.temperature), 4),
+            "ece_before": float(ece(softmax(out["logits"]), y)),
+            "ece_after": float(ece(calibrated, y)),
+            "accepted": float(known.mean()) if len(y) else 0.0,
+            "accuracy_on_accepted": float(right[known].mean()) if known.any() else None}
 
 
 # what a later stage of a recipe takes from the first: the fold's images and the model's shape
@@ -815,9 +845,13 @@ def _cv_summary(results: list[dict], folds: int, config: TrainConfig, ds, data_d
                 stages: Sequence[TrainConfig] = ()) -> dict:
     accs = np.array([r["accuracy"] for r in results])
     f1s = np.array([r["macro_f1"] for r in results])
+    cal = [r["calibration"] for r in results if r.get("calibration")]
     out = {"folds": folds, "config": config.describe(), "results": results,
            "accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std(ddof=0)),
            "macro_f1_mean": float(f1s.mean()), "macro_f1_std": float(f1s.std(ddof=0)),
+           **({"calibration_mean": {k: float(np.mean([c[k] for c in cal if c[k] is not None]))
+                                    for k in ("ece_before", "ece_after", "accepted",
+                                              "accuracy_on_accepted")}} if cal else {}),
            "dataset": {"root": str(data_dir), "file_count": len(ds),
                        "file_list_sha256": ds.list_hash()}}
     if stages:
@@ -834,5 +868,12 @@ def format_cv(result: dict) -> str:
                      f"{best:>8} {r['accuracy'] * 100:>8.2f}% {r['macro_f1'] * 100:>8.2f}%")
     lines.append(f"mean accuracy {result['accuracy_mean'] * 100:.2f}% ± {result['accuracy_std'] * 100:.2f}"
                  f"   macro F1 {result['macro_f1_mean'] * 100:.2f}% ± {result['macro_f1_std'] * 100:.2f}")
+    cal = result.get("calibration_mean")
+    if cal:
+        acc = cal["accuracy_on_accepted"]
+        lines.append(f"held-out images, with the temperature and the unknown detector each fold "
+                     f"fits: ECE {cal['ece_before'] * 100:.2f}% -> {cal['ece_after'] * 100:.2f}%, "
+                     f"{cal['accepted'] * 100:.1f}% accepted as known"
+                     + (f", {acc * 100:.2f}% of them right" if acc == acc else ""))
     return "\n".join(lines)
 
