@@ -168,6 +168,39 @@ def test_robustness_command_writes_json_table_and_examples(stand_in_bundle, tmp_
                      "--families", "sunburn"]) != 0
 
 
+def test_robustness_and_evaluate_run_the_apps_own_inspection_files(stand_in_bundle, tmp_path,
+                                                                    capsys):
+    """The inspection export's files (a feature map is their first output; the grey twin takes
+    one channel) run as the app runs them, with the Keras model's labels."""
+    from training.cli import main as cli_main
+    from training.predict import InspectionPredictor, open_predictor
+
+    data = make_dataset(tmp_path / "data", classes=CLASSES, per_class=2, size=64)
+    names = [p.name for p in stand_in_bundle.glob("inspect_fp32*.tflite")]
+    assert "inspect_fp32.tflite" in names
+    x = np.stack([np.repeat(texture(c, 64, seed=7)[..., None], 3, axis=2) for c in range(6)])
+    keras_labels = open_predictor(stand_in_bundle).predict(x).argmax(1)
+    for name in names:
+        p = open_predictor(stand_in_bundle / name)
+        assert isinstance(p, InspectionPredictor)
+        assert list(p.predict(x).argmax(1)) == list(keras_labels)
+    out = tmp_path / "r.json"
+    assert cli_main(["robustness", "--model", str(stand_in_bundle / "inspect_fp32.tflite"),
+                     "--data", str(data), "--families", "flip", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["images"] == 12
+    assert cli_main(["evaluate", "--model", str(stand_in_bundle / names[-1]),
+                     "--data", str(data)]) == 0
+    # a family mistyped is said before anything is read; a file is not a bundle folder
+    capsys.readouterr()
+    assert cli_main(["robustness", "--model", str(stand_in_bundle), "--data", str(data),
+                     "--families", "bitdepth"]) == 2
+    err = capsys.readouterr().err
+    assert "bit_depth" in err and "reading images" not in err
+    assert cli_main(["robustness", "--model", str(tmp_path / "r.json"), "--data",
+                     str(data)]) == 2
+    assert "not a model bundle" in capsys.readouterr().err
+
+
 def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle, tmp_path,
                                                                  capsys):
     import shutil

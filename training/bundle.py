@@ -53,7 +53,7 @@ def read_card(bundle_dir: str | Path) -> dict[str, Any]:
     path = Path(bundle_dir) / CARD_FILE
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):   # a file given where a folder is meant
         raise BundleError(f"{bundle_dir}: not a model bundle (no {CARD_FILE})") from None
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path}: damaged model card ({exc})") from None

@@ -324,6 +324,10 @@ def _evaluation_images(args, predictor):
             f"{args.data}: classes {ds.class_names} differ from the model's {predictor.class_names}")
     if args.split:
         ds = ds.subset(data_mod.bundle_split(ds, _bundle_dir(args.model), [args.split])[0])
+        if not len(ds):
+            raise data_mod.DatasetError(
+                f"{_bundle_dir(args.model)}: its {args.split} split is empty (the model was "
+                f"trained without one); evaluate on the whole folder or another split")
     images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
     return ds, images
 
@@ -347,9 +351,10 @@ def cmd_robustness(args) -> int:
         if not (bundle_dir / CARD_FILE).is_file():
             raise BundleError(f"{args.model}: --card needs a bundle folder or an export inside "
                               f"one (no {CARD_FILE} in {bundle_dir})")
+    # the families first: a mistyped one is said before the model and the images are read
+    families = pick_families(args.families.split(",") if args.families else None)
     predictor = open_predictor(args.model)
     ds, images = _evaluation_images(args, predictor)
-    families = pick_families(args.families.split(",") if args.families else None)
     if predictor.kind == "keras":   # with a detector: the share accepted as known, too
         from .detect import KnownJudge, load_detector
 

@@ -1,6 +1,7 @@
 """Running a model on uint8 image batches: Keras bundles and exported LiteRT files alike."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,43 @@ class LiteRTPredictor:
         return out
 
 
+class InspectionPredictor:
+    """A bundle's inspection export (``inspect_<format>.tflite``, its grey and verdict-only
+    twins) run as the app runs that format (``training.litert.open_runner``): the model the
+    inspector actually uses, whose first output is a feature map, not the probabilities, and
+    whose grey twin takes one channel."""
+
+    kind = "tflite"
+
+    def __init__(self, path: str | Path, fmt: str, class_names, input_size: int,
+                 num_threads: int | None = None):
+        from .litert import ExportLoadError, open_runner, read_info
+
+        self.path = Path(path)
+        self.class_names = list(class_names)
+        self.input_size = input_size
+        info = read_info(self.path.parent)
+        if info is None or fmt not in info["formats"]:
+            raise BundleError(f"{self.path}: its bundle's inspection.json does not list {fmt} as "
+                              "usable (export it again: python -m training export --format "
+                              "inspection)")
+        try:
+            self.runner = open_runner(self.path.parent, fmt, info, num_threads)
+        except ExportLoadError as exc:
+            raise BundleError(str(exc)) from None
+
+    def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        parts = [self.runner.run(images[i:i + batch_size], ["probs"])["probs"]
+                 for i in range(0, len(images), batch_size)]
+        if not parts:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate(parts).astype(np.float32)
+
+
+# inspect_fp32.tflite, inspect_fp16_grey.tflite, verdict_fp32.tflite, ...: the inspection export
+_INSPECTION_NAME = re.compile(r"^(?:inspect|verdict)_(fp32|fp16|int8)(?:_grey)?\.tflite$")
+
+
 def _interpreter_class():
     """LiteRT's interpreter, or TensorFlow's own when TensorFlow is already loaded: two TFLite
     runtimes in one process crash (seen: a segfault in allocate_tensors after an int8
@@ -92,13 +130,19 @@ def _interpreter_class():
 
 
 def open_predictor(path: str | Path, num_threads: int | None = None):
-    """A bundle folder (or its model.keras) -> KerasPredictor; a .tflite file -> LiteRTPredictor
-    (class names and input size come from the model card in the same folder)."""
+    """A bundle folder (or its model.keras) -> KerasPredictor; a file of the inspection export
+    (``inspect_*.tflite``, ``verdict_*.tflite``) -> InspectionPredictor, run as the app runs it;
+    another .tflite file (``model_*.tflite``) -> LiteRTPredictor (class names and input size come
+    from the model card in the same folder)."""
     path = Path(path)
     if path.suffix == ".tflite":
         if not path.exists():
             raise BundleError(f"{path}: file not found")
         card = read_card(path.parent)
+        m = _INSPECTION_NAME.match(path.name)
+        if m:
+            return InspectionPredictor(path, m.group(1), card["class_names"],
+                                       int(card["input_size"]), num_threads)
         return LiteRTPredictor(path, card["class_names"], int(card["input_size"]), num_threads)
     bundle = load_bundle(path)
     return KerasPredictor(bundle.model, bundle.class_names, bundle.input_size)
