@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # the engine imports TensorFlow: loaded only when a model is
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 32
+# with tiling: model inputs (tiles) decoded and waiting at most, over all batches in flight (at
+# 200 px, 120 kB each: about 250 MB); a batch then holds fewer images when they are large (a
+# 16-megapixel frame is 729 tiles: 32 of them in each of three batches would be 8 GB)
+MAX_TILES_IN_FLIGHT = 2048
 
 
 @dataclass
@@ -48,6 +52,20 @@ class Result:
     unknown_score: float | None = None   # None: the model has no unknown detector
     known: bool = True                   # False: flagged unknown
     tiles: TiledVerdict | None = None    # a large image's tiles (the verdict is the deciding one's)
+
+    def rejudge(self, threshold: float | None) -> None:
+        """Known/unknown again at another threshold (the setting changed while this image was
+        judged): a large image's every tile, and the deciding tile's probabilities with them."""
+        from .session import known_at
+
+        if self.probs is None:
+            return
+        if self.tiles is not None:
+            self.tiles.rejudge(threshold)
+            self.probs = self.tiles.probs[self.tiles.winner]
+            self.known = bool(self.tiles.known[self.tiles.winner])
+        else:
+            self.known = known_at(self.unknown_score, threshold)
 
 
 def cli_threads() -> int:
@@ -183,10 +201,22 @@ def classify_stream(classifier: ClassifierLike,
     inflight: deque[tuple[list | None, list[Future]]] = deque()   # (batch, its futures)
     exhausted = False
     done = 0
+    # tiling: images per batch from the tiles an image had so far (None: not known yet, so the
+    # first batches are small), so that large frames do not fill the memory
+    tiles_per_image: float | None = None if tiling is not None else 1.0
+
+    def images_per_batch() -> int:
+        if tiling is None:
+            return batch_size
+        if tiles_per_image is None:
+            return max(1, parts)
+        room = MAX_TILES_IN_FLIGHT / ((prefetch + 1) * tiles_per_image)
+        return int(max(1, parts, min(batch_size, room)))
+
     try:
         while True:
             while not exhausted and len(inflight) <= prefetch and not should_stop():
-                batch = take(batch_size)
+                batch = take(images_per_batch())
                 if not batch:
                     exhausted = True
                     break
@@ -207,6 +237,11 @@ def classify_stream(classifier: ClassifierLike,
                 out = _judged(classifier, [(k, p, *f.result()) for (k, p), f
                                            in zip(batch, futures)], tiling, batch_size)
             done += len(out)
+            if tiling is not None:
+                counts = [len(r.tiles.tiles) if r.tiles is not None else 1 for r in out
+                          if r.error is None]
+                if counts:
+                    tiles_per_image = float(max(counts))
             emit(out)
     finally:
         for _, futures in inflight:
@@ -382,9 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile side in image pixels for images larger than the model's view "
                    "(default: the model's input size, the scale it was trained at; 0: never "
                    "tile, squeeze every image whole into the model's input)")
-    p.add_argument("--overlap", type=_overlap, default=DEFAULT_OVERLAP, metavar="F",
+    p.add_argument("--overlap", type=_overlap, default=None, metavar="F",
                    help=f"overlap of neighbouring tiles, a fraction of a tile (default: "
-                   f"{DEFAULT_OVERLAP})")
+                   f"{DEFAULT_OVERLAP}). Without --tile-size and --overlap, one folder is "
+                   "tiled as the inspector window was set to tile it (View > Tiles of large "
+                   "images)")
     p.add_argument("--tiles", action="store_true", help="also write one row per tile, after "
                    "its image's row (columns tile_x, tile_y, tile_w, tile_h)")
     p.add_argument("--accept", type=_accept_percent, default=None, metavar="PERCENT",
@@ -393,6 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "setting, else the model's own, usually 95)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
+
+
+def command_tiling(args: argparse.Namespace) -> tuple[TileSettings, str]:
+    """How ``inspector classify`` tiles: ``--tile-size`` / ``--overlap`` when given, else the
+    settings the window remembers for the one folder given (and says so), else the defaults."""
+    from .tiles import saved_tiling
+
+    if args.tile_size is None and args.overlap is None and len(args.paths) == 1 \
+            and Path(args.paths[0]).is_dir():
+        saved = saved_tiling(args.paths[0])
+        if saved is not None:
+            return saved, "the window's setting for this folder"
+    return TileSettings(args.tile_size, DEFAULT_OVERLAP if args.overlap is None
+                        else args.overlap), ""
 
 
 def _accept_percent(text: str) -> float:
@@ -537,7 +588,9 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     except OSError as exc:
         print(f"inspector classify: cannot write {partial}: {exc.strerror or exc}", file=stderr)
         return 1
-    tiling = TileSettings(args.tile_size, args.overlap)
+    tiling, source = command_tiling(args)
+    if source:
+        say(f"tiles: {tiling.describe(classifier.input_size)} ({source})")
     session = ReviewSession(names, model_name=model, model_version=version) if args.json else None
 
     def save_partial() -> str:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Callable, Hashable
 
 from .batch import Result, WorkQueue, classify_stream, pool_threads
-from .session import known_at
 from .tiles import TileSettings
 
 log = logging.getLogger(__name__)
@@ -157,7 +156,7 @@ def child_main(conn, spec: ProcessSpec) -> None:
         # parts are judged in pool threads ahead of this loop, which may have taken a new
         # threshold since (``take``): the verdicts are made again at the one they are sent with
         for r in results:
-            r.known = known_at(r.unknown_score, clf.unknown_threshold)
+            r.rejudge(clf.unknown_threshold)
         conn.send(("results", results, accept[0]))
 
     try:

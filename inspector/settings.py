@@ -72,18 +72,29 @@ def parse_value(raw: Any, type_: type) -> Any:
     return type_(raw)
 
 
+def read_group_value(group: str, name: str, path: str | Path | None = None) -> str | None:
+    """The text of a key the window made at run time (``[group] name=...``, e.g. a folder's tile
+    settings), read without Qt; None when the file or the key is missing."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str   # keys keep their case, as QSettings writes them
+    try:
+        parser.read(Path(path) if path else settings_path(), encoding="utf-8")
+        raw = parser.get(group, name, fallback=None)
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None
+    return None if raw is None else raw.strip().strip('"')
+
+
 def read_setting(key: Key, path: str | Path | None = None) -> Any:
     """One setting as the window saved it, read without Qt (for the command line, e.g. the
     *Accept as known* share that ``inspector classify`` applies as the window does): the key's
     default when the file, the key or a readable value is missing."""
-    import configparser
-
     section, _, name = key.path.partition("/")
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    raw = read_group_value(section, name, path)
     try:
-        parser.read(Path(path) if path else settings_path(), encoding="utf-8")
-        raw = parser.get(section, name, fallback=None)
-        return key.default if raw is None else parse_value(raw.strip().strip('"'), key.type)
-    except (configparser.Error, OSError, UnicodeDecodeError, TypeError, ValueError):
+        return key.default if raw is None else parse_value(raw, key.type)
+    except (TypeError, ValueError):
         return key.default
 

@@ -202,15 +202,69 @@ class TileSettings:
         return "whole images" if not side else f"{side} px tiles, overlap {self.overlap:.0%}"
 
 
-def plan_tiles(height: int, width: int, tile: int,
-               overlap: float = DEFAULT_OVERLAP) -> tuple[list[Roi], int, int] | None:
-    """The tiles of an image (as :func:`tile_grid`), or None when it is classified whole (no
-    tiling, or no side longer than ``WHOLE_UP_TO`` tiles). More than ``MAX_IMAGE_TILES`` tiles
-    are avoided by making them larger."""
+TILES_GROUP = "tiles"   # settings.ini: [tiles] <hash of the folder>=auto|N,overlap
+
+
+def folder_key(folder: str | Path) -> str:
+    """A folder's key among the tile settings the window remembers per folder."""
+    import hashlib
+
+    return hashlib.sha1(str(Path(folder).resolve()).encode("utf-8")).hexdigest()[:16]
+
+
+def tiling_to_text(t: TileSettings) -> str:
+    """For the settings file: ``auto|N,overlap``."""
+    return f"{'auto' if t.size is None else int(t.size)},{t.overlap:g}"
+
+
+def tiling_from_text(text) -> TileSettings | None:
+    try:
+        size, overlap = str(text).split(",")
+        o = float(overlap)
+        if not 0.0 <= o <= MAX_OVERLAP:
+            return None
+        return TileSettings(None if size.strip() == "auto" else max(0, int(size)), o)
+    except (TypeError, ValueError):
+        return None
+
+
+def saved_tiling(folder: str | Path, settings_file: str | Path | None = None) -> TileSettings | None:
+    """The tile settings the window remembers for ``folder`` (View > Tiles of large images),
+    read without Qt for ``inspector classify``; None when none are saved."""
+    from .settings import read_group_value
+
+    raw = read_group_value(TILES_GROUP, folder_key(folder), settings_file)
+    return None if raw is None else tiling_from_text(raw)
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: float = DEFAULT_OVERLAP
+               ) -> tuple[list[Roi], int, int, float] | None:
+    """The tiles of an image (as :func:`tile_grid`, and the overlap used), or None when it is
+    classified whole (no tiling, or no side longer than ``WHOLE_UP_TO`` tiles). More than
+    ``MAX_IMAGE_TILES`` tiles are avoided by less overlap first, so that the tiles keep the
+    scale the model was trained at (overlap 0.9 on a 4000 x 4000 frame would otherwise make 678
+    px tiles), and by larger tiles only when tiles that do not overlap are still too many (over
+    100 megapixels at 200 px)."""
     if tile < 1 or (height <= WHOLE_UP_TO * tile and width <= WHOLE_UP_TO * tile):
         return None
+    while overlap > 0 and tile_count(width, height, tile, overlap) > MAX_IMAGE_TILES:
+        overlap = max(0.0, round(overlap - 0.05, 2))
     tile = fit_tile(width, height, tile, MAX_IMAGE_TILES, overlap)
-    return tile_grid(Roi(0, 0, width, height), tile, overlap)
+    return (*tile_grid(Roi(0, 0, width, height), tile, overlap), overlap)
+
+
+def square_tile(crop: np.ndarray) -> np.ndarray:
+    """A tile cut from an image thinner than a tile (a strip, a line-scan row) made square by
+    continuing the surface by reflection, so that it keeps its scale instead of being
+    stretched into the model's square view (a 200 x 100 tile stretched 2x, a 200 x 1 tile
+    200x)."""
+    h, w = crop.shape[:2]
+    if h == w:
+        return crop
+    side = max(h, w)
+    pad = [((side - h) // 2, side - h - (side - h) // 2),
+           ((side - w) // 2, side - w - (side - w) // 2)] + [(0, 0)] * (crop.ndim - 2)
+    return np.pad(crop, pad, mode="symmetric")
 
 
 @dataclass
@@ -231,9 +285,10 @@ def prepare_image(classifier: ClassifierLike, image: np.ndarray, settings: TileS
     plan = plan_tiles(h, w, settings.side(classifier.input_size), settings.overlap)
     if plan is None:
         return Prepared(np.asarray(classifier.prepare(image))[None], None, (1, 1), (h, w))
-    tiles, rows, cols = plan
-    inputs = np.stack([np.asarray(classifier.prepare(t.crop(image))) for t in tiles])
-    return Prepared(inputs, tiles, (rows, cols), (h, w), settings.overlap)
+    tiles, rows, cols, overlap = plan
+    inputs = np.stack([np.asarray(classifier.prepare(square_tile(t.crop(image))))
+                       for t in tiles])
+    return Prepared(inputs, tiles, (rows, cols), (h, w), overlap)
 
 
 def load_prepared(classifier: ClassifierLike, settings: TileSettings, path: str | Path) -> Prepared:
@@ -287,9 +342,9 @@ class TiledVerdict:
         tile changed."""
         if self.unknown_scores is None:
             return False
-        # known at most at the threshold, as the engine and inspector.session.known_at judge
-        self.known = (np.ones(len(self.tiles), bool) if threshold is None
-                      else np.asarray(self.unknown_scores) <= threshold)
+        from .session import known_at
+
+        self.known = np.array([known_at(float(v), threshold) for v in self.unknown_scores], bool)
         winner = deciding_tile(self.probs, self.known, self.unknown_scores, self.class_names)
         changed, self.winner = winner != self.winner, winner
         return changed

@@ -44,6 +44,29 @@ def test_small_images_are_classified_whole():
     assert tiles.plan_tiles(5000, 5000, 0) is None                # tiling off
     many = tiles.plan_tiles(20000, 20000, 50, 0.5)
     assert many is not None and len(many[0]) <= tiles.MAX_IMAGE_TILES
+    # too many tiles: less overlap first, so that the tiles keep the model's scale
+    dense = tiles.plan_tiles(4000, 4000, 200, 0.9)
+    assert dense[0][0].w == 200 and len(dense[0]) <= tiles.MAX_IMAGE_TILES and dense[3] < 0.9
+    assert tiles.plan_tiles(4000, 4000, 200, 0.25)[3] == 0.25
+
+
+def test_a_strip_thinner_than_a_tile_keeps_its_scale():
+    """A 100-pixel strip's tiles are 200 x 100: made square by reflection, not stretched."""
+    strip = np.tile(np.arange(100, dtype=np.uint8)[:, None, None] * 2, (1, 3000, 3))
+    square = tiles.square_tile(strip[:, :200])
+    assert square.shape == (200, 200, 3)
+    np.testing.assert_array_equal(square[50:150], strip[:, :200])   # the strip itself, centred
+    np.testing.assert_array_equal(square[49], strip[0, :200])       # mirrored at its edge
+    assert tiles.square_tile(strip[:1, :200]).shape == (200, 200, 3)
+    seen = []
+
+    class Spy(BrightnessClassifier):
+        def prepare(self, image):
+            seen.append(image.shape)
+            return super().prepare(image)
+
+    v = tiles.classify_image(Spy(), strip, TileSettings(size=200))
+    assert v.tiles is not None and all(s[0] == s[1] == 200 for s in seen)
 
 
 def test_defect_free_class_names():
@@ -81,6 +104,15 @@ def test_a_tiled_image_is_judged_again_through_every_tile():
     assert t.label(1) == "unknown"
     assert not t.rejudge(0.5)
     assert t.rejudge(None) and t.winner == 2 and t.known.all()
+    # a result judged while the setting changed is judged again the same way, tiles and all
+    from inspector.batch import Result
+
+    r = Result(0, "big.png", probs[2], None, t.image_score, True, t)
+    r.rejudge(0.5)
+    assert not r.known and t.winner == 1 and list(r.probs) == list(probs[1])
+    plain = Result(1, "small.png", probs[0], None, 0.8, True)
+    plain.rejudge(0.5)
+    assert not plain.known
 
 
 def test_large_image_is_flagged_through_its_tile():
@@ -154,3 +186,54 @@ def test_cli_default_tiles_at_the_models_input_size_and_zero_squeezes(tmp_path, 
     with pytest.raises(SystemExit):
         batch.main([str(big), "--overlap", "0.95"], classifier=BrightnessClassifier())
     capsys.readouterr()
+
+
+def test_large_frames_are_classified_a_few_at_a_time(tmp_path, monkeypatch):
+    """With tiling, a batch holds as many images as the tiles in flight allow (learnt from the
+    images so far; the first batches small), so that large frames do not fill the memory;
+    small images still go a whole batch at a time."""
+    monkeypatch.setattr(batch, "MAX_TILES_IN_FLIGHT", 300)
+    big = [write_large(tmp_path / f"big{k}.png") for k in range(5)]   # 1600 x 1200: 99 tiles
+    small = []
+    for k in range(40):
+        small.append(tmp_path / f"s{k}.png")
+        from PIL import Image
+        Image.fromarray(large_image(64, 64, patch=(0, 0, 1, 1))).save(small[-1])
+
+    def run(paths):
+        asked, source = [], iter(enumerate(paths))
+
+        def take(n):
+            asked.append(n)
+            return [x for _, x in zip(range(n), source)]
+
+        results = []
+        batch.classify_stream(BrightnessClassifier(), take, results.extend,
+                              tiling=TileSettings(size=200))
+        assert len(results) == len(paths) and all(r.error is None for r in results)
+        return asked
+
+    assert set(run(big)) == {1}                # 300 tiles in flight: one 99-tile frame a batch
+    asked = run(small)
+    assert asked[0] == 1 and max(asked) == batch.DEFAULT_BATCH
+
+
+def test_cli_tiles_a_folder_as_the_window_was_set_to(tmp_path, capsys):
+    """Without --tile-size and --overlap, ``inspector classify`` on one folder uses the tile
+    settings the window remembers for it (here: whole images), and says so."""
+    from inspector.settings import settings_path
+    from inspector.tiles import TILES_GROUP, folder_key
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    write_large(folder / "big.png")
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(f'[{TILES_GROUP}]\n{folder_key(folder)}="0,0.25"\n')
+    out = tmp_path / "r.csv"
+    assert batch.main([str(folder), "--out", str(out), "--tiles"],
+                      classifier=BrightnessClassifier()) == 0
+    assert "whole images (the window's setting for this folder)" in capsys.readouterr().err
+    assert len(list(csv.DictReader(out.open()))) == 1          # no tile rows: classified whole
+    assert batch.main([str(folder), "--out", str(out), "--tiles", "--tile-size", "200"],
+                      classifier=BrightnessClassifier()) == 0
+    assert len(list(csv.DictReader(out.open()))) > 1

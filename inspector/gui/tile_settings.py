@@ -10,22 +10,6 @@ from ..tiles import DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, WHOLE_UP_TO, TileSet
 AUTO, CHOSEN, WHOLE = "auto", "chosen", "whole"
 
 
-def tiling_to_text(t: TileSettings) -> str:
-    """For the settings file: ``auto|N,overlap``."""
-    return f"{'auto' if t.size is None else int(t.size)},{t.overlap:g}"
-
-
-def tiling_from_text(text) -> TileSettings | None:
-    try:
-        size, overlap = str(text).split(",")
-        o = float(overlap)
-        if not 0.0 <= o <= MAX_OVERLAP:
-            return None
-        return TileSettings(None if size.strip() == "auto" else max(0, int(size)), o)
-    except (TypeError, ValueError):
-        return None
-
-
 class TileSettingsDialog(QDialog):
     def __init__(self, current: TileSettings, input_size: int, folder: str = "",
                  parent: QWidget | None = None):

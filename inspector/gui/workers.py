@@ -20,7 +20,6 @@ from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
 from ..offload import BATCH_SIZE, DECODE_THREADS, ChildClassifier, ChildFailed, ProcessSpec
-from ..session import known_at
 from ..tiles import ClassifierLike, TileSettings
 
 log = logging.getLogger(__name__)
@@ -323,7 +322,7 @@ class ProcessClassifyWorker(ClassifyWorker):
         were judged), by the rule the session applies to stored scores."""
         threshold = getattr(self.classifier, "unknown_threshold", None)
         for r in results:
-            r.known = known_at(r.unknown_score, threshold)
+            r.rejudge(threshold)
 
 
 # --------------------------------------------------------------------------------------------

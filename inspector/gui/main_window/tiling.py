@@ -3,19 +3,14 @@ the folder's tile settings, the shown image's grid of labelled tiles, and a clic
 probabilities and label."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from ...tiles import ImageVerdict, TiledVerdict, TileSettings
-from ..tile_settings import TileSettingsDialog, tiling_from_text, tiling_to_text
+from ...tiles import (TILES_GROUP, ImageVerdict, TiledVerdict, TileSettings, folder_key,
+                      tiling_from_text, tiling_to_text)
+from ..tile_settings import TileSettingsDialog
 from .layout import MESSAGE_MS
 
-TILES_GROUP = "tiles"   # settings.ini: [tiles] <hash of the folder>=auto|N,overlap
 NO_MODEL_INPUT_SIZE = 200  # the tile dialog before a model is loaded: SSDC-MiniNet's input size
-
-
-def folder_key(folder: str | Path) -> str:
-    return hashlib.sha1(str(Path(folder).resolve()).encode("utf-8")).hexdigest()[:16]
 
 
 class TileActions:
