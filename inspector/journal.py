@@ -62,6 +62,9 @@ class Journal:
         self.path = self.local_path if self._local_ok() else self.fallback_path
         self.skipped_lines = 0
         self._checked_tail: set[Path] = set()
+        # why the last record went to the user data folder's journal, not the folder's (None:
+        # it did not); append sets it
+        self.fallback_reason: str | None = None
 
     def _local_ok(self) -> bool:
         if self.root == Path(self.root.anchor):  # never litter the top of a drive
@@ -137,19 +140,25 @@ class Journal:
         return {rec["path"]: rec for _, _, rec in records}
 
     def append(self, record: dict) -> Path:
-        """Writes one record durably; falls back to the user data folder if the folder refuses."""
+        """Writes one record durably; falls back to the user data folder if the folder refuses
+        (``fallback_reason`` then says why, for the window to tell). The folder is tried again
+        for the next record: a share that failed once (a dropped connection) gets the rest of
+        the session's verdicts, where other PCs see them. Returns the file written."""
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        self.fallback_reason = None
         try:
             self._append_to(self.path, line)
+            return self.path
         except OSError as first:
             if self.path == self.fallback_path:
                 raise JournalError(f"{self.path}: cannot save the verdict ({first.strerror or first})") from None
-            self.path = self.fallback_path
-            try:
-                self._append_to(self.path, line)
-            except OSError as exc:
-                raise JournalError(f"{self.path}: cannot save the verdict ({exc.strerror or exc})") from None
-        return self.path
+            reason = f"{self.path}: {first.strerror or first}"
+        try:
+            self._append_to(self.fallback_path, line)
+        except OSError as exc:
+            raise JournalError(f"{self.fallback_path}: cannot save the verdict ({exc.strerror or exc})") from None
+        self.fallback_reason = reason
+        return self.fallback_path
 
     def _append_to(self, path: Path, line: str) -> None:
         created = not path.exists()

@@ -17,7 +17,8 @@ from inspector import camera as cam
 from inspector.camera import (CameraInfo, FolderCapture, FrameGrabber, LiveConfig, ReconnectPolicy,
                               Roi, Source, SourceError, SourceKind, State, mask_url, tile_grid)
 
-FAST = ReconnectPolicy(initial=0.01, factor=2.0, maximum=0.04, stall_timeout=0.3, open_timeout=2.0)
+FAST = ReconnectPolicy(initial=0.01, factor=2.0, maximum=0.04, stall_timeout=0.3, open_timeout=2.0,
+                       stable_after=0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,6 +446,23 @@ def test_reconnects_with_back_off_after_open_failure_and_disconnect(grabbers):
     assert all("hunter22" not in s.message for s in log.items)
     f = g.latest(timeout=2)
     assert f is not None and f.image[0, 0, 0] not in (10, 11, 12)  # from the new connection
+
+
+def test_back_off_grows_for_a_stream_that_drops_after_a_frame(grabbers):
+    """A connection that sends a frame and drops has not worked: the back-off keeps growing
+    (it starts again only after ``stable_after`` seconds live)."""
+    import dataclasses
+
+    policy = dataclasses.replace(FAST, stable_after=60.0)
+    flaky = [FakeCapture([k], then="fail") for k in range(4)]
+    log = StatusLog()
+    g = FrameGrabber(Source.url("rtsp://cam/live"), factory=Factory(*flaky), policy=policy,
+                     on_status=log)
+    grabbers.append(g)
+    g.start()
+    assert log.wait_for(lambda items: [s.state for s in items].count(State.RECONNECTING) >= 4)
+    faults = [s for s in log.items if s.state is State.RECONNECTING]
+    assert [f.attempt for f in faults[:4]] == [1, 2, 3, 4]
 
 
 def test_back_off_grows_while_the_camera_stays_away(grabbers):

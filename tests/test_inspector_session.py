@@ -120,7 +120,14 @@ def test_unwritable_journal_falls_back_when_writing_fails(folder, monkeypatch):
 
     monkeypatch.setattr(Journal, "_append_to", refuse_local)
     s.set_verdict(0, "crazing")
-    assert s.journal.path == s.journal.fallback_path and s.journal.path.exists()
+    j = s.journal
+    assert j.fallback_path.exists() and "Permission denied" in j.fallback_reason
+    # the folder is tried again: once it takes records, they go there (where other PCs look)
+    monkeypatch.setattr(Journal, "_append_to", real)
+    s.set_verdict(1, "patches")
+    assert j.fallback_reason is None and j.local_path.exists()
+    again = ReviewSession.open_folder(folder, class_names=s.class_names)
+    assert [it.verdict.label for it in again.items[:2]] == ["crazing", "patches"]
 
 
 def test_a_verdict_after_the_folder_has_gone_does_not_re_create_it(folder):
@@ -130,7 +137,7 @@ def test_a_verdict_after_the_folder_has_gone_does_not_re_create_it(folder):
     shutil.rmtree(folder)                      # a network share that dropped
     s.set_verdict(0, "crazing")
     assert not folder.exists()
-    assert s.journal.path == s.journal.fallback_path and s.journal.path.exists()
+    assert s.journal.fallback_reason and s.journal.fallback_path.exists()
 
 
 def test_filters_sorting_and_summary(folder):

@@ -139,16 +139,26 @@ def test_keyboard_verdicts_persist_across_reopen(qtbot, trained, folder):
     w.activateWindow()
     w.list.setFocus()
     qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
-    assert w.current_index() == 0
+    def shown(i):   # a verdict goes only to the image on screen
+        qtbot.waitUntil(lambda: w.current_index() == i and w.shown_index() == i, timeout=10000)
+
+    shown(0)
     qtbot.keyClick(w.list, Qt.Key.Key_Right)
     assert w.current_index() == 1
     name, number = other_class(w.session, 1)
+    shown(1)
     qtbot.keyClick(w.list, Qt.Key(Qt.Key.Key_0.value + number))   # its key: true class; moves on
     assert w.current_index() == 2
+    # pressed before the image shows (held down, or faster than a large image loads): nothing
+    if w.shown_index() != 2:
+        assert not w.accept_prediction() and w.session.items[2].verdict is None
+    shown(2)
     qtbot.keyClick(w.list, Qt.Key.Key_Return)       # accept the prediction
+    shown(3)
     qtbot.keyClick(w.list, Qt.Key.Key_U)            # unsure
     assert w.current_index() == 4
     qtbot.keyClick(w.list, Qt.Key.Key_Left)
+    shown(3)
     qtbot.keyClick(w.list, Qt.Key.Key_Backspace)    # clear the verdict just given (stays)
     assert w.current_index() == 3
 
@@ -288,6 +298,7 @@ def test_tool_windows_are_wired_lazily(qtbot, trained, folder, tmp_path, monkeyp
 
     cam = w.open_camera()
     assert created["provider"]() is trained
+    assert w.open_camera() is cam   # Ctrl+L again brings the open one to the front
     snap = tmp_path / "snapshot.png"
     Image.fromarray(texture(0, 64, seed=7)).save(snap)
     cam.snapshot_taken.emit(str(snap))
@@ -303,6 +314,8 @@ def test_tool_windows_are_wired_lazily(qtbot, trained, folder, tmp_path, monkeyp
     wiz.model_ready.emit("/bundles/new")
     w.open_models().model_selected.emit("/bundles/other")
     assert loaded == ["/bundles/new", "/bundles/other"]
+    w.close()   # the camera window closes with it (and saves its settings on its close)
+    assert not cam.isVisible()
 
 
 class _Gated:

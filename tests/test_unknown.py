@@ -1047,7 +1047,7 @@ def test_new_class_verdict_typed_in_the_window(qtbot, unknown_classifier, mixed_
     w = _open(qtbot, unknown_classifier, mixed_folder)
     idx = next(i for i, it in enumerate(w.session.items) if "foreign" in it.path.name)
     w.select(idx)
-    qtbot.waitUntil(lambda: w.current_index() == idx)
+    qtbot.waitUntil(lambda: w.current_index() == idx and w.shown_index() == idx, timeout=10000)
     qtbot.keyClick(w.list, Qt.Key.Key_N)
     assert w.new_class_edit.hasFocus()
     qtbot.keyClicks(w.new_class_edit, "checker")

@@ -30,6 +30,9 @@ class ReconnectPolicy:
     maximum: float = 10.0       # never wait longer than this between attempts
     stall_timeout: float = 5.0  # no frame for this long: reconnect
     open_timeout: float = 15.0  # opening takes longer than this: give up on that attempt
+    # live at least this long: the connection counts as working and the back-off starts again
+    # (a stream that sends one frame and drops would otherwise be retried every 0.5 s forever)
+    stable_after: float = 10.0
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1, 2, ...)."""
@@ -351,8 +354,9 @@ class FrameGrabber:
                 self._readers = [t for t in self._readers if t.is_alive()] + [reader]
                 reader.start()
                 kind, message, permanent = self._watch(gen)
+                live_since = None
                 if kind == "live":
-                    attempt = 0
+                    live_since = time.monotonic()
                     self._set_live()
                     kind, message, permanent = self._watch(gen)
                 with self._cond:
@@ -373,8 +377,9 @@ class FrameGrabber:
                 if permanent:
                     self._set_status(StreamStatus(State.FAILED, message))
                     return
-                if gen.frames > 0:  # it worked for a while: back-off starts again
-                    attempt = 0
+                if live_since is not None and \
+                        time.monotonic() - live_since >= self.policy.stable_after:
+                    attempt = 0   # it worked for a while: back-off starts again
                 attempt += 1
                 delay = self.policy.delay(attempt)
                 self._set_status(StreamStatus(

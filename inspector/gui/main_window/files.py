@@ -67,6 +67,8 @@ class FileActions:
         if not paths:
             return
         session = ReviewSession.open_files(paths, self._class_names(), self.session.threshold)
+        self._open_token += 1   # a folder still being listed must not replace these files
+        self.list.unsetCursor()
         self.settings.set(Key.LAST_FOLDER, str(paths[0].absolute().parent))
         self._set_session(session)
 
@@ -130,7 +132,11 @@ class FileActions:
             self._inform("Export failed", f"{path}: {exc.strerror or exc}")
             return None
         self.settings.set(Key.LAST_EXPORT_FOLDER, str(Path(path).absolute().parent))
-        self.statusBar().showMessage(f"Exported {len(self.session)} results to {out}", MESSAGE_LONG_MS)
+        pending = len(self.session.pending())
+        self.statusBar().showMessage(
+            f"Exported {len(self.session)} images to {out}"
+            + (f"; {pending} not classified yet (their rows have no label: export again when "
+               "classification is done)" if pending else ""), MESSAGE_LONG_MS)
         return out
 
     def show_summary(self) -> QDialog:

@@ -331,6 +331,8 @@ class WindowLayout:
         self.list.viewport().update()
         if self.status_filter.currentIndex() == 1:
             self._apply_view()
+        else:
+            self._update_counts()   # "N need review" follows the threshold
 
     # ========================================================================================
     # Filters and sorting

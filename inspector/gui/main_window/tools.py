@@ -12,8 +12,15 @@ class ToolWindows:
     model is loaded."""
 
     def open_camera(self):
+        """The camera window; the one already open is brought to the front (two windows on one
+        camera would fight over the device)."""
         from ..camera_window import CameraWindow
 
+        for open_one in self._dialogs:
+            if isinstance(open_one, CameraWindow) and open_one.isVisible():
+                open_one.raise_()
+                open_one.activateWindow()
+                return open_one
         w = CameraWindow(classifier_provider=lambda: self.classifier, parent=self)
         w.snapshot_taken.connect(lambda path: self.add_files([path]))
         self._keep(w)
@@ -67,6 +74,13 @@ class ToolWindows:
         self.model_loaded.connect(finished)
         self.model_failed.connect(failed)
         self.load_model(path)
+
+    def close_tool_windows(self) -> None:
+        """Closes the camera windows as the main window closes, so that they save their settings
+        (source, tiles, overlay, position) as a close of their own does."""
+        for w in list(self._dialogs):
+            if type(w).__name__ == "CameraWindow" and w.isVisible():
+                w.close()
 
     def _keep(self, w: QWidget) -> None:
         self._dialogs = [d for d in self._dialogs if d.isVisible()] + [w]

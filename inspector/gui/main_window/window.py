@@ -10,7 +10,7 @@ from typing import Iterable
 
 from PySide6.QtCore import QElapsedTimer, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMainWindow, QWidget
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QMainWindow, QWidget
 
 from ... import report
 from ...batch import Result, startup_fallback, startup_model_path
@@ -420,7 +420,8 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
 
     def _next_overlay(self) -> None:
         c = self.panel.source
-        c.setCurrentIndex((c.currentIndex() + 1) % c.count())
+        if c.count():   # none before a model is loaded
+            c.setCurrentIndex((c.currentIndex() + 1) % c.count())
 
     # ========================================================================================
     # Verdicts
@@ -430,13 +431,19 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         ``new_class`` any class name); saved to the journal at once. Moves on to the next image
         when ``advance``."""
         idx = self._current
-        if idx is None:
+        if idx is None or not self._verdict_target_shown(idx):
             return False
         try:
             self.session.set_verdict(idx, label, new_class)
         except JournalError as exc:
             self._inform("Verdict not saved", str(exc))
             return False
+        journal = self.session.journal
+        if journal is not None and journal.fallback_reason:   # saved, but not beside the images
+            self.statusBar().showMessage(
+                f"Verdict saved on this PC only ({journal.fallback_path}): the folder's journal "
+                f"could not be written ({journal.fallback_reason}); other PCs will not see it",
+                MESSAGE_WARNING_MS)
         self.thumb_model.item_changed(idx)
         self._update_verdict_label()
         if self._filter().unreviewed or self._filter().overridden:
@@ -445,9 +452,24 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
             self._advance()
         return True
 
+    def _verdict_target_shown(self, idx: int) -> bool:
+        """Whether the image a verdict would go to is the one on screen: right after a move (a
+        large tiled image takes seconds) the large view still shows the one before, and a key
+        pressed then (or held down) must not judge images nobody has seen."""
+        if self.classifier is None or self.shown_index() == idx:
+            return True
+        self.statusBar().showMessage("The image is still loading: give its verdict when it "
+                                     "shows", MESSAGE_SHORT_MS)
+        return False
+
     def accept_prediction(self) -> bool:
         idx = self._current
         if idx is None:
+            return False
+        focus = QApplication.focusWidget()
+        if isinstance(focus, (QAbstractSpinBox, QComboBox)):
+            # Enter ends typing a threshold or choosing a filter; it accepts nothing
+            self.list.setFocus()
             return False
         name = self.session.predicted_name(idx)
         if name is None:
@@ -467,6 +489,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self._save_layout()
+        self.close_tool_windows()
         self.shutdown()
         super().closeEvent(event)
 
