@@ -153,6 +153,11 @@ def test_keyboard_verdicts_persist_across_reopen(qtbot, trained, folder):
     if w.shown_index() != 2:
         assert not w.accept_prediction() and w.session.items[2].verdict is None
     shown(2)
+    w.threshold.setFocus()                          # Enter ends typing a threshold, no more
+    qtbot.waitUntil(w.threshold.hasFocus)
+    qtbot.keyClick(w.threshold, Qt.Key.Key_Return)
+    assert w.session.items[2].verdict is None and w.current_index() == 2
+    qtbot.waitUntil(w.list.hasFocus)
     qtbot.keyClick(w.list, Qt.Key.Key_Return)       # accept the prediction
     shown(3)
     qtbot.keyClick(w.list, Qt.Key.Key_U)            # unsure
