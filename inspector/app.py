@@ -38,10 +38,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .retrain import main as retrain_main
 
         return retrain_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        word = missing[0]
+        if not any(sep in word for sep in "/\\.") and word == args.paths[0]:
+            parser.error(f"unknown command {word!r}: the commands are classify and retrain "
+                         "(inspector classify -h); anything else is a folder or image files "
+                         "to open")
+        parser.error("no such file or folder: " + ", ".join(missing))
     if args.self_test:
         return self_test(args)
+    problem = display_problem()
+    if problem:
+        print(f"inspector: {problem}", file=sys.stderr)
+        return 2
     return run_gui(args)
+
+
+def display_problem(env=None, platform: str | None = None) -> str | None:
+    """Why the window cannot open here (a Linux session without a display, e.g. over SSH),
+    said before Qt aborts the process; None where it can."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display to open the window on (DISPLAY is not set). Without a display: "
+            "inspector classify PATH... --out results.csv, inspector retrain --data DIR")
 
 
 def run_gui(args: argparse.Namespace) -> int:

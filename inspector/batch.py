@@ -583,7 +583,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     partial = out_path.with_name(out_path.name + ".partial") if out_path else None
     json_partial = Path(args.json + ".partial") if args.json else None
     try:
-        stream = (open(partial, "w", encoding="utf-8", newline="") if out_path is not None
+        stream = (open(partial, "w", encoding="utf-8", newline="", errors="backslashreplace")
+                  if out_path is not None
                   else stdout if not args.json else None)
     except OSError as exc:
         print(f"inspector classify: cannot write {partial}: {exc.strerror or exc}", file=stderr)

@@ -145,6 +145,10 @@ class Journal:
         for the next record: a share that failed once (a dropped connection) gets the rest of
         the session's verdicts, where other PCs see them. Returns the file written."""
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:   # a file name that is not valid UTF-8: escaped, exactly
+            line = json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n"
         self.fallback_reason = None
         try:
             self._append_to(self.path, line)

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
@@ -35,6 +36,18 @@ def columns(class_names: Sequence[str], tiles: bool = False) -> list[str]:
             *UNKNOWN_COLUMNS, *TAIL_COLUMNS]
 
 
+def path_text(path: str | Path) -> str:
+    """A path as text any UTF-8 file can hold: a file name that is not valid UTF-8 (copied from
+    a Windows share or a USB stick, which Linux reads as undecodable bytes) keeps its other
+    characters, and its odd bytes are written as \\xNN."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | None = None,
              error: str | None = None, *, model: str = "", model_version: str = "",
              time: str | None = None, verdict: str | None = None, verdict_time: str | None = None,
@@ -44,7 +57,7 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
     ``label`` is ``unknown`` for an image the unknown detector flags; ``known`` is None (an
     empty cell) when no detector judged it (``unknown_score`` None). ``tile`` (an
     inspector.tiles.Roi) makes it a tile's row."""
-    row: dict = {"path": str(path), "label": None, "confidence": None}
+    row: dict = {"path": path_text(path), "label": None, "confidence": None}
     for c, v in zip(TILE_COLUMNS, (tile.x, tile.y, tile.w, tile.h) if tile else (None,) * 4):
         row[c] = v
     top = None
@@ -139,7 +152,8 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     """Writes a file via a temporary file beside it, so that a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    replace_file_atomic(path, text.encode("utf-8"))
+    # backslashreplace: a folder name that is not valid UTF-8 (in a summary) cannot stop it
+    replace_file_atomic(path, text.encode("utf-8", "backslashreplace"))
     return path
 
 

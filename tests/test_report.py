@@ -3,8 +3,10 @@ summary, written atomically."""
 import csv
 import io
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from inspector import report
@@ -99,3 +101,37 @@ def test_device_status_text_keeps_the_choice_and_its_reason_not_the_times():
     assert report.device_status_text(one) == "device: CPU, LiteRT fp32 (2.0 ms)"
     assert report.device_status_text("GPU 0: NVIDIA H200, TensorFlow") == \
         "device: GPU 0: NVIDIA H200, TensorFlow"
+
+
+def test_a_file_name_that_is_not_utf8_is_written_escaped_and_the_batch_goes_on(tmp_path, capsys,
+                                                                              classifier):
+    """A name of undecodable bytes (a Windows share's, on Linux) is written as \\xNN in the CSV
+    and the JSON, and its verdict is journaled; the rest of the batch is not lost."""
+    import os
+    import sys
+
+    from PIL import Image
+
+    from inspector import batch
+    from inspector.session import ReviewSession
+    from synth import texture
+
+    if sys.platform == "win32":
+        pytest.skip("Windows file names are UTF-16")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.png")
+    Image.fromarray(texture(0, 64)).save(os.fsdecode(odd))
+    Image.fromarray(texture(1, 64)).save(folder / "plain.png")
+    out, js = tmp_path / "r.csv", tmp_path / "r.json"
+    assert batch.main([str(folder), "--out", str(out), "--json", str(js)],
+                      classifier=classifier) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert sorted(Path(r["path"]).name for r in rows) == ["caf\\xe9.png", "plain.png"]
+    assert all(r["label"] for r in rows)
+    assert "caf\\\\xe9.png" in js.read_text(encoding="utf-8")
+    s = ReviewSession.open_folder(folder, class_names=list(classifier.class_names))
+    i = next(i for i, it in enumerate(s.items) if it.path.name != "plain.png")
+    s.set_verdict(i, classifier.class_names[0])
+    again = ReviewSession.open_folder(folder, class_names=list(classifier.class_names))
+    assert again.items[i].verdict.label == classifier.class_names[0]

@@ -126,3 +126,19 @@ def test_process_age_is_plausible():
     age = selftest.process_age()
     if age is not None:  # Linux and Windows
         assert 0 < age < 24 * 3600
+
+
+def test_a_mistyped_command_or_a_missing_display_is_said_not_a_qt_abort(capsys):
+    from inspector.app import display_problem
+
+    with pytest.raises(SystemExit) as e:
+        main(["clasify", "some/folder"])
+    assert e.value.code == 2
+    assert "unknown command 'clasify'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["no/such/folder"])
+    assert "no such file or folder: no/such/folder" in capsys.readouterr().err
+    assert "DISPLAY is not set" in display_problem({}, "linux")
+    assert display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({}, "win32") is None

@@ -58,6 +58,9 @@ def test_evaluate_and_export_round_trip(trained_bundle, tmp_path, capsys):
                      str(report_json), "--png", str(tmp_path / "cm.png")]) == 0
     keras_report = json.loads(report_json.read_text())
     assert keras_report["count"] == 36
+    # the whole folder holds the images it trained on: said, with the way out
+    assert "30 of these 36 images are in the model's own training or validation split" in \
+        capsys.readouterr().err
     assert np.asarray(keras_report["confusion_matrix"]).sum() == 36
     assert (tmp_path / "cm.png").stat().st_size > 1000
     assert cli_main(["export", "--model", str(out), "--format", "tflite-fp32", "tflite-int8"]) == 0

@@ -322,3 +322,14 @@ def test_a_model_saved_without_an_unknown_detector_says_why():
     assert card.notes() == [f"No unknown detector: {why}. Every image gets one of its classes, "
                             "however foreign."]
     assert ModelCard.of({"unknown_detection": {"method": "x"}}).notes() == []
+
+
+def test_the_temperature_of_a_model_trained_without_the_camera_is_fitted_on_clean_images():
+    from training.detect import CALIBRATION_COPIES, calibration_copies
+    from training.train import TrainConfig
+
+    assert calibration_copies(TrainConfig()) == CALIBRATION_COPIES
+    assert calibration_copies(TrainConfig(augment=False)) == 0
+    assert calibration_copies({"augment": True, "camera_shifts": False}) == 0
+    dropped = [{"phase": "augmentation check", "chosen": "clean"}]
+    assert calibration_copies(TrainConfig(), dropped) == 0

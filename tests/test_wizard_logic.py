@@ -166,12 +166,16 @@ def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsy
 
     # one epoch on 16 images need not make a usable model; the refusal has its own tests
     monkeypatch.setattr(retrain.SplitEvaluation, "problems", property(lambda self: []))
+    from training.card import ModelCard
+    monkeypatch.setattr(ModelCard, "usability_problems", lambda self: [])   # the library's
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
     (root / "pits" / "broken.png").write_bytes(b"nope")
     args = ["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
             "--rate", "500"]
     assert retrain.main(args) == 2  # the unreadable file stops it
-    assert str(root / "pits" / "broken.png") in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert str(root / "pits" / "broken.png") in out
+    assert "or leave those 1 file(s) out with --leave-out-bad-files" in err
     assert retrain.main(args + ["--leave-out-bad-files", "--activate", "--name", "Plant"]) == 0
     out = capsys.readouterr().out
     assert "measured 500 training images/s at 64x64; 1 epochs" in out

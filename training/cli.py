@@ -328,8 +328,29 @@ def _evaluation_images(args, predictor):
             raise data_mod.DatasetError(
                 f"{_bundle_dir(args.model)}: its {args.split} split is empty (the model was "
                 f"trained without one); evaluate on the whole folder or another split")
+    else:
+        _warn_seen_images(ds, _bundle_dir(args.model))
     images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
     return ds, images
+
+
+def _warn_seen_images(ds, bundle_dir: Path) -> int:
+    """Says (on stderr) how many of the images evaluated are in the model's own training or
+    validation split (by their path under the class folders): their accuracy overstates what
+    the model does on new images. Returns that count."""
+    from .bundle import BundleError, read_split
+
+    try:
+        split = read_split(bundle_dir) or {}
+    except BundleError:
+        return 0
+    seen = set(split.get("train") or []) | set(split.get("validation") or [])
+    n = sum(ds.relative(i) in seen for i in range(len(ds))) if seen else 0
+    if n:
+        print(f"note: {n} of these {len(ds)} images are in the model's own training or "
+              "validation split, so their accuracy overstates what it does on new images; "
+              "--split test evaluates only the images it held out", file=sys.stderr, flush=True)
+    return n
 
 
 def _bundle_dir(model: str | Path) -> Path:

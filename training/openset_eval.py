@@ -25,7 +25,8 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
     ``train``, ``validation``, ``known``, ``unknown``; ``<class>/<part>/labels``), its k-NN bank
     (``<class>/bank``) and its classifier (``<class>/classifier_kernel``, ``..._bias``), so that
     new scores can be tried on the same models."""
-    from .detect import Turns, fit_model_detector, model_outputs, no_detector_reason
+    from .detect import (Turns, calibration_copies, fit_model_detector, model_outputs,
+                         no_detector_reason)
 
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     names = ds.class_names
@@ -55,6 +56,7 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         res = fit(xs[tr], sub.labels[tr], xs[va], sub.labels[va], sub.class_names, cfg, prog)
         det = fit_model_detector(res.model, xs[tr], sub.labels[tr], xs[va], sub.labels[va],
                                  len(others), config.seed,
+                                 copies=calibration_copies(cfg, res.phases),
                                  turns=Turns.for_training(cfg, res.phases))
         if det is None:
             raise data_mod.DatasetError(

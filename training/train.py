@@ -605,10 +605,11 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
 
     stop_here()
     progress(0.94, "fitting the temperature and the unknown detector")
-    from .detect import Turns, fit_model_detector, no_detector_reason
+    from .detect import Turns, calibration_copies, fit_model_detector, no_detector_reason
 
     detector = fit_model_detector(res.model, x[p.train_idx], ds.labels[p.train_idx],
                                   x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed,
+                                  copies=calibration_copies(cfg, res.phases),
                                   turns=Turns.for_training(cfg, res.phases))
     stop_here()
     progress(0.95, "exporting the inspection model to LiteRT")
@@ -811,9 +812,10 @@ def _fold_calibration(res: FitResult, config: TrainConfig, x_train, y_train, x_v
     after the temperature, and the share accepted as known with the accuracy on those. None
     when the fold has too few validation images for a detector."""
     from .calibration import ece, softmax
-    from .detect import Turns, fit_model_detector, model_outputs
+    from .detect import Turns, calibration_copies, fit_model_detector, model_outputs
 
     det = fit_model_detector(res.model, x_train, y_train, x_val, y_val, num_classes, config.seed,
+                             copies=calibration_copies(config, res.phases),
                              turns=Turns.for_training(config, res.phases))
     if det is None:
         return None

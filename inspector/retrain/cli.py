@@ -84,7 +84,7 @@ def main(argv=None) -> int:
 
     from ..library import LibraryError, ModelLibrary
 
-    p = argparse.ArgumentParser(prog="python -m inspector.retrain", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="inspector retrain", description=main.__doc__)
     p.add_argument("--data", action="append", required=True,
                    help="folder with one sub-folder per class (repeat to merge folders, e.g. the "
                         "original training set)")
@@ -99,7 +99,8 @@ def main(argv=None) -> int:
                         "defaults of an earlier run)")
     p.add_argument("--seed", type=int, help="split and initialisation seed (default: the "
                                              "recipe's); another seed gives another held-out split")
-    p.add_argument("--min-per-class", type=_above_zero(int), default=5)
+    p.add_argument("--min-per-class", type=_above_zero(int), default=5, metavar="N",
+                   help="the fewest images a class may have (default: 5)")
     p.add_argument("--leave-out-bad-files", action="store_true",
                    help="leave out unreadable and conflicting files instead of stopping")
     p.add_argument("--dry-run", action="store_true",
@@ -142,7 +143,12 @@ def main(argv=None) -> int:
                 exclude = report.excludable_files
                 print(f"leaving out {len(exclude)} file(s) named in the errors")
             else:
-                print("error: fix the errors above first", file=sys.stderr)
+                fixable = report.ok_without_excludable and not any(
+                    p.severity == ERROR and not p.excludable for p in layout)
+                print("error: fix the errors above first"
+                      + (f", or leave those {len(report.excludable_files)} file(s) out with "
+                         "--leave-out-bad-files" if fixable and not args.leave_out_bad_files
+                         else ""), file=sys.stderr)
                 return 2
         usable = report.usable_samples(exclude)
         counts = count_samples(usable)
