@@ -321,7 +321,11 @@ class ModelLibrary:
                    for p in state["history"])
 
     def remove(self, ref: str | Path) -> None:
-        """Deletes a version (a damaged one too, by its folder name); refuses the one in use."""
+        """Deletes a version (a damaged one too, by its folder name); refuses the one in use
+        and the bundled model, which is part of the program."""
+        if str(ref) == BUNDLED or _same_path(str(ref), paths.bundled_model_dir()):
+            raise LibraryError("the bundled model is part of the program and cannot be removed; "
+                               "only the library's versions can")
         try:
             v = self.find(ref)
         except LibraryError:

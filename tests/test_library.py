@@ -143,6 +143,10 @@ def test_command_line(tmp_path, capsys):
     assert main(["--root", str(root), "remove", "v1"]) == 2
     assert "in use" in capsys.readouterr().err
     assert main(["--root", str(root), "activate", "v7"]) == 2
+    assert main(["--root", str(root), "remove", "bundled"]) == 2
+    assert "part of the program" in capsys.readouterr().err
+    assert main(["--root", str(root), "add", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
 
 
 def test_retraining_starts_from_the_bundled_model_when_the_active_one_is_damaged(

@@ -54,6 +54,8 @@ def read_card(bundle_dir: str | Path) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):   # a file given where a folder is meant
+        if not Path(bundle_dir).exists():
+            raise BundleError(f"{bundle_dir}: no such folder") from None
         raise BundleError(f"{bundle_dir}: not a model bundle (no {CARD_FILE})") from None
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path}: damaged model card ({exc})") from None
