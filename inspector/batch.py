@@ -591,8 +591,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         return 1
     tiling, source = command_tiling(args)
     if args.tiles and args.json and not args.out:
-        say("note: --tiles writes its tile rows to the CSV (--out, or standard output), not to "
-            "the JSON")
+        say("note: --tiles writes its tile rows only to a CSV; add --out results.csv for them")
     if source:
         say(f"tiles: {tiling.describe(classifier.input_size)} ({source})")
     session = ReviewSession(names, model_name=model, model_version=version) if args.json else None
