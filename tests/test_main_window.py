@@ -470,6 +470,35 @@ def test_a_damaged_version_chosen_in_models_is_not_left_active(qtbot, stand_in_b
     assert not broken.exists()
 
 
+def test_two_quick_switches_ending_in_a_failure_leave_the_running_model_active(
+        qtbot, stand_in_bundle, monkeypatch):
+    """Switch to one version and, before it loads, to a broken one: the library goes back to
+    the model the window runs, not to the first switch's, which never loaded."""
+    from inspector import paths
+    from inspector.gui.main_window import MainWindow
+    from inspector.library import ModelLibrary
+
+    monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
+    lib = ModelLibrary()
+    good = lib.add(stand_in_bundle, name="good")
+    other = lib.add(stand_in_bundle, name="other")
+    broken = lib.add(stand_in_bundle, name="broken")
+    (broken / "model.keras").write_bytes(b"PK not a keras file")
+    (broken / "inspect_fp32.tflite").write_bytes(b"not a LiteRT model")
+    lib.activate(good)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.model_loaded, timeout=60000):
+        w.show()
+    models = w.open_models()
+    models.select(other.name)
+    models.use_button.click()          # not loaded yet when the next click comes
+    models.select(broken.name)
+    with qtbot.waitSignal(w.model_failed, timeout=60000):
+        models.use_button.click()
+    assert w.model_path == good and lib.active_name() == good.name
+
+
 def test_summary_export_failure_names_the_file(qtbot, trained, folder, tmp_path):
     w = open_window(qtbot, trained, folder)
     ok = w.export_summary(tmp_path / "summary.csv")

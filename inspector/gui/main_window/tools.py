@@ -53,6 +53,12 @@ class ToolWindows:
             self.load_model(path)
             return
         previous = dialog.before_switch
+        running = self._library_version_of(self.model_path)
+        if running is not False:
+            # the model the window runs, not the library's pointer at the click: after two quick
+            # switches the first may not have loaded, and a failed second must not leave it
+            # marked "in use" while the window runs the one before
+            previous = running
 
         def finished(*_):   # also drops an earlier switch's slots, still connected
             for signal, slot in getattr(self, "_chosen_slots", ()):
@@ -74,6 +80,22 @@ class ToolWindows:
         self.model_loaded.connect(finished)
         self.model_failed.connect(failed)
         self.load_model(path)
+
+    def _library_version_of(self, path) -> str | None | bool:
+        """The library's name for the model at ``path`` (None: the bundled model), or False when
+        no model is loaded yet or it is not the library's or the bundled one."""
+        from pathlib import Path
+
+        from ... import paths as app_paths
+        from ...library import ModelLibrary
+
+        if path is None or self.classifier is None:
+            return False
+        p = Path(path).resolve()
+        if p == app_paths.bundled_model_dir().resolve():
+            return None
+        root = ModelLibrary().root.resolve()
+        return p.name if p.parent == root else False
 
     def close_tool_windows(self) -> None:
         """Closes the camera windows as the main window closes, so that they save their settings
