@@ -70,7 +70,7 @@ def test_head_first_then_fine_tune_at_native_size(tmp_path, stand_in_bundle):
     assert phases[1]["epochs_run"] == 3 and phases[1]["best_epoch"] >= 1
     cw = card["training"]["class_weights"]
     assert cw["pits"] < cw["scale"] == cw["streaks"]
-    assert card["training"]["config"]["class_weighting"] == "balanced"
+    assert card["training"]["config"]["class_weighting"] == "deferred"
     on_disk = json.loads((tmp_path / "out" / "model_card.json").read_text())
     assert on_disk["training"]["phases"] == phases
     # the engine reads it at the size it was trained at
@@ -333,3 +333,29 @@ def test_the_temperature_of_a_model_trained_without_the_camera_is_fitted_on_clea
     assert calibration_copies({"augment": True, "camera_shifts": False}) == 0
     dropped = [{"phase": "augmentation check", "chosen": "clean"}]
     assert calibration_copies(TrainConfig(), dropped) == 0
+
+
+def test_deferred_weights_come_on_late_in_the_schedule(tmp_path, stand_in_bundle):
+    """Deferred re-weighting: the loss weighs every class 1 until two thirds of the schedule,
+    the balanced class weights after; the card's fine-tune phase says from which epoch."""
+    import numpy as np
+
+    from training.train import DeferredWeights
+    from training.transfer import DEFERRED_START
+
+    d = DeferredWeights({0: 0.5, 1: 2.0}, 2)
+    d.switch(DEFERRED_START - 0.01, 5)
+    assert d.switched_at is None and list(d.var.numpy()) == [1.0, 1.0]
+    d.switch(DEFERRED_START, 6)
+    d.switch(0.9, 7)
+    assert d.switched_at == 6 and list(d.var.numpy()) == [0.5, 2.0]
+    y = np.eye(2, dtype=np.float32)
+    p = np.array([[0.8, 0.2], [0.3, 0.7]], np.float32)
+    plain = DeferredWeights({0: 1.0, 1: 1.0}, 2).loss(0.0)(y, p).numpy()
+    np.testing.assert_allclose(d.loss(0.0)(y, p).numpy(), plain * [0.5, 2.0], rtol=1e-6)
+    card = train(unequal_data(tmp_path), tmp_path / "out",
+                 config_for(stand_in_bundle, epochs=3, class_weighting="deferred",
+                            export_int8=False))
+    fine = card["training"]["phases"][-1]
+    assert fine["class_weights_from_epoch"] == 3     # 2/3 of 3 epochs: the third
+    assert card["training"]["config"]["class_weighting"] == "deferred"

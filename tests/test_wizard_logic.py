@@ -236,7 +236,7 @@ def test_estimate_arithmetic():
 def test_defaults_native_size_class_weights_head_first_patience():
     c = retrain.suggest_settings(PLANT, 1 / 60, current_bundle="m", current_card=CARD,
                                  image_side=128)
-    assert c.input_size == 128 and c.head_first and c.class_weighting == "balanced"
+    assert c.input_size == 128 and c.head_first and c.class_weighting == "deferred"
     assert c.patience == 0      # every planned epoch: the estimate is the time, not a bound
     assert c.augment_check      # new classes: the augmentation is checked first
     assert retrain.suggest_settings(PLANT, 1 / 60, current_bundle="m", current_card=CARD,

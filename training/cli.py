@@ -90,8 +90,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--version", dest="model_version", default=d.version)
     g.add_argument("--size", type=int, default=d.input_size,
                    help="input size in pixels (fine-tuning rebuilds the bundle's model at it)")
-    g.add_argument("--class-weighting", choices=("balanced", "none"), default=d.class_weighting,
-                   help="balanced: weigh unequal classes equally (the default)")
+    g.add_argument("--class-weighting", choices=("balanced", "deferred", "none"),
+                   default=d.class_weighting,
+                   help="unequal classes: deferred (the default) weighs them equally for the "
+                   "last third of the training, balanced throughout, none never")
     g.add_argument("--patience", type=int, default=d.patience,
                    help="stop after this many epochs without a better validation epoch (0: never)")
     g.add_argument("--time-budget-min", type=float, default=d.time_budget_s / 60,

@@ -62,9 +62,12 @@ class TrainConfig:
     input_norm: str = "standardize"
     class_names: tuple[str, ...] | None = None
     init_bundle: str | None = None  # fine-tune from this bundle
-    # unequal classes: "balanced" weighs each class's loss by n / (classes * n_c), and the best
-    # epoch is chosen by balanced validation accuracy (training.transfer.class_weights); "none"
-    class_weighting: str = "balanced"
+    # unequal classes: "balanced" weighs each class's loss by n / (classes * n_c) throughout,
+    # "deferred" (the default) only for the last third of the fine-tune (DeferredWeights), and
+    # either way the best epoch is chosen by balanced validation accuracy
+    # (training.transfer.class_weights); "none" neither. Equal classes are not weighted at all,
+    # so the bundled model's NEU recipe is the same under each
+    class_weighting: str = "deferred"
     head_first: bool = True  # a new head is first fitted on frozen features (training.transfer)
     patience: int = 0  # stop after this many epochs without a better validation epoch (0: never)
     # > 0: training (the fine-tuning phase) ends on time: this many seconds, the schedule on the
@@ -138,8 +141,9 @@ class TrainConfig:
         need(0 <= self.dropout < 1, f"dropout must be from 0 to below 1 (got {self.dropout:g})")
         need(self.input_norm in ("standardize", "rescale"),
              f"--input-norm must be standardize or rescale (got {self.input_norm!r})")
-        need(self.class_weighting in ("balanced", "none"),
-             f"--class-weighting must be balanced or none (got {self.class_weighting!r})")
+        need(self.class_weighting in ("balanced", "deferred", "none"),
+             f"--class-weighting must be balanced, deferred or none "
+             f"(got {self.class_weighting!r})")
         need(self.patience >= 0, f"--patience must not be negative (got {self.patience})")
         need(finite(self.time_budget_s) and self.time_budget_s >= 0,
              f"--time-budget-min must not be negative (got {self.time_budget_s / 60:g})")
@@ -222,15 +226,56 @@ def _datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_classes: 
     return train, val
 
 
-def _compile(model, config: TrainConfig, lr, weights) -> None:
+def _compile(model, config: TrainConfig, lr, weights, deferred=None) -> None:
+    """``deferred``: a variable of per-class loss weights (``DeferredWeights``) the loss reads
+    at every step, for deferred re-weighting; the fit then gets no ``class_weight``."""
     import keras
 
     if paired_views(config):
         loss = consistency_loss(config.label_smoothing, config.consistency)
+    elif deferred is not None:
+        loss = deferred.loss(config.label_smoothing)
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss,
                   metrics=["accuracy"], weighted_metrics=["accuracy"] if weights else None)
+
+
+class DeferredWeights:
+    """Deferred re-weighting: per-class loss weights of 1 until ``transfer.DEFERRED_START`` of
+    the fine-tune's schedule, the balanced class weights after it (``switch``). Cao et al.
+    2019 found it better for the rare classes than weighting from the start, which makes the
+    network fit a handful of rare images with large steps before its features are learnt.
+    Measured on magnetic tiles (5-fold cv, 15 clean epochs from the bundled model): macro F1
+    84.8% against 79.3% weighted from the start and 82.9% never weighted, better than the
+    former on every fold (docs/retraining.md)."""
+
+    def __init__(self, weights: dict, num_classes: int):
+        import tensorflow as tf
+
+        self.weights = np.array([weights[i] for i in range(num_classes)], np.float32)
+        self.var = tf.Variable(np.ones(num_classes, np.float32), trainable=False,
+                               name="class_loss_weights")
+        self.switched_at: int | None = None   # the epoch (1-based) the weights came on
+
+    def loss(self, label_smoothing: float):
+        import keras
+        import tensorflow as tf
+
+        base = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing,
+                                                    reduction=None)
+        var = self.var
+
+        def weighted(y_true, y_pred):
+            return base(y_true, y_pred) * tf.reduce_sum(y_true * var, axis=-1)
+
+        return weighted
+
+    def switch(self, where: float, epoch: int) -> None:
+        """Turns the weights on once the schedule has reached ``DEFERRED_START``."""
+        if self.switched_at is None and where >= transfer.DEFERRED_START:
+            self.var.assign(self.weights)
+            self.switched_at = epoch
 
 
 def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, config: TrainConfig,
@@ -381,13 +426,17 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     x_sel, y_sel = _selection_set(x_val, y_val, config)
     train, val = _datasets(x_train, y_train, x_sel, y_sel, config, num_classes, weights)
     run_epochs = schedule.epoch_cap(config.epochs) if budget else config.epochs
-    _compile(model, config, _initial_learning_rate(config), weights)
+    deferred = (DeferredWeights(weights, num_classes)
+                if weights and config.class_weighting == "deferred" and not paired_views(config)
+                else None)
+    _compile(model, config, _initial_learning_rate(config), weights, deferred)
     margin = selection_margin(y_sel, num_classes, bool(weights), config.later_epoch_margin_images)
     tracker = _Tracker(config, steps, progress, should_stop, on_epoch, has_val=val is not None,
-                       budget=budget, run_epochs=run_epochs, clock=clock, margin=margin)
+                       budget=budget, run_epochs=run_epochs, clock=clock, margin=margin,
+                       deferred=deferred)
     start = time.perf_counter()
     model.fit(train, validation_data=val, epochs=run_epochs, verbose=0, callbacks=[tracker],
-              class_weight=weights, steps_per_epoch=steps)
+              class_weight=None if deferred is not None else weights, steps_per_epoch=steps)
     seconds = time.perf_counter() - start
     if should_stop():
         raise TrainingCancelled("training cancelled; nothing was written")
@@ -401,6 +450,8 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                    "learning_rate": config.learning_rate, "seconds": round(seconds, 1)})
     if budget:
         phases[-1].update(time_budget_s=round(budget, 1), ended_on_time=tracker.on_time)
+    if deferred is not None:
+        phases[-1].update(class_weights_from_epoch=deferred.switched_at)
     if margin > 0 and tracker.history:
         phases[-1].update(best_epoch_rule=(
             f"the latest epoch within {margin:.1%} ({config.later_epoch_margin_images:g} "
@@ -447,8 +498,10 @@ class _Tracker:
 
         class Tracker(keras.callbacks.Callback):
             def __init__(self, config, steps, progress, should_stop, on_epoch, has_val,
-                         budget=0.0, run_epochs=None, clock=time.perf_counter, margin=0.0):
+                         budget=0.0, run_epochs=None, clock=time.perf_counter, margin=0.0,
+                         deferred=None):
                 super().__init__()
+                self.deferred = deferred   # DeferredWeights: switched on the schedule
                 self.margin, self.top = margin, -1.0   # keep_epoch
                 self.config, self.steps = config, steps
                 self.progress, self.should_stop, self.on_epoch = progress, should_stop, on_epoch
@@ -488,6 +541,8 @@ class _Tracker:
                 p = self._where(self._epoch * self.steps + batch)
                 self.model.optimizer.learning_rate = schedule.learning_rate(
                     self.config.learning_rate, p, self.warmup, self.config.lr_schedule)
+                if self.deferred is not None:
+                    self.deferred.switch(p, self._epoch + 1)
 
             def on_train_batch_end(self, batch, logs=None):
                 if self.should_stop():

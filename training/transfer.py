@@ -33,14 +33,20 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str = "balanced") 
     as if the classes were equal; None otherwise (equal classes, or ``mode="none"``)."""
     if mode == "none":
         return None
-    if mode != "balanced":
-        raise ValueError(f"unknown class weighting {mode!r} (balanced or none)")
+    if mode not in ("balanced", "deferred"):   # deferred: the same weights, late in training
+        raise ValueError(f"unknown class weighting {mode!r} (balanced, deferred or none)")
     counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes).astype(float)
     present = counts[counts > 0]
     if len(present) < 2 or present.max() <= UNEQUAL_RATIO * present.min():
         return None
     w = len(labels) / (len(present) * np.maximum(counts, 1))
     return {i: float(w[i]) for i in range(num_classes)}
+
+
+# deferred re-weighting (Cao et al., "Learning imbalanced datasets with label-distribution-aware
+# margin loss", NeurIPS 2019: DRW): plain cross-entropy until this share of the fine-tune's
+# schedule, the balanced class weights after it
+DEFERRED_START = 2 / 3
 
 
 def with_sample_weights(weights: dict, num_classes: int):

@@ -192,9 +192,11 @@ def main(argv=None) -> int:
         if config.head_first and config.init_bundle and card and \
                 list(card.get("class_names", [])) != list(names):
             notes.append("new classes: the new head is fitted first on frozen features")
-        if config.class_weighting == "balanced" and counts and \
+        if config.class_weighting != "none" and counts and \
                 max(counts.values()) > 1.5 * min(counts.values()):
-            notes.append("unequal classes: balanced class weights")
+            notes.append("unequal classes: balanced class weights"
+                         + (" for the last third of the training"
+                            if config.class_weighting == "deferred" else ""))
         if notes:
             print("; ".join(notes))
         folder = training_folder(report, args.data, [], sorted(exclude))
