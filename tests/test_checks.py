@@ -174,3 +174,11 @@ def test_checks_and_training_list_the_same_files(tmp_path):
     ds = scan_dataset(root)
     assert sorted(str(s.path) for s in samples) == sorted(str(p) for p in ds.files)
     assert len(ds.files) == 13 and ds.class_names == ["crazing", "inclusion", "patches"]
+
+
+def test_a_class_folder_given_as_the_data_folder_is_named_as_such(tmp_path):
+    root = make_dataset(tmp_path / "d", per_class=3)
+    report = find_problems(root / "crazing")
+    text = report.format()
+    assert not report.ok and "no images found" in text
+    assert "if crazing is one class's folder, give the folder that holds the class folders" in text

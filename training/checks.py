@@ -176,9 +176,12 @@ def scan_folder(root: str | Path, source: str = "",
     problems: list[Problem] = []
     loose = sorted(str(p) for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
     if loose:
+        images_here = sum(is_image_file(Path(f)) for f in loose)
+        hint = (f"; if {root.name} is one class's folder, give the folder that holds the class "
+                f"folders ({root.parent})" if images_here and not class_folders(root) else "")
         problems.append(Problem(INFO, "ignored-files",
                                 f"{root}: {len(loose)} file(s) outside the class sub-folders are "
-                                "ignored", loose))
+                                f"ignored{hint}", loose))
     ignored: list[str] = []
     empty: list[str] = []
     for folder in class_folders(root):
