@@ -432,23 +432,30 @@ def test_a_damaged_active_model_falls_back_to_the_bundled_one(qtbot, damaged_act
     assert w.last_message is None  # a note, not a message box
 
 
-def test_a_damaged_version_chosen_in_models_is_not_left_active(qtbot, stand_in_bundle,
-                                                                monkeypatch):
+def _window_on_library(qtbot, stand_in_bundle, monkeypatch, names):
+    """A library of stand-in versions named ``names`` (the last one's model files damaged), the
+    first in use, and a window that has loaded it."""
     from inspector import paths
     from inspector.gui.main_window import MainWindow
     from inspector.library import ModelLibrary
 
     monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
     lib = ModelLibrary()
-    good = lib.add(stand_in_bundle, name="good")
-    broken = lib.add(stand_in_bundle, name="broken")
-    (broken / "model.keras").write_bytes(b"PK not a keras file")
-    (broken / "inspect_fp32.tflite").write_bytes(b"not a LiteRT model")
-    lib.activate(good)
+    versions = [lib.add(stand_in_bundle, name=n) for n in names]
+    (versions[-1] / "model.keras").write_bytes(b"PK not a keras file")
+    (versions[-1] / "inspect_fp32.tflite").write_bytes(b"not a LiteRT model")
+    lib.activate(versions[0])
     w = MainWindow()
     qtbot.addWidget(w)
     with qtbot.waitSignal(w.model_loaded, timeout=60000):
         w.show()
+    return w, lib, versions
+
+
+def test_a_damaged_version_chosen_in_models_is_not_left_active(qtbot, stand_in_bundle,
+                                                                monkeypatch):
+    w, lib, (good, broken) = _window_on_library(qtbot, stand_in_bundle, monkeypatch,
+                                                ("good", "broken"))
     models = w.open_models()
     models.select(broken.name)
     with qtbot.waitSignal(w.model_failed, timeout=60000):
@@ -474,22 +481,8 @@ def test_two_quick_switches_ending_in_a_failure_leave_the_running_model_active(
         qtbot, stand_in_bundle, monkeypatch):
     """Switch to one version and, before it loads, to a broken one: the library goes back to
     the model the window runs, not to the first switch's, which never loaded."""
-    from inspector import paths
-    from inspector.gui.main_window import MainWindow
-    from inspector.library import ModelLibrary
-
-    monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
-    lib = ModelLibrary()
-    good = lib.add(stand_in_bundle, name="good")
-    other = lib.add(stand_in_bundle, name="other")
-    broken = lib.add(stand_in_bundle, name="broken")
-    (broken / "model.keras").write_bytes(b"PK not a keras file")
-    (broken / "inspect_fp32.tflite").write_bytes(b"not a LiteRT model")
-    lib.activate(good)
-    w = MainWindow()
-    qtbot.addWidget(w)
-    with qtbot.waitSignal(w.model_loaded, timeout=60000):
-        w.show()
+    w, lib, (good, other, broken) = _window_on_library(qtbot, stand_in_bundle, monkeypatch,
+                                                       ("good", "other", "broken"))
     models = w.open_models()
     models.select(other.name)
     models.use_button.click()          # not loaded yet when the next click comes
