@@ -203,7 +203,7 @@ def classify_stream(classifier: ClassifierLike,
     done = 0
     # tiling: images per batch from the tiles an image had so far (None: not known yet, so the
     # first batches are small), so that large frames do not fill the memory
-    tiles_per_image: float | None = None if tiling is not None else 1.0
+    tiles_per_image: float | None = None
 
     def images_per_batch() -> int:
         if tiling is None:

@@ -7,6 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
+def augmentation_dropped(phases) -> bool:
+    """Whether a training's ``phases`` (``FitResult.phases``, the card's ``training.phases``)
+    record that the augmentation check chose to train without the camera augmentation
+    (``training.train._augmentation_check``)."""
+    return any(p.get("phase") == "augmentation check" and p.get("chosen") == "clean"
+               for p in phases or ())
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """A read-only view of a model card (the dict is ``data``; an empty card is allowed)."""
@@ -81,8 +89,7 @@ class ModelCard:
         """Whether the augmentation check chose to train without the camera augmentation
         (``training.train._augmentation_check``): the model is then less robust to a real
         camera than one trained with it."""
-        return any(p.get("phase") == "augmentation check" and p.get("chosen") == "clean"
-                   for p in self.training.get("phases") or [])
+        return augmentation_dropped(self.training.get("phases"))
 
     def augmentation_note(self) -> str | None:
         """What the training commands (after "note: ") and the wizard's finish page say after a

@@ -258,10 +258,11 @@ def cmd_openset(args) -> int:
             with open(args.outputs, "wb") as f:
                 np.savez_compressed(f, **outputs)
 
+    camera = "camera augmentation" if config.augment and config.camera_shifts else \
+        "no camera augmentation"
     print(f"leave-one-class-out: one model per left-out class, each trained for "
           f"{config.epochs} epochs at {config.input_size}x{config.input_size} (learning rate "
-          f"{config.learning_rate:g}, {'camera augmentation' if config.camera_shifts and config.augment else 'no camera augmentation'}); "
-          "the left-out class is the unknown", flush=True)
+          f"{config.learning_rate:g}, {camera}); the left-out class is the unknown", flush=True)
     result = leave_one_class_out(args.data, config, ConsoleProgress(),
                                  args.only.split(",") if args.only else None, save, raw, outputs)
     print(format_openset(result))

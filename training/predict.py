@@ -1,7 +1,6 @@
 """Running a model on uint8 image batches: Keras bundles and exported LiteRT files alike."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +100,16 @@ class InspectionPredictor:
         return np.concatenate(parts).astype(np.float32)
 
 
-# inspect_fp32.tflite, inspect_fp16_grey.tflite, verdict_fp32.tflite, ...: the inspection export
-_INSPECTION_NAME = re.compile(r"^(?:inspect|verdict)_(fp32|fp16|int8)(?:_grey)?\.tflite$")
+def _inspection_format(name: str) -> str | None:
+    """The format of a file of the inspection export (inspect_fp32.tflite, its grey and
+    verdict-only twins, ...: ``training.litert``'s names), None for another file."""
+    from .litert import GREY_FILES, INSPECTION_FILES, VERDICT_FILES, VERDICT_GREY_FILES
+
+    for files in (INSPECTION_FILES, GREY_FILES, VERDICT_FILES, VERDICT_GREY_FILES):
+        for fmt, file_name in files.items():
+            if file_name == name:
+                return fmt
+    return None
 
 
 def _interpreter_class():
@@ -139,10 +146,10 @@ def open_predictor(path: str | Path, num_threads: int | None = None):
         if not path.exists():
             raise BundleError(f"{path}: file not found")
         card = read_card(path.parent)
-        m = _INSPECTION_NAME.match(path.name)
-        if m:
-            return InspectionPredictor(path, m.group(1), card["class_names"],
-                                       int(card["input_size"]), num_threads)
+        fmt = _inspection_format(path.name)
+        if fmt is not None:
+            return InspectionPredictor(path, fmt, card["class_names"], int(card["input_size"]),
+                                       num_threads)
         return LiteRTPredictor(path, card["class_names"], int(card["input_size"]), num_threads)
     bundle = load_bundle(path)
     return KerasPredictor(bundle.model, bundle.class_names, bundle.input_size)

@@ -138,16 +138,16 @@ def main(argv=None) -> int:
         print(report.format())
         exclude: set[str] = set()
         if not report.ok:
-            if args.leave_out_bad_files and report.ok_without_excludable and not any(
-                    p.severity == ERROR and not p.excludable for p in layout):
+            # every error names files that can be left out (none is about the folder's layout)
+            excludable = report.ok_without_excludable and not any(
+                p.severity == ERROR and not p.excludable for p in layout)
+            if args.leave_out_bad_files and excludable:
                 exclude = report.excludable_files
                 print(f"leaving out {len(exclude)} file(s) named in the errors")
             else:
-                fixable = report.ok_without_excludable and not any(
-                    p.severity == ERROR and not p.excludable for p in layout)
                 print("error: fix the errors above first"
                       + (f", or leave those {len(report.excludable_files)} file(s) out with "
-                         "--leave-out-bad-files" if fixable and not args.leave_out_bad_files
+                         "--leave-out-bad-files" if excludable and not args.leave_out_bad_files
                          else ""), file=sys.stderr)
                 return 2
         usable = report.usable_samples(exclude)

@@ -99,18 +99,14 @@ class UnknownReview:
         repaints what changed; returns the session indices whose verdict changed."""
         clf = self.classifier
         threshold = None if clf is None else clf.unknown_threshold
-        regrid, moved = [], []
+        moved = []
         for idx, tiles in self._tile_results.items():   # each tile again, and the deciding one
-            if tiles is None:
-                continue
-            winner_changed = tiles.rejudge(threshold)
-            regrid.append(idx)
             it = self.session.items[idx]
-            if winner_changed and it.probs is not None:
+            if tiles is not None and tiles.rejudge(threshold) and it.probs is not None:
                 it.set_probs(tiles.probs[tiles.winner], tiles.image_score, it.known)
                 moved.append(idx)
         changed = sorted(set(self.session.rejudge_unknown(threshold)) | set(moved))
-        if self._current in regrid and self.shown_index() == self._current:
+        if self.tiles_of(self._current) is not None and self.shown_index() == self._current:
             self._show_tiles(self._current)
         if changed:
             self.thumb_model.items_changed(changed)
