@@ -59,15 +59,15 @@ def test_suggest_settings_slow_fast_and_scratch():
     assert slow.epochs == retrain.MIN_EPOCHS  # never fewer, even on a very slow PC
     # ... and the time given is what MIN_EPOCHS take there (over the budget, and said so)
     per_epoch = retrain.epoch_seconds(PLANT, slow, 1 / 5)
-    from training.transfer import CHECK_EPOCHS   # the augmentation check's epochs on top
-    assert slow.time_budget_s == pytest.approx((retrain.MIN_EPOCHS + 2 * CHECK_EPOCHS) * per_epoch,
-                                               abs=0.1)
+    checking = retrain.check_seconds(PLANT, slow, 1 / 5)   # the augmentation check on top
+    assert 0 < checking < 4 * per_epoch      # its clean epochs skip the augmentation
+    assert slow.time_budget_s == pytest.approx(retrain.MIN_EPOCHS * per_epoch + checking, abs=0.1)
     assert retrain.estimate_seconds(PLANT, slow, 1 / 5) > retrain.DEFAULT_BUDGET_SECONDS
     fast = retrain.suggest_settings(PLANT, 1 / 5000, current_bundle="m", current_card=CARD)
     assert fast.epochs == retrain.MAX_EPOCHS
     assert fast.time_budget_s == pytest.approx(
-        (retrain.MAX_EPOCHS + 2 * CHECK_EPOCHS) * retrain.epoch_seconds(PLANT, fast, 1 / 5000),
-        abs=0.1)
+        retrain.MAX_EPOCHS * retrain.epoch_seconds(PLANT, fast, 1 / 5000)
+        + retrain.check_seconds(PLANT, fast, 1 / 5000), abs=0.1)
     scratch = retrain.suggest_settings(PLANT, 1 / 5000, current_bundle="m", current_card=CARD,
                                        from_scratch=True)
     assert scratch.init_bundle is None and scratch.epochs > fast.epochs
@@ -214,8 +214,9 @@ def test_estimate_arithmetic():
     assert retrain.head_first_seconds(counts, c, spi) == pytest.approx(head)
     assert retrain.estimate_seconds(counts, c, spi) == pytest.approx(whole)
     from training.transfer import CHECK_EPOCHS
+    clean_epoch = 160 * spi + 20 * spi * retrain.EVAL_COST   # the check's clean epochs
     assert retrain.estimate_seconds(counts, checked, spi) == pytest.approx(
-        whole + 2 * CHECK_EPOCHS * epoch)
+        whole + CHECK_EPOCHS * (epoch + clean_epoch))
     # no head-first when the classes are kept or training starts from scratch
     same = replace(c, head_first=False)
     assert retrain.estimate_seconds(counts, same, spi) == pytest.approx(whole - head)

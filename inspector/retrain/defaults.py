@@ -116,6 +116,16 @@ def check_epochs(config: TrainConfig) -> int:
     return 2 * CHECK_EPOCHS if config.augment and config.augment_check else 0
 
 
+def check_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_image: float) -> float:
+    """The augmentation check's time: CHECK_EPOCHS augmented epochs and as many clean ones
+    (which skip the augmentation), 0 without the check."""
+    if not check_epochs(config):
+        return 0.0
+    clean = replace(config, augment=False)
+    return CHECK_EPOCHS * (epoch_seconds(counts, config, seconds_per_image)
+                           + epoch_seconds(counts, clean, seconds_per_image))
+
+
 def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
                      seconds_per_image: float) -> float:
     """Wall-clock seconds for the whole retraining (checks, measuring, ``train()`` with
@@ -128,8 +138,8 @@ def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
     n = sum(counts.values())
     _, _, te = split_counts(counts, config.val_fraction, config.test_fraction)
     fit = (config.time_budget_s if config.time_budget_s > 0   # the check comes out of it
-           else (config.epochs + check_epochs(config))
-           * epoch_seconds(counts, config, seconds_per_image))
+           else config.epochs * epoch_seconds(counts, config, seconds_per_image)
+           + check_seconds(counts, config, seconds_per_image))
     return (fixed_seconds(seconds_per_image, n) + n * READ_SECONDS
             + head_first_seconds(counts, config, seconds_per_image)
             + fit
@@ -201,12 +211,12 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
     # new classes: first check that the camera augmentation lets them be learnt (its epochs
     # come out of the fit's time)
     config = replace(config, augment_check=config.head_first)
-    checked = check_epochs(config)
+    checking = check_seconds(counts, config, seconds_per_image)
     lo = MIN_EPOCHS if fine_tune else 2 * MIN_EPOCHS
     hi = MAX_EPOCHS if fine_tune else 2 * MAX_EPOCHS
-    epochs = int(min(hi, max(lo, math.floor(spare / per_epoch) - checked)))
+    epochs = int(min(hi, max(lo, math.floor((spare - checking) / per_epoch))))
     # the fit's time: the spare budget, but at least MIN_EPOCHS' and at most MAX_EPOCHS' worth
-    fit_seconds = min((hi + checked) * per_epoch, max((lo + checked) * per_epoch, spare))
+    fit_seconds = min(hi * per_epoch + checking, max(lo * per_epoch + checking, spare))
     return replace(config, epochs=epochs, patience=0, time_budget_s=round(fit_seconds, 1))
 
 
