@@ -39,6 +39,8 @@ def test_unreadable_file_is_named(tmp_path):
     assert report.counts["crazing"] == 6  # unreadable files are not counted
     assert report.ok_without_excludable and report.excludable_files == {str(bad), str(truncated)}
     assert str(bad) in report.format()
+    # the header's count of files says how many the class table leaves out
+    assert "2 unreadable, not counted below" in report.format().splitlines()[0]
 
 
 def test_a_file_training_cannot_read_is_named_by_the_check(tmp_path):

@@ -132,9 +132,11 @@ class Report:
         return tuple(sorted(self.class_names))
 
     def format(self) -> str:
-        lines = [f"{self.source}: {len(self.samples)} image file(s), {len(self.class_names)} "
-                 f"class(es)"]
         counts = self.counts
+        unreadable = len(self.samples) - sum(counts.values())
+        readable = (f" ({unreadable} unreadable, not counted below)" if unreadable > 0 else "")
+        lines = [f"{self.source}: {len(self.samples)} image file(s){readable}, "
+                 f"{len(self.class_names)} class(es)"]
         if counts:
             w = max(len(c) for c in counts) + 2
             for name, n in counts.items():
