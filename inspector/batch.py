@@ -423,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "tiled as the inspector window was set to tile it (View > Tiles of large "
                    "images)")
     p.add_argument("--tiles", action="store_true", help="also write one row per tile, after "
-                   "its image's row (columns tile_x, tile_y, tile_w, tile_h)")
+                   "its image's row (columns tile_x, tile_y, tile_w, tile_h; in --json, as the "
+                   "image's list 'tiles')")
     p.add_argument("--accept", type=_accept_percent, default=None, metavar="PERCENT",
                    help="the unknown verdict's threshold as the percentage of the model's known "
                    "validation images accepted (default: the inspector window's Accept-as-known "
@@ -590,11 +591,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         print(f"inspector classify: cannot write {partial}: {exc.strerror or exc}", file=stderr)
         return 1
     tiling, source = command_tiling(args)
-    if args.tiles and args.json and not args.out:
-        say("note: --tiles writes its tile rows only to a CSV; add --out results.csv for them")
     if source:
         say(f"tiles: {tiling.describe(classifier.input_size)} ({source})")
     session = ReviewSession(names, model_name=model, model_version=version) if args.json else None
+    tile_rows: dict[str, list[dict]] | None = {} if args.tiles and session is not None else None
 
     def save_partial() -> str:
         """What was done so far, kept when the run stops early; says where it is."""
@@ -608,7 +608,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                 kept.append(str(partial))
         if session is not None:
             try:
-                report.export_json(session, json_partial)
+                report.export_json(session, json_partial, tiles=tile_rows)
                 kept.append(str(json_partial))
             except OSError:
                 pass
@@ -628,10 +628,14 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             row = report.make_row(r.path, names, r.probs, r.error, model=model,
                                   model_version=version, time=now_iso(),
                                   unknown_score=r.unknown_score, known=r.known)
+            rows = (_tile_rows(r, names, model, version, row["time"])
+                    if args.tiles and r.tiles is not None else [])
             if writer is not None:
                 writer.write(row)
-                if args.tiles and r.tiles is not None:
-                    _write_tiles(writer, r, names, model, version, row["time"])
+                for t in rows:
+                    writer.write(t)
+            if tile_rows is not None and rows:
+                tile_rows[row["path"]] = rows
             if session is not None:
                 new = session.add_paths([r.path])
                 i = new[0] if new else session.index_of(r.path)
@@ -649,7 +653,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                 os.replace(partial, out_path)
         if session is not None:
             writing = args.json
-            report.export_json(session, args.json)
+            report.export_json(session, args.json, tiles=tile_rows)
     except KeyboardInterrupt:
         print(f"\ninterrupted after {done} of {len(paths)} files{save_partial()}", file=stderr)
         return 130
@@ -684,14 +688,15 @@ def _silence_stdout(stdout: TextIO) -> None:
     os.close(devnull)
 
 
-def _write_tiles(writer, r: Result, names: list[str], model: str, version: str, time: str) -> None:
+def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str) -> list[dict]:
+    """A tiled image's rows, one per tile with its rectangle (``--tiles``: in the CSV after the
+    image's row, in the JSON as the image's ``tiles``)."""
     from . import report
 
     t = r.tiles
-    for i, box in enumerate(t.tiles):
-        writer.write(report.make_row(r.path, names, t.probs[i], model=model, model_version=version,
-                                     time=time, unknown_score=t.score(i), known=bool(t.known[i]),
-                                     tile=box))
+    return [report.make_row(r.path, names, t.probs[i], model=model, model_version=version,
+                            time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box)
+            for i, box in enumerate(t.tiles)]
 
 
 def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:

@@ -7,7 +7,8 @@ the image was classified). ``label`` is ``unknown`` when the unknown detector fl
 (``known`` false); ``top_class`` is then still the most probable class, and ``confidence`` its
 probability. ``unknown_score`` is empty for a model without a detector. With tile rows
 (``inspector classify --tiles``), ``tile_x, tile_y, tile_w, tile_h`` follow ``path``: empty in an
-image's row, the tile's rectangle in image pixels in each of its tiles' rows.
+image's row, the tile's rectangle in image pixels in each of its tiles' rows. In JSON each tiled
+image's result holds its tile rows as a list ``tiles``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Iterable, Sequence, TextIO
+from typing import Iterable, Mapping, Sequence, TextIO
 
 import numpy as np
 
@@ -132,14 +133,24 @@ def csv_text(rows: Iterable[dict], class_names: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+def _json_result(row: dict, class_names: Sequence[str]) -> dict:
+    # JSON has no infinity (a blank image's unknown score is +inf: nothing like the training
+    # images); null keeps the file readable by every JSON parser
+    r = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+    r["probabilities"] = {c: r.pop(c) for c in class_names}
+    return r
+
+
 def json_document(rows: list[dict], class_names: Sequence[str], *, model: str = "",
-                  model_version: str = "", summary: dict | None = None) -> dict:
+                  model_version: str = "", summary: dict | None = None,
+                  tiles: Mapping[str, list[dict]] | None = None) -> dict:
+    """``tiles``: tile rows (``make_row(..., tile=...)``) by their image's ``path`` text; each
+    such image's result gets them as a list ``tiles``, with their rectangles."""
     results = []
-    for r in rows:
-        # JSON has no infinity (a blank image's unknown score is +inf: nothing like the training
-        # images); null keeps the file readable by every JSON parser
-        r = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
-        r["probabilities"] = {c: r.pop(c) for c in class_names}
+    for row in rows:
+        r = _json_result(row, class_names)
+        if tiles and r["path"] in tiles:
+            r["tiles"] = [_json_result(t, class_names) for t in tiles[r["path"]]]
         results.append(r)
     doc = {"model": {"name": model, "version": model_version}, "class_names": list(class_names),
            "results": results}
@@ -161,10 +172,11 @@ def export_csv(session: ReviewSession, path: str | Path, indices: Iterable[int] 
     return write_text_atomic(path, csv_text(session_rows(session, indices), session.class_names))
 
 
-def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None) -> Path:
+def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None,
+                tiles: Mapping[str, list[dict]] | None = None) -> Path:
     doc = json_document(session_rows(session, indices), session.class_names,
                         model=session.model_name, model_version=session.model_version,
-                        summary=session.folder_summaries())
+                        summary=session.folder_summaries(), tiles=tiles)
     if session.root is not None:
         doc["folder"] = str(session.root)
     return write_text_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")

@@ -1,6 +1,7 @@
 """Tiles: the grid's geometry, the image's verdict from its tiles, and ``inspector classify`` on
 a large image with one small defect patch."""
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -172,6 +173,17 @@ def test_cli_writes_image_and_tile_rows(tmp_path, capsys):
                            and int(r["tile_y"]) <= y + h and int(r["tile_y"]) + 200 >= y
                            for r in flagged)
     assert {r["label"] for r in tile_rows} == {"good", "dark_spot"}
+    # the JSON holds the same tile rows under their image, with rectangle and probabilities
+    doc_path = tmp_path / "r.json"
+    assert batch.main([str(folder), "--json", str(doc_path), "--tiles", "--tile-size", "200",
+                       "-q"], classifier=clf) == 0
+    results = {r["path"]: r for r in json.loads(doc_path.read_text())["results"]}
+    assert "tiles" not in results[str(small)]
+    json_tiles = results[str(big)]["tiles"]
+    assert len(json_tiles) == 88
+    assert [(t["tile_x"], t["tile_y"], t["label"]) for t in json_tiles] == [
+        (int(r["tile_x"]), int(r["tile_y"]), r["label"]) for r in tile_rows]
+    assert set(json_tiles[0]["probabilities"]) == set(clf.class_names)
 
 
 def test_cli_default_tiles_at_the_models_input_size_and_zero_squeezes(tmp_path, capsys):
