@@ -9,6 +9,7 @@ TensorFlow; TensorFlow is imported only for a GPU or a bundle without that expor
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,14 @@ class SEBlockAttention:
 
 UNKNOWN = "unknown"                   # the label of an image the detector flags
 UNKNOWN_TEXT = "unknown - not a known defect"
+# why an image without any contrast is unknown (its score is +inf, see ``Classifier._verdicts``)
+BLANK_TEXT = "no contrast to classify: a blank, dark or saturated image or tile"
+
+
+def is_blank_score(unknown_score: float | None) -> bool:
+    """Whether an unknown score marks an image (or one of its tiles) without any contrast: the
+    engine gives such an image +inf, as no image the model knows could score."""
+    return unknown_score is not None and math.isinf(unknown_score) and unknown_score > 0
 
 
 @dataclass

@@ -2,10 +2,12 @@
 columns) and the per-folder summary. Qt-free.
 
 CSV columns: ``path, label, confidence, <one column per class name>, unknown_score, known,
-top_class, error, verdict, verdict_time, overridden, model, model_version, time`` (``time``: when
-the image was classified). ``label`` is ``unknown`` when the unknown detector flags the image
+top_class, error, note, verdict, verdict_time, overridden, model, model_version, time`` (``time``:
+when the image was classified). ``label`` is ``unknown`` when the unknown detector flags the image
 (``known`` false); ``top_class`` is then still the most probable class, and ``confidence`` its
-probability. ``unknown_score`` is empty for a model without a detector. With tile rows
+probability. An image without any contrast (a capped lens, a black or saturated frame) is unknown
+with an empty ``unknown_score`` (infinite: JSON null) and ``top_class`` (its probabilities are
+even), and ``note`` says why. ``unknown_score`` is empty for a model without a detector. With tile rows
 (``inspector classify --tiles``), ``tile_x, tile_y, tile_w, tile_h`` follow ``path``: empty in an
 image's row, the tile's rectangle in image pixels in each of its tiles' rows. In JSON each tiled
 image's result holds its tile rows as a list ``tiles``.
@@ -24,12 +26,12 @@ import numpy as np
 
 from training.bundle import replace_file_atomic
 
-from .engine import UNKNOWN
+from .engine import BLANK_TEXT, UNKNOWN, is_blank_score
 from .session import UNSURE, ReviewSession
 
 UNKNOWN_COLUMNS = ("unknown_score", "known", "top_class")
 TILE_COLUMNS = ("tile_x", "tile_y", "tile_w", "tile_h")
-TAIL_COLUMNS = ("error", "verdict", "verdict_time", "overridden", "model", "model_version", "time")
+TAIL_COLUMNS = ("error", "note", "verdict", "verdict_time", "overridden", "model", "model_version", "time")
 
 
 def columns(class_names: Sequence[str], tiles: bool = False) -> list[str]:
@@ -70,11 +72,12 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
         row["confidence"] = float(probs[li])
     for ci, name in enumerate(class_names):
         row[name] = float(probs[ci]) if probs is not None and ci < len(probs) else None
-    row["unknown_score"] = unknown_score if probs is not None else None
+    blank = probs is not None and is_blank_score(unknown_score)
+    row["unknown_score"] = unknown_score if probs is not None and not blank else None
     # not judged (no detector): empty, not "true", which would read as accepted by one
     row["known"] = bool(known) if probs is not None and unknown_score is not None else None
-    row["top_class"] = top
-    row.update(error=error, verdict=verdict, verdict_time=verdict_time, overridden=overridden,
+    row["top_class"] = None if blank else top   # even probabilities: no class is closest
+    row.update(error=error, note=BLANK_TEXT if blank else None, verdict=verdict, verdict_time=verdict_time, overridden=overridden,
                model=model, model_version=model_version, time=time)
     return row
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -332,7 +333,26 @@ def test_json_has_no_infinity_for_a_blank_image():
                           unknown_score=float("inf"), known=False)
     doc = report.json_document([row], ["a", "b"])
     text = json.dumps(doc, allow_nan=False)           # raises on inf / nan
-    assert json.loads(text)["results"][0]["unknown_score"] is None
+    result = json.loads(text)["results"][0]
+    assert result["unknown_score"] is None and result["label"] == "unknown"
+    # even probabilities: no closest class; the note says why it is unknown
+    assert result["top_class"] is None and result["note"] == report.BLANK_TEXT
+    line = report.csv_text([row], ["a", "b"]).splitlines()[1]
+    assert "inf" not in line and "no contrast" in line
+    # an image with texture has no note
+    plain = report.make_row(Path("x.png"), ["a", "b"], np.array([0.3, 0.7]), None,
+                            unknown_score=50.0, known=False)
+    assert plain["note"] is None and plain["top_class"] == "b" and plain["unknown_score"] == 50.0
+
+
+def test_the_live_verdict_of_a_blank_frame_says_why():
+    from inspector.camera.live import LiveResult
+
+    assert "no contrast" in LiveResult.verdict_text.fget(SimpleNamespace(
+        known=False, tile_unknown_scores=np.array([1.0, np.inf]), label_name="a",
+        confidence=0.5))
+    assert "closest a" in LiveResult.verdict_text.fget(SimpleNamespace(
+        known=False, tile_unknown_scores=np.array([12.0]), label_name="a", confidence=0.5))
 
 
 def test_a_model_card_of_another_model_is_refused(tmp_path, stand_in_bundle, capsys):

@@ -81,8 +81,11 @@ class LiveResult:
         the closest class."""
         if self.known:
             return f"{self.label_name}  {self.confidence:.1%}"
-        from ..engine import UNKNOWN_TEXT
+        from ..engine import BLANK_TEXT, UNKNOWN_TEXT, is_blank_score
 
+        scores = self.tile_unknown_scores
+        if scores is not None and any(is_blank_score(float(s)) for s in scores):
+            return f"{UNKNOWN_TEXT} ({BLANK_TEXT})"
         return f"{UNKNOWN_TEXT} (closest {self.label_name} {self.confidence:.0%})"
 
     @property

@@ -10,7 +10,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from ..engine import UNKNOWN, UNKNOWN_TEXT
+from ..engine import BLANK_TEXT, UNKNOWN, UNKNOWN_TEXT, is_blank_score
 from ..session import UNSURE, ReviewSession
 from .charts import UNKNOWN_COLOUR, class_colour
 from .workers import ThumbnailLoader
@@ -157,6 +157,8 @@ class ThumbnailModel(QAbstractListModel):
         lines = [str(it.path)]
         if it.error:
             lines.append(f"cannot classify: {it.error}")
+        elif s.is_unknown(idx) and is_blank_score(it.unknown_score):
+            lines.append(f"{UNKNOWN_TEXT} ({BLANK_TEXT})")
         elif s.is_unknown(idx):
             lines.append(f"{UNKNOWN_TEXT} (closest class {s.predicted_name(idx)} "
                          f"{it.confidence:.1%}, unknown score {it.unknown_score:.2f})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...engine import BLANK_TEXT, is_blank_score
 from ...tiles import (TILES_GROUP, ImageVerdict, TiledVerdict, TileSettings, folder_key,
                       tiling_from_text, tiling_to_text)
 from ..tile_settings import TileSettingsDialog
@@ -144,4 +145,5 @@ class TileActions:
         self.verdict_label.setText(
             self.verdict_label.text() + f"<br>Tile {i + 1}/{len(t.tiles)} at ({box.x}, {box.y}) "
             f"{box.w}×{box.h}: <b>{t.label(i)}</b> ({t.confidence(i):.1%})"
-            + ("" if score is None else f", unknown score {score:.3g}") + decides)
+            + ("" if score is None else f", {BLANK_TEXT}" if is_blank_score(score)
+               else f", unknown score {score:.3g}") + decides)

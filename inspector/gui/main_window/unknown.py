@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QStringListModel, Qt
 from PySide6.QtWidgets import QCompleter, QLabel, QLineEdit, QSpinBox
 
-from ...engine import UNKNOWN_TEXT
+from ...engine import BLANK_TEXT, UNKNOWN_TEXT, is_blank_score
 from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
 from ...session import check_class_name
 from ...settings import Key
@@ -130,9 +130,11 @@ class UnknownReview:
     def _unknown_head(self, idx: int) -> str:
         """The large view's line for an image flagged unknown."""
         it = self.session.items[idx]
+        detail = (BLANK_TEXT if is_blank_score(it.unknown_score) else
+                  f"closest class {self.session.predicted_name(idx)} ({it.confidence:.1%}); "
+                  f"unknown score {it.unknown_score:.2f}")
         return (f"<b style='color:{UNKNOWN_COLOUR.name()}'>{UNKNOWN_TEXT}</b><br>"
-                f"<span style='color:#666'>closest class {self.session.predicted_name(idx)} "
-                f"({it.confidence:.1%}); unknown score {it.unknown_score:.2f}</span>")
+                f"<span style='color:#666'>{detail}</span>")
 
     # ---- verdicts under a new class ------------------------------------------------------------
     def begin_new_class(self) -> None:
