@@ -9,6 +9,7 @@ instead of stopping the run. Exit status: 0 when every file was classified, 2 wh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -495,13 +496,22 @@ def _overlap(text: str) -> float:
     return f
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` with its links followed, or as given where they loop (Python 3.11's resolve
+    raises RuntimeError then; reading such a file later names the problem)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
 def _among(path: Path, inputs: Sequence[Path]) -> bool:
     """Whether ``path`` is the same file as one of ``inputs``. Only an input of the same name or
     a symbolic link can be (resolving every path of a large folder took 61 ms of the start of
     ``inspector classify`` on 1,500 files; a name comparison and an lstat take a few)."""
-    target = path.resolve()
+    target = _resolved(path)
     names = {path.name, target.name}   # the output may itself be a link to an input
-    return any(p.resolve() == target for p in inputs if p.name in names or p.is_symlink())
+    return any(_resolved(p) == target for p in inputs if p.name in names or p.is_symlink())
 
 
 def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path]) -> str | None:
@@ -511,7 +521,7 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
     from training.images import is_image_file
 
     given = [(opt, Path(v)) for opt, v in (("--out", out), ("--json", json_out)) if v]
-    if len(given) == 2 and given[0][1].resolve() == given[1][1].resolve():
+    if len(given) == 2 and _resolved(given[0][1]) == _resolved(given[1][1]):
         return f"--out and --json name the same file {out}; give two different files"
     for opt, path in given:
         if path.is_dir():
@@ -654,9 +664,11 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         if session is not None:
             writing = args.json
             report.export_json(session, args.json, tiles=tile_rows)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted after {done} of {len(paths)} files{save_partial()}", file=stderr)
-        return 130
+            json_partial.unlink(missing_ok=True)   # an interrupted run's, now out of date
+    except KeyboardInterrupt as exc:   # Ctrl+C, or a Terminated signal (ends_as_interrupts)
+        how = "stopped" if isinstance(exc, Terminated) else "interrupted"
+        print(f"\n{how} after {done} of {len(paths)} files{save_partial()}", file=stderr)
+        return 128 + exc.signum if isinstance(exc, Terminated) else 130
     except BrokenPipeError:
         # the reader of stdout went away (e.g. ``| head``): stop quietly, as a pipe tool does
         _silence_stdout(stdout)
@@ -699,6 +711,49 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
             for i, box in enumerate(t.tiles)]
 
 
+class Terminated(KeyboardInterrupt):
+    """The process was asked to end (SIGTERM: a logoff, a service manager, ``kill``; SIGHUP: the
+    terminal closed; SIGBREAK on Windows): handled as Ctrl+C is, so what was done is kept."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def ends_as_interrupts():
+    """While inside, the signals that end a process raise ``Terminated`` in the main thread (the
+    handlers before are restored after); elsewhere (another thread) nothing changes."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def stop(signum, frame):
+        raise Terminated(signum)
+
+    before = {}
+    for name in ("SIGTERM", "SIGHUP", "SIGBREAK"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                before[sig] = signal.signal(sig, stop)
+            except (OSError, ValueError):
+                pass
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(args, classifier)
+    try:
+        with ends_as_interrupts():
+            return run(args, classifier)
+    except KeyboardInterrupt as exc:   # before the run's own handling: nothing done yet
+        print("\ninspector classify: " + ("stopped" if isinstance(exc, Terminated)
+                                          else "interrupted") + " before any file was classified",
+              file=sys.stderr)
+        return 128 + exc.signum if isinstance(exc, Terminated) else 130

@@ -123,6 +123,9 @@ class CsvWriter:
     def write(self, row: dict) -> None:
         self._w.writerow([_known_cell(row.get(c)) if c == "known" else _cell(row.get(c))
                           for c in self.columns])
+        # each row reaches the file at once: a run killed outright (the out-of-memory killer, a
+        # power cut of the process) keeps every row written before
+        self._stream.flush()
 
     def flush(self) -> None:
         self._stream.flush()

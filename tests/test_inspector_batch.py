@@ -324,6 +324,42 @@ def test_an_interrupted_run_keeps_its_json_so_far(tmp_path, classifier, capsys, 
     doc = json.loads((tmp_path / "r.json.partial").read_text())
     assert [Path(r["path"]).name for r in doc["results"]] == [p.name for p in images[:3]]
     assert not out_json.exists()
+    # run again to the end: the stale partial goes
+    monkeypatch.setattr(batch, "classify_paths", real)
+    code, _, err = run([str(tmp_path / "imgs"), "--json", str(out_json)], classifier, capsys)
+    assert code == 0 and out_json.exists() and not (tmp_path / "r.json.partial").exists()
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGTERM") or os.name == "nt",
+                    reason="a POSIX signal sent to this process")
+def test_a_run_asked_to_end_keeps_what_it_did(tmp_path, classifier, capsys, monkeypatch):
+    """SIGTERM (a logoff, a service manager, kill) ends the run as Ctrl+C does: the CSV and the
+    JSON so far are kept as .partial and named; every row written is in the file."""
+    import signal
+
+    images = write_images(tmp_path / "imgs")
+    real = batch.classify_paths
+    rows_on_disk = []
+
+    def ended(*a, **k):
+        for n, r in enumerate(real(*a, **k)):
+            if n == 4:
+                rows_on_disk.append(len((tmp_path / "r.csv.partial").read_text().splitlines()))
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield r
+
+    monkeypatch.setattr(batch, "classify_paths", ended)
+    before = signal.getsignal(signal.SIGTERM)
+    out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
+    code = batch.main([str(tmp_path / "imgs"), "--out", str(out_csv), "--json", str(out_json)],
+                      classifier=classifier)
+    err = capsys.readouterr().err
+    assert code == 128 + signal.SIGTERM and "stopped after 4 of 7" in err, err
+    assert rows_on_disk == [1 + 4]          # flushed row by row: the header and four rows
+    assert len(list(csv.DictReader((tmp_path / "r.csv.partial").open()))) == 4
+    doc = json.loads((tmp_path / "r.json.partial").read_text())
+    assert [Path(r["path"]).name for r in doc["results"]] == [p.name for p in images[:4]]
+    assert signal.getsignal(signal.SIGTERM) == before     # the handler is put back
 
 
 def test_json_has_no_infinity_for_a_blank_image():

@@ -59,6 +59,11 @@ def read_card(bundle_dir: str | Path) -> dict[str, Any]:
         raise BundleError(f"{bundle_dir}: not a model bundle (no {CARD_FILE})") from None
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path}: damaged model card ({exc})") from None
+    except UnicodeDecodeError as exc:   # e.g. saved by an editor in a Windows code page
+        raise BundleError(f"{path}: damaged model card (not UTF-8 text: byte {exc.object[exc.start]:#04x} "
+                          f"at position {exc.start})") from None
+    except OSError as exc:   # permission denied, a share gone, an I/O error
+        raise BundleError(f"{path}: cannot read the model card ({exc.strerror or exc})") from None
     if not isinstance(card, dict):
         raise BundleError(f"{path}: damaged model card (not a JSON object)")
     for key in ("class_names", "input_size"):

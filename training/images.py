@@ -199,7 +199,12 @@ def _decode(path: str | Path, convert) -> np.ndarray:
         raise ImageReadError(path, "not enough memory to read this image") from None
     except NotADirectoryError:   # a folder on the way has become a file
         raise ImageReadError(path, "file not found (a folder on its path is not a folder)") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
+    except OSError as exc:
+        if exc.errno is not None:   # the file could not be read (a share gone, an I/O error,
+            # a loop of links), which says nothing about the image in it
+            raise ImageReadError(path, f"cannot read the file ({exc.strerror or exc})") from None
+        raise ImageReadError(path, f"damaged image data ({exc})") from None   # Pillow's own
+    except (ValueError, SyntaxError) as exc:  # truncated or corrupt data
         raise ImageReadError(path, f"damaged image data ({exc})") from None
     if pages > 1:   # a stack of frames: classifying the first alone would skip the rest
         raise ImageReadError(path, f"holds {pages} images of the same size (a multi-page "
