@@ -97,16 +97,18 @@ def startup_fallback(path: str | Path, explicit: str | Path | None = None) -> Pa
     return bundled
 
 
-def collect_paths(paths: Iterable[str | Path], recursive: bool = True) -> list[Path]:
+def collect_paths(paths: Iterable[str | Path], recursive: bool = True,
+                  problems: list[OSError] | None = None) -> list[Path]:
     """Folders expand to the image files inside them (sorted); files named explicitly are kept
-    whatever they are (a non-image file then gets an error row); missing paths are kept too."""
+    whatever they are (a non-image file then gets an error row); missing paths are kept too.
+    Folders that cannot be listed go to ``problems`` (else their OSError is raised)."""
     from .session import scan_images
 
     out: list[Path] = []
     seen: set[Path] = set()
     for p in paths:
         p = Path(p)
-        found = scan_images(p, recursive) if p.is_dir() else [p]
+        found = scan_images(p, recursive, problems) if p.is_dir() else [p]
         for f in found:
             if f not in seen:
                 seen.add(f)
@@ -550,7 +552,12 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         if not args.quiet:
             print(msg, file=stderr, flush=True)
 
-    paths = collect_paths(args.paths, args.recursive)
+    from training.images import listing_problem
+
+    unlisted: list[OSError] = []
+    paths = collect_paths(args.paths, args.recursive, unlisted)
+    for exc in unlisted:
+        print(f"inspector classify: {listing_problem(exc)}", file=stderr, flush=True)
     if not paths:
         print("inspector classify: no image files found in " + ", ".join(map(str, args.paths)),
               file=stderr)
@@ -685,7 +692,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         print(f"... and {len(failed) - 10} more (see the error column)", file=stderr)
     written = " and ".join(str(p) for p in (out_path, args.json) if p)
     say(f"{done - len(failed)} of {done} files classified" + (f"; results in {written}" if written else ""))
-    return 2 if failed else 0
+    if unlisted:
+        say(f"{len(unlisted)} folder(s) could not be listed (above): their images are not in the "
+            "results")
+    return 2 if failed or unlisted else 0
 
 
 def _silence_stdout(stdout: TextIO) -> None:

@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from training.images import IMAGE_SUFFIXES, walk_files
+from training.images import IMAGE_SUFFIXES, listing_problem, walk_files
 
 # JOURNAL_NAME, JournalError and now_iso are the journal's; imported from here too.
 from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
@@ -22,20 +22,29 @@ UNSURE = "unsure"
 UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspector.engine's)
 
 
-def scan_images(folder: str | Path, recursive: bool = True) -> list[Path]:
+def scan_images(folder: str | Path, recursive: bool = True,
+                problems: list[OSError] | None = None) -> list[Path]:
     """Image files in a folder (by suffix), sorted by their path, optionally in sub-folders.
-    Hidden files and folders (names starting with a dot) are skipped. (String operations, not
-    pathlib, until the end: 20,000 files are listed in a fraction of a second.)"""
+    Hidden files and folders (names starting with a dot) are skipped. A folder that cannot be
+    listed is added to ``problems`` (training.images.listing_problem says it in words) when
+    given, else raises its OSError. (String operations, not pathlib, until the end: 20,000 files are listed
+    in a fraction of a second.)"""
     base = os.fspath(folder)
     found: list[tuple[str, str]] = []  # (path relative to the folder, full path)
     if recursive:   # sub-folders that are links are followed, each real folder once
-        found = [(rel, full) for rel, full in walk_files(base)
+        found = [(rel, full) for rel, full in walk_files(base, problems=problems)
                  if os.path.splitext(rel)[1].lower() in _SUFFIXES]
     else:
-        with os.scandir(base) as it:
-            found = [(e.name, e.path) for e in it
-                     if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in _SUFFIXES
-                     and not e.is_dir()]   # a broken link too: reading it names the problem
+        try:
+            with os.scandir(base) as it:
+                found = [(e.name, e.path) for e in it
+                         if not e.name.startswith(".")
+                         and os.path.splitext(e.name)[1].lower() in _SUFFIXES
+                         and not e.is_dir()]   # a broken link too: reading it names the problem
+        except OSError as exc:
+            if problems is None:
+                raise
+            problems.append(exc)
     found.sort(key=lambda rf: _natural_key(rf[0]))
     return [Path(full) for _, full in found]
 
@@ -126,6 +135,9 @@ class ReviewSession:
     def __post_init__(self):
         self._index: dict[str, int] = {os.path.abspath(it.path): i for i, it in enumerate(self.items)}
         self._journal_records: dict[str, dict] = {}
+        # folders that could not be listed when it was opened, in words (their images are
+        # missing: the window says so)
+        self.listing_problems: list[str] = []
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -136,7 +148,9 @@ class ReviewSession:
             raise FileNotFoundError(f"{folder}: not a folder")
         s = cls(list(class_names), threshold, root=folder,
                 journal=Journal(folder) if journal else None)
-        paths = scan_images(folder, recursive)
+        unlisted: list[OSError] = []
+        paths = scan_images(folder, recursive, unlisted)
+        s.listing_problems = [listing_problem(e) for e in unlisted]
         s._load_journal({p.parent for p in paths})
         s.add_paths(paths)
         return s

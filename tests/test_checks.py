@@ -184,3 +184,24 @@ def test_a_class_folder_given_as_the_data_folder_is_named_as_such(tmp_path):
     text = report.format()
     assert not report.ok and "no images found" in text
     assert "if crazing is one class's folder, give the folder that holds the class folders" in text
+
+
+def test_a_class_folder_that_cannot_be_listed_is_an_error(tmp_path, monkeypatch):
+    """Not "a class folder without images", and not images silently missing from training."""
+    import os
+
+    root = make_dataset(tmp_path / "d", classes=("crazing", "inclusion", "patches"), per_class=6,
+                        size=48)
+    locked = root / "patches"
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.path.abspath(os.fspath(path)) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = find_problems(root)
+    codes = [p.code for p in report.errors]
+    assert codes == ["unlisted-folder"], report.format()
+    assert str(locked) in report.errors[0].message and "permission denied" in report.errors[0].message

@@ -410,3 +410,37 @@ def test_a_full_disk_is_one_line(tmp_path, classifier, capsys):
     code, _, err = run([str(tmp_path / "imgs"), "--out", str(tmp_path / "out" / "r.csv"), "-q"],
                        classifier, capsys)
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
+
+
+def refuse_listing(monkeypatch, folder: Path) -> None:
+    """``folder`` cannot be listed, as a folder without read permission (root may read any)."""
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.path.abspath(os.fspath(path)) == str(folder.absolute()):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_a_folder_that_cannot_be_listed_is_named(tmp_path, classifier, capsys, monkeypatch):
+    """Its images are not silently left out: classify names it and exits 2; the window's
+    session lists it; the rest of the batch is classified."""
+    from inspector.session import ReviewSession, scan_images
+
+    write_images(tmp_path / "imgs")
+    locked = tmp_path / "imgs" / "night"
+    write_images(locked)
+    refuse_listing(monkeypatch, locked)
+    with pytest.raises(PermissionError):
+        scan_images(tmp_path / "imgs")
+    out = tmp_path / "r.csv"
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(out)], classifier, capsys)
+    assert code == 2 and f"{locked}: cannot list this folder (permission denied)" in err
+    assert "Traceback" not in err and len(list(csv.DictReader(out.open()))) == 7
+    code, _, err = run([str(locked), "--no-recursive", "--out", str(out)], classifier, capsys)
+    assert code == 1 and "cannot list this folder" in err and "Traceback" not in err
+    session = ReviewSession.open_folder(tmp_path / "imgs", journal=False)
+    assert len(session) == 7 and len(session.listing_problems) == 1
+    assert str(locked) in session.listing_problems[0]

@@ -172,6 +172,11 @@ def test_a_damaged_version_is_listed_as_damaged_and_can_be_removed(tmp_path):
     assert name == p1.name and path == p1 and "damaged model card" in problem
     lib.remove(name)
     assert not p1.exists() and lib.damaged_versions() == []
+    # a card saved in a Windows code page (an editor): listed as damaged, not a traceback
+    p2 = lib.add(fake_bundle(tmp_path / "b2"))
+    (p2 / "model_card.json").write_bytes('{"notes": "\u2013"}'.encode("cp1252"))
+    [(name, _, problem)] = lib.damaged_versions()
+    assert name == p2.name and "not UTF-8" in problem and "model_card.json" in problem
 
 
 def test_a_version_its_own_test_figures_call_not_usable_is_not_activated_without_force(

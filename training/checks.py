@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
-                     is_image_file)
+                     is_image_file, listing_problem)
 
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -176,7 +176,11 @@ def scan_folder(root: str | Path, source: str = "",
                             f"{root}: not a folder (expected one sub-folder per class)")]
     samples: list[Sample] = []
     problems: list[Problem] = []
-    loose = sorted(str(p) for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    try:
+        loose = sorted(str(p) for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+        class_folders(root)
+    except OSError as exc:
+        return [], [Problem(ERROR, "unlisted-folder", listing_problem(exc))]
     if loose:
         images_here = sum(is_image_file(Path(f)) for f in loose)
         hint = (f"; if {root.name} is one class's folder, give the folder that holds the class "
@@ -186,13 +190,22 @@ def scan_folder(root: str | Path, source: str = "",
                                 f"ignored{hint}", loose))
     ignored: list[str] = []
     empty: list[str] = []
+    unlisted: list[OSError] = []
     for folder in class_folders(root):
-        files = files_under(folder, should_stop)
+        files = files_under(folder, should_stop, unlisted)
         images = [p for p in files if is_image_file(p)]
         ignored.extend(str(p) for p in files if not is_image_file(p))
         if not images:
             empty.append(str(folder))
         samples.extend(Sample(p, folder.name, source) for p in images)
+    if unlisted:   # its images would be left out of training without a word
+        problems.append(Problem(ERROR, "unlisted-folder",
+                                f"{len(unlisted)} folder(s) cannot be listed: "
+                                + "; ".join(listing_problem(e) for e in unlisted[:3])
+                                + (" ..." if len(unlisted) > 3 else "")
+                                + " - give this user access to them, or move them out",
+                                [str(e.filename) for e in unlisted]))
+    empty = [f for f in empty if f not in {str(e.filename) for e in unlisted}]
     if empty:
         problems.append(Problem(ERROR, "empty-class",
                                 f"{len(empty)} class folder(s) without images (BMP, PNG, JPEG, "

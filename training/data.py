@@ -17,7 +17,7 @@ import numpy as np
 from .bundle import SPLIT_FILE, read_split
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .images import (ImageReadError, class_folders, file_digest, files_under, is_image_file,
-                     load_image)
+                     listing_problem, load_image)
 
 
 class DatasetError(Exception):
@@ -83,7 +83,10 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     labels: list[int] = []
     empty = []
     for ci, name in enumerate(class_names):
-        members = [p for p in files_under(root / name) if is_image_file(p)]
+        try:
+            members = [p for p in files_under(root / name) if is_image_file(p)]
+        except OSError as exc:   # a folder that cannot be listed: never train without its images
+            raise DatasetError(listing_problem(exc)) from None
         if not members:
             empty.append(name)
         files.extend(members)

@@ -42,15 +42,30 @@ def class_folders(root: str | Path) -> list[Path]:
                   key=lambda p: p.name)
 
 
-def walk_files(folder: str | Path, should_stop=lambda: False) -> Iterator[tuple[str, str]]:
+def listing_problem(exc: OSError) -> str:
+    """A folder that cannot be listed, in words: "FOLDER: cannot list it (permission denied)"."""
+    reason = exc.strerror.lower() if exc.strerror else str(exc)
+    return f"{exc.filename}: cannot list this folder ({reason}); its images are left out"
+
+
+def walk_files(folder: str | Path, should_stop=lambda: False,
+               problems: list[OSError] | None = None) -> Iterator[tuple[str, str]]:
     """(path relative to ``folder``, full path) of every file in a folder and its sub-folders,
     as strings, sub-folders in name order; hidden files and folders (".name") skipped. Folders
     that are symbolic links (a share mounted into the tree) are followed, each real folder
     once, so that a link to a folder above never loops. Raises Cancelled when
-    ``should_stop()`` turns true (a huge folder chosen by mistake)."""
+    ``should_stop()`` turns true (a huge folder chosen by mistake). A folder that cannot be
+    listed (permission denied, a share gone) raises its OSError, or with ``problems`` is
+    added there (``listing_problem`` says it in words) and the walk goes on."""
     base = os.fspath(folder)
     seen: set[str] = set()   # real paths (not inode numbers: some network shares give 0)
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+
+    def failed(exc: OSError) -> None:
+        if problems is None:
+            raise exc
+        problems.append(exc)
+
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True, onerror=failed):
         if should_stop():
             raise Cancelled("cancelled while listing images")
         real = os.path.normcase(os.path.realpath(dirpath))
@@ -69,10 +84,11 @@ def walk_files(folder: str | Path, should_stop=lambda: False) -> Iterator[tuple[
                 yield rel_dir + f, os.path.join(dirpath, f)
 
 
-def files_under(folder: str | Path, should_stop=lambda: False) -> list[Path]:
-    """Every file in a class folder and its sub-folders, sorted (``walk_files``): the one
-    listing that training and the data checks share."""
-    return sorted(Path(full) for _, full in walk_files(folder, should_stop))
+def files_under(folder: str | Path, should_stop=lambda: False,
+                problems: list[OSError] | None = None) -> list[Path]:
+    """Every file in a class folder and its sub-folders, sorted (``walk_files``, ``problems``
+    as there): the one listing that training and the data checks share."""
+    return sorted(Path(full) for _, full in walk_files(folder, should_stop, problems))
 
 
 def sensor_full_scale(max_value: float) -> float:

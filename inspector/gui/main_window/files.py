@@ -88,7 +88,12 @@ class FileActions:
         self.statusBar().clearMessage()
         self.settings.set(Key.LAST_FOLDER, str(last_folder))
         self._set_session(session)
-        if not len(session):
+        if session.listing_problems:   # images missing from the list: never without a word
+            shown = session.listing_problems[:5]
+            more = len(session.listing_problems) - len(shown)
+            self._inform("Some folders cannot be listed",
+                         "\n".join(shown) + (f"\n... and {more} more" if more > 0 else ""))
+        elif not len(session):
             self.statusBar().showMessage(f"No images (BMP, PNG, JPEG, TIFF) in {last_folder}", MESSAGE_LONG_MS)
 
     def _open_failed(self, token: int, message: str) -> None:
