@@ -61,6 +61,9 @@ class Journal:
         self.fallback_path = fallback_journal_path(self.root)
         self.path = self.local_path if self._local_ok() else self.fallback_path
         self.skipped_lines = 0
+        # journals that exist but could not be read at the last load, in words ("PATH:
+        # permission denied"): their verdicts are missing, and the window says so
+        self.unreadable: list[str] = []
         self._checked_tail: set[Path] = set()
         # why the last record went to the user data folder's journal, not the folder's (None:
         # it did not); append sets it
@@ -105,6 +108,7 @@ class Journal:
         sources += [(self.fallback_path, "", ""), (self.local_path, "", "")]
         records: list[tuple[float, int, dict]] = []
         self.skipped_lines = 0
+        self.unreadable = []
         seen: set[Path] = set()
         for path, strip, add in sources:
             if path in seen:
@@ -112,7 +116,10 @@ class Journal:
             seen.add(path)
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                continue
+            except OSError as exc:   # there, but not readable: its verdicts would vanish
+                self.unreadable.append(f"{path}: {(exc.strerror or str(exc)).lower()}")
                 continue
             latest_time = float("-inf")  # this file's append order wins over its clock
             for line in text.splitlines():

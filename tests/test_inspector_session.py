@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,6 +108,26 @@ def test_read_only_folder_uses_the_user_data_folder(folder, monkeypatch, tmp_pat
     assert not (folder / JOURNAL_NAME).exists()
     assert s.journal.path.is_relative_to(tmp_path / "home")   # STEEL_INSPECTOR_HOME
     assert ReviewSession.open_folder(folder, True, NAMES).items[1].verdict.label == "patches"
+
+
+def test_a_journal_that_cannot_be_read_is_named(folder, monkeypatch):
+    """Its verdicts cannot be shown: the journal says which file and why, for the window."""
+    s = classified(folder)
+    s.set_verdict(0, "crazing")
+    journal = folder / JOURNAL_NAME
+    real = Path.read_text
+
+    def refuse(self, *a, **k):
+        if self == journal:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    again = ReviewSession.open_folder(folder, True, NAMES)
+    assert again.items[0].verdict is None
+    assert again.journal.unreadable == [f"{journal}: permission denied"]
+    monkeypatch.setattr(Path, "read_text", real)
+    assert ReviewSession.open_folder(folder, True, NAMES).journal.unreadable == []
 
 
 def test_unwritable_journal_falls_back_when_writing_fails(folder, monkeypatch):

@@ -133,7 +133,13 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         self._apply_view()
         title = session.root if session.root is not None else ""
         self.setWindowTitle(f"{APP_TITLE} — {title}" if title else APP_TITLE)
-        if session.journal is not None and session.journal.skipped_lines:
+        if session.journal is not None and session.journal.unreadable:
+            self._inform("Earlier verdicts cannot be read",
+                         "Cannot read the verdict journal "
+                         + "; ".join(session.journal.unreadable)
+                         + ".\nVerdicts saved in it are not shown. New verdicts are saved in "
+                         f"{session.journal.path}.")
+        elif session.journal is not None and session.journal.skipped_lines:
             self.statusBar().showMessage(f"{session.journal.path}: skipped "
                                          f"{session.journal.skipped_lines} damaged line(s)", MESSAGE_WARNING_MS)
         if self.thumb_model.rowCount():
