@@ -212,6 +212,29 @@ def test_threshold_filter_sort_and_settings_persist(qtbot, trained, folder):
     assert w2.threshold.value() == 99 and w2.panel.opacity.value() == 30
 
 
+def test_a_setting_changed_with_the_mouse_gives_the_keys_back(qtbot, trained, folder):
+    """After a spin box's arrow or the opacity slider, a digit is a verdict, not a threshold."""
+    from PySide6.QtCore import QPoint
+
+    w = open_window(qtbot, trained, folder)
+    w.activateWindow()
+    w.list.setFocus()
+    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
+    show(qtbot, w, 0)
+    before = w.threshold.value()
+    for widget in (w.threshold, w.panel.opacity):
+        widget.setFocus()
+        qtbot.waitUntil(widget.hasFocus, timeout=5000)
+        at = QPoint(widget.width() - 4, 4)   # a spin box's up arrow, the slider's end
+        qtbot.mousePress(widget, Qt.MouseButton.LeftButton, pos=at)
+        qtbot.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=at)
+        qtbot.waitUntil(w.list.hasFocus, timeout=5000)
+    qtbot.keyClick(w.list, Qt.Key.Key_3)
+    assert w.session.items[0].verdict is not None
+    assert w.threshold.value() in (before, before + 1)     # one arrow step at most
+    assert not w.threshold.keyboardTracking()   # a typed "85" is not 8% first
+
+
 def test_export_from_the_window(qtbot, trained, folder, tmp_path):
     w = open_window(qtbot, trained, folder)
     show(qtbot, w, 0)

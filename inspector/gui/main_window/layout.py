@@ -2,7 +2,7 @@
 the class widgets, the saved layout and settings (a mixin of MainWindow)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QLabel, QListView, QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
@@ -15,6 +15,27 @@ from ..thumbnails import THUMB, ThumbnailDelegate, ThumbnailModel
 
 
 APP_TITLE = "Steel Inspector"
+
+
+class FocusBack(QObject):
+    """Gives the keyboard back to the image list after a setting is changed with the mouse (a
+    spin box's arrows: events on the spin box itself, not on its text field, where one types;
+    a slider), so that the verdict and navigation keys that follow judge and move through
+    images instead of changing the setting (3 set the threshold to 3%)."""
+
+    def __init__(self, target: QWidget, parent: QObject | None = None):
+        super().__init__(parent)
+        self._target = target
+
+    def watch(self, widget: QWidget) -> None:
+        widget.installEventFilter(self)
+        if isinstance(widget, QSpinBox):   # a typed value counts once typed (Enter, focus out)
+            widget.setKeyboardTracking(False)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.MouseButtonRelease:
+            QTimer.singleShot(0, self._target.setFocus)
+        return False
 
 STATUS_FILTERS: list[tuple[str, dict]] = [
     ("All images", {}),
@@ -91,6 +112,8 @@ class WindowLayout:
         self.panel.overlay_source_changed.connect(lambda k: self.settings.set(Key.OVERLAY_SOURCE, k))
         self.panel.opacity_changed.connect(lambda v: self.settings.set(Key.OVERLAY_OPACITY, v))
         self.panel.source.activated.connect(lambda _: self.list.setFocus())
+        self._focus_back = FocusBack(self.list, self)
+        self._focus_back.watch(self.panel.opacity)
 
         # probabilities, verdict, channel weights
         self.prob_chart = ProbabilityChart()
@@ -134,6 +157,7 @@ class WindowLayout:
         self.threshold.setToolTip("Images whose top probability is below this are flagged "
                                   "\"needs review\" (orange frame)")
         self.threshold.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self._focus_back.watch(self.threshold)
         tb.addWidget(self.threshold)
         self._build_unknown_widgets(tb)
         tb.addSeparator()
