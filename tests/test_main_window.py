@@ -235,6 +235,30 @@ def test_a_setting_changed_with_the_mouse_gives_the_keys_back(qtbot, trained, fo
     assert not w.threshold.keyboardTracking()   # a typed "85" is not 8% first
 
 
+def test_include_sub_folders_lists_the_open_folder_again(qtbot, trained, folder):
+    sub = folder / "night"
+    sub.mkdir()
+    Image.fromarray(texture(1, 64, seed=3)).save(sub / "n1.png")
+    w = open_window(qtbot, trained)
+    w.recursive_action.setChecked(False)
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.open_folder(folder)
+    n = len(w.session)
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.recursive_action.setChecked(True)
+    assert len(w.session) == n + 1 and w.session.root == folder
+
+
+def test_a_filter_that_hides_a_new_folder_says_so(qtbot, trained, folder):
+    w = open_window(qtbot, trained)
+    w.set_filter("Overridden")
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.open_folder(folder)
+    assert w.thumb_model.rowCount() == 0
+    text = w.panel.view._message
+    assert "No image matches the filter: Overridden" in text and str(len(w.session)) in text
+
+
 def test_export_from_the_window(qtbot, trained, folder, tmp_path):
     w = open_window(qtbot, trained, folder)
     show(qtbot, w, 0)

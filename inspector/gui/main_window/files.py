@@ -58,6 +58,7 @@ class FileActions:
         then shows them; ``session_opened`` tells when."""
         recursive = self.recursive_action.isChecked() if recursive is None else recursive
         folder = Path(folder)
+        self._listed_folder = folder   # listed again when Include sub-folders changes
         names, threshold = self._class_names(), self.session.threshold
         self._open_in_background(lambda: ReviewSession.open_folder(folder, recursive, names, threshold),
                                  f"Opening {folder}…", folder.absolute())
@@ -67,10 +68,19 @@ class FileActions:
         if not paths:
             return
         session = ReviewSession.open_files(paths, self._class_names(), self.session.threshold)
+        self._listed_folder = None
         self._open_token += 1   # a folder still being listed must not replace these files
         self.list.unsetCursor()
         self.settings.set(Key.LAST_FOLDER, str(paths[0].absolute().parent))
         self._set_session(session)
+
+    def _recursive_toggled(self, on: bool) -> None:
+        """File ▸ Include sub-folders: saved, and the open folder listed again with it (its
+        verdicts are in its journal; its images are classified again)."""
+        self.settings.set(Key.RECURSIVE, on)
+        folder = self._listed_folder
+        if folder is not None and self.session.root is not None:
+            self.open_folder(folder, on)
 
     def _open_in_background(self, make_session, message: str, last_folder: Path) -> None:
         self._open_token += 1

@@ -205,7 +205,7 @@ class WindowLayout:
         self._action(m, "Open &folder…", self.choose_folder, QKeySequence.StandardKey.Open)
         self._action(m, "Open &images…", self.choose_files, "Ctrl+Shift+O")
         self.recursive_action = self._action(m, "Include &sub-folders", None, checkable=True)
-        self.recursive_action.toggled.connect(lambda on: self.settings.set(Key.RECURSIVE, on))
+        self.recursive_action.toggled.connect(self._recursive_toggled)
         m.addSeparator()
         self._action(m, "Export results as &CSV…", lambda: self._choose_export("csv"), "Ctrl+E")
         self._action(m, "Export results as &JSON…", lambda: self._choose_export("json"))
@@ -364,6 +364,13 @@ class WindowLayout:
     def _filter(self) -> Filter:
         extra = STATUS_FILTERS[max(0, self.status_filter.currentIndex())][1]
         return Filter(predicted_class=self.class_filter.currentData(), **extra)
+
+    def _filter_text(self) -> str:
+        """The filter in words, e.g. "Needs review · predicted crazing"."""
+        parts = [self.status_filter.currentText()]
+        if self.class_filter.currentData() is not None:
+            parts.append(f"predicted {self.class_filter.currentText()}")
+        return " · ".join(parts)
 
     def _sort(self) -> Sort:
         return self.sort_combo.currentData() or Sort.OPENED

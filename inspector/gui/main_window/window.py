@@ -70,6 +70,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         self._startup_fallback: Path | None = None  # the bundled model, if the startup one fails
         self._startup_note = ""                     # said in the status bar once it is loaded
         self._open_token = 0
+        self._listed_folder: Path | None = None   # the folder open (not files), for Include sub-folders
         self._dialogs: list[QWidget] = []         # child windows kept alive
         self._verdict_actions: list[QAction] = []
         self.last_message: tuple[str, str] | None = None  # the latest message shown to the user
@@ -144,6 +145,10 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
                                          f"{session.journal.skipped_lines} damaged line(s)", MESSAGE_WARNING_MS)
         if self.thumb_model.rowCount():
             self.list.setCurrentIndex(self.thumb_model.index(0))
+        elif len(session):   # the filter kept from the folder before hides them all (for now)
+            self.panel.show_message(f"No image matches the filter: {self._filter_text()}.\n"
+                                    "Images show as they are classified and match it; Show ▸ "
+                                    f"All images and every class show all {len(session)}.")
         else:
             self.panel.show_message("No images here.")
         # started once the first image is shown large (or BACKGROUND_START_MS after opening,
