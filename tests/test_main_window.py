@@ -259,6 +259,30 @@ def test_a_filter_that_hides_a_new_folder_says_so(qtbot, trained, folder):
     assert "No image matches the filter: Overridden" in text and str(len(w.session)) in text
 
 
+def test_closing_the_window_asks_a_busy_retraining_wizard_first(qtbot, trained):
+    """The wizard decides (it asks where a training or an unsaved model is at stake): kept
+    open, the main window stays open too; closed, the main window closes."""
+    w = open_window(qtbot, trained)
+    keep = {"open": True}
+
+    class RetrainWizard(QWidget):
+        def closeEvent(self, event):  # noqa: N802
+            if keep["open"]:
+                event.ignore()
+            else:
+                event.accept()
+
+    wizard = RetrainWizard()
+    qtbot.addWidget(wizard)
+    wizard.show()
+    w._keep(wizard)
+    w.close()
+    assert w.isVisible() and wizard.isVisible()
+    keep["open"] = False
+    w.close()
+    assert not w.isVisible() and not wizard.isVisible()
+
+
 def test_export_from_the_window(qtbot, trained, folder, tmp_path):
     w = open_window(qtbot, trained, folder)
     show(qtbot, w, 0)

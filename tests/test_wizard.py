@@ -26,6 +26,8 @@ def open_wizard(qtbot, stand_in_bundle):
 
     def make(verdicts=(), measure=False):
         w = RetrainWizard(stand_in_bundle, verdicts)
+        w.asked = []   # what closing with work at stake asked; answered "discard"
+        w.confirm_discard = lambda what, w=w: w.asked.append(what) or True
         if not measure:
             w.seconds_per_image = 0.002  # skip timing the PC (tested once below)
         qtbot.addWidget(w)
@@ -129,6 +131,7 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     assert list(xs) == [1, 2] and all(0 <= y <= 100 for y in ys)
     assert w.bundle_dir.is_dir() and str(w.work) in str(w.bundle_dir)
     assert ModelLibrary().versions() == []  # nothing saved before Finish
+    assert "not been added to the library" in w.work_at_stake()   # closing would ask
 
     with qtbot.waitSignal(w.evaluation_page.evaluated, timeout=60_000):
         go_next(qtbot, w, PAGE_EVALUATION)
@@ -265,6 +268,10 @@ def test_cancel_mid_training_writes_nothing(qtbot, open_wizard, tmp_path):
     t.again_button.click()
     assert t.state == "running"
     work = w.work
+    w.confirm_discard = lambda what: w.asked.append(what) and False   # "Cancel": keep it
+    w.reject()
+    assert w.isVisible() and t.state == "running" and "still running" in w.asked[-1]
+    w.confirm_discard = lambda what: True
     w.reject()  # stops the training within a batch, waits for it, deletes the temporary files
     assert all(j.finished.is_set() for j in w.jobs.running)
     assert not work.exists()

@@ -97,6 +97,17 @@ class ToolWindows:
         root = ModelLibrary().root.resolve()
         return p.name if p.parent == root else False
 
+    def close_retraining(self) -> bool:
+        """Closes an open retraining wizard as the main window closes (its training stopped,
+        its temporary files removed), after it has asked where work is at stake; False when
+        the user keeps it open (the main window then stays too)."""
+        for w in list(self._dialogs):
+            if type(w).__name__ == "RetrainWizard" and w.isVisible():
+                w.close()   # a dialog's close is its reject: it asks where work is at stake
+                if w.isVisible():
+                    return False
+        return True
+
     def close_tool_windows(self) -> None:
         """Closes the camera windows as the main window closes, so that they save their settings
         (source, tiles, overlay, position) as a close of their own does."""

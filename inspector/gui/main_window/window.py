@@ -499,6 +499,9 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
             self.list.setCurrentIndex(self.thumb_model.index(ix.row() + 1))
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        if not self.close_retraining():   # the user chose to keep a training or its model
+            event.ignore()
+            return
         self._save_layout()
         self.close_tool_windows()
         self.shutdown()

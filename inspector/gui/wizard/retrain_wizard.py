@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWizard
+from PySide6.QtWidgets import QMessageBox, QWizard
 
 from training.bundle import BundleError, read_card
 from training.card import ModelCard
@@ -31,6 +31,7 @@ class RetrainWizard(QWizard):
     ``model_ready(path)`` is emitted on Finish when the user chose to use the new model now."""
 
     model_ready = Signal(str)
+    ask_before_discarding = True   # Cancel, Esc or closing with work at stake asks first
 
     def __init__(self, current_bundle: Path, verdicts: Sequence[tuple[Path, str]] = (),
                  parent=None, library: ModelLibrary | None = None):
@@ -114,9 +115,31 @@ class RetrainWizard(QWizard):
             self.model_ready.emit(str(path))
         return path
 
+    def work_at_stake(self) -> str | None:
+        """What closing now would throw away, in words (None: nothing): training under way, or
+        a trained model not yet saved to the library."""
+        if self.training_page.state == "running":
+            return "Training is still running; closing stops it and nothing is saved."
+        if self.bundle_dir is not None and self.saved_path is None:
+            return ("The trained model has not been added to the library; closing discards it "
+                    "(Finish adds it).")
+        return None
+
+    def confirm_discard(self, what: str) -> bool:
+        """Asks before work is thrown away; True: go ahead."""
+        answer = QMessageBox.question(
+            self, "Close the retraining wizard?", what,
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Discard
+
     def done(self, result: int) -> None:
         if result == QWizard.DialogCode.Accepted and self.saved_path is None:
             if not self.validateCurrentPage():  # Finish: FinishPage.validatePage commits
+                return
+        elif result != QWizard.DialogCode.Accepted and self.ask_before_discarding:
+            what = self.work_at_stake()
+            if what is not None and not self.confirm_discard(what):
                 return
         self.jobs.drain(60000)
         retrain.remove_work_dir(self.work)
