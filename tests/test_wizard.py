@@ -133,8 +133,11 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     assert ModelLibrary().versions() == []  # nothing saved before Finish
     assert "not been added to the library" in w.work_at_stake()   # closing would ask
 
+    shown = []   # the page's progress while it evaluates
+    w.evaluation_page.bar.valueChanged.connect(shown.append)
     with qtbot.waitSignal(w.evaluation_page.evaluated, timeout=60_000):
         go_next(qtbot, w, PAGE_EVALUATION)
+    assert shown and shown[-1] == 1000 and not w.evaluation_page.bar.isVisible()
     ev = w.evaluation
     assert ev.report["count"] == 3  # one test image per class
     assert ev.current_report is None and "other classes" in ev.note

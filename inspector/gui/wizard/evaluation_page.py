@@ -6,8 +6,8 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHeaderView, QLabel, QListView,
-                               QListWidget, QListWidgetItem, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWizardPage)
+                               QListWidget, QListWidgetItem, QProgressBar, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWizardPage)
 
 from training.card import ModelCard
 
@@ -35,6 +35,9 @@ class EvaluationPage(QWizardPage):
         self.headline = QLabel()
         self.headline.setWordWrap(True)
         self.headline.setTextFormat(Qt.TextFormat.RichText)
+        self.bar = QProgressBar()   # while the held-out images are read and classified
+        self.bar.setRange(0, 1000)
+        self.bar.hide()
         self.per_class = QTableWidget(0, 5)
         self.per_class.verticalHeader().hide()
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -60,6 +63,7 @@ class EvaluationPage(QWizardPage):
         top.addWidget(g2)
         lay = QVBoxLayout(self)
         lay.addWidget(self.headline)
+        lay.addWidget(self.bar)
         lay.addWidget(top, 3)
         lay.addWidget(self.wrong_box, 2)
 
@@ -79,8 +83,17 @@ class EvaluationPage(QWizardPage):
             thumbs = [read_thumbnail(m.path) for m in ev.misclassified[:120]]
             return ev, thumbs
 
+        self.bar.setValue(0)
+        self.bar.setFormat("%p%")
+        self.bar.show()
         self.job = w.jobs.start(work, done=self._done, failed=self._failed,
+                                progress=self._progress,
                                 cancelled=lambda _m: self._failed("cancelled"), background=False)
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.bar.setValue(int(round(1000 * min(max(fraction, 0.0), 1.0))))
+        if message:
+            self.bar.setFormat(f"%p% - {message}")
 
     def cleanupPage(self) -> None:
         if self.job is not None:
@@ -89,6 +102,7 @@ class EvaluationPage(QWizardPage):
     def _done(self, out) -> None:
         ev, thumbs = out
         self.job = None
+        self.bar.hide()
         self.wiz.evaluation = ev
         self._thumbs = thumbs
         self._show(ev)
@@ -98,6 +112,7 @@ class EvaluationPage(QWizardPage):
 
     def _failed(self, message: str) -> None:
         self.job = None
+        self.bar.hide()
         self.state = "failed"
         test = ModelCard.of(self.wiz.card).metrics("test")
         self.headline.setText(f"The detailed evaluation failed ({message}). From training: test "
