@@ -97,6 +97,10 @@ def test_video_file_is_classified_live_with_bars_for_the_roi(qtbot, make_window,
                                atol=PROB_ATOL)
     qtbot.waitUntil(lambda: win.stats()["results"] >= 3)
     assert win.stats()["captured"] >= win.stats()["results"]
+    # stopped: the last verdict stays, marked as not live
+    win.stop_source()
+    assert win.prediction_label.text().startswith("not live (last frame): ")
+    assert "#888" in win.prediction_label.styleSheet()
 
 
 def test_tiles_are_classified_and_shown_as_a_grid(qtbot, make_window, classifier, video):

@@ -283,6 +283,21 @@ def test_closing_the_window_asks_a_busy_retraining_wizard_first(qtbot, trained):
     assert not w.isVisible() and not wizard.isVisible()
 
 
+def test_shortcuts_help_and_quit(qtbot, trained):
+    """F1's list names every menu shortcut, its status-bar line is words, not markup, and
+    Quit has a key on every platform."""
+    w = open_window(qtbot, trained)
+    w.show_shortcuts()
+    title, text = w.last_message
+    keys = {a.shortcut().toString() for a in w.actions() if not a.shortcut().isEmpty()}
+    for key in ("Ctrl+O", "Ctrl+Shift+O", "Ctrl+E", "Ctrl+Shift+E", "Ctrl+I", "Ctrl+T",
+                "Ctrl+L", "Ctrl+1"):
+        assert key in keys and f"<b>{key}</b>" in text, key
+    assert "<" not in w.statusBar().currentMessage()
+    quit_action = next(a for a in w.actions() if a.text() == "&Quit")
+    assert quit_action.shortcuts()
+
+
 def test_export_from_the_window(qtbot, trained, folder, tmp_path):
     w = open_window(qtbot, trained, folder)
     show(qtbot, w, 0)

@@ -148,6 +148,7 @@ class CameraControls:
         row.addWidget(self.clear_roi_button)
         form.addRow(row)
         self.roi_label = QLabel("Region: whole frame")
+        self.roi_label.setWordWrap(True)   # "... (drag on the frame to choose one)" in full
         form.addRow(self.roi_label)
         pv.addWidget(box)
 

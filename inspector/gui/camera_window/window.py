@@ -19,6 +19,9 @@ from .settings import DISPLAY_INTERVAL_MS, LABEL_KEYS, STATS_INTERVAL_MS, camera
 from .inference import InferenceThread
 from .controls import CameraControls, STATE_COLOURS
 
+# the live verdict once the stream has ended: the last frame's, no longer live
+STALE_PREFIX = "not live (last frame): "
+
 log = logging.getLogger(__name__)
 
 
@@ -389,6 +392,12 @@ class CameraWindow(CameraControls, QMainWindow):
         self.state_label.setText(status.message)
         if self._shown is None or status.state in (State.FAILED,):
             self.view.set_message(status.message)
+        verdict = self.prediction_label.text()
+        if (status.state in (State.STOPPED, State.FINISHED, State.FAILED) and self._shown is not None
+                and verdict not in ("", "—") and not verdict.startswith(STALE_PREFIX)):
+            # the last frame's verdict stays readable, but not as a live one
+            self.prediction_label.setText(f"{STALE_PREFIX}{verdict}")
+            self.prediction_label.setStyleSheet("color: #888")
         self.status_changed.emit(status)
 
     def status(self) -> StreamStatus:

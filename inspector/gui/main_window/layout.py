@@ -2,6 +2,8 @@
 the class widgets, the saved layout and settings (a mixin of MainWindow)."""
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QLabel, QListView, QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
@@ -208,10 +210,14 @@ class WindowLayout:
         self.recursive_action.toggled.connect(self._recursive_toggled)
         m.addSeparator()
         self._action(m, "Export results as &CSV…", lambda: self._choose_export("csv"), "Ctrl+E")
-        self._action(m, "Export results as &JSON…", lambda: self._choose_export("json"))
+        self._action(m, "Export results as &JSON…", lambda: self._choose_export("json"),
+                     "Ctrl+Shift+E")
         self._action(m, "&Summary…", self.show_summary, "Ctrl+I")
         m.addSeparator()
-        self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_action = self._action(m, "&Quit", self.close)
+        # the platform's Quit key, or Ctrl+Q where it has none (Windows)
+        quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+                                 or [QKeySequence("Ctrl+Q")])
 
         self.review_menu = mb.addMenu("&Review")
 
@@ -422,12 +428,15 @@ class WindowLayout:
 <tr><td><b>Enter</b></td><td>accept the prediction</td></tr>
 <tr><td><b>U</b></td><td>unsure</td></tr>
 <tr><td><b>N</b></td><td>a new class name (an image of a kind the model does not know)</td></tr>
-<tr><td><b>Backspace</b></td><td>clear the verdict</td></tr>
+<tr><td><b>Backspace</b> / <b>Delete</b></td><td>clear the verdict</td></tr>
 <tr><td><b>A</b></td><td>next overlay (CAM, SE blocks, none)</td></tr>
-<tr><td><b>F</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel zooms, drag pans</td></tr>
-<tr><td><b>Ctrl+O</b></td><td>open a folder</td></tr>
-<tr><td><b>Ctrl+E</b></td><td>export results as CSV</td></tr>
-<tr><td><b>Ctrl+L</b></td><td>live camera</td></tr></table>""")
+<tr><td><b>F</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel or Ctrl++ / Ctrl+- zoom, drag pans</td></tr>
+<tr><td><b>Ctrl+T</b></td><td>tiles of large images (size, overlap; per folder)</td></tr>
+<tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open a folder / image files</td></tr>
+<tr><td><b>Ctrl+E</b> / <b>Ctrl+Shift+E</b></td><td>export results as CSV / JSON</td></tr>
+<tr><td><b>Ctrl+I</b></td><td>summary per folder</td></tr>
+<tr><td><b>Ctrl+L</b></td><td>live camera</td></tr>
+<tr><td><b>F1</b></td><td>this list</td></tr></table>""")
 
     def _visible_rows(self) -> tuple[int, int]:
         """(first, last) row on screen, from the first visible cell and the grid's size."""
@@ -453,6 +462,7 @@ class WindowLayout:
         box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self)
         box.setTextFormat(Qt.TextFormat.AutoText)
         box.open()
-        self.statusBar().showMessage(f"{title}: {text.splitlines()[0] if text else ''}", MESSAGE_WARNING_MS)
+        first = re.sub(r"<[^>]*>", " ", text.splitlines()[0] if text else "")  # rich text: words only
+        self.statusBar().showMessage(f"{title}: {' '.join(first.split())}", MESSAGE_WARNING_MS)
         self.last_message = (title, text)
         return box
