@@ -99,3 +99,16 @@ def test_tile_settings_are_remembered_per_folder(qtbot, folder, tmp_path):
         d.accept()
     assert w.tiling_for(folder) == TileSettings(48, 0.5)
     assert w.session.predicted_name(0) == "dark_spot"
+
+
+def test_tile_settings_chosen_before_a_folder_is_open_apply_to_the_next(qtbot, folder):
+    from inspector.gui.main_window import MainWindow
+
+    w = MainWindow(classifier=BrightnessClassifier())
+    qtbot.addWidget(w)
+    w.show()
+    w.set_tiling(TileSettings(size=0))          # no folder open yet
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.open_folder(folder)
+    assert w.background.tiling == TileSettings(size=0)
+    assert w.tiling_for(folder) == TileSettings(size=0)      # remembered for it

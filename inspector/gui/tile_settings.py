@@ -33,8 +33,10 @@ class TileSettingsDialog(QDialog):
         form = QFormLayout(self)
         note = QLabel(f"An image with a side longer than {WHOLE_UP_TO:g} tiles is classified tile "
                       f"by tile; its verdict is its least known tile's if any tile is unknown, "
-                      f"else its most severe tile's. Remembered for this folder"
-                      + (f":\n{folder}" if folder else "."))
+                      f"else its most severe tile's. "
+                      + (f"Remembered for this folder:\n{folder}" if folder else
+                         "No folder is open: used for the next folder opened that has no "
+                         "setting of its own, and remembered for it."))
         note.setWordWrap(True)
         form.addRow(note)
         form.addRow("Tiling:", self.mode)

@@ -19,6 +19,8 @@ class TileActions:
 
     def _init_tiles(self) -> None:
         self._tile_results: dict[int, TiledVerdict] = {}   # session index -> its tiles
+        # chosen while no folder was open: for the next folder without a setting of its own
+        self._pending_tiling: TileSettings | None = None
         self._inspect.tiling = self.background.tiling
         self._tile_inspections: tuple = (None, {})   # (the shown image's key, {tile: Inspection})
         self._inspect.tiled.connect(self._on_tiled)
@@ -35,6 +37,12 @@ class TileActions:
     def _use_folder_tiling(self, folder: str | Path | None) -> bool:
         """Called as a session opens (before its images are queued)."""
         self._tile_results = {}
+        pending, self._pending_tiling = self._pending_tiling, None
+        if pending is not None and folder is not None:
+            group = self.settings.group(TILES_GROUP)
+            if group.get(folder_key(folder), None) is None:   # the folder's own setting wins
+                group.set(folder_key(folder), tiling_to_text(pending))
+                group.sync()
         t = self.tiling_for(folder)
         self._inspect.tiling = t
         return self.background.set_tiling(t)
@@ -47,6 +55,8 @@ class TileActions:
             group = self.settings.group(TILES_GROUP)
             group.set(folder_key(root), tiling_to_text(tiling))
             group.sync()
+        elif save:
+            self._pending_tiling = tiling
         self._inspect.tiling = tiling
         if not self.background.set_tiling(tiling):
             return
