@@ -326,7 +326,9 @@ def test_pause_freezes_and_close_joins_the_threads(qtbot, make_window, video):
     qtbot.waitUntil(lambda: win.stats()["captured"] >= captured + 4)
     assert win.shown_frame is shown  # ... but the picture stays
     assert win.stats()["dropped"] <= dropped + 1  # skipped while paused: not counted as dropped
-    win.set_paused(False)
+    # paused, and a source opened: it shows live (a pause does not carry over to it)
+    win.open_source(Source.file(video))
+    assert not win.is_paused() and win.pause_button.text() == "Pause"
     _next_result(qtbot, win)
     grabber, worker = win.grabber, win.inference
     win.close()

@@ -149,6 +149,8 @@ class CameraWindow(CameraControls, QMainWindow):
     def open_source(self, source: Source) -> None:
         """Stops the current source (if any) and starts reading ``source``."""
         self.stop_source()
+        if self._paused:   # a source opened is shown live (a pause before it froze nothing)
+            self.set_paused(False)
         self._show_in_picker(source)
         self._source = source
         self._stats = LiveStats()
