@@ -316,6 +316,13 @@ def test_export_from_the_window(qtbot, trained, folder, tmp_path):
     assert doc["summary"]["(all)"]["overrides"] == 1
     d = w.show_summary()
     assert d.table.item(0, 0).text() == "(all)" and d.table.rowCount() == 2
+    # it follows the verdicts while open (what its Export writes is what it shows)
+    col = [d.table.horizontalHeaderItem(c).text() for c in range(d.table.columnCount())]
+    reviewed = col.index("reviewed")
+    before = int(d.table.item(0, reviewed).text())
+    show(qtbot, w, 1)
+    w.set_verdict(w.session.predicted_name(1))
+    qtbot.waitUntil(lambda: int(d.table.item(0, reviewed).text()) == before + 1, timeout=5000)
 
 
 def test_drop_and_snapshot_files_are_added(qtbot, trained, folder, tmp_path):

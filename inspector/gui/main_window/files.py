@@ -6,14 +6,15 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from ... import report
 from ...batch import collect_paths
 from ...session import ReviewSession
 from ...settings import Key
-from .layout import IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE
+from .layout import (IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE,
+                     SUMMARY_REFRESH_MS)
 
 log = logging.getLogger(__name__)
 
@@ -155,30 +156,46 @@ class FileActions:
         return out
 
     def show_summary(self) -> QDialog:
-        header, rows = report.summary_table(self.session)
+        """The per-folder summary, kept up to date while it is open (classification and
+        verdicts go on), so that what it exports is what it shows."""
         d = QDialog(self)
         d.setWindowTitle("Summary")
-        table = QTableWidget(len(rows), len(header))
-        table.setHorizontalHeaderLabels(header)
-        for r, row in enumerate(rows):
-            for c, v in enumerate(row):
-                text = "" if v is None else (f"{v:.1%}" if isinstance(v, float) and c > 0 and
-                                              header[c] == "mean_confidence" else str(v))
-                table.setItem(r, c, QTableWidgetItem(text))
-        table.resizeColumnsToContents()
+        d.table = QTableWidget(0, 0)
+        d.headline = QLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         save = buttons.addButton("Export summary as CSV…", QDialogButtonBox.ButtonRole.ActionRole)
         save.clicked.connect(lambda: self._export_summary(d))
         buttons.rejected.connect(d.reject)
         lay = QVBoxLayout(d)
-        lay.addWidget(QLabel(report.summary_text(self.session.summary())))
-        lay.addWidget(table)
+        lay.addWidget(d.headline)
+        lay.addWidget(d.table)
         lay.addWidget(buttons)
         d.resize(*SUMMARY_DIALOG_SIZE)
-        d.table = table
+        self._fill_summary(d)
+        d.table.resizeColumnsToContents()
+        d.refresh = QTimer(d, interval=SUMMARY_REFRESH_MS)
+        d.refresh.timeout.connect(lambda: d.isVisible() and self._fill_summary(d))
+        d.refresh.start()
         d.show()
         self._keep(d)
         return d
+
+    def _fill_summary(self, d: QDialog) -> None:
+        header, rows = report.summary_table(self.session)
+        table = d.table
+        table.setColumnCount(len(header))
+        table.setRowCount(len(rows))
+        table.setHorizontalHeaderLabels(header)
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                text = "" if v is None else (f"{v:.1%}" if isinstance(v, float) and c > 0 and
+                                              header[c] == "mean_confidence" else str(v))
+                item = table.item(r, c)
+                if item is None:
+                    table.setItem(r, c, QTableWidgetItem(text))
+                elif item.text() != text:
+                    item.setText(text)
+        d.headline.setText(report.summary_text(self.session.summary()))
 
     def _export_summary(self, parent) -> None:
         path, _ = QFileDialog.getSaveFileName(parent, "Export summary", "summary.csv", "CSV (*.csv)")
