@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 
 # Colour-blind-safe palette (Okabe-Ito), one colour per class, shared by charts and thumbnails.
 CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442",
@@ -33,6 +33,8 @@ class _Chart(pg.PlotWidget):
             ax = self.getAxis(name)
             ax.setTextPen("k")
             ax.setPen(pg.mkPen("#888"))
+        # room on the right for the bottom axis's last tick label (centred on the plot's edge)
+        self.getPlotItem().layout.setContentsMargins(1, 1, 12, 1)
 
 
 class ProbabilityChart(_Chart):
@@ -99,16 +101,34 @@ class WeightsChart(_Chart):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#0072B2", pen=None)
         self.addItem(self.bars)
         self._title: str | None = None
+        self._shown_title: str | None = None
         self._ranges: tuple | None = None
 
     def values(self) -> np.ndarray:
         return np.asarray(self.bars.opts.get("height", []), dtype=np.float64)
 
+    def _fit_title(self) -> None:
+        """The title, shortened with "…" to the chart's width: a title wider than the chart
+        widened the plot past its panel, and the last channels' bars were cut off."""
+        font = QFont(self.font())
+        font.setPointSizeF(10)
+        room = max(40, self.width() - 24)
+        shown = QFontMetrics(font).elidedText(self._title or "", Qt.TextElideMode.ElideRight, room)
+        if shown != self._shown_title:   # a new title lays the plot out again: only on change
+            self._shown_title = shown
+            self.setTitle(shown, color="k", size="10pt")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)   # pyqtgraph calls it with None while it is built
+        if getattr(self, "_title", None):
+            self._fit_title()
+
     def set_weights(self, weights: np.ndarray | None, title: str = "", unit_range: bool = True) -> None:
         w = np.zeros(0, np.float32) if weights is None else np.asarray(weights, np.float32).ravel()
-        if title != self._title:  # a new title lays the plot out again: only when it changes
+        if title != self._title:
             self._title = title
-            self.setTitle(title, color="k", size="10pt")
+            self.setToolTip(title)
+            self._fit_title()
         neg = w < 0
         brushes = [QColor("#D55E00") if n else QColor("#0072B2") for n in neg]
         self.bars.setOpts(x=np.arange(len(w)), height=w, width=0.8, brushes=brushes, pen=None)

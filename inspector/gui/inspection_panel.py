@@ -36,6 +36,9 @@ class InspectionPanel(QWidget):
         self.source = QComboBox()
         self.source.setToolTip("Which attention map is drawn over the image")
         self.source.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        # as wide as its longest entry when there is room, narrower on a 1024-px panel PC
+        self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source.setMinimumContentsLength(12)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
