@@ -262,6 +262,10 @@ def test_shift_number_files_the_frame_under_a_class(qtbot, make_window, classifi
     assert path.parent == tmp_path / "data" / name and path.exists()
     second = Path(win.save_labelled(2))
     assert second != path and path.exists() and second.exists()  # never over the first
+    # a key for each of up to nine classes, as in the review window (a 7-class plant model)
+    assert len(win.label_actions) == 9
+    assert [a.isEnabled() for a in win.label_actions] == [
+        i < len(classifier.class_names) for i in range(9)]
 
 
 class _Flaky:

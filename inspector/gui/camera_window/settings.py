@@ -12,7 +12,7 @@ DISPLAY_INTERVAL_MS = 30   # newest frame to the screen at most ~33 times a seco
 STATS_INTERVAL_MS = 250
 OVERLAY_OPACITY = 0.5
 MIN_ROI_SIDE = 8           # a drag smaller than this (frame pixels) is a click, not a ROI
-LABEL_KEYS = 6             # Shift+1 .. Shift+6 file the frame under class 1..6
+LABEL_KEYS = 9             # Shift+1 .. Shift+9 file the frame under class 1..9 (as keys 1-9 judge)
 
 
 # ---------------------------------------------------------------------------------------------
