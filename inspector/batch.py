@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,18 +97,27 @@ def startup_fallback(path: str | Path, explicit: str | Path | None = None) -> Pa
     return bundled
 
 
+# image formats a camera or a colleague may save that the inspector does not read: said when
+# a folder holds some, not skipped without a word (other files - results, notes - are ignored)
+OTHER_IMAGE_SUFFIXES = frozenset((".webp", ".jfif", ".jpe", ".dib", ".gif", ".jp2", ".j2k",
+                                  ".pgm", ".ppm", ".pbm", ".pnm", ".raw", ".dng", ".heic", ".heif",
+                                  ".avif", ".jxl", ".tga", ".exr", ".hdr", ".pcx", ".cr2", ".nef"))
+
+
 def collect_paths(paths: Iterable[str | Path], recursive: bool = True,
-                  problems: list[OSError] | None = None) -> list[Path]:
+                  problems: list[OSError] | None = None,
+                  ignored: Counter | None = None) -> list[Path]:
     """Folders expand to the image files inside them (sorted); files named explicitly are kept
     whatever they are (a non-image file then gets an error row); missing paths are kept too.
-    Folders that cannot be listed go to ``problems`` (else their OSError is raised)."""
+    Folders that cannot be listed go to ``problems`` (else their OSError is raised); the
+    files in folders that are not images by their name are counted in ``ignored`` by suffix."""
     from .session import scan_images
 
     out: list[Path] = []
     seen: set[Path] = set()
     for p in paths:
         p = Path(p)
-        found = scan_images(p, recursive, problems) if p.is_dir() else [p]
+        found = scan_images(p, recursive, problems, ignored) if p.is_dir() else [p]
         for f in found:
             if f not in seen:
                 seen.add(f)
@@ -555,9 +564,15 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     from training.images import listing_problem
 
     unlisted: list[OSError] = []
-    paths = collect_paths(args.paths, args.recursive, unlisted)
+    ignored: Counter = Counter()
+    paths = collect_paths(args.paths, args.recursive, unlisted, ignored)
     for exc in unlisted:
         print(f"inspector classify: {listing_problem(exc)}", file=stderr, flush=True)
+    images_left_out = Counter({s: n for s, n in ignored.items() if s in OTHER_IMAGE_SUFFIXES})
+    if images_left_out:   # never a silent skip: a camera saving .webp would look empty
+        kinds = ", ".join(f"{n} {s}" for s, n in images_left_out.most_common(5))
+        say(f"note: {sum(images_left_out.values())} image file(s) of other formats are left out "
+            f"({kinds}): the inspector reads BMP, PNG, JPEG and TIFF; convert them to one")
     if not paths:
         print("inspector classify: no image files found in " + ", ".join(map(str, args.paths)),
               file=stderr)

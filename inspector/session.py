@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -23,28 +24,34 @@ UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspec
 
 
 def scan_images(folder: str | Path, recursive: bool = True,
-                problems: list[OSError] | None = None) -> list[Path]:
+                problems: list[OSError] | None = None,
+                ignored: Counter | None = None) -> list[Path]:
     """Image files in a folder (by suffix), sorted by their path, optionally in sub-folders.
     Hidden files and folders (names starting with a dot) are skipped. A folder that cannot be
     listed is added to ``problems`` (training.images.listing_problem says it in words) when
-    given, else raises its OSError. (String operations, not pathlib, until the end: 20,000 files are listed
-    in a fraction of a second.)"""
+    given, else raises its OSError. ``ignored``, when given, counts the other files by suffix
+    (".webp", ".txt"; "" for none). (String operations, not pathlib, until the end: 20,000
+    files are listed in a fraction of a second.)"""
     base = os.fspath(folder)
     found: list[tuple[str, str]] = []  # (path relative to the folder, full path)
     if recursive:   # sub-folders that are links are followed, each real folder once
-        found = [(rel, full) for rel, full in walk_files(base, problems=problems)
-                 if os.path.splitext(rel)[1].lower() in _SUFFIXES]
+        listed = list(walk_files(base, problems=problems))
     else:
         try:
-            with os.scandir(base) as it:
-                found = [(e.name, e.path) for e in it
-                         if not e.name.startswith(".")
-                         and os.path.splitext(e.name)[1].lower() in _SUFFIXES
-                         and not e.is_dir()]   # a broken link too: reading it names the problem
+            with os.scandir(base) as it:   # a broken link too: reading it names the problem
+                listed = [(e.name, e.path) for e in it
+                          if not e.name.startswith(".") and not e.is_dir()]
         except OSError as exc:
             if problems is None:
                 raise
             problems.append(exc)
+            listed = []
+    for rel, full in listed:
+        suffix = os.path.splitext(rel)[1].lower()
+        if suffix in _SUFFIXES:
+            found.append((rel, full))
+        elif ignored is not None:
+            ignored[suffix] += 1
     found.sort(key=lambda rf: _natural_key(rf[0]))
     return [Path(full) for _, full in found]
 

@@ -444,3 +444,14 @@ def test_a_folder_that_cannot_be_listed_is_named(tmp_path, classifier, capsys, m
     session = ReviewSession.open_folder(tmp_path / "imgs", journal=False)
     assert len(session) == 7 and len(session.listing_problems) == 1
     assert str(locked) in session.listing_problems[0]
+
+
+def test_images_of_other_formats_in_a_folder_are_mentioned(tmp_path, classifier, capsys):
+    write_images(tmp_path / "imgs")
+    for name in ("a.webp", "b.webp", "c.jfif", "notes.txt", "results.csv"):
+        (tmp_path / "imgs" / name).write_bytes(b"x")
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(tmp_path / "r.csv")], classifier,
+                       capsys)
+    assert code == 0
+    assert "3 image file(s) of other formats are left out (2 .webp, 1 .jfif)" in err
+    assert ".txt" not in err and ".csv" not in err     # other files are not images
