@@ -97,13 +97,6 @@ def startup_fallback(path: str | Path, explicit: str | Path | None = None) -> Pa
     return bundled
 
 
-# image formats a camera or a colleague may save that the inspector does not read: said when
-# a folder holds some, not skipped without a word (other files - results, notes - are ignored)
-OTHER_IMAGE_SUFFIXES = frozenset((".webp", ".jfif", ".jpe", ".dib", ".gif", ".jp2", ".j2k",
-                                  ".pgm", ".ppm", ".pbm", ".pnm", ".raw", ".dng", ".heic", ".heif",
-                                  ".avif", ".jxl", ".tga", ".exr", ".hdr", ".pcx", ".cr2", ".nef"))
-
-
 def collect_paths(paths: Iterable[str | Path], recursive: bool = True,
                   problems: list[OSError] | None = None,
                   ignored: Counter | None = None) -> list[Path]:
@@ -563,16 +556,16 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
 
     from training.images import listing_problem
 
+    from .session import other_images_text
+
     unlisted: list[OSError] = []
     ignored: Counter = Counter()
     paths = collect_paths(args.paths, args.recursive, unlisted, ignored)
     for exc in unlisted:
         print(f"inspector classify: {listing_problem(exc)}", file=stderr, flush=True)
-    images_left_out = Counter({s: n for s, n in ignored.items() if s in OTHER_IMAGE_SUFFIXES})
-    if images_left_out:   # never a silent skip: a camera saving .webp would look empty
-        kinds = ", ".join(f"{n} {s}" for s, n in images_left_out.most_common(5))
-        say(f"note: {sum(images_left_out.values())} image file(s) of other formats are left out "
-            f"({kinds}): the inspector reads BMP, PNG, JPEG and TIFF; convert them to one")
+    left_out = other_images_text(ignored)
+    if left_out:   # never a silent skip: a camera saving .webp would look empty
+        say(f"note: {left_out}")
     if not paths:
         print("inspector classify: no image files found in " + ", ".join(map(str, args.paths)),
               file=stderr)

@@ -23,6 +23,24 @@ UNSURE = "unsure"
 UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspector.engine's)
 
 
+# image formats a camera or a colleague may save that the inspector does not read: said when
+# a folder holds some, not skipped without a word (other files - results, notes - are ignored)
+OTHER_IMAGE_SUFFIXES = frozenset((".webp", ".jfif", ".jpe", ".dib", ".gif", ".jp2", ".j2k",
+                                  ".pgm", ".ppm", ".pbm", ".pnm", ".raw", ".dng", ".heic", ".heif",
+                                  ".avif", ".jxl", ".tga", ".exr", ".hdr", ".pcx", ".cr2", ".nef"))
+
+
+def other_images_text(ignored: Counter) -> str | None:
+    """What ``scan_images`` left out that is an image of another format, in words (None:
+    nothing): "2 image file(s) of other formats are left out (2 .webp): ..."."""
+    found = Counter({s: n for s, n in ignored.items() if s in OTHER_IMAGE_SUFFIXES})
+    if not found:
+        return None
+    kinds = ", ".join(f"{n} {s}" for s, n in found.most_common(5))
+    return (f"{sum(found.values())} image file(s) of other formats are left out ({kinds}): the "
+            "inspector reads BMP, PNG, JPEG and TIFF; convert them to one")
+
+
 def scan_images(folder: str | Path, recursive: bool = True,
                 problems: list[OSError] | None = None,
                 ignored: Counter | None = None) -> list[Path]:
@@ -145,6 +163,7 @@ class ReviewSession:
         # folders that could not be listed when it was opened, in words (their images are
         # missing: the window says so)
         self.listing_problems: list[str] = []
+        self.left_out_note: str | None = None   # image files of other formats in it, in words
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -156,8 +175,10 @@ class ReviewSession:
         s = cls(list(class_names), threshold, root=folder,
                 journal=Journal(folder) if journal else None)
         unlisted: list[OSError] = []
-        paths = scan_images(folder, recursive, unlisted)
+        ignored: Counter = Counter()
+        paths = scan_images(folder, recursive, unlisted, ignored)
         s.listing_problems = [listing_problem(e) for e in unlisted]
+        s.left_out_note = other_images_text(ignored)
         s._load_journal({p.parent for p in paths})
         s.add_paths(paths)
         return s

@@ -456,3 +456,7 @@ def test_images_of_other_formats_in_a_folder_are_mentioned(tmp_path, classifier,
     assert "3 image file(s) of other formats are left out (2 .webp, 1 .jfif)" in err
     note = next(line for line in err.splitlines() if line.startswith("note:"))
     assert ".txt" not in note and ".csv" not in note    # other files are not images
+    from inspector.session import ReviewSession    # the window says the same as it opens
+
+    session = ReviewSession.open_folder(tmp_path / "imgs", journal=False)
+    assert session.left_out_note == note[len("note: "):]

@@ -104,6 +104,9 @@ class FileActions:
             more = len(session.listing_problems) - len(shown)
             self._inform("Some folders cannot be listed",
                          "\n".join(shown) + (f"\n... and {more} more" if more > 0 else ""))
+        elif session.left_out_note:
+            self.statusBar().showMessage(session.left_out_note[0].upper() + session.left_out_note[1:],
+                                         MESSAGE_LONG_MS)
         elif not len(session):
             self.statusBar().showMessage(f"No images (BMP, PNG, JPEG, TIFF) in {last_folder}", MESSAGE_LONG_MS)
 
