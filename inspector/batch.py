@@ -623,6 +623,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
 
     def save_partial() -> str:
         """What was done so far, kept when the run stops early; says where it is."""
+        with signals_held():   # a second Ctrl+C or SIGTERM must not cut the saving short
+            return _save_partial()
+
+    def _save_partial() -> str:
         kept = []
         if stream is not None and stream is not stdout:
             try:
@@ -659,8 +663,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                 writer.write(row)
                 for t in rows:
                     writer.write(t)
-            if tile_rows is not None and rows:
-                tile_rows[row["path"]] = rows
+            if tile_rows is not None and rows:   # by the session's name for it (absolute)
+                tile_rows[report.path_text(os.path.abspath(r.path))] = rows
             if session is not None:
                 new = session.add_paths([r.path])
                 i = new[0] if new else session.index_of(r.path)
@@ -682,7 +686,9 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             json_partial.unlink(missing_ok=True)   # an interrupted run's, now out of date
     except KeyboardInterrupt as exc:   # Ctrl+C, or a Terminated signal (ends_as_interrupts)
         how = "stopped" if isinstance(exc, Terminated) else "interrupted"
-        print(f"\n{how} after {done} of {len(paths)} files{save_partial()}", file=stderr)
+        where = save_partial()
+        with contextlib.suppress(OSError):   # the terminal may be gone (SIGHUP)
+            print(f"\n{how} after {done} of {len(paths)} files{where}", file=stderr)
         return 128 + exc.signum if isinstance(exc, Terminated) else 130
     except BrokenPipeError:
         # the reader of stdout went away (e.g. ``| head``): stop quietly, as a pipe tool does
@@ -744,34 +750,61 @@ def ends_as_interrupts():
     handlers before are restored after); elsewhere (another thread) nothing changes."""
     import signal
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     def stop(signum, frame):
         raise Terminated(signum)
 
+    with _signal_handlers(("SIGTERM", "SIGHUP", "SIGBREAK"), stop):
+        yield
+
+
+@contextlib.contextmanager
+def _signal_handlers(names: Sequence[str], handler):
+    """``handler`` for these signals while inside, in the main thread only, and the handlers
+    before put back after. A signal set to be ignored stays ignored (``nohup``), and one whose
+    handler Python cannot put back (installed from C) is left alone."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     before = {}
-    for name in ("SIGTERM", "SIGHUP", "SIGBREAK"):
+    for name in names:
         sig = getattr(signal, name, None)
-        if sig is not None:
-            try:
-                before[sig] = signal.signal(sig, stop)
-            except (OSError, ValueError):
-                pass
+        if sig is None:
+            continue
+        current = signal.getsignal(sig)
+        if current is None or (current is signal.SIG_IGN and handler is not signal.SIG_IGN):
+            continue
+        try:
+            before[sig] = signal.signal(sig, handler)
+        except (OSError, ValueError):
+            pass
     try:
         yield
     finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+        for sig, old in before.items():
+            signal.signal(sig, old)
+
+
+def signals_held():
+    """Ctrl+C and the ending signals ignored while inside: what was done is being saved."""
+    import signal
+
+    return _signal_handlers(("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"), signal.SIG_IGN)
 
 
 def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:
     args = build_parser().parse_args(argv)
+    outcome: list[int] = []
     try:
         with ends_as_interrupts():
-            return run(args, classifier)
-    except KeyboardInterrupt as exc:   # before the run's own handling: nothing done yet
-        print("\ninspector classify: " + ("stopped" if isinstance(exc, Terminated)
-                                          else "interrupted") + " before any file was classified",
-              file=sys.stderr)
+            outcome.append(run(args, classifier))
+    except KeyboardInterrupt as exc:
+        if outcome:   # it came after the run had ended: its outcome stands
+            return outcome[0]
+        with contextlib.suppress(OSError):   # the terminal may be gone (SIGHUP)
+            print("\ninspector classify: " + ("stopped" if isinstance(exc, Terminated)
+                                              else "interrupted")
+                  + " before any file was classified", file=sys.stderr)
         return 128 + exc.signum if isinstance(exc, Terminated) else 130
+    return outcome[0]

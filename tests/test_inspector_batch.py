@@ -360,6 +360,17 @@ def test_a_run_asked_to_end_keeps_what_it_did(tmp_path, classifier, capsys, monk
     doc = json.loads((tmp_path / "r.json.partial").read_text())
     assert [Path(r["path"]).name for r in doc["results"]] == [p.name for p in images[:4]]
     assert signal.getsignal(signal.SIGTERM) == before     # the handler is put back
+    # a signal set to be ignored (nohup's SIGHUP) stays ignored while a run goes on
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with batch.ends_as_interrupts():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (before, signal.SIG_IGN)
+            with batch.signals_held():   # while what was done is saved: Ctrl+C waits
+                assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def test_json_has_no_infinity_for_a_blank_image():

@@ -146,7 +146,7 @@ def test_unknown_tile_makes_the_image_unknown():
     assert v.unknown_score == max(v.tiles.unknown_scores)
 
 
-def test_cli_writes_image_and_tile_rows(tmp_path, capsys):
+def test_cli_writes_image_and_tile_rows(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "imgs"
     folder.mkdir()
     big = write_large(folder / "big.png")
@@ -184,6 +184,12 @@ def test_cli_writes_image_and_tile_rows(tmp_path, capsys):
     assert [(t["tile_x"], t["tile_y"], t["label"]) for t in json_tiles] == [
         (int(r["tile_x"]), int(r["tile_y"]), r["label"]) for r in tile_rows]
     assert set(json_tiles[0]["probabilities"]) == set(clf.class_names)
+    # a folder given relative to the working folder: the same tiles under the image's result
+    monkeypatch.chdir(tmp_path)
+    assert batch.main([folder.name, "--json", "rel.json", "--tiles", "--tile-size", "200", "-q"],
+                      classifier=clf) == 0
+    rel = {r["path"]: r for r in json.loads((tmp_path / "rel.json").read_text())["results"]}
+    assert len(rel[str(big)]["tiles"]) == 88
 
 
 def test_cli_default_tiles_at_the_models_input_size_and_zero_squeezes(tmp_path, capsys):
