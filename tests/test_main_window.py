@@ -155,8 +155,11 @@ def test_keyboard_verdicts_persist_across_reopen(qtbot, trained, folder):
     shown(2)
     w.threshold.setFocus()                          # Enter ends typing a threshold, no more
     qtbot.waitUntil(w.threshold.hasFocus)
+    w.threshold.selectAll()
+    qtbot.keyClicks(w.threshold, "85")
     qtbot.keyClick(w.threshold, Qt.Key.Key_Return)
     assert w.session.items[2].verdict is None and w.current_index() == 2
+    assert w.threshold.value() == 85 and w.session.threshold == pytest.approx(0.85)
     qtbot.waitUntil(w.list.hasFocus)
     qtbot.keyClick(w.list, Qt.Key.Key_Return)       # accept the prediction
     shown(3)

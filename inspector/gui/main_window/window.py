@@ -480,6 +480,8 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         focus = QApplication.focusWidget()
         if isinstance(focus, (QAbstractSpinBox, QComboBox)):
             # Enter ends typing a threshold or choosing a filter; it accepts nothing
+            if isinstance(focus, QAbstractSpinBox):
+                focus.interpretText()   # the value typed counts (it counts once typed)
             self.list.setFocus()
             return False
         name = self.session.predicted_name(idx)
