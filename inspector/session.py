@@ -164,6 +164,9 @@ class ReviewSession:
         # missing: the window says so)
         self.listing_problems: list[str] = []
         self.left_out_note: str | None = None   # image files of other formats in it, in words
+        # counts every change to images, predictions and verdicts: a view that shows them (the
+        # summary) compares it, and the threshold, with what it last showed
+        self.changes = 0
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -214,6 +217,7 @@ class ReviewSession:
             self._index[full] = len(self.items)
             self.items.append(item)
             new.append(self._index[full])
+        self.changes += bool(new)
         return new
 
     def index_of(self, path: str | Path) -> int | None:
@@ -230,6 +234,7 @@ class ReviewSession:
         self.clear_predictions()
 
     def clear_predictions(self) -> None:
+        self.changes += 1
         for it in self.items:
             it.set_probs(None)
             it.error = None
@@ -241,12 +246,14 @@ class ReviewSession:
         it.set_probs(probs, unknown_score, known)
         it.error = None
         it.classified_at = now_iso()
+        self.changes += 1
 
     def set_error(self, index: int, problem: str) -> None:
         it = self.items[index]
         it.set_probs(None)
         it.error = problem
         it.classified_at = now_iso()
+        self.changes += 1
 
     def predicted_name(self, index: int) -> str | None:
         li = self.items[index].label_index
@@ -278,6 +285,7 @@ class ReviewSession:
             if known != it.known:
                 it.known = known
                 changed.append(i)
+        self.changes += bool(changed)
         return changed
 
     def unknown_share(self, indices: Iterable[int] | None = None) -> tuple[int, int]:
@@ -330,6 +338,7 @@ class ReviewSession:
             self.journal.append(rec)
             self._journal_records[key] = rec
         it.verdict = verdict
+        self.changes += 1
         return verdict
 
     def accept(self, index: int) -> Verdict | None:

@@ -16,12 +16,15 @@ CONFIDENT = 0.8
 def folder_images(folder: str | Path, size: int, progress=lambda f, m: None) -> tuple[list, np.ndarray]:
     """Every image file under a folder (any layout), decoded to the model input."""
     from .data import Dataset, DatasetError, load_arrays
-    from .images import files_under, is_image_file
+    from .images import files_under, is_image_file, listing_problem
 
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder of unknown images not found")
-    files = [p for p in files_under(folder) if is_image_file(p)]
+    try:
+        files = [p for p in files_under(folder) if is_image_file(p)]
+    except OSError as exc:
+        raise DatasetError(listing_problem(exc)) from None
     if not files:
         raise DatasetError(f"{folder}: no image files (BMP, PNG, JPEG, TIFF) inside")
     ds = Dataset(folder, ["unknown"], files, np.zeros(len(files), np.int64))

@@ -9,6 +9,8 @@ from typing import Iterable
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
+from training.images import listing_problem
+
 from ... import report
 from ...batch import collect_paths
 from ...session import ReviewSession
@@ -50,19 +52,25 @@ class FileActions:
         elif paths:
             recursive, names, threshold = (self.recursive_action.isChecked(), self._class_names(),
                                            self.session.threshold)
-            self._open_in_background(
-                lambda: ReviewSession.open_files(collect_paths(paths, recursive), names, threshold),
-                f"Opening {len(paths)} items…", paths[0].absolute().parent)
+
+            def open_items() -> ReviewSession:
+                unlisted: list[OSError] = []
+                session = ReviewSession.open_files(collect_paths(paths, recursive, unlisted),
+                                                   names, threshold)
+                session.listing_problems = [listing_problem(e) for e in unlisted]
+                return session
+
+            self._open_in_background(open_items, f"Opening {len(paths)} items…",
+                                     paths[0].absolute().parent)
 
     def open_folder(self, folder: str | Path, recursive: bool | None = None) -> None:
         """Lists the folder's images in the background (a network share can take a while) and
         then shows them; ``session_opened`` tells when."""
         recursive = self.recursive_action.isChecked() if recursive is None else recursive
         folder = Path(folder)
-        self._listed_folder = folder   # listed again when Include sub-folders changes
         names, threshold = self._class_names(), self.session.threshold
         self._open_in_background(lambda: ReviewSession.open_folder(folder, recursive, names, threshold),
-                                 f"Opening {folder}…", folder.absolute())
+                                 f"Opening {folder}…", folder.absolute(), folder)
 
     def open_files(self, paths: Iterable[str | Path]) -> None:
         paths = [Path(p) for p in paths]
@@ -83,18 +91,23 @@ class FileActions:
         if folder is not None and self.session.root is not None:
             self.open_folder(folder, on)
 
-    def _open_in_background(self, make_session, message: str, last_folder: Path) -> None:
+    def _open_in_background(self, make_session, message: str, last_folder: Path,
+                            folder: Path | None = None) -> None:
+        """``folder``: the folder being opened as one (None: a set of files)."""
         self._open_token += 1
         token = self._open_token
         self.statusBar().showMessage(message)
         self.list.setCursor(Qt.CursorShape.BusyCursor)
         self._tasks.start(lambda progress, should_stop: make_session(),
-                          done=lambda session, t=token: self._opened(t, session, last_folder),
+                          done=lambda session, t=token: self._opened(t, session, last_folder,
+                                                                     folder),
                           failed=lambda msg, t=token: self._open_failed(t, msg))
 
-    def _opened(self, token: int, session: ReviewSession, last_folder: Path) -> None:
+    def _opened(self, token: int, session: ReviewSession, last_folder: Path,
+                folder: Path | None = None) -> None:
         if token != self._open_token:
             return  # something else was opened meanwhile
+        self._listed_folder = folder   # listed again when Include sub-folders changes
         self.list.unsetCursor()
         self.statusBar().clearMessage()
         self.settings.set(Key.LAST_FOLDER, str(last_folder))
@@ -177,13 +190,20 @@ class FileActions:
         self._fill_summary(d)
         d.table.resizeColumnsToContents()
         d.refresh = QTimer(d, interval=SUMMARY_REFRESH_MS)
-        d.refresh.timeout.connect(lambda: d.isVisible() and self._fill_summary(d))
+        d.refresh.timeout.connect(lambda: self._fill_summary(d))
         d.refresh.start()
+        d.finished.connect(d.refresh.stop)
         d.show()
         self._keep(d)
         return d
 
     def _fill_summary(self, d: QDialog) -> None:
+        """Fills the summary's table; again only when the session or its threshold changed
+        (a summary of 20,000 images takes a sixth of a second of the GUI thread)."""
+        shown = (id(self.session), self.session.changes, self.session.threshold)
+        if getattr(d, "shown", None) == shown:
+            return
+        d.shown = shown
         header, rows = report.summary_table(self.session)
         table = d.table
         table.setColumnCount(len(header))
@@ -230,7 +250,11 @@ class FileActions:
         if len(paths) == 1 and paths[0].is_dir():
             self.open_folder(paths[0])
         elif self.session.root is not None and len(self.session):
-            self.add_files(collect_paths(paths, self.recursive_action.isChecked()))
+            unlisted: list[OSError] = []
+            self.add_files(collect_paths(paths, self.recursive_action.isChecked(), unlisted))
+            if unlisted:
+                self._inform("Some folders cannot be listed",
+                             "\n".join(listing_problem(e) for e in unlisted[:5]))
         else:
             self.open_paths(paths)
 

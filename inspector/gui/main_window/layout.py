@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from PySide6 import QtGui
 from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QLabel, QListView, QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
@@ -463,7 +464,9 @@ class WindowLayout:
         box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self)
         box.setTextFormat(Qt.TextFormat.AutoText)
         box.open()
-        first = re.sub(r"<[^>]*>", " ", text.splitlines()[0] if text else "")  # rich text: words only
+        first = text.splitlines()[0] if text else ""
+        if QtGui.Qt.mightBeRichText(text):   # the status bar shows plain text: the words only
+            first = re.sub(r"<[^>]*>", " ", first)
         self.statusBar().showMessage(f"{title}: {' '.join(first.split())}", MESSAGE_WARNING_MS)
         self.last_message = (title, text)
         return box
