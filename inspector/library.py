@@ -45,6 +45,18 @@ BUNDLED = "bundled"
 _VERSION_DIR = re.compile(r"^(?P<name>.+)-v(?P<number>\d+)$")
 
 
+
+def _check_model_file(bundle: Path) -> None:
+    """Raises BundleError unless the bundle's model file is there and is a Keras archive (a
+    zip): a file damaged in a copy is refused when it is added or chosen, not at the next start."""
+    import zipfile
+
+    model = bundle / MODEL_FILE
+    if not model.is_file():
+        raise BundleError(f"{bundle}: bundle has no {MODEL_FILE}")
+    if not zipfile.is_zipfile(model):
+        raise BundleError(f"{model}: damaged (not a Keras model archive)")
+
 class LibraryError(Exception):
     """A library operation that cannot be done; the message says why."""
 
@@ -221,8 +233,7 @@ class ModelLibrary:
         source then disappears). The new folder appears complete or not at all."""
         src = Path(bundle_path)
         card = read_card(src)  # raises BundleError naming the folder
-        if not (src / MODEL_FILE).is_file():
-            raise BundleError(f"{src}: bundle has no {MODEL_FILE}")
+        _check_model_file(src)
         name = slug(name or card.get("name") or "model")
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{name}.adding-{uuid.uuid4().hex[:8]}"
@@ -272,6 +283,7 @@ class ModelLibrary:
         else:
             v = self.find(ref)
             new, path = v.version, v.path
+            _check_model_file(path)
             problems = ModelCard.of(v.card).usability_problems() if not force else None
             if problems:
                 raise NotUsableError(v.version, problems)

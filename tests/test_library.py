@@ -1,6 +1,7 @@
 """inspector.library: versions, activation, rollback, removal, and its command line. The
 bundles here are fake (a card and a placeholder model file): the library never loads models."""
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from training.bundle import BundleError, read_card
 
 def fake_bundle(folder: Path, name="SSDC-MiniNet", accuracy=0.9, created="2026-11-01T10:00:00+00:00"):
     folder.mkdir(parents=True)
-    (folder / "model.keras").write_bytes(b"placeholder")
+    with zipfile.ZipFile(folder / "model.keras", "w") as z:   # a Keras archive is a zip
+        z.writestr("config.json", "{}")
     (folder / "model_card.json").write_text(json.dumps({
         "name": name, "version": "1.0.0", "class_names": ["a", "b"], "input_size": 64,
         "created": created, "metrics": {"test": {"accuracy": accuracy, "count": 10}}}))

@@ -538,7 +538,9 @@ def _window_on_library(qtbot, stand_in_bundle, monkeypatch, names):
     monkeypatch.setattr(paths, "bundled_model_dir", lambda: Path(stand_in_bundle))
     lib = ModelLibrary()
     versions = [lib.add(stand_in_bundle, name=n) for n in names]
-    (versions[-1] / "model.keras").write_bytes(b"PK not a keras file")
+    import zipfile   # a zip (what a Keras archive is) that Keras cannot load: fails on loading
+    with zipfile.ZipFile(versions[-1] / "model.keras", "w") as z:
+        z.writestr("config.json", "not a model")
     (versions[-1] / "inspect_fp32.tflite").write_bytes(b"not a LiteRT model")
     lib.activate(versions[0])
     w = MainWindow()
@@ -571,6 +573,14 @@ def test_a_damaged_version_chosen_in_models_is_not_left_active(qtbot, stand_in_b
     assert not models.use_button.isEnabled() and models.remove_button.isEnabled()
     models.remove_selected(confirm=False)
     assert not broken.exists()
+    # a model file that is not even a Keras archive is refused at once, without a load
+    other = lib.add(stand_in_bundle, name="cut")
+    (other / "model.keras").write_bytes(b"cut short in a copy")
+    models.refresh()
+    models.select(other.name)
+    models.use_button.click()
+    assert "not a Keras model archive" in models.status.text()
+    assert lib.active_name() == good.name and w.model_path == good
 
 
 def test_two_quick_switches_ending_in_a_failure_leave_the_running_model_active(

@@ -335,3 +335,53 @@ def test_bundle_target_compares_real_folders(tmp_path, monkeypatch):
     (tmp_path / "litter" / ".keep").write_bytes(b"")
     with pytest.raises(BundleError, match="not a model bundle"):
         check_bundle_target(tmp_path / "litter")
+
+
+def test_output_and_option_mistakes_are_said_before_any_work(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    afile = tmp_path / "afile.txt"
+    afile.write_text("x")
+    model = str(tmp_path / "nope")
+    for argv, says in (
+            (["evaluate", "--json", str(afile / "r.json")], f"{afile} is a file, not a folder"),
+            (["evaluate", "--json", str(tmp_path)], "is a folder; give a file name"),
+            (["evaluate", "--png", str(tmp_path / "cm.xyz")], "give an image file name"),
+            (["evaluate", "--reliability-png", str(tmp_path / "r.png")], "needs --unknown"),
+            (["evaluate", "--unknown", str(tmp_path / "none")], "folder not found"),
+            (["cv", "--only", "0"], "the folds are numbered 1 to 5"),
+            (["cv", "--only", "9"], "the folds are numbered 1 to 5"),
+            (["cv", "--only", "a"], "give fold numbers 1 to 5"),
+            (["cv", "--resume"], "give the --json file"),
+            (["train", "--out", str(tmp_path / "b"), "--seed", "-5"], "--seed must not be"),
+            (["train", "--out", str(tmp_path / "b"), "--val-fraction", "1.5"], "--val-fraction")):
+        if argv[0] == "evaluate":
+            argv = [*argv, "--model", model]
+        rc = cli_main([*argv, "--data", str(data)])
+        err = capsys.readouterr().err
+        assert rc == 2 and says in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "b").exists()
+    (tmp_path / "cv.json").write_text("[]")
+    assert cli_main(["cv", "--data", str(data), "--resume", "--json", str(tmp_path / "cv.json")]) == 2
+    assert "not a cv report" in capsys.readouterr().err
+    for argv in (["calibrate", "--model", model, "--accept", "1.5"],
+                 ["check", "--data", str(data), "--min-per-class", "0"]):
+        with pytest.raises(SystemExit):   # argparse: before any work
+            cli_main(argv)
+        assert "must be" in capsys.readouterr().err
+
+
+def test_evaluate_leaves_an_unreadable_file_out_and_says_so(stand_in_bundle, tmp_path, capsys):
+    from training.bundle import read_card
+
+    names = read_card(stand_in_bundle)["class_names"]
+    data = make_dataset(tmp_path / "d", classes=tuple(names), per_class=2, size=32)
+    broken = data / names[0] / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    out = tmp_path / "r.json"
+    assert cli_main(["evaluate", "--model", str(stand_in_bundle), "--data", str(data),
+                     "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "1 unreadable image file(s) left out" in err and str(broken) in err
+    report = json.loads(out.read_text())
+    assert report["count"] == 2 * len(names)
+    assert len(report["unreadable_left_out"]) == 1 and str(broken) in report["unreadable_left_out"][0]

@@ -339,9 +339,11 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
     usable = Counter(s.label for s in readable if str(s.path) not in conflicted)
     empty = _empty_classes(problems)
     few = [c for c in class_names if c not in empty and usable.get(c, 0) < min_per_class]
+    # "usable": the class table's readable images less those filed under two classes
+    but = " (not counting files filed under two classes)" if conflicted else ""
     if few:
         problems.append(Problem(
-            ERROR, "too-few", f"class(es) with fewer than {min_per_class} usable images: "
+            ERROR, "too-few", f"class(es) with fewer than {min_per_class} usable images{but}: "
             + ", ".join(f"{c} ({usable.get(c, 0)})" for c in few)
             + "; every class needs images for training, validation and test"))
     some = [c for c in class_names
@@ -349,7 +351,8 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
     if some:
         problems.append(Problem(
             WARNING, "few", "class(es) with fewer than "
-            f"{recommended_per_class} images: " + ", ".join(f"{c} ({usable[c]})" for c in some)
+            f"{recommended_per_class} usable images{but}: "
+            + ", ".join(f"{c} ({usable[c]})" for c in some)
             + "; the model and its test figures will be uncertain for them"))
     nonzero = {c: n for c, n in counts.items() if n > 0}
     if len(nonzero) >= 2:

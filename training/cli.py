@@ -53,6 +53,34 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
 
 
+def _int_at_least(low: int):
+    """An argparse type: a whole number >= ``low`` (a mistake is said before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
+
+def _float_in(low: float, high: float, high_open: bool = False):
+    """An argparse type: a number in [low, high] (or [low, high) with ``high_open``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (low <= value and (value < high if high_open else value <= high)):
+            raise argparse.ArgumentTypeError(
+                f"must be from {low:g} to {high:g}{' (not included)' if high_open else ''}, "
+                f"got {value:g}")
+        return value
+    return parse
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     from .train import TrainConfig
 
@@ -187,6 +215,8 @@ def cmd_evaluate(args) -> int:
     seconds = time.perf_counter() - t
     report = classification_report(ds.labels, probs.argmax(1), ds.class_names)
     report["model"] = str(args.model)
+    if args.left_out:
+        report["unreadable_left_out"] = args.left_out
     report["seconds_per_image"] = seconds / max(1, len(images))
     print(format_report(report, f"{args.model} on {args.data}"))
     print(f"{report['seconds_per_image'] * 1000:.2f} ms per image")
@@ -244,6 +274,7 @@ def cmd_openset(args) -> int:
         raise DatasetError("openset needs --data DIR (or --rescore OUTPUTS.npz)")
 
     config = replace(_config(args), input_size=args.input_size)
+    config.check()   # --epochs 0 and the like: said before the first model trains
 
     raw: dict = {}
     outputs: dict | None = {} if args.outputs else None
@@ -333,7 +364,13 @@ def _evaluation_images(args, predictor):
                 f"trained without one); evaluate on the whole folder or another split")
     else:
         _warn_seen_images(ds, _bundle_dir(args.model))
-    images, _ = data_mod.load_arrays(ds, predictor.input_size, ConsoleProgress())
+    ds, images, unreadable = data_mod.load_readable(ds, predictor.input_size, ConsoleProgress())
+    if unreadable:   # named, left out, and recorded in the report: the rest is evaluated
+        listed = "\n".join(f"  {e}" for e in unreadable[:20])
+        more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
+        print(f"warning: {len(unreadable)} unreadable image file(s) left out of the "
+              f"evaluation:\n{listed}{more}", file=sys.stderr, flush=True)
+    args.left_out = [str(e) for e in unreadable]
     return ds, images
 
 
@@ -376,7 +413,8 @@ def cmd_robustness(args) -> int:
             raise BundleError(f"{args.model}: --card needs a bundle folder or an export inside "
                               f"one (no {CARD_FILE} in {bundle_dir})")
     # the families first: a mistyped one is said before the model and the images are read
-    families = pick_families(args.families.split(",") if args.families else None)
+    families = pick_families([f.strip() for f in args.families.split(",") if f.strip()]
+                             if args.families else None)
     predictor = open_predictor(args.model)
     ds, images = _evaluation_images(args, predictor)
     if predictor.kind == "keras":   # with a detector: the share accepted as known, too
@@ -390,6 +428,8 @@ def cmd_robustness(args) -> int:
     result["model"] = str(args.model)
     result["data"] = str(args.data)
     result["split"] = args.split
+    if args.left_out:
+        result["unreadable_left_out"] = args.left_out
     print(format_robustness(result, f"{args.model} on {args.data}"
                                     + (f" ({args.split} split)" if args.split else "")))
     if args.json:
@@ -451,20 +491,40 @@ def _then_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _folds_chosen(text: str, folds: int) -> list[int]:
+    """``--only 1,3`` as 0-based fold indices; a fold outside 1..folds is an error, said before
+    any image is read (0 was taken as the last fold, and trained on its own test images)."""
+    try:
+        chosen = [int(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        raise ValueError(f"cv --only {text}: give fold numbers 1 to {folds}, e.g. --only 1,3") from None
+    wrong = [f for f in chosen if not 1 <= f <= folds]
+    if wrong or not chosen:
+        raise ValueError(f"cv --only {text}: the folds are numbered 1 to {folds}")
+    return [f - 1 for f in chosen]
+
+
 def cmd_cv(args) -> int:
     from .train import cross_validate, format_cv, later_stages
 
     config = _config(args)
     stages = later_stages(config, [_stage_config(text) for text in args.then or []])
-    only = [int(f) - 1 for f in args.only.split(",")] if args.only else None
+    only = _folds_chosen(args.only, args.folds) if args.only else None
 
     def save(result: dict) -> None:  # after every fold, so a stopped run keeps what it finished
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
     previous = []
-    if args.resume and args.json and Path(args.json).exists():
-        earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
+    if args.resume and not args.json:
+        raise ValueError("cv --resume: give the --json file of the run to resume")
+    if args.resume and Path(args.json).exists():
+        try:
+            earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{args.json}: not a cv report ({exc}); cannot resume") from None
+        if not isinstance(earlier, dict):
+            raise ValueError(f"{args.json}: not a cv report; cannot resume")
         described = json.loads(json.dumps([c.describe() for c in stages]))
         if earlier.get("config") != json.loads(json.dumps(config.describe())) or \
                 earlier.get("folds") != args.folds or earlier.get("stages", []) != described:
@@ -562,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("openset", help="leave-one-class-out evaluation of unknown detection")
     o.add_argument("--data", help="the data folder (each class in turn left out)")
-    o.add_argument("--input-size", type=int, default=200,
+    o.add_argument("--input-size", type=_int_at_least(16), default=200,
                    help="train the leave-one-out models at this size (default 200, the bundled "
                         "model's; 128 is about 3x faster and scored lower: mean AUROC 0.87-0.93 "
                         "against 0.935-0.957 at 200, docs/unknown-detection.md)")
@@ -584,10 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
                                           "own training and validation split (weights stay)")
     k2.add_argument("--model", required=True, help="bundle folder")
     k2.add_argument("--data", help="the bundle's training data folder (default: from its card)")
-    k2.add_argument("--accept", type=float, default=0.95,
+    k2.add_argument("--accept", type=_float_in(0.5, 1.0), default=0.95,
                     help="share of validation images the threshold accepts (default 0.95)")
     k2.add_argument("--method", help="force this unknown score instead of the default")
-    k2.add_argument("--shifted-copies", type=int, default=None,
+    k2.add_argument("--shifted-copies", type=_int_at_least(0), default=None,
                     help="camera-shifted copies of each validation image in the temperature's "
                          "calibration set (default: training.detect.CALIBRATION_COPIES)")
     k2.set_defaults(func=cmd_calibrate)
@@ -599,7 +659,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", choices=("train", "validation", "test"),
                    help="evaluate only this split of the bundle's own data (from its split.json)")
     r.add_argument("--families", help="comma-separated subset of the shift families (default all)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the random parts of the shifts")
+    r.add_argument("--seed", type=_int_at_least(0), default=0,
+                   help="seed of the random parts of the shifts")
     r.add_argument("--json", help="write the results as JSON here")
     r.add_argument("--png", help="write a grid of example images per shift and severity here")
     r.add_argument("--classes-from-model", action="store_true",
@@ -611,7 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("cv", help="stratified k-fold cross-validation (mean ± std)")
     c.add_argument("--data", required=True)
-    c.add_argument("--folds", type=int, default=5)
+    c.add_argument("--folds", type=_int_at_least(2), default=5)
     c.add_argument("--only", help="run only these folds (1-based, comma-separated)")
     c.add_argument("--json", help="write the report here (after every fold)")
     c.add_argument("--resume", action="store_true",
@@ -645,22 +706,56 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--limit", type=int, default=0, help="train on at most this many images")
     m.add_argument("--weights", nargs="*", metavar="MODEL=FILE",
                    help="local ImageNet weight files for the transfer-learning backbones")
-    m.add_argument("--seed", type=int, default=1234)
+    m.add_argument("--seed", type=_int_at_least(0), default=1234)
     m.add_argument("--json")
     m.set_defaults(func=cmd_compare)
 
     i = sub.add_parser("info", help="parameters and GFLOPs of the SSDC-MiniNet designs")
     i.add_argument("--design", nargs="*", choices=("A", "B"))
     i.add_argument("--classes", type=int, default=6)
-    i.add_argument("--size", type=int, default=200)
+    i.add_argument("--size", type=_int_at_least(16), default=200)
     i.set_defaults(func=cmd_info)
 
     k = sub.add_parser("check", help="find problems in a data folder before training")
     k.add_argument("--data", required=True, help="folder with one sub-folder per class")
-    k.add_argument("--min-per-class", type=int, default=5,
+    k.add_argument("--min-per-class", type=_int_at_least(1), default=5,
                    help="fewer usable images in a class is an error (default 5)")
     k.set_defaults(func=cmd_check)
     return p
+
+
+def _output_problem(args) -> str | None:
+    """What is wrong with the output files asked for (a folder named, a parent that is a file,
+    an image format that cannot be written), said before hours of work; their folders are
+    created."""
+    from PIL import Image
+
+    for name in ("json", "png", "reliability_png"):
+        out = getattr(args, name, None)
+        if not out:
+            continue
+        path = Path(out).absolute()
+        option = "--" + name.replace("_", "-")
+        if path.is_dir():
+            return f"{option} {out}: is a folder; give a file name"
+        if name != "json" and path.suffix.lower() not in Image.registered_extensions():
+            return f"{option} {out}: give an image file name (e.g. .png)"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+            return f"{option} {out}: {blocking} is a file, not a folder"
+    return None
+
+
+def _input_problem(args) -> str | None:
+    """Options that contradict each other or name a folder that is not there, said first."""
+    unknown = getattr(args, "unknown", None)
+    if getattr(args, "reliability_png", None) and not unknown:
+        return "--reliability-png needs --unknown DIR (the diagram shows the unknown report's calibration)"
+    if unknown and not Path(unknown).is_dir():
+        return f"--unknown {unknown}: folder not found"
+    return None
 
 
 def main(argv=None) -> int:
@@ -672,11 +767,11 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(_then_values(argv))
     args.argv = argv
-    for name in ("json", "png", "reliability_png"):  # create output folders before hours of work, not after
-        out = getattr(args, name, None)
-        if out:
-            Path(out).absolute().parent.mkdir(parents=True, exist_ok=True)
     try:
+        problem = _output_problem(args) or _input_problem(args)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         return args.func(args)
     except (KeyboardInterrupt, TrainingCancelled):  # first: a cancellation is an OSError too
         print("\ncancelled; nothing was written", file=sys.stderr)

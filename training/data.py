@@ -121,6 +121,30 @@ def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
     return out, errors
 
 
+def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
+                  should_stop: ShouldStop = never
+                  ) -> tuple[Dataset, np.ndarray, list[ImageReadError]]:
+    """For an evaluation: every readable image decoded, the unreadable ones left out and
+    returned (to be named) - one bad file does not stop a report on all the others."""
+    out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
+    ok: list[int] = []
+    errors: list[ImageReadError] = []
+    for i, path in enumerate(ds.files):
+        if should_stop():
+            raise Cancelled("cancelled while reading images; nothing was written")
+        try:
+            out[i] = load_image(path, size)
+            ok.append(i)
+        except ImageReadError as exc:
+            errors.append(exc)
+        if i % 50 == 0 or i == len(ds) - 1:
+            progress((i + 1) / len(ds), f"reading images {i + 1}/{len(ds)}")
+    if not ok:
+        raise DatasetError(f"{ds.root}: none of its {len(ds)} image file(s) can be read, e.g. "
+                           f"{errors[0]}")
+    return (ds, out, errors) if not errors else (ds.subset(ok), out[ok], errors)
+
+
 def _groups(ds: Dataset) -> dict[str, list[int]]:
     """Indices grouped by content digest (each file is its own group without digests)."""
     groups: dict[str, list[int]] = defaultdict(list)

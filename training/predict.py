@@ -145,12 +145,20 @@ def open_predictor(path: str | Path, num_threads: int | None = None):
     if path.suffix == ".tflite":
         if not path.exists():
             raise BundleError(f"{path}: file not found")
-        card = read_card(path.parent)
+        try:
+            card = read_card(path.parent)
+        except BundleError as exc:   # the file's own folder holds no card: say which file
+            raise BundleError(f"{path}: a .tflite file is read with the model card of its bundle "
+                              f"folder ({exc})") from None
         fmt = _inspection_format(path.name)
-        if fmt is not None:
-            return InspectionPredictor(path, fmt, card["class_names"], int(card["input_size"]),
-                                       num_threads)
-        return LiteRTPredictor(path, card["class_names"], int(card["input_size"]), num_threads)
+        try:
+            if fmt is not None:
+                return InspectionPredictor(path, fmt, card["class_names"],
+                                           int(card["input_size"]), num_threads)
+            return LiteRTPredictor(path, card["class_names"], int(card["input_size"]),
+                                   num_threads)
+        except (ValueError, RuntimeError) as exc:   # LiteRT: "not a valid Flatbuffer buffer"
+            raise BundleError(f"{path}: not a LiteRT model LiteRT can load ({exc})") from None
     bundle = load_bundle(path)
     return KerasPredictor(bundle.model, bundle.class_names, bundle.input_size)
 

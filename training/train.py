@@ -119,6 +119,12 @@ class TrainConfig:
 
         finite = math.isfinite
         need(self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})")
+        need(self.seed >= 0, f"--seed must not be negative (got {self.seed})")
+        need(finite(self.val_fraction) and finite(self.test_fraction)
+             and 0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
+             and self.val_fraction + self.test_fraction < 1,
+             "--val-fraction and --test-fraction must each be from 0 to below 1, together below "
+             f"1 (got {self.val_fraction:g} and {self.test_fraction:g})")
         need(self.batch_size >= 1, f"--batch must be at least 1 (got {self.batch_size})")
         need(finite(self.learning_rate) and 0 < self.learning_rate <= 1,
              f"--lr must be above 0 and at most 1 (got {self.learning_rate:g})")

@@ -223,6 +223,11 @@ class ModelManagerDialog(QDialog):
         except LibraryError as exc:
             QMessageBox.warning(self, "Models", str(exc))
             return
+        except BundleError as exc:   # its model file is damaged: refused before any load
+            self.refresh()
+            self.status.setText(f"Could not use that model ({exc}); the model before stays in "
+                                "use.")
+            return
         self._emit(path, "Switched")
 
     def confirm_not_usable(self, exc: NotUsableError) -> bool:

@@ -175,7 +175,8 @@ def main(argv=None) -> int:
                          version=time.strftime("%Y.%m.%d-%H%M"))
         config.check()
         est = estimate_seconds(counts, config, spi)
-        print(f"measured {1 / spi:.0f} training images/s at {config.input_size}x"
+        print(f"{'assumed (--rate)' if args.rate else 'measured'} {1 / spi:.0f} training "
+              f"images/s at {config.input_size}x"
               f"{config.input_size}; "
               + (f"{config.time_budget_s / 60:.1f} min of training (about {config.epochs} epochs; "
                  f"the schedule runs on the clock, so it ends on time if this PC's speed "
