@@ -385,3 +385,17 @@ def test_evaluate_leaves_an_unreadable_file_out_and_says_so(stand_in_bundle, tmp
     report = json.loads(out.read_text())
     assert report["count"] == 2 * len(names)
     assert len(report["unreadable_left_out"]) == 1 and str(broken) in report["unreadable_left_out"][0]
+
+
+def test_a_file_filed_under_two_classes_is_named_before_training(tmp_path, caplog):
+    import shutil
+
+    from training.train import TrainConfig, prepare_data
+
+    root = make_dataset(tmp_path / "d", classes=CLASSES[:3], per_class=6, size=32)
+    first = sorted((root / CLASSES[0]).iterdir())[0]
+    shutil.copy(first, root / CLASSES[2] / "copy.png")
+    with caplog.at_level("WARNING"):
+        prepare_data(root, TrainConfig(input_size=32))
+    assert "filed under different classes" in caplog.text
+    assert f"{CLASSES[2]}/copy.png" in caplog.text and first.name in caplog.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -27,6 +28,8 @@ from .transfer import init_record, stop_early
 from .augment import (augment_image, augmented_batches, consistency_loss,  # noqa: F401
                       paired_views, steps_per_epoch, training_datasets)
 from .metrics import classification_report, format_report, save_confusion_png
+
+log = logging.getLogger(__name__)
 
 EpochHook = Callable[[dict], None]
 TrainingCancelled = data_mod.Cancelled  # raised when should_stop() turned true
@@ -218,6 +221,14 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
             f"{data_dir}: too few images in class(es) {', '.join(few)}: each class needs at least "
             f"{need} (one each for training" + (", validation" if config.val_fraction > 0 else "")
             + (" and testing" if config.test_fraction > 0 else "") + "); add images")
+    conflicts = [g for g in data_mod.duplicate_groups(ds)
+                 if len({int(ds.labels[i]) for i in g}) > 1]
+    if conflicts:   # trained under its most common label: never without a word
+        named = "; ".join(" = ".join(ds.relative(i) for i in g) for g in conflicts[:5])
+        log.warning("%d image(s) are byte-identical copies filed under different classes (%s%s); "
+                    "each group is trained under its most common class - python -m training "
+                    "check lists them", sum(len(g) for g in conflicts), named,
+                    " ..." if len(conflicts) > 5 else "")
     images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop)
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
     if len(tr) == 0:
