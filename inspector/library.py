@@ -46,6 +46,14 @@ _VERSION_DIR = re.compile(r"^(?P<name>.+)-v(?P<number>\d+)$")
 
 
 
+def _model_file_ok(bundle: Path) -> bool:
+    try:
+        _check_model_file(bundle)
+        return True
+    except BundleError:
+        return False
+
+
 def _check_model_file(bundle: Path) -> None:
     """Raises BundleError unless the bundle's model file is there and is a Keras archive (a
     zip): a file damaged in a copy is refused when it is added or chosen, not at the next start."""
@@ -316,7 +324,8 @@ class ModelLibrary:
             prev = history.pop()
             if prev == current:
                 continue
-            if prev is None or (self.root / prev / CARD_FILE).is_file():
+            if prev is None or ((self.root / prev / CARD_FILE).is_file()
+                                and _model_file_ok(self.root / prev)):   # damaged: skipped
                 self._save_state(prev, history)
                 return self.root / prev if prev else None
         if current is not None:

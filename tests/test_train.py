@@ -399,3 +399,10 @@ def test_a_file_filed_under_two_classes_is_named_before_training(tmp_path, caplo
         prepare_data(root, TrainConfig(input_size=32))
     assert "filed under different classes" in caplog.text
     assert f"{CLASSES[2]}/copy.png" in caplog.text and first.name in caplog.text
+
+
+def test_cv_only_runs_a_fold_named_twice_once_and_pillow_must_write_the_png():
+    from training.cli import _folds_chosen
+
+    assert _folds_chosen("1,3,1", 5) == [0, 2]
+    assert cli_main(["evaluate", "--model", "m", "--data", "d", "--png", "cm.psd"]) == 2

@@ -501,7 +501,7 @@ def _folds_chosen(text: str, folds: int) -> list[int]:
     wrong = [f for f in chosen if not 1 <= f <= folds]
     if wrong or not chosen:
         raise ValueError(f"cv --only {text}: the folds are numbered 1 to {folds}")
-    return [f - 1 for f in chosen]
+    return [f - 1 for f in dict.fromkeys(chosen)]   # a fold named twice runs once
 
 
 def cmd_cv(args) -> int:
@@ -523,7 +523,9 @@ def cmd_cv(args) -> int:
             earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{args.json}: not a cv report ({exc}); cannot resume") from None
-        if not isinstance(earlier, dict):
+        if not isinstance(earlier, dict) or not all(
+                isinstance(r, dict) and isinstance(r.get("fold"), int)
+                for r in earlier.get("results", [])):
             raise ValueError(f"{args.json}: not a cv report; cannot resume")
         described = json.loads(json.dumps([c.describe() for c in stages]))
         if earlier.get("config") != json.loads(json.dumps(config.describe())) or \
@@ -730,7 +732,7 @@ def _output_problem(args) -> str | None:
     created."""
     from PIL import Image
 
-    for name in ("json", "png", "reliability_png"):
+    for name in ("json", "png", "reliability_png", "scores", "outputs"):
         out = getattr(args, name, None)
         if not out:
             continue
@@ -738,8 +740,9 @@ def _output_problem(args) -> str | None:
         option = "--" + name.replace("_", "-")
         if path.is_dir():
             return f"{option} {out}: is a folder; give a file name"
-        if name != "json" and path.suffix.lower() not in Image.registered_extensions():
-            return f"{option} {out}: give an image file name (e.g. .png)"
+        if name in ("png", "reliability_png") and \
+                Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
+            return f"{option} {out}: give an image file name Pillow can write (e.g. .png)"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):

@@ -223,11 +223,12 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
             + (" and testing" if config.test_fraction > 0 else "") + "); add images")
     conflicts = [g for g in data_mod.duplicate_groups(ds)
                  if len({int(ds.labels[i]) for i in g}) > 1]
-    if conflicts:   # trained under its most common label: never without a word
+    if conflicts:   # contradictory labels for one image: never without a word
         named = "; ".join(" = ".join(ds.relative(i) for i in g) for g in conflicts[:5])
         log.warning("%d image(s) are byte-identical copies filed under different classes (%s%s); "
-                    "each group is trained under its most common class - python -m training "
-                    "check lists them", sum(len(g) for g in conflicts), named,
+                    "each group is kept on one side of the split, but each copy is trained "
+                    "under its own folder's class - remove the wrong copy (python -m training "
+                    "check lists them)", sum(len(g) for g in conflicts), named,
                     " ..." if len(conflicts) > 5 else "")
     images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop)
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)

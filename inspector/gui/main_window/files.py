@@ -116,7 +116,9 @@ class FileActions:
             shown = session.listing_problems[:5]
             more = len(session.listing_problems) - len(shown)
             self._inform("Some folders cannot be listed",
-                         "\n".join(shown) + (f"\n... and {more} more" if more > 0 else ""))
+                         "\n".join(shown) + (f"\n... and {more} more" if more > 0 else "")
+                         + (f"\n\nAlso: {session.left_out_note}." if session.left_out_note
+                            else ""))
         elif session.left_out_note:
             self.statusBar().showMessage(session.left_out_note[0].upper() + session.left_out_note[1:],
                                          MESSAGE_LONG_MS)
