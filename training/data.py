@@ -98,34 +98,9 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     return Dataset(root, list(class_names), files, np.asarray(labels, dtype=np.int64), digests)
 
 
-def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
-                should_stop: ShouldStop = never
-                ) -> tuple[np.ndarray, list[ImageReadError]]:
-    """Decodes every image to size x size x 3 uint8. Unreadable files raise one DatasetError
-    naming all of them (so a run never trains on a silently shortened data set)."""
-    out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
-    errors: list[ImageReadError] = []
-    for i, path in enumerate(ds.files):
-        if should_stop():
-            raise Cancelled("cancelled while reading images; nothing was written")
-        try:
-            out[i] = load_image(path, size)
-        except ImageReadError as exc:
-            errors.append(exc)
-        if i % 50 == 0 or i == len(ds) - 1:
-            progress((i + 1) / len(ds), f"reading images {i + 1}/{len(ds)}")
-    if errors:
-        listed = "\n".join(f"  {e}" for e in errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise DatasetError(f"{len(errors)} unreadable image file(s):\n{listed}{more}")
-    return out, errors
-
-
-def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
-                  should_stop: ShouldStop = never
-                  ) -> tuple[Dataset, np.ndarray, list[ImageReadError]]:
-    """For an evaluation: every readable image decoded, the unreadable ones left out and
-    returned (to be named) - one bad file does not stop a report on all the others."""
+def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldStop
+                ) -> tuple[np.ndarray, list[int], list[ImageReadError]]:
+    """Every file decoded to size x size x 3 uint8: the array, the indices read and the errors."""
     out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
     ok: list[int] = []
     errors: list[ImageReadError] = []
@@ -139,6 +114,28 @@ def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
             errors.append(exc)
         if i % 50 == 0 or i == len(ds) - 1:
             progress((i + 1) / len(ds), f"reading images {i + 1}/{len(ds)}")
+    return out, ok, errors
+
+
+def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
+                should_stop: ShouldStop = never
+                ) -> tuple[np.ndarray, list[ImageReadError]]:
+    """Decodes every image to size x size x 3 uint8. Unreadable files raise one DatasetError
+    naming all of them (so a run never trains on a silently shortened data set)."""
+    out, _, errors = _decode_all(ds, size, progress, should_stop)
+    if errors:
+        listed = "\n".join(f"  {e}" for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise DatasetError(f"{len(errors)} unreadable image file(s):\n{listed}{more}")
+    return out, errors
+
+
+def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
+                  should_stop: ShouldStop = never
+                  ) -> tuple[Dataset, np.ndarray, list[ImageReadError]]:
+    """For an evaluation: every readable image decoded, the unreadable ones left out and
+    returned (to be named) - one bad file does not stop a report on all the others."""
+    out, ok, errors = _decode_all(ds, size, progress, should_stop)
     if not ok:
         raise DatasetError(f"{ds.root}: none of its {len(ds)} image file(s) can be read, e.g. "
                            f"{errors[0]}")
