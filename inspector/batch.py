@@ -623,24 +623,21 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
 
     def save_partial() -> str:
         """What was done so far, kept when the run stops early; says where it is."""
-        with signals_held():   # a second Ctrl+C or SIGTERM must not cut the saving short
-            return _save_partial()
-
-    def _save_partial() -> str:
         kept = []
-        if stream is not None and stream is not stdout:
-            try:
-                stream.close()
-            except OSError:   # the flush failed before: the disk is still full
-                pass
-            if partial.exists():
-                kept.append(str(partial))
-        if session is not None:
-            try:
-                report.export_json(session, json_partial, tiles=tile_rows)
-                kept.append(str(json_partial))
-            except OSError:
-                pass
+        with signals_held():   # a second Ctrl+C or SIGTERM must not cut the saving short
+            if stream is not None and stream is not stdout:
+                try:
+                    stream.close()
+                except OSError:   # the flush failed before: the disk is still full
+                    pass
+                if partial.exists():
+                    kept.append(str(partial))
+            if session is not None:
+                try:
+                    report.export_json(session, json_partial, tiles=tile_rows)
+                    kept.append(str(json_partial))
+                except OSError:
+                    pass
         return f"; results so far are in {' and '.join(kept)}" if kept else ""
 
     bar = ProgressBar(len(paths), stderr) if not args.quiet else None

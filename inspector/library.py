@@ -45,7 +45,6 @@ BUNDLED = "bundled"
 _VERSION_DIR = re.compile(r"^(?P<name>.+)-v(?P<number>\d+)$")
 
 
-
 def _model_file_ok(bundle: Path) -> bool:
     try:
         _check_model_file(bundle)
@@ -64,6 +63,7 @@ def _check_model_file(bundle: Path) -> None:
         raise BundleError(f"{bundle}: bundle has no {MODEL_FILE}")
     if not zipfile.is_zipfile(model):
         raise BundleError(f"{model}: damaged (not a Keras model archive)")
+
 
 class LibraryError(Exception):
     """A library operation that cannot be done; the message says why."""

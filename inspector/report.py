@@ -77,8 +77,9 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
     # not judged (no detector): empty, not "true", which would read as accepted by one
     row["known"] = bool(known) if probs is not None and unknown_score is not None else None
     row["top_class"] = None if blank else top   # even probabilities: no class is closest
-    row.update(error=error, note=BLANK_TEXT if blank else None, verdict=verdict, verdict_time=verdict_time, overridden=overridden,
-               model=model, model_version=model_version, time=time)
+    row.update(error=error, note=BLANK_TEXT if blank else None, verdict=verdict,
+               verdict_time=verdict_time, overridden=overridden, model=model,
+               model_version=model_version, time=time)
     return row
 
 

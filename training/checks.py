@@ -178,20 +178,20 @@ def scan_folder(root: str | Path, source: str = "",
     problems: list[Problem] = []
     try:
         loose = sorted(str(p) for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
-        class_folders(root)
+        folders = class_folders(root)
     except OSError as exc:
         return [], [Problem(ERROR, "unlisted-folder", listing_problem(exc))]
     if loose:
         images_here = sum(is_image_file(Path(f)) for f in loose)
         hint = (f"; if {root.name} is one class's folder, give the folder that holds the class "
-                f"folders ({root.parent})" if images_here and not class_folders(root) else "")
+                f"folders ({root.parent})" if images_here and not folders else "")
         problems.append(Problem(INFO, "ignored-files",
                                 f"{root}: {len(loose)} file(s) outside the class sub-folders are "
                                 f"ignored{hint}", loose))
     ignored: list[str] = []
     empty: list[str] = []
     unlisted: list[OSError] = []
-    for folder in class_folders(root):
+    for folder in folders:
         files = files_under(folder, should_stop, unlisted)
         images = [p for p in files if is_image_file(p)]
         ignored.extend(str(p) for p in files if not is_image_file(p))

@@ -15,8 +15,8 @@ from .defaults import (DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_BASE_SECONDS,
                        FIXED_PER_IMAGE, fixed_seconds, GUESS_IMAGES_PER_S, HEAD_PER_IMAGE,
                        HEAD_SECONDS, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS,
                        augment_overhead, check_seconds, epoch_seconds, head_first_seconds,
-                       median_side,
-                       estimate_seconds, guess_seconds_per_image, measure_seconds_per_image,
+                       median_side, estimate_seconds, guess_seconds_per_image,
+                       measure_seconds_per_image,
                        split_counts, suggest_settings)
 from .evaluation import (RECALL_RATIO, Misclassified, SplitEvaluation, evaluate_split,
                          format_recalls, min_macro_f1, usefulness_problems)

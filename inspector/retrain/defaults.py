@@ -111,15 +111,10 @@ def epoch_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_im
     return tr * seconds_per_image * aug + va * seconds_per_image * EVAL_COST
 
 
-def check_epochs(config: TrainConfig) -> int:
-    """The augmentation check's epochs (augmented and clean) before the fit, 0 without it."""
-    return 2 * CHECK_EPOCHS if config.augment and config.augment_check else 0
-
-
 def check_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_image: float) -> float:
-    """The augmentation check's time: CHECK_EPOCHS augmented epochs and as many clean ones
-    (which skip the augmentation), 0 without the check."""
-    if not check_epochs(config):
+    """The augmentation check's time before the fit: CHECK_EPOCHS augmented epochs and as many
+    clean ones (which skip the augmentation), 0 without the check."""
+    if not (config.augment and config.augment_check):
         return 0.0
     clean = replace(config, augment=False)
     return CHECK_EPOCHS * (epoch_seconds(counts, config, seconds_per_image)

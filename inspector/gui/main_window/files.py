@@ -113,17 +113,19 @@ class FileActions:
         self.settings.set(Key.LAST_FOLDER, str(last_folder))
         self._set_session(session)
         if session.listing_problems:   # images missing from the list: never without a word
-            shown = session.listing_problems[:5]
-            more = len(session.listing_problems) - len(shown)
-            self._inform("Some folders cannot be listed",
-                         "\n".join(shown) + (f"\n... and {more} more" if more > 0 else "")
-                         + (f"\n\nAlso: {session.left_out_note}." if session.left_out_note
-                            else ""))
+            self._inform_unlisted(session.listing_problems, session.left_out_note)
         elif session.left_out_note:
             self.statusBar().showMessage(session.left_out_note[0].upper() + session.left_out_note[1:],
                                          MESSAGE_LONG_MS)
         elif not len(session):
             self.statusBar().showMessage(f"No images (BMP, PNG, JPEG, TIFF) in {last_folder}", MESSAGE_LONG_MS)
+
+    def _inform_unlisted(self, problems: list[str], also: str | None = None) -> None:
+        """Says which folders could not be listed (their images are missing), and ``also``."""
+        more = len(problems) - 5
+        self._inform("Some folders cannot be listed",
+                     "\n".join(problems[:5]) + (f"\n... and {more} more" if more > 0 else "")
+                     + (f"\n\nAlso: {also}." if also else ""))
 
     def _open_failed(self, token: int, message: str) -> None:
         if token == self._open_token:
@@ -255,8 +257,7 @@ class FileActions:
             unlisted: list[OSError] = []
             self.add_files(collect_paths(paths, self.recursive_action.isChecked(), unlisted))
             if unlisted:
-                self._inform("Some folders cannot be listed",
-                             "\n".join(listing_problem(e) for e in unlisted[:5]))
+                self._inform_unlisted([listing_problem(e) for e in unlisted])
         else:
             self.open_paths(paths)
 

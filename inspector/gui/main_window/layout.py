@@ -40,6 +40,7 @@ class FocusBack(QObject):
             QTimer.singleShot(0, self._target.setFocus)
         return False
 
+
 STATUS_FILTERS: list[tuple[str, dict]] = [
     ("All images", {}),
     ("Needs review", {"needs_review": True}),
