@@ -68,3 +68,28 @@ def unknown_classifier(_unknown_classifier):
     clf.set_accept(clf.detector.accept)
     yield clf
     clf.set_accept(clf.detector.accept)
+
+
+@pytest.fixture(autouse=True)
+def _fp32_export_only(request, monkeypatch):
+    """A model trained in a test (``training.train.train``) gets the LiteRT inspection export in
+    fp32 and in colour only, unless the test is marked ``full_export``. Each further conversion
+    (fp16, int8 and the grey twins) takes 5-10 s on two cores, four more for every model trained:
+    most of the time of the tests that train. Calls from anywhere else (the tests of the export
+    itself, ``python -m training export``) are left alone."""
+    if request.node.get_closest_marker("full_export"):
+        return
+    from training import inspection_export
+
+    full = inspection_export.build_inspection
+
+    def from_training_fp32_only(*args, **kwargs):
+        callers = (sys._getframe(n).f_globals.get("__name__") for n in range(1, 4))
+        if "training.train" not in callers:   # (a test's spy may stand in between)
+            return full(*args, **kwargs)
+        kwargs["formats_wanted"] = ("fp32",)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(inspection_export, "GREY_FORMATS", ())
+            return full(*args, **kwargs)
+
+    monkeypatch.setattr(inspection_export, "build_inspection", from_training_fp32_only)

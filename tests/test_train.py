@@ -35,8 +35,11 @@ def test_train_writes_a_complete_bundle(trained_bundle):
     # 6 validation images: too few for the unknown detector, and the card says why
     assert card["unknown_detection"] is None
     assert card["unknown_detection_missing"].startswith("only 6 validation image(s)")
-    for name in ("model.keras", "history.csv", "split.json", "confusion.png", "test_report.json"):
+    for name in ("model.keras", "history.csv", "split.json", "confusion.png", "test_report.json",
+                 "inspection.json", "inspect_fp32.tflite", "inspect_fp32_grey.tflite"):
         assert (out / name).exists(), name
+    # every LiteRT format (a module fixture: made before tests/conftest.py's fp32-only patch)
+    assert {"fp32", "fp16", "int8"} <= set(card["exports"]["inspection"])
     assert len((out / "history.csv").read_text().strip().splitlines()) == 3
     assert not [p for p in out.parent.iterdir() if ".partial-" in p.name]
 

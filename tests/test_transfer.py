@@ -126,9 +126,16 @@ def test_a_failed_litert_export_keeps_the_trained_model(tmp_path, stand_in_bundl
 
 
 @pytest.mark.slow
-def test_the_wizards_export_leaves_int8_out(tmp_path, stand_in_bundle):
+def test_the_wizards_export_leaves_int8_out(tmp_path, stand_in_bundle, monkeypatch):
+    from training import inspection_export
+
+    asked = []
+    converts = inspection_export.build_inspection   # in fp32 only here (tests/conftest.py)
+    monkeypatch.setattr(inspection_export, "build_inspection",
+                        lambda *a, **k: asked.append(k["formats_wanted"]) or converts(*a, **k))
     card = train(unequal_data(tmp_path), tmp_path / "out",
                  config_for(stand_in_bundle, epochs=1, export_int8=False))
+    assert asked == [("fp32", "fp16")]
     out = tmp_path / "out"
     assert (out / "inspect_fp32.tflite").exists() and not (out / "inspect_int8.tflite").exists()
     int8 = card["exports"]["inspection"]["int8"]

@@ -168,6 +168,9 @@ def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsy
     monkeypatch.setattr(retrain.SplitEvaluation, "problems", property(lambda self: []))
     from training.card import ModelCard
     monkeypatch.setattr(ModelCard, "usability_problems", lambda self: [])   # the library's
+    # the augmentation check (two more short trainings) has its own tests in test_transfer.py
+    from training import transfer
+    monkeypatch.setattr(transfer, "check_needed", lambda *a, **k: False)
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
     (root / "pits" / "broken.png").write_bytes(b"nope")
     args = ["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
