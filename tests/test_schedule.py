@@ -55,12 +55,15 @@ def _fit_tiny(seed: int, **config):
     x = rng.integers(0, 255, (24, 32, 32, 3)).astype(np.uint8)
     y = np.repeat(np.arange(3), 8)
     clock = config.pop("clock", None)
+    finish_after = config.pop("finish_after", 0)
     config = {"camera_shifts": False, **config}
     cfg = TrainConfig(batch_size=8, input_size=32, warmup_epochs=1, class_weighting="none",
                       **config)
     seen = []
-    res = fit(x, y, x[:6], y[:6], ("a", "b", "c"), cfg, on_epoch=seen.append,
-              **({"clock": clock} if clock else {}))
+    extra = {"clock": clock} if clock else {}
+    if finish_after:   # "Finish now" asked once this many epochs were reported
+        extra["finish_now"] = lambda: len(seen) >= finish_after
+    res = fit(x, y, x[:6], y[:6], ("a", "b", "c"), cfg, on_epoch=seen.append, **extra)
     return cfg, res, seen
 
 
@@ -77,6 +80,21 @@ def test_fit_ends_on_time_with_its_schedule_on_the_clock():
     assert lrs[-1] < 0.1 * config.learning_rate          # decayed by the deadline
     assert lrs[-1] < lrs[len(lrs) // 2]
     assert seen[-1]["seconds_left"] == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("budget", [0.0, 400.0])
+def test_finish_now_ends_after_the_epoch_with_its_best_weights(budget):
+    """The wizard's "Finish now": the training ends after the epoch under way (asked once the
+    second of ten was shown: the third), with or without a time budget, keeps its best epoch
+    and says why."""
+    _, res, seen = _fit_tiny(3, epochs=10, finish_after=2, time_budget_s=budget,
+                             clock=StandInClock())
+    ph = res.phases[-1]
+    assert [r["epoch"] for r in seen] == [1, 2, 3] and ph["epochs_run"] == 3
+    assert ph["stopped_early"] and "ended after epoch 3" in ph["finished_by_user"]
+    assert not ph.get("ended_on_time") and seen[-1]["seconds_left"] == 0.0
+    assert res.best_epoch in (1, 2) and ph["best_epoch"] == res.best_epoch
 
 
 @pytest.mark.slow

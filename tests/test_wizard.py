@@ -247,7 +247,10 @@ def test_same_classes_compared_and_kept_for_later(qtbot, open_wizard, tmp_path, 
 
 
 @pytest.mark.slow
-def test_cancel_mid_training_writes_nothing(qtbot, open_wizard, tmp_path):
+def test_finish_now_keeps_the_best_epoch_and_stop_writes_nothing(qtbot, open_wizard, tmp_path,
+                                                                monkeypatch):
+    # cancelling in each phase, the augmentation check's too, has tests in test_transfer.py
+    monkeypatch.setattr(transfer, "check_needed", lambda *a, **k: False)
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=12)
     w = open_wizard()
     check(qtbot, w, root)
@@ -256,8 +259,28 @@ def test_cancel_mid_training_writes_nothing(qtbot, open_wizard, tmp_path):
     w.settings_page.batch.setValue(4)
     go_next(qtbot, w, PAGE_TRAINING)
     t = w.training_page
+    # Finish now: ends after the epoch under way, and the model goes on with its best epoch
     with qtbot.waitSignal(t.epoch_done, timeout=TRAIN_TIMEOUT):
         pass  # mid-training: after the first epoch, with 199 to go
+    assert t.finish_button.isVisible() and t.finish_button.isEnabled()
+    t.finish_button.click()
+    assert t.state == "finishing" and not t.finish_button.isEnabled()
+    assert "still running" in w.work_at_stake()
+    with qtbot.waitSignal(t.finished, timeout=TRAIN_TIMEOUT) as finished:
+        pass
+    assert finished.args == [True] and t.state == "done" and t.isComplete()
+    last = read_card(w.bundle_dir)["training"]["phases"][-1]
+    assert last["epochs_run"] == len(t.history) < 200 and last["finished_by_user"]
+    assert "Finished early as asked" in t.status.text() and not t.finish_button.isVisible()
+    w.evaluation = None   # the finish page says it too (here without the evaluation page)
+    w.finish_page.initializePage()
+    assert f"Finished early as asked: {len(t.history)} of about 200 epochs" in \
+        w.finish_page.summary.text()
+    # Stop: within a batch, and nothing is kept
+    t.again_button.click()
+    assert t.state == "running" and w.bundle_dir is None
+    with qtbot.waitSignal(t.epoch_done, timeout=TRAIN_TIMEOUT):
+        pass
     assert not t.isComplete()
     with qtbot.waitSignal(t.finished, timeout=60_000) as stopped:
         t.stop_button.click()

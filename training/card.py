@@ -123,8 +123,14 @@ class ModelCard:
 
     def notes(self) -> list[str]:
         """What the training commands (each after "note: ") and the wizard's finish page say
-        about a new model beyond its figures: no camera augmentation, no unknown detector."""
+        about a new model beyond its figures: no camera augmentation, finished early by the
+        user, no unknown detector."""
         notes = [self.augmentation_note()] if self.augmentation_dropped else []
+        last = (self.training.get("phases") or [{}])[-1]
+        if last.get("finished_by_user"):
+            notes.append(f"Finished early as asked: {last.get('epochs_run')} of about "
+                         f"{last.get('epochs_planned')} epochs, with the best of them (epoch "
+                         f"{last.get('best_epoch')}).")
         if self.unknown_detection_missing:
             notes.append(f"No unknown detector: {self.unknown_detection_missing}. Every image "
                          "gets one of its classes, however foreign.")

@@ -394,11 +394,14 @@ def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         class_names: Sequence[str], config: TrainConfig, progress: Progress = quiet,
         should_stop: ShouldStop = never, on_epoch: EpochHook | None = None,
-        model=None, clock: Callable[[], float] = time.perf_counter) -> FitResult:
+        model=None, clock: Callable[[], float] = time.perf_counter,
+        finish_now: ShouldStop = never) -> FitResult:
     """Trains a model (default: SSDC-MiniNet as ``config`` says) and returns it with the weights
     of its best validation epoch (highest accuracy, ties broken by lower loss). With
     ``config.time_budget_s`` the run ends on time (``training.schedule``; ``clock`` is the clock
-    it runs on). Raises TrainingCancelled if ``should_stop()``."""
+    it runs on). Raises TrainingCancelled if ``should_stop()``. Once ``finish_now()`` is true
+    the training ends after the current epoch (of the last phase: at least one) with the best
+    epoch so far, as early stopping does; the phase records it (``finished_by_user``)."""
     set_seed(config.seed)
     num_classes = len(class_names)
     weights = transfer.class_weights(y_train, num_classes, config.class_weighting)
@@ -451,7 +454,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     margin = selection_margin(y_sel, num_classes, bool(weights), config.later_epoch_margin_images)
     tracker = _Tracker(config, steps, progress, should_stop, on_epoch, has_val=val is not None,
                        budget=budget, run_epochs=run_epochs, clock=clock, margin=margin,
-                       deferred=deferred)
+                       deferred=deferred, finish_now=finish_now)
     start = time.perf_counter()
     model.fit(train, validation_data=val, epochs=run_epochs, verbose=0, callbacks=[tracker],
               class_weight=None if deferred is not None else weights, steps_per_epoch=steps)
@@ -468,6 +471,9 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                    "learning_rate": config.learning_rate, "seconds": round(seconds, 1)})
     if budget:
         phases[-1].update(time_budget_s=round(budget, 1), ended_on_time=tracker.on_time)
+    if tracker.finished_by_user:
+        phases[-1].update(stopped_early=True, finished_by_user=(
+            f"asked to finish: ended after epoch {len(tracker.history)} with its best epoch"))
     if deferred is not None:
         phases[-1].update(class_weights_from_epoch=deferred.switched_at)
     if margin > 0 and tracker.history:
@@ -517,8 +523,10 @@ class _Tracker:
         class Tracker(keras.callbacks.Callback):
             def __init__(self, config, steps, progress, should_stop, on_epoch, has_val,
                          budget=0.0, run_epochs=None, clock=time.perf_counter, margin=0.0,
-                         deferred=None):
+                         deferred=None, finish_now=never):
                 super().__init__()
+                self.finish_now = finish_now
+                self.finished_by_user = False
                 self.deferred = deferred   # DeferredWeights: switched on the schedule
                 self.margin, self.top = margin, -1.0   # keep_epoch
                 self.config, self.steps = config, steps
@@ -595,7 +603,10 @@ class _Tracker:
                 rec["best_epoch"] = self.best_epoch
                 self.history.append(rec)
                 elapsed = self.clock() - self._t0
-                if self.budget:
+                if self.finish_now() and epoch + 1 < self.run_epochs:
+                    self.model.stop_training = self.finished_by_user = True
+                    left = 0.0
+                elif self.budget:
                     if schedule.time_is_up(elapsed, took, self.budget):
                         self.model.stop_training = self.on_time = True
                     left = 0.0 if self.on_time else max(0.0, self.budget - elapsed)
@@ -640,10 +651,11 @@ def history_csv(history: list[dict]) -> str:
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = TrainConfig(),
           progress: Progress = quiet, should_stop: ShouldStop = never,
           on_epoch: EpochHook | None = None, lr_grid: Sequence[float] = (),
-          prepared: PreparedData | None = None, notes: str = "", command: str = "") -> dict:
+          prepared: PreparedData | None = None, notes: str = "", command: str = "",
+          finish_now: ShouldStop = never) -> dict:
     """Trains on a data folder and writes a bundle to ``out_dir`` atomically. With ``lr_grid``,
     one model per learning rate is trained and the best by validation accuracy is kept.
-    Returns the model card."""
+    ``finish_now``: see ``fit`` (the wizard's "Finish now"). Returns the model card."""
     from .flops import count_flops, count_params
     from .predict import KerasPredictor
 
@@ -665,7 +677,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
             progress(0.02 + 0.93 * (gi + f) / len(grid), prefix + m)
 
         res = fit(x[p.train_idx], ds.labels[p.train_idx], x[p.val_idx], ds.labels[p.val_idx],
-                  names, cfg, sub, should_stop, on_epoch)
+                  names, cfg, sub, should_stop, on_epoch, finish_now=finish_now)
         grid_results.append({"learning_rate": lr, "best_val_accuracy": res.best_val_accuracy,
                              "best_epoch": res.best_epoch})
         if best is None or res.best_val_accuracy > best[0].best_val_accuracy:

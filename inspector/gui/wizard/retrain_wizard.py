@@ -118,7 +118,7 @@ class RetrainWizard(QWizard):
     def work_at_stake(self) -> str | None:
         """What closing now would throw away, in words (None: nothing): training under way, or
         a trained model not yet saved to the library."""
-        if self.training_page.state == "running":
+        if self.training_page.state in ("running", "finishing"):
             return "Training is still running; closing stops it and nothing is saved."
         if self.bundle_dir is not None and self.saved_path is None:
             return ("The trained model has not been added to the library; closing discards it "

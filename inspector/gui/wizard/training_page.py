@@ -1,8 +1,10 @@
-"""Wizard page 3, training: live curves, progress, and Stop."""
+"""Wizard page 3, training: live curves, progress, Finish now (keeps the best epoch so far) and
+Stop (keeps nothing)."""
 from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -35,12 +37,13 @@ class TrainingPage(QWizardPage):
 
         self.wiz = wizard
         self.setTitle("Training")
-        self.setSubTitle("The model trains in the background; you can keep working. Stop ends "
-                         "it within one batch and keeps nothing.")
+        self.setSubTitle("The model trains in the background; you can keep working. Finish now "
+                         "ends it after the current epoch and keeps its best epoch so far; Stop "
+                         "ends it within one batch and keeps nothing.")
         self.job: Task | None = None
         self.history: list[dict] = []
         self._trained_key = None
-        self.state = "idle"  # idle, running, stopping, done, cancelled, failed
+        self.state = "idle"  # idle, running, finishing, stopping, done, cancelled, failed
 
         self.loss_plot = self._plot(pg, "Loss", "")
         self.acc_plot = self._plot(pg, "Accuracy", "%")
@@ -62,7 +65,14 @@ class TrainingPage(QWizardPage):
         self.status.setWordWrap(True)
         self.stats = QLabel()
         self.stats.setTextFormat(Qt.TextFormat.RichText)
+        self._finish = threading.Event()   # the running job's "Finish now"
+        self.finish_button = QPushButton("&Finish now")
+        self.finish_button.setToolTip(
+            "End the training after the current epoch and go on with its best epoch so far: "
+            "it is calibrated, exported and evaluated like a model that ran its full schedule")
+        self.finish_button.clicked.connect(self.finish_now)
         self.stop_button = QPushButton("Stop training")
+        self.stop_button.setToolTip("End the training within one batch; nothing is kept")
         self.stop_button.clicked.connect(self.stop)
         self.again_button = QPushButton("Train again")
         self.again_button.clicked.connect(self.start)
@@ -73,6 +83,7 @@ class TrainingPage(QWizardPage):
         plots.addWidget(self.acc_plot)
         buttons = QHBoxLayout()
         buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.finish_button)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.again_button)
         lay = QVBoxLayout(self)
@@ -129,6 +140,9 @@ class TrainingPage(QWizardPage):
         self.status.setText("Starting…")
         self.stop_button.show()
         self.stop_button.setEnabled(True)
+        self._finish = threading.Event()
+        self.finish_button.show()
+        self.finish_button.setEnabled(True)
         self.again_button.hide()
         self.state = "running"
         self.completeChanged.emit()
@@ -144,12 +158,15 @@ class TrainingPage(QWizardPage):
         notes = (f"retrained in the wizard from {', '.join(srcs)}; started from "
                  f"{'scratch' if not config.init_bundle else w.current_title}")
 
+        finish = self._finish
+
         def work(progress, should_stop, report):
             data_dir, origin = retrain.training_data(folder, samples, run_dir / "data", digests,
                                                      lambda f, m: progress(0.0, m), should_stop)
             from training.train import train
             card = train(data_dir, out, config, progress, should_stop,
-                         lambda record: report(dict(record)), notes=notes)
+                         lambda record: report(dict(record)), notes=notes,
+                         finish_now=finish.is_set)
             return card, out, Path(data_dir), origin
 
         self._started = time.monotonic()
@@ -159,14 +176,25 @@ class TrainingPage(QWizardPage):
                                 background=False)
 
     def stop(self) -> None:
-        if self.job is not None and self.state == "running":
+        if self.job is not None and self.state in ("running", "finishing"):
             self.job.stop()
             self.state = "stopping"
             self.stop_button.setEnabled(False)
+            self.finish_button.setEnabled(False)
             self.status.setText("Stopping after the current batch…")
 
+    def finish_now(self) -> None:
+        """Ends the training after the current epoch; its best epoch so far goes on to the
+        calibration, the export and the evaluation (``training.train.fit``'s ``finish_now``)."""
+        if self.job is not None and self.state == "running":
+            self._finish.set()
+            self.state = "finishing"
+            self.finish_button.setEnabled(False)
+            self.status.setText("Finishing after the current epoch; the best epoch so far is "
+                                "kept…")
+
     def _progress(self, fraction: float, message: str) -> None:
-        if self.state == "running":
+        if self.state == "running" or (self.state == "finishing" and fraction >= 0.94):
             self.progress.setValue(int(fraction * 1000))
             self.status.setText(message)
 
@@ -200,7 +228,9 @@ class TrainingPage(QWizardPage):
         self.progress.setValue(1000)
         took = time.monotonic() - self._started
         test = ModelCard.of(card).metrics("test")
-        self._end("done", f"Training done in {hms(took)}. Test accuracy "
+        early = "Finished early as asked. " if any(
+            "Finished early" in n for n in ModelCard.of(card).notes()) else ""
+        self._end("done", f"{early}Training done in {hms(took)}. Test accuracy "
                           f"{pct(test.get('accuracy'))} on {test.get('count', 0)} held-out "
                           "images. Next: compare it with the current model.")
 
@@ -217,6 +247,7 @@ class TrainingPage(QWizardPage):
         self.state = state
         self.status.setText(text)
         self.stop_button.hide()
+        self.finish_button.hide()
         self.again_button.show()
         self.completeChanged.emit()
         if state != "done":
