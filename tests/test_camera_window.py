@@ -319,6 +319,42 @@ def test_a_failing_source_shows_the_fault_and_reconnects(qtbot, make_window, cla
     assert "[camera]" in saved and "pa55word" not in saved  # nor in the settings file
 
 
+class _StuckAfter(_Flaky):
+    """A network camera whose driver stops returning from read() after a few frames."""
+
+    def __init__(self, frames: int):
+        super().__init__(frames)
+        self.stuck = threading.Event()
+        self.release_driver = threading.Event()
+
+    def read(self):
+        if self.frames <= 0:
+            self.stuck.set()
+            self.release_driver.wait(30)
+        return super().read()
+
+
+def test_stop_does_not_wait_for_a_reader_stuck_in_the_driver(qtbot, make_window):
+    from inspector.gui.camera_window.window import STOP_WAIT_S
+
+    cap = _StuckAfter(3)
+    win = make_window(capture_factory=lambda source: cap)
+    win.open_source(Source.url("rtsp://cam9/live"))
+    qtbot.waitUntil(cap.stuck.is_set, timeout=10000)
+    grabber = win._grabber
+    t0 = time.monotonic()
+    win.stop_source()
+    waited = time.monotonic() - t0
+    try:
+        # the GUI thread waited about STOP_WAIT_S for the reader (before: 3 s more), then left
+        # it to return on its own
+        assert waited < 4 * STOP_WAIT_S
+        assert not grabber.join(0.0) and win.status().state is State.STOPPED
+    finally:
+        cap.release_driver.set()
+    assert grabber.join(5.0)
+
+
 def test_pause_freezes_and_close_joins_the_threads(qtbot, make_window, video):
     win = make_window()
     win.open_source(Source.file(video))

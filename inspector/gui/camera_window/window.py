@@ -21,6 +21,11 @@ from .controls import CameraControls, STATE_COLOURS
 
 # the live verdict once the stream has ended: the last frame's, no longer live
 STALE_PREFIX = "not live (last frame): "
+# how long Stop, or another source opened, waits on the GUI thread for the old source's threads
+# (the window stays frozen meanwhile; a thread still busy then finishes on its own); closing the
+# window waits longer, so that the threads have ended before the program may exit
+STOP_WAIT_S = 0.5
+CLOSE_WAIT_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +185,12 @@ class CameraWindow(CameraControls, QMainWindow):
         self.setWindowTitle(f"Live camera — {source.display} — Steel Inspector")
         self._config_changed()
 
-    def stop_source(self) -> None:
-        """Stops reading and analysing; waits for the threads (a reader stuck inside a camera
-        driver is left to finish on its own: it holds nothing of this window)."""
+    def stop_source(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Stops reading and analysing; waits up to ``wait_s`` seconds for each of the threads on
+        the GUI thread. One that takes longer (an analysis of a large tiled frame on a slow PC,
+        a reader stuck inside a network camera's driver) is left to finish on its own: it holds
+        nothing of this window, its late results are dropped, and a stopped analysis thread is
+        kept until it has ended (``_prune_old_workers``)."""
         worker, grabber = self._worker, self._grabber
         self._worker = self._grabber = None
         if worker is not None:
@@ -190,12 +198,12 @@ class CameraWindow(CameraControls, QMainWindow):
         if grabber is not None:
             grabber.stop()
         if worker is not None:
-            if not worker.wait(5000):
-                log.warning("the live analysis did not stop within 5 s")
+            if not worker.wait(int(wait_s * 1000)):
+                log.info("the live analysis did not stop within %g s; left to finish", wait_s)
             self._old_workers.append(worker)  # keep the wrapper until its queued results drain
             self._prune_old_workers()
         if grabber is not None:
-            if not grabber.join(3.0):
+            if not grabber.join(wait_s):
                 log.warning("%s: a reader thread is still inside the driver; left behind",
                             grabber.source.display)
         if self._source is not None and self._status.state not in (State.FAILED, State.FINISHED):
@@ -488,7 +496,7 @@ class CameraWindow(CameraControls, QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt)
         self._display_timer.stop()
         self._stats_timer.stop()
-        self.stop_source()
+        self.stop_source(CLOSE_WAIT_S)
         self._tasks.wait(5000)   # the camera probe; the window may be shown again
         try:
             if self.camera_combo.currentData() is not None:
