@@ -1,4 +1,6 @@
 """The comparison table reproduces the paper's counting on the baselines."""
+from contextlib import nullcontext
+
 import pytest
 
 from synth import CLASSES, make_dataset
@@ -16,3 +18,23 @@ def test_compare_counts_like_the_paper(tmp_path):
     assert rows["ssdc_mininet"]["cpu_latency_ms"] > 0
     table = format_table(result)
     assert "mobilenet_0.1" in table and "40,499" in table
+
+
+@pytest.mark.parametrize("extra, said", [
+    (["--weights", "vgg16_tl"], "expected MODEL=FILE"),
+    (["--weights", "resnet50=w.h5"], "resnet50 takes no ImageNet weights"),
+    (["--weights", "vgg16_tl=missing.h5"], "vgg16_tl=missing.h5: file not found"),
+    (["--models", "ssdc_mininet", "--weights", "vgg16_tl=w.h5"], "not among the models compared"),
+    (["--models", "ssdc_mininet,vgg19"], "unknown model(s) vgg19"),
+    (["--bundle", "nowhere"], "--bundle nowhere: folder not found"),
+    (["--epochs", "0"], "must be at least 1, got 0"),
+])
+def test_compare_options_are_checked_before_any_training(tmp_path, monkeypatch, capsys, extra,
+                                                          said):
+    from training.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.h5").write_bytes(b"")
+    with pytest.raises(SystemExit) if extra[0] == "--epochs" else nullcontext():
+        assert main(["compare", "--data", str(tmp_path)] + extra) == 2
+    assert said in capsys.readouterr().err

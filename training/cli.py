@@ -566,7 +566,7 @@ def cmd_compare(args) -> int:
     from .compare import compare, format_table
 
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-    weights = dict(w.split("=", 1) for w in args.weights) if args.weights else {}
+    weights = dict(w.split("=", 1) for w in args.weights or ())   # checked: _compare_problem
     result = compare(args.data, models=models, epochs=args.epochs, heavy_epochs=args.heavy_epochs,
                      train_limit=args.limit, weights=weights, seed=args.seed,
                      ssdc_bundle=args.bundle, progress=ConsoleProgress())
@@ -702,10 +702,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--data", required=True)
     m.add_argument("--models", help="comma-separated subset (default: all)")
     m.add_argument("--bundle", help="use this trained SSDC-MiniNet bundle instead of training one")
-    m.add_argument("--epochs", type=int, default=50, help="epochs for the small models")
-    m.add_argument("--heavy-epochs", type=int, default=3,
+    m.add_argument("--epochs", type=_int_at_least(1), default=50, help="epochs for the small models")
+    m.add_argument("--heavy-epochs", type=_int_at_least(1), default=3,
                    help="epochs for DenseNet121, ResNet50, VGG-16, EfficientNetB0 and MobileNet 1.0")
-    m.add_argument("--limit", type=int, default=0, help="train on at most this many images")
+    m.add_argument("--limit", type=_int_at_least(0), default=0,
+                   help="train on at most this many images (0: all)")
     m.add_argument("--weights", nargs="*", metavar="MODEL=FILE",
                    help="local ImageNet weight files for the transfer-learning backbones")
     m.add_argument("--seed", type=_int_at_least(0), default=1234)
@@ -751,8 +752,36 @@ def _output_problem(args) -> str | None:
     return None
 
 
+def _compare_problem(args) -> str | None:
+    """``compare``'s models, weight files and bundle, checked before hours of training."""
+    from .compare import ALL_MODELS, TRANSFER
+
+    models = [m.strip() for m in args.models.split(",")] if args.models else list(ALL_MODELS)
+    wrong = [m for m in models if m not in ALL_MODELS]
+    if wrong:
+        return f"--models: unknown model(s) {', '.join(wrong)}; choose from {', '.join(ALL_MODELS)}"
+    for item in args.weights or ():
+        name, eq, file = item.partition("=")
+        if not eq or not name or not file:
+            return f"--weights {item}: expected MODEL=FILE, e.g. vgg16_tl=vgg16_notop.h5"
+        if name not in TRANSFER:
+            return (f"--weights {item}: {name} takes no ImageNet weights; only "
+                    f"{', '.join(TRANSFER)} do")
+        if name not in models:
+            return f"--weights {item}: {name} is not among the models compared (--models)"
+        if not Path(file).is_file():
+            return f"--weights {item}: file not found"
+    if args.bundle and not Path(args.bundle).is_dir():
+        return f"--bundle {args.bundle}: folder not found"
+    return None
+
+
 def _input_problem(args) -> str | None:
     """Options that contradict each other or name a folder that is not there, said first."""
+    if args.func is cmd_compare:
+        problem = _compare_problem(args)
+        if problem:
+            return problem
     unknown = getattr(args, "unknown", None)
     if getattr(args, "reliability_png", None) and not unknown:
         return "--reliability-png needs --unknown DIR (the diagram shows the unknown report's calibration)"

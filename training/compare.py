@@ -22,6 +22,7 @@ SMALL = ("ssdc_mininet", "mobilenet_0.1", "mobilenet_0.25")
 HEAVY = ("mobilenet_1.0", "densenet121", "resnet50", "mobilenetv1_tl", "efficientnetb0_tl",
          "vgg16_tl")
 ALL_MODELS = SMALL + HEAVY
+TRANSFER = ("mobilenetv1_tl", "efficientnetb0_tl", "vgg16_tl")   # take local ImageNet weights
 TL_SIZE = 224
 
 
@@ -51,7 +52,7 @@ def build_baseline(name: str, num_classes: int, input_size: int, weights: str | 
         return _with_rescaling(base, shape, "resnet"), input_size, "scratch"
     # The second study's transfer-learning models: 224x224, frozen backbone when pretrained.
     shape = (TL_SIZE, TL_SIZE, 3)
-    ctor = {"mobilenetv1_tl": keras.applications.MobileNet,
+    ctor = {"mobilenetv1_tl": keras.applications.MobileNet,   # TRANSFER
             "efficientnetb0_tl": keras.applications.EfficientNetB0,
             "vgg16_tl": keras.applications.VGG16}[name]
     backbone = ctor(input_shape=shape, include_top=False, weights=None)
