@@ -227,11 +227,15 @@ def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle,
     stray.write_bytes(b"not read")
     assert cli_main(["robustness", "--model", str(stray), "--data", str(data), "--card"]) != 0
     assert "--card needs a bundle folder" in capsys.readouterr().err
-    # the bundle's model.keras is the bundle's own model: its entry is replaced, not added
+    assert "unreadable_left_out" not in entry
+    # the bundle's model.keras is the bundle's own model: its entry is replaced, not added; an
+    # unreadable file is left out, and the card says how many were
+    (data / CLASSES[0] / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
     assert cli_main(["robustness", "--model", str(bundle / "model.keras"), "--data", str(data),
                      "--families", "flip", "--card"]) == 0
     again = read_card(bundle)["robustness"]
     assert set(again) == {"keras"} and set(again["keras"]["accuracy"]) == {"flip"}
+    assert again["keras"]["unreadable_left_out"] == 1 and again["keras"]["images"] == 12
 
 
 def test_robustness_reports_the_share_accepted_as_known_with_a_detector(detector_bundle,

@@ -99,8 +99,8 @@ def forget_known(card: dict) -> None:
 
 def card_summary(result: dict, command: str) -> dict:
     """The compact table the model card keeps (``robustness`` section, one entry per evaluated
-    file): accuracy per family and severity, the clean and mean figures, and how to measure it
-    again."""
+    file): accuracy per family and severity, the clean and mean figures, how many unreadable
+    files were left out (when any), and how to measure it again."""
     per_severity: dict[str, dict[str, float]] = {}
     known: dict[str, dict[str, float]] = {}
     right: dict[str, dict[str, float | None]] = {}
@@ -125,6 +125,8 @@ def card_summary(result: dict, command: str) -> dict:
         "min_accuracy": {n: round(f["min_accuracy"], 4) for n, f in result["families"].items()},
         "accuracy": per_severity,
         **extra,
+        **({"unreadable_left_out": len(result["unreadable_left_out"])}
+           if result.get("unreadable_left_out") else {}),
         "command": command,
     }
 
