@@ -101,6 +101,23 @@ def test_openset_names_a_mistyped_class_before_reading_the_images(tmp_path, caps
     assert "no class 'scrathces'" in err and CLASSES[0] in err and "Traceback" not in err
 
 
+def test_openset_says_too_few_validation_images_before_any_training(tmp_path, capsys,
+                                                                     monkeypatch):
+    from synth import make_dataset
+    from training import cli, data, openset_eval
+
+    def no_reading(*a, **k):
+        raise AssertionError("the images were read")
+
+    monkeypatch.setattr(data, "load_arrays", no_reading)
+    monkeypatch.setattr(openset_eval, "fit", no_reading)
+    root = make_dataset(tmp_path / "data", CLASSES[:3], per_class=4, size=16)
+    assert cli.main(["openset", "--data", str(root), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"without {CLASSES[0]}: no unknown detector could be fitted: only" in err
+    assert "validation image(s)" in err and "Traceback" not in err
+
+
 def test_temperature_fit_recovers_a_known_temperature():
     from training.calibration import fit_temperature, softmax
 

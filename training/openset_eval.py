@@ -36,21 +36,23 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
             raise data_mod.DatasetError(
                 f"openset --only: no class {', '.join(map(repr, missing))} in {data_dir} "
                 f"(its classes: {', '.join(names)})")
-    x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m))
     todo = [c for c in range(len(names)) if not only or names[c] in only]
+    # every left-out model's split first: one that cannot get an unknown detector (too few
+    # validation images) is said before the images are read and any model trains
+    plans = {c: _left_out_split(ds, c, config) for c in todo}
+    for c, (_, sub, tr, va, _) in plans.items():
+        reason = no_detector_reason(len(va), sub.labels[tr], len(names) - 1)
+        if reason:
+            raise data_mod.DatasetError(
+                f"openset, without {names[c]}: no unknown detector could be fitted: {reason}")
+    x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m))
     rows = []
     for n, c in enumerate(todo):
         def prog(f, m, n=n, c=c):
             progress(0.02 + 0.98 * (n + f) / len(todo), f"without {names[c]}: {m}")
 
-        keep = np.flatnonzero(ds.labels != c)
-        sub = ds.subset(keep)
+        keep, sub, tr, va, te = plans[c]
         others = [k for k in range(len(names)) if k != c]
-        remap = {k: i for i, k in enumerate(others)}
-        sub.labels = np.array([remap[int(k)] for k in sub.labels], np.int64)
-        sub.class_names = [names[k] for k in others]
-        tr, va, te = data_mod.stratified_split(sub, config.val_fraction, config.test_fraction,
-                                               config.seed)
         xs = x[keep]
         cfg = replace(config, class_names=tuple(sub.class_names))
         res = fit(xs[tr], sub.labels[tr], xs[va], sub.labels[va], sub.class_names, cfg, prog)
@@ -84,6 +86,20 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         if on_class:
             on_class(_summary(rows, config))
     return _summary(rows, config)
+
+
+def _left_out_split(ds, c: int, config: TrainConfig):
+    """The data set without class ``c`` (its labels renumbered) and its stratified split:
+    (kept indices into ``ds``, the subset, train, validation and test indices)."""
+    keep = np.flatnonzero(ds.labels != c)
+    sub = ds.subset(keep)
+    others = [k for k in range(len(ds.class_names)) if k != c]
+    remap = {k: i for i, k in enumerate(others)}
+    sub.labels = np.array([remap[int(k)] for k in sub.labels], np.int64)
+    sub.class_names = [ds.class_names[k] for k in others]
+    tr, va, te = data_mod.stratified_split(sub, config.val_fraction, config.test_fraction,
+                                           config.seed)
+    return keep, sub, tr, va, te
 
 
 def _keep_outputs(outputs: dict, name: str, model, det, parts: dict) -> None:
