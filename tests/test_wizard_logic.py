@@ -285,6 +285,25 @@ def test_dry_run_prints_a_command_a_shell_can_run(tmp_path, stand_in_bundle, cap
     assert config.name == "Line 3's model" and config.augment_check
 
 
+def test_the_stated_epochs_count_the_augmentation_check():
+    from dataclasses import replace
+
+    from inspector.retrain.cli import _epochs_text
+    from training.train import TrainConfig
+    from training.transfer import CHECK_EPOCHS
+
+    c = TrainConfig(epochs=10, time_budget_s=600.0, augment=True, augment_check=True)
+    text = _epochs_text(c)
+    assert text.startswith("10.0 min of training (about 10 epochs after a check of "
+                           f"{CHECK_EPOCHS}+{CHECK_EPOCHS} epochs")
+    assert f"or {10 + 2 * CHECK_EPOCHS} when the new head already separates" in text
+    assert _epochs_text(replace(c, time_budget_s=0.0)) == (
+        f"10 epochs after a check of {CHECK_EPOCHS}+{CHECK_EPOCHS} epochs with and without the "
+        "camera augmentation")
+    assert "check" not in _epochs_text(replace(c, augment_check=False))
+    assert _epochs_text(replace(c, augment_check=False, time_budget_s=0.0)) == "10 epochs"
+
+
 @pytest.mark.parametrize("option, value", [("--rate", "-5"), ("--epochs", "0"),
                                            ("--budget-min", "-1"), ("--min-per-class", "0"),
                                            ("--rate", "nan")])

@@ -12,7 +12,7 @@ from pathlib import Path
 from training.card import ModelCard
 from training.checks import ERROR
 from training.train import TrainConfig
-from training.transfer import earliest_stop
+from training.transfer import CHECK_EPOCHS, earliest_stop
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
 from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
@@ -66,6 +66,21 @@ def _above_zero(kind: type):
             raise argparse.ArgumentTypeError(f"must be above 0 (got {text})")
         return value
     return parse
+
+
+def _epochs_text(config: TrainConfig) -> str:
+    """The training's length as the command states it before it starts, with the augmentation
+    check's epochs (``training.train.fit``: with a time budget, a skipped check's epochs go to
+    the training)."""
+    checking = config.augment and config.augment_check
+    check = (f"a check of {CHECK_EPOCHS}+{CHECK_EPOCHS} epochs with and without the camera "
+             "augmentation" if checking else "")
+    if config.time_budget_s <= 0:
+        return f"{config.epochs} epochs" + (f" after {check}" if checking else "")
+    return (f"{config.time_budget_s / 60:.1f} min of training (about {config.epochs} epochs"
+            + (f" after {check}, or {config.epochs + 2 * CHECK_EPOCHS} when the new head already "
+               "separates the classes and the check is skipped" if checking else "")
+            + "; the schedule runs on the clock, so it ends on time if this PC's speed changes)")
 
 
 def main(argv=None) -> int:
@@ -178,9 +193,7 @@ def main(argv=None) -> int:
         print(f"{'assumed (--rate)' if args.rate else 'measured'} {1 / spi:.0f} training "
               f"images/s at {config.input_size}x"
               f"{config.input_size}; "
-              + (f"{config.time_budget_s / 60:.1f} min of training (about {config.epochs} epochs; "
-                 f"the schedule runs on the clock, so it ends on time if this PC's speed "
-                 f"changes)" if config.time_budget_s > 0 else f"{config.epochs} epochs")
+              + _epochs_text(config)
               + f", estimated {est / 60:.1f} min in all"
               + (f" at most (stops early after {config.patience} epochs without a better "
                  f"validation score, not before epoch {earliest_stop(config.epochs)})"
