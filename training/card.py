@@ -128,9 +128,8 @@ class ModelCard:
         notes = [self.augmentation_note()] if self.augmentation_dropped else []
         last = (self.training.get("phases") or [{}])[-1]
         if last.get("finished_by_user"):
-            notes.append(f"Finished early as asked: {last.get('epochs_run')} of about "
-                         f"{last.get('epochs_planned')} epochs, with the best of them (epoch "
-                         f"{last.get('best_epoch')}).")
+            notes.append(f"Finished early as asked, after {last.get('epochs_run')} epochs, with "
+                         f"the best of them (epoch {last.get('best_epoch')}).")
         if self.unknown_detection_missing:
             notes.append(f"No unknown detector: {self.unknown_detection_missing}. Every image "
                          "gets one of its classes, however foreign.")

@@ -22,6 +22,10 @@ from ..workers import Task
 
 log = logging.getLogger(__name__)
 
+# training.train.train's progress once the training proper is over (the temperature, the unknown
+# detector, the export and the test evaluation follow)
+AFTER_TRAINING = 0.94
+
 if TYPE_CHECKING:  # the wizard imports its pages
     from .retrain_wizard import RetrainWizard
 
@@ -66,10 +70,12 @@ class TrainingPage(QWizardPage):
         self.stats = QLabel()
         self.stats.setTextFormat(Qt.TextFormat.RichText)
         self._finish = threading.Event()   # the running job's "Finish now"
-        self.finish_button = QPushButton("&Finish now")
+        self.finish_button = QPushButton("Finish no&w")
         self.finish_button.setToolTip(
             "End the training after the current epoch and go on with its best epoch so far: "
-            "it is calibrated, exported and evaluated like a model that ran its full schedule")
+            "it is calibrated, exported and evaluated like a model that ran its full schedule "
+            "(from the first epoch of the training on; not during the preparation, the new "
+            "head's fit or the augmentation check)")
         self.finish_button.clicked.connect(self.finish_now)
         self.stop_button = QPushButton("Stop training")
         self.stop_button.setToolTip("End the training within one batch; nothing is kept")
@@ -142,7 +148,7 @@ class TrainingPage(QWizardPage):
         self.stop_button.setEnabled(True)
         self._finish = threading.Event()
         self.finish_button.show()
-        self.finish_button.setEnabled(True)
+        self.finish_button.setEnabled(False)   # from the training's first epoch on (_epoch)
         self.again_button.hide()
         self.state = "running"
         self.completeChanged.emit()
@@ -194,12 +200,18 @@ class TrainingPage(QWizardPage):
                                 "kept…")
 
     def _progress(self, fraction: float, message: str) -> None:
-        if self.state == "running" or (self.state == "finishing" and fraction >= 0.94):
+        if fraction >= AFTER_TRAINING:   # calibrating, exporting: too late to finish sooner
+            self.finish_button.setEnabled(False)
+        if self.state == "running" or (self.state == "finishing" and fraction >= AFTER_TRAINING):
             self.progress.setValue(int(fraction * 1000))
             self.status.setText(message)
 
     def _epoch(self, rec: dict) -> None:
+        """An epoch of the training proper (the head phase and the augmentation check report
+        none): from the first on, Finish now can act."""
         self.history.append(rec)
+        if self.state == "running":
+            self.finish_button.setEnabled(True)
         x = [r["epoch"] for r in self.history]
         for key, curve in self.curves.items():
             ys = [r.get(key) for r in self.history]
