@@ -493,6 +493,31 @@ def test_a_stalled_source_is_abandoned_and_reopened(grabbers):
     assert f is not None and f.image[0, 0, 0] != 99  # its late frame was not published
 
 
+def test_a_new_reader_of_the_same_camera_waits_for_the_old_one_to_let_go(grabbers):
+    """A camera opens once: a reader left inside the driver by Stop still holds it, so the next
+    grabber of the same source opens it only after the old one has ended."""
+    stuck = FakeCapture([5], then="block")
+    old = FrameGrabber(Source.camera(1), factory=Factory(stuck), policy=FAST)
+    grabbers.append(old)
+    old.start()
+    assert old.latest(timeout=5) is not None
+    old.stop()
+    assert not old.join(0.1)              # its reader is inside read()
+    opened = threading.Event()
+
+    def factory(source):
+        assert stuck.released.is_set(), "opened while the old reader still held the camera"
+        opened.set()
+        return FakeCapture(None, interval=0.005)
+
+    new = FrameGrabber(Source.camera(1), factory=factory, policy=FAST, after=old)
+    grabbers.append(new)
+    new.start()
+    assert not opened.wait(0.3)           # still waiting for the old reader
+    stuck.unblock.set()                   # the driver returns at last
+    assert opened.wait(5) and new.latest(timeout=5) is not None
+
+
 def test_a_read_that_raises_counts_as_a_disconnect(grabbers):
     class Exploding(FakeCapture):
         def read(self):

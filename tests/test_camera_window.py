@@ -138,12 +138,18 @@ def test_stopped_workers_still_running_are_never_dropped(make_window):
     import types
 
     win = make_window()
-    running = [types.SimpleNamespace(isRunning=lambda: True) for _ in range(3)]
+    waited = []
+    running = [types.SimpleNamespace(isRunning=lambda: True, wait=lambda ms: waited.append(ms))
+               for _ in range(3)]
     done = [types.SimpleNamespace(isRunning=lambda: False) for _ in range(6)]
     win._old_workers = running + done
     win._prune_old_workers()
     assert all(any(w is r for w in win._old_workers) for r in running)
     assert len(win._old_workers) == 3 + 4  # the finished ones beyond the last four are let go
+    # closing waits for those still running too, within the window's one time limit
+    win.close()
+    assert len(waited) == 3 and all(0 <= ms <= 5000 for ms in waited)
+    win._old_workers = []
 
 
 def test_roi_drawn_with_the_mouse_is_remembered_per_source(qtbot, make_window, video):

@@ -123,8 +123,13 @@ class FrameGrabber:
     def __init__(self, source: Source, *, factory: CaptureFactory | None = None,
                  policy: ReconnectPolicy = ReconnectPolicy(),
                  on_status: Callable[[StreamStatus], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 after: FrameGrabber | None = None):
+        """``after``: a stopped grabber of the same source whose reader may still hold the device
+        (a camera opens once): this one waits for it to end, up to ``policy.open_timeout``,
+        before it opens the source."""
         self.source = source
+        self._after = after
         self.policy = policy
         self._factory = factory or (lambda s: open_capture(s, policy.open_timeout))
         self._on_status = on_status
@@ -337,10 +342,20 @@ class FrameGrabber:
         self._set_status(StreamStatus(State.LIVE, f"{self.source.display}: live"
                                       + skipped_note(self.skipped_files)))
 
+    def _wait_for_previous(self) -> None:
+        """Waits (on the supervisor thread, stoppable) for ``after`` to let go of the source."""
+        prev, self._after = self._after, None
+        if prev is None:
+            return
+        deadline = time.monotonic() + self.policy.open_timeout
+        while not self._stop.is_set() and not prev.join(0.05) and time.monotonic() < deadline:
+            pass
+
     def _supervise(self) -> None:
         src = self.source
         attempt = 0
         number = 0
+        self._wait_for_previous()
         try:
             while not self._stop.is_set():
                 number += 1

@@ -3,6 +3,7 @@ snapshots and files labelled frames."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import Callable
 
@@ -22,6 +23,7 @@ from .controls import CameraControls, STATE_COLOURS
 # the live verdict once the stream has ended: the last frame's, no longer live
 STALE_PREFIX = "not live (last frame): "
 # how long Stop, or another source opened, waits on the GUI thread for the old source's threads
+# in all
 # (the window stays frozen meanwhile; a thread still busy then finishes on its own); closing the
 # window waits longer, so that the threads have ended before the program may exit
 STOP_WAIT_S = 0.5
@@ -62,6 +64,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self._grabber: FrameGrabber | None = None
         self._worker: InferenceThread | None = None
         self._old_workers: list[InferenceThread] = []
+        self._stopped_grabber: FrameGrabber | None = None   # its reader may still hold a camera
         self._config = LiveConfig()
         self._paused = False
         self._shown: Frame | None = None          # the frame on screen
@@ -96,7 +99,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self.refresh_cameras()
         app = QApplication.instance()
         if app is not None:  # the app quitting with this window open still ends its threads
-            app.aboutToQuit.connect(self.stop_source)
+            app.aboutToQuit.connect(lambda: self.stop_source(CLOSE_WAIT_S))
 
     # ---- model ---------------------------------------------------------------------------
     def _refresh_model(self) -> None:
@@ -169,8 +172,11 @@ class CameraWindow(CameraControls, QMainWindow):
         self.view.set_message(f"Opening {source.display}…")
         self._config = replace(self._config, roi=None)
         holder: list[FrameGrabber] = []
+        previous, self._stopped_grabber = self._stopped_grabber, None
         grabber = FrameGrabber(source, factory=self._factory, policy=self._policy,
-                               on_status=lambda st: self._grabber_status.emit(holder[0], st))
+                               on_status=lambda st: self._grabber_status.emit(holder[0], st),
+                               after=previous if previous is not None and previous.source == source
+                               and not previous.join(0.0) else None)
         holder.append(grabber)
         worker = InferenceThread(grabber)  # no Qt parent: only stop_source() ends it
         worker.model = self._model
@@ -186,24 +192,31 @@ class CameraWindow(CameraControls, QMainWindow):
         self._config_changed()
 
     def stop_source(self, wait_s: float = STOP_WAIT_S) -> None:
-        """Stops reading and analysing; waits up to ``wait_s`` seconds for each of the threads on
-        the GUI thread. One that takes longer (an analysis of a large tiled frame on a slow PC,
-        a reader stuck inside a network camera's driver) is left to finish on its own: it holds
-        nothing of this window, its late results are dropped, and a stopped analysis thread is
-        kept until it has ended (``_prune_old_workers``)."""
+        """Stops reading and analysing; waits up to ``wait_s`` seconds in all on the GUI thread
+        for its threads and for analyses stopped earlier that still run. One that takes longer
+        (an analysis of a large tiled frame on a slow PC, a reader stuck inside a network
+        camera's driver) is left to finish on its own: it holds nothing of this window, its late
+        results are dropped, a stopped analysis thread is kept until it has ended
+        (``_prune_old_workers``), and the next reader of the same source waits for the old one
+        to let go of it (``FrameGrabber``'s ``after``)."""
         worker, grabber = self._worker, self._grabber
         self._worker = self._grabber = None
         if worker is not None:
             worker.stop()
         if grabber is not None:
             grabber.stop()
+        deadline = time.monotonic() + wait_s
         if worker is not None:
-            if not worker.wait(int(wait_s * 1000)):
-                log.info("the live analysis did not stop within %g s; left to finish", wait_s)
             self._old_workers.append(worker)  # keep the wrapper until its queued results drain
-            self._prune_old_workers()
+        for old in reversed(self._old_workers):   # this one first, then any still running
+            left = max(0.0, deadline - time.monotonic())
+            if old.isRunning() and not old.wait(int(left * 1000)):
+                log.info("a live analysis did not stop within %g s; left to finish", wait_s)
+        self._prune_old_workers()
         if grabber is not None:
-            if not grabber.join(wait_s):
+            if not grabber.join(max(0.0, deadline - time.monotonic())):
+                # the next grabber of the same source waits for it (FrameGrabber's ``after``)
+                self._stopped_grabber = grabber
                 log.warning("%s: a reader thread is still inside the driver; left behind",
                             grabber.source.display)
         if self._source is not None and self._status.state not in (State.FAILED, State.FINISHED):
