@@ -27,6 +27,8 @@ def test_compare_counts_like_the_paper(tmp_path):
     (["--models", "ssdc_mininet", "--weights", "vgg16_tl=w.h5"], "not among the models compared"),
     (["--models", "ssdc_mininet,vgg19"], "unknown model(s) vgg19"),
     (["--bundle", "nowhere"], "--bundle nowhere: folder not found"),
+    (["--weights", "vgg16_tl=w.h5", "vgg16_tl=w.h5"], "vgg16_tl named more than once"),
+    (["--models", "ssdc_mininet,,vgg19"], "unknown model(s) vgg19; choose"),
     (["--epochs", "0"], "must be at least 1, got 0"),
 ])
 def test_compare_options_are_checked_before_any_training(tmp_path, monkeypatch, capsys, extra,

@@ -565,7 +565,7 @@ def cmd_export(args) -> int:
 def cmd_compare(args) -> int:
     from .compare import compare, format_table
 
-    models = [m.strip() for m in args.models.split(",")] if args.models else None
+    models = _model_names(args.models) or None
     weights = dict(w.split("=", 1) for w in args.weights or ())   # checked: _compare_problem
     result = compare(args.data, models=models, epochs=args.epochs, heavy_epochs=args.heavy_epochs,
                      train_limit=args.limit, weights=weights, seed=args.seed,
@@ -752,11 +752,16 @@ def _output_problem(args) -> str | None:
     return None
 
 
+def _model_names(text: str | None) -> list[str]:
+    """``compare --models``' comma-separated names (blanks dropped)."""
+    return [m.strip() for m in (text or "").split(",") if m.strip()]
+
+
 def _compare_problem(args) -> str | None:
     """``compare``'s models, weight files and bundle, checked before hours of training."""
     from .compare import ALL_MODELS, TRANSFER
 
-    models = [m.strip() for m in args.models.split(",")] if args.models else list(ALL_MODELS)
+    models = _model_names(args.models) or list(ALL_MODELS)
     wrong = [m for m in models if m not in ALL_MODELS]
     if wrong:
         return f"--models: unknown model(s) {', '.join(wrong)}; choose from {', '.join(ALL_MODELS)}"
@@ -771,6 +776,10 @@ def _compare_problem(args) -> str | None:
             return f"--weights {item}: {name} is not among the models compared (--models)"
         if not Path(file).is_file():
             return f"--weights {item}: file not found"
+    named = [w.partition("=")[0] for w in args.weights or ()]
+    twice = sorted({n for n in named if named.count(n) > 1})
+    if twice:
+        return f"--weights: {', '.join(twice)} named more than once"
     if args.bundle and not Path(args.bundle).is_dir():
         return f"--bundle {args.bundle}: folder not found"
     return None

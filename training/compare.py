@@ -22,7 +22,7 @@ SMALL = ("ssdc_mininet", "mobilenet_0.1", "mobilenet_0.25")
 HEAVY = ("mobilenet_1.0", "densenet121", "resnet50", "mobilenetv1_tl", "efficientnetb0_tl",
          "vgg16_tl")
 ALL_MODELS = SMALL + HEAVY
-TRANSFER = ("mobilenetv1_tl", "efficientnetb0_tl", "vgg16_tl")   # take local ImageNet weights
+TRANSFER = HEAVY[3:]   # the second study's backbones: they take local ImageNet weights
 TL_SIZE = 224
 
 
