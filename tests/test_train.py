@@ -409,3 +409,29 @@ def test_cv_only_runs_a_fold_named_twice_once_and_pillow_must_write_the_png():
 
     assert _folds_chosen("1,3,1", 5) == [0, 2]
     assert cli_main(["evaluate", "--model", "m", "--data", "d", "--png", "cm.psd"]) == 2
+
+
+def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp_path, capsys,
+                                                                             monkeypatch):
+    from training import train as train_mod
+    from training.data import scan_dataset
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    out = tmp_path / "cv.json"
+    argv = ["cv", "--data", str(data), "--folds", "2", "--epochs", "1", "--json", str(out)]
+
+    def one_fold_then_ctrl_c(data_dir, config, folds, progress, only_folds=None, on_fold=None,
+                             previous=(), stages=()):
+        on_fold({"folds": folds, "config": config.describe(), "results": [{"fold": 1}],
+                 "dataset": {"file_list_sha256": scan_dataset(data_dir).list_hash()}})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "cross_validate", one_fold_then_ctrl_c)
+    assert cli_main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"cancelled; the 1 fold(s) finished are saved in {out}" in err and "--resume" in err
+    assert json.loads(out.read_text())["results"] == [{"fold": 1}]
+    # an image added since: the folds would differ, so the run does not resume
+    (data / CLASSES[0] / "new.png").write_bytes((data / CLASSES[0]).iterdir().__next__().read_bytes())
+    assert cli_main(argv + ["--resume"]) == 2
+    assert "written for other images than those in" in capsys.readouterr().err

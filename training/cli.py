@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.bundle import replace_file_atomic, write_json
 from training.shifts import CAMERAS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -221,13 +222,13 @@ def cmd_evaluate(args) -> int:
     print(format_report(report, f"{args.model} on {args.data}"))
     print(f"{report['seconds_per_image'] * 1000:.2f} ms per image")
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, report)
     if args.png:
         save_confusion_png(report, args.png, f"{Path(args.model).name} on {Path(args.data).name}")
     if args.unknown:
         report["unknown"] = _evaluate_unknown(args, predictor, ds, images)
         if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            write_json(args.json, report)
     return 0
 
 
@@ -268,7 +269,7 @@ def cmd_openset(args) -> int:
         result = rescore(args.rescore)
         print(format_openset(result))
         if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            write_json(args.json, result)
         return 0
     if not args.data:
         raise DatasetError("openset needs --data DIR (or --rescore OUTPUTS.npz)")
@@ -281,13 +282,15 @@ def cmd_openset(args) -> int:
 
     def save(result):
         if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            write_json(args.json, result)
         if args.scores:
-            with open(args.scores, "wb") as f:
-                np.savez_compressed(f, **raw)
+            _save_npz_atomic(args.scores, raw)
         if outputs:
-            with open(args.outputs, "wb") as f:
-                np.savez_compressed(f, **outputs)
+            _save_npz_atomic(args.outputs, outputs)
+        files = [f for f in (args.json, args.scores, args.outputs) if f]
+        if files:
+            args.kept_on_cancel = (f"the {len(result.get('classes', []))} left-out class(es) "
+                                   f"finished are saved in {', '.join(files)}")
 
     camera = "camera augmentation" if config.augment and config.camera_shifts else \
         "no camera augmentation"
@@ -433,7 +436,7 @@ def cmd_robustness(args) -> int:
     print(format_robustness(result, f"{args.model} on {args.data}"
                                     + (f" ({args.split} split)" if args.split else "")))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, result)
     if args.card:
         model = Path(args.model)
         key = model.name if model.suffix == ".tflite" else "keras"  # model.keras: the bundle's
@@ -513,7 +516,10 @@ def cmd_cv(args) -> int:
 
     def save(result: dict) -> None:  # after every fold, so a stopped run keeps what it finished
         if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            write_json(args.json, result)
+            done = len(result.get("results", []))
+            args.kept_on_cancel = (f"the {done} fold(s) finished are saved in {args.json}; the "
+                                   "same command with --resume goes on from there")
 
     previous = []
     if args.resume and not args.json:
@@ -531,6 +537,13 @@ def cmd_cv(args) -> int:
         if earlier.get("config") != json.loads(json.dumps(config.describe())) or \
                 earlier.get("folds") != args.folds or earlier.get("stages", []) != described:
             raise ValueError(f"{args.json}: written by a run with other settings; cannot resume")
+        from .data import scan_dataset
+
+        then = (earlier.get("dataset") or {}).get("file_list_sha256")
+        if then and then != scan_dataset(args.data, config.class_names).list_hash():
+            raise ValueError(f"{args.json}: written for other images than those in {args.data} "
+                             "now (files added, removed or renamed: the folds would differ); "
+                             "cannot resume")
         previous = earlier.get("results", [])
         print(f"resuming: folds {[r['fold'] for r in previous]} already done", file=sys.stderr)
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
@@ -572,7 +585,7 @@ def cmd_compare(args) -> int:
                      ssdc_bundle=args.bundle, progress=ConsoleProgress())
     print(format_table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, result)
     return 0
 
 
@@ -752,6 +765,16 @@ def _output_problem(args) -> str | None:
     return None
 
 
+def _save_npz_atomic(path: str, arrays: dict) -> None:
+    """A compressed .npz written whole or not at all: a long run saves after every step, and an
+    interruption while it writes keeps the previous file (``replace_file_atomic``)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    replace_file_atomic(path, buf.getvalue())
+
+
 def _model_names(text: str | None) -> list[str]:
     """``compare --models``' comma-separated names (blanks dropped)."""
     return [m.strip() for m in (text or "").split(",") if m.strip()]
@@ -815,7 +838,8 @@ def main(argv=None) -> int:
             return 2
         return args.func(args)
     except (KeyboardInterrupt, TrainingCancelled):  # first: a cancellation is an OSError too
-        print("\ncancelled; nothing was written", file=sys.stderr)
+        kept = getattr(args, "kept_on_cancel", None)
+        print(f"\ncancelled; {kept or 'nothing was written'}", file=sys.stderr)
         return 130
     except (DatasetError, BundleError, ImageReadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
