@@ -311,3 +311,36 @@ def test_retrain_numbers_must_be_above_zero(option, value, capsys):
     with pytest.raises(SystemExit) as exc:
         retrain.main(["--data", "x", option, value, "--dry-run"])
     assert exc.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_a_model_trained_but_not_compared_is_kept(tmp_path, stand_in_bundle, capsys,
+                                                  monkeypatch):
+    """``inspector retrain``: Ctrl+C or a failure during the comparison, after the training,
+    keeps the trained model (in the library, not in use; or, when the library cannot take it,
+    in a folder of its own that is named)."""
+    from inspector import paths
+    from inspector.library import ModelLibrary
+    from inspector.retrain.cli import _keep_unjudged
+    from training.train import TrainConfig
+
+    lib = ModelLibrary()
+    bundle = tmp_path / "work" / "bundle"
+    shutil.copytree(stand_in_bundle, bundle)
+    assert _keep_unjudged(lib, bundle, TrainConfig(name="Plant"), KeyboardInterrupt()) == 130
+    err = capsys.readouterr().err
+    [v] = lib.versions()
+    assert v.version == "plant-v1" and lib.active_path() is None and not bundle.exists()
+    assert "stopped during the comparison" in err and "saved as plant-v1" in err
+    assert "activate plant-v1" in err
+    shutil.copytree(stand_in_bundle, bundle)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lib, "add", full_disk)
+    assert _keep_unjudged(lib, bundle, TrainConfig(name="Plant"), OSError("image gone")) == 2
+    err = capsys.readouterr().err
+    [kept] = (paths.user_data_dir() / "kept-models").iterdir()
+    assert (kept / "model.keras").is_file() and not bundle.exists()
+    assert "comparison with the current model failed: image gone" in err
+    assert "No space left on device" in err and f"kept in {kept}" in err

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import shutil
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from training.card import ModelCard
 from training.checks import ERROR
@@ -21,6 +24,9 @@ from .evaluation import evaluate_split, format_recalls
 
 NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
 from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
+
+if TYPE_CHECKING:
+    from ..library import ModelLibrary
 
 
 # ---- command line: the wizard without windows ------------------------------------------------
@@ -83,12 +89,43 @@ def _epochs_text(config: TrainConfig) -> str:
             + "; the schedule runs on the clock, so it ends on time if this PC's speed changes)")
 
 
+def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
+                   exc: BaseException) -> int:
+    """After the training, the comparison stopped (Ctrl+C) or failed: the trained model goes to
+    the library, not in use, and the command says so; if the library cannot take it (a full
+    disk), it is moved out of the temporary folder (which is deleted) and its folder named.
+    Returns the exit status (130 for a stop, else 2)."""
+    from training.bundle import BundleError
+    from training.cancel import Cancelled
+
+    from .. import paths
+    from ..library import LibraryError
+
+    stopped = isinstance(exc, (KeyboardInterrupt, Cancelled))
+    what = ("stopped during the comparison with the current model" if stopped else
+            f"the comparison with the current model failed: {exc}")
+    try:
+        path = library.add(bundle, name=config.name, move=True)
+        print(f"\n{what}; the trained model is saved as {path.name} in {path.parent} (not in use, "
+              f"not compared; python -m inspector.library activate {path.name} uses it, "
+              f"python -m inspector.library remove {path.name} discards it)", file=sys.stderr)
+    except (BundleError, LibraryError, OSError) as add_exc:
+        kept = paths.user_data_dir() / "kept-models" / time.strftime("%Y%m%d-%H%M%S")
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(bundle), str(kept))
+            where = f"the trained model is kept in {kept}"
+        except OSError:
+            where = "the trained model could not be kept"
+        print(f"\n{what}; the library could not take the model ({add_exc}); {where}",
+              file=sys.stderr)
+    return 130 if stopped else 2
+
+
 def main(argv=None) -> int:
     """``python -m inspector.retrain``: what the retraining wizard does, on a terminal - check
     the images, measure this PC, choose the default settings for the time budget, train, compare
     with the current model on the held-out images, and add the model to the library."""
-    import sys
-
     from training.bundle import BundleError, read_card
     from training.checks import find_problems
     from training.cli import ConsoleProgress
@@ -226,7 +263,12 @@ def main(argv=None) -> int:
                        notes=f"retrained with python -m inspector.retrain from "
                              f"{', '.join(args.data)}")
         report_text = result.pop("_test_report_text", "no test split")
-        ev = evaluate_split(out, folder, current if card else None, origin)
+        try:
+            ev = evaluate_split(out, folder, current if card else None, origin)
+        except (KeyboardInterrupt, Cancelled, DatasetError, BundleError, ImageReadError,
+                ValueError, OSError) as exc:
+            # the training is done: a stop or a failure of the comparison keeps the model
+            return _keep_unjudged(library, out, config, exc)
         print("new model: " + format_recalls(ev.report))
         print(report_text)
         if ev.current_report is not None:
