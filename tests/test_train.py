@@ -435,3 +435,24 @@ def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp
     (data / CLASSES[0] / "new.png").write_bytes((data / CLASSES[0]).iterdir().__next__().read_bytes())
     assert cli_main(argv + ["--resume"]) == 2
     assert "written for other images than those in" in capsys.readouterr().err
+
+
+def test_an_unforeseen_error_is_one_line_with_the_details_in_a_file(tmp_path, capsys,
+                                                                     monkeypatch):
+    from training import train as train_mod
+
+    def out_of_memory(*a, **k):
+        raise RuntimeError("OOM when allocating tensor with shape[64,200,200,64]\nmore detail")
+
+    monkeypatch.setattr(train_mod, "cross_validate", out_of_memory)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)   # read TMPDIR again
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    assert cli_main(["cv", "--data", str(data), "--folds", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: RuntimeError: OOM when allocating tensor") and "Traceback" not in err
+    [log] = tmp_path.glob("steel-inspector-error-*.log")
+    assert f"the details are in {log}" in err
+    text = log.read_text()
+    assert "training cv" in text and "Traceback" in text and "more detail" in text

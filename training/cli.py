@@ -822,6 +822,23 @@ def _input_problem(args) -> str | None:
     return None
 
 
+def unexpected_error(exc: BaseException, command: str) -> str:
+    """An error no check foresaw (TensorFlow out of memory, a bug), in one line for the user;
+    the traceback goes to a file in the temporary folder, which the line names."""
+    import tempfile
+    import traceback
+
+    text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    try:
+        fd, path = tempfile.mkstemp(prefix="steel-inspector-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {command}\n")
+            f.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        return f"{text} (unexpected)"
+    return f"{text} (unexpected; the details are in {path}: please send that file with a report)"
+
+
 def main(argv=None) -> int:
     from .bundle import BundleError
     from .data import DatasetError
@@ -847,3 +864,8 @@ def main(argv=None) -> int:
     except OSError as exc:  # an output folder that is missing or read-only, a full disk
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - TensorFlow out of memory, a bug: one line here
+        kept = getattr(args, "kept_on_cancel", None)
+        print(f"error: {unexpected_error(exc, 'training ' + args.command)}"
+              + (f"\n{kept}" if kept else ""), file=sys.stderr)
+        return 1

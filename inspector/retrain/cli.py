@@ -101,9 +101,15 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
     from .. import paths
     from ..library import LibraryError
 
+    from training.cli import unexpected_error
+    from training.data import DatasetError
+    from training.images import ImageReadError
+
     stopped = isinstance(exc, (KeyboardInterrupt, Cancelled))
+    foreseen = isinstance(exc, (DatasetError, BundleError, ImageReadError, ValueError, OSError))
     what = ("stopped during the comparison with the current model" if stopped else
-            f"the comparison with the current model failed: {exc}")
+            "the comparison with the current model failed: "
+            + (str(exc) if foreseen else unexpected_error(exc, "inspector retrain")))
     try:
         path = library.add(bundle, name=config.name, move=True)
         print(f"\n{what}; the trained model is saved as {path.name} in {path.parent} (not in use, "
@@ -265,9 +271,8 @@ def main(argv=None) -> int:
         report_text = result.pop("_test_report_text", "no test split")
         try:
             ev = evaluate_split(out, folder, current if card else None, origin)
-        except (KeyboardInterrupt, Cancelled, DatasetError, BundleError, ImageReadError,
-                ValueError, OSError) as exc:
-            # the training is done: a stop or a failure of the comparison keeps the model
+        except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001
+            # the training is done: a stop or any failure of the comparison keeps the model
             return _keep_unjudged(library, out, config, exc)
         print("new model: " + format_recalls(ev.report))
         print(report_text)
@@ -314,6 +319,11 @@ def main(argv=None) -> int:
     except (DatasetError, BundleError, LibraryError, ImageReadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - TensorFlow out of memory, a bug: one line here
+        from training.cli import unexpected_error
+
+        print(f"error: {unexpected_error(exc, 'inspector retrain')}", file=sys.stderr)
+        return 1
     finally:
         if work is not None:
             remove_work_dir(work)
