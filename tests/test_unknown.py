@@ -1201,7 +1201,7 @@ def test_the_graph_score_skips_the_zero_blocks_of_the_whitening(detector_bundle,
 
 
 def test_evaluate_reports_the_unknown_protocol_given_the_model_file(detector_bundle, tmp_path,
-                                                                     capsys):
+                                                                     capsys, monkeypatch):
     """``python -m training evaluate --unknown`` (given the bundle's model file, as the other
     commands accept) reports the separation of a foreign folder and writes the reliability
     diagram."""
@@ -1223,3 +1223,23 @@ def test_evaluate_reports_the_unknown_protocol_given_the_model_file(detector_bun
     assert "AUROC" in text
     assert 0.0 <= r["auroc"] <= 1.0 and 0.0 <= r["known_accepted"] <= 1.0
     assert png.stat().st_size > 1000
+    assert "unreadable_left_out" not in r
+    # a damaged unknown image is named and left out, as a known one is
+    (foreign / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    assert main(["evaluate", "--model", str(detector_bundle), "--data", str(known),
+                 "--unknown", str(foreign), "--json", str(out)]) == 0
+    assert "1 unreadable unknown image file(s) left out" in capsys.readouterr().err
+    r = json.loads(out.read_text())["unknown"]
+    assert len(r["unreadable_left_out"]) == 1 and "cut.png" in r["unreadable_left_out"][0]
+    # a bundle without a detector is said before the known images are read and evaluated
+    from training import cli
+    plain = tmp_path / "plain"
+    import shutil
+    shutil.copytree(detector_bundle, plain)
+    (plain / "unknown.npz").unlink()
+    read = []
+    real = cli._evaluation_images
+    monkeypatch.setattr(cli, "_evaluation_images", lambda *a: read.append(1) or real(*a))
+    assert main(["evaluate", "--model", str(plain), "--data", str(known),
+                 "--unknown", str(foreign)]) == 2
+    assert "has no unknown detector" in capsys.readouterr().err and not read

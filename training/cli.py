@@ -210,6 +210,8 @@ def cmd_evaluate(args) -> int:
     from .predict import open_predictor
 
     predictor = open_predictor(args.model)
+    # --unknown: its detector and its images first, so that a problem is said before the work
+    unknown = _unknown_inputs(args, predictor) if args.unknown else None
     ds, images = _evaluation_images(args, predictor)
     t = time.perf_counter()
     probs = predictor.predict(images)
@@ -225,17 +227,20 @@ def cmd_evaluate(args) -> int:
         write_json(args.json, report)
     if args.png:
         save_confusion_png(report, args.png, f"{Path(args.model).name} on {Path(args.data).name}")
-    if args.unknown:
-        report["unknown"] = _evaluate_unknown(args, predictor, ds, images)
+    if unknown is not None:
+        report["unknown"] = _evaluate_unknown(args, predictor, ds, images, *unknown)
         if args.json:
             write_json(args.json, report)
     return 0
 
 
-def _evaluate_unknown(args, predictor, ds, images) -> dict:
+def _unknown_inputs(args, predictor):
+    """``evaluate --unknown``'s detector and unknown images, (detector, images): the model must
+    be a bundle's Keras model with a detector; unreadable unknown images are named and left out
+    (recorded in the report), as the known ones are."""
     from .bundle import BundleError
-    from .detect import load_detector, model_outputs
-    from .unknown_eval import folder_images, format_unknown_report, save_reliability, unknown_report
+    from .detect import load_detector
+    from .unknown_eval import folder_images
 
     if predictor.kind != "keras":
         raise BundleError(f"{args.model}: --unknown needs the bundle folder (the detector reads "
@@ -245,7 +250,22 @@ def _evaluate_unknown(args, predictor, ds, images) -> dict:
     if det is None:
         raise BundleError(f"{bundle_dir}: this bundle has no unknown detector; fit one with "
                           f"python -m training calibrate --model {bundle_dir} --data DIR")
-    _, unknown_images = folder_images(args.unknown, predictor.input_size, ConsoleProgress())
+    unreadable: list = []
+    _, images = folder_images(args.unknown, predictor.input_size, ConsoleProgress(), unreadable)
+    if unreadable:
+        listed = "\n".join(f"  {e}" for e in unreadable[:20])
+        more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
+        print(f"warning: {len(unreadable)} unreadable unknown image file(s) left out:\n"
+              f"{listed}{more}", file=sys.stderr, flush=True)
+    args.unknown_left_out = [str(e) for e in unreadable]
+    return det, images
+
+
+def _evaluate_unknown(args, predictor, ds, images, det, unknown_images) -> dict:
+    from .detect import model_outputs
+    from .unknown_eval import format_unknown_report, save_reliability, unknown_report
+
+    bundle_dir = _bundle_dir(args.model)
     known = model_outputs(predictor.model, images)
     unknown = model_outputs(predictor.model, unknown_images)
     r = unknown_report(det, known, ds.labels, unknown)
@@ -253,6 +273,8 @@ def _evaluate_unknown(args, predictor, ds, images) -> dict:
     if args.reliability_png:
         save_reliability(r, ds.labels, args.reliability_png, f"{bundle_dir.name} on {args.data}")
     r.pop("_probs")
+    if args.unknown_left_out:
+        r["unreadable_left_out"] = args.unknown_left_out
     return r
 
 

@@ -13,9 +13,12 @@ from .openset import UnknownDetector
 CONFIDENT = 0.8
 
 
-def folder_images(folder: str | Path, size: int, progress=lambda f, m: None) -> tuple[list, np.ndarray]:
-    """Every image file under a folder (any layout), decoded to the model input."""
-    from .data import Dataset, DatasetError, load_arrays
+def folder_images(folder: str | Path, size: int, progress=lambda f, m: None,
+                  unreadable: list | None = None) -> tuple[list, np.ndarray]:
+    """Every image file under a folder (any layout), decoded to the model input. With a list
+    for ``unreadable``, files that cannot be read are left out and added to it (as
+    ``ImageReadError``s); without one, the first stops it."""
+    from .data import Dataset, DatasetError, load_arrays, load_readable
     from .images import files_under, is_image_file, listing_problem
 
     folder = Path(folder)
@@ -28,8 +31,12 @@ def folder_images(folder: str | Path, size: int, progress=lambda f, m: None) -> 
     if not files:
         raise DatasetError(f"{folder}: no image files (BMP, PNG, JPEG, TIFF) inside")
     ds = Dataset(folder, ["unknown"], files, np.zeros(len(files), np.int64))
-    images, _ = load_arrays(ds, size, progress)
-    return files, images
+    if unreadable is None:
+        images, _ = load_arrays(ds, size, progress)
+        return files, images
+    ds, images, errors = load_readable(ds, size, progress)
+    unreadable.extend(errors)
+    return list(ds.files), images
 
 
 def unknown_report(det: UnknownDetector, known: dict, labels: np.ndarray, unknown: dict) -> dict:
