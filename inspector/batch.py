@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Sequen
 
 import numpy as np
 
+from training.cancel import Terminated, ends_as_interrupts, signals_held
 from training.images import ImageReadError
 from training.litert import available_cores, banners_dropped
 
@@ -730,64 +731,6 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
     return [report.make_row(r.path, names, t.probs[i], model=model, model_version=version,
                             time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box)
             for i, box in enumerate(t.tiles)]
-
-
-class Terminated(KeyboardInterrupt):
-    """The process was asked to end (SIGTERM: a logoff, a service manager, ``kill``; SIGHUP: the
-    terminal closed; SIGBREAK on Windows): handled as Ctrl+C is, so what was done is kept."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def ends_as_interrupts():
-    """While inside, the signals that end a process raise ``Terminated`` in the main thread (the
-    handlers before are restored after); elsewhere (another thread) nothing changes."""
-    import signal
-
-    def stop(signum, frame):
-        raise Terminated(signum)
-
-    with _signal_handlers(("SIGTERM", "SIGHUP", "SIGBREAK"), stop):
-        yield
-
-
-@contextlib.contextmanager
-def _signal_handlers(names: Sequence[str], handler):
-    """``handler`` for these signals while inside, in the main thread only, and the handlers
-    before put back after. A signal set to be ignored stays ignored (``nohup``), and one whose
-    handler Python cannot put back (installed from C) is left alone."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = {}
-    for name in names:
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        current = signal.getsignal(sig)
-        if current is None or (current is signal.SIG_IGN and handler is not signal.SIG_IGN):
-            continue
-        try:
-            before[sig] = signal.signal(sig, handler)
-        except (OSError, ValueError):
-            pass
-    try:
-        yield
-    finally:
-        for sig, old in before.items():
-            signal.signal(sig, old)
-
-
-def signals_held():
-    """Ctrl+C and the ending signals ignored while inside: what was done is being saved."""
-    import signal
-
-    return _signal_handlers(("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"), signal.SIG_IGN)
 
 
 def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:

@@ -1,6 +1,8 @@
 """training.train and training.cli: a full train/evaluate/export round trip, cancelling,
 cross-validation and the command line's errors. Real training: most tests here are slow."""
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -456,3 +458,30 @@ def test_an_unforeseen_error_is_one_line_with_the_details_in_a_file(tmp_path, ca
     assert f"the details are in {log}" in err
     text = log.read_text()
     assert "training cv" in text and "Traceback" in text and "more detail" in text
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGTERM") or os.name == "nt",
+                    reason="POSIX signals")
+def test_sigterm_ends_a_training_command_as_ctrl_c_does(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from training import train as train_mod
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    out = tmp_path / "cv.json"
+
+    def one_fold_then_sigterm(data_dir, config, folds, progress, only_folds=None, on_fold=None,
+                              previous=(), stages=()):
+        on_fold({"folds": folds, "config": config.describe(), "results": [{"fold": 1}]})
+        os.kill(os.getpid(), signal.SIGTERM)   # a logoff, a service manager, kill
+        for _ in range(1000):   # the handler runs between two bytecodes of the main thread
+            time.sleep(0.01)
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(train_mod, "cross_validate", one_fold_then_sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli_main(["cv", "--data", str(data), "--folds", "2", "--json", str(out)]) == \
+        128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert f"stopped; the 1 fold(s) finished are saved in {out}" in err
+    assert signal.getsignal(signal.SIGTERM) == before   # put back after the run

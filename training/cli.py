@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from training.bundle import replace_file_atomic, write_json
+from training.cancel import Terminated, ends_as_interrupts
 from training.shifts import CAMERAS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -875,11 +877,14 @@ def main(argv=None) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        return args.func(args)
-    except (KeyboardInterrupt, TrainingCancelled):  # first: a cancellation is an OSError too
+        with ends_as_interrupts():   # SIGTERM, SIGHUP: as Ctrl+C, nothing half-written is left
+            return args.func(args)
+    except (KeyboardInterrupt, TrainingCancelled) as exc:  # first: a cancellation is an OSError
         kept = getattr(args, "kept_on_cancel", None)
-        print(f"\ncancelled; {kept or 'nothing was written'}", file=sys.stderr)
-        return 130
+        with contextlib.suppress(OSError):   # the terminal may be gone (SIGHUP)
+            print(f"\n{'stopped' if isinstance(exc, Terminated) else 'cancelled'}; "
+                  f"{kept or 'nothing was written'}", file=sys.stderr)
+        return 128 + exc.signum if isinstance(exc, Terminated) else 130
     except (DatasetError, BundleError, ImageReadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

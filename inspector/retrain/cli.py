@@ -3,6 +3,7 @@ with the same defaults and the same functions."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import shlex
 import shutil
@@ -125,6 +126,10 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
             where = "the trained model could not be kept"
         print(f"\n{what}; the library could not take the model ({add_exc}); {where}",
               file=sys.stderr)
+    from training.cancel import Terminated
+
+    if isinstance(exc, Terminated):
+        return 128 + exc.signum
     return 130 if stopped else 2
 
 
@@ -132,12 +137,19 @@ def main(argv=None) -> int:
     """``python -m inspector.retrain``: what the retraining wizard does, on a terminal - check
     the images, measure this PC, choose the default settings for the time budget, train, compare
     with the current model on the held-out images, and add the model to the library."""
+    from training.cancel import ends_as_interrupts
+
+    with ends_as_interrupts():   # SIGTERM, SIGHUP: as Ctrl+C (the temporary folder goes)
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     from training.bundle import BundleError, read_card
     from training.checks import find_problems
     from training.cli import ConsoleProgress
     from training.data import DatasetError
     from training.images import ImageReadError
-    from training.cancel import Cancelled
+    from training.cancel import Cancelled, Terminated
     from training.train import train
 
     from ..library import LibraryError, ModelLibrary
@@ -313,9 +325,11 @@ def main(argv=None) -> int:
                 print(f"not activated: the new model is not better than {current}; "
                       f"python -m inspector.library activate {path.name} uses it anyway")
         return 0
-    except (KeyboardInterrupt, Cancelled):  # before OSError: Cancelled is an InterruptedError
-        print("\ncancelled; nothing was saved", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Cancelled) as exc:  # before OSError: Cancelled is an OSError
+        with contextlib.suppress(OSError):   # the terminal may be gone (SIGHUP)
+            print(f"\n{'stopped' if isinstance(exc, Terminated) else 'cancelled'}; nothing was "
+                  "saved", file=sys.stderr)
+        return 128 + exc.signum if isinstance(exc, Terminated) else 130
     except (DatasetError, BundleError, LibraryError, ImageReadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
