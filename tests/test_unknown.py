@@ -89,6 +89,19 @@ def test_openset_saves_each_left_out_models_outputs(tmp_path):
     (tmp_path / "text.npz").write_text("hello")
     assert cli.main(["openset", "--rescore", str(tmp_path / "text.npz")]) == 2
     assert cli.main(["openset", "--rescore", str(out), "--data", str(root)]) == 2
+    # --resume: the finished class is kept, not trained again; the files hold both classes
+    args = ["openset", "--data", str(root), "--epochs", "1", "--input-size", "32", "--batch",
+            "16", "--val-fraction", "0.12", "--only", f"{CLASSES[2]},{CLASSES[3]}",
+            "--json", str(js), "--outputs", str(out)]
+    before = json.loads(js.read_text())["classes"][0]
+    assert cli.main(args + ["--resume"]) == 0
+    rows = json.loads(js.read_text())["classes"]
+    assert [r["left_out"] for r in rows] == [CLASSES[3], CLASSES[2]] and rows[0] == before
+    with np.load(out) as z:
+        assert {k.split("/")[0] for k in z.files} == {CLASSES[2], CLASSES[3]}
+    # other settings: refused, the files untouched
+    assert cli.main([a if a != "1" else "2" for a in args] + ["--resume"]) == 2
+    assert json.loads(js.read_text())["classes"] == rows
 
 
 def test_openset_names_a_mistyped_class_before_reading_the_images(tmp_path, capsys):

@@ -303,6 +303,7 @@ def cmd_openset(args) -> int:
 
     raw: dict = {}
     outputs: dict | None = {} if args.outputs else None
+    previous = _openset_previous(args, config, raw, outputs) if args.resume else []
 
     def save(result):
         if args.json:
@@ -314,7 +315,9 @@ def cmd_openset(args) -> int:
         files = [f for f in (args.json, args.scores, args.outputs) if f]
         if files:
             args.kept_on_cancel = (f"the {len(result.get('classes', []))} left-out class(es) "
-                                   f"finished are saved in {', '.join(files)}")
+                                   f"finished are saved in {', '.join(files)}"
+                                   + ("; the same command with --resume goes on from there"
+                                      if args.json else ""))
 
     camera = "camera augmentation" if config.augment and config.camera_shifts else \
         "no camera augmentation"
@@ -322,10 +325,48 @@ def cmd_openset(args) -> int:
           f"{config.epochs} epochs at {config.input_size}x{config.input_size} (learning rate "
           f"{config.learning_rate:g}, {camera}); the left-out class is the unknown", flush=True)
     result = leave_one_class_out(args.data, config, ConsoleProgress(),
-                                 args.only.split(",") if args.only else None, save, raw, outputs)
+                                 args.only.split(",") if args.only else None, save, raw, outputs,
+                                 previous=previous)
     print(format_openset(result))
     save(result)
     return 0
+
+
+def _openset_previous(args, config, raw: dict, outputs: dict | None) -> list[dict]:
+    """``openset --resume``: the left-out classes an earlier run with the same settings finished
+    (its --json rows); its --scores and --outputs arrays are read back into ``raw`` and
+    ``outputs`` so that the files go on holding every class."""
+    from .data import DatasetError
+
+    if not args.json:
+        raise DatasetError("openset --resume: give the --json file of the run to resume")
+    if not Path(args.json).exists():
+        return []
+    try:
+        earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{args.json}: not an openset report ({exc}); cannot resume") from None
+    rows = earlier.get("classes") if isinstance(earlier, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "left_out" in r
+                                             for r in rows):
+        raise DatasetError(f"{args.json}: not an openset report; cannot resume")
+    if earlier.get("config") != json.loads(json.dumps(config.describe())):
+        raise DatasetError(f"{args.json}: written by a run with other settings; cannot resume")
+    done = {r["left_out"] for r in rows}
+    for path, into in ((args.scores, raw), (args.outputs, outputs)):
+        if not path or into is None:
+            continue
+        if not Path(path).exists():
+            raise DatasetError(f"openset --resume: {path} is missing (the finished classes' "
+                               "arrays would be lost); resume without it or give the run's file")
+        try:
+            with np.load(path) as z:
+                into.update({k: z[k] for k in z.files if k.split("/", 1)[0] in done})
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot be read ({exc}); cannot resume") from None
+    print(f"resuming: left out already: {', '.join(r['left_out'] for r in rows)}",
+          file=sys.stderr)
+    return rows
 
 
 def cmd_calibrate(args) -> int:
@@ -667,6 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "against 0.935-0.957 at 200, docs/unknown-detection.md)")
     o.add_argument("--only", help="comma-separated classes to leave out (default: each in turn)")
     o.add_argument("--json", help="write the results here (after every class)")
+    o.add_argument("--resume", action="store_true",
+                   help="go on from the --json (and --scores, --outputs) files of a stopped run "
+                        "with the same settings: the classes it finished are not trained again")
     o.add_argument("--scores", help="write every candidate's scores (the sums' parts "
                                     "standardised as the detector does) here (.npz, after every "
                                     "class), to compare other combinations without training")

@@ -17,14 +17,16 @@ from .train import TrainConfig, fit
 
 def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quiet,
                         only: list[str] | None = None, on_class=None,
-                        raw_scores: dict | None = None, outputs: dict | None = None) -> dict:
+                        raw_scores: dict | None = None, outputs: dict | None = None,
+                        previous: list[dict] = ()) -> dict:
     """``raw_scores``: a dict that receives every candidate's scores of each left-out class's
     known test and unknown images (``<class>/known/<candidate>``, ``<class>/unknown/...``), so
     that other combinations can be compared later without training again. ``outputs``: a dict
     that receives each left-out model's outputs (``<class>/<part>/<output>`` for the parts
     ``train``, ``validation``, ``known``, ``unknown``; ``<class>/<part>/labels``), its k-NN bank
     (``<class>/bank``) and its classifier (``<class>/classifier_kernel``, ``..._bias``), so that
-    new scores can be tried on the same models."""
+    new scores can be tried on the same models. ``previous``: the rows of the left-out classes
+    an earlier run finished (``openset --resume``): kept, and those classes not trained again."""
     from .detect import (Turns, calibration_copies, fit_model_detector, model_outputs,
                          no_detector_reason)
 
@@ -36,7 +38,9 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
             raise data_mod.DatasetError(
                 f"openset --only: no class {', '.join(map(repr, missing))} in {data_dir} "
                 f"(its classes: {', '.join(names)})")
-    todo = [c for c in range(len(names)) if not only or names[c] in only]
+    done = {r["left_out"] for r in previous}
+    todo = [c for c in range(len(names)) if (not only or names[c] in only)
+            and names[c] not in done]
     # every left-out model's split first: one that cannot get an unknown detector (too few
     # validation images) is said before the images are read and any model trains
     plans = {c: _left_out_split(ds, c, config) for c in todo}
@@ -45,8 +49,9 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         if reason:
             raise data_mod.DatasetError(
                 f"openset, without {names[c]}: no unknown detector could be fitted: {reason}")
-    x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m))
-    rows = []
+    x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m))[0] \
+        if todo else None
+    rows = [r for r in previous if r["left_out"] in names]
     for n, c in enumerate(todo):
         def prog(f, m, n=n, c=c):
             progress(0.02 + 0.98 * (n + f) / len(todo), f"without {names[c]}: {m}")
