@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 ACTIVE_FILE = "active.json"
 BUNDLED = "bundled"
 _VERSION_DIR = re.compile(r"^(?P<name>.+)-v(?P<number>\d+)$")
+STALE_WORK_S = 3600.0   # a hidden add or remove folder this old was left by a killed process
 
 
 def _model_file_ok(bundle: Path) -> bool:
@@ -121,6 +123,7 @@ def slug(name: str) -> str:
 class ModelLibrary:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else paths.model_library_dir()
+        self._swept = False
 
     # ---- reading -----------------------------------------------------------------------------
     def scan(self) -> tuple[list[ModelVersion], list[tuple[str, Path, str]]]:
@@ -130,6 +133,9 @@ class ModelLibrary:
         damaged: list[tuple[str, Path, str]] = []
         if not self.root.is_dir():
             return good, damaged
+        if not self._swept:
+            self._swept = True
+            self.sweep_interrupted()
         for d in self.root.iterdir():
             m = _VERSION_DIR.match(d.name)
             if not m or not d.is_dir() or d.name.startswith("."):
@@ -141,6 +147,34 @@ class ModelLibrary:
         good.sort(key=lambda v: (v.created, v.name, v.number))
         damaged.sort()
         return good, damaged
+
+    def sweep_interrupted(self, older_than_s: float = STALE_WORK_S) -> list[Path]:
+        """What an add or a remove killed half-way (a power cut, a kill) left in the library's
+        hidden folders: a version being removed is deleted; a version being added that holds a
+        readable bundle is added after all (with ``move``, it may be the only copy of a
+        retrained model), otherwise deleted. Only folders older than ``older_than_s`` (another
+        process may be adding right now). Returns the versions added."""
+        added: list[Path] = []
+        now = time.time()
+        for d in self.root.iterdir():
+            m = re.fullmatch(r"\.(?P<name>.+)\.(?P<what>adding|removing)-[0-9a-f]{8}", d.name)
+            try:
+                if not m or not d.is_dir() or now - d.stat().st_mtime < older_than_s:
+                    continue
+                if m["what"] == "adding":
+                    card = read_card(d)
+                    _check_model_file(d)
+                    target = self.next_path(m["name"])
+                    card.setdefault("library", {})["version"] = target.name
+                    write_json(d / CARD_FILE, card)
+                    os.rename(d, target)
+                    log.warning("%s: an interrupted add finished as %s", d, target.name)
+                    added.append(target)
+                    continue
+            except (BundleError, OSError) as exc:
+                log.warning("%s: left by an interrupted add, not a bundle (%s); deleted", d, exc)
+            shutil.rmtree(d, ignore_errors=True)
+        return added
 
     def versions(self) -> list[ModelVersion]:
         """The library's bundles, oldest first (by creation time, then number). Folders that are

@@ -207,3 +207,48 @@ def test_a_version_its_own_test_figures_call_not_usable_is_not_activated_without
     assert "use --force" in capsys.readouterr().err and lib.active_path() == p_good
     assert main(["--root", str(lib.root), "activate", p_bad.name, "--force"]) == 0
     assert lib.active_path() == p_bad
+
+
+def test_what_a_killed_add_or_remove_left_is_finished_or_cleared(tmp_path, stand_in_bundle):
+    import os
+    import shutil
+
+    lib = ModelLibrary(tmp_path / "lib")
+    lib.root.mkdir()
+    hour_ago = __import__("time").time() - 2 * 3600
+    stranded = lib.root / ".plant.adding-0123abcd"   # moved in, killed before the rename
+    shutil.copytree(stand_in_bundle, stranded)
+    removing = lib.root / ".plant-v7.removing-89abcdef"
+    removing.mkdir()
+    junk = lib.root / ".other.adding-fedcba98"
+    junk.mkdir()
+    fresh = lib.root / ".plant.adding-00000000"        # another process adding right now
+    fresh.mkdir()
+    for d in (stranded, removing, junk):
+        os.utime(d, (hour_ago, hour_ago))
+    [v] = lib.versions()
+    assert v.version == "plant-v1" and read_card(v.path)["library"]["version"] == "plant-v1"
+    assert not stranded.exists() and not removing.exists() and not junk.exists()
+    assert fresh.exists()
+
+
+def test_a_bundle_write_killed_between_its_renames_gets_the_old_bundle_back(tmp_path,
+                                                                           stand_in_bundle):
+    import os
+    import shutil
+
+    from training.bundle import recover_interrupted
+
+    target = tmp_path / "out"
+    old = tmp_path / ".out.old-0123abcd"      # renamed aside; the new one never took its place
+    shutil.copytree(stand_in_bundle, old)
+    partial = tmp_path / ".out.partial-x1"
+    partial.mkdir()
+    running = tmp_path / ".out.partial-x2"    # another run writing now
+    running.mkdir()
+    hour_ago = __import__("time").time() - 2 * 3600
+    for d in (old, partial):
+        os.utime(d, (hour_ago, hour_ago))
+    recover_interrupted(target)
+    assert read_card(target)["class_names"] == read_card(stand_in_bundle)["class_names"]
+    assert not old.exists() and not partial.exists() and running.exists()

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -121,11 +122,45 @@ def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -
         raise BundleError(f"{target}: cannot write there ({exc.strerror or exc})") from None
 
 
+STALE_PARTIAL_S = 3600.0   # a hidden .partial-/.old- folder this old was left by a killed run
+
+
+def recover_interrupted(target: str | Path, older_than_s: float = STALE_PARTIAL_S) -> None:
+    """What a ``write_bundle_atomic`` killed half-way (a power cut, a kill) left beside
+    ``target``: the old bundle, renamed aside just before the new one was to take its place, is
+    put back when ``target`` is missing; other ``.NAME.partial-*`` and ``.NAME.old-*`` folders
+    older than ``older_than_s`` (another run may be writing right now) are deleted."""
+    import glob
+
+    target = Path(target).absolute()
+    if not target.parent.is_dir():
+        return
+    now = time.time()
+
+    def stale(p: Path) -> bool:
+        try:
+            return p.is_dir() and now - p.stat().st_mtime >= older_than_s
+        except OSError:
+            return False
+
+    name = glob.escape(target.name)
+    olds = sorted((p for p in target.parent.glob(f".{name}.old-*") if stale(p)),
+                  key=lambda p: p.stat().st_mtime)
+    if olds and not target.exists():
+        try:
+            os.replace(olds.pop(), target)
+        except OSError:
+            pass
+    for p in olds + [p for p in target.parent.glob(f".{name}.partial-*") if stale(p)]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
 def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
     """Calls ``fill(tmp_dir)`` to write a bundle into a temporary folder beside ``target``, then
     moves it into place (replacing an existing bundle only after the new one is complete).
     If ``fill`` raises (or the run is cancelled), nothing at ``target`` changes. Refuses a
     target that is not a new or empty folder or an existing bundle (``check_bundle_target``)."""
+    recover_interrupted(target)
     check_bundle_target(target)
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
