@@ -150,29 +150,39 @@ class ModelLibrary:
 
     def sweep_interrupted(self, older_than_s: float = STALE_WORK_S) -> list[Path]:
         """What an add or a remove killed half-way (a power cut, a kill) left in the library's
-        hidden folders: a version being removed is deleted; a version being added that holds a
-        readable bundle is added after all (with ``move``, it may be the only copy of a
-        retrained model), otherwise deleted. Only folders older than ``older_than_s`` (another
-        process may be adding right now). Returns the versions added."""
+        hidden folders, older than ``older_than_s`` (another process may be at work on a newer
+        one): a version being removed, or a copy being added (its source is still there), is
+        deleted; a bundle moved in whole (``add(move=True)``: it may be the only copy of a
+        retrained model) is added after all, or left for next time if that fails. Returns the
+        versions added."""
         added: list[Path] = []
         now = time.time()
         for d in self.root.iterdir():
-            m = re.fullmatch(r"\.(?P<name>.+)\.(?P<what>adding|removing)-[0-9a-f]{8}", d.name)
+            m = re.fullmatch(r"\.(?P<name>.+)\.(?P<what>moving|adding|removing)-[0-9a-f]{8}",
+                             d.name)
             try:
                 if not m or not d.is_dir() or now - d.stat().st_mtime < older_than_s:
                     continue
-                if m["what"] == "adding":
+            except OSError:
+                continue
+            if m["what"] == "moving":
+                try:
                     card = read_card(d)
                     _check_model_file(d)
+                except BundleError as exc:
+                    log.warning("%s: left by an interrupted add, not a bundle (%s)", d, exc)
+                    continue   # never deleted: it was moved here, its source is gone
+                try:
                     target = self.next_path(m["name"])
                     card.setdefault("library", {})["version"] = target.name
                     write_json(d / CARD_FILE, card)
                     os.rename(d, target)
-                    log.warning("%s: an interrupted add finished as %s", d, target.name)
-                    added.append(target)
+                except OSError as exc:   # a full disk, another add took the number: next time
+                    log.warning("%s: an interrupted add could not be finished (%s)", d, exc)
                     continue
-            except (BundleError, OSError) as exc:
-                log.warning("%s: left by an interrupted add, not a bundle (%s); deleted", d, exc)
+                log.warning("%s: an interrupted add finished as %s", d, target.name)
+                added.append(target)
+                continue
             shutil.rmtree(d, ignore_errors=True)
         return added
 
@@ -278,7 +288,7 @@ class ModelLibrary:
         _check_model_file(src)
         name = slug(name or card.get("name") or "model")
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{name}.adding-{uuid.uuid4().hex[:8]}"
+        tmp = self.root / f".{name}.moving-{uuid.uuid4().hex[:8]}"   # whole once moved
         try:
             moved = False
             if move:
@@ -287,7 +297,8 @@ class ModelLibrary:
                     moved = True
                 except OSError:  # another file system: copy
                     pass
-            if not moved:
+            if not moved:   # a copy may be cut short; its source is still there
+                tmp = tmp.with_name(f".{name}.adding-{uuid.uuid4().hex[:8]}")
                 shutil.copytree(src, tmp)
             for _ in range(1000):
                 target = self.next_path(name)

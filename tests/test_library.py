@@ -216,20 +216,22 @@ def test_what_a_killed_add_or_remove_left_is_finished_or_cleared(tmp_path, stand
     lib = ModelLibrary(tmp_path / "lib")
     lib.root.mkdir()
     hour_ago = __import__("time").time() - 2 * 3600
-    stranded = lib.root / ".plant.adding-0123abcd"   # moved in, killed before the rename
+    stranded = lib.root / ".plant.moving-0123abcd"   # moved in, killed before the rename
     shutil.copytree(stand_in_bundle, stranded)
     removing = lib.root / ".plant-v7.removing-89abcdef"
     removing.mkdir()
-    junk = lib.root / ".other.adding-fedcba98"
-    junk.mkdir()
-    fresh = lib.root / ".plant.adding-00000000"        # another process adding right now
+    cut_copy = lib.root / ".other.adding-fedcba98"    # a copy cut short: its source remains
+    shutil.copytree(stand_in_bundle, cut_copy)
+    broken_move = lib.root / ".third.moving-76543210"  # never deleted: it was moved here
+    broken_move.mkdir()
+    fresh = lib.root / ".plant.moving-00000000"        # another process adding right now
     fresh.mkdir()
-    for d in (stranded, removing, junk):
+    for d in (stranded, removing, cut_copy, broken_move):
         os.utime(d, (hour_ago, hour_ago))
     [v] = lib.versions()
     assert v.version == "plant-v1" and read_card(v.path)["library"]["version"] == "plant-v1"
-    assert not stranded.exists() and not removing.exists() and not junk.exists()
-    assert fresh.exists()
+    assert not stranded.exists() and not removing.exists() and not cut_copy.exists()
+    assert fresh.exists() and broken_move.exists()
 
 
 def test_a_bundle_write_killed_between_its_renames_gets_the_old_bundle_back(tmp_path,
@@ -252,3 +254,10 @@ def test_a_bundle_write_killed_between_its_renames_gets_the_old_bundle_back(tmp_
     recover_interrupted(target)
     assert read_card(target)["class_names"] == read_card(stand_in_bundle)["class_names"]
     assert not old.exists() and not partial.exists() and running.exists()
+    # a fragment (its deletion was cut short) is not put back, only cleared
+    fragment = tmp_path / ".other.old-89abcdef"
+    shutil.copytree(stand_in_bundle, fragment)
+    (fragment / "model.keras").unlink()
+    os.utime(fragment, (hour_ago, hour_ago))
+    recover_interrupted(tmp_path / "other")
+    assert not (tmp_path / "other").exists() and not fragment.exists()

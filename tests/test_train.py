@@ -479,9 +479,18 @@ def test_sigterm_ends_a_training_command_as_ctrl_c_does(tmp_path, capsys, monkey
         raise AssertionError("SIGTERM did not stop the run")
 
     monkeypatch.setattr(train_mod, "cross_validate", one_fold_then_sigterm)
-    before = signal.getsignal(signal.SIGTERM)
-    assert cli_main(["cv", "--data", str(data), "--folds", "2", "--json", str(out)]) == \
-        128 + signal.SIGTERM
+
+    def not_handled(signum, frame):   # what the run must replace while it runs
+        raise AssertionError("the training command left SIGTERM to the handler before it")
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:   # under nohup: stays ignored
+        pytest.skip("SIGTERM is ignored in this process")
+    outer = signal.signal(signal.SIGTERM, not_handled)
+    try:
+        rc = cli_main(["cv", "--data", str(data), "--folds", "2", "--json", str(out)])
+        assert signal.getsignal(signal.SIGTERM) is not_handled   # put back after the run
+    finally:
+        signal.signal(signal.SIGTERM, outer)
+    assert rc == 128 + signal.SIGTERM
     err = capsys.readouterr().err
     assert f"stopped; the 1 fold(s) finished are saved in {out}" in err
-    assert signal.getsignal(signal.SIGTERM) == before   # put back after the run

@@ -94,7 +94,15 @@ def test_openset_saves_each_left_out_models_outputs(tmp_path):
             "16", "--val-fraction", "0.12", "--only", f"{CLASSES[2]},{CLASSES[3]}",
             "--json", str(js), "--outputs", str(out)]
     before = json.loads(js.read_text())["classes"][0]
-    assert cli.main(args + ["--resume"]) == 0
+    from training import openset_eval
+    trained = []
+    real_fit = openset_eval.fit
+    openset_eval.fit = lambda *a, **k: trained.append(list(a[4])) or real_fit(*a, **k)
+    try:
+        assert cli.main(args + ["--resume"]) == 0
+    finally:
+        openset_eval.fit = real_fit
+    assert trained == [[CLASSES[0], CLASSES[1], CLASSES[3]]]   # only the model without CLASSES[2]
     rows = json.loads(js.read_text())["classes"]
     assert [r["left_out"] for r in rows] == [CLASSES[3], CLASSES[2]] and rows[0] == before
     with np.load(out) as z:

@@ -128,8 +128,9 @@ STALE_PARTIAL_S = 3600.0   # a hidden .partial-/.old- folder this old was left b
 def recover_interrupted(target: str | Path, older_than_s: float = STALE_PARTIAL_S) -> None:
     """What a ``write_bundle_atomic`` killed half-way (a power cut, a kill) left beside
     ``target``: the old bundle, renamed aside just before the new one was to take its place, is
-    put back when ``target`` is missing; other ``.NAME.partial-*`` and ``.NAME.old-*`` folders
-    older than ``older_than_s`` (another run may be writing right now) are deleted."""
+    put back when ``target`` is missing and it is a whole bundle (a model card and the model);
+    other ``.NAME.partial-*`` and ``.NAME.old-*`` folders older than ``older_than_s`` (another
+    run may be writing right now) are deleted."""
     import glob
 
     target = Path(target).absolute()
@@ -148,8 +149,10 @@ def recover_interrupted(target: str | Path, older_than_s: float = STALE_PARTIAL_
                   key=lambda p: p.stat().st_mtime)
     if olds and not target.exists():
         try:
-            os.replace(olds.pop(), target)
-        except OSError:
+            read_card(olds[-1])
+            if (olds[-1] / MODEL_FILE).is_file():
+                os.replace(olds.pop(), target)
+        except (BundleError, OSError):
             pass
     for p in olds + [p for p in target.parent.glob(f".{name}.partial-*") if stale(p)]:
         shutil.rmtree(p, ignore_errors=True)
@@ -171,6 +174,7 @@ def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Pat
         if target.exists():
             old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(target, old)
+            os.utime(old)   # its age says when it was set aside (recover_interrupted)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:

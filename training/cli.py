@@ -305,13 +305,13 @@ def cmd_openset(args) -> int:
     outputs: dict | None = {} if args.outputs else None
     previous = _openset_previous(args, config, raw, outputs) if args.resume else []
 
-    def save(result):
-        if args.json:
-            write_json(args.json, result)
+    def save(result):   # the arrays first: a class the JSON lists has its arrays saved
         if args.scores:
             _save_npz_atomic(args.scores, raw)
         if outputs:
             _save_npz_atomic(args.outputs, outputs)
+        if args.json:
+            write_json(args.json, result)
         files = [f for f in (args.json, args.scores, args.outputs) if f]
         if files:
             args.kept_on_cancel = (f"the {len(result.get('classes', []))} left-out class(es) "
@@ -352,6 +352,14 @@ def _openset_previous(args, config, raw: dict, outputs: dict | None) -> list[dic
         raise DatasetError(f"{args.json}: not an openset report; cannot resume")
     if earlier.get("config") != json.loads(json.dumps(config.describe())):
         raise DatasetError(f"{args.json}: written by a run with other settings; cannot resume")
+    from .data import scan_dataset
+
+    ds = scan_dataset(args.data, config.class_names)
+    then = (earlier.get("dataset") or {}).get("file_list_sha256")
+    if then and then != ds.list_hash():
+        raise DatasetError(f"{args.json}: written for other images than those in {args.data} "
+                           "now (files added, removed or renamed); cannot resume")
+    rows = [r for r in rows if r["left_out"] in ds.class_names]
     done = {r["left_out"] for r in rows}
     for path, into in ((args.scores, raw), (args.outputs, outputs)):
         if not path or into is None:

@@ -89,8 +89,8 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
                                   "fpr_at_95_tpr": fpr_at_tpr(sk[k], su[k])} for k in sk}}
         rows.append(row)
         if on_class:
-            on_class(_summary(rows, config))
-    return _summary(rows, config)
+            on_class(_summary(rows, config, ds))
+    return _summary(rows, config, ds)
 
 
 def _left_out_split(ds, c: int, config: TrainConfig):
@@ -186,14 +186,18 @@ def rescore(path) -> dict:
     return out
 
 
-def _summary(rows: list[dict], config: TrainConfig | None) -> dict:
+def _summary(rows: list[dict], config: TrainConfig | None, ds=None) -> dict:
+    """``ds``: the data set the rows were measured on (its file-list hash: what
+    ``openset --resume`` checks)."""
     methods = list(rows[0]["candidates"]) if rows else []
     keys = list(rows[0]["candidates"][methods[0]]) if methods else []
     mean = {m: {k: float(np.mean([r["candidates"][m][k] for r in rows])) for k in keys}
             for m in methods}
     return {"protocol": "leave one class out: train on the others, the left-out class is unknown",
             "config": config.describe() if config is not None else None, "classes": rows,
-            "mean": mean}
+            "mean": mean,
+            **({"dataset": {"root": str(ds.root), "file_count": len(ds),
+                            "file_list_sha256": ds.list_hash()}} if ds is not None else {})}
 
 
 def format_openset(result: dict) -> str:

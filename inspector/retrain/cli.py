@@ -92,42 +92,42 @@ def _epochs_text(config: TrainConfig) -> str:
 
 def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
                    exc: BaseException) -> int:
-    """After the training, the comparison stopped (Ctrl+C) or failed: the trained model goes to
-    the library, not in use, and the command says so; if the library cannot take it (a full
-    disk), it is moved out of the temporary folder (which is deleted) and its folder named.
-    Returns the exit status (130 for a stop, else 2)."""
+    """After the training, the comparison stopped (Ctrl+C, a signal) or failed: the trained
+    model goes to the library, not in use, and the command says so; if the library cannot take
+    it (a full disk), it is moved out of the temporary folder (which is deleted) and its folder
+    named. Ctrl+C and the ending signals wait meanwhile. Returns the exit status (128 + the
+    signal, 130 for Ctrl+C, else 2)."""
     from training.bundle import BundleError
-    from training.cancel import Cancelled
-
-    from .. import paths
-    from ..library import LibraryError
-
+    from training.cancel import Cancelled, Terminated, signals_held
     from training.cli import unexpected_error
     from training.data import DatasetError
     from training.images import ImageReadError
+
+    from .. import paths
+    from ..library import LibraryError
 
     stopped = isinstance(exc, (KeyboardInterrupt, Cancelled))
     foreseen = isinstance(exc, (DatasetError, BundleError, ImageReadError, ValueError, OSError))
     what = ("stopped during the comparison with the current model" if stopped else
             "the comparison with the current model failed: "
             + (str(exc) if foreseen else unexpected_error(exc, "inspector retrain")))
-    try:
-        path = library.add(bundle, name=config.name, move=True)
-        print(f"\n{what}; the trained model is saved as {path.name} in {path.parent} (not in use, "
-              f"not compared; python -m inspector.library activate {path.name} uses it, "
-              f"python -m inspector.library remove {path.name} discards it)", file=sys.stderr)
-    except (BundleError, LibraryError, OSError) as add_exc:
-        kept = paths.user_data_dir() / "kept-models" / time.strftime("%Y%m%d-%H%M%S")
+    with signals_held():
         try:
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(bundle), str(kept))
-            where = f"the trained model is kept in {kept}"
-        except OSError:
-            where = "the trained model could not be kept"
-        print(f"\n{what}; the library could not take the model ({add_exc}); {where}",
-              file=sys.stderr)
-    from training.cancel import Terminated
-
+            path = library.add(bundle, name=config.name, move=True)
+            said = (f"the trained model is saved as {path.name} in {path.parent} (not in use, not "
+                    f"compared; python -m inspector.library activate {path.name} uses it, "
+                    f"python -m inspector.library remove {path.name} discards it)")
+        except (BundleError, LibraryError, OSError) as add_exc:
+            kept = paths.user_data_dir() / "kept-models" / time.strftime("%Y%m%d-%H%M%S")
+            try:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(bundle), str(kept))
+                where = f"the trained model is kept in {kept}"
+            except OSError:
+                where = "the trained model could not be kept"
+            said = f"the library could not take the model ({add_exc}); {where}"
+    with contextlib.suppress(OSError):   # the terminal may be gone (SIGHUP)
+        print(f"\n{what}; {said}", file=sys.stderr)
     if isinstance(exc, Terminated):
         return 128 + exc.signum
     return 130 if stopped else 2
