@@ -433,6 +433,15 @@ def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp
     err = capsys.readouterr().err
     assert f"cancelled; the 1 fold(s) finished are saved in {out}" in err and "--resume" in err
     assert json.loads(out.read_text())["results"] == [{"fold": 1}]
+    # resumed and stopped again before a new fold: the earlier folds are still there, and said
+
+    def ctrl_c_at_once(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "cross_validate", ctrl_c_at_once)
+    assert cli_main(argv + ["--resume"]) == 130
+    assert f"cancelled; the 1 fold(s) finished earlier are still in {out}" in \
+        capsys.readouterr().err
     # an image added since: the folds would differ, so the run does not resume
     (data / CLASSES[0] / "new.png").write_bytes((data / CLASSES[0]).iterdir().__next__().read_bytes())
     assert cli_main(argv + ["--resume"]) == 2

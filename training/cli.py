@@ -374,6 +374,8 @@ def _openset_previous(args, config, raw: dict, outputs: dict | None) -> list[dic
             raise DatasetError(f"{path}: cannot be read ({exc}); cannot resume") from None
     print(f"resuming: left out already: {', '.join(r['left_out'] for r in rows)}",
           file=sys.stderr)
+    args.kept_on_cancel = (f"the {len(rows)} left-out class(es) finished earlier are still in "
+                           f"{args.json}; the same command with --resume goes on from there")
     return rows
 
 
@@ -619,6 +621,8 @@ def cmd_cv(args) -> int:
                              "cannot resume")
         previous = earlier.get("results", [])
         print(f"resuming: folds {[r['fold'] for r in previous]} already done", file=sys.stderr)
+        args.kept_on_cancel = (f"the {len(previous)} fold(s) finished earlier are still in "
+                               f"{args.json}; the same command with --resume goes on from there")
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
                             on_fold=save, previous=previous, stages=stages)
     print(format_cv(result))
