@@ -254,12 +254,7 @@ def _unknown_inputs(args, predictor):
                           f"python -m training calibrate --model {bundle_dir} --data DIR")
     unreadable: list = []
     _, images = folder_images(args.unknown, predictor.input_size, ConsoleProgress(), unreadable)
-    if unreadable:
-        listed = "\n".join(f"  {e}" for e in unreadable[:20])
-        more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
-        print(f"warning: {len(unreadable)} unreadable unknown image file(s) left out:\n"
-              f"{listed}{more}", file=sys.stderr, flush=True)
-    args.unknown_left_out = [str(e) for e in unreadable]
+    args.unknown_left_out = _warn_left_out(unreadable, "unknown image file(s) left out")
     return det, images
 
 
@@ -443,13 +438,20 @@ def _evaluation_images(args, predictor):
     else:
         _warn_seen_images(ds, _bundle_dir(args.model))
     ds, images, unreadable = data_mod.load_readable(ds, predictor.input_size, ConsoleProgress())
-    if unreadable:   # named, left out, and recorded in the report: the rest is evaluated
+    # named, left out, and recorded in the report: the rest is evaluated
+    args.left_out = _warn_left_out(unreadable, "image file(s) left out of the evaluation")
+    return ds, images
+
+
+def _warn_left_out(unreadable: list, what: str) -> list[str]:
+    """Names the unreadable files an evaluation leaves out (on stderr, the first 20) and returns
+    them as the report records them."""
+    if unreadable:
         listed = "\n".join(f"  {e}" for e in unreadable[:20])
         more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
-        print(f"warning: {len(unreadable)} unreadable image file(s) left out of the "
-              f"evaluation:\n{listed}{more}", file=sys.stderr, flush=True)
-    args.left_out = [str(e) for e in unreadable]
-    return ds, images
+        print(f"warning: {len(unreadable)} unreadable {what}:\n{listed}{more}",
+              file=sys.stderr, flush=True)
+    return [str(e) for e in unreadable]
 
 
 def _warn_seen_images(ds, bundle_dir: Path) -> int:
