@@ -29,6 +29,9 @@ def test_compare_counts_like_the_paper(tmp_path):
     (["--bundle", "nowhere"], "--bundle nowhere: folder not found"),
     (["--weights", "vgg16_tl=w.h5", "vgg16_tl=w.h5"], "vgg16_tl named more than once"),
     (["--models", "ssdc_mininet,,vgg19"], "unknown model(s) vgg19; choose"),
+    (["--models", " , "], "no model named"),
+    (["--weights", "vgg16_tl = text.h5"], "vgg16_tl = text.h5: not a Keras weights file"),
+    (["--bundle", "w.h5"], "--bundle w.h5: a file, not a bundle folder"),
     (["--epochs", "0"], "must be at least 1, got 0"),
 ])
 def test_compare_options_are_checked_before_any_training(tmp_path, monkeypatch, capsys, extra,
@@ -36,7 +39,8 @@ def test_compare_options_are_checked_before_any_training(tmp_path, monkeypatch, 
     from training.cli import main
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "w.h5").write_bytes(b"")
+    (tmp_path / "w.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))   # the signature only
+    (tmp_path / "text.h5").write_text("not weights")
     with pytest.raises(SystemExit) if extra[0] == "--epochs" else nullcontext():
         assert main(["compare", "--data", str(tmp_path)] + extra) == 2
     assert said in capsys.readouterr().err

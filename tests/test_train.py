@@ -353,6 +353,7 @@ def test_output_and_option_mistakes_are_said_before_any_work(tmp_path, capsys):
             (["evaluate", "--png", str(tmp_path / "cm.xyz")], "give an image file name"),
             (["evaluate", "--reliability-png", str(tmp_path / "r.png")], "needs --unknown"),
             (["evaluate", "--unknown", str(tmp_path / "none")], "folder not found"),
+            (["evaluate", "--unknown", str(afile)], "a file, not a folder of images"),
             (["cv", "--only", "0"], "the folds are numbered 1 to 5"),
             (["cv", "--only", "9"], "the folds are numbered 1 to 5"),
             (["cv", "--only", "a"], "give fold numbers 1 to 5"),
@@ -442,6 +443,9 @@ def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp
     assert cli_main(argv + ["--resume"]) == 130
     assert f"cancelled; the 1 fold(s) finished earlier are still in {out}" in \
         capsys.readouterr().err
+    # other settings: named
+    assert cli_main([a if a != "1" else "2" for a in argv] + ["--resume"]) == 2
+    assert "other settings (epochs 1 (now 2)); cannot resume" in capsys.readouterr().err
     # an image added since: the folds would differ, so the run does not resume
     (data / CLASSES[0] / "new.png").write_bytes((data / CLASSES[0]).iterdir().__next__().read_bytes())
     assert cli_main(argv + ["--resume"]) == 2

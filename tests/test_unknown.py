@@ -112,6 +112,16 @@ def test_openset_saves_each_left_out_models_outputs(tmp_path):
     assert json.loads(js.read_text())["classes"] == rows
 
 
+def test_openset_rescore_of_another_file_says_what_it_is_not(tmp_path, capsys):
+    from training import cli
+
+    other = tmp_path / "openset.json"
+    other.write_text('{"classes": []}')
+    assert cli.main(["openset", "--rescore", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "not an `openset --outputs` file (not an .npz of arrays)" in err and "pickle" not in err
+
+
 def test_openset_names_a_mistyped_class_before_reading_the_images(tmp_path, capsys):
     from synth import make_dataset
     from training import cli

@@ -340,13 +340,16 @@ def _openset_previous(args, config, raw: dict, outputs: dict | None) -> list[dic
     try:
         earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{args.json}: not an openset report ({exc}); cannot resume") from None
+        raise DatasetError(f"{args.json}: not an openset report ({exc}); cannot resume (without "
+                           "--resume the run starts over and replaces it)") from None
     rows = earlier.get("classes") if isinstance(earlier, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "left_out" in r
                                              for r in rows):
         raise DatasetError(f"{args.json}: not an openset report; cannot resume")
-    if earlier.get("config") != json.loads(json.dumps(config.describe())):
-        raise DatasetError(f"{args.json}: written by a run with other settings; cannot resume")
+    differ = _settings_differ(earlier.get("config"), config)
+    if differ:
+        raise DatasetError(f"{args.json}: written by a run with other settings ("
+                           + "; ".join(differ) + "); cannot resume")
     from .data import scan_dataset
 
     ds = scan_dataset(args.data, config.class_names)
@@ -605,15 +608,21 @@ def cmd_cv(args) -> int:
         try:
             earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{args.json}: not a cv report ({exc}); cannot resume") from None
+            raise ValueError(f"{args.json}: not a cv report ({exc}); cannot resume (without "
+                             "--resume the run starts over and replaces it)") from None
         if not isinstance(earlier, dict) or not all(
                 isinstance(r, dict) and isinstance(r.get("fold"), int)
                 for r in earlier.get("results", [])):
             raise ValueError(f"{args.json}: not a cv report; cannot resume")
         described = json.loads(json.dumps([c.describe() for c in stages]))
-        if earlier.get("config") != json.loads(json.dumps(config.describe())) or \
-                earlier.get("folds") != args.folds or earlier.get("stages", []) != described:
-            raise ValueError(f"{args.json}: written by a run with other settings; cannot resume")
+        differ = _settings_differ(earlier.get("config"), config)
+        if earlier.get("folds") != args.folds:
+            differ.append(f"folds {earlier.get('folds')} (now {args.folds})")
+        if earlier.get("stages", []) != described:
+            differ.append("the --then stages")
+        if differ:
+            raise ValueError(f"{args.json}: written by a run with other settings ("
+                             + "; ".join(differ) + "); cannot resume")
         from .data import scan_dataset
 
         then = (earlier.get("dataset") or {}).get("file_list_sha256")
@@ -658,7 +667,8 @@ def cmd_compare(args) -> int:
     from .compare import compare, format_table
 
     models = _model_names(args.models) or None
-    weights = dict(w.split("=", 1) for w in args.weights or ())   # checked: _compare_problem
+    weights = {k.strip(): v.strip() for k, _, v in (w.partition("=") for w in args.weights or ())}
+    # (checked before: _compare_problem)
     result = compare(args.data, models=models, epochs=args.epochs, heavy_epochs=args.heavy_epochs,
                      train_limit=args.limit, weights=weights, seed=args.seed,
                      ssdc_bundle=args.bundle, progress=ConsoleProgress())
@@ -857,6 +867,31 @@ def _save_npz_atomic(path: str, arrays: dict) -> None:
     replace_file_atomic(path, buf.getvalue())
 
 
+def _settings_differ(earlier: dict | None, config) -> list[str]:
+    """The training settings an earlier report's ``config`` has otherwise than ``config``, as
+    "name earlier (now current)" (empty: the same)."""
+    now = json.loads(json.dumps(config.describe()))
+    if not isinstance(earlier, dict):
+        return ["no settings recorded"]
+    return [f"{k} {earlier.get(k)!r} (now {now.get(k)!r})"
+            for k in sorted(set(earlier) | set(now)) if earlier.get(k) != now.get(k)]
+
+
+def _looks_like_hdf5(path: str) -> bool:
+    """Whether a file carries the HDF5 signature (at 0, 512, 1024... bytes: a user block may
+    come first), as Keras's .h5 weights files do."""
+    signature = b"\x89HDF\r\n\x1a\n"
+    try:
+        with open(path, "rb") as f:
+            for offset in (0, 512, 1024, 2048, 4096):
+                f.seek(offset)
+                if f.read(8) == signature:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
 def _model_names(text: str | None) -> list[str]:
     """``compare --models``' comma-separated names (blanks dropped)."""
     return [m.strip() for m in (text or "").split(",") if m.strip()]
@@ -867,11 +902,13 @@ def _compare_problem(args) -> str | None:
     from .compare import ALL_MODELS, TRANSFER
 
     models = _model_names(args.models) or list(ALL_MODELS)
+    if args.models is not None and not _model_names(args.models):
+        return f"--models {args.models!r}: no model named; choose from {', '.join(ALL_MODELS)}"
     wrong = [m for m in models if m not in ALL_MODELS]
     if wrong:
         return f"--models: unknown model(s) {', '.join(wrong)}; choose from {', '.join(ALL_MODELS)}"
     for item in args.weights or ():
-        name, eq, file = item.partition("=")
+        name, eq, file = (part.strip() for part in item.partition("="))
         if not eq or not name or not file:
             return f"--weights {item}: expected MODEL=FILE, e.g. vgg16_tl=vgg16_notop.h5"
         if name not in TRANSFER:
@@ -881,12 +918,16 @@ def _compare_problem(args) -> str | None:
             return f"--weights {item}: {name} is not among the models compared (--models)"
         if not Path(file).is_file():
             return f"--weights {item}: file not found"
-    named = [w.partition("=")[0] for w in args.weights or ()]
+        if not _looks_like_hdf5(file):
+            return (f"--weights {item}: not a Keras weights file (HDF5, e.g. "
+                    f"{name.split('_')[0]}_notop.h5)")
+    named = [w.partition("=")[0].strip() for w in args.weights or ()]
     twice = sorted({n for n in named if named.count(n) > 1})
     if twice:
         return f"--weights: {', '.join(twice)} named more than once"
     if args.bundle and not Path(args.bundle).is_dir():
-        return f"--bundle {args.bundle}: folder not found"
+        return (f"--bundle {args.bundle}: a file, not a bundle folder"
+                if Path(args.bundle).exists() else f"--bundle {args.bundle}: folder not found")
     return None
 
 
@@ -900,7 +941,8 @@ def _input_problem(args) -> str | None:
     if getattr(args, "reliability_png", None) and not unknown:
         return "--reliability-png needs --unknown DIR (the diagram shows the unknown report's calibration)"
     if unknown and not Path(unknown).is_dir():
-        return f"--unknown {unknown}: folder not found"
+        return (f"--unknown {unknown}: a file, not a folder of images" if Path(unknown).exists()
+                else f"--unknown {unknown}: folder not found")
     return None
 
 

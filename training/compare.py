@@ -58,7 +58,12 @@ def build_baseline(name: str, num_classes: int, input_size: int, weights: str | 
     backbone = ctor(input_shape=shape, include_top=False, weights=None)
     used = "scratch (no local ImageNet weights)"
     if weights:
-        backbone.load_weights(weights)
+        try:
+            backbone.load_weights(weights)
+        except Exception as exc:  # noqa: BLE001 - h5py and Keras raise their own errors
+            raise ValueError(f"--weights {name}={weights}: cannot be loaded into {name} "
+                             f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                             ) from None
         backbone.trainable = False
         used = f"ImageNet, frozen ({Path(weights).name})"
     inputs = keras.Input(shape)

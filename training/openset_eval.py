@@ -141,7 +141,9 @@ def rescore(path) -> dict:
         with np.load(path, allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"{not_outputs} ({exc})") from None
+        # numpy's text for a file that is not an .npz of arrays talks of pickles: not shown
+        why = "not an .npz of arrays" if "pickle" in str(exc) else str(exc).splitlines()[0]
+        raise DatasetError(f"{not_outputs} ({why})") from None
     names = list(dict.fromkeys(k.split("/")[0] for k in files))
     needed = ("train/labels", "validation/labels", "known/labels", "known/logits",
               "unknown/logits", "train/pool_features")

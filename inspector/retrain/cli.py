@@ -97,7 +97,7 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
     it (a full disk), it is moved out of the temporary folder (which is deleted) and its folder
     named. Ctrl+C and the ending signals wait meanwhile. Returns the exit status (128 + the
     signal, 130 for Ctrl+C, else 2)."""
-    from training.bundle import BundleError
+    from training.bundle import BundleError, read_card
     from training.cancel import Cancelled, Terminated, signals_held
     from training.cli import unexpected_error
     from training.data import DatasetError
@@ -114,9 +114,13 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
     with signals_held():
         try:
             path = library.add(bundle, name=config.name, move=True)
+            weak = ModelCard.of(read_card(path)).usability_problems()
+            use = (f"its own test figures say it is not usable ({'; '.join(weak)}): "
+                   f"python -m inspector.library activate --force {path.name} uses it anyway"
+                   if weak else f"python -m inspector.library activate {path.name} uses it")
             said = (f"the trained model is saved as {path.name} in {path.parent} (not in use, not "
-                    f"compared; python -m inspector.library activate {path.name} uses it, "
-                    f"python -m inspector.library remove {path.name} discards it)")
+                    f"compared; {use}; python -m inspector.library remove {path.name} discards "
+                    "it)")
         except (BundleError, LibraryError, OSError) as add_exc:
             kept = paths.user_data_dir() / "kept-models" / time.strftime("%Y%m%d-%H%M%S")
             try:
@@ -149,7 +153,7 @@ def _main(argv=None) -> int:
     from training.cli import ConsoleProgress
     from training.data import DatasetError
     from training.images import ImageReadError
-    from training.cancel import Cancelled, Terminated
+    from training.cancel import Cancelled, Terminated, signals_held
     from training.train import train
 
     from ..library import LibraryError, ModelLibrary
@@ -195,6 +199,7 @@ def _main(argv=None) -> int:
             return 2
         card, current = None, None
     work = None
+    held = contextlib.ExitStack()
     try:
         input_size = int(card["input_size"]) if card else 200
         samples, layout = gather_samples(args.data)
@@ -294,6 +299,7 @@ def _main(argv=None) -> int:
         elif ev.note:
             print(f"note: {ev.note}")
         problems = ev.problems
+        held.enter_context(signals_held())   # from saving on, the run finishes (seconds)
         path = library.add(out, name=config.name, move=True)
         print(f"saved as {path.name} in {path.parent} (not in use"
               + ("; not usable, so the library will not activate it without --force)"
@@ -341,3 +347,4 @@ def _main(argv=None) -> int:
     finally:
         if work is not None:
             remove_work_dir(work)
+        held.close()
