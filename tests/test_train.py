@@ -149,6 +149,9 @@ def test_cross_validation_reports_every_fold(tmp_path):
     assert [r["fold"] for r in result["results"]] == [1, 2]
     assert sum(r["test"] for r in result["results"]) == 12
     assert len(seen) == 2 and len(seen[0]["results"]) == 1
+    # a file saved after the first fold says it is not the whole cross-validation yet
+    assert seen[0]["folds_done"] == [1] and seen[0]["complete"] is False
+    assert result["folds_done"] == [1, 2] and result["complete"] is True
     assert 0.0 <= result["accuracy_mean"] <= 1.0
     assert "mean accuracy" in format_cv(result)
 

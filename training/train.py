@@ -933,7 +933,11 @@ def _cv_summary(results: list[dict], folds: int, config: TrainConfig, ds, data_d
     accs = np.array([r["accuracy"] for r in results])
     f1s = np.array([r["macro_f1"] for r in results])
     cal = [r["calibration"] for r in results if r.get("calibration")]
-    out = {"folds": folds, "config": config.describe(), "results": results,
+    # after each fold (``on_fold``) and with --only the means cover fewer folds than ``folds``:
+    # ``complete`` says whether they are the cross-validation's result
+    done = sorted(int(r["fold"]) for r in results)
+    out = {"folds": folds, "folds_done": done, "complete": done == list(range(1, folds + 1)),
+           "config": config.describe(), "results": results,
            "accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std(ddof=0)),
            "macro_f1_mean": float(f1s.mean()), "macro_f1_std": float(f1s.std(ddof=0)),
            **({"calibration_mean": {k: float(np.mean([c[k] for c in cal if c[k] is not None]))
