@@ -91,6 +91,13 @@ class ModelCard:
         camera than one trained with it."""
         return augmentation_dropped(self.training.get("phases"))
 
+    @property
+    def finished_by_user(self) -> dict | None:
+        """The last training phase when the user ended it early (the wizard's Finish now:
+        ``training.train.fit``'s ``finish_now``), else None."""
+        last = (self.training.get("phases") or [{}])[-1]
+        return last if last.get("finished_by_user") else None
+
     def augmentation_note(self) -> str | None:
         """What the training commands (after "note: ") and the wizard's finish page say after a
         run that dropped the camera augmentation, else None."""
@@ -126,8 +133,8 @@ class ModelCard:
         about a new model beyond its figures: no camera augmentation, finished early by the
         user, no unknown detector."""
         notes = [self.augmentation_note()] if self.augmentation_dropped else []
-        last = (self.training.get("phases") or [{}])[-1]
-        if last.get("finished_by_user"):
+        last = self.finished_by_user
+        if last:
             notes.append(f"Finished early as asked, after {last.get('epochs_run')} epochs, with "
                          f"the best of them (epoch {last.get('best_epoch')}).")
         if self.unknown_detection_missing:

@@ -309,10 +309,8 @@ def cmd_openset(args) -> int:
             write_json(args.json, result)
         files = [f for f in (args.json, args.scores, args.outputs) if f]
         if files:
-            args.kept_on_cancel = (f"the {len(result.get('classes', []))} left-out class(es) "
-                                   f"finished are saved in {', '.join(files)}"
-                                   + ("; the same command with --resume goes on from there"
-                                      if args.json else ""))
+            args.kept_on_cancel = _kept_text(f"{len(result['classes'])} left-out class(es)",
+                                             files, resumable=bool(args.json))
 
     camera = "camera augmentation" if config.augment and config.camera_shifts else \
         "no camera augmentation"
@@ -333,31 +331,11 @@ def _openset_previous(args, config, raw: dict, outputs: dict | None) -> list[dic
     ``outputs`` so that the files go on holding every class."""
     from .data import DatasetError
 
-    if not args.json:
-        raise DatasetError("openset --resume: give the --json file of the run to resume")
-    if not Path(args.json).exists():
+    earlier, ds = _resumable_report(args, "openset", config, "classes",
+                                    lambda r: "left_out" in r)
+    if earlier is None:
         return []
-    try:
-        earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{args.json}: not an openset report ({exc}); cannot resume (without "
-                           "--resume the run starts over and replaces it)") from None
-    rows = earlier.get("classes") if isinstance(earlier, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and "left_out" in r
-                                             for r in rows):
-        raise DatasetError(f"{args.json}: not an openset report; cannot resume")
-    differ = _settings_differ(earlier.get("config"), config)
-    if differ:
-        raise DatasetError(f"{args.json}: written by a run with other settings ("
-                           + "; ".join(differ) + "); cannot resume")
-    from .data import scan_dataset
-
-    ds = scan_dataset(args.data, config.class_names)
-    then = (earlier.get("dataset") or {}).get("file_list_sha256")
-    if then and then != ds.list_hash():
-        raise DatasetError(f"{args.json}: written for other images than those in {args.data} "
-                           "now (files added, removed or renamed); cannot resume")
-    rows = [r for r in rows if r["left_out"] in ds.class_names]
+    rows = [r for r in earlier["classes"] if r["left_out"] in ds.class_names]
     done = {r["left_out"] for r in rows}
     for path, into in ((args.scores, raw), (args.outputs, outputs)):
         if not path or into is None:
@@ -372,9 +350,50 @@ def _openset_previous(args, config, raw: dict, outputs: dict | None) -> list[dic
             raise DatasetError(f"{path}: cannot be read ({exc}); cannot resume") from None
     print(f"resuming: left out already: {', '.join(r['left_out'] for r in rows)}",
           file=sys.stderr)
-    args.kept_on_cancel = (f"the {len(rows)} left-out class(es) finished earlier are still in "
-                           f"{args.json}; the same command with --resume goes on from there")
+    args.kept_on_cancel = _kept_text(f"{len(rows)} left-out class(es)", [args.json], earlier=True)
     return rows
+
+
+def _resumable_report(args, kind: str, config, rows_key: str, row_ok,
+                      other_settings=lambda earlier: []) -> tuple[dict | None, object]:
+    """The --json report of the run that ``cv --resume`` or ``openset --resume`` goes on from
+    (None: there is none yet, the run starts afresh), checked as both need it: a report of this
+    ``kind`` whose ``rows_key`` list holds rows ``row_ok`` accepts, written with the same
+    settings (``config``, and what ``other_settings(earlier)`` names) on the same images.
+    Returns it with the data folder as scanned now (None, None without a report). Raises
+    DatasetError saying why it cannot resume."""
+    from .data import DatasetError, scan_dataset
+
+    if not args.json:
+        raise DatasetError(f"{kind} --resume: give the --json file of the run to resume")
+    if not Path(args.json).exists():
+        return None, None
+    try:
+        earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{args.json}: not a {kind} report ({exc}); cannot resume (without "
+                           "--resume the run starts over and replaces it)") from None
+    rows = earlier.get(rows_key) if isinstance(earlier, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and row_ok(r) for r in rows):
+        raise DatasetError(f"{args.json}: not a {kind} report; cannot resume")
+    differ = _settings_differ(earlier.get("config"), config) + other_settings(earlier)
+    if differ:
+        raise DatasetError(f"{args.json}: written by a run with other settings ("
+                           + "; ".join(differ) + "); cannot resume")
+    ds = scan_dataset(args.data, config.class_names)
+    then = (earlier.get("dataset") or {}).get("file_list_sha256")
+    if then and then != ds.list_hash():
+        raise DatasetError(f"{args.json}: written for other images than those in {args.data} "
+                           "now (files added, removed or renamed); cannot resume")
+    return earlier, ds
+
+
+def _kept_text(what: str, files: list[str], earlier: bool = False,
+               resumable: bool = True) -> str:
+    """What a stopped cv or openset says it kept (after "cancelled; ")."""
+    return (f"the {what} finished {'earlier are still in' if earlier else 'are saved in'} "
+            f"{', '.join(files)}"
+            + ("; the same command with --resume goes on from there" if resumable else ""))
 
 
 def cmd_calibrate(args) -> int:
@@ -597,43 +616,22 @@ def cmd_cv(args) -> int:
     def save(result: dict) -> None:  # after every fold, so a stopped run keeps what it finished
         if args.json:
             write_json(args.json, result)
-            done = len(result.get("results", []))
-            args.kept_on_cancel = (f"the {done} fold(s) finished are saved in {args.json}; the "
-                                   "same command with --resume goes on from there")
+            args.kept_on_cancel = _kept_text(f"{len(result['results'])} fold(s)", [args.json])
+
+    def other_folds(earlier: dict) -> list[str]:
+        described = json.loads(json.dumps([c.describe() for c in stages]))
+        return ([f"folds {earlier.get('folds')} (now {args.folds})"]
+                if earlier.get("folds") != args.folds else []) + \
+            (["the --then stages"] if earlier.get("stages", []) != described else [])
 
     previous = []
-    if args.resume and not args.json:
-        raise ValueError("cv --resume: give the --json file of the run to resume")
-    if args.resume and Path(args.json).exists():
-        try:
-            earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{args.json}: not a cv report ({exc}); cannot resume (without "
-                             "--resume the run starts over and replaces it)") from None
-        if not isinstance(earlier, dict) or not all(
-                isinstance(r, dict) and isinstance(r.get("fold"), int)
-                for r in earlier.get("results", [])):
-            raise ValueError(f"{args.json}: not a cv report; cannot resume")
-        described = json.loads(json.dumps([c.describe() for c in stages]))
-        differ = _settings_differ(earlier.get("config"), config)
-        if earlier.get("folds") != args.folds:
-            differ.append(f"folds {earlier.get('folds')} (now {args.folds})")
-        if earlier.get("stages", []) != described:
-            differ.append("the --then stages")
-        if differ:
-            raise ValueError(f"{args.json}: written by a run with other settings ("
-                             + "; ".join(differ) + "); cannot resume")
-        from .data import scan_dataset
-
-        then = (earlier.get("dataset") or {}).get("file_list_sha256")
-        if then and then != scan_dataset(args.data, config.class_names).list_hash():
-            raise ValueError(f"{args.json}: written for other images than those in {args.data} "
-                             "now (files added, removed or renamed: the folds would differ); "
-                             "cannot resume")
-        previous = earlier.get("results", [])
+    earlier, _ = _resumable_report(args, "cv", config, "results",
+                                   lambda r: isinstance(r.get("fold"), int),
+                                   other_folds) if args.resume else (None, None)
+    if earlier is not None:
+        previous = earlier["results"]
         print(f"resuming: folds {[r['fold'] for r in previous]} already done", file=sys.stderr)
-        args.kept_on_cancel = (f"the {len(previous)} fold(s) finished earlier are still in "
-                               f"{args.json}; the same command with --resume goes on from there")
+        args.kept_on_cancel = _kept_text(f"{len(previous)} fold(s)", [args.json], earlier=True)
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
                             on_fold=save, previous=previous, stages=stages)
     print(format_cv(result))

@@ -22,10 +22,9 @@ from .controls import CameraControls, STATE_COLOURS
 
 # the live verdict once the stream has ended: the last frame's, no longer live
 STALE_PREFIX = "not live (last frame): "
-# how long Stop, or another source opened, waits on the GUI thread for the old source's threads
-# in all
-# (the window stays frozen meanwhile; a thread still busy then finishes on its own); closing the
-# window waits longer, so that the threads have ended before the program may exit
+# how long Stop, or another source opened, waits in all on the GUI thread for the old source's
+# threads (the window stays frozen meanwhile; a thread still busy then finishes on its own);
+# closing the window waits longer, so that the threads have ended before the program may exit
 STOP_WAIT_S = 0.5
 CLOSE_WAIT_S = 5.0
 

@@ -239,9 +239,9 @@ class TrainingPage(QWizardPage):
         self._trained_key = self._key_started
         self.progress.setValue(1000)
         took = time.monotonic() - self._started
-        test = ModelCard.of(card).metrics("test")
-        early = "Finished early as asked. " if any(
-            "Finished early" in n for n in ModelCard.of(card).notes()) else ""
+        model_card = ModelCard.of(card)
+        test = model_card.metrics("test")
+        early = "Finished early as asked. " if model_card.finished_by_user else ""
         self._end("done", f"{early}Training done in {hms(took)}. Test accuracy "
                           f"{pct(test.get('accuracy'))} on {test.get('count', 0)} held-out "
                           "images. Next: compare it with the current model.")
