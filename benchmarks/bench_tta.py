@@ -84,13 +84,9 @@ def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="a bundle folder or a .tflite file in one")
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", help="write the result here")
-    args = ap.parse_args(argv)
+    from benchmarks.common import split_parser
+
+    args = split_parser(__doc__).parse_args(argv)
     result = measure(args.model, args.data, args.split, args.seed)
     print(f"\n{'views':22s} {'passes':>6s} {'clean':>7s} {'mean':>7s} {'worst':>7s}")
     for name, s in result["summary"].items():

@@ -8,7 +8,8 @@ import pytest
 
 from synth import CLASSES, make_dataset, texture
 from training import shifts
-from training.shifts import CAMERAS, EVALUATED_CAMERA, FAMILIES, camera_augment, shift_rng
+from training.shifts import (CAMERAS, EVALUATED_CAMERA, EXTRA_FAMILIES, FAMILIES, camera_augment,
+                             shift_rng)
 
 
 def _images():
@@ -18,7 +19,8 @@ def _images():
     return {"grey": grey, "colour": colour}
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
+@pytest.mark.parametrize("family", FAMILIES + EXTRA_FAMILIES,
+                         ids=[f.name for f in FAMILIES + EXTRA_FAMILIES])
 def test_each_shift_is_deterministic_and_keeps_shape_dtype_and_range(family):
     for kind, img in _images().items():
         for sev in family.severities:
@@ -276,3 +278,93 @@ def test_robustness_reports_the_share_accepted_as_known_with_a_detector(detector
     entry = read_card(bundle)["robustness"]["keras"]
     assert not {"known", "clean_known", "mean_shifted_known", "accuracy_on_known"} & set(entry)
     assert set(entry["accuracy"]) == {"noise", "flip"}
+
+
+def test_a_wider_view_can_be_surrounded_by_other_surface_instead_of_its_mirror():
+    img = _images()["grey"]
+    rng = np.random.default_rng(0)
+    dark = np.zeros_like(img)
+    around = shifts.wider_surround(img, 2.0, rng, lambda: dark)
+    assert around.shape == (96, 96, 3) and not around.any()
+    out = shifts.field_of_view(img, 2.0, surround=around)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert not out[:8].any() and not out[:, :8].any()           # the border: the dark surround
+    np.testing.assert_allclose(out[12:36, 12:36].mean(), img.mean(), atol=3)  # the centre: img
+    reflected = shifts.field_of_view(img, 2.0)
+    assert reflected[:8].mean() > 40                             # by default: the image mirrored
+    # without others: the image itself, repeated and mirrored, never turned
+    again = shifts.wider_surround(img, 2.0, np.random.default_rng(0))
+    np.testing.assert_array_equal(again, shifts.wider_surround(img, 2.0, np.random.default_rng(0)))
+    assert again.shape == (96, 96, 3)
+
+
+def test_the_training_surround_of_a_wider_view_is_the_same_class_turned_alike():
+    """A class of black images and one of white: a wider view of a black image is surrounded by
+    black ones only (its own class), and a tile turned as the image was keeps its stripes'
+    direction."""
+    from dataclasses import replace
+
+    from training.augment import augment_image, augmented_batches
+    from training.train import TrainConfig
+
+    cam = shifts.CameraAugment(clean=1.0, p_scale=1.0, min_view=2.0, max_view=2.0,
+                               p_view_tiled=1.0)
+    shifts.CAMERAS["_test_tiled"] = cam
+    try:
+        x = np.concatenate([np.zeros((4, 32, 32, 3), np.uint8),
+                            np.full((4, 32, 32, 3), 255, np.uint8)])
+        y = np.array([0] * 4 + [1] * 4)
+        cfg = TrainConfig(batch_size=8, input_size=32, camera="_test_tiled", flips=False,
+                          rotation_degrees=0.0, shift_fraction=0.0)
+        for batch, labels in augmented_batches(x, y, cfg, 0):
+            for img, label in zip(batch, labels):
+                assert (img == (0 if label == 0 else 255)).all()
+        # the other images come turned as the image itself was (one of the eight turns)
+        seen = []
+        real = shifts.camera_augment
+
+        def spy(img, rng, cam, others=None):
+            seen.append((img.copy(), others()))
+            return real(img, rng, cam, others)
+
+        shifts.camera_augment = spy
+        try:
+            marked = np.zeros((32, 32, 3), np.uint8)
+            marked[:4, :8] = 255   # a corner mark that every turn moves
+            for k in range(12):
+                augment_image(marked, np.random.default_rng(k), replace(cfg, flips=True),
+                              others=lambda: marked)
+        finally:
+            shifts.camera_augment = real
+        assert len({a.tobytes() for a, _ in seen}) >= 4   # several turns drawn
+        for img, other in seen:
+            np.testing.assert_array_equal(other, img)
+    finally:
+        del shifts.CAMERAS["_test_tiled"]
+
+
+def test_the_tiled_wider_view_is_evaluated_only_when_named():
+    from training.robustness import pick_families
+
+    assert "field_of_view_tiled" not in [f.name for f in pick_families(None)]
+    assert [f.name for f in pick_families(["field_of_view_tiled", "defocus"])] == [
+        "field_of_view_tiled", "defocus"]
+
+
+def test_the_wider_view_benchmark_surrounds_an_image_by_its_own_class_only():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_wider_view.py"
+    spec = importlib.util.spec_from_file_location("bench_wider_view", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    x = np.concatenate([np.zeros((3, 24, 24, 3), np.uint8), np.full((3, 24, 24, 3), 255, np.uint8)])
+    x[0, 8:16, 8:16] = 100   # a grey defect on the first dark image
+    y = np.array([0, 0, 0, 1, 1, 1])
+    same = bench.wider(x, y, "same class", 2.0, seed=0)
+    assert same[:3].max() <= 100 and (same[3:] == 255).all()   # never the white class around
+    assert same[0].max() > 0 and (same[0, :4] == 0).all()   # the defect, smaller, in the centre
+    np.testing.assert_array_equal(same, bench.wider(x, y, "same class", 2.0, seed=0))
+    mirrored = bench.wider(x, y, "mirror", 2.0, seed=0)
+    assert mirrored[0, :4].max() > 0   # the mirror repeats the defect around it

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from .train import TrainConfig
 
 
-def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig) -> np.ndarray:
+def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig,
+                  others=None) -> np.ndarray:
     """One training image as the recipe augments it (numpy and OpenCV, no TensorFlow):
 
     * flips and transposition (the eight 90-degree turns and mirrors of a square image);
@@ -21,15 +22,20 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
     * with ``camera_shifts``, what a plant camera does (``training.shifts.camera_augment``:
       field of view, lighting, uneven light, defocus and motion blur, sensor noise, JPEG), each
       with its own probability, a share of images left clean; otherwise the old brightness and
-      contrast jitter.
+      contrast jitter. ``others()``, another training image of the same class, fills the
+      surround of a wider field of view (``training.shifts.wider_surround``).
     Grey images stay grey (one channel is augmented and repeated)."""
     from .shifts import CAMERAS, camera_augment, is_grey
 
     grey = is_grey(img)
     x = img[..., 0] if grey else img
-    x = turned(x, rng, config.flips, config.rotation_degrees, config.shift_fraction)
+    x, turn = turned(x, rng, config.flips, config.rotation_degrees, config.shift_fraction,
+                     with_turn=True)
     if config.camera_shifts:
-        x = camera_augment(x, rng, CAMERAS[config.camera])
+        def other():   # turned as this image was
+            o = others()
+            return _turn(o[..., 0] if grey and o.ndim == 3 else o, turn)
+        x = camera_augment(x, rng, CAMERAS[config.camera], None if others is None else other)
     elif config.contrast or config.brightness:
         f = x.astype(np.float32)
         mean = float(f.mean())
@@ -39,20 +45,25 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
     return np.repeat(x[..., None], 3, axis=2) if grey else x
 
 
+def _turn(x: np.ndarray, k: int) -> np.ndarray:
+    """The k-th of the eight 90-degree turns and mirrors of a square image (0: itself)."""
+    x = np.rot90(x, k % 4)
+    return x[:, ::-1] if k >= 4 else x
+
+
 def turned(x: np.ndarray, rng: np.random.Generator, flips: bool, rotation_degrees: float,
-           shift_fraction: float = 0.0) -> np.ndarray:
+           shift_fraction: float = 0.0, with_turn: bool = False):
     """A square image (HxW or HxWxC) turned as the recipe turns it: one of the eight 90-degree
     turns and mirrors (``flips``), then a rotation of up to +-``rotation_degrees`` and a shift of
     up to +-``shift_fraction`` of the side, resampled with nearest neighbour (reflected at the
-    borders). Returns a contiguous array."""
+    borders). Returns a contiguous array (and, ``with_turn``, which of the eight turns)."""
     import cv2
 
     s = x.shape[0]
+    k = 0
     if flips:
         k = int(rng.integers(8))
-        x = np.rot90(x, k % 4)
-        if k >= 4:
-            x = x[:, ::-1]
+        x = _turn(x, k)
     angle = rng.uniform(-rotation_degrees, rotation_degrees) if rotation_degrees else 0.0
     shift = shift_fraction * s
     dx, dy = rng.uniform(-shift, shift, 2) if shift else (0.0, 0.0)
@@ -61,7 +72,8 @@ def turned(x: np.ndarray, rng: np.random.Generator, flips: bool, rotation_degree
         m[:, 2] += (dx, dy)
         x = cv2.warpAffine(np.ascontiguousarray(x), m, (x.shape[1], x.shape[0]),
                            flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101)
-    return np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x)
+    return (x, k) if with_turn else x
 
 
 def paired_views(config: TrainConfig) -> bool:
@@ -77,10 +89,17 @@ def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainConfi
     rng = np.random.default_rng([config.seed, epoch])
     order = rng.permutation(len(images))
     views = 2 if paired_views(config) else 1
+    labels = np.asarray(labels)
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+
+    def same_class(j):   # another image of image j's class (itself when it is the only one)
+        pool = by_class[labels[j]]
+        return lambda: images[pool[rng.integers(len(pool))]]
+
     for i in range(0, len(order), config.batch_size):
         idx = order[i:i + config.batch_size]
         if config.augment:
-            batch = np.stack([augment_image(images[j], rng, config)
+            batch = np.stack([augment_image(images[j], rng, config, same_class(j))
                               for _ in range(views) for j in idx])
         else:
             batch = images[idx]

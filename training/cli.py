@@ -105,8 +105,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--camera", choices=tuple(CAMERAS), default=d.camera,
                    help="ranges of the camera shifts (training.shifts.CAMERAS): standard (the "
                         "default, for fine-tuning), wide (1.2.0: --rotation 45 and a long run "
-                        "from scratch), wide_blur (more blur: 1.3.0, fine-tuned from 1.2.0) or "
-                        "wide_scale (more field of view: the bundled 1.4.0, fine-tuned from 1.3.0)")
+                        "from scratch), wide_blur (more blur: 1.3.0, fine-tuned from 1.2.0), "
+                        "wide_scale (more field of view: the bundled 1.4.0, fine-tuned from 1.3.0) "
+                        "or wide_tiled (wider views surrounded by other images of the same class "
+                        "as well as mirrored; docs/robustness.md)")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
     g.add_argument("--test-fraction", type=float, default=d.test_fraction)
@@ -763,7 +765,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data", required=True)
     r.add_argument("--split", choices=("train", "validation", "test"),
                    help="evaluate only this split of the bundle's own data (from its split.json)")
-    r.add_argument("--families", help="comma-separated subset of the shift families (default all)")
+    r.add_argument("--families", help="comma-separated shift families (default: the thirteen of "
+                                      "the table; field_of_view_tiled only when named)")
     r.add_argument("--seed", type=_int_at_least(0), default=0,
                    help="seed of the random parts of the shifts")
     r.add_argument("--json", help="write the results as JSON here")

@@ -1,0 +1,96 @@
+"""Does a model read a wider view as the surface at a smaller scale, or has it learnt the mirror?
+
+A 200x200 image can only be made into a wider view by making up the surface around it. The
+robustness table (``python -m training robustness``) reflects the image at its borders, as the
+training recipe does. This benchmark classifies a bundle's test split with the surround made up
+three ways, at the same fields of view, and further and closer views past the table's:
+
+* ``mirror``: reflected at the borders (the table's ``field_of_view``);
+* ``repeated``: the image itself repeated, each copy mirrored at random, never turned
+  (``field_of_view_tiled``, which ``robustness --families`` also evaluates);
+* ``same class``: other test images of the same class around it (``training.shifts.
+  wider_surround``), the closest a 200x200 data set comes to more of the same surface.
+
+Each image and severity has its own seeded generator, so a table is reproducible.
+
+    python benchmarks/bench_wider_view.py --model resources/ssdc-mininet \\
+        --data ../shared/datasets/neu-cls [--split test] [--json docs/results/bench_wider_view.json]
+
+Qt-free; TensorFlow or LiteRT computes the model's outputs (``training.predict``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VIEWS = (1.5, 2.0, 2.5)
+SURROUNDS = ("mirror", "repeated", "same class")
+CLOSER = (0.8, 0.67, 0.5)   # the centre enlarged: no surround to make up
+
+
+def wider(images: np.ndarray, labels: np.ndarray, surround: str, factor: float,
+          seed: int) -> np.ndarray:
+    """Every image at ``factor`` times the field of view, its surround made up as named."""
+    from training.shifts import field_of_view, shift_rng, wider_surround
+
+    out = []
+    for i, img in enumerate(images):
+        rng = shift_rng(seed, f"wider-{surround}", factor, i)
+        if surround == "mirror":
+            out.append(field_of_view(img, factor))
+            continue
+        others = None
+        if surround == "same class":
+            pool = np.flatnonzero((labels == labels[i]) & (np.arange(len(labels)) != i))
+            others = lambda rng=rng, pool=pool: images[pool[rng.integers(len(pool))]]  # noqa: E731
+        out.append(field_of_view(img, factor, surround=wider_surround(img, factor, rng, others)))
+    return np.stack(out)
+
+
+def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
+    from training.cli import _evaluation_images   # the images `training robustness` reads
+    from training.predict import open_predictor
+    from training.shifts import field_of_view
+
+    predictor = open_predictor(model)
+    ds, images = _evaluation_images(argparse.Namespace(model=model, data=data, split=split),
+                                    predictor)
+    labels = ds.labels
+
+    def accuracy(x):
+        return float(np.mean(predictor.predict(x).argmax(1) == labels))
+
+    result = {"model": model, "data": data, "split": split, "images": int(len(labels)),
+              "seed": seed, "clean": accuracy(images), "wider": {}, "closer": {}}
+    for surround in SURROUNDS:
+        result["wider"][surround] = {
+            f"{f:g}": accuracy(wider(images, labels, surround, f, seed)) for f in VIEWS}
+        print(f"{surround:12s} " + "  ".join(
+            f"x{k} {v:6.1%}" for k, v in result["wider"][surround].items()), flush=True)
+    result["closer"] = {f"{f:g}": accuracy(np.stack([field_of_view(img, f) for img in images]))
+                        for f in CLOSER}
+    print("closer       " + "  ".join(f"x{k} {v:6.1%}" for k, v in result["closer"].items()))
+    return result
+
+
+def main(argv=None) -> int:
+    from benchmarks.common import split_parser
+
+    args = split_parser(__doc__).parse_args(argv)
+    result = measure(args.model, args.data, args.split, args.seed)
+    if args.json:
+        from training.bundle import write_json
+
+        write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
