@@ -138,6 +138,11 @@ def test_the_model_card_records_the_camera_recipe():
     assert card["name"] == "wide" and card["max_view"] == CAMERAS["wide"].max_view
     assert set(CAMERAS["wide"].describe()) < set(card)
     assert _camera_augment_card(TrainConfig(augment=False)) is None
+    # --view-tiled: a share of any camera's wider views surrounded by other surface
+    card = _camera_augment_card(TrainConfig(camera="wide_scale", view_tiled=0.35))
+    assert card["p_view_tiled"] == 0.35 and card["max_view"] == CAMERAS["wide_scale"].max_view
+    assert _camera_augment_card(TrainConfig(camera="wide_scale"))["p_view_tiled"] == 0.0
+    assert any("--view-tiled" in p for p in TrainConfig(view_tiled=1.5).problems())
     assert TrainConfig(val_shifted_copies=3).describe()["val_shifted_copies"] == 3
 
 

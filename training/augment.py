@@ -25,7 +25,7 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
       contrast jitter. ``others()``, another training image of the same class, fills the
       surround of a wider field of view (``training.shifts.wider_surround``).
     Grey images stay grey (one channel is augmented and repeated)."""
-    from .shifts import CAMERAS, camera_augment, is_grey
+    from .shifts import camera_augment, is_grey
 
     grey = is_grey(img)
     x = img[..., 0] if grey else img
@@ -35,7 +35,7 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
         def other():   # turned as this image was
             o = others()
             return _turn(o[..., 0] if grey and o.ndim == 3 else o, turn)
-        x = camera_augment(x, rng, CAMERAS[config.camera], None if others is None else other)
+        x = camera_augment(x, rng, config.camera_settings(), None if others is None else other)
     elif config.contrast or config.brightness:
         f = x.astype(np.float32)
         mean = float(f.mean())

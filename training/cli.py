@@ -105,10 +105,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--camera", choices=tuple(CAMERAS), default=d.camera,
                    help="ranges of the camera shifts (training.shifts.CAMERAS): standard (the "
                         "default, for fine-tuning), wide (1.2.0: --rotation 45 and a long run "
-                        "from scratch), wide_blur (more blur: 1.3.0, fine-tuned from 1.2.0), "
-                        "wide_scale (more field of view: the bundled 1.4.0, fine-tuned from 1.3.0) "
-                        "or wide_tiled (wider views surrounded by other images of the same class "
-                        "as well as mirrored; docs/robustness.md)")
+                        "from scratch), wide_blur (more blur: 1.3.0, fine-tuned from 1.2.0) "
+                        "or wide_scale (more field of view: the bundled 1.4.0, fine-tuned from 1.3.0)")
+    g.add_argument("--view-tiled", type=float, default=d.view_tiled, metavar="SHARE",
+                   help="the share of the wider training views whose surround is other images "
+                        "of the same class instead of the image's mirror (default: the camera's, "
+                        "0; docs/robustness.md, \"A wider view that is not a mirror\")")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
     g.add_argument("--test-fraction", type=float, default=d.test_fraction)
@@ -173,7 +175,7 @@ def _config(args):
               patience=args.patience, head_first=not args.no_head_first,
               time_budget_s=args.time_budget_min * 60,
               augment_check=args.augment_check, val_shifted_copies=args.val_shifted,
-              input_norm=args.input_norm, camera=args.camera,
+              input_norm=args.input_norm, camera=args.camera, view_tiled=args.view_tiled,
               consistency=args.consistency, export_int8=not args.no_int8,
               later_epoch_margin_images=args.later_epoch_margin)
     if not args.paper_recipe:

@@ -367,17 +367,14 @@ class CameraAugment:
 # bundled 1.3.0, best epoch 7 of 30) took defocus sigma 1.5 from 93.5% to 97.8% and motion 7 px
 # from 95.7% to 97.1%. "wide_scale" is "wide_blur" with the field of view on 70% of the images,
 # x0.6-2.8: fine-tuning 1.3.0 with it for 16 epochs (the bundled 1.4.0) took field of view x2
-# from 92.8% to 95.7%. "wide_tiled" is "wide_scale" with 35% of the wider views surrounded by
-# other images of the same class instead of the mirror: fine-tuning 1.4.0 with it took a x2 view
-# surrounded by other surface from 60% to 89% and the table's mean from 99.34% to 98.77%; not
-# bundled (docs/robustness.md, "A wider view that is not a mirror").
+# from 92.8% to 95.7%. ``TrainConfig.view_tiled`` (``--view-tiled``) surrounds a share of any
+# camera's wider views by other images of the same class instead of the mirror
+# (docs/robustness.md, "A wider view that is not a mirror").
 CAMERAS = {
     "standard": CameraAugment(),
     "wide": CameraAugment(max_gain=1.6, p_scale=0.5, max_view=2.6),
     "wide_blur": CameraAugment(max_gain=1.6, p_scale=0.5, max_view=2.6, p_blur=0.5),
     "wide_scale": CameraAugment(max_gain=1.6, p_scale=0.7, max_view=2.8, p_blur=0.5),
-    "wide_tiled": CameraAugment(max_gain=1.6, p_scale=0.7, max_view=2.8, p_blur=0.5,
-                                p_view_tiled=0.35),
 }
 
 

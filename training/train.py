@@ -55,6 +55,9 @@ class TrainConfig:
     contrast: float = 0.1  # +- fraction (without camera_shifts)
     camera_shifts: bool = True  # blur, noise, JPEG, lighting, scale (training.shifts)
     camera: str = "standard"  # the camera's ranges: training.shifts.CAMERAS ("wide_scale": 1.4.0)
+    # the share of the wider views whose surround is other images of the same class instead of
+    # the mirror (training.shifts.wider_surround); None: the camera's own (0 for every camera)
+    view_tiled: float | None = None
     val_fraction: float = 1 / 12
     test_fraction: float = 1 / 12
     seed: int = 1234
@@ -144,6 +147,8 @@ class TrainConfig:
              "brightness and contrast ranges must be from 0 to 1")
         need(self.camera in CAMERAS, f"--camera must be one of {', '.join(CAMERAS)} "
              f"(got {self.camera!r})")
+        need(self.view_tiled is None or (finite(self.view_tiled) and 0 <= self.view_tiled <= 1),
+             f"--view-tiled must be from 0 to 1 (got {self.view_tiled})")
         need(MIN_INPUT_SIZE <= self.input_size <= MAX_INPUT_SIZE,
              f"--size must be from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels "
              f"(got {self.input_size})")
@@ -172,6 +177,14 @@ class TrainConfig:
         bad = self.problems()
         if bad:
             raise ValueError("; ".join(bad))
+
+    def camera_settings(self):
+        """The camera shifts' probabilities and ranges (``training.shifts.CameraAugment``): the
+        named camera's, with ``view_tiled`` when given."""
+        from .shifts import CAMERAS
+
+        cam = CAMERAS[self.camera]
+        return cam if self.view_tiled is None else replace(cam, p_view_tiled=self.view_tiled)
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
@@ -813,9 +826,7 @@ def _camera_augment_card(config: TrainConfig) -> dict | None:
     """The camera shifts' probabilities and ranges, so the card says the whole recipe."""
     if not (config.augment and config.camera_shifts):
         return None
-    from .shifts import CAMERAS
-
-    return {"name": config.camera, **CAMERAS[config.camera].describe()}
+    return {"name": config.camera, **config.camera_settings().describe()}
 
 
 def _summary(report: dict | None) -> dict | None:
