@@ -9,7 +9,8 @@ three ways, at the same fields of view, and further and closer views past the ta
 * ``repeated``: the image itself repeated, each copy mirrored at random, never turned
   (``field_of_view_tiled``, which ``robustness --families`` also evaluates);
 * ``same class``: other test images of the same class around it (``training.shifts.
-  wider_surround``), the closest a 200x200 data set comes to more of the same surface.
+  wider_surround``), the closest a 200x200 data set comes to more of the same surface (the
+  image repeated where it is its class's only one).
 
 Each image and severity has its own seeded generator, so a table is reproducible.
 
@@ -47,8 +48,8 @@ def wider(images: np.ndarray, labels: np.ndarray, surround: str, factor: float,
             out.append(field_of_view(img, factor))
             continue
         others = None
-        if surround == "same class":
-            pool = np.flatnonzero((labels == labels[i]) & (np.arange(len(labels)) != i))
+        pool = np.flatnonzero((labels == labels[i]) & (np.arange(len(labels)) != i))
+        if surround == "same class" and len(pool):   # else: the image repeated
             others = lambda rng=rng, pool=pool: images[pool[rng.integers(len(pool))]]  # noqa: E731
         out.append(field_of_view(img, factor, surround=wider_surround(img, factor, rng, others)))
     return np.stack(out)

@@ -301,6 +301,32 @@ def test_a_wider_view_can_be_surrounded_by_other_surface_instead_of_its_mirror()
     again = shifts.wider_surround(img, 2.0, np.random.default_rng(0))
     np.testing.assert_array_equal(again, shifts.wider_surround(img, 2.0, np.random.default_rng(0)))
     assert again.shape == (96, 96, 3)
+    with pytest.raises(ValueError, match="surround"):   # too small a surround is named
+        shifts.field_of_view(img, 2.0, surround=np.zeros((60, 60, 3), np.uint8))
+
+
+def test_the_surround_tiles_are_the_image_or_its_mirrors_never_turned():
+    mark = np.random.default_rng(3).integers(0, 256, (8, 8)).astype(np.uint8)
+    mirrors = {m.tobytes() for m in (mark, mark[::-1], mark[:, ::-1], mark[::-1, ::-1])}
+    for seed in range(5):
+        around = shifts.wider_surround(mark, 3.0, np.random.default_rng(seed))
+        # the grid's phase is random: some phase must show every whole tile as a mirror
+        phases = [(dy, dx) for dy in range(8) for dx in range(8)
+                  if all(around[y:y + 8, x:x + 8].tobytes() in mirrors
+                         for y in range(dy, 17, 8) for x in range(dx, 17, 8))]
+        assert phases, seed
+
+
+def test_cameras_without_the_tiled_surround_draw_the_same_random_numbers_as_before():
+    """The surround's extra draw only where it is asked for: an older recipe's stream of random
+    numbers, and so its training run, is unchanged."""
+    img = _images()["grey"]
+    cam = shifts.CameraAugment(clean=1.0, p_scale=1.0, min_view=2.0, max_view=2.0)
+    rng = np.random.default_rng(0)
+    camera_augment(img, rng, cam, others=lambda: img)
+    want = np.random.default_rng(0)
+    want.random(), want.uniform(np.log(2.0), np.log(2.0)), want.random()   # scale, view, clean
+    assert rng.random() == want.random()
 
 
 def test_the_training_surround_of_a_wider_view_is_the_same_class_turned_alike():

@@ -214,7 +214,12 @@ def field_of_view(img: Image, factor: float, rng: np.random.Generator | None = N
             big = cv2.copyMakeBorder(img, top, H - h - top, left, W - w - left,
                                      cv2.BORDER_REFLECT_101)
         else:
-            big = np.array(surround[:H, :W], dtype=img.dtype).reshape((H, W) + img.shape[2:])
+            if (surround.shape[0] < H or surround.shape[1] < W
+                    or surround.shape[2:] != img.shape[2:]):
+                raise ValueError(f"the surround of a {factor:g}x wider view of a {img.shape} "
+                                 f"image must be at least {(H, W) + img.shape[2:]}, not "
+                                 f"{surround.shape}")
+            big = np.array(surround[:H, :W], dtype=img.dtype)
             big[top:top + h, left:left + w] = img
         out = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
     else:
@@ -229,8 +234,9 @@ def wider_surround(img: Image, factor: float, rng: np.random.Generator,
     """The surface a camera ``factor`` times further away sees around ``img``: a grid of images
     of the same kind of surface (``others()``: another image of the same class, the same shape),
     or, without ``others``, of ``img`` itself repeated; each tile mirrored at random but not
-    turned (a strip's surface runs one way across the whole view; ``others`` must give images
-    turned as ``img`` was), the grid cut at a random offset. Reflection alone (``field_of_view``'s default)
+    turned (a strip's surface runs one way across the whole view: ``others`` must give images
+    turned by the same 90-degree turn as ``img``; the training recipe's small rotation and shift
+    of ``img`` are not repeated on them), the grid cut at a random offset. Reflection alone (``field_of_view``'s default)
     lets a model learn the mirror's symmetry around the centre instead of the surface at the
     smaller scale: the bundled 1.4.0, trained on reflected views, read a 2x wider view filled
     by reflection 95.7% right, by the image repeated 83.3% and by other images of its class
