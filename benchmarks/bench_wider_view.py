@@ -12,7 +12,8 @@ three ways, at the same fields of view, and further and closer views past the ta
   wider_surround``), the closest a 200x200 data set comes to more of the same surface (the
   image repeated where it is its class's only one).
 
-Each image and severity has its own seeded generator, so a table is reproducible.
+Each image and severity has its own seeded generator, so a table is reproducible. A bundle with
+an unknown detector also gets the share of images accepted as known and the accuracy on them.
 
     python benchmarks/bench_wider_view.py --model resources/ssdc-mininet \\
         --data ../shared/datasets/neu-cls [--split test] [--json docs/results/bench_wider_view.json]
@@ -64,20 +65,40 @@ def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
     ds, images = _evaluation_images(argparse.Namespace(model=model, data=data, split=split),
                                     predictor)
     labels = ds.labels
+    if predictor.kind == "keras":   # with a detector: what the app shows as known, too
+        from training.cli import _bundle_dir
+        from training.detect import KnownJudge, load_detector
 
-    def accuracy(x):
-        return float(np.mean(predictor.predict(x).argmax(1) == labels))
+        detector = load_detector(_bundle_dir(model))
+        if detector is not None:
+            predictor = KnownJudge(predictor, detector)
+    judge = getattr(predictor, "judge", None)
+    known_rows: dict = {}
+
+    def accuracy(x, key=None):
+        probs, known = judge(x) if judge else (predictor.predict(x), None)
+        right = probs.argmax(1) == labels
+        if known is not None and key:
+            known_rows[key] = {"known": float(np.mean(known)), "accuracy_on_known":
+                               float(np.mean(right[known])) if known.any() else None}
+        return float(np.mean(right))
 
     result = {"model": model, "data": data, "split": split, "images": int(len(labels)),
-              "seed": seed, "clean": accuracy(images), "wider": {}, "closer": {}}
+              "seed": seed, "clean": accuracy(images, "clean"), "wider": {}, "closer": {}}
     for surround in SURROUNDS:
         result["wider"][surround] = {
-            f"{f:g}": accuracy(wider(images, labels, surround, f, seed)) for f in VIEWS}
+            f"{f:g}": accuracy(wider(images, labels, surround, f, seed), f"{surround} x{f:g}")
+            for f in VIEWS}
         print(f"{surround:12s} " + "  ".join(
             f"x{k} {v:6.1%}" for k, v in result["wider"][surround].items()), flush=True)
-    result["closer"] = {f"{f:g}": accuracy(np.stack([field_of_view(img, f) for img in images]))
-                        for f in CLOSER}
+    result["closer"] = {f"{f:g}": accuracy(np.stack([field_of_view(img, f) for img in images]),
+                                           f"closer x{f:g}") for f in CLOSER}
     print("closer       " + "  ".join(f"x{k} {v:6.1%}" for k, v in result["closer"].items()))
+    if known_rows:   # the unknown verdict: the share accepted as known, and right among them
+        result["accepted_as_known"] = known_rows
+        for key, r in known_rows.items():
+            on = "-" if r["accuracy_on_known"] is None else f"{r['accuracy_on_known']:.1%}"
+            print(f"  {key:18s} accepted {r['known']:6.1%}, right among them {on}")
     return result
 
 
