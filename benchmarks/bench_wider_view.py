@@ -48,16 +48,19 @@ def wider(images: np.ndarray, labels: np.ndarray, surround: str, factor: float,
         if surround == "mirror":
             out.append(field_of_view(img, factor))
             continue
-        others = None
-        pool = np.flatnonzero((labels == labels[i]) & (np.arange(len(labels)) != i))
-        if surround == "same class" and len(pool):   # else: the image repeated
-            others = lambda rng=rng, pool=pool: images[pool[rng.integers(len(pool))]]  # noqa: E731
+        others = None   # "repeated", or an image that is its class's only one
+        if surround == "same class":
+            pool = np.flatnonzero((labels == labels[i]) & (np.arange(len(labels)) != i))
+            if len(pool):
+                def others(rng=rng, pool=pool):
+                    return images[pool[rng.integers(len(pool))]]
         out.append(field_of_view(img, factor, surround=wider_surround(img, factor, rng, others)))
     return np.stack(out)
 
 
 def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
-    from training.cli import _evaluation_images   # the images `training robustness` reads
+    from training.cli import _bundle_dir, _evaluation_images   # as `training robustness` reads
+    from training.detect import judged
     from training.predict import open_predictor
     from training.shifts import field_of_view
 
@@ -65,13 +68,7 @@ def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
     ds, images = _evaluation_images(argparse.Namespace(model=model, data=data, split=split),
                                     predictor)
     labels = ds.labels
-    if predictor.kind == "keras":   # with a detector: what the app shows as known, too
-        from training.cli import _bundle_dir
-        from training.detect import KnownJudge, load_detector
-
-        detector = load_detector(_bundle_dir(model))
-        if detector is not None:
-            predictor = KnownJudge(predictor, detector)
+    predictor = judged(predictor, _bundle_dir(model))   # with a detector: the known share too
     judge = getattr(predictor, "judge", None)
     known_rows: dict = {}
 

@@ -105,8 +105,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--camera", choices=tuple(CAMERAS), default=d.camera,
                    help="ranges of the camera shifts (training.shifts.CAMERAS): standard (the "
                         "default, for fine-tuning), wide (1.2.0: --rotation 45 and a long run "
-                        "from scratch), wide_blur (more blur: 1.3.0, fine-tuned from 1.2.0) "
-                        "or wide_scale (more field of view: the bundled 1.4.0, fine-tuned from 1.3.0)")
+                        "from scratch), wide_blur (more blur: 1.3.0, fine-tuned from 1.2.0) or "
+                        "wide_scale (more field of view: the bundled 1.4.0, fine-tuned from 1.3.0)")
     g.add_argument("--view-tiled", type=float, default=d.view_tiled, metavar="SHARE",
                    help="the share of the wider training views whose surround is other images "
                         "of the same class instead of the image's mirror (default: the camera's, "
@@ -523,12 +523,9 @@ def cmd_robustness(args) -> int:
                              if args.families else None)
     predictor = open_predictor(args.model)
     ds, images = _evaluation_images(args, predictor)
-    if predictor.kind == "keras":   # with a detector: the share accepted as known, too
-        from .detect import KnownJudge, load_detector
+    from .detect import judged
 
-        detector = load_detector(bundle_dir)
-        if detector is not None:
-            predictor = KnownJudge(predictor, detector)
+    predictor = judged(predictor, bundle_dir)   # with a detector: the share accepted as known
     result = evaluate_robustness(predictor, images, ds.labels, families, args.seed,
                                  ConsoleProgress())
     result["model"] = str(args.model)

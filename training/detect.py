@@ -215,6 +215,16 @@ class KnownJudge:
                 self.detector.known(self.detector.scores(out)))
 
 
+def judged(predictor, bundle_dir: str | Path):
+    """``predictor`` with its bundle's unknown detector (``KnownJudge``) where it is a Keras
+    model whose bundle has one, so that an evaluation also reports the share accepted as known;
+    otherwise ``predictor`` itself."""
+    if predictor.kind != "keras":
+        return predictor
+    detector = load_detector(bundle_dir)
+    return predictor if detector is None else KnownJudge(predictor, detector)
+
+
 def write_detector(bundle_dir: str | Path, det: UnknownDetector) -> None:
     """Writes ``unknown.npz`` and the card's ``unknown_detection`` section (each atomically)."""
     bundle_dir = Path(bundle_dir)

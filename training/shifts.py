@@ -236,11 +236,12 @@ def wider_surround(img: Image, factor: float, rng: np.random.Generator,
     or, without ``others``, of ``img`` itself repeated; each tile mirrored at random but not
     turned (a strip's surface runs one way across the whole view: ``others`` must give images
     turned by the same 90-degree turn as ``img``; the training recipe's small rotation and shift
-    of ``img`` are not repeated on them), the grid cut at a random offset. Reflection alone (``field_of_view``'s default)
-    lets a model learn the mirror's symmetry around the centre instead of the surface at the
-    smaller scale: the bundled 1.4.0, trained on reflected views, read a 2x wider view filled
-    by reflection 95.7% right, by the image repeated 83.3% and by other images of its class
-    76.8% (docs/robustness.md)."""
+    of ``img`` are not repeated on them), the grid cut at a random offset. Reflection alone
+    (``field_of_view``'s default) lets a model learn the mirror's symmetry around the centre
+    instead of the surface at the smaller scale: the bundled 1.4.0, trained on reflected views,
+    read a 2x wider view surrounded by its reflection 95.7% right, by the image repeated 79.7%
+    and by other images of its class 60.1% (benchmarks/bench_wider_view.py,
+    docs/robustness.md)."""
     h, w = img.shape[:2]
     H, W = int(round(h * factor)), int(round(w * factor))
     n_y, n_x = -(-H // h) + 1, -(-W // w) + 1
