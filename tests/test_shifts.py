@@ -143,6 +143,11 @@ def test_the_model_card_records_the_camera_recipe():
     assert card["p_view_tiled"] == 0.35 and card["max_view"] == CAMERAS["wide_scale"].max_view
     assert _camera_augment_card(TrainConfig(camera="wide_scale"))["p_view_tiled"] == 0.0
     assert any("--view-tiled" in p for p in TrainConfig(view_tiled=1.5).problems())
+    # --filled: a share of images turned by software, the corners filled
+    card = _camera_augment_card(TrainConfig(camera="wide_scale", filled=0.2, view_tiled=0.1))
+    assert card["p_filled"] == 0.2 and card["p_view_tiled"] == 0.1
+    assert _camera_augment_card(TrainConfig(camera="wide_scale"))["p_filled"] == 0.0
+    assert any("--filled" in p for p in TrainConfig(filled=-0.1).problems())
     assert TrainConfig(val_shifted_copies=3).describe()["val_shifted_copies"] == 3
 
 
@@ -378,6 +383,7 @@ def test_the_tiled_wider_view_is_evaluated_only_when_named():
     from training.robustness import pick_families
 
     assert "field_of_view_tiled" not in [f.name for f in pick_families(None)]
+    assert "rotation_filled" not in [f.name for f in pick_families(None)]
     assert [f.name for f in pick_families(["field_of_view_tiled", "defocus"])] == [
         "field_of_view_tiled", "defocus"]
 
@@ -399,3 +405,69 @@ def test_the_wider_view_benchmark_surrounds_an_image_by_its_own_class_only():
     np.testing.assert_array_equal(same, bench.wider(x, y, "same class", 2.0, seed=0))
     mirrored = bench.wider(x, y, "mirror", 2.0, seed=0)
     assert mirrored[0, :4].max() > 0   # the mirror repeats the defect around it
+
+
+def test_a_software_turn_fills_the_corners_and_keeps_the_centre():
+    """``rotate_filled``: the corners the turned frame leaves empty are the fill, not the
+    surface's reflection; inside, the same pixels as the camera's turn (``rotate``)."""
+    img = _images()["colour"]
+    for fill in (0, 200):
+        out = shifts.rotate_filled(img, 30, fill=fill)
+        assert out.dtype == np.uint8 and out.shape == img.shape
+        assert (out[0, 0] == fill).all() and (out[-1, -1] == fill).all()
+        np.testing.assert_array_equal(out[18:30, 18:30], shifts.rotate(img, 30)[18:30, 18:30])
+    assert not (shifts.rotate(img, 30)[0, 0] == 0).all()   # the camera's turn: no black corner
+
+
+def test_the_training_camera_turns_by_software_only_when_asked():
+    """``p_filled``: that share of training images gets constant corners, black on about half
+    of them; without it no image does, and no random number is drawn for it."""
+    img = np.full((48, 48, 3), 128, np.uint8)
+    img[::2] = 140   # a texture with no value of 0 or of a fill
+    cam = shifts.CameraAugment(clean=1.0, p_scale=0.0, p_filled=1.0)
+    rng = np.random.default_rng(0)
+    corners = [camera_augment(img, rng, cam)[0, 0, 0] for _ in range(40)]
+    # (a random grey may come out at the texture's own level)
+    assert sum(c not in (128, 140) for c in corners) >= 34
+    assert 8 <= sum(c == 0 for c in corners) <= 32
+    plain = shifts.CameraAugment(clean=1.0, p_scale=0.0)
+    rng = np.random.default_rng(0)
+    assert all(camera_augment(img, rng, plain)[0, 0, 0] in (128, 140) for _ in range(20))
+    rng, want = np.random.default_rng(0), np.random.default_rng(0)
+    camera_augment(img, rng, plain)
+    want.random(), want.random()   # scale, clean
+    assert rng.random() == want.random()
+
+
+def test_the_other_shifts_benchmark_keeps_images_and_goes_the_right_way():
+    """``benchmarks/bench_other_shifts.py``: every shift made by other code keeps shape, dtype
+    and a grey image grey, repeats for the same generator, and its strongest settings change
+    the image the way named (black corners, less detail, more noise)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_other_shifts.py"
+    spec = importlib.util.spec_from_file_location("bench_other_shifts", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    grey = _images()["grey"]
+    table = bench.shifts()
+    for name, fn in table.items():
+        a = fn(grey, np.random.default_rng(1))
+        assert a.dtype == np.uint8 and a.shape == grey.shape, name
+        assert shifts.is_grey(a), name
+        np.testing.assert_array_equal(a, fn(grey, np.random.default_rng(1)))
+    black = table["turned by software: 30 degrees, black corners"](grey, None)
+    assert (black[0, 0] == 0).all()
+    surface = table["turned by software: 30 degrees, surface continued"](grey, None)
+    assert (surface[0, 0] > 0).all()
+
+    def detail(img):
+        return np.abs(np.diff(img[..., 0].astype(float), axis=1)).mean()
+
+    assert detail(table["blur: Pillow Gaussian radius 2"](grey, None)) < 0.6 * detail(grey)
+    assert detail(table["sharpened: Pillow sharpness 3"](grey, None)) > detail(grey)
+    rng = np.random.default_rng(2)
+    flat = np.full((48, 48, 3), 128, np.uint8)
+    assert table["noise: Gaussian sigma 16"](flat, rng).std() > 10
+    assert table["noise: shot, 100 photons at full scale"](flat, rng).std() > 10

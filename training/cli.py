@@ -111,6 +111,11 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="the share of the wider training views whose surround is other images "
                         "of the same class instead of the image's mirror (default: the camera's, "
                         "0; docs/robustness.md, \"A wider view that is not a mirror\")")
+    g.add_argument("--filled", type=float, default=d.filled, metavar="SHARE",
+                   help="the share of training images turned by software, up to 45 degrees, "
+                        "their empty corners filled with black or another grey (default: the "
+                        "camera's, 0; docs/robustness.md, \"Shifts made by other code, and corners "
+                        "left empty\")")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
     g.add_argument("--test-fraction", type=float, default=d.test_fraction)
@@ -176,6 +181,7 @@ def _config(args):
               time_budget_s=args.time_budget_min * 60,
               augment_check=args.augment_check, val_shifted_copies=args.val_shifted,
               input_norm=args.input_norm, camera=args.camera, view_tiled=args.view_tiled,
+              filled=args.filled,
               consistency=args.consistency, export_int8=not args.no_int8,
               later_epoch_margin_images=args.later_epoch_margin)
     if not args.paper_recipe:
@@ -765,7 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", choices=("train", "validation", "test"),
                    help="evaluate only this split of the bundle's own data (from its split.json)")
     r.add_argument("--families", help="comma-separated shift families (default: the thirteen of "
-                                      "the table; field_of_view_tiled only when named)")
+                                      "the table; field_of_view_tiled and rotation_filled only "
+                                      "when named)")
     r.add_argument("--seed", type=_int_at_least(0), default=0,
                    help="seed of the random parts of the shifts")
     r.add_argument("--json", help="write the results as JSON here")

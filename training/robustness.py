@@ -145,21 +145,25 @@ def format_robustness(result: dict, title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"{result['images']} images; clean accuracy {result['clean']['accuracy'] * 100:.2f}%"
                  f"; mean over all shifts {result['mean_shifted_accuracy'] * 100:.2f}%")
-    lines.append(f"{'family':<14}{'severity':>22}  {'accuracy per severity':<40}{'min':>8}")
-    for name, fam in result["families"].items():
-        rows = [r for r in result["shifts"] if r["family"] == name]
-        sev = ", ".join(f"{r['severity']:g}" for r in rows)
-        acc = " ".join(f"{r['accuracy'] * 100:5.1f}" for r in rows)
-        lines.append(f"{name:<14}{sev + ' ' + fam['unit']:>22}  {acc:<40}{fam['min_accuracy'] * 100:7.1f}%")
+    families = result["families"]
+    rows = {name: [r for r in result["shifts"] if r["family"] == name] for name in families}
+    sevs = {name: ", ".join(f"{r['severity']:g}" for r in rows[name]) + " " + fam["unit"]
+            for name, fam in families.items()}
+    # columns as wide as their longest entry: no name runs into its severities
+    nw = max([len("family"), *map(len, families)]) + 2
+    sw = max([len("severity"), *map(len, sevs.values())])
+    lines.append(f"{'family':<{nw}}{'severity':>{sw}}  {'accuracy per severity':<40}{'min':>8}")
+    for name, fam in families.items():
+        acc = " ".join(f"{r['accuracy'] * 100:5.1f}" for r in rows[name])
+        lines.append(f"{name:<{nw}}{sevs[name]:>{sw}}  {acc:<40}{fam['min_accuracy'] * 100:7.1f}%")
     if "mean_shifted_known" in result:
         lines += ["", f"accepted as known (the unknown detector): clean "
                       f"{result['clean']['known'] * 100:.1f}%; mean over all shifts "
                       f"{result['mean_shifted_known'] * 100:.1f}%",
-                  f"{'family':<14}{'':>22}  {'known per severity':<40}{'min':>8}"]
-        for name, fam in result["families"].items():
-            rows = [r for r in result["shifts"] if r["family"] == name]
-            known = " ".join(f"{r['known'] * 100:5.1f}" for r in rows)
-            lines.append(f"{name:<14}{'':>22}  {known:<40}{fam['min_known'] * 100:7.1f}%")
+                  f"{'family':<{nw}}{'':>{sw}}  {'known per severity':<40}{'min':>8}"]
+        for name, fam in families.items():
+            known = " ".join(f"{r['known'] * 100:5.1f}" for r in rows[name])
+            lines.append(f"{name:<{nw}}{'':>{sw}}  {known:<40}{fam['min_known'] * 100:7.1f}%")
         right = [r["accuracy_on_known"] for r in result["shifts"]
                  if r.get("accuracy_on_known") is not None]
         if right:

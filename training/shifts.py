@@ -279,6 +279,21 @@ def rotate(img: Image, degrees: float, rng: np.random.Generator | None = None) -
                           borderMode=cv2.BORDER_REFLECT_101).reshape(img.shape)
 
 
+def rotate_filled(img: Image, degrees: float, rng: np.random.Generator | None = None,
+                  fill: float = 0.0) -> Image:
+    """An image turned by software rather than by the camera: bilinear, and the corners that the
+    turned frame leaves empty filled with the constant ``fill`` (0: black, as ``PIL.Image.rotate``,
+    de-skewing software and a frame reaching past a strip's edge leave them), not continued by
+    reflection as ``rotate`` continues the surface."""
+    import cv2
+
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
+    value = (float(fill),) * (img.shape[2] if img.ndim == 3 else 1)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=value).reshape(img.shape)
+
+
 def flip(img: Image, axis: float, rng: np.random.Generator | None = None) -> Image:
     """A mirrored mount: ``axis`` 0 flips top-bottom, 1 left-right."""
     return np.flip(img, axis=int(axis)).copy()
@@ -321,10 +336,13 @@ FAMILIES: tuple[Family, ...] = (
 # the default table: a wider view has to be made up from a 200x200 image, and the default
 # (reflection) is the one the recipe trains on; a second construction tells whether a model reads
 # the surface at the smaller scale or has learnt the mirror (docs/robustness.md, "A wider view
-# that is not a mirror").
+# that is not a mirror"). An image turned by software has empty corners, which a turned camera
+# does not see (docs/robustness.md, "Shifts made by other code, and corners left empty").
 EXTRA_FAMILIES: tuple[Family, ...] = (
     Family("field_of_view_tiled", field_of_view_tiled, (1.5, 2.0), "view x",
            "camera distance, the surface around repeated instead of mirrored"),
+    Family("rotation_filled", rotate_filled, (10, 20, 30, 45), "degrees",
+           "turned by software, the empty corners black"),
 )
 FAMILY_BY_NAME = {f.name: f for f in FAMILIES + EXTRA_FAMILIES}
 
@@ -360,6 +378,9 @@ class CameraAugment:
     # of the wider views (x > 1), the share whose surround is other images of the same class (or
     # the image repeated, where no other is given) instead of the image's reflection
     p_view_tiled: float = 0.0
+    # the share of images turned by software (``rotate_filled``, up to +-45 degrees) with their
+    # empty corners filled by a constant: black on half of them, another grey level on the rest
+    p_filled: float = 0.0
 
     def describe(self) -> dict:
         from dataclasses import asdict
@@ -417,6 +438,9 @@ def camera_augment(img: Image, rng: np.random.Generator, cfg: CameraAugment = Ca
         if view > 1 and cfg.p_view_tiled and rng.random() < cfg.p_view_tiled:
             surround = wider_surround(out, view, rng, others)
         out = field_of_view(out, view, surround=surround)
+    if cfg.p_filled and rng.random() < cfg.p_filled:   # drawn only when on: older streams stay
+        fill = 0.0 if rng.random() < 0.5 else float(rng.uniform(0, 255))
+        out = rotate_filled(out, float(rng.uniform(-45, 45)), fill=fill)
     if rng.random() < cfg.clean:
         return out
     if rng.random() < cfg.p_light:

@@ -58,6 +58,9 @@ class TrainConfig:
     # the share of the wider views whose surround is other images of the same class instead of
     # the mirror (training.shifts.wider_surround); None: the camera's own (0 for every camera)
     view_tiled: float | None = None
+    # the share of images turned by software with constant-filled corners
+    # (training.shifts.rotate_filled); None: the camera's own (0 for every camera)
+    filled: float | None = None
     val_fraction: float = 1 / 12
     test_fraction: float = 1 / 12
     seed: int = 1234
@@ -149,6 +152,8 @@ class TrainConfig:
              f"(got {self.camera!r})")
         need(self.view_tiled is None or (finite(self.view_tiled) and 0 <= self.view_tiled <= 1),
              f"--view-tiled must be from 0 to 1 (got {self.view_tiled})")
+        need(self.filled is None or (finite(self.filled) and 0 <= self.filled <= 1),
+             f"--filled must be from 0 to 1 (got {self.filled})")
         need(MIN_INPUT_SIZE <= self.input_size <= MAX_INPUT_SIZE,
              f"--size must be from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels "
              f"(got {self.input_size})")
@@ -180,11 +185,13 @@ class TrainConfig:
 
     def camera_settings(self):
         """The camera shifts' probabilities and ranges (``training.shifts.CameraAugment``): the
-        named camera's, with ``view_tiled`` when given."""
+        named camera's, with ``view_tiled`` and ``filled`` when given."""
         from .shifts import CAMERAS
 
         cam = CAMERAS[self.camera]
-        return cam if self.view_tiled is None else replace(cam, p_view_tiled=self.view_tiled)
+        if self.view_tiled is not None:
+            cam = replace(cam, p_view_tiled=self.view_tiled)
+        return cam if self.filled is None else replace(cam, p_filled=self.filled)
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
