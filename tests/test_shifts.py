@@ -417,6 +417,36 @@ def test_a_software_turn_fills_the_corners_and_keeps_the_centre():
         assert (out[0, 0] == fill).all() and (out[-1, -1] == fill).all()
         np.testing.assert_array_equal(out[18:30, 18:30], shifts.rotate(img, 30)[18:30, 18:30])
     assert not (shifts.rotate(img, 30)[0, 0] == 0).all()   # the camera's turn: no black corner
+    family = shifts.FAMILY_BY_NAME["rotation_filled"]
+    assert (family.apply(img, 30, shift_rng(0, family.name, 30, 0))[0, 0] == 0).all()
+    rgba = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
+    corner = shifts.rotate_filled(rgba, 30, fill=0)[0, 0]
+    assert (corner[:3] == 0).all() and corner[3] == 255   # black, not transparent
+
+
+def test_the_training_turns_by_software_span_45_degrees_either_way(monkeypatch):
+    angles = []
+
+    def spy(img, degrees, rng=None, fill=0.0):
+        angles.append(degrees)
+        return img
+
+    monkeypatch.setattr(shifts, "rotate_filled", spy)
+    cam = shifts.CameraAugment(clean=1.0, p_scale=0.0, p_filled=1.0)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        camera_augment(_images()["grey"], rng, cam)
+    assert len(angles) == 200 and max(map(abs, angles)) <= 45
+    assert min(angles) < -35 and max(angles) > 35
+
+
+def test_train_filled_reaches_the_training_camera():
+    from training.cli import _config, build_parser
+
+    args = build_parser().parse_args(["train", "--data", "D", "--out", "O", "--filled", "0.2"])
+    assert _config(args).camera_settings().p_filled == 0.2
+    args = build_parser().parse_args(["train", "--data", "D", "--out", "O"])
+    assert _config(args).camera_settings().p_filled == 0.0
 
 
 def test_the_training_camera_turns_by_software_only_when_asked():
@@ -470,4 +500,43 @@ def test_the_other_shifts_benchmark_keeps_images_and_goes_the_right_way():
     rng = np.random.default_rng(2)
     flat = np.full((48, 48, 3), 128, np.uint8)
     assert table["noise: Gaussian sigma 16"](flat, rng).std() > 10
-    assert table["noise: shot, 100 photons at full scale"](flat, rng).std() > 10
+    shot = table["noise: shot, 100 photons at full scale"]
+    assert shot(flat, rng).std() > 10
+    # shot noise grows with the light
+    assert shot(np.full_like(flat, 30), rng).std() < 0.6 * shot(np.full_like(flat, 220), rng).std()
+    for name, fn in table.items():   # every shift changes the image, a 2-D grey one too
+        assert not np.array_equal(fn(grey, np.random.default_rng(1)), grey), name
+        flat2d = grey[..., 0]
+        out = fn(flat2d, np.random.default_rng(1))
+        assert out.shape == flat2d.shape and out.dtype == np.uint8, name
+
+
+def test_the_robustness_table_lines_up_long_family_names():
+    """``format_robustness``: the severity column ends at the same place on every row, however
+    long a family's name or its list of severities."""
+    from training.robustness import format_robustness
+
+    def fam(name, sev, unit):
+        return ({"min_accuracy": 0.5, "min_known": 0.5, "unit": unit},
+                [{"family": name, "severity": v, "accuracy": 0.5, "known": 0.5} for v in sev])
+
+    families, shifts_ = {}, []
+    for name, sev, unit in (("a", (1,), "px"), ("a_very_long_family_name", (10, 20, 30, 45),
+                                                 "degrees"), ("rotation", (90, 180, 270, 15, 30),
+                                                              "degrees")):
+        families[name], rows = fam(name, sev, unit)
+        shifts_ += rows
+    text = format_robustness({"images": 3, "clean": {"accuracy": 1.0, "known": 1.0},
+                              "mean_shifted_accuracy": 0.5, "mean_shifted_known": 0.5,
+                              "families": families, "shifts": shifts_})
+    lines = text.splitlines()
+    rows = [ln for ln in lines if ln.split() and ln.split()[0] in families]
+    assert len(rows) == 6   # accuracy and known rows
+    ends = {ln.index("px") + 2 if " px" in ln else ln.index("degrees") + 7
+            for ln in rows[:3]}
+    assert len(ends) == 1   # the severities end in one column
+    for ln in rows[:3]:
+        name = ln.split()[0]
+        assert ln[len(name)] == " " and ln[len(name) + 1] == " "   # a gap after the name
+    starts = {ln.index("50.0") for ln in rows}
+    assert len(starts) == 1   # the figures start in one column, in both sections

@@ -289,7 +289,8 @@ def rotate_filled(img: Image, degrees: float, rng: np.random.Generator | None = 
 
     h, w = img.shape[:2]
     m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
-    value = (float(fill),) * (img.shape[2] if img.ndim == 3 else 1)
+    channels = img.shape[2] if img.ndim == 3 else 1
+    value = (float(fill),) * min(channels, 3) + (255.0,) * (channels == 4)   # alpha: opaque
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=value).reshape(img.shape)
 
@@ -380,6 +381,8 @@ class CameraAugment:
     p_view_tiled: float = 0.0
     # the share of images turned by software (``rotate_filled``, up to +-45 degrees) with their
     # empty corners filled by a constant: black on half of them, another grey level on the rest
+    # (bilinear like the table's turn, on that share only: no systematic resampling of every
+    # training image, the nearest-neighbour lesson of training.augment)
     p_filled: float = 0.0
 
     def describe(self) -> dict:
