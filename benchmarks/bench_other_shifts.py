@@ -22,7 +22,6 @@ Qt-free; TensorFlow or LiteRT computes the model's outputs (``training.predict``
 """
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
@@ -174,17 +173,10 @@ def shifts() -> dict[str, Shift]:
 
 
 def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
-    from training.cli import _bundle_dir, _evaluation_images   # as `training robustness` reads
-    from training.detect import judged
-    from training.predict import open_predictor
+    from benchmarks.common import judged_split
     from training.shifts import shift_rng
 
-    predictor = open_predictor(model)
-    ds, images = _evaluation_images(argparse.Namespace(model=model, data=data, split=split),
-                                    predictor)
-    labels = ds.labels
-    predictor = judged(predictor, _bundle_dir(model))   # with a detector: the known share too
-    judge = getattr(predictor, "judge", None)
+    labels, images, predictor, judge = judged_split(model, data, split)
 
     def row(x):
         probs, known = judge(x) if judge else (predictor.predict(x), None)
@@ -213,15 +205,9 @@ def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    from benchmarks.common import split_parser
+    from benchmarks.common import split_main
 
-    args = split_parser(__doc__).parse_args(argv)
-    result = measure(args.model, args.data, args.split, args.seed)
-    if args.json:
-        from training.bundle import write_json
-
-        write_json(args.json, result)
-    return 0
+    return split_main(__doc__, measure, argv)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ Qt-free; TensorFlow or LiteRT computes the model's outputs (``training.predict``
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -59,17 +57,10 @@ def wider(images: np.ndarray, labels: np.ndarray, surround: str, factor: float,
 
 
 def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
-    from training.cli import _bundle_dir, _evaluation_images   # as `training robustness` reads
-    from training.detect import judged
-    from training.predict import open_predictor
+    from benchmarks.common import judged_split
     from training.shifts import field_of_view
 
-    predictor = open_predictor(model)
-    ds, images = _evaluation_images(argparse.Namespace(model=model, data=data, split=split),
-                                    predictor)
-    labels = ds.labels
-    predictor = judged(predictor, _bundle_dir(model))   # with a detector: the known share too
-    judge = getattr(predictor, "judge", None)
+    labels, images, predictor, judge = judged_split(model, data, split)
     known_rows: dict = {}
 
     def accuracy(x, key=None):
@@ -100,15 +91,9 @@ def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    from benchmarks.common import split_parser
+    from benchmarks.common import split_main
 
-    args = split_parser(__doc__).parse_args(argv)
-    result = measure(args.model, args.data, args.split, args.seed)
-    if args.json:
-        from training.bundle import write_json
-
-        write_json(args.json, result)
-    return 0
+    return split_main(__doc__, measure, argv)
 
 
 if __name__ == "__main__":

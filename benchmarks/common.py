@@ -14,3 +14,30 @@ def split_parser(doc: str) -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the result here")
     return ap
+
+
+def judged_split(model: str, data: str, split: str):
+    """``(labels, images, predictor, judge)`` of a bundle's split, read as ``training
+    robustness`` reads it; ``judge(x)`` gives ``(probabilities, known)`` when the bundle has an
+    unknown detector, else it is None."""
+    from training.cli import _bundle_dir, _evaluation_images
+    from training.detect import judged
+    from training.predict import open_predictor
+
+    predictor = open_predictor(model)
+    ds, images = _evaluation_images(argparse.Namespace(model=model, data=data, split=split),
+                                    predictor)
+    predictor = judged(predictor, _bundle_dir(model))
+    return ds.labels, images, predictor, getattr(predictor, "judge", None)
+
+
+def split_main(doc: str, measure, argv=None) -> int:
+    """A split benchmark's command: ``measure(model, data, split, seed)`` and its result written
+    as JSON (whole or not at all) where ``--json`` says."""
+    args = split_parser(doc).parse_args(argv)
+    result = measure(args.model, args.data, args.split, args.seed)
+    if args.json:
+        from training.bundle import write_json
+
+        write_json(args.json, result)
+    return 0
