@@ -176,16 +176,7 @@ def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
     from benchmarks.common import judged_split
     from training.shifts import shift_rng
 
-    labels, images, predictor, judge = judged_split(model, data, split)
-
-    def row(x):
-        probs, known = judge(x) if judge else (predictor.predict(x), None)
-        right = probs.argmax(1) == labels
-        r = {"accuracy": float(np.mean(right))}
-        if known is not None:
-            r.update(known=float(np.mean(known)), accuracy_on_known=float(np.mean(right[known]))
-                     if known.any() else None)
-        return r
+    labels, images, row = judged_split(model, data, split)
 
     result = {"model": model, "data": data, "split": split, "images": int(len(labels)),
               "seed": seed, "clean": row(images), "shifts": {}}

@@ -60,16 +60,14 @@ def measure(model: str, data: str, split: str, seed: int = 0) -> dict:
     from benchmarks.common import judged_split
     from training.shifts import field_of_view
 
-    labels, images, predictor, judge = judged_split(model, data, split)
+    labels, images, score = judged_split(model, data, split)
     known_rows: dict = {}
 
-    def accuracy(x, key=None):
-        probs, known = judge(x) if judge else (predictor.predict(x), None)
-        right = probs.argmax(1) == labels
-        if known is not None and key:
-            known_rows[key] = {"known": float(np.mean(known)), "accuracy_on_known":
-                               float(np.mean(right[known])) if known.any() else None}
-        return float(np.mean(right))
+    def accuracy(x, key):
+        r = score(x)
+        if "known" in r:
+            known_rows[key] = {k: r[k] for k in ("known", "accuracy_on_known")}
+        return r["accuracy"]
 
     result = {"model": model, "data": data, "split": split, "images": int(len(labels)),
               "seed": seed, "clean": accuracy(images, "clean"), "wider": {}, "closer": {}}

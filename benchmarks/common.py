@@ -17,9 +17,12 @@ def split_parser(doc: str) -> argparse.ArgumentParser:
 
 
 def judged_split(model: str, data: str, split: str):
-    """``(labels, images, predictor, judge)`` of a bundle's split, read as ``training
-    robustness`` reads it; ``judge(x)`` gives ``(probabilities, known)`` when the bundle has an
-    unknown detector, else it is None."""
+    """``(labels, images, score)`` of a bundle's split, read as ``training robustness`` reads
+    it; ``score(x)`` classifies images in the split's order and gives their ``accuracy`` and,
+    for a bundle with an unknown detector, the share accepted as ``known`` and the
+    ``accuracy_on_known`` (None when none is)."""
+    import numpy as np
+
     from training.cli import _bundle_dir, _evaluation_images
     from training.detect import judged
     from training.predict import open_predictor
@@ -27,8 +30,19 @@ def judged_split(model: str, data: str, split: str):
     predictor = open_predictor(model)
     ds, images = _evaluation_images(argparse.Namespace(model=model, data=data, split=split),
                                     predictor)
+    labels = ds.labels
     predictor = judged(predictor, _bundle_dir(model))
-    return ds.labels, images, predictor, getattr(predictor, "judge", None)
+    judge = getattr(predictor, "judge", None)
+
+    def score(x) -> dict:
+        probs, known = judge(x) if judge else (predictor.predict(x), None)
+        right = probs.argmax(1) == labels
+        r = {"accuracy": float(np.mean(right))}
+        if known is not None:
+            r.update(known=float(np.mean(known)), accuracy_on_known=float(np.mean(right[known]))
+                     if known.any() else None)
+        return r
+    return labels, images, score
 
 
 def split_main(doc: str, measure, argv=None) -> int:

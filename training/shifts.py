@@ -400,7 +400,9 @@ class CameraAugment:
 # x0.6-2.8: fine-tuning 1.3.0 with it for 16 epochs (the bundled 1.4.0) took field of view x2
 # from 92.8% to 95.7%. ``TrainConfig.view_tiled`` (``--view-tiled``) surrounds a share of any
 # camera's wider views by other images of the same class instead of the mirror
-# (docs/robustness.md, "A wider view that is not a mirror").
+# (docs/robustness.md, "A wider view that is not a mirror"); ``TrainConfig.filled``
+# (``--filled``) turns a share of the images by software, their corners filled (docs/robustness.md,
+# "Shifts made by other code, and corners left empty").
 CAMERAS = {
     "standard": CameraAugment(),
     "wide": CameraAugment(max_gain=1.6, p_scale=0.5, max_view=2.6),
