@@ -22,6 +22,7 @@ from training.card import ModelCard
 from training.images import load_image, to_model_input
 from training.litert import (GRAPH_KEYS, PROBS_KEY, SCORE_KEY, graph_score_usable, read_info,
                              read_kernel, verdict_keys)
+from training.padding import fill_padding_batch
 
 from .attention import CAM
 from .runtime import Measure, probe_images
@@ -70,6 +71,9 @@ class Verdicts:
     probs: np.ndarray                    # (N, classes), temperature-scaled softmax
     unknown_scores: np.ndarray | None    # (N,) or None without a detector
     known: np.ndarray                    # (N,) bool
+    # (N,) share of each frame that was padding (constant fill left by software at its border,
+    # replaced by the surface beside it before the model read it: training.padding); None: none
+    padding: np.ndarray | None = None
 
 
 @dataclass
@@ -81,6 +85,7 @@ class Inspection:
     class_names: list[str] = field(default_factory=list)
     unknown_score: float | None = None
     known: bool = True
+    padding: float = 0.0              # share of the frame that was padding (Verdicts.padding)
 
     @property
     def label(self) -> int:
@@ -320,7 +325,11 @@ class Classifier:
             return Verdicts(np.zeros((0, k), np.float32),
                             None if self.detector is None else np.zeros(0), np.zeros(0, bool))
         # uint8 as they are: LiteRT's runner converts image by image (a grey one's one channel)
-        return self._verdicts(self.backend.verdict(images, spread))
+        images, padding = fill_padding_batch(images)
+        v = self._verdicts(self.backend.verdict(images, spread))
+        if padding.any():
+            v.padding = padding
+        return v
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 model inputs -> (N, classes) calibrated probabilities."""
@@ -331,7 +340,7 @@ class Classifier:
         attention maps ("cam", SE block names; default all), so that the live overlay does not
         copy feature maps it does not show out of the runtime (about 0.4 ms a frame for the SE
         blocks' inputs); the others are then absent (no SE block, ``features`` None)."""
-        x = np.asarray(image)[None]
+        x, padding = fill_padding_batch(np.asarray(image)[None])
         want = None
         if maps is not None:
             extra = {f"{b}_{part}" for b in maps for part in ("excite", "input")}
@@ -347,7 +356,8 @@ class Classifier:
         return Inspection(verdict.probs[0], blocks, out.get("features"), self.classifier_weights,
                           list(self.class_names),
                           None if verdict.unknown_scores is None
-                          else float(verdict.unknown_scores[0]), bool(verdict.known[0]))
+                          else float(verdict.unknown_scores[0]), bool(verdict.known[0]),
+                          float(padding[0]))
 
     def prepare(self, arr: np.ndarray) -> np.ndarray:
         """Any in-memory frame (grey, RGB, RGBA, 16-bit) as this model's input."""

@@ -18,6 +18,7 @@ from .bundle import SPLIT_FILE, read_split
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .images import (ImageReadError, class_folders, file_digest, files_under, is_image_file,
                      listing_problem, load_image)
+from .padding import fill_padding
 
 
 class DatasetError(Exception):
@@ -100,7 +101,9 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
 
 def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldStop
                 ) -> tuple[np.ndarray, list[int], list[ImageReadError]]:
-    """Every file decoded to size x size x 3 uint8: the array, the indices read and the errors."""
+    """Every file decoded to size x size x 3 uint8 (padding around a frame's surface filled, as
+    the app fills it before classifying: ``training.padding``): the array, the indices read and
+    the errors."""
     out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
     ok: list[int] = []
     errors: list[ImageReadError] = []
@@ -108,7 +111,7 @@ def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldS
         if should_stop():
             raise Cancelled("cancelled while reading images; nothing was written")
         try:
-            out[i] = load_image(path, size)
+            out[i] = fill_padding(load_image(path, size))[0]
             ok.append(i)
         except ImageReadError as exc:
             errors.append(exc)

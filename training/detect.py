@@ -210,7 +210,9 @@ class KnownJudge:
         return self.judge(images)[0]
 
     def judge(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = model_outputs(self.predictor.model, images)
+        from .padding import fill_padding_batch
+
+        out = model_outputs(self.predictor.model, fill_padding_batch(images)[0])
         return (self.detector.probabilities(out["logits"]),
                 self.detector.known(self.detector.scores(out)))
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import BundleError, load_bundle, read_card
+from .padding import fill_padding_batch
 
 
 class KerasPredictor:
@@ -17,7 +18,9 @@ class KerasPredictor:
         self.input_size = input_size
 
     def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """(N, S, S, 3) uint8 -> (N, classes) float32 probabilities."""
+        """(N, S, S, 3) uint8 -> (N, classes) float32 probabilities (padding around a frame's
+        surface filled first, as the app does: ``training.padding``)."""
+        images = fill_padding_batch(images)[0]
         out = []
         for i in range(0, len(images), batch_size):
             batch = np.asarray(images[i:i + batch_size], dtype=np.float32)
@@ -59,6 +62,7 @@ class LiteRTPredictor:
         return ((y.astype(np.float32) - zero) * (scale or 1.0)).astype(np.float32)
 
     def predict(self, images: np.ndarray, batch_size: int = 1) -> np.ndarray:
+        images = fill_padding_batch(images)[0]
         out = np.zeros((len(images), len(self.class_names)), np.float32)
         for i in range(len(images)):
             self.interpreter.set_tensor(self._in["index"], self._quantize(images[i:i + 1]))
@@ -93,6 +97,7 @@ class InspectionPredictor:
             raise BundleError(str(exc)) from None
 
     def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        images = fill_padding_batch(images)[0]
         parts = [self.runner.run(images[i:i + batch_size], ["probs"])["probs"]
                  for i in range(0, len(images), batch_size)]
         if not parts:

@@ -1,0 +1,188 @@
+"""training.padding: constant fill left at a frame's border by software (a turn with black
+corners, letterbox bars) is found and replaced by the mirrored surface; a real surface is left
+alone. And every path that feeds the model fills it: the app's engine, the evaluation
+predictors and the training data."""
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from synth import texture
+from training import padding as P
+
+
+def rgb(grey):
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def surface(size=64, seed=0, cls=3):
+    # clipped away from 0 and 255, so that no surface pixel equals the fill colours used here
+    return rgb(np.clip(texture(cls, size, seed=seed), 20, 235))
+
+
+def turned(a, degrees):
+    return np.asarray(Image.fromarray(a).rotate(degrees, resample=Image.BILINEAR))
+
+
+def bars(a, rows, value, axis=0):
+    out = a.copy()
+    if axis == 0:
+        out[:rows], out[-rows:] = value, value
+    else:
+        out[:, :rows], out[:, -rows:] = value, value
+    return out
+
+
+def test_a_turned_frame_gets_its_black_corners_filled_with_its_surface():
+    a = turned(surface(), 30)
+    black = (a == 0).all(axis=-1)
+    filled, share = P.fill_padding(a)
+    assert share == pytest.approx(black.mean(), abs=1e-9) and share > 0.1
+    assert not (filled == 0).all(axis=-1).any()          # no fill left
+    # the surface kept is where it was, the rest mirrors it
+    y0, x0, y1, x1 = P.largest_rectangle(~cv2.dilate(black.astype(np.uint8),
+                                                     np.ones((5, 5), np.uint8)).astype(bool))
+    assert np.array_equal(filled[y0:y1, x0:x1], a[y0:y1, x0:x1])
+    assert (y1 - y0) * (x1 - x0) > 0.35 * a.shape[0] * a.shape[1]
+    assert np.array_equal(filled[y0 - 1], filled[y0])     # reflected about the kept edge
+    assert filled.dtype == a.dtype and filled.shape == a.shape
+
+
+def test_letterbox_bars_of_any_colour_are_mirrored_over():
+    a = surface(seed=1)
+    a[a == 114] = 115     # no surface pixel of the grey bars' colour
+    for value, axis in ((0, 0), (114, 1), (255, 0)):
+        padded = bars(a, 10, value, axis)
+        filled, share = P.fill_padding(padded)
+        assert share == pytest.approx(20 / 64)
+        kept = slice(10 + P.MARGIN, 64 - 10 - P.MARGIN)
+        if axis == 0:
+            assert np.array_equal(filled[kept], a[kept])
+            assert np.array_equal(filled[kept.start - 1], a[kept.start])
+        else:
+            assert np.array_equal(filled[:, kept], a[:, kept])
+            assert np.array_equal(filled[:, kept.stop], a[:, kept.stop - 1])
+
+
+def test_a_surface_without_padding_is_left_as_it_is():
+    a = surface(seed=2)
+    filled, share = P.fill_padding(a)
+    assert share == 0.0 and filled is a
+    assert P.padding_mask(a) is None
+
+
+def test_one_flat_corner_is_not_padding():
+    # JPEG flattens a corner, a highlight clips one: only fill shared by two corners counts
+    a = surface(seed=3)
+    a[:20, :20] = 0
+    assert P.padding_mask(a) is None
+    b = surface(seed=3)
+    b[:12] = 0            # a bar across two corners, one colour: padding
+    assert P.padding_mask(b) is not None
+    c = b.copy()
+    c[:12, 32:] = 7       # the same bar in two colours, each in one corner: not
+    assert P.padding_mask(c) is None
+
+
+def test_a_ragged_flat_region_is_not_padding():
+    # a clipped highlight along the top edge, its lower edge ragged: the surface left under it
+    # is not convex, so it is a region of the surface, not fill left by software
+    a = surface(seed=4)
+    for x in range(64):
+        a[:12 + (8 if (x // 8) % 2 else 0), x] = 255
+    assert (a[:3, :3] == 255).all() and (a[:3, -3:] == 255).all()
+    assert P.padding_mask(a) is None
+    b = surface(seed=4)
+    b[:16] = 255          # the same share with a straight edge: a pad
+    assert P.padding_mask(b) is not None
+
+
+def test_a_small_fill_counts_only_when_all_four_corners_hold_it():
+    a = surface(size=200, seed=5)
+    two = a.copy()
+    two[:2, :] = 0        # one straight bar across two corners: 1% of the frame
+    two[:3, :3] = two[:3, -3:] = 0
+    assert (two == 0).all(axis=-1).mean() < P.MIN_SHARE
+    assert P.padding_mask(two) is None
+    small_turn = turned(a, 2)            # 1.7% of the frame, in all four corners
+    assert P.MIN_SHARE_ALL < (small_turn == 0).all(axis=-1).mean() < P.MIN_SHARE
+    assert P.fill_padding(small_turn)[1] > 0
+
+
+def test_too_little_surface_is_left_alone():
+    a = surface(seed=6)
+    a[:, :26] = a[:, -26:] = 0           # a strip of 12 of 64 columns: under MIN_SIDE
+    assert P.fill_padding(a)[1] == 0.0
+
+
+def test_grey_and_four_channel_frames():
+    g = turned(surface(seed=7)[..., 0], 20)
+    filled, share = P.fill_padding(g)
+    assert share > 0 and filled.ndim == 2 and not (filled == 0).any()
+    rgba = np.concatenate([turned(surface(seed=7), 20), np.full((64, 64, 1), 255, np.uint8)], 2)
+    rgba[(rgba[..., :3] == 0).all(-1), 3] = 0
+    f4, s4 = P.fill_padding(rgba)
+    assert s4 == pytest.approx(share) and (f4[..., 3] == 255).all()
+
+
+def test_largest_rectangle_is_the_largest():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        pts = rng.integers(0, 24, (5, 2)).astype(np.int32)
+        ok = np.zeros((24, 24), np.uint8)
+        cv2.fillConvexPoly(ok, cv2.convexHull(pts), 1)
+        ok = ok.astype(bool)
+        rect = P.largest_rectangle(ok)
+        best = max(((y1 - y0) * (x1 - x0)
+                    for y0 in range(24) for y1 in range(y0 + 1, 25)
+                    for x0 in range(24) for x1 in range(x0 + 1, 25)
+                    if ok[y0:y1, x0:x1].all()), default=0)
+        if best == 0:
+            assert rect is None
+            continue
+        y0, x0, y1, x1 = rect
+        assert ok[y0:y1, x0:x1].all() and (y1 - y0) * (x1 - x0) == best
+
+
+def test_the_batch_is_looked_at_at_once_and_copied_only_when_filled():
+    x = np.stack([surface(seed=s) for s in range(4)])
+    same, shares = P.fill_padding_batch(x)
+    assert same is x and not shares.any()
+    x[2] = turned(x[2], 25)
+    out, shares = P.fill_padding_batch(x)
+    assert out is not x and shares[2] > 0 and not shares[[0, 1, 3]].any()
+    assert np.array_equal(out[[0, 1, 3]], x[[0, 1, 3]])
+    assert np.array_equal(out[2], P.fill_padding(x[2])[0])
+    assert P.fill_padding_batch(x[:0])[0].shape == (0, 64, 64, 3)
+
+
+def test_the_engine_reads_a_padded_frame_as_its_filled_surface(classifier):
+    a = classifier.prepare(texture(2, 64, seed=3))
+    padded = turned(a, 30)
+    filled = P.fill_padding(padded)[0]
+    v = classifier.judge(np.stack([a, padded]))
+    ref = classifier.judge(np.stack([a, filled]))
+    assert np.allclose(v.probs, ref.probs, atol=1e-5)
+    assert v.padding[0] == 0 and v.padding[1] > 0.1
+    assert classifier.judge(a[None]).padding is None
+    ins = classifier.inspect(padded)
+    assert ins.padding == pytest.approx(v.padding[1])
+    assert np.allclose(ins.probs, ref.probs[1], atol=2e-3)
+    assert classifier.inspect(a).padding == 0.0
+
+
+def test_evaluation_predictors_and_training_data_fill_it_too(stand_in_bundle, tmp_path):
+    from training import data as data_mod
+    from training.predict import open_predictor
+
+    a = surface(seed=8)
+    padded = bars(a, 12, 0)
+    filled = P.fill_padding(padded)[0]
+    pred = open_predictor(stand_in_bundle)
+    assert np.allclose(pred.predict(padded[None]), pred.predict(filled[None]), atol=1e-5)
+    for name, img in (("a", a), ("b", padded)):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        Image.fromarray(img).save(tmp_path / "d" / name / "x.png")
+    ds = data_mod.scan_dataset(tmp_path / "d", None, with_digests=False)
+    x, _ = data_mod.load_arrays(ds, 64)
+    assert np.array_equal(x[0], a) and np.array_equal(x[1], filled)

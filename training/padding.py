@@ -1,0 +1,154 @@
+"""Padding left around a frame's surface by software, filled before the model reads the frame.
+
+A frame that software has turned (de-skewed line-scan images, ``PIL.Image.rotate``,
+``cv2.warpAffine``: their default fills the corners with black), letterboxed to a square, or
+pasted onto a larger canvas, has regions of one exact colour at its border that no camera
+makes. The model has never seen such fill; it reads the straight edge between fill and surface
+as a defect (bundled 1.4.0: frames turned by 10-45 degrees with black corners 32-46% right,
+letterbox bars 26-74%; docs/robustness.md, "Padding around the surface"). Here the fill is found
+and replaced by the surface next to it, mirrored, at the same scale: the largest axis-aligned
+rectangle of surface is kept where it is and reflected out to the frame's edges, as the
+training recipe's wider views and turns continue a surface.
+
+What counts as padding, so that no real surface is taken for it (measured on every NEU and
+magnetic-tile image and on every camera shift of ``training.shifts`` and
+``benchmarks/bench_other_shifts.py``; none is):
+
+* at least two of the four corners are one exact colour (a ``CORNER`` x ``CORNER`` block, every
+  channel), the same colour: JPEG flattens single corners (8x8 blocks of one value) and
+  clipped highlights touch one corner, each in its own value;
+* the fill connected to those corners covers at least ``MIN_SHARE`` of the frame (JPEG's flat
+  corners, two or three of one value, reach 1.5%), or ``MIN_SHARE_ALL`` when all four corners
+  are the one colour (never seen from JPEG; a turn leaves 0.83% of the frame a degree, and by
+  3 degrees the bundled model already reads 83% of NEU test frames right, by 2 degrees 98.6%);
+* what is left is convex, as a turned or cropped rectangle is (a saturated highlight's ragged
+  edge is not);
+* the rectangle kept is at least ``MIN_SIDE`` of the frame each way.
+
+A single filled corner (a tile at the corner of a large de-skewed frame) is not taken for
+padding: it cannot be told from a corner JPEG or a highlight flattened. Qt-free and pure.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+CORNER = 3          # side of the block at each corner that must be one exact colour
+MIN_SHARE = 0.03    # least share of the frame the fill covers
+MIN_SHARE_ALL = 0.01   # the same when all four corners are one colour (a turn: 0.83% a degree)
+MIN_SIDE = 0.25     # least side of the surface kept, as a share of the frame's side
+MARGIN = 2          # pixels of surface next to the fill dropped with it (blended by a resize)
+HULL_SLACK = 0.01   # share of the surface's convex hull the fill may cover (pixel steps)
+
+
+def _corner_colours(a: np.ndarray) -> list[tuple[tuple[int, int], tuple]]:
+    """((y, x) of the corner pixel, colour) of each corner whose block is one exact colour."""
+    h, w = a.shape[:2]
+    c = CORNER
+    out = []
+    for (y, x), block in (((0, 0), a[:c, :c]), ((0, w - 1), a[:c, w - c:]),
+                          ((h - 1, 0), a[h - c:, :c]), ((h - 1, w - 1), a[h - c:, w - c:])):
+        px = block.reshape(-1, a.shape[2])
+        if (px == px[0]).all():
+            out.append(((y, x), tuple(px[0].tolist())))
+    return out
+
+
+def padding_mask(image: np.ndarray) -> np.ndarray | None:
+    """(H, W) bool: the frame's padding (see the module's rules), or None when it has none."""
+    import cv2
+
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[..., None]
+    h, w = a.shape[:2]
+    if a.ndim != 3 or min(h, w) < 4 * CORNER:
+        return None
+    corners = _corner_colours(a)
+    colours = [v for v in {v for _, v in corners} if sum(u == v for _, u in corners) >= 2]
+    if not colours:
+        return None
+    mask = np.zeros((h, w), bool)
+    for v in colours:
+        same = (a == np.asarray(v, a.dtype)).all(axis=-1).astype(np.uint8)
+        _, labels = cv2.connectedComponents(same, connectivity=4)
+        for (y, x), u in corners:
+            if u == v:
+                mask |= labels == labels[y, x]
+    share = float(mask.mean())
+    four = len(corners) == 4 and len(colours) == 1
+    if share < (MIN_SHARE_ALL if four else MIN_SHARE) or share >= 1.0:
+        return None
+    surface = (~mask).astype(np.uint8)
+    contours, _ = cv2.findContours(surface, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(contours)), 1)
+    hull = cv2.erode(hull, np.ones((2 * MARGIN + 1,) * 2, np.uint8)).astype(bool)
+    if (mask & hull).sum() > HULL_SLACK * max(1, int(hull.sum())):
+        return None   # fill inside the surface's hull: a natural flat region, not a pad
+    return mask
+
+
+def largest_rectangle(ok: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, x0, y1, x1) of the largest axis-aligned rectangle of True in a mask whose rows are
+    each one run of True (a convex region), or None when it has none."""
+    h, w = ok.shape
+    any_ = ok.any(axis=1)
+    left = np.where(any_, ok.argmax(axis=1), w)
+    right = np.where(any_, w - ok[:, ::-1].argmax(axis=1), 0)
+    best, where = 0, None
+    for y0 in range(h):
+        if not any_[y0]:
+            continue
+        lo = np.maximum.accumulate(left[y0:])
+        hi = np.minimum.accumulate(right[y0:])
+        area = np.maximum(hi - lo, 0) * np.arange(1, h - y0 + 1)
+        k = int(area.argmax())
+        if area[k] > best:
+            best, where = int(area[k]), (y0, int(lo[k]), y0 + k + 1, int(hi[k]))
+    if where is None or not ok[where[0]:where[2], where[1]:where[3]].all():
+        return None
+    return where
+
+
+def fill_padding(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """The frame with its padding replaced by the surface beside it, mirrored, and the share of
+    the frame that was padding; the frame itself and 0.0 when it has none."""
+    a = np.asarray(image)
+    mask = padding_mask(a)
+    if mask is None:
+        return a, 0.0
+    import cv2
+
+    h, w = mask.shape
+    ok = cv2.erode((~mask).astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2, np.uint8),
+                   borderType=cv2.BORDER_REPLICATE).astype(bool)
+    rect = largest_rectangle(ok)
+    if rect is None:
+        return a, 0.0
+    y0, x0, y1, x1 = rect
+    if y1 - y0 < MIN_SIDE * h or x1 - x0 < MIN_SIDE * w:
+        return a, 0.0
+    pad = [(y0, h - y1), (x0, w - x1)] + [(0, 0)] * (a.ndim - 2)
+    return np.pad(a[y0:y1, x0:x1], pad, mode="symmetric"), float(mask.mean())
+
+
+def fill_padding_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``fill_padding`` over an (N, H, W[, C]) batch: the batch (the same array when no frame
+    has padding) and each frame's share of padding. The corners are looked at for the whole
+    batch at once, so a batch without any costs a few microseconds."""
+    x = np.asarray(images)
+    shares = np.zeros(len(x), np.float64)
+    if x.ndim < 3 or len(x) == 0 or min(x.shape[1:3]) < 4 * CORNER:
+        return x, shares
+    c = CORNER
+    flat = [(b == b[:, :1, :1]).reshape(len(x), -1).all(axis=1)
+            for b in (x[:, :c, :c], x[:, :c, -c:], x[:, -c:, :c], x[:, -c:, -c:])]
+    maybe = np.flatnonzero(np.sum(flat, axis=0) >= 2)
+    out = x
+    for i in maybe:
+        filled, share = fill_padding(x[i])
+        if share:
+            if out is x:
+                out = x.copy()
+            out[i], shares[i] = filled, share
+    return out, shares
