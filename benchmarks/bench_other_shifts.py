@@ -8,9 +8,11 @@ split under shifts made with Pillow's filters and enhancers and with numpy, at t
 settings (blur radius 1, noise sigma 8, contrast lowered by a third, JPEG 40, brightness +-25%,
 a view twice as wide) and around them, plus kinds of the same families that the table does
 not make: box and median blur, a camera with fewer pixels, sharpening (many cameras sharpen),
-shot noise (Poisson: the noise grows with the light), and images turned by software with black
-corners (``PIL.Image.rotate``'s default; the table's turn continues the surface by
-reflection). Each shift has its own seeded generator, so a table is reproducible. A bundle
+shot noise (Poisson: the noise grows with the light), images turned by software with black
+corners (``PIL.Image.rotate``'s and ``cv2.warpAffine``'s default; the table's turn continues the
+surface by reflection) and frames letterboxed onto a square (bars of black, grey or white);
+the app fills such padding with the surface beside it before classifying (``training.padding``).
+Each shift has its own seeded generator, so a table is reproducible. A bundle
 with an unknown detector also gets the share of images accepted as known and the accuracy on
 them.
 
@@ -133,6 +135,32 @@ def _turned(degrees: float, corners: str) -> Shift:
     return shift
 
 
+def _warped(degrees: float) -> Shift:
+    """OpenCV's warpAffine about the centre, bilinear: its default border is black too."""
+    import cv2
+
+    def shift(a, rng):
+        h, w = a.shape[:2]
+        m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
+        return cv2.warpAffine(a, m, (w, h), flags=cv2.INTER_LINEAR)
+    return shift
+
+
+def _letterboxed(share: float, value: int, axis: int) -> Shift:
+    """A frame ``1 - share`` as tall (axis 0) or wide (axis 1) centred on a square of ``value``:
+    letterboxing, or a smaller frame pasted on a canvas; its surface stays at its scale."""
+    def shift(a, rng):
+        n = a.shape[axis]
+        t = round(n * share / 2)
+        out = a.copy()
+        index = [slice(None)] * a.ndim
+        for part in (slice(0, t), slice(n - t, n)):
+            index[axis] = part
+            out[tuple(index)] = value
+        return out
+    return shift
+
+
 def shifts() -> dict[str, Shift]:
     """Every shift by name: family, then the setting."""
     from PIL import ImageFilter
@@ -169,6 +197,11 @@ def shifts() -> dict[str, Shift]:
         out[f"turned by software: {d} degrees, surface continued"] = _turned(d, "reflect")
     for d in (10, 30, 45):
         out[f"turned by software: {d} degrees, black corners"] = _turned(d, "black")
+    for d in (3, 15, 40):
+        out[f"turned by OpenCV: {d} degrees, black corners"] = _warped(d)
+    out["letterboxed: black bars, 25% of the height"] = _letterboxed(0.25, 0, 0)
+    out["letterboxed: grey (114) bars, 25% of the width"] = _letterboxed(0.25, 114, 1)
+    out["letterboxed: white bars, 40% of the height"] = _letterboxed(0.4, 255, 0)
     return out
 
 

@@ -82,6 +82,9 @@ def test_one_flat_corner_is_not_padding():
     c = b.copy()
     c[:12, 32:] = 7       # the same bar in two colours, each in one corner: not
     assert P.padding_mask(c) is None
+    d = surface(size=200, seed=3)   # two opposite corners of one colour (seen from JPEG): not
+    d[:40, :40] = d[-40:, -40:] = 61
+    assert P.padding_mask(d) is None
 
 
 def test_a_ragged_flat_region_is_not_padding():
@@ -107,6 +110,11 @@ def test_a_small_fill_counts_only_when_all_four_corners_hold_it():
     small_turn = turned(a, 2)            # 1.7% of the frame, in all four corners
     assert P.MIN_SHARE_ALL < (small_turn == 0).all(axis=-1).mean() < P.MIN_SHARE
     assert P.fill_padding(small_turn)[1] > 0
+    other = small_turn.copy()            # one corner's fill another colour: the higher bar
+    other[(other == 0).all(axis=-1) & (np.arange(200)[:, None] > 100)
+          & (np.arange(200)[None, :] > 100)] = 9
+    assert len({v for _, v in P._corner_colours(other)}) == 2
+    assert P.padding_mask(other) is None
 
 
 def test_too_little_surface_is_left_alone():
@@ -126,12 +134,15 @@ def test_grey_and_four_channel_frames():
 
 
 def test_largest_rectangle_is_the_largest():
+    # convex regions (the fast path) and any regions (rows of several runs: the stack method)
     rng = np.random.default_rng(0)
-    for _ in range(20):
+    for k in range(40):
         pts = rng.integers(0, 24, (5, 2)).astype(np.int32)
         ok = np.zeros((24, 24), np.uint8)
         cv2.fillConvexPoly(ok, cv2.convexHull(pts), 1)
         ok = ok.astype(bool)
+        if k % 2:
+            ok &= rng.random((24, 24)) > 0.08
         rect = P.largest_rectangle(ok)
         best = max(((y1 - y0) * (x1 - x0)
                     for y0 in range(24) for y1 in range(y0 + 1, 25)

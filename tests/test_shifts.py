@@ -491,6 +491,13 @@ def test_the_other_shifts_benchmark_keeps_images_and_goes_the_right_way():
     assert (black[0, 0] == 0).all()
     surface = table["turned by software: 30 degrees, surface continued"](grey, None)
     assert (surface[0, 0] > 0).all()
+    assert (table["turned by OpenCV: 15 degrees, black corners"](grey, None)[-1, -1] == 0).all()
+    white = table["letterboxed: white bars, 40% of the height"](grey, None)
+    n = grey.shape[0]
+    assert (white[:round(0.2 * n)] == 255).all() and (white[n - round(0.2 * n):] == 255).all()
+    assert np.array_equal(white[n // 2], grey[n // 2])   # the surface at its own scale
+    side = table["letterboxed: grey (114) bars, 25% of the width"](grey, None)
+    assert (side[:, 0] == 114).all() and (side[:, -1] == 114).all()
 
     def detail(img):
         return np.abs(np.diff(img[..., 0].astype(float), axis=1)).mean()
