@@ -12,6 +12,9 @@ model has one). A smaller image is classified whole, as before.
 
 **The image's verdict from its tiles** (:func:`deciding_tile`):
 
+0. blank tiles (no contrast at all: a frame's empty margin) and tiles that are at least half
+   padding (``training.padding``: the fill around a de-skewed or letterboxed frame) take part
+   only when every tile is one of them;
 1. if any tile is flagged unknown, the image is unknown, and the least known tile (the highest
    unknown score) decides;
 2. otherwise the most severe tile decides: the tile with the most confident defect. Where the
@@ -311,6 +314,8 @@ class TiledVerdict:
     unknown_scores: np.ndarray | None    # (tiles,) or None without a detector
     known: np.ndarray                    # (tiles,) bool
     winner: int                          # the deciding tile
+    # (tiles,) share of each tile that is padding (training.padding; None: none is)
+    padding: np.ndarray | None = None
 
     @property
     def tile(self) -> int:
@@ -333,8 +338,12 @@ class TiledVerdict:
     @property
     def image_score(self) -> float | None:
         """The image's unknown score: its least known tile's (the highest), so that the image
-        is flagged at a threshold exactly when one of its tiles is."""
-        return None if self.unknown_scores is None else float(np.max(self.unknown_scores))
+        is flagged at a threshold exactly when one of its tiles is; blank tiles count only when
+        all are blank (``deciding_tile``)."""
+        if self.unknown_scores is None:
+            return None
+        scores = np.asarray(self.unknown_scores, np.float64)
+        return float(np.max(scores[_surface_tiles(scores, len(scores), self.padding)]))
 
     def rejudge(self, threshold: float | None) -> bool:
         """Known/unknown of every tile again at another threshold (the *Accept as known*
@@ -345,28 +354,48 @@ class TiledVerdict:
         from .session import known_at
 
         self.known = np.array([known_at(float(v), threshold) for v in self.unknown_scores], bool)
-        winner = deciding_tile(self.probs, self.known, self.unknown_scores, self.class_names)
+        winner = deciding_tile(self.probs, self.known, self.unknown_scores, self.class_names,
+                               self.padding)
         changed, self.winner = winner != self.winner, winner
         return changed
 
 
 def deciding_tile(probs: np.ndarray, known: np.ndarray, unknown_scores: np.ndarray | None,
-                  class_names: Sequence[str]) -> int:
+                  class_names: Sequence[str], padding: np.ndarray | None = None) -> int:
     """The tile whose verdict is the image's: the least known flagged tile if any is flagged,
     else the most confident tile of a defect class (tiles of a defect-free class only when all
     tiles are defect-free)."""
     probs = np.asarray(probs)
     known = np.asarray(known, bool)
-    flagged = np.flatnonzero(~known)
+    seen = _surface_tiles(unknown_scores, len(probs), padding)
+    flagged = seen[~known[seen]]
     if flagged.size:
         if unknown_scores is None:
             return int(flagged[0])
         return int(flagged[np.argmax(np.asarray(unknown_scores)[flagged])])
     top, conf = probs.argmax(axis=1), probs.max(axis=1)
-    candidates = np.flatnonzero(~np.isin(top, defect_free_classes(class_names)))
+    candidates = seen[~np.isin(top[seen], defect_free_classes(class_names))]
     if candidates.size == 0:
-        candidates = np.arange(len(probs))
+        candidates = seen
     return int(candidates[np.argmax(conf[candidates])])
+
+
+MOSTLY_PADDING = 0.5   # a tile with this share of padding or more decides only if all do
+
+
+def _surface_tiles(unknown_scores: np.ndarray | None, count: int,
+                   padding: np.ndarray | None = None) -> np.ndarray:
+    """The tiles that may decide: those with surface to classify. A blank tile (no contrast: a
+    frame's empty margin; the engine scores it +inf) and a tile that is mostly padding
+    (``training.padding``: a de-skewed or letterboxed frame's fill) decide only when every tile
+    is such a tile: a large frame is judged on its surface, not on the edge of its padding."""
+    every = np.arange(count)
+    empty = np.zeros(count, bool)
+    if unknown_scores is not None:
+        empty |= np.isposinf(np.asarray(unknown_scores, np.float64))
+    if padding is not None:
+        empty |= np.asarray(padding, np.float64) >= MOSTLY_PADDING
+    return every if empty.all() else every[~empty]
 
 
 @dataclass
@@ -397,17 +426,22 @@ def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
     known = np.concatenate([np.asarray(v.known, bool) for v in parts])
     scores = None if any(v.unknown_scores is None for v in parts) else \
         np.concatenate([np.asarray(v.unknown_scores, np.float64) for v in parts])
+    pads = [getattr(v, "padding", None) for v in parts]   # stand-ins may lack it
+    padding = None if all(p is None for p in pads) else np.concatenate(
+        [np.zeros(len(v.probs)) if p is None else np.asarray(p, np.float64)
+         for v, p in zip(parts, pads)])
     names = list(classifier.class_names)
     out, k = [], 0
     for p, n in zip(images, counts):
         pr, kn = probs[k:k + n], known[k:k + n]
         sc = None if scores is None else scores[k:k + n]
+        pd = None if padding is None or not padding[k:k + n].any() else padding[k:k + n]
         k += n
         if p.tiles is None:
             out.append(ImageVerdict(pr[0], None if sc is None else float(sc[0]), bool(kn[0])))
             continue
-        w = deciding_tile(pr, kn, sc, names)
-        tv = TiledVerdict(p.tiles, p.grid, p.shape, p.overlap, names, pr, sc, kn, w)
+        w = deciding_tile(pr, kn, sc, names, pd)
+        tv = TiledVerdict(p.tiles, p.grid, p.shape, p.overlap, names, pr, sc, kn, w, pd)
         out.append(ImageVerdict(pr[w], tv.image_score, bool(kn[w]), tv))
     return out
 

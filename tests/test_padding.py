@@ -117,10 +117,13 @@ def test_a_small_fill_counts_only_when_all_four_corners_hold_it():
     assert P.padding_mask(other) is None
 
 
-def test_too_little_surface_is_left_alone():
+def test_too_little_surface_is_left_alone_with_its_share_of_padding():
     a = surface(seed=6)
     a[:, :26] = a[:, -26:] = 0           # a strip of 12 of 64 columns: under MIN_SIDE
-    assert P.fill_padding(a)[1] == 0.0
+    filled, share = P.fill_padding(a)
+    assert filled is a and share == pytest.approx(52 / 64)
+    out, shares = P.fill_padding_batch(np.stack([a, surface(seed=7)]))
+    assert np.array_equal(out[0], a) and shares[0] == pytest.approx(52 / 64) and shares[1] == 0
 
 
 def test_grey_and_four_channel_frames():
@@ -153,6 +156,13 @@ def test_largest_rectangle_is_the_largest():
             continue
         y0, x0, y1, x1 = rect
         assert ok[y0:y1, x0:x1].all() and (y1 - y0) * (x1 - x0) == best
+
+
+def test_a_frame_of_one_colour_is_all_padding_and_left_as_it_is():
+    for value in (0, 128):
+        a = np.full((64, 64, 3), value, np.uint8)
+        filled, share = P.fill_padding(a)
+        assert share == 1.0 and filled is a
 
 
 def test_the_batch_is_looked_at_at_once_and_copied_only_when_filled():

@@ -88,6 +88,13 @@ def test_deciding_tile_rule():
     assert tiles.deciding_tile(probs, known, np.array([0.1, 0.5, 0.2, 0.9]), names) == 3
     # without a defect-free class, the most confident tile
     assert tiles.deciding_tile(probs, np.ones(4, bool), None, ["a", "b", "c"]) == 0
+    # a blank tile (score +inf, even probabilities) decides only when all tiles are blank
+    even = np.full(3, 1 / 3)
+    blank = np.array([np.inf, 0.5, 0.2, np.inf])
+    p2 = np.array([even, [0.3, 0.6, 0.1], [0.2, 0.1, 0.7], even])
+    assert tiles.deciding_tile(p2, np.array([False, True, True, False]), blank, names) == 2
+    assert tiles.deciding_tile(p2, np.array([False, False, True, False]), blank, names) == 1
+    assert tiles.deciding_tile(p2[[0, 3]], np.zeros(2, bool), blank[[0, 3]], names) == 0
 
 
 def test_a_tiled_image_is_judged_again_through_every_tile():
@@ -114,6 +121,12 @@ def test_a_tiled_image_is_judged_again_through_every_tile():
     plain = Result(1, "small.png", probs[0], None, 0.8, True)
     plain.rejudge(0.5)
     assert not plain.known
+    # a blank tile's +inf is not the image's score while another tile has surface
+    b = TiledVerdict([Roi(0, 0, 10, 10)] * 3, (1, 3), (10, 30), 0.0, names, probs,
+                     np.array([np.inf, 0.8, 0.3]), np.array([False, True, True]), winner=2)
+    assert b.image_score == 0.8
+    assert b.rejudge(0.5) and b.winner == 1
+    assert b.rejudge(0.9) and b.winner == 2 and not b.known[0]
 
 
 def test_large_image_is_flagged_through_its_tile():
@@ -255,3 +268,41 @@ def test_cli_tiles_a_folder_as_the_window_was_set_to(tmp_path, capsys):
     assert batch.main([str(folder), "--out", str(out), "--tiles", "--tile-size", "200"],
                       classifier=BrightnessClassifier()) == 0
     assert len(list(csv.DictReader(out.open()))) > 1
+
+
+def test_tiles_that_are_mostly_padding_decide_only_when_all_are():
+    """A frame letterboxed into a larger one is judged on its surface: the tiles at least half
+    padding (training.padding's share, from the engine) and the blank ones are left out of
+    the image's verdict and score while any tile has surface; the unit rule first, then the
+    engine's tiles of a pillarboxed frame."""
+    names = ["a", "b", "c"]
+    probs = np.array([[0.1, 0.1, 0.8], [0.9, 0.05, 0.05], [0.2, 0.7, 0.1]])
+    known = np.array([False, True, True])
+    pad = np.array([0.75, 0.0, 0.2])
+    # tile 0 is flagged, but mostly padding: the most confident of the others decides
+    assert tiles.deciding_tile(probs, known, np.array([9.0, 0.1, 0.3]), names, pad) == 1
+    assert tiles.deciding_tile(probs, known, np.array([9.0, 0.1, 0.3]), names) == 0
+    # all mostly padding: they decide as before
+    assert tiles.deciding_tile(probs, known, None, names, np.full(3, 0.6)) == 0
+
+
+def test_a_pillarboxed_frame_is_judged_on_its_surface(unknown_classifier):
+    classifier = unknown_classifier
+    from synth import texture
+
+    surface = np.repeat(np.clip(texture(1, 128, seed=5), 20, 235)[..., None], 3, axis=2)
+    frame = np.zeros((128, 296, 3), np.uint8)    # bars of 84 px: tiles mostly padding (and
+    frame[:, 84:212] = surface                   # blank ones, for a model that finds them)
+    v = tiles.classify_image(classifier, frame, TileSettings())
+    t = v.tiles
+    assert t is not None and t.padding is not None
+    blank = np.isposinf(t.unknown_scores)
+    mostly = t.padding >= tiles.MOSTLY_PADDING
+    aside = blank | mostly
+    assert mostly.any() and not aside.all()
+    assert not aside[t.winner]
+    assert v.unknown_score == pytest.approx(float(np.max(t.unknown_scores[~aside])))
+    t.rejudge(float(np.max(t.unknown_scores[~aside])))   # every tile of surface accepted
+    assert t.known[~aside].all() and not aside[t.winner]
+    assert not t.known[blank].any()
+    assert (t.padding == 1.0).any()    # the tiles inside the bars: nothing but fill

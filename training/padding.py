@@ -83,8 +83,10 @@ def padding_mask(image: np.ndarray) -> np.ndarray | None:
                 mask |= labels == labels[y, x]
     share = float(mask.mean())
     four = len(corners) == 4 and len({v for _, v in corners}) == 1
-    if share < (MIN_SHARE_ALL if four else MIN_SHARE) or share >= 1.0:
+    if share < (MIN_SHARE_ALL if four else MIN_SHARE):
         return None
+    if share >= 1.0:
+        return mask   # one colour throughout: nothing but fill (a blank frame or tile)
     surface = (~mask).astype(np.uint8)
     contours, _ = cv2.findContours(surface, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros((h, w), np.uint8)
@@ -139,7 +141,9 @@ def _largest_rectangle_any(ok: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def fill_padding(image: np.ndarray) -> tuple[np.ndarray, float]:
     """The frame with its padding replaced by the surface beside it, mirrored, and the share of
-    the frame that was padding; the frame itself and 0.0 when it has none."""
+    the frame that is padding; the frame itself and 0.0 when it has none. A frame with too
+    little surface to mirror (under ``MIN_SIDE`` either way) is returned as it is, with its
+    share of padding (a tile that is mostly padding: ``inspector.tiles.deciding_tile``)."""
     a = np.asarray(image)
     mask = padding_mask(a)
     if mask is None:
@@ -147,21 +151,22 @@ def fill_padding(image: np.ndarray) -> tuple[np.ndarray, float]:
     import cv2
 
     h, w = mask.shape
+    share = float(mask.mean())
     ok = cv2.erode((~mask).astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2, np.uint8),
                    borderType=cv2.BORDER_REPLICATE).astype(bool)
     rect = largest_rectangle(ok)
     if rect is None:
-        return a, 0.0
+        return a, share
     y0, x0, y1, x1 = rect
     if y1 - y0 < MIN_SIDE * h or x1 - x0 < MIN_SIDE * w:
-        return a, 0.0
+        return a, share
     pad = [(y0, h - y1), (x0, w - x1)] + [(0, 0)] * (a.ndim - 2)
-    return np.pad(a[y0:y1, x0:x1], pad, mode="symmetric"), float(mask.mean())
+    return np.pad(a[y0:y1, x0:x1], pad, mode="symmetric"), share
 
 
 def fill_padding_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``fill_padding`` over an (N, H, W[, C]) batch: the batch (the same array when no frame
-    has padding) and each frame's share of padding. The corners are looked at for the whole
+    was filled) and each frame's share of padding. The corners are looked at for the whole
     batch at once, so a batch without any costs a few microseconds."""
     x = np.asarray(images)
     shares = np.zeros(len(x), np.float64)
@@ -175,9 +180,9 @@ def fill_padding_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     maybe = np.flatnonzero((px[:, :, 0] == px[:, :, 1]).all(axis=-1).sum(axis=1) >= 2)
     out = x
     for i in maybe:
-        filled, share = fill_padding(x[i])
-        if share:
+        filled, shares[i] = fill_padding(x[i])
+        if shares[i] and not np.shares_memory(filled, x):   # filled, not only found
             if out is x:
                 out = x.copy()
-            out[i], shares[i] = filled, share
+            out[i] = filled
     return out, shares
