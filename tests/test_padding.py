@@ -72,7 +72,8 @@ def test_a_surface_without_padding_is_left_as_it_is():
 
 
 def test_one_flat_corner_is_not_padding():
-    # JPEG flattens a corner, a highlight clips one: only fill shared by two corners counts
+    # JPEG flattens a corner, a highlight clips one: fill in one corner only counts with a
+    # straight slanted edge (next test); a square block in a corner has none
     a = surface(seed=3)
     a[:20, :20] = 0
     assert P.padding_mask(a) is None
@@ -85,6 +86,25 @@ def test_one_flat_corner_is_not_padding():
     d = surface(size=200, seed=3)   # two opposite corners of one colour (seen from JPEG): not
     d[:40, :40] = d[-40:, -40:] = 61
     assert P.padding_mask(d) is None
+
+
+def test_one_corner_counts_only_with_a_straight_slanted_edge():
+    # a tile at the corner of a de-skewed frame: the turn's wedge in one of its corners
+    a = surface(size=200, seed=9)
+    yy, xx = np.mgrid[0:200, 0:200]
+    wedge = yy < 40 - 0.35 * xx                  # a slanted straight edge from the corner
+    b = a.copy()
+    b[wedge] = 0
+    filled, share = P.fill_padding(b)
+    assert share == pytest.approx(wedge.mean()) and not (filled == 0).all(axis=-1).any()
+    # the same share as a staircase of 8x8 blocks (JPEG's flat corner): not padding
+    stairs = (yy // 8) * 8 < 40 - 0.35 * ((xx // 8) * 8)
+    c = a.copy()
+    c[stairs] = 0
+    assert P.padding_mask(c) is None
+    assert not P.straight_oblique_edge(stairs) and P.straight_oblique_edge(wedge)
+    # a straight edge along the frame's axis in one corner only is no turn's wedge
+    assert not P.straight_oblique_edge(yy < 30)
 
 
 def test_a_ragged_flat_region_is_not_padding():

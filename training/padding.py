@@ -12,24 +12,30 @@ training recipe's wider views and turns continue a surface.
 
 What counts as padding, so that no real surface is taken for it (measured on every NEU and
 magnetic-tile image and on every camera shift of ``training.shifts`` and
-``benchmarks/bench_other_shifts.py``; none is):
+``benchmarks/bench_other_shifts.py``; none is, but a frame saturated to one colour):
 
-* at least two of the four corners on one side of the frame are one exact colour (a
-  ``CORNER`` x ``CORNER`` block, every channel), the same colour: JPEG flattens single
-  corners (8x8 blocks of one value) and clipped highlights touch one corner, each in its own
-  value (once two opposite corners, at 1.5% of the frame);
+* two corners (or more) on one side of the frame are one exact colour (a ``CORNER`` x
+  ``CORNER`` block, every channel), the same colour: JPEG flattens single corners (8x8 blocks
+  of one value) and clipped highlights touch one corner, each in its own value (once two
+  opposite corners, at 1.5% of the frame);
+* or fill in one corner only (a tile of a large de-skewed frame, at the thin end of the turn's
+  wedge) whose edge is one straight slanted line (``straight_oblique_edge``): a corner that
+  JPEG flattened has a staircase edge of 8x8 blocks, a highlight a ragged one;
 * the fill connected to those corners covers at least ``MIN_SHARE`` of the frame (JPEG's flat
   corners, two or three of one value, reach 1.5%), or ``MIN_SHARE_ALL`` when all four corners
   are the one colour (never seen from JPEG; a turn leaves 0.83% of the frame a degree, and by
   3 degrees the bundled model already reads 83% of NEU test frames right, by 2 degrees 98.6%);
 * what is left is convex, as a turned or cropped rectangle is (a saturated highlight's ragged
   edge is not);
-* the rectangle kept is at least ``MIN_SIDE`` of the frame each way.
+* it is filled when the rectangle kept is at least ``MIN_SIDE`` of the frame each way; a frame
+  with less surface (or of one colour throughout: all padding) is left as it is, its share of
+  padding reported (``inspector.tiles`` then lets its other tiles decide).
 
-A single filled corner (a tile at the corner of a large de-skewed frame) is not taken for
-padding: it cannot be told from a corner JPEG or a highlight flattened. Qt-free and pure.
+Qt-free and pure.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -60,6 +66,28 @@ def _on_one_side(points: list[tuple[int, int]]) -> bool:
     return any(p[0] == q[0] or p[1] == q[1] for i, p in enumerate(points) for q in points[i + 1:])
 
 
+def straight_oblique_edge(fill: np.ndarray, min_points: int = 20) -> bool:
+    """Whether the edge between a region of fill and the rest of the frame is one straight
+    line at a slant (1-89 degrees; fitted to its pixels inside the frame, RMS distance under a
+    pixel): the corner a turn leaves in one tile of a de-skewed frame (RMS 0.3 px), not a corner
+    that JPEG flattened (8x8 blocks: 3-5 px)."""
+    import cv2
+
+    h, w = fill.shape
+    m = fill.astype(np.uint8)
+    edge = m.astype(bool) & ~cv2.erode(m, np.ones((3, 3), np.uint8),
+                                       borderType=cv2.BORDER_REPLICATE).astype(bool)
+    edge[0], edge[-1], edge[:, 0], edge[:, -1] = False, False, False, False
+    ys, xs = np.nonzero(edge)
+    if len(ys) < min_points:
+        return False
+    pts = np.stack([xs, ys], axis=1).astype(np.float32)
+    vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    rms = float(np.sqrt(np.mean(((pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx) ** 2)))
+    slant = float(np.degrees(np.arctan2(abs(vy), abs(vx))))
+    return rms < 1.0 and 1.0 <= slant <= 89.0
+
+
 def padding_mask(image: np.ndarray) -> np.ndarray | None:
     """(H, W) bool: the frame's padding (see the module's rules), or None when it has none."""
     import cv2
@@ -71,16 +99,26 @@ def padding_mask(image: np.ndarray) -> np.ndarray | None:
     if a.ndim != 3 or min(h, w) < 4 * CORNER:
         return None
     corners = _corner_colours(a)
-    colours = [v for v in {v for _, v in corners} if _on_one_side([p for p, u in corners if u == v])]
-    if not colours:
+    if not corners:
         return None
+    colours = [v for v in {v for _, v in corners} if _on_one_side([p for p, u in corners if u == v])]
+    # else the fill of single corners, taken only where its edge is one oblique straight line
+    single = not colours
+    if single:
+        colours = list({v for _, v in corners})
     mask = np.zeros((h, w), bool)
     for v in colours:
-        same = (a == np.asarray(v, a.dtype)).all(axis=-1).astype(np.uint8)
+        same = np.ones((h, w), bool)
+        for c, value in enumerate(v):   # channel by channel: far faster than all(axis=-1)
+            same &= a[..., c] == value
+        same = same.view(np.uint8)
         _, labels = cv2.connectedComponents(same, connectivity=4)
         for (y, x), u in corners:
             if u == v:
-                mask |= labels == labels[y, x]
+                part = labels == labels[y, x]
+                if single and not straight_oblique_edge(part):
+                    continue
+                mask |= part
     share = float(mask.mean())
     four = len(corners) == 4 and len({v for _, v in corners}) == 1
     if share < (MIN_SHARE_ALL if four else MIN_SHARE):
@@ -164,6 +202,19 @@ def fill_padding(image: np.ndarray) -> tuple[np.ndarray, float]:
     return np.pad(a[y0:y1, x0:x1], pad, mode="symmetric"), share
 
 
+@functools.lru_cache(maxsize=16)
+def _corner_blocks(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the four corner blocks (``CORNER`` x ``CORNER``), corner by
+    corner."""
+    r = np.arange(CORNER)
+    ys, xs = [], []
+    for y0, x0 in ((0, 0), (0, w - CORNER), (h - CORNER, 0), (h - CORNER, w - CORNER)):
+        yy, xx = np.meshgrid(y0 + r, x0 + r, indexing="ij")
+        ys.append(yy.ravel())
+        xs.append(xx.ravel())
+    return np.concatenate(ys), np.concatenate(xs)
+
+
 def fill_padding_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``fill_padding`` over an (N, H, W[, C]) batch: the batch (the same array when no frame
     was filled) and each frame's share of padding. The corners are looked at for the whole
@@ -172,12 +223,11 @@ def fill_padding_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shares = np.zeros(len(x), np.float64)
     if x.ndim < 3 or len(x) == 0 or min(x.shape[1:3]) < 4 * CORNER:
         return x, shares
-    h, w = x.shape[1:3]
-    # each corner pixel against its diagonal neighbour, for the whole batch in one gather; the
-    # frames where two corners match are looked at further (fill_padding)
-    ys, xs = [0, 1, 0, 1, h - 1, h - 2, h - 1, h - 2], [0, 1, w - 1, w - 2, 0, 1, w - 1, w - 2]
-    px = x[:, ys, xs].reshape(len(x), 4, 2, -1)
-    maybe = np.flatnonzero((px[:, :, 0] == px[:, :, 1]).all(axis=-1).sum(axis=1) >= 2)
+    # the CORNER x CORNER block at each corner, for the whole batch in one gather; the frames
+    # with a block of one colour are looked at further (fill_padding)
+    ys, xs = _corner_blocks(*x.shape[1:3])
+    px = x[:, ys, xs].reshape(len(x), 4, CORNER * CORNER, -1)
+    maybe = np.flatnonzero((px == px[:, :, :1]).reshape(len(x), 4, -1).all(axis=2).any(axis=1))
     out = x
     for i in maybe:
         filled, shares[i] = fill_padding(x[i])
