@@ -54,6 +54,7 @@ class Result:
     unknown_score: float | None = None   # None: the model has no unknown detector
     known: bool = True                   # False: flagged unknown
     tiles: TiledVerdict | None = None    # a large image's tiles (the verdict is the deciding one's)
+    padding: float = 0.0                 # share of the image (its deciding tile) that is padding
 
     def rejudge(self, threshold: float | None) -> None:
         """Known/unknown again at another threshold (the setting changed while this image was
@@ -145,17 +146,20 @@ def _judged(classifier: ClassifierLike, decoded: Sequence[tuple], tiling: TileSe
     ``spread``: see ``Classifier.judge`` (False only for a classifier that takes it)."""
     good = [d[2] for d in decoded if d[3] is None]
     probs, scores, known, tiles, problem = None, None, None, None, None
+    padding: Sequence[float] | None = None
     if good:
         try:
             if tiling is None:
                 v = judge_batch(classifier, np.stack(good), spread)
                 probs, scores, known = v.probs, v.unknown_scores, v.known
+                padding = getattr(v, "padding", None)   # stand-ins may lack it
             else:
                 iv = judge_prepared(classifier, good, batch_size, spread)
                 probs, known = [v.probs for v in iv], [v.known for v in iv]
                 scores = None if all(v.unknown_score is None for v in iv) else \
                     [v.unknown_score for v in iv]
                 tiles = [v.tiles for v in iv]
+                padding = [v.padding for v in iv]
         except Exception as exc:  # never lose the whole run to one bad batch
             problem = f"classification failed ({type(exc).__name__}: {exc})"
     out, j = [], 0
@@ -166,7 +170,8 @@ def _judged(classifier: ClassifierLike, decoded: Sequence[tuple], tiling: TileSe
             out.append(Result(k, p, probs[j] if probs is not None else None, problem,
                               None if scores is None else float(scores[j]),
                               True if known is None else bool(known[j]),
-                              None if tiles is None else tiles[j]))
+                              None if tiles is None else tiles[j],
+                              0.0 if padding is None or probs is None else float(padding[j])))
             j += 1
     return out
 
@@ -654,7 +659,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                 failed.append(r)
             row = report.make_row(r.path, names, r.probs, r.error, model=model,
                                   model_version=version, time=now_iso(),
-                                  unknown_score=r.unknown_score, known=r.known)
+                                  unknown_score=r.unknown_score, known=r.known,
+                                  padding=r.padding)
             rows = (_tile_rows(r, names, model, version, row["time"])
                     if args.tiles and r.tiles is not None else [])
             if writer is not None:
@@ -729,7 +735,8 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
 
     t = r.tiles
     return [report.make_row(r.path, names, t.probs[i], model=model, model_version=version,
-                            time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box)
+                            time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box,
+                            padding=0.0 if t.padding is None else float(t.padding[i]))
             for i, box in enumerate(t.tiles)]
 
 

@@ -7,7 +7,10 @@ when the image was classified). ``label`` is ``unknown`` when the unknown detect
 (``known`` false); ``top_class`` is then still the most probable class, and ``confidence`` its
 probability. An image without any contrast (a capped lens, a black or saturated frame) is unknown
 with an empty ``unknown_score`` (infinite: JSON null) and ``top_class`` (its probabilities are
-even), and ``note`` says why. ``unknown_score`` is empty for a model without a detector. With tile rows
+even), and ``note`` says why; ``note`` also names the share of an image (or a tile) that is padding
+around its surface (training.padding: a turned or letterboxed frame's constant fill, replaced
+by the surface beside it before the model reads it). ``unknown_score`` is empty for a model
+without a detector. With tile rows
 (``inspector classify --tiles``), ``tile_x, tile_y, tile_w, tile_h`` follow ``path``: empty in an
 image's row, the tile's rectangle in image pixels in each of its tiles' rows. In JSON each tiled
 image's result holds its tile rows as a list ``tiles``.
@@ -25,6 +28,7 @@ from typing import Iterable, Mapping, Sequence, TextIO
 import numpy as np
 
 from training.bundle import replace_file_atomic
+from training.padding import MOSTLY
 
 from .engine import BLANK_TEXT, UNKNOWN, is_blank_score
 from .session import UNSURE, ReviewSession
@@ -55,7 +59,7 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
              error: str | None = None, *, model: str = "", model_version: str = "",
              time: str | None = None, verdict: str | None = None, verdict_time: str | None = None,
              overridden: bool | None = None, unknown_score: float | None = None,
-             known: bool = True, tile=None) -> dict:
+             known: bool = True, tile=None, padding: float = 0.0) -> dict:
     """One result as a dict: probabilities under each class name, None where not classified;
     ``label`` is ``unknown`` for an image the unknown detector flags; ``known`` is None (an
     empty cell) when no detector judged it (``unknown_score`` None). ``tile`` (an
@@ -77,10 +81,22 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
     # not judged (no detector): empty, not "true", which would read as accepted by one
     row["known"] = bool(known) if probs is not None and unknown_score is not None else None
     row["top_class"] = None if blank else top   # even probabilities: no class is closest
-    row.update(error=error, note=BLANK_TEXT if blank else None, verdict=verdict,
+    note = BLANK_TEXT if blank else padding_note(padding) if probs is not None else None
+    row.update(error=error, note=note, verdict=verdict,
                verdict_time=verdict_time, overridden=overridden, model=model,
                model_version=model_version, time=time)
     return row
+
+
+def padding_note(share: float) -> str | None:
+    """The ``note`` of an image (or tile) with padding around its surface (training.padding)."""
+    if not share:
+        return None
+    if share < MOSTLY:
+        return (f"padding: {share:.0%} of the frame is constant fill around its surface (a "
+                "turned or letterboxed frame), read as the surface beside it")
+    return (f"mostly padding: {share:.0%} of the frame is constant fill around its surface, "
+            "too little surface to read well")
 
 
 def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -> list[dict]:

@@ -34,6 +34,8 @@ from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
+from training.padding import MOSTLY
+
 
 class ClassifierLike(Protocol):
     """What the core needs of a classifier; inspector.engine.Classifier is the one (tests pass
@@ -380,7 +382,7 @@ def deciding_tile(probs: np.ndarray, known: np.ndarray, unknown_scores: np.ndarr
     return int(candidates[np.argmax(conf[candidates])])
 
 
-MOSTLY_PADDING = 0.5   # a tile with this share of padding or more decides only if all do
+MOSTLY_PADDING = MOSTLY   # a tile with this share of padding or more decides only if all do
 
 
 def _surface_tiles(unknown_scores: np.ndarray | None, count: int,
@@ -406,6 +408,7 @@ class ImageVerdict:
     unknown_score: float | None
     known: bool
     tiles: TiledVerdict | None = None
+    padding: float = 0.0    # share of the image (or its deciding tile) that is padding
 
 
 def judge_batch(classifier: ClassifierLike, images: np.ndarray, spread: bool = True) -> Any:
@@ -438,11 +441,13 @@ def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
         pd = None if padding is None or not padding[k:k + n].any() else padding[k:k + n]
         k += n
         if p.tiles is None:
-            out.append(ImageVerdict(pr[0], None if sc is None else float(sc[0]), bool(kn[0])))
+            out.append(ImageVerdict(pr[0], None if sc is None else float(sc[0]), bool(kn[0]),
+                                    padding=0.0 if pd is None else float(pd[0])))
             continue
         w = deciding_tile(pr, kn, sc, names, pd)
         tv = TiledVerdict(p.tiles, p.grid, p.shape, p.overlap, names, pr, sc, kn, w, pd)
-        out.append(ImageVerdict(pr[w], tv.image_score, bool(kn[w]), tv))
+        out.append(ImageVerdict(pr[w], tv.image_score, bool(kn[w]), tv,
+                                0.0 if pd is None else float(pd[w])))
     return out
 
 

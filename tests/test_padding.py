@@ -227,3 +227,29 @@ def test_evaluation_predictors_and_training_data_fill_it_too(stand_in_bundle, tm
     ds = data_mod.scan_dataset(tmp_path / "d", None, with_digests=False)
     x, _ = data_mod.load_arrays(ds, 64)
     assert np.array_equal(x[0], a) and np.array_equal(x[1], filled)
+
+
+def test_classify_notes_the_padding_of_images_and_tiles(classifier, tmp_path):
+    import csv
+
+    from inspector import batch
+    from inspector.report import padding_note
+
+    a = classifier.prepare(texture(2, 64, seed=3))
+    Image.fromarray(a).save(tmp_path / "plain.png")
+    Image.fromarray(turned(a, 30)).save(tmp_path / "turned.png")
+    wide = np.zeros((64, 192, 3), np.uint8)      # a frame between bars, tiled at 64 px
+    wide[:, 48:144] = np.concatenate([a, a[:, :32]], axis=1)
+    Image.fromarray(wide).save(tmp_path / "bars.png")
+    out = tmp_path / "r.csv"
+    assert batch.main([str(tmp_path), "--out", str(out), "--tiles", "-q"],
+                      classifier=classifier) == 0
+    rows = list(csv.DictReader(open(out, newline="")))
+    image = {r["path"].split("/")[-1].split("\\")[-1]: r for r in rows if not r["tile_x"]}
+    assert image["plain.png"]["note"] == ""
+    share = P.fill_padding(turned(a, 30))[1]
+    assert image["turned.png"]["note"] == padding_note(share)
+    assert image["turned.png"]["note"].startswith(f"padding: {share:.0%} of the frame")
+    tiles = [r for r in rows if r["tile_x"] and "bars" in r["path"]]
+    assert any(r["note"].startswith("mostly padding: ") for r in tiles)
+    assert not image["bars.png"]["note"].startswith("mostly")   # a tile of surface decides

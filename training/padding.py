@@ -45,6 +45,7 @@ MIN_SHARE_ALL = 0.01   # the same when all four corners are one colour (a turn: 
 MIN_SIDE = 0.25     # least side of the surface kept, as a share of the frame's side
 MARGIN = 2          # pixels of surface next to the fill dropped with it (blended by a resize)
 HULL_SLACK = 0.01   # share of the surface's convex hull the fill may cover (pixel steps)
+MOSTLY = 0.5        # a frame (tile) with this share of padding or more is mostly padding
 
 
 def _corner_colours(a: np.ndarray) -> list[tuple[tuple[int, int], tuple]]:
