@@ -146,6 +146,12 @@ def _warped(degrees: float) -> Shift:
     return shift
 
 
+def _then_jpeg(shift: Shift, quality: int) -> Shift:
+    """A shift, and the result saved as JPEG (a de-skewed frame stored compressed)."""
+    jpeg = _jpeg(quality)
+    return lambda a, rng: jpeg(shift(a, rng), rng)
+
+
 def _letterboxed(share: float, value: int, axis: int) -> Shift:
     """A frame ``1 - share`` as tall (axis 0) or wide (axis 1) centred on a square of ``value``:
     letterboxing, or a smaller frame pasted on a canvas; its surface stays at its scale."""
@@ -199,6 +205,9 @@ def shifts() -> dict[str, Shift]:
         out[f"turned by software: {d} degrees, black corners"] = _turned(d, "black")
     for d in (3, 15, 40):
         out[f"turned by OpenCV: {d} degrees, black corners"] = _warped(d)
+    for d, q in ((10, 90), (30, 75)):
+        out[f"turned by software: {d} degrees, black corners, then JPEG {q}"] = _then_jpeg(
+            _turned(d, "black"), q)
     out["letterboxed: black bars, 25% of the height"] = _letterboxed(0.25, 0, 0)
     out["letterboxed: grey (114) bars, 25% of the width"] = _letterboxed(0.25, 114, 1)
     out["letterboxed: white bars, 40% of the height"] = _letterboxed(0.4, 255, 0)

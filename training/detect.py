@@ -115,12 +115,18 @@ def _verdict_function(model):
     return fn
 
 
-def model_outputs(model, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """``probs``, ``logits`` and ``pool_<view>`` for uint8 images, from the Keras model."""
+def model_outputs(model, images: np.ndarray, batch_size: int = 64,
+                  fill: bool = False) -> dict[str, np.ndarray]:
+    """``probs``, ``logits`` and ``pool_<view>`` for uint8 images, from the Keras model.
+    ``fill``: padding around each frame's surface filled first, batch by batch, as the app
+    does (``training.padding``; images read by ``training.data`` are filled already)."""
+    from .padding import fill_padding_batch
+
     fn = _verdict_function(model)
     parts: dict[str, list[np.ndarray]] = {}
     for i in range(0, len(images), batch_size):
-        out = fn(np.asarray(images[i:i + batch_size], np.float32))
+        batch = images[i:i + batch_size]
+        out = fn(np.asarray(fill_padding_batch(batch)[0] if fill else batch, np.float32))
         for k, v in out.items():
             parts.setdefault(k, []).append(np.asarray(v))
     if not parts:
@@ -210,9 +216,7 @@ class KnownJudge:
         return self.judge(images)[0]
 
     def judge(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from .padding import fill_padding_batch
-
-        out = model_outputs(self.predictor.model, fill_padding_batch(images)[0])
+        out = model_outputs(self.predictor.model, images, fill=True)
         return (self.detector.probabilities(out["logits"]),
                 self.detector.known(self.detector.scores(out)))
 

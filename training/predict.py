@@ -20,10 +20,9 @@ class KerasPredictor:
     def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N, classes) float32 probabilities (padding around a frame's
         surface filled first, as the app does: ``training.padding``)."""
-        images = fill_padding_batch(images)[0]
         out = []
-        for i in range(0, len(images), batch_size):
-            batch = np.asarray(images[i:i + batch_size], dtype=np.float32)
+        for i in range(0, len(images), batch_size):   # filled batch by batch: no copy of all
+            batch = np.asarray(fill_padding_batch(images[i:i + batch_size])[0], dtype=np.float32)
             out.append(np.asarray(self.model(batch, training=False)))
         if not out:
             return np.zeros((0, len(self.class_names)), np.float32)
@@ -62,10 +61,10 @@ class LiteRTPredictor:
         return ((y.astype(np.float32) - zero) * (scale or 1.0)).astype(np.float32)
 
     def predict(self, images: np.ndarray, batch_size: int = 1) -> np.ndarray:
-        images = fill_padding_batch(images)[0]
         out = np.zeros((len(images), len(self.class_names)), np.float32)
         for i in range(len(images)):
-            self.interpreter.set_tensor(self._in["index"], self._quantize(images[i:i + 1]))
+            one = fill_padding_batch(images[i:i + 1])[0]
+            self.interpreter.set_tensor(self._in["index"], self._quantize(one))
             self.interpreter.invoke()
             out[i] = self._dequantize(self.interpreter.get_tensor(self._out["index"]))[0]
         return out
@@ -97,8 +96,7 @@ class InspectionPredictor:
             raise BundleError(str(exc)) from None
 
     def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        images = fill_padding_batch(images)[0]
-        parts = [self.runner.run(images[i:i + batch_size], ["probs"])["probs"]
+        parts = [self.runner.run(fill_padding_batch(images[i:i + batch_size])[0], ["probs"])["probs"]
                  for i in range(0, len(images), batch_size)]
         if not parts:
             return np.zeros((0, len(self.class_names)), np.float32)
