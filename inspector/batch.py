@@ -65,8 +65,10 @@ class Result:
             return
         if self.tiles is not None:
             self.tiles.rejudge(threshold)
-            self.probs = self.tiles.probs[self.tiles.winner]
-            self.known = bool(self.tiles.known[self.tiles.winner])
+            w = self.tiles.winner
+            self.probs = self.tiles.probs[w]
+            self.known = bool(self.tiles.known[w])
+            self.padding = 0.0 if self.tiles.padding is None else float(self.tiles.padding[w])
         else:
             self.known = known_at(self.unknown_score, threshold)
 

@@ -81,7 +81,9 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
     # not judged (no detector): empty, not "true", which would read as accepted by one
     row["known"] = bool(known) if probs is not None and unknown_score is not None else None
     row["top_class"] = None if blank else top   # even probabilities: no class is closest
-    note = BLANK_TEXT if blank else padding_note(padding) if probs is not None else None
+    # a frame of one colour throughout is blank, with or without a detector to score it so
+    note = (BLANK_TEXT if blank or padding >= 1.0 else padding_note(padding)) \
+        if probs is not None else None
     row.update(error=error, note=note, verdict=verdict,
                verdict_time=verdict_time, overridden=overridden, model=model,
                model_version=model_version, time=time)

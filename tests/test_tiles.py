@@ -306,3 +306,18 @@ def test_a_pillarboxed_frame_is_judged_on_its_surface(unknown_classifier):
     assert t.known[~aside].all() and not aside[t.winner]
     assert not t.known[blank].any()
     assert (t.padding == 1.0).any()    # the tiles inside the bars: nothing but fill
+
+
+def test_each_image_of_a_call_keeps_its_own_share_of_padding(classifier):
+    from PIL import Image as PILImage
+
+    from synth import texture
+    from training.padding import fill_padding
+
+    a = classifier.prepare(texture(2, 64, seed=3))
+    turned = np.asarray(PILImage.fromarray(a).rotate(30))
+    images = [a, turned, a, turned]
+    prepared = [tiles.prepare_image(classifier, x, TileSettings()) for x in images]
+    out = tiles.judge_prepared(classifier, prepared, chunk=3)   # the images straddle chunks
+    share = fill_padding(turned)[1]
+    assert [v.padding for v in out] == pytest.approx([0.0, share, 0.0, share])

@@ -46,7 +46,6 @@ MIN_SIDE = 0.25     # least side of the surface kept, as a share of the frame's 
 MARGIN = 2          # pixels of surface next to the fill dropped with it (blended by a resize)
 HULL_SLACK = 0.01   # share of the surface's convex hull the fill may cover (pixel steps)
 MOSTLY = 0.5        # a frame (tile) with this share of padding or more is mostly padding
-TOLERANCE = 24      # levels a black fill may vary by (JPEG rings next to its edge)
 MAX_FILL = 0.75     # a frame with more padding than this is left as it is (an object on a
                     # plain background, not a surface: mirroring it would make one up)
 
@@ -92,6 +91,14 @@ def straight_oblique_edge(fill: np.ndarray, min_points: int = 20) -> bool:
     return rms < 1.0 and 1.0 <= slant <= 89.0
 
 
+def _in_its_corner(part: np.ndarray, y: int, x: int) -> bool:
+    """Whether fill in the corner at (y, x) touches only that corner's two edges of the frame,
+    as a turn's wedge does (a region reaching the far edges is surface, not a wedge)."""
+    far_row = part[-1] if y == 0 else part[0]
+    far_col = part[:, -1] if x == 0 else part[:, 0]
+    return not far_row.any() and not far_col.any()
+
+
 def padding_mask(image: np.ndarray) -> np.ndarray | None:
     """(H, W) bool: the frame's padding (see the module's rules), or None when it has none."""
     import cv2
@@ -112,23 +119,19 @@ def padding_mask(image: np.ndarray) -> np.ndarray | None:
         colours = list({v for _, v in corners})
     mask = np.zeros((h, w), bool)
     for v in colours:
+        # the exact colour: a tolerance (tried: black within 24 levels, so that a turned frame
+        # saved as JPEG is filled too) ran into dark surface next to the fill, which then
+        # failed the convexity rule (NEU with black bars: 1,599 of 1,650 filled against
+        # 1,648), and took dim frames and dark corners for fill
         same = np.ones((h, w), bool)
-        # a black fill (what turning software leaves) within TOLERANCE, as JPEG rings next to
-        # its edge; any other colour exactly: a grey fill lies among the surface's own values
-        # and a white one would run into clipped highlights (white bars 40% of the height:
-        # 97.1% of NEU test frames right with exact white, 94.9% within the tolerance)
-        tol = TOLERANCE if all(u <= TOLERANCE for u in v) else 0
         for c, value in enumerate(v):   # channel by channel: far faster than all(axis=-1)
-            if tol:
-                same &= np.abs(a[..., c].astype(np.float32) - float(value)) <= tol
-            else:
-                same &= a[..., c] == value
+            same &= a[..., c] == value
         same = same.view(np.uint8)
         _, labels = cv2.connectedComponents(same, connectivity=4)
         for (y, x), u in corners:
             if u == v:
                 part = labels == labels[y, x]
-                if single and not straight_oblique_edge(part):
+                if single and not (straight_oblique_edge(part) and _in_its_corner(part, y, x)):
                     continue
                 mask |= part
     share = float(mask.mean())
