@@ -10,9 +10,10 @@ and replaced by the surface next to it, mirrored, at the same scale: the largest
 rectangle of surface is kept where it is and reflected out to the frame's edges, as the
 training recipe's wider views and turns continue a surface.
 
-What counts as padding, so that no real surface is taken for it (measured on every NEU and
-magnetic-tile image and on every camera shift of ``training.shifts`` and
-``benchmarks/bench_other_shifts.py``; none is, but a frame saturated to one colour):
+What counts as padding, so that no real surface is taken for it (none of the NEU and
+magnetic-tile images is, nor any NEU test image under the camera shifts of ``training.shifts``
+and ``benchmarks/bench_other_shifts.py``; over all NEU images, JPEG 20-60 makes 5-6% of two
+inclusion images count):
 
 * two corners (or more) on one side of the frame are one exact colour (a ``CORNER`` x
   ``CORNER`` block, every channel), the same colour: JPEG flattens single corners (8x8 blocks
