@@ -49,19 +49,18 @@ HULL_SLACK = 0.01   # share of the surface's convex hull the fill may cover (pix
 MOSTLY = 0.5        # a frame (tile) with this share of padding or more is mostly padding
 MAX_FILL = 0.75     # a frame with more padding than this is left as it is (an object on a
                     # plain background, not a surface: mirroring it would make one up)
+_MARGIN_KERNEL = np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8)
 
 
 def _corner_colours(a: np.ndarray) -> list[tuple[tuple[int, int], tuple]]:
     """((y, x) of the corner pixel, colour) of each corner whose block is one exact colour."""
     h, w = a.shape[:2]
-    c = CORNER
-    out = []
-    for (y, x), block in (((0, 0), a[:c, :c]), ((0, w - 1), a[:c, w - c:]),
-                          ((h - 1, 0), a[h - c:, :c]), ((h - 1, w - 1), a[h - c:, w - c:])):
-        px = block.reshape(-1, a.shape[2])
-        if (px == px[0]).all():
-            out.append(((y, x), tuple(px[0].tolist())))
-    return out
+    ys, xs = _corner_blocks(h, w)
+    px = a[ys, xs].reshape(4, CORNER * CORNER, -1)
+    flat = (px == px[:, :1]).reshape(4, -1).all(axis=1)
+    return [(corner, tuple(px[k, 0].tolist()))
+            for k, corner in enumerate(((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)))
+            if flat[k]]
 
 
 def _on_one_side(points: list[tuple[int, int]]) -> bool:
@@ -145,7 +144,7 @@ def padding_mask(image: np.ndarray) -> np.ndarray | None:
     contours, _ = cv2.findContours(surface, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(contours)), 1)
-    hull = cv2.erode(hull, np.ones((2 * MARGIN + 1,) * 2, np.uint8)).astype(bool)
+    hull = cv2.erode(hull, _MARGIN_KERNEL).astype(bool)
     if (mask & hull).sum() > HULL_SLACK * max(1, int(hull.sum())):
         return None   # fill inside the surface's hull: a natural flat region, not a pad
     return mask
@@ -206,7 +205,7 @@ def fill_padding(image: np.ndarray) -> tuple[np.ndarray, float]:
 
     h, w = mask.shape
     share = float(mask.mean())
-    ok = cv2.erode((~mask).astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2, np.uint8),
+    ok = cv2.erode((~mask).astype(np.uint8), _MARGIN_KERNEL,
                    borderType=cv2.BORDER_REPLICATE).astype(bool)
     rect = largest_rectangle(ok)
     if rect is None:
@@ -223,7 +222,7 @@ def fill_padding(image: np.ndarray) -> tuple[np.ndarray, float]:
 @functools.lru_cache(maxsize=16)
 def _corner_blocks(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the four corner blocks (``CORNER`` x ``CORNER``), corner by
-    corner."""
+    corner: top left, top right, bottom left, bottom right."""
     r = np.arange(CORNER)
     ys, xs = [], []
     for y0, x0 in ((0, 0), (0, w - CORNER), (h - CORNER, 0), (h - CORNER, w - CORNER)):
