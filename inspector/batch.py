@@ -31,7 +31,7 @@ from .library import ModelLibrary
 from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
 from .progress import ProgressBar
 from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, ClassifierLike, TiledVerdict,
-                    TileSettings, judge_batch, judge_prepared, load_prepared)
+                    TileSettings, judge_batch, judge_prepared, load_prepared, model_view)
 
 if TYPE_CHECKING:  # the engine imports TensorFlow: loaded only when a model is
     from .engine import Classifier
@@ -428,8 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "interpreter, one per core: each decodes and judges its part of a batch)")
     p.add_argument("--tile-size", type=_tile_size, default=None, metavar="N",
                    help="tile side in image pixels for images larger than the model's view "
-                   "(default: the model's input size, the scale it was trained at; 0: never "
-                   "tile, squeeze every image whole into the model's input)")
+                   "(default: the scale the model was trained at, its training images' side "
+                   "(the input size for the bundled model); an image no larger than its "
+                   "largest training image is then classified whole; 0: never tile, squeeze "
+                   "every image whole into the model's input)")
     p.add_argument("--overlap", type=_overlap, default=None, metavar="F",
                    help=f"overlap of neighbouring tiles, a fraction of a tile (default: "
                    f"{DEFAULT_OVERLAP}). Without --tile-size and --overlap, one folder is "
@@ -625,7 +627,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         return 1
     tiling, source = command_tiling(args)
     if source:
-        say(f"tiles: {tiling.describe(classifier.input_size)} ({source})")
+        say(f"tiles: {tiling.describe(model_view(classifier))} ({source})")
     session = ReviewSession(names, model_name=model, model_version=version) if args.json else None
     tile_rows: dict[str, list[dict]] | None = {} if args.tiles and session is not None else None
 

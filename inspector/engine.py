@@ -216,6 +216,7 @@ class Classifier:
         self.model = self.backend.model   # the Keras model on the TensorFlow path, else None
         self.class_names = bundle.class_names
         self.input_size = bundle.input_size
+        self.view = bundle.view   # the scale it was trained at: how inspector.tiles reads an image
         self.card = bundle.card
         self.classifier_weights = self.backend.classifier_weights
         self.device = device or "CPU, TensorFlow"

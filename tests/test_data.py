@@ -35,8 +35,10 @@ def test_mixed_sizes_are_resized(tmp_path):
     make_dataset(tmp_path, classes=("crazing", "patches"), per_class=2, size=16)
     Image.fromarray(texture(1, 90)).save(tmp_path / "patches" / "big.jpg")
     ds = data_mod.scan_dataset(tmp_path)
-    arrays, _ = data_mod.load_arrays(ds, 24)
+    arrays, sizes = data_mod.load_arrays(ds, 24)
     assert arrays.shape == (5, 24, 24, 3)
+    # each image's own size, for the card's record of the scale the model was trained at
+    assert sorted(map(tuple, sizes.tolist())) == [(16, 16)] * 4 + [(90, 90)]
 
 
 def test_split_is_stratified_seeded_and_keeps_duplicates_together(tmp_path):

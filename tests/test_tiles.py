@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fake_tiles import PATCH, BrightnessClassifier, large_image, write_large
+from fake_tiles import large_image as large_image_of
 from inspector import batch, tiles
 from inspector.tiles import Roi, TileSettings
 
@@ -321,3 +322,63 @@ def test_each_image_of_a_call_keeps_its_own_share_of_padding(classifier):
     out = tiles.judge_prepared(classifier, prepared, chunk=3)   # the images straddle chunks
     share = fill_padding(turned)[1]
     assert [v.padding for v in out] == pytest.approx([0.0, share, 0.0, share])
+
+
+# ---- the scale the model was trained at ------------------------------------------------------
+
+def test_the_training_view_is_the_median_side_and_the_largest_image():
+    from training.card import ModelCard, TrainingView, training_view
+
+    sizes = np.array([[200, 200], [100, 400], [300, 300], [250, 640]])   # sqrt(h w) 200 200 300 400
+    view = training_view(sizes, 200)
+    assert (view["tile"], view["largest"], view["images"]) == (250, 640, 4)
+    assert ModelCard({"input_size": 200, "view": view}).view == TrainingView(250, 640)
+    # a card from before the record, or a damaged one: the input size, as NEU's images give
+    for card in ({"input_size": 64}, {"input_size": 64, "view": None},
+                 {"input_size": 64, "view": {"tile": "x"}}, {"input_size": 64,
+                                                             "view": {"tile": 0, "largest": 9}}):
+        assert ModelCard(card).view == TrainingView(64, 64)
+    assert training_view(np.zeros((0, 2)), 128)["tile"] == 128
+    # the training commands and the wizard's finish page say so when it is not the input size
+    assert ModelCard({"input_size": 200, "view": view}).notes() == [
+        "The app reads images as it was trained: whole up to 640 px (its largest training "
+        "image), larger ones in 250 px tiles (its training images' median side)."]
+    assert ModelCard({"input_size": 200, "view": training_view([[200, 200]], 200)}).notes() == []
+
+
+class TrainedLarger(BrightnessClassifier):
+    """A model whose training images were about 300 px, the largest 500 px."""
+
+    def __init__(self):
+        super().__init__()
+        from training.card import TrainingView
+        self.view = TrainingView(300, 500)
+
+
+def test_an_image_is_read_at_the_scale_the_model_was_trained_at():
+    clf = TrainedLarger()
+
+    def large_image(w, h):
+        return large_image_of(w, h, patch=(10, 10, 20, 20))
+
+    # no larger than its training images: whole, as it learnt them (input 32 px, tile 300 px)
+    assert tiles.prepare_image(clf, large_image(360, 480), TileSettings()).tiles is None
+    assert tiles.prepare_image(clf, large_image(500, 200), TileSettings()).tiles is None
+    big = tiles.prepare_image(clf, large_image(700, 1000), TileSettings())
+    assert big.tiles and {(t.w, t.h) for t in big.tiles} == {(300, 300)}
+    # a tile size the user chose is used as it is, whatever the model was trained on
+    chosen = tiles.prepare_image(clf, large_image(360, 480), TileSettings(200))
+    assert chosen.tiles and {(t.w, t.h) for t in chosen.tiles} == {(200, 200)}
+    # a model without the record: its input size (the stand-in's 32 px)
+    plain = tiles.prepare_image(BrightnessClassifier(), large_image(360, 480), TileSettings())
+    assert plain.tiles and {(t.w, t.h) for t in plain.tiles} == {(32, 32)}
+    assert TileSettings().describe(clf.view) == "300 px tiles, overlap 25%; whole up to 500 px"
+    assert TileSettings(200).describe(clf.view) == "200 px tiles, overlap 25%"
+    assert TileSettings().describe(200) == "200 px tiles, overlap 25%"
+
+
+def test_whole_up_to_the_largest_training_image_in_the_plan():
+    assert tiles.plan_tiles(480, 360, 300, whole_up_to=500) is None
+    assert tiles.plan_tiles(480, 360, 300) is not None                 # 1.5 tiles: 450 px
+    assert tiles.plan_tiles(501, 360, 300, whole_up_to=500) is not None
+    assert tiles.plan_tiles(5000, 5000, 0, whole_up_to=9000) is None   # tiling off

@@ -112,3 +112,16 @@ def test_tile_settings_chosen_before_a_folder_is_open_apply_to_the_next(qtbot, f
         w.open_folder(folder)
     assert w.background.tiling == TileSettings(size=0)
     assert w.tiling_for(folder) == TileSettings(size=0)      # remembered for it
+
+
+def test_the_tile_dialog_names_the_scale_the_model_was_trained_at(qtbot):
+    from inspector.gui.tile_settings import TileSettingsDialog
+    from training.card import TrainingView
+
+    d = TileSettingsDialog(TileSettings(), TrainingView(316, 652))
+    qtbot.addWidget(d)
+    assert d.mode.itemText(0) == "As the model was trained (316 px tiles, whole up to 652 px)"
+    assert d.size.value() == 316 and d.value() == TileSettings()
+    plain = TileSettingsDialog(TileSettings(), 200)   # NEU's: whole up to 1.5 tiles only
+    qtbot.addWidget(plain)
+    assert plain.mode.itemText(0) == "As the model was trained (200 px tiles)"

@@ -233,6 +233,11 @@ class Bundle:
     def title(self) -> str:
         return ModelCard.of(self.card).title
 
+    @property
+    def view(self):
+        """The scale the model was trained at (training.card.TrainingView)."""
+        return ModelCard.of(self.card).view
+
 
 def load_bundle(bundle_dir: str | Path) -> Bundle:
     """Loads a bundle's Keras model (safe_mode=True, compile=False) and its model card."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
 
 def augmentation_dropped(phases) -> bool:
     """Whether a training's ``phases`` (``FitResult.phases``, the card's ``training.phases``)
@@ -13,6 +15,37 @@ def augmentation_dropped(phases) -> bool:
     (``training.train._augmentation_check``)."""
     return any(p.get("phase") == "augmentation check" and p.get("chosen") == "clean"
                for p in phases or ())
+
+
+@dataclass(frozen=True)
+class TrainingView:
+    """The scale a model was trained at, in image pixels. ``tile``: the side of the square that
+    its input showed, the median over its training images of sqrt(height x width) (every image
+    is squeezed whole into the input); ``largest``: the longest side of any training image. The
+    app reads an image as the model learnt it: whole when it is no larger than the training
+    images, else in tiles of ``tile`` pixels (``inspector.tiles``). A card without the record
+    (trained before it) gets the input size for both, as NEU's 200 x 200 images give."""
+
+    tile: int
+    largest: int
+
+
+VIEW_KEY = "view"
+
+
+def training_view(sizes: np.ndarray, input_size: int) -> dict[str, Any]:
+    """The card's record of the scale a model was trained at (:class:`TrainingView`), from its
+    training images' own (height, width) as ``training.data.load_arrays`` gives them."""
+    hw = np.asarray(sizes, np.float64).reshape(-1, 2)
+    if not len(hw):
+        return {"tile": int(input_size), "largest": int(input_size), "images": 0}
+    return {"tile": max(1, int(round(float(np.median(np.sqrt(hw[:, 0] * hw[:, 1])))))),
+            "largest": int(hw.max()),
+            "images": int(len(hw)),
+            "rule": "tile: median over the training images of sqrt(height x width) (each is "
+                    "squeezed whole into the input); largest: their longest side. The app "
+                    "classifies an image whole when no side is longer than max(largest, "
+                    "1.5 tiles), else in tiles of this side"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +85,18 @@ class ModelCard:
     def input_size(self) -> int | None:
         size = self.data.get("input_size")
         return int(size) if size is not None else None
+
+    @property
+    def view(self) -> TrainingView:
+        """The scale the model was trained at (:class:`TrainingView`)."""
+        size = self.input_size or 0
+        v = self.data.get(VIEW_KEY)
+        try:
+            tile, largest = int(v["tile"]), int(v["largest"])
+        except (TypeError, KeyError, ValueError):
+            return TrainingView(size, size)
+        return TrainingView(tile, largest) if tile > 0 and largest > 0 \
+            else TrainingView(size, size)
 
     @property
     def created(self) -> str:
@@ -140,6 +185,11 @@ class ModelCard:
         if self.unknown_detection_missing:
             notes.append(f"No unknown detector: {self.unknown_detection_missing}. Every image "
                          "gets one of its classes, however foreign.")
+        view = self.view
+        if VIEW_KEY in self.data and view != TrainingView(self.input_size, self.input_size):
+            notes.append(f"The app reads images as it was trained: whole up to {view.largest} px "
+                         f"(its largest training image), larger ones in {view.tile} px tiles "
+                         f"(its training images' median side).")
         return notes
 
     def export_failure_note(self) -> str | None:

@@ -16,8 +16,8 @@ import numpy as np
 
 from .bundle import SPLIT_FILE, read_split
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
-from .images import (ImageReadError, class_folders, file_digest, files_under, is_image_file,
-                     listing_problem, load_image)
+from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
+                     is_image_file, listing_problem, resize_rgb)
 from .padding import fill_padding
 
 
@@ -100,37 +100,41 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
 
 
 def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldStop
-                ) -> tuple[np.ndarray, list[int], list[ImageReadError]]:
+                ) -> tuple[np.ndarray, np.ndarray, list[int], list[ImageReadError]]:
     """Every file decoded to size x size x 3 uint8 (padding around a frame's surface filled, as
-    the app fills it before classifying: ``training.padding``): the array, the indices read and
-    the errors."""
+    the app fills it before classifying: ``training.padding``): the array, each image's own
+    (height, width) (0, 0 for an unreadable one), the indices read and the errors."""
     out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
+    sizes = np.zeros((len(ds), 2), dtype=np.int64)
     ok: list[int] = []
     errors: list[ImageReadError] = []
     for i, path in enumerate(ds.files):
         if should_stop():
             raise Cancelled("cancelled while reading images; nothing was written")
         try:
-            out[i] = fill_padding(load_image(path, size))[0]
+            arr = decode_image(path)
+            sizes[i] = arr.shape[:2]
+            out[i] = fill_padding(resize_rgb(arr, size))[0]
             ok.append(i)
         except ImageReadError as exc:
             errors.append(exc)
         if i % 50 == 0 or i == len(ds) - 1:
             progress((i + 1) / len(ds), f"reading images {i + 1}/{len(ds)}")
-    return out, ok, errors
+    return out, sizes, ok, errors
 
 
 def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
-                should_stop: ShouldStop = never
-                ) -> tuple[np.ndarray, list[ImageReadError]]:
-    """Decodes every image to size x size x 3 uint8. Unreadable files raise one DatasetError
-    naming all of them (so a run never trains on a silently shortened data set)."""
-    out, _, errors = _decode_all(ds, size, progress, should_stop)
+                should_stop: ShouldStop = never) -> tuple[np.ndarray, np.ndarray]:
+    """Decodes every image to size x size x 3 uint8: the array and each image's own (height,
+    width) (the scale the model sees them at: training.card.training_view). Unreadable files
+    raise one DatasetError naming all of them (so a run never trains on a silently shortened
+    data set)."""
+    out, sizes, _, errors = _decode_all(ds, size, progress, should_stop)
     if errors:
         listed = "\n".join(f"  {e}" for e in errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise DatasetError(f"{len(errors)} unreadable image file(s):\n{listed}{more}")
-    return out, errors
+    return out, sizes
 
 
 def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
@@ -138,7 +142,7 @@ def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
                   ) -> tuple[Dataset, np.ndarray, list[ImageReadError]]:
     """For an evaluation: every readable image decoded, the unreadable ones left out and
     returned (to be named) - one bad file does not stop a report on all the others."""
-    out, ok, errors = _decode_all(ds, size, progress, should_stop)
+    out, _, ok, errors = _decode_all(ds, size, progress, should_stop)
     if not ok:
         raise DatasetError(f"{ds.root}: none of its {len(ds)} image file(s) can be read, e.g. "
                            f"{errors[0]}")

@@ -23,6 +23,7 @@ from . import transfer
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, check_bundle_target, library_versions,
                      load_bundle, write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
+from .card import VIEW_KEY, training_view
 from .fused_bn import use_fused_batch_norm
 from .transfer import init_record, stop_early
 from .augment import (augment_image, augmented_batches, consistency_loss,  # noqa: F401
@@ -223,6 +224,7 @@ class PreparedData:
     train_idx: np.ndarray
     val_idx: np.ndarray
     test_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    sizes: np.ndarray | None = None   # each image's own (height, width), for the card's view
 
 
 def set_seed(seed: int) -> None:
@@ -250,11 +252,11 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
                     "under its own folder's class - remove the wrong copy (python -m training "
                     "check lists them)", sum(len(g) for g in conflicts), named,
                     " ..." if len(conflicts) > 5 else "")
-    images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop)
+    images, sizes = data_mod.load_arrays(ds, config.input_size, progress, should_stop)
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
     if len(tr) == 0:
         raise data_mod.DatasetError(f"{data_dir}: too few images to train on after the split")
-    return PreparedData(ds, images, tr, va, te)
+    return PreparedData(ds, images, tr, va, te, sizes)
 
 
 def _datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_classes: int, weights):
@@ -757,6 +759,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "architecture": f"SSDC-MiniNet design {cfg.design}",
         "class_names": list(names),
         "input_size": cfg.input_size,
+        **({VIEW_KEY: training_view(p.sizes[p.train_idx], cfg.input_size)}
+           if p.sizes is not None else {}),
         "input": ("raw RGB pixels 0-255 (grey replicated to 3 channels); the model "
                   + ("divides out each image's mean and contrast itself"
                      if cfg.input_norm == "standardize" else "rescales itself")),

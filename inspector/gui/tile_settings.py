@@ -1,9 +1,11 @@
-"""The tile settings of a folder: tile size (the model's input size, a chosen size, or whole
-images) and overlap, in a small dialog."""
+"""The tile settings of a folder: tile size (the scale the model was trained at, a chosen size,
+or whole images) and overlap, in a small dialog."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox,
                                QWidget)
+
+from training.card import TrainingView
 
 from ..tiles import DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, WHOLE_UP_TO, TileSettings
 
@@ -11,13 +13,19 @@ AUTO, CHOSEN, WHOLE = "auto", "chosen", "whole"
 
 
 class TileSettingsDialog(QDialog):
-    def __init__(self, current: TileSettings, input_size: int, folder: str = "",
+    def __init__(self, current: TileSettings, view: TrainingView | int, folder: str = "",
                  parent: QWidget | None = None):
+        """``view``: the scale the model was trained at (an int: its tile side)."""
         super().__init__(parent)
         self.setWindowTitle("Tiles")
-        self.input_size = int(input_size)
+        if not isinstance(view, TrainingView):
+            view = TrainingView(int(view), int(view))
+        self.view = view
+        self.input_size = view.tile   # the automatic tile side
+        whole = (f", whole up to {view.largest} px" if view.largest > WHOLE_UP_TO * view.tile
+                 else "")
         self.mode = QComboBox()
-        self.mode.addItem(f"Tiles at the model's input size ({self.input_size} px)", AUTO)
+        self.mode.addItem(f"As the model was trained ({view.tile} px tiles{whole})", AUTO)
         self.mode.addItem("Tiles of this size", CHOSEN)
         self.mode.addItem("Whole images (squeezed into the model's input)", WHOLE)
         self.size = QSpinBox()
@@ -31,7 +39,8 @@ class TileSettingsDialog(QDialog):
         self.mode.setCurrentIndex(0 if current.size is None else 2 if current.size == 0 else 1)
         self.mode.currentIndexChanged.connect(self._sync)
         form = QFormLayout(self)
-        note = QLabel(f"An image with a side longer than {WHOLE_UP_TO:g} tiles is classified tile "
+        note = QLabel(f"An image with a side longer than {WHOLE_UP_TO:g} tiles (and, as the "
+                      f"model was trained, than its largest training image) is classified tile "
                       f"by tile; its verdict is its least known tile's if any tile is unknown, "
                       f"else its most severe tile's. "
                       + (f"Remembered for this folder:\n{folder}" if folder else

@@ -134,7 +134,8 @@ class CameraControls:
         self.tile_spin = QSpinBox()
         self.tile_spin.setRange(MIN_TILE, 4096)
         self.tile_spin.setSuffix(" px")
-        self.tile_spin.setToolTip("Tile side in frame pixels (default: the model's input size)")
+        self.tile_spin.setToolTip("Tile side in frame pixels (default: the scale the model was trained at, "
+                                 "its training images' side)")
         row = QHBoxLayout()
         row.addWidget(self.tile_check)
         row.addWidget(self.tile_spin, 1)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 from ... import camera as cam
 from ...camera import (CameraInfo, ClassifierLike, Frame, FrameGrabber, LiveConfig, LiveResult, LiveStats,
                        ReconnectPolicy, Roi, Source, State, StreamStatus)
+from ...tiles import model_view
 from ..image_view import colorize
 from ..workers import Task, TaskRunner
 from .settings import DISPLAY_INTERVAL_MS, LABEL_KEYS, STATS_INTERVAL_MS, camera_settings, roi_key
@@ -131,7 +132,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self.overlay_combo.blockSignals(False)
         if model is not None and not self._tile_user_set:
             self.tile_spin.blockSignals(True)
-            self.tile_spin.setValue(int(model.input_size))
+            self.tile_spin.setValue(int(model_view(model).tile))
             self.tile_spin.blockSignals(False)
         for i, a in enumerate(self.label_actions):
             if i < len(names):

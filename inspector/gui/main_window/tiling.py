@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...engine import BLANK_TEXT, is_blank_score
 from ...tiles import (TILES_GROUP, ImageVerdict, TiledVerdict, TileSettings, folder_key,
-                      tiling_from_text, tiling_to_text)
+                      model_view, tiling_from_text, tiling_to_text)
 from ..tile_settings import TileSettingsDialog
 from .layout import MESSAGE_MS
 
@@ -64,13 +64,14 @@ class TileActions:
         self._shown_key = None
         self.session.clear_predictions()
         self._classify_all_again()
-        size = self.classifier.input_size if self.classifier is not None else 0
-        self.statusBar().showMessage(f"Classifying again: {tiling.describe(size)}", MESSAGE_MS)
+        view = model_view(self.classifier) if self.classifier is not None else 0
+        self.statusBar().showMessage(f"Classifying again: {tiling.describe(view)}", MESSAGE_MS)
 
     def choose_tiling(self) -> TileSettingsDialog:
-        size = self.classifier.input_size if self.classifier is not None else NO_MODEL_INPUT_SIZE
+        view = (model_view(self.classifier) if self.classifier is not None
+                else NO_MODEL_INPUT_SIZE)
         root = self.session.root
-        d = TileSettingsDialog(self.background.tiling, size, str(root or ""), self)
+        d = TileSettingsDialog(self.background.tiling, view, str(root or ""), self)
         d.accepted.connect(lambda: self.set_tiling(d.value()))
         self._keep(d)
         d.open()
