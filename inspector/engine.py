@@ -86,6 +86,10 @@ class Inspection:
     unknown_score: float | None = None
     known: bool = True
     padding: float = 0.0              # share of the frame that was padding (Verdicts.padding)
+    # where the frame lies in the input when it was made square by reflection (top, bottom,
+    # left, right fractions: training.images.square_box; inspector.tiles.inspect_whole); the
+    # attention maps of inspector.attention are cropped to it. None: the input is the frame
+    content: tuple[float, float, float, float] | None = None
 
     @property
     def label(self) -> int:

@@ -42,6 +42,7 @@ from typing import Any, Iterable, Protocol, Sequence
 import numpy as np
 
 from training.card import TrainingView
+from training.images import reflect_to_square, square_box
 from training.padding import MOSTLY
 
 
@@ -293,16 +294,36 @@ def plan_tiles(height: int, width: int, tile: int, overlap: float = DEFAULT_OVER
 
 def square_tile(crop: np.ndarray) -> np.ndarray:
     """A tile cut from an image thinner than a tile (a strip, a line-scan row) made square by
-    continuing the surface by reflection, so that it keeps its scale instead of being
-    stretched into the model's square view (a 200 x 100 tile stretched 2x, a 200 x 1 tile
-    200x)."""
-    h, w = crop.shape[:2]
-    if h == w:
-        return crop
-    side = max(h, w)
-    pad = [((side - h) // 2, side - h - (side - h) // 2),
-           ((side - w) // 2, side - w - (side - w) // 2)] + [(0, 0)] * (crop.ndim - 2)
-    return np.pad(crop, pad, mode="symmetric")
+    continuing the surface by reflection (``training.images.reflect_to_square``), so that it
+    keeps its scale instead of being stretched into the model's square view (a 200 x 100 tile
+    stretched 2x, a 200 x 1 tile 200x)."""
+    return reflect_to_square(crop)
+
+
+def as_trained(classifier: Any, image: np.ndarray) -> np.ndarray:
+    """A whole image as the model learnt its training images before they were resized: made
+    square by reflection when they were square (``TrainingView.square``: NEU's; a 100 x 200
+    crop read 93.5% right against 67.4% stretched), else as it is, stretched by the resize as
+    the model's non-square training images were."""
+    return reflect_to_square(image) if model_view(classifier).square else image
+
+
+def content_box(classifier: Any, shape: tuple[int, ...]):
+    """Where a whole image of ``shape`` lies in the model's input (``as_trained``), for its
+    attention maps: None when it fills the input."""
+    return square_box(shape[0], shape[1]) if model_view(classifier).square else None
+
+
+def inspect_whole(classifier: ClassifierLike, image: np.ndarray,
+                  maps: Iterable[str] | None = None) -> Any:
+    """A whole image's inspection (probabilities and attention maps), its maps over the image
+    itself (``Inspection.content``) where ``as_trained`` made it square."""
+    x = classifier.prepare(as_trained(classifier, image))
+    ins = classifier.inspect(x) if maps is None else classifier.inspect(x, maps=maps)
+    box = content_box(classifier, image.shape)
+    if box is not None:
+        ins.content = box
+    return ins
 
 
 @dataclass
@@ -323,7 +344,8 @@ def prepare_image(classifier: ClassifierLike, image: np.ndarray, settings: TileS
     view = model_view(classifier)
     plan = plan_tiles(h, w, settings.side(view), settings.overlap, settings.whole_up_to(view))
     if plan is None:
-        return Prepared(np.asarray(classifier.prepare(image))[None], None, (1, 1), (h, w))
+        return Prepared(np.asarray(classifier.prepare(as_trained(classifier, image)))[None],
+                        None, (1, 1), (h, w))
     tiles, rows, cols, overlap = plan
     inputs = np.stack([np.asarray(classifier.prepare(square_tile(t.crop(image))))
                        for t in tiles])

@@ -620,6 +620,22 @@ def test_analyse_tiles_and_attention(classifier, scene):
         cam.analyse(classifier, _frame(scene), LiveConfig(overlay="nope"))
 
 
+def test_a_non_square_roi_is_read_as_the_model_learnt_square_images(classifier, scene):
+    from inspector.attention import CAM, attention_map
+    from inspector.engine import upsample
+    from training.images import crop_to_box, reflect_to_square, square_box
+
+    roi = Roi(10, 10, 96, 40)
+    r = cam.analyse(classifier, _frame(scene), LiveConfig(roi=roi, overlay="cam"))
+    x = classifier.prepare(reflect_to_square(roi.crop(scene)))   # not stretched 2.4x
+    ins = classifier.inspect(x)
+    np.testing.assert_allclose(r.probs, ins.probs, atol=PROB_ATOL)
+    # the overlay is the map over the region itself, not over its reflections
+    expected = upsample(crop_to_box(attention_map(ins, CAM), square_box(40, 96)), 40, 96)
+    assert r.heat.shape == (40, 96)
+    np.testing.assert_allclose(r.heat, expected, atol=0.05)
+
+
 def test_analyse_roi_outside_a_smaller_frame_falls_back_to_the_whole_frame(classifier, scene):
     r = cam.analyse(classifier, _frame(scene[:50, :50]), LiveConfig(roi=Roi(100, 80, 40, 40)))
     assert r.roi == Roi(0, 0, 50, 50)

@@ -41,6 +41,22 @@ def test_mixed_sizes_are_resized(tmp_path):
     assert sorted(map(tuple, sizes.tolist())) == [(16, 16)] * 4 + [(90, 90)]
 
 
+def test_a_non_square_image_is_made_square_by_reflection_for_a_square_model(tmp_path):
+    from training.images import reflect_to_square, resize_rgb
+
+    make_dataset(tmp_path, classes=("crazing", "patches"), per_class=2, size=16)
+    wide = texture(1, 90)[:30]                                  # 90 wide, 30 high
+    Image.fromarray(wide).save(tmp_path / "patches" / "wide.png")
+    ds = data_mod.scan_dataset(tmp_path)
+    i = [p.name for p in ds.files].index("wide.png")
+    assert data_mod.image_sizes(ds)[i].tolist() == [30, 90]     # from the header
+    square, _ = data_mod.load_arrays(ds, 24, square=True)
+    stretched, _ = data_mod.load_arrays(ds, 24)
+    rgb = np.stack([wide] * 3, axis=-1) if wide.ndim == 2 else wide
+    assert (square[i] == resize_rgb(reflect_to_square(rgb), 24)).all()
+    assert (stretched[i] == resize_rgb(rgb, 24)).all() and (square[i] != stretched[i]).any()
+
+
 def test_split_is_stratified_seeded_and_keeps_duplicates_together(tmp_path):
     make_dataset(tmp_path, classes=CLASSES[:3], per_class=24, size=8)
     for k in range(3):  # byte-identical copies within a class

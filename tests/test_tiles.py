@@ -326,23 +326,27 @@ def test_each_image_of_a_call_keeps_its_own_share_of_padding(classifier):
 
 # ---- the scale the model was trained at ------------------------------------------------------
 
-def test_the_training_view_is_the_median_side_and_the_largest_image():
+def test_the_training_view_is_the_median_side_the_largest_image_and_the_shape():
     from training.card import ModelCard, TrainingView, training_view
 
-    sizes = np.array([[200, 200], [100, 400], [300, 300], [250, 640]])   # sqrt(h w) 200 200 300 400
-    view = training_view(sizes, 200)
-    assert (view["tile"], view["largest"], view["images"]) == (250, 640, 4)
-    assert ModelCard({"input_size": 200, "view": view}).view == TrainingView(250, 640)
+    sizes = np.array([[200, 200], [100, 400], [300, 300], [250, 640], [0, 0]])  # one unreadable
+    view = training_view(sizes, 200)     # sqrt(h w): 200 200 300 400; long/short 1 4 1 2.56
+    assert (view["tile"], view["largest"], view["images"], view["aspect"]) == (250, 640, 4, 1.78)
+    assert view["square"] is False       # they were mostly stretched into the square input
+    assert ModelCard({"input_size": 200, "view": view}).view == TrainingView(250, 640, False)
+    squares = training_view(np.array([[200, 200], [200, 200], [210, 200]]), 200)
+    assert squares["square"] is True and squares["tile"] == 200 and squares["largest"] == 210
     # a card from before the record, or a damaged one: the input size, as NEU's images give
     for card in ({"input_size": 64}, {"input_size": 64, "view": None},
                  {"input_size": 64, "view": {"tile": "x"}}, {"input_size": 64,
                                                              "view": {"tile": 0, "largest": 9}}):
-        assert ModelCard(card).view == TrainingView(64, 64)
+        assert ModelCard(card).view == TrainingView(64, 64, True)
     assert training_view(np.zeros((0, 2)), 128)["tile"] == 128
     # the training commands and the wizard's finish page say so when it is not the input size
     assert ModelCard({"input_size": 200, "view": view}).notes() == [
         "The app reads images as it was trained: whole up to 640 px (its largest training "
-        "image), larger ones in 250 px tiles (its training images' median side)."]
+        "image), larger ones in 250 px tiles (its training images' median side), a non-square "
+        "image stretched to a square as its training images were."]
     assert ModelCard({"input_size": 200, "view": training_view([[200, 200]], 200)}).notes() == []
 
 
@@ -382,3 +386,53 @@ def test_whole_up_to_the_largest_training_image_in_the_plan():
     assert tiles.plan_tiles(480, 360, 300) is not None                 # 1.5 tiles: 450 px
     assert tiles.plan_tiles(501, 360, 300, whole_up_to=500) is not None
     assert tiles.plan_tiles(5000, 5000, 0, whole_up_to=9000) is None   # tiling off
+
+
+# ---- non-square whole images, as the model learnt its training images ------------------------
+
+def test_reflect_to_square_and_where_the_image_lies_in_it():
+    from training.images import crop_to_box, reflect_to_square, square_box
+
+    img = np.arange(6 * 2, dtype=np.uint8).reshape(6, 2)
+    sq = reflect_to_square(img)
+    assert sq.shape == (6, 6) and (sq[:, 2:4] == img).all()          # the image in the middle
+    assert (sq[:, 1] == img[:, 0]).all() and (sq[:, 4] == img[:, 1]).all()   # mirrored out
+    assert reflect_to_square(np.zeros((1, 200, 3), np.uint8)).shape == (200, 200, 3)
+    assert square_box(6, 2) == (0.0, 1.0, 2 / 6, 4 / 6) and square_box(5, 5) is None
+    m = np.arange(64, dtype=np.float32).reshape(8, 8)
+    assert crop_to_box(m, (0.0, 1.0, 0.25, 0.75)).shape == (8, 4)
+    assert crop_to_box(m, (0.5, 0.5, 0.0, 1.0)).shape == (1, 8)      # at least one cell
+    assert crop_to_box(m, None) is m
+
+
+def test_a_non_square_image_is_read_as_the_model_learnt_its_training_images():
+    from training.card import TrainingView
+    from training.images import reflect_to_square, to_model_input
+
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (32, 16, 3), dtype=np.uint8)      # 16 wide, 32 high
+    square_model = BrightnessClassifier()                          # input 32; NEU-like: square
+    got = tiles.prepare_image(square_model, img, TileSettings()).inputs[0]
+    assert (got == reflect_to_square(img)).all()                   # not stretched 2x
+    stretched_model = BrightnessClassifier()
+    stretched_model.view = TrainingView(32, 32, square=False)      # trained on stretched images
+    got = tiles.prepare_image(stretched_model, img, TileSettings()).inputs[0]
+    assert (got == to_model_input(img, 32)).all()
+
+
+def test_the_attention_of_a_reflected_image_lies_on_the_image():
+    from inspector.attention import CAM, attention_map
+
+    class Ins:
+        se_blocks: list = []
+
+        def cam(self):
+            return np.ones((8, 8), np.float32)
+
+    clf = BrightnessClassifier()
+    clf.inspect = lambda x, maps=None: Ins()
+    wide = tiles.inspect_whole(clf, np.zeros((16, 32, 3), np.uint8))
+    assert wide.content == (0.25, 0.75, 0.0, 1.0)
+    assert attention_map(wide, CAM).shape == (4, 8)                # the image's rows only
+    square = tiles.inspect_whole(clf, np.zeros((32, 32, 3), np.uint8))
+    assert not hasattr(square, "content") and attention_map(square, CAM).shape == (8, 8)

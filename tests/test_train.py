@@ -35,7 +35,8 @@ def test_train_writes_a_complete_bundle(trained_bundle):
     assert card["training"]["config"]["epochs"] == 2
     assert card["metrics"]["test"]["count"] == 6
     # the 48 px images were squeezed into the 200 px input: the app tiles at 48 px
-    assert (card["view"]["tile"], card["view"]["largest"], card["view"]["images"]) == (48, 48, 24)
+    assert (card["view"]["tile"], card["view"]["largest"], card["view"]["images"]) == (48, 48, 36)
+    assert card["view"]["square"] is True
     # 6 validation images: too few for the unknown detector, and the card says why
     assert card["unknown_detection"] is None
     assert card["unknown_detection_missing"].startswith("only 6 validation image(s)")

@@ -8,6 +8,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .images import SQUARE_ASPECT
+
 
 def augmentation_dropped(phases) -> bool:
     """Whether a training's ``phases`` (``FitResult.phases``, the card's ``training.phases``)
@@ -23,11 +25,17 @@ class TrainingView:
     its input showed, the median over its training images of sqrt(height x width) (every image
     is squeezed whole into the input); ``largest``: the longest side of any training image. The
     app reads an image as the model learnt it: whole when it is no larger than the training
-    images, else in tiles of ``tile`` pixels (``inspector.tiles``). A card without the record
-    (trained before it) gets the input size for both, as NEU's 200 x 200 images give."""
+    images, else in tiles of ``tile`` pixels (``inspector.tiles``). ``square``: its training
+    images were square (their median long/short side at most ``SQUARE_ASPECT``), so a
+    non-square image is made square by reflection before it is resized, in training as in the
+    app (``training.images.reflect_to_square``), instead of being stretched; a model trained
+    on non-square images (magnetic tiles: 1.4) learnt them stretched and reads them so. A card
+    without the record (trained before it) gets the input size for both and square, as NEU's
+    200 x 200 images give."""
 
     tile: int
     largest: int
+    square: bool = True
 
 
 VIEW_KEY = "view"
@@ -35,17 +43,25 @@ VIEW_KEY = "view"
 
 def training_view(sizes: np.ndarray, input_size: int) -> dict[str, Any]:
     """The card's record of the scale a model was trained at (:class:`TrainingView`), from its
-    training images' own (height, width) as ``training.data.load_arrays`` gives them."""
+    data set's images' own (height, width) (``training.data.image_sizes``; unreadable ones
+    (0, 0) are left out)."""
     hw = np.asarray(sizes, np.float64).reshape(-1, 2)
+    hw = hw[(hw > 0).all(axis=1)]
     if not len(hw):
-        return {"tile": int(input_size), "largest": int(input_size), "images": 0}
+        return {"tile": int(input_size), "largest": int(input_size), "square": True,
+                "images": 0}
+    aspect = float(np.median(hw.max(axis=1) / hw.min(axis=1)))
     return {"tile": max(1, int(round(float(np.median(np.sqrt(hw[:, 0] * hw[:, 1])))))),
             "largest": int(hw.max()),
+            "aspect": round(aspect, 3),
+            "square": aspect <= SQUARE_ASPECT,
             "images": int(len(hw)),
-            "rule": "tile: median over the training images of sqrt(height x width) (each is "
-                    "squeezed whole into the input); largest: their longest side. The app "
-                    "classifies an image whole when no side is longer than max(largest, "
-                    "1.5 tiles), else in tiles of this side"}
+            "rule": "over the data set's images: tile, the median of sqrt(height x width) (each "
+                    "is squeezed whole into the input); largest, their longest side; square, "
+                    f"their median long/short side at most {SQUARE_ASPECT:g} (a non-square image "
+                    "is then made square by reflection before it is resized, else stretched). "
+                    "The app classifies an image whole when no side is longer than "
+                    "max(largest, 1.5 tiles), else in tiles of this side"}
 
 
 @dataclass(frozen=True)
@@ -95,8 +111,8 @@ class ModelCard:
             tile, largest = int(v["tile"]), int(v["largest"])
         except (TypeError, KeyError, ValueError):
             return TrainingView(size, size)
-        return TrainingView(tile, largest) if tile > 0 and largest > 0 \
-            else TrainingView(size, size)
+        return TrainingView(tile, largest, bool(v.get("square", True))) \
+            if tile > 0 and largest > 0 else TrainingView(size, size)
 
     @property
     def created(self) -> str:
@@ -189,7 +205,9 @@ class ModelCard:
         if VIEW_KEY in self.data and view != TrainingView(self.input_size, self.input_size):
             notes.append(f"The app reads images as it was trained: whole up to {view.largest} px "
                          f"(its largest training image), larger ones in {view.tile} px tiles "
-                         f"(its training images' median side).")
+                         f"(its training images' median side)"
+                         + ("" if view.square else ", a non-square image stretched to a square "
+                            "as its training images were") + ".")
         return notes
 
     def export_failure_note(self) -> str | None:

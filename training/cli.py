@@ -263,7 +263,8 @@ def _unknown_inputs(args, predictor):
         raise BundleError(f"{bundle_dir}: this bundle has no unknown detector; fit one with "
                           f"python -m training calibrate --model {bundle_dir} --data DIR")
     unreadable: list = []
-    _, images = folder_images(args.unknown, predictor.input_size, ConsoleProgress(), unreadable)
+    _, images = folder_images(args.unknown, predictor.input_size, ConsoleProgress(), unreadable,
+                              square=_square(args.model))
     args.unknown_left_out = _warn_left_out(unreadable, "unknown image file(s) left out")
     return det, images
 
@@ -469,7 +470,8 @@ def _evaluation_images(args, predictor):
                 f"trained without one); evaluate on the whole folder or another split")
     else:
         _warn_seen_images(ds, _bundle_dir(args.model))
-    ds, images, unreadable = data_mod.load_readable(ds, predictor.input_size, ConsoleProgress())
+    ds, images, unreadable = data_mod.load_readable(ds, predictor.input_size, ConsoleProgress(),
+                                                    square=_square(args.model))
     # named, left out, and recorded in the report: the rest is evaluated
     args.left_out = _warn_left_out(unreadable, "image file(s) left out of the evaluation")
     return ds, images
@@ -510,6 +512,18 @@ def _bundle_dir(model: str | Path) -> Path:
     (``model.keras``, an export)."""
     model = Path(model)
     return model.parent if model.is_file() else model
+
+
+def _square(model: str | Path) -> bool:
+    """Whether the model learnt square images (its card's ``view``): evaluations then read a
+    non-square image as the app does, made square by reflection (training.card.TrainingView)."""
+    from .bundle import BundleError, read_card
+    from .card import ModelCard
+
+    try:
+        return ModelCard.of(read_card(_bundle_dir(model))).view.square
+    except BundleError:   # an export on its own: read as a card without the record
+        return True
 
 
 def cmd_robustness(args) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 from .bundle import SPLIT_FILE, read_split
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
-                     is_image_file, listing_problem, resize_rgb)
+                     image_size, is_image_file, listing_problem, reflect_to_square, resize_rgb)
 from .padding import fill_padding
 
 
@@ -99,11 +99,24 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     return Dataset(root, list(class_names), files, np.asarray(labels, dtype=np.int64), digests)
 
 
-def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldStop
+def image_sizes(ds: Dataset) -> np.ndarray:
+    """Each file's own (height, width) from its header, (0, 0) where it cannot be read: for the
+    card's record of the scale a model is trained at (``training.card.training_view``), known
+    before the images are decoded."""
+    sizes = np.zeros((len(ds), 2), dtype=np.int64)
+    for i, path in enumerate(ds.files):
+        sizes[i] = image_size(path) or (0, 0)
+    return sizes
+
+
+def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldStop,
+                square: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, list[int], list[ImageReadError]]:
     """Every file decoded to size x size x 3 uint8 (padding around a frame's surface filled, as
-    the app fills it before classifying: ``training.padding``): the array, each image's own
-    (height, width) (0, 0 for an unreadable one), the indices read and the errors."""
+    the app fills it before classifying: ``training.padding``; with ``square``, a non-square
+    image made square by reflection first, as the app reads it for a model trained on square
+    images: ``training.card.TrainingView``): the array, each image's own (height, width)
+    (0, 0 for an unreadable one), the indices read and the errors."""
     out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
     sizes = np.zeros((len(ds), 2), dtype=np.int64)
     ok: list[int] = []
@@ -114,6 +127,8 @@ def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldS
         try:
             arr = decode_image(path)
             sizes[i] = arr.shape[:2]
+            if square:
+                arr = reflect_to_square(arr)
             out[i] = fill_padding(resize_rgb(arr, size))[0]
             ok.append(i)
         except ImageReadError as exc:
@@ -124,12 +139,13 @@ def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldS
 
 
 def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
-                should_stop: ShouldStop = never) -> tuple[np.ndarray, np.ndarray]:
-    """Decodes every image to size x size x 3 uint8: the array and each image's own (height,
-    width) (the scale the model sees them at: training.card.training_view). Unreadable files
-    raise one DatasetError naming all of them (so a run never trains on a silently shortened
-    data set)."""
-    out, sizes, _, errors = _decode_all(ds, size, progress, should_stop)
+                should_stop: ShouldStop = never, square: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Decodes every image to size x size x 3 uint8 (``square``: see ``_decode_all``; a
+    bundle's is ``Bundle.view.square``): the array and each image's own (height, width).
+    Unreadable files raise one DatasetError naming all of them (so a run never trains on a
+    silently shortened data set)."""
+    out, sizes, _, errors = _decode_all(ds, size, progress, should_stop, square)
     if errors:
         listed = "\n".join(f"  {e}" for e in errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
@@ -138,11 +154,11 @@ def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
 
 
 def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
-                  should_stop: ShouldStop = never
+                  should_stop: ShouldStop = never, square: bool = False
                   ) -> tuple[Dataset, np.ndarray, list[ImageReadError]]:
     """For an evaluation: every readable image decoded, the unreadable ones left out and
     returned (to be named) - one bad file does not stop a report on all the others."""
-    out, _, ok, errors = _decode_all(ds, size, progress, should_stop)
+    out, _, ok, errors = _decode_all(ds, size, progress, should_stop, square)
     if not ok:
         raise DatasetError(f"{ds.root}: none of its {len(ds)} image file(s) can be read, e.g. "
                            f"{errors[0]}")

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from .bundle import CARD_FILE, TFLITE_FILES, BundleError, load_bundle, read_card, read_split, replace_file_atomic, write_json
+from .card import ModelCard
 from .data import load_arrays, scan_dataset
 
 REPRESENTATIVE_IMAGES = 300
@@ -69,7 +70,7 @@ def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: 
     from .data import Dataset
 
     ds = Dataset(root, card["class_names"], pick, np.zeros(len(pick), np.int64))
-    images, _ = load_arrays(ds, size, progress)
+    images, _ = load_arrays(ds, size, progress, square=ModelCard.of(card).view.square)
     return images
 
 
@@ -136,7 +137,8 @@ def split_images(bundle_dir: Path, data_dir: str | Path | None, part: str,
     if not len(idx):
         return None
     sub = ds.subset(idx)
-    images, _ = load_arrays(sub, int(card["input_size"]), progress)
+    images, _ = load_arrays(sub, int(card["input_size"]), progress,
+                            square=ModelCard.of(card).view.square)
     return images, sub.labels
 
 

@@ -241,6 +241,56 @@ def resize_rgb(arr: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+SQUARE_ASPECT = 1.1   # a model whose training images' median long/short side is at most this
+                      # learnt square images (training.card.TrainingView.square)
+
+
+def reflect_to_square(arr: np.ndarray) -> np.ndarray:
+    """A non-square image (any dtype, grey or colour) made square by continuing its surface by
+    reflection on both sides of its shorter dimension, so that it keeps its scale and shape
+    instead of being stretched into a square model input (a 200 x 100 crop stretched 2x)."""
+    h, w = arr.shape[:2]
+    if h == w:
+        return arr
+    side = max(h, w)
+    pad = [((side - h) // 2, side - h - (side - h) // 2),
+           ((side - w) // 2, side - w - (side - w) // 2)] + [(0, 0)] * (arr.ndim - 2)
+    return np.pad(arr, pad, mode="symmetric")
+
+
+def square_box(height: int, width: int) -> tuple[float, float, float, float] | None:
+    """Where an image of ``height`` x ``width`` lies in the square that ``reflect_to_square``
+    makes of it: (top, bottom, left, right) as fractions of the side; None for a square one."""
+    h, w = int(height), int(width)
+    if h == w or h < 1 or w < 1:
+        return None
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    return top / side, (top + h) / side, left / side, (left + w) / side
+
+
+def crop_to_box(m: np.ndarray, box: tuple[float, float, float, float] | None) -> np.ndarray:
+    """The part of a map over a square input (any resolution) that ``box`` (``square_box``)
+    names, at least one cell each way; the map itself for None."""
+    if box is None:
+        return m
+    mh, mw = m.shape[:2]
+    r0, r1 = int(np.floor(box[0] * mh)), int(np.ceil(box[1] * mh))
+    c0, c1 = int(np.floor(box[2] * mw)), int(np.ceil(box[3] * mw))
+    return m[r0:max(r1, r0 + 1), c0:max(c1, c0 + 1)]
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """An image file's (height, width) from its header, or None when it cannot be read (the
+    decoder names the problem when the file is read)."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+        return int(h), int(w)
+    except Exception:  # noqa: BLE001 - any unreadable file: its decode says why
+        return None
+
+
 def load_image(path: str | Path, size: int) -> np.ndarray:
     """The model input for one file: size x size x 3 uint8 RGB. Raises ImageReadError."""
     return resize_rgb(decode_image(path), size)

@@ -224,7 +224,7 @@ class PreparedData:
     train_idx: np.ndarray
     val_idx: np.ndarray
     test_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    sizes: np.ndarray | None = None   # each image's own (height, width), for the card's view
+    view: dict | None = None   # the card's record of the scale it is trained at (training_view)
 
 
 def set_seed(seed: int) -> None:
@@ -252,11 +252,13 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
                     "under its own folder's class - remove the wrong copy (python -m training "
                     "check lists them)", sum(len(g) for g in conflicts), named,
                     " ..." if len(conflicts) > 5 else "")
-    images, sizes = data_mod.load_arrays(ds, config.input_size, progress, should_stop)
+    view = training_view(data_mod.image_sizes(ds), config.input_size)
+    images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop,
+                                     square=view["square"])
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
     if len(tr) == 0:
         raise data_mod.DatasetError(f"{data_dir}: too few images to train on after the split")
-    return PreparedData(ds, images, tr, va, te, sizes)
+    return PreparedData(ds, images, tr, va, te, view)
 
 
 def _datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_classes: int, weights):
@@ -759,8 +761,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "architecture": f"SSDC-MiniNet design {cfg.design}",
         "class_names": list(names),
         "input_size": cfg.input_size,
-        **({VIEW_KEY: training_view(p.sizes[p.train_idx], cfg.input_size)}
-           if p.sizes is not None else {}),
+        **({VIEW_KEY: p.view} if p.view is not None else {}),
         "input": ("raw RGB pixels 0-255 (grey replicated to 3 channels); the model "
                   + ("divides out each image's mean and contrast itself"
                      if cfg.input_norm == "standardize" else "rescales itself")),
@@ -868,8 +869,9 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
     for cfg in (config, *stages):
         cfg.check()
     ds = data_mod.scan_dataset(data_dir, config.class_names)
+    square = training_view(data_mod.image_sizes(ds), config.input_size)["square"]
     x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
-                                should_stop)
+                                should_stop, square=square)
     fold_idx = data_mod.stratified_folds(ds, folds, config.seed)
     names = ds.class_names
     results = list(previous)

@@ -14,10 +14,13 @@ CONFIDENT = 0.8
 
 
 def folder_images(folder: str | Path, size: int, progress=lambda f, m: None,
-                  unreadable: list | None = None) -> tuple[list, np.ndarray]:
-    """Every image file under a folder (any layout), decoded to the model input. With a list
-    for ``unreadable``, files that cannot be read are left out and added to it (as
-    ``ImageReadError``s); without one, the first stops it."""
+                  unreadable: list | None = None, square: bool = True
+                  ) -> tuple[list, np.ndarray]:
+    """Every image file under a folder (any layout), decoded to the model input (``square``:
+    a non-square image made square by reflection first, as the app reads it for a model
+    trained on square images, ``TrainingView.square``). With a list for ``unreadable``, files
+    that cannot be read are left out and added to it (as ``ImageReadError``s); without one,
+    the first stops it."""
     from .data import Dataset, DatasetError, load_arrays, load_readable
     from .images import files_under, is_image_file, listing_problem
 
@@ -32,9 +35,9 @@ def folder_images(folder: str | Path, size: int, progress=lambda f, m: None,
         raise DatasetError(f"{folder}: no image files (BMP, PNG, JPEG, TIFF) inside")
     ds = Dataset(folder, ["unknown"], files, np.zeros(len(files), np.int64))
     if unreadable is None:
-        images, _ = load_arrays(ds, size, progress)
+        images, _ = load_arrays(ds, size, progress, square=square)
         return files, images
-    ds, images, errors = load_readable(ds, size, progress)
+    ds, images, errors = load_readable(ds, size, progress, square=square)
     unreadable.extend(errors)
     return list(ds.files), images
 
