@@ -196,11 +196,50 @@ def test_a_small_fill_counts_only_when_all_four_corners_hold_it():
     small_turn = turned(a, 2)            # 1.7% of the frame, in all four corners
     assert P.MIN_SHARE_ALL < (small_turn == 0).all(axis=-1).mean() < P.MIN_SHARE
     assert P.fill_padding(small_turn)[1] > 0
+    corner = ((small_turn == 0).all(axis=-1) & (np.arange(200)[:, None] > 100)
+              & (np.arange(200)[None, :] > 100))
     other = small_turn.copy()            # one corner's fill another colour: the higher bar
-    other[(other == 0).all(axis=-1) & (np.arange(200)[:, None] > 100)
-          & (np.arange(200)[None, :] > 100)] = 9
+    other[corner] = 60
     assert len({v for _, v in P._corner_colours(other)}) == 2
     assert P.padding_mask(other) is None
+    # within NEAR levels of the others: still the four wedges of one turn (as JPEG leaves them)
+    near = small_turn.copy()
+    near[corner] = 9
+    assert P.padding_mask(near) is not None
+
+
+def jpeg(a, quality):
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf))
+
+
+@pytest.mark.parametrize("degrees,quality", [(10, 90), (30, 75), (45, 30), (20, 95)])
+def test_a_turned_frame_saved_as_jpeg_is_filled(degrees, quality):
+    a = surface(size=200, seed=8)
+    frame = jpeg(turned(a, degrees), quality)
+    assert P._corner_colours(frame) == [] or P._exact_fill(frame, P._corner_colours(frame)) is None
+    filled, share = P.fill_padding(frame)
+    assert share > 0.05 and filled is not frame
+    # the black wedges and their JPEG ringing are gone: no pixel far darker than the surface
+    assert np.percentile(filled.mean(axis=-1), 0.5) > 12
+    out, shares = P.fill_padding_batch(frame[None])   # the batch's quick look lets it through
+    assert shares[0] == share and np.array_equal(out[0], filled)
+
+
+def test_dark_corners_that_are_not_one_turn_are_surface():
+    a = surface(size=200, seed=9)
+    yy, xx = np.mgrid[:200, :200]
+    # a vignette: the corners dark and nearly one colour, but curved, not the wedges of a turn
+    vignette = np.clip(1.6 - np.hypot(yy - 99.5, xx - 99.5) / 90, 0, 1)[..., None]
+    dark = jpeg((a * vignette).astype(np.uint8), 75)
+    assert P._near_flat_corners(dark) and P.padding_mask(dark) is None
+    # four wedges, but of two different turns (the top from 10 degrees, the bottom from 30)
+    mixed = turned(a, 10).copy()
+    mixed[100:] = turned(a, 30)[100:]
+    assert P.padding_mask(jpeg(mixed, 90)) is None
 
 
 def test_too_little_surface_is_left_alone_with_its_share_of_padding():

@@ -28,6 +28,10 @@ inclusion images count):
   3 degrees the bundled model already reads 83% of NEU test frames right, by 2 degrees 98.6%);
 * what is left is convex, as a turned or cropped rectangle is (a saturated highlight's ragged
   edge is not);
+* a turned frame saved as JPEG (whose fill is no longer one exact colour next to its edge) is
+  found by the pattern a turn leaves (``_compressed_turn``): all four corners nearly one colour,
+  each a wedge within ``NEAR`` levels of it that keeps to its corner, its edge a straight line,
+  the four slants those of one turn;
 * it is filled when the rectangle kept is at least ``MIN_SIDE`` of the frame each way; a frame
   with less surface (or of one colour throughout: all padding) is left as it is, its share of
   padding reported (``inspector.tiles`` then lets its other tiles decide).
@@ -49,6 +53,13 @@ HULL_SLACK = 0.01   # share of the surface's convex hull the fill may cover (pix
 MOSTLY = 0.5        # a frame (tile) with this share of padding or more is mostly padding
 MAX_FILL = 0.75     # a frame with more padding than this is left as it is (an object on a
                     # plain background, not a surface: mirroring it would make one up)
+# a turned frame saved as JPEG (``_compressed_turn``)
+NEAR = 24           # levels from a corner's colour that count as its fill
+FLAT_NEAR = 8       # levels a corner block may vary by
+TURN_RMS = 2.5      # px: RMS distance of a wedge's edge from its straight line (JPEG 30, 45
+                    # degrees: up to 2.05)
+TURN_SLANT = 3.0    # degrees the four wedges' slants may differ from one turn's
+RING = 3            # px of JPEG ringing along a wedge's edge dropped with it
 _MARGIN_KERNEL = np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8)
 
 
@@ -74,6 +85,13 @@ def straight_oblique_edge(fill: np.ndarray, min_points: int = 20) -> bool:
     line at a slant (1-89 degrees; fitted to its pixels inside the frame, RMS distance under a
     pixel): the corner a turn leaves in one tile of a de-skewed frame (RMS 0.3 px), not a corner
     that JPEG flattened (8x8 blocks: 3-5 px)."""
+    return edge_line(fill, 1.0, min_points) is not None
+
+
+def edge_line(fill: np.ndarray, max_rms: float, min_points: int = 20) -> float | None:
+    """The slant in degrees (1-89) of the edge between a region of fill and the rest of the
+    frame when it is one straight line (fitted to its pixels inside the frame, RMS distance
+    under ``max_rms`` px), else None."""
     import cv2
 
     h, w = fill.shape
@@ -88,7 +106,7 @@ def straight_oblique_edge(fill: np.ndarray, min_points: int = 20) -> bool:
     vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
     rms = float(np.sqrt(np.mean(((pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx) ** 2)))
     slant = float(np.degrees(np.arctan2(abs(vy), abs(vx))))
-    return rms < 1.0 and 1.0 <= slant <= 89.0
+    return slant if rms < max_rms and 1.0 <= slant <= 89.0 else None
 
 
 def _in_its_corner(part: np.ndarray, y: int, x: int) -> bool:
@@ -101,8 +119,6 @@ def _in_its_corner(part: np.ndarray, y: int, x: int) -> bool:
 
 def padding_mask(image: np.ndarray) -> np.ndarray | None:
     """(H, W) bool: the frame's padding (see the module's rules), or None when it has none."""
-    import cv2
-
     a = np.asarray(image)
     if a.ndim == 2:
         a = a[..., None]
@@ -110,8 +126,17 @@ def padding_mask(image: np.ndarray) -> np.ndarray | None:
     if a.ndim != 3 or min(h, w) < 4 * CORNER:
         return None
     corners = _corner_colours(a)
-    if not corners:
-        return None
+    mask = _exact_fill(a, corners) if corners else None
+    if mask is None and _near_flat_corners(a):
+        mask = _compressed_turn(a)
+    return mask
+
+
+def _exact_fill(a: np.ndarray, corners: list) -> np.ndarray | None:
+    """The padding of one exact colour (the module's rules), or None."""
+    import cv2
+
+    h, w = a.shape[:2]
     colours = [v for v in {v for _, v in corners} if _on_one_side([p for p, u in corners if u == v])]
     # else the fill of single corners, taken only where its edge is one oblique straight line
     single = not colours
@@ -119,10 +144,11 @@ def padding_mask(image: np.ndarray) -> np.ndarray | None:
         colours = list({v for _, v in corners})
     mask = np.zeros((h, w), bool)
     for v in colours:
-        # the exact colour: a tolerance (tried: black within 24 levels, so that a turned frame
-        # saved as JPEG is filled too) ran into dark surface next to the fill, which then
-        # failed the convexity rule (NEU with black bars: 1,599 of 1,650 filled against
-        # 1,648), and took dim frames and dark corners for fill
+        # the exact colour: a tolerance here (tried: black within 24 levels) ran into dark
+        # surface next to the fill, which then failed the convexity rule (NEU with black bars:
+        # 1,599 of 1,650 filled against 1,648), and took dim frames and dark corners for fill;
+        # a turned frame saved as JPEG is found by the pattern of its wedges instead
+        # (``_compressed_turn``)
         same = np.ones((h, w), bool)
         for c, value in enumerate(v):   # channel by channel: far faster than all(axis=-1)
             same &= a[..., c] == value
@@ -140,14 +166,98 @@ def padding_mask(image: np.ndarray) -> np.ndarray | None:
         return None
     if share >= 1.0:
         return mask   # one colour throughout: nothing but fill (a blank frame or tile)
+    return mask if _surface_convex(mask) else None
+
+
+def _surface_convex(mask: np.ndarray) -> bool:
+    """Whether the surface left beside the fill is convex (within ``HULL_SLACK``), as a turned
+    or cropped rectangle is; a natural flat region inside the surface is not a pad."""
+    import cv2
+
+    h, w = mask.shape
     surface = (~mask).astype(np.uint8)
     contours, _ = cv2.findContours(surface, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(contours)), 1)
     hull = cv2.erode(hull, _MARGIN_KERNEL).astype(bool)
-    if (mask & hull).sum() > HULL_SLACK * max(1, int(hull.sum())):
-        return None   # fill inside the surface's hull: a natural flat region, not a pad
-    return mask
+    return bool((mask & hull).sum() <= HULL_SLACK * max(1, int(hull.sum())))
+
+
+def _near_flat_corners(a: np.ndarray) -> bool:
+    """Whether all four corner blocks are nearly flat (within ``FLAT_NEAR`` levels) and of
+    nearly one colour (within ``NEAR``): the corners of a turned frame saved as JPEG."""
+    h, w = a.shape[:2]
+    ys, xs = _corner_blocks(h, w)
+    px = a[ys, xs].reshape(4, CORNER * CORNER, -1).astype(np.int16)
+    if (px.max(axis=1) - px.min(axis=1)).max() > FLAT_NEAR:
+        return False
+    med = np.median(px, axis=1)
+    return bool((med.max(axis=0) - med.min(axis=0)).max() <= NEAR)
+
+
+def _border_runs_of_a_turn(a: np.ndarray, colours: list[np.ndarray]) -> bool:
+    """A quick look before ``_compressed_turn``'s: along the frame's edges, each corner's fill
+    runs some way along both of its edges but not all the way, and the slants these runs make
+    are roughly those of one turn (within 15 degrees; the wedges' edges decide exactly)."""
+    h, w = a.shape[:2]
+
+    def run(line: np.ndarray, colour: np.ndarray) -> int:
+        near = (np.abs(line.astype(np.int16) - colour) <= NEAR).all(axis=-1)
+        return int(near.argmin()) if not near.all() else len(near)
+
+    top, bottom, left, right = a[0], a[-1], a[:, 0], a[:, -1]
+    runs = (   # (along the top or bottom edge, along the left or right edge) from each corner
+        (run(top, colours[0]), run(left, colours[0])),
+        (run(top[::-1], colours[1]), run(right, colours[1])),
+        (run(bottom, colours[2]), run(left[::-1], colours[2])),
+        (run(bottom[::-1], colours[3]), run(right[::-1], colours[3])))
+    if any(not (2 <= across < w and 2 <= down < h) for across, down in runs):
+        return False
+    slant = [float(np.degrees(np.arctan2(down, across))) for across, down in runs]
+    tl, tr, bl, br = slant
+    return abs(tl - br) <= 15 and abs(tr - bl) <= 15 and abs(tl + tr - 90) <= 15
+
+
+def _compressed_turn(a: np.ndarray) -> np.ndarray | None:
+    """The fill of a turned frame that was then saved compressed (JPEG), or None: its corners
+    are no longer one exact colour (JPEG rings next to the fill's edge), so fill is taken within
+    ``NEAR`` levels of each corner's colour, but only in the pattern a turn leaves: each of the
+    four corners a wedge that keeps to its corner, its edge one straight line (RMS under
+    ``TURN_RMS`` px), the four slants those of one turn (top left and bottom right at one
+    angle, the other two at 90 degrees less it, within ``TURN_SLANT`` degrees). The wedges are
+    widened by ``RING`` px, the JPEG ringing along their edge."""
+    import cv2
+
+    h, w = a.shape[:2]
+    corners = ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1))
+    colours = []
+    for y, x in corners:
+        ys = slice(0, CORNER) if y == 0 else slice(h - CORNER, h)
+        xs = slice(0, CORNER) if x == 0 else slice(w - CORNER, w)
+        colours.append(np.median(a[ys, xs].reshape(-1, a.shape[2]), axis=0).astype(np.int16))
+    if not _border_runs_of_a_turn(a, colours):
+        return None
+    mask = np.zeros((h, w), bool)
+    slants = []
+    for (y, x), colour in zip(corners, colours):
+        near = (np.abs(a.astype(np.int16) - colour) <= NEAR).all(axis=-1)
+        _, labels = cv2.connectedComponents(near.view(np.uint8), connectivity=4)
+        part = labels == labels[y, x]
+        if not _in_its_corner(part, y, x):
+            return None
+        slant = edge_line(part, TURN_RMS)
+        if slant is None:
+            return None
+        slants.append(slant)
+        mask |= part
+    tl, tr, bl, br = slants
+    if abs(tl - br) > TURN_SLANT or abs(tr - bl) > TURN_SLANT or abs(tl + tr - 90) > TURN_SLANT:
+        return None
+    if mask.mean() < MIN_SHARE_ALL:
+        return None
+    mask = cv2.dilate(mask.view(np.uint8), np.ones((2 * RING + 1, 2 * RING + 1), np.uint8)
+                      ).astype(bool)
+    return mask if _surface_convex(mask) else None
 
 
 def largest_rectangle(ok: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -244,7 +354,12 @@ def fill_padding_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # with a block of one colour are looked at further (fill_padding)
     ys, xs = _corner_blocks(*x.shape[1:3])
     px = x[:, ys, xs].reshape(len(x), 4, CORNER * CORNER, -1)
-    maybe = np.flatnonzero((px == px[:, :, :1]).reshape(len(x), 4, -1).all(axis=2).any(axis=1))
+    exact = (px == px[:, :, :1]).reshape(len(x), 4, -1).all(axis=2).any(axis=1)
+    # or all four nearly flat and of nearly one colour (a turned frame saved as JPEG)
+    lo, hi = px.min(axis=2).astype(np.int16), px.max(axis=2).astype(np.int16)   # (N, 4, C)
+    near = ((hi - lo).max(axis=(1, 2)) <= FLAT_NEAR) \
+        & ((hi.max(axis=1) - lo.min(axis=1)).max(axis=1) <= NEAR + FLAT_NEAR)
+    maybe = np.flatnonzero(exact | near)
     out = x
     for i in maybe:
         filled, shares[i] = fill_padding(x[i])
