@@ -36,14 +36,14 @@ def measure(model: str, data: str, split: str, unknowns: list[tuple[str, str]]) 
                          f"python -m training calibrate --model {model} --data DIR")
     ds = data_mod.scan_dataset(data, bundle.class_names, with_digests=False)
     ds = ds.subset(data_mod.bundle_split(ds, model, [split])[0])
-    images, _ = data_mod.load_arrays(ds, bundle.input_size)
+    images, _ = data_mod.load_arrays(ds, bundle.input_size, square=bundle.view.square)
     known = model_outputs(bundle.model, images)
     shown = Path(model).resolve()
     shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
     result = {"model": str(shown), "version": bundle.card.get("version"), "data": data,
               "split": split, "unknown_sets": {}}
     for name, folder in unknowns:
-        _, x = folder_images(folder, bundle.input_size)
+        _, x = folder_images(folder, bundle.input_size, square=bundle.view.square)
         r = unknown_report(det, known, ds.labels, model_outputs(bundle.model, x))
         r.pop("_probs")
         r["folder"] = folder

@@ -430,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile side in image pixels for images larger than the model's view "
                    "(default: the scale the model was trained at, its training images' side "
                    "(the input size for the bundled model); an image no larger than its "
-                   "largest training image is then classified whole; 0: never tile, squeeze "
+                   "largest training image is then classified whole; 0: never tile, read "
                    "every image whole into the model's input)")
     p.add_argument("--overlap", type=_overlap, default=None, metavar="F",
                    help=f"overlap of neighbouring tiles, a fraction of a tile (default: "

@@ -12,7 +12,7 @@ model has one). A smaller image is classified whole, as before.
 By default (``TileSettings.size`` None) an image is read at the scale the model was trained at
 (``training.card.TrainingView``, recorded in the model card): the tile is the side its training
 images had (NEU's 200 px for the bundled model; the median sqrt(height x width), for a model
-trained on images of many sizes, e.g. 316 px for magnetic tiles), and an image no larger than
+trained on images of many sizes, e.g. 317 px for magnetic tiles), and an image no larger than
 the largest training image is classified whole, as the model learnt it, whatever its size. A
 wizard-trained magnetic-tile model read its held-out images at 54.5% (macro F1 35.6%) in 200 px
 tiles against 90.3% (82.9%) whole, as its training and its evaluation read them.
@@ -213,7 +213,7 @@ def model_view(classifier: Any) -> TrainingView:
 @dataclass(frozen=True)
 class TileSettings:
     """How to tile: ``size`` in image pixels (None: at the scale the model was trained at, its
-    ``TrainingView``; 0: never tile, the image is squeezed whole into the model's input) and
+    ``TrainingView``; 0: never tile, the image is read whole into the model's input) and
     ``overlap`` as a fraction of a tile."""
 
     size: int | None = None
@@ -305,7 +305,8 @@ def as_trained(classifier: Any, image: np.ndarray) -> np.ndarray:
     square by reflection when they were square (``TrainingView.square``: NEU's; a 100 x 200
     crop read 93.5% right against 67.4% stretched), else as it is, stretched by the resize as
     the model's non-square training images were."""
-    return reflect_to_square(image) if model_view(classifier).square else image
+    return (reflect_to_square(image, int(getattr(classifier, "input_size", 0) or 0) or None)
+            if model_view(classifier).square else image)
 
 
 def content_box(classifier: Any, shape: tuple[int, ...]):
@@ -314,16 +315,33 @@ def content_box(classifier: Any, shape: tuple[int, ...]):
     return square_box(shape[0], shape[1]) if model_view(classifier).square else None
 
 
-def inspect_whole(classifier: ClassifierLike, image: np.ndarray,
+def model_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool
+                ) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
+    """The model input of a whole image (``as_trained``) or of a tile (``square_tile``: a tile
+    thinner than a tile side is always continued by reflection), and where the crop lies in
+    it (``training.images.square_box``; None when it fills the input) for its attention maps.
+    The review window, ``inspector classify`` and the live camera all read a region so."""
+    if whole:
+        return (classifier.prepare(as_trained(classifier, crop)),
+                content_box(classifier, crop.shape))
+    return classifier.prepare(square_tile(crop)), square_box(crop.shape[0], crop.shape[1])
+
+
+def inspect_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool = True,
                   maps: Iterable[str] | None = None) -> Any:
-    """A whole image's inspection (probabilities and attention maps), its maps over the image
-    itself (``Inspection.content``) where ``as_trained`` made it square."""
-    x = classifier.prepare(as_trained(classifier, image))
+    """A whole image's or a tile's inspection (probabilities and attention maps), read as it is
+    classified (:func:`model_input`), its maps over the crop itself (``Inspection.content``)."""
+    x, box = model_input(classifier, crop, whole)
     ins = classifier.inspect(x) if maps is None else classifier.inspect(x, maps=maps)
-    box = content_box(classifier, image.shape)
     if box is not None:
         ins.content = box
     return ins
+
+
+def inspect_whole(classifier: ClassifierLike, image: np.ndarray,
+                  maps: Iterable[str] | None = None) -> Any:
+    """A whole image's inspection, its maps over the image itself (:func:`inspect_input`)."""
+    return inspect_input(classifier, image, True, maps)
 
 
 @dataclass
@@ -344,10 +362,10 @@ def prepare_image(classifier: ClassifierLike, image: np.ndarray, settings: TileS
     view = model_view(classifier)
     plan = plan_tiles(h, w, settings.side(view), settings.overlap, settings.whole_up_to(view))
     if plan is None:
-        return Prepared(np.asarray(classifier.prepare(as_trained(classifier, image)))[None],
+        return Prepared(np.asarray(model_input(classifier, image, True)[0])[None],
                         None, (1, 1), (h, w))
     tiles, rows, cols, overlap = plan
-    inputs = np.stack([np.asarray(classifier.prepare(square_tile(t.crop(image))))
+    inputs = np.stack([np.asarray(model_input(classifier, t.crop(image), False)[0])
                        for t in tiles])
     return Prepared(inputs, tiles, (rows, cols), (h, w), overlap)
 

@@ -627,7 +627,7 @@ def test_a_non_square_roi_is_read_as_the_model_learnt_square_images(classifier, 
 
     roi = Roi(10, 10, 96, 40)
     r = cam.analyse(classifier, _frame(scene), LiveConfig(roi=roi, overlay="cam"))
-    x = classifier.prepare(reflect_to_square(roi.crop(scene)))   # not stretched 2.4x
+    x = classifier.prepare(reflect_to_square(roi.crop(scene), classifier.input_size))  # not stretched
     ins = classifier.inspect(x)
     np.testing.assert_allclose(r.probs, ins.probs, atol=PROB_ATOL)
     # the overlay is the map over the region itself, not over its reflections

@@ -53,7 +53,7 @@ def test_a_non_square_image_is_made_square_by_reflection_for_a_square_model(tmp_
     square, _ = data_mod.load_arrays(ds, 24, square=True)
     stretched, _ = data_mod.load_arrays(ds, 24)
     rgb = np.stack([wide] * 3, axis=-1) if wide.ndim == 2 else wide
-    assert (square[i] == resize_rgb(reflect_to_square(rgb), 24)).all()
+    assert (square[i] == resize_rgb(reflect_to_square(rgb, 24), 24)).all()
     assert (stretched[i] == resize_rgb(rgb, 24)).all() and (square[i] != stretched[i]).any()
 
 

@@ -337,6 +337,9 @@ def test_the_training_view_is_the_median_side_the_largest_image_and_the_shape():
     squares = training_view(np.array([[200, 200], [200, 200], [210, 200]]), 200)
     assert squares["square"] is True and squares["tile"] == 200 and squares["largest"] == 210
     # a card from before the record, or a damaged one: the input size, as NEU's images give
+    # a record from before "square" was: those trainings stretched every image
+    assert ModelCard({"input_size": 200, "view": {"tile": 317, "largest": 632}}).view == \
+        TrainingView(317, 632, False)
     for card in ({"input_size": 64}, {"input_size": 64, "view": None},
                  {"input_size": 64, "view": {"tile": "x"}}, {"input_size": 64,
                                                              "view": {"tile": 0, "largest": 9}}):
@@ -436,3 +439,28 @@ def test_the_attention_of_a_reflected_image_lies_on_the_image():
     assert attention_map(wide, CAM).shape == (4, 8)                # the image's rows only
     square = tiles.inspect_whole(clf, np.zeros((32, 32, 3), np.uint8))
     assert not hasattr(square, "content") and attention_map(square, CAM).shape == (8, 8)
+
+
+def test_a_thin_tile_is_inspected_as_it_was_classified():
+    """The window's tile inspection reads a tile thinner than a tile side as its verdict did
+    (continued by reflection, whatever the model learnt) and cuts its maps to the tile."""
+    from training.card import TrainingView
+
+    class Ins:
+        se_blocks: list = []
+
+        def __init__(self, x):
+            self.x = x
+
+        def cam(self):
+            return np.ones((8, 8), np.float32)
+
+    clf = TrainedLarger()
+    clf.view = TrainingView(32, 32, square=False)       # even a model that learnt stretched
+    clf.inspect = lambda x, maps=None: Ins(x)
+    strip = large_image_of(900, 20, patch=(5, 5, 5, 5))
+    prepared = tiles.prepare_image(clf, strip, TileSettings(32))
+    t = prepared.tiles[0]
+    ins = tiles.inspect_input(clf, t.crop(strip), whole=False)
+    assert np.array_equal(ins.x, prepared.inputs[0])
+    assert ins.content == (6 / 32, 26 / 32, 0.0, 1.0)

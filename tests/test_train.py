@@ -513,3 +513,39 @@ def test_sigterm_ends_a_training_command_as_ctrl_c_does(tmp_path, capsys, monkey
     assert rc == 128 + signal.SIGTERM
     err = capsys.readouterr().err
     assert f"stopped; the 1 fold(s) finished are saved in {out}" in err
+
+
+@pytest.mark.parametrize("wide", [2, 14])
+def test_training_reads_non_square_images_as_the_app_will(tmp_path, wide):
+    """A data set of mostly square images: its few non-square ones are made square by
+    reflection (as the app reads them for the model); mostly non-square: all are stretched."""
+    from PIL import Image
+
+    from synth import texture
+    from training.images import reflect_to_square, resize_rgb
+    from training.train import TrainConfig, prepare_data
+
+    root = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=6, size=40)
+    for k in range(wide):
+        Image.fromarray(texture(1, 60, seed=k)[:20]).save(root / CLASSES[1] / f"wide_{k}.png")
+    p = prepare_data(root, TrainConfig(input_size=32, val_fraction=0.0, test_fraction=0.0))
+    assert p.view["square"] is (wide == 2) and p.view["largest"] == 60
+    i = [f.name for f in p.dataset.files].index("wide_0.png")
+    rgb = np.stack([texture(1, 60, seed=0)[:20]] * 3, axis=-1)
+    want = resize_rgb(reflect_to_square(rgb, 32) if wide == 2 else rgb, 32)
+    assert np.array_equal(p.images[i], want)
+
+
+def test_evaluations_read_images_as_the_bundle_learnt_them(tmp_path):
+    from training.cli import _square
+
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    card = {"name": "m", "class_names": ["a", "b"], "input_size": 32}
+    (bundle / "model_card.json").write_text(json.dumps(card))
+    assert _square(bundle) is True                         # no record: NEU's square images
+    card["view"] = {"tile": 40, "largest": 60, "square": False}
+    (bundle / "model_card.json").write_text(json.dumps(card))
+    (bundle / "model_fp32.tflite").write_bytes(b"")       # a file of the bundle names it too
+    assert _square(bundle) is False and _square(bundle / "model_fp32.tflite") is False
+    assert _square(tmp_path / "nowhere") is True           # an export on its own

@@ -167,3 +167,32 @@ def test_preload_imports_off_the_calling_thread(monkeypatch):
     t.join(10)
     assert not t.is_alive() and "colorsys" in sys.modules
     assert seen == ["preload", "preload"]
+
+
+def test_the_inspection_of_a_non_square_image_lies_on_the_image(qtbot, tmp_path, classifier):
+    """The window's inspection reads a non-square image as it is classified (made square by
+    reflection for a model that learnt square images) and cuts its maps to the image."""
+    from PIL import Image
+
+    from inspector.attention import CAM, attention_map
+    from inspector.gui.workers import InspectWorker
+    from training.images import reflect_to_square
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 255, (40, 96, 3), dtype=np.uint8)          # 96 wide, 40 high
+    Image.fromarray(img).save(tmp_path / "wide.png")
+    w = InspectWorker()
+    w.classifier = classifier                                         # input 64, NEU-like view
+    w.start()
+    try:
+        with qtbot.waitSignal(w.inspected, timeout=20000) as blocker:
+            w.request("k", tmp_path / "wide.png")
+    finally:
+        w.stop()
+        w.wait(5000)
+    ins = blocker.args[2]
+    expected = classifier.inspect(classifier.prepare(reflect_to_square(img, 64)))
+    np.testing.assert_allclose(ins.probs, expected.probs, atol=1e-4)
+    assert ins.content == pytest.approx((28 / 96, 68 / 96, 0.0, 1.0))
+    m = attention_map(ins, CAM)
+    assert m.shape[0] < m.shape[1]                                    # the image's rows only

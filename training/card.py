@@ -31,7 +31,9 @@ class TrainingView:
     app (``training.images.reflect_to_square``), instead of being stretched; a model trained
     on non-square images (magnetic tiles: 1.4) learnt them stretched and reads them so. A card
     without the record (trained before it) gets the input size for both and square, as NEU's
-    200 x 200 images give."""
+    200 x 200 images give (the bundled model's; a model trained before it on non-square images
+    learnt them stretched: retrain it to have it read them as it learnt them); a record without
+    ``square`` (written for a few hours before it) is not square: those trainings stretched."""
 
     tile: int
     largest: int
@@ -111,7 +113,9 @@ class ModelCard:
             tile, largest = int(v["tile"]), int(v["largest"])
         except (TypeError, KeyError, ValueError):
             return TrainingView(size, size)
-        return TrainingView(tile, largest, bool(v.get("square", True))) \
+        # a record without "square" was written before non-square images were reflected in
+        # training (2026-12-05 late): the model learnt them stretched
+        return TrainingView(tile, largest, bool(v.get("square", False))) \
             if tile > 0 and largest > 0 else TrainingView(size, size)
 
     @property

@@ -128,7 +128,7 @@ def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldS
             arr = decode_image(path)
             sizes[i] = arr.shape[:2]
             if square:
-                arr = reflect_to_square(arr)
+                arr = reflect_to_square(arr, size)
             out[i] = fill_padding(resize_rgb(arr, size))[0]
             ok.append(i)
         except ImageReadError as exc:

@@ -245,13 +245,26 @@ SQUARE_ASPECT = 1.1   # a model whose training images' median long/short side is
                       # learnt square images (training.card.TrainingView.square)
 
 
-def reflect_to_square(arr: np.ndarray) -> np.ndarray:
+def reflect_to_square(arr: np.ndarray, max_side: int | None = None) -> np.ndarray:
     """A non-square image (any dtype, grey or colour) made square by continuing its surface by
     reflection on both sides of its shorter dimension, so that it keeps its scale and shape
-    instead of being stretched into a square model input (a 200 x 100 crop stretched 2x)."""
+    instead of being stretched into a square model input (a 200 x 100 crop stretched 2x).
+    ``max_side``: an image longer than this is first shrunk (area filter, its shape kept) so
+    that its longer side is ``max_side`` (the model's input size): an 8192 x 256 line-scan
+    frame mirrored at full size would take 8192 x 8192 pixels."""
     h, w = arr.shape[:2]
     if h == w:
         return arr
+    if max_side and max(h, w) > max_side:
+        import cv2
+
+        scale = max_side / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        shrunk = cv2.resize(np.ascontiguousarray(arr), size, interpolation=cv2.INTER_AREA)
+        arr = shrunk.reshape(size[1], size[0], *arr.shape[2:])   # cv2 drops a channel of 1
+        h, w = arr.shape[:2]
+        if h == w:
+            return arr
     side = max(h, w)
     pad = [((side - h) // 2, side - h - (side - h) // 2),
            ((side - w) // 2, side - w - (side - w) // 2)] + [(0, 0)] * (arr.ndim - 2)
@@ -291,9 +304,12 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
         return None
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
-    """The model input for one file: size x size x 3 uint8 RGB. Raises ImageReadError."""
-    return resize_rgb(decode_image(path), size)
+def load_image(path: str | Path, size: int, square: bool = False) -> np.ndarray:
+    """The model input for one file: size x size x 3 uint8 RGB (``square``: a non-square image
+    made square by reflection first, as for a model that learnt square images:
+    training.card.TrainingView). Raises ImageReadError."""
+    arr = decode_image(path)
+    return resize_rgb(reflect_to_square(arr, size) if square else arr, size)
 
 
 def to_model_input(arr: np.ndarray, size: int) -> np.ndarray:

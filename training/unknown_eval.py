@@ -14,7 +14,7 @@ CONFIDENT = 0.8
 
 
 def folder_images(folder: str | Path, size: int, progress=lambda f, m: None,
-                  unreadable: list | None = None, square: bool = True
+                  unreadable: list | None = None, square: bool = False
                   ) -> tuple[list, np.ndarray]:
     """Every image file under a folder (any layout), decoded to the model input (``square``:
     a non-square image made square by reflection first, as the app reads it for a model

@@ -16,8 +16,7 @@ from training.images import crop_to_box
 
 from ..attention import CAM, attention_map
 from .grabber import Frame, FrameGrabber
-from ..tiles import (CLASSIFY_CHUNK, ClassifierLike, Roi, as_trained, content_box, fit_tile,
-                     tile_grid)
+from ..tiles import CLASSIFY_CHUNK, ClassifierLike, Roi, fit_tile, model_input, tile_grid
 
 log = logging.getLogger(__name__)
 
@@ -137,20 +136,21 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
         tiles, rows, cols = tile_grid(roi, fit_tile(roi.w, roi.h, int(config.tile)))
     else:
         tiles, rows, cols = [roi], 1, 1
-    inputs = [model.prepare(as_trained(model, t.crop(image))) for t in tiles]
+    whole = not config.tile
+    prepared = [model_input(model, t.crop(image), whole) for t in tiles]
+    inputs = [x for x, _ in prepared]
     heat = None
     known: list | np.ndarray | None = None
     scores: list | np.ndarray | None = None
     if config.overlay:
         heat = np.zeros((roi.h, roi.w), np.float32)
         probs, known, scores = [], [], []
-        for t, x in zip(tiles, inputs):
+        for t, (x, box) in zip(tiles, prepared):
             ins = model.inspect(x, maps=(config.overlay,))  # only the map it shows
             probs.append(np.asarray(ins.probs, np.float32))
             known.append(bool(getattr(ins, "known", True)))
             scores.append(getattr(ins, "unknown_score", None))
-            m = upsample(crop_to_box(_attention(ins, config.overlay),
-                                     content_box(model, (t.h, t.w))), t.h, t.w)
+            m = upsample(crop_to_box(_attention(ins, config.overlay), box), t.h, t.w)
             ys, xs = slice(t.y - roi.y, t.y - roi.y + t.h), slice(t.x - roi.x, t.x - roi.x + t.w)
             np.maximum(heat[ys, xs], m, out=heat[ys, xs])
         tile_probs = np.stack(probs)

@@ -27,7 +27,7 @@ class TileSettingsDialog(QDialog):
         self.mode = QComboBox()
         self.mode.addItem(f"As the model was trained ({view.tile} px tiles{whole})", AUTO)
         self.mode.addItem("Tiles of this size", CHOSEN)
-        self.mode.addItem("Whole images (squeezed into the model's input)", WHOLE)
+        self.mode.addItem("Whole images (each read whole into the model's input)", WHOLE)
         self.size = QSpinBox()
         self.size.setRange(MIN_TILE, 16384)
         self.size.setSuffix(" px")

@@ -20,7 +20,7 @@ from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
 from ..offload import BATCH_SIZE, DECODE_THREADS, ChildClassifier, ChildFailed, ProcessSpec
-from ..tiles import ClassifierLike, TileSettings, inspect_whole
+from ..tiles import ClassifierLike, TileSettings, inspect_input, inspect_whole
 
 log = logging.getLogger(__name__)
 
@@ -473,7 +473,7 @@ class InspectWorker(QThread):
 
     @staticmethod
     def _tile_inspection(clf, full: np.ndarray, tiles, index: int):
-        return clf.inspect(clf.prepare(tiles.tiles[index].crop(full)))
+        return inspect_input(clf, tiles.tiles[index].crop(full), whole=False)
 
     def _inspect_tile(self, key, path: Path, index: int, clf, tiling) -> None:
         """Inspects one tile of the image decoded last (decoded and tiled again if another image

@@ -93,17 +93,19 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
     files = [data_dir / r for r in rel]
     labels = np.array([names.index(Path(r).parts[0]) for r in rel], dtype=np.int64)
 
-    def read(size: int, start: float, span: float) -> np.ndarray:
+    def read(size: int, square: bool, start: float, span: float) -> np.ndarray:
+        """The test images as a model of ``size`` that learnt square images (or not) reads
+        them: training.card.TrainingView."""
         out = np.zeros((len(files), size, size, 3), np.uint8)
         for i, f in enumerate(files):
             if should_stop():
                 raise Cancelled("cancelled while evaluating")
-            out[i] = load_image(f, size)
+            out[i] = load_image(f, size, square)
             if i % 20 == 0:
                 progress(start + span * (i + 1) / len(files), f"reading test images {i + 1}/{len(files)}")
         return out
 
-    x = read(new.input_size, 0.1, 0.3)
+    x = read(new.input_size, new.view.square, 0.1, 0.3)
     probs = KerasPredictor(new.model, names, new.input_size).predict(x)
     pred = probs.argmax(1)
     report = classification_report(labels, pred, names)
@@ -117,7 +119,8 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
         except BundleError as exc:
             cur, note = None, f"the current model could not be loaded ({exc})"
         if cur is not None and set(cur.class_names) == set(names):
-            xc = x if cur.input_size == new.input_size else read(cur.input_size, 0.55, 0.3)
+            same = (cur.input_size, cur.view.square) == (new.input_size, new.view.square)
+            xc = x if same else read(cur.input_size, cur.view.square, 0.55, 0.3)
             cp = KerasPredictor(cur.model, cur.class_names, cur.input_size).predict(xc).argmax(1)
             cur_names = cur.class_names
             cur_pred = np.array([names.index(cur_names[i]) for i in cp], dtype=np.int64)
