@@ -95,10 +95,10 @@ def padding_note(share: float) -> str | None:
     if not share:
         return None
     if share < MOSTLY:
-        return (f"padding: {share:.0%} of the frame is constant fill around its surface (a "
-                "turned or letterboxed frame), read as the surface beside it")
-    return (f"mostly padding: {share:.0%} of the frame is constant fill around its surface, "
-            "too little surface to read well")
+        return (f"padding: {share:.0%} of the frame is fill around its surface (a turned or "
+                "letterboxed frame), read as the surface beside it")
+    return (f"mostly padding: {share:.0%} of the frame is fill around its surface, too little "
+            "surface to read well")
 
 
 def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -> list[dict]:
@@ -112,7 +112,7 @@ def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -
             model=session.model_name, model_version=session.model_version, time=it.classified_at,
             verdict=v.label if v else None, verdict_time=v.time if v else None,
             overridden=session.is_overridden(i) if (v and v.label != UNSURE) else None,
-            unknown_score=it.unknown_score, known=it.known))
+            unknown_score=it.unknown_score, known=it.known, padding=it.padding))
     return rows
 
 

@@ -109,10 +109,12 @@ class Item:
     confidence: float | None = None   # must not call numpy 20,000 times)
     unknown_score: float | None = None  # the unknown detector's score (None: no detector)
     known: bool = True                  # False: flagged "unknown - not a known defect"
+    padding: float = 0.0                # share of it (its deciding tile) that was padding
 
     def set_probs(self, probs: np.ndarray | None, unknown_score: float | None = None,
-                  known: bool = True) -> None:
+                  known: bool = True, padding: float | None = 0.0) -> None:
         self.unknown_score = None if unknown_score is None else float(unknown_score)
+        self.padding = float(padding or 0.0)
         self.known = bool(known) or probs is None
         self.probs = None if probs is None else np.asarray(probs, np.float32).copy()
         if self.probs is None or not self.probs.size:
@@ -241,9 +243,11 @@ class ReviewSession:
             it.classified_at = None
 
     def set_prediction(self, index: int, probs: np.ndarray, unknown_score: float | None = None,
-                       known: bool = True) -> None:
+                       known: bool = True, padding: float | None = 0.0) -> None:
+        """``padding``: the share of the image (of its deciding tile) that was padding around
+        its surface (training.padding), for the caption and the export's ``note``."""
         it = self.items[index]
-        it.set_probs(probs, unknown_score, known)
+        it.set_probs(probs, unknown_score, known, padding)
         it.error = None
         it.classified_at = now_iso()
         self.changes += 1

@@ -608,3 +608,23 @@ def test_summary_export_failure_names_the_file(qtbot, trained, folder, tmp_path)
     assert w.export_summary(bad) is None  # no traceback
     title, text = w.last_message
     assert title == "Export failed" and str(bad) in text
+
+
+def test_a_letterboxed_image_says_its_padding_in_the_caption_and_the_export(qtbot, trained,
+                                                                             tmp_path):
+    """The engine reads a letterboxed frame's surface beside its bars (training.padding); the
+    window says so over the image and in the export's note, as inspector classify does."""
+    root = tmp_path / "line-1"
+    root.mkdir()
+    img = np.stack([texture(2, 64, seed=3)] * 3, axis=-1).clip(20, 235)
+    img[:10], img[-10:] = 0, 0                       # black bars: 31% of the frame
+    Image.fromarray(img).save(root / "a_letterboxed.png")
+    Image.fromarray(texture(1, 64, seed=4)).save(root / "b_plain.png")
+    w = open_window(qtbot, trained, root)
+    show(qtbot, w, 0)
+    assert w.session.items[0].padding == pytest.approx(20 / 64)
+    assert "padding 31%: read as the surface beside it" in w.panel.caption.text()
+    show(qtbot, w, 1)
+    assert w.session.items[1].padding == 0 and "padding" not in w.panel.caption.text()
+    rows = list(csv.DictReader(w.export(tmp_path / "r.csv").open()))
+    assert rows[0]["note"].startswith("padding: 31% of the frame") and rows[1]["note"] == ""

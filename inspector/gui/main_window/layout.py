@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroup
 
 from ...session import UNSURE, Filter, Sort
 from ...settings import Key
+from ...tiles import MOSTLY
 from ...engine import UNKNOWN_TEXT
 from ..charts import UNKNOWN_COLOUR, ProbabilityChart
 from ..inspection_panel import InspectionPanel
@@ -458,7 +459,14 @@ class WindowLayout:
         it = self.session.items[idx]
         flag = (f"<b style='color:{UNKNOWN_COLOUR.name()}'>{UNKNOWN_TEXT}</b> &nbsp; "
                 if self.session.is_unknown(idx) else "")
-        return f"{flag}<b>{it.path.name}</b> &nbsp; {shape[1]}×{shape[0]} &nbsp; <span style='color:#666'>{it.path.parent}</span>"
+        pad = ""
+        if it.padding and it.probs is not None:   # the fill a turned or letterboxed frame has
+            pad = (f" &nbsp; <span style='color:#8a5a00'>"
+                   + (f"padding {it.padding:.0%}: read as the surface beside it"
+                      if it.padding < MOSTLY else f"mostly padding ({it.padding:.0%})")
+                   + "</span>")
+        return (f"{flag}<b>{it.path.name}</b> &nbsp; {shape[1]}×{shape[0]}{pad} &nbsp; "
+                f"<span style='color:#666'>{it.path.parent}</span>")
 
     def _inform(self, title: str, text: str) -> QMessageBox:
         """A message that does not block (window-modal, so tests and workers carry on)."""

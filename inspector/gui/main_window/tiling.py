@@ -95,7 +95,8 @@ class TileActions:
         self._tile_results[idx] = verdict.tiles
         s = self.session
         if s.items[idx].probs is None and s.items[idx].error is None:
-            s.set_prediction(idx, verdict.probs, verdict.unknown_score, verdict.known)
+            s.set_prediction(idx, verdict.probs, verdict.unknown_score, verdict.known,
+                             verdict.padding)
             self._n_done += 1
             self.thumb_model.item_changed(idx)
             self._show_progress()

@@ -295,7 +295,8 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
             if r.error is not None:
                 s.set_error(i, r.error)
             else:
-                s.set_prediction(i, r.probs, r.unknown_score, r.known)
+                s.set_prediction(i, r.probs, r.unknown_score, r.known,
+                                 getattr(r, "padding", 0.0))
             self._remember_tiles(i, r.tiles)
             changed.append(i)
         if not changed:
@@ -379,7 +380,8 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         s = self.session
         if inspection is not None and s.items[idx].probs is None and s.items[idx].error is None:
             s.set_prediction(idx, inspection.probs, inspection.unknown_score,
-                             inspection.known)  # the batch worker will agree
+                             inspection.known, getattr(inspection, "padding", 0.0))
+            # (the batch worker will agree)
             self._n_done += 1
             self.thumb_model.item_changed(idx)
             self._show_progress()
