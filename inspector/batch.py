@@ -679,7 +679,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                 if r.error is not None:
                     session.set_error(i, r.error)
                 else:
-                    session.set_prediction(i, r.probs, r.unknown_score, r.known)
+                    session.set_prediction(i, r.probs, r.unknown_score, r.known, r.padding)
             if bar is not None:
                 bar.update(done, len(failed))
         if stream is not None:

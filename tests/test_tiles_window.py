@@ -125,3 +125,51 @@ def test_the_tile_dialog_names_the_scale_the_model_was_trained_at(qtbot):
     plain = TileSettingsDialog(TileSettings(), 200)   # NEU's: whole up to 1.5 tiles only
     qtbot.addWidget(plain)
     assert plain.mode.itemText(0) == "As the model was trained (200 px tiles)"
+
+
+def test_a_new_accept_setting_that_moves_the_deciding_tile_moves_its_padding(qapp):
+    """Re-judged at another Accept-as-known setting, a large image's deciding tile may change:
+    the padding its caption and export name is the new tile's (as inspector classify's)."""
+    from pathlib import Path
+
+    from inspector.gui.main_window.unknown import UnknownReview
+    from inspector.session import ReviewSession
+    from inspector.tiles import Roi, TiledVerdict
+
+    names = ["crazing", "inclusion"]
+    tiles = TiledVerdict(tiles=[Roi(0, 0, 200, 200), Roi(200, 0, 200, 200)], grid=(1, 2),
+                         shape=(200, 400), overlap=0.0, class_names=names,
+                         probs=np.array([[0.9, 0.1], [0.2, 0.8]], np.float32),
+                         unknown_scores=np.array([0.1, 0.5]), known=np.array([True, True]),
+                         winner=0, padding=np.array([0.0, 0.3]))
+
+    class Window(UnknownReview):   # what rejudge_unknown needs of the main window
+        def __init__(self, session):
+            self.session, self._tile_results, self._current = session, {0: tiles}, 0
+            self.classifier = type("C", (), {"unknown_threshold": 0.3,
+                                             "has_unknown_detection": True})()
+            self.thumb_model = type("T", (), {"items_changed": lambda *a: None})()
+
+        def tiles_of(self, i):
+            return None
+
+        def shown_index(self):
+            return 0
+
+        def _update_verdict_label(self):
+            pass
+
+        def _filter(self):
+            return type("F", (), {"unknown": False})()
+
+        def _apply_view(self):
+            pass
+
+        def _update_unknown_status(self):
+            pass
+
+    s = ReviewSession(names)
+    s.add_paths([Path("/nowhere/x.png")])
+    s.set_prediction(0, tiles.probs[0], tiles.image_score, True, 0.0)
+    Window(s).rejudge_unknown()     # tile 1 (score 0.5 over 0.3) is flagged: it decides now
+    assert tiles.winner == 1 and s.items[0].padding == pytest.approx(0.3)

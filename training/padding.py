@@ -101,7 +101,7 @@ def edge_line(fill: np.ndarray, max_rms: float, min_points: int = 20) -> float |
     edge[0], edge[-1], edge[:, 0], edge[:, -1] = False, False, False, False
     ys, xs = np.nonzero(edge)
     if len(ys) < min_points:
-        return False
+        return None
     pts = np.stack([xs, ys], axis=1).astype(np.float32)
     vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
     rms = float(np.sqrt(np.mean(((pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx) ** 2)))
@@ -185,7 +185,10 @@ def _surface_convex(mask: np.ndarray) -> bool:
 
 def _near_flat_corners(a: np.ndarray) -> bool:
     """Whether all four corner blocks are nearly flat (within ``FLAT_NEAR`` levels) and of
-    nearly one colour (within ``NEAR``): the corners of a turned frame saved as JPEG."""
+    nearly one colour (within ``NEAR``): the corners of a turned frame saved as JPEG. 8-bit
+    frames only (the levels are 8-bit levels; the app and training fill the 8-bit model input)."""
+    if a.dtype != np.uint8:
+        return False
     h, w = a.shape[:2]
     ys, xs = _corner_blocks(h, w)
     px = a[ys, xs].reshape(4, CORNER * CORNER, -1).astype(np.int16)
@@ -356,9 +359,12 @@ def fill_padding_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     px = x[:, ys, xs].reshape(len(x), 4, CORNER * CORNER, -1)
     exact = (px == px[:, :, :1]).reshape(len(x), 4, -1).all(axis=2).any(axis=1)
     # or all four nearly flat and of nearly one colour (a turned frame saved as JPEG)
-    lo, hi = px.min(axis=2).astype(np.int16), px.max(axis=2).astype(np.int16)   # (N, 4, C)
+    # (the medians _near_flat_corners compares lie within each block's range: NEAR between
+    # them allows 2 x FLAT_NEAR more between the blocks' extremes)
+    lo, hi = px.min(axis=2).astype(np.int32), px.max(axis=2).astype(np.int32)   # (N, 4, C)
     near = ((hi - lo).max(axis=(1, 2)) <= FLAT_NEAR) \
-        & ((hi.max(axis=1) - lo.min(axis=1)).max(axis=1) <= NEAR + FLAT_NEAR)
+        & ((hi.max(axis=1) - lo.min(axis=1)).max(axis=1) <= NEAR + 2 * FLAT_NEAR) \
+        & (x.dtype == np.uint8)
     maybe = np.flatnonzero(exact | near)
     out = x
     for i in maybe:

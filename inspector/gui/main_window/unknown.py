@@ -104,7 +104,8 @@ class UnknownReview:
         for idx, tiles in self._tile_results.items():   # each tile again, and the deciding one
             it = self.session.items[idx]
             if tiles is not None and tiles.rejudge(threshold) and it.probs is not None:
-                it.set_probs(tiles.probs[tiles.winner], tiles.image_score, it.known)
+                it.set_probs(tiles.probs[tiles.winner], tiles.image_score, it.known,
+                             0.0 if tiles.padding is None else float(tiles.padding[tiles.winner]))
                 moved.append(idx)
         changed = sorted(set(self.session.rejudge_unknown(threshold)) | set(moved))
         if self.tiles_of(self._current) is not None and self.shown_index() == self._current:
