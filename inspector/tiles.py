@@ -42,7 +42,7 @@ from typing import Any, Iterable, Protocol, Sequence
 import numpy as np
 
 from training.card import TrainingView
-from training.images import reflect_to_square, square_box
+from training.images import square_box, square_surface
 from training.padding import MOSTLY
 
 
@@ -292,21 +292,24 @@ def plan_tiles(height: int, width: int, tile: int, overlap: float = DEFAULT_OVER
     return (*tile_grid(Roi(0, 0, width, height), tile, overlap), overlap)
 
 
-def square_tile(crop: np.ndarray) -> np.ndarray:
+def square_tile(crop: np.ndarray) -> tuple[np.ndarray, float]:
     """A tile cut from an image thinner than a tile (a strip, a line-scan row) made square by
-    continuing the surface by reflection (``training.images.reflect_to_square``), so that it
-    keeps its scale instead of being stretched into the model's square view (a 200 x 100 tile
-    stretched 2x, a 200 x 1 tile 200x)."""
-    return reflect_to_square(crop)
+    continuing the surface by reflection (``training.images.square_surface``: its padding
+    filled first), so that it keeps its scale instead of being stretched into the model's
+    square view (a 200 x 100 tile stretched 2x, a 200 x 1 tile 200x); and the share of
+    padding filled so."""
+    return square_surface(crop)
 
 
-def as_trained(classifier: Any, image: np.ndarray) -> np.ndarray:
+def as_trained(classifier: Any, image: np.ndarray) -> tuple[np.ndarray, float]:
     """A whole image as the model learnt its training images before they were resized: made
     square by reflection when they were square (``TrainingView.square``: NEU's; a 100 x 200
-    crop read 93.5% right against 67.4% stretched), else as it is, stretched by the resize as
-    the model's non-square training images were."""
-    return (reflect_to_square(image, int(getattr(classifier, "input_size", 0) or 0) or None)
-            if model_view(classifier).square else image)
+    crop read 93.5% right against 67.4% stretched), its padding filled first
+    (``training.images.square_surface``), else as it is, stretched by the resize as the
+    model's non-square training images were; and the share of padding filled so."""
+    if not model_view(classifier).square:
+        return image, 0.0
+    return square_surface(image, int(getattr(classifier, "input_size", 0) or 0) or None)
 
 
 def content_box(classifier: Any, shape: tuple[int, ...]):
@@ -316,25 +319,30 @@ def content_box(classifier: Any, shape: tuple[int, ...]):
 
 
 def model_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool
-                ) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
+                ) -> tuple[np.ndarray, tuple[float, float, float, float] | None, float]:
     """The model input of a whole image (``as_trained``) or of a tile (``square_tile``: a tile
-    thinner than a tile side is always continued by reflection), and where the crop lies in
-    it (``training.images.square_box``; None when it fills the input) for its attention maps.
-    The review window, ``inspector classify`` and the live camera all read a region so."""
+    thinner than a tile side is always continued by reflection), where the crop lies in it
+    (``training.images.square_box``; None when it fills the input) for its attention maps,
+    and the share of padding filled before a reflection (``training.images.square_surface``; the engine fills
+    and reports the rest). The review window, ``inspector classify`` and the live camera all
+    read a region so."""
     if whole:
-        return (classifier.prepare(as_trained(classifier, crop)),
-                content_box(classifier, crop.shape))
-    return classifier.prepare(square_tile(crop)), square_box(crop.shape[0], crop.shape[1])
+        x, share = as_trained(classifier, crop)
+        return classifier.prepare(x), content_box(classifier, crop.shape), share
+    x, share = square_tile(crop)
+    return classifier.prepare(x), square_box(crop.shape[0], crop.shape[1]), share
 
 
 def inspect_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool = True,
                   maps: Iterable[str] | None = None) -> Any:
     """A whole image's or a tile's inspection (probabilities and attention maps), read as it is
     classified (:func:`model_input`), its maps over the crop itself (``Inspection.content``)."""
-    x, box = model_input(classifier, crop, whole)
+    x, box, share = model_input(classifier, crop, whole)
     ins = classifier.inspect(x) if maps is None else classifier.inspect(x, maps=maps)
     if box is not None:
         ins.content = box
+    if share > getattr(ins, "padding", 0.0):
+        ins.padding = share
     return ins
 
 
@@ -353,6 +361,7 @@ class Prepared:
     grid: tuple[int, int]           # rows, cols
     shape: tuple[int, int]          # the image's height, width
     overlap: float = 0.0
+    padding: np.ndarray | None = None   # (n,) padding filled before a reflection (model_input)
 
 
 def prepare_image(classifier: ClassifierLike, image: np.ndarray, settings: TileSettings) -> Prepared:
@@ -362,12 +371,15 @@ def prepare_image(classifier: ClassifierLike, image: np.ndarray, settings: TileS
     view = model_view(classifier)
     plan = plan_tiles(h, w, settings.side(view), settings.overlap, settings.whole_up_to(view))
     if plan is None:
-        return Prepared(np.asarray(model_input(classifier, image, True)[0])[None],
-                        None, (1, 1), (h, w))
+        x, _, share = model_input(classifier, image, True)
+        return Prepared(np.asarray(x)[None], None, (1, 1), (h, w),
+                        padding=np.array([share]) if share else None)
     tiles, rows, cols, overlap = plan
-    inputs = np.stack([np.asarray(model_input(classifier, t.crop(image), False)[0])
-                       for t in tiles])
-    return Prepared(inputs, tiles, (rows, cols), (h, w), overlap)
+    made = [model_input(classifier, t.crop(image), False) for t in tiles]
+    inputs = np.stack([np.asarray(x) for x, _, _ in made])
+    shares = np.array([s for _, _, s in made], np.float64)
+    return Prepared(inputs, tiles, (rows, cols), (h, w), overlap,
+                    shares if shares.any() else None)
 
 
 def load_prepared(classifier: ClassifierLike, settings: TileSettings, path: str | Path) -> Prepared:
@@ -507,6 +519,10 @@ def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
     padding = None if all(p is None for p in pads) else np.concatenate(
         [np.zeros(len(v.probs)) if p is None else np.asarray(p, np.float64)
          for v, p in zip(parts, pads)])
+    if any(p.padding is not None for p in images):   # filled before a reflection (model_input)
+        before = np.concatenate([np.zeros(n) if p.padding is None else p.padding
+                                 for p, n in zip(images, counts)])
+        padding = before if padding is None else np.maximum(padding, before)
     names = list(classifier.class_names)
     out, k = [], 0
     for p, n in zip(images, counts):

@@ -55,11 +55,11 @@ def test_small_images_are_classified_whole():
 def test_a_strip_thinner_than_a_tile_keeps_its_scale():
     """A 100-pixel strip's tiles are 200 x 100: made square by reflection, not stretched."""
     strip = np.tile(np.arange(100, dtype=np.uint8)[:, None, None] * 2, (1, 3000, 3))
-    square = tiles.square_tile(strip[:, :200])
-    assert square.shape == (200, 200, 3)
+    square, share = tiles.square_tile(strip[:, :200])
+    assert square.shape == (200, 200, 3) and share == 0.0
     np.testing.assert_array_equal(square[50:150], strip[:, :200])   # the strip itself, centred
     np.testing.assert_array_equal(square[49], strip[0, :200])       # mirrored at its edge
-    assert tiles.square_tile(strip[:1, :200]).shape == (200, 200, 3)
+    assert tiles.square_tile(strip[:1, :200])[0].shape == (200, 200, 3)
     seen = []
 
     class Spy(BrightnessClassifier):
@@ -464,3 +464,29 @@ def test_a_thin_tile_is_inspected_as_it_was_classified():
     ins = tiles.inspect_input(clf, t.crop(strip), whole=False)
     assert np.array_equal(ins.x, prepared.inputs[0])
     assert ins.content == (6 / 32, 26 / 32, 0.0, 1.0)
+
+
+def test_a_turned_non_square_frame_is_filled_before_it_is_reflected():
+    """Reflected first, a turned frame's black wedges would be mirrored inward, where no rule
+    finds them; they are filled first, and the share is reported."""
+    from training.images import load_image
+    from training.padding import fill_padding
+
+    rng = np.random.default_rng(5)
+    surface = np.clip(rng.normal(128, 30, (140, 200, 3)), 20, 235).astype(np.uint8)
+    from PIL import Image
+    frame = np.asarray(Image.fromarray(surface).rotate(20, resample=Image.BILINEAR))
+    assert fill_padding(frame)[1] > 0.05                       # its own corners are padding
+    clf = BrightnessClassifier()
+    clf.input_size = 200
+    prepared = tiles.prepare_image(clf, frame, TileSettings())
+    assert prepared.tiles is None and prepared.padding[0] > 0.05
+    assert (prepared.inputs[0] == 0).all(axis=-1).sum() == 0   # no black left, mirrored or not
+    verdict = tiles.judge_prepared(clf, [prepared])[0]
+    assert verdict.padding == pytest.approx(prepared.padding[0])
+    # training reads the file the same way
+    import tempfile
+    from pathlib import Path
+    path = Path(tempfile.mkdtemp()) / "turned.png"
+    Image.fromarray(frame).save(path)
+    assert np.array_equal(load_image(path, 200, square=True), prepared.inputs[0])

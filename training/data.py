@@ -17,7 +17,7 @@ import numpy as np
 from .bundle import SPLIT_FILE, read_split
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
-                     image_size, is_image_file, listing_problem, reflect_to_square, resize_rgb)
+                     image_size, is_image_file, listing_problem, resize_rgb, square_surface)
 from .padding import fill_padding
 
 
@@ -127,8 +127,8 @@ def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldS
         try:
             arr = decode_image(path)
             sizes[i] = arr.shape[:2]
-            if square:
-                arr = reflect_to_square(arr, size)
+            if square:   # its padding filled before the reflection (square_surface)
+                arr = square_surface(arr, size)[0]
             out[i] = fill_padding(resize_rgb(arr, size))[0]
             ok.append(i)
         except ImageReadError as exc:

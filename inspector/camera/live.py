@@ -138,14 +138,14 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
         tiles, rows, cols = [roi], 1, 1
     whole = not config.tile
     prepared = [model_input(model, t.crop(image), whole) for t in tiles]
-    inputs = [x for x, _ in prepared]
+    inputs = [x for x, _, _ in prepared]
     heat = None
     known: list | np.ndarray | None = None
     scores: list | np.ndarray | None = None
     if config.overlay:
         heat = np.zeros((roi.h, roi.w), np.float32)
         probs, known, scores = [], [], []
-        for t, (x, box) in zip(tiles, prepared):
+        for t, (x, box, _) in zip(tiles, prepared):
             ins = model.inspect(x, maps=(config.overlay,))  # only the map it shows
             probs.append(np.asarray(ins.probs, np.float32))
             known.append(bool(getattr(ins, "known", True)))
