@@ -16,7 +16,7 @@ def attention_map(inspection: Any, key: str) -> np.ndarray | None:
     """The (h, w) map in 0..1 that ``key`` names in an inspection (inspector.engine.Inspection),
     or None when it names none (e.g. "none", or a block this model lacks). Where the inspected
     frame was made square by reflection (``inspection.content``: ``inspector.tiles
-    .inspect_whole``), only the part over the frame itself, so that it lies on the frame."""
+    .inspect_input``), only the part over the frame itself, so that it lies on the frame."""
     m = None
     if key == CAM:
         m = inspection.cam()

@@ -87,7 +87,7 @@ class Inspection:
     known: bool = True
     padding: float = 0.0              # share of the frame that was padding (Verdicts.padding)
     # where the frame lies in the input when it was made square by reflection (top, bottom,
-    # left, right fractions: training.images.square_box; inspector.tiles.inspect_whole); the
+    # left, right fractions: training.images.square_box; inspector.tiles.inspect_input); the
     # attention maps of inspector.attention are cropped to it. None: the input is the frame
     content: tuple[float, float, float, float] | None = None
 

@@ -323,8 +323,8 @@ def model_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool
     """The model input of a whole image (``as_trained``) or of a tile (``square_tile``: a tile
     thinner than a tile side is always continued by reflection), where the crop lies in it
     (``training.images.square_box``; None when it fills the input) for its attention maps,
-    and the share of padding filled before a reflection (``training.images.square_surface``; the engine fills
-    and reports the rest). The review window, ``inspector classify`` and the live camera all
+    and the share of padding filled before a reflection (``training.images.square_surface``;
+    the engine fills and reports the rest). The review window, ``inspector classify`` and the live camera all
     read a region so."""
     if whole:
         x, share = as_trained(classifier, crop)
@@ -345,11 +345,6 @@ def inspect_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool = Tr
         ins.padding = share
     return ins
 
-
-def inspect_whole(classifier: ClassifierLike, image: np.ndarray,
-                  maps: Iterable[str] | None = None) -> Any:
-    """A whole image's inspection, its maps over the image itself (:func:`inspect_input`)."""
-    return inspect_input(classifier, image, True, maps)
 
 
 @dataclass

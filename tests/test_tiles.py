@@ -434,10 +434,10 @@ def test_the_attention_of_a_reflected_image_lies_on_the_image():
 
     clf = BrightnessClassifier()
     clf.inspect = lambda x, maps=None: Ins()
-    wide = tiles.inspect_whole(clf, np.zeros((16, 32, 3), np.uint8))
+    wide = tiles.inspect_input(clf, np.zeros((16, 32, 3), np.uint8))
     assert wide.content == (0.25, 0.75, 0.0, 1.0)
     assert attention_map(wide, CAM).shape == (4, 8)                # the image's rows only
-    square = tiles.inspect_whole(clf, np.zeros((32, 32, 3), np.uint8))
+    square = tiles.inspect_input(clf, np.zeros((32, 32, 3), np.uint8))
     assert not hasattr(square, "content") and attention_map(square, CAM).shape == (8, 8)
 
 

@@ -16,7 +16,6 @@ from typing import Callable
 import numpy as np
 
 from . import data as data_mod
-from .card import training_view
 from .train import TrainConfig, evaluate_arrays, fit
 
 SMALL = ("ssdc_mininet", "mobilenet_0.1", "mobilenet_0.25")
@@ -121,7 +120,7 @@ def compare(data_dir: str | Path, models=None, epochs: int = 50, heavy_epochs: i
     # images the bundle trained on.
     ds = data_mod.scan_dataset(data_dir, card.get("class_names"))
     x200, _ = data_mod.load_arrays(ds, 200, lambda f, m: progress(0.02 * f, m),
-                                   square=training_view(data_mod.image_sizes(ds), 200)["square"])
+                                   square=data_mod.dataset_view(ds, 200)["square"])
     split = read_split(ssdc_bundle) if ssdc_bundle else None
     if split is not None:
         tr, va, te = data_mod.split_indices(ds, split)

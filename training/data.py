@@ -16,8 +16,9 @@ import numpy as np
 
 from .bundle import SPLIT_FILE, read_split
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
+from .card import training_view
 from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
-                     image_size, is_image_file, listing_problem, resize_rgb, square_surface)
+                     fit_input, image_size, is_image_file, listing_problem)
 from .padding import fill_padding
 
 
@@ -109,6 +110,13 @@ def image_sizes(ds: Dataset) -> np.ndarray:
     return sizes
 
 
+def dataset_view(ds: Dataset, input_size: int) -> dict:
+    """The card's record of the scale and shape a model of ``input_size`` trained on ``ds``
+    learns (``training.card.training_view``, from the files' headers: known before they are
+    decoded, so that they are decoded as the model will read them)."""
+    return training_view(image_sizes(ds), input_size)
+
+
 def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldStop,
                 square: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, list[int], list[ImageReadError]]:
@@ -127,9 +135,7 @@ def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldS
         try:
             arr = decode_image(path)
             sizes[i] = arr.shape[:2]
-            if square:   # its padding filled before the reflection (square_surface)
-                arr = square_surface(arr, size)[0]
-            out[i] = fill_padding(resize_rgb(arr, size))[0]
+            out[i] = fill_padding(fit_input(arr, size, square))[0]
             ok.append(i)
         except ImageReadError as exc:
             errors.append(exc)

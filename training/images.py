@@ -326,14 +326,17 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
         return None
 
 
+def fit_input(arr: np.ndarray, size: int, square: bool = False) -> np.ndarray:
+    """A decoded HxWx3 uint8 image as a size x size model input (``square``: a non-square image
+    made square by reflection first, its padding filled before, as for a model that learnt
+    square images: ``square_surface``, training.card.TrainingView; else stretched)."""
+    return resize_rgb(square_surface(arr, size)[0] if square else arr, size)
+
+
 def load_image(path: str | Path, size: int, square: bool = False) -> np.ndarray:
-    """The model input for one file: size x size x 3 uint8 RGB (``square``: a non-square image
-    made square by reflection first, as for a model that learnt square images:
-    training.card.TrainingView). Raises ImageReadError."""
-    arr = decode_image(path)
-    if square:
-        arr = square_surface(arr, size)[0]
-    return resize_rgb(arr, size)
+    """The model input for one file: size x size x 3 uint8 RGB (``square``: ``fit_input``).
+    Raises ImageReadError."""
+    return fit_input(decode_image(path), size, square)
 
 
 def to_model_input(arr: np.ndarray, size: int) -> np.ndarray:

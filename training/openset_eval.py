@@ -12,7 +12,6 @@ import numpy as np
 from . import data as data_mod
 from .calibration import auroc, fpr_at_tpr
 from .cancel import Progress, quiet
-from .card import training_view
 from .train import TrainConfig, fit
 
 
@@ -50,7 +49,7 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         if reason:
             raise data_mod.DatasetError(
                 f"openset, without {names[c]}: no unknown detector could be fitted: {reason}")
-    square = training_view(data_mod.image_sizes(ds), config.input_size)["square"] if todo else True
+    square = data_mod.dataset_view(ds, config.input_size)["square"] if todo else True
     x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                              square=square)[0] if todo else None
     rows = [r for r in previous if r["left_out"] in names]

@@ -189,13 +189,20 @@ def _near_flat_corners(a: np.ndarray) -> bool:
     frames only (the levels are 8-bit levels; the app and training fill the 8-bit model input)."""
     if a.dtype != np.uint8:
         return False
-    h, w = a.shape[:2]
-    ys, xs = _corner_blocks(h, w)
+    ys, xs = _corner_blocks(*a.shape[:2])
     px = a[ys, xs].reshape(4, CORNER * CORNER, -1).astype(np.int16)
     if (px.max(axis=1) - px.min(axis=1)).max() > FLAT_NEAR:
         return False
-    med = np.median(px, axis=1)
+    med = _corner_medians(a)
     return bool((med.max(axis=0) - med.min(axis=0)).max() <= NEAR)
+
+
+def _corner_medians(a: np.ndarray) -> np.ndarray:
+    """(4, C) int16: the median colour of each corner block (top left, top right, bottom left,
+    bottom right)."""
+    ys, xs = _corner_blocks(*a.shape[:2])
+    px = a[ys, xs].reshape(4, CORNER * CORNER, -1)
+    return np.median(px, axis=1).astype(np.int16)
 
 
 def _border_runs_of_a_turn(a: np.ndarray, colours: list[np.ndarray]) -> bool:
@@ -233,17 +240,14 @@ def _compressed_turn(a: np.ndarray) -> np.ndarray | None:
 
     h, w = a.shape[:2]
     corners = ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1))
-    colours = []
-    for y, x in corners:
-        ys = slice(0, CORNER) if y == 0 else slice(h - CORNER, h)
-        xs = slice(0, CORNER) if x == 0 else slice(w - CORNER, w)
-        colours.append(np.median(a[ys, xs].reshape(-1, a.shape[2]), axis=0).astype(np.int16))
+    colours = list(_corner_medians(a))
     if not _border_runs_of_a_turn(a, colours):
         return None
+    wide = a.astype(np.int16)
     mask = np.zeros((h, w), bool)
     slants = []
     for (y, x), colour in zip(corners, colours):
-        near = (np.abs(a.astype(np.int16) - colour) <= NEAR).all(axis=-1)
+        near = (np.abs(wide - colour) <= NEAR).all(axis=-1)
         _, labels = cv2.connectedComponents(near.view(np.uint8), connectivity=4)
         part = labels == labels[y, x]
         if not _in_its_corner(part, y, x):

@@ -23,7 +23,7 @@ from . import transfer
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, check_bundle_target, library_versions,
                      load_bundle, write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
-from .card import VIEW_KEY, training_view
+from .card import VIEW_KEY
 from .fused_bn import use_fused_batch_norm
 from .transfer import init_record, stop_early
 from .augment import (augment_image, augmented_batches, consistency_loss,  # noqa: F401
@@ -252,7 +252,7 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
                     "under its own folder's class - remove the wrong copy (python -m training "
                     "check lists them)", sum(len(g) for g in conflicts), named,
                     " ..." if len(conflicts) > 5 else "")
-    view = training_view(data_mod.image_sizes(ds), config.input_size)
+    view = data_mod.dataset_view(ds, config.input_size)
     images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop,
                                      square=view["square"])
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
@@ -869,7 +869,7 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
     for cfg in (config, *stages):
         cfg.check()
     ds = data_mod.scan_dataset(data_dir, config.class_names)
-    square = training_view(data_mod.image_sizes(ds), config.input_size)["square"]
+    square = data_mod.dataset_view(ds, config.input_size)["square"]
     x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                                 should_stop, square=square)
     fold_idx = data_mod.stratified_folds(ds, folds, config.seed)

@@ -20,7 +20,7 @@ from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
 from ..offload import BATCH_SIZE, DECODE_THREADS, ChildClassifier, ChildFailed, ProcessSpec
-from ..tiles import ClassifierLike, TileSettings, inspect_input, inspect_whole
+from ..tiles import ClassifierLike, TileSettings, inspect_input
 
 log = logging.getLogger(__name__)
 
@@ -461,7 +461,7 @@ class InspectWorker(QThread):
                         self.tiled.emit(key, verdict)
                         t = verdict.tiles
                         self.tile_inspected.emit(key, t.winner, self._tile_inspection(clf, full, t, t.winner))
-                inspection = inspect_whole(clf, full) if clf is not None else None
+                inspection = inspect_input(clf, full) if clf is not None else None
             except ImageReadError as exc:
                 self.failed.emit(key, exc.problem)
                 continue
