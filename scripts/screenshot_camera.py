@@ -1,10 +1,12 @@
 """Renders the live camera window offscreen and saves docs/screenshots/camera_window.png.
 
     .venv/bin/python scripts/screenshot_camera.py --images FOLDER [--bundle resources/ssdc-mininet]
+        [--tiles N --out docs/screenshots/camera_window_tiles.png]
 
 A 640x480 video is written from six images of FOLDER (tiled 3x2 at 200x200, each frame with
-fresh sensor noise); the region of interest covers one tile. Without --images synthetic
-textures are used. Nothing is written to the repository except the screenshot.
+fresh sensor noise); the region of interest covers one tile, or with --tiles the six images
+(the frame less its margin) are classified in tiles of N px. Without --images synthetic textures are used. Nothing is written to
+the repository except the screenshot.
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ def main() -> int:
     ap.add_argument("--images")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots" / "camera_window.png"))
     ap.add_argument("--size", default="1240x760", help="window size, WIDTHxHEIGHT")
+    ap.add_argument("--tiles", type=int, default=0,
+                    help="classify the whole frame in tiles of this side (no region)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="camera-shot-"))
     os.environ["STEEL_INSPECTOR_HOME"] = str(work / "home")
@@ -71,9 +75,16 @@ def main() -> int:
     win = CameraWindow(lambda: clf, camera_probe=lambda: [])
     win.resize(*(int(v) for v in args.size.lower().split("x")))
     win.show()
-    win.overlay_check.setChecked(True)
-    win.open_source(Source.file(video))
-    win.set_roi(Roi(220, 240, 200, 200))  # the middle tile of the lower row
+    if args.tiles:
+        win.overlay_check.setChecked(False)
+        win.tile_check.setChecked(True)
+        win.tile_spin.setValue(args.tiles)
+        win.open_source(Source.file(video))
+        win.set_roi(Roi(20, 40, 600, 400))  # the six images, without the frame's margin
+    else:
+        win.overlay_check.setChecked(True)
+        win.open_source(Source.file(video))
+        win.set_roi(Roi(220, 240, 200, 200))  # the middle tile of the lower row
     win.set_data_folder(work / "data")
 
     def wait(ms: int) -> None:

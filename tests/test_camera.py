@@ -596,6 +596,49 @@ def test_tiles_are_capped_and_classified_in_chunks():
     assert m.inspected == len(r.tiles) <= cam.MAX_TILES and r.heat.shape == (800, 1000)
 
 
+class _PatchModel:
+    """A stand-in with a defect-free class: a tile is "scratch" where it holds a bright patch,
+    "good" elsewhere, and blank (no contrast: even probabilities, unknown, score +inf) where it
+    is one flat colour."""
+    class_names = ["good", "scratch"]
+    input_size = 8
+
+    def prepare(self, arr):
+        return np.asarray(arr, np.float32)
+
+    def judge(self, images):
+        import types
+        probs, scores = [], []
+        for x in images:
+            if np.ptp(x) == 0:
+                probs.append([0.5, 0.5])
+                scores.append(np.inf)
+            else:
+                probs.append([0.1, 0.9] if x.max() > 200 else [0.95, 0.05])
+                scores.append(1.0)
+        scores = np.asarray(scores)
+        return types.SimpleNamespace(probs=np.asarray(probs, np.float32), unknown_scores=scores,
+                                     known=scores <= 5.0, padding=None)
+
+
+def test_a_live_frame_is_judged_by_its_deciding_tile_as_in_the_review_window():
+    rng = np.random.default_rng(3)
+    img = rng.integers(60, 120, (64, 160, 3)).astype(np.uint8)   # good surface
+    img[:, 128:] = 0                                             # a blank margin
+    img[40:50, 40:50] = 250                                      # one small defect
+    r = cam.analyse(_PatchModel(), _frame(img), LiveConfig(tile=32))
+    assert r.grid == (2, 5)
+    labels = r.tile_labels
+    assert labels.count(1) == 1 and len(r.unknown_tiles) == 2    # the patch, the margin's tiles
+    # the mean of the tiles would say "good"; the defect tile decides, the blank margin does not
+    assert r.tile_probs.mean(axis=0).argmax() == 0
+    assert r.winner == labels.index(1) and r.label_name == "scratch" and r.known
+    assert r.verdict_text == "scratch  90.0%"
+    # a frame all blank is unknown, and says why
+    blank = cam.analyse(_PatchModel(), _frame(np.zeros((64, 64, 3), np.uint8)), LiveConfig(tile=32))
+    assert not blank.known and "no contrast" in blank.verdict_text
+
+
 def test_analyse_roi_gives_the_classifiers_probabilities(classifier, scene):
     roi = Roi(30, 20, 64, 64)
     r = cam.analyse(classifier, _frame(scene), LiveConfig(roi=roi))
@@ -612,7 +655,9 @@ def test_analyse_tiles_and_attention(classifier, scene):
     for t, p in zip(r.tiles, r.tile_probs):
         ins = classifier.inspect(classifier.prepare(t.crop(scene)))
         np.testing.assert_allclose(p, ins.probs, atol=PROB_ATOL)
-    np.testing.assert_allclose(r.probs, r.tile_probs.mean(axis=0), atol=1e-6)
+    # the frame's verdict is its most confident tile's (this stand-in has no defect-free class)
+    assert r.winner == int(np.argmax(r.tile_probs.max(axis=1)))
+    np.testing.assert_array_equal(r.probs, r.tile_probs[r.winner])
     assert r.heat.shape == (100, 160) and 0 <= r.heat.min() and r.heat.max() <= 1
     se = cam.analyse(classifier, _frame(scene), LiveConfig(roi=Roi(0, 0, 64, 64), overlay="se1"))
     assert se.heat.shape == (64, 64)

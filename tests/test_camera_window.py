@@ -115,9 +115,9 @@ def test_tiles_are_classified_and_shown_as_a_grid(qtbot, make_window, classifier
     assert r.grid == (2, 3)  # 160x120 in 64-pixel tiles
     batch = np.stack([classifier.prepare(t.crop(r.frame.image)) for t in r.tiles])
     np.testing.assert_allclose(r.tile_probs, classifier.classify(batch), atol=PROB_ATOL)
-    np.testing.assert_allclose(win.chart.values(), seen[-1].tile_probs.mean(axis=0),
-                               atol=PROB_ATOL)
-    assert "6 tiles" in win.detail_label.text()
+    last = seen[-1]   # the chart shows the deciding tile's probabilities, drawn bold
+    np.testing.assert_allclose(win.chart.values(), last.tile_probs[last.winner], atol=PROB_ATOL)
+    assert "6 tiles" in win.detail_label.text() and "decides" in win.detail_label.text()
 
 
 def test_tiny_tiles_are_capped_and_the_status_bar_says_so(qtbot, make_window, video):

@@ -396,10 +396,15 @@ def test_the_live_verdict_of_a_blank_frame_says_why():
     from inspector.camera.live import LiveResult
 
     assert "no contrast" in LiveResult.verdict_text.fget(SimpleNamespace(
-        known=False, tile_unknown_scores=np.array([1.0, np.inf]), label_name="a",
+        known=False, tile_unknown_scores=np.array([np.inf, np.inf]), winner=1, label_name="a",
         confidence=0.5))
     assert "closest a" in LiveResult.verdict_text.fget(SimpleNamespace(
-        known=False, tile_unknown_scores=np.array([12.0]), label_name="a", confidence=0.5))
+        known=False, tile_unknown_scores=np.array([12.0]), winner=0, label_name="a",
+        confidence=0.5))
+    # a blank tile beside a foreign one: the foreign tile decides, and says its closest class
+    assert "closest a" in LiveResult.verdict_text.fget(SimpleNamespace(
+        known=False, tile_unknown_scores=np.array([12.0, np.inf]), winner=0, label_name="a",
+        confidence=0.5))
 
 
 def test_a_model_card_of_another_model_is_refused(tmp_path, stand_in_bundle, capsys):

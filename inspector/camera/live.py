@@ -16,7 +16,8 @@ from training.images import crop_to_box
 
 from ..attention import CAM, attention_map
 from .grabber import Frame, FrameGrabber
-from ..tiles import CLASSIFY_CHUNK, ClassifierLike, Roi, fit_tile, model_input, tile_grid
+from ..tiles import (CLASSIFY_CHUNK, ClassifierLike, Roi, deciding_tile, fit_tile,
+                     model_input, tile_grid)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class LiveResult:
     tiles: list[Roi]              # frame pixels; one entry (== roi) without tiling
     grid: tuple[int, int]         # rows, cols
     tile_probs: np.ndarray        # (tiles, classes)
-    probs: np.ndarray             # (classes,): the ROI's, or the mean over tiles
+    probs: np.ndarray             # (classes,): the ROI's, or the deciding tile's
     class_names: list[str]
     heat: np.ndarray | None = None  # (roi.h, roi.w) attention 0..1 over the ROI, or None
     overlay: str | None = None
@@ -52,12 +53,15 @@ class LiveResult:
     config: LiveConfig | None = None  # what it was computed for (a display drops stale results)
     tile_known: np.ndarray | None = None     # (tiles,) bool; None: the model has no detector
     tile_unknown_scores: np.ndarray | None = None
+    winner: int = 0               # the tile whose verdict is the frame's (inspector.tiles.deciding_tile)
+    tile_padding: np.ndarray | None = None   # (tiles,) share of each tile that was padding
 
     @property
     def known(self) -> bool:
-        """False when any tile is flagged "unknown - not a known defect" (an unknown tile wins:
-        the mean of the tiles' probabilities would hide it)."""
-        return self.tile_known is None or bool(np.all(self.tile_known))
+        """The deciding tile's known/unknown: False when a tile with surface to read is
+        flagged "unknown - not a known defect" (the least known such tile decides; a blank
+        tile or one mostly padding only when every tile is one)."""
+        return self.tile_known is None or bool(self.tile_known[self.winner])
 
     @property
     def unknown_tiles(self) -> list[int]:
@@ -86,7 +90,7 @@ class LiveResult:
         from ..engine import BLANK_TEXT, UNKNOWN_TEXT, is_blank_score
 
         scores = self.tile_unknown_scores
-        if scores is not None and any(is_blank_score(float(s)) for s in scores):
+        if scores is not None and is_blank_score(float(scores[self.winner])):
             return f"{UNKNOWN_TEXT} ({BLANK_TEXT})"
         return f"{UNKNOWN_TEXT} (closest {self.label_name} {self.confidence:.0%})"
 
@@ -139,17 +143,19 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
     whole = not config.tile
     prepared = [model_input(model, t.crop(image), whole) for t in tiles]
     inputs = [x for x, _, _ in prepared]
+    padding = np.array([share for _, _, share in prepared], np.float64)
     heat = None
     known: list | np.ndarray | None = None
     scores: list | np.ndarray | None = None
     if config.overlay:
         heat = np.zeros((roi.h, roi.w), np.float32)
         probs, known, scores = [], [], []
-        for t, (x, box, _) in zip(tiles, prepared):
+        for k, (t, (x, box, _)) in enumerate(zip(tiles, prepared)):
             ins = model.inspect(x, maps=(config.overlay,))  # only the map it shows
             probs.append(np.asarray(ins.probs, np.float32))
             known.append(bool(getattr(ins, "known", True)))
             scores.append(getattr(ins, "unknown_score", None))
+            padding[k] = max(padding[k], float(getattr(ins, "padding", 0.0) or 0.0))
             m = upsample(crop_to_box(_attention(ins, config.overlay), box), t.h, t.w)
             ys, xs = slice(t.y - roi.y, t.y - roi.y + t.h), slice(t.x - roi.x, t.x - roi.x + t.w)
             np.maximum(heat[ys, xs], m, out=heat[ys, xs])
@@ -162,15 +168,24 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
         known = np.concatenate([np.asarray(v.known, bool) for v in verdicts])
         if all(v.unknown_scores is not None for v in verdicts):
             scores = np.concatenate([np.asarray(v.unknown_scores, np.float64) for v in verdicts])
+        filled = np.concatenate([np.zeros(len(v.probs)) if getattr(v, "padding", None) is None
+                                 else np.asarray(v.padding, np.float64) for v in verdicts])
+        padding = np.maximum(padding, filled)
     else:
         tile_probs = np.concatenate([
             np.asarray(model.classify(np.stack(inputs[k:k + CLASSIFY_CHUNK])), np.float32)
             for k in range(0, len(inputs), CLASSIFY_CHUNK)])
     if scores is None:  # no detector: every tile counts as known
         known = None
-    return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs.mean(axis=0),
+    # the frame's verdict is one tile's, as in the review window and inspector classify
+    # (inspector.tiles.deciding_tile): the least known flagged tile, else the most severe
+    tile_known = None if known is None else np.asarray(known, bool)
+    pads = padding if padding.any() else None
+    winner = deciding_tile(tile_probs, np.ones(len(tiles), bool) if tile_known is None
+                           else tile_known, scores, model.class_names, pads)
+    return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs[winner],
                       list(model.class_names), heat, config.overlay, t_start, clock(), config,
-                      None if known is None else np.asarray(known, bool), scores)
+                      tile_known, scores, winner, pads)
 
 
 class UnknownRate:

@@ -145,7 +145,7 @@ class FrameView(QWidget):
         for k, (t, label, probs) in enumerate(zip(res.tiles, labels, res.tile_probs)):
             r = self._to_widget(t)
             colour = UNKNOWN_COLOUR if k in unknown else class_colour(label)
-            p.setPen(QPen(colour, 1.5))
+            p.setPen(QPen(colour, 4.0 if k == res.winner else 1.5))  # the deciding tile bold
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(r.adjusted(1, 1, -1, -1))
             name = res.class_names[label] if label < len(res.class_names) else str(label)

@@ -352,8 +352,8 @@ class CameraWindow(CameraControls, QMainWindow):
         self._unknown_rate.record(result)
         self._show_verdict(result)
         self.detail_label.setText(
-            (f"mean of {tiles} tiles ({result.grid[0]}×{result.grid[1]})" if tiles > 1
-             else result.region_text)
+            (f"{tiles} tiles ({result.grid[0]}×{result.grid[1]}), the bold one decides"
+             if tiles > 1 else result.region_text)
             + f" · latency {result.latency * 1000:.0f} ms")
         self.view.set_result(result, overlay)
         self.result_ready.emit(result)
