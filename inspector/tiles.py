@@ -23,7 +23,11 @@ tiles against 90.3% (82.9%) whole, as its training and its evaluation read them.
    padding (``training.padding``: the fill around a de-skewed or letterboxed frame) take part
    only when every tile is one of them;
 1. if any tile is flagged unknown, the image is unknown, and the least known tile (the highest
-   unknown score) decides;
+   unknown score) decides. A tile's unknown score is first put on the scale of one image
+   (:func:`on_image_scale`, ``training.openset.as_one_image``): an image read in many tiles
+   would otherwise be flagged whenever any one of them is, and *Accept as known* (the share of
+   known images accepted) would hold for tiles, not images: a frame of nine known tiles at 95%
+   each is accepted 63% of the time;
 2. otherwise the most severe tile decides: the tile with the most confident defect. Where the
    model has a defect-free class (a class named like good, ok, free, normal, no_defect), any
    tile of another class beats every defect-free tile; the image is defect-free only when all
@@ -394,11 +398,13 @@ class TiledVerdict:
     overlap: float
     class_names: list[str]
     probs: np.ndarray                    # (tiles, classes)
-    unknown_scores: np.ndarray | None    # (tiles,) or None without a detector
+    # (tiles,) on the scale of one image (on_image_scale), or None without a detector
+    unknown_scores: np.ndarray | None
     known: np.ndarray                    # (tiles,) bool
     winner: int                          # the deciding tile
     # (tiles,) share of each tile that is padding (training.padding; None: none is)
     padding: np.ndarray | None = None
+    tile_scores: np.ndarray | None = None   # (tiles,) the detector's own scores, each tile alone
 
     @property
     def tile(self) -> int:
@@ -466,6 +472,49 @@ def deciding_tile(probs: np.ndarray, known: np.ndarray, unknown_scores: np.ndarr
 MOSTLY_PADDING = MOSTLY   # a tile with this share of padding or more decides only if all do
 
 
+def effective_tiles(shape: tuple[int, int], tile: int, surface: int, count: int) -> float:
+    """How many tiles' worth of surface an image of ``shape`` holds: its area in tile areas
+    (overlapping tiles share surface, so they are not counted twice), times the share of its
+    ``count`` tiles that have surface to read (``surface``: neither blank nor mostly padding)."""
+    h, w = shape
+    return max(1.0, (surface / max(count, 1)) * (h * w) / float(max(tile, 1) ** 2))
+
+
+def on_image_scale(classifier: Any, scores: np.ndarray | None, tiles: float
+                   ) -> np.ndarray | None:
+    """Tile scores on the scale of one image read as ``tiles`` tiles
+    (``training.openset.as_one_image`` with the model's validation scores), so that the model's
+    threshold accepts the stated share of known *images* whichever way they are read; unchanged
+    without a detector or its validation scores (stand-ins, bundles before them)."""
+    from training.openset import as_one_image
+
+    detector = getattr(classifier, "detector", None)
+    val = getattr(detector, "val_scores", None)
+    if scores is None or val is None or not len(val) or tiles <= 1:
+        return scores
+    return as_one_image(scores, val, tiles)
+
+
+def judge_tiles(classifier: Any, shape: tuple[int, int], tile: int, probs: np.ndarray,
+                known: np.ndarray, scores: np.ndarray | None, padding: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """An image's tiles judged as one image: their known/unknown with the scores on the image's
+    scale (:func:`on_image_scale`, at the model's threshold now), those scores, and the deciding
+    tile (:func:`deciding_tile`). The review window, ``inspector classify`` and the camera."""
+    if scores is not None:
+        seen = _surface_tiles(scores, len(scores), padding)
+        scaled = on_image_scale(classifier, scores,
+                                effective_tiles(shape, tile, len(seen), len(scores)))
+        threshold = getattr(classifier, "unknown_threshold", None)
+        if scaled is not scores and threshold is not None:
+            from .session import known_at
+
+            known = np.array([known_at(float(v), threshold) for v in scaled], bool)
+            scores = scaled
+    winner = deciding_tile(probs, known, scores, list(classifier.class_names), padding)
+    return np.asarray(known, bool), scores, winner
+
+
 def _surface_tiles(unknown_scores: np.ndarray | None, count: int,
                    padding: np.ndarray | None = None) -> np.ndarray:
     """The tiles that may decide: those with surface to classify. A blank tile (no contrast: a
@@ -529,8 +578,10 @@ def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
             out.append(ImageVerdict(pr[0], None if sc is None else float(sc[0]), bool(kn[0]),
                                     padding=0.0 if pd is None else float(pd[0])))
             continue
-        w = deciding_tile(pr, kn, sc, names, pd)
-        tv = TiledVerdict(p.tiles, p.grid, p.shape, p.overlap, names, pr, sc, kn, w, pd)
+        tile = max(p.tiles[0].w, p.tiles[0].h)
+        kn, on_image, w = judge_tiles(classifier, p.shape, tile, pr, kn, sc, pd)
+        tv = TiledVerdict(p.tiles, p.grid, p.shape, p.overlap, names, pr, on_image, kn, w, pd,
+                          None if on_image is sc else sc)
         out.append(ImageVerdict(pr[w], tv.image_score, bool(kn[w]), tv,
                                 0.0 if pd is None else float(pd[w])))
     return out

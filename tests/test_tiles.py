@@ -490,3 +490,59 @@ def test_a_turned_non_square_frame_is_filled_before_it_is_reflected():
     path = Path(tempfile.mkdtemp()) / "turned.png"
     Image.fromarray(frame).save(path)
     assert np.array_equal(load_image(path, 200, square=True), prepared.inputs[0])
+
+
+# ---- tile scores on the scale of one image ----------------------------------------------------
+
+def test_tile_scores_on_one_images_scale_keep_the_stated_share_of_known_images():
+    from training.openset import acceptance_threshold, as_one_image
+
+    rng = np.random.default_rng(0)
+    val = rng.gamma(4.0, 1.0, 200)          # a detector's validation scores
+    t = acceptance_threshold(val, 0.95)
+    s = np.linspace(-1.0, 30.0, 500)
+    a = as_one_image(s, val, 9)
+    assert np.all(np.diff(a) >= 0) and np.all(a <= s + 1e-12)        # monotone, never higher
+    np.testing.assert_allclose(as_one_image(s, val, 1), s)             # one tile: as it was
+    # images of nine known tiles, scored like the known images a threshold was set on; over
+    # 40 validation sets of 138 (each threshold's own coverage varies by a point or two)
+    per_tile, on_image = [], []
+    for _ in range(40):
+        v = rng.gamma(4.0, 1.0, 138)
+        t = acceptance_threshold(v, 0.95)
+        tiles = rng.gamma(4.0, 1.0, (250, 9))
+        per_tile.append((tiles.max(axis=1) <= t).mean())                # about 0.95 ** 9
+        on_image.append((as_one_image(tiles, v, 9).max(axis=1) <= t).mean())
+    assert np.mean(per_tile) < 0.7
+    assert 0.94 <= np.mean(on_image) <= 0.99
+    # far in the tail a score is lowered by beta ln(tiles): the maximum of many is that higher
+    far = as_one_image(np.array([40.0, 50.0]), val, 9)
+    assert abs((40.0 - far[0]) - (50.0 - far[1])) < 0.01 and 40.0 - far[0] > 1.0
+    assert np.isposinf(as_one_image(np.array([np.inf]), val, 9)[0])   # a blank tile stays blank
+
+
+def test_a_large_image_of_known_tiles_is_accepted_and_a_foreign_tile_still_flags_it():
+    from types import SimpleNamespace
+
+    from training.openset import acceptance_threshold
+
+    val = np.arange(1.0, 101.0)
+    clf = SimpleNamespace(class_names=["a", "b"], detector=SimpleNamespace(val_scores=val),
+                          unknown_threshold=acceptance_threshold(val, 0.95))
+    probs = np.tile([[0.9, 0.1]], (9, 1))
+    scores = np.full(9, 50.0)
+    scores[4] = 98.0          # over the threshold for one image, common among nine tiles
+    known, scaled, winner = tiles.judge_tiles(clf, (600, 600), 200, probs, scores <= 96.5,
+                                              scores, None)
+    assert known.all() and scaled[4] < clf.unknown_threshold and scaled[4] == scaled.max()
+    scores[7] = 150.0         # above every known image: flagged, and it decides
+    known, scaled, winner = tiles.judge_tiles(clf, (600, 600), 200, probs, scores <= 96.5,
+                                              scores, None)
+    assert winner == 7 and not known[7] and known.sum() == 8 and 96.5 < scaled[7] < 150.0
+    # a model without validation scores (a stand-in, an older bundle): the tiles' own scores
+    plain = SimpleNamespace(class_names=["a", "b"], unknown_threshold=96.5)
+    k, s, _ = tiles.judge_tiles(plain, (600, 600), 200, probs, scores <= 96.5, scores, None)
+    assert s is scores and k.sum() == 7
+    assert tiles.effective_tiles((600, 600), 200, 9, 9) == 9.0
+    assert tiles.effective_tiles((600, 600), 200, 3, 9) == 3.0        # six blank tiles
+    assert tiles.effective_tiles((50, 600), 200, 3, 3) == 1.0          # a thin strip

@@ -361,6 +361,69 @@ def acceptance_threshold(scores: np.ndarray, accept: float) -> float:
     return float((s[k - 1] + s[k]) / 2)
 
 
+TAIL_SHARE = 0.2    # the highest fifth of the validation scores sets the exponential tail
+
+
+def _score_cdf(v: np.ndarray):
+    """The share of known images at or below a score, and its inverse, from sorted validation
+    scores ``v``: the conformal ranks of ``acceptance_threshold`` (rank r of n is r / (n + 1),
+    interpolated between neighbours) up to the start ``u`` of the highest ``TAIL_SHARE``, and
+    above it an exponential tail, 1 - m exp(-(s - u) / beta), beta the mean excess of those
+    scores over ``u`` (a peaks-over-threshold fit: the scores are sums of squared distances,
+    whose tails fall off exponentially), so that shares beyond the highest validation score,
+    which images of many tiles need, are not read off one or two extreme scores."""
+    n = len(v)
+    top = max(1, min(n - 1, int(round(TAIL_SHARE * n))))
+    u = v[n - top - 1]
+    beta = max(float(np.mean(v[n - top:] - u)), 1e-12)
+    ranks = np.arange(1, n - top + 1, dtype=np.float64)
+    body = v[:n - top]
+    f_u = (n - top) / (n + 1.0)
+    m = 1.0 - f_u
+
+    def cdf(s):
+        s = np.asarray(s, np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.where(s <= u, np.interp(s, body, ranks, left=0.0) / (n + 1.0),
+                            1.0 - m * np.exp(-(s - u) / beta))
+
+    def quantile(q):
+        q = np.asarray(q, np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tail = u - beta * np.log(np.maximum(1.0 - q, 0.0) / m)
+        return np.where(q <= f_u, np.interp(q * (n + 1.0), ranks, body), tail)
+
+    return cdf, quantile
+
+
+def as_one_image(scores: np.ndarray, val_scores: np.ndarray, tiles: float) -> np.ndarray:
+    """Tile scores put on the scale of one image, for an image judged by the least known of
+    ``tiles`` tiles: each score ``s`` becomes the score a single image would need to be as rare
+    among the known images as the highest of ``tiles`` known tiles reaching ``s``.
+
+    With ``F`` the share of known images at or below a score (``_score_cdf``: the validation
+    scores' conformal ranks, as ``acceptance_threshold`` counts them, and an exponential tail
+    above their highest fifth), ``s`` becomes ``F^-1(F(s) ** tiles)``. An image whose tiles are
+    all known and independent is then accepted at a threshold with the share that a single
+    image is: its tiles all fall under the single image's threshold only with that share to the
+    power ``tiles`` (a frame of nine known tiles at 95% each: 63%). Far in the tail this is
+    ``s - beta ln(tiles)``: the maximum of ``tiles`` scores lies that much higher. Tiles that
+    overlap or look alike are not independent, so such an image is accepted a little more
+    often. Monotone and never higher, so the least known tile stays the least known; ``tiles``
+    <= 1, too few validation scores (under 10) and scores that are not finite (a blank tile's
+    +inf) are left as they are."""
+    s = np.asarray(scores, np.float64)
+    v = np.sort(np.asarray(val_scores, np.float64))
+    if tiles <= 1 or len(v) < 10 or not s.size:
+        return s.copy()
+    cdf, quantile = _score_cdf(v)
+    out = s.copy()
+    ok = np.isfinite(s)
+    if ok.any():
+        out[ok] = np.minimum(s[ok], quantile(cdf(s[ok]) ** float(tiles)))
+    return out
+
+
 @dataclass
 class UnknownDetector:
     temperature: float

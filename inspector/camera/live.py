@@ -16,8 +16,8 @@ from training.images import crop_to_box
 
 from ..attention import CAM, attention_map
 from .grabber import Frame, FrameGrabber
-from ..tiles import (CLASSIFY_CHUNK, ClassifierLike, Roi, deciding_tile, fit_tile,
-                     model_input, tile_grid)
+from ..tiles import (CLASSIFY_CHUNK, ClassifierLike, Roi, fit_tile, judge_tiles, model_input,
+                     tile_grid)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class LiveResult:
     t_done: float = 0.0
     config: LiveConfig | None = None  # what it was computed for (a display drops stale results)
     tile_known: np.ndarray | None = None     # (tiles,) bool; None: the model has no detector
-    tile_unknown_scores: np.ndarray | None = None
+    tile_unknown_scores: np.ndarray | None = None   # on the frame's scale (inspector.tiles)
     winner: int = 0               # the tile whose verdict is the frame's (inspector.tiles.deciding_tile)
     tile_padding: np.ndarray | None = None   # (tiles,) share of each tile that was padding
 
@@ -178,11 +178,13 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
     if scores is None:  # no detector: every tile counts as known
         known = None
     # the frame's verdict is one tile's, as in the review window and inspector classify
-    # (inspector.tiles.deciding_tile): the least known flagged tile, else the most severe
-    tile_known = None if known is None else np.asarray(known, bool)
+    # (inspector.tiles.judge_tiles): the least known flagged tile, else the most severe
     pads = padding if padding.any() else None
-    winner = deciding_tile(tile_probs, np.ones(len(tiles), bool) if tile_known is None
-                           else tile_known, scores, model.class_names, pads)
+    tile_known, scores, winner = judge_tiles(
+        model, (roi.h, roi.w), max(tiles[0].w, tiles[0].h), tile_probs,
+        np.ones(len(tiles), bool) if known is None else np.asarray(known, bool), scores, pads)
+    if known is None:
+        tile_known = None
     return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs[winner],
                       list(model.class_names), heat, config.overlay, t_start, clock(), config,
                       tile_known, scores, winner, pads)
