@@ -472,12 +472,15 @@ def deciding_tile(probs: np.ndarray, known: np.ndarray, unknown_scores: np.ndarr
 MOSTLY_PADDING = MOSTLY   # a tile with this share of padding or more decides only if all do
 
 
-def effective_tiles(shape: tuple[int, int], tile: int, surface: int, count: int) -> float:
-    """How many tiles' worth of surface an image of ``shape`` holds: its area in tile areas
-    (overlapping tiles share surface, so they are not counted twice), times the share of its
-    ``count`` tiles that have surface to read (``surface``: neither blank nor mostly padding)."""
-    h, w = shape
-    return max(1.0, (surface / max(count, 1)) * (h * w) / float(max(tile, 1) ** 2))
+def effective_tiles(shape: tuple[int, int], tile: tuple[int, int], surface: int,
+                    count: int) -> float:
+    """How many tiles' worth of surface an image of ``shape`` (height, width) holds: its area in
+    areas of its ``tile`` (height, width; a strip thinner than a tile has tiles of its
+    thickness), overlapping tiles sharing surface and so not counted twice, times the share of
+    its ``count`` tiles that have surface to read (``surface``: neither blank nor mostly
+    padding)."""
+    (h, w), (th, tw) = shape, tile
+    return max(1.0, (surface / max(count, 1)) * (h * w) / float(max(th * tw, 1)))
 
 
 def on_image_scale(classifier: Any, scores: np.ndarray | None, tiles: float
@@ -495,7 +498,7 @@ def on_image_scale(classifier: Any, scores: np.ndarray | None, tiles: float
     return as_one_image(scores, val, tiles)
 
 
-def judge_tiles(classifier: Any, shape: tuple[int, int], tile: int, probs: np.ndarray,
+def judge_tiles(classifier: Any, shape: tuple[int, int], tile: tuple[int, int], probs: np.ndarray,
                 known: np.ndarray, scores: np.ndarray | None, padding: np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray | None, int]:
     """An image's tiles judged as one image: their known/unknown with the scores on the image's
@@ -578,8 +581,8 @@ def judge_prepared(classifier: ClassifierLike, images: Sequence[Prepared],
             out.append(ImageVerdict(pr[0], None if sc is None else float(sc[0]), bool(kn[0]),
                                     padding=0.0 if pd is None else float(pd[0])))
             continue
-        tile = max(p.tiles[0].w, p.tiles[0].h)
-        kn, on_image, w = judge_tiles(classifier, p.shape, tile, pr, kn, sc, pd)
+        kn, on_image, w = judge_tiles(classifier, p.shape, (p.tiles[0].h, p.tiles[0].w), pr,
+                                      kn, sc, pd)
         tv = TiledVerdict(p.tiles, p.grid, p.shape, p.overlap, names, pr, on_image, kn, w, pd,
                           None if on_image is sc else sc)
         out.append(ImageVerdict(pr[w], tv.image_score, bool(kn[w]), tv,

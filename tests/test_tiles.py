@@ -519,6 +519,10 @@ def test_tile_scores_on_one_images_scale_keep_the_stated_share_of_known_images()
     far = as_one_image(np.array([40.0, 50.0]), val, 9)
     assert abs((40.0 - far[0]) - (50.0 - far[1])) < 0.01 and 40.0 - far[0] > 1.0
     assert np.isposinf(as_one_image(np.array([np.inf]), val, 9)[0])   # a blank tile stays blank
+    huge = as_one_image(np.array([1e6]), val, 9)[0]                     # digits kept far out
+    assert abs((1e6 - huge) - (40.0 - far[0])) < 0.01
+    # a validation score that is not finite is left out, not fitted
+    np.testing.assert_allclose(as_one_image(s, np.append(val, [np.inf, np.nan]), 9), a)
 
 
 def test_a_large_image_of_known_tiles_is_accepted_and_a_foreign_tile_still_flags_it():
@@ -532,17 +536,18 @@ def test_a_large_image_of_known_tiles_is_accepted_and_a_foreign_tile_still_flags
     probs = np.tile([[0.9, 0.1]], (9, 1))
     scores = np.full(9, 50.0)
     scores[4] = 98.0          # over the threshold for one image, common among nine tiles
-    known, scaled, winner = tiles.judge_tiles(clf, (600, 600), 200, probs, scores <= 96.5,
+    known, scaled, winner = tiles.judge_tiles(clf, (600, 600), (200, 200), probs, scores <= 96.5,
                                               scores, None)
     assert known.all() and scaled[4] < clf.unknown_threshold and scaled[4] == scaled.max()
     scores[7] = 150.0         # above every known image: flagged, and it decides
-    known, scaled, winner = tiles.judge_tiles(clf, (600, 600), 200, probs, scores <= 96.5,
+    known, scaled, winner = tiles.judge_tiles(clf, (600, 600), (200, 200), probs, scores <= 96.5,
                                               scores, None)
     assert winner == 7 and not known[7] and known.sum() == 8 and 96.5 < scaled[7] < 150.0
     # a model without validation scores (a stand-in, an older bundle): the tiles' own scores
     plain = SimpleNamespace(class_names=["a", "b"], unknown_threshold=96.5)
-    k, s, _ = tiles.judge_tiles(plain, (600, 600), 200, probs, scores <= 96.5, scores, None)
+    k, s, _ = tiles.judge_tiles(plain, (600, 600), (200, 200), probs, scores <= 96.5, scores, None)
     assert s is scores and k.sum() == 7
-    assert tiles.effective_tiles((600, 600), 200, 9, 9) == 9.0
-    assert tiles.effective_tiles((600, 600), 200, 3, 9) == 3.0        # six blank tiles
-    assert tiles.effective_tiles((50, 600), 200, 3, 3) == 1.0          # a thin strip
+    assert tiles.effective_tiles((600, 600), (200, 200), 9, 9) == 9.0
+    assert tiles.effective_tiles((600, 600), (200, 200), 3, 9) == 3.0   # six blank tiles
+    assert tiles.effective_tiles((50, 600), (50, 200), 3, 3) == 3.0     # a strip: 3 tiles of it
+    assert tiles.effective_tiles((300, 300), (200, 200), 4, 4) == 2.25  # overlapping tiles

@@ -365,35 +365,29 @@ TAIL_SHARE = 0.2    # the highest fifth of the validation scores sets the expone
 
 
 def _score_cdf(v: np.ndarray):
-    """The share of known images at or below a score, and its inverse, from sorted validation
-    scores ``v``: the conformal ranks of ``acceptance_threshold`` (rank r of n is r / (n + 1),
+    """The share of known images at or below a score, from sorted, finite validation scores
+    ``v``: the conformal ranks of ``acceptance_threshold`` (rank r of n is r / (n + 1),
     interpolated between neighbours) up to the start ``u`` of the highest ``TAIL_SHARE``, and
     above it an exponential tail, 1 - m exp(-(s - u) / beta), beta the mean excess of those
     scores over ``u`` (a peaks-over-threshold fit: the scores are sums of squared distances,
     whose tails fall off exponentially), so that shares beyond the highest validation score,
-    which images of many tiles need, are not read off one or two extreme scores."""
+    which images of many tiles need, are not read off one or two extreme scores. Returns
+    ``(u, beta, m, cdf, quantile)``; the tail is left to the caller, in survival terms."""
     n = len(v)
     top = max(1, min(n - 1, int(round(TAIL_SHARE * n))))
-    u = v[n - top - 1]
+    u = float(v[n - top - 1])
     beta = max(float(np.mean(v[n - top:] - u)), 1e-12)
     ranks = np.arange(1, n - top + 1, dtype=np.float64)
     body = v[:n - top]
-    f_u = (n - top) / (n + 1.0)
-    m = 1.0 - f_u
+    m = 1.0 - (n - top) / (n + 1.0)     # the tail's share of known images
 
-    def cdf(s):
-        s = np.asarray(s, np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.where(s <= u, np.interp(s, body, ranks, left=0.0) / (n + 1.0),
-                            1.0 - m * np.exp(-(s - u) / beta))
+    def cdf(s):   # body only (s <= u)
+        return np.interp(s, body, ranks, left=0.0) / (n + 1.0)
 
-    def quantile(q):
-        q = np.asarray(q, np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tail = u - beta * np.log(np.maximum(1.0 - q, 0.0) / m)
-        return np.where(q <= f_u, np.interp(q * (n + 1.0), ranks, body), tail)
+    def quantile(q):   # body only (q <= 1 - m)
+        return np.interp(q * (n + 1.0), ranks, body)
 
-    return cdf, quantile
+    return u, beta, m, cdf, quantile
 
 
 def as_one_image(scores: np.ndarray, val_scores: np.ndarray, tiles: float) -> np.ndarray:
@@ -413,14 +407,28 @@ def as_one_image(scores: np.ndarray, val_scores: np.ndarray, tiles: float) -> np
     <= 1, too few validation scores (under 10) and scores that are not finite (a blank tile's
     +inf) are left as they are."""
     s = np.asarray(scores, np.float64)
-    v = np.sort(np.asarray(val_scores, np.float64))
+    v = np.asarray(val_scores, np.float64).ravel()
+    v = np.sort(v[np.isfinite(v)])
     if tiles <= 1 or len(v) < 10 or not s.size:
         return s.copy()
-    cdf, quantile = _score_cdf(v)
+    u, beta, m, cdf, quantile = _score_cdf(v)
+    n = float(tiles)
     out = s.copy()
     ok = np.isfinite(s)
-    if ok.any():
-        out[ok] = np.minimum(s[ok], quantile(cdf(s[ok]) ** float(tiles)))
+    x = s[ok]
+    # the share above each score, 1 - F(s), and above the scaled one, 1 - F(s) ** n, as
+    # logarithms so that the far tail keeps its digits (1 - F rounds to 0 there, and 1 - F ** n
+    # is n (1 - F) to the last digit)
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        log_above = np.where(x > u, np.log(m) - (np.maximum(x, u) - u) / beta,
+                             np.log(np.maximum(1.0 - cdf(x), 0.0)))
+        above = np.exp(log_above)
+        log_scaled = np.where(n * above < 1e-8, np.log(n) + log_above,
+                              np.log(-np.expm1(n * np.log1p(-np.minimum(above, 1.0)))))
+        in_tail = log_scaled < np.log(m)
+        tail = u - beta * (log_scaled - np.log(m))
+        body = quantile(np.clip(-np.expm1(log_scaled), 0.0, 1.0))
+    out[ok] = np.minimum(x, np.where(in_tail, tail, body))
     return out
 
 

@@ -181,7 +181,7 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
     # (inspector.tiles.judge_tiles): the least known flagged tile, else the most severe
     pads = padding if padding.any() else None
     tile_known, scores, winner = judge_tiles(
-        model, (roi.h, roi.w), max(tiles[0].w, tiles[0].h), tile_probs,
+        model, (roi.h, roi.w), (tiles[0].h, tiles[0].w), tile_probs,
         np.ones(len(tiles), bool) if known is None else np.asarray(known, bool), scores, pads)
     if known is None:
         tile_known = None

@@ -218,7 +218,7 @@ class CameraControls:
 
     def _show_verdict(self, result) -> None:
         """The live label: the class and confidence, or "unknown - not a known defect" in its
-        own colour (a tile flagged unknown wins over the mean of the tiles)."""
+        own colour (a tiled frame's is its deciding tile's, ``LiveResult.winner``)."""
         self.prediction_label.setText(result.verdict_text)
         self.prediction_label.setStyleSheet(
             "" if result.known else f"color: {UNKNOWN_COLOUR.name()}")
