@@ -49,7 +49,7 @@ def measure(model: str, data: str, unknown: str, fmt: str) -> dict:
     ds = data_mod.scan_dataset(data, clf.class_names, with_digests=False)
     (test,) = data_mod.bundle_split(ds, model, ["test"])
     sub = ds.subset(test)
-    x, _ = data_mod.load_arrays(sub, clf.input_size, square=clf.view.square)
+    x = data_mod.load_arrays(sub, clf.input_size, square=clf.view.square)
     rob = evaluate_robustness(EngineJudge(clf), x, sub.labels)
     out = {"run": True, "device": clf.device,
            "unknown_score_in_graph": bool(getattr(clf.backend, "graph_score", False)),
@@ -60,7 +60,7 @@ def measure(model: str, data: str, unknown: str, fmt: str) -> dict:
         out["mean_shifted_known"] = float(np.mean([s["known"] for s in rob["shifts"]]))
         known = clf.judge(x)
         uds = data_mod.scan_dataset(unknown, with_digests=False)
-        ux, _ = data_mod.load_arrays(uds, clf.input_size, square=clf.view.square)
+        ux = data_mod.load_arrays(uds, clf.input_size, square=clf.view.square)
         u = clf.judge(ux)
         out["unknown"] = {"folder": unknown, "images": int(len(ux)),
                           "auroc": auroc(known.unknown_scores, u.unknown_scores),

@@ -47,7 +47,7 @@ def compare(model: str, data: str) -> dict:
 
     bundle = load_bundle(model)
     ds = data_mod.scan_dataset(data, bundle.class_names, with_digests=False)
-    images, _ = data_mod.load_arrays(ds, bundle.input_size, square=bundle.view.square)
+    images = data_mod.load_arrays(ds, bundle.input_size, square=bundle.view.square)
     labels = np.asarray(ds.labels)
     keras = Classifier(bundle, KerasBackend(bundle.model), "CPU, TensorFlow", load_detector(model))
     t0 = time.perf_counter()

@@ -36,7 +36,7 @@ def measure(model: str, data: str, split: str, unknowns: list[tuple[str, str]]) 
                          f"python -m training calibrate --model {model} --data DIR")
     ds = data_mod.scan_dataset(data, bundle.class_names, with_digests=False)
     ds = ds.subset(data_mod.bundle_split(ds, model, [split])[0])
-    images, _ = data_mod.load_arrays(ds, bundle.input_size, square=bundle.view.square)
+    images = data_mod.load_arrays(ds, bundle.input_size, square=bundle.view.square)
     known = model_outputs(bundle.model, images)
     shown = Path(model).resolve()
     shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown

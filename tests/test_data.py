@@ -35,10 +35,10 @@ def test_mixed_sizes_are_resized(tmp_path):
     make_dataset(tmp_path, classes=("crazing", "patches"), per_class=2, size=16)
     Image.fromarray(texture(1, 90)).save(tmp_path / "patches" / "big.jpg")
     ds = data_mod.scan_dataset(tmp_path)
-    arrays, sizes = data_mod.load_arrays(ds, 24)
+    arrays = data_mod.load_arrays(ds, 24)
     assert arrays.shape == (5, 24, 24, 3)
     # each image's own size, for the card's record of the scale the model was trained at
-    assert sorted(map(tuple, sizes.tolist())) == [(16, 16)] * 4 + [(90, 90)]
+    assert sorted(map(tuple, data_mod.image_sizes(ds).tolist())) == [(16, 16)] * 4 + [(90, 90)]
 
 
 def test_a_non_square_image_is_made_square_by_reflection_for_a_square_model(tmp_path):
@@ -50,8 +50,8 @@ def test_a_non_square_image_is_made_square_by_reflection_for_a_square_model(tmp_
     ds = data_mod.scan_dataset(tmp_path)
     i = [p.name for p in ds.files].index("wide.png")
     assert data_mod.image_sizes(ds)[i].tolist() == [30, 90]     # from the header
-    square, _ = data_mod.load_arrays(ds, 24, square=True)
-    stretched, _ = data_mod.load_arrays(ds, 24)
+    square = data_mod.load_arrays(ds, 24, square=True)
+    stretched = data_mod.load_arrays(ds, 24)
     rgb = np.stack([wide] * 3, axis=-1) if wide.ndim == 2 else wide
     assert (square[i] == resize_rgb(reflect_to_square(rgb, 24), 24)).all()
     assert (stretched[i] == resize_rgb(rgb, 24)).all() and (square[i] != stretched[i]).any()

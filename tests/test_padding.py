@@ -363,7 +363,7 @@ def test_evaluation_predictors_and_training_data_fill_it_too(stand_in_bundle, tm
         (tmp_path / "d" / name).mkdir(parents=True)
         Image.fromarray(img).save(tmp_path / "d" / name / "x.png")
     ds = data_mod.scan_dataset(tmp_path / "d", None, with_digests=False)
-    x, _ = data_mod.load_arrays(ds, 64)
+    x = data_mod.load_arrays(ds, 64)
     assert np.array_equal(x[0], a) and np.array_equal(x[1], filled)
 
 

@@ -119,7 +119,7 @@ def compare(data_dir: str | Path, models=None, epochs: int = 50, heavy_epochs: i
     # With a bundle: its class order, and its own split, so that no model is tested on
     # images the bundle trained on.
     ds = data_mod.scan_dataset(data_dir, card.get("class_names"))
-    x200, _ = data_mod.load_arrays(ds, 200, lambda f, m: progress(0.02 * f, m),
+    x200 = data_mod.load_arrays(ds, 200, lambda f, m: progress(0.02 * f, m),
                                    square=data_mod.dataset_view(ds, 200)["square"])
     split = read_split(ssdc_bundle) if ssdc_bundle else None
     if split is not None:

@@ -119,44 +119,40 @@ def dataset_view(ds: Dataset, input_size: int) -> dict:
 
 def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldStop,
                 square: bool = False
-                ) -> tuple[np.ndarray, np.ndarray, list[int], list[ImageReadError]]:
+                ) -> tuple[np.ndarray, list[int], list[ImageReadError]]:
     """Every file decoded to size x size x 3 uint8 (padding around a frame's surface filled, as
     the app fills it before classifying: ``training.padding``; with ``square``, a non-square
     image made square by reflection first, as the app reads it for a model trained on square
-    images: ``training.card.TrainingView``): the array, each image's own (height, width)
-    (0, 0 for an unreadable one), the indices read and the errors."""
+    images: ``training.card.TrainingView``): the array, the indices read and the errors."""
     out = np.zeros((len(ds), size, size, 3), dtype=np.uint8)
-    sizes = np.zeros((len(ds), 2), dtype=np.int64)
     ok: list[int] = []
     errors: list[ImageReadError] = []
     for i, path in enumerate(ds.files):
         if should_stop():
             raise Cancelled("cancelled while reading images; nothing was written")
         try:
-            arr = decode_image(path)
-            sizes[i] = arr.shape[:2]
-            out[i] = fill_padding(fit_input(arr, size, square))[0]
+            out[i] = fill_padding(fit_input(decode_image(path), size, square))[0]
             ok.append(i)
         except ImageReadError as exc:
             errors.append(exc)
         if i % 50 == 0 or i == len(ds) - 1:
             progress((i + 1) / len(ds), f"reading images {i + 1}/{len(ds)}")
-    return out, sizes, ok, errors
+    return out, ok, errors
 
 
 def load_arrays(ds: Dataset, size: int, progress: Progress = quiet,
                 should_stop: ShouldStop = never, square: bool = False
-                ) -> tuple[np.ndarray, np.ndarray]:
+                ) -> np.ndarray:
     """Decodes every image to size x size x 3 uint8 (``square``: see ``_decode_all``; a
-    bundle's is ``Bundle.view.square``): the array and each image's own (height, width).
-    Unreadable files raise one DatasetError naming all of them (so a run never trains on a
+    bundle's is ``Bundle.view.square``). The scale the images had is recorded by
+    ``dataset_view`` (a pass over their headers). Unreadable files raise one DatasetError naming all of them (so a run never trains on a
     silently shortened data set)."""
-    out, sizes, _, errors = _decode_all(ds, size, progress, should_stop, square)
+    out, _, errors = _decode_all(ds, size, progress, should_stop, square)
     if errors:
         listed = "\n".join(f"  {e}" for e in errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise DatasetError(f"{len(errors)} unreadable image file(s):\n{listed}{more}")
-    return out, sizes
+    return out
 
 
 def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
@@ -164,7 +160,7 @@ def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
                   ) -> tuple[Dataset, np.ndarray, list[ImageReadError]]:
     """For an evaluation: every readable image decoded, the unreadable ones left out and
     returned (to be named) - one bad file does not stop a report on all the others."""
-    out, _, ok, errors = _decode_all(ds, size, progress, should_stop, square)
+    out, ok, errors = _decode_all(ds, size, progress, should_stop, square)
     if not ok:
         raise DatasetError(f"{ds.root}: none of its {len(ds)} image file(s) can be read, e.g. "
                            f"{errors[0]}")

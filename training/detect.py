@@ -286,7 +286,7 @@ def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,
     ds = data_mod.scan_dataset(root, bundle.class_names, with_digests=False)
     tr, va = data_mod.bundle_split(ds, bundle_dir, ["train", "validation"])
     sub = ds.subset(np.concatenate([tr, va]))
-    x, _ = data_mod.load_arrays(sub, bundle.input_size, lambda f, m: progress(0.3 * f, m),
+    x = data_mod.load_arrays(sub, bundle.input_size, lambda f, m: progress(0.3 * f, m),
                                 square=bundle.view.square)
     n = len(tr)
     training = card.get("training") or {}

@@ -70,7 +70,7 @@ def representative_images(bundle_dir: Path, data_dir: str | Path | None, count: 
     from .data import Dataset
 
     ds = Dataset(root, card["class_names"], pick, np.zeros(len(pick), np.int64))
-    images, _ = load_arrays(ds, size, progress, square=ModelCard.of(card).view.square)
+    images = load_arrays(ds, size, progress, square=ModelCard.of(card).view.square)
     return images
 
 
@@ -137,7 +137,7 @@ def split_images(bundle_dir: Path, data_dir: str | Path | None, part: str,
     if not len(idx):
         return None
     sub = ds.subset(idx)
-    images, _ = load_arrays(sub, int(card["input_size"]), progress,
+    images = load_arrays(sub, int(card["input_size"]), progress,
                             square=ModelCard.of(card).view.square)
     return images, sub.labels
 

@@ -51,7 +51,7 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
                 f"openset, without {names[c]}: no unknown detector could be fitted: {reason}")
     square = data_mod.dataset_view(ds, config.input_size)["square"] if todo else True
     x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
-                             square=square)[0] if todo else None
+                             square=square) if todo else None
     rows = [r for r in previous if r["left_out"] in names]
     for n, c in enumerate(todo):
         def prog(f, m, n=n, c=c):

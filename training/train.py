@@ -253,7 +253,7 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
                     "check lists them)", sum(len(g) for g in conflicts), named,
                     " ..." if len(conflicts) > 5 else "")
     view = data_mod.dataset_view(ds, config.input_size)
-    images, _ = data_mod.load_arrays(ds, config.input_size, progress, should_stop,
+    images = data_mod.load_arrays(ds, config.input_size, progress, should_stop,
                                      square=view["square"])
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
     if len(tr) == 0:
@@ -870,7 +870,7 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
         cfg.check()
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     square = data_mod.dataset_view(ds, config.input_size)["square"]
-    x, _ = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
+    x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                                 should_stop, square=square)
     fold_idx = data_mod.stratified_folds(ds, folds, config.seed)
     names = ds.class_names

@@ -35,7 +35,7 @@ def folder_images(folder: str | Path, size: int, progress=lambda f, m: None,
         raise DatasetError(f"{folder}: no image files (BMP, PNG, JPEG, TIFF) inside")
     ds = Dataset(folder, ["unknown"], files, np.zeros(len(files), np.int64))
     if unreadable is None:
-        images, _ = load_arrays(ds, size, progress, square=square)
+        images = load_arrays(ds, size, progress, square=square)
         return files, images
     ds, images, errors = load_readable(ds, size, progress, square=square)
     unreadable.extend(errors)
