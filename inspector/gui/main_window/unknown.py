@@ -53,7 +53,9 @@ class UnknownReview:
         self.unknown_accept.setToolTip(
             "Share of known images (the model's own validation images) accepted as one of its "
             f"classes; an image less like them than the rest is flagged \"{UNKNOWN_TEXT}\" "
-            "(violet). Lower: more images flagged.")
+            "(violet). A large image read in tiles is judged as one image: its tiles' scores "
+            "are set against the number of tiles, so that the same share of known images is "
+            "accepted. Lower: more images flagged.")
         self.unknown_accept.setEnabled(False)
         self.unknown_accept.valueChanged.connect(self._unknown_accept_changed)
         toolbar.addWidget(self.unknown_accept)
