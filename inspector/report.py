@@ -13,7 +13,9 @@ by the surface beside it before the model reads it). ``unknown_score`` is empty 
 without a detector. With tile rows
 (``inspector classify --tiles``), ``tile_x, tile_y, tile_w, tile_h`` follow ``path``: empty in an
 image's row, the tile's rectangle in image pixels in each of its tiles' rows. In JSON each tiled
-image's result holds its tile rows as a list ``tiles``.
+image's result holds its tile rows as a list ``tiles``. A tiled image's ``unknown_score`` and its
+tiles' are on the scale of one image (``inspector.tiles.on_image_scale``: set against the number
+of tiles, so that the *Accept as known* share holds for images), comparable with a whole image's.
 """
 from __future__ import annotations
 
