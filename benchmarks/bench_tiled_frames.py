@@ -34,24 +34,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _frames(bundle: Path, data: Path, foreign: Path | None, tile: int, seed: int):
+def _frames(bundle: Path, data: Path, foreign: Path | None, names: list[str], tile: int,
+            seed: int):
+    from functools import lru_cache
+
     from PIL import Image
 
     from inspector.tiles import defect_free_classes
+    from training.bundle import read_split
+    from training.images import files_under, is_image_file
 
-    split = json.loads((bundle / "split.json").read_text())["test"]
-    card = json.loads((bundle / "model_card.json").read_text())
-    names = list(card["class_names"])
+    split = (read_split(bundle) or {}).get("test")
+    if not split:
+        raise SystemExit(f"{bundle}: no split.json with a test split")
     free_names = {names[i] for i in defect_free_classes(names)}
     if not free_names:
         raise SystemExit(f"{bundle}: no defect-free class among {names}")
     free = [r for r in split if r.split("/")[0] in free_names]
     rng = np.random.default_rng(seed)
 
+    @lru_cache(maxsize=None)   # the defect-free side tiles come back frame after frame
     def load(path: Path) -> np.ndarray:
         return np.asarray(Image.open(path).convert("RGB").resize((tile, tile), Image.BILINEAR))
 
-    def row(middle: Path, truth: str):
+    def row(middle: Path, truth: str | None):
         a, z = rng.choice(free, 2, replace=False)
         return np.concatenate([load(data / a), load(middle), load(data / z)], 1), truth
 
@@ -62,8 +68,7 @@ def _frames(bundle: Path, data: Path, foreign: Path | None, tile: int, seed: int
         key = "three defect-free tiles" if c in free_names else "a defect between two defect-free tiles"
         frames[key].append(row(data / rel, c))
     if foreign is not None:
-        others = sorted(p for p in foreign.rglob("*") if p.is_file() and p.suffix.lower()
-                        in (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff"))
+        others = [p for p in files_under(foreign) if is_image_file(p)]
         for p in others[::max(1, len(others) // 70)][:70]:
             frames["a foreign image between two defect-free tiles"].append(row(p, None))
     return {k: v for k, v in frames.items() if v}
@@ -78,7 +83,7 @@ def measure(bundle: Path, data: Path, foreign: Path | None, seed: int = 0) -> di
     tile = int(clf.view.tile)
     threshold = clf.unknown_threshold
     out = {"model": str(bundle), "tile": tile, "device": clf.device, "frames": {}}
-    for kind, rows in _frames(bundle, data, foreign, tile, seed).items():
+    for kind, rows in _frames(bundle, data, foreign, list(clf.class_names), tile, seed).items():
         per_tile, on_image, mean_right, deciding_right = [], [], [], []
         for img, truth in rows:
             v = judge_prepared(clf, [prepare_image(clf, img, TileSettings(tile, 0.0))])[0]

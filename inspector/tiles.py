@@ -296,15 +296,6 @@ def plan_tiles(height: int, width: int, tile: int, overlap: float = DEFAULT_OVER
     return (*tile_grid(Roi(0, 0, width, height), tile, overlap), overlap)
 
 
-def square_tile(crop: np.ndarray) -> tuple[np.ndarray, float]:
-    """A tile cut from an image thinner than a tile (a strip, a line-scan row) made square by
-    continuing the surface by reflection (``training.images.square_surface``: its padding
-    filled first), so that it keeps its scale instead of being stretched into the model's
-    square view (a 200 x 100 tile stretched 2x, a 200 x 1 tile 200x); and the share of
-    padding filled so."""
-    return square_surface(crop)
-
-
 def as_trained(classifier: Any, image: np.ndarray) -> tuple[np.ndarray, float]:
     """A whole image as the model learnt its training images before they were resized: made
     square by reflection when they were square (``TrainingView.square``: NEU's; a 100 x 200
@@ -324,8 +315,10 @@ def content_box(classifier: Any, shape: tuple[int, ...]):
 
 def model_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool
                 ) -> tuple[np.ndarray, tuple[float, float, float, float] | None, float]:
-    """The model input of a whole image (``as_trained``) or of a tile (``square_tile``: a tile
-    thinner than a tile side is always continued by reflection), where the crop lies in it
+    """The model input of a whole image (``as_trained``) or of a tile (a tile thinner than a
+    tile side, a strip's, is always made square by continuing its surface by reflection,
+    ``training.images.square_surface``, so that it keeps its scale instead of being stretched
+    into the model's square view: 200 x 100 stretched 2x, 200 x 1 200x), where the crop lies in it
     (``training.images.square_box``; None when it fills the input) for its attention maps,
     and the share of padding filled before a reflection (``training.images.square_surface``;
     the engine fills and reports the rest). The review window, ``inspector classify`` and the live camera all
@@ -333,7 +326,7 @@ def model_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool
     if whole:
         x, share = as_trained(classifier, crop)
         return classifier.prepare(x), content_box(classifier, crop.shape), share
-    x, share = square_tile(crop)
+    x, share = square_surface(crop)
     return classifier.prepare(x), square_box(crop.shape[0], crop.shape[1]), share
 
 

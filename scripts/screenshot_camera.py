@@ -75,16 +75,13 @@ def main() -> int:
     win = CameraWindow(lambda: clf, camera_probe=lambda: [])
     win.resize(*(int(v) for v in args.size.lower().split("x")))
     win.show()
+    win.overlay_check.setChecked(not args.tiles)
     if args.tiles:
-        win.overlay_check.setChecked(False)
         win.tile_check.setChecked(True)
         win.tile_spin.setValue(args.tiles)
-        win.open_source(Source.file(video))
-        win.set_roi(Roi(20, 40, 600, 400))  # the six images, without the frame's margin
-    else:
-        win.overlay_check.setChecked(True)
-        win.open_source(Source.file(video))
-        win.set_roi(Roi(220, 240, 200, 200))  # the middle tile of the lower row
+    win.open_source(Source.file(video))
+    # the six images without the frame's margin, or the middle image of the lower row
+    win.set_roi(Roi(20, 40, 600, 400) if args.tiles else Roi(220, 240, 200, 200))
     win.set_data_folder(work / "data")
 
     def wait(ms: int) -> None:

@@ -54,12 +54,14 @@ def test_small_images_are_classified_whole():
 
 def test_a_strip_thinner_than_a_tile_keeps_its_scale():
     """A 100-pixel strip's tiles are 200 x 100: made square by reflection, not stretched."""
+    from training.images import square_surface   # how inspector.tiles.model_input reads a tile
+
     strip = np.tile(np.arange(100, dtype=np.uint8)[:, None, None] * 2, (1, 3000, 3))
-    square, share = tiles.square_tile(strip[:, :200])
+    square, share = square_surface(strip[:, :200])
     assert square.shape == (200, 200, 3) and share == 0.0
     np.testing.assert_array_equal(square[50:150], strip[:, :200])   # the strip itself, centred
     np.testing.assert_array_equal(square[49], strip[0, :200])       # mirrored at its edge
-    assert tiles.square_tile(strip[:1, :200])[0].shape == (200, 200, 3)
+    assert square_surface(strip[:1, :200])[0].shape == (200, 200, 3)
     seen = []
 
     class Spy(BrightnessClassifier):

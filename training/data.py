@@ -17,8 +17,8 @@ import numpy as np
 from .bundle import SPLIT_FILE, read_split
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .card import training_view
-from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
-                     fit_input, image_size, is_image_file, listing_problem)
+from .images import (ImageReadError, class_folders, file_digest, files_under, image_size,
+                     is_image_file, listing_problem, load_image)
 from .padding import fill_padding
 
 
@@ -131,7 +131,7 @@ def _decode_all(ds: Dataset, size: int, progress: Progress, should_stop: ShouldS
         if should_stop():
             raise Cancelled("cancelled while reading images; nothing was written")
         try:
-            out[i] = fill_padding(fit_input(decode_image(path), size, square))[0]
+            out[i] = fill_padding(load_image(path, size, square))[0]
             ok.append(i)
         except ImageReadError as exc:
             errors.append(exc)

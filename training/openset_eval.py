@@ -49,9 +49,11 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         if reason:
             raise data_mod.DatasetError(
                 f"openset, without {names[c]}: no unknown detector could be fitted: {reason}")
-    square = data_mod.dataset_view(ds, config.input_size)["square"] if todo else True
-    x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
-                             square=square) if todo else None
+    x = None
+    if todo:   # read as the app will read them: made square when the images are square
+        square = data_mod.dataset_view(ds, config.input_size)["square"]
+        x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
+                                 square=square)
     rows = [r for r in previous if r["left_out"] in names]
     for n, c in enumerate(todo):
         def prog(f, m, n=n, c=c):

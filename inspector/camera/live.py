@@ -12,12 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from training.images import crop_to_box
-
 from ..attention import CAM, attention_map
 from .grabber import Frame, FrameGrabber
-from ..tiles import (CLASSIFY_CHUNK, ClassifierLike, Roi, fit_tile, judge_tiles, model_input,
-                     tile_grid)
+from ..tiles import (CLASSIFY_CHUNK, ClassifierLike, Prepared, Roi, fit_tile, inspect_input,
+                     judge_prepared, judge_tiles, model_input, tile_grid)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,6 @@ class LiveResult:
     tile_known: np.ndarray | None = None     # (tiles,) bool; None: the model has no detector
     tile_unknown_scores: np.ndarray | None = None   # on the frame's scale (inspector.tiles)
     winner: int = 0               # the tile whose verdict is the frame's (inspector.tiles.deciding_tile)
-    tile_padding: np.ndarray | None = None   # (tiles,) share of each tile that was padding
 
     @property
     def known(self) -> bool:
@@ -141,53 +138,42 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
     else:
         tiles, rows, cols = [roi], 1, 1
     whole = not config.tile
-    prepared = [model_input(model, t.crop(image), whole) for t in tiles]
-    inputs = [x for x, _, _ in prepared]
-    padding = np.array([share for _, _, share in prepared], np.float64)
     heat = None
-    known: list | np.ndarray | None = None
-    scores: list | np.ndarray | None = None
-    if config.overlay:
+    if config.overlay:   # one inspection per tile, for its map (inspector.tiles.inspect_input)
         heat = np.zeros((roi.h, roi.w), np.float32)
-        probs, known, scores = [], [], []
-        for k, (t, (x, box, _)) in enumerate(zip(tiles, prepared)):
-            ins = model.inspect(x, maps=(config.overlay,))  # only the map it shows
-            probs.append(np.asarray(ins.probs, np.float32))
-            known.append(bool(getattr(ins, "known", True)))
-            scores.append(getattr(ins, "unknown_score", None))
-            padding[k] = max(padding[k], float(getattr(ins, "padding", 0.0) or 0.0))
-            m = upsample(crop_to_box(_attention(ins, config.overlay), box), t.h, t.w)
+        inspections = [inspect_input(model, t.crop(image), whole, maps=(config.overlay,))
+                       for t in tiles]
+        for t, ins in zip(tiles, inspections):
+            m = upsample(_attention(ins, config.overlay), t.h, t.w)
             ys, xs = slice(t.y - roi.y, t.y - roi.y + t.h), slice(t.x - roi.x, t.x - roi.x + t.w)
             np.maximum(heat[ys, xs], m, out=heat[ys, xs])
-        tile_probs = np.stack(probs)
-        scores = None if any(v is None for v in scores) else np.asarray(scores, np.float64)
-    elif hasattr(model, "judge"):  # one pass with the unknown verdicts (stand-ins may lack it)
-        verdicts = [model.judge(np.stack(inputs[k:k + CLASSIFY_CHUNK]))
-                    for k in range(0, len(inputs), CLASSIFY_CHUNK)]
-        tile_probs = np.concatenate([np.asarray(v.probs, np.float32) for v in verdicts])
-        known = np.concatenate([np.asarray(v.known, bool) for v in verdicts])
-        if all(v.unknown_scores is not None for v in verdicts):
-            scores = np.concatenate([np.asarray(v.unknown_scores, np.float64) for v in verdicts])
-        filled = np.concatenate([np.zeros(len(v.probs)) if getattr(v, "padding", None) is None
-                                 else np.asarray(v.padding, np.float64) for v in verdicts])
-        padding = np.maximum(padding, filled)
+        tile_probs = np.stack([np.asarray(ins.probs, np.float32) for ins in inspections])
+        known = np.array([bool(getattr(ins, "known", True)) for ins in inspections])
+        raw = [getattr(ins, "unknown_score", None) for ins in inspections]
+        scores = None if any(v is None for v in raw) else np.asarray(raw, np.float64)
+        padding = np.array([float(getattr(ins, "padding", 0.0) or 0.0) for ins in inspections])
+        known, scores, winner = judge_tiles(model, (roi.h, roi.w), (tiles[0].h, tiles[0].w),
+                                            tile_probs, known, scores,
+                                            padding if padding.any() else None)
     else:
-        tile_probs = np.concatenate([
-            np.asarray(model.classify(np.stack(inputs[k:k + CLASSIFY_CHUNK])), np.float32)
-            for k in range(0, len(inputs), CLASSIFY_CHUNK)])
-    if scores is None:  # no detector: every tile counts as known
-        known = None
-    # the frame's verdict is one tile's, as in the review window and inspector classify
-    # (inspector.tiles.judge_tiles): the least known flagged tile, else the most severe
-    pads = padding if padding.any() else None
-    tile_known, scores, winner = judge_tiles(
-        model, (roi.h, roi.w), (tiles[0].h, tiles[0].w), tile_probs,
-        np.ones(len(tiles), bool) if known is None else np.asarray(known, bool), scores, pads)
-    if known is None:
-        tile_known = None
+        made = [model_input(model, t.crop(image), whole) for t in tiles]
+        inputs = np.stack([np.asarray(x) for x, _, _ in made])
+        filled = np.array([share for _, _, share in made], np.float64)
+        if hasattr(model, "judge"):   # the review window's verdict of a tiled image
+            prepared = Prepared(inputs, tiles, (rows, cols), (roi.h, roi.w), 0.0,
+                                filled if filled.any() else None)
+            v = judge_prepared(model, [prepared])[0].tiles
+            tile_probs, known, scores, winner = v.probs, v.known, v.unknown_scores, v.winner
+        else:   # a stand-in that only classifies: every tile known
+            tile_probs = np.concatenate([
+                np.asarray(model.classify(inputs[k:k + CLASSIFY_CHUNK]), np.float32)
+                for k in range(0, len(inputs), CLASSIFY_CHUNK)])
+            known, scores, winner = judge_tiles(
+                model, (roi.h, roi.w), (tiles[0].h, tiles[0].w), tile_probs,
+                np.ones(len(tiles), bool), None, filled if filled.any() else None)
     return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs[winner],
                       list(model.class_names), heat, config.overlay, t_start, clock(), config,
-                      tile_known, scores, winner, pads)
+                      None if scores is None else np.asarray(known, bool), scores, winner)
 
 
 class UnknownRate:
