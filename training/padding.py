@@ -193,7 +193,7 @@ def _near_flat_corners(a: np.ndarray) -> bool:
     px = a[ys, xs].reshape(4, CORNER * CORNER, -1).astype(np.int16)
     if (px.max(axis=1) - px.min(axis=1)).max() > FLAT_NEAR:
         return False
-    med = _corner_medians(a)
+    med = np.median(px, axis=1).astype(np.int16)
     return bool((med.max(axis=0) - med.min(axis=0)).max() <= NEAR)
 
 
@@ -203,6 +203,15 @@ def _corner_medians(a: np.ndarray) -> np.ndarray:
     ys, xs = _corner_blocks(*a.shape[:2])
     px = a[ys, xs].reshape(4, CORNER * CORNER, -1)
     return np.median(px, axis=1).astype(np.int16)
+
+
+def _one_turn(slants: list[float], tolerance: float) -> bool:
+    """Whether the slants (degrees) of the four corners' fill (top left, top right, bottom left,
+    bottom right) are those of one turn: top left and bottom right at one angle, the other two
+    at 90 degrees less it, within ``tolerance``."""
+    tl, tr, bl, br = slants
+    return (abs(tl - br) <= tolerance and abs(tr - bl) <= tolerance
+            and abs(tl + tr - 90) <= tolerance)
 
 
 def _border_runs_of_a_turn(a: np.ndarray, colours: list[np.ndarray]) -> bool:
@@ -223,9 +232,7 @@ def _border_runs_of_a_turn(a: np.ndarray, colours: list[np.ndarray]) -> bool:
         (run(bottom[::-1], colours[3]), run(right[::-1], colours[3])))
     if any(not (2 <= across < w and 2 <= down < h) for across, down in runs):
         return False
-    slant = [float(np.degrees(np.arctan2(down, across))) for across, down in runs]
-    tl, tr, bl, br = slant
-    return abs(tl - br) <= 15 and abs(tr - bl) <= 15 and abs(tl + tr - 90) <= 15
+    return _one_turn([float(np.degrees(np.arctan2(down, across))) for across, down in runs], 15)
 
 
 def _compressed_turn(a: np.ndarray) -> np.ndarray | None:
@@ -257,8 +264,7 @@ def _compressed_turn(a: np.ndarray) -> np.ndarray | None:
             return None
         slants.append(slant)
         mask |= part
-    tl, tr, bl, br = slants
-    if abs(tl - br) > TURN_SLANT or abs(tr - bl) > TURN_SLANT or abs(tl + tr - 90) > TURN_SLANT:
+    if not _one_turn(slants, TURN_SLANT):
         return None
     if mask.mean() < MIN_SHARE_ALL:
         return None
