@@ -2,7 +2,9 @@
 the same images under every camera shift of ``training.shifts`` (accuracy and the share
 accepted as known) and a folder of foreign images (AUROC of the unknown score against the test
 split, FPR at 95% TPR, share flagged, share labelled >= 80% and not flagged), for each LiteRT
-format the engine may run (the format forced, not measured).
+format the engine may run (the format forced, not measured). The foreign folder is read twice:
+every image whole, squeezed into the model's view (as ``python -m training evaluate`` reads it),
+and as the app reads it (``unknown_as_app``: larger images in tiles at the model's scale).
 
     python benchmarks/bench_engine_unseen.py --data ../shared/datasets/neu-cls \\
         --unknown ../shared/datasets/magnetic-tile [--model resources/ssdc-mininet] [--json F]
@@ -68,6 +70,39 @@ def measure(model: str, data: str, unknown: str, fmt: str) -> dict:
                           "flagged": float(np.mean(~u.known)),
                           "labelled_80_not_flagged": float(np.mean((u.probs.max(1) >= 0.8)
                                                                    & u.known))}
+        out["unknown_as_app"] = as_the_app_reads(clf, sub.files, uds.files)
+    return out
+
+
+def as_the_app_reads(clf, known_files, unknown_files) -> dict:
+    """The same comparison with every image read as the app reads it (``inspector.tiles``:
+    whole up to the model's largest training image, larger ones in tiles at its scale, the
+    image's score its least known tile's on the scale of one image)."""
+    from inspector import tiles
+    from training.calibration import auroc, fpr_at_tpr
+
+    settings = tiles.TileSettings()
+
+    def read(files):
+        prepared = [tiles.load_prepared(clf, settings, f) for f in files]
+        return prepared, tiles.judge_prepared(clf, prepared)
+
+    _, kv = read(known_files)
+    up, uv = read(unknown_files)
+    ks = np.array([v.unknown_score for v in kv], np.float64)
+    us = np.array([v.unknown_score for v in uv], np.float64)
+    uk = np.array([v.known for v in uv], bool)
+    confident = np.array([float(np.max(v.probs)) >= 0.8 for v in uv], bool)
+    tiled = np.array([p.tiles is not None for p in up], bool)
+    out = {"known_accepted": float(np.mean([v.known for v in kv])),
+           "images": int(len(uv)), "tiled": float(tiled.mean()),
+           "auroc": auroc(ks, us), "fpr_at_95_tpr": fpr_at_tpr(ks, us),
+           "flagged": float(np.mean(~uk)),
+           "labelled_80_not_flagged": float(np.mean(confident & uk))}
+    for name, part in (("whole", ~tiled), ("in_tiles", tiled)):
+        if part.any():
+            out[name] = {"images": int(part.sum()), "auroc": auroc(ks, us[part]),
+                         "flagged": float(np.mean(~uk[part]))}
     return out
 
 
@@ -95,6 +130,12 @@ def main(argv=None) -> int:
                      f"{u['flagged']:.1%}, labelled >= 80% and not flagged "
                      f"{u['labelled_80_not_flagged']:.1%}")
         print(line + f" [score in the graph: {r.get('unknown_score_in_graph')}]")
+        if "unknown_as_app" in r:
+            a = r["unknown_as_app"]
+            print(f"  read as the app reads them ({a['tiled']:.1%} of the unknown images in tiles): "
+                  f"test {a['known_accepted']:.1%} accepted; AUROC {a['auroc']:.4f}, FPR95 "
+                  f"{a['fpr_at_95_tpr']:.1%}, flagged {a['flagged']:.1%}, labelled >= 80% and "
+                  f"not flagged {a['labelled_80_not_flagged']:.1%}")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     return 0
