@@ -366,3 +366,51 @@ def test_deferred_weights_come_on_late_in_the_schedule(tmp_path, stand_in_bundle
     fine = card["training"]["phases"][-1]
     assert fine["class_weights_from_epoch"] == 3     # 2/3 of 3 epochs: the third
     assert card["training"]["config"]["class_weighting"] == "deferred"
+
+
+def test_freeze_early_layers_stops_at_a_quarter_of_the_input():
+    from training.model import build_ssdc_mininet
+
+    model = build_ssdc_mininet("A", 3, 64, input_norm="standardize")
+    frozen = transfer.freeze_early_layers(model)
+    assert frozen[0] == "stem_conv" and frozen[-1] == "se1_excite"
+    assert "ds3_dw" not in frozen and "classifier" not in frozen
+    assert all(not model.get_layer(n).trainable for n in frozen)
+    assert model.get_layer("ds3_dw").trainable and model.get_layer("last_dw").trainable
+    n = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert 0 < n < sum(int(np.prod(w.shape)) for w in model.weights)
+    transfer.unfreeze(model, frozen)
+    assert all(layer.trainable for layer in model.layers)
+
+
+def test_fine_tune_with_early_layers_frozen_keeps_them_and_trains_the_rest(stand_in_bundle):
+    """fit() from a bundle with ``freeze_early``: the frozen layers' weights (batch
+    normalisation's statistics too) stay the start model's, the later ones change, the phase
+    record names the frozen layers and the model comes back with every layer trainable."""
+    from training.bundle import load_bundle
+    from training.train import fit
+
+    model = load_bundle(stand_in_bundle).model
+    start = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers}
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (24, 64, 64, 3)).astype(np.uint8)
+    y = np.repeat(np.arange(6), 4)
+    cfg = TrainConfig(epochs=1, batch_size=8, input_size=64, init_bundle=str(stand_in_bundle),
+                      camera_shifts=False, class_weighting="none", freeze_early=True)
+    res = fit(x, y, x[:6], y[:6], [f"c{i}" for i in range(6)], cfg, model=model)
+    phase = res.phases[-1]
+    assert phase["phase"] == "fine-tune, early layers frozen"
+    # the stand-in is design B: its first three blocks work at 64 and 32 px of the 64 px input
+    assert phase["frozen_layers"][0] == "stem_conv" and phase["frozen_layers"][-1] == "se3_excite"
+    for layer in res.model.layers:
+        same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), start[layer.name]))
+        if layer.name in phase["frozen_layers"]:
+            assert same, layer.name
+        elif layer.name in ("ds4_pw", "last_dw", "classifier"):
+            assert not same, layer.name
+    assert all(layer.trainable for layer in res.model.layers)
+
+
+def test_freeze_early_needs_a_start_model():
+    assert any("--freeze-early" in p for p in TrainConfig(freeze_early=True).problems())
+    assert not TrainConfig(freeze_early=True, init_bundle="b").problems()

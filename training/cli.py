@@ -161,6 +161,11 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="keep the latest epoch within this many validation images' worth of the "
                         "best validation score, not the best alone (the wizard's default: 1; "
                         "0: the best)")
+    g.add_argument("--freeze-early", action="store_true",
+                   help="with --init: keep the start model's weights in the layers at the input's "
+                        "full and half resolution (the stem, the first two blocks and the first "
+                        "SE block); steps take about two thirds of the time (the wizard's "
+                        "default)")
     g.add_argument("--no-int8", action="store_true",
                    help="leave the int8 file out of the LiteRT export (the wizard's default: it "
                         "runs slower than fp32 on the CPUs measured; export adds it later)")
@@ -183,7 +188,8 @@ def _config(args):
               input_norm=args.input_norm, camera=args.camera, view_tiled=args.view_tiled,
               filled=args.filled,
               consistency=args.consistency, export_int8=not args.no_int8,
-              later_epoch_margin_images=args.later_epoch_margin)
+              later_epoch_margin_images=args.later_epoch_margin,
+              freeze_early=args.freeze_early)
     if not args.paper_recipe:
         kw.update(lr_schedule=args.schedule, label_smoothing=args.label_smoothing)
     return replace(base, **kw)

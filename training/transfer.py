@@ -234,6 +234,34 @@ def shifted(progress: Progress, start: float) -> Progress:
     return lambda f, m: progress(start + (1 - start) * f, m)
 
 
+def freeze_early_layers(model) -> list[str]:
+    """Freezes the layers before the first one whose output map's side is a quarter of the
+    input's or smaller: those at the full and half resolution (SSDC-MiniNet: the stem, the first two
+    depthwise-separable blocks and the first SE block, 3.1k of 23.6k weights). Their backward
+    pass, over the largest feature maps, is most of a training step's time, and what they
+    compute (edges, fine texture, the first channel attention) carries over to a new surface;
+    their batch normalisation keeps the start model's statistics. Returns the names of the
+    frozen layers that have weights; ``unfreeze`` undoes it."""
+    side = model.input_shape[1]
+    frozen = []
+    for layer in model.layers:
+        shape = getattr(layer, "output", None)
+        shape = getattr(shape, "shape", None)
+        if (side and shape is not None and len(shape) == 4 and shape[1]
+                and 1 < shape[1] <= side / 4):   # (a pooled 1 x 1 map is not a resolution)
+            break
+        if layer.weights:
+            layer.trainable = False
+            frozen.append(layer.name)
+    return frozen
+
+
+def unfreeze(model, names: Sequence[str]) -> None:
+    """The layers ``freeze_early_layers`` froze (``names``) trainable again."""
+    for name in names:
+        model.get_layer(name).trainable = True
+
+
 def needs_head_first(config, start_class_names: Sequence[str] | None,
                      class_names: Sequence[str]) -> bool:
     """Head-first runs when fine-tuning from a bundle whose classes differ (a new head)."""

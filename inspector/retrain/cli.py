@@ -58,6 +58,8 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
         parts.append("--no-int8")
     if c.later_epoch_margin_images:
         parts.append(f"--later-epoch-margin {c.later_epoch_margin_images:g}")
+    if c.freeze_early and c.init_bundle:
+        parts.append("--freeze-early")
     return " ".join(parts)
 
 
@@ -266,6 +268,8 @@ def _main(argv=None) -> int:
         if config.head_first and config.init_bundle and card and \
                 list(card.get("class_names", [])) != list(names):
             notes.append("new classes: the new head is fitted first on frozen features")
+        if config.freeze_early and config.init_bundle:
+            notes.append("the early layers keep the current model's weights (faster steps)")
         if config.class_weighting != "none" and counts and \
                 max(counts.values()) > 1.5 * min(counts.values()):
             notes.append("unequal classes: balanced class weights"

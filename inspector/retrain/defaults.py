@@ -51,6 +51,10 @@ FIXED_PER_IMAGE = 1.95              # training-step equivalents per image of the
 HEAD_SECONDS = 3.7                 # head-first: fitting the new classifier on cached features
 HEAD_PER_IMAGE = 0.74              # ...after one pass over the training and validation images
 GUESS_IMAGES_PER_S = 70.0          # training images/s at 200x200 on a 2-core CPU, before measuring
+# A training step with the early layers frozen (TrainConfig.freeze_early, the default of a
+# fine-tune) against the whole network's, which measure_seconds_per_image times (the unit of
+# the constants above): PLACEHOLDER
+FROZEN_STEP_SHARE = 0.65
 
 
 def guess_seconds_per_image(input_size: int = 200) -> float:
@@ -108,7 +112,8 @@ def augment_overhead(batch_size: int) -> float:
 def epoch_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_image: float) -> float:
     tr, va, _ = split_counts(counts, config.val_fraction, config.test_fraction)
     aug = augment_overhead(config.batch_size) if config.augment else 1.0
-    return tr * seconds_per_image * aug + va * seconds_per_image * EVAL_COST
+    step = FROZEN_STEP_SHARE if config.freeze_early and config.init_bundle else 1.0
+    return tr * seconds_per_image * step * aug + va * seconds_per_image * EVAL_COST
 
 
 def check_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_image: float) -> float:
@@ -198,6 +203,9 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
         epochs=1,
         export_int8=False,   # a fifth of the fixed costs for a file slower than fp32 (TrainConfig)
         later_epoch_margin_images=1.0,   # not an early epoch that one rare image made best
+        # the early layers keep the start model's weights: steps take two thirds of the time,
+        # and on magnetic tiles the epochs that buys beat training every layer (docs/retraining.md)
+        freeze_early=fine_tune,
     )
     if not (fine_tune and not same):
         config = replace(config, head_first=False)
