@@ -208,7 +208,7 @@ def test_estimate_arithmetic():
     assert retrain.augment_overhead(32) == pytest.approx(1.085, abs=0.01)
     assert c.freeze_early    # a fine-tune: its steps take FROZEN_STEP_SHARE of the whole net's
     step = spi * retrain.FROZEN_STEP_SHARE
-    epoch = (160 * step * retrain.augment_overhead(c.batch_size)
+    epoch = (160 * (step + spi * (retrain.augment_overhead(c.batch_size) - 1))
              + 20 * spi * retrain.EVAL_COST)
     head = 180 * spi * retrain.HEAD_PER_IMAGE + retrain.HEAD_SECONDS
     assert retrain.fixed_seconds(spi, 200) == pytest.approx(

@@ -162,10 +162,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                         "best validation score, not the best alone (the wizard's default: 1; "
                         "0: the best)")
     g.add_argument("--freeze-early", action="store_true",
-                   help="with --init: keep the start model's weights in the layers at the input's "
-                        "full and half resolution (the stem, the first two blocks and the first "
-                        "SE block); steps take about two thirds of the time (the wizard's "
-                        "default)")
+                   help="when fine-tuning (--init, or a later --then stage): keep the start "
+                        "model's weights in the layers at the input's full and half resolution "
+                        "(design A: the stem, the first two blocks and the first SE block); "
+                        "steps take 0.6 of the time (the wizard's default; ignored from scratch)")
     g.add_argument("--no-int8", action="store_true",
                    help="leave the int8 file out of the LiteRT export (the wizard's default: it "
                         "runs slower than fp32 on the CPUs measured; export adds it later)")
@@ -900,8 +900,11 @@ def _settings_differ(earlier: dict | None, config) -> list[str]:
     now = json.loads(json.dumps(config.describe()))
     if not isinstance(earlier, dict):
         return ["no settings recorded"]
+    # a setting added since the report was written, left at its default, is not a difference
+    default = json.loads(json.dumps(type(config)().describe()))
     return [f"{k} {earlier.get(k)!r} (now {now.get(k)!r})"
-            for k in sorted(set(earlier) | set(now)) if earlier.get(k) != now.get(k)]
+            for k in sorted(set(earlier) | set(now)) if earlier.get(k) != now.get(k)
+            and not (k not in earlier and k in default and now.get(k) == default[k])]
 
 
 def _looks_like_hdf5(path: str) -> bool:

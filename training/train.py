@@ -113,13 +113,13 @@ class TrainConfig:
     # against 82.8% at the end) at 74% accuracy: macro F1 73.7% on test. 0: the best alone
     # (the bundled recipe, whose commands reproduce its weights)
     later_epoch_margin_images: float = 0.0
-    # fine-tuning from a bundle (``init_bundle``): the layers that work at the input's full and
-    # half resolution (SSDC-MiniNet: the stem, the first two blocks and the first SE block;
-    # training.transfer.freeze_early_layers) keep the start model's weights, so their backward
-    # pass, the most expensive part of a step, is skipped: a step takes about two thirds of the
-    # time. The wizard's default; 0 weights change there, the layers after them all train.
-    # Measured on magnetic tiles (5-fold cv from the bundled model, clean): at the same training
-    # time, 24 epochs frozen against 15 not (docs/retraining.md)
+    # fine-tuning (from ``init_bundle``, or a recipe's later stage): the layers that work at the
+    # input's full and half resolution (design A: the stem, the first two blocks and the first
+    # SE block; training.transfer.freeze_early_layers) keep the start model's weights, so their
+    # backward pass, the most expensive part of a step, is skipped: a step takes 0.6 of the
+    # time. The wizard's default; ignored from scratch. Measured on magnetic tiles (5-fold cv
+    # from the bundled model, clean): macro F1 86.9% with 24 epochs frozen against 84.8% with
+    # 15 of every layer in about the same time (docs/retraining.md)
     freeze_early: bool = False
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"
@@ -179,8 +179,6 @@ class TrainConfig:
              f"--val-shifted must not be negative (got {self.val_shifted_copies})")
         need(finite(self.consistency) and self.consistency >= 0,
              f"--consistency must not be negative (got {self.consistency:g})")
-        need(not self.freeze_early or bool(self.init_bundle),
-             "--freeze-early keeps a start model's early layers: it needs --init BUNDLE")
         if self.class_names is not None:
             names = [c.strip() for c in self.class_names]
             need(all(names), "--classes has an empty class name")
@@ -440,6 +438,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     num_classes = len(class_names)
     weights = transfer.class_weights(y_train, num_classes, config.class_weighting)
     phases: list[dict] = []
+    fine_tune = bool(config.init_bundle) or model is not None   # (a recipe's later stage)
     if model is None:
         model = build_initial_model(config, class_names)
         if transfer.needs_head_first(config, transfer.bundle_classes(config.init_bundle),
@@ -450,8 +449,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                 should_stop=should_stop))
             progress = transfer.shifted(progress, 0.03)
     steps = steps_per_epoch(len(x_train), config)
-    frozen = (transfer.freeze_early_layers(model)
-              if config.freeze_early and config.init_bundle else [])
+    frozen = transfer.freeze_early_layers(model) if config.freeze_early and fine_tune else []
     try:
         return _fit_phases(model, x_train, y_train, x_val, y_val, class_names, config, phases,
                            weights, steps, frozen, progress, should_stop, on_epoch, clock,

@@ -115,7 +115,8 @@ def epoch_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_im
     tr, va, _ = split_counts(counts, config.val_fraction, config.test_fraction)
     aug = augment_overhead(config.batch_size) if config.augment else 1.0
     step = FROZEN_STEP_SHARE if config.freeze_early and config.init_bundle else 1.0
-    return tr * seconds_per_image * step * aug + va * seconds_per_image * EVAL_COST
+    # the augmentation's part (aug - 1) is work outside the network: not made faster by freezing
+    return tr * seconds_per_image * (step + aug - 1.0) + va * seconds_per_image * EVAL_COST
 
 
 def check_seconds(counts: Mapping[str, int], config: TrainConfig, seconds_per_image: float) -> float:
