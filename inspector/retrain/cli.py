@@ -19,8 +19,9 @@ from training.train import TrainConfig
 from training.transfer import CHECK_EPOCHS, earliest_stop
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
-from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
-                       measure_seconds_per_image, median_side, suggest_settings)
+from .defaults import (DEFAULT_BUDGET_SECONDS, FROZEN_STEP_SHARE, estimate_seconds,
+                       guess_seconds_per_image, measure_seconds_per_image, median_side,
+                       suggest_settings)
 from .evaluation import evaluate_split, format_recalls
 
 NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
@@ -252,9 +253,13 @@ def _main(argv=None) -> int:
                          version=time.strftime("%Y.%m.%d-%H%M"))
         config.check()
         est = estimate_seconds(counts, config, spi)
+        frozen = config.freeze_early and config.init_bundle
         print(f"{'assumed (--rate)' if args.rate else 'measured'} {1 / spi:.0f} training "
               f"images/s at {config.input_size}x"
-              f"{config.input_size}; "
+              f"{config.input_size}"
+              + (f" (about {1 / (spi * FROZEN_STEP_SHARE):.0f} with the early layers frozen, "
+                 "as this fine-tune trains)" if frozen else "")
+              + "; "
               + _epochs_text(config)
               + f", estimated {est / 60:.1f} min in all"
               + (f" at most (stops early after {config.patience} epochs without a better "
