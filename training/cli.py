@@ -165,7 +165,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="when fine-tuning (--init, or a later --then stage): keep the start "
                         "model's weights in the layers at the input's full and half resolution "
                         "(design A: the stem, the first two blocks and the first SE block); "
-                        "steps take 0.6 of the time (the wizard's default; ignored from scratch)")
+                        "steps take 0.6 of the time (ignored from scratch; not the wizard's "
+                        "default: docs/retraining.md)")
     g.add_argument("--no-int8", action="store_true",
                    help="leave the int8 file out of the LiteRT export (the wizard's default: it "
                         "runs slower than fp32 on the CPUs measured; export adds it later)")

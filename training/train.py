@@ -117,9 +117,10 @@ class TrainConfig:
     # input's full and half resolution (design A: the stem, the first two blocks and the first
     # SE block; training.transfer.freeze_early_layers) keep the start model's weights, so their
     # backward pass, the most expensive part of a step, is skipped: a step takes 0.6 of the
-    # time. The wizard's default; ignored from scratch. Measured on magnetic tiles (5-fold cv
-    # from the bundled model, clean): macro F1 86.9% with 24 epochs frozen against 84.8% with
-    # 15 of every layer in about the same time (docs/retraining.md)
+    # time. Ignored from scratch; not the wizard's default. Magnetic tiles, 5-fold cv from the
+    # bundled model, clean: macro F1 86.9% with 24 epochs frozen against 84.8% with 15 of every
+    # layer in about the same time; the wizard's whole command on the slow PC's budget: no
+    # better (docs/retraining.md)
     freeze_early: bool = False
     name: str = "SSDC-MiniNet"
     version: str = "1.0.0"

@@ -51,8 +51,8 @@ FIXED_PER_IMAGE = 1.95              # training-step equivalents per image of the
 HEAD_SECONDS = 3.7                 # head-first: fitting the new classifier on cached features
 HEAD_PER_IMAGE = 0.74              # ...after one pass over the training and validation images
 GUESS_IMAGES_PER_S = 70.0          # training images/s at 200x200 on a 2-core CPU, before measuring
-# A training step with the early layers frozen (TrainConfig.freeze_early, the default of a
-# fine-tune) against the whole network's, which measure_seconds_per_image times (the unit of
+# A training step with the early layers frozen (TrainConfig.freeze_early, train --freeze-early;
+# not the wizard's default) against the whole network's, which measure_seconds_per_image times (the unit of
 # the constants above, the fixed costs' inference included). Measured 2026-12-06 on this 2-core
 # PC, the bundled model with a new head, 12 alternated steps each: 0.599 and 0.599 at 200x200
 # (batch 16, 32), 0.607 and 0.600 at 128x128
@@ -206,9 +206,11 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
         epochs=1,
         export_int8=False,   # a fifth of the fixed costs for a file slower than fp32 (TrainConfig)
         later_epoch_margin_images=1.0,   # not an early epoch that one rare image made best
-        # the early layers keep the start model's weights: steps take two thirds of the time,
-        # and on magnetic tiles the epochs that buys beat training every layer (docs/retraining.md)
-        freeze_early=fine_tune,
+        # every layer trains (TrainConfig.freeze_early stays off): frozen early layers made the
+        # steps 0.6 as long, but on the slow PC's budget the wizard's results were no better
+        # (magnetic tiles, four splits: +11, -2, -3, -10 points of macro F1; NEU add-back the
+        # same), and the bundled model's early layers have only ever seen grey images, so a
+        # colour camera needs them to learn (docs/retraining.md)
     )
     if not (fine_tune and not same):
         config = replace(config, head_first=False)
