@@ -263,7 +263,7 @@ def prepare_data(data_dir: str | Path, config: TrainConfig, progress: Progress =
                     " ..." if len(conflicts) > 5 else "")
     view = data_mod.dataset_view(ds, config.input_size)
     images = data_mod.load_arrays(ds, config.input_size, progress, should_stop,
-                                     square=view["square"])
+                                  square=view["square"])
     tr, va, te = data_mod.stratified_split(ds, config.val_fraction, config.test_fraction, config.seed)
     if len(tr) == 0:
         raise data_mod.DatasetError(f"{data_dir}: too few images to train on after the split")
@@ -451,20 +451,6 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
             progress = transfer.shifted(progress, 0.03)
     steps = steps_per_epoch(len(x_train), config)
     frozen = transfer.freeze_early_layers(model) if config.freeze_early and fine_tune else []
-    try:
-        return _fit_phases(model, x_train, y_train, x_val, y_val, class_names, config, phases,
-                           weights, steps, frozen, progress, should_stop, on_epoch, clock,
-                           finish_now)
-    finally:   # the saved model, and any later fine-tune from it, trains every layer
-        transfer.unfreeze(model, frozen)
-
-
-def _fit_phases(model, x_train, y_train, x_val, y_val, class_names, config: TrainConfig,
-                phases: list[dict], weights, steps: int, frozen: list[str], progress: Progress,
-                should_stop: ShouldStop, on_epoch: EpochHook | None, clock, finish_now
-                ) -> FitResult:
-    """``fit`` after the head-first phase: the augmentation check, then the fine-tune."""
-    num_classes = len(class_names)
     use_fused_batch_norm(model)   # training steps ~2x faster on a CPU; the model is unchanged
     budget = max(0.0, float(config.time_budget_s or 0.0))
     checking = bool(config.augment and config.augment_check and len(x_val))
@@ -508,6 +494,9 @@ def _fit_phases(model, x_train, y_train, x_val, y_val, class_names, config: Trai
     model.fit(train, validation_data=val, epochs=run_epochs, verbose=0, callbacks=[tracker],
               class_weight=None if deferred is not None else weights, steps_per_epoch=steps)
     seconds = time.perf_counter() - start
+    # the saved model, and any later fine-tune from it, trains every layer (a run that raises
+    # leaves no model behind)
+    transfer.unfreeze(model, frozen)
     if should_stop():
         raise TrainingCancelled("training cancelled; nothing was written")
     if tracker.best_weights is not None:
@@ -899,7 +888,7 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     square = data_mod.dataset_view(ds, config.input_size)["square"]
     x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
-                                should_stop, square=square)
+                             should_stop, square=square)
     fold_idx = data_mod.stratified_folds(ds, folds, config.seed)
     names = ds.class_names
     results = list(previous)

@@ -236,13 +236,13 @@ def shifted(progress: Progress, start: float) -> Progress:
 
 def freeze_early_layers(model) -> list[str]:
     """Freezes the layers before the first one whose output map's side is a quarter of the
-    input's or smaller: those at the full and half resolution (SSDC-MiniNet: the stem, the first two
-    depthwise-separable blocks and the first SE block of design A, 2.4k of 23.6k weights;
-    design B's first three blocks work at those sizes). Their backward
-    pass, over the largest feature maps, is most of a training step's time, and what they
-    compute (edges, fine texture, the first channel attention) carries over to a new surface;
-    their batch normalisation keeps the start model's statistics. Returns the names of the
-    frozen layers that have weights; ``unfreeze`` undoes it."""
+    input's or smaller: those at the full and half resolution (design A: the stem, the first
+    two depthwise-separable blocks and the first SE block, 2.4k of 23.6k weights; design B's
+    first three blocks). Their backward pass, over the largest feature maps, is most of a
+    training step's time, and what they compute (edges, fine texture, the first channel
+    attention) carries over to a new surface; their batch normalisation keeps the start
+    model's statistics. Returns the names of the frozen layers that have weights; ``unfreeze``
+    undoes it."""
     side = model.input_shape[1]
     frozen = []
     for layer in model.layers:

@@ -13,8 +13,7 @@ from .data import (Progress, ShouldStop, count_samples, gather_samples, never, q
 from .workdirs import LOCK_NAME, WORK_DIR_NAME, clean_stale_work_dirs, remove_work_dir, work_dir
 from .defaults import (DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_BASE_SECONDS,
                        FIXED_PER_IMAGE, FROZEN_STEP_SHARE, fixed_seconds, GUESS_IMAGES_PER_S,
-                       HEAD_PER_IMAGE,
-                       HEAD_SECONDS, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS,
+                       HEAD_PER_IMAGE, HEAD_SECONDS, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS,
                        augment_overhead, check_seconds, epoch_seconds, head_first_seconds,
                        median_side, estimate_seconds, guess_seconds_per_image,
                        measure_seconds_per_image,

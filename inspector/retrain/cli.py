@@ -19,9 +19,8 @@ from training.train import TrainConfig
 from training.transfer import CHECK_EPOCHS, earliest_stop
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
-from .defaults import (DEFAULT_BUDGET_SECONDS, FROZEN_STEP_SHARE, estimate_seconds,
-                       guess_seconds_per_image, measure_seconds_per_image, median_side,
-                       suggest_settings)
+from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
+                       measure_seconds_per_image, median_side, suggest_settings)
 from .evaluation import evaluate_split, format_recalls
 
 NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
@@ -59,8 +58,6 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
         parts.append("--no-int8")
     if c.later_epoch_margin_images:
         parts.append(f"--later-epoch-margin {c.later_epoch_margin_images:g}")
-    if c.freeze_early and c.init_bundle:
-        parts.append("--freeze-early")
     return " ".join(parts)
 
 
@@ -253,13 +250,9 @@ def _main(argv=None) -> int:
                          version=time.strftime("%Y.%m.%d-%H%M"))
         config.check()
         est = estimate_seconds(counts, config, spi)
-        frozen = config.freeze_early and config.init_bundle
         print(f"{'assumed (--rate)' if args.rate else 'measured'} {1 / spi:.0f} training "
               f"images/s at {config.input_size}x"
-              f"{config.input_size}"
-              + (f" (about {1 / (spi * FROZEN_STEP_SHARE):.0f} with the early layers frozen, "
-                 "as this fine-tune trains)" if frozen else "")
-              + "; "
+              f"{config.input_size}; "
               + _epochs_text(config)
               + f", estimated {est / 60:.1f} min in all"
               + (f" at most (stops early after {config.patience} epochs without a better "
@@ -273,8 +266,6 @@ def _main(argv=None) -> int:
         if config.head_first and config.init_bundle and card and \
                 list(card.get("class_names", [])) != list(names):
             notes.append("new classes: the new head is fitted first on frozen features")
-        if config.freeze_early and config.init_bundle:
-            notes.append("the early layers keep the current model's weights (faster steps)")
         if config.class_weighting != "none" and counts and \
                 max(counts.values()) > 1.5 * min(counts.values()):
             notes.append("unequal classes: balanced class weights"

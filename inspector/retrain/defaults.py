@@ -52,8 +52,8 @@ HEAD_SECONDS = 3.7                 # head-first: fitting the new classifier on c
 HEAD_PER_IMAGE = 0.74              # ...after one pass over the training and validation images
 GUESS_IMAGES_PER_S = 70.0          # training images/s at 200x200 on a 2-core CPU, before measuring
 # A training step with the early layers frozen (TrainConfig.freeze_early, train --freeze-early;
-# not the wizard's default) against the whole network's, which measure_seconds_per_image times (the unit of
-# the constants above, the fixed costs' inference included). Measured 2026-12-06 on this 2-core
+# not the wizard's default) against the whole network's, which measure_seconds_per_image times
+# (the unit of the constants above, the fixed costs' inference included). Measured 2026-12-06 on this 2-core
 # PC, the bundled model with a new head, 12 alternated steps each: 0.599 and 0.599 at 200x200
 # (batch 16, 32), 0.607 and 0.600 at 128x128
 FROZEN_STEP_SHARE = 0.60
