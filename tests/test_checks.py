@@ -205,3 +205,30 @@ def test_a_class_folder_that_cannot_be_listed_is_an_error(tmp_path, monkeypatch)
     codes = [p.code for p in report.errors]
     assert codes == ["unlisted-folder"], report.format()
     assert str(locked) in report.errors[0].message and "permission denied" in report.errors[0].message
+
+
+def test_small_images_note_the_size_the_wizard_trains_at(tmp_path):
+    """The retraining wizard trains images smaller than the model's input at their own size
+    (``native``): the note says so and gives the size, rather than that they are enlarged."""
+    root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=5, size=64)
+    plain = find_problems(root, input_size=200)
+    assert "enlarged" in codes(plain, INFO) and "native-size" not in codes(plain)
+    native = find_problems(root, input_size=200, native=True)
+    assert "enlarged" not in codes(native)
+    note = next(p for p in native.problems if p.code == "native-size")
+    assert note.severity == INFO and "trained at 64x64" in note.message
+    # images of the model's size or larger: nothing to say either way
+    assert "native-size" not in codes(find_problems(root, input_size=64, native=True))
+
+
+def test_not_square_says_how_training_reads_them(tmp_path):
+    """Mostly square images: the few wide ones are made square by reflection; mostly wide
+    images: they are stretched (as training.card.training_view decides for the model)."""
+    root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=5, size=64)
+    Image.fromarray(texture(0, 64)).resize((128, 64)).save(root / "a" / "wide.png")
+    warn = next(p for p in find_problems(root).problems if p.code == "not-square")
+    assert "reflection" in warn.message and "stretched" not in warn.message
+    for f in [f for f in root.rglob("*") if f.is_file()]:
+        Image.open(f).convert("L").resize((128, 64)).save(f)
+    warn = next(p for p in find_problems(root).problems if p.code == "not-square")
+    assert "stretched" in warn.message and len(warn.files) == 11

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
-from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
-                     is_image_file, listing_problem)
+from .images import (SQUARE_ASPECT, ImageReadError, class_folders, decode_image, file_digest,
+                     files_under, is_image_file, listing_problem)
+from .transfer import native_input_size
 
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -262,12 +265,14 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
                   recommended_per_class: int = RECOMMENDED_PER_CLASS,
                   imbalance_ratio: float = IMBALANCE_RATIO,
                   model_classes: Sequence[str] | None = None,
-                  input_size: int | None = None,
+                  input_size: int | None = None, native: bool = False,
                   progress: Progress = quiet, should_stop: ShouldStop = never) -> Report:
     """Checks a data folder (one sub-folder per class) or a list of labelled images
     (``Sample`` or ``(path, class name)`` pairs). Reads every image; raises Cancelled
     when ``should_stop()`` turns true. ``model_classes``: the current model's classes (the
-    report then says whether they are kept); ``input_size``: the model's input side."""
+    report then says whether they are kept); ``input_size``: the model's input side;
+    ``native``: training runs at the images' own size when they are smaller than it (the
+    retraining wizard: ``training.transfer.native_input_size``), so they are not enlarged."""
     problems: list[Problem] = []
     if isinstance(source, (str, Path)):
         name = str(source)
@@ -366,7 +371,7 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
                 "- add images to the small ones if you can"))
 
     if readable:
-        problems.extend(_format_problems(readable, info, input_size))
+        problems.extend(_format_problems(readable, info, input_size, native))
 
     if model_classes is not None and class_names:
         missing = [c for c in model_classes if c not in class_names]
@@ -387,7 +392,7 @@ def _empty_classes(problems: list[Problem]) -> set[str]:
 
 
 def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
-                     input_size: int | None) -> list[Problem]:
+                     input_size: int | None, native: bool = False) -> list[Problem]:
     out: list[Problem] = []
     props = {
         "file format": lambda i: i.format,
@@ -416,19 +421,35 @@ def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
                     "file format": "all are decoded alike"}[what]
             out.append(Problem(INFO, "mixed-" + what.replace(" ", "-"),
                                f"mixed {what}s: {summary}; {note}"))
-    odd = [str(s.path) for s in readable
-           if max(info[str(s.path)].width, info[str(s.path)].height)
-           > 1.25 * min(info[str(s.path)].width, info[str(s.path)].height)]
+    sides = [(info[str(s.path)].width, info[str(s.path)].height) for s in readable]
+    odd = [str(s.path) for s, (w, h) in zip(readable, sides) if max(w, h) > 1.25 * min(w, h)]
     if odd:
+        # as training reads them (training.card.training_view): a data set of mostly square
+        # images gets its non-square ones made square by reflection, one of mostly non-square
+        # images is stretched (the model then learns them stretched and the app reads them so)
+        aspect = float(np.median([max(w, h) / max(1, min(w, h)) for w, h in sides]))
+        how = ("are made square by reflection (the surface mirrored beyond their short sides) "
+               "before they are resized, as the app reads them" if aspect <= SQUARE_ASPECT else
+               "are stretched to a square input (most of these images are far from square, so "
+               "the model learns them stretched and the app reads them the same way)")
         out.append(Problem(WARNING, "not-square", f"{len(odd)} image(s) are far from square and "
-                                                  "are stretched to a square input", odd))
+                                                  + how, odd))
     if input_size:
         small = [str(s.path) for s in readable
                  if max(info[str(s.path)].width, info[str(s.path)].height) < input_size]
+        train_at = (native_input_size(float(np.median([min(w, h) for w, h in sides])), input_size)
+                    if native else input_size)
         if small:
             sizes = Counter(f"{info[f].width}x{info[f].height}" for f in small)
-            out.append(Problem(
-                INFO, "enlarged", f"{len(small)} image(s) are smaller than the model's input "
-                f"({input_size}x{input_size}) and are enlarged: "
-                + ", ".join(f"{k} ({n})" for k, n in sizes.most_common(3))))
+            listed = ", ".join(f"{k} ({n})" for k, n in sizes.most_common(3))
+            if train_at < input_size:
+                out.append(Problem(
+                    INFO, "native-size", f"{len(small)} image(s) are smaller than the model's "
+                    f"input ({input_size}x{input_size}): {listed}; the model is trained at "
+                    f"{train_at}x{train_at} (the images' median shorter side, to a multiple of "
+                    "8), and the app resizes every image to that"))
+            else:
+                out.append(Problem(
+                    INFO, "enlarged", f"{len(small)} image(s) are smaller than the model's input "
+                    f"({input_size}x{input_size}) and are enlarged: {listed}"))
     return out

@@ -205,7 +205,7 @@ def _main(argv=None) -> int:
         samples, layout = gather_samples(args.data)
         report = find_problems(samples, args.min_per_class,
                                model_classes=card["class_names"] if card else None,
-                               input_size=input_size,
+                               input_size=input_size, native=True,
                                progress=progress)
         order = (ERROR, "warning", "info")
         report.problems = sorted(layout + report.problems, key=lambda q: order.index(q.severity))
