@@ -2,8 +2,9 @@
 
     python scripts/make_neu128.py --data ../shared/datasets/neu-cls --out /tmp/neu128 [--side 128]
 
-writes OUT/<class>/<name>.jpg: each image area-averaged to SIDE x SIDE and saved as JPEG
-quality 95 (what a camera with fewer pixels would give), and OUT-up/<class>/<name>.png: the same
+writes OUT/<class>/<name>.jpg: each image read as grey (NEU is grey; colour is not kept),
+area-averaged to SIDE x SIDE and saved as JPEG quality 95 (what a camera with fewer pixels
+would give), and OUT-up/<class>/<name>.png: the same
 JPEG images upsampled back to 200 px (bilinear, lossless). The wizard trains on the first at
 SIDE px (its native resolution) and on the second at the start model's 200 px, so the two runs
 differ only in the resolution it trains at (docs/retraining.md, 2026-12-06).
@@ -38,12 +39,15 @@ def main(argv=None) -> int:
                 print(f"{f}: not readable as an image, left out", file=sys.stderr)
                 continue
             jpg = small_dir / d.name / (f.stem + ".jpg")
-            cv2.imwrite(str(jpg), cv2.resize(im, (args.side, args.side),
-                                             interpolation=cv2.INTER_AREA),
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
-            small = cv2.imread(str(jpg), cv2.IMREAD_GRAYSCALE)
-            cv2.imwrite(str(up_dir / d.name / (f.stem + ".png")),
-                        cv2.resize(small, (args.up, args.up), interpolation=cv2.INTER_LINEAR))
+            png = up_dir / d.name / (f.stem + ".png")
+            ok = cv2.imwrite(str(jpg), cv2.resize(im, (args.side, args.side),
+                                                  interpolation=cv2.INTER_AREA),
+                             [cv2.IMWRITE_JPEG_QUALITY, 95])
+            small = cv2.imread(str(jpg), cv2.IMREAD_GRAYSCALE) if ok else None
+            if small is None or not cv2.imwrite(
+                    str(png), cv2.resize(small, (args.up, args.up), interpolation=cv2.INTER_LINEAR)):
+                print(f"{f}: could not be written to {jpg} and {png}", file=sys.stderr)
+                return 1
             count += 1
     print(f"{count} images: {small_dir} ({args.side} px), {up_dir} ({args.up} px)")
     return 0

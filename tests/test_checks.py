@@ -207,28 +207,60 @@ def test_a_class_folder_that_cannot_be_listed_is_an_error(tmp_path, monkeypatch)
     assert str(locked) in report.errors[0].message and "permission denied" in report.errors[0].message
 
 
+def _resize_all(root, size, only=None):
+    for f in sorted(f for f in root.rglob("*") if f.is_file())[:only]:
+        Image.open(f).convert("L").resize(size).save(f)
+
+
 def test_small_images_note_the_size_the_wizard_trains_at(tmp_path):
     """The retraining wizard trains images smaller than the model's input at their own size
-    (``native``): the note says so and gives the size, rather than that they are enlarged."""
+    (``native``), the size its settings choose (the median shorter side, down to a multiple of
+    8): the note says so and gives it, rather than that they are enlarged."""
+    from inspector.retrain import median_side, suggest_settings
+
     root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=5, size=64)
+    _resize_all(root, (70, 90))            # shorter side 70: trained at 64
     plain = find_problems(root, input_size=200)
     assert "enlarged" in codes(plain, INFO) and "native-size" not in codes(plain)
     native = find_problems(root, input_size=200, native=True)
     assert "enlarged" not in codes(native)
     note = next(p for p in native.problems if p.code == "native-size")
-    assert note.severity == INFO and "trained at 64x64" in note.message
-    # images of the model's size or larger: nothing to say either way
-    assert "native-size" not in codes(find_problems(root, input_size=64, native=True))
+    chosen = suggest_settings({"a": 5, "b": 5}, 0.01, image_side=median_side(native)).input_size
+    assert chosen == 64
+    assert note.severity == INFO and f"trained at {chosen}x{chosen}" in note.message
+    # strips longer than the input but narrower: no image is "smaller", yet they train at 128
+    _resize_all(root, (256, 128))
+    note = next(p for p in find_problems(root, input_size=200, native=True).problems
+                if p.code == "native-size")
+    assert "trained at 128x128" in note.message and "smaller than the input:" not in note.message
+    # a median shorter side at or above the input: they are read at the input's size
+    assert "native-size" not in codes(find_problems(root, input_size=128, native=True))
+    _resize_all(root, (20, 20))            # under the smallest size it trains at
+    note = next(p for p in find_problems(root, input_size=200, native=True).problems
+                if p.code == "native-size")
+    assert "trained at 32x32" in note.message and "enlarged" in note.message
 
 
 def test_not_square_says_how_training_reads_them(tmp_path):
-    """Mostly square images: the few wide ones are made square by reflection; mostly wide
-    images: they are stretched (as training.card.training_view decides for the model)."""
+    """The data set's median long/short side decides, as training.card.training_view decides
+    for the model: mostly square images get their few wide ones made square by reflection,
+    mostly non-square images are all stretched."""
+    from training.card import training_view
+
     root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=5, size=64)
-    Image.fromarray(texture(0, 64)).resize((128, 64)).save(root / "a" / "wide.png")
-    warn = next(p for p in find_problems(root).problems if p.code == "not-square")
-    assert "reflection" in warn.message and "stretched" not in warn.message
-    for f in [f for f in root.rglob("*") if f.is_file()]:
-        Image.open(f).convert("L").resize((128, 64)).save(f)
-    warn = next(p for p in find_problems(root).problems if p.code == "not-square")
-    assert "stretched" in warn.message and len(warn.files) == 11
+
+    def warning_and_view():
+        report = find_problems(root)
+        hw = [(i.height, i.width) for i in report.info.values()]
+        return (next(p for p in report.problems if p.code == "not-square"),
+                training_view(hw, 200)["square"])
+
+    _resize_all(root, (192, 64), only=4)   # 4 of 10 at 3:1: the mean is far from square,
+    warn, square = warning_and_view()      # the median is not
+    assert square and "reflection" in warn.message and "stretched" not in warn.message
+    assert len(warn.files) == 4
+    _resize_all(root, (77, 64))            # every one 1.2:1 (not "far from square") ...
+    _resize_all(root, (192, 64), only=1)   # ... and one at 3:1
+    warn, square = warning_and_view()
+    assert not square and "stretched" in warn.message and "1.20:1" in warn.message
+    assert len(warn.files) == 1

@@ -424,32 +424,37 @@ def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
     sides = [(info[str(s.path)].width, info[str(s.path)].height) for s in readable]
     odd = [str(s.path) for s, (w, h) in zip(readable, sides) if max(w, h) > 1.25 * min(w, h)]
     if odd:
-        # as training reads them (training.card.training_view): a data set of mostly square
-        # images gets its non-square ones made square by reflection, one of mostly non-square
-        # images is stretched (the model then learns them stretched and the app reads them so)
+        # as training reads them (training.card.training_view): when the data set's median
+        # long/short side is at most SQUARE_ASPECT its non-square images are made square by
+        # reflection, else every image is stretched (and the app reads them the same way)
         aspect = float(np.median([max(w, h) / max(1, min(w, h)) for w, h in sides]))
         how = ("are made square by reflection (the surface mirrored beyond their short sides) "
                "before they are resized, as the app reads them" if aspect <= SQUARE_ASPECT else
-               "are stretched to a square input (most of these images are far from square, so "
-               "the model learns them stretched and the app reads them the same way)")
+               f"are stretched to a square input (the images' median long/short side is "
+               f"{aspect:.2f}:1, so the model learns them stretched and the app reads them the "
+               "same way)")
         out.append(Problem(WARNING, "not-square", f"{len(odd)} image(s) are far from square and "
                                                   + how, odd))
     if input_size:
         small = [str(s.path) for s in readable
                  if max(info[str(s.path)].width, info[str(s.path)].height) < input_size]
-        train_at = (native_input_size(float(np.median([min(w, h) for w, h in sides])), input_size)
-                    if native else input_size)
-        if small:
-            sizes = Counter(f"{info[f].width}x{info[f].height}" for f in small)
-            listed = ", ".join(f"{k} ({n})" for k, n in sizes.most_common(3))
-            if train_at < input_size:
-                out.append(Problem(
-                    INFO, "native-size", f"{len(small)} image(s) are smaller than the model's "
-                    f"input ({input_size}x{input_size}): {listed}; the model is trained at "
-                    f"{train_at}x{train_at} (the images' median shorter side, to a multiple of "
-                    "8), and the app resizes every image to that"))
-            else:
-                out.append(Problem(
-                    INFO, "enlarged", f"{len(small)} image(s) are smaller than the model's input "
-                    f"({input_size}x{input_size}) and are enlarged: {listed}"))
+        sizes = Counter(f"{info[f].width}x{info[f].height}" for f in small)
+        listed = ", ".join(f"{k} ({n})" for k, n in sizes.most_common(3))
+        side = float(np.median([min(w, h) for w, h in sides]))
+        train_at = native_input_size(side, input_size) if native else input_size
+        if train_at < input_size:
+            # the wizard trains at the images' own size (whether or not any is smaller than the
+            # input: 256x128 strips train at 128)
+            how = ("the images' median shorter side, to a multiple of 8" if train_at <= side
+                   else f"the smallest it trains at; the images' median shorter side is "
+                   f"{side:g} px, so they are enlarged to it")
+            out.append(Problem(
+                INFO, "native-size", f"the model is trained at {train_at}x{train_at}, smaller "
+                f"than its input ({input_size}x{input_size}): {how}; the app resizes every "
+                "image to that" + (f" ({len(small)} smaller than the input: {listed})" if small
+                                  else "")))
+        elif small:
+            out.append(Problem(
+                INFO, "enlarged", f"{len(small)} image(s) are smaller than the model's input "
+                f"({input_size}x{input_size}) and are enlarged: {listed}"))
     return out

@@ -48,7 +48,7 @@ READ_SECONDS = 0.004               # reading and resizing one image
 # on 681 images at 128x128). Fitted on those runs, so not an independent check of them.
 # Refitted 2026-12-06 on the 33 runs since the wizard stopped exporting int8 (2026-12-05 and
 # -06: magnetic tiles and NEU add-back at 92-146 training img/s, 1,344-1,650 images, and the
-# synthetic plant data at 128 px; docs/results/wizard_quality.json, wizard_*_2026-12-06.json):
+# synthetic plant data at 128 px; docs/results/estimate_refit_2026-12-06.json lists them):
 # the whole command's estimate off by 0.2% on average, -5.7% to +6.0% (the constants before,
 # 24.5 s and 1.95: +6.4% on average, up to +14.2% on 3-minute runs, where the fixed costs'
 # 20 s too much were a tenth of the command). A least-squares fit put all of it on the per-image
