@@ -63,7 +63,8 @@ def yardstick(cpus: str | None = None) -> float:
 
 
 def run(data: list[str], scratch: bool, seed: int | None, current: str | None,
-        budget_min: float | None = None, cpus: str | None = None) -> dict:
+        budget_min: float | None = None, cpus: str | None = None,
+        size: int | None = None) -> dict:
     home = tempfile.mkdtemp(prefix="bench-wizard-home-")
     cmd = (["taskset", "-c", cpus] if cpus else []) + [sys.executable, "-m", "inspector.retrain"]
     if budget_min:
@@ -76,6 +77,8 @@ def run(data: list[str], scratch: bool, seed: int | None, current: str | None,
         cmd += ["--seed", str(seed)]
     if current:
         cmd += ["--current", current]
+    if size:
+        cmd += ["--size", str(size)]
     env = dict(os.environ, STEEL_INSPECTOR_HOME=home)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -137,6 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="append the result to this JSON list")
     ap.add_argument("--budget-min", type=float, help="training budget passed on (default 15)")
     ap.add_argument("--cpus", help="run under taskset -c CPUS (e.g. 0: one core)")
+    ap.add_argument("--size", type=int, help="passed on: train at most at this size")
     ap.add_argument("--yardstick", action="store_true",
                     help="measure MobileNetV1 Keras batch-32 img/s before and after")
     ap.add_argument("--slow-pc", action="store_true",
@@ -151,7 +155,7 @@ def main(argv=None) -> int:
         print(f"slow-PC budget: {SLOW_PC_BUDGET_MIN:g} x {SLOW_PC_YARDSTICK:g} / {before:.1f} = "
               f"{args.budget_min} min", file=sys.stderr)
     result = {"label": args.label, **run(args.data, args.scratch, args.seed, args.current,
-                                         args.budget_min, args.cpus)}
+                                         args.budget_min, args.cpus, args.size)}
     if args.yardstick:
         result["yardstick_img_s"] = {"before": before, "after": yardstick(args.cpus)}
     print(json.dumps(result, indent=1))

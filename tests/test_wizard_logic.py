@@ -275,6 +275,18 @@ def test_dry_run_trains_at_the_images_own_size(tmp_path, stand_in_bundle, capsys
     assert "min of training (about" in out and "--time-budget-min" in out
 
 
+def test_size_caps_the_training_size(tmp_path, stand_in_bundle, capsys):
+    """--size: at most that size, rounded down to a multiple of 8 (a smaller size buys more
+    epochs on a slow PC); never larger than the model's input or the images' own size."""
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8, size=48)
+    for size, expected in [("42", 40), ("100", 48)]:
+        assert retrain.main(["--data", str(root), "--current", str(stand_in_bundle), "--rate",
+                             "500", "--size", size, "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert f"training images/s at {expected}x{expected}" in out
+        assert f"--size {expected} " in out
+
+
 def test_dry_run_prints_a_command_a_shell_can_run(tmp_path, stand_in_bundle, capsys):
     import shlex
 
@@ -313,7 +325,7 @@ def test_the_stated_epochs_count_the_augmentation_check():
     assert _epochs_text(replace(c, augment_check=False, time_budget_s=0.0)) == "10 epochs"
 
 
-@pytest.mark.parametrize("option, value", [("--rate", "-5"), ("--epochs", "0"),
+@pytest.mark.parametrize("option, value", [("--rate", "-5"), ("--epochs", "0"), ("--size", "0"),
                                            ("--budget-min", "-1"), ("--min-per-class", "0"),
                                            ("--rate", "nan")])
 def test_retrain_numbers_must_be_above_zero(option, value, capsys):
