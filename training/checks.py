@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
-
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
-from .images import (SQUARE_ASPECT, ImageReadError, class_folders, decode_image, file_digest,
-                     files_under, is_image_file, listing_problem)
-from .transfer import native_input_size
+from .card import training_view
+from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
+                     is_image_file, listing_problem)
+from .transfer import median_side, native_input_size
 
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -424,15 +423,14 @@ def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
     sides = [(info[str(s.path)].width, info[str(s.path)].height) for s in readable]
     odd = [str(s.path) for s, (w, h) in zip(readable, sides) if max(w, h) > 1.25 * min(w, h)]
     if odd:
-        # as training reads them (training.card.training_view): when the data set's median
-        # long/short side is at most SQUARE_ASPECT its non-square images are made square by
-        # reflection, else every image is stretched (and the app reads them the same way)
-        aspect = float(np.median([max(w, h) / max(1, min(w, h)) for w, h in sides]))
+        # as training reads them: made square by reflection or stretched, by the rule of the
+        # model card's view (the app reads them the same way)
+        view = training_view([(h, w) for w, h in sides], input_size or 200)
         how = ("are made square by reflection (the surface mirrored beyond their short sides) "
-               "before they are resized, as the app reads them" if aspect <= SQUARE_ASPECT else
+               "before they are resized, as the app reads them" if view["square"] else
                f"are stretched to a square input (the images' median long/short side is "
-               f"{aspect:.2f}:1, so the model learns them stretched and the app reads them the "
-               "same way)")
+               f"{view['aspect']:.2f}:1, so the model learns them stretched and the app reads "
+               "them the same way)")
         out.append(Problem(WARNING, "not-square", f"{len(odd)} image(s) are far from square and "
                                                   + how, odd))
     if input_size:
@@ -440,7 +438,7 @@ def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
                  if max(info[str(s.path)].width, info[str(s.path)].height) < input_size]
         sizes = Counter(f"{info[f].width}x{info[f].height}" for f in small)
         listed = ", ".join(f"{k} ({n})" for k, n in sizes.most_common(3))
-        side = float(np.median([min(w, h) for w, h in sides]))
+        side = median_side(sides)
         train_at = native_input_size(side, input_size) if native else input_size
         if train_at < input_size:
             # the wizard trains at the images' own size (whether or not any is smaller than the

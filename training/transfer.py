@@ -58,6 +58,15 @@ def with_sample_weights(weights: dict, num_classes: int):
 
 
 # ---- native resolution -----------------------------------------------------------------------
+def median_side(sizes) -> float | None:
+    """The median of the images' shorter sides, from (width, height) pairs or a data check's
+    ``Report`` (its ``info``); None when there are none."""
+    if hasattr(sizes, "info"):
+        sizes = [(i.width, i.height) for i in sizes.info.values()]
+    sides = [min(w, h) for w, h in sizes]
+    return float(np.median(sides)) if sides else None
+
+
 def native_input_size(median_side: float | None, model_size: int = 200, minimum: int = 32) -> int:
     """The input size to train at: the model's own size, or, when the data's images are smaller
     (median of their shorter sides), that side rounded down to a multiple of 8 (the network is

@@ -12,7 +12,7 @@ import numpy as np
 
 from training.cancel import Cancelled
 from training.train import TrainConfig
-from training.transfer import CHECK_EPOCHS
+from training.transfer import CHECK_EPOCHS, median_side
 
 from .data import ShouldStop, never
 
@@ -36,8 +36,8 @@ AUGMENT_PER_STEP = 0.5
 EVAL_COST = 0.35                   # an inference costs about this fraction of a training step
 READ_SECONDS = 0.004               # reading and resizing one image
 # Starting, measuring, loading the model, tracing the first epoch, the LiteRT export (fp32 and
-# fp16 and their grey twins; int8 too until 2026-12-05), the unknown detector (the training images and
-# their turned copies through the model), testing, writing the bundle and adding it to the
+# fp16 and their grey twins; int8 too until 2026-12-05), the unknown detector (the training
+# images and their turned copies through the model), testing, writing the bundle and adding it to the
 # library: a part that does not depend on the machine and a part that costs as much as training
 # this many images of the data set at the measured speed (the same CPU does both). Refitted
 # 2026-12-04 on the 31 wizard runs in docs/results/wizard_quality.json since 2026-12-02 13:00
@@ -61,9 +61,9 @@ HEAD_PER_IMAGE = 0.74              # ...after one pass over the training and val
 GUESS_IMAGES_PER_S = 70.0          # training images/s at 200x200 on a 2-core CPU, before measuring
 # A training step with the early layers frozen (TrainConfig.freeze_early, train --freeze-early;
 # not the wizard's default) against the whole network's, which measure_seconds_per_image times
-# (the unit of the constants above, the fixed costs' inference included). Measured 2026-12-06 on this 2-core
-# PC, the bundled model with a new head, 12 alternated steps each: 0.599 and 0.599 at 200x200
-# (batch 16, 32), 0.607 and 0.600 at 128x128
+# (the unit of the constants above, the fixed costs' inference included). Measured 2026-12-06
+# on this 2-core PC, the bundled model with a new head, 12 alternated steps each: 0.599 and
+# 0.599 at 200x200 (batch 16, 32), 0.607 and 0.600 at 128x128
 FROZEN_STEP_SHARE = 0.60
 
 
@@ -85,15 +85,6 @@ def split_counts(counts: Mapping[str, int], val_fraction: float,
         t, v = min(t, n), min(v, max(0, n - t))
         tr, va, te = tr + n - t - v, va + v, te + t
     return tr, va, te
-
-
-def median_side(sizes) -> float | None:
-    """The median of the images' shorter sides, from (width, height) pairs or a data check's
-    ``Report`` (its ``info``); None when there are none."""
-    if hasattr(sizes, "info"):
-        sizes = [(i.width, i.height) for i in sizes.info.values()]
-    sides = [min(w, h) for w, h in sizes]
-    return float(np.median(sides)) if sides else None
 
 
 def fixed_seconds(seconds_per_image: float, images: int) -> float:
