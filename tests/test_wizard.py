@@ -118,7 +118,7 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
         assert not w.button(QWizard.WizardButton.NextButton).isEnabled()
     s = w.settings_page
     assert s.isComplete() and w.button(QWizard.WizardButton.NextButton).isEnabled()
-    assert w.seconds_per_image > 0
+    assert list(w.seconds_per_image) == [64] and w.seconds_per_image[64] > 0   # {size: s}
     assert "Estimated time on this PC" in s.estimate.text()
     assert s.from_current.isChecked()
     config = s.config()
@@ -186,6 +186,24 @@ def test_retrain_new_classes_finish_use_now_and_roll_back(qtbot, open_wizard, tm
     assert dlg.remove_button.isEnabled()
     dlg.remove_selected(confirm=False)
     assert lib.versions() == [] and dlg.table.rowCount() == 1
+
+
+def test_leaving_the_folder_field_unchanged_checks_nothing_again(qtbot, open_wizard, tmp_path):
+    """Focus leaving the folder field (e.g. for Next) ends its editing: an unchanged folder is not
+    checked again (the new check would empty the report the next pages read); a changed one is."""
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
+    w = open_wizard()
+    report = check(qtbot, w, root)
+    assert report.ok
+    w.data_page.folder_edit.editingFinished.emit()
+    # a check would be scheduled on the page's timer, or running
+    assert not w.data_page._timer.isActive() and w.data_page._job is None
+    assert w.report is report and w.data_page.isComplete()
+    other = make_dataset(tmp_path / "other", classes=("pits", "scale", "streaks"), per_class=8)
+    w.data_page.folder_edit.setText(str(other))
+    with qtbot.waitSignal(w.data_page.checked, timeout=30_000):
+        w.data_page.folder_edit.editingFinished.emit()
+    assert w.report is not report and w.report.class_names == ["pits", "scale", "streaks"]
 
 
 def test_finish_without_the_evaluation_judges_the_model_by_its_card(qtbot, open_wizard):

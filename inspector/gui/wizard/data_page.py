@@ -34,6 +34,7 @@ class DataPage(QWizardPage):
                          "before anything is trained.")
         self._job: Task | None = None
         self._generation = 0
+        self._sources_checked: tuple | None = None   # the sources of the last check started
         self._timer = QTimer(self, singleShot=True, interval=300)
         self._timer.timeout.connect(self.start_check)
 
@@ -56,7 +57,7 @@ class DataPage(QWizardPage):
         # checked when typing is done (Enter, leaving the field) or a folder is browsed to; not
         # on every keystroke: "/" alone would start a scan of the whole disk
         for w in (self.folder_edit, self.merge_edit):
-            w.editingFinished.connect(self.schedule_check)
+            w.editingFinished.connect(self._edited)
         self.verdicts_box.toggled.connect(self.schedule_check)
         self.merge_box.toggled.connect(self.schedule_check)
 
@@ -144,6 +145,14 @@ class DataPage(QWizardPage):
     def schedule_check(self) -> None:
         self._timer.start(0)
 
+    def _edited(self) -> None:
+        """Typing done: checks the images unless nothing changed. Focus leaving the field
+        unchanged (e.g. for Next) must not check again: the new check's empty report would
+        leave the following pages without data."""
+        folders, verdicts = self.sources()
+        if (tuple(folders), len(verdicts)) != self._sources_checked:
+            self.schedule_check()
+
     def sources(self) -> tuple[list[Path], list[tuple[Path, str]]]:
         folders = []
         if self.folder_edit.text().strip():
@@ -157,6 +166,7 @@ class DataPage(QWizardPage):
         self._timer.stop()
         folders, verdicts = self.sources()
         key = (tuple(folders), len(verdicts))
+        self._sources_checked = key
         if self._job is not None:
             self._job.stop()
             self._job = None
