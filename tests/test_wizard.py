@@ -206,6 +206,33 @@ def test_leaving_the_folder_field_unchanged_checks_nothing_again(qtbot, open_wiz
     assert w.report is not report and w.report.class_names == ["pits", "scale", "streaks"]
 
 
+def test_settings_measure_the_smaller_size_a_short_budget_chooses(qtbot, open_wizard, tmp_path,
+                                                                 monkeypatch):
+    """On a PC so slow that the budget buys few epochs at the full size the settings choose the
+    smaller size (the 64x64 stand-in with SHORT_BUDGET_SIZE at 32 plays 200 and 128): the page
+    measures there too before Next, and says why it trains smaller."""
+    from inspector.retrain import defaults
+    monkeypatch.setattr(defaults, "SHORT_BUDGET_SIZE", 32)
+    measured = []
+
+    def measure(config, names, **kw):
+        measured.append(config.input_size)
+        return {64: 5.0, 32: 1.0}[config.input_size]
+
+    monkeypatch.setattr(retrain, "measure_seconds_per_image", measure)
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale", "streaks"), per_class=8)
+    w = open_wizard(measure=True)
+    assert check(qtbot, w, root).ok
+    with qtbot.waitSignal(w.settings_page.measured, timeout=60_000) as blocker:
+        go_next(qtbot, w, PAGE_SETTINGS)
+    assert blocker.args == [1.0] and measured == [64, 32]
+    assert w.seconds_per_image == {64: 5.0, 32: 1.0}
+    s = w.settings_page
+    assert s.isComplete() and s.config().input_size == 32
+    assert "1 training images per second at 32x32, smaller than the images' 64x64" \
+        in s.estimate.text()
+
+
 def test_finish_without_the_evaluation_judges_the_model_by_its_card(qtbot, open_wizard):
     """The evaluation page cancelled or failed: the finish page judges the model by its card's
     test figures and does not call it better than the current one."""

@@ -55,7 +55,8 @@ def test_suggest_settings_fits_the_budget_and_fine_tunes():
 
 
 def test_suggest_settings_slow_fast_and_scratch():
-    slow = retrain.suggest_settings(PLANT, 1 / 5, current_bundle="m", current_card=CARD)
+    slow = retrain.suggest_settings(PLANT, 1 / 5, current_bundle="m", current_card=CARD,
+                                    smaller_when_short=False)
     assert slow.epochs == retrain.MIN_EPOCHS  # never fewer, even on a very slow PC
     # ... and the time given is what MIN_EPOCHS take there (over the budget, and said so)
     per_epoch = retrain.epoch_seconds(PLANT, slow, 1 / 5)
@@ -237,6 +238,37 @@ def test_estimate_arithmetic():
         fast - 10 * epoch / 2 + 300)
 
 
+def test_a_short_budget_trains_smaller():
+    """A fine-tune whose budget buys fewer than SHORT_BUDGET_EPOCHS epochs at the full size trains
+    at SHORT_BUDGET_SIZE: about three times the epochs in the same time."""
+    def suggest(speeds, **kw):
+        return retrain.suggest_settings(PLANT, speeds, current_bundle="m", current_card=CARD,
+                                        budget_seconds=200, **kw)
+
+    full = suggest(1 / 110, smaller_when_short=False)
+    assert full.input_size == 200 and full.epochs < retrain.SHORT_BUDGET_EPOCHS
+    short = suggest(1 / 110)
+    assert short.input_size == retrain.SHORT_BUDGET_SIZE == 128
+    assert short.epochs >= 2 * full.epochs
+    # the speed at 128 from the one measured at 200 until it is measured there; then that one
+    scaled = retrain.seconds_per_image_at({200: 1 / 110}, 128)
+    assert scaled == pytest.approx((128 / 200) ** retrain.SIZE_TIME_EXPONENT / 110)
+    assert retrain.seconds_per_image_at({200: 1 / 110, 128: 1 / 200}, 128) == 1 / 200
+    assert retrain.seconds_per_image_at(1 / 110, 128) == 1 / 110   # a number: at any size
+    measured = suggest({200: 1 / 110, 128: 1 / 400})
+    assert measured.input_size == 128 and measured.epochs > short.epochs
+    assert retrain.estimate_seconds(PLANT, measured, 1 / 400) == pytest.approx(200, abs=0.1)
+    # the decision rests on the full size's speed: measuring 128 does not undo it
+    assert suggest({200: 1 / 110, 128: 1 / 10_000}).input_size == 128
+    # a budget that buys enough epochs, from scratch, or images no larger: the full size
+    assert suggest(1 / 2000).input_size == 200
+    assert retrain.suggest_settings(PLANT, 1 / 110, budget_seconds=200).input_size == 200
+    assert suggest(1 / 110, image_side=150).input_size == 128   # 144 otherwise
+    assert suggest(1 / 110, image_side=120).input_size == 120
+    with pytest.raises(ValueError):
+        retrain.seconds_per_image_at({}, 128)
+
+
 def test_defaults_native_size_class_weights_head_first_patience():
     c = retrain.suggest_settings(PLANT, 1 / 60, current_bundle="m", current_card=CARD,
                                  image_side=128)
@@ -285,6 +317,34 @@ def test_size_caps_the_training_size(tmp_path, stand_in_bundle, capsys):
         out = capsys.readouterr().out
         assert f"training images/s at {expected}x{expected}" in out
         assert f"--size {expected} " in out
+
+
+def test_a_short_budget_measures_the_smaller_size_too(tmp_path, stand_in_bundle, capsys,
+                                                      monkeypatch):
+    """The command measures at the full size; when that speed makes a short budget choose the
+    smaller size, it measures there as well and says why it trains smaller (the 64x64 stand-in
+    with SHORT_BUDGET_SIZE at 32 plays the 200x200 model and 128)."""
+    from inspector.retrain import cli, defaults
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8, size=64)
+    monkeypatch.setattr(defaults, "SHORT_BUDGET_SIZE", 32)
+    measured = []
+
+    def measure(config, names, **kw):
+        measured.append(config.input_size)
+        return {64: 0.2, 32: 0.05}[config.input_size]
+
+    monkeypatch.setattr(cli, "measure_seconds_per_image", measure)
+    args = ["--data", str(root), "--current", str(stand_in_bundle), "--budget-min", "0.5",
+            "--dry-run"]
+    assert retrain.main(args) == 0
+    out = capsys.readouterr().out
+    assert measured == [64, 32]
+    assert "measured 20 training images/s at 32x32" in out and "--size 32 " in out
+    assert "a short budget:" in out and "epochs at 64x64, so training at 32x32" in out
+    measured.clear()   # --size: the user's size, not the rule's
+    assert retrain.main(args + ["--size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert measured == [64] and "at 64x64" in out and "a short budget" not in out
 
 
 def test_dry_run_prints_a_command_a_shell_can_run(tmp_path, stand_in_bundle, capsys):

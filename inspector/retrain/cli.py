@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import shlex
 import shutil
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING
 from training.card import ModelCard
 from training.checks import ERROR
 from training.train import TrainConfig
-from training.transfer import CHECK_EPOCHS, earliest_stop
+from training.transfer import CHECK_EPOCHS, earliest_stop, native_input_size
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
 from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
-                       measure_seconds_per_image, median_side, suggest_settings)
+                       measure_seconds_per_image, median_side, seconds_per_image_at,
+                       SHORT_BUDGET_EPOCHS, SHORT_BUDGET_SIZE, suggest_settings)
 from .evaluation import evaluate_split, format_recalls
 
 NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
@@ -169,10 +171,12 @@ def _main(argv=None) -> int:
                    help="the default epochs fit this many minutes of training (default 15)")
     p.add_argument("--epochs", type=_above_zero(int), help="override the time-budgeted number of epochs")
     p.add_argument("--size", type=_above_zero(int), metavar="PIXELS",
-                   help="train at most at this size, rounded down to a multiple of 8 (default: "
+                   help="train at this size at most, rounded down to a multiple of 8 (default: "
                         "the images' own size when smaller than the model's input, else the "
-                        "model's); on a slow PC with large images a smaller size buys more "
-                        "epochs (magnetic tiles, 5-fold cv: 128 px for 40 epochs 90.6%% macro F1 "
+                        "model's; a fine-tune whose budget buys fewer than "
+                        f"{SHORT_BUDGET_EPOCHS} epochs there trains at {SHORT_BUDGET_SIZE} "
+                        "instead: on a slow PC a smaller size buys about three times the epochs "
+                        "(magnetic tiles, 5-fold cv: 128 px for 40 epochs 90.6%% macro F1 "
                         "against 200 px for 15 84.8%%, docs/retraining.md)")
     p.add_argument("--rate", type=_above_zero(float), metavar="IMAGES_PER_S",
                    help="assume this training speed instead of measuring it (reproduces the "
@@ -235,21 +239,33 @@ def _main(argv=None) -> int:
         counts = count_samples(usable)
         names = report.training_class_names()
         scratch = args.scratch or card is None
-        side = median_side(report)
+        side = images_side = median_side(report)
         if args.size:   # as if the images were no larger: native_input_size rounds it to 8
             side = min(side or args.size, args.size)
-        base = suggest_settings(counts, guess_seconds_per_image(input_size), current_bundle=current,
-                                current_card=card, class_names=names, from_scratch=scratch,
-                                image_side=side)
+        auto_size = not args.size   # --size: the user's size, not the short-budget rule's
+        suggest = functools.partial(suggest_settings, counts, current_bundle=current,
+                                    current_card=card, class_names=names, from_scratch=scratch,
+                                    image_side=side, smaller_when_short=auto_size)
+        budget = args.budget_min * 60
+        extra = 0.0   # seconds spent measuring a second size
         if args.rate:
-            spi = 1 / args.rate
+            speeds: float | dict[int, float] = 1 / args.rate
+            config = suggest(speeds, budget_seconds=budget)
         else:
-            progress(0.0, f"measuring the training speed of this PC at "
-                          f"{base.input_size}x{base.input_size}")
-            spi = measure_seconds_per_image(replace(base, batch_size=16), names)
-        config = suggest_settings(counts, spi, current_bundle=current, current_card=card,
-                                  class_names=names, from_scratch=scratch,
-                                  budget_seconds=args.budget_min * 60, image_side=side)
+            # measured at the size the settings choose; when a short budget then chooses a
+            # smaller size (SHORT_BUDGET_SIZE), measured there too, its seconds out of the budget
+            speeds = {}
+            config = suggest(guess_seconds_per_image(input_size))
+            started = None
+            while config.input_size not in speeds:
+                size = config.input_size
+                if speeds and started is None:
+                    started = time.perf_counter()
+                progress(0.0, f"measuring the training speed of this PC at {size}x{size}")
+                speeds[size] = measure_seconds_per_image(replace(config, batch_size=16), names)
+                extra = time.perf_counter() - started if started is not None else 0.0
+                config = suggest(speeds, budget_seconds=budget - extra)
+        spi = seconds_per_image_at(speeds, config.input_size)
         if args.epochs:   # exactly these epochs, not a time budget
             config = replace(config, epochs=args.epochs, time_budget_s=0.0)
         if args.seed is not None:
@@ -257,7 +273,7 @@ def _main(argv=None) -> int:
         config = replace(config, name=args.name or config.name,
                          version=time.strftime("%Y.%m.%d-%H%M"))
         config.check()
-        est = estimate_seconds(counts, config, spi)
+        est = estimate_seconds(counts, config, spi) + extra
         print(f"{'assumed (--rate)' if args.rate else 'measured'} {1 / spi:.0f} training "
               f"images/s at {config.input_size}x"
               f"{config.input_size}; "
@@ -268,9 +284,16 @@ def _main(argv=None) -> int:
                  if config.patience else "")
               + f"; starting from {config.init_bundle or 'scratch'}")
         notes = []
-        if side is not None and config.input_size < input_size:
-            notes.append(f"the images are small (median side {side:.0f} px): training at "
-                         f"{config.input_size}x{config.input_size}")
+        full = native_input_size(side, input_size)
+        if full < input_size:
+            notes.append(f"training at {full}x{full}: " + (
+                f"--size {args.size}" if args.size and args.size < (images_side or 1e9)
+                else f"the images are small (median side {images_side:.0f} px)"))
+        if config.input_size < full:
+            at_full = suggest(speeds, budget_seconds=budget - extra, smaller_when_short=False)
+            notes.append(f"a short budget: {at_full.epochs} epochs at {full}x{full}, so training "
+                         f"at {config.input_size}x{config.input_size} for about {config.epochs} "
+                         f"(--size {full} keeps {full}x{full})")
         if config.head_first and config.init_bundle and card and \
                 list(card.get("class_names", [])) != list(names):
             notes.append("new classes: the new head is fitted first on frozen features")

@@ -65,12 +65,40 @@ GUESS_IMAGES_PER_S = 70.0          # training images/s at 200x200 on a 2-core CP
 # on this 2-core PC, the bundled model with a new head, 12 alternated steps each: 0.599 and
 # 0.599 at 200x200 (batch 16, 32), 0.607 and 0.600 at 128x128
 FROZEN_STEP_SHARE = 0.60
+# A short budget trains smaller: a fine-tune whose budget buys fewer than SHORT_BUDGET_EPOCHS
+# epochs at the full size (the model's input, or the images' own when smaller) trains at
+# SHORT_BUDGET_SIZE instead, about three times as many epochs. Measured 2026-12-06 on this 2-core
+# PC with the slow PC's budget (9-13 epochs at 200 px, 32-45 at 128): magnetic tiles 5-fold cv
+# macro F1 90.6% at 128 px against 84.8% at 200 px for about the same fitting time, better on
+# every fold (docs/results/cv_magnetic_128px_40_epochs.json); NEU with two classes added back
+# 98.21% / 98.81% against 96.43% / 98.81% (docs/results/wizard_size_128_2026-12-06.json). Not
+# below 128: a defect must keep enough pixels; not from scratch, where it was not measured.
+SHORT_BUDGET_EPOCHS = 20
+SHORT_BUDGET_SIZE = 128
+# A training step's time grows with the input's side to this power (bench_model, the same run:
+# 31.0 training img/s at 200x200, 66.7 at 128x128; docs/results/bench_model_fused_bn.json): to
+# carry a speed measured at one size over to another until it is measured there
+SIZE_TIME_EXPONENT = 1.7
 
 
 def guess_seconds_per_image(input_size: int = 200) -> float:
     """The training time per image before it is measured: ~70 images/s at 200x200 on a 2-core
     CPU, scaled with the pixel count."""
     return (input_size / 200) ** 2 / GUESS_IMAGES_PER_S
+
+
+def seconds_per_image_at(speeds: float | Mapping[int, float], size: int) -> float:
+    """The training time per image at ``size`` from speeds measured at some sizes
+    (``{input_size: seconds per image}``): the one measured there, else the nearest size's,
+    scaled by ``SIZE_TIME_EXPONENT``. A plain number is taken as measured at ``size``."""
+    if not isinstance(speeds, Mapping):
+        return float(speeds)
+    if not speeds:
+        raise ValueError("no training speed measured")
+    if size in speeds:
+        return float(speeds[size])
+    near = min(speeds, key=lambda s: (abs(math.log(s / size)), s))
+    return float(speeds[near]) * (size / near) ** SIZE_TIME_EXPONENT
 
 
 def split_counts(counts: Mapping[str, int], val_fraction: float,
@@ -148,20 +176,25 @@ def estimate_seconds(counts: Mapping[str, int], config: TrainConfig,
             + 2 * te * seconds_per_image * EVAL_COST)
 
 
-def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
-                     current_bundle: str | Path | None = None,
+def suggest_settings(counts: Mapping[str, int], seconds_per_image: float | Mapping[int, float],
+                     *, current_bundle: str | Path | None = None,
                      current_card: Mapping | None = None,
                      class_names: Sequence[str] | None = None,
                      from_scratch: bool = False,
                      budget_seconds: float = DEFAULT_BUDGET_SECONDS,
-                     image_side: float | None = None) -> TrainConfig:
+                     image_side: float | None = None,
+                     smaller_when_short: bool = True) -> TrainConfig:
     """Settings that work on a new data set without tuning: start from the current model (its
     input size; a new classifier head when the classes differ), the project's recipe, a larger
     held-out split for small data sets, and as many epochs as fit ``budget_seconds`` on this
     machine (between MIN_EPOCHS and MAX_EPOCHS). Images smaller than the model's input
     (``image_side``: median shorter side, ``median_side``) are trained at their own size rounded
-    down to a multiple of 8. Unequal classes get balanced class weights; a new head is fitted
-    first on frozen features. Training ends on time (``config.time_budget_s``,
+    down to a multiple of 8; a fine-tune whose budget buys fewer than SHORT_BUDGET_EPOCHS epochs
+    at that size trains at SHORT_BUDGET_SIZE if that is smaller (``smaller_when_short``).
+    ``seconds_per_image``: the measured training time per image, ``{input_size: seconds}`` for
+    the sizes measured (``seconds_per_image_at``), or one number measured at the size the
+    images would train at without the short-budget rule. Unequal classes get balanced class
+    weights; a new head is fitted first on frozen features. Training ends on time (``config.time_budget_s``,
     ``training.schedule``): the budget left after the fixed costs, its schedule on the clock,
     ``epochs`` what the measured speed buys; the best validation epoch's weights are kept. No
     early stopping: it made the estimate only an upper bound (a magnetic-tile run took 28% less
@@ -175,11 +208,27 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float, *,
             card = read_card(current_bundle)
         except BundleError:
             card = {}
-    input_size = native_input_size(image_side, int(card.get("input_size", 200)))
+    full = native_input_size(image_side, int(card.get("input_size", 200)))
+    speeds = seconds_per_image if isinstance(seconds_per_image, Mapping) \
+        else {full: float(seconds_per_image)}
     names = tuple(class_names) if class_names else tuple(sorted(counts))
     model_classes = card.get("class_names")
     fine_tune = not from_scratch and current_bundle is not None and bool(card)
     same = fine_tune and model_classes is not None and list(model_classes) == list(names)
+    config = _fit_budget(counts, seconds_per_image_at(speeds, full), card, current_bundle,
+                         names, fine_tune, same, full, budget_seconds)
+    if smaller_when_short and fine_tune and full > SHORT_BUDGET_SIZE \
+            and config.epochs < SHORT_BUDGET_EPOCHS:
+        config = _fit_budget(counts, seconds_per_image_at(speeds, SHORT_BUDGET_SIZE), card,
+                             current_bundle, names, fine_tune, same, SHORT_BUDGET_SIZE,
+                             budget_seconds)
+    return config
+
+
+def _fit_budget(counts: Mapping[str, int], seconds_per_image: float, card: Mapping,
+                current_bundle: str | Path | None, names: tuple[str, ...], fine_tune: bool,
+                same: bool, input_size: int, budget_seconds: float) -> TrainConfig:
+    """suggest_settings at one input size."""
     n = sum(counts.values())
     held_out = 0.1 if n < 3000 else 1 / 12
     base = TrainConfig()

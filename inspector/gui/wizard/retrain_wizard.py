@@ -57,7 +57,8 @@ class RetrainWizard(QWizard):
         self.use_verdicts = bool(self.verdicts)
         self.exclude: set[str] = set()
         self.config: TrainConfig | None = None
-        self.seconds_per_image: float | None = None
+        # this PC's measured training seconds per image, {input size: seconds} (a number: at any)
+        self.seconds_per_image: dict[int, float] | float | None = None
         self.card: dict | None = None          # the new model's card, after training
         self.bundle_dir: Path | None = None    # the new bundle, in the temporary folder
         self.data_dir: Path | None = None      # the folder training read

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
                                QVBoxLayout, QWizardPage)
 
 from training.train import TrainConfig
-from training.transfer import earliest_stop
+from training.transfer import earliest_stop, native_input_size
 
 from ... import retrain
 from .common import PAGE_SETTINGS, about_time
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the wizard imports its pages
 
 # ---- page 2: settings ------------------------------------------------------------------------
 class SettingsPage(QWizardPage):
-    measured = Signal(float)  # seconds per training image
+    measured = Signal(float)  # seconds per training image at the suggested size, once known
 
     def __init__(self, wizard: RetrainWizard):
         super().__init__()
@@ -136,14 +136,29 @@ class SettingsPage(QWizardPage):
             self._touched.add(what)
 
     # ---- defaults and the time estimate ---------------------------------------------------
-    def suggestion(self) -> TrainConfig:
+    def suggestion(self, smaller_when_short: bool = True) -> TrainConfig:
         w = self.wiz
         spi = w.seconds_per_image or retrain.guess_seconds_per_image(w.input_size)
         return retrain.suggest_settings(
             w.counts(), spi, current_bundle=w.current_bundle if w.current_card else None,
             current_card=w.current_card, class_names=w.class_names(),
             from_scratch=self.from_scratch.isChecked() or not w.current_card,
-            image_side=retrain.median_side(w.report) if w.report else None)
+            image_side=self._image_side(), smaller_when_short=smaller_when_short)
+
+    def _image_side(self) -> float | None:
+        return retrain.median_side(self.wiz.report) if self.wiz.report else None
+
+    def _size_text(self, c: TrainConfig) -> str:
+        """Why the training's size differs from the current model's input, if it does."""
+        w = self.wiz
+        if c.input_size == w.input_size:
+            return ""
+        full = native_input_size(self._image_side(), w.input_size)
+        if c.input_size < full:
+            at_full = self.suggestion(smaller_when_short=False)
+            return (f", smaller than the images' {full}x{full}, where this budget buys only "
+                    f"about {at_full.epochs} epochs")
+        return f", the images' own size; the current model takes {w.input_size}x{w.input_size}"
 
     def initializePage(self) -> None:
         w = self.wiz
@@ -228,7 +243,8 @@ class SettingsPage(QWizardPage):
         self.dropout.setEnabled(scratch)
         w = self.wiz
         c = self.config()
-        spi = w.seconds_per_image
+        spi = (None if w.seconds_per_image is None
+               else retrain.seconds_per_image_at(w.seconds_per_image, c.input_size))
         counts = w.counts()
         tr, va, te = retrain.split_counts(counts, c.val_fraction, c.test_fraction)
         split = f"{tr:,} images to train on, {va:,} to validate, {te:,} to test"
@@ -248,12 +264,13 @@ class SettingsPage(QWizardPage):
             self.estimate.setText(
                 f"{split}.<br><b>Estimated time on this PC: {about_time(secs)}</b>{bound} "
                 f"(measured {1 / spi:.0f} training images per second at "
-                f"{c.input_size}x{c.input_size}"
-                + (f", the images' own size; the current model takes {w.input_size}x"
-                   f"{w.input_size}" if c.input_size != w.input_size else "") + ").")
+                f"{c.input_size}x{c.input_size}{self._size_text(c)}).")
         self.completeChanged.emit()
 
     def _measure(self) -> None:
+        """Measures this PC's training speed at the suggested size; when the measured speed
+        makes the settings choose another size (a short budget: retrain.SHORT_BUDGET_SIZE),
+        measures there too (``wiz.seconds_per_image``: {input size: seconds per image})."""
         w = self.wiz
         if self._measure_job is not None:
             return
@@ -261,7 +278,8 @@ class SettingsPage(QWizardPage):
         names = w.class_names()
 
         def work(progress, should_stop):
-            return retrain.measure_seconds_per_image(config, names, should_stop=should_stop)
+            return config.input_size, retrain.measure_seconds_per_image(
+                config, names, should_stop=should_stop)
 
         self._measure_job = w.jobs.start(work, done=self._measured, failed=self._measure_failed,
                                          background=False)
@@ -272,13 +290,20 @@ class SettingsPage(QWizardPage):
         estimate follow from it, and training beside the measurement would slow both."""
         return self._measure_job is None
 
-    def _measured(self, spi: float) -> None:
+    def _measured(self, result: tuple[int, float]) -> None:
         self._measure_job = None
-        self.wiz.seconds_per_image = float(spi)
-        if self.wiz.currentId() == PAGE_SETTINGS:
-            self.apply(self.suggestion(), only_untouched=True)
+        size, spi = result
+        w = self.wiz
+        speeds = w.seconds_per_image if isinstance(w.seconds_per_image, dict) else {}
+        w.seconds_per_image = {**speeds, int(size): float(spi)}
+        suggested = self.suggestion()
+        if suggested.input_size not in w.seconds_per_image:
+            self._measure()   # the measured speed chose another size: measure it there
+            return
+        if w.currentId() == PAGE_SETTINGS:
+            self.apply(suggested, only_untouched=True)
         self.completeChanged.emit()
-        self.measured.emit(float(spi))
+        self.measured.emit(w.seconds_per_image[suggested.input_size])
 
     def _measure_failed(self, message: str) -> None:
         self._measure_job = None
