@@ -103,3 +103,19 @@ def foreign_image(size: int = 64, seed: int = 0) -> np.ndarray:
     img = np.where(((yy // cell) + (xx // cell)) % 2 == 0, 40.0, 215.0)
     img += rng.normal(0, 4, (size, size))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def short_budget_speeds(monkeypatch, module, speeds: dict[int, float]) -> list[int]:
+    """Plays the short-budget rule on the 64x64 stand-in: SHORT_BUDGET_SIZE at 32 stands for
+    128 (and 64 for the 200x200 model), and ``module``'s measure_seconds_per_image returns
+    ``speeds[input size]``; returns the list of sizes measured."""
+    from inspector.retrain import defaults
+    monkeypatch.setattr(defaults, "SHORT_BUDGET_SIZE", 32)
+    measured: list[int] = []
+
+    def measure(config, names, **kw):
+        measured.append(config.input_size)
+        return speeds[config.input_size]
+
+    monkeypatch.setattr(module, "measure_seconds_per_image", measure)
+    return measured

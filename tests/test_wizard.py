@@ -12,7 +12,7 @@ from inspector.gui.model_manager import ModelManagerDialog
 from inspector.gui.wizard import (PAGE_DATA, PAGE_EVALUATION, PAGE_FINISH, PAGE_SETTINGS,
                                   PAGE_TRAINING, RetrainWizard)
 from inspector.library import ModelLibrary
-from synth import CLASSES, make_dataset
+from synth import CLASSES, make_dataset, short_budget_speeds
 from training import transfer
 from training.bundle import read_card
 from training.card import ModelCard
@@ -211,15 +211,7 @@ def test_settings_measure_the_smaller_size_a_short_budget_chooses(qtbot, open_wi
     """On a PC so slow that the budget buys few epochs at the full size the settings choose the
     smaller size (the 64x64 stand-in with SHORT_BUDGET_SIZE at 32 plays 200 and 128): the page
     measures there too before Next, and says why it trains smaller."""
-    from inspector.retrain import defaults
-    monkeypatch.setattr(defaults, "SHORT_BUDGET_SIZE", 32)
-    measured = []
-
-    def measure(config, names, **kw):
-        measured.append(config.input_size)
-        return {64: 5.0, 32: 1.0}[config.input_size]
-
-    monkeypatch.setattr(retrain, "measure_seconds_per_image", measure)
+    measured = short_budget_speeds(monkeypatch, retrain, {64: 5.0, 32: 1.0})
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale", "streaks"), per_class=8)
     w = open_wizard(measure=True)
     assert check(qtbot, w, root).ok

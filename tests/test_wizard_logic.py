@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from inspector import retrain
-from synth import make_dataset
+from synth import make_dataset, short_budget_speeds
 from training.checks import find_problems
 from training.data import scan_dataset, stratified_split
 
@@ -324,16 +324,9 @@ def test_a_short_budget_measures_the_smaller_size_too(tmp_path, stand_in_bundle,
     """The command measures at the full size; when that speed makes a short budget choose the
     smaller size, it measures there as well and says why it trains smaller (the 64x64 stand-in
     with SHORT_BUDGET_SIZE at 32 plays the 200x200 model and 128)."""
-    from inspector.retrain import cli, defaults
+    from inspector.retrain import cli
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8, size=64)
-    monkeypatch.setattr(defaults, "SHORT_BUDGET_SIZE", 32)
-    measured = []
-
-    def measure(config, names, **kw):
-        measured.append(config.input_size)
-        return {64: 0.2, 32: 0.05}[config.input_size]
-
-    monkeypatch.setattr(cli, "measure_seconds_per_image", measure)
+    measured = short_budget_speeds(monkeypatch, cli, {64: 0.2, 32: 0.05})
     args = ["--data", str(root), "--current", str(stand_in_bundle), "--budget-min", "0.5",
             "--dry-run"]
     assert retrain.main(args) == 0
