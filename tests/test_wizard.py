@@ -199,6 +199,9 @@ def test_leaving_the_folder_field_unchanged_checks_nothing_again(qtbot, open_wiz
     # a check would be scheduled on the page's timer, or running
     assert not w.data_page._timer.isActive() and w.data_page._job is None
     assert w.report is report and w.data_page.isComplete()
+    with qtbot.waitSignal(w.data_page.checked, timeout=30_000):   # Enter: checked again
+        w.data_page.folder_edit.returnPressed.emit()
+    assert w.report is not report and w.report.ok
     other = make_dataset(tmp_path / "other", classes=("pits", "scale", "streaks"), per_class=8)
     w.data_page.folder_edit.setText(str(other))
     with qtbot.waitSignal(w.data_page.checked, timeout=30_000):
@@ -221,7 +224,7 @@ def test_settings_measure_the_smaller_size_a_short_budget_chooses(qtbot, open_wi
     assert w.seconds_per_image == {64: 5.0, 32: 1.0}
     s = w.settings_page
     assert s.isComplete() and s.config().input_size == 32
-    assert "1 training images per second at 32x32, smaller than the images' 64x64" \
+    assert "1 training images per second at 32x32, smaller than the full 64x64" \
         in s.estimate.text()
 
 

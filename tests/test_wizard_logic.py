@@ -338,6 +338,15 @@ def test_a_short_budget_measures_the_smaller_size_too(tmp_path, stand_in_bundle,
     assert retrain.main(args + ["--size", "64"]) == 0
     out = capsys.readouterr().out
     assert measured == [64] and "at 64x64" in out and "a short budget" not in out
+    measured.clear()   # --epochs: no budget to be short of
+    assert retrain.main(args + ["--epochs", "3"]) == 0
+    assert measured == [64] and "a short budget" not in capsys.readouterr().out
+    measured.clear()   # --rate: the speed at the full size, carried over to 32
+    assert retrain.main(args + ["--rate", "5"]) == 0
+    out = capsys.readouterr().out
+    assert measured == [] and "a short budget" in out
+    assert f"assumed (--rate) {5 / 0.5 ** retrain.SIZE_TIME_EXPONENT:.0f} training images/s " \
+        "at 32x32" in out
 
 
 def test_dry_run_prints_a_command_a_shell_can_run(tmp_path, stand_in_bundle, capsys):

@@ -179,8 +179,9 @@ def _main(argv=None) -> int:
                         "(magnetic tiles, 5-fold cv: 128 px for 40 epochs 90.6%% macro F1 "
                         "against 200 px for 15 84.8%%, docs/retraining.md)")
     p.add_argument("--rate", type=_above_zero(float), metavar="IMAGES_PER_S",
-                   help="assume this training speed instead of measuring it (reproduces the "
-                        "defaults of an earlier run)")
+                   help="assume this training speed at the full size (the model's input, or "
+                        "the images' own when smaller) instead of measuring it; reproduces the "
+                        "defaults of an earlier run")
     p.add_argument("--seed", type=int, help="split and initialisation seed (default: the "
                                              "recipe's); another seed gives another held-out split")
     p.add_argument("--min-per-class", type=_above_zero(int), default=5, metavar="N",
@@ -242,20 +243,22 @@ def _main(argv=None) -> int:
         side = images_side = median_side(report)
         if args.size:   # as if the images were no larger: native_input_size rounds it to 8
             side = min(side or args.size, args.size)
-        auto_size = not args.size   # --size: the user's size, not the short-budget rule's
+        # --size: the user's size; --epochs: no budget to be short of
+        auto_size = not args.size and not args.epochs
+        full = native_input_size(side, input_size)
         suggest = functools.partial(suggest_settings, counts, current_bundle=current,
                                     current_card=card, class_names=names, from_scratch=scratch,
                                     image_side=side, smaller_when_short=auto_size)
         budget = args.budget_min * 60
         extra = 0.0   # seconds spent measuring a second size
         if args.rate:
-            speeds: float | dict[int, float] = 1 / args.rate
+            speeds: dict[int, float] = {full: 1 / args.rate}   # at the full size
             config = suggest(speeds, budget_seconds=budget)
         else:
             # measured at the size the settings choose; when a short budget then chooses a
             # smaller size (SHORT_BUDGET_SIZE), measured there too, its seconds out of the budget
             speeds = {}
-            config = suggest(guess_seconds_per_image(input_size))
+            config = suggest(guess_seconds_per_image(full), budget_seconds=budget)
             started = None
             while config.input_size not in speeds:
                 size = config.input_size
@@ -284,7 +287,6 @@ def _main(argv=None) -> int:
                  if config.patience else "")
               + f"; starting from {config.init_bundle or 'scratch'}")
         notes = []
-        full = native_input_size(side, input_size)
         if full < input_size:
             notes.append(f"training at {full}x{full}: " + (
                 f"--size {args.size}" if args.size and args.size < (images_side or 1e9)

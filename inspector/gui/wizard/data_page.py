@@ -58,6 +58,7 @@ class DataPage(QWizardPage):
         # on every keystroke: "/" alone would start a scan of the whole disk
         for w in (self.folder_edit, self.merge_edit):
             w.editingFinished.connect(self._edited)
+            w.returnPressed.connect(self.schedule_check)   # Enter: check again, even unchanged
         self.verdicts_box.toggled.connect(self.schedule_check)
         self.merge_box.toggled.connect(self.schedule_check)
 
@@ -214,6 +215,7 @@ class DataPage(QWizardPage):
     def _check_failed(self, gen: int, message: str) -> None:
         if gen != self._generation:
             return
+        self._sources_checked = None   # leaving the field checks again
         self._job = None
         self._show_empty(f"The images could not be checked: {message}")
         self.checked.emit()

@@ -156,7 +156,7 @@ class SettingsPage(QWizardPage):
         full = native_input_size(self._image_side(), w.input_size)
         if c.input_size < full:
             at_full = self.suggestion(smaller_when_short=False)
-            return (f", smaller than the images' {full}x{full}, where this budget buys only "
+            return (f", smaller than the full {full}x{full}, where this budget buys only "
                     f"about {at_full.epochs} epochs")
         return f", the images' own size; the current model takes {w.input_size}x{w.input_size}"
 
@@ -171,8 +171,10 @@ class SettingsPage(QWizardPage):
         self._filling = False
         self._touched.clear()
         self.apply(self.suggestion())
-        if w.seconds_per_image is None:
-            self._measure()
+        speeds = w.seconds_per_image
+        if speeds is None or (isinstance(speeds, dict)
+                              and self.suggestion().input_size not in speeds):
+            self._measure()   # not yet, or not at the size now chosen (other data, scratch)
 
     def apply(self, c: TrainConfig, only_untouched: bool = False) -> None:
         """Shows a configuration (``only_untouched``: leave what the user changed)."""
@@ -307,7 +309,11 @@ class SettingsPage(QWizardPage):
 
     def _measure_failed(self, message: str) -> None:
         self._measure_job = None
-        self.completeChanged.emit()   # the guessed speed then serves
+        if isinstance(self.wiz.seconds_per_image, dict) and \
+                self.wiz.currentId() == PAGE_SETTINGS:
+            # a second size failed: the first size's speed, carried over, serves
+            self.apply(self.suggestion(), only_untouched=True)
+        self.completeChanged.emit()   # else the guessed speed serves
         self.estimate.setText(self.estimate.text().replace(
             "(measuring the speed of this PC…)", f"(the speed of this PC could not be measured: "
                                                  f"{message})"))
