@@ -9,7 +9,8 @@ the classes), so the scores are there for every kind of data.
 
 The remaining arguments are the wizard's; ``--rate 100`` is passed unless one is given (the
 check does not depend on the measured speed; the training size may: a budget that buys fewer
-than 20 epochs at the full size trains at 128, ``inspector.retrain.defaults``). The record is appended to the JSON file (a list).
+than 20 epochs at the full size trains at 128, ``inspector.retrain.defaults``). The record is
+appended to the JSON file (a list).
 """
 from __future__ import annotations
 

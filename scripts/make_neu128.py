@@ -44,8 +44,9 @@ def main(argv=None) -> int:
                                                   interpolation=cv2.INTER_AREA),
                              [cv2.IMWRITE_JPEG_QUALITY, 95])
             small = cv2.imread(str(jpg), cv2.IMREAD_GRAYSCALE) if ok else None
-            if small is None or not cv2.imwrite(
-                    str(png), cv2.resize(small, (args.up, args.up), interpolation=cv2.INTER_LINEAR)):
+            up = None if small is None else cv2.resize(small, (args.up, args.up),
+                                                       interpolation=cv2.INTER_LINEAR)
+            if up is None or not cv2.imwrite(str(png), up):
                 print(f"{f}: could not be written to {jpg} and {png}", file=sys.stderr)
                 return 1
             count += 1

@@ -37,9 +37,10 @@ EVAL_COST = 0.35                   # an inference costs about this fraction of a
 READ_SECONDS = 0.004               # reading and resizing one image
 # Starting, measuring, loading the model, tracing the first epoch, the LiteRT export (fp32 and
 # fp16 and their grey twins; int8 too until 2026-12-05), the unknown detector (the training
-# images and their turned copies through the model), testing, writing the bundle and adding it to the
-# library: a part that does not depend on the machine and a part that costs as much as training
-# this many images of the data set at the measured speed (the same CPU does both). Refitted
+# images and their turned copies through the model), testing, writing the bundle and adding it
+# to the library: a part that does not depend on the machine and a part that costs as much as
+# training this many images of the data set at the measured speed (the same CPU does both).
+# Refitted
 # 2026-12-04 on the 31 wizard runs in docs/results/wizard_quality.json since 2026-12-02 13:00
 # (681-1,650 images, 72-305 training img/s, 128 and 200 px, one and two cores): the whole
 # command's estimate off by 1.2% on average, 4.2% at most (the constants before, 30 s plus
@@ -194,11 +195,12 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float | Mappi
     ``seconds_per_image``: the measured training time per image, ``{input_size: seconds}`` for
     the sizes measured (``seconds_per_image_at``), or one number measured at the size the
     images would train at without the short-budget rule. Unequal classes get balanced class
-    weights; a new head is fitted first on frozen features. Training ends on time (``config.time_budget_s``,
-    ``training.schedule``): the budget left after the fixed costs, its schedule on the clock,
-    ``epochs`` what the measured speed buys; the best validation epoch's weights are kept. No
-    early stopping: it made the estimate only an upper bound (a magnetic-tile run took 28% less
-    than its estimate) and cut the cosine schedule off while its learning rate was high."""
+    weights; a new head is fitted first on frozen features. Training ends on time
+    (``config.time_budget_s``, ``training.schedule``): the budget left after the fixed costs,
+    its schedule on the clock, ``epochs`` what the measured speed buys; the best validation
+    epoch's weights are kept. No early stopping: it made the estimate only an upper bound (a
+    magnetic-tile run took 28% less than its estimate) and cut the cosine schedule off while its
+    learning rate was high."""
     from training.transfer import native_input_size
 
     card = dict(current_card or {})

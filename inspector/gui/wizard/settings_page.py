@@ -170,10 +170,10 @@ class SettingsPage(QWizardPage):
         (self.from_current if can_fine_tune else self.from_scratch).setChecked(True)
         self._filling = False
         self._touched.clear()
-        self.apply(self.suggestion())
+        suggested = self.suggestion()
+        self.apply(suggested)
         speeds = w.seconds_per_image
-        if speeds is None or (isinstance(speeds, dict)
-                              and self.suggestion().input_size not in speeds):
+        if speeds is None or (isinstance(speeds, dict) and suggested.input_size not in speeds):
             self._measure()   # not yet, or not at the size now chosen (other data, scratch)
 
     def apply(self, c: TrainConfig, only_untouched: bool = False) -> None:
