@@ -31,6 +31,16 @@ def test_unreadable_files_are_listed_by_load_arrays(tmp_path):
         data_mod.load_arrays(ds, 16)
 
 
+def test_load_readable_names_what_it_cannot_read(tmp_path):
+    make_dataset(tmp_path, classes=("crazing", "patches"), per_class=3, size=16)
+    (tmp_path / "patches" / "bad.bmp").write_bytes(b"\x00" * 10)
+    ds = data_mod.scan_dataset(tmp_path)
+    kept, images, errors = data_mod.load_readable(ds, 16)
+    assert len(kept) == len(images) == 6 and "bad.bmp" in str(errors[0])
+    with pytest.raises(data_mod.DatasetError, match="no image files"):   # not an IndexError
+        data_mod.load_readable(ds.subset(np.array([], dtype=np.int64)), 16)
+
+
 def test_mixed_sizes_are_resized(tmp_path):
     make_dataset(tmp_path, classes=("crazing", "patches"), per_class=2, size=16)
     Image.fromarray(texture(1, 90)).save(tmp_path / "patches" / "big.jpg")

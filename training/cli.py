@@ -16,6 +16,7 @@ import numpy as np
 from training.bundle import replace_file_atomic, write_json
 from training.cancel import Terminated, ends_as_interrupts
 from training.shifts import CAMERAS
+from training.tf_import import import_tensorflow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -1008,6 +1009,7 @@ def main(argv=None) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
+        import_tensorflow()   # without its start-up notices on the terminal
         with ends_as_interrupts():   # SIGTERM, SIGHUP: as Ctrl+C, nothing half-written is left
             return args.func(args)
     except (KeyboardInterrupt, TrainingCancelled) as exc:  # first: a cancellation is an OSError

@@ -163,7 +163,7 @@ def load_readable(ds: Dataset, size: int, progress: Progress = quiet,
     out, ok, errors = _decode_all(ds, size, progress, should_stop, square)
     if not ok:
         raise DatasetError(f"{ds.root}: none of its {len(ds)} image file(s) can be read, e.g. "
-                           f"{errors[0]}")
+                           f"{errors[0]}" if errors else f"{ds.root}: no image files to read")
     return (ds, out, errors) if not errors else (ds.subset(ok), out[ok], errors)
 
 

@@ -22,7 +22,15 @@ def count_flops(model) -> int:
     graph = convert_variables_to_constants_v2(fn).graph
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
-    info = tf.compat.v1.profiler.profile(graph=graph, run_meta=tf.compat.v1.RunMetadata(),
-                                         cmd="op", options=opts)
+    # the v1 profiler warns that a function it calls is deprecated, on every count: a user of
+    # the wizard's terminal command saw it twice after each training
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        info = tf.compat.v1.profiler.profile(graph=graph, run_meta=tf.compat.v1.RunMetadata(),
+                                             cmd="op", options=opts)
+    finally:
+        logger.setLevel(level)
     return int(info.total_float_ops)
 

@@ -226,7 +226,9 @@ def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
         x = model.get_layer("dropout")(x)
     x = layers.Dense(num_classes, name="classifier")(x)
     outputs = layers.Softmax(name="probs")(x)
-    return keras.Model(model.inputs, outputs, name=model.name)
+    # one input tensor, not the list ``model.inputs``: the bundled model's own structure, so that
+    # calling the new model on a batch does not warn that the structure differs
+    return keras.Model(model.inputs[0], outputs, name=model.name)
 
 
 def detector_views(model: keras.Model) -> list[str]:

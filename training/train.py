@@ -353,7 +353,7 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
         tracker = _Tracker(probe, steps, lambda f, m, i=i, name=name: progress(
             (i + f) / 2, f"augmentation check, {name}: {m}"), should_stop, None, has_val=True)
         model.fit(train, validation_data=val, epochs=probe.epochs, verbose=0, callbacks=[tracker],
-                  class_weight=weights, steps_per_epoch=steps)
+                  class_weight=weights, steps_per_epoch=steps, shuffle=False)
         if should_stop():
             raise TrainingCancelled("training cancelled; nothing was written")
         probs = model.predict(x_val, batch_size=64, verbose=0)
@@ -492,7 +492,8 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                        deferred=deferred, finish_now=finish_now)
     start = time.perf_counter()
     model.fit(train, validation_data=val, epochs=run_epochs, verbose=0, callbacks=[tracker],
-              class_weight=None if deferred is not None else weights, steps_per_epoch=steps)
+              class_weight=None if deferred is not None else weights, steps_per_epoch=steps,
+              shuffle=False)   # the batches come shuffled (augmented_batches); Keras ignores it
     seconds = time.perf_counter() - start
     # the saved model, and any later fine-tune from it, trains every layer (a run that raises
     # leaves no model behind)

@@ -102,12 +102,12 @@ def _features(model, x: np.ndarray, should_stop: ShouldStop, progress: Progress,
               start: float, span: float, batch: int = 64) -> np.ndarray:
     import keras
 
-    pool = keras.Model(model.inputs, model.get_layer("pool").output)
+    pool = keras.Model(model.inputs[0], model.get_layer("pool").output)
     out = []
     for i in range(0, len(x), batch):
         if should_stop():
             raise Cancelled("training cancelled; nothing was written")
-        out.append(np.asarray(pool([x[i:i + batch].astype(np.float32)], training=False)))
+        out.append(np.asarray(pool(x[i:i + batch].astype(np.float32), training=False)))
         progress(start + span * min(1.0, (i + batch) / max(1, len(x))),
                  f"head-first: features of {min(i + batch, len(x))}/{len(x)} images")
     return np.concatenate(out) if out else np.zeros((0, pool.output_shape[-1]), np.float32)

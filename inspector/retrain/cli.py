@@ -156,6 +156,7 @@ def _main(argv=None) -> int:
     from training.data import DatasetError
     from training.images import ImageReadError
     from training.cancel import Cancelled, Terminated, signals_held
+    from training.tf_import import import_tensorflow
     from training.train import train
 
     from ..library import LibraryError, ModelLibrary
@@ -236,6 +237,7 @@ def _main(argv=None) -> int:
                          "--leave-out-bad-files" if excludable and not args.leave_out_bad_files
                          else ""), file=sys.stderr)
                 return 2
+        import_tensorflow()   # without its start-up notices on the terminal
         usable = report.usable_samples(exclude)
         counts = count_samples(usable)
         names = report.training_class_names()
