@@ -16,7 +16,7 @@ import numpy as np
 from training.bundle import replace_file_atomic, write_json
 from training.cancel import Terminated, ends_as_interrupts
 from training.shifts import CAMERAS
-from training.tf_import import import_tensorflow
+from training.tf_import import quiet_tensorflow_import
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -1002,6 +1002,7 @@ def main(argv=None) -> int:
     from .train import TrainingCancelled
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_tensorflow_import()   # its start-up notices kept off the terminal
     args = build_parser().parse_args(_then_values(argv))
     args.argv = argv
     try:
@@ -1009,7 +1010,6 @@ def main(argv=None) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        import_tensorflow()   # without its start-up notices on the terminal
         with ends_as_interrupts():   # SIGTERM, SIGHUP: as Ctrl+C, nothing half-written is left
             return args.func(args)
     except (KeyboardInterrupt, TrainingCancelled) as exc:  # first: a cancellation is an OSError

@@ -156,11 +156,12 @@ def _main(argv=None) -> int:
     from training.data import DatasetError
     from training.images import ImageReadError
     from training.cancel import Cancelled, Terminated, signals_held
-    from training.tf_import import import_tensorflow
+    from training.tf_import import quiet_tensorflow_import
     from training.train import train
 
     from ..library import LibraryError, ModelLibrary
 
+    quiet_tensorflow_import()   # its start-up notices kept off the terminal
     p = argparse.ArgumentParser(prog="inspector retrain", description=main.__doc__)
     p.add_argument("--data", action="append", required=True,
                    help="folder with one sub-folder per class (repeat to merge folders, e.g. the "
@@ -237,7 +238,6 @@ def _main(argv=None) -> int:
                          "--leave-out-bad-files" if excludable and not args.leave_out_bad_files
                          else ""), file=sys.stderr)
                 return 2
-        import_tensorflow()   # without its start-up notices on the terminal
         usable = report.usable_samples(exclude)
         counts = count_samples(usable)
         names = report.training_class_names()
