@@ -2,11 +2,18 @@
 and saves docs/screenshots/main_window_unknown.png.
 
     nice -n 19 .venv/bin/python scripts/screenshot_unknown.py
+    nice -n 19 .venv/bin/python scripts/screenshot_unknown.py --bundle resources/ssdc-mininet \
+        --images DIR --select exp1_num_108719
 
-Uses the stand-in bundle of scripts/screenshot_main_window.py (trained once under /tmp on
-synthetic textures), fits an unknown detector into a copy of it on more of those textures
-(training.detect, as training does), and shows a folder of the textures mixed with images of
-another kind (checkerboards with blotches) that no class covers.
+Without ``--bundle``: uses the stand-in bundle of scripts/screenshot_main_window.py (trained once
+under /tmp on synthetic textures), fits an unknown detector into a copy of it on more of those
+textures (training.detect, as training does), and shows a folder of the textures mixed with
+images of another kind (checkerboards with blotches) that no class covers.
+
+With ``--bundle`` and ``--images``: that model on that folder (the README's screenshot: the
+bundled model, NEU images Cr_10, Cr_100, Sc_1, Sc_10 and the magnetic tiles
+blowhole/exp1_num_108719.jpg and exp1_num_108889.jpg), the image whose name holds ``--select``
+shown, and Enter pressed on it (a flagged image has no class to accept: the status bar says so).
 """
 from __future__ import annotations
 
@@ -45,7 +52,49 @@ def plant_like(seeds) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(x), np.array(y)
 
 
+def shoot_folder(bundle: Path, folder: Path, select: str) -> int:
+    """The window with ``bundle`` on ``folder``, the image named like ``select`` shown and Enter
+    pressed on it, saved as the README's screenshot."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from shot_window import classified_window, wait
+
+    for stale in folder.glob("*.jsonl"):   # verdicts of an earlier run
+        stale.unlink()
+    os.environ["STEEL_INSPECTOR_HOME"] = tempfile.mkdtemp(prefix="inspector-shot-home-")
+    app = QApplication.instance() or QApplication([])
+    w = classified_window(bundle, folder, size=(1400, 860))
+    s = w.session
+    target = next(i for i in range(len(s)) if select in s.items[i].path.name)
+    w.select(target)
+    while w.shown_index() != target:
+        wait(w.inspection_shown, 10000)
+    for _ in range(30):
+        app.processEvents()
+    QTest.keyClick(w.list, Qt.Key.Key_Return)
+    for _ in range(30):
+        app.processEvents()
+    out = ROOT / "docs" / "screenshots" / "main_window_unknown.png"
+    w.grab().save(str(out))
+    print(f"saved {out}; status bar: {w.statusBar().currentMessage()}")
+    w.close()
+    return 0
+
+
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bundle", type=Path, help="a model bundle (default: the synthetic stand-in)")
+    ap.add_argument("--images", type=Path, help="with --bundle: the folder to open")
+    ap.add_argument("--select", default="", help="with --bundle: show the image whose name holds this")
+    args = ap.parse_args()
+    if args.bundle:
+        if not args.images:
+            ap.error("--bundle needs --images")
+        return shoot_folder(args.bundle, args.images, args.select)
     from screenshot_main_window import make_folder, train_stand_in
     from synth import foreign_image
     from training.bundle import load_bundle

@@ -173,3 +173,18 @@ def test_a_new_accept_setting_that_moves_the_deciding_tile_moves_its_padding(qap
     s.set_prediction(0, tiles.probs[0], tiles.image_score, True, 0.0)
     Window(s).rejudge_unknown()     # tile 1 (score 0.5 over 0.3) is flagged: it decides now
     assert tiles.winner == 1 and s.items[0].padding == pytest.approx(0.3)
+
+
+def test_an_unknown_tiles_label_carries_no_percentage(qtbot):
+    """A percentage beside "unknown" would read as the share of certainty that it is unknown."""
+    from inspector.gui.image_view import TileGridItem
+    from inspector.tiles import Roi, TiledVerdict
+
+    tiles = TiledVerdict(tiles=[Roi(0, 0, 200, 200), Roi(200, 0, 200, 200)], grid=(1, 2),
+                         shape=(200, 400), overlap=0.0, class_names=["crazing", "inclusion"],
+                         probs=np.array([[0.9, 0.1], [0.03, 0.97]], np.float32),
+                         unknown_scores=np.array([0.1, 30.0]), known=np.array([True, False]),
+                         winner=1)
+    grid = TileGridItem(tiles)
+    assert grid.label_text(0) == "crazing 90%"
+    assert grid.label_text(1) == "unknown"

@@ -91,6 +91,11 @@ class TileGridItem(QGraphicsItem):
         return QColor(DEFECT_COLOURS[c % len(DEFECT_COLOURS)])
 
     def label_text(self, i: int) -> str:
+        """A known tile's class and confidence; a flagged tile's "unknown" alone (as its
+        thumbnail: a percentage beside it read as how sure the model is that the tile is
+        unknown, where it is the closest class's probability, which the verdict box names)."""
+        if not self.verdict.known[i]:
+            return self._labels[i]
         return f"{self._labels[i]} {self.verdict.confidence(i):.0%}"
 
     def tile_at(self, pos: QPointF) -> int | None:

@@ -3,6 +3,7 @@ the folder's tile settings, the shown image's grid of labelled tiles, and a clic
 probabilities and label."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from ...engine import BLANK_TEXT, is_blank_score
@@ -154,8 +155,11 @@ class TileActions:
             return
         box, score = t.tiles[i], t.score(i)
         decides = " — <b>decides the image</b>" if i == t.winner else ""
+        # a flagged tile's percentage is its closest class's, named as the camera names it
+        how_sure = (f"{t.confidence(i):.1%}" if t.known[i]
+                    else f"closest {html.escape(t.top_class(i))} {t.confidence(i):.1%}")
         self.verdict_label.setText(
             self.verdict_label.text() + f"<br>Tile {i + 1}/{len(t.tiles)} at ({box.x}, {box.y}) "
-            f"{box.w}×{box.h}: <b>{t.label(i)}</b> ({t.confidence(i):.1%})"
+            f"{box.w}×{box.h}: <b>{html.escape(t.label(i))}</b> ({how_sure})"
             + ("" if score is None else f", {BLANK_TEXT}" if is_blank_score(score)
                else f", unknown score {score:.3g}") + decides)
