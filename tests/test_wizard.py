@@ -228,6 +228,38 @@ def test_settings_measure_the_smaller_size_a_short_budget_chooses(qtbot, open_wi
         in s.estimate.text()
 
 
+def test_settings_measure_the_full_size_first_even_when_the_guess_is_slow(
+        qtbot, open_wizard, tmp_path, monkeypatch):
+    """A guessed speed that already calls the budget short does not skip the full size's
+    measurement (the choice of size rests on it); a second measurement that fails leaves the
+    first size's speed carried over, and the page says so instead of "measured"."""
+    measured = short_budget_speeds(monkeypatch, retrain, {64: 5.0, 32: 1.0})
+    monkeypatch.setattr(retrain, "guess_seconds_per_image", lambda size=200: 50.0)
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale", "streaks"), per_class=8)
+    w = open_wizard(measure=True)
+    assert check(qtbot, w, root).ok
+    with qtbot.waitSignal(w.settings_page.measured, timeout=60_000):
+        go_next(qtbot, w, PAGE_SETTINGS)
+    assert measured == [64, 32]
+
+    def fails_small(config, names, **kw):
+        measured.append(config.input_size)
+        if config.input_size == 32:
+            raise RuntimeError("out of memory")
+        return 5.0
+
+    monkeypatch.setattr(retrain, "measure_seconds_per_image", fails_small)
+    measured.clear()
+    w.seconds_per_image = None
+    s = w.settings_page
+    s.initializePage()
+    qtbot.waitUntil(lambda: measured == [64, 32] and s.isComplete(), timeout=60_000)
+    assert s.config().input_size == 32 and w.seconds_per_image == {64: 5.0}
+    text = s.estimate.text()   # "(about 1 training images per second at 32x32, from ..."
+    assert "(about " in text and "(measured " not in text, text
+    assert "from the speed measured at 64x64" in text and "out of memory" in text
+
+
 def test_finish_without_the_evaluation_judges_the_model_by_its_card(qtbot, open_wizard):
     """The evaluation page cancelled or failed: the finish page judges the model by its card's
     test figures and does not call it better than the current one."""

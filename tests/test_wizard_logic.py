@@ -1,5 +1,6 @@
 """inspector.retrain: the wizard's Qt-free logic (default settings for a time budget, time
 estimates, gathering and staging images)."""
+import re
 import os
 import shutil
 from pathlib import Path
@@ -332,8 +333,10 @@ def test_a_short_budget_measures_the_smaller_size_too(tmp_path, stand_in_bundle,
     assert retrain.main(args) == 0
     out = capsys.readouterr().out
     assert measured == [64, 32]
-    assert "measured 20 training images/s at 32x32" in out and "--size 32 " in out
+    # both speeds, the full size's first: --rate with it reproduces the run (below)
+    assert "measured 5 training images/s at 64x64 and 20 at 32x32" in out and "--size 32 " in out
     assert "a short budget:" in out and "epochs at 64x64, so training at 32x32" in out
+    epochs = re.search(r"--epochs (\d+)", out).group(1)
     measured.clear()   # --size: the user's size, not the rule's
     assert retrain.main(args + ["--size", "64"]) == 0
     out = capsys.readouterr().out
@@ -345,8 +348,34 @@ def test_a_short_budget_measures_the_smaller_size_too(tmp_path, stand_in_bundle,
     assert retrain.main(args + ["--rate", "5"]) == 0
     out = capsys.readouterr().out
     assert measured == [] and "a short budget" in out
-    assert f"assumed (--rate) {5 / 0.5 ** retrain.SIZE_TIME_EXPONENT:.0f} training images/s " \
-        "at 32x32" in out
+    assert "assumed (--rate) 5 training images/s at 64x64, about " \
+        f"{5 / 0.5 ** retrain.SIZE_TIME_EXPONENT:.0f} at 32x32" in out
+    measured.clear()   # --rate with both figures the measured run printed: its settings
+    assert retrain.main(args + ["--rate", "5,20"]) == 0
+    out = capsys.readouterr().out
+    assert measured == [] and "assumed (--rate) 5 training images/s at 64x64 and 20 at 32x32" in out
+    assert "--size 32 " in out and re.search(r"--epochs (\d+)", out).group(1) == epochs
+    measured.clear()   # a budget the guessed speed already calls short: the full size first
+    assert retrain.main(args[:4] + ["--budget-min", "0.05", "--dry-run"]) == 0
+    capsys.readouterr()
+    assert measured == [64, 32]
+
+
+def test_a_model_trained_smaller_than_its_images_fine_tunes_at_their_scale():
+    """One short-budget run (128 px from 200 px images) does not keep every later fine-tune
+    at 128; a model trained at 128 because its images are 128 px stays there."""
+    assert retrain.model_full_size({"input_size": 128, "view": {"tile": 200}}) == 200
+    assert retrain.model_full_size({"input_size": 128, "view": {"tile": 317}}) == 200
+    assert retrain.model_full_size({"input_size": 128, "view": {"tile": 128}}) == 128
+    assert retrain.model_full_size({"input_size": 128}) == 128   # a card without the record
+    assert retrain.model_full_size({"input_size": 256, "view": {"tile": 400}}) == 256
+    assert retrain.model_full_size(None) == 200
+    c = retrain.suggest_settings({"a": 300, "b": 300}, {200: 0.001, 128: 0.0005},
+                                 current_bundle="B", class_names=("a", "b"),
+                                 current_card={"input_size": 128, "view": {"tile": 200},
+                                               "class_names": ["a", "b"]},
+                                 image_side=200, budget_seconds=3600)
+    assert c.input_size == 200
 
 
 def test_dry_run_prints_a_command_a_shell_can_run(tmp_path, stand_in_bundle, capsys):

@@ -21,7 +21,8 @@ from training.transfer import CHECK_EPOCHS, earliest_stop, native_input_size
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
 from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
-                       measure_seconds_per_image, median_side, seconds_per_image_at,
+                       measure_seconds_per_image, median_side, model_full_size,
+                       seconds_per_image_at,
                        SHORT_BUDGET_EPOCHS, SHORT_BUDGET_SIZE, suggest_settings)
 from .evaluation import evaluate_split, format_recalls
 
@@ -61,6 +62,15 @@ def _config_command(data: str | Path, out: str, c: TrainConfig) -> str:
     if c.later_epoch_margin_images:
         parts.append(f"--later-epoch-margin {c.later_epoch_margin_images:g}")
     return " ".join(parts)
+
+
+def _rates(text: str) -> list[float]:
+    """An argparse type for ``--rate``: one training speed, or two separated by a comma (as a
+    run with a short budget prints them: at the full size, then at the smaller size)."""
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"one or two speeds, not {len(parts)} (got {text})")
+    return [_above_zero(float)(part.strip()) for part in parts]
 
 
 def _above_zero(kind: type):
@@ -139,6 +149,21 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
     return 130 if stopped else 2
 
 
+def _speed_text(speeds: dict[int, float], size: int, full: int, assumed: bool = False) -> str:
+    """The training speeds the settings rest on, the full size's first: ``--rate`` with these
+    figures reproduces the run. A size trained at without a speed of its own (``--rate`` with
+    one figure) gets the one carried over to it."""
+    def rate(s: int) -> str:
+        return f"{1 / seconds_per_image_at(speeds, s):g}" if assumed and s in speeds \
+            else f"{1 / seconds_per_image_at(speeds, s):.0f}"
+
+    sizes = sorted(speeds, key=lambda s: (s != full, -s))
+    return (("assumed (--rate) " if assumed else "measured ")
+            + f"{rate(sizes[0])} training images/s at {sizes[0]}x{sizes[0]}"
+            + "".join(f" and {rate(s)} at {s}x{s}" for s in sizes[1:])
+            + (f", about {rate(size)} at {size}x{size}" if size not in speeds else ""))
+
+
 def main(argv=None) -> int:
     """``python -m inspector.retrain``: what the retraining wizard does, on a terminal - check
     the images, measure this PC, choose the default settings for the time budget, train, compare
@@ -180,10 +205,11 @@ def _main(argv=None) -> int:
                         "instead: on a slow PC a smaller size buys about three times the epochs "
                         "(magnetic tiles, 5-fold cv: 128 px for 40 epochs 90.6%% macro F1 "
                         "against 200 px for 15 84.8%%, docs/retraining.md)")
-    p.add_argument("--rate", type=_above_zero(float), metavar="IMAGES_PER_S",
+    p.add_argument("--rate", type=_rates, metavar="IMAGES_PER_S[,AT_SMALLER]",
                    help="assume this training speed at the full size (the model's input, or "
-                        "the images' own when smaller) instead of measuring it; reproduces the "
-                        "defaults of an earlier run")
+                        "the images' own when smaller) instead of measuring it, and the second "
+                        "figure, if given, at the size a short budget trains at; with the "
+                        "figures an earlier run printed, reproduces its defaults")
     p.add_argument("--seed", type=int, help="split and initialisation seed (default: the "
                                              "recipe's); another seed gives another held-out split")
     p.add_argument("--min-per-class", type=_above_zero(int), default=5, metavar="N",
@@ -214,7 +240,9 @@ def _main(argv=None) -> int:
     work = None
     held = contextlib.ExitStack()
     try:
-        input_size = int(card["input_size"]) if card else 200
+        # the size a fine-tune trains at by default (a model the short-budget rule trained at
+        # 128 goes back to its images' scale)
+        input_size = model_full_size(card) if card else 200
         samples, layout = gather_samples(args.data)
         report = find_problems(samples, args.min_per_class,
                                model_classes=card["class_names"] if card else None,
@@ -254,13 +282,17 @@ def _main(argv=None) -> int:
         budget = args.budget_min * 60
         extra = 0.0   # seconds spent measuring a second size
         if args.rate:
-            speeds: dict[int, float] = {full: 1 / args.rate}   # at the full size
+            speeds: dict[int, float] = {full: 1 / args.rate[0]}   # at the full size
             config = suggest(speeds, budget_seconds=budget)
+            if len(args.rate) > 1 and config.input_size != full:   # the second measurement's
+                speeds[config.input_size] = 1 / args.rate[1]
+                config = suggest(speeds, budget_seconds=budget)
         else:
-            # measured at the size the settings choose; when a short budget then chooses a
-            # smaller size (SHORT_BUDGET_SIZE), measured there too, its seconds out of the budget
+            # measured at the full size first; when a short budget then chooses a smaller size
+            # (SHORT_BUDGET_SIZE), measured there too, its seconds out of the budget
             speeds = {}
-            config = suggest(guess_seconds_per_image(full), budget_seconds=budget)
+            config = suggest(guess_seconds_per_image(full), budget_seconds=budget,
+                             smaller_when_short=False)
             started = None
             while config.input_size not in speeds:
                 size = config.input_size
@@ -279,9 +311,7 @@ def _main(argv=None) -> int:
                          version=time.strftime("%Y.%m.%d-%H%M"))
         config.check()
         est = estimate_seconds(counts, config, spi) + extra
-        print(f"{'assumed (--rate)' if args.rate else 'measured'} {1 / spi:.0f} training "
-              f"images/s at {config.input_size}x"
-              f"{config.input_size}; "
+        print(_speed_text(speeds, config.input_size, full, assumed=bool(args.rate)) + "; "
               + _epochs_text(config)
               + f", estimated {est / 60:.1f} min in all"
               + (f" at most (stops early after {config.patience} epochs without a better "
@@ -293,6 +323,11 @@ def _main(argv=None) -> int:
             notes.append(f"training at {full}x{full}: " + (
                 f"--size {args.size}" if args.size and args.size < (images_side or 1e9)
                 else f"the images are small (median side {images_side:.0f} px)"))
+        trained_at = int(card["input_size"]) if card else full
+        if not scratch and config.input_size > trained_at:
+            notes.append(f"training at {config.input_size}x{config.input_size}, the scale of "
+                         f"the current model's training images (it was trained smaller, at "
+                         f"{trained_at}x{trained_at})")
         if config.input_size < full:
             at_full = suggest(speeds, budget_seconds=budget - extra, smaller_when_short=False)
             notes.append(f"a short budget: {at_full.epochs} epochs at {full}x{full}, so training "

@@ -82,6 +82,20 @@ SHORT_BUDGET_SIZE = 128
 SIZE_TIME_EXPONENT = 1.7
 
 
+def model_full_size(card: Mapping | None) -> int:
+    """The largest size a fine-tune from the model of ``card`` trains at by default: its input
+    size, or, when it was trained smaller than its training images (the short-budget rule on a
+    slow PC), the smaller of their scale (the card's ``view``, ``tile``) and the recipe's input
+    size. So one short run does not keep every later fine-tune from it at SHORT_BUDGET_SIZE,
+    even on a fast PC; a model trained at 128 because its images are 128 px stays at 128."""
+    card = card or {}
+    size = int(card.get("input_size") or TrainConfig().input_size)
+    tile = (card.get("view") or {}).get("tile")
+    if tile:
+        size = max(size, min(int(tile), TrainConfig().input_size))
+    return size
+
+
 def guess_seconds_per_image(input_size: int = 200) -> float:
     """The training time per image before it is measured: ~70 images/s at 200x200 on a 2-core
     CPU, scaled with the pixel count."""
@@ -210,7 +224,7 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float | Mappi
             card = read_card(current_bundle)
         except BundleError:
             card = {}
-    full = native_input_size(image_side, int(card.get("input_size", 200)))
+    full = native_input_size(image_side, model_full_size(card))
     speeds = seconds_per_image if isinstance(seconds_per_image, Mapping) \
         else {full: float(seconds_per_image)}
     names = tuple(class_names) if class_names else tuple(sorted(counts))

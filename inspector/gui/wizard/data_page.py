@@ -186,7 +186,7 @@ class DataPage(QWizardPage):
         def work(progress, should_stop):
             samples, layout = retrain.gather_samples(folders, verdicts, should_stop)
             report = find_problems(samples, model_classes=wiz.model_classes,
-                                   input_size=wiz.input_size, native=True,
+                                   input_size=wiz.full_size, native=True,
                                    progress=progress,
                                    should_stop=should_stop)
             report.problems = sorted(layout + report.problems,

@@ -87,6 +87,12 @@ class RetrainWizard(QWizard):
         return ModelCard.of(self.current_card).input_size or 200
 
     @property
+    def full_size(self) -> int:
+        """The largest size a fine-tune trains at by default (``retrain.model_full_size``: a
+        model the short-budget rule trained smaller goes back to its images' scale)."""
+        return retrain.model_full_size(self.current_card) if self.current_card else 200
+
+    @property
     def current_title(self) -> str:
         return ModelCard.of(self.current_card).title if self.current_card else "none"
 

@@ -138,7 +138,8 @@ class SettingsPage(QWizardPage):
     # ---- defaults and the time estimate ---------------------------------------------------
     def suggestion(self, smaller_when_short: bool = True) -> TrainConfig:
         w = self.wiz
-        spi = w.seconds_per_image or retrain.guess_seconds_per_image(w.input_size)
+        # a guess stands for the speed at the full size until one is measured
+        spi = w.seconds_per_image or retrain.guess_seconds_per_image(self._full())
         return retrain.suggest_settings(
             w.counts(), spi, current_bundle=w.current_bundle if w.current_card else None,
             current_card=w.current_card, class_names=w.class_names(),
@@ -148,16 +149,33 @@ class SettingsPage(QWizardPage):
     def _image_side(self) -> float | None:
         return retrain.median_side(self.wiz.report) if self.wiz.report else None
 
+    def _full(self) -> int:
+        """The size the images train at without the short-budget rule."""
+        return native_input_size(self._image_side(), self.wiz.full_size)
+
+    def _speed_text(self, c: TrainConfig, spi: float) -> str:
+        """What the speed shown rests on: measured at the size trained at, or carried over from
+        another size's measurement (a second measurement that failed)."""
+        speeds = self.wiz.seconds_per_image
+        rate = f"{1 / spi:.0f} training images per second at {c.input_size}x{c.input_size}"
+        if not isinstance(speeds, dict) or c.input_size in speeds:
+            return "measured " + rate
+        at = min(speeds, key=lambda s: abs(s - c.input_size))
+        return f"about {rate}, from the speed measured at {at}x{at}"
+
     def _size_text(self, c: TrainConfig) -> str:
         """Why the training's size differs from the current model's input, if it does."""
         w = self.wiz
-        if c.input_size == w.input_size:
-            return ""
-        full = native_input_size(self._image_side(), w.input_size)
+        full = self._full()
         if c.input_size < full:
             at_full = self.suggestion(smaller_when_short=False)
             return (f", smaller than the full {full}x{full}, where this budget buys only "
                     f"about {at_full.epochs} epochs")
+        if c.input_size == w.input_size:
+            return ""
+        if c.input_size > w.input_size:
+            return (f", the scale of the current model's training images; it was trained "
+                    f"smaller, at {w.input_size}x{w.input_size}")
         return f", the images' own size; the current model takes {w.input_size}x{w.input_size}"
 
     def initializePage(self) -> None:
@@ -252,7 +270,7 @@ class SettingsPage(QWizardPage):
         split = f"{tr:,} images to train on, {va:,} to validate, {te:,} to test"
         if spi is None:
             guess = retrain.estimate_seconds(counts, c,
-                                             retrain.guess_seconds_per_image(w.input_size))
+                                             retrain.guess_seconds_per_image(c.input_size))
             self.estimate.setText(f"{split}.<br>Estimated time: {about_time(guess)} "
                                   "<i>(measuring the speed of this PC…)</i>")
         else:
@@ -265,18 +283,19 @@ class SettingsPage(QWizardPage):
                          "schedule runs on the clock)") + bound
             self.estimate.setText(
                 f"{split}.<br><b>Estimated time on this PC: {about_time(secs)}</b>{bound} "
-                f"(measured {1 / spi:.0f} training images per second at "
-                f"{c.input_size}x{c.input_size}{self._size_text(c)}).")
+                f"({self._speed_text(c, spi)}{self._size_text(c)}).")
         self.completeChanged.emit()
 
     def _measure(self) -> None:
-        """Measures this PC's training speed at the suggested size; when the measured speed
-        makes the settings choose another size (a short budget: retrain.SHORT_BUDGET_SIZE),
-        measures there too (``wiz.seconds_per_image``: {input size: seconds per image})."""
+        """Measures this PC's training speed at the full size first, then, when that speed makes
+        the settings choose another size (a short budget: retrain.SHORT_BUDGET_SIZE), there too
+        (``wiz.seconds_per_image``: {input size: seconds per image})."""
         w = self.wiz
         if self._measure_job is not None:
             return
-        config = replace(self.suggestion(), batch_size=16)
+        speeds = w.seconds_per_image if isinstance(w.seconds_per_image, dict) else {}
+        config = self.suggestion(smaller_when_short=self._full() in speeds)
+        config = replace(config, batch_size=16)
         names = w.class_names()
 
         def work(progress, should_stop):
@@ -314,9 +333,14 @@ class SettingsPage(QWizardPage):
             # a second size failed: the first size's speed, carried over, serves
             self.apply(self.suggestion(), only_untouched=True)
         self.completeChanged.emit()   # else the guessed speed serves
-        self.estimate.setText(self.estimate.text().replace(
-            "(measuring the speed of this PC…)", f"(the speed of this PC could not be measured: "
-                                                 f"{message})"))
+        text = self.estimate.text()
+        if "(measuring the speed of this PC…)" in text:
+            self.estimate.setText(text.replace(
+                "(measuring the speed of this PC…)",
+                f"(the speed of this PC could not be measured: {message})"))
+        else:   # the page shows the first size's speed, carried over: say why
+            self.estimate.setText(text + f"<br>The speed at the size chosen could not be "
+                                         f"measured: {message}")
 
     def validatePage(self) -> bool:
         self.wiz.config = self.config()
