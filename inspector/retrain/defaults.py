@@ -76,6 +76,10 @@ FROZEN_STEP_SHARE = 0.60
 # below 128: a defect must keep enough pixels; not from scratch, where it was not measured.
 SHORT_BUDGET_EPOCHS = 20
 SHORT_BUDGET_SIZE = 128
+# ...and only when the full size is at least this many times SHORT_BUDGET_SIZE (160 px): images
+# of 136-152 px would give up resolution for at most 1.4x the epochs ((152 / 128) ^ 1.7), and a
+# second speed measurement's seconds besides
+SHORT_BUDGET_MIN_RATIO = 1.25
 # A training step's time grows with the input's side to this power (bench_model, the same run:
 # 31.0 training img/s at 200x200, 66.7 at 128x128; docs/results/bench_model_fused_bn.json): to
 # carry a speed measured at one size over to another until it is measured there
@@ -205,7 +209,8 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float | Mappi
     machine (between MIN_EPOCHS and MAX_EPOCHS). Images smaller than the model's input
     (``image_side``: median shorter side, ``median_side``) are trained at their own size rounded
     down to a multiple of 8; a fine-tune whose budget buys fewer than SHORT_BUDGET_EPOCHS epochs
-    at that size trains at SHORT_BUDGET_SIZE if that is smaller (``smaller_when_short``).
+    at that size trains at SHORT_BUDGET_SIZE if that is enough smaller (SHORT_BUDGET_MIN_RATIO;
+    ``smaller_when_short``).
     ``seconds_per_image``: the measured training time per image, ``{input_size: seconds}`` for
     the sizes measured (``seconds_per_image_at``), or one number measured at the size the
     images would train at without the short-budget rule. Unequal classes get balanced class
@@ -233,7 +238,7 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float | Mappi
     same = fine_tune and model_classes is not None and list(model_classes) == list(names)
     config = _fit_budget(counts, seconds_per_image_at(speeds, full), card, current_bundle,
                          names, fine_tune, same, full, budget_seconds)
-    if smaller_when_short and fine_tune and full > SHORT_BUDGET_SIZE \
+    if smaller_when_short and fine_tune and full >= SHORT_BUDGET_MIN_RATIO * SHORT_BUDGET_SIZE \
             and config.epochs < SHORT_BUDGET_EPOCHS:
         config = _fit_budget(counts, seconds_per_image_at(speeds, SHORT_BUDGET_SIZE), card,
                              current_bundle, names, fine_tune, same, SHORT_BUDGET_SIZE,
