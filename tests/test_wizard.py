@@ -226,6 +226,9 @@ def test_settings_measure_the_smaller_size_a_short_budget_chooses(qtbot, open_wi
     assert s.isComplete() and s.config().input_size == 32
     assert "1 training images per second at 32x32, smaller than the full 64x64" \
         in s.estimate.text()
+    s.epochs.setValue(3)   # epochs by hand: no budget to be short of, the full size (as --epochs)
+    assert s.config().input_size == 64 and s.config().time_budget_s == 0
+    assert "measured 0 training images per second at 64x64" in s.estimate.text()
 
 
 def test_settings_measure_the_full_size_first_even_when_the_guess_is_slow(

@@ -132,8 +132,9 @@ class SettingsPage(QWizardPage):
         self.batch.valueChanged.connect(lambda _: self._touch("batch"))
 
     def _touch(self, what: str) -> None:
-        if not self._filling:
+        if not self._filling and what not in self._touched:
             self._touched.add(what)
+            self._changed()   # its own valueChanged ran first: epochs by hand end the budget
 
     # ---- defaults and the time estimate ---------------------------------------------------
     def suggestion(self, smaller_when_short: bool = True) -> TrainConfig:
@@ -241,7 +242,10 @@ class SettingsPage(QWizardPage):
             contrast=self.contrast.value(), flips=self.flips.isChecked(),
             dropout=self.dropout.value() if scratch else 0.0, seed=self.seed.value(),
             name=self.name.text().strip() or "SSDC-MiniNet",
-            input_size=self._base.input_size, class_names=w.class_names(),
+            # epochs set by hand: no budget to be short of, so the full size (as the command's
+            # --epochs); its speed is always measured first
+            input_size=(self._full() if "epochs" in self._touched else self._base.input_size),
+            class_names=w.class_names(),
             # epochs set by hand: exactly those, not the suggested time budget
             time_budget_s=0.0 if "epochs" in self._touched else self._base.time_budget_s,
             version=time.strftime("%Y.%m.%d-%H%M"))
