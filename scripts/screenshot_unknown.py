@@ -61,13 +61,18 @@ def shoot_folder(bundle: Path, folder: Path, select: str) -> int:
 
     from shot_window import classified_window, wait
 
-    for stale in folder.glob("*.jsonl"):   # verdicts of an earlier run
-        stale.unlink()
-    os.environ["STEEL_INSPECTOR_HOME"] = tempfile.mkdtemp(prefix="inspector-shot-home-")
+    # a copy of the images' folder: the window writes its journal beside the images, and a
+    # verdict journaled there by an earlier run (or by a user) must neither show nor be touched
+    work = Path(tempfile.mkdtemp(prefix="inspector-shot-"))
+    copy = work / folder.name
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.jsonl"))
+    os.environ["STEEL_INSPECTOR_HOME"] = str(work / "home")
     app = QApplication.instance() or QApplication([])
-    w = classified_window(bundle, folder, size=(1400, 860))
+    w = classified_window(bundle, copy, size=(1400, 860))
     s = w.session
-    target = next(i for i in range(len(s)) if select in s.items[i].path.name)
+    target = next((i for i in range(len(s)) if select in s.items[i].path.name), None)
+    if target is None:
+        raise SystemExit(f"no image in {folder} has {select!r} in its name")
     w.select(target)
     while w.shown_index() != target:
         wait(w.inspection_shown, 10000)
@@ -80,6 +85,7 @@ def shoot_folder(bundle: Path, folder: Path, select: str) -> int:
     w.grab().save(str(out))
     print(f"saved {out}; status bar: {w.statusBar().currentMessage()}")
     w.close()
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

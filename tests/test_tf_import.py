@@ -23,10 +23,14 @@ def test_the_first_import_of_tensorflow_is_silenced_and_nothing_else():
             "from training.tf_import import quiet_tensorflow_import\n"
             "quiet_tensorflow_import()\n"
             "quiet_tensorflow_import()\n"      # arranged once
+            "import importlib.util\n"
+            "assert importlib.util.find_spec('tensorflow')\n"   # a lookup does not use it up
             "print('before', file=sys.stderr, flush=True)\n"
             "import keras\n"                    # imports TensorFlow itself
             "import tensorflow as tf\n"
             "print(tf.constant(2).numpy() * 3)\n"
+            "from training.tf_import import _QuietFinder\n"
+            "assert not any(isinstance(f, _QuietFinder) for f in sys.meta_path)\n"
             "print('after', file=sys.stderr, flush=True)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)

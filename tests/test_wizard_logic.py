@@ -366,15 +366,20 @@ def test_a_short_budget_measures_the_smaller_size_too(tmp_path, stand_in_bundle,
 def test_a_model_trained_smaller_than_its_images_fine_tunes_at_their_scale():
     """One short-budget run (128 px from 200 px images) does not keep every later fine-tune
     at 128; a model trained at 128 because its images are 128 px stays there."""
-    assert retrain.model_full_size({"input_size": 128, "view": {"tile": 200}}) == 200
-    assert retrain.model_full_size({"input_size": 128, "view": {"tile": 317}}) == 200
-    assert retrain.model_full_size({"input_size": 128, "view": {"tile": 128}}) == 128
+    def full(tile, input_size=128):
+        return retrain.model_full_size({"input_size": input_size,
+                                        "view": {"tile": tile, "largest": 2 * tile}})
+
+    assert full(200) == 200 and full(317) == 200 and full(128) == 128
+    assert full(141) == 136   # a multiple of 8, as every training size
+    assert full(400, input_size=256) == 256
     assert retrain.model_full_size({"input_size": 128}) == 128   # a card without the record
-    assert retrain.model_full_size({"input_size": 256, "view": {"tile": 400}}) == 256
+    assert retrain.model_full_size({"input_size": 128, "view": "?"}) == 128   # nor a valid one
     assert retrain.model_full_size(None) == 200
     c = retrain.suggest_settings({"a": 300, "b": 300}, {200: 0.001, 128: 0.0005},
                                  current_bundle="B", class_names=("a", "b"),
-                                 current_card={"input_size": 128, "view": {"tile": 200},
+                                 current_card={"input_size": 128,
+                                               "view": {"tile": 200, "largest": 200},
                                                "class_names": ["a", "b"]},
                                  image_side=200, budget_seconds=3600)
     assert c.input_size == 200

@@ -59,31 +59,43 @@ def stderr_silenced():
 
 
 class _QuietLoader(importlib.abc.Loader):
-    """The package's own loader, its module run with standard error silenced."""
+    """The package's own loader, its module run with standard error silenced; the finder
+    leaves ``sys.meta_path`` once the package has been run."""
 
-    def __init__(self, real: importlib.abc.Loader):
+    def __init__(self, real: importlib.abc.Loader, finder: "_QuietFinder"):
         self.real = real
+        self.finder = finder
 
     def create_module(self, spec):
         return self.real.create_module(spec)
 
     def exec_module(self, module) -> None:
-        with stderr_silenced():
-            self.real.exec_module(module)
+        try:
+            with stderr_silenced():
+                self.real.exec_module(module)
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self.finder)
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` through the other finders (once: then it leaves ``sys.meta_path``)
-    and hands back its spec with the quiet loader."""
+    """Finds ``tensorflow`` through the other finders and hands back its spec with the quiet
+    loader. A lookup alone (``importlib.util.find_spec``, as ``inspector.runtime`` asks whether
+    TensorFlow is there) does not use it up: it stays until the package is run."""
+
+    def __init__(self):
+        self._finding = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if name != "tensorflow" or self._finding:
             return None
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        self._finding = True   # the other finders, not this one again
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _QuietLoader(spec.loader, self)
         return spec
 
 

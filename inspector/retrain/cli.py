@@ -209,7 +209,8 @@ def _main(argv=None) -> int:
                    help="assume this training speed at the full size (the model's input, or "
                         "the images' own when smaller) instead of measuring it, and the second "
                         "figure, if given, at the size a short budget trains at; with the "
-                        "figures an earlier run printed, reproduces its defaults")
+                        "figures an earlier run printed, reproduces its defaults (to within "
+                        "about an epoch)")
     p.add_argument("--seed", type=int, help="split and initialisation seed (default: the "
                                              "recipe's); another seed gives another held-out split")
     p.add_argument("--min-per-class", type=_above_zero(int), default=5, metavar="N",
@@ -324,10 +325,10 @@ def _main(argv=None) -> int:
                 f"--size {args.size}" if args.size and args.size < (images_side or 1e9)
                 else f"the images are small (median side {images_side:.0f} px)"))
         trained_at = int(card["input_size"]) if card else full
-        if not scratch and config.input_size > trained_at:
-            notes.append(f"training at {config.input_size}x{config.input_size}, the scale of "
-                         f"the current model's training images (it was trained smaller, at "
-                         f"{trained_at}x{trained_at})")
+        if not scratch and config.input_size > trained_at and input_size > trained_at:
+            notes.append(f"training at {config.input_size}x{config.input_size}, larger than "
+                         f"the current model's {trained_at}x{trained_at}: it was trained "
+                         f"smaller than its training images")
         if config.input_size < full:
             at_full = suggest(speeds, budget_seconds=budget - extra, smaller_when_short=False)
             notes.append(f"a short budget: {at_full.epochs} epochs at {full}x{full}, so training "

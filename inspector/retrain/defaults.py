@@ -91,13 +91,15 @@ def model_full_size(card: Mapping | None) -> int:
     size, or, when it was trained smaller than its training images (the short-budget rule on a
     slow PC), the smaller of their scale (the card's ``view``, ``tile``) and the recipe's input
     size. So one short run does not keep every later fine-tune from it at SHORT_BUDGET_SIZE,
-    even on a fast PC; a model trained at 128 because its images are 128 px stays at 128."""
-    card = card or {}
-    size = int(card.get("input_size") or TrainConfig().input_size)
-    tile = (card.get("view") or {}).get("tile")
-    if tile:
-        size = max(size, min(int(tile), TrainConfig().input_size))
-    return size
+    even on a fast PC; a model trained at 128 because its images are 128 px stays at 128. A
+    size chosen by hand (``--size``) was for that run: the next one goes back too."""
+    from training.card import ModelCard
+
+    mc = ModelCard.of(card or {})
+    size = int(mc.input_size or TrainConfig().input_size)
+    # a card without a valid record gives the input size as its tile (ModelCard.view)
+    scale = min(mc.view.tile, TrainConfig().input_size) // 8 * 8
+    return max(size, scale)
 
 
 def guess_seconds_per_image(input_size: int = 200) -> float:

@@ -1,8 +1,9 @@
 """Wizard page 2, the settings: defaults fitted to a time budget, and the time estimate."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
 import time
+from typing import TYPE_CHECKING
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
@@ -161,7 +162,7 @@ class SettingsPage(QWizardPage):
         rate = f"{1 / spi:.0f} training images per second at {c.input_size}x{c.input_size}"
         if not isinstance(speeds, dict) or c.input_size in speeds:
             return "measured " + rate
-        at = min(speeds, key=lambda s: abs(s - c.input_size))
+        at = min(speeds, key=lambda s: (abs(math.log(s / c.input_size)), s))   # as carried
         return f"about {rate}, from the speed measured at {at}x{at}"
 
     def _size_text(self, c: TrainConfig) -> str:
@@ -174,9 +175,10 @@ class SettingsPage(QWizardPage):
                     f"about {at_full.epochs} epochs")
         if c.input_size == w.input_size:
             return ""
-        if c.input_size > w.input_size:
-            return (f", the scale of the current model's training images; it was trained "
-                    f"smaller, at {w.input_size}x{w.input_size}")
+        if c.input_size > w.input_size and w.full_size > w.input_size and \
+                not self.from_scratch.isChecked():
+            return (f", larger than the current model's {w.input_size}x{w.input_size}: it was "
+                    f"trained smaller than its training images")
         return f", the images' own size; the current model takes {w.input_size}x{w.input_size}"
 
     def initializePage(self) -> None:
