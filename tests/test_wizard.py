@@ -226,6 +226,15 @@ def test_settings_measure_the_smaller_size_a_short_budget_chooses(qtbot, open_wi
     assert s.isComplete() and s.config().input_size == 32
     assert "1 training images per second at 32x32, smaller than the full 64x64" \
         in s.estimate.text()
+    # a measurement that ends after the user went back keeps its speed and starts nothing
+    w.back()
+    assert w.currentId() == PAGE_DATA
+    report, w.report = w.report, None   # the data being checked again
+    w.seconds_per_image = {32: 1.0}
+    s._measured((48, 2.0))
+    assert w.seconds_per_image == {32: 1.0, 48: 2.0} and s._measure_job is None
+    w.report, w.seconds_per_image = report, {64: 5.0, 32: 1.0}
+    go_next(qtbot, w, PAGE_SETTINGS)
     s.epochs.setValue(3)   # epochs by hand: no budget to be short of, the full size (as --epochs)
     assert s.config().input_size == 64 and s.config().time_budget_s == 0
     assert "measured 0 training images per second at 64x64" in s.estimate.text()

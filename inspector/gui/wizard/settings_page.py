@@ -323,12 +323,16 @@ class SettingsPage(QWizardPage):
         w = self.wiz
         speeds = w.seconds_per_image if isinstance(w.seconds_per_image, dict) else {}
         w.seconds_per_image = {**speeds, int(size): float(spi)}
+        if w.currentId() != PAGE_SETTINGS:
+            # the user went back (the data may be re-checked, so no suggestion now): the speed
+            # is kept, and showing the page again measures another size if one is needed
+            self.completeChanged.emit()
+            return
         suggested = self.suggestion()
         if suggested.input_size not in w.seconds_per_image:
             self._measure()   # the measured speed chose another size: measure it there
             return
-        if w.currentId() == PAGE_SETTINGS:
-            self.apply(suggested, only_untouched=True)
+        self.apply(suggested, only_untouched=True)
         self.completeChanged.emit()
         self.measured.emit(w.seconds_per_image[suggested.input_size])
 
