@@ -29,6 +29,9 @@ def test_the_first_import_of_tensorflow_is_silenced_and_nothing_else():
             "import keras\n"                    # imports TensorFlow itself
             "import tensorflow as tf\n"
             "print(tf.constant(2).numpy() * 3)\n"
+            "import importlib.resources\n"      # the package's loader still reads its files
+            "assert importlib.resources.files('tensorflow').joinpath('__init__.py').is_file()\n"
+            "assert tf.__spec__.loader.is_package('tensorflow')\n"
             "from training.tf_import import _QuietFinder\n"
             "assert not any(isinstance(f, _QuietFinder) for f in sys.meta_path)\n"
             "print('after', file=sys.stderr, flush=True)\n")

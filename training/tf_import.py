@@ -69,6 +69,11 @@ class _QuietLoader(importlib.abc.Loader):
     def create_module(self, spec):
         return self.real.create_module(spec)
 
+    def __getattr__(self, name: str):
+        # what else the package's own loader offers (resource readers, get_data, is_package):
+        # the package keeps this loader as its __loader__ and __spec__.loader
+        return getattr(self.real, name)
+
     def exec_module(self, module) -> None:
         try:
             with stderr_silenced():
