@@ -53,3 +53,17 @@ def test_nothing_is_imported_until_asked():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def test_the_packaged_executable_keeps_tensorflows_warnings_off_the_terminal(monkeypatch):
+    import logging
+
+    from training.tf_import import quiet_tensorflow_import
+
+    logger = logging.getLogger("tensorflow")
+    monkeypatch.setattr(logger, "level", logging.WARNING)   # restored after the test
+    quiet_tensorflow_import()
+    assert logger.level == logging.WARNING   # a source checkout keeps them
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    quiet_tensorflow_import()
+    assert logger.level == logging.ERROR

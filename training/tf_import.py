@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import sys
 
@@ -107,7 +108,14 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
 def quiet_tensorflow_import() -> None:
     """From now on, TensorFlow's first import in this process is silenced (see the module's
     description). A no-op when it is already imported, already arranged, or the CPU may lack
-    what TensorFlow needs (``cpu_runs_tensorflow``)."""
+    what TensorFlow needs (``cpu_runs_tensorflow``).
+
+    In the packaged executable TensorFlow's Python warnings are kept off the terminal as well:
+    AutoGraph cannot read the packaged sources and said so, three lines at a time, 14 times in a
+    one-epoch ``inspector-cli retrain`` (each export's signatures), which a user can do nothing
+    about. Its errors still show."""
+    if getattr(sys, "frozen", False):
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if "tensorflow" in sys.modules or not cpu_runs_tensorflow():
         return
     if not any(isinstance(f, _QuietFinder) for f in sys.meta_path):
