@@ -10,6 +10,12 @@ from training.tf_import import cpu_runs_tensorflow
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _python(*lines: str) -> subprocess.CompletedProcess:
+    """These lines run by a new Python process in the repository."""
+    return subprocess.run([sys.executable, "-c", "\n".join(lines)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
 def test_a_cpu_without_avx2_imports_as_before():
     """Where TensorFlow would abort for want of an instruction set, its reason must show."""
     assert cpu_runs_tensorflow({"AVX": True, "AVX2": True, "FMA3": True})
@@ -19,24 +25,22 @@ def test_a_cpu_without_avx2_imports_as_before():
 
 @pytest.mark.skipif(not cpu_runs_tensorflow(), reason="imports without silencing on this CPU")
 def test_the_first_import_of_tensorflow_is_silenced_and_nothing_else():
-    code = ("import sys\n"
-            "from training.tf_import import quiet_tensorflow_import\n"
-            "quiet_tensorflow_import()\n"
-            "quiet_tensorflow_import()\n"      # arranged once
-            "import importlib.util\n"
-            "assert importlib.util.find_spec('tensorflow')\n"   # a lookup does not use it up
-            "print('before', file=sys.stderr, flush=True)\n"
-            "import keras\n"                    # imports TensorFlow itself
-            "import tensorflow as tf\n"
-            "print(tf.constant(2).numpy() * 3)\n"
-            "import importlib.resources\n"      # the package's loader still reads its files
-            "assert importlib.resources.files('tensorflow').joinpath('__init__.py').is_file()\n"
-            "assert tf.__spec__.loader.is_package('tensorflow')\n"
-            "from training.tf_import import _QuietFinder\n"
-            "assert not any(isinstance(f, _QuietFinder) for f in sys.meta_path)\n"
-            "print('after', file=sys.stderr, flush=True)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    out = _python("import sys",
+                  "from training.tf_import import quiet_tensorflow_import",
+                  "quiet_tensorflow_import()",
+                  "quiet_tensorflow_import()",      # arranged once
+                  "import importlib.util",
+                  "assert importlib.util.find_spec('tensorflow')",   # a lookup does not use it up
+                  "print('before', file=sys.stderr, flush=True)",
+                  "import keras",                    # imports TensorFlow itself
+                  "import tensorflow as tf",
+                  "print(tf.constant(2).numpy() * 3)",
+                  "import importlib.resources",      # the package's loader still reads its files
+                  "assert importlib.resources.files('tensorflow').joinpath('__init__.py').is_file()",
+                  "assert tf.__spec__.loader.is_package('tensorflow')",
+                  "from training.tf_import import _QuietFinder",
+                  "assert not any(isinstance(f, _QuietFinder) for f in sys.meta_path)",
+                  "print('after', file=sys.stderr, flush=True)")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "6"
     # TensorFlow 2.21 writes four lines of notices on this import (on CPUs where it uses oneDNN)
@@ -45,13 +49,11 @@ def test_the_first_import_of_tensorflow_is_silenced_and_nothing_else():
 
 
 def test_nothing_is_imported_until_asked():
-    code = ("import sys\n"
-            "from training.tf_import import quiet_tensorflow_import\n"
-            "quiet_tensorflow_import()\n"
-            "import numpy\n"
-            "print('tensorflow' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)
+    out = _python("import sys",
+                  "from training.tf_import import quiet_tensorflow_import",
+                  "quiet_tensorflow_import()",
+                  "import numpy",
+                  "print('tensorflow' in sys.modules)")
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
 
 
