@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 from training.card import ModelCard
 from training.checks import ERROR
 from training.train import TrainConfig
-from training.transfer import CHECK_EPOCHS, earliest_stop, native_input_size
+from training.transfer import CHECK_EPOCHS, earliest_stop
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
-from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, guess_seconds_per_image,
-                       measure_seconds_per_image, median_side, model_full_size,
-                       seconds_per_image_at,
-                       SHORT_BUDGET_EPOCHS, SHORT_BUDGET_SIZE, suggest_settings)
+from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, full_training_size,
+                       guess_seconds_per_image, measure_seconds_per_image, median_side,
+                       model_full_size, seconds_per_image_at, SHORT_BUDGET_EPOCHS,
+                       SHORT_BUDGET_SIZE, suggest_settings)
 from .evaluation import evaluate_split, format_recalls
 
 NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
@@ -276,7 +276,7 @@ def _main(argv=None) -> int:
             side = min(side or args.size, args.size)
         # --size: the user's size; --epochs: no budget to be short of
         auto_size = not args.size and not args.epochs
-        full = native_input_size(side, input_size)
+        full = full_training_size(card, side)
         suggest = functools.partial(suggest_settings, counts, current_bundle=current,
                                     current_card=card, class_names=names, from_scratch=scratch,
                                     image_side=side, smaller_when_short=auto_size)

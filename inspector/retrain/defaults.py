@@ -40,8 +40,7 @@ READ_SECONDS = 0.004               # reading and resizing one image
 # images and their turned copies through the model), testing, writing the bundle and adding it
 # to the library: a part that does not depend on the machine and a part that costs as much as
 # training this many images of the data set at the measured speed (the same CPU does both).
-# Refitted
-# 2026-12-04 on the 31 wizard runs in docs/results/wizard_quality.json since 2026-12-02 13:00
+# Refitted 2026-12-04 on the 31 wizard runs in docs/results/wizard_quality.json since 2026-12-02 13:00
 # (681-1,650 images, 72-305 training img/s, 128 and 200 px, one and two cores): the whole
 # command's estimate off by 1.2% on average, 4.2% at most (the constants before, 30 s plus
 # 3,230 images at the measured speed whatever the data set's size, and a head-first of 12 s:
@@ -102,6 +101,15 @@ def model_full_size(card: Mapping | None) -> int:
     return max(size, scale)
 
 
+def full_training_size(card: Mapping | None, image_side: float | None) -> int:
+    """The size a fine-tune from the model of ``card`` trains images of median shorter side
+    ``image_side`` at without the short-budget rule: ``model_full_size``, or the images' own
+    size when smaller (``training.transfer.native_input_size``)."""
+    from training.transfer import native_input_size
+
+    return native_input_size(image_side, model_full_size(card))
+
+
 def guess_seconds_per_image(input_size: int = 200) -> float:
     """The training time per image before it is measured: ~70 images/s at 200x200 on a 2-core
     CPU, scaled with the pixel count."""
@@ -118,8 +126,14 @@ def seconds_per_image_at(speeds: float | Mapping[int, float], size: int) -> floa
         raise ValueError("no training speed measured")
     if size in speeds:
         return float(speeds[size])
-    near = min(speeds, key=lambda s: (abs(math.log(s / size)), s))
+    near = nearest_measured(speeds, size)
     return float(speeds[near]) * (size / near) ** SIZE_TIME_EXPONENT
+
+
+def nearest_measured(speeds: Mapping[int, float], size: int) -> int:
+    """The measured size whose speed is carried over to ``size`` (the nearest by ratio, the
+    smaller on a tie)."""
+    return min(speeds, key=lambda s: (abs(math.log(s / size)), s))
 
 
 def split_counts(counts: Mapping[str, int], val_fraction: float,
@@ -222,8 +236,6 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float | Mappi
     epoch's weights are kept. No early stopping: it made the estimate only an upper bound (a
     magnetic-tile run took 28% less than its estimate) and cut the cosine schedule off while its
     learning rate was high."""
-    from training.transfer import native_input_size
-
     card = dict(current_card or {})
     if current_bundle is not None and not card:
         from training.bundle import BundleError, read_card
@@ -231,7 +243,7 @@ def suggest_settings(counts: Mapping[str, int], seconds_per_image: float | Mappi
             card = read_card(current_bundle)
         except BundleError:
             card = {}
-    full = native_input_size(image_side, model_full_size(card))
+    full = full_training_size(card, image_side)
     speeds = seconds_per_image if isinstance(seconds_per_image, Mapping) \
         else {full: float(seconds_per_image)}
     names = tuple(class_names) if class_names else tuple(sorted(counts))

@@ -90,7 +90,7 @@ class RetrainWizard(QWizard):
     def full_size(self) -> int:
         """The largest size a fine-tune trains at by default (``retrain.model_full_size``: a
         model the short-budget rule trained smaller goes back to its images' scale)."""
-        return retrain.model_full_size(self.current_card) if self.current_card else 200
+        return retrain.model_full_size(self.current_card)
 
     @property
     def current_title(self) -> str:

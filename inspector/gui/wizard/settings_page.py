@@ -1,7 +1,6 @@
 """Wizard page 2, the settings: defaults fitted to a time budget, and the time estimate."""
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING
 from dataclasses import replace
@@ -12,7 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
                                QVBoxLayout, QWizardPage)
 
 from training.train import TrainConfig
-from training.transfer import earliest_stop, native_input_size
+from training.transfer import earliest_stop
 
 from ... import retrain
 from .common import PAGE_SETTINGS, about_time
@@ -153,7 +152,12 @@ class SettingsPage(QWizardPage):
 
     def _full(self) -> int:
         """The size the images train at without the short-budget rule."""
-        return native_input_size(self._image_side(), self.wiz.full_size)
+        return retrain.full_training_size(self.wiz.current_card, self._image_side())
+
+    def _measured_speeds(self) -> dict[int, float]:
+        """The speeds measured so far by size ({} before any; a number set by tests: none)."""
+        speeds = self.wiz.seconds_per_image
+        return dict(speeds) if isinstance(speeds, dict) else {}
 
     def _speed_text(self, c: TrainConfig, spi: float) -> str:
         """What the speed shown rests on: measured at the size trained at, or carried over from
@@ -162,7 +166,7 @@ class SettingsPage(QWizardPage):
         rate = f"{1 / spi:.0f} training images per second at {c.input_size}x{c.input_size}"
         if not isinstance(speeds, dict) or c.input_size in speeds:
             return "measured " + rate
-        at = min(speeds, key=lambda s: (abs(math.log(s / c.input_size)), s))   # as carried
+        at = retrain.nearest_measured(speeds, c.input_size)
         return f"about {rate}, from the speed measured at {at}x{at}"
 
     def _size_text(self, c: TrainConfig) -> str:
@@ -299,8 +303,7 @@ class SettingsPage(QWizardPage):
         w = self.wiz
         if self._measure_job is not None:
             return
-        speeds = w.seconds_per_image if isinstance(w.seconds_per_image, dict) else {}
-        config = self.suggestion(smaller_when_short=self._full() in speeds)
+        config = self.suggestion(smaller_when_short=self._full() in self._measured_speeds())
         config = replace(config, batch_size=16)
         names = w.class_names()
 
@@ -321,8 +324,7 @@ class SettingsPage(QWizardPage):
         self._measure_job = None
         size, spi = result
         w = self.wiz
-        speeds = w.seconds_per_image if isinstance(w.seconds_per_image, dict) else {}
-        w.seconds_per_image = {**speeds, int(size): float(spi)}
+        w.seconds_per_image = {**self._measured_speeds(), int(size): float(spi)}
         if w.currentId() != PAGE_SETTINGS:
             # the user went back (the data may be re-checked, so no suggestion now): the speed
             # is kept, and showing the page again measures another size if one is needed
