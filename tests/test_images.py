@@ -174,3 +174,25 @@ def test_plain_bmps_read_without_pillow_give_pillows_pixels(tmp_path):
     # a damaged file is still named for what it is (through Pillow)
     with pytest.raises(ImageReadError, match="damaged|truncated"):
         decode_image(tmp_path / "cut.bmp")
+
+
+def test_chroma_tells_colour_images_from_grey_ones_saved_in_colour(tmp_path):
+    """A grey image through a colour JPEG keeps its channels within a level or so: still grey. An
+    even tint or coloured spots make it colour; a data set is in colour from a tenth of them."""
+    from PIL import Image
+
+    from training.images import COLOUR_CHROMA, chroma, colour_share, in_colour
+
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(40, 220, (1, 32, 32, 1), dtype=np.uint8), 3, axis=-1)
+    Image.fromarray(grey[0]).save(tmp_path / "g.jpg", quality=75)
+    jpeg = np.asarray(Image.open(tmp_path / "g.jpg").convert("RGB"))[None]
+    tinted = np.clip(grey.astype(int) + [6, 0, -6], 0, 255).astype(np.uint8)
+    spots = grey.copy()
+    spots[0, 8:20, 8:20, 0] = 250
+    c = chroma(np.concatenate([grey, jpeg, tinted, spots]))
+    assert c[0] == 0 and c[1] < COLOUR_CHROMA and c[2] >= COLOUR_CHROMA and c[3] >= COLOUR_CHROMA
+    assert colour_share(np.concatenate([grey, tinted])) == 0.5
+    assert not in_colour(np.concatenate([grey] * 11 + [tinted]))
+    assert in_colour(np.concatenate([grey] * 9 + [tinted]))
+    assert chroma(grey[:0]).shape == (0,) and colour_share(grey[:0]) == 0.0

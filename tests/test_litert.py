@@ -27,7 +27,8 @@ def images(n, size=64, seed=0):
 @pytest.mark.parametrize("design,norm,formats", [("A", "rescale", ("fp32",)),
                                                  ("B", "rescale", ("fp32",)),
                                                  ("A", "standardize", ("fp32", "int8")),
-                                                 ("B", "standardize", ("fp32",))])
+                                                 ("B", "standardize", ("fp32",)),
+                                                 ("A", "standardize_colour", ("fp32",))])
 def test_inspection_export_gives_what_keras_gives(tmp_path, design, norm, formats):
     import keras
 
@@ -70,7 +71,7 @@ def test_inspection_export_gives_what_keras_gives(tmp_path, design, norm, format
         assert q["probs"].shape == (3, 6) and q["probs"].dtype == np.float32
 
 
-@pytest.mark.parametrize("norm", ["rescale", "standardize"])
+@pytest.mark.parametrize("norm", ["rescale", "standardize", "standardize_colour"])
 def test_the_grey_model_gives_what_the_model_gives_on_grey_images(norm):
     """One grey channel and the first convolution's kernel summed over the colour channels: the
     same network on images whose three channels are equal."""

@@ -68,6 +68,38 @@ def test_standardised_input_ignores_brightness_and_contrast():
     assert model.count_params() == build_ssdc_mininet("B", 3, 48).count_params()
 
 
+def test_colour_standardisation_keeps_an_even_cast_and_is_standardize_on_grey_images():
+    """input_norm="standardize_colour" subtracts one mean for the three channels: on a grey image
+    it computes what "standardize" computes; an even colour cast, which "standardize" removes,
+    reaches its network; brightness and contrast changes of all channels are still divided out."""
+    import keras
+
+    from training.model import build_ssdc_mininet, grey_model, input_norm_of, rebuilt
+
+    keras.utils.set_random_seed(3)
+    plain = build_ssdc_mininet("A", 3, 48, input_norm="standardize")
+    colour = rebuilt(plain, input_norm="standardize_colour")
+    assert input_norm_of(colour) == "standardize_colour" and input_norm_of(plain) == "standardize"
+    assert colour.count_params() == plain.count_params()
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.uniform(60, 160, (2, 48, 48, 1)), 3, axis=-1).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(colour(grey)), np.asarray(plain(grey)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(grey_model(colour)(grey[..., :1])),
+                               np.asarray(plain(grey)), atol=1e-5)
+
+    def normalised(model, x):
+        return np.asarray(keras.Model(model.inputs, model.get_layer("rescale").output)(x))
+
+    cast = grey + np.array([12.0, 0.0, -9.0], np.float32)
+    np.testing.assert_allclose(normalised(plain, cast), normalised(plain, grey), atol=1e-5)
+    moved = np.abs(normalised(colour, cast) - normalised(colour, grey)).max()
+    assert moved > 0.05
+    tinted = grey * np.array([1.0, 0.9, 0.8], np.float32)
+    changed = (tinted - 110.0) * 0.6 + 130.0
+    np.testing.assert_allclose(normalised(colour, changed), normalised(colour, tinted), atol=1e-5)
+    assert input_norm_of(rebuilt(colour, input_size=64)) == "standardize_colour"
+
+
 def test_rebuilt_keeps_weights_across_input_norm_and_size():
     from training.model import build_ssdc_mininet, input_norm_of, rebuilt
 

@@ -33,6 +33,7 @@ def test_train_writes_a_complete_bundle(trained_bundle):
     assert card["dataset"]["file_count"] == 36
     assert len(card["dataset"]["file_list_sha256"]) == 64
     assert card["training"]["config"]["epochs"] == 2
+    assert card["training"]["config"]["input_norm"] == "standardize"   # "auto", grey images
     assert card["metrics"]["test"]["count"] == 6
     # the 48 px images were squeezed into the 200 px input: the app tiles at 48 px
     assert (card["view"]["tile"], card["view"]["largest"], card["view"]["images"]) == (48, 48, 36)
@@ -242,6 +243,69 @@ def test_a_split_without_validation_trains(tmp_path):
                                                    val_fraction=0.0, test_fraction=0.2))
     assert card["training"]["split"]["validation"] == 0
     assert (tmp_path / "b" / "model.keras").exists()
+
+
+def test_auto_input_norm_keeps_the_colour_of_colour_images_only():
+    from training.train import TrainConfig, with_input_norm
+
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(0, 256, (10, 16, 16, 1), dtype=np.uint8), 3, axis=-1)
+    tinted = np.clip(grey.astype(int) + [20, 0, -20], 0, 255).astype(np.uint8)
+    auto = TrainConfig()
+    assert auto.input_norm == "auto"
+    assert with_input_norm(auto, grey).input_norm == "standardize"
+    assert with_input_norm(auto, tinted).input_norm == "standardize_colour"
+    mixed = np.concatenate([grey[:9], tinted[:1]])   # a tenth in colour: a colour data set
+    assert with_input_norm(auto, mixed).input_norm == "standardize_colour"
+    assert with_input_norm(auto, np.concatenate([grey, tinted[:1]])).input_norm == "standardize"
+    for norm in ("standardize", "rescale", "standardize_colour"):   # a setting is kept
+        assert with_input_norm(TrainConfig(input_norm=norm), tinted).input_norm == norm
+        assert with_input_norm(TrainConfig(input_norm=norm), grey).input_norm == norm
+
+
+def test_a_fine_tune_that_starts_keeping_colour_starts_colour_blind(tmp_path):
+    """From a model that removed each channel's mean, a fine-tune in standardize_colour starts
+    with the first kernel averaged over the channels: the same outputs on grey images, a colour
+    image read as the mean of its channels. Kept as it is otherwise."""
+    from synth import make_bundle
+    from training.bundle import load_bundle
+    from training.train import TrainConfig, build_initial_model
+
+    bundle = make_bundle(tmp_path / "b", input_norm="standardize", litert=False)
+    start = load_bundle(bundle).model
+    names = load_bundle(bundle).class_names
+    colour = build_initial_model(TrainConfig(init_bundle=str(bundle), input_size=64,
+                                             input_norm="standardize_colour"), names)
+    kernel = np.asarray(colour.get_layer("stem_conv").kernel)
+    assert np.allclose(kernel[:, :, :1], kernel)
+    x = np.repeat(np.random.default_rng(0).uniform(40, 200, (3, 64, 64, 1)), 3, -1)
+    np.testing.assert_allclose(np.asarray(colour(x)), np.asarray(start(x)), atol=2e-4)   # float sums
+    same = build_initial_model(TrainConfig(init_bundle=str(bundle), input_size=64), names)
+    np.testing.assert_array_equal(np.asarray(same.get_layer("stem_conv").kernel),
+                                  np.asarray(start.get_layer("stem_conv").kernel))
+
+
+@pytest.mark.slow
+def test_colour_images_train_a_model_that_keeps_their_colour(tmp_path):
+    """Two classes told apart only by their overall tint: the card records standardize_colour and
+    the saved model keeps the tint (its normalisation has the shared mean)."""
+    from PIL import Image
+
+    from training.bundle import load_bundle
+    from training.model import input_norm_of
+    from training.train import TrainConfig, train
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=6, size=16)
+    for k, folder in enumerate(sorted(p for p in data.iterdir() if p.is_dir())):
+        for f in folder.iterdir():
+            a = np.asarray(Image.open(f).convert("RGB")).astype(int)
+            tint = [18, 0, -18] if k == 0 else [-18, 0, 18]
+            Image.fromarray(np.clip(a + tint, 0, 255).astype(np.uint8)).save(f)
+    card = train(data, tmp_path / "b", TrainConfig(epochs=1, batch_size=4, input_size=32,
+                                                   val_fraction=0.0, test_fraction=0.2))
+    assert card["training"]["config"]["input_norm"] == "standardize_colour"
+    assert "overall colour stays" in card["input"]
+    assert input_norm_of(load_bundle(tmp_path / "b").model) == "standardize_colour"
 
 
 def test_cli_output_folder_is_created_and_errors_are_one_line(tmp_path, capsys):

@@ -86,7 +86,7 @@ def _float_in(low: float, high: float, high_open: bool = False):
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
-    from .train import TrainConfig
+    from .train import INPUT_NORM_CHOICES, TrainConfig
 
     d = TrainConfig()
     g = p.add_argument_group("training options (defaults: the project's recipe, see docs/model.md)")
@@ -152,9 +152,14 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="train on two augmented views of every image and add W times the "
                         "Jensen-Shannon divergence between their predictions to the loss "
                         "(AugMix's consistency; an epoch takes about twice as long; 0: off)")
-    g.add_argument("--input-norm", choices=("standardize", "rescale"), default=d.input_norm,
+    g.add_argument("--input-norm", choices=INPUT_NORM_CHOICES, default=d.input_norm,
                    help="standardize: the model divides out each image's brightness and contrast "
-                        "(the default); rescale: 0..255 to -1..1 as in the 1.0 bundle")
+                        "(each colour channel's mean, so also an even colour cast); "
+                        "standardize_colour: the same with one mean for the three channels, so "
+                        "an image's overall colour reaches the network; auto (the default): "
+                        "standardize_colour when a tenth or more of the training images are in "
+                        "colour, else standardize (the same on grey images); rescale: 0..255 to "
+                        "-1..1 as in the 1.0 bundle")
     g.add_argument("--no-head-first", action="store_true",
                    help="with --init and new classes: skip fitting the new head first")
     g.add_argument("--later-epoch-margin", type=float, default=d.later_epoch_margin_images,

@@ -19,7 +19,10 @@ The model takes raw pixels (float or uint8 values 0..255, RGB) and normalises th
 ``input_norm="rescale"`` maps 0..255 to -1..1 (the 1.0 bundle); ``"standardize"`` subtracts each
 image's mean and divides by its own contrast (root mean square), so that brightness, exposure and
 contrast changes of the camera do not reach the network at all (parameter-free; see
-``docs/robustness.md``). Only stock Keras layers are used, so ``keras.saving.load_model(..., safe_mode=True)`` works.
+``docs/robustness.md``). ``"standardize"`` subtracts each colour channel's own mean, which also
+removes an even colour cast; ``"standardize_colour"`` subtracts one mean for all three, so that an
+image's overall colour reaches the network (for models trained on colour images). On a grey image
+(three equal channels) the two are the same computation. Only stock Keras layers are used, so ``keras.saving.load_model(..., safe_mode=True)`` works.
 """
 from __future__ import annotations
 
@@ -84,7 +87,9 @@ DESIGN_SPECS: dict[str, Design] = {
 }
 
 
-INPUT_NORMS = ("rescale", "standardize")
+INPUT_NORMS = ("rescale", "standardize", "standardize_colour")
+# the normalisations that divide out each image's own contrast (their scale depends on the size)
+STANDARDIZED = ("standardize", "standardize_colour")
 # "standardize" scales each image to this root-mean-square contrast: the median NEU image's in the
 # -1..1 units of "rescale" (23.3 grey levels / 127.5), so a rescale model's weights fit at once.
 STANDARD_RMS = 0.18
@@ -93,10 +98,13 @@ STANDARD_RMS = 0.18
 def _input_norm(inputs, norm: str, input_size: int, channels: int = 3):
     if norm == "rescale":
         return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    if norm != "standardize":
+    if norm not in STANDARDIZED:
         raise ValueError(f"unknown input normalisation {norm!r}; choose one of "
                          f"{', '.join(INPUT_NORMS)}")
     mean = layers.GlobalAveragePooling2D(keepdims=True, name="image_mean")(inputs)
+    if norm == "standardize_colour":   # the mean of the channels' means, (batch, 1, 1, 1)
+        mean = layers.GlobalAveragePooling2D(data_format="channels_first", keepdims=True,
+                                             name="colour_mean")(mean)
     x = layers.Subtract(name="centre")([inputs, mean])
     x = layers.UnitNormalization(axis=(1, 2, 3), name="unit_contrast")(x)
     return layers.Rescaling(float(np.sqrt(input_size * input_size * channels)) * STANDARD_RMS,
@@ -105,7 +113,10 @@ def _input_norm(inputs, norm: str, input_size: int, channels: int = 3):
 
 def input_norm_of(model: keras.Model) -> str:
     """The input normalisation a built or loaded model uses."""
-    return "standardize" if any(l.name == "unit_contrast" for l in model.layers) else "rescale"
+    names = {l.name for l in model.layers}
+    if "unit_contrast" not in names:
+        return "rescale"
+    return "standardize_colour" if "colour_mean" in names else "standardize"
 
 
 def design_of(model: keras.Model) -> str:
@@ -138,6 +149,20 @@ def rebuilt(model: keras.Model, input_size: int | None = None,
                 weights = [weights[0].sum(axis=2, keepdims=True), *weights[1:]]
             layer.set_weights(weights)
     return new
+
+
+def colour_blind_stem(model: keras.Model) -> keras.Model:
+    """Sets the first convolution's kernel to its mean over the colour channels, in place: on a
+    grey image the network computes what it computed before (the kernel's sum over the channels
+    is kept), and a colour image is read as the mean of its channels. A model trained on grey
+    images has channel differences no image ever trained (what initialisation left); a fine-tune
+    that starts to keep colour (``standardize_colour``) starts from this instead, so that it
+    learns what colour means from its own images."""
+    stem = model.get_layer("stem_conv")
+    kernel, *rest = stem.get_weights()
+    stem.set_weights([np.repeat(kernel.mean(axis=2, keepdims=True), kernel.shape[2], axis=2),
+                      *rest])
+    return model
 
 
 def grey_model(model: keras.Model) -> keras.Model:

@@ -32,6 +32,9 @@ from .metrics import classification_report, format_report, save_confusion_png
 
 log = logging.getLogger(__name__)
 
+# TrainConfig.input_norm: "auto" and training.model.INPUT_NORMS (not imported: keras)
+INPUT_NORM_CHOICES = ("auto", "standardize", "standardize_colour", "rescale")
+
 EpochHook = Callable[[dict], None]
 TrainingCancelled = data_mod.Cancelled  # raised when should_stop() turned true
 
@@ -67,9 +70,13 @@ class TrainConfig:
     seed: int = 1234
     input_size: int = 200
     dropout: float = 0.0
-    # "standardize": each image's own mean and contrast are divided out inside the model
-    # (training.model); "rescale": 0..255 to -1..1 as in the 1.0 bundle. Fine-tuning converts.
-    input_norm: str = "standardize"
+    # "standardize": each image's own mean (per colour channel) and contrast are divided out
+    # inside the model (training.model); "standardize_colour": the same with one mean for the
+    # three channels, so an image's overall colour reaches the network; "rescale": 0..255 to
+    # -1..1 as in the 1.0 bundle; "auto": standardize_colour when the training images are in
+    # colour (training.images.in_colour), else standardize (with_input_norm; the same
+    # computation on grey images). Fine-tuning converts.
+    input_norm: str = "auto"
     class_names: tuple[str, ...] | None = None
     init_bundle: str | None = None  # fine-tune from this bundle
     # unequal classes: "balanced" weighs each class's loss by n / (classes * n_c) throughout,
@@ -168,8 +175,9 @@ class TrainConfig:
              f"--size must be from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels "
              f"(got {self.input_size})")
         need(0 <= self.dropout < 1, f"dropout must be from 0 to below 1 (got {self.dropout:g})")
-        need(self.input_norm in ("standardize", "rescale"),
-             f"--input-norm must be standardize or rescale (got {self.input_norm!r})")
+        need(self.input_norm in INPUT_NORM_CHOICES,
+             f"--input-norm must be {', '.join(INPUT_NORM_CHOICES[:-1])} or "
+             f"{INPUT_NORM_CHOICES[-1]} (got {self.input_norm!r})")
         need(self.class_weighting in ("balanced", "deferred", "none"),
              f"--class-weighting must be balanced, deferred or none "
              f"(got {self.class_weighting!r})")
@@ -408,12 +416,36 @@ def _initial_learning_rate(config: TrainConfig) -> float:
                                   config.lr_schedule)
 
 
-def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
-    from .model import build_ssdc_mininet, rebuilt, replace_head
+def with_input_norm(config: TrainConfig, train_images: np.ndarray) -> TrainConfig:
+    """``config`` with ``input_norm="auto"`` made concrete for these training images:
+    ``standardize_colour`` when they are in colour (``training.images.in_colour``: a tenth or
+    more of them), so that a class told apart by its overall colour (a reddish scale) can be
+    learnt, else ``standardize``. Any other setting is kept."""
+    if config.input_norm != "auto":
+        return config
+    from .images import colour_share, in_colour
 
+    if in_colour(train_images):
+        log.info("%.0f%% of the training images are in colour: the model keeps each image's "
+                 "overall colour (input_norm standardize_colour)",
+                 100 * colour_share(train_images))
+        return replace(config, input_norm="standardize_colour")
+    return replace(config, input_norm="standardize")
+
+
+def _concrete_norm(norm: str) -> str:
+    return "standardize" if norm == "auto" else norm   # before the images are seen: grey's
+
+
+def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
+    from .model import build_ssdc_mininet, colour_blind_stem, input_norm_of, rebuilt, replace_head
+
+    norm = _concrete_norm(config.input_norm)
     if config.init_bundle:
         start = load_bundle(config.init_bundle)
-        model = rebuilt(start.model, input_norm=config.input_norm)
+        model = rebuilt(start.model, input_norm=norm)
+        if norm == "standardize_colour" and input_norm_of(start.model) != norm:
+            colour_blind_stem(model)   # starts reading colour as grey, then learns it
         if start.input_size != config.input_size:   # native resolution: fully convolutional
             from .transfer import resized_model
             model = resized_model(model, config.input_size)
@@ -421,7 +453,7 @@ def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
             model = replace_head(model, len(class_names))
         return model
     return build_ssdc_mininet(config.design, len(class_names), config.input_size, config.dropout,
-                              config.input_norm)
+                              norm)
 
 
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
@@ -436,6 +468,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     the training ends after the current epoch (of the last phase: at least one) with the best
     epoch so far, as early stopping does; the phase records it (``finished_by_user``)."""
     set_seed(config.seed)
+    config = with_input_norm(config, x_train)
     num_classes = len(class_names)
     weights = transfer.class_weights(y_train, num_classes, config.class_weighting)
     phases: list[dict] = []
@@ -707,6 +740,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     check_bundle_target(out_dir, (data_dir,))
     p = prepared or prepare_data(data_dir, config, lambda f, m: progress(0.02 * f, m), should_stop)
     ds, x = p.dataset, p.images
+    config = with_input_norm(config, x[p.train_idx])
     names = ds.class_names
     grid = list(lr_grid) or [config.learning_rate]
     grid_results = []
@@ -781,8 +815,10 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "input_size": cfg.input_size,
         **({VIEW_KEY: p.view} if p.view is not None else {}),
         "input": ("raw RGB pixels 0-255 (grey replicated to 3 channels); the model "
-                  + ("divides out each image's mean and contrast itself"
-                     if cfg.input_norm == "standardize" else "rescales itself")),
+                  + {"standardize": "divides out each image's mean and contrast itself",
+                     "standardize_colour": "divides out each image's mean (one for the three "
+                                           "channels, so its overall colour stays) and contrast "
+                                           "itself"}.get(cfg.input_norm, "rescales itself")),
         "parameters": count_params(res.model),
         "gflops": round(count_flops(res.model) / 1e9, 4),
         "metrics": {
@@ -883,13 +919,14 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
     images, the model's shape) are ``config``'s (``later_stages``)."""
     from .predict import KerasPredictor
 
-    stages = later_stages(config, stages)
-    for cfg in (config, *stages):
+    for cfg in (config, *later_stages(config, stages)):
         cfg.check()
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     square = data_mod.dataset_view(ds, config.input_size)["square"]
     x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                              should_stop, square=square)
+    config = with_input_norm(config, x)   # one choice for every fold: the data's colour
+    stages = later_stages(config, stages)
     fold_idx = data_mod.stratified_folds(ds, folds, config.seed)
     names = ds.class_names
     results = list(previous)

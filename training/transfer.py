@@ -80,11 +80,11 @@ def resized_model(model, input_size: int):
     """The same network and weights taking ``input_size`` x ``input_size`` images."""
     import keras
 
-    from .model import input_norm_of, rebuilt
+    from .model import STANDARDIZED, input_norm_of, rebuilt
 
     if tuple(model.input_shape[1:3]) == (input_size, input_size):
         return model
-    if input_norm_of(model) == "standardize":   # its contrast scale depends on the size
+    if input_norm_of(model) in STANDARDIZED:   # its contrast scale depends on the size
         return rebuilt(model, input_size=input_size)
     config = model.get_config()
     for layer in config["layers"]:
