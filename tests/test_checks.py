@@ -126,6 +126,25 @@ def test_mixed_but_not_class_linked_is_a_note(tmp_path):
     assert "mixed-file-format" in codes(report, INFO)
     assert "mixed-colour-mode" in codes(report, INFO)
     assert not [c for c in codes(report) if c.startswith("class-linked")]
+    assert "colour" not in codes(report)   # grey pixels in RGB JPEG files
+
+
+def test_colour_images_get_a_note_that_the_model_learns_their_colour(tmp_path):
+    import numpy as np
+
+    root = make_dataset(tmp_path / "d", classes=("a", "b"), per_class=6)
+    files = sorted(root.rglob("*.png"))
+
+    def tint(f):
+        a = np.asarray(Image.open(f).convert("RGB")).astype(int)
+        Image.fromarray(np.clip(a + [15, 0, -15], 0, 255).astype(np.uint8)).save(f)
+
+    tint(files[0])   # 1 of 12: under a tenth
+    assert "colour" not in codes(find_problems(root))
+    tint(files[7])
+    report = find_problems(root)
+    assert "colour" in codes(report, INFO)
+    assert "2 of 12 image(s) are in colour" in report.format()
 
 
 def test_sample_list_and_model_classes(tmp_path):

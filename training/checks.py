@@ -24,8 +24,8 @@ from typing import Iterable, Sequence
 
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .card import training_view
-from .images import (ImageReadError, class_folders, decode_image, file_digest, files_under,
-                     is_image_file, listing_problem)
+from .images import (COLOUR_CHROMA, COLOUR_SHARE, ImageReadError, class_folders, decode_image,
+                     file_digest, files_under, image_chroma, is_image_file, listing_problem)
 from .transfer import median_side, native_input_size
 
 
@@ -68,6 +68,7 @@ class ImageInfo:
     mode: str    # Pillow mode: "L", "RGB", "RGBA", "P", "I;16"...
     format: str  # Pillow format: "PNG", "JPEG", "BMP", "TIFF"
     digest: str
+    chroma: float = 0.0   # training.images.image_chroma: 0 for grey pixels, even in an RGB file
 
 
 @dataclass
@@ -239,7 +240,7 @@ def _read(path: Path) -> ImageInfo:
         digest = file_digest(path)
     except OSError as exc:  # pragma: no cover - vanished between reads
         raise ImageReadError(path, f"cannot read the file ({exc})") from None
-    return ImageInfo(width, height, mode, fmt.upper(), digest)
+    return ImageInfo(width, height, mode, fmt.upper(), digest, image_chroma(arr))
 
 
 def _mode_family(mode: str) -> str:
@@ -420,6 +421,13 @@ def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
                     "file format": "all are decoded alike"}[what]
             out.append(Problem(INFO, "mixed-" + what.replace(" ", "-"),
                                f"mixed {what}s: {summary}; {note}"))
+    colour = sum(info[str(s.path)].chroma >= COLOUR_CHROMA for s in readable)
+    if readable and colour >= COLOUR_SHARE * len(readable):   # training.train.with_input_norm
+        out.append(Problem(
+            INFO, "colour", f"{colour} of {len(readable)} image(s) are in colour: the model "
+            "learns what their colour says, an overall tint included (one mean subtracted for "
+            "the three channels); keep the camera's white balance as it was for these images, "
+            "or retrain after changing it"))
     sides = [(info[str(s.path)].width, info[str(s.path)].height) for s in readable]
     odd = [str(s.path) for s, (w, h) in zip(readable, sides) if max(w, h) > 1.25 * min(w, h)]
     if odd:
