@@ -158,6 +158,23 @@ def test_cross_validation_reports_every_fold(tmp_path):
     assert result["folds_done"] == [1, 2] and result["complete"] is True
     assert 0.0 <= result["accuracy_mean"] <= 1.0
     assert "mean accuracy" in format_cv(result)
+    # the settings as asked ("auto"), so that --resume compares like with like, and the choice
+    from training.cli import _settings_differ
+
+    assert result["config"]["input_norm"] == "auto" and result["input_norm_used"] == "standardize"
+    assert _settings_differ(result["config"], TrainConfig(epochs=1, batch_size=4,
+                                                          input_size=32)) == []
+
+
+def test_resuming_takes_a_report_written_before_auto_input_norm():
+    """Reports before 2026-12-06 recorded the default input_norm as "standardize"."""
+    from training.cli import _settings_differ
+    from training.train import TrainConfig
+
+    old = {**TrainConfig(epochs=3).describe(), "input_norm": "standardize"}
+    assert _settings_differ(old, TrainConfig(epochs=3)) == []
+    assert _settings_differ({**old, "input_norm": "rescale"}, TrainConfig(epochs=3)) == [
+        "input_norm 'rescale' (now 'auto')"]
 
 
 @pytest.mark.slow
@@ -283,6 +300,15 @@ def test_a_fine_tune_that_starts_keeping_colour_starts_colour_blind(tmp_path):
     same = build_initial_model(TrainConfig(init_bundle=str(bundle), input_size=64), names)
     np.testing.assert_array_equal(np.asarray(same.get_layer("stem_conv").kernel),
                                   np.asarray(start.get_layer("stem_conv").kernel))
+    # --freeze-early leaves such a stem trainable, so that it can learn colour
+    from training.train import _learns_colour_now
+    from training.transfer import freeze_early_layers
+
+    cfg = TrainConfig(init_bundle=str(bundle), input_size=64, input_norm="standardize_colour")
+    frozen = freeze_early_layers(colour, keep=_learns_colour_now(cfg))
+    assert frozen and "stem_conv" not in frozen and colour.get_layer("stem_conv").trainable
+    assert "stem_conv" in freeze_early_layers(same, keep=_learns_colour_now(
+        TrainConfig(init_bundle=str(bundle), input_size=64, input_norm="standardize")))
 
 
 @pytest.mark.slow
@@ -305,7 +331,19 @@ def test_colour_images_train_a_model_that_keeps_their_colour(tmp_path):
                                                    val_fraction=0.0, test_fraction=0.2))
     assert card["training"]["config"]["input_norm"] == "standardize_colour"
     assert "overall colour stays" in card["input"]
-    assert input_norm_of(load_bundle(tmp_path / "b").model) == "standardize_colour"
+    model = load_bundle(tmp_path / "b").model
+    assert input_norm_of(model) == "standardize_colour"
+    # the tint reaches the saved network: the same texture in the two tints differs after its
+    # first convolution
+    import keras
+
+    a = np.asarray(Image.open(next((data / CLASSES[0]).iterdir())).convert("RGB"), np.float32)
+    grey = np.repeat(a.mean(axis=-1, keepdims=True), 3, axis=-1)
+    pair = np.stack([grey + [18, 0, -18], grey + [-18, 0, 18]])
+    pair = np.stack([np.asarray(Image.fromarray(np.clip(p, 0, 255).astype(np.uint8)).resize(
+        (32, 32))) for p in pair]).astype(np.float32)
+    stem = np.asarray(keras.Model(model.inputs, model.get_layer("stem_conv").output)(pair))
+    assert np.abs(stem[0] - stem[1]).max() > 1e-2   # per-channel means would make them equal
 
 
 def test_cli_output_folder_is_created_and_errors_are_one_line(tmp_path, capsys):

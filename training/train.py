@@ -425,12 +425,39 @@ def with_input_norm(config: TrainConfig, train_images: np.ndarray) -> TrainConfi
         return config
     from .images import colour_share, in_colour
 
+    if _start_norm(config) == "standardize_colour":   # a colour model stays one
+        return replace(config, input_norm="standardize_colour")
     if in_colour(train_images):
         log.info("%.0f%% of the training images are in colour: the model keeps each image's "
                  "overall colour (input_norm standardize_colour)",
                  100 * colour_share(train_images))
         return replace(config, input_norm="standardize_colour")
     return replace(config, input_norm="standardize")
+
+
+def _start_norm(config: TrainConfig) -> str | None:
+    """The input normalisation of the bundle a fine-tune starts from, by its card (None: from
+    scratch, or not recorded)."""
+    if not config.init_bundle:
+        return None
+    from .bundle import read_card
+
+    try:
+        norm = read_card(config.init_bundle).get("training", {}).get("config", {}).get(
+            "input_norm")
+    except Exception:  # noqa: BLE001 - an unreadable card is named when the bundle loads
+        return None
+    return norm if isinstance(norm, str) else None
+
+
+def _learns_colour_now(config: TrainConfig) -> tuple[str, ...]:
+    """The layers a fine-tune must train whatever else it freezes: the first convolution and its
+    normalisation when it starts to keep colour from a model that did not (its kernel was
+    averaged over the channels, ``build_initial_model``), so that it can learn colour."""
+    if (config.init_bundle and config.input_norm == "standardize_colour"
+            and _start_norm(config) != "standardize_colour"):
+        return ("stem_conv", "stem_bn")
+    return ()
 
 
 def _concrete_norm(norm: str) -> str:
@@ -483,7 +510,8 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                 should_stop=should_stop))
             progress = transfer.shifted(progress, 0.03)
     steps = steps_per_epoch(len(x_train), config)
-    frozen = transfer.freeze_early_layers(model) if config.freeze_early and fine_tune else []
+    frozen = (transfer.freeze_early_layers(model, keep=_learns_colour_now(config))
+              if config.freeze_early and fine_tune else [])
     use_fused_batch_norm(model)   # training steps ~2x faster on a CPU; the model is unchanged
     budget = max(0.0, float(config.time_budget_s or 0.0))
     checking = bool(config.augment and config.augment_check and len(x_val))
@@ -919,7 +947,10 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
     images, the model's shape) are ``config``'s (``later_stages``)."""
     from .predict import KerasPredictor
 
-    for cfg in (config, *later_stages(config, stages)):
+    # the report records the settings asked for (input_norm "auto" as asked, so that --resume
+    # compares like with like) and the normalisation chosen for the data (``input_norm_used``)
+    requested, requested_stages = config, later_stages(config, stages)
+    for cfg in (config, *requested_stages):
         cfg.check()
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     square = data_mod.dataset_view(ds, config.input_size)["square"]
@@ -964,9 +995,11 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
                         "fit_seconds": round(seconds, 1), **_summary(rep),
                         **({"calibration": unknown} if unknown else {})})
         if on_fold:
-            on_fold(_cv_summary(list(results), folds, config, ds, data_dir, stages))
+            on_fold(_cv_summary(list(results), folds, requested, ds, data_dir, requested_stages,
+                                config.input_norm))
     results.sort(key=lambda r: r["fold"])
-    return _cv_summary(results, folds, config, ds, data_dir, stages)
+    return _cv_summary(results, folds, requested, ds, data_dir, requested_stages,
+                       config.input_norm)
 
 
 def _fold_calibration(res: FitResult, config: TrainConfig, x_train, y_train, x_val, y_val,
@@ -1008,7 +1041,7 @@ def later_stages(config: TrainConfig, stages: Sequence[TrainConfig]) -> list[Tra
 
 
 def _cv_summary(results: list[dict], folds: int, config: TrainConfig, ds, data_dir,
-                stages: Sequence[TrainConfig] = ()) -> dict:
+                stages: Sequence[TrainConfig] = (), input_norm_used: str | None = None) -> dict:
     accs = np.array([r["accuracy"] for r in results])
     f1s = np.array([r["macro_f1"] for r in results])
     cal = [r["calibration"] for r in results if r.get("calibration")]
@@ -1016,7 +1049,8 @@ def _cv_summary(results: list[dict], folds: int, config: TrainConfig, ds, data_d
     # ``complete`` says whether they are the cross-validation's result
     done = sorted(int(r["fold"]) for r in results)
     out = {"folds": folds, "folds_done": done, "complete": done == list(range(1, folds + 1)),
-           "config": config.describe(), "results": results,
+           "config": config.describe(),
+           "input_norm_used": input_norm_used or config.input_norm, "results": results,
            "accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std(ddof=0)),
            "macro_f1_mean": float(f1s.mean()), "macro_f1_std": float(f1s.std(ddof=0)),
            **({"calibration_mean": {k: float(np.mean([c[k] for c in cal if c[k] is not None]))

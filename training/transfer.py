@@ -243,15 +243,15 @@ def shifted(progress: Progress, start: float) -> Progress:
     return lambda f, m: progress(start + (1 - start) * f, m)
 
 
-def freeze_early_layers(model) -> list[str]:
+def freeze_early_layers(model, keep: Sequence[str] = ()) -> list[str]:
     """Freezes the layers before the first one whose output map's side is a quarter of the
     input's or smaller: those at the full and half resolution (design A: the stem, the first
     two depthwise-separable blocks and the first SE block, 2.4k of 23.6k weights; design B's
     first three blocks). Their backward pass, over the largest feature maps, is most of a
     training step's time, and what they compute (edges, fine texture, the first channel
     attention) carries over to a new surface; their batch normalisation keeps the start
-    model's statistics. Returns the names of the frozen layers that have weights; ``unfreeze``
-    undoes it."""
+    model's statistics. Layers named in ``keep`` stay trainable. Returns the names of the
+    frozen layers that have weights; ``unfreeze`` undoes it."""
     side = model.input_shape[1]
     frozen = []
     for layer in model.layers:
@@ -260,7 +260,7 @@ def freeze_early_layers(model) -> list[str]:
         if (side and shape is not None and len(shape) == 4 and shape[1]
                 and 1 < shape[1] <= side / 4):   # (a pooled 1 x 1 map is not a resolution)
             break
-        if layer.weights:
+        if layer.weights and layer.name not in keep:
             layer.trainable = False
             frozen.append(layer.name)
     return frozen
