@@ -653,10 +653,13 @@ def cmd_cv(args) -> int:
             args.kept_on_cancel = _kept_text(f"{len(result['results'])} fold(s)", [args.json])
 
     def other_folds(earlier: dict) -> list[str]:
-        described = json.loads(json.dumps([c.describe() for c in stages]))
+        described = [_as_compared(c) for c in json.loads(json.dumps(
+            [c.describe() for c in stages]))]
+        recorded = [_as_compared(c) if isinstance(c, dict) else c
+                    for c in earlier.get("stages", [])]
         return ([f"folds {earlier.get('folds')} (now {args.folds})"]
                 if earlier.get("folds") != args.folds else []) + \
-            (["the --then stages"] if earlier.get("stages", []) != described else [])
+            (["the --then stages"] if recorded != described else [])
 
     previous = []
     earlier, _ = _resumable_report(args, "cv", config, "results",
@@ -901,12 +904,22 @@ def _save_npz_atomic(path: str, arrays: dict) -> None:
     replace_file_atomic(path, buf.getvalue())
 
 
+def _as_compared(described: dict) -> dict:
+    """A recorded training configuration as resuming compares it: input_norm "standardize", the
+    default of reports written before "auto" (2026-12-06), counts as "auto" (the same
+    computation on the grey images those reports were made of)."""
+    if described.get("input_norm") == "standardize":
+        return {**described, "input_norm": "auto"}
+    return described
+
+
 def _settings_differ(earlier: dict | None, config) -> list[str]:
     """The training settings an earlier report's ``config`` has otherwise than ``config``, as
     "name earlier (now current)" (empty: the same)."""
-    now = json.loads(json.dumps(config.describe()))
+    now = _as_compared(json.loads(json.dumps(config.describe())))
     if not isinstance(earlier, dict):
         return ["no settings recorded"]
+    earlier = _as_compared(earlier)
     # a setting added since the report was written, left at its default, is not a difference
     default = json.loads(json.dumps(type(config)().describe()))
     return [f"{k} {earlier.get(k)!r} (now {now.get(k)!r})"
