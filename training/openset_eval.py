@@ -12,7 +12,7 @@ import numpy as np
 from . import data as data_mod
 from .calibration import auroc, fpr_at_tpr
 from .cancel import Progress, quiet
-from .train import TrainConfig, fit
+from .train import TrainConfig, fit, with_input_norm
 
 
 def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quiet,
@@ -54,6 +54,9 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         square = data_mod.dataset_view(ds, config.input_size)["square"]
         x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                                  square=square)
+    # one input normalisation for every left-out model, chosen on all the images (the report
+    # keeps the settings as asked)
+    used = with_input_norm(config, x) if x is not None else config
     rows = [r for r in previous if r["left_out"] in names]
     for n, c in enumerate(todo):
         def prog(f, m, n=n, c=c):
@@ -62,7 +65,7 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         keep, sub, tr, va, te = plans[c]
         others = [k for k in range(len(names)) if k != c]
         xs = x[keep]
-        cfg = replace(config, class_names=tuple(sub.class_names))
+        cfg = replace(used, class_names=tuple(sub.class_names))
         res = fit(xs[tr], sub.labels[tr], xs[va], sub.labels[va], sub.class_names, cfg, prog)
         det = fit_model_detector(res.model, xs[tr], sub.labels[tr], xs[va], sub.labels[va],
                                  len(others), config.seed,
