@@ -196,3 +196,18 @@ def test_chroma_tells_colour_images_from_grey_ones_saved_in_colour(tmp_path):
     assert not in_colour(np.concatenate([grey] * 11 + [tinted]))
     assert in_colour(np.concatenate([grey] * 9 + [tinted]))
     assert chroma(grey[:0]).shape == (0,) and colour_share(grey[:0]) == 0.0
+
+
+def test_image_chroma_sees_a_large_image_as_training_does():
+    """Pixel noise of a colour sensor on a grey surface averages away when a large image is
+    shrunk to the model's input, as training reads it: not colour. A real tint stays."""
+    from training.images import COLOUR_CHROMA, image_chroma
+
+    rng = np.random.default_rng(1)
+    grey = np.repeat(rng.integers(60, 200, (800, 800, 1)), 3, axis=-1).astype(np.float64)
+    noisy = np.clip(grey + rng.normal(0, 2, grey.shape), 0, 255).astype(np.uint8)
+    assert image_chroma(noisy[:100, :100]) >= COLOUR_CHROMA   # at full resolution: noise
+    assert image_chroma(noisy) < COLOUR_CHROMA
+    tinted = np.clip(grey + [8, 0, -8], 0, 255).astype(np.uint8)
+    assert image_chroma(tinted) >= COLOUR_CHROMA
+    assert image_chroma(grey[..., 0].astype(np.uint8)) == 0.0

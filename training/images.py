@@ -136,14 +136,14 @@ def chroma(images: np.ndarray, chunk: int = 64) -> np.ndarray:
     return out
 
 
-def image_chroma(arr: np.ndarray, max_side: int = 256) -> float:
-    """One image's mean chroma (``chroma``), on every k-th pixel of a large one (at most about
-    ``max_side`` per side). 0.0 for a grey (2-D or one-channel) image."""
+def image_chroma(arr: np.ndarray, max_side: int = 200) -> float:
+    """One image's mean chroma (``chroma``) as training sees it: a larger image shrunk first
+    (area filter) to ``max_side``, the model's input, which averages a colour sensor's pixel
+    noise away as training's resizing does. 0.0 for a grey (2-D or one-channel) image."""
     arr = np.asarray(arr)
     if arr.ndim != 3 or arr.shape[-1] < 2 or arr.size == 0:
         return 0.0
-    k = max(1, max(arr.shape[:2]) // max_side)
-    return float(chroma(arr[None, ::k, ::k, :3])[0])
+    return float(chroma(shrink_to(arr[..., :3], max_side)[None])[0])
 
 
 def colour_share(images: np.ndarray) -> float:
