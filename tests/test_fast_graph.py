@@ -83,6 +83,18 @@ def test_the_fast_graph_keeps_names_weights_and_outputs():
         "se1_squeeze": "GlobalAveragePooling2D"}   # 32 channels: not an image
     x = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(fast(x)), np.asarray(model(x)), atol=1e-5)
+    # the colour-keeping normalisation: its mean of the channel means stays the plain pooling
+    from training.model import rebuilt
+
+    colour = rebuilt(model, input_norm="standardize_colour")
+    fast_colour = fast_graph(colour)
+    assert fast_colour.get_layer("colour_mean").data_format == "channels_first"
+    tinted = x * np.array([1.0, 0.8, 0.6], np.float32)
+    np.testing.assert_allclose(np.asarray(fast_colour(tinted)), np.asarray(colour(tinted)),
+                               atol=1e-5)
+    seen = keras.Model(fast_colour.inputs, fast_colour.get_layer("rescale").output)
+    plain = keras.Model(fast.inputs, fast.get_layer("rescale").output)
+    assert np.abs(np.asarray(seen(tinted)) - np.asarray(plain(tinted))).max() > 0.05   # the tint
     small = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.DepthwiseConv2D(3)])
     assert fast_graph(small) is small   # nothing to rewrite
 
