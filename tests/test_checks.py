@@ -145,6 +145,16 @@ def test_colour_images_get_a_note_that_the_model_learns_their_colour(tmp_path):
     report = find_problems(root)
     assert "colour" in codes(report, INFO)
     assert "2 of 12 image(s) are in colour" in report.format()
+    assert "class-linked-colour" not in codes(report)   # both classes have both
+    for f in files[6:]:   # class b all in colour, class a all grey but one: not linked
+        if f != files[7]:
+            tint(f)
+    assert "class-linked-colour" not in codes(find_problems(root))
+    a = sorted((root / "a").iterdir())[0]
+    Image.open(a).convert("L").convert("RGB").save(a)   # class a all grey now
+    report = find_problems(root)
+    assert "class-linked-colour" in codes(report, WARNING)
+    assert "a: grey" in report.format() and "b: colour" in report.format()
 
 
 def test_sample_list_and_model_classes(tmp_path):

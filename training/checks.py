@@ -421,7 +421,19 @@ def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
                     "file format": "all are decoded alike"}[what]
             out.append(Problem(INFO, "mixed-" + what.replace(" ", "-"),
                                f"mixed {what}s: {summary}; {note}"))
-    colour = sum(info[str(s.path)].chroma >= COLOUR_CHROMA for s in readable)
+    in_colour = {str(s.path): info[str(s.path)].chroma >= COLOUR_CHROMA for s in readable}
+    by_class: dict[str, set[str]] = defaultdict(set)
+    for s in readable:
+        by_class[s.label].add("colour" if in_colour[str(s.path)] else "grey")
+    linked = _class_linked(by_class)
+    if linked:   # e.g. a new class's images from another (grey) camera: colour would name it
+        out.append(Problem(
+            WARNING, "class-linked-colour",
+            "colour tells classes apart: " + "; ".join(
+                f"{c}: {'/'.join(sorted(by_class[c]))}" for c in linked[:4])
+            + " images, the other classes' not; the model may learn the camera instead of the "
+            "defect - mix colour and grey images within classes or convert them all to grey"))
+    colour = sum(in_colour.values())
     if readable and colour >= COLOUR_SHARE * len(readable):   # training.train.with_input_norm
         out.append(Problem(
             INFO, "colour", f"{colour} of {len(readable)} image(s) are in colour: the model "
