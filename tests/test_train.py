@@ -175,6 +175,24 @@ def test_resuming_takes_a_report_written_before_auto_input_norm():
     assert _settings_differ(old, TrainConfig(epochs=3)) == []
     assert _settings_differ({**old, "input_norm": "rescale"}, TrainConfig(epochs=3)) == [
         "input_norm 'rescale' (now 'auto')"]
+    # a report written with "auto" is not resumed under another setting
+    assert _settings_differ(TrainConfig(epochs=3).describe(),
+                            TrainConfig(epochs=3, input_norm="standardize")) == [
+        "input_norm 'auto' (now 'standardize')"]
+
+
+def test_resumed_rows_must_have_trained_with_the_normalisation_chosen_now():
+    from training.data import DatasetError
+    from training.train import TrainConfig, check_resumed_norm
+
+    auto, grey, colour = (TrainConfig(), TrainConfig(input_norm="standardize"),
+                          TrainConfig(input_norm="standardize_colour"))
+    check_resumed_norm([{"input_norm": "standardize"}, {}], auto, grey, "folds")   # fine
+    with pytest.raises(DatasetError, match="trained with input_norm standardize, and these "
+                                           "images now choose standardize_colour"):
+        check_resumed_norm([{}], auto, colour, "folds")   # a row from before: standardize
+    check_resumed_norm([{}], colour, colour, "folds")   # asked for then as now
+    check_resumed_norm([], auto, colour, "folds")
 
 
 @pytest.mark.slow

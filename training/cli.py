@@ -653,10 +653,10 @@ def cmd_cv(args) -> int:
             args.kept_on_cancel = _kept_text(f"{len(result['results'])} fold(s)", [args.json])
 
     def other_folds(earlier: dict) -> list[str]:
-        described = [_as_compared(c) for c in json.loads(json.dumps(
-            [c.describe() for c in stages]))]
-        recorded = [_as_compared(c) if isinstance(c, dict) else c
-                    for c in earlier.get("stages", [])]
+        described = json.loads(json.dumps([c.describe() for c in stages]))
+        recorded = [_as_compared(c, d.get("input_norm")) if isinstance(c, dict) else c
+                    for c, d in zip(earlier.get("stages", []), described)] + \
+            earlier.get("stages", [])[len(described):]
         return ([f"folds {earlier.get('folds')} (now {args.folds})"]
                 if earlier.get("folds") != args.folds else []) + \
             (["the --then stages"] if recorded != described else [])
@@ -904,22 +904,23 @@ def _save_npz_atomic(path: str, arrays: dict) -> None:
     replace_file_atomic(path, buf.getvalue())
 
 
-def _as_compared(described: dict) -> dict:
-    """A recorded training configuration as resuming compares it: input_norm "standardize", the
-    default of reports written before "auto" (2026-12-06), counts as "auto" (the same
-    computation on the grey images those reports were made of)."""
-    if described.get("input_norm") == "standardize":
-        return {**described, "input_norm": "auto"}
-    return described
+def _as_compared(earlier: dict, now_norm) -> dict:
+    """An earlier report's training configuration as resuming compares it with one whose
+    input_norm is ``now_norm``: "standardize", the default of reports written before "auto"
+    (2026-12-06), passes for "auto"; whether the images now choose the same is checked when
+    they are read (``training.train.check_resumed_norm``)."""
+    if earlier.get("input_norm") == "standardize" and now_norm == "auto":
+        return {**earlier, "input_norm": "auto"}
+    return earlier
 
 
 def _settings_differ(earlier: dict | None, config) -> list[str]:
     """The training settings an earlier report's ``config`` has otherwise than ``config``, as
     "name earlier (now current)" (empty: the same)."""
-    now = _as_compared(json.loads(json.dumps(config.describe())))
+    now = json.loads(json.dumps(config.describe()))
     if not isinstance(earlier, dict):
         return ["no settings recorded"]
-    earlier = _as_compared(earlier)
+    earlier = _as_compared(earlier, now.get("input_norm"))
     # a setting added since the report was written, left at its default, is not a difference
     default = json.loads(json.dumps(type(config)().describe()))
     return [f"{k} {earlier.get(k)!r} (now {now.get(k)!r})"

@@ -113,7 +113,12 @@ def _input_norm(inputs, norm: str, input_size: int, channels: int = 3):
 
 def input_norm_of(model: keras.Model) -> str:
     """The input normalisation a built or loaded model uses."""
-    names = {l.name for l in model.layers}
+    return input_norm_of_layers({l.name for l in model.layers})
+
+
+def input_norm_of_layers(names) -> str:
+    """The input normalisation of a model with these layer names (``input_norm_of``)."""
+    names = set(names)
     if "unit_contrast" not in names:
         return "rescale"
     return "standardize_colour" if "colour_mean" in names else "standardize"

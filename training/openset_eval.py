@@ -12,7 +12,7 @@ import numpy as np
 from . import data as data_mod
 from .calibration import auroc, fpr_at_tpr
 from .cancel import Progress, quiet
-from .train import TrainConfig, fit, with_input_norm
+from .train import TrainConfig, check_resumed_norm, fit, with_input_norm
 
 
 def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quiet,
@@ -56,7 +56,10 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
                                  square=square)
     # one input normalisation for every left-out model, chosen on all the images (the report
     # keeps the settings as asked)
-    used = with_input_norm(config, x) if x is not None else config
+    used = config
+    if x is not None:
+        used = with_input_norm(config, x)
+        check_resumed_norm(previous, config, used, "left-out classes")
     rows = [r for r in previous if r["left_out"] in names]
     for n, c in enumerate(todo):
         def prog(f, m, n=n, c=c):
@@ -91,6 +94,7 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         row = {"left_out": names[c], "known_test_images": int(len(te)),
                "unknown_images": int((ds.labels == c).sum()), "known_test_accuracy": acc,
                "best_epoch": res.best_epoch, "held_out_choice": det.method,
+               "input_norm": used.input_norm,
                "candidates": {k: {"auroc": auroc(sk[k], su[k]),
                                   "fpr_at_95_tpr": fpr_at_tpr(sk[k], su[k])} for k in sk}}
         rows.append(row)

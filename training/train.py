@@ -435,19 +435,38 @@ def with_input_norm(config: TrainConfig, train_images: np.ndarray) -> TrainConfi
     return replace(config, input_norm="standardize")
 
 
+def check_resumed_norm(previous: Sequence[dict], requested: TrainConfig, used: TrainConfig,
+                       what: str) -> None:
+    """Refuses to go on from an earlier run's rows (``cv``/``openset --resume``) trained with
+    another input normalisation than the one chosen now (rows from before 2026-12-06 record
+    none: they used the setting asked for, "standardize" for the default then)."""
+    asked = requested.input_norm if requested.input_norm != "auto" else "standardize"
+    other = sorted({str(r.get("input_norm", asked)) for r in previous} - {used.input_norm})
+    if other:
+        raise data_mod.DatasetError(
+            f"the {what} done earlier trained with input_norm {other[0]}, and these images now "
+            f"choose {used.input_norm}; resume with --input-norm {other[0]}, or start again "
+            "without --resume")
+
+
 def _start_norm(config: TrainConfig) -> str | None:
-    """The input normalisation of the bundle a fine-tune starts from, by its card (None: from
-    scratch, or not recorded)."""
+    """The input normalisation of the model a fine-tune starts from, read from its saved
+    network's layer names as ``training.model.input_norm_of`` reads a loaded one, without
+    loading it (None: from scratch, or a file that cannot be read, which loading names)."""
     if not config.init_bundle:
         return None
-    from .bundle import read_card
+    import zipfile
+
+    from .bundle import MODEL_FILE
 
     try:
-        norm = read_card(config.init_bundle).get("training", {}).get("config", {}).get(
-            "input_norm")
-    except Exception:  # noqa: BLE001 - an unreadable card is named when the bundle loads
+        with zipfile.ZipFile(Path(config.init_bundle) / MODEL_FILE) as z:
+            layers = json.loads(z.read("config.json"))["config"]["layers"]
+        from .model import input_norm_of_layers
+
+        return input_norm_of_layers(layer["name"] for layer in layers)
+    except Exception:  # noqa: BLE001 - any damage is named when the bundle loads
         return None
-    return norm if isinstance(norm, str) else None
 
 
 def _learns_colour_now(config: TrainConfig) -> tuple[str, ...]:
@@ -473,6 +492,7 @@ def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
         model = rebuilt(start.model, input_norm=norm)
         if norm == "standardize_colour" and input_norm_of(start.model) != norm:
             colour_blind_stem(model)   # starts reading colour as grey, then learns it
+            # (the same decision as _learns_colour_now, which reads the same layer names)
         if start.input_size != config.input_size:   # native resolution: fully convolutional
             from .transfer import resized_model
             model = resized_model(model, config.input_size)
@@ -768,7 +788,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     check_bundle_target(out_dir, (data_dir,))
     p = prepared or prepare_data(data_dir, config, lambda f, m: progress(0.02 * f, m), should_stop)
     ds, x = p.dataset, p.images
-    config = with_input_norm(config, x[p.train_idx])
+    config = with_input_norm(config, x)   # a property of the images, as in cv and openset
     names = ds.class_names
     grid = list(lr_grid) or [config.learning_rate]
     grid_results = []
@@ -957,6 +977,7 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
     x = data_mod.load_arrays(ds, config.input_size, lambda f, m: progress(0.02 * f, m),
                              should_stop, square=square)
     config = with_input_norm(config, x)   # one choice for every fold: the data's colour
+    check_resumed_norm(previous, requested, config, "folds")
     stages = later_stages(config, stages)
     fold_idx = data_mod.stratified_folds(ds, folds, config.seed)
     names = ds.class_names
@@ -992,7 +1013,8 @@ def cross_validate(data_dir: str | Path, config: TrainConfig = TrainConfig(), fo
         results.append({"fold": k + 1, "train": int(len(tr)), "validation": int(len(va)),
                         "test": int(len(test)),
                         "best_epoch": best[0] if len(best) == 1 else best,
-                        "fit_seconds": round(seconds, 1), **_summary(rep),
+                        "fit_seconds": round(seconds, 1), "input_norm": config.input_norm,
+                        **_summary(rep),
                         **({"calibration": unknown} if unknown else {})})
         if on_fold:
             on_fold(_cv_summary(list(results), folds, requested, ds, data_dir, requested_stages,
