@@ -220,7 +220,7 @@ def scan_folder(root: str | Path, source: str = "",
     return samples, problems
 
 
-def _read(path: Path) -> ImageInfo:
+def _read(path: Path, side: int = 200) -> ImageInfo:
     """Header, full decode (to catch damaged data) and digest; raises ImageReadError. The
     decode is training's own (``decode_image``), so a file the check passes is one training
     reads: a multi-page TIFF or an odd shape is named here, before the speed measurement and the
@@ -240,7 +240,7 @@ def _read(path: Path) -> ImageInfo:
         digest = file_digest(path)
     except OSError as exc:  # pragma: no cover - vanished between reads
         raise ImageReadError(path, f"cannot read the file ({exc})") from None
-    return ImageInfo(width, height, mode, fmt.upper(), digest, image_chroma(arr))
+    return ImageInfo(width, height, mode, fmt.upper(), digest, image_chroma(arr, side))
 
 
 def _mode_family(mode: str) -> str:
@@ -298,7 +298,7 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
         if should_stop():
             raise Cancelled("cancelled while checking images")
         try:
-            info[str(s.path)] = _read(s.path)
+            info[str(s.path)] = _read(s.path, input_size or 200)
         except ImageReadError as exc:
             unreadable.append(exc)
         if i % 25 == 0 or i == len(samples) - 1:
@@ -431,15 +431,17 @@ def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
             WARNING, "class-linked-colour",
             "colour tells classes apart: " + "; ".join(
                 f"{c}: {'/'.join(sorted(by_class[c]))}" for c in linked[:4])
-            + " images, the other classes' not; the model may learn the camera instead of the "
-            "defect - mix colour and grey images within classes or convert them all to grey"))
+            + " images only. If these classes come from different cameras, the model may learn "
+            "the camera instead of the defect: mix colour and grey images within the classes or "
+            "convert them all to grey. If the colour is the defect itself (rust, scale), ignore "
+            "this", [str(s.path) for s in readable if s.label in linked]))
     colour = sum(in_colour.values())
     if readable and colour >= COLOUR_SHARE * len(readable):   # training.train.with_input_norm
         out.append(Problem(
-            INFO, "colour", f"{colour} of {len(readable)} image(s) are in colour: the model "
-            "learns what their colour says, an overall tint included (one mean subtracted for "
-            "the three channels); keep the camera's white balance as it was for these images, "
-            "or retrain after changing it"))
+            INFO, "colour", f"{colour} of {len(readable)} image(s) are in colour: the model will "
+            "tell classes apart by colour too, an even tint over the whole image included; keep "
+            "the camera's white balance as it was for these images, or retrain after changing "
+            "it"))
     sides = [(info[str(s.path)].width, info[str(s.path)].height) for s in readable]
     odd = [str(s.path) for s, (w, h) in zip(readable, sides) if max(w, h) > 1.25 * min(w, h)]
     if odd:
