@@ -155,6 +155,8 @@ def test_colour_images_get_a_note_that_the_model_learns_their_colour(tmp_path):
     report = find_problems(root)
     assert "class-linked-colour" in codes(report, WARNING)
     assert "a: grey" in report.format() and "b: colour" in report.format()
+    Image.open(a).convert("L").save(a)   # a grey file mode too: one warning, not two
+    assert "class-linked-colour-mode" not in codes(find_problems(root))
 
 
 def test_sample_list_and_model_classes(tmp_path):

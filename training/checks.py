@@ -427,6 +427,8 @@ def _format_problems(readable: list[Sample], info: dict[str, ImageInfo],
         by_class[s.label].add("colour" if in_colour[str(s.path)] else "grey")
     linked = _class_linked(by_class)
     if linked:   # e.g. a new class's images from another (grey) camera: colour would name it
+        # says what the file modes' warning would (RGB against grey files), from the pixels
+        out = [q for q in out if q.code != "class-linked-colour-mode"]
         out.append(Problem(
             WARNING, "class-linked-colour",
             "colour tells classes apart: " + "; ".join(
