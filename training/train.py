@@ -423,14 +423,14 @@ def with_input_norm(config: TrainConfig, train_images: np.ndarray) -> TrainConfi
     learnt, else ``standardize``. Any other setting is kept."""
     if config.input_norm != "auto":
         return config
-    from .images import colour_share, in_colour
+    from .images import COLOUR_SHARE, colour_share
 
     if _start_norm(config) == "standardize_colour":   # a colour model stays one
         return replace(config, input_norm="standardize_colour")
-    if in_colour(train_images):
+    share = colour_share(train_images)
+    if share >= COLOUR_SHARE:   # training.images.in_colour
         log.info("%.0f%% of the training images are in colour: the model keeps each image's "
-                 "overall colour (input_norm standardize_colour)",
-                 100 * colour_share(train_images))
+                 "overall colour (input_norm standardize_colour)", 100 * share)
         return replace(config, input_norm="standardize_colour")
     return replace(config, input_norm="standardize")
 
@@ -484,15 +484,14 @@ def _concrete_norm(norm: str) -> str:
 
 
 def build_initial_model(config: TrainConfig, class_names: Sequence[str]):
-    from .model import build_ssdc_mininet, colour_blind_stem, input_norm_of, rebuilt, replace_head
+    from .model import build_ssdc_mininet, colour_blind_stem, rebuilt, replace_head
 
     norm = _concrete_norm(config.input_norm)
     if config.init_bundle:
         start = load_bundle(config.init_bundle)
         model = rebuilt(start.model, input_norm=norm)
-        if norm == "standardize_colour" and input_norm_of(start.model) != norm:
+        if _learns_colour_now(config):
             colour_blind_stem(model)   # starts reading colour as grey, then learns it
-            # (the same decision as _learns_colour_now, which reads the same layer names)
         if start.input_size != config.input_size:   # native resolution: fully convolutional
             from .transfer import resized_model
             model = resized_model(model, config.input_size)
