@@ -302,6 +302,7 @@ def test_a_fine_tune_that_starts_keeping_colour_starts_colour_blind(tmp_path):
     """From a model that removed each channel's mean, a fine-tune in standardize_colour starts
     with the first kernel averaged over the channels: the same outputs on grey images, a colour
     image read as the mean of its channels. Kept as it is otherwise."""
+    import keras
     from synth import make_bundle
     from training.bundle import load_bundle
     from training.train import TrainConfig, build_initial_model
@@ -314,7 +315,12 @@ def test_a_fine_tune_that_starts_keeping_colour_starts_colour_blind(tmp_path):
     kernel = np.asarray(colour.get_layer("stem_conv").kernel)
     assert np.allclose(kernel[:, :, :1], kernel)
     x = np.repeat(np.random.default_rng(0).uniform(40, 200, (3, 64, 64, 1)), 3, -1)
-    np.testing.assert_allclose(np.asarray(colour(x)), np.asarray(start(x)), atol=2e-4)   # float sums
+    # the first convolution's outputs, where the change is: the network after it amplifies float
+    # rounding (oneDNN's AVX2 and AVX-512 kernels differed by 8e-4 in a probability near 0.99)
+    stem = [keras.Model(m.inputs, m.get_layer("stem_conv").output) for m in (colour, start)]
+    a, b = (np.asarray(m(x)) for m in stem)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+    assert (np.asarray(colour(x)).argmax(-1) == np.asarray(start(x)).argmax(-1)).all()
     same = build_initial_model(TrainConfig(init_bundle=str(bundle), input_size=64), names)
     np.testing.assert_array_equal(np.asarray(same.get_layer("stem_conv").kernel),
                                   np.asarray(start.get_layer("stem_conv").kernel))
