@@ -370,7 +370,7 @@ class Classifier:
 
     def load(self, path: str | Path) -> np.ndarray:
         """An image file as this model's input; raises training.images.ImageReadError."""
-        return load_image(path, self.input_size, self.view.square)
+        return load_image(path, self.input_size, self.view.reading)
 
 
 def bundled_model_dir() -> Path:

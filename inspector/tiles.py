@@ -211,7 +211,7 @@ def model_view(classifier: Any) -> TrainingView:
     if isinstance(view, TrainingView):
         return view
     size = int(getattr(classifier, "input_size", 0) or 0)
-    return TrainingView(size, size)
+    return TrainingView(size, size, smallest=size)   # as a card without the record
 
 
 @dataclass(frozen=True)
@@ -301,16 +301,19 @@ def as_trained(classifier: Any, image: np.ndarray) -> tuple[np.ndarray, float]:
     square by reflection when they were square (``TrainingView.square``: NEU's; a 100 x 200
     crop read 93.5% right against 67.4% stretched), its padding filled first
     (``training.images.square_surface``), else as it is, stretched by the resize as the
-    model's non-square training images were; and the share of padding filled so."""
-    if not model_view(classifier).square:
-        return image, 0.0
-    return square_surface(image, int(getattr(classifier, "input_size", 0) or 0) or None)
+    model's non-square training images were; and the share of padding filled so. When they
+    were all about one size (``TrainingView.one_scale``: NEU's 200 x 200), an image smaller
+    than them is continued by reflection to their side, so that it keeps their scale as a
+    larger image's tiles do (``training.images.Reading``; a 128 x 128 crop of a NEU test
+    image read 94.4% right against 89.1% enlarged)."""
+    return model_view(classifier).reading.whole(
+        image, int(getattr(classifier, "input_size", 0) or 0) or None)
 
 
 def content_box(classifier: Any, shape: tuple[int, ...]):
     """Where a whole image of ``shape`` lies in the model's input (``as_trained``), for its
     attention maps: None when it fills the input."""
-    return square_box(shape[0], shape[1]) if model_view(classifier).square else None
+    return model_view(classifier).reading.box(shape[0], shape[1])
 
 
 def model_input(classifier: ClassifierLike, crop: np.ndarray, whole: bool

@@ -335,7 +335,8 @@ def test_the_training_view_is_the_median_side_the_largest_image_and_the_shape():
     view = training_view(sizes, 200)     # sqrt(h w): 200 200 300 400; long/short 1 4 1 2.56
     assert (view["tile"], view["largest"], view["images"], view["aspect"]) == (250, 640, 4, 1.78)
     assert view["square"] is False       # they were mostly stretched into the square input
-    assert ModelCard({"input_size": 200, "view": view}).view == TrainingView(250, 640, False)
+    assert ModelCard({"input_size": 200, "view": view}).view == \
+        TrainingView(250, 640, False, smallest=100)
     squares = training_view(np.array([[200, 200], [200, 200], [210, 200]]), 200)
     assert squares["square"] is True and squares["tile"] == 200 and squares["largest"] == 210
     # a card from before the record, or a damaged one: the input size, as NEU's images give
@@ -345,7 +346,7 @@ def test_the_training_view_is_the_median_side_the_largest_image_and_the_shape():
     for card in ({"input_size": 64}, {"input_size": 64, "view": None},
                  {"input_size": 64, "view": {"tile": "x"}}, {"input_size": 64,
                                                              "view": {"tile": 0, "largest": 9}}):
-        assert ModelCard(card).view == TrainingView(64, 64, True)
+        assert ModelCard(card).view == TrainingView(64, 64, True, smallest=64)
     assert training_view(np.zeros((0, 2)), 128)["tile"] == 128
     # the training commands and the wizard's finish page say so when it is not the input size
     assert ModelCard({"input_size": 200, "view": view}).notes() == [
@@ -423,6 +424,42 @@ def test_a_non_square_image_is_read_as_the_model_learnt_its_training_images():
     stretched_model.view = TrainingView(32, 32, square=False)      # trained on stretched images
     got = tiles.prepare_image(stretched_model, img, TileSettings()).inputs[0]
     assert (got == to_model_input(img, 32)).all()
+
+
+def test_an_image_smaller_than_training_images_of_one_size_keeps_their_scale():
+    """A model that learnt square images of one size (NEU's 200 x 200) reads a smaller image at
+    their scale, its surface continued by reflection around it, as a larger image's tiles keep
+    it; a model that learnt images of many sizes squeezed each into its input, and so enlarges
+    a small one as before. The evaluation commands and the engine's loader read it alike."""
+    from training.card import ModelCard, TrainingView, training_view
+    from training.images import Reading, fit_input, to_model_input
+
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    one = BrightnessClassifier()                                   # input 32, no record: one size
+    got = tiles.prepare_image(one, img, TileSettings()).inputs[0]
+    assert (got[8:24, 8:24] == img).all() and (got[7] == got[8]).all()   # mirrored out
+    assert (got == fit_input(img, 32, Reading(True, 32))).all()    # one pixel path
+    wide = rng.integers(0, 255, (8, 16, 3), dtype=np.uint8)
+    assert (tiles.prepare_image(one, wide, TileSettings()).inputs[0][12:20, 8:24] == wide).all()
+    for view in (TrainingView(32, 64, True, smallest=16),          # images of many sizes
+                 TrainingView(32, 32, True),                       # a record without the size
+                 TrainingView(32, 32, False, smallest=32)):        # stretched non-square ones
+        many = BrightnessClassifier()
+        many.view = view
+        assert (tiles.prepare_image(many, img, TileSettings()).inputs[0]
+                == to_model_input(img, 32)).all()
+    # the attention maps lie on the image itself
+    one.inspect = lambda x, maps=None: type("Ins", (), {"se_blocks": []})()
+    assert tiles.inspect_input(one, img).content == (0.25, 0.75, 0.25, 0.75)
+    # what the cards say: NEU-like images are one size, magnetic tiles' are not
+    neu = ModelCard({"input_size": 200, "view": training_view([[200, 200]] * 3, 200)}).view
+    assert neu.one_scale and neu.reading == Reading(True, 200)
+    tiles_view = training_view([[231, 300], [310, 520], [600, 632]], 128)
+    assert not ModelCard({"input_size": 128, "view": tiles_view}).view.one_scale
+    assert ModelCard({"input_size": 200}).view.reading == Reading(True, 200)   # the bundled
+    assert not ModelCard({"input_size": 200, "view": {"tile": 200, "largest": 200,
+                                                      "square": True}}).view.one_scale
 
 
 def test_the_attention_of_a_reflected_image_lies_on_the_image():

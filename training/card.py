@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .images import SQUARE_ASPECT
+from .images import SQUARE_ASPECT, Reading
 
 
 def augmentation_dropped(phases) -> bool:
@@ -33,14 +33,38 @@ class TrainingView:
     without the record (trained before it) gets the input size for both and square, as NEU's
     200 x 200 images give (the bundled model's; a model trained before it on non-square images
     learnt them stretched: retrain it to have it read them as it learnt them); a record without
-    ``square`` (written for a few hours before it) is not square: those trainings stretched."""
+    ``square`` (written for a few hours before it) is not square: those trainings stretched.
+    ``smallest``: the shortest side of any training image (0: not recorded, as on cards written
+    before 2026-12-06 evening; a card without the record gets the input size, NEU's). A model
+    whose square training images were all about one size (:attr:`one_scale`) reads an image
+    smaller than them at their scale, its surface continued by reflection
+    (``inspector.tiles.as_trained``), as it reads a larger one in tiles at their scale."""
 
     tile: int
     largest: int
     square: bool = True
+    smallest: int = 0
+
+    @property
+    def one_scale(self) -> bool:
+        """Whether the model learnt square images of about one size (NEU's 200 x 200): every
+        training image's shorter side at least the tile / ``ONE_SCALE``. Only then does an
+        image's size say its scale; a model that learnt images of many sizes squeezed each
+        whole into its input, and reads a small one so too."""
+        return self.square and self.smallest > 0 and self.smallest * ONE_SCALE >= self.tile
+
+    @property
+    def reading(self) -> Reading:
+        """How the app reads a whole image for this model (``training.images.Reading``)."""
+        return Reading(self.square, self.tile if self.one_scale else 0)
+
+    def same_reading(self, other: TrainingView) -> bool:
+        """Whether the app reads images alike under both (tile, largest and shape)."""
+        return (self.tile, self.largest, self.square) == (other.tile, other.largest, other.square)
 
 
 VIEW_KEY = "view"
+ONE_SCALE = 1.1   # TrainingView.one_scale: the shortest training image within this of the tile
 
 
 def training_view(sizes: np.ndarray, input_size: int) -> dict[str, Any]:
@@ -51,19 +75,23 @@ def training_view(sizes: np.ndarray, input_size: int) -> dict[str, Any]:
     hw = hw[(hw > 0).all(axis=1)]
     if not len(hw):
         return {"tile": int(input_size), "largest": int(input_size), "square": True,
-                "images": 0}
+                "smallest": int(input_size), "images": 0}
     aspect = float(np.median(hw.max(axis=1) / hw.min(axis=1)))
     return {"tile": max(1, int(round(float(np.median(np.sqrt(hw[:, 0] * hw[:, 1])))))),
             "largest": int(hw.max()),
+            "smallest": int(hw.min()),
             "aspect": round(aspect, 3),
             "square": aspect <= SQUARE_ASPECT,
             "images": int(len(hw)),
             "rule": "over the data set's images: tile, the median of sqrt(height x width) (each "
-                    "is squeezed whole into the input); largest, their longest side; square, "
-                    f"their median long/short side at most {SQUARE_ASPECT:g} (a non-square image "
-                    "is then made square by reflection before it is resized, else stretched). "
-                    "The app classifies an image whole when no side is longer than "
-                    "max(largest, 1.5 tiles), else in tiles of this side"}
+                    "is squeezed whole into the input); largest, their longest side; smallest, "
+                    f"their shortest side; square, their median long/short side at most "
+                    f"{SQUARE_ASPECT:g} (a non-square image is then made square by reflection "
+                    "before it is resized, else stretched). The app classifies an image whole "
+                    "when no side is longer than max(largest, 1.5 tiles), else in tiles of this "
+                    f"side; when the images were square and their smallest side at least the "
+                    f"tile / {ONE_SCALE:g}, an image smaller than the tile is first continued by "
+                    "reflection to the tile's side, so that it keeps their scale"}
 
 
 @dataclass(frozen=True)
@@ -111,12 +139,13 @@ class ModelCard:
         v = self.data.get(VIEW_KEY)
         try:
             tile, largest = int(v["tile"]), int(v["largest"])
-        except (TypeError, KeyError, ValueError):
-            return TrainingView(size, size)
+            smallest = max(0, int(v.get("smallest") or 0))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return TrainingView(size, size, smallest=size)
         # a record without "square" was written before non-square images were reflected in
         # training (2026-12-05 late): the model learnt them stretched
-        return TrainingView(tile, largest, bool(v.get("square", False))) \
-            if tile > 0 and largest > 0 else TrainingView(size, size)
+        return TrainingView(tile, largest, bool(v.get("square", False)), smallest) \
+            if tile > 0 and largest > 0 else TrainingView(size, size, smallest=size)
 
     @property
     def created(self) -> str:
@@ -206,7 +235,8 @@ class ModelCard:
             notes.append(f"No unknown detector: {self.unknown_detection_missing}. Every image "
                          "gets one of its classes, however foreign.")
         view = self.view
-        if VIEW_KEY in self.data and view != TrainingView(self.input_size, self.input_size):
+        if VIEW_KEY in self.data and not view.same_reading(
+                TrainingView(self.input_size, self.input_size)):
             notes.append(f"The app reads images as it was trained: whole up to {view.largest} px "
                          f"(its largest training image), larger ones in {view.tile} px tiles "
                          f"(its training images' median side)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -368,14 +369,71 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
         return None
 
 
-def fit_input(arr: np.ndarray, size: int, square: bool = False) -> np.ndarray:
+def continue_surface(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """A frame smaller than ``side`` x ``side`` continued by reflection to that square, centred,
+    so that it keeps its scale (a 128 x 128 crop read by a model that learnt 200 x 200 images
+    is not enlarged 1.56 times); its padding filled first (``square_surface``'s reason), and
+    the share of padding. A frame as large is returned as ``square_surface`` makes it."""
+    from .padding import fill_padding
+
+    a = np.asarray(image)
+    h, w = a.shape[:2]
+    if max(h, w) >= side:
+        return square_surface(a)
+    filled, share = fill_padding(a)
+    pad = [((side - h) // 2, side - h - (side - h) // 2),
+           ((side - w) // 2, side - w - (side - w) // 2)] + [(0, 0)] * (a.ndim - 2)
+    return np.pad(filled, pad, mode="symmetric"), share
+
+
+def surface_box(height: int, width: int, side: int) -> tuple[float, float, float, float] | None:
+    """Where a frame of ``height`` x ``width`` lies in the square of ``side`` that
+    ``continue_surface`` makes of it (``square_box``'s fractions); None when it fills it."""
+    h, w, side = int(height), int(width), int(side)
+    if max(h, w) >= side or h < 1 or w < 1:
+        return square_box(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    return top / side, (top + h) / side, left / side, (left + w) / side
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a model reads a whole image (``training.card.TrainingView.reading``): ``square``, a
+    non-square image made square by reflection (else stretched); ``scale``, the side of its
+    training images when they were all about one size (else 0): a smaller image is continued
+    by reflection to that side first, so that it keeps their scale."""
+
+    square: bool = True
+    scale: int = 0
+
+    def whole(self, image: np.ndarray, max_side: int | None = None) -> tuple[np.ndarray, float]:
+        """A whole image as this model reads it, before the resize to its input, and the share
+        of padding filled first."""
+        a = np.asarray(image)
+        if not self.square:
+            return a, 0.0
+        if self.scale and max(a.shape[:2]) < self.scale:
+            return continue_surface(a, self.scale)
+        return square_surface(a, max_side)
+
+    def box(self, height: int, width: int) -> tuple[float, float, float, float] | None:
+        """Where such an image lies in what ``whole`` makes of it (None: it fills it)."""
+        if not self.square:
+            return None
+        return surface_box(height, width, self.scale) if self.scale else square_box(height, width)
+
+
+def fit_input(arr: np.ndarray, size: int, square: bool | Reading = False) -> np.ndarray:
     """A decoded HxWx3 uint8 image as a size x size model input (``square``: a non-square image
     made square by reflection first, its padding filled before, as for a model that learnt
-    square images: ``square_surface``, training.card.TrainingView; else stretched)."""
+    square images: ``square_surface``, training.card.TrainingView; else stretched; a
+    ``Reading``: as it says, a small image kept at its model's scale too)."""
+    if isinstance(square, Reading):
+        return resize_rgb(square.whole(arr, size)[0], size)
     return resize_rgb(square_surface(arr, size)[0] if square else arr, size)
 
 
-def load_image(path: str | Path, size: int, square: bool = False) -> np.ndarray:
+def load_image(path: str | Path, size: int, square: bool | Reading = False) -> np.ndarray:
     """The model input for one file: size x size x 3 uint8 RGB (``square``: ``fit_input``).
     Raises ImageReadError."""
     return fit_input(decode_image(path), size, square)
