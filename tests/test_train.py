@@ -663,15 +663,20 @@ def test_training_reads_non_square_images_as_the_app_will(tmp_path, wide):
 
 
 def test_evaluations_read_images_as_the_bundle_learnt_them(tmp_path):
-    from training.cli import _square
+    from training.cli import _reading
+    from training.images import Reading
 
     bundle = tmp_path / "b"
     bundle.mkdir()
     card = {"name": "m", "class_names": ["a", "b"], "input_size": 32}
     (bundle / "model_card.json").write_text(json.dumps(card))
-    assert _square(bundle) is True                         # no record: NEU's square images
-    card["view"] = {"tile": 40, "largest": 60, "square": False}
+    # no record: NEU's square images of one size, a smaller image kept at their scale
+    assert _reading(bundle, 32) == Reading(True, 32)
+    card["view"] = {"tile": 40, "largest": 60, "square": False, "smallest": 20}
     (bundle / "model_card.json").write_text(json.dumps(card))
     (bundle / "model_fp32.tflite").write_bytes(b"")       # a file of the bundle names it too
-    assert _square(bundle) is False and _square(bundle / "model_fp32.tflite") is False
-    assert _square(tmp_path / "nowhere") is True           # an export on its own
+    assert _reading(bundle, 32) == _reading(bundle / "model_fp32.tflite", 32) == Reading(False)
+    card["view"] = {"tile": 40, "largest": 40, "square": True, "smallest": 40}
+    (bundle / "model_card.json").write_text(json.dumps(card))
+    assert _reading(bundle, 32) == Reading(True, 40)
+    assert _reading(tmp_path / "nowhere", 32) == Reading(True, 32)   # an export on its own

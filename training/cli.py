@@ -277,7 +277,7 @@ def _unknown_inputs(args, predictor):
                           f"python -m training calibrate --model {bundle_dir} --data DIR")
     unreadable: list = []
     _, images = folder_images(args.unknown, predictor.input_size, ConsoleProgress(), unreadable,
-                              square=_square(args.model, predictor.input_size))
+                              square=_reading(args.model, predictor.input_size))
     args.unknown_left_out = _warn_left_out(unreadable, "unknown image file(s) left out")
     return det, images
 
@@ -483,7 +483,7 @@ def _evaluation_images(args, predictor):
                 f"trained without one); evaluate on the whole folder or another split")
     else:
         _warn_seen_images(ds, _bundle_dir(args.model))
-    reading = _square(args.model, predictor.input_size)
+    reading = _reading(args.model, predictor.input_size)
     ds, images, unreadable = data_mod.load_readable(ds, predictor.input_size, ConsoleProgress(),
                                                     square=reading)
     # named, left out, and recorded in the report: the rest is evaluated
@@ -528,7 +528,7 @@ def _bundle_dir(model: str | Path) -> Path:
     return model.parent if model.is_file() else model
 
 
-def _square(model: str | Path, size: int):
+def _reading(model: str | Path, size: int):
     """How the model reads a whole image (its card's ``view``, training.images.Reading):
     evaluations read it as the app does, a non-square image made square by reflection when the
     model learnt square images, and one smaller than its training images kept at their scale
