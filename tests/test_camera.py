@@ -596,6 +596,28 @@ def test_tiles_are_capped_and_classified_in_chunks():
     assert m.inspected == len(r.tiles) <= cam.MAX_TILES and r.heat.shape == (800, 1000)
 
 
+def test_a_region_within_one_tile_is_read_whole_at_the_models_scale():
+    """With tiles on, a region no larger than one tile is read as the review window reads an
+    image no larger than its tiles: whole, a smaller one kept at the model's scale
+    (inspector.tiles.as_trained), not enlarged as a lone tile would be."""
+    class Recording(_CountingModel):
+        input_size = 32          # no view record: one size, 32 px
+
+        def prepare(self, arr):
+            self.shapes.append(np.asarray(arr).shape)
+            return np.zeros((32, 32, 3), np.float32)
+
+    rng = np.random.default_rng(5)
+    frame = _frame(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8))
+    m = Recording()
+    m.shapes = []
+    cam.analyse(m, frame, LiveConfig(tile=32))
+    assert m.shapes == [(32, 32, 3)]                 # 20 px in a 32 px square, not 20 px alone
+    m.shapes = []
+    cam.analyse(m, _frame(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)), LiveConfig(tile=32))
+    assert len(m.shapes) > 1 and set(m.shapes) == {(32, 32, 3)}   # tiles of a larger region
+
+
 class _PatchModel:
     """A stand-in with a defect-free class: a tile is "scratch" where it holds a bright patch,
     "good" elsewhere, and blank (no contrast: even probabilities, unknown, score +inf) where it

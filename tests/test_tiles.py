@@ -460,6 +460,10 @@ def test_an_image_smaller_than_training_images_of_one_size_keeps_their_scale():
     assert ModelCard({"input_size": 200}).view.reading == Reading(True, 200)   # the bundled
     assert not ModelCard({"input_size": 200, "view": {"tile": 200, "largest": 200,
                                                       "square": True}}).view.one_scale
+    assert not TrainingView(200, 1000, True, 200).one_scale      # some far larger than the tile
+    bad = ModelCard({"input_size": 128, "view": {"tile": 401, "largest": 632, "square": True,
+                                                 "smallest": "x"}}).view
+    assert bad == TrainingView(401, 632, True, 0)    # the rest of the record kept
 
 
 def test_the_attention_of_a_reflected_image_lies_on_the_image():

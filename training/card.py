@@ -48,10 +48,12 @@ class TrainingView:
     @property
     def one_scale(self) -> bool:
         """Whether the model learnt square images of about one size (NEU's 200 x 200): every
-        training image's shorter side at least the tile / ``ONE_SCALE``. Only then does an
+        training image's shorter side at least the tile / ``ONE_SCALE``, and none longer than
+        the tile x ``ONE_SCALE``. Only then does an
         image's size say its scale; a model that learnt images of many sizes squeezed each
         whole into its input, and reads a small one so too."""
-        return self.square and self.smallest > 0 and self.smallest * ONE_SCALE >= self.tile
+        return (self.square and self.smallest > 0 and self.smallest * ONE_SCALE >= self.tile
+                and self.largest <= self.tile * ONE_SCALE)
 
     @property
     def reading(self) -> Reading:
@@ -89,9 +91,9 @@ def training_view(sizes: np.ndarray, input_size: int) -> dict[str, Any]:
                     f"{SQUARE_ASPECT:g} (a non-square image is then made square by reflection "
                     "before it is resized, else stretched). The app classifies an image whole "
                     "when no side is longer than max(largest, 1.5 tiles), else in tiles of this "
-                    f"side; when the images were square and their smallest side at least the "
-                    f"tile / {ONE_SCALE:g}, an image smaller than the tile is first continued by "
-                    "reflection to the tile's side, so that it keeps their scale"}
+                    f"side; when the images were square and their sides within {ONE_SCALE:g} "
+                    "of the tile either way, an image smaller than the tile is first continued "
+                    "by reflection to the tile's side, so that it keeps their scale"}
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,12 @@ class ModelCard:
         v = self.data.get(VIEW_KEY)
         try:
             tile, largest = int(v["tile"]), int(v["largest"])
-            smallest = max(0, int(v.get("smallest") or 0))
-        except (TypeError, KeyError, ValueError, AttributeError):
+        except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
             return TrainingView(size, size, smallest=size)
+        try:   # an unreadable record of the smallest side alone: not recorded
+            smallest = max(0, int(v.get("smallest") or 0))
+        except (TypeError, ValueError, OverflowError):
+            smallest = 0
         # a record without "square" was written before non-square images were reflected in
         # training (2026-12-05 late): the model learnt them stretched
         return TrainingView(tile, largest, bool(v.get("square", False)), smallest) \

@@ -137,7 +137,9 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
         tiles, rows, cols = tile_grid(roi, fit_tile(roi.w, roi.h, int(config.tile)))
     else:
         tiles, rows, cols = [roi], 1, 1
-    whole = not config.tile
+    # a region within one tile is read whole, as the review window reads an image no larger
+    # than its tiles: at the model's scale (inspector.tiles.as_trained), not enlarged as a tile
+    whole = not config.tile or (len(tiles) == 1 and max(roi.w, roi.h) <= int(config.tile))
     heat = None
     if config.overlay:   # one inspection per tile, for its map (inspector.tiles.inspect_input)
         heat = np.zeros((roi.h, roi.w), np.float32)

@@ -105,7 +105,7 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
                 progress(start + span * (i + 1) / len(files), f"reading test images {i + 1}/{len(files)}")
         return out
 
-    x = read(new.input_size, new.view.square, 0.1, 0.3)
+    x = read(new.input_size, new.view.reading, 0.1, 0.3)   # as the app reads each model
     probs = KerasPredictor(new.model, names, new.input_size).predict(x)
     pred = probs.argmax(1)
     report = classification_report(labels, pred, names)
@@ -119,8 +119,8 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
         except BundleError as exc:
             cur, note = None, f"the current model could not be loaded ({exc})"
         if cur is not None and set(cur.class_names) == set(names):
-            same = (cur.input_size, cur.view.square) == (new.input_size, new.view.square)
-            xc = x if same else read(cur.input_size, cur.view.square, 0.55, 0.3)
+            same = (cur.input_size, cur.view.reading) == (new.input_size, new.view.reading)
+            xc = x if same else read(cur.input_size, cur.view.reading, 0.55, 0.3)
             cp = KerasPredictor(cur.model, cur.class_names, cur.input_size).predict(xc).argmax(1)
             cur_names = cur.class_names
             cur_pred = np.array([names.index(cur_names[i]) for i in cp], dtype=np.int64)
