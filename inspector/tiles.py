@@ -211,7 +211,7 @@ def model_view(classifier: Any) -> TrainingView:
     if isinstance(view, TrainingView):
         return view
     size = int(getattr(classifier, "input_size", 0) or 0)
-    return TrainingView(size, size, smallest=size)   # as a card without the record
+    return TrainingView.unrecorded(size)
 
 
 @dataclass(frozen=True)

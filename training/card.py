@@ -49,9 +49,9 @@ class TrainingView:
     def one_scale(self) -> bool:
         """Whether the model learnt square images of about one size (NEU's 200 x 200): every
         training image's shorter side at least the tile / ``ONE_SCALE``, and none longer than
-        the tile x ``ONE_SCALE``. Only then does an
-        image's size say its scale; a model that learnt images of many sizes squeezed each
-        whole into its input, and reads a small one so too."""
+        the tile x ``ONE_SCALE``. Only then does an image's size say its scale; a model that
+        learnt images of many sizes squeezed each whole into its input, and reads a small one
+        so too."""
         return (self.square and self.smallest > 0 and self.smallest * ONE_SCALE >= self.tile
                 and self.largest <= self.tile * ONE_SCALE)
 
@@ -60,9 +60,11 @@ class TrainingView:
         """How the app reads a whole image for this model (``training.images.Reading``)."""
         return Reading(self.square, self.tile if self.one_scale else 0)
 
-    def same_reading(self, other: TrainingView) -> bool:
-        """Whether the app reads images alike under both (tile, largest and shape)."""
-        return (self.tile, self.largest, self.square) == (other.tile, other.largest, other.square)
+    @classmethod
+    def unrecorded(cls, input_size: int) -> TrainingView:
+        """The view of a model without the record (trained before it, a stand-in, an export on
+        its own): NEU's square images of one size, the input's."""
+        return cls(input_size, input_size, True, input_size)
 
 
 VIEW_KEY = "view"
@@ -142,7 +144,7 @@ class ModelCard:
         try:
             tile, largest = int(v["tile"]), int(v["largest"])
         except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
-            return TrainingView(size, size, smallest=size)
+            return TrainingView.unrecorded(size)
         try:   # an unreadable record of the smallest side alone: not recorded
             smallest = max(0, int(v.get("smallest") or 0))
         except (TypeError, ValueError, OverflowError):
@@ -150,7 +152,7 @@ class ModelCard:
         # a record without "square" was written before non-square images were reflected in
         # training (2026-12-05 late): the model learnt them stretched
         return TrainingView(tile, largest, bool(v.get("square", False)), smallest) \
-            if tile > 0 and largest > 0 else TrainingView(size, size, smallest=size)
+            if tile > 0 and largest > 0 else TrainingView.unrecorded(size)
 
     @property
     def created(self) -> str:
@@ -240,8 +242,8 @@ class ModelCard:
             notes.append(f"No unknown detector: {self.unknown_detection_missing}. Every image "
                          "gets one of its classes, however foreign.")
         view = self.view
-        if VIEW_KEY in self.data and not view.same_reading(
-                TrainingView(self.input_size, self.input_size)):
+        if VIEW_KEY in self.data and (view.tile, view.largest, view.square) != \
+                (self.input_size, self.input_size, True):
             notes.append(f"The app reads images as it was trained: whole up to {view.largest} px "
                          f"(its largest training image), larger ones in {view.tile} px tiles "
                          f"(its training images' median side)"

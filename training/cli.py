@@ -539,7 +539,7 @@ def _reading(model: str | Path, size: int):
     try:
         return ModelCard.of(read_card(_bundle_dir(model))).view.reading
     except BundleError:   # an export on its own (of ``size``): read as a card without the record
-        return TrainingView(size, size, smallest=size).reading
+        return TrainingView.unrecorded(size).reading
 
 
 def cmd_robustness(args) -> int:

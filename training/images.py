@@ -369,17 +369,19 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
         return None
 
 
-def continue_surface(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+def continue_surface(image: np.ndarray, side: int, max_side: int | None = None
+                     ) -> tuple[np.ndarray, float]:
     """A frame smaller than ``side`` x ``side`` continued by reflection to that square, centred,
     so that it keeps its scale (a 128 x 128 crop read by a model that learnt 200 x 200 images
     is not enlarged 1.56 times); its padding filled first (``square_surface``'s reason), and
-    the share of padding. A frame as large is returned as ``square_surface`` makes it."""
+    the share of padding. A frame as large is returned as ``square_surface`` makes it (shrunk
+    to ``max_side`` first)."""
     from .padding import fill_padding
 
     a = np.asarray(image)
     h, w = a.shape[:2]
     if max(h, w) >= side:
-        return square_surface(a)
+        return square_surface(a, max_side)
     filled, share = fill_padding(a)
     pad = [((side - h) // 2, side - h - (side - h) // 2),
            ((side - w) // 2, side - w - (side - w) // 2)] + [(0, 0)] * (a.ndim - 2)
@@ -409,12 +411,11 @@ class Reading:
     def whole(self, image: np.ndarray, max_side: int | None = None) -> tuple[np.ndarray, float]:
         """A whole image as this model reads it, before the resize to its input, and the share
         of padding filled first."""
-        a = np.asarray(image)
         if not self.square:
-            return a, 0.0
-        if self.scale and max(a.shape[:2]) < self.scale:
-            return continue_surface(a, self.scale)
-        return square_surface(a, max_side)
+            return np.asarray(image), 0.0
+        if self.scale:
+            return continue_surface(image, self.scale, max_side)
+        return square_surface(image, max_side)
 
     def box(self, height: int, width: int) -> tuple[float, float, float, float] | None:
         """Where such an image lies in what ``whole`` makes of it (None: it fills it)."""
@@ -428,9 +429,8 @@ def fit_input(arr: np.ndarray, size: int, square: bool | Reading = False) -> np.
     made square by reflection first, its padding filled before, as for a model that learnt
     square images: ``square_surface``, training.card.TrainingView; else stretched; a
     ``Reading``: as it says, a small image kept at its model's scale too)."""
-    if isinstance(square, Reading):
-        return resize_rgb(square.whole(arr, size)[0], size)
-    return resize_rgb(square_surface(arr, size)[0] if square else arr, size)
+    reading = square if isinstance(square, Reading) else Reading(bool(square))
+    return resize_rgb(reading.whole(arr, size)[0], size)
 
 
 def load_image(path: str | Path, size: int, square: bool | Reading = False) -> np.ndarray:

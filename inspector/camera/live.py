@@ -133,13 +133,13 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
     roi = (config.roi or Roi(0, 0, frame.width, frame.height)).clamp(frame.width, frame.height)
     if roi is None:  # the ROI lies outside this frame (the source changed resolution)
         roi = Roi(0, 0, frame.width, frame.height)
-    if config.tile:  # at most MAX_TILES tiles (the window says when it enlarged them)
-        tiles, rows, cols = tile_grid(roi, fit_tile(roi.w, roi.h, int(config.tile)))
-    else:
-        tiles, rows, cols = [roi], 1, 1
     # a region within one tile is read whole, as the review window reads an image no larger
     # than its tiles: at the model's scale (inspector.tiles.as_trained), not enlarged as a tile
-    whole = not config.tile or (len(tiles) == 1 and max(roi.w, roi.h) <= int(config.tile))
+    whole = not config.tile or max(roi.w, roi.h) <= int(config.tile)
+    if whole:
+        tiles, rows, cols = [roi], 1, 1
+    else:  # at most MAX_TILES tiles (the window says when it enlarged them)
+        tiles, rows, cols = tile_grid(roi, fit_tile(roi.w, roi.h, int(config.tile)))
     heat = None
     if config.overlay:   # one inspection per tile, for its map (inspector.tiles.inspect_input)
         heat = np.zeros((roi.h, roi.w), np.float32)
