@@ -113,8 +113,11 @@ def main() -> int:
 
     w = classified_window(bundle, folder)
     s = w.session
-    target = next(i for i in range(8, len(s)) if s.predicted_name(i) == args.pick
-                  and not s.needs_review(i))
+    target = next((i for i in range(8, len(s)) if s.predicted_name(i) == args.pick
+                   and not s.needs_review(i)), None)
+    if target is None:   # five verdicts are given to the images before it
+        raise SystemExit(f"no image after the eighth in {folder} is predicted {args.pick!r} "
+                         "above the needs-review threshold: choose another --pick or folder")
     # a few verdicts just before it, as after some minutes of review: accepted, overridden, unsure
     for i, verdict in zip(range(target - 5, target), ("accept", "accept", "patches", UNSURE, "accept")):
         w.select(i)
