@@ -150,6 +150,35 @@ def test_paired_batches_hold_two_independent_views_of_the_same_images():
     assert [len(b) for b, _ in plain] == [4, 4, 2]
 
 
+def test_mixup_blends_each_batch_with_a_shuffled_copy_of_itself():
+    from training.augment import mixed_batch, training_datasets
+    from training.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 16, 16, 3)).astype(np.uint8)
+    y = np.arange(8) % 3
+    mx, my = mixed_batch(x, y, 3, 0.4, np.random.default_rng(5))
+    assert mx.dtype == np.float32 and mx.min() >= 0 and mx.max() <= 255
+    assert np.allclose(my.sum(axis=1), 1)
+    # each blend is lam * x[i] + (1 - lam) * x[perm[i]], labels alike
+    again = np.random.default_rng(5)
+    lam, perm = again.beta(0.4, 0.4), again.permutation(8)
+    assert np.allclose(mx, lam * x + (1 - lam) * x[perm].astype(np.float32), atol=1e-3)
+    assert np.allclose(my, lam * np.eye(3)[y] + (1 - lam) * np.eye(3)[y[perm]], atol=1e-6)
+    # through the training stream: soft labels, the same for a seed; validation stays one-hot
+    cfg = TrainConfig(batch_size=4, input_size=16, augment=False, mixup=0.4)
+    train, val = training_datasets(x, y, x[:2], y[:2], cfg, 3)
+    first = [(b.numpy(), l.numpy()) for b, l in train.take(2)]
+    assert any(np.any((l > 0) & (l < 1)) for _, l in first)
+    second = [(b.numpy(), l.numpy()) for b, l in
+              training_datasets(x, y, x[:2], y[:2], cfg, 3)[0].take(2)]
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+               for a, b in zip(first, second))
+    assert set(np.unique(next(iter(val))[1].numpy())) == {0.0, 1.0}
+    assert TrainConfig(mixup=0.2, consistency=1.0).problems()
+    assert TrainConfig(mixup=-1).problems() and not TrainConfig(mixup=0.2).problems()
+
+
 def test_consistency_loss_adds_the_divergence_between_the_two_views():
     from training.augment import consistency_loss
 

@@ -129,6 +129,18 @@ def consistency_loss(label_smoothing: float, weight: float):
     return loss
 
 
+def mixed_batch(batch: np.ndarray, labels: np.ndarray, num_classes: int, alpha: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """mixup: ``(float32 images, soft labels)``, the batch blended with a shuffled copy of itself
+    by one weight ``lam`` ~ Beta(alpha, alpha): ``lam * x + (1 - lam) * x[perm]``, the same for
+    the one-hot labels. Pixel values stay within the images' range."""
+    eye = np.eye(num_classes, dtype=np.float32)
+    lam = np.float32(rng.beta(alpha, alpha))
+    perm = rng.permutation(len(batch))
+    x = batch.astype(np.float32)
+    return lam * x + (1 - lam) * x[perm], lam * eye[labels] + (1 - lam) * eye[labels[perm]]
+
+
 def steps_per_epoch(count: int, config: TrainConfig) -> int:
     """Batches in one epoch of ``count`` training images (the last one may be smaller)."""
     return max(1, -(-int(count) // config.batch_size))
@@ -152,11 +164,15 @@ def training_datasets(x_train, y_train, x_val, y_val, config: TrainConfig, num_c
 
     def gen():
         for epoch in itertools.count():
+            mix = np.random.default_rng([config.seed, epoch, 1])   # mixup's own draws
             for batch, y in augmented_batches(x_train, y_train, config, epoch):
-                yield batch, eye[y]
+                if config.mixup > 0:
+                    yield mixed_batch(batch, y, num_classes, config.mixup, mix)
+                else:
+                    yield batch, eye[y]
 
     train = tf.data.Dataset.from_generator(gen, output_signature=(
-        tf.TensorSpec((None, size, size, 3), tf.uint8),
+        tf.TensorSpec((None, size, size, 3), tf.float32 if config.mixup > 0 else tf.uint8),
         tf.TensorSpec((None, num_classes), tf.float32)))
     # tf.data's autotuning off: this pipeline has nothing to tune (one generator, a cast, a
     # fixed prefetch), and its model thread (Model::OptimizeLoop, sleeping on a timer) is what
