@@ -103,18 +103,23 @@ def startup_fallback(path: str | Path, explicit: str | Path | None = None) -> Pa
 
 def collect_paths(paths: Iterable[str | Path], recursive: bool = True,
                   problems: list[OSError] | None = None,
-                  ignored: Counter | None = None) -> list[Path]:
+                  ignored: Counter | None = None, others: list[str] | None = None,
+                  empty: list[Path] | None = None) -> list[Path]:
     """Folders expand to the image files inside them (sorted); files named explicitly are kept
     whatever they are (a non-image file then gets an error row); missing paths are kept too.
     Folders that cannot be listed go to ``problems`` (else their OSError is raised); the
-    files in folders that are not images by their name are counted in ``ignored`` by suffix."""
+    files in folders that are not images by their name are counted in ``ignored`` by suffix,
+    and those that are images of another format listed in ``others``; folders with no image
+    file go to ``empty``."""
     from .session import scan_images
 
     out: list[Path] = []
     seen: set[Path] = set()
     for p in paths:
         p = Path(p)
-        found = scan_images(p, recursive, problems, ignored) if p.is_dir() else [p]
+        found = scan_images(p, recursive, problems, ignored, others) if p.is_dir() else [p]
+        if not found and empty is not None:
+            empty.append(p)
         for f in found:
             if f not in seen:
                 seen.add(f)
@@ -408,8 +413,17 @@ def _positive_int(text: str) -> int:
     return n
 
 
+class _Parser(argparse.ArgumentParser):
+    """An option error is "nothing was run": exit status 1, as the epilog says (argparse's own
+    2 is this command's "some files could not be read")."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="inspector classify",
         description="Classify image files (or folders of them) without a window.",
         epilog="Exit status: 0 all classified, 2 some files could not be read, 1 nothing was run.")
@@ -493,8 +507,11 @@ def apply_accept(classifier, given: float | None) -> str:
 
 
 def _tile_size(text: str) -> int:
-    n = _positive_int(text) if text.strip() != "0" else 0
-    if 0 < n < MIN_TILE:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n != 0 and n < MIN_TILE:
         raise argparse.ArgumentTypeError(f"must be 0 (no tiles) or at least {MIN_TILE} pixels "
                                          f"(got {n})")
     return n
@@ -570,12 +587,17 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
 
     unlisted: list[OSError] = []
     ignored: Counter = Counter()
-    paths = collect_paths(args.paths, args.recursive, unlisted, ignored)
+    others: list[str] = []
+    empty: list[Path] = []
+    paths = collect_paths(args.paths, args.recursive, unlisted, ignored, others, empty)
     for exc in unlisted:
         print(f"inspector classify: {listing_problem(exc)}", file=stderr, flush=True)
-    left_out = other_images_text(ignored)
-    if left_out:   # never a silent skip: a camera saving .webp would look empty
-        say(f"note: {left_out}")
+    left_out = other_images_text(ignored, others)
+    if left_out:   # never a silent skip, even with -q: a camera saving .webp would look empty
+        print(f"inspector classify: note: {left_out}", file=stderr, flush=True)
+    if paths and empty:   # alone, the folder is named below, and nothing is run
+        print("inspector classify: note: no image files found in "
+              + ", ".join(map(str, empty)), file=stderr, flush=True)
     if not paths:
         print("inspector classify: no image files found in " + ", ".join(map(str, args.paths)),
               file=stderr)

@@ -43,6 +43,20 @@ def test_unreadable_file_is_named(tmp_path):
     assert "2 unreadable, not counted below" in report.format().splitlines()[0]
 
 
+def test_blank_and_one_pixel_images_are_named(tmp_path):
+    import numpy as np
+
+    root = make_dataset(tmp_path / "d", per_class=6)
+    black, one = root / "crazing" / "black.png", root / "patches" / "one.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(black)
+    Image.fromarray(np.full((1, 1), 90, np.uint8)).save(one)
+    report = find_problems(root)
+    blank = [p for p in report.problems if p.code == "blank"]
+    assert len(blank) == 1 and blank[0].severity == WARNING
+    assert set(blank[0].files) == {str(black), str(one)} and str(black) in report.format()
+    assert report.ok and report.counts["crazing"] == 7   # a warning: they are still counted
+
+
 def test_a_file_training_cannot_read_is_named_by_the_check(tmp_path):
     """A multi-page TIFF opens and loads in Pillow, but training refuses it: the check reads
     with training's decoder, so it names the file (and it can be left out) before training."""

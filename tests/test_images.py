@@ -70,7 +70,7 @@ def test_live_camera_sequences_and_review_see_the_same_pixels(tmp_path):
 
 
 def test_a_stack_of_frames_in_one_file_is_named_but_a_preview_page_is_not(tmp_path):
-    from training.images import ImageReadError, decode_image
+    from training.images import ImageReadError, decode_image, image_size
 
     a = Image.fromarray(np.full((40, 50), 10, np.uint8))
     b = Image.fromarray(np.full((40, 50), 200, np.uint8))
@@ -79,6 +79,11 @@ def test_a_stack_of_frames_in_one_file_is_named_but_a_preview_page_is_not(tmp_pa
         decode_image(tmp_path / "stack.tif")
     a.save(tmp_path / "preview.tif", save_all=True, append_images=[b.resize((10, 8))])
     assert decode_image(tmp_path / "preview.tif").shape == (40, 50, 3)
+    # a thumbnail before the image: the image is read, not the thumbnail
+    b.resize((10, 8)).save(tmp_path / "thumb_first.tif", save_all=True, append_images=[a])
+    first = decode_image(tmp_path / "thumb_first.tif")
+    assert first.shape == (40, 50, 3) and np.all(first == 10)
+    assert image_size(tmp_path / "thumb_first.tif") == (40, 50)
 
 
 def test_an_empty_file_and_a_path_through_a_file_are_named_for_what_they_are(tmp_path):

@@ -226,7 +226,7 @@ def test_a_damaged_active_model_falls_back_to_the_bundled_one(tmp_path, stand_in
 def test_batch_size_and_workers_must_be_positive_whole_numbers(value, capsys):
     with pytest.raises(SystemExit) as exc:
         batch.build_parser().parse_args(["x", "--batch-size", value])
-    assert exc.value.code == 2
+    assert exc.value.code == 1     # nothing was run (2 is "some files could not be read")
     err = capsys.readouterr().err
     assert "--batch-size" in err and ("at least 1" in err or "whole number" in err)
     with pytest.raises(SystemExit):
@@ -241,7 +241,8 @@ def test_tile_size_is_none_or_a_texture_sized_tile(value, ok, capsys):
         return
     with pytest.raises(SystemExit):
         batch.build_parser().parse_args(["x", "--tile-size", value])
-    assert "--tile-size" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--tile-size" in err and "0 (no tiles) or at least 16 pixels" in err
 
 
 def test_outputs_that_cannot_be_written_or_would_replace_an_input_are_refused_first(
@@ -469,10 +470,19 @@ def test_images_of_other_formats_in_a_folder_are_mentioned(tmp_path, classifier,
     code, _, err = run([str(tmp_path / "imgs"), "--out", str(tmp_path / "r.csv")], classifier,
                        capsys)
     assert code == 0
-    assert "3 image file(s) of other formats are left out (2 .webp, 1 .jfif)" in err
-    note = next(line for line in err.splitlines() if line.startswith("note:"))
+    assert "3 image file(s) of other formats are left out (2 .webp, 1 .jfif: " in err
+    note = next(line for line in err.splitlines() if "other formats" in line)
+    assert all(str(tmp_path / "imgs" / n) in note for n in ("a.webp", "b.webp", "c.jfif"))
     assert ".txt" not in note and ".csv" not in note    # other files are not images
     from inspector.session import ReviewSession    # the window says the same as it opens
 
     session = ReviewSession.open_folder(tmp_path / "imgs", journal=False)
-    assert session.left_out_note == note[len("note: "):]
+    assert session.left_out_note == note.split("note: ", 1)[1].replace(
+        str(tmp_path / "imgs") + os.sep, "")      # named within the folder
+    # not silenced by -q; a named folder without images is named, the rest still classified
+    (tmp_path / "empty").mkdir()
+    code, _, err = run([str(tmp_path / "imgs"), str(tmp_path / "empty"), "-q",
+                        "--out", str(tmp_path / "r.csv")], classifier, capsys)
+    assert code == 0 and "a.webp" in err
+    assert f"no image files found in {tmp_path / 'empty'}" in err
+    assert len(list(csv.DictReader((tmp_path / "r.csv").open()))) == 7

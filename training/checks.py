@@ -69,6 +69,7 @@ class ImageInfo:
     format: str  # Pillow format: "PNG", "JPEG", "BMP", "TIFF"
     digest: str
     chroma: float = 0.0   # training.images.image_chroma: 0 for grey pixels, even in an RGB file
+    flat: bool = False    # every pixel the same value: nothing for the model to learn
 
 
 @dataclass
@@ -240,7 +241,8 @@ def _read(path: Path, side: int = 200) -> ImageInfo:
         digest = file_digest(path)
     except OSError as exc:  # pragma: no cover - vanished between reads
         raise ImageReadError(path, f"cannot read the file ({exc})") from None
-    return ImageInfo(width, height, mode, fmt.upper(), digest, image_chroma(arr, side))
+    return ImageInfo(width, height, mode, fmt.upper(), digest, image_chroma(arr, side),
+                     bool(arr.min() == arr.max()))
 
 
 def _mode_family(mode: str) -> str:
@@ -320,6 +322,12 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
             [e.path for e in unreadable], excludable=True))
 
     readable = [s for s in samples if str(s.path) in info]
+    flat = [str(s.path) for s in readable if info[str(s.path)].flat]
+    if flat:   # the app reads such an image as no class ("no contrast to classify")
+        problems.append(Problem(
+            WARNING, "blank", f"{len(flat)} image(s) have no contrast (every pixel the same value: "
+            "a blank, dark or saturated frame, or a tiny image); the model learns nothing from "
+            "them and the app reads such an image as no class: leave them out", flat))
     by_digest: dict[str, list[Sample]] = defaultdict(list)
     for s in readable:
         by_digest[info[str(s.path)].digest].append(s)

@@ -210,17 +210,19 @@ def decode_pixels(path: str | Path) -> np.ndarray:
     return _decode(path, _native_depth)
 
 
-def _full_size_pages(img: Image.Image) -> int:
-    """How many pages of a multi-page file (TIFF) have the first page's size; smaller pages
-    (previews, thumbnails that some cameras add) do not count."""
+def _main_page(img: Image.Image) -> tuple[int, int]:
+    """The page of a multi-page file (TIFF) that is the image: ``(its index, how many pages have
+    its size)``. It is the first of the largest pages, so a thumbnail or preview page that some
+    cameras add, before or after the image, is neither read instead of it nor counted."""
     n = int(getattr(img, "n_frames", 1) or 1)
     if n < 2:
-        return 1
-    size, same = img.size, 1
-    for i in range(1, min(n, 1000)):
+        return 0, 1
+    sizes = []
+    for i in range(min(n, 1000)):
         img.seek(i)
-        same += img.size == size
-    return same
+        sizes.append(img.size)
+    main = max(range(len(sizes)), key=lambda i: (sizes[i][0] * sizes[i][1], -i))
+    return main, sum(size == sizes[main] for size in sizes)
 
 
 def _empty(path: Path) -> bool:
@@ -239,9 +241,10 @@ def _decode(path: str | Path, convert) -> np.ndarray:
             arr = bmp.read_plain_bmp(path, None if limit is None else 2 * limit)
         if arr is None:
             with Image.open(path) as img:
+                main, pages = _main_page(img)
+                img.seek(main)
                 img.load()
                 arr = convert(img)
-                pages = _full_size_pages(img)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:
@@ -359,10 +362,11 @@ def crop_to_box(m: np.ndarray, box: tuple[float, float, float, float] | None) ->
 
 
 def image_size(path: str | Path) -> tuple[int, int] | None:
-    """An image file's (height, width) from its header, or None when it cannot be read (the
-    decoder names the problem when the file is read)."""
+    """An image file's (height, width) from its header (of the page ``decode_image`` reads), or
+    None when it cannot be read (the decoder names the problem when the file is read)."""
     try:
         with Image.open(path) as img:
+            img.seek(_main_page(img)[0])
             w, h = img.size
         return int(h), int(w)
     except Exception:  # noqa: BLE001 - any unreadable file: its decode says why
