@@ -767,7 +767,8 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
 
 
 def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # paths may come after options too: "classify a.png --no-recursive folder"
+    args = build_parser().parse_intermixed_args(argv)
     outcome: list[int] = []
     try:
         with ends_as_interrupts():

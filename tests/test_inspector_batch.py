@@ -463,6 +463,17 @@ def test_a_folder_that_cannot_be_listed_is_named(tmp_path, classifier, capsys, m
     assert str(locked) in session.listing_problems[0]
 
 
+def test_paths_may_follow_options(tmp_path, classifier, capsys):
+    images = write_images(tmp_path / "imgs")
+    (tmp_path / "more").mkdir()
+    shutil.copy(images[0], tmp_path / "more" / "x.bmp")
+    out = tmp_path / "r.csv"
+    code, _, err = run([str(images[1]), "--no-recursive", str(tmp_path / "more"), "-q",
+                        "--out", str(out)], classifier, capsys)
+    assert code == 0, err
+    assert len(list(csv.DictReader(out.open()))) == 2
+
+
 def test_images_of_other_formats_in_a_folder_are_mentioned(tmp_path, classifier, capsys):
     write_images(tmp_path / "imgs")
     for name in ("a.webp", "b.webp", "c.jfif", "notes.txt", "results.csv"):
