@@ -148,7 +148,7 @@ class Report:
                 if self.model_classes is not None:
                     mark = "  (new class)" if name not in self.model_classes else ""
                 lines.append(f"  {name:<{w}}{n:>6}{mark}")
-        if self.model_classes is not None and self.class_names:
+        if self.model_classes is not None and len(self.class_names) >= 2:   # one: an error below
             if self.same_classes:
                 lines.append("Same classes as the current model: it is fine-tuned.")
             else:
