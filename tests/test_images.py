@@ -86,6 +86,22 @@ def test_a_stack_of_frames_in_one_file_is_named_but_a_preview_page_is_not(tmp_pa
     assert image_size(tmp_path / "thumb_first.tif") == (40, 50)
 
 
+def test_a_photo_stored_sideways_is_read_upright(tmp_path):
+    from training.images import EXIF_ORIENTATION, decode_image, image_size
+
+    a = np.zeros((20, 30, 3), np.uint8)
+    a[:5, :, 0] = 255                       # a red band along the top edge as stored
+    img = Image.fromarray(a)
+    exif = img.getexif()
+    exif[EXIF_ORIENTATION] = 6              # shown turned 90 degrees clockwise
+    img.save(tmp_path / "side.jpg", exif=exif, quality=95)
+    up = decode_image(tmp_path / "side.jpg")
+    assert up.shape == (30, 20, 3) and image_size(tmp_path / "side.jpg") == (30, 20)
+    assert up[:, -3:, 0].mean() > 200 and up[:, :3, 0].mean() < 60   # the band now on the right
+    img.save(tmp_path / "plain.jpg", quality=95)                       # no orientation: as stored
+    assert decode_image(tmp_path / "plain.jpg").shape == (20, 30, 3)
+
+
 def test_an_empty_file_and_a_path_through_a_file_are_named_for_what_they_are(tmp_path):
     from training.images import ImageReadError, decode_image
 

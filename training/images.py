@@ -225,6 +225,28 @@ def _main_page(img: Image.Image) -> tuple[int, int]:
     return main, sum(size == sizes[main] for size in sizes)
 
 
+EXIF_ORIENTATION = 0x0112   # 1: upright; 2-8: mirrored and/or turned (phones, some cameras)
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 - damaged EXIF: the pixels are read as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The image as a viewer shows it: turned and mirrored as its EXIF orientation says (a
+    phone's photo of a defect is stored sideways), so that tiles and maps match what a person
+    sees in any other program."""
+    if _orientation(img) == 1:
+        return img
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(img)
+
+
 def _empty(path: Path) -> bool:
     try:
         return path.stat().st_size == 0
@@ -244,7 +266,7 @@ def _decode(path: str | Path, convert) -> np.ndarray:
                 main, pages = _main_page(img)
                 img.seek(main)
                 img.load()
-                arr = convert(img)
+                arr = convert(_upright(img))
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:
@@ -368,6 +390,8 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
         with Image.open(path) as img:
             img.seek(_main_page(img)[0])
             w, h = img.size
+            if _orientation(img) >= 5:   # turned a quarter: decode_image reads it upright
+                w, h = h, w
         return int(h), int(w)
     except Exception:  # noqa: BLE001 - any unreadable file: its decode says why
         return None
