@@ -268,19 +268,21 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
                   imbalance_ratio: float = IMBALANCE_RATIO,
                   model_classes: Sequence[str] | None = None,
                   input_size: int | None = None, native: bool = False,
-                  progress: Progress = quiet, should_stop: ShouldStop = never) -> Report:
+                  progress: Progress = quiet, should_stop: ShouldStop = never,
+                  name: str | None = None) -> Report:
     """Checks a data folder (one sub-folder per class) or a list of labelled images
     (``Sample`` or ``(path, class name)`` pairs). Reads every image; raises Cancelled
     when ``should_stop()`` turns true. ``model_classes``: the current model's classes (the
     report then says whether they are kept); ``input_size``: the model's input side;
     ``native``: training runs at the images' own size when they are smaller than it (the
-    retraining wizard: ``training.transfer.native_input_size``), so they are not enlarged."""
+    retraining wizard: ``training.transfer.native_input_size``), so they are not enlarged.
+    ``name``: what the report calls a list of images (the folders they came from)."""
     problems: list[Problem] = []
     if isinstance(source, (str, Path)):
         name = str(source)
         samples, problems = scan_folder(source, should_stop=should_stop)
     else:
-        name = "selected images"
+        name = name or "selected images"
         samples = [s if isinstance(s, Sample) else Sample(Path(s[0]), str(s[1]), "list")
                    for s in source]
     # the same file listed twice under one class counts once

@@ -248,7 +248,7 @@ def _main(argv=None) -> int:
         report = find_problems(samples, args.min_per_class,
                                model_classes=card["class_names"] if card else None,
                                input_size=input_size, native=True,
-                               progress=progress)
+                               progress=progress, name=" + ".join(args.data))
         order = (ERROR, "warning", "info")
         report.problems = sorted(layout + report.problems, key=lambda q: order.index(q.severity))
         report.source = " + ".join(args.data)
