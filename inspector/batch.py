@@ -767,8 +767,11 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
 
 
 def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:
-    # paths may come after options too: "classify a.png --no-recursive folder"
-    args = build_parser().parse_intermixed_args(argv)
+    # paths may come after options too: "classify a.png --no-recursive folder"; after "--"
+    # (paths that start with a dash) argparse's plain reading, which intermixing refuses
+    given = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(given) if "--" in given else parser.parse_intermixed_args(given)
     outcome: list[int] = []
     try:
         with ends_as_interrupts():

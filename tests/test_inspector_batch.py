@@ -463,7 +463,7 @@ def test_a_folder_that_cannot_be_listed_is_named(tmp_path, classifier, capsys, m
     assert str(locked) in session.listing_problems[0]
 
 
-def test_paths_may_follow_options(tmp_path, classifier, capsys):
+def test_paths_may_follow_options(tmp_path, classifier, capsys, monkeypatch):
     images = write_images(tmp_path / "imgs")
     (tmp_path / "more").mkdir()
     shutil.copy(images[0], tmp_path / "more" / "x.bmp")
@@ -472,6 +472,12 @@ def test_paths_may_follow_options(tmp_path, classifier, capsys):
                         "--out", str(out)], classifier, capsys)
     assert code == 0, err
     assert len(list(csv.DictReader(out.open()))) == 2
+    dashed = tmp_path / "-dashed.bmp"               # after "--", a path may start with a dash
+    shutil.copy(images[0], dashed)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["-q", "--out", str(out), "--", dashed.name], classifier, capsys)
+    assert code == 0, err
+    assert len(list(csv.DictReader(out.open()))) == 1
 
 
 def test_images_of_other_formats_in_a_folder_are_mentioned(tmp_path, classifier, capsys):

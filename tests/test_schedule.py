@@ -177,6 +177,9 @@ def test_mixup_blends_each_batch_with_a_shuffled_copy_of_itself():
     assert set(np.unique(next(iter(val))[1].numpy())) == {0.0, 1.0}
     assert TrainConfig(mixup=0.2, consistency=1.0).problems()
     assert TrainConfig(mixup=-1).problems() and not TrainConfig(mixup=0.2).problems()
+    # Keras's class_weight would weigh a blend by its larger share alone
+    assert TrainConfig(mixup=0.2, class_weighting="balanced").problems()
+    assert TrainConfig(mixup=0.2, augment_check=True).problems()
 
 
 def test_consistency_loss_adds_the_divergence_between_the_two_views():

@@ -25,7 +25,8 @@ from typing import Iterable, Sequence
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .card import training_view
 from .images import (COLOUR_CHROMA, COLOUR_SHARE, ImageReadError, class_folders, decode_image,
-                     file_digest, files_under, image_chroma, is_image_file, listing_problem)
+                     file_digest, files_under, image_chroma, is_image_file, listing_problem,
+                     main_page)
 from .transfer import median_side, native_input_size
 
 
@@ -232,6 +233,7 @@ def _read(path: Path, side: int = 200) -> ImageInfo:
     height, width = arr.shape[:2]
     try:
         with Image.open(path) as img:
+            img.seek(main_page(img)[0])   # the page training reads, not a thumbnail before it
             mode, fmt = img.mode, img.format or "?"
     except Exception:  # pragma: no cover - decoded above, so Pillow reads its header
         mode, fmt = "?", path.suffix.lstrip(".") or "?"

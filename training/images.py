@@ -210,7 +210,7 @@ def decode_pixels(path: str | Path) -> np.ndarray:
     return _decode(path, _native_depth)
 
 
-def _main_page(img: Image.Image) -> tuple[int, int]:
+def main_page(img: Image.Image) -> tuple[int, int]:
     """The page of a multi-page file (TIFF) that is the image: ``(its index, how many pages have
     its size)``. It is the first of the largest pages, so a thumbnail or preview page that some
     cameras add, before or after the image, is neither read instead of it nor counted."""
@@ -263,7 +263,7 @@ def _decode(path: str | Path, convert) -> np.ndarray:
             arr = bmp.read_plain_bmp(path, None if limit is None else 2 * limit)
         if arr is None:
             with Image.open(path) as img:
-                main, pages = _main_page(img)
+                main, pages = main_page(img)
                 img.seek(main)
                 img.load()
                 arr = convert(_upright(img))
@@ -388,9 +388,11 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
     None when it cannot be read (the decoder names the problem when the file is read)."""
     try:
         with Image.open(path) as img:
-            img.seek(_main_page(img)[0])
+            img.seek(main_page(img)[0])
             w, h = img.size
-            if _orientation(img) >= 5:   # turned a quarter: decode_image reads it upright
+            # a JPEG turned a quarter: decode_image reads it upright (Pillow's TIFF reader gives
+            # a TIFF's size upright itself; a PNG's EXIF would cost a full decode to find here)
+            if img.format in ("JPEG", "MPO") and _orientation(img) >= 5:
                 w, h = h, w
         return int(h), int(w)
     except Exception:  # noqa: BLE001 - any unreadable file: its decode says why

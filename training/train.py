@@ -197,6 +197,10 @@ class TrainConfig:
              f"--mixup must be from 0 to 10 (got {self.mixup:g})")
         need(not (self.mixup > 0 and self.consistency > 0),
              "--mixup and --consistency cannot be used together")
+        # Keras's class_weight weighs a blended label by its larger share alone; the deferred
+        # loss weighs it by its shares (DeferredWeights)
+        need(not (self.mixup > 0 and (self.class_weighting == "balanced" or self.augment_check)),
+             "--mixup works with --class-weighting deferred or none and without --augment-check")
         if self.class_names is not None:
             names = [c.strip() for c in self.class_names]
             need(all(names), "--classes has an empty class name")
