@@ -35,7 +35,7 @@ def test_unreadable_file_is_named(tmp_path):
     unreadable = [p for p in report.errors if p.code == "unreadable"]
     assert len(unreadable) == 1
     assert set(unreadable[0].files) == {str(bad), str(truncated)}
-    assert "broken.png" in unreadable[0].message
+    assert "crazing/broken.png" in unreadable[0].message   # named with its class folder
     assert report.counts["crazing"] == 6  # unreadable files are not counted
     assert report.ok_without_excludable and report.excludable_files == {str(bad), str(truncated)}
     assert str(bad) in report.format()

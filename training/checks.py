@@ -321,7 +321,8 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
     if unreadable:
         problems.append(Problem(
             ERROR, "unreadable", f"{len(unreadable)} file(s) cannot be read as images: "
-            + "; ".join(f"{Path(e.path).name}: {e.problem}" for e in unreadable[:3])
+            + "; ".join(f"{Path(e.path).parent.name}/{Path(e.path).name}: {e.problem}"
+                       for e in unreadable[:3])
             + ("; ..." if len(unreadable) > 3 else ""),
             [e.path for e in unreadable], excludable=True))
 
