@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,22 +102,20 @@ def startup_fallback(path: str | Path, explicit: str | Path | None = None) -> Pa
 
 
 def collect_paths(paths: Iterable[str | Path], recursive: bool = True,
-                  problems: list[OSError] | None = None,
-                  ignored: Counter | None = None, others: list[str] | None = None,
+                  problems: list[OSError] | None = None, others: list[str] | None = None,
                   empty: list[Path] | None = None) -> list[Path]:
     """Folders expand to the image files inside them (sorted); files named explicitly are kept
     whatever they are (a non-image file then gets an error row); missing paths are kept too.
     Folders that cannot be listed go to ``problems`` (else their OSError is raised); the
-    files in folders that are not images by their name are counted in ``ignored`` by suffix,
-    and those that are images of another format listed in ``others``; folders with no image
-    file go to ``empty``."""
+    files in folders that are images of another format go to ``others`` (``scan_images``);
+    folders with no image file go to ``empty``."""
     from .session import scan_images
 
     out: list[Path] = []
     seen: set[Path] = set()
     for p in paths:
         p = Path(p)
-        found = scan_images(p, recursive, problems, ignored, others) if p.is_dir() else [p]
+        found = scan_images(p, recursive, problems, others) if p.is_dir() else [p]
         if not found and empty is not None:
             empty.append(p)
         for f in found:
@@ -586,13 +584,12 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     from .session import other_images_text
 
     unlisted: list[OSError] = []
-    ignored: Counter = Counter()
     others: list[str] = []
     empty: list[Path] = []
-    paths = collect_paths(args.paths, args.recursive, unlisted, ignored, others, empty)
+    paths = collect_paths(args.paths, args.recursive, unlisted, others, empty)
     for exc in unlisted:
         print(f"inspector classify: {listing_problem(exc)}", file=stderr, flush=True)
-    left_out = other_images_text(ignored, others)
+    left_out = other_images_text(others)
     if left_out:   # never a silent skip, even with -q: a camera saving .webp would look empty
         print(f"inspector classify: note: {left_out}", file=stderr, flush=True)
     if paths and empty:   # alone, the folder is named below, and nothing is run

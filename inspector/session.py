@@ -30,33 +30,29 @@ OTHER_IMAGE_SUFFIXES = frozenset((".webp", ".jfif", ".jpe", ".dib", ".gif", ".jp
                                   ".avif", ".jxl", ".tga", ".exr", ".hdr", ".pcx", ".cr2", ".nef"))
 
 
-def other_images_text(ignored: Counter, files: Sequence[str] = ()) -> str | None:
-    """What ``scan_images`` left out that is an image of another format, in words (None:
-    nothing): "2 image file(s) of other formats are left out (2 .webp: a.webp, b.webp): ...";
-    ``files``, their paths as ``scan_images`` listed them (``others``), the first three named."""
-    found = Counter({s: n for s, n in ignored.items() if s in OTHER_IMAGE_SUFFIXES})
-    if not found:
+def other_images_text(files: Sequence[str]) -> str | None:
+    """What ``scan_images`` left out that is an image of another format (``files``, its
+    ``others``), in words (None: nothing): "2 image file(s) of other formats are left out
+    (2 .webp: a.webp, b.webp): ...", the first three named."""
+    if not files:
         return None
+    files = sorted(map(str, files))
+    found = Counter(os.path.splitext(f)[1].lower() for f in files)
     kinds = ", ".join(f"{n} {s}" for s, n in found.most_common(5))
-    named = ""
-    if files:
-        files = sorted(map(str, files))
-        named = ": " + ", ".join(files[:3]) + (
-            f" and {len(files) - 3} more" if len(files) > 3 else "")
-    return (f"{sum(found.values())} image file(s) of other formats are left out ({kinds}{named}): "
+    named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return (f"{len(files)} image file(s) of other formats are left out ({kinds}: {named}): "
             "the inspector reads BMP, PNG, JPEG and TIFF; convert them to one")
 
 
 def scan_images(folder: str | Path, recursive: bool = True,
                 problems: list[OSError] | None = None,
-                ignored: Counter | None = None,
                 others: list[str] | None = None) -> list[Path]:
     """Image files in a folder (by suffix), sorted by their path, optionally in sub-folders.
     Hidden files and folders (names starting with a dot) are skipped. A folder that cannot be
     listed is added to ``problems`` (training.images.listing_problem says it in words) when
-    given, else raises its OSError. ``ignored``, when given, counts the other files by suffix
-    (".webp", ".txt"; "" for none); ``others``, when given, gets the paths of those that are
-    images of another format (``OTHER_IMAGE_SUFFIXES``). (String operations, not pathlib, until the end: 20,000
+    given, else raises its OSError. ``others``, when given, gets the paths of the files left
+    out that are images of another format (``OTHER_IMAGE_SUFFIXES``; other files - results,
+    notes - are ignored). (String operations, not pathlib, until the end: 20,000
     files are listed in a fraction of a second.)"""
     base = os.fspath(folder)
     found: list[tuple[str, str]] = []  # (path relative to the folder, full path)
@@ -76,11 +72,8 @@ def scan_images(folder: str | Path, recursive: bool = True,
         suffix = os.path.splitext(rel)[1].lower()
         if suffix in _SUFFIXES:
             found.append((rel, full))
-        else:
-            if ignored is not None:
-                ignored[suffix] += 1
-            if others is not None and suffix in OTHER_IMAGE_SUFFIXES:
-                others.append(full)
+        elif others is not None and suffix in OTHER_IMAGE_SUFFIXES:
+            others.append(full)
     found.sort(key=lambda rf: _natural_key(rf[0]))
     return [Path(full) for _, full in found]
 
@@ -191,12 +184,11 @@ class ReviewSession:
         s = cls(list(class_names), threshold, root=folder,
                 journal=Journal(folder) if journal else None)
         unlisted: list[OSError] = []
-        ignored: Counter = Counter()
         others: list[str] = []
-        paths = scan_images(folder, recursive, unlisted, ignored, others)
+        paths = scan_images(folder, recursive, unlisted, others)
         s.listing_problems = [listing_problem(e) for e in unlisted]
         s.left_out_note = other_images_text(   # named within the folder: a status-bar line
-            ignored, [os.path.relpath(f, folder) for f in others])
+            [os.path.relpath(f, folder) for f in others])
         s._load_journal({p.parent for p in paths})
         s.add_paths(paths)
         return s
