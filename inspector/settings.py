@@ -7,6 +7,7 @@ installs keep them beside the rest of the user's data.
 """
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,10 @@ def parse_value(raw: Any, type_: type) -> Any:
     if type_ is bool:
         return parse_bool(raw)
     if type_ is float:
-        return float(raw)
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError(raw)
+        return value
     if type_ is bytes:
         if isinstance(raw, (bytes, bytearray)):
             return bytes(raw)
@@ -70,6 +74,18 @@ def parse_value(raw: Any, type_: type) -> Any:
     if type_ is str:
         return "" if raw is None else str(raw)
     return type_(raw)
+
+
+def parse_setting(raw: Any, key: Key) -> Any:
+    """``raw`` as ``key``'s value; raises TypeError or ValueError when it cannot be one. Every
+    number the app keeps is a share between 0 and 1 (a confidence, a share of images accepted,
+    an opacity): a value outside, or not finite (``nan``, ``inf`` in a hand-edited file), is
+    damaged, and the callers fall back to the default (a ``nan`` threshold used to stop the
+    window from starting)."""
+    value = parse_value(raw, key.type)
+    if key.type is float and not 0.0 <= value <= 1.0:
+        raise ValueError(raw)
+    return value
 
 
 def read_group_value(group: str, name: str, path: str | Path | None = None) -> str | None:
@@ -94,7 +110,7 @@ def read_setting(key: Key, path: str | Path | None = None) -> Any:
     section, _, name = key.path.partition("/")
     raw = read_group_value(section, name, path)
     try:
-        return key.default if raw is None else parse_value(raw, key.type)
+        return key.default if raw is None else parse_setting(raw, key)
     except (TypeError, ValueError):
         return key.default
 

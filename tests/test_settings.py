@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from inspector.gui.settings import Settings
-from inspector.settings import Key, parse_bool, parse_value, settings_path
+from inspector.settings import Key, parse_bool, parse_value, read_setting, settings_path
 
 
 @pytest.mark.parametrize("word,value", [("true", True), ("True", True), ("1", True), ("yes", True),
@@ -56,6 +56,19 @@ def test_missing_and_damaged_values_give_the_default(tmp_path):
     s.set(Key.THRESHOLD, 0.5)
     s.remove(Key.THRESHOLD)
     assert s.get(Key.THRESHOLD) == Key.THRESHOLD.default
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e300", "-5", "1.01"])
+def test_numbers_out_of_their_range_are_damaged_values(tmp_path, raw):
+    """Every number kept is a share from 0 to 1; a hand-edited ``threshold=nan`` used to stop
+    the window from starting (round(nan * 100)) and ``unknown_accept=inf`` left it stuck."""
+    path = tmp_path / "settings.ini"
+    path.write_text(f"[review]\nthreshold={raw}\nunknown_accept={raw}\n"
+                    f"[view]\noverlay_opacity={raw}\n")
+    s = Settings(path)
+    for key in (Key.THRESHOLD, Key.UNKNOWN_ACCEPT, Key.OVERLAY_OPACITY):
+        assert s.get_float(key) == key.default, key
+        assert read_setting(key, path) == key.default, key    # what `inspector classify` reads
 
 
 def test_a_group_of_dynamic_keys_shares_the_file_and_the_parsing(tmp_path):

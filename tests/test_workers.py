@@ -196,3 +196,63 @@ def test_the_inspection_of_a_non_square_image_lies_on_the_image(qtbot, tmp_path,
     assert ins.content == pytest.approx((28 / 96, 68 / 96, 0.0, 1.0))
     m = attention_map(ins, CAM)
     assert m.shape[0] < m.shape[1]                                    # the image's rows only
+
+
+_TENSORFLOW_TASKS = '''
+import os, sys
+import numpy as np
+from PySide6.QtWidgets import QApplication
+from inspector.gui.workers import TaskRunner
+
+app = QApplication([])
+runner = TaskRunner()
+
+
+def model():
+    import keras
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3)(inp)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, keras.layers.Dense(2, activation="softmax")(x))
+
+
+def train(progress, should_stop):
+    m = model()
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(np.zeros((8, 32, 32, 3), np.float32), np.zeros(8), epochs=1, verbose=0)
+    return "trained"
+
+
+def predict(progress, should_stop):
+    return float(np.asarray(model()(np.zeros((2, 32, 32, 3), np.float32), training=False)).sum())
+
+
+out = []
+for fn in (train, predict, predict, train, predict):
+    task = runner.start(fn, done=out.append, failed=out.append)
+    while not task.finished.is_set():
+        app.processEvents()
+    app.processEvents()
+print("results", out)
+'''
+
+
+def test_tensorflow_tasks_one_after_another_do_not_crash(tmp_path):
+    """A task that calls TensorFlow after another task ran on the same reused QThreadPool thread
+    crashed the program (the retraining wizard's evaluation after its training: SIGSEGV in
+    pybind11's GIL handling, a deleted thread state); each task now has a thread of its own.
+    In a child process, so that a crash fails this test instead of ending the run."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "tasks.py"
+    script.write_text(_TENSORFLOW_TASKS)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "results ['trained', 2.0, 2.0, 'trained', 2.0]" in done.stdout

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from ..settings import Key, parse_bool, parse_value, settings_path
+from ..settings import Key, parse_bool, parse_setting, settings_path
 
 
 class Settings:
@@ -25,7 +25,7 @@ class Settings:
         if isinstance(raw, QByteArray):
             raw = bytes(raw.data())
         try:
-            return parse_value(raw, key.type)
+            return parse_setting(raw, key)
         except (TypeError, ValueError):
             return key.default
 

@@ -9,13 +9,14 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QImage
 
 from ..batch import Result, WorkQueue, classify_stream
@@ -119,15 +120,13 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     return (DatasetError, BundleError, ImageReadError, OSError, ValueError)
 
 
-class Task(QRunnable):
+class Task:
     """Runs ``fn(progress, should_stop)`` (or ``fn(progress, should_stop, report)``, see
-    TaskRunner.start) in a thread pool; the outcome comes back as one signal: ``done(result)``,
-    ``failed(message)``, or ``cancelled(message)`` when ``fn`` raised training's Cancelled or
-    stopped (returned or failed) after ``cancel()``."""
+    TaskRunner.start) in a thread of its own; the outcome comes back as one signal:
+    ``done(result)``, ``failed(message)``, or ``cancelled(message)`` when ``fn`` raised
+    training's Cancelled or stopped (returned or failed) after ``cancel()``."""
 
     def __init__(self, fn: Callable[..., Any], background: bool = True, reports: bool = False):
-        super().__init__()
-        self.setAutoDelete(False)
         self.fn = fn
         self.background = background
         self.reports = reports
@@ -180,13 +179,23 @@ class Task(QRunnable):
 class TaskRunner(QObject):
     """Starts Tasks, keeps strong references to them until their outcome is delivered, and on
     ``drain`` cancels them, waits for them and drops what they still send (the widgets that
-    listened may be gone)."""
+    listened may be gone).
+
+    Every task runs in a new Python thread (at most ``MAX_RUNNING`` at a time; the others wait
+    for a turn), never in a reused pool thread: TensorFlow's bindings keep a Python thread
+    state per OS thread, and a QThreadPool thread that had run one task (PySide6 makes and
+    deletes a thread state around each ``QRunnable.run``) gave the next task that called
+    TensorFlow a deleted one. The retraining wizard's evaluation, right after its training,
+    crashed the whole program that way (a segmentation fault in ``reduce_mean``, every time,
+    with the bundled model); ``tests/test_wizard.py`` trains and evaluates in one wizard."""
+
+    MAX_RUNNING = 2
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
+        self._turns = threading.BoundedSemaphore(self.MAX_RUNNING)
         self._tasks: set[Task] = set()
+        self._threads: list[threading.Thread] = []
         self.closed = False
 
     @property
@@ -199,11 +208,11 @@ class TaskRunner(QObject):
               progress: Callable[[float, str], Any] | None = None, *,
               cancelled: Callable[[str], Any] | None = None,
               report: Callable[[Any], Any] | None = None, background: bool = True) -> Task:
-        """Runs ``fn(progress, should_stop)`` in the pool, or ``fn(progress, should_stop, report)``
-        when a ``report`` slot is given. The slots are connected before it starts (a quick task
-        could otherwise finish before anyone listens) and run in the GUI thread. ``background``
-        lowers the worker thread's priority below the GUI thread's. After ``drain`` nothing
-        starts any more."""
+        """Runs ``fn(progress, should_stop)`` in a thread of its own, or ``fn(progress,
+        should_stop, report)`` when a ``report`` slot is given. The slots are connected before
+        it starts (a quick task could otherwise finish before anyone listens) and run in the GUI
+        thread. ``background`` lowers the worker thread's priority below the GUI thread's. After
+        ``drain`` nothing starts any more."""
         task = Task(fn, background=background, reports=report is not None)
         for signal, slot in ((task.signals.progress, progress), (task.signals.report, report),
                              (task.signals.done, done), (task.signals.failed, failed),
@@ -215,8 +224,16 @@ class TaskRunner(QObject):
         if self.closed:
             return task
         self._tasks.add(task)
-        self.pool.start(task)
+        self._threads = [t for t in self._threads if t.is_alive()]
+        thread = threading.Thread(target=self._run, args=(task,), daemon=True,
+                                  name=f"task-{getattr(fn, '__name__', 'fn')}")
+        self._threads.append(thread)
+        thread.start()
         return task
+
+    def _run(self, task: Task) -> None:
+        with self._turns:
+            task.run()
 
     def _unless_closed(self, slot: Callable) -> Callable:
         def call(*args):
@@ -225,15 +242,20 @@ class TaskRunner(QObject):
         return call
 
     def wait(self, timeout_ms: int = 30000) -> bool:
-        """Waits for the running tasks to finish (without cancelling them or closing)."""
-        return self.pool.waitForDone(timeout_ms)
+        """Waits for the running tasks to finish (without cancelling them or closing); False
+        when some still run after ``timeout_ms``."""
+        deadline = time.monotonic() + max(timeout_ms, 0) / 1000
+        for t in list(self._threads):
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._threads = [t for t in self._threads if t.is_alive()]
+        return not self._threads
 
     def drain(self, timeout_ms: int = 30000) -> bool:
         """Cancels every task, waits for them, and drops their late signals."""
         self.closed = True
         for t in list(self._tasks):
             t.cancel()
-        return self.pool.waitForDone(timeout_ms)
+        return self.wait(timeout_ms)
 
 
 # --------------------------------------------------------------------------------------------
