@@ -186,6 +186,28 @@ def json_document(rows: list[dict], class_names: Sequence[str], *, model: str = 
     return doc
 
 
+def export_path_problem(path: str | Path, kinds: Sequence[str] = ("csv", "json")) -> str | None:
+    """Why the window cannot export to ``path`` (a message naming it), or None: an image file
+    (results written over an image under review), a folder, a suffix other than the formats
+    written (a results.xlsx would silently hold CSV), or a folder that is gone (a network
+    share's mount point that dropped: writing would make a new folder on the local disk)."""
+    from training.images import is_image_file
+
+    path = Path(path)
+    if path.is_dir():
+        return f"{path}: is a folder; give a file name"
+    if is_image_file(path):
+        return f"{path}: is an image file name; the results would replace an image"
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        wanted = " or ".join(f".{k}" for k in kinds)
+        return (f"{path}: results are written as {wanted}, not "
+                f"{'.' + suffix if suffix else 'a file without a suffix'}; give a {wanted} name")
+    if not path.parent.is_dir():
+        return f"{path}: the folder {path.parent} does not exist (any more)"
+    return None
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Writes a file via a temporary file beside it, so that a crash never leaves half a file."""
     path = Path(path)

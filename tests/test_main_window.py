@@ -306,6 +306,7 @@ def test_export_from_the_window(qtbot, trained, folder, tmp_path):
     show(qtbot, w, 0)
     name, _ = other_class(w.session, 0)
     w.set_verdict(name)
+    (tmp_path / "out").mkdir()
     out = w.export(tmp_path / "out" / "results.csv")
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 15
@@ -596,6 +597,26 @@ def test_two_quick_switches_ending_in_a_failure_leave_the_running_model_active(
     with qtbot.waitSignal(w.model_failed, timeout=60000):
         models.use_button.click()
     assert w.model_path == good and lib.active_name() == good.name
+
+
+def test_export_never_replaces_an_image_nor_writes_csv_under_another_name(qtbot, trained, folder,
+                                                                          tmp_path):
+    w = open_window(qtbot, trained, folder)
+    image = w.session.items[0].path
+    before = Path(image).read_bytes()
+    cases = [(image, "is an image file name"),
+             (tmp_path / "results.xlsx", "not .xlsx"),
+             (tmp_path / "results", "without a suffix"),
+             (tmp_path / "gone" / "results.csv", "does not exist"),   # a dropped share: not re-made
+             (tmp_path, "is a folder")]
+    for path, why in cases:
+        assert w.export(path) is None, path
+        title, text = w.last_message
+        assert title == "Export failed" and str(path) in text and why in text, text
+    assert Path(image).read_bytes() == before
+    assert not (tmp_path / "gone").exists() and not (tmp_path / "results.xlsx").exists()
+    assert w.export(tmp_path / "results.json", "csv") is None   # the menu's CSV, named .json
+    assert w.export_summary(image) is None and Path(image).read_bytes() == before
 
 
 def test_summary_export_failure_names_the_file(qtbot, trained, folder, tmp_path):

@@ -158,10 +158,16 @@ class FileActions:
         path, _ = QFileDialog.getSaveFileName(self, f"Export results as {kind.upper()}",
                                               str(Path(start) / name), f"{kind.upper()} (*.{kind})")
         if path:
+            if not Path(path).suffix:   # a name typed without one: the format chosen
+                path = f"{path}.{kind}"
             self.export(path, kind)
 
     def export(self, path: str | Path, kind: str | None = None) -> Path | None:
         kind = kind or Path(path).suffix.lower().lstrip(".")
+        problem = report.export_path_problem(path, (kind,) if kind in ("csv", "json") else ("csv", "json"))
+        if problem:
+            self._inform("Export failed", problem)
+            return None
         try:
             out = (report.export_json if kind == "json" else report.export_csv)(self.session, path)
         except OSError as exc:
@@ -226,11 +232,17 @@ class FileActions:
 
     def _export_summary(self, parent) -> None:
         path, _ = QFileDialog.getSaveFileName(parent, "Export summary", "summary.csv", "CSV (*.csv)")
+        if path and not Path(path).suffix:
+            path = f"{path}.csv"
         if path:
             self.export_summary(path)
 
     def export_summary(self, path: str | Path) -> Path | None:
         """Writes the per-class summary as CSV; a failure is shown, naming the file."""
+        problem = report.export_path_problem(path, ("csv",))
+        if problem:
+            self._inform("Export failed", problem)
+            return None
         try:
             out = report.export_summary_csv(self.session, path)
         except OSError as exc:
