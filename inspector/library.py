@@ -226,12 +226,24 @@ class ModelLibrary:
         if not isinstance(state, dict):
             return {"active": None, "history": []}
         history = state.get("history")
-        return {"active": state.get("active"),
-                "history": list(history) if isinstance(history, list) else []}
+        active = state.get("active")
+        if active is not None and not isinstance(active, str):   # a damaged file: as unreadable
+            log.warning("%s: the model library's active version is %r, not a name; using the "
+                        "bundled model",
+                        path, active)
+            active = None
+        return {"active": active or None,
+                "history": [h for h in history if h is None or isinstance(h, str)]
+                if isinstance(history, list) else []}
 
     def _save_state(self, active: str | None, history: list[str | None]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_json(self.root / ACTIVE_FILE, {"active": active, "history": history[-50:]})
+        path = self.root / ACTIVE_FILE
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_json(path, {"active": active, "history": history[-50:]})
+        except OSError as exc:   # a full or read-only disk, a folder in its place
+            raise LibraryError(f"cannot save which model is in use to {path}: "
+                               f"{exc.strerror or exc}") from exc
 
     def active_version(self) -> ModelVersion | None:
         """The version in use, or None for the bundled model (also when the active folder has

@@ -261,3 +261,34 @@ def test_a_bundle_write_killed_between_its_renames_gets_the_old_bundle_back(tmp_
     os.utime(fragment, (hour_ago, hour_ago))
     recover_interrupted(tmp_path / "other")
     assert not (tmp_path / "other").exists() and not fragment.exists()
+
+
+@pytest.mark.parametrize("damage", [{"metrics": "oops"}, {"metrics": {"test": {"accuracy": "high"}}},
+                                    {"metrics": {"test": ["x"]}}, {"training": "x", "dataset": 3}])
+def test_a_card_with_wrongly_typed_fields_is_listed_and_opens_the_models_dialog(tmp_path, qtbot,
+                                                                                 damage):
+    """A hand-edited card: the Models dialog used to raise in its list (card.metrics,
+    test_accuracy), so the damaged version could be neither switched away from nor removed."""
+    from inspector.gui.model_manager import ModelManagerDialog
+
+    lib = ModelLibrary()
+    p = lib.add(fake_bundle(tmp_path / "b1"))
+    card = json.loads((p / "model_card.json").read_text())
+    (p / "model_card.json").write_text(json.dumps({**card, **damage}))
+    [v] = lib.versions()
+    assert v.test_accuracy == (None if "metrics" in damage else 0.9)
+    dlg = ModelManagerDialog()
+    qtbot.addWidget(dlg)
+    assert dlg.table.rowCount() == 2
+
+
+def test_a_damaged_choice_file_and_one_that_cannot_be_written(tmp_path):
+    lib = ModelLibrary(tmp_path / "lib")
+    p1 = lib.add(fake_bundle(tmp_path / "b1"))
+    (lib.root / ACTIVE_FILE).write_text(json.dumps({"active": ["x"], "history": [3, None, {}]}))
+    assert lib.active_path() is None and lib.active_version() is None   # as unreadable: bundled
+    assert lib.activate(p1) == p1
+    (lib.root / ACTIVE_FILE).unlink()
+    (lib.root / ACTIVE_FILE).mkdir()            # a folder where the file goes: cannot be written
+    with pytest.raises(LibraryError, match=f"cannot save which model is in use to .*{ACTIVE_FILE}"):
+        lib.activate(p1)

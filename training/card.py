@@ -11,6 +11,11 @@ import numpy as np
 from .images import SQUARE_ASPECT, Reading
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A card's section as a dict ({} when missing or not a mapping: a hand-edited card)."""
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
 def augmentation_dropped(phases) -> bool:
     """Whether a training's ``phases`` (``FitResult.phases``, the card's ``training.phases``)
     record that the augmentation check chose to train without the camera augmentation
@@ -159,21 +164,25 @@ class ModelCard:
         return str(self.data.get("created", ""))
 
     def metrics(self, split: str = "test") -> dict[str, Any]:
-        """The metrics of one split (``test``, ``validation``); {} when the card has none."""
-        return dict((self.data.get("metrics") or {}).get(split) or {})
+        """The metrics of one split (``test``, ``validation``); {} when the card has none (or
+        holds something else there: a damaged card must not stop the Models dialog)."""
+        return _mapping(_mapping(self.data.get("metrics")).get(split))
 
     @property
     def test_accuracy(self) -> float | None:
         acc = self.metrics("test").get("accuracy")
-        return float(acc) if acc is not None else None
+        try:
+            return float(acc) if acc is not None else None
+        except (TypeError, ValueError):
+            return None
 
     @property
     def training(self) -> dict[str, Any]:
-        return dict(self.data.get("training") or {})
+        return _mapping(self.data.get("training"))
 
     @property
     def dataset(self) -> dict[str, Any]:
-        return dict(self.data.get("dataset") or {})
+        return _mapping(self.data.get("dataset"))
 
     @property
     def export_failure(self) -> str | None:

@@ -203,7 +203,10 @@ class ModelManagerDialog(QDialog):
 
     def switch_failed(self, previous: str | None, message: str) -> None:
         """The model just switched to could not be loaded: the one before stays active."""
-        self.library.undo_activation(previous)
+        try:
+            self.library.undo_activation(previous)
+        except LibraryError as exc:
+            message = f"{message}; and {exc}"
         self.refresh()
         self.status.setText(f"Could not use that model ({message}); the model before stays in "
                             "use.")

@@ -73,7 +73,12 @@ class ToolWindows:
             try:
                 dialog.switch_failed(previous, message)
             except RuntimeError:   # the dialog has gone: undo in the library alone
-                dialog.library.undo_activation(previous)
+                from ...library import LibraryError
+
+                try:
+                    dialog.library.undo_activation(previous)
+                except LibraryError as exc:
+                    self._inform("Models", str(exc))
 
         finished()
         self._chosen_slots = ((self.model_loaded, finished), (self.model_failed, failed))
