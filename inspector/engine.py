@@ -395,13 +395,28 @@ def load_classifier(path: str | Path | None = None,
     ``warm_up``: ``"all"`` prepares every kind of call (a window's); ``"verdicts"`` only what
     a process that classifies folders runs (``Classifier.judge`` on its batch interpreters;
     ``inspector classify``, the window's classification process): 0.03 s sooner ready."""
-    from . import runtime
-
     if warm_up not in ("all", "verdicts"):
         raise ValueError(f"warm_up must be 'all' or 'verdicts', not {warm_up!r}")
     bundle_dir = Path(path or bundled_model_dir())
     if bundle_dir.is_file() and bundle_dir.name == MODEL_FILE:
         bundle_dir = bundle_dir.parent
+    try:
+        return _load_classifier(bundle_dir, progress, measure, num_threads, warm_up)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # a hand-edited or half-copied bundle (a card section of the wrong type, a damaged
+        # kernel file, an export description that does not match): one line naming the bundle,
+        # not the raw error (a TensorFlow binding error quotes kilobytes of arrays)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        first = first if len(first) <= 160 else first[:157] + "..."
+        raise BundleError(f"{bundle_dir}: damaged model bundle ({type(exc).__name__}: "
+                          f"{first})") from exc
+
+
+def _load_classifier(bundle_dir: Path, progress: Callable[[float, str], None],
+                     measure: Measure | None, num_threads: int | None,
+                     warm_up: str) -> Classifier:
+    from . import runtime
+
     card = read_card(bundle_dir)
     info = read_info(bundle_dir)
     gpu = None

@@ -419,6 +419,33 @@ def test_a_model_card_of_another_model_is_refused(tmp_path, stand_in_bundle, cap
     assert code == 1 and "names 4 classes" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("damage", ["input_size", "inspection", "kernel"])
+def test_a_damaged_bundle_is_one_line_naming_it(tmp_path, stand_in_bundle, capsys, damage):
+    """Hand-edited or half-copied bundles: the window showed raw errors (a TensorFlow binding
+    error quoting kilobytes of arrays, an AttributeError) that named no file."""
+    card = json.loads((stand_in_bundle / "model_card.json").read_text())
+    m = tmp_path / "m"
+    shutil.copytree(stand_in_bundle, m)
+    if damage == "kernel":
+        kernels = sorted(m.glob("*.npy"))
+        assert kernels
+        for k in kernels:
+            k.write_bytes(b"\x93NUMPY" + b"\x20\x67" + b"x" * 40)
+    elif damage == "inspection":   # the export's description, its sections of the wrong type
+        info = json.loads((m / "inspection.json").read_text())
+        info["formats"] = {fmt: "x" for fmt in info["formats"]}
+        (m / "inspection.json").write_text(json.dumps(info))
+    else:
+        card["input_size"] //= 2
+        (m / "model_card.json").write_text(json.dumps(card))
+    write_images(tmp_path / "imgs")
+    code = batch.main([str(tmp_path / "imgs"), "--model", str(m), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and str(m) in err and "Traceback" not in err and len(err) < 600, err
+    if damage == "input_size":
+        assert "the card belongs to another model" in err
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_full_disk_is_one_line(tmp_path, classifier, capsys):
     write_images(tmp_path / "imgs")

@@ -259,4 +259,9 @@ def load_bundle(bundle_dir: str | Path) -> Bundle:
     if model.output_shape[-1] != len(card["class_names"]):
         raise BundleError(f"{bundle_dir}: the model has {model.output_shape[-1]} outputs but the "
                           f"card names {len(card['class_names'])} classes")
+    side = tuple(model.input_shape[1:3])
+    if any(s is not None for s in side) and side != (int(card["input_size"]),) * 2:
+        raise BundleError(f"{bundle_dir}: the model takes {side[0]}x{side[1]} images but its card "
+                          f"says input_size {card['input_size']}; the card belongs to another "
+                          "model")
     return Bundle(bundle_dir, card, model)

@@ -264,7 +264,9 @@ def load_detector(bundle_dir: str | Path) -> UnknownDetector | None:
                         "again: python -m training calibrate)", bundle_dir, DETECTOR_FILE)
         return None
     try:
-        return UnknownDetector.load(path, (card.get("unknown_detection") or {}).get("selection"))
+        described = card.get("unknown_detection")
+        return UnknownDetector.load(path, described.get("selection")
+                                    if isinstance(described, dict) else None)
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:   # damaged, inconsistent
         log.warning("%s: unknown detection unavailable: %s", bundle_dir, exc)
         return None
