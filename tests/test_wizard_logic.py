@@ -193,6 +193,17 @@ def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsy
     # nothing left in the temporary folders
     assert not any((lib.root.parent / retrain.WORK_DIR_NAME).iterdir())
 
+    # a library that cannot take the model (a full disk) does not lose it with the work folder
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ModelLibrary, "add", full_disk)
+    assert retrain.main(args + ["--leave-out-bad-files"]) == 2
+    err = capsys.readouterr().err
+    [kept] = (lib.root.parent / "kept-models").iterdir()
+    assert (kept / "model.keras").is_file() and f"kept in {kept}" in err
+    assert "No space left on device" in err
+
 
 def test_estimate_arithmetic():
     """The estimate is fixed costs + reading + head-first + epochs x epoch + testing, by hand."""

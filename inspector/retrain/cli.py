@@ -102,6 +102,23 @@ def _epochs_text(config: TrainConfig) -> str:
             + "; the schedule runs on the clock, so it ends on time if this PC's speed changes)")
 
 
+def _kept_outside_library(bundle: Path, exc: BaseException) -> str:
+    """The library could not take a trained model (a full disk, a file where its folder goes):
+    the model is moved out of the temporary folder (which is deleted) into the user folder's
+    ``kept-models``; returns what to tell the user."""
+    from .. import paths
+
+    kept = paths.user_data_dir() / "kept-models" / time.strftime("%Y%m%d-%H%M%S")
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(bundle), str(kept))
+        where = f"the trained model is kept in {kept} (python -m inspector.library add {kept} " \
+                "adds it later)"
+    except OSError:
+        where = "the trained model could not be kept"
+    return f"the library could not take the model ({exc}); {where}"
+
+
 def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
                    exc: BaseException) -> int:
     """After the training, the comparison stopped (Ctrl+C, a signal) or failed: the trained
@@ -115,7 +132,6 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
     from training.data import DatasetError
     from training.images import ImageReadError
 
-    from .. import paths
     from ..library import LibraryError
 
     stopped = isinstance(exc, (KeyboardInterrupt, Cancelled))
@@ -134,14 +150,7 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
                     f"compared; {use}; python -m inspector.library remove {path.name} discards "
                     "it)")
         except (BundleError, LibraryError, OSError) as add_exc:
-            kept = paths.user_data_dir() / "kept-models" / time.strftime("%Y%m%d-%H%M%S")
-            try:
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(bundle), str(kept))
-                where = f"the trained model is kept in {kept}"
-            except OSError:
-                where = "the trained model could not be kept"
-            said = f"the library could not take the model ({add_exc}); {where}"
+            said = _kept_outside_library(bundle, add_exc)
     with contextlib.suppress(OSError):   # the terminal may be gone (SIGHUP)
         print(f"\n{what}; {said}", file=sys.stderr)
     if isinstance(exc, Terminated):
@@ -371,7 +380,11 @@ def _main(argv=None) -> int:
             print(f"note: {ev.note}")
         problems = ev.problems
         held.enter_context(signals_held())   # from saving on, the run finishes (seconds)
-        path = library.add(out, name=config.name, move=True)
+        try:
+            path = library.add(out, name=config.name, move=True)
+        except (BundleError, LibraryError, OSError) as exc:   # never lost with the work folder
+            print(f"error: {_kept_outside_library(out, exc)}", file=sys.stderr)
+            return 2
         print(f"saved as {path.name} in {path.parent} (not in use"
               + ("; not usable, so the library will not activate it without --force)"
                  if problems else f"; python -m inspector.library activate {path.name} uses it)"))
