@@ -482,6 +482,7 @@ def test_output_and_option_mistakes_are_said_before_any_work(tmp_path, capsys):
     for argv, says in (
             (["evaluate", "--json", str(afile / "r.json")], f"{afile} is a file, not a folder"),
             (["evaluate", "--json", str(tmp_path)], "is a folder; give a file name"),
+            (["cv", "--json", "/proc/self/x.json"], "cannot write there"),   # after hours, before
             (["evaluate", "--png", str(tmp_path / "cm.xyz")], "give an image file name"),
             (["evaluate", "--reliability-png", str(tmp_path / "r.png")], "needs --unknown"),
             (["evaluate", "--unknown", str(tmp_path / "none")], "folder not found"),

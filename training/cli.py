@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -897,6 +898,13 @@ def _output_problem(args) -> str | None:
         except (FileExistsError, NotADirectoryError):
             blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
             return f"{option} {out}: {blocking} is a file, not a folder"
+        except OSError as exc:
+            return f"{option} {out}: cannot write there ({exc.strerror or exc})"
+        try:   # the files are written via a temporary file beside them: probe that
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
+        except OSError as exc:   # read-only (/sys, a write-protected share), full, no permission
+            return f"{option} {out}: cannot write there ({exc.strerror or exc})"
     return None
 
 
