@@ -149,3 +149,25 @@ def test_a_folder_both_in_the_tree_and_linked_is_listed_under_its_own_path(tmp_p
     for name in ("a_link", "c_link"):
         (tmp_path / "d" / name).symlink_to(tmp_path / "d" / "b_real", target_is_directory=True)
     assert files_under(tmp_path / "d") == [tmp_path / "d" / "b_real" / "x.png"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+def test_a_pipe_or_a_broken_link_named_like_an_image_is_an_unreadable_file(tmp_path):
+    """A FIFO called x.bmp used to hang every command that opened it (training, the checks,
+    classify); a broken link stopped evaluate with a bare errno while computing digests."""
+    import os
+
+    from training.images import ImageReadError, decode_image, image_size
+
+    root = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    pipe = root / CLASSES[0] / "pipe.bmp"
+    os.mkfifo(pipe)
+    link = root / CLASSES[1] / "gone.png"
+    link.symlink_to(tmp_path / "nowhere.png")
+    ds = data_mod.scan_dataset(root)                 # with digests: no hang, no error
+    assert {pipe, link} <= set(ds.files) and len(set(ds.digests)) == len(ds.files)
+    with pytest.raises(ImageReadError, match="not a regular file"):
+        decode_image(pipe)
+    with pytest.raises(ImageReadError, match="file not found"):
+        decode_image(link)
+    assert image_size(pipe) is None

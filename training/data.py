@@ -96,8 +96,20 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     if empty:
         raise DatasetError(f"{root}: class folder(s) with no images "
                            f"(BMP, PNG, JPEG, TIFF): {', '.join(empty)}")
-    digests = [file_digest(p) for p in files] if with_digests else []
+    digests = [_digest(p) for p in files] if with_digests else []
     return Dataset(root, list(class_names), files, np.asarray(labels, dtype=np.int64), digests)
+
+
+def _digest(path: Path) -> str:
+    """``file_digest``, or for a file that cannot be read (a broken link, a pipe, no
+    permission) a digest of its own: it stays in the listing and its decoding names the
+    problem, so that evaluate and robustness leave it out and say so, as they do for a damaged
+    image, and training lists it with the rest (one broken link stopped them with a bare
+    errno)."""
+    try:
+        return file_digest(path)
+    except (OSError, ImageReadError):
+        return "unreadable:" + str(path)
 
 
 def image_sizes(ds: Dataset) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,8 +255,20 @@ def _empty(path: Path) -> bool:
         return False
 
 
+def not_a_regular_file(path: str | Path) -> bool:
+    """True for a named pipe, socket or device with an image's name: opening one waits for a
+    writer that never comes (a FIFO called x.bmp hung training, the checks and ``inspector
+    classify``). A missing file is False here: its read says "file not found"."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)
+    except OSError:
+        return False
+
+
 def _decode(path: str | Path, convert) -> np.ndarray:
     path = Path(path)
+    if not_a_regular_file(path):
+        raise ImageReadError(path, "not a regular file (a pipe, socket or device), not an image")
     try:
         arr, pages = None, 1
         if path.suffix.lower() in bmp.SUFFIXES:   # the plain layouts without Pillow: 10x faster
@@ -386,6 +399,8 @@ def crop_to_box(m: np.ndarray, box: tuple[float, float, float, float] | None) ->
 def image_size(path: str | Path) -> tuple[int, int] | None:
     """An image file's (height, width) from its header (of the page ``decode_image`` reads), or
     None when it cannot be read (the decoder names the problem when the file is read)."""
+    if not_a_regular_file(path):
+        return None
     try:
         with Image.open(path) as img:
             img.seek(main_page(img)[0])
@@ -479,7 +494,11 @@ def to_model_input(arr: np.ndarray, size: int) -> np.ndarray:
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA-256 of the file's bytes (byte-identical images share a digest)."""
+    """SHA-256 of the file's bytes (byte-identical images share a digest). Raises OSError
+    when the file cannot be read, and ImageReadError for a pipe or device (never opened: it
+    would wait for ever)."""
+    if not_a_regular_file(path):
+        raise ImageReadError(path, "not a regular file (a pipe, socket or device), not an image")
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
