@@ -555,10 +555,11 @@ def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp
     data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
     out = tmp_path / "cv.json"
     argv = ["cv", "--data", str(data), "--folds", "2", "--epochs", "1", "--json", str(out)]
+    ROW = {"fold": 1, "accuracy": 0.9, "macro_f1": 0.88}
 
     def one_fold_then_ctrl_c(data_dir, config, folds, progress, only_folds=None, on_fold=None,
                              previous=(), stages=()):
-        on_fold({"folds": folds, "config": config.describe(), "results": [{"fold": 1}],
+        on_fold({"folds": folds, "config": config.describe(), "results": [ROW],
                  "dataset": {"file_list_sha256": scan_dataset(data_dir).list_hash()}})
         raise KeyboardInterrupt
 
@@ -566,7 +567,7 @@ def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp
     assert cli_main(argv) == 130
     err = capsys.readouterr().err
     assert f"cancelled; the 1 fold(s) finished are saved in {out}" in err and "--resume" in err
-    assert json.loads(out.read_text())["results"] == [{"fold": 1}]
+    assert json.loads(out.read_text())["results"] == [ROW]
     # resumed and stopped again before a new fold: the earlier folds are still there, and said
 
     def ctrl_c_at_once(*a, **k):
@@ -576,6 +577,14 @@ def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp
     assert cli_main(argv + ["--resume"]) == 130
     assert f"cancelled; the 1 fold(s) finished earlier are still in {out}" in \
         capsys.readouterr().err
+    # damaged rows (hand-edited, another tool's): refused before a fold is trained and lost
+    report = json.loads(out.read_text())
+    for rows in ([{"fold": 1}], [{**ROW, "accuracy": "abc"}], [{**ROW, "fold": 7}],
+                 [{**ROW, "fold": True}], [ROW, ROW]):
+        out.write_text(json.dumps({**report, "results": rows}))
+        assert cli_main(argv + ["--resume"]) == 2, rows
+        assert "cannot resume" in capsys.readouterr().err
+    out.write_text(json.dumps(report))
     # other settings: named
     assert cli_main([a if a != "1" else "2" for a in argv] + ["--resume"]) == 2
     assert "other settings (epochs 1 (now 2)); cannot resume" in capsys.readouterr().err

@@ -648,6 +648,7 @@ def _folds_chosen(text: str, folds: int) -> list[int]:
 
 
 def cmd_cv(args) -> int:
+    from .data import DatasetError
     from .train import cross_validate, format_cv, later_stages
 
     config = _config(args)
@@ -668,12 +669,23 @@ def cmd_cv(args) -> int:
                 if earlier.get("folds") != args.folds else []) + \
             (["the --then stages"] if recorded != described else [])
 
+    def fold_row(r: dict) -> bool:   # what the summary reads of a finished fold
+        def number(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+        fold = r.get("fold")
+        return (isinstance(fold, int) and not isinstance(fold, bool) and 1 <= fold <= args.folds
+                and number(r.get("accuracy")) and number(r.get("macro_f1")))
+
     previous = []
-    earlier, _ = _resumable_report(args, "cv", config, "results",
-                                   lambda r: isinstance(r.get("fold"), int),
+    earlier, _ = _resumable_report(args, "cv", config, "results", fold_row,
                                    other_folds) if args.resume else (None, None)
     if earlier is not None:
         previous = earlier["results"]
+        folds = [r["fold"] for r in previous]
+        if len(set(folds)) != len(folds):
+            raise DatasetError(f"{args.json}: lists a fold twice ({folds}); not a report this "
+                               "command wrote, cannot resume")
         print(f"resuming: folds {[r['fold'] for r in previous]} already done", file=sys.stderr)
         args.kept_on_cancel = _kept_text(f"{len(previous)} fold(s)", [args.json], earlier=True)
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
