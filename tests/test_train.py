@@ -690,3 +690,10 @@ def test_evaluations_read_images_as_the_bundle_learnt_them(tmp_path):
     (bundle / "model_card.json").write_text(json.dumps(card))
     assert _reading(bundle, 32) == Reading(True, 40)
     assert _reading(tmp_path / "nowhere", 32) == Reading(True, 32)   # an export on its own
+
+
+def test_info_refuses_a_size_train_would_refuse(capsys):
+    """``info --size 50000`` crashed the process (a segmentation fault building the model)."""
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["info", "--size", "50000"])
+    assert stop.value.code == 2 and "must be at most 1024" in capsys.readouterr().err

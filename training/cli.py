@@ -71,6 +71,18 @@ def _int_at_least(low: int):
     return parse
 
 
+def _int_in(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``."""
+    at_least = _int_at_least(low)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        return value
+    return parse
+
+
 def _float_in(low: float, high: float, high_open: bool = False):
     """An argparse type: a number in [low, high] (or [low, high) with ``high_open``)."""
     def parse(text: str) -> float:
@@ -753,6 +765,8 @@ def cmd_check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train import MAX_INPUT_SIZE, MIN_INPUT_SIZE
+
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -877,7 +891,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="parameters and GFLOPs of the SSDC-MiniNet designs")
     i.add_argument("--design", nargs="*", choices=("A", "B"))
     i.add_argument("--classes", type=int, default=6)
-    i.add_argument("--size", type=_int_at_least(16), default=200)
+    i.add_argument("--size", type=_int_in(MIN_INPUT_SIZE, MAX_INPUT_SIZE), default=200,
+                   help=f"input size in pixels ({MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}, as train "
+                        "takes)")
     i.set_defaults(func=cmd_info)
 
     k = sub.add_parser("check", help="find problems in a data folder before training")
