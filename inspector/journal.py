@@ -127,7 +127,7 @@ class Journal:
                     continue
                 try:
                     rec = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):   # damaged; absurdly nested
                     self.skipped_lines += 1
                     continue
                 if not (isinstance(rec, dict) and isinstance(rec.get("path"), str)):

@@ -141,6 +141,16 @@ def test_mask_url(url, shown):
     assert mask_url(url) == shown
 
 
+def test_a_url_the_video_back_end_cannot_stream_is_said_at_once():
+    """ftp:// used to reconnect for ever with the generic "cannot be opened" message."""
+    from inspector.camera import url_problem
+
+    assert url_problem("rtsp://u:pw@cam/live") is None and url_problem("HTTPS://cam/m.mjpg") is None
+    said = url_problem("ftp://op:secret@nas/x.mp4")
+    assert "ftp:// is not a stream" in said and "secret" not in said and "rtsp://" in said
+    assert "not a URL" in url_problem("cam-3.local/live")
+
+
 def test_source_never_shows_the_password():
     s = Source.url("rtsp://op:Tr0ub4dor@line3-cam.local:554/h264")
     for text in (s.display, s.key, s.stem, s.scrub(f"could not open {s.target}: Tr0ub4dor")):

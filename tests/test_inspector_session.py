@@ -69,6 +69,16 @@ def test_verdicts_are_journalled_and_reloaded(folder):
                    "img4.bmp": None, "img10.png": None, "deep.tif": None}
 
 
+def test_an_absurdly_nested_journal_line_is_a_damaged_line(folder):
+    """It stopped the folder from opening (RecursionError in the JSON parser)."""
+    s = classified(folder)
+    s.set_verdict(0, "crazing")
+    with open(folder / JOURNAL_NAME, "a") as f:
+        f.write("[" * 100000 + "]" * 100000 + "\n")
+    again = ReviewSession.open_folder(folder, True, NAMES)
+    assert again.journal.skipped_lines == 1 and again.items[0].verdict.label == "crazing"
+
+
 def test_torn_last_line_is_skipped_and_not_glued_to_the_next(folder):
     s = classified(folder)
     s.set_verdict(0, "crazing")

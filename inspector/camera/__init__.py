@@ -21,7 +21,7 @@ imported here, so ``from inspector.camera import X`` works for all of them.
 """
 from __future__ import annotations
 
-from .urls import MASK, SCHEME, mask_url, secrets_in
+from .urls import MASK, SCHEME, STREAM_SCHEMES, mask_url, secrets_in, url_problem
 from .sources import (DEFAULT_SEQUENCE_FPS, MAX_CAMERA_INDEX, CameraInfo, Capture, CaptureFactory,
                       FolderCapture, Source, SourceError, SourceKind, open_capture, probe_cameras,
                       quiet_cv2, to_rgb)
@@ -39,5 +39,5 @@ __all__ = [
     "StreamStatus", "analyse", "fit_tile", "inference_loop", "mask_url", "open_capture",
     "probe_cameras", "quiet_cv2", "save_labelled", "save_png_new", "save_snapshot",
     "secrets_in", "snapshots_dir", "tile_count", "tile_grid", "timestamp_stem", "to_rgb",
-    "UnknownRate",
+    "UnknownRate", "STREAM_SCHEMES", "url_problem",
 ]

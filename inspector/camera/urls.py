@@ -41,3 +41,21 @@ def secrets_in(url: str) -> list[str]:
             found.append(rest[colon + 1:at])
     found += [p.group(2) for p in _SECRET_PARAM.finditer(str(url)) if p.group(2)]
     return [s for s in found if s]
+
+
+# what the video back end (OpenCV's FFmpeg) opens as a live stream; anything else fails at every
+# reconnection with the same generic message, so it is said at once instead
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a camera stream (a message with the password masked), or None."""
+    m = SCHEME.match(str(url).strip())
+    if not m:
+        return f"{mask_url(url)}: not a URL (it should start with rtsp:// or http://)."
+    scheme = m.group(1)[:-3].lower()
+    if scheme not in STREAM_SCHEMES:
+        return (f"{mask_url(url)}: {scheme}:// is not a stream the camera window can open; "
+                f"use {', '.join(s + '://' for s in STREAM_SCHEMES[:-1])} or "
+                f"{STREAM_SCHEMES[-1]}://, or choose a video file.")
+    return None

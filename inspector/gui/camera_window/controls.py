@@ -355,9 +355,9 @@ class CameraControls:
             if not url:
                 self._show_message("Type a stream URL first.")
                 return None
-            if "://" not in url:
-                self._show_message(f"{cam.mask_url(url)}: not a URL (it should start with rtsp:// "
-                                   f"or http://).")
+            problem = cam.url_problem(url)
+            if problem:
+                self._show_message(problem)
                 return None
             return Source.url(url)
         edit = self.file_edit if kind is SourceKind.FILE else self.seq_edit
