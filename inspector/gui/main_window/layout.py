@@ -241,8 +241,8 @@ class WindowLayout:
 
         t = mb.addMenu("&Tools")
         self._action(t, "Live &camera…", self.open_camera, "Ctrl+L")
-        self._action(t, "&Retrain model…", self.open_retrain)
-        self._action(t, "&Models…", self.open_models)
+        self._action(t, "&Retrain model…", self.open_retrain, "Ctrl+R")
+        self._action(t, "&Models…", self.open_models, "Ctrl+M")
 
         h = mb.addMenu("&Help")
         self._action(h, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
@@ -440,6 +440,7 @@ class WindowLayout:
 <tr><td><b>Ctrl+E</b> / <b>Ctrl+Shift+E</b></td><td>export results as CSV / JSON</td></tr>
 <tr><td><b>Ctrl+I</b></td><td>summary per folder</td></tr>
 <tr><td><b>Ctrl+L</b></td><td>live camera</td></tr>
+<tr><td><b>Ctrl+R</b> / <b>Ctrl+M</b></td><td>retrain the model / the model library (switch, roll back)</td></tr>
 <tr><td><b>F1</b></td><td>this list</td></tr></table>""")
 
     def _visible_rows(self) -> tuple[int, int]:
