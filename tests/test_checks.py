@@ -112,6 +112,21 @@ def test_layout_problems(tmp_path):
     assert codes(find_problems(one), ERROR) == ["one-class"]
 
 
+def test_a_class_named_like_a_verdict_is_refused(tmp_path):
+    """A class called "unknown" or "unsure" would read as the inspector's own verdicts; review
+    refused such names typed in, the wizard took them from folder names."""
+    from inspector.session import UNKNOWN, UNSURE
+    from training.checks import VERDICT_WORDS
+
+    assert set(VERDICT_WORDS) == {UNKNOWN, UNSURE}
+    root = make_dataset(tmp_path / "d", classes=("pits", "Unknown", " scale "), per_class=5)
+    report = find_problems(root)
+    [named] = [p for p in report.errors if p.code == "verdict-name"]
+    assert "Unknown" in named.message and "rename the folder" in named.message
+    [spaced] = [p for p in report.warnings if p.code == "spaced-name"]
+    assert "' scale '" in spaced.message
+
+
 def test_mixed_sizes_and_modes_and_class_linked_format(tmp_path):
     root = make_dataset(tmp_path / "d", classes=("a", "b", "c"), per_class=5)
     # class c becomes RGB JPEG at another size: format, mode and size each tell it apart

@@ -37,6 +37,9 @@ MIN_PER_CLASS = 5          # below this a class cannot be split into train, vali
 RECOMMENDED_PER_CLASS = 30  # below this the test figures of the class mean little
 IMBALANCE_RATIO = 3.0       # largest class / smallest class above this is "very unequal"
 LISTED_FILES = 10           # files named in a message before "... and N more"
+# the inspector's verdicts of their own (inspector.session.UNSURE, UNKNOWN): a class of that
+# name would read as one of them on every screen and in every export
+VERDICT_WORDS = ("unknown", "unsure")
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,18 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
         problems.append(Problem(ERROR, "one-class",
                                 f"{name}: only one class ({_listed(class_names)}); a classifier "
                                 "needs at least two, one sub-folder per class"))
+    verdicts = [c for c in class_names if c.strip().lower() in VERDICT_WORDS]
+    if verdicts:
+        problems.append(Problem(
+            ERROR, "verdict-name", f"class folder(s) named {_listed(verdicts)}: the inspector "
+            "shows 'unknown' (not a class the model knows) and 'unsure' as verdicts of their own, "
+            "so no class can be called that; rename the folder (e.g. 'other-defect')"))
+    spaced = [c for c in class_names if c != c.strip()]
+    if spaced:
+        problems.append(Problem(
+            WARNING, "spaced-name", "class folder name(s) with spaces at either end: "
+            + _listed([repr(c) for c in spaced]) + " (the class keeps them, and Windows cannot "
+            "copy such a folder; rename it)"))
     if unreadable:
         problems.append(Problem(
             ERROR, "unreadable", f"{len(unreadable)} file(s) cannot be read as images: "
