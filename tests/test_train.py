@@ -474,6 +474,23 @@ def test_bundle_target_compares_real_folders(tmp_path, monkeypatch):
         check_bundle_target(tmp_path / "litter")
 
 
+def test_a_bundle_holding_other_files_is_not_replaced_without_a_word(tmp_path, stand_in_bundle):
+    """Training into an existing bundle replaces its folder whole: a report saved into it, or
+    notes, were deleted silently."""
+    import shutil
+
+    from training.bundle import BundleError, check_bundle_target
+
+    b = tmp_path / "b"
+    shutil.copytree(stand_in_bundle, b)
+    check_bundle_target(b)                                    # only a bundle's own files
+    (b / "notes-from-qa.txt").write_text("line 3 camera moved")
+    (b / "eval_report.json").write_text("{}")
+    with pytest.raises(BundleError, match=r"not part of a model bundle \(eval_report.json, "
+                                          r"notes-from-qa.txt\)"):
+        check_bundle_target(b)
+
+
 def test_output_and_option_mistakes_are_said_before_any_work(tmp_path, capsys):
     data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
     afile = tmp_path / "afile.txt"

@@ -96,6 +96,14 @@ def read_split(bundle_dir: str | Path) -> dict[str, list[str]] | None:
 
 # what a file browser leaves in an otherwise empty folder (any other file, hidden or not, counts)
 _OS_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
+# what a bundle holds (training writes them, export and calibrate add to them), besides the
+# LiteRT files (*.tflite)
+BUNDLE_FILES = {MODEL_FILE, CARD_FILE, SPLIT_FILE, "history.csv", "confusion.png",
+                "test_report.json", "inspection.json", "classifier_kernel.npy", "unknown.npz"}
+
+
+def _bundle_file(name: str) -> bool:
+    return name in BUNDLE_FILES or name in _OS_LITTER or name.endswith(".tflite")
 
 
 def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -> None:
@@ -115,6 +123,15 @@ def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -
             and not (target / CARD_FILE).is_file():
         raise BundleError(f"{target}: holds files but is not a model bundle (no {CARD_FILE}); "
                           "writing the bundle would replace them: choose a new or empty folder")
+    if target.is_dir():
+        foreign = sorted(p.name for p in target.iterdir() if not _bundle_file(p.name))
+        if foreign:   # a report saved into the bundle, someone's notes: the new bundle
+            # replaces the folder whole, so they would be deleted without a word
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                              else "")
+            raise BundleError(f"{target}: holds files that are not part of a model bundle "
+                              f"({shown}); the new bundle replaces the folder whole, so they "
+                              "would be deleted: move them out, or choose another folder")
     try:   # the bundle is written beside the target first: that folder must take new files
         target.parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryDirectory(dir=target.parent).cleanup()
