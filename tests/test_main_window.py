@@ -649,3 +649,16 @@ def test_a_letterboxed_image_says_its_padding_in_the_caption_and_the_export(qtbo
     assert w.session.items[1].padding == 0 and "padding" not in w.panel.caption.text()
     rows = list(csv.DictReader(w.export(tmp_path / "r.csv").open()))
     assert rows[0]["note"].startswith("padding: 31% of the frame") and rows[1]["note"] == ""
+
+
+def test_what_opening_found_stays_in_the_summary_line(qtbot, trained, folder):
+    """Files of other formats left out, and damaged journal lines, were said in the status bar
+    only until the classification summary replaced them (about a second on a small folder)."""
+    from inspector.journal import JOURNAL_NAME
+
+    (folder / "scan.webp").write_bytes(b"RIFF0000WEBPVP8 ")
+    (folder / JOURNAL_NAME).write_text('{"v":1,"path":"00_crazing.png","verd\n')
+    w = open_window(qtbot, trained, folder)
+    line = w.statusBar().currentMessage()
+    assert "scan.webp" in line and "skipped 1 damaged line(s)" in line, line
+    assert "scan.webp" in w.statusBar().toolTip()

@@ -141,8 +141,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
                          + ".\nVerdicts saved in it are not shown. New verdicts are saved in "
                          f"{session.journal.path}.")
         elif session.journal is not None and session.journal.skipped_lines:
-            self.statusBar().showMessage(f"{session.journal.path}: skipped "
-                                         f"{session.journal.skipped_lines} damaged line(s)", MESSAGE_WARNING_MS)
+            self.statusBar().showMessage(self._folder_notes()[-1], MESSAGE_WARNING_MS)
         if self.thumb_model.rowCount():
             self.list.setCurrentIndex(self.thumb_model.index(0))
         elif len(session):   # the filter kept from the folder before hides them all (for now)
@@ -312,6 +311,15 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
                 self._view_timer.start()
         self._show_progress()
 
+    def _folder_notes(self) -> list[str]:
+        """What opening the folder found besides its images: files of other formats left out,
+        damaged lines skipped in its verdict journal."""
+        s = self.session
+        notes = [s.left_out_note] if getattr(s, "left_out_note", None) else []
+        if s.journal is not None and s.journal.skipped_lines:
+            notes.append(f"{s.journal.path}: skipped {s.journal.skipped_lines} damaged line(s)")
+        return notes
+
     def _show_progress(self) -> None:
         n = len(self.session)
         if self.classifier is None or not n:
@@ -325,9 +333,12 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
                 self._done_announced = True
                 self.progress.hide()
                 summary = self.session.summary()   # per class: tooltip and File ▸ Summary
-                self.statusBar().showMessage(report.summary_text(summary, per_class=False),
-                                             MESSAGE_SUMMARY_MS)
-                self.statusBar().setToolTip(report.summary_text(summary))
+                # what opening the folder said (files left out, damaged journal lines) stays
+                # with the summary that replaces it, not only for the second it showed
+                notes = "".join(f"; {n}" for n in self._folder_notes())
+                self.statusBar().showMessage(report.summary_text(summary, per_class=False)
+                                             + notes, MESSAGE_SUMMARY_MS)
+                self.statusBar().setToolTip(report.summary_text(summary) + notes)
                 self._update_counts()
                 self.classification_done.emit()
             return
