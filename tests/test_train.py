@@ -535,7 +535,7 @@ def test_evaluate_leaves_an_unreadable_file_out_and_says_so(stand_in_bundle, tmp
     broken.write_bytes(b"\x89PNG\r\n\x1a\n cut")
     out = tmp_path / "r.json"
     assert cli_main(["evaluate", "--model", str(stand_in_bundle), "--data", str(data),
-                     "--json", str(out)]) == 0
+                     "--json", str(out)]) == 2   # written, on fewer images than there are
     err = capsys.readouterr().err
     assert "1 unreadable image file(s) left out" in err and str(broken) in err
     report = json.loads(out.read_text())

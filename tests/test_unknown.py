@@ -1258,7 +1258,7 @@ def test_evaluate_reports_the_unknown_protocol_given_the_model_file(detector_bun
     # a damaged unknown image is named and left out, as a known one is
     (foreign / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
     assert main(["evaluate", "--model", str(detector_bundle), "--data", str(known),
-                 "--unknown", str(foreign), "--json", str(out)]) == 0
+                 "--unknown", str(foreign), "--json", str(out)]) == 2
     assert "1 unreadable unknown image file(s) left out" in capsys.readouterr().err
     r = json.loads(out.read_text())["unknown"]
     assert len(r["unreadable_left_out"]) == 1 and "cut.png" in r["unreadable_left_out"][0]

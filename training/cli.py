@@ -272,7 +272,7 @@ def cmd_evaluate(args) -> int:
         report["unknown"] = _evaluate_unknown(args, predictor, ds, images, *unknown)
         if args.json:
             write_json(args.json, report)
-    return 0
+    return LEFT_OUT_STATUS if args.left_out or getattr(args, "unknown_left_out", None) else 0
 
 
 def _unknown_inputs(args, predictor):
@@ -507,6 +507,11 @@ def _evaluation_images(args, predictor):
     return ds, images
 
 
+# the report is written, but on fewer images than the folder holds (as ``inspector classify``
+# exits 2 when some files could not be read): a script sees it without reading stderr
+LEFT_OUT_STATUS = 2
+
+
 def _warn_left_out(unreadable: list, what: str) -> list[str]:
     """Names the unreadable files an evaluation leaves out (on stderr, the first 20) and returns
     them as the report records them."""
@@ -604,7 +609,7 @@ def cmd_robustness(args) -> int:
         order = np.argsort(ds.labels, kind="stable")
         step = max(1, len(order) // len(families))
         save_examples_png(images[order[::step]], args.png, families, args.seed)
-    return 0
+    return LEFT_OUT_STATUS if args.left_out else 0
 
 
 def _stage_config(text: str):
