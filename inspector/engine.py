@@ -406,6 +406,7 @@ def load_classifier(path: str | Path | None = None,
         # a hand-edited or half-copied bundle (a card section of the wrong type, a damaged
         # kernel file, an export description that does not match): one line naming the bundle,
         # not the raw error (a TensorFlow binding error quotes kilobytes of arrays)
+        log.warning("%s: cannot be loaded", bundle_dir, exc_info=True)   # a bug shows here
         first = (str(exc).strip().splitlines() or [""])[0]
         first = first if len(first) <= 160 else first[:157] + "..."
         raise BundleError(f"{bundle_dir}: damaged model bundle ({type(exc).__name__}: "

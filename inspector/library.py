@@ -349,7 +349,11 @@ class ModelLibrary:
             v = self.find(ref)
             new, path = v.version, v.path
             _check_model_file(path)
-            problems = ModelCard.of(v.card).usability_problems() if not force else None
+            try:
+                problems = ModelCard.of(v.card).usability_problems() if not force else None
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:   # hand-edited
+                raise LibraryError(f"{path / CARD_FILE}: damaged model card ({exc}); remove "
+                                   "this version or copy its bundle in again") from None
             if problems:
                 raise NotUsableError(v.version, problems)
         if new != state["active"]:

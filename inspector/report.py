@@ -194,18 +194,33 @@ def export_path_problem(path: str | Path, kinds: Sequence[str] = ("csv", "json")
     from training.images import is_image_file
 
     path = Path(path)
-    if path.is_dir():
-        return f"{path}: is a folder; give a file name"
-    if is_image_file(path):
-        return f"{path}: is an image file name; the results would replace an image"
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in kinds:
-        wanted = " or ".join(f".{k}" for k in kinds)
-        return (f"{path}: results are written as {wanted}, not "
-                f"{'.' + suffix if suffix else 'a file without a suffix'}; give a {wanted} name")
-    if not path.parent.is_dir():
-        return f"{path}: the folder {path.parent} does not exist (any more)"
+    try:
+        if path.is_dir():
+            return f"{path}: is a folder; give a file name"
+        if is_image_file(path):
+            return f"{path}: is an image file name; the results would replace an image"
+        suffix = path.suffix.lower().lstrip(".")
+        if suffix not in kinds:
+            wanted = " or ".join(f".{k}" for k in kinds)
+            return (f"{path}: results are written as {wanted}, not "
+                    f"{'.' + suffix if suffix else 'a file without a suffix'}; give a {wanted} "
+                    "name")
+        if not path.parent.is_dir():
+            return f"{path}: the folder {path.parent} does not exist (any more)"
+    except OSError as exc:   # a name too long, a folder on the way without permission
+        return f"{path}: cannot write there ({exc.strerror or exc})"
     return None
+
+
+def with_suffix_for(path: str, kind: str) -> str:
+    """A name typed in the save dialog, with ``.kind`` added unless it already ends in a results
+    format or names an image (which the export then refuses): "coil 12.5mm" becomes
+    "coil 12.5mm.csv", not a refusal of the suffix ".5mm"."""
+    from training.images import is_image_file
+
+    if Path(path).suffix.lower() in (".csv", ".json") or is_image_file(Path(path)):
+        return path
+    return f"{path}.{kind}"
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

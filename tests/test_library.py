@@ -280,6 +280,19 @@ def test_a_card_with_wrongly_typed_fields_is_listed_and_opens_the_models_dialog(
     dlg = ModelManagerDialog()
     qtbot.addWidget(dlg)
     assert dlg.table.rowCount() == 2
+    dlg.select(v.version)                                     # its details: said, not raised
+    assert dlg.details.toPlainText() and dlg.remove_button.isEnabled()
+
+
+def test_a_card_too_damaged_to_judge_is_refused_by_name(tmp_path):
+    lib = ModelLibrary(tmp_path / "lib")
+    p = lib.add(fake_bundle(tmp_path / "b1"))
+    card = json.loads((p / "model_card.json").read_text())
+    card["metrics"]["test"]["confusion_matrix"] = [[1, "x"], [0, 1]]
+    (p / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(LibraryError, match="damaged model card"):
+        lib.activate(p)
+    assert lib.active_path() is None
 
 
 def test_a_damaged_choice_file_and_one_that_cannot_be_written(tmp_path):

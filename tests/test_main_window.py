@@ -617,6 +617,12 @@ def test_export_never_replaces_an_image_nor_writes_csv_under_another_name(qtbot,
     assert not (tmp_path / "gone").exists() and not (tmp_path / "results.xlsx").exists()
     assert w.export(tmp_path / "results.json", "csv") is None   # the menu's CSV, named .json
     assert w.export_summary(image) is None and Path(image).read_bytes() == before
+    long = tmp_path / ("a" * 300 + ".csv")                     # a message, not an exception
+    assert w.export(long) is None and "cannot write there" in w.last_message[1]
+    from inspector.report import with_suffix_for              # what the save dialog's name gets
+    assert with_suffix_for("/x/coil 12.5mm", "csv") == "/x/coil 12.5mm.csv"
+    assert with_suffix_for("/x/r.JSON", "csv") == "/x/r.JSON"   # refused by the export: named
+    assert with_suffix_for(str(image), "csv") == str(image)    # refused by the export: an image
 
 
 def test_summary_export_failure_names_the_file(qtbot, trained, folder, tmp_path):

@@ -141,6 +141,28 @@ def test_nothing_arrives_or_starts_after_drain(qtbot, qapp):
     assert r.running == [] or all(t.finished.is_set() for t in r.running)
 
 
+def test_a_task_waiting_for_its_turn_is_not_started_once_drained(qtbot, qapp):
+    """At most two tasks run at a time; one queued behind them and cancelled by ``drain`` never
+    calls its function (a model load would not look at should_stop and lengthen the drain)."""
+    import threading
+
+    r = TaskRunner()
+    release, calls = threading.Event(), []
+
+    def blocking(progress, should_stop):
+        calls.append("ran")
+        release.wait(5)
+
+    busy = [r.start(blocking) for _ in range(TaskRunner.MAX_RUNNING)]
+    qtbot.waitUntil(lambda: len(calls) == TaskRunner.MAX_RUNNING, timeout=5000)
+    queued = r.start(lambda progress, should_stop: calls.append("queued ran"))
+    for t in busy + [queued]:
+        t.cancel()
+    release.set()
+    assert r.drain(5000) and queued.finished.is_set()
+    assert calls == ["ran"] * TaskRunner.MAX_RUNNING
+
+
 def test_cancelled_is_the_interrupted_error_callers_already_catch():
     from training.cancel import Cancelled
     from training.data import Cancelled as DataCancelled

@@ -103,7 +103,10 @@ BUNDLE_FILES = {MODEL_FILE, CARD_FILE, SPLIT_FILE, "history.csv", "confusion.png
 
 
 def _bundle_file(name: str) -> bool:
-    return name in BUNDLE_FILES or name in _OS_LITTER or name.endswith(".tflite")
+    """A bundle's own file, or litter (hidden names: a killed atomic write's temporary file,
+    macOS ._*, NFS .nfs*) that goes with it."""
+    return (name in BUNDLE_FILES or name in _OS_LITTER or name.startswith(".")
+            or name.endswith(".tflite"))
 
 
 def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -> None:

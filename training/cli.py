@@ -691,7 +691,7 @@ def cmd_cv(args) -> int:
             return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
         fold = r.get("fold")
-        return (isinstance(fold, int) and not isinstance(fold, bool) and 1 <= fold <= args.folds
+        return (isinstance(fold, int) and not isinstance(fold, bool) and fold >= 1
                 and number(r.get("accuracy")) and number(r.get("macro_f1")))
 
     previous = []
@@ -700,9 +700,9 @@ def cmd_cv(args) -> int:
     if earlier is not None:
         previous = earlier["results"]
         folds = [r["fold"] for r in previous]
-        if len(set(folds)) != len(folds):
-            raise DatasetError(f"{args.json}: lists a fold twice ({folds}); not a report this "
-                               "command wrote, cannot resume")
+        if len(set(folds)) != len(folds) or max(folds, default=1) > args.folds:
+            raise DatasetError(f"{args.json}: lists folds {folds} for {args.folds} folds; not a "
+                               "report this command wrote, cannot resume")
         print(f"resuming: folds {[r['fold'] for r in previous]} already done", file=sys.stderr)
         args.kept_on_cancel = _kept_text(f"{len(previous)} fold(s)", [args.json], earlier=True)
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,

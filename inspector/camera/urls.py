@@ -43,9 +43,11 @@ def secrets_in(url: str) -> list[str]:
     return [s for s in found if s]
 
 
-# what the video back end (OpenCV's FFmpeg) opens as a live stream; anything else fails at every
-# reconnection with the same generic message, so it is said at once instead
-STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")
+# what the video back end (the FFmpeg inside opencv-python-headless) opens as a stream (ftp,
+# rtmpt and mmsh were seen to connect; srt is not built in); anything else (smb://, a typo such
+# as rstp://) failed at every reconnection with the same generic message, so it is said at once
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "http", "https", "udp", "tcp",
+                  "rtp", "ftp", "mmsh", "mmst")
 
 
 def url_problem(url: str) -> str | None:

@@ -185,8 +185,12 @@ class ModelManagerDialog(QDialog):
             self.remove_button.setEnabled(False)
         else:
             _, path, card, in_use = row
+            try:
+                text = describe_card(card, path) if card else None
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:   # hand-edited
+                text = f"{path}\nIts model card is damaged ({type(exc).__name__}: {exc})."
             self.details.setPlainText(
-                describe_card(card, path) if card else
+                text if text is not None else
                 f"{path}\nThe bundled model is not installed." if ref == BUNDLED else
                 f"{path}\nThis version cannot be used: {self._damaged.get(ref, 'damaged')}.\n"
                 "Remove it, or copy the bundle folder in again.")

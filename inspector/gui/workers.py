@@ -233,6 +233,10 @@ class TaskRunner(QObject):
 
     def _run(self, task: Task) -> None:
         with self._turns:
+            if task.should_stop():   # cancelled (drained) while it waited for its turn
+                task.signals.cancelled.emit("cancelled")
+                task.finished.set()
+                return
             task.run()
 
     def _unless_closed(self, slot: Callable) -> Callable:
@@ -243,10 +247,10 @@ class TaskRunner(QObject):
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Waits for the running tasks to finish (without cancelling them or closing); False
-        when some still run after ``timeout_ms``."""
-        deadline = time.monotonic() + max(timeout_ms, 0) / 1000
+        when some still run after ``timeout_ms`` (negative: no limit, as QThreadPool's)."""
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         for t in list(self._threads):
-            t.join(max(0.0, deadline - time.monotonic()))
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         self._threads = [t for t in self._threads if t.is_alive()]
         return not self._threads
 

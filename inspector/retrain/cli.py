@@ -10,6 +10,7 @@ import shlex
 import shutil
 import sys
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,7 +109,8 @@ def _kept_outside_library(bundle: Path, exc: BaseException) -> str:
     ``kept-models``; returns what to tell the user."""
     from .. import paths
 
-    kept = paths.user_data_dir() / "kept-models" / time.strftime("%Y%m%d-%H%M%S")
+    kept = paths.user_data_dir() / "kept-models" / (time.strftime("%Y%m%d-%H%M%S-")
+                                                     + uuid.uuid4().hex[:6])
     try:
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(bundle), str(kept))

@@ -157,10 +157,8 @@ class FileActions:
         name = f"{(self.session.root or Path('results')).name}-results.{kind}"
         path, _ = QFileDialog.getSaveFileName(self, f"Export results as {kind.upper()}",
                                               str(Path(start) / name), f"{kind.upper()} (*.{kind})")
-        if path:
-            if not Path(path).suffix:   # a name typed without one: the format chosen
-                path = f"{path}.{kind}"
-            self.export(path, kind)
+        if path:   # a name typed without the format's suffix gets it
+            self.export(report.with_suffix_for(path, kind), kind)
 
     def export(self, path: str | Path, kind: str | None = None) -> Path | None:
         kind = kind or Path(path).suffix.lower().lstrip(".")
@@ -232,9 +230,8 @@ class FileActions:
 
     def _export_summary(self, parent) -> None:
         path, _ = QFileDialog.getSaveFileName(parent, "Export summary", "summary.csv", "CSV (*.csv)")
-        if path and not Path(path).suffix:
-            path = f"{path}.csv"
         if path:
+            path = report.with_suffix_for(path, "csv")
             self.export_summary(path)
 
     def export_summary(self, path: str | Path) -> Path | None:

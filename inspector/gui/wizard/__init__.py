@@ -5,7 +5,7 @@ in the model library.
 The pages only arrange widgets and forward signals: checking is ``training.checks``, staging,
 counting, default settings, the speed guess and evaluation are ``inspector.retrain`` (the same
 functions ``python -m inspector.retrain`` calls), training is ``training.train.train`` and the
-library is ``inspector.library``. Long work runs in a thread pool (``gui.workers.TaskRunner``).
+library is ``inspector.library``. Long work runs in threads of its own (``gui.workers.TaskRunner``).
 Nothing outside a temporary folder is written before Finish (``FinishPage.validatePage``);
 cancelling stops the work within one batch and deletes the temporary folder.
 """
