@@ -409,6 +409,31 @@ def test_bundle_target_allows_a_new_or_empty_folder_or_an_existing_bundle(tmp_pa
         write_bundle_atomic(tmp_path / "b", lambda d: None)
 
 
+def test_ctrl_c_between_the_two_renames_does_not_leave_the_bundle_missing(tmp_path,
+                                                                          monkeypatch):
+    """The old bundle is renamed aside, then the new one into place: a Ctrl+C between the two
+    left no bundle at the target (the old one hidden until a later write an hour on)."""
+    import os
+    import signal
+
+    from training.bundle import write_bundle_atomic
+
+    write_bundle_atomic(tmp_path / "b", lambda d: (d / "model_card.json").write_text("{}"))
+    real_utime = os.utime
+
+    def ctrl_c_now(path, *a, **k):   # between the renames, as a user's key press would land
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_utime(path, *a, **k)
+
+    monkeypatch.setattr(os, "utime", ctrl_c_now)
+    try:
+        write_bundle_atomic(tmp_path / "b", lambda d: (d / "model_card.json").write_text("{ }"))
+    except KeyboardInterrupt:   # (not let through: it would end the whole test run)
+        pytest.fail("Ctrl+C interrupted the swap of the old and the new bundle")
+    assert (tmp_path / "b" / "model_card.json").read_text() == "{ }"
+    assert not list(tmp_path.glob(".b.old-*"))
+
+
 @pytest.mark.parametrize("option, value, says", [
     ("--batch", "0", "--batch must be at least 1"), ("--epochs", "-1", "--epochs must be"),
     ("--lr", "0", "--lr must be above 0"), ("--rotation", "-1000", "--rotation must be"),
