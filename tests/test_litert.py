@@ -722,3 +722,30 @@ def test_a_format_whose_conversion_fails_is_left_out_but_fp32_is_not(monkeypatch
     refused = {"fp32"}
     with pytest.raises(RuntimeError, match="fp32 is not supported"):
         ie.build_inspection(model, None, x, np.arange(4), formats_wanted=("fp32",))
+
+
+def test_ctrl_c_while_the_inspection_files_are_written_waits_until_all_are(tmp_path, monkeypatch):
+    """Stopped half-way, new LiteRT files sat beside the old description of their tensors."""
+    import os
+    import signal
+
+    from training import bundle
+    from training.inspection_export import INSPECTION_INFO, write_inspection
+
+    real = bundle.replace_file_atomic
+    calls = []
+
+    def ctrl_c_on_the_first(path, data):
+        if not calls:
+            os.kill(os.getpid(), signal.SIGINT)
+        calls.append(path)
+        return real(path, data)
+
+    monkeypatch.setattr(bundle, "replace_file_atomic", ctrl_c_on_the_first)
+    try:
+        write_inspection(tmp_path, {"inspect_fp32.tflite": b"a", "verdict_fp32.tflite": b"b"},
+                         {"formats": {}})
+    except KeyboardInterrupt:   # (not let through: it would end the whole test run)
+        pytest.fail("Ctrl+C stopped the inspection export half-way")
+    assert (tmp_path / "verdict_fp32.tflite").read_bytes() == b"b"
+    assert (tmp_path / INSPECTION_INFO).is_file()

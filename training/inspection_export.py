@@ -508,18 +508,22 @@ def _agreement(fmt: str, probs: np.ndarray, ref: np.ndarray, slack: float = 0.0)
 
 def write_inspection(bundle_dir: str | Path, files: dict[str, bytes], info: dict) -> None:
     """Writes the files and ``inspection.json`` (each atomically; the json last, so that a bundle
-    never names a file it lacks)."""
+    never names a file it lacks). Ctrl+C waits until all are written (a second or so): stopped
+    half-way, new files would sit beside the old description of their tensors."""
     from .bundle import replace_file_atomic, write_json
+    from .cancel import signals_held
 
     bundle_dir = Path(bundle_dir)
-    for name, blob in files.items():
-        replace_file_atomic(bundle_dir / name, blob)
-    stale = [INSPECTION_FILES[f] for f in INSPECTION_FORMATS if INSPECTION_FILES[f] not in files]
-    stale += [names[f] for names in (GREY_FILES, VERDICT_FILES, VERDICT_GREY_FILES)
-              for f in GREY_FORMATS if names[f] not in files]
-    for name in stale:
-        (bundle_dir / name).unlink(missing_ok=True)
-    write_json(bundle_dir / INSPECTION_INFO, info)
+    with signals_held():
+        for name, blob in files.items():
+            replace_file_atomic(bundle_dir / name, blob)
+        stale = [INSPECTION_FILES[f] for f in INSPECTION_FORMATS
+                 if INSPECTION_FILES[f] not in files]
+        stale += [names[f] for names in (GREY_FILES, VERDICT_FILES, VERDICT_GREY_FILES)
+                  for f in GREY_FORMATS if names[f] not in files]
+        for name in stale:
+            (bundle_dir / name).unlink(missing_ok=True)
+        write_json(bundle_dir / INSPECTION_INFO, info)
 
 
 def summary(info: dict) -> dict:
