@@ -616,6 +616,8 @@ def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_mod, "cross_validate", ctrl_c_at_once)
+    assert cli_main(argv) == 130   # without --resume: said before the first fold
+    assert "holds an earlier cv report (folds [1] done)" in capsys.readouterr().err
     assert cli_main(argv + ["--resume"]) == 130
     assert f"cancelled; the 1 fold(s) finished earlier are still in {out}" in \
         capsys.readouterr().err

@@ -664,6 +664,19 @@ def _folds_chosen(text: str, folds: int) -> list[int]:
     return [f - 1 for f in dict.fromkeys(chosen)]   # a fold named twice runs once
 
 
+def _say_replaced(path: str) -> None:
+    """Says, before the first fold, that an earlier cv report at ``path`` will be replaced (a
+    forgotten --resume used to lose a night's folds without a word)."""
+    try:
+        earlier = json.loads(Path(path).read_text(encoding="utf-8"))
+        done = earlier.get("folds_done") or [r.get("fold") for r in earlier.get("results", [])]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return
+    if done:
+        print(f"note: {path} holds an earlier cv report (folds {done} done); this run replaces "
+              "it after its first fold (--resume goes on from it instead)", file=sys.stderr)
+
+
 def cmd_cv(args) -> int:
     from .data import DatasetError
     from .train import cross_validate, format_cv, later_stages
@@ -697,6 +710,8 @@ def cmd_cv(args) -> int:
     previous = []
     earlier, _ = _resumable_report(args, "cv", config, "results", fold_row,
                                    other_folds) if args.resume else (None, None)
+    if not args.resume and args.json and Path(args.json).is_file():
+        _say_replaced(args.json)
     if earlier is not None:
         previous = earlier["results"]
         folds = [r["fold"] for r in previous]
