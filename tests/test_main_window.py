@@ -294,7 +294,7 @@ def test_shortcuts_help_and_quit(qtbot, trained):
     title, text = w.last_message
     keys = {a.shortcut().toString() for a in w.actions() if not a.shortcut().isEmpty()}
     for key in ("Ctrl+O", "Ctrl+Shift+O", "Ctrl+E", "Ctrl+Shift+E", "Ctrl+I", "Ctrl+T",
-                "Ctrl+L", "Ctrl+1", "Ctrl+R", "Ctrl+M"):
+                "Ctrl+L", "Ctrl+1", "Ctrl+R", "Ctrl+M", "Ctrl+G", "Ctrl+Shift+G"):
         assert key in keys and f"<b>{key}</b>" in text, key
     assert "<" not in w.statusBar().currentMessage()
     quit_action = next(a for a in w.actions() if a.text() == "&Quit")

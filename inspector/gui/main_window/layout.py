@@ -227,8 +227,10 @@ class WindowLayout:
 
         v = mb.addMenu("&View")
         group = QActionGroup(self)
-        self.grid_action = self._action(v, "&Grid of thumbnails", lambda: self._set_grid(True), checkable=True)
-        self.list_action = self._action(v, "&List", lambda: self._set_grid(False), checkable=True)
+        self.grid_action = self._action(v, "&Grid of thumbnails", lambda: self._set_grid(True),
+                                        "Ctrl+G", checkable=True)
+        self.list_action = self._action(v, "&List", lambda: self._set_grid(False), "Ctrl+Shift+G",
+                                        checkable=True)
         group.addAction(self.grid_action)
         group.addAction(self.list_action)
         v.addSeparator()
@@ -436,6 +438,7 @@ class WindowLayout:
 <tr><td><b>A</b></td><td>next overlay (CAM, SE blocks, none)</td></tr>
 <tr><td><b>F</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel or Ctrl++ / Ctrl+- zoom, drag pans</td></tr>
 <tr><td><b>Ctrl+T</b></td><td>tiles of large images (size, overlap; per folder)</td></tr>
+<tr><td><b>Ctrl+G</b> / <b>Ctrl+Shift+G</b></td><td>thumbnails as a grid / a list</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open a folder / image files</td></tr>
 <tr><td><b>Ctrl+E</b> / <b>Ctrl+Shift+E</b></td><td>export results as CSV / JSON</td></tr>
 <tr><td><b>Ctrl+I</b></td><td>summary per folder</td></tr>
