@@ -668,3 +668,14 @@ def test_what_opening_found_stays_in_the_summary_line(qtbot, trained, folder):
     line = w.statusBar().currentMessage()
     assert "scan.webp" in line and "skipped 1 damaged line(s)" in line, line
     assert "scan.webp" in w.statusBar().toolTip()
+
+
+def test_every_toolbar_setting_is_reachable_from_the_keyboard(qtbot, trained):
+    """They took focus by the mouse only, so Tab skipped them (no way to set the threshold,
+    the filters or the sort without a mouse)."""
+    from PySide6.QtCore import Qt
+
+    w = open_window(qtbot, trained)
+    for widget in (w.threshold, w.unknown_accept, w.status_filter, w.class_filter, w.sort_combo,
+                   w.panel.opacity, w.panel.source):
+        assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, widget

@@ -35,7 +35,7 @@ class InspectionPanel(QWidget):
 
         self.source = QComboBox()
         self.source.setToolTip("Which attention map is drawn over the image")
-        self.source.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.source.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         # as wide as its longest entry when there is room, narrower on a 1024-px panel PC
         self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.source.setMinimumContentsLength(12)
@@ -43,7 +43,7 @@ class InspectionPanel(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
         self.opacity.setFixedWidth(140)
-        self.opacity.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.opacity.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.opacity.setToolTip("Overlay opacity")
         self.opacity_label = QLabel("50%")
         self.opacity_label.setMinimumWidth(36)

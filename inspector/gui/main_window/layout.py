@@ -162,7 +162,7 @@ class WindowLayout:
         self.threshold.setSuffix(" %")
         self.threshold.setToolTip("Images whose top probability is below this are flagged "
                                   "\"needs review\" (orange frame)")
-        self.threshold.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.threshold.setFocusPolicy(Qt.FocusPolicy.StrongFocus)   # Tab reaches it too
         self._focus_back.watch(self.threshold)
         tb.addWidget(self.threshold)
         self._build_unknown_widgets(tb)
@@ -177,7 +177,7 @@ class WindowLayout:
         for text, sort in SORTS:
             self.sort_combo.addItem(text, sort)
         for combo in (self.status_filter, self.class_filter, self.sort_combo):
-            combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+            combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             combo.currentIndexChanged.connect(lambda _: self._apply_view())
             combo.activated.connect(lambda _: self.list.setFocus())
         tb.addWidget(self.status_filter)

@@ -48,7 +48,7 @@ class UnknownReview:
         self.unknown_accept = QSpinBox()
         self.unknown_accept.setRange(*ACCEPT_RANGE)
         self.unknown_accept.setSuffix(" %")
-        self.unknown_accept.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.unknown_accept.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._focus_back.watch(self.unknown_accept)
         self.unknown_accept.setToolTip(
             "Share of known images (the model's own validation images) accepted as one of its "
