@@ -211,6 +211,15 @@ def test_robustness_and_evaluate_run_the_apps_own_inspection_files(stand_in_bund
     assert cli_main(["robustness", "--model", str(tmp_path / "r.json"), "--data",
                      str(data)]) == 2
     assert "not a model bundle" in capsys.readouterr().err
+    # a LiteRT file of another model beside this card: said before the first image
+    import shutil
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(stand_in_bundle / "model_card.json", other)
+    shutil.copy(stand_in_bundle / "inspect_fp32.tflite", other / "model_fp32.tflite")
+    assert cli_main(["evaluate", "--model", str(other / "model_fp32.tflite"),
+                     "--data", str(data)]) == 2
+    assert "the file belongs to another model" in capsys.readouterr().err
 
 
 def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle, tmp_path,

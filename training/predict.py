@@ -43,6 +43,16 @@ class LiteRTPredictor:
         self.interpreter.allocate_tensors()
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
+        side = tuple(int(v) for v in self._in["shape"][1:3])
+        outputs = int(self._out["shape"][-1])
+        if side != (int(input_size),) * 2 or outputs != len(self.class_names):
+            # a file copied from another model's bundle: said here, not as LiteRT's "Cannot set
+            # tensor: Dimension mismatch" at the first image
+            raise BundleError(f"{self.path}: takes {side[0]}x{side[1]} images and gives "
+                              f"{outputs} class probabilities, but its model card says "
+                              f"{input_size}x{input_size} and {len(self.class_names)} classes; "
+                              "the file belongs to another model (export it again: python -m "
+                              "training export)")
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
         dtype = self._in["dtype"]
