@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -14,34 +13,15 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from training.images import IMAGE_SUFFIXES, listing_problem, walk_files
+# OTHER_IMAGE_SUFFIXES and other_images_text are training.images'; imported from here too
+from training.images import (IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, listing_problem,  # noqa: F401
+                             other_images_text, walk_files)
 
 # JOURNAL_NAME, JournalError and now_iso are the journal's; imported from here too.
 from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
 
 UNSURE = "unsure"
 UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspector.engine's)
-
-
-# image formats a camera or a colleague may save that the inspector does not read: said when
-# a folder holds some, not skipped without a word (other files - results, notes - are ignored)
-OTHER_IMAGE_SUFFIXES = frozenset((".webp", ".jfif", ".jpe", ".dib", ".gif", ".jp2", ".j2k",
-                                  ".pgm", ".ppm", ".pbm", ".pnm", ".raw", ".dng", ".heic", ".heif",
-                                  ".avif", ".jxl", ".tga", ".exr", ".hdr", ".pcx", ".cr2", ".nef"))
-
-
-def other_images_text(files: Sequence[str]) -> str | None:
-    """What ``scan_images`` left out that is an image of another format (``files``, its
-    ``others``), in words (None: nothing): "2 image file(s) of other formats are left out
-    (2 .webp: a.webp, b.webp): ...", the first three named."""
-    if not files:
-        return None
-    files = sorted(map(str, files))
-    found = Counter(os.path.splitext(f)[1].lower() for f in files)
-    kinds = ", ".join(f"{n} {s}" for s, n in found.most_common(5))
-    named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-    return (f"{len(files)} image file(s) of other formats are left out ({kinds}: {named}): "
-            "the inspector reads BMP, PNG, JPEG and TIFF; convert them to one")
 
 
 def scan_images(folder: str | Path, recursive: bool = True,

@@ -171,3 +171,14 @@ def test_a_pipe_or_a_broken_link_named_like_an_image_is_an_unreadable_file(tmp_p
     with pytest.raises(ImageReadError, match="file not found"):
         decode_image(link)
     assert image_size(pipe) is None
+
+
+def test_images_of_other_formats_in_a_class_folder_are_said(tmp_path, caplog):
+    """train, cv, evaluate and robustness left a .gif or .webp out without a word."""
+    root = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    (root / CLASSES[0] / "scan.webp").write_bytes(b"RIFF0000WEBPVP8 ")
+    (root / CLASSES[1] / "notes.txt").write_text("not an image: not said")
+    ds = data_mod.scan_dataset(root)
+    assert len(ds) == 6
+    said = [r.getMessage() for r in caplog.records if "other formats" in r.getMessage()]
+    assert len(said) == 1 and f"{CLASSES[0]}/scan.webp" in said[0] and "notes.txt" not in said[0]

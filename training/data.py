@@ -7,6 +7,7 @@ on the same side of every split, so a duplicate can never leak from training int
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,12 @@ import numpy as np
 from .bundle import SPLIT_FILE, read_split
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .card import training_view
-from .images import (ImageReadError, class_folders, file_digest, files_under, image_size,
-                     is_image_file, listing_problem, load_image)
+from .images import (OTHER_IMAGE_SUFFIXES, ImageReadError, class_folders, file_digest,
+                     files_under, image_size, is_image_file, listing_problem, load_image,
+                     other_images_text)
 from .padding import fill_padding
+
+log = logging.getLogger(__name__)
 
 
 class DatasetError(Exception):
@@ -84,11 +88,14 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     files: list[Path] = []
     labels: list[int] = []
     empty = []
+    others: list[Path] = []
     for ci, name in enumerate(class_names):
         try:
-            members = [p for p in files_under(root / name) if is_image_file(p)]
+            listed = list(files_under(root / name))
         except OSError as exc:   # a folder that cannot be listed: never train without its images
             raise DatasetError(listing_problem(exc)) from None
+        members = [p for p in listed if is_image_file(p)]
+        others += [p for p in listed if p.suffix.lower() in OTHER_IMAGE_SUFFIXES]
         if not members:
             empty.append(name)
         files.extend(members)
@@ -96,6 +103,8 @@ def scan_dataset(root: str | Path, class_names: Sequence[str] | None = None,
     if empty:
         raise DatasetError(f"{root}: class folder(s) with no images "
                            f"(BMP, PNG, JPEG, TIFF): {', '.join(empty)}")
+    if others:   # not without a word (train, cv, evaluate, robustness: on stderr)
+        log.warning("%s: %s", root, other_images_text([str(p.relative_to(root)) for p in others]))
     digests = [_digest(p) for p in files] if with_digests else []
     return Dataset(root, list(class_names), files, np.asarray(labels, dtype=np.int64), digests)
 

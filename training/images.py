@@ -8,9 +8,10 @@ import hashlib
 import os
 import stat
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -23,6 +24,27 @@ from .cancel import Cancelled
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+# image formats a camera or a colleague may save that the inspector does not read: said when
+# a folder holds some, not skipped without a word (other files - results, notes - are ignored)
+OTHER_IMAGE_SUFFIXES = frozenset((".webp", ".jfif", ".jpe", ".dib", ".gif", ".jp2", ".j2k",
+                                  ".pgm", ".ppm", ".pbm", ".pnm", ".raw", ".dng", ".heic", ".heif",
+                                  ".avif", ".jxl", ".tga", ".exr", ".hdr", ".pcx", ".cr2", ".nef"))
+
+
+def other_images_text(files: Sequence[str]) -> str | None:
+    """What ``scan_images`` left out that is an image of another format (``files``, its
+    ``others``), in words (None: nothing): "2 image file(s) of other formats are left out
+    (2 .webp: a.webp, b.webp): ...", the first three named."""
+    if not files:
+        return None
+    files = sorted(map(str, files))
+    found = Counter(os.path.splitext(f)[1].lower() for f in files)
+    kinds = ", ".join(f"{n} {s}" for s, n in found.most_common(5))
+    named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return (f"{len(files)} image file(s) of other formats are left out ({kinds}: {named}): "
+            "the inspector reads BMP, PNG, JPEG and TIFF; convert them to one")
 
 
 class ImageReadError(Exception):
