@@ -439,6 +439,7 @@ def test_ctrl_c_between_the_two_renames_does_not_leave_the_bundle_missing(tmp_pa
     ("--lr", "0", "--lr must be above 0"), ("--rotation", "-1000", "--rotation must be"),
     ("--label-smoothing", "5", "--label-smoothing"), ("--patience", "-3", "--patience"),
     ("--size", "1", "--size must be"), ("--classes", "crazing,crazing", "more than once"),
+    ("--later-epoch-margin", "-1", "--later-epoch-margin"), ("--version", " ", "--version"),
     ("--time-budget-min", "-2", "--time-budget-min")])
 def test_bad_training_options_are_one_line_before_any_work(tmp_path, capsys, option, value, says):
     data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)

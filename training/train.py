@@ -187,6 +187,9 @@ class TrainConfig:
              f"--class-weighting must be balanced, deferred or none "
              f"(got {self.class_weighting!r})")
         need(self.patience >= 0, f"--patience must not be negative (got {self.patience})")
+        need(finite(self.later_epoch_margin_images) and self.later_epoch_margin_images >= 0,
+             f"--later-epoch-margin must not be negative (got {self.later_epoch_margin_images:g})")
+        need(bool(str(self.version).strip()), "--version must not be empty")
         need(finite(self.time_budget_s) and self.time_budget_s >= 0,
              f"--time-budget-min must not be negative (got {self.time_budget_s / 60:g})")
         need(self.val_shifted_copies >= 0,

@@ -209,7 +209,8 @@ def _main(argv=None) -> int:
                    help="the default epochs fit this many minutes of training (default 15)")
     p.add_argument("--epochs", type=_above_zero(int), help="override the time-budgeted number of epochs")
     p.add_argument("--size", type=_above_zero(int), metavar="PIXELS",
-                   help="train at this size at most, rounded down to a multiple of 8 (default: "
+                   help="train at this size at most, rounded down to a multiple of 8 and not "
+                        "below 32 (default: "
                         "the images' own size when smaller than the model's input, else the "
                         "model's; a fine-tune whose budget buys fewer than "
                         f"{SHORT_BUDGET_EPOCHS} epochs there trains at {SHORT_BUDGET_SIZE} "
