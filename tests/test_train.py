@@ -492,6 +492,9 @@ def test_bundle_target_compares_real_folders(tmp_path, monkeypatch):
     (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)
     with pytest.raises(BundleError, match="must not be"):
         check_bundle_target(tmp_path / "link" / "a" / "b", (tmp_path / "data",))
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(BundleError, match="afile is a file, not a folder"):
+        check_bundle_target(tmp_path / "afile" / "sub")
     (tmp_path / "litter").mkdir()
     (tmp_path / "litter" / "Thumbs.db").write_bytes(b"")
     check_bundle_target(tmp_path / "litter")

@@ -138,6 +138,11 @@ def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -
     try:   # the bundle is written beside the target first: that folder must take new files
         target.parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryDirectory(dir=target.parent).cleanup()
+    except (FileExistsError, NotADirectoryError):   # a file where a folder on the way should be
+        blocking = next((p for p in target.parents if p.exists() and not p.is_dir()),
+                        target.parent)
+        raise BundleError(f"{target}: {blocking} is a file, not a folder; choose another "
+                          "path") from None
     except OSError as exc:
         raise BundleError(f"{target}: cannot write there ({exc.strerror or exc})") from None
 
