@@ -14,8 +14,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 # OTHER_IMAGE_SUFFIXES and other_images_text are training.images'; imported from here too
-from training.images import (IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, listing_problem,  # noqa: F401
-                             other_images_text, walk_files)
+from training.images import (IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES,  # noqa: F401
+                             WINDOWS_RESERVED_NAMES, listing_problem, other_images_text,
+                             walk_files)
 
 # JOURNAL_NAME, JournalError and now_iso are the journal's; imported from here too.
 from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
@@ -464,8 +465,7 @@ class ReviewSession:
 
 
 # names Windows refuses for a file or folder, whatever follows the dot
-_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                     *(f"lpt{i}" for i in range(1, 10))}
+_WINDOWS_RESERVED = WINDOWS_RESERVED_NAMES
 
 
 def check_class_name(name: str, existing: Iterable[str] = ()) -> str:

@@ -119,12 +119,12 @@ def test_a_class_named_like_a_verdict_is_refused(tmp_path):
     from training.checks import VERDICT_WORDS
 
     assert set(VERDICT_WORDS) == {UNKNOWN, UNSURE}
-    root = make_dataset(tmp_path / "d", classes=("pits", "Unknown", " scale "), per_class=5)
+    root = make_dataset(tmp_path / "d", classes=("pits", "Unknown", " scale ", "nul"), per_class=5)
     report = find_problems(root)
     [named] = [p for p in report.errors if p.code == "verdict-name"]
     assert "Unknown" in named.message and "rename the folder" in named.message
     [spaced] = [p for p in report.warnings if p.code == "spaced-name"]
-    assert "' scale '" in spaced.message
+    assert "' scale '" in spaced.message and "'nul'" in spaced.message
 
 
 def test_mixed_sizes_and_modes_and_class_linked_format(tmp_path):

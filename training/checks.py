@@ -26,7 +26,7 @@ from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .card import training_view
 from .images import (COLOUR_CHROMA, COLOUR_SHARE, ImageReadError, class_folders, decode_image,
                      file_digest, files_under, image_chroma, is_image_file, listing_problem,
-                     main_page)
+                     main_page, WINDOWS_RESERVED_NAMES)
 from .transfer import median_side, native_input_size
 
 
@@ -40,6 +40,7 @@ LISTED_FILES = 10           # files named in a message before "... and N more"
 # the inspector's verdicts of their own (inspector.session.UNSURE, UNKNOWN): a class of that
 # name would read as one of them on every screen and in every export
 VERDICT_WORDS = ("unknown", "unsure")
+
 
 
 @dataclass(frozen=True)
@@ -327,12 +328,13 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
             ERROR, "verdict-name", f"class folder(s) named {_listed(verdicts)}: the inspector "
             "shows 'unknown' (not a class the model knows) and 'unsure' as verdicts of their own, "
             "so no class can be called that; rename the folder (e.g. 'other-defect')"))
-    spaced = [c for c in class_names if c != c.strip()]
+    spaced = [c for c in class_names if c != c.strip()
+              or c.split(".")[0].strip().lower() in WINDOWS_RESERVED_NAMES]
     if spaced:
         problems.append(Problem(
-            WARNING, "spaced-name", "class folder name(s) with spaces at either end: "
-            + _listed([repr(c) for c in spaced]) + " (the class keeps them, and Windows cannot "
-            "copy such a folder; rename it)"))
+            WARNING, "spaced-name", "class folder name(s) with spaces at either end, or that "
+            "Windows reserves (con, nul, com1, ...): " + _listed([repr(c) for c in spaced])
+            + " (the class keeps the name, and Windows cannot copy such a folder; rename it)"))
     if unreadable:
         problems.append(Problem(
             ERROR, "unreadable", f"{len(unreadable)} file(s) cannot be read as images: "

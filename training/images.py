@@ -47,6 +47,13 @@ def other_images_text(files: Sequence[str]) -> str | None:
             "the inspector reads BMP, PNG, JPEG and TIFF; convert them to one")
 
 
+# folder names Windows refuses (also with a suffix: con.txt): a class of that name cannot be
+# copied to a Windows PC, where the packaged app also runs
+WINDOWS_RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul",
+                                    *(f"com{i}" for i in range(1, 10)),
+                                    *(f"lpt{i}" for i in range(1, 10))})
+
+
 class ImageReadError(Exception):
     """An image that cannot be read; the message names the file and the problem."""
 
