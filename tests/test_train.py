@@ -386,7 +386,7 @@ def test_train_refuses_an_output_folder_that_would_replace_data(tmp_path, capsys
     for out, says in ((data, "must not be"), (tmp_path, "must not be"),
                       (data / "crazing" / "b", "must not be"), (other, "not a model bundle"),
                       (other / "keep.txt", "is a file"),
-                      (other / "keep.txt" / "b", "cannot write there")):
+                      (other / "keep.txt" / "b", "keep.txt is a file, not a folder")):
         rc = cli_main(["train", "--data", str(data), "--out", str(out), "--epochs", "1"])
         err = capsys.readouterr().err
         assert rc == 2 and says in err and "Traceback" not in err, (out, err)
