@@ -24,9 +24,9 @@ from typing import Iterable, Sequence
 
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .card import training_view
-from .images import (COLOUR_CHROMA, COLOUR_SHARE, ImageReadError, class_folders, decode_image,
-                     file_digest, files_under, image_chroma, is_image_file, listing_problem,
-                     main_page, WINDOWS_RESERVED_NAMES)
+from .images import (COLOUR_CHROMA, COLOUR_SHARE, WINDOWS_RESERVED_NAMES, ImageReadError,
+                     class_folders, decode_image, file_digest, files_under, image_chroma,
+                     is_image_file, listing_problem, main_page)
 from .transfer import median_side, native_input_size
 
 
@@ -40,7 +40,6 @@ LISTED_FILES = 10           # files named in a message before "... and N more"
 # the inspector's verdicts of their own (inspector.session.UNSURE, UNKNOWN): a class of that
 # name would read as one of them on every screen and in every export
 VERDICT_WORDS = ("unknown", "unsure")
-
 
 
 @dataclass(frozen=True)

@@ -718,7 +718,7 @@ def cmd_cv(args) -> int:
         if len(set(folds)) != len(folds) or max(folds, default=1) > args.folds:
             raise DatasetError(f"{args.json}: lists folds {folds} for {args.folds} folds; not a "
                                "report this command wrote, cannot resume")
-        print(f"resuming: folds {[r['fold'] for r in previous]} already done", file=sys.stderr)
+        print(f"resuming: folds {folds} already done", file=sys.stderr)
         args.kept_on_cancel = _kept_text(f"{len(previous)} fold(s)", [args.json], earlier=True)
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
                             on_fold=save, previous=previous, stages=stages)

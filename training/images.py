@@ -294,10 +294,15 @@ def not_a_regular_file(path: str | Path) -> bool:
         return False
 
 
-def _decode(path: str | Path, convert) -> np.ndarray:
-    path = Path(path)
+def _refuse_special_file(path: str | Path) -> None:
+    """Raises ImageReadError for a pipe, socket or device (``not_a_regular_file``)."""
     if not_a_regular_file(path):
         raise ImageReadError(path, "not a regular file (a pipe, socket or device), not an image")
+
+
+def _decode(path: str | Path, convert) -> np.ndarray:
+    path = Path(path)
+    _refuse_special_file(path)
     try:
         arr, pages = None, 1
         if path.suffix.lower() in bmp.SUFFIXES:   # the plain layouts without Pillow: 10x faster
@@ -526,8 +531,7 @@ def file_digest(path: str | Path) -> str:
     """SHA-256 of the file's bytes (byte-identical images share a digest). Raises OSError
     when the file cannot be read, and ImageReadError for a pipe or device (never opened: it
     would wait for ever)."""
-    if not_a_regular_file(path):
-        raise ImageReadError(path, "not a regular file (a pipe, socket or device), not an image")
+    _refuse_special_file(path)
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

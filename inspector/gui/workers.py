@@ -187,7 +187,8 @@ class TaskRunner(QObject):
     deletes a thread state around each ``QRunnable.run``) gave the next task that called
     TensorFlow a deleted one. The retraining wizard's evaluation, right after its training,
     crashed the whole program that way (a segmentation fault in ``reduce_mean``, every time,
-    with the bundled model); ``tests/test_wizard.py`` trains and evaluates in one wizard."""
+    with the bundled model);
+    ``tests/test_workers.py::test_tensorflow_tasks_one_after_another_do_not_crash`` guards it."""
 
     MAX_RUNNING = 2
 

@@ -161,8 +161,8 @@ class FileActions:
             self.export(report.with_suffix_for(path, kind), kind)
 
     def export(self, path: str | Path, kind: str | None = None) -> Path | None:
+        problem = report.export_path_problem(path, (kind,) if kind else ("csv", "json"))
         kind = kind or Path(path).suffix.lower().lstrip(".")
-        problem = report.export_path_problem(path, (kind,) if kind in ("csv", "json") else ("csv", "json"))
         if problem:
             self._inform("Export failed", problem)
             return None

@@ -315,7 +315,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         """What opening the folder found besides its images: files of other formats left out,
         damaged lines skipped in its verdict journal."""
         s = self.session
-        notes = [s.left_out_note] if getattr(s, "left_out_note", None) else []
+        notes = [s.left_out_note] if s.left_out_note else []
         if s.journal is not None and s.journal.skipped_lines:
             notes.append(f"{s.journal.path}: skipped {s.journal.skipped_lines} damaged line(s)")
         return notes
