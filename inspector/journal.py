@@ -64,17 +64,20 @@ class Journal:
         # journals that exist but could not be read at the last load, in words ("PATH:
         # permission denied"): their verdicts are missing, and the window says so
         self.unreadable: list[str] = []
-        self._checked_tail: set[Path] = set()
         # why the last record went to the user data folder's journal, not the folder's (None:
         # it did not); append sets it
         self.fallback_reason: str | None = None
 
     def _local_ok(self) -> bool:
+        return self._local_refusal() is None
+
+    def _local_refusal(self) -> str | None:
+        """Why the folder's own journal is not written, in words; None when it is."""
         if self.root == Path(self.root.anchor):  # never litter the top of a drive
-            return False
+            return f"{self.root}: the top of a drive is left as it is"
         if self.local_path.exists():
-            return os.access(self.local_path, os.W_OK)
-        return _folder_writable(self.root)
+            return None if os.access(self.local_path, os.W_OK) else f"{self.local_path}: read-only"
+        return None if _folder_writable(self.root) else f"{self.root}: the folder is read-only"
 
     def key(self, path: str | Path) -> str:
         """How a path is named in the journal: relative to the root when inside it."""
@@ -159,6 +162,8 @@ class Journal:
         self.fallback_reason = None
         try:
             self._append_to(self.path, line)
+            if self.path == self.fallback_path:   # chosen at the start: a read-only folder
+                self.fallback_reason = self._local_refusal()
             return self.path
         except OSError as first:
             if self.path == self.fallback_path:
@@ -173,23 +178,34 @@ class Journal:
 
     def _append_to(self, path: Path, line: str) -> None:
         created = not path.exists()
-        if created:
-            if path == self.fallback_path:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            # an image folder that has gone (a share that dropped) is not re-created: opening
-            # fails there and the verdict goes to the user data folder's journal
-        elif path not in self._checked_tail:
-            with open(path, "rb") as f:  # a torn last line must not swallow the next record
-                f.seek(0, os.SEEK_END)
-                if f.tell() > 0:
-                    f.seek(-1, os.SEEK_END)
-                    if f.read(1) != b"\n":
-                        line = "\n" + line
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-        self._checked_tail.add(path)
+        if created and path == self.fallback_path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # an image folder that has gone (a share that dropped) is not re-created: opening fails
+        # there and the verdict goes to the user data folder's journal
+        data = line.encode("utf-8")
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            # checked before every record, not once: a torn last line (a full disk, a power cut,
+            # another PC's crash on a share) must not swallow the next record
+            if end > 0:
+                os.lseek(fd, end - 1, os.SEEK_SET)
+                if os.read(fd, 1) != b"\n":
+                    data = b"\n" + data
+            written = 0
+            try:
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError:
+                try:   # this record's own partial line is cut off again, unless another
+                    if os.lseek(fd, 0, os.SEEK_END) == end + written:   # writer came after it
+                        os.ftruncate(fd, end)
+                except OSError:
+                    pass
+                raise
+        finally:
+            os.close(fd)
         if created:
             _fsync_dir(path.parent)
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from inspector import report
 from inspector.batch import WorkQueue
+from inspector.journal import JournalError
 from inspector.session import (JOURNAL_NAME, UNSURE, Filter, Journal, ReviewSession, Sort,
                                scan_images)
 from synth import CLASSES, texture
@@ -92,6 +93,39 @@ def test_torn_last_line_is_skipped_and_not_glued_to_the_next(folder):
     assert s3.items[4].verdict.label == "scratches"
 
 
+def test_a_line_torn_by_another_writer_while_the_folder_is_open_does_not_swallow_a_verdict(folder):
+    s = classified(folder)
+    s.set_verdict(0, "crazing")                           # this session has written here before
+    with open(folder / JOURNAL_NAME, "a") as f:
+        f.write('{"v":1,"path":"img2.bmp","verd')     # another PC's crash, mid-write, on a share
+    s.set_verdict(1, "inclusion")
+    again = ReviewSession.open_folder(folder, True, NAMES)
+    assert again.journal.skipped_lines == 1
+    assert again.items[1].verdict.label == "inclusion"
+
+
+def test_a_failed_write_leaves_no_partial_line_behind(folder, monkeypatch):
+    s = classified(folder)
+    s.set_verdict(0, "crazing")
+    before = (folder / JOURNAL_NAME).read_bytes()
+    real_write = os.write
+
+    def disk_fills(fd, data):                             # half the record, then the disk is full
+        if len(data) > 8:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_fills)         # the fallback journal fails alike
+    with pytest.raises(JournalError):
+        s.set_verdict(1, "inclusion")
+    assert (folder / JOURNAL_NAME).read_bytes() == before  # the folder's journal as it was
+    monkeypatch.setattr(os, "write", real_write)
+    s.set_verdict(2, "patches")                           # space again: nothing glued, nothing lost
+    again = ReviewSession.open_folder(folder, True, NAMES)
+    assert again.journal.skipped_lines == 0
+    assert again.items[0].verdict.label == "crazing" and again.items[2].verdict.label == "patches"
+
+
 def test_verdicts_given_in_a_parent_or_a_sub_folder_show_in_the_other(folder):
     sub = ReviewSession.open_folder(folder / "sub", True, NAMES)
     sub.set_verdict(0, "inclusion")                       # journalled in sub/
@@ -159,6 +193,17 @@ def test_unwritable_journal_falls_back_when_writing_fails(folder, monkeypatch):
     assert j.fallback_reason is None and j.local_path.exists()
     again = ReviewSession.open_folder(folder, class_names=s.class_names)
     assert [it.verdict.label for it in again.items[:2]] == ["crazing", "patches"]
+
+
+def test_a_folder_read_only_from_the_start_says_where_its_verdicts_go(folder, monkeypatch):
+    real = os.access
+    monkeypatch.setattr("inspector.journal.os.access",
+                        lambda p, mode: False if Path(p) == folder else real(p, mode))
+    s = classified(folder)
+    s.set_verdict(0, "crazing")
+    j = s.journal
+    assert j.path == j.fallback_path and j.fallback_path.exists()
+    assert j.fallback_reason == f"{folder}: the folder is read-only"   # the window says so
 
 
 def test_a_verdict_after_the_folder_has_gone_does_not_re_create_it(folder):
