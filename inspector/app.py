@@ -30,14 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if argv and argv[0] == "classify":
-        from .batch import main as classify_main
-
-        return classify_main(argv[1:])
-    if argv and argv[0] == "retrain":  # the wizard's steps on a terminal (also when frozen)
-        from .retrain import main as retrain_main
-
-        return retrain_main(argv[1:])
+    if argv and argv[0] in ("classify", "retrain"):
+        return _command(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     missing = [p for p in args.paths if not os.path.exists(p)]
@@ -55,6 +49,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"inspector: {problem}", file=sys.stderr)
         return 2
     return run_gui(args)
+
+
+def _command(name: str, argv: list[str]) -> int:
+    """``inspector classify`` or ``inspector retrain`` (the wizard's steps on a terminal, also
+    when frozen). A Ctrl+C while their libraries load (a second or two; the commands handle it
+    themselves after that) ends the run with one line, not a traceback; interrupted inside a
+    C extension's start-up it surfaces as that extension's ImportError, told apart by the
+    signal having come."""
+    import signal
+
+    came: list[int] = []
+
+    def interrupt(signum, frame):
+        came.append(signum)
+        raise KeyboardInterrupt
+
+    before = None
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:   # ignored (nohup &): stays so
+        try:
+            before = signal.signal(signal.SIGINT, interrupt)
+        except (ValueError, OSError):   # not the main thread (a test): as it is
+            pass
+    try:
+        try:
+            if name == "classify":
+                from .batch import main as run
+            else:
+                from .retrain import main as run
+        finally:
+            if before is not None:
+                signal.signal(signal.SIGINT, before)
+    except (KeyboardInterrupt, ImportError) as exc:
+        if isinstance(exc, ImportError) and not came:
+            raise
+        print(f"\ninspector {name}: interrupted while starting", file=sys.stderr)
+        return 130
+    return run(argv)
 
 
 def display_problem(env=None, platform: str | None = None) -> str | None:

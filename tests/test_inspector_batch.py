@@ -367,9 +367,10 @@ def test_a_run_asked_to_end_keeps_what_it_did(tmp_path, classifier, capsys, monk
         with batch.ends_as_interrupts():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
             assert signal.getsignal(signal.SIGTERM) not in (before, signal.SIG_IGN)
+            stop = signal.getsignal(signal.SIGINT)
             with batch.signals_held():   # while what was done is saved: Ctrl+C waits
-                assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-            assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+                assert signal.getsignal(signal.SIGINT) not in (stop, signal.SIG_IGN)
+            assert signal.getsignal(signal.SIGINT) is stop
     finally:
         signal.signal(signal.SIGHUP, previous)
 
@@ -530,3 +531,20 @@ def test_images_of_other_formats_in_a_folder_are_mentioned(tmp_path, classifier,
     assert code == 0 and "a.webp" in err
     assert f"no image files found in {tmp_path / 'empty'}" in err
     assert len(list(csv.DictReader((tmp_path / "r.csv").open()))) == 7
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line(monkeypatch, capsys):
+    """A Ctrl+C in the second or two before ``inspector classify`` handles it itself (its
+    libraries loading) printed a traceback."""
+    import sys
+    import types
+
+    from inspector import app
+
+    class Loading(types.ModuleType):
+        def __getattr__(self, name):   # the user's key press lands while it loads
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "inspector.batch", Loading("inspector.batch"))
+    assert app.main(["classify", "x.png"]) == 130
+    assert capsys.readouterr().err.strip() == "inspector classify: interrupted while starting"

@@ -142,3 +142,62 @@ def test_wizard_does_not_offer_a_useless_model(qtbot):
         assert page.use_now.isEnabled() is usable
         assert page.use_now.isChecked() is usable and page.later.isChecked() is not usable
         assert ("Not usable" in page.summary.text()) is not usable
+
+
+def _swallowed_ctrl_c():
+    """A Ctrl+C that lands where Python only reports it (a destructor in TensorFlow's clean-up):
+    the handler runs, its KeyboardInterrupt goes nowhere."""
+    import os
+    import signal
+
+    class Dropping:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)   # the handler raises here, inside __del__
+
+    Dropping()
+
+
+@pytest.mark.parametrize("when", ["training", "saving"])
+def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capsys, monkeypatch, when):
+    """A Ctrl+C during training that Python swallowed used to let the run go on and save a
+    model with exit status 0; one during saving was thrown away. Now the first cancels (nothing
+    saved, 130), the second waits for the saving, is said, and the run stops there (130)."""
+    from synth import make_dataset
+    from inspector.library import ModelLibrary
+    import inspector.retrain.cli as cli
+
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
+    good = report([0, 0, 1, 1], [0, 0, 1, 1], ["pits", "scale"])
+
+    def fake_train(folder, out, config, progress=None, should_stop=lambda: False, **k):
+        if when == "training":
+            _swallowed_ctrl_c()
+            assert should_stop()          # training's own check would raise Cancelled here
+        out.mkdir(parents=True)
+        (out / "model_card.json").write_text("{}")
+        return {}
+
+    class FakeEv:
+        report, current_report, note, better, problems = good, None, "", True, []
+
+    added = []
+
+    def fake_add(self, out, name, move):
+        if when == "saving":
+            _swallowed_ctrl_c()             # held: the handler only notes it
+        added.append(name)
+        return tmp_path / "lib" / "plant-v1"
+
+    monkeypatch.setattr("training.train.train", fake_train)
+    monkeypatch.setattr(cli, "evaluate_split", lambda *a, **k: FakeEv())
+    monkeypatch.setattr(ModelLibrary, "add", fake_add)
+    monkeypatch.setattr(ModelLibrary, "activate", lambda self, name: pytest.fail("activated"))
+    status = retrain.main(["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
+                           "--rate", "500", "--activate", "--name", "Plant"])
+    out, err = capsys.readouterr()
+    assert status == 130, err
+    if when == "training":
+        assert added == [] and "cancelled; nothing was saved" in err
+    else:
+        assert added == ["Plant"] and cli.SAVING_NOTICE in err
+        assert "stopped after saving: plant-v1 is kept, not in use" in err

@@ -11,6 +11,7 @@ that should not swallow a cancellation must come after ``except Cancelled``.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from typing import Callable, Sequence
 
@@ -40,17 +41,51 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-@contextlib.contextmanager
-def ends_as_interrupts():
-    """While inside, the signals that end a process raise ``Terminated`` in the main thread (the
-    handlers before are restored after); elsewhere (another thread) nothing changes."""
+# the signals that asked this run to end, in order, since the outermost ``ends_as_interrupts``
+# began: kept even when the exception a signal raised was swallowed (an interrupt that lands in
+# a destructor, which Python only reports), and while ``signals_held`` holds them
+_received: list[int] = []
+_depth = [0]
+
+
+def interrupted() -> int | None:
+    """The first signal that asked this run to end (``signal.SIGINT`` for Ctrl+C), None if none:
+    a ``should_stop`` for long work, and the check between phases."""
+    return _received[0] if _received else None
+
+
+def interruption(signum: int) -> KeyboardInterrupt:
+    """The exception a signal ends a run with: KeyboardInterrupt for Ctrl+C, else Terminated."""
     import signal
 
-    def stop(signum, frame):
-        raise Terminated(signum)
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
-    with _signal_handlers(("SIGTERM", "SIGHUP", "SIGBREAK"), stop):
-        yield
+
+def raise_if_interrupted() -> None:
+    """Raises the run's interruption if a signal asked it to end (checked between phases)."""
+    signum = interrupted()
+    if signum is not None:
+        raise interruption(signum)
+
+
+@contextlib.contextmanager
+def ends_as_interrupts():
+    """While inside, Ctrl+C raises KeyboardInterrupt and the signals that end a process raise
+    ``Terminated`` in the main thread (the handlers before are restored after); elsewhere
+    (another thread) nothing changes. Each signal is also remembered (``interrupted``), so an
+    interrupt raised where Python swallows it is not lost."""
+    def stop(signum, frame):
+        _received.append(signum)
+        raise interruption(signum)
+
+    if _depth[0] == 0:
+        _received.clear()
+    _depth[0] += 1
+    try:
+        with _signal_handlers(("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"), stop):
+            yield
+    finally:
+        _depth[0] -= 1
 
 
 @contextlib.contextmanager
@@ -82,8 +117,23 @@ def _signal_handlers(names: Sequence[str], handler):
             signal.signal(sig, old)
 
 
-def signals_held():
-    """Ctrl+C and the ending signals ignored while inside: what was done is being saved."""
-    import signal
+@contextlib.contextmanager
+def signals_held(redeliver: bool = True, notice: str = ""):
+    """Ctrl+C and the ending signals wait while inside: what was done is being saved. A signal
+    that came meanwhile is remembered (``interrupted``) and, with ``redeliver``, raised as the
+    run's interruption when the block has finished (not when it ends in an exception of its
+    own); without, the caller checks ``interrupted()`` itself. ``notice`` is said on stderr when
+    the first such signal comes (that it was heard, and why the run goes on for a moment)."""
+    held: list[int] = []
 
-    return _signal_handlers(("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"), signal.SIG_IGN)
+    def hold(signum, frame):
+        if not held and notice:
+            with contextlib.suppress(OSError, ValueError):   # the terminal may be gone
+                print(notice, file=sys.stderr, flush=True)
+        held.append(signum)
+        _received.append(signum)
+
+    with _signal_handlers(("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"), hold):
+        yield
+    if redeliver and held:
+        raise interruption(held[0])

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training.bundle import replace_file_atomic, write_json
-from training.cancel import Terminated, ends_as_interrupts
+from training.cancel import Terminated, ends_as_interrupts, interrupted
 from training.shifts import CAMERAS
 from training.tf_import import quiet_tensorflow_import
 
@@ -223,7 +224,7 @@ def cmd_train(args) -> int:
     from .train import train
 
     config = _config(args)
-    card = train(args.data, args.out, config, ConsoleProgress(),
+    card = train(args.data, args.out, config, ConsoleProgress(), should_stop=_asked_to_stop,
                  lr_grid=args.lr if len(args.lr) > 1 else (), notes=args.notes or "",
                  command="python -m training " + " ".join(args.argv))
     if card.get("training", {}).get("lr_grid"):
@@ -720,11 +721,18 @@ def cmd_cv(args) -> int:
                                "report this command wrote, cannot resume")
         print(f"resuming: folds {folds} already done", file=sys.stderr)
         args.kept_on_cancel = _kept_text(f"{len(previous)} fold(s)", [args.json], earlier=True)
-    result = cross_validate(args.data, config, args.folds, ConsoleProgress(), only_folds=only,
+    result = cross_validate(args.data, config, args.folds, ConsoleProgress(),
+                            should_stop=_asked_to_stop, only_folds=only,
                             on_fold=save, previous=previous, stages=stages)
     print(format_cv(result))
     save(result)
     return 0
+
+
+def _asked_to_stop() -> bool:
+    """Training's should_stop: a Ctrl+C or an ending signal came, even one whose exception the
+    code it landed in swallowed (a destructor in TensorFlow's clean-up)."""
+    return interrupted() is not None
 
 
 def cmd_export(args) -> int:
@@ -1095,10 +1103,12 @@ def main(argv=None) -> int:
             return args.func(args)
     except (KeyboardInterrupt, TrainingCancelled) as exc:  # first: a cancellation is an OSError
         kept = getattr(args, "kept_on_cancel", None)
+        # a cancellation seen through should_stop: the signal that asked for it
+        signum = exc.signum if isinstance(exc, Terminated) else (interrupted() or signal.SIGINT)
         with contextlib.suppress(OSError):   # the terminal may be gone (SIGHUP)
-            print(f"\n{'stopped' if isinstance(exc, Terminated) else 'cancelled'}; "
+            print(f"\n{'cancelled' if signum == signal.SIGINT else 'stopped'}; "
                   f"{kept or 'nothing was written'}", file=sys.stderr)
-        return 128 + exc.signum if isinstance(exc, Terminated) else 130
+        return 128 + signum
     except (DatasetError, BundleError, ImageReadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ import functools
 import math
 import shlex
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -26,9 +27,10 @@ from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, full_training_s
                        model_full_size, seconds_per_image_at, SHORT_BUDGET_EPOCHS,
                        SHORT_BUDGET_SIZE, suggest_settings)
 from .evaluation import evaluate_split, format_recalls
+from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
 
 NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
-from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
+SAVING_NOTICE = "stop asked: the trained model is being saved first (a few seconds)"
 
 if TYPE_CHECKING:
     from ..library import ModelLibrary
@@ -129,7 +131,7 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
     named. Ctrl+C and the ending signals wait meanwhile. Returns the exit status (128 + the
     signal, 130 for Ctrl+C, else 2)."""
     from training.bundle import BundleError, read_card
-    from training.cancel import Cancelled, Terminated, signals_held
+    from training.cancel import Cancelled, Terminated, interrupted, signals_held
     from training.cli import unexpected_error
     from training.data import DatasetError
     from training.images import ImageReadError
@@ -141,7 +143,7 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
     what = ("stopped during the comparison with the current model" if stopped else
             "the comparison with the current model failed: "
             + (str(exc) if foreseen else unexpected_error(exc, "inspector retrain")))
-    with signals_held():
+    with signals_held(redeliver=False, notice=SAVING_NOTICE):
         try:
             path = library.add(bundle, name=config.name, move=True)
             weak = ModelCard.of(read_card(path)).usability_problems()
@@ -157,6 +159,8 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
         print(f"\n{what}; {said}", file=sys.stderr)
     if isinstance(exc, Terminated):
         return 128 + exc.signum
+    if isinstance(exc, Cancelled):   # a signal seen through should_stop: that signal's status
+        return 128 + (interrupted() or signal.SIGINT)
     return 130 if stopped else 2
 
 
@@ -191,7 +195,8 @@ def _main(argv=None) -> int:
     from training.cli import ConsoleProgress
     from training.data import DatasetError
     from training.images import ImageReadError
-    from training.cancel import Cancelled, Terminated, signals_held
+    from training.cancel import (Cancelled, Terminated, interrupted, raise_if_interrupted,
+                                 signals_held)
     from training.tf_import import quiet_tensorflow_import
     from training.train import train
 
@@ -362,15 +367,19 @@ def _main(argv=None) -> int:
             return 0
         clean_stale_work_dirs()
         work = work_dir()
+        raise_if_interrupted()   # a Ctrl+C that Python swallowed (in a destructor) still counts
         folder, origin = training_data(folder, usable, work / "data", sample_digests(report),
                                        progress)
         out = work / "bundle"
-        result = train(folder, out, config, progress,
+        stop = lambda: interrupted() is not None   # noqa: E731
+        result = train(folder, out, config, progress, should_stop=stop,
                        notes=f"retrained with python -m inspector.retrain from "
                              f"{', '.join(args.data)}")
+        raise_if_interrupted()
         report_text = result.pop("_test_report_text", "no test split")
         try:
-            ev = evaluate_split(out, folder, current if card else None, origin)
+            ev = evaluate_split(out, folder, current if card else None, origin, should_stop=stop)
+            raise_if_interrupted()
         except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001
             # the training is done: a stop or any failure of the comparison keeps the model
             return _keep_unjudged(library, out, config, exc)
@@ -382,7 +391,8 @@ def _main(argv=None) -> int:
         elif ev.note:
             print(f"note: {ev.note}")
         problems = ev.problems
-        held.enter_context(signals_held())   # from saving on, the run finishes (seconds)
+        # from saving on, the run finishes (seconds); a stop asked meanwhile is said and kept
+        held.enter_context(signals_held(redeliver=False, notice=SAVING_NOTICE))
         try:
             path = library.add(out, name=config.name, move=True)
         except (BundleError, LibraryError, OSError) as exc:   # never lost with the work folder
@@ -405,6 +415,10 @@ def _main(argv=None) -> int:
             print("WARNING: the new model is not usable: " + "; ".join(problems)
                   + ". Do not use it; more images of the weak classes, or a longer budget, "
                     "may help.")
+        signum = interrupted()
+        if signum is not None:   # asked to stop while the model was being saved: it is kept
+            print(f"stopped after saving: {path.name} is kept, not in use", file=sys.stderr)
+            return 128 + signum
         if args.activate:
             if problems:
                 print(f"error: --activate refused: {path.name} is not usable ("
@@ -419,10 +433,12 @@ def _main(argv=None) -> int:
                       f"python -m inspector.library activate {path.name} uses it anyway")
         return 0
     except (KeyboardInterrupt, Cancelled) as exc:  # before OSError: Cancelled is an OSError
+        # Cancelled: training saw a signal that the code it was in swallowed; that signal's
+        signum = exc.signum if isinstance(exc, Terminated) else (interrupted() or signal.SIGINT)
         with contextlib.suppress(OSError):   # the terminal may be gone (SIGHUP)
-            print(f"\n{'stopped' if isinstance(exc, Terminated) else 'cancelled'}; nothing was "
+            print(f"\n{'cancelled' if signum == signal.SIGINT else 'stopped'}; nothing was "
                   "saved", file=sys.stderr)
-        return 128 + exc.signum if isinstance(exc, Terminated) else 130
+        return 128 + signum
     except (DatasetError, BundleError, LibraryError, ImageReadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
