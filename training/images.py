@@ -54,6 +54,10 @@ WINDOWS_RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul",
                                     *(f"lpt{i}" for i in range(1, 10))})
 
 
+class UnsupportedPixels(Exception):
+    """Pixel data a conversion cannot scale to an image (the decoder names the file)."""
+
+
 class ImageReadError(Exception):
     """An image that cannot be read; the message names the file and the problem."""
 
@@ -126,10 +130,12 @@ def sensor_full_scale(max_value: float) -> float:
     """Full scale of high-bit-depth data: 10-, 12- and 14-bit cameras store their pixels in
     16-bit files, so the smallest of 255, 1023, 4095, 16383, 65535 that holds the brightest
     pixel is taken as white (dividing 12-bit data by 65535 gives an almost black image)."""
-    for full in (255.0, 1023.0, 4095.0, 16383.0):
+    for full in (255.0, 1023.0, 4095.0, 16383.0, 65535.0):
         if max_value <= full:
             return full
-    return 65535.0
+    # 32-bit integer files (a few scientific cameras, image processing software): the next
+    # power of two, as for the 16-bit depths
+    return float(2 ** int(np.ceil(np.log2(max_value + 1.0))) - 1)
 
 
 def to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -201,11 +207,23 @@ def _three(grey: np.ndarray) -> np.ndarray:
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     """Any Pillow image (8/16-bit, grey, palette, alpha) as an HxWx3 uint8 array."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = to_uint8(np.asarray(img))
-        return _three(arr)
+        arr = np.asarray(img)
+        if img.mode == "I" and arr.size and int(arr.min()) < 0:
+            # signed data, or unsigned 32-bit values above 2^31 that Pillow reads as negative
+            raise UnsupportedPixels("holds negative pixel values (signed or unsigned 32-bit "
+                                    "data, which cannot be told apart); save it as an 8- or "
+                                    "16-bit image")
+        return _three(to_uint8(arr))
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
+        finite = np.isfinite(arr)
+        if arr.size and not finite.any():
+            raise UnsupportedPixels("holds no pixel values that are numbers (NaN or infinity "
+                                    "everywhere)")
+        # a few dead pixels stored as NaN or infinity do not decide the scale: the numbers do
+        lo = float(arr[finite].min(initial=0)) if arr.size else 0.0
+        hi = float(arr[finite].max(initial=1)) if arr.size else 1.0
+        arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
         arr = ((arr - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5).astype(np.uint8)
         return _three(arr)
     if img.mode in ("L", "1"):
@@ -309,7 +327,10 @@ def _decode(path: str | Path, convert) -> np.ndarray:
             limit = Image.MAX_IMAGE_PIXELS   # Pillow warns above it (ignored here), refuses at 2x
             arr = bmp.read_plain_bmp(path, None if limit is None else 2 * limit)
         if arr is None:
-            with Image.open(path) as img:
+            # from a file object, not the path: Pillow memory-maps an uncompressed file opened by
+            # path, and that read scrambles a TIFF turned by its Orientation tag (5-8) (Pillow
+            # 13.0: the pixels laid out at the turned size); a file object is read plainly
+            with open(path, "rb") as f, Image.open(f) as img:
                 main, pages = main_page(img)
                 img.seek(main)
                 img.load()
@@ -337,6 +358,8 @@ def _decode(path: str | Path, convert) -> np.ndarray:
         raise ImageReadError(path, f"damaged image data ({exc})") from None   # Pillow's own
     except (ValueError, SyntaxError) as exc:  # truncated or corrupt data
         raise ImageReadError(path, f"damaged image data ({exc})") from None
+    except UnsupportedPixels as exc:
+        raise ImageReadError(path, str(exc)) from None
     if pages > 1:   # a stack of frames: classifying the first alone would skip the rest
         raise ImageReadError(path, f"holds {pages} images of the same size (a multi-page "
                                    "file); save each page as its own file")
