@@ -657,6 +657,25 @@ def test_a_letterboxed_image_says_its_padding_in_the_caption_and_the_export(qtbo
     assert rows[0]["note"].startswith("padding: 31% of the frame") and rows[1]["note"] == ""
 
 
+def test_names_that_look_like_markup_are_shown_as_they_are(qtbot, trained, tmp_path):
+    """A file called coil<5>part.png showed as "coilpart.png" over the image, and a message
+    naming a folder coil<b>7 showed "coil7" in bold."""
+    from PySide6.QtGui import QTextDocument
+
+    root = tmp_path / "coil<b>7 & co"
+    root.mkdir()
+    Image.fromarray(texture(2, 64, seed=3)).save(root / "coil<5>part.png")
+    w = open_window(qtbot, trained, root)
+    show(qtbot, w, 0)
+    doc = QTextDocument()
+    doc.setHtml(w.panel.caption.text())
+    shown = doc.toPlainText()
+    assert "coil<5>part.png" in shown and "coil<b>7 & co" in shown
+    box = w._inform("Cannot open", f"Not found: {root / 'x<y>.png'}")
+    assert box.textFormat() == Qt.TextFormat.PlainText
+    assert w.statusBar().currentMessage() == f"Cannot open: Not found: {root / 'x<y>.png'}"
+
+
 def test_what_opening_found_stays_in_the_summary_line(qtbot, trained, folder):
     """Files of other formats left out, and damaged journal lines, were said in the status bar
     only until the classification summary replaced them (about a second on a small folder)."""

@@ -2,6 +2,7 @@
 the class widgets, the saved layout and settings (a mixin of MainWindow)."""
 from __future__ import annotations
 
+import html
 import re
 
 from PySide6 import QtGui
@@ -428,7 +429,8 @@ class WindowLayout:
 
     def show_shortcuts(self) -> None:
         names = self._class_names()
-        keys = "".join(f"<tr><td><b>{i + 1}</b></td><td>true class {n}</td></tr>" for i, n in enumerate(names[:9]))
+        keys = "".join(f"<tr><td><b>{i + 1}</b></td><td>true class {html.escape(n)}</td></tr>"
+                       for i, n in enumerate(names[:9]))
         self._inform("Keyboard shortcuts", f"""<table cellpadding=3>
 <tr><td><b>← → ↑ ↓</b></td><td>move between images</td></tr>{keys}
 <tr><td><b>Enter</b></td><td>accept the prediction</td></tr>
@@ -444,7 +446,7 @@ class WindowLayout:
 <tr><td><b>Ctrl+I</b></td><td>summary per folder</td></tr>
 <tr><td><b>Ctrl+L</b></td><td>live camera</td></tr>
 <tr><td><b>Ctrl+R</b> / <b>Ctrl+M</b></td><td>retrain the model / the model library (switch, roll back)</td></tr>
-<tr><td><b>F1</b></td><td>this list</td></tr></table>""")
+<tr><td><b>F1</b></td><td>this list</td></tr></table>""", rich=True)
 
     def _visible_rows(self) -> tuple[int, int]:
         """(first, last) row on screen, from the first visible cell and the grid's size."""
@@ -469,17 +471,20 @@ class WindowLayout:
                    + (f"padding {it.padding:.0%}: read as the surface beside it"
                       if it.padding < MOSTLY else f"mostly padding ({it.padding:.0%})")
                    + "</span>")
-        return (f"{flag}<b>{it.path.name}</b> &nbsp; {shape[1]}×{shape[0]}{pad} &nbsp; "
-                f"<span style='color:#666'>{it.path.parent}</span>")
+        # names as they are: a file called x<y.png or a&amp;b.png is not markup
+        return (f"{flag}<b>{html.escape(it.path.name)}</b> &nbsp; {shape[1]}×{shape[0]}{pad} "
+                f"&nbsp; <span style='color:#666'>{html.escape(str(it.path.parent))}</span>")
 
-    def _inform(self, title: str, text: str) -> QMessageBox:
-        """A message that does not block (window-modal, so tests and workers carry on)."""
+    def _inform(self, title: str, text: str, rich: bool = False) -> QMessageBox:
+        """A message that does not block (window-modal, so tests and workers carry on). Plain
+        text unless ``rich`` (file and folder names in it are shown as they are, never read as
+        markup); rich text escapes its names itself."""
         box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self)
-        box.setTextFormat(Qt.TextFormat.AutoText)
+        box.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
         box.open()
         first = text.splitlines()[0] if text else ""
-        if QtGui.Qt.mightBeRichText(text):   # the status bar shows plain text: the words only
-            first = re.sub(r"<[^>]*>", " ", first)
+        if rich:   # the status bar shows plain text: the words only
+            first = html.unescape(re.sub(r"<[^>]*>", " ", first))
         self.statusBar().showMessage(f"{title}: {' '.join(first.split())}", MESSAGE_WARNING_MS)
         self.last_message = (title, text)
         return box
