@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Sequen
 
 import numpy as np
 
+from training.bundle import existing_mode
 from training.cancel import Terminated, ends_as_interrupts, signals_held
 from training.images import ImageReadError
 from training.litert import available_cores, banners_dropped
@@ -564,6 +565,10 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
                 pass
         except OSError as exc:
             return f"{opt} {path}: cannot write there ({exc.strerror or exc})"
+        if path.is_file() and not os.access(path, os.W_OK):   # replacing it would succeed
+            from .report import READ_ONLY_TEXT
+
+            return f"{opt} {path}: {READ_ONLY_TEXT}"
     return None
 
 
@@ -706,6 +711,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             if stream is not stdout:
                 os.fsync(stream.fileno())
                 stream.close()
+                with contextlib.suppress(OSError):   # an earlier result keeps its permissions
+                    os.chmod(partial, existing_mode(out_path, existing_mode(partial, 0o644)))
                 os.replace(partial, out_path)
         if session is not None:
             writing = args.json
@@ -763,11 +770,32 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
             for i, box in enumerate(t.tiles)]
 
 
+def _dash_names_as_paths(given: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """A file whose name starts with a dash (``-x.png`` from a shell's ``*.png``) is a path,
+    not an unknown option that ends the whole batch: an argument that is no option of the
+    command but names a file or folder here is given as ``./-x.png``. Option values and
+    everything after ``--`` are left alone."""
+    options = parser._option_string_actions   # noqa: SLF001 - argparse keeps them only there
+    out: list[str] = []
+    takes_value = False
+    for i, arg in enumerate(given):
+        if arg == "--":
+            return out + given[i:]
+        if not takes_value and arg.startswith("-") and arg != "-" \
+                and arg.split("=", 1)[0] not in options and os.path.lexists(arg):
+            arg = os.path.join(os.curdir, arg)
+        action = options.get(arg.split("=", 1)[0]) if arg.startswith("-") else None
+        takes_value = action is not None and "=" not in arg and action.nargs != 0
+        out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None) -> int:
     # paths may come after options too: "classify a.png --no-recursive folder"; after "--"
     # (paths that start with a dash) argparse's plain reading, which intermixing refuses
     given = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    given = _dash_names_as_paths(given, parser)
     args = parser.parse_args(given) if "--" in given else parser.parse_intermixed_args(given)
     outcome: list[int] = []
     try:

@@ -186,6 +186,10 @@ def json_document(rows: list[dict], class_names: Sequence[str], *, model: str = 
     return doc
 
 
+READ_ONLY_TEXT = ("the file is read-only (an earlier result kept on purpose?); give another "
+                  "name, or make it writable")
+
+
 def export_path_problem(path: str | Path, kinds: Sequence[str] = ("csv", "json")) -> str | None:
     """Why the window cannot export to ``path`` (a message naming it), or None: an image file
     (results written over an image under review), a folder, a suffix other than the formats
@@ -207,6 +211,8 @@ def export_path_problem(path: str | Path, kinds: Sequence[str] = ("csv", "json")
                     "name")
         if not path.parent.is_dir():
             return f"{path}: the folder {path.parent} does not exist (any more)"
+        if path.is_file() and not os.access(path, os.W_OK):   # replacing it would succeed
+            return f"{path}: {READ_ONLY_TEXT}"
     except OSError as exc:   # a name too long, a folder on the way without permission
         return f"{path}: cannot write there ({exc.strerror or exc})"
     return None

@@ -548,3 +548,47 @@ def test_ctrl_c_while_the_command_loads_is_one_line(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "inspector.batch", Loading("inspector.batch"))
     assert app.main(["classify", "x.png"]) == 130
     assert capsys.readouterr().err.strip() == "inspector classify: interrupted while starting"
+
+
+def test_a_file_named_with_a_leading_dash_is_a_path_not_an_option(tmp_path, classifier,
+                                                                monkeypatch):
+    """``inspector classify *.png`` with a file -x.png among them ended the whole batch with
+    "unrecognized arguments"; an option's value and names after -- are left as they are."""
+    write_images(tmp_path / "imgs")
+    monkeypatch.chdir(tmp_path / "imgs")
+    Path("grey_0.bmp").rename("-x.bmp")
+    names = sorted(str(p) for p in Path(".").glob("*.bmp"))
+    out = tmp_path / "r.csv"
+    assert batch.main([*names, "--out", str(out), "-q"], classifier=classifier) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == len(names) == 5 and not any(r["error"] for r in rows)
+    assert any(r["path"].endswith("-x.bmp") for r in rows)
+    parser = batch.build_parser()
+    assert batch._dash_names_as_paths(["--out", "-x.png", "-q"], parser) == ["--out", "-x.png", "-q"]
+    assert batch._dash_names_as_paths(["a", "--", "-x.png"], parser) == ["a", "--", "-x.png"]
+
+
+def test_an_earlier_result_keeps_its_permissions_and_a_read_only_one_is_refused(
+        tmp_path, classifier, monkeypatch):
+    """A results file made read-only was silently replaced (replacing needs only the folder's
+    permission), and every replaced result came back as 0644."""
+    import stat
+
+    from inspector import report
+
+    write_images(tmp_path / "imgs")
+    out = tmp_path / "r.csv"
+    out.write_text("earlier\n")
+    os.chmod(out, 0o640)
+    assert batch.main([str(tmp_path / "imgs"), "--out", str(out), "-q"], classifier=classifier) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and out.read_text() != "earlier\n"
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m, *a, **k: False if Path(p) == out and m & os.W_OK
+                        else real(p, m, *a, **k))   # as a user who is not root sees it
+    kept = out.read_text()
+    assert batch.main([str(tmp_path / "imgs"), "--out", str(out), "-q"], classifier=classifier) == 1
+    assert out.read_text() == kept
+    assert report.export_path_problem(out) == f"{out}: {report.READ_ONLY_TEXT}"
+    monkeypatch.setattr(os, "access", real)
+    report.write_text_atomic(out, "the window's export\n")   # the window's export: the same
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640

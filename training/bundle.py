@@ -215,6 +215,16 @@ def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Pat
     return target
 
 
+def existing_mode(path: str | Path, default: int) -> int:
+    """The permission bits of the file at ``path``, ``default`` when there is none."""
+    import stat
+
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return default
+
+
 def replace_file_atomic(path: str | Path, data: bytes) -> None:
     """Writes one file of a bundle (an export, an updated card) via a temporary file."""
     path = Path(path)
@@ -224,7 +234,7 @@ def replace_file_atomic(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, existing_mode(path, 0o644))   # a replaced file keeps its permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
