@@ -215,6 +215,21 @@ def test_threshold_filter_sort_and_settings_persist(qtbot, trained, folder):
     assert w2.threshold.value() == 99 and w2.panel.opacity.value() == 30
 
 
+def test_settings_that_cannot_be_saved_are_said_once(qtbot, trained, tmp_path):
+    """A settings.ini that is a folder (or read-only): every change came back as it was at the
+    next start, without a word."""
+    from inspector.gui.main_window import MainWindow
+
+    (tmp_path / "settings.ini").mkdir()
+    w = MainWindow(classifier=trained, settings=Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(w)
+    assert w.last_message[0] == "Settings not saved"
+    assert str(tmp_path / "settings.ini") in w.last_message[1]
+    w.last_message = None
+    w.threshold.setValue(97)                     # said once, not at every change
+    assert w.last_message is None
+
+
 def test_a_setting_changed_with_the_mouse_gives_the_keys_back(qtbot, trained, folder):
     """After a spin box's arrow or the opacity slider, a digit is a verdict, not a threshold."""
     from PySide6.QtCore import QPoint

@@ -3,7 +3,7 @@ reads of the keys in inspector.settings and groups of dynamic keys (the camera w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -14,9 +14,32 @@ class Settings:
     """Typed access to QSettings. ``get`` converts what the INI file holds (strings) back to the
     key's type and falls back to the default when the stored value is missing or damaged."""
 
+    # called once when changes cannot be saved (the main window shows it); without one, the
+    # reason is only kept in ``unsaved``
+    on_unsaved: Callable[[str], None] | None = None
+
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else settings_path()
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
+        self.unsaved: str | None = None   # why changes are not saved, once a write found it
+        self._told = False
+
+    def _saved(self) -> None:
+        """Writes the changes now and, when the file refuses them (read-only, a folder in its
+        place, a full disk), says so once: a setting changed that comes back at the next start
+        as it was, without a word, is a setting lost."""
+        self._qs.sync()
+        status = self._qs.status()
+        if status == QSettings.Status.NoError:
+            return
+        self.unsaved = (f"{self.path}: "
+                        + ("cannot be written (read-only, a folder in its place, or a full disk)"
+                           if status == QSettings.Status.AccessError else
+                           "damaged, so it is not written over")
+                        + "; changed settings last only until the program closes")
+        if self.on_unsaved is not None and not self._told:
+            self._told = True
+            self.on_unsaved(self.unsaved)
 
     def get(self, key: Key) -> Any:
         raw = self._qs.value(key.path, None)
@@ -50,25 +73,28 @@ class Settings:
             value = float(value)
         elif key.type is str:
             value = str(value)
-        self._qs.setValue(key.path, value)
+        if self._qs.value(key.path, None) != value:
+            self._qs.setValue(key.path, value)
+            self._saved()
 
     def remove(self, key: Key) -> None:
         self._qs.remove(key.path)
+        self._saved()
 
     def sync(self) -> None:
-        self._qs.sync()
+        self._saved()
 
     def group(self, name: str) -> SettingsGroup:
         """Keys under ``name/`` that are not in the Key enum (made at run time, e.g. one per
         camera source), read with the same parsing."""
-        return SettingsGroup(self._qs, name)
+        return SettingsGroup(self, name)
 
 
 class SettingsGroup:
     """Untyped keys under one group of the settings file; typed reads take their default."""
 
-    def __init__(self, qs: QSettings, name: str):
-        self._qs, self._prefix = qs, name.rstrip("/") + "/"
+    def __init__(self, owner: Settings, name: str):
+        self._owner, self._qs, self._prefix = owner, owner._qs, name.rstrip("/") + "/"
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._qs.value(self._prefix + key, default)
@@ -95,4 +121,4 @@ class SettingsGroup:
         self._qs.remove(self._prefix + key)
 
     def sync(self) -> None:
-        self._qs.sync()
+        self._owner._saved()

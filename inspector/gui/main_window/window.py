@@ -91,6 +91,9 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         self._rebuild_class_widgets([])
         self._restore_settings()
         self._init_tiles()
+        # a settings file that cannot be written is said once, not found out at the next start
+        self.settings.on_unsaved = lambda why: self._inform("Settings not saved", why)
+        self.settings.sync()
 
         self._view_timer = QTimer(self, singleShot=True, interval=VIEW_REFRESH_MS)
         self._view_timer.timeout.connect(self._apply_view)
