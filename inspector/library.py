@@ -21,6 +21,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -42,6 +43,8 @@ from . import paths
 log = logging.getLogger(__name__)
 
 ACTIVE_FILE = "active.json"
+LOCK_FILE = ".library.lock"   # held while active.json is read, changed and written
+LOCK_WAIT_S = 30.0
 BUNDLED = "bundled"
 _VERSION_DIR = re.compile(r"^(?P<name>.+)-v(?P<number>\d+)$")
 STALE_WORK_S = 3600.0   # a hidden add or remove folder this old was left by a killed process
@@ -214,6 +217,26 @@ class ModelLibrary:
         known = ", ".join(v.version for v in versions) or "the library is empty"
         raise LibraryError(f"no model version {text!r} in {self.root} ({known})")
 
+    @contextlib.contextmanager
+    def _locked(self):
+        """One change of the state at a time, across processes (two windows, a window and the
+        command line): without it, two switches at once kept only one in the history, and a
+        remove beside an activate of the same version could leave active.json naming a version
+        that is gone. Best effort: where the lock file cannot be made (a read-only library),
+        the change goes on unlocked and its own write says what is wrong."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            yield
+            return
+        try:
+            _lock_file(fd)
+            yield
+        finally:
+            _unlock_file(fd)
+            os.close(fd)
+
     def _state(self) -> dict[str, Any]:
         path = self.root / ACTIVE_FILE
         try:
@@ -342,6 +365,10 @@ class ModelLibrary:
         Returns the bundle path to load (None: the bundled model). A version whose own test
         figures say it is not usable (``ModelCard.usability_problems``) is refused with
         NotUsableError unless ``force``."""
+        with self._locked():
+            return self._activate(ref, force)
+
+    def _activate(self, ref: str | Path | None, force: bool) -> Path | None:
         state = self._state()
         if ref is None or str(ref) == BUNDLED or _same_path(str(ref), paths.bundled_model_dir()):
             new, path = None, None
@@ -368,16 +395,21 @@ class ModelLibrary:
     def undo_activation(self, previous: str | None) -> None:
         """Makes ``previous`` (an ``active_name()``) active again after a switch whose model
         could not be loaded, dropping the switch from the history."""
-        state = self._state()
-        history = list(state["history"])
-        if history and history[-1] == previous:
-            history.pop()
-        self._save_state(previous, history)
+        with self._locked():
+            state = self._state()
+            history = list(state["history"])
+            if history and history[-1] == previous:
+                history.pop()
+            self._save_state(previous, history)
 
     def rollback(self) -> Path | None:
         """Goes back to the model that was in use before the current one (skipping removed
         versions) and returns its path (None: the bundled model). Raises LibraryError when
         there is nothing to go back to."""
+        with self._locked():
+            return self._rollback()
+
+    def _rollback(self) -> Path | None:
         state = self._state()
         history = list(state["history"])
         current = state["active"]
@@ -415,13 +447,53 @@ class ModelLibrary:
             if str(ref) not in damaged:
                 raise
             v = ModelVersion(str(ref), str(ref), 0, damaged[str(ref)], {})
-        state = self._state()
-        if state["active"] == v.version:
-            raise LibraryError(f"{v.version} is in use; switch to another model before removing it")
         trash = self.root / f".{v.version}.removing-{uuid.uuid4().hex[:8]}"
-        os.replace(v.path, trash)  # the version disappears at once, whole
-        self._save_state(state["active"], [h for h in state["history"] if h != v.version])
+        with self._locked():   # not made active by another process between check and removal
+            state = self._state()
+            if state["active"] == v.version:
+                raise LibraryError(f"{v.version} is in use; switch to another model before "
+                                   "removing it")
+            if not v.path.exists():
+                raise LibraryError(f"{v.version} has been removed already")
+            os.replace(v.path, trash)  # the version disappears at once, whole
+            self._save_state(state["active"], [h for h in state["history"] if h != v.version])
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _lock_file(fd: int) -> None:
+    """Waits for the exclusive lock on an open file (at most LOCK_WAIT_S, then goes on: a
+    process that hangs holding it must not stop every other one for good)."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                log.warning("the model library's lock is held for over %.0f s; going on", LOCK_WAIT_S)
+                return
+            time.sleep(0.05)
+
+
+def _unlock_file(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        if sys.platform == "win32":
+            import msvcrt
+
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _same_path(text: str, path: Path) -> bool:

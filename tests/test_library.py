@@ -113,6 +113,54 @@ def test_activate_rollback_remove(tmp_path):
     assert lib.rollback() is None  # the removed v3 is skipped: back to the bundled model
 
 
+def test_two_processes_changing_the_library_at_once_lose_nothing(tmp_path, monkeypatch):
+    """Two switches at the same moment (two windows, a window and the command line) kept only
+    one of them in the history; a remove beside an activate of the same version could leave
+    active.json naming a version that is gone. Each changes the state under the library's lock
+    (a lock per open file, so threads with their own library objects contend as processes do)."""
+    import threading
+    import time
+
+    lib = ModelLibrary(tmp_path / "lib")
+    p1 = lib.add(fake_bundle(tmp_path / "b1"))
+    p2 = lib.add(fake_bundle(tmp_path / "b2"))
+    real_state = ModelLibrary._state
+
+    def slow(self):   # each reads the state, then takes its time before writing
+        state = real_state(self)
+        time.sleep(0.3)
+        return state
+
+    monkeypatch.setattr(ModelLibrary, "_state", slow)
+    errors = []
+
+    def run(fn, *args):
+        try:
+            fn(*args)
+        except LibraryError as exc:
+            errors.append(str(exc))
+
+    both = [threading.Thread(target=run, args=(ModelLibrary(lib.root).activate, p.name))
+            for p in (p1, p2)]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join()
+    state = real_state(lib)
+    assert {state["active"], *state["history"]} == {None, p1.name, p2.name}   # both switches
+    other = p1 if state["active"] == p2.name else p2
+    pair = [threading.Thread(target=run, args=(ModelLibrary(lib.root).activate, other.name)),
+            threading.Thread(target=run, args=(ModelLibrary(lib.root).remove, other.name))]
+    for t in pair:
+        t.start()
+        time.sleep(0.05)
+    for t in pair:
+        t.join()
+    state = real_state(lib)
+    assert (lib.root / state["active"]).is_dir()             # never a version that is gone
+    assert len(errors) == 1 and "in use" in errors[0]
+
+
 def test_removed_active_folder_falls_back_to_bundled(tmp_path):
     lib = ModelLibrary(tmp_path / "lib")
     p1 = lib.add(fake_bundle(tmp_path / "b1"))
