@@ -275,6 +275,18 @@ def test_32_bit_files_are_scaled_by_their_numbers_or_refused_by_name(tmp_path):
         decode_image(tmp_path / "nan.tif")
 
 
+def test_a_tiff_of_a_layout_pillow_does_not_read_is_named_as_such(tmp_path):
+    """64-bit floating point or two 16-bit channels: a TIFF, not "unknown or damaged format"."""
+    from training.images import ImageReadError, decode_image
+
+    (tmp_path / "odd.tif").write_bytes(b"II*\x00\x08\x00\x00\x00" + bytes(50))
+    with pytest.raises(ImageReadError, match="odd.tif: a TIFF whose pixel layout cannot be read"):
+        decode_image(tmp_path / "odd.tif")
+    (tmp_path / "odd.png").write_bytes(b"not an image at all")
+    with pytest.raises(ImageReadError, match="unknown or damaged format"):
+        decode_image(tmp_path / "odd.png")
+
+
 def decode_image_of(tmp_path, name, arr):
     from training.images import decode_image
 

@@ -318,6 +318,15 @@ def _refuse_special_file(path: str | Path) -> None:
         raise ImageReadError(path, "not a regular file (a pipe, socket or device), not an image")
 
 
+def _tiff_header(path: Path) -> bool:
+    """Whether the file starts as a TIFF does (either byte order, classic or BigTIFF)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    except OSError:
+        return False
+
+
 def _decode(path: str | Path, convert) -> np.ndarray:
     path = Path(path)
     _refuse_special_file(path)
@@ -344,6 +353,10 @@ def _decode(path: str | Path, convert) -> np.ndarray:
     except UnidentifiedImageError:
         if _empty(path):
             raise ImageReadError(path, "empty file (0 bytes)") from None
+        if _tiff_header(path):   # a TIFF of a sample layout Pillow does not read, not damage
+            raise ImageReadError(path, "a TIFF whose pixel layout cannot be read (e.g. 64-bit "
+                                       "floating point, or two 16-bit channels), or a damaged "
+                                       "one; save it as 8- or 16-bit grey or RGB") from None
         raise ImageReadError(path, "not an image file Pillow can read (unknown or damaged format)") from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"image too large to read safely ({exc})") from None
