@@ -592,3 +592,31 @@ def test_an_earlier_result_keeps_its_permissions_and_a_read_only_one_is_refused(
     monkeypatch.setattr(os, "access", real)
     report.write_text_atomic(out, "the window's export\n")   # the window's export: the same
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_large_frames_are_decoded_one_at_a_time(tmp_path, monkeypatch):
+    """Four 13000 x 13000 frames decoded at once peaked at 3.6 GB; frames over
+    LARGE_FRAME_PIXELS (from their headers) take turns, smaller ones go in parallel."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = write_images(tmp_path / "imgs")[:4]          # 90, 70, 64 and 84 px a side
+    monkeypatch.setattr(batch, "LARGE_FRAME_PIXELS", 80 * 80)
+    monkeypatch.setattr(batch, "LARGE_FRAME_BYTES", 0)
+    now, most = [0], []
+    lock = threading.Lock()
+
+    def load(path):
+        with lock:
+            now[0] += 1
+            most.append(now[0])
+        time.sleep(0.1)
+        with lock:
+            now[0] -= 1
+        return np.zeros((2, 2, 3), np.uint8)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda p: batch._decode(load, p), paths))
+    large = sum(1 for p in paths if np.prod(Image.open(p).size) > 80 * 80)
+    assert large == 2 and max(most) == 3                  # the two large ones never together
