@@ -76,11 +76,34 @@ def test_split_evaluation_usable_and_better():
     assert text.startswith("macro F1 ") and "fray 0%" in text and "free 100%" in text
 
 
+def _retrain_with(monkeypatch, tmp_path, root, bundle, fake_train, evaluation, on_add=None):
+    """``inspector retrain --activate`` on ``root`` with training, the comparison and the
+    library's add replaced (``on_add`` runs inside the add, while it saves) and activation
+    forbidden: (exit status, the names added)."""
+    from inspector.library import ModelLibrary
+    import inspector.retrain.cli as cli
+
+    added = []
+
+    def fake_add(self, out, name, move):
+        if on_add is not None:
+            on_add()
+        added.append(name)
+        return tmp_path / "lib" / "plant-v1"
+
+    monkeypatch.setattr("training.train.train", fake_train)
+    monkeypatch.setattr(cli, "evaluate_split", lambda *a, **k: evaluation())
+    monkeypatch.setattr(ModelLibrary, "add", fake_add)
+    monkeypatch.setattr(ModelLibrary, "activate", lambda self, name: pytest.fail("activated"))
+    status = retrain.main(["--data", str(root), "--current", str(bundle), "--epochs", "1",
+                           "--rate", "500", "--activate", "--name", "Plant"])
+    return status, added
+
+
 def test_command_line_refuses_to_activate_a_useless_model(tmp_path, stand_in_bundle, capsys,
                                                           monkeypatch):
     """--activate with an unusable model: saved (and said so), not activated, exit status 3."""
     from synth import make_dataset
-    from inspector.library import ModelLibrary
     import inspector.retrain.cli as cli
 
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
@@ -95,18 +118,7 @@ def test_command_line_refuses_to_activate_a_useless_model(tmp_path, stand_in_bun
         report, current_report, note, better = bad, None, "", False
         problems = retrain.usefulness_problems(bad)
 
-    added = []
-
-    def fake_add(self, out, name, move):
-        added.append(name)
-        return tmp_path / "lib" / "plant-v1"
-
-    monkeypatch.setattr("training.train.train", fake_train)
-    monkeypatch.setattr(cli, "evaluate_split", lambda *a, **k: FakeEv())
-    monkeypatch.setattr(ModelLibrary, "add", fake_add)
-    monkeypatch.setattr(ModelLibrary, "activate", lambda self, name: pytest.fail("activated"))
-    status = retrain.main(["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
-                           "--rate", "500", "--activate", "--name", "Plant"])
+    status, added = _retrain_with(monkeypatch, tmp_path, root, stand_in_bundle, fake_train, FakeEv)
     out, err = capsys.readouterr()
     assert status == cli.NOT_USABLE_STATUS == 3
     assert added == ["Plant"] and "saved as plant-v1" in out
@@ -163,7 +175,6 @@ def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capsys, mo
     model with exit status 0; one during saving was thrown away. Now the first cancels (nothing
     saved, 130), the second waits for the saving, is said, and the run stops there (130)."""
     from synth import make_dataset
-    from inspector.library import ModelLibrary
     import inspector.retrain.cli as cli
 
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
@@ -180,20 +191,8 @@ def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capsys, mo
     class FakeEv:
         report, current_report, note, better, problems = good, None, "", True, []
 
-    added = []
-
-    def fake_add(self, out, name, move):
-        if when == "saving":
-            _swallowed_ctrl_c()             # held: the handler only notes it
-        added.append(name)
-        return tmp_path / "lib" / "plant-v1"
-
-    monkeypatch.setattr("training.train.train", fake_train)
-    monkeypatch.setattr(cli, "evaluate_split", lambda *a, **k: FakeEv())
-    monkeypatch.setattr(ModelLibrary, "add", fake_add)
-    monkeypatch.setattr(ModelLibrary, "activate", lambda self, name: pytest.fail("activated"))
-    status = retrain.main(["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
-                           "--rate", "500", "--activate", "--name", "Plant"])
+    status, added = _retrain_with(monkeypatch, tmp_path, root, stand_in_bundle, fake_train, FakeEv,
+                                  on_add=_swallowed_ctrl_c if when == "saving" else None)
     out, err = capsys.readouterr()
     assert status == 130, err
     if when == "training":
