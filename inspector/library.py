@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -460,6 +461,9 @@ class ModelLibrary:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+_LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}   # held by another
+
+
 def _lock_file(fd: int) -> None:
     """Waits for the exclusive lock on an open file (at most LOCK_WAIT_S, then goes on: a
     process that hangs holding it must not stop every other one for good)."""
@@ -476,7 +480,11 @@ def _lock_file(fd: int) -> None:
 
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in _LOCK_BUSY:   # a file system without locks (some network or
+                # FUSE home folders): waiting would not help
+                log.warning("the model library cannot be locked (%s); going on", exc)
+                return
             if time.monotonic() > deadline:
                 log.warning("the model library's lock is held for over %.0f s; going on", LOCK_WAIT_S)
                 return

@@ -267,6 +267,11 @@ def test_32_bit_files_are_scaled_by_their_numbers_or_refused_by_name(tmp_path):
         assert np.array_equal(got[same], want[same])       # the scale is the numbers'
     got = decode_image_of(tmp_path, "wide.tif", (g * 4000).astype(np.int32))   # up to ~1e6
     assert got.mean() == pytest.approx(g.mean() * 4000 / (2 ** 20 - 1) * 255, abs=1)   # not white
+    from training.images import to_uint8
+
+    for bits in (17, 25, 31):   # a full scale of 2^bits - 1 is white, counted in integers
+        assert to_uint8(np.array([0, 2 ** (bits - 1), 2 ** bits - 1], np.int32)).tolist() == \
+            [0, 128, 255]
     Image.fromarray(np.full((8, 8), -5, np.int32), mode="I").save(tmp_path / "neg.tif")
     with pytest.raises(ImageReadError, match="neg.tif: holds negative pixel values"):
         decode_image(tmp_path / "neg.tif")

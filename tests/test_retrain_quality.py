@@ -169,13 +169,16 @@ def _swallowed_ctrl_c():
     Dropping()
 
 
-@pytest.mark.parametrize("when", ["training", "saving"])
-def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capsys, monkeypatch, when):
+@pytest.mark.parametrize("when", ["training", "after training", "saving"])
+def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capfd, monkeypatch, when):
     """A Ctrl+C during training that Python swallowed used to let the run go on and save a
-    model with exit status 0; one during saving was thrown away. Now the first cancels (nothing
-    saved, 130), the second waits for the saving, is said, and the run stops there (130)."""
+    model with exit status 0; one during saving was thrown away. Now one during training
+    cancels (nothing saved, 130); one swallowed as training ends keeps the finished model, as a
+    stop during the comparison does; one during saving waits for it, is said, and the run stops
+    there (130), the model kept and not activated."""
     from synth import make_dataset
     import inspector.retrain.cli as cli
+    from training.cancel import Cancelled
 
     root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
     good = report([0, 0, 1, 1], [0, 0, 1, 1], ["pits", "scale"])
@@ -183,9 +186,12 @@ def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capsys, mo
     def fake_train(folder, out, config, progress=None, should_stop=lambda: False, **k):
         if when == "training":
             _swallowed_ctrl_c()
-            assert should_stop()          # training's own check would raise Cancelled here
+            if should_stop():             # as training checks at every epoch
+                raise Cancelled("cancelled")
         out.mkdir(parents=True)
         (out / "model_card.json").write_text("{}")
+        if when == "after training":
+            _swallowed_ctrl_c()           # in TensorFlow's clean-up as the training returns
         return {}
 
     class FakeEv:
@@ -193,10 +199,12 @@ def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capsys, mo
 
     status, added = _retrain_with(monkeypatch, tmp_path, root, stand_in_bundle, fake_train, FakeEv,
                                   on_add=_swallowed_ctrl_c if when == "saving" else None)
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()   # the notice goes to the file descriptor
     assert status == 130, err
     if when == "training":
         assert added == [] and "cancelled; nothing was saved" in err
+    elif when == "after training":
+        assert added == ["Plant"] and "stopped during the comparison" in err
     else:
         assert added == ["Plant"] and cli.SAVING_NOTICE in err
         assert "stopped after saving: plant-v1 is kept, not in use" in err

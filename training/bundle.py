@@ -202,7 +202,7 @@ def write_bundle_atomic(target: str | Path, fill: Callable[[Path], None]) -> Pat
             old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             # Ctrl+C between the two renames would leave no bundle at target (the old one set
             # aside until a later write an hour on): the swap is two renames, it finishes
-            with signals_held():   # a Ctrl+C meanwhile comes through after the old one is gone
+            with signals_held():   # a Ctrl+C meanwhile waits until the old one is gone
                 os.replace(target, old)
                 os.utime(old)   # its age says when it was set aside (recover_interrupted)
                 os.replace(tmp, target)

@@ -11,7 +11,6 @@ that should not swallow a cancellation must come after ``except Cancelled``.
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 from typing import Callable, Sequence
 
@@ -118,22 +117,22 @@ def _signal_handlers(names: Sequence[str], handler):
 
 
 @contextlib.contextmanager
-def signals_held(redeliver: bool = True, notice: str = ""):
-    """Ctrl+C and the ending signals wait while inside: what was done is being saved. A signal
-    that came meanwhile is remembered (``interrupted``) and, with ``redeliver``, raised as the
-    run's interruption when the block has finished (not when it ends in an exception of its
-    own); without, the caller checks ``interrupted()`` itself. ``notice`` is said on stderr when
-    the first such signal comes (that it was heard, and why the run goes on for a moment)."""
+def signals_held(notice: str = ""):
+    """Ctrl+C and the ending signals wait while inside: what was done is being saved, and the
+    saving finishes. A signal that came meanwhile is not raised but remembered (``interrupted``):
+    a caller with more work after the saving checks it (long work through its ``should_stop``);
+    a run that ends with the saving simply ends, its files complete. ``notice`` is said on
+    stderr when the first such signal comes (that it was heard, and why the run goes on)."""
+    import os
+
     held: list[int] = []
 
     def hold(signum, frame):
         if not held and notice:
-            with contextlib.suppress(OSError, ValueError):   # the terminal may be gone
-                print(notice, file=sys.stderr, flush=True)
+            with contextlib.suppress(OSError):   # the terminal may be gone; never print() here,
+                os.write(2, f"{notice}\n".encode())   # which may be writing when it lands
         held.append(signum)
         _received.append(signum)
 
     with _signal_handlers(("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"), hold):
         yield
-    if redeliver and held:
-        raise interruption(held[0])

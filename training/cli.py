@@ -1100,7 +1100,11 @@ def main(argv=None) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
         with ends_as_interrupts():   # SIGTERM, SIGHUP: as Ctrl+C, nothing half-written is left
-            return args.func(args)
+            status = args.func(args)
+            if interrupted() is not None:   # it came while files were written, which finished
+                print("a stop asked while files were being written came after they were "
+                      "complete; the command finished", file=sys.stderr)
+            return status
     except (KeyboardInterrupt, TrainingCancelled) as exc:  # first: a cancellation is an OSError
         kept = getattr(args, "kept_on_cancel", None)
         # a cancellation seen through should_stop: the signal that asked for it

@@ -134,8 +134,9 @@ def sensor_full_scale(max_value: float) -> float:
         if max_value <= full:
             return full
     # 32-bit integer files (a few scientific cameras, image processing software): the next
-    # power of two, as for the 16-bit depths
-    return float(2 ** int(np.ceil(np.log2(max_value + 1.0))) - 1)
+    # power of two less one, as for the 16-bit depths, counted in integers (2^31 - 1 is 2^31
+    # in float32, whose next power would be 2^32)
+    return float((1 << int(max_value).bit_length()) - 1)
 
 
 def to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -146,8 +147,8 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype.kind in "ui":
+        full = sensor_full_scale(int(arr.max(initial=0)))   # the integer: exact
         a = arr.astype(np.float32)
-        full = sensor_full_scale(float(a.max(initial=0)))
         return np.clip(a / full * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.clip(arr, 0, 255).astype(np.uint8)
 

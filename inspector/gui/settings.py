@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QCoreApplication, QSettings, QTimer
 
 from ..settings import Key, parse_bool, parse_setting, settings_path
+
+
+SAVE_DELAY_MS = 500
 
 
 class Settings:
@@ -23,6 +26,7 @@ class Settings:
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
         self.unsaved: str | None = None   # why changes are not saved, once a write found it
         self._told = False
+        self._pending = False   # changes waiting for their write (``_soon``)
 
     def _saved(self) -> None:
         """Writes the changes now and, when the file refuses them (read-only, a folder in its
@@ -75,13 +79,29 @@ class Settings:
             value = str(value)
         if self._qs.value(key.path, None) != value:
             self._qs.setValue(key.path, value)
-            self._saved()
+            self._soon()
 
     def remove(self, key: Key) -> None:
         self._qs.remove(key.path)
-        self._saved()
+        self._soon()
+
+    def _soon(self) -> None:
+        """Writes the changes after SAVE_DELAY_MS, once for a run of them (a slider dragged
+        through twenty values is one write, off the moment of each step); at once without an
+        event loop. ``sync`` writes at once (the window's close)."""
+        if QCoreApplication.instance() is None:
+            self._saved()
+        elif not self._pending:
+            self._pending = True
+            QTimer.singleShot(SAVE_DELAY_MS, self._write_pending)
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._saved()
 
     def sync(self) -> None:
+        self._pending = False
         self._saved()
 
     def group(self, name: str) -> SettingsGroup:

@@ -143,7 +143,7 @@ def _keep_unjudged(library: ModelLibrary, bundle: Path, config: TrainConfig,
     what = ("stopped during the comparison with the current model" if stopped else
             "the comparison with the current model failed: "
             + (str(exc) if foreseen else unexpected_error(exc, "inspector retrain")))
-    with signals_held(redeliver=False, notice=SAVING_NOTICE):
+    with signals_held(notice=SAVING_NOTICE):
         try:
             path = library.add(bundle, name=config.name, move=True)
             weak = ModelCard.of(read_card(path)).usability_problems()
@@ -375,9 +375,9 @@ def _main(argv=None) -> int:
         result = train(folder, out, config, progress, should_stop=stop,
                        notes=f"retrained with python -m inspector.retrain from "
                              f"{', '.join(args.data)}")
-        raise_if_interrupted()
         report_text = result.pop("_test_report_text", "no test split")
         try:
+            raise_if_interrupted()   # the training is done: a stop from now on keeps the model
             ev = evaluate_split(out, folder, current if card else None, origin, should_stop=stop)
             raise_if_interrupted()
         except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001
@@ -392,7 +392,7 @@ def _main(argv=None) -> int:
             print(f"note: {ev.note}")
         problems = ev.problems
         # from saving on, the run finishes (seconds); a stop asked meanwhile is said and kept
-        held.enter_context(signals_held(redeliver=False, notice=SAVING_NOTICE))
+        held.enter_context(signals_held(notice=SAVING_NOTICE))
         try:
             path = library.add(out, name=config.name, move=True)
         except (BundleError, LibraryError, OSError) as exc:   # never lost with the work folder

@@ -520,6 +520,9 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         if not self.close_retraining():   # the user chose to keep a training or its model
             event.ignore()
             return
+        # a settings file found unwritable now is logged: a message would open on a window
+        # that is closing
+        self.settings.on_unsaved = lambda why: log.warning("settings not saved: %s", why)
         self._save_layout()
         self.close_tool_windows()
         self.shutdown()
