@@ -234,7 +234,14 @@ def main(argv=None) -> int:
 
     from training.bundle import TFLITE_FILES, load_bundle
 
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="as the first argument instead, alone:\n"
+               "  --yardstick [SECONDS]        the machine's yardstick only (MobileNetV1 Keras "
+               "batch-32 img/s)\n"
+               "  --engine BUNDLE SECONDS [COPY]  the app's engine alone, in this process (COPY: "
+               "a baseline export without the unknown score)\n"
+               "  --litert FILE SIZE SECONDS   one LiteRT file's inference rates")
     ap.add_argument("--bundle", default=str(Path(__file__).resolve().parent.parent / "resources" / "ssdc-mininet"))
     ap.add_argument("--json")
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")

@@ -449,7 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="inspector classify",
         description="Classify image files (or folders of them) without a window.",
-        epilog="Exit status: 0 all classified, 2 some files could not be read, 1 nothing was run.")
+        epilog="Exit status: 0 all classified; 2 some files could not be read or some folders "
+               "listed; 1 nothing was run; 130 interrupted (Ctrl+C), the results so far kept in "
+               "FILE.partial; 128 + the signal's number when asked to end (143 SIGTERM, 129 the "
+               "terminal closed); 141 the reader of stdout went away.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--out", metavar="CSV", help="write results as CSV (default: to stdout "
                    "unless --json is given)")
@@ -512,7 +515,7 @@ def _accept_percent(text: str) -> float:
 def apply_accept(classifier, given: float | None) -> str:
     """Sets the classifier's unknown threshold as ``inspector classify`` uses it (``--accept``,
     else the window's saved setting, else the model's own) and says which, for the log."""
-    from .settings import Key, read_setting
+    from .settings import ACCEPT_RANGE, Key, read_setting
 
     if not getattr(classifier, "has_unknown_detection", False):
         return ("unknown detection unavailable for this model: no image is flagged unknown and "
@@ -521,7 +524,8 @@ def apply_accept(classifier, given: float | None) -> str:
         share, source = given, "--accept"
     else:
         stored = float(read_setting(Key.UNKNOWN_ACCEPT))
-        share, source = (stored, "the window's setting") if stored > 0 else \
+        lo, hi = ACCEPT_RANGE[0] / 100, ACCEPT_RANGE[1] / 100   # as the window's box holds it
+        share, source = (min(max(stored, lo), hi), "the window's setting") if stored > 0 else \
             (classifier.accept, "the model's own")
     classifier.set_accept(share)
     return (f"unknown verdict: accepting {classifier.accept:.0%} of the model's known "
@@ -583,6 +587,10 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
         if is_image_file(path) or _among(path, inputs):
             return (f"{opt} {path}: is an image file name; results would replace an image. "
                     "Give a .csv or .json file")
+        want = ".csv" if opt == "--out" else ".json"
+        if path.suffix.lower() != want:   # a results.xlsx or .json holding CSV misleads
+            return (f"{opt} {path}: {opt} writes {want[1:].upper()}, not "
+                    f"{path.suffix or 'a file without a suffix'}; give a {want} name")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=path.parent):

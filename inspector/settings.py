@@ -15,6 +15,9 @@ from typing import Any
 from .paths import user_data_dir
 
 SETTINGS_FILE = "settings.ini"
+# the window's "Accept as known" range, percent of the model's known validation images; a
+# stored share outside it is used clamped into it, by the window and by inspector classify alike
+ACCEPT_RANGE = (80, 100)
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
 

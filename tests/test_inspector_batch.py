@@ -267,6 +267,8 @@ def test_outputs_that_cannot_be_written_or_would_replace_an_input_are_refused_fi
              (["--out", str(tmp_path / "r.png")], "replace an image"),
              (["--out", str(tmp_path / "x"), "--json", str(tmp_path / "x")], "same file"),
              (["--out", str(tmp_path / "imgs")], "is a folder"),
+             (["--out", str(tmp_path / "r.xlsx")], "--out writes CSV, not .xlsx"),
+             (["--json", str(tmp_path / "r.csv")], "--json writes JSON, not .csv"),
              (["--json", str(tmp_path / "file" / "r.json")], "cannot write there"),
              (["--out", str(tmp_path / "file" / "sub" / "r.csv")], "cannot write there")]
     for extra, says in cases:

@@ -921,6 +921,10 @@ def test_classify_applies_the_windows_accept_setting_or_its_own(tmp_path, capsys
     assert clf.accept == pytest.approx(0.99) and "(--accept)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         batch.build_parser().parse_args([str(imgs), "--accept", "30"])
+    # a hand-edited share outside the window's range: the share the window would use
+    settings_path().write_text("[review]\nunknown_accept=0.3\n")
+    assert batch.main([str(imgs), "--out", str(tmp_path / "c.csv")], classifier=clf) == 0
+    assert clf.accept == pytest.approx(0.8) and "accepting 80%" in capsys.readouterr().err
 
 
 # ---- the session ------------------------------------------------------------------------------

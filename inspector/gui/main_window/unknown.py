@@ -10,10 +10,9 @@ from PySide6.QtWidgets import QCompleter, QLabel, QLineEdit, QSpinBox
 from ...engine import BLANK_TEXT, UNKNOWN_TEXT, is_blank_score
 from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
 from ...session import check_class_name
-from ...settings import Key
+from ...settings import ACCEPT_RANGE, Key
 from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR
 
-ACCEPT_RANGE = (80, 100)      # percent of the model's known validation images accepted
 NEW_CLASS_KEY = "N"
 
 
