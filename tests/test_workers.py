@@ -35,6 +35,20 @@ def test_a_result_and_progress_come_back(qtbot, runner):
     assert task.finished.is_set()
 
 
+def test_a_finished_task_is_freed(qtbot, runner):
+    """Its own clean-up slot held the task (and the task its signals): a cycle the collector
+    never freed, one finished task kept for every folder opened or model loaded."""
+    import gc
+    import weakref
+
+    task, got, _ = run(qtbot, runner, lambda progress, should_stop: 1)
+    ref = weakref.ref(task)
+    qtbot.waitUntil(lambda: not runner._tasks, timeout=5000)
+    del task
+    gc.collect()
+    assert ref() is None
+
+
 def test_expected_errors_say_only_their_message(qtbot, runner):
     def fn(progress, should_stop):
         raise ImageReadError("x.png", "truncated file")

@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -220,8 +221,11 @@ class TaskRunner(QObject):
                              (task.signals.cancelled, cancelled)):
             if slot is not None:
                 signal.connect(self._unless_closed(slot))
+        # a weak reference: Qt keeps the slot, and a slot holding the task (which holds its
+        # signals) made a cycle no collector frees, one finished task kept per folder opened
+        ref = weakref.ref(task)
         for signal in (task.signals.done, task.signals.failed, task.signals.cancelled):
-            signal.connect(lambda _=None, t=task: self._tasks.discard(t))
+            signal.connect(lambda _=None, r=ref: self._tasks.discard(r()))
         if self.closed:
             return task
         self._tasks.add(task)

@@ -102,6 +102,12 @@ class BackgroundClassification(QObject):
             w.results.disconnect(self.accept)
             w.stop()
             w.wait()
+            # let go of it: a stopped worker left as a child of this object kept its model and
+            # the model's inference threads alive, about 67 MB and 4 threads per model switch
+            # or change of the tile settings
+            w.classifier = None
+            w.setParent(None)
+            w.deleteLater()
 
     # ---- work --------------------------------------------------------------------------------
     def enqueue(self, session: ReviewSession, indices: Iterable[int]) -> None:
