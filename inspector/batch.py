@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="inspector classify",
         description="Classify image files (or folders of them) without a window.",
         epilog="Exit status: 0 all classified; 2 some files could not be read or some folders "
-               "listed; 1 nothing was run; 130 interrupted (Ctrl+C), the results so far kept in "
+               "listed; 1 nothing was run, or the results could not be written; 130 interrupted (Ctrl+C), the results so far kept in "
                "FILE.partial; 128 + the signal's number when asked to end (143 SIGTERM, 129 the "
                "terminal closed); 141 the reader of stdout went away.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
@@ -524,9 +524,10 @@ def apply_accept(classifier, given: float | None) -> str:
         share, source = given, "--accept"
     else:
         stored = float(read_setting(Key.UNKNOWN_ACCEPT))
-        lo, hi = ACCEPT_RANGE[0] / 100, ACCEPT_RANGE[1] / 100   # as the window's box holds it
-        share, source = (min(max(stored, lo), hi), "the window's setting") if stored > 0 else \
-            (classifier.accept, "the model's own")
+        # as the window's box holds it: within its range, a whole percent
+        lo, hi = ACCEPT_RANGE[0] / 100, ACCEPT_RANGE[1] / 100
+        share, source = (round(min(max(stored, lo), hi) * 100) / 100, "the window's setting") \
+            if stored > 0 else (classifier.accept, "the model's own")
     classifier.set_accept(share)
     return (f"unknown verdict: accepting {classifier.accept:.0%} of the model's known "
             f"validation images ({source}); unknown score above "

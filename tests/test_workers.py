@@ -44,6 +44,7 @@ def test_a_finished_task_is_freed(qtbot, runner):
     task, got, _ = run(qtbot, runner, lambda progress, should_stop: 1)
     ref = weakref.ref(task)
     qtbot.waitUntil(lambda: not runner._tasks, timeout=5000)
+    runner.wait()   # its thread has let go of it too
     del task
     gc.collect()
     assert ref() is None

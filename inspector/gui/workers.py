@@ -225,7 +225,7 @@ class TaskRunner(QObject):
         # signals) made a cycle no collector frees, one finished task kept per folder opened
         ref = weakref.ref(task)
         for signal in (task.signals.done, task.signals.failed, task.signals.cancelled):
-            signal.connect(lambda _=None, r=ref: self._tasks.discard(r()))
+            signal.connect(lambda _=None, r=ref: self._finished(r()))
         if self.closed:
             return task
         self._tasks.add(task)
@@ -235,6 +235,14 @@ class TaskRunner(QObject):
         self._threads.append(thread)
         thread.start()
         return task
+
+    def _finished(self, task: Task | None) -> None:
+        """A task's outcome was delivered (in the GUI thread): it is let go, and its signals
+        are deleted here, in the thread they belong to, not wherever the last reference to
+        the task happens to drop (its own worker thread, sometimes)."""
+        if task is not None:
+            self._tasks.discard(task)
+            task.signals.deleteLater()
 
     def _run(self, task: Task) -> None:
         with self._turns:
