@@ -25,7 +25,7 @@ import numpy as np
 
 from training.bundle import existing_mode
 from training.cancel import Terminated, ends_as_interrupts, signals_held
-from training.images import ImageReadError
+from training.images import ImageReadError, image_size, is_image_file
 from training.litert import available_cores, banners_dropped
 
 from .library import ModelLibrary
@@ -137,8 +137,6 @@ _large_frames = threading.Lock()
 
 
 def _large_frame(path: Path) -> bool:
-    from training.images import image_size
-
     try:
         if os.path.getsize(path) <= LARGE_FRAME_BYTES:
             return False
@@ -450,8 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="inspector classify",
         description="Classify image files (or folders of them) without a window.",
         epilog="Exit status: 0 all classified; 2 some files could not be read or some folders "
-               "listed; 1 nothing was run, or the results could not be written; 130 interrupted (Ctrl+C), the results so far kept in "
-               "FILE.partial; 128 + the signal's number when asked to end (143 SIGTERM, 129 the "
+               "listed; 1 nothing was run, or the results could not be written; 130 "
+               "interrupted (Ctrl+C), the results so far kept in FILE.partial; 128 + the signal's number when asked to end (143 SIGTERM, 129 the "
                "terminal closed); 141 the reader of stdout went away.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--out", metavar="CSV", help="write results as CSV (default: to stdout "
@@ -577,7 +575,7 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
     """What is wrong with the ``--out`` / ``--json`` paths, or None: checked before any work so
     that an hour of classification never ends in a file that cannot be written, and so that an
     output never replaces an input image. Creates missing parent folders (as the writes would)."""
-    from training.images import is_image_file
+    from .report import read_only_problem
 
     given = [(opt, Path(v)) for opt, v in (("--out", out), ("--json", json_out)) if v]
     if len(given) == 2 and _resolved(given[0][1]) == _resolved(given[1][1]):
@@ -598,10 +596,9 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
                 pass
         except OSError as exc:
             return f"{opt} {path}: cannot write there ({exc.strerror or exc})"
-        if path.is_file() and not os.access(path, os.W_OK):   # replacing it would succeed
-            from .report import READ_ONLY_TEXT
-
-            return f"{opt} {path}: {READ_ONLY_TEXT}"
+        problem = read_only_problem(path)
+        if problem:
+            return f"{opt} {problem}"
     return None
 
 
@@ -617,9 +614,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         if not args.quiet:
             print(msg, file=stderr, flush=True)
 
-    from training.images import listing_problem
-
-    from .session import other_images_text
+    from training.images import listing_problem, other_images_text
 
     unlisted: list[OSError] = []
     others: list[str] = []

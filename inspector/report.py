@@ -30,6 +30,7 @@ from typing import Iterable, Mapping, Sequence, TextIO
 import numpy as np
 
 from training.bundle import replace_file_atomic
+from training.images import is_image_file
 from training.padding import MOSTLY
 
 from .engine import BLANK_TEXT, UNKNOWN, is_blank_score
@@ -190,13 +191,17 @@ READ_ONLY_TEXT = ("the file is read-only (an earlier result kept on purpose?); g
                   "name, or make it writable")
 
 
+def read_only_problem(path: Path) -> str | None:
+    """An earlier results file made read-only, in words: replacing it would succeed (it needs
+    only the folder's permission), so it is refused instead. None otherwise."""
+    return f"{path}: {READ_ONLY_TEXT}" if path.is_file() and not os.access(path, os.W_OK) else None
+
+
 def export_path_problem(path: str | Path, kinds: Sequence[str] = ("csv", "json")) -> str | None:
     """Why the window cannot export to ``path`` (a message naming it), or None: an image file
     (results written over an image under review), a folder, a suffix other than the formats
     written (a results.xlsx would silently hold CSV), or a folder that is gone (a network
     share's mount point that dropped: writing would make a new folder on the local disk)."""
-    from training.images import is_image_file
-
     path = Path(path)
     try:
         if path.is_dir():
@@ -211,19 +216,15 @@ def export_path_problem(path: str | Path, kinds: Sequence[str] = ("csv", "json")
                     "name")
         if not path.parent.is_dir():
             return f"{path}: the folder {path.parent} does not exist (any more)"
-        if path.is_file() and not os.access(path, os.W_OK):   # replacing it would succeed
-            return f"{path}: {READ_ONLY_TEXT}"
+        return read_only_problem(path)
     except OSError as exc:   # a name too long, a folder on the way without permission
         return f"{path}: cannot write there ({exc.strerror or exc})"
-    return None
 
 
 def with_suffix_for(path: str, kind: str) -> str:
     """A name typed in the save dialog, with ``.kind`` added unless it already ends in a results
     format or names an image (which the export then refuses): "coil 12.5mm" becomes
     "coil 12.5mm.csv", not a refusal of the suffix ".5mm"."""
-    from training.images import is_image_file
-
     if Path(path).suffix.lower() in (".csv", ".json") or is_image_file(Path(path)):
         return path
     return f"{path}.{kind}"

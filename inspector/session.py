@@ -13,10 +13,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-# OTHER_IMAGE_SUFFIXES and other_images_text are training.images'; imported from here too
-from training.images import (IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES,  # noqa: F401
-                             WINDOWS_RESERVED_NAMES, listing_problem, other_images_text,
-                             walk_files)
+from training.images import (IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, is_windows_reserved,
+                             listing_problem, other_images_text, walk_files)
 
 # JOURNAL_NAME, JournalError and now_iso are the journal's; imported from here too.
 from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
@@ -464,10 +462,6 @@ class ReviewSession:
         return out
 
 
-# names Windows refuses for a file or folder, whatever follows the dot
-_WINDOWS_RESERVED = WINDOWS_RESERVED_NAMES
-
-
 def check_class_name(name: str, existing: Iterable[str] = ()) -> str:
     """A class name typed in by the inspector, stripped; raises ValueError when it cannot be a
     class (empty, "unsure"/"unknown", not usable as a folder name for retraining on Windows
@@ -480,7 +474,7 @@ def check_class_name(name: str, existing: Iterable[str] = ()) -> str:
         raise ValueError(f"{name!r} is not a class: it is a verdict of its own")
     if (name.startswith(".") or name.endswith(".") or any(c in name for c in '/\\:*?"<>|')
             or any(ord(c) < 32 for c in name) or len(name) > 64
-            or name.split(".")[0].strip().lower() in _WINDOWS_RESERVED):
+            or is_windows_reserved(name)):
         raise ValueError(f"{name!r} cannot be a class name (it must be usable as a folder name)")
     for other in existing:
         if other != name and other.lower() == name.lower():

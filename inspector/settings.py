@@ -7,7 +7,6 @@ installs keep them beside the rest of the user's data.
 """
 from __future__ import annotations
 
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -66,10 +65,7 @@ def parse_value(raw: Any, type_: type) -> Any:
     if type_ is bool:
         return parse_bool(raw)
     if type_ is float:
-        value = float(raw)
-        if not math.isfinite(value):
-            raise ValueError(raw)
-        return value
+        return float(raw)   # not finite (nan, inf): parse_setting's range refuses it
     if type_ is bytes:
         if isinstance(raw, (bytes, bytearray)):
             return bytes(raw)

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .card import ModelCard
+from .litert import INSPECTION_INFO, KERNEL_FILE
+from .openset import DETECTOR_FILE
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "model_card.json"
@@ -99,7 +101,7 @@ _OS_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
 # what a bundle holds (training writes them, export and calibrate add to them), besides the
 # LiteRT files (*.tflite)
 BUNDLE_FILES = {MODEL_FILE, CARD_FILE, SPLIT_FILE, "history.csv", "confusion.png",
-                "test_report.json", "inspection.json", "classifier_kernel.npy", "unknown.npz"}
+                "test_report.json", INSPECTION_INFO, KERNEL_FILE, DETECTOR_FILE}
 
 
 def _bundle_file(name: str) -> bool:
@@ -107,6 +109,12 @@ def _bundle_file(name: str) -> bool:
     macOS ._*, NFS .nfs*) that goes with it."""
     return (name in BUNDLE_FILES or name in _OS_LITTER or name.startswith(".")
             or name.endswith(".tflite"))
+
+
+def file_in_the_way(path: Path) -> Path:
+    """The file that stands where a folder on the way to ``path`` should be (its parent when
+    none is found: it came and went)."""
+    return next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
 
 
 def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -> None:
@@ -122,12 +130,13 @@ def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -
                               f"{k}; choose another folder")
     if target.is_file():
         raise BundleError(f"{target}: is a file, not a model bundle folder; choose another path")
-    if target.is_dir() and any(p.name not in _OS_LITTER for p in target.iterdir()) \
-            and not (target / CARD_FILE).is_file():
-        raise BundleError(f"{target}: holds files but is not a model bundle (no {CARD_FILE}); "
-                          "writing the bundle would replace them: choose a new or empty folder")
     if target.is_dir():
-        foreign = sorted(p.name for p in target.iterdir() if not _bundle_file(p.name))
+        names = [p.name for p in target.iterdir()]
+        if any(n not in _OS_LITTER for n in names) and not (target / CARD_FILE).is_file():
+            raise BundleError(f"{target}: holds files but is not a model bundle (no {CARD_FILE}); "
+                              "writing the bundle would replace them: choose a new or empty "
+                              "folder")
+        foreign = sorted(n for n in names if not _bundle_file(n))
         if foreign:   # a report saved into the bundle, someone's notes: the new bundle
             # replaces the folder whole, so they would be deleted without a word
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
@@ -139,10 +148,8 @@ def check_bundle_target(target: str | Path, keep: tuple[str | Path, ...] = ()) -
         target.parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryDirectory(dir=target.parent).cleanup()
     except (FileExistsError, NotADirectoryError):   # a file where a folder on the way should be
-        blocking = next((p for p in target.parents if p.exists() and not p.is_dir()),
-                        target.parent)
-        raise BundleError(f"{target}: {blocking} is a file, not a folder; choose another "
-                          "path") from None
+        raise BundleError(f"{target}: {file_in_the_way(target)} is a file, not a folder; choose "
+                          "another path") from None
     except OSError as exc:
         raise BundleError(f"{target}: cannot write there ({exc.strerror or exc})") from None
 

@@ -60,6 +60,13 @@ def interruption(signum: int) -> KeyboardInterrupt:
     return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
 
+def stop_asked() -> bool:
+    """A ``should_stop`` for long work run from a command: true once a signal asked the run to
+    end, even one whose exception the code it landed in swallowed (a destructor in
+    TensorFlow's clean-up)."""
+    return interrupted() is not None
+
+
 def raise_if_interrupted() -> None:
     """Raises the run's interruption if a signal asked it to end (checked between phases)."""
     signum = interrupted()

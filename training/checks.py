@@ -24,9 +24,9 @@ from typing import Iterable, Sequence
 
 from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .card import training_view
-from .images import (COLOUR_CHROMA, COLOUR_SHARE, WINDOWS_RESERVED_NAMES, ImageReadError,
-                     class_folders, decode_image, file_digest, files_under, image_chroma,
-                     is_image_file, listing_problem, main_page)
+from .images import (COLOUR_CHROMA, COLOUR_SHARE, ImageReadError, class_folders,
+                     decode_image, file_digest, files_under, image_chroma, is_image_file,
+                     is_windows_reserved, listing_problem, main_page)
 from .transfer import median_side, native_input_size
 
 
@@ -327,8 +327,7 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
             ERROR, "verdict-name", f"class folder(s) named {_listed(verdicts)}: the inspector "
             "shows 'unknown' (not a class the model knows) and 'unsure' as verdicts of their own, "
             "so no class can be called that; rename the folder (e.g. 'other-defect')"))
-    spaced = [c for c in class_names if c != c.strip()
-              or c.split(".")[0].strip().lower() in WINDOWS_RESERVED_NAMES]
+    spaced = [c for c in class_names if c != c.strip() or is_windows_reserved(c)]
     if spaced:
         problems.append(Problem(
             WARNING, "spaced-name", "class folder name(s) with spaces at either end, or that "

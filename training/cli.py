@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.bundle import replace_file_atomic, write_json
-from training.cancel import Terminated, ends_as_interrupts, interrupted
+from training.bundle import file_in_the_way, replace_file_atomic, write_json
+from training.cancel import Terminated, ends_as_interrupts, interrupted, stop_asked
 from training.shifts import CAMERAS
 from training.tf_import import quiet_tensorflow_import
 
@@ -224,7 +224,7 @@ def cmd_train(args) -> int:
     from .train import train
 
     config = _config(args)
-    card = train(args.data, args.out, config, ConsoleProgress(), should_stop=_asked_to_stop,
+    card = train(args.data, args.out, config, ConsoleProgress(), should_stop=stop_asked,
                  lr_grid=args.lr if len(args.lr) > 1 else (), notes=args.notes or "",
                  command="python -m training " + " ".join(args.argv))
     if card.get("training", {}).get("lr_grid"):
@@ -711,7 +711,7 @@ def cmd_cv(args) -> int:
     previous = []
     earlier, _ = _resumable_report(args, "cv", config, "results", fold_row,
                                    other_folds) if args.resume else (None, None)
-    if not args.resume and args.json and Path(args.json).is_file():
+    if not args.resume and args.json:
         _say_replaced(args.json)
     if earlier is not None:
         previous = earlier["results"]
@@ -722,17 +722,11 @@ def cmd_cv(args) -> int:
         print(f"resuming: folds {folds} already done", file=sys.stderr)
         args.kept_on_cancel = _kept_text(f"{len(previous)} fold(s)", [args.json], earlier=True)
     result = cross_validate(args.data, config, args.folds, ConsoleProgress(),
-                            should_stop=_asked_to_stop, only_folds=only,
+                            should_stop=stop_asked, only_folds=only,
                             on_fold=save, previous=previous, stages=stages)
     print(format_cv(result))
     save(result)
     return 0
-
-
-def _asked_to_stop() -> bool:
-    """Training's should_stop: a Ctrl+C or an ending signal came, even one whose exception the
-    code it landed in swallowed (a destructor in TensorFlow's clean-up)."""
-    return interrupted() is not None
 
 
 def cmd_export(args) -> int:
@@ -949,16 +943,12 @@ def _output_problem(args) -> str | None:
         if name in ("png", "reliability_png") and \
                 Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
             return f"{option} {out}: give an image file name Pillow can write (e.g. .png)"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
-            return f"{option} {out}: {blocking} is a file, not a folder"
-        except OSError as exc:
-            return f"{option} {out}: cannot write there ({exc.strerror or exc})"
         try:   # the files are written via a temporary file beside them: probe that
+            path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=path.parent):
                 pass
+        except (FileExistsError, NotADirectoryError):
+            return f"{option} {out}: {file_in_the_way(path)} is a file, not a folder"
         except OSError as exc:   # read-only (/sys, a write-protected share), full, no permission
             return f"{option} {out}: cannot write there ({exc.strerror or exc})"
     return None

@@ -54,6 +54,11 @@ WINDOWS_RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul",
                                     *(f"lpt{i}" for i in range(1, 10))})
 
 
+def is_windows_reserved(name: str) -> bool:
+    """Whether Windows refuses ``name`` for a file or folder, whatever follows the dot."""
+    return name.split(".")[0].strip().lower() in WINDOWS_RESERVED_NAMES
+
+
 class UnsupportedPixels(Exception):
     """Pixel data a conversion cannot scale to an image (the decoder names the file)."""
 
@@ -217,13 +222,12 @@ def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
         return _three(to_uint8(arr))
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        finite = np.isfinite(arr)
-        if arr.size and not finite.any():
+        numbers = arr[np.isfinite(arr)]
+        if arr.size and not numbers.size:
             raise UnsupportedPixels("holds no pixel values that are numbers (NaN or infinity "
                                     "everywhere)")
         # a few dead pixels stored as NaN or infinity do not decide the scale: the numbers do
-        lo = float(arr[finite].min(initial=0)) if arr.size else 0.0
-        hi = float(arr[finite].max(initial=1)) if arr.size else 1.0
+        lo, hi = float(numbers.min(initial=0)), float(numbers.max(initial=1))
         arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
         arr = ((arr - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5).astype(np.uint8)
         return _three(arr)

@@ -17,14 +17,12 @@ class Settings:
     """Typed access to QSettings. ``get`` converts what the INI file holds (strings) back to the
     key's type and falls back to the default when the stored value is missing or damaged."""
 
-    # called once when changes cannot be saved (the main window shows it); without one, the
-    # reason is only kept in ``unsaved``
+    # called once when changes cannot be saved, with the reason (the main window shows it)
     on_unsaved: Callable[[str], None] | None = None
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else settings_path()
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
-        self.unsaved: str | None = None   # why changes are not saved, once a write found it
         self._told = False
         self._pending = False   # changes waiting for their write (``_soon``)
 
@@ -36,14 +34,14 @@ class Settings:
         status = self._qs.status()
         if status == QSettings.Status.NoError:
             return
-        self.unsaved = (f"{self.path}: "
+        if self.on_unsaved is None or self._told:
+            return
+        self._told = True
+        self.on_unsaved(f"{self.path}: "
                         + ("cannot be written (read-only, a folder in its place, or a full disk)"
                            if status == QSettings.Status.AccessError else
                            "damaged, so it is not written over")
                         + "; changed settings last only until the program closes")
-        if self.on_unsaved is not None and not self._told:
-            self._told = True
-            self.on_unsaved(self.unsaved)
 
     def get(self, key: Key) -> Any:
         raw = self._qs.value(key.path, None)

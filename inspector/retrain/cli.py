@@ -196,7 +196,7 @@ def _main(argv=None) -> int:
     from training.data import DatasetError
     from training.images import ImageReadError
     from training.cancel import (Cancelled, Terminated, interrupted, raise_if_interrupted,
-                                 signals_held)
+                                 signals_held, stop_asked)
     from training.tf_import import quiet_tensorflow_import
     from training.train import train
 
@@ -371,14 +371,14 @@ def _main(argv=None) -> int:
         folder, origin = training_data(folder, usable, work / "data", sample_digests(report),
                                        progress)
         out = work / "bundle"
-        stop = lambda: interrupted() is not None   # noqa: E731
-        result = train(folder, out, config, progress, should_stop=stop,
+        result = train(folder, out, config, progress, should_stop=stop_asked,
                        notes=f"retrained with python -m inspector.retrain from "
                              f"{', '.join(args.data)}")
         report_text = result.pop("_test_report_text", "no test split")
         try:
             raise_if_interrupted()   # the training is done: a stop from now on keeps the model
-            ev = evaluate_split(out, folder, current if card else None, origin, should_stop=stop)
+            ev = evaluate_split(out, folder, current if card else None, origin,
+                                should_stop=stop_asked)
             raise_if_interrupted()
         except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001
             # the training is done: a stop or any failure of the comparison keeps the model
