@@ -20,6 +20,7 @@ of tiles, so that the *Accept as known* share holds for images), comparable with
 from __future__ import annotations
 
 import csv
+import numbers
 import io
 import json
 import math
@@ -119,14 +120,27 @@ def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -
     return rows
 
 
+# A cell starting with one of these is read as a formula by Excel and LibreOffice (a file
+# named "=HYPERLINK(...).png", a class folder named "+cmd"); OWASP's advice is a leading
+# apostrophe, which the spreadsheet hides and keeps the text as text. Numbers are not text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(text: str) -> str:
+    """``text`` as a CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.6f}"
-    return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(value)
+    if isinstance(value, numbers.Real):   # Python's and NumPy's floats alike
+        return f"{float(value):.6f}"
+    return text_cell(str(value))
 
 
 def _known_cell(value) -> str:
@@ -140,7 +154,7 @@ class CsvWriter:
         self.columns = columns(class_names, tiles)
         self._stream = stream
         self._w = csv.writer(stream, lineterminator="\n")
-        self._w.writerow(self.columns)
+        self._w.writerow([text_cell(c) for c in self.columns])
 
     def write(self, row: dict) -> None:
         self._w.writerow([_known_cell(row.get(c)) if c == "known" else _cell(row.get(c))
@@ -271,7 +285,7 @@ def export_summary_csv(session: ReviewSession, path: str | Path) -> Path:
     header, rows = summary_table(session)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
+    w.writerow([text_cell(c) for c in header])
     for r in rows:
         w.writerow([_cell(v) for v in r])
     return write_text_atomic(path, buf.getvalue())

@@ -135,3 +135,19 @@ def test_a_file_name_that_is_not_utf8_is_written_escaped_and_the_batch_goes_on(t
     s.set_verdict(i, classifier.class_names[0])
     again = ReviewSession.open_folder(folder, class_names=list(classifier.class_names))
     assert again.items[i].verdict.label == classifier.class_names[0]
+
+
+def test_a_cell_a_spreadsheet_would_run_is_written_as_text():
+    names = ["=cmd", "b"]
+    rows = [report.make_row("=HYPERLINK(\"http://x\").png", names, np.array([0.75, 0.25]),
+                            unknown_score=np.float32(-1.5)),
+            report.make_row("-x.png", names, None, "@SUM(1) cannot be read")]
+    table = list(csv.reader(io.StringIO(report.csv_text(rows, names))))
+    header = table[0]
+    assert "'=cmd" in header
+    first, second = dict(zip(header, table[1])), dict(zip(header, table[2]))
+    assert first["path"] == "'=HYPERLINK(\"http://x\").png" and first["label"] == "'=cmd"
+    assert first["'=cmd"] == "0.750000"
+    assert first["unknown_score"] == "-1.500000"     # a number is not text: no apostrophe
+    assert second["path"] == "'-x.png" and second["error"] == "'@SUM(1) cannot be read"
+    assert report.text_cell("x=1") == "x=1" and report.text_cell("\tx") == "'\tx"
