@@ -414,3 +414,17 @@ def test_cameras_can_be_found_again_after_the_window_was_closed(qtbot, make_wind
     win.refresh_cameras()
     qtbot.waitUntil(lambda: len(calls) == 2 and win.camera_indices() == [1])
     assert win.refresh_button.isEnabled()
+
+
+def test_camera_settings_that_cannot_be_saved_are_said(make_window, tmp_path):
+    """The camera window wrote through a settings store of its own, which told nobody when the
+    file could not be written: its source, overlay and region came back as they were."""
+    from inspector.gui.settings import Settings
+
+    (tmp_path / "settings.ini").mkdir()          # a folder where the file goes
+    store = Settings(tmp_path / "settings.ini")
+    said = []
+    store.on_unsaved = said.append
+    win = make_window(settings=store)
+    win.close()
+    assert len(said) == 1 and str(tmp_path / "settings.ini") in said[0]

@@ -407,9 +407,10 @@ def test_tool_windows_are_wired_lazily(qtbot, trained, folder, tmp_path, monkeyp
     class CameraWindow(QWidget):
         snapshot_taken = Signal(str)
 
-        def __init__(self, classifier_provider, parent=None):
+        def __init__(self, classifier_provider, parent=None, settings=None):
             super().__init__(parent)
             created["provider"] = classifier_provider
+            created["settings"] = settings
 
     class RetrainWizard(QWidget):
         model_ready = Signal(str)
@@ -429,6 +430,7 @@ def test_tool_windows_are_wired_lazily(qtbot, trained, folder, tmp_path, monkeyp
 
     cam = w.open_camera()
     assert created["provider"]() is trained
+    assert created["settings"] is w.settings   # one store: an unwritable file is said once
     assert w.open_camera() is cam   # Ctrl+L again brings the open one to the front
     snap = tmp_path / "snapshot.png"
     Image.fromarray(texture(0, 64, seed=7)).save(snap)

@@ -19,8 +19,10 @@ LABEL_KEYS = 9             # Shift+1 .. Shift+9 file the frame under class 1..9 
 # Settings: the app's INI file, under a "camera/" group (per-source keys are dynamic, which the
 # app's Key enum does not cover).
 
-def camera_settings() -> SettingsGroup:
-    return Settings().group("camera")
+def camera_settings(store: Settings | None = None) -> SettingsGroup:
+    """The "camera/" group of ``store``: the main window's, so that a file that cannot be
+    written is said there once, as for its own settings (a store of its own without one)."""
+    return (store or Settings()).group("camera")
 
 
 def roi_key(source: Source) -> str:

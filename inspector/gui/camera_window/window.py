@@ -16,6 +16,7 @@ from ...camera import (CameraInfo, ClassifierLike, Frame, FrameGrabber, LiveConf
                        ReconnectPolicy, Roi, Source, State, StreamStatus)
 from ...tiles import model_view
 from ..image_view import colorize
+from ..settings import Settings
 from ..workers import Task, TaskRunner
 from .settings import DISPLAY_INTERVAL_MS, LABEL_KEYS, STATS_INTERVAL_MS, camera_settings, roi_key
 from .inference import InferenceThread
@@ -50,14 +51,15 @@ class CameraWindow(CameraControls, QMainWindow):
     def __init__(self, classifier_provider: Callable[[], ClassifierLike | None], parent=None, *,
                  capture_factory: cam.CaptureFactory | None = None,
                  policy: ReconnectPolicy | None = None,
-                 camera_probe: Callable[[], list[CameraInfo]] | None = None):
+                 camera_probe: Callable[[], list[CameraInfo]] | None = None,
+                 settings: Settings | None = None):
         super().__init__(parent)
         self.setWindowTitle("Live camera — Steel Inspector")
         self._provider = classifier_provider
         self._factory = capture_factory
         self._policy = policy or ReconnectPolicy()
         self._probe = camera_probe or cam.probe_cameras
-        self._settings = camera_settings()
+        self._settings = camera_settings(settings)
         self._model: ClassifierLike | None = None
         self._model_known = False
         self._source: Source | None = None

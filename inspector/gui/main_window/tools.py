@@ -21,7 +21,8 @@ class ToolWindows:
                 open_one.raise_()
                 open_one.activateWindow()
                 return open_one
-        w = CameraWindow(classifier_provider=lambda: self.classifier, parent=self)
+        w = CameraWindow(classifier_provider=lambda: self.classifier, parent=self,
+                         settings=self.settings)
         w.snapshot_taken.connect(lambda path: self.add_files([path]))
         self._keep(w)
         w.show()
