@@ -267,6 +267,34 @@ def test_a_setting_changed_with_the_mouse_gives_the_keys_back(qtbot, trained, fo
     assert not w.threshold.keyboardTracking()   # a typed "85" is not 8% first
 
 
+def test_keys_typed_into_a_box_are_not_verdicts(qtbot, trained, folder):
+    """Typing "not yet reviewed" in the status filter recorded the new class "ot yet reviewed"
+    (N began a new class), and 1-9, U, Backspace typed in a box judged the image behind it."""
+    w = open_window(qtbot, trained, folder)
+    w.activateWindow()
+    w.list.setFocus()
+    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
+    show(qtbot, w, 0)
+    w.status_filter.setFocus()
+    qtbot.waitUntil(w.status_filter.hasFocus, timeout=5000)
+    qtbot.keyClicks(w.status_filter, "not")        # (a space would open the list)
+    qtbot.keyClick(w.status_filter, Qt.Key.Key_Return)
+    assert w.status_filter.currentText() == "Not yet reviewed"   # the box's own type-ahead
+    for box in (w.class_filter, w.sort_combo, w.panel.source, w.panel.opacity):
+        box.setFocus()
+        qtbot.waitUntil(box.hasFocus, timeout=5000)
+        for key in (Qt.Key.Key_1, Qt.Key.Key_U, Qt.Key.Key_N, Qt.Key.Key_Backspace):
+            qtbot.keyClick(box, key)
+    assert all(it.verdict is None for it in w.session.items)
+    assert w.new_class_edit.text() == ""
+    w.status_filter.setCurrentIndex(0)
+    w.list.setFocus()
+    qtbot.waitUntil(w.list.hasFocus, timeout=5000)
+    show(qtbot, w, 0)
+    qtbot.keyClick(w.list, Qt.Key.Key_U)            # from the thumbnails, a key still judges
+    assert w.session.items[0].verdict is not None
+
+
 def test_include_sub_folders_lists_the_open_folder_again(qtbot, trained, folder):
     sub = folder / "night"
     sub.mkdir()

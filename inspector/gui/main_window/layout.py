@@ -43,6 +43,27 @@ class FocusBack(QObject):
         return False
 
 
+class TypingKeys(QObject):
+    """Keys typed without Ctrl or Alt go to a watched widget while it has the keyboard (a
+    combo box's type-ahead, a slider), not to the window's one-key verdict shortcuts: typing
+    "not yet reviewed" in the status filter recorded the new class "ot yet reviewed" (N begins
+    a new class), and 1-9, U, Backspace and Delete judged the image behind the box. A text
+    field keeps such keys itself (Qt's QLineEdit and spin boxes do; ClassNameEdit adds Enter)."""
+
+    def watch(self, *widgets: QWidget) -> None:
+        for w in widgets:
+            w.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.ShortcutOverride and not (
+                event.modifiers() & (Qt.KeyboardModifier.ControlModifier
+                                     | Qt.KeyboardModifier.AltModifier
+                                     | Qt.KeyboardModifier.MetaModifier)):
+            event.accept()   # the key reaches the widget as a key press, no shortcut fires
+            return True
+        return False
+
+
 STATUS_FILTERS: list[tuple[str, dict]] = [
     ("All images", {}),
     ("Needs review", {"needs_review": True}),
@@ -121,6 +142,8 @@ class WindowLayout:
         self.panel.source.activated.connect(lambda _: self.list.setFocus())
         self._focus_back = FocusBack(self.list, self)
         self._focus_back.watch(self.panel.opacity)
+        self._typing_keys = TypingKeys(self)
+        self._typing_keys.watch(self.panel.source, self.panel.opacity)
 
         # probabilities, verdict, channel weights
         self.prob_chart = ProbabilityChart()
@@ -177,6 +200,7 @@ class WindowLayout:
         self.sort_combo = QComboBox()
         for text, sort in SORTS:
             self.sort_combo.addItem(text, sort)
+        self._typing_keys.watch(self.status_filter, self.class_filter, self.sort_combo)
         for combo in (self.status_filter, self.class_filter, self.sort_combo):
             combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             combo.currentIndexChanged.connect(lambda _: self._apply_view())
