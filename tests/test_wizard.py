@@ -209,6 +209,24 @@ def test_leaving_the_folder_field_unchanged_checks_nothing_again(qtbot, open_wiz
     assert w.report is not report and w.report.class_names == ["pits", "scale", "streaks"]
 
 
+def test_enter_in_a_changed_folder_field_does_not_go_on_with_the_old_check(qtbot, open_wizard,
+                                                                          tmp_path):
+    """The Enter that asks for a check also reaches the wizard's Next: with the old folder's
+    report still complete, the settings page opened on the old data."""
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
+    other = make_dataset(tmp_path / "other", classes=("pits", "scale", "streaks"), per_class=8)
+    w = open_wizard()
+    assert check(qtbot, w, root).ok
+    page = w.currentId()
+    w.data_page.folder_edit.setFocus()
+    qtbot.waitUntil(w.data_page.folder_edit.hasFocus, timeout=5000)
+    w.data_page.folder_edit.setText(str(other))
+    with qtbot.waitSignal(w.data_page.checked, timeout=30_000):
+        qtbot.keyClick(w.data_page.folder_edit, Qt.Key.Key_Return)
+        assert w.currentId() == page and not w.data_page.isComplete()
+    assert w.report.class_names == ["pits", "scale", "streaks"] and w.data_page.isComplete()
+
+
 def test_settings_measure_the_smaller_size_a_short_budget_chooses(qtbot, open_wizard, tmp_path,
                                                                  monkeypatch):
     """On a PC so slow that the budget buys few epochs at the full size the settings choose the

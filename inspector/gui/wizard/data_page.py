@@ -144,6 +144,12 @@ class DataPage(QWizardPage):
         self.schedule_check()
 
     def schedule_check(self) -> None:
+        """A check is coming: the report shown is no longer the images chosen, so the page is
+        not complete until the check is done (Enter in a changed folder field went on to the
+        settings page with the old folder's report, as the Enter also reached Next)."""
+        if self.wiz.report is not None:
+            self.wiz.report = None
+            self.completeChanged.emit()
         self._timer.start(0)
 
     def _edited(self) -> None:
