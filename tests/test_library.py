@@ -353,3 +353,40 @@ def test_a_damaged_choice_file_and_one_that_cannot_be_written(tmp_path):
     (lib.root / ACTIVE_FILE).mkdir()            # a folder where the file goes: cannot be written
     with pytest.raises(LibraryError, match=f"cannot save which model is in use to .*{ACTIVE_FILE}"):
         lib.activate(p1)
+
+
+def test_the_models_dialog_by_keyboard(tmp_path, qtbot, monkeypatch):
+    """Enter on a version switched the model the whole folder is classified with (Use this
+    model was the default button); Tab moved from cell to cell and never reached the buttons;
+    Delete did nothing."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from inspector.gui.model_manager import ModelManagerDialog
+
+    lib = ModelLibrary()
+    lib.add(fake_bundle(tmp_path / "b1"))
+    [v] = lib.versions()
+    dlg = ModelManagerDialog()
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.select(v.version)
+    dlg.table.setFocus()
+    qtbot.waitUntil(dlg.table.hasFocus, timeout=5000)
+    switched = []
+    dlg.model_selected.connect(switched.append)
+    qtbot.keyClick(dlg.table, Qt.Key.Key_Return)
+    assert switched == [] and lib.active_path() is None and not dlg.isVisible()   # closed
+    dlg.show()
+    dlg.select(v.version)
+    dlg.table.setFocus()
+    qtbot.waitUntil(dlg.table.hasFocus, timeout=5000)
+    qtbot.keyClick(dlg.table, Qt.Key.Key_Tab)
+    assert not dlg.table.hasFocus()
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    dlg.table.setFocus()
+    qtbot.waitUntil(dlg.table.hasFocus, timeout=5000)
+    qtbot.keyClick(dlg.table, Qt.Key.Key_Delete)
+    assert len(asked) == 1 and lib.versions() == []

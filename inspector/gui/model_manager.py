@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout,
                                QHeaderView, QLabel, QMessageBox, QPlainTextEdit, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout)
@@ -81,6 +81,7 @@ class ModelManagerDialog(QDialog):
         for c in range(len(COLUMNS)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setTabKeyNavigation(False)   # Tab leaves the table for the buttons
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemDoubleClicked.connect(lambda _item: self.activate_selected())
         self.details = QPlainTextEdit(readOnly=True)
@@ -88,15 +89,25 @@ class ModelManagerDialog(QDialog):
         self.status = QLabel()
         self.status.setWordWrap(True)
 
-        self.use_button = QPushButton("Use this model")
+        self.use_button = QPushButton("&Use this model")
         self.use_button.clicked.connect(self.activate_selected)
-        self.rollback_button = QPushButton("Roll back")
+        self.rollback_button = QPushButton("&Roll back")
         self.rollback_button.setToolTip("Go back to the model used before the current one")
         self.rollback_button.clicked.connect(self.rollback)
-        self.remove_button = QPushButton("Remove…")
+        self.remove_button = QPushButton("Re&move…")
+        self.remove_button.setToolTip("Remove the selected version from the library (Delete)")
         self.remove_button.clicked.connect(lambda: self.remove_selected())
+        # Enter does not switch the model that the whole folder is classified with: only a
+        # click, the button's letter or a double click does; Enter closes, as Esc does
+        for b in (self.use_button, self.rollback_button, self.remove_button):
+            b.setAutoDefault(False)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
+        close.button(QDialogButtonBox.StandardButton.Close).setDefault(True)
+        remove_key = QShortcut(QKeySequence.StandardKey.Delete, self.table)
+        remove_key.setContext(Qt.ShortcutContext.WidgetShortcut)
+        remove_key.activated.connect(lambda: self.remove_button.isEnabled()
+                                     and self.remove_selected())
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.use_button)

@@ -185,9 +185,10 @@ class FileActions:
         d = QDialog(self)
         d.setWindowTitle("Summary")
         d.table = QTableWidget(0, 0)
+        d.table.setTabKeyNavigation(False)   # Tab leaves the table for the buttons
         d.headline = QLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        save = buttons.addButton("Export summary as CSV…", QDialogButtonBox.ButtonRole.ActionRole)
+        save = buttons.addButton("&Export summary as CSV…", QDialogButtonBox.ButtonRole.ActionRole)
         save.clicked.connect(lambda: self._export_summary(d))
         buttons.rejected.connect(d.reject)
         lay = QVBoxLayout(d)

@@ -83,6 +83,7 @@ class DataPage(QWizardPage):
         self.mode_label.setTextFormat(Qt.TextFormat.RichText)
 
         self.class_table = QTableWidget(0, 3)
+        self.class_table.setTabKeyNavigation(False)   # Tab goes on to the wizard's buttons
         self.class_table.setHorizontalHeaderLabels(["Class", "Images", ""])
         self.class_table.verticalHeader().hide()
         self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -43,6 +43,8 @@ class EvaluationPage(QWizardPage):
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.confusion = QTableWidget(0, 0)
         self.confusion.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        for table in (self.per_class, self.confusion):   # Tab goes on, not from cell to cell
+            table.setTabKeyNavigation(False)
         self.confusion.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.wrong = QListWidget()
         self.wrong.setViewMode(QListView.ViewMode.IconMode)
