@@ -295,6 +295,20 @@ def test_keys_typed_into_a_box_are_not_verdicts(qtbot, trained, folder):
     assert w.session.items[0].verdict is not None
 
 
+def test_left_and_right_move_in_the_list_view_too(qtbot, trained, folder):
+    w = open_window(qtbot, trained, folder)
+    w.list_action.trigger()
+    w.list.setFocus()
+    qtbot.waitUntil(w.list.hasFocus, timeout=5000)
+    show(qtbot, w, 0)
+    qtbot.keyClick(w.list, Qt.Key.Key_Right)
+    assert w.current_index() == 1
+    qtbot.keyClick(w.list, Qt.Key.Key_Left)
+    assert w.current_index() == 0
+    qtbot.mouseClick(w.panel.caption, Qt.MouseButton.LeftButton)   # clicked to copy its name
+    assert w.list.hasFocus()                    # the keys stay with the images
+
+
 def test_include_sub_folders_lists_the_open_folder_again(qtbot, trained, folder):
     sub = folder / "night"
     sub.mkdir()

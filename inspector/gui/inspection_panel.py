@@ -55,6 +55,7 @@ class InspectionPanel(QWidget):
         one.clicked.connect(self.view.actual_size)
         self.caption = QLabel()
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption.setFocusPolicy(Qt.FocusPolicy.NoFocus)   # a click to copy keeps the keys
         self.caption.setWordWrap(True)
         # two lines reserved: a caption that appears or wraps does not shrink the image
         self.caption.setMinimumHeight(2 * self.caption.fontMetrics().lineSpacing())

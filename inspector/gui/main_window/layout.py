@@ -64,6 +64,20 @@ class TypingKeys(QObject):
         return False
 
 
+class ThumbnailList(QListView):
+    """The thumbnails. In the list view (one column) Left and Right move to the previous and
+    next image as Up and Down do: Qt's list mode ignores them, and the help says the four
+    arrows move between images."""
+
+    def moveCursor(self, action, modifiers):  # noqa: N802 (Qt)
+        if self.viewMode() == QListView.ViewMode.ListMode:
+            action = {QAbstractItemView.CursorAction.MoveLeft:
+                      QAbstractItemView.CursorAction.MoveUp,
+                      QAbstractItemView.CursorAction.MoveRight:
+                      QAbstractItemView.CursorAction.MoveDown}.get(action, action)
+        return super().moveCursor(action, modifiers)
+
+
 STATUS_FILTERS: list[tuple[str, dict]] = [
     ("All images", {}),
     ("Needs review", {"needs_review": True}),
@@ -118,7 +132,7 @@ class WindowLayout:
         # thumbnails
         self.thumb_model = ThumbnailModel(self._thumbs, parent=self)
         self.delegate = ThumbnailDelegate(self.thumb_model, self)
-        self.list = QListView()
+        self.list = ThumbnailList()
         self.list.setModel(self.thumb_model)
         self.list.setItemDelegate(self.delegate)
         self.list.setUniformItemSizes(True)
@@ -235,7 +249,7 @@ class WindowLayout:
         m = mb.addMenu("&File")
         self._action(m, "Open &folder…", self.choose_folder, QKeySequence.StandardKey.Open)
         self._action(m, "Open &images…", self.choose_files, "Ctrl+Shift+O")
-        self.recursive_action = self._action(m, "Include &sub-folders", None, checkable=True)
+        self.recursive_action = self._action(m, "Include su&b-folders", None, checkable=True)
         self.recursive_action.toggled.connect(self._recursive_toggled)
         m.addSeparator()
         self._action(m, "Export results as &CSV…", lambda: self._choose_export("csv"), "Ctrl+E")
@@ -263,7 +277,7 @@ class WindowLayout:
         self._action(v, "Zoom &in", lambda: self.panel.view.zoom_by(ZOOM_STEP), QKeySequence.StandardKey.ZoomIn)
         self._action(v, "Zoom &out", lambda: self.panel.view.zoom_by(1 / ZOOM_STEP), QKeySequence.StandardKey.ZoomOut)
         self._action(v, "&Actual size", self.panel.view.actual_size, "Ctrl+1")
-        self._action(v, "Next &overlay", self._next_overlay, "A")
+        self._action(v, "Next o&verlay", self._next_overlay, "A")
         self._action(v, "&Tiles of large images…", self.choose_tiling, "Ctrl+T")
 
         t = mb.addMenu("&Tools")
