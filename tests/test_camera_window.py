@@ -428,3 +428,22 @@ def test_camera_settings_that_cannot_be_saved_are_said(make_window, tmp_path):
     win = make_window(settings=store)
     win.close()
     assert len(said) == 1 and str(tmp_path / "settings.ini") in said[0]
+
+
+def test_space_presses_the_focused_control_and_ctrl_w_closes(make_window, qtbot):
+    """Space on a focused button or check box paused the stream instead of pressing it, and the
+    window's Close answered only Ctrl+F4 (the first of the platform's Close keys)."""
+    win = make_window()
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    before = win.overlay_check.isChecked()
+    win.overlay_check.setFocus()
+    qtbot.waitUntil(win.overlay_check.hasFocus, timeout=5000)
+    qtbot.keyClick(win.overlay_check, Qt.Key.Key_Space)
+    assert win.overlay_check.isChecked() != before and not win.pause_action.isChecked()
+    win.setFocus()
+    qtbot.keyClick(win, Qt.Key.Key_Space)                 # elsewhere Space still pauses
+    assert win.pause_action.isChecked()
+    assert "(Space)" in win.pause_button.toolTip() and "(S)" in win.snapshot_button.toolTip()
+    qtbot.keyClick(win, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert not win.isVisible()

@@ -8,7 +8,7 @@ from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QFont, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QGroupBox,
+from PySide6.QtWidgets import (QAbstractButton, QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QSpinBox,
                                QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
@@ -18,6 +18,7 @@ from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
 from ...tiles import MIN_TILE
 from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR, ProbabilityChart
 from ..image_view import ColorBar
+from ..keys import TypingKeys
 from .settings import LABEL_KEYS
 from .frame_view import FrameView
 
@@ -256,8 +257,11 @@ class CameraControls:
         a = QAction("&Find cameras", self, triggered=self.refresh_cameras)
         menu.addAction(a)
         menu.addSeparator()
-        menu.addAction(QAction("&Close", self, shortcut=QKeySequence.StandardKey.Close,
-                               triggered=self.close))
+        close = QAction("&Close", self, triggered=self.close)
+        # every key of the platform's Close (Ctrl+W and Ctrl+F4 here), not the first alone
+        close.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Close))
+        menu.addAction(close)
+        self.addAction(close)
         menu = self.menuBar().addMenu("&Frame")
         self.pause_action = QAction("&Pause", self, shortcut=QKeySequence("Space"), checkable=True)
         self.pause_action.toggled.connect(self.pause_button.setChecked)
@@ -286,6 +290,16 @@ class CameraControls:
             self.label_actions.append(a)
         for a in (self.pause_action, self.snapshot_action, self.overlay_action):
             self.addAction(a)
+        # Space on a focused button, check box or list presses it, as everywhere else, instead
+        # of pausing (the Stop button paused, the overlay box stayed as it was)
+        self._space_keys = TypingKeys(self, keys=(Qt.Key.Key_Space,))
+        self._space_keys.watch(*self.findChildren(QAbstractButton), *self.findChildren(QComboBox))
+        for button, tip in ((self.pause_button, "Freeze the view on the current frame (Space)"),
+                            (self.snapshot_button, "Save the current frame and add it to the "
+                                                   "review window (S)"),
+                            (self.open_button, "Open the chosen source (Ctrl+O)"),
+                            (self.overlay_check, "Show the model's attention over the frame (O)")):
+            button.setToolTip(tip)
 
     def _restore_settings(self) -> None:
         s = self._settings

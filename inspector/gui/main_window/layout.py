@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroup
 
 from ...session import UNSURE, Filter, Sort
 from ...settings import Key
+from ..keys import TypingKeys
 from ...tiles import MOSTLY
 from ...engine import UNKNOWN_TEXT
 from ..charts import UNKNOWN_COLOUR, ProbabilityChart
@@ -40,27 +41,6 @@ class FocusBack(QObject):
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
         if event.type() == QEvent.Type.MouseButtonRelease:
             QTimer.singleShot(0, self._target.setFocus)
-        return False
-
-
-class TypingKeys(QObject):
-    """Keys typed without Ctrl or Alt go to a watched widget while it has the keyboard (a
-    combo box's type-ahead, a slider), not to the window's one-key verdict shortcuts: typing
-    "not yet reviewed" in the status filter recorded the new class "ot yet reviewed" (N begins
-    a new class), and 1-9, U, Backspace and Delete judged the image behind the box. A text
-    field keeps such keys itself (Qt's QLineEdit and spin boxes do; ClassNameEdit adds Enter)."""
-
-    def watch(self, *widgets: QWidget) -> None:
-        for w in widgets:
-            w.installEventFilter(self)
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802
-        if event.type() == QEvent.Type.ShortcutOverride and not (
-                event.modifiers() & (Qt.KeyboardModifier.ControlModifier
-                                     | Qt.KeyboardModifier.AltModifier
-                                     | Qt.KeyboardModifier.MetaModifier)):
-            event.accept()   # the key reaches the widget as a key press, no shortcut fires
-            return True
         return False
 
 
