@@ -129,6 +129,9 @@ class Filter:
                     or self.unknown)
 
 
+UNDO_DEPTH = 200   # verdicts of a session that Undo can give back, the latest first
+
+
 @dataclass
 class ReviewSession:
     """Images under review with predictions and verdicts. Indices into ``items`` are stable for
@@ -152,6 +155,9 @@ class ReviewSession:
         # counts every change to images, predictions and verdicts: a view that shows them (the
         # summary) compares it, and the threshold, with what it last showed
         self.changes = 0
+        # (index, the verdict it had) for each verdict given in this session, the latest last:
+        # ``undo_verdict`` gives the last one back (a key pressed on the wrong image)
+        self._undo: list[tuple[int, Verdict | None]] = []
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -304,7 +310,8 @@ class ReviewSession:
         return predicted is not None and it.verdict.label != predicted
 
     # -- verdicts ----------------------------------------------------------------------------
-    def set_verdict(self, index: int, label: str | None, new_class: bool = False) -> Verdict | None:
+    def set_verdict(self, index: int, label: str | None, new_class: bool = False,
+                    _undoing: bool = False) -> Verdict | None:
         """Records the true class (a class name), UNSURE, or None to clear; journalled first, so
         that a verdict that cannot be saved is not shown as given (raises JournalError).
         ``new_class``: ``label`` may be a class the model does not have (typed in by the
@@ -314,6 +321,7 @@ class ReviewSession:
                 raise ValueError(f"unknown class {label!r}")
             label = check_class_name(label, [*self.class_names, *self.new_class_names()])
         it = self.items[index]
+        before = it.verdict
         verdict = Verdict(label, now_iso()) if label is not None else None
         if self.journal is not None:
             key = self.journal.key(it.path)
@@ -327,7 +335,25 @@ class ReviewSession:
             self._journal_records[key] = rec
         it.verdict = verdict
         self.changes += 1
+        if not _undoing:
+            self._undo = [*self._undo[-(UNDO_DEPTH - 1):], (index, before)]
         return verdict
+
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def undo_verdict(self) -> int | None:
+        """Gives the image of the last verdict of this session the verdict it had before (none,
+        or an earlier one), recorded in the journal as any verdict is; returns its index, None
+        when there is nothing to undo. Raises JournalError as ``set_verdict`` does (the undo
+        is then kept for another try)."""
+        if not self._undo:
+            return None
+        index, before = self._undo[-1]
+        label = before.label if before is not None else None
+        self.set_verdict(index, label, new_class=True, _undoing=True)
+        self._undo.pop()
+        return index
 
     def accept(self, index: int) -> Verdict | None:
         """Accepts the prediction as the true class (nothing happens while unclassified, nor for

@@ -70,6 +70,29 @@ def test_verdicts_are_journalled_and_reloaded(folder):
                    "img4.bmp": None, "img10.png": None, "deep.tif": None}
 
 
+def test_undo_gives_back_each_verdict_in_turn_and_journals_it(folder, monkeypatch):
+    s = classified(folder)
+    assert not s.can_undo() and s.undo_verdict() is None
+    s.set_verdict(0, "crazing")
+    s.set_verdict(0, "rust", new_class=True)   # a new class, then
+    s.set_verdict(2, UNSURE)
+    s.accept(1)
+    assert s.undo_verdict() == 1 and s.items[1].verdict is None
+    assert s.undo_verdict() == 2 and s.items[2].verdict is None
+    assert s.undo_verdict() == 0 and s.items[0].verdict.label == "crazing"
+    s.set_verdict(0, "patches")
+    assert s.undo_verdict() == 0 and s.items[0].verdict.label == "crazing"
+    again = ReviewSession.open_folder(folder, True, NAMES)      # the journal agrees
+    assert [it.verdict.label if it.verdict else None for it in again.items[:3]] == \
+        ["crazing", None, None]
+    s.set_verdict(3, "patches")
+    monkeypatch.setattr(s.journal, "append", lambda rec: (_ for _ in ()).throw(
+        JournalError("disk full")))
+    with pytest.raises(JournalError):          # not saved: kept for another try
+        s.undo_verdict()
+    assert s.items[3].verdict.label == "patches" and s.can_undo()
+
+
 def test_an_absurdly_nested_journal_line_is_a_damaged_line(folder):
     """It stopped the folder from opening (RecursionError in the JSON parser)."""
     s = classified(folder)

@@ -309,6 +309,27 @@ def test_left_and_right_move_in_the_list_view_too(qtbot, trained, folder):
     assert w.list.hasFocus()                    # the keys stay with the images
 
 
+def test_ctrl_z_gives_the_last_verdict_back_and_shows_its_image(qtbot, trained, folder):
+    """A key pressed on the wrong image under "Not yet reviewed": the image left the view 0.8 s
+    later and nothing took the verdict back."""
+    w = open_window(qtbot, trained, folder)
+    w.activateWindow()
+    w.list.setFocus()
+    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
+    w.status_filter.setCurrentText("Not yet reviewed")
+    show(qtbot, w, 0)
+    qtbot.keyClick(w.list, Qt.Key.Key_U)
+    assert w.session.items[0].verdict.label == UNSURE
+    qtbot.waitUntil(lambda: w.thumb_model.row_of(0) is None, timeout=5000)   # left the view
+    qtbot.keyClick(w.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert w.session.items[0].verdict is None and w.current_index() == 0
+    assert w.thumb_model.row_of(0) is not None
+    qtbot.keyClick(w.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)   # nothing left
+    assert "No verdict to undo" in w.statusBar().currentMessage()
+    w2 = open_window(qtbot, trained, folder)                 # the journal holds the undo too
+    assert w2.session.items[0].verdict is None
+
+
 def test_include_sub_folders_lists_the_open_folder_again(qtbot, trained, folder):
     sub = folder / "night"
     sub.mkdir()

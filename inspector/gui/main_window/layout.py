@@ -313,6 +313,19 @@ class WindowLayout:
         add("Clear verdict", ["Backspace", "Delete"], lambda: self.set_verdict(None), row + 1, 0, 2)
         add("New class…", "N", self.begin_new_class, row + 2, 0)
         self.verdict_grid.addWidget(self.new_class_edit, row + 2, 1)
+        self.review_menu.addSeparator()
+        undo = QAction("&Undo last verdict", self)
+        undo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
+        undo.triggered.connect(lambda _=False: self.undo_verdict())
+        self.addAction(undo)
+        self.review_menu.addAction(undo)
+        self._verdict_actions.append(undo)
+        find = QAction("&Filter…", self)
+        find.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Find))
+        find.triggered.connect(lambda _=False: self._open_filter())
+        self.addAction(find)
+        self.review_menu.addAction(find)
+        self._verdict_actions.append(find)
         self.verdict_grid.addWidget(self.verdict_label, row + 3, 0, 1, 2)
 
         current = self.class_filter.currentData()
@@ -414,6 +427,11 @@ class WindowLayout:
         self.sort_combo.setCurrentIndex(self.sort_combo.findData(sort))
         self._apply_view()
 
+    def _open_filter(self) -> None:
+        """Ctrl+F: the status filter with its list open (arrows and Enter choose, Esc keeps)."""
+        self.status_filter.setFocus()
+        self.status_filter.showPopup()
+
     def _apply_view(self) -> None:
         self._view_timer.stop()
         keep = self._current
@@ -455,6 +473,9 @@ class WindowLayout:
 <tr><td><b>U</b></td><td>unsure</td></tr>
 <tr><td><b>N</b></td><td>a new class name (an image of a kind the model does not know)</td></tr>
 <tr><td><b>Backspace</b> / <b>Delete</b></td><td>clear the verdict</td></tr>
+<tr><td><b>Ctrl+Z</b></td><td>undo the last verdict (and show its image)</td></tr>
+<tr><td><b>PageUp</b> / <b>PageDown</b>, <b>Home</b> / <b>End</b></td><td>a page of images, the first / last image</td></tr>
+<tr><td><b>Ctrl+F</b></td><td>show: all, needs review, unknown, not yet reviewed…</td></tr>
 <tr><td><b>A</b></td><td>next overlay (CAM, SE blocks, none)</td></tr>
 <tr><td><b>F</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel or Ctrl++ / Ctrl+- zoom, drag pans</td></tr>
 <tr><td><b>Ctrl+T</b></td><td>tiles of large images (size, overlap; per folder)</td></tr>
@@ -464,7 +485,8 @@ class WindowLayout:
 <tr><td><b>Ctrl+I</b></td><td>summary per folder</td></tr>
 <tr><td><b>Ctrl+L</b></td><td>live camera</td></tr>
 <tr><td><b>Ctrl+R</b> / <b>Ctrl+M</b></td><td>retrain the model / the model library (switch, roll back)</td></tr>
-<tr><td><b>F1</b></td><td>this list</td></tr></table>""", rich=True)
+<tr><td><b>F1</b></td><td>this list</td></tr>
+<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr></table>""", rich=True)
 
     def _visible_rows(self) -> tuple[int, int]:
         """(first, last) row on screen, from the first visible cell and the grid's size."""

@@ -479,6 +479,35 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
             self._advance()
         return True
 
+    def undo_verdict(self) -> bool:
+        """Ctrl+Z: the last verdict of this session is taken back (the image gets the verdict it
+        had before, journalled) and that image is shown, in whatever view it was given: with
+        "Not yet reviewed" the judged image had left the view and could not be reached."""
+        try:
+            idx = self.session.undo_verdict()
+        except JournalError as exc:
+            self._inform("Verdict not saved", str(exc))
+            return False
+        except ValueError as exc:   # an earlier verdict that is no class name any more
+            self._inform("Cannot undo", str(exc))
+            return False
+        if idx is None:
+            self.statusBar().showMessage("No verdict to undo in this folder", MESSAGE_SHORT_MS)
+            return False
+        self.thumb_model.item_changed(idx)
+        self._apply_view()
+        if self.thumb_model.row_of(idx) is None:   # the filters hide it: show every image
+            self.status_filter.setCurrentIndex(0)
+            self.class_filter.setCurrentIndex(0)
+            self._apply_view()
+        self.select(idx)
+        self._update_verdict_label()
+        v = self.session.items[idx].verdict
+        self.statusBar().showMessage(
+            f"Verdict undone: {self.session.items[idx].path.name} is "
+            + (f"back to {v.label}" if v is not None else "not reviewed again"), MESSAGE_SHORT_MS)
+        return True
+
     def _verdict_target_shown(self, idx: int) -> bool:
         """Whether the image a verdict would go to is the one on screen: right after a move (a
         large tiled image takes seconds) the large view still shows the one before, and a key
