@@ -1,4 +1,4 @@
-"""The selected image shown large: zoom (wheel, +/-), pan (drag), fit; an attention map drawn
+"""The selected image shown large: zoom (wheel, Ctrl++ / Ctrl+-), pan (drag), fit; an attention map drawn
 over it with adjustable opacity, a colour bar that explains the map's colours, and for an image
 classified tile by tile the grid of its labelled tiles (click one to select it)."""
 from __future__ import annotations

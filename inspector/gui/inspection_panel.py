@@ -51,7 +51,7 @@ class InspectionPanel(QWidget):
         fit.setToolTip("Fit the image to the view (F)")
         fit.clicked.connect(self.view.fit)
         one = QToolButton(text="1:1")
-        one.setToolTip("Actual size")
+        one.setToolTip("Actual size (Ctrl+1)")
         one.clicked.connect(self.view.actual_size)
         self.caption = QLabel()
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

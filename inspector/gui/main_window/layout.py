@@ -170,6 +170,7 @@ class WindowLayout:
         tb.setObjectName("review_toolbar")
         tb.setMovable(False)
         self.open_folder_button = QPushButton("Open folder…")
+        self.open_folder_button.setToolTip("Open a folder of images (Ctrl+O)")
         self.open_folder_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.open_folder_button.clicked.connect(self.choose_folder)
         tb.addWidget(self.open_folder_button)
@@ -253,8 +254,12 @@ class WindowLayout:
         group.addAction(self.grid_action)
         group.addAction(self.list_action)
         v.addSeparator()
-        self._action(v, "&Fit image", self.panel.view.fit, "F")
-        self._action(v, "Zoom &in", lambda: self.panel.view.zoom_by(ZOOM_STEP), QKeySequence.StandardKey.ZoomIn)
+        fit = self._action(v, "&Fit image", self.panel.view.fit, "F")
+        fit.setShortcuts([QKeySequence("F"), QKeySequence("Ctrl+0")])
+        zoom_in = self._action(v, "Zoom &in", lambda: self.panel.view.zoom_by(ZOOM_STEP), QKeySequence.StandardKey.ZoomIn)
+        # Ctrl+= too: the + of a US keyboard is Shift+=
+        zoom_in.setShortcuts([*QKeySequence.keyBindings(QKeySequence.StandardKey.ZoomIn),
+                              QKeySequence("Ctrl+=")])
         self._action(v, "Zoom &out", lambda: self.panel.view.zoom_by(1 / ZOOM_STEP), QKeySequence.StandardKey.ZoomOut)
         self._action(v, "&Actual size", self.panel.view.actual_size, "Ctrl+1")
         self._action(v, "Next o&verlay", self._next_overlay, "A")
@@ -299,7 +304,8 @@ class WindowLayout:
             self.addAction(a)
             self.review_menu.addAction(a)
             self._verdict_actions.append(a)
-            b = QPushButton(f"{text}  [{a.shortcut().toString()}]" if key else text)
+            shown = a.shortcut().toString().replace("Return", "Enter")   # as the help says
+            b = QPushButton(f"{text}  [{shown}]" if key else text)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.clicked.connect(a.trigger)
             self.verdict_grid.addWidget(b, row, col, 1, span)
@@ -477,7 +483,7 @@ class WindowLayout:
 <tr><td><b>PageUp</b> / <b>PageDown</b>, <b>Home</b> / <b>End</b></td><td>a page of images, the first / last image</td></tr>
 <tr><td><b>Ctrl+F</b></td><td>show: all, needs review, unknown, not yet reviewed…</td></tr>
 <tr><td><b>A</b></td><td>next overlay (CAM, SE blocks, none)</td></tr>
-<tr><td><b>F</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel or Ctrl++ / Ctrl+- zoom, drag pans</td></tr>
+<tr><td><b>F</b> or <b>Ctrl+0</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel or Ctrl++ / Ctrl+- zoom, drag pans</td></tr>
 <tr><td><b>Ctrl+T</b></td><td>tiles of large images (size, overlap; per folder)</td></tr>
 <tr><td><b>Ctrl+G</b> / <b>Ctrl+Shift+G</b></td><td>thumbnails as a grid / a list</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open a folder / image files</td></tr>
