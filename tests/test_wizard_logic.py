@@ -283,6 +283,37 @@ def test_a_short_budget_trains_smaller():
         retrain.seconds_per_image_at({}, 128)
 
 
+def test_the_budget_follows_what_the_data_needs():
+    """A fine-tune whose budget buys fewer than STRETCH_EPOCHS epochs gets more time, just
+    enough for them and at most STRETCH_RATIO times the budget; not from scratch, not with
+    ``stretch=False``, not when the budget buys enough."""
+    counts = {c: 275 for c in CARD["class_names"]}            # NEU with two classes added back
+    kw = dict(current_bundle="m", current_card=dict(CARD, class_names=CARD["class_names"][:4]),
+              class_names=CARD["class_names"], image_side=128)
+    spi = 1 / 60
+    per_epoch = None
+    for budget in (600, 900, 2000):
+        exact = retrain.suggest_settings(counts, spi, budget_seconds=budget, stretch=False, **kw)
+        c = retrain.suggest_settings(counts, spi, budget_seconds=budget, **kw)
+        per_epoch = retrain.epoch_seconds(counts, exact, spi)
+        est = retrain.estimate_seconds(counts, c, spi)
+        if exact.epochs >= retrain.STRETCH_EPOCHS:            # enough: as it was
+            assert c == exact
+        elif exact.epochs + (retrain.STRETCH_RATIO - 1) * budget / per_epoch \
+                >= retrain.STRETCH_EPOCHS:                    # just enough for them
+            assert c.epochs == retrain.STRETCH_EPOCHS
+            assert budget < est <= retrain.STRETCH_RATIO * budget
+        else:                                                 # at most a third more
+            assert exact.epochs < c.epochs < retrain.STRETCH_EPOCHS
+            assert est == pytest.approx(retrain.STRETCH_RATIO * budget, abs=0.1)
+    taken = [retrain.suggest_settings(counts, spi, budget_seconds=b, **kw).epochs
+             for b in (600, 900, 2000)]
+    assert taken[0] < taken[1] == retrain.STRETCH_EPOCHS < taken[2]   # each branch above
+    scratch = dict(kw, current_bundle=None, current_card=None)
+    assert retrain.suggest_settings(counts, spi, budget_seconds=600, **scratch) == \
+        retrain.suggest_settings(counts, spi, budget_seconds=600, stretch=False, **scratch)
+
+
 def test_defaults_native_size_class_weights_head_first_patience():
     c = retrain.suggest_settings(PLANT, 1 / 60, current_bundle="m", current_card=CARD,
                                  image_side=128)
@@ -372,6 +403,21 @@ def test_a_short_budget_measures_the_smaller_size_too(tmp_path, stand_in_bundle,
     assert retrain.main(args[:4] + ["--budget-min", "0.05", "--dry-run"]) == 0
     capsys.readouterr()
     assert measured == [64, 32]
+
+
+def test_dry_run_says_when_the_data_needs_more_than_the_budget(tmp_path, stand_in_bundle,
+                                                               capsys):
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8, size=64)
+    args = ["--data", str(root), "--current", str(stand_in_bundle), "--rate", "1",
+            "--budget-min", "6", "--dry-run"]
+    assert retrain.main(args) == 0
+    out = capsys.readouterr().out
+    assert "the data needs more epochs than 6 min buy" in out and "--exact-budget keeps" in out
+    longer = int(re.search(r"--epochs (\d+)", out).group(1))
+    assert retrain.main(args + ["--exact-budget"]) == 0
+    out = capsys.readouterr().out
+    assert "needs more epochs" not in out
+    assert int(re.search(r"--epochs (\d+)", out).group(1)) < longer
 
 
 def test_a_model_trained_smaller_than_its_images_fine_tunes_at_their_scale():

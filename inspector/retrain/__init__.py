@@ -19,7 +19,8 @@ from .defaults import (DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_BASE_SECONDS,
                        full_training_size, measure_seconds_per_image, model_full_size,
                        nearest_measured, seconds_per_image_at,
                        SHORT_BUDGET_EPOCHS, SHORT_BUDGET_MIN_RATIO, SHORT_BUDGET_SIZE,
-                       SIZE_TIME_EXPONENT, split_counts, suggest_settings)
+                       SIZE_TIME_EXPONENT, STRETCH_EPOCHS, STRETCH_RATIO, split_counts,
+                       suggest_settings)
 from .evaluation import (RECALL_RATIO, Misclassified, SplitEvaluation, evaluate_split,
                          format_recalls, min_macro_f1, usefulness_problems)
 from .cli import main

@@ -22,9 +22,9 @@ from training.train import TrainConfig
 from training.transfer import CHECK_EPOCHS, earliest_stop
 
 from .data import count_samples, gather_samples, sample_digests, training_data, training_folder
-from .defaults import (DEFAULT_BUDGET_SECONDS, estimate_seconds, full_training_size,
-                       guess_seconds_per_image, measure_seconds_per_image, median_side,
-                       model_full_size, seconds_per_image_at, SHORT_BUDGET_EPOCHS,
+from .defaults import (DEFAULT_BUDGET_SECONDS, STRETCH_EPOCHS, STRETCH_RATIO, estimate_seconds,
+                       full_training_size, guess_seconds_per_image, measure_seconds_per_image,
+                       median_side, model_full_size, seconds_per_image_at, SHORT_BUDGET_EPOCHS,
                        SHORT_BUDGET_SIZE, suggest_settings)
 from .evaluation import evaluate_split, format_recalls
 from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
@@ -211,7 +211,12 @@ def _main(argv=None) -> int:
                                      "library's active model, else the bundled one)")
     p.add_argument("--scratch", action="store_true", help="train a new model from scratch")
     p.add_argument("--budget-min", type=_above_zero(float), default=DEFAULT_BUDGET_SECONDS / 60,
-                   help="the default epochs fit this many minutes of training (default 15)")
+                   help="the default epochs fit this many minutes of training (default 15); a "
+                        f"fine-tune it buys fewer than {STRETCH_EPOCHS} epochs gets up to "
+                        f"{STRETCH_RATIO:.3g} times as long, just enough for them (what such data "
+                        "needed, docs/retraining.md)")
+    p.add_argument("--exact-budget", action="store_true",
+                   help="keep to --budget-min even when it buys fewer epochs than the data needs")
     p.add_argument("--epochs", type=_above_zero(int), help="override the time-budgeted number of epochs")
     p.add_argument("--size", type=_above_zero(int), metavar="PIXELS",
                    help="train at this size at most, rounded down to a multiple of 8 and not "
@@ -296,7 +301,8 @@ def _main(argv=None) -> int:
         full = full_training_size(card, side)
         suggest = functools.partial(suggest_settings, counts, current_bundle=current,
                                     current_card=card, class_names=names, from_scratch=scratch,
-                                    image_side=side, smaller_when_short=auto_size)
+                                    image_side=side, smaller_when_short=auto_size,
+                                    stretch=not args.exact_budget)
         budget = args.budget_min * 60
         extra = 0.0   # seconds spent measuring a second size
         if args.rate:
@@ -346,8 +352,16 @@ def _main(argv=None) -> int:
             notes.append(f"training at {config.input_size}x{config.input_size}, larger than "
                          f"the current model's {trained_at}x{trained_at}: it was trained "
                          f"smaller than its training images")
+        if not args.epochs:
+            exact = suggest(speeds, budget_seconds=budget - extra, stretch=False)
+            if config.epochs > exact.epochs:
+                notes.append(f"the data needs more epochs than {args.budget_min:g} min buy "
+                             f"({exact.epochs}; a fine-tune needs about {STRETCH_EPOCHS}): "
+                             f"{config.epochs} epochs, {est / 60:.1f} min "
+                             f"(--exact-budget keeps {args.budget_min:g} min)")
         if config.input_size < full:
-            at_full = suggest(speeds, budget_seconds=budget - extra, smaller_when_short=False)
+            at_full = suggest(speeds, budget_seconds=budget - extra, smaller_when_short=False,
+                              stretch=False)
             notes.append(f"a short budget: {at_full.epochs} epochs at {full}x{full}, so training "
                          f"at {config.input_size}x{config.input_size} for about {config.epochs} "
                          f"(--size {full} keeps {full}x{full})")

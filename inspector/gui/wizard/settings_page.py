@@ -31,7 +31,9 @@ class SettingsPage(QWizardPage):
         self.setTitle("Training settings")
         self.setSubTitle("The defaults work on a new data set without tuning; the number of "
                          "epochs is chosen to fit about "
-                         f"{retrain.DEFAULT_BUDGET_SECONDS // 60} minutes on this PC.")
+                         f"{retrain.DEFAULT_BUDGET_SECONDS // 60} minutes on this PC (up to "
+                         f"{retrain.STRETCH_RATIO * retrain.DEFAULT_BUDGET_SECONDS / 60:.0f} "
+                         "when the data needs more epochs than that buys).")
         self._measure_job: Task | None = None
         self._filling = False
         self._touched: set[str] = set()
@@ -137,7 +139,7 @@ class SettingsPage(QWizardPage):
             self._changed()   # its own valueChanged ran first: epochs by hand end the budget
 
     # ---- defaults and the time estimate ---------------------------------------------------
-    def suggestion(self, smaller_when_short: bool = True) -> TrainConfig:
+    def suggestion(self, smaller_when_short: bool = True, stretch: bool = True) -> TrainConfig:
         w = self.wiz
         # a guess stands for the speed at the full size until one is measured
         spi = w.seconds_per_image or retrain.guess_seconds_per_image(self._full())
@@ -145,7 +147,8 @@ class SettingsPage(QWizardPage):
             w.counts(), spi, current_bundle=w.current_bundle if w.current_card else None,
             current_card=w.current_card, class_names=w.class_names(),
             from_scratch=self.from_scratch.isChecked() or not w.current_card,
-            image_side=self._image_side(), smaller_when_short=smaller_when_short)
+            image_side=self._image_side(), smaller_when_short=smaller_when_short,
+            stretch=stretch)
 
     def _image_side(self) -> float | None:
         return retrain.median_side(self.wiz.report) if self.wiz.report else None
@@ -169,12 +172,20 @@ class SettingsPage(QWizardPage):
         at = retrain.nearest_measured(speeds, c.input_size)
         return f"about {rate}, from the speed measured at {at}x{at}"
 
+    def _stretch_text(self, c: TrainConfig) -> str:
+        """Why the estimate is longer than the default budget, if the data needs the epochs."""
+        exact = self.suggestion(stretch=False)
+        if exact.input_size != c.input_size or c.epochs <= exact.epochs:
+            return ""
+        return (f"; longer than {retrain.DEFAULT_BUDGET_SECONDS // 60} minutes, which buy "
+                f"about {exact.epochs} epochs: a fine-tune needs about {retrain.STRETCH_EPOCHS}")
+
     def _size_text(self, c: TrainConfig) -> str:
         """Why the training's size differs from the current model's input, if it does."""
         w = self.wiz
         full = self._full()
         if c.input_size < full:
-            at_full = self.suggestion(smaller_when_short=False)
+            at_full = self.suggestion(smaller_when_short=False, stretch=False)
             return (f", smaller than the full {full}x{full}, where this budget buys only "
                     f"about {at_full.epochs} epochs")
         if c.input_size == w.input_size:
@@ -290,7 +301,7 @@ class SettingsPage(QWizardPage):
                      if c.patience else "")
             if c.time_budget_s > 0:
                 bound = (f": training ends on time, about {c.epochs} epochs at this speed (its "
-                         "schedule runs on the clock)") + bound
+                         "schedule runs on the clock)") + self._stretch_text(c) + bound
             self.estimate.setText(
                 f"{split}.<br><b>Estimated time on this PC: {about_time(secs)}</b>{bound} "
                 f"({self._speed_text(c, spi)}{self._size_text(c)}).")
