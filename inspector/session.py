@@ -5,7 +5,6 @@ and is reloaded when the folder is opened again. Qt-free.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from training.images import (IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, is_windows_reserved,
-                             listing_problem, other_images_text, walk_files)
+                             listing_problem, natural_key, other_images_text, walk_files)
 
 # JOURNAL_NAME, JournalError and now_iso are the journal's; imported from here too.
 from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
@@ -53,7 +52,7 @@ def scan_images(folder: str | Path, recursive: bool = True,
             found.append((rel, full))
         elif others is not None and suffix in OTHER_IMAGE_SUFFIXES:
             others.append(full)
-    found.sort(key=lambda rf: _natural_key(rf[0]))
+    found.sort(key=lambda rf: natural_key(rf[0]))
     return [Path(full) for _, full in found]
 
 
@@ -66,9 +65,6 @@ def known_at(unknown_score: float | None, threshold: float | None) -> bool:
     return threshold is None or unknown_score is None or bool(unknown_score <= threshold)
 
 
-def _natural_key(s: str):
-    """Sorts "img2" before "img10"."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,7 +405,7 @@ class ReviewSession:
         last when sorting by confidence)."""
         rows = [i for i in range(len(self.items)) if self.matches(i, f)]
         if sort is Sort.PATH:
-            rows.sort(key=lambda i: _natural_key(str(self.items[i].path)))
+            rows.sort(key=lambda i: natural_key(str(self.items[i].path)))
         elif sort in (Sort.CONFIDENCE_ASC, Sort.CONFIDENCE_DESC):
             sign = 1.0 if sort is Sort.CONFIDENCE_ASC else -1.0
 
@@ -483,7 +479,7 @@ class ReviewSession:
                 rel = parent.as_posix()
             groups.setdefault(rel, []).append(i)
         out = {"(all)": self.summary()}
-        for rel in sorted(groups, key=_natural_key):
+        for rel in sorted(groups, key=natural_key):
             out[rel] = self.summary(groups[rel])
         return out
 

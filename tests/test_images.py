@@ -297,3 +297,13 @@ def decode_image_of(tmp_path, name, arr):
 
     Image.fromarray(arr).save(tmp_path / name)
     return decode_image(tmp_path / name)[..., 0]
+
+
+def test_natural_order_reads_only_decimal_runs_as_numbers():
+    """'²' is a digit to str.isdigit but not to the pattern: a file named img1²2.jpg kept a
+    whole folder from opening (int('²') raised)."""
+    from training.images import natural_key
+
+    names = ["img10.png", "img2.png", "IMG1.png", "img1\u00b22.jpg", "img\u0663.png", "a.png"]
+    assert sorted(names, key=natural_key) == ["a.png", "IMG1.png", "img1\u00b22.jpg", "img2.png",
+                                              "img\u0663.png", "img10.png"]

@@ -77,7 +77,7 @@ def read_card(bundle_dir: str | Path) -> dict[str, Any]:
             and all(isinstance(c, str) and c for c in names)):
         raise BundleError(f"{path}: damaged model card (class_names must list at least two "
                           "class names)")
-    if isinstance(size, bool) or not isinstance(size, (int, str)) or not str(size).isdigit() \
+    if isinstance(size, bool) or not isinstance(size, (int, str)) or not str(size).isdecimal() \
             or int(size) < 1:
         raise BundleError(f"{path}: damaged model card (input_size {size!r} is not a size in "
                           "pixels)")

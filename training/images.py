@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import warnings
 from collections import Counter
@@ -52,6 +53,14 @@ def other_images_text(files: Sequence[str]) -> str | None:
 WINDOWS_RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul",
                                     *(f"com{i}" for i in range(1, 10)),
                                     *(f"lpt{i}" for i in range(1, 10))})
+
+
+def natural_key(name: str) -> list:
+    """Sorts "img2" before "img10": the name's runs of decimal digits as numbers. Only what the
+    pattern takes as digits is read as a number ("²" is a digit to ``str.isdigit`` but no
+    number: a file named "img1²2.jpg" kept a whole folder from opening)."""
+    parts = re.split(r"(\d+)", name)
+    return [int(t) if i % 2 else t.lower() for i, t in enumerate(parts)]
 
 
 def is_windows_reserved(name: str) -> bool:

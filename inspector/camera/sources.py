@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from training.images import ImageReadError, decode_pixels, is_image_file, to_uint8
+from training.images import ImageReadError, decode_pixels, is_image_file, natural_key, to_uint8
 
 from .urls import MASK, SCHEME, secrets_in, mask_url
 
@@ -141,8 +141,6 @@ def quiet_cv2():
     return cv2
 
 
-def _natural_key(path: Path):
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
 
 
 class FolderCapture:
@@ -154,7 +152,7 @@ class FolderCapture:
         self.folder = Path(folder)
         self.files = sorted((p for p in self.folder.iterdir()
                              if p.is_file() and is_image_file(p)),
-                            key=_natural_key)
+                            key=lambda p: natural_key(p.name))
         self.position = 0
         self.skipped: list[str] = []
 
