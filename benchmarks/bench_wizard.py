@@ -93,7 +93,7 @@ def run(data: list[str], scratch: bool, seed: int | None, current: str | None,
     config = card["training"]["config"]
     lines = [ln for ln in proc.stdout.splitlines()
              if ln.startswith(("measured", "current model", "same as", "new model", "note:",
-                               "a short budget", "training at", "  "))]
+                               "a short budget", "training at", "the data needs", "  "))]
     return {
         "data": data, "from": "scratch" if scratch else (current or "the bundled model"),
         "classes": card["class_names"], "images": card["dataset"].get("file_count"),

@@ -271,14 +271,17 @@ SUMMARY_COLUMNS = ("folder", "images", "classified", "errors", "mean_confidence"
                    "unknown", "reviewed", "accepted", "overrides", "unsure")
 
 
-def summary_table(session: ReviewSession) -> tuple[list[str], list[list]]:
-    """The per-folder summary as a table: header and rows (one per folder, "(all)" first)."""
+def summary_table(session: ReviewSession, with_summary: bool = False) -> tuple:
+    """The per-folder summary as a table: header and rows (one per folder, "(all)" first);
+    ``with_summary``: and the whole session's summary dict (``ReviewSession.summary``), from
+    the same pass."""
     header = [*SUMMARY_COLUMNS, *session.class_names]
     rows = []
-    for folder, s in session.folder_summaries().items():
+    summaries = session.folder_summaries()
+    for folder, s in summaries.items():
         rows.append([folder, *(s[c] for c in SUMMARY_COLUMNS[1:]),
                      *(s["per_class"].get(c, 0) for c in session.class_names)])
-    return header, rows
+    return (header, rows, summaries["(all)"]) if with_summary else (header, rows)
 
 
 def export_summary_csv(session: ReviewSession, path: str | Path) -> Path:

@@ -93,6 +93,21 @@ def test_undo_gives_back_each_verdict_in_turn_and_journals_it(folder, monkeypatc
     assert s.items[3].verdict.label == "patches" and s.can_undo()
 
 
+def test_a_frozen_copy_keeps_what_it_was_given(folder):
+    """What an export writes in the background: later verdicts and predictions do not reach
+    it, and its per-folder summary is the session's at the moment it was taken."""
+    s = classified(folder)
+    s.set_verdict(0, "crazing")
+    copy = s.frozen_copy()
+    s.set_verdict(0, "patches")
+    s.set_prediction(1, one_hot(2, 0.9))
+    assert copy.items[0].verdict.label == "crazing" and copy.items[1].label_index == 1
+    assert copy.journal is None and len(copy) == len(s)
+    assert report.csv_text(report.session_rows(copy), NAMES) != \
+        report.csv_text(report.session_rows(s), NAMES)
+    assert copy.folder_summaries().keys() == s.folder_summaries().keys() == {"(all)", ".", "sub"}
+
+
 def test_an_absurdly_nested_journal_line_is_a_damaged_line(folder):
     """It stopped the folder from opening (RecursionError in the JSON parser)."""
     s = classified(folder)

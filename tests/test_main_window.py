@@ -46,6 +46,15 @@ def folder(tmp_path):
     return root
 
 
+def exported(qtbot, w, path, kind=None) -> Path:
+    """The window's export, written in the background: the file once the status bar says so."""
+    task = w.export(path, kind)
+    assert task is not None, w.last_message
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage().startswith("Exported"),
+                    timeout=10_000)
+    return Path(w.statusBar().currentMessage().split(" to ", 1)[1].split(";")[0])
+
+
 def open_window(qtbot, classifier, folder=None):
     from inspector.gui.main_window import MainWindow
 
@@ -330,6 +339,30 @@ def test_ctrl_z_gives_the_last_verdict_back_and_shows_its_image(qtbot, trained, 
     assert w2.session.items[0].verdict is None
 
 
+def test_f5_adds_the_images_that_came_since_the_folder_was_opened(qtbot, trained, folder):
+    """A line keeps writing into the folder a shift reviews: the new images never appeared, and
+    opening the folder again classified every image again."""
+    w = open_window(qtbot, trained, folder)
+    show(qtbot, w, 0)
+    w.set_verdict(other_class(w.session, 0)[0])
+    first = w.session.items[1].classified_at
+    Image.fromarray(texture(2, 64, seed=99)).save(folder / "00_new.png")
+    said = []
+    w.statusBar().messageChanged.connect(said.append)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    qtbot.keyClick(w.list, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: len(w.session) == 16, timeout=10_000)
+    new = w.session.index_of(folder / "00_new.png")
+    qtbot.waitUntil(lambda: w.session.items[new].probs is not None, timeout=10_000)
+    assert w.session.items[0].verdict is not None            # kept, and not classified again
+    assert w.session.items[1].classified_at == first
+    assert any(m.startswith(f"1 new image in {folder}") for m in said)
+    w.refresh_folder()
+    qtbot.waitUntil(lambda: any(m.startswith("No new images") for m in said), timeout=10_000)
+    assert len(w.session) == 16
+
+
 def test_include_sub_folders_lists_the_open_folder_again(qtbot, trained, folder):
     sub = folder / "night"
     sub.mkdir()
@@ -393,13 +426,13 @@ def test_shortcuts_help_and_quit(qtbot, trained):
     assert quit_action.shortcuts()
 
 
-def test_export_from_the_window(qtbot, trained, folder, tmp_path):
+def test_export_from_the_window(qtbot, trained, folder, tmp_path, monkeypatch):
     w = open_window(qtbot, trained, folder)
     show(qtbot, w, 0)
     name, _ = other_class(w.session, 0)
     w.set_verdict(name)
     (tmp_path / "out").mkdir()
-    out = w.export(tmp_path / "out" / "results.csv")
+    out = exported(qtbot, w, tmp_path / "out" / "results.csv")
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 15
     r0 = rows[0]
@@ -408,8 +441,17 @@ def test_export_from_the_window(qtbot, trained, folder, tmp_path):
     assert r0["verdict"] == name and r0["overridden"] == "yes"
     assert r0["model"] == "Test-MiniNet" and r0["model_version"] == "0.0.1"
     assert rows[14]["error"] and rows[14]["label"] == ""
-    doc = __import__("json").loads(w.export(tmp_path / "results.json").read_text())
+    doc = __import__("json").loads(exported(qtbot, w, tmp_path / "results.json").read_text())
     assert doc["summary"]["(all)"]["overrides"] == 1
+    import errno
+    def full_disk(*a):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(report, "export_csv", full_disk)    # written in the background: said
+    w.last_message = None
+    assert w.export(tmp_path / "out" / "again.csv") is not None
+    qtbot.waitUntil(lambda: w.last_message is not None, timeout=10_000)
+    assert w.last_message[0] == "Export failed" and "No space left" in w.last_message[1]
+    assert str(tmp_path / "out" / "again.csv") in w.last_message[1]
     d = w.show_summary()
     assert d.table.item(0, 0).text() == "(all)" and d.table.rowCount() == 2
     # it follows the verdicts while open (what its Export writes is what it shows)
@@ -747,7 +789,7 @@ def test_a_letterboxed_image_says_its_padding_in_the_caption_and_the_export(qtbo
     assert "padding 31%: read as the surface beside it" in w.panel.caption.text()
     show(qtbot, w, 1)
     assert w.session.items[1].padding == 0 and "padding" not in w.panel.caption.text()
-    rows = list(csv.DictReader(w.export(tmp_path / "r.csv").open()))
+    rows = list(csv.DictReader(exported(qtbot, w, tmp_path / "r.csv").open()))
     assert rows[0]["note"].startswith("padding: 31% of the frame") and rows[1]["note"] == ""
 
 

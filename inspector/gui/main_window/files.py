@@ -3,6 +3,7 @@ exports, the summary and drag and drop (a mixin of MainWindow)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -13,10 +14,11 @@ from training.images import listing_problem
 
 from ... import report
 from ...batch import collect_paths
-from ...session import ReviewSession
+from ...session import ReviewSession, scan_images
 from ...settings import Key
-from .layout import (IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE,
-                     SUMMARY_REFRESH_MS)
+from ..workers import Task
+from .layout import (IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, REFRESH_SHARE,
+                     SUMMARY_DIALOG_SIZE, SUMMARY_REFRESH_MS)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,31 @@ class FileActions:
         self.list.unsetCursor()
         self.settings.set(Key.LAST_FOLDER, str(paths[0].absolute().parent))
         self._set_session(session)
+
+    def refresh_folder(self) -> None:
+        """F5: the open folder listed again (in the background), and the images that came since
+        it was opened added and classified; the others keep their results and verdicts (a line
+        keeps writing into the folder a shift reviews)."""
+        folder = self._listed_folder
+        if folder is None or self.session.root is None:
+            self.statusBar().showMessage("No folder is open to refresh (File ▸ Open folder…)",
+                                         MESSAGE_MS)
+            return
+        recursive, session, token = self.recursive_action.isChecked(), self.session, \
+            self._open_token
+        self.statusBar().showMessage(f"Listing {folder} again…")
+
+        def listed(paths: list[Path]) -> None:
+            if token != self._open_token or self.session is not session:
+                return   # another folder was opened meanwhile
+            new = [p for p in paths if session.index_of(p) is None]
+            self.add_files(new)
+            self.statusBar().showMessage(
+                f"{len(new)} new image{'s' if len(new) != 1 else ''} in {folder}" if new
+                else f"No new images in {folder}", MESSAGE_MS)
+
+        self._tasks.start(lambda progress, should_stop: scan_images(folder, recursive),
+                          done=listed, failed=lambda msg: self._inform("Cannot refresh", msg))
 
     def _recursive_toggled(self, on: bool) -> None:
         """File ▸ Include sub-folders: saved, and the open folder listed again with it (its
@@ -160,24 +187,35 @@ class FileActions:
         if path:   # a name typed without the format's suffix gets it
             self.export(report.with_suffix_for(path, kind), kind)
 
-    def export(self, path: str | Path, kind: str | None = None) -> Path | None:
+    def export(self, path: str | Path, kind: str | None = None) -> Task | None:
+        """Writes the results as they are now to ``path`` in a background task (returned; None
+        when the path is refused, said): 30,000 images' JSON held the window for over a second.
+        What is exported is a copy taken at once; classification and review go on meanwhile."""
         problem = report.export_path_problem(path, (kind,) if kind else ("csv", "json"))
         kind = kind or Path(path).suffix.lower().lstrip(".")
         if problem:
             self._inform("Export failed", problem)
             return None
-        try:
-            out = (report.export_json if kind == "json" else report.export_csv)(self.session, path)
-        except OSError as exc:
-            self._inform("Export failed", f"{path}: {exc.strerror or exc}")
-            return None
-        self.settings.set(Key.LAST_EXPORT_FOLDER, str(Path(path).absolute().parent))
-        pending = len(self.session.pending())
-        self.statusBar().showMessage(
-            f"Exported {len(self.session)} images to {out}"
-            + (f"; {pending} not classified yet (their rows have no label: export again when "
-               "classification is done)" if pending else ""), MESSAGE_LONG_MS)
-        return out
+        snapshot = self.session.frozen_copy()
+        pending = len(snapshot.pending())
+        write = report.export_json if kind == "json" else report.export_csv
+
+        def work(progress, should_stop):
+            try:
+                return write(snapshot, path)
+            except OSError as exc:   # said as the file system says it, not as a traceback
+                raise OSError(f"{path}: {exc.strerror or exc}") from exc
+
+        def done(out: Path) -> None:
+            self.settings.set(Key.LAST_EXPORT_FOLDER, str(Path(path).absolute().parent))
+            self.statusBar().showMessage(
+                f"Exported {len(snapshot)} images to {out}"
+                + (f"; {pending} not classified yet (their rows have no label: export again "
+                   "when classification is done)" if pending else ""), MESSAGE_LONG_MS)
+
+        self.statusBar().showMessage(f"Exporting {len(snapshot)} images to {path}…")
+        return self._tasks.start(work, done=done,
+                                 failed=lambda message: self._inform("Export failed", message))
 
     def show_summary(self) -> QDialog:
         """The per-folder summary, kept up to date while it is open (classification and
@@ -196,9 +234,9 @@ class FileActions:
         lay.addWidget(d.table)
         lay.addWidget(buttons)
         d.resize(*SUMMARY_DIALOG_SIZE)
+        d.refresh = QTimer(d, interval=SUMMARY_REFRESH_MS)
         self._fill_summary(d)
         d.table.resizeColumnsToContents()
-        d.refresh = QTimer(d, interval=SUMMARY_REFRESH_MS)
         d.refresh.timeout.connect(lambda: self._fill_summary(d))
         d.refresh.start()
         d.finished.connect(d.refresh.stop)
@@ -213,7 +251,15 @@ class FileActions:
         if getattr(d, "shown", None) == shown:
             return
         d.shown = shown
-        header, rows = report.summary_table(self.session)
+        started = time.perf_counter()
+        try:
+            self._refill_summary(d)
+        finally:   # a larger folder's summary is refreshed less often (REFRESH_SHARE)
+            took_ms = (time.perf_counter() - started) * 1000
+            d.refresh.setInterval(max(SUMMARY_REFRESH_MS, int(REFRESH_SHARE * took_ms)))
+
+    def _refill_summary(self, d: QDialog) -> None:
+        header, rows, summary = report.summary_table(self.session, with_summary=True)
         table = d.table
         table.setColumnCount(len(header))
         table.setRowCount(len(rows))
@@ -227,7 +273,7 @@ class FileActions:
                     table.setItem(r, c, QTableWidgetItem(text))
                 elif item.text() != text:
                     item.setText(text)
-        d.headline.setText(report.summary_text(self.session.summary()))
+        d.headline.setText(report.summary_text(summary))
 
     def _export_summary(self, parent) -> None:
         path, _ = QFileDialog.getSaveFileName(parent, "Export summary", "summary.csv", "CSV (*.csv)")

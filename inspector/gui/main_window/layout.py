@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 from PySide6 import QtGui
 from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer
@@ -87,6 +88,10 @@ SUMMARY_DIALOG_SIZE = (900, 320)
 SUMMARY_REFRESH_MS = 1000         # the open summary follows classification and verdicts
 COUNT_REVIEW_UP_TO = 50000           # the "needs review" count is skipped for bigger sessions
 VIEW_REFRESH_MS = 800                # re-filter/re-sort at most this often while results arrive
+# ...and at most this share of the window's time: a refresh takes longer the larger the folder
+# (30,000 images sorted by confidence: a fifth of a second and more), so the next one waits
+# this many times as long as the last took
+REFRESH_SHARE = 10
 BACKGROUND_START_MS = 400            # at the latest, classification starts this long after opening
 PRIORITY_DELAY_MS = 60               # after scrolling stops, what is on screen is queued first
 PROGRESS_UPDATE_MS = 250             # the progress bar repaints at most 4 times a second
@@ -230,6 +235,8 @@ class WindowLayout:
         m = mb.addMenu("&File")
         self._action(m, "Open &folder…", self.choose_folder, QKeySequence.StandardKey.Open)
         self._action(m, "Open &images…", self.choose_files, "Ctrl+Shift+O")
+        self._action(m, "&Refresh folder (images added since)", self.refresh_folder,
+                     QKeySequence.StandardKey.Refresh)
         self.recursive_action = self._action(m, "Include su&b-folders", None, checkable=True)
         self.recursive_action.toggled.connect(self._recursive_toggled)
         m.addSeparator()
@@ -440,6 +447,14 @@ class WindowLayout:
 
     def _apply_view(self) -> None:
         self._view_timer.stop()
+        started = time.perf_counter()
+        try:
+            self._refresh_view()
+        finally:
+            took_ms = (time.perf_counter() - started) * 1000
+            self._view_timer.setInterval(max(VIEW_REFRESH_MS, int(REFRESH_SHARE * took_ms)))
+
+    def _refresh_view(self) -> None:
         keep = self._current
         rows = self.session.view(self._filter(), self._sort())
         self.thumb_model.set_rows(rows)
@@ -487,6 +502,7 @@ class WindowLayout:
 <tr><td><b>Ctrl+T</b></td><td>tiles of large images (size, overlap; per folder)</td></tr>
 <tr><td><b>Ctrl+G</b> / <b>Ctrl+Shift+G</b></td><td>thumbnails as a grid / a list</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open a folder / image files</td></tr>
+<tr><td><b>F5</b></td><td>refresh the folder: add and classify the images that came since</td></tr>
 <tr><td><b>Ctrl+E</b> / <b>Ctrl+Shift+E</b></td><td>export results as CSV / JSON</td></tr>
 <tr><td><b>Ctrl+I</b></td><td>summary per folder</td></tr>
 <tr><td><b>Ctrl+L</b></td><td>live camera</td></tr>

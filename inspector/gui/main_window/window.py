@@ -309,7 +309,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         if self._current in changed:
             self._update_verdict_label()
         f = self._filter()
-        if f.depends_on_predictions or self._sort() is not Sort.OPENED:
+        if f.depends_on_predictions or self._sort() not in (Sort.OPENED, Sort.PATH):
             if not self._view_timer.isActive():
                 self._view_timer.start()
         self._show_progress()
