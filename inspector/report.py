@@ -20,9 +20,9 @@ of tiles, so that the *Accept as known* share holds for images), comparable with
 from __future__ import annotations
 
 import csv
-import numbers
 import io
 import json
+import numbers
 import math
 import os
 from pathlib import Path
@@ -106,18 +106,21 @@ def padding_note(share: float) -> str | None:
 
 
 def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -> list[dict]:
+    return list(iter_session_rows(session, indices))
+
+
+def iter_session_rows(session: ReviewSession, indices: Iterable[int] | None = None):
+    """``session_rows`` one at a time (a large export never holds them all)."""
     idx = range(len(session.items)) if indices is None else indices
-    rows = []
     for i in idx:
         it = session.items[i]
         v = it.verdict
-        rows.append(make_row(
+        yield make_row(
             it.path, session.class_names, it.probs, it.error,
             model=session.model_name, model_version=session.model_version, time=it.classified_at,
             verdict=v.label if v else None, verdict_time=v.time if v else None,
             overridden=session.is_overridden(i) if (v and v.label != UNSURE) else None,
-            unknown_score=it.unknown_score, known=it.known, padding=it.padding))
-    return rows
+            unknown_score=it.unknown_score, known=it.known, padding=it.padding)
 
 
 # A cell starting with one of these is read as a formula by Excel and LibreOffice (a file
@@ -188,17 +191,44 @@ def json_document(rows: list[dict], class_names: Sequence[str], *, model: str = 
                   tiles: Mapping[str, list[dict]] | None = None) -> dict:
     """``tiles``: tile rows (``make_row(..., tile=...)``) by their image's ``path`` text; each
     such image's result gets them as a list ``tiles``, with their rectangles."""
-    results = []
+    doc = {"model": {"name": model, "version": model_version}, "class_names": list(class_names),
+           "results": list(_json_results(rows, class_names, tiles))}
+    if summary is not None:
+        doc["summary"] = summary
+    return doc
+
+
+def _json_results(rows: Iterable[dict], class_names: Sequence[str],
+                  tiles: Mapping[str, list[dict]] | None):
     for row in rows:
         r = _json_result(row, class_names)
         if tiles and r["path"] in tiles:
             r["tiles"] = [_json_result(t, class_names) for t in tiles[r["path"]]]
-        results.append(r)
-    doc = {"model": {"name": model, "version": model_version}, "class_names": list(class_names),
-           "results": results}
-    if summary is not None:
-        doc["summary"] = summary
-    return doc
+        yield r
+
+
+def _json_text(value, depth: int) -> str:
+    """``value`` as ``json.dumps(..., indent=1)`` writes it at ``depth`` inside a document (a
+    JSON string never holds a raw line break, so every one is a line of the layout)."""
+    return json.dumps(value, indent=1, ensure_ascii=False).replace("\n", "\n" + " " * depth)
+
+
+def write_json_document(f: TextIO, head: Mapping, results: Iterable[dict], tail: Mapping) -> None:
+    """Writes ``{**head, "results": [...], **tail}`` as ``json.dumps(doc, indent=1)`` would,
+    one result at a time: a 30,000-image document held as one string (and its bytes) took
+    about 7 KB of memory an image."""
+    f.write("{")
+    for key, value in head.items():
+        f.write(f"\n {json.dumps(key)}: {_json_text(value, 1)},")
+    f.write('\n "results": [')
+    first = True
+    for r in results:
+        f.write(("\n  " if first else ",\n  ") + _json_text(r, 2))
+        first = False
+    f.write("]" if first else "\n ]")
+    for key, value in tail.items():
+        f.write(f",\n {json.dumps(key)}: {_json_text(value, 1)}")
+    f.write("\n}\n")
 
 
 READ_ONLY_TEXT = ("the file is read-only (an earlier result kept on purpose?); give another "
@@ -259,12 +289,27 @@ def export_csv(session: ReviewSession, path: str | Path, indices: Iterable[int] 
 
 def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None,
                 tiles: Mapping[str, list[dict]] | None = None) -> Path:
-    doc = json_document(session_rows(session, indices), session.class_names,
-                        model=session.model_name, model_version=session.model_version,
-                        summary=session.folder_summaries(), tiles=tiles)
+    """The results as ``json_document`` (and ``folder``), written as they are made."""
+    names = session.class_names
+    head = {"model": {"name": session.model_name, "version": session.model_version},
+            "class_names": list(names)}
+    tail = {"summary": session.folder_summaries()}
     if session.root is not None:
-        doc["folder"] = str(session.root)
-    return write_text_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        tail["folder"] = str(session.root)
+
+    def write(binary) -> None:
+        # backslashreplace: a folder name that is not valid UTF-8 cannot stop it
+        text = io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace",
+                                newline="\n")
+        write_json_document(text, head, _json_results(iter_session_rows(session, indices),
+                                                      names, tiles), tail)
+        text.flush()
+        text.detach()   # the file stays open for its flush and fsync
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file_atomic(path, write)
+    return path
 
 
 SUMMARY_COLUMNS = ("folder", "images", "classified", "errors", "mean_confidence", "needs_review",

@@ -23,7 +23,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from .card import ModelCard
 from .litert import INSPECTION_INFO, KERNEL_FILE
@@ -232,13 +232,18 @@ def existing_mode(path: str | Path, default: int) -> int:
         return default
 
 
-def replace_file_atomic(path: str | Path, data: bytes) -> None:
-    """Writes one file of a bundle (an export, an updated card) via a temporary file."""
+def replace_file_atomic(path: str | Path, data: bytes | Callable[[BinaryIO], None]) -> None:
+    """Writes one file of a bundle (an export, an updated card) via a temporary file; ``data``
+    its bytes, or a function that writes them to the open file (a large document written as
+    it is made, never whole in memory)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, existing_mode(path, 0o644))   # a replaced file keeps its permissions
