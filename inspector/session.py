@@ -319,7 +319,8 @@ class ReviewSession:
         if label is not None and label != UNSURE and self.class_names and label not in self.class_names:
             if not new_class:
                 raise ValueError(f"unknown class {label!r}")
-            label = check_class_name(label, [*self.class_names, *self.new_class_names()])
+            if not _undoing:   # an undo gives back a name that was valid when it was given
+                label = check_class_name(label, [*self.class_names, *self.new_class_names()])
         it = self.items[index]
         before = it.verdict
         verdict = Verdict(label, now_iso()) if label is not None else None
@@ -346,7 +347,8 @@ class ReviewSession:
         """Gives the image of the last verdict of this session the verdict it had before (none,
         or an earlier one), recorded in the journal as any verdict is; returns its index, None
         when there is nothing to undo. Raises JournalError as ``set_verdict`` does (the undo
-        is then kept for another try)."""
+        is then kept for another try). The earlier verdict comes back as it was given, even if
+        a class named since differs from it only in case."""
         if not self._undo:
             return None
         index, before = self._undo[-1]

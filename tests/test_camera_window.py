@@ -436,13 +436,15 @@ def test_space_presses_the_focused_control_and_ctrl_w_closes(make_window, qtbot)
     win = make_window()
     win.activateWindow()
     qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    assert win.view.hasFocus()                             # the frame has the keys at first
     before = win.overlay_check.isChecked()
     win.overlay_check.setFocus()
     qtbot.waitUntil(win.overlay_check.hasFocus, timeout=5000)
     qtbot.keyClick(win.overlay_check, Qt.Key.Key_Space)
     assert win.overlay_check.isChecked() != before and not win.pause_action.isChecked()
-    win.setFocus()
-    qtbot.keyClick(win, Qt.Key.Key_Space)                 # elsewhere Space still pauses
+    win.view.setFocus()                                    # a click on the frame
+    qtbot.waitUntil(win.view.hasFocus, timeout=5000)
+    qtbot.keyClick(win.view, Qt.Key.Key_Space)            # there Space pauses
     assert win.pause_action.isChecked()
     assert "(Space)" in win.pause_button.toolTip() and "(S)" in win.snapshot_button.toolTip()
     qtbot.keyClick(win, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)

@@ -85,6 +85,10 @@ def test_undo_gives_back_each_verdict_in_turn_and_journals_it(folder, monkeypatc
     again = ReviewSession.open_folder(folder, True, NAMES)      # the journal agrees
     assert [it.verdict.label if it.verdict else None for it in again.items[:3]] == \
         ["crazing", None, None]
+    s.set_verdict(5, "rust", new_class=True)
+    s.set_verdict(5, "crazing")                # a slip, then a model with a class "Rust"
+    s.class_names = [*s.class_names, "Rust"]
+    assert s.undo_verdict() == 5 and s.items[5].verdict.label == "rust"   # as it was given
     s.set_verdict(3, "patches")
     monkeypatch.setattr(s.journal, "append", lambda rec: (_ for _ in ()).throw(
         JournalError("disk full")))

@@ -382,7 +382,12 @@ def test_the_models_dialog_by_keyboard(tmp_path, qtbot, monkeypatch):
     dlg.table.setFocus()
     qtbot.waitUntil(dlg.table.hasFocus, timeout=5000)
     qtbot.keyClick(dlg.table, Qt.Key.Key_Tab)
-    assert not dlg.table.hasFocus()
+    assert not dlg.table.hasFocus()                            # on towards the buttons
+    dlg.use_button.setFocus()
+    qtbot.waitUntil(dlg.use_button.hasFocus, timeout=5000)
+    qtbot.keyClick(dlg.use_button, Qt.Key.Key_Return)          # Enter on a button presses it
+    assert switched == [str(v.path)] and lib.active_path() == v.path
+    dlg.rollback()
     asked = []
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)

@@ -276,9 +276,20 @@ def test_a_setting_changed_with_the_mouse_gives_the_keys_back(qtbot, trained, fo
     assert not w.threshold.keyboardTracking()   # a typed "85" is not 8% first
 
 
+def typed(qtbot, text):
+    """Each key to whichever widget has the keyboard at that moment, as a keyboard sends it."""
+    from PySide6.QtWidgets import QApplication
+
+    for ch in text:
+        key = Qt.Key.Key_Return if ch == "\n" else Qt.Key(ord(ch.upper()))
+        qtbot.keyClick(QApplication.focusWidget(), key)
+
+
 def test_keys_typed_into_a_box_are_not_verdicts(qtbot, trained, folder):
     """Typing "not yet reviewed" in the status filter recorded the new class "ot yet reviewed"
-    (N began a new class), and 1-9, U, Backspace typed in a box judged the image behind it."""
+    (N began a new class); 1-9, U, Backspace typed in a box judged the image behind it; and
+    the first letter the type-ahead matched ("u" of "unreadable": Unknown) sent the keyboard
+    back to the thumbnails, where "n" began a new class "readable"."""
     w = open_window(qtbot, trained, folder)
     w.activateWindow()
     w.list.setFocus()
@@ -286,22 +297,45 @@ def test_keys_typed_into_a_box_are_not_verdicts(qtbot, trained, folder):
     show(qtbot, w, 0)
     w.status_filter.setFocus()
     qtbot.waitUntil(w.status_filter.hasFocus, timeout=5000)
-    qtbot.keyClicks(w.status_filter, "not")        # (a space would open the list)
-    qtbot.keyClick(w.status_filter, Qt.Key.Key_Return)
-    assert w.status_filter.currentText() == "Not yet reviewed"   # the box's own type-ahead
+    typed(qtbot, "unreadable\n")
+    assert w.status_filter.currentText() == "Unreadable"    # the box's own type-ahead
+    assert w.list.hasFocus()                                 # Enter hands the keys back
     for box in (w.class_filter, w.sort_combo, w.panel.source, w.panel.opacity):
         box.setFocus()
         qtbot.waitUntil(box.hasFocus, timeout=5000)
-        for key in (Qt.Key.Key_1, Qt.Key.Key_U, Qt.Key.Key_N, Qt.Key.Key_Backspace):
+        typed(qtbot, "1unu")
+        for key in (Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
             qtbot.keyClick(box, key)
+        assert box.hasFocus(), box
     assert all(it.verdict is None for it in w.session.items)
     assert w.new_class_edit.text() == ""
+    helped = []
+    w.show_shortcuts = lambda: helped.append(1)              # F1 still reaches the window
+    for a in w.actions():
+        if a.shortcut().toString() == "F1":
+            a.triggered.disconnect()
+            a.triggered.connect(lambda _=False: helped.append(1))
+    qtbot.keyClick(w.status_filter, Qt.Key.Key_F1)
+    assert helped == [1]
     w.status_filter.setCurrentIndex(0)
     w.list.setFocus()
     qtbot.waitUntil(w.list.hasFocus, timeout=5000)
     show(qtbot, w, 0)
     qtbot.keyClick(w.list, Qt.Key.Key_U)            # from the thumbnails, a key still judges
     assert w.session.items[0].verdict is not None
+
+
+@pytest.mark.qt_log_ignore("does not support raise", "does not support grabbing")   # offscreen
+def test_the_filter_opened_by_ctrl_f_gives_the_keys_back_when_it_closes(qtbot, trained, folder):
+    w = open_window(qtbot, trained, folder)
+    w.activateWindow()
+    w.list.setFocus()
+    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
+    show(qtbot, w, 0)
+    qtbot.keyClick(w.list, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.status_filter.view().isVisible(), timeout=5000)
+    w.status_filter.hidePopup()                     # Esc, or a choice
+    assert w.list.hasFocus()
 
 
 def test_left_and_right_move_in_the_list_view_too(qtbot, trained, folder):
@@ -316,6 +350,13 @@ def test_left_and_right_move_in_the_list_view_too(qtbot, trained, folder):
     assert w.current_index() == 0
     qtbot.mouseClick(w.panel.caption, Qt.MouseButton.LeftButton)   # clicked to copy its name
     assert w.list.hasFocus()                    # the keys stay with the images
+    from PySide6.QtGui import QGuiApplication
+    w.panel.caption.setSelection(0, 6)
+    qtbot.keyClick(w.list, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == w.panel.caption.selectedText() != ""
+    w.panel.caption.setSelection(0, 0)
+    qtbot.keyClick(w.list, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == str(w.session.items[0].path)
 
 
 def test_ctrl_z_gives_the_last_verdict_back_and_shows_its_image(qtbot, trained, folder):
@@ -361,6 +402,24 @@ def test_f5_adds_the_images_that_came_since_the_folder_was_opened(qtbot, trained
     w.refresh_folder()
     qtbot.waitUntil(lambda: any(m.startswith("No new images") for m in said), timeout=10_000)
     assert len(w.session) == 16
+
+
+def test_f5_fills_a_folder_that_was_empty_when_opened(qtbot, trained, tmp_path):
+    """The line's fresh folder: the first refresh opened its images as a set of files, and the
+    second said that no folder was open."""
+    empty = tmp_path / "shift-3"
+    empty.mkdir()
+    w = open_window(qtbot, trained)
+    with qtbot.waitSignal(w.session_opened, timeout=10_000):
+        w.open_folder(empty)
+    assert len(w.session) == 0
+    Image.fromarray(texture(2, 64, seed=5)).save(empty / "a.png")
+    w.refresh_folder()
+    qtbot.waitUntil(lambda: len(w.session) == 1, timeout=10_000)
+    assert w.session.root == empty and w._listed_folder == empty
+    Image.fromarray(texture(3, 64, seed=6)).save(empty / "b.png")
+    w.refresh_folder()
+    qtbot.waitUntil(lambda: len(w.session) == 2, timeout=10_000)
 
 
 def test_include_sub_folders_lists_the_open_folder_again(qtbot, trained, folder):

@@ -13,6 +13,7 @@ from ..engine import Inspection
 from ..tiles import Roi
 from .charts import WeightsChart
 from .image_view import ColorBar, ImageView, overlay_image
+from .keys import ChoiceBox
 
 NONE = "none"   # no overlay (CAM and the SE block names: inspector.attention)
 
@@ -33,7 +34,7 @@ class InspectionPanel(QWidget):
         self.weights_chart = WeightsChart()
         self.weights_chart.setMinimumHeight(150)
 
-        self.source = QComboBox()
+        self.source = ChoiceBox()
         self.source.setToolTip("Which attention map is drawn over the image")
         self.source.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         # as wide as its longest entry when there is room, narrower on a 1024-px panel PC

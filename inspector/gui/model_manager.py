@@ -97,10 +97,14 @@ class ModelManagerDialog(QDialog):
         self.remove_button = QPushButton("Re&move…")
         self.remove_button.setToolTip("Remove the selected version from the library (Delete)")
         self.remove_button.clicked.connect(lambda: self.remove_selected())
-        # Enter does not switch the model that the whole folder is classified with: only a
-        # click, the button's letter or a double click does; Enter closes, as Esc does
+        # Enter in the list does not switch the model the whole folder is classified with:
+        # Close is the default button; a button that has the keyboard (Tab) takes Enter itself
         for b in (self.use_button, self.rollback_button, self.remove_button):
             b.setAutoDefault(False)
+            for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                enter = QShortcut(QKeySequence(key), b)
+                enter.setContext(Qt.ShortcutContext.WidgetShortcut)
+                enter.activated.connect(b.click)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         close.button(QDialogButtonBox.StandardButton.Close).setDefault(True)

@@ -29,6 +29,9 @@ class FrameView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(False)
         self.setCursor(Qt.CursorShape.CrossCursor)
+        # it takes the keyboard (a click, Tab, a source opened) so that Space pauses, S takes a
+        # snapshot and O shows the overlay while no button or box has it
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._image: QImage | None = None
         self._size = (0, 0)                       # frame width, height
         self.roi: Roi | None = None

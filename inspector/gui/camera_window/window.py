@@ -172,6 +172,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self.view.set_result(None, None)
         self.view.set_frame(None)
         self.view.set_message(f"Opening {source.display}…")
+        self.view.setFocus()   # the live keys (Space, S, O) work at once, not on the Open button
         self._config = replace(self._config, roi=None)
         holder: list[FrameGrabber] = []
         previous, self._stopped_grabber = self._stopped_grabber, None
@@ -523,6 +524,7 @@ class CameraWindow(CameraControls, QMainWindow):
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
+        self.view.setFocus()
         if not self._display_timer.isActive():
             self._display_timer.start()
             self._stats_timer.start()

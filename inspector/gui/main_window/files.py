@@ -17,8 +17,8 @@ from ...batch import collect_paths
 from ...session import ReviewSession, scan_images
 from ...settings import Key
 from ..workers import Task
-from .layout import (IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, REFRESH_SHARE,
-                     SUMMARY_DIALOG_SIZE, SUMMARY_REFRESH_MS)
+from .layout import (IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE,
+                     SUMMARY_REFRESH_MS, refresh_interval)
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,10 @@ class FileActions:
         def listed(paths: list[Path]) -> None:
             if token != self._open_token or self.session is not session:
                 return   # another folder was opened meanwhile
+            # into this session, also when it was empty (add_files would open them as a set
+            # of files instead, and the folder would no longer be the one open)
             new = [p for p in paths if session.index_of(p) is None]
-            self.add_files(new)
+            self._add_to_session(new)
             self.statusBar().showMessage(
                 f"{len(new)} new image{'s' if len(new) != 1 else ''} in {folder}" if new
                 else f"No new images in {folder}", MESSAGE_MS)
@@ -165,12 +167,19 @@ class FileActions:
         if self.session.root is None or not len(self.session):
             self.open_files(paths)
             return list(range(len(self.session)))
+        new = self._add_to_session(paths)
+        if new:
+            self.statusBar().showMessage(f"Added {', '.join(p.name for p in paths[:3])}"
+                                         + (" …" if len(paths) > 3 else ""), MESSAGE_MS)
+        return new
+
+    def _add_to_session(self, paths: list[Path]) -> list[int]:
+        """Adds images to the open session (its root and journal as they are), queued for
+        classification and shown; returns the new indices."""
         new = self.session.add_paths(paths)
         if new:
             self._enqueue(new)
             self._apply_view()
-            self.statusBar().showMessage(f"Added {', '.join(p.name for p in paths[:3])}"
-                                         + (" …" if len(paths) > 3 else ""), MESSAGE_MS)
         return new
 
     # ========================================================================================
@@ -254,9 +263,9 @@ class FileActions:
         started = time.perf_counter()
         try:
             self._refill_summary(d)
-        finally:   # a larger folder's summary is refreshed less often (REFRESH_SHARE)
+        finally:   # a larger folder's summary is refreshed less often (refresh_interval)
             took_ms = (time.perf_counter() - started) * 1000
-            d.refresh.setInterval(max(SUMMARY_REFRESH_MS, int(REFRESH_SHARE * took_ms)))
+            d.refresh.setInterval(refresh_interval(SUMMARY_REFRESH_MS, took_ms))
 
     def _refill_summary(self, d: QDialog) -> None:
         header, rows, summary = report.summary_table(self.session, with_summary=True)

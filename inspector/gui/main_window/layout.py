@@ -9,11 +9,11 @@ import time
 from PySide6 import QtGui
 from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QLabel, QListView, QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QLabel, QListView, QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ...session import UNSURE, Filter, Sort
 from ...settings import Key
-from ..keys import TypingKeys
+from ..keys import ChoiceBox, TypingKeys
 from ...tiles import MOSTLY
 from ...engine import UNKNOWN_TEXT
 from ..charts import UNKNOWN_COLOUR, ProbabilityChart
@@ -92,6 +92,12 @@ VIEW_REFRESH_MS = 800                # re-filter/re-sort at most this often whil
 # (30,000 images sorted by confidence: a fifth of a second and more), so the next one waits
 # this many times as long as the last took
 REFRESH_SHARE = 10
+REFRESH_MAX_MS = 10_000   # ...but never longer than this (one refresh held up by a busy PC)
+
+
+def refresh_interval(least_ms: int, took_ms: float) -> int:
+    """The wait before the next refresh of a view whose last refresh took ``took_ms``."""
+    return int(min(REFRESH_MAX_MS, max(least_ms, REFRESH_SHARE * took_ms)))
 BACKGROUND_START_MS = 400            # at the latest, classification starts this long after opening
 PRIORITY_DELAY_MS = 60               # after scrolling stops, what is on screen is queued first
 PROGRESS_UPDATE_MS = 250             # the progress bar repaints at most 4 times a second
@@ -138,7 +144,7 @@ class WindowLayout:
         self.panel = InspectionPanel()
         self.panel.overlay_source_changed.connect(lambda k: self.settings.set(Key.OVERLAY_SOURCE, k))
         self.panel.opacity_changed.connect(lambda v: self.settings.set(Key.OVERLAY_OPACITY, v))
-        self.panel.source.activated.connect(lambda _: self.list.setFocus())
+        self.panel.source.list_closed.connect(self.list.setFocus)
         self._focus_back = FocusBack(self.list, self)
         self._focus_back.watch(self.panel.opacity)
         self._typing_keys = TypingKeys(self)
@@ -192,19 +198,22 @@ class WindowLayout:
         self._build_unknown_widgets(tb)
         tb.addSeparator()
         tb.addWidget(QLabel(" Show "))
-        self.status_filter = QComboBox()
+        self.status_filter = ChoiceBox()
         for text, _ in STATUS_FILTERS:
             self.status_filter.addItem(text)
-        self.class_filter = QComboBox()
+        self.class_filter = ChoiceBox()
         self.class_filter.addItem("every class", None)
-        self.sort_combo = QComboBox()
+        self.sort_combo = ChoiceBox()
         for text, sort in SORTS:
             self.sort_combo.addItem(text, sort)
         self._typing_keys.watch(self.status_filter, self.class_filter, self.sort_combo)
         for combo in (self.status_filter, self.class_filter, self.sort_combo):
             combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             combo.currentIndexChanged.connect(lambda _: self._apply_view())
-            combo.activated.connect(lambda _: self.list.setFocus())
+            # the keyboard back to the images once the open list closes: not at each item the
+            # type-ahead of a closed box passes (activated), where the letters that follow
+            # were verdict keys again
+            combo.list_closed.connect(self.list.setFocus)
         tb.addWidget(self.status_filter)
         tb.addWidget(QLabel(" predicted as "))
         tb.addWidget(self.class_filter)
@@ -333,6 +342,12 @@ class WindowLayout:
         self.addAction(undo)
         self.review_menu.addAction(undo)
         self._verdict_actions.append(undo)
+        copy = QAction("&Copy", self)
+        copy.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Copy))
+        copy.triggered.connect(lambda _=False: self._copy())
+        self.addAction(copy)
+        self.review_menu.addAction(copy)
+        self._verdict_actions.append(copy)
         find = QAction("&Filter…", self)
         find.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Find))
         find.triggered.connect(lambda _=False: self._open_filter())
@@ -440,6 +455,15 @@ class WindowLayout:
         self.sort_combo.setCurrentIndex(self.sort_combo.findData(sort))
         self._apply_view()
 
+    def _copy(self) -> None:
+        """Ctrl+C: the text selected in the caption (it takes no keyboard focus, so that the
+        keys stay with the images), else the shown image's path."""
+        text = self.panel.caption.selectedText()
+        if not text and self._current is not None:
+            text = str(self.session.items[self._current].path)
+        if text:
+            QtGui.QGuiApplication.clipboard().setText(text)
+
     def _open_filter(self) -> None:
         """Ctrl+F: the status filter with its list open (arrows and Enter choose, Esc keeps)."""
         self.status_filter.setFocus()
@@ -452,7 +476,7 @@ class WindowLayout:
             self._refresh_view()
         finally:
             took_ms = (time.perf_counter() - started) * 1000
-            self._view_timer.setInterval(max(VIEW_REFRESH_MS, int(REFRESH_SHARE * took_ms)))
+            self._view_timer.setInterval(refresh_interval(VIEW_REFRESH_MS, took_ms))
 
     def _refresh_view(self) -> None:
         keep = self._current

@@ -488,9 +488,6 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         except JournalError as exc:
             self._inform("Verdict not saved", str(exc))
             return False
-        except ValueError as exc:   # an earlier verdict that is no class name any more
-            self._inform("Cannot undo", str(exc))
-            return False
         if idx is None:
             self.statusBar().showMessage("No verdict to undo in this folder", MESSAGE_SHORT_MS)
             return False
