@@ -121,6 +121,8 @@ def main() -> int:
     # a few verdicts just before it, as after some minutes of review: accepted, overridden, unsure
     for i, verdict in zip(range(target - 5, target), ("accept", "accept", "patches", UNSURE, "accept")):
         w.select(i)
+        while w.shown_index() != i:   # a verdict goes only to the image on screen
+            wait(w.inspection_shown, 10000)
         if verdict == "accept":
             w.accept_prediction()
         else:
