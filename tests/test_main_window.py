@@ -67,6 +67,16 @@ def open_window(qtbot, classifier, folder=None):
     return w
 
 
+def keyed_window(qtbot, classifier, folder):
+    """The window on ``folder``, active, the thumbnails with the keys, the first image shown."""
+    w = open_window(qtbot, classifier, folder)
+    w.activateWindow()
+    w.list.setFocus()
+    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
+    show(qtbot, w, 0)
+    return w
+
+
 def show(qtbot, w, idx):
     w.select(idx)
     qtbot.waitUntil(lambda: w.shown_index() == idx and w.current_index() == idx, timeout=10000)
@@ -257,11 +267,7 @@ def test_a_setting_changed_with_the_mouse_gives_the_keys_back(qtbot, trained, fo
     """After a spin box's arrow or the opacity slider, a digit is a verdict, not a threshold."""
     from PySide6.QtCore import QPoint
 
-    w = open_window(qtbot, trained, folder)
-    w.activateWindow()
-    w.list.setFocus()
-    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
-    show(qtbot, w, 0)
+    w = keyed_window(qtbot, trained, folder)
     before = w.threshold.value()
     for widget in (w.threshold, w.panel.opacity):
         widget.setFocus()
@@ -290,11 +296,7 @@ def test_keys_typed_into_a_box_are_not_verdicts(qtbot, trained, folder):
     (N began a new class); 1-9, U, Backspace typed in a box judged the image behind it; and
     the first letter the type-ahead matched ("u" of "unreadable": Unknown) sent the keyboard
     back to the thumbnails, where "n" began a new class "readable"."""
-    w = open_window(qtbot, trained, folder)
-    w.activateWindow()
-    w.list.setFocus()
-    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
-    show(qtbot, w, 0)
+    w = keyed_window(qtbot, trained, folder)
     w.status_filter.setFocus()
     qtbot.waitUntil(w.status_filter.hasFocus, timeout=5000)
     typed(qtbot, "unreadable\n")
@@ -327,11 +329,7 @@ def test_keys_typed_into_a_box_are_not_verdicts(qtbot, trained, folder):
 
 @pytest.mark.qt_log_ignore("does not support raise", "does not support grabbing")   # offscreen
 def test_the_filter_opened_by_ctrl_f_gives_the_keys_back_when_it_closes(qtbot, trained, folder):
-    w = open_window(qtbot, trained, folder)
-    w.activateWindow()
-    w.list.setFocus()
-    qtbot.waitUntil(lambda: w.isActiveWindow() and w.list.hasFocus())
-    show(qtbot, w, 0)
+    w = keyed_window(qtbot, trained, folder)
     qtbot.keyClick(w.list, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: w.status_filter.view().isVisible(), timeout=5000)
     w.status_filter.hidePopup()                     # Esc, or a choice

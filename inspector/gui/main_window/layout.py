@@ -336,24 +336,16 @@ class WindowLayout:
         add("New class…", "N", self.begin_new_class, row + 2, 0)
         self.verdict_grid.addWidget(self.new_class_edit, row + 2, 1)
         self.review_menu.addSeparator()
-        undo = QAction("&Undo last verdict", self)
-        undo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
-        undo.triggered.connect(lambda _=False: self.undo_verdict())
-        self.addAction(undo)
-        self.review_menu.addAction(undo)
-        self._verdict_actions.append(undo)
-        copy = QAction("&Copy", self)
-        copy.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Copy))
-        copy.triggered.connect(lambda _=False: self._copy())
-        self.addAction(copy)
-        self.review_menu.addAction(copy)
-        self._verdict_actions.append(copy)
-        find = QAction("&Filter…", self)
-        find.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Find))
-        find.triggered.connect(lambda _=False: self._open_filter())
-        self.addAction(find)
-        self.review_menu.addAction(find)
-        self._verdict_actions.append(find)
+        for text, key, slot in (("&Undo last verdict", QKeySequence.StandardKey.Undo,
+                                 self.undo_verdict),
+                                ("&Copy", QKeySequence.StandardKey.Copy, self._copy),
+                                ("&Filter…", QKeySequence.StandardKey.Find, self._open_filter)):
+            a = QAction(text, self)
+            a.setShortcuts(QKeySequence.keyBindings(key))   # every key the platform has for it
+            a.triggered.connect(lambda _=False, slot=slot: slot())
+            self.addAction(a)
+            self.review_menu.addAction(a)
+            self._verdict_actions.append(a)
         self.verdict_grid.addWidget(self.verdict_label, row + 3, 0, 1, 2)
 
         current = self.class_filter.currentData()
