@@ -500,6 +500,23 @@ def test_export_from_the_window(qtbot, trained, folder, tmp_path, monkeypatch):
     assert rows[14]["error"] and rows[14]["label"] == ""
     doc = __import__("json").loads(exported(qtbot, w, tmp_path / "results.json").read_text())
     assert doc["summary"]["(all)"]["overrides"] == 1
+    import threading
+    real, hold, order = report.export_csv, threading.Event(), []
+    def slow_first(session, path):                       # the first export is the slower one
+        if not order:
+            order.append("first")
+            hold.wait(10)
+        else:
+            order.append("second")
+        return real(session, path)
+    monkeypatch.setattr(report, "export_csv", slow_first)
+    first = w.export(tmp_path / "out" / "same.csv")
+    w.session.set_verdict(0, None)                       # the second copy differs
+    second = w.export(tmp_path / "out" / "same.csv")
+    hold.set()
+    qtbot.waitUntil(lambda: first.finished.is_set() and second.finished.is_set(), timeout=10_000)
+    assert order == ["first", "second"]                  # written in the order asked
+    assert list(csv.DictReader((tmp_path / "out" / "same.csv").open()))[0]["verdict"] == ""
     import errno
     def full_disk(*a):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -208,8 +208,11 @@ class FileActions:
         snapshot = self.session.frozen_copy()
         pending = len(snapshot.pending())
         write = report.export_json if kind == "json" else report.export_csv
+        previous = self._export_task
 
         def work(progress, should_stop):
+            if previous is not None:   # in the order asked: a later export to the same file
+                previous.finished.wait()   # is never overwritten by an earlier, slower one
             try:
                 return write(snapshot, path)
             except OSError as exc:   # said as the file system says it, not as a traceback
@@ -223,8 +226,9 @@ class FileActions:
                    "when classification is done)" if pending else ""), MESSAGE_LONG_MS)
 
         self.statusBar().showMessage(f"Exporting {len(snapshot)} images to {path}…")
-        return self._tasks.start(work, done=done,
-                                 failed=lambda message: self._inform("Export failed", message))
+        self._export_task = self._tasks.start(
+            work, done=done, failed=lambda message: self._inform("Export failed", message))
+        return self._export_task
 
     def show_summary(self) -> QDialog:
         """The per-folder summary, kept up to date while it is open (classification and

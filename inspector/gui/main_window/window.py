@@ -19,7 +19,7 @@ from ...session import UNSURE, JournalError, ReviewSession, Sort
 from ...settings import Key
 from ..settings import Settings
 from ..thumbnails import THUMB
-from ..workers import InspectWorker, TaskRunner, ThumbnailLoader, preload_modules
+from ..workers import InspectWorker, Task, TaskRunner, ThumbnailLoader, preload_modules
 from .background import BackgroundClassification
 from .files import FileActions
 from .tiling import TileActions
@@ -76,6 +76,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         self.last_message: tuple[str, str] | None = None  # the latest message shown to the user
 
         self._tasks = TaskRunner(self)
+        self._export_task: Task | None = None   # the last export asked (FileActions.export)
         self.background = BackgroundClassification(self)   # and the one staleness check
         self.background.results.connect(self._on_results)
         self._thumbs = ThumbnailLoader(THUMB, parent=self)
