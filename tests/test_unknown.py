@@ -1102,6 +1102,10 @@ def test_new_class_verdict_typed_in_the_window(qtbot, unknown_classifier, mixed_
     qtbot.waitUntil(lambda: w.current_index() == idx and w.shown_index() == idx, timeout=10000)
     qtbot.keyClick(w.list, Qt.Key.Key_N)
     assert w.new_class_edit.hasFocus()
+    w.last_message = None
+    qtbot.keyClick(w.new_class_edit, Qt.Key.Key_Return)   # empty: left as Esc leaves it
+    assert w.last_message is None and w.list.hasFocus() and w.session.items[idx].verdict is None
+    qtbot.keyClick(w.list, Qt.Key.Key_N)
     qtbot.keyClicks(w.new_class_edit, "checker")
     qtbot.keyClick(w.new_class_edit, Qt.Key.Key_Return)
     assert w.session.items[idx].verdict.label == "checker"

@@ -70,8 +70,7 @@ class UnknownReview:
         self.new_class_edit.setClearButtonEnabled(True)
         self._new_class_names = QStringListModel([], self)
         self.new_class_edit.setCompleter(QCompleter(self._new_class_names, self.new_class_edit))
-        self.new_class_edit.returnPressed.connect(
-            lambda: self.set_new_class_verdict(self.new_class_edit.text()))
+        self.new_class_edit.returnPressed.connect(self._new_class_entered)
 
     # ---- the threshold -----------------------------------------------------------------------
     def _unknown_model_changed(self) -> None:
@@ -145,6 +144,16 @@ class UnknownReview:
         self._new_class_names.setStringList(self.session.new_class_names())
         self.new_class_edit.setFocus()
         self.new_class_edit.selectAll()
+
+    def _new_class_entered(self) -> None:
+        """Enter in the class name field: an empty field is left as Esc leaves it (the keys
+        back to the images, nothing said), not a message about an empty name."""
+        text = self.new_class_edit.text()
+        if not text.strip():
+            self.new_class_edit.clear()
+            self.list.setFocus()
+            return
+        self.set_new_class_verdict(text)
 
     def set_new_class_verdict(self, name: str) -> bool:
         """The shown image's true class is ``name``, one of the model's or a new one; journaled
