@@ -22,11 +22,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import numbers
 import math
+import numbers
 import os
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, TextIO
+from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
 import numpy as np
 
@@ -274,12 +274,25 @@ def with_suffix_for(path: str, kind: str) -> str:
     return f"{path}.{kind}"
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Writes a file via a temporary file beside it, so that a crash never leaves half a file."""
+def write_text_atomic(path: str | Path, text: str | Callable[[TextIO], None]) -> Path:
+    """Writes a file via a temporary file beside it, so that a crash never leaves half a file;
+    ``text`` the text, or a function that writes it to the open file (a large document written
+    as it is made)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # backslashreplace: a folder name that is not valid UTF-8 (in a summary) cannot stop it
-    replace_file_atomic(path, text.encode("utf-8", "backslashreplace"))
+    if not callable(text):
+        # backslashreplace: a folder name that is not valid UTF-8 (in a summary) cannot stop it
+        replace_file_atomic(path, text.encode("utf-8", "backslashreplace"))
+        return path
+
+    def write(binary) -> None:
+        stream = io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace",
+                                  newline="\n")
+        text(stream)
+        stream.flush()
+        stream.detach()   # the file stays open for its flush and fsync
+
+    replace_file_atomic(path, write)
     return path
 
 
@@ -296,37 +309,24 @@ def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int]
     tail = {"summary": session.folder_summaries()}
     if session.root is not None:
         tail["folder"] = str(session.root)
-
-    def write(binary) -> None:
-        # backslashreplace: a folder name that is not valid UTF-8 cannot stop it
-        text = io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace",
-                                newline="\n")
-        write_json_document(text, head, _json_results(iter_session_rows(session, indices),
-                                                      names, tiles), tail)
-        text.flush()
-        text.detach()   # the file stays open for its flush and fsync
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    replace_file_atomic(path, write)
-    return path
+    results = _json_results(iter_session_rows(session, indices), names, tiles)
+    return write_text_atomic(path, lambda f: write_json_document(f, head, results, tail))
 
 
 SUMMARY_COLUMNS = ("folder", "images", "classified", "errors", "mean_confidence", "needs_review",
                    "unknown", "reviewed", "accepted", "overrides", "unsure")
 
 
-def summary_table(session: ReviewSession, with_summary: bool = False) -> tuple:
-    """The per-folder summary as a table: header and rows (one per folder, "(all)" first);
-    ``with_summary``: and the whole session's summary dict (``ReviewSession.summary``), from
-    the same pass."""
+def summary_table(session: ReviewSession, summaries: dict[str, dict] | None = None
+                  ) -> tuple[list[str], list[list]]:
+    """The per-folder summary as a table: header and rows (one per folder, "(all)" first), of
+    ``summaries`` (``session.folder_summaries()`` when not given)."""
     header = [*SUMMARY_COLUMNS, *session.class_names]
     rows = []
-    summaries = session.folder_summaries()
-    for folder, s in summaries.items():
+    for folder, s in (summaries or session.folder_summaries()).items():
         rows.append([folder, *(s[c] for c in SUMMARY_COLUMNS[1:]),
                      *(s["per_class"].get(c, 0) for c in session.class_names)])
-    return (header, rows, summaries["(all)"]) if with_summary else (header, rows)
+    return header, rows
 
 
 def export_summary_csv(session: ReviewSession, path: str | Path) -> Path:

@@ -5,7 +5,7 @@ and is reloaded when the folder is opened again. Qt-free.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -63,8 +63,6 @@ def known_at(unknown_score: float | None, threshold: float | None) -> bool:
     """The unknown detector's verdict for a stored score at a threshold (None: no detector or
     no score, known): known when the score is at most the threshold, as the engine judges."""
     return threshold is None or unknown_score is None or bool(unknown_score <= threshold)
-
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,12 +472,9 @@ class ReviewSession:
         """A copy that later predictions and verdicts do not change (an export written in a
         background thread while classification and review go on): each item copied, the
         probability arrays shared (``Item.set_probs`` replaces them, never writes into them)."""
-        copy = ReviewSession(list(self.class_names), self.threshold, self.root, None,
+        return ReviewSession(list(self.class_names), self.threshold, self.root, None,
                              self.model_name, self.model_version,
-                             [Item(it.path, it.probs, it.error, it.classified_at, it.verdict,
-                                   it.label_index, it.confidence, it.unknown_score, it.known,
-                                   it.padding) for it in self.items])
-        return copy
+                             [replace(it) for it in self.items])
 
     def _folder_groups(self) -> dict[str, list[int]]:
         """Item indices by folder (relative to the root), kept as images are added: an open

@@ -141,8 +141,6 @@ def quiet_cv2():
     return cv2
 
 
-
-
 class FolderCapture:
     """A folder of images read in natural name order (``f2`` before ``f10``) as a capture.
 

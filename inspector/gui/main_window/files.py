@@ -3,7 +3,6 @@ exports, the summary and drag and drop (a mixin of MainWindow)."""
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Iterable
 
@@ -18,7 +17,7 @@ from ...session import ReviewSession, scan_images
 from ...settings import Key
 from ..workers import Task
 from .layout import (IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE,
-                     SUMMARY_REFRESH_MS, refresh_interval)
+                     SUMMARY_REFRESH_MS, paced)
 
 log = logging.getLogger(__name__)
 
@@ -264,15 +263,11 @@ class FileActions:
         if getattr(d, "shown", None) == shown:
             return
         d.shown = shown
-        started = time.perf_counter()
-        try:
-            self._refill_summary(d)
-        finally:   # a larger folder's summary is refreshed less often (refresh_interval)
-            took_ms = (time.perf_counter() - started) * 1000
-            d.refresh.setInterval(refresh_interval(SUMMARY_REFRESH_MS, took_ms))
+        paced(d.refresh, SUMMARY_REFRESH_MS, lambda: self._refill_summary(d))
 
     def _refill_summary(self, d: QDialog) -> None:
-        header, rows, summary = report.summary_table(self.session, with_summary=True)
+        summaries = self.session.folder_summaries()
+        header, rows = report.summary_table(self.session, summaries)
         table = d.table
         table.setColumnCount(len(header))
         table.setRowCount(len(rows))
@@ -286,7 +281,7 @@ class FileActions:
                     table.setItem(r, c, QTableWidgetItem(text))
                 elif item.text() != text:
                     item.setText(text)
-        d.headline.setText(report.summary_text(summary))
+        d.headline.setText(report.summary_text(summaries["(all)"]))
 
     def _export_summary(self, parent) -> None:
         path, _ = QFileDialog.getSaveFileName(parent, "Export summary", "summary.csv", "CSV (*.csv)")

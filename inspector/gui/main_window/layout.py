@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QLabel
 
 from ...session import UNSURE, Filter, Sort
 from ...settings import Key
-from ..keys import ChoiceBox, TypingKeys
 from ...tiles import MOSTLY
 from ...engine import UNKNOWN_TEXT
+from ..keys import ChoiceBox, TypingKeys
 from ..charts import UNKNOWN_COLOUR, ProbabilityChart
 from ..inspection_panel import InspectionPanel
 from ..thumbnails import THUMB, ThumbnailDelegate, ThumbnailModel
@@ -93,11 +93,6 @@ VIEW_REFRESH_MS = 800                # re-filter/re-sort at most this often whil
 # this many times as long as the last took
 REFRESH_SHARE = 10
 REFRESH_MAX_MS = 10_000   # ...but never longer than this (one refresh held up by a busy PC)
-
-
-def refresh_interval(least_ms: int, took_ms: float) -> int:
-    """The wait before the next refresh of a view whose last refresh took ``took_ms``."""
-    return int(min(REFRESH_MAX_MS, max(least_ms, REFRESH_SHARE * took_ms)))
 BACKGROUND_START_MS = 400            # at the latest, classification starts this long after opening
 PRIORITY_DELAY_MS = 60               # after scrolling stops, what is on screen is queued first
 PROGRESS_UPDATE_MS = 250             # the progress bar repaints at most 4 times a second
@@ -108,6 +103,18 @@ MESSAGE_WARNING_MS = 10000
 MESSAGE_SUMMARY_MS = 15000
 MESSAGE_NOTE_MS = 30000
 ZOOM_STEP = 1.25                     # View > Zoom in / out: a quarter larger, or back
+
+
+def paced(timer: QTimer, least_ms: int, refresh) -> None:
+    """Runs ``refresh`` and sets ``timer`` (the wait before the next one) to REFRESH_SHARE
+    times what it took, at least ``least_ms`` and at most REFRESH_MAX_MS: a view of a larger
+    folder is refreshed less often, never more than a tenth of the window's time."""
+    started = time.perf_counter()
+    try:
+        refresh()
+    finally:
+        took_ms = (time.perf_counter() - started) * 1000
+        timer.setInterval(int(min(REFRESH_MAX_MS, max(least_ms, REFRESH_SHARE * took_ms))))
 
 
 
@@ -463,12 +470,7 @@ class WindowLayout:
 
     def _apply_view(self) -> None:
         self._view_timer.stop()
-        started = time.perf_counter()
-        try:
-            self._refresh_view()
-        finally:
-            took_ms = (time.perf_counter() - started) * 1000
-            self._view_timer.setInterval(refresh_interval(VIEW_REFRESH_MS, took_ms))
+        paced(self._view_timer, VIEW_REFRESH_MS, self._refresh_view)
 
     def _refresh_view(self) -> None:
         keep = self._current
