@@ -393,6 +393,16 @@ class WorkQueue:
                         out.append((k, p))
         return out
 
+    def put_back(self, items: Iterable[tuple[Hashable, Path]]) -> None:
+        """Returns taken items to the front of the queue, in their order (taken more than
+        needed: inspector.result_cache)."""
+        with self._cond:
+            back = [(k, p) for k, p in items if k not in self._pending]
+            self._pending.update(back)
+            self._front.extendleft(k for k, _ in reversed(back))
+            self._order.extend(k for k, _ in back)   # kept in line if the front is replaced
+            self._cond.notify_all()
+
     def clear(self) -> None:
         with self._cond:
             self._pending.clear()

@@ -219,3 +219,26 @@ def test_the_window_classifies_in_a_child_and_stops_it(qtbot, classifier, tmp_pa
     assert sum(it.probs is not None for it in w.session.items) == len(paths) - 1
     w.close()
     assert not worker.child._proc.is_alive() and worker.child._proc.exitcode is not None
+
+
+def test_a_folder_opened_again_comes_from_the_result_cache(qtbot, classifier, tmp_path):
+    """The second window on the same folder and model reads the results the first one kept
+    (inspector.result_cache); the unreadable file is read again."""
+    from inspector.gui.main_window import MainWindow
+
+    paths = _images(tmp_path / "imgs", 8)
+    got = []
+    for _ in range(2):
+        w = MainWindow(classifier=classifier)
+        qtbot.addWidget(w)
+        with qtbot.waitSignal(w.classification_done, timeout=60000):
+            w.open_folder(tmp_path / "imgs")
+        cache = w.background._worker.cached.cache
+        got.append(([None if it.probs is None else it.probs.copy() for it in w.session.items],
+                    cache.hits, cache.misses))
+        w.close()
+    (first, hits1, misses1), (again, hits2, misses2) = got
+    assert (hits1, misses1) == (0, len(paths))
+    assert (hits2, misses2) == (len(paths) - 1, 1)
+    for a, b in zip(first, again):
+        assert (a is None and b is None) or np.array_equal(a, b)

@@ -20,7 +20,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QImage
 
+from .. import result_cache
 from ..batch import Result, WorkQueue, classify_stream
+from ..result_cache import CachedQueue
 from ..offload import BATCH_SIZE, DECODE_THREADS, ChildClassifier, ChildFailed, ProcessSpec
 from ..tiles import ClassifierLike, TileSettings, inspect_input
 
@@ -299,6 +301,7 @@ class ClassifyWorker(QThread):
         self.decode_threads = decode_threads
         self.queue = WorkQueue()
         self._stop = threading.Event()
+        self.cached: CachedQueue | None = None   # the queue through the result cache, once run
 
     def stop(self) -> None:
         self._stop.set()
@@ -306,14 +309,35 @@ class ClassifyWorker(QThread):
 
     def run(self) -> None:
         lower_thread_priority()  # the decoding threads started from here inherit it
-        with ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode") as pool:
-            while not self._stop.is_set():
-                if not self.queue.wait(0.25):
-                    continue
-                classify_stream(self.classifier, self.queue.take, self._emit, self._stop.is_set,
-                                self.batch_size, pool, tiling=self.tiling)
-                if not self._stop.is_set() and len(self.queue) == 0:
-                    self.idle.emit()
+        cached = self._cached()
+        take, emit = (self.queue.take, self._emit) if cached is None else \
+            (cached.take, lambda results: self._emit(cached.stored(results)))
+        try:
+            with ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode") as pool:
+                while not self._stop.is_set():
+                    if not self.queue.wait(0.25):
+                        continue
+                    classify_stream(self.classifier, take, emit, self._stop.is_set,
+                                    self.batch_size, pool, tiling=self.tiling)
+                    if not self._stop.is_set() and len(self.queue) == 0:
+                        self.idle.emit()
+        finally:
+            if cached is not None:
+                cached.cache.close()
+
+    def _cached(self) -> CachedQueue | None:
+        """The queue seen through the results kept from earlier sessions
+        (inspector.result_cache), or None where there are none to keep (no bundle folder, or
+        switched off)."""
+        if result_cache.disabled():
+            return None
+        key = result_cache.model_key(self.classifier, self.tiling)
+        if key is None:
+            return None
+        cache = result_cache.ResultCache(key, self.classifier.class_names)
+        self.cached = CachedQueue(self.queue, cache, self._emit,
+                                  lambda: getattr(self.classifier, "unknown_threshold", None))
+        return self.cached
 
     def _emit(self, results: list[Result]) -> None:
         if not self._stop.is_set():
@@ -336,9 +360,15 @@ class ProcessClassifyWorker(ClassifyWorker):
     def run(self) -> None:
         if self._stop.is_set():
             return
+        cached = self._cached()
         try:
             self.child = ChildClassifier(self.spec)
-            self.child.serve(self.queue, self._emit, self._stop.is_set,
+            if cached is None:
+                queue, emit = self.queue, self._emit
+            else:   # while the child loads its model
+                cached.skim(self._stop.is_set)
+                queue, emit = cached, lambda results: self._emit(cached.stored(results))
+            self.child.serve(queue, emit, self._stop.is_set,
                              lambda: float(getattr(self.classifier, "accept", 1.0)), self.idle.emit,
                              self._rejudge)
         except Exception as exc:  # ChildFailed, or anything else: the work goes on in threads
@@ -347,6 +377,8 @@ class ProcessClassifyWorker(ClassifyWorker):
             log.warning("classification process: %s; classifying in threads instead",
                         self.child_error)
         finally:
+            if cached is not None:
+                cached.cache.close()
             if self.child is not None:
                 self.child.close()
                 if self.child_error is not None and self.child.outstanding:
