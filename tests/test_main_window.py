@@ -908,3 +908,52 @@ def test_every_toolbar_setting_is_reachable_from_the_keyboard(qtbot, trained):
     for widget in (w.threshold, w.unknown_accept, w.status_filter, w.class_filter, w.sort_combo,
                    w.panel.opacity, w.panel.source):
         assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, widget
+
+
+@pytest.mark.parametrize("close_without_it", [False, True])
+def test_closing_during_an_export_says_so_and_waits_unless_told_not_to(
+        qtbot, trained, folder, tmp_path, monkeypatch, close_without_it):
+    """A slow export (a large folder, a slow share) is finished before the window closes, with
+    a message naming the file; 'Close without it' closes at once and leaves the file as it was."""
+    import threading
+    import time
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QProgressDialog
+
+    w = open_window(qtbot, trained, folder)
+    real, hold = report.export_csv, threading.Event()
+
+    def slow(session, path):
+        hold.wait(20)
+        return real(session, path)
+
+    monkeypatch.setattr(report, "export_csv", slow)
+    out = tmp_path / "slow.csv"
+    task = w.export(out)
+    seen = []
+
+    def answer():
+        boxes = [b for b in QApplication.topLevelWidgets()
+                 if isinstance(b, QProgressDialog) and b.isVisible()]
+        if not boxes:
+            return QTimer.singleShot(50, answer)
+        seen.append(boxes[0].labelText())
+        if close_without_it:   # its button, as the inspector clicks it
+            from PySide6.QtWidgets import QPushButton
+            button, = [b for b in boxes[0].findChildren(QPushButton) if "without" in b.text()]
+            button.click()
+        else:
+            hold.set()
+
+    QTimer.singleShot(50, answer)
+    start = time.monotonic()
+    w.close()
+    took = time.monotonic() - start
+    assert seen and str(out) in seen[0]
+    if close_without_it:
+        assert not out.exists() and not task.finished.is_set() and took < 10
+        hold.set()
+        task.finished.wait(10)
+    else:
+        assert task.finished.is_set() and len(list(csv.DictReader(out.open()))) == 15

@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout)
+from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QProgressDialog,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from training.images import listing_problem
 
@@ -16,7 +17,7 @@ from ...batch import collect_paths
 from ...session import ReviewSession, scan_images
 from ...settings import Key
 from ..workers import Task
-from .layout import (IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE,
+from .layout import (EXPORT_CLOSE_GRACE_S, IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE,
                      SUMMARY_REFRESH_MS, paced)
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,36 @@ class FileActions:
         self.statusBar().showMessage(f"Exporting {len(snapshot)} images to {path}…")
         self._export_task = self._tasks.start(
             work, done=done, failed=lambda message: self._inform("Export failed", message))
+        self._export_path = Path(path)
         return self._export_task
+
+    def finish_exports(self) -> bool:
+        """Before the window closes: an export still being written (a large folder, a slow
+        share) is waited for with a message naming its file, which the inspector may close
+        without (a share that no longer answers). True when no export is left unfinished."""
+        task = self._export_task
+        if task is None or task.finished.wait(EXPORT_CLOSE_GRACE_S):
+            return True
+        box = QProgressDialog(f"Finishing the export to {self._export_path}…",
+                              "&Close without it", 0, 0, self)
+        box.setWindowTitle("Closing")
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setMinimumDuration(0)
+        box.setAutoClose(False)
+        loop = QEventLoop()
+        poll = QTimer(interval=50)
+        poll.timeout.connect(lambda: task.finished.is_set() and loop.quit())
+        box.canceled.connect(loop.quit)
+        poll.start()
+        box.show()
+        loop.exec()
+        poll.stop()
+        box.close()
+        box.deleteLater()
+        if not task.finished.is_set():
+            log.warning("closed while %s was still being written: it is left as it was "
+                        "before the export", self._export_path)
+        return task.finished.is_set()
 
     def show_summary(self) -> QDialog:
         """The per-folder summary, kept up to date while it is open (classification and

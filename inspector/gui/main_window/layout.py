@@ -85,6 +85,7 @@ ROW_SIZE_GUESS = (300, 56)           # a list row's size before any row is laid 
 PROB_CHART_MIN_HEIGHT = 190
 PROGRESS_WIDTH = 260
 SUMMARY_DIALOG_SIZE = (900, 320)
+EXPORT_CLOSE_GRACE_S = 0.3          # an export this near its end is waited for without a message
 SUMMARY_REFRESH_MS = 1000         # the open summary follows classification and verdicts
 COUNT_REVIEW_UP_TO = 50000           # the "needs review" count is skipped for bigger sessions
 VIEW_REFRESH_MS = 800                # re-filter/re-sort at most this often while results arrive

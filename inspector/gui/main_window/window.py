@@ -77,6 +77,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
 
         self._tasks = TaskRunner(self)
         self._export_task: Task | None = None   # the last export asked (FileActions.export)
+        self._export_path: Path | None = None
         self.background = BackgroundClassification(self)   # and the one staleness check
         self.background.results.connect(self._on_results)
         self._thumbs = ThumbnailLoader(THUMB, parent=self)
@@ -552,15 +553,18 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         self.settings.on_unsaved = lambda why: log.warning("settings not saved: %s", why)
         self._save_layout()
         self.close_tool_windows()
-        self.shutdown()
+        # an export being written is waited for, with a message; closed without it, the tasks
+        # are not waited for either (its thread ends with the program; the file stays as it was)
+        self.shutdown(30000 if self.finish_exports() else 500)
         super().closeEvent(event)
 
-    def shutdown(self) -> None:
-        """Stops every background thread (idempotent)."""
+    def shutdown(self, drain_ms: int = 30000) -> None:
+        """Stops every background thread (idempotent), waiting ``drain_ms`` at most for the
+        background tasks."""
         self._view_timer.stop()
         self._priority_timer.stop()
         self.background.stop()
         for w in (self._thumbs, self._inspect):
             w.stop()
             w.wait()
-        self._tasks.drain()
+        self._tasks.drain(drain_ms)
