@@ -16,8 +16,8 @@ changed *Accept as known* setting. Errors (an unreadable file) are never stored:
 read again next time.
 
 The cache is one SQLite file in the user data folder (``results-cache.sqlite``), shared by
-every window and folder of the user; rows not used for ``MAX_AGE_DAYS`` are dropped, and the
-file keeps at most ``MAX_ROWS`` rows (the least recently used go first). Deleting it loses
+every window and folder of the user; rows not used for ``MAX_AGE_DAYS`` are dropped, and it
+keeps at most ``MAX_BYTES`` of results (the least recently used go first). Deleting it loses
 nothing but time. A cache that cannot be opened or written (a damaged file, a full disk,
 another process holding it) only means classifying again: nothing here raises, and a damaged
 file is set aside (``.damaged``) and started anew. Results of other code are never reused:
@@ -53,7 +53,10 @@ FILE_NAME = "results-cache.sqlite"
 CACHE_VERSION = 1            # raised when how images are read, tiled or judged changes
 SCHEMA_VERSION = 1           # the file's layout (PRAGMA user_version): another is started anew
 MAX_AGE_DAYS = 90            # a row not used for this long is dropped
-MAX_ROWS = 1_000_000         # about 1-2 GB at most with large frames' tiles; ~0.3 GB of 200 px
+# the stored results' bytes kept at most (the least recently used go first): a 200 px image's
+# row is 0.6 kB, a 3000 px frame's (225 tiles) 27 kB, so about 800,000 small images or 20,000
+# such frames
+MAX_BYTES = 512 * 1024 * 1024
 SAMPLE_BYTES = 16384         # read from each end of a file for its digest (file_stat)
 LOOKUP_CHUNK = 256           # paths looked up in one query, and hits handed on at once
 BUSY_TIMEOUT_S = 2.0         # another window writing: wait this long, then go without
@@ -66,6 +69,7 @@ CREATE TABLE IF NOT EXISTS results (
     mtime INTEGER NOT NULL,
     sample TEXT NOT NULL,     -- a digest of the file's ends (file_stat)
     used REAL NOT NULL,       -- when last stored or read (seconds since the epoch)
+    bytes INTEGER NOT NULL,   -- the length of data
     data BLOB NOT NULL,       -- pack(): the result's arrays
     PRIMARY KEY (model, path)
 ) WITHOUT ROWID;
@@ -281,13 +285,21 @@ class ResultCache:
                     self.path, exc)
 
     @staticmethod
-    def _prune(db: sqlite3.Connection) -> None:
-        now = time.time()
-        db.execute("DELETE FROM results WHERE used < ?", (now - MAX_AGE_DAYS * 86400,))
-        (rows,) = db.execute("SELECT COUNT(*) FROM results").fetchone()
-        if rows > MAX_ROWS:
-            db.execute("DELETE FROM results WHERE used <= (SELECT used FROM results "
-                       "ORDER BY used LIMIT 1 OFFSET ?)", (rows - MAX_ROWS,))
+    def _prune(db: sqlite3.Connection, max_bytes: int | None = None) -> None:
+        """Drops the rows not used for ``MAX_AGE_DAYS`` and, over ``max_bytes`` (default
+        ``MAX_BYTES``), the least recently used down to four fifths of it."""
+        max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+        db.execute("DELETE FROM results WHERE used < ?", (time.time() - MAX_AGE_DAYS * 86400,))
+        (total,) = db.execute("SELECT COALESCE(SUM(bytes), 0) FROM results").fetchone()
+        if total <= max_bytes:
+            return
+        excess, cutoff = total - max_bytes * 4 // 5, None
+        for used, size in db.execute("SELECT used, bytes FROM results ORDER BY used"):
+            excess -= size
+            cutoff = used
+            if excess <= 0:
+                break
+        db.execute("DELETE FROM results WHERE used <= ?", (cutoff,))
 
     def close(self) -> None:
         if self.hits or self.misses:
@@ -357,7 +369,8 @@ class ResultCache:
             if r.error is not None or r.probs is None or stat is None:
                 continue
             try:
-                rows.append((self.model, *stat, now, pack(r)))
+                data = pack(r)
+                rows.append((self.model, *stat, now, len(data), data))
             except Exception as exc:   # pragma: no cover - a result this module cannot pack
                 log.info("result cache: cannot store %s (%s)", r.path, exc)
         if not rows:
@@ -369,7 +382,7 @@ class ResultCache:
             try:
                 with db:   # one transaction
                     db.execute("BEGIN")
-                    db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                    rows)
             except sqlite3.Error as exc:
                 log.info("result cache: cannot store %d results (%s)", len(rows), exc)

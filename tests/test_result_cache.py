@@ -282,3 +282,17 @@ def test_a_cache_file_of_another_layout_is_started_anew(tmp_path, bundle):
     clf = Counting(bundle)
     run(clf, paths)
     assert clf.images_judged == 0
+
+
+def test_over_its_size_the_least_recently_used_go_first(tmp_path, bundle):
+    paths = images(tmp_path / "imgs", 6)
+    run(Counting(bundle), paths[:3])
+    run(Counting(bundle), paths[3:])   # used later
+    with sqlite3.connect(result_cache.cache_file()) as db:
+        sizes = dict(db.execute("SELECT path, bytes FROM results"))
+        keep = sum(sizes.values()) - sum(sizes[os.path.normcase(os.path.abspath(p))]
+                                         for p in paths[:3])
+        assert sum(sizes.values()) > keep * 5 // 4 + 1   # over the cap: pruned to 4/5 of it
+        ResultCache._prune(db, max_bytes=keep * 5 // 4 + 1)
+        left = {row[0] for row in db.execute("SELECT path FROM results")}
+    assert left == {os.path.normcase(os.path.abspath(p)) for p in paths[3:]}
