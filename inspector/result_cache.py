@@ -235,6 +235,7 @@ class ResultCache:
         self._broken = False
         self.hits = 0
         self.misses = 0
+        self.stored = 0     # results written
 
     # ---- the file ----------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection | None:
@@ -387,6 +388,7 @@ class ResultCache:
             except sqlite3.Error as exc:
                 log.info("result cache: cannot store %d results (%s)", len(rows), exc)
                 return 0
+        self.stored += len(rows)
         return len(rows)
 
 

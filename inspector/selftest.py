@@ -11,7 +11,8 @@ then checks, with images it makes itself in a temporary folder:
    sum to 1;
 3. one inspection gives a class activation map and SE block maps of a sane shape in 0..1, with
    the same probabilities as plain classification;
-4. the window classifies the same images in its background workers and shows one with its maps.
+4. the window classifies the same images in its background workers and shows one with its maps,
+   and keeps their results for the next time the folder is opened (inspector.result_cache).
 
 Prints one line, ``self-test OK: ...`` (exit status 0) or ``self-test FAILED: <what>: <why>``
 on stderr (exit status 1), never a traceback. The user's settings, model library and journals

@@ -148,6 +148,12 @@ def _run(args: argparse.Namespace, tmp: Path, state: dict) -> dict:
             raise SelfTestError(f"the classification process failed: "
                                 f"{window.background.process_error}")
         where = window.background.where
+        from .. import result_cache
+
+        cached = getattr(window.background._worker, "cached", None)
+        if not result_cache.disabled() and (cached is None or not cached.cache.stored):
+            raise SelfTestError("the window kept none of its results for the next time the "
+                                "folder is opened (inspector.result_cache; its log says why)")
         s = window.session
         for i, item in enumerate(s.items):
             if item.error is not None:
