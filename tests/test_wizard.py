@@ -418,3 +418,23 @@ def test_training_page_shows_the_score_the_best_epoch_is_chosen_by(qtbot, open_w
         t._epoch({"epoch": e, "seconds": 1.0, "seconds_left": 1.0, "loss": 1.0, "accuracy": 0.5,
                   "val_loss": 1.0, "val_accuracy": plain, "val_balanced_accuracy": balanced})
     assert "best balanced validation accuracy <b>52.0%</b> (epoch 2)" in t.stats.text()
+
+
+def test_the_wizard_keeps_and_names_a_model_that_a_crashed_run_trained(qtbot, open_wizard,
+                                                                        stand_in_bundle):
+    """Opened after a wizard or command died with a trained model not yet saved: the model is
+    added to the library (not in use) and a message says so, instead of being deleted."""
+    import shutil
+
+    from inspector import paths
+    from inspector.library import ModelLibrary
+
+    crashed = paths.user_data_dir() / retrain.WORK_DIR_NAME / "20261207-011500-abc123"
+    shutil.copytree(stand_in_bundle, crashed / "run-011600-0" / "bundle")
+    (crashed / retrain.LOCK_NAME).write_bytes(b"")
+    w = open_wizard()
+    qtbot.waitUntil(lambda: getattr(w, "kept_box", None) is not None and w.kept_box.isVisible())
+    (version,) = ModelLibrary().versions()
+    assert f"kept as {version.path.name}" in w.kept_box.text() and not crashed.exists()
+    assert ModelLibrary().active_path() is None
+    w.kept_box.accept()

@@ -162,6 +162,50 @@ def test_work_dirs_are_private_and_stale_ones_cleaned(tmp_path):
     assert not d1.exists()
 
 
+def test_a_model_trained_by_a_run_that_died_is_kept_in_the_library(tmp_path, stand_in_bundle):
+    """A run killed after its training (its model whole in the work folder, not yet in the
+    library) loses nothing: the next run's clean-up adds the model, not in use, and says so;
+    the command's (``bundle``) and the wizard's (``run-*/bundle``) alike."""
+    import shutil
+
+    from inspector.library import ModelLibrary
+
+    base = retrain.work_dir().parent
+    cli_run = base / "20261207-011500-abc123"
+    wizard_run = base / "20261207-020000-def456"
+    shutil.copytree(stand_in_bundle, cli_run / "bundle")
+    shutil.copytree(stand_in_bundle, wizard_run / "run-020100-0" / "bundle")
+    (wizard_run / "run-020100-0" / "data").mkdir()
+    half = base / "20261207-030000-0a0b0c"   # killed during its training: nothing whole
+    (half / "bundle.tmp").mkdir(parents=True)
+    for d in (cli_run, wizard_run, half):
+        (d / retrain.LOCK_NAME).write_bytes(b"")   # their processes died
+    library = ModelLibrary(tmp_path / "lib")
+    said = retrain.clean_stale_work_dirs(keep=lambda b: retrain.keep_in_library(b, library))
+    versions = library.versions()
+    assert len(said) == 2 and len(versions) == 2 and library.active_path() is None
+    assert "started 2026-12-07 01:15" in said[0] and "started 2026-12-07 02:00" in said[1]
+    assert all(f"was kept as {v.path.name}" in line and "not in use" in line
+               for line, v in zip(said, sorted(versions, key=lambda v: v.path.name)))
+    assert not cli_run.exists() and not wizard_run.exists() and not half.exists()
+
+
+def test_a_model_the_library_cannot_take_stays_where_it_is(tmp_path, stand_in_bundle):
+    import shutil
+
+    base = retrain.work_dir().parent
+    run = base / "20261207-011500-abc123"
+    shutil.copytree(stand_in_bundle, run / "bundle")
+    (run / retrain.LOCK_NAME).write_bytes(b"")
+
+    def full_disk(bundle):
+        raise OSError(28, "No space left on device")
+
+    said = retrain.clean_stale_work_dirs(keep=full_disk)
+    assert len(said) == 1 and "No space left" in said[0] and str(run / "bundle") in said[0]
+    assert (run / "bundle" / "model_card.json").is_file()
+
+
 @pytest.mark.slow
 def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsys, monkeypatch):
     from inspector.library import ModelLibrary

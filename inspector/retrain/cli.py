@@ -379,7 +379,8 @@ def _main(argv=None) -> int:
         print("same as: " + _config_command(folder or "STAGED_FOLDER", "OUT", config))
         if args.dry_run:
             return 0
-        clean_stale_work_dirs()
+        for kept in clean_stale_work_dirs():   # an earlier run's model is never lost with it
+            print("note: " + kept)
         work = work_dir()
         raise_if_interrupted()   # a Ctrl+C that Python swallowed (in a destructor) still counts
         folder, origin = training_data(folder, usable, work / "data", sample_digests(report),

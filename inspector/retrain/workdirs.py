@@ -7,11 +7,13 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from .. import paths
 
 
 WORK_DIR_NAME = "retrain-tmp"
+BUNDLE_NAME = "bundle"   # where a run's trained model waits for the library, in its work folder
 
 
 LOCK_NAME = ".in-use.lock"
@@ -54,15 +56,23 @@ def remove_work_dir(d: Path) -> None:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 3600) -> None:
+def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 3600,
+                          keep: Callable[[Path], str] | None = None) -> list[str]:
     """Deletes temporary folders that earlier sessions left behind (a crash, a kill): those whose
     lock no running process holds, however old or new; a folder without a lock file only when
-    it is older than ``older_than_s``."""
+    it is older than ``older_than_s``.
+
+    A finished model in such a folder (a ``bundle`` that training wrote whole: the run died
+    after its training, before the model reached the library) is not deleted with it:
+    ``keep(bundle)`` (default :func:`keep_in_library`) saves it and says how; a folder whose
+    model could not be kept is left as it is. Returns what was said, one line a model."""
     base = base or paths.user_data_dir() / WORK_DIR_NAME
     if not base.is_dir():
-        return
+        return []
+    keep = keep or keep_in_library
+    said: list[str] = []
     now = time.time()
-    for d in base.iterdir():
+    for d in sorted(base.iterdir()):
         if d in _held:
             continue
         try:
@@ -73,8 +83,59 @@ def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 36
                 with open(lock, "a+b") as f:
                     if not _try_lock(f):
                         continue            # another wizard is using it
-                shutil.rmtree(d, ignore_errors=True)
-            elif now - d.stat().st_mtime > older_than_s:
+            elif now - d.stat().st_mtime <= older_than_s:
+                continue
+            kept_all = True
+            for bundle in finished_models(d):
+                try:
+                    said.append(keep(bundle))
+                except Exception as exc:   # noqa: BLE001 - never lost: the folder stays
+                    kept_all = False
+                    said.append(f"a model trained by an earlier run that did not finish is in "
+                                f"{bundle}; it could not be kept ({exc}), so it is left there "
+                                f"(python -m inspector.library add {bundle} adds it)")
+            if kept_all:
                 shutil.rmtree(d, ignore_errors=True)
         except OSError:
             pass
+    return said
+
+
+def finished_models(work: Path) -> list[Path]:
+    """The whole bundles in a work folder: ``bundle`` (the command's) and ``*/bundle`` (the
+    wizard's runs). Training writes a bundle whole or not at all, model card last
+    (``training.bundle.write_bundle_atomic``)."""
+    from training.bundle import CARD_FILE
+
+    found = [work / BUNDLE_NAME] + sorted(work.glob(f"*/{BUNDLE_NAME}"))
+    return [b for b in found if (b / CARD_FILE).is_file()]
+
+
+def keep_in_library(bundle: Path, library=None) -> str:
+    """A model that an earlier run trained and never saved goes to the model library, not in
+    use, as the command does when its comparison is stopped; returns what to tell the user.
+    Raises (BundleError, LibraryError, OSError) when the library cannot take it."""
+    from training.bundle import read_card
+    from training.card import ModelCard
+
+    from ..library import ModelLibrary
+
+    started = bundle.parent.name if bundle.parent.parent.name == WORK_DIR_NAME else \
+        bundle.parent.parent.name
+    path = (library or ModelLibrary()).add(bundle, move=True)
+    weak = ModelCard.of(read_card(path)).usability_problems()
+    use = (f"its own test figures say it is not usable ({'; '.join(weak)})" if weak else
+           f"python -m inspector.library activate {path.name} uses it" if weak is not None else
+           f"it has no test figures; python -m inspector.library activate {path.name} uses it")
+    return (f"a model trained by an earlier run that did not finish (started {_when(started)}) "
+            f"was kept as {path.name} in {path.parent}: not in use, not compared with the "
+            f"current model; {use}; python -m inspector.library remove {path.name} discards it")
+
+
+def _when(folder_name: str) -> str:
+    """'2026-12-07 01:15' from a work folder's name (20261207-011500-abc123)."""
+    try:
+        t = time.strptime(folder_name[:15], "%Y%m%d-%H%M%S")
+        return time.strftime("%Y-%m-%d %H:%M", t)
+    except ValueError:
+        return folder_name

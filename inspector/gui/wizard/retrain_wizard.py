@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWizard
 
 from training.bundle import BundleError, read_card
@@ -49,7 +49,12 @@ class RetrainWizard(QWizard):
         self.verdicts = [(Path(p), str(c)) for p, c in verdicts]
         self.library = library or ModelLibrary()
         self.jobs = TaskRunner(self)
-        retrain.clean_stale_work_dirs()
+        # a model that an earlier wizard or command trained and never saved (a crash) is kept
+        # in the library, not in use, and said, never deleted with its work folder
+        self.kept_from_earlier = retrain.clean_stale_work_dirs(
+            keep=lambda bundle: retrain.keep_in_library(bundle, self.library))
+        if self.kept_from_earlier:
+            QTimer.singleShot(0, self._say_kept)
         self.work = retrain.work_dir()
         # state shared by the pages
         self.report: Report | None = None
@@ -121,6 +126,14 @@ class RetrainWizard(QWizard):
             self.library.activate(path.name)
             self.model_ready.emit(str(path))
         return path
+
+    def _say_kept(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "A trained model was kept",
+                          "\n\n".join(line[0].upper() + line[1:] + "."
+                                       for line in self.kept_from_earlier), parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.kept_box = box
+        box.open()
 
     def work_at_stake(self) -> str | None:
         """What closing now would throw away, in words (None: nothing): training under way, or
