@@ -162,10 +162,13 @@ class ModelLibrary:
         added: list[Path] = []
         now = time.time()
         for d in self.root.iterdir():
-            m = re.fullmatch(r"\.(?P<name>.+)\.(?P<what>moving|adding|removing)-[0-9a-f]{8}",
-                             d.name)
+            m = _WORK_DIR.fullmatch(d.name)
             try:
-                if not m or not d.is_dir() or now - d.stat().st_mtime < older_than_s:
+                if not m or not d.is_dir():
+                    continue
+                state = _work_state(d)   # its process's lock says at once, where there is one
+                if state == "live" or (state == "unknown" and
+                                       now - d.stat().st_mtime < older_than_s):
                     continue
             except OSError:
                 continue
@@ -186,8 +189,15 @@ class ModelLibrary:
                     continue
                 log.warning("%s: an interrupted add finished as %s", d, target.name)
                 added.append(target)
+                _remove_lock_of(d)
                 continue
             shutil.rmtree(d, ignore_errors=True)
+            _remove_lock_of(d)
+        for lock in self.root.glob(".*.lock"):   # a lock file whose folder is gone
+            folder = lock.with_name(lock.name[:-len(".lock")])
+            if _WORK_DIR.fullmatch(folder.name) and not folder.exists() and \
+                    _work_state(folder) == "dead":
+                _remove_lock_of(folder)
         return added
 
     def versions(self) -> list[ModelVersion]:
@@ -325,6 +335,7 @@ class ModelLibrary:
         name = slug(name or card.get("name") or "model")
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{name}.moving-{uuid.uuid4().hex[:8]}"   # whole once moved
+        guards = [_WorkGuard(tmp)]   # held until the version is in place (sweep_interrupted)
         try:
             moved = False
             if move:
@@ -335,6 +346,7 @@ class ModelLibrary:
                     pass
             if not moved:   # a copy may be cut short; its source is still there
                 tmp = tmp.with_name(f".{name}.adding-{uuid.uuid4().hex[:8]}")
+                guards.append(_WorkGuard(tmp))
                 shutil.copytree(src, tmp)
             for _ in range(1000):
                 target = self.next_path(name)
@@ -360,6 +372,9 @@ class ModelLibrary:
                 else:
                     shutil.rmtree(tmp, ignore_errors=True)
             raise
+        finally:
+            for g in guards:
+                g.release()
 
     def activate(self, ref: str | Path | None, force: bool = False) -> Path | None:
         """Uses a library version from now on (``None`` or "bundled": the bundled model).
@@ -449,18 +464,24 @@ class ModelLibrary:
                 raise
             v = ModelVersion(str(ref), str(ref), 0, damaged[str(ref)], {})
         trash = self.root / f".{v.version}.removing-{uuid.uuid4().hex[:8]}"
-        with self._locked():   # not made active by another process between check and removal
-            state = self._state()
-            if state["active"] == v.version:
-                raise LibraryError(f"{v.version} is in use; switch to another model before "
-                                   "removing it")
-            if not v.path.exists():
-                raise LibraryError(f"{v.version} has been removed already")
-            os.replace(v.path, trash)  # the version disappears at once, whole
-            self._save_state(state["active"], [h for h in state["history"] if h != v.version])
-        shutil.rmtree(trash, ignore_errors=True)
+        guard = _WorkGuard(trash)
+        try:
+            with self._locked():   # not made active by another process between check and removal
+                state = self._state()
+                if state["active"] == v.version:
+                    raise LibraryError(f"{v.version} is in use; switch to another model before "
+                                       "removing it")
+                if not v.path.exists():
+                    raise LibraryError(f"{v.version} has been removed already")
+                os.replace(v.path, trash)  # the version disappears at once, whole
+                self._save_state(state["active"], [h for h in state["history"] if h != v.version])
+            shutil.rmtree(trash, ignore_errors=True)
+        finally:
+            guard.release()
 
 
+# the hidden folder of an add (moving: the bundle itself; adding: a copy) or a remove
+_WORK_DIR = re.compile(r"\.(?P<name>.+)\.(?P<what>moving|adding|removing)-[0-9a-f]{8}")
 _LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}   # held by another
 
 
@@ -489,6 +510,70 @@ def _lock_file(fd: int) -> None:
                 log.warning("the model library's lock is held for over %.0f s; going on", LOCK_WAIT_S)
                 return
             time.sleep(0.05)
+
+
+def _try_lock_file(fd: int) -> bool | None:
+    """Takes the exclusive lock on an open file without waiting: True when taken, False when
+    another process holds it, None where files cannot be locked."""
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as exc:
+        return False if exc.errno in _LOCK_BUSY else None
+
+
+class _WorkGuard:
+    """A lock file beside a hidden work folder of an add or a remove (``<folder>.lock``), locked
+    while its process works on it: the operating system lets go when the process ends however it
+    ends, so that ``sweep_interrupted`` finishes a dead process's work at once instead of after
+    ``STALE_WORK_S`` (it hid a moved-in model for an hour), and never touches a live one's."""
+
+    def __init__(self, folder: Path):
+        self.path = folder.with_name(folder.name + ".lock")
+        self.fd: int | None = None
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            _try_lock_file(self.fd)
+        except OSError:   # a read-only library: the add fails by itself, said there
+            self.fd = None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            _unlock_file(self.fd)
+            os.close(self.fd)
+            self.fd = None
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+
+def _work_state(folder: Path) -> str:
+    """"live" (its process holds its lock), "dead" (its lock file is there, unheld) or
+    "unknown" (no lock file: an older version's, or a file system without locks)."""
+    lock = folder.with_name(folder.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return "unknown"
+    try:
+        got = _try_lock_file(fd)
+        if got:
+            _unlock_file(fd)
+        return {True: "dead", False: "live"}.get(got, "unknown")
+    finally:
+        os.close(fd)
+
+
+def _remove_lock_of(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.with_name(folder.name + ".lock").unlink()
 
 
 def _unlock_file(fd: int) -> None:

@@ -282,6 +282,44 @@ def test_what_a_killed_add_or_remove_left_is_finished_or_cleared(tmp_path, stand
     assert fresh.exists() and broken_move.exists()
 
 
+def test_a_dead_add_is_finished_at_once_a_live_one_never(tmp_path, stand_in_bundle):
+    """An add's hidden folder carries a lock its process holds: once that process is dead (its
+    lock file there, unheld) the sweep finishes the add at once, not after an hour (a crash
+    audit: the moved-in model was hidden that long, and a later add took its number)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from inspector.library import _WorkGuard
+
+    lib = ModelLibrary(tmp_path / "lib")
+    lib.root.mkdir()
+    dead = lib.root / ".plant.moving-0123abcd"
+    shutil.copytree(stand_in_bundle, dead)
+    (lib.root / (dead.name + ".lock")).write_bytes(b"")    # its process died: nobody holds it
+    live = lib.root / ".plant.moving-00000000"
+    shutil.copytree(stand_in_bundle, live)
+    holder = subprocess.Popen(   # another process adding right now, holding its lock
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from inspector.library import _WorkGuard; g = _WorkGuard(Path(sys.argv[1])); "
+         "print('held', flush=True); sys.stdin.read()", str(live)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        [v] = lib.versions()
+        assert v.version == "plant-v1" and not dead.exists() and live.exists()
+        assert not (lib.root / (dead.name + ".lock")).exists()
+    finally:
+        holder.communicate("")
+    lib2 = ModelLibrary(lib.root)   # its process has ended: finished by the next sweep
+    assert [v.version for v in lib2.versions()] == ["plant-v1", "plant-v2"]
+    assert not list(lib.root.glob(".*.lock")) or \
+        [p.name for p in lib.root.glob(".*.lock")] == [".library.lock"]
+    guard = _WorkGuard(lib.root / ".x.moving-11111111")   # an add that ends well: no trace
+    guard.release()
+    assert not (lib.root / ".x.moving-11111111.lock").exists()
+
+
 def test_a_bundle_write_killed_between_its_renames_gets_the_old_bundle_back(tmp_path,
                                                                            stand_in_bundle):
     import os
