@@ -454,10 +454,19 @@ def _main(argv=None) -> int:
             print(f"\n{'cancelled' if signum == signal.SIGINT else 'stopped'}; nothing was "
                   "saved", file=sys.stderr)
         return 128 + signum
-    except (DatasetError, BundleError, LibraryError, ImageReadError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except Exception as exc:  # noqa: BLE001 - TensorFlow out of memory, a bug: one line here
+        signum = interrupted()
+        if signum is not None:
+            # a Ctrl+C that landed in Keras's graph building comes out as another error (a
+            # TypeError from a layer's call; 1 of 31 interrupts in a crash audit): a stop
+            with contextlib.suppress(OSError):
+                print(f"\n{'cancelled' if signum == signal.SIGINT else 'stopped'}; nothing "
+                      "was saved", file=sys.stderr)
+            return 128 + signum
+        if isinstance(exc, (DatasetError, BundleError, LibraryError, ImageReadError, ValueError,
+                            OSError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         from training.cli import unexpected_error
 
         print(f"error: {unexpected_error(exc, 'inspector retrain')}", file=sys.stderr)
