@@ -680,6 +680,9 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     out_path = Path(args.out) if args.out else None
     partial = out_path.with_name(out_path.name + ".partial") if out_path else None
     json_partial = Path(args.json + ".partial") if args.json else None
+    # the finished JSON, complete before it replaces the one before (with the CSV, at once)
+    json_ready = (Path(args.json).with_name(f".{Path(args.json).name}.ready-{os.getpid()}")
+                  if args.json else None)
     try:
         stream = (open(partial, "w", encoding="utf-8", newline="", errors="backslashreplace")
                   if out_path is not None
@@ -696,6 +699,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     def save_partial() -> str:
         """What was done so far, kept when the run stops early; says where it is."""
         kept = []
+        if json_ready is not None:
+            json_ready.unlink(missing_ok=True)
         with signals_held():   # a second Ctrl+C or SIGTERM must not cut the saving short
             if stream is not None and stream is not stdout:
                 try:
@@ -751,11 +756,21 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                 stream.close()
                 with contextlib.suppress(OSError):   # an earlier result keeps its permissions
                     os.chmod(partial, existing_mode(out_path, existing_mode(partial, 0o644)))
-                os.replace(partial, out_path)
-        if session is not None:
+        if session is not None:   # written whole beside its place first
             writing = args.json
-            report.export_json(session, args.json, tiles=tile_rows)
-            json_partial.unlink(missing_ok=True)   # an interrupted run's, now out of date
+            report.export_json(session, json_ready, tiles=tile_rows)
+            with contextlib.suppress(OSError):
+                os.chmod(json_ready, existing_mode(Path(args.json),
+                                                   existing_mode(json_ready, 0o644)))
+        # then both results take their places together (a stop waits for it): a CSV and a JSON
+        # of two different runs never stand side by side (a kill between the CSV's replacing and
+        # the JSON's writing left the new CSV beside the old JSON; found by a crash audit)
+        with signals_held():
+            if stream is not None and stream is not stdout:
+                os.replace(partial, out_path)
+            if session is not None:
+                os.replace(json_ready, args.json)
+                json_partial.unlink(missing_ok=True)   # an interrupted run's, now out of date
     except KeyboardInterrupt as exc:   # Ctrl+C, or a Terminated signal (ends_as_interrupts)
         how = "stopped" if isinstance(exc, Terminated) else "interrupted"
         where = save_partial()

@@ -294,7 +294,39 @@ def test_a_write_that_fails_during_the_run_is_one_line_and_keeps_what_was_done(
                        classifier, capsys)
     assert code == 1 and "Traceback" not in err
     assert f"cannot write {out_json}: No space left on device" in err
-    assert len(list(csv.DictReader(out_csv.open()))) == 7       # the CSV was complete: kept
+    # the CSV was complete: kept, named, but not put in place beside no JSON (the two results of
+    # a run take their places together, or neither does)
+    partial = tmp_path / "r.csv.partial"
+    assert not out_csv.exists() and f"results so far are in {partial}" in err
+    assert len(list(csv.DictReader(partial.open()))) == 7
+    assert not list(tmp_path.glob(".r.json.ready-*"))
+
+
+def test_a_run_s_csv_and_json_take_their_places_together(tmp_path, classifier, capsys,
+                                                          monkeypatch):
+    """Both results are complete before either replaces the one before, and a stop that comes
+    meanwhile waits (a kill between the two used to leave the new CSV beside the old JSON)."""
+    import json
+
+    write_images(tmp_path / "imgs")
+    out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
+    out_csv.write_text("old\n")
+    out_json.write_text('"old"')
+    placed = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        placed.append((Path(src).name, Path(dst).name, out_json.read_text() == '"old"'))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(batch.os, "replace", replace)
+    code, _, _ = run([str(tmp_path / "imgs"), "--out", str(out_csv), "--json", str(out_json)],
+                     classifier, capsys)
+    assert code == 0
+    finals = [p for p in placed if p[1] in ("r.csv", "r.json")]
+    assert [p[1] for p in finals] == ["r.csv", "r.json"]
+    assert finals[0][0] == "r.csv.partial" and finals[1][0].startswith(".r.json.ready-")
+    assert len(json.loads(out_json.read_text())["results"]) == 7
 
 
 def test_a_reader_that_goes_away_stops_the_run_quietly(tmp_path, classifier):
