@@ -178,3 +178,28 @@ def test_the_json_export_is_written_as_it_is_made_with_the_same_text(tmp_path, c
     doc["folder"] = str(folder)
     assert out.read_text(encoding="utf-8") == json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
     assert len(json.loads(out.read_text(encoding="utf-8"))["results"]) == count
+
+
+def test_temporary_files_of_killed_writes_are_cleared_by_the_next_write(tmp_path):
+    """A write killed half-way leaves its temporary file beside the target (a crash audit found
+    them piling up in an export folder); the next write of the same file removes those old
+    enough to be a dead writer's, and leaves a recent one (another writer at work) alone."""
+    import os
+    import time
+
+    from inspector import report
+    from training.bundle import STALE_TEMP_S, TEMP_SUFFIX
+
+    out = tmp_path / "r[1].csv"   # glob characters in the name
+    dead = tmp_path / f".{out.name}.abc123{TEMP_SUFFIX}"
+    busy = tmp_path / f".{out.name}.def456{TEMP_SUFFIX}"
+    other = tmp_path / f".other.csv.ghi789{TEMP_SUFFIX}"
+    for p in (dead, busy, other):
+        p.write_text("half")
+    old = time.time() - STALE_TEMP_S - 60
+    for p in (dead, other):
+        os.utime(p, (old, old))
+    report.write_text_atomic(out, "a,b\n")
+    assert out.read_text() == "a,b\n"
+    assert not dead.exists() and busy.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, busy.name, other.name])

@@ -14,6 +14,8 @@ target, which is renamed into place only when complete.
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import shutil
@@ -237,7 +239,8 @@ def replace_file_atomic(path: str | Path, data: bytes | Callable[[BinaryIO], Non
     its bytes, or a function that writes them to the open file (a large document written as
     it is made, never whole in memory)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    _remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             if callable(data):
@@ -251,6 +254,24 @@ def replace_file_atomic(path: str | Path, data: bytes | Callable[[BinaryIO], Non
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+TEMP_SUFFIX = ".writing"     # the temporary file of replace_file_atomic: .NAME.XXXXXXXX.writing
+STALE_TEMP_S = 6 * 3600      # one this old was left by a writer that died (a kill, a power cut)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Deletes the temporary files that writers of ``path`` killed half-way left beside it (a
+    crash audit found them piling up in export folders); a recent one may be another writer's
+    at work, and stays."""
+    now = time.time()
+    try:
+        for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                    tmp.unlink()
+    except OSError:
+        pass
 
 
 def write_json(path: str | Path, obj: Any) -> None:
