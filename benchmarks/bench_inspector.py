@@ -208,17 +208,17 @@ def throughput(bundle: Path, work: Path, n: int, batch: int, seconds: float = 3.
 # 2 and 3. the GUI (child processes)
 
 
-def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) -> dict:
+def loaded_window(bundle: Path, timeout_s: float):
+    """(the QApplication, a shown main window whose model has loaded), offscreen: the model
+    loads in the background, as when the app starts."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    home = tempfile.mkdtemp(prefix="bench-home-")
-    os.environ["STEEL_INSPECTOR_HOME"] = home
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
     from inspector.gui.main_window import MainWindow
 
-    w = MainWindow(model_path=bundle)   # as the app starts: the model loads in the background
+    w = MainWindow(model_path=bundle)
     w.resize(1400, 860)
     w.show()
     loaded = QEventLoop()
@@ -228,6 +228,15 @@ def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) ->
     loaded.exec()
     if w.classifier is None:
         raise RuntimeError(f"cannot load {bundle}")
+    return app, w
+
+
+def gui_child(bundle: Path, folder: Path, scroll_all: bool, timeout_s: float) -> dict:
+    home = tempfile.mkdtemp(prefix="bench-home-")
+    os.environ["STEEL_INSPECTOR_HOME"] = home
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+
+    app, w = loaded_window(bundle, timeout_s)
     app.processEvents()
     rss_model = peak_rss_mb()
 

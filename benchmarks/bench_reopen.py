@@ -46,23 +46,11 @@ def write_frames(folder: Path, n: int, size: int) -> None:
 
 
 def child(bundle: Path, folder: Path, timeout_s: float) -> dict:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([])
-    from inspector.gui.main_window import MainWindow
+    from bench_inspector import loaded_window
 
-    w = MainWindow(model_path=bundle)
-    w.resize(1400, 860)
-    w.show()
-    loop = QEventLoop()
-    w.model_loaded.connect(loop.quit)
-    w.model_failed.connect(loop.quit)
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec()
-    if w.classifier is None:
-        raise RuntimeError(f"cannot load {bundle}")
+    app, w = loaded_window(bundle, timeout_s)
     done = QEventLoop()
     all_in: list[float] = []   # when every image had its result (polled)
 

@@ -490,26 +490,16 @@ def _lock_file(fd: int) -> None:
     process that hangs holding it must not stop every other one for good)."""
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                os.lseek(fd, 0, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        got = _try_lock_file(fd)
+        if got:
             return
-        except OSError as exc:
-            if exc.errno not in _LOCK_BUSY:   # a file system without locks (some network or
-                # FUSE home folders): waiting would not help
-                log.warning("the model library cannot be locked (%s); going on", exc)
-                return
-            if time.monotonic() > deadline:
-                log.warning("the model library's lock is held for over %.0f s; going on", LOCK_WAIT_S)
-                return
-            time.sleep(0.05)
+        if got is None:   # a file system without locks (some network or FUSE home folders):
+            log.warning("the model library cannot be locked; going on")   # waiting won't help
+            return
+        if time.monotonic() > deadline:
+            log.warning("the model library's lock is held for over %.0f s; going on", LOCK_WAIT_S)
+            return
+        time.sleep(0.05)
 
 
 def _try_lock_file(fd: int) -> bool | None:
@@ -527,7 +517,10 @@ def _try_lock_file(fd: int) -> bool | None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
     except OSError as exc:
-        return False if exc.errno in _LOCK_BUSY else None
+        if exc.errno in _LOCK_BUSY:
+            return False
+        log.debug("files cannot be locked here (%s)", exc)
+        return None
 
 
 class _WorkGuard:
