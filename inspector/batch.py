@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Sequen
 
 import numpy as np
 
-from training.bundle import existing_mode
+from training.bundle import TEMP_SUFFIX, existing_mode
 from training.cancel import Terminated, ends_as_interrupts, signals_held
 from training.images import ImageReadError, image_size, is_image_file
 from training.litert import available_cores, banners_dropped
@@ -369,6 +369,7 @@ class WorkQueue:
         self._order: deque[Hashable] = deque()
         self._front: deque[Hashable] = deque()
         self._closed = False
+        self._epoch = 0
 
     def add(self, items: Iterable[tuple[Hashable, str | Path]]) -> None:
         with self._cond:
@@ -393,18 +394,27 @@ class WorkQueue:
                         out.append((k, p))
         return out
 
-    def put_back(self, items: Iterable[tuple[Hashable, Path]]) -> None:
-        """Returns taken items to the front of the queue, in their order (taken more than
-        needed: inspector.result_cache)."""
+    @property
+    def epoch(self) -> int:
+        """Counts ``clear`` calls: items taken before the last one belong to work given up."""
+        return self._epoch
+
+    def put_back(self, items: Iterable[tuple[Hashable, Path]], epoch: int) -> None:
+        """Returns taken items (taken more than needed: inspector.result_cache) to the queue,
+        behind what is first in line now (what is on screen), in their order; dropped when the
+        queue was cleared since they were taken (``epoch``: the queue's then)."""
         with self._cond:
+            if epoch != self._epoch:
+                return
             back = [(k, p) for k, p in items if k not in self._pending]
             self._pending.update(back)
-            self._front.extendleft(k for k, _ in reversed(back))
+            self._front.extend(k for k, _ in back)
             self._order.extend(k for k, _ in back)   # kept in line if the front is replaced
             self._cond.notify_all()
 
     def clear(self) -> None:
         with self._cond:
+            self._epoch += 1
             self._pending.clear()
             self._order.clear()
             self._front.clear()
@@ -681,8 +691,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     partial = out_path.with_name(out_path.name + ".partial") if out_path else None
     json_partial = Path(args.json + ".partial") if args.json else None
     # the finished JSON, complete before it replaces the one before (with the CSV, at once)
-    json_ready = (Path(args.json).with_name(f".{Path(args.json).name}.ready-{os.getpid()}")
-                  if args.json else None)
+    json_ready = (Path(args.json).with_name(f".{Path(args.json).name}.ready-{os.getpid()}"
+                                            f"{TEMP_SUFFIX}") if args.json else None)
     try:
         stream = (open(partial, "w", encoding="utf-8", newline="", errors="backslashreplace")
                   if out_path is not None
@@ -767,9 +777,14 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         # the JSON's writing left the new CSV beside the old JSON; found by a crash audit)
         with signals_held():
             if stream is not None and stream is not stdout:
-                os.replace(partial, out_path)
+                os.replace(partial, out_path)   # first: the one a spreadsheet may hold open
             if session is not None:
-                os.replace(json_ready, args.json)
+                try:
+                    os.replace(json_ready, args.json)
+                except OSError:   # held open elsewhere (Windows): the CSV is this run's now
+                    if stream is not None and stream is not stdout:
+                        writing = f"{args.json} ({out_path} holds this run's results)"
+                    raise
                 json_partial.unlink(missing_ok=True)   # an interrupted run's, now out of date
     except KeyboardInterrupt as exc:   # Ctrl+C, or a Terminated signal (ends_as_interrupts)
         how = "stopped" if isinstance(exc, Terminated) else "interrupted"

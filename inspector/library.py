@@ -537,8 +537,10 @@ class _WorkGuard:
             _try_lock_file(self.fd)
         except OSError:   # a read-only library: the add fails by itself, said there
             self.fd = None
+        _held_here.add(self.path)
 
     def release(self) -> None:
+        _held_here.discard(self.path)
         if self.fd is not None:
             _unlock_file(self.fd)
             os.close(self.fd)
@@ -547,10 +549,18 @@ class _WorkGuard:
                 self.path.unlink()
 
 
+# the lock files this process holds: never opened again here (on NFS, Linux emulates flock
+# with POSIX locks, which belong to the whole process, so a second look would see this
+# process's own lock as free, and closing it would let go of it)
+_held_here: set[Path] = set()
+
+
 def _work_state(folder: Path) -> str:
     """"live" (its process holds its lock), "dead" (its lock file is there, unheld) or
     "unknown" (no lock file: an older version's, or a file system without locks)."""
     lock = folder.with_name(folder.name + ".lock")
+    if lock in _held_here:
+        return "live"
     try:
         fd = os.open(lock, os.O_RDWR)
     except OSError:

@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_used ON results (used);
 """
 
-Stat = tuple[str, int, int, str]   # (normalised path, size, modification time in ns, sample)
+Stat = tuple[str, int, int]   # (normalised path, size, modification time in ns)
 
 
 def cache_file() -> Path:
@@ -96,11 +96,14 @@ def _app_version() -> str:
         return "source"
 
 
-# the modules whose code makes a result from an image file: reading and padding, tiling and the
-# tiles' verdict, the model's runtimes and the unknown score (a change to any of them keys every
+# the modules whose code makes a result from an image file: reading and padding, the training
+# view (how an image is read and tiled for a model), the model's layers and runtimes, the
+# unknown score and the calibration (a change to any of them keys every
 # result anew, so a new build never shows what the code before it computed)
-CODE_MODULES = ("training.images", "training.padding", "training.litert", "training.openset",
-                "training.fast_score", "inspector.tiles", "inspector.engine", "inspector.batch")
+CODE_MODULES = ("training.images", "training.padding", "training.card", "training.model",
+                "training.litert", "training.openset", "training.fast_score", "training.detect",
+                "training.calibration", "inspector.tiles", "inspector.engine",
+                "inspector.runtime", "inspector.offload", "inspector.batch")
 
 
 @functools.lru_cache(maxsize=None)
@@ -151,22 +154,34 @@ def model_key(classifier, tiling: TileSettings | None) -> str | None:
 
 
 def file_stat(path: Path) -> Stat | None:
-    """The file's identity for the cache: its normalised path, size, modification time and a
-    digest of its first and last ``SAMPLE_BYTES`` (a camera that overwrites a frame of the same
-    size within a file system's timestamp step, two seconds on FAT, gives another digest);
+    """The file's identity for a lookup: its normalised path, size and modification time;
     None when it cannot be read (classified, so that its error shows)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return os.path.normcase(os.path.abspath(path)), int(st.st_size), int(st.st_mtime_ns)
+
+
+def file_sample(path: Path | str, stat: Stat | None = None) -> str | None:
+    """A digest of the file's first and last ``SAMPLE_BYTES``: a camera that overwrites a
+    frame with one of the same size within a file system's timestamp step (two seconds on FAT)
+    gives another. Read only where a stored row's size and time match (a lookup) and after an
+    image was classified (a store, from the system's file cache), so a first open reads no
+    file twice from a share. None when it cannot be read or, given ``stat``, when the file is
+    no longer the one ``stat`` describes (it changed while it was classified)."""
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
+            if stat is not None and (int(st.st_size), int(st.st_mtime_ns)) != tuple(stat[1:]):
+                return None
             head = f.read(SAMPLE_BYTES)
             if st.st_size > 2 * SAMPLE_BYTES:
                 f.seek(-SAMPLE_BYTES, os.SEEK_END)
             tail = f.read(SAMPLE_BYTES)
     except (OSError, ValueError):
         return None
-    sample = hashlib.blake2b(head + b"|" + tail, digest_size=16).hexdigest()
-    return (os.path.normcase(os.path.abspath(path)), int(st.st_size), int(st.st_mtime_ns),
-            sample)
+    return hashlib.blake2b(head + b"|" + tail, digest_size=16).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,8 +248,7 @@ class ResultCache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._broken = False
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0       # results read back
         self.stored = 0     # results written
 
     # ---- the file ----------------------------------------------------------------------------
@@ -303,9 +317,8 @@ class ResultCache:
         db.execute("DELETE FROM results WHERE used <= ?", (cutoff,))
 
     def close(self) -> None:
-        if self.hits or self.misses:
-            log.info("result cache: %d results reused, %d images classified", self.hits,
-                     self.misses)
+        if self.hits or self.stored:
+            log.info("result cache: %d results reused, %d stored", self.hits, self.stored)
         with self._lock:
             if self._db is not None:
                 try:
@@ -318,7 +331,8 @@ class ResultCache:
     def lookup(self, items: Sequence[tuple[Hashable, Path, Stat | None]]
                ) -> tuple[list[Result], list[tuple[Hashable, Path, Stat | None]]]:
         """(hits as Results, misses) for (key, path, stat) items; a stored row counts only for
-        the same size, modification time and sample. Hits are marked used now."""
+        the same size, modification time and sample (``file_sample``). Hits are marked used
+        now."""
         hits: list[Result] = []
         misses = []
         with self._lock:
@@ -330,8 +344,8 @@ class ResultCache:
                     for i in range(0, len(wanted), LOOKUP_CHUNK):
                         part = wanted[i:i + LOOKUP_CHUNK]
                         marks = ",".join("?" * len(part))
-                        for row in db.execute(f"SELECT path, size, mtime, sample, data FROM results "
-                                              f"WHERE model = ? AND path IN ({marks})",
+                        for row in db.execute(f"SELECT path, size, mtime, sample, data FROM "
+                                              f"results WHERE model = ? AND path IN ({marks})",
                                               [self.model, *part]):
                             rows[row[0]] = row[1:]
                 except sqlite3.Error as exc:
@@ -341,7 +355,8 @@ class ResultCache:
             for key, path, stat in items:
                 row = rows.get(stat[0]) if stat is not None else None
                 result = None
-                if row is not None and tuple(row[:3]) == stat[1:]:
+                if row is not None and tuple(row[:2]) == stat[1:] and \
+                        file_sample(path, stat) == row[2]:
                     try:
                         result = unpack(row[3], key, path, self.class_names)
                     except Exception as exc:   # a damaged row: classified again, and replaced
@@ -352,26 +367,32 @@ class ResultCache:
                     hits.append(result)
                     used.append(stat[0])
             if used and db is not None:
+                now = time.time()
                 try:
-                    db.executemany("UPDATE results SET used = ? WHERE model = ? AND path = ?",
-                                   [(time.time(), self.model, p) for p in used])
+                    with db:   # one transaction: a commit for each would write ~15x as much
+                        db.execute("BEGIN")
+                        db.executemany("UPDATE results SET used = ? WHERE model = ? AND "
+                                       "path = ?", [(now, self.model, p) for p in used])
                 except sqlite3.Error as exc:
                     log.info("result cache: cannot mark rows used (%s)", exc)
         self.hits += len(hits)
-        self.misses += len(misses)
         return hits, misses
 
     def store(self, results: Iterable[tuple[Result, Stat]]) -> int:
         """Keeps the results (those without an error) under the stats their files had before
-        they were read; returns how many were stored."""
+        they were read (a file that no longer has them is not kept); returns how many were
+        stored."""
         rows = []
         now = time.time()
         for r, stat in results:
             if r.error is not None or r.probs is None or stat is None:
                 continue
+            sample = file_sample(r.path, stat)
+            if sample is None:   # changed while it was classified: its result is not its own
+                continue
             try:
                 data = pack(r)
-                rows.append((self.model, *stat, now, len(data), data))
+                rows.append((self.model, *stat, sample, now, len(data), data))
             except Exception as exc:   # pragma: no cover - a result this module cannot pack
                 log.info("result cache: cannot store %s (%s)", r.path, exc)
         if not rows:
@@ -404,67 +425,79 @@ class CachedQueue:
     """A ``WorkQueue`` as a classifier pipeline sees it (``take``, ``wait``, ``len``), that hands
     on only the images the cache does not have: each one it does have goes straight to
     ``emit`` as a Result, judged again at ``threshold()`` (the setting in use now). Results of
-    the images it handed on go through :meth:`stored` on their way out."""
+    the images it handed on go through :meth:`stored` on their way out. ``misses`` counts the
+    images handed on; the cache's ``hits`` those it had."""
 
     def __init__(self, queue: WorkQueue, cache: ResultCache,
                  emit: Callable[[list[Result]], None],
-                 threshold: Callable[[], float | None] = lambda: None):
+                 threshold: Callable[[], float | None] = lambda: None,
+                 should_stop: Callable[[], bool] = lambda: False):
         self.queue = queue
         self.cache = cache
         self._emit = emit
         self._threshold = threshold
+        self._should_stop = should_stop
         self._stats: dict[Hashable, Stat | None] = {}   # handed on, no result yet
         self._lock = threading.Lock()
+        self.misses = 0
+
+    def _look(self, batch: list[tuple[Hashable, Path]]
+              ) -> list[tuple[Hashable, Path, Stat | None]]:
+        """Emits the hits among ``batch``; returns the misses."""
+        hits, misses = self.cache.lookup([(k, p, file_stat(p)) for k, p in batch])
+        if hits:
+            threshold = self._threshold()
+            for r in hits:
+                r.rejudge(threshold)
+            self._emit(hits)
+        return misses
 
     def take(self, n: int) -> list[tuple[Hashable, Path]]:
         """Up to ``n`` images to classify; cached ones met on the way are emitted. Where the
         cache had every image asked for, the next look takes ``LOOKUP_CHUNK`` at once (a folder
-        opened again); images taken beyond ``n`` go back to the front of the queue."""
+        opened again); images taken beyond ``n`` go back to the queue, behind what is on
+        screen. Returns early (maybe nothing) when ``should_stop()``: a model switch or the
+        window's closing waits for this thread."""
         out: list[tuple[Hashable, Path]] = []
         want = n
-        while len(out) < n:
+        while len(out) < n and not self._should_stop():
+            epoch = self.queue.epoch
             batch = self.queue.take(want)
             if not batch:
                 break
-            hits, misses = self.cache.lookup([(k, p, file_stat(p)) for k, p in batch])
-            if hits:
-                threshold = self._threshold()
-                for r in hits:
-                    r.rejudge(threshold)
-                self._emit(hits)
+            misses = self._look(batch)
             room = n - len(out)
             if len(misses) > room:
-                self.queue.put_back((k, p) for k, p, _ in misses[room:])
+                self.queue.put_back([(k, p) for k, p, _ in misses[room:]], epoch)
             with self._lock:
                 for k, p, stat in misses[:room]:
                     self._stats[k] = stat
                     out.append((k, p))
             want = LOOKUP_CHUNK if not misses else n - len(out)
+        self.misses += len(out)
         return out
 
-    def skim(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+    def skim(self, should_stop: Callable[[], bool] | None = None) -> int:
         """Emits the cached results of what is queued now, before the classifier is ready (a
-        child process loading its model); the rest stay queued, in their order, at the front.
+        child process loading its model); the rest go back to the queue, in their order.
         Stops at the first ``LOOKUP_CHUNK`` of which the cache has none (a folder opened for
         the first time). Returns how many came from the cache."""
+        should_stop = should_stop or self._should_stop
         found = 0
         kept: list[tuple[Hashable, Path]] = []
+        epoch = self.queue.epoch
         try:
-            while not should_stop():
+            while not should_stop() and self.queue.epoch == epoch:
                 batch = self.queue.take(LOOKUP_CHUNK)
                 if not batch:
                     break
-                hits, misses = self.cache.lookup([(k, p, file_stat(p)) for k, p in batch])
-                kept += [(k, p) for k, p, _ in misses]
-                if not hits:
+                before = self.cache.hits
+                kept += [(k, p) for k, p, _ in self._look(batch)]
+                if self.cache.hits == before:
                     break
-                threshold = self._threshold()
-                for r in hits:
-                    r.rejudge(threshold)
-                self._emit(hits)
-                found += len(hits)
+                found += self.cache.hits - before
         finally:
-            self.queue.put_back(kept)
+            self.queue.put_back(kept, epoch)
         return found
 
     def stored(self, results: list[Result]) -> list[Result]:

@@ -654,3 +654,30 @@ def test_large_frames_are_decoded_one_at_a_time(tmp_path, monkeypatch):
         list(pool.map(lambda p: batch._decode(load, p), paths))
     large = sum(1 for p in paths if np.prod(Image.open(p).size) > 80 * 80)
     assert large == 2 and max(most) == 3                  # the two large ones never together
+
+
+def test_a_json_that_cannot_take_its_place_says_where_each_result_is(tmp_path, classifier,
+                                                                     capsys, monkeypatch):
+    """The JSON held open by another program (Windows refuses to replace it) after the CSV took
+    its place: the message says the CSV is this run's and where this run's JSON is."""
+    import json
+
+    write_images(tmp_path / "imgs")
+    out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
+    out_json.write_text('"old"')
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst) == out_json:
+            raise PermissionError(13, "Permission denied")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(batch.os, "replace", replace)
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(out_csv), "--json", str(out_json)],
+                       classifier, capsys)
+    assert code == 1 and "Traceback" not in err
+    assert f"cannot write {out_json} ({out_csv} holds this run's results)" in err
+    assert f"results so far are in {out_json}.partial" in err
+    assert len(list(csv.DictReader(out_csv.open()))) == 7 and out_json.read_text() == '"old"'
+    assert len(json.loads(Path(f"{out_json}.partial").read_text())["results"]) == 7
+    assert not list(tmp_path.glob(".r.json.*"))

@@ -233,9 +233,9 @@ def test_a_folder_opened_again_comes_from_the_result_cache(qtbot, classifier, tm
         qtbot.addWidget(w)
         with qtbot.waitSignal(w.classification_done, timeout=60000):
             w.open_folder(tmp_path / "imgs")
-        cache = w.background._worker.cached.cache
+        cached = w.background._worker.cached
         got.append(([None if it.probs is None else it.probs.copy() for it in w.session.items],
-                    cache.hits, cache.misses))
+                    cached.cache.hits, cached.misses))
         w.close()
     (first, hits1, misses1), (again, hits2, misses2) = got
     assert (hits1, misses1) == (0, len(paths))

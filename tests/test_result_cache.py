@@ -191,13 +191,23 @@ def test_switched_off_by_the_environment(tmp_path, bundle, monkeypatch, qtbot):
 def test_taken_beyond_the_batch_goes_back_to_the_front_in_order():
     q = WorkQueue()
     q.add((i, Path(f"{i}.png")) for i in range(10))
-    q.put_back(q.take(6)[2:])
+    q.put_back(q.take(6)[2:], q.epoch)
     assert [k for k, _ in q.take(10)] == [2, 3, 4, 5, 6, 7, 8, 9]
     q.add((i, Path(f"{i}.png")) for i in range(10))
-    q.put_back(q.take(6)[2:])
-    q.prioritize([8])   # the front replaced (scrolled): what was put back stays in line
-    assert [k for k, _ in q.take(10)] == [8, 6, 7, 9, 2, 3, 4, 5]
+    q.prioritize([8, 9])   # on screen
+    epoch = q.epoch
+    taken = q.take(6)
+    q.prioritize([6, 7])   # scrolled while those were looked up: these stay first
+    q.put_back(taken[2:], epoch)
+    assert [k for k, _ in q.take(10)] == [6, 7, 0, 1, 2, 3, 4, 5]
     assert len(q) == 0
+    q.add((i, Path(f"{i}.png")) for i in range(3))
+    epoch = q.epoch
+    taken = q.take(3)
+    q.clear()   # another folder opened meanwhile: what was taken is not put back
+    q.add([("new", Path("new.png"))])
+    q.put_back(taken, epoch)
+    assert [k for k, _ in q.take(10)] == ["new"]
 
 
 def test_the_window_worker_reuses_results(qtbot, tmp_path, classifier):
@@ -296,3 +306,57 @@ def test_over_its_size_the_least_recently_used_go_first(tmp_path, bundle):
         ResultCache._prune(db, max_bytes=keep * 5 // 4 + 1)
         left = {row[0] for row in db.execute("SELECT path FROM results")}
     assert left == {os.path.normcase(os.path.abspath(p)) for p in paths[3:]}
+
+
+def test_a_look_through_a_cached_folder_stops_when_the_worker_stops(tmp_path, bundle):
+    paths = images(tmp_path / "imgs", 6)
+    run(Counting(bundle), paths)
+    clf = Counting(bundle)
+    queue = WorkQueue()
+    queue.add(enumerate(paths))
+    got, stop = [], []
+    cache = ResultCache(model_key(clf, TILING), clf.class_names)
+
+    def emit(results):
+        got.extend(results)
+        stop.append(True)   # the window closes after the first hits
+
+    cached = CachedQueue(queue, cache, emit, should_stop=lambda: bool(stop))
+    assert cached.take(1) == [] and len(got) == 1 and len(queue) == len(paths) - 1
+    cache.close()
+
+
+def test_each_image_counts_once_and_a_first_open_reads_no_file_twice(tmp_path, bundle,
+                                                                     monkeypatch):
+    paths = images(tmp_path / "imgs", 6)
+    run(Counting(bundle), paths[:3])
+    sampled = []
+    real = result_cache.file_sample
+    monkeypatch.setattr(result_cache, "file_sample",
+                        lambda p, stat=None: sampled.append(Path(p).name) or real(p, stat))
+    clf = Counting(bundle)
+    queue = WorkQueue()
+    queue.add(enumerate(paths))
+    got = {}
+    cache = ResultCache(model_key(clf, TILING), clf.class_names)
+    cached = CachedQueue(queue, cache, lambda rs: got.update((r.key, r) for r in rs))
+    cached.skim()
+    classify_stream(clf, cached.take, lambda rs: got.update((r.key, r) for r in cached.stored(rs)),
+                    batch_size=2, tiling=TILING)
+    assert sorted(got) == list(range(len(paths)))
+    assert (cache.hits, cached.misses, cache.stored) == (3, 4, 4)
+    # the cached three read for their check, the four classified once each, after classifying
+    assert sorted(sampled) == sorted(p.name for p in paths)
+    cache.close()
+
+
+def test_a_file_changed_while_it_was_classified_is_not_kept(tmp_path, bundle):
+    p = tmp_path / "frame.png"
+    Image.fromarray(np.full((40, 40), 30, np.uint8)).save(p)
+    stat = result_cache.file_stat(p)
+    clf = Counting(bundle)
+    cache = ResultCache(model_key(clf, None), clf.class_names)
+    result = run(clf, [p], tiling=None)[0]   # (stored under the file as it was)
+    Image.fromarray(np.full((60, 60), 220, np.uint8)).save(p)   # the camera wrote it anew
+    assert cache.store([(result, stat)]) == 0
+    cache.close()

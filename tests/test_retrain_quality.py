@@ -170,7 +170,7 @@ def _swallowed_ctrl_c():
 
 
 @pytest.mark.parametrize("when", ["training", "training, as another error", "after training",
-                                  "saving"])
+                                  "saving", "saving, then an error"])
 def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capfd, monkeypatch, when):
     """A Ctrl+C during training that Python swallowed used to let the run go on and save a
     model with exit status 0; one during saving was thrown away. Now one during training
@@ -201,9 +201,17 @@ def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capfd, mon
     class FakeEv:
         report, current_report, note, better, problems = good, None, "", True, []
 
+    if when == "saving, then an error":   # something after the model is in the library fails
+        def broken(card):
+            raise RuntimeError("a card it cannot read")
+        monkeypatch.setattr(cli.ModelCard, "notes", broken)
     status, added = _retrain_with(monkeypatch, tmp_path, root, stand_in_bundle, fake_train, FakeEv,
-                                  on_add=_swallowed_ctrl_c if when == "saving" else None)
+                                  on_add=_swallowed_ctrl_c if when.startswith("saving") else None)
     out, err = capfd.readouterr()   # the notice goes to the file descriptor
+    if when == "saving, then an error":
+        assert status == 1 and added == ["Plant"] and "nothing was saved" not in err
+        assert "plant-v1 is saved in" in err and "a card it cannot read" in err
+        return
     assert status == 130, err
     if when.startswith("training"):
         assert added == [] and "cancelled; nothing was saved" in err and "TypeError" not in err

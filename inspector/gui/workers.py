@@ -336,7 +336,8 @@ class ClassifyWorker(QThread):
             return None
         cache = result_cache.ResultCache(key, self.classifier.class_names)
         self.cached = CachedQueue(self.queue, cache, self._emit,
-                                  lambda: getattr(self.classifier, "unknown_threshold", None))
+                                  lambda: getattr(self.classifier, "unknown_threshold", None),
+                                  self._stop.is_set)
         return self.cached
 
     def _emit(self, results: list[Result]) -> None:
@@ -366,7 +367,7 @@ class ProcessClassifyWorker(ClassifyWorker):
             if cached is None:
                 queue, emit = self.queue, self._emit
             else:   # while the child loads its model
-                cached.skim(self._stop.is_set)
+                cached.skim()
                 queue, emit = cached, lambda results: self._emit(cached.stored(results))
             self.child.serve(queue, emit, self._stop.is_set,
                              lambda: float(getattr(self.classifier, "accept", 1.0)), self.idle.emit,

@@ -261,6 +261,7 @@ def _main(argv=None) -> int:
             return 2
         card, current = None, None
     work = None
+    saved: Path | None = None   # the new model's library folder, once it is there
     held = contextlib.ExitStack()
     try:
         # the size a fine-tune trains at by default (a model the short-budget rule trained at
@@ -409,7 +410,7 @@ def _main(argv=None) -> int:
         # from saving on, the run finishes (seconds); a stop asked meanwhile is said and kept
         held.enter_context(signals_held(notice=SAVING_NOTICE))
         try:
-            path = library.add(out, name=config.name, move=True)
+            path = saved = library.add(out, name=config.name, move=True)
         except (BundleError, LibraryError, OSError) as exc:   # never lost with the work folder
             print(f"error: {_kept_outside_library(out, exc)}", file=sys.stderr)
             return 2
@@ -456,13 +457,16 @@ def _main(argv=None) -> int:
         return 128 + signum
     except Exception as exc:  # noqa: BLE001 - TensorFlow out of memory, a bug: one line here
         signum = interrupted()
-        if signum is not None:
+        if signum is not None and saved is None:
             # a Ctrl+C that landed in Keras's graph building comes out as another error (a
             # TypeError from a layer's call; 1 of 31 interrupts in a crash audit): a stop
             with contextlib.suppress(OSError):
                 print(f"\n{'cancelled' if signum == signal.SIGINT else 'stopped'}; nothing "
                       "was saved", file=sys.stderr)
             return 128 + signum
+        if saved is not None:   # what failed came after the model was saved: it is kept
+            with contextlib.suppress(OSError):
+                print(f"{saved.name} is saved in {saved.parent}, not in use", file=sys.stderr)
         if isinstance(exc, (DatasetError, BundleError, LibraryError, ImageReadError, ValueError,
                             OSError)):
             print(f"error: {exc}", file=sys.stderr)
