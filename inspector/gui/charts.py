@@ -91,6 +91,9 @@ class ProbabilityChart(_Chart):
                 t.setPos(min(float(probs[i]), 0.78) + 0.01, i)
 
 
+TITLE_MARGIN = 64   # a chart's width less its title's: the axes beside the plot, and a margin
+
+
 class WeightsChart(_Chart):
     """Vertical bars: one per channel (an SE block's excitation weights, or the class weights a
     class activation map uses)."""
@@ -112,16 +115,17 @@ class WeightsChart(_Chart):
         widened the plot past its panel, and the last channels' bars were cut off."""
         font = QFont(self.font())
         font.setPointSizeF(10)
-        room = max(40, self.width() - 24)
+        # the plot is as wide as its title and the axes' room beside it (about 40 px)
+        room = max(40, self.width() - TITLE_MARGIN)
         shown = QFontMetrics(font).elidedText(self._title or "", Qt.TextElideMode.ElideRight, room)
         if shown != self._shown_title:   # a new title lays the plot out again: only on change
             self._shown_title = shown
             self.setTitle(shown, color="k", size="10pt")
 
     def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)   # pyqtgraph calls it with None while it is built
-        if getattr(self, "_title", None):
+        if getattr(self, "_title", None):   # first: the plot is laid out for the new title
             self._fit_title()
+        super().resizeEvent(event)   # pyqtgraph calls it with None while it is built
 
     def set_weights(self, weights: np.ndarray | None, title: str = "", unit_range: bool = True) -> None:
         w = np.zeros(0, np.float32) if weights is None else np.asarray(weights, np.float32).ravel()

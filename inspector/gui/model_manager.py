@@ -16,6 +16,7 @@ from training.card import ModelCard
 
 from .. import paths
 from ..library import BUNDLED, LibraryError, ModelLibrary, NotUsableError
+from .screen import resize_to_fit
 
 COLUMNS = ("", "Version", "Model", "Classes", "Test accuracy", "Created")
 
@@ -70,7 +71,7 @@ class ModelManagerDialog(QDialog):
         self.library = library or ModelLibrary()
         self.before_switch: str | None = self.library.active_name()   # undone if it fails
         self.setWindowTitle("Models")
-        self.resize(860, 520)
+        resize_to_fit(self, 860, 520)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().hide()

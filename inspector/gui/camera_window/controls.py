@@ -17,6 +17,7 @@ from ... import camera as cam
 from ...camera import Source, SourceKind, State
 from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
 from ...tiles import MIN_TILE
+from ..screen import resize_to_fit
 from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR, ProbabilityChart
 from ..image_view import ColorBar
 from ..keys import TypingKeys
@@ -216,7 +217,7 @@ class CameraControls:
         self.tile_spin.valueChanged.connect(self._tile_spin_changed)
         self.square_check.toggled.connect(self._square_changed)
         self._update_data_folder_label()
-        self.resize(1180, 720)
+        resize_to_fit(self, 1180, 720)
 
     def _show_verdict(self, result) -> None:
         """The live label: the class and confidence, or "unknown - not a known defect" in its

@@ -16,6 +16,7 @@ from ... import report
 from ...batch import collect_paths
 from ...session import ReviewSession, scan_images
 from ...settings import Key
+from ..screen import resize_to_fit
 from ..workers import Task
 from .layout import (EXPORT_CLOSE_GRACE_S, IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE,
                      SUMMARY_REFRESH_MS, paced)
@@ -267,6 +268,7 @@ class FileActions:
         d.table = QTableWidget(0, 0)
         d.table.setTabKeyNavigation(False)   # Tab leaves the table for the buttons
         d.headline = QLabel()
+        d.headline.setWordWrap(True)   # its length grows with the classes: never wider than the screen
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         save = buttons.addButton("&Export summary as CSV…", QDialogButtonBox.ButtonRole.ActionRole)
         save.clicked.connect(lambda: self._export_summary(d))
@@ -275,7 +277,7 @@ class FileActions:
         lay.addWidget(d.headline)
         lay.addWidget(d.table)
         lay.addWidget(buttons)
-        d.resize(*SUMMARY_DIALOG_SIZE)
+        resize_to_fit(d, *SUMMARY_DIALOG_SIZE)
         d.refresh = QTimer(d, interval=SUMMARY_REFRESH_MS)
         self._fill_summary(d)
         d.table.resizeColumnsToContents()

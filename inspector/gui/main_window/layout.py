@@ -9,12 +9,16 @@ import time
 from PySide6 import QtGui
 from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QLabel, QListView, QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFrame, QGridLayout,
+                               QGroupBox, QLabel, QListView, QMessageBox, QProgressBar,
+                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter,
+                               QTextBrowser, QVBoxLayout, QWidget)
 
 from ...session import UNSURE, Filter, Sort
 from ...settings import Key
 from ...tiles import MOSTLY
 from ...engine import UNKNOWN_TEXT
+from ..screen import resize_to_fit
 from ..keys import ChoiceBox, TypingKeys
 from ..charts import UNKNOWN_COLOUR, ProbabilityChart
 from ..inspection_panel import InspectionPanel
@@ -85,6 +89,7 @@ ROW_SIZE_GUESS = (300, 56)           # a list row's size before any row is laid 
 PROB_CHART_MIN_HEIGHT = 190
 PROGRESS_WIDTH = 260
 SUMMARY_DIALOG_SIZE = (900, 320)
+HELP_DIALOG_SIZE = (560, 700)        # F1's list; smaller where the screen is
 EXPORT_CLOSE_GRACE_S = 0.3          # an export this near its end is waited for without a message
 SUMMARY_REFRESH_MS = 1000         # the open summary follows classification and verdicts
 COUNT_REVIEW_UP_TO = 50000           # the "needs review" count is skipped for bigger sessions
@@ -167,12 +172,20 @@ class WindowLayout:
         self.verdict_label.setMinimumHeight(5 * self.verdict_label.fontMetrics().height() + 6)
         self.verdict_box = QGroupBox("Verdict (keys)")
         self.verdict_grid = QGridLayout(self.verdict_box)
-        right = QWidget()
-        rl = QVBoxLayout(right)
+        column = QWidget()
+        rl = QVBoxLayout(column)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.prob_chart, 3)
         rl.addWidget(self.verdict_box)
         rl.addWidget(self.panel.weights_chart, 2)
+        # scrolls where the window is short (a 1366x768 screen, or 125-150% scaling): the
+        # charts' and the verdict box's heights together made the window taller than the screen
+        right = QScrollArea()
+        right.setObjectName("verdict_column")
+        right.setWidget(column)
+        right.setWidgetResizable(True)
+        right.setFrameShape(QFrame.Shape.NoFrame)
+        right.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.list)
@@ -404,7 +417,7 @@ class WindowLayout:
         self._set_grid(s.get_bool(Key.GRID_VIEW))
         geometry = s.get_bytes(Key.WINDOW_GEOMETRY)
         if not geometry or not self.restoreGeometry(geometry):
-            self.resize(*DEFAULT_SIZE)
+            resize_to_fit(self, *DEFAULT_SIZE)
         state = s.get_bytes(Key.WINDOW_STATE)
         if state:
             self.restoreState(state)
@@ -503,11 +516,11 @@ class WindowLayout:
         if ix.isValid():
             self.list.scrollTo(ix)
 
-    def show_shortcuts(self) -> None:
+    def show_shortcuts(self) -> QDialog:
         names = self._class_names()
         keys = "".join(f"<tr><td><b>{i + 1}</b></td><td>true class {html.escape(n)}</td></tr>"
                        for i, n in enumerate(names[:9]))
-        self._inform("Keyboard shortcuts", f"""<table cellpadding=3>
+        return self._help("Keyboard shortcuts", f"""<table cellpadding=3>
 <tr><td><b>← → ↑ ↓</b></td><td>move between images</td></tr>{keys}
 <tr><td><b>Enter</b></td><td>accept the prediction</td></tr>
 <tr><td><b>U</b></td><td>unsure</td></tr>
@@ -527,7 +540,27 @@ class WindowLayout:
 <tr><td><b>Ctrl+L</b></td><td>live camera</td></tr>
 <tr><td><b>Ctrl+R</b> / <b>Ctrl+M</b></td><td>retrain the model / the model library (switch, roll back)</td></tr>
 <tr><td><b>F1</b></td><td>this list</td></tr>
-<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr></table>""", rich=True)
+<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr></table>""")
+
+    def _help(self, title: str, text: str) -> QDialog:
+        """Rich text in a dialog that scrolls (a message box grows with its text: F1's list was
+        taller than a 1366x768 screen, its OK button off the screen) and does not block."""
+        d = QDialog(self)
+        d.setWindowTitle(title)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        browser = QTextBrowser()
+        browser.setHtml(text)
+        browser.setFrameShape(QFrame.Shape.NoFrame)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
+        buttons.accepted.connect(d.accept)
+        lay = QVBoxLayout(d)
+        lay.addWidget(browser)
+        lay.addWidget(buttons)
+        resize_to_fit(d, *HELP_DIALOG_SIZE)
+        d.open()
+        self.statusBar().showMessage(f"{title}: F1", MESSAGE_WARNING_MS)
+        self.last_message = (title, text)
+        return d
 
     def _visible_rows(self) -> tuple[int, int]:
         """(first, last) row on screen, from the first visible cell and the grid's size."""

@@ -15,6 +15,7 @@ from training.train import TrainConfig
 
 from ... import retrain
 from ...library import ModelLibrary
+from ..screen import resize_to_fit
 from ..workers import TaskRunner
 from .common import PAGE_DATA, PAGE_EVALUATION, PAGE_FINISH, PAGE_SETTINGS, PAGE_TRAINING
 from .data_page import DataPage
@@ -40,7 +41,7 @@ class RetrainWizard(QWizard):
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.HaveHelpButton, False)
-        self.resize(980, 720)
+        resize_to_fit(self, 980, 720)
         self.current_bundle = Path(current_bundle) if current_bundle else None
         try:
             self.current_card: dict | None = read_card(self.current_bundle) if self.current_bundle else None

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 # training.train.train's progress once the training proper is over (the temperature, the unknown
 # detector, the export and the test evaluation follow)
 AFTER_TRAINING = 0.94
+# each training chart at least this tall: 260 made the page taller than a 1366x768 screen at 150%
+TRAINING_CHART_MIN_HEIGHT = 170
 
 if TYPE_CHECKING:  # the wizard imports its pages
     from .retrain_wizard import RetrainWizard
@@ -113,7 +115,7 @@ class TrainingPage(QWizardPage):
             ax.setPen(pg.mkPen("#888"))
         legend = p.addLegend(offset=(-10, 10), labelTextColor="k")
         legend.setBrush(pg.mkBrush(255, 255, 255, 200))
-        p.setMinimumHeight(260)
+        p.setMinimumHeight(TRAINING_CHART_MIN_HEIGHT)
         return p
 
     def _key(self):
