@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import Hashable
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from ..engine import BLANK_TEXT, UNKNOWN, UNKNOWN_TEXT, is_blank_score
@@ -287,8 +287,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
         font.setBold(True)
         p.setFont(font)
         p.setPen(colour)
+        # elided by the bold font's widths: the plain font's cut "100% rolled-in_scale" short
+        # with no "…" (a small-screen audit)
         p.drawText(l1, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                   option.fontMetrics.elidedText(line1, Qt.TextElideMode.ElideRight, l1.width()))
+                   QFontMetrics(font).elidedText(line1, Qt.TextElideMode.ElideRight, l1.width()))
         p.setFont(option.font)
         p.setPen(text_colour)
         p.drawText(l2, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QRadioButton, QSpinBox,
-                               QVBoxLayout, QWizardPage)
+                               QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QRadioButton,
+                               QScrollArea, QSpinBox, QVBoxLayout, QWidget, QWizardPage)
 
 from training.train import TrainConfig
 from training.transfer import earliest_stop
@@ -109,7 +109,9 @@ class SettingsPage(QWizardPage):
         self.advanced_toggle.toggled.connect(self.advanced.setVisible)
 
         lay = QVBoxLayout(self)
-        top = QHBoxLayout()
+        lay.setContentsMargins(0, 0, 0, 0)
+        body = QWidget()
+        top = QHBoxLayout(body)
         left = QVBoxLayout()
         left.addWidget(start)
         left.addWidget(basics)
@@ -118,7 +120,13 @@ class SettingsPage(QWizardPage):
         left.addStretch(1)
         top.addLayout(left, 3)
         top.addWidget(self.advanced, 2)
-        lay.addLayout(top)
+        # scrolls where the wizard is short (a 1366x768 screen at 150%: the advanced settings
+        # made the page taller than the screen, its buttons below it)
+        scroll = QScrollArea()
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        lay.addWidget(scroll)
 
         for w in (self.epochs, self.batch, self.val_pct, self.test_pct, self.warmup, self.seed):
             w.valueChanged.connect(self._changed)
