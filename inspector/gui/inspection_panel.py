@@ -32,7 +32,7 @@ class InspectionPanel(QWidget):
         policy.setRetainSizeWhenHidden(True)
         self.colorbar.setSizePolicy(policy)
         self.weights_chart = WeightsChart()
-        self.weights_chart.setMinimumHeight(150)
+        self.weights_chart.setMinimumHeight(120)
 
         self.source = ChoiceBox()
         self.source.setToolTip("Which attention map is drawn over the image")
@@ -43,7 +43,8 @@ class InspectionPanel(QWidget):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
-        self.opacity.setFixedWidth(140)
+        self.opacity.setMinimumWidth(70)   # narrower on a small screen
+        self.opacity.setMaximumWidth(140)
         self.opacity.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.opacity.setToolTip("Overlay opacity")
         self.opacity_label = QLabel("50%")

@@ -28,6 +28,15 @@ from ..thumbnails import THUMB, ThumbnailDelegate, ThumbnailModel
 APP_TITLE = "Steel Inspector"
 
 
+
+class _FillingLayout(QVBoxLayout):
+    """A column layout that a scroll area fits to its height: the verdict's word-wrapped label
+    made the column "height for width", and a scroll area then sized it by its preferred
+    heights (the charts' 576 and 384 px), so it scrolled in a window that had room for it."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return False
+
 class FocusBack(QObject):
     """Gives the keyboard back to the image list after a setting is changed with the mouse (a
     spin box's arrows: events on the spin box itself, not on its text field, where one types;
@@ -82,11 +91,12 @@ IMAGE_FILTER = "Images (*.bmp *.png *.jpg *.jpeg *.tif *.tiff *.BMP *.PNG *.JPG 
 # Sizes (pixels) and times (milliseconds) of the main window
 DEFAULT_SIZE = (1400, 860)           # the first start, before a saved geometry exists
 SPLITTER_SIZES = [330, 640, 420]     # thumbnails | image | probabilities and verdict
+VERDICT_COLUMN_WIDTH = 320           # the verdict column's share of a narrow window, at least
 LIST_BATCH_SIZE = 400                # thumbnails laid out per batch (a big folder stays responsive)
 LIST_MARGIN = 40                     # the thumbnail list is this much wider than a thumbnail
 GRID_CELL_PAD = (30, 18)             # a grid cell around a thumbnail and its two caption lines
 ROW_SIZE_GUESS = (300, 56)           # a list row's size before any row is laid out
-PROB_CHART_MIN_HEIGHT = 190
+PROB_CHART_MIN_HEIGHT = 160       # with the verdict box and the weights chart: a 1366x768 screen's height
 PROGRESS_WIDTH = 260
 SUMMARY_DIALOG_SIZE = (900, 320)
 HELP_DIALOG_SIZE = (560, 700)        # F1's list; smaller where the screen is
@@ -173,7 +183,7 @@ class WindowLayout:
         self.verdict_box = QGroupBox("Verdict (keys)")
         self.verdict_grid = QGridLayout(self.verdict_box)
         column = QWidget()
-        rl = QVBoxLayout(column)
+        rl = _FillingLayout(column)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.prob_chart, 3)
         rl.addWidget(self.verdict_box)
@@ -185,7 +195,7 @@ class WindowLayout:
         right.setWidget(column)
         right.setWidgetResizable(True)
         right.setFrameShape(QFrame.Shape.NoFrame)
-        right.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.verdict_column = right
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.list)
@@ -422,8 +432,25 @@ class WindowLayout:
         if state:
             self.restoreState(state)
         splitter = s.get_bytes(Key.SPLITTER_STATE)
-        if splitter:
-            self.splitter.restoreState(splitter)
+        if not splitter or not self.splitter.restoreState(splitter):
+            self.splitter.setSizes(self._first_splitter_sizes())
+
+    def _first_splitter_sizes(self) -> list[int]:
+        """The thumbnails, the image and the verdict column in the usual proportions; in a
+        narrow window (a small screen) the verdict column keeps the width its charts and
+        buttons need, the image giving way first, then the thumbnails."""
+        room = max(1, self.width() - 12)
+        sizes = [round(room * v / sum(SPLITTER_SIZES)) for v in SPLITTER_SIZES]
+        column = self.verdict_column   # (its buttons come with the model: at least 320 px)
+        need = max(VERDICT_COLUMN_WIDTH, column.widget().minimumSizeHint().width()) + \
+            column.verticalScrollBar().sizeHint().width() + 4
+        short = need - sizes[2]
+        if short > 0:
+            from_image = min(short, max(0, sizes[1] - 240))
+            from_list = min(short - from_image, max(0, sizes[0] - (THUMB + LIST_MARGIN)))
+            sizes = [sizes[0] - from_list, sizes[1] - from_image,
+                     sizes[2] + from_image + from_list]
+        return sizes
 
     def _save_layout(self) -> None:
         self.settings.set(Key.WINDOW_GEOMETRY, bytes(self.saveGeometry().data()))
