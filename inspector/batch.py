@@ -384,6 +384,11 @@ class WorkQueue:
             self._front = deque(k for k in keys if k in self._pending)
 
     def take(self, n: int) -> list[tuple[Hashable, Path]]:
+        return self.take_marked(n)[0]
+
+    def take_marked(self, n: int) -> tuple[list[tuple[Hashable, Path]], int]:
+        """``take``, with the queue's ``epoch`` when they were taken (read together: for
+        ``put_back``)."""
         out = []
         with self._cond:
             for q in (self._front, self._order):
@@ -392,7 +397,7 @@ class WorkQueue:
                     p = self._pending.pop(k, None)
                     if p is not None:
                         out.append((k, p))
-        return out
+            return out, self._epoch
 
     @property
     def epoch(self) -> int:
@@ -777,6 +782,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         # the JSON's writing left the new CSV beside the old JSON; found by a crash audit)
         with signals_held():
             if stream is not None and stream is not stdout:
+                writing = str(out_path)   # held open by a spreadsheet: said as the CSV
                 os.replace(partial, out_path)   # first: the one a spreadsheet may hold open
             if session is not None:
                 try:

@@ -461,8 +461,7 @@ class CachedQueue:
         out: list[tuple[Hashable, Path]] = []
         want = n
         while len(out) < n and not self._should_stop():
-            epoch = self.queue.epoch
-            batch = self.queue.take(want)
+            batch, epoch = self.queue.take_marked(want)
             if not batch:
                 break
             misses = self._look(batch)
@@ -485,10 +484,13 @@ class CachedQueue:
         should_stop = should_stop or self._should_stop
         found = 0
         kept: list[tuple[Hashable, Path]] = []
-        epoch = self.queue.epoch
+        epoch = None
         try:
-            while not should_stop() and self.queue.epoch == epoch:
-                batch = self.queue.take(LOOKUP_CHUNK)
+            while not should_stop():
+                batch, now = self.queue.take_marked(LOOKUP_CHUNK)
+                if epoch is not None and now != epoch:   # cleared meanwhile: that is given up
+                    kept = []
+                epoch = now
                 if not batch:
                     break
                 before = self.cache.hits
@@ -497,7 +499,8 @@ class CachedQueue:
                     break
                 found += self.cache.hits - before
         finally:
-            self.queue.put_back(kept, epoch)
+            if epoch is not None:
+                self.queue.put_back(kept, epoch)
         return found
 
     def stored(self, results: list[Result]) -> list[Result]:

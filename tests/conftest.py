@@ -3,12 +3,6 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-if os.environ["QT_QPA_PLATFORM"] == "offscreen":
-    # a 1920x1080 screen, not the offscreen platform's own 800x800: windows open at the size
-    # they ask for where the screen has room (inspector.gui.screen); tests of small screens
-    # make their own (tests/test_screen.py)
-    os.environ["QT_QPA_PLATFORM"] = \
-        f"offscreen:configfile={Path(__file__).resolve().parent / 'offscreen_screen.json'}"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -28,6 +22,19 @@ def classifier(stand_in_bundle):
     from inspector.engine import load_classifier
 
     return load_classifier(stand_in_bundle)
+
+
+@pytest.fixture(autouse=True)
+def _large_screen(monkeypatch):
+    """Windows open on a 1920x1080 screen, not the offscreen platform's own 800x800: at the
+    size they ask for (inspector.gui.screen clips a first size to the screen); the tests of
+    small screens make their own (tests/test_screen.py). (Not the platform's ``configfile``:
+    Qt splits its argument at every ":", a Windows path's drive letter too.)"""
+    from PySide6.QtCore import QSize
+
+    from inspector.gui import screen
+
+    monkeypatch.setattr(screen, "available_size", lambda widget=None: QSize(1920, 1040))
 
 
 @pytest.fixture(autouse=True)

@@ -957,3 +957,22 @@ def test_closing_during_an_export_says_so_and_waits_unless_told_not_to(
         task.finished.wait(10)
     else:
         assert task.finished.is_set() and len(list(csv.DictReader(out.open()))) == 15
+
+
+def test_a_click_in_the_verdict_column_leaves_the_keys_with_the_images(qtbot, trained, folder):
+    """The verdict column scrolls on a small screen; a click on its buttons or charts must not
+    give the scroll area the keys (Right then scrolled it instead of moving to the next image)."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication, QPushButton
+
+    w = keyed_window(qtbot, trained, folder)
+    unsure = next(b for b in w.verdict_box.findChildren(QPushButton)
+                  if b.isVisible() and "Unsure" in b.text())
+    for target, pos in ((unsure, unsure.rect().center()), (w.prob_chart.viewport(), QPoint(20, 20))):
+        w.list.setFocus()
+        qtbot.waitUntil(w.list.hasFocus)
+        qtbot.mouseClick(target, Qt.MouseButton.LeftButton, pos=pos)
+        assert QApplication.focusWidget() is w.list, QApplication.focusWidget()
+    before = w.current_index()
+    qtbot.keyClick(w.list, Qt.Key.Key_Right)
+    assert w.current_index() == before + 1

@@ -39,7 +39,7 @@ class InspectionPanel(QWidget):
         self.source.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         # as wide as its longest entry when there is room, narrower on a 1024-px panel PC
         self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.source.setMinimumContentsLength(12)
+        self.source.setMinimumContentsLength(9)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)

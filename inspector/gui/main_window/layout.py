@@ -195,6 +195,9 @@ class WindowLayout:
         right.setWidget(column)
         right.setWidgetResizable(True)
         right.setFrameShape(QFrame.Shape.NoFrame)
+        # a click on its charts or buttons (all NoFocus) must leave the keys with the thumbnails
+        # (a scroll area takes focus by default: Right then scrolled it instead of moving on)
+        right.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.verdict_column = right
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -445,8 +448,9 @@ class WindowLayout:
         need = max(VERDICT_COLUMN_WIDTH, column.widget().minimumSizeHint().width()) + \
             column.verticalScrollBar().sizeHint().width() + 4
         short = need - sizes[2]
-        if short > 0:
-            from_image = min(short, max(0, sizes[1] - 240))
+        if short > 0:   # the image panel no narrower than its own controls allow
+            floor = max(240, self.panel.minimumSizeHint().width())
+            from_image = min(short, max(0, sizes[1] - floor))
             from_list = min(short - from_image, max(0, sizes[0] - (THUMB + LIST_MARGIN)))
             sizes = [sizes[0] - from_list, sizes[1] - from_image,
                      sizes[2] + from_image + from_list]

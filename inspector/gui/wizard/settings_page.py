@@ -126,6 +126,7 @@ class SettingsPage(QWizardPage):
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)   # no extra Tab stop
         lay.addWidget(scroll)
 
         for w in (self.epochs, self.batch, self.val_pct, self.test_pct, self.warmup, self.seed):
