@@ -262,6 +262,7 @@ def _main(argv=None) -> int:
         card, current = None, None
     work = None
     saved: Path | None = None   # the new model's library folder, once it is there
+    in_use = False              # ... and once it is the model in use
     held = contextlib.ExitStack()
     try:
         # the size a fine-tune trains at by default (a model the short-budget rule trained at
@@ -443,6 +444,7 @@ def _main(argv=None) -> int:
                 return NOT_USABLE_STATUS
             if ev.better:
                 library.activate(path.name)
+                in_use = True
                 print(f"now using {path.name}")
             else:
                 print(f"not activated: the new model is not better than {current}; "
@@ -466,7 +468,8 @@ def _main(argv=None) -> int:
             return 128 + signum
         if saved is not None:   # what failed came after the model was saved: it is kept
             with contextlib.suppress(OSError):
-                print(f"{saved.name} is saved in {saved.parent}, not in use", file=sys.stderr)
+                print(f"{saved.name} is saved in {saved.parent}"
+                      + (" and in use" if in_use else ", not in use"), file=sys.stderr)
         if isinstance(exc, (DatasetError, BundleError, LibraryError, ImageReadError, ValueError,
                             OSError)):
             print(f"error: {exc}", file=sys.stderr)
