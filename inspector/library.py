@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ from training.bundle import CARD_FILE, MODEL_FILE, BundleError, fsync_tree, read
 from training.card import ModelCard
 
 from . import paths
+from .locks import try_lock, unlock
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ class ModelLibrary:
             _lock_file(fd)
             yield
         finally:
-            _unlock_file(fd)
+            unlock(fd)
             os.close(fd)
 
     def _state(self) -> dict[str, Any]:
@@ -482,7 +482,6 @@ class ModelLibrary:
 
 # the hidden folder of an add (moving: the bundle itself; adding: a copy) or a remove
 _WORK_DIR = re.compile(r"\.(?P<name>.+)\.(?P<what>moving|adding|removing)-[0-9a-f]{8}")
-_LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}   # held by another
 
 
 def _lock_file(fd: int) -> None:
@@ -490,7 +489,7 @@ def _lock_file(fd: int) -> None:
     process that hangs holding it must not stop every other one for good)."""
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
-        got = _try_lock_file(fd)
+        got = try_lock(fd)
         if got:
             return
         if got is None:   # a file system without locks (some network or FUSE home folders):
@@ -500,27 +499,6 @@ def _lock_file(fd: int) -> None:
             log.warning("the model library's lock is held for over %.0f s; going on", LOCK_WAIT_S)
             return
         time.sleep(0.05)
-
-
-def _try_lock_file(fd: int) -> bool | None:
-    """Takes the exclusive lock on an open file without waiting: True when taken, False when
-    another process holds it, None where files cannot be locked."""
-    try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError as exc:
-        if exc.errno in _LOCK_BUSY:
-            return False
-        log.debug("files cannot be locked here (%s)", exc)
-        return None
 
 
 class _WorkGuard:
@@ -534,7 +512,7 @@ class _WorkGuard:
         self.fd: int | None = None
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            _try_lock_file(self.fd)
+            try_lock(self.fd)
         except OSError:   # a read-only library: the add fails by itself, said there
             self.fd = None
         _held_here.add(self.path)
@@ -542,7 +520,7 @@ class _WorkGuard:
     def release(self) -> None:
         _held_here.discard(self.path)
         if self.fd is not None:
-            _unlock_file(self.fd)
+            unlock(self.fd)
             os.close(self.fd)
             self.fd = None
             with contextlib.suppress(OSError):
@@ -566,9 +544,9 @@ def _work_state(folder: Path) -> str:
     except OSError:
         return "unknown"
     try:
-        got = _try_lock_file(fd)
+        got = try_lock(fd)
         if got:
-            _unlock_file(fd)
+            unlock(fd)
         return {True: "dead", False: "live"}.get(got, "unknown")
     finally:
         os.close(fd)
@@ -577,19 +555,6 @@ def _work_state(folder: Path) -> str:
 def _remove_lock_of(folder: Path) -> None:
     with contextlib.suppress(OSError):
         folder.with_name(folder.name + ".lock").unlink()
-
-
-def _unlock_file(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        if sys.platform == "win32":
-            import msvcrt
-
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _same_path(text: str, path: Path) -> bool:

@@ -87,15 +87,6 @@ def disabled() -> bool:
     return os.environ.get(DISABLE_ENV) == "1"
 
 
-def _app_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("steel-inspector")
-    except Exception:   # a frozen build or a source tree that is not installed
-        return "source"
-
-
 # the modules whose code makes a result from an image file: reading and padding, the training
 # view (how an image is read and tiled for a model), the model's layers and runtimes, the
 # unknown score and the calibration (a change to any of them keys every
@@ -147,7 +138,7 @@ def model_key(classifier, tiling: TileSettings | None) -> str | None:
     code = code_fingerprint()
     if not files or code is None:
         return None
-    parts = [CACHE_VERSION, _app_version(), code, os.path.normcase(os.path.abspath(folder)), files,
+    parts = [CACHE_VERSION, code, os.path.normcase(os.path.abspath(folder)), files,
              "int8" if getattr(classifier, "runtime_format", None) == "int8" else "float",
              None if tiling is None else [tiling.size, tiling.overlap]]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
@@ -265,7 +256,7 @@ class ResultCache:
                     db.execute("PRAGMA synchronous=NORMAL")
                     (schema,) = db.execute("PRAGMA user_version").fetchone()
                     if schema != SCHEMA_VERSION:   # a file of another version: started anew
-                        db.executescript("DROP TABLE IF EXISTS results;" + _SCHEMA +
+                        db.executescript("DROP TABLE IF EXISTS results;"
                                          f"PRAGMA user_version = {SCHEMA_VERSION};")
                     db.executescript(_SCHEMA)
                     self._prune(db)

@@ -181,11 +181,18 @@ def test_old_rows_are_dropped(tmp_path, bundle, monkeypatch):
 def test_switched_off_by_the_environment(tmp_path, bundle, monkeypatch, qtbot):
     from inspector.gui.workers import ClassifyWorker
 
+    def through(worker):
+        queue, _ = worker._through_cache()
+        return queue if worker.cached is None else worker.cached
+
     monkeypatch.setenv(result_cache.DISABLE_ENV, "1")
-    assert ClassifyWorker(Counting(bundle))._cached() is None
+    w = ClassifyWorker(Counting(bundle))
+    assert through(w) is w.queue
     monkeypatch.delenv(result_cache.DISABLE_ENV)
-    assert ClassifyWorker(Counting(bundle))._cached() is not None
-    assert ClassifyWorker(BrightnessClassifier())._cached() is None   # no bundle folder
+    w = ClassifyWorker(Counting(bundle))
+    assert isinstance(through(w), CachedQueue)
+    w = ClassifyWorker(BrightnessClassifier())   # no bundle folder
+    assert through(w) is w.queue
 
 
 def test_taken_beyond_the_batch_goes_back_to_the_front_in_order():

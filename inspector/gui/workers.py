@@ -309,36 +309,38 @@ class ClassifyWorker(QThread):
 
     def run(self) -> None:
         lower_thread_priority()  # the decoding threads started from here inherit it
-        cached = self._cached()
-        take, emit = (self.queue.take, self._emit) if cached is None else \
-            (cached.take, lambda results: self._emit(cached.stored(results)))
+        queue, emit = self._through_cache()
         try:
             with ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode") as pool:
                 while not self._stop.is_set():
                     if not self.queue.wait(0.25):
                         continue
-                    classify_stream(self.classifier, take, emit, self._stop.is_set,
+                    classify_stream(self.classifier, queue.take, emit, self._stop.is_set,
                                     self.batch_size, pool, tiling=self.tiling)
                     if not self._stop.is_set() and len(self.queue) == 0:
                         self.idle.emit()
         finally:
-            if cached is not None:
-                cached.cache.close()
+            self._close_cache()
 
-    def _cached(self) -> CachedQueue | None:
-        """The queue seen through the results kept from earlier sessions
-        (inspector.result_cache), or None where there are none to keep (no bundle folder, or
-        switched off)."""
-        if result_cache.disabled():
-            return None
-        key = result_cache.model_key(self.classifier, self.tiling)
+    def _through_cache(self) -> tuple[WorkQueue | CachedQueue, Callable[[list[Result]], None]]:
+        """(the queue to take from, the function results go out through): through the results
+        kept from earlier sessions (inspector.result_cache, ``cached``), or the queue itself
+        where there are none to keep (no bundle folder, or switched off)."""
+        key = None if result_cache.disabled() else \
+            result_cache.model_key(self.classifier, self.tiling)
         if key is None:
-            return None
-        cache = result_cache.ResultCache(key, self.classifier.class_names)
-        self.cached = CachedQueue(self.queue, cache, self._emit,
-                                  lambda: getattr(self.classifier, "unknown_threshold", None),
-                                  self._stop.is_set)
-        return self.cached
+            return self.queue, self._emit
+        if self.cached is None:
+            cache = result_cache.ResultCache(key, self.classifier.class_names)
+            self.cached = CachedQueue(self.queue, cache, self._emit,
+                                      lambda: getattr(self.classifier, "unknown_threshold", None),
+                                      self._stop.is_set)
+        cached = self.cached
+        return cached, lambda results: self._emit(cached.stored(results))
+
+    def _close_cache(self) -> None:
+        if self.cached is not None:
+            self.cached.cache.close()
 
     def _emit(self, results: list[Result]) -> None:
         if not self._stop.is_set():
@@ -361,14 +363,11 @@ class ProcessClassifyWorker(ClassifyWorker):
     def run(self) -> None:
         if self._stop.is_set():
             return
-        cached = self._cached()
+        queue, emit = self._through_cache()
         try:
             self.child = ChildClassifier(self.spec)
-            if cached is None:
-                queue, emit = self.queue, self._emit
-            else:   # while the child loads its model
-                cached.skim()
-                queue, emit = cached, lambda results: self._emit(cached.stored(results))
+            if self.cached is not None:   # while the child loads its model
+                self.cached.skim()
             self.child.serve(queue, emit, self._stop.is_set,
                              lambda: float(getattr(self.classifier, "accept", 1.0)), self.idle.emit,
                              self._rejudge)
@@ -378,8 +377,7 @@ class ProcessClassifyWorker(ClassifyWorker):
             log.warning("classification process: %s; classifying in threads instead",
                         self.child_error)
         finally:
-            if cached is not None:
-                cached.cache.close()
+            self._close_cache()
             if self.child is not None:
                 self.child.close()
                 if self.child_error is not None and self.child.outstanding:

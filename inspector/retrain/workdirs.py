@@ -2,7 +2,6 @@
 lives, and the clean-up of those that earlier runs left behind."""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import uuid
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import paths
+from ..locks import try_lock
 
 
 WORK_DIR_NAME = "retrain-tmp"
@@ -21,18 +21,9 @@ _held: dict[Path, object] = {}   # work folders of this process -> their open, l
 
 
 def _try_lock(f) -> bool:
-    """Takes an exclusive, non-blocking lock on an open file; False when another process has it.
-    The operating system drops the lock when the process ends, however it ends."""
-    try:
-        if os.name == "nt":
-            import msvcrt
-            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
+    """Takes the exclusive lock on an open file; False when another process has it (or files
+    cannot be locked here: then the folder is never taken for a dead session's)."""
+    return try_lock(f.fileno()) is True
 
 
 def work_dir(base: Path | None = None) -> Path:
