@@ -155,6 +155,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fps", type=float, default=30.0, help="frames per second of the source")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
+    # the camera window saves its source and region: in a home of its own, never the user's
+    os.environ["STEEL_INSPECTOR_HOME"] = tempfile.mkdtemp(prefix="bench-camera-home-")
 
     from inspector.camera import OVERLAY_CAM, LiveConfig, Roi
 

@@ -21,10 +21,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="a folder or image files to open")
     p.add_argument("--model", metavar="BUNDLE", help="model bundle folder (default: the active "
                    "model of the library, else the bundled SSDC-MiniNet)")
+    p.add_argument("--version", action="store_true",
+                   help="print the program's version and the bundled model's, and exit")
     p.add_argument("--self-test", action="store_true",
                    help="start, load the model, classify test images headless and in the window, "
                    "quit; exit status 0 = OK (see inspector.gui.selftest)")
     return p
+
+
+def _version_text() -> str:
+    """``inspector --version``: the program's and the bundled model's versions (no TensorFlow)."""
+    import json
+
+    from inspector import __version__
+    from inspector.paths import bundled_model_dir
+
+    try:
+        card = json.loads((bundled_model_dir() / "model_card.json").read_text(encoding="utf-8"))
+        model = f"{card.get('name', '?')} {card.get('version', '?')}"
+    except (OSError, ValueError) as exc:
+        model = f"not readable ({exc})"
+    return f"Steel Inspector {__version__}; bundled model {model}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _command(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version:
+        print(_version_text())
+        return 0
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         word = missing[0]

@@ -50,9 +50,14 @@ def plant_data(root: Path) -> Path:
 
 
 def main() -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]
+                            + f" Overwrites the wizard and model manager PNGs in {OUT}."
+                            ).parse_args()   # --help says what it does instead of doing it
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication(sys.argv)
+    app = QApplication(sys.argv[:1])
     import inspector.gui  # noqa: F401  (installs the refcount guard)
     from inspector.gui.model_manager import ModelManagerDialog
     from inspector.gui.wizard import RetrainWizard

@@ -14,3 +14,5 @@ fi
 # which writes nothing where PYTHONDONTWRITEBYTECODE is set (then every start compiles them
 # again: 0.05 s of inspector classify's 0.3 s start-up); a stale file is compiled anew as usual
 .venv/bin/python -m compileall -q inspector training || { echo "setup: cannot compile the app's modules (above)" >&2; exit 1; }
+echo "setup: done. Start the app with .venv/bin/inspector, or run 'source .venv/bin/activate' first" \
+     "so that the README's inspector and python commands use this environment."

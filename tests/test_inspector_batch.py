@@ -191,6 +191,21 @@ def test_command_line_entry_point(tmp_path, stand_in_bundle):
     assert "Traceback" not in proc.stderr
 
 
+def test_version_names_the_program_and_the_bundled_model(capsys):
+    """``inspector --version``: the program's version, the same as the package's, and the
+    bundled model's from its card."""
+    import tomllib
+
+    from inspector import __version__, app
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert __version__ == project["version"]
+    card = json.loads((ROOT / "resources" / "ssdc-mininet" / "model_card.json").read_text())
+    assert app.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"Steel Inspector {__version__}; bundled model {card['name']} {card['version']}")
+
+
 def test_a_damaged_active_model_falls_back_to_the_bundled_one(tmp_path, stand_in_bundle,
                                                             monkeypatch, capsys):
     from inspector import paths

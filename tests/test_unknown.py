@@ -1075,6 +1075,10 @@ def test_main_window_flags_filters_colours_and_rejudges(qtbot, unknown_classifie
     assert not w.accept_prediction()
     assert s.items[foreign[0]].verdict is None and w.current_index() == foreign[0]
     assert "Flagged unknown" in w.statusBar().currentMessage()
+    # the hint is about that image: gone when another one is shown
+    w.select(next(i for i in w.thumb_model.rows if i != foreign[0]))   # in the filtered view
+    assert w.statusBar().currentMessage() == ""
+    w.select(foreign[0])
     # the setting: accepting 100% of the validation images flags fewer (or as many), re-judged
     # from stored scores; the setting is remembered
     w.unknown_accept.setValue(100)

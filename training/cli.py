@@ -106,14 +106,15 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training options (defaults: the project's recipe, see docs/model.md)")
     g.add_argument("--design", choices=("A", "B"), default=d.design,
                    help="SSDC-MiniNet design: A regular (23,590 params), B exact fit (23,588)")
-    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--epochs", type=int, default=d.epochs, help="epochs (default %(default)s)")
     g.add_argument("--batch", type=int, default=d.batch_size, help="batch size")
     g.add_argument("--lr", type=_floats, default=[d.learning_rate],
                    help="learning rate, or a comma-separated grid (e.g. 1e-2,1e-3,1e-4): one model "
                         "per rate, the best by validation accuracy is kept")
     g.add_argument("--schedule", choices=("cosine", "constant"), default=d.lr_schedule,
                    help="learning-rate schedule (the paper: constant)")
-    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing,
+                   help="label smoothing of the cross-entropy (default %(default)s)")
     g.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     g.add_argument("--rotation", type=float, default=d.rotation_degrees, help="degrees, +-")
     g.add_argument("--shift", type=float, default=d.shift_fraction, help="fraction, +-")
@@ -131,9 +132,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                         "their empty corners filled with black or another grey (default: the "
                         "camera's, 0; docs/robustness.md, \"Shifts made by other code, and corners "
                         "left empty\")")
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    g.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    g.add_argument("--seed", type=int, default=d.seed,
+                   help="seed of the split, the initial weights and the augmentation (default %(default)s)")
+    g.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help="share of each class held out for validation (default %(default)s)")
+    g.add_argument("--test-fraction", type=float, default=d.test_fraction,
+                   help="share of each class held out for the test (default %(default)s)")
     g.add_argument("--classes", default=None,
                    help="comma-separated class list and order (default: all sub-folders, sorted)")
     g.add_argument("--init", metavar="BUNDLE", default=None,
@@ -141,8 +145,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--paper-recipe", action="store_true",
                    help="the paper's recipe: Adam 1e-3 constant, no label smoothing, no "
                         "brightness/contrast jitter")
-    g.add_argument("--name", default=d.name)
-    g.add_argument("--version", dest="model_version", default=d.version)
+    g.add_argument("--name", default=d.name, help="model name in the card (default %(default)s)")
+    g.add_argument("--version", dest="model_version", default=d.version,
+                   help="model version in the card (default %(default)s)")
     g.add_argument("--size", type=int, default=d.input_size,
                    help="input size in pixels (fine-tuning rebuilds the bundle's model at it)")
     g.add_argument("--class-weighting", choices=("balanced", "deferred", "none"),
@@ -789,7 +794,7 @@ def cmd_check(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .train import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.replace("``", ""))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a model on a data folder and write a bundle")
@@ -801,7 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy, precision/recall/F1 and confusion matrix")
     e.add_argument("--model", required=True, help="bundle folder, or an exported .tflite file")
-    e.add_argument("--data", required=True)
+    e.add_argument("--data", required=True, help="folder with one sub-folder per class")
     e.add_argument("--json", help="write the report as JSON here")
     e.add_argument("--png", help="write the confusion matrix as a PNG here")
     e.add_argument("--split", choices=("train", "validation", "test"),
@@ -852,7 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("robustness", help="accuracy under camera shifts (blur, noise, JPEG, light, "
                                           "scale, rotation, bit depth), per family and severity")
     r.add_argument("--model", required=True, help="bundle folder, or an exported .tflite file")
-    r.add_argument("--data", required=True)
+    r.add_argument("--data", required=True, help="folder with one sub-folder per class")
     r.add_argument("--split", choices=("train", "validation", "test"),
                    help="evaluate only this split of the bundle's own data (from its split.json)")
     r.add_argument("--families", help="comma-separated shift families (default: the thirteen of "
@@ -870,8 +875,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_robustness)
 
     c = sub.add_parser("cv", help="stratified k-fold cross-validation (mean ± std)")
-    c.add_argument("--data", required=True)
-    c.add_argument("--folds", type=_int_at_least(2), default=5)
+    c.add_argument("--data", required=True, help="folder with one sub-folder per class")
+    c.add_argument("--folds", type=_int_at_least(2), default=5, help="folds (default %(default)s)")
     c.add_argument("--only", help="run only these folds (1-based, comma-separated)")
     c.add_argument("--json", help="write the report here (after every fold)")
     c.add_argument("--resume", action="store_true",
@@ -887,7 +892,8 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="post-training quantization to LiteRT (TFLite) files; "
                                       "'inspection': the app's LiteRT models (all outputs)")
     x.add_argument("--model", required=True, help="bundle folder")
-    x.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS))
+    x.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS),
+                   help="formats to write (default: all four)")
     x.add_argument("--data", help="data folder for the int8 representative set (default: the "
                                   "bundle's own training split, from its model card)")
     x.add_argument("--no-graph-score", action="store_true",
@@ -906,13 +912,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on at most this many images (0: all)")
     m.add_argument("--weights", nargs="*", metavar="MODEL=FILE",
                    help="local ImageNet weight files for the transfer-learning backbones")
-    m.add_argument("--seed", type=_int_at_least(0), default=1234)
-    m.add_argument("--json")
+    m.add_argument("--seed", type=_int_at_least(0), default=1234, help="default %(default)s")
+    m.add_argument("--json", help="also write the table as JSON here")
     m.set_defaults(func=cmd_compare)
 
-    i = sub.add_parser("info", help="parameters and GFLOPs of the SSDC-MiniNet designs")
-    i.add_argument("--design", nargs="*", choices=("A", "B"))
-    i.add_argument("--classes", type=int, default=6)
+    i = sub.add_parser("info", help="parameters and GFLOPs of the SSDC-MiniNet designs (the "
+                       "network alone; a trained bundle's card also counts its input "
+                       "standardisation, 0.0006 GFLOPs more at 200 px)")
+    i.add_argument("--design", nargs="*", choices=("A", "B"), help="designs (default: both)")
+    i.add_argument("--classes", type=int, default=6, help="classes of the head (default %(default)s)")
     i.add_argument("--size", type=_int_in(MIN_INPUT_SIZE, MAX_INPUT_SIZE), default=200,
                    help=f"input size in pixels ({MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}, as train "
                         "takes)")

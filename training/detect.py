@@ -155,8 +155,8 @@ def no_detector_reason(val_images: int, y_train: np.ndarray, num_classes: int) -
     images for a threshold, or a class without training images."""
     if val_images < MIN_VALIDATION_IMAGES:
         return (f"only {val_images} validation image(s); the unknown detector and the temperature "
-                f"need at least {MIN_VALIDATION_IMAGES} (add images: the wizard holds back about "
-                "a twelfth of them for validation)")
+                f"need at least {MIN_VALIDATION_IMAGES} (add images: the wizard holds back "
+                "a tenth of them for validation)")
     if len(np.unique(y_train)) < num_classes:
         return "a class has no training images"
     return None

@@ -203,7 +203,13 @@ def _main(argv=None) -> int:
     from ..library import LibraryError, ModelLibrary
 
     quiet_tensorflow_import()   # its start-up notices kept off the terminal
-    p = argparse.ArgumentParser(prog="inspector retrain", description=main.__doc__)
+    p = argparse.ArgumentParser(
+        prog="inspector retrain", description=main.__doc__.replace("``", ""),
+        epilog="exit status: 0 trained and saved (with --activate: in use, or said why not), "
+               "1 an unexpected error (one line; the model is kept if it was saved), 2 the data, "
+               "the model or the library stopped it (said why), 3 --activate refused an unusable "
+               "model (it is saved, not in use), 130 cancelled with Ctrl+C (nothing saved unless "
+               "it says so), 143 stopped by a signal")
     p.add_argument("--data", action="append", required=True,
                    help="folder with one sub-folder per class (repeat to merge folders, e.g. the "
                         "original training set)")
@@ -415,12 +421,13 @@ def _main(argv=None) -> int:
         except (BundleError, LibraryError, OSError) as exc:   # never lost with the work folder
             print(f"error: {_kept_outside_library(out, exc)}", file=sys.stderr)
             return 2
-        print(f"saved as {path.name} in {path.parent} (not in use"
+        activating = args.activate and not problems and ev.better   # said once, after
+        print(f"saved as {path.name} in {path.parent}" + ("" if activating else " (not in use"
               + ("; not usable, so the library will not activate it without --force)"
-                 if problems else f"; python -m inspector.library activate {path.name} uses it)"))
+                 if problems else f"; python -m inspector.library activate {path.name} uses it)")))
         model_card = ModelCard.of(result)
         for note in model_card.notes():
-            print("note: " + note)
+            print("note: " + note[:1].lower() + note[1:])
         note = model_card.export_failure_note()
         if note:
             # a staged training folder is gone after this command: the export needs its images

@@ -30,6 +30,9 @@ from .layout import (APP_TITLE, BACKGROUND_START_MS, MESSAGE_MS, MESSAGE_NOTE_MS
                      PROGRESS_UPDATE_MS, VIEW_REFRESH_MS, WindowLayout)
 
 log = logging.getLogger(__name__)
+# Enter on an image flagged unknown; cleared when another image is shown
+UNKNOWN_ACCEPT_HINT = ("Flagged unknown: no class to accept. Give its class (1-9), a new class "
+                       "name (N) or Unsure (U)")
 
 # Background threads run Python too: the interpreter lock goes back to the GUI thread within
 # 2 ms (Python's default: 5 ms), so that repaints are never held up behind a worker.
@@ -382,6 +385,8 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         if idx is None or idx == self._current:
             return
         self._current = idx
+        if self.statusBar().currentMessage() == UNKNOWN_ACCEPT_HINT:   # it was about the last one
+            self.statusBar().clearMessage()
         self.list.selectionModel().select(current, self.list.selectionModel().SelectionFlag.ClearAndSelect)
         self._update_verdict_label()
         self._request_inspection(idx)
@@ -533,9 +538,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
             self.statusBar().showMessage("No prediction to accept yet", MESSAGE_SHORT_MS)
             return False
         if self.session.is_unknown(idx):   # its closest class is not a verdict to accept
-            self.statusBar().showMessage(
-                "Flagged unknown: no class to accept. Give its class (1-9), a new class name "
-                "(N) or Unsure (U)", MESSAGE_MS)
+            self.statusBar().showMessage(UNKNOWN_ACCEPT_HINT, MESSAGE_MS)
             return False
         return self.set_verdict(name)
 
