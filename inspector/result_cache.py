@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_used ON results (used);
 """
 
-Stat = tuple[str, int, int]   # (normalised path, size, modification time in ns)
+Stat = tuple[str | bytes, int, int]   # (normalised path, size, modification time in ns; the
+#                                        path's bytes where its name is not UTF-8)
 
 
 def cache_file() -> Path:
@@ -151,7 +152,12 @@ def file_stat(path: Path) -> Stat | None:
         st = os.stat(path)
     except (OSError, ValueError):
         return None
-    return os.path.normcase(os.path.abspath(path)), int(st.st_size), int(st.st_mtime_ns)
+    name = os.path.normcase(os.path.abspath(path))
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:   # a name that is not UTF-8 on disk: kept as its bytes (a BLOB)
+        name = os.fsencode(name)
+    return name, int(st.st_size), int(st.st_mtime_ns)
 
 
 def file_sample(path: Path | str, stat: Stat | None = None) -> str | None:
@@ -434,8 +440,14 @@ class CachedQueue:
 
     def _look(self, batch: list[tuple[Hashable, Path]]
               ) -> list[tuple[Hashable, Path, Stat | None]]:
-        """Emits the hits among ``batch``; returns the misses."""
-        hits, misses = self.cache.lookup([(k, p, file_stat(p)) for k, p in batch])
+        """Emits the hits among ``batch``; returns the misses (all of it, should the cache
+        fail in a way it does not expect: never a batch lost with its thread)."""
+        items = [(k, p, file_stat(p)) for k, p in batch]
+        try:
+            hits, misses = self.cache.lookup(items)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("result cache: lookup failed (%r); classifying", exc)
+            return [(k, p, None) for k, p, _ in items]   # None: not stored afterwards either
         if hits:
             threshold = self._threshold()
             for r in hits:
@@ -498,7 +510,10 @@ class CachedQueue:
         """Stores the results of images handed on by ``take``; returns them."""
         with self._lock:
             pairs = [(r, self._stats.pop(r.key, None)) for r in results]
-        self.cache.store(pairs)
+        try:
+            self.cache.store(pairs)
+        except Exception as exc:  # noqa: BLE001 - the results go on to the window regardless
+            log.warning("result cache: cannot store (%r)", exc)
         return results
 
     def wait(self, timeout: float) -> bool:

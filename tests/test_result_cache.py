@@ -157,6 +157,34 @@ def test_a_cache_that_cannot_be_opened_only_means_classifying(tmp_path, bundle, 
         assert clf.images_judged > 0 and all(r.error is None for r in got.values())
 
 
+def test_a_name_that_is_not_utf8_is_kept_and_found_again(tmp_path, bundle):
+    """A file name that is not UTF-8 on disk (bytes from another system): a first open
+    classifies every image of the folder (it once stopped the worker with the rest of its
+    batch), a second finds them all."""
+    paths = images(tmp_path / "imgs", 3)
+    odd = paths[0].with_name(os.fsdecode(b"b\xffx.png"))
+    paths[0].rename(odd)
+    paths[0] = odd
+    first_clf = Counting(bundle)
+    first = run(first_clf, paths)
+    assert sorted(first) == list(range(len(paths))) and all(r.error is None for r in first.values())
+    again_clf = Counting(bundle)
+    again = run(again_clf, paths)
+    assert again_clf.images_judged == 0
+    same(first[0], again[0])
+
+
+def test_a_cache_that_fails_unexpectedly_loses_no_image(tmp_path, bundle, monkeypatch):
+    def broken(*_a, **_k):
+        raise RuntimeError("an error the cache does not expect")
+
+    monkeypatch.setattr(ResultCache, "lookup", broken)
+    monkeypatch.setattr(ResultCache, "store", broken)
+    paths = images(tmp_path / "imgs", 3)
+    got = run(Counting(bundle), paths)
+    assert sorted(got) == list(range(len(paths))) and all(r.error is None for r in got.values())
+
+
 def test_a_damaged_row_is_classified_again(tmp_path, bundle):
     paths = images(tmp_path / "imgs", 2)
     run(Counting(bundle), paths)
