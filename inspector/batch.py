@@ -116,7 +116,7 @@ def collect_paths(paths: Iterable[str | Path], recursive: bool = True,
     seen: set[Path] = set()
     for p in paths:
         p = Path(p)
-        found = scan_images(p, recursive, problems, others) if p.is_dir() else [p]
+        found = scan_images(p, recursive, problems, others) if _is_dir(p) else [p]
         if not found and empty is not None:
             empty.append(p)
         for f in found:
@@ -468,6 +468,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"{self.prog}: error: {message}\n")
 
 
+def _given_path(text: str) -> str:
+    """A path on the command line: an empty one (an unset shell variable, "$DIR") is refused,
+    never read as the current folder or as "not given"."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset variable?)")
+    return text
+
+
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where the name cannot even be looked at (too long: Python 3.11
+    raises ENAMETOOLONG there): reading it then gives that file's error row."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="inspector classify",
@@ -476,10 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
                "listed; 1 nothing was run, or the results could not be written; 130 "
                "interrupted (Ctrl+C), the results so far kept in FILE.partial; 128 + the signal's number when asked to end (143 SIGTERM, 129 the "
                "terminal closed); 141 the reader of stdout went away.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    p.add_argument("--out", metavar="CSV", help="write results as CSV (default: to stdout "
+    p.add_argument("paths", nargs="+", metavar="PATH", type=_given_path,
+                   help="image files or folders")
+    p.add_argument("--out", metavar="CSV", type=_given_path, help="write results as CSV (default: to stdout "
                    "unless --json is given)")
-    p.add_argument("--json", metavar="FILE", help="write results (and a summary) as JSON")
+    p.add_argument("--json", metavar="FILE", type=_given_path, help="write results (and a summary) as JSON")
     p.add_argument("--model", metavar="BUNDLE", help="model bundle folder (default: the active "
                    "model of the library, else the bundled SSDC-MiniNet)")
     p.add_argument("--no-recursive", dest="recursive", action="store_false",
@@ -517,7 +535,7 @@ def command_tiling(args: argparse.Namespace) -> tuple[TileSettings, str]:
     from .tiles import saved_tiling
 
     if args.tile_size is None and args.overlap is None and len(args.paths) == 1 \
-            and Path(args.paths[0]).is_dir():
+            and _is_dir(Path(args.paths[0])):
         saved = saved_tiling(args.paths[0])
         if saved is not None:
             return saved, "the window's setting for this folder"
@@ -606,8 +624,16 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
     if len(given) == 2 and _resolved(given[0][1]) == _resolved(given[1][1]):
         return f"--out and --json name the same file {out}; give two different files"
     for opt, path in given:
-        if path.is_dir():
-            return f"{opt} {path}: is a folder; give a file name"
+        try:
+            if path.is_dir():
+                return f"{opt} {path}: is a folder; give a file name"
+        except OSError as exc:   # a name too long for the file system
+            return f"{opt} {path}: {exc.strerror or exc}"
+        # the run writes NAME.partial first (and the JSON as .NAME.ready-PID.writing)
+        extra = len(".partial") if opt == "--out" else len(f"..ready-{os.getpid()}{TEMP_SUFFIX}")
+        if len(os.fsencode(path.name)) + extra > 255:
+            return (f"{opt} {path}: the file name is too long (at most {255 - extra} bytes: it "
+                    "is written under a longer name first)")
         if is_image_file(path) or _among(path, inputs):
             return (f"{opt} {path}: is an image file name; results would replace an image. "
                     "Give a .csv or .json file")
@@ -619,6 +645,9 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=path.parent):
                 pass
+        except (FileExistsError, NotADirectoryError):
+            file = next((a for a in path.parents if a.exists() and not a.is_dir()), path.parent)
+            return f"{opt} {path}: {file} is a file, not a folder"
         except OSError as exc:
             return f"{opt} {path}: cannot write there ({exc.strerror or exc})"
         problem = read_only_problem(path)

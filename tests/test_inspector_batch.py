@@ -284,14 +284,34 @@ def test_outputs_that_cannot_be_written_or_would_replace_an_input_are_refused_fi
              (["--out", str(tmp_path / "imgs")], "is a folder"),
              (["--out", str(tmp_path / "r.xlsx")], "--out writes CSV, not .xlsx"),
              (["--json", str(tmp_path / "r.csv")], "--json writes JSON, not .csv"),
-             (["--json", str(tmp_path / "file" / "r.json")], "cannot write there"),
-             (["--out", str(tmp_path / "file" / "sub" / "r.csv")], "cannot write there")]
+             (["--json", str(tmp_path / "file" / "r.json")], f"{tmp_path / 'file'} is a file, "
+                                                               "not a folder"),
+             (["--out", str(tmp_path / "file" / "sub" / "r.csv")], "is a file, not a folder"),
+             (["--out", str(tmp_path / ("x" * 300 + ".csv"))], "too long"),
+             # a name the file system takes, but not with the run's temporary suffix
+             (["--out", str(tmp_path / ("x" * 247 + ".csv"))], "file name is too long"),
+             (["--json", str(tmp_path / ("x" * 232 + ".json"))], "file name is too long")]
     for extra, says in cases:
         code, _, err = run([str(tmp_path / "imgs"), *extra], Watch(), capsys)
         assert code == 1 and says in err and "Traceback" not in err, (extra, err)
         assert len(err.strip().splitlines()) == 1
     assert calls == []
     assert all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_a_name_too_long_is_one_error_row_and_empty_paths_are_refused(tmp_path, classifier,
+                                                                      capsys):
+    images = write_images(tmp_path / "imgs")
+    too_long = tmp_path / ("z" * 300 + ".png")
+    code, out, err = run([str(images[0]), str(too_long), str(images[1])], classifier, capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 2 and "Traceback" not in err and len(rows) == 3
+    assert [r["error"] != "" for r in rows] == [False, True, False]
+    assert "File name too long" in rows[1]["error"]
+    for argv in ([""], [str(images[0]), "--out", ""], [str(images[0]), "--json", " "]):
+        with pytest.raises(SystemExit):   # never the current folder, never "not given"
+            batch.main(argv, classifier=classifier)
+        assert "an empty path" in capsys.readouterr().err
 
 
 def test_a_write_that_fails_during_the_run_is_one_line_and_keeps_what_was_done(
