@@ -440,9 +440,19 @@ def _load_classifier(bundle_dir: Path, progress: Callable[[float, str], None],
             log.warning("%s: the LiteRT export lacks %s, which the unknown detector reads; "
                         "re-export it (python -m training export)", bundle_dir, sorted(missing))
             info, why = None, "its LiteRT export predates the unknown detector (re-export it)"
+    choice = None
     if gpu is None and info is not None and int(info["input_size"]) == int(card["input_size"]):
         progress(0.3, "choosing the fastest LiteRT format")
-        choice = runtime.choose_format(bundle_dir, info, measure, num_threads, det)
+        try:
+            choice = runtime.choose_format(bundle_dir, info, measure, num_threads, det)
+        except (RuntimeError, ValueError, OSError) as exc:
+            # a damaged or half-copied export file: the Keras model gives the same results
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            log.info("%s: the LiteRT export cannot be used (%s); TensorFlow instead",
+                        bundle_dir, first)
+            why = (f"its LiteRT export cannot be opened ({first}); the model's results are the "
+                   f"same, only slower (python -m training export writes it again)")
+    if choice is not None:
         graph = det is not None and graph_score_usable(info["formats"][choice.fmt], det.digest())
         device = f"CPU, LiteRT {choice.fmt} ({choice.reason})"
         if det is not None and not graph and \

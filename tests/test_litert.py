@@ -223,6 +223,31 @@ def test_the_stand_in_runs_on_litert_without_a_keras_model(classifier, stand_in_
     np.testing.assert_array_equal(classifier.classifier_weights, kernel)
 
 
+def test_a_damaged_fp32_export_falls_back_to_the_keras_model(classifier, stand_in_bundle,
+                                                             tmp_path, monkeypatch):
+    """A half-copied inspect_fp32.tflite refused the whole bundle with a traceback, though its
+    Keras model was whole: it runs on TensorFlow instead, with the same results, and says why."""
+    import shutil
+
+    from inspector import format_cache
+    from inspector.engine import load_classifier
+
+    monkeypatch.setattr(format_cache, "remember", lambda *a, **k: None)   # a fresh choice
+    m = tmp_path / "m"
+    shutil.copytree(stand_in_bundle, m)
+    (m / "inspect_fp32.tflite").write_bytes((m / "inspect_fp32.tflite").read_bytes()[:1000])
+    clf = load_classifier(m, measure=lambda fmt, runner: 1.0)
+    assert "TensorFlow: its LiteRT export cannot be opened" in clf.device
+    assert "inspect_fp32.tflite" in clf.device
+    from inspector import runtime
+
+    monkeypatch.setattr(runtime, "litert_available", lambda: False)
+    keras_clf = load_classifier(stand_in_bundle)   # the whole bundle, on TensorFlow
+    assert "TensorFlow" in keras_clf.device
+    x = np.stack([classifier.prepare(texture(i, 64, seed=i)) for i in range(6)])
+    np.testing.assert_allclose(clf.classify(x), keras_clf.classify(x), atol=PROB_ATOL)
+
+
 def test_classify_is_thread_safe(classifier):
     from concurrent.futures import ThreadPoolExecutor
 
