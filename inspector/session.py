@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -20,6 +21,26 @@ from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_i
 
 UNSURE = "unsure"
 UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspector.engine's)
+
+
+def changed_since_classified(items: Iterable[tuple[int, Path, str | None, bool]]) -> list[int]:
+    """The indices of (index, path, classified_at, had_error) whose file was changed after it
+    was classified, or is gone where it had a result (one whose error said so already is not
+    changed by staying gone): a camera that reuses its file names (a ring buffer) writes new
+    frames under names a folder already shows. One ``os.stat`` each (run it off the GUI thread
+    for a whole folder). A file server's clock ahead of this PC's only means classifying again,
+    which the result cache makes cheap where the file is in fact the same."""
+    out = []
+    for i, path, when, had_error in items:
+        if not when:
+            continue
+        try:
+            changed = os.stat(path).st_mtime > datetime.fromisoformat(when).timestamp()
+        except (OSError, ValueError):   # gone, or no longer readable: its error is to show
+            changed = not had_error
+        if changed:
+            out.append(i)
+    return out
 
 
 def scan_images(folder: str | Path, recursive: bool = True,
@@ -239,6 +260,19 @@ class ReviewSession:
         it.error = None
         it.classified_at = now_iso()
         self.changes += 1
+
+    def forget_predictions(self, indices: Iterable[int]) -> int:
+        """The images at ``indices`` are to be classified again (their files changed); returns
+        how many of them had a result. Their verdicts stay (they are the inspector's)."""
+        forgotten = 0
+        for i in indices:
+            it = self.items[i]
+            forgotten += it.probs is not None or it.error is not None
+            it.set_probs(None)
+            it.error = None
+            it.classified_at = None
+        self.changes += 1
+        return forgotten
 
     def set_error(self, index: int, problem: str) -> None:
         it = self.items[index]

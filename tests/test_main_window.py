@@ -1,8 +1,10 @@
 """The main window, offscreen: opening a folder, charts, keyboard verdicts, export, settings,
 model loading, and the menu actions whose windows other modules provide."""
 import csv
+import os
 import sys
 import types
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -400,6 +402,44 @@ def test_f5_adds_the_images_that_came_since_the_folder_was_opened(qtbot, trained
     w.refresh_folder()
     qtbot.waitUntil(lambda: any(m.startswith("No new images") for m in said), timeout=10_000)
     assert len(w.session) == 16
+
+
+def test_files_written_again_or_gone_since_classified_are_classified_again(qtbot, trained,
+                                                                           folder):
+    """A camera's ring buffer writes new frames under the names a folder shows: the thumbnail,
+    the verdict box and the export kept the old file's result (a deleted file's too), and F5
+    said "No new images". Now F5 classifies them again, and so does showing one."""
+    w = open_window(qtbot, trained, folder)
+    s = w.session
+    qtbot.waitUntil(lambda: all(s.is_classified(i) for i in range(len(s))), timeout=20_000)
+    show(qtbot, w, 3)
+    w.set_verdict(other_class(s, 3)[0], advance=False)
+    paths = [it.path for it in s.items]
+    for i, cls in ((1, 5), (3, 0)):   # new frames, other classes, under the same names
+        Image.fromarray(texture(cls, 64, seed=123 + i)).save(paths[i])
+        assert os.stat(paths[i]).st_mtime > datetime.fromisoformat(
+            s.items[i].classified_at).timestamp()
+    paths[2].unlink()
+    expect = {i: trained.classify(trained.prepare(np.asarray(Image.open(paths[i])))[None])[0]
+              for i in (1, 3)}
+    said = []
+    w.statusBar().messageChanged.connect(said.append)
+    w.refresh_folder()
+    qtbot.waitUntil(lambda: any(m.startswith("3 changed or gone since classified")
+                                for m in said), timeout=10_000)
+    qtbot.waitUntil(lambda: all(s.is_classified(i) for i in (1, 2, 3)), timeout=20_000)
+    for i, probs in expect.items():
+        np.testing.assert_allclose(s.items[i].probs, probs, atol=PROB_ATOL)
+    assert s.items[2].error == "file not found"
+    assert s.items[3].verdict is not None   # the inspector's verdict stays
+    w.refresh_folder()                      # a file still gone is not "changed" again
+    qtbot.waitUntil(lambda: any(m.startswith("No new images") for m in said), timeout=10_000)
+    # shown: a file written again since the last look is classified again on the spot
+    Image.fromarray(texture(4, 64, seed=7)).save(paths[5])
+    show(qtbot, w, 5)
+    want = trained.classify(trained.prepare(np.asarray(Image.open(paths[5])))[None])[0]
+    qtbot.waitUntil(lambda: s.items[5].probs is not None and
+                    np.allclose(s.items[5].probs, want, atol=PROB_ATOL), timeout=10_000)
 
 
 def test_f5_fills_a_folder_that_was_empty_when_opened(qtbot, trained, tmp_path):

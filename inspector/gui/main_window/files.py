@@ -14,7 +14,7 @@ from training.images import listing_problem
 
 from ... import report
 from ...batch import collect_paths
-from ...session import ReviewSession, scan_images
+from ...session import ReviewSession, changed_since_classified, scan_images
 from ...settings import Key
 from ..screen import resize_to_fit
 from ..workers import Task
@@ -98,20 +98,50 @@ class FileActions:
         recursive, session, token = self.recursive_action.isChecked(), self.session, \
             self._open_token
         self.statusBar().showMessage(f"Listing {folder} again…")
+        # the files already shown are looked at too: one written again under its name since
+        # it was classified (a camera's ring buffer) is classified again
+        classified = [(i, it.path, it.classified_at, it.error is not None)
+                      for i, it in enumerate(session.items) if it.classified_at]
 
-        def listed(paths: list[Path]) -> None:
+        def listed(found: tuple[list[Path], list[int]]) -> None:
             if token != self._open_token or self.session is not session:
                 return   # another folder was opened meanwhile
+            paths, changed = found
             # into this session, also when it was empty (add_files would open them as a set
             # of files instead, and the folder would no longer be the one open)
             new = [p for p in paths if session.index_of(p) is None]
+            self._classify_again(changed)
             self._add_to_session(new)
+            said = [f"{len(new)} new image{'s' if len(new) != 1 else ''}"] if new else []
+            if changed:
+                said.append(f"{len(changed)} changed or gone since classified (classifying "
+                            "again)")
             self.statusBar().showMessage(
-                f"{len(new)} new image{'s' if len(new) != 1 else ''} in {folder}" if new
-                else f"No new images in {folder}", MESSAGE_MS)
+                f"{', '.join(said)} in {folder}" if said else f"No new images in {folder}",
+                MESSAGE_MS)
 
-        self._tasks.start(lambda progress, should_stop: scan_images(folder, recursive),
+        self._tasks.start(lambda progress, should_stop: (scan_images(folder, recursive),
+                                                         changed_since_classified(classified)),
                           done=listed, failed=lambda msg: self._inform("Cannot refresh", msg))
+
+    def _classify_again(self, indices: list[int], inspect: bool = True) -> None:
+        """The images at ``indices`` classified again: their files changed or went since they
+        were classified, and the results shown (and exported) were another file's. Verdicts
+        stay. ``inspect``: the shown one among them is inspected again too."""
+        if not indices:
+            return
+        self._n_done -= self.session.forget_predictions(indices)
+        for i in indices:
+            self._tile_results.pop(i, None)
+        self._done_announced = False
+        self.thumb_model.items_changed(indices)
+        self._apply_view()
+        self._enqueue(indices)
+        if self._current in indices:
+            self._update_verdict_label()
+            if inspect:
+                self._shown_key = None
+                self._request_inspection(self._current)
 
     def _recursive_toggled(self, on: bool) -> None:
         """File ▸ Include sub-folders: saved, and the open folder listed again with it (its
