@@ -341,6 +341,20 @@ def _tiff_header(path: Path) -> bool:
         return False
 
 
+def too_large_text(pillow_message: str) -> str:
+    """What a frame over Pillow's limit (twice ``Image.MAX_IMAGE_PIXELS``, 179 megapixels) is
+    told, in a plant's words: one such frame takes gigabytes to read and prepare."""
+    import re
+
+    sizes = [int(n) for n in re.findall(r"\((\d+) pixels\)|limit of (\d+)", pillow_message)
+             for n in n if n] if pillow_message else []
+    size, limit = (sizes + [0, 0])[:2]
+    if not size or not limit:
+        return "image too large to read (over 179 megapixels); save it in parts"
+    return (f"image too large to read: {size / 1e6:.0f} megapixels, over the {limit / 1e6:.0f} "
+            "this program reads (one such frame takes gigabytes of memory); save it in parts")
+
+
 def _decode(path: str | Path, convert) -> np.ndarray:
     path = Path(path)
     _refuse_special_file(path)
@@ -373,7 +387,7 @@ def _decode(path: str | Path, convert) -> np.ndarray:
                                        "one; save it as 8- or 16-bit grey or RGB") from None
         raise ImageReadError(path, "not an image file Pillow can read (unknown or damaged format)") from None
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(path, f"image too large to read safely ({exc})") from None
+        raise ImageReadError(path, too_large_text(str(exc))) from None
     except MemoryError:
         raise ImageReadError(path, "not enough memory to read this image") from None
     except NotADirectoryError:   # a folder on the way has become a file
