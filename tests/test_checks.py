@@ -125,6 +125,12 @@ def test_a_class_named_like_a_verdict_is_refused(tmp_path):
     assert "Unknown" in named.message and "rename the folder" in named.message
     [spaced] = [p for p in report.warnings if p.code == "spaced-name"]
     assert "' scale '" in spaced.message and "'nul'" in spaced.message
+    # names --classes cannot give back, or that a spreadsheet would run as a formula
+    root = make_dataset(tmp_path / "e", classes=("pits", "a,b", "=cmd", "-dash", "new\nline"),
+                        per_class=5)
+    [odd] = [p for p in find_problems(root).warnings if p.code == "odd-name"]
+    assert all(repr(c) in odd.message for c in ("a,b", "=cmd", "-dash", "new\nline"))
+    assert "'pits'" not in odd.message
 
 
 def test_mixed_sizes_and_modes_and_class_linked_format(tmp_path):

@@ -227,7 +227,7 @@ def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsy
     assert "or leave those 1 file(s) out with --leave-out-bad-files" in err
     assert retrain.main(args + ["--leave-out-bad-files", "--activate", "--name", "Plant"]) == 0
     out = capsys.readouterr().out
-    assert "assumed (--rate) 500 training images/s at 64x64; 1 epochs" in out
+    assert "assumed (--rate) 500 training images/s at 64x64; 1 epoch" in out
     assert "same as: python -m training train" in out and "--init" in out
     assert "saved as plant-v1" in out and "now using plant-v1" in out
     assert "not in use" not in out   # put into use: never said to be out of use first

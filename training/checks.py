@@ -333,6 +333,15 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
             WARNING, "spaced-name", "class folder name(s) with spaces at either end, or that "
             "Windows reserves (con, nul, com1, ...): " + _listed([repr(c) for c in spaced])
             + " (the class keeps the name, and Windows cannot copy such a folder; rename it)"))
+    odd = [c for c in class_names if "," in c or any(ord(ch) < 32 for ch in c)
+           or c[:1] in ("=", "+", "-", "@")]
+    if odd:
+        problems.append(Problem(
+            WARNING, "odd-name", "class folder name(s) with a comma or a line break, or that "
+            "begin with = + - or @: " + _listed([repr(c) for c in odd]) + " (the class keeps "
+            "the name, but --classes of python -m training cannot name it, and exports write "
+            "it after an apostrophe so that a spreadsheet does not run it as a formula; rename "
+            "it)"))
     if unreadable:
         problems.append(Problem(
             ERROR, "unreadable", f"{len(unreadable)} file(s) cannot be read as images: "

@@ -98,7 +98,7 @@ def _epochs_text(config: TrainConfig) -> str:
     check = (f"a check of {CHECK_EPOCHS}+{CHECK_EPOCHS} epochs with and without the camera "
              "augmentation" if checking else "")
     if config.time_budget_s <= 0:
-        return f"{config.epochs} epochs" + (f" after {check}" if checking else "")
+        return f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}" + (f" after {check}" if checking else "")
     return (f"{config.time_budget_s / 60:.1f} min of training (about {config.epochs} epochs"
             + (f" after {check}, or {config.epochs + 2 * CHECK_EPOCHS} when the new head already "
                "separates the classes and the check is skipped" if checking else "")
