@@ -82,7 +82,9 @@ def convert(model, fmt: str, representative: np.ndarray | None = None) -> bytes:
 
     if fmt != "tflite-int8":   # the same maths, XNNPACK's fast kernels (training.fast_graph)
         model = fast_graph(model)
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)])
+    # the model as the trackable object, as the inspection export gives it (without, the
+    # converter warned on every export that it takes a deprecated path)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)], model)
     if fmt == "tflite-fp16":
         set_precision(conv, "fp16")
     elif fmt == "tflite-int8":

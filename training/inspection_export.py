@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +36,11 @@ from .litert import (GRAPH_KEYS, GREY_FILES, GREY_FORMATS, INSPECTION_FILES, INS
                      INSPECTION_INFO, KERNEL_FILE, PROBS_KEY, SCORE_KEY, VERDICT_FILES,
                      VERDICT_GREY_FILES, InspectionRunner)
 from .score_graph import with_score
+
+# the int8 converter runs TensorFlow's own interpreter on the calibration images, and that warns
+# (six lines, on every int8 export) that it is deprecated: nothing a user of the export can change
+warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
+                        category=UserWarning)
 
 Progress = Callable[[float, str], None]
 
