@@ -388,10 +388,12 @@ def test_the_compiled_score_gives_the_generic_scores():
             d = dataclasses.replace(det, method=f"{kind}_sum{chain}")
             fast = d.scores(probe)
             assert isinstance(d._compiled, CompiledSum), d.method
-            np.testing.assert_allclose(fast, d.generic_scores(probe), rtol=1e-9, atol=1e-9,
+            # float64 to rounding: one image and a batch take other BLAS kernels, which differ
+            # between CPUs (7.8e-9 relative on an AMD EPYC with AVX2)
+            np.testing.assert_allclose(fast, d.generic_scores(probe), rtol=1e-7, atol=1e-7,
                                        err_msg=d.method)
-            np.testing.assert_allclose(d.scores(one), d.generic_scores(one), rtol=1e-9,
-                                       atol=1e-9, err_msg=d.method)
+            np.testing.assert_allclose(d.scores(one), d.generic_scores(one), rtol=1e-7,
+                                       atol=1e-7, err_msg=d.method)
             assert fast[-4:].min() > np.median(fast[:-4]), d.method
             probs, scores = d.verdict(probe)
             np.testing.assert_array_equal(scores, fast)
@@ -399,7 +401,7 @@ def test_the_compiled_score_gives_the_generic_scores():
                                        atol=1e-7)
     # logits beyond the detector's classes are not read, as on the generic path
     wide = dict(probe, logits=np.concatenate([probe["logits"], probe["logits"][:, :1] + 9], 1))
-    np.testing.assert_allclose(det.scores(wide), det.generic_scores(wide), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(det.scores(wide), det.generic_scores(wide), rtol=1e-7, atol=1e-7)
     probs, scores = det.verdict({k: v[:0] for k, v in probe.items()})
     assert probs.shape == (0, 3) and scores.shape == (0,)
     single = dataclasses.replace(det, method="knn")
