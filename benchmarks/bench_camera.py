@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
     # the camera window saves its source and region: in a home of its own, never the user's
-    os.environ["STEEL_INSPECTOR_HOME"] = tempfile.mkdtemp(prefix="bench-camera-home-")
+    os.environ.setdefault("STEEL_INSPECTOR_HOME", tempfile.mkdtemp(prefix="bench-camera-home-"))
 
     from inspector.camera import OVERLAY_CAM, LiveConfig, Roi
 

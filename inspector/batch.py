@@ -629,8 +629,12 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
                 return f"{opt} {path}: is a folder; give a file name"
         except OSError as exc:   # a name too long for the file system
             return f"{opt} {path}: {exc.strerror or exc}"
-        # the run writes NAME.partial first (and the JSON as .NAME.ready-PID.writing)
-        extra = len(".partial") if opt == "--out" else len(f"..ready-{os.getpid()}{TEMP_SUFFIX}")
+        # the longest name the run writes on the way: the CSV NAME.partial; the JSON
+        # .NAME.ready-PID.writing through the atomic writer, which adds its own temporary
+        # name around it (.FILE.XXXXXXXX.writing: training.bundle.replace_file_atomic)
+        atomic = len(f"..xxxxxxxx{TEMP_SUFFIX}")
+        extra = len(".partial") if opt == "--out" else \
+            len(f"..ready-{os.getpid()}{TEMP_SUFFIX}") + atomic
         if len(os.fsencode(path.name)) + extra > 255:
             return (f"{opt} {path}: the file name is too long (at most {255 - extra} bytes: it "
                     "is written under a longer name first)")

@@ -23,24 +23,44 @@ UNSURE = "unsure"
 UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspector.engine's)
 
 
-def changed_since_classified(items: Iterable[tuple[int, Path, str | None, bool]]) -> list[int]:
-    """The indices of (index, path, classified_at, had_error) whose file was changed after it
-    was classified, or is gone where it had a result (one whose error said so already is not
-    changed by staying gone): a camera that reuses its file names (a ring buffer) writes new
-    frames under names a folder already shows. One ``os.stat`` each (run it off the GUI thread
-    for a whole folder). A file server's clock ahead of this PC's only means classifying again,
-    which the result cache makes cheap where the file is in fact the same."""
-    out = []
-    for i, path, when, had_error in items:
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns), None when the file cannot be looked at."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return int(st.st_size), int(st.st_mtime_ns)
+
+
+def changed_since_classified(items: Iterable[tuple[int, Path, str | None, bool,
+                                                   tuple[int, int] | None]]
+                             ) -> tuple[list[int], dict[int, tuple[int, int] | None]]:
+    """(the indices whose file changed since it was classified, or is gone where it had a
+    result; the size and time each file has now) for (index, path, classified_at, had_error,
+    seen) items: a camera that reuses its file names (a ring buffer) writes new frames under
+    names a folder already shows. A file looked at before (``seen``: its size and time then,
+    from the file system's own clock) has changed when they differ; one looked at for the
+    first time when it is newer than its result (a file server's clock ahead of this PC's then
+    means one classification more, which the result cache makes cheap, and never again). A file
+    gone whose error said so already is not changed by staying gone. One ``os.stat`` each (off
+    the GUI thread for a whole folder)."""
+    out, now = [], {}
+    for i, path, when, had_error, seen in items:
         if not when:
             continue
-        try:
-            changed = os.stat(path).st_mtime > datetime.fromisoformat(when).timestamp()
-        except (OSError, ValueError):   # gone, or no longer readable: its error is to show
+        ident = now[i] = file_identity(path)
+        if ident is None:
             changed = not had_error
+        elif seen is not None:
+            changed = ident != seen
+        else:
+            try:
+                changed = ident[1] / 1e9 > datetime.fromisoformat(when).timestamp()
+            except ValueError:
+                changed = False
         if changed:
             out.append(i)
-    return out
+    return out, now
 
 
 def scan_images(folder: str | Path, recursive: bool = True,
@@ -108,6 +128,7 @@ class Item:
     unknown_score: float | None = None  # the unknown detector's score (None: no detector)
     known: bool = True                  # False: flagged "unknown - not a known defect"
     padding: float = 0.0                # share of it (its deciding tile) that was padding
+    seen: tuple[int, int] | None = None  # (size, mtime_ns) when last checked for a change
 
     def set_probs(self, probs: np.ndarray | None, unknown_score: float | None = None,
                   known: bool = True, padding: float | None = 0.0) -> None:
@@ -260,6 +281,11 @@ class ReviewSession:
         it.error = None
         it.classified_at = now_iso()
         self.changes += 1
+
+    def note_seen(self, seen: dict[int, tuple[int, int] | None]) -> None:
+        """The files' size and time as a check for changes found them (``changed_since_classified``)."""
+        for i, ident in seen.items():
+            self.items[i].seen = ident
 
     def forget_predictions(self, indices: Iterable[int]) -> int:
         """The images at ``indices`` are to be classified again (their files changed); returns

@@ -314,6 +314,26 @@ def test_a_name_too_long_is_one_error_row_and_empty_paths_are_refused(tmp_path, 
         assert "an empty path" in capsys.readouterr().err
 
 
+def test_the_longest_output_names_allowed_are_written(tmp_path, classifier, capsys):
+    """The name-length limit is the one the writes need: a name at it runs to the end (one
+    byte over the JSON's once passed the check and failed after the whole run)."""
+    import re
+
+    write_images(tmp_path / "imgs")
+    names = {}
+    for opt, suffix in (("--out", ".csv"), ("--json", ".json")):
+        code, _, err = run([str(tmp_path / "imgs"), opt, str(tmp_path / ("x" * 250 + suffix))],
+                           classifier, capsys)
+        assert code == 1
+        most = int(re.search(r"at most (\d+) bytes", err).group(1))
+        names[opt] = tmp_path / ("y" * (most - len(suffix)) + suffix)
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(names["--out"]), "--json",
+                        str(names["--json"])], classifier, capsys)
+    assert code == 0, err
+    assert len(json.loads(names["--json"].read_text())["results"]) == 7
+    assert len(names["--out"].read_text().splitlines()) == 1 + 7
+
+
 def test_a_write_that_fails_during_the_run_is_one_line_and_keeps_what_was_done(
         tmp_path, classifier, capsys, monkeypatch):
     from inspector import report

@@ -420,19 +420,23 @@ def test_files_written_again_or_gone_since_classified_are_classified_again(qtbot
         assert os.stat(paths[i]).st_mtime > datetime.fromisoformat(
             s.items[i].classified_at).timestamp()
     paths[2].unlink()
+    # a file server whose clock runs an hour ahead: counted once, then known by its size and time
+    ahead = os.stat(paths[4]).st_mtime + 3600
+    os.utime(paths[4], (ahead, ahead))
     expect = {i: trained.classify(trained.prepare(np.asarray(Image.open(paths[i])))[None])[0]
               for i in (1, 3)}
     said = []
     w.statusBar().messageChanged.connect(said.append)
     w.refresh_folder()
-    qtbot.waitUntil(lambda: any(m.startswith("3 changed or gone since classified")
+    qtbot.waitUntil(lambda: any(m.startswith("4 changed or gone since classified")
                                 for m in said), timeout=10_000)
-    qtbot.waitUntil(lambda: all(s.is_classified(i) for i in (1, 2, 3)), timeout=20_000)
+    assert any("1 of them with a verdict given before: check it" in m for m in said)
+    qtbot.waitUntil(lambda: all(s.is_classified(i) for i in (1, 2, 3, 4)), timeout=20_000)
     for i, probs in expect.items():
         np.testing.assert_allclose(s.items[i].probs, probs, atol=PROB_ATOL)
     assert s.items[2].error == "file not found"
     assert s.items[3].verdict is not None   # the inspector's verdict stays
-    w.refresh_folder()                      # a file still gone is not "changed" again
+    w.refresh_folder()   # neither a file still gone nor one whose clock is ahead is "changed"
     qtbot.waitUntil(lambda: any(m.startswith("No new images") for m in said), timeout=10_000)
     # shown: a file written again since the last look is classified again on the spot
     Image.fromarray(texture(4, 64, seed=7)).save(paths[5])

@@ -46,6 +46,9 @@ class ThumbnailCache:
     def clear(self) -> None:
         self._d.clear()
 
+    def discard(self, key: Hashable) -> None:
+        self._d.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._d)
 
@@ -110,6 +113,12 @@ class ThumbnailModel(QAbstractListModel):
             if first <= r <= last:
                 ix = self.index(r)
                 self.dataChanged.emit(ix, ix)
+
+    def forget(self, session_indices) -> None:
+        """These images' files changed: their thumbnails are made again when next shown."""
+        for i in session_indices:
+            self.cache.discard((self.generation, i))
+            self._thumb_errors.pop(i, None)
 
     def thumbnail(self, session_index: int) -> QImage | None:
         """The cached thumbnail, or None after asking the loader for it."""

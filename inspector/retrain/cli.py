@@ -209,7 +209,7 @@ def _main(argv=None) -> int:
                "1 an unexpected error (one line; the model is kept if it was saved), 2 the data, "
                "the model or the library stopped it (said why), 3 --activate refused an unusable "
                "model (it is saved, not in use), 130 cancelled with Ctrl+C (nothing saved unless "
-               "it says so), 143 stopped by a signal")
+               "it says so), 128 + the signal's number when stopped by another (143 SIGTERM)")
     p.add_argument("--data", action="append", required=True,
                    help="folder with one sub-folder per class (repeat to merge folders, e.g. the "
                         "original training set)")

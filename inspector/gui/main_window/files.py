@@ -100,13 +100,14 @@ class FileActions:
         self.statusBar().showMessage(f"Listing {folder} again…")
         # the files already shown are looked at too: one written again under its name since
         # it was classified (a camera's ring buffer) is classified again
-        classified = [(i, it.path, it.classified_at, it.error is not None)
+        classified = [(i, it.path, it.classified_at, it.error is not None, it.seen)
                       for i, it in enumerate(session.items) if it.classified_at]
 
         def listed(found: tuple[list[Path], list[int]]) -> None:
             if token != self._open_token or self.session is not session:
                 return   # another folder was opened meanwhile
-            paths, changed = found
+            paths, (changed, seen) = found
+            session.note_seen(seen)
             # into this session, also when it was empty (add_files would open them as a set
             # of files instead, and the folder would no longer be the one open)
             new = [p for p in paths if session.index_of(p) is None]
@@ -114,8 +115,10 @@ class FileActions:
             self._add_to_session(new)
             said = [f"{len(new)} new image{'s' if len(new) != 1 else ''}"] if new else []
             if changed:
+                judged = sum(session.items[i].verdict is not None for i in changed)
                 said.append(f"{len(changed)} changed or gone since classified (classifying "
-                            "again)")
+                            "again" + (f"; {judged} of them with a verdict given before: check "
+                                       "it" if judged else "") + ")")
             self.statusBar().showMessage(
                 f"{', '.join(said)} in {folder}" if said else f"No new images in {folder}",
                 MESSAGE_MS)
@@ -123,6 +126,19 @@ class FileActions:
         self._tasks.start(lambda progress, should_stop: (scan_images(folder, recursive),
                                                          changed_since_classified(classified)),
                           done=listed, failed=lambda msg: self._inform("Cannot refresh", msg))
+
+    def _changed_when_shown(self, idx: int) -> bool:
+        """Whether the image being shown was classified from another file than the one there
+        now (written again under its name, or gone): then it is classified again (one stat)."""
+        it = self.session.items[idx]
+        if not self.session.is_classified(idx):
+            return False
+        changed, seen = changed_since_classified(
+            [(idx, it.path, it.classified_at, it.error is not None, it.seen)])
+        self.session.note_seen(seen)
+        if changed:
+            self._classify_again(changed, inspect=False)
+        return bool(changed)
 
     def _classify_again(self, indices: list[int], inspect: bool = True) -> None:
         """The images at ``indices`` classified again: their files changed or went since they
@@ -133,6 +149,7 @@ class FileActions:
         self._n_done -= self.session.forget_predictions(indices)
         for i in indices:
             self._tile_results.pop(i, None)
+        self.thumb_model.forget(indices)
         self._done_announced = False
         self.thumb_model.items_changed(indices)
         self._apply_view()

@@ -93,6 +93,8 @@ class TileActions:
         idx = key[2]
         if not self.background.is_current(key):
             return
+        if idx == self._current:   # shown: a file written again since is classified again
+            self._changed_when_shown(idx)
         self._tile_results[idx] = verdict.tiles
         s = self.session
         if s.items[idx].probs is None and s.items[idx].error is None:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QMainWi
 from ... import report
 from ...batch import Result, startup_fallback, startup_model_path
 from ...engine import Classifier
-from ...session import UNSURE, JournalError, ReviewSession, Sort, changed_since_classified
+from ...session import UNSURE, JournalError, ReviewSession, Sort
 from ...settings import Key
 from ..settings import Settings
 from ..thumbnails import THUMB
@@ -399,9 +399,7 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         if not self.background.is_current(key) or idx != self._current:
             return
         s = self.session
-        it = s.items[idx]
-        if it.probs is not None and changed_since_classified([(idx, it.path, it.classified_at, False)]):
-            self._classify_again([idx], inspect=False)   # the file shown is not the one classified
+        self._changed_when_shown(idx)   # the file shown is not the one classified: again
         if inspection is not None and s.items[idx].probs is None and s.items[idx].error is None:
             s.set_prediction(idx, inspection.probs, inspection.unknown_score,
                              inspection.known, getattr(inspection, "padding", 0.0))
@@ -422,9 +420,9 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         if not self.background.is_current(key) or idx != self._current:
             return
         self._shown_key = key
-        if self.session.items[idx].probs is not None:
-            # classified before, unreadable or gone now: its old result is not shown as its own
-            self._classify_again([idx], inspect=False)
+        # classified before, changed or gone now: its old result is not shown as its own (an
+        # inspection that fails for another reason leaves the result as it is)
+        self._changed_when_shown(idx)
         self.panel.show_message(f"Cannot show this image:\n{problem}", str(self.session.items[idx].path))
         self.prob_chart.set_values(None)
         self.inspection_shown.emit(idx)
