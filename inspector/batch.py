@@ -624,11 +624,8 @@ def check_outputs(out: str | None, json_out: str | None, inputs: Sequence[Path])
     if len(given) == 2 and _resolved(given[0][1]) == _resolved(given[1][1]):
         return f"--out and --json name the same file {out}; give two different files"
     for opt, path in given:
-        try:
-            if path.is_dir():
-                return f"{opt} {path}: is a folder; give a file name"
-        except OSError as exc:   # a name too long for the file system
-            return f"{opt} {path}: {exc.strerror or exc}"
+        if _is_dir(path):
+            return f"{opt} {path}: is a folder; give a file name"
         # the longest name the run writes on the way: the CSV NAME.partial; the JSON
         # .NAME.ready-PID.writing through the atomic writer, which adds its own temporary
         # name around it (.FILE.XXXXXXXX.writing: training.bundle.replace_file_atomic)

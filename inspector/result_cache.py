@@ -45,6 +45,7 @@ import numpy as np
 
 from .batch import Result, WorkQueue
 from .paths import user_data_dir
+from .session import file_identity
 from .tiles import Roi, TiledVerdict, TileSettings
 
 log = logging.getLogger(__name__)
@@ -148,16 +149,15 @@ def model_key(classifier, tiling: TileSettings | None) -> str | None:
 def file_stat(path: Path) -> Stat | None:
     """The file's identity for a lookup: its normalised path, size and modification time;
     None when it cannot be read (classified, so that its error shows)."""
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
+    ident = file_identity(path)
+    if ident is None:
         return None
     name = os.path.normcase(os.path.abspath(path))
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:   # a name that is not UTF-8 on disk: kept as its bytes (a BLOB)
         name = os.fsencode(name)
-    return name, int(st.st_size), int(st.st_mtime_ns)
+    return name, *ident
 
 
 def file_sample(path: Path | str, stat: Stat | None = None) -> str | None:

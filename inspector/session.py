@@ -266,11 +266,7 @@ class ReviewSession:
         self.clear_predictions()
 
     def clear_predictions(self) -> None:
-        self.changes += 1
-        for it in self.items:
-            it.set_probs(None)
-            it.error = None
-            it.classified_at = None
+        self.forget_predictions(range(len(self.items)))
 
     def set_prediction(self, index: int, probs: np.ndarray, unknown_score: float | None = None,
                        known: bool = True, padding: float | None = 0.0) -> None:

@@ -127,18 +127,16 @@ class FileActions:
                                                          changed_since_classified(classified)),
                           done=listed, failed=lambda msg: self._inform("Cannot refresh", msg))
 
-    def _changed_when_shown(self, idx: int) -> bool:
-        """Whether the image being shown was classified from another file than the one there
-        now (written again under its name, or gone): then it is classified again (one stat)."""
+    def _changed_when_shown(self, idx: int) -> None:
+        """The image being shown classified again where its result came from another file than
+        the one there now (written again under its name, or gone; one stat)."""
         it = self.session.items[idx]
         if not self.session.is_classified(idx):
-            return False
+            return
         changed, seen = changed_since_classified(
             [(idx, it.path, it.classified_at, it.error is not None, it.seen)])
         self.session.note_seen(seen)
-        if changed:
-            self._classify_again(changed, inspect=False)
-        return bool(changed)
+        self._classify_again(changed, inspect=False)
 
     def _classify_again(self, indices: list[int], inspect: bool = True) -> None:
         """The images at ``indices`` classified again: their files changed or went since they
