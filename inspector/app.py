@@ -7,6 +7,7 @@ The entry point: the one module outside inspector.gui that starts it."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Sequence
@@ -47,7 +48,11 @@ def _version_text() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _windowed() and argv and (argv[0] in ("classify", "retrain") or
+                                 any(a in ("-h", "--help", "--version") for a in argv)):
+        return _tell_to_use_cli(argv[0] if argv[0] in ("classify", "retrain") else "")
     if argv and argv[0] in ("classify", "retrain"):
+        utf8_stdout()
         return _command(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -69,6 +74,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"inspector: {problem}", file=sys.stderr)
         return 2
     return run_gui(args)
+
+
+def _windowed() -> bool:
+    """The windowed Windows executable (build.spec: ``inspector.exe``, console=False): no
+    standard output or error at all (sys.stdout is None), and cmd.exe does not wait for it."""
+    return sys.platform == "win32" and sys.stdout is None and sys.stderr is None
+
+
+def utf8_stdout(platform: str | None = None) -> None:
+    """The commands' output in UTF-8, as ``--out`` writes it: on Windows a redirected or piped
+    stdout is in the ANSI code page with errors="strict", so a path or class name outside it
+    (Polish, Czech, Chinese...) raised UnicodeEncodeError in the middle of a run (a console is
+    UTF-8 already)."""
+    if (platform or sys.platform) == "win32" and hasattr(sys.stdout, "reconfigure"):
+        with contextlib.suppress(ValueError, OSError):
+            sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
+def _tell_to_use_cli(command: str) -> int:
+    """A command given to the windowed executable: it would run unseen (classify without
+    --out discarded its results; retrain failed on its progress bar), so it says where the
+    command runs instead, in a message box, and ends."""
+    import ctypes
+
+    what = f"inspector-cli {command} ..." if command else "inspector-cli --help"
+    ctypes.windll.user32.MessageBoxW(
+        None, f"inspector.exe is the window and has no console.\n\nRun {what} from a "
+        "Command Prompt in the same folder for the command line.", "Steel Inspector", 0x40)
+    return 2
 
 
 def _command(name: str, argv: list[str]) -> int:

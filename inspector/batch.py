@@ -874,6 +874,21 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
             for i, box in enumerate(t.tiles)]
 
 
+def expand_wildcards(given: list[str], platform: str | None = None) -> list[str]:
+    """On Windows neither cmd.exe nor PowerShell expands ``*.png`` for a program (a Linux shell
+    does): a path with ``*``, ``?`` or ``[`` that names no file is expanded here, in name
+    order; one that matches nothing stays as given (its error row names it)."""
+    if (platform or sys.platform) != "win32":
+        return given
+    import glob
+
+    out: list[str] = []
+    for arg in given:
+        hits = sorted(glob.glob(arg)) if glob.has_magic(arg) and not os.path.lexists(arg) else []
+        out += hits or [arg]
+    return out
+
+
 def _dash_names_as_paths(given: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """A file whose name starts with a dash (``-x.png`` from a shell's ``*.png``) is a path,
     not an unknown option that ends the whole batch: an argument that is no option of the
@@ -901,6 +916,7 @@ def main(argv: Sequence[str] | None = None, classifier: Classifier | None = None
     parser = build_parser()
     given = _dash_names_as_paths(given, parser)
     args = parser.parse_args(given) if "--" in given else parser.parse_intermixed_args(given)
+    args.paths = expand_wildcards(args.paths)
     outcome: list[int] = []
     try:
         with ends_as_interrupts():

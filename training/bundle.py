@@ -284,8 +284,13 @@ def fsync_tree(folder: Path) -> None:
     for p in folder.rglob("*"):
         if p.is_file():
             os.chmod(p, 0o644)
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
+            # opened for writing: on Windows os.fsync is _commit (FlushFileBuffers), which
+            # refuses a read-only handle with EBADF (Linux flushes either)
+            fd = os.open(p, os.O_RDWR | getattr(os, "O_BINARY", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 @dataclass

@@ -39,6 +39,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Iterable
@@ -192,6 +193,19 @@ def interpreter_class():
     return Interpreter
 
 
+def model_source(m: str | Path | bytes, platform: str | None = None) -> dict:
+    """The interpreter's keyword for a model file or its bytes. On Windows LiteRT opens
+    ``model_path`` with the C runtime's narrow ``fopen``, which reads Python's UTF-8 bytes in
+    the ANSI code page: a path such as ``C:\\Users\\Jürgen\\...`` was not found, and the app
+    fell back to Keras, several times slower. Such a path's file (a few hundred KB) is handed
+    over as bytes."""
+    if isinstance(m, bytes):
+        return {"model_content": m}
+    if (platform or sys.platform) == "win32" and not str(m).isascii():
+        return {"model_content": Path(m).read_bytes()}
+    return {"model_path": str(m)}
+
+
 # the files a runner may hold for one format, as (kind, grey): the inspection model itself
 # (``MAIN``), its grey twin, and the verdict-only files (colour, grey)
 INSPECT, VERDICT = "inspect", "verdict"
@@ -277,15 +291,12 @@ class InspectionRunner:
                  verdict_grey: tuple[str | Path | bytes, dict[str, str]] | None = None):
         Interpreter = interpreter_class()
 
-        def source(m):
-            return {"model_content": m} if isinstance(m, bytes) else {"model_path": str(m)}
-
         twins = {k: v for k, v in {(INSPECT, True): grey, (VERDICT, False): verdict,
                                    (VERDICT, True): verdict_grey}.items() if v is not None}
         if twins and batch:
             raise ValueError("a grey or verdict twin serves a one-image model only")
-        files = {MAIN: (source(model), outputs)}
-        files.update({k: (source(m), outs) for k, (m, outs) in twins.items()})
+        files = {MAIN: (model_source(model), outputs)}
+        files.update({k: (model_source(m), outs) for k, (m, outs) in twins.items()})
 
         def open_file(key, n):
             try:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import BundleError, load_bundle, read_card
+from .litert import model_source
 from .padding import fill_padding_batch
 
 
@@ -39,7 +40,7 @@ class LiteRTPredictor:
         self.path = Path(path)
         self.class_names = list(class_names)
         self.input_size = input_size
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter = Interpreter(num_threads=num_threads, **model_source(path))
         self.interpreter.allocate_tensors()
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
@@ -135,11 +136,11 @@ def _interpreter_class():
     if "tensorflow" in sys.modules:
         import tensorflow as tf
 
-        def tf_interpreter(model_path, num_threads=None):
+        def tf_interpreter(model_path=None, num_threads=None, model_content=None):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return tf.lite.Interpreter(
-                    model_path=model_path, num_threads=num_threads,
+                    model_path=model_path, model_content=model_content, num_threads=num_threads,
                     experimental_op_resolver_type=  # TF's XNNPACK refused the 11x11 layer
                     tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
 

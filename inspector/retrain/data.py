@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -63,10 +64,16 @@ def stage_dataset(samples: Sequence[Sample], target: str | Path,
         folder = target / s.label
         folder.mkdir(exist_ok=True)
         dst = folder / f"{i:06d}_{Path(s.path).name}"
-        try:
-            os.link(s.path, dst)
-        except OSError:
-            shutil.copy2(s.path, dst)
+        # a read-only file (Windows' attribute: a camera's, an archive's, a DVD's) is copied
+        # without it, never linked: a link shares it, and Windows refuses to delete a read-only
+        # file, so the work folder's removal (ignore_errors) left it there after every run
+        if sys.platform == "win32" and not os.access(s.path, os.W_OK):
+            shutil.copyfile(s.path, dst)   # contents only: not the read-only attribute
+        else:
+            try:
+                os.link(s.path, dst)
+            except OSError:
+                shutil.copy2(s.path, dst)
         origin[str(dst)] = str(s.path)
         if i % 100 == 0 or i == len(samples) - 1:
             progress((i + 1) / len(samples), f"staging images {i + 1}/{len(samples)}")

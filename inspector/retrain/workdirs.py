@@ -39,12 +39,31 @@ def work_dir(base: Path | None = None) -> Path:
     return d
 
 
+def _rmtree(d: Path) -> None:
+    """``shutil.rmtree`` that also deletes read-only files (Windows refuses those: the
+    attribute is cleared first), never a hard link's (clearing it would change the linked
+    original, e.g. a user's image); what still cannot go stays, as with ignore_errors."""
+    import os
+    import stat
+
+    def retry(func, path, exc_info):
+        try:
+            st = os.lstat(path)
+            if func is os.unlink and st.st_nlink == 1 and not st.st_mode & stat.S_IWRITE:
+                os.chmod(path, stat.S_IWRITE | stat.S_IREAD)
+                os.unlink(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(d, onerror=retry)
+
+
 def remove_work_dir(d: Path) -> None:
     """Unlocks and deletes a folder made by ``work_dir``."""
     f = _held.pop(Path(d), None)
     if f is not None:
         f.close()
-    shutil.rmtree(d, ignore_errors=True)
+    _rmtree(d)
 
 
 def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 3600,
@@ -86,7 +105,7 @@ def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 36
                                 f"{bundle}; it could not be kept ({exc}), so it is left there "
                                 f"(python -m inspector.library add {bundle} adds it)")
             if kept_all:
-                shutil.rmtree(d, ignore_errors=True)
+                _rmtree(d)
         except OSError:
             pass
     return said
