@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -29,6 +30,7 @@ from training.images import ImageReadError, image_size, is_image_file
 from training.litert import available_cores, banners_dropped
 
 from .library import ModelLibrary
+from .locks import try_lock
 from . import paths as app_paths  # the module (tests point bundled_model_dir elsewhere)
 from .progress import ProgressBar
 from .tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, ClassifierLike, TiledVerdict,
@@ -729,9 +731,12 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     json_ready = (Path(args.json).with_name(f".{Path(args.json).name}.ready-{os.getpid()}"
                                             f"{TEMP_SUFFIX}") if args.json else None)
     try:
-        stream = (open(partial, "w", encoding="utf-8", newline="", errors="backslashreplace")
-                  if out_path is not None
+        stream = (open_partial(partial) if out_path is not None
                   else stdout if not args.json else None)
+    except PartialBusy:
+        print(f"inspector classify: another inspector classify is writing {out_path} (it holds "
+              f"{partial}); wait for it to finish or choose another --out", file=stderr)
+        return 1
     except OSError as exc:
         print(f"inspector classify: cannot write {partial}: {exc.strerror or exc}", file=stderr)
         return 1
@@ -752,8 +757,14 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                     stream.close()
                 except OSError:   # the flush failed before: the disk is still full
                     pass
-                if partial.exists():
-                    kept.append(str(partial))
+                try:
+                    st = partial.stat()
+                    if st.st_size > 0:
+                        kept.append(str(partial))
+                    elif stat.S_ISREG(st.st_mode):   # nothing could be written (a full disk):
+                        partial.unlink()              # no empty file to point at
+                except OSError:
+                    pass
             if session is not None:
                 try:
                     report.export_json(session, json_partial, tiles=tile_rows)
@@ -798,7 +809,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             stream.flush()
             if stream is not stdout:
                 os.fsync(stream.fileno())
-                stream.close()
+                if sys.platform == "win32":   # Windows renames no open file (else: kept open,
+                    stream.close()            # and locked, until it has its place)
                 with contextlib.suppress(OSError):   # an earlier result keeps its permissions
                     os.chmod(partial, existing_mode(out_path, existing_mode(partial, 0o644)))
         if session is not None:   # written whole beside its place first
@@ -814,6 +826,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             if stream is not None and stream is not stdout:
                 writing = str(out_path)   # held open by a spreadsheet: said as the CSV
                 os.replace(partial, out_path)   # first: the one a spreadsheet may hold open
+                stream.close()
             if session is not None:
                 try:
                     os.replace(json_ready, args.json)
@@ -872,6 +885,28 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
                             time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box,
                             padding=0.0 if t.padding is None else float(t.padding[i]))
             for i, box in enumerate(t.tiles)]
+
+
+class PartialBusy(Exception):
+    """Another run holds the ``.partial`` file of the same ``--out``."""
+
+
+def open_partial(partial: Path) -> TextIO:
+    """The CSV's ``.partial`` file, opened for writing under a lock held until the run ends:
+    two runs given the same ``--out`` truncated and wrote one file at their own offsets (NUL
+    bytes, rows of both) and then moved it from under each other, one of them saying nothing
+    (found by an audit). The second is refused (``PartialBusy``) before it touches the file.
+    Where files cannot be locked, as before."""
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        if try_lock(fd) is False:
+            raise PartialBusy(str(partial))
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.ftruncate(fd, 0)
+        return os.fdopen(fd, "w", encoding="utf-8", newline="", errors="backslashreplace")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def expand_wildcards(given: list[str], platform: str | None = None) -> list[str]:

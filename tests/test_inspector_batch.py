@@ -1,5 +1,6 @@
 """``inspector classify``: good files, broken files, exit codes, CSV/JSON, progress output."""
 import csv
+import errno
 import io
 import json
 import os
@@ -544,6 +545,54 @@ def test_a_full_disk_is_one_line(tmp_path, classifier, capsys):
     code, _, err = run([str(tmp_path / "imgs"), "--out", str(tmp_path / "out" / "r.csv"), "-q"],
                        classifier, capsys)
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
+
+
+def test_two_runs_given_one_out_never_share_its_partial_file(tmp_path, classifier, capsys):
+    """Two runs with the same --out truncated and wrote one .partial at their own offsets (NUL
+    bytes, rows of both), moved it from under each other, and one said nothing (an audit): the
+    second is refused while the first holds it, and the first's results stay whole."""
+    from inspector.locks import try_lock, unlock
+
+    write_images(tmp_path / "imgs")
+    out = tmp_path / "r.csv"
+    partial = tmp_path / "r.csv.partial"
+    partial.write_text("the other run's rows\n", encoding="utf-8")
+    fd = os.open(partial, os.O_RDWR)              # the first run, still writing
+    try:
+        assert try_lock(fd) is True
+        code, _, err = run([str(tmp_path / "imgs"), "--out", str(out), "-q"], classifier, capsys)
+        assert code == 1 and "another inspector classify is writing" in err, err
+        assert str(out) in err and "Traceback" not in err
+        assert partial.read_text(encoding="utf-8") == "the other run's rows\n"   # untouched
+        assert not out.exists()
+        unlock(fd)
+    finally:
+        os.close(fd)
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(out), "-q"], classifier, capsys)
+    assert code == 0, err
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 7
+    assert "\x00" not in out.read_text(encoding="utf-8") and not partial.exists()
+
+
+def test_a_run_that_wrote_nothing_points_at_no_empty_file(tmp_path, classifier, capsys,
+                                                          monkeypatch):
+    """A disk full from the first row: no "results so far are in r.csv.partial" for an empty
+    file; it is removed."""
+    write_images(tmp_path / "imgs")
+    out = tmp_path / "r.csv"
+
+    class Full(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def open_full(partial):
+        partial.write_bytes(b"")
+        return Full()
+
+    monkeypatch.setattr(batch, "open_partial", open_full)
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(out), "-q"], classifier, capsys)
+    assert code == 1 and "No space left on device" in err, err
+    assert "results so far" not in err and not (tmp_path / "r.csv.partial").exists()
 
 
 def refuse_listing(monkeypatch, folder: Path) -> None:
