@@ -75,6 +75,16 @@ class LibraryError(Exception):
     """A library operation that cannot be done; the message says why."""
 
 
+def _first_copy_error(exc: shutil.Error) -> str:
+    """``shutil.copytree``'s error says every file that failed as one Python list (a full disk:
+    a thousand characters); the first failure says what went wrong."""
+    failures = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+    if failures and isinstance(failures[0], tuple) and len(failures[0]) == 3:
+        more = f"; {len(failures) - 1} more file(s) failed" if len(failures) > 1 else ""
+        return f"{failures[0][2]}{more}"
+    return str(exc)
+
+
 class NotUsableError(LibraryError):
     """Activating a version whose own test figures say it is not usable (near chance, or a
     class it rarely finds); ``activate(..., force=True)`` uses it anyway."""
@@ -347,7 +357,11 @@ class ModelLibrary:
             if not moved:   # a copy may be cut short; its source is still there
                 tmp = tmp.with_name(f".{name}.adding-{uuid.uuid4().hex[:8]}")
                 guards.append(_WorkGuard(tmp))
-                shutil.copytree(src, tmp)
+                try:
+                    shutil.copytree(src, tmp)
+                except shutil.Error as exc:   # its text: a list of every file that failed
+                    raise LibraryError(f"{self.root}: cannot copy {src} into the library "
+                                       f"({_first_copy_error(exc)})") from None
             for _ in range(1000):
                 target = self.next_path(name)
                 card["library"] = {"version": target.name,

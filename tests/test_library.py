@@ -82,6 +82,33 @@ def test_add_move_and_bad_bundle(tmp_path):
     assert lib.next_path("SSDC-MiniNet").name == "ssdc-mininet-v2"
 
 
+def test_a_copy_that_fails_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """A full disk during ``add``: shutil.copytree's error is a list of every failed file (about
+    1,000 characters, found by an audit); it is said as the library, the bundle and the first
+    failure, and the half copy is gone."""
+    import errno
+    import shutil
+
+    src = fake_bundle(tmp_path / "b")
+    real = shutil.copyfile
+
+    def full(a, b, *args, **kwargs):
+        if Path(a).name == "model.keras":
+            raise OSError(errno.ENOSPC, "No space left on device", str(b))
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", full)
+    lib = ModelLibrary(tmp_path / "lib")
+    with pytest.raises(LibraryError) as caught:
+        lib.add(src)
+    text = str(caught.value)
+    assert str(src) in text and "No space left on device" in text and "[(" not in text
+    assert [p.name for p in lib.root.iterdir() if not p.name.startswith(".lock")] == []
+    assert main(["--root", str(lib.root), "add", str(src)]) != 0
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err and len(err) < 600
+
+
 def test_activate_rollback_remove(tmp_path):
     lib = ModelLibrary(tmp_path / "lib")
     p1 = lib.add(fake_bundle(tmp_path / "b1"))

@@ -512,6 +512,27 @@ def test_closing_the_window_asks_a_busy_retraining_wizard_first(qtbot, trained):
     assert not w.isVisible() and not wizard.isVisible()
 
 
+def test_retraining_without_a_folder_for_its_work_says_so(qtbot, trained, monkeypatch):
+    """A read-only or full user folder: Tools > Retrain printed a traceback and showed nothing
+    (an audit); it says which folder and why, and no hidden half-made wizard stays."""
+    import errno
+
+    from inspector import retrain
+    from inspector.gui.wizard import RetrainWizard
+
+    w = open_window(qtbot, trained)
+
+    def refused(base=None):
+        raise OSError(errno.EROFS, "Read-only file system", "/plant/home/retrain-tmp")
+
+    monkeypatch.setattr(retrain, "work_dir", refused)
+    assert w.open_retrain() is None
+    title, text = w.last_message
+    assert title == "Cannot retrain"
+    assert "/plant/home/retrain-tmp: Read-only file system" in text
+    assert not w.findChildren(RetrainWizard)
+
+
 def test_shortcuts_help_and_quit(qtbot, trained):
     """F1's list names every menu shortcut, its status-bar line is words, not markup, and
     Quit has a key on every platform."""

@@ -420,6 +420,18 @@ def test_training_page_shows_the_score_the_best_epoch_is_chosen_by(qtbot, open_w
     assert "best balanced validation accuracy <b>52.0%</b> (epoch 2)" in t.stats.text()
 
 
+def test_a_disk_without_room_is_said_before_the_training_starts(qtbot, open_wizard,
+                                                                  monkeypatch):
+    w = open_wizard()
+    monkeypatch.setattr(retrain, "space_problem",
+                        lambda folder, bundle: f"{folder}: 3 MB free on its disk; the new model "
+                                               "needs about 56 MB")
+    t = w.training_page
+    t.start()
+    assert t.state == "failed" and t.job is None
+    assert f"Training failed: {w.work}: 3 MB free on its disk" in t.status.text()
+
+
 def test_the_wizard_keeps_and_names_a_model_that_a_crashed_run_trained(qtbot, open_wizard,
                                                                         stand_in_bundle):
     """Opened after a wizard or command died with a trained model not yet saved: the model is

@@ -206,6 +206,45 @@ def test_a_model_the_library_cannot_take_stays_where_it_is(tmp_path, stand_in_bu
     assert (run / "bundle" / "model_card.json").is_file()
 
 
+def test_a_disk_without_room_for_the_new_model_is_said_before_training(
+        tmp_path, stand_in_bundle, capsys, monkeypatch):
+    """A full disk failed only when the trained model was written, minutes later, with "[Errno
+    28] No space left on device" naming no file (an audit): the room is checked first, and an
+    error without a file name gets the folder."""
+    from inspector.retrain import workdirs
+
+    size = workdirs.folder_size(stand_in_bundle)
+    assert size > 0
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(workdirs.shutil, "disk_usage",
+                        lambda p: usage._replace(free=2 * size + workdirs.SPACE_MARGIN - 1))
+    said = workdirs.space_problem(tmp_path, stand_in_bundle)
+    assert said and str(tmp_path) in said and "MB free" in said
+    monkeypatch.setattr(workdirs.shutil, "disk_usage",
+                        lambda p: usage._replace(free=2 * size + workdirs.SPACE_MARGIN))
+    assert workdirs.space_problem(tmp_path, stand_in_bundle) is None
+    monkeypatch.setattr(workdirs.shutil, "disk_usage", lambda p: usage._replace(free=10 * 2**20))
+
+    from training import train as train_module
+    monkeypatch.setattr(train_module, "train",
+                        lambda *a, **k: pytest.fail("trained on a disk without room"))
+    root = make_dataset(tmp_path / "plant", classes=("pits", "scale"), per_class=8)
+    code = retrain.main(["--data", str(root), "--current", str(stand_in_bundle), "--epochs", "1",
+                         "--rate", "500"])
+    err = capsys.readouterr().err
+    assert code == 2 and "MB free on its disk; the new model needs about" in err, err
+    assert "Traceback" not in err
+    assert not any((tmp_path / "home" / retrain.WORK_DIR_NAME).glob("*/bundle"))
+
+    with pytest.raises(OSError, match=r"No space left on device \(writing in /w\)"):
+        with retrain.failures_named(Path("/w")):
+            raise OSError(28, "No space left on device")
+    with pytest.raises(OSError) as named:   # one that names its file is left as it is
+        with retrain.failures_named(Path("/w")):
+            raise OSError(28, "No space left on device", "/w/model.keras")
+    assert named.value.filename == "/w/model.keras"
+
+
 @pytest.mark.slow
 def test_command_line_retrains_into_the_library(tmp_path, stand_in_bundle, capsys, monkeypatch):
     from inspector.library import ModelLibrary

@@ -27,7 +27,8 @@ from .defaults import (DEFAULT_BUDGET_SECONDS, STRETCH_EPOCHS, STRETCH_RATIO, es
                        median_side, model_full_size, seconds_per_image_at, SHORT_BUDGET_EPOCHS,
                        SHORT_BUDGET_SIZE, suggest_settings)
 from .evaluation import evaluate_split, format_recalls
-from .workdirs import clean_stale_work_dirs, remove_work_dir, work_dir
+from .workdirs import (clean_stale_work_dirs, failures_named, remove_work_dir, space_problem,
+                       work_dir)
 
 NOT_USABLE_STATUS = 3   # exit status of --activate when the new model is not usable
 SAVING_NOTICE = "stop asked: the trained model is being saved first (a few seconds)"
@@ -390,13 +391,18 @@ def _main(argv=None) -> int:
         for kept in clean_stale_work_dirs():   # an earlier run's model is never lost with it
             print("note: " + kept)
         work = work_dir()
+        room = space_problem(work, current)
+        if room:
+            print(f"error: {room}", file=sys.stderr)
+            return 2
         raise_if_interrupted()   # a Ctrl+C that Python swallowed (in a destructor) still counts
-        folder, origin = training_data(folder, usable, work / "data", sample_digests(report),
-                                       progress)
-        out = work / "bundle"
-        result = train(folder, out, config, progress, should_stop=stop_asked,
-                       notes=f"retrained with python -m inspector.retrain from "
-                             f"{', '.join(args.data)}")
+        with failures_named(work):
+            folder, origin = training_data(folder, usable, work / "data",
+                                           sample_digests(report), progress)
+            out = work / "bundle"
+            result = train(folder, out, config, progress, should_stop=stop_asked,
+                           notes=f"retrained with python -m inspector.retrain from "
+                                 f"{', '.join(args.data)}")
         report_text = result.pop("_test_report_text", "no test split")
         try:
             raise_if_interrupted()   # the training is done: a stop from now on keeps the model

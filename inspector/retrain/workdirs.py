@@ -2,11 +2,13 @@
 lives, and the clean-up of those that earlier runs left behind."""
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .. import paths
 from ..locks import try_lock
@@ -15,6 +17,10 @@ from ..locks import try_lock
 WORK_DIR_NAME = "retrain-tmp"
 BUNDLE_NAME = "bundle"   # where a run's trained model waits for the library, in its work folder
 
+
+# what a new model needs beside its folder: its model, exports and card are about the size of
+# the model it starts from (12 MB for the bundled one); twice that, and this much more
+SPACE_MARGIN = 32 * 2**20
 
 LOCK_NAME = ".in-use.lock"
 _held: dict[Path, object] = {}   # work folders of this process -> their open, locked lock file
@@ -149,3 +155,45 @@ def _when(folder_name: str) -> str:
         return time.strftime("%Y-%m-%d %H:%M", t)
     except ValueError:
         return folder_name
+
+
+def folder_size(folder: Path | None) -> int:
+    """Bytes in a folder's files (0 when there is none or it cannot be read)."""
+    total = 0
+    if folder is None:
+        return 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
+
+
+def space_problem(folder: Path, current_bundle: Path | None = None) -> str | None:
+    """Said before a training of minutes, not after it: a disk without room for the new model
+    (about twice the model it starts from, and ``SPACE_MARGIN``) failed only when the trained
+    model was written, with "No space left on device" naming no file (found by an audit).
+    None when there is room, or when the free space cannot be read."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    need = 2 * folder_size(current_bundle) + SPACE_MARGIN
+    if free >= need:
+        return None
+    mb = 2**20
+    return (f"{folder}: {free / mb:.0f} MB free on its disk; the new model needs about "
+            f"{need / mb:.0f} MB. Free some space there (or set STEEL_INSPECTOR_HOME to a folder "
+            "on another disk) and start again")
+
+
+@contextlib.contextmanager
+def failures_named(folder: Path) -> Iterator[None]:
+    """An operating-system error that names no file (a full disk while Keras or the exporter
+    writes: "[Errno 28] No space left on device") is said with the folder the run writes in."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None or isinstance(exc, shutil.Error):
+            raise
+        raise OSError(exc.errno, f"{exc.strerror or exc} (writing in {folder})") from exc

@@ -31,8 +31,17 @@ class ToolWindows:
     def open_retrain(self):
         from ..wizard import RetrainWizard
 
-        w = RetrainWizard(current_bundle=self.model_path, verdicts=self.session.training_verdicts(),
-                          parent=self)
+        try:
+            w = RetrainWizard(current_bundle=self.model_path,
+                              verdicts=self.session.training_verdicts(), parent=self)
+        except OSError as exc:   # no folder for its work files: a read-only or full user folder
+            from ...paths import user_data_dir
+
+            where = exc.filename or user_data_dir()
+            self._inform("Cannot retrain", f"Retraining needs a folder for its work files and "
+                         f"cannot make one: {where}: {exc.strerror or exc}. Free space there or "
+                         "make it writable, or set STEEL_INSPECTOR_HOME to another folder.")
+            return None
         w.model_ready.connect(lambda path: self.load_model(path))
         self._keep(w)
         w.show()

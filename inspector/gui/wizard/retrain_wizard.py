@@ -36,6 +36,9 @@ class RetrainWizard(QWizard):
 
     def __init__(self, current_bundle: Path, verdicts: Sequence[tuple[Path, str]] = (),
                  parent=None, library: ModelLibrary | None = None):
+        # first: a user folder that takes no new folder (read-only, full) raises OSError here,
+        # before a window exists (the caller says it; no hidden half-made wizard stays behind)
+        work = retrain.work_dir()
         super().__init__(parent)
         self.setWindowTitle("Retrain the model")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
@@ -56,7 +59,7 @@ class RetrainWizard(QWizard):
             keep=lambda bundle: retrain.keep_in_library(bundle, self.library))
         if self.kept_from_earlier:
             QTimer.singleShot(0, self._say_kept)
-        self.work = retrain.work_dir()
+        self.work = work
         # state shared by the pages
         self.report: Report | None = None
         self.folders: list[Path] = []

@@ -155,6 +155,10 @@ class TrainingPage(QWizardPage):
         self.state = "running"
         self.completeChanged.emit()
 
+        room = retrain.space_problem(w.work, w.current_bundle)
+        if room:   # said now, not after the training's minutes when the model is written
+            self._failed(room)
+            return
         config = w.config or w.settings_page.config()
         run_dir = w.new_work_folder("run")
         out = run_dir / "bundle"
@@ -169,12 +173,15 @@ class TrainingPage(QWizardPage):
         finish = self._finish
 
         def work(progress, should_stop, report):
-            data_dir, origin = retrain.training_data(folder, samples, run_dir / "data", digests,
-                                                     lambda f, m: progress(0.0, m), should_stop)
             from training.train import train
-            card = train(data_dir, out, config, progress, should_stop,
-                         lambda record: report(dict(record)), notes=notes,
-                         finish_now=finish.is_set)
+
+            with retrain.failures_named(run_dir):
+                data_dir, origin = retrain.training_data(
+                    folder, samples, run_dir / "data", digests, lambda f, m: progress(0.0, m),
+                    should_stop)
+                card = train(data_dir, out, config, progress, should_stop,
+                             lambda record: report(dict(record)), notes=notes,
+                             finish_now=finish.is_set)
             return card, out, Path(data_dir), origin
 
         self._started = time.monotonic()
