@@ -144,7 +144,7 @@ class Journal:
                     key = key[len(strip):]
                 else:
                     key = add + key
-                latest_time = max(latest_time, _utc_seconds(rec.get("time")))
+                latest_time = max(latest_time, utc_seconds(rec.get("time")))
                 records.append((latest_time, len(records), {**rec, "path": key}))
         records.sort(key=lambda r: (r[0], r[1]))
         return {rec["path"]: rec for _, _, rec in records}
@@ -210,7 +210,7 @@ class Journal:
             _fsync_dir(path.parent)
 
 
-def _utc_seconds(stamp) -> float:
+def utc_seconds(stamp) -> float:
     """A journal time (ISO 8601, with its UTC offset) as seconds since the epoch; -inf if none."""
     try:
         t = datetime.fromisoformat(str(stamp))

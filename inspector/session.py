@@ -17,7 +17,8 @@ from training.images import (IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, is_windows_re
                              listing_problem, natural_key, other_images_text, walk_files)
 
 # JOURNAL_NAME, JournalError and now_iso are the journal's; imported from here too.
-from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
+from .journal import (JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError,  # noqa: F401
+                      now_iso, utc_seconds)
 
 UNSURE = "unsure"
 UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspector.engine's)
@@ -232,6 +233,48 @@ class ReviewSession:
     def _load_journal(self, sub_folders: Iterable[Path] = ()) -> None:
         if self.journal is not None:
             self._journal_records = self.journal.load(sub_folders)
+
+    def read_journal(self, sub_folders: Iterable[Path] = ()) -> dict[str, dict] | None:
+        """The journal as it is now (reads files only: for a background task); None without
+        one. ``take_journal`` applies it."""
+        return self.journal.load(sub_folders) if self.journal is not None else None
+
+    def take_journal(self, records: dict[str, dict] | None) -> list[int]:
+        """Verdicts given elsewhere since this session last read the journal (another window, a
+        second inspector's PC on the same folder): where the journal's latest record for an
+        image is not the one this session knows, the image takes its verdict. Without this a
+        window kept, exported and offered for retraining the verdicts it had seen when it
+        opened the folder, and its undo wrote an older verdict over a newer one (found by an
+        audit). Returns the indices whose verdict changed; their undo entries are dropped."""
+        if self.journal is None or records is None:
+            return []
+        changed = []
+        for i, it in enumerate(self.items):
+            key = self.journal.key(it.path)
+            rec = records.get(key)
+            if rec is None:
+                continue
+            known = self._journal_records.get(key)
+            if known is not None and ((known.get("time"), known.get("verdict")) ==
+                                      (rec.get("time"), rec.get("verdict")) or
+                                      utc_seconds(rec.get("time")) < utc_seconds(known.get("time"))):
+                continue   # the same, or older than one given here while the journal was read
+            label = rec.get("verdict")
+            verdict = Verdict(str(label), str(rec.get("time", ""))) if label else None
+            if (it.verdict.label if it.verdict else None) != (verdict.label if verdict else None):
+                it.verdict = verdict
+                changed.append(i)
+        merged = dict(records)   # a record written here while the journal was read stays
+        for key, known in self._journal_records.items():
+            rec = merged.get(key)
+            if rec is None or utc_seconds(known.get("time")) > utc_seconds(rec.get("time")):
+                merged[key] = known
+        self._journal_records = merged
+        if changed:
+            gone = set(changed)
+            self._undo = [u for u in self._undo if u[0] not in gone]
+            self.changes += 1
+        return changed
 
     def add_paths(self, paths: Iterable[str | Path]) -> list[int]:
         """Adds images not yet in the session; returns the new items' indices."""

@@ -112,6 +112,29 @@ def test_a_frozen_copy_keeps_what_it_was_given(folder):
     assert copy.folder_summaries().keys() == s.folder_summaries().keys() == {"(all)", ".", "sub"}
 
 
+def test_verdicts_given_in_another_window_are_taken_in_when_looked_again(folder):
+    """Two windows on one folder (a second inspector, another PC): F5 reads the journal again,
+    so that exports, filters, the retraining's labels and undo go by the latest verdicts, not by
+    those seen when the folder was opened (an audit); one given here meanwhile stays."""
+    a = classified(folder)
+    b = classified(folder)
+    a.set_verdict(0, "crazing")
+    a.set_verdict(1, "scratches")
+    b.set_verdict(0, "patches")            # later, in the other window
+    b.set_verdict(2, UNSURE)
+    b.set_verdict(1, None)                 # cleared there
+    records = a.read_journal()             # F5's background task
+    a.set_verdict(3, "inclusion")          # given here while the journal was being read
+    assert sorted(a.take_journal(records)) == [0, 1, 2]
+    got = [it.verdict.label if it.verdict else None for it in a.items]
+    assert got == ["patches", None, UNSURE, "inclusion", None, None]
+    assert a.take_journal(a.read_journal()) == []        # nothing new: nothing changes
+    assert a.undo_verdict() == 3 and a.items[3].verdict is None
+    assert a.undo_verdict() is None        # the undo of images judged elsewhere is dropped
+    rows = report.session_rows(a)          # what an export writes: the latest
+    assert [r["verdict"] for r in rows][:3] == ["patches", None, UNSURE]
+
+
 def test_an_absurdly_nested_journal_line_is_a_damaged_line(folder):
     """It stopped the folder from opening (RecursionError in the JSON parser)."""
     s = classified(folder)

@@ -404,6 +404,24 @@ def test_f5_adds_the_images_that_came_since_the_folder_was_opened(qtbot, trained
     assert len(w.session) == 16
 
 
+def test_f5_takes_in_verdicts_given_in_another_window(qtbot, trained, folder):
+    """Two windows on one folder: F5 said "No new images" and the window went on exporting the
+    verdicts it had opened with (an audit)."""
+    from inspector.session import ReviewSession
+
+    w = open_window(qtbot, trained, folder)
+    s = w.session
+    qtbot.waitUntil(lambda: all(s.is_classified(i) for i in range(len(s))), timeout=20_000)
+    other = ReviewSession.open_folder(folder, True, list(trained.class_names))
+    other.set_verdict(2, trained.class_names[1])
+    said = []
+    w.statusBar().messageChanged.connect(said.append)
+    w.refresh_folder()
+    qtbot.waitUntil(lambda: any("1 verdict given elsewhere since (another window or PC) taken "
+                                "in" in m for m in said), timeout=10_000)
+    assert s.items[2].verdict.label == trained.class_names[1]
+
+
 def test_files_written_again_or_gone_since_classified_are_classified_again(qtbot, trained,
                                                                            folder):
     """A camera's ring buffer writes new frames under the names a folder shows: the thumbnail,

@@ -106,14 +106,23 @@ class FileActions:
         def listed(found: tuple[list[Path], list[int]]) -> None:
             if token != self._open_token or self.session is not session:
                 return   # another folder was opened meanwhile
-            paths, (changed, seen) = found
+            paths, (changed, seen), records = found
             session.note_seen(seen)
+            elsewhere = session.take_journal(records)
+            for i in elsewhere:
+                self.thumb_model.item_changed(i)
+            if elsewhere:
+                self._update_verdict_label()
+                self._view_timer.start()   # filters by verdict see them
             # into this session, also when it was empty (add_files would open them as a set
             # of files instead, and the folder would no longer be the one open)
             new = [p for p in paths if session.index_of(p) is None]
             self._classify_again(changed)
             self._add_to_session(new)
             said = [f"{len(new)} new image{'s' if len(new) != 1 else ''}"] if new else []
+            if elsewhere:
+                said.append(f"{len(elsewhere)} verdict{'s' if len(elsewhere) != 1 else ''} "
+                            "given elsewhere since (another window or PC) taken in")
             if changed:
                 judged = sum(session.items[i].verdict is not None for i in changed)
                 said.append(f"{len(changed)} changed or gone since classified (classifying "
@@ -123,9 +132,13 @@ class FileActions:
                 f"{', '.join(said)} in {folder}" if said else f"No new images in {folder}",
                 MESSAGE_MS)
 
-        self._tasks.start(lambda progress, should_stop: (scan_images(folder, recursive),
-                                                         changed_since_classified(classified)),
-                          done=listed, failed=lambda msg: self._inform("Cannot refresh", msg))
+        def look_again(progress, should_stop):
+            paths = scan_images(folder, recursive)
+            return (paths, changed_since_classified(classified),
+                    session.read_journal({p.parent for p in paths}))
+
+        self._tasks.start(look_again, done=listed,
+                          failed=lambda msg: self._inform("Cannot refresh", msg))
 
     def _changed_when_shown(self, idx: int) -> None:
         """The image being shown classified again where its result came from another file than
