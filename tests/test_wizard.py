@@ -420,6 +420,30 @@ def test_training_page_shows_the_score_the_best_epoch_is_chosen_by(qtbot, open_w
     assert "best balanced validation accuracy <b>52.0%</b> (epoch 2)" in t.stats.text()
 
 
+def test_numbers_typed_into_the_settings_are_kept(qtbot, open_wizard, tmp_path):
+    """Typed key by key, the wizard rewrote a box after every key: "0.15" as label smoothing
+    kept 0.0, "0.0015" as the learning rate 0.001 (an audit); training then ran with those."""
+    from PySide6.QtCore import QLocale
+    from PySide6.QtTest import QTest
+
+    w = open_wizard()
+    check(qtbot, w, make_dataset(tmp_path / "d", classes=CLASSES[:3], per_class=8))
+    go_next(qtbot, w, PAGE_SETTINGS)
+    s = w.settings_page
+    s.advanced_toggle.setChecked(True)
+    point = QLocale().decimalPoint()
+    for box, text, want in ((s.lr, "0.0015", 0.0015), (s.smoothing, "0.15", 0.15),
+                            (s.rotation, "12.5", 12.5), (s.contrast, "0.25", 0.25),
+                            (s.epochs, "25", 25)):
+        box.setFocus()
+        QTest.keyClick(box, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        QTest.keyClicks(box, text.replace(".", point))
+        QTest.keyClick(box, Qt.Key.Key_Tab)
+        assert box.value() == pytest.approx(want), (box, text)
+    c = s.config()
+    assert (c.learning_rate, c.label_smoothing, c.epochs) == pytest.approx((0.0015, 0.15, 25))
+
+
 def test_a_disk_without_room_is_said_before_the_training_starts(qtbot, open_wizard,
                                                                   monkeypatch):
     w = open_wizard()

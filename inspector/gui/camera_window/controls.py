@@ -137,6 +137,7 @@ class CameraControls:
         self.tile_spin = QSpinBox()
         self.tile_spin.setRange(MIN_TILE, 4096)
         self.tile_spin.setSuffix(" px")
+        self.tile_spin.setKeyboardTracking(False)   # "1024" typed: no live tiles at 102 first
         self.tile_spin.setToolTip("Tile side in frame pixels (default: the scale the model was trained at, "
                                  "its training images' side)")
         row = QHBoxLayout()

@@ -129,6 +129,13 @@ class SettingsPage(QWizardPage):
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)   # no extra Tab stop
         lay.addWidget(scroll)
 
+        for w in (self.epochs, self.batch, self.val_pct, self.test_pct, self.warmup, self.seed,
+                  self.lr, self.smoothing, self.rotation, self.shift, self.brightness,
+                  self.contrast, self.dropout):
+            # a typed value counts once typed (Enter, Tab, a click elsewhere): counted at every
+            # key, the wizard's update after each one rewrote the box, so that "0.15" typed into
+            # label smoothing kept 0.0 and "0.0015" as the learning rate 0.001 (an audit)
+            w.setKeyboardTracking(False)
         for w in (self.epochs, self.batch, self.val_pct, self.test_pct, self.warmup, self.seed):
             w.valueChanged.connect(self._changed)
         for w in (self.lr, self.smoothing, self.rotation, self.shift, self.brightness,
