@@ -7,7 +7,6 @@ The entry point: the one module outside inspector.gui that starts it."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from typing import Sequence
@@ -52,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  any(a in ("-h", "--help", "--version") for a in argv)):
         return _tell_to_use_cli(argv[0] if argv[0] in ("classify", "retrain") else "")
     if argv and argv[0] in ("classify", "retrain"):
+        from training.console import utf8_stdout
+
         utf8_stdout()
         return _command(argv[0], argv[1:])
     parser = build_parser()
@@ -80,16 +81,6 @@ def _windowed() -> bool:
     """The windowed Windows executable (build.spec: ``inspector.exe``, console=False): no
     standard output or error at all (sys.stdout is None), and cmd.exe does not wait for it."""
     return sys.platform == "win32" and sys.stdout is None and sys.stderr is None
-
-
-def utf8_stdout(platform: str | None = None) -> None:
-    """The commands' output in UTF-8, as ``--out`` writes it: on Windows a redirected or piped
-    stdout is in the ANSI code page with errors="strict", so a path or class name outside it
-    (Polish, Czech, Chinese...) raised UnicodeEncodeError in the middle of a run (a console is
-    UTF-8 already)."""
-    if (platform or sys.platform) == "win32" and hasattr(sys.stdout, "reconfigure"):
-        with contextlib.suppress(ValueError, OSError):
-            sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
 
 
 def _tell_to_use_cli(command: str) -> int:

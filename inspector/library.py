@@ -608,6 +608,9 @@ def format_versions(lib: ModelLibrary) -> str:
 
 
 def main(argv=None) -> int:
+    from training.console import utf8_stdout
+
+    utf8_stdout()
     p = argparse.ArgumentParser(prog="python -m inspector.library",
                                 description="The model library: retrained models and which one "
                                             "the inspector uses.")

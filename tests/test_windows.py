@@ -81,13 +81,13 @@ def test_wildcards_are_expanded_on_windows_only(tmp_path):
 
 
 def test_the_commands_write_utf8_to_a_redirected_stdout_on_windows(monkeypatch):
-    from inspector import app
+    from training.console import utf8_stdout
 
     out = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
     monkeypatch.setattr(sys, "stdout", out)
-    app.utf8_stdout(platform="linux")
+    utf8_stdout(platform="linux")
     assert out.encoding == "cp1252"
-    app.utf8_stdout(platform="win32")
+    utf8_stdout(platform="win32")
     assert out.encoding == "utf-8"
     print("Pęknięcie/łuska.png", file=out)    # raised UnicodeEncodeError in cp1252
     out.flush()
@@ -172,3 +172,17 @@ def test_images_are_linked_elsewhere(tmp_path, monkeypatch, platform):
     _, origin = data.stage_dataset([Sample(str(src), "crack")], tmp_path / "staged")
     (dst,) = origin
     assert os.stat(dst).st_ino == os.stat(src).st_ino
+
+
+def test_every_command_sets_its_output_up_first(monkeypatch, tmp_path, capsys):
+    """`python -m inspector.library list`, `python -m training ...` and the app's commands: on
+    a redirected Windows stdout a Polish or Chinese model name ended `list` in a traceback."""
+    from inspector import library
+    from training import cli, console
+
+    called = []
+    monkeypatch.setattr(console, "utf8_stdout", lambda platform=None: called.append(1))
+    assert library.main(["--root", str(tmp_path / "lib"), "list"]) == 0
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert len(called) == 2

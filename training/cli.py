@@ -1084,11 +1084,13 @@ def unexpected_error(exc: BaseException, command: str) -> str:
 
 def main(argv=None) -> int:
     from .bundle import BundleError
+    from .console import utf8_stdout
     from .data import DatasetError
     from .images import ImageReadError
     from .train import TrainingCancelled
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    utf8_stdout()
     quiet_tensorflow_import()   # its start-up notices kept off the terminal
     args = build_parser().parse_args(_then_values(argv))
     args.argv = argv
