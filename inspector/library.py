@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from training.bundle import CARD_FILE, MODEL_FILE, BundleError, fsync_tree, read_card, write_json
-from training.card import ModelCard
+from training.card import ModelCard, local_minute
 
 from . import paths
 from .locks import try_lock, unlock
@@ -598,7 +598,7 @@ def format_versions(lib: ModelLibrary) -> str:
         mark = "*" if active is not None and active.version == v.version else " "
         classes = len(v.class_names)
         rows.append((mark, v.version, f"{v.card.get('name', v.name)} ({classes} classes)",
-                     _pct(v.test_accuracy), v.created, str(v.path)))
+                     _pct(v.test_accuracy), local_minute(v.created), str(v.path)))
     head = ("", "VERSION", "MODEL", "TEST ACC", "CREATED", "PATH")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths)).rstrip()]

@@ -460,3 +460,25 @@ def test_the_models_dialog_by_keyboard(tmp_path, qtbot, monkeypatch):
     qtbot.waitUntil(dlg.table.hasFocus, timeout=5000)
     qtbot.keyClick(dlg.table, Qt.Key.Key_Delete)
     assert len(asked) == 1 and lib.versions() == []
+
+
+def test_the_time_a_model_was_made_is_shown_in_this_pcs_time(tmp_path, monkeypatch, capsys):
+    """The card keeps UTC; cut to the minute it showed a model trained at 12:28 in India as
+    06:58 (a locale audit)."""
+    import time
+
+    from training.card import local_minute
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert local_minute("2026-12-07T06:58:31+00:00") == "2026-12-07 12:28"
+        assert local_minute("2026-12-07T06:58:31") == "2026-12-07 06:58"    # no offset: as written
+        assert local_minute("yesterday") == "yesterday"
+        lib = ModelLibrary(tmp_path / "lib")
+        lib.add(fake_bundle(tmp_path / "b", created="2026-12-07T06:58:31+00:00"))
+        assert main(["--root", str(lib.root), "list"]) == 0
+        assert "2026-12-07 12:28" in capsys.readouterr().out
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

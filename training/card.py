@@ -163,6 +163,13 @@ class ModelCard:
     def created(self) -> str:
         return str(self.data.get("created", ""))
 
+    @property
+    def created_here(self) -> str:
+        """When it was trained, in this PC's local time to the minute ("2026-12-07 12:28"); the
+        card keeps UTC, and cut to 16 characters it showed a model trained at 12:28 in India as
+        06:58 (a locale audit). As written when it cannot be read."""
+        return local_minute(self.created)
+
     def metrics(self, split: str = "test") -> dict[str, Any]:
         """The metrics of one split (``test``, ``validation``); {} when the card has none (or
         holds something else there: a damaged card must not stop the Models dialog)."""
@@ -268,3 +275,17 @@ class ModelCard:
         return (f"note: its LiteRT export failed its check ({failed}). The model is saved and its "
                 f"figures are the Keras model's; the app runs it on TensorFlow, slower to load "
                 f"and to run")
+
+
+def local_minute(stamp: str) -> str:
+    """An ISO 8601 time with its UTC offset as this PC's local time to the minute; one without
+    an offset, or not a time, as written (cut to the minute)."""
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp)[:16].replace("T", " ")
+    if t.tzinfo is not None:
+        t = t.astimezone()
+    return t.strftime("%Y-%m-%d %H:%M")

@@ -53,7 +53,7 @@ def describe_card(card: dict, path: Path) -> str:
     if t.get("notes"):
         lines.append(f"notes: {t['notes']}")
     if mc.created:
-        lines.append(f"created: {mc.created}")
+        lines.append(f"created: {mc.created_here} (this PC's time)")
     problems = mc.usability_problems()
     if problems:
         lines.append("NOT USABLE: " + "; ".join(problems))
@@ -162,7 +162,7 @@ class ModelManagerDialog(QDialog):
             cells = ["● in use" if in_use else "", ref, model,
                      str(len(mc.class_names)) if mc else "-",
                      _pct(mc.test_accuracy) if mc else "-",
-                     mc.created[:16].replace("T", " ") if mc else ""]
+                     mc.created_here if mc else ""]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, ref)
