@@ -573,6 +573,15 @@ def test_retrain_numbers_must_be_above_zero(option, value, capsys):
     assert exc.value.code == 2 and option in capsys.readouterr().err
 
 
+def test_a_decimal_comma_in_the_rate_is_refused(capsys):
+    """"--rate 22,2" read as 22 and 2 images/s planned two hours at a smaller size (a locale
+    audit); two speeds where the smaller size is slower cannot be meant."""
+    with pytest.raises(SystemExit) as exc:
+        retrain.main(["--data", "x", "--rate", "22,2", "--dry-run"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "write decimals with a point (22.2)" in err
+
+
 def test_a_model_trained_but_not_compared_is_kept(tmp_path, stand_in_bundle, capsys,
                                                   monkeypatch):
     """``inspector retrain``: Ctrl+C or a failure during the comparison, after the training,

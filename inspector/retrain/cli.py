@@ -74,7 +74,14 @@ def _rates(text: str) -> list[float]:
     parts = text.split(",")
     if len(parts) > 2:
         raise argparse.ArgumentTypeError(f"one or two speeds, not {len(parts)} (got {text})")
-    return [_above_zero(float)(part.strip()) for part in parts]
+    rates = [_above_zero(float)(part.strip()) for part in parts]
+    if len(rates) == 2 and rates[1] < rates[0]:
+        # smaller images never train slower: "22,2" is a decimal comma (22.2), which made a
+        # plan of 2 images/s at the smaller size and two hours (a locale audit)
+        raise argparse.ArgumentTypeError(
+            f"{text}: the second speed (at the smaller size) cannot be lower than the first; "
+            f"write decimals with a point ({text.replace(',', '.')})")
+    return rates
 
 
 def _above_zero(kind: type):
