@@ -278,6 +278,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
             if badge is not None:  # the verdict at the right end of the class line
                 text, bcolour = badge
                 text = {"✓": "✓ accepted", "?": "? unsure"}.get(text, f"{text} {it.verdict.label}")
+                # at most half the text's room: a long class name (64 characters are allowed)
+                # covered the prediction and the thumbnail, its start cut off (a locale audit)
+                room = max(40, (r.right() - x) // 2)
+                text = option.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, room - 10)
                 bw = option.fontMetrics.horizontalAdvance(text) + 10
                 brect = QRect(r.right() - bw - 4, l1.y() - 1, bw, fh + 2)
                 p.setPen(Qt.PenStyle.NoPen)
