@@ -128,9 +128,22 @@ def card_test_accuracy(card: dict[str, Any]) -> float | None:
     return ModelCard.of(card).test_accuracy
 
 
+# letters that Unicode's decomposition leaves as they are
+_PLAIN = str.maketrans({"ł": "l", "đ": "d", "ø": "o", "ß": "ss", "æ": "ae", "œ": "oe", "ı": "i",
+                        "þ": "th", "ð": "d"})
+SLUG_LENGTH = 60
+
+
 def slug(name: str) -> str:
-    """A folder-name-safe form of a model name: "SSDC-MiniNet (plant 2)" -> "ssdc-mininet-plant-2"."""
-    s = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    """A folder-name-safe form of a model name: "SSDC-MiniNet (plant 2)" -> "ssdc-mininet-plant-2";
+    accents are dropped ("Walcownia Łódź" -> "walcownia-lodz") and other scripts' letters kept
+    ("氧化皮 2" -> "氧化皮-2"): keeping a-z and 0-9 alone made "walcownia-d" of the first and
+    "model" of every Chinese name (a locale audit). At most ``SLUG_LENGTH`` characters."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", name.casefold().translate(_PLAIN))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    s = re.sub(r"[\W_]+", "-", text).strip("-")[:SLUG_LENGTH].strip("-")
     return s or "model"
 
 

@@ -202,6 +202,10 @@ def test_removed_active_folder_falls_back_to_bundled(tmp_path):
 def test_slug():
     assert slug("SSDC-MiniNet (plant 2)") == "ssdc-mininet-plant-2"
     assert slug("///") == "model"
+    assert slug("Walcownia Łódź 2") == "walcownia-lodz-2"     # was "walcownia-d-2"
+    assert slug("氧化皮 二号线") == "氧化皮-二号线"                # was "model"
+    assert slug("Hütte_Süd / Straße") == "hutte-sud-strasse"
+    assert slug("x" * 200) == "x" * 60
 
 
 def test_command_line(tmp_path, capsys):
