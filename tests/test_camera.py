@@ -280,6 +280,41 @@ def test_open_capture_gives_clear_messages(tmp_path):
         cam.open_capture(Source.sequence(tmp_path / "empty" / "f_%04d.png"))
 
 
+def test_a_sequence_pattern_is_listed_and_read_by_python(tmp_path):
+    """OpenCV's image-sequence reader cannot open a non-ASCII path on Windows and reads 16-bit
+    frames as 8-bit: a pattern is listed in Python (printf's rules) and read as a folder is."""
+    from PIL import Image
+
+    from inspector.camera.sources import pattern_files
+
+    folder = tmp_path / "Łódź_nagrania"
+    folder.mkdir()
+    for k in (10, 2, 1):
+        Image.fromarray(np.full((6, 8), 1000 * k, np.uint16)).save(folder / f"f_{k:04d}.png")
+    for name in ("f_00003.png", "f_3.png", "g_0004.png", "f_0005.txt"):
+        (folder / name).write_bytes(b"")
+    assert [p.name for p in pattern_files(folder / "f_%04d.png")] == [
+        "f_0001.png", "f_0002.png", "f_0010.png"]
+    cap = cam.open_capture(cam.Source.sequence(folder / "f_%04d.png"))
+    frames = [cap.read()[1] for _ in range(3)]
+    assert [f.dtype for f in frames] == [np.uint16] * 3          # OpenCV's reader: 8-bit
+    assert [int(f.max()) for f in frames] == [1000, 2000, 10000]
+    assert cap.read() == (False, None)
+
+
+def test_a_video_under_a_non_ascii_path_gets_its_short_name_on_windows(tmp_path):
+    from inspector.camera.sources import video_path
+
+    path = tmp_path / "Nagrania Łódź" / "line.mp4"
+    assert video_path(path, platform="linux") == str(path)
+    assert video_path(tmp_path / "line.mp4", platform="win32") == str(tmp_path / "line.mp4")
+    assert video_path(path, platform="win32",
+                      short_name=lambda p: "D:\\NAGRAN~1\\line.mp4") == "D:\\NAGRAN~1\\line.mp4"
+    with pytest.raises(SourceError, match="move or rename it") as no_short:
+        video_path(path, platform="win32", short_name=lambda p: "")
+    assert no_short.value.permanent and str(path) in str(no_short.value)
+
+
 def test_folder_capture_natural_order_and_skips_damaged_files(tmp_path):
     for name, level in (("f2.png", 20), ("f10.png", 100), ("f1.png", 10)):
         cv2.imwrite(str(tmp_path / name), np.full((4, 4, 3), level, np.uint8))

@@ -146,11 +146,11 @@ class FolderCapture:
 
     Files that cannot be decoded are skipped and named in ``skipped`` and the log."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, files: Sequence[Path] | None = None):
         self.folder = Path(folder)
-        self.files = sorted((p for p in self.folder.iterdir()
-                             if p.is_file() and is_image_file(p)),
-                            key=lambda p: natural_key(p.name))
+        self.files = list(files) if files is not None else sorted(
+            (p for p in self.folder.iterdir() if p.is_file() and is_image_file(p)),
+            key=lambda p: natural_key(p.name))
         self.position = 0
         self.skipped: list[str] = []
 
@@ -186,6 +186,61 @@ class FolderCapture:
 _WARNED: set[str] = set()   # unreadable sequence files already named in the log
 
 
+def video_path(path: Path, platform: str | None = None,
+               short_name: Callable[[str], str] | None = None) -> str:
+    """The name OpenCV is given for a video file. On Windows OpenCV opens files by their
+    narrow (ANSI) name, and a path such as ``D:\\Nagrania\\Łódź\\line.mp4`` is not found: there
+    the file's short 8.3 name is given instead, where the file system keeps one; where it does
+    not, SourceError says to move or rename the file (a locale audit)."""
+    text = str(path)
+    if (platform or sys.platform) != "win32" or text.isascii():
+        return text
+    short = (short_name or _windows_short_name)(text)
+    if short and short.isascii():
+        return short
+    raise SourceError(f"{path}: OpenCV cannot open a video whose path has letters outside "
+                      "English on Windows; move or rename it (e.g. to C:\\videos\\line.mp4)",
+                      permanent=True)
+
+
+def _windows_short_name(text: str) -> str:
+    import ctypes
+
+    try:
+        size = ctypes.windll.kernel32.GetShortPathNameW(text, None, 0)
+        buf = ctypes.create_unicode_buffer(size)
+        if size and ctypes.windll.kernel32.GetShortPathNameW(text, buf, size):
+            return buf.value
+    except (AttributeError, OSError):
+        pass
+    return ""
+
+
+def pattern_files(pattern: Path) -> list[Path]:
+    """The files of a printf-style image sequence (``f_%04d.png``, ``img%d.bmp``) in its folder,
+    in the order of their numbers (OpenCV's spelling; ``%%`` is a percent sign)."""
+    parts = re.split(r"(%%|%0?\d*d)", pattern.name)
+    rx = "".join("%" if part == "%%" else (r"(\d+)" if part.startswith("%") else re.escape(part))
+                 for part in parts if part)
+    found = []
+    try:
+        entries = list(pattern.parent.iterdir())
+    except OSError:
+        return []
+    for p in entries:
+        m = re.fullmatch(rx, p.name)
+        if not m:
+            continue
+        numbers = tuple(int(g) for g in m.groups())
+        try:
+            exact = pattern.name % numbers == p.name   # "%04d": f_0003, not f_00003 or f_3
+        except (TypeError, ValueError):
+            exact = False
+        if exact and p.is_file():
+            found.append((numbers, p))
+    return [p for _, p in sorted(found)]
+
+
 def open_capture(source: Source, open_timeout: float = 10.0) -> Capture:
     """Opens ``source`` with OpenCV; raises :class:`SourceError` with a clear, masked message."""
     cv2 = quiet_cv2()
@@ -207,7 +262,7 @@ def open_capture(source: Source, open_timeout: float = 10.0) -> Capture:
         if path.is_dir():
             raise SourceError(f"{path}: is a folder, not a video file (choose 'Image sequence')",
                               permanent=True)
-        cap = cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(video_path(path))
         what = f"{path}: not a video OpenCV can read (unknown codec or damaged file)"
     else:
         path = Path(str(target))
@@ -221,8 +276,13 @@ def open_capture(source: Source, open_timeout: float = 10.0) -> Capture:
                               permanent=True)
         if not path.parent.is_dir():
             raise SourceError(f"{path.parent}: folder not found", permanent=True)
-        cap = cv2.VideoCapture(str(path), cv2.CAP_IMAGES)
-        what = f"{path}: no images match this pattern"
+        # listed here and read as a folder is (Pillow through Python's own file names): OpenCV's
+        # image-sequence reader cannot open a non-ASCII path on Windows, and reads 16-bit frames
+        # as 8-bit (a locale audit)
+        files = pattern_files(path)
+        if not files:
+            raise SourceError(f"{path}: no images match this pattern", permanent=True)
+        return FolderCapture(path.parent, files)
     if not cap.isOpened():
         cap.release()
         raise SourceError(what, permanent=not source.is_live)
