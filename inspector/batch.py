@@ -523,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tiles", action="store_true", help="also write one row per tile, after "
                    "its image's row (columns tile_x, tile_y, tile_w, tile_h; in --json, as the "
                    "image's list 'tiles')")
+    p.add_argument("--excel", action="store_true", help="write the CSV for Excel on this PC: "
+                   "a byte-order mark, and ';' between cells and ',' in numbers where this PC's "
+                   "numbers take a decimal comma (default: plain CSV, ',' and '.', for scripts)")
     p.add_argument("--accept", type=_accept_percent, default=None, metavar="PERCENT",
                    help="the unknown verdict's threshold as the percentage of the model's known "
                    "validation images accepted (default: the inspector window's Accept-as-known "
@@ -778,7 +781,9 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     done = 0
     writing = "standard output" if stream is stdout else str(partial)   # for an error message
     try:
-        writer = report.CsvWriter(stream, names, args.tiles) if stream is not None else None
+        fmt = (report.spreadsheet_csv(system_decimal_point()) if args.excel
+               else report.PLAIN_CSV)
+        writer = report.CsvWriter(stream, names, args.tiles, fmt) if stream is not None else None
         for r in classify_paths(classifier, paths, batch_size=args.batch_size, workers=args.workers,
                                 tiling=tiling, side_by_side=True):
             done += 1
@@ -885,6 +890,22 @@ def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str)
                             time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box,
                             padding=0.0 if t.padding is None else float(t.padding[i]))
             for i, box in enumerate(t.tiles)]
+
+
+def system_decimal_point() -> str:
+    """The decimal mark of this PC's number settings (``--excel``): "," in German, Polish,
+    Czech or Brazilian settings; "." when they cannot be read."""
+    import locale
+
+    try:
+        before = locale.setlocale(locale.LC_NUMERIC)
+        try:
+            locale.setlocale(locale.LC_NUMERIC, "")
+            return locale.localeconv()["decimal_point"] or "."
+        finally:
+            locale.setlocale(locale.LC_NUMERIC, before)
+    except (locale.Error, ValueError):
+        return "."
 
 
 class PartialBusy(Exception):

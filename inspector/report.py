@@ -25,6 +25,7 @@ import json
 import math
 import numbers
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
@@ -134,7 +135,30 @@ def text_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _cell(value) -> str:
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV is written: the plain format (``,`` between cells, ``.`` in numbers, no
+    byte-order mark) that scripts read, or a spreadsheet's (``spreadsheet_csv``)."""
+    delimiter: str = ","
+    decimal: str = "."
+    bom: bool = False
+
+
+PLAIN_CSV = CsvFormat()
+
+
+def spreadsheet_csv(decimal_point: str) -> CsvFormat:
+    """The CSV that Excel opens by a double click on a PC whose numbers use ``decimal_point``:
+    UTF-8 with a byte-order mark (without it Excel reads the file in the PC's old code page:
+    "Kontrola_jakoĹ›ci"), and where the decimal mark is a comma (German, Polish, Czech,
+    Brazilian... settings) ``;`` between cells and ``,`` in numbers, as Excel writes its own
+    CSV there (with ``,`` every row landed in one column; a locale audit)."""
+    if decimal_point == ",":
+        return CsvFormat(";", ",", True)
+    return CsvFormat(",", ".", True)
+
+
+def _cell(value, decimal: str = ".") -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -142,7 +166,8 @@ def _cell(value) -> str:
     if isinstance(value, numbers.Integral):
         return str(value)
     if isinstance(value, numbers.Real):   # Python's and NumPy's floats alike
-        return f"{float(value):.6f}"
+        text = f"{float(value):.6f}"
+        return text.replace(".", decimal) if decimal != "." else text
     return text_cell(str(value))
 
 
@@ -153,15 +178,19 @@ def _known_cell(value) -> str:
 class CsvWriter:
     """Writes rows one at a time (flushed), e.g. while a batch runs."""
 
-    def __init__(self, stream: TextIO, class_names: Sequence[str], tiles: bool = False):
+    def __init__(self, stream: TextIO, class_names: Sequence[str], tiles: bool = False,
+                 fmt: CsvFormat = PLAIN_CSV):
         self.columns = columns(class_names, tiles)
         self._stream = stream
-        self._w = csv.writer(stream, lineterminator="\n")
+        self._decimal = fmt.decimal
+        if fmt.bom:
+            stream.write("\ufeff")
+        self._w = csv.writer(stream, lineterminator="\n", delimiter=fmt.delimiter)
         self._w.writerow([text_cell(c) for c in self.columns])
 
     def write(self, row: dict) -> None:
-        self._w.writerow([_known_cell(row.get(c)) if c == "known" else _cell(row.get(c))
-                          for c in self.columns])
+        self._w.writerow([_known_cell(row.get(c)) if c == "known"
+                          else _cell(row.get(c), self._decimal) for c in self.columns])
         # each row reaches the file at once: a run killed outright (the out-of-memory killer, a
         # power cut of the process) keeps every row written before
         self._stream.flush()
@@ -170,9 +199,9 @@ class CsvWriter:
         self._stream.flush()
 
 
-def csv_text(rows: Iterable[dict], class_names: Sequence[str]) -> str:
+def csv_text(rows: Iterable[dict], class_names: Sequence[str], fmt: CsvFormat = PLAIN_CSV) -> str:
     buf = io.StringIO()
-    w = CsvWriter(buf, class_names)
+    w = CsvWriter(buf, class_names, fmt=fmt)
     for r in rows:
         w.write(r)
     return buf.getvalue()
@@ -296,8 +325,10 @@ def write_text_atomic(path: str | Path, text: str | Callable[[TextIO], None]) ->
     return path
 
 
-def export_csv(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None) -> Path:
-    return write_text_atomic(path, csv_text(session_rows(session, indices), session.class_names))
+def export_csv(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None,
+               fmt: CsvFormat = PLAIN_CSV) -> Path:
+    return write_text_atomic(path, csv_text(session_rows(session, indices), session.class_names,
+                                            fmt))
 
 
 def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None,
@@ -329,13 +360,16 @@ def summary_table(session: ReviewSession, summaries: dict[str, dict] | None = No
     return header, rows
 
 
-def export_summary_csv(session: ReviewSession, path: str | Path) -> Path:
+def export_summary_csv(session: ReviewSession, path: str | Path,
+                       fmt: CsvFormat = PLAIN_CSV) -> Path:
     header, rows = summary_table(session)
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    if fmt.bom:
+        buf.write("\ufeff")
+    w = csv.writer(buf, lineterminator="\n", delimiter=fmt.delimiter)
     w.writerow([text_cell(c) for c in header])
     for r in rows:
-        w.writerow([_cell(v) for v in r])
+        w.writerow([_cell(v, fmt.decimal) for v in r])
     return write_text_atomic(path, buf.getvalue())
 
 

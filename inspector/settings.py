@@ -34,6 +34,9 @@ class Key(Enum):
     LAST_FOLDER = ("files/last_folder", str, "")
     RECURSIVE = ("files/recursive", bool, True)
     LAST_EXPORT_FOLDER = ("files/last_export_folder", str, "")
+    # CSV exports for Excel on this PC (a byte-order mark; ";" and "," where numbers take a
+    # decimal comma) instead of the plain CSV that scripts read: the last choice of the dialog
+    CSV_FOR_EXCEL = ("files/csv_for_excel", bool, False)
     WINDOW_GEOMETRY = ("window/geometry", bytes, b"")
     WINDOW_STATE = ("window/state", bytes, b"")
     SPLITTER_STATE = ("window/splitter", bytes, b"")

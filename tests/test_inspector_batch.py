@@ -547,6 +547,21 @@ def test_a_full_disk_is_one_line(tmp_path, classifier, capsys):
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
 
 
+def test_excel_writes_the_csv_for_this_pcs_spreadsheet(tmp_path, classifier, capsys,
+                                                      monkeypatch):
+    write_images(tmp_path / "imgs")
+    out = tmp_path / "r.csv"
+    monkeypatch.setattr(batch, "system_decimal_point", lambda: ",")
+    code, _, err = run([str(tmp_path / "imgs"), "--out", str(out), "--excel", "-q"], classifier,
+                       capsys)
+    assert code == 0, err
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert len(rows) == 7
+    assert all("," in r[n] and "." not in r[n] for r in rows for n in classifier.class_names)
+
+
 def test_two_runs_given_one_out_never_share_its_partial_file(tmp_path, classifier, capsys):
     """Two runs with the same --out truncated and wrote one .partial at their own offsets (NUL
     bytes, rows of both), moved it from under each other, and one said nothing (an audit): the

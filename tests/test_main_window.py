@@ -585,13 +585,13 @@ def test_export_from_the_window(qtbot, trained, folder, tmp_path, monkeypatch):
     assert doc["summary"]["(all)"]["overrides"] == 1
     import threading
     real, hold, order = report.export_csv, threading.Event(), []
-    def slow_first(session, path):                       # the first export is the slower one
+    def slow_first(session, path, **kw):                 # the first export is the slower one
         if not order:
             order.append("first")
             hold.wait(10)
         else:
             order.append("second")
-        return real(session, path)
+        return real(session, path, **kw)
     monkeypatch.setattr(report, "export_csv", slow_first)
     first = w.export(tmp_path / "out" / "same.csv")
     w.session.set_verdict(0, None)                       # the second copy differs
@@ -890,6 +890,38 @@ def test_two_quick_switches_ending_in_a_failure_leave_the_running_model_active(
     with qtbot.waitSignal(w.model_failed, timeout=60000):
         models.use_button.click()
     assert w.model_path == good and lib.active_name() == good.name
+
+
+def test_the_export_dialog_offers_a_csv_for_excel_and_remembers_it(qtbot, trained, folder,
+                                                                    tmp_path, monkeypatch):
+    from PySide6.QtCore import QLocale
+    from PySide6.QtWidgets import QFileDialog
+
+    from inspector.gui.main_window.files import CSV_FILTER, EXCEL_CSV_FILTER
+    from inspector.settings import Key
+
+    w = open_window(qtbot, trained, folder)
+    qtbot.waitUntil(lambda: not w.session.pending(), timeout=20_000)
+    asked = []
+
+    def dialog(parent, title, start, filters, chosen):
+        asked.append((filters, chosen))
+        return str(tmp_path / "r.csv"), EXCEL_CSV_FILTER
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    QLocale.setDefault(QLocale(QLocale.Language.German, QLocale.Country.Germany))
+    try:
+        w._choose_export("csv")
+        qtbot.waitUntil(lambda: w.statusBar().currentMessage().startswith("Exported"),
+                        timeout=10_000)
+    finally:
+        QLocale.setDefault(QLocale(QLocale.Language.English, QLocale.Country.UnitedStates))
+    assert asked == [(f"{CSV_FILTER};;{EXCEL_CSV_FILTER}", CSV_FILTER)]   # plain the first time
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0].startswith("path;label;confidence")
+    assert w.settings.get_bool(Key.CSV_FOR_EXCEL)                      # the next dialog's first
+    w._export_summary(w)
+    assert asked[-1][1] == EXCEL_CSV_FILTER
 
 
 def test_export_never_replaces_an_image_nor_writes_csv_under_another_name(qtbot, trained, folder,

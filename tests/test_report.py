@@ -72,6 +72,30 @@ def make_session(tmp_path):
     return s
 
 
+def test_a_csv_for_excel_on_a_pc_with_a_decimal_comma(tmp_path):
+    """German, Polish, Czech or Brazilian Excel opens a double-clicked CSV with ";" between
+    cells and "," in numbers, and reads it in the old code page without a byte-order mark: the
+    plain CSV came in as one column of garbled text (a locale audit). The plain one is as it
+    was (scripts read it)."""
+    (tmp_path / "imgs").mkdir()
+    s = make_session(tmp_path / "imgs")
+    plain = report.export_csv(s, tmp_path / "plain.csv").read_bytes()
+    assert not plain.startswith(b"\xef\xbb\xbf") and b";" not in plain
+    comma = report.export_csv(s, tmp_path / "de.csv", fmt=report.spreadsheet_csv(","))
+    raw = comma.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    plain_rows = list(csv.DictReader(io.StringIO(plain.decode("utf-8"))))
+    assert [r["path"] for r in rows] == [r["path"] for r in plain_rows]
+    assert rows[0]["a"] == plain_rows[0]["a"].replace(".", ",") and "," in rows[0]["a"]
+    assert rows[0]["verdict"] == "b"
+    point = report.export_csv(s, tmp_path / "en.csv", fmt=report.spreadsheet_csv("."))
+    assert point.read_bytes() == b"\xef\xbb\xbf" + plain
+    summary = report.export_summary_csv(s, tmp_path / "sum.csv", report.spreadsheet_csv(","))
+    head = summary.read_text(encoding="utf-8-sig").splitlines()[0]
+    assert head.startswith("folder;images;classified")
+
+
 def test_session_exports_and_summary(tmp_path):
     (tmp_path / "imgs").mkdir()
     s = make_session(tmp_path / "imgs")

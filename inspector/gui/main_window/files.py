@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtCore import QEventLoop, QLocale, Qt, QTimer
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QProgressDialog,
                                QTableWidget, QTableWidgetItem, QVBoxLayout)
 
@@ -22,6 +22,10 @@ from .layout import (EXPORT_CLOSE_GRACE_S, IMAGE_FILTER, MESSAGE_LONG_MS, MESSAG
                      SUMMARY_REFRESH_MS, paced)
 
 log = logging.getLogger(__name__)
+
+
+CSV_FILTER = "CSV (*.csv)"
+EXCEL_CSV_FILTER = "CSV for Excel on this PC (*.csv)"
 
 
 class FileActions:
@@ -250,12 +254,36 @@ class FileActions:
             return
         start = self.settings.get_str(Key.LAST_EXPORT_FOLDER) or str(self.session.root or "")
         name = f"{(self.session.root or Path('results')).name}-results.{kind}"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export results as {kind.upper()}",
-                                              str(Path(start) / name), f"{kind.upper()} (*.{kind})")
+        if kind == "csv":
+            path, fmt = self._ask_csv_path(self, "Export results as CSV", str(Path(start) / name))
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, f"Export results as {kind.upper()}",
+                                                  str(Path(start) / name),
+                                                  f"{kind.upper()} (*.{kind})")
+            fmt = None
         if path:   # a name typed without the format's suffix gets it
-            self.export(report.with_suffix_for(path, kind), kind)
+            self.export(report.with_suffix_for(path, kind), kind, fmt)
 
-    def export(self, path: str | Path, kind: str | None = None) -> Task | None:
+    def _ask_csv_path(self, parent, title: str, start: str) -> tuple[str, report.CsvFormat]:
+        """A CSV's file and format: plain (scripts read it) or for Excel on this PC (a
+        byte-order mark; ";" and "," where numbers take a decimal comma), the last choice
+        first."""
+        excel = self.settings.get_bool(Key.CSV_FOR_EXCEL)
+        filters = [CSV_FILTER, EXCEL_CSV_FILTER]
+        path, chosen = QFileDialog.getSaveFileName(parent, title, start, ";;".join(filters),
+                                                   filters[excel])
+        if not path:
+            return "", report.PLAIN_CSV
+        excel = chosen == EXCEL_CSV_FILTER
+        self.settings.set(Key.CSV_FOR_EXCEL, excel)
+        return path, self.csv_format(excel)
+
+    @staticmethod
+    def csv_format(excel: bool) -> report.CsvFormat:
+        return report.spreadsheet_csv(QLocale().decimalPoint()) if excel else report.PLAIN_CSV
+
+    def export(self, path: str | Path, kind: str | None = None,
+               fmt: report.CsvFormat | None = None) -> Task | None:
         """Writes the results as they are now to ``path`` in a background task (returned; None
         when the path is refused, said): 30,000 images' JSON held the window for over a second.
         What is exported is a copy taken at once; classification and review go on meanwhile."""
@@ -266,7 +294,13 @@ class FileActions:
             return None
         snapshot = self.session.frozen_copy()
         pending = len(snapshot.pending())
-        write = report.export_json if kind == "json" else report.export_csv
+        if kind == "json":
+            write = report.export_json
+        else:
+            def write(session, where):
+                if fmt is None:
+                    return report.export_csv(session, where)
+                return report.export_csv(session, where, fmt=fmt)
         previous = self._export_task
 
         def work(progress, should_stop):
@@ -374,19 +408,20 @@ class FileActions:
         d.headline.setText(report.summary_text(summaries["(all)"]))
 
     def _export_summary(self, parent) -> None:
-        path, _ = QFileDialog.getSaveFileName(parent, "Export summary", "summary.csv", "CSV (*.csv)")
+        path, fmt = self._ask_csv_path(parent, "Export summary", "summary.csv")
         if path:
             path = report.with_suffix_for(path, "csv")
-            self.export_summary(path)
+            self.export_summary(path, fmt)
 
-    def export_summary(self, path: str | Path) -> Path | None:
+    def export_summary(self, path: str | Path,
+                       fmt: report.CsvFormat | None = None) -> Path | None:
         """Writes the per-class summary as CSV; a failure is shown, naming the file."""
         problem = report.export_path_problem(path, ("csv",))
         if problem:
             self._inform("Export failed", problem)
             return None
         try:
-            out = report.export_summary_csv(self.session, path)
+            out = report.export_summary_csv(self.session, path, fmt or report.PLAIN_CSV)
         except OSError as exc:
             self._inform("Export failed", f"{path}: {exc.strerror or exc}")
             return None
