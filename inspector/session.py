@@ -249,16 +249,16 @@ class ReviewSession:
         if self.journal is None or records is None:
             return []
         changed = []
-        for i, it in enumerate(self.items):
-            key = self.journal.key(it.path)
-            rec = records.get(key)
-            if rec is None:
-                continue
+        for key, rec in records.items():   # the judged images only (not every image shown)
             known = self._journal_records.get(key)
             if known is not None and ((known.get("time"), known.get("verdict")) ==
                                       (rec.get("time"), rec.get("verdict")) or
                                       utc_seconds(rec.get("time")) < utc_seconds(known.get("time"))):
                 continue   # the same, or older than one given here while the journal was read
+            i = self._index.get(os.path.abspath(self.journal.resolve(key)))
+            if i is None:
+                continue
+            it = self.items[i]
             label = rec.get("verdict")
             verdict = Verdict(str(label), str(rec.get("time", ""))) if label else None
             if (it.verdict.label if it.verdict else None) != (verdict.label if verdict else None):
