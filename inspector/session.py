@@ -461,12 +461,6 @@ class ReviewSession:
         name = self.predicted_name(index)
         return None if name is None or self.is_unknown(index) else self.set_verdict(index, name)
 
-    def set_class_by_number(self, index: int, number: int) -> Verdict | None:
-        """Keys 1..N set the N-th class."""
-        if not 1 <= number <= len(self.class_names):
-            return None
-        return self.set_verdict(index, self.class_names[number - 1])
-
     @property
     def model_title(self) -> str:
         return f"{self.model_name} {self.model_version}".strip()

@@ -18,6 +18,7 @@ import numpy as np
 from training.bundle import file_in_the_way, replace_file_atomic, write_json
 from training.cancel import Terminated, ends_as_interrupts, interrupted, stop_asked
 from training.shifts import CAMERAS
+from training.provenance import record_step, shell_command
 from training.tf_import import quiet_tensorflow_import
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -231,7 +232,7 @@ def cmd_train(args) -> int:
     config = _config(args)
     card = train(args.data, args.out, config, ConsoleProgress(), should_stop=stop_asked,
                  lr_grid=args.lr if len(args.lr) > 1 else (), notes=args.notes or "",
-                 command="python -m training " + " ".join(args.argv))
+                 command=shell_command(args.argv))
     if card.get("training", {}).get("lr_grid"):
         print("learning-rate grid (best validation accuracy):")
         for r in card["training"]["lr_grid"]:
@@ -478,6 +479,7 @@ def cmd_calibrate(args) -> int:
                       + ("(largest difference to numpy {:.2g})".format(score["max_score_diff"])
                          if score.get("usable") else f"not used: {score.get('reason')}"))
         info = read_info(args.model)
+    record_step(args.model, "calibrate", shell_command(args.argv))
     missing = export_lacks(info, det)
     if missing:
         print(f"the bundle's LiteRT export lacks {', '.join(sorted(missing))}, which this "
@@ -603,13 +605,14 @@ def cmd_robustness(args) -> int:
     if args.card:
         model = Path(args.model)
         key = model.name if model.suffix == ".tflite" else "keras"  # model.keras: the bundle's
-        command = " ".join(["python -m training robustness", "--model", str(args.model),
-                            "--data", str(args.data)]
-                           + (["--split", args.split] if args.split else [])
-                           + (["--families", args.families] if args.families else [])
-                           + (["--seed", str(args.seed)] if args.seed else [])
-                           + (["--classes-from-model"] if args.classes_from_model else []))
+        command = shell_command(["robustness", "--model", str(args.model),
+                                 "--data", str(args.data)]
+                                + (["--split", args.split] if args.split else [])
+                                + (["--families", args.families] if args.families else [])
+                                + (["--seed", str(args.seed)] if args.seed else [])
+                                + (["--classes-from-model"] if args.classes_from_model else []))
         record_in_card(bundle_dir, key, card_summary(result, command))
+        record_step(bundle_dir, "robustness", shell_command(args.argv))
         print(f"recorded in {bundle_dir / 'model_card.json'} (robustness, {key})")
     if args.png:
         order = np.argsort(ds.labels, kind="stable")
@@ -753,6 +756,7 @@ def cmd_export(args) -> int:
             continue
         path, info = export_bundle(args.model, fmt, args.data, progress=ConsoleProgress())
         print(f"{fmt}: {path} ({info['bytes'] / 1024:.1f} KiB)")
+    record_step(args.model, "export", shell_command(args.argv))
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import data as data_mod
+from .provenance import code_version
 from . import schedule
 from . import transfer
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, check_bundle_target, library_versions,
@@ -905,6 +906,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
             "train_images_per_second": round(res.images_per_second, 1),
             "notes": notes,
             "command": command,
+            "code": code_version(),
         },
         "dataset": {
             "root": str(Path(data_dir)),

@@ -112,9 +112,6 @@ class LiveResult:
     def tile_labels(self) -> list[int]:
         return [int(i) for i in np.argmax(self.tile_probs, axis=1)]
 
-    def roi_image(self) -> np.ndarray:
-        return self.roi.crop(self.frame.image)
-
 
 def _attention(inspection: Any, overlay: str) -> np.ndarray:
     m = attention_map(inspection, overlay)

@@ -309,9 +309,6 @@ class CameraWindow(CameraControls, QMainWindow):
         if self._worker is not None:
             self._worker.config = self._config
 
-    def live_config(self) -> LiveConfig:
-        return self._config
-
     # ---- live loop (GUI side) ------------------------------------------------------------------
     def _show_newest(self) -> None:
         g = self._grabber
