@@ -34,7 +34,8 @@ def test_every_key_round_trips_through_the_file(tmp_path):
     values = {Key.THRESHOLD: 0.37, Key.UNKNOWN_ACCEPT: 0.9, Key.OVERLAY_OPACITY: 0.9,
               Key.OVERLAY_SOURCE: "se2",
               Key.GRID_VIEW: False, Key.LAST_FOLDER: str(tmp_path / "a, b"), Key.RECURSIVE: False,
-              Key.LAST_EXPORT_FOLDER: "", Key.WINDOW_GEOMETRY: b"\x00\x01geometry\xff",
+              Key.LAST_EXPORT_FOLDER: "", Key.CSV_FOR_EXCEL: True,
+              Key.WINDOW_GEOMETRY: b"\x00\x01geometry\xff",
               Key.WINDOW_STATE: b"", Key.SPLITTER_STATE: bytes(range(256))}
     assert set(values) == set(Key)
     s = Settings(path)

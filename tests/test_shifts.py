@@ -242,7 +242,9 @@ def test_robustness_command_records_its_table_in_the_model_card(stand_in_bundle,
                                           for r in result["shifts"]}
     assert entry["mean_shifted_accuracy"] == pytest.approx(result["mean_shifted_accuracy"], abs=1e-4)
     assert entry["seed"] == 3 and "--seed 3" in entry["command"] and "--families noise" in entry["command"]
-    assert {k: v for k, v in card.items() if k != "robustness"} == before   # nothing else changed
+    assert {k: v for k, v in card.items() if k not in ("robustness", "history")} == before
+    [step] = card["history"]                       # nothing else changed, and the step is said
+    assert step["step"] == "robustness" and "--card" in step["command"]
     stray = tmp_path / "elsewhere" / "model.tflite"   # an export outside a bundle: refused first
     stray.parent.mkdir()
     stray.write_bytes(b"not read")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from ... import camera as cam
@@ -31,6 +31,14 @@ STOP_WAIT_S = 0.5
 CLOSE_WAIT_S = 5.0
 
 log = logging.getLogger(__name__)
+
+# analyses still running when their window closed, held until they end (a running QThread that
+# is destroyed aborts the program); pruned at every close
+_LINGERING: list = []
+
+
+def _linger(workers: list) -> None:
+    _LINGERING[:] = [w for w in _LINGERING if w.isRunning()] + list(workers)
 
 
 class CameraWindow(CameraControls, QMainWindow):
@@ -101,7 +109,10 @@ class CameraWindow(CameraControls, QMainWindow):
         self.refresh_cameras()
         app = QApplication.instance()
         if app is not None:  # the app quitting with this window open still ends its threads
-            app.aboutToQuit.connect(lambda: self.stop_source(CLOSE_WAIT_S))
+            app.aboutToQuit.connect(self._stop_at_quit)   # a method: let go when deleted
+
+    def _stop_at_quit(self) -> None:
+        self.stop_source(CLOSE_WAIT_S)
 
     # ---- model ---------------------------------------------------------------------------
     def _refresh_model(self) -> None:
@@ -510,7 +521,13 @@ class CameraWindow(CameraControls, QMainWindow):
         self._display_timer.stop()
         self._stats_timer.stop()
         self.stop_source(CLOSE_WAIT_S)
-        self._tasks.wait(5000)   # the camera probe; the window may be shown again
+        # closed, the window is deleted (its opener's WA_DeleteOnClose): an analysis that has not
+        # ended yet is held here until it has (destroying a running QThread aborts the program)
+        _linger([w for w in self._old_workers if w.isRunning()])
+        if self.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose):
+            self._tasks.drain(5000)   # deleted once closed: a late probe result reaches nothing
+        else:
+            self._tasks.wait(5000)    # the camera probe; the window may be shown again
         try:
             if self.camera_combo.currentData() is not None:
                 self._settings.set("camera_index", int(self.camera_combo.currentData()))

@@ -4,7 +4,9 @@ sooner; tests/test_main_window.py::test_tool_windows_are_wired_lazily) and kept 
 visible."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
+from shiboken6 import isValid
 
 
 class ToolWindows:
@@ -16,7 +18,7 @@ class ToolWindows:
         camera would fight over the device)."""
         from ..camera_window import CameraWindow
 
-        for open_one in self._dialogs:
+        for open_one in self._open_windows():
             if isinstance(open_one, CameraWindow) and open_one.isVisible():
                 open_one.raise_()
                 open_one.activateWindow()
@@ -116,7 +118,7 @@ class ToolWindows:
         """Closes an open retraining wizard as the main window closes (its training stopped,
         its temporary files removed), after it has asked where work is at stake; False when
         the user keeps it open (the main window then stays too)."""
-        for w in list(self._dialogs):
+        for w in self._open_windows():
             if type(w).__name__ == "RetrainWizard" and w.isVisible():
                 w.close()   # a dialog's close is its reject: it asks where work is at stake
                 if w.isVisible():
@@ -126,9 +128,18 @@ class ToolWindows:
     def close_tool_windows(self) -> None:
         """Closes the camera windows as the main window closes, so that they save their settings
         (source, tiles, overlay, position) as a close of their own does."""
-        for w in list(self._dialogs):
+        for w in self._open_windows():
             if type(w).__name__ == "CameraWindow" and w.isVisible():
                 w.close()
 
     def _keep(self, w: QWidget) -> None:
-        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [w]
+        """Holds a tool window while it is open; closed, Qt deletes it. Before 2026-12-07 a
+        closed window stayed, a child of the main window, until the program ended: a soak audit
+        measured 4.4 MB for every camera window opened and closed, 5.5 MB for every wizard,
+        2.3 MB for the Models dialog and 1.1 MB for the summary, about 0.8 GB over a shift."""
+        w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._dialogs = [d for d in self._open_windows() if d.isVisible()] + [w]
+
+    def _open_windows(self) -> list[QWidget]:
+        """The tool windows kept that Qt has not deleted yet."""
+        return [d for d in self._dialogs if isValid(d)]
