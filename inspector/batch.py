@@ -814,8 +814,6 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             stream.flush()
             if stream is not stdout:
                 os.fsync(stream.fileno())
-                if sys.platform == "win32":   # Windows renames no open file (else: kept open,
-                    stream.close()            # and locked, until it has its place)
                 with contextlib.suppress(OSError):   # an earlier result keeps its permissions
                     os.chmod(partial, existing_mode(out_path, existing_mode(partial, 0o644)))
         if session is not None:   # written whole beside its place first
@@ -830,6 +828,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         with signals_held():
             if stream is not None and stream is not stdout:
                 writing = str(out_path)   # held open by a spreadsheet: said as the CSV
+                if sys.platform == "win32":   # Windows renames no open file: let go at the last
+                    stream.close()            # moment (elsewhere: held, locked, until in place)
                 os.replace(partial, out_path)   # first: the one a spreadsheet may hold open
                 stream.close()
             if session is not None:
@@ -918,16 +918,28 @@ def open_partial(partial: Path) -> TextIO:
     bytes, rows of both) and then moved it from under each other, one of them saying nothing
     (found by an audit). The second is refused (``PartialBusy``) before it touches the file.
     Where files cannot be locked, as before."""
-    fd = os.open(partial, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        if try_lock(fd) is False:
-            raise PartialBusy(str(partial))
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            os.ftruncate(fd, 0)
-        return os.fdopen(fd, "w", encoding="utf-8", newline="", errors="backslashreplace")
-    except BaseException:
-        os.close(fd)
-        raise
+    for _ in range(10):
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            if try_lock(fd) is False:
+                raise PartialBusy(str(partial))
+            st = os.fstat(fd)
+            try:
+                now = os.stat(partial)
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                # opened just before the run holding it renamed it into place (then let go):
+                # that file is the other run's finished CSV now, never to be truncated
+                os.close(fd)
+                continue
+            if stat.S_ISREG(st.st_mode):
+                os.ftruncate(fd, 0)
+            return os.fdopen(fd, "w", encoding="utf-8", newline="", errors="backslashreplace")
+        except BaseException:
+            os.close(fd)
+            raise
+    raise PartialBusy(str(partial))
 
 
 def expand_wildcards(given: list[str], platform: str | None = None) -> list[str]:

@@ -136,15 +136,30 @@ SLUG_LENGTH = 60
 
 def slug(name: str) -> str:
     """A folder-name-safe form of a model name: "SSDC-MiniNet (plant 2)" -> "ssdc-mininet-plant-2";
-    accents are dropped ("Walcownia Łódź" -> "walcownia-lodz") and other scripts' letters kept
-    ("氧化皮 2" -> "氧化皮-2"): keeping a-z and 0-9 alone made "walcownia-d" of the first and
-    "model" of every Chinese name (a locale audit). At most ``SLUG_LENGTH`` characters."""
+    Latin accents are dropped ("Walcownia Łódź" -> "walcownia-lodz") and other scripts kept as
+    written, marks and all ("氧化皮 2" -> "氧化皮-2", "ガラス" stays "ガラス", not "カラス"):
+    keeping a-z and 0-9 alone made "walcownia-d" of the first and "model" of every Chinese name
+    (a locale audit). At most ``SLUG_LENGTH`` characters. A library that holds versions under
+    the name's slug before 2026-12-07 (``legacy_slug``) goes on numbering them (``next_path``)."""
     import unicodedata
 
-    text = unicodedata.normalize("NFKD", name.casefold().translate(_PLAIN))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    s = re.sub(r"[\W_]+", "-", text).strip("-")[:SLUG_LENGTH].strip("-")
+    out = []
+    for ch in unicodedata.normalize("NFC", name.casefold().translate(_PLAIN)):
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch)
+                       if not unicodedata.combining(c))
+        if base and base.isascii():   # a Latin letter with its accent: the letter
+            out.append(base if base.isalnum() else "-")
+        elif ch.isalnum() or unicodedata.category(ch).startswith("M"):
+            out.append(ch)            # another script's letter or mark, as written
+        else:
+            out.append("-")
+    s = re.sub(r"-+", "-", "".join(out)).strip("-")[:SLUG_LENGTH].strip("-")
     return s or "model"
+
+
+def legacy_slug(name: str) -> str:
+    """The slug before 2026-12-07: a-z and 0-9 only."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
 
 
 class ModelLibrary:
@@ -338,15 +353,20 @@ class ModelLibrary:
 
     # ---- changing ----------------------------------------------------------------------------
     def next_path(self, name: str = "ssdc-mininet") -> Path:
-        """The folder the next version of ``name`` gets (e.g. train directly into it)."""
-        name = slug(name)
-        numbers = [0]
+        """The folder the next version of ``name`` (a model name, or its slug) gets (e.g. train
+        directly into it). A library that holds versions of it under the slug before 2026-12-07
+        ("walcownia-d" for "Walcownia Łódź", "model" for a Chinese name) goes on with those."""
+        new, old = slug(name), legacy_slug(name)
+        numbers = {new: [0], old: [0]}
         if self.root.is_dir():
             for d in self.root.iterdir():
                 m = _VERSION_DIR.match(d.name.lstrip("."))
-                if m and m["name"] == name:
-                    numbers.append(int(m["number"]))
-        return self.root / f"{name}-v{max(numbers) + 1}"
+                if m and m["name"] in numbers:
+                    numbers[m["name"]].append(int(m["number"]))
+        # ("model", every name without a-z before, is no model's series)
+        name = (old if old not in (new, "model") and max(numbers[old]) > 0
+                and max(numbers[new]) == 0 else new)
+        return self.root / f"{name}-v{max(numbers[name]) + 1}"
 
     def add(self, bundle_path: str | Path, name: str | None = None, move: bool = False) -> Path:
         """Puts a finished bundle into the library as the next version of ``name`` (default: the
@@ -355,7 +375,8 @@ class ModelLibrary:
         src = Path(bundle_path)
         card = read_card(src)  # raises BundleError naming the folder
         _check_model_file(src)
-        name = slug(name or card.get("name") or "model")
+        model_name = name or card.get("name") or "model"
+        name = slug(model_name)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{name}.moving-{uuid.uuid4().hex[:8]}"   # whole once moved
         guards = [_WorkGuard(tmp)]   # held until the version is in place (sweep_interrupted)
@@ -376,7 +397,7 @@ class ModelLibrary:
                     raise LibraryError(f"{self.root}: cannot copy {src} into the library "
                                        f"({_first_copy_error(exc)})") from None
             for _ in range(1000):
-                target = self.next_path(name)
+                target = self.next_path(model_name)
                 card["library"] = {"version": target.name,
                                    "added": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                    "source": str(src.absolute())}

@@ -17,8 +17,7 @@ from training.images import (IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, is_windows_re
                              listing_problem, natural_key, other_images_text, walk_files)
 
 # JOURNAL_NAME, JournalError and now_iso are the journal's; imported from here too.
-from .journal import (JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError,  # noqa: F401
-                      now_iso, utc_seconds)
+from .journal import JOURNAL_NAME, JOURNAL_VERSION, Journal, JournalError, now_iso  # noqa: F401
 
 UNSURE = "unsure"
 UNKNOWN = "unknown"   # the label of an image the unknown detector flags (inspector.engine's)
@@ -185,6 +184,10 @@ class ReviewSession:
     def __post_init__(self):
         self._index: dict[str, int] = {os.path.abspath(it.path): i for i, it in enumerate(self.items)}
         self._journal_records: dict[str, dict] = {}
+        # verdicts written here, in order: the number of the last write of each key
+        # (``take_journal`` keeps a verdict written here after the journal was read)
+        self._writes = 0
+        self._written: dict[str, int] = {}
         # folders that could not be listed when it was opened, in words (their images are
         # missing: the window says so)
         self.listing_problems: list[str] = []
@@ -234,27 +237,35 @@ class ReviewSession:
         if self.journal is not None:
             self._journal_records = self.journal.load(sub_folders)
 
-    def read_journal(self, sub_folders: Iterable[Path] = ()) -> dict[str, dict] | None:
-        """The journal as it is now (reads files only: for a background task); None without
-        one. ``take_journal`` applies it."""
-        return self.journal.load(sub_folders) if self.journal is not None else None
+    def read_journal(self, sub_folders: Iterable[Path] = ()) -> tuple[dict[str, dict], int] | None:
+        """The journal as it is now, with the number of this session's writes when the reading
+        began (reads files only: for a background task); None without one. ``take_journal``
+        applies it."""
+        if self.journal is None:
+            return None
+        mark = self._writes
+        return self.journal.load(sub_folders), mark
 
-    def take_journal(self, records: dict[str, dict] | None) -> list[int]:
+    def take_journal(self, read: tuple[dict[str, dict], int] | None) -> list[int]:
         """Verdicts given elsewhere since this session last read the journal (another window, a
         second inspector's PC on the same folder): where the journal's latest record for an
         image is not the one this session knows, the image takes its verdict. Without this a
         window kept, exported and offered for retraining the verdicts it had seen when it
         opened the folder, and its undo wrote an older verdict over a newer one (found by an
-        audit). Returns the indices whose verdict changed; their undo entries are dropped."""
-        if self.journal is None or records is None:
+        audit). The journal's order decides, as when a folder is opened (``Journal.load``: a
+        file's append order, never a clock: a PC whose clock runs behind must not lose). A
+        verdict written here after the reading began stays. Returns the indices whose verdict
+        changed; their undo entries are dropped."""
+        if self.journal is None or read is None:
             return []
+        records, mark = read
+        later = {k for k, n in self._written.items() if n > mark}   # written here meanwhile
         changed = []
         for key, rec in records.items():   # the judged images only (not every image shown)
             known = self._journal_records.get(key)
-            if known is not None and ((known.get("time"), known.get("verdict")) ==
-                                      (rec.get("time"), rec.get("verdict")) or
-                                      utc_seconds(rec.get("time")) < utc_seconds(known.get("time"))):
-                continue   # the same, or older than one given here while the journal was read
+            if key in later or (known is not None and (known.get("time"), known.get("verdict"))
+                                == (rec.get("time"), rec.get("verdict"))):
+                continue
             i = self._index.get(os.path.abspath(self.journal.resolve(key)))
             if i is None:
                 continue
@@ -266,9 +277,9 @@ class ReviewSession:
                 changed.append(i)
         merged = dict(records)   # a record written here while the journal was read stays
         for key, known in self._journal_records.items():
-            rec = merged.get(key)
-            if rec is None or utc_seconds(known.get("time")) > utc_seconds(rec.get("time")):
-                merged[key] = known
+            merged.setdefault(key, known)   # (a journal file unreadable now forgets nothing)
+        for key in later:
+            merged[key] = self._journal_records[key]
         self._journal_records = merged
         if changed:
             gone = set(changed)
@@ -431,6 +442,8 @@ class ReviewSession:
                 rec.update(known=bool(it.known), unknown_score=round(it.unknown_score, 4))
             self.journal.append(rec)
             self._journal_records[key] = rec
+            self._writes += 1
+            self._written[key] = self._writes
         it.verdict = verdict
         self.changes += 1
         if not _undoing:

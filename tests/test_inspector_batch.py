@@ -589,6 +589,28 @@ def test_two_runs_given_one_out_never_share_its_partial_file(tmp_path, classifie
     assert "\x00" not in out.read_text(encoding="utf-8") and not partial.exists()
 
 
+def test_a_partial_renamed_into_place_before_the_lock_is_not_truncated(tmp_path, monkeypatch):
+    """The other run renamed its .partial to the CSV between this run's open and its lock (a
+    review): that inode is the finished CSV now; the run opens a new .partial instead."""
+    partial, out = tmp_path / "r.csv.partial", tmp_path / "r.csv"
+    partial.write_text("the other run's finished rows\n", encoding="utf-8")
+    real, calls = batch.try_lock, []
+
+    def lock(fd):
+        if not calls:
+            os.replace(partial, out)          # the other run's last step, just now
+        calls.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(batch, "try_lock", lock)
+    stream = batch.open_partial(partial)
+    stream.write("mine\n")
+    stream.close()
+    assert len(calls) == 2
+    assert out.read_text(encoding="utf-8") == "the other run's finished rows\n"
+    assert partial.read_text(encoding="utf-8") == "mine\n"
+
+
 def test_a_run_that_wrote_nothing_points_at_no_empty_file(tmp_path, classifier, capsys,
                                                           monkeypatch):
     """A disk full from the first row: no "results so far are in r.csv.partial" for an empty

@@ -135,6 +135,25 @@ def test_verdicts_given_in_another_window_are_taken_in_when_looked_again(folder)
     assert [r["verdict"] for r in rows][:3] == ["patches", None, UNSURE]
 
 
+def test_a_verdict_from_a_pc_whose_clock_runs_behind_is_taken_in_too(folder, monkeypatch):
+    """The journal's append order decides, as when the folder is opened, not the clocks: PC B,
+    two minutes behind, judges after A; F5 in A shows B's verdict (a review)."""
+    from datetime import datetime, timedelta
+
+    from inspector import session as session_module
+
+    a, b = classified(folder), classified(folder)
+    a.set_verdict(0, "crazing")
+    behind = (datetime.now().astimezone() - timedelta(minutes=2)).isoformat(timespec="milliseconds")
+    real = session_module.now_iso
+    monkeypatch.setattr(session_module, "now_iso", lambda: behind)
+    b.set_verdict(0, "patches")
+    monkeypatch.setattr(session_module, "now_iso", real)
+    assert ReviewSession.open_folder(folder, True, NAMES).items[0].verdict.label == "patches"
+    assert a.take_journal(a.read_journal()) == [0]
+    assert a.items[0].verdict.label == "patches"
+
+
 def test_an_absurdly_nested_journal_line_is_a_damaged_line(folder):
     """It stopped the folder from opening (RecursionError in the JSON parser)."""
     s = classified(folder)

@@ -206,6 +206,21 @@ def test_slug():
     assert slug("氧化皮 二号线") == "氧化皮-二号线"                # was "model"
     assert slug("Hütte_Süd / Straße") == "hutte-sud-strasse"
     assert slug("x" * 200) == "x" * 60
+    assert slug("ガラス") == "ガラス" and slug("ガス") != slug("カス")    # marks kept (a review)
+    assert slug("हिंदी") == "हिंदी"
+
+
+def test_a_series_named_before_the_slug_changed_goes_on(tmp_path):
+    """A library holding "walcownia-d-v1..v2" (the slug before 2026-12-07) numbers the next
+    version of "Walcownia Łódź" v3 in that series, not a new "walcownia-lodz-v1"."""
+    lib = ModelLibrary(tmp_path / "lib")
+    for n in (1, 2):
+        fake_bundle(lib.root / f"walcownia-d-v{n}", name="Walcownia Łódź")
+    assert lib.next_path("Walcownia Łódź").name == "walcownia-d-v3"
+    assert lib.add(fake_bundle(tmp_path / "b", name="Walcownia Łódź")).name == "walcownia-d-v3"
+    assert lib.next_path("Huta Łaziska").name == "huta-laziska-v1"       # a new name: the new slug
+    fake_bundle(lib.root / "model-v1", name="氧化皮")
+    assert lib.next_path("氧化皮").name == "氧化皮-v1"   # "model" was no model's series
 
 
 def test_command_line(tmp_path, capsys):

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QLabel, QLineEdit, QMe
 from training.bundle import BundleError
 from training.card import ModelCard
 
-from ...library import LibraryError, slug
+from ...library import LibraryError
 from .common import pct
 
 if TYPE_CHECKING:  # the wizard imports its pages
@@ -89,7 +89,7 @@ class FinishPage(QWizardPage):
         self._update_target()
 
     def _update_target(self) -> None:
-        path = self.wiz.library.next_path(slug(self.name.text() or "model"))
+        path = self.wiz.library.next_path(self.name.text() or "model")
         self.target.setText(f"Saved as version {path.name} in {path.parent}")
 
     def validatePage(self) -> bool:
