@@ -158,6 +158,14 @@ def spreadsheet_csv(decimal_point: str) -> CsvFormat:
     return CsvFormat(",", ".", True)
 
 
+def csv_writer(stream: TextIO, fmt: CsvFormat = PLAIN_CSV):
+    """A ``csv.writer`` in ``fmt`` on ``stream``, the byte-order mark written first if it has
+    one."""
+    if fmt.bom:
+        stream.write("\ufeff")
+    return csv.writer(stream, lineterminator="\n", delimiter=fmt.delimiter)
+
+
 def _cell(value, decimal: str = ".") -> str:
     if value is None:
         return ""
@@ -183,9 +191,7 @@ class CsvWriter:
         self.columns = columns(class_names, tiles)
         self._stream = stream
         self._decimal = fmt.decimal
-        if fmt.bom:
-            stream.write("\ufeff")
-        self._w = csv.writer(stream, lineterminator="\n", delimiter=fmt.delimiter)
+        self._w = csv_writer(stream, fmt)
         self._w.writerow([text_cell(c) for c in self.columns])
 
     def write(self, row: dict) -> None:
@@ -364,9 +370,7 @@ def export_summary_csv(session: ReviewSession, path: str | Path,
                        fmt: CsvFormat = PLAIN_CSV) -> Path:
     header, rows = summary_table(session)
     buf = io.StringIO()
-    if fmt.bom:
-        buf.write("\ufeff")
-    w = csv.writer(buf, lineterminator="\n", delimiter=fmt.delimiter)
+    w = csv_writer(buf, fmt)
     w.writerow([text_cell(c) for c in header])
     for r in rows:
         w.writerow([_cell(v, fmt.decimal) for v in r])

@@ -621,7 +621,7 @@ def test_export_from_the_window(qtbot, trained, folder, tmp_path, monkeypatch):
     assert order == ["first", "second"]                  # written in the order asked
     assert list(csv.DictReader((tmp_path / "out" / "same.csv").open()))[0]["verdict"] == ""
     import errno
-    def full_disk(*a):
+    def full_disk(*a, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(report, "export_csv", full_disk)    # written in the background: said
     w.last_message = None
@@ -1059,9 +1059,9 @@ def test_closing_during_an_export_says_so_and_waits_unless_told_not_to(
     w = open_window(qtbot, trained, folder)
     real, hold = report.export_csv, threading.Event()
 
-    def slow(session, path):
+    def slow(session, path, **kw):
         hold.wait(20)
-        return real(session, path)
+        return real(session, path, **kw)
 
     monkeypatch.setattr(report, "export_csv", slow)
     out = tmp_path / "slow.csv"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import time
 import uuid
 from pathlib import Path
@@ -49,9 +50,6 @@ def _rmtree(d: Path) -> None:
     """``shutil.rmtree`` that also deletes read-only files (Windows refuses those: the
     attribute is cleared first), never a hard link's (clearing it would change the linked
     original, e.g. a user's image); what still cannot go stays, as with ignore_errors."""
-    import os
-    import stat
-
     def retry(func, path, exc_info):
         try:
             st = os.lstat(path)

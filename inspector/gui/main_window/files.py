@@ -2,6 +2,7 @@
 exports, the summary and drag and drop (a mixin of MainWindow)."""
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Iterable
@@ -276,11 +277,8 @@ class FileActions:
             return "", report.PLAIN_CSV
         excel = chosen == EXCEL_CSV_FILTER
         self.settings.set(Key.CSV_FOR_EXCEL, excel)
-        return path, self.csv_format(excel)
-
-    @staticmethod
-    def csv_format(excel: bool) -> report.CsvFormat:
-        return report.spreadsheet_csv(QLocale().decimalPoint()) if excel else report.PLAIN_CSV
+        return path, (report.spreadsheet_csv(QLocale().decimalPoint()) if excel
+                      else report.PLAIN_CSV)
 
     def export(self, path: str | Path, kind: str | None = None,
                fmt: report.CsvFormat | None = None) -> Task | None:
@@ -294,13 +292,8 @@ class FileActions:
             return None
         snapshot = self.session.frozen_copy()
         pending = len(snapshot.pending())
-        if kind == "json":
-            write = report.export_json
-        else:
-            def write(session, where):
-                if fmt is None:
-                    return report.export_csv(session, where)
-                return report.export_csv(session, where, fmt=fmt)
+        write = (report.export_json if kind == "json"
+                 else functools.partial(report.export_csv, fmt=fmt or report.PLAIN_CSV))
         previous = self._export_task
 
         def work(progress, should_stop):
