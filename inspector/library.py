@@ -195,8 +195,9 @@ class ModelLibrary:
         hidden folders, older than ``older_than_s`` (another process may be at work on a newer
         one): a version being removed, or a copy being added (its source is still there), is
         deleted; a bundle moved in whole (``add(move=True)``: it may be the only copy of a
-        retrained model) is added after all, or left for next time if that fails. Returns the
-        versions added."""
+        retrained model), or an add of a version before 2026-12-07 (no lock file beside it:
+        it may have been such a move), is added after all, or left for next time if that
+        fails. Returns the versions added."""
         added: list[Path] = []
         now = time.time()
         for d in self.root.iterdir():
@@ -210,7 +211,12 @@ class ModelLibrary:
                     continue
             except OSError:
                 continue
-            if m["what"] == "moving":
+            # before 2026-12-05 (269bde7) add(move=True) moved a bundle into ".NAME.adding-",
+            # and before 2026-12-07 no add left a lock file: such a folder may be the only
+            # copy of a retrained model, so it is finished as a move, never deleted (a copy of
+            # those days cut short is then a spare version, or left here if it is no bundle)
+            if m["what"] == "moving" or (m["what"] == "adding" and state == "unknown"
+                                         and not _lock_of(d).exists()):
                 try:
                     card = read_card(d)
                     _check_model_file(d)
@@ -556,7 +562,7 @@ class _WorkGuard:
     ``STALE_WORK_S`` (it hid a moved-in model for an hour), and never touches a live one's."""
 
     def __init__(self, folder: Path):
-        self.path = folder.with_name(folder.name + ".lock")
+        self.path = _lock_of(folder)
         self.fd: int | None = None
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -584,7 +590,7 @@ _held_here: set[Path] = set()
 def _work_state(folder: Path) -> str:
     """"live" (its process holds its lock), "dead" (its lock file is there, unheld) or
     "unknown" (no lock file: an older version's, or a file system without locks)."""
-    lock = folder.with_name(folder.name + ".lock")
+    lock = _lock_of(folder)
     if lock in _held_here:
         return "live"
     try:
@@ -600,9 +606,13 @@ def _work_state(folder: Path) -> str:
         os.close(fd)
 
 
+def _lock_of(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".lock")
+
+
 def _remove_lock_of(folder: Path) -> None:
     with contextlib.suppress(OSError):
-        folder.with_name(folder.name + ".lock").unlink()
+        _lock_of(folder).unlink()
 
 
 def _same_path(text: str, path: Path) -> bool:

@@ -316,6 +316,7 @@ def test_what_a_killed_add_or_remove_left_is_finished_or_cleared(tmp_path, stand
     removing.mkdir()
     cut_copy = lib.root / ".other.adding-fedcba98"    # a copy cut short: its source remains
     shutil.copytree(stand_in_bundle, cut_copy)
+    (lib.root / (cut_copy.name + ".lock")).write_bytes(b"")   # this version's: its lock, dead
     broken_move = lib.root / ".third.moving-76543210"  # never deleted: it was moved here
     broken_move.mkdir()
     fresh = lib.root / ".plant.moving-00000000"        # another process adding right now
@@ -326,6 +327,29 @@ def test_what_a_killed_add_or_remove_left_is_finished_or_cleared(tmp_path, stand
     assert v.version == "plant-v1" and read_card(v.path)["library"]["version"] == "plant-v1"
     assert not stranded.exists() and not removing.exists() and not cut_copy.exists()
     assert fresh.exists() and broken_move.exists()
+
+
+def test_an_older_versions_interrupted_add_is_finished_not_deleted(tmp_path, stand_in_bundle):
+    """Before 2026-12-05 ``add(move=True)`` moved the retrained bundle into ".NAME.adding-", and
+    before 2026-12-07 no add left a lock file: an upgrade audit found such a folder (the only
+    copy of a model whose save a power cut interrupted) deleted without a word by the first
+    scan. It is finished as a version; one that is no bundle is left, not deleted."""
+    import os
+    import shutil
+
+    lib = ModelLibrary(tmp_path / "lib")
+    lib.root.mkdir()
+    two_hours_ago = __import__("time").time() - 2 * 3600
+    old_move = lib.root / ".plant-model.adding-1a2b3c4d"
+    shutil.copytree(stand_in_bundle, old_move)
+    not_a_bundle = lib.root / ".other.adding-5e6f7a8b"
+    not_a_bundle.mkdir()
+    (not_a_bundle / "model.keras").write_bytes(b"half")
+    for d in (old_move, not_a_bundle):
+        os.utime(d, (two_hours_ago, two_hours_ago))
+    [v] = lib.versions()
+    assert not old_move.exists() and read_card(v.path)["library"]["version"] == v.version
+    assert not_a_bundle.exists()
 
 
 def test_a_dead_add_is_finished_at_once_a_live_one_never(tmp_path, stand_in_bundle):

@@ -330,6 +330,7 @@ def test_each_image_of_a_call_keeps_its_own_share_of_padding(classifier):
 
 def test_the_training_view_is_the_median_side_the_largest_image_and_the_shape():
     from training.card import ModelCard, TrainingView, training_view
+    from training.images import Reading
 
     sizes = np.array([[200, 200], [100, 400], [300, 300], [250, 640], [0, 0]])  # one unreadable
     view = training_view(sizes, 200)     # sqrt(h w): 200 200 300 400; long/short 1 4 1 2.56
@@ -339,14 +340,19 @@ def test_the_training_view_is_the_median_side_the_largest_image_and_the_shape():
         TrainingView(250, 640, False, smallest=100)
     squares = training_view(np.array([[200, 200], [200, 200], [210, 200]]), 200)
     assert squares["square"] is True and squares["tile"] == 200 and squares["largest"] == 210
-    # a card from before the record, or a damaged one: the input size, as NEU's images give
     # a record from before "square" was: those trainings stretched every image
     assert ModelCard({"input_size": 200, "view": {"tile": 317, "largest": 632}}).view == \
         TrainingView(317, 632, False)
+    # a card from before the record, or a damaged one: read as the app of then read every
+    # image, stretched whole into the input and a small one enlarged (an upgrade audit: such a
+    # card was read as NEU's square images of one size, and an older wizard model trained on a
+    # plant's non-square images then read them otherwise than it learnt them)
     for card in ({"input_size": 64}, {"input_size": 64, "view": None},
                  {"input_size": 64, "view": {"tile": "x"}}, {"input_size": 64,
                                                              "view": {"tile": 0, "largest": 9}}):
-        assert ModelCard(card).view == TrainingView(64, 64, True, smallest=64)
+        assert ModelCard(card).view == TrainingView(64, 64, False, smallest=0)
+        assert ModelCard(card).view.reading == Reading(False, 0)
+    assert TrainingView.unrecorded(64) == TrainingView(64, 64, True, smallest=64)  # no card
     assert training_view(np.zeros((0, 2)), 128)["tile"] == 128
     # the training commands and the wizard's finish page say so when it is not the input size
     assert ModelCard({"input_size": 200, "view": view}).notes() == [
@@ -457,7 +463,11 @@ def test_an_image_smaller_than_training_images_of_one_size_keeps_their_scale():
     assert neu.one_scale and neu.reading == Reading(True, 200)
     tiles_view = training_view([[231, 300], [310, 520], [600, 632]], 128)
     assert not ModelCard({"input_size": 128, "view": tiles_view}).view.one_scale
-    assert ModelCard({"input_size": 200}).view.reading == Reading(True, 200)   # the bundled
+    from training.bundle import read_card
+    from inspector import paths
+    bundled = ModelCard.of(read_card(paths.bundled_model_dir())).view    # its own record
+    assert bundled.one_scale and bundled.reading == Reading(True, 200)
+    assert ModelCard({"input_size": 200}).view.reading == Reading(False, 0)   # before the record
     assert not ModelCard({"input_size": 200, "view": {"tile": 200, "largest": 200,
                                                       "square": True}}).view.one_scale
     assert not TrainingView(200, 1000, True, 200).one_scale      # some far larger than the tile

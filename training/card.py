@@ -35,12 +35,14 @@ class TrainingView:
     non-square image is made square by reflection before it is resized, in training as in the
     app (``training.images.reflect_to_square``), instead of being stretched; a model trained
     on non-square images (magnetic tiles: 1.4) learnt them stretched and reads them so. A card
-    without the record (trained before it) gets the input size for both and square, as NEU's
-    200 x 200 images give (the bundled model's; a model trained before it on non-square images
-    learnt them stretched: retrain it to have it read them as it learnt them); a record without
-    ``square`` (written for a few hours before it) is not square: those trainings stretched.
+    written before the record (2026-12-05 evening) is read as the app of then read every image,
+    stretched whole into the input (:meth:`before_record`): a model its wizard trained on a
+    plant's images of many sizes learnt them so (the bundled 1.4.0's card has had the record
+    since 2026-12-07); a model without any card (a stand-in, an export on its own) gets NEU's
+    square images of its input size (:meth:`unrecorded`). A record without ``square`` (written
+    for a few hours before it) is not square: those trainings stretched.
     ``smallest``: the shortest side of any training image (0: not recorded, as on cards written
-    before 2026-12-06 evening; a card without the record gets the input size, NEU's). A model
+    before 2026-12-06 evening). A model
     whose square training images were all about one size (:attr:`one_scale`) reads an image
     smaller than them at their scale, its surface continued by reflection
     (``inspector.tiles.as_trained``), as it reads a larger one in tiles at their scale."""
@@ -67,9 +69,16 @@ class TrainingView:
 
     @classmethod
     def unrecorded(cls, input_size: int) -> TrainingView:
-        """The view of a model without the record (trained before it, a stand-in, an export on
-        its own): NEU's square images of one size, the input's."""
+        """The view of a model without a card to say it (a stand-in, an export on its own):
+        NEU's square images of one size, the input's."""
         return cls(input_size, input_size, True, input_size)
+
+    @classmethod
+    def before_record(cls, input_size: int) -> TrainingView:
+        """The view of a model whose card was written before the record (2026-12-05 evening):
+        the app of then stretched every image whole into the input and enlarged a small one,
+        and its wizard trained so on a plant's images of many sizes; it reads them as then."""
+        return cls(input_size, input_size, False, 0)
 
 
 VIEW_KEY = "view"
@@ -149,7 +158,7 @@ class ModelCard:
         try:
             tile, largest = int(v["tile"]), int(v["largest"])
         except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
-            return TrainingView.unrecorded(size)
+            return TrainingView.before_record(size)
         try:   # an unreadable record of the smallest side alone: not recorded
             smallest = max(0, int(v.get("smallest") or 0))
         except (TypeError, ValueError, OverflowError):
@@ -157,7 +166,7 @@ class ModelCard:
         # a record without "square" was written before non-square images were reflected in
         # training (2026-12-05 late): the model learnt them stretched
         return TrainingView(tile, largest, bool(v.get("square", False)), smallest) \
-            if tile > 0 and largest > 0 else TrainingView.unrecorded(size)
+            if tile > 0 and largest > 0 else TrainingView.before_record(size)
 
     @property
     def created(self) -> str:

@@ -567,7 +567,7 @@ def _reading(model: str | Path, size: int):
 
     try:
         return ModelCard.of(read_card(_bundle_dir(model))).view.reading
-    except BundleError:   # an export on its own (of ``size``): read as a card without the record
+    except BundleError:   # an export on its own (of ``size``), no card to say: NEU's square images
         return TrainingView.unrecorded(size).reading
 
 
