@@ -135,12 +135,17 @@ def collect_paths(paths: Iterable[str | Path], recursive: bool = True,
 # decoding a 200 x 200 BMP): a 40-megapixel camera frame is megabytes in any format.
 LARGE_FRAME_PIXELS = 40_000_000
 LARGE_FRAME_BYTES = 2_000_000
+# a compressed file's size says little about its pixels: a blank 13000 x 13000 frame (lens
+# cap on, strip stopped) is a 194 KB PNG; deflate packs at most about 1000:1, so no PNG or
+# deflated TIFF of LARGE_FRAME_PIXELS is under this
+COMPRESSED_FRAME_BYTES = 32_000
 _large_frames = threading.Lock()
 
 
 def _large_frame(path: Path) -> bool:
     try:
-        if os.path.getsize(path) <= LARGE_FRAME_BYTES:
+        limit = LARGE_FRAME_BYTES if path.suffix.lower() == ".bmp" else COMPRESSED_FRAME_BYTES
+        if os.path.getsize(path) <= limit:
             return False
     except OSError:
         return False   # its decode says what is wrong

@@ -214,9 +214,12 @@ def utc_seconds(stamp) -> float:
     """A journal time (ISO 8601, with its UTC offset) as seconds since the epoch; -inf if none."""
     try:
         t = datetime.fromisoformat(str(stamp))
-    except ValueError:
+        # a time without an offset at the calendar's ends ("0001-01-01", "9999-12-31T23:59")
+        # cannot be put on this PC's clock: ValueError or OverflowError, which stopped the
+        # whole folder from opening
+        return (t if t.tzinfo else t.astimezone()).timestamp()
+    except (ValueError, OverflowError, OSError):
         return float("-inf")
-    return (t if t.tzinfo else t.astimezone()).timestamp()
 
 
 def _fsync_dir(folder: Path) -> None:

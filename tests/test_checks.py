@@ -244,6 +244,18 @@ def test_checks_and_training_list_the_same_files(tmp_path):
     assert len(ds.files) == 13 and ds.class_names == ["crazing", "inclusion", "patches"]
 
 
+def test_class_folders_that_differ_only_in_case_are_refused(tmp_path):
+    """A hostile-input audit: "Scratches" and "scratches" (or an accented name stored two ways,
+    as a Mac writes it) became two classes of one defect, and on Windows one staged folder."""
+    root = make_dataset(tmp_path / "d", classes=("Scratches", "scratches", "pits"), per_class=5)
+    [clash] = [p for p in find_problems(root).errors if p.code == "case-name"]
+    assert "'Scratches' and 'scratches'" in clash.message and "'pits'" not in clash.message
+    root = make_dataset(tmp_path / "e", classes=("Zu\u0308nder", "z\u00fcnder", "pits"), per_class=5)
+    assert [p.code for p in find_problems(root).errors if p.code == "case-name"] == ["case-name"]
+    root = make_dataset(tmp_path / "f", classes=("scratches", "pits"), per_class=5)
+    assert not [p for p in find_problems(root).errors if p.code == "case-name"]
+
+
 def test_a_class_folder_given_as_the_data_folder_is_named_as_such(tmp_path):
     root = make_dataset(tmp_path / "d", per_class=3)
     report = find_problems(root / "crazing")

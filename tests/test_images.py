@@ -307,3 +307,97 @@ def test_natural_order_reads_only_decimal_runs_as_numbers():
     names = ["img10.png", "img2.png", "IMG1.png", "img1\u00b22.jpg", "img\u0663.png", "a.png"]
     assert sorted(names, key=natural_key) == ["a.png", "IMG1.png", "img1\u00b22.jpg", "img2.png",
                                               "img\u0663.png", "img10.png"]
+
+
+# ---- hostile or damaged files (an audit, 2026-12-07) ------------------------------------------
+
+def _tiff_two_pages_damaged(path, next_ifd):
+    """A 4x4 grey TIFF whose pointer to a second page lies past the end or inside the pixels."""
+    import struct
+
+    entries = b""
+    for tag, value in ((256, 4), (257, 4), (258, 8), (259, 1), (262, 1), (273, 8), (278, 4),
+                       (279, 16)):
+        entries += (struct.pack("<HHII", tag, 4, 1, value) if tag in (273, 279)
+                    else struct.pack("<HHIHH", tag, 3, 1, value, 0))
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 24) + bytes(range(16))
+                     + struct.pack("<H", 8) + entries + struct.pack("<I", next_ifd))
+
+
+def test_damaged_tiffs_and_any_decoder_surprise_name_the_file(tmp_path, monkeypatch):
+    """Pillow raised TypeError ("Missing dimensions") for a TIFF whose next page is damaged, and
+    that stopped a whole data check with no file named; any exception of a decoder is the file's
+    problem, said with its name (MemoryError stays "not enough memory")."""
+    from training import images
+
+    for i, next_ifd in enumerate((10_000_000, 9, 7)):
+        path = tmp_path / f"damaged{i}.tif"
+        _tiff_two_pages_damaged(path, next_ifd)
+        try:
+            images.decode_image(path)
+        except ImageReadError as exc:
+            assert str(path) in str(exc)
+    path = tmp_path / "fine.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
+
+    def surprise(*args, **kwargs):
+        raise TypeError("Missing dimensions")
+
+    monkeypatch.setattr(images.Image, "open", surprise)
+    with pytest.raises(ImageReadError, match="damaged image data .TypeError: Missing dimensions"):
+        images.decode_image(path)
+
+
+def test_a_16_bit_colour_file_is_read_at_its_own_full_scale(tmp_path):
+    """Pillow reads a 48-bit PNG by each sample's high byte: 12-bit colour data (0..4095) came
+    out 0..15, nearly black, and was classified without a word."""
+    import struct
+    import zlib
+
+    h, w = 16, 16
+    img = np.zeros((h, w, 3), np.uint16)
+    img[..., 0] = np.linspace(0, 4095, w, dtype=np.uint16)[None, :]
+    img[..., 1] = 2048
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+
+    raw = b"".join(b"\x00" + img[y].astype(">u2").tobytes() for y in range(h))
+    path = tmp_path / "rgb48.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    from training.images import decode_image
+
+    arr = decode_image(path)
+    assert arr.dtype == np.uint8 and arr.shape == (h, w, 3)
+    assert arr[..., 0].max() >= 250 and 100 <= arr[0, 0, 1] <= 160   # not 0..15
+    assert arr[:, 0, 0].max() <= 5 and arr[..., 2].max() == 0
+
+
+def test_a_file_of_another_format_under_an_image_name_is_not_handed_to_its_plugin(tmp_path):
+    """A PostScript file named x.png went to Pillow's EPS plugin, which runs Ghostscript on it."""
+    from training.images import decode_image, image_size
+
+    path = tmp_path / "eps_as.png"
+    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(ImageReadError, match="not an image file"):
+        decode_image(path)
+    assert image_size(path) is None
+
+
+def test_a_file_of_very_many_pages_is_refused_after_a_bounded_look(tmp_path, monkeypatch):
+    """``n_frames`` walked every page of a 200,000-page TIFF (300 s) before the limit applied;
+    the pages are looked at one seek at a time, up to ``MAX_PAGES``."""
+    from training import images
+
+    path = tmp_path / "pages.tif"
+    frames = [Image.fromarray(np.full((2, 2), i, np.uint8)) for i in range(12)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    monkeypatch.setattr(images, "MAX_PAGES", 5)
+    with Image.open(path) as img:
+        assert images.main_page(img) == (0, 5)
+    with pytest.raises(ImageReadError, match="holds 5 images"):
+        images.decode_image(path)
+    monkeypatch.setattr(images, "MAX_PAGES", 1000)
+    with pytest.raises(ImageReadError, match="holds 12 images"):
+        images.decode_image(path)

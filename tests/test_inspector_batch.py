@@ -779,6 +779,7 @@ def test_large_frames_are_decoded_one_at_a_time(tmp_path, monkeypatch):
     paths = write_images(tmp_path / "imgs")[:4]          # 90, 70, 64 and 84 px a side
     monkeypatch.setattr(batch, "LARGE_FRAME_PIXELS", 80 * 80)
     monkeypatch.setattr(batch, "LARGE_FRAME_BYTES", 0)
+    monkeypatch.setattr(batch, "COMPRESSED_FRAME_BYTES", 0)
     now, most = [0], []
     lock = threading.Lock()
 

@@ -164,6 +164,22 @@ def test_an_absurdly_nested_journal_line_is_a_damaged_line(folder):
     assert again.journal.skipped_lines == 1 and again.items[0].verdict.label == "crazing"
 
 
+def test_a_journal_time_at_the_calendars_end_does_not_stop_the_folder(folder):
+    """A hand-edited time without an offset at the calendar's ends ("0001-01-01" gave ValueError,
+    "9999-12-31T23:59:59" OverflowError west of Greenwich) stopped the folder from opening."""
+    import json
+
+    s = classified(folder)
+    s.set_verdict(0, "crazing")
+    with open(folder / JOURNAL_NAME, "a") as f:
+        f.write(json.dumps({"path": "img2.bmp", "verdict": "patches",
+                            "time": "0001-01-01T00:00:00"}) + "\n")
+    again = ReviewSession.open_folder(folder, True, NAMES)
+    assert again.items[0].verdict.label == "crazing" and again.items[1].verdict.label == "patches"
+    from inspector.journal import utc_seconds
+    assert utc_seconds("0001-01-01T00:00:00") == float("-inf")
+
+
 def test_torn_last_line_is_skipped_and_not_glued_to_the_next(folder):
     s = classified(folder)
     s.set_verdict(0, "crazing")

@@ -518,6 +518,8 @@ def test_the_time_a_model_was_made_is_shown_in_this_pcs_time(tmp_path, monkeypat
         assert local_minute("2026-12-07T06:58:31+00:00") == "2026-12-07 12:28"
         assert local_minute("2026-12-07T06:58:31") == "2026-12-07 06:58"    # no offset: as written
         assert local_minute("yesterday") == "yesterday"
+        # a hand-edited time at the calendar's end is shown as written, not an OverflowError
+        assert local_minute("9999-12-31T23:59:59+00:00") == "9999-12-31 23:59"
         lib = ModelLibrary(tmp_path / "lib")
         lib.add(fake_bundle(tmp_path / "b", created="2026-12-07T06:58:31+00:00"))
         assert main(["--root", str(lib.root), "list"]) == 0

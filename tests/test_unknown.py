@@ -306,6 +306,41 @@ def test_a_lost_detector_file_is_said_not_silently_skipped(detector_bundle, tmp_
     assert "damaged (not a detector file)" in caplog.text and "pickle" not in caplog.text
 
 
+def test_a_foreign_or_damaged_detector_turns_off_only_the_unknown_verdict(detector_bundle,
+                                                                          tmp_path, caplog):
+    """A hostile-input audit: an unknown.npz of another model (fitted for other classes) or one
+    whose description holds a number where a list belongs made the whole model fail to load
+    (TypeError), or blamed its model card; it turns off unknown detection and says why."""
+    import io
+    import json
+    import shutil
+
+    from training.detect import load_detector
+
+    z = dict(np.load(detector_bundle / "unknown.npz"))
+    meta = json.loads(bytes(z["meta"]).decode())
+    k = int(z["num_classes"])
+    fewer = {**z, "num_classes": np.int64(k - 1)}
+    for name in fewer:
+        if name.startswith("means_"):
+            fewer[name] = fewer[name][:k - 1]
+    typed = {**z, "meta": np.frombuffer(json.dumps({**meta, "stats": [1, 2]}).encode(), np.uint8)}
+    for i, arrays in enumerate((fewer, typed)):
+        copy = tmp_path / f"bundle{i}"
+        shutil.copytree(detector_bundle, copy)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        (copy / "unknown.npz").write_bytes(buf.getvalue())
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            assert load_detector(copy) is None
+        assert "unknown detection unavailable" in caplog.text and "unknown.npz" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_detector(tmp_path / "bundle0")
+    assert f"fitted for {k - 1} classes, the model has {k}" in caplog.text
+
+
 def _saved_without(det, prefix: str, path):
     """``det``'s file as an older version (or a damaged copy) wrote it: without the arrays whose
     names start with ``prefix``."""

@@ -293,8 +293,8 @@ def local_minute(stamp: str) -> str:
 
     try:
         t = datetime.fromisoformat(str(stamp))
-    except ValueError:
+        if t.tzinfo is not None:
+            t = t.astimezone()   # OverflowError at the calendar's ends
+        return t.strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):
         return str(stamp)[:16].replace("T", " ")
-    if t.tzinfo is not None:
-        t = t.astimezone()
-    return t.strftime("%Y-%m-%d %H:%M")

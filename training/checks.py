@@ -17,6 +17,7 @@ out (``Report.excludable_files``). Qt-free; ``python -m training check`` prints 
 """
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,6 +343,17 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
             "the name, but --classes of python -m training cannot name it, and exports write "
             "it after an apostrophe so that a spreadsheet does not run it as a formula; rename "
             "it)"))
+    folded: dict[str, list[str]] = defaultdict(list)
+    for c in class_names:   # NFC too: a folder name copied from a Mac is decomposed ("u" + "¨")
+        folded[unicodedata.normalize("NFC", c).casefold()].append(c)
+    clashes = [names for names in folded.values() if len(names) > 1]
+    if clashes:   # typed names are refused so (inspector.session.check_class_name); folders too
+        problems.append(Problem(
+            ERROR, "case-name", "class names that differ only in upper and lower case (or in "
+            "how an accent is stored): "
+            + "; ".join(" and ".join(repr(n) for n in names) for names in clashes)
+            + " (two classes of one defect to training, and one folder on Windows, where the "
+              "staged images merge); rename one folder to match the other"))
     if unreadable:
         problems.append(Problem(
             ERROR, "unreadable", f"{len(unreadable)} file(s) cannot be read as images: "

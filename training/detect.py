@@ -265,11 +265,31 @@ def load_detector(bundle_dir: str | Path) -> UnknownDetector | None:
         return None
     try:
         described = card.get("unknown_detection")
-        return UnknownDetector.load(path, described.get("selection")
-                                    if isinstance(described, dict) else None)
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:   # damaged, inconsistent
-        log.warning("%s: unknown detection unavailable: %s", bundle_dir, exc)
+        det = UnknownDetector.load(path, described.get("selection")
+                                   if isinstance(described, dict) else None)
+        _check_fits(det, len(card["class_names"]))
+        return det
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile,
+            TypeError, AttributeError, IndexError) as exc:   # damaged, inconsistent, foreign
+        # (a number where the file's description holds a list: TypeError stopped the whole
+        # model from loading, not only its unknown verdict)
+        log.warning("%s: unknown detection unavailable: %s: %s", bundle_dir, path.name, exc)
         return None
+
+
+def _check_fits(det: UnknownDetector, classes: int) -> None:
+    """Raises ValueError when a detector cannot be this model's: fitted for another number of
+    classes (an unknown.npz copied from another version's folder scored every image against
+    the wrong class means without a word), or its arrays' shapes disagree with each other."""
+    if det.num_classes != classes:
+        raise ValueError(f"fitted for {det.num_classes} classes, the model has {classes} "
+                         "(a file from another model?); fit it again: python -m training "
+                         "calibrate")
+    for view, g in det.gauss.items():
+        k, c = np.shape(g.means) if np.ndim(g.means) == 2 else (None, None)
+        if k != classes or np.shape(g.precision) != (c, c):
+            raise ValueError(f"its statistics of {view} do not fit each other or the model's "
+                             f"{classes} classes; fit it again: python -m training calibrate")
 
 
 def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,

@@ -25,6 +25,9 @@ from .cancel import Cancelled
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# the formats Pillow may read for them, whatever a file's name says: a PostScript file named
+# x.png was handed to Pillow's EPS plugin, which runs Ghostscript on it
+PILLOW_FORMATS = ("BMP", "DIB", "PNG", "JPEG", "TIFF")   # JPEG opens MPO files too
 
 
 # image formats a camera or a colleague may save that the inspector does not read: said when
@@ -259,6 +262,29 @@ def _native_depth(img: Image.Image) -> np.ndarray:
     return _to_uint8_rgb(img)
 
 
+def _sixteen_bit_colour(img: Image.Image):
+    """For a colour file of 16 bits a sample (48/64-bit PNG, RGB 16-bit TIFF), which Pillow
+    reads as 8-bit by each sample's high byte (12-bit data, 0..4095, came out 0..15: black,
+    and was classified without a word), a reader of its samples as stored, scaled to the
+    sensor's full scale as grey 16-bit files are (``to_uint8``); else None."""
+    if img.mode not in ("RGB", "RGBA") or not any(
+            ";16" in str(getattr(t, "args", t)) for t in (img.tile or ())):
+        return None
+
+    def read(path):
+        import cv2
+
+        data = np.fromfile(path, np.uint8)   # not cv2.imread: a non-ASCII path on Windows
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+        if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
+            raise UnsupportedPixels("a 16-bit colour image OpenCV cannot read; save it as 8-bit "
+                                    "or 16-bit grey")
+        rgb = arr[..., 2::-1] if arr.shape[2] >= 3 else np.repeat(arr[..., :1], 3, axis=2)
+        return to_uint8(np.ascontiguousarray(rgb))
+
+    return read
+
+
 def decode_image(path: str | Path) -> np.ndarray:
     """Reads an image file at its own size as HxWx3 uint8 RGB, or raises ImageReadError."""
     return _decode(path, _to_uint8_rgb)
@@ -272,17 +298,25 @@ def decode_pixels(path: str | Path) -> np.ndarray:
     return _decode(path, _native_depth)
 
 
+MAX_PAGES = 1000   # pages of a multi-page file looked at (Pillow's n_frames walks them all)
+
+
 def main_page(img: Image.Image) -> tuple[int, int]:
     """The page of a multi-page file (TIFF) that is the image: ``(its index, how many pages have
     its size)``. It is the first of the largest pages, so a thumbnail or preview page that some
-    cameras add, before or after the image, is neither read instead of it nor counted."""
-    n = int(getattr(img, "n_frames", 1) or 1)
-    if n < 2:
-        return 0, 1
+    cameras add, before or after the image, is neither read instead of it nor counted. At most
+    ``MAX_PAGES`` pages are looked at, one seek each: ``n_frames`` walked every page of the file
+    first (a 200,000-page TIFF of 21 MB took 300 s, then was refused)."""
     sizes = []
-    for i in range(min(n, 1000)):
-        img.seek(i)
-        sizes.append(img.size)
+    try:
+        for i in range(MAX_PAGES):
+            img.seek(i)   # EOFError past the last page
+            sizes.append(img.size)
+    except EOFError:
+        pass
+    if len(sizes) < 2:
+        img.seek(0)
+        return 0, 1
     main = max(range(len(sizes)), key=lambda i: (sizes[i][0] * sizes[i][1], -i))
     return main, sum(size == sizes[main] for size in sizes)
 
@@ -367,11 +401,12 @@ def _decode(path: str | Path, convert) -> np.ndarray:
             # from a file object, not the path: Pillow memory-maps an uncompressed file opened by
             # path, and that read scrambles a TIFF turned by its Orientation tag (5-8) (Pillow
             # 13.0: the pixels laid out at the turned size); a file object is read plainly
-            with open(path, "rb") as f, Image.open(f) as img:
+            with open(path, "rb") as f, Image.open(f, formats=PILLOW_FORMATS) as img:
                 main, pages = main_page(img)
                 img.seek(main)
+                deep = _sixteen_bit_colour(img)
                 img.load()
-                arr = convert(_upright(img))
+                arr = convert(_upright(img)) if deep is None else deep(path)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:
@@ -401,6 +436,12 @@ def _decode(path: str | Path, convert) -> np.ndarray:
         raise ImageReadError(path, f"damaged image data ({exc})") from None
     except UnsupportedPixels as exc:
         raise ImageReadError(path, str(exc)) from None
+    except ImageReadError:
+        raise
+    except Exception as exc:   # noqa: BLE001 - Pillow raises TypeError ("Missing dimensions")
+        # for a TIFF whose directory is damaged (a truncated multi-page file), and others for
+        # other damage: about the file, never a traceback that stops a whole data check
+        raise ImageReadError(path, f"damaged image data ({type(exc).__name__}: {exc})") from None
     if pages > 1:   # a stack of frames: classifying the first alone would skip the rest
         raise ImageReadError(path, f"holds {pages} images of the same size (a multi-page "
                                    "file); save each page as its own file")
@@ -500,7 +541,7 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
     if not_a_regular_file(path):
         return None
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=PILLOW_FORMATS) as img:
             img.seek(main_page(img)[0])
             w, h = img.size
             # a JPEG turned a quarter: decode_image reads it upright (Pillow's TIFF reader gives
