@@ -27,7 +27,7 @@ from .cancel import Cancelled, Progress, ShouldStop, never, quiet
 from .card import training_view
 from .images import (COLOUR_CHROMA, COLOUR_SHARE, ImageReadError, class_folders,
                      decode_image, file_digest, files_under, image_chroma, is_image_file,
-                     is_windows_reserved, listing_problem, main_page)
+                     is_windows_reserved, listing_problem, main_page, PILLOW_FORMATS)
 from .transfer import median_side, native_input_size
 
 
@@ -236,7 +236,7 @@ def _read(path: Path, side: int = 200) -> ImageInfo:
     arr = decode_image(path)   # raises ImageReadError with the usual wording for this file
     height, width = arr.shape[:2]
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=PILLOW_FORMATS) as img:
             img.seek(main_page(img)[0])   # the page training reads, not a thumbnail before it
             mode, fmt = img.mode, img.format or "?"
     except Exception:  # pragma: no cover - decoded above, so Pillow reads its header
