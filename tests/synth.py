@@ -79,8 +79,13 @@ def make_bundle(out: Path, classes=CLASSES, design: str = "B", input_size: int =
             from training.inspection_export import write_inspection
 
             write_inspection(tmp, files, info)
+        from training.card import VIEW_KEY, training_view
+
+        # trained, as it stands for, on square images of its input size (NEU's kind)
         write_json(tmp / CARD_FILE, {"name": "Test-MiniNet", "version": "0.0.1",
                                      "class_names": list(classes), "input_size": input_size,
+                                     VIEW_KEY: training_view([[input_size, input_size]],
+                                                             input_size),
                                      "parameters": int(model.count_params())})
 
     return write_bundle_atomic(out, fill)

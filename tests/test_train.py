@@ -728,8 +728,8 @@ def test_evaluations_read_images_as_the_bundle_learnt_them(tmp_path):
     bundle.mkdir()
     card = {"name": "m", "class_names": ["a", "b"], "input_size": 32}
     (bundle / "model_card.json").write_text(json.dumps(card))
-    # no record: NEU's square images of one size, a smaller image kept at their scale
-    assert _reading(bundle, 32) == Reading(True, 32)
+    # a card from before the record: as the app of then read every image, stretched whole
+    assert _reading(bundle, 32) == Reading(False, 0)
     card["view"] = {"tile": 40, "largest": 60, "square": False, "smallest": 20}
     (bundle / "model_card.json").write_text(json.dumps(card))
     (bundle / "model_fp32.tflite").write_bytes(b"")       # a file of the bundle names it too

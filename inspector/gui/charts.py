@@ -8,16 +8,64 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 
-# Colour-blind-safe palette (Okabe-Ito), one colour per class, shared by charts and thumbnails.
-CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442",
-                 "#999999")
+from ..tiles import defect_free_classes
+
+# Colour-blind-safe palette (Okabe-Ito), one colour per class, shared by charts, thumbnails,
+# the review window's tiles and the camera's tiles. Its bluish green is kept for defect-free
+# classes (good, free, ...) alone: a defect class drawn in it read as "defect-free".
+CLASS_COLOURS = ("#E69F00", "#56B4E9", "#999999", "#CC79A7", "#0072B2", "#D55E00", "#F0E442")
+GOOD_COLOUR = "#009E73"
 # "unknown - not a known defect": a violet-magenta no class and no review state uses
 UNKNOWN_COLOUR = QColor("#C51BD6")
 STATUS_GAP_PX = 16  # space between a status bar's message and its permanent labels
 
 
-def class_colour(index: int) -> QColor:
+def class_colour(index: int, class_names=None) -> QColor:
+    """The colour of class ``index``; with ``class_names``, a defect-free class's is green."""
+    if class_names is not None and index < len(class_names):
+        if index in defect_free_classes(class_names):
+            return QColor(GOOD_COLOUR)
     return QColor(CLASS_COLOURS[index % len(CLASS_COLOURS)])
+
+
+def _luminance(colour: QColor) -> float:
+    """Relative luminance (WCAG 2)."""
+    def lin(v: float) -> float:
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+    return 0.2126 * lin(colour.redF()) + 0.7152 * lin(colour.greenF()) + 0.0722 * lin(colour.blueF())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """The WCAG contrast ratio of two colours (1 to 21; text wants at least 4.5)."""
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def ink_for(colour: QColor) -> QColor:
+    """Black or white, whichever reads better on ``colour`` (black on the class blue #0072B2
+    was 4.0:1)."""
+    black, white = QColor("black"), QColor("white")
+    return black if contrast(black, colour) >= contrast(white, colour) else white
+
+
+TEXT_CONTRAST = 4.5   # WCAG AA for text
+
+
+def on_palette(colour: str | QColor, palette) -> str:
+    """``colour`` made readable as text on ``palette``'s window: on a dark theme lightened
+    until it reaches ``TEXT_CONTRAST`` (the review window's #6A1B9A on a dark window was
+    1.3:1, the greys about 2:1), on a light one kept as it is."""
+    c = QColor(colour)
+    window = palette.window().color()
+    if window.lightness() < 128:
+        for _ in range(40):
+            if contrast(c, window) >= TEXT_CONTRAST:
+                break
+            c = c.lighter(112)
+            if c.value() == 255:   # as bright as it goes: towards white
+                c = QColor.fromHsvF(c.hueF() if c.hueF() >= 0 else 0, max(0.0, c.saturationF() - 0.08),
+                                    1.0)
+    return c.name()
 
 
 class _Chart(pg.PlotWidget):
@@ -29,6 +77,7 @@ class _Chart(pg.PlotWidget):
         self.setMouseEnabled(False, False)
         self.hideButtons()
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setAccessibleName("chart")
         for name in ("left", "bottom"):
             ax = self.getAxis(name)
             ax.setTextPen("k")
@@ -44,6 +93,7 @@ class ProbabilityChart(_Chart):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTitle("Class probabilities", color="k", size="10pt")
+        self.setAccessibleName("Class probabilities")
         self.getPlotItem().invertY(True)
         self.setXRange(0, 1, padding=0.02)
         self.getPlotItem().showGrid(x=True, y=False, alpha=0.2)
@@ -75,7 +125,12 @@ class ProbabilityChart(_Chart):
         probs = np.zeros(n, np.float32) if probs is None else np.asarray(probs, np.float32)
         self._values = probs
         top = int(np.argmax(probs)) if probs.size and probs.max() > 0 else -1
-        brushes = [class_colour(i) if i == top else QColor(class_colour(i).lighter(170))
+        # what the bars say, for a screen reader: the classes, highest first
+        order = np.argsort(-probs) if top >= 0 else []
+        self.setAccessibleDescription(", ".join(
+            f"{self._class_names[i]} {probs[i]:.1%}" for i in order if i < n) or "none")
+        brushes = [class_colour(i, self._class_names) if i == top
+                   else QColor(class_colour(i, self._class_names).lighter(170))
                    for i in range(len(probs))]
         self.bars.setOpts(x0=np.zeros(len(probs)), y=np.arange(len(probs)), height=0.7,
                           width=probs, brushes=brushes, pen=pg.mkPen("#555"))
@@ -132,6 +187,7 @@ class WeightsChart(_Chart):
         if title != self._title:
             self._title = title
             self.setToolTip(title)
+            self.setAccessibleName(title)
             self._fit_title()
         neg = w < 0
         brushes = [QColor("#D55E00") if n else QColor("#0072B2") for n in neg]

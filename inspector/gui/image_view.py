@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsScen
 
 from ..engine import upsample
 from ..tiles import TiledVerdict, defect_free_classes
+from .charts import GOOD_COLOUR, class_colour
 from .charts import UNKNOWN_COLOUR as UNKNOWN_QCOLOUR
 from .workers import qimage_from_array
 
@@ -45,11 +46,9 @@ def overlay_image(m: np.ndarray, height: int, width: int) -> tuple[QImage, float
     return qimage_from_array(colorize(up)), width / ow
 
 
-# tile colours: defect-free tiles green, unknown tiles their own colour, defects by class
-# (Okabe-Ito, distinguishable with colour-blindness)
-GOOD_COLOUR = "#009E73"
+# tile colours: defect-free tiles green, unknown tiles their own colour, defects in their
+# class's colour as in the thumbnails, the chart and the camera (charts.class_colour)
 UNKNOWN_COLOUR = UNKNOWN_QCOLOUR.name()   # the one colour of "unknown" in every view
-DEFECT_COLOURS = ("#E69F00", "#56B4E9", "#D55E00", "#F0E442", "#0072B2", "#FFFFFF")
 CLICK_SLOP = 4   # pixels the mouse may move between press and release for a click
 
 
@@ -85,10 +84,7 @@ class TileGridItem(QGraphicsItem):
         v = self.verdict
         if not v.known[i]:
             return QColor(UNKNOWN_COLOUR)
-        c = int(np.argmax(v.probs[i]))
-        if c in self._free:
-            return QColor(GOOD_COLOUR)
-        return QColor(DEFECT_COLOURS[c % len(DEFECT_COLOURS)])
+        return class_colour(int(np.argmax(v.probs[i])), v.class_names)
 
     def label_text(self, i: int) -> str:
         """A known tile's class and confidence; a flagged tile's "unknown" alone (as its
@@ -295,6 +291,7 @@ class ColorBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.setAccessibleName("Attention colour scale, low to high")
         self.setFixedWidth(54)
         self.setMinimumHeight(120)
         lut = colormap_lut()

@@ -25,6 +25,7 @@ class InspectionPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.view = ImageView()
+        self.view.setAccessibleName("Image")
         self.colorbar = ColorBar()
         # hidden without a map, its place kept: showing it with the first image must not lay the
         # panel out again (the image view refits, a stall while a folder starts)
@@ -63,9 +64,13 @@ class InspectionPanel(QWidget):
         self.caption.setMinimumHeight(2 * self.caption.fontMetrics().lineSpacing())
 
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Overlay:"))
+        overlay_name = QLabel("Overlay:")
+        overlay_name.setBuddy(self.source)
+        controls.addWidget(overlay_name)
         controls.addWidget(self.source, 1)
-        controls.addWidget(QLabel("Opacity:"))
+        opacity_name = QLabel("Opacity:")
+        opacity_name.setBuddy(self.opacity)   # the slider's name for a screen reader
+        controls.addWidget(opacity_name)
         controls.addWidget(self.opacity)
         controls.addWidget(self.opacity_label)
         controls.addWidget(fit)

@@ -16,6 +16,7 @@ from training.card import ModelCard
 
 from .. import paths
 from ..library import BUNDLED, LibraryError, ModelLibrary, NotUsableError
+from .charts import on_palette
 from .screen import resize_to_fit
 
 COLUMNS = ("", "Version", "Model", "Classes", "Test accuracy", "Created")
@@ -169,7 +170,7 @@ class ModelManagerDialog(QDialog):
                 if in_use:
                     item.setFont(bold)
                 if c == 0 and in_use:
-                    item.setForeground(QColor("#2e7d32"))
+                    item.setForeground(QColor(on_palette("#2e7d32", self.table.palette())))
                 if c == 4:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)

@@ -12,10 +12,11 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from ..engine import BLANK_TEXT, UNKNOWN, UNKNOWN_TEXT, is_blank_score
 from ..session import UNSURE, ReviewSession
-from .charts import UNKNOWN_COLOUR, class_colour
+from .charts import UNKNOWN_COLOUR, class_colour, on_palette
 from .workers import ThumbnailLoader
 
 THUMB = 112
+CAPTION_CHARS = 14   # a grid cell is at least this many average characters wide (large fonts)
 SESSION_INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
 
 REVIEW_COLOUR = QColor("#E69F00")
@@ -158,6 +159,9 @@ class ThumbnailModel(QAbstractListModel):
             return idx
         if role == Qt.ItemDataRole.ToolTipRole:
             return self.tooltip(idx)
+        if role == Qt.ItemDataRole.AccessibleTextRole:   # what a screen reader says of a cell:
+            # its name, prediction and verdict (the name alone hid the rest, painted only)
+            return "; ".join([item.path.name, *self.tooltip(idx).splitlines()[1:]])
         return None
 
     def tooltip(self, idx: int) -> str:
@@ -193,9 +197,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option, index) -> QSize:  # noqa: N802
         fh = option.fontMetrics.height()
-        if self.grid:
-            return QSize(THUMB + 26, THUMB + 2 * fh + 14)
-        return QSize(200, 56)
+        if self.grid:   # a large system font widens the cell: at 16 pt "77% roll…" was all
+            return QSize(max(THUMB + 26, CAPTION_CHARS * option.fontMetrics.averageCharWidth()),
+                         THUMB + 2 * fh + 14)
+        return QSize(200, max(56, 2 * fh + 12))   # two lines of a large system font
 
     def paint(self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         s = self.model.session
@@ -209,11 +214,15 @@ class ThumbnailDelegate(QStyledItemDelegate):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         r = option.rect
         pal = option.palette
-        if option.state & QStyle.StateFlag.State_Selected:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
             p.fillRect(r.adjusted(1, 1, -1, -1), pal.highlight())
             text_colour = pal.highlightedText().color()
         else:
             text_colour = pal.text().color()
+        if option.state & QStyle.StateFlag.State_HasFocus:   # where the verdict keys go
+            p.setPen(QPen(text_colour, 2, Qt.PenStyle.DashLine))
+            p.drawRect(r.adjusted(1, 1, -2, -2))
         fh = option.fontMetrics.height()
         side = THUMB if self.grid else 48
         if self.grid:
@@ -264,9 +273,13 @@ class ThumbnailDelegate(QStyledItemDelegate):
             li = it.label_index
             line1 = (f"{it.confidence:.0%} {s.predicted_name(idx)}" if self.grid
                      else f"{s.predicted_name(idx)}  {it.confidence:.0%}")
-            colour = class_colour(li)
+            colour = class_colour(li, s.class_names)
         else:
             line1, colour = "classifying…", text_colour
+        if selected:   # violet or red on the highlight was 1.3-1.5:1; the words say it
+            colour = text_colour
+        else:          # and on a dark theme's base, lightened
+            colour = QColor(on_palette(colour, pal))
         name = it.path.name
         if self.grid:
             l1 = QRect(r.x() + 4, trect.bottom() + 4, r.width() - 8, fh)

@@ -18,7 +18,7 @@ from ...camera import Source, SourceKind, State
 from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
 from ...tiles import MIN_TILE
 from ..screen import resize_to_fit
-from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR, ProbabilityChart
+from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR, ProbabilityChart, on_palette
 from ..image_view import ColorBar
 from ..keys import TypingKeys
 from .settings import LABEL_KEYS
@@ -187,7 +187,7 @@ class CameraControls:
         cv.addLayout(row)
         self.collect_hint = QLabel("")
         self.collect_hint.setWordWrap(True)
-        self.collect_hint.setStyleSheet("color: #555")
+        self.collect_hint.setStyleSheet(f"color: {on_palette('#555', self.collect_hint.palette())}")
         cv.addWidget(self.collect_hint)
         pv.addWidget(box)
         pv.addStretch(1)
@@ -225,7 +225,7 @@ class CameraControls:
         own colour (a tiled frame's is its deciding tile's, ``LiveResult.winner``)."""
         self.prediction_label.setText(result.verdict_text)
         self.prediction_label.setStyleSheet(
-            "" if result.known else f"color: {UNKNOWN_COLOUR.name()}")
+            "" if result.known else f"color: {on_palette(UNKNOWN_COLOUR, self.prediction_label.palette())}")
 
     def _show_unknown_rate(self) -> None:
         """The share of unknown verdicts in the live stream against the model's validation rate."""

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ...camera import LiveResult, Roi
 from ...engine import UNKNOWN
-from ..charts import UNKNOWN_COLOUR, class_colour
+from ..charts import UNKNOWN_COLOUR, class_colour, ink_for
 from ..workers import qimage_from_array
 from .settings import MIN_ROI_SIDE, OVERLAY_OPACITY
 
@@ -147,7 +147,7 @@ class FrameView(QWidget):
         unknown = set(res.unknown_tiles)
         for k, (t, label, probs) in enumerate(zip(res.tiles, labels, res.tile_probs)):
             r = self._to_widget(t)
-            colour = UNKNOWN_COLOUR if k in unknown else class_colour(label)
+            colour = UNKNOWN_COLOUR if k in unknown else class_colour(label, res.class_names)
             p.setPen(QPen(colour, 4.0 if k == res.winner else 1.5))  # the deciding tile bold
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(r.adjusted(1, 1, -1, -1))
@@ -160,7 +160,7 @@ class FrameView(QWidget):
         """A class tag, or for a region flagged unknown "unknown" (with the closest class's
         confidence left out: it is none of them) in the unknown colour."""
         font = QFont(p.font())
-        font.setPointSizeF(8.5)
+        font.setPointSizeF(max(8.5, 0.9 * self.font().pointSizeF()))   # a large system font too
         p.setFont(font)
         fm = p.fontMetrics()
         text = UNKNOWN if unknown else f"{name} {conf:.0%}"
@@ -169,8 +169,10 @@ class FrameView(QWidget):
         tw, th = fm.horizontalAdvance(text) + 6, fm.height() + 2
         y = r.top() - th if above and r.top() - th >= 0 else r.top() + 1
         box = QRectF(r.left() + (0 if above else 1), y, tw, th)
-        colour = QColor(UNKNOWN_COLOUR if unknown else class_colour(label))
+        names = self.result.class_names if self.result is not None else None
+        colour = QColor(UNKNOWN_COLOUR if unknown else class_colour(label, names))
+        ink = ink_for(colour)
         colour.setAlpha(220)
         p.fillRect(box, colour)
-        p.setPen(QColor("black"))
+        p.setPen(ink)
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

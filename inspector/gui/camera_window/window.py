@@ -15,6 +15,7 @@ from ... import camera as cam
 from ...camera import (CameraInfo, ClassifierLike, Frame, FrameGrabber, LiveConfig, LiveResult, LiveStats,
                        ReconnectPolicy, Roi, Source, State, StreamStatus)
 from ...tiles import model_view
+from ..charts import on_palette
 from ..image_view import colorize
 from ..settings import Settings
 from ..workers import Task, TaskRunner
@@ -422,6 +423,7 @@ class CameraWindow(CameraControls, QMainWindow):
     def _set_status(self, status: StreamStatus) -> None:
         self._status = status
         colour = STATE_COLOURS.get(status.state, "#555")
+        colour = on_palette(colour, self.state_label.palette())   # a dark theme too
         self.state_label.setStyleSheet(f"color: {colour}; font-weight: bold")
         self.state_label.setText(status.message)
         if self._shown is None or status.state in (State.FAILED,):
@@ -431,7 +433,8 @@ class CameraWindow(CameraControls, QMainWindow):
                 and verdict not in ("", "—") and not verdict.startswith(STALE_PREFIX)):
             # the last frame's verdict stays readable, but not as a live one
             self.prediction_label.setText(f"{STALE_PREFIX}{verdict}")
-            self.prediction_label.setStyleSheet("color: #888")
+            self.prediction_label.setStyleSheet(
+                f"color: {on_palette('#888', self.prediction_label.palette())}")
         self.status_changed.emit(status)
 
     def status(self) -> StreamStatus:

@@ -20,9 +20,9 @@ from ...tiles import MOSTLY
 from ...engine import UNKNOWN_TEXT
 from ..screen import resize_to_fit
 from ..keys import ChoiceBox, TypingKeys
-from ..charts import UNKNOWN_COLOUR, ProbabilityChart
+from ..charts import UNKNOWN_COLOUR, ProbabilityChart, on_palette
 from ..inspection_panel import InspectionPanel
-from ..thumbnails import THUMB, ThumbnailDelegate, ThumbnailModel
+from ..thumbnails import CAPTION_CHARS, THUMB, ThumbnailDelegate, ThumbnailModel
 
 
 APP_TITLE = "Steel Inspector"
@@ -147,6 +147,7 @@ class WindowLayout:
         self.thumb_model = ThumbnailModel(self._thumbs, parent=self)
         self.delegate = ThumbnailDelegate(self.thumb_model, self)
         self.list = ThumbnailList()
+        self.list.setAccessibleName("Images")
         self.list.setModel(self.thumb_model)
         self.list.setItemDelegate(self.delegate)
         self.list.setUniformItemSizes(True)
@@ -220,8 +221,10 @@ class WindowLayout:
         self.open_folder_button.clicked.connect(self.choose_folder)
         tb.addWidget(self.open_folder_button)
         tb.addSeparator()
-        tb.addWidget(QLabel(" Needs review below "))
+        label = QLabel(" Needs review below ")
+        tb.addWidget(label)
         self.threshold = QSpinBox()
+        label.setBuddy(self.threshold)   # its name for a screen reader
         self.threshold.setRange(0, 100)
         self.threshold.setSuffix(" %")
         self.threshold.setToolTip("Images whose top probability is below this are flagged "
@@ -400,8 +403,9 @@ class WindowLayout:
             self.list.setFlow(QListView.Flow.LeftToRight)
             self.list.setWrapping(True)
             self.list.setSpacing(2)
-            fh = self.list.fontMetrics().height()
-            self.list.setGridSize(QSize(THUMB + GRID_CELL_PAD[0], THUMB + 2 * fh + GRID_CELL_PAD[1]))
+            fm = self.list.fontMetrics()
+            width = max(THUMB + GRID_CELL_PAD[0], CAPTION_CHARS * fm.averageCharWidth() + 4)
+            self.list.setGridSize(QSize(width, THUMB + 2 * fm.height() + GRID_CELL_PAD[1]))
         else:
             self.list.setViewMode(QListView.ViewMode.ListMode)
             self.list.setFlow(QListView.Flow.TopToBottom)
@@ -608,17 +612,19 @@ class WindowLayout:
 
     def _caption(self, idx: int, shape) -> str:
         it = self.session.items[idx]
-        flag = (f"<b style='color:{UNKNOWN_COLOUR.name()}'>{UNKNOWN_TEXT}</b> &nbsp; "
+        pal = self.panel.caption.palette()   # readable on a dark theme too
+        flag = (f"<b style='color:{on_palette(UNKNOWN_COLOUR, pal)}'>{UNKNOWN_TEXT}</b> &nbsp; "
                 if self.session.is_unknown(idx) else "")
         pad = ""
         if it.padding and it.probs is not None:   # the fill a turned or letterboxed frame has
-            pad = (f" &nbsp; <span style='color:#8a5a00'>"
+            pad = (f" &nbsp; <span style='color:{on_palette('#8a5a00', pal)}'>"
                    + (f"padding {it.padding:.0%}: read as the surface beside it"
                       if it.padding < MOSTLY else f"mostly padding ({it.padding:.0%})")
                    + "</span>")
         # names as they are: a file called x<y.png or a&amp;b.png is not markup
         return (f"{flag}<b>{html.escape(it.path.name)}</b> &nbsp; {shape[1]}×{shape[0]}{pad} "
-                f"&nbsp; <span style='color:#666'>{html.escape(str(it.path.parent))}</span>")
+                f"&nbsp; <span style='color:{on_palette('#666', pal)}'>"
+                f"{html.escape(str(it.path.parent))}</span>")
 
     def _inform(self, title: str, text: str, rich: bool = False) -> QMessageBox:
         """A message that does not block (window-modal, so tests and workers carry on). Plain

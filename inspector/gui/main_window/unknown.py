@@ -11,7 +11,7 @@ from ...engine import BLANK_TEXT, UNKNOWN_TEXT, is_blank_score
 from ...report import UNKNOWN_RATE_TIP, unknown_rate_text
 from ...session import check_class_name
 from ...settings import ACCEPT_RANGE, Key
-from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR
+from ..charts import STATUS_GAP_PX, UNKNOWN_COLOUR, on_palette
 
 NEW_CLASS_KEY = "N"
 
@@ -43,8 +43,9 @@ class UnknownReview:
     def _build_unknown_widgets(self, toolbar) -> None:
         """The accept setting (in the review toolbar), the status bar's unknown share and the
         new-class line edit (placed in the verdict box by the layout)."""
-        toolbar.addWidget(QLabel(" Accept as known "))
+        label = QLabel(" Accept as known ")
         self.unknown_accept = QSpinBox()
+        label.setBuddy(self.unknown_accept)   # its name for a screen reader
         self.unknown_accept.setRange(*ACCEPT_RANGE)
         self.unknown_accept.setSuffix(" %")
         self.unknown_accept.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -57,6 +58,7 @@ class UnknownReview:
             "accepted. Lower: more images flagged.")
         self.unknown_accept.setEnabled(False)
         self.unknown_accept.valueChanged.connect(self._unknown_accept_changed)
+        toolbar.addWidget(label)
         toolbar.addWidget(self.unknown_accept)
         self.unknown_label = QLabel("")
         self.unknown_label.setContentsMargins(STATUS_GAP_PX, 0, 0, 0)   # apart from messages
@@ -135,8 +137,9 @@ class UnknownReview:
         detail = (BLANK_TEXT if is_blank_score(it.unknown_score) else
                   f"closest class {self.session.predicted_name(idx)} ({it.confidence:.1%}); "
                   f"unknown score {it.unknown_score:.2f}")
-        return (f"<b style='color:{UNKNOWN_COLOUR.name()}'>{UNKNOWN_TEXT}</b><br>"
-                f"<span style='color:#666'>{detail}</span>")
+        pal = self.verdict_label.palette()
+        return (f"<b style='color:{on_palette(UNKNOWN_COLOUR, pal)}'>{UNKNOWN_TEXT}</b><br>"
+                f"<span style='color:{on_palette('#666', pal)}'>{detail}</span>")
 
     # ---- verdicts under a new class ------------------------------------------------------------
     def begin_new_class(self) -> None:

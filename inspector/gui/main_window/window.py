@@ -17,6 +17,7 @@ from ...batch import Result, startup_fallback, startup_model_path
 from ...engine import Classifier
 from ...session import UNSURE, JournalError, ReviewSession, Sort
 from ...settings import Key
+from ..charts import on_palette
 from ..settings import Settings
 from ..thumbnails import THUMB
 from ..workers import InspectWorker, Task, TaskRunner, ThumbnailLoader, preload_modules
@@ -83,7 +84,10 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         self._export_path: Path | None = None
         self.background = BackgroundClassification(self)   # and the one staleness check
         self.background.results.connect(self._on_results)
-        self._thumbs = ThumbnailLoader(THUMB, parent=self)
+        # made at the screen's pixel density: a 112-px thumbnail drawn on a 150% or 200% screen
+        # was enlarged and blurred
+        dpr = max(1.0, QApplication.instance().devicePixelRatio())
+        self._thumbs = ThumbnailLoader(round(THUMB * dpr), parent=self)
         self._thumbs.start(ThumbnailLoader.Priority.LowPriority)
         self._inspect = InspectWorker(self)
         self._inspect.inspected.connect(self._on_inspected)
@@ -436,23 +440,27 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
         s = self.session
         it = s.items[idx]
         pred = s.predicted_name(idx)
+        pal = self.verdict_label.palette()   # the colours readable on a dark theme too
         if it.error:
-            head = f"<span style='color:#C62828'>Cannot classify: {it.error}</span>"
+            head = f"<span style='color:{on_palette('#C62828', pal)}'>Cannot classify: {it.error}</span>"
         elif pred is None:
             head = "Classifying…"
         elif s.is_unknown(idx):
             head = self._unknown_head(idx)
         else:
-            flag = " — <b style='color:#E69F00'>needs review</b>" if s.needs_review(idx) else ""
+            # the frame's orange was 2:1 as text on a light window: a darker one for words
+            flag = (f" — <b style='color:{on_palette('#9A5B00', pal)}'>needs review</b>"
+                    if s.needs_review(idx) else "")
             head = f"Predicted <b>{pred}</b> ({it.confidence:.1%}){flag}"
         if it.verdict is None:
             verdict = "Verdict: <i>not reviewed</i>"
         elif it.verdict.label == UNSURE:
             verdict = "Verdict: <b>unsure</b>"
         elif s.is_overridden(idx):
-            verdict = f"Verdict: <b style='color:#6A1B9A'>{it.verdict.label}</b> (overrides the prediction)"
+            verdict = (f"Verdict: <b style='color:{on_palette('#6A1B9A', pal)}'>{it.verdict.label}</b>"
+                       " (overrides the prediction)")
         else:
-            verdict = f"Verdict: <b style='color:#2E7D32'>{it.verdict.label}</b> ✓"
+            verdict = f"Verdict: <b style='color:{on_palette('#2E7D32', pal)}'>{it.verdict.label}</b> ✓"
         self.verdict_label.setText(f"{head}<br>{verdict}")
         self._append_tile_line()
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGridL
 from training.checks import ERROR, INFO, WARNING, Report, find_problems
 
 from ... import retrain
+from ..charts import on_palette
 from .common import SEVERITY_COLOURS, THUMB, ProblemTree, read_thumbnail, thumb_pixmap
 from ..workers import Task
 
@@ -266,7 +267,7 @@ class DataPage(QWizardPage):
             tag = "" if model is None else ("known" if name in model else "new")
             tag_item = QTableWidgetItem(tag)
             if tag == "new":
-                tag_item.setForeground(QColor("#1565c0"))
+                tag_item.setForeground(QColor(on_palette("#1565c0", self.class_table.palette())))
             self.class_table.setItem(r, 2, tag_item)
 
         if model is None:
@@ -286,7 +287,8 @@ class DataPage(QWizardPage):
         self.problem_tree.clear()
         for p in report.problems:
             top = self.problem_tree.add_message(f"{p.severity.upper()}: {p.message}")
-            top.setForeground(0, QColor(SEVERITY_COLOURS[p.severity]))
+            top.setForeground(0, QColor(on_palette(SEVERITY_COLOURS[p.severity],
+                                                   self.problem_tree.palette())))
             for f in p.files[:200]:
                 child = QTreeWidgetItem([f])
                 child.setToolTip(0, f)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHeaderView, QLabel
 from training.card import ModelCard
 
 from ... import retrain
+from ..charts import on_palette
 from .common import THUMB, pct, read_thumbnail, thumb_pixmap
 from ..workers import Task
 
@@ -49,7 +50,9 @@ class EvaluationPage(QWizardPage):
         self.wrong = QListWidget()
         self.wrong.setViewMode(QListView.ViewMode.IconMode)
         self.wrong.setIconSize(QSize(THUMB, THUMB))
-        self.wrong.setGridSize(QSize(THUMB + 90, THUMB + 44))
+        # room for the label's lines in the system font: "true → predicted" wraps to two, and
+        # the confidence under it was cut off at the default font
+        self.wrong.setGridSize(QSize(THUMB + 90, THUMB + 4 * self.wrong.fontMetrics().height() + 8))
         self.wrong.setMovement(QListView.Movement.Static)
         self.wrong.setResizeMode(QListView.ResizeMode.Adjust)
         self.wrong.setWordWrap(True)
@@ -135,21 +138,23 @@ class EvaluationPage(QWizardPage):
                      f"<b>{cur['macro_f1'] * 100:.1f}%</b>, "
                      f"{cur['accuracy'] * 100:.1f}% on the same images.")
         problems = ev.problems
+        red = on_palette("#c62828", self.headline.palette())     # readable on a dark theme too
+        green = on_palette("#2e7d32", self.headline.palette())
         if problems:
-            verdict = ("<span style='color:#c62828'><b>Do not use this model:</b> "
+            verdict = (f"<span style='color:{red}'><b>Do not use this model:</b> "
                        + "; ".join(problems) + ". Add images of the weak classes or train "
                        "longer; it will not be offered for use.</span>")
         elif ev.lost_classes:
-            verdict = ("<span style='color:#c62828'>The new model does not know "
+            verdict = (f"<span style='color:{red}'>The new model does not know "
                        + ", ".join(ev.lost_classes) + ", which the current one finds; it is "
                        "not offered in its place.</span>")
         elif ev.better:
-            verdict = ("<span style='color:#2e7d32'>The new model is better.</span>"
+            verdict = (f"<span style='color:{green}'>The new model is better.</span>"
                        if cur is not None else
-                       "<span style='color:#2e7d32'>The current model cannot classify these "
+                       f"<span style='color:{green}'>The current model cannot classify these "
                        "classes; the new one can.</span>")
         else:
-            verdict = ("<span style='color:#c62828'>The new model is <b>not</b> better than the "
+            verdict = (f"<span style='color:{red}'>The new model is <b>not</b> better than the "
                        "current one on these images; keep the current one unless you know "
                        "why.</span>")
         text += "<br>" + verdict
@@ -197,6 +202,7 @@ class EvaluationPage(QWizardPage):
                 colour = QColor(shade, shade, 255) if i == j else QColor(255, shade, shade)
                 if cm[i, j]:
                     item.setBackground(colour)
+                    item.setForeground(QColor("black"))   # a dark theme's white: 1.1:1 on it
                 item.setToolTip(f"true {names[i]}, predicted {names[j]}: {int(cm[i, j])}")
                 self.confusion.setItem(i, j, item)
 

@@ -12,6 +12,7 @@ from training.bundle import BundleError
 from training.card import ModelCard
 
 from ...library import LibraryError
+from ..charts import on_palette
 from .common import pct
 
 if TYPE_CHECKING:  # the wizard imports its pages
@@ -58,15 +59,16 @@ class FinishPage(QWizardPage):
         problems = ev.problems if ev is not None else (card.usability_problems() or [])
         better = ev.better if ev is not None else False
         self.name.setText(card.data.get("name", "SSDC-MiniNet"))
+        red = on_palette("#c62828", self.summary.palette())   # readable on a dark theme too
         self.summary.setText(
             f"<b>{card.name}</b>, {len(card.class_names)} classes "
             f"({', '.join(card.class_names[:8])}), test accuracy "
             f"<b>{pct(test.get('accuracy'))}</b>"
-            + ("" if better or problems else " - <span style='color:#c62828'>not better than "
+            + ("" if better or problems else f" - <span style='color:{red}'>not better than "
                                               "the current model</span>") + ".")
         if problems:
             self.summary.setText(self.summary.text() + (
-                "<br><span style='color:#c62828'><b>Not usable:</b> " + "; ".join(problems)
+                f"<br><span style='color:{red}'><b>Not usable:</b> " + "; ".join(problems)
                 + ". It can be saved to look at, but not put into use.</span>"))
         for note in card.notes():
             self.summary.setText(self.summary.text() + "<br>" + note)
