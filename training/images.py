@@ -165,8 +165,11 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
         return arr
     if arr.dtype.kind in "ui":
         full = sensor_full_scale(int(arr.max(initial=0)))   # the integer: exact
-        a = arr.astype(np.float32)
-        return np.clip(a / full * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        a = arr.astype(np.float32)   # the same arithmetic in place: one copy, not five
+        a /= full
+        a *= 255.0
+        a += 0.5
+        return np.clip(a, 0, 255, out=a).astype(np.uint8)
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
@@ -233,16 +236,26 @@ def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
                                     "16-bit image")
         return _three(to_uint8(arr))
     if img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        numbers = arr[np.isfinite(arr)]
-        if arr.size and not numbers.size:
+        arr = np.array(img, dtype=np.float64)   # its own copy, worked on in place (a float
+        # frame at the pixel limit peaked at 34 bytes a pixel through the copies)
+        finite = np.isfinite(arr)
+        if arr.size and not finite.any():
             raise UnsupportedPixels("holds no pixel values that are numbers (NaN or infinity "
                                     "everywhere)")
         # a few dead pixels stored as NaN or infinity do not decide the scale: the numbers do
-        lo, hi = float(numbers.min(initial=0)), float(numbers.max(initial=1))
-        arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
-        arr = ((arr - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5).astype(np.uint8)
-        return _three(arr)
+        if finite.all():
+            lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
+        else:
+            numbers = arr[finite]
+            lo, hi = float(numbers.min(initial=0)), float(numbers.max(initial=1))
+            del numbers
+        del finite
+        np.nan_to_num(arr, copy=False, nan=lo, posinf=hi, neginf=lo)
+        arr -= lo
+        arr /= max(hi - lo, 1e-12)
+        arr *= 255.0
+        arr += 0.5
+        return _three(arr.astype(np.uint8))
     if img.mode in ("L", "1"):
         arr = np.asarray(img.convert("L"), dtype=np.uint8)
         return _three(arr)
