@@ -20,7 +20,8 @@ def test_text_colours_are_lightened_on_a_dark_theme_and_kept_on_a_light_one(qapp
     from inspector.gui.charts import UNKNOWN_COLOUR, contrast as _contrast, ink_for, on_palette
 
     dark, light = _palette("#2b2b2b", "#eeeeee"), _palette("#efefef", "#000000")
-    for colour in ("#6A1B9A", "#666", "#555", "#C62828", "#2E7D32", UNKNOWN_COLOUR):
+    for colour in ("#6A1B9A", "#666", "#555", "#C62828", "#2E7D32", UNKNOWN_COLOUR, "#000000",
+                   "#0000FF"):
         assert on_palette(colour, light) == QColor(colour).name()
         assert _contrast(QColor(on_palette(colour, dark)), QColor("#2b2b2b")) >= 4.5, colour
     # a tag's ink on its class colour: black on the blue was 4.0:1
@@ -84,3 +85,12 @@ def test_thumbnails_are_made_at_the_screens_pixel_density(qtbot, classifier, mon
     w = MainWindow(classifier=classifier)
     qtbot.addWidget(w)
     assert w._thumbs.size == 2 * THUMB
+
+
+def test_eight_classes_with_a_defect_free_one_get_eight_colours(qapp):
+    """A review: the palette lost its green to defect-free classes, and a defect-free class's
+    index still took a slot: 8 classes with "good" second gave the 1st and the 8th one orange."""
+    from inspector.gui.charts import class_colour
+
+    names = ["crack", "good", "inclusion", "oil", "patches", "pitted", "rolled", "scratches"]
+    assert len({class_colour(i, names).name() for i in range(len(names))}) == len(names)

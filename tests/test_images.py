@@ -401,3 +401,72 @@ def test_a_file_of_very_many_pages_is_refused_after_a_bounded_look(tmp_path, mon
     monkeypatch.setattr(images, "MAX_PAGES", 1000)
     with pytest.raises(ImageReadError, match="holds 12 images"):
         images.decode_image(path)
+
+
+def _tiff_pages(pages):
+    """Little-endian uncompressed chunky RGB TIFF bytes of ``pages`` (HxWx3 uint8/uint16)."""
+    import struct
+
+    out = bytearray(b"II*\x00\0\0\0\0")
+    link = 4
+    for arr in pages:
+        h, w, c = arr.shape
+        data = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        data_at = len(out)
+        out += data + b"\0" * (len(data) % 2)
+        bits_at = len(out)
+        out += struct.pack("<HHH", *[arr.dtype.itemsize * 8] * 3)
+        tags = [(256, 4, w), (257, 4, h), (258, 3, bits_at), (259, 3, 1), (262, 3, 2),
+                (273, 4, data_at), (277, 3, 3), (278, 4, h), (279, 4, len(data)), (284, 3, 1)]
+        struct.pack_into("<I", out, link, len(out))
+        out += struct.pack("<H", len(tags))
+        for tag, kind, value in tags:
+            count = 3 if tag == 258 else 1
+            out += (struct.pack("<HHII", tag, kind, count, value) if kind == 4 or count > 1
+                    else struct.pack("<HHIHH", tag, kind, count, value, 0))
+        link = len(out)
+        out += b"\0\0\0\0"
+    return bytes(out)
+
+
+def test_the_16_bit_colour_path_keeps_565_bmps_later_pages_and_exif_orientation(tmp_path):
+    """A review: the 16-bit colour reader took a 5-6-5 BMP ("BGR;16") for 48-bit colour and
+    refused it; read a multi-page TIFF's first page (a thumbnail) instead of its image, or
+    refused it; and ignored a PNG's EXIF orientation (IMREAD_UNCHANGED)."""
+    import struct
+    import zlib
+
+    import cv2
+
+    from training.images import decode_image
+
+    h, w = 6, 10
+    rows = b"".join(struct.pack("<H", 0xF800 if y >= h - 2 else 0) * w + b"\0" * ((-2 * w) % 4)
+                    for y in range(h))   # bottom-up: the top two rows red
+    hdr = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 16, 3, len(rows), 2835, 2835, 0, 0)
+    masks = struct.pack("<III", 0xF800, 0x07E0, 0x001F)
+    off = 14 + len(hdr) + len(masks)
+    for name in ("rgb565.bmp", "rgb565.tif"):   # any name: the BMP decoder reads it
+        path = tmp_path / name
+        path.write_bytes(b"BM" + struct.pack("<IHHI", off + len(rows), 0, 0, off) + hdr + masks
+                         + rows)
+        arr = decode_image(path)
+        assert arr.shape == (h, w, 3) and arr[0, 0, 0] >= 240 and arr[-1, 0, 0] == 0
+
+    big = np.zeros((30, 50, 3), np.uint16)
+    big[:10, :, 0] = 4000
+    for thumb in (np.full((8, 8, 3), 200, np.uint8), np.full((8, 8, 3), 3000, np.uint16)):
+        path = tmp_path / f"thumb{thumb.dtype}.tif"
+        path.write_bytes(_tiff_pages([thumb, big]))
+        assert decode_image(path).shape == (30, 50, 3)
+
+    ex = Image.Exif()
+    ex[0x0112] = 6   # turned a quarter: stored 30 x 50, shown 50 x 30
+    eb = ex.tobytes()[6:]
+    path = tmp_path / "turned48.png"
+    cv2.imwrite(str(path), big)
+    data = path.read_bytes()
+    i = data.index(b"IDAT") - 4
+    path.write_bytes(data[:i] + struct.pack(">I", len(eb)) + b"eXIf" + eb
+                     + struct.pack(">I", zlib.crc32(b"eXIf" + eb) & 0xffffffff) + data[i:])
+    assert decode_image(path).shape == (50, 30, 3)

@@ -275,20 +275,32 @@ def _native_depth(img: Image.Image) -> np.ndarray:
     return _to_uint8_rgb(img)
 
 
-def _sixteen_bit_colour(img: Image.Image):
+_SIXTEEN_BIT_COLOUR = ("RGB;16", "RGBA;16", "RGBX;16")   # rawmode prefixes, 16 bits a sample
+
+
+def _rawmode(tile) -> str:
+    args = getattr(tile, "args", None)
+    return str(args[0] if isinstance(args, tuple) and args else args or "")
+
+
+def _sixteen_bit_colour(img: Image.Image, page: int):
     """For a colour file of 16 bits a sample (48/64-bit PNG, RGB 16-bit TIFF), which Pillow
     reads as 8-bit by each sample's high byte (12-bit data, 0..4095, came out 0..15: black,
     and was classified without a word), a reader of its samples as stored, scaled to the
-    sensor's full scale as grey 16-bit files are (``to_uint8``); else None."""
-    if img.mode not in ("RGB", "RGBA") or not any(
-            ";16" in str(getattr(t, "args", t)) for t in (img.tile or ())):
+    sensor's full scale as grey 16-bit files are (``to_uint8``); else None. Not for a 16-bit
+    pixel of 5-6-5 bits (a BMP's "BGR;16", which OpenCV reads as 8-bit), nor for a page other
+    than the first (OpenCV decodes the first page: a camera's thumbnail)."""
+    if page != 0 or img.format not in ("PNG", "TIFF") or img.mode not in ("RGB", "RGBA") \
+            or not any(_rawmode(t).startswith(_SIXTEEN_BIT_COLOUR) for t in (img.tile or ())):
         return None
 
     def read(path):
         import cv2
 
         data = np.fromfile(path, np.uint8)   # not cv2.imread: a non-ASCII path on Windows
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+        # not IMREAD_UNCHANGED, which ignores an EXIF orientation (a PNG's eXIf): turned
+        # as Pillow's path turns it (_upright); an alpha channel is dropped, as there
+        arr = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
         if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
             raise UnsupportedPixels("a 16-bit colour image OpenCV cannot read; save it as 8-bit "
                                     "or 16-bit grey")
@@ -417,7 +429,7 @@ def _decode(path: str | Path, convert) -> np.ndarray:
             with open(path, "rb") as f, Image.open(f, formats=PILLOW_FORMATS) as img:
                 main, pages = main_page(img)
                 img.seek(main)
-                deep = _sixteen_bit_colour(img)
+                deep = _sixteen_bit_colour(img, main)
                 img.load()
                 arr = convert(_upright(img)) if deep is None else deep(path)
     except FileNotFoundError:

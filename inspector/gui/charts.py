@@ -22,9 +22,13 @@ STATUS_GAP_PX = 16  # space between a status bar's message and its permanent lab
 
 def class_colour(index: int, class_names=None) -> QColor:
     """The colour of class ``index``; with ``class_names``, a defect-free class's is green."""
-    if class_names is not None and index < len(class_names):
-        if index in defect_free_classes(class_names):
+    if class_names is not None and 0 <= index < len(class_names):
+        free = defect_free_classes(class_names)
+        if index in free:
             return QColor(GOOD_COLOUR)
+        # the defect classes in turn: a defect-free class's index leaves no colour unused (8
+        # classes with "good" second gave the 1st and the 8th the same orange)
+        index -= sum(i < index for i in free)
     return QColor(CLASS_COLOURS[index % len(CLASS_COLOURS)])
 
 
@@ -58,6 +62,8 @@ def on_palette(colour: str | QColor, palette) -> str:
     c = QColor(colour)
     window = palette.window().color()
     if window.lightness() < 128:
+        if c.value() < 32:   # lighter() scales the value: black would stay black
+            c = QColor.fromHsvF(max(0.0, c.hueF()), c.saturationF(), 0.35)
         for _ in range(40):
             if contrast(c, window) >= TEXT_CONTRAST:
                 break
