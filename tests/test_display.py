@@ -54,13 +54,9 @@ def folder(tmp_path):
 def test_a_screen_reader_hears_the_prediction_and_the_controls_names(qtbot, classifier, folder):
     from PySide6.QtCore import Qt
 
-    from inspector.gui.main_window import MainWindow
+    from test_main_window import open_window
 
-    w = MainWindow(classifier=classifier)
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.classification_done, timeout=20000):
-        w.open_folder(folder)
+    w = open_window(qtbot, classifier, folder)
     s = w.session
     text = w.thumb_model.data(w.thumb_model.index(0, 0), Qt.ItemDataRole.AccessibleTextRole)
     assert text.startswith(s.items[0].path.name + ";") and s.predicted_name(0) in text
