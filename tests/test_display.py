@@ -90,3 +90,26 @@ def test_eight_classes_with_a_defect_free_one_get_eight_colours(qapp):
 
     names = ["crack", "good", "inclusion", "oil", "patches", "pitted", "rolled", "scratches"]
     assert len({class_colour(i, names).name() for i in range(len(names))}) == len(names)
+
+
+def test_the_colour_bar_and_chart_titles_follow_a_large_system_font(qtbot):
+    """At 16 pt the fixed 54-px colour bar cut its "0.5" and the chart titles stayed at 10 pt."""
+    from PySide6.QtGui import QFont
+
+    from inspector.gui.charts import ProbabilityChart, title_points
+    from inspector.gui.image_view import ColorBar
+
+    for points, wide in ((9, False), (20, True)):
+        font = QFont()
+        font.setPointSizeF(points)
+        bar = ColorBar()
+        bar.setFont(font)
+        bar.set_labels("high", "low")
+        qtbot.addWidget(bar)
+        fm = bar.fontMetrics()
+        assert bar.width() >= 30 + fm.horizontalAdvance("0.5") and bar.width() >= 54
+        assert (bar.width() > 54) == wide
+        chart = ProbabilityChart()
+        chart.setFont(font)
+        qtbot.addWidget(chart)
+        assert title_points(chart) == max(10, points)

@@ -74,6 +74,16 @@ def on_palette(colour: str | QColor, palette) -> str:
     return c.name()
 
 
+def title_points(widget) -> float:
+    """A chart title's point size: 10, or the system font's where that is larger (a title stayed
+    at 10 pt beside 16-pt text)."""
+    return max(10.0, widget.font().pointSizeF())
+
+
+def title_size(widget) -> str:
+    return f"{title_points(widget):g}pt"
+
+
 class _Chart(pg.PlotWidget):
     """A static chart: white, no mouse interaction, never takes keyboard focus."""
 
@@ -98,7 +108,7 @@ class ProbabilityChart(_Chart):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setTitle("Class probabilities", color="k", size="10pt")
+        self.setTitle("Class probabilities", color="k", size=title_size(self))
         self.setAccessibleName("Class probabilities")
         self.getPlotItem().invertY(True)
         self.setXRange(0, 1, padding=0.02)
@@ -175,13 +185,13 @@ class WeightsChart(_Chart):
         """The title, shortened with "…" to the chart's width: a title wider than the chart
         widened the plot past its panel, and the last channels' bars were cut off."""
         font = QFont(self.font())
-        font.setPointSizeF(10)
+        font.setPointSizeF(title_points(self))
         # the plot is as wide as its title and the axes' room beside it (about 40 px)
         room = max(40, self.width() - TITLE_MARGIN)
         shown = QFontMetrics(font).elidedText(self._title or "", Qt.TextElideMode.ElideRight, room)
         if shown != self._shown_title:   # a new title lays the plot out again: only on change
             self._shown_title = shown
-            self.setTitle(shown, color="k", size="10pt")
+            self.setTitle(shown, color="k", size=title_size(self))
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         if getattr(self, "_title", None):   # first: the plot is laid out for the new title

@@ -292,15 +292,19 @@ class ColorBar(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setAccessibleName("Attention colour scale, low to high")
-        self.setFixedWidth(54)
         self.setMinimumHeight(120)
         lut = colormap_lut()
         self._stops = [(i / 255.0, QColor(*map(int, lut[i]))) for i in range(0, 256, 15)] + \
                       [(1.0, QColor(*map(int, lut[255])))]
-        self.top_label, self.bottom_label = "high", "low"
+        self.set_labels("high", "low")
 
     def set_labels(self, top: str, bottom: str) -> None:
         self.top_label, self.bottom_label = top, bottom
+        # wide enough for its words and ticks in the system font (a fixed 54 px cut "0.5" at
+        # 16 pt)
+        fm = self.fontMetrics()
+        self.setFixedWidth(max(54, 30 + fm.horizontalAdvance("0.5"),
+                               4 + max(fm.horizontalAdvance(top), fm.horizontalAdvance(bottom))))
         self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802
