@@ -243,13 +243,9 @@ def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
             raise UnsupportedPixels("holds no pixel values that are numbers (NaN or infinity "
                                     "everywhere)")
         # a few dead pixels stored as NaN or infinity do not decide the scale: the numbers do
-        if finite.all():
-            lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
-        else:
-            numbers = arr[finite]
-            lo, hi = float(numbers.min(initial=0)), float(numbers.max(initial=1))
-            del numbers
-        del finite
+        numbers = arr if finite.all() else arr[finite]
+        lo, hi = float(numbers.min(initial=0)), float(numbers.max(initial=1))
+        del numbers, finite
         np.nan_to_num(arr, copy=False, nan=lo, posinf=hi, neginf=lo)
         arr -= lo
         arr /= max(hi - lo, 1e-12)
@@ -283,31 +279,31 @@ def _rawmode(tile) -> str:
     return str(args[0] if isinstance(args, tuple) and args else args or "")
 
 
-def _sixteen_bit_colour(img: Image.Image, page: int):
-    """For a colour file of 16 bits a sample (48/64-bit PNG, RGB 16-bit TIFF), which Pillow
-    reads as 8-bit by each sample's high byte (12-bit data, 0..4095, came out 0..15: black,
-    and was classified without a word), a reader of its samples as stored, scaled to the
-    sensor's full scale as grey 16-bit files are (``to_uint8``); else None. Not for a 16-bit
-    pixel of 5-6-5 bits (a BMP's "BGR;16", which OpenCV reads as 8-bit), nor for a page other
-    than the first (OpenCV decodes the first page: a camera's thumbnail)."""
-    if page != 0 or img.format not in ("PNG", "TIFF") or img.mode not in ("RGB", "RGBA") \
-            or not any(_rawmode(t).startswith(_SIXTEEN_BIT_COLOUR) for t in (img.tile or ())):
-        return None
+def _sixteen_bit_colour(img: Image.Image, page: int) -> bool:
+    """Whether ``img`` is a colour file of 16 bits a sample (48/64-bit PNG, RGB 16-bit TIFF),
+    which Pillow reads as 8-bit by each sample's high byte (12-bit data, 0..4095, came out
+    0..15: black, and was classified without a word): :func:`_read_sixteen_bit_colour` reads
+    it instead. Not a 16-bit pixel of 5-6-5 bits (a BMP's "BGR;16", which OpenCV reads as
+    8-bit), nor a page other than the first (OpenCV decodes the first page: a camera's
+    thumbnail)."""
+    return (page == 0 and img.format in ("PNG", "TIFF") and img.mode in ("RGB", "RGBA")
+            and any(_rawmode(t).startswith(_SIXTEEN_BIT_COLOUR) for t in (img.tile or ())))
 
-    def read(path):
-        import cv2
 
-        data = np.fromfile(path, np.uint8)   # not cv2.imread: a non-ASCII path on Windows
-        # not IMREAD_UNCHANGED, which ignores an EXIF orientation (a PNG's eXIf): turned
-        # as Pillow's path turns it (_upright); an alpha channel is dropped, as there
-        arr = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-        if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
-            raise UnsupportedPixels("a 16-bit colour image OpenCV cannot read; save it as 8-bit "
-                                    "or 16-bit grey")
-        rgb = arr[..., 2::-1] if arr.shape[2] >= 3 else np.repeat(arr[..., :1], 3, axis=2)
-        return to_uint8(np.ascontiguousarray(rgb))
+def _read_sixteen_bit_colour(path: Path) -> np.ndarray:
+    """A 16-bit colour file's samples as stored, scaled to the sensor's full scale as grey
+    16-bit files are (``to_uint8``)."""
+    import cv2
 
-    return read
+    data = np.fromfile(path, np.uint8)   # not cv2.imread: a non-ASCII path on Windows
+    # not IMREAD_UNCHANGED, which ignores an EXIF orientation (a PNG's eXIf): turned as
+    # Pillow's path turns it (_upright); an alpha channel is dropped, as there
+    arr = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
+        raise UnsupportedPixels("a 16-bit colour image OpenCV cannot read; save it as 8-bit "
+                                "or 16-bit grey")
+    rgb = arr[..., 2::-1] if arr.shape[2] >= 3 else np.repeat(arr[..., :1], 3, axis=2)
+    return to_uint8(np.ascontiguousarray(rgb))
 
 
 def decode_image(path: str | Path) -> np.ndarray:
@@ -332,6 +328,8 @@ def main_page(img: Image.Image) -> tuple[int, int]:
     cameras add, before or after the image, is neither read instead of it nor counted. At most
     ``MAX_PAGES`` pages are looked at, one seek each: ``n_frames`` walked every page of the file
     first (a 200,000-page TIFF of 21 MB took 300 s, then was refused)."""
+    if not getattr(img, "is_animated", False):   # one page (set at open: no seek)
+        return 0, 1
     sizes = []
     try:
         for i in range(MAX_PAGES):
@@ -429,9 +427,11 @@ def _decode(path: str | Path, convert) -> np.ndarray:
             with open(path, "rb") as f, Image.open(f, formats=PILLOW_FORMATS) as img:
                 main, pages = main_page(img)
                 img.seek(main)
-                deep = _sixteen_bit_colour(img, main)
-                img.load()
-                arr = convert(_upright(img)) if deep is None else deep(path)
+                if _sixteen_bit_colour(img, main):   # not decoded by Pillow first as well
+                    arr = _read_sixteen_bit_colour(path)
+                else:
+                    img.load()
+                    arr = convert(_upright(img))
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:

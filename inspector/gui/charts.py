@@ -1,6 +1,7 @@
 """pyqtgraph bar charts: every class's probability, and a block's channel weights."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -23,13 +24,20 @@ STATUS_GAP_PX = 16  # space between a status bar's message and its permanent lab
 def class_colour(index: int, class_names=None) -> QColor:
     """The colour of class ``index``; with ``class_names``, a defect-free class's is green."""
     if class_names is not None and 0 <= index < len(class_names):
-        free = defect_free_classes(class_names)
+        free = _defect_free(tuple(class_names))
         if index in free:
             return QColor(GOOD_COLOUR)
         # the defect classes in turn: a defect-free class's index leaves no colour unused (8
         # classes with "good" second gave the 1st and the 8th the same orange)
         index -= sum(i < index for i in free)
     return QColor(CLASS_COLOURS[index % len(CLASS_COLOURS)])
+
+
+@lru_cache(maxsize=64)
+def _defect_free(class_names: tuple) -> tuple[int, ...]:
+    """``tiles.defect_free_classes``, once per list of names (class_colour runs on every
+    paint of every thumbnail, bar and tile)."""
+    return tuple(defect_free_classes(class_names))
 
 
 def _luminance(colour: QColor) -> float:
@@ -59,18 +67,25 @@ def on_palette(colour: str | QColor, palette) -> str:
     """``colour`` made readable as text on ``palette``'s window: on a dark theme lightened
     until it reaches ``TEXT_CONTRAST`` (the review window's #6A1B9A on a dark window was
     1.3:1, the greys about 2:1), on a light one kept as it is."""
-    c = QColor(colour)
     window = palette.window().color()
-    if window.lightness() < 128:
-        if c.value() < 32:   # lighter() scales the value: black would stay black
-            c = QColor.fromHsvF(max(0.0, c.hueF()), c.saturationF(), 0.35)
-        for _ in range(40):
-            if contrast(c, window) >= TEXT_CONTRAST:
-                break
-            c = c.lighter(112)
-            if c.value() == 255:   # as bright as it goes: towards white
-                c = QColor.fromHsvF(c.hueF() if c.hueF() >= 0 else 0, max(0.0, c.saturationF() - 0.08),
-                                    1.0)
+    if window.lightness() >= 128:
+        return QColor(colour).name()
+    return _lightened(QColor(colour).name(), window.name())
+
+
+@lru_cache(maxsize=256)
+def _lightened(colour: str, window: str) -> str:
+    """``colour`` lightened until it reaches ``TEXT_CONTRAST`` on the dark ``window`` (once
+    per pair: the thumbnails ask on every paint)."""
+    c, bg = QColor(colour), QColor(window)
+    if c.value() < 32:   # lighter() scales the value: black would stay black
+        c = QColor.fromHsvF(max(0.0, c.hueF()), c.saturationF(), 0.35)
+    for _ in range(40):
+        if contrast(c, bg) >= TEXT_CONTRAST:
+            break
+        c = c.lighter(112)
+        if c.value() == 255:   # as bright as it goes: towards white
+            c = QColor.fromHsvF(max(0.0, c.hueF()), max(0.0, c.saturationF() - 0.08), 1.0)
     return c.name()
 
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsScen
 
 from ..engine import upsample
 from ..tiles import TiledVerdict, defect_free_classes
-from .charts import GOOD_COLOUR, class_colour
+from .charts import class_colour
 from .charts import UNKNOWN_COLOUR as UNKNOWN_QCOLOUR
 from .workers import qimage_from_array
 
@@ -80,6 +80,10 @@ class TileGridItem(QGraphicsItem):
         self._labels = [v.label(i) for i in range(len(v.tiles))]
         self.setZValue(2)
 
+    def _defect_free(self, i: int) -> bool:
+        v = self.verdict
+        return bool(v.known[i]) and int(np.argmax(v.probs[i])) in self._free
+
     def colour(self, i: int) -> QColor:
         v = self.verdict
         if not v.known[i]:
@@ -113,7 +117,7 @@ class TileGridItem(QGraphicsItem):
         fm = painter.fontMetrics()
         for i, r in enumerate(self.cells):
             colour = self.colour(i)
-            free = colour.name().upper() == GOOD_COLOUR
+            free = self._defect_free(i)
             if not free:
                 fill = QColor(colour)
                 fill.setAlpha(60)

@@ -32,6 +32,12 @@ class ThumbnailCache:
         self.capacity = capacity
         self._d: OrderedDict[Hashable, QImage] = OrderedDict()
 
+    @classmethod
+    def for_side(cls, side: int) -> ThumbnailCache:
+        """A cache of thumbnails ``side`` pixels across that takes the memory of 1,000 at
+        ``THUMB`` (at the screen's pixel density, 200 %: 224 px, four times the pixels each)."""
+        return cls(max(200, round(1000 * (THUMB / max(THUMB, side)) ** 2)))
+
     def get(self, key: Hashable) -> QImage | None:
         img = self._d.get(key)
         if img is not None:
@@ -59,7 +65,7 @@ class ThumbnailModel(QAbstractListModel):
         super().__init__(parent)
         self.visible: tuple[int, int] | None = None  # rows on screen (set by the view's owner)
         self.loader = loader
-        self.cache = cache or ThumbnailCache()
+        self.cache = cache or ThumbnailCache.for_side(loader.size)
         self.session: ReviewSession | None = None
         self.generation = 0
         self.rows: list[int] = []

@@ -22,7 +22,7 @@ from ..screen import resize_to_fit
 from ..keys import ChoiceBox, TypingKeys
 from ..charts import UNKNOWN_COLOUR, ProbabilityChart, on_palette
 from ..inspection_panel import InspectionPanel
-from ..thumbnails import CAPTION_CHARS, THUMB, ThumbnailCache, ThumbnailDelegate, ThumbnailModel
+from ..thumbnails import CAPTION_CHARS, THUMB, ThumbnailDelegate, ThumbnailModel
 
 
 APP_TITLE = "Steel Inspector"
@@ -144,10 +144,7 @@ class WindowLayout:
 
     def _build_ui(self) -> None:
         # thumbnails
-        # the cache counts thumbnails: at the screen's pixel density (200 %: 224 px, four
-        # times the pixels) fewer of them keep it to the memory it took at 112 px
-        capacity = max(200, round(1000 * (THUMB / max(THUMB, self._thumbs.size)) ** 2))
-        self.thumb_model = ThumbnailModel(self._thumbs, ThumbnailCache(capacity), parent=self)
+        self.thumb_model = ThumbnailModel(self._thumbs, parent=self)
         self.delegate = ThumbnailDelegate(self.thumb_model, self)
         self.list = ThumbnailList()
         self.list.setAccessibleName("Images")
