@@ -113,3 +113,33 @@ def test_the_colour_bar_and_chart_titles_follow_a_large_system_font(qtbot):
         chart.setFont(font)
         qtbot.addWidget(chart)
         assert title_points(chart) == max(10, points)
+
+
+def test_the_weights_charts_tick_labels_do_not_overlap_at_a_large_font(qtbot, qapp):
+    """At a 16-pt system font a 130-px channel-weights chart drew "0.4", "0.2", "0", "-0.2" and
+    "-0.4" over one another: pyqtgraph spaces ticks by the axis's length, not its font. (The
+    chart's items take the application's font, not the chart widget's.)"""
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    from inspector.gui.charts import FittedAxis, WeightsChart, nice_step
+
+    assert nice_step(1.04, 2) == 1.0 and nice_step(1.04, 3) == 0.5 and nice_step(0.9, 5) == 0.2
+    before = QFont(qapp.font())
+    try:
+        for points in (10, 16, 20):
+            font = QFont(before)
+            font.setPointSizeF(points)
+            qapp.setFont(font)
+            chart = WeightsChart()
+            qtbot.addWidget(chart)
+            axis = chart.getAxis("left")
+            assert isinstance(axis, FittedAxis) and axis.font().pointSizeF() == points
+            line = QFontMetricsF(axis.font()).height()
+            for lo, hi, size in ((-0.52, 0.42, 53.6), (-0.02, 1.02, 60.8), (-0.02, 1.02, 200.0),
+                                 (-3.1, 7.4, 90.0)):
+                ((step, offset),) = axis.tickSpacing(lo, hi, size)
+                ticks = np.arange(np.ceil(lo / step), np.floor(hi / step) + 1) * step
+                assert offset == 0 and len(ticks) >= 1
+                assert len(ticks) <= max(2, size // line), (points, lo, hi, size, ticks)
+    finally:
+        qapp.setFont(before)

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QFontMetricsF
 
 from ..tiles import defect_free_classes
 
@@ -99,11 +99,40 @@ def title_size(widget) -> str:
     return f"{title_points(widget):g}pt"
 
 
+def nice_step(span: float, labels: int) -> float:
+    """The smallest of 1, 2, 2.5 and 5 times a power of ten whose multiples within ``span``
+    number at most ``labels`` (at least 2)."""
+    labels = max(2, int(labels))
+    if not np.isfinite(span) or span <= 0:
+        return 1.0
+    power = 10.0 ** np.floor(np.log10(span / labels))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0):
+        if np.floor(span / (m * power) + 1e-9) + 1 <= labels:
+            return float(m * power)
+    return float(100 * power)
+
+
+class FittedAxis(pg.AxisItem):
+    """A vertical axis with as many labelled ticks as its height holds in its font, one level
+    only: pyqtgraph's own spacing ignores the font, and at a 16-pt system font a 130-px chart's
+    labels were drawn over one another. A label at the axis's end may reach past it (into the
+    title's room) rather than be left out."""
+
+    def __init__(self, orientation: str, **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.setStyle(hideOverlappingLabels=False)
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph's names)
+        line = QFontMetricsF(self.style.get("tickFont") or self.font()).height()
+        labels = max(2, int(size // max(1.0, 1.15 * line)))
+        return [(nice_step(abs(maxVal - minVal), labels), 0.0)]
+
+
 class _Chart(pg.PlotWidget):
     """A static chart: white, no mouse interaction, never takes keyboard focus."""
 
-    def __init__(self, parent=None):
-        super().__init__(parent, background="w")
+    def __init__(self, parent=None, **kwargs):
+        super().__init__(parent, background="w", **kwargs)
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.hideButtons()
@@ -185,7 +214,7 @@ class WeightsChart(_Chart):
     class activation map uses)."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__(parent, axisItems={"left": FittedAxis("left")})
         self.getAxis("bottom").setLabel("channel", color="k")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#0072B2", pen=None)
         self.addItem(self.bars)
@@ -209,7 +238,9 @@ class WeightsChart(_Chart):
             self.setTitle(shown, color="k", size=title_size(self))
 
     def resizeEvent(self, event) -> None:  # noqa: N802
-        if getattr(self, "_title", None):   # first: the plot is laid out for the new title
+        # first: the plot is laid out for the new title (not once closed: its plot is gone,
+        # and a font change still resizes it)
+        if getattr(self, "_title", None) and getattr(self, "plotItem", None) is not None:
             self._fit_title()
         super().resizeEvent(event)   # pyqtgraph calls it with None while it is built
 
