@@ -122,6 +122,17 @@ def test_openset_rescore_of_another_file_says_what_it_is_not(tmp_path, capsys):
     assert "not an `openset --outputs` file (not an .npz of arrays)" in err and "pickle" not in err
 
 
+def test_openset_trains_at_the_size_given_by_either_name():
+    """``--size`` (the training options' name) was accepted and then overridden by
+    ``--input-size``'s default: the leave-one-out models trained at 200 px, without a word."""
+    from training import cli
+
+    parser = cli.build_parser()
+    for argv, size in (([], 200), (["--size", "128"], 128), (["--input-size", "96"], 96)):
+        args = parser.parse_args(["openset", "--data", "d", *argv])
+        assert cli._config(args).input_size == size
+
+
 def test_openset_names_a_mistyped_class_before_reading_the_images(tmp_path, capsys):
     from synth import make_dataset
     from training import cli
