@@ -857,10 +857,57 @@ def test_snapshot_and_labelled_folders(tmp_path):
     snap = cam.save_snapshot(img, src)
     assert snap.parent == cam.snapshots_dir() and snap.exists()
     assert snap.name.startswith("cam9_") and "secret" not in snap.name
+    with pytest.raises(FileNotFoundError, match="data folder .* not found"):
+        # a data folder on a removed drive is not made again on the local disk
+        cam.save_labelled(img, tmp_path / "data", "scratches", src)
+    assert not (tmp_path / "data").exists()
+    (tmp_path / "data").mkdir()
     p = cam.save_labelled(img, tmp_path / "data", "scratches", src)
     assert p.parent == tmp_path / "data" / "scratches" and p.exists()
     with pytest.raises(ValueError):
         cam.save_labelled(img, tmp_path / "data", "../escape", src)
+
+
+def test_saving_without_hard_links_leaves_no_broken_file(tmp_path, monkeypatch):
+    """FAT/exFAT sticks and some shares refuse hard links: the frame is written under its name
+    directly, and a write that fails part-way (a full stick) leaves neither that file nor the
+    temporary one. A full disk at the link is the save's failure, not a reason to write a
+    second copy."""
+    import errno
+    import os
+
+    from inspector.camera import saving
+
+    img = np.full((8, 8, 3), 90, np.uint8)
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(saving.os, "link", no_links)
+    first = cam.save_png_new(img, tmp_path, "snap")
+    assert first.name == "snap.png" and cv2.imread(str(first)) is not None
+
+    real_fsync, calls = os.fsync, []
+
+    def full_at_second(fd):   # the temporary file syncs, the copy under its name does not
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(saving.os, "fsync", full_at_second)
+    with pytest.raises(OSError, match="No space"):
+        cam.save_png_new(img, tmp_path, "snap")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.png"]
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(saving.os, "fsync", real_fsync)
+    monkeypatch.setattr(saving.os, "link", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        cam.save_png_new(img, tmp_path, "snap")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.png"]
 
 
 def test_source_kinds_are_distinct_for_settings():

@@ -258,6 +258,7 @@ def test_shift_number_files_the_frame_under_a_class(qtbot, make_window, classifi
     _next_result(qtbot, win)
     assert win.save_labelled(0) is None  # no data folder yet: a message, nothing written
     assert "data folder" in win.statusBar().currentMessage()
+    (tmp_path / "data").mkdir()   # chosen in a folder dialog: it exists
     win.set_data_folder(tmp_path / "data")
     win.activateWindow()
     win.setFocus()
@@ -268,6 +269,11 @@ def test_shift_number_files_the_frame_under_a_class(qtbot, make_window, classifi
     assert path.parent == tmp_path / "data" / name and path.exists()
     second = Path(win.save_labelled(2))
     assert second != path and path.exists() and second.exists()  # never over the first
+    moved = tmp_path / "elsewhere"   # the stick pulled: said, and not made again here
+    (tmp_path / "data").rename(moved)
+    assert win.save_labelled(2) is None
+    assert "not found" in win.statusBar().currentMessage() and not (tmp_path / "data").exists()
+    (moved).rename(tmp_path / "data")
     # a key for each of up to nine classes, as in the review window (a 7-class plant model)
     assert len(win.label_actions) == 9
     assert [a.isEnabled() for a in win.label_actions] == [

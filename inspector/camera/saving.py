@@ -1,6 +1,7 @@
 """Saving frames: snapshots for review and labelled frames for retraining, as new PNG files."""
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from datetime import datetime
@@ -22,33 +23,84 @@ def _png_bytes(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def save_png_new(image: np.ndarray, folder: str | Path, stem: str) -> Path:
+# link() errors that mean "this file system has no hard links" (FAT and exFAT sticks, some SMB
+# shares); any other error (a full disk, no permission) is the save's own failure
+_NO_HARD_LINKS = {getattr(errno, n) for n in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "EXDEV", "ENOSYS",
+                                              "EMLINK", "EACCES") if hasattr(errno, n)}
+
+
+def _sync_folder(folder: Path) -> None:
+    """The folder's entry for a new file made durable (POSIX; Windows has no folder handles)."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    """``data`` as the new file ``target`` (exclusive create), written through to the disk; a
+    write that fails part-way (a full disk) leaves no file under that name."""
+    with open(target, "xb") as f:
+        try:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            f.close()
+            try:
+                target.unlink()
+            except OSError:
+                pass
+            raise
+
+
+def save_png_new(image: np.ndarray, folder: str | Path, stem: str, create: bool = True) -> Path:
     """Writes ``image`` (RGB uint8) as ``folder/stem.png``, or ``stem-2.png``, ... : never over an
     existing file, and never a half-written file under the final name (written aside, then
-    linked into place, which fails rather than replaces when the name is taken)."""
+    linked into place, which fails rather than replaces when the name is taken; on a file
+    system without hard links, created exclusively and removed again if the write fails).
+    ``create`` False: ``folder`` must exist (a data folder on a removed drive is not made
+    again on the local disk)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    elif not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: folder not found (a removed drive or share?)")
     data = _png_bytes(image)
     tmp = folder / f".{stem}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    linked = True
     try:
+        try:
+            _write_new(tmp, data)
+        except FileExistsError:   # a leftover of a crash with this process's id and thread
+            tmp.unlink()
+            _write_new(tmp, data)
         for n in range(1, 10000):
             target = folder / (f"{stem}.png" if n == 1 else f"{stem}-{n}.png")
             try:
-                os.link(tmp, target)
+                if linked:
+                    try:
+                        os.link(tmp, target)
+                    except FileExistsError:
+                        raise
+                    except OSError as e:
+                        if e.errno not in _NO_HARD_LINKS:
+                            raise
+                        linked = False
+                if not linked:
+                    _write_new(target, data)
+                _sync_folder(folder)
                 return target
             except FileExistsError:
                 continue
-            except OSError:  # a file system without hard links: exclusive create instead
-                try:
-                    with open(target, "xb") as f:
-                        f.write(data)
-                    return target
-                except FileExistsError:
-                    continue
         raise OSError(f"{folder}: no free file name for {stem}")
     finally:
         try:
@@ -75,7 +127,18 @@ def save_snapshot(image: np.ndarray, source: Source, folder: str | Path | None =
 
 def save_labelled(image: np.ndarray, data_dir: str | Path, class_name: str,
                   source: Source) -> Path:
-    """A frame (or ROI) as a new PNG in ``data_dir/class_name/`` (a training data layout)."""
+    """A frame (or ROI) as a new PNG in ``data_dir/class_name/`` (a training data layout). The
+    class folder is made where needed; ``data_dir`` itself must exist: one on a drive or share
+    that has gone would otherwise be made again on the local disk, and the frames saved where
+    nobody looks for them."""
     if not class_name or any(c in class_name for c in "/\\") or class_name in (".", ".."):
         raise ValueError(f"{class_name!r} is not a usable class folder name")
-    return save_png_new(image, Path(data_dir) / class_name, timestamp_stem(source.stem))
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data folder {data_dir} not found (a removed drive or share?)")
+    folder = data_dir / class_name
+    try:
+        folder.mkdir(exist_ok=True)
+    except FileExistsError:
+        raise FileExistsError(f"{folder} is a file, not a class folder") from None
+    return save_png_new(image, folder, timestamp_stem(source.stem), create=False)
