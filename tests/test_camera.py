@@ -910,6 +910,24 @@ def test_saving_without_hard_links_leaves_no_broken_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.png"]
 
 
+def test_a_twelve_bit_streams_frames_keep_one_brightness():
+    """Scaled frame by frame, a frame whose brightest pixel was 1,000 was divided by 1,023 and
+    the next (1,030) by 4,095: the same scene four times darker from one frame to the next."""
+    from inspector.camera.sources import StreamScale, to_rgb
+
+    rng = np.random.default_rng(0)
+    scene = rng.integers(400, 800, (24, 32)).astype(np.uint16)
+    a, b = scene.copy(), scene.copy()
+    a[0, 0], b[0, 0] = 1000, 1030
+    scale = StreamScale()
+    first = to_rgb(a, scale(a))   # the only one read at the smaller scale: nothing said more yet
+    means = [float(to_rgb(f, scale(f)).mean()) for f in (b, a, b, a)]
+    assert max(means) - min(means) < 1 and means[0] < float(first.mean()) / 3
+    per_frame = [float(to_rgb(f).mean()) for f in (b, a)]   # what the stream saw before
+    assert per_frame[1] - per_frame[0] > 100
+    assert scale(np.zeros((2, 2), np.uint8)) is None and scale.full == 4095.0
+
+
 def test_source_kinds_are_distinct_for_settings():
     keys = {Source.camera(0).key, Source.url("rtsp://h/0").key, Source.file("0").key,
             Source.sequence("0").key}

@@ -331,6 +331,84 @@ def test_a_failing_source_shows_the_fault_and_reconnects(qtbot, make_window, cla
     assert "[camera]" in saved and "pa55word" not in saved  # nor in the settings file
 
 
+def test_a_lost_camera_and_a_failing_model_do_not_look_live(qtbot, make_window, classifier):
+    """While the camera reconnects, the last frame's verdict was shown as a live one and the
+    rates stayed at their last values; a model failing on every frame was said for 8 s and then
+    looked like a live feed; a message ("Snapshot saved") hid the stream's state."""
+    from inspector.camera import live
+    from inspector.gui.camera_window.window import STALE_PREFIX
+
+    lost = threading.Event()
+
+    class _Lost(_Flaky):
+        def read(self):
+            if self.frames <= 0:
+                lost.set()
+            return super().read()
+
+    opened = []
+
+    def factory(source):
+        opened.append(source)
+        if len(opened) > 1 and not ok_again.is_set():
+            raise SourceError("camera 7 cannot be opened")
+        return _Lost(40 if len(opened) == 1 else 10 ** 6)
+
+    ok_again = threading.Event()
+    slow = cam.ReconnectPolicy(initial=0.3, factor=1.0, maximum=0.3, stall_timeout=2.0,
+                               open_timeout=2.0)
+    win = make_window(capture_factory=factory, policy=slow)
+    win.open_source(Source.url("rtsp://cam7/live"))
+    _next_result(qtbot, win)
+    win.snapshot()   # a message in the status bar: the state stays visible beside it
+    assert win.state_label.isVisible()
+    qtbot.waitUntil(lambda: win.status().state is State.RECONNECTING, timeout=10000)
+    assert win.prediction_label.text().startswith(STALE_PREFIX)
+    assert "reconnecting" in win.view.banner and win.state_label.isVisible()
+    qtbot.waitUntil(lambda: win.stats()["capture_fps"] == 0.0, timeout=8000)   # not the old rate
+    ok_again.set()
+    _next_result(qtbot, win)
+    assert not win.prediction_label.text().startswith(STALE_PREFIX) and win.view.banner == ""
+
+    real = live.analyse
+    calls = []
+
+    def failing(*a, **k):
+        calls.append(1)
+        raise RuntimeError("Interpreter failed to invoke")
+
+    live.analyse = failing
+    try:
+        qtbot.waitUntil(lambda: "analysis failing since" in win.status_text(), timeout=8000)
+        assert "Interpreter failed" in win.status_text() and "rtsp://cam7/live" in win.status_text()
+        assert win.prediction_label.text().startswith(STALE_PREFIX)
+        assert win.view.banner.startswith("not analysed")
+        assert not win._drawing_on_result()   # the feed stays live, marked
+        qtbot.waitUntil(lambda: win.stats()["classified_fps"] == 0.0, timeout=8000)
+    finally:
+        live.analyse = real
+    _next_result(qtbot, win)
+    assert "failing" not in win.status_text() and win.view.banner == ""
+    assert not win.prediction_label.text().startswith(STALE_PREFIX)
+
+
+def test_the_picture_under_a_tile_grid_is_the_frame_it_was_read_from(qtbot, make_window, video):
+    """A model slower than the camera: the grid and the overlay were drawn on frames up to 30
+    newer than the one they were computed from."""
+    win = make_window()
+    win.tile_check.setChecked(True)
+    win.tile_spin.setValue(48)
+    win.open_source(Source.file(video))
+    for _ in range(4):
+        r = _next_result(qtbot, win, lambda r: len(r.tiles) > 1)
+        for _ in range(2):   # display ticks after the result must not put newer frames under it
+            with qtbot.waitSignal(win._display_timer.timeout, timeout=2000):
+                pass
+        assert win._drawing_on_result()
+        shown = win.shown_frame
+        assert shown.index == win.view.result.frame.index
+
+
 class _StuckAfter(_Flaky):
     """A network camera whose driver stops returning from read() after a few frames."""
 

@@ -156,15 +156,17 @@ def sensor_full_scale(max_value: float) -> float:
     return float((1 << int(max_value).bit_length()) - 1)
 
 
-def to_uint8(arr: np.ndarray) -> np.ndarray:
+def to_uint8(arr: np.ndarray, full: float | None = None) -> np.ndarray:
     """Pixel values as uint8, the one conversion of every path (files, camera frames, model
     inputs): 16-bit (any integer) data scaled so that the sensor's full scale is white
-    (``sensor_full_scale``), uint8 as it is, anything else clipped to 0..255."""
+    (``sensor_full_scale``, or ``full`` where the caller knows it: a camera stream keeps one
+    for all its frames), uint8 as it is, anything else clipped to 0..255."""
     arr = np.asarray(arr)
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype.kind in "ui":
-        full = sensor_full_scale(int(arr.max(initial=0)))   # the integer: exact
+        if full is None:
+            full = sensor_full_scale(int(arr.max(initial=0)))   # the integer: exact
         a = arr.astype(np.float32)   # the same arithmetic in place: one copy, not five
         a /= full
         a *= 255.0

@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from .sources import CaptureFactory, DEFAULT_SEQUENCE_FPS, Source, SourceError, open_capture, to_rgb
+from .sources import (CaptureFactory, DEFAULT_SEQUENCE_FPS, Source, SourceError, StreamScale,
+                      open_capture, to_rgb)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,19 @@ class Frame:
         return int(self.image.shape[0])
 
 
+def rate(times, now: float, quiet_after: float = 2.0) -> float:
+    """Events per second over ``times`` (ascending clock readings), falling to 0 once nothing
+    has come for ``quiet_after`` seconds or three intervals, whichever is longer: a stream that
+    stalls, or a model that keeps failing, must not go on showing its last rate."""
+    t = list(times)
+    if len(t) <= 2 or t[-1] <= t[0]:
+        return 0.0
+    interval = (t[-1] - t[0]) / (len(t) - 1)
+    if now - t[-1] > max(quiet_after, 3 * interval):
+        return 0.0
+    return 1.0 / interval
+
+
 @dataclass(frozen=True)
 class GrabberStats:
     captured: int
@@ -134,6 +148,7 @@ class FrameGrabber:
         self._factory = factory or (lambda s: open_capture(s, policy.open_timeout))
         self._on_status = on_status
         self._clock = clock
+        self._scale = StreamScale()   # one full scale for the stream's 16-bit frames
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._newest: Frame | None = None
@@ -159,8 +174,7 @@ class FrameGrabber:
     @property
     def stats(self) -> GrabberStats:
         with self._cond:
-            t = list(self._times)
-            fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
+            fps = rate(self._times, self._clock())
             return GrabberStats(self._captured, self._dropped, self._taken, self._connections, fps)
 
     @property
@@ -296,7 +310,7 @@ class FrameGrabber:
                     else:
                         self._report(gen, "ended", f"{src.display}: end reached")
                     return
-                self._publish(gen, to_rgb(bgr), t)
+                self._publish(gen, to_rgb(bgr, self._scale(bgr)), t)
                 if fps:
                     n += 1
                     wait = t0 + n / fps - time.monotonic()

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..attention import CAM, attention_map
-from .grabber import Frame, FrameGrabber
+from .grabber import Frame, FrameGrabber, rate
 from ..tiles import (CLASSIFY_CHUNK, ClassifierLike, Prepared, Roi, fit_tile, inspect_input,
                      judge_prepared, judge_tiles, model_input, tile_grid)
 
@@ -198,9 +198,10 @@ class UnknownRate:
 class LiveStats:
     """Rolling classified-frames-per-second and latency over the last ``window`` results."""
 
-    def __init__(self, window: int = 30):
+    def __init__(self, window: int = 30, clock: Callable[[], float] = time.monotonic):
         self._done: deque[float] = deque(maxlen=window + 1)
         self._lat: deque[float] = deque(maxlen=window)
+        self._clock = clock   # the clock the results' completion times are read from
         self.count = 0
 
     def record(self, t_done: float, latency: float) -> None:
@@ -215,8 +216,8 @@ class LiveStats:
 
     @property
     def fps(self) -> float:
-        d = self._done
-        return (len(d) - 1) / (d[-1] - d[0]) if len(d) > 2 and d[-1] > d[0] else 0.0
+        """Results a second, 0 once results have stopped coming (``grabber.rate``)."""
+        return rate(self._done, self._clock())
 
     @property
     def latency_median(self) -> float:

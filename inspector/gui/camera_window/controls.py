@@ -207,7 +207,9 @@ class CameraControls:
         self.setCentralWidget(central)
 
         self.state_label = QLabel("")
-        self.statusBar().addWidget(self.state_label, 1)
+        # permanent: a message ("Snapshot saved") hid a plain status-bar widget for 8 s, the
+        # stream's state with it
+        self.statusBar().addPermanentWidget(self.state_label)
         self.unknown_label = QLabel("")
         self.unknown_label.setToolTip(UNKNOWN_RATE_TIP)
         self.unknown_label.setContentsMargins(STATUS_GAP_PX, 0, 0, 0)   # apart from messages

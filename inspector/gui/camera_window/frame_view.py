@@ -40,6 +40,7 @@ class FrameView(QWidget):
         self.overlay: QImage | None = None
         self.show_overlay = True
         self.message = "No source open"
+        self.banner = ""   # over the picture while it is not live ("reconnecting…")
         self._drag: tuple[QPointF, QPointF] | None = None
 
     # -- data ----------------------------------------------------------------------------
@@ -61,6 +62,13 @@ class FrameView(QWidget):
     def set_message(self, text: str) -> None:
         self.message = text
         self.update()
+
+    def set_banner(self, text: str) -> None:
+        """A line over the top of the picture ("" for none): the frame shown is not a live,
+        analysed one."""
+        if text != self.banner:
+            self.banner = text
+            self.update()
 
     # -- geometry ------------------------------------------------------------------------
     def image_rect(self) -> QRectF:
@@ -140,7 +148,22 @@ class FrameView(QWidget):
             p.setPen(QPen(QColor("#00e5ff"), 2, Qt.PenStyle.DashLine))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(self._to_widget(r))
+        if self.banner:
+            self._paint_banner(p)
         p.end()
+
+    def _paint_banner(self, p: QPainter) -> None:
+        font = QFont(p.font())
+        font.setPointSizeF(max(10.0, self.font().pointSizeF()))
+        font.setBold(True)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        text = fm.elidedText(self.banner, Qt.TextElideMode.ElideRight, max(40, self.width() - 16))
+        box = QRectF(0, 0, self.width(), fm.height() + 10)
+        p.fillRect(box, QColor(0, 0, 0, 190))
+        p.setPen(QColor("#ffd400"))
+        p.drawText(box.adjusted(8, 0, -8, 0),
+                   Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
 
     def _paint_tiles(self, p: QPainter, res: LiveResult) -> None:
         labels = res.tile_labels

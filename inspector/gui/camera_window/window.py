@@ -82,6 +82,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self._result: LiveResult | None = None
         self._stats = LiveStats()
         self._unknown_rate = cam.UnknownRate()
+        self._analysis_error: str | None = None   # since the last result: "HH:MM: why"
         self._status = StreamStatus(State.IDLE, "No source open")
         self._pending_roi = False                # restore the saved ROI at the first frame
         self._roi_unsaved = False                # a ROI set before the first frame
@@ -176,6 +177,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self._show_in_picker(source)
         self._source = source
         self._stats = LiveStats()
+        self._analysis_error = None
         self._shown = None
         self._result = None
         self._pending_roi = True
@@ -329,7 +331,21 @@ class CameraWindow(CameraControls, QMainWindow):
         frame = g.peek()
         if frame is None or (self._shown is not None and frame.index == self._shown.index):
             return
+        if self._drawing_on_result():
+            return   # _on_result shows each analysed frame with what is drawn on it
         self._display(frame)
+
+    def _drawing_on_result(self) -> bool:
+        """Whether the picture carries a result's overlay or tile grid, which belong to the
+        analysed frame: with a model slower than the camera, a newer frame under them put the
+        bold "scratches" tile on other steel (23 frames newer at 2 results a second on a 30 fps
+        feed). The picture then changes with each result; without them it shows every frame.
+        Not while the analysis is failing: the feed is then shown live, marked not analysed."""
+        res = self.view.result
+        return (res is not None and self._analysis_error is None and not self._paused
+                and self._model is not None
+                and ((self.view.show_overlay and self.view.overlay is not None)
+                     or len(res.tiles) > 1))
 
     def _display(self, frame: Frame) -> None:
         """Puts ``frame`` on screen (the frame snapshots and labelled saves take)."""
@@ -357,6 +373,9 @@ class CameraWindow(CameraControls, QMainWindow):
             self._display(result.frame)
         if not self._is_current(result):
             return  # computed for a region, tiling, overlay or model since changed
+        if self._analysis_error is not None:
+            self._analysis_error = None
+            self._set_status(self._status)   # the stream's own state again
         self._result = result
         self._note_tile_limit(result.roi)
         self.chart.set_values(result.probs)
@@ -379,7 +398,15 @@ class CameraWindow(CameraControls, QMainWindow):
         return self._model is not None and list(result.class_names) == names
 
     def _on_analysis_failed(self, message: str) -> None:
+        """A failing analysis is a lasting state, not an 8-second message: the verdict of the
+        last good frame is marked not live and the status says since when and why, until a
+        frame is analysed again (the loop reports a repeated error once)."""
+        from datetime import datetime
+
+        source = self._source.display if self._source is not None else "the source"
+        self._analysis_error = f"{datetime.now():%H:%M:%S}: {source}: {message}"
         self._show_message(message)
+        self._set_status(self._status)
 
     def _tick(self) -> None:
         self._refresh_model()
@@ -422,14 +449,24 @@ class CameraWindow(CameraControls, QMainWindow):
 
     def _set_status(self, status: StreamStatus) -> None:
         self._status = status
-        colour = STATE_COLOURS.get(status.state, "#555")
+        failing = status.state is State.LIVE and self._analysis_error is not None
+        text = f"{status.message} · analysis failing since {self._analysis_error}" if failing \
+            else status.message
+        colour = STATE_COLOURS.get(State.FAILED if failing else status.state, "#555")
         colour = on_palette(colour, self.state_label.palette())   # a dark theme too
         self.state_label.setStyleSheet(f"color: {colour}; font-weight: bold")
-        self.state_label.setText(status.message)
+        self.state_label.setText(text)
+        self.state_label.setToolTip(text)
         if self._shown is None or status.state in (State.FAILED,):
             self.view.set_message(status.message)
+        live = status.state is State.LIVE and not failing
+        # over the picture while it is not a live, analysed one (a lost camera kept showing its
+        # last frame, and the verdict its last verdict, as if live)
+        self.view.set_banner("" if live or self._shown is None else
+                             ("not analysed: " + self._analysis_error if failing
+                              else status.message))
         verdict = self.prediction_label.text()
-        if (status.state in (State.STOPPED, State.FINISHED, State.FAILED) and self._shown is not None
+        if (not live and status.state is not State.IDLE and self._shown is not None
                 and verdict not in ("", "—") and not verdict.startswith(STALE_PREFIX)):
             # the last frame's verdict stays readable, but not as a live one
             self.prediction_label.setText(f"{STALE_PREFIX}{verdict}")
