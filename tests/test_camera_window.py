@@ -216,6 +216,11 @@ def test_a_result_and_its_frame_are_on_screen_together(qtbot, make_window, video
     assert win.view.frame_size() == (160, 120) and win.shown_frame.index >= r.frame.index
     with qtbot.waitSignal(win.snapshot_taken, timeout=5000):
         win.snapshot_action.trigger()  # a result on screen: a frame to save
+    # a late result of a model just replaced by another with the same class names is not
+    # shown as the new one's (nor counted in its unknown share)
+    from dataclasses import replace
+
+    assert win._is_current(r) and not win._is_current(replace(r, model_key=id(object())))
 
 
 def test_a_busy_gui_shows_the_newest_result_for_the_current_roi(qtbot, make_window, classifier,

@@ -52,6 +52,9 @@ class LiveResult:
     tile_known: np.ndarray | None = None     # (tiles,) bool; None: the model has no detector
     tile_unknown_scores: np.ndarray | None = None   # on the frame's scale (inspector.tiles)
     winner: int = 0               # the tile whose verdict is the frame's (inspector.tiles.deciding_tile)
+    # which model computed it (``id``; 0: not said): a late result of a model just replaced
+    # by one with the same class names must not be shown as the new model's
+    model_key: int = 0
 
     @property
     def known(self) -> bool:
@@ -172,7 +175,8 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
                 np.ones(len(tiles), bool), None, filled if filled.any() else None)
     return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs[winner],
                       list(model.class_names), heat, config.overlay, t_start, clock(), config,
-                      None if scores is None else np.asarray(known, bool), scores, winner)
+                      None if scores is None else np.asarray(known, bool), scores, winner,
+                      id(model))
 
 
 class UnknownRate:

@@ -395,7 +395,8 @@ class CameraWindow(CameraControls, QMainWindow):
         if result.config is not None and result.config != self._config:
             return False
         names = list(getattr(self._model, "class_names", []) or [])
-        return self._model is not None and list(result.class_names) == names
+        return (self._model is not None and list(result.class_names) == names
+                and result.model_key in (0, id(self._model)))
 
     def _on_analysis_failed(self, message: str) -> None:
         """A failing analysis is a lasting state, not an 8-second message: the verdict of the
