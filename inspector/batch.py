@@ -115,15 +115,18 @@ def collect_paths(paths: Iterable[str | Path], recursive: bool = True,
     from .session import scan_images
 
     out: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for p in paths:
         p = Path(p)
         found = scan_images(p, recursive, problems, others) if _is_dir(p) else [p]
         if not found and empty is not None:
             empty.append(p)
         for f in found:
-            if f not in seen:
-                seen.add(f)
+            # one file under two spellings (d and $PWD/d, a/../a) is one image: it was written
+            # twice in the CSV and once in the JSON, whose session keys on the absolute path
+            key = os.path.normcase(os.path.abspath(f))
+            if key not in seen:
+                seen.add(key)
                 out.append(f)
     return out
 
@@ -698,6 +701,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
               file=stderr)
         return 1
     problem = check_outputs(args.out, args.json, paths)
+    if problem is None and not args.out and not args.json and stdout is None:
+        # started with its standard output closed: every result would be lost, and the run
+        # ended with 0 as if it had written them
+        problem = "standard output is closed: give --out CSV or --json FILE"
     if problem is not None:
         print(f"inspector classify: {problem}", file=stderr)
         return 1
@@ -809,10 +816,11 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
             if session is not None:
                 new = session.add_paths([r.path])
                 i = new[0] if new else session.index_of(r.path)
-                if r.error is not None:
-                    session.set_error(i, r.error)
+                if r.error is not None:   # at the CSV row's time: a join on (path, time)
+                    session.set_error(i, r.error, row["time"])
                 else:
-                    session.set_prediction(i, r.probs, r.unknown_score, r.known, r.padding)
+                    session.set_prediction(i, r.probs, r.unknown_score, r.known, r.padding,
+                                           row["time"])
             if bar is not None:
                 bar.update(done, len(failed))
         if stream is not None:

@@ -264,7 +264,8 @@ class Classifier:
         # An image without any contrast (a capped lens, a blank or saturated frame) has nothing
         # for the model's per-image standardisation to divide by; Keras's epsilon keeps it
         # finite, but LiteRT's fast reciprocal square root of 0 gives NaN. Such an image is
-        # like no class: even probabilities and, with a detector, flagged unknown.
+        # like no class: even probabilities and flagged unknown (with a detector, by its
+        # infinite score; without one, by its verdict alone).
         blank = ~np.isfinite(logits).all(axis=1)
         if self.detector is None:
             probs, scores = np.asarray(out["probs"], np.float32), None
@@ -273,8 +274,9 @@ class Classifier:
         if blank.any():
             probs = np.array(probs, copy=True)
             probs[blank] = 1.0 / probs.shape[1]
-        if scores is None:
-            return Verdicts(probs, None, np.ones(len(probs), bool))
+        if scores is None:   # no detector: a blank image is still no class (a capped lens
+            # was counted as the first class, crazing, in exports and summaries)
+            return Verdicts(probs, None, ~blank)
         scores = np.where(blank, np.inf, scores)
         return Verdicts(probs, scores, scores <= self._threshold)
 

@@ -38,7 +38,9 @@ def fallback_journal_path(root: Path) -> Path:
     """The journal in the user data folder for a folder that cannot be written to."""
     from .paths import user_data_dir
 
-    key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8")).hexdigest()[:16]
+    # os.fsencode: a folder name that is not UTF-8 on disk (from a Windows share or a stick)
+    # raised UnicodeEncodeError here, and such a folder could not be opened
+    key = hashlib.sha256(os.fsencode(str(Path(root).resolve()))).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(root).resolve().name or "root")[:40]
     return user_data_dir() / "journals" / f"{slug}-{key}.jsonl"
 

@@ -73,21 +73,21 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
     for c, v in zip(TILE_COLUMNS, (tile.x, tile.y, tile.w, tile.h) if tile else (None,) * 4):
         row[c] = v
     top = None
+    # a frame of one colour throughout (padding 1.0) is blank with or without a detector
+    blank = probs is not None and (is_blank_score(unknown_score) or padding >= 1.0)
     if probs is not None:
         probs = np.asarray(probs, np.float64)
         li = int(np.argmax(probs))
         top = class_names[li] if li < len(class_names) else str(li)
-        row["label"] = top if known else UNKNOWN
+        row["label"] = top if known and not blank else UNKNOWN
         row["confidence"] = float(probs[li])
     for ci, name in enumerate(class_names):
         row[name] = float(probs[ci]) if probs is not None and ci < len(probs) else None
-    blank = probs is not None and is_blank_score(unknown_score)
     row["unknown_score"] = unknown_score if probs is not None and not blank else None
     # not judged (no detector): empty, not "true", which would read as accepted by one
     row["known"] = bool(known) if probs is not None and unknown_score is not None else None
     row["top_class"] = None if blank else top   # even probabilities: no class is closest
-    # a frame of one colour throughout is blank, with or without a detector to score it so
-    note = (BLANK_TEXT if blank or padding >= 1.0 else padding_note(padding)) \
+    note = (BLANK_TEXT if blank else padding_note(padding)) \
         if probs is not None else None
     row.update(error=error, note=note, verdict=verdict,
                verdict_time=verdict_time, overridden=overridden, model=model,
@@ -343,9 +343,11 @@ def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int]
     names = session.class_names
     head = {"model": {"name": session.model_name, "version": session.model_version},
             "class_names": list(names)}
-    tail = {"summary": session.folder_summaries()}
+    # folders named as the rows name their files (path_text): a folder name that is not UTF-8
+    # on disk was written as a lone surrogate, which JSON readers refuse and no row matched
+    tail = {"summary": {path_text(k): v for k, v in session.folder_summaries().items()}}
     if session.root is not None:
-        tail["folder"] = str(session.root)
+        tail["folder"] = path_text(session.root)
     results = _json_results(iter_session_rows(session, indices), names, tiles)
     return write_text_atomic(path, lambda f: write_json_document(f, head, results, tail))
 
@@ -361,7 +363,7 @@ def summary_table(session: ReviewSession, summaries: dict[str, dict] | None = No
     header = [*SUMMARY_COLUMNS, *session.class_names]
     rows = []
     for folder, s in (summaries or session.folder_summaries()).items():
-        rows.append([folder, *(s[c] for c in SUMMARY_COLUMNS[1:]),
+        rows.append([path_text(folder), *(s[c] for c in SUMMARY_COLUMNS[1:]),
                      *(s["per_class"].get(c, 0) for c in session.class_names)])
     return header, rows
 

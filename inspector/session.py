@@ -323,13 +323,15 @@ class ReviewSession:
         self.forget_predictions(range(len(self.items)))
 
     def set_prediction(self, index: int, probs: np.ndarray, unknown_score: float | None = None,
-                       known: bool = True, padding: float | None = 0.0) -> None:
+                       known: bool = True, padding: float | None = 0.0,
+                       when: str | None = None) -> None:
         """``padding``: the share of the image (of its deciding tile) that was padding around
-        its surface (training.padding), for the caption and the export's ``note``."""
+        its surface (training.padding), for the caption and the export's ``note``; ``when``:
+        the time to record (now), e.g. the one a CSV row of the same result already carries."""
         it = self.items[index]
         it.set_probs(probs, unknown_score, known, padding)
         it.error = None
-        it.classified_at = now_iso()
+        it.classified_at = when or now_iso()
         self.changes += 1
 
     def note_seen(self, seen: dict[int, tuple[int, int] | None]) -> None:
@@ -350,11 +352,11 @@ class ReviewSession:
         self.changes += 1
         return forgotten
 
-    def set_error(self, index: int, problem: str) -> None:
+    def set_error(self, index: int, problem: str, when: str | None = None) -> None:
         it = self.items[index]
         it.set_probs(None)
         it.error = problem
-        it.classified_at = now_iso()
+        it.classified_at = when or now_iso()
         self.changes += 1
 
     def predicted_name(self, index: int) -> str | None:

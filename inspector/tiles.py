@@ -249,8 +249,9 @@ TILES_GROUP = "tiles"   # settings.ini: [tiles] <hash of the folder>=auto|N,over
 def folder_key(folder: str | Path) -> str:
     """A folder's key among the tile settings the window remembers per folder."""
     import hashlib
+    import os
 
-    return hashlib.sha1(str(Path(folder).resolve()).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha1(os.fsencode(str(Path(folder).resolve()))).hexdigest()[:16]   # any name
 
 
 def tiling_to_text(t: TileSettings) -> str:

@@ -823,3 +823,59 @@ def test_a_json_that_cannot_take_its_place_says_where_each_result_is(tmp_path, c
     assert len(list(csv.DictReader(out_csv.open()))) == 7 and out_json.read_text() == '"old"'
     assert len(json.loads(Path(f"{out_json}.partial").read_text())["results"]) == 7
     assert not list(tmp_path.glob(".r.json.*"))
+
+
+def test_a_blank_frame_without_a_detector_is_no_class():
+    """A model without unknown detection wrote a capped lens (even probabilities, all padding)
+    as its first class, crazing, and counted it there."""
+    from inspector import report
+
+    row = report.make_row(Path("black.png"), ["a", "b"], np.array([0.5, 0.5]), None,
+                          unknown_score=None, known=True, padding=1.0)
+    assert row["label"] == "unknown" and row["top_class"] is None
+    assert row["known"] is None and row["note"] == report.BLANK_TEXT
+
+
+def test_one_file_under_two_spellings_is_one_row_with_one_time(tmp_path, classifier, capsys,
+                                                               monkeypatch):
+    """``classify d $PWD/d`` wrote every image twice in the CSV and once in the JSON; the CSV's
+    and the JSON's times of one image differed by milliseconds."""
+    write_images(tmp_path / "imgs")
+    monkeypatch.chdir(tmp_path)
+    out, js = tmp_path / "r.csv", tmp_path / "r.json"
+    code, _, err = run(["imgs", str(tmp_path / "imgs"), "imgs/../imgs/grey_0.bmp", "--out",
+                        str(out), "--json", str(js), "-q"], classifier, capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(out.open()))
+    doc = json.loads(js.read_text())
+    assert len(rows) == len(doc["results"]) == 7
+    times = {Path(r["path"]).name: r["time"] for r in rows}
+    assert {Path(r["path"]).name: r["time"] for r in doc["results"]} == times
+
+
+def test_a_closed_standard_output_is_an_error_not_a_silent_success(tmp_path, classifier,
+                                                                   monkeypatch, capsys):
+    write_images(tmp_path / "imgs")
+    monkeypatch.setattr(sys, "stdout", None)
+    assert batch.main([str(tmp_path / "imgs"), "-q"], classifier=classifier) == 1
+    assert "standard output is closed" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="names of undecodable bytes are POSIX's")
+def test_a_folder_name_that_is_not_utf8_opens_and_exports(tmp_path, classifier, capsys):
+    """Opening a folder with such a sub-folder raised UnicodeEncodeError (the journal's key);
+    the JSON summary keyed it by a lone surrogate that JSON readers refuse."""
+    from inspector import report
+    from inspector.session import ReviewSession
+
+    sub = os.path.join(os.fsencode(tmp_path / "coil"), b"lat\xe9")
+    os.makedirs(sub)
+    Image.fromarray(texture(1, 64)).save(os.fsdecode(os.path.join(sub, b"a.png")))
+    s = ReviewSession.open_folder(tmp_path / "coil", True, list(classifier.class_names))
+    assert len(s) == 1
+    s.set_prediction(0, np.full(len(classifier.class_names), 1 / len(classifier.class_names)))
+    path = report.export_json(s, tmp_path / "s.json")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert "lat\\xe9" in doc["summary"] and json.dumps(doc).encode("utf-8")
+    header, rows = report.summary_table(s)
+    assert [r[0] for r in rows] == ["(all)", "lat\\xe9"]

@@ -85,10 +85,21 @@ def test_the_commands_write_utf8_to_a_redirected_stdout_on_windows(monkeypatch):
 
     out = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
     monkeypatch.setattr(sys, "stdout", out)
-    utf8_stdout(platform="linux")
-    assert out.encoding == "cp1252"
     utf8_stdout(platform="win32")
     assert out.encoding == "utf-8"
+    # elsewhere too, where the locale is not UTF-8 and the output is redirected (the --excel
+    # byte-order mark stopped a run under LC_ALL=pl_PL.ISO-8859-2); UTF-8 stays as it is
+    latin2 = io.TextIOWrapper(io.BytesIO(), encoding="iso-8859-2")
+    monkeypatch.setattr(sys, "stdout", latin2)
+    utf8_stdout(platform="linux")
+    assert latin2.encoding == "utf-8"
+    plain = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", plain)
+    utf8_stdout(platform="linux")
+    assert plain.errors == "strict"
+    monkeypatch.setattr(sys, "stdout", None)   # fd 1 closed: nothing to do, no error
+    utf8_stdout(platform="linux")
+    monkeypatch.setattr(sys, "stdout", out)
     print("Pęknięcie/łuska.png", file=out)    # raised UnicodeEncodeError in cp1252
     out.flush()
     assert "ł".encode() in out.buffer.getvalue()

@@ -1,4 +1,5 @@
-"""The commands' standard output on Windows: UTF-8 where the system would use its ANSI code page.
+"""The commands' standard output in UTF-8 where the system would use another encoding (Windows'
+ANSI code page, a Latin-2 locale).
 Qt-free, numpy-free: the commands call it first."""
 from __future__ import annotations
 
@@ -10,7 +11,18 @@ def utf8_stdout(platform: str | None = None) -> None:
     """The commands' output in UTF-8, as ``--out`` writes it: on Windows a redirected or piped
     stdout is in the ANSI code page with errors="strict", so a path, class or model name outside
     it (Polish, Czech, Chinese...) raised UnicodeEncodeError in the middle of a run or listing
-    (a console is UTF-8 already). Elsewhere nothing changes."""
-    if (platform or sys.platform) == "win32" and hasattr(sys.stdout, "reconfigure"):
-        with contextlib.suppress(ValueError, OSError):
-            sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
+    (a console is UTF-8 already). Elsewhere, a redirected or piped stdout in a locale that is
+    not UTF-8 (``LC_ALL=pl_PL.ISO-8859-2``) is made UTF-8 the same way: ``inspector classify
+    --excel > x.csv`` stopped at its byte-order mark with a traceback. A terminal keeps its
+    locale's encoding."""
+    out = sys.stdout
+    if out is None or not hasattr(out, "reconfigure"):
+        return
+    windows = (platform or sys.platform) == "win32"
+    if not windows:
+        encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            if encoding.startswith("utf") or out.isatty():
+                return
+    with contextlib.suppress(ValueError, OSError):
+        out.reconfigure(encoding="utf-8", errors="backslashreplace")
