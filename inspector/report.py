@@ -43,9 +43,20 @@ TILE_COLUMNS = ("tile_x", "tile_y", "tile_w", "tile_h")
 TAIL_COLUMNS = ("error", "note", "verdict", "verdict_time", "overridden", "model", "model_version", "time")
 
 
+FIXED_COLUMNS = frozenset(("path", *TILE_COLUMNS, "label", "confidence", *UNKNOWN_COLUMNS,
+                           *TAIL_COLUMNS))
+
+
+def probability_column(class_name: str) -> str:
+    """The column of a class's probability: its name, or for a class named like a fixed column
+    (a plant's class "note" or "time") its name with " (probability)": the CSV had two "time"
+    columns, and the class's probability was overwritten by the timestamp."""
+    return f"{class_name} (probability)" if class_name in FIXED_COLUMNS else class_name
+
+
 def columns(class_names: Sequence[str], tiles: bool = False) -> list[str]:
-    return ["path", *(TILE_COLUMNS if tiles else ()), "label", "confidence", *class_names,
-            *UNKNOWN_COLUMNS, *TAIL_COLUMNS]
+    return ["path", *(TILE_COLUMNS if tiles else ()), "label", "confidence",
+            *map(probability_column, class_names), *UNKNOWN_COLUMNS, *TAIL_COLUMNS]
 
 
 def path_text(path: str | Path) -> str:
@@ -82,7 +93,8 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
         row["label"] = top if known and not blank else UNKNOWN
         row["confidence"] = float(probs[li])
     for ci, name in enumerate(class_names):
-        row[name] = float(probs[ci]) if probs is not None and ci < len(probs) else None
+        row[probability_column(name)] = (float(probs[ci]) if probs is not None
+                                         and ci < len(probs) else None)
     row["unknown_score"] = unknown_score if probs is not None and not blank else None
     # not judged (no detector): empty, not "true", which would read as accepted by one
     row["known"] = bool(known) if probs is not None and unknown_score is not None else None
@@ -217,7 +229,7 @@ def _json_result(row: dict, class_names: Sequence[str]) -> dict:
     # JSON has no infinity (a blank image's unknown score is +inf: nothing like the training
     # images); null keeps the file readable by every JSON parser
     r = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
-    r["probabilities"] = {c: r.pop(c) for c in class_names}
+    r["probabilities"] = {c: r.pop(probability_column(c)) for c in class_names}
     return r
 
 

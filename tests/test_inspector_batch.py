@@ -879,3 +879,21 @@ def test_a_folder_name_that_is_not_utf8_opens_and_exports(tmp_path, classifier, 
     assert "lat\\xe9" in doc["summary"] and json.dumps(doc).encode("utf-8")
     header, rows = report.summary_table(s)
     assert [r[0] for r in rows] == ["(all)", "lat\\xe9"]
+
+
+def test_a_class_named_like_a_column_keeps_its_probability():
+    """A plant's classes "note" and "time": the CSV had two "time" columns, and the class's
+    probability was overwritten by the timestamp (in the JSON too)."""
+    from inspector import report
+
+    names = ["good", "note", "time"]
+    row = report.make_row(Path("x.png"), names, np.array([0.1, 0.2, 0.7]), None,
+                          time="2026-12-07T12:00:00")
+    header = report.columns(names)
+    assert len(header) == len(set(header)) and "time (probability)" in header
+    line = next(csv.DictReader(io.StringIO(report.csv_text([row], names))))
+    assert float(line["time (probability)"]) == pytest.approx(0.7)
+    assert line["time"] == "2026-12-07T12:00:00"
+    result = report.json_document([row], names)["results"][0]
+    assert result["probabilities"] == pytest.approx({"good": 0.1, "note": 0.2, "time": 0.7})
+    assert result["time"] == "2026-12-07T12:00:00" and result["note"] is None
