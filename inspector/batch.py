@@ -82,16 +82,22 @@ def cli_threads() -> int:
     return available_cores()
 
 
-def startup_model_path(explicit: str | Path | None = None) -> Path:
+def startup_model_path(explicit: str | Path | None = None,
+                       notes: list[str] | None = None) -> Path:
     """The model to start with: an explicit one, else the model library's active model (when
-    it has one), else the bundled SSDC-MiniNet."""
+    it has one), else the bundled SSDC-MiniNet. Why the library's choice could not be read
+    (a damaged ``active.json``) goes to ``notes``, to be said where the user sees it."""
     if explicit:
         return Path(explicit)
     try:
-        active = ModelLibrary().active_path()
+        library = ModelLibrary()
+        active = library.active_path()
+        problem = library.state_problem
     except Exception as exc:  # a damaged library must not stop the app from starting
         log.warning("model library: %s; using the bundled model", exc)
-        active = None
+        active, problem = None, f"the model library cannot be read ({exc})"
+    if problem and notes is not None:
+        notes.append(f"{problem}: using the bundled model (Tools ▸ Models… chooses another)")
     return Path(active) if active else app_paths.bundled_model_dir()
 
 
@@ -713,7 +719,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
 
         from .engine import load_classifier
 
-        model_path = startup_model_path(args.model)
+        notes: list[str] = []
+        model_path = startup_model_path(args.model, notes)
+        for note in notes:   # also with -q: another model than the plant's chosen one
+            print(f"inspector classify: note: {note}", file=stderr, flush=True)
         say(f"loading model {model_path} ...")
         try:
             with banners_dropped():

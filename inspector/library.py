@@ -48,6 +48,7 @@ LOCK_FILE = ".library.lock"   # held while active.json is read, changed and writ
 LOCK_WAIT_S = 30.0
 BUNDLED = "bundled"
 _VERSION_DIR = re.compile(r"^(?P<name>.+)-v(?P<number>\d+)$")
+REMOVED_SUFFIX = ".removed"   # the marker a removed version leaves (".NAME-vN.removed")
 STALE_WORK_S = 3600.0   # a hidden add or remove folder this old was left by a killed process
 
 
@@ -166,6 +167,9 @@ class ModelLibrary:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else paths.model_library_dir()
         self._swept = False
+        # why the record of the model in use could not be read, when it could not (the app then
+        # starts with the bundled model and says this, not only in a log nobody sees)
+        self.state_problem: str | None = None
 
     # ---- reading -----------------------------------------------------------------------------
     def scan(self) -> tuple[list[ModelVersion], list[tuple[str, Path, str]]]:
@@ -298,10 +302,13 @@ class ModelLibrary:
             state = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {"active": None, "history": []}
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             log.warning("%s: unreadable (%s); using the bundled model", path, exc)
+            self.state_problem = (f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc})"
+                                  "; which library model was in use is not known")
             return {"active": None, "history": []}
         if not isinstance(state, dict):
+            self.state_problem = f"{path} is damaged; which library model was in use is not known"
             return {"active": None, "history": []}
         history = state.get("history")
         active = state.get("active")
@@ -309,6 +316,7 @@ class ModelLibrary:
             log.warning("%s: the model library's active version is %r, not a name; using the "
                         "bundled model",
                         path, active)
+            self.state_problem = f"{path} is damaged; which library model was in use is not known"
             active = None
         return {"active": active or None,
                 "history": [h for h in history if h is None or isinstance(h, str)]
@@ -366,7 +374,9 @@ class ModelLibrary:
         numbers = {new: [0], old: [0]}
         if self.root.is_dir():
             for d in self.root.iterdir():
-                m = _VERSION_DIR.match(d.name.lstrip("."))
+                # ".NAME-vN.removed": a removed version's number is not given again ("v2" in
+                # notes and on other PCs would otherwise name two different models)
+                m = _VERSION_DIR.match(d.name.lstrip(".").removesuffix(REMOVED_SUFFIX))
                 if m and m["name"] in numbers:
                     numbers[m["name"]].append(int(m["number"]))
         # ("model", every name without a-z before, is no model's series)
@@ -398,7 +408,10 @@ class ModelLibrary:
                 tmp = tmp.with_name(f".{name}.adding-{uuid.uuid4().hex[:8]}")
                 guards.append(_WorkGuard(tmp))
                 try:
-                    shutil.copytree(src, tmp)
+                    # not the source's permissions: a bundle on a CD or a write-protected stick
+                    # is read-only, and its copy then could not take its card
+                    shutil.copytree(src, tmp, copy_function=shutil.copyfile)
+                    _make_writable(tmp)
                 except shutil.Error as exc:   # its text: a list of every file that failed
                     raise LibraryError(f"{self.root}: cannot copy {src} into the library "
                                        f"({_first_copy_error(exc)})") from None
@@ -424,6 +437,7 @@ class ModelLibrary:
                 if move and moved and not src.exists():
                     os.replace(tmp, src)  # give the caller its bundle back
                 else:
+                    _make_writable(tmp)   # a read-only copy is not left behind for ever
                     shutil.rmtree(tmp, ignore_errors=True)
             raise
         finally:
@@ -528,6 +542,8 @@ class ModelLibrary:
                 if not v.path.exists():
                     raise LibraryError(f"{v.version} has been removed already")
                 os.replace(v.path, trash)  # the version disappears at once, whole
+                with contextlib.suppress(OSError):   # its number stays taken (next_path)
+                    (self.root / f".{v.version}{REMOVED_SUFFIX}").touch()
                 self._save_state(state["active"], [h for h in state["history"] if h != v.version])
             shutil.rmtree(trash, ignore_errors=True)
         finally:
@@ -536,6 +552,21 @@ class ModelLibrary:
 
 # the hidden folder of an add (moving: the bundle itself; adding: a copy) or a remove
 _WORK_DIR = re.compile(r"\.(?P<name>.+)\.(?P<what>moving|adding|removing)-[0-9a-f]{8}")
+
+
+def _make_writable(folder: Path) -> None:
+    """Every folder and file under ``folder`` writable by its owner (a copy of a bundle from a
+    read-only medium keeps its folders' permissions: shutil.copytree's copystat)."""
+    import stat
+
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [None, *dirnames, *filenames]:
+            path = Path(dirpath) if name is None else Path(dirpath) / name
+            with contextlib.suppress(OSError):
+                mode = path.lstat().st_mode
+                if not stat.S_ISLNK(mode) and not mode & stat.S_IWUSR:
+                    path.chmod(stat.S_IMODE(mode) | stat.S_IWUSR
+                               | (stat.S_IXUSR if stat.S_ISDIR(mode) else 0))
 
 
 def _lock_file(fd: int) -> None:

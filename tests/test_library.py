@@ -527,3 +527,50 @@ def test_the_time_a_model_was_made_is_shown_in_this_pcs_time(tmp_path, monkeypat
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_a_damaged_choice_file_is_said_at_start_not_only_logged(tmp_path):
+    """A truncated active.json started the bundled model with nothing said in the window (a
+    log line on stderr, which the Windows executable has not)."""
+    from inspector.batch import startup_model_path
+
+    lib = ModelLibrary()
+    lib.activate(lib.add(fake_bundle(tmp_path / "b")))
+    (lib.root / ACTIVE_FILE).write_text('{"active": "ssdc-mi')
+    notes: list[str] = []
+    assert startup_model_path(None, notes) == paths.bundled_model_dir()
+    assert len(notes) == 1 and ACTIVE_FILE in notes[0] and "bundled model" in notes[0]
+    notes.clear()
+    assert startup_model_path("explicit", notes) == Path("explicit") and notes == []
+
+
+def test_a_removed_versions_number_is_not_given_again(tmp_path):
+    """remove v2, then add another model: it became v2 again, and "v2" in notes and on other
+    PCs named two different models."""
+    lib = ModelLibrary(tmp_path / "lib")
+    v1 = lib.add(fake_bundle(tmp_path / "b1"))
+    v2 = lib.add(fake_bundle(tmp_path / "b2"))
+    lib.remove(v2.name)
+    v3 = lib.add(fake_bundle(tmp_path / "b3"))
+    assert v2.name.endswith("-v2") and v3.name.endswith("-v3")
+    assert [v.version for v in lib.versions()] == [v1.name, v3.name]
+
+
+def test_a_bundle_on_a_read_only_medium_is_added(tmp_path):
+    """copytree copied the medium's read-only folders, the copy could not take its card, and a
+    read-only hidden folder stayed in the library for ever."""
+    import stat
+
+    src = fake_bundle(tmp_path / "cd" / "bundle")
+    for p in (src / "model.keras", src / "model_card.json", src):
+        p.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+                | (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH if p.is_dir() else 0))
+    try:
+        lib = ModelLibrary(tmp_path / "lib")
+        added = lib.add(src)
+        assert read_card(added)["library"]["version"] == added.name
+        # by its mode bits, not os.access: root may write anywhere, and CI may run as root
+        assert all(p.stat().st_mode & stat.S_IWUSR for p in (added, *added.iterdir()))
+        assert not [p for p in lib.root.iterdir() if p.name.startswith(".") and p.is_dir()]
+    finally:
+        src.chmod(0o755)

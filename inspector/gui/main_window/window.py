@@ -115,7 +115,10 @@ class MainWindow(UnknownReview, WindowLayout, FileActions, TileActions, ToolWind
             bundle_path = getattr(getattr(classifier, "bundle", None), "path", None)
             self.set_classifier(classifier, Path(bundle_path) if bundle_path else None)
         else:
-            path = startup_model_path(model_path)
+            notes: list[str] = []
+            path = startup_model_path(model_path, notes)
+            if notes:   # said in the status bar once the model is loaded
+                self._startup_note = notes[0][:1].upper() + notes[0][1:]
             self.load_model(path)
             self._startup_fallback = startup_fallback(path, model_path)
         paths = [Path(p) for p in paths]
