@@ -58,6 +58,24 @@ class ProcessSpec:
     decode_threads: int = DECODE_THREADS
     tiling: TileSettings | None = None
     nice: int | None = None          # the child's nice value (POSIX; None: unchanged)
+    identity: str = ""               # model_identity of the window's model ("": not checked)
+
+
+def model_identity(classifier) -> str:
+    """What tells the window's model from another one at the same path: its class names, model
+    card and unknown detector. The child loads the bundle again from its folder; one that has
+    been replaced since (a training run given the same --out, a stick swapped, a library
+    version number given again) gave another model's probabilities under the window's class
+    names, read as wrong labels."""
+    import hashlib
+    import json
+
+    detector = getattr(classifier, "detector", None)
+    parts = [list(getattr(classifier, "class_names", [])),
+             getattr(classifier, "card", None) or {},
+             getattr(detector, "threshold", None), getattr(detector, "temperature", None),
+             getattr(detector, "method", None)]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def process_spec(classifier, tiling: TileSettings | None = None) -> ProcessSpec | None:
@@ -79,7 +97,7 @@ def process_spec(classifier, tiling: TileSettings | None = None) -> ProcessSpec 
 
         threads = max(threads or 0, available_cores())
     return ProcessSpec(str(bundle), str(fmt), float(getattr(classifier, "accept", 1.0)),
-                       threads, tiling=tiling, nice=nice)
+                       threads, tiling=tiling, nice=nice, identity=model_identity(classifier))
 
 
 def child_nice() -> int | None:
@@ -135,6 +153,9 @@ def child_main(conn, spec: ProcessSpec) -> None:
         if clf.runtime_format != spec.fmt:
             raise RuntimeError(f"LiteRT {spec.fmt} did not open here (got "
                                f"{clf.runtime_format or 'TensorFlow'})")
+        if spec.identity and model_identity(clf) != spec.identity:
+            raise RuntimeError(f"the model in {spec.bundle} has changed since the window loaded "
+                               "it; the window classifies with the model it loaded")
         clf.set_accept(spec.accept)
     except Exception as exc:  # reported to the parent, which classifies in threads instead
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))

@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -122,6 +123,26 @@ def test_a_child_that_cannot_load_the_model_says_why(classifier, tmp_path):
     child = ChildClassifier(spec)
     try:
         with pytest.raises(ChildFailed, match="cannot load the model"):
+            child.serve(WorkQueue(), lambda rs: None, lambda: False, lambda: 0.95)
+    finally:
+        child.close()
+
+
+def test_a_child_refuses_a_model_replaced_since_the_window_loaded_it(classifier, tmp_path):
+    """The child loads the bundle again from its folder: one replaced in the meantime (a
+    training run given the same --out, a library version number given again) gave another
+    model's probabilities under the window's class names."""
+    from dataclasses import replace
+
+    from inspector.offload import model_identity
+
+    spec = process_spec(classifier)
+    assert spec.identity == model_identity(classifier)
+    other = replace(spec, identity=model_identity(SimpleNamespace(
+        class_names=list(classifier.class_names)[::-1], card=classifier.card)))
+    child = ChildClassifier(other)
+    try:
+        with pytest.raises(ChildFailed, match="has changed since the window loaded it"):
             child.serve(WorkQueue(), lambda rs: None, lambda: False, lambda: 0.95)
     finally:
         child.close()
