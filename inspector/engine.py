@@ -415,6 +415,31 @@ def load_classifier(path: str | Path | None = None,
                           f"{first})") from exc
 
 
+def _check_detector_matches_card(bundle_dir: Path, card: dict, det) -> None:
+    """Raises BundleError when the bundle's unknown detector is not the one its model card
+    records (its method, temperature or threshold differ): a bundle put together from two
+    models' files gave the other model's unknown verdicts without a word. Cards without the
+    record (before the detector existed) are not checked."""
+    from training.openset import DETECTOR_FILE
+
+    rec = card.get("unknown_detection") if isinstance(card, dict) else None
+    if det is None or not isinstance(rec, dict):
+        return
+    differ = []
+    for key in ("temperature", "threshold"):
+        want = rec.get(key)
+        got = getattr(det, key, None)
+        if isinstance(want, (int, float)) and isinstance(got, (int, float)) and \
+                not math.isclose(float(want), float(got), rel_tol=1e-6, abs_tol=1e-9):
+            differ.append(f"{key} {float(got):.6g} in {DETECTOR_FILE}, {float(want):.6g} in the card")
+    if isinstance(rec.get("method"), str) and getattr(det, "method", None) not in (None, rec["method"]):
+        differ.append(f"score {det.method} in {DETECTOR_FILE}, {rec['method']} in the card")
+    if differ:
+        raise BundleError(f"{bundle_dir}: its unknown detector is not the one its model card "
+                          f"records ({'; '.join(differ)}): the bundle's files come from "
+                          "different models; copy the whole bundle again")
+
+
 def _load_classifier(bundle_dir: Path, progress: Callable[[float, str], None],
                      measure: Measure | None, num_threads: int | None,
                      warm_up: str) -> Classifier:
@@ -436,6 +461,7 @@ def _load_classifier(bundle_dir: Path, progress: Callable[[float, str], None],
     from training.detect import export_lacks, load_detector
 
     det = load_detector(bundle_dir)  # read once, here, for the check and the classifier
+    _check_detector_matches_card(bundle_dir, card, det)
     if info is not None:
         missing = export_lacks(info, det)
         if missing:  # a detector fitted after the export (python -m training calibrate)

@@ -88,3 +88,22 @@ def test_maps_are_normalised_and_resized():
     m = normalize_map(np.arange(6, dtype=np.float32).reshape(2, 3))
     assert m.min() == 0 and m.max() == 1
     assert upsample(m, 20, 30).shape == (20, 30)
+
+
+def test_a_detector_from_another_model_is_refused_by_name(detector_bundle, tmp_path):
+    """A bundle put together from two models' files (this card and model, another version's
+    unknown.npz) gave the other model's unknown verdicts, with advice to re-export."""
+    import json
+    import shutil
+
+    from inspector.engine import load_classifier
+    from training.bundle import BundleError
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(detector_bundle, mixed)
+    card = json.loads((mixed / "model_card.json").read_text())
+    card["unknown_detection"]["threshold"] = card["unknown_detection"]["threshold"] + 1.5
+    (mixed / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match="not the one its model card records .*threshold"):
+        load_classifier(mixed)
+    assert load_classifier(detector_bundle).detector is not None   # its own: loads
