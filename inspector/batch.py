@@ -72,8 +72,8 @@ class Result:
             self.probs = self.tiles.probs[w]
             self.known = bool(self.tiles.known[w])
             self.padding = 0.0 if self.tiles.padding is None else float(self.tiles.padding[w])
-        else:
-            self.known = known_at(self.unknown_score, threshold)
+        elif self.unknown_score is not None:   # without a score (no detector), as judged: a
+            self.known = known_at(self.unknown_score, threshold)   # blank image stays unknown
 
 
 def cli_threads() -> int:

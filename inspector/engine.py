@@ -436,8 +436,9 @@ def _check_detector_matches_card(bundle_dir: Path, card: dict, det) -> None:
         differ.append(f"score {det.method} in {DETECTOR_FILE}, {rec['method']} in the card")
     if differ:
         raise BundleError(f"{bundle_dir}: its unknown detector is not the one its model card "
-                          f"records ({'; '.join(differ)}): the bundle's files come from "
-                          "different models; copy the whole bundle again")
+                          f"records ({'; '.join(differ)}): a `python -m training calibrate` "
+                          "cut short (run it again), or files of two models put together "
+                          "(copy the whole bundle again)")
 
 
 def _load_classifier(bundle_dir: Path, progress: Callable[[float, str], None],

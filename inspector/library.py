@@ -659,7 +659,7 @@ def _pct(x: float | None) -> str:
 
 
 def format_versions(lib: ModelLibrary) -> str:
-    active = lib.active_version()
+    active = lib.active_name()   # as recorded: a damaged or removed one is named, not hidden
     rows = []
     bundled = paths.bundled_model_dir()
     try:
@@ -669,11 +669,21 @@ def format_versions(lib: ModelLibrary) -> str:
     except BundleError:
         btitle, bacc = "(not installed)", None
     rows.append(("*" if active is None else " ", BUNDLED, btitle, _pct(bacc), "", str(bundled)))
+    listed = set()
     for v in lib.versions():
-        mark = "*" if active is not None and active.version == v.version else " "
+        listed.add(v.version)
+        mark = "*" if active == v.version else " "
         classes = len(v.class_names)
         rows.append((mark, v.version, f"{v.card.get('name', v.name)} ({classes} classes)",
                      _pct(v.test_accuracy), local_minute(v.created), str(v.path)))
+    for name, path, _problem in lib.damaged_versions():
+        listed.add(name)
+        rows.append(("*" if active == name else " ", name,
+                     "DAMAGED: cannot be used" + ("; the bundled model is used instead"
+                                                  if active == name else ""), "-", "", str(path)))
+    if active is not None and active not in listed:
+        rows.append(("*", active, "GONE: the bundled model is used instead", "-", "",
+                     str(lib.root / active)))
     head = ("", "VERSION", "MODEL", "TEST ACC", "CREATED", "PATH")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths)).rstrip()]

@@ -71,8 +71,12 @@ def model_identity(classifier) -> str:
     import json
 
     detector = getattr(classifier, "detector", None)
+    card = getattr(classifier, "card", None) or {}
+    # what decides the results, not the notes commands add to an unchanged model's card
+    # (robustness tables, exports, history): those would refuse the same model
     parts = [list(getattr(classifier, "class_names", [])),
-             getattr(classifier, "card", None) or {},
+             {k: card.get(k) for k in ("name", "version", "created", "input_size", "view",
+                                       "input", "unknown_detection")},
              getattr(detector, "threshold", None), getattr(detector, "temperature", None),
              getattr(detector, "method", None)]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

@@ -97,7 +97,8 @@ def make_row(path: str | Path, class_names: Sequence[str], probs: np.ndarray | N
                                          and ci < len(probs) else None)
     row["unknown_score"] = unknown_score if probs is not None and not blank else None
     # not judged (no detector): empty, not "true", which would read as accepted by one
-    row["known"] = bool(known) if probs is not None and unknown_score is not None else None
+    row["known"] = (bool(known) and not blank) if probs is not None and unknown_score is not None \
+        else None
     row["top_class"] = None if blank else top   # even probabilities: no class is closest
     note = (BLANK_TEXT if blank else padding_note(padding)) \
         if probs is not None else None

@@ -383,8 +383,8 @@ class ReviewSession:
         known."""
         changed = []
         for i, it in enumerate(self.items):
-            if it.probs is None:
-                continue
+            if it.probs is None or it.unknown_score is None:   # no detector: as judged (a
+                continue                                       # blank image stays unknown)
             known = known_at(it.unknown_score, threshold)
             if known != it.known:
                 it.known = known

@@ -887,6 +887,15 @@ def test_saving_without_hard_links_leaves_no_broken_file(tmp_path, monkeypatch):
     first = cam.save_png_new(img, tmp_path, "snap")
     assert first.name == "snap.png" and cv2.imread(str(first)) is not None
 
+    def windows_exfat(src, dst):   # WinError 1 "Incorrect function", which Python maps to EINVAL
+        raise OSError(errno.EINVAL, "Incorrect function")
+
+    monkeypatch.setattr(saving.os, "link", windows_exfat)
+    second = cam.save_png_new(img, tmp_path, "snap")
+    assert second.name == "snap-2.png" and cv2.imread(str(second)) is not None
+    second.unlink()
+    monkeypatch.setattr(saving.os, "link", no_links)
+
     real_fsync, calls = os.fsync, []
 
     def full_at_second(fd):   # the temporary file syncs, the copy under its name does not
@@ -926,6 +935,16 @@ def test_a_twelve_bit_streams_frames_keep_one_brightness():
     per_frame = [float(to_rgb(f).mean()) for f in (b, a)]   # what the stream saw before
     assert per_frame[1] - per_frame[0] > 100
     assert scale(np.zeros((2, 2), np.uint8)) is None and scale.full == 4095.0
+
+
+def test_an_image_sequence_reads_each_file_as_review_does():
+    """The stream's one full scale is a camera's: a sequence of 12-bit files is read file by file,
+    as review and training read them."""
+    from inspector.camera.grabber import FrameGrabber
+
+    frame = np.full((4, 4), 1000, np.uint16)
+    assert FrameGrabber(Source.sequence("x"))._scale(frame) is None
+    assert FrameGrabber(Source.camera(0))._scale(frame) == 1023.0
 
 
 def test_source_kinds_are_distinct_for_settings():

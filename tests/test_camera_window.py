@@ -372,7 +372,8 @@ def test_a_lost_camera_and_a_failing_model_do_not_look_live(qtbot, make_window, 
     assert "reconnecting" in win.view.banner and win.state_label.isVisible()
     qtbot.waitUntil(lambda: win.stats()["capture_fps"] == 0.0, timeout=8000)   # not the old rate
     ok_again.set()
-    _next_result(qtbot, win)
+    qtbot.waitUntil(lambda: win.status().state is State.LIVE, timeout=10000)
+    _next_result(qtbot, win)   # a result of the live stream: a live verdict again
     assert not win.prediction_label.text().startswith(STALE_PREFIX) and win.view.banner == ""
 
     real = live.analyse

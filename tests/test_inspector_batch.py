@@ -834,6 +834,23 @@ def test_a_blank_frame_without_a_detector_is_no_class():
                           unknown_score=None, known=True, padding=1.0)
     assert row["label"] == "unknown" and row["top_class"] is None
     assert row["known"] is None and row["note"] == report.BLANK_TEXT
+    # read by TensorFlow, whose epsilon keeps a blank image's score finite: not "known" either
+    tf = report.make_row(Path("black.png"), ["a", "b"], np.array([0.5, 0.5]), None,
+                         unknown_score=3.0, known=True, padding=1.0)
+    assert tf["label"] == "unknown" and tf["known"] is False
+    # the engine's verdict without a detector survives a threshold applied later (the window's
+    # classification process and the result cache apply the one in use to every result)
+    from inspector.batch import Result
+    from inspector.session import ReviewSession
+
+    r = Result(0, Path("black.png"), np.array([0.5, 0.5]), None, unknown_score=None, known=False)
+    r.rejudge(None)
+    assert r.known is False
+    s = ReviewSession(["a", "b"])
+    s.add_paths([Path("black.png")])
+    s.set_prediction(0, np.array([0.5, 0.5]), None, False, 1.0)
+    assert s.rejudge_unknown(None) == [] and s.is_unknown(0)
+    assert s.summary()["per_class"] == {"a": 0, "b": 0}
 
 
 def test_one_file_under_two_spellings_is_one_row_with_one_time(tmp_path, classifier, capsys,

@@ -574,3 +574,45 @@ def test_a_bundle_on_a_read_only_medium_is_added(tmp_path):
         assert not [p for p in lib.root.iterdir() if p.name.startswith(".") and p.is_dir()]
     finally:
         src.chmod(0o755)
+
+
+def test_a_damaged_version_in_use_is_named_not_hidden(tmp_path, qtbot):
+    """The active version's card removed: `library list` starred the bundled model and did not
+    list the version; the Models dialog said the bundled model was in use with Use disabled,
+    while Remove of the damaged row answered that it was in use."""
+    from inspector.gui.model_manager import ModelManagerDialog
+    from inspector.library import BUNDLED, format_versions
+
+    lib = ModelLibrary(tmp_path / "lib")
+    v1 = lib.activate(lib.add(fake_bundle(tmp_path / "b1")))
+    (v1 / "model_card.json").unlink()
+    text = format_versions(lib)
+    line = next(ln for ln in text.splitlines() if v1.name in ln)
+    assert line.startswith("*") and "DAMAGED" in line
+    assert not next(ln for ln in text.splitlines() if BUNDLED in ln).startswith("*")
+    d = ModelManagerDialog(lib)
+    qtbot.addWidget(d)
+    d.select(v1.name)
+    assert "in use" in d.table.item(d.table.currentRow(), 0).text()
+    assert not d.remove_button.isEnabled()
+    d.select(BUNDLED)
+    assert d.use_button.isEnabled() and d.table.item(d.table.currentRow(), 0).text() == ""
+
+
+def test_a_library_that_cannot_be_listed_still_opens_the_dialog(tmp_path, qtbot, monkeypatch):
+    """A library folder without the right to list it (or a share gone): the dialog raised, and a
+    switch was saved while the window stayed on the old model."""
+    from inspector.gui.model_manager import ModelManagerDialog
+
+    lib = ModelLibrary(tmp_path / "lib")
+    lib.add(fake_bundle(tmp_path / "b1"))
+
+    def no_listing(self):
+        raise PermissionError(13, "Permission denied", str(self.root))
+
+    monkeypatch.setattr(ModelLibrary, "scan", no_listing)
+    d = ModelManagerDialog(lib)
+    qtbot.addWidget(d)
+    assert "cannot be read" in d.status.text() and d.table.rowCount() == 1
+    with qtbot.waitSignal(d.model_selected, timeout=2000):   # emitted before the refresh
+        d._emit(None, "Switched")

@@ -138,6 +138,12 @@ def test_a_child_refuses_a_model_replaced_since_the_window_loaded_it(classifier,
 
     spec = process_spec(classifier)
     assert spec.identity == model_identity(classifier)
+    # notes a command adds to an unchanged model's card (robustness, exports, history) do not
+    # make it another model
+    noted = dict(classifier.card, robustness={"keras": {}}, history=[{"step": "export"}])
+    assert model_identity(SimpleNamespace(class_names=list(classifier.class_names), card=noted,
+                                          detector=getattr(classifier, "detector", None))) \
+        == spec.identity
     other = replace(spec, identity=model_identity(SimpleNamespace(
         class_names=list(classifier.class_names)[::-1], card=classifier.card)))
     child = ChildClassifier(other)

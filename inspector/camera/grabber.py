@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from .sources import (CaptureFactory, DEFAULT_SEQUENCE_FPS, Source, SourceError, StreamScale,
-                      open_capture, to_rgb)
+from .sources import (CaptureFactory, DEFAULT_SEQUENCE_FPS, Source, SourceError, SourceKind,
+                      StreamScale, open_capture, to_rgb)
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,10 @@ class FrameGrabber:
         self._factory = factory or (lambda s: open_capture(s, policy.open_timeout))
         self._on_status = on_status
         self._clock = clock
-        self._scale = StreamScale()   # one full scale for the stream's 16-bit frames
+        # one full scale for a stream's 16-bit frames; an image sequence's files are read
+        # each as review and training read it (the same pixels, file by file)
+        self._scale = (StreamScale() if source.kind is not SourceKind.SEQUENCE
+                       else (lambda frame: None))
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._newest: Frame | None = None

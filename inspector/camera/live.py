@@ -175,8 +175,8 @@ def analyse(model: ClassifierLike, frame: Frame, config: LiveConfig,
                 np.ones(len(tiles), bool), None, filled if filled.any() else None)
     return LiveResult(frame, roi, tiles, (rows, cols), tile_probs, tile_probs[winner],
                       list(model.class_names), heat, config.overlay, t_start, clock(), config,
-                      None if scores is None else np.asarray(known, bool), scores, winner,
-                      id(model))
+                      None if scores is None and np.all(known) else np.asarray(known, bool),
+                      scores, winner, id(model))
 
 
 class UnknownRate:

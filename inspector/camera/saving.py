@@ -23,10 +23,11 @@ def _png_bytes(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-# link() errors that mean "this file system has no hard links" (FAT and exFAT sticks, some SMB
-# shares); any other error (a full disk, no permission) is the save's own failure
-_NO_HARD_LINKS = {getattr(errno, n) for n in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "EXDEV", "ENOSYS",
-                                              "EMLINK", "EACCES") if hasattr(errno, n)}
+# link() errors that are the save's own failure (a full disk or quota, a read-only or failing
+# medium): any other means "no hard links here" (FAT and exFAT sticks: EPERM on Linux, and on
+# Windows WinError 1 "Incorrect function", which Python gives as EINVAL; SMB shares: EOPNOTSUPP,
+# WinError 50), and the frame is created under its name directly
+_SAVE_FAILED = {getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS", "EIO") if hasattr(errno, n)}
 
 
 def _sync_folder(folder: Path) -> None:
@@ -92,7 +93,7 @@ def save_png_new(image: np.ndarray, folder: str | Path, stem: str, create: bool 
                     except FileExistsError:
                         raise
                     except OSError as e:
-                        if e.errno not in _NO_HARD_LINKS:
+                        if e.errno in _SAVE_FAILED:
                             raise
                         linked = False
                 if not linked:

@@ -135,7 +135,9 @@ class ModelManagerDialog(QDialog):
     def refresh(self) -> None:
         """Re-reads the library and shows it; keeps the selection where it can."""
         selected = self.selected_ref()
-        active = self.library.active_version()
+        # the version in use as recorded, readable or not: a damaged one was hidden, the bundled
+        # row said "in use" with Use disabled, and Remove of the damaged row said "in use"
+        active = self.library.active_name()
         rows: list[tuple[str, Path, dict | None, bool]] = []
         bundled = paths.bundled_model_dir()
         try:
@@ -143,11 +145,19 @@ class ModelManagerDialog(QDialog):
         except BundleError:
             bcard = None
         rows.append((BUNDLED, bundled, bcard, active is None))
-        versions, damaged = self.library.scan()
+        try:
+            versions, damaged = self.library.scan()
+            unreadable = None
+        except OSError as exc:   # a library folder that cannot be listed (a share gone, no rights)
+            versions, damaged = [], []
+            unreadable = (f"The model library {self.library.root} cannot be read "
+                          f"({exc.strerror or exc}): only the bundled model is shown.")
         for v in reversed(versions):  # newest first, after the bundled one
-            rows.append((v.version, v.path, v.card, active is not None and active.version == v.version))
+            rows.append((v.version, v.path, v.card, active == v.version))
         self._damaged = {name: problem for name, _, problem in damaged}
-        rows += [(name, path, None, False) for name, path, _ in damaged]   # last: remove only
+        rows += [(name, path, None, active == name) for name, path, _ in damaged]   # last
+        if unreadable:
+            self.status.setText(unreadable)
         self._rows = rows
         self.table.setRowCount(len(rows))
         bold = QFont()
@@ -157,7 +167,8 @@ class ModelManagerDialog(QDialog):
             if ref == BUNDLED:
                 model = f"{mc.title} (bundled)" if mc else "bundled model (not installed)"
             elif not mc:
-                model = "damaged: cannot be used (see below)"
+                model = "damaged: cannot be used (see below)" + (
+                    "; the bundled model is used instead" if in_use else "")
             else:
                 model = mc.title
             cells = ["● in use" if in_use else "", ref, model,
@@ -218,9 +229,11 @@ class ModelManagerDialog(QDialog):
     # ---- actions ---------------------------------------------------------------------------
     def _emit(self, path: Path | None, what: str) -> None:
         target = path or paths.bundled_model_dir()
+        # the window loads it first: a library that cannot be listed now must not leave the
+        # switch saved and the window on the old model
+        self.model_selected.emit(str(target))
         self.status.setText(f"{what}: now using {target.name if path else 'the bundled model'}.")
         self.refresh()
-        self.model_selected.emit(str(target))
 
     def switch_failed(self, previous: str | None, message: str) -> None:
         """The model just switched to could not be loaded: the one before stays active."""

@@ -201,7 +201,8 @@ class CameraWindow(CameraControls, QMainWindow):
         worker.paused = self._paused
         grabber.counting_drops = not self._paused and self._model is not None
         worker.result_ready.connect(self._on_result)
-        worker.failed.connect(self._on_analysis_failed)
+        # a stopped analysis's late failure is not the new source's
+        worker.failed.connect(lambda m, w=worker: w is self._worker and self._on_analysis_failed(m))
         self._grabber, self._worker = grabber, worker
         grabber.start()
         worker.start()
@@ -375,7 +376,7 @@ class CameraWindow(CameraControls, QMainWindow):
             return  # computed for a region, tiling, overlay or model since changed
         if self._analysis_error is not None:
             self._analysis_error = None
-            self._set_status(self._status)   # the stream's own state again
+            self._show_state()   # the stream's own state again
         self._result = result
         self._note_tile_limit(result.roi)
         self.chart.set_values(result.probs)
@@ -387,6 +388,8 @@ class CameraWindow(CameraControls, QMainWindow):
              if tiles > 1 else result.region_text)
             + f" · latency {result.latency * 1000:.0f} ms")
         self.view.set_result(result, overlay)
+        if self._status.state is not State.LIVE:   # a late result of a frame read before the
+            self._show_state()                     # stream was lost: still not a live verdict
         self.result_ready.emit(result)
 
     def _is_current(self, result: LiveResult) -> bool:
@@ -407,7 +410,7 @@ class CameraWindow(CameraControls, QMainWindow):
         source = self._source.display if self._source is not None else "the source"
         self._analysis_error = f"{datetime.now():%H:%M:%S}: {source}: {message}"
         self._show_message(message)
-        self._set_status(self._status)
+        self._show_state()
 
     def _tick(self) -> None:
         self._refresh_model()
@@ -450,6 +453,12 @@ class CameraWindow(CameraControls, QMainWindow):
 
     def _set_status(self, status: StreamStatus) -> None:
         self._status = status
+        self._show_state()
+        self.status_changed.emit(status)
+
+    def _show_state(self) -> None:
+        """The stream's state in the status bar, over the picture and on the verdict."""
+        status = self._status
         failing = status.state is State.LIVE and self._analysis_error is not None
         text = f"{status.message} · analysis failing since {self._analysis_error}" if failing \
             else status.message
@@ -473,7 +482,6 @@ class CameraWindow(CameraControls, QMainWindow):
             self.prediction_label.setText(f"{STALE_PREFIX}{verdict}")
             self.prediction_label.setStyleSheet(
                 f"color: {on_palette('#888', self.prediction_label.palette())}")
-        self.status_changed.emit(status)
 
     def status(self) -> StreamStatus:
         return self._status
