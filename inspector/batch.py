@@ -594,6 +594,17 @@ def apply_accept(classifier, given: float | None) -> str:
             f"{classifier.unknown_threshold:.3f} is flagged")
 
 
+def _review_threshold() -> float:
+    """The window's *Needs review below* setting (0.8 when none is saved or it is not usable)."""
+    from .settings import Key, read_setting
+
+    try:
+        value = float(read_setting(Key.THRESHOLD))
+    except (TypeError, ValueError):
+        return float(Key.THRESHOLD.default)
+    return value if 0.0 < value <= 1.0 else float(Key.THRESHOLD.default)
+
+
 def _tile_size(text: str) -> int:
     try:
         n = int(text)
@@ -767,7 +778,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
     tiling, source = command_tiling(args)
     if source:
         say(f"tiles: {tiling.describe(model_view(classifier))} ({source})")
-    session = ReviewSession(names, model_name=model, model_version=version) if args.json else None
+    # needs_review in the JSON's summary at the window's threshold, as --accept takes its setting
+    # (it was always 0.8 whatever the window's "Needs review below" said)
+    session = (ReviewSession(names, _review_threshold(), model_name=model, model_version=version)
+               if args.json else None)
     tile_rows: dict[str, list[dict]] | None = {} if args.tiles and session is not None else None
 
     def save_partial() -> str:

@@ -598,6 +598,8 @@ class ReviewSession:
                            if self.root is not None else parent.as_posix())
                 except ValueError:
                     rel = parent.as_posix()
+                if rel == ALL_FOLDERS:   # a sub-folder named so must not replace the totals
+                    rel = f"./{rel}"
                 self._folder_names[parent] = rel
             self._groups.setdefault(rel, []).append(i)
         self._grouped = len(self.items)
@@ -607,10 +609,13 @@ class ReviewSession:
         """A summary per folder (relative to the session root; "." is the root itself), plus
         "(all)" for the whole session."""
         groups = self._folder_groups()
-        out = {"(all)": self.summary()}
+        out = {ALL_FOLDERS: self.summary()}
         for rel in sorted(groups, key=natural_key):
             out[rel] = self.summary(groups[rel])
         return out
+
+
+ALL_FOLDERS = "(all)"   # folder_summaries' key of the whole session
 
 
 def check_class_name(name: str, existing: Iterable[str] = ()) -> str:

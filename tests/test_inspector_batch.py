@@ -914,3 +914,27 @@ def test_a_class_named_like_a_column_keeps_its_probability():
     result = report.json_document([row], names)["results"][0]
     assert result["probabilities"] == pytest.approx({"good": 0.1, "note": 0.2, "time": 0.7})
     assert result["time"] == "2026-12-07T12:00:00" and result["note"] is None
+
+
+def test_a_sub_folder_named_all_keeps_the_totals(tmp_path):
+    from inspector.session import ReviewSession
+
+    for rel in ("(all)/p.png", "b/q.png", "r.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(texture(1, 32)).save(tmp_path / rel)
+    s = ReviewSession.open_folder(tmp_path, True, ["a", "b"], journal=False)
+    sums = s.folder_summaries()
+    assert sums["(all)"]["images"] == 3 and sums["./(all)"]["images"] == 1
+
+
+def test_the_json_summary_counts_needs_review_at_the_windows_threshold(tmp_path, classifier,
+                                                                         capsys):
+    from inspector.settings import settings_path
+
+    write_images(tmp_path / "imgs")
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text("[review]\nthreshold=0.999\n")
+    js = tmp_path / "r.json"
+    code, _, err = run([str(tmp_path / "imgs"), "--json", str(js), "-q"], classifier, capsys)
+    assert code == 0, err
+    assert json.loads(js.read_text())["summary"]["(all)"]["threshold"] == 0.999
