@@ -70,6 +70,29 @@ def _check_model_file(bundle: Path) -> None:
         raise BundleError(f"{bundle}: bundle has no {MODEL_FILE}")
     if not zipfile.is_zipfile(model):
         raise BundleError(f"{model}: damaged (not a Keras model archive)")
+    _check_class_count(bundle)
+
+
+def _check_class_count(bundle: Path) -> None:
+    """Raises BundleError when the model's classifier gives another number of classes than its
+    card names (files of two models put together, a hand-edited card): such a version was put
+    into use, and every later start fell back to the bundled model. Read from the classifier's
+    weights beside the export (no model is loaded); a bundle without them is not checked."""
+    import numpy as np
+
+    from training.litert import KERNEL_FILE
+
+    kernel = bundle / KERNEL_FILE
+    try:
+        names = read_card(bundle).get("class_names")
+        if not kernel.is_file() or not isinstance(names, list):
+            return
+        shape = np.load(kernel, allow_pickle=False, mmap_mode="r").shape
+    except (OSError, ValueError):
+        return   # an unreadable kernel: the load says what is wrong with it
+    if len(shape) == 2 and shape[1] != len(names):
+        raise BundleError(f"{bundle}: its model gives {shape[1]} classes, its model card names "
+                          f"{len(names)}: the bundle's files come from different models")
 
 
 class LibraryError(Exception):

@@ -616,3 +616,19 @@ def test_a_library_that_cannot_be_listed_still_opens_the_dialog(tmp_path, qtbot,
     assert "cannot be read" in d.status.text() and d.table.rowCount() == 1
     with qtbot.waitSignal(d.model_selected, timeout=2000):   # emitted before the refresh
         d._emit(None, "Switched")
+
+
+def test_a_bundle_whose_model_gives_another_number_of_classes_is_refused(tmp_path, capsys):
+    """Card of 2 classes, classifier of 3: `add --activate` put it into use (exit 0), and every
+    later start fell back to the bundled model."""
+    import numpy as np
+
+    src = fake_bundle(tmp_path / "b")
+    np.save(src / "classifier_kernel.npy", np.zeros((64, 3), np.float32))
+    lib = ModelLibrary()
+    with pytest.raises(BundleError, match="gives 3 classes, its model card names 2"):
+        lib.add(src)
+    assert main(["add", str(src), "--activate"]) != 0
+    assert "gives 3 classes" in capsys.readouterr().err and lib.active_name() is None
+    np.save(src / "classifier_kernel.npy", np.zeros((64, 2), np.float32))
+    assert lib.activate(lib.add(src)) is not None
