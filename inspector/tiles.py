@@ -270,13 +270,26 @@ def tiling_from_text(text) -> TileSettings | None:
         return None
 
 
+def folder_lineage(folder: str | Path) -> list[Path]:
+    """``folder`` and the folders above it, nearest first: a folder without a tile setting of its
+    own takes the nearest one above it (a line's day folders under the line's folder), as a
+    new day's sub-folder fell back to the defaults and was read at another scale."""
+    f = Path(folder).resolve()
+    return [f, *f.parents]
+
+
 def saved_tiling(folder: str | Path, settings_file: str | Path | None = None) -> TileSettings | None:
-    """The tile settings the window remembers for ``folder`` (View > Tiles of large images),
-    read without Qt for ``inspector classify``; None when none are saved."""
+    """The tile settings the window remembers for ``folder`` or the nearest folder above it (View
+    > Tiles of large images), read without Qt for ``inspector classify``; None when none are
+    saved."""
     from .settings import read_group_value
 
-    raw = read_group_value(TILES_GROUP, folder_key(folder), settings_file)
-    return None if raw is None else tiling_from_text(raw)
+    for f in folder_lineage(folder):
+        raw = read_group_value(TILES_GROUP, folder_key(f), settings_file)
+        t = None if raw is None else tiling_from_text(raw)
+        if t is not None:
+            return t
+    return None
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: float = DEFAULT_OVERLAP,

@@ -188,3 +188,51 @@ def test_an_unknown_tiles_label_carries_no_percentage(qtbot):
     grid = TileGridItem(tiles)
     assert grid.label_text(0) == "crazing 90%"
     assert grid.label_text(1) == "unknown"
+
+
+def test_a_tile_setting_is_saved_for_the_folder_its_dialog_named(qtbot, folder, tmp_path):
+    """The dialog opened on one folder and accepted after another had opened (a slow share's
+    listing) saved the setting for the other folder and classified it again with it."""
+    w = open_window(qtbot, folder)
+    d = w.choose_tiling()
+    other = tmp_path / "other"
+    other.mkdir()
+    write_large(other / "c.png", width=400, height=300, patch=(10, 10, 5, 5))
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.open_folder(other)
+    d.set_value(TileSettings(size=400, overlap=0.0))
+    d.accept()
+    assert w.tiling_for(folder) == TileSettings(400, 0.0)
+    assert w.tiling_for(other) == TileSettings() and w.background.tiling == TileSettings()
+
+
+def test_a_tile_request_never_replaces_another_images_pending_request():
+    """A tile of the image on screen clicked while the next image loaded replaced that image's
+    request, and the window stayed on the old image for good."""
+    from pathlib import Path
+
+    from inspector.gui.workers import InspectWorker
+
+    worker = InspectWorker()   # not started: requests stay pending
+    worker.request(("k", 2), Path("next.png"))
+    worker.request_tile(("k", 0), Path("shown.png"), 3)
+    assert worker._request == (("k", 2), Path("next.png"), None)
+    worker.request_tile(("k", 2), Path("next.png"), 1)   # a tile of the image asked for: taken
+    assert worker._request == (("k", 2), Path("next.png"), 1)
+
+
+def test_a_day_folder_takes_its_lines_tile_setting(qtbot, folder):
+    """A line set to 400 px tiles: the next day's sub-folder fell back to the defaults, in the
+    window and in inspector classify, and was read at another scale."""
+    from inspector.tiles import saved_tiling
+
+    w = open_window(qtbot, folder)
+    with qtbot.waitSignal(w.classification_done, timeout=20000):
+        w.set_tiling(TileSettings(size=400, overlap=0.0))
+    day = folder / "2026-12-08"
+    day.mkdir()
+    assert w.tiling_for(day) == TileSettings(400, 0.0)
+    from inspector.settings import settings_path
+
+    assert saved_tiling(day, settings_path()) == TileSettings(400, 0.0)
+    assert saved_tiling(folder.parent, settings_path()) is None   # not the other way up

@@ -493,8 +493,13 @@ class InspectWorker(QThread):
             self._cond.notify()
 
     def request_tile(self, key: Hashable, path: Path, index: int) -> None:
-        """The inspection of tile ``index`` of an image (``tile_inspected``)."""
+        """The inspection of tile ``index`` of an image (``tile_inspected``). Never in place of
+        another image's request not yet started: a tile of the image on screen clicked while the
+        next image loaded replaced it, and the window stayed on the old image for good."""
         with self._cond:
+            pending = self._request
+            if pending is not None and pending[2] is None and pending[0] != key:
+                return
             self._request = (key, Path(path), int(index))
             self._cond.notify()
 

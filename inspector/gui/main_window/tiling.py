@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ...engine import BLANK_TEXT, is_blank_score
 from ...tiles import (TILES_GROUP, ImageVerdict, TiledVerdict, TileSettings, folder_key,
-                      model_view, tiling_from_text, tiling_to_text)
+                      folder_lineage, model_view, tiling_from_text, tiling_to_text)
 from ..tile_settings import TileSettingsDialog
 from .layout import MESSAGE_MS
 
@@ -32,8 +32,13 @@ class TileActions:
     def tiling_for(self, folder: str | Path | None) -> TileSettings:
         if folder is None:
             return self.background.tiling
-        raw = self.settings.group(TILES_GROUP).get(folder_key(folder), None)
-        return (tiling_from_text(raw) if raw is not None else None) or TileSettings()
+        group = self.settings.group(TILES_GROUP)
+        for f in folder_lineage(folder):   # its own setting, else the nearest folder's above
+            raw = group.get(folder_key(f), None)
+            t = tiling_from_text(raw) if raw is not None else None
+            if t is not None:
+                return t
+        return TileSettings()
 
     def _use_folder_tiling(self, folder: str | Path | None) -> bool:
         """Called as a session opens (before its images are queued)."""
@@ -48,10 +53,20 @@ class TileActions:
         self._inspect.tiling = t
         return self.background.set_tiling(t)
 
-    def set_tiling(self, tiling: TileSettings, save: bool = True) -> None:
+    def set_tiling(self, tiling: TileSettings, save: bool = True, folder=False) -> None:
         """Tiles this folder's large images so from now on: remembered for the folder, and
-        every image is classified again if anything changed."""
+        every image is classified again if anything changed. ``folder``: the folder the
+        setting was chosen for (default: the open one); when another is open now, the setting
+        is only remembered for that folder."""
         root = self.session.root
+        if folder not in (False, None) and folder != root:   # (None: for the next folder)
+            if save:
+                group = self.settings.group(TILES_GROUP)
+                group.set(folder_key(folder), tiling_to_text(tiling))
+                group.sync()
+            self.statusBar().showMessage(f"Tiles remembered for {folder}; {root or 'this view'} "
+                                         "keeps its own", MESSAGE_MS)
+            return
         if save and root is not None:
             group = self.settings.group(TILES_GROUP)
             group.set(folder_key(root), tiling_to_text(tiling))
@@ -73,7 +88,9 @@ class TileActions:
                 else NO_MODEL_INPUT_SIZE)
         root = self.session.root
         d = TileSettingsDialog(self.background.tiling, view, str(root or ""), self)
-        d.accepted.connect(lambda: self.set_tiling(d.value()))
+        # for the folder the dialog names: another opened meanwhile (a slow share's listing)
+        # got the setting, and was classified again with it
+        d.accepted.connect(lambda: self.set_tiling(d.value(), folder=root))
         self._keep(d)
         d.open()
         return d
@@ -123,8 +140,8 @@ class TileActions:
         model read it, not the whole image squeezed into the model's view)."""
         idx = self.shown_index()
         t = self.tiles_of(idx)
-        if t is None or not 0 <= i < len(t.tiles):
-            return
+        if t is None or not 0 <= i < len(t.tiles) or idx != self._current:
+            return   # another image is being loaded: its request stands
         self.panel.view.select_tile(i)
         self.prob_chart.set_values(t.probs[i])
         self._update_verdict_label()
