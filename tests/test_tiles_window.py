@@ -236,3 +236,33 @@ def test_a_day_folder_takes_its_lines_tile_setting(qtbot, folder):
 
     assert saved_tiling(day, settings_path()) == TileSettings(400, 0.0)
     assert saved_tiling(folder.parent, settings_path()) is None   # not the other way up
+
+
+def test_tiles_are_reached_by_keyboard(qtbot, folder):
+    """A 385-tile strip could only be checked with the mouse: ] and [ step through the tiles,
+    T goes back to the deciding tile, Ctrl+] to the next tile that stands out."""
+    w = open_window(qtbot, folder)
+    w.select(0)
+    qtbot.waitUntil(lambda: w.shown_index() == 0 and w.panel.view.tile_grid is not None,
+                    timeout=10000)
+    t = w.panel.view.tile_grid.verdict
+    n = len(t.tiles)
+    w.activateWindow()
+    w.list.setFocus()
+    qtbot.keyClick(w.list, Qt.Key.Key_BracketRight)
+    assert w.panel.view.selected_tile() == (t.winner + 1) % n
+    qtbot.keyClick(w.list, Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(w.list, Qt.Key.Key_BracketLeft)
+    assert w.panel.view.selected_tile() == (t.winner - 1) % n
+    qtbot.keyClick(w.list, Qt.Key.Key_T)
+    assert w.panel.view.selected_tile() == t.winner
+    labels = t.probs.argmax(axis=1)
+    spots = [i for i in range(n) if w.session.class_names[labels[i]] == "dark_spot"]
+    w.show_tile(0)
+    qtbot.keyClick(w.list, Qt.Key.Key_BracketRight, Qt.KeyboardModifier.ControlModifier)
+    assert w.panel.view.selected_tile() == spots[0]
+    assert w.shown_index() == 0   # the keys moved between tiles, not images
+    w.select(1)   # the small image has no tiles: said, nothing else
+    qtbot.waitUntil(lambda: w.shown_index() == 1, timeout=10000)
+    qtbot.keyClick(w.list, Qt.Key.Key_BracketRight)
+    assert "not read in tiles" in w.statusBar().currentMessage() and w.shown_index() == 1

@@ -317,6 +317,10 @@ class WindowLayout:
         self._action(v, "&Actual size", self.panel.view.actual_size, "Ctrl+1")
         self._action(v, "Next o&verlay", self._next_overlay, "A")
         self._action(v, "&Tiles of large images…", self.choose_tiling, "Ctrl+T")
+        self._action(v, "Ne&xt tile", lambda: self.step_tile(1), "]")
+        self._action(v, "Pre&vious tile", lambda: self.step_tile(-1), "[")
+        self._action(v, "The tile that &decides", self.show_deciding_tile, "T")
+        self._action(v, "Next tile that &stands out", self.next_notable_tile, "Ctrl+]")
 
         t = mb.addMenu("&Tools")
         self._action(t, "Live &camera…", self.open_camera, "Ctrl+L")
@@ -567,6 +571,8 @@ class WindowLayout:
 <tr><td><b>A</b></td><td>next overlay (CAM, SE blocks, none)</td></tr>
 <tr><td><b>F</b> or <b>Ctrl+0</b> / <b>Ctrl+1</b></td><td>fit / actual size; mouse wheel or Ctrl++ / Ctrl+- zoom, drag pans</td></tr>
 <tr><td><b>Ctrl+T</b></td><td>tiles of large images (size, overlap; per folder)</td></tr>
+<tr><td><b>]</b> / <b>[</b>, <b>T</b></td><td>a large image's next / previous tile, the tile that decides</td></tr>
+<tr><td><b>Ctrl+]</b></td><td>the next tile that stands out (unknown, or another class than most)</td></tr>
 <tr><td><b>Ctrl+G</b> / <b>Ctrl+Shift+G</b></td><td>thumbnails as a grid / a list</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open a folder / image files</td></tr>
 <tr><td><b>F5</b></td><td>refresh the folder: add and classify the images that came since</td></tr>

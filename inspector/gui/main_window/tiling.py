@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import numpy as np
+
 from ...engine import BLANK_TEXT, is_blank_score
 from ...tiles import (TILES_GROUP, ImageVerdict, TiledVerdict, TileSettings, folder_key,
                       folder_lineage, model_view, tiling_from_text, tiling_to_text)
@@ -152,6 +154,45 @@ class TileActions:
             self._inspect.request_tile(self._shown_key, self.session.items[idx].path, i)
         else:
             self.tile_inspection_shown.emit(i)
+
+    # ---- tiles by keyboard ([ ] T Ctrl+]) -------------------------------------------------
+    def _shown_tiles(self) -> TiledVerdict | None:
+        t = self.tiles_of(self.shown_index())
+        if t is None:
+            self.statusBar().showMessage("This image is not read in tiles (Ctrl+T: tiles of "
+                                         "large images)", MESSAGE_MS)
+        return t
+
+    def step_tile(self, delta: int) -> None:
+        """The next (``delta`` 1) or previous (-1) tile in reading order, from the selected one
+        (a 385-tile strip could only be checked with the mouse)."""
+        t = self._shown_tiles()
+        if t is not None:
+            current = self.panel.view.selected_tile()
+            self.show_tile(((t.winner if current is None else current) + delta) % len(t.tiles))
+
+    def show_deciding_tile(self) -> None:
+        t = self._shown_tiles()
+        if t is not None:
+            self.show_tile(t.winner)
+
+    def next_notable_tile(self) -> None:
+        """The next tile that stands out: flagged unknown, or of another class than most of the
+        image's tiles."""
+        t = self._shown_tiles()
+        if t is None:
+            return
+        labels = t.probs.argmax(axis=1)
+        common = int(np.bincount(labels).argmax())
+        notable = [i for i in range(len(t.tiles)) if not t.known[i] or labels[i] != common]
+        if not notable:
+            name = t.class_names[common] if common < len(t.class_names) else str(common)
+            self.statusBar().showMessage(f"No tile stands out: all {len(t.tiles)} read as "
+                                         f"{name}", MESSAGE_MS)
+            return
+        current = self.panel.view.selected_tile()
+        current = -1 if current is None else current
+        self.show_tile(next((i for i in notable if i > current), notable[0]))
 
     def _on_tile_inspected(self, key, i: int, inspection) -> None:
         if not self.background.is_current(key):
