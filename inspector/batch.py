@@ -72,8 +72,8 @@ class Result:
             self.probs = self.tiles.probs[w]
             self.known = bool(self.tiles.known[w])
             self.padding = 0.0 if self.tiles.padding is None else float(self.tiles.padding[w])
-        elif self.unknown_score is not None:   # without a score (no detector), as judged: a
-            self.known = known_at(self.unknown_score, threshold)   # blank image stays unknown
+        else:
+            self.known = known_at(self.unknown_score, threshold, self.known)
 
 
 def cli_threads() -> int:
@@ -594,17 +594,6 @@ def apply_accept(classifier, given: float | None) -> str:
             f"{classifier.unknown_threshold:.3f} is flagged")
 
 
-def _review_threshold() -> float:
-    """The window's *Needs review below* setting (0.8 when none is saved or it is not usable)."""
-    from .settings import Key, read_setting
-
-    try:
-        value = float(read_setting(Key.THRESHOLD))
-    except (TypeError, ValueError):
-        return float(Key.THRESHOLD.default)
-    return value if 0.0 < value <= 1.0 else float(Key.THRESHOLD.default)
-
-
 def _tile_size(text: str) -> int:
     try:
         n = int(text)
@@ -780,8 +769,10 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
         say(f"tiles: {tiling.describe(model_view(classifier))} ({source})")
     # needs_review in the JSON's summary at the window's threshold, as --accept takes its setting
     # (it was always 0.8 whatever the window's "Needs review below" said)
-    session = (ReviewSession(names, _review_threshold(), model_name=model, model_version=version)
-               if args.json else None)
+    from .settings import Key, read_setting
+
+    session = (ReviewSession(names, float(read_setting(Key.THRESHOLD)), model_name=model,
+                             model_version=version) if args.json else None)
     tile_rows: dict[str, list[dict]] | None = {} if args.tiles and session is not None else None
 
     def save_partial() -> str:

@@ -100,10 +100,14 @@ def scan_images(folder: str | Path, recursive: bool = True,
 _SUFFIXES = frozenset(IMAGE_SUFFIXES)
 
 
-def known_at(unknown_score: float | None, threshold: float | None) -> bool:
-    """The unknown detector's verdict for a stored score at a threshold (None: no detector or
-    no score, known): known when the score is at most the threshold, as the engine judges."""
-    return threshold is None or unknown_score is None or bool(unknown_score <= threshold)
+def known_at(unknown_score: float | None, threshold: float | None, judged: bool = True) -> bool:
+    """The unknown detector's verdict for a stored score at a threshold (None: no detector,
+    known): known when the score is at most the threshold, as the engine judges. Without a
+    score the engine's own verdict ``judged`` stands (a blank image is unknown without a
+    detector too)."""
+    if unknown_score is None:
+        return judged
+    return threshold is None or bool(unknown_score <= threshold)
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,9 +387,9 @@ class ReviewSession:
         known."""
         changed = []
         for i, it in enumerate(self.items):
-            if it.probs is None or it.unknown_score is None:   # no detector: as judged (a
-                continue                                       # blank image stays unknown)
-            known = known_at(it.unknown_score, threshold)
+            if it.probs is None:
+                continue
+            known = known_at(it.unknown_score, threshold, it.known)
             if known != it.known:
                 it.known = known
                 changed.append(i)

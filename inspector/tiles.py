@@ -270,12 +270,18 @@ def tiling_from_text(text) -> TileSettings | None:
         return None
 
 
-def folder_lineage(folder: str | Path) -> list[Path]:
-    """``folder`` and the folders above it, nearest first: a folder without a tile setting of its
-    own takes the nearest one above it (a line's day folders under the line's folder), as a
-    new day's sub-folder fell back to the defaults and was read at another scale."""
+def nearest_tiling(folder: str | Path, raw_of) -> TileSettings | None:
+    """The tile settings saved for ``folder``, else for the nearest folder above it (a line's
+    day folders take the line's: a new day's sub-folder fell back to the defaults and was read
+    at another scale); ``raw_of(key)`` gives a folder key's saved text or None. None when no
+    folder up the path has one."""
     f = Path(folder).resolve()
-    return [f, *f.parents]
+    for d in (f, *f.parents):
+        raw = raw_of(folder_key(d))
+        t = None if raw is None else tiling_from_text(raw)
+        if t is not None:
+            return t
+    return None
 
 
 def saved_tiling(folder: str | Path, settings_file: str | Path | None = None) -> TileSettings | None:
@@ -284,12 +290,7 @@ def saved_tiling(folder: str | Path, settings_file: str | Path | None = None) ->
     saved."""
     from .settings import read_group_value
 
-    for f in folder_lineage(folder):
-        raw = read_group_value(TILES_GROUP, folder_key(f), settings_file)
-        t = None if raw is None else tiling_from_text(raw)
-        if t is not None:
-            return t
-    return None
+    return nearest_tiling(folder, lambda key: read_group_value(TILES_GROUP, key, settings_file))
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: float = DEFAULT_OVERLAP,

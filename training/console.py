@@ -3,6 +3,7 @@ ANSI code page, a Latin-2 locale).
 Qt-free, numpy-free: the commands call it first."""
 from __future__ import annotations
 
+import codecs
 import contextlib
 import sys
 
@@ -20,9 +21,8 @@ def utf8_stdout(platform: str | None = None) -> None:
         return
     windows = (platform or sys.platform) == "win32"
     if not windows:
-        encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "").replace("_", "")
-        with contextlib.suppress(ValueError, OSError, AttributeError):
-            if encoding.startswith("utf") or out.isatty():
+        with contextlib.suppress(LookupError, TypeError, ValueError, OSError, AttributeError):
+            if codecs.lookup(out.encoding).name == "utf-8" or out.isatty():
                 return
     with contextlib.suppress(ValueError, OSError):
         out.reconfigure(encoding="utf-8", errors="backslashreplace")

@@ -63,18 +63,27 @@ def _write_new(target: Path, data: bytes) -> None:
             raise
 
 
-def save_png_new(image: np.ndarray, folder: str | Path, stem: str, create: bool = True) -> Path:
+def _link(tmp: Path, target: Path) -> bool:
+    """``tmp`` linked as ``target``; False where the file system has no hard links (raises
+    FileExistsError when the name is taken, and a save's own failure, ``_SAVE_FAILED``)."""
+    try:
+        os.link(tmp, target)
+        return True
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno in _SAVE_FAILED:
+            raise
+        return False
+
+
+def save_png_new(image: np.ndarray, folder: str | Path, stem: str) -> Path:
     """Writes ``image`` (RGB uint8) as ``folder/stem.png``, or ``stem-2.png``, ... : never over an
     existing file, and never a half-written file under the final name (written aside, then
     linked into place, which fails rather than replaces when the name is taken; on a file
-    system without hard links, created exclusively and removed again if the write fails).
-    ``create`` False: ``folder`` must exist (a data folder on a removed drive is not made
-    again on the local disk)."""
+    system without hard links, created exclusively and removed again if the write fails)."""
     folder = Path(folder)
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    elif not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: folder not found (a removed drive or share?)")
+    folder.mkdir(parents=True, exist_ok=True)
     data = _png_bytes(image)
     tmp = folder / f".{stem}.{os.getpid()}.{threading.get_ident()}.tmp"
     linked = True
@@ -87,21 +96,13 @@ def save_png_new(image: np.ndarray, folder: str | Path, stem: str, create: bool 
         for n in range(1, 10000):
             target = folder / (f"{stem}.png" if n == 1 else f"{stem}-{n}.png")
             try:
-                if linked:
-                    try:
-                        os.link(tmp, target)
-                    except FileExistsError:
-                        raise
-                    except OSError as e:
-                        if e.errno in _SAVE_FAILED:
-                            raise
-                        linked = False
+                linked = linked and _link(tmp, target)
                 if not linked:
                     _write_new(target, data)
-                _sync_folder(folder)
-                return target
             except FileExistsError:
                 continue
+            _sync_folder(folder)
+            return target
         raise OSError(f"{folder}: no free file name for {stem}")
     finally:
         try:
@@ -142,4 +143,4 @@ def save_labelled(image: np.ndarray, data_dir: str | Path, class_name: str,
         folder.mkdir(exist_ok=True)
     except FileExistsError:
         raise FileExistsError(f"{folder} is a file, not a class folder") from None
-    return save_png_new(image, folder, timestamp_stem(source.stem), create=False)
+    return save_png_new(image, folder, timestamp_stem(source.stem))

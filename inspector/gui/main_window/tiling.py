@@ -10,7 +10,7 @@ import numpy as np
 
 from ...engine import BLANK_TEXT, is_blank_score
 from ...tiles import (TILES_GROUP, ImageVerdict, TiledVerdict, TileSettings, folder_key,
-                      folder_lineage, model_view, tiling_from_text, tiling_to_text)
+                      model_view, nearest_tiling, tiling_to_text)
 from ..tile_settings import TileSettingsDialog
 from .layout import MESSAGE_MS
 
@@ -35,44 +35,30 @@ class TileActions:
         if folder is None:
             return self.background.tiling
         group = self.settings.group(TILES_GROUP)
-        for f in folder_lineage(folder):   # its own setting, else the nearest folder's above
-            raw = group.get(folder_key(f), None)
-            t = tiling_from_text(raw) if raw is not None else None
-            if t is not None:
-                return t
-        return TileSettings()
+        return nearest_tiling(folder, lambda key: group.get(key, None)) or TileSettings()
+
+    def _remember_tiling(self, folder: str | Path, tiling: TileSettings) -> None:
+        group = self.settings.group(TILES_GROUP)
+        group.set(folder_key(folder), tiling_to_text(tiling))
+        group.sync()
 
     def _use_folder_tiling(self, folder: str | Path | None) -> bool:
         """Called as a session opens (before its images are queued)."""
         self._tile_results = {}
         pending, self._pending_tiling = self._pending_tiling, None
         if pending is not None and folder is not None:
-            group = self.settings.group(TILES_GROUP)
-            if group.get(folder_key(folder), None) is None:   # the folder's own setting wins
-                group.set(folder_key(folder), tiling_to_text(pending))
-                group.sync()
+            if self.settings.group(TILES_GROUP).get(folder_key(folder), None) is None:
+                self._remember_tiling(folder, pending)   # the folder's own setting wins
         t = self.tiling_for(folder)
         self._inspect.tiling = t
         return self.background.set_tiling(t)
 
-    def set_tiling(self, tiling: TileSettings, save: bool = True, folder=False) -> None:
+    def set_tiling(self, tiling: TileSettings, save: bool = True) -> None:
         """Tiles this folder's large images so from now on: remembered for the folder, and
-        every image is classified again if anything changed. ``folder``: the folder the
-        setting was chosen for (default: the open one); when another is open now, the setting
-        is only remembered for that folder."""
+        every image is classified again if anything changed."""
         root = self.session.root
-        if folder not in (False, None) and folder != root:   # (None: for the next folder)
-            if save:
-                group = self.settings.group(TILES_GROUP)
-                group.set(folder_key(folder), tiling_to_text(tiling))
-                group.sync()
-            self.statusBar().showMessage(f"Tiles remembered for {folder}; {root or 'this view'} "
-                                         "keeps its own", MESSAGE_MS)
-            return
         if save and root is not None:
-            group = self.settings.group(TILES_GROUP)
-            group.set(folder_key(root), tiling_to_text(tiling))
-            group.sync()
+            self._remember_tiling(root, tiling)
         elif save:
             self._pending_tiling = tiling
         self._inspect.tiling = tiling
@@ -90,9 +76,7 @@ class TileActions:
                 else NO_MODEL_INPUT_SIZE)
         root = self.session.root
         d = TileSettingsDialog(self.background.tiling, view, str(root or ""), self)
-        # for the folder the dialog names: another opened meanwhile (a slow share's listing)
-        # got the setting, and was classified again with it
-        d.accepted.connect(lambda: self.set_tiling(d.value(), folder=root))
+        d.accepted.connect(lambda: self._tiling_chosen(root, d.value()))
         self._keep(d)
         d.open()
         return d
@@ -135,6 +119,18 @@ class TileActions:
         view.set_tiles(t)
         if t is not None:
             self.show_tile(before if before is not None and before < len(t.tiles) else t.winner)
+
+    def _tiling_chosen(self, folder: Path | None, tiling: TileSettings) -> None:
+        """The dialog's setting, for the folder it named: another folder opened meanwhile (a
+        slow share's listing) got the setting, and was classified again with it. Opened with no
+        folder, it is for the next folder (``set_tiling``)."""
+        if folder is None or folder == self.session.root:
+            self.set_tiling(tiling)
+            return
+        self._remember_tiling(folder, tiling)
+        self.statusBar().showMessage(f"Tiles remembered for {folder}; "
+                                     f"{self.session.root or 'this view'} keeps its own",
+                                     MESSAGE_MS)
 
     def show_tile(self, i: int) -> None:
         """Shows tile ``i`` of the shown image: selected in the grid, its probabilities in the
