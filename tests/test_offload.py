@@ -119,10 +119,15 @@ def test_a_threshold_changed_while_parts_are_judged_applies_to_them(unknown_clas
 
 
 def test_a_child_that_cannot_load_the_model_says_why(classifier, tmp_path):
-    spec = ProcessSpec(str(tmp_path / "no-such-bundle"), "fp32", 0.95)
+    _child_fails(ProcessSpec(str(tmp_path / "no-such-bundle"), "fp32", 0.95),
+                 "cannot load the model")
+
+
+def _child_fails(spec: ProcessSpec, match: str) -> None:
+    """The child started with ``spec`` reports that it cannot classify, saying ``match``."""
     child = ChildClassifier(spec)
     try:
-        with pytest.raises(ChildFailed, match="cannot load the model"):
+        with pytest.raises(ChildFailed, match=match):
             child.serve(WorkQueue(), lambda rs: None, lambda: False, lambda: 0.95)
     finally:
         child.close()
@@ -146,12 +151,7 @@ def test_a_child_refuses_a_model_replaced_since_the_window_loaded_it(classifier,
         == spec.identity
     other = replace(spec, identity=model_identity(SimpleNamespace(
         class_names=list(classifier.class_names)[::-1], card=classifier.card)))
-    child = ChildClassifier(other)
-    try:
-        with pytest.raises(ChildFailed, match="has changed since the window loaded it"):
-            child.serve(WorkQueue(), lambda rs: None, lambda: False, lambda: 0.95)
-    finally:
-        child.close()
+    _child_fails(other, "has changed since the window loaded it")
 
 
 def test_only_a_litert_classifier_from_a_bundle_goes_to_a_child(classifier, monkeypatch):
