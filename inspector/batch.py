@@ -819,7 +819,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None,
                                   model_version=version, time=now_iso(),
                                   unknown_score=r.unknown_score, known=r.known,
                                   padding=r.padding)
-            rows = (_tile_rows(r, names, model, version, row["time"])
+            rows = (report.tile_rows(r.path, r.tiles, names, model=model,
+                                     model_version=version, time=row["time"])
                     if args.tiles and r.tiles is not None else [])
             if writer is not None:
                 writer.write(row)
@@ -905,18 +906,6 @@ def _silence_stdout(stdout: TextIO) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     os.close(devnull)
-
-
-def _tile_rows(r: Result, names: list[str], model: str, version: str, time: str) -> list[dict]:
-    """A tiled image's rows, one per tile with its rectangle (``--tiles``: in the CSV after the
-    image's row, in the JSON as the image's ``tiles``)."""
-    from . import report
-
-    t = r.tiles
-    return [report.make_row(r.path, names, t.probs[i], model=model, model_version=version,
-                            time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box,
-                            padding=0.0 if t.padding is None else float(t.padding[i]))
-            for i, box in enumerate(t.tiles)]
 
 
 def system_decimal_point() -> str:

@@ -119,6 +119,36 @@ def padding_note(share: float) -> str | None:
             "surface to read well")
 
 
+def tile_rows(path: str | Path, tiles, class_names: Sequence[str], *, model: str = "",
+              model_version: str = "", time: str | None = None) -> list[dict]:
+    """A tiled image's rows, one per tile with its rectangle (``tiles``: its
+    inspector.tiles.TiledVerdict): in a CSV after the image's row, in JSON as the image's
+    ``tiles``. ``inspector classify --tiles`` and the window's export write the same."""
+    t = tiles
+    return [make_row(path, class_names, t.probs[i], model=model, model_version=model_version,
+                     time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box,
+                     padding=0.0 if t.padding is None else float(t.padding[i]))
+            for i, box in enumerate(t.tiles)]
+
+
+def session_tile_rows(session: ReviewSession, tiles: Mapping[int, object]) -> dict[str, list[dict]]:
+    """The tile rows of a session's tiled images (``tiles``: session index -> its TiledVerdict),
+    by the ``path`` text of the image's row, as ``export_csv`` and ``export_json`` take them.
+    An image whose result was taken back (classified again, an error) is left out."""
+    out = {}
+    for i, t in sorted(tiles.items()):
+        if not 0 <= i < len(session.items) or t is None:
+            continue
+        it = session.items[i]
+        if it.probs is None:
+            continue
+        out[path_text(it.path)] = tile_rows(it.path, t, session.class_names,
+                                            model=session.model_name,
+                                            model_version=session.model_version,
+                                            time=it.classified_at)
+    return out
+
+
 def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -> list[dict]:
     return list(iter_session_rows(session, indices))
 
@@ -218,11 +248,16 @@ class CsvWriter:
         self._stream.flush()
 
 
-def csv_text(rows: Iterable[dict], class_names: Sequence[str], fmt: CsvFormat = PLAIN_CSV) -> str:
+def csv_text(rows: Iterable[dict], class_names: Sequence[str], fmt: CsvFormat = PLAIN_CSV,
+             tiles: Mapping[str, list[dict]] | None = None) -> str:
+    """The rows as CSV; with ``tiles`` (tile rows by their image's ``path`` text) the tile
+    columns, and each tiled image's tile rows after its own row."""
     buf = io.StringIO()
-    w = CsvWriter(buf, class_names, fmt=fmt)
+    w = CsvWriter(buf, class_names, tiles=bool(tiles), fmt=fmt)
     for r in rows:
         w.write(r)
+        for t in (tiles or {}).get(r["path"], ()):
+            w.write(t)
     return buf.getvalue()
 
 
@@ -345,9 +380,11 @@ def write_text_atomic(path: str | Path, text: str | Callable[[TextIO], None]) ->
 
 
 def export_csv(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None,
-               fmt: CsvFormat = PLAIN_CSV) -> Path:
+               fmt: CsvFormat = PLAIN_CSV, tiles: Mapping[str, list[dict]] | None = None) -> Path:
+    """``tiles``: tile rows by their image's ``path`` text (``session_tile_rows``), written
+    after their image's row, with the tile columns."""
     return write_text_atomic(path, csv_text(session_rows(session, indices), session.class_names,
-                                            fmt))
+                                            fmt, tiles))
 
 
 def export_json(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None,

@@ -266,3 +266,37 @@ def test_tiles_are_reached_by_keyboard(qtbot, folder):
     qtbot.waitUntil(lambda: w.shown_index() == 1, timeout=10000)
     qtbot.keyClick(w.list, Qt.Key.Key_BracketRight)
     assert "not read in tiles" in w.statusBar().currentMessage() and w.shown_index() == 1
+
+
+def test_the_windows_export_has_a_row_per_tile_after_its_image(qtbot, folder, tmp_path):
+    """File > Export writes what `inspector classify --tiles` writes: the tile columns, each
+    tiled image's tile rows after its own row (the small image has none), and in JSON the
+    image's tiles with their rectangles."""
+    import csv
+    import json
+
+    w = open_window(qtbot, folder)
+    out = tmp_path / "r.csv"
+    assert w.export(out) is not None
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage().startswith("Exported"), timeout=10000)
+    assert "and their 88 tiles" in w.statusBar().currentMessage()
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == 2 + 88
+    assert rows[0]["path"].endswith("a_big.png") and rows[0]["tile_x"] == ""
+    tiles = rows[1:89]
+    assert all(r["path"] == rows[0]["path"] and r["tile_w"] == "100" for r in tiles)
+    dark = [r for r in tiles if r["label"] == "dark_spot"]
+    assert dark and all(400 <= int(r["tile_x"]) <= 560 and 260 <= int(r["tile_y"]) <= 420
+                        for r in dark)
+    assert rows[0]["label"] == "dark_spot"
+    assert rows[89]["path"].endswith("b_small.png") and rows[89]["tile_x"] == ""
+
+    out = tmp_path / "r.json"
+    assert w.export(out) is not None
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage().startswith(f"Exported 2 images and "
+                                                                         f"their 88 tiles to {out}"),
+                    timeout=10000)
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    big, small = doc["results"]
+    assert len(big["tiles"]) == 88 and "tiles" not in small
+    assert {"tile_x", "tile_y", "tile_w", "tile_h"} <= set(big["tiles"][0])

@@ -291,6 +291,7 @@ class FileActions:
             self._inform("Export failed", problem)
             return None
         snapshot = self.session.frozen_copy()
+        tiled = dict(self._tile_results)   # the tiles of images read in tiles, as they are now
         pending = len(snapshot.pending())
         write = (report.export_json if kind == "json"
                  else functools.partial(report.export_csv, fmt=fmt or report.PLAIN_CSV))
@@ -299,15 +300,21 @@ class FileActions:
         def work(progress, should_stop):
             if previous is not None:   # in the order asked: a later export to the same file
                 previous.finished.wait()   # is never overwritten by an earlier, slower one
+            # one row per tile after its image's (CSV; JSON: the image's "tiles"), as
+            # `inspector classify --tiles` writes them
+            tiles = report.session_tile_rows(snapshot, tiled)
             try:
-                return write(snapshot, path)
+                return write(snapshot, path, tiles=tiles)
             except OSError as exc:   # said as the file system says it, not as a traceback
                 raise OSError(f"{path}: {exc.strerror or exc}") from exc
 
         def done(out: Path) -> None:
             self.settings.set(Key.LAST_EXPORT_FOLDER, str(Path(path).absolute().parent))
+            tiles = sum(len(t.tiles) for i, t in tiled.items()
+                        if 0 <= i < len(snapshot.items) and snapshot.items[i].probs is not None)
             self.statusBar().showMessage(
-                f"Exported {len(snapshot)} images to {out}"
+                f"Exported {len(snapshot)} images"
+                + (f" and their {tiles} tiles" if tiles else "") + f" to {out}"
                 + (f"; {pending} not classified yet (their rows have no label: export again "
                    "when classification is done)" if pending else ""), MESSAGE_LONG_MS)
 
