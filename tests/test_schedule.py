@@ -150,6 +150,48 @@ def test_paired_batches_hold_two_independent_views_of_the_same_images():
     assert [len(b) for b, _ in plain] == [4, 4, 2]
 
 
+def test_a_clean_teacher_pairs_each_image_without_and_with_the_camera():
+    """--consistency-teacher clean: the first half of a batch is each image turned and shifted
+    through no camera, the second the same turn and shift through a random camera; the loss's
+    term is KL(clean || shifted) with the clean prediction held fixed."""
+    import tensorflow as tf
+
+    from training.augment import augmented_batches, consistency_loss, turned
+    from training.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (6, 32, 32, 3)).astype(np.uint8)
+    y = np.arange(6) % 3
+    cfg = TrainConfig(batch_size=3, input_size=32, consistency=1.0, consistency_teacher="clean",
+                      rotation_degrees=0, shift_fraction=0)
+    seen = 0
+    for b, lab in augmented_batches(x, y, cfg, epoch=0):
+        n = len(b) // 2
+        assert np.array_equal(lab[:n], lab[n:])
+        for clean in b[:n]:   # one of the eight turns of a training image, unchanged otherwise
+            assert any(np.array_equal(clean, turned(img, np.random.default_rng(0), False, 0))
+                       or any(np.array_equal(clean, np.rot90(img, k)) or
+                              np.array_equal(clean, np.rot90(img, k)[:, ::-1]) for k in range(4))
+                       for img in x)
+        seen += int(sum(not np.array_equal(a, c) for a, c in zip(b[:n], b[n:])))
+    assert seen >= 3   # most shifted views differ from their clean view
+    assert TrainConfig(consistency_teacher="soft").problems()
+    # the term is KL(p || q), and no gradient reaches the clean view's prediction
+    yt = np.array([[1, 0], [1, 0]], np.float32)
+    pq = tf.Variable(np.array([[0.9, 0.1], [0.6, 0.4]], np.float32))
+    with tf.GradientTape() as tape:
+        loss = consistency_loss(0.0, 2.0, clean_teacher=True)(yt, pq)
+    p, q = np.array([0.9, 0.1]), np.array([0.6, 0.4])
+    kl = float(np.sum(p * np.log(p / q)))
+    assert np.allclose(np.asarray(loss), -np.log([0.9, 0.6]) + 2 * kl, atol=1e-5)
+    g = tape.gradient(loss, pq).numpy()
+    with tf.GradientTape() as tape:
+        ce_only = consistency_loss(0.0, 0.0, clean_teacher=True)(yt, pq)
+    g0 = tape.gradient(ce_only, pq).numpy()
+    assert np.allclose(g[0], g0[0], atol=1e-6)             # the clean row: its cross-entropy only
+    assert not np.allclose(g[1], g0[1], atol=1e-3)         # the shifted row is pulled to it
+
+
 def test_mixup_blends_each_batch_with_a_shuffled_copy_of_itself():
     from training.augment import mixed_batch, training_datasets
     from training.train import TrainConfig

@@ -3,6 +3,7 @@ nearest-neighbour rotation and shift, the camera shifts of ``training.shifts``),
 batches by a generator that tf.data runs ahead of the training steps. Qt-free."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,6 +90,8 @@ def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainConfi
     rng = np.random.default_rng([config.seed, epoch])
     order = rng.permutation(len(images))
     views = 2 if paired_views(config) else 1
+    clean_first = views == 2 and config.consistency_teacher == "clean"
+    no_camera = replace(config, camera_shifts=False, contrast=0.0, brightness=0.0)
     labels = np.asarray(labels)
     by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
 
@@ -98,7 +101,14 @@ def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainConfi
 
     for i in range(0, len(order), config.batch_size):
         idx = order[i:i + config.batch_size]
-        if config.augment:
+        if clean_first:   # the same turn and shift, once without and once through the camera
+            seeds = rng.integers(2**63, size=len(idx))
+            batch = np.stack(
+                [augment_image(images[j], np.random.default_rng(s), no_camera)
+                 for j, s in zip(idx, seeds)]
+                + [augment_image(images[j], np.random.default_rng(s), config, same_class(j))
+                   for j, s in zip(idx, seeds)])
+        elif config.augment:
             batch = np.stack([augment_image(images[j], rng, config, same_class(j))
                               for _ in range(views) for j in idx])
         else:
@@ -106,12 +116,14 @@ def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainConfi
         yield batch, np.tile(labels[idx], views)
 
 
-def consistency_loss(label_smoothing: float, weight: float):
+def consistency_loss(label_smoothing: float, weight: float, clean_teacher: bool = False):
     """The training loss for paired batches (``augmented_batches`` with two views): per image,
     the cross-entropy plus ``weight`` times the Jensen-Shannon divergence between the
     predictions for its two views (AugMix, Hendrycks et al. 2020, with two augmented views).
     ``y_pred`` are probabilities; the batch's first half are the first views. A batch whose
-    halves are the same images (the validation set, ``training_datasets``) adds nothing."""
+    halves are the same images (the validation set, ``training_datasets``) adds nothing.
+    ``clean_teacher``: the first views are the images without the camera shifts, and the term is
+    KL(p || q) with p held fixed (no gradient), the clean view the target of the shifted one."""
     import keras
     from keras import ops
 
@@ -121,8 +133,11 @@ def consistency_loss(label_smoothing: float, weight: float):
     def loss(y_true, y_pred):
         n = ops.shape(y_pred)[0] // 2
         p, q = y_pred[:n], y_pred[n:]
-        m = (p + q) / 2
-        js = (kl(p, m) + kl(q, m)) / 2
+        if clean_teacher:
+            js = kl(ops.stop_gradient(p), q)
+        else:
+            m = (p + q) / 2
+            js = (kl(p, m) + kl(q, m)) / 2
         return ce(y_true, y_pred) + weight * ops.concatenate([js, js], axis=0)
 
     loss.__name__ = "crossentropy_with_consistency"

@@ -172,6 +172,11 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="train on two augmented views of every image and add W times the "
                         "Jensen-Shannon divergence between their predictions to the loss "
                         "(AugMix's consistency; an epoch takes about twice as long; 0: off)")
+    g.add_argument("--consistency-teacher", choices=("views", "clean"),
+                   default=d.consistency_teacher,
+                   help="with --consistency: views, two independently augmented views "
+                        "(symmetric); clean, the image without the camera shifts as the fixed "
+                        "target of the same image through a random camera")
     g.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA",
                    help="blend each training batch with a shuffled copy of itself, images and "
                         "labels, by a weight drawn from Beta(ALPHA, ALPHA) (mixup; 0: off)")
@@ -217,7 +222,8 @@ def _config(args):
               augment_check=args.augment_check, val_shifted_copies=args.val_shifted,
               input_norm=args.input_norm, camera=args.camera, view_tiled=args.view_tiled,
               filled=args.filled,
-              consistency=args.consistency, mixup=args.mixup, export_int8=not args.no_int8,
+              consistency=args.consistency, consistency_teacher=args.consistency_teacher,
+              mixup=args.mixup, export_int8=not args.no_int8,
               later_epoch_margin_images=args.later_epoch_margin,
               freeze_early=args.freeze_early)
     if not args.paper_recipe:

@@ -107,6 +107,12 @@ class TrainConfig:
     # model is taught to say the same of an image and of its shifted copy. An epoch then costs
     # about twice the steps' time.
     consistency: float = 0.0
+    # what the consistency compares (with ``consistency`` > 0): "views", two independently
+    # augmented views, symmetric (AugMix's Jensen-Shannon divergence); "clean", the image turned
+    # and shifted as the recipe does but through no camera, against the same image through a
+    # random camera, the clean view's prediction held fixed (no gradient) as the target of the
+    # shifted one: KL(p_clean || p_shifted), the weak-to-strong teacher of UDA and FixMatch
+    consistency_teacher: str = "views"
     # > 0: mixup (Zhang et al., "mixup: Beyond empirical risk minimization", ICLR 2018): each
     # training batch is blended with a shuffled copy of itself, images and one-hot labels alike,
     # by a weight drawn from Beta(mixup, mixup) per batch (training.augment.mixed_batch); the
@@ -197,6 +203,8 @@ class TrainConfig:
              f"--val-shifted must not be negative (got {self.val_shifted_copies})")
         need(finite(self.consistency) and self.consistency >= 0,
              f"--consistency must not be negative (got {self.consistency:g})")
+        need(self.consistency_teacher in ("views", "clean"),
+             f"--consistency-teacher must be views or clean (got {self.consistency_teacher!r})")
         need(finite(self.mixup) and 0 <= self.mixup <= 10,
              f"--mixup must be from 0 to 10 (got {self.mixup:g})")
         need(not (self.mixup > 0 and self.consistency > 0),
@@ -308,7 +316,8 @@ def _compile(model, config: TrainConfig, lr, weights, deferred=None) -> None:
     import keras
 
     if paired_views(config):
-        loss = consistency_loss(config.label_smoothing, config.consistency)
+        loss = consistency_loss(config.label_smoothing, config.consistency,
+                                clean_teacher=config.consistency_teacher == "clean")
     elif deferred is not None:
         loss = deferred.loss(config.label_smoothing)
     else:
