@@ -342,3 +342,27 @@ def test_not_square_says_how_training_reads_them(tmp_path):
     warn, square = warning_and_view()
     assert not square and "stretched" in warn.message and "1.20:1" in warn.message
     assert len(warn.files) == 1
+
+
+def test_a_data_folder_one_level_above_the_class_folders_is_named(tmp_path):
+    """lines/line1/{pits,scale,streaks} and lines/line2/{...}: given "lines", the classes would
+    be line1 and line2; said, with what the sub-folders look like. A class folder with a
+    sub-folder or two of its own (a day's images) is not."""
+    for line, seed in (("line1", 0), ("line2", 1)):
+        for k, c in enumerate(("pits", "scale", "streaks")):
+            d = tmp_path / "lines" / line / c
+            d.mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray(texture(k, 32, seed=seed * 100 + i)).save(d / f"{c}_{i}.png")
+    report = find_problems(tmp_path / "lines")
+    nested = [p for p in report.problems if p.code == "nested-classes"]
+    assert nested and nested[0].severity == WARNING
+    assert "line1, line2" in nested[0].message and "pits, scale, streaks" in nested[0].message
+    assert "nested-classes" not in codes(find_problems(tmp_path / "lines" / "line1"))
+    # class folders holding day folders of their own: not a layout one level too high
+    days = make_dataset(tmp_path / "days", classes=("a", "b"), per_class=6)
+    for c in ("a", "b"):
+        (days / c / "monday").mkdir()
+        for f in list((days / c).glob("*.png")):
+            f.rename(days / c / "monday" / f.name)
+    assert "nested-classes" not in codes(find_problems(days))

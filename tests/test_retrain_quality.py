@@ -220,3 +220,31 @@ def test_command_line_ctrl_c_is_never_lost(tmp_path, stand_in_bundle, capfd, mon
     else:
         assert added == ["Plant"] and cli.SAVING_NOTICE in err
         assert "stopped after saving: plant-v1 is kept, not in use" in err
+
+
+def test_a_model_that_keeps_some_current_classes_and_drops_others_is_not_offered(tmp_path):
+    """New images of two of the current model's classes and of a new class (the other classes'
+    images forgotten): the new model would stop finding those, so it is not offered in the
+    current one's place, and the data check warns first. A model of another line's own classes
+    (none shared) is not held back so."""
+    from synth import make_bundle, make_dataset
+    from training.bundle import SPLIT_FILE, write_json
+    from training.checks import WARNING, find_problems
+
+    data = make_dataset(tmp_path / "data", classes=("crazing", "roll_marks"), per_class=4,
+                        size=64)
+    new = make_bundle(tmp_path / "new", classes=("crazing", "roll_marks"), litert=False)
+    write_json(new / SPLIT_FILE, {"train": [], "validation": [],
+                                  "test": sorted(p.relative_to(data).as_posix()
+                                                 for p in data.rglob("*.png"))})
+    current = make_bundle(tmp_path / "cur", classes=("crazing", "inclusion", "patches"),
+                          litert=False)
+    ev = retrain.evaluate_split(new, data, current)
+    assert ev.lost_classes == ["inclusion", "patches"] and not ev.better
+    other = make_bundle(tmp_path / "other", classes=("blowhole", "crack"), litert=False)
+    assert retrain.evaluate_split(new, data, other).lost_classes == []
+    checked = find_problems(data, model_classes=["crazing", "inclusion", "patches"])
+    lost = [p for p in checked.problems if p.code == "fewer-classes"]
+    assert lost and lost[0].severity == WARNING and "inclusion" in lost[0].message
+    assert not [p for p in find_problems(data, model_classes=["blowhole", "crack"]).problems
+                if p.code == "fewer-classes"]

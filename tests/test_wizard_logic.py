@@ -129,6 +129,27 @@ def test_bad_verdict_class_name(tmp_path):
     assert problems and problems[0].code == "bad-class-name"
 
 
+def test_a_verdict_class_left_out_with_its_files_leaves_the_training_classes(tmp_path):
+    """Verdicts under a name that cannot be a class ("a/b", from a journal written elsewhere),
+    their files left out: the class goes with them (training asked for its folder). A label
+    with a trailing space is the folder's class, not a second one beside it."""
+    root = make_dataset(tmp_path / "d", classes=("a", "roll mark"), per_class=4)
+    other = make_dataset(tmp_path / "o", classes=("x",), per_class=3)
+    verdicts = ([(p, "a/b") for p in sorted((other / "x").glob("*.png"))]
+                + [(other / "x" / "x_0.png", "roll mark ")])
+    samples, problems = retrain.gather_samples([root], verdicts)
+    assert [p.code for p in problems] == ["bad-class-name"] and len(problems[0].files) == 3
+    report = find_problems(samples)
+    report.problems.extend(problems)   # as the wizard and `inspector retrain` join them
+    assert sorted(report.class_names) == ["a", "a/b", "roll mark"]
+    assert report.training_class_names(problems[0].files) == ("a", "roll mark")
+    assert report.training_class_names() == ("a", "a/b", "roll mark")
+    assert report.counts["roll mark"] == 5
+    for typed in ("unsure", " ", ".hidden", "con"):
+        _, bad = retrain.gather_samples([], [(root / "a" / "a_0.png", typed)])
+        assert bad and bad[0].code == "bad-class-name", typed
+
+
 def test_work_dirs_are_private_and_stale_ones_cleaned(tmp_path):
     d1 = retrain.work_dir()
     d2 = retrain.work_dir()

@@ -156,6 +156,65 @@ def test_nothing_arrives_or_starts_after_drain(qtbot, qapp):
     assert r.running == [] or all(t.finished.is_set() for t in r.running)
 
 
+def test_waiting_for_a_task_that_cannot_stop_keeps_the_window_alive_and_says_so(qtbot, qapp):
+    """The wizard closed during its export: the runner cancels at once, and the wait for the
+    step under way shows a dialog while events go on (it sat frozen without a word)."""
+    import threading
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QProgressDialog, QPushButton
+
+    from inspector.gui.workers import wait_visibly
+
+    r = TaskRunner()
+    release = threading.Event()
+    r.start(lambda progress, should_stop: release.wait(10))
+    r.cancel_all()
+    assert not r.idle()
+    seen, ticks = [], []
+
+    def look():
+        ticks.append(1)
+        seen.extend(w.labelText() for w in QApplication.topLevelWidgets()
+                    if isinstance(w, QProgressDialog) and w.isVisible())
+        if len(ticks) == 5:
+            release.set()
+
+    timer = QTimer(interval=50)
+    timer.timeout.connect(look)
+    timer.start()
+    assert wait_visibly(None, "Closing", "Stopping: the export ends first", r.idle, grace_s=0.05)
+    timer.stop()
+    assert r.idle() and "Stopping: the export ends first" in seen
+    # a wait given up by its button, or by its limit: False
+    release.clear()
+    r2 = TaskRunner()
+    r2.start(lambda progress, should_stop: release.wait(10))
+    QTimer.singleShot(200, lambda: [w.findChild(QPushButton).click()
+                                    for w in QApplication.topLevelWidgets()
+                                    if isinstance(w, QProgressDialog) and w.isVisible()])
+    assert not wait_visibly(None, "Closing", "waiting", r2.idle, "Close without it", 0.05)
+    assert not wait_visibly(None, "Closing", "waiting", r2.idle, limit_s=0.2)
+    release.set()
+    assert r2.wait(5000)
+
+
+def test_a_page_run_ignores_what_an_earlier_run_still_sends():
+    """Back, then Next before the stopped run has ended: its late "cancelled" is not the new
+    run's outcome (the wizard's evaluation page said "evaluation failed (cancelled)")."""
+    from inspector.gui.wizard.common import new_run
+
+    class Page:
+        pass
+
+    page, got = Page(), []
+    first = new_run(page)(got.append)
+    second = new_run(page)(got.append)
+    first("cancelled")
+    second("done")
+    assert got == ["done"]
+
+
 def test_a_task_waiting_for_its_turn_is_not_started_once_drained(qtbot, qapp):
     """At most two tasks run at a time; one queued behind them and cancelled by ``drain`` never
     calls its function (a model load would not look at should_stop and lengthen the drain)."""

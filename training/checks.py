@@ -133,12 +133,17 @@ class Report:
             return list(self.class_names)
         return [c for c in self.class_names if c not in self.model_classes]
 
-    def training_class_names(self) -> tuple[str, ...]:
+    def training_class_names(self, exclude: Iterable[str] = ()) -> tuple[str, ...]:
         """Class order for TrainConfig.class_names: the model's order when the classes are the
-        model's (so its classifier head is kept), otherwise sorted names."""
-        if self.same_classes:
+        model's (so its classifier head is kept), otherwise sorted names. With ``exclude``
+        (files left out), a class none of whose files is left drops out with them (a review
+        verdict's class named "a/b", its files left out: training asked for its folder)."""
+        exclude = set(exclude)
+        kept = ({s.label for s in self.usable_samples(exclude)} if exclude
+                else set(self.class_names))
+        if self.model_classes is not None and kept == set(self.model_classes):
             return tuple(self.model_classes)
-        return tuple(sorted(self.class_names))
+        return tuple(sorted(c for c in self.class_names if c in kept))
 
     def format(self) -> str:
         counts = self.counts
@@ -200,6 +205,7 @@ def scan_folder(root: str | Path, source: str = "",
     ignored: list[str] = []
     empty: list[str] = []
     unlisted: list[OSError] = []
+    nested: dict[str, set[str]] = {}   # class folder -> its sub-folders, when all its images are in them
     for folder in folders:
         files = files_under(folder, should_stop, unlisted)
         images = [p for p in files if is_image_file(p)]
@@ -207,6 +213,10 @@ def scan_folder(root: str | Path, source: str = "",
         if not images:
             empty.append(str(folder))
         samples.extend(Sample(p, folder.name, source) for p in images)
+        subs = [p.relative_to(folder).parts for p in images]
+        if subs and all(len(parts) > 1 for parts in subs):
+            nested[folder.name] = {parts[0] for parts in subs}
+    problems.extend(_one_level_too_high(root, folders, nested))
     if unlisted:   # its images would be left out of training without a word
         problems.append(Problem(ERROR, "unlisted-folder",
                                 f"{len(unlisted)} folder(s) cannot be listed: "
@@ -224,6 +234,29 @@ def scan_folder(root: str | Path, source: str = "",
                                 f"{len(ignored)} file(s) that are not images (BMP, PNG, JPEG, TIFF) "
                                 "are ignored", ignored))
     return samples, problems
+
+
+def _one_level_too_high(root: Path, folders: Sequence[Path],
+                        nested: dict[str, set[str]]) -> list[Problem]:
+    """A data folder one level above the class folders (``lines/line1/{pits,scale}``,
+    ``lines/line2/{pits,scale}``) trains "line1" against "line2" without a word: said when every
+    class folder keeps its images in sub-folders, and sub-folders of the same names recur in
+    several of them."""
+    if len(folders) < 2 or len(nested) < len(folders):
+        return []
+    seen: dict[str, int] = defaultdict(int)
+    for subs in nested.values():
+        for name in subs:
+            seen[name] += 1
+    recurring = sorted(n for n, k in seen.items() if k >= 2)
+    if len(recurring) < 2:
+        return []
+    return [Problem(WARNING, "nested-classes",
+                    f"{root}: each class folder ({_listed(sorted(nested))}) keeps its images in "
+                    f"sub-folders, named alike in several of them ({_listed(recurring)}); the "
+                    f"classes trained are {_listed(sorted(nested))}. If the sub-folders are "
+                    "the classes, give a folder with one sub-folder per class (one line's "
+                    "folder, or the lines' images gathered by class)")]
 
 
 def _read(path: Path, side: int = 200) -> ImageInfo:
@@ -424,16 +457,34 @@ def find_problems(source: str | Path | Sequence[Sample] | Sequence[tuple[str | P
 
     if model_classes is not None and class_names:
         missing = [c for c in model_classes if c not in class_names]
-        if set(class_names) != set(model_classes) and missing and not (set(class_names) -
-                                                                        set(model_classes)):
+        added = set(class_names) - set(model_classes)
+        if missing and set(class_names) & set(model_classes):
+            # some of the current model's classes kept: a narrower model of the same line,
+            # said more loudly when classes are added too (new images of a few classes and a
+            # new one, the other classes' images forgotten), where it is easily missed
             problems.append(Problem(
-                INFO, "fewer-classes", f"the current model also knows {_listed(missing)}; the new "
-                "model will know only the classes given here"))
+                WARNING if added else INFO, "fewer-classes",
+                f"the current model also knows {_listed(missing)}; the new model will know only "
+                "the classes given here"
+                + (" and will not be offered in its place; add folders of their images to keep "
+                   "them" if added else "")))
 
     order = {s: i for i, s in enumerate(SEVERITIES)}
     problems.sort(key=lambda p: order[p.severity])
     return Report(name, class_names, samples, info, problems,
                   list(model_classes) if model_classes is not None else None)
+
+
+def with_layout(report: Report, layout: Sequence[Problem]) -> Report:
+    """``report`` with the folders' layout problems (``scan_folder``'s, gathered before the
+    images were checked) among its own, errors first; its "no images found" is left out when
+    the layout already says why (a folder not found: one error, not two)."""
+    own = report.problems
+    if any(p.severity == ERROR for p in layout):
+        own = [p for p in own if p.code != "no-images"]
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    report.problems = sorted([*layout, *own], key=lambda p: order[p.severity])
+    return report
 
 
 def _empty_classes(problems: list[Problem]) -> set[str]:

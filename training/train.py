@@ -157,7 +157,8 @@ class TrainConfig:
 
         finite = math.isfinite
         need(self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})")
-        need(self.seed >= 0, f"--seed must not be negative (got {self.seed})")
+        need(0 <= self.seed < 2**32,   # NumPy's and TensorFlow's seeds are 32-bit
+             f"--seed must be from 0 to {2**32 - 1} (got {self.seed})")
         need(finite(self.val_fraction) and finite(self.test_fraction)
              and 0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
              and self.val_fraction + self.test_fraction < 1,

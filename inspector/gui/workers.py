@@ -179,6 +179,46 @@ class Task:
             self.finished.set()
 
 
+def wait_visibly(parent, title: str, text: str, finished: Callable[[], bool],
+                 cancel: str | None = None, grace_s: float = 0.3,
+                 limit_s: float | None = None) -> bool:
+    """Waits for ``finished()`` without freezing the window: after ``grace_s`` a modal dialog
+    says what is awaited (``text``), with a button ``cancel`` to stop waiting (None: none), until
+    it is finished or ``limit_s`` have passed. True when it finished. (A cancelled wizard sat
+    19 s with no word while its export ended; a closing window waits for an export so.)"""
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from PySide6.QtWidgets import QProgressDialog
+
+    end = time.monotonic() + grace_s
+    while time.monotonic() < end:
+        if finished():
+            return True
+        time.sleep(0.01)
+    if finished():
+        return True
+    box = QProgressDialog(text, cancel or "", 0, 0, parent)
+    if cancel is None:
+        box.setCancelButton(None)
+    box.setWindowTitle(title)
+    box.setWindowModality(Qt.WindowModality.WindowModal)
+    box.setMinimumDuration(0)
+    box.setAutoClose(False)
+    loop = QEventLoop()
+    deadline = None if limit_s is None else time.monotonic() + limit_s
+    poll = QTimer(interval=50)
+    poll.timeout.connect(lambda: (finished() or (deadline is not None
+                                                 and time.monotonic() > deadline))
+                         and loop.quit())
+    box.canceled.connect(loop.quit)
+    poll.start()
+    box.show()
+    loop.exec()
+    poll.stop()
+    box.close()
+    box.deleteLater()
+    return finished()
+
+
 class TaskRunner(QObject):
     """Starts Tasks, keeps strong references to them until their outcome is delivered, and on
     ``drain`` cancels them, waits for them and drops what they still send (the widgets that
@@ -271,10 +311,20 @@ class TaskRunner(QObject):
 
     def drain(self, timeout_ms: int = 30000) -> bool:
         """Cancels every task, waits for them, and drops their late signals."""
+        self.cancel_all()
+        return self.wait(timeout_ms)
+
+    def cancel_all(self) -> None:
+        """Cancels every task and drops their late signals, without waiting (``idle`` says
+        when they have ended)."""
         self.closed = True
         for t in list(self._tasks):
             t.cancel()
-        return self.wait(timeout_ms)
+
+    def idle(self) -> bool:
+        """Whether no task's thread is running any more."""
+        self._threads = [t for t in self._threads if t.is_alive()]
+        return not self._threads
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training.card import ModelCard
-from training.checks import ERROR
+from training.checks import ERROR, with_layout
 from training.train import TrainConfig
 from training.transfer import CHECK_EPOCHS, earliest_stop
 
@@ -84,6 +84,21 @@ def _rates(text: str) -> list[float]:
     return rates
 
 
+def _whole(low: int, high: int | None = None):
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"must be at least {low} (got {text})" if high is None
+                else f"must be from {low} to {high} (got {text})")
+        return value
+    return parse
+
+
 def _above_zero(kind: type):
     """An argparse type: a number (``kind``) above zero."""
     def parse(text: str):
@@ -107,7 +122,9 @@ def _epochs_text(config: TrainConfig) -> str:
              "augmentation" if checking else "")
     if config.time_budget_s <= 0:
         return f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}" + (f" after {check}" if checking else "")
-    return (f"{config.time_budget_s / 60:.1f} min of training (about {config.epochs} epochs"
+    budget = (f"{config.time_budget_s / 60:.1f} min" if config.time_budget_s >= 60
+              else f"{config.time_budget_s:.0f} s")
+    return (f"{budget} of training (about {config.epochs} epochs"
             + (f" after {check}, or {config.epochs + 2 * CHECK_EPOCHS} when the new head already "
                "separates the classes and the check is skipped" if checking else "")
             + "; the schedule runs on the clock, so it ends on time if this PC's speed changes)")
@@ -247,10 +264,11 @@ def _main(argv=None) -> int:
                         "figure, if given, at the size a short budget trains at; with the "
                         "figures an earlier run printed, reproduces its defaults (to within "
                         "about an epoch)")
-    p.add_argument("--seed", type=int, help="split and initialisation seed (default: the "
+    p.add_argument("--seed", type=_whole(0, 2**32 - 1), help="split and initialisation seed (default: the "
                                              "recipe's); another seed gives another held-out split")
-    p.add_argument("--min-per-class", type=_above_zero(int), default=5, metavar="N",
-                   help="the fewest images a class may have (default: 5)")
+    p.add_argument("--min-per-class", type=_whole(3), default=5, metavar="N",
+                   help="the fewest images a class may have (default: 5; at least 3: one each "
+                        "to train, validate and test on)")
     p.add_argument("--leave-out-bad-files", action="store_true",
                    help="leave out unreadable and conflicting files instead of stopping")
     p.add_argument("--dry-run", action="store_true",
@@ -287,8 +305,7 @@ def _main(argv=None) -> int:
                                model_classes=card["class_names"] if card else None,
                                input_size=input_size, native=True,
                                progress=progress, name=" + ".join(args.data))
-        order = (ERROR, "warning", "info")
-        report.problems = sorted(layout + report.problems, key=lambda q: order.index(q.severity))
+        with_layout(report, layout)
         report.source = " + ".join(args.data)
         print(report.format())
         exclude: set[str] = set()
@@ -307,7 +324,7 @@ def _main(argv=None) -> int:
                 return 2
         usable = report.usable_samples(exclude)
         counts = count_samples(usable)
-        names = report.training_class_names()
+        names = report.training_class_names(exclude)
         scratch = args.scratch or card is None
         side = images_side = median_side(report)
         if args.size:   # as if the images were no larger: native_input_size rounds it to 8

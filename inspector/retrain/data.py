@@ -11,6 +11,8 @@ from typing import Mapping, Sequence
 from training.cancel import Cancelled, Progress, ShouldStop, never, quiet
 from training.checks import ERROR, Problem, Report, Sample, scan_folder
 
+from ..session import check_class_name
+
 
 def gather_samples(folders: Sequence[str | Path] = (),
                    verdicts: Sequence[tuple[str | Path, str]] = (),
@@ -23,11 +25,22 @@ def gather_samples(folders: Sequence[str | Path] = (),
         s, p = scan_folder(folder, should_stop=should_stop)
         samples += s
         problems += p
-    bad_names = sorted({label for _, label in verdicts
-                        if not label or label.startswith(".") or "/" in label or "\\" in label})
+    # a label as the review window takes a typed name: stripped ("roll mark " in a journal from
+    # another PC or tool was a second class beside the folder "roll mark"), and refused where
+    # it cannot be a folder name
+    verdicts = [(p, str(label).strip()) for p, label in verdicts]
+
+    def bad(label: str) -> bool:
+        try:
+            check_class_name(label)
+            return False
+        except ValueError:
+            return True
+
+    bad_names = sorted({label for _, label in verdicts if bad(label)})
     if bad_names:
         problems.append(Problem(ERROR, "bad-class-name", "review verdicts with class names that "
-                                "cannot be folder names: " + ", ".join(repr(n) for n in bad_names),
+                                "cannot be classes (a class must be usable as a folder name): " + ", ".join(repr(n) for n in bad_names),
                                 [str(p) for p, label in verdicts if label in bad_names],
                                 excludable=True))
     samples += [Sample(Path(p), str(label), "verdicts") for p, label in verdicts]

@@ -129,7 +129,10 @@ def evaluate_split(new_bundle: str | Path, data_dir: str | Path,
             note = ("the current model knows other classes ("
                     f"{', '.join(cur.class_names)}), so it cannot be compared on these images")
             lost = [c for c in cur.class_names if c not in names]
-            if set(names) <= set(cur.class_names):   # a narrower model, not one of new classes
+            # classes shared with the current model: the same line's model, narrowed (or
+            # narrowed and extended: two of six classes kept and one new), not a model of
+            # another task (a plant's own classes, none of the current one's)
+            if lost and set(names) & set(cur.class_names):
                 lost_classes = lost
                 note += (f"; the new model does not know {', '.join(lost)}, so it is not "
                          "offered in its place")

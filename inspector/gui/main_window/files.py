@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from PySide6.QtCore import QEventLoop, QLocale, Qt, QTimer
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QProgressDialog,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout)
+from PySide6.QtCore import QLocale, Qt, QTimer
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout)
 
 from training.images import listing_problem
 
@@ -18,7 +18,7 @@ from ...batch import collect_paths
 from ...session import ReviewSession, changed_since_classified, scan_images
 from ...settings import Key
 from ..screen import resize_to_fit
-from ..workers import Task
+from ..workers import Task, wait_visibly
 from .layout import (EXPORT_CLOSE_GRACE_S, IMAGE_FILTER, MESSAGE_LONG_MS, MESSAGE_MS, SUMMARY_DIALOG_SIZE,
                      SUMMARY_REFRESH_MS, paced)
 
@@ -329,24 +329,10 @@ class FileActions:
         share) is waited for with a message naming its file, which the inspector may close
         without (a share that no longer answers). True when no export is left unfinished."""
         task = self._export_task
-        if task is None or task.finished.wait(EXPORT_CLOSE_GRACE_S):
+        if task is None:
             return True
-        box = QProgressDialog(f"Finishing the export to {self._export_path}…",
-                              "&Close without it", 0, 0, self)
-        box.setWindowTitle("Closing")
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.setMinimumDuration(0)
-        box.setAutoClose(False)
-        loop = QEventLoop()
-        poll = QTimer(interval=50)
-        poll.timeout.connect(lambda: task.finished.is_set() and loop.quit())
-        box.canceled.connect(loop.quit)
-        poll.start()
-        box.show()
-        loop.exec()
-        poll.stop()
-        box.close()
-        box.deleteLater()
+        wait_visibly(self, "Closing", f"Finishing the export to {self._export_path}…",
+                     task.finished.is_set, "&Close without it", EXPORT_CLOSE_GRACE_S)
         if not task.finished.is_set():
             log.warning("closed while %s was still being written: it is left as it was "
                         "before the export", self._export_path)

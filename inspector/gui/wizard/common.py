@@ -3,6 +3,7 @@ the problem tree."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -19,6 +20,14 @@ PAGE_DATA, PAGE_SETTINGS, PAGE_TRAINING, PAGE_EVALUATION, PAGE_FINISH = range(5)
 THUMB = 72
 SEVERITY_COLOURS = {ERROR: "#c62828", WARNING: "#b26a00", INFO: "#546e7a"}
 TRAIN_PEN, VAL_PEN = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermilion
+
+
+def new_run(page) -> Callable[[Callable], Callable]:
+    """Starts a new run of a page's background work: returns a wrapper for the run's slots
+    that drops what an earlier run still sends (Back, then Next before the stopped run has
+    ended: its late "cancelled" read as the new run's outcome)."""
+    run = page._run = object()
+    return lambda slot: (lambda *a: slot(*a) if page._run is run else None)
 
 
 def hms(seconds: float) -> str:

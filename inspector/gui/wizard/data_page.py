@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGridL
                                QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
                                QTreeWidgetItem, QVBoxLayout, QWidget, QWizardPage)
 
-from training.checks import ERROR, INFO, WARNING, Report, find_problems
+from training.checks import ERROR, Report, find_problems, with_layout
 
 from ... import retrain
 from ..charts import on_palette
@@ -163,11 +163,9 @@ class DataPage(QWizardPage):
             self.schedule_check()
 
     def sources(self) -> tuple[list[Path], list[tuple[Path, str]]]:
-        folders = []
-        if self.folder_edit.text().strip():
-            folders.append(Path(self.folder_edit.text().strip()).expanduser())
-        if self.merge_box.isChecked() and self.merge_edit.text().strip():
-            folders.append(Path(self.merge_edit.text().strip()).expanduser())
+        folders = [f for f in (_folder_of(self.folder_edit.text()),
+                               _folder_of(self.merge_edit.text())
+                               if self.merge_box.isChecked() else None) if f is not None]
         verdicts = self.wiz.verdicts if self.verdicts_box.isChecked() else []
         return folders, verdicts
 
@@ -197,8 +195,7 @@ class DataPage(QWizardPage):
                                    input_size=wiz.full_size, native=True,
                                    progress=progress,
                                    should_stop=should_stop)
-            report.problems = sorted(layout + report.problems,
-                                     key=lambda p: (ERROR, WARNING, INFO).index(p.severity))
+            with_layout(report, layout)
             report.source = " + ".join(str(f) for f in folders) + (
                 (" + " if folders else "") + "review verdicts" if verdicts else "")
             thumbs = []
@@ -350,3 +347,13 @@ def verdicts_text(verdicts, model_classes) -> str:
     if new:
         text += (" — new classes: " + ", ".join(f"{name} ({n:,})" for name, n in new.items()))
     return text
+
+
+def _folder_of(text: str) -> Path | None:
+    """The folder a path box names: its text as it is when that folder exists (a folder name
+    ending in a space, chosen with Browse…, was stripped and then "not found"), else without
+    the spaces around it (typed or pasted with them). None when the box is empty."""
+    if not text.strip():
+        return None
+    exact = Path(text).expanduser()
+    return exact if text != text.strip() and exact.exists() else Path(text.strip()).expanduser()

@@ -13,7 +13,7 @@ from training.card import ModelCard
 
 from ... import retrain
 from ..charts import on_palette
-from .common import THUMB, pct, read_thumbnail, thumb_pixmap
+from .common import THUMB, new_run, pct, read_thumbnail, thumb_pixmap
 from ..workers import Task
 
 if TYPE_CHECKING:  # the wizard imports its pages
@@ -91,9 +91,14 @@ class EvaluationPage(QWizardPage):
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
         self.bar.show()
-        self.job = w.jobs.start(work, done=self._done, failed=self._failed,
-                                progress=self._progress,
-                                cancelled=lambda _m: self._failed("cancelled"), background=False)
+        if self.job is not None:   # Back, then Next at once: the first evaluation still ends
+            self.job.stop()
+        mine = new_run(self)   # an earlier evaluation's late "cancelled" is not this one's
+
+        self.job = w.jobs.start(work, done=mine(self._done), failed=mine(self._failed),
+                                progress=mine(self._progress),
+                                cancelled=mine(lambda _m: self._failed("cancelled")),
+                                background=False)
 
     def _progress(self, fraction: float, message: str) -> None:
         self.bar.setValue(int(round(1000 * min(max(fraction, 0.0), 1.0))))

@@ -16,7 +16,7 @@ from training.train import TrainConfig
 from ... import retrain
 from ...library import ModelLibrary
 from ..screen import resize_to_fit
-from ..workers import TaskRunner
+from ..workers import TaskRunner, wait_visibly
 from .common import PAGE_DATA, PAGE_EVALUATION, PAGE_FINISH, PAGE_SETTINGS, PAGE_TRAINING
 from .data_page import DataPage
 from .settings_page import SettingsPage
@@ -112,7 +112,7 @@ class RetrainWizard(QWizard):
         return retrain.count_samples(self.usable_samples())
 
     def class_names(self) -> tuple[str, ...]:
-        return self.report.training_class_names() if self.report else ()
+        return self.report.training_class_names(self.exclude) if self.report else ()
 
     def new_work_folder(self, name: str) -> Path:
         d = self.work / f"{name}-{time.strftime('%H%M%S')}-{len(list(self.work.iterdir()))}"
@@ -165,6 +165,11 @@ class RetrainWizard(QWizard):
             what = self.work_at_stake()
             if what is not None and not self.confirm_discard(what):
                 return
-        self.jobs.drain(60000)
+        # a step that cannot stop half-way (the export, the detector's fit) ends first: said in
+        # a dialog while the window stays alive (it sat 19 s frozen without a word)
+        self.jobs.cancel_all()
+        wait_visibly(self, "Closing the retraining wizard",
+                     "Stopping: the step under way (the export or the unknown detector's fit) "
+                     "ends first; nothing of it is kept…", self.jobs.idle, limit_s=60)
         retrain.remove_work_dir(self.work)
         super().done(result)  # validates again when accepted: committing is idempotent

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, Q
 from training.card import ModelCard
 
 from ... import retrain
-from .common import TRAIN_PEN, VAL_PEN, hms, pct
+from .common import TRAIN_PEN, VAL_PEN, hms, new_run, pct
 from ..workers import Task
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,11 @@ class TrainingPage(QWizardPage):
     def start(self) -> None:
         w = self.wiz
         if self.job is not None:
-            return
+            if self.state != "stopping":
+                return
+            # Back stopped it and Next came before it ended: it ends on its own (nothing of it
+            # is kept), and what it still sends is ignored (``mine``)
+            self.job = None
         # forget an earlier run
         if w.bundle_dir is not None:
             shutil.rmtree(w.bundle_dir.parent, ignore_errors=True)
@@ -186,9 +190,11 @@ class TrainingPage(QWizardPage):
 
         self._started = time.monotonic()
         self._key_started = self._key()
-        self.job = w.jobs.start(work, progress=self._progress, report=self._epoch,
-                                done=self._done, failed=self._failed, cancelled=self._cancelled,
-                                background=False)
+        mine = new_run(self)   # this run's signals only
+
+        self.job = w.jobs.start(work, progress=mine(self._progress), report=mine(self._epoch),
+                                done=mine(self._done), failed=mine(self._failed),
+                                cancelled=mine(self._cancelled), background=False)
 
     def stop(self) -> None:
         if self.job is not None and self.state in ("running", "finishing"):
