@@ -379,7 +379,10 @@ def test_an_image_is_read_at_the_scale_the_model_was_trained_at():
 
     # no larger than its training images: whole, as it learnt them (input 32 px, tile 300 px)
     assert tiles.prepare_image(clf, large_image(360, 480), TileSettings()).tiles is None
-    assert tiles.prepare_image(clf, large_image(500, 200), TileSettings()).tiles is None
+    assert tiles.prepare_image(clf, large_image(500, 300), TileSettings()).tiles is None
+    # ... but a narrow one (2.5 to 1) in tiles: it learnt square images (NARROW_ASPECT)
+    narrow = tiles.prepare_image(clf, large_image(500, 200), TileSettings())
+    assert narrow.tiles and {(t.w, t.h) for t in narrow.tiles} == {(300, 200)}
     big = tiles.prepare_image(clf, large_image(700, 1000), TileSettings())
     assert big.tiles and {(t.w, t.h) for t in big.tiles} == {(300, 300)}
     # a tile size the user chose is used as it is, whatever the model was trained on
@@ -398,6 +401,29 @@ def test_whole_up_to_the_largest_training_image_in_the_plan():
     assert tiles.plan_tiles(480, 360, 300) is not None                 # 1.5 tiles: 450 px
     assert tiles.plan_tiles(501, 360, 300, whole_up_to=500) is not None
     assert tiles.plan_tiles(5000, 5000, 0, whole_up_to=9000) is None   # tiling off
+
+
+def test_a_narrow_image_longer_than_a_tile_is_read_in_tiles_by_a_square_model():
+    """Twice as long as wide and longer than one tile: in tiles at the model's scale, not made
+    square by reflection (half of the view a mirror) and shrunk; only for a model that learnt
+    square images (one that learnt non-square ones stretched reads them whole, as it learnt)."""
+    from training.card import TrainingView
+
+    assert tiles.plan_tiles(115, 290, 200, narrow=2.0) is not None      # 2.5 to 1: tiles
+    got, rows, cols, _ = tiles.plan_tiles(290, 115, 200, narrow=2.0)
+    assert (rows, cols) == (2, 1) and all((t.w, t.h) == (115, 200) for t in got)
+    assert tiles.plan_tiles(115, 290, 200) is None                      # no narrow rule
+    assert tiles.plan_tiles(150, 290, 200, narrow=2.0) is None          # 1.93 to 1: whole
+    assert tiles.plan_tiles(90, 190, 200, narrow=2.0) is None           # within one tile
+    assert tiles.plan_tiles(115, 290, 0, narrow=2.0) is None            # tiling off
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 255, (20, 44, 3), dtype=np.uint8)   # within 1.5 tiles of 32 px
+    square_model = BrightnessClassifier()                               # input 32, NEU-like
+    p = tiles.prepare_image(square_model, img, TileSettings())
+    assert p.tiles is not None and len(p.tiles) == 2
+    stretched_model = BrightnessClassifier()
+    stretched_model.view = TrainingView(32, 32, square=False)
+    assert tiles.prepare_image(stretched_model, img, TileSettings()).tiles is None
 
 
 # ---- non-square whole images, as the model learnt its training images ------------------------

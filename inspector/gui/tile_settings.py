@@ -7,7 +7,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
 
 from training.card import TrainingView
 
-from ..tiles import DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, WHOLE_UP_TO, TileSettings
+from ..tiles import (DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, NARROW_ASPECT, WHOLE_UP_TO,
+                     TileSettings)
 
 AUTO, CHOSEN, WHOLE = "auto", "chosen", "whole"
 
@@ -40,8 +41,9 @@ class TileSettingsDialog(QDialog):
         self.mode.currentIndexChanged.connect(self._sync)
         form = QFormLayout(self)
         note = QLabel(f"An image with a side longer than {WHOLE_UP_TO:g} tiles (and, as the "
-                      f"model was trained, than its largest training image) is classified tile "
-                      f"by tile; its verdict is its least known tile's if any tile is unknown, "
+                      f"model was trained, than its largest training image), or one longer than "
+                      f"a tile and {NARROW_ASPECT:g} times as long as wide when the model learnt "
+                      f"square images, is classified tile by tile; its verdict is its least known tile's if any tile is unknown, "
                       f"else its most severe tile's. "
                       + (f"Remembered for this folder:\n{folder}" if folder else
                          "No folder is open: used for the next folder opened that has no "
