@@ -269,15 +269,21 @@ def test_tiles_are_reached_by_keyboard(qtbot, folder):
 
 
 def test_the_windows_export_has_a_row_per_tile_after_its_image(qtbot, folder, tmp_path):
-    """File > Export writes what `inspector classify --tiles` writes: the tile columns, each
-    tiled image's tile rows after its own row (the small image has none), and in JSON the
-    image's tiles with their rectangles."""
+    """File > Export results with tiles as CSV writes what `inspector classify --tiles` writes:
+    the tile columns, each tiled image's tile rows after its own row (the small image has
+    none); the JSON export has each image's tiles with their rectangles. The plain CSV export
+    keeps one row per image."""
     import csv
     import json
 
     w = open_window(qtbot, folder)
-    out = tmp_path / "r.csv"
+    out = tmp_path / "plain.csv"   # Ctrl+E: one row per image
     assert w.export(out) is not None
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage() == f"Exported 2 images to {out}",
+                    timeout=10000)
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 2
+    out = tmp_path / "r.csv"       # File > Export results with tiles as CSV
+    assert w.export(out, tiles=True) is not None
     qtbot.waitUntil(lambda: w.statusBar().currentMessage().startswith("Exported"), timeout=10000)
     assert "and their 88 tiles" in w.statusBar().currentMessage()
     rows = list(csv.DictReader(out.open(encoding="utf-8")))

@@ -537,7 +537,9 @@ def test_output_and_option_mistakes_are_said_before_any_work(tmp_path, capsys):
             (["cv", "--only", "9"], "the folds are numbered 1 to 5"),
             (["cv", "--only", "a"], "give fold numbers 1 to 5"),
             (["cv", "--resume"], "give the --json file"),
-            (["train", "--out", str(tmp_path / "b"), "--seed", "-5"], "--seed must not be"),
+            (["train", "--out", str(tmp_path / "b"), "--seed", "-5"], "--seed must be from 0 to"),
+            (["train", "--out", str(tmp_path / "b"), "--seed", "5000000000"],
+             "--seed must be from 0 to 4294967295"),   # NumPy's seeds are 32-bit
             (["train", "--out", str(tmp_path / "b"), "--val-fraction", "1.5"], "--val-fraction")):
         if argv[0] == "evaluate":
             argv = [*argv, "--model", model]

@@ -249,7 +249,7 @@ class FileActions:
     # ========================================================================================
     # Export
 
-    def _choose_export(self, kind: str) -> None:
+    def _choose_export(self, kind: str, tiles: bool | None = None) -> None:
         if not len(self.session):
             self._inform("Nothing to export", "Open a folder of images first.")
             return
@@ -263,7 +263,7 @@ class FileActions:
                                                   f"{kind.upper()} (*.{kind})")
             fmt = None
         if path:   # a name typed without the format's suffix gets it
-            self.export(report.with_suffix_for(path, kind), kind, fmt)
+            self.export(report.with_suffix_for(path, kind), kind, fmt, tiles)
 
     def _ask_csv_path(self, parent, title: str, start: str) -> tuple[str, report.CsvFormat]:
         """A CSV's file and format: plain (scripts read it) or for Excel on this PC (a
@@ -281,17 +281,22 @@ class FileActions:
                       else report.PLAIN_CSV)
 
     def export(self, path: str | Path, kind: str | None = None,
-               fmt: report.CsvFormat | None = None) -> Task | None:
+               fmt: report.CsvFormat | None = None, tiles: bool | None = None) -> Task | None:
         """Writes the results as they are now to ``path`` in a background task (returned; None
         when the path is refused, said): 30,000 images' JSON held the window for over a second.
-        What is exported is a copy taken at once; classification and review go on meanwhile."""
+        What is exported is a copy taken at once; classification and review go on meanwhile.
+        ``tiles``: the tile rows of images read in tiles too, as `inspector classify --tiles`
+        writes them (a CSV row per tile after its image's; JSON: the image's ``tiles``); by
+        default in JSON, where they do not add rows, and not in a CSV (one row per image)."""
         problem = report.export_path_problem(path, (kind,) if kind else ("csv", "json"))
         kind = kind or Path(path).suffix.lower().lstrip(".")
         if problem:
             self._inform("Export failed", problem)
             return None
         snapshot = self.session.frozen_copy()
-        tiled = dict(self._tile_results)   # the tiles of images read in tiles, as they are now
+        with_tiles = kind == "json" if tiles is None else bool(tiles)
+        # the tiles of images read in tiles, as they are now
+        tiled = dict(self._tile_results) if with_tiles else {}
         pending = len(snapshot.pending())
         write = (report.export_json if kind == "json"
                  else functools.partial(report.export_csv, fmt=fmt or report.PLAIN_CSV))
@@ -300,21 +305,19 @@ class FileActions:
         def work(progress, should_stop):
             if previous is not None:   # in the order asked: a later export to the same file
                 previous.finished.wait()   # is never overwritten by an earlier, slower one
-            # one row per tile after its image's (CSV; JSON: the image's "tiles"), as
-            # `inspector classify --tiles` writes them
-            tiles = report.session_tile_rows(snapshot, tiled)
+            rows = report.session_tile_rows(snapshot, tiled)
             try:
-                return write(snapshot, path, tiles=tiles)
+                return write(snapshot, path, tiles=rows)
             except OSError as exc:   # said as the file system says it, not as a traceback
                 raise OSError(f"{path}: {exc.strerror or exc}") from exc
 
         def done(out: Path) -> None:
             self.settings.set(Key.LAST_EXPORT_FOLDER, str(Path(path).absolute().parent))
-            tiles = sum(len(t.tiles) for i, t in tiled.items()
-                        if 0 <= i < len(snapshot.items) and snapshot.items[i].probs is not None)
+            n_tiles = sum(len(t.tiles) for i, t in tiled.items()
+                          if 0 <= i < len(snapshot.items) and snapshot.items[i].probs is not None)
             self.statusBar().showMessage(
                 f"Exported {len(snapshot)} images"
-                + (f" and their {tiles} tiles" if tiles else "") + f" to {out}"
+                + (f" and their {n_tiles} tiles" if n_tiles else "") + f" to {out}"
                 + (f"; {pending} not classified yet (their rows have no label: export again "
                    "when classification is done)" if pending else ""), MESSAGE_LONG_MS)
 

@@ -289,6 +289,10 @@ class WindowLayout:
         self._action(m, "Export results as &CSV…", lambda: self._choose_export("csv"), "Ctrl+E")
         self._action(m, "Export results as &JSON…", lambda: self._choose_export("json"),
                      "Ctrl+Shift+E")
+        # no shortcut of its own: Ctrl+Alt is AltGr on German and Polish keyboards (AltGr+E
+        # types € and ę); Alt+F, T reaches it
+        self._action(m, "Export results with &tiles as CSV…",
+                     lambda: self._choose_export("csv", tiles=True))
         self._action(m, "&Summary…", self.show_summary, "Ctrl+I")
         m.addSeparator()
         quit_action = self._action(m, "&Quit", self.close)
