@@ -25,6 +25,7 @@ import json
 import math
 import numbers
 import os
+from collections import abc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
@@ -131,22 +132,36 @@ def tile_rows(path: str | Path, tiles, class_names: Sequence[str], *, model: str
             for i, box in enumerate(t.tiles)]
 
 
-def session_tile_rows(session: ReviewSession, tiles: Mapping[int, object]) -> dict[str, list[dict]]:
+class SessionTileRows(abc.Mapping):
     """The tile rows of a session's tiled images (``tiles``: session index -> its TiledVerdict),
-    by the ``path`` text of the image's row, as ``export_csv`` and ``export_json`` take them.
-    An image whose result was taken back (classified again, an error) is left out."""
-    out = {}
-    for i, t in sorted(tiles.items()):
-        if not 0 <= i < len(session.items) or t is None:
-            continue
-        it = session.items[i]
-        if it.probs is None:
-            continue
-        out[path_text(it.path)] = tile_rows(it.path, t, session.class_names,
-                                            model=session.model_name,
-                                            model_version=session.model_version,
-                                            time=it.classified_at)
-    return out
+    by the ``path`` text of the image's row, as ``export_csv`` and ``export_json`` take them:
+    each image's rows made when they are written (a folder of 16-megapixel frames has hundreds
+    of tiles an image, about 1 kB a row). An image whose result was taken back (classified
+    again, an error) is left out."""
+
+    def __init__(self, session: ReviewSession, tiles: Mapping[int, object]):
+        self._session = session
+        self._index = {}
+        for i, t in tiles.items():
+            if 0 <= i < len(session.items) and t is not None \
+                    and session.items[i].probs is not None:
+                self._index[path_text(session.items[i].path)] = (i, t)
+
+    def __getitem__(self, path: str) -> list[dict]:
+        i, t = self._index[path]
+        s, it = self._session, self._session.items[i]
+        return tile_rows(it.path, t, s.class_names, model=s.model_name,
+                         model_version=s.model_version, time=it.classified_at)
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def count(self) -> int:
+        """How many tile rows there are."""
+        return sum(len(t.tiles) for _, t in self._index.values())
 
 
 def session_rows(session: ReviewSession, indices: Iterable[int] | None = None) -> list[dict]:
@@ -250,14 +265,15 @@ class CsvWriter:
 
 def csv_text(rows: Iterable[dict], class_names: Sequence[str], fmt: CsvFormat = PLAIN_CSV,
              tiles: Mapping[str, list[dict]] | None = None) -> str:
-    """The rows as CSV; with ``tiles`` (tile rows by their image's ``path`` text) the tile
-    columns, and each tiled image's tile rows after its own row."""
+    """The rows as CSV; with ``tiles`` (tile rows by their image's ``path`` text, even none)
+    the tile columns, and each tiled image's tile rows after its own row."""
     buf = io.StringIO()
-    w = CsvWriter(buf, class_names, tiles=bool(tiles), fmt=fmt)
+    w = CsvWriter(buf, class_names, tiles=tiles is not None, fmt=fmt)
     for r in rows:
         w.write(r)
-        for t in (tiles or {}).get(r["path"], ()):
-            w.write(t)
+        if tiles is not None and r["path"] in tiles:
+            for t in tiles[r["path"]]:
+                w.write(t)
     return buf.getvalue()
 
 
@@ -381,8 +397,9 @@ def write_text_atomic(path: str | Path, text: str | Callable[[TextIO], None]) ->
 
 def export_csv(session: ReviewSession, path: str | Path, indices: Iterable[int] | None = None,
                fmt: CsvFormat = PLAIN_CSV, tiles: Mapping[str, list[dict]] | None = None) -> Path:
-    """``tiles``: tile rows by their image's ``path`` text (``session_tile_rows``), written
-    after their image's row, with the tile columns."""
+    """``tiles``: tile rows by their image's ``path`` text (``SessionTileRows``), written
+    after their image's row, with the tile columns (also when no image was tiled, as
+    `inspector classify --tiles` writes them)."""
     return write_text_atomic(path, csv_text(session_rows(session, indices), session.class_names,
                                             fmt, tiles))
 

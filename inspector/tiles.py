@@ -7,7 +7,7 @@ SSDC-MiniNet); squeezed whole into it, a small defect vanishes. An image with a 
 ``WHOLE_UP_TO`` (1.5) tiles is therefore cut into square tiles of ``tile`` pixels that overlap
 by at least ``overlap`` of a tile (default 0.25) and are spread evenly so that the last tile ends
 at the image's edge; so is a narrow one (``NARROW_ASPECT``: twice as long as wide) longer than
-one tile, for a model that learnt square images. Each tile is classified (in batches, with the unknown detector where the
+one tile, for a model that learnt square images of one size (NEU's). Each tile is classified (in batches, with the unknown detector where the
 model has one). A smaller image is classified whole, as before.
 
 By default (``TileSettings.size`` None) an image is read at the scale the model was trained at
@@ -46,7 +46,7 @@ from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from training.card import TrainingView
+from training.card import NARROW_ASPECT, TrainingView
 from training.images import square_box, square_surface
 from training.padding import MOSTLY
 
@@ -190,10 +190,11 @@ def tile_grid(roi: Roi, tile: int, overlap: float = 0.0) -> tuple[list[Roi], int
 # Images larger than the model's view
 
 WHOLE_UP_TO = 1.5        # an image with no side longer than 1.5 tiles is classified whole
-# ... unless it is this many times as long as it is wide and longer than one tile, for a model
-# that learnt square images: made square by reflection it would be half mirror or more, and
-# shrunk besides; in tiles it keeps the model's scale and its tiles less mirror (plan_tiles)
-NARROW_ASPECT = 2.0
+# ... unless it is NARROW_ASPECT (training.card) times as long as it is wide and longer than one
+# tile, for a model that learnt square images of one size (TrainingView.one_scale: NEU's; a
+# model that learnt images of many sizes may have learnt such strips whole): made square by
+# reflection it would be half mirror or more, and shrunk besides; in tiles it keeps the model's
+# scale and its tiles less mirror (plan_tiles)
 DEFAULT_OVERLAP = 0.25   # of a tile
 MIN_TILE = 16            # px: a smaller tile, enlarged to the model's input, shows no texture
 MAX_IMAGE_TILES = 2500   # per image at most (a 16-megapixel frame at 200 px, overlap 0.25: 729)
@@ -303,7 +304,7 @@ def plan_tiles(height: int, width: int, tile: int, overlap: float = DEFAULT_OVER
     """The tiles of an image (as :func:`tile_grid`, and the overlap used), or None when it is
     classified whole (no tiling, or no side longer than ``WHOLE_UP_TO`` tiles or than
     ``whole_up_to`` pixels: the largest image the model was trained on). With ``narrow`` (a
-    model that learnt square images: ``NARROW_ASPECT``), an image at least ``narrow`` times as
+    model that learnt square images of one size: ``NARROW_ASPECT``), an image at least ``narrow`` times as
     long as it is wide and longer than one tile is read in tiles all the same: made square by
     reflection for the whole-image reading, half or more of the model's view would be a mirror
     of its surface, shrunk besides (a 115 x 290 strip to 0.69 of its scale); its tiles (each
@@ -395,7 +396,7 @@ def prepare_image(classifier: ClassifierLike, image: np.ndarray, settings: TileS
     h, w = image.shape[:2]
     view = model_view(classifier)
     plan = plan_tiles(h, w, settings.side(view), settings.overlap, settings.whole_up_to(view),
-                      NARROW_ASPECT if view.square else 0.0)
+                      NARROW_ASPECT if view.one_scale else 0.0)
     if plan is None:
         x, _, share = model_input(classifier, image, True)
         return Prepared(np.asarray(x)[None], None, (1, 1), (h, w),

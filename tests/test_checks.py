@@ -362,7 +362,8 @@ def test_a_data_folder_one_level_above_the_class_folders_is_named(tmp_path):
     # class folders holding day folders of their own: not a layout one level too high
     days = make_dataset(tmp_path / "days", classes=("a", "b"), per_class=6)
     for c in ("a", "b"):
-        (days / c / "monday").mkdir()
-        for f in list((days / c).glob("*.png")):
-            f.rename(days / c / "monday" / f.name)
+        for d in ("monday", "2026-12-01", "2026-12-02"):
+            (days / c / d).mkdir()
+        for k, f in enumerate(sorted((days / c).glob("*.png"))):
+            f.rename(days / c / ("monday", "2026-12-01", "2026-12-02")[k % 3] / f.name)
     assert "nested-classes" not in codes(find_problems(days))

@@ -227,3 +227,34 @@ def test_temporary_files_of_killed_writes_are_cleared_by_the_next_write(tmp_path
     assert out.read_text() == "a,b\n"
     assert not dead.exists() and busy.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, busy.name, other.name])
+
+
+def test_session_tile_rows_are_made_as_they_are_written_and_keep_their_columns(tmp_path):
+    """The window's tile rows: made per image as the export writes it (a folder of large
+    frames held every tile row at once), only for images still classified, and the tile
+    columns are there even when no image was tiled, as `inspector classify --tiles` writes."""
+    from inspector.tiles import TiledVerdict
+    from synth import texture
+
+    names = ["a", "b"]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(texture(k, 32)).save(folder / f"img{k}.png")
+    s = ReviewSession.open_folder(folder, class_names=names)
+    for i in range(2):
+        s.set_prediction(i, np.array([0.3, 0.7]), unknown_score=1.0, known=True)
+    t = TiledVerdict([Roi(0, 0, 16, 16), Roi(16, 0, 16, 16)], (1, 2), (16, 32), 0.0, names,
+                     np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0.5, 2.0]),
+                     np.array([True, False]), 1)
+    rows = report.SessionTileRows(s, {0: t, 2: t, 7: t})   # 2: not classified; 7: not there
+    assert list(rows) == [report.path_text(s.items[0].path)] and rows.count() == 2
+    out = report.export_csv(s, tmp_path / "r.csv", tiles=rows)
+    got = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["tile_x"] for r in got] == ["", "0", "16", "", ""]
+    assert [r["label"] for r in got[1:3]] == ["a", "unknown"]
+    none = report.export_csv(s, tmp_path / "n.csv", tiles=report.SessionTileRows(s, {}))
+    none = list(csv.DictReader(none.open(encoding="utf-8")))
+    assert len(none) == 3 and "tile_x" in none[0]
+    plain = list(csv.DictReader(report.export_csv(s, tmp_path / "p.csv").open(encoding="utf-8")))
+    assert "tile_x" not in plain[0]

@@ -176,6 +176,7 @@ def test_a_clean_teacher_pairs_each_image_without_and_with_the_camera():
         seen += int(sum(not np.array_equal(a, c) for a, c in zip(b[:n], b[n:])))
     assert seen >= 3   # most shifted views differ from their clean view
     assert TrainConfig(consistency_teacher="soft").problems()
+    assert TrainConfig(consistency_teacher="clean").problems()   # without --consistency: said
     # the term is KL(p || q), and no gradient reaches the clean view's prediction
     yt = np.array([[1, 0], [1, 0]], np.float32)
     pq = tf.Variable(np.array([[0.9, 0.1], [0.6, 0.4]], np.float32))

@@ -83,6 +83,9 @@ class TrainingView:
 
 VIEW_KEY = "view"
 ONE_SCALE = 1.1   # TrainingView.one_scale: the shortest training image within this of the tile
+# a model of one scale reads an image this many times as long as it is wide, and longer than a
+# tile, in tiles (inspector.tiles.plan_tiles): made square by reflection it would be half mirror
+NARROW_ASPECT = 2.0
 
 
 def training_view(sizes: np.ndarray, input_size: int) -> dict[str, Any]:
@@ -107,7 +110,9 @@ def training_view(sizes: np.ndarray, input_size: int) -> dict[str, Any]:
                     f"{SQUARE_ASPECT:g} (a non-square image is then made square by reflection "
                     "before it is resized, else stretched). The app classifies an image whole "
                     "when no side is longer than max(largest, 1.5 tiles), else in tiles of this "
-                    f"side; when the images were square and their sides within {ONE_SCALE:g} "
+                    f"side (when the images were square and their sides within {ONE_SCALE:g} of "
+                    f"the tile either way, also an image {NARROW_ASPECT:g} times as long as wide "
+                    "and longer than the tile); when the images were square and their sides within {ONE_SCALE:g} "
                     "of the tile either way, an image smaller than the tile is first continued "
                     "by reflection to the tile's side, so that it keeps their scale"}
 

@@ -247,7 +247,10 @@ def _one_level_too_high(root: Path, folders: Sequence[Path],
     seen: dict[str, int] = defaultdict(int)
     for subs in nested.values():
         for name in subs:
-            seen[name] += 1
+            # dates, shifts and coil numbers recur under every class (pits/2026-12-01/): those
+            # sub-folders are not classes
+            if sum(ch.isdigit() for ch in name) < 2:
+                seen[name] += 1
     recurring = sorted(n for n, k in seen.items() if k >= 2)
     if len(recurring) < 2:
         return []

@@ -206,6 +206,8 @@ class TrainConfig:
              f"--consistency must not be negative (got {self.consistency:g})")
         need(self.consistency_teacher in ("views", "clean"),
              f"--consistency-teacher must be views or clean (got {self.consistency_teacher!r})")
+        need(self.consistency_teacher == "views" or (self.consistency > 0 and self.augment),
+             "--consistency-teacher clean needs --consistency W and the augmentation")
         need(finite(self.mixup) and 0 <= self.mixup <= 10,
              f"--mixup must be from 0 to 10 (got {self.mixup:g})")
         need(not (self.mixup > 0 and self.consistency > 0),

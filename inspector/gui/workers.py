@@ -200,16 +200,23 @@ def wait_visibly(parent, title: str, text: str, finished: Callable[[], bool],
     if cancel is None:
         box.setCancelButton(None)
     box.setWindowTitle(title)
-    box.setWindowModality(Qt.WindowModality.WindowModal)
+    box.setWindowModality(Qt.WindowModality.WindowModal if parent is not None
+                          else Qt.WindowModality.ApplicationModal)
     box.setMinimumDuration(0)
     box.setAutoClose(False)
     loop = QEventLoop()
     deadline = None if limit_s is None else time.monotonic() + limit_s
     poll = QTimer(interval=50)
-    poll.timeout.connect(lambda: (finished() or (deadline is not None
-                                                 and time.monotonic() > deadline))
-                         and loop.quit())
-    box.canceled.connect(loop.quit)
+
+    def check() -> None:
+        if finished() or (deadline is not None and time.monotonic() > deadline):
+            loop.quit()
+        elif cancel is None and not box.isVisible():   # closed by Esc or its title bar's
+            box.show()                                 # button: without a cancel, it stays
+
+    poll.timeout.connect(check)
+    if cancel is not None:
+        box.canceled.connect(loop.quit)
     poll.start()
     box.show()
     loop.exec()

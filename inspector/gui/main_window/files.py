@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -295,8 +296,11 @@ class FileActions:
             return None
         snapshot = self.session.frozen_copy()
         with_tiles = kind == "json" if tiles is None else bool(tiles)
-        # the tiles of images read in tiles, as they are now
-        tiled = dict(self._tile_results) if with_tiles else {}
+        # the tiles of images read in tiles, as they are now: each copied (a new Accept as
+        # known setting replaces their verdicts, rejudge, while the export waits its turn)
+        rows = (report.SessionTileRows(snapshot, {i: replace(t) for i, t in
+                                                  self._tile_results.items()})
+                if with_tiles else None)
         pending = len(snapshot.pending())
         write = (report.export_json if kind == "json"
                  else functools.partial(report.export_csv, fmt=fmt or report.PLAIN_CSV))
@@ -305,7 +309,6 @@ class FileActions:
         def work(progress, should_stop):
             if previous is not None:   # in the order asked: a later export to the same file
                 previous.finished.wait()   # is never overwritten by an earlier, slower one
-            rows = report.session_tile_rows(snapshot, tiled)
             try:
                 return write(snapshot, path, tiles=rows)
             except OSError as exc:   # said as the file system says it, not as a traceback
@@ -313,8 +316,7 @@ class FileActions:
 
         def done(out: Path) -> None:
             self.settings.set(Key.LAST_EXPORT_FOLDER, str(Path(path).absolute().parent))
-            n_tiles = sum(len(t.tiles) for i, t in tiled.items()
-                          if 0 <= i < len(snapshot.items) and snapshot.items[i].probs is not None)
+            n_tiles = rows.count() if rows is not None else 0
             self.statusBar().showMessage(
                 f"Exported {len(snapshot)} images"
                 + (f" and their {n_tiles} tiles" if n_tiles else "") + f" to {out}"

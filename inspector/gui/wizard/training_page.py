@@ -140,6 +140,7 @@ class TrainingPage(QWizardPage):
             # Back stopped it and Next came before it ended: it ends on its own (nothing of it
             # is kept), and what it still sends is ignored (``mine``)
             self.job = None
+        mine = new_run(self)   # this run's signals only (set before any early return below)
         # forget an earlier run
         if w.bundle_dir is not None:
             shutil.rmtree(w.bundle_dir.parent, ignore_errors=True)
@@ -190,7 +191,6 @@ class TrainingPage(QWizardPage):
 
         self._started = time.monotonic()
         self._key_started = self._key()
-        mine = new_run(self)   # this run's signals only
 
         self.job = w.jobs.start(work, progress=mine(self._progress), report=mine(self._epoch),
                                 done=mine(self._done), failed=mine(self._failed),
