@@ -454,7 +454,7 @@ def test_dry_run_trains_at_the_images_own_size(tmp_path, stand_in_bundle, capsys
     assert "training images/s at 48x48" in out and "--size 48" in out
     assert "training at 48x48" in out and "new head is fitted first" in out
     assert "at most" not in out and "--patience 0" in out
-    assert "min of training (about" in out and "--time-budget-min" in out
+    assert " of training (about" in out and "--time-budget-min" in out
 
 
 def test_size_caps_the_training_size(tmp_path, stand_in_bundle, capsys):
