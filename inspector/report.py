@@ -120,12 +120,11 @@ def padding_note(share: float) -> str | None:
             "surface to read well")
 
 
-def tile_rows(path: str | Path, tiles, class_names: Sequence[str], *, model: str = "",
+def tile_rows(path: str | Path, t, class_names: Sequence[str], *, model: str = "",
               model_version: str = "", time: str | None = None) -> list[dict]:
-    """A tiled image's rows, one per tile with its rectangle (``tiles``: its
+    """A tiled image's rows, one per tile with its rectangle (``t``: its
     inspector.tiles.TiledVerdict): in a CSV after the image's row, in JSON as the image's
     ``tiles``. ``inspector classify --tiles`` and the window's export write the same."""
-    t = tiles
     return [make_row(path, class_names, t.probs[i], model=model, model_version=model_version,
                      time=time, unknown_score=t.score(i), known=bool(t.known[i]), tile=box,
                      padding=0.0 if t.padding is None else float(t.padding[i]))

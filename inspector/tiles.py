@@ -7,7 +7,8 @@ SSDC-MiniNet); squeezed whole into it, a small defect vanishes. An image with a 
 ``WHOLE_UP_TO`` (1.5) tiles is therefore cut into square tiles of ``tile`` pixels that overlap
 by at least ``overlap`` of a tile (default 0.25) and are spread evenly so that the last tile ends
 at the image's edge; so is a narrow one (``NARROW_ASPECT``: twice as long as wide) longer than
-one tile, for a model that learnt square images of one size (NEU's). Each tile is classified (in batches, with the unknown detector where the
+one tile, for a model that learnt square images of one size (NEU's). Each tile is classified
+(in batches, with the unknown detector where the
 model has one). A smaller image is classified whole, as before.
 
 By default (``TileSettings.size`` None) an image is read at the scale the model was trained at
@@ -300,14 +301,15 @@ def saved_tiling(folder: str | Path, settings_file: str | Path | None = None) ->
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: float = DEFAULT_OVERLAP,
-               whole_up_to: int = 0, narrow: float = 0.0) -> tuple[list[Roi], int, int, float] | None:
+               whole_up_to: int = 0,
+               narrow: float = 0.0) -> tuple[list[Roi], int, int, float] | None:
     """The tiles of an image (as :func:`tile_grid`, and the overlap used), or None when it is
     classified whole (no tiling, or no side longer than ``WHOLE_UP_TO`` tiles or than
     ``whole_up_to`` pixels: the largest image the model was trained on). With ``narrow`` (a
-    model that learnt square images of one size: ``NARROW_ASPECT``), an image at least ``narrow`` times as
-    long as it is wide and longer than one tile is read in tiles all the same: made square by
-    reflection for the whole-image reading, half or more of the model's view would be a mirror
-    of its surface, shrunk besides (a 115 x 290 strip to 0.69 of its scale); its tiles (each
+    model that learnt square images of one size: ``NARROW_ASPECT``), an image at least
+    ``narrow`` times as long as it is wide and longer than one tile is read in tiles all the
+    same: made square by reflection for the whole-image reading, half or more of the model's
+    view would be a mirror of its surface, shrunk besides (a 115 x 290 strip to 0.69 of its scale); its tiles (each
     thin tile made square by reflection, ``model_input``) keep the scale with less mirror.
     Measured on the bundled 1.4.0 (docs/unknown-detection.md, "Narrow images in tiles"):
     strips cut from its NEU test images read as right or more often and accepted as known

@@ -91,7 +91,8 @@ def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainConfi
     order = rng.permutation(len(images))
     views = 2 if paired_views(config) else 1
     clean_first = views == 2 and config.consistency_teacher == "clean"
-    no_camera = replace(config, camera_shifts=False, contrast=0.0, brightness=0.0)
+    no_camera = (replace(config, camera_shifts=False, contrast=0.0, brightness=0.0)
+                 if clean_first else None)
     labels = np.asarray(labels)
     by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
 

@@ -110,11 +110,11 @@ def training_view(sizes: np.ndarray, input_size: int) -> dict[str, Any]:
                     f"{SQUARE_ASPECT:g} (a non-square image is then made square by reflection "
                     "before it is resized, else stretched). The app classifies an image whole "
                     "when no side is longer than max(largest, 1.5 tiles), else in tiles of this "
-                    f"side (when the images were square and their sides within {ONE_SCALE:g} of "
-                    f"the tile either way, also an image {NARROW_ASPECT:g} times as long as wide "
-                    "and longer than the tile); when the images were square and their sides within {ONE_SCALE:g} "
-                    "of the tile either way, an image smaller than the tile is first continued "
-                    "by reflection to the tile's side, so that it keeps their scale"}
+                    f"side; when the images were square and their sides within {ONE_SCALE:g} "
+                    f"of the tile either way, an image {NARROW_ASPECT:g} times as long as wide "
+                    "and longer than the tile is read in tiles too, and an image smaller than "
+                    "the tile is first continued by reflection to the tile's side, so that it "
+                    "keeps their scale"}
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,8 @@ def scan_folder(root: str | Path, source: str = "",
     ignored: list[str] = []
     empty: list[str] = []
     unlisted: list[OSError] = []
-    nested: dict[str, set[str]] = {}   # class folder -> its sub-folders, when all its images are in them
+    # class folder -> its sub-folders, when all its images are in them
+    nested: dict[str, set[str]] = {}
     for folder in folders:
         files = files_under(folder, should_stop, unlisted)
         images = [p for p in files if is_image_file(p)]

@@ -43,7 +43,8 @@ class TileSettingsDialog(QDialog):
         note = QLabel(f"An image with a side longer than {WHOLE_UP_TO:g} tiles (and, as the "
                       f"model was trained, than its largest training image), or one longer than "
                       f"a tile and {NARROW_ASPECT:g} times as long as wide when the model learnt "
-                      f"square images of one size, is classified tile by tile; its verdict is its least known tile's if any tile is unknown, "
+                      f"square images of one size, is classified tile by tile; its verdict is "
+                      f"its least known tile's if any tile is unknown, "
                       f"else its most severe tile's. "
                       + (f"Remembered for this folder:\n{folder}" if folder else
                          "No folder is open: used for the next folder opened that has no "

@@ -264,8 +264,9 @@ def _main(argv=None) -> int:
                         "figure, if given, at the size a short budget trains at; with the "
                         "figures an earlier run printed, reproduces its defaults (to within "
                         "about an epoch)")
-    p.add_argument("--seed", type=_whole(0, 2**32 - 1), help="split and initialisation seed (default: the "
-                                             "recipe's); another seed gives another held-out split")
+    p.add_argument("--seed", type=_whole(0, 2**32 - 1),
+                   help="split and initialisation seed (default: the recipe's); another seed "
+                        "gives another held-out split")
     p.add_argument("--min-per-class", type=_whole(3), default=5, metavar="N",
                    help="the fewest images a class may have (default: 5; at least 3: one each "
                         "to train, validate and test on)")

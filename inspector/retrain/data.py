@@ -40,7 +40,8 @@ def gather_samples(folders: Sequence[str | Path] = (),
     bad_names = sorted({label for _, label in verdicts if bad(label)})
     if bad_names:
         problems.append(Problem(ERROR, "bad-class-name", "review verdicts with class names that "
-                                "cannot be classes (a class must be usable as a folder name): " + ", ".join(repr(n) for n in bad_names),
+                                "cannot be classes (a class must be usable as a folder name): "
+                                + ", ".join(repr(n) for n in bad_names),
                                 [str(p) for p, label in verdicts if label in bad_names],
                                 excludable=True))
     samples += [Sample(Path(p), str(label), "verdicts") for p, label in verdicts]
