@@ -69,3 +69,21 @@ def test_the_packaged_executable_keeps_tensorflows_warnings_off_the_terminal(mon
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     quiet_tensorflow_import()
     assert logger.level == logging.ERROR
+
+
+def test_tensorflows_retracing_notice_is_dropped_and_its_other_warnings_kept(caplog):
+    """The notice is TensorFlow's advice to its programmers, not news for a user: it appeared
+    among ``inspector retrain``'s lines after the augmentation check's predictions."""
+    import logging
+
+    from training.tf_import import quiet_tensorflow_import
+
+    quiet_tensorflow_import()
+    quiet_tensorflow_import()   # one filter, however often it is called
+    log = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        log.warning("5 out of the last 7 calls to <function f at 0x7f> triggered tf.function "
+                    "retracing. Tracing is expensive and ...")
+        log.warning("a warning that still shows")
+    assert [r.getMessage() for r in caplog.records] == ["a warning that still shows"]
+    assert sum(type(f).__name__ == "RetracingNoticeFilter" for f in log.filters) == 1

@@ -105,6 +105,13 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+class RetracingNoticeFilter(logging.Filter):
+    """Drops TensorFlow's "... triggered tf.function retracing ..." warning, keeps the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def quiet_tensorflow_import() -> None:
     """From now on, TensorFlow's first import in this process is silenced (see the module's
     description). A no-op when it is already imported, already arranged, or the CPU may lack
@@ -113,9 +120,18 @@ def quiet_tensorflow_import() -> None:
     In the packaged executable TensorFlow's Python warnings are kept off the terminal as well:
     AutoGraph cannot read the packaged sources and said so, three lines at a time, 14 times in a
     one-epoch ``inspector-cli retrain`` (each export's signatures), which a user can do nothing
-    about. Its errors still show."""
+    about. Its errors still show.
+
+    Everywhere, TensorFlow's notice that a function "triggered tf.function retracing" is dropped
+    (``RetracingNoticeFilter``): the training's checks call ``predict`` on freshly compiled
+    models, one per probe and stage, by design, and the notice (eight lines of advice for
+    TensorFlow programmers) appeared among ``inspector retrain``'s lines after its augmentation
+    check."""
+    tf_log = logging.getLogger("tensorflow")
+    if not any(isinstance(f, RetracingNoticeFilter) for f in tf_log.filters):
+        tf_log.addFilter(RetracingNoticeFilter())
     if getattr(sys, "frozen", False):
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        tf_log.setLevel(logging.ERROR)
     if "tensorflow" in sys.modules or not cpu_runs_tensorflow():
         return
     if not any(isinstance(f, _QuietFinder) for f in sys.meta_path):
