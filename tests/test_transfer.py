@@ -1,12 +1,14 @@
 """The transfer recipe: class weights, native resolution, head-first then fine-tuning with early
 stopping (both phases in the card), and cancelling in each phase."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from synth import make_dataset
 from training import transfer
+from training.card import ModelCard
 from training.train import TrainConfig, TrainingCancelled, train
 
 
@@ -259,15 +261,107 @@ def test_augmentation_check_records_both_and_trains_on(tmp_path, stand_in_bundle
     assert [p["phase"] for p in phases] == ["head", "augmentation check", "fine-tune all layers"]
     check = phases[1]
     scores = check["val_true_class_probability"]
-    assert set(scores) == {"augmented", "clean"} and check["epochs_each"] == transfer.CHECK_EPOCHS
+    n = len(card["class_names"])
+    whole = transfer.keep_augmentation(scores["augmented"], scores["clean"], n)
+    # the camera alone is tried only when the whole augmentation is dropped, and only where
+    # there are camera shifts to keep (not in this stand-in's quick recipe)
+    third = not whole and card["training"]["config"]["camera_shifts"]
+    probes = {"augmented", "clean"} | ({"camera only"} if third else set())
+    assert set(scores) == probes and check["epochs_each"] == transfer.CHECK_EPOCHS
     assert all(0.0 <= v <= 1.0 for v in scores.values())
-    assert set(check["val_balanced_accuracy"]) == {"augmented", "clean"}
-    assert set(check["epoch_seconds"]) == {"augmented", "clean"}
+    assert set(check["val_balanced_accuracy"]) == probes
+    assert set(check["epoch_seconds"]) == probes
     assert all(v > 0 for v in check["epoch_seconds"].values())
-    assert check["chosen"] == ("augmented" if transfer.keep_augmentation(
-        scores["augmented"], scores["clean"], len(card["class_names"])) else "clean")
+    assert check["chosen"] == ("augmented" if whole else "camera only" if third and
+                               transfer.keep_augmentation(scores["camera only"], scores["clean"], n)
+                               else "clean")
     assert phases[2]["epochs_run"] == 2
     assert phases[2]["learning_rate"] == pytest.approx(card["training"]["config"]["learning_rate"])
+
+
+@pytest.mark.slow
+def test_the_check_falls_back_to_the_camera_alone_when_the_whole_augmentation_is_dropped(
+        tmp_path, stand_in_bundle, monkeypatch):
+    """Magnetic tiles: turns and changes of scale held the classes back, the camera's light and
+    pixel shifts did not. The third probe is kept, the fine-tune trains without geometry, and
+    the detector's k-NN bank would hold no turned copies."""
+    from training import train as train_mod
+
+    monkeypatch.setattr(transfer, "HEAD_SEPARATES", 1.01)   # always checked
+    verdicts = iter([False, True])   # the whole augmentation dropped, the camera alone kept
+    monkeypatch.setattr(train_mod.transfer, "keep_augmentation", lambda *a, **k: next(verdicts))
+    seen = []   # each training stream's (augment, geometry)
+    real = train_mod._datasets
+
+    def datasets(x_train, y_train, x_val, y_val, config, *args):
+        seen.append((config.augment, config.geometry))
+        return real(x_train, y_train, x_val, y_val, config, *args)
+
+    monkeypatch.setattr(train_mod, "_datasets", datasets)
+    card = train(unequal_data(tmp_path), tmp_path / "out",
+                 config_for(stand_in_bundle, augment_check=True, epochs=2, camera_shifts=True))
+    check = card["training"]["phases"][1]
+    assert check["chosen"] == "camera only"
+    assert set(check["val_true_class_probability"]) == {"augmented", "clean", "camera only"}
+    # the probes (augmented, clean, camera alone), then the fine-tune with the camera alone
+    assert seen == [(True, True), (False, True), (True, False), (True, False)]
+    # the detector's k-NN bank (when there is one) gets no turned copies for this model
+    from training.detect import Turns
+    assert Turns.for_training(card["training"]["config"], card["training"]["phases"]).copies == 0
+    notes = ModelCard.of(card).notes()
+    assert any("without turns, mirrors or changes of scale" in n for n in notes)
+    assert not ModelCard.of(card).augmentation_dropped
+
+
+def test_without_geometry_the_augmentation_neither_turns_nor_rescales(monkeypatch):
+    from training import shifts
+    from training.augment import augment_image
+    from training.detect import CALIBRATION_COPIES, Turns, calibration_copies
+    from training.train import TrainConfig
+
+    img = np.zeros((24, 24, 3), np.uint8)
+    img[2:6, 3:20] = 255                    # a bar near the top: any turn or shift moves it
+    still = TrainConfig(camera_shifts=False, brightness=0.0, contrast=0.0, geometry=False)
+    outs = [augment_image(img, np.random.default_rng(s), still) for s in range(20)]
+    assert all(np.array_equal(o, img) for o in outs)
+    turned = [augment_image(img, np.random.default_rng(s), replace(still, geometry=True))
+              for s in range(20)]
+    assert sum(not np.array_equal(o, img) for o in turned) >= 10   # the control moves it
+    cam = TrainConfig(geometry=False, filled=0.5).camera_settings()
+    assert cam.p_scale == 0.0 and cam.p_filled == 0.0 and cam.p_blur > 0 and cam.p_noise > 0
+    assert TrainConfig(filled=0.5).camera_settings().p_filled == 0.5
+    # calibration and the best epoch's shifted copies keep the camera's distance
+    views = []
+    real = shifts.field_of_view
+    monkeypatch.setattr(shifts, "field_of_view", lambda *a, **k: views.append(1) or real(*a, **k))
+    imgs = np.repeat(img[None], 40, axis=0)
+    shifts.shifted_copies(imgs, 3, 2, scale=False)
+    assert not views
+    shifts.shifted_copies(imgs, 3, 2)
+    assert views                                                      # the control rescales
+    # a model that never learnt turns gets no turned copies in its k-NN bank; its temperature
+    # still sees the camera's light and pixel shifts
+    assert Turns.for_training(TrainConfig(geometry=False)).copies == 0
+    camera_only = [{"phase": "augmentation check", "chosen": "camera only"}]
+    assert Turns.for_training(TrainConfig(), camera_only).copies == 0
+    assert Turns.for_training(TrainConfig()).copies > 0
+    assert calibration_copies(TrainConfig(), camera_only) == CALIBRATION_COPIES
+
+
+def test_which_models_learnt_turns_and_scale():
+    from training.card import geometry_dropped, trained_geometry
+    from training.train import TrainConfig
+
+    camera_only = [{"phase": "augmentation check", "chosen": "camera only"}]
+    clean = [{"phase": "augmentation check", "chosen": "clean"}]
+    assert trained_geometry(TrainConfig()) and trained_geometry({"augment": True})  # older cards
+    assert not trained_geometry(TrainConfig(geometry=False))
+    assert not trained_geometry(TrainConfig(augment=False))
+    assert not trained_geometry(TrainConfig(), camera_only) and geometry_dropped(camera_only)
+    assert not trained_geometry(TrainConfig(), clean) and not geometry_dropped(clean)
+    card = ModelCard.of({"training": {"phases": camera_only}})
+    assert card.geometry_note() and card.notes() == [card.geometry_note()]
+    assert ModelCard.of({"training": {"phases": clean}}).geometry_note() is None
 
 
 def test_the_kept_epoch_is_the_latest_within_one_rare_image_of_the_best():

@@ -580,6 +580,11 @@ def test_the_stated_epochs_count_the_augmentation_check():
     assert f"or {10 + 2 * CHECK_EPOCHS} when the new head already separates" in text
     assert _epochs_text(replace(c, time_budget_s=0.0)) == (
         f"10 epochs after a check of {CHECK_EPOCHS}+{CHECK_EPOCHS} epochs with and without the "
+        f"camera augmentation ({CHECK_EPOCHS} more with its light and pixel shifts alone if it "
+        "is dropped)")
+    # the third probe only where there are camera shifts to keep and geometry to drop
+    assert _epochs_text(replace(c, time_budget_s=0.0, geometry=False)) == (
+        f"10 epochs after a check of {CHECK_EPOCHS}+{CHECK_EPOCHS} epochs with and without the "
         "camera augmentation")
     assert "check" not in _epochs_text(replace(c, augment_check=False))
     assert _epochs_text(replace(c, augment_check=False, time_budget_s=0.0)) == "10 epochs"

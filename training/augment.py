@@ -25,13 +25,17 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
       with its own probability, a share of images left clean; otherwise the old brightness and
       contrast jitter. ``others()``, another training image of the same class, fills the
       surround of a wider field of view (``training.shifts.wider_surround``).
+    Without ``geometry`` neither turns, mirrors, rotation and shift nor the camera's field of
+    view: only the light and the pixels change.
     Grey images stay grey (one channel is augmented and repeated)."""
     from .shifts import camera_augment, is_grey
 
     grey = is_grey(img)
     x = img[..., 0] if grey else img
-    x, turn = turned(x, rng, config.flips, config.rotation_degrees, config.shift_fraction,
-                     with_turn=True)
+    geometry = getattr(config, "geometry", True)
+    x, turn = turned(x, rng, config.flips and geometry,
+                     config.rotation_degrees if geometry else 0.0,
+                     config.shift_fraction if geometry else 0.0, with_turn=True)
     if config.camera_shifts:
         def other():   # turned as this image was
             o = others()

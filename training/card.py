@@ -24,6 +24,22 @@ def augmentation_dropped(phases) -> bool:
                for p in phases or ())
 
 
+def geometry_dropped(phases) -> bool:
+    """Whether ``phases`` record that the augmentation check chose the camera's light and pixel
+    shifts alone, without turns, mirrors or changes of scale (``training.train.CAMERA_ONLY``)."""
+    return any(p.get("phase") == "augmentation check" and p.get("chosen") == "camera only"
+               for p in phases or ())
+
+
+def trained_geometry(config, phases=()) -> bool:
+    """Whether a model trained with ``config`` (a TrainConfig or its card dict) and ``phases``
+    learnt turned, mirrored and rescaled images: augmented with geometry (``geometry``, True on
+    cards older than the setting), and the augmentation check did not drop it."""
+    get = config.get if isinstance(config, Mapping) else lambda k, d=None: getattr(config, k, d)
+    return bool(get("augment", False) and get("geometry", True)
+                and not augmentation_dropped(phases) and not geometry_dropped(phases))
+
+
 @dataclass(frozen=True)
 class TrainingView:
     """The scale a model was trained at, in image pixels. ``tile``: the side of the square that
@@ -239,6 +255,17 @@ class ModelCard:
                 "blur, noise, JPEG and uneven light: check it on images from the plant's own "
                 "camera.")
 
+    def geometry_note(self) -> str | None:
+        """What the training commands and the wizard's finish page say after a run whose
+        augmentation check kept the camera's light and pixel shifts but dropped the turns,
+        mirrors and changes of scale, else None."""
+        if not geometry_dropped(self.training.get("phases")):
+            return None
+        return ("Trained with the camera's lighting, blur, noise and JPEG but without turns, "
+                "mirrors or changes of scale (these images' classes were learnt clearly faster "
+                "without them): it reads the surface as the camera shows it now, so retrain after "
+                "the camera is turned or moved closer or further.")
+
     def usability_problems(self) -> list[str] | None:
         """Why this model must not be put into use, judged on its test split by the rule the
         retraining wizard applies (``training.metrics.usefulness_problems``: macro F1 near
@@ -261,9 +288,9 @@ class ModelCard:
 
     def notes(self) -> list[str]:
         """What the training commands (each after "note: ") and the wizard's finish page say
-        about a new model beyond its figures: no camera augmentation, finished early by the
-        user, no unknown detector."""
-        notes = [self.augmentation_note()] if self.augmentation_dropped else []
+        about a new model beyond its figures: no camera augmentation (or none of its geometry),
+        finished early by the user, no unknown detector."""
+        notes = [n for n in (self.augmentation_note(), self.geometry_note()) if n]
         last = self.finished_by_user
         if last:
             notes.append(f"Finished early as asked, after {last.get('epochs_run')} epochs, with "

@@ -119,6 +119,11 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     g.add_argument("--rotation", type=float, default=d.rotation_degrees, help="degrees, +-")
     g.add_argument("--shift", type=float, default=d.shift_fraction, help="fraction, +-")
+    g.add_argument("--no-geometry", action="store_true",
+                   help="augment without turns, mirrors, rotation, shift or change of field of "
+                        "view: only the camera's lighting, blur, noise and JPEG (for images "
+                        "whose orientation and scale carry information; the wizard's augmentation "
+                        "check falls back to it when the whole augmentation holds the classes back)")
     g.add_argument("--camera", choices=tuple(CAMERAS), default=d.camera,
                    help="ranges of the camera shifts (training.shifts.CAMERAS): standard (the "
                         "default, for fine-tuning), wide (1.2.0: --rotation 45 and a long run "
@@ -215,7 +220,8 @@ def _config(args):
               val_fraction=args.val_fraction, test_fraction=args.test_fraction,
               class_names=tuple(c.strip() for c in args.classes.split(",")) if args.classes else None,
               init_bundle=args.init, name=args.name, version=args.model_version,
-              rotation_degrees=args.rotation, shift_fraction=args.shift)
+              rotation_degrees=args.rotation, shift_fraction=args.shift,
+              geometry=not args.no_geometry)
     kw.update(input_size=args.size, class_weighting=args.class_weighting,
               patience=args.patience, head_first=not args.no_head_first,
               time_budget_s=args.time_budget_min * 60,

@@ -13,7 +13,7 @@ from typing import Mapping
 import numpy as np
 
 from .bundle import CARD_FILE, read_card, replace_file_atomic, write_json
-from .card import augmentation_dropped
+from .card import augmentation_dropped, trained_geometry
 from .cancel import Progress, quiet
 from .openset import DEFAULT_ACCEPT, DETECTOR_FILE, UnknownDetector, fit_detector
 
@@ -42,12 +42,12 @@ class Turns:
     @classmethod
     def for_training(cls, config, phases=(), copies: int = BANK_COPIES) -> "Turns":
         """The turns a model trained with ``config`` (a TrainConfig or its card dict) was made
-        invariant to; none when it trained without augmentation, also when the augmentation
-        check (``phases``) dropped it."""
+        invariant to; none when it trained without augmentation or without its geometry, also
+        when the augmentation check (``phases``) dropped either."""
         get = _setting_reader(config)
         flips = bool(get("flips", False))
         rotation = float(get("rotation_degrees", 0.0) or 0.0)
-        if not get("augment", False) or augmentation_dropped(phases) or not (flips or rotation):
+        if not trained_geometry(config, phases) or not (flips or rotation):
             return cls()
         return cls(copies, flips, rotation)
 
@@ -134,17 +134,18 @@ def model_outputs(model, images: np.ndarray, batch_size: int = 64,
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_COPIES
-                       ) -> np.ndarray:
+def calibration_images(images: np.ndarray, seed: int, copies: int = CALIBRATION_COPIES,
+                       scale: bool = True) -> np.ndarray:
     """The validation images plus ``copies`` camera-shifted versions of each (the camera of the
     documented severities, ``training.shifts.EVALUATED_CAMERA``, seeded): a temperature fitted
     on clean validation images alone, which a good model classifies perfectly, would only
     sharpen and make the model over-confident on the soft, noisy images a plant delivers; one
     fitted on the training recipe's wider shifts makes it under-confident (1.2.0: ECE 2.2%
-    against 1.3% on its clean test split)."""
+    against 1.3% on its clean test split). Without ``scale`` the camera keeps its distance (a
+    model trained without changes of scale reads them poorly, and would be calibrated for that)."""
     from .shifts import shifted_copies
 
-    return shifted_copies(images, seed, copies)
+    return shifted_copies(images, seed, copies, scale)
 
 
 MIN_VALIDATION_IMAGES = 10   # the fewest validation images a threshold and a temperature are fitted on
@@ -166,12 +167,13 @@ def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: n
                        y_val: np.ndarray, num_classes: int, seed: int = 0,
                        accept: float = DEFAULT_ACCEPT, progress: Progress = quiet,
                        method: str | None = None, copies: int | None = None,
-                       turns: Turns = Turns()) -> UnknownDetector | None:
+                       turns: Turns = Turns(), scale: bool = True) -> UnknownDetector | None:
     """The detector for a trained model, or None without enough validation images to fit a
     threshold (fewer than 10, or a class without training images). ``copies``: camera-shifted
     copies of each validation image for the temperature (default CALIBRATION_COPIES);
     ``turns``: the turned copies of the training images in the k-NN bank
-    (``Turns.for_training`` of the model's recipe)."""
+    (``Turns.for_training`` of the model's recipe); ``scale``: whether those copies change the
+    field of view too (``card.trained_geometry``: not for a model that never learnt it)."""
     copies = CALIBRATION_COPIES if copies is None else copies
     if no_detector_reason(len(x_val), y_train, num_classes):
         return None
@@ -185,7 +187,7 @@ def fit_model_detector(model, x_train: np.ndarray, y_train: np.ndarray, x_val: n
                 np.tile(np.asarray(y_train), turns.copies + 1))
     progress(0.5, "unknown detector: features of the validation images")
     val = model_outputs(model, x_val)
-    cal = model_outputs(model, calibration_images(x_val, seed, copies))
+    cal = model_outputs(model, calibration_images(x_val, seed, copies, scale))
     y_cal = np.tile(y_val, copies + 1)
     progress(0.8, "unknown detector: choosing the score and threshold")
     det = fit_detector(train, y_train, val, y_val, num_classes, (cal["logits"], y_cal), accept,
@@ -315,9 +317,12 @@ def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,
     turns = Turns.for_training(training.get("config") or {}, training.get("phases"))
     if copies is None and training.get("config"):
         copies = calibration_copies(training["config"], training.get("phases"))
+    scale = (trained_geometry(training["config"], training.get("phases"))
+             if training.get("config") else True)
     det = fit_model_detector(bundle.model, x[:n], sub.labels[:n], x[n:], sub.labels[n:],
                              len(bundle.class_names), int(card.get("seed", 0)), accept,
-                             lambda f, m: progress(0.3 + 0.7 * f, m), method, copies, turns)
+                             lambda f, m: progress(0.3 + 0.7 * f, m), method, copies, turns,
+                             scale)
     if det is None:
         raise data_mod.DatasetError(f"{bundle_dir}: too few validation images to fit an unknown "
                                     "detector (at least 10, and training images of every class)")

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import data as data_mod
 from .calibration import auroc, fpr_at_tpr
+from .card import trained_geometry
 from .cancel import Progress, quiet
 from .train import TrainConfig, check_resumed_norm, fit, with_input_norm
 
@@ -73,7 +74,8 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         det = fit_model_detector(res.model, xs[tr], sub.labels[tr], xs[va], sub.labels[va],
                                  len(others), config.seed,
                                  copies=calibration_copies(cfg, res.phases),
-                                 turns=Turns.for_training(cfg, res.phases))
+                                 turns=Turns.for_training(cfg, res.phases),
+                                 scale=trained_geometry(cfg, res.phases))
         if det is None:
             raise data_mod.DatasetError(
                 f"openset, without {names[c]}: no unknown detector could be fitted: "

@@ -18,7 +18,7 @@ turned or mirrored; and 10-16-bit sensors deliver 16-bit files.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -420,13 +420,15 @@ EVALUATED_CAMERA = CameraAugment(max_blur_sigma=1.5, max_motion=7.0, max_noise=1
                                  max_view=2.0)
 
 
-def shifted_copies(images: np.ndarray, seed: int, copies: int) -> np.ndarray:
+def shifted_copies(images: np.ndarray, seed: int, copies: int, scale: bool = True) -> np.ndarray:
     """``images`` followed by ``copies`` versions of them through a random camera
     (``EVALUATED_CAMERA``: blur, noise, JPEG, gain and field of view no further than the
     robustness table's worst severities; contrast, gamma and uneven light keep the training
-    ranges, a little wider), seeded: the same call gives the same images."""
+    ranges, a little wider; without ``scale`` no change of field of view), seeded: the same call
+    gives the same images."""
     rng = np.random.default_rng([seed, 7919])
-    shifted = [np.stack([camera_augment(img, rng, EVALUATED_CAMERA) for img in images])
+    camera = EVALUATED_CAMERA if scale else replace(EVALUATED_CAMERA, p_scale=0.0)
+    shifted = [np.stack([camera_augment(img, rng, camera) for img in images])
                for _ in range(copies)]
     return np.concatenate([images, *shifted]) if len(images) else images
 

@@ -24,7 +24,7 @@ from . import transfer
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, check_bundle_target, library_versions,
                      load_bundle, write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
-from .card import VIEW_KEY
+from .card import VIEW_KEY, trained_geometry
 from .fused_bn import use_fused_batch_norm
 from .transfer import init_record, stop_early
 from .augment import (augment_image, augmented_batches, consistency_loss,  # noqa: F401
@@ -56,6 +56,12 @@ class TrainConfig:
     flips: bool = True  # horizontal and vertical flips and transposition (90-degree turns)
     rotation_degrees: float = 15.0  # the bundled 1.2.0-1.4.0: 45 (with the turns, every angle)
     shift_fraction: float = 0.1
+    # False: none of the augmentation's geometry (turns, mirrors, rotation, shift, the camera's
+    # field of view and software turns), only what a camera does to the light and the pixels
+    # (lighting, uneven light, blur, noise, JPEG): for images whose orientation and scale carry
+    # information. The augmentation check falls back to it ("camera only") when the whole
+    # augmentation holds a data set's classes back (_augmentation_check)
+    geometry: bool = True
     brightness: float = 0.1  # +- fraction of full scale
     contrast: float = 0.1  # +- fraction (without camera_shifts)
     camera_shifts: bool = True  # blur, noise, JPEG, lighting, scale (training.shifts)
@@ -231,13 +237,17 @@ class TrainConfig:
 
     def camera_settings(self):
         """The camera shifts' probabilities and ranges (``training.shifts.CameraAugment``): the
-        named camera's, with ``view_tiled`` and ``filled`` when given."""
+        named camera's, with ``view_tiled`` and ``filled`` when given, without its field of view
+        and software turns when ``geometry`` is off."""
         from .shifts import CAMERAS
 
         cam = CAMERAS[self.camera]
         if self.view_tiled is not None:
             cam = replace(cam, p_view_tiled=self.view_tiled)
-        return cam if self.filled is None else replace(cam, p_filled=self.filled)
+        if self.filled is not None:
+            cam = replace(cam, p_filled=self.filled)
+        # without geometry: no field of view and no software turns (scale and orientation)
+        return cam if self.geometry else replace(cam, p_scale=0.0, p_filled=0.0)
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
@@ -366,6 +376,9 @@ class DeferredWeights:
             self.switched_at = epoch
 
 
+CAMERA_ONLY = "camera only"   # the augmentation check's third probe: no geometry (TrainConfig)
+
+
 def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, config: TrainConfig,
                         weights, progress: Progress, should_stop: ShouldStop) -> dict:
     """``CHECK_EPOCHS`` epochs with the recipe's augmentation and as many without, from the
@@ -375,20 +388,29 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
     chance than clean). Measured on magnetic tiles: after two epochs each, balanced accuracy
     0.38 augmented against 0.71 clean, and training on clean images reached 87% macro F1 where
     the augmented recipe stayed at 44%; on NEU-like textures the augmentation costs little and
-    buys robustness, so it is kept unless the gap is large. Returns the phase's card record."""
+    buys robustness, so it is kept unless the gap is large.
+
+    When the whole augmentation is dropped (and the recipe has geometry to drop), a third probe
+    of as many epochs trains with the camera's light and pixel shifts alone (``CAMERA_ONLY``:
+    ``geometry`` off, no turns, mirrors, rotation, shift or field of view) and is kept by the
+    same rule against clean. Measured on magnetic tiles (2026-12-07, docs/retraining.md): the
+    whole augmentation made 0.31-0.62 of clean's progress, the camera alone 0.89; its model
+    read defocus, noise and motion blur at 94-95% where the clean one fell to 79-87%. Returns
+    the phase's card record."""
     n = len(class_names)
     start = model.get_weights()
     steps = steps_per_epoch(len(x_train), config)
     t0 = time.perf_counter()
     scores, accuracy, kept, epoch_s = {}, {}, {}, {}
-    for i, (name, augment) in enumerate((("augmented", True), ("clean", False))):
+
+    def run_probe(i: int, name: str, probes: int, **change) -> None:
         model.set_weights(start)
-        probe = replace(config, augment=augment, epochs=transfer.CHECK_EPOCHS, warmup_epochs=0,
-                        time_budget_s=0.0, patience=0)
+        probe = replace(config, epochs=transfer.CHECK_EPOCHS, warmup_epochs=0, time_budget_s=0.0,
+                        patience=0, **change)
         train, val = _datasets(x_train, y_train, x_val, y_val, probe, n, weights)
         _compile(model, probe, _initial_learning_rate(probe), weights)
-        tracker = _Tracker(probe, steps, lambda f, m, i=i, name=name: progress(
-            (i + f) / 2, f"augmentation check, {name}: {m}"), should_stop, None, has_val=True)
+        tracker = _Tracker(probe, steps, lambda f, m: progress(
+            (i + f) / probes, f"augmentation check, {name}: {m}"), should_stop, None, has_val=True)
         model.fit(train, validation_data=val, epochs=probe.epochs, verbose=0, callbacks=[tracker],
                   class_weight=weights, steps_per_epoch=steps, shuffle=False)
         if should_stop():
@@ -397,8 +419,17 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
         scores[name] = transfer.true_class_probability(y_val, probs, n)
         accuracy[name], kept[name] = float(tracker.best_acc), tracker.best_weights
         epoch_s[name] = tracker.train_seconds / max(1, len(tracker.history))
+
+    # a third probe where the recipe has both geometry to drop and camera shifts to keep
+    probes = 3 if config.geometry and config.camera_shifts else 2
+    run_probe(0, "augmented", probes, augment=True)
+    run_probe(1, "clean", probes, augment=False)
     chosen = ("augmented" if transfer.keep_augmentation(scores["augmented"], scores["clean"], n)
               else "clean")
+    if chosen == "clean" and probes == 3:
+        run_probe(2, CAMERA_ONLY, probes, augment=True, geometry=False)
+        if transfer.keep_augmentation(scores[CAMERA_ONLY], scores["clean"], n):
+            chosen = CAMERA_ONLY
     model.set_weights(kept[chosen] if kept[chosen] is not None else start)
     rec = {"phase": "augmentation check", "epochs_each": transfer.CHECK_EPOCHS,
            "val_true_class_probability": {k: round(v, 4) for k, v in scores.items()},
@@ -407,10 +438,13 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
            "progress_share": transfer.AUGMENT_PROGRESS, "chance": round(1.0 / n, 4),
            "chosen": chosen, "epoch_seconds": {k: round(v, 2) for k, v in epoch_s.items()},
            "seconds": round(time.perf_counter() - t0, 1)}
-    progress(1.0, f"augmentation check, {probe.epochs} epochs each: the validation images' true "
+    progress(1.0, f"augmentation check, {transfer.CHECK_EPOCHS} epochs each: the validation images' true "
                   f"classes got {scores['augmented']:.0%} probability with the camera "
                   f"augmentation, {scores['clean']:.0%} without; "
                   + ("training with the camera augmentation" if chosen == "augmented" else
+                     f"{scores[CAMERA_ONLY]:.0%} with the camera's light and pixel shifts alone: "
+                     "training with those, without turns, mirrors or changes of scale"
+                     if chosen == CAMERA_ONLY else
                      "these images are learnt clearly faster without it: training without "
                      "augmentation"))
     return rec
@@ -432,7 +466,8 @@ def _selection_set(x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig
         return x_val, y_val
     from .shifts import shifted_copies
 
-    return shifted_copies(x_val, config.seed, copies), np.tile(y_val, copies + 1)
+    return (shifted_copies(x_val, config.seed, copies, config.geometry),
+            np.tile(y_val, copies + 1))
 
 
 def _initial_learning_rate(config: TrainConfig) -> float:
@@ -578,7 +613,8 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                                     weights, lambda f, m: progress(0.1 * f, m), should_stop)
         phases.append(check)
         progress = transfer.shifted(progress, 0.1)
-        config = replace(config, augment=check["chosen"] == "augmented")
+        config = replace(config, augment=check["chosen"] != "clean",
+                         geometry=config.geometry and check["chosen"] != CAMERA_ONLY)
         if budget:   # the check came out of the time budget
             budget = max(1.0, budget - check["seconds"])
             # the estimated epochs again, at the speed just measured for the chosen variant:
@@ -847,7 +883,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
     detector = fit_model_detector(res.model, x[p.train_idx], ds.labels[p.train_idx],
                                   x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed,
                                   copies=calibration_copies(cfg, res.phases),
-                                  turns=Turns.for_training(cfg, res.phases))
+                                  turns=Turns.for_training(cfg, res.phases),
+                                  scale=trained_geometry(cfg, res.phases))
     stop_here()
     progress(0.95, "exporting the inspection model to LiteRT")
     from .inspection_export import (INSPECTION_FORMATS, InspectionExportError, build_inspection,
@@ -1064,7 +1101,8 @@ def _fold_calibration(res: FitResult, config: TrainConfig, x_train, y_train, x_v
 
     det = fit_model_detector(res.model, x_train, y_train, x_val, y_val, num_classes, config.seed,
                              copies=calibration_copies(config, res.phases),
-                             turns=Turns.for_training(config, res.phases))
+                             turns=Turns.for_training(config, res.phases),
+                             scale=trained_geometry(config, res.phases))
     if det is None:
         return None
     out = model_outputs(res.model, x_test)

@@ -118,8 +118,10 @@ def _epochs_text(config: TrainConfig) -> str:
     check's epochs (``training.train.fit``: with a time budget, a skipped check's epochs go to
     the training)."""
     checking = config.augment and config.augment_check
+    third = (f" ({CHECK_EPOCHS} more with its light and pixel shifts alone if it is dropped)"
+             if config.camera_shifts and config.geometry else "")   # train._augmentation_check
     check = (f"a check of {CHECK_EPOCHS}+{CHECK_EPOCHS} epochs with and without the camera "
-             "augmentation" if checking else "")
+             f"augmentation{third}" if checking else "")
     if config.time_budget_s <= 0:
         return f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}" + (f" after {check}" if checking else "")
     budget = (f"{config.time_budget_s / 60:.1f} min" if config.time_budget_s >= 60
