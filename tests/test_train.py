@@ -644,6 +644,46 @@ def test_a_stopped_cv_names_what_it_kept_and_resumes_only_on_the_same_images(tmp
     assert "written for other images than those in" in capsys.readouterr().err
 
 
+def test_a_cv_report_written_before_a_new_setting_resumes_with_its_stages(tmp_path, capsys,
+                                                                          monkeypatch):
+    """A setting added since (``geometry``, 2026-12-07) left at its default is no difference,
+    in the whole run's settings and in each ``--then`` stage's alike."""
+    from training import train as train_mod
+    from training.data import scan_dataset
+
+    data = make_dataset(tmp_path / "d", classes=CLASSES[:2], per_class=3, size=16)
+    out = tmp_path / "cv.json"
+    argv = ["cv", "--data", str(data), "--folds", "2", "--epochs", "1", "--json", str(out),
+            "--then", "--epochs 1"]
+
+    def older(described: dict) -> dict:
+        return {k: v for k, v in described.items() if k != "geometry"}
+
+    def one_fold_then_ctrl_c(data_dir, config, folds, progress, should_stop=None,
+                             only_folds=None, on_fold=None, previous=(), stages=()):
+        assert stages   # the --then stage reached cross_validate
+        on_fold({"folds": folds, "config": older(config.describe()),
+                 "stages": [older(json.loads(json.dumps(s.describe()))) for s in stages],
+                 "results": [{"fold": 1, "accuracy": 0.9, "macro_f1": 0.88}],
+                 "dataset": {"file_list_sha256": scan_dataset(data_dir).list_hash()}})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "cross_validate", one_fold_then_ctrl_c)
+    assert cli_main(argv) == 130
+    capsys.readouterr()
+
+    def ctrl_c_at_once(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "cross_validate", ctrl_c_at_once)
+    assert cli_main(argv + ["--resume"]) == 130
+    err = capsys.readouterr().err
+    assert "cannot resume" not in err and "finished earlier are still in" in err
+    # a stage that differs is still refused
+    assert cli_main(argv[:-1] + ["--epochs 2", "--resume"]) == 2
+    assert "the --then stages" in capsys.readouterr().err
+
+
 def test_an_unforeseen_error_is_one_line_with_the_details_in_a_file(tmp_path, capsys,
                                                                      monkeypatch):
     from training import train as train_mod

@@ -305,6 +305,8 @@ def test_the_check_falls_back_to_the_camera_alone_when_the_whole_augmentation_is
     assert set(check["val_true_class_probability"]) == {"augmented", "clean", "camera only"}
     # the probes (augmented, clean, camera alone), then the fine-tune with the camera alone
     assert seen == [(True, True), (False, True), (True, False), (True, False)]
+    # the card's camera is the one it trained with: no field of view, no software turns
+    assert card["training"]["camera_augment"]["p_scale"] == 0.0
     # the detector's k-NN bank (when there is one) gets no turned copies for this model
     from training.detect import Turns
     assert Turns.for_training(card["training"]["config"], card["training"]["phases"]).copies == 0

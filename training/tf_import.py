@@ -122,7 +122,7 @@ def quiet_tensorflow_import() -> None:
     one-epoch ``inspector-cli retrain`` (each export's signatures), which a user can do nothing
     about. Its errors still show.
 
-    Everywhere, TensorFlow's notice that a function "triggered tf.function retracing" is dropped
+    In the commands that call this, TensorFlow's notice that a function "triggered tf.function retracing" is dropped
     (``RetracingNoticeFilter``): the training's checks call ``predict`` on freshly compiled
     models, one per probe and stage, by design, and the notice (eight lines of advice for
     TensorFlow programmers) appeared among ``inspector retrain``'s lines after its augmentation

@@ -445,8 +445,10 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
                      f"{scores[CAMERA_ONLY]:.0%} with the camera's light and pixel shifts alone: "
                      "training with those, without turns, mirrors or changes of scale"
                      if chosen == CAMERA_ONLY else
-                     "these images are learnt clearly faster without it: training without "
-                     "augmentation"))
+                     "these images are learnt clearly faster without it"
+                     + (f" and without its light and pixel shifts alone "
+                        f"({scores[CAMERA_ONLY]:.0%})" if CAMERA_ONLY in scores else "")
+                     + ": training without augmentation"))
     return rec
 
 
@@ -942,7 +944,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         },
         "training": {
             "config": cfg.describe(),
-            "camera_augment": _camera_augment_card(cfg),
+            "camera_augment": _camera_augment_card(
+                cfg if trained_geometry(cfg, res.phases) else replace(cfg, geometry=False)),
             "init": init_record(cfg.init_bundle),
             "lr_grid": grid_results if len(grid) > 1 else None,
             "phases": res.phases,

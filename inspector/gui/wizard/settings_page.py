@@ -32,7 +32,7 @@ class SettingsPage(QWizardPage):
         self.setSubTitle("The defaults work on a new data set without tuning; the number of "
                          "epochs is chosen to fit about "
                          f"{retrain.DEFAULT_BUDGET_SECONDS // 60} minutes on this PC (up to "
-                         f"{retrain.STRETCH_RATIO * retrain.DEFAULT_BUDGET_SECONDS / 60:.0f} "
+                         f"{retrain.STRETCH_RATIO * retrain.DEFAULT_BUDGET_SECONDS / 60:.3g} "
                          "when the data needs more epochs than that buys).")
         self._measure_job: Task | None = None
         self._filling = False
