@@ -32,10 +32,9 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, config: TrainConfig
 
     grey = is_grey(img)
     x = img[..., 0] if grey else img
-    geometry = getattr(config, "geometry", True)
-    x, turn = turned(x, rng, config.flips and geometry,
-                     config.rotation_degrees if geometry else 0.0,
-                     config.shift_fraction if geometry else 0.0, with_turn=True)
+    g = config.geometry
+    x, turn = turned(x, rng, config.flips and g, config.rotation_degrees if g else 0.0,
+                     config.shift_fraction if g else 0.0, with_turn=True)
     if config.camera_shifts:
         def other():   # turned as this image was
             o = others()

@@ -16,26 +16,36 @@ def _mapping(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def augmentation_dropped(phases) -> bool:
+def _check_chose(phases, choice: str) -> bool:
     """Whether a training's ``phases`` (``FitResult.phases``, the card's ``training.phases``)
-    record that the augmentation check chose to train without the camera augmentation
-    (``training.train._augmentation_check``)."""
-    return any(p.get("phase") == "augmentation check" and p.get("chosen") == "clean"
+    record that the augmentation check (``training.train._augmentation_check``) chose
+    ``choice``."""
+    return any(p.get("phase") == "augmentation check" and p.get("chosen") == choice
                for p in phases or ())
+
+
+def augmentation_dropped(phases) -> bool:
+    """Whether ``phases`` record that the augmentation check chose to train without the camera
+    augmentation."""
+    return _check_chose(phases, "clean")
 
 
 def geometry_dropped(phases) -> bool:
     """Whether ``phases`` record that the augmentation check chose the camera's light and pixel
     shifts alone, without turns, mirrors or changes of scale (``training.train.CAMERA_ONLY``)."""
-    return any(p.get("phase") == "augmentation check" and p.get("chosen") == "camera only"
-               for p in phases or ())
+    return _check_chose(phases, "camera only")
+
+
+def setting_reader(config):
+    """``get(key, default)`` over a TrainConfig or its card dict (``training.config``)."""
+    return config.get if isinstance(config, Mapping) else lambda k, d=None: getattr(config, k, d)
 
 
 def trained_geometry(config, phases=()) -> bool:
     """Whether a model trained with ``config`` (a TrainConfig or its card dict) and ``phases``
     learnt turned, mirrored and rescaled images: augmented with geometry (``geometry``, True on
     cards older than the setting), and the augmentation check did not drop it."""
-    get = config.get if isinstance(config, Mapping) else lambda k, d=None: getattr(config, k, d)
+    get = setting_reader(config)
     return bool(get("augment", False) and get("geometry", True)
                 and not augmentation_dropped(phases) and not geometry_dropped(phases))
 

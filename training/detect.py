@@ -8,12 +8,11 @@ import weakref
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
 from .bundle import CARD_FILE, read_card, replace_file_atomic, write_json
-from .card import augmentation_dropped, trained_geometry
+from .card import augmentation_dropped, setting_reader, trained_geometry
 from .cancel import Progress, quiet
 from .openset import DEFAULT_ACCEPT, DETECTOR_FILE, UnknownDetector, fit_detector
 
@@ -44,7 +43,7 @@ class Turns:
         """The turns a model trained with ``config`` (a TrainConfig or its card dict) was made
         invariant to; none when it trained without augmentation or without its geometry, also
         when the augmentation check (``phases``) dropped either."""
-        get = _setting_reader(config)
+        get = setting_reader(config)
         flips = bool(get("flips", False))
         rotation = float(get("rotation_degrees", 0.0) or 0.0)
         if not trained_geometry(config, phases) or not (flips or rotation):
@@ -63,14 +62,17 @@ def calibration_copies(config, phases=()) -> int:
     the augmentation check dropped it). Such a model is not robust to those shifts, so their
     copies would set its temperature for images it reads poorly: measured on magnetic tiles
     trained without it (5-fold cv), ECE on held-out images went from 8.8% to 11.0%."""
-    get = _setting_reader(config)
+    get = setting_reader(config)
     camera = get("augment", False) and get("camera_shifts", False)
     return CALIBRATION_COPIES if camera and not augmentation_dropped(phases) else 0
 
 
-def _setting_reader(config):
-    """``get(key, default)`` over a TrainConfig or its card dict (``training.config``)."""
-    return config.get if isinstance(config, Mapping) else lambda k, d=None: getattr(config, k, d)
+def recipe_arguments(config, phases=()) -> dict:
+    """``fit_model_detector``'s ``copies``, ``turns`` and ``scale`` for a model trained with
+    ``config`` (a TrainConfig or its card dict) and ``phases``: what its recipe taught it."""
+    return {"copies": calibration_copies(config, phases),
+            "turns": Turns.for_training(config, phases),
+            "scale": trained_geometry(config, phases)}
 
 
 def turned_copies(images: np.ndarray, seed: int, turns: Turns, batch: int = 256):
@@ -314,15 +316,14 @@ def calibrate_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None,
                                 square=bundle.view.square)
     n = len(tr)
     training = card.get("training") or {}
-    turns = Turns.for_training(training.get("config") or {}, training.get("phases"))
-    if copies is None and training.get("config"):
-        copies = calibration_copies(training["config"], training.get("phases"))
-    scale = (trained_geometry(training["config"], training.get("phases"))
-             if training.get("config") else True)
+    recipe = {"turns": Turns()}   # a card without its training settings: as before
+    if training.get("config"):
+        recipe = recipe_arguments(training["config"], training.get("phases"))
+    if copies is not None:
+        recipe["copies"] = copies
     det = fit_model_detector(bundle.model, x[:n], sub.labels[:n], x[n:], sub.labels[n:],
                              len(bundle.class_names), int(card.get("seed", 0)), accept,
-                             lambda f, m: progress(0.3 + 0.7 * f, m), method, copies, turns,
-                             scale)
+                             lambda f, m: progress(0.3 + 0.7 * f, m), method, **recipe)
     if det is None:
         raise data_mod.DatasetError(f"{bundle_dir}: too few validation images to fit an unknown "
                                     "detector (at least 10, and training images of every class)")

@@ -11,7 +11,6 @@ import numpy as np
 
 from . import data as data_mod
 from .calibration import auroc, fpr_at_tpr
-from .card import trained_geometry
 from .cancel import Progress, quiet
 from .train import TrainConfig, check_resumed_norm, fit, with_input_norm
 
@@ -28,8 +27,8 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
     (``<class>/bank``) and its classifier (``<class>/classifier_kernel``, ``..._bias``), so that
     new scores can be tried on the same models. ``previous``: the rows of the left-out classes
     an earlier run finished (``openset --resume``): kept, and those classes not trained again."""
-    from .detect import (Turns, calibration_copies, fit_model_detector, model_outputs,
-                         no_detector_reason)
+    from .detect import (fit_model_detector, model_outputs, no_detector_reason,
+                         recipe_arguments)
 
     ds = data_mod.scan_dataset(data_dir, config.class_names)
     names = ds.class_names
@@ -73,9 +72,7 @@ def leave_one_class_out(data_dir, config: TrainConfig, progress: Progress = quie
         res = fit(xs[tr], sub.labels[tr], xs[va], sub.labels[va], sub.class_names, cfg, prog)
         det = fit_model_detector(res.model, xs[tr], sub.labels[tr], xs[va], sub.labels[va],
                                  len(others), config.seed,
-                                 copies=calibration_copies(cfg, res.phases),
-                                 turns=Turns.for_training(cfg, res.phases),
-                                 scale=trained_geometry(cfg, res.phases))
+                                 **recipe_arguments(cfg, res.phases))
         if det is None:
             raise data_mod.DatasetError(
                 f"openset, without {names[c]}: no unknown detector could be fitted: "

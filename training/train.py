@@ -24,7 +24,7 @@ from . import transfer
 from .bundle import (CARD_FILE, MODEL_FILE, SPLIT_FILE, check_bundle_target, library_versions,
                      load_bundle, write_bundle_atomic, write_json)
 from .cancel import Progress, ShouldStop, never, quiet
-from .card import VIEW_KEY, trained_geometry
+from .card import VIEW_KEY, geometry_dropped
 from .fused_bn import use_fused_batch_norm
 from .transfer import init_record, stop_early
 from .augment import (augment_image, augmented_batches, consistency_loss,  # noqa: F401
@@ -249,6 +249,12 @@ class TrainConfig:
         # without geometry: no field of view and no software turns (scale and orientation)
         return cam if self.geometry else replace(cam, p_scale=0.0, p_filled=0.0)
 
+    @property
+    def camera_only_probe(self) -> bool:
+        """Whether the augmentation check may try the camera's light and pixel shifts alone: the
+        recipe has both geometry to drop and camera shifts to keep (_augmentation_check)."""
+        return self.geometry and self.camera_shifts
+
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
         d["class_names"] = list(self.class_names) if self.class_names else None
@@ -420,8 +426,7 @@ def _augmentation_check(model, x_train, y_train, x_val, y_val, class_names, conf
         accuracy[name], kept[name] = float(tracker.best_acc), tracker.best_weights
         epoch_s[name] = tracker.train_seconds / max(1, len(tracker.history))
 
-    # a third probe where the recipe has both geometry to drop and camera shifts to keep
-    probes = 3 if config.geometry and config.camera_shifts else 2
+    probes = 3 if config.camera_only_probe else 2
     run_probe(0, "augmented", probes, augment=True)
     run_probe(1, "clean", probes, augment=False)
     chosen = ("augmented" if transfer.keep_augmentation(scores["augmented"], scores["clean"], n)
@@ -880,13 +885,11 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
 
     stop_here()
     progress(0.94, "fitting the temperature and the unknown detector")
-    from .detect import Turns, calibration_copies, fit_model_detector, no_detector_reason
+    from .detect import fit_model_detector, no_detector_reason, recipe_arguments
 
     detector = fit_model_detector(res.model, x[p.train_idx], ds.labels[p.train_idx],
                                   x[p.val_idx], ds.labels[p.val_idx], len(names), cfg.seed,
-                                  copies=calibration_copies(cfg, res.phases),
-                                  turns=Turns.for_training(cfg, res.phases),
-                                  scale=trained_geometry(cfg, res.phases))
+                                  **recipe_arguments(cfg, res.phases))
     stop_here()
     progress(0.95, "exporting the inspection model to LiteRT")
     from .inspection_export import (INSPECTION_FORMATS, InspectionExportError, build_inspection,
@@ -945,7 +948,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig = Train
         "training": {
             "config": cfg.describe(),
             "camera_augment": _camera_augment_card(
-                cfg if trained_geometry(cfg, res.phases) else replace(cfg, geometry=False)),
+                replace(cfg, geometry=False) if geometry_dropped(res.phases) else cfg),
             "init": init_record(cfg.init_bundle),
             "lr_grid": grid_results if len(grid) > 1 else None,
             "phases": res.phases,
@@ -1100,12 +1103,10 @@ def _fold_calibration(res: FitResult, config: TrainConfig, x_train, y_train, x_v
     after the temperature, and the share accepted as known with the accuracy on those. None
     when the fold has too few validation images for a detector."""
     from .calibration import ece, softmax
-    from .detect import Turns, calibration_copies, fit_model_detector, model_outputs
+    from .detect import fit_model_detector, model_outputs, recipe_arguments
 
     det = fit_model_detector(res.model, x_train, y_train, x_val, y_val, num_classes, config.seed,
-                             copies=calibration_copies(config, res.phases),
-                             turns=Turns.for_training(config, res.phases),
-                             scale=trained_geometry(config, res.phases))
+                             **recipe_arguments(config, res.phases))
     if det is None:
         return None
     out = model_outputs(res.model, x_test)

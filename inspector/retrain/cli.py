@@ -119,7 +119,7 @@ def _epochs_text(config: TrainConfig) -> str:
     the training)."""
     checking = config.augment and config.augment_check
     third = (f" ({CHECK_EPOCHS} more with its light and pixel shifts alone if it is dropped)"
-             if config.camera_shifts and config.geometry else "")   # train._augmentation_check
+             if config.camera_only_probe else "")
     check = (f"a check of {CHECK_EPOCHS}+{CHECK_EPOCHS} epochs with and without the camera "
              f"augmentation{third}" if checking else "")
     if config.time_budget_s <= 0:
