@@ -199,6 +199,31 @@ def test_snapshot_emits_an_existing_png_of_the_roi(qtbot, make_window, video):
     assert Path(sig2.args[0]) != path and cv2.imread(sig2.args[0]).shape == (120, 160, 3)
 
 
+def test_a_snapshot_is_saved_without_holding_up_the_window_and_not_lost_on_close(
+        qtbot, make_window, video, monkeypatch):
+    win = make_window()
+    win.open_source(Source.file(video))
+    _next_result(qtbot, win)
+    release = threading.Event()
+    real = cam.save_snapshot
+
+    def slow_save(*args, **kwargs):   # a 16-megapixel PNG on a slow disk
+        assert release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cam, "save_snapshot", slow_save)
+    before = set(cam.snapshots_dir().glob("*.png")) if cam.snapshots_dir().is_dir() else set()
+    with qtbot.assertNotEmitted(win.snapshot_taken, wait=50):
+        assert win.snapshot()   # returns while the frame is still being written
+    assert win.saves_pending() == 1 and "Saving snapshot" in win.statusBar().currentMessage()
+    taken = []
+    win.snapshot_taken.connect(taken.append)
+    threading.Timer(0.2, release.set).start()
+    win.close()   # waits for the save and lists it
+    assert len(taken) == 1 and Path(taken[0]).exists() and Path(taken[0]) not in before
+    assert win.saves_pending() == 0
+
+
 def _keep_gui_busy_until(condition, timeout: float = 10.0) -> None:
     """Blocks the GUI thread (no events processed) while the worker goes on: a GUI thread that
     falls behind the analysis, as under a loaded CPU."""
@@ -261,7 +286,7 @@ def test_shift_number_files_the_frame_under_a_class(qtbot, make_window, classifi
     win = make_window()
     win.open_source(Source.file(video))
     _next_result(qtbot, win)
-    assert win.save_labelled(0) is None  # no data folder yet: a message, nothing written
+    assert not win.save_labelled(0)  # no data folder yet: a message, nothing written
     assert "data folder" in win.statusBar().currentMessage()
     (tmp_path / "data").mkdir()   # chosen in a folder dialog: it exists
     win.set_data_folder(tmp_path / "data")
@@ -272,11 +297,15 @@ def test_shift_number_files_the_frame_under_a_class(qtbot, make_window, classifi
     path, name = Path(sig.args[0]), sig.args[1]
     assert name == classifier.class_names[2]
     assert path.parent == tmp_path / "data" / name and path.exists()
-    second = Path(win.save_labelled(2))
+    with qtbot.waitSignal(win.sample_saved, timeout=5000) as sig2:
+        assert win.save_labelled(2)
+    second = Path(sig2.args[0])
     assert second != path and path.exists() and second.exists()  # never over the first
     moved = tmp_path / "elsewhere"   # the stick pulled: said, and not made again here
     (tmp_path / "data").rename(moved)
-    assert win.save_labelled(2) is None
+    with qtbot.assertNotEmitted(win.sample_saved, wait=100):
+        assert win.save_labelled(2)   # taken; the saving thread finds the folder gone
+        qtbot.waitUntil(lambda: win.saves_pending() == 0, timeout=5000)
     assert "not found" in win.statusBar().currentMessage() and not (tmp_path / "data").exists()
     (moved).rename(tmp_path / "data")
     # a key for each of up to nine classes, as in the review window (a 7-class plant model)

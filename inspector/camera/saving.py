@@ -122,13 +122,15 @@ def snapshots_dir() -> Path:
     return user_data_dir() / "snapshots"
 
 
-def save_snapshot(image: np.ndarray, source: Source, folder: str | Path | None = None) -> Path:
-    """A frame (or ROI) from ``source`` as a new PNG in the snapshots folder."""
-    return save_png_new(image, folder or snapshots_dir(), timestamp_stem(source.stem))
+def save_snapshot(image: np.ndarray, source: Source, folder: str | Path | None = None,
+                  when: datetime | None = None) -> Path:
+    """A frame (or ROI) from ``source`` as a new PNG in the snapshots folder, named after
+    ``when`` it was taken (default: now)."""
+    return save_png_new(image, folder or snapshots_dir(), timestamp_stem(source.stem, when))
 
 
 def save_labelled(image: np.ndarray, data_dir: str | Path, class_name: str,
-                  source: Source) -> Path:
+                  source: Source, when: datetime | None = None) -> Path:
     """A frame (or ROI) as a new PNG in ``data_dir/class_name/`` (a training data layout). The
     class folder is made where needed; ``data_dir`` itself must exist: one on a drive or share
     that has gone would otherwise be made again on the local disk, and the frames saved where
@@ -143,4 +145,4 @@ def save_labelled(image: np.ndarray, data_dir: str | Path, class_name: str,
         folder.mkdir(exist_ok=True)
     except FileExistsError:
         raise FileExistsError(f"{folder} is a file, not a class folder") from None
-    return save_png_new(image, folder, timestamp_stem(source.stem))
+    return save_png_new(image, folder, timestamp_stem(source.stem, when))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
+from datetime import datetime
 from typing import Callable
 
 import numpy as np
@@ -30,6 +33,9 @@ STALE_PREFIX = "not live (last frame): "
 # closing the window waits longer, so that the threads have ended before the program may exit
 STOP_WAIT_S = 0.5
 CLOSE_WAIT_S = 5.0
+# how long closing the window waits for frames still being saved (a 16-megapixel PNG takes about a
+# second to encode on a slow PC); one still unsaved then is written all the same, but not listed
+SAVE_CLOSE_WAIT_S = 20.0
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ class CameraWindow(CameraControls, QMainWindow):
     result_ready = Signal(object)              # LiveResult, after the window has shown it
     status_changed = Signal(object)            # StreamStatus
     _grabber_status = Signal(object, object)   # (grabber, StreamStatus) from the grabber thread
+    _save_finished = Signal(object)            # a frame save's Future, from the saving thread
 
     def __init__(self, classifier_provider: Callable[[], ClassifierLike | None], parent=None, *,
                  capture_factory: cam.CaptureFactory | None = None,
@@ -87,6 +94,10 @@ class CameraWindow(CameraControls, QMainWindow):
         self._pending_roi = False                # restore the saved ROI at the first frame
         self._roi_unsaved = False                # a ROI set before the first frame
         self._tasks = TaskRunner(self)               # the camera probe
+        # snapshots and labelled frames are encoded and written in a thread of their own, one
+        # after another (a 16-megapixel frame's PNG took the window's thread about a second)
+        self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-save")
+        self._saves: dict[Future, Callable[[Future], None]] = {}
         self._probe_task: Task | None = None
         self._url_secret = ""                    # the URL as typed (the field shows it masked)
         self._data_folder = str(self._settings.get("data_folder", "") or "")
@@ -98,6 +109,7 @@ class CameraWindow(CameraControls, QMainWindow):
         self._build_actions()
         self._restore_settings()
         self._grabber_status.connect(self._on_grabber_status)
+        self._save_finished.connect(self._deliver_save)
 
         self._display_timer = QTimer(self)
         self._display_timer.setInterval(DISPLAY_INTERVAL_MS)
@@ -526,44 +538,95 @@ class CameraWindow(CameraControls, QMainWindow):
                 return roi.crop(frame.image).copy()
         return frame.image
 
-    def snapshot(self) -> str | None:
-        """Saves the frame on screen (or its region) as a new PNG in the snapshots folder and
-        emits ``snapshot_taken(path)``. Returns the path, or None."""
+    def _save_in_background(self, write: Callable[[], object],
+                            deliver: Callable[[Future], None]) -> None:
+        """``write()`` in the saving thread; ``deliver(future)`` in the GUI thread when done."""
+        future = self._saver.submit(write)
+        self._saves[future] = deliver
+        future.add_done_callback(self._announce_save)
+
+    def _announce_save(self, future: Future) -> None:
+        try:
+            self._save_finished.emit(future)
+        except RuntimeError:   # the window is gone: its saves were delivered when it closed
+            pass
+
+    def _deliver_save(self, future: Future) -> None:
+        deliver = self._saves.pop(future, None)
+        if deliver is not None:   # not delivered yet (closing delivers what is pending at once)
+            deliver(future)
+
+    def _finish_saves(self, wait_s: float) -> None:
+        """Waits up to ``wait_s`` seconds in all for the frames still being saved and delivers
+        them (their messages, ``snapshot_taken`` and ``sample_saved``)."""
+        deadline = time.monotonic() + wait_s
+        for future in list(self._saves):
+            try:
+                future.exception(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                log.warning("closing: %d frame(s) still being saved; they are written, "
+                            "but not added to the review list", len(self._saves))
+                return
+            self._deliver_save(future)
+
+    def saves_pending(self) -> int:
+        """Frames taken but not saved yet."""
+        return len(self._saves)
+
+    def snapshot(self) -> bool:
+        """Saves the frame on screen (or its region) as a new PNG in the snapshots folder, in the
+        background, and then emits ``snapshot_taken(path)`` (or says why it was not saved).
+        Returns whether a frame was taken."""
         image = self._image_to_save()
         if image is None or self._source is None:
-            return None
-        try:
-            path = cam.save_snapshot(image, self._source)
-        except OSError as exc:
-            self._show_message(f"Snapshot not saved: {cam.snapshots_dir()}: {exc.strerror or exc}")
-            return None
-        self._show_message(f"Snapshot saved: {path}")
-        self.snapshot_taken.emit(str(path))
-        return str(path)
+            return False
+        source, when = self._source, datetime.now()
 
-    def save_labelled(self, class_index: int) -> str | None:
-        """Saves the frame on screen (or its region) into ``data folder/<class>/``."""
+        def deliver(future: Future) -> None:
+            exc = future.exception()
+            if exc is not None:
+                self._show_message(f"Snapshot not saved: {cam.snapshots_dir()}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}")
+                return
+            path = future.result()
+            self._show_message(f"Snapshot saved: {path}")
+            self.snapshot_taken.emit(str(path))
+
+        self._show_message("Saving snapshot…")
+        self._save_in_background(lambda: cam.save_snapshot(image, source, when=when), deliver)
+        return True
+
+    def save_labelled(self, class_index: int) -> bool:
+        """Saves the frame on screen (or its region) into ``data folder/<class>/``, in the
+        background, and then emits ``sample_saved(path, class)`` (or says why it was not saved).
+        Returns whether a frame was taken."""
         names = list(getattr(self._model, "class_names", []) or
                      (self._result.class_names if self._result else []))
         if class_index >= len(names):
             self._show_message(f"No class {class_index + 1}: load a model first.")
-            return None
+            return False
         if not self._data_folder:
             self._show_message("Choose a labelled data folder first (Collect ▸ Choose data folder…).")
-            return None
+            return False
         image = self._image_to_save()
         if image is None or self._source is None:
-            return None
-        name = names[class_index]
-        try:
-            path = cam.save_labelled(image, self._data_folder, name, self._source)
-        except (OSError, ValueError) as exc:
-            self._show_message(f"Not saved into {self._data_folder}/{name}: "
-                               f"{getattr(exc, 'strerror', None) or exc}")
-            return None
-        self._show_message(f"Saved as {name}: {path}")
-        self.sample_saved.emit(str(path), name)
-        return str(path)
+            return False
+        name, folder, source, when = names[class_index], self._data_folder, self._source, datetime.now()
+
+        def deliver(future: Future) -> None:
+            exc = future.exception()
+            if exc is not None:
+                self._show_message(f"Not saved into {folder}/{name}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}")
+                return
+            path = future.result()
+            self._show_message(f"Saved as {name}: {path}")
+            self.sample_saved.emit(str(path), name)
+
+        self._show_message(f"Saving as {name}…")
+        self._save_in_background(
+            lambda: cam.save_labelled(image, folder, name, source, when=when), deliver)
+        return True
 
     # ---- closing ------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt)
@@ -573,7 +636,9 @@ class CameraWindow(CameraControls, QMainWindow):
         # closed, the window is deleted (its opener's WA_DeleteOnClose): an analysis that has not
         # ended yet is held here until it has (destroying a running QThread aborts the program)
         _linger([w for w in self._old_workers if w.isRunning()])
+        self._finish_saves(SAVE_CLOSE_WAIT_S)   # a frame taken is listed, not lost with the window
         if self.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose):
+            self._saver.shutdown(wait=False)   # one still saving ends on its own
             self._tasks.drain(5000)   # deleted once closed: a late probe result reaches nothing
         else:
             self._tasks.wait(5000)    # the camera probe; the window may be shown again
