@@ -109,6 +109,29 @@ def _first_copy_error(exc: shutil.Error) -> str:
     return str(exc)
 
 
+def _links_inside(bundle: Path) -> list[Path]:
+    """The links inside a bundle's folder (the folder itself may be one), links to folders not
+    followed."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(bundle):
+        found += [Path(dirpath) / n for n in dirnames + filenames
+                  if os.path.islink(os.path.join(dirpath, n))]
+    return found
+
+
+def _check_links(bundle: Path) -> list[Path]:
+    """Raises LibraryError at a link to a folder inside the bundle (copying it could copy a whole
+    drive, or go round a loop for ever); returns the links to files, which are copied as the
+    files they point to."""
+    links = _links_inside(bundle)
+    for link in links:
+        if link.is_dir():
+            raise LibraryError(f"{link}: a link to a folder ({os.readlink(link)}) inside the "
+                               f"bundle; a bundle holds its own files: copy that folder in, or "
+                               f"remove the link")
+    return links
+
+
 class NotUsableError(LibraryError):
     """Activating a version whose own test figures say it is not usable (near chance, or a
     class it rarely finds); ``activate(..., force=True)`` uses it anyway."""
@@ -410,10 +433,13 @@ class ModelLibrary:
     def add(self, bundle_path: str | Path, name: str | None = None, move: bool = False) -> Path:
         """Puts a finished bundle into the library as the next version of ``name`` (default: the
         card's model name) and returns its folder. ``move`` moves instead of copying (the
-        source then disappears). The new folder appears complete or not at all."""
+        source then disappears). The new folder appears complete or not at all. A link to a
+        file inside the bundle is copied as the file it points to; a link to a folder is
+        refused (LibraryError)."""
         src = Path(bundle_path)
         card = read_card(src)  # raises BundleError naming the folder
         _check_model_file(src)
+        file_links = _check_links(src)
         model_name = name or card.get("name") or "model"
         name = slug(model_name)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -421,7 +447,7 @@ class ModelLibrary:
         guards = [_WorkGuard(tmp)]   # held until the version is in place (sweep_interrupted)
         try:
             moved = False
-            if move:
+            if move and not file_links:   # a moved link could point nowhere once moved
                 try:
                     os.replace(src, tmp)
                     moved = True

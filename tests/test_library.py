@@ -82,6 +82,28 @@ def test_add_move_and_bad_bundle(tmp_path):
     assert lib.next_path("SSDC-MiniNet").name == "ssdc-mininet-v2"
 
 
+def test_links_inside_a_bundle(tmp_path):
+    """A link to a file is copied as that file (a moved bundle too: its link could point
+    nowhere once moved); a link to a folder is refused by name, not followed (a link to a
+    drive's root, or back up to the bundle, would copy without end)."""
+    lib = ModelLibrary(tmp_path / "lib")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    src = fake_bundle(tmp_path / "b")
+    (src / "history.csv").symlink_to(Path("..") / "elsewhere" / "history.csv")
+    path = lib.add(src, move=True)
+    copied = path / "history.csv"
+    assert not copied.is_symlink() and copied.read_text().startswith("epoch") and not src.exists()
+    looped = fake_bundle(tmp_path / "c")
+    (looped / "again").symlink_to(looped, target_is_directory=True)
+    with pytest.raises(LibraryError, match="a link to a folder") as caught:
+        lib.add(looped)
+    assert str(looped / "again") in str(caught.value)
+    assert [v.version for v in lib.versions()] == [path.name]
+    assert (looped / "model.keras").is_file()   # the refused bundle is left as it was
+
+
 def test_a_copy_that_fails_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
     """A full disk during ``add``: shutil.copytree's error is a list of every failed file (about
     1,000 characters, found by an audit); it is said as the library, the bundle and the first
