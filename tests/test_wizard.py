@@ -474,3 +474,29 @@ def test_the_wizard_keeps_and_names_a_model_that_a_crashed_run_trained(qtbot, op
     assert f"kept as {version.path.name}" in w.kept_box.text() and not crashed.exists()
     assert ModelLibrary().active_path() is None
     w.kept_box.accept()
+
+
+def test_a_step_that_outlasts_the_close_s_wait_keeps_its_folder_until_it_ends(
+        qtbot, open_wizard, monkeypatch):
+    """Closing waits for a step that cannot stop half-way (the export, the detector's fit) at
+    most CLOSE_WAIT_S; one still running then (a slow PC, a large data set) would have had its
+    work folder deleted under it: the folder goes when the step has ended instead."""
+    import threading
+
+    from inspector.gui.wizard import retrain_wizard
+
+    monkeypatch.setattr(retrain_wizard, "CLOSE_WAIT_S", 0.3)
+    w = open_wizard()
+    work = w.work
+    step_may_end = threading.Event()
+
+    def export(_progress, _should_stop):   # does not look at should_stop, as an export
+        assert step_may_end.wait(30)
+        (work / "exported.tflite").write_bytes(b"x")
+
+    w.jobs.start(export)
+    w.reject()
+    assert not w.isVisible()
+    assert work.is_dir() and (work / retrain.DISCARDED_NAME).exists()
+    step_may_end.set()
+    qtbot.waitUntil(lambda: not work.exists(), timeout=10_000)

@@ -211,6 +211,42 @@ def test_a_model_trained_by_a_run_that_died_is_kept_in_the_library(tmp_path, sta
     assert not cli_run.exists() and not wizard_run.exists() and not half.exists()
 
 
+def test_a_given_up_run_s_folder_goes_when_its_last_step_ends_and_keeps_nothing(
+        tmp_path, stand_in_bundle):
+    """A wizard cancelled while a step that cannot stop (an export) outlasts the close's wait:
+    its folder is not pulled from under the step, but deleted once it ends; should the program
+    end first, the next start's clean-up deletes it without keeping its model (the user
+    discarded it)."""
+    import shutil
+    import threading
+
+    from inspector.library import ModelLibrary
+
+    work = retrain.work_dir()
+    step_may_end = threading.Event()
+
+    def export():   # still writing into the folder after the wizard has closed
+        assert step_may_end.wait(10)
+        shutil.copytree(stand_in_bundle, work / "run-1" / "bundle")
+
+    step = threading.Thread(target=export)
+    step.start()
+    remover = retrain.remove_work_dir_after(work, [step])
+    assert work.is_dir() and (work / retrain.DISCARDED_NAME).exists()
+    step_may_end.set()
+    remover.join(10)
+    assert not step.is_alive() and not work.exists()
+    # the program ended before the step: the next start deletes the folder, keeps nothing
+    base = retrain.work_dir().parent
+    run = base / "20261207-040000-0d0e0f"
+    shutil.copytree(stand_in_bundle, run / "run-1" / "bundle")
+    (run / retrain.LOCK_NAME).write_bytes(b"")
+    (run / retrain.DISCARDED_NAME).write_bytes(b"")
+    library = ModelLibrary(tmp_path / "lib")
+    assert retrain.clean_stale_work_dirs(keep=lambda b: retrain.keep_in_library(b, library)) == []
+    assert not run.exists() and library.versions() == []
+
+
 def test_a_model_the_library_cannot_take_stays_where_it_is(tmp_path, stand_in_bundle):
     import shutil
 

@@ -328,6 +328,11 @@ class TaskRunner(QObject):
         for t in list(self._tasks):
             t.cancel()
 
+    def threads(self) -> list[threading.Thread]:
+        """The tasks' threads still running."""
+        self._threads = [t for t in self._threads if t.is_alive()]
+        return list(self._threads)
+
     def idle(self) -> bool:
         """Whether no task's thread is running any more."""
         self._threads = [t for t in self._threads if t.is_alive()]

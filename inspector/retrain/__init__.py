@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from .data import (Progress, ShouldStop, count_samples, gather_samples, never, quiet,
                    sample_digests, stage_dataset, training_data, training_folder)
-from .workdirs import (LOCK_NAME, WORK_DIR_NAME, clean_stale_work_dirs, failures_named,
-                       keep_in_library, remove_work_dir, space_problem, work_dir)
+from .workdirs import (DISCARDED_NAME, LOCK_NAME, WORK_DIR_NAME, clean_stale_work_dirs,
+                       failures_named, keep_in_library, remove_work_dir, remove_work_dir_after,
+                       space_problem, work_dir)
 from .defaults import (DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_BASE_SECONDS,
                        FIXED_PER_IMAGE, FROZEN_STEP_SHARE, fixed_seconds, GUESS_IMAGES_PER_S,
                        HEAD_PER_IMAGE, HEAD_SECONDS, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS,

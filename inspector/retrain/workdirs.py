@@ -6,10 +6,11 @@ import contextlib
 import os
 import shutil
 import stat
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .. import paths
 from ..locks import try_lock
@@ -24,6 +25,9 @@ BUNDLE_NAME = "bundle"   # where a run's trained model waits for the library, in
 SPACE_MARGIN = 32 * 2**20
 
 LOCK_NAME = ".in-use.lock"
+# a work folder whose run was given up (a cancelled wizard whose last step was still running):
+# whatever it holds is deleted, never kept as a finished model by a later clean-up
+DISCARDED_NAME = ".discarded"
 _held: dict[Path, object] = {}   # work folders of this process -> their open, locked lock file
 
 
@@ -70,6 +74,28 @@ def remove_work_dir(d: Path) -> None:
     _rmtree(d)
 
 
+def remove_work_dir_after(d: Path, threads: Iterable[threading.Thread]) -> threading.Thread:
+    """Deletes a folder made by ``work_dir`` once ``threads`` have ended, from a thread of its
+    own: a cancelled wizard whose last step (an export, the unknown detector's fit) outlasted
+    its wait may not pull the folder from under it. The folder is marked given up first, so
+    that the clean-up of a later start deletes it, and keeps no model from it, should this
+    process end before the threads do. Returns the thread that deletes it."""
+    threads = [t for t in threads if t.is_alive()]
+    try:
+        (Path(d) / DISCARDED_NAME).touch()
+    except OSError:
+        pass
+
+    def remove() -> None:
+        for t in threads:
+            t.join()
+        remove_work_dir(d)
+
+    remover = threading.Thread(target=remove, daemon=True, name="remove-work-dir")
+    remover.start()
+    return remover
+
+
 def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 3600,
                           keep: Callable[[Path], str] | None = None) -> list[str]:
     """Deletes temporary folders that earlier sessions left behind (a crash, a kill): those whose
@@ -77,7 +103,8 @@ def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 36
     it is older than ``older_than_s``.
 
     A finished model in such a folder (a ``bundle`` that training wrote whole: the run died
-    after its training, before the model reached the library) is not deleted with it:
+    after its training, before the model reached the library) is not deleted with it, unless
+    its run was given up (``remove_work_dir_after``):
     ``keep(bundle)`` (default :func:`keep_in_library`) saves it and says how; a folder whose
     model could not be kept is left as it is. Returns what was said, one line a model."""
     base = base or paths.user_data_dir() / WORK_DIR_NAME
@@ -100,7 +127,8 @@ def clean_stale_work_dirs(base: Path | None = None, older_than_s: float = 6 * 36
             elif now - d.stat().st_mtime <= older_than_s:
                 continue
             kept_all = True
-            for bundle in finished_models(d):
+            given_up = (d / DISCARDED_NAME).exists()
+            for bundle in ([] if given_up else finished_models(d)):
                 try:
                     said.append(keep(bundle))
                 except Exception as exc:   # noqa: BLE001 - never lost: the folder stays

@@ -1,6 +1,7 @@
 """The retraining wizard itself: the state its pages share, and Finish (the only side effects)."""
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +24,12 @@ from .settings_page import SettingsPage
 from .training_page import TrainingPage
 from .evaluation_page import EvaluationPage
 from .finish_page import FinishPage
+
+log = logging.getLogger(__name__)
+
+# how long closing waits for a step that cannot stop half-way (the export, the unknown
+# detector's fit) before it closes all the same; the step's work folder goes when it has ended
+CLOSE_WAIT_S = 60.0
 
 
 # ---- the wizard ------------------------------------------------------------------------------
@@ -168,8 +175,13 @@ class RetrainWizard(QWizard):
         # a step that cannot stop half-way (the export, the detector's fit) ends first: said in
         # a dialog while the window stays alive (it sat 19 s frozen without a word)
         self.jobs.cancel_all()
-        wait_visibly(self, "Closing the retraining wizard",
-                     "Stopping: the step under way (the export or the unknown detector's fit) "
-                     "ends first; nothing of it is kept…", self.jobs.idle, limit_s=60)
-        retrain.remove_work_dir(self.work)
+        if wait_visibly(self, "Closing the retraining wizard",
+                        "Stopping: the step under way (the export or the unknown detector's fit) "
+                        "ends first; nothing of it is kept…", self.jobs.idle,
+                        limit_s=CLOSE_WAIT_S):
+            retrain.remove_work_dir(self.work)
+        else:   # a step that outlasted the wait: its folder goes when it has ended
+            log.warning("closing the wizard: a step still runs after %.0f s; its work folder "
+                        "%s is deleted when it ends", CLOSE_WAIT_S, self.work)
+            retrain.remove_work_dir_after(self.work, self.jobs.threads())
         super().done(result)  # validates again when accepted: committing is idempotent
