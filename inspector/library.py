@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import time
 import uuid
@@ -109,13 +110,26 @@ def _first_copy_error(exc: shutil.Error) -> str:
     return str(exc)
 
 
+def _is_link(path: str) -> bool:
+    """A symbolic link, or on Windows any reparse point (a junction, which Python 3.11's
+    ``islink`` does not see and ``os.walk`` and ``copytree`` follow)."""
+    if os.path.islink(path):
+        return True
+    try:
+        attributes = getattr(os.lstat(path), "st_file_attributes", 0)
+    except OSError:
+        return False
+    return bool(attributes & getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0))
+
+
 def _links_inside(bundle: Path) -> list[Path]:
     """The links inside a bundle's folder (the folder itself may be one), links to folders not
     followed."""
     found = []
     for dirpath, dirnames, filenames in os.walk(bundle):
-        found += [Path(dirpath) / n for n in dirnames + filenames
-                  if os.path.islink(os.path.join(dirpath, n))]
+        links = [n for n in dirnames + filenames if _is_link(os.path.join(dirpath, n))]
+        dirnames[:] = [n for n in dirnames if n not in links]   # not walked into
+        found += [Path(dirpath) / n for n in links]
     return found
 
 
@@ -447,7 +461,9 @@ class ModelLibrary:
         guards = [_WorkGuard(tmp)]   # held until the version is in place (sweep_interrupted)
         try:
             moved = False
-            if move and not file_links:   # a moved link could point nowhere once moved
+            # a moved link could point nowhere once moved; a bundle given as a link to its
+            # folder would move the link, not the folder
+            if move and not file_links and not _is_link(str(src)):
                 try:
                     os.replace(src, tmp)
                     moved = True

@@ -216,12 +216,59 @@ def test_a_snapshot_is_saved_without_holding_up_the_window_and_not_lost_on_close
     with qtbot.assertNotEmitted(win.snapshot_taken, wait=50):
         assert win.snapshot()   # returns while the frame is still being written
     assert win.saves_pending() == 1 and "Saving snapshot" in win.statusBar().currentMessage()
+    assert not win.snapshot_action.autoRepeat()   # a held S is one frame
+    from inspector.gui.camera_window.window import MAX_PENDING_SAVES
+
+    for _ in range(MAX_PENDING_SAVES - 1):
+        assert win.snapshot()
+    assert not win.snapshot()   # the disk is behind: refused and said, not queued without end
+    assert "Not taken: still saving" in win.statusBar().currentMessage()
     taken = []
     win.snapshot_taken.connect(taken.append)
     threading.Timer(0.2, release.set).start()
-    win.close()   # waits for the save and lists it
-    assert len(taken) == 1 and Path(taken[0]).exists() and Path(taken[0]) not in before
+    win.close()   # waits for the saves and lists them
+    assert len(taken) == len(set(taken)) == MAX_PENDING_SAVES
+    assert all(Path(t).exists() and Path(t) not in before for t in taken)
     assert win.saves_pending() == 0
+
+
+def test_a_save_that_outlasts_the_close_of_a_deleted_window_is_still_written(
+        qtbot, classifier, video, monkeypatch, caplog):
+    """The app deletes the camera window on close; a frame still being written then (a slow
+    disk, past SAVE_CLOSE_WAIT_S) is written all the same and its end reaches no deleted
+    object."""
+    from PySide6.QtCore import QEvent
+
+    from inspector.gui.camera_window import CameraWindow, window as camera_window
+
+    monkeypatch.setattr(camera_window, "SAVE_CLOSE_WAIT_S", 0.1)
+    win = CameraWindow(lambda: classifier, camera_probe=lambda: [], policy=FAST)
+    win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    win.show()
+    win.open_source(Source.file(video))
+    _next_result(qtbot, win)
+    release = threading.Event()
+    real = cam.save_snapshot
+    written = []
+
+    def slow_save(*args, **kwargs):
+        assert release.wait(10)
+        written.append(real(*args, **kwargs))
+        return written[-1]
+
+    monkeypatch.setattr(cam, "save_snapshot", slow_save)
+    assert win.snapshot()
+    saver = win._saver
+    destroyed = []
+    win.destroyed.connect(lambda: destroyed.append(True))
+    win.close()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert destroyed
+    release.set()
+    saver.shutdown(wait=True)
+    QApplication.processEvents()   # the relay's late signal: dropped, no deleted window called
+    assert len(written) == 1 and written[0].exists()
+    assert "exception calling callback" not in caplog.text
 
 
 def _keep_gui_busy_until(condition, timeout: float = 10.0) -> None:

@@ -102,6 +102,11 @@ def test_links_inside_a_bundle(tmp_path):
     assert str(looped / "again") in str(caught.value)
     assert [v.version for v in lib.versions()] == [path.name]
     assert (looped / "model.keras").is_file()   # the refused bundle is left as it was
+    real = fake_bundle(tmp_path / "real")     # a bundle given as a link to its folder
+    (tmp_path / "linked").symlink_to(real, target_is_directory=True)
+    moved = lib.add(tmp_path / "linked", move=True)
+    assert not moved.is_symlink() and (moved / "model.keras").is_file()
+    assert "library" not in read_card(real)   # its card is the library's copy, not the source's
 
 
 def test_a_copy_that_fails_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):

@@ -237,7 +237,7 @@ def test_a_given_up_run_s_folder_goes_when_its_last_step_ends_and_keeps_nothing(
     remover.join(10)
     assert not step.is_alive() and not work.exists()
     # the program ended before the step: the next start deletes the folder, keeps nothing
-    base = retrain.work_dir().parent
+    base = work.parent
     run = base / "20261207-040000-0d0e0f"
     shutil.copytree(stand_in_bundle, run / "run-1" / "bundle")
     (run / retrain.LOCK_NAME).write_bytes(b"")

@@ -89,6 +89,17 @@ def remove_work_dir_after(d: Path, threads: Iterable[threading.Thread]) -> threa
     def remove() -> None:
         for t in threads:
             t.join()
+        # the lock and the mark go last: a clean-up that took the folder in between would
+        # otherwise find a model and no mark, and keep what the user threw away
+        with contextlib.suppress(OSError):
+            for entry in list(Path(d).iterdir()):
+                if entry.name in (LOCK_NAME, DISCARDED_NAME):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    _rmtree(entry)
+                else:
+                    with contextlib.suppress(OSError):
+                        entry.unlink()
         remove_work_dir(d)
 
     remover = threading.Thread(target=remove, daemon=True, name="remove-work-dir")

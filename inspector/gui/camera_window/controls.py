@@ -274,6 +274,7 @@ class CameraControls:
         menu.addAction(self.pause_action)
         self.snapshot_action = QAction("&Snapshot for review", self, shortcut=QKeySequence("S"),
                                        triggered=self.snapshot)
+        self.snapshot_action.setAutoRepeat(False)   # a held key takes one frame, not 30 a second
         menu.addAction(self.snapshot_action)
         menu.addAction(QAction("&Whole frame (forget region)", self, triggered=self.clear_roi))
         self.overlay_action = QAction("Attention &overlay", self, shortcut=QKeySequence("O"),
@@ -290,6 +291,7 @@ class CameraControls:
             a = QAction(f"Save as class {i + 1}", self)
             a.setShortcuts([QKeySequence(f"Shift+{i + 1}"), QKeySequence(f"Ctrl+Shift+{i + 1}")])
             a.triggered.connect(lambda _=False, k=i: self.save_labelled(k))
+            a.setAutoRepeat(False)
             self.collect_menu.addAction(a)
             self.addAction(a)
             self.label_actions.append(a)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from ... import camera as cam
@@ -21,7 +20,7 @@ from ...tiles import model_view
 from ..charts import on_palette
 from ..image_view import colorize
 from ..settings import Settings
-from ..workers import Task, TaskRunner
+from ..workers import Task, TaskRunner, wait_visibly
 from .settings import DISPLAY_INTERVAL_MS, LABEL_KEYS, STATS_INTERVAL_MS, camera_settings, roi_key
 from .inference import InferenceThread
 from .controls import CameraControls, STATE_COLOURS
@@ -36,6 +35,9 @@ CLOSE_WAIT_S = 5.0
 # how long closing the window waits for frames still being saved (a 16-megapixel PNG takes about a
 # second to encode on a slow PC); one still unsaved then is written all the same, but not listed
 SAVE_CLOSE_WAIT_S = 20.0
+# frames taken but not written yet, at most: one more is refused, said, until the disk catches up
+# (each holds its frame: 48 MB at 16 megapixels)
+MAX_PENDING_SAVES = 4
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,13 @@ _LINGERING: list = []
 
 def _linger(workers: list) -> None:
     _LINGERING[:] = [w for w in _LINGERING if w.isRunning()] + list(workers)
+
+
+class _SaveRelay(QObject):
+    """Carries a finished save from the saving thread to the window: a QObject of its own, so
+    that a save ending while the window is being deleted signals an object that is still there
+    (Qt drops the connection to the deleted window)."""
+    finished = Signal(object)   # the save's Future
 
 
 class CameraWindow(CameraControls, QMainWindow):
@@ -62,7 +71,6 @@ class CameraWindow(CameraControls, QMainWindow):
     result_ready = Signal(object)              # LiveResult, after the window has shown it
     status_changed = Signal(object)            # StreamStatus
     _grabber_status = Signal(object, object)   # (grabber, StreamStatus) from the grabber thread
-    _save_finished = Signal(object)            # a frame save's Future, from the saving thread
 
     def __init__(self, classifier_provider: Callable[[], ClassifierLike | None], parent=None, *,
                  capture_factory: cam.CaptureFactory | None = None,
@@ -98,6 +106,8 @@ class CameraWindow(CameraControls, QMainWindow):
         # after another (a 16-megapixel frame's PNG took the window's thread about a second)
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-save")
         self._saves: dict[Future, Callable[[Future], None]] = {}
+        self._save_relay = _SaveRelay()
+        self._save_relay.finished.connect(self._deliver_save)
         self._probe_task: Task | None = None
         self._url_secret = ""                    # the URL as typed (the field shows it masked)
         self._data_folder = str(self._settings.get("data_folder", "") or "")
@@ -109,7 +119,6 @@ class CameraWindow(CameraControls, QMainWindow):
         self._build_actions()
         self._restore_settings()
         self._grabber_status.connect(self._on_grabber_status)
-        self._save_finished.connect(self._deliver_save)
 
         self._display_timer = QTimer(self)
         self._display_timer.setInterval(DISPLAY_INTERVAL_MS)
@@ -543,13 +552,16 @@ class CameraWindow(CameraControls, QMainWindow):
         """``write()`` in the saving thread; ``deliver(future)`` in the GUI thread when done."""
         future = self._saver.submit(write)
         self._saves[future] = deliver
-        future.add_done_callback(self._announce_save)
+        relay = self._save_relay   # held by the callback: alive after the window has gone
+        future.add_done_callback(lambda f, r=relay: r.finished.emit(f))
 
-    def _announce_save(self, future: Future) -> None:
-        try:
-            self._save_finished.emit(future)
-        except RuntimeError:   # the window is gone: its saves were delivered when it closed
-            pass
+    def _saving_too_much(self) -> bool:
+        """Says so when MAX_PENDING_SAVES frames still wait for the disk."""
+        if len(self._saves) < MAX_PENDING_SAVES:
+            return False
+        self._show_message(f"Not taken: still saving the last {len(self._saves)} frames "
+                           "(the disk is slower than the key); try again in a moment.")
+        return True
 
     def _deliver_save(self, future: Future) -> None:
         deliver = self._saves.pop(future, None)
@@ -557,13 +569,15 @@ class CameraWindow(CameraControls, QMainWindow):
             deliver(future)
 
     def _finish_saves(self, wait_s: float) -> None:
-        """Waits up to ``wait_s`` seconds in all for the frames still being saved and delivers
-        them (their messages, ``snapshot_taken`` and ``sample_saved``)."""
-        deadline = time.monotonic() + wait_s
+        """Waits up to ``wait_s`` seconds for the frames still being saved, saying so in a
+        dialog after a moment, and delivers them in order (their messages, ``snapshot_taken``
+        and ``sample_saved``)."""
+        if self._saves:
+            wait_visibly(self, "Closing the live camera",
+                         f"Saving {len(self._saves)} frame(s) taken…",
+                         lambda: all(f.done() for f in self._saves), limit_s=wait_s)
         for future in list(self._saves):
-            try:
-                future.exception(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
+            if not future.done():
                 log.warning("closing: %d frame(s) still being saved; they are written, "
                             "but not added to the review list", len(self._saves))
                 return
@@ -577,6 +591,8 @@ class CameraWindow(CameraControls, QMainWindow):
         """Saves the frame on screen (or its region) as a new PNG in the snapshots folder, in the
         background, and then emits ``snapshot_taken(path)`` (or says why it was not saved).
         Returns whether a frame was taken."""
+        if self._saving_too_much():
+            return False
         image = self._image_to_save()
         if image is None or self._source is None:
             return False
@@ -607,6 +623,8 @@ class CameraWindow(CameraControls, QMainWindow):
             return False
         if not self._data_folder:
             self._show_message("Choose a labelled data folder first (Collect ▸ Choose data folder…).")
+            return False
+        if self._saving_too_much():
             return False
         image = self._image_to_save()
         if image is None or self._source is None:
