@@ -14,7 +14,8 @@ from .workdirs import (DISCARDED_NAME, LOCK_NAME, WORK_DIR_NAME, clean_stale_wor
                        failures_named, keep_in_library, remove_work_dir, remove_work_dir_after,
                        space_problem, work_dir)
 from .defaults import (DEFAULT_BUDGET_SECONDS, EVAL_COST, FIXED_BASE_SECONDS,
-                       FIXED_PER_IMAGE, FROZEN_STEP_SHARE, fixed_seconds, GUESS_IMAGES_PER_S,
+                       FIXED_PER_IMAGE, FIXED_PER_RUN, FROZEN_STEP_SHARE, fixed_seconds,
+                       GUESS_IMAGES_PER_S,
                        HEAD_PER_IMAGE, HEAD_SECONDS, MAX_EPOCHS, MIN_EPOCHS, READ_SECONDS,
                        augment_overhead, check_seconds, epoch_seconds, head_first_seconds,
                        median_side, estimate_seconds, guess_seconds_per_image,
