@@ -104,6 +104,31 @@ def test_open_folder_classifies_everything(qtbot, trained, folder):
     qtbot.waitUntil(lambda: len(w.thumb_model.cache) >= 10, timeout=10000)  # lazy thumbnails
 
 
+def test_the_model_and_device_labels_step_aside_for_a_message_that_does_not_fit(qtbot, trained):
+    """At a 16-pt font the model's and device's labels (and the unknown share) took the whole
+    status bar of a 1366-px window, and "Exported 48 images to ..." showed as "Exported"."""
+    from PySide6.QtGui import QFont
+
+    w = open_window(qtbot, trained)
+    w.resize(1000, 700)
+    sb = w.statusBar()
+    qtbot.waitUntil(lambda: w.model_label.text().startswith("Test-MiniNet"))
+    sb.showMessage("Saved")   # a short message fits beside them
+    assert w.model_label.isVisible() and w.device_label.isVisible()
+    font = QFont(sb.font())
+    font.setPointSizeF(16)
+    sb.setFont(font)
+    sb.showMessage("Exported 48 images to /home/inspector/reports/coil-2291/coil-2291_verdicts.csv")
+    assert sb.stepped_aside() and not w.model_label.isVisible() and not w.device_label.isVisible()
+    assert w.unknown_label.isVisibleTo(w)   # the unknown share stays: it is the line's state
+    w.resize(3000, 700)   # room enough: they come back
+    qtbot.waitUntil(lambda: w.model_label.isVisible())
+    w.resize(1000, 700)
+    qtbot.waitUntil(lambda: not w.model_label.isVisible())
+    sb.clearMessage()     # the message gone: back
+    assert w.model_label.isVisible() and w.device_label.isVisible()
+
+
 def test_background_classification_waits_for_the_first_image(qtbot, trained, folder,
                                                              monkeypatch):
     """The first image is shown large before the decoders start competing with the window; the

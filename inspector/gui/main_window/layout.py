@@ -19,6 +19,7 @@ from ...settings import Key
 from ...tiles import MOSTLY
 from ...engine import UNKNOWN_TEXT
 from ..screen import resize_to_fit
+from ..status_bar import StatusBar
 from ..keys import ChoiceBox, TypingKeys
 from ..charts import UNKNOWN_COLOUR, ProbabilityChart, on_palette
 from ..inspection_panel import InspectionPanel
@@ -143,6 +144,7 @@ class WindowLayout:
     # UI
 
     def _build_ui(self) -> None:
+        self.setStatusBar(StatusBar(self))   # before anything is put into it
         # thumbnails
         self.thumb_model = ThumbnailModel(self._thumbs, parent=self)
         self.delegate = ThumbnailDelegate(self.thumb_model, self)
@@ -262,7 +264,7 @@ class WindowLayout:
         self.count_label = QLabel()
         tb.addWidget(self.count_label)
 
-        # status bar: progress, model, device
+        # status bar: progress, model, device (the last two step aside for a long message)
         sb = self.statusBar()
         self.progress = QProgressBar()
         self.progress.setFixedWidth(PROGRESS_WIDTH)
@@ -271,8 +273,8 @@ class WindowLayout:
         self.model_label = QLabel("no model")
         self.device_label = QLabel("")
         sb.addPermanentWidget(self.progress)
-        sb.addPermanentWidget(self.model_label)
-        sb.addPermanentWidget(self.device_label)
+        sb.add_yielding(self.model_label)
+        sb.add_yielding(self.device_label)
 
         self.panel.show_message("Open a folder of images (Ctrl+O) or drop images here.")
 
