@@ -111,15 +111,15 @@ def _first_copy_error(exc: shutil.Error) -> str:
 
 
 def _is_link(path: str) -> bool:
-    """A symbolic link, or on Windows any reparse point (a junction, which Python 3.11's
-    ``islink`` does not see and ``os.walk`` and ``copytree`` follow)."""
-    if os.path.islink(path):
-        return True
+    """A symbolic link, or on Windows a junction (a mount-point reparse point, which Python
+    3.11's ``islink`` does not see and ``os.walk`` and ``copytree`` follow; other reparse
+    points, such as deduplicated or compressed files, are ordinary files)."""
     try:
-        attributes = getattr(os.lstat(path), "st_file_attributes", 0)
+        st = os.lstat(path)
     except OSError:
         return False
-    return bool(attributes & getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0))
+    return stat.S_ISLNK(st.st_mode) or (
+        getattr(st, "st_reparse_tag", 0) == getattr(stat, "IO_REPARSE_TAG_MOUNT_POINT", -1))
 
 
 def _links_inside(bundle: Path) -> list[Path]:
@@ -140,7 +140,7 @@ def _check_links(bundle: Path) -> list[Path]:
     links = _links_inside(bundle)
     for link in links:
         if link.is_dir():
-            raise LibraryError(f"{link}: a link to a folder ({os.readlink(link)}) inside the "
+            raise LibraryError(f"{link}: a link to a folder ({link.resolve()}) inside the "
                                f"bundle; a bundle holds its own files: copy that folder in, or "
                                f"remove the link")
     return links

@@ -1,9 +1,11 @@
 """A status bar whose informative labels step aside for a message that does not fit beside them."""
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QStatusBar, QWidget
 
 MESSAGE_PAD_PX = 24   # the message's margins and the gap to the first label
+GAP_PX = 6            # the status bar's gap between two permanent widgets (Qt's layout spacing)
 
 
 class StatusBar(QStatusBar):
@@ -30,15 +32,22 @@ class StatusBar(QStatusBar):
         super().resizeEvent(event)
         self._fit()
 
+    def event(self, event) -> bool:
+        # a label's text changed, the progress bar shown: the widths are laid out again
+        if event.type() == QEvent.Type.LayoutRequest:
+            self._fit()
+        return super().event(event)
+
     def _fit(self, *_args) -> None:
         message = self.currentMessage()
         step_aside = False
         if message:
-            others = sum(w.sizeHint().width() for w in self.findChildren(QWidget)
-                         if w.parent() is self and w.isVisible() and w not in self._yielding)
-            yielding = sum(w.sizeHint().width() for w in self._yielding)
+            others = [w for w in self.findChildren(QWidget) if w.parent() is self
+                      and not w.isHidden() and w not in self._yielding]
+            width = (sum(w.sizeHint().width() for w in others + self._yielding)
+                     + GAP_PX * (len(others) + len(self._yielding)))
             needed = self.fontMetrics().horizontalAdvance(message) + MESSAGE_PAD_PX
-            step_aside = needed + others + yielding > self.width()
+            step_aside = needed + width > self.width()
         if step_aside != self._stepped_aside:
             self._stepped_aside = step_aside
             for w in self._yielding:
