@@ -564,6 +564,10 @@ def test_dry_run_says_when_the_data_needs_more_than_the_budget(tmp_path, stand_i
     out = capsys.readouterr().out
     assert "needs more epochs" not in out
     assert int(re.search(r"--epochs (\d+)", out).group(1)) < longer
+    # a PC so slow that the run's fixed costs alone outlast the budget: said, not planned quietly
+    assert retrain.main(args[:5] + ["1", "--budget-min", "6", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "6 min are too short at this PC's speed" in out
 
 
 def test_a_model_trained_smaller_than_its_images_fine_tunes_at_their_scale():

@@ -395,6 +395,10 @@ def _main(argv=None) -> int:
                              f"({exact.epochs}; a fine-tune needs about {STRETCH_EPOCHS}): "
                              f"{config.epochs} epochs, {est / 60:.1f} min "
                              f"(--exact-budget keeps {args.budget_min:g} min)")
+            elif est > budget * STRETCH_RATIO:   # a budget shorter than the run's fixed costs
+                notes.append(f"{args.budget_min:g} min are too short at this PC's speed: "
+                             f"reading, checking, exporting and testing with the fewest epochs "
+                             f"take {est / 60:.1f} min")
         if config.input_size < full:
             at_full = suggest(speeds, budget_seconds=budget - extra, smaller_when_short=False,
                               stretch=False)
