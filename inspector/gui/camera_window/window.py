@@ -7,6 +7,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -555,6 +556,20 @@ class CameraWindow(CameraControls, QMainWindow):
         relay = self._save_relay   # held by the callback: alive after the window has gone
         future.add_done_callback(lambda f, r=relay: r.finished.emit(f))
 
+    def _save_frame(self, write: Callable[[], Path], saving: str, not_saved: str,
+                    saved: Callable[[Path], None]) -> None:
+        """``write()`` in the saving thread, ``saving`` said meanwhile; then ``saved(path)``, or
+        ``not_saved: why`` said."""
+        def deliver(future: Future) -> None:
+            exc = future.exception()
+            if exc is not None:
+                self._show_message(f"{not_saved}: {getattr(exc, 'strerror', None) or exc}")
+                return
+            saved(future.result())
+
+        self._show_message(saving)
+        self._save_in_background(write, deliver)
+
     def _saving_too_much(self) -> bool:
         """Says so when MAX_PENDING_SAVES frames still wait for the disk."""
         if len(self._saves) < MAX_PENDING_SAVES:
@@ -598,18 +613,12 @@ class CameraWindow(CameraControls, QMainWindow):
             return False
         source, when = self._source, datetime.now()
 
-        def deliver(future: Future) -> None:
-            exc = future.exception()
-            if exc is not None:
-                self._show_message(f"Snapshot not saved: {cam.snapshots_dir()}: "
-                                   f"{getattr(exc, 'strerror', None) or exc}")
-                return
-            path = future.result()
+        def saved(path: Path) -> None:
             self._show_message(f"Snapshot saved: {path}")
             self.snapshot_taken.emit(str(path))
 
-        self._show_message("Saving snapshot…")
-        self._save_in_background(lambda: cam.save_snapshot(image, source, when=when), deliver)
+        self._save_frame(lambda: cam.save_snapshot(image, source, when=when), "Saving snapshot…",
+                         f"Snapshot not saved: {cam.snapshots_dir()}", saved)
         return True
 
     def save_labelled(self, class_index: int) -> bool:
@@ -631,19 +640,12 @@ class CameraWindow(CameraControls, QMainWindow):
             return False
         name, folder, source, when = names[class_index], self._data_folder, self._source, datetime.now()
 
-        def deliver(future: Future) -> None:
-            exc = future.exception()
-            if exc is not None:
-                self._show_message(f"Not saved into {folder}/{name}: "
-                                   f"{getattr(exc, 'strerror', None) or exc}")
-                return
-            path = future.result()
+        def saved(path: Path) -> None:
             self._show_message(f"Saved as {name}: {path}")
             self.sample_saved.emit(str(path), name)
 
-        self._show_message(f"Saving as {name}…")
-        self._save_in_background(
-            lambda: cam.save_labelled(image, folder, name, source, when=when), deliver)
+        self._save_frame(lambda: cam.save_labelled(image, folder, name, source, when=when),
+                         f"Saving as {name}…", f"Not saved into {folder}/{name}", saved)
         return True
 
     # ---- closing ------------------------------------------------------------------------------
