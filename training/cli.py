@@ -700,7 +700,7 @@ def _say_replaced(path: str) -> None:
 
 def cmd_cv(args) -> int:
     from .data import DatasetError
-    from .train import TrainConfig, cross_validate, format_cv, later_stages
+    from .train import cross_validate, format_cv, later_stages
 
     config = _config(args)
     stages = later_stages(config, [_stage_config(text) for text in args.then or []])
@@ -712,16 +712,12 @@ def cmd_cv(args) -> int:
             args.kept_on_cancel = _kept_text(f"{len(result['results'])} fold(s)", [args.json])
 
     def other_folds(earlier: dict) -> list[str]:
-        described = json.loads(json.dumps([c.describe() for c in stages]))
-        # a setting added since the report was written, left at its default, is no difference
-        default = json.loads(json.dumps(TrainConfig().describe()))
-        recorded = [{**{k: v for k, v in d.items() if k not in c and v == default.get(k)},
-                     **_as_compared(c, d.get("input_norm"))} if isinstance(c, dict) else c
-                    for c, d in zip(earlier.get("stages", []), described)] + \
-            earlier.get("stages", [])[len(described):]
+        recorded = earlier.get("stages", [])
+        stages_differ = len(recorded) != len(stages) or any(
+            _settings_differ(c, stage) for c, stage in zip(recorded, stages))
         return ([f"folds {earlier.get('folds')} (now {args.folds})"]
                 if earlier.get("folds") != args.folds else []) + \
-            (["the --then stages"] if recorded != described else [])
+            (["the --then stages"] if stages_differ else [])
 
     def fold_row(r: dict) -> bool:   # what the summary reads of a finished fold
         def number(v) -> bool:

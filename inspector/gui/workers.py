@@ -335,8 +335,7 @@ class TaskRunner(QObject):
 
     def idle(self) -> bool:
         """Whether no task's thread is running any more."""
-        self._threads = [t for t in self._threads if t.is_alive()]
-        return not self._threads
+        return not self.threads()
 
 
 # --------------------------------------------------------------------------------------------

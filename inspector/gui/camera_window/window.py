@@ -548,18 +548,10 @@ class CameraWindow(CameraControls, QMainWindow):
                 return roi.crop(frame.image).copy()
         return frame.image
 
-    def _save_in_background(self, write: Callable[[], object],
-                            deliver: Callable[[Future], None]) -> None:
-        """``write()`` in the saving thread; ``deliver(future)`` in the GUI thread when done."""
-        future = self._saver.submit(write)
-        self._saves[future] = deliver
-        relay = self._save_relay   # held by the callback: alive after the window has gone
-        future.add_done_callback(lambda f, r=relay: r.finished.emit(f))
-
     def _save_frame(self, write: Callable[[], Path], saving: str, not_saved: str,
                     saved: Callable[[Path], None]) -> None:
-        """``write()`` in the saving thread, ``saving`` said meanwhile; then ``saved(path)``, or
-        ``not_saved: why`` said."""
+        """``write()`` in the saving thread, ``saving`` said meanwhile; then, in the GUI thread,
+        ``saved(path)``, or ``not_saved: why`` said."""
         def deliver(future: Future) -> None:
             exc = future.exception()
             if exc is not None:
@@ -568,7 +560,10 @@ class CameraWindow(CameraControls, QMainWindow):
             saved(future.result())
 
         self._show_message(saving)
-        self._save_in_background(write, deliver)
+        future = self._saver.submit(write)
+        self._saves[future] = deliver
+        relay = self._save_relay   # held by the callback: alive after the window has gone
+        future.add_done_callback(lambda f, r=relay: r.finished.emit(f))
 
     def _saving_too_much(self) -> bool:
         """Says so when MAX_PENDING_SAVES frames still wait for the disk."""
