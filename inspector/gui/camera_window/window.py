@@ -410,6 +410,10 @@ class CameraWindow(CameraControls, QMainWindow):
              if tiles > 1 else result.region_text)
             + f" · latency {result.latency * 1000:.0f} ms")
         self.view.set_result(result, overlay)
+        if self._drawing_on_result() and self._shown.index != result.frame.index:
+            # a newer frame went on screen before this result (the first, say) came: the grid
+            # and the overlay are drawn on the frame they were computed from
+            self._display(result.frame)
         if self._status.state is not State.LIVE:   # a late result of a frame read before the
             self._show_state()                     # stream was lost: still not a live verdict
         self.result_ready.emit(result)
